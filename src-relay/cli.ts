@@ -1,0 +1,204 @@
+import { parseArgs } from 'node:util';
+import { homedir, platform } from 'node:os';
+import { join } from 'node:path';
+import type { ConfigInput } from './config/schema.ts';
+import { checkServeReady, formatProblems, loadConfig, splitHostPort, type ConfigProblem, type ConfigResult } from './config/load.ts';
+import { hostPortSchema } from './config/schema.ts';
+import { createLineLogger, silentLogger } from './log/logger.ts';
+import { createRelay, dataPaths, openStore } from './engine.ts';
+import { QUEUE_ID_PATTERN } from './util/ids.ts';
+import { formatMessageDetail, formatQueueList } from './queue/format.ts';
+
+const USAGE = `usage:
+  moat serve  [--data-dir DIR] [--config FILE] [--domain NAME]... [--mx-listen HOST:PORT]
+              [--internal HOST:PORT] [--smarthost HOST:PORT]
+  moat check  [--data-dir DIR] [--config FILE] [same flags as serve]
+  moat queue  list | show ID | retry ID | retry --all | hold ID | hold --all
+              | release ID | release --all | delete ID | bounce ID      [--data-dir DIR]
+
+DIR defaults to $MOAT_DATA_DIR, else ${defaultDataDir()}; FILE defaults to DIR/moat.json.`;
+
+/** Exit codes: 0 done, 1 the operation failed (e.g. no such message), 2 bad usage or configuration. */
+const EXIT_USAGE = 2;
+
+class UsageError extends Error {}
+
+function defaultDataDir(): string {
+  if (process.env.MOAT_DATA_DIR) return process.env.MOAT_DATA_DIR;
+  if (platform() === 'win32') return join(process.env.ProgramData ?? 'C:\\ProgramData', 'Moat');
+  if (platform() === 'darwin') return join(homedir(), 'Library', 'Application Support', 'Moat');
+  return '/var/lib/moat';
+}
+
+const FLAGS = {
+  'data-dir': { type: 'string' },
+  config: { type: 'string' },
+  domain: { type: 'string', multiple: true },
+  'mx-listen': { type: 'string' },
+  internal: { type: 'string' },
+  smarthost: { type: 'string' },
+  all: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+type Flags = ReturnType<typeof parseFlags>['values'];
+
+function parseFlags(args: string[]) {
+  try {
+    return parseArgs({ args, options: FLAGS, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
+
+/** Flags become config overrides; a malformed HOST:PORT is a problem with its flag's name. */
+function overridesFrom(flags: Flags): { overrides: ConfigInput; problems: ConfigProblem[] } {
+  const overrides: Record<string, unknown> = {};
+  const problems: ConfigProblem[] = [];
+  const hop = (flag: 'internal' | 'smarthost', path: string) => {
+    const value = flags[flag];
+    if (value === undefined) return undefined;
+    if (!hostPortSchema.safeParse(value).success) {
+      problems.push({ path: `${path} (--${flag})`, message: `expected HOST:PORT, got ${JSON.stringify(value)}` });
+      return undefined;
+    }
+    return splitHostPort(value);
+  };
+  if (flags.domain) overrides.domains = flags.domain;
+  if (flags['mx-listen'] !== undefined) overrides.mx = { listen: flags['mx-listen'] };
+  const internal = hop('internal', 'internal');
+  if (internal) overrides.internal = internal;
+  const smarthost = hop('smarthost', 'outbound.smarthost');
+  if (smarthost) overrides.outbound = { smarthost };
+  return { overrides: overrides as ConfigInput, problems };
+}
+
+function resolveConfig(flags: Flags): { dataDir: string; configFile: string; result: ConfigResult } {
+  const dataDir = flags['data-dir'] ?? defaultDataDir();
+  const configFile = flags.config ?? dataPaths(dataDir).config;
+  const { overrides, problems } = overridesFrom(flags);
+  const result = loadConfig(configFile, overrides, flags.config !== undefined);
+  if (problems.length > 0) {
+    return { dataDir, configFile, result: { ok: false, problems: [...problems, ...(result.ok ? [] : result.problems)] } };
+  }
+  return { dataDir, configFile, result };
+}
+
+function refuseConfig(configFile: string, problems: ConfigProblem[]): number {
+  process.stderr.write(`moat: the configuration is not valid (${configFile}):\n${formatProblems(problems)}\nNothing was started or changed.\n`);
+  return EXIT_USAGE;
+}
+
+async function serve(flags: Flags): Promise<number> {
+  const { dataDir, configFile, result } = resolveConfig(flags);
+  if (!result.ok) return refuseConfig(configFile, result.problems);
+  const notReady = checkServeReady(result.config);
+  if (notReady.length > 0) return refuseConfig(configFile, notReady);
+  const logger = createLineLogger((line) => process.stderr.write(line));
+  const relay = await createRelay(result.config, dataDir, { logger });
+  if (relay.damaged.length > 0) {
+    process.stderr.write(`moat: WARNING ${relay.damaged.length} queued message(s) have a missing or torn spool file: ${relay.damaged.join(', ')}\n`);
+  }
+  process.stdout.write(`moat ready mx=${relay.addresses.mx} data-dir=${dataDir}\n`);
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      logger.info({ signal }, 'STOPPING');
+      process.off('SIGTERM', stop);
+      process.off('SIGINT', stop);
+      resolve();
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
+  await relay.stop();
+  return 0;
+}
+
+function check(flags: Flags): number {
+  const { configFile, result } = resolveConfig(flags);
+  if (!result.ok) return refuseConfig(configFile, result.problems);
+  const notReady = checkServeReady(result.config);
+  if (notReady.length > 0) return refuseConfig(configFile, notReady);
+  process.stdout.write(`configuration OK (${configFile}): domains ${result.config.domains.join(', ')}\n`);
+  return 0;
+}
+
+async function queueCommand(flags: Flags, args: string[]): Promise<number> {
+  const [action, id] = args;
+  const { dataDir, configFile, result } = resolveConfig(flags);
+  if (!result.ok) return refuseConfig(configFile, result.problems);
+  const needsId = !(action === 'list' || ((action === 'retry' || action === 'hold' || action === 'release') && flags.all));
+  if (needsId && (!id || !QUEUE_ID_PATTERN.test(id))) throw new UsageError(id ? `not a queue id: ${JSON.stringify(id)}` : `queue ${action ?? ''} needs a queue id`);
+  const { db, queue } = openStore(dataDir, result.config, silentLogger);
+  const done = (ok: boolean, what: string) => {
+    process.stdout.write(ok ? `${what}\n` : `no queued message ${id}\n`);
+    return ok ? 0 : 1;
+  };
+  try {
+    switch (action) {
+      case 'list':
+        process.stdout.write(formatQueueList(queue, Date.now()));
+        return 0;
+      case 'show': {
+        const text = formatMessageDetail(queue, id!);
+        if (!text) return done(false, '');
+        process.stdout.write(text);
+        return 0;
+      }
+      case 'retry':
+        if (flags.all) return done(true, `${queue.retryAll()} recipient(s) due now`);
+        return done(queue.retry(id!), `${id} due now`);
+      case 'hold':
+        if (flags.all) {
+          queue.holdAll();
+          return done(true, 'queue held: nothing is delivered until "moat queue release --all"');
+        }
+        return done(queue.hold(id!), `${id} held`);
+      case 'release':
+        if (flags.all) return done(true, `queue released (${queue.releaseAll()} held message(s) released too)`);
+        return done(queue.release(id!), `${id} released`);
+      case 'delete':
+        return done(await queue.delete(id!), `${id} deleted`);
+      case 'bounce':
+        return done(await queue.bounce(id!), `${id} returned to its sender`);
+      default:
+        throw new UsageError(`unknown queue action ${JSON.stringify(action ?? '')}`);
+    }
+  } finally {
+    queue.flushHistory();
+    db.close();
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    const { values: flags, positionals } = parseFlags(rest);
+    if (flags.help || command === undefined || command === 'help') {
+      process.stdout.write(`${USAGE}\n`);
+      return command === undefined ? EXIT_USAGE : 0;
+    }
+    switch (command) {
+      case 'serve':
+        if (positionals.length) throw new UsageError(`serve takes no arguments, got ${positionals.join(' ')}`);
+        return await serve(flags);
+      case 'check':
+        return check(flags);
+      case 'queue':
+        return await queueCommand(flags, positionals);
+      default:
+        throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+    }
+  } catch (error) {
+    if (error instanceof UsageError) {
+      process.stderr.write(`moat: ${error.message}\n${USAGE}\n`);
+      return EXIT_USAGE;
+    }
+    process.stderr.write(`moat: ${(error as Error).stack ?? error}\n`);
+    return 1;
+  }
+}
+
+main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});

@@ -1,0 +1,101 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { open, rename, unlink } from 'node:fs/promises';
+import { dirname, basename, join } from 'node:path';
+import { ConfigSchema, hostPortSchema, type Config, type ConfigInput } from './schema.ts';
+
+export interface ConfigProblem {
+  path: string; // dotted key path, e.g. "mx.maxRecipients"; "(file)" for the file itself
+  message: string;
+}
+
+export type ConfigResult = { ok: true; config: Config } | { ok: false; problems: ConfigProblem[] };
+
+type Json = Record<string, unknown>;
+const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** Overrides win over the file; objects merge key by key, anything else is replaced. */
+export function mergeConfig(base: Json, overrides: Json): Json {
+  const merged: Json = { ...base };
+  for (const [key, value] of Object.entries(overrides)) {
+    merged[key] = isObject(value) && isObject(merged[key]) ? mergeConfig(merged[key] as Json, value) : value;
+  }
+  return merged;
+}
+
+/** Validates a config object; every problem is listed with its key path. */
+export function validateConfig(input: unknown): ConfigResult {
+  const parsed = ConfigSchema.safeParse(input);
+  if (parsed.success) return { ok: true, config: parsed.data };
+  return {
+    ok: false,
+    problems: parsed.error.issues.map((issue) => ({
+      path: issue.path.length ? issue.path.map(String).join('.') : '(config)',
+      message: issue.message,
+    })),
+  };
+}
+
+/** Reads the JSON file (a missing file is an empty config unless `required`), applies overrides, validates. */
+export function loadConfig(file: string, overrides: ConfigInput | Json = {}, required = false): ConfigResult {
+  let fromFile: unknown = {};
+  if (existsSync(file)) {
+    try {
+      fromFile = JSON.parse(readFileSync(file, 'utf8'));
+    } catch (error) {
+      return { ok: false, problems: [{ path: '(file)', message: `${file} is not valid JSON: ${(error as Error).message}` }] };
+    }
+    if (!isObject(fromFile)) return { ok: false, problems: [{ path: '(file)', message: `${file} must hold a JSON object` }] };
+  } else if (required) {
+    return { ok: false, problems: [{ path: '(file)', message: `${file} does not exist` }] };
+  }
+  return validateConfig(mergeConfig(fromFile as Json, overrides as Json));
+}
+
+/** What `serve` needs beyond a valid file: somewhere to deliver and something to accept. */
+export function checkServeReady(config: Config): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  if (config.domains.length === 0) problems.push({ path: 'domains', message: 'at least one accepted domain is required (--domain NAME)' });
+  if (!config.internal) problems.push({ path: 'internal.host', message: 'the internal mail server is required (--internal HOST:PORT)' });
+  const { cert, key } = config.mx.tls;
+  if (Boolean(cert) !== Boolean(key)) problems.push({ path: 'mx.tls', message: 'give both cert and key, or neither (a self-signed pair is then made)' });
+  for (const [path, file] of [['mx.tls.cert', cert], ['mx.tls.key', key]] as const) {
+    if (file && !existsSync(file)) problems.push({ path, message: `${file} does not exist` });
+  }
+  return problems;
+}
+
+export function formatProblems(problems: ConfigProblem[]): string {
+  return problems.map((problem) => `  ${problem.path}: ${problem.message}`).join('\n');
+}
+
+/** Splits `host:port` / `[v6]:port` (already validated by hostPortSchema). */
+export function splitHostPort(value: string): { host: string; port: number } {
+  hostPortSchema.parse(value);
+  const at = value.lastIndexOf(':');
+  const host = value.slice(0, at).replace(/^\[(.*)\]$/, '$1');
+  return { host, port: Number(value.slice(at + 1)) };
+}
+
+/** Writes the config whole or not at all: temp file, fsync, rename, fsync of the folder. */
+export async function saveConfig(file: string, config: ConfigInput): Promise<void> {
+  const temp = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);
+  const handle = await open(temp, 'w', 0o600);
+  try {
+    await handle.writeFile(JSON.stringify(config, null, 2) + '\n');
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  try {
+    await rename(temp, file);
+  } catch (error) {
+    await unlink(temp).catch(() => {});
+    throw error;
+  }
+  const folder = await open(dirname(file), 'r');
+  try {
+    await folder.sync();
+  } finally {
+    await folder.close();
+  }
+}

@@ -1,0 +1,207 @@
+import nodemailer, { type Transporter } from 'nodemailer';
+import { isIP } from 'node:net';
+import type { Config, HopConfig } from '../config/schema.ts';
+import type { Logger } from '../log/logger.ts';
+import type { Spool } from '../store/spool.ts';
+import type { Route } from '../store/queue-store.ts';
+import type { DeliveryFailure } from './classify.ts';
+
+/** The DNS look-ups delivery needs; tests pass their own so no real DNS is ever asked. */
+export interface Resolver {
+  resolveMx(domain: string): Promise<{ exchange: string; priority: number }[]>;
+  resolve4(host: string): Promise<string[]>;
+  resolve6(host: string): Promise<string[]>;
+}
+
+/** Waits for one SMTP exchange step; RFC 5321 4.5.3.2 allows minutes, a dead peer should not hold a slot that long. */
+const CONNECT_TIMEOUT_MS = 30_000;
+const GREETING_TIMEOUT_MS = 60_000;
+const SOCKET_TIMEOUT_MS = 300_000;
+
+export interface DeliveryJob {
+  queueId: string;
+  sender: string;
+  recipients: string[];
+  route: Route;
+}
+
+export interface RecipientOutcome {
+  address: string;
+  delivered: boolean;
+  /** The remote reply or the local error, as the queue viewer shows it. */
+  failure?: DeliveryFailure & { command?: string; message: string };
+}
+
+export interface DeliveryResult {
+  remoteMta: string | null;
+  outcomes: RecipientOutcome[];
+  /** No SMTP conversation took place (refused, timed out, DNS): says the route itself is in trouble. */
+  unreachable: boolean;
+}
+
+interface SmtpError extends Error {
+  code?: string;
+  response?: string;
+  responseCode?: number;
+  command?: string;
+  recipient?: string;
+  rejectedErrors?: SmtpError[];
+}
+
+export interface DelivererOptions {
+  config: Config;
+  hostname: string;
+  spool: Spool;
+  resolver: Resolver;
+  logger: Logger;
+}
+
+/** Sends a queued message over SMTP with nodemailer: pooled to the internal server and the smarthost, direct to MX hosts. */
+export class Deliverer {
+  private readonly pools = new Map<string, Transporter>();
+
+  constructor(private readonly options: DelivererOptions) {}
+
+  /** Which concurrency bucket a recipient belongs to: one per hop, one per destination domain for MX delivery. */
+  routeKey(route: Route, recipient: string): string {
+    if (route === 'internal') return 'internal';
+    if (this.options.config.outbound.smarthost) return 'smarthost';
+    return `mx:${recipient.slice(recipient.lastIndexOf('@') + 1).toLowerCase()}`;
+  }
+
+  routeCapacity(key: string): number {
+    const { config } = this.options;
+    if (key === 'internal') return config.internal?.maxConnections ?? 1;
+    if (key === 'smarthost') return config.outbound.smarthost?.maxConnections ?? 1;
+    return config.outbound.maxConnectionsPerDomain;
+  }
+
+  async deliver(job: DeliveryJob): Promise<DeliveryResult> {
+    const { config } = this.options;
+    if (job.route === 'internal') {
+      if (!config.internal) throw new Error('no internal server configured');
+      return this.sendVia(this.pool('internal', config.internal), config.internal.host, job);
+    }
+    if (config.outbound.smarthost) return this.sendVia(this.pool('smarthost', config.outbound.smarthost), config.outbound.smarthost.host, job);
+    return this.deliverByMx(job);
+  }
+
+  close(): void {
+    for (const pool of this.pools.values()) pool.close();
+    this.pools.clear();
+  }
+
+  private pool(key: string, hop: HopConfig): Transporter {
+    let pool = this.pools.get(key);
+    if (!pool) {
+      pool = nodemailer.createTransport({ ...this.hopOptions(hop.host, hop.port, hop), pool: true, maxConnections: hop.maxConnections, maxMessages: 1000 });
+      this.pools.set(key, pool);
+    }
+    return pool;
+  }
+
+  private hopOptions(host: string, port: number, hop: Pick<HopConfig, 'tls' | 'verifyCertificate' | 'auth'>, servername?: string) {
+    return {
+      host,
+      port,
+      secure: false,
+      name: this.options.hostname,
+      ignoreTLS: hop.tls === 'none',
+      requireTLS: hop.tls === 'required',
+      tls: { rejectUnauthorized: hop.verifyCertificate, servername: servername ?? (isIP(host) ? undefined : host) },
+      auth: hop.auth,
+      connectionTimeout: CONNECT_TIMEOUT_MS,
+      greetingTimeout: GREETING_TIMEOUT_MS,
+      socketTimeout: SOCKET_TIMEOUT_MS,
+      logger: false,
+      debug: false,
+    };
+  }
+
+  private async sendVia(transport: Transporter, remoteMta: string, job: DeliveryJob): Promise<DeliveryResult> {
+    try {
+      const info = await transport.sendMail({
+        envelope: { from: job.sender, to: job.recipients },
+        raw: this.options.spool.read(job.queueId),
+      });
+      const rejected = new Map<string, SmtpError>();
+      for (const error of ((info as { rejectedErrors?: SmtpError[] }).rejectedErrors ?? [])) {
+        if (error.recipient) rejected.set(error.recipient, error);
+      }
+      const accepted = new Set((info.accepted as string[]).map(String));
+      return {
+        remoteMta,
+        unreachable: false,
+        outcomes: job.recipients.map((address) => {
+          const error = rejected.get(address);
+          if (error || !accepted.has(address)) return { address, delivered: false, failure: describe(error ?? { name: 'Error', message: 'not accepted' }) };
+          return { address, delivered: true };
+        }),
+      };
+    } catch (caught) {
+      const error = caught as SmtpError;
+      const perRecipient = new Map((error.rejectedErrors ?? []).map((rejected) => [rejected.recipient, rejected]));
+      return {
+        remoteMta,
+        unreachable: !error.responseCode,
+        outcomes: job.recipients.map((address) => ({ address, delivered: false, failure: describe(perRecipient.get(address) ?? error) })),
+      };
+    }
+  }
+
+  /** RFC 5321 5.1: MX records in preference order, else the domain's own address; a null MX (RFC 7505) takes no mail. */
+  private async deliverByMx(job: DeliveryJob): Promise<DeliveryResult> {
+    const domain = job.recipients[0]!.slice(job.recipients[0]!.lastIndexOf('@') + 1);
+    const { resolver } = this.options;
+    const fail = (failure: DeliveryFailure & { message: string }, unreachable = true): DeliveryResult => ({
+      remoteMta: null,
+      unreachable,
+      outcomes: job.recipients.map((address) => ({ address, delivered: false, failure })),
+    });
+    let hosts: string[];
+    try {
+      const records = await resolver.resolveMx(domain);
+      if (records.length === 1 && (records[0]!.exchange === '' || records[0]!.exchange === '.')) {
+        return fail({ responseCode: 556, response: `556 5.1.10 ${domain} accepts no mail (null MX)`, message: 'null MX' }, false);
+      }
+      hosts = records.sort((a, b) => a.priority - b.priority).map((record) => record.exchange);
+      if (hosts.length === 0) hosts = [domain];
+    } catch (caught) {
+      const code = (caught as NodeJS.ErrnoException).code;
+      if (code === 'ENOTFOUND') {
+        return fail({ responseCode: 550, response: `550 5.1.2 ${domain}: no such domain`, message: 'no such domain' }, false);
+      }
+      if (code !== 'ENODATA') return fail({ code: 'EDNS', message: `MX lookup for ${domain} failed: ${code ?? (caught as Error).message}` });
+      hosts = [domain];
+    }
+    let last: DeliveryResult = fail({ code: 'EDNS', message: `no address found for the mail hosts of ${domain}` });
+    for (const host of hosts) {
+      const addresses = [
+        ...(await resolver.resolve4(host).catch(() => [] as string[])),
+        ...(await resolver.resolve6(host).catch(() => [] as string[])),
+      ];
+      for (const address of addresses) {
+        const transport = nodemailer.createTransport(
+          this.hopOptions(address, this.options.config.outbound.mxPort, { tls: 'opportunistic', verifyCertificate: false, auth: undefined }, host),
+        );
+        try {
+          last = await this.sendVia(transport, host, job);
+        } finally {
+          transport.close();
+        }
+        if (!last.unreachable) return last;
+      }
+    }
+    return last;
+  }
+}
+
+function describe(error: SmtpError): DeliveryFailure & { command?: string; message: string } {
+  return {
+    code: error.code,
+    responseCode: error.responseCode,
+    response: error.response,
+    command: error.command,
+    message: error.response ?? error.message,
+  };
+}

@@ -1,0 +1,318 @@
+import { EventEmitter } from 'node:events';
+import { open } from 'node:fs/promises';
+import type { Logger } from '../log/logger.ts';
+import type { Spool } from '../store/spool.ts';
+import type { HistoryEntry, NewMessage, QueueStore, Route } from '../store/queue-store.ts';
+import { newQueueId } from '../util/ids.ts';
+import { splitAddress, normalizeDomain } from '../smtp/address.ts';
+import { buildDsn, type DsnRecipient } from './dsn.ts';
+
+/** How much of the original header block a DSN quotes back. */
+const MAX_QUOTED_HEADER_BYTES = 64 * 1024;
+/** How often refusals and other non-urgent history rows are written, when no message commit carries them. */
+const HISTORY_FLUSH_MS = 500;
+
+export interface QueueOptions {
+  store: QueueStore;
+  spool: Spool;
+  hostname: string;
+  domains: ReadonlySet<string>;
+  logger: Logger;
+  clock?: () => number;
+}
+
+export interface QueueEvents {
+  queued: [ids: string[]];
+  changed: [];
+}
+
+interface PendingCommit {
+  message: NewMessage;
+  resolve: () => void;
+  reject: (error: Error) => void;
+}
+
+/**
+ * The durable queue: group commit of accepted messages (one directory fsync and one SQLite transaction for every
+ * message that finished DATA together), generated messages (DSNs), and the admin's operations.
+ */
+export class Queue extends EventEmitter<QueueEvents> {
+  readonly store: QueueStore;
+  readonly spool: Spool;
+  private readonly hostname: string;
+  private readonly domains: ReadonlySet<string>;
+  private readonly logger: Logger;
+  private readonly clock: () => number;
+  private pending: PendingCommit[] = [];
+  private pendingHistory: HistoryEntry[] = [];
+  private flushing = false;
+  private historyTimer: NodeJS.Timeout | null = null;
+
+  constructor(options: QueueOptions) {
+    super();
+    this.store = options.store;
+    this.spool = options.spool;
+    this.hostname = options.hostname;
+    this.domains = options.domains;
+    this.logger = options.logger;
+    this.clock = options.clock ?? Date.now;
+  }
+
+  /** Mail for our own domains goes to the internal server; the rest (bounces, submitted mail) goes out. */
+  routeFor(address: string): Route {
+    const parts = splitAddress(address);
+    const domain = parts && normalizeDomain(parts.domain);
+    return domain && this.domains.has(domain) ? 'internal' : 'outbound';
+  }
+
+  /** Resolves once the message's spool file and row are durable: only then may the 250 be sent. */
+  commit(message: NewMessage): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ message, resolve, reject });
+      if (!this.flushing) {
+        this.flushing = true;
+        setImmediate(() => void this.flush());
+      }
+    });
+  }
+
+  /** A history row that needs no fsync of its own: it rides on the next commit, or a timer. */
+  note(entry: HistoryEntry): void {
+    this.pendingHistory.push(entry);
+    if (!this.historyTimer && !this.flushing) {
+      this.historyTimer = setTimeout(() => {
+        this.historyTimer = null;
+        this.flushHistory();
+      }, HISTORY_FLUSH_MS);
+      this.historyTimer.unref();
+    }
+  }
+
+  flushHistory(): void {
+    const entries = this.pendingHistory;
+    this.pendingHistory = [];
+    try {
+      this.store.insertHistory(entries);
+    } catch (error) {
+      this.logger.error({ error: (error as Error).message, rows: entries.length }, 'HISTORY_WRITE_FAILED');
+    }
+  }
+
+  private async flush(): Promise<void> {
+    while (this.pending.length > 0) {
+      const batch = this.pending;
+      const history = this.pendingHistory;
+      this.pending = [];
+      this.pendingHistory = [];
+      try {
+        await this.spool.syncDirectory();
+        this.store.insertBatch(
+          batch.map((entry) => entry.message),
+          history,
+        );
+        for (const entry of batch) entry.resolve();
+        this.emit('queued', batch.map((entry) => entry.message.id));
+      } catch (error) {
+        this.logger.error({ error: (error as Error).message, messages: batch.length }, 'COMMIT_FAILED');
+        for (const entry of batch) entry.reject(error as Error);
+        this.pendingHistory.unshift(...history);
+      }
+    }
+    this.flushing = false;
+    if (this.pendingHistory.length > 0) this.note(this.pendingHistory.pop()!);
+  }
+
+  /** Queues a message we wrote ourselves (a DSN): spool file, then row; not acknowledged to anyone. */
+  async enqueueGenerated(raw: string, sender: string, recipients: string[], kind: NewMessage['kind']): Promise<string> {
+    const id = newQueueId(this.clock());
+    const writer = await this.spool.create(id);
+    try {
+      await new Promise<void>((resolve, reject) => writer.end(Buffer.from(raw), (error?: Error | null) => (error ? reject(error) : resolve())));
+      await writer.commit();
+    } catch (error) {
+      await writer.discard();
+      throw error;
+    }
+    const now = this.clock();
+    await this.commit({
+      id,
+      receivedAt: now,
+      clientIp: null,
+      helo: null,
+      sender,
+      size: writer.bytes,
+      spoolBytes: writer.bytes,
+      headerMessageId: null,
+      subject: null,
+      kind,
+      recipients: recipients.map((address) => ({ address, route: this.routeFor(address) })),
+    });
+    return id;
+  }
+
+  /** The original header block, for quoting in a DSN. */
+  async originalHeaders(id: string): Promise<string> {
+    const handle = await open(this.spool.path(id), 'r');
+    try {
+      const buffer = Buffer.alloc(MAX_QUOTED_HEADER_BYTES);
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
+      const text = buffer.subarray(0, bytesRead).toString('latin1');
+      const end = text.indexOf('\r\n\r\n');
+      return end === -1 ? text : text.slice(0, end + 2);
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /**
+   * Tells the sender about failed or delayed recipients. Never for a null sender (RFC 5321 6.1: no bounce loops).
+   * Returns the DSN's queue id, or null when none was due.
+   */
+  async notifySender(messageId: string, recipients: DsnRecipient[]): Promise<string | null> {
+    const message = this.store.message(messageId);
+    if (!message || message.sender === '' || recipients.length === 0) return null;
+    const now = this.clock();
+    const raw = buildDsn({
+      reportingMta: this.hostname,
+      from: `MAILER-DAEMON@${this.hostname}`,
+      to: message.sender,
+      queueId: messageId,
+      arrivalDate: new Date(message.received_at),
+      recipients,
+      originalHeaders: await this.originalHeaders(messageId).catch(() => ''),
+      now: new Date(now),
+      messageId: `${newQueueId(now)}@${this.hostname}`,
+    });
+    const dsnId = await this.enqueueGenerated(raw, '', [message.sender], 'dsn');
+    this.logger.info({ id: messageId, dsn: dsnId, to: message.sender, action: recipients[0]!.action }, 'DSN_QUEUED');
+    return dsnId;
+  }
+
+  // ---- the admin's operations (CLI now, admin API later); each records who-did-what in history ----
+
+  hold(id: string): boolean {
+    const now = this.clock();
+    const changed = this.store.setHeld(id, true, { at: now, queueId: id, action: 'HELD', detail: 'held by the administrator' });
+    if (changed) this.emit('changed');
+    return changed;
+  }
+
+  release(id: string): boolean {
+    const now = this.clock();
+    const changed = this.store.setHeld(id, false, { at: now, queueId: id, action: 'RELEASED', detail: 'released by the administrator' });
+    if (changed) {
+      this.store.retry(id, now);
+      this.emit('changed');
+    }
+    return changed;
+  }
+
+  /** Holding the whole queue is a flag, so mail that arrives during the maintenance window waits too. */
+  isQueueHeld(): boolean {
+    return this.store.getState('queue_held') === '1';
+  }
+
+  holdAll(): void {
+    this.store.setState('queue_held', '1');
+    this.store.insertHistory([{ at: this.clock(), action: 'QUEUE_HELD', detail: 'whole queue held by the administrator' }]);
+    this.emit('changed');
+  }
+
+  releaseAll(): number {
+    const now = this.clock();
+    this.store.setState('queue_held', '0');
+    const released = this.store.setAllHeld(false);
+    this.store.retryAll(now);
+    this.store.insertHistory([{ at: now, action: 'QUEUE_RELEASED', detail: `whole queue released (${released} held messages too)` }]);
+    this.emit('changed');
+    return released;
+  }
+
+  retry(id: string): boolean {
+    const changed = this.store.retry(id, this.clock()) > 0;
+    if (changed) {
+      this.store.insertHistory([{ at: this.clock(), queueId: id, action: 'RETRY', detail: 'retry requested by the administrator' }]);
+      this.emit('changed');
+    }
+    return changed;
+  }
+
+  retryAll(): number {
+    const count = this.store.retryAll(this.clock());
+    this.emit('changed');
+    return count;
+  }
+
+  async delete(id: string): Promise<boolean> {
+    const now = this.clock();
+    const changed = this.store.finish(id, 'deleted', now, { at: now, queueId: id, action: 'DELETED', detail: 'deleted by the administrator' });
+    if (changed) {
+      await this.spool.remove(id);
+      this.emit('changed');
+    }
+    return changed;
+  }
+
+  /** Bounces every pending recipient now, with a DSN to the sender. */
+  async bounce(id: string, reason = 'returned to the sender by the administrator'): Promise<boolean> {
+    const message = this.store.message(id);
+    if (!message || message.status !== 'queued') return false;
+    const pending = this.store.recipients(id).filter((recipient) => recipient.status === 'pending');
+    if (pending.length === 0) return false;
+    const now = this.clock();
+    await this.notifySender(
+      id,
+      pending.map((recipient) => ({ address: recipient.address, action: 'failed', status: '5.0.0', diagnostic: reason })),
+    );
+    this.store.recordResults(
+      [
+        {
+          messageId: id,
+          updates: pending.map((recipient) => ({
+            address: recipient.address,
+            status: 'bounced',
+            attempted: false,
+            nextAttemptAt: recipient.next_attempt_at,
+            lastReply: reason,
+            lastStatus: '5.0.0',
+          })),
+          history: pending.map((recipient) => ({ at: now, queueId: id, action: 'BOUNCED', recipient: recipient.address, detail: reason })),
+        },
+      ],
+      now,
+    );
+    await this.spool.remove(id);
+    this.emit('changed');
+    return true;
+  }
+
+  /**
+   * Start-up check after a crash or power loss: temp files and spool files without a row were never acknowledged
+   * and are removed; a queued row whose file is missing or shorter than recorded is raised loudly and set aside.
+   */
+  async recover(): Promise<{ removed: number; damaged: string[] }> {
+    const { ids, temps } = this.spool.list();
+    let removed = 0;
+    for (const temp of temps) {
+      await import('node:fs/promises').then((fs) => fs.unlink(temp)).catch(() => {});
+      removed++;
+    }
+    for (const id of ids) {
+      const status = this.store.statusOf(id);
+      if (status === 'queued') continue;
+      await this.spool.remove(id);
+      removed++;
+    }
+    const damaged: string[] = [];
+    const now = this.clock();
+    for (const row of this.store.queued()) {
+      const size = this.spool.size(row.id);
+      if (size === row.spool_bytes) continue;
+      damaged.push(row.id);
+      const detail = size === null ? 'spool file is missing' : `spool file is ${size} bytes, expected ${row.spool_bytes}`;
+      this.store.finish(row.id, 'damaged', now, { at: now, queueId: row.id, action: 'DAMAGED', detail });
+      this.logger.error({ id: row.id, detail }, 'SPOOL_DAMAGED');
+    }
+    return { removed, damaged };
+  }
+}

@@ -1,0 +1,273 @@
+import type { Config } from '../config/schema.ts';
+import type { Logger } from '../log/logger.ts';
+import type { AttemptRecord, DueRecipient, HistoryEntry, RecipientUpdate, Route } from '../store/queue-store.ts';
+import { retryDelayMs, toPermanentStatus } from './backoff.ts';
+import { classifyResponse } from './classify.ts';
+import type { Deliverer, DeliveryResult } from './delivery.ts';
+import type { DsnRecipient } from './dsn.ts';
+import type { Queue } from './queue.ts';
+
+/** With nothing due, the queue is looked at again after this long (the CLI may have changed it meanwhile). */
+const IDLE_POLL_MS = 1000;
+/** How many due rows one look at the queue reads. */
+const DUE_BATCH = 500;
+
+export interface RouteState {
+  route: string;
+  state: 'up' | 'down';
+  since: number;
+  lastError: string | null;
+}
+
+export interface SchedulerOptions {
+  queue: Queue;
+  deliverer: Deliverer;
+  config: Config;
+  logger: Logger;
+  clock?: () => number;
+  onRouteState?: (state: RouteState) => void;
+}
+
+interface Job {
+  messageId: string;
+  routeKey: string;
+  route: Route;
+  rows: DueRecipient[];
+}
+
+/**
+ * Picks due recipients, delivers them within the per-route and total caps, and records the outcome: delivered,
+ * deferred with backoff, or bounced with a DSN. Outcomes are written in batches (one transaction per tick).
+ */
+export class Scheduler {
+  private readonly queue: Queue;
+  private readonly deliverer: Deliverer;
+  private readonly config: Config;
+  private readonly logger: Logger;
+  private readonly clock: () => number;
+  private readonly onRouteState: (state: RouteState) => void;
+  /** Messages being delivered, or whose outcome is not written yet: never picked twice. */
+  private readonly busy = new Set<string>();
+  private readonly perRoute = new Map<string, number>();
+  private readonly routes = new Map<string, RouteState>();
+  private readonly jobs = new Set<Promise<void>>();
+  private outcomes: AttemptRecord[] = [];
+  private outcomesScheduled = false;
+  private timer: NodeJS.Timeout | null = null;
+  private pumpScheduled = false;
+  private running = false;
+
+  constructor(options: SchedulerOptions) {
+    this.queue = options.queue;
+    this.deliverer = options.deliverer;
+    this.config = options.config;
+    this.logger = options.logger;
+    this.clock = options.clock ?? Date.now;
+    this.onRouteState = options.onRouteState ?? (() => {});
+  }
+
+  start(): void {
+    this.running = true;
+    this.queue.on('queued', this.wake);
+    this.queue.on('changed', this.wake);
+    this.wake();
+  }
+
+  /** Stops picking new work and waits for deliveries in progress, at most `graceMs`. */
+  async stop(graceMs: number): Promise<void> {
+    this.running = false;
+    this.queue.off('queued', this.wake);
+    this.queue.off('changed', this.wake);
+    if (this.timer) clearTimeout(this.timer);
+    let timeout: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.jobs]),
+      new Promise((resolve) => (timeout = setTimeout(resolve, graceMs))),
+    ]);
+    clearTimeout(timeout);
+    await this.writeOutcomes();
+    this.deliverer.close();
+  }
+
+  routeStates(): RouteState[] {
+    return [...this.routes.values()];
+  }
+
+  readonly wake = (): void => {
+    if (this.pumpScheduled || !this.running) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
+  };
+
+  private pump(): void {
+    if (!this.running) return;
+    if (this.timer) clearTimeout(this.timer);
+    const now = this.clock();
+    const free = this.config.queue.maxDeliveries - this.jobs.size;
+    if (!this.queue.isQueueHeld() && free > 0) {
+      for (const job of this.pick(now, free)) this.run(job);
+    }
+    const next = this.queue.store.nextDueAt();
+    const wait = next === null ? IDLE_POLL_MS : Math.min(IDLE_POLL_MS, Math.max(10, next - now));
+    this.timer = setTimeout(this.wake, wait);
+    this.timer.unref();
+  }
+
+  private pick(now: number, free: number): Job[] {
+    const jobs = new Map<string, Job>();
+    for (const row of this.queue.store.due(now, DUE_BATCH + this.busy.size)) {
+      if (this.busy.has(row.message_id)) continue;
+      const routeKey = this.deliverer.routeKey(row.route, row.address);
+      const key = `${row.message_id}\n${routeKey}`;
+      let job = jobs.get(key);
+      if (!job) {
+        if (jobs.size >= free) continue;
+        const open = this.perRoute.get(routeKey) ?? 0;
+        if (open >= this.deliverer.routeCapacity(routeKey) * 2) continue;
+        this.perRoute.set(routeKey, open + 1);
+        job = { messageId: row.message_id, routeKey, route: row.route, rows: [] };
+        jobs.set(key, job);
+      }
+      job.rows.push(row);
+    }
+    for (const job of jobs.values()) this.busy.add(job.messageId);
+    return [...jobs.values()];
+  }
+
+  private run(job: Job): void {
+    const promise = this.attempt(job)
+      .then((record) => this.record(record))
+      .catch((error: Error) => {
+        this.logger.error({ id: job.messageId, error: error.message }, 'DELIVERY_CRASHED');
+        this.busy.delete(job.messageId);
+      })
+      .finally(() => {
+        this.jobs.delete(promise);
+        this.perRoute.set(job.routeKey, (this.perRoute.get(job.routeKey) ?? 1) - 1);
+        this.wake();
+      });
+    this.jobs.add(promise);
+  }
+
+  /** Outcomes that finish together are written together; the message stays busy until its outcome is on disk. */
+  private record(record: AttemptRecord): Promise<void> {
+    this.outcomes.push(record);
+    if (!this.outcomesScheduled) {
+      this.outcomesScheduled = true;
+      setImmediate(() => void this.writeOutcomes());
+    }
+    return Promise.resolve();
+  }
+
+  private async writeOutcomes(): Promise<void> {
+    this.outcomesScheduled = false;
+    const batch = this.outcomes;
+    this.outcomes = [];
+    try {
+      const finished = this.queue.store.recordResults(batch, this.clock());
+      await Promise.all(finished.map((id) => this.queue.spool.remove(id)));
+    } catch (error) {
+      this.logger.error({ messages: batch.length, error: (error as Error).message }, 'OUTCOME_WRITE_FAILED');
+    } finally {
+      for (const record of batch) this.busy.delete(record.messageId);
+      this.wake();
+    }
+  }
+
+  private async attempt(job: Job): Promise<AttemptRecord> {
+    const first = job.rows[0]!;
+    const result = await this.deliverer.deliver({
+      queueId: job.messageId,
+      sender: first.sender,
+      recipients: job.rows.map((row) => row.address),
+      route: job.route,
+    });
+    const now = this.clock();
+    this.trackRoute(job, result, now);
+    const expired = now - first.received_at >= this.config.queue.lifetimeHours * 3600_000;
+    const updates: RecipientUpdate[] = [];
+    const history: HistoryEntry[] = [];
+    const bounced: DsnRecipient[] = [];
+    let deferred = 0;
+    for (const row of job.rows) {
+      const outcome = result.outcomes.find((candidate) => candidate.address === row.address)!;
+      const base = { at: now, queueId: job.messageId, sender: row.sender, recipient: row.address };
+      if (outcome.delivered) {
+        updates.push({ address: row.address, status: 'delivered', attempted: true, nextAttemptAt: now, lastReply: '250 accepted', lastStatus: '2.0.0' });
+        history.push({ ...base, action: 'DELIVERED', detail: `to ${result.remoteMta}` });
+        this.logger.info({ id: job.messageId, to: row.address, relay: result.remoteMta, attempt: row.attempts + 1 }, 'DELIVERED');
+        continue;
+      }
+      const failure = outcome.failure!;
+      const reply = failure.command ? `${failure.command}: ${failure.message}` : failure.message;
+      const verdict = classifyResponse(failure);
+      if (verdict.action === 'defer' && !expired) {
+        const delay = retryDelayMs(row.attempts + 1, this.config.queue.retryIntervalsSec);
+        deferred++;
+        updates.push({ address: row.address, status: 'pending', attempted: true, nextAttemptAt: now + delay, lastReply: reply, lastStatus: verdict.status });
+        history.push({ ...base, action: 'DEFERRED', detail: `${reply} (retry in ${Math.round(delay / 1000)} s)` });
+        this.logger.info({ id: job.messageId, to: row.address, relay: result.remoteMta, attempt: row.attempts + 1, reply, retryInSec: Math.round(delay / 1000) }, 'DEFERRED');
+        continue;
+      }
+      const status = verdict.action === 'defer' ? toPermanentStatus(verdict.status) : verdict.status;
+      const action = verdict.action === 'defer' ? 'EXPIRED' : 'BOUNCED';
+      const why = action === 'EXPIRED' ? `${reply} (gave up: in the queue longer than ${this.config.queue.lifetimeHours} h)` : reply;
+      updates.push({ address: row.address, status: 'bounced', attempted: true, nextAttemptAt: now, lastReply: why, lastStatus: status });
+      history.push({ ...base, action, detail: why });
+      bounced.push({ address: row.address, action: 'failed', status, remoteMta: result.remoteMta ?? undefined, diagnostic: failure.response ?? failure.message, lastAttempt: new Date(now) });
+      this.logger.info({ id: job.messageId, to: row.address, relay: result.remoteMta, status, reply }, action);
+    }
+    if (bounced.length > 0) await this.queue.notifySender(job.messageId, bounced);
+    if (deferred > 0) await this.warnIfDelayed(job, result, now);
+    return { messageId: job.messageId, updates, history };
+  }
+
+  /** One "still trying" DSN per message once it has waited delayWarningHours (0 turns it off); never for DSNs. */
+  private async warnIfDelayed(job: Job, result: DeliveryResult, now: number): Promise<void> {
+    const first = job.rows[0]!;
+    const after = this.config.queue.delayWarningHours * 3600_000;
+    if (after === 0 || first.delay_warned || first.kind !== 'mail' || now - first.received_at < after) return;
+    const until = new Date(first.received_at + this.config.queue.lifetimeHours * 3600_000);
+    const delayed = result.outcomes
+      .filter((outcome) => !outcome.delivered)
+      .map((outcome): DsnRecipient => ({
+        address: outcome.address,
+        action: 'delayed',
+        status: classifyResponse(outcome.failure!).status,
+        remoteMta: result.remoteMta ?? undefined,
+        diagnostic: outcome.failure!.response ?? outcome.failure!.message,
+        lastAttempt: new Date(now),
+        willRetryUntil: until,
+      }));
+    this.queue.store.markDelayWarned(job.messageId);
+    await this.queue.notifySender(job.messageId, delayed);
+    this.queue.note({ at: now, queueId: job.messageId, action: 'DELAY_WARNED', sender: first.sender, detail: `sender told the message is delayed (${delayed.length} recipients)` });
+  }
+
+  /** "internal server unreachable since T, last error E"; when it answers again the backlog is retried at once. */
+  private trackRoute(job: Job, result: DeliveryResult, now: number): void {
+    const key = job.routeKey;
+    const previous = this.routes.get(key);
+    if (result.unreachable) {
+      const lastError = result.outcomes[0]?.failure?.message ?? 'unreachable';
+      const state: RouteState = previous?.state === 'down' ? { ...previous, lastError } : { route: key, state: 'down', since: now, lastError };
+      this.routes.set(key, state);
+      if (previous?.state !== 'down') {
+        this.logger.warn({ route: key, error: lastError }, 'ROUTE_DOWN');
+        this.onRouteState(state);
+      }
+      return;
+    }
+    if (previous?.state === 'up') return;
+    const state: RouteState = { route: key, state: 'up', since: now, lastError: null };
+    this.routes.set(key, state);
+    this.onRouteState(state);
+    if (previous?.state === 'down') {
+      const retried = job.route === 'internal' ? this.queue.store.retryRoute('internal', now) : 0;
+      this.logger.info({ route: key, downSinceMs: previous.since, retried }, 'ROUTE_UP');
+    }
+  }
+}

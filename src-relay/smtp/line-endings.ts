@@ -1,0 +1,57 @@
+import { Transform, type TransformCallback } from 'node:stream';
+
+const CR = 0x0d;
+const LF = 0x0a;
+
+/**
+ * Rewrites every bare CR and bare LF in message content to CRLF, so that what reaches the internal server has one
+ * kind of line ending only and nothing in it can be read as an end of DATA by a more lenient parser (SMTP smuggling).
+ * End of DATA itself is recognised by smtp-server only as CRLF.CRLF; a `\n.\n` inside the content becomes a line
+ * holding a single dot, which nodemailer dot-stuffs on the way out.
+ */
+export class LineEndingNormalizer extends Transform {
+  /** Bare CR or LF seen (and rewritten) so far. */
+  bareLineEndings = 0;
+  private pendingCR = false;
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    const out = Buffer.allocUnsafe(chunk.length * 2 + 2);
+    let length = 0;
+    let start = 0;
+    if (this.pendingCR) {
+      this.pendingCR = false;
+      out[length++] = CR;
+      out[length++] = LF;
+      if (chunk[0] === LF) start = 1;
+      else this.bareLineEndings++;
+    }
+    for (let i = start; i < chunk.length; i++) {
+      const byte = chunk[i]!;
+      if (byte === CR) {
+        if (i + 1 === chunk.length) {
+          this.pendingCR = true;
+        } else {
+          out[length++] = CR;
+          out[length++] = LF;
+          if (chunk[i + 1] === LF) i++;
+          else this.bareLineEndings++;
+        }
+      } else if (byte === LF) {
+        out[length++] = CR;
+        out[length++] = LF;
+        this.bareLineEndings++;
+      } else {
+        out[length++] = byte;
+      }
+    }
+    callback(null, out.subarray(0, length));
+  }
+
+  override _flush(callback: TransformCallback): void {
+    if (this.pendingCR) {
+      this.bareLineEndings++;
+      this.pendingCR = false;
+      callback(null, Buffer.from('\r\n'));
+    } else callback();
+  }
+}

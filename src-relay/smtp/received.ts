@@ -1,0 +1,33 @@
+/** The longest HELO name or host name we copy into a header. */
+const MAX_NAME_CHARS = 255;
+
+/** A value from the network reduced to what may stand in a Received clause: printable ASCII, no parentheses. */
+export function headerSafe(value: string, maxChars = MAX_NAME_CHARS): string {
+  const cleaned = value.replace(/[^\x21-\x7e]|[()\\;<>]/g, '').slice(0, maxChars);
+  return cleaned || 'unknown';
+}
+
+export interface ReceivedInput {
+  helo: string | undefined;
+  clientIp: string;
+  clientHostname?: string | undefined;
+  hostname: string;
+  queueId: string;
+  tls: boolean;
+  recipient?: string | undefined;
+  date: Date;
+}
+
+/** RFC 5321 4.4 trace header, built only from sanitised values; ends with CRLF. */
+export function receivedHeader(input: ReceivedInput): string {
+  const ip = headerSafe(input.clientIp, 64);
+  const from = headerSafe(input.helo ?? 'unknown');
+  const reverse = input.clientHostname ? `${headerSafe(input.clientHostname)} ` : '';
+  const protocol = input.tls ? 'ESMTPS' : 'ESMTP';
+  const forClause = input.recipient ? `\r\n\tfor <${headerSafe(input.recipient, 254)}>` : '';
+  return (
+    `Received: from ${from} (${reverse}[${ip}])\r\n` +
+    `\tby ${headerSafe(input.hostname)} (Moat) with ${protocol} id ${input.queueId}${forClause};\r\n` +
+    `\t${input.date.toUTCString().replace('GMT', '+0000')}\r\n`
+  );
+}

@@ -1,0 +1,20 @@
+import { randomBytes } from 'node:crypto';
+
+let lastMs = 0;
+let sequence = 0;
+
+/** A queue id: sortable by arrival (time, then a per-ms sequence) and unguessable (random tail). Upper-case base32-ish. */
+export function newQueueId(now: number = Date.now()): string {
+  if (now === lastMs) sequence++;
+  else {
+    lastMs = now;
+    sequence = 0;
+  }
+  const time = now.toString(36).toUpperCase().padStart(9, '0');
+  const seq = sequence.toString(36).toUpperCase().padStart(3, '0');
+  const tail = randomBytes(5).toString('hex').toUpperCase();
+  return `${time}${seq}${tail}`;
+}
+
+/** Queue ids are exactly what newQueueId makes; anything else from a user or a file name is refused. */
+export const QUEUE_ID_PATTERN = /^[0-9A-Z]{12}[0-9A-F]{10}$/;

@@ -1,0 +1,95 @@
+import nodemailer from 'nodemailer';
+import { connect, type Socket } from 'node:net';
+
+/** Sends a raw message through the relay with nodemailer's real client. */
+export async function send(port: number, from: string, to: string[], raw: string | Buffer) {
+  const transport = nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, ignoreTLS: true, logger: false });
+  try {
+    return await transport.sendMail({ envelope: { from, to }, raw });
+  } finally {
+    transport.close();
+  }
+}
+
+export function message(subject = 'hello', body = 'Hello from the test.\r\n', extra = ''): string {
+  return (
+    `From: Alice <alice@sender.test>\r\nTo: bob@example.test\r\nSubject: ${subject}\r\n` +
+    `Date: Sat, 28 Nov 2026 10:00:00 +0000\r\nMessage-ID: <${subject.replace(/\W/g, '')}.${Date.now()}@sender.test>\r\n${extra}\r\n${body}`
+  );
+}
+
+/** A raw SMTP client for tests that need exact bytes: write anything, read replies one at a time. */
+export class RawSmtp {
+  private buffer = '';
+  private waiting: (() => void) | null = null;
+  closed = false;
+
+  private constructor(readonly socket: Socket) {
+    socket.on('data', (chunk) => {
+      this.buffer += chunk.toString('latin1');
+      this.waiting?.();
+    });
+    socket.on('close', () => {
+      this.closed = true;
+      this.waiting?.();
+    });
+    socket.on('error', () => {});
+  }
+
+  static async connect(port: number): Promise<RawSmtp> {
+    const socket = connect(port, '127.0.0.1');
+    await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+    return new RawSmtp(socket);
+  }
+
+  write(data: string | Buffer): void {
+    this.socket.write(data);
+  }
+
+  /** The next complete reply (all lines of a multi-line one); '' when the connection closed first. */
+  async reply(timeoutMs = 10_000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const match = /^(?:\d{3}-[^\r\n]*\r\n)*\d{3}(?: [^\r\n]*)?\r\n/.exec(this.buffer);
+      if (match) {
+        this.buffer = this.buffer.slice(match[0].length);
+        return match[0];
+      }
+      if (this.closed) return '';
+      if (Date.now() > deadline) throw new Error(`no reply within ${timeoutMs} ms (have ${JSON.stringify(this.buffer)})`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.max(1, deadline - Date.now()));
+        this.waiting = () => {
+          clearTimeout(timer);
+          this.waiting = null;
+          resolve();
+        };
+      });
+    }
+  }
+
+  /** Sends a command line and returns the reply. */
+  async command(line: string): Promise<string> {
+    this.write(`${line}\r\n`);
+    return this.reply();
+  }
+
+  /** Greeting + EHLO, the start of every session. */
+  async hello(name = 'client.sender.test'): Promise<string> {
+    await this.reply();
+    return this.command(`EHLO ${name}`);
+  }
+
+  /** Resolves when the server has closed the connection. */
+  async waitClosed(timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.closed) {
+      if (Date.now() > deadline) throw new Error('connection still open');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
