@@ -4,7 +4,7 @@ import { normalizeDomain } from '../smtp/address.ts';
 /** `host:port` or `[v6]:port`; port 0 lets the OS pick (tests). */
 export const hostPortSchema = z
   .string()
-  .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+):\d{1,5}$/, 'expected HOST:PORT, e.g. 127.0.0.1:25 or [::1]:25')
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+):\d{1,5}$/, { message: 'expected HOST:PORT, e.g. 127.0.0.1:25 or [::1]:25', abort: true })
   .refine((value) => Number(value.slice(value.lastIndexOf(':') + 1)) <= 65535, 'port must be 0..65535');
 
 const hostSchema = z

@@ -41,6 +41,7 @@ export interface DeliveryResult {
 
 interface SmtpError extends Error {
   code?: string;
+  originalCode?: string;
   response?: string;
   responseCode?: number;
   command?: string;
@@ -122,7 +123,7 @@ export class Deliverer {
     try {
       const info = await transport.sendMail({
         envelope: { from: job.sender, to: job.recipients },
-        raw: this.options.spool.read(job.queueId),
+        raw: this.options.spool.content(job.queueId),
       });
       const rejected = new Map<string, SmtpError>();
       for (const error of ((info as { rejectedErrors?: SmtpError[] }).rejectedErrors ?? [])) {
@@ -199,6 +200,7 @@ export class Deliverer {
 function describe(error: SmtpError): DeliveryFailure & { command?: string; message: string } {
   return {
     code: error.code,
+    originalCode: error.originalCode,
     responseCode: error.responseCode,
     response: error.response,
     command: error.command,

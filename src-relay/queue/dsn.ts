@@ -4,9 +4,9 @@
  * headers as text/rfc822-headers. The result uses CRLF only, is 7bit and keeps every line short,
  * so it can be spooled as it is and sent with a null envelope sender (RFC 5321 4.5.5).
  *
- * Every value from outside (addresses, the remote reply, the original headers) passes through
- * one of three doors: singleLine() for header-like fields, the QP encoder for text, and
- * returnedHeaders() for the original header block.
+ * Every value from outside (addresses, the remote reply, the original headers) enters through
+ * singleLine() or returnedHeaders(); what is not ASCII then leaves either quoted-printable (text
+ * parts) or escaped (header fields and the delivery-status part).
  */
 import { randomBytes } from 'node:crypto';
 import { domainToASCII } from 'node:url';
@@ -70,7 +70,7 @@ export function buildDsn(input: DsnInput): string {
     throw new RangeError('a DSN reports either failed or delayed recipients, not both');
   }
   const sender = singleLine(input.to);
-  if (sender === '') throw new RangeError('a DSN is never sent to the null sender (RFC 3464 2)');
+  if (sender === '') throw new RangeError('a DSN is never sent to the null sender (RFC 5321 4.5.5)');
 
   const messageId = singleLine(input.messageId).replace(/[^\x21-\x7e]|[<>]/g, '');
   if (messageId === '') throw new RangeError('a DSN needs a Message-ID');
@@ -127,16 +127,20 @@ function notificationPart(input: DsnInput, action: DsnRecipient['action']): stri
               : 'The mail system will keep trying.',
           ];
     if (r.diagnostic !== undefined) {
+      const diagnostic = diagnosticText(r.diagnostic);
       const who = r.remoteMta === undefined ? 'The receiving server' : `The server ${singleLine(r.remoteMta)}`;
-      lines.push(`${who} answered: ${diagnosticText(r.diagnostic)}`);
+      lines.push(isSmtpReply(diagnostic) ? `${who} answered: ${diagnostic}` : `The last attempt failed: ${diagnostic}`);
     }
     paragraphs.push(lines.join(' '));
   }
   paragraphs.push(
     `Queue ID ${singleLine(input.queueId)}. The headers of your message are attached below.`,
   );
-  const text = paragraphs.map((p) => wrapText(p, TEXT_WIDTH).join(CRLF)).join(CRLF + CRLF) + CRLF;
-  if (isPlainAscii(text)) {
+  const plain = paragraphs.every(isPlainAscii);
+  // Wrapped by encoded width, so the quoted-printable lines need no soft breaks mid-sentence.
+  const width = plain ? (word: string) => word.length : (word: string) => qpEncode(word).length;
+  const text = paragraphs.map((p) => wrapText(p, TEXT_WIDTH, width).join(CRLF)).join(CRLF + CRLF) + CRLF;
+  if (plain) {
     return ['Content-Type: text/plain; charset=us-ascii', 'Content-Description: Notification', 'Content-Transfer-Encoding: 7bit', '', text].join(CRLF);
   }
   return ['Content-Type: text/plain; charset=utf-8', 'Content-Description: Notification', 'Content-Transfer-Encoding: quoted-printable', '', qpWrap(qpEncode(text), TEXT_WIDTH)].join(CRLF);
@@ -158,7 +162,7 @@ function deliveryStatusPart(input: DsnInput): string {
     if (r.diagnostic !== undefined) {
       const diagnostic = ascii(diagnosticText(r.diagnostic));
       // RFC 3464 2.3.6: the smtp type is for SMTP replies; anything else is our own wording.
-      const type = /^[2-5]\d\d(?:[ -]|$)/.test(diagnostic) ? 'smtp' : 'X-Moat';
+      const type = isSmtpReply(diagnostic) ? 'smtp' : 'X-Moat';
       fields.push(`Diagnostic-Code: ${type}; ${diagnostic}`);
     }
     if (r.lastAttempt) fields.push(`Last-Attempt-Date: ${rfc5322Date(r.lastAttempt)}`);
@@ -211,13 +215,21 @@ function diagnosticText(value: string): string {
   return text.length > MAX_DIAGNOSTIC_CHARS ? `${text.slice(0, MAX_DIAGNOSTIC_CHARS)} [...]` : text;
 }
 
+function isSmtpReply(text: string): boolean {
+  return /^[2-5]\d\d(?:[ -]|$)/.test(text);
+}
+
 function isPlainAscii(text: string): boolean {
   return /^[\t\r\n\x20-\x7e]*$/.test(text);
 }
 
 /** Non-ASCII as RFC 6533 \x{HEX} escapes, so the delivery-status part stays 7bit (RFC 3464 2.1). */
 function ascii(value: string): string {
-  return value.replace(/[^\x20-\x7e]/gu, (ch) => `\\x{${(ch.codePointAt(0) ?? 0).toString(16).toUpperCase()}}`);
+  return value.replace(/[^\x20-\x7e]/gu, escapeCodePoint);
+}
+
+function escapeCodePoint(ch: string): string {
+  return `\\x{${(ch.codePointAt(0) ?? 0).toString(16).toUpperCase()}}`;
 }
 
 // RFC 6533 3: a non-ASCII address is written with the utf-8 address type in xtext form, where
@@ -225,7 +237,7 @@ function ascii(value: string): string {
 function addressField(address: string): string {
   const value = singleLine(address);
   if (isPlainAscii(value)) return `rfc822; ${value}`;
-  return `utf-8; ${value.replace(/[^\x21-\x2a\x2c-\x3c\x3e-\x5b\x5d-\x7e]/gu, (ch) => `\\x{${(ch.codePointAt(0) ?? 0).toString(16).toUpperCase()}}`)}`;
+  return `utf-8; ${value.replace(/[^\x21-\x2a\x2c-\x3c\x3e-\x5b\x5d-\x7e]/gu, escapeCodePoint)}`;
 }
 
 function hostName(host: string): string {
@@ -265,16 +277,23 @@ function fold(field: string): string {
   return lines.join(CRLF);
 }
 
-/** Word-wraps one paragraph; a word longer than the width is split. */
-function wrapText(paragraph: string, width: number): string[] {
+/** Word-wraps one paragraph to `width` as `measure` counts; a word longer than the width is split. */
+function wrapText(paragraph: string, width: number, measure: (word: string) => number): string[] {
   const lines: string[] = [];
   let line = '';
+  let used = 0;
   for (const word of splitWords(paragraph, width)) {
-    if (line === '') line = word;
-    else if (line.length + 1 + word.length <= width) line += ` ${word}`;
-    else {
+    const size = measure(word);
+    if (line === '') {
+      line = word;
+      used = size;
+    } else if (used + 1 + size <= width) {
+      line += ` ${word}`;
+      used += 1 + size;
+    } else {
       lines.push(line);
       line = word;
+      used = size;
     }
   }
   lines.push(line);

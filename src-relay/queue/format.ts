@@ -53,6 +53,7 @@ export function formatMessageDetail(queue: Queue, id: string): string | null {
     );
   }
   lines.push('history:');
+  lines.push(`  ${time(message.received_at)}  ${'RECEIVED'.padEnd(12)} from ${message.client_ip ?? 'Moat itself'}, ${message.size} bytes`);
   for (const entry of queue.store.history(id)) {
     lines.push(`  ${time(entry.at)}  ${entry.action.padEnd(12)} ${entry.recipient ? `<${entry.recipient}> ` : ''}${entry.detail ?? ''}`.trimEnd());
   }

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { open } from 'node:fs/promises';
+import { open, unlink } from 'node:fs/promises';
 import type { Logger } from '../log/logger.ts';
 import type { Spool } from '../store/spool.ts';
 import type { HistoryEntry, NewMessage, QueueStore, Route } from '../store/queue-store.ts';
@@ -22,12 +22,13 @@ export interface QueueOptions {
 }
 
 export interface QueueEvents {
-  queued: [ids: string[]];
+  queued: [messages: NewMessage[]];
   changed: [];
 }
 
 interface PendingCommit {
   message: NewMessage;
+  history: HistoryEntry[];
   resolve: () => void;
   reject: (error: Error) => void;
 }
@@ -65,10 +66,10 @@ export class Queue extends EventEmitter<QueueEvents> {
     return domain && this.domains.has(domain) ? 'internal' : 'outbound';
   }
 
-  /** Resolves once the message's spool file and row are durable: only then may the 250 be sent. */
-  commit(message: NewMessage): Promise<void> {
+  /** Resolves once the message's spool file and row (and its history) are durable: only then may the 250 be sent. */
+  commit(message: NewMessage, history: HistoryEntry[] = []): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.pending.push({ message, resolve, reject });
+      this.pending.push({ message, history, resolve, reject });
       if (!this.flushing) {
         this.flushing = true;
         setImmediate(() => void this.flush());
@@ -79,7 +80,11 @@ export class Queue extends EventEmitter<QueueEvents> {
   /** A history row that needs no fsync of its own: it rides on the next commit, or a timer. */
   note(entry: HistoryEntry): void {
     this.pendingHistory.push(entry);
-    if (!this.historyTimer && !this.flushing) {
+    this.scheduleHistoryFlush();
+  }
+
+  private scheduleHistoryFlush(): void {
+    if (!this.historyTimer && !this.flushing && this.pendingHistory.length > 0) {
       this.historyTimer = setTimeout(() => {
         this.historyTimer = null;
         this.flushHistory();
@@ -101,25 +106,25 @@ export class Queue extends EventEmitter<QueueEvents> {
   private async flush(): Promise<void> {
     while (this.pending.length > 0) {
       const batch = this.pending;
-      const history = this.pendingHistory;
+      const notes = this.pendingHistory;
       this.pending = [];
       this.pendingHistory = [];
       try {
         await this.spool.syncDirectory();
         this.store.insertBatch(
           batch.map((entry) => entry.message),
-          history,
+          [...batch.flatMap((entry) => entry.history), ...notes],
         );
         for (const entry of batch) entry.resolve();
-        this.emit('queued', batch.map((entry) => entry.message.id));
+        this.emit('queued', batch.map((entry) => entry.message));
       } catch (error) {
         this.logger.error({ error: (error as Error).message, messages: batch.length }, 'COMMIT_FAILED');
         for (const entry of batch) entry.reject(error as Error);
-        this.pendingHistory.unshift(...history);
+        this.pendingHistory.unshift(...notes);
       }
     }
     this.flushing = false;
-    if (this.pendingHistory.length > 0) this.note(this.pendingHistory.pop()!);
+    this.scheduleHistoryFlush();
   }
 
   /** Queues a message we wrote ourselves (a DSN): spool file, then row; not acknowledged to anyone. */
@@ -294,7 +299,7 @@ export class Queue extends EventEmitter<QueueEvents> {
     const { ids, temps } = this.spool.list();
     let removed = 0;
     for (const temp of temps) {
-      await import('node:fs/promises').then((fs) => fs.unlink(temp)).catch(() => {});
+      await unlink(temp).catch(() => {});
       removed++;
     }
     for (const id of ids) {

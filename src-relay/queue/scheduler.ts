@@ -1,6 +1,6 @@
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log/logger.ts';
-import type { AttemptRecord, DueRecipient, HistoryEntry, RecipientUpdate, Route } from '../store/queue-store.ts';
+import type { AttemptRecord, DueRecipient, HistoryEntry, NewMessage, RecipientUpdate, Route } from '../store/queue-store.ts';
 import { retryDelayMs, toPermanentStatus } from './backoff.ts';
 import { classifyResponse } from './classify.ts';
 import type { Deliverer, DeliveryResult } from './delivery.ts';
@@ -9,6 +9,13 @@ import type { Queue } from './queue.ts';
 
 /** With nothing due, the queue is looked at again after this long (the CLI may have changed it meanwhile). */
 const IDLE_POLL_MS = 1000;
+/** How long finished deliveries wait to be written together. */
+const OUTCOME_BATCH_MS = 10;
+/** Under load, how often the database is asked for due work (new mail is handed over directly). */
+const DB_PICK_MS = 100;
+/** Just-committed messages kept for direct hand-over; past these the database query finds them. */
+const MAX_FRESH = 5000;
+const FRESH_TTL_MS = 2000;
 /** How many due rows one look at the queue reads. */
 const DUE_BATCH = 500;
 
@@ -48,12 +55,16 @@ export class Scheduler {
   private readonly onRouteState: (state: RouteState) => void;
   /** Messages being delivered, or whose outcome is not written yet: never picked twice. */
   private readonly busy = new Set<string>();
+  /** Messages committed a moment ago, not yet picked: id -> when, and their recipients. */
+  private readonly fresh = new Map<string, { at: number; rows: DueRecipient[] }>();
   private readonly perRoute = new Map<string, number>();
   private readonly routes = new Map<string, RouteState>();
   private readonly jobs = new Set<Promise<void>>();
   private outcomes: AttemptRecord[] = [];
   private outcomesScheduled = false;
   private timer: NodeJS.Timeout | null = null;
+  private lastDbPick = 0;
+  private forceDbPick = true;
   private pumpScheduled = false;
   private running = false;
 
@@ -68,16 +79,16 @@ export class Scheduler {
 
   start(): void {
     this.running = true;
-    this.queue.on('queued', this.wake);
-    this.queue.on('changed', this.wake);
+    this.queue.on('queued', this.onQueued);
+    this.queue.on('changed', this.onChanged);
     this.wake();
   }
 
   /** Stops picking new work and waits for deliveries in progress, at most `graceMs`. */
   async stop(graceMs: number): Promise<void> {
     this.running = false;
-    this.queue.off('queued', this.wake);
-    this.queue.off('changed', this.wake);
+    this.queue.off('queued', this.onQueued);
+    this.queue.off('changed', this.onChanged);
     if (this.timer) clearTimeout(this.timer);
     let timeout: NodeJS.Timeout | undefined;
     await Promise.race([
@@ -107,33 +118,81 @@ export class Scheduler {
     if (this.timer) clearTimeout(this.timer);
     const now = this.clock();
     const free = this.config.queue.maxDeliveries - this.jobs.size;
+    let started = 0;
     if (!this.queue.isQueueHeld() && free > 0) {
-      for (const job of this.pick(now, free)) this.run(job);
+      for (const job of this.pick(now, free)) {
+        this.run(job);
+        started++;
+      }
     }
-    const next = this.queue.store.nextDueAt();
-    const wait = next === null ? IDLE_POLL_MS : Math.min(IDLE_POLL_MS, Math.max(10, next - now));
+    // with work under way every finished job wakes the pump; only an idle queue needs to know when to look again
+    const next = started > 0 || this.jobs.size > 0 ? null : this.queue.store.nextDueAt();
+    const wait = next === null ? (this.jobs.size > 0 ? DB_PICK_MS : IDLE_POLL_MS) : Math.min(IDLE_POLL_MS, Math.max(10, next - now));
     this.timer = setTimeout(this.wake, wait);
     this.timer.unref();
   }
 
+  /** Just-committed messages are handed over directly, so under load most deliveries start without a query. */
+  private readonly onQueued = (messages: NewMessage[]): void => {
+    const now = this.clock();
+    for (const message of messages) {
+      if (this.fresh.size >= MAX_FRESH) break;
+      this.fresh.set(message.id, {
+        at: now,
+        rows: message.recipients.map((recipient) => ({
+          message_id: message.id,
+          address: recipient.address,
+          route: recipient.route,
+          attempts: 0,
+          sender: message.sender,
+          received_at: message.receivedAt,
+          kind: message.kind,
+          delay_warned: 0,
+        })),
+      });
+    }
+    this.wake();
+  };
+
+  /** The admin changed something (hold, delete, ...): only the database knows what is due now. */
+  private readonly onChanged = (): void => {
+    this.fresh.clear();
+    this.forceDbPick = true;
+    this.wake();
+  };
+
   private pick(now: number, free: number): Job[] {
     const jobs = new Map<string, Job>();
-    for (const row of this.queue.store.due(now, DUE_BATCH + this.busy.size)) {
-      if (this.busy.has(row.message_id)) continue;
+    const take = (row: DueRecipient): boolean => {
       const routeKey = this.deliverer.routeKey(row.route, row.address);
       const key = `${row.message_id}\n${routeKey}`;
       let job = jobs.get(key);
       if (!job) {
-        if (jobs.size >= free) continue;
+        if (jobs.size >= free) return false;
         const open = this.perRoute.get(routeKey) ?? 0;
-        if (open >= this.deliverer.routeCapacity(routeKey) * 2) continue;
+        if (open >= this.deliverer.routeCapacity(routeKey) * 2) return false;
         this.perRoute.set(routeKey, open + 1);
         job = { messageId: row.message_id, routeKey, route: row.route, rows: [] };
         jobs.set(key, job);
       }
       job.rows.push(row);
+      return true;
+    };
+    for (const [id, entry] of this.fresh) {
+      if (jobs.size >= free) break;
+      if (this.busy.has(id) || now - entry.at > FRESH_TTL_MS) this.fresh.delete(id);
+      else if (entry.rows.every(take)) this.fresh.delete(id);
     }
     for (const job of jobs.values()) this.busy.add(job.messageId);
+    // new mail arrives through `fresh`; the database is asked for retries and leftovers at most every DB_PICK_MS
+    if (jobs.size < free && (this.forceDbPick || now - this.lastDbPick >= DB_PICK_MS)) {
+      this.forceDbPick = false;
+      this.lastDbPick = now;
+      for (const row of this.queue.store.due(now, Math.min(DUE_BATCH, (free - jobs.size) * 4), this.busy)) {
+        if (take(row)) this.fresh.delete(row.message_id);
+      }
+      for (const job of jobs.values()) this.busy.add(job.messageId);
+    }
     return [...jobs.values()];
   }
 
@@ -143,23 +202,26 @@ export class Scheduler {
       .catch((error: Error) => {
         this.logger.error({ id: job.messageId, error: error.message }, 'DELIVERY_CRASHED');
         this.busy.delete(job.messageId);
+        this.wake();
       })
       .finally(() => {
+        // the next look at the queue comes when this outcome is written (writeOutcomes wakes the pump)
         this.jobs.delete(promise);
         this.perRoute.set(job.routeKey, (this.perRoute.get(job.routeKey) ?? 1) - 1);
-        this.wake();
       });
     this.jobs.add(promise);
   }
 
-  /** Outcomes that finish together are written together; the message stays busy until its outcome is on disk. */
-  private record(record: AttemptRecord): Promise<void> {
+  /**
+   * Outcomes are written in batches, one transaction every OUTCOME_BATCH_MS; the message stays busy until its
+   * outcome is on disk. Losing a batch in a crash only repeats those deliveries (a duplicate, never a loss).
+   */
+  private record(record: AttemptRecord): void {
     this.outcomes.push(record);
     if (!this.outcomesScheduled) {
       this.outcomesScheduled = true;
-      setImmediate(() => void this.writeOutcomes());
+      setTimeout(() => void this.writeOutcomes(), OUTCOME_BATCH_MS).unref();
     }
-    return Promise.resolve();
   }
 
   private async writeOutcomes(): Promise<void> {

@@ -1,13 +1,15 @@
-import { pipeline } from 'node:stream/promises';
+import { pipeChain } from '../util/pipe-chain.ts';
 import type { AddressInfo } from 'node:net';
 import { SMTPServer, type SMTPServerAddress, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Queue } from '../queue/queue.ts';
+import type { HistoryEntry } from '../store/queue-store.ts';
 import { newQueueId } from '../util/ids.ts';
 import { checkRecipient, checkSender, type RecipientPolicy } from './address.ts';
 import { HeaderPeek } from './header-peek.ts';
 import { LineEndingNormalizer } from './line-endings.ts';
+import { SizeGuard } from './size-guard.ts';
 import { receivedHeader } from './received.ts';
 import { REPLIES, SmtpReplyError, type SmtpReply } from './replies.ts';
 import type { TlsPair } from './tls.ts';
@@ -83,6 +85,8 @@ export class MxListener {
       useXForward: false,
       useProxy: false,
       hideREQUIRETLS: true,
+      // Our replies carry RFC 3463 codes; RFC 2034 wants them advertised and on smtp-server's own replies too (452, 552, 421)
+      hideENHANCEDSTATUSCODES: false,
       disableReverseLookup: true,
       logger: false,
       onConnect: (session, callback) => this.onConnect(session, callback),
@@ -252,11 +256,7 @@ export class MxListener {
           date: new Date(now),
         }),
       );
-      // Past the size limit nothing more is written: the message is refused with 552, never buffered.
-      const sizeGuard = async function* (source: AsyncIterable<Buffer>) {
-        for await (const chunk of source) if (!stream.sizeExceeded) yield chunk;
-      };
-      await pipeline(stream, sizeGuard, normalizer, peek, writer);
+      await pipeChain([stream, new SizeGuard(() => stream.sizeExceeded), normalizer, peek, writer]);
       if (stream.sizeExceeded) throw this.refuse(session, REPLIES.messageTooBig);
       await writer.commit();
     } catch (error) {
@@ -267,31 +267,25 @@ export class MxListener {
       throw error;
     }
     const { subject, messageId } = peek.fields();
-    const detail = normalizer.bareLineEndings ? `${normalizer.bareLineEndings} bare CR/LF rewritten to CRLF` : null;
-    await this.queue.commit({
-      id,
-      receivedAt: now,
-      clientIp: session.remoteAddress,
-      helo: session.hostNameAppearsAs || null,
-      sender,
-      size: stream.byteLength,
-      spoolBytes: writer.bytes,
-      headerMessageId: messageId,
-      subject,
-      kind: 'mail',
-      recipients: recipients.map((address) => ({ address, route: this.queue.routeFor(address) })),
-    });
-    this.queue.note({
-      at: now,
-      queueId: id,
-      action: 'RECEIVED',
-      clientIp: session.remoteAddress,
-      helo: session.hostNameAppearsAs || null,
-      sender,
-      recipient: recipients.join(', '),
-      size: stream.byteLength,
-      detail,
-    });
+    // the message row is the record of its receipt; history only adds what is unusual about it
+    const notes: HistoryEntry[] = normalizer.bareLineEndings
+      ? [{ at: now, queueId: id, action: 'NORMALIZED', detail: `${normalizer.bareLineEndings} bare CR/LF rewritten to CRLF` }]
+      : [];
+    const peer = { clientIp: session.remoteAddress, helo: session.hostNameAppearsAs || null, sender };
+    await this.queue.commit(
+      {
+        ...peer,
+        id,
+        receivedAt: now,
+        size: stream.byteLength,
+        spoolBytes: writer.bytes,
+        headerMessageId: messageId,
+        subject,
+        kind: 'mail',
+        recipients: recipients.map((address) => ({ address, route: this.queue.routeFor(address) })),
+      },
+      notes,
+    );
     this.logger.info({ id, ip: session.remoteAddress, from: sender, rcpts: recipients.length, size: stream.byteLength }, 'QUEUED');
     return id;
   }

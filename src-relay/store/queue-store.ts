@@ -7,7 +7,7 @@ export type MessageKind = 'mail' | 'dsn';
 
 /** What history rows say happened; upper-case so an admin can grep logs and the table alike. */
 export type HistoryAction =
-  | 'RECEIVED' | 'REFUSED' | 'DELIVERED' | 'DEFERRED' | 'BOUNCED' | 'EXPIRED' | 'DELAY_WARNED'
+  | 'NORMALIZED' | 'REFUSED' | 'DELIVERED' | 'DEFERRED' | 'BOUNCED' | 'EXPIRED' | 'DELAY_WARNED'
   | 'HELD' | 'RELEASED' | 'RETRY' | 'DELETED' | 'DAMAGED' | 'QUEUE_HELD' | 'QUEUE_RELEASED';
 
 export interface NewMessage {
@@ -79,7 +79,7 @@ export interface HistoryRow {
 }
 
 /** A pending recipient that is due, with what the scheduler needs of its message. */
-export interface DueRecipient extends RecipientRow {
+export interface DueRecipient extends Pick<RecipientRow, 'message_id' | 'address' | 'route' | 'attempts'> {
   sender: string;
   received_at: number;
   kind: MessageKind;
@@ -126,8 +126,10 @@ export class QueueStore {
          VALUES (@at, @queueId, @action, @clientIp, @helo, @sender, @recipient, @size, @detail)`,
       ),
       due: db.prepare(
-        `SELECT r.*, m.sender, m.received_at, m.kind, m.delay_warned FROM recipients r JOIN messages m ON m.id = r.message_id
+        `SELECT r.message_id, r.address, r.route, r.attempts, m.sender, m.received_at, m.kind, m.delay_warned
+         FROM recipients r JOIN messages m ON m.id = r.message_id
          WHERE r.status = 'pending' AND r.next_attempt_at <= ? AND m.status = 'queued' AND m.held = 0
+           AND r.message_id NOT IN (SELECT value FROM json_each(?))
          ORDER BY r.next_attempt_at LIMIT ?`,
       ),
       nextDue: db.prepare(
@@ -180,8 +182,9 @@ export class QueueStore {
     })();
   }
 
-  due(now: number, limit: number): DueRecipient[] {
-    return this.statements.due.all(now, limit) as DueRecipient[];
+  /** Pending recipients due by `now`, oldest first, leaving out the messages in `busy` (being delivered). */
+  due(now: number, limit: number, busy: Iterable<string>): DueRecipient[] {
+    return this.statements.due.all(now, JSON.stringify([...busy]), limit) as DueRecipient[];
   }
 
   nextDueAt(): number | null {

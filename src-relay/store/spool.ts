@@ -1,9 +1,11 @@
-import { mkdirSync, readdirSync, statSync, createReadStream, type ReadStream } from 'node:fs';
-import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { closeSync, createReadStream, fsync, mkdirSync, open as openCallback, readdirSync, readFileSync, statSync, writeSync, type ReadStream } from 'node:fs';
+import { open, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { QUEUE_ID_PATTERN } from '../util/ids.ts';
 
+/** Messages up to this size are read in one call for delivery; larger ones are streamed. */
+const READ_WHOLE_BYTES = 256 * 1024;
 /** Windows cannot fsync a directory; there the rename is as durable as NTFS makes it. */
 const CAN_SYNC_DIRECTORIES = process.platform !== 'win32';
 
@@ -30,12 +32,17 @@ export class Spool {
   /** Opens a temp file for a new message; `commit()` makes it durable under its final name. */
   async create(id: string): Promise<SpoolWriter> {
     const tempPath = join(this.tmpDir, `${id}.tmp`);
-    const handle = await open(tempPath, 'wx', 0o600);
-    return new SpoolWriter(handle, tempPath, this.path(id));
+    const fd = await new Promise<number>((resolve, reject) =>
+      openCallback(tempPath, 'wx', 0o600, (error, opened) => (error ? reject(error) : resolve(opened))),
+    );
+    return new SpoolWriter(fd, tempPath, this.path(id));
   }
 
-  read(id: string, start = 0): ReadStream {
-    return createReadStream(this.path(id), { start });
+  /** A small message whole (one read from the page cache), a large one as a stream: never a large one in memory. */
+  content(id: string): Buffer | ReadStream {
+    const path = this.path(id);
+    const size = statSync(path).size;
+    return size <= READ_WHOLE_BYTES ? readFileSync(path) : createReadStream(path);
   }
 
   async remove(id: string): Promise<void> {
@@ -72,50 +79,51 @@ export class Spool {
   }
 }
 
-/** A Writable onto the temp file. */
+/**
+ * A Writable onto the temp file. Writes go to the page cache synchronously (microseconds, and off libuv's small
+ * thread pool, which the fsyncs of concurrent messages keep busy); only the fsync waits for the disk.
+ */
 export class SpoolWriter extends Writable {
   bytes = 0;
-  private handleClosed = false;
+  private fd: number | null;
 
   constructor(
-    private readonly handle: FileHandle,
+    fd: number,
     readonly tempPath: string,
     readonly finalPath: string,
   ) {
     super({ highWaterMark: 256 * 1024 });
+    this.fd = fd;
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.handle.write(chunk).then(() => {
+    try {
+      let written = 0;
+      while (written < chunk.length) written += writeSync(this.fd!, chunk, written);
       this.bytes += chunk.length;
       callback();
-    }, callback);
-  }
-
-  override _writev(chunks: { chunk: Buffer }[], callback: (error?: Error | null) => void): void {
-    const buffers = chunks.map((entry) => entry.chunk);
-    this.handle.writev(buffers).then((result) => {
-      this.bytes += result.bytesWritten;
-      callback();
-    }, callback);
+    } catch (error) {
+      callback(error as Error);
+    }
   }
 
   /** fsync, close, rename into msg/. The caller still has to sync the directory before acknowledging. */
   async commit(): Promise<void> {
-    await this.handle.sync();
-    await this.closeHandle();
+    const fd = this.fd!;
+    await new Promise<void>((resolve, reject) => fsync(fd, (error) => (error ? reject(error) : resolve())));
+    this.closeFd();
     await rename(this.tempPath, this.finalPath);
   }
 
   /** Gives up on the message: the temp file is removed. Safe to call more than once. */
   async discard(): Promise<void> {
-    await this.closeHandle();
+    this.closeFd();
     await unlink(this.tempPath).catch(() => {});
   }
 
-  private async closeHandle(): Promise<void> {
-    if (this.handleClosed) return;
-    this.handleClosed = true;
-    await this.handle.close();
+  private closeFd(): void {
+    if (this.fd === null) return;
+    closeSync(this.fd);
+    this.fd = null;
   }
 }

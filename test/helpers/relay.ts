@@ -20,7 +20,7 @@ export interface TestRelay {
 export async function startRelay(
   internalPort: number,
   overrides: Record<string, unknown> = {},
-  options: { resolver?: Resolver; dataDir?: string } = {},
+  options: { resolver?: Resolver; dataDir?: string; clock?: () => number } = {},
 ): Promise<TestRelay> {
   const dataDir = options.dataDir ?? tempDir();
   const base = {
@@ -33,7 +33,7 @@ export async function startRelay(
   };
   const result = validateConfig(mergeConfig(base, overrides));
   if (!result.ok) throw new Error(JSON.stringify(result.problems));
-  const relay = await createRelay(result.config, dataDir, { resolver: options.resolver ?? refusingResolver, logger: false });
+  const relay = await createRelay(result.config, dataDir, { resolver: options.resolver ?? refusingResolver, logger: false, clock: options.clock });
   const port = Number(relay.addresses.mx.split(':').pop());
   return {
     relay,

@@ -28,6 +28,8 @@ export class Sink {
       disabledCommands: ['AUTH', 'STARTTLS'],
       disableReverseLookup: true,
       logger: false,
+      // the relay's pooled connections stay open; a stopping sink should not wait for them
+      closeTimeout: 100,
       onRcptTo: (address, _session, callback) => {
         const refusal = options.onRecipient?.(address.address);
         if (refusal) return callback(Object.assign(new Error(refusal.text), { responseCode: refusal.code }));

@@ -1,0 +1,103 @@
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+
+const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
+const READY_TIMEOUT_MS = 60_000;
+const STOP_TIMEOUT_MS = 15_000; // longer than the relay's own shutdown grace, so SIGKILL means a bug
+const TAIL_LINES = 50;
+// "moat ready mx=127.0.0.1:40123 ..."; brackets allowed so an IPv6 listener also parses
+const READY_LINE = /\bready\b.*\bmx=\[?([^\s\]]+?)\]?:(\d+)\b/;
+
+export interface RelayOptions {
+  dataDir: string;
+  internalPort: number;
+  extraArgs?: string[];
+}
+
+export interface RelayHandle {
+  mxHost: string;
+  mxPort: number;
+  pid: number;
+  /** Settles with the exit code (null if killed by a signal) whenever the relay exits, asked to or not. */
+  exited: Promise<number | null>;
+  /** SIGTERM, wait for exit (SIGKILL after STOP_TIMEOUT_MS); resolves with the exit code, null if killed. */
+  stop(): Promise<number | null>;
+  /** VmHWM of the relay process in bytes; undefined off Linux or once it has exited. */
+  peakRssBytes(): number | undefined;
+  /** The last TAIL_LINES lines of the relay's stdout+stderr. */
+  tail(): string;
+}
+
+/** Spawns `cli.ts serve` directly under node (no npm wrapper, so pid is the relay itself) and waits for its ready line. */
+export function startRelay({ dataDir, internalPort, extraArgs = [] }: RelayOptions): Promise<RelayHandle> {
+  const args = [
+    ...(process.env.MOAT_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), '--import', 'tsx', 'src-relay/cli.ts', 'serve',
+    '--data-dir', dataDir,
+    '--domain', 'example.test',
+    '--mx-listen', '127.0.0.1:0',
+    '--internal', `127.0.0.1:${internalPort}`,
+    ...extraArgs,
+  ];
+  const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: string[] = [];
+  const tail = (): string => lines.join('\n');
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+
+  return new Promise((resolve, reject) => {
+    let ready = false;
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`relay not ready after ${READY_TIMEOUT_MS} ms; output:\n${tail()}`));
+    }, READY_TIMEOUT_MS);
+
+    const onLine = (line: string): void => {
+      lines.push(line);
+      if (lines.length > TAIL_LINES) lines.shift();
+      const match = ready ? null : READY_LINE.exec(line);
+      if (!match || child.pid === undefined) return;
+      ready = true;
+      clearTimeout(timer);
+      const pid = child.pid;
+      resolve({
+        mxHost: match[1] ?? '127.0.0.1',
+        mxPort: Number(match[2]),
+        pid,
+        exited,
+        tail,
+        peakRssBytes: () => readPeakRss(pid),
+        async stop() {
+          if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+          const killer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+          const code = await exited;
+          clearTimeout(killer);
+          return code;
+        },
+      });
+    };
+    // both pipes are always drained, otherwise a chatty relay blocks on a full pipe
+    createInterface({ input: child.stdout }).on('line', onLine);
+    createInterface({ input: child.stderr }).on('line', onLine);
+
+    child.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    void exited.then((code) => {
+      if (ready) return;
+      clearTimeout(timer);
+      // let readline flush the last lines before reporting them
+      setImmediate(() => reject(new Error(`relay exited (code ${code}) before ready; output:\n${tail()}`)));
+    });
+  });
+}
+
+function readPeakRss(pid: number): number | undefined {
+  try {
+    const match = /^VmHWM:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Number(match[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,227 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Sink, reservePort } from '../helpers/sink.ts';
+import { fixtureResolver, startRelay } from '../helpers/relay.ts';
+import { message, send } from '../helpers/smtp.ts';
+
+const queueIdOf = (response: string) => /queued as ([0-9A-Z]{22})/.exec(response)![1]!;
+
+/** Polls a condition that the relay reaches on its own (a delivery attempt), with a deadline. */
+async function until(what: string, condition: () => boolean, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+/** Fixture DNS putting the sender's domain on a loopback "remote MX". */
+const senderMx = () => fixtureResolver({ 'sender.test': [{ exchange: 'mx.sender.test', priority: 10 }] }, { 'mx.sender.test': ['127.0.0.1'] });
+
+test('internal server down: mail is queued and deferred, the route is reported down, and it is delivered once the server is back', async () => {
+  const port = await reservePort();
+  const relay = await startRelay(port);
+  try {
+    const routes: string[] = [];
+    relay.relay.events.on('route', (state) => routes.push(`${state.route}:${state.state}`));
+    const info = await send(relay.port, 'alice@sender.test', ['bob@example.test'], message('while down'));
+    const id = queueIdOf(info.response);
+    await until('the first attempt is deferred', () => relay.relay.queue.store.recipients(id)[0]!.attempts >= 1);
+    const recipient = relay.relay.queue.store.recipients(id)[0]!;
+    assert.equal(recipient.status, 'pending');
+    assert.match(recipient.last_reply!, /ECONNREFUSED|connect/i);
+    const down = relay.relay.routeStates().find((state) => state.route === 'internal')!;
+    assert.equal(down.state, 'down');
+    assert.match(down.lastError!, /ECONNREFUSED|connect/i);
+    const sink = await Sink.start({ port });
+    try {
+      await sink.waitFor(1);
+      assert.match(sink.messages[0]!.raw.toString(), /Subject: while down/);
+      await until('the route is up', () => relay.relay.routeStates().find((state) => state.route === 'internal')?.state === 'up');
+      assert.deepEqual(routes, ['internal:down', 'internal:up']);
+      await until('the message is done', () => relay.relay.queue.store.message(id)!.status === 'done');
+      assert.deepEqual(relay.relay.queue.store.history(id).map((row) => row.action).filter((a) => a !== 'DEFERRED'), ['DELIVERED']);
+    } finally {
+      await sink.stop();
+    }
+  } finally {
+    await relay.stop();
+  }
+});
+
+test('when the internal server comes back, the whole backlog is retried at once instead of waiting for each backoff', async () => {
+  const port = await reservePort();
+  const relay = await startRelay(port, { queue: { retryIntervalsSec: [3600] } });
+  try {
+    const ids: string[] = [];
+    for (let i = 0; i < 10; i++) ids.push(queueIdOf((await send(relay.port, 'a@sender.test', ['b@example.test'], message(`backlog ${i}`))).response));
+    await until('all are deferred', () => ids.every((id) => relay.relay.queue.store.recipients(id)[0]!.attempts >= 1));
+    const sink = await Sink.start({ port });
+    try {
+      await send(relay.port, 'a@sender.test', ['b@example.test'], message('the one that finds it up'));
+      await sink.waitFor(11);
+    } finally {
+      await sink.stop();
+    }
+  } finally {
+    await relay.stop();
+  }
+});
+
+test('a 5xx from the internal server bounces the recipient and the DSN reaches the sender through the outbound route', async () => {
+  const internal = await Sink.start({ onRecipient: (address) => (address === 'nobody@example.test' ? { code: 550, text: '5.1.1 no such user' } : undefined) });
+  const remote = await Sink.start();
+  const relay = await startRelay(internal.port, { outbound: { mxPort: remote.port } }, { resolver: senderMx() });
+  try {
+    const info = await send(relay.port, 'alice@sender.test', ['nobody@example.test'], message('to nobody'));
+    const id = queueIdOf(info.response);
+    await remote.waitFor(1);
+    const dsn = remote.messages[0]!;
+    assert.equal(dsn.from, '', 'a DSN has a null envelope sender');
+    assert.deepEqual(dsn.to, ['alice@sender.test']);
+    const text = dsn.raw.toString();
+    assert.match(text, /Content-Type: multipart\/report; report-type=delivery-status/i);
+    assert.match(text, /Final-Recipient: rfc822; ?nobody@example\.test/i);
+    assert.match(text, /Action: failed/);
+    assert.match(text, /Status: 5\.1\.1/);
+    assert.match(text, /Subject: to nobody/, 'the original headers are returned');
+    await until('the message is done', () => relay.relay.queue.store.message(id)!.status === 'done');
+    assert.equal(relay.relay.queue.store.recipients(id)[0]!.status, 'bounced');
+  } finally {
+    await relay.stop();
+    await internal.stop();
+    await remote.stop();
+  }
+});
+
+test('partial failure: one recipient delivered, one bounced, one deferred and delivered on a later attempt', async () => {
+  let laterAccepted = false;
+  const internal = await Sink.start({
+    onRecipient: (address) => {
+      if (address === 'gone@example.test') return { code: 550, text: '5.1.1 gone' };
+      if (address === 'later@example.test' && !laterAccepted) {
+        laterAccepted = true;
+        return { code: 451, text: '4.3.0 try later' };
+      }
+      return undefined;
+    },
+  });
+  const remote = await Sink.start();
+  const relay = await startRelay(internal.port, { outbound: { mxPort: remote.port } }, { resolver: senderMx() });
+  try {
+    const info = await send(relay.port, 'alice@sender.test', ['ok@example.test', 'gone@example.test', 'later@example.test'], message('partial'));
+    const id = queueIdOf(info.response);
+    await internal.waitFor(2);
+    assert.deepEqual(internal.messages[0]!.to, ['ok@example.test']);
+    assert.deepEqual(internal.messages[1]!.to, ['later@example.test']);
+    await remote.waitFor(1);
+    assert.match(remote.messages[0]!.raw.toString(), /Final-Recipient: rfc822; ?gone@example\.test/i);
+    assert.doesNotMatch(remote.messages[0]!.raw.toString(), /Final-Recipient: rfc822; ?(ok|later)@/i);
+    await until('the message is done', () => relay.relay.queue.store.message(id)!.status === 'done');
+    const states = Object.fromEntries(relay.relay.queue.store.recipients(id).map((row) => [row.address, row.status]));
+    assert.deepEqual(states, { 'gone@example.test': 'bounced', 'later@example.test': 'delivered', 'ok@example.test': 'delivered' });
+  } finally {
+    await relay.stop();
+    await internal.stop();
+    await remote.stop();
+  }
+});
+
+test('a message with a null sender that bounces produces no DSN', async () => {
+  const internal = await Sink.start({ onRecipient: () => ({ code: 550, text: '5.1.1 no' }) });
+  const remote = await Sink.start();
+  const relay = await startRelay(internal.port, { outbound: { mxPort: remote.port } }, { resolver: senderMx() });
+  try {
+    const id = queueIdOf((await send(relay.port, '', ['x@example.test'], message('null sender'))).response);
+    await until('the message is done', () => relay.relay.queue.store.message(id)!.status === 'done');
+    const count = relay.relay.queue.store.db.prepare(`SELECT COUNT(*) AS n FROM messages WHERE kind = 'dsn'`).get() as { n: number };
+    assert.equal(count.n, 0);
+    assert.equal(remote.messages.length, 0);
+  } finally {
+    await relay.stop();
+    await internal.stop();
+    await remote.stop();
+  }
+});
+
+test('after the queue lifetime a deferred recipient bounces with a permanent 5.x.x status, and a delay warning came first', async () => {
+  let offset = 0;
+  const clock = () => Date.now() + offset;
+  const port = await reservePort();
+  const remote = await Sink.start();
+  const relay = await startRelay(
+    port,
+    { queue: { lifetimeHours: 48, delayWarningHours: 4, retryIntervalsSec: [1] }, outbound: { mxPort: remote.port } },
+    { resolver: senderMx(), clock },
+  );
+  try {
+    const id = queueIdOf((await send(relay.port, 'alice@sender.test', ['bob@example.test'], message('old'))).response);
+    await until('deferred once', () => relay.relay.queue.store.recipients(id)[0]!.attempts >= 1);
+    offset = 5 * 3600_000;
+    await remote.waitFor(1);
+    const warning = remote.messages[0]!.raw.toString();
+    assert.match(warning, /Action: delayed/);
+    assert.match(warning, /Status: 4\.4\.1/);
+    const attempts = relay.relay.queue.store.recipients(id)[0]!.attempts;
+    await until('another attempt', () => relay.relay.queue.store.recipients(id)[0]!.attempts > attempts + 1);
+    assert.equal(remote.messages.length, 1, 'the delay warning is sent once');
+    offset = 49 * 3600_000;
+    await remote.waitFor(2);
+    const bounce = remote.messages[1]!.raw.toString();
+    assert.match(bounce, /Action: failed/);
+    assert.match(bounce, /Status: 5\.4\.1/);
+    assert.equal(relay.relay.queue.store.message(id)!.status, 'done');
+    assert.ok(relay.relay.queue.store.history(id).some((row) => row.action === 'EXPIRED'));
+  } finally {
+    await relay.stop();
+    await remote.stop();
+  }
+});
+
+test('a held message is not attempted until it is released; holding the whole queue holds new mail too', async () => {
+  const sink = await Sink.start();
+  const relay = await startRelay(sink.port);
+  const { queue } = relay.relay;
+  try {
+    queue.holdAll();
+    const first = queueIdOf((await send(relay.port, 'a@sender.test', ['b@example.test'], message('during maintenance'))).response);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(sink.messages.length, 0, 'nothing is delivered while the queue is held');
+    assert.equal(queue.store.recipients(first)[0]!.attempts, 0);
+    assert.ok(queue.hold(first));
+    queue.releaseAll();
+    assert.equal(queue.store.message(first)!.held, 0, 'releasing the queue releases held messages');
+    await sink.waitFor(1);
+
+  } finally {
+    await relay.stop();
+    await sink.stop();
+  }
+});
+
+test('a single held message waits while the rest of the queue is delivered, and goes once released', async () => {
+  const port = await reservePort();
+  const relay = await startRelay(port);
+  const { queue } = relay.relay;
+  try {
+    const held = queueIdOf((await send(relay.port, 'a@sender.test', ['b@example.test'], message('held one'))).response);
+    const free = queueIdOf((await send(relay.port, 'a@sender.test', ['b@example.test'], message('free one'))).response);
+    assert.ok(queue.hold(held));
+    const sink = await Sink.start({ port });
+    try {
+      queue.retryAll();
+      await sink.waitFor(1);
+      await until('the free message is done', () => queue.store.message(free)!.status === 'done');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.equal(queue.store.message(held)!.status, 'queued', 'the held message was not delivered');
+      assert.equal(sink.messages.length, 1);
+      assert.ok(queue.release(held));
+      await sink.waitFor(2);
+      assert.match(sink.messages[1]!.raw.toString(), /Subject: held one/);
+    } finally {
+      await sink.stop();
+    }
+  } finally {
+    await relay.stop();
+  }
+});

@@ -1,0 +1,80 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync, mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { checkServeReady, loadConfig, saveConfig, splitHostPort, validateConfig } from '../../../src-relay/config/load.ts';
+import { configKeys } from '../../../src-relay/config/docs.ts';
+
+test('an empty config gets every default', () => {
+  const result = validateConfig({});
+  assert.ok(result.ok);
+  assert.equal(result.config.mx.listen, '0.0.0.0:25');
+  assert.equal(result.config.mx.maxMessageBytes, 25 * 1024 * 1024);
+  assert.deepEqual(result.config.queue.retryIntervalsSec, [300, 600, 1200, 2400, 3600]);
+  assert.equal(result.config.queue.lifetimeHours, 120);
+  assert.equal(result.config.queue.delayWarningHours, 4);
+});
+
+test('every problem is listed with its key path', () => {
+  const result = validateConfig({ mx: { maxRecipients: 'many', listen: 'nowhere' }, queue: { lifetimeHours: -1 }, domains: ['not a domain!'] });
+  assert.ok(!result.ok);
+  const paths = result.problems.map((problem) => problem.path).sort();
+  assert.deepEqual(paths, ['domains.0', 'mx.listen', 'mx.maxRecipients', 'queue.lifetimeHours']);
+  assert.match(result.problems.find((problem) => problem.path === 'mx.listen')!.message, /HOST:PORT/);
+});
+
+test('domains are normalised: lower case, punycode, no trailing dot', () => {
+  const result = validateConfig({ domains: ['Example.COM.', 'bücher.example'] });
+  assert.ok(result.ok);
+  assert.deepEqual(result.config.domains, ['example.com', 'xn--bcher-kva.example']);
+});
+
+test('serve needs a domain and the internal server', () => {
+  const result = validateConfig({});
+  assert.ok(result.ok);
+  assert.deepEqual(checkServeReady(result.config).map((problem) => problem.path), ['domains', 'internal.host']);
+});
+
+test('a config file that is not JSON is one problem naming the file', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'moat-config-'));
+  const file = join(dir, 'moat.json');
+  writeFileSync(file, '{ nope');
+  const result = loadConfig(file);
+  assert.ok(!result.ok);
+  assert.equal(result.problems[0]!.path, '(file)');
+  assert.match(result.problems[0]!.message, /not valid JSON/);
+});
+
+test('flags override the file, object by object', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'moat-config-'));
+  const file = join(dir, 'moat.json');
+  writeFileSync(file, JSON.stringify({ domains: ['a.test'], mx: { listen: '127.0.0.1:25', maxRecipients: 7 } }));
+  const result = loadConfig(file, { mx: { listen: '127.0.0.1:2525' } });
+  assert.ok(result.ok);
+  assert.equal(result.config.mx.listen, '127.0.0.1:2525');
+  assert.equal(result.config.mx.maxRecipients, 7);
+  assert.deepEqual(result.config.domains, ['a.test']);
+});
+
+test('HOST:PORT splits, IPv6 in brackets too', () => {
+  assert.deepEqual(splitHostPort('127.0.0.1:25'), { host: '127.0.0.1', port: 25 });
+  assert.deepEqual(splitHostPort('[::1]:2525'), { host: '::1', port: 2525 });
+  assert.throws(() => splitHostPort('nope'));
+});
+
+test('saving a config leaves the whole file or the old one, never a temp file', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'moat-config-'));
+  const file = join(dir, 'moat.json');
+  await saveConfig(file, { domains: ['saved.test'] });
+  assert.deepEqual(JSON.parse(readFileSync(file, 'utf8')), { domains: ['saved.test'] });
+  assert.deepEqual(readdirSync(dir), ['moat.json']);
+});
+
+test('the README documents every configuration key with its default', () => {
+  const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+  for (const doc of configKeys()) {
+    assert.ok(readme.includes(`| \`${doc.key}\` |`), `README lacks ${doc.key}`);
+    assert.ok(readme.includes(`| \`${doc.default}\` |`), `README lacks the default of ${doc.key}`);
+  }
+});

@@ -1,0 +1,24 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { HeaderPeek } from '../../../src-relay/smtp/header-peek.ts';
+
+async function peek(text: string) {
+  const stream = new HeaderPeek();
+  let passed = '';
+  stream.on('data', (chunk: Buffer) => (passed += chunk.toString()));
+  stream.end(Buffer.from(text));
+  await new Promise((resolve) => stream.on('end', resolve));
+  return { passed, fields: stream.fields() };
+}
+
+test('subject and message-id are read from the header block, folded or not', async () => {
+  const text = 'Subject: a long\r\n subject\r\nMessage-ID: <id@x.test>\r\n\r\nSubject: not this\r\n';
+  const { passed, fields } = await peek(text);
+  assert.equal(passed, text);
+  assert.deepEqual(fields, { subject: 'a long subject', messageId: 'id@x.test' });
+});
+
+test('missing fields are null and control characters are dropped', async () => {
+  const { fields } = await peek('Subject: a\x00b\r\n\r\nbody');
+  assert.deepEqual(fields, { subject: 'a b', messageId: null });
+});
