@@ -2,7 +2,6 @@ import { mkdirSync } from 'node:fs';
 import { promises as dns } from 'node:dns';
 import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
-import { EventEmitter } from 'node:events';
 import type { Config } from './config/schema.ts';
 import { splitHostPort } from './config/load.ts';
 import { resolveLogger, type Logger } from './log/logger.ts';
@@ -14,6 +13,7 @@ import { Deliverer, type Resolver } from './queue/delivery.ts';
 import { Scheduler, type RouteState } from './queue/scheduler.ts';
 import { MxListener } from './smtp/mx-listener.ts';
 import { loadOrCreateTls } from './smtp/tls.ts';
+import { createRelayEvents, type RelayEvents } from './events.ts';
 
 export interface RelayOptions {
   /** DNS for MX delivery; tests pass fixture records so no real DNS is asked. */
@@ -22,15 +22,11 @@ export interface RelayOptions {
   clock?: () => number;
 }
 
-export interface RelayEvents {
-  route: [state: RouteState];
-}
-
 export interface Relay {
   readonly config: Config;
   readonly dataDir: string;
   readonly queue: Queue;
-  readonly events: EventEmitter<RelayEvents>;
+  readonly events: RelayEvents;
   /** Where the listeners ended up (port 0 resolved). */
   readonly addresses: { mx: string };
   routeStates(): RouteState[];
@@ -60,14 +56,14 @@ export async function createRelay(config: Config, dataDir: string, options: Rela
   const clock = options.clock ?? Date.now;
   const hostname = config.hostname ?? osHostname();
   const { db, queue } = openStore(dataDir, config, logger, clock);
-  const events = new EventEmitter<RelayEvents>();
+  const events = createRelayEvents();
   try {
     const { removed, damaged } = await queue.recover();
     if (removed > 0) logger.info({ files: removed }, 'SPOOL_CLEANED');
     const deliverer = new Deliverer({ config, hostname, spool: queue.spool, resolver: options.resolver ?? dns, logger });
-    const scheduler = new Scheduler({ queue, deliverer, config, logger, clock, onRouteState: (state) => events.emit('route', state) });
+    const scheduler = new Scheduler({ queue, deliverer, config, logger, clock, events });
     const tls = await loadOrCreateTls(dataDir, hostname, config.mx.tls.cert, config.mx.tls.key);
-    const mx = new MxListener({ config, hostname, queue, tls, logger, clock });
+    const mx = new MxListener({ config, hostname, queue, tls, logger, events, clock });
     const { host, port } = splitHostPort(config.mx.listen);
     const bound = await mx.listen(host, port);
     scheduler.start();

@@ -6,6 +6,7 @@ import { classifyResponse } from './classify.ts';
 import type { Deliverer, DeliveryResult } from './delivery.ts';
 import type { DsnRecipient } from './dsn.ts';
 import type { Queue } from './queue.ts';
+import type { RelayEvents } from '../events.ts';
 
 /** With nothing due, the queue is looked at again after this long (the CLI may have changed it meanwhile). */
 const IDLE_POLL_MS = 1000;
@@ -31,8 +32,8 @@ export interface SchedulerOptions {
   deliverer: Deliverer;
   config: Config;
   logger: Logger;
+  events: RelayEvents;
   clock?: () => number;
-  onRouteState?: (state: RouteState) => void;
 }
 
 interface Job {
@@ -52,7 +53,7 @@ export class Scheduler {
   private readonly config: Config;
   private readonly logger: Logger;
   private readonly clock: () => number;
-  private readonly onRouteState: (state: RouteState) => void;
+  private readonly events: RelayEvents;
   /** Messages being delivered, or whose outcome is not written yet: never picked twice. */
   private readonly busy = new Set<string>();
   /** Messages committed a moment ago, not yet picked: id -> when, and their recipients. */
@@ -74,7 +75,7 @@ export class Scheduler {
     this.config = options.config;
     this.logger = options.logger;
     this.clock = options.clock ?? Date.now;
-    this.onRouteState = options.onRouteState ?? (() => {});
+    this.events = options.events;
   }
 
   start(): void {
@@ -261,6 +262,7 @@ export class Scheduler {
         updates.push({ address: row.address, status: 'delivered', attempted: true, nextAttemptAt: now, lastReply: '250 accepted', lastStatus: '2.0.0' });
         history.push({ ...base, action: 'DELIVERED', detail: `to ${result.remoteMta}` });
         this.logger.info({ id: job.messageId, to: row.address, relay: result.remoteMta, attempt: row.attempts + 1 }, 'DELIVERED');
+        this.events.emit('delivered', { id: job.messageId, recipient: row.address, route: job.route });
         continue;
       }
       const failure = outcome.failure!;
@@ -272,6 +274,7 @@ export class Scheduler {
         updates.push({ address: row.address, status: 'pending', attempted: true, nextAttemptAt: now + delay, lastReply: reply, lastStatus: verdict.status });
         history.push({ ...base, action: 'DEFERRED', detail: `${reply} (retry in ${Math.round(delay / 1000)} s)` });
         this.logger.info({ id: job.messageId, to: row.address, relay: result.remoteMta, attempt: row.attempts + 1, reply, retryInSec: Math.round(delay / 1000) }, 'DEFERRED');
+        this.events.emit('deferred', { id: job.messageId, recipient: row.address, route: job.route, reply });
         continue;
       }
       const status = verdict.action === 'defer' ? toPermanentStatus(verdict.status) : verdict.status;
@@ -281,6 +284,7 @@ export class Scheduler {
       history.push({ ...base, action, detail: why });
       bounced.push({ address: row.address, action: 'failed', status, remoteMta: result.remoteMta ?? undefined, diagnostic: failure.response ?? failure.message, lastAttempt: new Date(now) });
       this.logger.info({ id: job.messageId, to: row.address, relay: result.remoteMta, status, reply }, action);
+      this.events.emit('bounced', { id: job.messageId, recipient: row.address, route: job.route, status, expired: action === 'EXPIRED' });
     }
     if (bounced.length > 0) await this.queue.notifySender(job.messageId, bounced);
     if (deferred > 0) await this.warnIfDelayed(job, result, now);
@@ -319,14 +323,14 @@ export class Scheduler {
       this.routes.set(key, state);
       if (previous?.state !== 'down') {
         this.logger.warn({ route: key, error: lastError }, 'ROUTE_DOWN');
-        this.onRouteState(state);
+        this.events.emit('route', state);
       }
       return;
     }
     if (previous?.state === 'up') return;
     const state: RouteState = { route: key, state: 'up', since: now, lastError: null };
     this.routes.set(key, state);
-    this.onRouteState(state);
+    this.events.emit('route', state);
     if (previous?.state === 'down') {
       const retried = job.route === 'internal' ? this.queue.store.retryRoute('internal', now) : 0;
       this.logger.info({ route: key, downSinceMs: previous.since, retried }, 'ROUTE_UP');

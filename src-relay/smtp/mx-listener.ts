@@ -4,6 +4,7 @@ import { SMTPServer, type SMTPServerAddress, type SMTPServerDataStream, type SMT
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Queue } from '../queue/queue.ts';
+import type { RefusalReason, RelayEvents } from '../events.ts';
 import type { HistoryEntry } from '../store/queue-store.ts';
 import { newQueueId } from '../util/ids.ts';
 import { checkRecipient, checkSender, type RecipientPolicy } from './address.ts';
@@ -39,6 +40,7 @@ export interface MxListenerOptions {
   queue: Queue;
   tls: TlsPair;
   logger: Logger;
+  events: RelayEvents;
   clock?: () => number;
 }
 
@@ -49,6 +51,7 @@ export class MxListener {
   private readonly policy: RecipientPolicy;
   private readonly queue: Queue;
   private readonly logger: Logger;
+  private readonly events: RelayEvents;
   private readonly hostname: string;
   private readonly clock: () => number;
   private readonly sessions = new Map<string, SessionState>();
@@ -60,6 +63,7 @@ export class MxListener {
     this.limits = config.mx;
     this.queue = options.queue;
     this.logger = options.logger;
+    this.events = options.events;
     this.hostname = options.hostname;
     this.clock = options.clock ?? Date.now;
     this.policy = {
@@ -141,6 +145,7 @@ export class MxListener {
     const open = this.perIp.get(ip) ?? 0;
     if (open >= this.limits.maxConnectionsPerIp) {
       this.logger.warn({ ip, open }, 'CONNECTION_LIMIT');
+      this.events.emit('refused', { reason: 'connection-limit', clientIp: ip });
       return callback(this.refuse(session, REPLIES.tooManyConnectionsFromIp));
     }
     this.perIp.set(ip, open + 1);
@@ -166,6 +171,7 @@ export class MxListener {
       send(code, text, context);
       if (code >= 400 && code !== 421 && ++state.errors >= this.limits.maxErrors) {
         this.logger.warn({ ip: state.ip, errors: state.errors }, 'TOO_MANY_ERRORS');
+        this.events.emit('refused', { reason: 'too-many-errors', clientIp: state.ip });
         state.enhanced = REPLIES.tooManyErrors.enhanced;
         send(REPLIES.tooManyErrors.code, REPLIES.tooManyErrors.text);
       }
@@ -189,6 +195,7 @@ export class MxListener {
     const sender = checkSender(address.address);
     if (!sender.ok) {
       this.note(session, 'REFUSED', address.address, null, sender.reason);
+      this.events.emit('refused', { reason: 'bad-address', clientIp: session.remoteAddress });
       return callback(this.refuse(session, REPLIES.badSender, sender.reason));
     }
     callback();
@@ -204,6 +211,8 @@ export class MxListener {
     const reply = check.refusal === 'unknown-recipient' ? REPLIES.unknownRecipient : check.refusal === 'syntax' ? REPLIES.badRecipient : REPLIES.relayDenied;
     this.note(session, 'REFUSED', senderOf(session), address.address, `${reply.code} ${reply.enhanced} ${check.reason}`);
     this.logger.info({ ip: session.remoteAddress, from: senderOf(session), to: address.address, reason: check.reason }, 'REFUSED');
+    const reason: RefusalReason = check.refusal === 'syntax' ? 'bad-address' : check.refusal;
+    this.events.emit('refused', { reason, clientIp: session.remoteAddress });
     callback(this.refuse(session, reply));
   }
 
@@ -224,7 +233,11 @@ export class MxListener {
     if (state) state.inData = true;
     this.receive(stream, session).then(
       (id) => callback(null, `${REPLIES.queued.text} ${id}`),
-      (error: Error) => callback(error instanceof SmtpReplyError ? error : this.refuse(session, REPLIES.localError)),
+      (error: Error) => {
+        const reply = error instanceof SmtpReplyError ? error : this.refuse(session, REPLIES.localError);
+        this.events.emit('refused', { reason: reply.reply === REPLIES.messageTooBig ? 'size' : 'local-error', clientIp: session.remoteAddress });
+        callback(reply);
+      },
     ).finally(() => {
       if (!state) return;
       state.inData = false;
@@ -287,6 +300,7 @@ export class MxListener {
       notes,
     );
     this.logger.info({ id, ip: session.remoteAddress, from: sender, rcpts: recipients.length, size: stream.byteLength }, 'QUEUED');
+    this.events.emit('received', { id, clientIp: session.remoteAddress, sender, recipients: recipients.length, size: stream.byteLength });
     return id;
   }
 }
