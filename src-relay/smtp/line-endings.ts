@@ -15,6 +15,8 @@ export class LineEndingNormalizer extends Transform {
   private pendingCR = false;
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    // an empty chunk says nothing about whether a pending CR is followed by LF; judging it here would double the CRLF
+    if (chunk.length === 0) return callback();
     const out = Buffer.allocUnsafe(chunk.length * 2 + 2);
     let length = 0;
     let start = 0;

@@ -1,0 +1,253 @@
+// Every inbound limit (config key mx.*): its default, as the schema resolves it, and its effect on a relay started with a
+// small value, over real sockets.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { ConfigSchema } from '../../src-relay/config/schema.ts';
+import { validateConfig } from '../../src-relay/config/load.ts';
+import { Sink } from '../helpers/sink.ts';
+import { startRelay, type TestRelay } from '../helpers/relay.ts';
+import { RawSmtp, message, send } from '../helpers/smtp.ts';
+
+const MX_DEFAULTS = ConfigSchema.parse({}).mx;
+
+/** A sink and a relay with the given mx settings, stopped again after `body`. */
+async function withRelay(mx: Record<string, unknown>, body: (relay: TestRelay, sink: Sink) => Promise<void>): Promise<void> {
+  const sink = await Sink.start();
+  const relay = await startRelay(sink.port, { mx });
+  try {
+    await body(relay, sink);
+  } finally {
+    await relay.stop();
+    await sink.stop();
+  }
+}
+
+async function session(relay: TestRelay): Promise<RawSmtp> {
+  const client = await RawSmtp.connect(relay.port);
+  assert.match(await client.hello(), /^250/);
+  return client;
+}
+
+/** A message of exactly `bytes` octets as smtp-server counts them (CRLF included, end-of-data dot excluded). */
+function messageOfSize(bytes: number): string {
+  const head = message('sized', '');
+  const filler = bytes - Buffer.byteLength(head) - 2;
+  assert.ok(filler > 0, 'the limit leaves room for the headers');
+  const lines = Math.floor(filler / 80);
+  const body = `${'x'.repeat(78)}\r\n`.repeat(lines) + 'y'.repeat(filler - lines * 80);
+  const raw = `${head}${body}\r\n`;
+  assert.equal(Buffer.byteLength(raw), bytes);
+  return raw;
+}
+
+function spoolFiles(relay: TestRelay): { tmp: string[]; msg: string[] } {
+  const root = join(relay.dataDir, 'spool');
+  return { tmp: readdirSync(join(root, 'tmp')), msg: readdirSync(join(root, 'msg')) };
+}
+
+/** Connects until the greeting is 220 (a closed slot is given back when smtp-server reports the close, a moment later). */
+async function connectWhenFree(relay: TestRelay, timeoutMs = 5_000): Promise<RawSmtp> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const client = await RawSmtp.connect(relay.port);
+    const greeting = await client.reply();
+    if (/^220/.test(greeting)) return client;
+    client.close();
+    if (Date.now() > deadline) throw new Error(`no free slot within ${timeoutMs} ms, last greeting ${greeting}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+test('every key under mx has a default, so an empty config is a complete one', () => {
+  const keys = Object.keys(ConfigSchema.shape.mx.unwrap().shape);
+  assert.ok(keys.length >= 10);
+  for (const key of keys) assert.notEqual(MX_DEFAULTS[key as keyof typeof MX_DEFAULTS], undefined, `mx.${key} has no default`);
+});
+
+test('message size: SIZE advertises the limit, one octet over it gets 552 and leaves no file, and the relay stays usable', async () => {
+  assert.equal(MX_DEFAULTS.maxMessageBytes, 25 * 1024 * 1024);
+  await withRelay({ maxMessageBytes: 2048 }, async (relay, sink) => {
+    const client = await session(relay);
+    client.write('EHLO client.sender.test\r\n');
+    assert.match(await client.reply(), /^250[ -]SIZE 2048\r$/m);
+
+    assert.match(await client.command('MAIL FROM:<alice@sender.test> SIZE=2049'), /^552 5\.3\.4 /, 'a declared size over the limit');
+    assert.match(await client.command('MAIL FROM:<alice@sender.test> SIZE=2048'), /^250/);
+    assert.match(await client.command('RCPT TO:<bob@example.test>'), /^250/);
+    assert.match(await client.command('DATA'), /^354/);
+    client.write(`${messageOfSize(2049)}.\r\n`);
+    assert.match(await client.reply(), /^552 5\.3\.4 /);
+    assert.deepEqual(spoolFiles(relay), { tmp: [], msg: [] }, 'no spool file is left for the refused message');
+    assert.equal(relay.relay.queue.store.summary().size, 0);
+
+    // the same session goes on, and a message of exactly the limit is taken
+    assert.match(await client.command('MAIL FROM:<alice@sender.test>'), /^250/);
+    assert.match(await client.command('RCPT TO:<bob@example.test>'), /^250/);
+    assert.match(await client.command('DATA'), /^354/);
+    client.write(`${messageOfSize(2048)}.\r\n`);
+    assert.match(await client.reply(), /^250 /);
+    client.close();
+
+    const info = await send(relay.port, 'alice@sender.test', ['carol@example.test'], message('after the refusal'));
+    assert.match(info.response, /^250 /);
+    await sink.waitFor(2);
+  });
+});
+
+test('message size: an oversized message is not written to disk past the limit while it streams in', async () => {
+  await withRelay({ maxMessageBytes: 2048 }, async (relay) => {
+    const client = await session(relay);
+    assert.match(await client.command('MAIL FROM:<alice@sender.test>'), /^250/);
+    assert.match(await client.command('RCPT TO:<bob@example.test>'), /^250/);
+    assert.match(await client.command('DATA'), /^354/);
+    const tmp = join(relay.dataDir, 'spool', 'tmp');
+    let largest = 0;
+    const measure = () => {
+      for (const name of readdirSync(tmp)) {
+        try {
+          largest = Math.max(largest, statSync(join(tmp, name)).size);
+        } catch {
+          // removed between readdir and stat
+        }
+      }
+    };
+    const line = `${'z'.repeat(998)}\r\n`;
+    const piece = line.repeat(64);
+    for (let sent = 0; sent < 4 * 1024 * 1024; sent += piece.length) {
+      await new Promise<void>((resolve, reject) => client.socket.write(piece, (error) => (error ? reject(error) : resolve())));
+      measure();
+    }
+    client.write('.\r\n');
+    assert.match(await client.reply(), /^552 /);
+    measure();
+    client.close();
+    // the chunk that crosses the limit is dropped whole, so the file stays at most one chunk of it plus the Received header
+    assert.ok(largest < 2048 + 128 * 1024, `the temp file grew to ${largest} bytes for a 4 MiB message`);
+    assert.deepEqual(readdirSync(tmp), []);
+  });
+});
+
+test('recipients per message: past the limit RCPT gets 452 4.5.3, and the message goes to the ones accepted', async () => {
+  assert.equal(MX_DEFAULTS.maxRecipients, 100);
+  await withRelay({ maxRecipients: 3 }, async (relay, sink) => {
+    const client = await session(relay);
+    assert.match(await client.command('MAIL FROM:<alice@sender.test>'), /^250/);
+    for (const name of ['one', 'two', 'three']) assert.match(await client.command(`RCPT TO:<${name}@example.test>`), /^250/);
+    assert.match(await client.command('RCPT TO:<four@example.test>'), /^452 4\.5\.3 /);
+    assert.match(await client.command('RCPT TO:<five@example.test>'), /^452 4\.5\.3 /);
+    assert.match(await client.command('RCPT TO:<ONE@example.test>'), /^250/, 'a recipient given again does not count twice');
+    assert.match(await client.command('DATA'), /^354/);
+    client.write(`${message('many recipients')}\r\n.\r\n`);
+    assert.match(await client.reply(), /^250 /);
+    client.close();
+    await sink.waitFor(1);
+    assert.deepEqual(sink.messages[0]!.to.map((address) => address.toLowerCase()).sort(), ['one@example.test', 'three@example.test', 'two@example.test']);
+  });
+});
+
+test('connections in total: one more than the limit gets 421 and is closed, and a slot frees when one closes', async () => {
+  assert.equal(MX_DEFAULTS.maxConnections, 200);
+  await withRelay({ maxConnections: 2 }, async (relay) => {
+    const first = await session(relay);
+    const second = await session(relay);
+    const third = await RawSmtp.connect(relay.port);
+    assert.match(await third.reply(), /^421 /);
+    await third.waitClosed();
+    assert.match(await second.command('NOOP'), /^250/, 'the open sessions are not disturbed');
+    assert.match(await first.command('QUIT'), /^221/);
+    await first.waitClosed();
+    const fourth = await connectWhenFree(relay);
+    assert.match(await fourth.command('EHLO client.sender.test'), /^250/);
+    for (const client of [second, third, fourth]) client.close();
+  });
+});
+
+test('connections per client IP: the extra one gets 421 and is closed, and a slot frees when one closes', async () => {
+  assert.equal(MX_DEFAULTS.maxConnectionsPerIp, 20);
+  await withRelay({ maxConnectionsPerIp: 2 }, async (relay) => {
+    const first = await session(relay);
+    const second = await session(relay);
+    const third = await RawSmtp.connect(relay.port);
+    assert.match(await third.reply(), /^421 .*[Tt]oo many connections from your address/);
+    await third.waitClosed();
+    assert.match(await second.command('NOOP'), /^250/, 'the open sessions are not disturbed');
+    assert.match(await first.command('QUIT'), /^221/);
+    await first.waitClosed();
+    const fourth = await connectWhenFree(relay);
+    assert.match(await fourth.command('EHLO client.sender.test'), /^250/);
+    for (const client of [second, third, fourth]) client.close();
+  });
+});
+
+test('idle timeout: a client that says nothing for idleTimeoutSec gets 421 and is disconnected', async () => {
+  assert.equal(MX_DEFAULTS.idleTimeoutSec, 300);
+  await withRelay({ idleTimeoutSec: 1 }, async (relay) => {
+    const client = await session(relay);
+    const started = Date.now();
+    assert.match(await client.reply(5_000), /^421 4\.4\.2 /);
+    const waited = Date.now() - started;
+    await client.waitClosed();
+    assert.ok(waited >= 900 && waited < 4_000, `closed after ${waited} ms`);
+  });
+});
+
+test('session deadline: a busy session is still closed with 421 4.4.2 once sessionDeadlineSec has passed', async () => {
+  assert.equal(MX_DEFAULTS.sessionDeadlineSec, 1800);
+  const minimum = 10;
+  assert.equal(validateConfig({ mx: { sessionDeadlineSec: minimum - 1 } }).ok, false, `the schema's minimum is ${minimum} s`);
+  await withRelay({ sessionDeadlineSec: minimum, idleTimeoutSec: 2 }, async (relay) => {
+    const started = Date.now();
+    const client = await session(relay);
+    let reply: string;
+    // a NOOP every half second keeps the idle timeout from ever firing; the 421 comes in between, unasked
+    for (;;) {
+      reply = await client.command('NOOP');
+      if (!/^250/.test(reply)) break;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    const lasted = Date.now() - started;
+    assert.match(reply, /^421 4\.4\.2 Session time limit/);
+    await client.waitClosed();
+    assert.ok(lasted >= minimum * 1000 - 200 && lasted < minimum * 1000 + 2_000, `closed after ${lasted} ms`);
+  });
+});
+
+test('command line length: a line at the limit is read, a longer one gets 421 and nothing after it is run', async () => {
+  assert.equal(MX_DEFAULTS.maxCommandLineBytes, 2048);
+  await withRelay({ maxCommandLineBytes: 512 }, async (relay) => {
+    const atLimit = await session(relay);
+    assert.match(await atLimit.command(`NOOP ${'a'.repeat(512 - 5)}`), /^250/);
+    atLimit.write(`NOOP ${'a'.repeat(512 - 4)}\r\nMAIL FROM:<alice@sender.test>\r\nRCPT TO:<bob@example.test>\r\n`);
+    assert.match(await atLimit.reply(), /^421 .*[Cc]ommand line too long/);
+    assert.equal(await atLimit.reply(), '', 'the commands pipelined after the long line got no reply');
+    await atLimit.waitClosed();
+
+    // a line that never ends is cut off as well, instead of being buffered without a bound
+    const endless = await session(relay);
+    endless.write('RCPT TO:<'.padEnd(4096, 'b'));
+    assert.match(await endless.reply(), /^421 .*[Cc]ommand line too long/);
+    await endless.waitClosed();
+
+    assert.match((await send(relay.port, 'alice@sender.test', ['bob@example.test'], message('still fine'))).response, /^250 /);
+  });
+});
+
+test('errors per session: after maxErrors refused commands the server says 421 4.7.0 and closes', async () => {
+  assert.equal(MX_DEFAULTS.maxErrors, 10);
+  await withRelay({ maxErrors: 3 }, async (relay) => {
+    const client = await session(relay);
+    assert.match(await client.command('BOGUS'), /^500/);
+    assert.match(await client.command('MAIL FROM:<alice@sender.test>'), /^250/, 'an accepted command does not reset the count');
+    assert.match(await client.command('RCPT TO:<victim@evil.test>'), /^554 /);
+    assert.match(await client.command('RCPT TO:<no-brackets@example.test'), /^501 /);
+    assert.match(await client.reply(), /^421 4\.7\.0 Too many errors/);
+    await client.waitClosed();
+    // another session starts with a clean slate
+    const next = await session(relay);
+    assert.match(await next.command('BOGUS'), /^500/);
+    assert.match(await next.command('NOOP'), /^250/);
+    next.close();
+  });
+});
