@@ -1,0 +1,201 @@
+import type { Db } from '../store/db.ts';
+import type { SenderRule } from './names.ts';
+
+export interface Account {
+  name: string;
+  passwordHash: string;
+  senders: SenderRule[];
+  createdAt: number;
+  updatedAt: number;
+  /** Set by the circuit breaker; cleared only by `moat users unlock NAME`. */
+  suspendedAt: number | null;
+  suspendedReason: string | null;
+  /** When the administrator last unlocked the account: the circuit breaker counts only what was sent after it. */
+  unlockedAt: number | null;
+}
+
+export type AuthOutcome = 'success' | 'failure' | 'locked' | 'suspended' | 'unlocked';
+
+export interface AuthEvent {
+  at: number;
+  name: string;
+  clientIp: string | null;
+  listener: string | null;
+  outcome: AuthOutcome;
+  detail: string | null;
+}
+
+export interface LockRow {
+  key: string;
+  failures: number;
+  window_start: number;
+  locked_until: number | null;
+}
+
+interface AccountRow {
+  name: string;
+  password_hash: string;
+  senders: string;
+  created_at: number;
+  updated_at: number;
+  suspended_at: number | null;
+  suspended_reason: string | null;
+  unlocked_at: number | null;
+}
+
+/** How long login history is kept; older rows are pruned when the relay starts. */
+export const AUTH_EVENTS_KEEP_DAYS = 90;
+
+/** Lock keys: one per user name (whether or not the account exists) and one per client address. */
+export const lockKey = {
+  name: (name: string) => `name:${name}`,
+  ip: (ip: string) => `ip:${ip}`,
+};
+
+/**
+ * The SQL behind accounts, login history and lockouts. The CLI and the running relay share it through the database
+ * (WAL): `moat users unlock` clears a row, the relay reads it on the next attempt.
+ */
+export class AccountStore {
+  private readonly statements;
+
+  constructor(readonly db: Db) {
+    this.statements = {
+      get: db.prepare(`SELECT * FROM users WHERE name = ?`),
+      list: db.prepare(`SELECT * FROM users ORDER BY name`),
+      count: db.prepare(`SELECT COUNT(*) AS n FROM users`),
+      insert: db.prepare(
+        `INSERT INTO users (name, password_hash, senders, created_at, updated_at) VALUES (@name, @hash, @senders, @now, @now)
+         ON CONFLICT(name) DO NOTHING`,
+      ),
+      remove: db.prepare(`DELETE FROM users WHERE name = ?`),
+      setPassword: db.prepare(`UPDATE users SET password_hash = ?, updated_at = ? WHERE name = ?`),
+      setSenders: db.prepare(`UPDATE users SET senders = ?, updated_at = ? WHERE name = ?`),
+      suspend: db.prepare(`UPDATE users SET suspended_at = ?, suspended_reason = ? WHERE name = ? AND suspended_at IS NULL`),
+      unsuspend: db.prepare(`UPDATE users SET suspended_at = NULL, suspended_reason = NULL, unlocked_at = ? WHERE name = ?`),
+      insertEvent: db.prepare(
+        `INSERT INTO auth_events (at, name, client_ip, listener, outcome, detail) VALUES (@at, @name, @clientIp, @listener, @outcome, @detail)`,
+      ),
+      events: db.prepare(`SELECT * FROM auth_events WHERE name = ? ORDER BY at DESC, id DESC LIMIT ?`),
+      lastSuccess: db.prepare(`SELECT at, client_ip FROM auth_events WHERE name = ? AND outcome = 'success' ORDER BY at DESC, id DESC LIMIT 1`),
+      pruneEvents: db.prepare(`DELETE FROM auth_events WHERE at < ?`),
+      getLock: db.prepare(`SELECT * FROM auth_locks WHERE key = ?`),
+      putLock: db.prepare(
+        `INSERT INTO auth_locks (key, failures, window_start, locked_until) VALUES (@key, @failures, @windowStart, @lockedUntil)
+         ON CONFLICT(key) DO UPDATE SET failures = excluded.failures, window_start = excluded.window_start, locked_until = excluded.locked_until`,
+      ),
+      deleteLock: db.prepare(`DELETE FROM auth_locks WHERE key = ?`),
+      activeLocks: db.prepare(`SELECT * FROM auth_locks WHERE locked_until > ? ORDER BY key`),
+      pruneLocks: db.prepare(`DELETE FROM auth_locks WHERE COALESCE(locked_until, 0) < @now AND window_start < @windowStart`),
+    };
+  }
+
+  get(name: string): Account | undefined {
+    const row = this.statements.get.get(name) as AccountRow | undefined;
+    return row && toAccount(row);
+  }
+
+  list(): Account[] {
+    return (this.statements.list.all() as AccountRow[]).map(toAccount);
+  }
+
+  count(): number {
+    return (this.statements.count.get() as { n: number }).n;
+  }
+
+  /** False when the name is taken. */
+  add(name: string, passwordHash: string, senders: SenderRule[], now: number): boolean {
+    const result = this.statements.insert.run({ name, hash: passwordHash, senders: JSON.stringify(senders), now }) as { changes: number };
+    return result.changes > 0;
+  }
+
+  remove(name: string): boolean {
+    return this.db.transaction(() => {
+      this.statements.deleteLock.run(lockKey.name(name));
+      return this.statements.remove.run(name).changes > 0;
+    })();
+  }
+
+  setPassword(name: string, passwordHash: string, now: number): boolean {
+    return this.statements.setPassword.run(passwordHash, now, name).changes > 0;
+  }
+
+  setSenders(name: string, senders: SenderRule[], now: number): boolean {
+    return this.statements.setSenders.run(JSON.stringify(senders), now, name).changes > 0;
+  }
+
+  /** True when this call suspended the account (it was not suspended yet). */
+  suspend(name: string, reason: string, now: number): boolean {
+    return this.statements.suspend.run(now, reason, name).changes > 0;
+  }
+
+  /** Lifts a suspension and a lockout of the name; returns whether the account exists. */
+  unlock(name: string, now: number): boolean {
+    return this.db.transaction(() => {
+      this.statements.deleteLock.run(lockKey.name(name));
+      return this.statements.unsuspend.run(now, name).changes > 0;
+    })();
+  }
+
+  /** Lifts the lockout of a client address; returns whether it was locked or had failures counted. */
+  unlockAddress(ip: string): boolean {
+    return this.statements.deleteLock.run(lockKey.ip(ip)).changes > 0;
+  }
+
+  recordEvent(event: AuthEvent): void {
+    this.statements.insertEvent.run(event);
+  }
+
+  recordEvents(events: readonly AuthEvent[]): void {
+    if (events.length === 0) return;
+    this.db.transaction(() => {
+      for (const event of events) this.statements.insertEvent.run(event);
+    })();
+  }
+
+  events(name: string, limit = 20): { at: number; name: string; client_ip: string | null; listener: string | null; outcome: AuthOutcome; detail: string | null }[] {
+    return this.statements.events.all(name, limit) as never;
+  }
+
+  lastSuccess(name: string): { at: number; client_ip: string | null } | undefined {
+    return this.statements.lastSuccess.get(name) as { at: number; client_ip: string | null } | undefined;
+  }
+
+  lock(key: string): LockRow | undefined {
+    return this.statements.getLock.get(key) as LockRow | undefined;
+  }
+
+  putLock(key: string, failures: number, windowStart: number, lockedUntil: number | null): void {
+    this.statements.putLock.run({ key, failures, windowStart, lockedUntil });
+  }
+
+  activeLocks(now: number): LockRow[] {
+    return this.statements.activeLocks.all(now) as LockRow[];
+  }
+
+  /** Drops login history older than AUTH_EVENTS_KEEP_DAYS and failure counters whose window and lockout are over. */
+  prune(now: number, windowMs: number): void {
+    this.statements.pruneEvents.run(now - AUTH_EVENTS_KEEP_DAYS * 86400_000);
+    this.statements.pruneLocks.run({ now, windowStart: now - windowMs });
+  }
+}
+
+function toAccount(row: AccountRow): Account {
+  let senders: SenderRule[] = [];
+  try {
+    const parsed: unknown = JSON.parse(row.senders);
+    if (Array.isArray(parsed)) senders = parsed.filter((entry): entry is string => typeof entry === 'string');
+  } catch {
+    // a damaged list allows nothing
+  }
+  return {
+    name: row.name,
+    passwordHash: row.password_hash,
+    senders,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    suspendedAt: row.suspended_at,
+    suspendedReason: row.suspended_reason,
+    unlockedAt: row.unlocked_at,
+  };
+}

@@ -1,0 +1,42 @@
+// User names and sender rules enter Moat here (the CLI, later the admin API, and AUTH): checked once, normalised
+// to lower case, so the rest of the code compares plain strings (STYLE habit 14).
+import { isIP } from 'node:net';
+import { checkSender, normalizeDomain, splitAddress } from '../smtp/address.ts';
+
+/** Longest user name; people often log in with their e-mail address, which is at most 254 octets. */
+export const MAX_USER_NAME_CHARS = 254;
+const USER_NAME = /^[a-z0-9][a-z0-9._@+-]*$/;
+
+/** The stored form of a user name (lower case), or null when it is not an acceptable name. */
+export function normalizeUserName(name: string): string | null {
+  if (typeof name !== 'string') return null;
+  const lower = name.trim().toLowerCase();
+  if (lower.length === 0 || lower.length > MAX_USER_NAME_CHARS || !USER_NAME.test(lower)) return null;
+  // `moat users unlock ADDRESS` takes a client address too, so a name may not look like one
+  if (isIP(lower)) return null;
+  return lower;
+}
+
+/** One entry of an account's allowed senders: a whole address, or every address at a domain ("@example.com"). */
+export type SenderRule = string;
+
+/** The stored form of a sender rule, or a reason it is refused. */
+export function parseSenderRule(rule: string): { ok: true; rule: SenderRule } | { ok: false; reason: string } {
+  const trimmed = rule.trim();
+  if (trimmed.startsWith('@')) {
+    const domain = normalizeDomain(trimmed.slice(1));
+    return domain ? { ok: true, rule: `@${domain}` } : { ok: false, reason: `"${rule}" is not a valid domain (write @example.com)` };
+  }
+  const checked = checkSender(trimmed);
+  if (!checked.ok || checked.address === '') return { ok: false, reason: `"${rule}" is not a valid address (${checked.ok ? 'empty' : checked.reason})` };
+  return { ok: true, rule: checked.address.toLowerCase() };
+}
+
+/** Whether an address (MAIL FROM or a From header address) is one the rules allow; case never matters. */
+export function senderAllowed(rules: readonly SenderRule[], address: string): boolean {
+  const checked = checkSender(address);
+  if (!checked.ok || checked.address === '') return false;
+  const normalised = checked.address.toLowerCase();
+  const domain = splitAddress(normalised)!.domain;
+  return rules.some((rule) => (rule.startsWith('@') ? rule.slice(1) === domain : rule === normalised));
+}

@@ -1,0 +1,375 @@
+import type { AddressInfo } from 'node:net';
+import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import {
+  SMTPServer,
+  type SMTPServerAddress,
+  type SMTPServerAuthentication,
+  type SMTPServerAuthenticationResponse,
+  type SMTPServerDataStream,
+  type SMTPServerOptions,
+  type SMTPServerSession,
+} from 'smtp-server';
+import type { Config } from '../config/schema.ts';
+import type { Logger } from '../log/logger.ts';
+import type { Queue } from '../queue/queue.ts';
+import type { RefusalReason, RelayEvents } from '../events.ts';
+import type { HistoryEntry, NewMessage } from '../store/queue-store.ts';
+import type { SpoolWriter } from '../store/spool.ts';
+import { newQueueId } from '../util/ids.ts';
+import { pipeChain } from '../util/pipe-chain.ts';
+import { HeaderPeek } from './header-peek.ts';
+import { LineEndingNormalizer } from './line-endings.ts';
+import { SizeGuard } from './size-guard.ts';
+import { receivedHeader } from './received.ts';
+import { REPLIES, SmtpReplyError, type SmtpReply } from './replies.ts';
+import type { TlsPair } from './tls.ts';
+
+/** The limits every listener enforces; the mx listener's come from `mx`, the submission listeners' from `mx` and `submission`. */
+export type ListenerLimits = Pick<
+  Config['mx'],
+  'maxMessageBytes' | 'maxRecipients' | 'maxConnections' | 'maxConnectionsPerIp' | 'idleTimeoutSec' | 'sessionDeadlineSec' | 'maxCommandLineBytes' | 'maxErrors'
+>;
+
+/** The parts of smtp-server's per-connection object that the listener steers (not in its public types). */
+export interface ConnectionHandle {
+  session: SMTPServerSession;
+  send(code: number, text: string, context?: string | false): void;
+  _getEnhancedStatusCode(code: number, context?: string | false): string;
+}
+
+/** What a listener keeps per connection (habit: session state apart from message state). */
+export interface SessionState {
+  ip: string;
+  connection: ConnectionHandle | undefined;
+  errors: number;
+  countedForIp: boolean;
+  deadline: NodeJS.Timeout | undefined;
+  /** The enhanced status of the reply being sent, when our policy chose it. */
+  enhanced: string | undefined;
+  inData: boolean;
+}
+
+export interface ListenerOptions {
+  limits: ListenerLimits;
+  shutdownGraceSec: number;
+  hostname: string;
+  queue: Queue;
+  tls: TlsPair;
+  logger: Logger;
+  events: RelayEvents;
+  clock?: () => number;
+  /** smtp-server options particular to one listener (AUTH, implicit TLS); the shared ones are set here. */
+  server: Partial<SMTPServerOptions>;
+}
+
+/** A message streamed to its temp spool file, not yet durable: the listener checks it, then commits or discards it. */
+export interface SpooledMessage {
+  id: string;
+  receivedAt: number;
+  sender: string;
+  recipients: string[];
+  /** Bytes the client sent (what SIZE and the size limit count). */
+  size: number;
+  writer: SpoolWriter;
+  peek: HeaderPeek;
+  bareLineEndings: number;
+}
+
+/**
+ * What every SMTP listener of Moat does the same way: connection limits in total and per client IP, a whole-session
+ * deadline, refused commands counted and the session closed after too many, our replies' enhanced status codes, a
+ * graceful stop, and DATA streamed to the spool (Received header, line endings normalised, size cap) and committed
+ * durably before the 250. The mx and the submission listeners differ only in their MAIL, RCPT and message policies.
+ */
+export abstract class SmtpListener {
+  readonly server: SMTPServer;
+  protected readonly limits: ListenerLimits;
+  protected readonly queue: Queue;
+  protected readonly logger: Logger;
+  protected readonly events: RelayEvents;
+  protected readonly hostname: string;
+  protected readonly clock: () => number;
+  protected readonly sessions = new Map<string, SessionState>();
+  private readonly perIp = new Map<string, number>();
+  protected stopping = false;
+
+  constructor(options: ListenerOptions) {
+    this.limits = options.limits;
+    this.queue = options.queue;
+    this.logger = options.logger;
+    this.events = options.events;
+    this.hostname = options.hostname;
+    this.clock = options.clock ?? Date.now;
+    this.server = new SMTPServer({
+      name: options.hostname,
+      banner: 'Moat',
+      key: options.tls.key,
+      cert: options.tls.cert,
+      size: this.limits.maxMessageBytes,
+      rejectOversized: true,
+      maxRecipients: this.limits.maxRecipients,
+      maxClients: this.limits.maxConnections,
+      maxCommandLength: this.limits.maxCommandLineBytes,
+      socketTimeout: this.limits.idleTimeoutSec * 1000,
+      // smtp-server reads 0 as its own default (30 s); a grace of 0 means close at once
+      closeTimeout: Math.max(1, options.shutdownGraceSec * 1000),
+      // no proxy protocols that would let a client pick its own IP
+      useXClient: false,
+      useXForward: false,
+      useProxy: false,
+      hideREQUIRETLS: true,
+      // Our replies carry RFC 3463 codes; RFC 2034 wants them advertised and on smtp-server's own replies too (452, 552, 421)
+      hideENHANCEDSTATUSCODES: false,
+      disableReverseLookup: true,
+      logger: false,
+      ...options.server,
+      onConnect: (session, callback) => this.onConnect(session, callback),
+      onSecure: (socket, session, callback) => this.onSecure(socket, session, callback),
+      onAuth: (auth, session, callback) => this.onAuth(auth, session, callback),
+      onMailFrom: (address, session, callback) => this.onMailFrom(address, session, callback),
+      onRcptTo: (address, session, callback) => this.onRcptTo(address, session, callback),
+      onData: (stream, session, callback) => this.onData(stream, session, callback),
+      onClose: (session) => this.onClose(session),
+    });
+    this.server.on('error', (error) => this.logger.warn({ error: error.message }, 'SMTP_ERROR'));
+  }
+
+  protected abstract onMailFrom(address: SMTPServerAddress, session: SMTPServerSession, callback: (error?: Error) => void): void;
+  protected abstract onRcptTo(address: SMTPServerAddress, session: SMTPServerSession, callback: (error?: Error) => void): void;
+  /** Receives one message; resolves with its queue id once it is durable. */
+  protected abstract receive(stream: SMTPServerDataStream, session: SMTPServerSession): Promise<string>;
+
+  /** Listeners without AUTH never get here (smtp-server refuses the command); a listener with AUTH overrides it. */
+  protected onAuth(_auth: SMTPServerAuthentication, _session: SMTPServerSession, callback: (error: Error | null | undefined, response?: SMTPServerAuthenticationResponse) => void): void {
+    callback(new SmtpReplyError(REPLIES.authUnavailable));
+  }
+
+  /** Called once TLS is up (after STARTTLS, or at connect on an implicit-TLS port). */
+  protected onSecure(_socket: Socket | TLSSocket, _session: SMTPServerSession, callback: (error?: Error | null) => void): void {
+    callback();
+  }
+
+  /** The metric label of a refusal sent at the end of DATA. */
+  protected refusalReason(reply: SmtpReply): RefusalReason {
+    return reply === REPLIES.messageTooBig ? 'size' : 'local-error';
+  }
+
+  /** Rewrites one of smtp-server's own replies before it is sent (e.g. a clearer code); returns it unchanged by default. */
+  protected rewriteReply(_state: SessionState, code: number, text: string, _context: string | false | undefined): { code: number; text: string; enhanced?: string } {
+    return { code, text };
+  }
+
+  listen(host: string, port: number): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      this.server.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.server.off('error', reject);
+        resolve(this.server.server.address() as AddressInfo);
+      });
+    });
+  }
+
+  /** Stops accepting; idle sessions get 421 now, sessions in a transaction after it, the rest when the grace ends. */
+  stop(): Promise<void> {
+    this.stopping = true;
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const state of this.sessions.values()) {
+      if (!state.inData && !state.connection?.session.envelope.mailFrom) this.reply(state, REPLIES.shuttingDown);
+    }
+    return closed;
+  }
+
+  protected reply(state: SessionState, reply: SmtpReply): void {
+    state.enhanced = reply.enhanced;
+    state.connection?.send(reply.code, reply.text);
+  }
+
+  protected refuse(session: SMTPServerSession, reply: SmtpReply, detail?: string): SmtpReplyError {
+    const state = this.sessions.get(session.id);
+    if (state) state.enhanced = reply.enhanced;
+    return new SmtpReplyError(reply, detail);
+  }
+
+  private onConnect(session: SMTPServerSession, callback: (error?: Error) => void): void {
+    const ip = session.remoteAddress;
+    const connection = [...(this.server as unknown as { connections: Set<ConnectionHandle> }).connections].find(
+      (candidate) => candidate.session === session,
+    );
+    const state: SessionState = { ip, connection, errors: 0, countedForIp: false, deadline: undefined, enhanced: undefined, inData: false };
+    this.sessions.set(session.id, state);
+    if (connection) this.instrument(connection, state);
+    if (this.stopping) return callback(this.refuse(session, REPLIES.shuttingDown));
+    const open = this.perIp.get(ip) ?? 0;
+    if (open >= this.limits.maxConnectionsPerIp) {
+      this.logger.warn({ ip, open }, 'CONNECTION_LIMIT');
+      this.events.emit('refused', { reason: 'connection-limit', clientIp: ip });
+      return callback(this.refuse(session, REPLIES.tooManyConnectionsFromIp));
+    }
+    this.perIp.set(ip, open + 1);
+    state.countedForIp = true;
+    state.deadline = setTimeout(() => this.reply(state, REPLIES.sessionDeadline), this.limits.sessionDeadlineSec * 1000);
+    state.deadline.unref();
+    this.connected(session);
+    callback();
+  }
+
+  /** A connection was accepted (limits passed); listeners set up their per-session state here. */
+  protected connected(_session: SMTPServerSession): void {}
+
+  /**
+   * smtp-server derives the enhanced status from the reply code alone, and counts no errors; this gives our replies
+   * their own enhanced status and closes a session after too many refused commands, whoever refused them.
+   */
+  private instrument(connection: ConnectionHandle, state: SessionState): void {
+    const enhancedFor = connection._getEnhancedStatusCode.bind(connection);
+    connection._getEnhancedStatusCode = (code, context) => {
+      const chosen = state.enhanced;
+      state.enhanced = undefined;
+      return chosen && context !== false ? chosen : enhancedFor(code, context);
+    };
+    const send = connection.send.bind(connection);
+    connection.send = (rawCode, rawText, context) => {
+      const { code, text, enhanced } = this.rewriteReply(state, rawCode, rawText, context);
+      if (enhanced) state.enhanced = enhanced;
+      send(code, text, context);
+      if (code >= 400 && code !== 421 && ++state.errors >= this.limits.maxErrors) {
+        this.logger.warn({ ip: state.ip, errors: state.errors }, 'TOO_MANY_ERRORS');
+        this.events.emit('refused', { reason: 'too-many-errors', clientIp: state.ip });
+        state.enhanced = REPLIES.tooManyErrors.enhanced;
+        send(REPLIES.tooManyErrors.code, REPLIES.tooManyErrors.text);
+      }
+    };
+  }
+
+  private onClose(session: SMTPServerSession): void {
+    const state = this.sessions.get(session.id);
+    if (!state) return;
+    this.sessions.delete(session.id);
+    clearTimeout(state.deadline);
+    if (state.countedForIp) {
+      const open = (this.perIp.get(state.ip) ?? 1) - 1;
+      if (open > 0) this.perIp.set(state.ip, open);
+      else this.perIp.delete(state.ip);
+    }
+    this.closed(session);
+  }
+
+  /** The connection closed; listeners drop their per-session state here. */
+  protected closed(_session: SMTPServerSession): void {}
+
+  protected note(session: SMTPServerSession, action: 'REFUSED', sender: string | null, recipient: string | null, detail: string): void {
+    this.queue.note({
+      at: this.clock(),
+      action,
+      clientIp: session.remoteAddress,
+      helo: session.hostNameAppearsAs || null,
+      sender,
+      recipient,
+      detail,
+    });
+  }
+
+  private onData(stream: SMTPServerDataStream, session: SMTPServerSession, callback: (error?: Error | null, message?: string) => void): void {
+    const state = this.sessions.get(session.id);
+    if (state) state.inData = true;
+    this.receive(stream, session).then(
+      (id) => callback(null, `${REPLIES.queued.text} ${id}`),
+      (error: Error) => {
+        const reply = error instanceof SmtpReplyError ? error : this.refuse(session, REPLIES.localError);
+        if (state) state.enhanced = reply.reply.enhanced;
+        this.events.emit('refused', { reason: this.refusalReason(reply.reply), clientIp: session.remoteAddress });
+        callback(reply);
+      },
+    ).finally(() => {
+      if (!state) return;
+      state.inData = false;
+      if (this.stopping) setImmediate(() => this.reply(state, REPLIES.shuttingDown));
+    });
+  }
+
+  /**
+   * Streams the message to a temp spool file behind our Received header: size cap, bare CR/LF rewritten, Subject and
+   * Message-ID noted. The file is not yet durable: the caller checks it, then `commitSpooled` or `writer.discard()`.
+   */
+  protected async spoolData(stream: SMTPServerDataStream, session: SMTPServerSession, trace: { authenticated?: boolean } = {}): Promise<SpooledMessage> {
+    const now = this.clock();
+    const id = newQueueId(now);
+    const recipients = session.envelope.rcptTo.map((rcpt) => rcpt.address);
+    const sender = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
+    const writer = await this.queue.spool.create(id).catch((error: Error) => {
+      stream.resume();
+      throw error;
+    });
+    const normalizer = new LineEndingNormalizer();
+    const peek = new HeaderPeek();
+    try {
+      writer.write(
+        receivedHeader({
+          helo: session.hostNameAppearsAs || undefined,
+          clientIp: session.remoteAddress,
+          hostname: this.hostname,
+          queueId: id,
+          tls: session.secure,
+          authenticated: trace.authenticated,
+          recipient: recipients.length === 1 ? recipients[0] : undefined,
+          date: new Date(now),
+        }),
+      );
+      await pipeChain([stream, new SizeGuard(() => stream.sizeExceeded), normalizer, peek, writer]);
+      if (stream.sizeExceeded) throw this.refuse(session, REPLIES.messageTooBig);
+    } catch (error) {
+      await writer.discard();
+      if (!(error instanceof SmtpReplyError)) {
+        this.logger.error({ id, ip: session.remoteAddress, error: (error as Error).message }, 'RECEIVE_FAILED');
+      }
+      throw error;
+    }
+    return { id, receivedAt: now, sender, recipients, size: stream.byteLength, writer, peek, bareLineEndings: normalizer.bareLineEndings };
+  }
+
+  /** Makes the spooled file durable, commits the queue row (group commit) and tells the log and the events. */
+  protected async commitSpooled(
+    message: SpooledMessage,
+    session: SMTPServerSession,
+    extra: { notes?: HistoryEntry[]; log?: Record<string, string | number>; row?: Pick<NewMessage, 'status' | 'decision' | 'addedHeaders'>; action?: string } = {},
+  ): Promise<void> {
+    const { id, receivedAt: now, writer } = message;
+    try {
+      await writer.commit();
+    } catch (error) {
+      await writer.discard();
+      this.logger.error({ id, ip: session.remoteAddress, error: (error as Error).message }, 'RECEIVE_FAILED');
+      throw error;
+    }
+    const { subject, messageId } = message.peek.fields();
+    // the message row is the record of its receipt; history only adds what is unusual about it
+    const notes: HistoryEntry[] = message.bareLineEndings
+      ? [{ at: now, queueId: id, action: 'NORMALIZED', detail: `${message.bareLineEndings} bare CR/LF rewritten to CRLF` }]
+      : [];
+    notes.push(...(extra.notes ?? []));
+    await this.queue.commit(
+      {
+        clientIp: session.remoteAddress,
+        helo: session.hostNameAppearsAs || null,
+        sender: message.sender,
+        id,
+        receivedAt: now,
+        size: message.size,
+        spoolBytes: writer.bytes,
+        headerMessageId: messageId,
+        subject,
+        kind: 'mail',
+        recipients: message.recipients.map((address) => ({ address, route: this.queue.routeFor(address) })),
+        ...extra.row,
+      },
+      notes,
+    );
+    this.logger.info({ id, ip: session.remoteAddress, from: message.sender, rcpts: message.recipients.length, size: message.size, ...extra.log }, extra.action ?? 'QUEUED');
+    this.events.emit('received', { id, clientIp: session.remoteAddress, sender: message.sender, recipients: message.recipients.length, size: message.size });
+  }
+}
+
+export function senderOf(session: SMTPServerSession): string | null {
+  return session.envelope.mailFrom ? session.envelope.mailFrom.address : null;
+}

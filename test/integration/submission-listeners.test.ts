@@ -1,0 +1,166 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Sink } from '../helpers/sink.ts';
+import { fixtureResolver } from '../helpers/relay.ts';
+import { PASSWORD, SmtpProbe, addUser, officeMessage, queueIdOf, startSubmissionRelay, submit, until } from '../helpers/submission.ts';
+
+/** partner.test's MX is a sink on loopback, found through fixture DNS. */
+const partnerMx = () => fixtureResolver({ 'partner.test': [{ exchange: 'mx.partner.test', priority: 10 }] }, { 'mx.partner.test': ['127.0.0.1'] });
+
+test('an office client on 587 logs in after STARTTLS; mail for our domain reaches the internal server, the rest goes out by MX', async () => {
+  const internal = await Sink.start();
+  const remote = await Sink.start();
+  const relay = await startSubmissionRelay(internal.port, { outbound: { mxPort: remote.port } }, { resolver: partnerMx() });
+  try {
+    await addUser(relay.dataDir, 'alice@example.test', ['alice@example.test']);
+    const info = await submit(
+      relay.submission,
+      { user: 'alice@example.test' },
+      'alice@example.test',
+      ['bob@example.test', 'carol@partner.test'],
+      officeMessage('Alice <alice@example.test>', 'bob@example.test, carol@partner.test', 'quarterly figures'),
+    );
+    assert.match(info.response, /^250 [0-9.]+ Ok: queued as /);
+    await internal.waitFor(1);
+    await remote.waitFor(1);
+    assert.deepEqual(internal.messages[0]!.to, ['bob@example.test']);
+    assert.deepEqual(remote.messages[0]!.to, ['carol@partner.test']);
+    assert.equal(remote.messages[0]!.from, 'alice@example.test');
+    const raw = remote.messages[0]!.raw.toString();
+    assert.match(raw, /^Received: from pc|^Received: from /);
+    assert.match(raw, /with ESMTPSA id /, 'the trace says: ESMTP, over TLS, authenticated (RFC 3848)');
+    assert.match(raw, /Subject: quarterly figures/);
+    const id = queueIdOf(info.response);
+    await until('the message is done', () => relay.relay.queue.store.message(id)?.status === 'done');
+    const submitted = relay.relay.queue.store.history(id).find((row) => row.action === 'SUBMITTED');
+    assert.match(submitted!.detail!, /authenticated as alice@example\.test on submission \(TLS\)/);
+  } finally {
+    await relay.stop();
+    await internal.stop();
+    await remote.stop();
+  }
+});
+
+test('on 465 the session is TLS from the first byte (RFC 8314) and AUTH LOGIN works', async () => {
+  const internal = await Sink.start();
+  const relay = await startSubmissionRelay(internal.port);
+  try {
+    await addUser(relay.dataDir, 'bob', ['@example.test']);
+    const info = await submit(relay.submissions, { secure: true, user: 'bob', authMethod: 'LOGIN' }, 'bob@example.test', ['alice@example.test'], officeMessage('bob@example.test', 'alice@example.test', 'over 465'));
+    assert.match(info.response, /^250 /);
+    await internal.waitFor(1);
+    assert.match(internal.messages[0]!.raw.toString(), /with ESMTPSA id /);
+    const probe = await SmtpProbe.connect(relay.submissions, true);
+    try {
+      const ehlo = await probe.hello();
+      assert.match(ehlo, /AUTH PLAIN LOGIN/);
+      assert.doesNotMatch(ehlo, /STARTTLS/, 'no STARTTLS inside TLS');
+    } finally {
+      probe.close();
+    }
+  } finally {
+    await relay.stop();
+    await internal.stop();
+  }
+});
+
+test('AUTH is not offered before STARTTLS and is refused with 530 5.7.0; after STARTTLS PLAIN and LOGIN are offered', async () => {
+  const internal = await Sink.start();
+  const relay = await startSubmissionRelay(internal.port);
+  const probe = await SmtpProbe.connect(relay.submission);
+  try {
+    await addUser(relay.dataDir, 'carol', ['carol@example.test']);
+    const ehlo = await probe.hello();
+    assert.match(ehlo, /STARTTLS/);
+    assert.doesNotMatch(ehlo, /AUTH/);
+    assert.match(await probe.authPlain('carol', PASSWORD), /^530 5\.7\.0 Must issue a STARTTLS command first/);
+    assert.match(await probe.command('AUTH LOGIN'), /^530 5\.7\.0 /);
+    assert.match(await probe.command('MAIL FROM:<carol@example.test>'), /^530 5\.7\.0 Authentication required/);
+    const secured = await probe.startTls();
+    assert.match(secured, /AUTH PLAIN LOGIN/);
+    assert.match(await probe.authPlain('carol', PASSWORD), /^235 /);
+    assert.match(await probe.command('MAIL FROM:<carol@example.test>'), /^250 /);
+  } finally {
+    probe.close();
+    await relay.stop();
+    await internal.stop();
+  }
+});
+
+test('without a login, a client outside the trusted networks may not send, with or without TLS', async () => {
+  const internal = await Sink.start();
+  const relay = await startSubmissionRelay(internal.port, { submission: { trustedNetworks: ['10.0.0.0/8', 'fd00::/8'] } });
+  try {
+    await assert.rejects(
+      submit(relay.submission, {}, 'someone@example.test', ['bob@example.test'], officeMessage('someone@example.test', 'bob@example.test')),
+      (error: Error & { responseCode?: number; response?: string }) => error.responseCode === 530 && /5\.7\.0/.test(error.response ?? ''),
+    );
+    await assert.rejects(
+      submit(relay.submission, { plain: true }, 'someone@example.test', ['carol@partner.test'], officeMessage('someone@example.test', 'carol@partner.test')),
+      (error: Error & { responseCode?: number }) => error.responseCode === 530,
+    );
+    assert.equal(internal.messages.length, 0);
+  } finally {
+    await relay.stop();
+    await internal.stop();
+  }
+});
+
+test('a client on a trusted network sends without logging in, even without TLS (a scanner)', async () => {
+  const internal = await Sink.start();
+  const remote = await Sink.start();
+  const relay = await startSubmissionRelay(internal.port, { submission: { trustedNetworks: ['127.0.0.0/8', '::1'] }, outbound: { mxPort: remote.port } }, { resolver: partnerMx() });
+  try {
+    const info = await submit(relay.submission, { plain: true }, 'scanner@example.test', ['bob@example.test', 'carol@partner.test'], officeMessage('Scanner <scanner@example.test>', 'bob@example.test', 'scan 42'));
+    await internal.waitFor(1);
+    await remote.waitFor(1);
+    assert.match(internal.messages[0]!.raw.toString(), /with ESMTP id /);
+    const id = queueIdOf(info.response);
+    await until('history is written', () => relay.relay.queue.store.history(id).some((row) => row.action === 'SUBMITTED'));
+    assert.match(relay.relay.queue.store.history(id).find((row) => row.action === 'SUBMITTED')!.detail!, /trusted network, no login/);
+  } finally {
+    await relay.stop();
+    await internal.stop();
+    await remote.stop();
+  }
+});
+
+test('the mx listener never offers or takes AUTH, even with accounts and submission listeners running', async () => {
+  const internal = await Sink.start();
+  const relay = await startSubmissionRelay(internal.port);
+  const probe = await SmtpProbe.connect(relay.port);
+  try {
+    await addUser(relay.dataDir, 'dave', ['dave@example.test']);
+    assert.doesNotMatch(await probe.hello(), /AUTH/);
+    const secured = await probe.startTls();
+    assert.doesNotMatch(secured, /AUTH/);
+    assert.match(await probe.authPlain('dave', PASSWORD), /^5\d\d /);
+    assert.match(await probe.command('MAIL FROM:<dave@example.test>'), /^250 /);
+    assert.match(await probe.command('RCPT TO:<carol@partner.test>'), /^554 5\.7\.1 /, 'still not an open relay');
+  } finally {
+    probe.close();
+    await relay.stop();
+    await internal.stop();
+  }
+});
+
+test('routing tricks in recipients are refused on submission too, for any domain', async () => {
+  const internal = await Sink.start();
+  const relay = await startSubmissionRelay(internal.port);
+  const probe = await SmtpProbe.connect(relay.submission);
+  try {
+    await addUser(relay.dataDir, 'erin', ['erin@example.test']);
+    await probe.hello();
+    await probe.startTls();
+    assert.match(await probe.authPlain('erin', PASSWORD), /^235 /);
+    assert.match(await probe.command('MAIL FROM:<erin@example.test>'), /^250 /);
+    assert.match(await probe.command('RCPT TO:<a%evil.test@partner.test>'), /^554 5\.7\.1 /);
+    assert.match(await probe.command('RCPT TO:<a%evil.test@example.test>'), /^554 5\.7\.1 /);
+    assert.match(await probe.command('RCPT TO:<user@[10.0.0.1]>'), /^5\d\d /);
+    assert.match(await probe.command('RCPT TO:<ok@partner.test>'), /^250 /);
+  } finally {
+    probe.close();
+    await relay.stop();
+    await internal.stop();
+  }
+});

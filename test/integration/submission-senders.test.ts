@@ -1,0 +1,96 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Sink } from '../helpers/sink.ts';
+import { SmtpProbe, addUser, officeMessage, startSubmissionRelay, submit, withAccounts, PASSWORD, type SubmissionRelay } from '../helpers/submission.ts';
+
+type SmtpError = Error & { responseCode?: number; response?: string; command?: string };
+
+const refusedWith = (code: number, status: string, command?: string) => (error: SmtpError) => {
+  assert.equal(error.responseCode, code, error.response);
+  assert.match(error.response ?? '', new RegExp(`^${code} ${status.replace(/\./g, '\\.')} `));
+  if (command) assert.equal(error.command, command);
+  return true;
+};
+
+async function withRelay(run: (relay: SubmissionRelay, internal: Sink) => Promise<void>): Promise<void> {
+  const internal = await Sink.start();
+  const relay = await startSubmissionRelay(internal.port);
+  try {
+    await addUser(relay.dataDir, 'alice', ['alice@example.test', '@sales.example.test']);
+    await run(relay, internal);
+  } finally {
+    await relay.stop();
+    await internal.stop();
+  }
+}
+
+const alice = { user: 'alice' };
+
+test('MAIL FROM with an address the account does not own is refused with 550 5.7.1', () =>
+  withRelay(async (relay, internal) => {
+    await assert.rejects(
+      submit(relay.submission, alice, 'ceo@example.test', ['bob@example.test'], officeMessage('ceo@example.test', 'bob@example.test')),
+      refusedWith(550, '5.7.1', 'MAIL FROM'),
+    );
+    await assert.rejects(submit(relay.submission, alice, '', ['bob@example.test'], officeMessage('alice@example.test', 'bob@example.test')), refusedWith(550, '5.7.1'));
+    assert.equal(internal.messages.length, 0);
+  }));
+
+test('a From header the account does not own is refused with 550 5.7.1 even when MAIL FROM is its own', () =>
+  withRelay(async (relay, internal) => {
+    await assert.rejects(
+      submit(relay.submission, alice, 'alice@example.test', ['bob@example.test'], officeMessage('The CEO <ceo@example.test>', 'bob@example.test')),
+      refusedWith(550, '5.7.1'),
+    );
+    assert.equal(internal.messages.length, 0);
+    assert.equal(relay.relay.queue.store.summary().size, 0, 'nothing was queued');
+  }));
+
+test('display-name and parser tricks in From are refused: every address it shows must be owned', () =>
+  withRelay(async (relay) => {
+    const tricks = [
+      '"ceo@example.test" <alice@example.test>',
+      '<alice@example.test> <ceo@example.test>',
+      '=?utf-8?B?Y2VvQGV4YW1wbGUudGVzdA==?= <alice@example.test>',
+      'alice@example.test, ceo@example.test',
+    ];
+    for (const from of tricks) {
+      await assert.rejects(submit(relay.submission, alice, 'alice@example.test', ['bob@example.test'], officeMessage(from, 'bob@example.test')), refusedWith(550, '5.7.1'), from);
+    }
+  }));
+
+test('a message needs exactly one From header with an address (550 5.6.0)', () =>
+  withRelay(async (relay) => {
+    const twoFroms = officeMessage('alice@example.test', 'bob@example.test', 'two', 'From: ceo@example.test\r\n');
+    await assert.rejects(submit(relay.submission, alice, 'alice@example.test', ['bob@example.test'], twoFroms), refusedWith(550, '5.6.0'));
+    const none = officeMessage('alice@example.test', 'bob@example.test').replace(/^From: .*\r\n/, '');
+    await assert.rejects(submit(relay.submission, alice, 'alice@example.test', ['bob@example.test'], none), refusedWith(550, '5.6.0'));
+    const group = officeMessage('undisclosed:;', 'bob@example.test');
+    await assert.rejects(submit(relay.submission, alice, 'alice@example.test', ['bob@example.test'], group), refusedWith(550, '5.6.0'));
+  }));
+
+test('several From addresses pass when the account owns them all; a domain rule covers every address at it', () =>
+  withRelay(async (relay, internal) => {
+    await submit(relay.submission, alice, 'alice@example.test', ['bob@example.test'], officeMessage('Alice <alice@example.test>, Sales <orders@sales.example.test>', 'bob@example.test', 'both', 'Sender: alice@example.test\r\n'));
+    await submit(relay.submission, alice, 'Anyone@Sales.Example.Test', ['bob@example.test'], officeMessage('"Sales team" <Anyone@SALES.example.test>', 'bob@example.test', 'sales'));
+    await internal.waitFor(2);
+  }));
+
+test('changing an account\'s senders takes effect on the running relay at once', () =>
+  withRelay(async (relay, internal) => {
+    withAccounts(relay.dataDir, (accounts) => accounts.setSenders('alice', ['alice@example.test'], Date.now()));
+    await assert.rejects(
+      submit(relay.submission, alice, 'orders@sales.example.test', ['bob@example.test'], officeMessage('orders@sales.example.test', 'bob@example.test')),
+      refusedWith(550, '5.7.1', 'MAIL FROM'),
+    );
+    withAccounts(relay.dataDir, (accounts) => accounts.remove('alice'));
+    const probe = await SmtpProbe.connect(relay.submission);
+    try {
+      await probe.hello();
+      await probe.startTls();
+      assert.match(await probe.authPlain('alice', PASSWORD), /^535 5\.7\.8 /, 'a removed account cannot log in');
+    } finally {
+      probe.close();
+    }
+    assert.equal(internal.messages.length, 0);
+  }));

@@ -1,0 +1,90 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { AccountStore } from '../../../src-relay/auth/account-store.ts';
+import { Authenticator } from '../../../src-relay/auth/authenticator.ts';
+import { CircuitBreaker } from '../../../src-relay/auth/circuit-breaker.ts';
+import { dummyHash, hashPassword } from '../../../src-relay/auth/password.ts';
+import { createRelayEvents } from '../../../src-relay/events.ts';
+import { silentLogger } from '../../../src-relay/log/logger.ts';
+import { openDatabase } from '../../../src-relay/store/db.ts';
+import { tempDir } from '../../helpers/relay.ts';
+
+const policy = { maxFailuresPerAccount: 3, maxFailuresPerIp: 10, windowMinutes: 15, lockoutMinutes: 15, firstDelayMs: 100, maxDelayMs: 1000 };
+
+async function withStore(run: (accounts: AccountStore) => Promise<void>) {
+  const dir = tempDir();
+  const db = openDatabase(dir);
+  try {
+    await run(new AccountStore(db));
+  } finally {
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('a login for a name that does not exist still runs scrypt, against the dummy hash, and gets the same verdict', () =>
+  withStore(async (accounts) => {
+    accounts.add('alice', await hashPassword('the right password'), ['alice@example.test'], 0);
+    const checked: string[] = [];
+    const verify = async (_password: string, hash: string) => {
+      checked.push(hash);
+      return false;
+    };
+    const auth = new Authenticator({ accounts, policy, events: createRelayEvents(), logger: silentLogger, verify, clock: () => 1000 });
+    const unknown = await auth.authenticate({ username: 'mallory', password: 'x', clientIp: '192.0.2.1', listener: 'submission' });
+    const wrong = await auth.authenticate({ username: 'alice', password: 'x', clientIp: '192.0.2.2', listener: 'submission' });
+    assert.deepEqual(checked, [await dummyHash(), accounts.get('alice')!.passwordHash]);
+    assert.deepEqual(unknown, wrong);
+    assert.deepEqual(unknown, { ok: false, reply: 'failed', delayMs: 100 });
+  }));
+
+test('during a lockout no password is checked at all, and the attempt is recorded', () =>
+  withStore(async (accounts) => {
+    accounts.add('alice', await hashPassword('the right password'), ['alice@example.test'], 0);
+    let checks = 0;
+    const verify = async () => {
+      checks++;
+      return false;
+    };
+    const auth = new Authenticator({ accounts, policy, events: createRelayEvents(), logger: silentLogger, verify, clock: () => 1000 });
+    for (let i = 0; i < 3; i++) await auth.authenticate({ username: 'alice', password: 'x', clientIp: '192.0.2.1', listener: 'submission' });
+    assert.equal(checks, 3);
+    const locked = await auth.authenticate({ username: 'ALICE', password: 'the right password', clientIp: '192.0.2.9', listener: 'submissions' });
+    assert.equal(checks, 3);
+    assert.equal(locked.ok, false);
+    assert.equal(!locked.ok && locked.reply, 'locked');
+    assert.deepEqual(accounts.events('alice').map((event) => event.outcome), ['locked', 'failure', 'failure', 'failure']);
+    assert.equal(accounts.lock('ip:192.0.2.9')!.failures, 1, 'a guess at a locked name counts against the address');
+  }));
+
+test('garbage user names are counted under a printable form and never stored raw', () =>
+  withStore(async (accounts) => {
+    const auth = new Authenticator({ accounts, policy, events: createRelayEvents(), logger: silentLogger, verify: async () => false, clock: () => 1000 });
+    await auth.authenticate({ username: 'evil\r\nname\u0000', password: 'x', clientIp: '192.0.2.1', listener: 'submission' });
+    const row = accounts.db.prepare('SELECT name FROM auth_events').get() as { name: string };
+    assert.equal(row.name, 'evil??name?');
+  }));
+
+test('the circuit breaker counts the last hour only, and from the last unlock on', () =>
+  withStore(async (accounts) => {
+    let now = 10 * 3600_000;
+    accounts.add('alice', 'scrypt$1$1$1$AA==$AA==', ['alice@example.test'], 0);
+    const events = createRelayEvents();
+    const tripped: string[] = [];
+    events.on('account-suspended', (event) => tripped.push(event.reason));
+    const breaker = new CircuitBreaker({ accounts, limits: { messagesPerHour: 2, recipientsPerHour: 100 }, events, logger: silentLogger, clock: () => now });
+    const account = () => accounts.get('alice')!;
+    breaker.recordAccepted('alice', 1);
+    breaker.recordAccepted('alice', 1);
+    assert.equal(breaker.admitMessage(account(), '192.0.2.1').ok, false);
+    assert.deepEqual(tripped, ['more than 2 messages in an hour']);
+    now += 1000;
+    accounts.unlock('alice', now);
+    assert.equal(account().suspendedAt, null);
+    assert.equal(breaker.admitMessage(account(), '192.0.2.1').ok, true, 'sends before the unlock no longer count');
+    breaker.recordAccepted('alice', 1);
+    breaker.recordAccepted('alice', 1);
+    now += 3600_000 + 1;
+    assert.equal(breaker.admitMessage(account(), '192.0.2.1').ok, true, 'an hour later they have left the window');
+  }));
