@@ -1,0 +1,167 @@
+// `moat quarantine ...` and `moat senders ...`: the quarantine and the sender allow/deny lists, on the data directory
+// while `serve` runs (SQLite, WAL): a release is picked up by the running relay's scheduler within a second, a list
+// change applies to the next message.
+import { userInfo } from 'node:os';
+import type { Config } from '../config/schema.ts';
+import type { ConfigProblem, ConfigResult } from '../config/load.ts';
+import { openStore } from '../engine.ts';
+import { silentLogger } from '../log/logger.ts';
+import { Quarantine } from '../quarantine/quarantine.ts';
+import { SenderLists } from '../filters/sender-lists.ts';
+import { formatDecision } from '../filters/policy.ts';
+import { QUEUE_ID_PATTERN } from '../util/ids.ts';
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, formatTime, type CommandIo } from './io.ts';
+
+export const QUARANTINE_USAGE = `  moat quarantine  list [--search TEXT] | show ID | release ID [--allow-sender] | delete ID   [--data-dir DIR]
+  moat senders     allow ADDRESS|@DOMAIN [--note TEXT] | deny ADDRESS|@DOMAIN [--note TEXT]
+                   | remove ADDRESS|@DOMAIN | list                                         [--data-dir DIR]`;
+
+export interface QuarantineCliContext {
+  resolve: () => { dataDir: string; configFile: string; result: ConfigResult };
+  refuseConfig: (configFile: string, problems: ConfigProblem[]) => number;
+  flags: { search?: string | undefined; note?: string | undefined; 'allow-sender'?: boolean | undefined };
+  /** Who is acting, as history and the release header record it. */
+  actor?: string;
+}
+
+/** Who runs the command, for the record ("cli:alice"). */
+function defaultActor(): string {
+  try {
+    return `cli:${userInfo().username}`;
+  } catch {
+    return 'cli';
+  }
+}
+
+/** Text from a message shown on a terminal: no escape sequences or other controls (they could rewrite the screen). */
+function safe(text: string, keepNewlines = false): string {
+  return text.replace(keepNewlines ? /[\x00-\x08\x0b-\x1f\x7f\x9b\u202a-\u202e\u2066-\u2069]/g : /[\x00-\x1f\x7f\x9b\u202a-\u202e\u2066-\u2069]/g, '?');
+}
+
+function open(context: QuarantineCliContext): { config: Config; dataDir: string } | number {
+  const { dataDir, configFile, result } = context.resolve();
+  if (!result.ok) return context.refuseConfig(configFile, result.problems);
+  return { config: result.config, dataDir };
+}
+
+export async function quarantineCommand(args: string[], context: QuarantineCliContext, io: CommandIo): Promise<number> {
+  const [action, id, ...extra] = args;
+  const usage = (problem: string) => {
+    io.err(`moat: ${problem}\n${QUARANTINE_USAGE}\n`);
+    return EXIT_USAGE;
+  };
+  if (extra.length) return usage(`unexpected arguments: ${extra.join(' ')}`);
+  if (!action || !['list', 'show', 'release', 'delete'].includes(action)) return usage(`unknown quarantine action ${JSON.stringify(action ?? '')}`);
+  if (action === 'list' ? id !== undefined : !id || !QUEUE_ID_PATTERN.test(id)) {
+    return usage(action === 'list' ? 'quarantine list takes no id' : id ? `not a queue id: ${JSON.stringify(id)}` : `quarantine ${action} needs a queue id`);
+  }
+  if (context.flags['allow-sender'] && action !== 'release') return usage('--allow-sender goes with "quarantine release"');
+  const opened = open(context);
+  if (typeof opened === 'number') return opened;
+  const { db, queue } = openStore(opened.dataDir, opened.config, silentLogger);
+  const quarantine = new Quarantine({ queue, logger: silentLogger });
+  const actor = context.actor ?? defaultActor();
+  const missing = () => {
+    io.err(`moat: no quarantined message ${id}\n`);
+    return EXIT_FAILED;
+  };
+  try {
+    switch (action) {
+      case 'list': {
+        const rows = quarantine.list({ search: context.flags.search });
+        io.out(`${rows.length} message(s) in quarantine${context.flags.search ? ` matching "${safe(context.flags.search)}"` : ''}\n`);
+        for (const row of rows) {
+          io.out(
+            `${row.id}  ${formatTime(row.receivedAt)}  score ${String(row.score ?? '-').padStart(6)}  <${safe(row.sender)}> -> ${safe(row.recipients.join(', '))}` +
+              `  "${safe(row.subject ?? '')}"\n      ${safe(row.reason ?? '')}\n`,
+          );
+        }
+        return EXIT_OK;
+      }
+      case 'show': {
+        const preview = await quarantine.preview(id!);
+        if (!preview) return missing();
+        const { message } = preview;
+        const lines = [
+          `id:          ${message.id} (in quarantine since ${formatTime(message.receivedAt)})`,
+          `from:        ${message.clientIp ?? '-'}, sender <${safe(message.sender)}>`,
+          `recipients:  ${safe(message.recipients.join(', '))}`,
+          `size:        ${message.size} bytes`,
+          ...formatDecision(preview.decision).map((line) => safe(line)),
+          'headers:',
+          ...preview.headers.map((header) => `  ${safe(header.name)}: ${safe(header.value).slice(0, 300)}`),
+          'attachments:',
+          ...(preview.attachments.length ? preview.attachments : []).map(
+            (part) =>
+              `  ${part.part}  ${safe(part.filename ?? '(no name)')}  ${part.contentType}, ${part.size} bytes${part.detectedType ? `, looks like ${part.detectedType}` : ''}` +
+              (part.archive ? `\n      contains: ${part.archive.members.slice(0, 20).map((member) => safe(member.name) + (member.encrypted ? ' (encrypted)' : '')).join(', ')}${part.archive.problem ? ` (${part.archive.problem})` : ''}` : ''),
+          ),
+          '--- text (shown as plain text; HTML has its tags removed, nothing is loaded) ---',
+          safe(preview.text, true),
+        ];
+        io.out(`${lines.join('\n')}\n`);
+        return EXIT_OK;
+      }
+      case 'release': {
+        const { released, allowed } = quarantine.release(id!, { by: actor, allowSender: Boolean(context.flags['allow-sender']) });
+        if (!released) return missing();
+        io.out(`${id} released: it is delivered to its recipients now${allowed ? `; ${allowed} is on the allow list` : ''}\n`);
+        return EXIT_OK;
+      }
+      case 'delete': {
+        if (!(await quarantine.delete(id!, actor))) return missing();
+        io.out(`${id} deleted from quarantine\n`);
+        return EXIT_OK;
+      }
+      default:
+        return usage(`unknown quarantine action ${JSON.stringify(action)}`);
+    }
+  } finally {
+    queue.flushHistory();
+    db.close();
+  }
+}
+
+export async function sendersCommand(args: string[], context: QuarantineCliContext, io: CommandIo): Promise<number> {
+  const [action, raw, ...extra] = args;
+  const usage = (problem: string) => {
+    io.err(`moat: ${problem}\n${QUARANTINE_USAGE}\n`);
+    return EXIT_USAGE;
+  };
+  if (extra.length) return usage(`unexpected arguments: ${extra.join(' ')}`);
+  if (!action || !['allow', 'deny', 'remove', 'list'].includes(action)) return usage(`unknown senders action ${JSON.stringify(action ?? '')}`);
+  if (action === 'list' && raw !== undefined) return usage('senders list takes no address');
+  const entry = action === 'list' ? null : SenderLists.normalize(raw ?? '');
+  if (action !== 'list' && !entry) return usage(raw ? `"${raw}" is neither an address (user@example.com) nor a domain (@example.com)` : `senders ${action} needs an address or @domain`);
+  if (context.flags.note !== undefined && action !== 'allow' && action !== 'deny') return usage('--note goes with "senders allow" or "senders deny"');
+  const opened = open(context);
+  if (typeof opened === 'number') return opened;
+  const { db } = openStore(opened.dataDir, opened.config, silentLogger);
+  const lists = new SenderLists(db);
+  try {
+    switch (action) {
+      case 'allow':
+      case 'deny':
+        lists.set(action, entry!, context.actor ?? defaultActor(), context.flags.note?.slice(0, 500) ?? null, Date.now());
+        io.out(`${entry} is on the ${action} list${action === 'allow' ? ' (junk scoring skipped; virus and attachment checks still apply)' : ' (its mail is refused with 550)'}\n`);
+        return EXIT_OK;
+      case 'remove':
+        if (!lists.remove(entry!)) {
+          io.err(`moat: ${entry} is on neither list\n`);
+          return EXIT_FAILED;
+        }
+        io.out(`${entry} removed\n`);
+        return EXIT_OK;
+      default: {
+        const rows = lists.all();
+        io.out(`${rows.length} entr${rows.length === 1 ? 'y' : 'ies'}\n`);
+        for (const row of rows) {
+          io.out(`${row.list.padEnd(5)}  ${row.entry}  added ${formatTime(row.added_at)}${row.added_by ? ` by ${row.added_by}` : ''}${row.note ? `  (${safe(row.note)})` : ''}\n`);
+        }
+        return EXIT_OK;
+      }
+    }
+  } finally {
+    db.close();
+  }
+}

@@ -1,0 +1,46 @@
+import type { Config } from '../config/schema.ts';
+import type { Db } from '../store/db.ts';
+import type { Logger } from '../log/logger.ts';
+import { AttachmentFilter } from './attachments.ts';
+import { BuiltinRulesFilter } from './builtin-rules.ts';
+import { ClamavFilter } from './clamav.ts';
+import { FilterPipeline } from './pipeline.ts';
+import { SenderLists } from './sender-lists.ts';
+import type { Filter } from './types.ts';
+
+export interface ContentPipelineOptions {
+  db: Db;
+  logger: Logger;
+  /** More filters (sender authentication, rspamd, spamd; tests add their own), run beside the built-in ones. */
+  filters?: readonly Filter[];
+  clock?: () => number;
+}
+
+/** The content filters the configuration asks for, in one pipeline; null when filtering is off. */
+export function createContentPipeline(config: Config, options: ContentPipelineOptions): FilterPipeline | null {
+  const settings = config.filters;
+  if (!settings.enabled) return null;
+  const filters: Filter[] = [];
+  if (settings.clamav.address) {
+    filters.push(
+      new ClamavFilter({
+        address: settings.clamav.address,
+        infected: settings.clamav.infected,
+        onProblem: settings.clamav.onProblem,
+        streamMaxBytes: settings.clamav.streamMaxBytes,
+      }),
+    );
+  }
+  if (settings.attachments.enabled) {
+    filters.push(new AttachmentFilter({ action: settings.attachments.action, blockedExtensions: settings.attachments.blockedExtensions, scanArchives: settings.attachments.scanArchives }));
+  }
+  filters.push(...(options.filters ?? []));
+  filters.push(new BuiltinRulesFilter({ domains: config.domains, scores: settings.rules, clock: options.clock }));
+  return new FilterPipeline({
+    filters,
+    timeoutMs: settings.timeoutSec * 1000,
+    policy: { tagScore: settings.tagScore, quarantineScore: settings.quarantineScore, rejectScore: settings.rejectScore, failMode: settings.failMode },
+    senderLists: new SenderLists(options.db),
+    logger: options.logger,
+  });
+}

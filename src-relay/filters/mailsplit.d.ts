@@ -1,0 +1,31 @@
+// The part of mailsplit's API that filters/mime.ts uses (the package ships no types).
+declare module 'mailsplit' {
+  import { Transform } from 'node:stream';
+
+  export interface MimeNode {
+    type: 'node';
+    root: boolean;
+    parentNode: MimeNode | false;
+    multipart: string | false;
+    contentType: string | false;
+    charset: string | false;
+    disposition: string | false;
+    filename: string | false;
+    encoding: string | false;
+    partNr: (number | string)[] | false;
+    headers: { getList(): { key: string; line: string }[]; getFirst(key: string): string };
+    _parsedContentType: { params: Record<string, string> } | false;
+    _parsedContentDisposition: { params: Record<string, string> } | false;
+    libmime: { decodeWords(text: string): string };
+  }
+
+  export interface SplitterChunk {
+    type: 'body' | 'data';
+    node: MimeNode;
+    value?: Buffer;
+  }
+
+  export class Splitter extends Transform {
+    constructor(config?: { maxHeadSize?: number; maxChildNodes?: number; ignoreEmbedded?: boolean });
+  }
+}

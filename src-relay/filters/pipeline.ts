@@ -1,0 +1,162 @@
+import { performance } from 'node:perf_hooks';
+import type { Logger } from '../log/logger.ts';
+import { parseMessageFile, type ParsedMessage } from './mime.ts';
+import { applyFailModes, decide, type Decision, type FilterOutcome, type PolicySettings } from './policy.ts';
+import type { SenderLists } from './sender-lists.ts';
+import type { Filter, FilterResult, MessageContext, Verdict } from './types.ts';
+
+const VERDICTS: ReadonlySet<Verdict> = new Set(['accept', 'tag', 'quarantine', 'reject', 'tempfail']);
+/** A filter's answer is trimmed to this before it goes into the trace (and the database). */
+const MAX_REASONS = 20;
+const MAX_REASON_CHARS = 500;
+const MAX_HEADERS = 10;
+/** The pseudo-filter name under which a failure of our own MIME parser is traced. */
+const PARSER_NAME = 'mime-parser';
+
+export interface PipelineOptions {
+  filters: readonly Filter[];
+  /** Deadline of each filter (and of the MIME parse) on one message. */
+  timeoutMs: number;
+  policy: PolicySettings;
+  senderLists?: SenderLists;
+  logger: Logger;
+  /** The MIME parser; a parameter so tests can make it fail. */
+  parse?: (path: string, signal: AbortSignal) => Promise<ParsedMessage>;
+}
+
+/** What the listener knows about a message when DATA has ended (the pipeline adds headers, MIME and results). */
+export type MessageInput = Omit<MessageContext, 'headers' | 'mime' | 'results'>;
+
+/**
+ * Runs the content filters on one message, each with a deadline, and asks the policy for one decision.
+ * Never rejects: a filter that throws, hangs or answers nonsense becomes a failed outcome (its fail mode then
+ * applies), logged once with the message id.
+ */
+export class FilterPipeline {
+  private readonly stages: Filter[][];
+  private readonly options: PipelineOptions;
+  private readonly parse: (path: string, signal: AbortSignal) => Promise<ParsedMessage>;
+
+  constructor(options: PipelineOptions) {
+    this.options = options;
+    this.parse = options.parse ?? parseMessageFile;
+    const byStage = new Map<number, Filter[]>();
+    for (const filter of options.filters) {
+      const stage = filter.stage ?? 0;
+      byStage.set(stage, [...(byStage.get(stage) ?? []), filter]);
+    }
+    this.stages = [...byStage.entries()].sort(([a], [b]) => a - b).map(([, filters]) => filters);
+  }
+
+  get filterNames(): string[] {
+    return this.stages.flat().map((filter) => filter.name);
+  }
+
+  async run(input: MessageInput): Promise<Decision> {
+    const outcomes: FilterOutcome[] = [];
+    let parsed: ParsedMessage | undefined;
+    const started = performance.now();
+    const parseDeadline = deadline(this.options.timeoutMs);
+    try {
+      parsed = await this.parse(input.path, parseDeadline.signal);
+    } catch (error) {
+      const why = (error as Error).name === 'TimeoutError' || (error as Error).name === 'AbortError' ? `no result within ${this.options.timeoutMs} ms` : `failed: ${(error as Error).message}`;
+      this.options.logger.warn({ id: input.queueId, filter: PARSER_NAME, why }, 'FILTER_FAILED');
+      outcomes.push({ filter: PARSER_NAME, role: 'policy', verdict: 'tempfail', score: 0, reasons: [`the message could not be parsed: ${why}`], ms: performance.now() - started, failed: why });
+    } finally {
+      parseDeadline.clear();
+    }
+    const context: MessageContext = { ...input, headers: parsed?.headers ?? [], mime: parsed?.summary, results: [] };
+    const senderList = this.options.senderLists?.lookup(input.sender, fromAddresses(context.headers)) ?? null;
+    if (senderList?.list === 'deny') return decide(outcomes, this.options.policy, senderList);
+    const allowed = senderList?.list === 'allow';
+    for (const stage of this.stages) {
+      const runnable = stage.filter((filter) => !(allowed && filter.role === 'junk'));
+      const stageOutcomes = await Promise.all(runnable.map((filter) => this.runOne(filter, { ...context, results: [...outcomes] })));
+      outcomes.push(...stageOutcomes);
+    }
+    return decide(applyFailModes(outcomes, this.options.policy.failMode), this.options.policy, senderList);
+  }
+
+  /** One filter under its deadline; whatever happens, exactly one outcome. */
+  private runOne(filter: Filter, context: MessageContext): Promise<FilterOutcome> {
+    const role = filter.role ?? 'policy';
+    const timeoutMs = this.options.timeoutMs;
+    const started = performance.now();
+    const { signal, clear } = deadline(timeoutMs);
+    return new Promise<FilterOutcome>((resolve) => {
+      let settled = false;
+      const settle = (outcome: FilterOutcome) => {
+        if (settled) return;
+        settled = true;
+        clear();
+        signal.removeEventListener('abort', onAbort);
+        resolve(outcome);
+      };
+      const fail = (why: string) => {
+        this.options.logger.warn({ id: context.queueId, filter: filter.name, why }, 'FILTER_FAILED');
+        settle({ filter: filter.name, role, verdict: 'tempfail', score: 0, reasons: [`${filter.name} ${why}`], ms: performance.now() - started, failed: why });
+      };
+      const onAbort = () => fail(`gave no answer within ${timeoutMs} ms`);
+      signal.addEventListener('abort', onAbort, { once: true });
+      let answer: Promise<FilterResult>;
+      try {
+        answer = Promise.resolve(filter.check(context, signal));
+      } catch (error) {
+        return fail(`threw: ${(error as Error)?.message ?? String(error)}`);
+      }
+      answer.then(
+        (result) => {
+          if (settled) return; // a late answer after the deadline: the failure was logged already
+          const checked = sanitize(filter.name, result);
+          if (typeof checked === 'string') return fail(checked);
+          settle({ ...checked, role, ms: performance.now() - started });
+        },
+        (error: unknown) => {
+          if (!settled) fail(`threw: ${(error as Error)?.message ?? String(error)}`);
+        },
+      );
+    });
+  }
+}
+
+/**
+ * An abort signal for a deadline, with a timer that keeps the process alive while a filter runs (AbortSignal.timeout's
+ * does not) and is cleared as soon as the answer is in.
+ */
+function deadline(ms: number): { signal: AbortSignal; clear: () => void } {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new DOMException(`no answer within ${ms} ms`, 'TimeoutError')), ms);
+  return { signal: controller.signal, clear: () => clearTimeout(timer) };
+}
+
+/** Validates a filter's answer where it enters the pipeline; a string says what was wrong with it. */
+function sanitize(name: string, result: unknown): FilterResult | string {
+  if (typeof result !== 'object' || result === null) return 'answered with no result';
+  const candidate = result as Partial<FilterResult>;
+  if (!candidate.verdict || !VERDICTS.has(candidate.verdict)) return `answered with an unknown verdict ${JSON.stringify(candidate.verdict)}`;
+  if (typeof candidate.score !== 'number' || !Number.isFinite(candidate.score)) return 'answered with a score that is not a number';
+  const reasons = Array.isArray(candidate.reasons) ? candidate.reasons : [];
+  const headers = Array.isArray(candidate.headers) ? candidate.headers : [];
+  return {
+    filter: name,
+    verdict: candidate.verdict,
+    score: Math.max(-1000, Math.min(1000, candidate.score)),
+    reasons: reasons.slice(0, MAX_REASONS).map((reason) => String(reason).replace(/[\x00-\x1f\x7f]+/g, ' ').slice(0, MAX_REASON_CHARS)),
+    headers: headers
+      .filter((header) => header && typeof header.name === 'string' && typeof header.value === 'string')
+      .slice(0, MAX_HEADERS)
+      .map((header) => ({ name: header.name, value: header.value })),
+    ...(candidate.unavailable ? { unavailable: true } : {}),
+  };
+}
+
+/** The addresses in the From header field(s), lower-case. */
+export function fromAddresses(headers: readonly { name: string; value: string }[]): string[] {
+  const addresses: string[] = [];
+  for (const header of headers) {
+    if (header.name.toLowerCase() !== 'from') continue;
+    for (const match of header.value.matchAll(/<?([^\s<>"(),;:]+@[^\s<>"(),;:]+)>?/g)) addresses.push(match[1]!.toLowerCase());
+  }
+  return addresses;
+}

@@ -1,0 +1,119 @@
+import type { FilterResult, FilterRole, Verdict } from './types.ts';
+
+/** What the admin sets: score thresholds (0 turns one off) and, per filter, what its failure means. */
+export interface PolicySettings {
+  tagScore: number;
+  quarantineScore: number;
+  rejectScore: number;
+  /** Filter name -> closed (tempfail, the sender retries) or open (tag and deliver). Absent: closed. */
+  failMode: Readonly<Record<string, 'closed' | 'open'>>;
+}
+
+/** One filter's answer as the decision trace keeps it. */
+export interface FilterOutcome extends FilterResult {
+  role: FilterRole;
+  /** How long the filter took, in milliseconds. */
+  ms: number;
+  /** Set when the runner replaced the filter's answer (threw, timed out, malformed answer). */
+  failed?: string;
+}
+
+/** Why the action was taken, which is what the SMTP layer picks its reply by. */
+export type DecisionCause = 'virus' | 'junk' | 'policy' | 'sender' | 'unavailable' | null;
+
+export interface Decision {
+  action: Verdict;
+  score: number;
+  cause: DecisionCause;
+  /** The deciding reason in plain words (a virus name, a blocked attachment, the score). */
+  reason: string;
+  /** The sender allow/deny list entry that matched, if any. */
+  senderList: { list: 'allow' | 'deny'; entry: string } | null;
+  results: FilterOutcome[];
+}
+
+/** Stronger first: a rejection is final, a tempfail beats quarantine because the message is not known to be safe. */
+const SEVERITY: Record<Verdict, number> = { accept: 0, tag: 1, quarantine: 2, tempfail: 3, reject: 4 };
+
+/** Applies fail modes to runner failures and unreachable engines, in place; returns the outcomes. */
+export function applyFailModes(results: FilterOutcome[], failMode: PolicySettings['failMode']): FilterOutcome[] {
+  for (const result of results) {
+    if (!result.failed && !result.unavailable) continue;
+    if ((failMode[result.filter] ?? 'closed') === 'open') {
+      result.verdict = 'tag';
+      result.reasons = [...result.reasons, 'delivered unchecked (fail open)'];
+    } else {
+      result.verdict = 'tempfail';
+    }
+  }
+  return results;
+}
+
+/**
+ * The one place that turns the filters' verdicts and the total score into an action. Pure: same input, same
+ * decision; `results` have their fail modes applied already (the pipeline does it).
+ */
+export function decide(results: FilterOutcome[], settings: PolicySettings, senderList: Decision['senderList'] = null): Decision {
+  const score = round(results.reduce((sum, result) => sum + result.score, 0));
+  if (senderList?.list === 'deny') {
+    return { action: 'reject', score, cause: 'sender', reason: `sender is on the deny list (${senderList.entry})`, senderList, results };
+  }
+  let action: Verdict = 'accept';
+  let cause: DecisionCause = null;
+  let reason = 'no filter objected';
+  for (const result of results) {
+    if (SEVERITY[result.verdict] <= SEVERITY[action]) continue;
+    action = result.verdict;
+    cause = result.verdict === 'tempfail' ? 'unavailable' : result.role;
+    reason = `${result.filter}: ${result.reasons[0] ?? result.verdict}`;
+  }
+  if (senderList?.list !== 'allow') {
+    const byScore: [Verdict, number][] = [
+      ['reject', settings.rejectScore],
+      ['quarantine', settings.quarantineScore],
+      ['tag', settings.tagScore],
+    ];
+    for (const [verdict, threshold] of byScore) {
+      if (threshold > 0 && score >= threshold) {
+        if (SEVERITY[verdict] > SEVERITY[action]) {
+          action = verdict;
+          cause = 'junk';
+          reason = `junk score ${score} (${verdict} at ${threshold})`;
+        }
+        break;
+      }
+    }
+  }
+  return { action, score, cause, reason, senderList, results };
+}
+
+function round(value: number): number {
+  return Math.round(value * 100) / 100;
+}
+
+/** A decision as stored with the message (the trace `moat queue show` prints and the UI shows). */
+export function serializeDecision(decision: Decision): string {
+  return JSON.stringify(decision);
+}
+
+export function parseDecision(text: string | null | undefined): Decision | null {
+  if (!text) return null;
+  try {
+    return JSON.parse(text) as Decision;
+  } catch {
+    return null;
+  }
+}
+
+/** The decision trace as lines for the CLI (none for a message the filters did not see). */
+export function formatDecision(decision: Decision | null): string[] {
+  if (!decision) return [];
+  const lines = [`filters:     ${decision.action}, score ${decision.score} — ${decision.reason}`];
+  if (decision.senderList) lines.push(`  sender list: ${decision.senderList.list} (${decision.senderList.entry})`);
+  for (const result of decision.results) {
+    const score = result.score ? ` ${result.score > 0 ? '+' : ''}${result.score}` : '';
+    lines.push(`  ${result.filter.padEnd(16)} ${result.verdict}${score} (${Math.round(result.ms)} ms)${result.failed ? ` FAILED: ${result.failed}` : ''}`);
+    for (const reason of result.reasons) lines.push(`      ${reason}`);
+  }
+  return lines;
+}

@@ -1,0 +1,202 @@
+// Sender authentication with mailauth: SPF (the client may send for the envelope domain), DKIM (the signatures
+// verify), ARC (the chain of earlier hops) and DMARC (the From domain's policy, RFC 7489). The results become an
+// Authentication-Results part (RFC 8601), scores for failures, and the From domain's DMARC policy where it asks for
+// rejection or quarantine. Every DNS look-up goes through the injected resolver.
+import { createReadStream } from 'node:fs';
+import { authenticate } from 'mailauth';
+import type { Resolver } from '../queue/delivery.ts';
+import type { Filter, FilterResult, MessageContext, Verdict } from './types.ts';
+
+/**
+ * One DNS answer is awaited this long (ms). A resolver that drops packets makes node:dns retry for about 20 s per
+ * question, and SPF alone may ask ten; past this a look-up is a temperror, which scores nothing.
+ */
+export const DNS_LOOKUP_TIMEOUT_MS = 4_000;
+/** All look-ups of one message together (ms): past this every further one fails at once, so broken DNS costs a message at most this. */
+export const DNS_BUDGET_MS = 12_000;
+
+/** A resolver that can answer TXT look-ups (node:dns and the tests' fixture resolver can). */
+export type AuthResolver = Resolver & Required<Pick<Resolver, 'resolveTxt'>>;
+
+export interface SenderAuthScores {
+  spfFail: number;
+  spfSoftfail: number;
+  dkimFail: number;
+  dmarcFail: number;
+}
+
+export interface SenderAuthOptions {
+  resolver: AuthResolver;
+  /** Our host name: the authserv-id in the comments, and mailauth's MTA name. */
+  hostname: string;
+  /** What a DMARC failure does when the From domain publishes p=reject. */
+  dmarcReject: 'reject' | 'quarantine' | 'tag';
+  /** What a DMARC failure does when the From domain publishes p=quarantine. */
+  dmarcQuarantine: 'quarantine' | 'tag';
+  scores: SenderAuthScores;
+  /** For RFC 7489 6.6.4 pct= sampling; a parameter so tests are not random. */
+  random?: () => number;
+  /** DNS_LOOKUP_TIMEOUT_MS and DNS_BUDGET_MS unless given (tests). */
+  lookupTimeoutMs?: number;
+  dnsBudgetMs?: number;
+}
+
+/** What mailauth's authenticate() answers, the parts we read. */
+interface AuthStatus {
+  result?: string;
+}
+interface MailauthOutcome {
+  spf?: { status?: AuthStatus; domain?: string; info?: string } | false;
+  dkim?: { results?: { status?: AuthStatus & { aligned?: string | boolean }; signingDomain?: string; info?: string }[] };
+  arc?: { status?: AuthStatus; info?: string } | false;
+  dmarc?: { status?: AuthStatus; domain?: string; policy?: string; pct?: number | string; info?: string } | false;
+}
+
+/** The filter: name `sender-auth`, stage 0, so that the built-in rules (stage 1) can read its result. */
+export class SenderAuthFilter implements Filter {
+  readonly name = 'sender-auth';
+  // a DMARC reject protects the From domain against forgery: an allow-listed sender address does not skip it
+  readonly role = 'policy' as const;
+  readonly stage = 0;
+  private readonly random: () => number;
+
+  constructor(private readonly options: SenderAuthOptions) {
+    this.random = options.random ?? Math.random;
+  }
+
+  async check(message: MessageContext, signal: AbortSignal): Promise<FilterResult> {
+    if (message.authenticatedUser) {
+      return { filter: this.name, verdict: 'accept', score: 0, reasons: [`not checked: submitted by the logged-in user ${message.authenticatedUser}`] };
+    }
+    const input = createReadStream(message.path);
+    const stop = () => input.destroy(new Error('sender authentication was stopped at its deadline'));
+    signal.addEventListener('abort', stop, { once: true });
+    try {
+      const outcome = (await authenticate(input, {
+        ip: message.clientIp,
+        helo: message.helo ?? undefined,
+        sender: message.sender,
+        mta: this.options.hostname,
+        resolver: mailauthResolver(this.options.resolver, {
+          signal,
+          budget: AbortSignal.timeout(this.options.dnsBudgetMs ?? DNS_BUDGET_MS),
+          lookupTimeoutMs: this.options.lookupTimeoutMs,
+        }),
+        disableBimi: true,
+      })) as unknown as MailauthOutcome;
+      signal.throwIfAborted();
+      return { filter: this.name, ...this.judge(outcome) };
+    } finally {
+      signal.removeEventListener('abort', stop);
+      input.destroy();
+    }
+  }
+
+  /** The results as a verdict, a score and reasons (pure but for pct sampling). */
+  judge(outcome: MailauthOutcome): Omit<FilterResult, 'filter'> {
+    const { scores } = this.options;
+    const parts: string[] = [];
+    const findings: string[] = [];
+    let score = 0;
+    for (const signature of outcome.dkim?.results ?? []) if (signature.info) parts.push(signature.info);
+    if (outcome.spf && outcome.spf.info) parts.push(outcome.spf.info);
+    if (outcome.arc && outcome.arc.info) parts.push(outcome.arc.info);
+    if (outcome.dmarc && outcome.dmarc.info) parts.push(outcome.dmarc.info);
+
+    const spf = outcome.spf ? (outcome.spf.status?.result ?? 'none') : 'none';
+    if (spf === 'fail') {
+      score += scores.spfFail;
+      findings.push(`SPF_FAIL the client is not allowed to send for ${outcome.spf ? outcome.spf.domain : 'the sender domain'}`);
+    } else if (spf === 'softfail') {
+      score += scores.spfSoftfail;
+      findings.push(`SPF_SOFTFAIL the client is probably not allowed to send for ${outcome.spf ? outcome.spf.domain : 'the sender domain'}`);
+    }
+    const signatures = outcome.dkim?.results ?? [];
+    const dkimPassed = signatures.filter((signature) => signature.status?.result === 'pass');
+    // mailauth reports a body hash mismatch as "neutral (body hash did not verify)": that is a broken signature too
+    const dkimFailed = signatures.filter((signature) => !['pass', 'none', 'temperror'].includes(signature.status?.result ?? 'none'));
+    if (dkimFailed.length && !dkimPassed.length) {
+      score += scores.dkimFail;
+      findings.push(`DKIM_FAIL the signature of ${dkimFailed.map((signature) => signature.signingDomain).join(', ')} does not verify`);
+    }
+
+    let verdict: Verdict = 'accept';
+    const dkim = dkimPassed.length
+      ? `pass (${dkimPassed.map((signature) => signature.signingDomain).join(', ')})`
+      : (signatures[0]?.status?.result ?? 'none');
+    let summary = `spf=${spf} dkim=${dkim}`;
+    if (outcome.arc) summary += ` arc=${outcome.arc.status?.result ?? 'none'}`;
+    const dmarc = outcome.dmarc || null;
+    const dmarcResult = dmarc?.status?.result ?? 'none';
+    summary += ` dmarc=${dmarcResult}`;
+    if (dmarc && dmarcResult === 'fail') {
+      score += scores.dmarcFail;
+      const policy = this.sampledPolicy(dmarc.policy, dmarc.pct);
+      const domain = dmarc.domain ?? 'the From domain';
+      findings.push(`DMARC_FAIL neither SPF nor DKIM passed aligned with ${domain} (policy ${dmarc.policy ?? 'none'})`);
+      if (policy === 'reject') verdict = this.options.dmarcReject;
+      else if (policy === 'quarantine') verdict = this.options.dmarcQuarantine;
+      if (policy === 'reject' || policy === 'quarantine') {
+        summary = `dmarc=fail: ${domain} asks receivers to ${policy} mail that fails DMARC (p=${policy}), and this message failed it (${summary})`;
+      }
+    }
+    const headers = parts.length ? [{ name: 'Authentication-Results', value: parts.join('; ') }] : [];
+    return { verdict, score: Math.round(score * 100) / 100, reasons: [summary, ...findings], headers };
+  }
+
+  /** RFC 7489 6.6.4: with pct below 100, a message outside the sample gets the next milder policy. */
+  private sampledPolicy(policy: string | undefined, pct: number | string | undefined): string {
+    const share = Number(pct ?? 100);
+    if (!policy || !Number.isFinite(share) || share >= 100 || this.random() * 100 < share) return policy ?? 'none';
+    return policy === 'reject' ? 'quarantine' : 'none';
+  }
+}
+
+/**
+ * mailauth asks DNS as `resolver(name, type)` in node:dns' shapes; this answers from our Resolver. A type we
+ * cannot ask counts as "no such record". A look-up that takes longer than DNS_LOOKUP_TIMEOUT_MS, or comes after
+ * the `budget` ran out, fails as a DNS timeout (a temperror for mailauth); after the filter's deadline (`signal`)
+ * every look-up fails at once with the abort.
+ */
+export function mailauthResolver(
+  resolver: AuthResolver,
+  limits: { signal?: AbortSignal; budget?: AbortSignal; lookupTimeoutMs?: number } = {},
+): (name: string, type: string) => Promise<string[][] | string[]> {
+  const none = (name: string) => Object.assign(new Error(`ENOTFOUND ${name}`), { code: 'ENOTFOUND' });
+  const timedOut = (name: string) => Object.assign(new Error(`ETIMEOUT ${name}`), { code: 'ETIMEOUT' });
+  const lookup = lookupByType(resolver, none);
+  return async (name, type) => {
+    limits.signal?.throwIfAborted();
+    if (limits.budget?.aborted) throw timedOut(name);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(timedOut(name)), limits.lookupTimeoutMs ?? DNS_LOOKUP_TIMEOUT_MS);
+    });
+    try {
+      return await Promise.race([lookup(name, type), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+}
+
+/** The record types mailauth asks for, each from its Resolver method. */
+function lookupByType(resolver: AuthResolver, none: (name: string) => Error): (name: string, type: string) => Promise<string[][] | string[]> {
+  return async (name, type) => {
+    switch (type.toUpperCase()) {
+      case 'TXT':
+        return resolver.resolveTxt(name);
+      case 'A':
+        return resolver.resolve4(name);
+      case 'AAAA':
+        return resolver.resolve6(name);
+      case 'MX':
+        return (await resolver.resolveMx(name)) as unknown as string[];
+      case 'PTR':
+        if (resolver.resolvePtr) return resolver.resolvePtr(name);
+        throw none(name);
+      default:
+        throw none(name);
+    }
+  };
+}

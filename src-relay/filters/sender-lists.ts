@@ -1,0 +1,86 @@
+import type { Db } from '../store/db.ts';
+import { normalizeDomain } from '../smtp/address.ts';
+
+export type SenderList = 'allow' | 'deny';
+
+export interface SenderListEntry {
+  entry: string;
+  list: SenderList;
+  added_at: number;
+  added_by: string | null;
+  note: string | null;
+}
+
+/** Longest address an entry may be (RFC 5321 4.5.3.1.3: 256 octets for a path). */
+const MAX_ENTRY_CHARS = 254;
+
+/**
+ * The admin's allow and deny lists of senders (`user@example.com`) and sender domains (`@example.com`, which also
+ * covers its subdomains), kept in SQLite so the CLI and the running relay share them. Looked up per message, so a
+ * change applies to the next message without a restart.
+ */
+export class SenderLists {
+  private readonly statements;
+
+  constructor(private readonly db: Db) {
+    this.statements = {
+      lookup: db.prepare(`SELECT entry, list FROM sender_lists WHERE entry IN (SELECT value FROM json_each(?))`),
+      upsert: db.prepare(
+        `INSERT INTO sender_lists (entry, list, added_at, added_by, note) VALUES (@entry, @list, @at, @by, @note)
+         ON CONFLICT(entry) DO UPDATE SET list = excluded.list, added_at = excluded.added_at, added_by = excluded.added_by, note = excluded.note`,
+      ),
+      remove: db.prepare(`DELETE FROM sender_lists WHERE entry = ?`),
+      all: db.prepare(`SELECT * FROM sender_lists ORDER BY list, entry`),
+    };
+  }
+
+  /** `user@example.com`, `@example.com` or `example.com` (a domain); null when it is neither. */
+  static normalize(raw: string): string | null {
+    const value = raw.trim().toLowerCase();
+    if (!value || value.length > MAX_ENTRY_CHARS || /[\s<>"\x00-\x1f\x7f]/.test(value)) return null;
+    const at = value.lastIndexOf('@');
+    if (at === -1 || at === 0) {
+      const domain = normalizeDomain(at === 0 ? value.slice(1) : value);
+      return domain ? `@${domain}` : null;
+    }
+    const domain = normalizeDomain(value.slice(at + 1));
+    return domain ? `${value.slice(0, at)}@${domain}` : null;
+  }
+
+  set(list: SenderList, entry: string, by: string | null, note: string | null, now: number): void {
+    this.statements.upsert.run({ entry, list, at: now, by, note });
+  }
+
+  remove(entry: string): boolean {
+    return this.statements.remove.run(entry).changes > 0;
+  }
+
+  all(): SenderListEntry[] {
+    return this.statements.all.all() as SenderListEntry[];
+  }
+
+  /**
+   * The list that applies to a message: deny when the envelope sender or a From address is denied (either is
+   * enough to refuse), allow only for the envelope sender. A denial wins over an allowance.
+   */
+  lookup(envelopeSender: string, fromAddresses: readonly string[]): { list: SenderList; entry: string } | null {
+    const sender = envelopeSender.toLowerCase();
+    const keysOf = (address: string) => {
+      const at = address.lastIndexOf('@');
+      if (at <= 0) return [];
+      const domain = normalizeDomain(address.slice(at + 1)) ?? address.slice(at + 1);
+      const keys = [`${address.slice(0, at)}@${domain}`];
+      const labels = domain.split('.');
+      for (let i = 0; i < labels.length - 1; i++) keys.push(`@${labels.slice(i).join('.')}`);
+      return keys;
+    };
+    const senderKeys = keysOf(sender);
+    const fromKeys = fromAddresses.flatMap(keysOf);
+    if (senderKeys.length === 0 && fromKeys.length === 0) return null;
+    const rows = this.statements.lookup.all(JSON.stringify([...senderKeys, ...fromKeys])) as { entry: string; list: SenderList }[];
+    const denied = rows.find((row) => row.list === 'deny');
+    if (denied) return { list: 'deny', entry: denied.entry };
+    const allowed = rows.find((row) => row.list === 'allow' && senderKeys.includes(row.entry));
+    return allowed ? { list: 'allow', entry: allowed.entry } : null;
+  }
+}

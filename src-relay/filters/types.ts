@@ -1,0 +1,95 @@
+/**
+ * The filter contract (DESIGN.md "A message's path"): each filter looks at one message and returns a verdict with a
+ * score and reasons in plain words; the policy turns all verdicts into one action, and only the SMTP layer picks
+ * reply codes. Filters never throw on purpose: the runner turns a throw, a hang or a double answer into `tempfail`.
+ */
+export type Verdict = 'accept' | 'tag' | 'quarantine' | 'reject' | 'tempfail';
+
+export interface FilterResult {
+  filter: string;
+  verdict: Verdict;
+  /** Junk score contributed (may be 0 or negative); summed by the policy. */
+  score: number;
+  /** Plain words for the decision trace, e.g. "EICAR-Test-File found by ClamAV". */
+  reasons: string[];
+  /** Header fields this filter wants on the delivered message (e.g. an Authentication-Results part). */
+  headers?: { name: string; value: string }[];
+  /**
+   * The filter's engine could not be reached or did not answer (clamd down): the pipeline applies the filter's
+   * `filters.failMode` (closed: tempfail, open: tag and deliver) instead of the verdict given.
+   */
+  unavailable?: boolean;
+}
+
+/** One leaf part of the message as Moat's own MIME parser saw it (filters/mime.ts), streamed from the spool file. */
+export interface MimePart {
+  /** Part number as IMAP counts them, e.g. "1.2" ("1" for a single-part message). */
+  part: string;
+  contentType: string;
+  disposition: string | null;
+  /** File name decoded from RFC 2047 encoded words and RFC 2231 parameters; null when the part has none. */
+  filename: string | null;
+  /**
+   * Every name the part gives itself (Content-Disposition filename and Content-Type name, decoded), since mail
+   * programs differ in which one they show and save under.
+   */
+  names: string[];
+  transferEncoding: string;
+  /** Decoded size in bytes. */
+  size: number;
+  /** What the first bytes say the content is ("pe-executable", "zip", "pdf", ...); null when not recognised. */
+  detectedType: string | null;
+  /** For zip archives: the members listed in the central directory (bounded), or why they could not be listed. */
+  archive?: { members: { name: string; encrypted: boolean; size: number }[]; problem: string | null };
+}
+
+/** What the MIME parser found in a message: every leaf part, the start of its text, and oddities. */
+export interface MimeSummary {
+  parts: MimePart[];
+  /** Decoded text of the text/plain parts, or of the HTML with tags removed when there is none (bounded). */
+  text: string;
+  /** Visible characters in text/plain parts and in HTML parts (tags removed), counted over the whole message. */
+  plainChars: number;
+  htmlChars: number;
+  /** Structural oddities in plain words ("a part's boundary never closes", "too many parts"). */
+  anomalies: string[];
+}
+
+/** What a content filter may read about one message. The message bytes are in a file, never in memory whole. */
+export interface MessageContext {
+  queueId: string;
+  clientIp: string;
+  helo: string | null;
+  sender: string;
+  recipients: string[];
+  /** Path of the message as spooled (CRLF, with our Received header on top). */
+  path: string;
+  size: number;
+  /** The header block, unfolded, as name/value pairs in order (bounded in size). */
+  headers: { name: string; value: string }[];
+  tls: boolean;
+  /** Set on the submission listeners after AUTH. */
+  authenticatedUser: string | null;
+  /** The MIME structure, parsed once by the pipeline before the filters run (absent when parsing failed). */
+  mime?: MimeSummary;
+  /** Results of the filters of earlier stages (see `Filter.stage`), in the order they were configured. */
+  results?: readonly FilterResult[];
+}
+
+/**
+ * What a filter is for, as the sender allow-list sees it: an allowed sender skips `junk` filters (and the score
+ * thresholds) but never `virus` or `policy` ones. Absent means `policy`.
+ */
+export type FilterRole = 'junk' | 'virus' | 'policy';
+
+export interface Filter {
+  readonly name: string;
+  readonly role?: FilterRole;
+  /**
+   * Filters of one stage run in parallel; a later stage sees the earlier stages' results in `message.results`
+   * (the built-in rules run in stage 1 to read sender authentication). Absent means 0.
+   */
+  readonly stage?: number;
+  /** `signal` aborts at the filter's deadline; a filter should stop work then. */
+  check(message: MessageContext, signal: AbortSignal): Promise<FilterResult>;
+}

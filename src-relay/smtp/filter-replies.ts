@@ -1,0 +1,25 @@
+import type { Decision } from '../filters/policy.ts';
+import { REPLIES, type SmtpReply } from './replies.ts';
+
+/** Reply text sent to the client is cut here: a reason names a virus or a file, never a whole trace. */
+const MAX_DETAIL_CHARS = 200;
+
+/**
+ * The SMTP answer to a filter decision at the end of DATA (habit: only the SMTP layer picks numbers). Null for
+ * the actions that end in `250` (accept, tag, quarantine).
+ */
+export function filterReply(decision: Decision): { reply: SmtpReply; detail: string } | null {
+  const detail = decision.reason.replace(/^[a-z-]+: /, '').replace(/[\x00-\x1f\x7f]+/g, ' ').slice(0, MAX_DETAIL_CHARS);
+  if (decision.action === 'tempfail') return { reply: REPLIES.filterTempfail, detail: '' };
+  if (decision.action !== 'reject') return null;
+  switch (decision.cause) {
+    case 'virus':
+      return { reply: REPLIES.rejectedVirus, detail: detail.replace(/^virus found: /, '') };
+    case 'sender':
+      return { reply: REPLIES.rejectedSender, detail: '' };
+    case 'junk':
+      return { reply: REPLIES.rejectedJunk, detail: `score ${decision.score}` };
+    default:
+      return { reply: REPLIES.rejectedPolicy, detail };
+  }
+}

@@ -1,0 +1,63 @@
+// Sender authentication through the whole relay (config filters.senderAuth), with fixture DNS: a message failing
+// DMARC under p=reject is refused at the end of DATA; a signed one arrives with its Authentication-Results.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
+import { dkimSign, type DKIMSignOptions } from 'mailauth';
+import { ConfigSchema } from '../../src-relay/config/schema.ts';
+import { Sink } from '../helpers/sink.ts';
+import { fixtureResolver, startRelay, type TestRelay } from '../helpers/relay.ts';
+import { message, send } from '../helpers/smtp.ts';
+
+const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const resolver = fixtureResolver({}, {}, {
+  // the test client is 127.0.0.1: not a permitted sender of either domain
+  'strict.test': ['v=spf1 ip4:192.0.2.10 -all'],
+  '_dmarc.strict.test': ['v=DMARC1; p=reject'],
+  'sel._domainkey.strict.test': [`v=DKIM1; k=rsa; p=${publicKey.export({ type: 'spki', format: 'der' }).toString('base64')}`],
+});
+
+let sink: Sink;
+let relay: TestRelay;
+
+before(async () => {
+  sink = await Sink.start();
+  relay = await startRelay(sink.port, { filters: { enabled: true } }, { resolver });
+});
+after(async () => {
+  await relay.stop();
+  await sink.stop();
+});
+
+function fromStrict(subject: string): string {
+  return message(subject).replace('From: Alice <alice@sender.test>', 'From: Alice <alice@strict.test>');
+}
+
+test('the defaults: sender authentication on, DMARC p=reject refused, p=quarantine quarantined', () => {
+  const defaults = ConfigSchema.parse({}).filters.senderAuth;
+  assert.deepEqual(defaults, { enabled: true, dmarcReject: 'reject', dmarcQuarantine: 'quarantine', spfFailScore: 2, spfSoftfailScore: 0.5, dkimFailScore: 1, dmarcFailScore: 2 });
+});
+
+test('DMARC p=reject: a forged From of that domain is refused with 550 5.7.1 at the end of DATA, and nothing is queued', async () => {
+  await assert.rejects(send(relay.port, 'alice@strict.test', ['bob@example.test'], fromStrict('forged')), (error: { responseCode?: number; response?: string }) => {
+    assert.equal(error.responseCode, 550);
+    assert.match(error.response ?? '', /^550 5\.7\.1 .*p=reject/);
+    return true;
+  });
+  assert.equal(relay.relay.queue.store.summary().size, 0);
+  assert.equal(sink.messages.length, 0);
+});
+
+test('an aligned DKIM signature passes DMARC from anywhere: delivered with dkim=pass and dmarc=pass in Authentication-Results', async () => {
+  const raw = fromStrict('signed');
+  const signing = { signatureData: [{ signingDomain: 'strict.test', selector: 'sel', privateKey: privateKey.export({ type: 'pkcs8', format: 'pem' }) }] };
+  const signed = await dkimSign(raw, signing as unknown as DKIMSignOptions);
+  assert.match((await send(relay.port, 'alice@strict.test', ['bob@example.test'], signed.signatures + raw)).response, /^250 /);
+  await sink.waitFor(1);
+  const delivered = sink.messages[0]!.raw.toString('utf8');
+  const header = /^Authentication-Results: ([^\r\n]*(?:\r\n[ \t][^\r\n]*)*)/m.exec(delivered)?.[1]?.replace(/\r\n[ \t]+/g, ' ') ?? '';
+  assert.match(header, /^relay\.example\.test; /, 'our authserv-id, once');
+  assert.match(header, /\bdkim=pass\b/);
+  assert.match(header, /\bspf=fail\b/);
+  assert.match(header, /\bdmarc=pass\b/);
+});

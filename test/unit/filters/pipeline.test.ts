@@ -1,0 +1,133 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { FilterPipeline, type MessageInput } from '../../../src-relay/filters/pipeline.ts';
+import { decide, applyFailModes, type FilterOutcome, type PolicySettings } from '../../../src-relay/filters/policy.ts';
+import { decisionHeaders, releasedHeaders } from '../../../src-relay/filters/decision-headers.ts';
+import type { Filter, FilterResult } from '../../../src-relay/filters/types.ts';
+import type { Logger } from '../../../src-relay/log/logger.ts';
+import { tempDir } from '../../helpers/relay.ts';
+import { message } from '../../helpers/smtp.ts';
+
+const POLICY: PolicySettings = { tagScore: 5, quarantineScore: 10, rejectScore: 15, failMode: {} };
+
+function outcome(filter: string, verdict: FilterResult['verdict'], score = 0, extra: Partial<FilterOutcome> = {}): FilterOutcome {
+  return { filter, verdict, score, reasons: [`${filter} says ${verdict}`], role: 'junk', ms: 1, ...extra };
+}
+
+function recordingLogger() {
+  const lines: { fields: Record<string, unknown>; message: string }[] = [];
+  const logger: Logger = { info: (fields, message) => lines.push({ fields, message }), warn: (fields, message) => lines.push({ fields, message }), error: (fields, message) => lines.push({ fields, message }) };
+  return { lines, logger };
+}
+
+async function withMessage<T>(run: (input: MessageInput) => Promise<T>): Promise<T> {
+  const dir = tempDir('moat-pipeline-');
+  const path = join(dir, 'm');
+  writeFileSync(path, message('pipeline test'));
+  try {
+    return await run({ queueId: 'Q1', clientIp: '192.0.2.1', helo: 'x', sender: 'a@sender.test', recipients: ['b@example.test'], path, size: 100, tls: false, authenticatedUser: null });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const filter = (name: string, check: Filter['check'], extra: Partial<Filter> = {}): Filter => ({ name, check, ...extra });
+
+test('scores add up and the thresholds pick tag, quarantine and reject', () => {
+  assert.equal(decide([outcome('a', 'accept', 2)], POLICY).action, 'accept');
+  assert.equal(decide([outcome('a', 'accept', 3), outcome('b', 'accept', 2)], POLICY).action, 'tag');
+  assert.equal(decide([outcome('a', 'accept', 12)], POLICY).action, 'quarantine');
+  const rejected = decide([outcome('a', 'accept', 15)], POLICY);
+  assert.deepEqual([rejected.action, rejected.cause], ['reject', 'junk']);
+});
+
+test('a threshold of 0 is off: past the quarantine score with quarantine off, the message is only tagged', () => {
+  assert.equal(decide([outcome('a', 'accept', 12)], { ...POLICY, quarantineScore: 0 }).action, 'tag');
+});
+
+test('the strongest verdict wins: reject over tempfail over quarantine over tag', () => {
+  assert.equal(decide([outcome('a', 'tag'), outcome('b', 'quarantine'), outcome('c', 'tempfail')], POLICY).action, 'tempfail');
+  const virus = decide([outcome('c', 'tempfail'), outcome('clamav', 'reject', 0, { role: 'virus' })], POLICY);
+  assert.deepEqual([virus.action, virus.cause], ['reject', 'virus']);
+});
+
+test('a denied sender is refused whatever the filters say; an allowed one is not scored', () => {
+  assert.equal(decide([], POLICY, { list: 'deny', entry: '@spam.test' }).cause, 'sender');
+  assert.equal(decide([outcome('a', 'accept', 100)], POLICY, { list: 'allow', entry: 'a@b.test' }).action, 'accept');
+  assert.equal(decide([outcome('clamav', 'reject', 0, { role: 'virus' })], POLICY, { list: 'allow', entry: 'a@b.test' }).action, 'reject');
+});
+
+test('fail modes: closed turns a failed filter into tempfail, open into tag with a reason', () => {
+  const closed = applyFailModes([outcome('clamav', 'tempfail', 0, { unavailable: true })], {});
+  assert.equal(closed[0]!.verdict, 'tempfail');
+  const open = applyFailModes([outcome('clamav', 'tempfail', 0, { failed: 'threw: boom' })], { clamav: 'open' });
+  assert.equal(open[0]!.verdict, 'tag');
+  assert.match(open[0]!.reasons.at(-1)!, /fail open/);
+});
+
+test('a filter that hangs past its deadline becomes one tempfail, logged once, and its late answer is ignored', async () => {
+  const { lines, logger } = recordingLogger();
+  let finish: (() => void) | undefined;
+  const hanging = filter('slow', (_m, signal) => new Promise((resolve) => {
+    finish = () => resolve({ filter: 'slow', verdict: 'accept', score: 0, reasons: [] });
+    signal.addEventListener('abort', () => setTimeout(() => finish!(), 10));
+  }));
+  const pipeline = new FilterPipeline({ filters: [hanging], timeoutMs: 2000, policy: POLICY, logger });
+  const decision = await withMessage((input) => pipeline.run(input));
+  await new Promise((resolve) => setTimeout(resolve, 30));
+  assert.equal(decision.action, 'tempfail');
+  assert.match(decision.results[0]!.failed ?? '', /no answer within 2000 ms/);
+  assert.equal(lines.filter((line) => line.message === 'FILTER_FAILED').length, 1);
+});
+
+test('a filter that throws (sync or async) or answers nonsense becomes tempfail, never a crash', async () => {
+  const { logger } = recordingLogger();
+  const filters = [
+    filter('sync-throw', () => { throw new Error('sync boom'); }),
+    filter('async-throw', async () => { throw new Error('async boom'); }),
+    filter('nonsense', async () => ({ verdict: 'maybe' }) as unknown as FilterResult),
+    filter('nan', async () => ({ filter: 'nan', verdict: 'accept', score: Number.NaN, reasons: [] })),
+  ];
+  const pipeline = new FilterPipeline({ filters, timeoutMs: 5000, policy: POLICY, logger });
+  const decision = await withMessage((input) => pipeline.run(input));
+  assert.equal(decision.action, 'tempfail');
+  assert.deepEqual(decision.results.map((result) => result.verdict), ['tempfail', 'tempfail', 'tempfail', 'tempfail']);
+  assert.match(decision.results[0]!.failed!, /sync boom/);
+  assert.match(decision.results[2]!.failed!, /unknown verdict/);
+});
+
+test('later stages see earlier results; junk filters are skipped for an allowed sender', async () => {
+  const { logger } = recordingLogger();
+  const seen: number[] = [];
+  const first = filter('auth', async () => ({ filter: 'auth', verdict: 'accept', score: 0, reasons: [], headers: [{ name: 'Authentication-Results', value: 'spf=pass smtp.mailfrom=sender.test' }] }));
+  const second = filter('rules', async (m) => (seen.push(m.results?.length ?? -1), { filter: 'rules', verdict: 'accept', score: 1, reasons: [] }), { stage: 1, role: 'junk' });
+  const lists = { lookup: () => ({ list: 'allow' as const, entry: 'a@sender.test' }) };
+  const plain = new FilterPipeline({ filters: [second, first], timeoutMs: 5000, policy: POLICY, logger });
+  const decision = await withMessage((input) => plain.run(input));
+  assert.deepEqual(seen, [1]);
+  assert.deepEqual(decision.results.map((result) => result.filter), ['auth', 'rules']);
+  const allowed = new FilterPipeline({ filters: [second, first], timeoutMs: 5000, policy: POLICY, logger, senderLists: lists as never });
+  const skipped = await withMessage((input) => allowed.run(input));
+  assert.deepEqual(skipped.results.map((result) => result.filter), ['auth']);
+});
+
+test('the added headers: Authentication-Results from the parts, the X-Spam set and X-Moat-Status, folded, no injection', () => {
+  const decision = decide(
+    [
+      outcome('auth', 'accept', 0, { headers: [{ name: 'Authentication-Results', value: 'spf=pass smtp.mailfrom=a.test' }, { name: 'X-Spam-Flag', value: 'NO' }] }),
+      outcome('builtin-rules', 'accept', 6.5, { reasons: ['MISSING_DATE (1.5): no Date header', 'HTML_LITTLE_TEXT (5): x\r\nInjected: yes'] }),
+    ],
+    POLICY,
+  );
+  const block = decisionHeaders(decision, { hostname: 'relay.example.test', queueId: 'Q1', tagScore: 5 });
+  assert.match(block, /^Authentication-Results: relay\.example\.test; spf=pass smtp\.mailfrom=a\.test\r\n/);
+  assert.match(block, /\r\nX-Spam-Flag: YES\r\nX-Spam-Score: 6\.5\r\nX-Spam-Status: Yes, score=6\.5 required=5\.0(\r\n\t| )tests=MISSING_DATE,HTML_LITTLE_TEXT\r\n/);
+  assert.equal((block.match(/X-Spam-Flag/g) ?? []).length, 1, 'a filter cannot add the reserved fields');
+  assert.doesNotMatch(block, /^Injected/m);
+  for (const line of block.split('\r\n')) assert.ok(line.length <= 998);
+  const released = releasedHeaders(block, 'cli:admin', new Date(0));
+  assert.match(released, /^X-Moat-Released: released from quarantine by cli:admin at(\r\n\t| )1970-01-01T00:00:00\.000Z\r\n/);
+  assert.match(released, /X-Spam-Flag: NO\r\n/);
+});

@@ -1,0 +1,121 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { BuiltinRulesFilter, BUILTIN_RULES, GTUBE } from '../../../src-relay/filters/builtin-rules.ts';
+import { AttachmentFilter, DEFAULT_BLOCKED_EXTENSIONS, effectiveExtension } from '../../../src-relay/filters/attachments.ts';
+import { SenderLists } from '../../../src-relay/filters/sender-lists.ts';
+import { openDatabase } from '../../../src-relay/store/db.ts';
+import type { MessageContext, MimePart, MimeSummary } from '../../../src-relay/filters/types.ts';
+import { tempDir } from '../../helpers/relay.ts';
+
+const NOW = Date.parse('2026-11-28T10:00:00Z');
+const GOOD_HEADERS = [
+  { name: 'From', value: 'Alice <alice@sender.test>' },
+  { name: 'To', value: 'bob@example.test' },
+  { name: 'Subject', value: 'hello' },
+  { name: 'Date', value: 'Sat, 28 Nov 2026 09:00:00 +0000' },
+  { name: 'Message-ID', value: '<1@sender.test>' },
+];
+
+function part(extra: Partial<MimePart>): MimePart {
+  return { part: '1', contentType: 'text/plain', disposition: null, filename: null, names: [], transferEncoding: '7bit', size: 10, detectedType: null, ...extra };
+}
+
+function context(headers = GOOD_HEADERS, mime: Partial<MimeSummary> = {}, extra: Partial<MessageContext> = {}): MessageContext {
+  return {
+    queueId: 'Q', clientIp: '192.0.2.1', helo: 'x', sender: 'alice@sender.test', recipients: ['bob@example.test'], path: '/nonexistent', size: 1,
+    headers, tls: false, authenticatedUser: null,
+    mime: { parts: [part({})], text: 'Hello there, a normal message.', plainChars: 25, htmlChars: 0, anomalies: [], ...mime },
+    ...extra,
+  };
+}
+
+const rules = new BuiltinRulesFilter({ domains: ['example.test'], clock: () => NOW });
+const hits = async (ctx: MessageContext) => (await rules.check(ctx)).reasons.map((reason) => reason.split(' ')[0]);
+
+test('an ordinary message hits no rule', async () => {
+  assert.deepEqual(await hits(context()), []);
+});
+
+test('GTUBE alone is past any reject score', async () => {
+  const result = await rules.check(context(GOOD_HEADERS, { text: `x ${GTUBE} y` }));
+  assert.ok(result.score >= 1000);
+});
+
+test('missing and malformed Date, From, Message-ID are each named', async () => {
+  assert.deepEqual(await hits(context([{ name: 'Subject', value: 's' }])), ['MISSING_DATE', 'MISSING_FROM', 'MISSING_MESSAGE_ID']);
+  assert.deepEqual(
+    await hits(context([{ name: 'From', value: 'nobody' }, { name: 'Date', value: 'yesterday' }, { name: 'Message-ID', value: 'no-brackets' }, { name: 'Subject', value: 's' }])),
+    ['MALFORMED_DATE', 'MALFORMED_FROM', 'MALFORMED_MESSAGE_ID'],
+  );
+  assert.deepEqual(await hits(context(GOOD_HEADERS.map((h) => (h.name === 'Date' ? { ...h, value: 'Sat, 28 Nov 2027 09:00:00 +0000' } : h)))), ['FUTURE_DATE']);
+});
+
+test('From our own domain from outside is suspicious unless DKIM or DMARC passed', async () => {
+  const own = GOOD_HEADERS.map((h) => (h.name === 'From' ? { ...h, value: 'CEO <ceo@example.test>' } : h));
+  assert.deepEqual(await hits(context(own)), ['FROM_OWN_DOMAIN_UNAUTHENTICATED']);
+  const passed = [{ filter: 'sender-auth', verdict: 'accept' as const, score: 0, reasons: [], headers: [{ name: 'Authentication-Results', value: 'dkim=pass header.d=example.test' }] }];
+  assert.deepEqual(await hits(context(own, {}, { results: passed })), []);
+  assert.deepEqual(await hits(context(own, {}, { authenticatedUser: 'ceo' })), []);
+});
+
+test('HTML-only with almost no text, base64 text, needless encoded subject, display name hiding an address', async () => {
+  const html = { parts: [part({ contentType: 'text/html', transferEncoding: 'base64' })], htmlChars: 12, plainChars: 0 };
+  assert.deepEqual(await hits(context(GOOD_HEADERS, html)), ['HTML_ONLY', 'HTML_LITTLE_TEXT', 'BASE64_TEXT']);
+  const tricky = GOOD_HEADERS.map((h) =>
+    h.name === 'Subject' ? { ...h, value: '=?utf-8?B?SGVsbG8=?=' } : h.name === 'From' ? { ...h, value: '"paypal@paypal.com" <x@evil.test>' } : h,
+  );
+  assert.deepEqual(await hits(context(tricky)), ['FROM_NAME_HIDES_ADDRESS', 'NEEDLESSLY_ENCODED_SUBJECT']);
+});
+
+test('a disguised attachment name scores: double extension, right-to-left mark, padding', async () => {
+  for (const name of ['invoice.pdf.exe', 'photo\u202Egpj.scr', 'report.doc                   .exe']) {
+    assert.deepEqual(await hits(context(GOOD_HEADERS, { parts: [part({}), part({ filename: name, names: [name], disposition: 'attachment' })] })), ['DISGUISED_ATTACHMENT_NAME'], name);
+  }
+});
+
+test('a rule score of 0 in the settings turns it off; every rule has an id and words', async () => {
+  const quiet = new BuiltinRulesFilter({ domains: [], scores: { MISSING_DATE: 0 }, clock: () => NOW });
+  assert.deepEqual((await quiet.check(context(GOOD_HEADERS.filter((h) => h.name !== 'Date')))).reasons, []);
+  for (const rule of BUILTIN_RULES) {
+    assert.match(rule.id, /^[A-Z0-9_]+$/);
+    assert.ok(rule.description.length > 10);
+  }
+});
+
+test('the extension Windows acts on: trailing dots and spaces, direction marks, paths', () => {
+  assert.equal(effectiveExtension('invoice.pdf.exe. . '), 'exe');
+  assert.equal(effectiveExtension('photo\u202Egpj.exe'), 'exe');
+  assert.equal(effectiveExtension('a\\b/c.JS'), 'js');
+  assert.equal(effectiveExtension('README'), '');
+});
+
+test('attachments: blocked by any name, by executable content, inside a zip; the action is the setting', async () => {
+  const filter = new AttachmentFilter({ action: 'quarantine', blockedExtensions: DEFAULT_BLOCKED_EXTENSIONS, scanArchives: true });
+  const check = async (p: MimePart) => filter.check(context(GOOD_HEADERS, { parts: [part({}), p] }));
+  assert.equal((await check(part({ filename: 'report.pdf', names: ['report.pdf'] }))).verdict, 'accept');
+  const byName = await check(part({ filename: 'photo.jpg', names: ['photo.jpg', 'setup.exe'] }));
+  assert.equal(byName.verdict, 'quarantine');
+  assert.match(byName.reasons[0]!, /\.exe: "setup\.exe"/);
+  assert.match((await check(part({ filename: 'cat.jpg', names: ['cat.jpg'], detectedType: 'pe-executable' }))).reasons[0]!, /is a program/);
+  const zipped = await check(part({ filename: 'files.zip', names: ['files.zip'], archive: { members: [{ name: 'a/run.vbs', encrypted: false, size: 1 }], problem: null } }));
+  assert.match(zipped.reasons[0]!, /inside "files\.zip": "a\/run\.vbs"/);
+});
+
+test('sender lists: addresses and domains with subdomains; deny beats allow; allow only by the envelope sender', () => {
+  const dir = tempDir('moat-senders-');
+  const db = openDatabase(dir);
+  try {
+    const lists = new SenderLists(db);
+    assert.equal(SenderLists.normalize('Example.COM'), '@example.com');
+    assert.equal(SenderLists.normalize('Bob@Example.com'), 'bob@example.com');
+    assert.equal(SenderLists.normalize('not an address'), null);
+    lists.set('allow', '@partner.test', 'test', null, NOW);
+    lists.set('deny', 'spam@partner.test', 'test', null, NOW);
+    assert.deepEqual(lists.lookup('ann@mail.partner.test', []), { list: 'allow', entry: '@partner.test' });
+    assert.deepEqual(lists.lookup('spam@partner.test', []), { list: 'deny', entry: 'spam@partner.test' });
+    assert.deepEqual(lists.lookup('x@other.test', ['spam@partner.test']), { list: 'deny', entry: 'spam@partner.test' });
+    assert.equal(lists.lookup('x@other.test', ['ann@partner.test']), null);
+  } finally {
+    db.close();
+  }
+});

@@ -1,0 +1,192 @@
+// The pure parts of the connection policy: DNSBL query names, allow/deny networks, the sliding windows, the tarpit
+// schedule, and the policy's verdicts with a fixture resolver and a clock the test moves.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  ClientNetworks,
+  ConnectionPolicy,
+  MAX_TRACKED_CLIENTS,
+  SlidingWindow,
+  dnsblQueryName,
+  expandIPv6,
+  normalizeClientIp,
+  type ConnectionPolicySettings,
+} from '../../../src-relay/smtp/connection-policy.ts';
+import { silentLogger } from '../../../src-relay/log/logger.ts';
+import { ConfigSchema } from '../../../src-relay/config/schema.ts';
+
+const SETTINGS: ConnectionPolicySettings = {
+  ...ConfigSchema.parse({}).mx,
+  clientNetworks: { allow: [], deny: [] },
+};
+
+function policy(settings: Partial<ConnectionPolicySettings>, answers: Record<string, string[]> = {}, clock = () => 1_000_000) {
+  const asked: string[] = [];
+  const resolver = {
+    resolve4: async (name: string) => {
+      asked.push(name);
+      return answers[name] ?? [];
+    },
+  };
+  return { policy: new ConnectionPolicy({ settings: { ...SETTINGS, ...settings }, resolver, logger: silentLogger, clock }), asked };
+}
+
+test('the DNSBL query name of an IPv4 client is its octets reversed in front of the zone (RFC 5782 2.1)', () => {
+  assert.equal(dnsblQueryName('192.0.2.99', 'bl.example'), '99.2.0.192.bl.example');
+  assert.equal(dnsblQueryName('::ffff:192.0.2.99', 'bl.example'), '99.2.0.192.bl.example', 'an IPv4-mapped address is the IPv4 client');
+});
+
+test('the DNSBL query name of an IPv6 client is its 32 nibbles reversed (RFC 5782 2.4)', () => {
+  assert.equal(
+    dnsblQueryName('2001:db8:1:2:3:4:567:89ab', 'ugly.example.com'),
+    'b.a.9.8.7.6.5.0.4.0.0.0.3.0.0.0.2.0.0.0.1.0.0.0.8.b.d.0.1.0.0.2.ugly.example.com',
+  );
+  assert.equal(dnsblQueryName('::1', 'bl.example'), `1${'.0'.repeat(31)}.bl.example`);
+  assert.equal(dnsblQueryName('not-an-ip', 'bl.example'), null);
+});
+
+test('IPv6 addresses are expanded to eight groups, also with :: at either end and a dotted IPv4 tail', () => {
+  assert.equal(expandIPv6('2001:db8::1'), '2001:0db8:0000:0000:0000:0000:0000:0001');
+  assert.equal(expandIPv6('::'), '0000:0000:0000:0000:0000:0000:0000:0000');
+  assert.equal(expandIPv6('fe80::'), 'fe80:0000:0000:0000:0000:0000:0000:0000');
+  assert.equal(expandIPv6('64:ff9b::192.0.2.33'), '0064:ff9b:0000:0000:0000:0000:c000:0221');
+  assert.equal(normalizeClientIp('::FFFF:10.1.2.3'), '10.1.2.3');
+});
+
+test('allow and deny networks: IPv4 and IPv6, the most specific network decides, deny wins a tie', () => {
+  const networks = new ClientNetworks(['10.0.0.0/8', '2001:db8::/32', '192.0.2.7'], ['10.1.0.0/16', '2001:db8:bad::/48', '192.0.2.7/32']);
+  assert.deepEqual(networks.classify('10.2.3.4'), { verdict: 'allow', network: '10.0.0.0/8' });
+  assert.deepEqual(networks.classify('10.1.3.4'), { verdict: 'deny', network: '10.1.0.0/16' }, 'the /16 is more specific than the /8');
+  assert.deepEqual(networks.classify('::ffff:10.1.3.4'), { verdict: 'deny', network: '10.1.0.0/16' }, 'IPv4-mapped IPv6 is IPv4');
+  assert.deepEqual(networks.classify('2001:db8:1::5'), { verdict: 'allow', network: '2001:db8::/32' });
+  assert.deepEqual(networks.classify('2001:db8:bad::5'), { verdict: 'deny', network: '2001:db8:bad::/48' });
+  assert.deepEqual(networks.classify('192.0.2.7'), { verdict: 'deny', network: '192.0.2.7/32' }, 'same prefix on both lists: deny');
+  assert.equal(networks.classify('198.51.100.1'), null);
+  assert.equal(networks.classify('garbage'), null);
+  assert.throws(() => new ClientNetworks(['10.0.0.0/33'], []), /not a network/);
+});
+
+test('a sliding window counts the events of the last window only, and keeps at most limit + 1 per key', () => {
+  const window = new SlidingWindow(60_000, 3);
+  assert.equal(window.hit('a', 0), 1);
+  assert.equal(window.hit('a', 10_000), 2);
+  assert.equal(window.hit('a', 20_000), 3);
+  assert.equal(window.hit('a', 30_000), 4, 'the fourth in the minute is over the limit');
+  assert.equal(window.hit('a', 31_000), 4, 'the count is capped at limit + 1: memory stays bounded');
+  assert.equal(window.count('a', 89_999), 2, 'only the events of the last minute are counted');
+  assert.equal(window.count('b', 0), 0);
+});
+
+test(`a sliding window forgets the least recently seen client past ${MAX_TRACKED_CLIENTS} clients`, () => {
+  const window = new SlidingWindow(60_000, 1);
+  for (let i = 0; i <= MAX_TRACKED_CLIENTS; i++) window.hit(`client-${i}`, 1);
+  assert.equal(window.size, MAX_TRACKED_CLIENTS);
+  assert.equal(window.count('client-0', 1), 0, 'the first client seen was forgotten');
+  assert.equal(window.count(`client-${MAX_TRACKED_CLIENTS}`, 1), 1);
+});
+
+test('the tarpit: no delay for the first afterErrors errors, then stepMs more per error, never more than maxMs', () => {
+  const { policy: tarpit } = policy({ errorDelay: { afterErrors: 2, stepMs: 1000, maxMs: 5000 } });
+  const screen = tarpit.connect('192.0.2.1');
+  assert.deepEqual([0, 1, 2, 3, 4, 7, 8, 100].map((errors) => tarpit.errorDelayMs(screen, errors)), [0, 0, 0, 1000, 2000, 5000, 5000, 5000]);
+  const { policy: trusting } = policy({ clientNetworks: { allow: ['192.0.2.0/24'], deny: [] } });
+  assert.equal(trusting.errorDelayMs(trusting.connect('192.0.2.1'), 100), 0, 'an allowed client is never slowed down');
+  assert.deepEqual(SETTINGS.errorDelay, { afterErrors: 2, stepMs: 1000, maxMs: 5000 }, 'the defaults');
+});
+
+test('DNSBL: listings add up by weight; under the threshold the client passes, at it the client is refused', async () => {
+  const zones = [
+    { zone: 'one.bl.example', weight: 1 },
+    { zone: 'two.bl.example', weight: 1.5 },
+  ];
+  const listedByOne = { '1.2.0.192.one.bl.example': ['127.0.0.2'] };
+  const listedByBoth = { ...listedByOne, '1.2.0.192.two.bl.example': ['127.0.0.10'] };
+  const { policy: under } = policy({ dnsbl: { zones, threshold: 2, timeoutMs: 1000 } }, listedByOne);
+  assert.deepEqual(await under.connect('192.0.2.1').listing, { ok: true });
+  const { policy: over, asked } = policy({ dnsbl: { zones, threshold: 2, timeoutMs: 1000 } }, listedByBoth);
+  const verdict = await over.connect('192.0.2.1').listing;
+  assert.equal(verdict.ok, false);
+  assert.match(!verdict.ok ? verdict.reason : '', /listed by one\.bl\.example, two\.bl\.example/);
+  assert.deepEqual(asked.sort(), ['1.2.0.192.one.bl.example', '1.2.0.192.two.bl.example']);
+  await over.connect('192.0.2.1').listing;
+  assert.equal(asked.length, 2, 'the second connection of the client used the cached result');
+});
+
+test("DNSBL: 127.255.255.x answers are the lists' error codes, never a listing; 'answers' narrows what counts", async () => {
+  const zone = { zone: 'bl.example', weight: 1 };
+  const { policy: errorCode } = policy({ dnsbl: { zones: [zone], threshold: 1, timeoutMs: 1000 } }, { '1.2.0.192.bl.example': ['127.255.255.254'] });
+  assert.deepEqual(await errorCode.connect('192.0.2.1').listing, { ok: true });
+  const { policy: notLoopback } = policy({ dnsbl: { zones: [zone], threshold: 1, timeoutMs: 1000 } }, { '1.2.0.192.bl.example': ['192.0.2.53'] });
+  assert.deepEqual(await notLoopback.connect('192.0.2.1').listing, { ok: true }, 'an answer outside 127.0.0.0/8 (a wildcard) is no listing');
+  const narrow = { ...zone, answers: ['127.0.0.4'] };
+  const { policy: other } = policy({ dnsbl: { zones: [narrow], threshold: 1, timeoutMs: 1000 } }, { '1.2.0.192.bl.example': ['127.0.0.2'] });
+  assert.deepEqual(await other.connect('192.0.2.1').listing, { ok: true });
+  const { policy: match } = policy({ dnsbl: { zones: [narrow], threshold: 1, timeoutMs: 1000 } }, { '1.2.0.192.bl.example': ['127.0.0.2', '127.0.0.4'] });
+  assert.equal((await match.connect('192.0.2.1').listing).ok, false);
+});
+
+test('DNSBL: a zone that fails or does not answer within timeoutMs counts as not listing the client', async () => {
+  const settings = { ...SETTINGS, dnsbl: { zones: [{ zone: 'slow.example', weight: 1 }, { zone: 'broken.example', weight: 1 }], threshold: 1, timeoutMs: 150 } };
+  const resolver = {
+    resolve4: (name: string) =>
+      name.endsWith('slow.example') ? new Promise<string[]>(() => {}) : Promise.reject(Object.assign(new Error('SERVFAIL'), { code: 'ESERVFAIL' })),
+  };
+  const started = Date.now();
+  const verdict = await new ConnectionPolicy({ settings, resolver, logger: silentLogger }).connect('192.0.2.1').listing;
+  assert.deepEqual(verdict, { ok: true });
+  assert.ok(Date.now() - started < 1000, 'the answer came at the timeout');
+});
+
+test('an allowed client is not looked up in any block list and has no rate limit', async () => {
+  const { policy: allowing, asked } = policy(
+    { clientNetworks: { allow: ['192.0.2.0/24'], deny: [] }, dnsbl: { zones: [{ zone: 'bl.example', weight: 1 }], threshold: 1, timeoutMs: 1000 }, rateLimit: { connectionsPerMinute: 1, messagesPerMinute: 1 } },
+    { '1.2.0.192.bl.example': ['127.0.0.2'] },
+  );
+  for (let i = 0; i < 5; i++) {
+    const screen = allowing.connect('192.0.2.1');
+    assert.equal(screen.trusted, true);
+    assert.deepEqual(screen.atConnect, { ok: true });
+    assert.deepEqual(await screen.listing, { ok: true });
+    assert.deepEqual(allowing.mail(screen), { ok: true });
+  }
+  assert.deepEqual(asked, []);
+});
+
+test('rate limits: connections and messages per client per minute, each client on its own, 0 turns a limit off', () => {
+  let now = 0;
+  const { policy: limited } = policy({ rateLimit: { connectionsPerMinute: 2, messagesPerMinute: 3 } }, {}, () => now);
+  assert.equal(limited.connect('192.0.2.1').atConnect.ok, true);
+  assert.equal(limited.connect('192.0.2.1').atConnect.ok, true);
+  const third = limited.connect('192.0.2.1');
+  assert.equal(third.atConnect.ok, false);
+  assert.equal(!third.atConnect.ok && third.atConnect.refusal, 'connection-rate');
+  assert.equal(limited.connect('192.0.2.2').atConnect.ok, true, 'another client has its own count');
+  now += 60_001;
+  const later = limited.connect('192.0.2.1');
+  assert.equal(later.atConnect.ok, true, 'a minute later the client may connect again');
+  assert.deepEqual([1, 2, 3, 4].map(() => limited.mail(later).ok), [true, true, true, false]);
+  const { policy: unlimited } = policy({ rateLimit: { connectionsPerMinute: 0, messagesPerMinute: 0 } });
+  for (let i = 0; i < 1000; i++) assert.equal(unlimited.mail(unlimited.connect('192.0.2.1')).ok, true);
+});
+
+test('harvest: past the session cap the session ends; past the per-client cap the client is blocked for blockMinutes', () => {
+  let now = 0;
+  const { policy: harvest } = policy({ harvest: { maxUnknownPerSession: 2, maxUnknownPerIp: 4, windowMinutes: 10, blockMinutes: 15 } }, {}, () => now);
+  const first = harvest.connect('192.0.2.1');
+  assert.equal(harvest.unknownRecipient(first, 1).ok, true);
+  assert.equal(harvest.unknownRecipient(first, 2).ok, true);
+  const third = harvest.unknownRecipient(first, 3);
+  assert.equal(!third.ok && third.refusal, 'harvest');
+  assert.match(!third.ok ? third.reason : '', /in one session/);
+  assert.equal(harvest.isBlocked('192.0.2.1'), false, 'the session cap alone does not block the client');
+  const second = harvest.connect('192.0.2.1');
+  assert.equal(second.atConnect.ok, true);
+  assert.equal(harvest.unknownRecipient(second, 1).ok, true, 'the fourth unknown from the client in the window');
+  const fifth = harvest.unknownRecipient(second, 2);
+  assert.match(!fifth.ok ? fifth.reason : '', /blocked for 15 minutes/);
+  assert.equal(harvest.isBlocked('192.0.2.1'), true);
+  const blocked = harvest.connect('192.0.2.1');
+  assert.equal(!blocked.atConnect.ok && blocked.atConnect.refusal, 'harvest');
+  now += 15 * 60_000 + 1;
+  assert.equal(harvest.connect('192.0.2.1').atConnect.ok, true, 'the block ends after blockMinutes');
+});
