@@ -1,0 +1,110 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+/**
+ * The admin listener's router: method + path (with `:name` segments) -> handler, and middleware that runs
+ * first (issue 6 adds session auth and CSRF checks there). Plain node:http, no framework.
+ */
+export interface RequestContext {
+  req: IncomingMessage;
+  res: ServerResponse;
+  url: URL;
+  params: Record<string, string>;
+  /** Set by middleware (e.g. the logged-in admin). */
+  locals: Record<string, unknown>;
+}
+
+export type Handler = (context: RequestContext) => void | Promise<void>;
+/** Returns true when it answered the request itself (e.g. 401), so routing stops. */
+export type Middleware = (context: RequestContext) => boolean | Promise<boolean>;
+
+interface Route {
+  method: string;
+  segments: string[];
+  handler: Handler;
+}
+
+/** Every error answer of the admin listener: a stable code and readable words (STYLE habit 5). */
+export const HTTP_ERRORS = {
+  NOT_FOUND: { status: 404, message: 'no such page' },
+  METHOD_NOT_ALLOWED: { status: 405, message: 'method not allowed here' },
+  INTERNAL: { status: 500, message: 'internal error (see the relay log)' },
+  UNAVAILABLE: { status: 503, message: 'the relay is not ready' },
+} as const;
+
+export type HttpErrorCode = keyof typeof HTTP_ERRORS;
+
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const data = Buffer.from(`${JSON.stringify(body)}\n`);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': data.length });
+  res.end(res.req.method === 'HEAD' ? undefined : data);
+}
+
+export function sendText(res: ServerResponse, status: number, contentType: string, text: string): void {
+  const data = Buffer.from(text);
+  res.writeHead(status, { 'content-type': contentType, 'content-length': data.length });
+  res.end(res.req.method === 'HEAD' ? undefined : data);
+}
+
+export function sendError(res: ServerResponse, code: HttpErrorCode, message?: string): void {
+  const error = HTTP_ERRORS[code];
+  sendJson(res, error.status, { ok: false, code, message: message ?? error.message });
+}
+
+export class Router {
+  private readonly routes: Route[] = [];
+  private readonly middleware: Middleware[] = [];
+
+  /** GET routes answer HEAD too. */
+  add(method: string, path: string, handler: Handler): this {
+    this.routes.push({ method: method.toUpperCase(), segments: path.split('/').filter(Boolean), handler });
+    return this;
+  }
+
+  get(path: string, handler: Handler): this {
+    return this.add('GET', path, handler);
+  }
+
+  use(middleware: Middleware): this {
+    this.middleware.push(middleware);
+    return this;
+  }
+
+  private match(path: string): { route: Route; params: Record<string, string> }[] {
+    const parts = path.split('/').filter(Boolean);
+    const found: { route: Route; params: Record<string, string> }[] = [];
+    for (const route of this.routes) {
+      if (route.segments.length !== parts.length) continue;
+      const params: Record<string, string> = {};
+      const ok = route.segments.every((segment, i) => {
+        if (segment.startsWith(':')) {
+          params[segment.slice(1)] = decodeURIComponent(parts[i]!);
+          return true;
+        }
+        return segment === parts[i];
+      });
+      if (ok) found.push({ route, params });
+    }
+    return found;
+  }
+
+  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://admin.invalid');
+    const context: RequestContext = { req, res, url, params: {}, locals: {} };
+    for (const middleware of this.middleware) if (await middleware(context)) return;
+    let candidates: ReturnType<Router['match']>;
+    try {
+      candidates = this.match(url.pathname);
+    } catch {
+      return sendError(res, 'NOT_FOUND');
+    }
+    if (candidates.length === 0) return sendError(res, 'NOT_FOUND');
+    const method = req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET');
+    const hit = candidates.find((candidate) => candidate.route.method === method);
+    if (!hit) {
+      res.setHeader('allow', [...new Set(candidates.map((candidate) => candidate.route.method))].join(', '));
+      return sendError(res, 'METHOD_NOT_ALLOWED');
+    }
+    context.params = hit.params;
+    await hit.route.handler(context);
+  }
+}

@@ -1,0 +1,573 @@
+import Database from 'better-sqlite3';
+import { closeSync, copyFileSync, createReadStream, existsSync, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { hostname as osHostname } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
+import type { Config } from '../config/schema.ts';
+import type { Logger } from '../log/logger.ts';
+import { silentLogger } from '../log/logger.ts';
+import { openDatabase, type Db } from '../store/db.ts';
+import { QUEUE_ID_PATTERN } from '../util/ids.ts';
+import { ByteReader, SAFE_NAME, TarWriter, readTar } from './archive.ts';
+import { BackupCryptoError, ENCRYPTED_MAGIC, GCM_TAG_BYTES, PRELUDE_READ_BYTES, startDecryption, startEncryption } from './crypto.ts';
+import { MOAT_VERSION } from '../monitor/version.ts';
+
+/** The first entry of every backup; its presence (with this format name) is what makes a tar file a Moat backup. */
+export const MANIFEST_NAME = 'moat-backup.json';
+/** The last entry: `sha256sum` lines for every other entry; restore checks each one. */
+export const SUMS_NAME = 'moat-backup.sha256';
+/** Folders of the data directory copied whole (keys, certificates; later DKIM keys and quarantine). */
+export const BACKUP_FOLDERS = ['tls', 'dkim', 'keys', 'quarantine'] as const;
+/** Output is written through a buffer of this size (tar headers are 512 bytes; the disk likes bigger writes). */
+const WRITE_BUFFER_BYTES = 1024 * 1024;
+/** The online backup copies this many pages per step; when another connection's writes restart it, it copies the rest in one step. */
+const BACKUP_PAGES_PER_STEP = 4096;
+/** Staging folders older than this are leftovers of a crash and are removed. */
+const STALE_STAGING_MS = 86400_000;
+const STAGING_PREFIX = '.backup-staging-';
+/** Rows whose spool file must exist: queued mail and quarantined mail (every status but the finished ones). */
+const KEEPS_FILE = `status NOT IN ('done', 'deleted', 'damaged')`;
+
+export type BackupErrorCode = 'WRONG_PASSPHRASE' | 'NEEDS_PASSPHRASE' | 'DAMAGED' | 'NOT_A_BACKUP' | 'TARGET_NOT_EMPTY' | 'NO_DATA_DIR';
+
+export class BackupError extends Error {
+  constructor(
+    readonly code: BackupErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface Manifest {
+  format: 'moat-backup';
+  version: 1;
+  createdAt: string;
+  moat: string;
+  hostname: string;
+  dataDir: string;
+  schema: number;
+  messages: number;
+  /** Certificate/key files that lived outside the data directory: where they were and which setting named them. */
+  external: { name: string; original: string; setting: 'mx.tls.cert' | 'mx.tls.key' }[];
+}
+
+export interface BackupSummary {
+  file: string;
+  bytes: number;
+  messages: number;
+  files: number;
+  encrypted: boolean;
+  createdAt: number;
+}
+
+export interface CreateBackupOptions {
+  dataDir: string;
+  /** The backup file to write (replaced whole, never half-written). */
+  file: string;
+  /** The configuration in use: kept as effective-config.json beside the data directory's moat.json. */
+  config: Config;
+  /** The config file that was read, when it is not DATA/moat.json. */
+  configFile?: string;
+  passphrase?: string;
+  /** The relay's own connection (scheduled backups in serve); otherwise a connection is opened and closed here. */
+  db?: Db;
+  clock?: () => number;
+  logger?: Logger;
+}
+
+/** A passphrase file: its text without the final line break; an empty one is refused. */
+export function readPassphraseFile(path: string): string {
+  const text = readFileSync(path, 'utf8').replace(/\r?\n$/, '');
+  if (!text) throw new BackupError('NEEDS_PASSPHRASE', `the passphrase file ${path} is empty`);
+  return text;
+}
+
+/** Buffers small writes; encrypts when a cipher is given. */
+class Output {
+  private pending: Buffer[] = [];
+  private size = 0;
+  bytes = 0;
+
+  constructor(
+    private readonly handle: FileHandle,
+    private readonly cipher: { update(data: Buffer): Buffer } | null,
+  ) {}
+
+  write = async (chunk: Buffer): Promise<void> => {
+    const data = this.cipher ? this.cipher.update(chunk) : chunk;
+    if (data.length === 0) return;
+    this.pending.push(data);
+    this.size += data.length;
+    if (this.size >= WRITE_BUFFER_BYTES) await this.flush();
+  };
+
+  async flush(): Promise<void> {
+    if (this.size === 0) return;
+    const data = Buffer.concat(this.pending, this.size);
+    this.pending = [];
+    this.size = 0;
+    await this.handle.write(data);
+    this.bytes += data.length;
+  }
+}
+
+function linkOrCopy(from: string, to: string): boolean {
+  try {
+    linkSync(from, to);
+    return true;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return false;
+    try {
+      copyFileSync(from, to);
+      return true;
+    } catch (copyError) {
+      if ((copyError as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw copyError;
+    }
+  }
+}
+
+/** Every regular file below `dir`, relative names with '/', symlinks left out. */
+function walkFiles(dir: string, prefix: string): { name: string; path: string }[] {
+  const found: { name: string; path: string }[] = [];
+  if (!existsSync(dir)) return found;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    const name = `${prefix}/${entry.name}`;
+    if (entry.isDirectory()) found.push(...walkFiles(path, name));
+    else if (entry.isFile() && SAFE_NAME.test(name)) found.push({ name, path });
+  }
+  return found;
+}
+
+function removeStaleStaging(dataDir: string, now: number): void {
+  for (const name of readdirSync(dataDir)) {
+    if (!name.startsWith(STAGING_PREFIX)) continue;
+    const path = join(dataDir, name);
+    try {
+      if (now - statSync(path).mtimeMs > STALE_STAGING_MS) rmSync(path, { recursive: true, force: true });
+    } catch {
+      // raced with another backup's cleanup
+    }
+  }
+}
+
+/**
+ * A consistent snapshot while the relay serves: (1) hard-link every spool file into a staging folder (spool
+ * files never change once written, so a link is a snapshot of it), (2) copy the database with SQLite's online
+ * backup, (3) link the files of messages that arrived between (1) and (2); a message that finished in that
+ * moment gets its final state from the live database, so the restored relay neither loses nor resends it.
+ * Then everything is streamed into one archive (optionally encrypted), written to a temp name and renamed.
+ */
+export async function createBackup(options: CreateBackupOptions): Promise<BackupSummary> {
+  const clock = options.clock ?? Date.now;
+  const logger = options.logger ?? silentLogger;
+  const dataDir = resolve(options.dataDir);
+  if (!existsSync(join(dataDir, 'moat.db'))) throw new BackupError('NO_DATA_DIR', `no Moat data directory at ${dataDir} (moat.db is missing)`);
+  const startedAt = clock();
+  removeStaleStaging(dataDir, startedAt);
+  const staging = join(dataDir, `${STAGING_PREFIX}${process.pid}-${randomBytes(4).toString('hex')}`);
+  const stagedSpool = join(staging, 'spool');
+  mkdirSync(stagedSpool, { recursive: true, mode: 0o700 });
+  const db = options.db ?? openDatabase(dataDir);
+  const spoolDir = join(dataDir, 'spool', 'msg');
+  try {
+    const linked = new Set<string>();
+    for (const name of existsSync(spoolDir) ? readdirSync(spoolDir) : []) {
+      if (QUEUE_ID_PATTERN.test(name) && linkOrCopy(join(spoolDir, name), join(stagedSpool, name))) linked.add(name);
+    }
+    const snapshotPath = join(staging, 'moat.db');
+    let lastRemaining = Infinity;
+    await db.backup(snapshotPath, {
+      progress: ({ totalPages, remainingPages }) => {
+        // a write by another connection restarts the copy; then take the rest in one step so it cannot starve
+        const restarted = remainingPages > lastRemaining;
+        lastRemaining = remainingPages;
+        return restarted ? totalPages : BACKUP_PAGES_PER_STEP;
+      },
+    });
+    const snapshot = new Database(snapshotPath);
+    let messages = 0;
+    let schema = 0;
+    try {
+      snapshot.pragma('journal_mode = DELETE');
+      schema = snapshot.pragma('user_version', { simple: true }) as number;
+      const queued = snapshot.prepare(`SELECT id, spool_bytes FROM messages WHERE ${KEEPS_FILE}`).all() as { id: string; spool_bytes: number }[];
+      const finishedMeanwhile: string[] = [];
+      for (const row of queued) {
+        if (!linked.has(row.id) && linkOrCopy(join(spoolDir, row.id), join(stagedSpool, row.id))) linked.add(row.id);
+        if (!linked.has(row.id)) finishedMeanwhile.push(row.id);
+      }
+      if (finishedMeanwhile.length) takeLiveState(snapshot, db, finishedMeanwhile, logger);
+      const kept = new Set((snapshot.prepare(`SELECT id FROM messages WHERE ${KEEPS_FILE}`).all() as { id: string }[]).map((row) => row.id));
+      for (const id of linked) if (!kept.has(id)) rmSync(join(stagedSpool, id), { force: true });
+      messages = (snapshot.prepare(`SELECT COUNT(*) AS n FROM messages WHERE status = 'queued'`).get() as { n: number }).n;
+    } finally {
+      snapshot.close();
+    }
+    const summary = await writeArchive({ ...options, dataDir, staging, schema, messages, createdAt: startedAt });
+    logger.info({ file: summary.file, bytes: summary.bytes, messages, encrypted: summary.encrypted }, 'BACKUP_WRITTEN');
+    return summary;
+  } finally {
+    if (!options.db) db.close();
+    rmSync(staging, { recursive: true, force: true });
+  }
+}
+
+/** Messages queued in the snapshot whose file was gone by (3): they finished meanwhile; the snapshot takes their live state. */
+function takeLiveState(snapshot: Database.Database, live: Db, ids: string[], logger: Logger): void {
+  const message = live.prepare(`SELECT status, finished_at FROM messages WHERE id = ?`);
+  const recipients = live.prepare(`SELECT address, status, attempts, next_attempt_at, last_reply, last_status, updated_at FROM recipients WHERE message_id = ?`);
+  const setMessage = snapshot.prepare(`UPDATE messages SET status = ?, finished_at = ? WHERE id = ?`);
+  const setRecipient = snapshot.prepare(
+    `UPDATE recipients SET status = @status, attempts = @attempts, next_attempt_at = @next_attempt_at, last_reply = @last_reply,
+     last_status = @last_status, updated_at = @updated_at WHERE message_id = @id AND address = @address`,
+  );
+  snapshot.transaction(() => {
+    for (const id of ids) {
+      const row = message.get(id) as { status: string; finished_at: number | null } | undefined;
+      if (!row || !['done', 'deleted', 'damaged'].includes(row.status)) {
+        logger.warn({ id }, 'BACKUP_SPOOL_MISSING');
+        continue;
+      }
+      setMessage.run(row.status, row.finished_at, id);
+      for (const recipient of recipients.all(id) as Record<string, unknown>[]) setRecipient.run({ ...recipient, id });
+    }
+  })();
+}
+
+async function writeArchive(options: CreateBackupOptions & { staging: string; schema: number; messages: number; createdAt: number }): Promise<BackupSummary> {
+  const { dataDir, staging, config } = options;
+  const file = resolve(options.file);
+  const temp = join(dirname(file), `.${basename(file)}.${process.pid}.${randomBytes(3).toString('hex')}.tmp`);
+  const handle = await open(temp, 'wx', 0o600);
+  let files = 0;
+  try {
+    const encryption = options.passphrase ? await startEncryption(options.passphrase) : null;
+    if (encryption) await handle.write(encryption.prelude);
+    const output = new Output(handle, encryption?.cipher ?? null);
+    const tar = new TarWriter(output.write);
+    const external: Manifest['external'] = [];
+    const extra: { name: string; path: string }[] = [];
+    for (const [setting, path] of [['mx.tls.cert', config.mx.tls.cert], ['mx.tls.key', config.mx.tls.key]] as const) {
+      if (!path) continue;
+      const name = `external/${setting === 'mx.tls.cert' ? 'mx-tls-cert.pem' : 'mx-tls-key.pem'}`;
+      external.push({ name, original: resolve(path), setting });
+      extra.push({ name, path });
+    }
+    const manifest: Manifest = {
+      format: 'moat-backup',
+      version: 1,
+      createdAt: new Date(options.createdAt).toISOString(),
+      moat: MOAT_VERSION,
+      hostname: osHostname(),
+      dataDir,
+      schema: options.schema,
+      messages: options.messages,
+      external,
+    };
+    const addFile = async (name: string, path: string) => {
+      const stat = statSync(path);
+      await tar.add(name, stat.size, createReadStream(path), stat.mtimeMs);
+      files++;
+    };
+    const addText = async (name: string, text: string) => {
+      const data = Buffer.from(text);
+      await tar.add(name, data.length, data, options.createdAt);
+      files++;
+    };
+    await addText(MANIFEST_NAME, `${JSON.stringify(manifest, null, 2)}\n`);
+    await addFile('moat.db', join(staging, 'moat.db'));
+    const configFile = options.configFile && existsSync(options.configFile) ? options.configFile : join(dataDir, 'moat.json');
+    if (existsSync(configFile)) await addFile('moat.json', configFile);
+    await addText('effective-config.json', `${JSON.stringify(config, null, 2)}\n`);
+    for (const folder of BACKUP_FOLDERS) for (const entry of walkFiles(join(dataDir, folder), folder)) await addFile(entry.name, entry.path);
+    for (const entry of extra) await addFile(entry.name, entry.path);
+    for (const id of readdirSync(join(staging, 'spool')).sort()) await addFile(`spool/msg/${id}`, join(staging, 'spool', id));
+    const sums = [...tar.sums].map(([name, sum]) => `${sum}  ${name}`).join('\n');
+    await addText(SUMS_NAME, `${sums}\n`);
+    await tar.finish();
+    if (encryption) {
+      await output.write(Buffer.alloc(0));
+      const final = encryption.cipher.final();
+      await output.flush();
+      await handle.write(Buffer.concat([final, encryption.cipher.getAuthTag()]));
+    } else await output.flush();
+    await handle.sync();
+    await handle.close();
+    await rename(temp, file);
+    await syncFolder(dirname(file));
+    return { file, bytes: statSync(file).size, messages: options.messages, files, encrypted: Boolean(encryption), createdAt: options.createdAt };
+  } catch (error) {
+    await handle.close().catch(() => {});
+    await unlink(temp).catch(() => {});
+    throw error;
+  }
+}
+
+async function syncFolder(path: string): Promise<void> {
+  if (process.platform === 'win32') return;
+  const folder = await open(path, 'r');
+  try {
+    await folder.sync();
+  } finally {
+    await folder.close();
+  }
+}
+
+// ------------------------------------------------------------------------------------------------- restore
+
+export interface RestoreOptions {
+  file: string;
+  dataDir: string;
+  passphrase?: string;
+  clock?: () => number;
+}
+
+export interface RestoreSummary {
+  dataDir: string;
+  manifest: Manifest;
+  messages: number;
+  /** Queued messages whose spool file was not in the backup (set aside as damaged at the first start). */
+  missing: string[];
+  files: number;
+  notes: string[];
+}
+
+/** Whether `file` starts like an encrypted backup (else it must be a plain tar backup). */
+export async function isEncryptedBackup(file: string): Promise<boolean> {
+  const handle = await open(file, 'r');
+  try {
+    const head = Buffer.alloc(ENCRYPTED_MAGIC.length);
+    await handle.read(head, 0, head.length, 0);
+    return head.equals(ENCRYPTED_MAGIC);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** The archive's plaintext as a stream of chunks, decrypting when needed; `finish()` verifies the GCM tag. */
+async function openArchive(file: string, passphrase: string | undefined): Promise<{ stream: AsyncIterable<Buffer>; finish: () => void }> {
+  const size = statSync(file).size;
+  if (!(await isEncryptedBackup(file))) return { stream: createReadStream(file), finish: () => {} };
+  if (!passphrase) throw new BackupError('NEEDS_PASSPHRASE', 'this backup is encrypted: give its passphrase with --passphrase-file FILE');
+  const handle = await open(file, 'r');
+  let head: Buffer;
+  let tag: Buffer;
+  try {
+    head = Buffer.alloc(Math.min(PRELUDE_READ_BYTES, size));
+    await handle.read(head, 0, head.length, 0);
+    tag = Buffer.alloc(GCM_TAG_BYTES);
+    if (size < ENCRYPTED_MAGIC.length + 4 + GCM_TAG_BYTES) throw new BackupError('DAMAGED', 'the backup is truncated');
+    await handle.read(tag, 0, GCM_TAG_BYTES, size - GCM_TAG_BYTES);
+  } finally {
+    await handle.close();
+  }
+  let decryption;
+  try {
+    decryption = await startDecryption(head, tag, size, passphrase);
+  } catch (error) {
+    if (error instanceof BackupCryptoError) throw new BackupError(error.code, error.message);
+    throw error;
+  }
+  const { decipher, start, end } = decryption;
+  if (end < start) throw new BackupError('DAMAGED', 'the backup is truncated');
+  async function* plaintext(): AsyncGenerator<Buffer> {
+    if (end === start) return;
+    for await (const chunk of createReadStream(file, { start, end: end - 1 })) {
+      const out = decipher.update(chunk as Buffer);
+      if (out.length) yield out;
+    }
+  }
+  return {
+    stream: plaintext(),
+    finish: () => {
+      try {
+        decipher.final();
+      } catch {
+        throw new BackupError('DAMAGED', 'the backup is damaged or was altered (authentication failed)');
+      }
+    },
+  };
+}
+
+function ensureEmptyTarget(dataDir: string): boolean {
+  if (!existsSync(dataDir)) {
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    return true;
+  }
+  if (!lstatSync(dataDir).isDirectory()) throw new BackupError('TARGET_NOT_EMPTY', `${dataDir} is not a directory`);
+  const entries = readdirSync(dataDir);
+  if (entries.length > 0) {
+    throw new BackupError('TARGET_NOT_EMPTY', `${dataDir} is not empty (${entries.slice(0, 3).join(', ')}${entries.length > 3 ? ', ...' : ''}): restore only into a new or empty directory`);
+  }
+  return false;
+}
+
+/**
+ * Rebuilds a data directory from a backup: everything is unpacked into a staging folder and checked (manifest,
+ * every file's SHA-256, the GCM tag, SQLite's integrity check, each queued message's spool file) before it is
+ * moved into place. Pending recipients are made due at once, so the restored relay starts delivering right away.
+ */
+export async function restoreBackup(options: RestoreOptions): Promise<RestoreSummary> {
+  const clock = options.clock ?? Date.now;
+  const dataDir = resolve(options.dataDir);
+  if (!existsSync(options.file)) throw new BackupError('NOT_A_BACKUP', `${options.file} does not exist`);
+  const { stream, finish } = await openArchive(options.file, options.passphrase);
+  const created = ensureEmptyTarget(dataDir);
+  const staging = join(dataDir, `.restore-${process.pid}`);
+  mkdirSync(staging, { mode: 0o700 });
+  try {
+    const reader = new ByteReader(stream);
+    const sums = new Map<string, string>();
+    let manifest: Manifest | null = null;
+    let listed: Map<string, string> | null = null;
+    let files = 0;
+    try {
+      for await (const entry of readTar(reader)) {
+        if (!manifest) {
+          if (entry.name !== MANIFEST_NAME || entry.size > 1024 * 1024) throw new BackupError('NOT_A_BACKUP', `${options.file} is not a Moat backup`);
+          const parsed = JSON.parse(Buffer.concat(await collect(entry.body, sums, entry.name)).toString('utf8')) as Manifest;
+          if (parsed.format !== 'moat-backup') throw new BackupError('NOT_A_BACKUP', `${options.file} is not a Moat backup`);
+          if (parsed.version !== 1) throw new BackupError('NOT_A_BACKUP', `this backup was made by a newer Moat (format ${parsed.version})`);
+          manifest = parsed;
+          continue;
+        }
+        if (entry.name === SUMS_NAME) {
+          listed = parseSums(Buffer.concat(await collect(entry.body, null, entry.name)).toString('utf8'));
+          continue;
+        }
+        if (listed) throw new BackupError('DAMAGED', `${entry.name} comes after the checksum list`);
+        const target = join(staging, ...entry.name.split('/'));
+        mkdirSync(dirname(target), { recursive: true, mode: 0o700 });
+        const out = await open(target, 'wx', 0o600);
+        const hash = createHash('sha256');
+        try {
+          for await (const chunk of entry.body) {
+            hash.update(chunk);
+            await out.write(chunk);
+          }
+          await out.sync();
+        } finally {
+          await out.close();
+        }
+        sums.set(entry.name, hash.digest('hex'));
+        files++;
+      }
+      await reader.drain();
+    } catch (error) {
+      if (error instanceof BackupError) throw error;
+      // with encryption, a damaged file shows first as garbage tar headers; the tag tells which it is
+      finish();
+      if (!manifest) throw new BackupError('NOT_A_BACKUP', `${options.file} is not a Moat backup (${(error as Error).message})`);
+      throw new BackupError('DAMAGED', `the backup cannot be read: ${(error as Error).message}`);
+    }
+    finish();
+    if (!manifest) throw new BackupError('NOT_A_BACKUP', `${options.file} is not a Moat backup`);
+    if (!listed) throw new BackupError('DAMAGED', 'the backup has no checksum list (truncated?)');
+    for (const [name, sum] of listed) {
+      if (sums.get(name) !== sum) throw new BackupError('DAMAGED', `${name} does not match its checksum`);
+    }
+    for (const name of sums.keys()) if (!listed.has(name)) throw new BackupError('DAMAGED', `${name} is not in the checksum list`);
+    if (!existsSync(join(staging, 'moat.db'))) throw new BackupError('DAMAGED', 'the backup holds no database');
+    const notes = finishRestore(staging, dataDir, manifest, options.file, clock);
+    const { messages, missing } = checkRestoredQueue(staging, clock);
+    for (const name of readdirSync(staging)) renameSync(join(staging, name), join(dataDir, name));
+    rmSync(staging, { recursive: true, force: true });
+    await syncFolder(dataDir);
+    return { dataDir, manifest, messages, missing, files, notes };
+  } catch (error) {
+    rmSync(staging, { recursive: true, force: true });
+    if (created) rmSync(dataDir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+async function collect(body: AsyncIterable<Buffer>, sums: Map<string, string> | null, name: string): Promise<Buffer[]> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of body) chunks.push(Buffer.from(chunk));
+  sums?.set(name, createHash('sha256').update(Buffer.concat(chunks)).digest('hex'));
+  return chunks;
+}
+
+function parseSums(text: string): Map<string, string> {
+  const sums = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    if (!line) continue;
+    const match = /^([0-9a-f]{64}) {2}(.+)$/.exec(line);
+    if (!match || !SAFE_NAME.test(match[2]!)) throw new BackupError('DAMAGED', 'the checksum list is damaged');
+    sums.set(match[2]!, match[1]!);
+  }
+  return sums;
+}
+
+/** Certificates from outside the old data directory go into DATA/tls and the config points there; a config is always left. */
+function finishRestore(staging: string, dataDir: string, manifest: Manifest, file: string, clock: () => number): string[] {
+  const notes: string[] = [];
+  const configPath = join(staging, 'moat.json');
+  const effective = join(staging, 'effective-config.json');
+  if (!existsSync(configPath) && existsSync(effective)) {
+    renameSync(effective, configPath);
+    notes.push('the source had no moat.json (it ran on flags): the configuration it ran with was written to moat.json');
+  }
+  if (manifest.external.length) {
+    const config = existsSync(configPath) ? (JSON.parse(readFileSync(configPath, 'utf8')) as Record<string, any>) : {};
+    mkdirSync(join(staging, 'tls'), { recursive: true, mode: 0o700 });
+    for (const entry of manifest.external) {
+      const local = join('tls', entry.setting === 'mx.tls.cert' ? 'restored-cert.pem' : 'restored-key.pem');
+      renameSync(join(staging, ...entry.name.split('/')), join(staging, local));
+      config.mx = { ...(config.mx ?? {}), tls: { ...(config.mx?.tls ?? {}), [entry.setting === 'mx.tls.cert' ? 'cert' : 'key']: join(dataDir, local) } };
+      notes.push(`${entry.setting} was ${entry.original} on the old box; it is now ${join(dataDir, local)}`);
+    }
+    const data = `${JSON.stringify(config, null, 2)}\n`;
+    writeFileDurably(configPath, data);
+    rmSync(join(staging, 'external'), { recursive: true, force: true });
+  }
+  const db = openDatabase(staging);
+  try {
+    const check = db.pragma('integrity_check', { simple: true });
+    if (check !== 'ok') throw new BackupError('DAMAGED', `the database in the backup fails SQLite's integrity check: ${String(check)}`);
+    const now = clock();
+    db.prepare(`DELETE FROM state WHERE key IN ('served_mx_address', 'served_admin_address')`).run();
+    db.prepare(`INSERT INTO state (key, value) VALUES ('last_backup', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`).run(
+      JSON.stringify({ at: Date.parse(manifest.createdAt), file: resolve(file), restoredAt: now }),
+    );
+  } finally {
+    db.close();
+  }
+  return notes;
+}
+
+function writeFileDurably(path: string, data: string): void {
+  const temp = `${path}.tmp`;
+  const fd = openSync(temp, 'w', 0o600);
+  try {
+    writeSync(fd, data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(temp, path);
+}
+
+/** Pending recipients become due now; queued messages without their spool file are reported (start-up sets them aside). */
+function checkRestoredQueue(staging: string, clock: () => number): { messages: number; missing: string[] } {
+  const db = openDatabase(staging);
+  try {
+    const kept = db.prepare(`SELECT id, spool_bytes FROM messages WHERE ${KEEPS_FILE}`).all() as { id: string; spool_bytes: number }[];
+    const queued = (db.prepare(`SELECT COUNT(*) AS n FROM messages WHERE status = 'queued'`).get() as { n: number }).n;
+    const missing: string[] = [];
+    for (const row of kept) {
+      const path = join(staging, 'spool', 'msg', row.id);
+      if (!existsSync(path) || statSync(path).size !== row.spool_bytes) missing.push(row.id);
+    }
+    db.prepare(`UPDATE recipients SET next_attempt_at = ? WHERE status = 'pending'`).run(clock());
+    db.pragma('wal_checkpoint(TRUNCATE)');
+    return { messages: queued, missing };
+  } finally {
+    db.close();
+  }
+}

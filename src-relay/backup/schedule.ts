@@ -1,0 +1,108 @@
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Config } from '../config/schema.ts';
+import type { Logger } from '../log/logger.ts';
+import type { Db } from '../store/db.ts';
+import type { MonitorStore } from '../monitor/monitor-store.ts';
+import { STATE_KEYS } from '../monitor/monitor-store.ts';
+import { createBackup, readPassphraseFile, type BackupSummary } from './backup.ts';
+
+/** Names of scheduled backups: sortable by time, and the only files retention ever deletes. */
+export const SCHEDULED_NAME = /^moat-backup-\d{8}T\d{6}Z\.moat$/;
+/** After a failed scheduled backup, try again this much later (not the whole interval). */
+const RETRY_AFTER_FAILURE_MS = 3600_000;
+/** The first scheduled backup after a start waits this long, so a start is not slowed by it. */
+const FIRST_RUN_DELAY_MS = 60_000;
+
+export function scheduledBackupName(at: number): string {
+  return `moat-backup-${new Date(at).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}.moat`;
+}
+
+/** Records a finished backup where the checklist and the backup-age rule look. */
+export function recordBackup(store: MonitorStore, summary: BackupSummary): void {
+  store.setState(STATE_KEYS.lastBackup, JSON.stringify({ at: summary.createdAt, file: summary.file, bytes: summary.bytes, messages: summary.messages, encrypted: summary.encrypted }));
+}
+
+export interface BackupSchedulerOptions {
+  config: Config;
+  dataDir: string;
+  db: Db;
+  store: MonitorStore;
+  clock: () => number;
+  logger: Logger;
+}
+
+/** Scheduled backups to `backup.folder` every `backup.intervalHours`, keeping the newest `backup.keep`. */
+export class BackupScheduler {
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<BackupSummary> | null = null;
+  private stopped = false;
+  readonly folder: string;
+
+  constructor(private readonly options: BackupSchedulerOptions) {
+    this.folder = resolve(options.config.backup.folder ?? join(options.dataDir, 'backups'));
+  }
+
+  get intervalMs(): number {
+    return this.options.config.backup.intervalHours * 3600_000;
+  }
+
+  start(): void {
+    if (this.intervalMs <= 0) return;
+    const last = this.options.store.getJson<{ at: number }>(STATE_KEYS.lastBackup)?.at ?? 0;
+    const now = this.options.clock();
+    this.arm(Math.max(Math.min(FIRST_RUN_DELAY_MS, this.intervalMs), last + this.intervalMs - now));
+  }
+
+  private arm(delayMs: number): void {
+    if (this.stopped) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.runNow().then(
+        () => this.arm(this.intervalMs),
+        () => this.arm(Math.min(this.intervalMs, RETRY_AFTER_FAILURE_MS)),
+      );
+    }, Math.max(0, delayMs));
+    this.timer.unref();
+  }
+
+  /** Writes a backup into the folder now and applies the retention; concurrent calls share one run. */
+  runNow(): Promise<BackupSummary> {
+    this.running ??= this.run().finally(() => {
+      this.running = null;
+    });
+    return this.running;
+  }
+
+  private async run(): Promise<BackupSummary> {
+    const { config, dataDir, db, store, clock, logger } = this.options;
+    try {
+      mkdirSync(this.folder, { recursive: true, mode: 0o700 });
+      const passphrase = config.backup.passphraseFile ? readPassphraseFile(config.backup.passphraseFile) : undefined;
+      const summary = await createBackup({ dataDir, config, db, file: join(this.folder, scheduledBackupName(clock())), passphrase, clock, logger });
+      recordBackup(store, summary);
+      this.prune();
+      return summary;
+    } catch (error) {
+      store.setState('last_backup_error', JSON.stringify({ at: clock(), error: (error as Error).message }));
+      logger.error({ folder: this.folder, error: (error as Error).message }, 'BACKUP_FAILED');
+      throw error;
+    }
+  }
+
+  /** Deletes the oldest scheduled backups past `keep`; other files in the folder are never touched. */
+  prune(): string[] {
+    const names = readdirSync(this.folder).filter((name) => SCHEDULED_NAME.test(name)).sort();
+    const doomed = names.slice(0, Math.max(0, names.length - this.options.config.backup.keep));
+    for (const name of doomed) rmSync(join(this.folder, name), { force: true });
+    if (doomed.length) this.options.logger.info({ folder: this.folder, removed: doomed.length }, 'BACKUPS_PRUNED');
+    return doomed;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.running?.catch(() => undefined);
+  }
+}

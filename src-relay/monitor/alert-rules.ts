@@ -1,0 +1,272 @@
+import type { Config } from '../config/schema.ts';
+import type { RouteState } from '../queue/scheduler.ts';
+import type { Metrics } from './metrics.ts';
+import type { MonitorHooks, ProbeResult, Severity } from './types.ts';
+
+/**
+ * What a rule says about its condition now. `bad`: raise (or keep raised); `good`: clear (or stay clear);
+ * `between`: inside the hysteresis band, keep whatever state the alert is in; `unknown`: cannot tell, keep it too.
+ */
+export type RuleVerdict =
+  | { state: 'bad'; message: string; hint: string }
+  | { state: 'good'; message: string }
+  | { state: 'between' }
+  | { state: 'unknown'; why: string };
+
+/** What rules look at: read when a check runs, never cached by the rule. */
+export interface RuleContext {
+  now: number;
+  config: Config;
+  queueSummary(): { size: number; oldest: number | null };
+  routeStates(): RouteState[];
+  metrics: Metrics;
+  /** Free and total bytes of the data directory's file system; null when it cannot be told. */
+  diskSpace(): Promise<{ free: number; total: number } | null>;
+  /** The mx listener's certificate in use. */
+  tlsCertificate(): { validTo: number; subject: string } | null;
+  lastBackup(): { at: number; file: string } | null;
+  firstStartedAt: number;
+  lastSelfTest(): ProbeResult | null;
+  hooks: MonitorHooks;
+}
+
+export interface AlertRule {
+  id: string;
+  severity: Severity;
+  title: string;
+  /** The condition must stay bad this long before the alert is raised (0: at once). */
+  raiseAfterMs?: number;
+  check(context: RuleContext): RuleVerdict | Promise<RuleVerdict>;
+}
+
+const DAY_MS = 86400_000;
+
+/** "3 h 12 min", "2 days": durations in an alert's words. */
+export function describeDuration(ms: number): string {
+  const minutes = Math.max(0, Math.round(ms / 60_000));
+  if (minutes < 1) return `${Math.max(0, Math.round(ms / 1000))} s`;
+  if (minutes < 60) return `${minutes} min`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 48) return `${hours} h${minutes % 60 ? ` ${minutes % 60} min` : ''}`;
+  return `${Math.floor(hours / 24)} days`;
+}
+
+const gib = (bytes: number) => `${(bytes / 1024 ** 3).toFixed(1)} GiB`;
+
+/** Compares with hysteresis: `above` rules are bad past raise and good at or below clear; `below` rules the other way. */
+function band(value: number, raise: number, clear: number, direction: 'above' | 'below'): 'bad' | 'good' | 'between' {
+  if (direction === 'above') return value > raise ? 'bad' : value <= clear ? 'good' : 'between';
+  return value < raise ? 'bad' : value >= clear ? 'good' : 'between';
+}
+
+export const queueSizeRule: AlertRule = {
+  id: 'queue-size',
+  severity: 'warning',
+  title: 'The queue is large',
+  check({ config, queueSummary }) {
+    const { raise, clear } = config.alerts.queueSize;
+    const { size } = queueSummary();
+    const state = band(size, raise, clear, 'above');
+    if (state === 'bad') {
+      return {
+        state,
+        message: `${size} messages are waiting in the queue (the alert is set at more than ${raise}).`,
+        hint: 'Look at "moat queue list": if the internal server is down, mail waits and is delivered once it is back; a flood of mail from one sender may be spam or a loop.',
+      };
+    }
+    return state === 'good' ? { state, message: `The queue is down to ${size} messages.` } : { state };
+  },
+};
+
+export const queueAgeRule: AlertRule = {
+  id: 'queue-age',
+  severity: 'warning',
+  title: 'Mail has been waiting a long time',
+  check({ config, queueSummary, now }) {
+    const { raise, clear } = config.alerts.oldestQueuedMinutes;
+    const { oldest } = queueSummary();
+    const ageMinutes = oldest === null ? 0 : (now - oldest) / 60_000;
+    const state = band(ageMinutes, raise, clear, 'above');
+    if (state === 'bad') {
+      return {
+        state,
+        message: `The oldest queued message has been waiting ${describeDuration(now - oldest!)} (the alert is set at ${describeDuration(raise * 60_000)}).`,
+        hint: '"moat queue list" shows why each message is still there (the last reply of the next hop). Mail that cannot be delivered is bounced after queue.lifetimeHours.',
+      };
+    }
+    return state === 'good'
+      ? { state, message: oldest === null ? 'The queue is empty.' : `The oldest queued message is ${describeDuration(now - oldest)} old.` }
+      : { state };
+  },
+};
+
+export const internalDownRule: AlertRule = {
+  id: 'internal-down',
+  severity: 'critical',
+  title: 'The internal mail server is unreachable',
+  check({ config, routeStates, now }) {
+    const route = routeStates().find((state) => state.route === 'internal');
+    if (!route) return { state: 'unknown', why: 'no delivery to the internal server has been tried since the start' };
+    if (route.state === 'up') return { state: 'good', message: 'The internal mail server answers again; waiting mail is being delivered.' };
+    const downFor = now - route.since;
+    if (downFor < config.alerts.internalDownMinutes * 60_000) return { state: 'between' };
+    const host = config.internal ? `${config.internal.host}:${config.internal.port}` : 'the internal server';
+    return {
+      state: 'bad',
+      message: `The internal mail server (${host}) has been unreachable for ${describeDuration(downFor)}; last error: ${route.lastError ?? 'unknown'}. Mail is kept in the queue.`,
+      hint: 'Check that the internal server is running and that the firewall lets the relay reach it on its SMTP port. Nothing is lost meanwhile: mail waits and is delivered as soon as it answers.',
+    };
+  },
+};
+
+export const deliveryFailuresRule: AlertRule = {
+  id: 'delivery-failures',
+  severity: 'warning',
+  title: 'Deliveries are failing',
+  check({ config, metrics }) {
+    const { windowMinutes, minAttempts, raisePercent, clearPercent } = config.alerts.deliveryFailures;
+    const failed = metrics.windowSum('deferred', windowMinutes) + metrics.windowSum('bounced', windowMinutes);
+    const total = failed + metrics.windowSum('delivered', windowMinutes);
+    if (total < minAttempts) {
+      return failed === 0
+        ? { state: 'good', message: `No delivery failed in the last ${windowMinutes} min.` }
+        : { state: 'unknown', why: `only ${total} attempts in the window` };
+    }
+    const percent = (failed / total) * 100;
+    const state = percent >= raisePercent ? 'bad' : percent <= clearPercent ? 'good' : 'between';
+    if (state === 'bad') {
+      return {
+        state,
+        message: `${failed} of ${total} delivery attempts in the last ${windowMinutes} min failed (${Math.round(percent)}%; the alert is set at ${raisePercent}%).`,
+        hint: '"moat queue list" shows the replies of the next hop. Deferred mail is retried; bounced mail went back to its sender.',
+      };
+    }
+    return state === 'good' ? { state, message: `${Math.round(percent)}% of delivery attempts in the last ${windowMinutes} min failed.` } : { state };
+  },
+};
+
+export const diskFreeRule: AlertRule = {
+  id: 'disk-free',
+  severity: 'critical',
+  title: 'The disk is almost full',
+  async check({ config, diskSpace }) {
+    const space = await diskSpace();
+    if (!space || space.total <= 0) return { state: 'unknown', why: 'the free space could not be read' };
+    const percent = (space.free / space.total) * 100;
+    const { raise, clear } = config.alerts.diskFreePercent;
+    const state = band(percent, raise, clear, 'below');
+    if (state === 'bad') {
+      return {
+        state,
+        message: `Only ${gib(space.free)} (${percent.toFixed(1)}%) of ${gib(space.total)} is free on the disk holding the data directory.`,
+        hint: 'When the disk is full the relay answers 451 and senders retry later. Remove old backups or logs, or give the data directory more room.',
+      };
+    }
+    return state === 'good' ? { state, message: `${gib(space.free)} (${percent.toFixed(1)}%) free on the data directory's disk.` } : { state };
+  },
+};
+
+export const tlsExpiryRule: AlertRule = {
+  id: 'tls-expiry',
+  severity: 'warning',
+  title: 'The TLS certificate expires soon',
+  check({ config, tlsCertificate, now }) {
+    const cert = tlsCertificate();
+    if (!cert) return { state: 'unknown', why: 'no certificate could be read' };
+    const days = (cert.validTo - now) / DAY_MS;
+    const { raise, clear } = config.alerts.tlsExpiryDays;
+    const state = band(days, raise, clear, 'below');
+    if (state === 'bad') {
+      const when = days < 0 ? `expired ${describeDuration(-days * DAY_MS)} ago` : `expires in ${describeDuration(days * DAY_MS)}`;
+      return {
+        state,
+        message: `The mx listener's certificate (${cert.subject}) ${when}, on ${new Date(cert.validTo).toISOString().slice(0, 10)}.`,
+        hint: 'Renew it and point mx.tls.cert / mx.tls.key at the new files (or delete DATA/tls to have a new self-signed pair made), then restart the relay.',
+      };
+    }
+    return state === 'good' ? { state, message: `The certificate is valid until ${new Date(cert.validTo).toISOString().slice(0, 10)}.` } : { state };
+  },
+};
+
+export const backupAgeRule: AlertRule = {
+  id: 'backup-age',
+  severity: 'warning',
+  title: 'No recent backup',
+  check({ config, lastBackup, firstStartedAt, now }) {
+    const limit = config.alerts.backupAgeDays * DAY_MS;
+    const last = lastBackup();
+    const age = now - (last?.at ?? firstStartedAt);
+    if (age <= limit) return { state: 'good', message: last ? `The last backup was made ${describeDuration(now - last.at)} ago.` : 'No backup is due yet.' };
+    return {
+      state: 'bad',
+      message: last
+        ? `The last backup is ${describeDuration(age)} old (${last.file}).`
+        : `No backup has been made since the relay first started ${describeDuration(age)} ago.`,
+      hint: 'Run "moat backup create FILE" or set backup.intervalHours to have them made on a schedule; keep a copy off the box.',
+    };
+  },
+};
+
+export const clamavSignaturesRule: AlertRule = {
+  id: 'clamav-signatures',
+  severity: 'warning',
+  title: 'The virus signatures are old',
+  async check({ config, hooks, now }) {
+    if (!hooks.clamav) return { state: 'unknown', why: 'no virus scanner is set up' };
+    const info = await hooks.clamav();
+    if (!info?.signatureDate) return { state: 'unknown', why: 'clamd did not tell its signature date' };
+    const age = now - info.signatureDate.getTime();
+    if (age <= config.alerts.clamavSignatureDays * DAY_MS) return { state: 'good', message: `The ClamAV signatures are ${describeDuration(age)} old.` };
+    return {
+      state: 'bad',
+      message: `The ClamAV signatures are ${describeDuration(age)} old (${info.version}).`,
+      hint: 'Check that freshclam runs (systemctl status clamav-freshclam) and can reach its mirrors.',
+    };
+  },
+};
+
+export const accountSuspendedRule: AlertRule = {
+  id: 'account-suspended',
+  severity: 'warning',
+  title: 'A mail account was suspended',
+  async check({ hooks }) {
+    if (!hooks.suspendedAccounts) return { state: 'unknown', why: 'no submission accounts' };
+    const accounts = await hooks.suspendedAccounts();
+    if (accounts.length === 0) return { state: 'good', message: 'No account is suspended.' };
+    return {
+      state: 'bad',
+      message: `The circuit breaker suspended ${accounts.length === 1 ? 'the account' : `${accounts.length} accounts`}: ${accounts.slice(0, 10).join(', ')}.`,
+      hint: 'An account that suddenly sends a lot is often a stolen password: change it, then unlock the account.',
+    };
+  },
+};
+
+export const openRelayRule: AlertRule = {
+  id: 'open-relay',
+  severity: 'critical',
+  title: 'The open-relay self-test failed',
+  check({ lastSelfTest }) {
+    const result = lastSelfTest();
+    if (!result || result.status === 'unknown') return { state: 'unknown', why: result?.detail ?? 'the self-test has not run yet' };
+    if (result.status === 'ok') return { state: 'good', message: 'The open-relay self-test passes: every relay trick was refused.' };
+    return {
+      state: 'bad',
+      message: `The open-relay self-test did not pass: ${result.detail}`,
+      hint: result.hint ?? 'Check domains and recipients in the configuration, then run "moat checklist run".',
+    };
+  },
+};
+
+/** Every built-in rule; later issues add theirs with `AlertManager.addRule`. */
+export const BUILT_IN_RULES: readonly AlertRule[] = [
+  queueSizeRule,
+  queueAgeRule,
+  internalDownRule,
+  deliveryFailuresRule,
+  diskFreeRule,
+  tlsExpiryRule,
+  backupAgeRule,
+  clamavSignaturesRule,
+  accountSuspendedRule,
+  openRelayRule,
+];

@@ -1,0 +1,409 @@
+import { X509Certificate } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { statfs } from 'node:fs/promises';
+import { release } from 'node:os';
+import { join } from 'node:path';
+import type { Config } from '../config/schema.ts';
+import type { Logger } from '../log/logger.ts';
+import type { RelayEvents } from '../events.ts';
+import type { Queue } from '../queue/queue.ts';
+import type { RouteState } from '../queue/scheduler.ts';
+import type { Db } from '../store/db.ts';
+import { BackupScheduler } from '../backup/schedule.ts';
+import { AlertManager } from './alerts.ts';
+import { BUILT_IN_RULES, type RuleContext } from './alert-rules.ts';
+import { Checklist } from './checklist.ts';
+import { METRICS, Metrics, METRICS_FLUSH_MS, type Sample } from './metrics.ts';
+import { MonitorStore, STATE_KEYS } from './monitor-store.ts';
+import { alertEmail, postWebhook, webhookPayload } from './notify.ts';
+import { renderPrometheus, type PromFamily } from './prometheus.ts';
+import { runCommand, type CommandRunner, type ProbeContext } from './probes.ts';
+import { MOAT_VERSION } from './version.ts';
+import { defaultHooks } from './default-hooks.ts';
+import type { AlertEvent, MonitorHooks } from './types.ts';
+import type { RefusalReason } from '../events.ts';
+
+/** The first scheduled checklist run waits this long after a start (apt is not run while the relay starts up). */
+export const CHECKLIST_FIRST_RUN_DELAY_MS = 5 * 60_000;
+/** The first check of the alert rules after a start. */
+const FIRST_ALERT_CHECK_MS = 1_000;
+/** Refusal reasons known today: each gets a 0 series from the start. */
+const REFUSAL_REASONS: readonly RefusalReason[] = [
+  'relay', 'unknown-recipient', 'bad-address', 'size', 'connection-limit', 'too-many-errors', 'local-error',
+  'auth-required', 'sender-not-owned', 'account-suspended',
+  'virus', 'junk', 'policy', 'sender-denied', 'filter-tempfail',
+  'client-denied', 'dnsbl', 'rate-limit', 'harvest', 'pregreet', 'unverified-recipient',
+];
+const ROUTES = ['internal', 'outbound'] as const;
+
+/** Things a test (or a later platform port) replaces; defaults are the real box. */
+export interface MonitorOptions {
+  hooks?: MonitorHooks;
+  run?: CommandRunner;
+  root?: string;
+  platform?: NodeJS.Platform;
+  kernelRelease?: string;
+  diskSpace?: (path: string) => Promise<{ free: number; total: number } | null>;
+  /** HOST:PORT the open-relay self-test probes instead of the relay's own mx listener. */
+  selfTestTarget?: string;
+  /** Webhook retry delays (tests shorten them). */
+  webhookDelaysMs?: readonly number[];
+}
+
+export async function realDiskSpace(path: string): Promise<{ free: number; total: number } | null> {
+  try {
+    const stats = await statfs(path);
+    return { free: stats.bavail * stats.bsize, total: stats.blocks * stats.bsize };
+  } catch {
+    return null;
+  }
+}
+
+/** The mx certificate: the configured pair, else the self-signed one in DATA/tls (what the listener loads). */
+export function readTlsPair(config: Config, dataDir: string): { cert: Buffer; key: Buffer; selfSigned: boolean } | null {
+  const certPath = config.mx.tls.cert ?? join(dataDir, 'tls', 'cert.pem');
+  const keyPath = config.mx.tls.key ?? join(dataDir, 'tls', 'key.pem');
+  if (!existsSync(certPath) || !existsSync(keyPath)) return null;
+  return { cert: readFileSync(certPath), key: readFileSync(keyPath), selfSigned: !config.mx.tls.cert };
+}
+
+export interface ProbeEnvironment {
+  config: Config;
+  dataDir: string;
+  hostname: string;
+  store: MonitorStore;
+  clock: () => number;
+  options: MonitorOptions;
+  mxAddress: string | null;
+  adminAddress: string | null;
+  adminError: string | null;
+  tls: () => { cert: Buffer; key: Buffer; selfSigned: boolean } | null;
+}
+
+/** What the probes see; the same for the serving relay and for `moat checklist run` in another process. */
+export function probeContext(env: ProbeEnvironment): ProbeContext {
+  const { options, store } = env;
+  return {
+    now: env.clock(),
+    config: env.config,
+    dataDir: env.dataDir,
+    hostname: env.hostname,
+    platform: options.platform ?? process.platform,
+    root: options.root ?? '/',
+    run: options.run ?? runCommand,
+    kernelRelease: options.kernelRelease ?? release(),
+    nodeVersion: process.version,
+    electronVersion: process.versions.electron,
+    moatVersion: MOAT_VERSION,
+    mxAddress: options.selfTestTarget ?? env.mxAddress,
+    adminAddress: env.adminAddress,
+    adminError: env.adminError,
+    tls: env.tls,
+    lastBackup: () => store.getJson<{ at: number; file: string }>(STATE_KEYS.lastBackup) ?? null,
+    lastBackupError: () => store.getJson<{ at: number; error: string }>('last_backup_error') ?? null,
+    hooks: options.hooks ?? {},
+  };
+}
+
+export interface MonitorDeps {
+  config: Config;
+  dataDir: string;
+  hostname: string;
+  db: Db;
+  queue: Queue;
+  events: RelayEvents;
+  logger: Logger;
+  clock: () => number;
+  routeStates: () => RouteState[];
+  /** The mx certificate in use (PEM). */
+  tls: { cert: Buffer; key: Buffer; selfSigned: boolean };
+  options?: MonitorOptions;
+}
+
+/**
+ * Watching the relay: metrics fed by engine events, alert rules checked on a timer, the patch-status
+ * checklist, scheduled backups, and alert notifications (e-mail through the relay's own queue, a webhook).
+ */
+export class Monitor {
+  readonly store: MonitorStore;
+  readonly metrics: Metrics;
+  readonly alerts: AlertManager;
+  readonly checklist: Checklist;
+  readonly backups: BackupScheduler;
+  readonly hooks: MonitorHooks;
+  readonly startedAt: number;
+  private readonly deps: MonitorDeps;
+  private readonly options: MonitorOptions;
+  private readonly certificate: { validTo: number; subject: string } | null;
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly abort = new AbortController();
+  private readonly notifications = new Set<Promise<unknown>>();
+  private addresses: { mx: string | null; admin: () => { address: string | null; error: string | null } } = {
+    mx: null,
+    admin: () => ({ address: null, error: null }),
+  };
+  private stopping = false;
+
+  constructor(deps: MonitorDeps) {
+    this.deps = deps;
+    this.options = deps.options ?? {};
+    this.hooks = { ...defaultHooks(deps.config, deps.db), ...this.options.hooks };
+    this.options.hooks = this.hooks;
+    this.store = new MonitorStore(deps.db);
+    this.startedAt = deps.clock();
+    if (this.store.getState(STATE_KEYS.firstStarted) === undefined) this.store.setState(STATE_KEYS.firstStarted, String(this.startedAt));
+    this.certificate = parseCertificate(deps.tls.cert);
+    this.metrics = new Metrics({
+      store: this.store,
+      clock: deps.clock,
+      sampleGauges: () => this.sampleGauges(),
+      initial: [
+        { name: 'received', labels: {}, value: 0 },
+        { name: 'quarantined', labels: {}, value: 0 },
+        { name: 'tagged', labels: {}, value: 0 },
+        ...REFUSAL_REASONS.map((reason): Sample => ({ name: 'rejected', labels: { reason }, value: 0 })),
+        ...ROUTES.flatMap((route) => (['delivered', 'deferred', 'bounced'] as const).map((name): Sample => ({ name, labels: { route }, value: 0 }))),
+      ],
+    });
+    this.checklist = new Checklist({ store: this.store, context: () => this.probeContext(), clock: deps.clock, logger: deps.logger });
+    this.alerts = new AlertManager({
+      store: this.store,
+      events: deps.events,
+      rules: BUILT_IN_RULES,
+      disabled: deps.config.alerts.disabled,
+      context: () => this.ruleContext(),
+      clock: deps.clock,
+      logger: deps.logger,
+    });
+    this.backups = new BackupScheduler({ config: deps.config, dataDir: deps.dataDir, db: deps.db, store: this.store, clock: deps.clock, logger: deps.logger });
+    const { events } = deps;
+    events.on('received', () => this.metrics.increment('received'));
+    events.on('refused', (event) => this.metrics.increment('rejected', { reason: event.reason }));
+    events.on('delivered', (event) => this.metrics.increment('delivered', { route: event.route }));
+    events.on('deferred', (event) => this.metrics.increment('deferred', { route: event.route }));
+    events.on('bounced', (event) => this.metrics.increment('bounced', { route: event.route }));
+    events.on('quarantined', () => this.metrics.increment('quarantined'));
+    events.on('filtered', (event) => event.action === 'tag' && this.metrics.increment('tagged'));
+    events.on('alert', (event) => this.notify(event));
+  }
+
+  /** Starts the timers once the listeners are up (their addresses are what the self-test and probes use). */
+  start(addresses: { mx: string; admin: () => { address: string | null; error: string | null } }): void {
+    this.addresses = addresses;
+    this.store.setState(STATE_KEYS.servedMx, addresses.mx);
+    const admin = addresses.admin();
+    if (admin.address) this.store.setState(STATE_KEYS.servedAdmin, admin.address);
+    const { config, clock } = this.deps;
+    this.every(METRICS_FLUSH_MS, () => this.flushMetrics());
+    this.after(FIRST_ALERT_CHECK_MS, () => {
+      void this.checkAlerts();
+      this.every(config.alerts.intervalSec * 1000, () => void this.checkAlerts());
+    });
+    const checklistEvery = config.checklist.intervalHours * 3600_000;
+    if (checklistEvery > 0) {
+      const last = Math.max(0, ...this.checklist.latest().map((result) => result.checkedAt));
+      const wait = Math.max(CHECKLIST_FIRST_RUN_DELAY_MS, last + checklistEvery - clock());
+      this.after(wait, () => {
+        void this.runChecklist();
+        this.every(checklistEvery, () => void this.runChecklist());
+      });
+    }
+    this.backups.start();
+  }
+
+  private every(ms: number, run: () => void): void {
+    const timer = setInterval(run, ms);
+    timer.unref();
+    this.timers.push(timer);
+  }
+
+  private after(ms: number, run: () => void): void {
+    const timer = setTimeout(run, ms);
+    timer.unref();
+    this.timers.push(timer);
+  }
+
+  flushMetrics(): void {
+    try {
+      this.metrics.flush();
+    } catch (error) {
+      this.deps.logger.error({ error: (error as Error).message }, 'METRICS_WRITE_FAILED');
+    }
+  }
+
+  /** Checks the alert rules now (also on a timer). */
+  async checkAlerts(): Promise<AlertEvent[]> {
+    if (this.stopping) return [];
+    try {
+      return await this.alerts.evaluate();
+    } catch (error) {
+      this.deps.logger.error({ error: (error as Error).message }, 'ALERT_CHECK_FAILED');
+      return [];
+    }
+  }
+
+  /** Runs the checklist's probes now, then the alert rules (the self-test feeds one). */
+  async runChecklist(only?: readonly string[]) {
+    const results = await this.checklist.run(only);
+    await this.checkAlerts();
+    return results;
+  }
+
+  private probeContext(): ProbeContext {
+    const admin = this.addresses.admin();
+    return probeContext({
+      config: this.deps.config,
+      dataDir: this.deps.dataDir,
+      hostname: this.deps.hostname,
+      store: this.store,
+      clock: this.deps.clock,
+      options: this.options,
+      mxAddress: this.addresses.mx,
+      adminAddress: admin.address,
+      adminError: admin.error,
+      tls: () => this.deps.tls,
+    });
+  }
+
+  private ruleContext(): RuleContext {
+    const { config, queue, routeStates, clock, dataDir } = this.deps;
+    const store = this.store;
+    return {
+      now: clock(),
+      config,
+      queueSummary: () => queue.store.summary(),
+      routeStates,
+      metrics: this.metrics,
+      diskSpace: () => (this.options.diskSpace ?? realDiskSpace)(dataDir),
+      tlsCertificate: () => this.certificate,
+      lastBackup: () => store.getJson<{ at: number; file: string }>(STATE_KEYS.lastBackup) ?? null,
+      firstStartedAt: Number(store.getState(STATE_KEYS.firstStarted) ?? this.startedAt),
+      lastSelfTest: () => this.checklist.latestOf('open-relay'),
+      hooks: this.hooks,
+    };
+  }
+
+  private sampleGauges(): Sample[] {
+    const now = this.deps.clock();
+    const summary = this.deps.queue.store.summary();
+    const samples: Sample[] = [
+      { name: 'queue_size', labels: {}, value: summary.size },
+      { name: 'queue_oldest_age_seconds', labels: {}, value: summary.oldest === null ? 0 : Math.max(0, Math.round((now - summary.oldest) / 1000)) },
+    ];
+    for (const state of this.deps.routeStates()) {
+      if (state.route.startsWith('mx:')) continue; // one series per destination domain would be unbounded
+      samples.push({ name: 'route_up', labels: { route: state.route }, value: state.state === 'up' ? 1 : 0 });
+    }
+    return samples;
+  }
+
+  /** Alerts go out by e-mail (queued like any message) and to the webhook; failures are logged, never thrown. */
+  private notify(event: AlertEvent): void {
+    const { config, hostname, queue, logger, clock } = this.deps;
+    if (this.stopping) return;
+    if (config.alerts.emailTo.length) {
+      const raw = alertEmail({ event, hostname, to: config.alerts.emailTo, now: clock() });
+      this.track(
+        queue.enqueueGenerated(raw, '', [...config.alerts.emailTo], 'mail').then(
+          (id) => logger.info({ id, rule: event.alert.rule, action: event.action, to: config.alerts.emailTo.join(',') }, 'ALERT_MAILED'),
+          (error: Error) => logger.error({ rule: event.alert.rule, error: error.message }, 'ALERT_MAIL_FAILED'),
+        ),
+      );
+    }
+    if (config.alerts.webhookUrl) {
+      this.track(
+        postWebhook(config.alerts.webhookUrl, webhookPayload(event, hostname), { logger, delaysMs: this.options.webhookDelaysMs, signal: this.abort.signal }),
+      );
+    }
+  }
+
+  private track(promise: Promise<unknown>): void {
+    this.notifications.add(promise);
+    void promise.finally(() => this.notifications.delete(promise));
+  }
+
+  /** The Prometheus page: counters since start, gauges now, plus alert, certificate, backup and disk figures. */
+  async prometheus(): Promise<string> {
+    const families: PromFamily[] = [];
+    const counters = this.metrics.counters();
+    for (const [name, definition] of Object.entries(METRICS)) {
+      const samples = definition.kind === 'counter' ? counters.filter((sample) => sample.name === name) : this.metrics.gauges().filter((sample) => sample.name === name);
+      if (definition.kind === 'counter' || samples.length) families.push({ name: definition.prom, type: definition.kind, help: definition.help, samples });
+    }
+    const summary = this.deps.queue.store.summary();
+    const mxDown = this.deps.routeStates().filter((state) => state.route.startsWith('mx:') && state.state === 'down').length;
+    families.push({ name: 'moat_queue_held_messages', type: 'gauge', help: 'Queued messages held by the administrator', samples: [{ value: summary.held }] });
+    families.push({ name: 'moat_mx_destinations_down', type: 'gauge', help: 'Destination domains whose MX hosts could not be reached on the last attempt', samples: [{ value: mxDown }] });
+    const open = new Map(this.alerts.open().map((alert) => [alert.rule, alert]));
+    families.push({
+      name: 'moat_alert_active',
+      type: 'gauge',
+      help: 'Whether an alert of this rule is raised (1) or not (0)',
+      samples: this.alerts.ruleIds().map((rule) => ({ labels: { rule, severity: this.alerts.rule(rule)!.severity }, value: open.has(rule) ? 1 : 0 })),
+    });
+    if (this.certificate) {
+      families.push({ name: 'moat_tls_certificate_expiry_timestamp_seconds', type: 'gauge', help: "When the mx listener's certificate expires", samples: [{ value: Math.floor(this.certificate.validTo / 1000) }] });
+    }
+    const lastBackup = this.store.getJson<{ at: number }>(STATE_KEYS.lastBackup);
+    if (lastBackup) families.push({ name: 'moat_last_backup_timestamp_seconds', type: 'gauge', help: 'When the last backup was made', samples: [{ value: Math.floor(lastBackup.at / 1000) }] });
+    const disk = await (this.options.diskSpace ?? realDiskSpace)(this.deps.dataDir);
+    if (disk) {
+      families.push({ name: 'moat_disk_free_bytes', type: 'gauge', help: "Free bytes on the data directory's file system", samples: [{ value: disk.free }] });
+      families.push({ name: 'moat_disk_size_bytes', type: 'gauge', help: "Size of the data directory's file system", samples: [{ value: disk.total }] });
+    }
+    const statuses = { ok: 0, warning: 0, failing: 0, unknown: 0 };
+    for (const result of this.checklist.latest()) statuses[result.status]++;
+    families.push({
+      name: 'moat_checklist_probes',
+      type: 'gauge',
+      help: 'Patch-status probes by their latest answer',
+      samples: Object.entries(statuses).map(([status, value]) => ({ labels: { status }, value })),
+    });
+    families.push({ name: 'moat_build_info', type: 'gauge', help: 'Moat and Node.js versions', samples: [{ labels: { version: MOAT_VERSION, node: process.version }, value: 1 }] });
+    families.push({ name: 'moat_start_time_seconds', type: 'gauge', help: 'When the relay started', samples: [{ value: Math.floor(this.startedAt / 1000) }] });
+    return renderPrometheus(families);
+  }
+
+  /** For /healthz: throws when the database cannot be read. */
+  health() {
+    const summary = this.deps.queue.store.summary();
+    const open = this.alerts.open();
+    return {
+      status: this.stopping ? 'stopping' : 'ok',
+      mx: this.addresses.mx,
+      uptimeSec: Math.round((this.deps.clock() - this.startedAt) / 1000),
+      queue: { size: summary.size, oldestAgeSec: summary.oldest === null ? 0 : Math.round((this.deps.clock() - summary.oldest) / 1000) },
+      alerts: { open: open.length, critical: open.filter((alert) => alert.severity === 'critical').length },
+    };
+  }
+
+  get isStopping(): boolean {
+    return this.stopping;
+  }
+
+  /** Stops the timers, waits for notifications already under way (e-mails are queued before the queue closes), writes the metrics. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    for (const timer of this.timers) clearTimeout(timer);
+    await this.backups.stop();
+    await Promise.race([Promise.allSettled([...this.notifications]), new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
+    this.abort.abort();
+    this.flushMetrics();
+    // a stopped relay has no listener to probe: `moat checklist run` must not test whatever takes the port next
+    try {
+      this.store.deleteState(STATE_KEYS.servedMx);
+      this.store.deleteState(STATE_KEYS.servedAdmin);
+    } catch (error) {
+      this.deps.logger.warn({ error: (error as Error).message }, 'STATE_WRITE_FAILED');
+    }
+  }
+}
+
+function parseCertificate(pem: Buffer): { validTo: number; subject: string } | null {
+  try {
+    const cert = new X509Certificate(pem);
+    return { validTo: Date.parse(cert.validTo), subject: cert.subject.replace(/\n/g, ', ') };
+  } catch {
+    return null;
+  }
+}

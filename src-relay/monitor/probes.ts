@@ -1,0 +1,455 @@
+import { execFile } from 'node:child_process';
+import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Config } from '../config/schema.ts';
+import { isLoopbackListen } from '../config/schema.ts';
+import { splitHostPort } from '../config/load.ts';
+import { describeDuration } from './alert-rules.ts';
+import { nodeRuntimeStatus } from './node-releases.ts';
+import { openRelaySelfTest } from './self-test.ts';
+import { SmtpProbe, ehloKeywords } from './smtp-probe.ts';
+import type { MonitorHooks, ProbeOutcome } from './types.ts';
+
+/** apt, PowerShell: a command that has not finished within this long is stopped and the probe says unknown. */
+export const COMMAND_TIMEOUT_MS = 120_000;
+/** Package lists older than this cannot tell whether updates are pending. */
+export const APT_LISTS_MAX_AGE_DAYS = 7;
+/** Windows: the last installed update older than this is worth a look (monthly Patch Tuesday plus a margin). */
+export const WINDOWS_UPDATE_MAX_AGE_DAYS = 40;
+/** Talking to an SMTP server (the internal one, our own listener). */
+const SMTP_PROBE_TIMEOUT_MS = 15_000;
+const DAY_MS = 86400_000;
+
+export interface CommandResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a program (no shell); rejects when it cannot be started (ENOENT) or runs out of time. Injected in tests. */
+export type CommandRunner = (command: string, args: readonly string[], options: { timeoutMs: number }) => Promise<CommandResult>;
+
+export const runCommand: CommandRunner = (command, args, { timeoutMs }) =>
+  new Promise((resolve, reject) => {
+    execFile(
+      command,
+      [...args],
+      { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024, env: { ...process.env, LC_ALL: 'C', LANG: 'C' }, windowsHide: true },
+      (error, stdout, stderr) => {
+        const failure = error as (NodeJS.ErrnoException & { killed?: boolean; code?: number | string }) | null;
+        if (failure && (typeof failure.code === 'string' || failure.killed)) {
+          reject(failure.killed ? new Error(`${command} did not finish within ${timeoutMs / 1000} s`) : failure);
+          return;
+        }
+        resolve({ code: failure ? Number(failure.code ?? 1) : 0, stdout: String(stdout), stderr: String(stderr) });
+      },
+    );
+  });
+
+/** What probes may look at. Everything that touches the box (files, commands, versions) is here so tests can replace it. */
+export interface ProbeContext {
+  now: number;
+  config: Config;
+  dataDir: string;
+  hostname: string;
+  platform: NodeJS.Platform;
+  /** Where "/" is: tests point it at a folder of fixture files. */
+  root: string;
+  run: CommandRunner;
+  kernelRelease: string;
+  nodeVersion: string;
+  electronVersion?: string;
+  moatVersion: string;
+  /** Where the running relay's mx listener is (null: not running). */
+  mxAddress: string | null;
+  /** Where the admin listener is bound; null with `adminError` when binding failed. */
+  adminAddress: string | null;
+  adminError?: string | null;
+  /** The mx listener's certificate and key in use (PEM). */
+  tls: () => { cert: Buffer; key: Buffer; selfSigned: boolean } | null;
+  lastBackup: () => { at: number; file: string } | null;
+  lastBackupError: () => { at: number; error: string } | null;
+  hooks: MonitorHooks;
+}
+
+export interface Probe {
+  id: string;
+  title: string;
+  run(context: ProbeContext): Promise<ProbeOutcome> | ProbeOutcome;
+}
+
+const unknown = (detail: string, hint?: string): ProbeOutcome => ({ status: 'unknown', detail, hint });
+
+// ---------------------------------------------------------------------------------------------- OS updates
+
+/** Counts `Inst` lines of `apt-get -s dist-upgrade`; a security update is one coming from a *-security suite. */
+export function parseAptSimulation(output: string): { total: number; security: string[]; other: string[] } {
+  const security: string[] = [];
+  const other: string[] = [];
+  for (const line of output.split('\n')) {
+    const match = /^Inst (\S+)(?: \[[^\]]*\])? \(([^)]*)\)/.exec(line);
+    if (!match) continue;
+    (/security/i.test(match[2]!) ? security : other).push(match[1]!);
+  }
+  return { total: security.length + other.length, security, other };
+}
+
+/** Ubuntu's /var/lib/update-notifier/updates-available (the MOTD text). */
+export function parseUpdateNotifier(text: string): { total: number; security: number } | null {
+  const total = /(\d+) (?:updates?|packages?) can be (?:applied|updated|installed)/i.exec(text);
+  const security = /(\d+)(?: of these)? updates? (?:is a |are )?(?:standard )?security updates?/i.exec(text);
+  if (!total && !security) return /^\s*0 updates/im.test(text) ? { total: 0, security: 0 } : null;
+  return { total: Number(total?.[1] ?? 0), security: Number(security?.[1] ?? 0) };
+}
+
+function aptListsAge(context: ProbeContext): number | null {
+  const candidates = ['var/lib/apt/periodic/update-success-stamp', 'var/lib/apt/lists/partial', 'var/cache/apt/pkgcache.bin'];
+  let newest = 0;
+  for (const path of candidates) {
+    try {
+      newest = Math.max(newest, statSync(join(context.root, path)).mtimeMs);
+    } catch {
+      // not there on this system
+    }
+  }
+  return newest ? context.now - newest : null;
+}
+
+const listNames = (names: string[]) => `${names.slice(0, 8).join(', ')}${names.length > 8 ? `, and ${names.length - 8} more` : ''}`;
+
+async function debianUpdates(context: ProbeContext): Promise<ProbeOutcome> {
+  let counts: { total: number; securityNames: string[]; security: number } | null = null;
+  let failure = '';
+  try {
+    const result = await context.run('apt-get', ['-s', '-q', 'dist-upgrade'], { timeoutMs: COMMAND_TIMEOUT_MS });
+    if (result.code === 0) {
+      const parsed = parseAptSimulation(result.stdout);
+      counts = { total: parsed.total, securityNames: parsed.security, security: parsed.security.length };
+    } else failure = `apt-get -s dist-upgrade exited with ${result.code}: ${result.stderr.trim().split('\n').pop() ?? ''}`;
+  } catch (error) {
+    failure = `apt-get could not run: ${(error as Error).message}`;
+  }
+  if (!counts) {
+    const notifier = join(context.root, 'var/lib/update-notifier/updates-available');
+    const parsed = existsSync(notifier) ? parseUpdateNotifier(readFileSync(notifier, 'utf8')) : null;
+    if (!parsed) return unknown(failure || 'the pending updates could not be read', 'Run "apt list --upgradable" by hand.');
+    counts = { total: parsed.total, security: parsed.security, securityNames: [] };
+  }
+  const age = aptListsAge(context);
+  const ageText = age === null ? '' : ` (package lists refreshed ${describeDuration(age)} ago)`;
+  if (counts.security > 0) {
+    return {
+      status: 'failing',
+      detail: `${counts.security} security update(s) pending${counts.securityNames.length ? `: ${listNames(counts.securityNames)}` : ''}${ageText}`,
+      hint: 'Install them now: apt-get update && apt-get upgrade (or turn on unattended-upgrades).',
+    };
+  }
+  if (age !== null && age > APT_LISTS_MAX_AGE_DAYS * DAY_MS) {
+    return {
+      status: 'warning',
+      detail: `no security update pending according to package lists that are ${describeDuration(age)} old`,
+      hint: 'Old lists cannot show new updates: run apt-get update (unattended-upgrades does it daily).',
+    };
+  }
+  return { status: 'ok', detail: `no security update pending${counts.total ? ` (${counts.total} other update(s) available)` : ''}${ageText}` };
+}
+
+async function windowsUpdates(context: ProbeContext): Promise<ProbeOutcome> {
+  try {
+    const script = "(Get-HotFix | Where-Object InstalledOn | Sort-Object InstalledOn -Descending | Select-Object -First 1 | ForEach-Object { $_.HotFixID + ' ' + $_.InstalledOn.ToString('yyyy-MM-dd') })";
+    const result = await context.run('powershell.exe', ['-NoProfile', '-NonInteractive', '-Command', script], { timeoutMs: COMMAND_TIMEOUT_MS });
+    const match = /(KB\d+)\s+(\d{4}-\d{2}-\d{2})/.exec(result.stdout);
+    if (result.code !== 0 || !match) return unknown('the last installed Windows update could not be read', 'Look at Settings > Windows Update.');
+    const age = context.now - Date.parse(`${match[2]}T00:00:00Z`);
+    if (age > WINDOWS_UPDATE_MAX_AGE_DAYS * DAY_MS) {
+      return { status: 'warning', detail: `the last Windows update (${match[1]}) was installed on ${match[2]}, ${describeDuration(age)} ago`, hint: 'Run Windows Update.' };
+    }
+    return { status: 'ok', detail: `the last Windows update (${match[1]}) was installed on ${match[2]}` };
+  } catch (error) {
+    return unknown(`PowerShell could not run: ${(error as Error).message}`);
+  }
+}
+
+export const osUpdatesProbe: Probe = {
+  id: 'os-updates',
+  title: 'Operating system security updates',
+  run(context) {
+    if (context.platform === 'win32') return windowsUpdates(context);
+    if (context.platform === 'linux' && existsSync(join(context.root, 'usr/bin/apt-get'))) return debianUpdates(context);
+    return unknown(`no update check for this system (${context.platform}${context.platform === 'linux' ? ' without apt' : ''})`, 'Check for OS security updates by hand.');
+  },
+};
+
+// ---------------------------------------------------------------------------------------------- reboot
+
+/** Compares kernel releases like 6.1.0-27-amd64 and 6.1.0-28-amd64 (numbers as numbers). */
+export function compareVersions(a: string, b: string): number {
+  const pa = a.split(/[^0-9A-Za-z]+/);
+  const pb = b.split(/[^0-9A-Za-z]+/);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const x = pa[i] ?? '';
+    const y = pb[i] ?? '';
+    const nx = /^\d+$/.test(x) ? Number(x) : NaN;
+    const ny = /^\d+$/.test(y) ? Number(y) : NaN;
+    const order = !Number.isNaN(nx) && !Number.isNaN(ny) ? nx - ny : x.localeCompare(y);
+    if (order !== 0) return order;
+  }
+  return 0;
+}
+
+export const rebootProbe: Probe = {
+  id: 'reboot-required',
+  title: 'Reboot after updates',
+  run(context) {
+    if (context.platform !== 'linux') return unknown(`not checked on ${context.platform}`);
+    for (const flag of ['run/reboot-required', 'var/run/reboot-required']) {
+      const path = join(context.root, flag);
+      if (!existsSync(path)) continue;
+      const pkgs = existsSync(`${path}.pkgs`) ? readFileSync(`${path}.pkgs`, 'utf8').split('\n').filter(Boolean) : [];
+      return {
+        status: 'warning',
+        detail: `a reboot is required${pkgs.length ? ` (for ${listNames([...new Set(pkgs)])})` : ''}`,
+        hint: 'Updates are installed but not in use until the box restarts; the queue survives a reboot.',
+      };
+    }
+    let kernels: string[] = [];
+    try {
+      kernels = readdirSync(join(context.root, 'boot'))
+        .filter((name) => name.startsWith('vmlinuz-'))
+        .map((name) => name.slice('vmlinuz-'.length));
+    } catch {
+      // no /boot we can read (a container)
+    }
+    if (kernels.length === 0) return unknown('no reboot flag and no kernel in /boot to compare with (a container?)');
+    const newest = kernels.sort(compareVersions).at(-1)!;
+    if (compareVersions(newest, context.kernelRelease) > 0) {
+      return { status: 'warning', detail: `kernel ${newest} is installed but ${context.kernelRelease} is running`, hint: 'Reboot to run the new kernel.' };
+    }
+    return { status: 'ok', detail: `no reboot flag; the newest installed kernel (${newest}) is running` };
+  },
+};
+
+// ---------------------------------------------------------------------------------------------- versions
+
+export const moatVersionProbe: Probe = {
+  id: 'moat-version',
+  title: "Moat's version",
+  async run(context) {
+    if (!context.hooks.latestMoatVersion) {
+      return unknown(`Moat ${context.moatVersion} (no release feed is configured to compare with)`, 'Compare with the newest release by hand.');
+    }
+    const latest = await context.hooks.latestMoatVersion();
+    if (!latest) return unknown(`Moat ${context.moatVersion}; the release feed did not answer`);
+    if (compareVersions(latest, context.moatVersion) > 0) {
+      return { status: 'warning', detail: `Moat ${context.moatVersion} is running; ${latest} is available`, hint: 'Update Moat (the queue and settings are kept).' };
+    }
+    return { status: 'ok', detail: `Moat ${context.moatVersion} is the newest release` };
+  },
+};
+
+export const nodeRuntimeProbe: Probe = {
+  id: 'node-runtime',
+  title: 'Node.js runtime',
+  run(context) {
+    const node = nodeRuntimeStatus(context.nodeVersion, context.now);
+    if (context.electronVersion) {
+      return { ...node, status: node.status === 'ok' ? 'unknown' : node.status, detail: `${node.detail}; Electron ${context.electronVersion}'s age is not checked yet` };
+    }
+    return node;
+  },
+};
+
+export const clamavProbe: Probe = {
+  id: 'clamav',
+  title: 'ClamAV engine and signatures',
+  async run(context) {
+    if (!context.hooks.clamav) return unknown('no virus scanner is set up yet (the filters come later)');
+    const info = await context.hooks.clamav();
+    if (!info) return { status: 'failing', detail: 'clamd does not answer', hint: 'systemctl status clamav-daemon' };
+    if (!info.signatureDate) return unknown(`${info.version}; signature date not reported`);
+    const age = context.now - info.signatureDate.getTime();
+    if (age > context.config.alerts.clamavSignatureDays * DAY_MS) {
+      return { status: 'warning', detail: `${info.version}: signatures are ${describeDuration(age)} old`, hint: 'Check that freshclam runs.' };
+    }
+    return { status: 'ok', detail: `${info.version}: signatures ${describeDuration(age)} old` };
+  },
+};
+
+export const spamEnginesProbe: Probe = {
+  id: 'spam-engines',
+  title: 'Spam engines reachable',
+  async run(context) {
+    if (!context.hooks.spamEngines) return unknown('no spam engine is set up yet (the filters come later)');
+    const engines = await context.hooks.spamEngines();
+    if (engines.length === 0) return { status: 'ok', detail: "only Moat's built-in rules are in use" };
+    const down = engines.filter((engine) => !engine.reachable);
+    if (down.length) return { status: 'warning', detail: `not answering: ${down.map((engine) => engine.name).join(', ')}`, hint: 'Start the engine or remove it from the settings.' };
+    return { status: 'ok', detail: `answering: ${engines.map((engine) => engine.name).join(', ')}` };
+  },
+};
+
+// ---------------------------------------------------------------------------------------------- TLS
+
+export function describeCertificate(pem: Buffer, key: Buffer | null, now: number, warnDays: number): ProbeOutcome & { validTo?: number } {
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(pem);
+  } catch (error) {
+    return { status: 'failing', detail: `the certificate cannot be read: ${(error as Error).message}`, hint: 'Check mx.tls.cert (PEM).' };
+  }
+  const validTo = Date.parse(cert.validTo);
+  const validFrom = Date.parse(cert.validFrom);
+  const subject = cert.subject.replace(/\n/g, ', ');
+  const selfSigned = cert.subject === cert.issuer && cert.verify(cert.publicKey);
+  const what = `${subject}${selfSigned ? ' (self-signed)' : `, issued by ${cert.issuer.replace(/\n/g, ', ')}`}`;
+  if (key) {
+    try {
+      if (!cert.checkPrivateKey(createPrivateKey(key))) return { status: 'failing', detail: `${what}: the key does not belong to the certificate`, hint: 'Point mx.tls.key at the matching key.', validTo };
+    } catch (error) {
+      return { status: 'failing', detail: `${what}: the key cannot be read (${(error as Error).message})`, validTo };
+    }
+  }
+  if (validTo < now) return { status: 'failing', detail: `${what} expired on ${cert.validTo}`, hint: 'Renew it, then restart the relay.', validTo };
+  if (validFrom > now) return { status: 'failing', detail: `${what} is not valid before ${cert.validFrom}`, hint: "Check the box's clock.", validTo };
+  const left = validTo - now;
+  if (left < warnDays * DAY_MS) return { status: 'warning', detail: `${what} expires in ${describeDuration(left)} (${cert.validTo})`, hint: 'Renew it, then restart the relay.', validTo };
+  return { status: 'ok', detail: `${what}, valid until ${cert.validTo}`, validTo };
+}
+
+export const tlsProbe: Probe = {
+  id: 'tls-certificate',
+  title: 'TLS certificate of the mx listener',
+  run(context) {
+    const tls = context.tls();
+    if (!tls) return unknown('no certificate found (it is made on the first start)');
+    const { validTo: _validTo, ...outcome } = describeCertificate(tls.cert, tls.key, context.now, context.config.alerts.tlsExpiryDays.raise);
+    return outcome;
+  },
+};
+
+// ---------------------------------------------------------------------------------------------- SMTP
+
+/** 0.0.0.0 and :: are "every address": the relay reaches itself on loopback. */
+export function connectableAddress(listen: string): { host: string; port: number } {
+  const { host, port } = splitHostPort(listen);
+  if (host === '0.0.0.0' || host === '') return { host: '127.0.0.1', port };
+  if (host === '::') return { host: '::1', port };
+  return { host, port };
+}
+
+export const selfTestProbe: Probe = {
+  id: 'open-relay',
+  title: 'Open-relay self-test',
+  async run(context) {
+    if (!context.mxAddress) return unknown('the relay is not running, so its mx listener cannot be tested', 'Start "moat serve", then run "moat checklist run".');
+    const domain = context.config.domains[0];
+    if (!domain) return unknown('no accepted domain is configured');
+    const { host, port } = connectableAddress(context.mxAddress);
+    const { results: _results, ...outcome } = await openRelaySelfTest({ host, port, ourDomain: domain, helo: context.hostname });
+    return outcome;
+  },
+};
+
+export const internalAuthProbe: Probe = {
+  id: 'internal-auth',
+  title: 'SMTP AUTH off on the internal server',
+  async run(context) {
+    const internal = context.config.internal;
+    if (!internal) return unknown('no internal server is configured');
+    const where = `${internal.host}:${internal.port}`;
+    let probe: SmtpProbe | null = null;
+    try {
+      probe = await SmtpProbe.connect(internal.host, internal.port, SMTP_PROBE_TIMEOUT_MS);
+      const greeting = await probe.reply();
+      if (greeting.code !== 220) return unknown(`${where} greeted with ${greeting.text}`);
+      let ehlo = await probe.command(`EHLO ${context.hostname}`);
+      if (ehlo.code !== 250) return unknown(`${where} answered EHLO with ${ehlo.text}`);
+      let keywords = ehloKeywords(ehlo);
+      let auth = keywords.get('AUTH');
+      let where2 = 'in plain text';
+      if (auth === undefined && keywords.has('STARTTLS') && internal.tls !== 'none') {
+        const started = await probe.command('STARTTLS');
+        if (started.code === 220) {
+          await probe.upgrade(internal.host);
+          ehlo = await probe.command(`EHLO ${context.hostname}`);
+          keywords = ehloKeywords(ehlo);
+          auth = keywords.get('AUTH');
+          where2 = 'after STARTTLS';
+        }
+      }
+      if (auth === undefined) return { status: 'ok', detail: `${where} does not offer SMTP AUTH to the relay` };
+      if (internal.auth) return { status: 'ok', detail: `${where} offers SMTP AUTH (${auth}) ${where2}; Moat itself logs in with internal.auth` };
+      return {
+        status: 'warning',
+        detail: `${where} offers SMTP AUTH (${auth}) ${where2}`,
+        hint: 'Once office clients submit through Moat, switch AUTH off on the connector the relay uses, so stolen passwords have nothing to log in to.',
+      };
+    } catch (error) {
+      return unknown(`could not talk to ${where}: ${(error as Error).message}`);
+    } finally {
+      probe?.close();
+    }
+  },
+};
+
+// ---------------------------------------------------------------------------------------------- admin, backup
+
+export const adminListenerProbe: Probe = {
+  id: 'admin-listener',
+  title: 'Admin listener on loopback',
+  run(context) {
+    const listen = context.config.admin.listen;
+    if (context.adminError) return { status: 'failing', detail: `the admin listener could not bind ${listen}: ${context.adminError}`, hint: 'Free the port or choose another with --admin-listen.' };
+    const address = context.adminAddress ?? listen;
+    if (isLoopbackListen(address)) return { status: 'ok', detail: `bound to ${address} (loopback only)` };
+    return { status: 'failing', detail: `bound to ${address}, reachable from the network without TLS`, hint: 'Bind it to 127.0.0.1.' };
+  },
+};
+
+export const adminPasswordProbe: Probe = {
+  id: 'admin-password',
+  title: 'Admin password set',
+  async run(context) {
+    if (!context.hooks.adminPasswordSet) {
+      return unknown('the admin API and its password come with the admin app; until then the admin listener serves only /metrics and /healthz on loopback');
+    }
+    return (await context.hooks.adminPasswordSet())
+      ? { status: 'ok', detail: 'an admin password is set' }
+      : { status: 'failing', detail: 'no admin password is set', hint: 'Finish the setup wizard (it asks for one).' };
+  },
+};
+
+export const backupProbe: Probe = {
+  id: 'backup-age',
+  title: 'Recent backup',
+  run(context) {
+    const last = context.lastBackup();
+    const error = context.lastBackupError();
+    if (error && (!last || error.at > last.at)) {
+      return { status: 'failing', detail: `the last scheduled backup failed ${describeDuration(context.now - error.at)} ago: ${error.error}`, hint: 'Check backup.folder (space, permissions).' };
+    }
+    if (!last) return { status: 'warning', detail: 'no backup has been made yet', hint: 'Run "moat backup create FILE", or set backup.intervalHours.' };
+    const age = context.now - last.at;
+    if (age > context.config.alerts.backupAgeDays * DAY_MS) {
+      return { status: 'warning', detail: `the last backup is ${describeDuration(age)} old (${last.file})`, hint: 'Make one now and keep a copy off the box.' };
+    }
+    return { status: 'ok', detail: `last backup ${describeDuration(age)} ago (${last.file})` };
+  },
+};
+
+/** The automatic probes, in the order the checklist shows them. */
+export const PROBES: readonly Probe[] = [
+  osUpdatesProbe,
+  rebootProbe,
+  moatVersionProbe,
+  nodeRuntimeProbe,
+  clamavProbe,
+  spamEnginesProbe,
+  tlsProbe,
+  selfTestProbe,
+  internalAuthProbe,
+  adminListenerProbe,
+  adminPasswordProbe,
+  backupProbe,
+];

@@ -1,0 +1,53 @@
+/** Types shared by metrics, alerts, the checklist and their subscribers (events.ts, the admin API, the tray). */
+
+export type Severity = 'warning' | 'critical';
+
+/** One alert as it is kept and shown: raised once, cleared once. */
+export interface Alert {
+  id: number;
+  rule: string;
+  severity: Severity;
+  title: string;
+  /** Plain words: what is wrong, with the numbers. */
+  message: string;
+  /** What the admin can do about it. */
+  hint: string;
+  raisedAt: number;
+  clearedAt: number | null;
+  /** Why it was cleared (e.g. "the queue is down to 3 messages"). */
+  clearMessage: string | null;
+}
+
+export interface AlertEvent {
+  action: 'raised' | 'cleared';
+  alert: Alert;
+}
+
+export type ProbeStatus = 'ok' | 'warning' | 'failing' | 'unknown';
+
+/** What one automatic probe of the patch-status checklist found. */
+export interface ProbeOutcome {
+  status: ProbeStatus;
+  detail: string;
+  hint?: string;
+}
+
+export interface ProbeResult extends ProbeOutcome {
+  probe: string;
+  title: string;
+  checkedAt: number;
+}
+
+/** Facts that other parts of the relay supply once they exist (filters: ClamAV; submission: accounts; admin: password). */
+export interface MonitorHooks {
+  /** clamd's VERSION answer, parsed; null when clamd cannot be reached. */
+  clamav?: () => Promise<{ version: string; signatureDate: Date | null } | null>;
+  /** Spam engines in use and whether each answers. */
+  spamEngines?: () => Promise<{ name: string; reachable: boolean }[]>;
+  /** Submission accounts that the circuit breaker has suspended. */
+  suspendedAccounts?: () => string[] | Promise<string[]>;
+  /** Whether an admin password has been set for the admin listener. */
+  adminPasswordSet?: () => boolean | Promise<boolean>;
+  /** The newest Moat release known to an update source (none by default: Moat asks no update server). */
+  latestMoatVersion?: () => Promise<string | null>;
+}

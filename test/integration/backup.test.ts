@@ -1,0 +1,235 @@
+// Backup and restore with real parts: a relay under load with its internal server down, a snapshot taken meanwhile
+// (through a second SQLite connection, as the CLI does), restored into a fresh data directory, and a new relay on
+// it delivering every message that was queued at the snapshot. Encryption, a wrong passphrase, a damaged file,
+// the CLI against a running serve, and scheduled backups with retention.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { Sink, reservePort } from '../helpers/sink.ts';
+import { startRelay, tempDir } from '../helpers/relay.ts';
+import { message, send } from '../helpers/smtp.ts';
+import { ServeProcess, runCli } from '../helpers/cli.ts';
+import { createBackup, restoreBackup, BackupError } from '../../src-relay/backup/backup.ts';
+import { SCHEDULED_NAME } from '../../src-relay/backup/schedule.ts';
+import { loadConfig } from '../../src-relay/config/load.ts';
+
+const TEST_TIMEOUT_MS = 240_000;
+const dirs: string[] = [];
+const serves: ServeProcess[] = [];
+after(async () => {
+  for (const serve of serves) if (serve.running) await serve.stop('SIGKILL');
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+function world(): string {
+  const dir = tempDir('moat-backup-');
+  dirs.push(dir);
+  return dir;
+}
+
+async function until(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+const subjectOf = (raw: Buffer | string) => /^Subject: (.*)$/m.exec(raw.toString())?.[1] ?? '';
+
+/** Queued message ids and their subjects, read from a data directory's database. */
+function queuedSubjects(dataDir: string): Map<string, string> {
+  const db = new Database(join(dataDir, 'moat.db'), { readonly: true });
+  try {
+    const rows = db.prepare(`SELECT id, subject FROM messages WHERE status = 'queued' AND kind = 'mail'`).all() as { id: string; subject: string }[];
+    return new Map(rows.map((row) => [row.id, row.subject]));
+  } finally {
+    db.close();
+  }
+}
+
+test('a backup taken under load restores into a new data dir, and the new relay delivers every message queued at the snapshot', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const downPort = await reservePort();
+  const dataDir = join(world(), 'old');
+  mkdirSync(dataDir);
+  const relay = await startRelay(downPort, {}, { dataDir });
+  const before: string[] = [];
+  let loading = true;
+  let sentDuring = 0;
+  try {
+    for (let i = 0; i < 25; i++) {
+      await send(relay.port, 'alice@sender.test', ['bob@example.test', 'carol@example.test'], message(`before ${i}`));
+      before.push(`before ${i}`);
+    }
+    await until('the first attempts are deferred', () => relay.relay.routeStates().some((state) => state.route === 'internal' && state.state === 'down'));
+    // the load goes on while the snapshot is taken: new mail, and deferrals being written
+    const load = (async () => {
+      while (loading) {
+        await send(relay.port, 'alice@sender.test', ['bob@example.test'], message(`during ${sentDuring}`, 'x'.repeat(2000)));
+        sentDuring++;
+      }
+    })();
+    await until('the load is under way', () => sentDuring >= 3);
+    const file = join(world(), 'relay.moat');
+    const summary = await createBackup({ dataDir, file, config: relay.relay.config });
+    loading = false;
+    await load;
+    assert.ok(summary.messages >= 25, `${summary.messages} messages in the snapshot`);
+    assert.equal(summary.encrypted, false);
+    assert.ok(sentDuring > 3, 'mail kept arriving during the backup');
+    assert.equal(readdirSync(dataDir).filter((name) => name.startsWith('.backup-staging-')).length, 0, 'no staging left behind');
+
+    const restored = join(world(), 'new');
+    const result = await restoreBackup({ file, dataDir: restored });
+    assert.equal(result.messages, summary.messages);
+    assert.deepEqual(result.missing, []);
+    const snapshot = queuedSubjects(restored);
+    assert.equal(snapshot.size, summary.messages);
+    for (const subject of before) assert.ok([...snapshot.values()].includes(subject), `${subject} was acknowledged before the backup began, so it is in it`);
+    assert.ok(existsSync(join(restored, 'tls', 'cert.pem')) && existsSync(join(restored, 'tls', 'key.pem')), 'the TLS pair came along');
+    assert.ok(loadConfig(join(restored, 'moat.json')).ok, 'the restored configuration is valid');
+
+    const sink = await Sink.start();
+    const second = await startRelay(sink.port, {}, { dataDir: restored });
+    try {
+      assert.deepEqual(second.relay.damaged, []);
+      const wanted = new Set(snapshot.values());
+      await until('every message of the snapshot is delivered', () => {
+        const got = new Set(sink.messages.map((m) => subjectOf(m.raw)));
+        return [...wanted].every((subject) => got.has(subject));
+      });
+      for (const [id] of snapshot) await until(`${id} is done`, () => second.relay.queue.store.message(id)?.status === 'done');
+      const beforeCopies = sink.messages.filter((m) => subjectOf(m.raw) === 'before 0');
+      assert.deepEqual(beforeCopies.flatMap((m) => m.to).sort(), ['bob@example.test', 'carol@example.test'], 'every recipient, once');
+    } finally {
+      await second.stop();
+      await sink.stop();
+    }
+  } finally {
+    loading = false;
+    await relay.stop();
+  }
+});
+
+test('moat backup create while serve runs: encrypted, refused without or with a wrong passphrase or when altered, restored and served', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const base = world();
+  const dataDir = join(base, 'live');
+  const downPort = await reservePort();
+  const flags = ['--domain', 'example.test', '--internal', `127.0.0.1:${downPort}`];
+  const serve = await ServeProcess.start(['--data-dir', dataDir, '--mx-listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', ...flags]);
+  serves.push(serve);
+  for (let i = 0; i < 5; i++) await send(serve.port, 'alice@sender.test', ['bob@example.test'], message(`secret ${i}`, 'the body nobody may read\r\n'));
+  const passphraseFile = join(base, 'pass');
+  writeFileSync(passphraseFile, 'correct horse battery staple\n');
+  const file = join(base, 'enc.moat');
+  const created = await runCli(['backup', 'create', file, '--passphrase-file', passphraseFile, '--data-dir', dataDir, ...flags]);
+  assert.equal(created.code, 0, created.stderr);
+  assert.match(created.stdout, /backup written: .*enc\.moat \(\d+ bytes, 5 queued message\(s\), \d+ files, encrypted\)/);
+  assert.equal((await serve.stop()).code, 0);
+  const bytes = readFileSync(file);
+  assert.equal(bytes.subarray(0, 8).toString(), 'MOATENC1');
+  assert.ok(!bytes.includes(Buffer.from('the body nobody may read')) && !bytes.includes(Buffer.from('BEGIN PRIVATE KEY')), 'nothing readable inside');
+  const db = new Database(join(dataDir, 'moat.db'), { readonly: true });
+  assert.match((db.prepare(`SELECT value FROM state WHERE key = 'last_backup'`).get() as { value: string }).value, /enc\.moat/, 'the backup is recorded for the checklist');
+  db.close();
+
+  const target = join(base, 'restored');
+  const missing = await runCli(['backup', 'restore', file, '--data-dir', target]);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /encrypted: give its passphrase with --passphrase-file/);
+  const wrongFile = join(base, 'wrong');
+  writeFileSync(wrongFile, 'Tr0ub4dor&3\n');
+  const wrong = await runCli(['backup', 'restore', file, '--data-dir', target, '--passphrase-file', wrongFile]);
+  assert.equal(wrong.code, 1);
+  assert.match(wrong.stderr, /wrong passphrase for this backup \(WRONG_PASSPHRASE\)/);
+  assert.ok(!existsSync(target), 'nothing is left behind by a refused restore');
+  const altered = join(base, 'altered.moat');
+  copyFileSync(file, altered);
+  const copy = readFileSync(altered);
+  copy[copy.length - 200]! ^= 0x01;
+  writeFileSync(altered, copy);
+  const damaged = await runCli(['backup', 'restore', altered, '--data-dir', target, '--passphrase-file', passphraseFile]);
+  assert.equal(damaged.code, 1);
+  assert.match(damaged.stderr, /damaged or was altered|cannot be read/);
+  assert.ok(!existsSync(target));
+  const busy = join(base, 'busy');
+  mkdirSync(busy);
+  writeFileSync(join(busy, 'something'), 'x');
+  const notEmpty = await runCli(['backup', 'restore', file, '--data-dir', busy, '--passphrase-file', passphraseFile]);
+  assert.equal(notEmpty.code, 1);
+  assert.match(notEmpty.stderr, /is not empty/);
+
+  const restored = await runCli(['backup', 'restore', file, '--data-dir', target, '--passphrase-file', passphraseFile]);
+  assert.equal(restored.code, 0, restored.stderr);
+  assert.match(restored.stdout, /5 queued message\(s\), due for delivery at once/);
+  assert.match(restored.stdout, /start it with: moat serve --data-dir /);
+  const sink = await Sink.start();
+  try {
+    const again = await ServeProcess.start(['--data-dir', target, '--mx-listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--internal', `127.0.0.1:${sink.port}`]);
+    serves.push(again);
+    await sink.waitFor(5, 60_000);
+    assert.deepEqual(sink.messages.map((m) => subjectOf(m.raw)).sort(), ['secret 0', 'secret 1', 'secret 2', 'secret 3', 'secret 4']);
+    assert.equal((await again.stop()).code, 0);
+  } finally {
+    await sink.stop();
+  }
+});
+
+test('an unencrypted backup is a plain tar holding the database, the config, the keys and the spool files; other files are refused', { timeout: TEST_TIMEOUT_MS }, async (t) => {
+  const downPort = await reservePort();
+  const dataDir = join(world(), 'd');
+  mkdirSync(dataDir);
+  writeFileSync(join(dataDir, 'moat.json'), JSON.stringify({ domains: ['example.test'] }));
+  const relay = await startRelay(downPort, {}, { dataDir });
+  const file = join(world(), 'plain.moat');
+  try {
+    const info = await send(relay.port, 'alice@sender.test', ['bob@example.test'], message('plain'));
+    const id = /queued as ([0-9A-Z]{22})/.exec(info.response)![1]!;
+    await createBackup({ dataDir, file, config: relay.relay.config });
+    if (spawnSync('tar', ['--version']).status === 0) {
+      const listing = spawnSync('tar', ['-tf', file], { encoding: 'utf8' }).stdout.trim().split('\n');
+      assert.deepEqual(listing.slice(0, 4), ['moat-backup.json', 'moat.db', 'moat.json', 'effective-config.json']);
+      assert.ok(listing.includes(`spool/msg/${id}`));
+      assert.ok(listing.includes('tls/key.pem'));
+      assert.equal(listing.at(-1), 'moat-backup.sha256');
+    } else t.diagnostic('no tar here: listing not checked');
+  } finally {
+    await relay.stop();
+  }
+  const notBackup = join(world(), 'x.moat');
+  writeFileSync(notBackup, 'hello, this is not a backup at all'.repeat(40));
+  await assert.rejects(restoreBackup({ file: notBackup, dataDir: join(world(), 'r1') }), (error: unknown) => error instanceof BackupError && /not a Moat backup|checksum/.test(error.message));
+  const truncated = join(world(), 't.moat');
+  writeFileSync(truncated, readFileSync(file).subarray(0, 40_000));
+  await assert.rejects(restoreBackup({ file: truncated, dataDir: join(world(), 'r2') }), (error: unknown) => error instanceof BackupError && error.code === 'DAMAGED');
+});
+
+test('scheduled backups go to the folder on time and only the newest `keep` are kept; other files there are left alone', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const sink = await Sink.start();
+  const folder = join(world(), 'backups');
+  mkdirSync(folder);
+  writeFileSync(join(folder, 'notes.txt'), 'mine');
+  // 0.0004 h = 1.44 s between backups
+  const relay = await startRelay(sink.port, { backup: { intervalHours: 0.0004, keep: 2, folder } });
+  try {
+    const times = new Set<string>();
+    await until('three scheduled backups', () => {
+      const value = relay.relay.queue.store.getState('last_backup');
+      if (value) times.add(JSON.parse(value).at);
+      return times.size >= 3;
+    });
+    const names = readdirSync(folder).sort();
+    assert.ok(names.includes('notes.txt'));
+    const backups = names.filter((name) => SCHEDULED_NAME.test(name));
+    assert.ok(backups.length >= 1 && backups.length <= 2, `kept ${backups.join(', ')}`);
+    assert.equal(relay.relay.monitor.checklist.latestOf('backup-age'), null, 'the checklist is not run by this');
+    const [probe] = await relay.relay.monitor.runChecklist(['backup-age']);
+    assert.equal(probe!.status, 'ok');
+  } finally {
+    await relay.stop();
+    await sink.stop();
+  }
+});

@@ -1,0 +1,353 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { validateConfig } from '../../../src-relay/config/load.ts';
+import { createRelayEvents } from '../../../src-relay/events.ts';
+import { openDatabase } from '../../../src-relay/store/db.ts';
+import { MonitorStore } from '../../../src-relay/monitor/monitor-store.ts';
+import { Metrics } from '../../../src-relay/monitor/metrics.ts';
+import { AlertManager } from '../../../src-relay/monitor/alerts.ts';
+import { BUILT_IN_RULES, type AlertRule, type RuleContext } from '../../../src-relay/monitor/alert-rules.ts';
+import { alertEmail, webhookPayload } from '../../../src-relay/monitor/notify.ts';
+import type { AlertEvent, MonitorHooks } from '../../../src-relay/monitor/types.ts';
+import type { RouteState } from '../../../src-relay/queue/scheduler.ts';
+import { silentLogger } from '../../../src-relay/log/logger.ts';
+import { tempDir } from '../../helpers/relay.ts';
+
+const T0 = Date.parse('2026-11-28T10:00:00Z');
+
+/** A world the rules look at, every part of it settable by the test. */
+function world(configInput: Record<string, unknown> = {}) {
+  const dir = tempDir('moat-alerts-');
+  const db = openDatabase(dir);
+  const store = new MonitorStore(db);
+  const result = validateConfig({ domains: ['example.test'], internal: { host: '127.0.0.1' }, ...configInput });
+  if (!result.ok) throw new Error(JSON.stringify(result.problems));
+  const state = {
+    now: T0,
+    size: 0,
+    oldest: null as number | null,
+    routes: [] as RouteState[],
+    disk: { free: 50, total: 100 } as { free: number; total: number } | null,
+    certValidTo: T0 + 400 * 86400_000,
+    lastBackup: null as { at: number; file: string } | null,
+    hooks: {} as MonitorHooks,
+  };
+  const metrics = new Metrics({ store, clock: () => state.now, sampleGauges: () => [] });
+  const events = createRelayEvents();
+  const seen: AlertEvent[] = [];
+  events.on('alert', (event) => seen.push(event));
+  const context = (): RuleContext => ({
+    now: state.now,
+    config: result.config,
+    queueSummary: () => ({ size: state.size, oldest: state.oldest }),
+    routeStates: () => state.routes,
+    metrics,
+    diskSpace: async () => state.disk,
+    tlsCertificate: () => ({ validTo: state.certValidTo, subject: 'CN=relay.example.test' }),
+    lastBackup: () => state.lastBackup,
+    firstStartedAt: T0,
+    lastSelfTest: () => null,
+    hooks: state.hooks,
+  });
+  const manager = (rules: readonly AlertRule[] = BUILT_IN_RULES) =>
+    new AlertManager({ store, events, rules, disabled: result.config.alerts.disabled, context, clock: () => state.now, logger: silentLogger });
+  return {
+    state,
+    metrics,
+    seen,
+    manager,
+    store,
+    summary: () => seen.map((event) => `${event.action}:${event.alert.rule}`),
+    done: () => {
+      db.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+test('the queue-size alert is raised once past raise, stays up in the band, and clears once at or below clear', async () => {
+  const w = world({ alerts: { queueSize: { raise: 10, clear: 5 } } });
+  try {
+    const alerts = w.manager();
+    w.state.size = 11;
+    await alerts.evaluate();
+    await alerts.evaluate();
+    w.state.size = 7; // in the band: no change either way
+    await alerts.evaluate();
+    w.state.size = 12;
+    await alerts.evaluate();
+    assert.deepEqual(w.summary(), ['raised:queue-size'], 'raised exactly once');
+    const raised = w.seen[0]!.alert;
+    assert.equal(raised.severity, 'warning');
+    assert.match(raised.message, /11 messages are waiting/);
+    assert.ok(raised.hint.length > 20);
+    assert.equal(raised.raisedAt, T0);
+    w.state.size = 6;
+    await alerts.evaluate();
+    assert.equal(w.seen.length, 1, 'still above clear');
+    w.state.now += 1000;
+    w.state.size = 5;
+    await alerts.evaluate();
+    await alerts.evaluate();
+    assert.deepEqual(w.summary(), ['raised:queue-size', 'cleared:queue-size'], 'cleared exactly once');
+    assert.equal(w.seen[1]!.alert.clearedAt, T0 + 1000);
+    assert.match(w.seen[1]!.alert.clearMessage!, /down to 5/);
+    assert.deepEqual(alerts.open(), []);
+    assert.equal(alerts.history().length, 1);
+  } finally {
+    w.done();
+  }
+});
+
+test('open alerts survive a restart: the new manager neither raises them again nor forgets to clear them', async () => {
+  const w = world({ alerts: { queueSize: { raise: 2, clear: 1 } } });
+  try {
+    w.state.size = 3;
+    await w.manager().evaluate();
+    const again = w.manager();
+    assert.equal(again.open().length, 1);
+    await again.evaluate();
+    assert.deepEqual(w.summary(), ['raised:queue-size']);
+    w.state.size = 0;
+    await again.evaluate();
+    assert.deepEqual(w.summary(), ['raised:queue-size', 'cleared:queue-size']);
+  } finally {
+    w.done();
+  }
+});
+
+test('a hold time keeps a short blip from raising an alert', async () => {
+  const w = world();
+  try {
+    let bad = false;
+    const rule: AlertRule = {
+      id: 'blip',
+      severity: 'warning',
+      title: 'blip',
+      raiseAfterMs: 60_000,
+      check: () => (bad ? { state: 'bad', message: 'bad', hint: 'h' } : { state: 'good', message: 'fine' }),
+    };
+    const alerts = w.manager([rule]);
+    bad = true;
+    await alerts.evaluate();
+    w.state.now += 30_000;
+    bad = false;
+    await alerts.evaluate();
+    bad = true;
+    w.state.now += 30_000;
+    await alerts.evaluate();
+    w.state.now += 59_000;
+    await alerts.evaluate();
+    assert.deepEqual(w.summary(), [], 'bad for less than the hold time');
+    w.state.now += 1_000;
+    await alerts.evaluate();
+    assert.deepEqual(w.summary(), ['raised:blip']);
+  } finally {
+    w.done();
+  }
+});
+
+test('a rule that throws or cannot tell changes nothing', async () => {
+  const w = world();
+  try {
+    let mode: 'bad' | 'throw' | 'unknown' = 'bad';
+    const rule: AlertRule = {
+      id: 'flaky',
+      severity: 'critical',
+      title: 'flaky',
+      check: () => {
+        if (mode === 'throw') throw new Error('boom');
+        return mode === 'bad' ? { state: 'bad', message: 'bad', hint: 'h' } : { state: 'unknown', why: 'no idea' };
+      },
+    };
+    const alerts = w.manager([rule]);
+    await alerts.evaluate();
+    mode = 'throw';
+    await alerts.evaluate();
+    mode = 'unknown';
+    await alerts.evaluate();
+    assert.deepEqual(w.summary(), ['raised:flaky']);
+    assert.equal(alerts.open().length, 1);
+  } finally {
+    w.done();
+  }
+});
+
+test('oldest-message age: raised past raise minutes, cleared only once no message is older than clear', async () => {
+  const w = world({ alerts: { oldestQueuedMinutes: { raise: 60, clear: 30 } } });
+  try {
+    const alerts = w.manager();
+    w.state.oldest = T0 - 61 * 60_000;
+    w.state.size = 1;
+    await alerts.evaluate();
+    w.state.oldest = T0 - 45 * 60_000;
+    await alerts.evaluate();
+    w.state.oldest = null;
+    w.state.size = 0;
+    await alerts.evaluate();
+    assert.deepEqual(w.summary(), ['raised:queue-age', 'cleared:queue-age']);
+    assert.match(w.seen[0]!.alert.message, /waiting 1 h 1 min/);
+  } finally {
+    w.done();
+  }
+});
+
+test('internal server unreachable: raised only after the configured time, cleared when it answers', async () => {
+  const w = world({ alerts: { internalDownMinutes: 10 } });
+  try {
+    const alerts = w.manager();
+    w.state.routes = [{ route: 'internal', state: 'down', since: T0, lastError: 'connect ECONNREFUSED' }];
+    w.state.now = T0 + 9 * 60_000;
+    await alerts.evaluate();
+    assert.deepEqual(w.summary(), []);
+    w.state.now = T0 + 10 * 60_000;
+    await alerts.evaluate();
+    assert.deepEqual(w.summary(), ['raised:internal-down']);
+    assert.equal(w.seen[0]!.alert.severity, 'critical');
+    assert.match(w.seen[0]!.alert.message, /127\.0\.0\.1:25.*10 min.*ECONNREFUSED/);
+    w.state.routes = [{ route: 'internal', state: 'up', since: w.state.now, lastError: null }];
+    await alerts.evaluate();
+    assert.deepEqual(w.summary(), ['raised:internal-down', 'cleared:internal-down']);
+  } finally {
+    w.done();
+  }
+});
+
+test('delivery failures: the ratio over the window raises at raisePercent and clears at clearPercent', async () => {
+  const w = world({ alerts: { deliveryFailures: { windowMinutes: 10, minAttempts: 10, raisePercent: 50, clearPercent: 20 } } });
+  try {
+    const alerts = w.manager();
+    w.metrics.increment('deferred', { route: 'internal' }, 4);
+    await alerts.evaluate();
+    assert.deepEqual(w.summary(), [], 'too few attempts to judge');
+    w.metrics.increment('bounced', { route: 'outbound' }, 2);
+    w.metrics.increment('delivered', { route: 'internal' }, 4);
+    await alerts.evaluate();
+    assert.deepEqual(w.summary(), ['raised:delivery-failures'], '6 of 10 failed');
+    w.metrics.increment('delivered', { route: 'internal' }, 15);
+    await alerts.evaluate();
+    assert.deepEqual(w.summary(), ['raised:delivery-failures'], '6 of 25 = 24%: in the band');
+    w.metrics.increment('delivered', { route: 'internal' }, 5);
+    await alerts.evaluate();
+    assert.deepEqual(w.summary(), ['raised:delivery-failures', 'cleared:delivery-failures'], '6 of 30 = 20%');
+  } finally {
+    w.done();
+  }
+});
+
+test('disk free: raised below raise percent, cleared at clear percent; unknown when it cannot be read', async () => {
+  const w = world({ alerts: { diskFreePercent: { raise: 10, clear: 15 } } });
+  try {
+    const alerts = w.manager();
+    w.state.disk = { free: 9 * 1024 ** 3, total: 100 * 1024 ** 3 };
+    await alerts.evaluate();
+    w.state.disk = null;
+    await alerts.evaluate();
+    w.state.disk = { free: 12 * 1024 ** 3, total: 100 * 1024 ** 3 };
+    await alerts.evaluate();
+    assert.deepEqual(w.summary(), ['raised:disk-free']);
+    assert.match(w.seen[0]!.alert.message, /9\.0 GiB \(9\.0%\) of 100\.0 GiB/);
+    w.state.disk = { free: 15 * 1024 ** 3, total: 100 * 1024 ** 3 };
+    await alerts.evaluate();
+    assert.deepEqual(w.summary(), ['raised:disk-free', 'cleared:disk-free']);
+  } finally {
+    w.done();
+  }
+});
+
+test('TLS expiry and backup age are judged against the clock', async () => {
+  const w = world({ alerts: { tlsExpiryDays: { raise: 14, clear: 21 }, backupAgeDays: 7 } });
+  try {
+    const alerts = w.manager();
+    w.state.certValidTo = T0 + 10 * 86400_000;
+    w.state.now = T0 + 8 * 86400_000;
+    await alerts.evaluate();
+    assert.deepEqual(w.summary().sort(), ['raised:backup-age', 'raised:tls-expiry']);
+    assert.match(w.seen.find((event) => event.alert.rule === 'backup-age')!.alert.message, /No backup has been made since the relay first started 8 days ago/);
+    assert.match(w.seen.find((event) => event.alert.rule === 'tls-expiry')!.alert.message, /expires in 2 days/);
+    w.state.lastBackup = { at: w.state.now, file: '/backups/b.moat' };
+    w.state.certValidTo = w.state.now + 90 * 86400_000;
+    await alerts.evaluate();
+    assert.deepEqual(w.summary().slice(2).sort(), ['cleared:backup-age', 'cleared:tls-expiry']);
+  } finally {
+    w.done();
+  }
+});
+
+test('ClamAV signatures and suspended accounts plug in through hooks; without them the rules cannot tell', async () => {
+  const w = world({ alerts: { clamavSignatureDays: 3 } });
+  try {
+    const alerts = w.manager();
+    await alerts.evaluate();
+    assert.deepEqual(w.summary(), []);
+    let suspended: string[] = ['alice@example.test'];
+    let signatures = new Date(T0 - 4 * 86400_000);
+    w.state.hooks.clamav = async () => ({ version: 'ClamAV 1.0.7/27470', signatureDate: signatures });
+    w.state.hooks.suspendedAccounts = () => suspended;
+    await alerts.evaluate();
+    assert.deepEqual(w.summary().sort(), ['raised:account-suspended', 'raised:clamav-signatures']);
+    assert.match(w.seen.find((event) => event.alert.rule === 'account-suspended')!.alert.message, /alice@example\.test/);
+    suspended = [];
+    signatures = new Date(T0 - 3600_000);
+    await alerts.evaluate();
+    assert.deepEqual(w.summary().slice(2).sort(), ['cleared:account-suspended', 'cleared:clamav-signatures']);
+  } finally {
+    w.done();
+  }
+});
+
+test('a disabled rule clears its open alert and raises nothing', async () => {
+  const w = world({ alerts: { queueSize: { raise: 1, clear: 0 } } });
+  try {
+    w.state.size = 5;
+    await w.manager().evaluate();
+    const events = createRelayEvents();
+    const later: AlertEvent[] = [];
+    events.on('alert', (event) => later.push(event));
+    const off = new AlertManager({
+      store: w.store,
+      events,
+      rules: BUILT_IN_RULES.filter((rule) => rule.id === 'queue-size'),
+      disabled: ['queue-size'],
+      context: () => ({}) as RuleContext,
+      clock: () => w.state.now,
+      logger: silentLogger,
+    });
+    await off.evaluate();
+    assert.deepEqual(later.map((event) => `${event.action}:${event.alert.rule}`), ['cleared:queue-size']);
+    assert.match(later[0]!.alert.clearMessage!, /switched off/);
+  } finally {
+    w.done();
+  }
+});
+
+test('the alert e-mail is plain ASCII with safe headers, marked auto-generated; the webhook carries a text line', () => {
+  const event: AlertEvent = {
+    action: 'raised',
+    alert: {
+      id: 7,
+      rule: 'internal-down',
+      severity: 'critical',
+      title: 'The internal mail server is unreachable',
+      message: 'last error: 421 bye\r\nBcc: victim@evil.test ünïcode',
+      hint: 'Check it.',
+      raisedAt: T0,
+      clearedAt: null,
+      clearMessage: null,
+    },
+  };
+  const raw = alertEmail({ event, hostname: 'relay.example.test', to: ['admin@example.test'], now: T0 });
+  const head = raw.slice(0, raw.indexOf('\r\n\r\n'));
+  const body = raw.slice(head.length + 4);
+  assert.match(head, /^Subject: \[Moat relay\.example\.test\] RAISED critical: The internal mail server is unreachable$/m);
+  assert.match(head, /^Auto-Submitted: auto-generated$/m);
+  assert.doesNotMatch(head, /Bcc/);
+  assert.ok(/^[\x20-\x7e\r\n]*$/.test(raw), 'only printable ASCII');
+  assert.ok(!/(?<!\r)\n/.test(raw), 'CRLF line endings only');
+  assert.match(body, /What to do: Check it\./);
+  const payload = webhookPayload(event, 'relay.example.test');
+  assert.equal(payload.action, 'raised');
+  assert.equal(payload.alert.rule, 'internal-down');
+  assert.match(payload.text, /RAISED critical/);
+});
