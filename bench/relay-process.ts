@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 
@@ -9,6 +10,7 @@ const STOP_TIMEOUT_MS = 15_000; // longer than the relay's own shutdown grace, s
 const TAIL_LINES = 50;
 // "moat ready mx=127.0.0.1:40123 ..."; brackets allowed so an IPv6 listener also parses
 const READY_LINE = /\bready\b.*\bmx=\[?([^\s\]]+?)\]?:(\d+)\b/;
+const SUBMISSION_IN_READY_LINE = /\bsubmission=\S+:(\d+)\b/;
 
 export interface RelayOptions {
   dataDir: string;
@@ -19,6 +21,8 @@ export interface RelayOptions {
 export interface RelayHandle {
   mxHost: string;
   mxPort: number;
+  /** The STARTTLS submission listener, when the relay was started with --submission-listen. */
+  submissionPort?: number;
   pid: number;
   /** Settles with the exit code (null if killed by a signal) whenever the relay exits, asked to or not. */
   exited: Promise<number | null>;
@@ -37,10 +41,15 @@ export function startRelay({ dataDir, internalPort, extraArgs = [] }: RelayOptio
     '--data-dir', dataDir,
     '--domain', 'example.test',
     '--mx-listen', '127.0.0.1:0',
+    '--admin-listen', '127.0.0.1:0',
     '--internal', `127.0.0.1:${internalPort}`,
     ...extraArgs,
   ];
-  const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  // the bench's names (sender.test, example.test) must never reach a real DNS server
+  const dns = join(dataDir, '..', `${basename(dataDir)}-dns.json`);
+  writeFileSync(dns, '{}');
+  const env = { ...process.env, MOAT_DNS_FIXTURES: dns };
+  const child = spawn(process.execPath, args, { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
   const tail = (): string => lines.join('\n');
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
@@ -63,6 +72,7 @@ export function startRelay({ dataDir, internalPort, extraArgs = [] }: RelayOptio
       resolve({
         mxHost: match[1] ?? '127.0.0.1',
         mxPort: Number(match[2]),
+        submissionPort: SUBMISSION_IN_READY_LINE.test(line) ? Number(SUBMISSION_IN_READY_LINE.exec(line)![1]) : undefined,
         pid,
         exited,
         tail,

@@ -1,17 +1,27 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startRelay, type RelayHandle } from './relay-process.ts';
 import { startSink } from './sink.ts';
 import { SmtpClient } from './smtp-client.ts';
+import { AccountStore } from '../src-relay/auth/account-store.ts';
+import { hashPassword } from '../src-relay/auth/password.ts';
+import { openDatabase } from '../src-relay/store/db.ts';
 
 const SINK_TIMEOUT_MS = 300_000;
 const LINE_CHARS = 76; // RFC 5322 2.1.1 recommends at most 78 plus CRLF; 76 matches base64/QP habits
 const FAILURE_SAMPLES = 5;
 
-const USAGE = `usage: npm run bench -- [--messages 5000] [--size 4096] [--sessions 20] [--recipients 1] [--keep] [--json] [--direct]
-  --direct  send straight to the sink, skipping the relay (client/sink ceiling)`;
+const USAGE = `usage: npm run bench -- [--messages 5000] [--size 4096] [--sessions 20] [--recipients 1] [--keep] [--json] [--direct] [--submission]
+                             [--filters] [--clamd SOCKET|HOST:PORT]
+  --direct      send straight to the sink, skipping the relay (client/sink ceiling)
+  --filters     inbound content filters on: built-in junk rules and attachment checks (default: filters off)
+  --clamd ADDR  --filters plus ClamAV: every message scanned by the clamd at ADDR
+  --submission  send as an office client: port 587 with STARTTLS and AUTH PLAIN, one login per session`;
+/** The bench's account on the submission listener; its hourly limits are lifted in the bench's config file. */
+const BENCH_USER = 'bench@sender.test';
+const BENCH_PASSWORD = 'bench password, not a secret';
 
 interface Options {
   messages: number;
@@ -21,6 +31,9 @@ interface Options {
   keep: boolean;
   json: boolean;
   direct: boolean;
+  submission: boolean;
+  filters: boolean;
+  clamd: string | undefined;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -34,6 +47,9 @@ function parseOptions(argv: string[]): Options {
       keep: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       direct: { type: 'boolean', default: false },
+      submission: { type: 'boolean', default: false },
+      filters: { type: 'boolean', default: false },
+      clamd: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -54,7 +70,23 @@ function parseOptions(argv: string[]): Options {
     keep: values.keep,
     json: values.json,
     direct: values.direct,
+    submission: values.submission,
+    filters: values.filters || values.clamd !== undefined,
+    clamd: values.clamd,
   };
+}
+
+/**
+ * The filters part of the bench relay's config file (merged into what is there): off for the plain figure; the
+ * built-in rules and attachment checks only (no sender authentication: it would ask the real DNS); plus clamd.
+ */
+async function writeFilterConfig(dataDir: string, opts: Options): Promise<void> {
+  const file = join(dataDir, 'moat.json');
+  const current = JSON.parse(await readFile(file, 'utf8').catch(() => '{}')) as Record<string, unknown>;
+  const filters = opts.filters
+    ? { enabled: true, senderAuth: { enabled: false }, ...(opts.clamd ? { clamav: { address: opts.clamd } } : {}) }
+    : { enabled: false };
+  await writeFile(file, JSON.stringify({ ...current, filters }));
 }
 
 function makeBody(size: number): string {
@@ -133,6 +165,13 @@ async function sendAll(host: string, port: number, opts: Options): Promise<SendS
       client = await SmtpClient.connect(host, port);
       const ehlo = await client.command('EHLO bench.sender.test');
       if (ehlo.code !== 250) throw new Error(`EHLO: ${ehlo.code} ${ehlo.text}`);
+      if (opts.submission) {
+        await client.startTls();
+        const again = await client.command('EHLO bench.sender.test');
+        if (again.code !== 250) throw new Error(`EHLO after STARTTLS: ${again.code} ${again.text}`);
+        const auth = await client.authPlain(BENCH_USER, BENCH_PASSWORD);
+        if (auth.code !== 235) throw new Error(`AUTH: ${auth.code} ${auth.text}`);
+      }
       while (next < opts.messages) {
         inFlight = true;
         const result = await transaction(client, next++);
@@ -162,6 +201,17 @@ async function sendAll(host: string, port: number, opts: Options): Promise<SendS
   return stats;
 }
 
+/** The bench's account (as `moat users add` makes it) and a config that lifts its hourly limits (circuit breaker). */
+async function prepareSubmission(dataDir: string): Promise<void> {
+  await writeFile(join(dataDir, 'moat.json'), JSON.stringify({ submission: { accountLimits: { messagesPerHour: 1_000_000, recipientsPerHour: 10_000_000 } } }));
+  const db = openDatabase(dataDir);
+  try {
+    new AccountStore(db).add(BENCH_USER, await hashPassword(BENCH_PASSWORD), ['@sender.test'], Date.now());
+  } finally {
+    db.close();
+  }
+}
+
 function percentile(sorted: number[], q: number): number | undefined {
   return sorted.length === 0 ? undefined : sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)];
 }
@@ -179,14 +229,17 @@ async function main(): Promise<number> {
   try {
     let host = '127.0.0.1';
     let port = sink.port;
+    if (opts.direct && opts.submission) throw new Error(`--direct and --submission exclude each other\n${USAGE}`);
     if (!opts.direct) {
       dataDir = await mkdtemp(join(tmpdir(), 'moat-bench-'));
-      relay = await startRelay({ dataDir, internalPort: sink.port });
+      if (opts.submission) await prepareSubmission(dataDir);
+      await writeFilterConfig(dataDir, opts);
+      relay = await startRelay({ dataDir, internalPort: sink.port, extraArgs: opts.submission ? ['--submission-listen', '127.0.0.1:0'] : [] });
       void relay.exited.then(() => {
         relayDied = !relayStopping;
       });
       host = relay.mxHost;
-      port = relay.mxPort;
+      port = opts.submission ? relay.submissionPort! : relay.mxPort;
     }
 
     const stats = await sendAll(host, port, opts);
@@ -211,7 +264,9 @@ async function main(): Promise<number> {
     const p50 = percentile(sorted, 0.5);
     const p99 = percentile(sorted, 0.99);
 
-    console.log(`moat bench: ${opts.messages} messages x ${opts.size} B, ${opts.sessions} sessions, ${opts.recipients} rcpt${opts.direct ? ' (direct to sink, no relay)' : ''}`);
+    const filterMode = opts.direct ? '' : opts.clamd ? ', filters: built-in + clamd' : opts.filters ? ', filters: built-in' : ', filters off';
+    const mode = (opts.direct ? ' (direct to sink, no relay)' : opts.submission ? ' (submission: 587 STARTTLS + AUTH)' : '') + filterMode;
+    console.log(`moat bench: ${opts.messages} messages x ${opts.size} B, ${opts.sessions} sessions, ${opts.recipients} rcpt${mode}`);
     console.log(`accepted      ${fmt(acceptedRate)} msg/s`);
     console.log(`end-to-end    ${fmt(e2eRate)} msg/s`);
     console.log(`DATA→250 p50  ${fmt(p50).padStart(6)} ms   p99 ${fmt(p99).padStart(6)} ms`);
@@ -226,7 +281,7 @@ async function main(): Promise<number> {
     if (opts.keep && dataDir) console.log(`data dir kept: ${dataDir}`);
     if (opts.json) {
       console.log(JSON.stringify({
-        messages: opts.messages, size: opts.size, sessions: opts.sessions, recipients: opts.recipients, direct: opts.direct,
+        messages: opts.messages, size: opts.size, sessions: opts.sessions, recipients: opts.recipients, direct: opts.direct, submission: opts.submission, filters: opts.filters, clamd: opts.clamd ?? null,
         accepted: stats.accepted, failures: stats.failures, sessionErrors: stats.sessionErrors, delivered: sink.received, complete: delivered,
         acceptedPerSec: acceptedRate ?? null, endToEndPerSec: e2eRate ?? null,
         p50Ms: p50 ?? null, p99Ms: p99 ?? null, relayPeakRssBytes: peakRss ?? null, relayExitCode: relayExit ?? null,

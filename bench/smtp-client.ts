@@ -1,4 +1,5 @@
 import net from 'node:net';
+import tls from 'node:tls';
 
 export interface SmtpReply {
   code: number;
@@ -16,7 +17,7 @@ const SOCKET_IDLE_TIMEOUT_MS = 60_000; // a stalled relay must fail the session,
 
 /** Minimal line-based SMTP client: one command in flight, multi-line replies, dot-stuffing. */
 export class SmtpClient {
-  private readonly socket: net.Socket;
+  private socket: net.Socket;
   private buffer = '';
   private lines: string[] = [];
   private readonly replies: SmtpReply[] = [];
@@ -25,12 +26,36 @@ export class SmtpClient {
 
   private constructor(socket: net.Socket) {
     this.socket = socket;
-    socket.setEncoding('latin1');
     socket.setNoDelay(true);
+    this.attach(socket);
+  }
+
+  private attach(socket: net.Socket): void {
+    socket.setEncoding('latin1');
     socket.setTimeout(SOCKET_IDLE_TIMEOUT_MS, () => socket.destroy(new Error('SMTP socket idle timeout')));
     socket.on('data', (chunk: string) => this.onData(chunk));
     socket.on('error', (err) => this.fail(err));
     socket.on('close', () => this.fail(new Error('SMTP connection closed')));
+  }
+
+  /** STARTTLS and the handshake (the relay's certificate is self-signed: not verified); EHLO must be sent again. */
+  async startTls(): Promise<void> {
+    const ready = await this.command('STARTTLS');
+    if (ready.code !== 220) throw new Error(`STARTTLS: ${ready.code} ${ready.text}`);
+    const plain = this.socket;
+    plain.removeAllListeners('data');
+    plain.removeAllListeners('close');
+    plain.removeAllListeners('timeout');
+    plain.setTimeout(0);
+    const secure = tls.connect({ socket: plain, rejectUnauthorized: false });
+    await new Promise<void>((resolve, reject) => secure.once('secureConnect', () => resolve()).once('error', reject));
+    this.socket = secure;
+    this.attach(secure);
+  }
+
+  /** AUTH PLAIN with an initial response (RFC 4616). */
+  async authPlain(user: string, pass: string): Promise<SmtpReply> {
+    return this.command(`AUTH PLAIN ${Buffer.from(`\0${user}\0${pass}`).toString('base64')}`);
   }
 
   /** Connects and resolves once the 220 greeting has arrived. */

@@ -6,15 +6,29 @@ import { checkServeReady, formatProblems, loadConfig, splitHostPort, type Config
 import { hostPortSchema } from './config/schema.ts';
 import { createLineLogger, silentLogger } from './log/logger.ts';
 import { createRelay, dataPaths, openStore } from './engine.ts';
+import { resolverFromEnvironment } from './util/fixture-resolver.ts';
 import { QUEUE_ID_PATTERN } from './util/ids.ts';
 import { formatMessageDetail, formatQueueList } from './queue/format.ts';
+import { processIo } from './cli/io.ts';
+import { USERS_USAGE, usersCommand } from './cli/users.ts';
+import { DKIM_USAGE, dkimCommand } from './cli/dkim.ts';
+import { BACKUP_USAGE, backupCommand } from './cli/backup.ts';
+import { CHECKLIST_USAGE, checklistCommand } from './cli/checklist.ts';
+import { QUARANTINE_USAGE, quarantineCommand, sendersCommand } from './cli/quarantine.ts';
 
 const USAGE = `usage:
   moat serve  [--data-dir DIR] [--config FILE] [--domain NAME]... [--mx-listen HOST:PORT]
               [--internal HOST:PORT] [--smarthost HOST:PORT]
+              [--submission-listen HOST:PORT] [--submissions-listen HOST:PORT]
+              [--admin-listen HOST:PORT]
   moat check  [--data-dir DIR] [--config FILE] [same flags as serve]
   moat queue  list | show ID | retry ID | retry --all | hold ID | hold --all
               | release ID | release --all | delete ID | bounce ID      [--data-dir DIR]
+${USERS_USAGE}
+${DKIM_USAGE}
+${BACKUP_USAGE}
+${CHECKLIST_USAGE}
+${QUARANTINE_USAGE}
 
 DIR defaults to $MOAT_DATA_DIR, else ${defaultDataDir()}; FILE defaults to DIR/moat.json.`;
 
@@ -22,6 +36,12 @@ DIR defaults to $MOAT_DATA_DIR, else ${defaultDataDir()}; FILE defaults to DIR/m
 const EXIT_USAGE = 2;
 
 class UsageError extends Error {}
+
+/**
+ * The state row where serve records the domains it accepts. Queue commands are often run without serve's --domain
+ * flags; they read it so that a DSN they write (bounce) takes the route serve would give it, not an MX look-up.
+ */
+const SERVED_DOMAINS_STATE = 'served_domains';
 
 function defaultDataDir(): string {
   if (process.env.MOAT_DATA_DIR) return process.env.MOAT_DATA_DIR;
@@ -37,6 +57,15 @@ const FLAGS = {
   'mx-listen': { type: 'string' },
   internal: { type: 'string' },
   smarthost: { type: 'string' },
+  'submission-listen': { type: 'string' },
+  'submissions-listen': { type: 'string' },
+  sender: { type: 'string', multiple: true },
+  selector: { type: 'string' },
+  'admin-listen': { type: 'string' },
+  'passphrase-file': { type: 'string' },
+  'allow-sender': { type: 'boolean' },
+  search: { type: 'string' },
+  note: { type: 'string' },
   all: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -66,6 +95,11 @@ function overridesFrom(flags: Flags): { overrides: ConfigInput; problems: Config
   };
   if (flags.domain) overrides.domains = flags.domain;
   if (flags['mx-listen'] !== undefined) overrides.mx = { listen: flags['mx-listen'] };
+  if (flags['admin-listen'] !== undefined) overrides.admin = { listen: flags['admin-listen'] };
+  const submission: Record<string, string> = {};
+  if (flags['submission-listen'] !== undefined) submission.listen = flags['submission-listen'];
+  if (flags['submissions-listen'] !== undefined) submission.tlsListen = flags['submissions-listen'];
+  if (Object.keys(submission).length > 0) overrides.submission = submission;
   const internal = hop('internal', 'internal');
   if (internal) overrides.internal = internal;
   const smarthost = hop('smarthost', 'outbound.smarthost');
@@ -73,15 +107,22 @@ function overridesFrom(flags: Flags): { overrides: ConfigInput; problems: Config
   return { overrides: overrides as ConfigInput, problems };
 }
 
-function resolveConfig(flags: Flags): { dataDir: string; configFile: string; result: ConfigResult } {
+/**
+ * Flags over the file, validated; for serve and check also what serving needs. Every problem is listed at once:
+ * a malformed flag does not hide a problem in the file or a missing setting.
+ */
+function resolveConfig(flags: Flags, forServe = false): { dataDir: string; configFile: string; result: ConfigResult } {
   const dataDir = flags['data-dir'] ?? defaultDataDir();
   const configFile = flags.config ?? dataPaths(dataDir).config;
   const { overrides, problems } = overridesFrom(flags);
   const result = loadConfig(configFile, overrides, flags.config !== undefined);
-  if (problems.length > 0) {
-    return { dataDir, configFile, result: { ok: false, problems: [...problems, ...(result.ok ? [] : result.problems)] } };
+  if (!result.ok) problems.push(...result.problems);
+  else if (forServe) {
+    // a setting whose flag was refused above is not reported a second time as missing
+    const refused = problems.map((problem) => problem.path.split(' ')[0]!);
+    problems.push(...checkServeReady(result.config).filter((problem) => !refused.some((path) => problem.path.startsWith(path))));
   }
-  return { dataDir, configFile, result };
+  return { dataDir, configFile, result: problems.length > 0 ? { ok: false, problems } : result };
 }
 
 function refuseConfig(configFile: string, problems: ConfigProblem[]): number {
@@ -90,16 +131,16 @@ function refuseConfig(configFile: string, problems: ConfigProblem[]): number {
 }
 
 async function serve(flags: Flags): Promise<number> {
-  const { dataDir, configFile, result } = resolveConfig(flags);
+  const { dataDir, configFile, result } = resolveConfig(flags, true);
   if (!result.ok) return refuseConfig(configFile, result.problems);
-  const notReady = checkServeReady(result.config);
-  if (notReady.length > 0) return refuseConfig(configFile, notReady);
   const logger = createLineLogger((line) => process.stderr.write(line));
-  const relay = await createRelay(result.config, dataDir, { logger });
+  const relay = await createRelay(result.config, dataDir, { logger, resolver: resolverFromEnvironment() });
+  relay.queue.store.setState(SERVED_DOMAINS_STATE, JSON.stringify(result.config.domains));
   if (relay.damaged.length > 0) {
     process.stderr.write(`moat: WARNING ${relay.damaged.length} queued message(s) have a missing or torn spool file: ${relay.damaged.join(', ')}\n`);
   }
-  process.stdout.write(`moat ready mx=${relay.addresses.mx} data-dir=${dataDir}\n`);
+  const submission = (['submission', 'submissions'] as const).map((name) => (relay.addresses[name] ? ` ${name}=${relay.addresses[name]}` : '')).join('');
+  process.stdout.write(`moat ready mx=${relay.addresses.mx}${submission} admin=${relay.addresses.admin ?? 'unavailable'} data-dir=${dataDir}\n`);
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       logger.info({ signal }, 'STOPPING');
@@ -115,10 +156,8 @@ async function serve(flags: Flags): Promise<number> {
 }
 
 function check(flags: Flags): number {
-  const { configFile, result } = resolveConfig(flags);
+  const { configFile, result } = resolveConfig(flags, true);
   if (!result.ok) return refuseConfig(configFile, result.problems);
-  const notReady = checkServeReady(result.config);
-  if (notReady.length > 0) return refuseConfig(configFile, notReady);
   process.stdout.write(`configuration OK (${configFile}): domains ${result.config.domains.join(', ')}\n`);
   return 0;
 }
@@ -129,7 +168,13 @@ async function queueCommand(flags: Flags, args: string[]): Promise<number> {
   if (!result.ok) return refuseConfig(configFile, result.problems);
   const needsId = !(action === 'list' || ((action === 'retry' || action === 'hold' || action === 'release') && flags.all));
   if (needsId && (!id || !QUEUE_ID_PATTERN.test(id))) throw new UsageError(id ? `not a queue id: ${JSON.stringify(id)}` : `queue ${action ?? ''} needs a queue id`);
-  const { db, queue } = openStore(dataDir, result.config, silentLogger);
+  let store = openStore(dataDir, result.config, silentLogger);
+  const served = flags.domain ? undefined : store.queue.store.getState(SERVED_DOMAINS_STATE);
+  if (served !== undefined && served !== JSON.stringify(result.config.domains)) {
+    store.db.close();
+    store = openStore(dataDir, { ...result.config, domains: JSON.parse(served) as string[] }, silentLogger);
+  }
+  const { db, queue } = store;
   const done = (ok: boolean, what: string) => {
     process.stdout.write(ok ? `${what}\n` : `no queued message ${id}\n`);
     return ok ? 0 : 1;
@@ -186,6 +231,17 @@ export async function main(argv: string[]): Promise<number> {
         return check(flags);
       case 'queue':
         return await queueCommand(flags, positionals);
+      case 'users':
+        return await usersCommand(flags['data-dir'] ?? defaultDataDir(), positionals, flags, processIo);
+      case 'dkim':
+        return await dkimCommand(flags['data-dir'] ?? defaultDataDir(), positionals, flags, processIo);
+      case 'backup':
+        return await backupCommand(positionals, { dataDirFlag: flags['data-dir'], passphraseFile: flags['passphrase-file'], resolve: () => resolveConfig(flags), refuseConfig }, processIo);
+      case 'quarantine':
+      case 'senders':
+        return await (command === 'quarantine' ? quarantineCommand : sendersCommand)(positionals, { resolve: () => resolveConfig(flags), refuseConfig, flags }, processIo);
+      case 'checklist':
+        return await checklistCommand(positionals, { resolve: () => resolveConfig(flags), refuseConfig }, processIo);
       default:
         throw new UsageError(`unknown command ${JSON.stringify(command)}`);
     }

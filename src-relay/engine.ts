@@ -12,23 +12,43 @@ import { Queue } from './queue/queue.ts';
 import { Deliverer, type Resolver } from './queue/delivery.ts';
 import { Scheduler, type RouteState } from './queue/scheduler.ts';
 import { MxListener } from './smtp/mx-listener.ts';
+import { createOptionalFilters } from './filters/optional-filters.ts';
 import { loadOrCreateTls } from './smtp/tls.ts';
 import { createRelayEvents, type RelayEvents } from './events.ts';
+import { startSubmission } from './submission/index.ts';
+import { createContentPipeline } from './filters/content-filters.ts';
+import type { Filter } from './filters/types.ts';
+import { Quarantine } from './quarantine/quarantine.ts';
+import { Monitor, type MonitorOptions } from './monitor/index.ts';
+import { addMonitorRoutes } from './monitor/http.ts';
+import { AdminServer } from './admin/http-server.ts';
+import { Router } from './admin/router.ts';
 
 export interface RelayOptions {
   /** DNS for MX delivery; tests pass fixture records so no real DNS is asked. */
   resolver?: Resolver;
   logger?: Logger | boolean;
   clock?: () => number;
+  /** What the monitor probes and calls (commands, disk, hooks of later issues); tests replace parts of it. */
+  monitor?: MonitorOptions;
+  /** Content filters run beside the configured ones (tests add failing or slow ones). */
+  filters?: Filter[];
 }
+
+/** Quarantined messages past their retention are looked for this often (and at start). */
+const QUARANTINE_EXPIRY_MS = 3600 * 1000;
 
 export interface Relay {
   readonly config: Config;
   readonly dataDir: string;
   readonly queue: Queue;
   readonly events: RelayEvents;
-  /** Where the listeners ended up (port 0 resolved). */
-  readonly addresses: { mx: string };
+  /** Metrics, alerts, the patch-status checklist, scheduled backups. */
+  readonly monitor: Monitor;
+  /** Quarantined messages: list, preview, release, delete (expiry runs by itself). */
+  readonly quarantine: Quarantine;
+  /** Where the listeners ended up (port 0 resolved); the submission listeners only when configured. */
+  readonly addresses: { mx: string; submission?: string; submissions?: string; readonly admin: string | null };
   routeStates(): RouteState[];
   /** Messages whose spool file was missing or torn at start (raised loudly; not delivered). */
   readonly damaged: string[];
@@ -60,28 +80,47 @@ export async function createRelay(config: Config, dataDir: string, options: Rela
   try {
     const { removed, damaged } = await queue.recover();
     if (removed > 0) logger.info({ files: removed }, 'SPOOL_CLEANED');
-    const deliverer = new Deliverer({ config, hostname, spool: queue.spool, resolver: options.resolver ?? dns, logger });
+    const deliverer = new Deliverer({ config, hostname, spool: queue.spool, resolver: options.resolver ?? dns, logger, addedHeaders: (id) => queue.store.addedHeaders(id) });
     const scheduler = new Scheduler({ queue, deliverer, config, logger, clock, events });
     const tls = await loadOrCreateTls(dataDir, hostname, config.mx.tls.cert, config.mx.tls.key);
-    const mx = new MxListener({ config, hostname, queue, tls, logger, events, clock });
+    const optional = createOptionalFilters(config, { resolver: options.resolver ?? dns, hostname });
+    const filters = createContentPipeline(config, { db, logger, filters: [...optional, ...(options.filters ?? [])], clock });
+    const mx = new MxListener({ config, hostname, queue, tls, logger, events, clock, filters, resolver: options.resolver ?? dns });
+    const quarantine = new Quarantine({ queue, logger, clock });
+    const monitor = new Monitor({ config, dataDir, hostname, db, queue, events, logger, clock, tls, routeStates: () => scheduler.routeStates(), options: options.monitor });
     const { host, port } = splitHostPort(config.mx.listen);
     const bound = await mx.listen(host, port);
+    const submission = await startSubmission({ config, dataDir, db, queue, tls, hostname, logger, events, clock }).catch(async (error: Error) => {
+      await mx.stop();
+      throw error;
+    });
     scheduler.start();
+    const expireQuarantine = () => void quarantine.expire(config.quarantine.retentionDays).catch((error: Error) => logger.error({ error: error.message }, 'QUARANTINE_EXPIRY_FAILED'));
+    expireQuarantine();
+    const quarantineTimer = setInterval(expireQuarantine, QUARANTINE_EXPIRY_MS).unref();
     const mxAddress = bound.family === 'IPv6' ? `[${bound.address}]:${bound.port}` : `${bound.address}:${bound.port}`;
-    logger.info({ mx: mxAddress, queued: queue.store.summary().size, damaged: damaged.length }, 'STARTED');
+    const admin = new AdminServer({ listen: config.admin.listen, router: addMonitorRoutes(new Router(), monitor), logger });
+    await admin.start();
+    monitor.start({ mx: mxAddress, admin: () => ({ address: admin.address, error: admin.error }) });
+    logger.info({ mx: mxAddress, ...submission.addresses, queued: queue.store.summary().size, damaged: damaged.length }, 'STARTED');
     let stopping: Promise<void> | null = null;
     return {
       config,
       dataDir,
       queue,
       events,
+      monitor,
+      quarantine,
       damaged,
-      addresses: { mx: mxAddress },
+      addresses: { mx: mxAddress, ...submission.addresses, get admin() { return admin.address; } },
       routeStates: () => scheduler.routeStates(),
       stop() {
         stopping ??= (async () => {
-          await mx.stop();
+          await admin.stop();
+          clearInterval(quarantineTimer);
+          await Promise.all([mx.stop(), submission.stop()]);
           await scheduler.stop(config.shutdownGraceSec * 1000);
+          await monitor.stop();
           queue.flushHistory();
           db.close();
           logger.info({}, 'STOPPED');

@@ -58,7 +58,7 @@ export function checkServeReady(config: Config): ConfigProblem[] {
   if (!config.internal) problems.push({ path: 'internal.host', message: 'the internal mail server is required (--internal HOST:PORT)' });
   const { cert, key } = config.mx.tls;
   if (Boolean(cert) !== Boolean(key)) problems.push({ path: 'mx.tls', message: 'give both cert and key, or neither (a self-signed pair is then made)' });
-  for (const [path, file] of [['mx.tls.cert', cert], ['mx.tls.key', key]] as const) {
+  for (const [path, file] of [['mx.tls.cert', cert], ['mx.tls.key', key], ['outbound.caFile', config.outbound.caFile]] as const) {
     if (file && !existsSync(file)) problems.push({ path, message: `${file} does not exist` });
   }
   return problems;

@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { normalizeDomain } from '../smtp/address.ts';
+import { DEFAULT_BLOCKED_EXTENSIONS } from '../filters/attachments.ts';
+import { parseCidr } from '../submission/networks.ts';
 
 /** `host:port` or `[v6]:port`; port 0 lets the OS pick (tests). */
 export const hostPortSchema = z
@@ -33,6 +35,9 @@ const port = z.number().int().min(0).max(65535);
 
 export const tlsModeSchema = z.enum(['none', 'opportunistic', 'required']);
 
+/** A client network for the mx allow and deny lists: CIDR, IPv4 or IPv6, or one address. */
+const networkSchema = z.string().refine((value) => parseCidr(value) !== null, { message: 'expected a network like 192.0.2.0/24, 2001:db8::/32 or one address' });
+
 const smtpAuthSchema = z.object({
   user: z.string().min(1).max(256).meta({ description: 'User name for SMTP AUTH' }),
   pass: z.string().min(1).max(1024).meta({ description: 'Password for SMTP AUTH (kept in the config file; protect it)' }),
@@ -48,6 +53,25 @@ const hopSchema = {
   auth: smtpAuthSchema.optional().meta({ description: 'Log in with SMTP AUTH before sending (optional)' }),
   maxConnections: z.number().int().min(1).max(100).default(10).meta({ description: 'Concurrent connections to this server' }),
 };
+
+/** A pair of thresholds with hysteresis: raised past `raise`, cleared only once back past `clear`. */
+const raiseClear = (raise: number, clear: number, what: string, unit: string, direction: 'above' | 'below') =>
+  z
+    .object({
+      raise: z.number().min(0).default(raise).meta({ description: `${what}: raise the alert ${direction} this (${unit})` }),
+      clear: z.number().min(0).default(clear).meta({ description: `${what}: clear it only once ${direction === 'above' ? 'at or below' : 'at or above'} this (${unit})` }),
+    })
+    .prefault({})
+    .refine((pair) => (direction === 'above' ? pair.clear < pair.raise : pair.clear > pair.raise), {
+      message: `clear must be ${direction === 'above' ? 'lower' : 'higher'} than raise, or the alert would flap`,
+      path: ['clear'],
+    });
+
+/** 127.0.0.0/8, ::1 (also IPv4-mapped) and localhost. */
+export function isLoopbackListen(listen: string): boolean {
+  const host = listen.slice(0, listen.lastIndexOf(':')).replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  return host === 'localhost' || host === '::1' || /^(::ffff:)?127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
 
 export const ConfigSchema = z.object({
   hostname: hostSchema
@@ -78,6 +102,66 @@ export const ConfigSchema = z.object({
       sessionDeadlineSec: seconds(10, 86400).default(1800).meta({ description: 'Close any connection after this long, however busy' }),
       maxCommandLineBytes: z.number().int().min(512).max(65536).default(2048).meta({ description: 'Longest SMTP command line (RFC 5321 minimum 512)' }),
       maxErrors: z.number().int().min(1).max(1000).default(10).meta({ description: 'Refused commands in one session before the connection is closed with 421' }),
+      // connection policy (smtp/connection-policy.ts) and recipient verification (smtp/callout.ts)
+      greetingDelayMs: z.number().int().min(0).max(30_000).default(0).meta({ description: 'Wait this long before the 220 greeting; a client that talks first gets 421 "You talk too soon" (a 100 ms window is always there; 2000-6000 catches more spam bots, every sender waits that long)' }),
+      clientNetworks: z
+        .object({
+          allow: z
+            .array(networkSchema)
+            .max(1000)
+            .default(['127.0.0.0/8', '::1'])
+            .meta({ description: 'Client networks (CIDR or one address, IPv4 or IPv6) that skip the block lists, rate limits, harvest cap, error delay and greeting delay: this machine, partners, your own other servers' }),
+          deny: z.array(networkSchema).max(1000).default([]).meta({ description: 'Client networks refused at RCPT with 554 5.7.1; the most specific of allow and deny wins, deny on a tie' }),
+        })
+        .prefault({}),
+      dnsbl: z
+        .object({
+          zones: z
+            .array(
+              z.object({
+                zone: domainSchema,
+                weight: z.number().min(-100).max(100).default(1),
+                answers: z.array(z.ipv4()).max(64).optional(),
+              }),
+            )
+            .max(20)
+            .default([])
+            .meta({ description: 'DNS block lists, e.g. [{"zone": "zen.spamhaus.org", "weight": 2}]; the weights of the lists that list a client add up (weight defaults to 1; a negative one, e.g. for a DNS allow list, lowers the sum); "answers" limits which 127.x.x.x replies count (default: any but 127.255.255.x, the lists\' error codes). Empty: no block lists' }),
+          threshold: z.number().min(0.1).max(1000).default(1).meta({ description: 'A client whose listings weigh this much in total is refused at RCPT with 554 5.7.1' }),
+          timeoutMs: z.number().int().min(100).max(30_000).default(3000).meta({ description: 'A block list that has not answered by then counts as not listing the client' }),
+        })
+        .prefault({}),
+      rateLimit: z
+        .object({
+          connectionsPerMinute: z.number().int().min(0).max(100_000).default(60).meta({ description: 'New connections per client IP in any minute; past it 421 (0: no limit)' }),
+          messagesPerMinute: z.number().int().min(0).max(100_000).default(120).meta({ description: 'MAIL FROM per client IP in any minute; past it 451 4.7.1 (0: no limit)' }),
+        })
+        .prefault({}),
+      harvest: z
+        .object({
+          maxUnknownPerSession: z.number().int().min(0).max(10_000).default(5).meta({ description: 'Unknown recipients in one session; the next one ends the session with 421 (directory harvest; 0: no cap)' }),
+          maxUnknownPerIp: z.number().int().min(0).max(100_000).default(20).meta({ description: 'Unknown recipients from one client IP within windowMinutes; past it 421 and the client is blocked for blockMinutes (0: no cap)' }),
+          windowMinutes: z.number().min(1).max(1440).default(10).meta({ description: 'How long unknown recipients are counted per client IP' }),
+          blockMinutes: z.number().min(1).max(10_080).default(15).meta({ description: 'How long a harvesting client gets 421 at connect' }),
+        })
+        .prefault({}),
+      errorDelay: z
+        .object({
+          afterErrors: z.number().int().min(0).max(1000).default(2).meta({ description: 'Refused commands in a session before replies are slowed down (tarpit)' }),
+          stepMs: z.number().int().min(0).max(60_000).default(1000).meta({ description: 'Each refused command past afterErrors delays the next MAIL/RCPT reply this much more (0: no tarpit)' }),
+          maxMs: z.number().int().min(0).max(60_000).default(5000).meta({ description: 'Longest tarpit delay of one reply' }),
+        })
+        .prefault({}),
+      callout: z
+        .object({
+          enabled: z.boolean().default(false).meta({ description: 'Ask the internal server whether a recipient exists (RCPT probe, no message sent) and refuse unknown ones with 550 5.1.1; needs recipient filtering on the internal server (Exchange: Recipient Filtering on the receive connector)' }),
+          positiveTtlSec: seconds(0, 30 * 86400).default(3600).meta({ description: 'How long an "exists" answer is remembered' }),
+          negativeTtlSec: seconds(0, 30 * 86400).default(600).meta({ description: 'How long a "no such recipient" answer is remembered' }),
+          maxEntries: z.number().int().min(1).max(1_000_000).default(10_000).meta({ description: 'Answers remembered at most (the oldest go first)' }),
+          timeoutSec: seconds(1, 300).default(10).meta({ description: 'Deadline of one probe, connection included' }),
+          whenUnreachable: z.enum(['tempfail', 'accept']).default('tempfail').meta({ description: 'While the internal server cannot be asked: 450 4.4.1 (the sender retries; a recipient known to exist is still accepted) or accept every recipient of our domains' }),
+        })
+        .prefault({}),
     })
     .prefault({}),
   internal: z
@@ -95,6 +179,42 @@ export const ConfigSchema = z.object({
         .meta({ description: 'Send mail for other domains through this relay instead of looking up MX records' }),
       mxPort: port.default(25).meta({ description: 'Port used when delivering to MX hosts (25; other values are for tests)' }),
       maxConnectionsPerDomain: z.number().int().min(1).max(100).default(5).meta({ description: 'Concurrent deliveries to one destination domain' }),
+      tlsRequiredDomains: z
+        .array(domainSchema)
+        .max(1000)
+        .default([])
+        .meta({ description: 'Recipient domains whose MX hosts must take mail over STARTTLS with a certificate valid for the MX host name; otherwise the mail waits in the queue (never sent in clear) and bounces when it expires' }),
+      caFile: z.string().min(1).optional().meta({ description: 'PEM file of extra CA certificates trusted when a server certificate is verified (TLS-required domains, smarthost, internal server)' }),
+    })
+    .prefault({}),
+  submission: z
+    .object({
+      listen: hostPortSchema.optional().meta({ description: 'Address of the submission listener with STARTTLS for office clients, e.g. 0.0.0.0:587 (off when unset)' }),
+      tlsListen: hostPortSchema.optional().meta({ description: 'Address of the submission listener with implicit TLS (RFC 8314), e.g. 0.0.0.0:465 (off when unset)' }),
+      trustedNetworks: z
+        .array(z.string().refine((value) => parseCidr(value) !== null, { message: 'expected a network like 192.168.1.0/24, 2001:db8::/48 or one address' }))
+        .max(1000)
+        .default([])
+        .meta({ description: 'Client networks (CIDR, IPv4 or IPv6) that may send through the submission listeners without logging in (never on mx)' }),
+      maxMessageBytes: z.number().int().min(1024).max(1024 ** 3).default(25 * 1024 * 1024).meta({ description: 'Largest message a client may submit, in bytes (over it: 552)' }),
+      maxRecipients: z.number().int().min(1).max(10000).default(100).meta({ description: 'Recipients per submitted message; more get 452' }),
+      maxConnectionsPerIp: z.number().int().min(1).max(10000).default(20).meta({ description: 'Open submission connections per client IP; more get 421 (the other connection limits are those of mx)' }),
+      login: z
+        .object({
+          maxFailuresPerAccount: z.number().int().min(1).max(1000).default(5).meta({ description: 'Failed logins for one user name (existing or not) within windowMinutes before it is locked' }),
+          maxFailuresPerIp: z.number().int().min(1).max(10000).default(20).meta({ description: 'Failed logins from one client address within windowMinutes before it is locked' }),
+          windowMinutes: z.number().min(1).max(1440).default(15).meta({ description: 'How long failed logins are counted' }),
+          lockoutMinutes: z.number().min(1).max(10080).default(15).meta({ description: 'How long a locked user name or client address is refused (454); "moat users unlock" ends it sooner' }),
+          firstDelayMs: z.number().int().min(0).max(60_000).default(1000).meta({ description: 'A failed login is answered after this delay, doubled with each further failure in the window' }),
+          maxDelayMs: z.number().int().min(0).max(60_000).default(8000).meta({ description: 'Longest delay before answering a failed login' }),
+        })
+        .prefault({}),
+      accountLimits: z
+        .object({
+          messagesPerHour: z.number().int().min(1).max(1_000_000).default(200).meta({ description: 'Circuit breaker: an account sending more messages in an hour is suspended until "moat users unlock"' }),
+          recipientsPerHour: z.number().int().min(1).max(10_000_000).default(500).meta({ description: 'Circuit breaker: an account sending to more recipients in an hour is suspended until "moat users unlock"' }),
+        })
+        .prefault({}),
     })
     .prefault({}),
   queue: z
@@ -103,6 +223,133 @@ export const ConfigSchema = z.object({
       lifetimeHours: z.number().min(0.01).max(24 * 60).default(120).meta({ description: 'Give up and bounce after this long in the queue (5 days)' }),
       delayWarningHours: z.number().min(0).max(24 * 60).default(4).meta({ description: 'Tell the sender mail is delayed after this long (0: never)' }),
       maxDeliveries: z.number().int().min(1).max(1000).default(50).meta({ description: 'Delivery attempts in progress at once, over all routes' }),
+    })
+    .prefault({}),
+  admin: z
+    .object({
+      listen: hostPortSchema.default('127.0.0.1:8025').meta({ description: 'Address of the admin listener (/metrics, /healthz; the admin API later); loopback only until TLS for it is configured' }),
+    })
+    .prefault({})
+    .superRefine((admin, ctx) => {
+      if (!isLoopbackListen(admin.listen)) {
+        ctx.addIssue({ code: 'custom', path: ['listen'], message: `${admin.listen} is not a loopback address: the admin listener has no TLS yet, so it must stay on 127.0.0.1 or [::1] (reach it through an SSH tunnel)` });
+      }
+    }),
+  alerts: z
+    .object({
+      intervalSec: seconds(1, 3600).default(30).meta({ description: 'How often the alert rules are checked' }),
+      emailTo: z.array(mailboxSchema).max(20).default([]).meta({ description: 'Send each raised and cleared alert to these addresses (through the relay itself)' }),
+      webhookUrl: z.url({ protocol: /^https?$/ }).optional().meta({ description: 'POST each raised and cleared alert as JSON to this URL' }),
+      disabled: z.array(z.string().regex(/^[a-z-]+$/)).default([]).meta({ description: 'Alert rules to switch off, by id (e.g. "backup-age")' }),
+      queueSize: raiseClear(1000, 800, 'Messages in the queue', 'messages', 'above'),
+      oldestQueuedMinutes: raiseClear(60, 30, 'Age of the oldest queued message', 'minutes', 'above'),
+      internalDownMinutes: z.number().min(0).max(10080).default(10).meta({ description: 'Raise when the internal server has been unreachable this long (minutes); clears when it answers' }),
+      deliveryFailures: z
+        .object({
+          windowMinutes: z.number().int().min(1).max(1440).default(30).meta({ description: 'Delivery failures: the window looked at (minutes)' }),
+          minAttempts: z.number().int().min(1).max(1_000_000).default(20).meta({ description: 'Delivery failures: attempts in the window before the ratio counts' }),
+          raisePercent: z.number().min(1).max(100).default(50).meta({ description: 'Delivery failures: raise when this share of attempts failed (deferred or bounced)' }),
+          clearPercent: z.number().min(0).max(100).default(20).meta({ description: 'Delivery failures: clear when the share is at or below this' }),
+        })
+        .prefault({})
+        .refine((rule) => rule.clearPercent < rule.raisePercent, { message: 'clearPercent must be lower than raisePercent', path: ['clearPercent'] }),
+      diskFreePercent: raiseClear(10, 15, "Free space on the data directory's disk", 'percent', 'below'),
+      tlsExpiryDays: raiseClear(14, 21, "Days left on the mx listener's TLS certificate", 'days', 'below'),
+      backupAgeDays: z.number().min(0.001).max(365).default(7).meta({ description: 'Raise when the last backup is older than this (days); a fresh relay gets this long before the first' }),
+      clamavSignatureDays: z.number().min(0.1).max(365).default(3).meta({ description: 'Raise when the ClamAV signatures are older than this (days)' }),
+    })
+    .prefault({}),
+  checklist: z
+    .object({
+      intervalHours: z.number().min(0).max(720).default(6).meta({ description: 'Run the patch-status probes (and the open-relay self-test) this often (0: only on demand)' }),
+    })
+    .prefault({}),
+  backup: z
+    .object({
+      intervalHours: z.number().min(0).max(24 * 90).default(0).meta({ description: 'Write a backup this often (0: no scheduled backups)' }),
+      folder: z.string().min(1).optional().meta({ description: 'Where scheduled backups go (default: DATA/backups; better a different disk)' }),
+      keep: z.number().int().min(1).max(1000).default(7).meta({ description: 'Scheduled backups kept; older ones are deleted' }),
+      passphraseFile: z.string().min(1).optional().meta({ description: 'Encrypt scheduled backups with the passphrase in this file (AES-256-GCM)' }),
+    })
+    .prefault({}),
+  filters: z
+    .object({
+      enabled: z.boolean().default(true).meta({ description: 'Check inbound mail with the content filters before the 250 (off: everything is delivered unchecked)' }),
+      timeoutSec: seconds(1, 540).default(60).meta({ description: 'Deadline of each filter on one message; past it the filter counts as failed (see failMode). RFC 5321 gives the client 10 minutes after DATA' }),
+      tagScore: z.number().min(0).max(1000).default(5).meta({ description: 'Junk score from which a message is delivered tagged (X-Spam-Flag: YES, for the Junk folder); 0: never' }),
+      quarantineScore: z.number().min(0).max(1000).default(10).meta({ description: 'Junk score from which a message is kept in quarantine; 0: never' }),
+      rejectScore: z.number().min(0).max(1000).default(15).meta({ description: 'Junk score from which a message is refused with 550; 0: never' }),
+      failMode: z
+        .record(z.string().regex(/^[a-z0-9-]+$/), z.enum(['closed', 'open']))
+        .default({})
+        .meta({ description: 'Per filter name, when it fails or its engine is unreachable: "closed" (451, the sender retries; the default) or "open" (deliver tagged)' }),
+      rules: z
+        .record(z.string().regex(/^[A-Z0-9_]+$/), z.number().min(-1000).max(1000))
+        .default({})
+        .meta({ description: 'Score of a built-in rule by id, replacing the default (0 turns the rule off); see "Built-in junk rules"' }),
+      attachments: z
+        .object({
+          enabled: z.boolean().default(true).meta({ description: 'Block dangerous attachments (by name, by content, inside zip archives)' }),
+          action: z.enum(['reject', 'quarantine']).default('reject').meta({ description: 'What happens to a message with a blocked attachment' }),
+          blockedExtensions: z
+            .array(z.string().regex(/^\.?[A-Za-z0-9_-]{1,32}$/, 'expected an extension like "exe"'))
+            .max(500)
+            .default([...DEFAULT_BLOCKED_EXTENSIONS])
+            .meta({ description: 'File name extensions that are blocked (replaces the default list of programs, scripts and disk images)' }),
+          scanArchives: z.boolean().default(true).meta({ description: 'Also look at the names of the files inside zip attachments' }),
+        })
+        .prefault({}),
+      clamav: z
+        .object({
+          address: z
+            .string()
+            .regex(/^(\/[^\0]*|(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+):\d{1,5})$/, 'expected a unix socket path (/run/clamav/clamd.ctl) or HOST:PORT')
+            .optional()
+            .meta({ description: "clamd's unix socket (e.g. /run/clamav/clamd.ctl) or HOST:PORT; virus scanning is off while unset" }),
+          infected: z.enum(['reject', 'quarantine']).default('reject').meta({ description: 'A message with a virus: refused (554) or kept in quarantine' }),
+          onProblem: z
+            .enum(['quarantine', 'tempfail'])
+            .default('quarantine')
+            .meta({ description: 'A message ClamAV could not clear (scan error, over a limit, encrypted archive, Heuristics.*): quarantine or 451' }),
+          streamMaxBytes: z
+            .number()
+            .int()
+            .min(1024)
+            .max(4 * 1024 ** 3)
+            .default(32 * 1024 * 1024)
+            .meta({ description: "Largest message sent to clamd (keep clamd.conf's StreamMaxLength at least this); larger ones count as a problem" }),
+        })
+        .prefault({}),
+      // sender authentication and the optional junk engines (filters/sender-auth.ts, rspamd.ts, spamd.ts)
+      senderAuth: z
+        .object({
+          enabled: z.boolean().default(true).meta({ description: 'Check SPF, DKIM, ARC and DMARC (filter "sender-auth"); the results go into Authentication-Results' }),
+          dmarcReject: z.enum(['reject', 'quarantine', 'tag']).default('reject').meta({ description: 'A message failing DMARC whose From domain publishes p=reject: refused (550 5.7.1), kept in quarantine, or tagged' }),
+          dmarcQuarantine: z.enum(['quarantine', 'tag']).default('quarantine').meta({ description: 'A message failing DMARC whose From domain publishes p=quarantine: kept in quarantine or tagged' }),
+          spfFailScore: z.number().min(-100).max(100).default(2).meta({ description: 'Junk score of an SPF fail (the client may not send for the envelope domain)' }),
+          spfSoftfailScore: z.number().min(-100).max(100).default(0.5).meta({ description: 'Junk score of an SPF softfail' }),
+          dkimFailScore: z.number().min(-100).max(100).default(1).meta({ description: 'Junk score when DKIM signatures are present but none verifies' }),
+          dmarcFailScore: z.number().min(-100).max(100).default(2).meta({ description: 'Junk score of a DMARC failure (also under p=none)' }),
+        })
+        .prefault({}),
+      rspamd: z
+        .object({
+          address: hostPortSchema.optional().meta({ description: "rspamd's normal worker, e.g. 127.0.0.1:11333 (filter \"rspamd\", HTTP /checkv2); off while unset" }),
+          maxBytes: z.number().int().min(1024).max(1024 ** 3).default(20 * 1024 * 1024).meta({ description: 'Larger messages are not sent to rspamd (passed unscored)' }),
+        })
+        .prefault({}),
+      spamd: z
+        .object({
+          address: hostPortSchema.optional().meta({ description: "SpamAssassin's spamd, e.g. 127.0.0.1:783 (filter \"spamd\", SPAMC/1.5 SYMBOLS); off while unset" }),
+          maxBytes: z.number().int().min(1024).max(1024 ** 3).default(2 * 1024 * 1024).meta({ description: 'Larger messages are not sent to spamd (passed unscored; SpamAssassin is slow on big mail)' }),
+          user: z.string().regex(/^[A-Za-z0-9._@-]{1,64}$/).optional().meta({ description: "Whose SpamAssassin preferences apply (spamd's User header); default: spamd's own user" }),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  quarantine: z
+    .object({
+      retentionDays: z.number().min(1).max(3650).default(30).meta({ description: 'Quarantined messages are deleted after this many days' }),
     })
     .prefault({}),
   shutdownGraceSec: seconds(0, 600).default(30).meta({ description: 'On stop, how long open sessions and deliveries may finish before 421' }),

@@ -1,16 +1,24 @@
 import nodemailer, { type Transporter } from 'nodemailer';
+import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { rootCertificates } from 'node:tls';
+import { Readable } from 'node:stream';
 import type { Config, HopConfig } from '../config/schema.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Spool } from '../store/spool.ts';
 import type { Route } from '../store/queue-store.ts';
 import type { DeliveryFailure } from './classify.ts';
+import { Slots } from '../util/slots.ts';
 
 /** The DNS look-ups delivery needs; tests pass their own so no real DNS is ever asked. */
 export interface Resolver {
   resolveMx(domain: string): Promise<{ exchange: string; priority: number }[]>;
   resolve4(host: string): Promise<string[]>;
   resolve6(host: string): Promise<string[]>;
+  /** TXT records, each as its character-strings (SPF, DKIM keys, DMARC: filters/sender-auth.ts); node:dns has it. */
+  resolveTxt?(name: string): Promise<string[][]>;
+  /** PTR records (SPF's "ptr" mechanism); without it such look-ups find nothing. */
+  resolvePtr?(name: string): Promise<string[]>;
 }
 
 /** Waits for one SMTP exchange step; RFC 5321 4.5.3.2 allows minutes, a dead peer should not hold a slot that long. */
@@ -55,13 +63,24 @@ export interface DelivererOptions {
   spool: Spool;
   resolver: Resolver;
   logger: Logger;
+  /** The header block the content filters added to a message (kept in the database), prepended as it is sent. */
+  addedHeaders?: (queueId: string) => string | null;
 }
 
 /** Sends a queued message over SMTP with nodemailer: pooled to the internal server and the smarthost, direct to MX hosts. */
 export class Deliverer {
   private readonly pools = new Map<string, Transporter>();
+  /** MX deliveries open a connection each (no pool): this keeps them within maxConnectionsPerDomain per domain. */
+  private readonly mxSlots = new Map<string, Slots>();
+  /** The system's CAs plus outbound.caFile, when one is configured. */
+  private readonly ca: string[] | undefined;
+  private readonly tlsRequired: ReadonlySet<string>;
 
-  constructor(private readonly options: DelivererOptions) {}
+  constructor(private readonly options: DelivererOptions) {
+    const { caFile, tlsRequiredDomains } = options.config.outbound;
+    this.ca = caFile ? [...rootCertificates, readFileSync(caFile, 'utf8')] : undefined;
+    this.tlsRequired = new Set(tlsRequiredDomains);
+  }
 
   /** Which concurrency bucket a recipient belongs to: one per hop, one per destination domain for MX delivery. */
   routeKey(route: Route, recipient: string): string {
@@ -109,7 +128,7 @@ export class Deliverer {
       name: this.options.hostname,
       ignoreTLS: hop.tls === 'none',
       requireTLS: hop.tls === 'required',
-      tls: { rejectUnauthorized: hop.verifyCertificate, servername: servername ?? (isIP(host) ? undefined : host) },
+      tls: { rejectUnauthorized: hop.verifyCertificate, servername: servername ?? (isIP(host) ? undefined : host), ca: this.ca },
       auth: hop.auth,
       connectionTimeout: CONNECT_TIMEOUT_MS,
       greetingTimeout: GREETING_TIMEOUT_MS,
@@ -119,11 +138,24 @@ export class Deliverer {
     };
   }
 
+  /** The spool file as received, behind the filters' header block: a Buffer concat or a stream, never a rewrite. */
+  private messageContent(queueId: string): Buffer | Readable {
+    const content = this.options.spool.content(queueId);
+    const added = this.options.addedHeaders?.(queueId);
+    if (!added) return content;
+    const head = Buffer.from(added, 'utf8');
+    if (Buffer.isBuffer(content)) return Buffer.concat([head, content]);
+    return Readable.from((async function* () {
+      yield head;
+      yield* content;
+    })(), { objectMode: false });
+  }
+
   private async sendVia(transport: Transporter, remoteMta: string, job: DeliveryJob): Promise<DeliveryResult> {
     try {
       const info = await transport.sendMail({
         envelope: { from: job.sender, to: job.recipients },
-        raw: this.options.spool.content(job.queueId),
+        raw: this.messageContent(job.queueId),
       });
       const rejected = new Map<string, SmtpError>();
       for (const error of ((info as { rejectedErrors?: SmtpError[] }).rejectedErrors ?? [])) {
@@ -140,7 +172,7 @@ export class Deliverer {
         }),
       };
     } catch (caught) {
-      const error = caught as SmtpError;
+      const error = ownFailure(caught as SmtpError);
       const perRecipient = new Map((error.rejectedErrors ?? []).map((rejected) => [rejected.recipient, rejected]));
       return {
         remoteMta,
@@ -150,9 +182,30 @@ export class Deliverer {
     }
   }
 
-  /** RFC 5321 5.1: MX records in preference order, else the domain's own address; a null MX (RFC 7505) takes no mail. */
+  /** At most maxConnectionsPerDomain deliveries to one domain at a time, whatever the scheduler hands over. */
   private async deliverByMx(job: DeliveryJob): Promise<DeliveryResult> {
+    const key = this.routeKey(job.route, job.recipients[0]!);
+    let slots = this.mxSlots.get(key);
+    if (!slots) {
+      slots = new Slots(this.routeCapacity(key));
+      this.mxSlots.set(key, slots);
+    }
+    const release = await slots.acquire();
+    try {
+      return await this.deliverByMxNow(job);
+    } finally {
+      release();
+      if (slots.busy === 0) this.mxSlots.delete(key);
+    }
+  }
+
+  /** RFC 5321 5.1: MX records in preference order, else the domain's own address; a null MX (RFC 7505) takes no mail. */
+  private async deliverByMxNow(job: DeliveryJob): Promise<DeliveryResult> {
     const domain = job.recipients[0]!.slice(job.recipients[0]!.lastIndexOf('@') + 1);
+    // outbound.tlsRequiredDomains: STARTTLS and a certificate valid for the MX host name, or no delivery at all
+    const tlsPolicy = this.tlsRequired.has(domain.toLowerCase())
+      ? ({ tls: 'required', verifyCertificate: true, auth: undefined } as const)
+      : ({ tls: 'opportunistic', verifyCertificate: false, auth: undefined } as const);
     const { resolver } = this.options;
     const fail = (failure: DeliveryFailure & { message: string }, unreachable = true): DeliveryResult => ({
       remoteMta: null,
@@ -183,7 +236,7 @@ export class Deliverer {
       ];
       for (const address of addresses) {
         const transport = nodemailer.createTransport(
-          this.hopOptions(address, this.options.config.outbound.mxPort, { tls: 'opportunistic', verifyCertificate: false, auth: undefined }, host),
+          this.hopOptions(address, this.options.config.outbound.mxPort, tlsPolicy, host),
         );
         try {
           last = await this.sendVia(transport, host, job);
@@ -195,6 +248,25 @@ export class Deliverer {
     }
     return last;
   }
+}
+
+/**
+ * Failures that are ours, not the message's, are kept without the server's reply code, so they are deferred (and
+ * the next MX host is tried) instead of bounced: a refused STARTTLS when TLS is required (a "500 command not
+ * recognized" to STARTTLS is our policy failing; 4.7.5), and a refused login to our own smarthost or internal
+ * server (a wrong password in the configuration must not bounce every message).
+ */
+function ownFailure(error: SmtpError): SmtpError {
+  if (!error.responseCode) return error;
+  if (error.code === 'ETLS') {
+    const message = `TLS is required but the server refused STARTTLS: ${error.response ?? error.message}`;
+    return Object.assign(new Error(message), { code: 'ETLS', command: error.command ?? 'STARTTLS' }) as SmtpError;
+  }
+  if (error.code === 'EAUTH') {
+    const message = `the server refused our login (check the configured user and password): ${error.response ?? error.message}`;
+    return Object.assign(new Error(message), { code: 'EAUTH', command: error.command ?? 'AUTH' }) as SmtpError;
+  }
+  return error;
 }
 
 function describe(error: SmtpError): DeliveryFailure & { command?: string; message: string } {

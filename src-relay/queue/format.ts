@@ -1,4 +1,5 @@
 import type { Queue } from './queue.ts';
+import { formatDecision, parseDecision } from '../filters/policy.ts';
 
 /** "3 h 12 min", "45 s": ages as an admin reads them. */
 export function formatAge(ms: number): string {
@@ -43,6 +44,7 @@ export function formatMessageDetail(queue: Queue, id: string): string | null {
     `size:        ${message.size} bytes`,
     `message-id:  ${message.header_message_id ?? '-'}`,
     `subject:     ${message.subject ?? '-'}`,
+    ...formatDecision(parseDecision(message.decision)),
     'recipients:',
   ];
   for (const recipient of queue.store.recipients(id)) {

@@ -116,7 +116,8 @@ export class Queue extends EventEmitter<QueueEvents> {
           [...batch.flatMap((entry) => entry.history), ...notes],
         );
         for (const entry of batch) entry.resolve();
-        this.emit('queued', batch.map((entry) => entry.message));
+        // a quarantined message is durable like the others but waits for the admin, not for delivery
+        this.emit('queued', batch.map((entry) => entry.message).filter((message) => message.status !== 'quarantined'));
       } catch (error) {
         this.logger.error({ error: (error as Error).message, messages: batch.length }, 'COMMIT_FAILED');
         for (const entry of batch) entry.reject(error as Error);
@@ -304,7 +305,7 @@ export class Queue extends EventEmitter<QueueEvents> {
     }
     for (const id of ids) {
       const status = this.store.statusOf(id);
-      if (status === 'queued') continue;
+      if (status === 'queued' || status === 'quarantined') continue;
       await this.spool.remove(id);
       removed++;
     }

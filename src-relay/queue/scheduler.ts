@@ -62,7 +62,7 @@ export class Scheduler {
   private readonly routes = new Map<string, RouteState>();
   private readonly jobs = new Set<Promise<void>>();
   private outcomes: AttemptRecord[] = [];
-  private outcomesScheduled = false;
+  private outcomesTimer: NodeJS.Timeout | null = null;
   private timer: NodeJS.Timeout | null = null;
   private lastDbPick = 0;
   private forceDbPick = true;
@@ -219,16 +219,18 @@ export class Scheduler {
    */
   private record(record: AttemptRecord): void {
     this.outcomes.push(record);
-    if (!this.outcomesScheduled) {
-      this.outcomesScheduled = true;
-      setTimeout(() => void this.writeOutcomes(), OUTCOME_BATCH_MS).unref();
+    if (!this.outcomesTimer) {
+      this.outcomesTimer = setTimeout(() => void this.writeOutcomes(), OUTCOME_BATCH_MS);
+      this.outcomesTimer.unref();
     }
   }
 
   private async writeOutcomes(): Promise<void> {
-    this.outcomesScheduled = false;
+    clearTimeout(this.outcomesTimer ?? undefined);
+    this.outcomesTimer = null;
     const batch = this.outcomes;
     this.outcomes = [];
+    if (batch.length === 0) return;
     try {
       const finished = this.queue.store.recordResults(batch, this.clock());
       await Promise.all(finished.map((id) => this.queue.spool.remove(id)));

@@ -10,6 +10,7 @@ export class HeaderPeek extends Transform {
   private chunks: Buffer[] = [];
   private seen = 0;
   private done = false;
+  private ended = false;
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     if (!this.done) {
@@ -18,6 +19,24 @@ export class HeaderPeek extends Transform {
       if (this.seen >= MAX_PEEK_BYTES || chunk.includes('\r\n\r\n')) this.done = true;
     }
     callback(null, chunk);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    this.ended = true;
+    callback();
+  }
+
+  /**
+   * The header block as captured (CRLF line ends, still folded), and whether it is all there: false when the
+   * header block is longer than what is kept, so a check of it must not pass what it could not see.
+   */
+  headerBlock(): { text: string; complete: boolean } {
+    const all = Buffer.concat(this.chunks);
+    const captured = all.subarray(0, MAX_PEEK_BYTES).toString('utf8');
+    if (captured.startsWith('\r\n')) return { text: '', complete: true };
+    const end = captured.indexOf('\r\n\r\n');
+    if (end !== -1) return { text: captured.slice(0, end + 2), complete: true };
+    return { text: captured, complete: this.ended && all.length <= MAX_PEEK_BYTES };
   }
 
   /** Header fields (unfolded), from the captured part only. */

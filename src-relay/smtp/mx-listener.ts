@@ -1,38 +1,49 @@
-import { pipeChain } from '../util/pipe-chain.ts';
-import type { AddressInfo } from 'node:net';
-import { SMTPServer, type SMTPServerAddress, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
+import { promises as dns } from 'node:dns';
+import type { SMTPServerAddress, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Queue } from '../queue/queue.ts';
 import type { RefusalReason, RelayEvents } from '../events.ts';
-import type { HistoryEntry } from '../store/queue-store.ts';
-import { newQueueId } from '../util/ids.ts';
 import { checkRecipient, checkSender, type RecipientPolicy } from './address.ts';
-import { HeaderPeek } from './header-peek.ts';
-import { LineEndingNormalizer } from './line-endings.ts';
-import { SizeGuard } from './size-guard.ts';
-import { receivedHeader } from './received.ts';
+import { SmtpListener, senderOf, type SpooledMessage } from './listener.ts';
 import { REPLIES, SmtpReplyError, type SmtpReply } from './replies.ts';
+import type { FilterPipeline } from '../filters/pipeline.ts';
+import { serializeDecision, type Decision } from '../filters/policy.ts';
+import { decisionHeaders } from '../filters/decision-headers.ts';
+import { filterReply } from './filter-replies.ts';
 import type { TlsPair } from './tls.ts';
+import type { Resolver } from '../queue/delivery.ts';
+import { ConnectionPolicy, type ClientRefusal, type ClientScreen } from './connection-policy.ts';
+import { RecipientCallout } from './callout.ts';
 
-/** The parts of smtp-server's per-connection object that the listener steers (not in its public types). */
-interface ConnectionHandle {
-  session: SMTPServerSession;
-  send(code: number, text: string, context?: string | false): void;
-  _getEnhancedStatusCode(code: number, context?: string | false): string;
+/** The reply and the metric label of each connection-policy refusal. */
+const CLIENT_REFUSALS: Record<ClientRefusal, { reply: SmtpReply; reason: RefusalReason }> = {
+  'client-denied': { reply: REPLIES.clientDenied, reason: 'client-denied' },
+  dnsbl: { reply: REPLIES.clientListed, reason: 'dnsbl' },
+  'connection-rate': { reply: REPLIES.connectionRate, reason: 'rate-limit' },
+  'message-rate': { reply: REPLIES.messageRate, reason: 'rate-limit' },
+  harvest: { reply: REPLIES.harvest, reason: 'harvest' },
+};
+
+/** Words added to a policy reply: RFC 5321 4.5.3.1.5 allows 512 octets for the whole reply line. */
+const MAX_REPLY_DETAIL = 300;
+
+/** What the connection policy keeps per session, beside the base class's SessionState. */
+interface ClientSession {
+  screen: ClientScreen;
+  /** Unknown recipients refused in this session (directory harvest). */
+  unknown: number;
+  greeting: NodeJS.Timeout | undefined;
 }
 
-/** What the listener keeps per connection (habit: session state apart from message state). */
-interface SessionState {
-  ip: string;
-  connection: ConnectionHandle | undefined;
-  errors: number;
-  countedForIp: boolean;
-  deadline: NodeJS.Timeout | undefined;
-  /** The enhanced status of the reply being sent, when our policy chose it. */
-  enhanced: string | undefined;
-  inData: boolean;
-}
+/** The metric label of each filter reply (the base class knows only its own). */
+const FILTER_REFUSALS = new Map<SmtpReply, RefusalReason>([
+  [REPLIES.rejectedVirus, 'virus'],
+  [REPLIES.rejectedJunk, 'junk'],
+  [REPLIES.rejectedPolicy, 'policy'],
+  [REPLIES.rejectedSender, 'sender-denied'],
+  [REPLIES.filterTempfail, 'filter-tempfail'],
+]);
 
 export interface MxListenerOptions {
   config: Config;
@@ -42,155 +53,128 @@ export interface MxListenerOptions {
   logger: Logger;
   events: RelayEvents;
   clock?: () => number;
+  /** The content filters, run at the end of DATA before the 250; none: every message is accepted unchecked. */
+  filters?: FilterPipeline | null;
+  /** DNS for the block lists (mx.dnsbl); default node:dns, tests pass fixture records. */
+  resolver?: Resolver;
 }
 
 /** The inbound listener: takes mail for our own domains only, spools it durably, answers 250 with the queue id. */
-export class MxListener {
-  readonly server: SMTPServer;
-  private readonly limits: Config['mx'];
+export class MxListener extends SmtpListener {
   private readonly policy: RecipientPolicy;
-  private readonly queue: Queue;
-  private readonly logger: Logger;
-  private readonly events: RelayEvents;
-  private readonly hostname: string;
-  private readonly clock: () => number;
-  private readonly sessions = new Map<string, SessionState>();
-  private readonly perIp = new Map<string, number>();
-  private stopping = false;
+  private readonly filters: FilterPipeline | null;
+  private readonly tagScore: number;
+  private readonly connectionPolicy: ConnectionPolicy;
+  private readonly callout: RecipientCallout | null;
+  private readonly calloutWhenUnreachable: 'tempfail' | 'accept';
+  private readonly greetingDelayMs: number;
+  private readonly clients = new Map<string, ClientSession>();
+  /** Client address of every open connection by session id, also those that never got a greeting. */
+  private readonly peers = new Map<string, string>();
 
   constructor(options: MxListenerOptions) {
     const { config } = options;
-    this.limits = config.mx;
-    this.queue = options.queue;
-    this.logger = options.logger;
-    this.events = options.events;
-    this.hostname = options.hostname;
-    this.clock = options.clock ?? Date.now;
+    super({
+      ...options,
+      limits: config.mx,
+      shutdownGraceSec: config.shutdownGraceSec,
+      // No AUTH on the inbound listener, ever
+      server: { disabledCommands: ['AUTH'], authOptional: true },
+    });
     this.policy = {
       domains: new Set(config.domains),
       recipients: config.recipients.length ? new Set(config.recipients) : undefined,
     };
-    this.server = new SMTPServer({
-      name: options.hostname,
-      banner: 'Moat',
-      key: options.tls.key,
-      cert: options.tls.cert,
-      size: this.limits.maxMessageBytes,
-      rejectOversized: true,
-      maxRecipients: this.limits.maxRecipients,
-      maxClients: this.limits.maxConnections,
-      maxCommandLength: this.limits.maxCommandLineBytes,
-      socketTimeout: this.limits.idleTimeoutSec * 1000,
-      closeTimeout: config.shutdownGraceSec * 1000,
-      // No AUTH on the inbound listener, ever; and no proxy protocols that would let a client pick its own IP.
-      disabledCommands: ['AUTH'],
-      authOptional: true,
-      useXClient: false,
-      useXForward: false,
-      useProxy: false,
-      hideREQUIRETLS: true,
-      // Our replies carry RFC 3463 codes; RFC 2034 wants them advertised and on smtp-server's own replies too (452, 552, 421)
-      hideENHANCEDSTATUSCODES: false,
-      disableReverseLookup: true,
-      logger: false,
-      onConnect: (session, callback) => this.onConnect(session, callback),
-      onMailFrom: (address, session, callback) => this.onMailFrom(address, session, callback),
-      onRcptTo: (address, session, callback) => this.onRcptTo(address, session, callback),
-      onData: (stream, session, callback) => this.onData(stream, session, callback),
-      onClose: (session) => this.onClose(session),
-    });
-    this.server.on('error', (error) => this.logger.warn({ error: error.message }, 'SMTP_ERROR'));
-  }
-
-  listen(host: string, port: number): Promise<AddressInfo> {
-    return new Promise((resolve, reject) => {
-      this.server.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        this.server.server.off('error', reject);
-        resolve(this.server.server.address() as AddressInfo);
-      });
-    });
-  }
-
-  /** Stops accepting; idle sessions get 421 now, sessions in a transaction after it, the rest when the grace ends. */
-  stop(): Promise<void> {
-    this.stopping = true;
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    for (const state of this.sessions.values()) {
-      if (!state.inData && !state.connection?.session.envelope.mailFrom) this.reply(state, REPLIES.shuttingDown);
-    }
-    return closed;
-  }
-
-  private reply(state: SessionState, reply: SmtpReply): void {
-    state.enhanced = reply.enhanced;
-    state.connection?.send(reply.code, reply.text);
-  }
-
-  private refuse(session: SMTPServerSession, reply: SmtpReply, detail?: string): SmtpReplyError {
-    const state = this.sessions.get(session.id);
-    if (state) state.enhanced = reply.enhanced;
-    return new SmtpReplyError(reply, detail);
-  }
-
-  private onConnect(session: SMTPServerSession, callback: (error?: Error) => void): void {
-    const ip = session.remoteAddress;
-    const connection = [...(this.server as unknown as { connections: Set<ConnectionHandle> }).connections].find(
-      (candidate) => candidate.session === session,
-    );
-    const state: SessionState = { ip, connection, errors: 0, countedForIp: false, deadline: undefined, enhanced: undefined, inData: false };
-    this.sessions.set(session.id, state);
-    if (connection) this.instrument(connection, state);
-    if (this.stopping) return callback(this.refuse(session, REPLIES.shuttingDown));
-    const open = this.perIp.get(ip) ?? 0;
-    if (open >= this.limits.maxConnectionsPerIp) {
-      this.logger.warn({ ip, open }, 'CONNECTION_LIMIT');
-      this.events.emit('refused', { reason: 'connection-limit', clientIp: ip });
-      return callback(this.refuse(session, REPLIES.tooManyConnectionsFromIp));
-    }
-    this.perIp.set(ip, open + 1);
-    state.countedForIp = true;
-    state.deadline = setTimeout(() => this.reply(state, REPLIES.sessionDeadline), this.limits.sessionDeadlineSec * 1000);
-    state.deadline.unref();
-    callback();
+    this.filters = options.filters ?? null;
+    this.tagScore = config.filters.tagScore;
+    this.connectionPolicy = new ConnectionPolicy({ settings: config.mx, resolver: options.resolver ?? dns, logger: this.logger, clock: this.clock });
+    this.callout =
+      config.mx.callout.enabled && config.internal
+        ? new RecipientCallout({ target: config.internal, settings: config.mx.callout, hostname: options.hostname, logger: this.logger, clock: this.clock })
+        : null;
+    this.calloutWhenUnreachable = config.mx.callout.whenUnreachable;
+    this.greetingDelayMs = config.mx.greetingDelayMs;
+    // the connection policy runs once the base class's connection limits have let the client in
+    const server = this.server as unknown as { onConnect(session: SMTPServerSession, callback: (error?: Error | null) => void): void };
+    const limits = server.onConnect.bind(this.server);
+    server.onConnect = (session, callback) => limits(session, (error) => (error ? callback(error) : this.screenClient(session, callback)));
+    this.watchEarlyTalkers();
   }
 
   /**
-   * smtp-server derives the enhanced status from the reply code alone, and counts no errors; this gives our replies
-   * their own enhanced status and closes a session after too many refused commands, whoever refused them.
+   * Rate limits and harvest blocks answer at connect (421); the DNSBL look-ups start here and are awaited at RCPT.
+   * The greeting waits `greetingDelayMs`: smtp-server answers anything the client sends before it with 421.
    */
-  private instrument(connection: ConnectionHandle, state: SessionState): void {
-    const enhancedFor = connection._getEnhancedStatusCode.bind(connection);
-    connection._getEnhancedStatusCode = (code, context) => {
-      const chosen = state.enhanced;
-      state.enhanced = undefined;
-      return chosen && context !== false ? chosen : enhancedFor(code, context);
+  private screenClient(session: SMTPServerSession, callback: (error?: Error | null) => void): void {
+    const screen = this.connectionPolicy.connect(session.remoteAddress);
+    const client: ClientSession = { screen, unknown: 0, greeting: undefined };
+    this.clients.set(session.id, client);
+    if (!screen.atConnect.ok) return callback(this.refuseClient(session, screen.atConnect.refusal, screen.atConnect.reason));
+    const delay = screen.trusted ? 0 : this.greetingDelayMs;
+    if (delay === 0) return callback();
+    client.greeting = setTimeout(() => callback(), delay);
+    client.greeting.unref();
+  }
+
+  protected override closed(session: SMTPServerSession): void {
+    clearTimeout(this.clients.get(session.id)?.greeting);
+    this.clients.delete(session.id);
+    super.closed(session);
+  }
+
+  /**
+   * smtp-server answers an early talker itself (421 "You talk too soon", then closes), often before any of our hooks
+   * ran (within its 100 ms window); this notes each connection's peer so that the close can be logged and counted.
+   */
+  private watchEarlyTalkers(): void {
+    const server = this.server as unknown as {
+      connect(socket: unknown, options?: unknown): void;
+      connections: Set<{ id: string; remoteAddress: string }>;
+      onClose(session: SMTPServerSession & { error?: string }, callback: () => void): void;
     };
-    const send = connection.send.bind(connection);
-    connection.send = (code, text, context) => {
-      send(code, text, context);
-      if (code >= 400 && code !== 421 && ++state.errors >= this.limits.maxErrors) {
-        this.logger.warn({ ip: state.ip, errors: state.errors }, 'TOO_MANY_ERRORS');
-        this.events.emit('refused', { reason: 'too-many-errors', clientIp: state.ip });
-        state.enhanced = REPLIES.tooManyErrors.enhanced;
-        send(REPLIES.tooManyErrors.code, REPLIES.tooManyErrors.text);
+    const connect = server.connect.bind(this.server);
+    server.connect = (socket, options) => {
+      connect(socket, options);
+      let newest: { id: string; remoteAddress: string } | undefined;
+      for (const connection of server.connections) newest = connection;
+      if (newest) this.peers.set(newest.id, newest.remoteAddress);
+    };
+    const close = server.onClose.bind(this.server);
+    server.onClose = (session, callback) => {
+      const ip = this.peers.get(session.id);
+      this.peers.delete(session.id);
+      if (ip && / You talk too soon$/.test(session.error ?? '')) {
+        this.logger.info({ ip }, 'PREGREET');
+        this.events.emit('refused', { reason: 'pregreet', clientIp: ip });
       }
+      close(session, callback);
     };
   }
 
-  private onClose(session: SMTPServerSession): void {
-    const state = this.sessions.get(session.id);
-    if (!state) return;
-    this.sessions.delete(session.id);
-    clearTimeout(state.deadline);
-    if (state.countedForIp) {
-      const open = (this.perIp.get(state.ip) ?? 1) - 1;
-      if (open > 0) this.perIp.set(state.ip, open);
-      else this.perIp.delete(state.ip);
-    }
+  /** A connection-policy refusal: logged, counted, and the reply from the table. */
+  private refuseClient(session: SMTPServerSession, refusal: ClientRefusal, reason: string, recipient?: string): SmtpReplyError {
+    const { reply, reason: label } = CLIENT_REFUSALS[refusal];
+    this.logger.info({ ip: session.remoteAddress, from: senderOf(session) ?? undefined, to: recipient, policy: refusal, reason }, 'REFUSED');
+    // connect-time refusals are only logged: a client hammering us must not fill the history table
+    if (senderOf(session) !== null) this.note(session, 'REFUSED', senderOf(session), recipient ?? null, `${reply.code} ${reply.enhanced} ${reason}`);
+    this.events.emit('refused', { reason: label, clientIp: session.remoteAddress });
+    // a listed sender's admin needs to know which list (and its delisting hint); a deny list is not disclosed
+    return this.refuse(session, reply, refusal === 'dnsbl' ? reason.slice(0, MAX_REPLY_DETAIL) : undefined);
   }
 
-  private onMailFrom(address: SMTPServerAddress, session: SMTPServerSession, callback: (error?: Error) => void): void {
+  /** The tarpit: a session that keeps making errors waits a little longer for each MAIL and RCPT reply. */
+  private afterErrorDelay(session: SMTPServerSession, next: () => void): void {
+    const errors = this.sessions.get(session.id)?.errors ?? 0;
+    const delay = this.connectionPolicy.errorDelayMs(this.clients.get(session.id)?.screen, errors);
+    if (delay === 0) return next();
+    setTimeout(next, delay).unref();
+  }
+
+  protected onMailFrom(address: SMTPServerAddress, session: SMTPServerSession, callback: (error?: Error) => void): void {
+    this.afterErrorDelay(session, () => this.mailFrom(address, session, callback));
+  }
+
+  private mailFrom(address: SMTPServerAddress, session: SMTPServerSession, callback: (error?: Error) => void): void {
     if (this.stopping) return callback(this.refuse(session, REPLIES.shuttingDown));
     const sender = checkSender(address.address);
     if (!sender.ok) {
@@ -198,113 +182,153 @@ export class MxListener {
       this.events.emit('refused', { reason: 'bad-address', clientIp: session.remoteAddress });
       return callback(this.refuse(session, REPLIES.badSender, sender.reason));
     }
+    const client = this.clients.get(session.id);
+    const rate = client ? this.connectionPolicy.mail(client.screen) : null;
+    if (rate && !rate.ok) return callback(this.refuseClient(session, rate.refusal, rate.reason));
     callback();
   }
 
-  private onRcptTo(address: SMTPServerAddress, session: SMTPServerSession, callback: (error?: Error) => void): void {
+  protected onRcptTo(address: SMTPServerAddress, session: SMTPServerSession, callback: (error?: Error) => void): void {
+    this.afterErrorDelay(session, () => this.rcptTo(address, session).then(() => callback(), (error: Error) => callback(error)));
+  }
+
+  /** Deny list and block lists first, then our domains and the static list, then the callout to the internal server. */
+  private async rcptTo(address: SMTPServerAddress, session: SMTPServerSession): Promise<void> {
+    const client = this.clients.get(session.id);
+    const listing = client ? await client.screen.listing : null;
+    if (listing && !listing.ok) throw this.refuseClient(session, listing.refusal, listing.reason, address.address);
     const check = checkRecipient(address.address, this.policy);
     if (check.ok) {
       // smtp-server keeps what we hand back; store the normalised form so the envelope we forward is canonical
       address.address = check.address;
-      return callback();
+      // RFC 5321 4.5.1: postmaster is always taken, whatever the internal server says
+      if (this.callout && !/^postmaster@/i.test(check.address)) await this.verifyRecipient(check.address, session, client);
+      return;
     }
     const reply = check.refusal === 'unknown-recipient' ? REPLIES.unknownRecipient : check.refusal === 'syntax' ? REPLIES.badRecipient : REPLIES.relayDenied;
     this.note(session, 'REFUSED', senderOf(session), address.address, `${reply.code} ${reply.enhanced} ${check.reason}`);
     this.logger.info({ ip: session.remoteAddress, from: senderOf(session), to: address.address, reason: check.reason }, 'REFUSED');
     const reason: RefusalReason = check.refusal === 'syntax' ? 'bad-address' : check.refusal;
     this.events.emit('refused', { reason, clientIp: session.remoteAddress });
-    callback(this.refuse(session, reply));
+    if (check.refusal === 'unknown-recipient') throw this.unknownRecipient(session, client, reply);
+    throw this.refuse(session, reply);
   }
 
-  private note(session: SMTPServerSession, action: 'REFUSED', sender: string | null, recipient: string | null, detail: string): void {
-    this.queue.note({
-      at: this.clock(),
-      action,
-      clientIp: session.remoteAddress,
-      helo: session.hostNameAppearsAs || null,
-      sender,
-      recipient,
-      detail,
-    });
+  /** Asks the internal server (or the callout cache) whether the recipient exists. */
+  private async verifyRecipient(recipient: string, session: SMTPServerSession, client: ClientSession | undefined): Promise<void> {
+    const result = await this.callout!.verify(recipient);
+    if (result.answer === 'exists') return;
+    const fields = { ip: session.remoteAddress, from: senderOf(session), to: recipient, reason: `callout: ${result.detail}`, cached: result.cached };
+    if (result.answer === 'unavailable' && this.calloutWhenUnreachable === 'accept') {
+      this.logger.warn(fields, 'CALLOUT_UNVERIFIED');
+      return;
+    }
+    const reply = result.answer === 'unknown' ? REPLIES.unknownRecipient : REPLIES.recipientUnverified;
+    this.note(session, 'REFUSED', senderOf(session), recipient, `${reply.code} ${reply.enhanced} internal server: ${result.detail}`);
+    this.logger.info(fields, 'REFUSED');
+    this.events.emit('refused', { reason: result.answer === 'unknown' ? 'unknown-recipient' : 'unverified-recipient', clientIp: session.remoteAddress });
+    throw result.answer === 'unknown' ? this.unknownRecipient(session, client, reply) : this.refuse(session, reply);
   }
 
-  private onData(stream: SMTPServerDataStream, session: SMTPServerSession, callback: (error?: Error | null, message?: string) => void): void {
-    const state = this.sessions.get(session.id);
-    if (state) state.inData = true;
-    this.receive(stream, session).then(
-      (id) => callback(null, `${REPLIES.queued.text} ${id}`),
-      (error: Error) => {
-        const reply = error instanceof SmtpReplyError ? error : this.refuse(session, REPLIES.localError);
-        this.events.emit('refused', { reason: reply.reply === REPLIES.messageTooBig ? 'size' : 'local-error', clientIp: session.remoteAddress });
-        callback(reply);
-      },
-    ).finally(() => {
-      if (!state) return;
-      state.inData = false;
-      if (this.stopping) setImmediate(() => this.reply(state, REPLIES.shuttingDown));
-    });
+  /** An unknown recipient gets 550, or 421 once the session or the client has tried too many (directory harvest). */
+  private unknownRecipient(session: SMTPServerSession, client: ClientSession | undefined, reply: SmtpReply): SmtpReplyError {
+    if (!client) return this.refuse(session, reply);
+    client.unknown++;
+    const harvest = this.connectionPolicy.unknownRecipient(client.screen, client.unknown);
+    if (harvest.ok) return this.refuse(session, reply);
+    return this.refuseClient(session, harvest.refusal, harvest.reason);
   }
 
   /** Streams the message to a spool file and commits it; resolves with the queue id once it is durable. */
-  private async receive(stream: SMTPServerDataStream, session: SMTPServerSession): Promise<string> {
-    const now = this.clock();
-    const id = newQueueId(now);
-    const recipients = session.envelope.rcptTo.map((rcpt) => rcpt.address);
-    const sender = senderOf(session) ?? '';
-    const writer = await this.queue.spool.create(id).catch((error: Error) => {
-      stream.resume();
-      throw error;
-    });
-    const normalizer = new LineEndingNormalizer();
-    const peek = new HeaderPeek();
+  protected async receive(stream: SMTPServerDataStream, session: SMTPServerSession): Promise<string> {
+    const message = await this.spoolData(stream, session);
+    if (!this.filters) {
+      await this.commitSpooled(message, session);
+      return message.id;
+    }
+    const decision = await this.screen(this.filters, message, session);
+    await this.commitFiltered(message, session, decision);
+    return message.id;
+  }
+
+  protected override refusalReason(reply: SmtpReply): RefusalReason {
+    return FILTER_REFUSALS.get(reply) ?? super.refusalReason(reply);
+  }
+
+  /**
+   * Runs the content filters on the temp file while it is fsync'd; a rejection or tempfail discards the file and
+   * throws the reply (nothing was acknowledged, so nothing is lost and nobody gets a bounce).
+   */
+  private async screen(filters: FilterPipeline, message: SpooledMessage, session: SMTPServerSession): Promise<Decision> {
+    const { id, writer } = message;
+    const synced = writer.sync();
+    synced.catch(() => {}); // commit() waits for the same fsync and reports its failure
+    let decision: Decision;
     try {
-      writer.write(
-        receivedHeader({
-          helo: session.hostNameAppearsAs || undefined,
-          clientIp: session.remoteAddress,
-          hostname: this.hostname,
-          queueId: id,
-          tls: session.secure,
-          recipient: recipients.length === 1 ? recipients[0] : undefined,
-          date: new Date(now),
-        }),
-      );
-      await pipeChain([stream, new SizeGuard(() => stream.sizeExceeded), normalizer, peek, writer]);
-      if (stream.sizeExceeded) throw this.refuse(session, REPLIES.messageTooBig);
-      await writer.commit();
+      decision = await filters.run({
+        queueId: id,
+        clientIp: session.remoteAddress,
+        helo: session.hostNameAppearsAs || null,
+        sender: message.sender,
+        recipients: message.recipients,
+        path: writer.tempPath,
+        size: writer.bytes,
+        tls: Boolean(session.secure),
+        authenticatedUser: null,
+      });
     } catch (error) {
+      // the pipeline answers every failure with a decision; this is a bug, answered 451 like any local error
+      await synced.catch(() => {});
       await writer.discard();
-      if (!(error instanceof SmtpReplyError)) {
-        this.logger.error({ id, ip: session.remoteAddress, error: (error as Error).message }, 'RECEIVE_FAILED');
-      }
+      this.logger.error({ id, ip: session.remoteAddress, error: (error as Error).message }, 'RECEIVE_FAILED');
       throw error;
     }
-    const { subject, messageId } = peek.fields();
-    // the message row is the record of its receipt; history only adds what is unusual about it
-    const notes: HistoryEntry[] = normalizer.bareLineEndings
-      ? [{ at: now, queueId: id, action: 'NORMALIZED', detail: `${normalizer.bareLineEndings} bare CR/LF rewritten to CRLF` }]
-      : [];
-    const peer = { clientIp: session.remoteAddress, helo: session.hostNameAppearsAs || null, sender };
-    await this.queue.commit(
-      {
-        ...peer,
-        id,
-        receivedAt: now,
-        size: stream.byteLength,
-        spoolBytes: writer.bytes,
-        headerMessageId: messageId,
-        subject,
-        kind: 'mail',
-        recipients: recipients.map((address) => ({ address, route: this.queue.routeFor(address) })),
-      },
-      notes,
-    );
-    this.logger.info({ id, ip: session.remoteAddress, from: sender, rcpts: recipients.length, size: stream.byteLength }, 'QUEUED');
-    this.events.emit('received', { id, clientIp: session.remoteAddress, sender, recipients: recipients.length, size: stream.byteLength });
-    return id;
+    this.events.emit('filtered', {
+      id,
+      clientIp: session.remoteAddress,
+      action: decision.action,
+      score: decision.score,
+      filters: decision.results.map((result) => ({ name: result.filter, verdict: result.verdict, failed: Boolean(result.failed) })),
+    });
+    const refusal = filterReply(decision);
+    if (!refusal) return decision;
+    await synced.catch(() => {});
+    await writer.discard();
+    const action = decision.action === 'reject' ? 'REJECTED' : 'TEMPFAILED';
+    this.queue.note({
+      at: this.clock(),
+      queueId: id,
+      action,
+      clientIp: session.remoteAddress,
+      helo: session.hostNameAppearsAs || null,
+      sender: message.sender,
+      recipient: message.recipients.join(', '),
+      size: message.size,
+      detail: `${refusal.reply.code} ${refusal.reply.enhanced} ${decision.reason}; score ${decision.score}`,
+    });
+    this.logger.info({ id, ip: session.remoteAddress, from: message.sender, rcpts: message.recipients.length, score: decision.score, reason: decision.reason }, action);
+    throw this.refuse(session, refusal.reply, refusal.detail || undefined);
   }
-}
 
-function senderOf(session: SMTPServerSession): string | null {
-  return session.envelope.mailFrom ? session.envelope.mailFrom.address : null;
+  /**
+   * `commitSpooled` with the filters' outcome in the same group commit: the decision trace, the header block that
+   * delivery prepends, and the quarantine status that keeps the message from delivery.
+   */
+  private async commitFiltered(message: SpooledMessage, session: SMTPServerSession, decision: Decision): Promise<void> {
+    const { id, receivedAt: now } = message;
+    const quarantined = decision.action === 'quarantine';
+    await this.commitSpooled(message, session, {
+      notes: quarantined ? [{ at: now, queueId: id, action: 'QUARANTINED', detail: `${decision.reason}; score ${decision.score}` }] : [],
+      row: {
+        status: quarantined ? 'quarantined' : 'queued',
+        decision: serializeDecision(decision),
+        addedHeaders: decisionHeaders(decision, { hostname: this.hostname, queueId: id, tagScore: this.tagScore }),
+      },
+      log: quarantined ? { action: decision.action, score: decision.score, reason: decision.reason } : { action: decision.action, score: decision.score },
+      action: quarantined ? 'QUARANTINED' : 'QUEUED',
+    });
+    if (quarantined) {
+      this.events.emit('quarantined', { id, clientIp: session.remoteAddress, sender: message.sender, recipients: message.recipients.length, score: decision.score, reason: decision.reason });
+    }
+  }
 }

@@ -14,6 +14,8 @@ export interface ReceivedInput {
   hostname: string;
   queueId: string;
   tls: boolean;
+  /** The client logged in with SMTP AUTH (RFC 3848: ESMTPA, or ESMTPSA over TLS). */
+  authenticated?: boolean | undefined;
   recipient?: string | undefined;
   date: Date;
 }
@@ -23,7 +25,7 @@ export function receivedHeader(input: ReceivedInput): string {
   const ip = headerSafe(input.clientIp, 64);
   const from = headerSafe(input.helo ?? 'unknown');
   const reverse = input.clientHostname ? `${headerSafe(input.clientHostname)} ` : '';
-  const protocol = input.tls ? 'ESMTPS' : 'ESMTP';
+  const protocol = `ESMTP${input.tls ? 'S' : ''}${input.authenticated ? 'A' : ''}`;
   const forClause = input.recipient ? `\r\n\tfor <${headerSafe(input.recipient, 254)}>` : '';
   return (
     `Received: from ${from} (${reverse}[${ip}])\r\n` +

@@ -18,6 +18,31 @@ export const REPLIES = {
   shuttingDown: { code: 421, enhanced: '4.3.2', text: 'Service shutting down, try again later' },
   localError: { code: 451, enhanced: '4.3.0', text: 'Local error while queuing the message, try again later' },
   messageTooBig: { code: 552, enhanced: '5.3.4', text: 'Message exceeds the size limit' },
+  // submission listeners (587, 465): AUTH, sender rules, circuit breaker
+  authRequired: { code: 530, enhanced: '5.7.0', text: 'Authentication required' },
+  startTlsFirst: { code: 530, enhanced: '5.7.0', text: 'Must issue a STARTTLS command first' },
+  authFailed: { code: 535, enhanced: '5.7.8', text: 'Authentication credentials invalid' },
+  authLocked: { code: 454, enhanced: '4.7.0', text: 'Too many failed logins, try again later' },
+  authUnavailable: { code: 454, enhanced: '4.7.0', text: 'Temporary authentication failure, try again later' },
+  tooManyAuthFailures: { code: 421, enhanced: '4.7.0', text: 'Too many failed logins, closing connection' },
+  senderNotOwned: { code: 550, enhanced: '5.7.1', text: 'Sender address not allowed for this account' },
+  fromNotOwned: { code: 550, enhanced: '5.7.1', text: 'From header address not allowed for this account' },
+  fromInvalid: { code: 550, enhanced: '5.6.0', text: 'The message needs exactly one From header field with a valid address' },
+  headerTooBig: { code: 552, enhanced: '5.3.4', text: 'Header section too large' },
+  accountSuspended: { code: 451, enhanced: '4.7.1', text: 'Sending suspended for this account (hourly limit reached); the administrator must unlock it' },
+  // content filters (mx, end of DATA): the policy's action and its cause pick one of these (smtp/filter-replies.ts)
+  rejectedVirus: { code: 554, enhanced: '5.7.1', text: 'Message refused: virus found' },
+  rejectedJunk: { code: 550, enhanced: '5.7.1', text: 'Message refused as junk' },
+  rejectedPolicy: { code: 550, enhanced: '5.7.1', text: 'Message refused by policy' },
+  rejectedSender: { code: 550, enhanced: '5.7.1', text: 'Sender refused by policy' },
+  filterTempfail: { code: 451, enhanced: '4.7.1', text: 'Message could not be checked now, try again later' },
+  // connection policy (mx): deny list and block lists at RCPT, rate limits, directory harvest; recipient callout
+  clientDenied: { code: 554, enhanced: '5.7.1', text: 'Access denied for your address' },
+  clientListed: { code: 554, enhanced: '5.7.1', text: 'Service unavailable; your address is on a block list' },
+  connectionRate: { code: 421, enhanced: '4.7.0', text: 'Too many connections from your address, try again later' },
+  messageRate: { code: 451, enhanced: '4.7.1', text: 'Too many messages from your address, try again later' },
+  harvest: { code: 421, enhanced: '4.7.1', text: 'Too many unknown recipients, try again later' },
+  recipientUnverified: { code: 450, enhanced: '4.4.1', text: 'Recipient cannot be verified now, try again later' },
 } as const satisfies Record<string, SmtpReply>;
 
 /** The error that smtp-server's hooks expect, carrying the reply for the wire and for the session's log. */

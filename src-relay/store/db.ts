@@ -50,6 +50,82 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX history_queue ON history(queue_id);
    CREATE INDEX history_at ON history(at);
    CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL);`,
+  // monitoring (issue 5): per-minute metric series, alerts (open + history), the patch-status checklist
+  `CREATE TABLE metric_minutes (
+     minute INTEGER NOT NULL,
+     name TEXT NOT NULL,
+     labels TEXT NOT NULL DEFAULT '',
+     value REAL NOT NULL,
+     PRIMARY KEY (minute, name, labels)
+   ) WITHOUT ROWID;
+   CREATE TABLE alerts (
+     id INTEGER PRIMARY KEY,
+     rule TEXT NOT NULL,
+     severity TEXT NOT NULL,
+     title TEXT NOT NULL,
+     message TEXT NOT NULL,
+     hint TEXT NOT NULL,
+     raised_at INTEGER NOT NULL,
+     cleared_at INTEGER,
+     clear_message TEXT
+   );
+   CREATE INDEX alerts_open ON alerts(rule) WHERE cleared_at IS NULL;
+   CREATE INDEX alerts_raised ON alerts(raised_at);
+   CREATE TABLE checklist_results (
+     id INTEGER PRIMARY KEY,
+     probe TEXT NOT NULL,
+     status TEXT NOT NULL,
+     detail TEXT NOT NULL,
+     hint TEXT,
+     checked_at INTEGER NOT NULL
+   );
+   CREATE INDEX checklist_results_probe ON checklist_results(probe, checked_at);
+   CREATE TABLE checklist_ticks (
+     id INTEGER PRIMARY KEY,
+     item TEXT NOT NULL,
+     done INTEGER NOT NULL,
+     at INTEGER NOT NULL,
+     note TEXT
+   );
+   CREATE INDEX checklist_ticks_item ON checklist_ticks(item, at);`,
+  // submission (issue 4): accounts (scrypt hashes only), every login attempt, failure counters and lockouts
+  `CREATE TABLE users (
+     name TEXT PRIMARY KEY,
+     password_hash TEXT NOT NULL,
+     senders TEXT NOT NULL DEFAULT '[]',
+     created_at INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL,
+     suspended_at INTEGER,
+     suspended_reason TEXT,
+     unlocked_at INTEGER
+   );
+   CREATE TABLE auth_events (
+     id INTEGER PRIMARY KEY,
+     at INTEGER NOT NULL,
+     name TEXT NOT NULL,
+     client_ip TEXT,
+     listener TEXT,
+     outcome TEXT NOT NULL,
+     detail TEXT
+   );
+   CREATE INDEX auth_events_at ON auth_events(at);
+   CREATE INDEX auth_events_name ON auth_events(name, at);
+   CREATE TABLE auth_locks (
+     key TEXT PRIMARY KEY,
+     failures INTEGER NOT NULL,
+     window_start INTEGER NOT NULL,
+     locked_until INTEGER
+   );`,
+  // content filters (issue 3): the decision trace and the added header block per message; sender allow/deny lists
+  `ALTER TABLE messages ADD COLUMN decision TEXT;
+   ALTER TABLE messages ADD COLUMN added_headers TEXT;
+   CREATE TABLE sender_lists (
+     entry TEXT PRIMARY KEY,
+     list TEXT NOT NULL CHECK (list IN ('allow', 'deny')),
+     added_at INTEGER NOT NULL,
+     added_by TEXT,
+     note TEXT
+   );`,
 ];
 
 /** Opens (and migrates) the relay database: WAL, synchronous=FULL, so a commit survives power loss. */

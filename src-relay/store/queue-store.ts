@@ -1,14 +1,19 @@
 import type { Db } from './db.ts';
 
 export type Route = 'internal' | 'outbound';
-export type MessageStatus = 'queued' | 'done' | 'deleted' | 'damaged';
+/** `quarantined`: kept by the filters' decision, never picked for delivery until released (quarantine/). */
+export type MessageStatus = 'queued' | 'done' | 'deleted' | 'damaged' | 'quarantined';
 export type RecipientStatus = 'pending' | 'delivered' | 'bounced' | 'deleted';
 export type MessageKind = 'mail' | 'dsn';
 
 /** What history rows say happened; upper-case so an admin can grep logs and the table alike. */
 export type HistoryAction =
   | 'NORMALIZED' | 'REFUSED' | 'DELIVERED' | 'DEFERRED' | 'BOUNCED' | 'EXPIRED' | 'DELAY_WARNED'
-  | 'HELD' | 'RELEASED' | 'RETRY' | 'DELETED' | 'DAMAGED' | 'QUEUE_HELD' | 'QUEUE_RELEASED';
+  | 'HELD' | 'RELEASED' | 'RETRY' | 'DELETED' | 'DAMAGED' | 'QUEUE_HELD' | 'QUEUE_RELEASED'
+  // submission: who sent it (account or trusted network), and the DKIM signature added
+  | 'SUBMITTED' | 'SIGNED'
+  // content filters: refused at the end of DATA (no row but this history), or kept in quarantine
+  | 'REJECTED' | 'TEMPFAILED' | 'QUARANTINED';
 
 export interface NewMessage {
   id: string;
@@ -22,6 +27,10 @@ export interface NewMessage {
   subject: string | null;
   kind: MessageKind;
   recipients: { address: string; route: Route }[];
+  /** Content filters: `quarantined` keeps it from delivery; the decision trace (JSON); the header block prepended at delivery. */
+  status?: 'queued' | 'quarantined';
+  decision?: string | null;
+  addedHeaders?: string | null;
 }
 
 export interface HistoryEntry {
@@ -51,6 +60,8 @@ export interface MessageRow {
   held: number;
   delay_warned: number;
   finished_at: number | null;
+  decision: string | null;
+  added_headers: string | null;
 }
 
 export interface RecipientRow {
@@ -115,8 +126,8 @@ export class QueueStore {
   constructor(readonly db: Db) {
     this.statements = {
       insertMessage: db.prepare(
-        `INSERT INTO messages (id, received_at, client_ip, helo, sender, size, spool_bytes, header_message_id, subject, kind)
-         VALUES (@id, @receivedAt, @clientIp, @helo, @sender, @size, @spoolBytes, @headerMessageId, @subject, @kind)`,
+        `INSERT INTO messages (id, received_at, client_ip, helo, sender, size, spool_bytes, header_message_id, subject, kind, status, decision, added_headers)
+         VALUES (@id, @receivedAt, @clientIp, @helo, @sender, @size, @spoolBytes, @headerMessageId, @subject, @kind, @status, @decision, @addedHeaders)`,
       ),
       insertRecipient: db.prepare(
         `INSERT OR IGNORE INTO recipients (message_id, address, route, next_attempt_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
@@ -141,7 +152,8 @@ export class QueueStore {
       history: db.prepare(`SELECT * FROM history WHERE queue_id = ? ORDER BY at, id`),
       updateRecipient: db.prepare(
         `UPDATE recipients SET status = @status, attempts = attempts + @attempted, next_attempt_at = @nextAttemptAt,
-         last_reply = @lastReply, last_status = @lastStatus, updated_at = @now WHERE message_id = @messageId AND address = @address`,
+         last_reply = @lastReply, last_status = @lastStatus, updated_at = @now
+         WHERE message_id = @messageId AND address = @address AND status = 'pending'`,
       ),
       pendingCount: db.prepare(`SELECT COUNT(*) AS n FROM recipients WHERE message_id = ? AND status = 'pending'`),
       finish: db.prepare(`UPDATE messages SET status = @status, finished_at = @now WHERE id = @id AND status = 'queued'`),
@@ -152,6 +164,7 @@ export class QueueStore {
       retryRoute: db.prepare(`UPDATE recipients SET next_attempt_at = ? WHERE status = 'pending' AND route = ? AND next_attempt_at > ?`),
       setDelayWarned: db.prepare(`UPDATE messages SET delay_warned = 1 WHERE id = ?`),
       getState: db.prepare(`SELECT value FROM state WHERE key = ?`),
+      addedHeaders: db.prepare(`SELECT added_headers FROM messages WHERE id = ?`),
       setState: db.prepare(`INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`),
       queuedIds: db.prepare(`SELECT id, spool_bytes FROM messages WHERE status = 'queued'`),
       idsExist: db.prepare(`SELECT status FROM messages WHERE id = ?`),
@@ -166,7 +179,7 @@ export class QueueStore {
     const s = this.statements;
     this.db.transaction(() => {
       for (const message of messages) {
-        s.insertMessage.run(message);
+        s.insertMessage.run({ ...message, status: message.status ?? 'queued', decision: message.decision ?? null, addedHeaders: message.addedHeaders ?? null });
         for (const recipient of message.recipients) {
           s.insertRecipient.run(message.id, recipient.address, recipient.route, message.receivedAt, message.receivedAt);
         }
@@ -257,6 +270,11 @@ export class QueueStore {
 
   markDelayWarned(id: string): void {
     this.statements.setDelayWarned.run(id);
+  }
+
+  /** The header block the filters added, prepended to the message at delivery; null when there is none. */
+  addedHeaders(id: string): string | null {
+    return (this.statements.addedHeaders.get(id) as { added_headers: string | null } | undefined)?.added_headers ?? null;
   }
 
   getState(key: string): string | undefined {

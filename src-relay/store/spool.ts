@@ -86,6 +86,7 @@ export class Spool {
 export class SpoolWriter extends Writable {
   bytes = 0;
   private fd: number | null;
+  private synced: Promise<void> | null = null;
 
   constructor(
     fd: number,
@@ -107,10 +108,19 @@ export class SpoolWriter extends Writable {
     }
   }
 
+  /**
+   * fsync of the temp file, started once: the mx listener starts it as DATA ends and runs the content filters on
+   * the temp file meanwhile; `commit()` waits for the same fsync.
+   */
+  sync(): Promise<void> {
+    const fd = this.fd!;
+    this.synced ??= new Promise<void>((resolve, reject) => fsync(fd, (error) => (error ? reject(error) : resolve())));
+    return this.synced;
+  }
+
   /** fsync, close, rename into msg/. The caller still has to sync the directory before acknowledging. */
   async commit(): Promise<void> {
-    const fd = this.fd!;
-    await new Promise<void>((resolve, reject) => fsync(fd, (error) => (error ? reject(error) : resolve())));
+    await this.sync();
     this.closeFd();
     await rename(this.tempPath, this.finalPath);
   }

@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { validateConfig, mergeConfig } from '../../src-relay/config/load.ts';
 import { createRelay, type Relay } from '../../src-relay/engine.ts';
 import type { Resolver } from '../../src-relay/queue/delivery.ts';
+import { fixtureResolver as dnsFixtures } from '../../src-relay/util/fixture-resolver.ts';
+import type { Filter } from '../../src-relay/filters/types.ts';
 
 export function tempDir(prefix = 'moat-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
@@ -20,20 +22,24 @@ export interface TestRelay {
 export async function startRelay(
   internalPort: number,
   overrides: Record<string, unknown> = {},
-  options: { resolver?: Resolver; dataDir?: string; clock?: () => number } = {},
+  options: { resolver?: Resolver; dataDir?: string; clock?: () => number; filters?: Filter[] } = {},
 ): Promise<TestRelay> {
   const dataDir = options.dataDir ?? tempDir();
   const base = {
     hostname: 'relay.example.test',
     domains: ['example.test'],
     mx: { listen: '127.0.0.1:0' },
+    // never the default 8025: test relays run side by side
+    admin: { listen: '127.0.0.1:0' },
     internal: { host: '127.0.0.1', port: internalPort, tls: 'none' },
     queue: { retryIntervalsSec: [1] },
+    // the core suites compare delivered bytes with the spool file; filter suites pass { filters: { enabled: true } }
+    filters: { enabled: false },
     shutdownGraceSec: 2,
   };
   const result = validateConfig(mergeConfig(base, overrides));
   if (!result.ok) throw new Error(JSON.stringify(result.problems));
-  const relay = await createRelay(result.config, dataDir, { resolver: options.resolver ?? refusingResolver, logger: false, clock: options.clock });
+  const relay = await createRelay(result.config, dataDir, { resolver: options.resolver ?? refusingResolver, logger: false, clock: options.clock, filters: options.filters });
   const port = Number(relay.addresses.mx.split(':').pop());
   return {
     relay,
@@ -51,18 +57,17 @@ export const refusingResolver: Resolver = {
   resolveMx: async () => Promise.reject(Object.assign(new Error('no DNS in tests'), { code: 'ESERVFAIL' })),
   resolve4: async () => [],
   resolve6: async () => [],
+  resolveTxt: async () => Promise.reject(Object.assign(new Error('no DNS in tests'), { code: 'ESERVFAIL' })),
 };
 
-/** Fixture DNS: MX records and addresses, everything on loopback. */
-export function fixtureResolver(mx: Record<string, { exchange: string; priority: number }[]>, hosts: Record<string, string[]>): Resolver {
-  const missing = (name: string, code: string) => Object.assign(new Error(`${code} ${name}`), { code });
-  return {
-    resolveMx: async (domain) => {
-      const records = mx[domain];
-      if (!records) throw missing(domain, hosts[domain] ? 'ENODATA' : 'ENOTFOUND');
-      return records;
-    },
-    resolve4: async (host) => (hosts[host] ?? []).filter((ip) => ip.includes('.')),
-    resolve6: async (host) => (hosts[host] ?? []).filter((ip) => ip.includes(':')),
-  };
+/**
+ * Fixture DNS: MX records and addresses, everything on loopback; `txt` maps a name to its TXT records (SPF, DKIM
+ * keys, DMARC), each given whole and split into 255-octet character-strings as DNS carries them.
+ */
+export function fixtureResolver(
+  mx: Record<string, { exchange: string; priority: number }[]>,
+  hosts: Record<string, string[]>,
+  txt: Record<string, string[]> = {},
+): Resolver {
+  return dnsFixtures({ mx, hosts, txt });
 }
