@@ -18,6 +18,7 @@ import type { HistoryEntry, NewMessage } from '../store/queue-store.ts';
 import type { SpoolWriter } from '../store/spool.ts';
 import { newQueueId } from '../util/ids.ts';
 import { pipeChain } from '../util/pipe-chain.ts';
+import { HeaderScrubber } from './header-scrub.ts';
 import { HeaderPeek } from './header-peek.ts';
 import { LineEndingNormalizer } from './line-endings.ts';
 import { SizeGuard } from './size-guard.ts';
@@ -74,6 +75,8 @@ export interface SpooledMessage {
   writer: SpoolWriter;
   peek: HeaderPeek;
   bareLineEndings: number;
+  /** Header fields removed because they claimed to be ours (X-Spam-*, X-Moat-*, our Authentication-Results). */
+  scrubbedFields: number;
 }
 
 /**
@@ -302,6 +305,7 @@ export abstract class SmtpListener {
       throw error;
     });
     const normalizer = new LineEndingNormalizer();
+    const scrubber = new HeaderScrubber(this.hostname);
     const peek = new HeaderPeek();
     try {
       writer.write(
@@ -316,7 +320,7 @@ export abstract class SmtpListener {
           date: new Date(now),
         }),
       );
-      await pipeChain([stream, new SizeGuard(() => stream.sizeExceeded), normalizer, peek, writer]);
+      await pipeChain([stream, new SizeGuard(() => stream.sizeExceeded), normalizer, scrubber, peek, writer]);
       if (stream.sizeExceeded) throw this.refuse(session, REPLIES.messageTooBig);
     } catch (error) {
       await writer.discard();
@@ -325,7 +329,7 @@ export abstract class SmtpListener {
       }
       throw error;
     }
-    return { id, receivedAt: now, sender, recipients, size: stream.byteLength, writer, peek, bareLineEndings: normalizer.bareLineEndings };
+    return { id, receivedAt: now, sender, recipients, size: stream.byteLength, writer, peek, bareLineEndings: normalizer.bareLineEndings, scrubbedFields: scrubber.removed };
   }
 
   /** Makes the spooled file durable, commits the queue row (group commit) and tells the log and the events. */
@@ -347,6 +351,9 @@ export abstract class SmtpListener {
     const notes: HistoryEntry[] = message.bareLineEndings
       ? [{ at: now, queueId: id, action: 'NORMALIZED', detail: `${message.bareLineEndings} bare CR/LF rewritten to CRLF` }]
       : [];
+    if (message.scrubbedFields) {
+      notes.push({ at: now, queueId: id, action: 'NORMALIZED', detail: `${message.scrubbedFields} X-Spam/X-Moat/Authentication-Results field(s) claiming to be ours removed` });
+    }
     notes.push(...(extra.notes ?? []));
     await this.queue.commit(
       {

@@ -92,3 +92,17 @@ test('STARTTLS works with the self-signed certificate made on first start', asyn
   await sink.waitFor(before + 1);
   assert.match(sink.messages[before]!.raw.toString(), /with ESMTPS id/);
 });
+
+test('fields that claim to be our verdict (X-Spam-*, X-Moat-*, our Authentication-Results) are removed before the internal server sees them', async () => {
+  const before = sink.messages.length;
+  const forged = 'X-Spam-Flag: NO\r\nX-Moat-Status: accept; score=0\r\nAuthentication-Results: relay.example.test; dmarc=pass\r\nAuthentication-Results: elsewhere.test; spf=none\r\n';
+  const info = await send(relay.port, 'mallory@sender.test', ['bob@example.test'], message('forged verdict', 'X-Spam-Flag: NO stays in the body\r\n', forged));
+  const id = /queued as ([0-9A-Z]{22})/.exec(info.response)![1]!;
+  await sink.waitFor(before + 1);
+  const text = sink.messages[before]!.raw.toString();
+  const headers = text.slice(0, text.indexOf('\r\n\r\n'));
+  assert.doesNotMatch(headers, /X-Spam-Flag|X-Moat-Status|Authentication-Results: relay\.example\.test/);
+  assert.match(headers, /Authentication-Results: elsewhere\.test; spf=none/);
+  assert.match(text, /\r\n\r\nX-Spam-Flag: NO stays in the body/);
+  assert.ok(relay.relay.queue.store.history(id).some((row) => /3 X-Spam\/X-Moat\/Authentication-Results field/.test(row.detail ?? '')));
+});
