@@ -1,5 +1,6 @@
 import nodemailer from 'nodemailer';
 import { connect, type Socket } from 'node:net';
+import { connect as connectTls, type TLSSocket } from 'node:tls';
 
 /** Sends a raw message through the relay with nodemailer's real client. */
 export async function send(port: number, from: string, to: string[], raw: string | Buffer) {
@@ -18,14 +19,25 @@ export function message(subject = 'hello', body = 'Hello from the test.\r\n', ex
   );
 }
 
-/** A raw SMTP client for tests that need exact bytes: write anything, read replies one at a time. */
+/** A raw SMTP client for tests that need exact bytes: write anything, read replies one at a time; STARTTLS or TLS too. */
 export class RawSmtp {
   private buffer = '';
   private waiting: (() => void) | null = null;
   closed = false;
 
-  private constructor(readonly socket: Socket) {
-    socket.on('data', (chunk) => {
+  private constructor(public socket: Socket | TLSSocket) {
+    this.listen(socket);
+  }
+
+  /** Plain TCP, or TLS from the first byte (port 465); the relay's certificate is self-signed. */
+  static async connect(port: number, implicitTls = false): Promise<RawSmtp> {
+    const socket = implicitTls ? connectTls({ host: '127.0.0.1', port, rejectUnauthorized: false }) : connect(port, '127.0.0.1');
+    await new Promise<void>((resolve, reject) => socket.once(implicitTls ? 'secureConnect' : 'connect', () => resolve()).once('error', reject));
+    return new RawSmtp(socket);
+  }
+
+  private listen(socket: Socket | TLSSocket): void {
+    socket.on('data', (chunk: Buffer) => {
       this.buffer += chunk.toString('latin1');
       this.waiting?.();
     });
@@ -36,10 +48,23 @@ export class RawSmtp {
     socket.on('error', () => {});
   }
 
-  static async connect(port: number): Promise<RawSmtp> {
-    const socket = connect(port, '127.0.0.1');
-    await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
-    return new RawSmtp(socket);
+  /** STARTTLS, the TLS handshake, then EHLO again (RFC 3207: the server forgot everything). */
+  async startTls(name = 'client.sender.test'): Promise<string> {
+    const ready = await this.command('STARTTLS');
+    if (!ready.startsWith('220')) throw new Error(`STARTTLS refused: ${ready}`);
+    const plain = this.socket;
+    plain.removeAllListeners('data');
+    plain.removeAllListeners('close');
+    const secure = connectTls({ socket: plain, rejectUnauthorized: false });
+    await new Promise<void>((resolve, reject) => secure.once('secureConnect', () => resolve()).once('error', reject));
+    this.socket = secure;
+    this.listen(secure);
+    return this.command(`EHLO ${name}`);
+  }
+
+  /** AUTH PLAIN with an initial response. */
+  authPlain(user: string, pass: string): Promise<string> {
+    return this.command(`AUTH PLAIN ${Buffer.from(`\0${user}\0${pass}`).toString('base64')}`);
   }
 
   write(data: string | Buffer): void {
@@ -47,7 +72,7 @@ export class RawSmtp {
   }
 
   /** The next complete reply (all lines of a multi-line one); '' when the connection closed first. */
-  async reply(timeoutMs = 10_000): Promise<string> {
+  async reply(timeoutMs = 15_000): Promise<string> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const match = /^(?:\d{3}-[^\r\n]*\r\n)*\d{3}(?: [^\r\n]*)?\r\n/.exec(this.buffer);

@@ -1,7 +1,6 @@
+import { RawSmtp } from './smtp.ts';
 import { CLI_ENV } from './cli.ts';
 import nodemailer from 'nodemailer';
-import { connect as connectTcp, type Socket } from 'node:net';
-import { connect as connectTls, type TLSSocket } from 'node:tls';
 import { AccountStore } from '../../src-relay/auth/account-store.ts';
 import { hashPassword } from '../../src-relay/auth/password.ts';
 import { mergeConfig } from '../../src-relay/config/load.ts';
@@ -98,98 +97,8 @@ export function officeMessage(from: string, to: string, subject = 'from the offi
   );
 }
 
-/** A raw SMTP client that can do STARTTLS (or start in TLS) for tests that look at exact replies. */
-export class SmtpProbe {
-  private buffer = '';
-  private waiting: (() => void) | null = null;
-  closed = false;
-
-  private constructor(private socket: Socket | TLSSocket) {
-    this.listen(socket);
-  }
-
-  static async connect(port: number, implicitTls = false): Promise<SmtpProbe> {
-    const socket = implicitTls ? connectTls({ host: '127.0.0.1', port, rejectUnauthorized: false }) : connectTcp(port, '127.0.0.1');
-    await new Promise<void>((resolve, reject) => socket.once(implicitTls ? 'secureConnect' : 'connect', () => resolve()).once('error', reject));
-    return new SmtpProbe(socket);
-  }
-
-  private listen(socket: Socket | TLSSocket): void {
-    socket.on('data', (chunk: Buffer) => {
-      this.buffer += chunk.toString('latin1');
-      this.waiting?.();
-    });
-    socket.on('close', () => {
-      this.closed = true;
-      this.waiting?.();
-    });
-    socket.on('error', () => {});
-  }
-
-  /** The next complete reply; '' when the connection closed first. */
-  async reply(timeoutMs = 15_000): Promise<string> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const match = /^(?:\d{3}-[^\r\n]*\r\n)*\d{3}(?: [^\r\n]*)?\r\n/.exec(this.buffer);
-      if (match) {
-        this.buffer = this.buffer.slice(match[0].length);
-        return match[0];
-      }
-      if (this.closed) return '';
-      if (Date.now() > deadline) throw new Error(`no reply within ${timeoutMs} ms (have ${JSON.stringify(this.buffer)})`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, Math.max(1, deadline - Date.now()));
-        this.waiting = () => {
-          clearTimeout(timer);
-          this.waiting = null;
-          resolve();
-        };
-      });
-    }
-  }
-
-  async command(line: string): Promise<string> {
-    this.socket.write(`${line}\r\n`);
-    return this.reply();
-  }
-
-  /** Greeting + EHLO. */
-  async hello(name = 'pc1.office.test'): Promise<string> {
-    await this.reply();
-    return this.command(`EHLO ${name}`);
-  }
-
-  /** STARTTLS, the TLS handshake, then EHLO again (RFC 3207: the server forgot everything). */
-  async startTls(name = 'pc1.office.test'): Promise<string> {
-    const ready = await this.command('STARTTLS');
-    if (!ready.startsWith('220')) throw new Error(`STARTTLS refused: ${ready}`);
-    const plain = this.socket;
-    plain.removeAllListeners('data');
-    plain.removeAllListeners('close');
-    const secure = connectTls({ socket: plain, rejectUnauthorized: false });
-    await new Promise<void>((resolve, reject) => secure.once('secureConnect', () => resolve()).once('error', reject));
-    this.socket = secure;
-    this.listen(secure);
-    return this.command(`EHLO ${name}`);
-  }
-
-  /** AUTH PLAIN with an initial response. */
-  authPlain(user: string, pass: string): Promise<string> {
-    return this.command(`AUTH PLAIN ${Buffer.from(`\0${user}\0${pass}`).toString('base64')}`);
-  }
-
-  async waitClosed(timeoutMs = 10_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!this.closed) {
-      if (Date.now() > deadline) throw new Error('connection still open');
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  }
-
-  close(): void {
-    this.socket.destroy();
-  }
-}
+/** Exact-reply tests of the submission listeners use the shared raw client (it does STARTTLS and TLS). */
+export { RawSmtp as SmtpProbe };
 
 /** Polls a condition the relay reaches on its own, with a generous deadline (loaded CI machines). */
 export async function until(what: string, condition: () => boolean, timeoutMs = 20_000): Promise<void> {
