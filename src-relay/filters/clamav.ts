@@ -1,6 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import type { Filter, FilterResult, MessageContext } from './types.ts';
+import { splitHostPort } from '../config/load.ts';
 
 /**
  * INSTREAM chunk size. clamd reads each chunk whole into its buffer; 64 KiB keeps the number of writes low
@@ -25,8 +26,7 @@ export interface ClamavOptions {
 /** Where to connect: a path (contains a slash) or host:port. */
 export function clamdEndpoint(address: string): { path: string } | { host: string; port: number } {
   if (address.includes('/')) return { path: address };
-  const at = address.lastIndexOf(':');
-  return { host: address.slice(0, at).replace(/^\[(.*)\]$/, '$1'), port: Number(address.slice(at + 1)) };
+  return splitHostPort(address);
 }
 
 class ClamdUnreachable extends Error {}

@@ -3,6 +3,7 @@
 import { request } from 'node:http';
 import { open } from 'node:fs/promises';
 import type { Filter, FilterResult, MessageContext, Verdict } from './types.ts';
+import { splitHostPort } from '../config/load.ts';
 
 /** rspamd's answer is a small JSON object; more than this is not an answer to /checkv2. */
 const MAX_RESPONSE_BYTES = 1024 * 1024;
@@ -53,9 +54,7 @@ export class RspamdFilter implements Filter {
   private readonly port: number;
 
   constructor(private readonly options: RspamdOptions) {
-    const at = options.address.lastIndexOf(':');
-    this.host = options.address.slice(0, at).replace(/^\[(.*)\]$/, '$1');
-    this.port = Number(options.address.slice(at + 1));
+    ({ host: this.host, port: this.port } = splitHostPort(options.address));
   }
 
   async check(message: MessageContext, signal: AbortSignal): Promise<FilterResult> {

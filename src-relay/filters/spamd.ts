@@ -4,6 +4,7 @@
 import { connect } from 'node:net';
 import { open } from 'node:fs/promises';
 import type { Filter, FilterResult, MessageContext } from './types.ts';
+import { splitHostPort } from '../config/load.ts';
 
 /** A SYMBOLS answer is a header block and one line of rule names; more than this is not an answer. */
 const MAX_RESPONSE_BYTES = 256 * 1024;
@@ -38,9 +39,7 @@ export class SpamdFilter implements Filter {
   private readonly port: number;
 
   constructor(private readonly options: SpamdOptions) {
-    const at = options.address.lastIndexOf(':');
-    this.host = options.address.slice(0, at).replace(/^\[(.*)\]$/, '$1');
-    this.port = Number(options.address.slice(at + 1));
+    ({ host: this.host, port: this.port } = splitHostPort(options.address));
   }
 
   async check(message: MessageContext, signal: AbortSignal): Promise<FilterResult> {

@@ -64,6 +64,17 @@ export interface ListenerOptions {
   server: Partial<SMTPServerOptions>;
 }
 
+/** What the engine hands every listener; each listener adds its own collaborators. */
+export interface EngineListenerOptions {
+  config: Config;
+  hostname: string;
+  queue: Queue;
+  tls: TlsPair;
+  logger: Logger;
+  events: RelayEvents;
+  clock?: () => number;
+}
+
 /** A message streamed to its temp spool file, not yet durable: the listener checks it, then commits or discards it. */
 export interface SpooledMessage {
   id: string;

@@ -1,17 +1,13 @@
 import { promises as dns } from 'node:dns';
 import type { SMTPServerAddress, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
-import type { Config } from '../config/schema.ts';
-import type { Logger } from '../log/logger.ts';
-import type { Queue } from '../queue/queue.ts';
-import type { RefusalReason, RelayEvents } from '../events.ts';
+import type { RefusalReason } from '../events.ts';
 import { checkRecipient, checkSender, type RecipientPolicy } from './address.ts';
-import { SmtpListener, senderOf, type SpooledMessage } from './listener.ts';
+import { SmtpListener, senderOf, type EngineListenerOptions, type SpooledMessage } from './listener.ts';
 import { REPLIES, SmtpReplyError, type SmtpReply } from './replies.ts';
 import type { FilterPipeline } from '../filters/pipeline.ts';
 import { serializeDecision, type Decision } from '../filters/policy.ts';
 import { decisionHeaders } from '../filters/decision-headers.ts';
 import { filterReply } from './filter-replies.ts';
-import type { TlsPair } from './tls.ts';
 import type { Resolver } from '../queue/delivery.ts';
 import { ConnectionPolicy, type ClientRefusal, type ClientScreen } from './connection-policy.ts';
 import { RecipientCallout } from './callout.ts';
@@ -45,14 +41,7 @@ const FILTER_REFUSALS = new Map<SmtpReply, RefusalReason>([
   [REPLIES.filterTempfail, 'filter-tempfail'],
 ]);
 
-export interface MxListenerOptions {
-  config: Config;
-  hostname: string;
-  queue: Queue;
-  tls: TlsPair;
-  logger: Logger;
-  events: RelayEvents;
-  clock?: () => number;
+export interface MxListenerOptions extends EngineListenerOptions {
   /** The content filters, run at the end of DATA before the 250; none: every message is accepted unchecked. */
   filters?: FilterPipeline | null;
   /** DNS for the block lists (mx.dnsbl); default node:dns, tests pass fixture records. */

@@ -1,10 +1,7 @@
 import type { SMTPServerAddress, SMTPServerAuthentication, SMTPServerAuthenticationResponse, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import type { Config } from '../config/schema.ts';
-import type { Logger } from '../log/logger.ts';
-import type { Queue } from '../queue/queue.ts';
-import type { RefusalReason, RelayEvents } from '../events.ts';
+import type { RefusalReason } from '../events.ts';
 import type { HistoryEntry } from '../store/queue-store.ts';
 import type { AccountStore } from '../auth/account-store.ts';
 import type { Authenticator } from '../auth/authenticator.ts';
@@ -12,9 +9,8 @@ import type { CircuitBreaker } from '../auth/circuit-breaker.ts';
 import { senderAllowed } from '../auth/names.ts';
 import type { DkimSigner } from '../dkim/sign.ts';
 import { checkRecipient, checkSender, normalizeDomain, splitAddress, type RecipientCheck, type RecipientPolicy } from '../smtp/address.ts';
-import { SmtpListener, senderOf, type SessionState } from '../smtp/listener.ts';
+import { SmtpListener, senderOf, type EngineListenerOptions, type SessionState } from '../smtp/listener.ts';
 import { REPLIES, SmtpReplyError, type SmtpReply } from '../smtp/replies.ts';
-import type { TlsPair } from '../smtp/tls.ts';
 import { checkAuthorFields } from './from-header.ts';
 import type { TrustedNetworks } from './networks.ts';
 
@@ -26,14 +22,7 @@ const MAX_DETAIL_CHARS = 300;
 
 export type SubmissionPort = 'submission' | 'submissions';
 
-export interface SubmissionListenerOptions {
-  config: Config;
-  hostname: string;
-  queue: Queue;
-  tls: TlsPair;
-  logger: Logger;
-  events: RelayEvents;
-  clock?: () => number;
+export interface SubmissionListenerOptions extends EngineListenerOptions {
   /** `submissions` is port 465, TLS from the first byte (RFC 8314); `submission` is port 587 with STARTTLS. */
   port: SubmissionPort;
   accounts: AccountStore;
