@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { open, rename, unlink } from 'node:fs/promises';
-import { dirname, basename, join } from 'node:path';
+import { join } from 'node:path';
+import { writeFileWhole } from '../util/write-whole.ts';
 import { ConfigSchema, hostPortSchema, type Config, type ConfigInput } from './schema.ts';
 
 export interface ConfigProblem {
@@ -78,24 +78,5 @@ export function splitHostPort(value: string): { host: string; port: number } {
 
 /** Writes the config whole or not at all: temp file, fsync, rename, fsync of the folder. */
 export async function saveConfig(file: string, config: ConfigInput): Promise<void> {
-  const temp = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);
-  const handle = await open(temp, 'w', 0o600);
-  try {
-    await handle.writeFile(JSON.stringify(config, null, 2) + '\n');
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
-    await rename(temp, file);
-  } catch (error) {
-    await unlink(temp).catch(() => {});
-    throw error;
-  }
-  const folder = await open(dirname(file), 'r');
-  try {
-    await folder.sync();
-  } finally {
-    await folder.close();
-  }
+  await writeFileWhole(file, JSON.stringify(config, null, 2) + '\n', 0o600);
 }

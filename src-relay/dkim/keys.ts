@@ -1,7 +1,7 @@
 import { generateKeyPair, createPrivateKey, createPublicKey } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
-import { open, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileWhole } from '../util/write-whole.ts';
 import { normalizeDomain } from '../smtp/address.ts';
 
 /** RSA 2048: what RFC 8301 asks signers for (1024 is the floor verifiers accept), and what every DNS host can publish. */
@@ -80,7 +80,7 @@ export class DkimKeyStore {
     );
     const key: DkimKey = { domain, selector, privateKey, createdAt: now };
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-    await writeWhole(this.file(domain), JSON.stringify(key, null, 2) + '\n');
+    await writeFileWhole(this.file(domain), JSON.stringify(key, null, 2) + '\n');
     this.cachedStamp = null;
     return key;
   }
@@ -128,20 +128,3 @@ export class DkimKeyStore {
   }
 }
 
-/** Temp file, fsync, rename: the key file appears whole or not at all. */
-async function writeWhole(path: string, text: string): Promise<void> {
-  const temp = `${path}.${process.pid}.tmp`;
-  const handle = await open(temp, 'wx', 0o600);
-  try {
-    await handle.writeFile(text);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
-    await rename(temp, path);
-  } catch (error) {
-    await unlink(temp).catch(() => {});
-    throw error;
-  }
-}

@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileWhole } from '../util/write-whole.ts';
 import { generate } from 'selfsigned';
 
 export interface TlsPair {
@@ -28,19 +28,8 @@ export async function loadOrCreateTls(dataDir: string, hostname: string, cert?: 
     algorithm: 'sha256',
     notAfterDate: notAfter,
   });
-  await writeDurably(keyPath, pems.private, 0o600);
-  await writeDurably(certPath, pems.cert, 0o644);
+  await writeFileWhole(keyPath, pems.private, 0o600);
+  await writeFileWhole(certPath, pems.cert, 0o644);
   return { cert: Buffer.from(pems.cert), key: Buffer.from(pems.private), selfSigned: true };
 }
 
-async function writeDurably(path: string, text: string, mode: number): Promise<void> {
-  const temp = `${path}.tmp`;
-  const handle = await open(temp, 'w', mode);
-  try {
-    await handle.writeFile(text);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await rename(temp, path);
-}
