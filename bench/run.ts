@@ -8,6 +8,7 @@ import { SmtpClient } from './smtp-client.ts';
 import { AccountStore } from '../src-relay/auth/account-store.ts';
 import { hashPassword } from '../src-relay/auth/password.ts';
 import { openDatabase } from '../src-relay/store/db.ts';
+import { queueListBench } from './queue-list.ts';
 
 const SINK_TIMEOUT_MS = 300_000;
 const LINE_CHARS = 76; // RFC 5322 2.1.1 recommends at most 78 plus CRLF; 76 matches base64/QP habits
@@ -15,10 +16,13 @@ const FAILURE_SAMPLES = 5;
 
 const USAGE = `usage: npm run bench -- [--messages 5000] [--size 4096] [--sessions 20] [--recipients 1] [--keep] [--json] [--direct] [--submission]
                              [--filters] [--clamd SOCKET|HOST:PORT]
+       npm run bench -- --queue-list [--queued 100000] [--finished 100000] [--json] [--keep]
   --direct      send straight to the sink, skipping the relay (client/sink ceiling)
   --filters     inbound content filters on: built-in junk rules and attachment checks (default: filters off)
   --clamd ADDR  --filters plus ClamAV: every message scanned by the clamd at ADDR
-  --submission  send as an office client: port 587 with STARTTLS and AUTH PLAIN, one login per session`;
+  --submission  send as an office client: port 587 with STARTTLS and AUTH PLAIN, one login per session
+  --queue-list  no traffic: seed a store with --queued messages (and --finished delivered ones) and time the queue
+                viewer's and message tracking's admin API calls`;
 /** The bench's account on the submission listener; its hourly limits are lifted in the bench's config file. */
 const BENCH_USER = 'bench@sender.test';
 const BENCH_PASSWORD = 'bench password, not a secret';
@@ -34,6 +38,9 @@ interface Options {
   submission: boolean;
   filters: boolean;
   clamd: string | undefined;
+  queueList: boolean;
+  queued: number;
+  finished: number;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -50,6 +57,9 @@ function parseOptions(argv: string[]): Options {
       submission: { type: 'boolean', default: false },
       filters: { type: 'boolean', default: false },
       clamd: { type: 'string' },
+      'queue-list': { type: 'boolean', default: false },
+      queued: { type: 'string', default: '100000' },
+      finished: { type: 'string', default: '100000' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -73,6 +83,9 @@ function parseOptions(argv: string[]): Options {
     submission: values.submission,
     filters: values.filters || values.clamd !== undefined,
     clamd: values.clamd,
+    queueList: values['queue-list'],
+    queued: count('queued', values.queued, 1),
+    finished: count('finished', values.finished, 0),
   };
 }
 
@@ -220,6 +233,7 @@ const fmt = (n: number | undefined, digits = 1): string => (n === undefined ? 'n
 
 async function main(): Promise<number> {
   const opts = parseOptions(process.argv.slice(2));
+  if (opts.queueList) return queueListBench({ queued: opts.queued, finished: opts.finished, json: opts.json, keep: opts.keep });
   const sink = await startSink();
   let relay: RelayHandle | undefined;
   let dataDir: string | undefined;

@@ -53,6 +53,16 @@ export interface QuarantineOptions {
 
 type Row = MessageRow & { recipients: string | null; decision: string | null };
 
+/** What `list` and `count` select: the quarantine, narrowed by @search (a LIKE pattern, or null for all). */
+const LIST_WHERE = `m.status = 'quarantined'
+  AND (@search IS NULL OR lower(m.sender) LIKE @search ESCAPE '\\' OR lower(COALESCE(m.subject, '')) LIKE @search ESCAPE '\\'
+       OR lower(COALESCE(m.header_message_id, '')) LIKE @search ESCAPE '\\' OR lower(m.id) LIKE @search ESCAPE '\\'
+       OR EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND lower(r.address) LIKE @search ESCAPE '\\'))`;
+
+function searchPattern(search: string | undefined): string | null {
+  return search ? `%${search.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%` : null;
+}
+
 /**
  * Quarantined messages: a spool file plus a messages row with status "quarantined" (the scheduler never picks
  * those), the decision trace beside it. Release turns the row back into a queued one; delete and expiry finish it.
@@ -75,17 +85,12 @@ export class Quarantine {
   }
 
   list(filter: QuarantineListFilter = {}): QuarantinedMessage[] {
-    const search = filter.search ? `%${filter.search.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%` : null;
     const rows = this.db
       .prepare(
         `SELECT m.*, (SELECT GROUP_CONCAT(address, ', ') FROM recipients r WHERE r.message_id = m.id) AS recipients
-         FROM messages m WHERE m.status = 'quarantined'
-           AND (@search IS NULL OR lower(m.sender) LIKE @search ESCAPE '\\' OR lower(COALESCE(m.subject, '')) LIKE @search ESCAPE '\\'
-                OR lower(COALESCE(m.header_message_id, '')) LIKE @search ESCAPE '\\' OR lower(m.id) LIKE @search ESCAPE '\\'
-                OR EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND lower(r.address) LIKE @search ESCAPE '\\'))
-         ORDER BY m.received_at DESC LIMIT @limit OFFSET @offset`,
+         FROM messages m WHERE ${LIST_WHERE} ORDER BY m.received_at DESC LIMIT @limit OFFSET @offset`,
       )
-      .all({ search, limit: Math.min(filter.limit ?? 100, MAX_LIST_ROWS), offset: filter.offset ?? 0 }) as Row[];
+      .all({ search: searchPattern(filter.search), limit: Math.min(filter.limit ?? 100, MAX_LIST_ROWS), offset: filter.offset ?? 0 }) as Row[];
     return rows.map(toItem);
   }
 
@@ -126,7 +131,8 @@ export class Quarantine {
         .prepare(`UPDATE messages SET status = 'queued', held = 0, received_at = @now, added_headers = @headers WHERE id = @id AND status = 'quarantined'`)
         .run({ id, now, headers }).changes;
       if (changed === 0) return false;
-      this.db.prepare(`UPDATE recipients SET next_attempt_at = ? WHERE message_id = ? AND status = 'pending'`).run(now, id);
+      // `+status`: this message's rows by primary key, not every pending row through recipients_due
+      this.db.prepare(`UPDATE recipients SET next_attempt_at = ? WHERE message_id = ? AND +status = 'pending'`).run(now, id);
       if (allowEntry) this.senders.set('allow', allowEntry, options.by, `allowed when releasing ${id}`, now);
       this.queue.store.insertHistory([
         { at: now, queueId: id, action: 'RELEASED', detail: `released from quarantine by ${options.by}${allowEntry ? `; ${allowEntry} added to the allow list` : ''}` },
@@ -141,12 +147,21 @@ export class Quarantine {
   }
 
   async delete(id: string, by: string): Promise<boolean> {
+    const [changed] = await this.deleteMany([id], by);
+    return changed!;
+  }
+
+  /** Deletes a selection: the rows in one transaction (one commit), then, once that is durable, their files. */
+  async deleteMany(ids: readonly string[], by: string): Promise<boolean[]> {
     const now = this.clock();
-    const changed = this.finish(id, now, 'DELETED', `deleted from quarantine by ${by}`);
-    if (changed) {
-      await this.queue.spool.remove(id);
-      this.logger.info({ id, by }, 'QUARANTINE_DELETED');
-    }
+    const changed = this.db.transaction(() => ids.map((id) => this.finish(id, now, 'DELETED', `deleted from quarantine by ${by}`)))();
+    await Promise.all(
+      ids.map(async (id, index) => {
+        if (!changed[index]) return;
+        await this.queue.spool.remove(id);
+        this.logger.info({ id, by }, 'QUARANTINE_DELETED');
+      }),
+    );
     return changed;
   }
 
@@ -166,15 +181,16 @@ export class Quarantine {
     return expired;
   }
 
-  count(): number {
-    return (this.db.prepare(`SELECT COUNT(*) AS n FROM messages WHERE status = 'quarantined'`).get() as { n: number }).n;
+  /** How many messages are in quarantine; with `search`, how many of them `list` would find. */
+  count(search?: string): number {
+    return (this.db.prepare(`SELECT COUNT(*) AS n FROM messages m WHERE ${LIST_WHERE}`).get({ search: searchPattern(search) }) as { n: number }).n;
   }
 
   private finish(id: string, now: number, action: 'DELETED' | 'EXPIRED', detail: string): boolean {
     return this.db.transaction(() => {
       const changed = this.db.prepare(`UPDATE messages SET status = 'deleted', finished_at = ? WHERE id = ? AND status = 'quarantined'`).run(now, id).changes > 0;
       if (changed) {
-        this.db.prepare(`UPDATE recipients SET status = 'deleted', updated_at = ? WHERE message_id = ? AND status = 'pending'`).run(now, id);
+        this.db.prepare(`UPDATE recipients SET status = 'deleted', updated_at = ? WHERE message_id = ? AND +status = 'pending'`).run(now, id);
         this.queue.store.insertHistory([{ at: now, queueId: id, action, detail }]);
       }
       return changed;

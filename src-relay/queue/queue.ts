@@ -250,12 +250,18 @@ export class Queue extends EventEmitter<QueueEvents> {
   }
 
   async delete(id: string): Promise<boolean> {
+    const [changed] = await this.deleteMany([id]);
+    return changed!;
+  }
+
+  /** Deletes a selection: the rows in one transaction (one commit), then, once that is durable, their files. */
+  async deleteMany(ids: readonly string[]): Promise<boolean[]> {
     const now = this.clock();
-    const changed = this.store.finish(id, 'deleted', now, { at: now, queueId: id, action: 'DELETED', detail: 'deleted by the administrator' });
-    if (changed) {
-      await this.spool.remove(id);
-      this.emit('changed');
-    }
+    const changed = this.store.db.transaction(() =>
+      ids.map((id) => this.store.finish(id, 'deleted', now, { at: now, queueId: id, action: 'DELETED', detail: 'deleted by the administrator' })),
+    )();
+    await Promise.all(ids.filter((_id, index) => changed[index]).map((id) => this.spool.remove(id)));
+    if (changed.some(Boolean)) this.emit('changed');
     return changed;
   }
 

@@ -44,6 +44,15 @@ interface Job {
 }
 
 /**
+ * One attempt's rows to write, and its delivered/deferred/bounced events. The events go out once the rows are
+ * written: the admin UI answers "delivered" by reading the message, and must not read the state before it.
+ */
+interface Outcome {
+  record: AttemptRecord;
+  announce: (() => void)[];
+}
+
+/**
  * Picks due recipients, delivers them within the per-route and total caps, and records the outcome: delivered,
  * deferred with backoff, or bounced with a DSN. Outcomes are written in batches (one transaction per tick).
  */
@@ -61,7 +70,7 @@ export class Scheduler {
   private readonly perRoute = new Map<string, number>();
   private readonly routes = new Map<string, RouteState>();
   private readonly jobs = new Set<Promise<void>>();
-  private outcomes: AttemptRecord[] = [];
+  private outcomes: Outcome[] = [];
   private outcomesTimer: NodeJS.Timeout | null = null;
   private timer: NodeJS.Timeout | null = null;
   private lastDbPick = 0;
@@ -217,8 +226,8 @@ export class Scheduler {
    * Outcomes are written in batches, one transaction every OUTCOME_BATCH_MS; the message stays busy until its
    * outcome is on disk. Losing a batch in a crash only repeats those deliveries (a duplicate, never a loss).
    */
-  private record(record: AttemptRecord): void {
-    this.outcomes.push(record);
+  private record(outcome: Outcome): void {
+    this.outcomes.push(outcome);
     if (!this.outcomesTimer) {
       this.outcomesTimer = setTimeout(() => void this.writeOutcomes(), OUTCOME_BATCH_MS);
       this.outcomesTimer.unref();
@@ -232,17 +241,24 @@ export class Scheduler {
     this.outcomes = [];
     if (batch.length === 0) return;
     try {
-      const finished = this.queue.store.recordResults(batch, this.clock());
+      const finished = this.queue.store.recordResults(batch.map((outcome) => outcome.record), this.clock());
       await Promise.all(finished.map((id) => this.queue.spool.remove(id)));
     } catch (error) {
       this.logger.error({ messages: batch.length, error: (error as Error).message }, 'OUTCOME_WRITE_FAILED');
     } finally {
-      for (const record of batch) this.busy.delete(record.messageId);
+      for (const outcome of batch) this.busy.delete(outcome.record.messageId);
       this.wake();
+    }
+    for (const announce of batch.flatMap((outcome) => outcome.announce)) {
+      try {
+        announce();
+      } catch (error) {
+        this.logger.error({ error: (error as Error).message }, 'EVENT_LISTENER_FAILED');
+      }
     }
   }
 
-  private async attempt(job: Job): Promise<AttemptRecord> {
+  private async attempt(job: Job): Promise<Outcome> {
     const first = job.rows[0]!;
     const result = await this.deliverer.deliver({
       queueId: job.messageId,
@@ -256,6 +272,7 @@ export class Scheduler {
     const updates: RecipientUpdate[] = [];
     const history: HistoryEntry[] = [];
     const bounced: DsnRecipient[] = [];
+    const announce: (() => void)[] = [];
     let deferred = 0;
     for (const row of job.rows) {
       const outcome = result.outcomes.find((candidate) => candidate.address === row.address)!;
@@ -264,7 +281,7 @@ export class Scheduler {
         updates.push({ address: row.address, status: 'delivered', attempted: true, nextAttemptAt: now, lastReply: '250 accepted', lastStatus: '2.0.0' });
         history.push({ ...base, action: 'DELIVERED', detail: `to ${result.remoteMta}` });
         this.logger.info({ id: job.messageId, to: row.address, relay: result.remoteMta, attempt: row.attempts + 1 }, 'DELIVERED');
-        this.events.emit('delivered', { id: job.messageId, recipient: row.address, route: job.route });
+        announce.push(() => this.events.emit('delivered', { id: job.messageId, recipient: row.address, route: job.route }));
         continue;
       }
       const failure = outcome.failure!;
@@ -276,7 +293,7 @@ export class Scheduler {
         updates.push({ address: row.address, status: 'pending', attempted: true, nextAttemptAt: now + delay, lastReply: reply, lastStatus: verdict.status });
         history.push({ ...base, action: 'DEFERRED', detail: `${reply} (retry in ${Math.round(delay / 1000)} s)` });
         this.logger.info({ id: job.messageId, to: row.address, relay: result.remoteMta, attempt: row.attempts + 1, reply, retryInSec: Math.round(delay / 1000) }, 'DEFERRED');
-        this.events.emit('deferred', { id: job.messageId, recipient: row.address, route: job.route, reply });
+        announce.push(() => this.events.emit('deferred', { id: job.messageId, recipient: row.address, route: job.route, reply }));
         continue;
       }
       const status = verdict.action === 'defer' ? toPermanentStatus(verdict.status) : verdict.status;
@@ -286,11 +303,11 @@ export class Scheduler {
       history.push({ ...base, action, detail: why });
       bounced.push({ address: row.address, action: 'failed', status, remoteMta: result.remoteMta ?? undefined, diagnostic: failure.response ?? failure.message, lastAttempt: new Date(now) });
       this.logger.info({ id: job.messageId, to: row.address, relay: result.remoteMta, status, reply }, action);
-      this.events.emit('bounced', { id: job.messageId, recipient: row.address, route: job.route, status, expired: action === 'EXPIRED' });
+      announce.push(() => this.events.emit('bounced', { id: job.messageId, recipient: row.address, route: job.route, status, expired: action === 'EXPIRED' }));
     }
     if (bounced.length > 0) await this.queue.notifySender(job.messageId, bounced);
     if (deferred > 0) await this.warnIfDelayed(job, result, now);
-    return { messageId: job.messageId, updates, history };
+    return { record: { messageId: job.messageId, updates, history }, announce };
   }
 
   /** One "still trying" DSN per message once it has waited delayWarningHours (0 turns it off); never for DSNs. */

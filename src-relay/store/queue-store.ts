@@ -1,3 +1,4 @@
+import type { Statement } from 'better-sqlite3';
 import type { Db } from './db.ts';
 
 export type Route = 'internal' | 'outbound';
@@ -113,6 +114,98 @@ export interface AttemptRecord {
   history: HistoryEntry[];
 }
 
+/** What the queue viewer's status column says: waiting for a first try, retrying after a failure, or held. */
+export type QueueRowStatus = 'waiting' | 'deferred' | 'held';
+/** The queue viewer's columns a page may be sorted on. */
+export type QueueSortKey = 'receivedAt' | 'sender' | 'recipient' | 'size' | 'attempts' | 'nextAttemptAt';
+
+export interface QueuePageFilter {
+  /** Case-insensitive substring of the sender, a recipient, the subject, the queue id or the Message-ID. */
+  search?: string;
+  status?: QueueRowStatus;
+  /** Messages with a recipient still waiting on this route. */
+  route?: Route;
+  sort?: QueueSortKey;
+  direction?: 'asc' | 'desc';
+  offset?: number;
+  limit?: number;
+}
+
+/** One row of the queue viewer: a queued message and its recipients still waiting. */
+export interface QueuePageRow {
+  id: string;
+  receivedAt: number;
+  sender: string;
+  /** The recipients still waiting (all of them when none is: a message about to be finished). */
+  recipients: string[];
+  subject: string | null;
+  size: number;
+  route: Route | 'mixed';
+  status: QueueRowStatus;
+  /** The most attempts any waiting recipient has had. */
+  attempts: number;
+  /** The earliest next attempt of a waiting recipient. */
+  nextAttemptAt: number | null;
+  /** The latest failure reply of a waiting recipient. */
+  lastReply: string | null;
+}
+
+/** A message for message tracking, in any state. */
+export interface TrackedMessageRow {
+  id: string;
+  received_at: number;
+  sender: string;
+  subject: string | null;
+  header_message_id: string | null;
+  status: MessageStatus;
+  held: number;
+}
+
+/** A refusal kept in history: mail that was never accepted, so it has no message row. */
+export type RefusalRow = Pick<HistoryRow, 'id' | 'at' | 'queue_id' | 'action' | 'client_ip' | 'sender' | 'recipient' | 'detail'>;
+
+export interface TrackingFilter {
+  /** Case-insensitive substrings. */
+  sender?: string;
+  recipient?: string;
+  messageId?: string;
+  /** Received (or refused) at or after / at or before, epoch ms. */
+  from?: number;
+  to?: number;
+  limit: number;
+}
+
+/**
+ * Whitelisted ORDER BY expressions: a sort key from the API picks one of these, input never reaches the SQL. Each has
+ * an index over the queue whose order, rowid last, is the page's order; the recipient-derived ones read the queue_*
+ * columns (insertBatch sets them, a trigger of db.ts keeps them). The page names its index: without statistics
+ * (nobody runs ANALYZE) SQLite takes messages_status for `status = 'queued'` and sorts the whole queue instead.
+ */
+const PAGE_SORT_SQL: Record<QueueSortKey, { sql: string; index: string }> = {
+  receivedAt: { sql: 'm.received_at', index: 'messages_status' },
+  sender: { sql: 'm.sender COLLATE NOCASE', index: 'messages_queue_sender' },
+  size: { sql: 'm.size', index: 'messages_queue_size' },
+  recipient: { sql: 'm.queue_first_recipient COLLATE NOCASE', index: 'messages_queue_recipient' },
+  attempts: { sql: 'm.queue_attempts', index: 'messages_queue_attempts' },
+  nextAttemptAt: { sql: 'm.queue_next_attempt_at', index: 'messages_queue_next' },
+};
+const PAGE_STATUS_SQL: Record<QueueRowStatus, string> = {
+  held: 'm.held = 1',
+  deferred: 'm.held = 0 AND m.queue_attempts > 0',
+  waiting: 'm.held = 0 AND m.queue_attempts = 0',
+};
+const PAGE_ROUTE_SQL: Record<Route, string> = { internal: '(m.queue_routes & 1) != 0', outbound: '(m.queue_routes & 2) != 0' };
+const PAGE_SEARCH_SQL = `(m.id LIKE @search ESCAPE '\\' OR m.sender LIKE @search ESCAPE '\\' OR m.subject LIKE @search ESCAPE '\\'
+  OR m.header_message_id LIKE @search ESCAPE '\\'
+  OR m.id IN (SELECT message_id FROM recipients WHERE status = 'pending' AND address LIKE @search ESCAPE '\\'))`;
+/** A queue page has at most this many rows (the API's own cap is lower); it bounds the statement's work. */
+const MAX_PAGE_LIMIT = 1000;
+
+/** A LIKE pattern that matches `text` anywhere, with LIKE's own wildcards taken literally. */
+export function containsPattern(text: string): string {
+  return `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
 export interface QueueListFilter {
   status?: MessageStatus;
   limit?: number;
@@ -122,12 +215,16 @@ export interface QueueListFilter {
 /** The SQL behind the queue: every statement prepared once. Synchronous, like better-sqlite3. */
 export class QueueStore {
   private readonly statements;
+  /** The queue viewer's page and count statements, one per filter and sort shape, prepared on first use. */
+  private readonly pageStatements = new Map<string, Statement>();
 
   constructor(readonly db: Db) {
     this.statements = {
       insertMessage: db.prepare(
-        `INSERT INTO messages (id, received_at, client_ip, helo, sender, size, spool_bytes, header_message_id, subject, kind, status, decision, added_headers)
-         VALUES (@id, @receivedAt, @clientIp, @helo, @sender, @size, @spoolBytes, @headerMessageId, @subject, @kind, @status, @decision, @addedHeaders)`,
+        `INSERT INTO messages (id, received_at, client_ip, helo, sender, size, spool_bytes, header_message_id, subject, kind, status, decision, added_headers,
+           queue_first_recipient, queue_next_attempt_at, queue_routes)
+         VALUES (@id, @receivedAt, @clientIp, @helo, @sender, @size, @spoolBytes, @headerMessageId, @subject, @kind, @status, @decision, @addedHeaders,
+           @firstRecipient, @receivedAt, @routes)`,
       ),
       insertRecipient: db.prepare(
         `INSERT OR IGNORE INTO recipients (message_id, address, route, next_attempt_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
@@ -155,11 +252,13 @@ export class QueueStore {
          last_reply = @lastReply, last_status = @lastStatus, updated_at = @now
          WHERE message_id = @messageId AND address = @address AND status = 'pending'`,
       ),
-      pendingCount: db.prepare(`SELECT COUNT(*) AS n FROM recipients WHERE message_id = ? AND status = 'pending'`),
+      // `+status`: one message's rows by primary key; SQLite otherwise picks recipients_due and walks the whole queue
+      pendingCount: db.prepare(`SELECT COUNT(*) AS n FROM recipients WHERE message_id = ? AND +status = 'pending'`),
       finish: db.prepare(`UPDATE messages SET status = @status, finished_at = @now WHERE id = @id AND status = 'queued'`),
       setHeld: db.prepare(`UPDATE messages SET held = ? WHERE id = ? AND status = 'queued'`),
       setAllHeld: db.prepare(`UPDATE messages SET held = ? WHERE status = 'queued' AND held != ?`),
-      retry: db.prepare(`UPDATE recipients SET next_attempt_at = ? WHERE message_id = ? AND status = 'pending'`),
+      retry: db.prepare(`UPDATE recipients SET next_attempt_at = ? WHERE message_id = ? AND +status = 'pending'`),
+      dropPending: db.prepare(`UPDATE recipients SET status = 'deleted', updated_at = ? WHERE message_id = ? AND +status = 'pending'`),
       retryAll: db.prepare(`UPDATE recipients SET next_attempt_at = ? WHERE status = 'pending' AND next_attempt_at > ?`),
       retryRoute: db.prepare(`UPDATE recipients SET next_attempt_at = ? WHERE status = 'pending' AND route = ? AND next_attempt_at > ?`),
       setDelayWarned: db.prepare(`UPDATE messages SET delay_warned = 1 WHERE id = ?`),
@@ -168,10 +267,108 @@ export class QueueStore {
       setState: db.prepare(`INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`),
       queuedIds: db.prepare(`SELECT id, spool_bytes FROM messages WHERE status = 'queued'`),
       idsExist: db.prepare(`SELECT status FROM messages WHERE id = ?`),
+      // both counts from indexes alone (messages_status, messages_queue_held): the dashboard asks on every change
       summary: db.prepare(
-        `SELECT COUNT(*) AS size, MIN(received_at) AS oldest, SUM(held) AS held FROM messages WHERE status = 'queued'`,
+        `SELECT COUNT(*) AS size, MIN(received_at) AS oldest,
+           (SELECT COUNT(*) FROM messages WHERE status = 'queued' AND held = 1) AS held FROM messages WHERE status = 'queued'`,
+      ),
+      pageRecipients: db.prepare(
+        `SELECT message_id, address, route, status, attempts, next_attempt_at, last_reply, updated_at FROM recipients
+         WHERE message_id IN (SELECT value FROM json_each(?)) ORDER BY message_id, address`,
+      ),
+      recipientsOf: db.prepare(`SELECT message_id, address, status FROM recipients WHERE message_id IN (SELECT value FROM json_each(?)) ORDER BY message_id, address`),
+      trackMessages: db.prepare(
+        `SELECT m.id, m.received_at, m.sender, m.subject, m.header_message_id, m.status, m.held FROM messages m
+         WHERE m.received_at BETWEEN @from AND @to
+           AND (@sender IS NULL OR m.sender LIKE @sender ESCAPE '\\')
+           AND (@messageId IS NULL OR m.header_message_id LIKE @messageId ESCAPE '\\')
+           AND (@recipient IS NULL OR m.id IN (SELECT message_id FROM recipients WHERE address LIKE @recipient ESCAPE '\\'))
+         ORDER BY m.received_at DESC, m.rowid DESC LIMIT @limit`,
+      ),
+      // REFUSED rows have no queue id; REJECTED and TEMPFAILED ones name the id the refused message would have had.
+      // The action list is the partial index history_refusals' own condition, word for word, so SQLite can use it.
+      trackRefusals: db.prepare(
+        `SELECT h.id, h.at, h.queue_id, h.action, h.client_ip, h.sender, h.recipient, h.detail FROM history h
+         WHERE h.action IN ('REFUSED', 'REJECTED', 'TEMPFAILED')
+           AND h.at BETWEEN @from AND @to
+           AND (@sender IS NULL OR h.sender LIKE @sender ESCAPE '\\')
+           AND (@recipient IS NULL OR h.recipient LIKE @recipient ESCAPE '\\')
+         ORDER BY h.at DESC, h.id DESC LIMIT @limit`,
       ),
     };
+  }
+
+  /**
+   * One page of the queue viewer: queued messages filtered, searched and sorted in SQL, with the number that match.
+   * Sort keys and filters pick whitelisted SQL; the values are bound parameters. Count and page read one snapshot.
+   */
+  page(filter: QueuePageFilter = {}): { total: number; rows: QueuePageRow[] } {
+    const sort = filter.sort ?? 'receivedAt';
+    const direction = filter.direction === 'desc' ? 'DESC' : 'ASC';
+    if (!Object.hasOwn(PAGE_SORT_SQL, sort)) throw new RangeError(`cannot sort the queue by ${JSON.stringify(sort)}`);
+    if (filter.status && !Object.hasOwn(PAGE_STATUS_SQL, filter.status)) throw new RangeError(`no queue status ${JSON.stringify(filter.status)}`);
+    if (filter.route && !Object.hasOwn(PAGE_ROUTE_SQL, filter.route)) throw new RangeError(`no route ${JSON.stringify(filter.route)}`);
+    const conditions = [`m.status = 'queued'`];
+    if (filter.status) conditions.push(PAGE_STATUS_SQL[filter.status]);
+    if (filter.route) conditions.push(PAGE_ROUTE_SQL[filter.route]);
+    const search = filter.search?.trim() ? containsPattern(filter.search.trim()) : undefined;
+    if (search) conditions.push(PAGE_SEARCH_SQL);
+    const where = conditions.join(' AND ');
+    const count = this.pageStatement(`SELECT COUNT(*) AS n FROM messages m WHERE ${where}`);
+    const order = PAGE_SORT_SQL[sort];
+    const select = this.pageStatement(
+      `SELECT m.id, m.received_at, m.sender, m.subject, m.size, m.held FROM messages m INDEXED BY ${order.index} WHERE ${where}
+       ORDER BY ${order.sql} ${direction}, m.rowid ${direction} LIMIT @limit OFFSET @offset`,
+    );
+    const params: Record<string, string | number> = search ? { search } : {};
+    const limit = Math.max(1, Math.min(filter.limit ?? 50, MAX_PAGE_LIMIT));
+    const offset = Math.max(0, filter.offset ?? 0);
+    return this.db.transaction(() => {
+      const { n } = count.get(params) as { n: number };
+      const messages = select.all({ ...params, limit, offset }) as Pick<MessageRow, 'id' | 'received_at' | 'sender' | 'subject' | 'size' | 'held'>[];
+      const byMessage = this.groupRecipients(messages.map((message) => message.id));
+      return { total: n, rows: messages.map((message) => toPageRow(message, byMessage.get(message.id) ?? [])) };
+    })();
+  }
+
+  /** Messages in any state (queued, done, deleted, quarantined), newest first; `limit` rows at most. */
+  trackMessages(filter: TrackingFilter): (TrackedMessageRow & { recipients: Pick<RecipientRow, 'address' | 'status'>[] })[] {
+    const rows = this.statements.trackMessages.all(trackingParams(filter)) as TrackedMessageRow[];
+    const recipients = new Map<string, Pick<RecipientRow, 'address' | 'status'>[]>();
+    type Row = Pick<RecipientRow, 'message_id' | 'address' | 'status'>;
+    for (const { message_id, address, status } of this.statements.recipientsOf.all(JSON.stringify(rows.map((message) => message.id))) as Row[]) {
+      const list = recipients.get(message_id);
+      if (list) list.push({ address, status });
+      else recipients.set(message_id, [{ address, status }]);
+    }
+    return rows.map((row) => ({ ...row, recipients: recipients.get(row.id) ?? [] }));
+  }
+
+  /** Mail refused before it was accepted (history rows without a message), newest first; `limit` rows at most. */
+  trackRefusals(filter: Omit<TrackingFilter, 'messageId'>): RefusalRow[] {
+    const { messageId: _unused, ...params } = trackingParams(filter);
+    return this.statements.trackRefusals.all(params) as RefusalRow[];
+  }
+
+  /** The SQL is built only from the whitelists above, so the cache holds at most a few hundred statements. */
+  private pageStatement(sql: string): Statement {
+    let statement = this.pageStatements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.pageStatements.set(sql, statement);
+    }
+    return statement;
+  }
+
+  private groupRecipients(ids: string[]): Map<string, PageRecipient[]> {
+    const byMessage = new Map<string, PageRecipient[]>();
+    if (ids.length === 0) return byMessage;
+    for (const row of this.statements.pageRecipients.all(JSON.stringify(ids)) as PageRecipient[]) {
+      const list = byMessage.get(row.message_id);
+      if (list) list.push(row);
+      else byMessage.set(row.message_id, [row]);
+    }
+    return byMessage;
   }
 
   /** Inserts messages and history rows in one transaction (one WAL fsync: the group commit). */
@@ -179,7 +376,7 @@ export class QueueStore {
     const s = this.statements;
     this.db.transaction(() => {
       for (const message of messages) {
-        s.insertMessage.run({ ...message, status: message.status ?? 'queued', decision: message.decision ?? null, addedHeaders: message.addedHeaders ?? null });
+        s.insertMessage.run({ ...message, status: message.status ?? 'queued', decision: message.decision ?? null, addedHeaders: message.addedHeaders ?? null, ...queueColumns(message) });
         for (const recipient of message.recipients) {
           s.insertRecipient.run(message.id, recipient.address, recipient.route, message.receivedAt, message.receivedAt);
         }
@@ -236,9 +433,11 @@ export class QueueStore {
     })();
   }
 
+  /** Ends a queued message; one deleted or damaged takes its waiting recipients along (no retry counts them again). */
   finish(id: string, status: MessageStatus, now: number, history: HistoryEntry): boolean {
     return this.db.transaction(() => {
       const changed = this.statements.finish.run({ id, status, now }).changes > 0;
+      if (changed && status !== 'done') this.statements.dropPending.run(now, id);
       if (changed) this.statements.insertHistory.run(historyParams(history));
       return changed;
     })();
@@ -311,6 +510,61 @@ export class QueueStore {
       )
       .all(status, filter.limit ?? 1000, filter.offset ?? 0) as never;
   }
+}
+
+type PageRecipient = Pick<RecipientRow, 'message_id' | 'address' | 'route' | 'status' | 'attempts' | 'next_attempt_at' | 'last_reply' | 'updated_at'>;
+
+/** The viewer's row from the message and its recipients: the same definitions of status and route as the SQL above. */
+function toPageRow(message: Pick<MessageRow, 'id' | 'received_at' | 'sender' | 'subject' | 'size' | 'held'>, all: PageRecipient[]): QueuePageRow {
+  const pending = all.filter((recipient) => recipient.status === 'pending');
+  const shown = pending.length > 0 ? pending : all;
+  const attempts = Math.max(0, ...pending.map((recipient) => recipient.attempts));
+  const routes = new Set(shown.map((recipient) => recipient.route));
+  let lastReply: PageRecipient | null = null;
+  for (const recipient of pending) {
+    if (recipient.last_reply !== null && (!lastReply || recipient.updated_at > lastReply.updated_at)) lastReply = recipient;
+  }
+  return {
+    id: message.id,
+    receivedAt: message.received_at,
+    sender: message.sender,
+    recipients: shown.map((recipient) => recipient.address),
+    subject: message.subject,
+    size: message.size,
+    route: routes.size > 1 ? 'mixed' : (routes.values().next().value ?? 'internal'),
+    status: message.held ? 'held' : attempts > 0 ? 'deferred' : 'waiting',
+    attempts,
+    nextAttemptAt: pending.length > 0 ? Math.min(...pending.map((recipient) => recipient.next_attempt_at)) : null,
+    lastReply: lastReply?.last_reply ?? null,
+  };
+}
+
+/** SQLite's NOCASE folds ASCII only. */
+const asciiLower = (text: string) => text.replace(/[A-Z]+/g, (letters) => letters.toLowerCase());
+
+/** The queue viewer's keys of a new message, as the trigger of db.ts works them out once recipients change. */
+function queueColumns(message: NewMessage): { firstRecipient: string | null; routes: number } {
+  let first: string | null = null;
+  let routes = 0;
+  for (const recipient of message.recipients) {
+    if (first === null || asciiLower(recipient.address) < asciiLower(first)) first = recipient.address;
+    routes |= recipient.route === 'internal' ? 1 : 2;
+  }
+  return { firstRecipient: first, routes };
+}
+
+/** Bound values only; an open end of the time window is a bound too, so the time index is walked as a range. */
+function trackingParams(filter: TrackingFilter) {
+  const pattern = (text: string | undefined) => (text?.trim() ? containsPattern(text.trim()) : null);
+  return {
+    from: filter.from ?? 0,
+    to: filter.to ?? Number.MAX_SAFE_INTEGER,
+    sender: pattern(filter.sender),
+    recipient: pattern(filter.recipient),
+    // Message-IDs are kept without their angle brackets; an admin pastes them with or without
+    messageId: pattern(filter.messageId?.trim().replace(/^<|>$/g, '')),
+    limit: filter.limit,
+  };
 }
 
 function historyParams(entry: HistoryEntry) {

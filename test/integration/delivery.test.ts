@@ -225,3 +225,26 @@ test('a single held message waits while the rest of the queue is delivered, and 
     await relay.stop();
   }
 });
+
+test('the deferred and delivered events come once the outcome is written: a listener reading the queue sees it', async () => {
+  const port = await reservePort();
+  const relay = await startRelay(port, { queue: { retryIntervalsSec: [3600] } });
+  try {
+    const seen: string[] = [];
+    const store = relay.relay.queue.store;
+    relay.relay.events.on('deferred', (event) => seen.push(`deferred: attempts ${store.recipients(event.id)[0]!.attempts}`));
+    relay.relay.events.on('delivered', (event) => seen.push(`delivered: ${store.recipients(event.id)[0]!.status}`));
+    const id = queueIdOf((await send(relay.port, 'alice@sender.test', ['bob@example.test'], message('told after the write'))).response);
+    await until('the first attempt is deferred', () => seen.length === 1);
+    const sink = await Sink.start({ port });
+    try {
+      relay.relay.queue.retry(id);
+      await until('the message is delivered', () => seen.length === 2);
+      assert.deepEqual(seen, ['deferred: attempts 1', 'delivered: delivered']);
+    } finally {
+      await sink.stop();
+    }
+  } finally {
+    await relay.stop();
+  }
+});

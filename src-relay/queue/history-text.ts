@@ -1,0 +1,149 @@
+import type { Decision } from '../filters/policy.ts';
+import type { HistoryRow, MessageRow, RecipientRow, Route } from '../store/queue-store.ts';
+import { formatAge } from './format.ts';
+
+/** One event of a message's life as the admin reads it: what the history row says, in plain words. */
+export interface HistoryEvent {
+  at: number;
+  action: string;
+  recipient: string | null;
+  text: string;
+  /** The row's own words, as kept (the reply, the reason). */
+  detail: string | null;
+}
+
+/** What a history row is read with: the recipient's route (DELIVERED says where to) and the filters' decision. */
+export interface HistoryTextContext {
+  route?: Route | null;
+  decision?: Pick<Decision, 'cause'> | null;
+}
+
+const VERDICT_WORDS: Record<Decision['action'], string> = {
+  accept: 'passed',
+  tag: 'passed with a junk tag',
+  quarantine: 'kept in quarantine',
+  tempfail: 'refused for now',
+  reject: 'refused',
+};
+
+const capitalize = (text: string) => text.charAt(0).toUpperCase() + text.slice(1);
+
+/** The words of one history row ("Deferred: 451 4.3.0 busy — next try in 5 min"). Pure: rows in, text out. */
+export function historyText(entry: Pick<HistoryRow, 'action' | 'detail' | 'recipient'>, context: HistoryTextContext = {}): string {
+  const detail = entry.detail ?? '';
+  switch (entry.action) {
+    case 'DELIVERED': {
+      const host = /^to (.+)$/.exec(detail)?.[1];
+      if (!host) return detail ? `Delivered: ${detail}` : 'Delivered';
+      return context.route === 'internal' ? `Delivered to the internal server (${host})` : `Delivered to ${host}`;
+    }
+    case 'DEFERRED': {
+      const match = /^(.*) \(retry in (\d+) s\)$/s.exec(detail);
+      if (!match) return `Deferred: ${detail}`;
+      return `Deferred: ${match[1]} — next try in ${formatAge(Number(match[2]) * 1000)}`;
+    }
+    case 'BOUNCED':
+      return `Bounced: ${detail || 'returned to the sender'}`;
+    case 'EXPIRED': {
+      const delivery = /^(.*) \(gave up: in the queue longer than (\d+) h\)$/s.exec(detail);
+      if (delivery) return `Gave up after ${delivery[2]} h in the queue; last reply: ${delivery[1]}`;
+      const quarantine = /^quarantine kept (\d+) days/.exec(detail);
+      if (quarantine) return `Removed from quarantine after ${quarantine[1]} days`;
+      return `Expired: ${detail}`;
+    }
+    case 'DELAY_WARNED': {
+      const count = /\((\d+) recipients?\)/.exec(detail)?.[1];
+      return `The sender was told the message is delayed${count ? ` (${count} recipient${count === '1' ? '' : 's'} still waiting)` : ''}`;
+    }
+    case 'QUARANTINED': {
+      const match = /^(.*); score (-?[\d.]+)$/s.exec(detail);
+      if (!match) return `Kept in quarantine: ${detail}`;
+      const cause = context.decision?.cause;
+      // with the decision at hand its reason is shown beside (the FILTERED event); without, say it here
+      return cause ? `Kept in quarantine: score ${match[2]} (${cause})` : `Kept in quarantine: score ${match[2]} — ${match[1]}`;
+    }
+    case 'REFUSED':
+      return `Refused: ${detail}`;
+    case 'REJECTED':
+      return `Refused after the content check: ${withoutRepeatedScore(detail)}`;
+    case 'TEMPFAILED':
+      return `Refused for now after the content check (the sender may try again): ${withoutRepeatedScore(detail)}`;
+    case 'NORMALIZED':
+      return `Repaired on arrival: ${detail}`;
+    case 'SUBMITTED':
+      return `Submitted by an office client, ${detail}`;
+    case 'SIGNED': {
+      const domains = /^DKIM signature for (.+)$/.exec(detail)?.[1];
+      return domains ? `Signed with DKIM for ${domains}` : `Signed with DKIM: ${detail}`;
+    }
+    case 'DAMAGED':
+      return `Set aside, not delivered: ${detail}`;
+    case 'HELD':
+    case 'RELEASED':
+    case 'RETRY':
+    case 'DELETED':
+    case 'QUEUE_HELD':
+    case 'QUEUE_RELEASED':
+      // these rows are written in words already ("held by the administrator")
+      return detail ? capitalize(detail) : capitalize(entry.action.toLowerCase().replace('_', ' '));
+    default:
+      return detail ? `${entry.action}: ${detail}` : entry.action;
+  }
+}
+
+/** "550 5.7.1 junk score 20 (reject at 15); score 20" says the score twice: once is enough. */
+function withoutRepeatedScore(detail: string): string {
+  const match = /^(.*); score (-?[\d.]+)$/s.exec(detail);
+  return match && match[1]!.includes(`score ${match[2]}`) ? match[1]! : detail;
+}
+
+/** The decision in one line: what the filters made of the message. */
+export function decisionText(decision: Pick<Decision, 'action' | 'score' | 'cause' | 'reason'>): string {
+  const cause = decision.cause && decision.action !== 'accept' ? ` (${decision.cause})` : '';
+  return `Filters: ${VERDICT_WORDS[decision.action]}${cause}, score ${decision.score} — ${decision.reason}`;
+}
+
+/** Each filter's answer, one line each: the detail under the decision. */
+export function decisionDetail(decision: Pick<Decision, 'results'>): string | null {
+  if (decision.results.length === 0) return null;
+  return decision.results
+    .map((result) => {
+      const score = result.score ? ` ${result.score > 0 ? '+' : ''}${result.score}` : '';
+      const failed = result.failed ? ` (failed: ${result.failed})` : '';
+      return `${result.filter}: ${result.verdict}${score}${failed}${result.reasons.length ? ` — ${result.reasons.join('; ')}` : ''}`;
+    })
+    .join('\n');
+}
+
+/**
+ * Everything that happened to a message, oldest first: its receipt and the filters' decision (kept on the message
+ * row), then every history row (as the store gives them: by time) in words.
+ */
+export function messageHistory(
+  message: Pick<MessageRow, 'received_at' | 'client_ip' | 'helo' | 'size' | 'kind'>,
+  recipients: readonly Pick<RecipientRow, 'address' | 'route'>[],
+  history: readonly Pick<HistoryRow, 'at' | 'action' | 'detail' | 'recipient'>[],
+  decision: Decision | null,
+): HistoryEvent[] {
+  const routes = new Map(recipients.map((recipient) => [recipient.address, recipient.route]));
+  const received =
+    message.kind === 'dsn' && message.client_ip === null
+      ? `Written by Moat: a delivery status notification, ${message.size} bytes`
+      : `Received from ${message.client_ip ?? 'Moat itself'}${message.helo ? ` (HELO ${message.helo})` : ''}, ${message.size} bytes`;
+  const at = arrivedAt(message, history);
+  const events: HistoryEvent[] = [{ at, action: 'RECEIVED', recipient: null, text: received, detail: null }];
+  if (decision) events.push({ at, action: 'FILTERED', recipient: null, text: decisionText(decision), detail: decisionDetail(decision) });
+  for (const entry of history) {
+    const route = entry.recipient ? routes.get(entry.recipient) ?? null : null;
+    events.push({ at: entry.at, action: entry.action, recipient: entry.recipient, text: historyText(entry, { route, decision }), detail: entry.detail });
+  }
+  return events;
+}
+
+/**
+ * When the message arrived: a release from quarantine restarts its queue lifetime by moving received_at to the
+ * release, but its history still starts at the arrival (the QUARANTINED row).
+ */
+export function arrivedAt(message: Pick<MessageRow, 'received_at'>, history: readonly Pick<HistoryRow, 'at'>[]): number {
+  return history.length > 0 ? Math.min(message.received_at, history[0]!.at) : message.received_at;
+}

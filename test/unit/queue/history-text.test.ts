@@ -1,0 +1,127 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { arrivedAt, decisionDetail, decisionText, historyText, messageHistory } from '../../../src-relay/queue/history-text.ts';
+import type { Decision } from '../../../src-relay/filters/policy.ts';
+
+const row = (action: string, detail: string | null, recipient: string | null = null) => ({ action: action as never, detail, recipient });
+
+test('A delivery to the internal server names it and the host it went to; one to the internet names the host.', () => {
+  assert.equal(historyText(row('DELIVERED', 'to 127.0.0.1', 'bob@example.test'), { route: 'internal' }), 'Delivered to the internal server (127.0.0.1)');
+  assert.equal(historyText(row('DELIVERED', 'to mx.remote.test', 'ann@remote.test'), { route: 'outbound' }), 'Delivered to mx.remote.test');
+});
+
+test('A deferral gives the reply and when the next try is, as a duration.', () => {
+  assert.equal(
+    historyText(row('DEFERRED', 'RCPT TO: 451 4.3.0 mailbox busy (retry in 300 s)', 'bob@example.test')),
+    'Deferred: RCPT TO: 451 4.3.0 mailbox busy — next try in 5 min',
+  );
+  assert.equal(historyText(row('DEFERRED', 'connect ECONNREFUSED 127.0.0.1:2525 (retry in 45 s)')), 'Deferred: connect ECONNREFUSED 127.0.0.1:2525 — next try in 45 s');
+});
+
+test('A deferral written in another shape is still shown, with its words as they are.', () => {
+  assert.equal(historyText(row('DEFERRED', 'something odd')), 'Deferred: something odd');
+});
+
+test('A bounce and a give-up after the queue lifetime say why.', () => {
+  assert.equal(historyText(row('BOUNCED', 'RCPT TO: 550 5.1.1 no such user')), 'Bounced: RCPT TO: 550 5.1.1 no such user');
+  assert.equal(historyText(row('BOUNCED', 'returned to the sender by the administrator')), 'Bounced: returned to the sender by the administrator');
+  assert.equal(
+    historyText(row('EXPIRED', 'connect ETIMEDOUT (gave up: in the queue longer than 72 h)', 'bob@example.test')),
+    'Gave up after 72 h in the queue; last reply: connect ETIMEDOUT',
+  );
+});
+
+test('Expiry from quarantine reads as a removal after the retention time.', () => {
+  assert.equal(historyText(row('EXPIRED', 'quarantine kept 30 days; removed')), 'Removed from quarantine after 30 days');
+});
+
+test('Quarantine gives the score and, with the decision at hand, its cause.', () => {
+  const detail = 'junk score 12.3 (quarantine at 10); score 12.3';
+  assert.equal(historyText(row('QUARANTINED', detail), { decision: { cause: 'junk' } }), 'Kept in quarantine: score 12.3 (junk)');
+  assert.equal(historyText(row('QUARANTINED', detail)), 'Kept in quarantine: score 12.3 — junk score 12.3 (quarantine at 10)');
+});
+
+test('Refusals say at which point the mail was refused, with the reply sent.', () => {
+  assert.equal(historyText(row('REFUSED', '550 5.7.1 relaying denied', 'x@elsewhere.test')), 'Refused: 550 5.7.1 relaying denied');
+  assert.equal(historyText(row('REJECTED', '550 5.7.1 junk score 20 (reject at 15); score 20')), 'Refused after the content check: 550 5.7.1 junk score 20 (reject at 15)');
+  assert.equal(historyText(row('REJECTED', '550 5.7.1 clamav: Eicar-Signature found; score 0')), 'Refused after the content check: 550 5.7.1 clamav: Eicar-Signature found; score 0');
+  assert.equal(
+    historyText(row('TEMPFAILED', '451 4.7.1 clamav: unavailable; score 0')),
+    'Refused for now after the content check (the sender may try again): 451 4.7.1 clamav: unavailable; score 0',
+  );
+});
+
+test("The administrator's actions, already in words, are shown as written with a capital letter.", () => {
+  assert.equal(historyText(row('HELD', 'held by the administrator')), 'Held by the administrator');
+  assert.equal(historyText(row('RELEASED', 'released from quarantine by admin@127.0.0.1; a@b.test added to the allow list')), 'Released from quarantine by admin@127.0.0.1; a@b.test added to the allow list');
+  assert.equal(historyText(row('RETRY', 'retry requested by the administrator')), 'Retry requested by the administrator');
+  assert.equal(historyText(row('DELETED', null)), 'Deleted');
+  assert.equal(historyText(row('QUEUE_HELD', null)), 'Queue held');
+});
+
+test('Submission, signing, repairs, delay warnings and damage read as sentences.', () => {
+  assert.equal(historyText(row('SUBMITTED', 'authenticated as ann on 587 (TLS)')), 'Submitted by an office client, authenticated as ann on 587 (TLS)');
+  assert.equal(historyText(row('SIGNED', 'DKIM signature for example.test')), 'Signed with DKIM for example.test');
+  assert.equal(historyText(row('NORMALIZED', '3 bare CR/LF rewritten to CRLF')), 'Repaired on arrival: 3 bare CR/LF rewritten to CRLF');
+  assert.equal(historyText(row('DELAY_WARNED', 'sender told the message is delayed (1 recipients)')), 'The sender was told the message is delayed (1 recipient still waiting)');
+  assert.equal(historyText(row('DAMAGED', 'spool file is missing')), 'Set aside, not delivered: spool file is missing');
+});
+
+test('An action this version does not know is shown with its own words rather than dropped.', () => {
+  assert.equal(historyText(row('FUTURE_THING', 'did something')), 'FUTURE_THING: did something');
+  assert.equal(historyText(row('FUTURE_THING', null)), 'FUTURE_THING');
+});
+
+const decision: Decision = {
+  action: 'quarantine',
+  score: 11,
+  cause: 'junk',
+  reason: 'junk score 11 (quarantine at 10)',
+  senderList: null,
+  results: [
+    { filter: 'spam-rules', role: 'junk', verdict: 'accept', score: 11, reasons: ['MISSING_DATE (11)'], ms: 2 },
+    { filter: 'clamav', role: 'virus', verdict: 'tempfail', score: 0, reasons: [], ms: 3000, failed: 'timed out' },
+  ],
+};
+
+test("The filters' decision reads as one line, and each filter's answer as a line of its detail.", () => {
+  assert.equal(decisionText(decision), 'Filters: kept in quarantine (junk), score 11 — junk score 11 (quarantine at 10)');
+  assert.equal(decisionText({ action: 'accept', score: 0, cause: null, reason: 'no filter objected' }), 'Filters: passed, score 0 — no filter objected');
+  assert.equal(decisionDetail(decision), 'spam-rules: accept +11 — MISSING_DATE (11)\nclamav: tempfail (failed: timed out)');
+  assert.equal(decisionDetail({ results: [] }), null);
+});
+
+test("A message's history starts with its receipt and the decision, then every row in order, with the recipient's route.", () => {
+  const events = messageHistory(
+    { received_at: 1000, client_ip: '203.0.113.5', helo: 'mail.sender.test', size: 1234, kind: 'mail' },
+    [{ address: 'bob@example.test', route: 'internal' }],
+    [
+      { at: 1000, action: 'QUARANTINED', detail: 'junk score 11 (quarantine at 10); score 11', recipient: null },
+      { at: 5000, action: 'RELEASED', detail: 'released from quarantine by admin@127.0.0.1', recipient: null },
+      { at: 6000, action: 'DELIVERED', detail: 'to 127.0.0.1', recipient: 'bob@example.test' },
+    ],
+    decision,
+  );
+  assert.deepEqual(
+    events.map((event) => [event.at, event.action, event.text]),
+    [
+      [1000, 'RECEIVED', 'Received from 203.0.113.5 (HELO mail.sender.test), 1234 bytes'],
+      [1000, 'FILTERED', 'Filters: kept in quarantine (junk), score 11 — junk score 11 (quarantine at 10)'],
+      [1000, 'QUARANTINED', 'Kept in quarantine: score 11 (junk)'],
+      [5000, 'RELEASED', 'Released from quarantine by admin@127.0.0.1'],
+      [6000, 'DELIVERED', 'Delivered to the internal server (127.0.0.1)'],
+    ],
+  );
+  assert.equal(events[4]!.recipient, 'bob@example.test');
+  assert.equal(events[4]!.detail, 'to 127.0.0.1');
+});
+
+test('A bounce Moat wrote itself says so instead of naming a client.', () => {
+  const [received] = messageHistory({ received_at: 1, client_ip: null, helo: null, size: 900, kind: 'dsn' }, [], [], null);
+  assert.equal(received!.text, 'Written by Moat: a delivery status notification, 900 bytes');
+});
+
+test('A message released from quarantine arrived when its history began, not at the release.', () => {
+  assert.equal(arrivedAt({ received_at: 9000 }, [{ at: 1000 }, { at: 9000 }]), 1000);
+  assert.equal(arrivedAt({ received_at: 9000 }, []), 9000);
+});
