@@ -137,6 +137,21 @@ export class AccountStore {
     })();
   }
 
+  /** The administrator's unlock (CLI or admin API): lifts suspension and lockout, and says so in the login history. */
+  adminUnlock(name: string, now: number, detail = 'unlocked by the administrator'): boolean {
+    return this.db.transaction(() => {
+      if (!this.unlock(name, now)) return false;
+      this.recordEvent({ at: now, name, clientIp: null, listener: null, outcome: 'unlocked', detail });
+      return true;
+    })();
+  }
+
+  /** Until when log-ins with this name are locked out after failures; null when they are not. */
+  lockedUntil(name: string, now: number): number | null {
+    const until = this.lock(lockKey.name(name))?.locked_until ?? null;
+    return until !== null && until > now ? until : null;
+  }
+
   /** Lifts the lockout of a client address; returns whether it was locked or had failures counted. */
   unlockAddress(ip: string): boolean {
     return this.statements.deleteLock.run(lockKey.ip(ip)).changes > 0;

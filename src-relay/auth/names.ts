@@ -32,6 +32,24 @@ export function parseSenderRule(rule: string): { ok: true; rule: SenderRule } | 
   return { ok: true, rule: checked.address.toLowerCase() };
 }
 
+/** Sender rules in their stored form without repeats, or the problem of each one that is refused (by its index). */
+export function parseSenderRules(values: readonly string[]): { ok: true; rules: SenderRule[] } | { ok: false; problems: { index: number; reason: string }[] } {
+  const rules: SenderRule[] = [];
+  const problems: { index: number; reason: string }[] = [];
+  values.forEach((value, index) => {
+    const parsed = parseSenderRule(value);
+    if (!parsed.ok) problems.push({ index, reason: parsed.reason });
+    else if (!rules.includes(parsed.rule)) rules.push(parsed.rule);
+  });
+  return problems.length ? { ok: false, problems } : { ok: true, rules };
+}
+
+/** The rules of an account added without any: a user named by an address may send as that address; other names get none (null). */
+export function defaultSenderRules(name: string): SenderRule[] | null {
+  const checked = checkSender(name);
+  return checked.ok && checked.address.includes('@') ? [checked.address.toLowerCase()] : null;
+}
+
 /** Whether an address (MAIL FROM or a From header address) is one the rules allow; case never matters. */
 export function senderAllowed(rules: readonly SenderRule[], address: string): boolean {
   const checked = checkSender(address);

@@ -18,6 +18,15 @@ export function scheduledBackupName(at: number): string {
   return `moat-backup-${new Date(at).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}.moat`;
 }
 
+/** When a scheduled backup was made, read back from its name; null for any other name. */
+export function scheduledBackupTime(name: string): number | null {
+  const match = /^moat-backup-(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z\.moat$/.exec(name);
+  if (!match) return null;
+  const [, year, month, day, hour, minute, second] = match.map(Number) as number[];
+  const at = Date.UTC(year!, month! - 1, day!, hour!, minute!, second!);
+  return Number.isNaN(at) ? null : at;
+}
+
 /** Records a finished backup where the checklist and the backup-age rule look. */
 export function recordBackup(store: MonitorStore, summary: BackupSummary): void {
   store.setState(STATE_KEYS.lastBackup, JSON.stringify({ at: summary.createdAt, file: summary.file, bytes: summary.bytes, messages: summary.messages, encrypted: summary.encrypted }));

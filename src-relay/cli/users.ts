@@ -3,9 +3,8 @@
 import { mkdirSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { AccountStore, lockKey } from '../auth/account-store.ts';
-import { normalizeUserName, parseSenderRule, type SenderRule } from '../auth/names.ts';
+import { defaultSenderRules, normalizeUserName, parseSenderRules, type SenderRule } from '../auth/names.ts';
 import { hashPassword, passwordProblem } from '../auth/password.ts';
-import { checkSender } from '../smtp/address.ts';
 import { openDatabase } from '../store/db.ts';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, formatTime, readSecret, type CommandIo } from './io.ts';
 
@@ -73,9 +72,7 @@ export async function usersCommand(dataDir: string, args: string[], flags: Users
         });
       case 'unlock':
         return withStore(dataDir, (accounts) => {
-          const at = now();
-          if (!accounts.unlock(name, at)) return failed(io, `no user ${name}`);
-          accounts.recordEvent({ at, name, clientIp: null, listener: null, outcome: 'unlocked', detail: 'unlocked by the administrator' });
+          if (!accounts.adminUnlock(name, now())) return failed(io, `no user ${name}`);
           return done(io, `user ${name} unlocked: logins and sending are allowed again, the hourly counts start afresh`);
         });
       case 'show':
@@ -92,19 +89,15 @@ export async function usersCommand(dataDir: string, args: string[], flags: Users
 }
 
 function parseRules(values: string[]): SenderRule[] {
-  const rules: SenderRule[] = [];
-  for (const value of values) {
-    const parsed = parseSenderRule(value);
-    if (!parsed.ok) throw new UsageProblem(`--sender ${parsed.reason}`);
-    if (!rules.includes(parsed.rule)) rules.push(parsed.rule);
-  }
-  return rules;
+  const parsed = parseSenderRules(values);
+  if (!parsed.ok) throw new UsageProblem(`--sender ${parsed.problems[0]!.reason}`);
+  return parsed.rules;
 }
 
 /** A user named by an address may send as that address; any other name needs --sender. */
 function defaultRules(name: string): SenderRule[] {
-  const checked = checkSender(name);
-  if (checked.ok && checked.address.includes('@')) return [checked.address.toLowerCase()];
+  const rules = defaultSenderRules(name);
+  if (rules) return rules;
   throw new UsageProblem(`say which addresses ${name} may send as: --sender ${name}@example.com or --sender @example.com`);
 }
 

@@ -31,6 +31,7 @@ export class SenderLists {
       ),
       remove: db.prepare(`DELETE FROM sender_lists WHERE entry = ?`),
       all: db.prepare(`SELECT * FROM sender_lists ORDER BY list, entry`),
+      get: db.prepare(`SELECT * FROM sender_lists WHERE entry = ?`),
     };
   }
 
@@ -53,6 +54,10 @@ export class SenderLists {
 
   remove(entry: string): boolean {
     return this.statements.remove.run(entry).changes > 0;
+  }
+
+  get(entry: string): SenderListEntry | undefined {
+    return this.statements.get.get(entry) as SenderListEntry | undefined;
   }
 
   all(): SenderListEntry[] {

@@ -8,7 +8,7 @@ import { splitHostPort } from '../config/load.ts';
 import { describeDuration } from './alert-rules.ts';
 import { nodeRuntimeStatus } from './node-releases.ts';
 import { openRelaySelfTest } from './self-test.ts';
-import { SmtpProbe, ehloKeywords } from './smtp-probe.ts';
+import { checkSmtpServer } from './server-check.ts';
 import type { MonitorHooks, ProbeOutcome } from './types.ts';
 
 /** apt, PowerShell: a command that has not finished within this long is stopped and the probe says unknown. */
@@ -358,38 +358,31 @@ export const internalAuthProbe: Probe = {
     const internal = context.config.internal;
     if (!internal) return unknown('no internal server is configured');
     const where = `${internal.host}:${internal.port}`;
-    let probe: SmtpProbe | null = null;
-    try {
-      probe = await SmtpProbe.connect(internal.host, internal.port, SMTP_PROBE_TIMEOUT_MS);
-      const greeting = await probe.reply();
-      if (greeting.code !== 220) return unknown(`${where} greeted with ${greeting.text}`);
-      let ehlo = await probe.command(`EHLO ${context.hostname}`);
-      if (ehlo.code !== 250) return unknown(`${where} answered EHLO with ${ehlo.text}`);
-      let keywords = ehloKeywords(ehlo);
-      let auth = keywords.get('AUTH');
-      let where2 = 'in plain text';
-      if (auth === undefined && keywords.has('STARTTLS') && internal.tls !== 'none') {
-        const started = await probe.command('STARTTLS');
-        if (started.code === 220) {
-          await probe.upgrade(internal.host);
-          ehlo = await probe.command(`EHLO ${context.hostname}`);
-          keywords = ehloKeywords(ehlo);
-          auth = keywords.get('AUTH');
-          where2 = 'after STARTTLS';
-        }
-      }
-      if (auth === undefined) return { status: 'ok', detail: `${where} does not offer SMTP AUTH to the relay` };
-      if (internal.auth) return { status: 'ok', detail: `${where} offers SMTP AUTH (${auth}) ${where2}; Moat itself logs in with internal.auth` };
-      return {
-        status: 'warning',
-        detail: `${where} offers SMTP AUTH (${auth}) ${where2}`,
-        hint: 'Once office clients submit through Moat, switch AUTH off on the connector the relay uses, so stolen passwords have nothing to log in to.',
-      };
-    } catch (error) {
-      return unknown(`could not talk to ${where}: ${(error as Error).message}`);
-    } finally {
-      probe?.close();
+    const check = await checkSmtpServer({
+      host: internal.host,
+      port: internal.port,
+      hostname: context.hostname,
+      starttls: internal.tls !== 'none',
+      stepTimeoutMs: SMTP_PROBE_TIMEOUT_MS,
+    });
+    if (!check.steps.some((step) => step.step === 'ehlo' && step.ok)) {
+      const failed = check.steps.find((step) => !step.ok);
+      return unknown(`could not talk to ${where}: ${failed?.detail ?? 'no answer'}`);
     }
+    // AUTH in plain text is the finding even when STARTTLS then fails; without it, only the session after TLS tells
+    const afterTls = check.steps.filter((step) => step.step === 'ehlo' && step.ok).length === 2;
+    if (!check.authBeforeTls.length && check.starttls && internal.tls !== 'none' && !afterTls) {
+      return unknown(`could not talk to ${where} after STARTTLS: ${check.steps.find((step) => !step.ok)?.detail ?? 'no answer'}`);
+    }
+    const auth = check.authBeforeTls.length ? check.authBeforeTls : afterTls ? check.authMechanisms : [];
+    if (auth.length === 0) return { status: 'ok', detail: `${where} does not offer SMTP AUTH to the relay` };
+    const how = `(${auth.join(' ')}) ${check.authBeforeTls.length ? 'in plain text' : 'after STARTTLS'}`;
+    if (internal.auth) return { status: 'ok', detail: `${where} offers SMTP AUTH ${how}; Moat itself logs in with internal.auth` };
+    return {
+      status: 'warning',
+      detail: `${where} offers SMTP AUTH ${how}`,
+      hint: 'Once office clients submit through Moat, switch AUTH off on the connector the relay uses, so stolen passwords have nothing to log in to.',
+    };
   },
 };
 

@@ -1,5 +1,5 @@
 import { connect as netConnect, type Socket } from 'node:net';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { connect as tlsConnect, TLSSocket } from 'node:tls';
 
 /** A reply longer than this is not an SMTP server talking: the probe gives up. */
 const MAX_REPLY_BYTES = 64 * 1024;
@@ -12,7 +12,7 @@ export interface SmtpReply {
 
 /**
  * A minimal SMTP client for the probes (self-test, the internal server's EHLO): exact commands, every reply read
- * whole, one deadline for the whole conversation. Never sends DATA.
+ * whole, one deadline for the whole conversation (and, when asked, one per reply). Never sends DATA.
  */
 export class SmtpProbe {
   private buffer = '';
@@ -27,8 +27,12 @@ export class SmtpProbe {
     this.attach(socket);
   }
 
-  static async connect(host: string, port: number, timeoutMs: number): Promise<SmtpProbe> {
-    const deadline = Date.now() + timeoutMs;
+  /**
+   * Connects within `timeoutMs`; the whole conversation must end by `conversationMs` from now (default: the same
+   * `timeoutMs`). A caller wanting a deadline per step passes a longer one here and `timeoutMs` to each call.
+   */
+  static async connect(host: string, port: number, timeoutMs: number, conversationMs = timeoutMs): Promise<SmtpProbe> {
+    const deadline = Date.now() + Math.max(timeoutMs, conversationMs);
     const socket = netConnect({ host, port });
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -57,8 +61,9 @@ export class SmtpProbe {
     });
   }
 
-  /** The next whole reply (every line of a multi-line one). */
-  async reply(): Promise<SmtpReply> {
+  /** The next whole reply (every line of a multi-line one), within `timeoutMs` when given (and the conversation's deadline). */
+  async reply(timeoutMs?: number): Promise<SmtpReply> {
+    const deadline = this.stepDeadline(timeoutMs);
     for (;;) {
       const match = /^(?:\d{3}-[^\r\n]*\r?\n)*\d{3}(?: [^\r\n]*)?\r?\n/.exec(this.buffer);
       if (match) {
@@ -69,7 +74,7 @@ export class SmtpProbe {
       if (this.buffer.length > MAX_REPLY_BYTES) throw new Error('the server sent a reply too long to be SMTP');
       if (this.error) throw this.error;
       if (this.closed) throw new Error('the server closed the connection');
-      const left = this.deadline - Date.now();
+      const left = deadline - Date.now();
       if (left <= 0) throw new Error('the server did not answer in time');
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, left);
@@ -82,24 +87,46 @@ export class SmtpProbe {
     }
   }
 
-  async command(line: string): Promise<SmtpReply> {
+  async command(line: string, timeoutMs?: number): Promise<SmtpReply> {
     if (/[\r\n]/.test(line)) throw new Error('a command line cannot hold CR or LF');
     this.socket.write(`${line}\r\n`);
-    return this.reply();
+    return this.reply(timeoutMs);
+  }
+
+  private stepDeadline(timeoutMs: number | undefined): number {
+    return timeoutMs === undefined ? this.deadline : Math.min(this.deadline, Date.now() + timeoutMs);
+  }
+
+  /** After `upgrade()`: the TLS version and whether the certificate was trusted (chain and name); null before. */
+  get tls(): { protocol: string | null; authorized: boolean; authorizationError: string | null } | null {
+    if (!(this.socket instanceof TLSSocket)) return null;
+    const error = this.socket.authorizationError as Error | string | null | undefined;
+    return { protocol: this.socket.getProtocol(), authorized: this.socket.authorized, authorizationError: error ? String(error) : null };
   }
 
   /** STARTTLS has been accepted: wraps the socket (any certificate: the probe only wants to see the EHLO behind it). */
-  async upgrade(servername: string): Promise<void> {
+  async upgrade(servername: string, timeoutMs?: number): Promise<void> {
     const plain = this.socket;
     plain.removeAllListeners('data');
     plain.removeAllListeners('close');
     plain.removeAllListeners('error');
+    plain.on('error', () => {});
     const secure = tlsConnect({ socket: plain, servername: /^[\d.:]+$/.test(servername) ? undefined : servername, rejectUnauthorized: false });
-    await new Promise<void>((resolve, reject) => {
-      secure.once('secureConnect', () => resolve());
-      secure.once('error', reject);
-      setTimeout(() => reject(new Error('TLS handshake timed out')), Math.max(1, this.deadline - Date.now())).unref();
-    });
+    // a second error after a failed handshake (the reset that follows) must not become an uncaught exception
+    secure.on('error', () => {});
+    const left = Math.max(1, this.stepDeadline(timeoutMs) - Date.now());
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('TLS handshake timed out')), left);
+        secure.once('secureConnect', () => (clearTimeout(timer), resolve()));
+        secure.once('error', (error) => (clearTimeout(timer), reject(error)));
+      });
+    } catch (error) {
+      this.closed = true;
+      secure.destroy();
+      plain.destroy();
+      throw error;
+    }
     this.buffer = '';
     this.closed = false;
     this.socket = secure;
