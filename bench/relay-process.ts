@@ -37,7 +37,7 @@ export interface RelayHandle {
 /** Spawns `cli.ts serve` directly under node (no npm wrapper, so pid is the relay itself) and waits for its ready line. */
 export function startRelay({ dataDir, internalPort, extraArgs = [] }: RelayOptions): Promise<RelayHandle> {
   const args = [
-    ...(process.env.MOAT_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), '--import', 'tsx', 'src-relay/cli.ts', 'serve',
+    ...(process.env.MOAT_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), '--import', 'tsx', 'src-relay/moat.ts', 'serve',
     '--data-dir', dataDir,
     '--domain', 'example.test',
     '--mx-listen', '127.0.0.1:0',

@@ -3,4 +3,4 @@
 import { register } from 'tsx/esm/api';
 
 register();
-await import('../src-relay/cli.ts');
+await import('../src-relay/moat.ts');

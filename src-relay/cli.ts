@@ -5,7 +5,8 @@ import type { ConfigInput } from './config/schema.ts';
 import { checkServeReady, formatProblems, loadConfig, splitHostPort, type ConfigProblem, type ConfigResult } from './config/load.ts';
 import { hostPortSchema } from './config/schema.ts';
 import { createLineLogger, silentLogger } from './log/logger.ts';
-import { createRelay, dataPaths, openStore } from './engine.ts';
+import { dataPaths, openStore } from './engine.ts';
+import { ConfigRefused, startAdminHost, type AdminHost } from './admin/host.ts';
 import { resolverFromEnvironment } from './util/fixture-resolver.ts';
 import { QUEUE_ID_PATTERN } from './util/ids.ts';
 import { formatMessageDetail, formatQueueList } from './queue/format.ts';
@@ -131,16 +132,43 @@ function refuseConfig(configFile: string, problems: ConfigProblem[]): number {
 }
 
 async function serve(flags: Flags): Promise<number> {
-  const { dataDir, configFile, result } = resolveConfig(flags, true);
+  const { dataDir, configFile, result } = resolveConfig(flags);
   if (!result.ok) return refuseConfig(configFile, result.problems);
   const logger = createLineLogger((line) => process.stderr.write(line));
-  const relay = await createRelay(result.config, dataDir, { logger, resolver: resolverFromEnvironment() });
-  relay.queue.store.setState(SERVED_DOMAINS_STATE, JSON.stringify(result.config.domains));
-  if (relay.damaged.length > 0) {
-    process.stderr.write(`moat: WARNING ${relay.damaged.length} queued message(s) have a missing or torn spool file: ${relay.damaged.join(', ')}\n`);
+  const { overrides } = overridesFrom(flags);
+  let host: AdminHost;
+  try {
+    host = await startAdminHost({
+      dataDir,
+      configFile: flags.config,
+      overrides: overrides as Record<string, unknown>,
+      adminToken: process.env.MOAT_ADMIN_TOKEN || null,
+      logger,
+      relayOptions: { resolver: resolverFromEnvironment() },
+      onEngineStarted: (relay) => relay.queue.store.setState(SERVED_DOMAINS_STATE, JSON.stringify(relay.config.domains)),
+    });
+  } catch (error) {
+    if (error instanceof ConfigRefused) return refuseConfig(configFile, error.problems);
+    throw error;
   }
-  const submission = (['submission', 'submissions'] as const).map((name) => (relay.addresses[name] ? ` ${name}=${relay.addresses[name]}` : '')).join('');
-  process.stdout.write(`moat ready mx=${relay.addresses.mx}${submission} admin=${relay.addresses.admin ?? 'unavailable'} data-dir=${dataDir}\n`);
+  const admin = host.adminAddress ?? 'unavailable';
+  const relay = host.relay;
+  if (relay) {
+    if (relay.damaged.length > 0) {
+      process.stderr.write(`moat: WARNING ${relay.damaged.length} queued message(s) have a missing or torn spool file: ${relay.damaged.join(', ')}\n`);
+    }
+    const submission = (['submission', 'submissions'] as const).map((name) => (relay.addresses[name] ? ` ${name}=${relay.addresses[name]}` : '')).join('');
+    process.stdout.write(`moat ready mx=${relay.addresses.mx}${submission} admin=${admin} data-dir=${dataDir}\n`);
+  } else {
+    process.stdout.write(`moat waiting for setup admin=${admin} state=${host.state} data-dir=${dataDir}\n`);
+    if (host.error) process.stderr.write(`moat: the relay is not running: ${host.error}\n`);
+  }
+  if (host.setupToken) {
+    process.stdout.write(
+      `moat setup token: ${host.setupToken}\n  Open the admin page (http${host.config.admin.tls.enabled ? 's' : ''}://${admin}/) and enter this token to set the admin password.\n` +
+        `  It is also in ${host.auth.tokenFile}; it changes at each start until the relay is claimed.\n`,
+    );
+  }
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       logger.info({ signal }, 'STOPPING');
@@ -151,7 +179,7 @@ async function serve(flags: Flags): Promise<number> {
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
   });
-  await relay.stop();
+  await host.stop();
   return 0;
 }
 
@@ -254,7 +282,3 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
 }
-
-main(process.argv.slice(2)).then((code) => {
-  process.exitCode = code;
-});

@@ -23,6 +23,7 @@ import { Monitor, type MonitorOptions } from './monitor/index.ts';
 import { addMonitorRoutes } from './monitor/http.ts';
 import { AdminServer } from './admin/http-server.ts';
 import { Router } from './admin/router.ts';
+import { adminTlsPair } from './admin/admin-tls.ts';
 
 export interface RelayOptions {
   /** DNS for MX delivery; tests pass fixture records so no real DNS is asked. */
@@ -33,6 +34,11 @@ export interface RelayOptions {
   monitor?: MonitorOptions;
   /** Content filters run beside the configured ones (tests add failing or slow ones). */
   filters?: Filter[];
+  /**
+   * The admin listener lives outside the engine (the admin host keeps it across restarts and before setup): the
+   * engine then only reports it to the monitor. Without it the engine serves /metrics and /healthz itself.
+   */
+  externalAdmin?: () => { address: string | null; error: string | null };
 }
 
 /** Quarantined messages past their retention are looked for this often (and at start). */
@@ -99,9 +105,12 @@ export async function createRelay(config: Config, dataDir: string, options: Rela
     expireQuarantine();
     const quarantineTimer = setInterval(expireQuarantine, QUARANTINE_EXPIRY_MS).unref();
     const mxAddress = bound.family === 'IPv6' ? `[${bound.address}]:${bound.port}` : `${bound.address}:${bound.port}`;
-    const admin = new AdminServer({ listen: config.admin.listen, router: addMonitorRoutes(new Router(), monitor), logger });
-    await admin.start();
-    monitor.start({ mx: mxAddress, admin: () => ({ address: admin.address, error: admin.error }) });
+    const admin = options.externalAdmin
+      ? null
+      : new AdminServer({ listen: config.admin.listen, router: addMonitorRoutes(new Router(), monitor), logger, tls: await adminTlsPair(config, async () => tls) });
+    await admin?.start();
+    const adminStatus = options.externalAdmin ?? (() => ({ address: admin!.address, error: admin!.error }));
+    monitor.start({ mx: mxAddress, admin: adminStatus });
     logger.info({ mx: mxAddress, ...submission.addresses, queued: queue.store.summary().size, damaged: damaged.length }, 'STARTED');
     let stopping: Promise<void> | null = null;
     return {
@@ -112,11 +121,11 @@ export async function createRelay(config: Config, dataDir: string, options: Rela
       monitor,
       quarantine,
       damaged,
-      addresses: { mx: mxAddress, ...submission.addresses, get admin() { return admin.address; } },
+      addresses: { mx: mxAddress, ...submission.addresses, get admin() { return adminStatus().address; } },
       routeStates: () => scheduler.routeStates(),
       stop() {
         stopping ??= (async () => {
-          await admin.stop();
+          await admin?.stop();
           clearInterval(quarantineTimer);
           await Promise.all([mx.stop(), submission.stop()]);
           await scheduler.stop(config.shutdownGraceSec * 1000);

@@ -1,8 +1,25 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { splitHostPort } from '../config/load.ts';
 import type { Logger } from '../log/logger.ts';
 import { sendError, type Router } from './router.ts';
+
+/**
+ * Sent with every answer. The UI needs nothing from elsewhere, so the policy allows only this origin; no framing
+ * (clickjacking), no referrer, no sniffing.
+ */
+export const CONTENT_SECURITY_POLICY =
+  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+const SECURITY_HEADERS = {
+  'content-security-policy': CONTENT_SECURITY_POLICY,
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+  'cross-origin-opener-policy': 'same-origin',
+  'cross-origin-resource-policy': 'same-origin',
+  'cache-control': 'no-store',
+};
 
 /** A request must arrive whole within this long (slowloris). */
 const REQUEST_TIMEOUT_MS = 30_000;
@@ -17,32 +34,33 @@ export interface AdminServerOptions {
   listen: string;
   router: Router;
   logger: Logger;
+  /** HTTPS with this pair (required for a non-loopback address); plain HTTP without. */
+  tls?: { cert: Buffer; key: Buffer } | null;
   retryBindMs?: number;
 }
 
 /**
- * The admin listener (plain node:http; loopback only until issue 6 brings TLS and auth). If its address cannot
+ * The admin listener: node:http, or node:https when configured (a non-loopback address requires it). If its address cannot
  * be bound, the relay still serves mail: the failure is logged (ADMIN_LISTEN_FAILED), shown by the checklist,
  * and binding is retried every ADMIN_RETRY_BIND_MS.
  */
 export class AdminServer {
-  readonly server: Server;
+  readonly server: Server | HttpsServer;
   address: string | null = null;
   error: string | null = null;
   private retry: NodeJS.Timeout | null = null;
   private stopped = false;
 
   constructor(private readonly options: AdminServerOptions) {
-    this.server = createServer((req, res) => {
-      res.setHeader('x-content-type-options', 'nosniff');
-      res.setHeader('cache-control', 'no-store');
-      res.setHeader('referrer-policy', 'no-referrer');
+    const listener = (req: IncomingMessage, res: ServerResponse) => {
+      for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
       options.router.handle(req, res).catch((error: Error) => {
         options.logger.error({ path: req.url, error: error.message }, 'ADMIN_HTTP_ERROR');
         if (!res.headersSent) sendError(res, 'INTERNAL');
         else res.destroy();
       });
-    });
+    };
+    this.server = options.tls ? createTlsServer({ cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2' }, listener) : createServer(listener);
     this.server.requestTimeout = REQUEST_TIMEOUT_MS;
     this.server.headersTimeout = HEADERS_TIMEOUT_MS;
     this.server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;

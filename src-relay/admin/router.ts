@@ -1,8 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { API_ERRORS, type ApiErrorCode, type ApiIssue } from './errors.ts';
 
 /**
  * The admin listener's router: method + path (with `:name` segments) -> handler, and middleware that runs
- * first (issue 6 adds session auth and CSRF checks there). Plain node:http, no framework.
+ * first (the Host check). Plain node:http, no framework.
  */
 export interface RequestContext {
   req: IncomingMessage;
@@ -23,36 +24,27 @@ interface Route {
   handler: Handler;
 }
 
-/** Every error answer of the admin listener: a stable code and readable words (STYLE habit 5). */
-export const HTTP_ERRORS = {
-  NOT_FOUND: { status: 404, message: 'no such page' },
-  METHOD_NOT_ALLOWED: { status: 405, message: 'method not allowed here' },
-  INTERNAL: { status: 500, message: 'internal error (see the relay log)' },
-  UNAVAILABLE: { status: 503, message: 'the relay is not ready' },
-} as const;
-
-export type HttpErrorCode = keyof typeof HTTP_ERRORS;
-
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const data = Buffer.from(`${JSON.stringify(body)}\n`);
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': data.length });
   res.end(res.req.method === 'HEAD' ? undefined : data);
 }
 
-export function sendText(res: ServerResponse, status: number, contentType: string, text: string): void {
+export function sendText(res: ServerResponse, status: number, contentType: string, text: string | Buffer): void {
   const data = Buffer.from(text);
   res.writeHead(status, { 'content-type': contentType, 'content-length': data.length });
   res.end(res.req.method === 'HEAD' ? undefined : data);
 }
 
-export function sendError(res: ServerResponse, code: HttpErrorCode, message?: string): void {
-  const error = HTTP_ERRORS[code];
-  sendJson(res, error.status, { ok: false, code, message: message ?? error.message });
+export function sendError(res: ServerResponse, code: ApiErrorCode, message?: string, issues?: ApiIssue[]): void {
+  const error = API_ERRORS[code];
+  sendJson(res, error.status, { ok: false, code, message: message ?? error.message, ...(issues ? { issues } : {}) });
 }
 
 export class Router {
   private readonly routes: Route[] = [];
   private readonly middleware: Middleware[] = [];
+  private readonly fallbacks: Middleware[] = [];
 
   /** GET routes answer HEAD too. */
   add(method: string, path: string, handler: Handler): this {
@@ -62,6 +54,12 @@ export class Router {
 
   get(path: string, handler: Handler): this {
     return this.add('GET', path, handler);
+  }
+
+  /** Tried in order when no route matches (e.g. the UI's files); returns true when it answered. */
+  fallback(handler: Middleware): this {
+    this.fallbacks.push(handler);
+    return this;
   }
 
   use(middleware: Middleware): this {
@@ -97,7 +95,10 @@ export class Router {
     } catch {
       return sendError(res, 'NOT_FOUND');
     }
-    if (candidates.length === 0) return sendError(res, 'NOT_FOUND');
+    if (candidates.length === 0) {
+      for (const fallback of this.fallbacks) if (await fallback(context)) return;
+      return sendError(res, 'NOT_FOUND');
+    }
     const method = req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET');
     const hit = candidates.find((candidate) => candidate.route.method === method);
     if (!hit) {

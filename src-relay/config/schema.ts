@@ -227,12 +227,27 @@ export const ConfigSchema = z.object({
     .prefault({}),
   admin: z
     .object({
-      listen: hostPortSchema.default('127.0.0.1:8025').meta({ description: 'Address of the admin listener (/metrics, /healthz; the admin API later); loopback only until TLS for it is configured' }),
+      listen: hostPortSchema.default('127.0.0.1:8025').meta({ description: 'Address of the admin listener (web admin, admin API, /metrics, /healthz); a non-loopback address needs admin.tls.enabled' }),
+      tls: z
+        .object({
+          enabled: z.boolean().default(false).meta({ description: 'Serve the admin listener over HTTPS (required for a non-loopback address)' }),
+          cert: z.string().optional().meta({ description: "PEM certificate file for the admin listener (default: the inbound listener's certificate)" }),
+          key: z.string().optional().meta({ description: 'PEM private key file for the admin listener' }),
+        })
+        .prefault({}),
+      hostnames: z
+        .array(hostSchema)
+        .max(20)
+        .default([])
+        .meta({ description: "More names the admin page may be opened by (besides IP addresses, localhost, the relay's hostname and the machine's name); other Host headers are refused (DNS rebinding)" }),
     })
     .prefault({})
     .superRefine((admin, ctx) => {
-      if (!isLoopbackListen(admin.listen)) {
-        ctx.addIssue({ code: 'custom', path: ['listen'], message: `${admin.listen} is not a loopback address: the admin listener has no TLS yet, so it must stay on 127.0.0.1 or [::1] (reach it through an SSH tunnel)` });
+      if (!isLoopbackListen(admin.listen) && !admin.tls.enabled) {
+        ctx.addIssue({ code: 'custom', path: ['listen'], message: `${admin.listen} is not a loopback address: without TLS (set admin.tls.enabled) the admin listener must stay on 127.0.0.1 or [::1] (reach it through an SSH tunnel)` });
+      }
+      if (Boolean(admin.tls.cert) !== Boolean(admin.tls.key)) {
+        ctx.addIssue({ code: 'custom', path: ['tls'], message: 'give both admin.tls.cert and admin.tls.key, or neither (the inbound certificate is then used)' });
       }
     }),
   alerts: z

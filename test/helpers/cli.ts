@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 
 /** The repository root, found from this file so no machine path is written down. */
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const CLI_ARGS = ['--import', 'tsx', 'src-relay/cli.ts'];
+const CLI_ARGS = ['--import', 'tsx', 'src-relay/moat.ts'];
 /** tsx compiles on first start; on a loaded CI machine that alone can take several seconds. */
 const READY_TIMEOUT_MS = 30_000;
 const RUN_TIMEOUT_MS = 30_000;
@@ -16,6 +16,8 @@ writeFileSync(DNS_FIXTURES, '{}');
 export const CLI_ENV = { ...process.env, MOAT_DNS_FIXTURES: DNS_FIXTURES };
 /** "moat ready mx=127.0.0.1:40123 data-dir=..." */
 const READY_LINE = /^moat ready mx=(\S+):(\d+) /m;
+/** "moat waiting for setup admin=127.0.0.1:40124 ..." then "moat setup token: TOKEN" */
+const SETUP_LINE = /^moat waiting for setup admin=(\S+) [\s\S]*^moat setup token: (\S+)$/m;
 
 export interface CliResult {
   code: number | null;
@@ -49,6 +51,9 @@ export class ServeProcess {
   stdout = '';
   stderr = '';
   port = 0;
+  /** Set by startForSetup: where the admin listener is and the one-time token. */
+  admin = '';
+  setupToken = '';
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private listeners = new Set<() => void>();
 
@@ -74,6 +79,21 @@ export class ServeProcess {
     try {
       const match = await serve.waitFor(() => READY_LINE.exec(serve.stdout), READY_TIMEOUT_MS, 'the ready line');
       serve.port = Number(match[2]);
+    } catch (error) {
+      child.kill('SIGKILL');
+      throw error;
+    }
+    return serve;
+  }
+
+  /** Spawns `serve ARGS` for a relay that is not set up yet; resolves once it printed the admin address and the setup token. */
+  static async startForSetup(args: string[]): Promise<ServeProcess> {
+    const child = spawn(process.execPath, [...CLI_ARGS, 'serve', ...args], { cwd: REPO_ROOT, env: CLI_ENV, stdio: ['ignore', 'pipe', 'pipe'] });
+    const serve = new ServeProcess(child);
+    try {
+      const match = await serve.waitFor(() => SETUP_LINE.exec(serve.stdout), READY_TIMEOUT_MS, 'the setup lines');
+      serve.admin = match[1]!;
+      serve.setupToken = match[2]!;
     } catch (error) {
       child.kill('SIGKILL');
       throw error;

@@ -115,7 +115,7 @@ export const queueIdOf = (response: string) => /queued as ([0-9A-Z]{22})/.exec(r
 export async function moat(args: string[], input = ''): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const { spawn } = await import('node:child_process');
   const root = new URL('../../', import.meta.url);
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src-relay/cli.ts', ...args], { cwd: root, env: CLI_ENV, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src-relay/moat.ts', ...args], { cwd: root, env: CLI_ENV, stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));

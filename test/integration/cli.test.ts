@@ -1,6 +1,6 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { Sink, reservePort } from '../helpers/sink.ts';
@@ -110,16 +110,15 @@ test('bad flags or config exit 2, list every problem with its key path, and leav
       dataDirs: [broken],
       problems: [/^ {2}\(file\): .*moat\.json is not valid JSON/m],
     },
-    { name: 'missing --domain', args: ['--internal', '127.0.0.1:2599'], problems: [/^ {2}domains: at least one accepted domain is required/m] },
     {
       name: 'a domain that is not one',
       args: ['--domain', 'not a domain!', '--internal', '127.0.0.1:2599'],
       problems: [/^ {2}domains\.0: "not a domain!" is not a valid domain name$/m],
     },
     {
-      name: 'a malformed flag and a missing setting, together',
-      args: ['--internal', 'nonsense'],
-      problems: [/^ {2}internal \(--internal\): expected HOST:PORT/m, /^ {2}domains: at least one/m],
+      name: 'a malformed flag and a wrong value in the file, together',
+      args: ['--internal', 'nonsense', '--config', twoProblems],
+      problems: [/^ {2}internal \(--internal\): expected HOST:PORT/m, /^ {2}mx\.maxRecipients: /m],
     },
     {
       name: 'a malformed flag and a wrong value, together',
@@ -315,5 +314,17 @@ test('on SIGTERM a session in the middle of DATA may finish: it gets 250, then t
     assert.match(shown.stdout, /^subject: +finished during shutdown$/m);
   } finally {
     await sink.stop();
+  }
+});
+
+test('serve without domains or an internal server waits for its setup and prints the one-time token', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const dataDir = join(world(), 'data');
+  const serve = await ServeProcess.startForSetup(['--data-dir', dataDir, '--admin-listen', '127.0.0.1:0', '--mx-listen', '127.0.0.1:0']);
+  try {
+    assert.equal(readFileSync(join(dataDir, 'setup-token'), 'utf8').trim(), serve.setupToken);
+    const answer = await fetch(`http://${serve.admin}/api/auth.status`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    assert.deepEqual(await answer.json(), { ok: true, result: { state: 'setup', csrf: null } });
+  } finally {
+    assert.equal((await serve.stop()).code, 0);
   }
 });

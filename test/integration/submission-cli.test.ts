@@ -110,7 +110,7 @@ test('serve with --submission-listen and --submissions-listen prints both addres
   assert.equal(added.code, 0, added.stderr);
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', 'src-relay/cli.ts', 'serve', '--data-dir', dir, '--domain', 'example.test', '--mx-listen', '127.0.0.1:0', '--internal', `127.0.0.1:${internal.port}`,
+    ['--import', 'tsx', 'src-relay/moat.ts', 'serve', '--data-dir', dir, '--domain', 'example.test', '--mx-listen', '127.0.0.1:0', '--internal', `127.0.0.1:${internal.port}`,
       '--submission-listen', '127.0.0.1:0', '--submissions-listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0'],
     { cwd: new URL('../../', import.meta.url), env: CLI_ENV, stdio: ['ignore', 'pipe', 'pipe'] },
   );

@@ -1,0 +1,56 @@
+/**
+ * Every error the admin listener answers with: a stable code, its HTTP status and readable words (STYLE habit 5).
+ * Over HTTP a failure is a value `{ ok: false, code, message, issues? }`, never a thrown stack.
+ */
+export const API_ERRORS = {
+  NOT_FOUND: { status: 404, message: 'no such page' },
+  METHOD_NOT_ALLOWED: { status: 405, message: 'method not allowed here' },
+  UNKNOWN_METHOD: { status: 404, message: 'no such admin API method' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'send the request as application/json' },
+  PAYLOAD_TOO_LARGE: { status: 413, message: 'the request body is too large' },
+  INVALID_JSON: { status: 400, message: 'the request body is not valid JSON' },
+  INVALID_INPUT: { status: 400, message: 'some values are not valid (see issues)' },
+  UNAUTHENTICATED: { status: 401, message: 'log in first' },
+  SETUP_REQUIRED: { status: 403, message: 'this relay is not set up yet: claim it with the setup token' },
+  ALREADY_SET_UP: { status: 409, message: 'an admin password is already set: log in with it' },
+  BAD_SETUP_TOKEN: { status: 403, message: 'the setup token is wrong (see the relay console or DATA_DIR/setup-token)' },
+  WRONG_PASSWORD: { status: 401, message: 'wrong password' },
+  LOGIN_RATE_LIMITED: { status: 429, message: 'too many failed log-ins from this address: wait a few minutes' },
+  PASSWORD_TOO_WEAK: { status: 400, message: 'choose a password of at least 10 characters' },
+  BAD_HOST: { status: 421, message: 'this admin listener does not answer to that host name (open it by IP address, localhost or the relay\'s own name)' },
+  CSRF: { status: 403, message: 'missing or wrong CSRF token: reload the page' },
+  BAD_ORIGIN: { status: 403, message: 'request from another site refused' },
+  RELAY_NOT_RUNNING: { status: 503, message: 'the relay is not running (finish the setup, or see its last error)' },
+  QUEUE_ITEM_GONE: { status: 404, message: 'that message is no longer in the queue' },
+  QUARANTINE_ITEM_GONE: { status: 404, message: 'that message is no longer in quarantine' },
+  MESSAGE_NOT_FOUND: { status: 404, message: 'no message with that id was ever seen here' },
+  ACCOUNT_EXISTS: { status: 409, message: 'an account with that name exists already' },
+  ACCOUNT_GONE: { status: 404, message: 'no such account' },
+  CONFIG_INVALID: { status: 400, message: 'the configuration is not valid (see issues)' },
+  APPLY_FAILED: { status: 500, message: 'the new configuration could not be started; the previous one is running again' },
+  CERTIFICATE_INVALID: { status: 400, message: 'the certificate or key is not valid PEM, or they do not belong together' },
+  BACKUP_FAILED: { status: 500, message: 'the backup could not be written' },
+  CHECKLIST_ITEM_GONE: { status: 404, message: 'no such checklist item' },
+  SENDER_ENTRY_GONE: { status: 404, message: 'that address or domain is on neither sender list' },
+  INTERNAL: { status: 500, message: 'internal error (see the relay log)' },
+  UNAVAILABLE: { status: 503, message: 'the relay is not ready' },
+} as const;
+
+export type ApiErrorCode = keyof typeof API_ERRORS;
+
+/** A field that failed validation: its path in the input (or the config), and why. */
+export interface ApiIssue {
+  path: string;
+  message: string;
+}
+
+/** Thrown inside a handler; the transport turns it into `{ ok: false, code, message, issues }`. */
+export class ApiError extends Error {
+  constructor(
+    readonly code: ApiErrorCode,
+    message?: string,
+    readonly issues?: ApiIssue[],
+  ) {
+    super(message ?? API_ERRORS[code].message);
+  }
+}

@@ -1,0 +1,54 @@
+import type { ServerResponse } from 'node:http';
+import type { EventName, EventPayload } from './contract.ts';
+
+/** Event streams open at once; more are refused (each holds a socket). */
+export const MAX_EVENT_CLIENTS = 50;
+/** A comment line this often keeps proxies and the browser from timing the stream out. */
+export const HEARTBEAT_MS = 25_000;
+/** Browsers reconnect after this long when the stream drops (the relay restarting after an apply). */
+const RETRY_MS = 2_000;
+
+/** Server-Sent Events to the admin UIs: one writer, many open responses. */
+export class EventStream {
+  private readonly clients = new Set<ServerResponse>();
+  private readonly heartbeat: NodeJS.Timeout;
+
+  constructor() {
+    this.heartbeat = setInterval(() => this.write(': keep-alive\n\n'), HEARTBEAT_MS);
+    this.heartbeat.unref();
+  }
+
+  get size(): number {
+    return this.clients.size;
+  }
+
+  /** Takes over the response; false when too many streams are open already. */
+  open(res: ServerResponse, initial: { name: EventName; data: unknown }[] = []): boolean {
+    if (this.clients.size >= MAX_EVENT_CLIENTS) return false;
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    res.write(`retry: ${RETRY_MS}\n\n`);
+    for (const event of initial) res.write(format(event.name, event.data));
+    this.clients.add(res);
+    res.on('close', () => this.clients.delete(res));
+    return true;
+  }
+
+  publish<K extends EventName>(name: K, data: EventPayload<K>): void {
+    if (this.clients.size > 0) this.write(format(name, data));
+  }
+
+  private write(text: string): void {
+    for (const res of this.clients) res.write(text);
+  }
+
+  close(): void {
+    clearInterval(this.heartbeat);
+    for (const res of this.clients) res.end();
+    this.clients.clear();
+  }
+}
+
+function format(name: string, data: unknown): string {
+  // JSON has no raw newlines, so one data line carries the whole payload
+  return `event: ${name}\ndata: ${JSON.stringify(data)}\n\n`;
+}

@@ -1,0 +1,112 @@
+// Submission accounts (the office clients that send through Moat): the same store, name and sender rules, password
+// hashing and unlock as `moat users`. Works before the first start too: the wizard adds accounts during setup.
+import { AccountStore, type Account } from '../../auth/account-store.ts';
+import type { accountsContract } from '../../auth/contract.ts';
+import { defaultSenderRules, normalizeUserName, parseSenderRules, type SenderRule } from '../../auth/names.ts';
+import { hashPassword, passwordProblem } from '../../auth/password.ts';
+import { ApiError } from '../errors.ts';
+import { withDatabase } from './database.ts';
+import type { ApiContext, Handlers } from './types.ts';
+
+function userName(raw: string): string {
+  const name = normalizeUserName(raw);
+  if (!name) throw new ApiError('INVALID_INPUT', undefined, [{ path: 'name', message: 'use letters, digits and . _ @ + - (at most 254 characters; not an IP address)' }]);
+  return name;
+}
+
+function checkPassword(password: string): void {
+  const problem = passwordProblem(password);
+  if (problem) throw new ApiError('INVALID_INPUT', undefined, [{ path: 'password', message: problem }]);
+}
+
+function senderRules(values: readonly string[]): SenderRule[] {
+  const parsed = parseSenderRules(values);
+  if (!parsed.ok) throw new ApiError('INVALID_INPUT', undefined, parsed.problems.map(({ index, reason }) => ({ path: `senders.${index}`, message: reason })));
+  return parsed.rules;
+}
+
+function view(accounts: AccountStore, account: Account, now: number) {
+  const last = accounts.lastSuccess(account.name);
+  return {
+    name: account.name,
+    senders: account.senders,
+    createdAt: account.createdAt,
+    updatedAt: account.updatedAt,
+    suspendedAt: account.suspendedAt,
+    suspendedReason: account.suspendedReason,
+    lockedUntil: accounts.lockedUntil(account.name, now),
+    lastLogin: last ? { at: last.at, clientIp: last.client_ip } : null,
+  };
+}
+
+/** Runs `use` on the account store; the account named must exist (ACCOUNT_GONE), and is returned as the API shows it. */
+function withAccount(context: ApiContext, name: string, use: (accounts: AccountStore, now: number) => boolean) {
+  return withDatabase(context, (db) => {
+    const accounts = new AccountStore(db);
+    const now = context.clock();
+    if (!use(accounts, now)) throw new ApiError('ACCOUNT_GONE', `no account ${name}`);
+    const account = accounts.get(name);
+    if (!account) throw new ApiError('ACCOUNT_GONE', `no account ${name}`);
+    return view(accounts, account, now);
+  });
+}
+
+const exists = (context: ApiContext, name: string) => withDatabase(context, (db) => new AccountStore(db).get(name) !== undefined);
+
+export const accountsHandlers = {
+  'accounts.list': (_input, context) =>
+    withDatabase(context, (db) => {
+      const accounts = new AccountStore(db);
+      const now = context.clock();
+      return { accounts: accounts.list().map((account) => view(accounts, account, now)) };
+    }),
+
+  'accounts.add': async (input, context) => {
+    const name = userName(input.name);
+    checkPassword(input.password);
+    const rules = input.senders.length ? senderRules(input.senders) : defaultSenderRules(name);
+    if (!rules) throw new ApiError('INVALID_INPUT', undefined, [{ path: 'senders', message: `say which addresses ${name} may send as: an address, or @example.com for a whole domain` }]);
+    if (exists(context, name)) throw new ApiError('ACCOUNT_EXISTS', `an account ${name} exists already (set a new password instead)`);
+    const hash = await hashPassword(input.password);
+    const result = withDatabase(context, (db) => {
+      const accounts = new AccountStore(db);
+      const now = context.clock();
+      if (!accounts.add(name, hash, rules, now)) throw new ApiError('ACCOUNT_EXISTS', `an account ${name} exists already (set a new password instead)`);
+      return view(accounts, accounts.get(name)!, now);
+    });
+    context.logger.info({ user: name, senders: rules.join(','), by: context.actor }, 'ACCOUNT_ADDED');
+    return result;
+  },
+
+  'accounts.setPassword': async (input, context) => {
+    const name = userName(input.name);
+    checkPassword(input.password);
+    if (!exists(context, name)) throw new ApiError('ACCOUNT_GONE', `no account ${name}`);
+    const hash = await hashPassword(input.password);
+    const result = withAccount(context, name, (accounts, now) => accounts.setPassword(name, hash, now));
+    context.logger.info({ user: name, by: context.actor }, 'ACCOUNT_PASSWORD_SET');
+    return result;
+  },
+
+  'accounts.setSenders': (input, context) => {
+    const name = userName(input.name);
+    const rules = senderRules(input.senders);
+    const result = withAccount(context, name, (accounts, now) => accounts.setSenders(name, rules, now));
+    context.logger.info({ user: name, senders: rules.join(','), by: context.actor }, 'ACCOUNT_SENDERS_SET');
+    return result;
+  },
+
+  'accounts.unlock': (input, context) => {
+    const name = userName(input.name);
+    const result = withAccount(context, name, (accounts, now) => accounts.adminUnlock(name, now, `unlocked by ${context.actor}`));
+    context.logger.info({ user: name, by: context.actor }, 'ACCOUNT_UNLOCKED');
+    return result;
+  },
+
+  'accounts.remove': (input, context) => {
+    const name = userName(input.name);
+    if (!withDatabase(context, (db) => new AccountStore(db).remove(name))) throw new ApiError('ACCOUNT_GONE', `no account ${name}`);
+    context.logger.info({ user: name, by: context.actor }, 'ACCOUNT_REMOVED');
+    return {};
+  },
+} satisfies Handlers<typeof accountsContract>;

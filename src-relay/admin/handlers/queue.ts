@@ -1,0 +1,194 @@
+import type { z } from 'zod';
+import { ApiError } from '../errors.ts';
+import type { Handlers } from './types.ts';
+import { queueContract, type decisionSchema, type messageDetailSchema, type trackingOutcome } from '../../queue/contract.ts';
+import type { Queue } from '../../queue/queue.ts';
+import { arrivedAt, historyText, messageHistory } from '../../queue/history-text.ts';
+import { parseDecision, type Decision } from '../../filters/policy.ts';
+import type { RecipientRow, RefusalRow, TrackedMessageRow } from '../../store/queue-store.ts';
+
+type Outcome = z.infer<typeof trackingOutcome>;
+type TrackingRow = z.input<(typeof queueContract)['tracking.search']['output']>['rows'][number];
+
+/** The queue viewer, the queue's admin operations and message tracking (contract: src-relay/queue/contract.ts). */
+export const queueHandlers = {
+  'queue.summary': (_input, context) => summary(context.relay().queue),
+
+  'queue.list': (input, context) => context.relay().queue.store.page(input),
+
+  'queue.show': (input, context) => {
+    const detail = messageDetail(context.relay().queue, input.id);
+    if (!detail) throw new ApiError('QUEUE_ITEM_GONE');
+    return detail;
+  },
+
+  'queue.act': async ({ action, ids }, context) => {
+    const { queue } = context.relay();
+    const done: string[] = [];
+    const gone: string[] = [];
+    const unique = [...new Set(ids)];
+    if (action === 'bounce') {
+      // each bounce writes a DSN through the group commit: one after the other
+      for (const id of unique) ((await queue.bounce(id)) ? done : gone).push(id);
+    } else {
+      // only queued messages: a quarantined one is the quarantine's business
+      const queued = unique.filter((id) => queue.store.statusOf(id) === 'queued');
+      // the selection in one transaction (one commit, not one per message)
+      const results = action === 'delete' ? await queue.deleteMany(queued) : queue.store.db.transaction(() => queued.map((id) => act(queue, action, id)))();
+      const ok = new Set(queued.filter((_id, index) => results[index]));
+      for (const id of unique) (ok.has(id) ? done : gone).push(id);
+    }
+    context.logger.info({ action, by: context.actor, done: done.length, gone: gone.length }, 'ADMIN_QUEUE_ACTION');
+    return { done, gone };
+  },
+
+  'queue.retryAll': (_input, context) => {
+    const count = context.relay().queue.retryAll();
+    context.logger.info({ by: context.actor, recipients: count }, 'ADMIN_RETRY_ALL');
+    return { count };
+  },
+
+  'queue.holdAll': (_input, context) => {
+    const { queue } = context.relay();
+    queue.holdAll();
+    context.logger.info({ by: context.actor }, 'ADMIN_QUEUE_HELD');
+    return summary(queue);
+  },
+
+  'queue.releaseAll': (_input, context) => {
+    const { queue } = context.relay();
+    const released = queue.releaseAll();
+    context.logger.info({ by: context.actor, held: released }, 'ADMIN_QUEUE_RELEASED');
+    return summary(queue);
+  },
+
+  'tracking.search': (input, context) => {
+    const { queue } = context.relay();
+    // refusals are written lazily (Queue.note): the search should see the one that happened a moment ago
+    queue.flushHistory();
+    const filter = { sender: input.sender, recipient: input.recipient, messageId: input.messageId, from: input.from, to: input.to, limit: input.limit + 1 };
+    const messages = queue.store.trackMessages(filter).map(trackedMessage);
+    // a refusal has no Message-ID (the message was never taken), so a search by Message-ID finds none
+    const refusals = input.messageId ? [] : queue.store.trackRefusals(filter).map(trackedRefusal);
+    const rows = [...messages, ...refusals].sort((a, b) => b.at - a.at);
+    return { rows: rows.slice(0, input.limit), truncated: rows.length > input.limit };
+  },
+
+  'tracking.trace': (input, context) => {
+    const detail = messageDetail(context.relay().queue, input.id);
+    if (!detail) throw new ApiError('MESSAGE_NOT_FOUND');
+    return detail;
+  },
+} satisfies Handlers<typeof queueContract>;
+
+function summary(queue: Queue) {
+  return { ...queue.store.summary(), queueHeld: queue.isQueueHeld() };
+}
+
+/** One queued message's action; true when the message is in the asked-for state afterwards. */
+function act(queue: Queue, action: 'retry' | 'hold' | 'release', id: string): boolean {
+  const held = queue.store.message(id)?.held === 1;
+  switch (action) {
+    case 'retry':
+      // a held message is made due too, and still waits for its release
+      return queue.retry(id);
+    case 'hold':
+      return held || queue.hold(id);
+    case 'release':
+      return !held || queue.release(id);
+  }
+}
+
+/** The message as the detail pane and message tracking show it; null when no message has that id. */
+export function messageDetail(queue: Queue, id: string): z.input<typeof messageDetailSchema> | null {
+  const message = queue.store.message(id);
+  if (!message) return null;
+  queue.flushHistory();
+  const recipients = queue.store.recipients(id);
+  const history = queue.store.history(id);
+  const decision = parseDecision(message.decision);
+  return {
+    id: message.id,
+    receivedAt: arrivedAt(message, history),
+    clientIp: message.client_ip,
+    helo: message.helo,
+    sender: message.sender,
+    subject: message.subject,
+    headerMessageId: message.header_message_id,
+    size: message.size,
+    kind: message.kind,
+    status: message.status,
+    held: message.held === 1,
+    recipients: recipients.map((recipient) => ({
+      address: recipient.address,
+      route: recipient.route,
+      status: recipient.status,
+      attempts: recipient.attempts,
+      nextAttemptAt: recipient.status === 'pending' && message.status === 'queued' ? recipient.next_attempt_at : null,
+      lastReply: recipient.last_reply,
+      lastStatus: recipient.last_status,
+    })),
+    decision: decision && contractDecision(decision),
+    history: messageHistory(message, recipients, history, decision),
+  };
+}
+
+/** The decision trace in the contract's shape. */
+export function contractDecision(decision: Decision): z.input<typeof decisionSchema> {
+  return {
+    action: decision.action,
+    score: decision.score,
+    cause: decision.cause,
+    reason: decision.reason,
+    senderList: decision.senderList,
+    filters: decision.results.map((result) => ({
+      name: result.filter,
+      verdict: result.verdict,
+      score: result.score,
+      reasons: result.reasons,
+      ms: result.ms,
+      failed: result.failed ?? null,
+    })),
+  };
+}
+
+function trackedMessage(message: TrackedMessageRow & { recipients: Pick<RecipientRow, 'address' | 'status'>[] }): TrackingRow {
+  return {
+    id: message.id,
+    at: message.received_at,
+    sender: message.sender,
+    recipients: message.recipients.map((recipient) => recipient.address),
+    subject: message.subject,
+    headerMessageId: message.header_message_id,
+    outcome: outcomeOf(message),
+    detail: null,
+  };
+}
+
+function outcomeOf(message: Pick<TrackedMessageRow, 'status' | 'held'> & { recipients: Pick<RecipientRow, 'status'>[] }): Outcome {
+  switch (message.status) {
+    case 'queued':
+      return message.held ? 'held' : 'queued';
+    case 'done': {
+      const delivered = message.recipients.some((recipient) => recipient.status === 'delivered');
+      const bounced = message.recipients.some((recipient) => recipient.status === 'bounced');
+      return delivered && bounced ? 'partial' : bounced ? 'bounced' : 'delivered';
+    }
+    default:
+      return message.status;
+  }
+}
+
+function trackedRefusal(row: RefusalRow): TrackingRow {
+  return {
+    // the id a rejected message would have had names nothing that can be shown: no row, no file
+    id: null,
+    at: row.at,
+    sender: row.sender ?? '',
+    recipients: row.recipient ? row.recipient.split(', ') : [],
+    subject: null,
+    headerMessageId: null,
+    outcome: 'refused',
+    detail: `${historyText(row)}${row.client_ip ? ` — client ${row.client_ip}` : ''}`,
+  };
+}

@@ -1,0 +1,370 @@
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { hostname as osHostname } from 'node:os';
+import { isIP } from 'node:net';
+import { promises as dns } from 'node:dns';
+import type { z } from 'zod';
+import { checkServeReady, loadConfig, mergeConfig, saveConfig, validateConfig, type ConfigProblem } from '../config/load.ts';
+import type { Config } from '../config/schema.ts';
+import { createRelay, dataPaths, type Relay, type RelayOptions } from '../engine.ts';
+import { resolveLogger, type Logger } from '../log/logger.ts';
+import { openDatabase, type Db } from '../store/db.ts';
+import { loadOrCreateTls } from '../smtp/tls.ts';
+import { MOAT_VERSION } from '../monitor/version.ts';
+import { addMonitorRoutes } from '../monitor/http.ts';
+import type { Monitor } from '../monitor/index.ts';
+import { AdminAuth } from './admin-auth.ts';
+import { adminTlsPair } from './admin-tls.ts';
+import { addApiRoutes, callerOf, type CallInfo } from './api.ts';
+import { ApiError } from './errors.ts';
+import { EventStream } from './event-stream.ts';
+import { AdminServer } from './http-server.ts';
+import { Router, sendError } from './router.ts';
+import { addUiRoutes } from './static-files.ts';
+import { createHandlers } from './service.ts';
+import type { relayStatusSchema } from './auth-contract.ts';
+import type { ApiContext } from './handlers/types.ts';
+
+export type RelayStatus = z.input<typeof relayStatusSchema>;
+type Json = Record<string, unknown>;
+
+/** Queue events are coalesced: at most one summary per this long reaches the UIs. */
+const QUEUE_EVENT_MS = 250;
+
+export interface AdminHostOptions {
+  dataDir: string;
+  /** Default: DATA/moat.json. */
+  configFile?: string;
+  /** Command-line settings: they win over the file, also after an apply. */
+  overrides?: Json;
+  /** The admin address (a flag, or the desktop shell's 127.0.0.1:0); default config.admin.listen. */
+  adminListen?: string;
+  /** A bearer token accepted instead of a session: the desktop shell that started this engine holds it. */
+  adminToken?: string | null;
+  logger?: Logger | boolean;
+  clock?: () => number;
+  /** Passed to the engine (tests: a fixture resolver, monitor parts, extra filters). */
+  relayOptions?: Omit<RelayOptions, 'logger' | 'clock' | 'externalAdmin'>;
+  /** The React build to serve (default dist-renderer/). */
+  uiDir?: string;
+  /** Called after each engine start (the first, and after every apply). */
+  onEngineStarted?: (relay: Relay) => void;
+}
+
+/** Thrown by start when the file or the flags are not valid at all (the CLI prints them and exits 2). */
+export class ConfigRefused extends Error {
+  constructor(readonly problems: ConfigProblem[]) {
+    super(problems.map((problem) => `${problem.path}: ${problem.message}`).join('; '));
+  }
+}
+
+/** What makes a relay "not set up yet" rather than broken: the wizard fills these in. */
+const SETUP_PATHS = ['domains', 'internal'];
+
+/**
+ * What `moat serve` runs: the admin listener (web UI, admin API, live events, /metrics) that lives for the whole
+ * process, and the engine inside it, which may be absent (a fresh relay waiting for its setup), running, or failed.
+ * Applying a configuration saves it whole and restarts the engine with it; if the new one cannot start, the old file
+ * comes back and the old engine runs again.
+ */
+export class AdminHost {
+  state: RelayStatus['state'] = 'setup';
+  error: string | null = null;
+  relay: Relay | null = null;
+  config: Config;
+  setupToken: string | null = null;
+  readonly events = new EventStream();
+  readonly auth: AdminAuth;
+  readonly configFile: string;
+  private readonly logger: Logger;
+  private readonly clock: () => number;
+  private readonly db: Db;
+  private server: AdminServer | null = null;
+  private startedAt: number | null = null;
+  private applying: Promise<unknown> = Promise.resolve();
+  private queueTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly options: AdminHostOptions,
+    config: Config,
+  ) {
+    this.config = config;
+    this.logger = resolveLogger(options.logger);
+    this.clock = options.clock ?? Date.now;
+    this.configFile = options.configFile ?? dataPaths(options.dataDir).config;
+    mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+    this.db = openDatabase(options.dataDir);
+    this.auth = new AdminAuth({ db: this.db, dataDir: options.dataDir, clock: this.clock, bearerToken: options.adminToken });
+  }
+
+  get dataDir(): string {
+    return this.options.dataDir;
+  }
+
+  get adminAddress(): string | null {
+    return this.server?.address ?? null;
+  }
+
+  get hostname(): string {
+    return this.config.hostname ?? osHostname();
+  }
+
+  status(): RelayStatus {
+    const relay = this.relay;
+    return {
+      state: this.state,
+      error: this.error,
+      startedAt: this.startedAt,
+      version: MOAT_VERSION,
+      hostname: this.hostname,
+      dataDir: this.options.dataDir,
+      addresses: {
+        mx: relay?.addresses.mx ?? null,
+        submission: relay?.addresses.submission ?? null,
+        submissions: relay?.addresses.submissions ?? null,
+        admin: this.adminAddress,
+      },
+      routes: relay ? relay.routeStates() : [],
+    };
+  }
+
+  /** Starts the engine when the configuration is complete, then the admin listener; prints nothing (the caller does). */
+  async start(): Promise<void> {
+    const problems = checkServeReady(this.config);
+    if (problems.some((problem) => SETUP_PATHS.some((path) => problem.path.startsWith(path)))) {
+      this.state = 'setup';
+      this.setupToken = await this.auth.prepareSetup();
+    } else if (problems.length > 0) {
+      this.fail(problems.map((problem) => `${problem.path}: ${problem.message}`).join('; '));
+      this.setupToken = await this.auth.prepareSetup();
+    } else {
+      this.setupToken = await this.auth.prepareSetup();
+      await this.startEngine(this.config).catch((error: Error) => this.fail(error.message));
+    }
+    const tls = await adminTlsPair(this.config, () => loadOrCreateTls(this.options.dataDir, this.hostname, this.config.mx.tls.cert, this.config.mx.tls.key));
+    this.server = new AdminServer({ listen: this.options.adminListen ?? this.config.admin.listen, router: this.router(Boolean(tls)), logger: this.logger, tls });
+    await this.server.start();
+  }
+
+  private fail(message: string): void {
+    this.state = 'failed';
+    this.error = message;
+    this.logger.error({ error: message }, 'RELAY_NOT_STARTED');
+    this.publishStatus();
+  }
+
+  private async startEngine(config: Config): Promise<void> {
+    this.state = 'starting';
+    this.error = null;
+    this.publishStatus();
+    const hooks = { ...this.options.relayOptions?.monitor?.hooks, adminPasswordSet: () => this.auth.passwordSet };
+    const relay = await createRelay(config, this.options.dataDir, {
+      ...this.options.relayOptions,
+      monitor: { ...this.options.relayOptions?.monitor, hooks },
+      logger: this.logger,
+      clock: this.clock,
+      externalAdmin: () => ({ address: this.server?.address ?? null, error: this.server?.error ?? null }),
+    });
+    this.relay = relay;
+    this.config = config;
+    this.state = 'running';
+    this.startedAt = this.clock();
+    this.forwardEvents(relay);
+    this.options.onEngineStarted?.(relay);
+    this.publishStatus();
+  }
+
+  private async stopEngine(): Promise<void> {
+    const relay = this.relay;
+    if (!relay) return;
+    this.state = 'stopping';
+    this.publishStatus();
+    await relay.stop();
+    this.relay = null;
+    this.startedAt = null;
+  }
+
+  /** Validates, saves whole and restarts; on a start failure the old file and the old engine come back. */
+  apply(input: Json): Promise<RelayStatus> {
+    const run = this.applying.then(() => this.applyNow(input));
+    this.applying = run.catch(() => {});
+    return run;
+  }
+
+  /** Problems of a configuration as the file would hold it: the schema's, then (when complete) what serving needs. */
+  check(input: Json, complete: boolean): ConfigProblem[] {
+    const saved = validateConfig(input);
+    if (!saved.ok) return saved.problems;
+    const effective = validateConfig(mergeConfig(input, this.options.overrides ?? {}));
+    if (!effective.ok) return effective.problems;
+    return complete ? checkServeReady(effective.config) : [];
+  }
+
+  private async applyNow(input: Json): Promise<RelayStatus> {
+    const problems = this.check(input, true);
+    if (problems.length > 0) throw new ApiError('CONFIG_INVALID', undefined, problems);
+    const effective = validateConfig(mergeConfig(input, this.options.overrides ?? {}));
+    if (!effective.ok) throw new ApiError('CONFIG_INVALID', undefined, effective.problems);
+    const previousText = existsSync(this.configFile) ? readFileSync(this.configFile, 'utf8') : null;
+    const previousConfig = this.relay ? this.config : null;
+    await saveConfig(this.configFile, input);
+    await this.stopEngine();
+    try {
+      await this.startEngine(effective.config);
+      this.logger.info({ file: this.configFile }, 'CONFIG_APPLIED');
+      return this.status();
+    } catch (error) {
+      const reason = (error as Error).message;
+      this.logger.error({ error: reason }, 'CONFIG_APPLY_FAILED');
+      if (previousText === null) rmSync(this.configFile, { force: true });
+      else await saveConfig(this.configFile, JSON.parse(previousText) as Json);
+      if (previousConfig) await this.startEngine(previousConfig).catch((again: Error) => this.fail(again.message));
+      else {
+        this.state = 'setup';
+        this.error = reason;
+        this.publishStatus();
+      }
+      throw new ApiError('APPLY_FAILED', `the new configuration could not be started (${reason}); the previous one is back in force`);
+    }
+  }
+
+  /** The configuration file as saved (what the wizard and settings edit). */
+  savedConfig(): Json {
+    if (!existsSync(this.configFile)) return {};
+    try {
+      const parsed: unknown = JSON.parse(readFileSync(this.configFile, 'utf8'));
+      return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? (parsed as Json) : {};
+    } catch {
+      return {};
+    }
+  }
+
+  private forwardEvents(relay: Relay): void {
+    const { events } = relay;
+    const queueChanged = () => {
+      if (this.queueTimer) return;
+      this.queueTimer = setTimeout(() => {
+        this.queueTimer = null;
+        if (this.relay !== relay) return;
+        this.events.publish('queue', this.queueSummary(relay));
+      }, QUEUE_EVENT_MS);
+      this.queueTimer.unref();
+    };
+    relay.queue.on('changed', queueChanged);
+    events.on('received', (event) => {
+      this.events.publish('received', { id: event.id, sender: event.sender, recipients: event.recipients, size: event.size });
+      queueChanged();
+    });
+    events.on('delivered', (event) => {
+      this.events.publish('delivered', { id: event.id, recipient: event.recipient, route: event.route });
+      queueChanged();
+    });
+    events.on('deferred', (event) => this.events.publish('deferred', { id: event.id, recipient: event.recipient, route: event.route, reply: event.reply }));
+    events.on('bounced', (event) => {
+      this.events.publish('bounced', { id: event.id, recipient: event.recipient, route: event.route, status: event.status });
+      queueChanged();
+    });
+    events.on('quarantined', (event) => this.events.publish('quarantined', { id: event.id, sender: event.sender, score: event.score, reason: event.reason }));
+    events.on('alert', (event) => this.events.publish('alert', event));
+    events.on('route', () => this.publishStatus());
+  }
+
+  queueSummary(relay: Relay) {
+    const summary = relay.queue.store.summary();
+    return { size: summary.size, oldest: summary.oldest ?? null, held: summary.held ?? 0, queueHeld: relay.queue.isQueueHeld() };
+  }
+
+  private publishStatus(): void {
+    this.events.publish('relay', this.status() as never);
+  }
+
+  private context(call: CallInfo): ApiContext {
+    return {
+      relay: () => {
+        if (!this.relay || this.state !== 'running') throw new ApiError('RELAY_NOT_RUNNING', this.error ? `the relay is not running: ${this.error}` : undefined);
+        return this.relay;
+      },
+      config: () => this.config,
+      dataDir: this.options.dataDir,
+      configFile: this.configFile,
+      actor: call.caller.kind === 'bearer' ? 'desktop' : `admin@${call.clientIp}`,
+      clientIp: call.clientIp,
+      logger: this.logger,
+      clock: this.clock,
+      resolver: this.options.relayOptions?.resolver ?? dns,
+      call,
+    };
+  }
+
+  private router(secure: boolean): Router {
+    const router = new Router();
+    router.use(({ req, res }) => {
+      const refusal = refuseRequest(req.headers.host, req.headers.origin, req.headers['sec-fetch-site'], this.allowedHosts());
+      if (!refusal) return false;
+      sendError(res, refusal);
+      return true;
+    });
+    addApiRoutes(router, { auth: this.auth, handlers: createHandlers(this), context: (call) => this.context(call), logger: this.logger, secure });
+    router.get('/api/events', ({ req, res }) => {
+      if (callerOf(req, this.auth).kind === 'anonymous') return sendError(res, this.auth.passwordSet ? 'UNAUTHENTICATED' : 'SETUP_REQUIRED');
+      const initial = [{ name: 'relay' as const, data: this.status() }];
+      if (this.relay && this.state === 'running') initial.push({ name: 'queue' as never, data: this.queueSummary(this.relay) as never });
+      if (!this.events.open(res, initial)) sendError(res, 'UNAVAILABLE', 'too many live views are open');
+    });
+    const monitor = () => {
+      if (!this.relay) throw new ApiError('RELAY_NOT_RUNNING');
+      return this.relay.monitor;
+    };
+    addMonitorRoutes(router, new Proxy({} as Monitor, { get: (_, key) => Reflect.get(monitor(), key, monitor()) }));
+    addUiRoutes(router, this.options.uiDir);
+    return router;
+  }
+
+  private allowedHosts(): Set<string> {
+    return new Set(['localhost', this.hostname, osHostname(), ...this.config.admin.hostnames].map((name) => name.toLowerCase()));
+  }
+
+  async stop(): Promise<void> {
+    this.events.close();
+    if (this.queueTimer) clearTimeout(this.queueTimer);
+    await this.server?.stop();
+    await this.applying;
+    await this.stopEngine();
+    this.db.close();
+  }
+}
+
+/**
+ * The Host header must name this machine (an IP, localhost, its host name): a web page on another site whose name
+ * resolves to 127.0.0.1 (DNS rebinding) is refused. A browser's Origin, when sent, must be this very origin.
+ */
+export function refuseRequest(host: string | undefined, origin: string | undefined, fetchSite: string | string[] | undefined, allowed: Set<string>): 'BAD_HOST' | 'BAD_ORIGIN' | null {
+  if (!host) return 'BAD_HOST';
+  const name = host.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  if (!isIP(name) && !allowed.has(name)) return 'BAD_HOST';
+  if (fetchSite === 'cross-site') return 'BAD_ORIGIN';
+  if (origin !== undefined && origin !== 'null') {
+    let originHost: string;
+    try {
+      originHost = new URL(origin).host;
+    } catch {
+      return 'BAD_ORIGIN';
+    }
+    if (originHost.toLowerCase() !== host.toLowerCase()) return 'BAD_ORIGIN';
+  }
+  return null;
+}
+
+/** Loads the configuration (file + command line) and starts the admin host: what `moat serve` and the desktop shell call. */
+export async function startAdminHost(options: AdminHostOptions): Promise<AdminHost> {
+  const configFile = options.configFile ?? dataPaths(options.dataDir).config;
+  const result = loadConfig(configFile, options.overrides ?? {}, options.configFile !== undefined);
+  if (!result.ok) throw new ConfigRefused(result.problems);
+  const host = new AdminHost({ ...options, configFile }, result.config);
+  try {
+    await host.start();
+  } catch (error) {
+    await host.stop();
+    throw error;
+  }
+  return host;
+}

@@ -1,0 +1,27 @@
+import type { Contract } from './contract.ts';
+import type { HandlerMap } from './api.ts';
+import type { AdminHost } from './host.ts';
+import type { Handlers } from './handlers/types.ts';
+import { authHandlers } from './handlers/auth.ts';
+import { configHandlers } from './handlers/config.ts';
+import { setupHandlers } from './handlers/setup.ts';
+import { queueHandlers } from './handlers/queue.ts';
+import { quarantineHandlers } from './handlers/quarantine.ts';
+import { monitorHandlers } from './handlers/monitor.ts';
+import { accountsHandlers } from './handlers/accounts.ts';
+import { sendersHandlers } from './handlers/senders.ts';
+
+/** The admin API's implementation: one handler for every method of the contract, checked by the compiler. */
+export function createHandlers(host: AdminHost): HandlerMap {
+  const handlers = {
+    ...authHandlers(host),
+    ...configHandlers(host),
+    ...setupHandlers,
+    ...queueHandlers,
+    ...quarantineHandlers,
+    ...monitorHandlers,
+    ...accountsHandlers,
+    ...sendersHandlers,
+  } satisfies Handlers<Contract>;
+  return handlers as unknown as HandlerMap;
+}

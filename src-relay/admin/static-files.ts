@@ -1,0 +1,62 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { extname, join, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { sendText, type Router } from './router.ts';
+
+/** Where `npm run build:renderer` puts the React build. */
+export const DEFAULT_UI_DIR = fileURLToPath(new URL('../../dist-renderer/', import.meta.url));
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+  '.json': 'application/json; charset=utf-8',
+  '.woff2': 'font/woff2',
+  '.txt': 'text/plain; charset=utf-8',
+};
+
+const NOT_BUILT = `<!doctype html><meta charset="utf-8"><title>Moat</title>
+<p>The admin UI is not built in this installation. Run <code>npm run build:renderer</code>, or use the <code>moat</code> command line.</p>`;
+
+/** The file a URL path names inside `root`, or null (outside it, hidden, missing). */
+export function resolveUiFile(root: string, pathname: string): string | null {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(pathname);
+  } catch {
+    return null;
+  }
+  if (decoded.includes('\0') || decoded.split('/').some((segment) => segment.startsWith('.'))) return null;
+  const base = resolve(root);
+  const file = resolve(base, `.${decoded === '/' ? '/index.html' : decoded}`);
+  if (file !== base && !file.startsWith(base + sep)) return null;
+  try {
+    return statSync(file).isFile() ? file : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The UI's files (GET only). Assets carry a content hash in their name, so they may be cached for good. */
+export function addUiRoutes(router: Router, root: string = DEFAULT_UI_DIR): Router {
+  const built = () => existsSync(join(root, 'index.html'));
+  router.fallback(({ req, res, url }) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return false;
+    if (url.pathname.startsWith('/api/')) return false;
+    if (!built()) {
+      if (url.pathname !== '/') return false;
+      sendText(res, 503, 'text/html; charset=utf-8', NOT_BUILT);
+      return true;
+    }
+    const file = resolveUiFile(root, url.pathname);
+    if (!file) return false;
+    const type = TYPES[extname(file)] ?? 'application/octet-stream';
+    if (url.pathname.startsWith('/assets/')) res.setHeader('cache-control', 'public, max-age=31536000, immutable');
+    sendText(res, 200, type, readFileSync(file));
+    return true;
+  });
+  return router;
+}

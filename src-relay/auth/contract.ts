@@ -1,0 +1,35 @@
+import { z } from 'zod';
+import { method } from '../admin/define.ts';
+
+const empty = z.object({}).strict();
+/** People often log in with their e-mail address (at most 254 octets); checked again by the CLI's name rules. */
+const name = z.string().trim().min(1).max(254);
+/** Sender rules: an address or `@domain`; checked again by the same parser as the CLI's. */
+const senders = z.array(z.string().trim().min(1).max(254)).max(100);
+const password = z.string().min(10, 'at least 10 characters').max(1024);
+
+export const accountSchema = z.object({
+  name: z.string(),
+  senders: z.array(z.string()),
+  createdAt: z.number(),
+  updatedAt: z.number(),
+  suspendedAt: z.number().nullable(),
+  suspendedReason: z.string().nullable(),
+  /** Locked out after failed log-ins until then (null: not locked). */
+  lockedUntil: z.number().nullable(),
+  /** The last successful log-in: when and from where (null: never). */
+  lastLogin: z.object({ at: z.number(), clientIp: z.string().nullable() }).nullable(),
+});
+
+export const accountsContract = {
+  'accounts.list': method({ summary: 'Submission accounts with their sender addresses and lock state', input: empty, output: z.object({ accounts: z.array(accountSchema) }) }),
+  'accounts.add': method({
+    summary: 'Add a submission account (no senders given: a name that is an address may send as itself)',
+    input: z.object({ name, password, senders }).strict(),
+    output: accountSchema,
+  }),
+  'accounts.setPassword': method({ summary: 'Reset an account\'s password', input: z.object({ name, password }).strict(), output: accountSchema }),
+  'accounts.setSenders': method({ summary: 'The addresses an account may send as', input: z.object({ name, senders }).strict(), output: accountSchema }),
+  'accounts.unlock': method({ summary: 'Lift a suspension or a log-in lockout', input: z.object({ name }).strict(), output: accountSchema }),
+  'accounts.remove': method({ summary: 'Remove an account', input: z.object({ name }).strict(), output: empty }),
+} as const;

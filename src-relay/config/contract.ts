@@ -1,0 +1,70 @@
+import { z } from 'zod';
+import { method } from '../admin/define.ts';
+
+const empty = z.object({}).strict();
+/** The configuration as the file holds it; checked on the server by the config schema itself (one source). */
+const configObject = z.record(z.string(), z.unknown());
+const issues = z.array(z.object({ path: z.string(), message: z.string() }));
+/** A host name or IP address, as the config's `internal.host` takes it. */
+const host = z.string().trim().min(1).max(253).regex(/^[A-Za-z0-9._:-]+$/, 'expected a host name or IP address');
+const port = z.number().int().min(1).max(65535);
+
+export const filterEngineSchema = z.enum(['clamav', 'rspamd', 'spamd']);
+
+export const configContract = {
+  'config.get': method({
+    summary: 'The configuration file as saved, the values in force (defaults filled in), and every key documented',
+    input: empty,
+    output: z.object({
+      saved: configObject,
+      effective: configObject,
+      /** Whether the relay can run with it (domains and the internal server set). */
+      configured: z.boolean(),
+      keys: z.array(z.object({ key: z.string(), type: z.string(), default: z.string(), description: z.string() })),
+    }),
+  }),
+  'config.validate': method({
+    summary: 'Check a configuration (a wizard step or the whole) without applying it',
+    input: z.object({ config: configObject, complete: z.boolean().default(false) }).strict(),
+    output: z.object({ problems: issues }),
+  }),
+  'config.apply': method({
+    summary: 'Save the configuration (whole or not at all) and restart the engine with it; rolled back if it cannot start',
+    input: z.object({ config: configObject }).strict(),
+    output: z.object({ state: z.string(), error: z.string().nullable() }),
+  }),
+  'setup.testInternal': method({
+    summary: 'Speak to the internal server: connect, EHLO, STARTTLS, a recipient probe; say whether it still offers AUTH',
+    input: z.object({ host, port: port.default(25), recipient: z.string().trim().max(254).optional() }).strict(),
+    output: z.object({
+      ok: z.boolean(),
+      steps: z.array(z.object({ step: z.enum(['connect', 'greeting', 'ehlo', 'starttls', 'mail', 'rcpt']), ok: z.boolean(), detail: z.string() })),
+      banner: z.string().nullable(),
+      starttls: z.boolean(),
+      authMechanisms: z.array(z.string()),
+      /** null: no recipient was probed, or the server gave no clear answer. */
+      recipientAccepted: z.boolean().nullable(),
+      /** Whether it also took an address that cannot exist (then it cannot tell Moat which recipients exist); null: not probed. */
+      acceptsAnyRecipient: z.boolean().nullable(),
+      /** Plain advice, e.g. "it still offers AUTH LOGIN: switch SMTP AUTH off on it once Moat handles submission". */
+      advice: z.array(z.string()),
+    }),
+  }),
+  'setup.detectFilters': method({
+    summary: 'Look for clamd, rspamd and spamd at their usual local addresses and test each one found',
+    input: empty,
+    /** found: the engine answered there; ok: and its test passed (clamd found the EICAR file, a junk engine gave a score). */
+    output: z.object({ engines: z.array(z.object({ engine: filterEngineSchema, address: z.string(), found: z.boolean(), ok: z.boolean(), detail: z.string() })) }),
+  }),
+  'setup.testFilter': method({
+    summary: 'Test one filter engine at an address (clamd: an EICAR scan; rspamd and spamd: a score)',
+    input: z.object({ engine: filterEngineSchema, address: z.string().trim().min(1).max(300) }).strict(),
+    output: z.object({ ok: z.boolean(), detail: z.string() }),
+  }),
+  'setup.saveCertificate': method({
+    summary: 'Keep a PEM certificate and key (checked to belong together) in the data folder; returns their paths',
+    input: z.object({ cert: z.string().min(1).max(200_000), key: z.string().min(1).max(200_000) }).strict(),
+    /** cert, key: the files' paths (for mx.tls.cert and mx.tls.key); names: the DNS names it is valid for. */
+    output: z.object({ cert: z.string(), key: z.string(), subject: z.string(), names: z.array(z.string()), validTo: z.number() }),
+  }),
+} as const;

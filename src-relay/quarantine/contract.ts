@@ -1,0 +1,55 @@
+import { z } from 'zod';
+import { method } from '../admin/define.ts';
+import { decisionSchema, MAX_BULK_IDS, MAX_PAGE_ROWS } from '../queue/contract.ts';
+
+const id = z.string().regex(/^[A-Za-z0-9]{6,40}$/, 'not a queue id');
+
+export const quarantinedSchema = z.object({
+  id: z.string(),
+  receivedAt: z.number(),
+  clientIp: z.string().nullable(),
+  sender: z.string(),
+  recipients: z.array(z.string()),
+  subject: z.string().nullable(),
+  size: z.number(),
+  action: z.string().nullable(),
+  score: z.number().nullable(),
+  reason: z.string().nullable(),
+});
+
+export const quarantineContract = {
+  'quarantine.list': method({
+    summary: 'Quarantined messages, newest first, with reason and score',
+    input: z.object({ search: z.string().trim().max(200).optional(), offset: z.number().int().min(0).default(0), limit: z.number().int().min(1).max(MAX_PAGE_ROWS).default(50) }).strict(),
+    output: z.object({ total: z.number(), rows: z.array(quarantinedSchema) }),
+  }),
+  'quarantine.preview': method({
+    summary: 'A safe preview: header fields and text only (nothing rendered, nothing fetched), attachments listed',
+    input: z.object({ id }).strict(),
+    output: z.object({
+      message: quarantinedSchema,
+      decision: decisionSchema.nullable(),
+      /** As received, unfolded; control characters and bidi overrides replaced by U+FFFD. Show as text, never as HTML. */
+      headers: z.array(z.object({ name: z.string(), value: z.string() })),
+      /** The plain text (or the HTML's text, tags removed), at most 8 KiB, controls replaced as in headers. */
+      text: z.string(),
+      attachments: z.array(
+        z.object({
+          part: z.string(),
+          filename: z.string().nullable(),
+          contentType: z.string(),
+          size: z.number(),
+          /** What the first bytes say it is ("pe-executable", "zip"), whatever its name claims. */
+          detectedType: z.string().nullable(),
+          /** A zip archive's members as its directory lists them, or why they could not be listed. */
+          archive: z.object({ members: z.array(z.object({ name: z.string(), encrypted: z.boolean(), size: z.number() })), problem: z.string().nullable() }).optional(),
+        }),
+      ),
+    }),
+  }),
+  'quarantine.act': method({
+    summary: 'Release (optionally allow-listing the sender) or delete one message or a selection',
+    input: z.object({ action: z.enum(['release', 'release-allow', 'delete']), ids: z.array(id).min(1).max(MAX_BULK_IDS) }).strict(),
+    output: z.object({ done: z.array(z.string()), gone: z.array(z.string()) }),
+  }),
+} as const;

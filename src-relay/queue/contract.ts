@@ -1,0 +1,149 @@
+import { z } from 'zod';
+import { method } from '../admin/define.ts';
+
+/** A page of the queue viewer has at most this many rows (the queue itself may hold 100,000). */
+export const MAX_PAGE_ROWS = 500;
+/** One bulk action touches at most this many messages. */
+export const MAX_BULK_IDS = 1000;
+
+const empty = z.object({}).strict();
+const id = z.string().regex(/^[A-Za-z0-9]{6,40}$/, 'not a queue id');
+const search = z.string().trim().max(200);
+
+export const queueSummarySchema = z.object({ size: z.number(), oldest: z.number().nullable(), held: z.number(), queueHeld: z.boolean() });
+
+/** What the viewer's status column says: waiting for a first try, retrying after a failure, or held. */
+export const queueRowStatus = z.enum(['waiting', 'deferred', 'held']);
+
+export const queueRowSchema = z.object({
+  id: z.string(),
+  receivedAt: z.number(),
+  sender: z.string(),
+  /** The recipients still waiting (a message partly delivered lists only the rest). */
+  recipients: z.array(z.string()),
+  subject: z.string().nullable(),
+  size: z.number(),
+  /** Where the waiting recipients go: the internal server, out to the internet, or both. */
+  route: z.enum(['internal', 'outbound', 'mixed']),
+  status: queueRowStatus,
+  /** The most attempts any waiting recipient has had. */
+  attempts: z.number(),
+  nextAttemptAt: z.number().nullable(),
+  /** The latest failure reply of a waiting recipient ("RCPT TO: 451 4.3.0 mailbox busy"). */
+  lastReply: z.string().nullable(),
+});
+
+/**
+ * Where a message stands, for message tracking. `partial`: finished, some recipients delivered and some bounced;
+ * `refused`: never accepted (refused at RCPT or after the content check; `detail` says why).
+ */
+export const trackingOutcome = z.enum(['queued', 'held', 'delivered', 'bounced', 'partial', 'quarantined', 'deleted', 'damaged', 'refused']);
+
+export const historyEventSchema = z.object({
+  at: z.number(),
+  action: z.string(),
+  recipient: z.string().nullable(),
+  /** The event in plain words ("Delivered to the internal server: 250 OK"). */
+  text: z.string(),
+  detail: z.string().nullable(),
+});
+
+/** The content filters' decision trace, as kept with the message. */
+export const decisionSchema = z.object({
+  action: z.enum(['accept', 'tag', 'quarantine', 'tempfail', 'reject']),
+  score: z.number(),
+  cause: z.enum(['virus', 'junk', 'policy', 'sender', 'unavailable']).nullable(),
+  reason: z.string(),
+  senderList: z.object({ list: z.enum(['allow', 'deny']), entry: z.string() }).nullable(),
+  filters: z.array(z.object({ name: z.string(), verdict: z.string(), score: z.number(), reasons: z.array(z.string()), ms: z.number(), failed: z.string().nullable() })),
+});
+
+export const messageDetailSchema = z.object({
+  id: z.string(),
+  receivedAt: z.number(),
+  clientIp: z.string().nullable(),
+  helo: z.string().nullable(),
+  sender: z.string(),
+  subject: z.string().nullable(),
+  headerMessageId: z.string().nullable(),
+  size: z.number(),
+  kind: z.enum(['mail', 'dsn']),
+  status: z.enum(['queued', 'done', 'deleted', 'damaged', 'quarantined']),
+  held: z.boolean(),
+  recipients: z.array(
+    z.object({
+      address: z.string(),
+      route: z.enum(['internal', 'outbound']),
+      status: z.enum(['pending', 'delivered', 'bounced', 'deleted']),
+      attempts: z.number(),
+      nextAttemptAt: z.number().nullable(),
+      lastReply: z.string().nullable(),
+      lastStatus: z.string().nullable(),
+    }),
+  ),
+  decision: decisionSchema.nullable(),
+  /** Everything that happened to it, oldest first, in plain words: the decision trace and each delivery attempt. */
+  history: z.array(historyEventSchema),
+});
+
+export const queueContract = {
+  'queue.summary': method({ summary: 'Queue size, oldest message, held count, whether delivery is paused', input: empty, output: queueSummarySchema }),
+  'queue.list': method({
+    summary: 'One page of queued messages, filtered, searched and sorted on the server',
+    input: z
+      .object({
+        search: search.optional(),
+        status: queueRowStatus.optional(),
+        route: z.enum(['internal', 'outbound']).optional(),
+        sort: z.enum(['receivedAt', 'sender', 'recipient', 'size', 'attempts', 'nextAttemptAt']).default('receivedAt'),
+        direction: z.enum(['asc', 'desc']).default('asc'),
+        offset: z.number().int().min(0).default(0),
+        limit: z.number().int().min(1).max(MAX_PAGE_ROWS).default(50),
+      })
+      .strict(),
+    output: z.object({ total: z.number(), rows: z.array(queueRowSchema) }),
+  }),
+  'queue.show': method({
+    summary: 'One message: envelope, decision trace, every attempt (one finished meanwhile is shown as it ended)',
+    input: z.object({ id }).strict(),
+    output: messageDetailSchema,
+  }),
+  'queue.act': method({
+    summary: 'Retry, hold, release, delete or bounce one message or a selection',
+    input: z.object({ action: z.enum(['retry', 'hold', 'release', 'delete', 'bounce']), ids: z.array(id).min(1).max(MAX_BULK_IDS) }).strict(),
+    output: z.object({ done: z.array(z.string()), gone: z.array(z.string()) }),
+  }),
+  'queue.retryAll': method({ summary: 'Every waiting recipient is due now', input: empty, output: z.object({ count: z.number() }) }),
+  'queue.holdAll': method({ summary: 'Pause delivery: nothing leaves until released', input: empty, output: queueSummarySchema }),
+  'queue.releaseAll': method({ summary: 'Resume delivery (held messages too)', input: empty, output: queueSummarySchema }),
+  'tracking.search': method({
+    summary: 'Find messages (delivered, bounced, queued, quarantined or refused) by sender, recipient, Message-ID or time',
+    input: z
+      .object({
+        sender: search.optional(),
+        recipient: search.optional(),
+        messageId: search.optional(),
+        from: z.number().optional(),
+        to: z.number().optional(),
+        limit: z.number().int().min(1).max(MAX_PAGE_ROWS).default(100),
+      })
+      .strict(),
+    output: z.object({
+      rows: z.array(
+        z.object({
+          id: z.string().nullable(),
+          at: z.number(),
+          sender: z.string(),
+          recipients: z.array(z.string()),
+          subject: z.string().nullable(),
+          headerMessageId: z.string().nullable(),
+          outcome: trackingOutcome,
+          /** For refused mail (no queue id): why, in plain words. */
+          detail: z.string().nullable(),
+        }),
+      ),
+      truncated: z.boolean(),
+    }),
+  }),
+  'tracking.trace': method({ summary: 'What happened to one message, in plain words', input: z.object({ id }).strict(), output: messageDetailSchema }),
+} as const;

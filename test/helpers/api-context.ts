@@ -1,0 +1,30 @@
+import { join } from 'node:path';
+import type { ApiContext } from '../../src-relay/admin/handlers/types.ts';
+import type { Relay } from '../../src-relay/engine.ts';
+import { silentLogger } from '../../src-relay/log/logger.ts';
+import { ApiError } from '../../src-relay/admin/errors.ts';
+import { refusingResolver } from './relay.ts';
+
+/** The context a handler gets from the admin server, over a real relay (or none: the relay is not running). */
+export function apiContext(relay: Relay | null, overrides: Partial<ApiContext> & { dataDir?: string } = {}): ApiContext {
+  const dataDir = overrides.dataDir ?? relay?.dataDir ?? '/nonexistent';
+  return {
+    relay: () => {
+      if (!relay) throw new ApiError('RELAY_NOT_RUNNING');
+      return relay;
+    },
+    config: () => {
+      if (!relay) throw new Error('apiContext: pass overrides.config when there is no relay');
+      return relay.config;
+    },
+    dataDir,
+    configFile: join(dataDir, 'moat.json'),
+    actor: 'admin@127.0.0.1',
+    clientIp: '127.0.0.1',
+    logger: silentLogger,
+    clock: Date.now,
+    resolver: refusingResolver,
+    call: { caller: { kind: 'bearer' }, clientIp: '127.0.0.1', setSession: () => {} },
+    ...overrides,
+  };
+}

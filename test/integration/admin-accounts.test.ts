@@ -1,0 +1,169 @@
+// Submission accounts and the sender allow/deny lists through the admin API: before the first start (the wizard adds
+// accounts during setup) and on a running relay, checked with real logins on the submission listener and real mail
+// on mx. Every result goes through the contract's output schema.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { accountsHandlers } from '../../src-relay/admin/handlers/accounts.ts';
+import { sendersHandlers } from '../../src-relay/admin/handlers/senders.ts';
+import { accountsContract } from '../../src-relay/auth/contract.ts';
+import type { ApiContext } from '../../src-relay/admin/handlers/types.ts';
+import { apiContext } from '../helpers/api-context.ts';
+import { apiError, callHandler } from '../helpers/api-call.ts';
+import { Sink } from '../helpers/sink.ts';
+import { startRelay, tempDir } from '../helpers/relay.ts';
+import { message, send } from '../helpers/smtp.ts';
+import { PASSWORD, officeMessage, startSubmissionRelay, submit, withAccounts } from '../helpers/submission.ts';
+
+const TEST_TIMEOUT_MS = 120_000;
+const dirs: string[] = [];
+after(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+type SmtpError = Error & { responseCode?: number; response?: string };
+const refused = (code: number) => (error: SmtpError) => {
+  assert.equal(error.responseCode, code, error.response ?? error.message);
+  return true;
+};
+
+const accounts = <K extends keyof typeof accountsHandlers>(context: ApiContext, name: K, input: unknown) => callHandler(accountsHandlers, name, input, context);
+const senders = <K extends keyof typeof sendersHandlers>(context: ApiContext, name: K, input: unknown) => callHandler(sendersHandlers, name, input, context);
+
+test('an account added during setup, before the relay runs, sends as its own address once the relay starts', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const dataDir = tempDir('moat-accounts-setup-');
+  dirs.push(dataDir);
+  const setup = apiContext(null, { dataDir });
+  const added = await accounts(setup, 'accounts.add', { name: 'Alice@Example.test', password: PASSWORD, senders: [] });
+  assert.equal(added.name, 'alice@example.test', 'names are kept in lower case');
+  assert.deepEqual(added.senders, ['alice@example.test'], 'a name that is an address may send as itself');
+  assert.equal(added.lockedUntil, null);
+  assert.equal(added.suspendedAt, null);
+  assert.equal(added.lastLogin, null);
+  assert.deepEqual((await accounts(setup, 'accounts.list', {})).accounts, [added]);
+
+  const internal = await Sink.start();
+  const relay = await startSubmissionRelay(internal.port, {}, { dataDir });
+  try {
+    const user = { user: 'alice@example.test' };
+    await submit(relay.submission, user, 'alice@example.test', ['bob@example.test'], officeMessage('alice@example.test', 'bob@example.test'));
+    await internal.waitFor(1);
+    await assert.rejects(submit(relay.submission, user, 'ceo@example.test', ['bob@example.test'], officeMessage('ceo@example.test', 'bob@example.test')), refused(550));
+    const [listed] = (await accounts(apiContext(relay.relay), 'accounts.list', {})).accounts;
+    assert.equal(listed!.lastLogin?.clientIp, '127.0.0.1');
+  } finally {
+    await relay.stop();
+    await internal.stop();
+  }
+});
+
+test('bad names, passwords and sender rules are INVALID_INPUT at the field; a taken name is ACCOUNT_EXISTS, a missing one ACCOUNT_GONE', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const dataDir = tempDir('moat-accounts-input-');
+  dirs.push(dataDir);
+  const context = apiContext(null, { dataDir });
+  await assert.rejects(accounts(context, 'accounts.add', { name: 'bad name', password: PASSWORD, senders: ['a@example.test'] }), apiError('INVALID_INPUT', undefined, ['name']));
+  await assert.rejects(accounts(context, 'accounts.add', { name: '192.0.2.1', password: PASSWORD, senders: ['a@example.test'] }), apiError('INVALID_INPUT', undefined, ['name']));
+  await assert.rejects(accounts(context, 'accounts.add', { name: 'scanner', password: 'with a\u0007bell inside', senders: ['a@example.test'] }), apiError('INVALID_INPUT', undefined, ['password']));
+  assert.equal(accountsContract['accounts.add'].input.safeParse({ name: 'scanner', password: 'short', senders: [] }).success, false, 'the schema wants 10 characters');
+  await assert.rejects(
+    accounts(context, 'accounts.add', { name: 'scanner', password: PASSWORD, senders: ['ok@example.test', 'not an address', '@bad_domain', '@sales.example.test'] }),
+    apiError('INVALID_INPUT', undefined, ['senders.1', 'senders.2']),
+  );
+  await assert.rejects(accounts(context, 'accounts.add', { name: 'scanner', password: PASSWORD, senders: [] }), apiError('INVALID_INPUT', /say which addresses scanner may send as/, ['senders']));
+
+  const scanner = await accounts(context, 'accounts.add', { name: 'scanner', password: PASSWORD, senders: ['Scanner@Example.test', '@SALES.example.test', 'scanner@example.test'] });
+  assert.deepEqual(scanner.senders, ['scanner@example.test', '@sales.example.test'], 'stored as the CLI stores them, without repeats');
+  await assert.rejects(accounts(context, 'accounts.add', { name: 'SCANNER', password: PASSWORD, senders: ['scanner@example.test'] }), apiError('ACCOUNT_EXISTS'));
+  for (const [method, input] of [
+    ['accounts.setPassword', { name: 'ghost', password: PASSWORD }],
+    ['accounts.setSenders', { name: 'ghost', senders: ['ghost@example.test'] }],
+    ['accounts.unlock', { name: 'ghost' }],
+    ['accounts.remove', { name: 'ghost' }],
+  ] as const) {
+    await assert.rejects(accounts(context, method, input), apiError('ACCOUNT_GONE', /ghost/), method);
+  }
+});
+
+test('on a running relay: a lockout shows with its end, unlock lifts it and a suspension, a new password and new senders apply at once, removal ends it', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const internal = await Sink.start();
+  const relay = await startSubmissionRelay(internal.port, { submission: { login: { maxFailuresPerAccount: 2, lockoutMinutes: 30 } } });
+  const context = apiContext(relay.relay);
+  const bob = (pass = PASSWORD) => ({ user: 'bob', pass });
+  const mail = (from: string, pass?: string) => submit(relay.submission, bob(pass), from, ['carol@example.test'], officeMessage(from, 'carol@example.test'));
+  try {
+    await accounts(context, 'accounts.add', { name: 'bob', password: PASSWORD, senders: ['bob@example.test'] });
+    for (let i = 0; i < 2; i++) await assert.rejects(mail('bob@example.test', 'wrong password!'), refused(535));
+    const locked = (await accounts(context, 'accounts.list', {})).accounts[0]!;
+    assert.ok(locked.lockedUntil !== null && locked.lockedUntil > Date.now() + 25 * 60_000, `locked until ${locked.lockedUntil}`);
+    await assert.rejects(mail('bob@example.test'), refused(454), 'locked: even the right password is turned away');
+
+    withAccounts(relay.dataDir, (store) => store.suspend('bob', 'circuit breaker: too many messages', Date.now()));
+    const suspended = (await accounts(context, 'accounts.list', {})).accounts[0]!;
+    assert.equal(suspended.suspendedReason, 'circuit breaker: too many messages');
+
+    const unlocked = await accounts(context, 'accounts.unlock', { name: 'bob' });
+    assert.equal(unlocked.lockedUntil, null);
+    assert.equal(unlocked.suspendedAt, null);
+    assert.equal(unlocked.suspendedReason, null);
+    await mail('bob@example.test');
+    assert.equal(withAccounts(relay.dataDir, (store) => store.events('bob', 5).find((event) => event.outcome === 'unlocked')?.detail), 'unlocked by admin@127.0.0.1');
+
+    await accounts(context, 'accounts.setPassword', { name: 'bob', password: 'a brand new passphrase' });
+    await assert.rejects(mail('bob@example.test'), refused(535), 'the old password no longer works');
+    await mail('bob@example.test', 'a brand new passphrase');
+
+    await assert.rejects(mail('robert@example.test', 'a brand new passphrase'), refused(550));
+    const changed = await accounts(context, 'accounts.setSenders', { name: 'bob', senders: ['robert@example.test'] });
+    assert.deepEqual(changed.senders, ['robert@example.test']);
+    assert.ok(changed.updatedAt >= changed.createdAt);
+    await mail('robert@example.test', 'a brand new passphrase');
+    await internal.waitFor(3);
+
+    assert.deepEqual(await accounts(context, 'accounts.remove', { name: 'bob' }), {});
+    assert.deepEqual((await accounts(context, 'accounts.list', {})).accounts, []);
+    await assert.rejects(mail('robert@example.test', 'a brand new passphrase'), refused(535));
+  } finally {
+    await relay.stop();
+    await internal.stop();
+  }
+});
+
+test('sender lists: entries are normalised, moved between lists, removed; a denied sender is refused on the next message', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const internal = await Sink.start();
+  const relay = await startRelay(internal.port, { filters: { enabled: true } });
+  const context = apiContext(relay.relay);
+  try {
+    assert.deepEqual(await senders(context, 'senders.list', {}), { entries: [] });
+    const allowed = await senders(context, 'senders.set', { list: 'allow', entry: 'Friend@Partner.TEST', note: 'our accountant' });
+    assert.equal(allowed.entry, 'friend@partner.test');
+    assert.equal(allowed.list, 'allow');
+    assert.equal(allowed.addedBy, 'admin@127.0.0.1');
+    assert.equal(allowed.note, 'our accountant');
+    const denied = await senders(context, 'senders.set', { list: 'deny', entry: 'spammer.test' });
+    assert.equal(denied.entry, '@spammer.test', 'a bare domain is a domain entry');
+    assert.equal(denied.note, null);
+    assert.deepEqual((await senders(context, 'senders.list', {})).entries.map((entry) => [entry.list, entry.entry]), [['allow', 'friend@partner.test'], ['deny', '@spammer.test']]);
+
+    await assert.rejects(send(relay.port, 'boss@spammer.test', ['bob@example.test'], message('from a denied domain')), refused(550));
+    const moved = await senders(context, 'senders.set', { list: 'deny', entry: 'friend@partner.test' });
+    assert.equal(moved.list, 'deny');
+    assert.equal((await senders(context, 'senders.list', {})).entries.length, 2, 'one entry is on one list only');
+
+    assert.deepEqual(await senders(context, 'senders.remove', { entry: '@SPAMMER.test' }), {});
+    await send(relay.port, 'boss@spammer.test', ['bob@example.test'], message('no longer denied'));
+    await internal.waitFor(1);
+    await assert.rejects(senders(context, 'senders.remove', { entry: '@spammer.test' }), apiError('SENDER_ENTRY_GONE', /@spammer\.test/));
+    await assert.rejects(senders(context, 'senders.set', { list: 'allow', entry: 'not valid' }), apiError('INVALID_INPUT', undefined, ['entry']));
+  } finally {
+    await relay.stop();
+    await internal.stop();
+  }
+});
+
+test('sender lists work before the first start too, on the data directory', async () => {
+  const dataDir = tempDir('moat-senders-setup-');
+  dirs.push(dataDir);
+  const context = apiContext(null, { dataDir });
+  await senders(context, 'senders.set', { list: 'allow', entry: '@partner.test' });
+  assert.deepEqual((await senders(context, 'senders.list', {})).entries.map((entry) => entry.entry), ['@partner.test']);
+});

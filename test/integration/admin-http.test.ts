@@ -1,0 +1,331 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { createServer, type AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { ADMIN_PASSWORD, AdminClient, readEvents, startHost } from '../helpers/admin.ts';
+import { Sink } from '../helpers/sink.ts';
+import { message, send } from '../helpers/smtp.ts';
+import { tempDir } from '../helpers/relay.ts';
+import { validateConfig } from '../../src-relay/config/load.ts';
+import { contract, eventSchemas } from '../../src-relay/admin/contract.ts';
+import { LOGIN_FAILURES_PER_IP } from '../../src-relay/admin/admin-auth.ts';
+import { MAX_BODY_BYTES } from '../../src-relay/admin/api.ts';
+
+const TEST_TIMEOUT_MS = 60_000;
+
+function rawGet(url: string, headers: Record<string, string> = {}, path?: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+  const target = new URL(url);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: target.hostname, port: target.port, path: path ?? target.pathname, method: 'GET', headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+function mxPort(address: string | null): number {
+  return Number(address!.split(':').pop());
+}
+
+test('a fresh relay waits for its setup: only the holder of the setup token can claim it', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const world = await startHost();
+  try {
+    const { host } = world;
+    assert.equal(host.state, 'setup');
+    assert.equal(host.relay, null);
+    const tokenFile = join(world.dataDir, 'setup-token');
+    assert.equal(readFileSync(tokenFile, 'utf8').trim(), host.setupToken);
+
+    const anonymous = world.client();
+    assert.deepEqual((await anonymous.call('auth.status', {})).state, 'setup');
+    const refused = await anonymous.raw('queue.summary');
+    assert.equal(refused.status, 403);
+    assert.equal(refused.body.code, 'SETUP_REQUIRED');
+    assert.equal((await anonymous.raw('auth.login', { password: ADMIN_PASSWORD })).body.code, 'SETUP_REQUIRED');
+
+    const wrong = await anonymous.raw('auth.setup', { token: 'not-the-token', password: ADMIN_PASSWORD });
+    assert.equal(wrong.body.code, 'BAD_SETUP_TOKEN');
+    assert.equal(anonymous.cookie, null);
+    const weak = await anonymous.raw('auth.setup', { token: host.setupToken, password: 'short' });
+    assert.equal(weak.body.code, 'INVALID_INPUT');
+    assert.equal(weak.body.issues?.[0]?.path, 'password');
+
+    const claimed = await anonymous.raw('auth.setup', { token: host.setupToken, password: ADMIN_PASSWORD });
+    assert.equal(claimed.body.ok, true);
+    const cookie = claimed.headers.get('set-cookie')!;
+    assert.match(cookie, /^moat_session=[\w-]{40,};/);
+    assert.match(cookie, /HttpOnly/);
+    assert.match(cookie, /SameSite=Strict/);
+    assert.equal(existsSync(tokenFile), false, 'the token file is gone once used');
+    assert.equal((await anonymous.call('auth.status', {})).state, 'ready');
+    assert.equal((await anonymous.call('relay.status', {})).state, 'setup');
+
+    const again = await world.client().raw('auth.setup', { token: 'anything', password: ADMIN_PASSWORD });
+    assert.equal(again.body.code, 'ALREADY_SET_UP');
+    const stranger = world.client();
+    assert.equal((await stranger.call('auth.status', {})).state, 'login');
+    assert.equal((await stranger.raw('relay.status')).body.code, 'UNAUTHENTICATED');
+  } finally {
+    await world.stop();
+  }
+});
+
+test('applying a configuration turns a fresh relay into one that accepts and delivers mail', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const sink = await Sink.start();
+  const world = await startHost();
+  try {
+    const admin = await world.admin();
+    const partial = await admin.call('config.validate', { config: { domains: ['example.test'] }, complete: false });
+    assert.deepEqual(partial.problems, []);
+    const incomplete = await admin.call('config.validate', { config: { domains: ['example.test'] }, complete: true });
+    assert.deepEqual(incomplete.problems.map((problem) => problem.path), ['internal.host']);
+    const wrong = await admin.call('config.validate', { config: { domains: ['not a domain!'] }, complete: false });
+    assert.equal(wrong.problems[0]!.path, 'domains.0');
+
+    const config = { domains: ['example.test'], internal: { host: '127.0.0.1', port: sink.port, tls: 'none' }, queue: { retryIntervalsSec: [1] }, filters: { enabled: false } };
+    const applied = await admin.call('config.apply', { config });
+    assert.deepEqual(applied, { state: 'running', error: null });
+    assert.deepEqual(JSON.parse(readFileSync(join(world.dataDir, 'moat.json'), 'utf8')), config);
+    const status = await admin.call('relay.status', {});
+    assert.equal(status.state, 'running');
+    contract['relay.status'].output.parse(status);
+
+    await send(mxPort(status.addresses.mx), 'alice@sender.test', ['bob@example.test'], message('after the wizard'));
+    await sink.waitFor(1);
+    assert.deepEqual(sink.messages[0]!.to, ['bob@example.test']);
+    const saved = await admin.call('config.get', {});
+    assert.deepEqual(saved.saved, config);
+    assert.equal(saved.configured, true);
+    assert.ok(saved.keys.some((key) => key.key === 'mx.maxRecipients'));
+  } finally {
+    await world.stop();
+    await sink.stop();
+  }
+});
+
+test('an invalid configuration is refused with its problems at their fields, and nothing changes', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const world = await startHost();
+  try {
+    const admin = await world.admin();
+    const answer = await admin.raw('config.apply', { config: { domains: ['example.test'], internal: { host: '127.0.0.1', port: 70000 } } });
+    assert.equal(answer.status, 400);
+    assert.equal(answer.body.code, 'CONFIG_INVALID');
+    assert.deepEqual(answer.body.issues?.map((issue) => issue.path), ['internal.port']);
+    assert.equal(existsSync(join(world.dataDir, 'moat.json')), false);
+    assert.equal(world.host.state, 'setup');
+  } finally {
+    await world.stop();
+  }
+});
+
+test('a configuration that cannot start is rolled back: the old file and the old engine come back', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const sink = await Sink.start();
+  const blocker = createServer();
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+  const taken = (blocker.address() as AddressInfo).port;
+  const dataDir = tempDir('moat-admin-');
+  const good = { domains: ['example.test'], internal: { host: '127.0.0.1', port: sink.port, tls: 'none' }, filters: { enabled: false } };
+  writeFileSync(join(dataDir, 'moat.json'), JSON.stringify(good));
+  const world = await startHost({}, { dataDir });
+  try {
+    assert.equal(world.host.state, 'running');
+    const admin = await world.admin();
+    const answer = await admin.raw('config.apply', { config: { ...good, submission: { listen: `127.0.0.1:${taken}` } } });
+    assert.equal(answer.body.code, 'APPLY_FAILED');
+    assert.match(answer.body.message!, /EADDRINUSE/);
+    assert.deepEqual(JSON.parse(readFileSync(join(dataDir, 'moat.json'), 'utf8')), good);
+    const status = await admin.call('relay.status', {});
+    assert.equal(status.state, 'running');
+    await send(mxPort(status.addresses.mx), 'alice@sender.test', ['bob@example.test'], message('still running'));
+    await sink.waitFor(1);
+  } finally {
+    await world.stop();
+    blocker.close();
+    await sink.stop();
+  }
+});
+
+test('log-in: a wrong password is refused, and an address is rate limited after repeated failures', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const world = await startHost();
+  try {
+    await world.admin();
+    const client = world.client();
+    for (let i = 0; i < LOGIN_FAILURES_PER_IP; i++) {
+      const wrong = await client.raw('auth.login', { password: `wrong password ${i}` });
+      assert.equal(wrong.status, 401);
+      assert.equal(wrong.body.code, 'WRONG_PASSWORD');
+      assert.equal(wrong.headers.get('set-cookie'), null);
+    }
+    const limited = await client.raw('auth.login', { password: ADMIN_PASSWORD });
+    assert.equal(limited.status, 429);
+    assert.equal(limited.body.code, 'LOGIN_RATE_LIMITED');
+    assert.equal(client.cookie, null);
+  } finally {
+    await world.stop();
+  }
+});
+
+test('a session ends at log-out, and a password change ends the other sessions', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const world = await startHost();
+  try {
+    const first = await world.admin();
+    const second = await world.admin();
+    await first.call('auth.changePassword', { current: ADMIN_PASSWORD, password: 'a brand new passphrase' });
+    assert.equal((await first.call('auth.status', {})).state, 'ready');
+    assert.equal((await second.call('auth.status', {})).state, 'login');
+    const wrongCurrent = await first.raw('auth.changePassword', { current: 'not it at all', password: 'another new passphrase' });
+    assert.equal(wrongCurrent.body.code, 'WRONG_PASSWORD');
+    const cookie = first.cookie;
+    await first.call('auth.logout', {});
+    assert.equal(first.cookie, null);
+    const replay = new AdminClient(world.base);
+    replay.cookie = cookie;
+    assert.equal((await replay.call('auth.status', {})).state, 'login');
+    await world.admin('a brand new passphrase');
+  } finally {
+    await world.stop();
+  }
+});
+
+test('a cookie session needs the CSRF header; the desktop bearer token needs none and a wrong one is nobody', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const world = await startHost({}, { adminToken: 'desktop-token-0123456789' });
+  try {
+    const admin = await world.admin();
+    const csrf = admin.csrf;
+    admin.csrf = null;
+    const missing = await admin.raw('relay.status');
+    assert.equal(missing.status, 403);
+    assert.equal(missing.body.code, 'CSRF');
+    admin.csrf = 'forged';
+    assert.equal((await admin.raw('relay.status')).body.code, 'CSRF');
+    admin.csrf = csrf;
+    assert.equal((await admin.raw('relay.status')).body.ok, true);
+
+    const desktop = world.client();
+    assert.equal((await desktop.raw('relay.status', {}, { authorization: 'Bearer desktop-token-0123456789' })).body.ok, true);
+    assert.equal((await desktop.raw('relay.status', {}, { authorization: 'Bearer desktop-token-wrong' })).body.code, 'UNAUTHENTICATED');
+  } finally {
+    await world.stop();
+  }
+});
+
+test('requests must be JSON, small, for a known method, with valid input', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const world = await startHost();
+  try {
+    const admin = await world.admin();
+    const form = await admin.raw('relay.status', 'a=1', { 'content-type': 'application/x-www-form-urlencoded' });
+    assert.equal(form.status, 415);
+    assert.equal(form.body.code, 'UNSUPPORTED_MEDIA_TYPE');
+    assert.equal((await admin.raw('relay.status', '{not json')).body.code, 'INVALID_JSON');
+    const big = await admin.raw('config.validate', JSON.stringify({ config: { note: 'x'.repeat(MAX_BODY_BYTES) } }));
+    assert.equal(big.status, 413);
+    assert.equal((await admin.raw('no.such.method')).body.code, 'UNKNOWN_METHOD');
+    assert.equal((await admin.raw('__proto__')).body.code, 'UNKNOWN_METHOD');
+    const extra = await admin.raw('relay.status', { surprise: true });
+    assert.equal(extra.body.code, 'INVALID_INPUT');
+    const get = await rawGet(`${world.base}/api/relay.status`);
+    assert.equal(get.status, 405);
+  } finally {
+    await world.stop();
+  }
+});
+
+test('the Host and Origin checks refuse DNS rebinding and cross-site requests', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const world = await startHost();
+  try {
+    const rebinding = await rawGet(`${world.base}/healthz`, { host: 'attacker.example' });
+    assert.equal(rebinding.status, 421);
+    assert.match(rebinding.body, /BAD_HOST/);
+    const admin = await world.admin();
+    const crossSite = await admin.raw('relay.status', {}, { origin: 'http://attacker.example' });
+    assert.equal(crossSite.body.code, 'BAD_ORIGIN');
+    const fetchSite = await admin.raw('relay.status', {}, { 'sec-fetch-site': 'cross-site' });
+    assert.equal(fetchSite.body.code, 'BAD_ORIGIN');
+    const sameOrigin = await admin.raw('relay.status', {}, { origin: world.base });
+    assert.equal(sameOrigin.body.ok, true);
+    assert.equal((await rawGet(`${world.base}/healthz`, { host: 'localhost' })).status !== 421, true);
+  } finally {
+    await world.stop();
+  }
+});
+
+test('live events: new mail shows as received and queue events without a reload', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const dataDir = tempDir('moat-admin-');
+  // nothing listens on port 9 of 127.0.0.1, so the message stays queued
+  writeFileSync(join(dataDir, 'moat.json'), JSON.stringify({ domains: ['example.test'], internal: { host: '127.0.0.1', port: 9, tls: 'none' }, filters: { enabled: false } }));
+  const world = await startHost({}, { dataDir });
+  try {
+    const admin = await world.admin();
+    assert.equal((await rawGet(`${world.base}/api/events`)).status, 401);
+    const mx = mxPort(world.host.status().addresses.mx);
+    // the stream opens with the relay's state; the mail is sent once the stream is open
+    let sending: Promise<unknown> | null = null;
+    const seen = await readEvents(world.base, admin.cookie, (name, data) => {
+      if (name === 'relay') sending ??= send(mx, 'alice@sender.test', ['bob@example.test'], message('live'));
+      return name === 'queue' && (data as { size: number }).size === 1;
+    });
+    await sending;
+    assert.equal(seen[0]!.name, 'relay');
+    assert.ok(seen.some((event) => event.name === 'received' && (event.data as { sender: string }).sender === 'alice@sender.test'));
+    for (const event of seen) eventSchemas[event.name as keyof typeof eventSchemas].parse(event.data);
+  } finally {
+    await world.stop();
+  }
+});
+
+test('the UI files are served with a strict content security policy, and no path leaves the build folder', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const uiDir = tempDir('moat-ui-');
+  mkdirSync(join(uiDir, 'assets'));
+  writeFileSync(join(uiDir, 'index.html'), '<!doctype html><title>Moat</title><script type="module" src="./assets/app.js"></script>');
+  writeFileSync(join(uiDir, 'assets', 'app.js'), 'console.log("moat")');
+  writeFileSync(join(uiDir, '.hidden'), 'secret');
+  writeFileSync(join(uiDir, '..', 'outside.txt'), 'secret');
+  const world = await startHost({}, { uiDir });
+  try {
+    const page = await rawGet(`${world.base}/`);
+    assert.equal(page.status, 200);
+    assert.match(String(page.headers['content-type']), /^text\/html/);
+    assert.match(String(page.headers['content-security-policy']), /default-src 'self'; script-src 'self'/);
+    assert.equal(page.headers['x-frame-options'], 'DENY');
+    const script = await rawGet(`${world.base}/assets/app.js`);
+    assert.equal(script.status, 200);
+    assert.match(String(script.headers['content-type']), /^text\/javascript/);
+    assert.match(String(script.headers['cache-control']), /immutable/);
+    for (const path of ['/../outside.txt', '/%2e%2e/outside.txt', '/assets/..%2f..%2foutside.txt', '/.hidden', '/%00', '/nothing-here']) {
+      const answer = await rawGet(`${world.base}/`, {}, path);
+      assert.equal(answer.status, 404, path);
+      assert.doesNotMatch(answer.body, /secret/, path);
+    }
+  } finally {
+    await world.stop();
+  }
+});
+
+test('the admin listener leaves loopback only with TLS, and then speaks HTTPS', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const plain = validateConfig({ admin: { listen: '0.0.0.0:8025' } });
+  assert.equal(plain.ok, false);
+  assert.equal(validateConfig({ admin: { listen: '0.0.0.0:8025', tls: { enabled: true } } }).ok, true);
+  const world = await startHost({ admin: { tls: { enabled: true } } });
+  try {
+    const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = httpsRequest(`https://${world.host.adminAddress}/api/auth.status`, { method: 'POST', rejectUnauthorized: false, headers: { 'content-type': 'application/json' } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+      });
+      req.on('error', reject);
+      req.end('{}');
+    });
+    assert.equal(status, 200);
+    assert.equal(JSON.parse(body).result.state, 'setup');
+    await assert.rejects(rawGet(`http://${world.host.adminAddress}/healthz`));
+  } finally {
+    await world.stop();
+  }
+});
