@@ -1,0 +1,283 @@
+import { useCallback, useEffect, useRef, useState } from 'react';
+import type { Output } from '../src-relay/admin/contract.ts';
+import { api, events } from './api/client.ts';
+import { asFailure, navigate, useCall, useEvent, useHashRoute, useStreamState, type CallState } from './api/hooks.ts';
+import type { ApiFailure } from './api/client.ts';
+import { ErrorMessage, Loading } from './components/ui.tsx';
+import { applyAlertEvent, noticeFor, pushNotice, type Alert, type Notice } from './lib/alerts.ts';
+import { formatHash, type Screen } from './lib/route.ts';
+import { RELAY_STATE } from './lib/words.ts';
+import { formatCount } from './lib/format.ts';
+import { ClaimScreen, LoginScreen } from './screens/Auth.tsx';
+import { Dashboard } from './screens/Dashboard.tsx';
+import { QueueScreen } from './screens/Queue.tsx';
+import { QuarantineScreen } from './screens/Quarantine.tsx';
+import { ChecklistScreen } from './screens/Checklist.tsx';
+import { TrackingScreen } from './screens/Tracking.tsx';
+import { SettingsScreen } from './screens/Settings.tsx';
+import { Wizard } from './screens/wizard/Wizard.tsx';
+
+type AuthView = { kind: 'checking' } | { kind: 'error'; error: ApiFailure } | { kind: 'setup' } | { kind: 'login'; expired: boolean } | { kind: 'ready' };
+
+/** The gate: claim (first run), log in, or the app. */
+export function App() {
+  const [auth, setAuth] = useState<AuthView>({ kind: 'checking' });
+
+  const check = useCallback(async () => {
+    setAuth({ kind: 'checking' });
+    try {
+      const status = await api.call('auth.status', {});
+      setAuth(status.state === 'ready' ? { kind: 'ready' } : status.state === 'setup' ? { kind: 'setup' } : { kind: 'login', expired: false });
+    } catch (error) {
+      setAuth({ kind: 'error', error: asFailure(error) });
+    }
+  }, []);
+
+  useEffect(() => {
+    void check();
+    return api.onUnauthenticated(() => setAuth({ kind: 'login', expired: true }));
+  }, [check]);
+
+  switch (auth.kind) {
+    case 'checking':
+      return (
+        <main className="auth-screen" id="main">
+          <Loading label="Connecting to the relay…" />
+        </main>
+      );
+    case 'error':
+      return (
+        <main className="auth-screen" id="main">
+          <div className="auth-card">
+            <h1>Moat</h1>
+            <ErrorMessage error={auth.error} onRetry={() => void check()} />
+          </div>
+        </main>
+      );
+    case 'setup':
+      return (
+        <ClaimScreen
+          onDone={() => {
+            navigate('#/setup');
+            setAuth({ kind: 'ready' });
+          }}
+        />
+      );
+    case 'login':
+      return <LoginScreen expired={auth.expired} onDone={() => setAuth({ kind: 'ready' })} />;
+    case 'ready':
+      return <Shell onLoggedOut={() => setAuth({ kind: 'login', expired: false })} />;
+  }
+}
+
+const NAV: readonly { screen: Screen; label: string }[] = [
+  { screen: 'dashboard', label: 'Dashboard' },
+  { screen: 'queue', label: 'Queue' },
+  { screen: 'quarantine', label: 'Quarantine' },
+  { screen: 'checklist', label: 'Checklist' },
+  { screen: 'tracking', label: 'Message tracking' },
+  { screen: 'settings', label: 'Settings' },
+];
+
+export type RelayStatus = Output<'relay.status'>;
+export type QueueSummary = Output<'queue.summary'>;
+
+/** The logged-in app: header, navigation, the screen of the route, and live notices. */
+function Shell({ onLoggedOut }: { onLoggedOut: () => void }) {
+  const route = useHashRoute();
+  const stream = useStreamState();
+  const relay = useCall('relay.status', {});
+  // The queue and the alerts exist only while the engine runs (else they answer RELAY_NOT_RUNNING).
+  const engineUp = relay.data?.state === 'running';
+  const summary = useCall('queue.summary', engineUp ? {} : null);
+  const alerts = useCall('alerts.list', engineUp ? {} : null);
+  const [notices, setNotices] = useState<Notice[]>([]);
+  const main = useRef<HTMLElement>(null);
+
+  useEffect(() => {
+    events.start();
+    return () => events.stop();
+  }, []);
+
+  useEvent('relay', (status) => relay.setData(() => status));
+  useEvent('queue', (next) => summary.setData(() => next));
+  useEvent('alert', (event) => {
+    alerts.setData((data) => (data ? { ...data, open: applyAlertEvent(data.open, event) } : data));
+    setNotices((list) => pushNotice(list, noticeFor(event)));
+  });
+
+  // A relay without configuration has one thing to do: the wizard.
+  const relayState = relay.data?.state;
+  useEffect(() => {
+    if (relayState === 'setup' && route.screen !== 'setup') navigate('#/setup');
+  }, [relayState, route.screen]);
+
+  // Back to the live data after the relay restarted (apply, or it came back up).
+  const reloadRelay = relay.reload;
+  const reloadSummary = summary.reload;
+  const reloadAlerts = alerts.reload;
+  useEffect(() => {
+    if (relayState === 'running') {
+      void reloadSummary();
+      void reloadAlerts();
+    }
+  }, [relayState, reloadSummary, reloadAlerts]);
+  // Events missed while the stream was down: ask again once it is back.
+  useEffect(() => {
+    if (stream === 'open') {
+      void reloadRelay();
+      void reloadSummary();
+      void reloadAlerts();
+    }
+  }, [stream, reloadRelay, reloadSummary, reloadAlerts]);
+
+  useEffect(() => {
+    const title = route.screen === 'setup' ? 'Setup wizard' : (NAV.find((item) => item.screen === route.screen)?.label ?? 'Moat');
+    document.title = `${title} · Moat`;
+  }, [route.screen]);
+
+  // Each new screen takes the focus (its content comes first), for keyboard and screen reader users.
+  const screenKey = `${route.screen}/${route.sub ?? ''}`;
+  const first = useRef(true);
+  useEffect(() => {
+    if (first.current) {
+      first.current = false;
+      return;
+    }
+    main.current?.focus();
+  }, [screenKey]);
+
+  const logout = async () => {
+    try {
+      await api.call('auth.logout', {});
+    } catch {
+      // Logged out either way: the session is forgotten on this side too.
+    }
+    api.setCsrf(null);
+    onLoggedOut();
+  };
+
+  const status = relay.data;
+  const openAlerts = alerts.data?.open ?? [];
+  const state = status ? RELAY_STATE[status.state] : null;
+
+  return (
+    <div className="app">
+      <a className="skip-link" href="#main" onClick={(event) => { event.preventDefault(); main.current?.focus(); }}>
+        Skip to content
+      </a>
+      <header className="topbar">
+        <span className="brand">Moat</span>
+        {status ? <span className="host">{status.hostname}</span> : null}
+        {state ? (
+          <span className={`relay-state tone-${state.tone}`} title={status?.error ?? undefined}>
+            Relay: {state.label}
+          </span>
+        ) : null}
+        <span className={`live live-${stream}`} title="Live updates from the relay">
+          <span className="dot" aria-hidden="true" />
+          {stream === 'open' ? 'Live' : stream === 'connecting' ? 'Connecting…' : 'Offline'}
+        </span>
+        <span className="spacer" />
+        <button type="button" className="link-button" onClick={() => void logout()}>
+          Log out
+        </button>
+      </header>
+      <div className="body">
+        <div className="sidebar">
+          <nav aria-label="Main">
+            <ul>
+              {NAV.map((item) => (
+                <li key={item.screen}>
+                  <a href={formatHash({ screen: item.screen })} aria-current={route.screen === item.screen ? 'page' : undefined}>
+                    <span>{item.label}</span>
+                    <NavCount screen={item.screen} summary={summary.data} alerts={openAlerts} />
+                  </a>
+                </li>
+              ))}
+            </ul>
+          </nav>
+          <Notices notices={notices} onDismiss={(key) => setNotices((list) => list.filter((notice) => notice.key !== key))} />
+          <a className="wizard-link" href="#/setup" aria-current={route.screen === 'setup' ? 'page' : undefined}>
+            Setup wizard
+          </a>
+        </div>
+        <main id="main" ref={main} tabIndex={-1}>
+          {status && status.state === 'failed' && route.screen !== 'setup' ? (
+            <div className="banner tone-critical" role="alert">
+              <strong>The relay is not running.</strong> {status.error ?? 'It stopped with an error.'} <a href="#/settings">Check the settings</a> or <a href="#/setup">run the setup wizard</a>.
+            </div>
+          ) : null}
+          {summary.data?.queueHeld && route.screen !== 'queue' ? (
+            <div className="banner tone-warning" role="status">
+              Delivery is paused: nothing leaves the queue. <a href="#/queue">Open the queue</a> to resume it.
+            </div>
+          ) : null}
+          <ScreenView screen={route.screen} sub={route.sub} params={route.params} relay={relay} summary={summary} openAlerts={openAlerts} reloadAlerts={alerts.reload} />
+        </main>
+      </div>
+    </div>
+  );
+}
+
+function NavCount({ screen, summary, alerts }: { screen: Screen; summary: QueueSummary | undefined; alerts: readonly Alert[] }) {
+  if (screen === 'queue' && summary && summary.size > 0) return <span className="count" aria-label={`${summary.size} queued`}>{formatCount(summary.size)}</span>;
+  if (screen === 'dashboard' && alerts.length > 0) {
+    const critical = alerts.some((alert) => alert.severity === 'critical');
+    return (
+      <span className={`count ${critical ? 'tone-critical' : 'tone-warning'}`} aria-label={`${alerts.length} open alert${alerts.length === 1 ? '' : 's'}`}>
+        {alerts.length}
+      </span>
+    );
+  }
+  return null;
+}
+
+function ScreenView(props: {
+  screen: Screen;
+  sub: string | null;
+  params: Record<string, string>;
+  relay: CallState<RelayStatus>;
+  summary: CallState<QueueSummary>;
+  openAlerts: Alert[];
+  reloadAlerts: () => Promise<void>;
+}) {
+  switch (props.screen) {
+    case 'dashboard':
+      return <Dashboard relay={props.relay} summary={props.summary} openAlerts={props.openAlerts} />;
+    case 'queue':
+      return <QueueScreen summary={props.summary} openId={props.params.id ?? null} />;
+    case 'quarantine':
+      return <QuarantineScreen openId={props.params.id ?? null} />;
+    case 'checklist':
+      return <ChecklistScreen />;
+    case 'tracking':
+      return <TrackingScreen traceId={props.params.id ?? null} />;
+    case 'settings':
+      return <SettingsScreen sub={props.sub} />;
+    case 'setup':
+      return <Wizard relay={props.relay.data} onApplied={() => void props.relay.reload()} />;
+  }
+}
+
+/** Alerts raised or cleared while the admin works: short notices under the navigation (never over the page's buttons). */
+function Notices({ notices, onDismiss }: { notices: readonly Notice[]; onDismiss: (key: string) => void }) {
+  return (
+    <section className="notices" aria-label="Notifications" aria-live="polite">
+      {notices.map((notice) => (
+        <div key={notice.key} className={`notice-card tone-${notice.tone}`}>
+          <div>
+            <strong>{notice.title}</strong>
+            <p>{notice.text}</p>
+            <a href="#/dashboard" onClick={() => onDismiss(notice.key)}>
+              See alerts
+            </a>
+          </div>
+          <button type="button" className="icon-button" aria-label={`Dismiss: ${notice.title}`} onClick={() => onDismiss(notice.key)}>
+            ×
+          </button>
+        </div>
+      ))}
+    </section>
+  );
+}

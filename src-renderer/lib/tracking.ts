@@ -1,0 +1,53 @@
+import type { Input } from '../../src-relay/admin/contract.ts';
+import { parseLocalDateTime } from './format.ts';
+
+/** The message tracking form: what the admin typed, and the tracking.search request it becomes. */
+
+export interface TrackingForm {
+  sender: string;
+  recipient: string;
+  messageId: string;
+  /** date-time-local values in the admin's zone ("" when not set). */
+  from: string;
+  to: string;
+}
+
+export const emptyTrackingForm: TrackingForm = { sender: '', recipient: '', messageId: '', from: '', to: '' };
+
+export type TrackingProblems = Partial<Record<keyof TrackingForm, string>>;
+
+export function toTrackingInput(form: TrackingForm, limit = 100): { input: Input<'tracking.search'>; problems: TrackingProblems } {
+  const input: Input<'tracking.search'> = { limit };
+  const problems: TrackingProblems = {};
+  const sender = form.sender.trim();
+  const recipient = form.recipient.trim();
+  // Message-IDs are often pasted with their angle brackets; the search wants what is between them.
+  const messageId = form.messageId.trim().replace(/^<(.*)>$/, '$1');
+  if (sender) input.sender = sender;
+  if (recipient) input.recipient = recipient;
+  if (messageId) input.messageId = messageId;
+  for (const key of ['sender', 'recipient', 'messageId'] as const) if ((input[key] ?? '').length > 200) problems[key] = 'at most 200 characters';
+  if (form.from.trim()) {
+    const from = parseLocalDateTime(form.from);
+    if (from === null) problems.from = 'not a date and time';
+    else input.from = from;
+  }
+  if (form.to.trim()) {
+    const to = parseLocalDateTime(form.to);
+    if (to === null) problems.to = 'not a date and time';
+    else input.to = to;
+  }
+  if (input.from !== undefined && input.to !== undefined && input.from > input.to) problems.to = 'the end is before the start';
+  return { input, problems };
+}
+
+export type QuickRange = 'hour' | 'today' | 'week';
+
+/** "Last hour", "Today", "Last 7 days": the from/to pair in epoch ms. */
+export function quickRange(range: QuickRange, now: number): { from: number; to: number } {
+  if (range === 'hour') return { from: now - 3_600_000, to: now };
+  if (range === 'week') return { from: now - 7 * 86_400_000, to: now };
+  const start = new Date(now);
+  start.setHours(0, 0, 0, 0);
+  return { from: start.getTime(), to: now };
+}

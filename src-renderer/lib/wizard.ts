@@ -1,0 +1,422 @@
+import { getPath, issuesUnder, pathCovers, putPath, type ConfigObject, type Issue } from './paths.ts';
+
+/**
+ * The setup wizard as data: its steps, which config paths each step edits (so a problem found by
+ * config.validate is shown on the right step, at the right field), the form fields, and the two directions
+ * between fields and the configuration object. Nothing here talks to the server.
+ */
+
+export type StepId = 'domains' | 'internal' | 'recipients' | 'filters' | 'tls' | 'outbound' | 'submission' | 'password' | 'review';
+
+export interface WizardStep {
+  id: StepId;
+  title: string;
+  /** Config paths this step edits: problems under them are its to show. */
+  prefixes: readonly string[];
+}
+
+export const WIZARD_STEPS: readonly WizardStep[] = [
+  { id: 'domains', title: 'Accepted domains', prefixes: ['domains', 'hostname', 'mx.listen'] },
+  { id: 'internal', title: 'Internal server', prefixes: ['internal'] },
+  { id: 'recipients', title: 'Recipient verification', prefixes: ['recipients', 'mx.callout'] },
+  { id: 'filters', title: 'Filters', prefixes: ['filters'] },
+  { id: 'tls', title: 'TLS certificate', prefixes: ['mx.tls'] },
+  { id: 'outbound', title: 'Outbound', prefixes: ['outbound'] },
+  { id: 'submission', title: 'Submission accounts', prefixes: ['submission'] },
+  { id: 'password', title: 'Admin password', prefixes: [] },
+  { id: 'review', title: 'Review and apply', prefixes: [] },
+];
+
+export function stepIndex(id: StepId): number {
+  return WIZARD_STEPS.findIndex((step) => step.id === id);
+}
+
+/** The step that edits a config path; null for keys the wizard does not show (they appear on the review). */
+export function stepForPath(path: string): StepId | null {
+  let best: { id: StepId; length: number } | null = null;
+  for (const step of WIZARD_STEPS) {
+    for (const prefix of step.prefixes) {
+      if (pathCovers(prefix, path) && (!best || prefix.length > best.length)) best = { id: step.id, length: prefix.length };
+    }
+  }
+  return best?.id ?? null;
+}
+
+/** A step's own problems out of a validation of the whole configuration. */
+export function stepIssues(step: StepId, issues: readonly Issue[]): Issue[] {
+  const found = WIZARD_STEPS.find((candidate) => candidate.id === step);
+  return found ? issuesUnder(issues, found.prefixes).filter((issue) => stepForPath(issue.path.replace(/^config\./, '')) === step) : [];
+}
+
+export type TlsMode = 'none' | 'opportunistic' | 'required';
+
+export interface AccountDraft {
+  name: string;
+  password: string;
+  /** One address or @domain a line. */
+  senders: string;
+}
+
+/** Every wizard input as the admin typed it (numbers stay text until built, so a typo reaches the server's check). */
+export interface WizardFields {
+  hostname: string;
+  domains: string;
+  /** The inbound listener; empty keeps the default (0.0.0.0:25) or what the command line set. */
+  mxListen: string;
+
+  internalHost: string;
+  internalPort: string;
+  internalTls: TlsMode;
+  internalVerify: boolean;
+  internalAuth: boolean;
+  internalUser: string;
+  internalPass: string;
+  /** Used only by "Test connection" (the recipient probe). */
+  testRecipient: string;
+
+  recipients: string;
+  calloutEnabled: boolean;
+  calloutUnreachable: 'tempfail' | 'accept';
+
+  filtersEnabled: boolean;
+  clamavAddress: string;
+  rspamdAddress: string;
+  spamdAddress: string;
+  tagScore: string;
+  quarantineScore: string;
+  rejectScore: string;
+
+  tlsMode: 'generate' | 'files';
+  certPath: string;
+  keyPath: string;
+
+  outboundMode: 'mx' | 'smarthost';
+  smarthostHost: string;
+  smarthostPort: string;
+  smarthostTls: TlsMode;
+  smarthostVerify: boolean;
+  smarthostAuth: boolean;
+  smarthostUser: string;
+  smarthostPass: string;
+
+  submissionStarttls: boolean;
+  submissionListen: string;
+  submissionTls: boolean;
+  submissionTlsListen: string;
+  trustedNetworks: string;
+  accounts: AccountDraft[];
+
+  adminCurrent: string;
+  adminNew: string;
+  adminConfirm: string;
+}
+
+export type FieldKey = Exclude<keyof WizardFields, 'accounts'>;
+
+/** Where each field lands in the configuration (for problems shown at the field). */
+export const FIELD_PATHS = {
+  hostname: 'hostname',
+  domains: 'domains',
+  mxListen: 'mx.listen',
+  internalHost: 'internal.host',
+  internalPort: 'internal.port',
+  internalTls: 'internal.tls',
+  internalVerify: 'internal.verifyCertificate',
+  internalUser: 'internal.auth.user',
+  internalPass: 'internal.auth.pass',
+  recipients: 'recipients',
+  calloutEnabled: 'mx.callout.enabled',
+  calloutUnreachable: 'mx.callout.whenUnreachable',
+  filtersEnabled: 'filters.enabled',
+  clamavAddress: 'filters.clamav.address',
+  rspamdAddress: 'filters.rspamd.address',
+  spamdAddress: 'filters.spamd.address',
+  tagScore: 'filters.tagScore',
+  quarantineScore: 'filters.quarantineScore',
+  rejectScore: 'filters.rejectScore',
+  certPath: 'mx.tls.cert',
+  keyPath: 'mx.tls.key',
+  smarthostHost: 'outbound.smarthost.host',
+  smarthostPort: 'outbound.smarthost.port',
+  smarthostTls: 'outbound.smarthost.tls',
+  smarthostVerify: 'outbound.smarthost.verifyCertificate',
+  smarthostUser: 'outbound.smarthost.auth.user',
+  smarthostPass: 'outbound.smarthost.auth.pass',
+  submissionListen: 'submission.listen',
+  submissionTlsListen: 'submission.tlsListen',
+  trustedNetworks: 'submission.trustedNetworks',
+} as const satisfies Partial<Record<FieldKey, string>>;
+
+export type ConfigField = keyof typeof FIELD_PATHS;
+
+/** The listeners office clients use (RFC 8314: 465 implicit TLS, 587 STARTTLS). */
+export const DEFAULT_SUBMISSION_LISTEN = '0.0.0.0:587';
+export const DEFAULT_SUBMISSION_TLS_LISTEN = '0.0.0.0:465';
+
+/** Lines, commas, semicolons or spaces separate list entries; blanks are dropped. */
+export function parseList(text: string): string[] {
+  return text
+    .split(/[\s,;]+/)
+    .map((entry) => entry.trim())
+    .filter(Boolean);
+}
+
+export function formatList(value: unknown): string {
+  return Array.isArray(value) ? value.map(String).join('\n') : '';
+}
+
+/** "" -> undefined (the default applies); a number -> the number; anything else stays text so the server names the field. */
+export function numberOrText(text: string): number | string | undefined {
+  const trimmed = text.trim();
+  if (trimmed === '') return undefined;
+  const value = Number(trimmed);
+  return Number.isFinite(value) ? value : trimmed;
+}
+
+function text(value: unknown): string {
+  return typeof value === 'string' ? value : typeof value === 'number' ? String(value) : '';
+}
+
+function tlsMode(value: unknown): TlsMode {
+  return value === 'none' || value === 'required' ? value : 'opportunistic';
+}
+
+function record(value: unknown): ConfigObject {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as ConfigObject) : {};
+}
+
+/** The wizard's fields for a configuration as saved (a fresh relay's is {}). */
+export function fieldsFromConfig(saved: ConfigObject): WizardFields {
+  const get = (path: string) => getPath(saved, path);
+  const smarthost = get('outbound.smarthost');
+  const submissionListen = text(get('submission.listen'));
+  const submissionTlsListen = text(get('submission.tlsListen'));
+  return {
+    hostname: text(get('hostname')),
+    domains: formatList(get('domains')),
+    mxListen: text(get('mx.listen')),
+    internalHost: text(get('internal.host')),
+    internalPort: text(get('internal.port')) || '25',
+    internalTls: tlsMode(get('internal.tls')),
+    internalVerify: get('internal.verifyCertificate') === true,
+    internalAuth: get('internal.auth') !== undefined,
+    internalUser: text(get('internal.auth.user')),
+    internalPass: text(get('internal.auth.pass')),
+    testRecipient: '',
+    recipients: formatList(get('recipients')),
+    calloutEnabled: get('mx.callout.enabled') === true,
+    calloutUnreachable: get('mx.callout.whenUnreachable') === 'accept' ? 'accept' : 'tempfail',
+    filtersEnabled: get('filters.enabled') !== false,
+    clamavAddress: text(get('filters.clamav.address')),
+    rspamdAddress: text(get('filters.rspamd.address')),
+    spamdAddress: text(get('filters.spamd.address')),
+    tagScore: text(get('filters.tagScore')),
+    quarantineScore: text(get('filters.quarantineScore')),
+    rejectScore: text(get('filters.rejectScore')),
+    tlsMode: get('mx.tls.cert') !== undefined || get('mx.tls.key') !== undefined ? 'files' : 'generate',
+    certPath: text(get('mx.tls.cert')),
+    keyPath: text(get('mx.tls.key')),
+    outboundMode: smarthost !== undefined ? 'smarthost' : 'mx',
+    smarthostHost: text(get('outbound.smarthost.host')),
+    smarthostPort: text(get('outbound.smarthost.port')) || '25',
+    smarthostTls: tlsMode(get('outbound.smarthost.tls')),
+    smarthostVerify: get('outbound.smarthost.verifyCertificate') === true,
+    smarthostAuth: get('outbound.smarthost.auth') !== undefined,
+    smarthostUser: text(get('outbound.smarthost.auth.user')),
+    smarthostPass: text(get('outbound.smarthost.auth.pass')),
+    submissionStarttls: submissionListen !== '',
+    submissionListen: submissionListen || DEFAULT_SUBMISSION_LISTEN,
+    submissionTls: submissionTlsListen !== '',
+    submissionTlsListen: submissionTlsListen || DEFAULT_SUBMISSION_TLS_LISTEN,
+    trustedNetworks: formatList(get('submission.trustedNetworks')),
+    accounts: [],
+    adminCurrent: '',
+    adminNew: '',
+    adminConfirm: '',
+  };
+}
+
+function hop(base: unknown, host: string, port: string, tls: TlsMode, verify: boolean, auth: boolean, user: string, pass: string): ConfigObject {
+  const next: ConfigObject = { ...record(base), host: host.trim(), tls, verifyCertificate: verify };
+  const portValue = numberOrText(port);
+  if (portValue === undefined) delete next.port;
+  else next.port = portValue;
+  if (auth) next.auth = { user, pass };
+  else delete next.auth;
+  return next;
+}
+
+/**
+ * The configuration the wizard would apply: the saved one with the wizard's keys replaced. Keys the wizard
+ * does not show (limits, alerts, ...) are kept as they are; an emptied optional field is removed so its
+ * default applies again.
+ */
+export function buildConfig(saved: ConfigObject, fields: WizardFields): ConfigObject {
+  let config: ConfigObject = { ...saved };
+  const put = (path: string, value: unknown) => {
+    config = putPath(config, path, value);
+  };
+  const optionalText = (value: string) => (value.trim() === '' ? undefined : value.trim());
+
+  put('hostname', optionalText(fields.hostname));
+  put('domains', parseList(fields.domains));
+  put('mx.listen', optionalText(fields.mxListen));
+
+  const internalTouched = fields.internalHost.trim() !== '' || getPath(saved, 'internal') !== undefined;
+  put('internal', internalTouched ? hop(getPath(saved, 'internal'), fields.internalHost, fields.internalPort, fields.internalTls, fields.internalVerify, fields.internalAuth, fields.internalUser, fields.internalPass) : undefined);
+
+  put('recipients', parseList(fields.recipients));
+  if (fields.calloutEnabled || getPath(saved, 'mx.callout.enabled') !== undefined) put('mx.callout.enabled', fields.calloutEnabled);
+  if (fields.calloutEnabled) put('mx.callout.whenUnreachable', fields.calloutUnreachable);
+
+  put('filters.enabled', fields.filtersEnabled);
+  put('filters.clamav.address', optionalText(fields.clamavAddress));
+  put('filters.rspamd.address', optionalText(fields.rspamdAddress));
+  put('filters.spamd.address', optionalText(fields.spamdAddress));
+  put('filters.tagScore', numberOrText(fields.tagScore));
+  put('filters.quarantineScore', numberOrText(fields.quarantineScore));
+  put('filters.rejectScore', numberOrText(fields.rejectScore));
+
+  if (fields.tlsMode === 'files') {
+    put('mx.tls.cert', fields.certPath.trim());
+    put('mx.tls.key', fields.keyPath.trim());
+  } else {
+    put('mx.tls.cert', undefined);
+    put('mx.tls.key', undefined);
+  }
+
+  put(
+    'outbound.smarthost',
+    fields.outboundMode === 'smarthost'
+      ? hop(getPath(saved, 'outbound.smarthost'), fields.smarthostHost, fields.smarthostPort, fields.smarthostTls, fields.smarthostVerify, fields.smarthostAuth, fields.smarthostUser, fields.smarthostPass)
+      : undefined,
+  );
+
+  put('submission.listen', fields.submissionStarttls ? fields.submissionListen.trim() : undefined);
+  put('submission.tlsListen', fields.submissionTls ? fields.submissionTlsListen.trim() : undefined);
+  put('submission.trustedNetworks', parseList(fields.trustedNetworks));
+  return config;
+}
+
+/** Shortest admin and account password (the contract's MIN_ADMIN_PASSWORD_CHARS; a unit test keeps them equal). */
+export const MIN_PASSWORD_CHARS = 10;
+
+/** The admin password step is optional: empty is fine; once started, every box must be right. */
+export function passwordProblems(fields: Pick<WizardFields, 'adminCurrent' | 'adminNew' | 'adminConfirm'>): Partial<Record<'adminCurrent' | 'adminNew' | 'adminConfirm', string>> {
+  const problems: Partial<Record<'adminCurrent' | 'adminNew' | 'adminConfirm', string>> = {};
+  if (!fields.adminCurrent && !fields.adminNew && !fields.adminConfirm) return problems;
+  if (!fields.adminCurrent) problems.adminCurrent = 'type the current password';
+  if (fields.adminNew.length < MIN_PASSWORD_CHARS) problems.adminNew = `at least ${MIN_PASSWORD_CHARS} characters`;
+  if (fields.adminConfirm !== fields.adminNew) problems.adminConfirm = 'the two new passwords differ';
+  return problems;
+}
+
+export function wantsPasswordChange(fields: Pick<WizardFields, 'adminCurrent' | 'adminNew' | 'adminConfirm'>): boolean {
+  return fields.adminNew !== '' || fields.adminCurrent !== '';
+}
+
+/** A new submission account, checked before it is put on the list (the server checks again). */
+export function accountProblems(draft: AccountDraft, takenNames: readonly string[]): Partial<Record<keyof AccountDraft, string>> {
+  const problems: Partial<Record<keyof AccountDraft, string>> = {};
+  const name = draft.name.trim();
+  if (!name) problems.name = 'give the account a name';
+  else if (name.length > 64) problems.name = 'at most 64 characters';
+  else if (takenNames.some((taken) => taken.toLowerCase() === name.toLowerCase())) problems.name = 'there is an account with that name already';
+  if (draft.password.length < MIN_PASSWORD_CHARS) problems.password = `at least ${MIN_PASSWORD_CHARS} characters`;
+  const senders = parseList(draft.senders);
+  if (senders.length > 100) problems.senders = 'at most 100 addresses';
+  else if (senders.some((sender) => !/^([^\s@]+)?@[^\s@]+$/.test(sender))) problems.senders = 'one address (user@example.com) or @domain a line';
+  return problems;
+}
+
+export type ApplyTask = { kind: 'config' } | { kind: 'account'; name: string } | { kind: 'password' };
+
+/** What "Apply" does, in order: the configuration first (it must start), then the accounts, then the password. */
+export function applyPlan(fields: WizardFields): ApplyTask[] {
+  const tasks: ApplyTask[] = [{ kind: 'config' }];
+  for (const account of fields.accounts) tasks.push({ kind: 'account', name: account.name.trim() });
+  if (wantsPasswordChange(fields)) tasks.push({ kind: 'password' });
+  return tasks;
+}
+
+export function applyTaskLabel(task: ApplyTask): string {
+  switch (task.kind) {
+    case 'config':
+      return 'Save the configuration and restart the relay with it';
+    case 'account':
+      return `Add the submission account ${task.name}`;
+    case 'password':
+      return 'Change the admin password';
+  }
+}
+
+export interface ReviewSection {
+  step: StepId;
+  title: string;
+  lines: [label: string, value: string][];
+}
+
+const TLS_WORDS: Record<TlsMode, string> = { none: 'never', opportunistic: 'when offered', required: 'required' };
+
+/** The review page: every choice in plain words, one section per step. */
+export function reviewSummary(fields: WizardFields): ReviewSection[] {
+  const list = (text: string, empty: string) => {
+    const items = parseList(text);
+    return items.length ? items.join(', ') : empty;
+  };
+  const hopLine = (host: string, port: string, tls: TlsMode, verify: boolean, auth: boolean, user: string) =>
+    `${host.trim() || '(not set)'} port ${port.trim() || '25'}, STARTTLS ${TLS_WORDS[tls]}${verify ? ', certificate checked' : ''}${auth ? `, logs in as ${user}` : ''}`;
+  const listeners = [fields.submissionStarttls ? `${fields.submissionListen} (STARTTLS)` : '', fields.submissionTls ? `${fields.submissionTlsListen} (TLS)` : ''].filter(Boolean);
+  return [
+    {
+      step: 'domains',
+      title: 'Accepted domains',
+      lines: [
+        ['Domains', list(fields.domains, '(none yet)')],
+        ['Host name', fields.hostname.trim() || "this machine's name"],
+        ['Takes mail on', fields.mxListen.trim() || 'the default address (port 25 on every interface)'],
+      ],
+    },
+    { step: 'internal', title: 'Internal server', lines: [['Delivers to', hopLine(fields.internalHost, fields.internalPort, fields.internalTls, fields.internalVerify, fields.internalAuth, fields.internalUser)]] },
+    {
+      step: 'recipients',
+      title: 'Recipient verification',
+      lines: [
+        ['Recipient list', list(fields.recipients, 'any address of the accepted domains')],
+        ['Ask the internal server', fields.calloutEnabled ? `yes; when it cannot be asked: ${fields.calloutUnreachable === 'accept' ? 'accept' : 'ask the sender to retry'}` : 'no'],
+      ],
+    },
+    {
+      step: 'filters',
+      title: 'Filters',
+      lines: fields.filtersEnabled
+        ? [
+            ['ClamAV', fields.clamavAddress.trim() || 'off'],
+            ['rspamd', fields.rspamdAddress.trim() || 'off'],
+            ['SpamAssassin', fields.spamdAddress.trim() || 'off'],
+            ['Junk scores (tag / quarantine / reject)', [fields.tagScore, fields.quarantineScore, fields.rejectScore].map((value) => value.trim() || 'default').join(' / ')],
+          ]
+        : [['Content filters', 'off: mail is delivered unchecked']],
+    },
+    {
+      step: 'tls',
+      title: 'TLS certificate',
+      lines: [['Certificate', fields.tlsMode === 'generate' ? 'a self-signed one made on start' : `${fields.certPath || '(no file)'} with key ${fields.keyPath || '(no file)'}`]],
+    },
+    {
+      step: 'outbound',
+      title: 'Outbound',
+      lines: [['Sends mail for other domains', fields.outboundMode === 'mx' ? 'straight to their MX hosts' : `through ${hopLine(fields.smarthostHost, fields.smarthostPort, fields.smarthostTls, fields.smarthostVerify, fields.smarthostAuth, fields.smarthostUser)}`]],
+    },
+    {
+      step: 'submission',
+      title: 'Submission',
+      lines: [
+        ['Listeners', listeners.length ? listeners.join(', ') : 'off'],
+        ['Trusted networks (no log-in)', list(fields.trustedNetworks, 'none')],
+        ['New accounts', fields.accounts.length ? fields.accounts.map((account) => account.name.trim()).join(', ') : 'none'],
+      ],
+    },
+    { step: 'password', title: 'Admin password', lines: [['Admin password', wantsPasswordChange(fields) ? 'changed on apply' : 'kept']] },
+  ];
+}

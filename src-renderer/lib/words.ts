@@ -1,0 +1,96 @@
+import type { Output } from '../../src-relay/admin/contract.ts';
+
+/** The words the screens use for the engine's states, in one place. */
+
+export type Tone = 'ok' | 'warning' | 'critical' | 'neutral' | 'info';
+
+type QueueRow = Output<'queue.list'>['rows'][number];
+type Detail = Output<'queue.show'>;
+type RelayState = Output<'relay.status'>['state'];
+type Probe = Output<'checklist.get'>['probes'][number];
+type ManualItem = Output<'checklist.get'>['manual'][number];
+
+export const QUEUE_STATUS: Record<QueueRow['status'], { label: string; tone: Tone }> = {
+  waiting: { label: 'Waiting', tone: 'info' },
+  deferred: { label: 'Retrying', tone: 'warning' },
+  held: { label: 'Held', tone: 'neutral' },
+};
+
+export const ROUTE_LABEL: Record<QueueRow['route'], string> = { internal: 'Internal server', outbound: 'Internet', mixed: 'Both' };
+
+export const RECIPIENT_STATUS: Record<Detail['recipients'][number]['status'], { label: string; tone: Tone }> = {
+  pending: { label: 'Waiting', tone: 'info' },
+  delivered: { label: 'Delivered', tone: 'ok' },
+  bounced: { label: 'Bounced', tone: 'critical' },
+  deleted: { label: 'Deleted', tone: 'neutral' },
+};
+
+export const MESSAGE_STATUS: Record<Detail['status'], { label: string; tone: Tone }> = {
+  queued: { label: 'In the queue', tone: 'info' },
+  done: { label: 'Finished', tone: 'ok' },
+  deleted: { label: 'Deleted', tone: 'neutral' },
+  damaged: { label: 'Damaged', tone: 'critical' },
+  quarantined: { label: 'Quarantined', tone: 'warning' },
+};
+
+export const DECISION_ACTION: Record<NonNullable<Detail['decision']>['action'], { label: string; tone: Tone }> = {
+  accept: { label: 'Accepted', tone: 'ok' },
+  tag: { label: 'Delivered tagged as junk', tone: 'warning' },
+  quarantine: { label: 'Quarantined', tone: 'warning' },
+  tempfail: { label: 'Refused for now (4xx)', tone: 'warning' },
+  reject: { label: 'Refused (5xx)', tone: 'critical' },
+};
+
+export const RELAY_STATE: Record<RelayState, { label: string; tone: Tone }> = {
+  setup: { label: 'Not set up', tone: 'warning' },
+  starting: { label: 'Starting', tone: 'info' },
+  running: { label: 'Running', tone: 'ok' },
+  failed: { label: 'Failed', tone: 'critical' },
+  stopping: { label: 'Stopping', tone: 'neutral' },
+};
+
+export const PROBE_STATUS: Record<Probe['status'], { label: string; tone: Tone }> = {
+  ok: { label: 'OK', tone: 'ok' },
+  warning: { label: 'Warning', tone: 'warning' },
+  failing: { label: 'Failing', tone: 'critical' },
+  unknown: { label: 'Not checked', tone: 'neutral' },
+};
+
+export const MANUAL_STATE: Record<ManualItem['state'], { label: string; tone: Tone }> = {
+  done: { label: 'Done', tone: 'ok' },
+  due: { label: 'Due again', tone: 'warning' },
+  todo: { label: 'To do', tone: 'neutral' },
+};
+
+/** tracking.search's outcome column ("queued", "delivered", ...); an unknown word is shown as it came. */
+export function outcomeWords(outcome: string): { label: string; tone: Tone } {
+  switch (outcome) {
+    case 'queued':
+      return { label: 'In the queue', tone: 'info' };
+    case 'delivered':
+      return { label: 'Delivered', tone: 'ok' };
+    case 'bounced':
+      return { label: 'Bounced', tone: 'critical' };
+    case 'quarantined':
+      return { label: 'Quarantined', tone: 'warning' };
+    case 'deleted':
+      return { label: 'Deleted', tone: 'neutral' };
+    case 'refused':
+      return { label: 'Refused', tone: 'critical' };
+    default:
+      return { label: outcome.charAt(0).toUpperCase() + outcome.slice(1), tone: 'neutral' };
+  }
+}
+
+/** "a, b and 3 more" for a recipients cell. */
+export function summarizeList(items: readonly string[], shown = 2): string {
+  if (items.length <= shown) return items.join(', ');
+  return `${items.slice(0, shown).join(', ')} and ${items.length - shown} more`;
+}
+
+/** What an action did, for the status line: "Retried 3 messages; 1 was no longer in the queue." */
+export function actionReport(verb: string, done: number, gone: number, place = 'queue'): string {
+  const what = `${verb} ${done} message${done === 1 ? '' : 's'}`;
+  if (!gone) return `${what}.`;
+  return `${what}; ${gone} ${gone === 1 ? 'was' : 'were'} no longer in the ${place}.`;
+}

@@ -1,0 +1,209 @@
+import { useState } from 'react';
+import type { Output } from '../../src-relay/admin/contract.ts';
+import { useCall, useEvent, useLiveReload, useNow, type CallState } from '../api/hooks.ts';
+import { LineChart } from '../components/Chart.tsx';
+import { Badge, Empty, ErrorMessage, Loading, PageHeader, Time } from '../components/ui.tsx';
+import { groupAlerts, type Alert } from '../lib/alerts.ts';
+import { formatCount, formatDuration } from '../lib/format.ts';
+import { RELAY_STATE } from '../lib/words.ts';
+
+type RelayStatus = Output<'relay.status'>;
+type QueueSummary = Output<'queue.summary'>;
+
+const ROUTE_NAMES: Record<string, string> = { internal: 'Internal server', outbound: 'Internet (outbound)' };
+
+/** Relay and routes, the queue at a glance, today's figures, the charts, and the open alerts with their hints. */
+export function Dashboard({ relay, summary, openAlerts }: { relay: CallState<RelayStatus>; summary: CallState<QueueSummary>; openAlerts: Alert[] }) {
+  const now = useNow(15_000);
+  const figures = useCall('dashboard.get', {});
+  const [range, setRange] = useState<'24h' | '7d'>('24h');
+  const series = useCall('metrics.series', { range });
+  useLiveReload(['received', 'delivered', 'bounced', 'quarantined', 'deferred'], () => void figures.reload(), 5000);
+  useLiveReload(['received', 'delivered', 'bounced', 'quarantined', 'deferred'], () => void series.reload(), 30_000);
+  useEvent('alert', () => void figures.reload());
+
+  return (
+    <div className="dashboard">
+      <PageHeader title="Dashboard" />
+      <div className="cards">
+        <RelayCard relay={relay} now={now} />
+        <QueueCard summary={summary} quarantined={figures.data?.quarantined} now={now} />
+        <TodayCard figures={figures} />
+      </div>
+
+      <section className="panel" aria-labelledby="alerts-title">
+        <h2 id="alerts-title">Open alerts</h2>
+        <AlertList alerts={openAlerts} now={now} />
+      </section>
+
+      <section className="panel" aria-labelledby="charts-title">
+        <div className="panel-header">
+          <h2 id="charts-title">Traffic</h2>
+          <div className="segmented" role="group" aria-label="Chart range">
+            <button type="button" aria-pressed={range === '24h'} onClick={() => setRange('24h')}>
+              24 hours
+            </button>
+            <button type="button" aria-pressed={range === '7d'} onClick={() => setRange('7d')}>
+              7 days
+            </button>
+          </div>
+        </div>
+        {series.error && !series.data ? <ErrorMessage error={series.error} onRetry={() => void series.reload()} /> : null}
+        {!series.data && series.loading ? <Loading label="Loading the charts…" /> : null}
+        {series.data ? (
+          series.data.buckets.length === 0 ? (
+            <Empty>No traffic recorded yet.</Empty>
+          ) : (
+            <div className="charts">
+              <LineChart title="Throughput" range={range} rows={series.data.buckets} series={[{ key: 'received', label: 'Received' }, { key: 'delivered', label: 'Delivered' }]} />
+              <LineChart
+                title="Rejections and failures"
+                range={range}
+                rows={series.data.buckets}
+                series={[
+                  { key: 'rejected', label: 'Rejected' },
+                  { key: 'deferred', label: 'Deferred' },
+                  { key: 'bounced', label: 'Bounced' },
+                ]}
+              />
+              <LineChart title="Quarantine" range={range} rows={series.data.buckets} series={[{ key: 'quarantined', label: 'Quarantined' }]} />
+            </div>
+          )
+        ) : null}
+      </section>
+    </div>
+  );
+}
+
+function RelayCard({ relay, now }: { relay: CallState<RelayStatus>; now: number }) {
+  const status = relay.data;
+  return (
+    <section className="card" aria-labelledby="relay-title">
+      <h2 id="relay-title">Relay</h2>
+      {!status && relay.loading ? <Loading /> : null}
+      {!status && relay.error ? <ErrorMessage error={relay.error} onRetry={() => void relay.reload()} /> : null}
+      {status ? (
+        <>
+          <p>
+            <Badge tone={RELAY_STATE[status.state].tone}>{RELAY_STATE[status.state].label}</Badge>
+            {status.state === 'running' && status.startedAt ? <span className="muted"> for {formatDuration(now - status.startedAt)}</span> : null}
+          </p>
+          {status.error ? <p className="error-text">{status.error}</p> : null}
+          {status.state === 'setup' ? (
+            <p>
+              <a href="#/setup">Run the setup wizard</a> to start receiving mail.
+            </p>
+          ) : null}
+          <h3 className="small-heading">Routes</h3>
+          {status.routes.length === 0 ? (
+            <p className="muted">No delivery routes yet.</p>
+          ) : (
+            <ul className="routes">
+              {status.routes.map((route) => (
+                <li key={route.route}>
+                  <Badge tone={route.state === 'up' ? 'ok' : 'critical'}>{route.state === 'up' ? 'Up' : 'Down'}</Badge> <strong>{ROUTE_NAMES[route.route] ?? route.route}</strong>{' '}
+                  <span className="muted">
+                    {route.state === 'up' ? 'since' : 'down since'} <Time ms={route.since} /> ({formatDuration(now - route.since)})
+                  </span>
+                  {route.state === 'down' && route.lastError ? <p className="error-text">{route.lastError}</p> : null}
+                </li>
+              ))}
+            </ul>
+          )}
+          <p className="muted small">
+            Moat {status.version} on {status.hostname}
+            {status.addresses.mx ? ` · mail on ${status.addresses.mx}` : ''}
+            {status.addresses.submission ? ` · submission on ${status.addresses.submission}` : ''}
+            {status.addresses.submissions ? ` and ${status.addresses.submissions}` : ''}
+          </p>
+        </>
+      ) : null}
+    </section>
+  );
+}
+
+function QueueCard({ summary, quarantined, now }: { summary: CallState<QueueSummary>; quarantined: number | undefined; now: number }) {
+  const data = summary.data;
+  return (
+    <section className="card" aria-labelledby="queue-card-title">
+      <h2 id="queue-card-title">Queue</h2>
+      {!data && summary.loading ? <Loading /> : null}
+      {!data && summary.error ? <ErrorMessage error={summary.error} onRetry={() => void summary.reload()} /> : null}
+      {data ? (
+        <>
+          <p className="big-number">
+            <a href="#/queue">{formatCount(data.size)}</a> <span className="big-label">{data.size === 1 ? 'message waiting' : 'messages waiting'}</span>
+          </p>
+          <p>Oldest: {data.oldest ? `${formatDuration(now - data.oldest)} old` : '—'}</p>
+          <p>Held: {formatCount(data.held)}</p>
+          {data.queueHeld ? <Badge tone="warning">Delivery paused</Badge> : null}
+          {quarantined !== undefined ? (
+            <p>
+              In quarantine: <a href="#/quarantine">{formatCount(quarantined)}</a>
+            </p>
+          ) : null}
+        </>
+      ) : null}
+    </section>
+  );
+}
+
+function TodayCard({ figures }: { figures: CallState<Output<'dashboard.get'>> }) {
+  const data = figures.data;
+  return (
+    <section className="card" aria-labelledby="today-title">
+      <h2 id="today-title">Last 24 hours</h2>
+      {!data && figures.loading ? <Loading /> : null}
+      {!data && figures.error ? <ErrorMessage error={figures.error} onRetry={() => void figures.reload()} /> : null}
+      {data ? (
+        <dl className="figures">
+          {(
+            [
+              ['Received', data.last24h.received],
+              ['Delivered', data.last24h.delivered],
+              ['Rejected', data.last24h.rejected],
+              ['Quarantined', data.last24h.quarantined],
+              ['Bounced', data.last24h.bounced],
+            ] as const
+          ).map(([label, value]) => (
+            <div key={label}>
+              <dt>{label}</dt>
+              <dd>{formatCount(value)}</dd>
+            </div>
+          ))}
+        </dl>
+      ) : null}
+    </section>
+  );
+}
+
+export function AlertList({ alerts, now }: { alerts: readonly Alert[]; now: number }) {
+  if (alerts.length === 0) return <Empty>No open alerts. All is well.</Empty>;
+  return (
+    <>
+      {groupAlerts(alerts).map((group) => (
+        <div key={group.severity} className="alert-group">
+          <h3 className="small-heading">{group.title}</h3>
+          <ul className="alerts">
+            {group.alerts.map((alert) => (
+              <li key={alert.id} className={`alert tone-${alert.severity === 'critical' ? 'critical' : 'warning'}`}>
+                <div className="alert-head">
+                  <strong>{alert.title}</strong>
+                  <span className="muted">
+                    since <Time ms={alert.raisedAt} /> ({formatDuration(now - alert.raisedAt)})
+                  </span>
+                </div>
+                <p>{alert.message}</p>
+                {alert.hint ? (
+                  <p className="hint-text">
+                    <span className="hint-label">What to do:</span> {alert.hint}
+                  </p>
+                ) : null}
+              </li>
+            ))}
+          </ul>
+        </div>
+      ))}
+    </>
+  );
+}

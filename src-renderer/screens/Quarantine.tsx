@@ -1,0 +1,280 @@
+import { useEffect, useRef, useState, type KeyboardEvent } from 'react';
+import type { Input, Output } from '../../src-relay/admin/contract.ts';
+import { call } from '../api/client.ts';
+import { navigate, useAction, useCall, useDebouncedValue, useLiveReload, useNow } from '../api/hooks.ts';
+import { DecisionTrace } from '../components/MessageDetail.tsx';
+import { Pager } from '../components/Pager.tsx';
+import { ConfirmDialog, Empty, ErrorMessage, Facts, Loading, PageHeader, StatusLine, TextField, Time } from '../components/ui.tsx';
+import { formatCount, formatDuration, formatScore, formatSize } from '../lib/format.ts';
+import { formatHash } from '../lib/route.ts';
+import { actionTarget, chunks, pageSelectionState, setAll, toggleId, withoutIds } from '../lib/selection.ts';
+import { clampOffset, moveIndex, withFilter, type PageState } from '../lib/table.ts';
+import { actionReport, summarizeList } from '../lib/words.ts';
+
+type QuarantineAction = Input<'quarantine.act'>['action'];
+type Row = Output<'quarantine.list'>['rows'][number];
+
+const ACTIONS: readonly { action: QuarantineAction; label: string; done: string; danger?: boolean }[] = [
+  { action: 'release', label: 'Release', done: 'Released' },
+  { action: 'release-allow', label: 'Release and allow sender', done: 'Released (senders now allowed)' },
+  { action: 'delete', label: 'Delete', done: 'Deleted', danger: true },
+];
+
+interface QuarantineTable extends PageState {
+  search: string;
+}
+
+/** Quarantined messages: the list with reason and score, a safe text-only preview, release or delete. */
+export function QuarantineScreen({ openId }: { openId: string | null }) {
+  const [table, setTable] = useState<QuarantineTable>({ search: '', offset: 0, limit: 50 });
+  const [searchText, setSearchText] = useState('');
+  const search = useDebouncedValue(searchText, 300);
+  const [selection, setSelection] = useState<ReadonlySet<string>>(new Set());
+  const [confirm, setConfirm] = useState<string[] | null>(null);
+  const [report, setReport] = useState('');
+  const action = useAction();
+  const now = useNow(30_000);
+
+  useEffect(() => setTable((state) => (state.search === search ? state : withFilter(state, { search }))), [search]);
+  const input: Input<'quarantine.list'> = { offset: table.offset, limit: table.limit, ...(table.search.trim() ? { search: table.search.trim() } : {}) };
+  const list = useCall('quarantine.list', input);
+  const preview = useCall('quarantine.preview', openId ? { id: openId } : null);
+  useLiveReload(['quarantined'], () => void list.reload(), 2000);
+
+  const total = list.data?.total;
+  useEffect(() => {
+    if (total !== undefined) setTable((state) => clampOffset(state, total));
+  }, [total]);
+
+  const open = (id: string | null) => navigate(formatHash({ screen: 'quarantine', params: { id: id ?? undefined } }));
+  const target = actionTarget(selection, openId);
+
+  const perform = async (act: QuarantineAction, ids: string[]) => {
+    const verb = ACTIONS.find((item) => item.action === act)!.done;
+    const result = await action.run(async () => {
+      const done: string[] = [];
+      const gone: string[] = [];
+      for (const slice of chunks(ids)) {
+        const answer = await call('quarantine.act', { action: act, ids: slice });
+        done.push(...answer.done);
+        gone.push(...answer.gone);
+      }
+      return { done, gone };
+    });
+    if (!result) return;
+    setReport(actionReport(verb, result.done.length, result.gone.length, 'quarantine'));
+    setSelection((current) => withoutIds(current, [...result.done, ...result.gone]));
+    if (openId && (result.done.includes(openId) || result.gone.includes(openId))) open(null);
+    void list.reload();
+  };
+
+  const start = (act: QuarantineAction) => {
+    if (target.ids.length === 0) return;
+    if (act === 'delete') setConfirm(target.ids);
+    else void perform(act, target.ids);
+  };
+
+  const rows = list.data?.rows ?? [];
+
+  return (
+    <div className={`split ${openId ? 'with-pane' : ''}`}>
+      <div className="split-main">
+        <PageHeader title="Quarantine" />
+        <p className="intro">Messages the filters found doubtful wait here. Released ones are delivered as they are; deleted ones are gone for good.</p>
+        <form className="filters" role="search" onSubmit={(event) => event.preventDefault()}>
+          <TextField label="Search" type="search" value={searchText} onChange={setSearchText} placeholder="Sender, recipient, subject or reason" />
+        </form>
+        <div className="toolbar" role="toolbar" aria-label="Quarantine actions">
+          <span className="target">
+            {target.kind === 'selection' ? `${formatCount(target.ids.length)} selected` : target.kind === 'open' ? 'The open message' : 'Tick messages or open one to act on it'}
+          </span>
+          {ACTIONS.map((item) => (
+            <button key={item.action} type="button" className={item.danger ? 'danger-outline' : undefined} disabled={target.ids.length === 0 || action.busy} onClick={() => start(item.action)}>
+              {item.label}
+            </button>
+          ))}
+          {selection.size > 0 ? (
+            <button type="button" className="link-button" onClick={() => setSelection(new Set())}>
+              Clear selection
+            </button>
+          ) : null}
+        </div>
+        {report ? <StatusLine>{report}</StatusLine> : null}
+        <ErrorMessage error={action.error} />
+
+        {list.error && !list.data ? <ErrorMessage error={list.error} onRetry={() => void list.reload()} /> : null}
+        {!list.data && list.loading ? <Loading label="Loading the quarantine…" /> : null}
+        {list.data ? (
+          rows.length === 0 ? (
+            <Empty>{table.search ? 'No quarantined message matches.' : 'The quarantine is empty.'}</Empty>
+          ) : (
+            <QuarantineTable rows={rows} selection={selection} setSelection={setSelection} openId={openId} onOpen={open} now={now} />
+          )
+        ) : null}
+        {list.data ? <Pager total={list.data.total} state={table} what="quarantined messages" onChange={(page) => setTable((state) => ({ ...state, ...page }))} /> : null}
+      </div>
+
+      {openId ? (
+        <aside className="pane" aria-label="Message preview">
+          <div className="pane-header">
+            <h2 className="pane-title">Preview</h2>
+            <button type="button" className="icon-button" aria-label="Close preview" onClick={() => open(null)}>
+              ×
+            </button>
+          </div>
+          {preview.error ? <ErrorMessage error={preview.error} onRetry={() => void preview.reload()} /> : null}
+          {!preview.data && preview.loading ? <Loading label="Loading the preview…" /> : null}
+          {preview.data && preview.data.message.id === openId ? <Preview data={preview.data} /> : null}
+        </aside>
+      ) : null}
+
+      <ConfirmDialog
+        open={confirm !== null}
+        title={confirm ? `Delete ${confirm.length === 1 ? 'this message' : `${formatCount(confirm.length)} messages`}?` : ''}
+        confirmLabel="Delete"
+        danger
+        onCancel={() => setConfirm(null)}
+        onConfirm={() => {
+          const ids = confirm;
+          setConfirm(null);
+          if (ids) void perform('delete', ids);
+        }}
+      >
+        <p>Deleted messages cannot be released any more. Nobody is told.</p>
+      </ConfirmDialog>
+    </div>
+  );
+}
+
+function QuarantineTable(props: { rows: readonly Row[]; selection: ReadonlySet<string>; setSelection: (update: (current: ReadonlySet<string>) => ReadonlySet<string>) => void; openId: string | null; onOpen: (id: string) => void; now: number }) {
+  const { rows, selection } = props;
+  const body = useRef<HTMLTableSectionElement>(null);
+  const ids = rows.map((row) => row.id);
+  const pageState = pageSelectionState(selection, ids);
+  const header = useRef<HTMLInputElement>(null);
+  useEffect(() => {
+    if (header.current) header.current.indeterminate = pageState === 'some';
+  }, [pageState]);
+  const onRowKey = (event: KeyboardEvent<HTMLTableRowElement>, index: number, id: string) => {
+    if (event.target !== event.currentTarget) return;
+    if (event.key === 'Enter') {
+      event.preventDefault();
+      props.onOpen(id);
+    } else if (event.key === ' ') {
+      event.preventDefault();
+      props.setSelection((current) => toggleId(current, id));
+    } else if (['ArrowDown', 'ArrowUp', 'Home', 'End'].includes(event.key)) {
+      event.preventDefault();
+      body.current?.querySelectorAll<HTMLTableRowElement>('tr')[moveIndex(index, event.key, rows.length)]?.focus();
+    }
+  };
+  return (
+    <div className="table-wrap">
+      <table className="data-table">
+        <caption className="visually-hidden">Quarantined messages, newest first. Enter opens the preview, Space ticks a message.</caption>
+        <thead>
+          <tr>
+            <th scope="col" className="check">
+              <input ref={header} type="checkbox" aria-label="Select all on this page" checked={pageState === 'all'} onChange={(event) => props.setSelection((current) => setAll(current, ids, event.target.checked))} />
+            </th>
+            <th scope="col">Received</th>
+            <th scope="col">Sender</th>
+            <th scope="col" className="wide">
+              Recipients
+            </th>
+            <th scope="col">Subject</th>
+            <th scope="col">Reason</th>
+            <th scope="col" className="num">
+              Score
+            </th>
+            <th scope="col" className="num wide">
+              Size
+            </th>
+          </tr>
+        </thead>
+        <tbody ref={body}>
+          {rows.map((row, index) => {
+            const ticked = selection.has(row.id);
+            const label = `Message from ${row.sender || '<>'} to ${summarizeList(row.recipients)}`;
+            return (
+              <tr
+                key={row.id}
+                tabIndex={0}
+                aria-label={label}
+                aria-current={props.openId === row.id ? 'true' : undefined}
+                className={`${ticked ? 'ticked' : ''} ${props.openId === row.id ? 'open' : ''}`}
+                onClick={() => props.onOpen(row.id)}
+                onKeyDown={(event) => onRowKey(event, index, row.id)}
+              >
+                <td className="check" onClick={(event) => event.stopPropagation()}>
+                  <input type="checkbox" aria-label={`Select the message from ${row.sender || "<>"} to ${summarizeList(row.recipients)}`} checked={ticked} onChange={() => props.setSelection((current) => toggleId(current, row.id))} />
+                </td>
+                <td className="nowrap" title={new Date(row.receivedAt).toLocaleString()}>
+                  {formatDuration(props.now - row.receivedAt)} ago
+                </td>
+                <td className="addr">{row.sender || '<>'}</td>
+                <td className="addr wide">{summarizeList(row.recipients, 1)}</td>
+                <td className="subject-cell">{row.subject ?? <span className="muted">(no subject)</span>}</td>
+                <td className="reason-cell">{row.reason ?? '—'}</td>
+                <td className="num">{formatScore(row.score)}</td>
+                <td className="num wide">{formatSize(row.size)}</td>
+              </tr>
+            );
+          })}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+/** Header fields and text only, as React text: nothing from the message is rendered as HTML or fetched. */
+function Preview({ data }: { data: Output<'quarantine.preview'> }) {
+  const { message } = data;
+  return (
+    <article className="message-detail" aria-label={`Quarantined message ${message.id}`}>
+      <h3 className="subject">{message.subject ?? '(no subject)'}</h3>
+      <Facts
+        items={[
+          ['Received', <Time key="at" ms={message.receivedAt} />],
+          ['From', message.sender || '<> (bounce)'],
+          ['To', message.recipients.join(', ')],
+          ['Client', message.clientIp ?? '—'],
+          ['Reason', message.reason ?? '—'],
+          ['Score', formatScore(message.score)],
+          ['Size', formatSize(message.size)],
+        ]}
+      />
+      {data.decision ? <DecisionTrace decision={data.decision} heading="h4" /> : null}
+      <h4>Header fields</h4>
+      <div className="headers-box">
+        <table className="compact headers">
+          <tbody>
+            {data.headers.map((header, index) => (
+              <tr key={`${header.name}-${index}`}>
+                <th scope="row">{header.name}</th>
+                <td>{header.value}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+      <h4>Text</h4>
+      {data.text ? <pre className="preview-text">{data.text}</pre> : <p className="muted">No text part.</p>}
+      <h4>Attachments</h4>
+      {data.attachments.length === 0 ? (
+        <p className="muted">None.</p>
+      ) : (
+        <ul className="attachments">
+          {data.attachments.map((attachment) => (
+            <li key={attachment.part}>
+              {attachment.filename ?? '(no name)'} <span className="muted">
+                {attachment.contentType}
+                {attachment.detectedType && attachment.detectedType !== attachment.contentType ? `, looks like ${attachment.detectedType}` : ''} · {formatSize(attachment.size)}
+              </span>
+            </li>
+          ))}
+        </ul>
+      )}
+    </article>
+  );
+}

@@ -1,0 +1,143 @@
+import { useState, type FormEvent } from 'react';
+import type { Input } from '../../src-relay/admin/contract.ts';
+import { navigate, useCall } from '../api/hooks.ts';
+import { MessageDetail } from '../components/MessageDetail.tsx';
+import { Badge, Empty, ErrorMessage, Loading, PageHeader, TextField, Time } from '../components/ui.tsx';
+import { toLocalDateTimeValue } from '../lib/format.ts';
+import { formatHash } from '../lib/route.ts';
+import { emptyTrackingForm, quickRange, toTrackingInput, type QuickRange, type TrackingForm, type TrackingProblems } from '../lib/tracking.ts';
+import { outcomeWords, summarizeList } from '../lib/words.ts';
+
+/** Message tracking: find mail by sender, recipient, Message-ID or time, and read what happened to it. */
+export function TrackingScreen({ traceId }: { traceId: string | null }) {
+  const [form, setForm] = useState<TrackingForm>(emptyTrackingForm);
+  const [problems, setProblems] = useState<TrackingProblems>({});
+  // Opening the screen lists the latest messages; the form narrows it down.
+  const [query, setQuery] = useState<Input<'tracking.search'>>({ limit: 100 });
+  const results = useCall('tracking.search', query);
+  const trace = useCall('tracking.trace', traceId ? { id: traceId } : null);
+
+  const set = (key: keyof TrackingForm) => (value: string) => setForm((current) => ({ ...current, [key]: value }));
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    const { input, problems: found } = toTrackingInput(form);
+    setProblems(found);
+    if (Object.keys(found).length) return;
+    if (JSON.stringify(query) === JSON.stringify(input)) void results.reload();
+    else setQuery(input);
+  };
+  const quick = (range: QuickRange) => {
+    const { from, to } = quickRange(range, Date.now());
+    setForm((current) => ({ ...current, from: toLocalDateTimeValue(from), to: toLocalDateTimeValue(to) }));
+  };
+  const openTrace = (id: string | null) => navigate(formatHash({ screen: 'tracking', params: { id: id ?? undefined } }));
+
+  return (
+    <div className={`split ${traceId ? 'with-pane' : ''}`}>
+      <div className="split-main">
+        <PageHeader title="Message tracking" />
+        <form className="tracking-form" onSubmit={submit} aria-label="Find messages">
+          <TextField label="Sender" value={form.sender} onChange={set('sender')} errors={problems.sender} placeholder="someone@example.com or part of it" />
+          <TextField label="Recipient" value={form.recipient} onChange={set('recipient')} errors={problems.recipient} />
+          <TextField label="Message-ID" value={form.messageId} onChange={set('messageId')} errors={problems.messageId} placeholder="<…@…>" />
+          <TextField label="From (time)" type="datetime-local" value={form.from} onChange={set('from')} errors={problems.from} />
+          <TextField label="Until (time)" type="datetime-local" value={form.to} onChange={set('to')} errors={problems.to} />
+          <div className="quick-ranges" role="group" aria-label="Time range">
+            <button type="button" onClick={() => quick('hour')}>
+              Last hour
+            </button>
+            <button type="button" onClick={() => quick('today')}>
+              Today
+            </button>
+            <button type="button" onClick={() => quick('week')}>
+              Last 7 days
+            </button>
+          </div>
+          <div className="form-buttons">
+            <button type="submit" className="primary">
+              Search
+            </button>
+            <button
+              type="button"
+              onClick={() => {
+                setForm(emptyTrackingForm);
+                setProblems({});
+              }}
+            >
+              Clear
+            </button>
+          </div>
+        </form>
+
+        {results.error ? <ErrorMessage error={results.error} onRetry={() => void results.reload()} /> : null}
+        {results.loading ? <Loading label="Searching…" /> : null}
+        {results.data && !results.loading ? (
+          results.data.rows.length === 0 ? (
+            <Empty>Nothing found. Mail older than the history kept on this relay cannot be found.</Empty>
+          ) : (
+            <>
+              {results.data.truncated ? <p className="notice">Only the first {results.data.rows.length} matches are shown: narrow the search to see the rest.</p> : null}
+              <div className="table-wrap">
+                <table className="data-table">
+                  <caption className="visually-hidden">Messages found</caption>
+                  <thead>
+                    <tr>
+                      <th scope="col">Time</th>
+                      <th scope="col">Sender</th>
+                      <th scope="col">Recipients</th>
+                      <th scope="col" className="wide">
+                        Subject
+                      </th>
+                      <th scope="col">Outcome</th>
+                      <th scope="col">Details</th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {results.data.rows.map((row, index) => {
+                      const outcome = outcomeWords(row.outcome);
+                      return (
+                        <tr key={`${row.id ?? 'refused'}-${row.at}-${index}`} className={row.id && row.id === traceId ? 'open' : undefined}>
+                          <td className="nowrap">
+                            <Time ms={row.at} />
+                          </td>
+                          <td className="addr">{row.sender || '<>'}</td>
+                          <td className="addr">{summarizeList(row.recipients, 1)}</td>
+                          <td className="subject-cell wide">{row.subject ?? <span className="muted">(no subject)</span>}</td>
+                          <td>
+                            <Badge tone={outcome.tone}>{outcome.label}</Badge>
+                          </td>
+                          <td>
+                            {row.id ? (
+                              <button type="button" className="link-button" onClick={() => openTrace(row.id)} aria-label={`Show history of the message from ${row.sender || '<>'} at ${new Date(row.at).toLocaleString()}`}>
+                                Show history
+                              </button>
+                            ) : (
+                              <span>{row.detail ?? 'refused before it was accepted'}</span>
+                            )}
+                          </td>
+                        </tr>
+                      );
+                    })}
+                  </tbody>
+                </table>
+              </div>
+            </>
+          )
+        ) : null}
+      </div>
+      {traceId ? (
+        <aside className="pane" aria-label="Message history">
+          <div className="pane-header">
+            <h2 className="pane-title">What happened</h2>
+            <button type="button" className="icon-button" aria-label="Close history" onClick={() => openTrace(null)}>
+              ×
+            </button>
+          </div>
+          {trace.error ? <ErrorMessage error={trace.error} onRetry={() => void trace.reload()} /> : null}
+          {!trace.data && trace.loading ? <Loading label="Loading the history…" /> : null}
+          {trace.data && trace.data.id === traceId ? <MessageDetail message={trace.data} headingLevel={3} /> : null}
+        </aside>
+      ) : null}
+    </div>
+  );
+}

@@ -1,0 +1,108 @@
+import type { ApiFailure } from '../../api/client.ts';
+import { Badge, ErrorMessage, Facts, Loading } from '../../components/ui.tsx';
+import type { ConfigObject, Issue } from '../../lib/paths.ts';
+import { reviewSummary, stepForPath, WIZARD_STEPS, type ApplyTask, type StepId, type WizardFields } from '../../lib/wizard.ts';
+
+export interface TaskResult {
+  task: ApplyTask;
+  label: string;
+  state: 'waiting' | 'running' | 'done' | 'warning' | 'failed' | 'skipped';
+  message: string | null;
+  issues?: Issue[];
+}
+
+const STATE_WORDS: Record<TaskResult['state'], { label: string; tone: 'ok' | 'warning' | 'critical' | 'neutral' | 'info' }> = {
+  waiting: { label: 'Waiting', tone: 'neutral' },
+  running: { label: 'Working…', tone: 'info' },
+  done: { label: 'Done', tone: 'ok' },
+  warning: { label: 'Look', tone: 'warning' },
+  failed: { label: 'Failed', tone: 'critical' },
+  skipped: { label: 'Skipped', tone: 'neutral' },
+};
+
+/** Passwords are not shown back on screen, not even in the review. */
+function maskSecrets(key: string, value: unknown): unknown {
+  return key === 'pass' && typeof value === 'string' ? '••••••' : value;
+}
+
+/** Every choice in plain words with an "Edit" per step, the whole-config check, and the apply progress. */
+export function ReviewStep({ fields, config, issues, error, results, applying, onEdit }: { fields: WizardFields; config: ConfigObject; issues: Issue[] | null; error: ApiFailure | null; results: TaskResult[] | null; applying: boolean; onEdit: (id: StepId) => void }) {
+  const title = (id: StepId | null) => WIZARD_STEPS.find((step) => step.id === id)?.title ?? 'Other settings';
+  return (
+    <>
+      {results ? (
+        <section aria-labelledby="apply-title" className="panel">
+          <h3 id="apply-title">Applying</h3>
+          <ol className="apply-tasks" aria-live="polite">
+            {results.map((result, index) => (
+              <li key={index}>
+                <Badge tone={STATE_WORDS[result.state].tone}>{STATE_WORDS[result.state].label}</Badge> {result.label}
+                {result.message ? <span className={result.state === 'failed' ? 'error-text' : 'muted'}>: {result.message}</span> : null}
+                {result.issues?.length ? (
+                  <ul>
+                    {result.issues.map((issue) => (
+                      <li key={`${issue.path}:${issue.message}`}>
+                        <code>{issue.path}</code> {issue.message}
+                      </li>
+                    ))}
+                  </ul>
+                ) : null}
+              </li>
+            ))}
+          </ol>
+          {!applying && results[0]?.state === 'done' ? <p>The relay runs with the new configuration.</p> : null}
+          {!applying && results.some((result) => result.state === 'failed') && results[0]?.state !== 'failed' ? <p>Whatever failed here can be done again under Settings.</p> : null}
+          {!applying && results[0]?.state === 'failed' ? <p>Nothing was changed: the relay goes on with its previous configuration. Fix the problem and press Apply again.</p> : null}
+        </section>
+      ) : null}
+
+      <section aria-labelledby="check-title">
+        <h3 id="check-title">Check</h3>
+        <ErrorMessage error={error} />
+        {issues === null && !error ? <Loading label="Checking the whole configuration…" /> : null}
+        {issues && issues.length === 0 ? (
+          <p role="status">
+            <Badge tone="ok">Ready</Badge> The configuration is complete and valid. Nothing is changed until you press Apply.
+          </p>
+        ) : null}
+        {issues && issues.length > 0 ? (
+          <div className="error-box" role="alert">
+            <p>Fix these before applying:</p>
+            <ul>
+              {issues.map((issue) => {
+                const step = stepForPath(issue.path);
+                return (
+                  <li key={`${issue.path}:${issue.message}`}>
+                    <strong>{title(step)}</strong> <code>{issue.path}</code>: {issue.message}{' '}
+                    {step ? (
+                      <button type="button" className="link-button" onClick={() => onEdit(step)}>
+                        Fix in {title(step)}
+                      </button>
+                    ) : null}
+                  </li>
+                );
+              })}
+            </ul>
+          </div>
+        ) : null}
+      </section>
+
+      {reviewSummary(fields).map((section) => (
+        <section key={section.step} className="review-section" aria-labelledby={`review-${section.step}`}>
+          <div className="panel-header">
+            <h3 id={`review-${section.step}`}>{section.title}</h3>
+            <button type="button" className="link-button" onClick={() => onEdit(section.step)} disabled={applying} aria-label={`Edit ${section.title}`}>
+              Edit
+            </button>
+          </div>
+          <Facts items={section.lines} />
+        </section>
+      ))}
+
+      <details className="config-json">
+        <summary>Show the configuration file</summary>
+        <pre>{JSON.stringify(config, maskSecrets, 2)}</pre>
+      </details>
+    </>
+  );
+}

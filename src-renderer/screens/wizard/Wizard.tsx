@@ -1,0 +1,281 @@
+import { useEffect, useRef, useState } from 'react';
+import type { Output } from '../../../src-relay/admin/contract.ts';
+import { ApiFailure, call } from '../../api/client.ts';
+import { asFailure, useCall } from '../../api/hooks.ts';
+import { ErrorMessage, Loading, PageHeader } from '../../components/ui.tsx';
+import { mapIssues, type ConfigObject, type Issue } from '../../lib/paths.ts';
+import { applyPlan, applyTaskLabel, buildConfig, FIELD_PATHS, fieldsFromConfig, parseList, passwordProblems, stepIssues, WIZARD_STEPS, type ApplyTask, type StepId, type WizardFields } from '../../lib/wizard.ts';
+import { DomainsStep, FiltersStep, InternalStep, OutboundStep, PasswordStep, RecipientsStep, SubmissionStep, TlsStep, type StepProps } from './steps.tsx';
+import { ReviewStep, type TaskResult } from './Review.tsx';
+
+type RelayStatus = Output<'relay.status'>;
+
+/** The setup wizard: loads the saved configuration, walks the steps, applies everything at the end. */
+export function Wizard({ relay, onApplied }: { relay: RelayStatus | undefined; onApplied: () => void }) {
+  const view = useCall('config.get', {});
+  if (view.error && !view.data) {
+    return (
+      <div>
+        <PageHeader title="Setup wizard" />
+        <ErrorMessage error={view.error} onRetry={() => void view.reload()} />
+      </div>
+    );
+  }
+  if (!view.data) return <Loading label="Loading the configuration…" />;
+  return <WizardSteps saved={view.data.saved} firstRun={relay?.state === 'setup' || !view.data.configured} onApplied={onApplied} />;
+}
+
+/** Codes that mean "the relay is (re)starting": account changes right after apply wait for it. */
+const NOT_READY = new Set(['RELAY_NOT_RUNNING', 'UNAVAILABLE', 'NETWORK']);
+const READY_WAIT_MS = 1000;
+const READY_TRIES = 15;
+
+async function whenReady<T>(fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await fn();
+    } catch (error) {
+      if (!(error instanceof ApiFailure) || !NOT_READY.has(error.code) || attempt >= READY_TRIES) throw error;
+      await new Promise((resolve) => setTimeout(resolve, READY_WAIT_MS));
+    }
+  }
+}
+
+function WizardSteps({ saved, firstRun, onApplied }: { saved: ConfigObject; firstRun: boolean; onApplied: () => void }) {
+  const [fields, setFields] = useState<WizardFields>(() => fieldsFromConfig(saved));
+  const [index, setIndex] = useState(0);
+  const [furthest, setFurthest] = useState(0);
+  const [issues, setIssues] = useState<Issue[]>([]);
+  const [localProblems, setLocalProblems] = useState<Partial<Record<keyof WizardFields, string>>>({});
+  const [checking, setChecking] = useState(false);
+  const [failure, setFailure] = useState<ApiFailure | null>(null);
+  const [results, setResults] = useState<TaskResult[] | null>(null);
+  const [applying, setApplying] = useState(false);
+  const heading = useRef<HTMLHeadingElement>(null);
+  const existingAccounts = useCall('accounts.list', {});
+
+  const step = WIZARD_STEPS[index]!;
+  const config = buildConfig(saved, fields);
+  const configKey = JSON.stringify(config);
+
+  // The review checks the whole configuration as the relay would start with it.
+  const [review, setReview] = useState<{ issues: Issue[] | null; error: ApiFailure | null }>({ issues: null, error: null });
+  useEffect(() => {
+    if (step.id !== 'review') return;
+    let live = true;
+    setReview({ issues: null, error: null });
+    call('config.validate', { config: JSON.parse(configKey) as ConfigObject, complete: true })
+      .then((result) => live && setReview({ issues: result.problems, error: null }))
+      .catch((error: unknown) => live && setReview({ issues: null, error: asFailure(error) }));
+    return () => {
+      live = false;
+    };
+  }, [step.id, configKey]);
+
+  // A new step starts at its heading (not on the first one: its first field has the focus).
+  const shown = useRef(false);
+  useEffect(() => {
+    if (shown.current) heading.current?.focus();
+    shown.current = true;
+  }, [index]);
+
+  const set = <K extends keyof WizardFields>(key: K, value: WizardFields[K]) => setFields((current) => ({ ...current, [key]: value }));
+
+  const goTo = (target: number) => {
+    setIssues([]);
+    setLocalProblems({});
+    setFailure(null);
+    setIndex(target);
+    setFurthest((current) => Math.max(current, target));
+  };
+
+  const next = async () => {
+    setFailure(null);
+    if (step.id === 'password') {
+      const problems = passwordProblems(fields);
+      setLocalProblems(problems);
+      if (Object.keys(problems).length) return;
+      goTo(index + 1);
+      return;
+    }
+    if (step.id === 'domains' && parseList(fields.domains).length === 0) {
+      setLocalProblems({ domains: 'add at least one domain this relay takes mail for' });
+      return;
+    }
+    if (step.id === 'internal' && !fields.internalHost.trim()) {
+      setLocalProblems({ internalHost: 'name the internal mail server' });
+      return;
+    }
+    setLocalProblems({});
+    setChecking(true);
+    try {
+      const result = await call('config.validate', { config, complete: false });
+      const mine = stepIssues(step.id, result.problems);
+      setIssues(mine);
+      if (mine.length === 0) goTo(index + 1);
+    } catch (error) {
+      setFailure(asFailure(error));
+    } finally {
+      setChecking(false);
+    }
+  };
+
+  const apply = async () => {
+    const plan = applyPlan(fields);
+    const state: TaskResult[] = plan.map((task) => ({ task, label: applyTaskLabel(task), state: 'waiting', message: null }));
+    const update = (i: number, patch: Partial<TaskResult>) => {
+      state[i] = { ...state[i]!, ...patch };
+      setResults([...state]);
+    };
+    setApplying(true);
+    setResults([...state]);
+    for (const [i, task] of plan.entries()) {
+      update(i, { state: 'running' });
+      try {
+        const message = await runTask(task, config, fields);
+        update(i, { state: message?.startsWith('!') ? 'warning' : 'done', message: message?.replace(/^!/, '') ?? null });
+        // The shell shows (and routes by) the relay's state: it changed with the new configuration.
+        if (task.kind === 'config') onApplied();
+      } catch (error) {
+        const failure = asFailure(error);
+        update(i, { state: 'failed', message: failure.message, issues: failure.issues });
+        if (task.kind === 'config') {
+          for (let rest = i + 1; rest < plan.length; rest += 1) update(rest, { state: 'skipped', message: 'not done: the configuration was not applied' });
+          break;
+        }
+      }
+    }
+    setApplying(false);
+    void existingAccounts.reload();
+  };
+
+  const mapped = mapIssues(issues, FIELD_PATHS);
+  const errors = (key: keyof WizardFields): string[] | undefined => {
+    const local = localProblems[key];
+    const remote = (mapped.byField as Record<string, string[] | undefined>)[key];
+    return local ? [local] : remote;
+  };
+  const props: StepProps = { fields, set, errors };
+  const applied = results !== null && results.every((result) => result.state !== 'waiting' && result.state !== 'running') && results[0]?.state !== 'failed';
+
+  return (
+    <div className="wizard">
+      <PageHeader title={firstRun ? 'Set up Moat' : 'Setup wizard'} />
+      {!firstRun ? <p className="intro">Starts from the configuration in force. Nothing changes until you press Apply on the last step.</p> : null}
+      <div className="wizard-layout">
+        <nav aria-label="Wizard steps" className="wizard-nav">
+          <ol>
+            {WIZARD_STEPS.map((item, i) => (
+              <li key={item.id} className={i < index ? 'done' : undefined}>
+                <button type="button" aria-current={i === index ? 'step' : undefined} disabled={i > furthest || applying} onClick={() => goTo(i)}>
+                  <span className="step-number" aria-hidden="true">
+                    {i + 1}
+                  </span>
+                  {item.title}
+                </button>
+              </li>
+            ))}
+          </ol>
+        </nav>
+        <section className="wizard-step">
+          <h2 id="wizard-step-title" ref={heading} tabIndex={-1}>
+            Step {index + 1} of {WIZARD_STEPS.length}: {step.title}
+          </h2>
+          {mapped.other.length ? (
+            <div className="error-box" role="alert">
+              <ul>
+                {mapped.other.map((issue) => (
+                  <li key={`${issue.path}:${issue.message}`}>
+                    <code>{issue.path}</code> {issue.message}
+                  </li>
+                ))}
+              </ul>
+            </div>
+          ) : null}
+          <StepBody id={step.id} props={props} existing={existingAccounts.data?.accounts ?? []} config={config} review={review} results={results} applying={applying} onEdit={(id) => goTo(WIZARD_STEPS.findIndex((candidate) => candidate.id === id))} />
+          <ErrorMessage error={failure} />
+          <div className="wizard-buttons">
+            <button type="button" onClick={() => goTo(index - 1)} disabled={index === 0 || applying || checking}>
+              Back
+            </button>
+            {step.id === 'review' ? (
+              applied ? (
+                <a className="button primary" href="#/dashboard">
+                  Open the dashboard
+                </a>
+              ) : (
+                <button type="button" className="primary" onClick={() => void apply()} disabled={applying || review.issues === null || review.issues.length > 0}>
+                  {applying ? 'Applying…' : 'Apply'}
+                </button>
+              )
+            ) : (
+              <button type="button" className="primary" onClick={() => void next()} disabled={checking}>
+                {checking ? 'Checking…' : 'Next'}
+              </button>
+            )}
+          </div>
+        </section>
+      </div>
+    </div>
+  );
+}
+
+/** One apply task; a message starting with "!" is a warning (done, but the admin should look). */
+async function runTask(task: ApplyTask, config: ConfigObject, fields: WizardFields): Promise<string | null> {
+  switch (task.kind) {
+    case 'config': {
+      const result = await call('config.apply', { config });
+      return result.error ? `!saved, but the relay reports: ${result.error}` : `the relay is ${result.state}`;
+    }
+    case 'account': {
+      const draft = fields.accounts.find((account) => account.name.trim() === task.name);
+      if (!draft) return null;
+      await whenReady(() => call('accounts.add', { name: task.name, password: draft.password, senders: parseList(draft.senders) }));
+      return null;
+    }
+    case 'password':
+      await whenReady(() => call('auth.changePassword', { current: fields.adminCurrent, password: fields.adminNew }));
+      return null;
+  }
+}
+
+function StepBody({
+  id,
+  props,
+  existing,
+  config,
+  review,
+  results,
+  applying,
+  onEdit,
+}: {
+  id: StepId;
+  props: StepProps;
+  existing: Output<'accounts.list'>['accounts'];
+  config: ConfigObject;
+  review: { issues: Issue[] | null; error: ApiFailure | null };
+  results: TaskResult[] | null;
+  applying: boolean;
+  onEdit: (id: StepId) => void;
+}) {
+  switch (id) {
+    case 'domains':
+      return <DomainsStep {...props} />;
+    case 'internal':
+      return <InternalStep {...props} />;
+    case 'recipients':
+      return <RecipientsStep {...props} />;
+    case 'filters':
+      return <FiltersStep {...props} />;
+    case 'tls':
+      return <TlsStep {...props} />;
+    case 'outbound':
+      return <OutboundStep {...props} />;
+    case 'submission':
+      return <SubmissionStep {...props} existing={existing} />;
+    case 'password':
+      return <PasswordStep {...props} />;
+    case 'review':
+      return <ReviewStep fields={props.fields} config={config} issues={review.issues} error={review.error} results={results} applying={applying} onEdit={onEdit} />;
+  }
+}

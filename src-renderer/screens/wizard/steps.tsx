@@ -1,0 +1,404 @@
+import { useEffect, useRef, useState } from 'react';
+import type { Output } from '../../../src-relay/admin/contract.ts';
+import { call } from '../../api/client.ts';
+import { useAction } from '../../api/hooks.ts';
+import { Badge, CheckboxField, Empty, ErrorMessage, Facts, RadioGroup, SelectField, TextField, Time } from '../../components/ui.tsx';
+import { mapIssues } from '../../lib/paths.ts';
+import { accountProblems, MIN_PASSWORD_CHARS, parseList, type AccountDraft, type TlsMode, type WizardFields } from '../../lib/wizard.ts';
+
+export interface StepProps {
+  fields: WizardFields;
+  set: <K extends keyof WizardFields>(key: K, value: WizardFields[K]) => void;
+  errors: (key: keyof WizardFields) => string[] | undefined;
+}
+
+const TLS_OPTIONS: readonly { value: TlsMode; label: string }[] = [
+  { value: 'opportunistic', label: 'When offered (opportunistic)' },
+  { value: 'required', label: 'Required' },
+  { value: 'none', label: 'Never' },
+];
+
+export function DomainsStep({ fields, set, errors }: StepProps) {
+  return (
+    <>
+      <p>The domains whose mail this relay takes in and hands to your internal server. Mail for any other domain is refused, so Moat is never an open relay.</p>
+      <TextField label="Accepted domains" value={fields.domains} onChange={(value) => set('domains', value)} errors={errors('domains')} multiline rows={4} hint="One a line, e.g. example.com" autoFocus />
+      <TextField label="Host name of this relay" value={fields.hostname} onChange={(value) => set('hostname', value)} errors={errors('hostname')} hint="Used in the greeting and in Received headers; should match the MX record and reverse DNS. Empty: this machine's name." placeholder="mx.example.com" />
+      <TextField label="Inbound listener address" value={fields.mxListen} onChange={(value) => set('mxListen', value)} errors={errors('mxListen')} hint="Where the Internet delivers mail to this relay, as HOST:PORT. Empty: port 25 on every interface (or what the command line set)." placeholder="0.0.0.0:25" />
+    </>
+  );
+}
+
+type TestResult = Output<'setup.testInternal'>;
+
+export function InternalStep({ fields, set, errors }: StepProps) {
+  const test = useAction();
+  const [result, setResult] = useState<TestResult | null>(null);
+  const firstDomain = parseList(fields.domains)[0];
+  const runTest = async () => {
+    setResult(null);
+    const port = Number(fields.internalPort.trim() || '25');
+    const recipient = fields.testRecipient.trim() || (firstDomain ? `postmaster@${firstDomain}` : undefined);
+    const answer = await test.run(() => call('setup.testInternal', { host: fields.internalHost.trim(), port: Number.isInteger(port) ? port : 25, ...(recipient ? { recipient } : {}) }));
+    if (answer) setResult(answer);
+  };
+  return (
+    <>
+      <p>The mail server inside your network (for example Exchange) that receives the mail for your domains.</p>
+      <div className="field-row">
+        <TextField label="Internal server" value={fields.internalHost} onChange={(value) => set('internalHost', value)} errors={errors('internalHost')} placeholder="exchange.corp.local or 10.0.0.5" autoFocus className="grow" />
+        <TextField label="Port" value={fields.internalPort} onChange={(value) => set('internalPort', value)} errors={errors('internalPort')} inputMode="numeric" className="short" />
+      </div>
+      <SelectField label="STARTTLS to the internal server" value={fields.internalTls} onChange={(value) => set('internalTls', value)} errors={errors('internalTls')} options={TLS_OPTIONS} />
+      <CheckboxField label="Check the internal server's certificate" checked={fields.internalVerify} onChange={(value) => set('internalVerify', value)} errors={errors('internalVerify')} hint="Leave off for a self-signed Exchange certificate." />
+      <CheckboxField label="Log in to the internal server (SMTP AUTH)" checked={fields.internalAuth} onChange={(value) => set('internalAuth', value)} hint="Usually not needed: allow the relay's address on the receive connector instead." />
+      {fields.internalAuth ? (
+        <div className="field-row">
+          <TextField label="User name" value={fields.internalUser} onChange={(value) => set('internalUser', value)} errors={errors('internalUser')} className="grow" />
+          <TextField label="Password" type="password" value={fields.internalPass} onChange={(value) => set('internalPass', value)} errors={errors('internalPass')} autoComplete="new-password" className="grow" />
+        </div>
+      ) : null}
+      <div className="test-box">
+        <TextField label="Recipient to probe" value={fields.testRecipient} onChange={(value) => set('testRecipient', value)} hint={`An existing mailbox; the test asks whether it is accepted without sending anything.${firstDomain ? ` Empty: postmaster@${firstDomain}.` : ''}`} />
+        <button type="button" onClick={() => void runTest()} disabled={test.busy || !fields.internalHost.trim()}>
+          {test.busy ? 'Testing…' : 'Test connection'}
+        </button>
+        <ErrorMessage error={test.error} />
+        {result ? <TestReport result={result} /> : null}
+      </div>
+    </>
+  );
+}
+
+const STEP_NAMES: Record<TestResult['steps'][number]['step'], string> = {
+  connect: 'Connect',
+  greeting: 'Greeting',
+  ehlo: 'EHLO',
+  starttls: 'STARTTLS',
+  mail: 'MAIL FROM',
+  rcpt: 'Recipient probe',
+};
+
+function TestReport({ result }: { result: TestResult }) {
+  return (
+    <div className="test-report" role="status">
+      <p>
+        <Badge tone={result.ok ? 'ok' : 'critical'}>{result.ok ? 'The internal server answers' : 'The test failed'}</Badge>
+      </p>
+      <ol className="test-steps">
+        {result.steps.map((step) => (
+          <li key={step.step} className={step.ok ? 'ok' : 'failed'}>
+            <span className="step-mark" aria-hidden="true">
+              {step.ok ? '✓' : '✗'}
+            </span>
+            <strong>{STEP_NAMES[step.step]}</strong> <span className="visually-hidden">{step.ok ? 'worked' : 'failed'}</span>: {step.detail}
+          </li>
+        ))}
+      </ol>
+      <Facts
+        items={[
+          ['Greeting', result.banner ?? '—'],
+          ['STARTTLS offered', result.starttls ? 'yes' : 'no'],
+          ['AUTH offered', result.authMechanisms.length ? result.authMechanisms.join(', ') : 'no'],
+          ['Recipient accepted', result.recipientAccepted === null ? 'not probed' : result.recipientAccepted ? 'yes' : 'no'],
+        ]}
+      />
+      {result.advice.length ? (
+        <ul className="advice">
+          {result.advice.map((line) => (
+            <li key={line}>{line}</li>
+          ))}
+        </ul>
+      ) : null}
+    </div>
+  );
+}
+
+export function RecipientsStep({ fields, set, errors }: StepProps) {
+  return (
+    <>
+      <p>Refusing mail for addresses that do not exist at the door keeps spam out and avoids bounces to forged senders (backscatter).</p>
+      <CheckboxField
+        label="Ask the internal server whether each recipient exists"
+        checked={fields.calloutEnabled}
+        onChange={(value) => set('calloutEnabled', value)}
+        errors={errors('calloutEnabled')}
+        hint="Moat asks with a recipient probe (nothing is sent) and remembers the answer. Needs recipient filtering on the internal server (Exchange: Recipient Filtering on the receive connector)."
+      />
+      {fields.calloutEnabled ? (
+        <RadioGroup
+          legend="While the internal server cannot be asked"
+          value={fields.calloutUnreachable}
+          onChange={(value) => set('calloutUnreachable', value)}
+          errors={errors('calloutUnreachable')}
+          options={[
+            { value: 'tempfail', label: 'Ask the sender to try again later (4xx)' },
+            { value: 'accept', label: 'Accept every address of our domains' },
+          ]}
+        />
+      ) : null}
+      <TextField label="Only accept these recipients (optional)" value={fields.recipients} onChange={(value) => set('recipients', value)} errors={errors('recipients')} multiline rows={5} hint="One address a line. Empty: any address of the accepted domains (postmaster is always accepted)." />
+    </>
+  );
+}
+
+type Engine = Output<'setup.detectFilters'>['engines'][number]['engine'];
+const ENGINES: readonly { engine: Engine; label: string; field: 'clamavAddress' | 'rspamdAddress' | 'spamdAddress'; hint: string }[] = [
+  { engine: 'clamav', label: 'ClamAV (clamd)', field: 'clamavAddress', hint: 'Virus scanning: a unix socket such as /run/clamav/clamd.ctl, or HOST:PORT.' },
+  { engine: 'rspamd', label: 'rspamd', field: 'rspamdAddress', hint: "Junk scoring: rspamd's normal worker, e.g. 127.0.0.1:11333." },
+  { engine: 'spamd', label: 'SpamAssassin (spamd)', field: 'spamdAddress', hint: 'Junk scoring: spamd, e.g. 127.0.0.1:783.' },
+];
+
+export function FiltersStep({ fields, set, errors }: StepProps) {
+  const detect = useAction();
+  const [found, setFound] = useState<Output<'setup.detectFilters'>['engines'] | null>(null);
+  const started = useRef(false);
+  const runDetect = async () => {
+    const result = await detect.run(() => call('setup.detectFilters', {}));
+    if (result) setFound(result.engines);
+  };
+  useEffect(() => {
+    if (started.current) return;
+    started.current = true;
+    void runDetect();
+    // Once, when the step first shows: the admin can look again with the button.
+  }, []);
+
+  return (
+    <>
+      <p>Moat checks inbound mail with its own rules, and with ClamAV and rspamd or SpamAssassin when they run on this box or nearby.</p>
+      <CheckboxField label="Check inbound mail with the content filters" checked={fields.filtersEnabled} onChange={(value) => set('filtersEnabled', value)} errors={errors('filtersEnabled')} />
+      {fields.filtersEnabled ? (
+        <>
+          <div className="panel">
+            <div className="panel-header">
+              <h3>Found on this box</h3>
+              <button type="button" onClick={() => void runDetect()} disabled={detect.busy}>
+                {detect.busy ? 'Looking…' : 'Look for filters'}
+              </button>
+            </div>
+            <ErrorMessage error={detect.error} />
+            {found === null && detect.busy ? <p className="muted">Looking at the usual addresses…</p> : null}
+            {found ? (
+              found.length === 0 ? (
+                <Empty>Nothing answered.</Empty>
+              ) : (
+                <ul className="engines">
+                  {found.map((engine) => {
+                    const info = ENGINES.find((item) => item.engine === engine.engine)!;
+                    return (
+                      <li key={`${engine.engine}-${engine.address}`}>
+                        <Badge tone={engine.found ? 'ok' : 'neutral'}>{engine.found ? 'Found' : 'Not found'}</Badge> <strong>{info.label}</strong> at <code>{engine.address}</code> <span className="muted">{engine.detail}</span>{' '}
+                        {engine.found && fields[info.field] !== engine.address ? (
+                          <button type="button" onClick={() => set(info.field, engine.address)} aria-label={`Use ${info.label} at ${engine.address}`}>
+                            Use
+                          </button>
+                        ) : null}
+                      </li>
+                    );
+                  })}
+                </ul>
+              )
+            ) : null}
+          </div>
+          {ENGINES.map((engine) => (
+            <EngineField key={engine.engine} engine={engine.engine} label={engine.label} hint={engine.hint} value={fields[engine.field]} onChange={(value) => set(engine.field, value)} errors={errors(engine.field)} />
+          ))}
+          <h3>Junk scores</h3>
+          <p className="muted small">From these scores a message is delivered tagged (for the Junk folder), kept in quarantine, or refused. Empty: the defaults (5, 10, 15).</p>
+          <div className="field-row">
+            <TextField label="Tag from" value={fields.tagScore} onChange={(value) => set('tagScore', value)} errors={errors('tagScore')} inputMode="decimal" placeholder="5" className="short" />
+            <TextField label="Quarantine from" value={fields.quarantineScore} onChange={(value) => set('quarantineScore', value)} errors={errors('quarantineScore')} inputMode="decimal" placeholder="10" className="short" />
+            <TextField label="Refuse from" value={fields.rejectScore} onChange={(value) => set('rejectScore', value)} errors={errors('rejectScore')} inputMode="decimal" placeholder="15" className="short" />
+          </div>
+        </>
+      ) : (
+        <p className="notice">With the filters off, every message for your domains is delivered unchecked.</p>
+      )}
+    </>
+  );
+}
+
+function EngineField({ engine, label, hint, value, onChange, errors }: { engine: Engine; label: string; hint: string; value: string; onChange: (value: string) => void; errors: string[] | undefined }) {
+  const test = useAction();
+  const [result, setResult] = useState<Output<'setup.testFilter'> | null>(null);
+  const runTest = async () => {
+    setResult(null);
+    const answer = await test.run(() => call('setup.testFilter', { engine, address: value.trim() }));
+    if (answer) setResult(answer);
+  };
+  return (
+    <div className="engine-field">
+      <TextField label={`${label} address`} value={value} onChange={onChange} errors={errors} hint={`${hint} Empty: off.`} />
+      <button type="button" onClick={() => void runTest()} disabled={test.busy || !value.trim()} aria-label={`Test ${label}`}>
+        {test.busy ? 'Testing…' : 'Test'}
+      </button>
+      <ErrorMessage error={test.error} />
+      {result ? (
+        <p role="status">
+          <Badge tone={result.ok ? 'ok' : 'critical'}>{result.ok ? 'Works' : 'Failed'}</Badge> {result.detail}
+        </p>
+      ) : null}
+    </div>
+  );
+}
+
+export function TlsStep({ fields, set, errors }: StepProps) {
+  const save = useAction();
+  const [cert, setCert] = useState('');
+  const [key, setKey] = useState('');
+  const [saved, setSaved] = useState<Output<'setup.saveCertificate'> | null>(null);
+  const issues = mapIssues(save.error?.issues ?? [], { cert: 'cert', key: 'key' });
+  const savePem = async () => {
+    const result = await save.run(() => call('setup.saveCertificate', { cert, key }));
+    if (result) {
+      setSaved(result);
+      set('certPath', result.cert);
+      set('keyPath', result.key);
+      setCert('');
+      setKey('');
+    }
+  };
+  return (
+    <>
+      <p>Senders use STARTTLS on port 25 to encrypt mail to you; office clients use it on 587 and 465.</p>
+      <RadioGroup
+        legend="Certificate"
+        value={fields.tlsMode}
+        onChange={(value) => set('tlsMode', value)}
+        options={[
+          { value: 'generate', label: 'Make a self-signed certificate when the relay starts', hint: 'Fine for mail between servers (they rarely check); office clients will warn.' },
+          { value: 'files', label: 'Use my certificate', hint: 'Paste it below, or name PEM files on this box.' },
+        ]}
+      />
+      {fields.tlsMode === 'files' ? (
+        <>
+          <div className="panel">
+            <h3>Paste the certificate</h3>
+            <TextField label="Certificate (PEM)" value={cert} onChange={setCert} errors={issues.byField.cert} multiline rows={5} monospace placeholder="-----BEGIN CERTIFICATE-----" hint="The server certificate first, then the intermediate ones." />
+            <TextField label="Private key (PEM)" value={key} onChange={setKey} errors={issues.byField.key} multiline rows={5} monospace placeholder="-----BEGIN PRIVATE KEY-----" />
+            <button type="button" onClick={() => void savePem()} disabled={save.busy || !cert.trim() || !key.trim()}>
+              {save.busy ? 'Saving…' : 'Save certificate'}
+            </button>
+            <ErrorMessage error={save.error} showIssues={false} />
+            {saved ? (
+              <div role="status" className="test-report">
+                <p>
+                  <Badge tone="ok">Saved</Badge> {saved.subject}
+                </p>
+                <Facts
+                  items={[
+                    ['Names', saved.names.join(', ') || '—'],
+                    ['Valid until', <Time key="to" ms={saved.validTo} />],
+                  ]}
+                />
+              </div>
+            ) : null}
+          </div>
+          <TextField label="Certificate file" value={fields.certPath} onChange={(value) => set('certPath', value)} errors={errors('certPath')} placeholder="/etc/ssl/moat/cert.pem" />
+          <TextField label="Key file" value={fields.keyPath} onChange={(value) => set('keyPath', value)} errors={errors('keyPath')} placeholder="/etc/ssl/moat/key.pem" />
+        </>
+      ) : null}
+    </>
+  );
+}
+
+export function OutboundStep({ fields, set, errors }: StepProps) {
+  return (
+    <>
+      <p>How mail for other domains (sent by your office clients through Moat) leaves.</p>
+      <RadioGroup
+        legend="Send outgoing mail"
+        value={fields.outboundMode}
+        onChange={(value) => set('outboundMode', value)}
+        options={[
+          { value: 'mx', label: 'Directly to the recipients’ mail servers (MX lookup)', hint: 'Needs outbound port 25 and a clean reverse DNS for this box.' },
+          { value: 'smarthost', label: 'Through a smarthost', hint: "Your provider's relay, when port 25 is blocked or its reputation is better." },
+        ]}
+      />
+      {fields.outboundMode === 'smarthost' ? (
+        <>
+          <div className="field-row">
+            <TextField label="Smarthost" value={fields.smarthostHost} onChange={(value) => set('smarthostHost', value)} errors={errors('smarthostHost')} placeholder="smtp.provider.example" className="grow" />
+            <TextField label="Smarthost port" value={fields.smarthostPort} onChange={(value) => set('smarthostPort', value)} errors={errors('smarthostPort')} inputMode="numeric" className="short" />
+          </div>
+          <SelectField label="STARTTLS to the smarthost" value={fields.smarthostTls} onChange={(value) => set('smarthostTls', value)} errors={errors('smarthostTls')} options={TLS_OPTIONS} />
+          <CheckboxField label="Check the smarthost's certificate" checked={fields.smarthostVerify} onChange={(value) => set('smarthostVerify', value)} errors={errors('smarthostVerify')} />
+          <CheckboxField label="Log in to the smarthost (SMTP AUTH)" checked={fields.smarthostAuth} onChange={(value) => set('smarthostAuth', value)} />
+          {fields.smarthostAuth ? (
+            <div className="field-row">
+              <TextField label="Smarthost user name" value={fields.smarthostUser} onChange={(value) => set('smarthostUser', value)} errors={errors('smarthostUser')} className="grow" />
+              <TextField label="Smarthost password" type="password" value={fields.smarthostPass} onChange={(value) => set('smarthostPass', value)} errors={errors('smarthostPass')} autoComplete="new-password" className="grow" />
+            </div>
+          ) : null}
+        </>
+      ) : null}
+    </>
+  );
+}
+
+type Account = Output<'accounts.list'>['accounts'][number];
+
+export function SubmissionStep({ fields, set, errors, existing }: StepProps & { existing: readonly Account[] }) {
+  const [draft, setDraft] = useState<AccountDraft>({ name: '', password: '', senders: '' });
+  const [problems, setProblems] = useState<Partial<Record<keyof AccountDraft, string>>>({});
+  const taken = [...existing.map((account) => account.name), ...fields.accounts.map((account) => account.name.trim())];
+  const add = () => {
+    const found = accountProblems(draft, taken);
+    setProblems(found);
+    if (Object.keys(found).length) return;
+    set('accounts', [...fields.accounts, { ...draft, name: draft.name.trim() }]);
+    setDraft({ name: '', password: '', senders: '' });
+  };
+  return (
+    <>
+      <p>Office clients that speak SMTP (Unix, Mac, POP3 users, scanners) log in to Moat to send mail, so the internal server's own SMTP AUTH can be switched off.</p>
+      <CheckboxField label="Listen for clients with STARTTLS (port 587)" checked={fields.submissionStarttls} onChange={(value) => set('submissionStarttls', value)} />
+      {fields.submissionStarttls ? <TextField label="STARTTLS listener address" value={fields.submissionListen} onChange={(value) => set('submissionListen', value)} errors={errors('submissionListen')} hint="HOST:PORT" /> : null}
+      <CheckboxField label="Listen for clients with implicit TLS (port 465)" checked={fields.submissionTls} onChange={(value) => set('submissionTls', value)} />
+      {fields.submissionTls ? <TextField label="TLS listener address" value={fields.submissionTlsListen} onChange={(value) => set('submissionTlsListen', value)} errors={errors('submissionTlsListen')} hint="HOST:PORT" /> : null}
+      <TextField label="Trusted networks (send without logging in)" value={fields.trustedNetworks} onChange={(value) => set('trustedNetworks', value)} errors={errors('trustedNetworks')} multiline rows={3} hint="One network a line, e.g. 192.168.10.0/24. Keep this short: everything there can send as anyone." />
+
+      <h3>Accounts</h3>
+      {existing.length ? (
+        <p>
+          Already there: {existing.map((account) => account.name).join(', ')}. Manage them later under Settings.
+        </p>
+      ) : null}
+      {fields.accounts.length ? (
+        <ul className="account-drafts" aria-label="Accounts to add">
+          {fields.accounts.map((account) => (
+            <li key={account.name}>
+              <strong>{account.name}</strong> <span className="muted">{parseList(account.senders).join(', ') || 'no sender addresses'}</span>{' '}
+              <button type="button" aria-label={`Remove ${account.name} from the list`} onClick={() => set('accounts', fields.accounts.filter((item) => item !== account))}>
+                Remove
+              </button>
+            </li>
+          ))}
+        </ul>
+      ) : (
+        <p className="muted">No new accounts. They are added when you apply.</p>
+      )}
+      <fieldset className="panel">
+        <legend>New account</legend>
+        <TextField label="Account name" value={draft.name} onChange={(name) => setDraft((current) => ({ ...current, name }))} errors={problems.name} />
+        <TextField label="Account password" type="password" value={draft.password} onChange={(password) => setDraft((current) => ({ ...current, password }))} errors={problems.password} autoComplete="new-password" hint={`At least ${MIN_PASSWORD_CHARS} characters.`} />
+        <TextField label="May send as" value={draft.senders} onChange={(senders) => setDraft((current) => ({ ...current, senders }))} errors={problems.senders} multiline rows={2} hint="One address or @domain a line." />
+        <button type="button" onClick={add}>
+          Add account
+        </button>
+      </fieldset>
+    </>
+  );
+}
+
+export function PasswordStep({ fields, set, errors }: StepProps) {
+  return (
+    <>
+      <p>The admin password was set when this relay was claimed. Leave these empty to keep it, or fill them in to change it when you apply.</p>
+      <TextField label="Current admin password" type="password" value={fields.adminCurrent} onChange={(value) => set('adminCurrent', value)} errors={errors('adminCurrent')} autoComplete="current-password" />
+      <TextField label="New admin password" type="password" value={fields.adminNew} onChange={(value) => set('adminNew', value)} errors={errors('adminNew')} autoComplete="new-password" hint={`At least ${MIN_PASSWORD_CHARS} characters.`} />
+      <TextField label="Repeat the new password" type="password" value={fields.adminConfirm} onChange={(value) => set('adminConfirm', value)} errors={errors('adminConfirm')} autoComplete="new-password" />
+    </>
+  );
+}

@@ -1,0 +1,33 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { emptyTrackingForm, quickRange, toTrackingInput } from '../../../src-renderer/lib/tracking.ts';
+import { actionReport, outcomeWords, summarizeList } from '../../../src-renderer/lib/words.ts';
+
+test('an empty form asks for the latest messages', () => {
+  assert.deepEqual(toTrackingInput(emptyTrackingForm), { input: { limit: 100 }, problems: {} });
+});
+
+test('the form becomes a search: trimmed, brackets off the Message-ID, times in the local zone', () => {
+  const { input, problems } = toTrackingInput({ sender: ' bob@example.com ', recipient: '', messageId: '<abc@host.example>', from: '2025-03-12T10:00', to: '2025-03-12T12:30' });
+  assert.deepEqual(problems, {});
+  assert.deepEqual(input, { limit: 100, sender: 'bob@example.com', messageId: 'abc@host.example', from: new Date(2025, 2, 12, 10, 0).getTime(), to: new Date(2025, 2, 12, 12, 30).getTime() });
+});
+
+test('a range that ends before it starts is refused at the end field', () => {
+  const { problems } = toTrackingInput({ ...emptyTrackingForm, from: '2025-03-12T12:00', to: '2025-03-12T10:00' });
+  assert.deepEqual(problems, { to: 'the end is before the start' });
+});
+
+test('quick ranges end now', () => {
+  const now = new Date(2025, 2, 12, 15, 30).getTime();
+  assert.deepEqual(quickRange('hour', now), { from: now - 3_600_000, to: now });
+  assert.equal(quickRange('today', now).from, new Date(2025, 2, 12).getTime());
+});
+
+test('outcomes and reports read as sentences', () => {
+  assert.deepEqual(outcomeWords('delivered'), { label: 'Delivered', tone: 'ok' });
+  assert.equal(outcomeWords('expired').label, 'Expired');
+  assert.equal(summarizeList(['a', 'b', 'c', 'd']), 'a, b and 2 more');
+  assert.equal(actionReport('Retried', 3, 0), 'Retried 3 messages.');
+  assert.equal(actionReport('Deleted', 1, 1, 'quarantine'), 'Deleted 1 message; 1 was no longer in the quarantine.');
+});

@@ -1,0 +1,141 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { MIN_ADMIN_PASSWORD_CHARS } from '../../../src-relay/admin/auth-contract.ts';
+import { validateConfig, checkServeReady } from '../../../src-relay/config/load.ts';
+import { accountProblems, applyPlan, buildConfig, FIELD_PATHS, fieldsFromConfig, MIN_PASSWORD_CHARS, parseList, passwordProblems, reviewSummary, stepForPath, stepIssues, WIZARD_STEPS } from '../../../src-renderer/lib/wizard.ts';
+import { configKeys } from '../../../src-relay/config/docs.ts';
+
+test('the steps run in the order of the issue, ending with the review', () => {
+  assert.deepEqual(
+    WIZARD_STEPS.map((step) => step.id),
+    ['domains', 'internal', 'recipients', 'filters', 'tls', 'outbound', 'submission', 'password', 'review'],
+  );
+});
+
+test('every config problem path finds its step, and keys the wizard does not show find none', () => {
+  assert.equal(stepForPath('domains.0'), 'domains');
+  assert.equal(stepForPath('internal.host'), 'internal');
+  assert.equal(stepForPath('mx.callout.whenUnreachable'), 'recipients');
+  assert.equal(stepForPath('mx.tls.cert'), 'tls');
+  assert.equal(stepForPath('filters.clamav.address'), 'filters');
+  assert.equal(stepForPath('outbound.smarthost.port'), 'outbound');
+  assert.equal(stepForPath('submission.listen'), 'submission');
+  assert.equal(stepForPath('mx.listen'), 'domains');
+  assert.equal(stepForPath('mx.maxRecipients'), null);
+  const issues = [
+    { path: 'internal.port', message: 'too big' },
+    { path: 'mx.tls.key', message: 'missing' },
+    { path: 'mx.idleTimeoutSec', message: 'bad' },
+  ];
+  assert.deepEqual(stepIssues('internal', issues), [issues[0]]);
+  assert.deepEqual(stepIssues('tls', issues), [issues[1]]);
+  assert.deepEqual(stepIssues('recipients', issues), []);
+});
+
+test('every field the wizard writes is a real configuration key', () => {
+  const keys = new Set(configKeys().map((doc) => doc.key));
+  for (const path of Object.values(FIELD_PATHS)) assert.ok(keys.has(path), path);
+});
+
+test('a fresh relay gets empty fields with the usual defaults', () => {
+  const fields = fieldsFromConfig({});
+  assert.equal(fields.domains, '');
+  assert.equal(fields.internalPort, '25');
+  assert.equal(fields.internalTls, 'opportunistic');
+  assert.equal(fields.filtersEnabled, true);
+  assert.equal(fields.tlsMode, 'generate');
+  assert.equal(fields.outboundMode, 'mx');
+  assert.equal(fields.submissionStarttls, false);
+});
+
+function filled() {
+  return {
+    ...fieldsFromConfig({}),
+    domains: 'Example.com\nexample.org, ',
+    internalHost: 'exchange.lan',
+    internalPort: '2525',
+    recipients: 'alice@example.com',
+    calloutEnabled: true,
+    clamavAddress: '/run/clamav/clamd.ctl',
+    tagScore: '6',
+    outboundMode: 'smarthost' as const,
+    smarthostHost: 'smtp.isp.example',
+    smarthostPort: '587',
+    smarthostTls: 'required' as const,
+    smarthostAuth: true,
+    smarthostUser: 'moat',
+    smarthostPass: 'secret',
+    submissionStarttls: true,
+    trustedNetworks: '192.168.1.0/24',
+  };
+}
+
+test('the built configuration is one the config schema accepts and can serve', () => {
+  const config = buildConfig({}, filled());
+  assert.deepEqual(config.domains, ['Example.com', 'example.org']);
+  assert.deepEqual(config.internal, { host: 'exchange.lan', port: 2525, tls: 'opportunistic', verifyCertificate: false });
+  const result = validateConfig(config);
+  assert.ok(result.ok, JSON.stringify(!result.ok && result.problems));
+  assert.deepEqual(checkServeReady(result.config), []);
+  assert.equal(result.config.outbound.smarthost?.auth?.user, 'moat');
+  assert.equal(result.config.submission.listen, '0.0.0.0:587');
+  assert.equal(result.config.mx.callout.enabled, true);
+  assert.equal(result.config.filters.tagScore, 6);
+});
+
+test('keys the wizard does not show are kept, and emptied ones go back to their default', () => {
+  const saved = { queue: { lifetimeHours: 48 }, internal: { host: 'old.lan', maxConnections: 3, auth: { user: 'u', pass: 'p' } }, outbound: { smarthost: { host: 'x' } }, mx: { tls: { cert: '/c', key: '/k' } } };
+  const fields = { ...fieldsFromConfig(saved), internalHost: 'new.lan', internalAuth: false, outboundMode: 'mx' as const, tlsMode: 'generate' as const, hostname: '  ' };
+  const config = buildConfig(saved, fields);
+  assert.deepEqual(config.queue, { lifetimeHours: 48 });
+  assert.deepEqual(config.internal, { host: 'new.lan', maxConnections: 3, port: 25, tls: 'opportunistic', verifyCertificate: false });
+  assert.equal('hostname' in config, false);
+  assert.equal(config.outbound, undefined, 'no smarthost: the outbound section went empty');
+  assert.equal(config.mx, undefined);
+});
+
+test('fields read back from a built configuration build the same configuration', () => {
+  const first = buildConfig({}, filled());
+  const again = buildConfig(first, fieldsFromConfig(first));
+  assert.deepEqual(again, first);
+});
+
+test('a number typed wrong reaches the server as text so the problem shows at its field', () => {
+  const config = buildConfig({}, { ...filled(), internalPort: 'twenty-five' });
+  const result = validateConfig(config);
+  assert.ok(!result.ok);
+  assert.deepEqual(result.problems.map((problem) => problem.path), ['internal.port']);
+});
+
+test('lists split on lines, commas and spaces', () => {
+  assert.deepEqual(parseList(' a.example,b.example\n\n c.example ; d.example '), ['a.example', 'b.example', 'c.example', 'd.example']);
+});
+
+test('the password rule matches the contract', () => {
+  assert.equal(MIN_PASSWORD_CHARS, MIN_ADMIN_PASSWORD_CHARS);
+});
+
+test('the admin password step may be left empty, but a started change must be complete', () => {
+  assert.deepEqual(passwordProblems({ adminCurrent: '', adminNew: '', adminConfirm: '' }), {});
+  assert.deepEqual(Object.keys(passwordProblems({ adminCurrent: '', adminNew: 'short', adminConfirm: 'other' })).sort(), ['adminConfirm', 'adminCurrent', 'adminNew']);
+  assert.deepEqual(passwordProblems({ adminCurrent: 'old password', adminNew: 'a new long one', adminConfirm: 'a new long one' }), {});
+});
+
+test('a new account needs a free name, a long password and sender addresses or domains', () => {
+  assert.deepEqual(accountProblems({ name: 'scanner', password: 'long enough pw', senders: 'scanner@example.com\n@example.org' }, ['bob']), {});
+  const problems = accountProblems({ name: 'Bob', password: 'short', senders: 'not an address' }, ['bob']);
+  assert.deepEqual(Object.keys(problems).sort(), ['name', 'password', 'senders']);
+});
+
+test('apply saves the configuration first, then adds accounts, then changes the password', () => {
+  const fields = { ...filled(), accounts: [{ name: ' scanner ', password: 'long enough pw', senders: '' }], adminCurrent: 'old one here', adminNew: 'new one here', adminConfirm: 'new one here' };
+  assert.deepEqual(applyPlan(fields), [{ kind: 'config' }, { kind: 'account', name: 'scanner' }, { kind: 'password' }]);
+  assert.deepEqual(applyPlan(fieldsFromConfig({})), [{ kind: 'config' }]);
+});
+
+test('the review names every step but the review itself', () => {
+  const sections = reviewSummary(filled());
+  assert.deepEqual(sections.map((section) => section.step), WIZARD_STEPS.filter((step) => step.id !== 'review').map((step) => step.id));
+  const outbound = sections.find((section) => section.step === 'outbound')!;
+  assert.match(outbound.lines[0]![1], /smtp\.isp\.example port 587, STARTTLS required, logs in as moat/);
+});
