@@ -390,13 +390,14 @@ export const internalAuthProbe: Probe = {
 
 export const adminListenerProbe: Probe = {
   id: 'admin-listener',
-  title: 'Admin listener on loopback',
+  title: 'Admin listener on loopback or HTTPS',
   run(context) {
     const listen = context.config.admin.listen;
     if (context.adminError) return { status: 'failing', detail: `the admin listener could not bind ${listen}: ${context.adminError}`, hint: 'Free the port or choose another with --admin-listen.' };
     const address = context.adminAddress ?? listen;
     if (isLoopbackListen(address)) return { status: 'ok', detail: `bound to ${address} (loopback only)` };
-    return { status: 'failing', detail: `bound to ${address}, reachable from the network without TLS`, hint: 'Bind it to 127.0.0.1.' };
+    if (context.config.admin.tls.enabled) return { status: 'ok', detail: `bound to ${address}, HTTPS only` };
+    return { status: 'failing', detail: `bound to ${address}, reachable from the network without TLS`, hint: 'Bind it to 127.0.0.1, or set admin.tls.enabled.' };
   },
 };
 
@@ -405,7 +406,7 @@ export const adminPasswordProbe: Probe = {
   title: 'Admin password set',
   async run(context) {
     if (!context.hooks.adminPasswordSet) {
-      return unknown('the admin API and its password come with the admin app; until then the admin listener serves only /metrics and /healthz on loopback');
+      return unknown('this relay runs without the admin host (embedded use): nothing reports whether an admin password is set');
     }
     return (await context.hooks.adminPasswordSet())
       ? { status: 'ok', detail: 'an admin password is set' }

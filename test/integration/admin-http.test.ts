@@ -103,6 +103,9 @@ test('applying a configuration turns a fresh relay into one that accepts and del
     assert.deepEqual(saved.saved, config);
     assert.equal(saved.configured, true);
     assert.ok(saved.keys.some((key) => key.key === 'mx.maxRecipients'));
+    // the checklist learns from the host that the admin password is set
+    const checklist = await admin.call('checklist.run', { probes: ['admin-password'] });
+    assert.equal(checklist.probes.find((probe) => probe.id === 'admin-password')?.status, 'ok');
   } finally {
     await world.stop();
     await sink.stop();
