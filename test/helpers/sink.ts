@@ -70,6 +70,17 @@ export class Sink {
     return sink;
   }
 
+  /** The delivered copy of the message with this Subject, once it has arrived (earlier tests' mail may still be arriving). */
+  async waitForSubject(subject: string, timeoutMs = 20_000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.messages.find((sunk) => sunk.raw.includes(`\r\nSubject: ${subject}\r\n`));
+      if (found) return found.raw.toString('utf8');
+      if (Date.now() > deadline) throw new Error(`no delivery of "${subject}" within ${timeoutMs} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
   /** Resolves once `count` messages have arrived; rejects after `timeoutMs`. */
   waitFor(count: number, timeoutMs = 20_000): Promise<void> {
     if (this.messages.length >= count) return Promise.resolve();

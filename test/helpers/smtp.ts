@@ -118,3 +118,15 @@ export class RawSmtp {
     this.socket.destroy();
   }
 }
+
+/** Two relay attempts (a foreign domain, the percent hack) in one session: each must be refused with 5xx. */
+export async function tryRelayTricks(port: number): Promise<string[]> {
+  const client = await RawSmtp.connect(port);
+  try {
+    await client.hello();
+    await client.command('MAIL FROM:<a@sender.test>');
+    return [await client.command('RCPT TO:<victim@elsewhere.test>'), await client.command('RCPT TO:<x%elsewhere.test@example.test>')];
+  } finally {
+    client.close();
+  }
+}

@@ -56,16 +56,6 @@ async function until(what: string, condition: () => boolean, timeoutMs = 20_000)
   }
 }
 
-/** The delivered copy with this Subject, once the sink has it. */
-async function delivered(subject: string, timeoutMs = 20_000): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const found = sink.messages.find((sunk) => sunk.raw.includes(`\r\nSubject: ${subject}\r\n`));
-    if (found) return found.raw.toString('utf8');
-    if (Date.now() > deadline) throw new Error(`no delivery of "${subject}" within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 test('the quarantine list counts and pages what the filters kept, newest first, with reason and score', { timeout: TEST_TIMEOUT_MS }, async () => {
   const one = await quarantined('list offer one');
@@ -136,9 +126,9 @@ test('release and allow: the message arrives saying who released it, the sender 
   const plain = await quarantined('release me too', 'rob@sender.test');
   assert.deepEqual(await call('quarantine.act', { action: 'release-allow', ids: [id, NEVER] }), { done: [id], gone: [NEVER] });
   assert.deepEqual(await call('quarantine.act', { action: 'release', ids: [plain] }), { done: [plain], gone: [] });
-  const got = await delivered('release me');
+  const got = await sink.waitForSubject('release me');
   assert.match(got, /^X-Moat-Released: released from quarantine by admin@127\.0\.0\.1 at\s/);
-  await delivered('release me too');
+  await sink.waitForSubject('release me too');
 
   const lists = new SenderLists(relay.relay.queue.store.db);
   assert.equal(lists.get('rita@sender.test')?.list, 'allow');
@@ -171,7 +161,7 @@ test('tracking tells what the filters did: kept, released, deleted, or refused a
   const deleted = await quarantined('tracked deleted', 'tess@sender.test');
   await call('quarantine.act', { action: 'release', ids: [released] });
   await call('quarantine.act', { action: 'delete', ids: [deleted] });
-  await delivered('tracked released');
+  await sink.waitForSubject('tracked released');
   const refusal = await send(relay.port, 'tess@sender.test', ['bob@example.test'], message('tracked junk', `Hello\r\n${GTUBE}\r\n`)).then(
     () => assert.fail('GTUBE was accepted'),
     (error: Error & { responseCode?: number }) => error,

@@ -61,16 +61,6 @@ async function until(what: string, condition: () => boolean, timeoutMs = 20_000)
 
 const attempts = (id: string) => relay.relay.queue.store.recipients(id)[0]?.attempts ?? 0;
 
-/** The delivered copy with this Subject, once the sink has it. */
-async function delivered(subject: string, timeoutMs = 20_000): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const found = sink.messages.find((sunk) => sunk.raw.includes(`\r\nSubject: ${subject}\r\n`));
-    if (found) return found.raw.toString('utf8');
-    if (Date.now() > deadline) throw new Error(`no delivery of "${subject}" within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 async function queued(from: string, to: string, subject: string): Promise<string> {
   const info = await send(relay.port, from, [to], message(subject));
@@ -163,7 +153,7 @@ test('hold, release, bounce and delete act on a selection; ids no longer queued 
   const released = await call('queue.releaseAll');
   assert.deepEqual([released.queueHeld, released.held], [false, 0]);
   await Promise.all(ready);
-  await delivered('act a');
+  await sink.waitForSubject('act a');
   await until('the deliveries are written', () => relay.relay.queue.store.summary().size === 0);
   assert.equal((await call('queue.summary')).size, 0);
 });
@@ -183,7 +173,7 @@ test('retry delivers a deferred message once the internal server takes it; the t
   const delivery = nextEvent('delivered', (event) => event.id === id);
   assert.deepEqual(await call('queue.act', { action: 'retry', ids: [id] }), { done: [id], gone: [] });
   await delivery;
-  await delivered('retry me');
+  await sink.waitForSubject('retry me');
   await until('the delivery is written', () => relay.relay.queue.store.message(id)!.status === 'done');
 
   const trace = await call('tracking.trace', { id });

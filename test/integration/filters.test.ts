@@ -40,16 +40,6 @@ const history = (id: string) => {
   return relay.relay.queue.store.history(id).map((row) => row.action);
 };
 
-/** The delivered copy of the message with this Subject (deliveries of earlier tests may still be arriving). */
-async function delivered(subject: string, timeoutMs = 20_000): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const found = sink.messages.find((sunk) => sunk.raw.includes(`\r\nSubject: ${subject}\r\n`));
-    if (found) return found.raw.toString('utf8');
-    if (Date.now() > deadline) throw new Error(`no delivery of "${subject}" within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 async function refused(raw: string, from = 'alice@sender.test'): Promise<string> {
   const error = await send(relay.port, from, ['bob@example.test'], raw).then(
@@ -90,7 +80,7 @@ test('tagged junk reaches the internal server with the X-Spam headers and X-Moat
   const raw = 'From: promo@sender.test\r\nTo: bob@example.test\r\nSubject: deal\r\nMIME-Version: 1.0\r\nContent-Type: text/html\r\n\r\n<a href="http://x.test"><img src="http://x.test/a.png"></a>\r\n';
   const id = ids((await send(relay.port, 'promo@sender.test', ['bob@example.test'], raw)).response);
   const spooled = readFileSync(relay.relay.queue.spool.path(id));
-  const got = await delivered('deal');
+  const got = await sink.waitForSubject('deal');
   assert.match(got, /\r\nX-Spam-Flag: YES\r\nX-Spam-Score: 6\.0\r\nX-Spam-Status: Yes, score=6\.0 required=5\.0\s+tests=MISSING_DATE,MISSING_MESSAGE_ID,HTML_ONLY,HTML_LITTLE_TEXT\r\n/);
   assert.match(got, /\r\nX-Moat-Status: tag; score=6;/);
   assert.ok(got.endsWith(spooled.toString('utf8')), 'the delivered message is the header block + the spool file');
@@ -102,7 +92,7 @@ test('tagged junk reaches the internal server with the X-Spam headers and X-Moat
 
 test('a clean message is delivered with X-Spam-Flag: NO', async () => {
   await send(relay.port, 'alice@sender.test', ['bob@example.test'], message('clean'));
-  assert.match(await delivered('clean'), /\r\nX-Spam-Flag: NO\r\n/);
+  assert.match(await sink.waitForSubject('clean'), /\r\nX-Spam-Flag: NO\r\n/);
 });
 
 test('quarantine: kept with its decision, not delivered; released, it arrives with who released it', async () => {
@@ -117,7 +107,7 @@ test('quarantine: kept with its decision, not delivered; released, it arrives wi
   await new Promise((resolve) => setTimeout(resolve, 300));
   assert.ok(!sink.messages.some((sunk) => sunk.raw.includes('Subject: QUARANTINE me')), 'nothing delivered while in quarantine');
   assert.deepEqual(quarantine.release(id, { by: 'test-admin' }), { released: true, allowed: null });
-  const got = await delivered('QUARANTINE me');
+  const got = await sink.waitForSubject('QUARANTINE me');
   assert.match(got, /^X-Moat-Released: released from quarantine by test-admin at\s+\d{4}-/);
   assert.match(got, /\r\nX-Spam-Flag: NO\r\n/);
   assert.deepEqual(quarantine.list({ search: id }), []);
