@@ -1,0 +1,54 @@
+import assert from 'node:assert/strict';
+import { message, send } from '../helpers/smtp.ts';
+import { e2eTest, logIn, openScreen, screenshot, textMatches } from './world.ts';
+
+/** Text from the internet that would run script if it were ever put into the page as HTML. */
+const HOSTILE_SUBJECT = 'Invoice <b>html</b> <img src=x onerror="window.__moatXss=1">';
+
+e2eTest('a quarantined message is released from the quarantine screen and arrives', async (world) => {
+  const sink = await world.sink();
+  // a message without a Date scores 11 here: quarantined (10), not refused (15)
+  const relay = await world.serveConfigured({
+    domains: ['example.test'],
+    internal: { host: '127.0.0.1', port: sink.port, tls: 'none' },
+    filters: { enabled: true, rules: { MISSING_DATE: 11 } },
+  });
+  await world.claim(relay);
+  const { page, errors } = await world.page();
+  await logIn(page, relay.base);
+  await openScreen(page, '#/quarantine', 'Quarantine');
+  await page.getByText('The quarantine is empty.').waitFor();
+
+  const undated = message(HOSTILE_SUBJECT, 'Cheap offer <script>window.__moatXss=2</script>\r\n').replace(/^Date: .*\r\n/m, '');
+  const info = await send(relay.mxPort, 'alice@sender.test', ['bob@example.test'], undated);
+  assert.match(info.response, /queued as/);
+
+  // live: the row appears without a reload, with its reason and score
+  const row = page.getByRole('row', { name: 'Message from alice@sender.test to bob@example.test', exact: true });
+  await row.waitFor();
+  assert.equal(await row.locator('.subject-cell').textContent(), HOSTILE_SUBJECT);
+  assert.match((await row.locator('.reason-cell').textContent()) ?? '', /junk score 11/);
+  assert.equal((await row.locator('td.num').first().textContent())?.trim(), '11');
+
+  await row.click();
+  const pane = page.getByRole('complementary', { name: 'Message preview' });
+  const subject = pane.getByRole('heading', { level: 3 });
+  await textMatches(subject, /^Invoice /);
+  assert.equal(await subject.textContent(), HOSTILE_SUBJECT, 'the subject is shown as the text it is');
+  await textMatches(pane.locator('.preview-text'), /Cheap offer <script>window\.__moatXss=2<\/script>/);
+  await textMatches(pane.locator('.facts'), /Reason\s*junk score 11/);
+  // nothing from the message became an element, and nothing of it ran
+  assert.equal(await page.locator('main img, main b, main script').count(), 0);
+  assert.equal(await page.evaluate('typeof window.__moatXss'), 'undefined');
+  await screenshot(page, '06-quarantine-hostile-subject');
+
+  await page.getByRole('button', { name: 'Release', exact: true }).click();
+  await page.getByRole('status').filter({ hasText: 'Released 1 message.' }).waitFor();
+  await sink.waitFor(1);
+  const delivered = sink.messages[0]!.raw.toString('utf8');
+  assert.match(delivered, /^X-Moat-Released: released from quarantine by admin@127\.0\.0\.1/);
+  assert.ok(delivered.includes(`\r\nSubject: ${HOSTILE_SUBJECT}\r\n`));
+  await row.waitFor({ state: 'detached' });
+  await page.getByText('The quarantine is empty.').waitFor();
+  assert.deepEqual(errors, []);
+});

@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict';
+import { reservePort } from '../helpers/sink.ts';
+import { message, send } from '../helpers/smtp.ts';
+import { e2eTest, logIn, openScreen, screenshot, textMatches } from './world.ts';
+
+e2eTest('a deferred message shows in the queue and "Retry" delivers it once the internal server is up', async (world) => {
+  const internalPort = await reservePort();
+  // one long retry interval: only the button can make the message due again within the test
+  const relay = await world.serveConfigured({
+    domains: ['example.test'],
+    internal: { host: '127.0.0.1', port: internalPort, tls: 'none' },
+    queue: { retryIntervalsSec: [3600] },
+    filters: { enabled: false },
+  });
+  await world.claim(relay);
+  const { page, errors } = await world.page();
+  await logIn(page, relay.base);
+  await openScreen(page, '#/queue', 'Queue');
+  await page.getByText('The queue is empty').waitFor();
+
+  await send(relay.mxPort, 'alice@sender.test', ['bob@example.test'], message('waits for exchange'));
+  const row = page.getByRole('row', { name: 'Message from alice@sender.test to bob@example.test', exact: true });
+  // live: the row appears, then turns to "Retrying" with the refusal, without a reload
+  await textMatches(row, /Retrying/);
+  const reply = await textMatches(row.locator('.reply-line'), /\S/);
+  assert.match(reply, /ECONNREFUSED|refused|connect/i);
+  assert.match((await row.textContent()) ?? '', /waits for exchange/);
+
+  await row.click();
+  const pane = page.getByRole('complementary', { name: 'Message details' });
+  await textMatches(pane.locator('.history'), /\S/);
+  await textMatches(pane.locator('.recipients'), /bob@example\.test\s*Waiting.*1 attempt/s);
+  await screenshot(page, '05-queue-deferred-detail');
+
+  const sink = await world.sink({ port: internalPort });
+  await page.getByRole('checkbox', { name: 'Select the message from alice@sender.test to bob@example.test', exact: true }).check();
+  await textMatches(page.getByRole('toolbar', { name: 'Message actions' }), /^1 selected/);
+  await page.getByRole('button', { name: 'Retry', exact: true }).click();
+  await page.getByRole('status').filter({ hasText: 'Scheduled for delivery now: 1 message.' }).waitFor();
+  await sink.waitFor(1);
+  assert.match(sink.messages[0]!.raw.toString('utf8'), /\r\nSubject: waits for exchange\r\n/);
+
+  await row.waitFor({ state: 'detached' });
+  await page.getByText('The queue is empty').waitFor();
+  await textMatches(pane.locator('.recipients'), /bob@example\.test\s*Delivered/);
+  assert.deepEqual(errors, []);
+});
