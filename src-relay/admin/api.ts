@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { z } from 'zod';
 import { contract, type MethodName } from './contract.ts';
 import { ApiError, type ApiIssue } from './errors.ts';

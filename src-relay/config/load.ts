@@ -1,5 +1,4 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { writeFileWhole } from '../util/write-whole.ts';
 import { ConfigSchema, hostPortSchema, type Config, type ConfigInput } from './schema.ts';
 

@@ -4,7 +4,8 @@ import { call } from '../api/client.ts';
 import { navigate, useAction, useCall, useDebouncedValue, useLiveReload, useNow } from '../api/hooks.ts';
 import { DecisionTrace } from '../components/MessageDetail.tsx';
 import { Pager } from '../components/Pager.tsx';
-import { ConfirmDialog, Empty, ErrorMessage, Facts, Loading, PageHeader, StatusLine, TextField, Time } from '../components/ui.tsx';
+import { ActionToolbar } from '../components/ActionToolbar.tsx';
+import { ConfirmDialog, Empty, ErrorMessage, Facts, Loading, PageHeader, TextField, Time } from '../components/ui.tsx';
 import { formatCount, formatDuration, formatScore, formatSize } from '../lib/format.ts';
 import { formatHash } from '../lib/route.ts';
 import { actionTarget, chunks, pageSelectionState, setAll, toggleId, withoutIds } from '../lib/selection.ts';
@@ -84,23 +85,17 @@ export function QuarantineScreen({ openId }: { openId: string | null }) {
         <form className="filters" role="search" onSubmit={(event) => event.preventDefault()}>
           <TextField label="Search" type="search" value={searchText} onChange={setSearchText} placeholder="Sender, recipient, subject or reason" />
         </form>
-        <div className="toolbar" role="toolbar" aria-label="Quarantine actions">
-          <span className="target">
-            {target.kind === 'selection' ? `${formatCount(target.ids.length)} selected` : target.kind === 'open' ? 'The open message' : 'Tick messages or open one to act on it'}
-          </span>
-          {ACTIONS.map((item) => (
-            <button key={item.action} type="button" className={item.danger ? 'danger-outline' : undefined} disabled={target.ids.length === 0 || action.busy} onClick={() => start(item.action)}>
-              {item.label}
-            </button>
-          ))}
-          {selection.size > 0 ? (
-            <button type="button" className="link-button" onClick={() => setSelection(new Set())}>
-              Clear selection
-            </button>
-          ) : null}
-        </div>
-        {report ? <StatusLine>{report}</StatusLine> : null}
-        <ErrorMessage error={action.error} />
+        <ActionToolbar
+          label="Quarantine actions"
+          actions={ACTIONS}
+          target={target}
+          busy={action.busy}
+          onAction={start}
+          selectionSize={selection.size}
+          onClearSelection={() => setSelection(new Set())}
+          report={report || null}
+          error={action.error}
+        />
 
         {list.error && !list.data ? <ErrorMessage error={list.error} onRetry={() => void list.reload()} /> : null}
         {!list.data && list.loading ? <Loading label="Loading the quarantine…" /> : null}

@@ -4,7 +4,8 @@ import { call } from '../api/client.ts';
 import { navigate, useAction, useCall, useDebouncedValue, useEvent, useLiveReload, useNow, type CallState } from '../api/hooks.ts';
 import { MessageDetail } from '../components/MessageDetail.tsx';
 import { Pager } from '../components/Pager.tsx';
-import { Badge, ConfirmDialog, Empty, ErrorMessage, Loading, PageHeader, SelectField, StatusLine, TextField, Time } from '../components/ui.tsx';
+import { ActionToolbar } from '../components/ActionToolbar.tsx';
+import { Badge, ConfirmDialog, Empty, ErrorMessage, Loading, PageHeader, SelectField, TextField, Time } from '../components/ui.tsx';
 import { formatCount, formatDuration, formatSize } from '../lib/format.ts';
 import { formatHash } from '../lib/route.ts';
 import { actionTarget, chunks, pageSelectionState, setAll, toggleId, withoutIds } from '../lib/selection.ts';
@@ -150,23 +151,17 @@ export function QueueScreen({ summary, openId }: { summary: CallState<QueueSumma
           />
         </form>
 
-        <div className="toolbar" role="toolbar" aria-label="Message actions">
-          <span className="target">
-            {target.kind === 'selection' ? `${formatCount(target.ids.length)} selected` : target.kind === 'open' ? 'The open message' : 'Tick messages or open one to act on it'}
-          </span>
-          {ACTIONS.map((item) => (
-            <button key={item.action} type="button" className={item.danger ? 'danger-outline' : undefined} disabled={target.ids.length === 0 || action.busy} onClick={() => start(item.action)}>
-              {item.label}
-            </button>
-          ))}
-          {selection.size > 0 ? (
-            <button type="button" className="link-button" onClick={() => setSelection(new Set())}>
-              Clear selection
-            </button>
-          ) : null}
-        </div>
-        {report ? <StatusLine>{report}</StatusLine> : null}
-        <ErrorMessage error={action.error} />
+        <ActionToolbar
+          label="Message actions"
+          actions={ACTIONS}
+          target={target}
+          busy={action.busy}
+          onAction={start}
+          selectionSize={selection.size}
+          onClearSelection={() => setSelection(new Set())}
+          report={report || null}
+          error={action.error}
+        />
 
         {list.error && !list.data ? <ErrorMessage error={list.error} onRetry={() => void list.reload()} /> : null}
         {!list.data && list.loading ? <Loading label="Loading the queue…" /> : null}

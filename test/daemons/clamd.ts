@@ -49,7 +49,8 @@ export async function startClamd(): Promise<Clamd> {
     `DatabaseDirectory ${db}`,
     `TemporaryDirectory ${dir}`,
     `PidFile ${join(dir, 'clamd.pid')}`,
-    'LogFile /dev/null',
+    // each clamd its own log: clamd locks its log file, so two test files sharing one (even /dev/null) cannot both start
+    `LogFile ${join(dir, 'clamd.log')}`,
     'Bytecode no',
     'StreamMaxLength 40M',
     'AlertEncrypted yes',
