@@ -1,0 +1,44 @@
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { AdminClient } from '../helpers/admin.ts';
+import { ServeProcess } from '../helpers/cli.ts';
+import { ADMIN_PASSWORD, e2eTest, heading, logIn, screenshot, textMatches } from './world.ts';
+
+// A broken state (STYLE habit 18): a configuration whose listener cannot bind. The relay keeps its admin page up,
+// says why the engine is not running, and the screens show errors instead of crashing or spinning.
+e2eTest('a relay that cannot start says why on every screen, and stays manageable', async (world) => {
+  const blocker = createServer();
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+  const taken = (blocker.address() as AddressInfo).port;
+  try {
+    const sink = await world.sink();
+    writeFileSync(
+      join(world.dataDir, 'moat.json'),
+      JSON.stringify({ domains: ['example.test'], internal: { host: '127.0.0.1', port: sink.port, tls: 'none' }, mx: { listen: `127.0.0.1:${taken}` } }),
+    );
+    const serve = await ServeProcess.startForSetup(['--data-dir', world.dataDir, '--admin-listen', '127.0.0.1:0']);
+    try {
+      assert.match(serve.stdout, /state=failed/);
+      assert.match(serve.stderr, /EADDRINUSE/);
+      const base = `http://${serve.admin}`;
+      await new AdminClient(base).call('auth.setup', { token: serve.setupToken, password: ADMIN_PASSWORD });
+
+      const { page, errors } = await world.page();
+      await logIn(page, base);
+      const banner = page.getByRole('alert').filter({ hasText: 'The relay is not running.' });
+      await textMatches(banner, /EADDRINUSE/);
+      await screenshot(page, '40-broken-dashboard');
+      await page.evaluate('window.location.hash = "#/queue"');
+      await heading(page, 'Queue').waitFor();
+      await textMatches(page.locator('main'), /relay is not running/i);
+      await screenshot(page, '40-broken-queue');
+      assert.deepEqual(errors, []);
+    } finally {
+      await serve.stop();
+    }
+  } finally {
+    blocker.close();
+  }
+});
