@@ -10,7 +10,7 @@ import { ConfigRefused, startAdminHost, type AdminHost } from './admin/host.ts';
 import { resolverFromEnvironment } from './util/fixture-resolver.ts';
 import { QUEUE_ID_PATTERN } from './util/ids.ts';
 import { formatMessageDetail, formatQueueList } from './queue/format.ts';
-import { processIo } from './cli/io.ts';
+import { cliActor, processIo } from './cli/io.ts';
 import { USERS_USAGE, usersCommand } from './cli/users.ts';
 import { DKIM_USAGE, dkimCommand } from './cli/dkim.ts';
 import { BACKUP_USAGE, backupCommand } from './cli/backup.ts';
@@ -51,7 +51,7 @@ function defaultDataDir(): string {
   return '/var/lib/moat';
 }
 
-const FLAGS = {
+export const FLAGS = {
   'data-dir': { type: 'string' },
   config: { type: 'string' },
   domain: { type: 'string', multiple: true },
@@ -82,7 +82,7 @@ function parseFlags(args: string[]) {
 }
 
 /** Flags become config overrides; a malformed HOST:PORT is a problem with its flag's name. */
-function overridesFrom(flags: Flags): { overrides: ConfigInput; problems: ConfigProblem[] } {
+export function overridesFrom(flags: Flags): { overrides: ConfigInput; problems: ConfigProblem[] } {
   const overrides: Record<string, unknown> = {};
   const problems: ConfigProblem[] = [];
   const hop = (flag: 'internal' | 'smarthost', path: string) => {
@@ -203,6 +203,7 @@ async function queueCommand(flags: Flags, args: string[]): Promise<number> {
     store = openStore(dataDir, { ...result.config, domains: JSON.parse(served) as string[] }, silentLogger);
   }
   const { db, queue } = store;
+  const by = cliActor();
   const done = (ok: boolean, what: string) => {
     process.stdout.write(ok ? `${what}\n` : `no queued message ${id}\n`);
     return ok ? 0 : 1;
@@ -219,21 +220,21 @@ async function queueCommand(flags: Flags, args: string[]): Promise<number> {
         return 0;
       }
       case 'retry':
-        if (flags.all) return done(true, `${queue.retryAll()} recipient(s) due now`);
-        return done(queue.retry(id!), `${id} due now`);
+        if (flags.all) return done(true, `${queue.retryAll(by)} recipient(s) due now`);
+        return done(queue.retry(id!, by), `${id} due now`);
       case 'hold':
         if (flags.all) {
-          queue.holdAll();
+          queue.holdAll(by);
           return done(true, 'queue held: nothing is delivered until "moat queue release --all"');
         }
-        return done(queue.hold(id!), `${id} held`);
+        return done(queue.hold(id!, by), `${id} held`);
       case 'release':
-        if (flags.all) return done(true, `queue released (${queue.releaseAll()} held message(s) released too)`);
-        return done(queue.release(id!), `${id} released`);
+        if (flags.all) return done(true, `queue released (${queue.releaseAll(by)} held message(s) released too)`);
+        return done(queue.release(id!, by), `${id} released`);
       case 'delete':
-        return done(await queue.delete(id!), `${id} deleted`);
+        return done(await queue.delete(id!, by), `${id} deleted`);
       case 'bounce':
-        return done(await queue.bounce(id!), `${id} returned to its sender`);
+        return done(await queue.bounce(id!, by), `${id} returned to its sender`);
       default:
         throw new UsageError(`unknown queue action ${JSON.stringify(action ?? '')}`);
     }

@@ -3,7 +3,7 @@ import { hostname as osHostname } from 'node:os';
 import { isIP } from 'node:net';
 import { promises as dns } from 'node:dns';
 import type { z } from 'zod';
-import { checkServeReady, loadConfig, mergeConfig, saveConfig, validateConfig, type ConfigProblem } from '../config/load.ts';
+import { checkServeReady, loadConfig, mergeConfig, overriddenPaths, saveConfig, validateConfig, type ConfigProblem } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { createRelay, dataPaths, type Relay, type RelayOptions } from '../engine.ts';
 import { resolveLogger, type Logger } from '../log/logger.ts';
@@ -225,6 +225,11 @@ export class AdminHost {
       }
       throw new ApiError('APPLY_FAILED', `the new configuration could not be started (${reason}); the previous one is back in force`);
     }
+  }
+
+  /** The keys the command line sets ("mx.listen"): the file's values for them apply only without those flags. */
+  overriddenKeys(): string[] {
+    return overriddenPaths(this.options.overrides ?? {});
   }
 
   /** The configuration file as saved (what the wizard and settings edit). */

@@ -21,6 +21,12 @@ export const accountSchema = z.object({
   lastLogin: z.object({ at: z.number(), clientIp: z.string().nullable() }).nullable(),
 });
 
+/** A client address as typed: checked to be an IP address by the handler (node:net isIP). */
+const address = z.string().trim().min(1).max(64);
+
+/** A failure counter that reached its limit: log-ins from there (or with that name) are refused until `until`. */
+const lockoutSchema = z.object({ until: z.number(), failures: z.number() });
+
 export const accountsContract = {
   'accounts.list': method({ summary: 'Submission accounts with their sender addresses and lock state', input: empty, output: z.object({ accounts: z.array(accountSchema) }) }),
   'accounts.add': method({
@@ -32,4 +38,19 @@ export const accountsContract = {
   'accounts.setSenders': method({ summary: 'The addresses an account may send as', input: z.object({ name, senders }).strict(), output: accountSchema }),
   'accounts.unlock': method({ summary: 'Lift a suspension or a log-in lockout', input: z.object({ name }).strict(), output: accountSchema }),
   'accounts.remove': method({ summary: 'Remove an account', input: z.object({ name }).strict(), output: empty }),
+  'accounts.lockouts': method({
+    summary: 'Client addresses and user names locked out after failed log-ins, until when',
+    input: empty,
+    output: z.object({
+      addresses: z.array(lockoutSchema.extend({ address: z.string() })),
+      /** Names are locked whether or not an account has them (a lockout tells nothing about which exist); `account` says whether one does. */
+      names: z.array(lockoutSchema.extend({ name: z.string(), account: z.boolean() })),
+    }),
+  }),
+  'accounts.unlockAddress': method({
+    summary: 'Lift the lockout of a client address (every name may be tried from it again)',
+    input: z.object({ address }).strict(),
+    /** unlocked: false when the address had no lockout or failures counted (expired, or lifted meanwhile). */
+    output: z.object({ address: z.string(), unlocked: z.boolean() }),
+  }),
 } as const;

@@ -1,3 +1,5 @@
+import { userInfo } from 'node:os';
+
 /** What a CLI command reads and writes: the process's streams in use, a pipe or a buffer in tests. */
 export interface CommandIo {
   stdin: NodeJS.ReadStream | NodeJS.ReadableStream;
@@ -10,6 +12,20 @@ export const processIo: CommandIo = {
   out: (text) => process.stdout.write(text),
   err: (text) => process.stderr.write(text),
 };
+
+/**
+ * Who runs a command, for history rows and logs: "cli:NAME" with the OS account the process runs as (from the user
+ * database, not $USER, which anyone can set), "cli" when it has no name. The name is kept to characters that cannot
+ * break a history line or a header.
+ */
+export function cliActor(): string {
+  try {
+    const name = userInfo().username.replace(/[^\w.@+-]/g, '_').slice(0, 64);
+    return name ? `cli:${name}` : 'cli';
+  } catch {
+    return 'cli';
+  }
+}
 
 /** Exit codes, as cli.ts has them: 0 done, 1 the operation failed, 2 bad usage. */
 export const EXIT_OK = 0;

@@ -1,7 +1,6 @@
 // `moat quarantine ...` and `moat senders ...`: the quarantine and the sender allow/deny lists, on the data directory
 // while `serve` runs (SQLite, WAL): a release is picked up by the running relay's scheduler within a second, a list
 // change applies to the next message.
-import { userInfo } from 'node:os';
 import type { Config } from '../config/schema.ts';
 import type { ConfigProblem, ConfigResult } from '../config/load.ts';
 import { openStore } from '../engine.ts';
@@ -10,7 +9,7 @@ import { Quarantine } from '../quarantine/quarantine.ts';
 import { SenderLists } from '../filters/sender-lists.ts';
 import { formatDecision } from '../filters/policy.ts';
 import { QUEUE_ID_PATTERN } from '../util/ids.ts';
-import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, formatTime, type CommandIo } from './io.ts';
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, cliActor, formatTime, type CommandIo } from './io.ts';
 
 export const QUARANTINE_USAGE = `  moat quarantine  list [--search TEXT] | show ID | release ID [--allow-sender] | delete ID   [--data-dir DIR]
   moat senders     allow ADDRESS|@DOMAIN [--note TEXT] | deny ADDRESS|@DOMAIN [--note TEXT]
@@ -22,15 +21,6 @@ export interface QuarantineCliContext {
   flags: { search?: string | undefined; note?: string | undefined; 'allow-sender'?: boolean | undefined };
   /** Who is acting, as history and the release header record it. */
   actor?: string;
-}
-
-/** Who runs the command, for the record ("cli:alice"). */
-function defaultActor(): string {
-  try {
-    return `cli:${userInfo().username}`;
-  } catch {
-    return 'cli';
-  }
 }
 
 /** Text from a message shown on a terminal: no escape sequences or other controls (they could rewrite the screen). */
@@ -60,7 +50,7 @@ export async function quarantineCommand(args: string[], context: QuarantineCliCo
   if (typeof opened === 'number') return opened;
   const { db, queue } = openStore(opened.dataDir, opened.config, silentLogger);
   const quarantine = new Quarantine({ queue, logger: silentLogger });
-  const actor = context.actor ?? defaultActor();
+  const actor = context.actor ?? cliActor();
   const missing = () => {
     io.err(`moat: no quarantined message ${id}\n`);
     return EXIT_FAILED;
@@ -142,7 +132,7 @@ export async function sendersCommand(args: string[], context: QuarantineCliConte
     switch (action) {
       case 'allow':
       case 'deny':
-        lists.set(action, entry!, context.actor ?? defaultActor(), context.flags.note?.slice(0, 500) ?? null, Date.now());
+        lists.set(action, entry!, context.actor ?? cliActor(), context.flags.note?.slice(0, 500) ?? null, Date.now());
         io.out(`${entry} is on the ${action} list${action === 'allow' ? ' (junk scoring skipped; virus and attachment checks still apply)' : ' (its mail is refused with 550)'}\n`);
         return EXIT_OK;
       case 'remove':

@@ -20,6 +20,8 @@ export const configContract = {
       effective: configObject,
       /** Whether the relay can run with it (domains and the internal server set). */
       configured: z.boolean(),
+      /** Dotted key paths ("mx.listen") set on the command line: they win over `saved`, which applies only without them. */
+      overridden: z.array(z.string()),
       keys: z.array(z.object({ key: z.string(), type: z.string(), default: z.string(), description: z.string() })),
     }),
   }),

@@ -21,6 +21,11 @@ export function mergeConfig(base: Json, overrides: Json): Json {
   return merged;
 }
 
+/** The dotted key paths that overrides set ("mx.listen", "internal.host"): their leaves, a list being one leaf. */
+export function overriddenPaths(overrides: Json, prefix = ''): string[] {
+  return Object.entries(overrides).flatMap(([key, value]) => (isObject(value) ? overriddenPaths(value, `${prefix}${key}.`) : [`${prefix}${key}`]));
+}
+
 /** Validates a config object; every problem is listed with its key path. */
 export function validateConfig(input: unknown): ConfigResult {
   const parsed = ConfigSchema.safeParse(input);

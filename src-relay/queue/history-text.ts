@@ -43,7 +43,8 @@ export function historyText(entry: Pick<HistoryRow, 'action' | 'detail' | 'recip
       return `Deferred: ${match[1]} — next try in ${formatAge(Number(match[2]) * 1000)}`;
     }
     case 'BOUNCED':
-      return `Bounced: ${detail || 'returned to the sender'}`;
+      // "returned to the sender by ..." is the admin's bounce; any other detail is a server's reply, kept as it came
+      return `Bounced: ${detail.startsWith('returned to the sender by ') ? withActorWords(detail) : detail || 'returned to the sender'}`;
     case 'EXPIRED': {
       const delivery = /^(.*) \(gave up: in the queue longer than (\d+) h\)$/s.exec(detail);
       if (delivery) return `Gave up after ${delivery[2]} h in the queue; last reply: ${delivery[1]}`;
@@ -84,11 +85,29 @@ export function historyText(entry: Pick<HistoryRow, 'action' | 'detail' | 'recip
     case 'DELETED':
     case 'QUEUE_HELD':
     case 'QUEUE_RELEASED':
-      // these rows are written in words already ("held by the administrator")
-      return detail ? capitalize(detail) : capitalize(entry.action.toLowerCase().replace('_', ' '));
+    case 'QUEUE_RETRY':
+      // these rows are written in words already ("held by admin@10.0.0.5"); only who did it needs saying plainly
+      return detail ? capitalize(withActorWords(detail)) : capitalize(entry.action.toLowerCase().replace('_', ' '));
     default:
       return detail ? `${entry.action}: ${detail}` : entry.action;
   }
+}
+
+/**
+ * Who did an admin action, as a person reads it. Actors are written as the admin API and the CLI name them:
+ * "admin@10.0.0.5" (a browser session from that address) stays as it is; "desktop" is the desktop app's own
+ * connection; "cli:alice" is the command line run by the OS account alice ("cli" when the account had no name).
+ */
+export function actorText(actor: string): string {
+  if (actor === 'desktop') return 'the desktop app';
+  const cli = /^cli(?::(.+))?$/s.exec(actor);
+  if (cli) return cli[1] ? `OS user ${cli[1]} on the command line` : 'the command line';
+  return actor;
+}
+
+/** "held by cli:alice" -> "held by OS user alice on the command line": the first "by ACTOR" in words. */
+function withActorWords(detail: string): string {
+  return detail.replace(/\bby ([^\s;]+)/, (_match, actor: string) => `by ${actorText(actor)}`);
 }
 
 /** "550 5.7.1 junk score 20 (reject at 15); score 20" says the score twice: once is enough. */

@@ -11,6 +11,9 @@ import { buildDsn, type DsnRecipient } from './dsn.ts';
 const MAX_QUOTED_HEADER_BYTES = 64 * 1024;
 /** How often refusals and other non-urgent history rows are written, when no message commit carries them. */
 const HISTORY_FLUSH_MS = 500;
+/** Who an admin operation is put down to when the caller does not say (engine code, older callers). */
+const ADMINISTRATOR = 'the administrator';
+const actor = (by: string | undefined) => by || ADMINISTRATOR;
 
 export interface QueueOptions {
   store: QueueStore;
@@ -194,18 +197,19 @@ export class Queue extends EventEmitter<QueueEvents> {
     return dsnId;
   }
 
-  // ---- the admin's operations (CLI now, admin API later); each records who-did-what in history ----
+  // ---- the admin's operations (CLI and admin API); each records who did it in history: `by` as the admin API and
+  // the CLI name the actor ("admin@10.0.0.5", "desktop", "cli:alice"; history-text.ts puts it in words) ----
 
-  hold(id: string): boolean {
+  hold(id: string, by?: string): boolean {
     const now = this.clock();
-    const changed = this.store.setHeld(id, true, { at: now, queueId: id, action: 'HELD', detail: 'held by the administrator' });
+    const changed = this.store.setHeld(id, true, { at: now, queueId: id, action: 'HELD', detail: `held by ${actor(by)}` });
     if (changed) this.emit('changed');
     return changed;
   }
 
-  release(id: string): boolean {
+  release(id: string, by?: string): boolean {
     const now = this.clock();
-    const changed = this.store.setHeld(id, false, { at: now, queueId: id, action: 'RELEASED', detail: 'released by the administrator' });
+    const changed = this.store.setHeld(id, false, { at: now, queueId: id, action: 'RELEASED', detail: `released by ${actor(by)}` });
     if (changed) {
       this.store.retry(id, now);
       this.emit('changed');
@@ -218,55 +222,64 @@ export class Queue extends EventEmitter<QueueEvents> {
     return this.store.getState('queue_held') === '1';
   }
 
-  holdAll(): void {
+  holdAll(by?: string): void {
     this.store.setState('queue_held', '1');
-    this.store.insertHistory([{ at: this.clock(), action: 'QUEUE_HELD', detail: 'whole queue held by the administrator' }]);
+    this.store.insertHistory([{ at: this.clock(), action: 'QUEUE_HELD', detail: `whole queue held by ${actor(by)}` }]);
     this.emit('changed');
   }
 
-  releaseAll(): number {
+  /** Lifts the flag and every message's own hold; each message released says so in its history. */
+  releaseAll(by?: string): number {
     const now = this.clock();
     this.store.setState('queue_held', '0');
-    const released = this.store.setAllHeld(false);
+    const released = this.store.setAllHeld(false, { at: now, action: 'RELEASED', detail: `released by ${actor(by)} with the whole queue` });
     this.store.retryAll(now);
-    this.store.insertHistory([{ at: now, action: 'QUEUE_RELEASED', detail: `whole queue released (${released} held messages too)` }]);
+    this.store.insertHistory([{ at: now, action: 'QUEUE_RELEASED', detail: `whole queue released by ${actor(by)} (${released} held messages too)` }]);
     this.emit('changed');
     return released;
   }
 
-  retry(id: string): boolean {
+  retry(id: string, by?: string): boolean {
     const changed = this.store.retry(id, this.clock()) > 0;
     if (changed) {
-      this.store.insertHistory([{ at: this.clock(), queueId: id, action: 'RETRY', detail: 'retry requested by the administrator' }]);
+      this.store.insertHistory([{ at: this.clock(), queueId: id, action: 'RETRY', detail: `retry requested by ${actor(by)}` }]);
       this.emit('changed');
     }
     return changed;
   }
 
-  retryAll(): number {
-    const count = this.store.retryAll(this.clock());
+  /**
+   * Every waiting recipient is due now. Each message it moves gets a RETRY row: no more rows than the attempts the
+   * retry causes write anyway, and its history then explains an attempt before the time it gave.
+   */
+  retryAll(by?: string): number {
+    const now = this.clock();
+    const count = this.store.retryAll(now, { action: 'RETRY', detail: `retry requested by ${actor(by)} for the whole queue` });
+    this.store.insertHistory([{ at: now, action: 'QUEUE_RETRY', detail: `every waiting recipient made due by ${actor(by)} (${count} recipients)` }]);
     this.emit('changed');
     return count;
   }
 
-  async delete(id: string): Promise<boolean> {
-    const [changed] = await this.deleteMany([id]);
+  async delete(id: string, by?: string): Promise<boolean> {
+    const [changed] = await this.deleteMany([id], by);
     return changed!;
   }
 
   /** Deletes a selection: the rows in one transaction (one commit), then, once that is durable, their files. */
-  async deleteMany(ids: readonly string[]): Promise<boolean[]> {
+  async deleteMany(ids: readonly string[], by?: string): Promise<boolean[]> {
     const now = this.clock();
-    const changed = this.store.db.transaction(() =>
-      ids.map((id) => this.store.finish(id, 'deleted', now, { at: now, queueId: id, action: 'DELETED', detail: 'deleted by the administrator' })),
-    )();
+    const detail = `deleted by ${actor(by)}`;
+    const changed = this.store.db.transaction(() => ids.map((id) => this.store.finish(id, 'deleted', now, { at: now, queueId: id, action: 'DELETED', detail })))();
     await Promise.all(ids.filter((_id, index) => changed[index]).map((id) => this.spool.remove(id)));
     if (changed.some(Boolean)) this.emit('changed');
     return changed;
   }
 
-  /** Bounces every pending recipient now, with a DSN to the sender. */
-  async bounce(id: string, reason = 'returned to the sender by the administrator'): Promise<boolean> {
+  /**
+   * Bounces every pending recipient now, with a DSN to the sender. The DSN says only "the administrator": who that
+   * was (an address inside, an OS account) is for our history, not for the outside sender.
+   */
+  async bounce(id: string, by?: string): Promise<boolean> {
     const message = this.store.message(id);
     if (!message || message.status !== 'queued') return false;
     const pending = this.store.recipients(id).filter((recipient) => recipient.status === 'pending');
@@ -274,8 +287,9 @@ export class Queue extends EventEmitter<QueueEvents> {
     const now = this.clock();
     await this.notifySender(
       id,
-      pending.map((recipient) => ({ address: recipient.address, action: 'failed', status: '5.0.0', diagnostic: reason })),
+      pending.map((recipient) => ({ address: recipient.address, action: 'failed', status: '5.0.0', diagnostic: `returned to the sender by ${ADMINISTRATOR}` })),
     );
+    const reason = `returned to the sender by ${actor(by)}`;
     this.store.recordResults(
       [
         {

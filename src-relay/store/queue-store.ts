@@ -10,7 +10,7 @@ export type MessageKind = 'mail' | 'dsn';
 /** What history rows say happened; upper-case so an admin can grep logs and the table alike. */
 export type HistoryAction =
   | 'NORMALIZED' | 'REFUSED' | 'DELIVERED' | 'DEFERRED' | 'BOUNCED' | 'EXPIRED' | 'DELAY_WARNED'
-  | 'HELD' | 'RELEASED' | 'RETRY' | 'DELETED' | 'DAMAGED' | 'QUEUE_HELD' | 'QUEUE_RELEASED'
+  | 'HELD' | 'RELEASED' | 'RETRY' | 'DELETED' | 'DAMAGED' | 'QUEUE_HELD' | 'QUEUE_RELEASED' | 'QUEUE_RETRY'
   // submission: who sent it (account or trusted network), and the DKIM signature added
   | 'SUBMITTED' | 'SIGNED'
   // content filters: refused at the end of DATA (no row but this history), or kept in quarantine
@@ -260,6 +260,15 @@ export class QueueStore {
       retry: db.prepare(`UPDATE recipients SET next_attempt_at = ? WHERE message_id = ? AND +status = 'pending'`),
       dropPending: db.prepare(`UPDATE recipients SET status = 'deleted', updated_at = ? WHERE message_id = ? AND +status = 'pending'`),
       retryAll: db.prepare(`UPDATE recipients SET next_attempt_at = ? WHERE status = 'pending' AND next_attempt_at > ?`),
+      // setAllHeld's and retryAll's history: one row for each message they are about to change
+      historyOfAllHeld: db.prepare(
+        `INSERT INTO history (at, queue_id, action, detail) SELECT @at, id, @action, @detail FROM messages WHERE status = 'queued' AND held != @held`,
+      ),
+      historyOfWaiting: db.prepare(
+        `INSERT INTO history (at, queue_id, action, detail)
+         SELECT DISTINCT @at, r.message_id, @action, @detail FROM recipients r JOIN messages m ON m.id = r.message_id
+         WHERE r.status = 'pending' AND r.next_attempt_at > @at AND m.status = 'queued'`,
+      ),
       retryRoute: db.prepare(`UPDATE recipients SET next_attempt_at = ? WHERE status = 'pending' AND route = ? AND next_attempt_at > ?`),
       setDelayWarned: db.prepare(`UPDATE messages SET delay_warned = 1 WHERE id = ?`),
       getState: db.prepare(`SELECT value FROM state WHERE key = ?`),
@@ -451,16 +460,24 @@ export class QueueStore {
     })();
   }
 
-  setAllHeld(held: boolean): number {
-    return this.statements.setAllHeld.run(held ? 1 : 0, held ? 1 : 0).changes;
+  /** Holds or releases every queued message; with `history`, one row for each message it changes. */
+  setAllHeld(held: boolean, history?: Pick<HistoryEntry, 'at' | 'action' | 'detail'>): number {
+    return this.db.transaction(() => {
+      if (history) this.statements.historyOfAllHeld.run({ at: history.at, action: history.action, detail: history.detail ?? null, held: held ? 1 : 0 });
+      return this.statements.setAllHeld.run(held ? 1 : 0, held ? 1 : 0).changes;
+    })();
   }
 
   retry(id: string, now: number): number {
     return this.statements.retry.run(now, id).changes;
   }
 
-  retryAll(now: number): number {
-    return this.statements.retryAll.run(now, now).changes;
+  /** Makes every waiting recipient due now (returns how many); with `history`, one row for each queued message it touches. */
+  retryAll(now: number, history?: Pick<HistoryEntry, 'action' | 'detail'>): number {
+    return this.db.transaction(() => {
+      if (history) this.statements.historyOfWaiting.run({ at: now, action: history.action, detail: history.detail ?? null });
+      return this.statements.retryAll.run(now, now).changes;
+    })();
   }
 
   retryRoute(route: Route, now: number): number {

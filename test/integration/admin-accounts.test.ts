@@ -128,6 +128,55 @@ test('on a running relay: a lockout shows with its end, unlock lifts it and a su
   }
 });
 
+test('lockouts: a client address and the names guessed from it are listed with their end; unlockAddress lifts the address only', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const internal = await Sink.start();
+  const relay = await startSubmissionRelay(internal.port, { submission: { login: { maxFailuresPerAccount: 2, maxFailuresPerIp: 5, lockoutMinutes: 30 } } });
+  const context = apiContext(relay.relay);
+  const mail = (user: string, pass = PASSWORD) => submit(relay.submission, { user, pass }, 'alice@example.test', ['bob@example.test'], officeMessage('alice@example.test', 'bob@example.test'));
+  try {
+    await accounts(context, 'accounts.add', { name: 'alice', password: PASSWORD, senders: ['alice@example.test'] });
+    assert.deepEqual(await accounts(context, 'accounts.lockouts', {}), { addresses: [], names: [] });
+    // two guesses lock a name (real or not); the fifth failure from 127.0.0.1 locks the address
+    for (const name of ['mallory', 'mallory', 'alice', 'alice', 'root']) await assert.rejects(mail(name, 'a wrong guess'), refused(535));
+
+    const locked = await accounts(context, 'accounts.lockouts', {});
+    assert.deepEqual(locked.addresses.map(({ address, failures }) => [address, failures]), [['127.0.0.1', 5]]);
+    assert.ok(locked.addresses[0]!.until > Date.now() + 25 * 60_000, `locked until ${locked.addresses[0]!.until}`);
+    assert.deepEqual(locked.names.map(({ name, account, failures }) => [name, account, failures]), [['alice', true, 2], ['mallory', false, 2]], 'root, guessed once, is not locked');
+    assert.equal(locked.names.find((entry) => entry.name === 'alice')!.until, (await accounts(context, 'accounts.list', {})).accounts[0]!.lockedUntil);
+
+    for (const address of ['not an address', '127.0.0.1; DROP TABLE auth_locks', '127.0.0.1/8', 'localhost']) {
+      await assert.rejects(accounts(context, 'accounts.unlockAddress', { address }), apiError('INVALID_INPUT', undefined, ['address']), address);
+    }
+    assert.equal(accountsContract['accounts.unlockAddress'].input.safeParse({ address: '' }).success, false);
+
+    // an IPv4-mapped IPv6 address is the IPv4 client it carries
+    assert.deepEqual(await accounts(context, 'accounts.unlockAddress', { address: ' ::FFFF:127.0.0.1 ' }), { address: '127.0.0.1', unlocked: true });
+    assert.deepEqual(await accounts(context, 'accounts.unlockAddress', { address: '127.0.0.1' }), { address: '127.0.0.1', unlocked: false }, 'nothing left to lift');
+    const after = await accounts(context, 'accounts.lockouts', {});
+    assert.deepEqual([after.addresses, after.names.map((entry) => entry.name)], [[], ['alice', 'mallory']], 'the names stay locked');
+
+    await assert.rejects(mail('alice'), refused(454), 'alice\'s own lockout still holds');
+    await accounts(context, 'accounts.unlock', { name: 'alice' });
+    await mail('alice');
+    await internal.waitFor(1);
+    assert.deepEqual((await accounts(context, 'accounts.lockouts', {})).names.map((entry) => entry.name), ['mallory']);
+  } finally {
+    await relay.stop();
+    await internal.stop();
+  }
+});
+
+test('lockouts can be read and lifted before the first start too, on the data directory', async () => {
+  const dataDir = tempDir('moat-lockouts-setup-');
+  dirs.push(dataDir);
+  const context = apiContext(null, { dataDir });
+  withAccounts(dataDir, (store) => store.putLock('ip:2001:db8::7', 20, Date.now(), Date.now() + 60_000));
+  assert.deepEqual((await accounts(context, 'accounts.lockouts', {})).addresses.map((entry) => entry.address), ['2001:db8::7']);
+  assert.deepEqual(await accounts(context, 'accounts.unlockAddress', { address: '2001:DB8::7' }), { address: '2001:db8::7', unlocked: true });
+  assert.deepEqual(await accounts(context, 'accounts.lockouts', {}), { addresses: [], names: [] });
+});
+
 test('sender lists: entries are normalised, moved between lists, removed; a denied sender is refused on the next message', { timeout: TEST_TIMEOUT_MS }, async () => {
   const internal = await Sink.start();
   const relay = await startRelay(internal.port, { filters: { enabled: true } });

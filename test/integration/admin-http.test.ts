@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { createServer, type AddressInfo } from 'node:net';
@@ -102,6 +102,7 @@ test('applying a configuration turns a fresh relay into one that accepts and del
     const saved = await admin.call('config.get', {});
     assert.deepEqual(saved.saved, config);
     assert.equal(saved.configured, true);
+    assert.deepEqual(saved.overridden, ['mx.listen', 'shutdownGraceSec'], 'startHost sets these as the command line would');
     assert.ok(saved.keys.some((key) => key.key === 'mx.maxRecipients'));
     // the checklist learns from the host that the admin password is set
     const checklist = await admin.call('checklist.run', { probes: ['admin-password'] });
@@ -109,6 +110,24 @@ test('applying a configuration turns a fresh relay into one that accepts and del
   } finally {
     await world.stop();
     await sink.stop();
+  }
+});
+
+test('config.get names the keys the command line sets: the values in force come from it, the file\'s apply only without it', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const dataDir = tempDir('moat-admin-overrides-');
+  writeFileSync(join(dataDir, 'moat.json'), JSON.stringify({ mx: { listen: '192.0.2.1:25', maxRecipients: 50 }, shutdownGraceSec: 20 }));
+  // startHost plays `--mx-listen 127.0.0.1:0` and sets shutdownGraceSec; this adds `--submission-listen`
+  const world = await startHost({ submission: { listen: '127.0.0.1:0' } }, { dataDir });
+  try {
+    const admin = await world.admin();
+    const view = contract['config.get'].output.parse(await admin.call('config.get', {}));
+    assert.deepEqual(view.overridden, ['mx.listen', 'shutdownGraceSec', 'submission.listen']);
+    assert.deepEqual(view.saved, { mx: { listen: '192.0.2.1:25', maxRecipients: 50 }, shutdownGraceSec: 20 }, 'the file as saved');
+    const effective = view.effective as { mx: { listen: string; maxRecipients: number }; shutdownGraceSec: number };
+    assert.deepEqual([effective.mx.listen, effective.shutdownGraceSec, effective.mx.maxRecipients], ['127.0.0.1:0', 1, 50], 'the flags win; the rest of the file applies');
+  } finally {
+    await world.stop();
+    rmSync(dataDir, { recursive: true, force: true });
   }
 });
 

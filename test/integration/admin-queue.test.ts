@@ -2,10 +2,11 @@
 // calls them (input and output through the contract's schemas), over a live relay delivering to a real SMTP sink.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { queueHandlers } from '../../src-relay/admin/handlers/queue.ts';
 import { contract } from '../../src-relay/admin/contract.ts';
 import type { RelayEventMap } from '../../src-relay/events.ts';
+import { historyText } from '../../src-relay/queue/history-text.ts';
 import { apiContext } from '../helpers/api-context.ts';
 import { apiError, callHandler } from '../helpers/api-call.ts';
 import { Sink } from '../helpers/sink.ts';
@@ -129,7 +130,7 @@ test('hold, release, bounce and delete act on a selection; ids no longer queued 
   assert.deepEqual(await call('queue.act', { action: 'release', ids: [b, c] }), { done: [b, c], gone: [] });
   assert.deepEqual((await call('queue.list', { status: 'held' })).rows.map((row) => row.id), [a]);
   const bHistory = (await call('queue.show', { id: b })).history.map((event) => event.text);
-  assert.deepEqual(bHistory.slice(1), ['Held by the administrator', 'Released by the administrator']);
+  assert.deepEqual(bHistory.slice(1), ['Held by admin@127.0.0.1', 'Released by admin@127.0.0.1'], 'each action says who did it');
   assert.equal((await call('queue.show', { id: c })).history.length, 1, 'releasing a message that was not held writes nothing');
 
   // a bounce returns the message to its sender: a DSN, queued for the internet
@@ -141,18 +142,26 @@ test('hold, release, bounce and delete act on a selection; ids no longer queued 
   const bounced = await call('queue.show', { id: c });
   assert.equal(bounced.status, 'done');
   assert.deepEqual(bounced.recipients.map((recipient) => [recipient.address, recipient.status, recipient.nextAttemptAt]), [['bob@example.test', 'bounced', null]]);
-  assert.equal(bounced.history.at(-1)!.text, 'Bounced: returned to the sender by the administrator');
+  assert.equal(bounced.history.at(-1)!.text, 'Bounced: returned to the sender by admin@127.0.0.1');
   assert.equal((await call('queue.show', { id: dsn.id })).kind, 'dsn');
+  const dsnText = readFileSync(relay.relay.queue.spool.path(dsn.id), 'latin1');
+  assert.match(dsnText, /returned to the sender by the administrator/);
+  assert.doesNotMatch(dsnText, /admin@/, 'who bounced it is for our history, not for the outside sender');
 
   assert.deepEqual(await call('queue.act', { action: 'delete', ids: [dsn.id, c] }), { done: [dsn.id], gone: [c] });
   assert.equal(existsSync(relay.relay.queue.spool.path(dsn.id)), false, 'the spool file is removed with the message');
-  assert.equal((await call('queue.show', { id: dsn.id })).history.at(-1)!.text, 'Deleted by the administrator');
+  assert.equal((await call('queue.show', { id: dsn.id })).history.at(-1)!.text, 'Deleted by admin@127.0.0.1');
   assert.deepEqual(await call('queue.act', { action: 'retry', ids: [c] }), { done: [], gone: [c] });
 
   const ready = [a, b].map((id) => nextEvent('delivered', (event) => event.id === id));
   const released = await call('queue.releaseAll');
   assert.deepEqual([released.queueHeld, released.held], [false, 0]);
   await Promise.all(ready);
+  assert.deepEqual(
+    (await call('queue.show', { id: a })).history.map((event) => event.text).slice(1, 3),
+    ['Held by admin@127.0.0.1', 'Released by admin@127.0.0.1 with the whole queue'],
+    'a message released with the whole queue says so in its own history',
+  );
   await sink.waitForSubject('act a');
   await until('the deliveries are written', () => relay.relay.queue.store.summary().size === 0);
   assert.equal((await call('queue.summary')).size, 0);
@@ -182,9 +191,10 @@ test('retry delivers a deferred message once the internal server takes it; the t
   const story = trace.history.map((event) => event.text);
   assert.match(story[0]!, /^Received from 127\.0\.0\.1 \(HELO [^)]+\), \d+ bytes$/);
   assert.match(story[1]!, /^Deferred: RCPT TO: 451 4\.3\.0 mailbox busy, try later — next try in 1 h 0 min$/);
-  assert.match(story[2]!, /^Deferred: RCPT TO: 451 4\.3\.0 mailbox busy, try later — next try in 1 h 0 min$/);
-  assert.deepEqual(story.slice(3), ['Retry requested by the administrator', 'Delivered to the internal server (127.0.0.1)']);
-  assert.deepEqual(trace.history.map((event) => event.recipient), [null, 'later@example.test', 'later@example.test', null, 'later@example.test']);
+  assert.equal(story[2], 'Retry requested by admin@127.0.0.1 for the whole queue');
+  assert.match(story[3]!, /^Deferred: RCPT TO: 451 4\.3\.0 mailbox busy, try later — next try in 1 h 0 min$/);
+  assert.deepEqual(story.slice(4), ['Retry requested by admin@127.0.0.1', 'Delivered to the internal server (127.0.0.1)']);
+  assert.deepEqual(trace.history.map((event) => event.recipient), [null, 'later@example.test', null, 'later@example.test', null, 'later@example.test']);
   assert.deepEqual(await call('queue.show', { id }), trace, 'the queue viewer shows a message finished meanwhile as it ended');
 });
 
@@ -229,6 +239,22 @@ test('tracking finds delivered and deleted mail by sender, recipient, Message-ID
 
   const limited = await call('tracking.search', { sender: 'tracker@', from: start, limit: 2 });
   assert.deepEqual([limited.rows.length, limited.truncated], [2, true]);
+});
+
+test('holding, releasing and retrying the whole queue are written down with who did it', async () => {
+  const desktop = apiContext(relay.relay, { actor: 'desktop' });
+  const since = Date.now();
+  await callHandler(queueHandlers, 'queue.holdAll', {}, desktop);
+  await callHandler(queueHandlers, 'queue.releaseAll', {}, desktop);
+  await callHandler(queueHandlers, 'queue.retryAll', {}, desktop);
+  const rows = relay.relay.queue.store.db
+    .prepare(`SELECT action, detail, recipient FROM history WHERE queue_id IS NULL AND action LIKE 'QUEUE%' AND at >= ? ORDER BY id`)
+    .all(since) as Parameters<typeof historyText>[0][];
+  assert.deepEqual(rows.map((row) => historyText(row)), [
+    'Whole queue held by the desktop app',
+    'Whole queue released by the desktop app (0 held messages too)',
+    'Every waiting recipient made due by the desktop app (0 recipients)',
+  ]);
 });
 
 test('unknown ids are refused with stable codes, and a relay that is not running says so', async () => {

@@ -1,9 +1,11 @@
 // Submission accounts (the office clients that send through Moat): the same store, name and sender rules, password
 // hashing and unlock as `moat users`. Works before the first start too: the wizard adds accounts during setup.
-import { AccountStore, type Account } from '../../auth/account-store.ts';
+import { isIP } from 'node:net';
+import { AccountStore, lockKey, type Account } from '../../auth/account-store.ts';
 import type { accountsContract } from '../../auth/contract.ts';
 import { defaultSenderRules, normalizeUserName, parseSenderRules, type SenderRule } from '../../auth/names.ts';
 import { hashPassword, passwordProblem } from '../../auth/password.ts';
+import { normalizeClientIp } from '../../smtp/connection-policy.ts';
 import { ApiError } from '../errors.ts';
 import { withDatabase } from './database.ts';
 import type { ApiContext, Handlers } from './types.ts';
@@ -12,6 +14,12 @@ function userName(raw: string): string {
   const name = normalizeUserName(raw);
   if (!name) throw new ApiError('INVALID_INPUT', undefined, [{ path: 'name', message: 'use letters, digits and . _ @ + - (at most 254 characters; not an IP address)' }]);
   return name;
+}
+
+/** A client address as the lockouts key it: IPv4-mapped IPv6 is the IPv4 client, IPv6 in lower case (as Node gives it). */
+function clientAddress(raw: string): string {
+  if (!isIP(raw)) throw new ApiError('INVALID_INPUT', undefined, [{ path: 'address', message: 'expected an IP address, e.g. 192.0.2.10 or 2001:db8::10' }]);
+  return normalizeClientIp(raw.toLowerCase());
 }
 
 function checkPassword(password: string): void {
@@ -108,5 +116,25 @@ export const accountsHandlers = {
     if (!withDatabase(context, (db) => new AccountStore(db).remove(name))) throw new ApiError('ACCOUNT_GONE', `no account ${name}`);
     context.logger.info({ user: name, by: context.actor }, 'ACCOUNT_REMOVED');
     return {};
+  },
+
+  'accounts.lockouts': (_input, context) =>
+    withDatabase(context, (db) => {
+      const accounts = new AccountStore(db);
+      const [ip, name] = [lockKey.ip(''), lockKey.name('')];
+      const active = accounts.activeLocks(context.clock()).map((lock) => ({ key: lock.key, until: lock.locked_until!, failures: lock.failures }));
+      return {
+        addresses: active.filter(({ key }) => key.startsWith(ip)).map(({ key, until, failures }) => ({ address: key.slice(ip.length), until, failures })),
+        names: active
+          .filter(({ key }) => key.startsWith(name))
+          .map(({ key, until, failures }) => ({ name: key.slice(name.length), until, failures, account: accounts.get(key.slice(name.length)) !== undefined })),
+      };
+    }),
+
+  'accounts.unlockAddress': (input, context) => {
+    const address = clientAddress(input.address);
+    const unlocked = withDatabase(context, (db) => new AccountStore(db).unlockAddress(address));
+    context.logger.info({ ip: address, by: context.actor, unlocked }, 'ADDRESS_UNLOCKED');
+    return { address, unlocked };
   },
 } satisfies Handlers<typeof accountsContract>;

@@ -12,6 +12,7 @@ export function configHandlers(host: AdminHost) {
       saved: host.savedConfig(),
       effective: JSON.parse(JSON.stringify(host.config)) as Record<string, unknown>,
       configured: host.state !== 'setup',
+      overridden: host.overriddenKeys(),
       keys: configKeys(),
     }),
     'config.validate': (input) => ({ problems: host.check(input.config, input.complete) }),

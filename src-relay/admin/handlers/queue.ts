@@ -29,12 +29,13 @@ export const queueHandlers = {
     const unique = [...new Set(ids)];
     if (action === 'bounce') {
       // each bounce writes a DSN through the group commit: one after the other
-      for (const id of unique) ((await queue.bounce(id)) ? done : gone).push(id);
+      for (const id of unique) ((await queue.bounce(id, context.actor)) ? done : gone).push(id);
     } else {
       // only queued messages: a quarantined one is the quarantine's business
       const queued = unique.filter((id) => queue.store.statusOf(id) === 'queued');
       // the selection in one transaction (one commit, not one per message)
-      const results = action === 'delete' ? await queue.deleteMany(queued) : queue.store.db.transaction(() => queued.map((id) => act(queue, action, id)))();
+      const results =
+        action === 'delete' ? await queue.deleteMany(queued, context.actor) : queue.store.db.transaction(() => queued.map((id) => act(queue, action, id, context.actor)))();
       const ok = new Set(queued.filter((_id, index) => results[index]));
       for (const id of unique) (ok.has(id) ? done : gone).push(id);
     }
@@ -43,21 +44,21 @@ export const queueHandlers = {
   },
 
   'queue.retryAll': (_input, context) => {
-    const count = context.relay().queue.retryAll();
+    const count = context.relay().queue.retryAll(context.actor);
     context.logger.info({ by: context.actor, recipients: count }, 'ADMIN_RETRY_ALL');
     return { count };
   },
 
   'queue.holdAll': (_input, context) => {
     const { queue } = context.relay();
-    queue.holdAll();
+    queue.holdAll(context.actor);
     context.logger.info({ by: context.actor }, 'ADMIN_QUEUE_HELD');
     return summary(queue);
   },
 
   'queue.releaseAll': (_input, context) => {
     const { queue } = context.relay();
-    const released = queue.releaseAll();
+    const released = queue.releaseAll(context.actor);
     context.logger.info({ by: context.actor, held: released }, 'ADMIN_QUEUE_RELEASED');
     return summary(queue);
   },
@@ -86,16 +87,16 @@ function summary(queue: Queue) {
 }
 
 /** One queued message's action; true when the message is in the asked-for state afterwards. */
-function act(queue: Queue, action: 'retry' | 'hold' | 'release', id: string): boolean {
+function act(queue: Queue, action: 'retry' | 'hold' | 'release', id: string, by: string): boolean {
   const held = queue.store.message(id)?.held === 1;
   switch (action) {
     case 'retry':
       // a held message is made due too, and still waits for its release
-      return queue.retry(id);
+      return queue.retry(id, by);
     case 'hold':
-      return held || queue.hold(id);
+      return held || queue.hold(id, by);
     case 'release':
-      return !held || queue.release(id);
+      return !held || queue.release(id, by);
   }
 }
 

@@ -7,10 +7,12 @@ import { mapIssues } from '../../lib/paths.ts';
 import { accountProblems, MIN_PASSWORD_CHARS, parseList } from '../../lib/wizard.ts';
 
 type Account = Output<'accounts.list'>['accounts'][number];
+type Lockouts = Output<'accounts.lockouts'>;
 
 /** Submission accounts: office clients log in with these on 587/465 to send through Moat. */
 export function AccountsPanel() {
   const list = useCall('accounts.list', {});
+  const lockouts = useCall('accounts.lockouts', {});
   const [editing, setEditing] = useState<{ name: string; what: 'password' | 'senders' } | null>(null);
   const [removing, setRemoving] = useState<string | null>(null);
   const [report, setReport] = useState('');
@@ -22,6 +24,14 @@ export function AccountsPanel() {
     if (result) {
       setReport(`${name} is unlocked.`);
       void list.reload();
+      void lockouts.reload();
+    }
+  };
+  const unlockAddress = async (address: string) => {
+    const result = await action.run(() => call('accounts.unlockAddress', { address }));
+    if (result) {
+      setReport(result.unlocked ? `Client address ${result.address} is unlocked.` : `Client address ${result.address} was no longer locked.`);
+      void lockouts.reload();
     }
   };
   const remove = async (name: string) => {
@@ -71,6 +81,7 @@ export function AccountsPanel() {
           </table>
         )
       ) : null}
+      {lockouts.data ? <LockedAddresses lockouts={lockouts.data} now={now} busy={action.busy} onUnlock={(address) => void unlockAddress(address)} /> : null}
       {editing ? (
         <EditAccount
           key={`${editing.name}-${editing.what}`}
@@ -152,6 +163,49 @@ function AccountRow({ account, now, busy, onEdit, onUnlock, onRemove }: { accoun
         </button>
       </td>
     </tr>
+  );
+}
+
+/** Client addresses locked out after failed log-ins (every name is refused from there), and names guessed that have no account. */
+function LockedAddresses({ lockouts, now, busy, onUnlock }: { lockouts: Lockouts; now: number; busy: boolean; onUnlock: (address: string) => void }) {
+  const addresses = lockouts.addresses.filter((lockout) => lockout.until > now);
+  const guessed = lockouts.names.filter((lockout) => !lockout.account && lockout.until > now).map((lockout) => lockout.name);
+  if (addresses.length === 0 && guessed.length === 0) return null;
+  return (
+    <section aria-labelledby="lockouts-title">
+      <h3 id="lockouts-title">Locked-out client addresses</h3>
+      {addresses.length ? (
+        <table className="data-table">
+          <thead>
+            <tr>
+              <th scope="col">Client address</th>
+              <th scope="col">Failed log-ins</th>
+              <th scope="col">Locked until</th>
+              <th scope="col">Actions</th>
+            </tr>
+          </thead>
+          <tbody>
+            {addresses.map((lockout) => (
+              <tr key={lockout.address}>
+                <th scope="row">{lockout.address}</th>
+                <td>{lockout.failures}</td>
+                <td>
+                  <Time ms={lockout.until} />
+                </td>
+                <td className="row-actions">
+                  <button type="button" onClick={() => onUnlock(lockout.address)} disabled={busy}>
+                    Unlock
+                  </button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      ) : (
+        <p className="muted">No client address is locked out.</p>
+      )}
+      {guessed.length ? <p className="small">Names without an account, locked after guesses: {guessed.join(', ')}. They expire on their own.</p> : null}
+    </section>
   );
 }
 

@@ -5,6 +5,7 @@ import { useAction, useCall } from '../../api/hooks.ts';
 import { CheckboxField, ErrorMessage, Loading, SelectField, StatusLine, TextField } from '../../components/ui.tsx';
 import { getPath, normalizeIssuePath, type Issue } from '../../lib/paths.ts';
 import { applyDrafts, changedKeys, groupKeys, keyForIssue, valueToDraft, type KeyModel } from '../../lib/settings.ts';
+import { overrideNote } from '../../lib/overrides.ts';
 
 type ConfigView = Output<'config.get'>;
 
@@ -136,6 +137,7 @@ function Editor({ view, reload }: { view: ConfigView; reload: () => Promise<void
                 model={model}
                 value={drafts[model.key] ?? valueToDraft(model, getPath(view.saved, model.key))}
                 errors={byKey[model.key]}
+                note={overrideNote(model.key, view.overridden, model.kind === 'secret' ? undefined : getPath(view.effective, model.key))}
                 onChange={(value) => setDrafts((current) => ({ ...current, [model.key]: value }))}
               />
             ))}
@@ -146,11 +148,14 @@ function Editor({ view, reload }: { view: ConfigView; reload: () => Promise<void
   );
 }
 
-function KeyInput({ model, value, errors, onChange }: { model: KeyModel; value: string | boolean; errors: string[] | undefined; onChange: (value: string | boolean) => void }) {
+/** `note`: the key is set on the command line; then neither the file's value nor the default is the one in force. */
+function KeyInput({ model, value, errors, note, onChange }: { model: KeyModel; value: string | boolean; errors: string[] | undefined; note: string | null; onChange: (value: string | boolean) => void }) {
+  const hasDefault = model.default !== '—' && !note;
   const hint = (
     <>
+      {note ? <span className="override-note">{note}</span> : null}
       {model.description} <code className="key-name">{model.key}</code>
-      {model.kind !== 'boolean' && model.default !== '—' ? <span className="muted"> (default {model.default})</span> : null}
+      {model.kind !== 'boolean' && hasDefault ? <span className="muted"> (default {model.default})</span> : null}
     </>
   );
   switch (model.kind) {
@@ -174,8 +179,8 @@ function KeyInput({ model, value, errors, onChange }: { model: KeyModel; value: 
       return <TextField label={model.label} type="password" value={String(value)} onChange={onChange} hint={hint} errors={errors} autoComplete="new-password" />;
     case 'integer':
     case 'number':
-      return <TextField label={model.label} value={String(value)} onChange={onChange} hint={hint} errors={errors} inputMode={model.kind === 'integer' ? 'numeric' : 'decimal'} placeholder={model.default !== '—' ? model.default : undefined} />;
+      return <TextField label={model.label} value={String(value)} onChange={onChange} hint={hint} errors={errors} inputMode={model.kind === 'integer' ? 'numeric' : 'decimal'} placeholder={hasDefault ? model.default : undefined} />;
     default:
-      return <TextField label={model.label} value={String(value)} onChange={onChange} hint={hint} errors={errors} placeholder={model.default !== '—' ? model.default.replace(/^"|"$/g, '') : undefined} />;
+      return <TextField label={model.label} value={String(value)} onChange={onChange} hint={hint} errors={errors} placeholder={hasDefault ? model.default.replace(/^"|"$/g, '') : undefined} />;
   }
 }

@@ -3,8 +3,9 @@ import type { Output } from '../../../src-relay/admin/contract.ts';
 import { ApiFailure, call } from '../../api/client.ts';
 import { asFailure, useCall } from '../../api/hooks.ts';
 import { ErrorMessage, Loading, PageHeader } from '../../components/ui.tsx';
-import { mapIssues, type ConfigObject, type Issue } from '../../lib/paths.ts';
-import { applyPlan, applyTaskLabel, buildConfig, FIELD_PATHS, fieldsFromConfig, parseList, passwordProblems, stepIssues, WIZARD_STEPS, type ApplyTask, type StepId, type WizardFields } from '../../lib/wizard.ts';
+import { getPath, mapIssues, type ConfigObject, type Issue } from '../../lib/paths.ts';
+import { overrideNote } from '../../lib/overrides.ts';
+import { applyPlan, applyTaskLabel, buildConfig, FIELD_PATHS, fieldsFromConfig, parseList, passwordProblems, stepIssues, WIZARD_STEPS, type ApplyTask, type ConfigField, type StepId, type WizardFields } from '../../lib/wizard.ts';
 import { DomainsStep, FiltersStep, InternalStep, OutboundStep, PasswordStep, RecipientsStep, SubmissionStep, TlsStep, type StepProps } from './steps.tsx';
 import { ReviewStep, type TaskResult } from './Review.tsx';
 
@@ -22,7 +23,7 @@ export function Wizard({ relay, onApplied }: { relay: RelayStatus | undefined; o
     );
   }
   if (!view.data) return <Loading label="Loading the configuration…" />;
-  return <WizardSteps saved={view.data.saved} firstRun={relay?.state === 'setup' || !view.data.configured} onApplied={onApplied} />;
+  return <WizardSteps saved={view.data.saved} overridden={view.data.overridden} effective={view.data.effective} firstRun={relay?.state === 'setup' || !view.data.configured} onApplied={onApplied} />;
 }
 
 /** Codes that mean "the relay is (re)starting": account changes right after apply wait for it. */
@@ -41,7 +42,7 @@ async function whenReady<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-function WizardSteps({ saved, firstRun, onApplied }: { saved: ConfigObject; firstRun: boolean; onApplied: () => void }) {
+function WizardSteps({ saved, overridden, effective, firstRun, onApplied }: { saved: ConfigObject; overridden: readonly string[]; effective: ConfigObject; firstRun: boolean; onApplied: () => void }) {
   const [fields, setFields] = useState<WizardFields>(() => fieldsFromConfig(saved));
   const [index, setIndex] = useState(0);
   const [furthest, setFurthest] = useState(0);
@@ -155,7 +156,11 @@ function WizardSteps({ saved, firstRun, onApplied }: { saved: ConfigObject; firs
     const remote = (mapped.byField as Record<string, string[] | undefined>)[key];
     return local ? [local] : remote;
   };
-  const props: StepProps = { fields, set, errors };
+  const note = (key: ConfigField): string | null => {
+    const path = FIELD_PATHS[key];
+    return overrideNote(path, overridden, /(^|\.)pass$/.test(path) ? undefined : getPath(effective, path));
+  };
+  const props: StepProps = { fields, set, errors, note };
   const applied = results !== null && results.every((result) => result.state !== 'waiting' && result.state !== 'running') && results[0]?.state !== 'failed';
 
   return (

@@ -1,15 +1,29 @@
-import { useEffect, useRef, useState } from 'react';
+import { useEffect, useRef, useState, type ReactNode } from 'react';
 import type { Output } from '../../../src-relay/admin/contract.ts';
 import { call } from '../../api/client.ts';
 import { useAction } from '../../api/hooks.ts';
 import { Badge, CheckboxField, Empty, ErrorMessage, Facts, RadioGroup, SelectField, TextField, Time } from '../../components/ui.tsx';
 import { mapIssues } from '../../lib/paths.ts';
-import { accountProblems, MIN_PASSWORD_CHARS, parseList, type AccountDraft, type TlsMode, type WizardFields } from '../../lib/wizard.ts';
+import { accountProblems, MIN_PASSWORD_CHARS, parseList, type AccountDraft, type ConfigField, type TlsMode, type WizardFields } from '../../lib/wizard.ts';
 
 export interface StepProps {
   fields: WizardFields;
   set: <K extends keyof WizardFields>(key: K, value: WizardFields[K]) => void;
   errors: (key: keyof WizardFields) => string[] | undefined;
+  /** The note for a field whose key the command line sets (its value here is the file's, not the one in force), or null. */
+  note: (key: ConfigField) => string | null;
+}
+
+/** A field's hint with the command-line note first, when there is one. */
+function withNote(note: string | null, hint: ReactNode): ReactNode {
+  return note ? (
+    <>
+      <span className="override-note">{note}</span>
+      {hint}
+    </>
+  ) : (
+    hint
+  );
 }
 
 const TLS_OPTIONS: readonly { value: TlsMode; label: string }[] = [
@@ -18,13 +32,21 @@ const TLS_OPTIONS: readonly { value: TlsMode; label: string }[] = [
   { value: 'none', label: 'Never' },
 ];
 
-export function DomainsStep({ fields, set, errors }: StepProps) {
+export function DomainsStep({ fields, set, errors, note }: StepProps) {
+  const mxListenNote = note('mxListen');
   return (
     <>
       <p>The domains whose mail this relay takes in and hands to your internal server. Mail for any other domain is refused, so Moat is never an open relay.</p>
-      <TextField label="Accepted domains" value={fields.domains} onChange={(value) => set('domains', value)} errors={errors('domains')} multiline rows={4} hint="One a line, e.g. example.com" autoFocus />
+      <TextField label="Accepted domains" value={fields.domains} onChange={(value) => set('domains', value)} errors={errors('domains')} multiline rows={4} hint={withNote(note('domains'), 'One a line, e.g. example.com')} autoFocus />
       <TextField label="Host name of this relay" value={fields.hostname} onChange={(value) => set('hostname', value)} errors={errors('hostname')} hint="Used in the greeting and in Received headers; should match the MX record and reverse DNS. Empty: this machine's name." placeholder="mx.example.com" />
-      <TextField label="Inbound listener address" value={fields.mxListen} onChange={(value) => set('mxListen', value)} errors={errors('mxListen')} hint="Where the Internet delivers mail to this relay, as HOST:PORT. Empty: port 25 on every interface (or what the command line set)." placeholder="0.0.0.0:25" />
+      <TextField
+        label="Inbound listener address"
+        value={fields.mxListen}
+        onChange={(value) => set('mxListen', value)}
+        errors={errors('mxListen')}
+        hint={withNote(mxListenNote, 'Where the Internet delivers mail to this relay, as HOST:PORT. Empty: port 25 on every interface.')}
+        placeholder={mxListenNote ? undefined : '0.0.0.0:25'}
+      />
     </>
   );
 }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { arrivedAt, decisionDetail, decisionText, historyText, messageHistory } from '../../../src-relay/queue/history-text.ts';
+import { actorText, arrivedAt, decisionDetail, decisionText, historyText, messageHistory } from '../../../src-relay/queue/history-text.ts';
 import type { Decision } from '../../../src-relay/filters/policy.ts';
 
 const row = (action: string, detail: string | null, recipient: string | null = null) => ({ action: action as never, detail, recipient });
@@ -57,6 +57,29 @@ test("The administrator's actions, already in words, are shown as written with a
   assert.equal(historyText(row('RETRY', 'retry requested by the administrator')), 'Retry requested by the administrator');
   assert.equal(historyText(row('DELETED', null)), 'Deleted');
   assert.equal(historyText(row('QUEUE_HELD', null)), 'Queue held');
+});
+
+test('An admin action says who did it in plain words: the admin at an address, the desktop app, or an OS account at the command line.', () => {
+  assert.equal(historyText(row('HELD', 'held by admin@127.0.0.1')), 'Held by admin@127.0.0.1');
+  assert.equal(historyText(row('RELEASED', 'released by cli:alice')), 'Released by OS user alice on the command line');
+  assert.equal(historyText(row('RETRY', 'retry requested by desktop for the whole queue')), 'Retry requested by the desktop app for the whole queue');
+  assert.equal(historyText(row('DELETED', 'deleted by cli')), 'Deleted by the command line');
+  assert.equal(historyText(row('QUEUE_RELEASED', 'whole queue released by cli:root (2 held messages too)')), 'Whole queue released by OS user root on the command line (2 held messages too)');
+  assert.equal(historyText(row('QUEUE_RETRY', 'every waiting recipient made due by admin@::1 (3 recipients)')), 'Every waiting recipient made due by admin@::1 (3 recipients)');
+  assert.equal(historyText(row('RELEASED', 'released from quarantine by cli:bob; a@b.test added to the allow list')), 'Released from quarantine by OS user bob on the command line; a@b.test added to the allow list');
+  assert.equal(historyText(row('BOUNCED', 'returned to the sender by cli:alice', 'x@example.test')), 'Bounced: returned to the sender by OS user alice on the command line');
+});
+
+test("A server's bounce reply is kept as it came, even when it has the word \"by\" in it.", () => {
+  assert.equal(historyText(row('BOUNCED', 'RCPT TO: 550 5.7.1 rejected by cli policy')), 'Bounced: RCPT TO: 550 5.7.1 rejected by cli policy');
+});
+
+test('Actors the admin API and the CLI write read as people and programs; anything else is shown as it is.', () => {
+  assert.equal(actorText('admin@10.0.0.5'), 'admin@10.0.0.5');
+  assert.equal(actorText('desktop'), 'the desktop app');
+  assert.equal(actorText('cli:alice'), 'OS user alice on the command line');
+  assert.equal(actorText('cli'), 'the command line');
+  assert.equal(actorText('the administrator'), 'the administrator');
 });
 
 test('Submission, signing, repairs, delay warnings and damage read as sentences.', () => {
