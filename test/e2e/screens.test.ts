@@ -63,6 +63,7 @@ e2eTest('every screen shows its data after mail has flowed, fits 1280×800, and 
 
   const waiting = page.getByRole('row', { name: 'Message from carol@sender.test to busy@example.test', exact: true });
   await textMatches(waiting, /Retrying.*451/);
+  await look(page, '05-queue');
   // Enter on a focused row opens its detail pane
   await waiting.focus();
   await page.keyboard.press('Enter');

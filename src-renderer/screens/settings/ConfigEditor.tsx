@@ -72,9 +72,10 @@ function Editor({ view, reload }: { view: ConfigView; reload: () => Promise<void
       }
     });
     if (!result) return;
+    // the saved values first, then the drafts go: the fields never show the old value in between
+    await reload();
     setDrafts({});
     setReport(result.error ? `Applied, but the relay reports: ${result.error}` : `Applied. The relay is ${result.state}.`);
-    await reload();
   };
 
   const section = sections.find((candidate) => candidate.id === sectionId) ?? sections[0];
@@ -138,7 +139,11 @@ function Editor({ view, reload }: { view: ConfigView; reload: () => Promise<void
                 value={drafts[model.key] ?? valueToDraft(model, getPath(view.saved, model.key))}
                 errors={byKey[model.key]}
                 note={overrideNote(model.key, view.overridden, model.kind === 'secret' ? undefined : getPath(view.effective, model.key))}
-                onChange={(value) => setDrafts((current) => ({ ...current, [model.key]: value }))}
+                onChange={(value) => {
+                  setDrafts((current) => ({ ...current, [model.key]: value }));
+                  // a server problem is about the value that was checked, not the one being typed
+                  setServerIssues((issues) => issues.filter((issue) => keyForIssue(normalizeIssuePath(issue.path), models) !== model.key));
+                }}
               />
             ))}
           </section>
