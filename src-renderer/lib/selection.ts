@@ -56,3 +56,15 @@ export function chunks<T>(items: readonly T[], size = BULK_CHUNK): T[][] {
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
   return out;
 }
+
+/** Runs a bulk action slice by slice (at most BULK_CHUNK ids a call) and adds up what each slice did. */
+export async function actInSlices(ids: readonly string[], act: (slice: string[]) => Promise<{ done: string[]; gone: string[] }>): Promise<{ done: string[]; gone: string[] }> {
+  const done: string[] = [];
+  const gone: string[] = [];
+  for (const slice of chunks(ids)) {
+    const answer = await act(slice);
+    done.push(...answer.done);
+    gone.push(...answer.gone);
+  }
+  return { done, gone };
+}

@@ -8,7 +8,7 @@ import { ActionToolbar } from '../components/ActionToolbar.tsx';
 import { ConfirmDialog, Empty, ErrorMessage, Facts, Loading, PageHeader, TextField, Time } from '../components/ui.tsx';
 import { formatCount, formatDuration, formatScore, formatSize } from '../lib/format.ts';
 import { formatHash } from '../lib/route.ts';
-import { actionTarget, chunks, pageSelectionState, setAll, toggleId, withoutIds } from '../lib/selection.ts';
+import { actInSlices, actionTarget, pageSelectionState, setAll, toggleId, withoutIds } from '../lib/selection.ts';
 import { clampOffset, moveIndex, withFilter, type PageState } from '../lib/table.ts';
 import { actionReport, summarizeList } from '../lib/words.ts';
 
@@ -52,16 +52,7 @@ export function QuarantineScreen({ openId }: { openId: string | null }) {
 
   const perform = async (act: QuarantineAction, ids: string[]) => {
     const verb = ACTIONS.find((item) => item.action === act)!.done;
-    const result = await action.run(async () => {
-      const done: string[] = [];
-      const gone: string[] = [];
-      for (const slice of chunks(ids)) {
-        const answer = await call('quarantine.act', { action: act, ids: slice });
-        done.push(...answer.done);
-        gone.push(...answer.gone);
-      }
-      return { done, gone };
-    });
+    const result = await action.run(() => actInSlices(ids, (slice) => call('quarantine.act', { action: act, ids: slice })));
     if (!result) return;
     setReport(actionReport(verb, result.done.length, result.gone.length, 'quarantine'));
     setSelection((current) => withoutIds(current, [...result.done, ...result.gone]));

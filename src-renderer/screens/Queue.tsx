@@ -8,7 +8,7 @@ import { ActionToolbar } from '../components/ActionToolbar.tsx';
 import { Badge, ConfirmDialog, Empty, ErrorMessage, Loading, PageHeader, SelectField, TextField, Time } from '../components/ui.tsx';
 import { formatCount, formatDuration, formatSize } from '../lib/format.ts';
 import { formatHash } from '../lib/route.ts';
-import { actionTarget, chunks, pageSelectionState, setAll, toggleId, withoutIds } from '../lib/selection.ts';
+import { actInSlices, actionTarget, pageSelectionState, setAll, toggleId, withoutIds } from '../lib/selection.ts';
 import { ariaSort, clampOffset, initialQueueTable, moveIndex, toggleSort, toQueueListInput, withFilter, type QueueRouteFilter, type QueueSort, type QueueStatusFilter, type QueueTableState } from '../lib/table.ts';
 import { actionReport, QUEUE_STATUS, ROUTE_LABEL, summarizeList } from '../lib/words.ts';
 
@@ -59,16 +59,7 @@ export function QueueScreen({ summary, openId }: { summary: CallState<QueueSumma
 
   const perform = async (act: QueueAction, ids: string[]) => {
     const verb = ACTIONS.find((item) => item.action === act)!.done;
-    const result = await action.run(async () => {
-      const done: string[] = [];
-      const gone: string[] = [];
-      for (const slice of chunks(ids)) {
-        const answer = await call('queue.act', { action: act, ids: slice });
-        done.push(...answer.done);
-        gone.push(...answer.gone);
-      }
-      return { done, gone };
-    });
+    const result = await action.run(() => actInSlices(ids, (slice) => call('queue.act', { action: act, ids: slice })));
     if (!result) return;
     setReport(actionReport(verb, result.done.length, result.gone.length));
     const leaving = act === 'delete' || act === 'bounce' ? [...result.done, ...result.gone] : result.gone;
