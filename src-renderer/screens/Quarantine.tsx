@@ -1,16 +1,17 @@
-import { useEffect, useRef, useState, type KeyboardEvent } from 'react';
+import { useEffect, useState } from 'react';
 import type { Input, Output } from '../../src-relay/admin/contract.ts';
 import { call } from '../api/client.ts';
 import { navigate, useAction, useCall, useDebouncedValue, useLiveReload, useNow } from '../api/hooks.ts';
 import { DecisionTrace } from '../components/MessageDetail.tsx';
 import { Pager } from '../components/Pager.tsx';
 import { ActionToolbar } from '../components/ActionToolbar.tsx';
+import { MessageRow, useSelectableRows, type SelectableRowsProps } from '../components/MessageRows.tsx';
 import { ConfirmDialog, Empty, ErrorMessage, Facts, Loading, PageHeader, TextField, Time } from '../components/ui.tsx';
-import { formatCount, formatDuration, formatScore, formatSize } from '../lib/format.ts';
+import { formatCount, formatScore, formatSize } from '../lib/format.ts';
 import { formatHash } from '../lib/route.ts';
-import { actInSlices, actionTarget, pageSelectionState, setAll, toggleId, withoutIds } from '../lib/selection.ts';
-import { clampOffset, moveIndex, withFilter, type PageState } from '../lib/table.ts';
-import { actionReport, summarizeList } from '../lib/words.ts';
+import { actInSlices, actionTarget, withoutIds } from '../lib/selection.ts';
+import { clampOffset, withFilter, type PageState } from '../lib/table.ts';
+import { actionReport } from '../lib/words.ts';
 
 type QuarantineAction = Input<'quarantine.act'>['action'];
 type Row = Output<'quarantine.list'>['rows'][number];
@@ -132,28 +133,9 @@ export function QuarantineScreen({ openId }: { openId: string | null }) {
   );
 }
 
-function QuarantineTable(props: { rows: readonly Row[]; selection: ReadonlySet<string>; setSelection: (update: (current: ReadonlySet<string>) => ReadonlySet<string>) => void; openId: string | null; onOpen: (id: string) => void; now: number }) {
-  const { rows, selection } = props;
-  const body = useRef<HTMLTableSectionElement>(null);
-  const ids = rows.map((row) => row.id);
-  const pageState = pageSelectionState(selection, ids);
-  const header = useRef<HTMLInputElement>(null);
-  useEffect(() => {
-    if (header.current) header.current.indeterminate = pageState === 'some';
-  }, [pageState]);
-  const onRowKey = (event: KeyboardEvent<HTMLTableRowElement>, index: number, id: string) => {
-    if (event.target !== event.currentTarget) return;
-    if (event.key === 'Enter') {
-      event.preventDefault();
-      props.onOpen(id);
-    } else if (event.key === ' ') {
-      event.preventDefault();
-      props.setSelection((current) => toggleId(current, id));
-    } else if (['ArrowDown', 'ArrowUp', 'Home', 'End'].includes(event.key)) {
-      event.preventDefault();
-      body.current?.querySelectorAll<HTMLTableRowElement>('tr')[moveIndex(index, event.key, rows.length)]?.focus();
-    }
-  };
+function QuarantineTable(props: SelectableRowsProps & { rows: readonly Row[] }) {
+  const { rows } = props;
+  const { body, selectAll, onRowKey } = useSelectableRows(rows.map((row) => row.id), props);
   return (
     <div className="table-wrap">
       <table className="data-table">
@@ -161,7 +143,7 @@ function QuarantineTable(props: { rows: readonly Row[]; selection: ReadonlySet<s
         <thead>
           <tr>
             <th scope="col" className="check">
-              <input ref={header} type="checkbox" aria-label="Select all on this page" checked={pageState === 'all'} onChange={(event) => props.setSelection((current) => setAll(current, ids, event.target.checked))} />
+              {selectAll}
             </th>
             <th scope="col">Received</th>
             <th scope="col">Sender</th>
@@ -179,34 +161,14 @@ function QuarantineTable(props: { rows: readonly Row[]; selection: ReadonlySet<s
           </tr>
         </thead>
         <tbody ref={body}>
-          {rows.map((row, index) => {
-            const ticked = selection.has(row.id);
-            const label = `Message from ${row.sender || '<>'} to ${summarizeList(row.recipients)}`;
-            return (
-              <tr
-                key={row.id}
-                tabIndex={0}
-                aria-label={label}
-                aria-current={props.openId === row.id ? 'true' : undefined}
-                className={`${ticked ? 'ticked' : ''} ${props.openId === row.id ? 'open' : ''}`}
-                onClick={() => props.onOpen(row.id)}
-                onKeyDown={(event) => onRowKey(event, index, row.id)}
-              >
-                <td className="check" onClick={(event) => event.stopPropagation()}>
-                  <input type="checkbox" aria-label={`Select the message from ${row.sender || "<>"} to ${summarizeList(row.recipients)}`} checked={ticked} onChange={() => props.setSelection((current) => toggleId(current, row.id))} />
-                </td>
-                <td className="nowrap" title={new Date(row.receivedAt).toLocaleString()}>
-                  {formatDuration(props.now - row.receivedAt)} ago
-                </td>
-                <td className="addr">{row.sender || '<>'}</td>
-                <td className="addr wide">{summarizeList(row.recipients, 1)}</td>
-                <td className="subject-cell">{row.subject ?? <span className="muted">(no subject)</span>}</td>
-                <td className="reason-cell">{row.reason ?? '—'}</td>
-                <td className="num">{formatScore(row.score)}</td>
-                <td className="num wide">{formatSize(row.size)}</td>
-              </tr>
-            );
-          })}
+          {rows.map((row, index) => (
+            <MessageRow key={row.id} row={row} index={index} table={props} onRowKey={onRowKey} recipientsClassName="addr wide">
+              <td className="subject-cell">{row.subject ?? <span className="muted">(no subject)</span>}</td>
+              <td className="reason-cell">{row.reason ?? '—'}</td>
+              <td className="num">{formatScore(row.score)}</td>
+              <td className="num wide">{formatSize(row.size)}</td>
+            </MessageRow>
+          ))}
         </tbody>
       </table>
     </div>

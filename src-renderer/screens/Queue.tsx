@@ -1,16 +1,17 @@
-import { useEffect, useRef, useState, type KeyboardEvent } from 'react';
+import { useEffect, useState } from 'react';
 import type { Input, Output } from '../../src-relay/admin/contract.ts';
 import { call } from '../api/client.ts';
 import { navigate, useAction, useCall, useDebouncedValue, useEvent, useLiveReload, useNow, type CallState } from '../api/hooks.ts';
 import { MessageDetail } from '../components/MessageDetail.tsx';
 import { Pager } from '../components/Pager.tsx';
 import { ActionToolbar } from '../components/ActionToolbar.tsx';
+import { MessageRow, useSelectableRows, type SelectableRowsProps } from '../components/MessageRows.tsx';
 import { Badge, ConfirmDialog, Empty, ErrorMessage, Loading, PageHeader, SelectField, TextField, Time } from '../components/ui.tsx';
-import { formatCount, formatDuration, formatSize } from '../lib/format.ts';
+import { formatCount, formatSize } from '../lib/format.ts';
 import { formatHash } from '../lib/route.ts';
-import { actInSlices, actionTarget, pageSelectionState, setAll, toggleId, withoutIds } from '../lib/selection.ts';
-import { ariaSort, clampOffset, initialQueueTable, moveIndex, toggleSort, toQueueListInput, withFilter, type QueueRouteFilter, type QueueSort, type QueueStatusFilter, type QueueTableState } from '../lib/table.ts';
-import { actionReport, QUEUE_STATUS, ROUTE_LABEL, summarizeList } from '../lib/words.ts';
+import { actInSlices, actionTarget, withoutIds } from '../lib/selection.ts';
+import { ariaSort, clampOffset, initialQueueTable, toggleSort, toQueueListInput, withFilter, type QueueRouteFilter, type QueueSort, type QueueStatusFilter, type QueueTableState } from '../lib/table.ts';
+import { actionReport, QUEUE_STATUS, ROUTE_LABEL } from '../lib/words.ts';
 
 type QueueSummary = Output<'queue.summary'>;
 type QueueAction = Input<'queue.act'>['action'];
@@ -220,39 +221,9 @@ const COLUMNS: readonly { label: string; sort?: QueueSort; className?: string }[
   { label: 'Size', sort: 'size', className: 'num wide' },
 ];
 
-function QueueTable(props: {
-  rows: readonly Row[];
-  table: QueueTableState;
-  onSort: (sort: QueueSort) => void;
-  selection: ReadonlySet<string>;
-  setSelection: (update: (current: ReadonlySet<string>) => ReadonlySet<string>) => void;
-  openId: string | null;
-  onOpen: (id: string) => void;
-  now: number;
-}) {
-  const { rows, table, selection } = props;
-  const body = useRef<HTMLTableSectionElement>(null);
-  const ids = rows.map((row) => row.id);
-  const pageState = pageSelectionState(selection, ids);
-  const header = useRef<HTMLInputElement>(null);
-  useEffect(() => {
-    if (header.current) header.current.indeterminate = pageState === 'some';
-  }, [pageState]);
-
-  const onRowKey = (event: KeyboardEvent<HTMLTableRowElement>, index: number, id: string) => {
-    if (event.target !== event.currentTarget) return;
-    if (event.key === 'Enter') {
-      event.preventDefault();
-      props.onOpen(id);
-    } else if (event.key === ' ') {
-      event.preventDefault();
-      props.setSelection((current) => toggleId(current, id));
-    } else if (['ArrowDown', 'ArrowUp', 'Home', 'End'].includes(event.key)) {
-      event.preventDefault();
-      const next = moveIndex(index, event.key, rows.length);
-      body.current?.querySelectorAll<HTMLTableRowElement>('tr')[next]?.focus();
-    }
-  };
+function QueueTable(props: SelectableRowsProps & { rows: readonly Row[]; table: QueueTableState; onSort: (sort: QueueSort) => void }) {
+  const { rows, table } = props;
+  const { body, selectAll, onRowKey } = useSelectableRows(rows.map((row) => row.id), props);
 
   return (
     <div className="table-wrap">
@@ -261,7 +232,7 @@ function QueueTable(props: {
         <thead>
           <tr>
             <th scope="col" className="check">
-              <input ref={header} type="checkbox" aria-label="Select all on this page" checked={pageState === 'all'} onChange={(event) => props.setSelection((current) => setAll(current, ids, event.target.checked))} />
+              {selectAll}
             </th>
             {COLUMNS.map((column) => (
               <th key={column.label} scope="col" className={column.className} aria-sort={column.sort ? ariaSort(table, column.sort) : undefined}>
@@ -282,26 +253,8 @@ function QueueTable(props: {
         <tbody ref={body}>
           {rows.map((row, index) => {
             const status = QUEUE_STATUS[row.status];
-            const ticked = selection.has(row.id);
-            const label = `Message from ${row.sender || '<>'} to ${summarizeList(row.recipients)}`;
             return (
-              <tr
-                key={row.id}
-                tabIndex={0}
-                aria-label={label}
-                aria-current={props.openId === row.id ? 'true' : undefined}
-                className={`${ticked ? 'ticked' : ''} ${props.openId === row.id ? 'open' : ''}`}
-                onClick={() => props.onOpen(row.id)}
-                onKeyDown={(event) => onRowKey(event, index, row.id)}
-              >
-                <td className="check" onClick={(event) => event.stopPropagation()}>
-                  <input type="checkbox" aria-label={`Select the message from ${row.sender || "<>"} to ${summarizeList(row.recipients)}`} checked={ticked} onChange={() => props.setSelection((current) => toggleId(current, row.id))} />
-                </td>
-                <td className="nowrap" title={new Date(row.receivedAt).toLocaleString()}>
-                  {formatDuration(props.now - row.receivedAt)} ago
-                </td>
-                <td className="addr">{row.sender || '<>'}</td>
-                <td className="addr">{summarizeList(row.recipients, 1)}</td>
+              <MessageRow key={row.id} row={row} index={index} table={props} onRowKey={onRowKey}>
                 <td className="subject-cell">{row.subject ?? <span className="muted">(no subject)</span>}</td>
                 <td>
                   <Badge tone={status.tone}>{status.label}</Badge>
@@ -311,7 +264,7 @@ function QueueTable(props: {
                 <td className="num wide">{row.attempts}</td>
                 <td className="nowrap wide">{row.status === 'held' ? <span className="muted">held</span> : <Time ms={row.nextAttemptAt} relative now={props.now} />}</td>
                 <td className="num wide">{formatSize(row.size)}</td>
-              </tr>
+              </MessageRow>
             );
           })}
         </tbody>
