@@ -7,6 +7,8 @@ import type { Verdict } from './filters/types.ts';
 /** Why a transaction or command was refused, as a metric label: a small fixed set. */
 export type RefusalReason =
   | 'relay' | 'unknown-recipient' | 'bad-address' | 'size' | 'connection-limit' | 'too-many-errors' | 'local-error'
+  // message content at the end of DATA: NUL bytes, control characters in the header section
+  | 'malformed'
   // submission listeners: no AUTH from outside the trusted networks, a sender the account does not own, a suspended account
   | 'auth-required' | 'sender-not-owned' | 'account-suspended'
   // content filters at the end of DATA: a virus, junk over the reject score, a policy (attachments), a denied sender, a filter that could not answer

@@ -101,6 +101,7 @@ export const ConfigSchema = z.object({
       idleTimeoutSec: seconds(1, 3600).default(300).meta({ description: 'Close a connection idle this long (RFC 5321 4.5.3.2.7: 5 minutes)' }),
       sessionDeadlineSec: seconds(10, 86400).default(1800).meta({ description: 'Close any connection after this long, however busy' }),
       maxCommandLineBytes: z.number().int().min(512).max(65536).default(2048).meta({ description: 'Longest SMTP command line (RFC 5321 minimum 512)' }),
+      maxHeaderBytes: z.number().int().min(16 * 1024).max(64 * 1024 * 1024).default(1024 * 1024).meta({ description: 'Largest header section of a message, in bytes (1 MiB holds hundreds of Received lines; real mail needs far less); over it: 552 5.3.4, on the submission listeners too. The whole section is scrubbed of forged X-Spam-*, X-Moat-* and our Authentication-Results' }),
       maxErrors: z.number().int().min(1).max(1000).default(10).meta({ description: 'Refused commands in one session before the connection is closed with 421' }),
       // connection policy (smtp/connection-policy.ts) and recipient verification (smtp/callout.ts)
       greetingDelayMs: z.number().int().min(0).max(30_000).default(0).meta({ description: 'Wait this long before the 220 greeting; a client that talks first gets 421 "You talk too soon" (a 100 ms window is always there; 2000-6000 catches more spam bots, every sender waits that long)' }),

@@ -29,7 +29,7 @@ export const CHECKLIST_FIRST_RUN_DELAY_MS = 5 * 60_000;
 const FIRST_ALERT_CHECK_MS = 1_000;
 /** Refusal reasons known today: each gets a 0 series from the start. */
 const REFUSAL_REASONS: readonly RefusalReason[] = [
-  'relay', 'unknown-recipient', 'bad-address', 'size', 'connection-limit', 'too-many-errors', 'local-error',
+  'relay', 'unknown-recipient', 'bad-address', 'size', 'connection-limit', 'too-many-errors', 'local-error', 'malformed',
   'auth-required', 'sender-not-owned', 'account-suspended',
   'virus', 'junk', 'policy', 'sender-denied', 'filter-tempfail',
   'client-denied', 'dnsbl', 'rate-limit', 'harvest', 'pregreet', 'unverified-recipient',

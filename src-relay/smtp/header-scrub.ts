@@ -1,55 +1,187 @@
 import { Transform, type TransformCallback } from 'node:stream';
 
-/** Header blocks longer than this pass untouched (and the filters judge them as they are). */
-const MAX_SCRUB_BYTES = 256 * 1024;
+const NUL = 0x00;
+const HT = 0x09;
+const LF = 0x0a;
+const CR = 0x0d;
+const ESC = 0x1b;
+const SP = 0x20;
+const DEL = 0x7f;
+
+/** Why the content of a message is refused at the end of DATA; the listener picks the reply (smtp/replies.ts). */
+export type ContentRefusal = 'header-too-big' | 'nul' | 'header-control';
 
 /**
- * Removes, from the header block only, the fields by which the internal server trusts the relay: X-Spam-* and
- * X-Moat-* (ours alone; a sender's own "X-Spam-Flag: NO" must not reach an Exchange transport rule) and
- * Authentication-Results that claim our host name as their authserv-id (RFC 8601 section 5). Works on CRLF input.
+ * Bytes refused inside a header line: the C0 controls and DEL, which RFC 5322 2.2 keeps out of field bodies (they
+ * survive only in its obsolete syntax) and which Exchange and mail clients mishandle (truncated or split fields).
+ * Allowed: HTAB (folding whitespace) and ESC (raw ISO-2022-JP, RFC 1468, still written by some Japanese mailers).
+ * CR and LF only as the line's end; NUL is refused anywhere in the message (see HeaderScrubber).
+ */
+const HEADER_CONTROL = (() => {
+  const table = new Uint8Array(256);
+  for (let byte = 0; byte < SP; byte++) if (byte !== HT && byte !== ESC) table[byte] = 1;
+  table[DEL] = 1;
+  return table;
+})();
+
+export interface HeaderScrubberOptions {
+  /** Our host name: an Authentication-Results field with it as authserv-id claims to be ours. */
+  hostname: string;
+  /** Largest header section, in bytes: every header line with its CRLF, not the empty line that ends the section. */
+  maxHeaderBytes: number;
+}
+
+/**
+ * Streams over the whole header section, whatever its size, and removes from it the fields by which the internal
+ * server trusts the relay: X-Spam-* and X-Moat-* (ours alone; a sender's own "X-Spam-Flag: NO" must not reach an
+ * Exchange transport rule) and Authentication-Results that name our host as their authserv-id (RFC 8601 section 5).
+ * It also judges the message's bytes, and after the first fault passes nothing on (the listener refuses it):
+ * - a header section over `maxHeaderBytes` ('header-too-big'): no part of it goes unscrubbed;
+ * - a NUL byte anywhere, header or body ('nul'): RFC 5322 2.1 / RFC 2045 2.7-2.8 forbid it and no SMTP peer may
+ *   send it raw (no BINARYMIME here); refusing loses nothing silently, the sender gets the reason;
+ * - any other control byte in a header line but HTAB and ESC ('header-control').
+ * Other control bytes in the body pass unchanged: RFC 2045 allows them in 7bit and 8bit text (form feeds in plain
+ * text, ESC in ISO-2022-JP). Works on CRLF input (behind LineEndingNormalizer); a line ends at LF.
  */
 export class HeaderScrubber extends Transform {
   /** Header fields removed so far. */
   removed = 0;
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
-  private passing = false;
-  private readonly ownAuthResults: RegExp;
+  /** Set at the first fault; from then on nothing is passed on. */
+  refusal: ContentRefusal | null = null;
+  private readonly hostname: string;
+  private readonly maxHeaderBytes: number;
+  private inBody = false;
+  /** Bytes of the complete header lines seen so far. */
+  private headerBytes = 0;
+  /** The start of a header line whose LF has not come yet. */
+  private partial: Buffer[] = [];
+  private partialBytes = 0;
+  /** The lines of the field being read: its first line and the continuation lines seen so far. */
+  private field: Buffer[] = [];
 
-  constructor(hostname: string) {
+  constructor(options: HeaderScrubberOptions) {
     super();
-    const escaped = hostname.toLowerCase().replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-    this.ownAuthResults = new RegExp(`^authentication-results:\\s*${escaped}\\s*(;|$)`, 'i');
+    this.hostname = options.hostname.toLowerCase();
+    this.maxHeaderBytes = options.maxHeaderBytes;
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    if (this.passing) return callback(null, chunk);
-    this.pending.push(chunk);
-    this.pendingBytes += chunk.length;
-    const buffered = Buffer.concat(this.pending);
-    const end = buffered.indexOf('\r\n\r\n');
-    if (end === -1 && this.pendingBytes < MAX_SCRUB_BYTES) return callback();
-    this.passing = true;
-    this.pending = [];
-    if (end === -1) return callback(null, buffered);
-    callback(null, Buffer.concat([this.scrub(buffered.subarray(0, end + 2)), buffered.subarray(end + 2)]));
+    if (this.refusal) return callback();
+    if (this.inBody) return callback(null, this.body(chunk));
+    const out: Buffer[] = [];
+    let start = 0;
+    while (start < chunk.length && !this.refusal) {
+      const lf = chunk.indexOf(LF, start);
+      if (lf === -1) {
+        this.partial.push(chunk.subarray(start));
+        this.partialBytes += chunk.length - start;
+        // a lone CR may be the start of the empty line that ends the section
+        const maybeEnd = this.partialBytes === 1 && this.partial[0]![0] === CR;
+        if (!maybeEnd && this.headerBytes + this.partialBytes > this.maxHeaderBytes) {
+          this.refusal = 'header-too-big';
+          this.partial = [];
+          this.field = [];
+        }
+        break;
+      }
+      const piece = chunk.subarray(start, lf + 1);
+      start = lf + 1;
+      const line = this.partialBytes > 0 ? Buffer.concat([...this.partial, piece]) : piece;
+      this.partial = [];
+      this.partialBytes = 0;
+      if (isEmptyLine(line)) {
+        out.push(...this.endField(), line);
+        this.inBody = true;
+        if (start < chunk.length) out.push(this.body(chunk.subarray(start)));
+        break;
+      }
+      this.headerLine(line, out);
+    }
+    callback(null, this.refusal ? undefined : Buffer.concat(out));
   }
 
   override _flush(callback: TransformCallback): void {
-    if (this.passing || this.pending.length === 0) return callback();
-    const buffered = Buffer.concat(this.pending);
-    callback(null, buffered.subarray(buffered.length - 2).toString() === '\r\n' ? this.scrub(buffered) : buffered);
+    if (this.refusal || this.inBody) return callback();
+    // a message that is all header section (no empty line); its last line may lack its CRLF
+    const out: Buffer[] = [];
+    if (this.partialBytes > 0) this.headerLine(Buffer.concat(this.partial), out);
+    this.partial = [];
+    out.push(...this.endField());
+    callback(null, this.refusal ? undefined : Buffer.concat(out));
   }
 
-  /** `block` ends with CRLF; fields are a line plus its folded continuation lines. */
-  private scrub(block: Buffer): Buffer {
-    const fields = block.toString('latin1').split(/\r\n(?![ \t])/);
-    const kept = fields.filter((field) => {
-      if (field === '') return true;
-      const drop = /^x-(spam|moat)-[^:]*:/i.test(field) || this.ownAuthResults.test(field.replace(/\r\n[ \t]+/g, ' '));
-      if (drop) this.removed++;
-      return !drop;
-    });
-    return Buffer.from(kept.join('\r\n'), 'latin1');
+  private body(chunk: Buffer): Buffer {
+    if (chunk.indexOf(NUL) === -1) return chunk;
+    this.refusal = 'nul';
+    return Buffer.alloc(0);
   }
+
+  /** One header line, LF included: counted, checked, then added to its field (or it starts a new one). */
+  private headerLine(line: Buffer, out: Buffer[]): void {
+    this.headerBytes += line.length;
+    if (this.headerBytes > this.maxHeaderBytes) {
+      this.refusal = 'header-too-big';
+      return;
+    }
+    const fault = controlFault(line);
+    if (fault) {
+      this.refusal = fault;
+      return;
+    }
+    if (line[0] === SP || line[0] === HT) {
+      this.field.push(line);
+      return;
+    }
+    out.push(...this.endField());
+    this.field = [line];
+  }
+
+  /** The field just finished, or nothing when it claims to be ours. */
+  private endField(): Buffer[] {
+    const field = this.field;
+    this.field = [];
+    if (field.length === 0 || !this.forged(Buffer.concat(field).toString('latin1'))) return field;
+    this.removed++;
+    return [];
+  }
+
+  private forged(field: string): boolean {
+    // RFC 5322 2.2.3: unfolding removes the line breaks; obsolete syntax allows whitespace before the colon
+    const unfolded = field.replace(/\r?\n/g, '');
+    if (/^x-(spam|moat)-[^:]*:/i.test(unfolded)) return true;
+    const results = /^authentication-results[ \t]*:(.*)$/is.exec(unfolded);
+    return results !== null && authservId(results[1]!) === this.hostname;
+  }
+}
+
+function isEmptyLine(line: Buffer): boolean {
+  return (line.length === 2 && line[0] === CR) || line.length === 1;
+}
+
+/** The first fault among the line's bytes before its line end. */
+function controlFault(line: Buffer): ContentRefusal | null {
+  let end = line.length;
+  if (line[end - 1] === LF) end--;
+  if (end > 0 && line[end - 1] === CR) end--;
+  let fault: ContentRefusal | null = null;
+  for (let i = 0; i < end; i++) {
+    const byte = line[i]!;
+    if (byte === NUL) return 'nul';
+    if (HEADER_CONTROL[byte]) fault = 'header-control';
+  }
+  return fault;
+}
+
+/**
+ * The authserv-id of an Authentication-Results field body (RFC 8601 2.2: a token or quoted string, after optional
+ * comments, perhaps followed by a version), lower-cased; comments anywhere are dropped first, nested ones too.
+ */
+function authservId(value: string): string {
+  let text = value.replace(/\\./g, 'x');
+  for (let previous = ''; previous !== text; ) {
+    previous = text;
+    text = text.replace(/\([^()]*\)/g, ' ');
+  }
+  const match = /^\s*"?([^\s;"]*)/.exec(text);
+  return match ? match[1]!.toLowerCase() : '';
 }

@@ -18,7 +18,7 @@ import type { HistoryEntry, NewMessage } from '../store/queue-store.ts';
 import type { SpoolWriter } from '../store/spool.ts';
 import { newQueueId } from '../util/ids.ts';
 import { pipeChain } from '../util/pipe-chain.ts';
-import { HeaderScrubber } from './header-scrub.ts';
+import { HeaderScrubber, type ContentRefusal } from './header-scrub.ts';
 import { HeaderPeek } from './header-peek.ts';
 import { LineEndingNormalizer } from './line-endings.ts';
 import { SizeGuard } from './size-guard.ts';
@@ -30,6 +30,7 @@ import type { TlsPair } from './tls.ts';
 export type ListenerLimits = Pick<
   Config['mx'],
   'maxMessageBytes' | 'maxRecipients' | 'maxConnections' | 'maxConnectionsPerIp' | 'idleTimeoutSec' | 'sessionDeadlineSec' | 'maxCommandLineBytes' | 'maxErrors'
+  | 'maxHeaderBytes'
 >;
 
 /** The parts of smtp-server's per-connection object that the listener steers (not in its public types). */
@@ -90,11 +91,18 @@ export interface SpooledMessage {
   scrubbedFields: number;
 }
 
+/** The reply and the history detail for each fault the header scrubber finds in a message's bytes. */
+const CONTENT_REFUSALS: Record<ContentRefusal, { reply: SmtpReply; detail: string }> = {
+  'header-too-big': { reply: REPLIES.headerTooBig, detail: 'header section over the limit' },
+  nul: { reply: REPLIES.nulByte, detail: 'NUL byte in the message' },
+  'header-control': { reply: REPLIES.headerControl, detail: 'control character in the header section' },
+};
+
 /**
  * What every SMTP listener of Moat does the same way: connection limits in total and per client IP, a whole-session
  * deadline, refused commands counted and the session closed after too many, our replies' enhanced status codes, a
- * graceful stop, and DATA streamed to the spool (Received header, line endings normalised, size cap) and committed
- * durably before the 250. The mx and the submission listeners differ only in their MAIL, RCPT and message policies.
+ * graceful stop, and DATA streamed to the spool (Received header, line endings normalised, size and header caps)
+ * and committed durably before the 250. The mx and the submission listeners differ only in their MAIL, RCPT and message policies.
  */
 export abstract class SmtpListener {
   readonly server: SMTPServer;
@@ -166,7 +174,9 @@ export abstract class SmtpListener {
 
   /** The metric label of a refusal sent at the end of DATA. */
   protected refusalReason(reply: SmtpReply): RefusalReason {
-    return reply === REPLIES.messageTooBig ? 'size' : 'local-error';
+    if (reply === REPLIES.messageTooBig || reply === REPLIES.headerTooBig) return 'size';
+    if (reply === REPLIES.nulByte || reply === REPLIES.headerControl) return 'malformed';
+    return 'local-error';
   }
 
   /** Rewrites one of smtp-server's own replies before it is sent (e.g. a clearer code); returns it unchanged by default. */
@@ -303,8 +313,8 @@ export abstract class SmtpListener {
   }
 
   /**
-   * Streams the message to a temp spool file behind our Received header: size cap, bare CR/LF rewritten, Subject and
-   * Message-ID noted. The file is not yet durable: the caller checks it, then `commitSpooled` or `writer.discard()`.
+   * Streams the message to a temp spool file behind our Received header: size cap, bare CR/LF rewritten, the whole
+   * header section scrubbed and capped, NUL and header control bytes refused, Subject and Message-ID noted. The file is not yet durable: the caller checks it, then `commitSpooled` or `writer.discard()`.
    */
   protected async spoolData(stream: SMTPServerDataStream, session: SMTPServerSession, trace: { authenticated?: boolean } = {}): Promise<SpooledMessage> {
     const now = this.clock();
@@ -316,7 +326,7 @@ export abstract class SmtpListener {
       throw error;
     });
     const normalizer = new LineEndingNormalizer();
-    const scrubber = new HeaderScrubber(this.hostname);
+    const scrubber = new HeaderScrubber({ hostname: this.hostname, maxHeaderBytes: this.limits.maxHeaderBytes });
     const peek = new HeaderPeek();
     try {
       writer.write(
@@ -333,6 +343,7 @@ export abstract class SmtpListener {
       );
       await pipeChain([stream, new SizeGuard(() => stream.sizeExceeded), normalizer, scrubber, peek, writer]);
       if (stream.sizeExceeded) throw this.refuse(session, REPLIES.messageTooBig);
+      if (scrubber.refusal) throw this.refuseContent(session, scrubber.refusal, sender, recipients);
     } catch (error) {
       await writer.discard();
       if (!(error instanceof SmtpReplyError)) {
@@ -341,6 +352,15 @@ export abstract class SmtpListener {
       throw error;
     }
     return { id, receivedAt: now, sender, recipients, size: stream.byteLength, writer, peek, bareLineEndings: normalizer.bareLineEndings, scrubbedFields: scrubber.removed };
+  }
+
+  /** A message whose bytes the scrubber refused: kept in history and logged, answered with its reply. */
+  private refuseContent(session: SMTPServerSession, refusal: ContentRefusal, sender: string, recipients: string[]): SmtpReplyError {
+    const { reply, detail } = CONTENT_REFUSALS[refusal];
+    const explained = refusal === 'header-too-big' ? `${detail} (limit ${this.limits.maxHeaderBytes} bytes)` : detail;
+    this.note(session, 'REFUSED', sender, recipients.join(', ') || null, `${reply.code} ${reply.enhanced} ${explained}`);
+    this.logger.info({ ip: session.remoteAddress, from: sender, rcpts: recipients.length, reason: explained }, 'REFUSED');
+    return this.refuse(session, reply);
   }
 
   /** Makes the spooled file durable, commits the queue row (group commit) and tells the log and the events. */

@@ -18,6 +18,9 @@ export const REPLIES = {
   shuttingDown: { code: 421, enhanced: '4.3.2', text: 'Service shutting down, try again later' },
   localError: { code: 451, enhanced: '4.3.0', text: 'Local error while queuing the message, try again later' },
   messageTooBig: { code: 552, enhanced: '5.3.4', text: 'Message exceeds the size limit' },
+  // message content at the end of DATA (smtp/header-scrub.ts); headerTooBig below serves every listener
+  nulByte: { code: 554, enhanced: '5.6.0', text: 'Message refused: it contains NUL bytes (RFC 5322 forbids them; binary data must be base64-encoded)' },
+  headerControl: { code: 554, enhanced: '5.6.0', text: 'Message refused: control characters in the header section' },
   // submission listeners (587, 465): AUTH, sender rules, circuit breaker
   authRequired: { code: 530, enhanced: '5.7.0', text: 'Authentication required' },
   startTlsFirst: { code: 530, enhanced: '5.7.0', text: 'Must issue a STARTTLS command first' },
