@@ -264,7 +264,7 @@ export const clamavProbe: Probe = {
   id: 'clamav',
   title: 'ClamAV engine and signatures',
   async run(context) {
-    if (!context.hooks.clamav) return unknown('no virus scanner is set up yet (the filters come later)');
+    if (!context.hooks.clamav) return unknown('no virus scanner is configured (filters.clamav.address is unset)', 'Set filters.clamav.address to clamd\'s socket or HOST:PORT (the setup wizard finds it).');
     const info = await context.hooks.clamav();
     if (!info) return { status: 'failing', detail: 'clamd does not answer', hint: 'systemctl status clamav-daemon' };
     if (!info.signatureDate) return unknown(`${info.version}; signature date not reported`);
