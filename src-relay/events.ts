@@ -19,7 +19,8 @@ export type RefusalReason =
 /** What the engine tells its subscribers (metrics, alerts, the admin UI, the tray): one typed map, one emitter. */
 export interface RelayEventMap {
   route: [state: RouteState];
-  received: [event: { id: string; clientIp: string; sender: string; recipients: number; size: number }];
+  /** A message was committed to the queue; `listener`: inbound mail (mx) or the office's (submission, 587/465). */
+  received: [event: { id: string; listener: 'mx' | 'submission'; clientIp: string; sender: string; recipients: number; size: number }];
   refused: [event: { reason: RefusalReason; clientIp: string }];
   delivered: [event: { id: string; recipient: string; route: Route }];
   deferred: [event: { id: string; recipient: string; route: Route; reply: string }];

@@ -8,6 +8,7 @@ import { Checklist, MANUAL_ITEMS, formatChecklist, formatHistory } from '../moni
 import { probeContext, readTlsPair, type MonitorOptions } from '../monitor/index.ts';
 import { MonitorStore, STATE_KEYS } from '../monitor/monitor-store.ts';
 import { defaultHooks } from '../monitor/default-hooks.ts';
+import { AdminAuth } from '../admin/admin-auth.ts';
 import { silentLogger } from '../log/logger.ts';
 import { openDatabase } from '../store/db.ts';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type CommandIo } from './io.ts';
@@ -40,6 +41,9 @@ export async function checklistCommand(args: string[], context: ChecklistCliCont
   const db = openDatabase(dataDir);
   try {
     const store = new MonitorStore(db);
+    // `moat serve` always runs the admin host, whose password lives in this database: read it where the host keeps it
+    const auth = new AdminAuth({ db, dataDir, clock });
+    const hooks = { ...defaultHooks(config, db), adminPasswordSet: () => auth.passwordSet, ...context.options?.hooks };
     const checklist = new Checklist({
       store,
       clock,
@@ -51,7 +55,7 @@ export async function checklistCommand(args: string[], context: ChecklistCliCont
           hostname: config.hostname ?? osHostname(),
           store,
           clock,
-          options: { ...context.options, hooks: { ...defaultHooks(config, db), ...context.options?.hooks } },
+          options: { ...context.options, hooks },
           mxAddress: store.getState(STATE_KEYS.servedMx) ?? null,
           adminAddress: store.getState(STATE_KEYS.servedAdmin) ?? null,
           adminError: null,

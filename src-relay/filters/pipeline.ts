@@ -29,8 +29,9 @@ export type MessageInput = Omit<MessageContext, 'headers' | 'mime' | 'results'>;
 
 /**
  * Runs the content filters on one message, each with a deadline, and asks the policy for one decision.
- * Never rejects: a filter that throws, hangs or answers nonsense becomes a failed outcome (its fail mode then
- * applies), logged once with the message id.
+ * Never rejects: a filter that throws, hangs or answers nonsense becomes a failed outcome, and one whose engine is
+ * unreachable answers `unavailable`; either way its fail mode applies and `FILTER_FAILED` is logged once
+ * (`id`, `filter`, `error`).
  */
 export class FilterPipeline {
   private readonly stages: Filter[][];
@@ -61,7 +62,7 @@ export class FilterPipeline {
       parsed = await this.parse(input.path, parseDeadline.signal);
     } catch (error) {
       const why = (error as Error).name === 'TimeoutError' || (error as Error).name === 'AbortError' ? `no result within ${this.options.timeoutMs} ms` : `failed: ${(error as Error).message}`;
-      this.options.logger.warn({ id: input.queueId, filter: PARSER_NAME, why }, 'FILTER_FAILED');
+      this.options.logger.warn({ id: input.queueId, filter: PARSER_NAME, error: why }, 'FILTER_FAILED');
       outcomes.push({ filter: PARSER_NAME, role: 'policy', verdict: 'tempfail', score: 0, reasons: [`the message could not be parsed: ${why}`], ms: performance.now() - started, failed: why });
     } finally {
       parseDeadline.clear();
@@ -94,7 +95,7 @@ export class FilterPipeline {
         resolve(outcome);
       };
       const fail = (why: string) => {
-        this.options.logger.warn({ id: context.queueId, filter: filter.name, why }, 'FILTER_FAILED');
+        this.options.logger.warn({ id: context.queueId, filter: filter.name, error: why }, 'FILTER_FAILED');
         settle({ filter: filter.name, role, verdict: 'tempfail', score: 0, reasons: [`${filter.name} ${why}`], ms: performance.now() - started, failed: why });
       };
       const onAbort = () => fail(`gave no answer within ${timeoutMs} ms`);
@@ -110,6 +111,8 @@ export class FilterPipeline {
           if (settled) return; // a late answer after the deadline: the failure was logged already
           const checked = sanitize(filter.name, result);
           if (typeof checked === 'string') return fail(checked);
+          // an engine that could not be reached answers in time, yet it failed all the same: logged like a throw
+          if (checked.unavailable) this.options.logger.warn({ id: context.queueId, filter: filter.name, error: checked.reasons[0] ?? 'its engine is unavailable' }, 'FILTER_FAILED');
           settle({ ...checked, role, ms: performance.now() - started });
         },
         (error: unknown) => {

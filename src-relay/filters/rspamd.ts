@@ -139,3 +139,30 @@ export function rspamdVerdict(response: RspamdResponse): Omit<FilterResult, 'fil
 function round(value: number): number {
   return Math.round(value * 100) / 100;
 }
+
+/** rspamd is local: one that has not answered /ping by then is not there (or is stuck). */
+const PING_TIMEOUT_MS = 5_000;
+/** /ping answers "pong"; more than this is something else on the port. */
+const MAX_PING_BYTES = 1024;
+
+/** GET /ping on rspamd's normal worker, as its own health checks do; resolves on "pong", else rejects with why. */
+export function rspamdPing(address: string, timeoutMs = PING_TIMEOUT_MS): Promise<void> {
+  const { host, port } = splitHostPort(address);
+  return new Promise((resolve, reject) => {
+    const req = request({ host, port, method: 'GET', path: '/ping', signal: AbortSignal.timeout(timeoutMs) }, (res) => {
+      let body = '';
+      res.setEncoding('latin1');
+      res.on('data', (chunk: string) => {
+        body += chunk;
+        if (body.length > MAX_PING_BYTES) req.destroy(new Error('answer too large for /ping'));
+      });
+      res.on('error', reject);
+      res.on('end', () => {
+        if (res.statusCode === 200 && body.trim() === 'pong') resolve();
+        else reject(new Error(`/ping answered HTTP ${res.statusCode}: ${JSON.stringify(body.slice(0, 100))}`));
+      });
+    });
+    req.on('error', (error) => reject((error as Error).name === 'TimeoutError' || (error as Error).name === 'AbortError' ? new Error(`no answer to /ping within ${timeoutMs / 1000} s`) : error));
+    req.end();
+  });
+}

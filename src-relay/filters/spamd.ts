@@ -131,3 +131,36 @@ export function spamdVerdict(response: SpamdResponse): Omit<FilterResult, 'filte
   const rules = response.rules.slice(0, MAX_RULE_REASONS).map((rule) => `${rule} (SpamAssassin rule)`);
   return { verdict: response.spam ? 'tag' : 'accept', score, reasons: [head, ...rules] };
 }
+
+/** spamd is local: one that has not answered PING by then is not there (or is stuck). */
+const PING_TIMEOUT_MS = 5_000;
+/** "SPAMD/1.5 0 PONG\r\n"; more than this is something else on the port. */
+const MAX_PING_BYTES = 1024;
+
+/** spamd's PING (as spamc -K sends it); resolves on "SPAMD/x.y 0 PONG", else rejects with why. */
+export function spamdPing(address: string, timeoutMs = PING_TIMEOUT_MS): Promise<void> {
+  const { host, port } = splitHostPort(address);
+  return new Promise((resolve, reject) => {
+    let answer = '';
+    let done = false;
+    const finish = (error?: Error) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      socket.destroy();
+      if (error) reject(error);
+      else resolve();
+    };
+    const socket = connect({ host, port });
+    const timer = setTimeout(() => finish(new Error(`no answer to PING within ${timeoutMs / 1000} s`)), timeoutMs);
+    socket.setEncoding('latin1');
+    socket.on('connect', () => socket.end('PING SPAMC/1.5\r\n\r\n'));
+    socket.on('data', (chunk: string) => {
+      answer += chunk;
+      if (/^SPAMD\/\d+\.\d+ 0 PONG\r?\n/.test(answer)) finish();
+      else if (answer.length > MAX_PING_BYTES || answer.includes('\n')) finish(new Error(`PING answered ${JSON.stringify(answer.split('\n')[0]!.slice(0, 100))}`));
+    });
+    socket.on('error', (error) => finish(error));
+    socket.on('close', () => finish(new Error(answer ? `PING answered ${JSON.stringify(answer.slice(0, 100))}` : 'the connection closed without an answer to PING')));
+  });
+}

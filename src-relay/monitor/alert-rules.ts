@@ -41,14 +41,25 @@ export interface AlertRule {
 
 const DAY_MS = 86400_000;
 
-/** "3 h 12 min", "2 days": durations in an alert's words. */
+/** Below this many days a duration keeps its hours ("3 days 12 h"): against a limit of days, the hours matter. */
+const DAYS_WITH_HOURS = 14;
+
+/**
+ * "45 s", "2 min 30 s", "1 h 5 min", "3 days 12 h": durations in an alert's (and a probe's) words. Each unit is cut
+ * down, never rounded up, and the next smaller one is kept, so 90 s reads "1 min 30 s", never "2 min" (which would
+ * claim a limit was passed that was not) or "1 min".
+ */
 export function describeDuration(ms: number): string {
-  const minutes = Math.max(0, Math.round(ms / 60_000));
-  if (minutes < 1) return `${Math.max(0, Math.round(ms / 1000))} s`;
-  if (minutes < 60) return `${minutes} min`;
+  const seconds = Math.max(0, Math.floor(ms / 1000));
+  const minutes = Math.floor(seconds / 60);
   const hours = Math.floor(minutes / 60);
-  if (hours < 48) return `${hours} h${minutes % 60 ? ` ${minutes % 60} min` : ''}`;
-  return `${Math.floor(hours / 24)} days`;
+  const days = Math.floor(hours / 24);
+  const and = (text: string, amount: number, unit: string) => (amount ? `${text} ${amount} ${unit}` : text);
+  if (minutes < 1) return `${seconds} s`;
+  if (hours < 1) return and(`${minutes} min`, seconds % 60, 's');
+  if (hours < 48) return and(`${hours} h`, minutes % 60, 'min');
+  if (days < DAYS_WITH_HOURS) return and(`${days} days`, hours % 24, 'h');
+  return `${days} days`;
 }
 
 const gib = (bytes: number) => `${(bytes / 1024 ** 3).toFixed(1)} GiB`;

@@ -159,6 +159,7 @@ export class Monitor {
       sampleGauges: () => this.sampleGauges(),
       initial: [
         { name: 'received', labels: {}, value: 0 },
+        { name: 'submitted', labels: {}, value: 0 },
         { name: 'quarantined', labels: {}, value: 0 },
         { name: 'tagged', labels: {}, value: 0 },
         ...REFUSAL_REASONS.map((reason): Sample => ({ name: 'rejected', labels: { reason }, value: 0 })),
@@ -177,7 +178,7 @@ export class Monitor {
     });
     this.backups = new BackupScheduler({ config: deps.config, dataDir: deps.dataDir, db: deps.db, store: this.store, clock: deps.clock, logger: deps.logger });
     const { events } = deps;
-    events.on('received', () => this.metrics.increment('received'));
+    events.on('received', (event) => this.metrics.increment(event.listener === 'submission' ? 'submitted' : 'received'));
     events.on('refused', (event) => this.metrics.increment('rejected', { reason: event.reason }));
     events.on('delivered', (event) => this.metrics.increment('delivered', { route: event.route }));
     events.on('deferred', (event) => this.metrics.increment('deferred', { route: event.route }));
@@ -344,8 +345,14 @@ export class Monitor {
     if (this.certificate) {
       families.push({ name: 'moat_tls_certificate_expiry_timestamp_seconds', type: 'gauge', help: "When the mx listener's certificate expires", samples: [{ value: Math.floor(this.certificate.validTo / 1000) }] });
     }
+    // always there, 0 before the first backup: a missing series cannot raise "time() - x > 7d", a 0 does
     const lastBackup = this.store.getJson<{ at: number }>(STATE_KEYS.lastBackup);
-    if (lastBackup) families.push({ name: 'moat_last_backup_timestamp_seconds', type: 'gauge', help: 'When the last backup was made', samples: [{ value: Math.floor(lastBackup.at / 1000) }] });
+    families.push({
+      name: 'moat_last_backup_timestamp_seconds',
+      type: 'gauge',
+      help: 'When the last backup was made (seconds since the epoch; 0: never)',
+      samples: [{ value: lastBackup ? Math.floor(lastBackup.at / 1000) : 0 }],
+    });
     const disk = await (this.options.diskSpace ?? realDiskSpace)(this.deps.dataDir);
     if (disk) {
       families.push({ name: 'moat_disk_free_bytes', type: 'gauge', help: "Free bytes on the data directory's file system", samples: [{ value: disk.free }] });

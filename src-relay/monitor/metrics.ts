@@ -24,10 +24,16 @@ export interface MetricDefinition {
 
 /**
  * Every stored series: its short name (the key in SQLite and the engine API), kind, Prometheus name and meaning.
- * Quarantined and tagged stay 0 until the filters land (issue 3).
+ * Inbound (mx) and submitted mail are counted apart: one is the load from the internet, the other the office's.
  */
 export const METRICS = {
-  received: { kind: 'counter', prom: 'moat_messages_received_total', help: 'Messages accepted on the mx listener (answered 250 queued as ...)', labels: [] },
+  received: { kind: 'counter', prom: 'moat_messages_received_total', help: 'Inbound messages accepted on the mx listener (answered 250 queued as ...)', labels: [] },
+  submitted: {
+    kind: 'counter',
+    prom: 'moat_messages_submitted_total',
+    help: "Messages accepted on the submission listeners (the office's outgoing mail, 587/465)",
+    labels: [],
+  },
   rejected: {
     kind: 'counter',
     prom: 'moat_messages_rejected_total',

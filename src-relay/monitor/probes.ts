@@ -264,7 +264,7 @@ export const clamavProbe: Probe = {
   id: 'clamav',
   title: 'ClamAV engine and signatures',
   async run(context) {
-    if (!context.hooks.clamav) return unknown('no virus scanner is set up yet (the filters come later)');
+    if (!context.hooks.clamav) return unknown('no virus scanner is configured (filters.clamav.address is unset)', 'Set filters.clamav.address to clamd\'s socket or HOST:PORT (the setup wizard finds it).');
     const info = await context.hooks.clamav();
     if (!info) return { status: 'failing', detail: 'clamd does not answer', hint: 'systemctl status clamav-daemon' };
     if (!info.signatureDate) return unknown(`${info.version}; signature date not reported`);
@@ -280,11 +280,19 @@ export const spamEnginesProbe: Probe = {
   id: 'spam-engines',
   title: 'Spam engines reachable',
   async run(context) {
-    if (!context.hooks.spamEngines) return unknown('no spam engine is set up yet (the filters come later)');
+    if (!context.hooks.spamEngines) return unknown('nothing reports whether the spam engines answer (no spamEngines hook)');
     const engines = await context.hooks.spamEngines();
-    if (engines.length === 0) return { status: 'ok', detail: "only Moat's built-in rules are in use" };
+    if (engines.length === 0) return { status: 'ok', detail: "no spam engine is configured: only Moat's built-in rules are in use" };
     const down = engines.filter((engine) => !engine.reachable);
-    if (down.length) return { status: 'warning', detail: `not answering: ${down.map((engine) => engine.name).join(', ')}`, hint: 'Start the engine or remove it from the settings.' };
+    if (down.length) {
+      const failOpen = down.filter((engine) => engine.filter && context.config.filters.failMode[engine.filter] === 'open');
+      const effect = failOpen.length === down.length ? 'meanwhile mail is delivered tagged, unchecked by it (fail mode open)' : 'meanwhile mail is refused with 451 and the senders retry (fail mode closed)';
+      return {
+        status: 'failing',
+        detail: `not answering: ${down.map((engine) => `${engine.name}${engine.detail ? ` (${engine.detail})` : ''}`).join(', ')}`,
+        hint: `Start the engine (systemctl status rspamd / spamd) or remove its address from the settings; ${effect}.`,
+      };
+    }
     return { status: 'ok', detail: `answering: ${engines.map((engine) => engine.name).join(', ')}` };
   },
 };

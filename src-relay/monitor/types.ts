@@ -42,8 +42,8 @@ export interface ProbeResult extends ProbeOutcome {
 export interface MonitorHooks {
   /** clamd's VERSION answer, parsed; null when clamd cannot be reached. */
   clamav?: () => Promise<{ version: string; signatureDate: Date | null } | null>;
-  /** Spam engines in use and whether each answers. */
-  spamEngines?: () => Promise<{ name: string; reachable: boolean }[]>;
+  /** Spam engines in use and whether each answers (`filter`: its filter name, for its fail mode; `detail`: why not). */
+  spamEngines?: () => Promise<{ name: string; filter?: string; reachable: boolean; detail?: string }[]>;
   /** Submission accounts that the circuit breaker has suspended. */
   suspendedAccounts?: () => string[] | Promise<string[]>;
   /** Whether an admin password has been set for the admin listener. */

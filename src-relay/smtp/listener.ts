@@ -115,6 +115,8 @@ export abstract class SmtpListener {
   protected readonly sessions = new Map<string, SessionState>();
   private readonly perIp = new Map<string, number>();
   protected stopping = false;
+  /** Which listener this is, in the `received` event (the metrics count inbound and submitted mail apart). */
+  protected abstract readonly listener: 'mx' | 'submission';
 
   constructor(options: ListenerOptions) {
     this.limits = options.limits;
@@ -404,7 +406,7 @@ export abstract class SmtpListener {
       notes,
     );
     this.logger.info({ id, ip: session.remoteAddress, from: message.sender, rcpts: message.recipients.length, size: message.size, ...extra.log }, extra.action ?? 'QUEUED');
-    this.events.emit('received', { id, clientIp: session.remoteAddress, sender: message.sender, recipients: message.recipients.length, size: message.size });
+    this.events.emit('received', { id, listener: this.listener, clientIp: session.remoteAddress, sender: message.sender, recipients: message.recipients.length, size: message.size });
   }
 }
 

@@ -50,6 +50,7 @@ export interface MxListenerOptions extends EngineListenerOptions {
 
 /** The inbound listener: takes mail for our own domains only, spools it durably, answers 250 with the queue id. */
 export class MxListener extends SmtpListener {
+  protected readonly listener = 'mx';
   private readonly policy: RecipientPolicy;
   private readonly filters: FilterPipeline | null;
   private readonly tagScore: number;

@@ -43,6 +43,7 @@ interface SubmissionSession {
  * hourly limits; its mail is DKIM-signed when the From domain has a key.
  */
 export class SubmissionListener extends SmtpListener {
+  protected readonly listener = 'submission';
   private readonly port: SubmissionPort;
   private readonly policy: RecipientPolicy;
   private readonly accounts: AccountStore;

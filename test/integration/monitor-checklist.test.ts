@@ -2,7 +2,8 @@
 // server's EHLO (with and without AUTH, before and after STARTTLS), and the `moat checklist` commands.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { SMTPServer } from 'smtp-server';
@@ -10,6 +11,9 @@ import { generate } from 'selfsigned';
 import { Sink, reservePort } from '../helpers/sink.ts';
 import { startRelay, tempDir } from '../helpers/relay.ts';
 import { ServeProcess, runCli } from '../helpers/cli.ts';
+import { startHost } from '../helpers/admin.ts';
+import { closedPort, fakeRspamd, fakeSpamd } from '../helpers/engine-pings.ts';
+import { openDatabase } from '../../src-relay/store/db.ts';
 import { openRelaySelfTest, relayTricks } from '../../src-relay/monitor/self-test.ts';
 
 const TEST_TIMEOUT_MS = 120_000;
@@ -215,5 +219,48 @@ test('moat checklist: run probes against the running serve, tick items, print th
     assert.match(stopped.stdout, /UNKNOWN +open-relay +the relay is not running/, 'with serve stopped the self-test cannot tell');
   } finally {
     await sink.stop();
+  }
+});
+
+test('moat checklist run: the spam-engine probe reports the configured rspamd and spamd answering, and fails for one that does not', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const rspamd = await fakeRspamd();
+  const spamd = await fakeSpamd();
+  const dir = tempDir();
+  dirs.push(dir);
+  try {
+    openDatabase(dir).close();
+    const configure = (filters: Record<string, unknown>) =>
+      writeFileSync(join(dir, 'moat.json'), JSON.stringify({ domains: ['example.test'], internal: { host: '127.0.0.1', port: 2599 }, filters }));
+    configure({ rspamd: { address: rspamd.address }, spamd: { address: spamd.address } });
+    const up = await runCli(['checklist', 'run', 'spam-engines', '--data-dir', dir]);
+    assert.equal(up.code, 0, up.stderr);
+    assert.match(up.stdout, new RegExp(`OK +spam-engines +answering: rspamd at ${rspamd.address}, spamd at ${spamd.address}`));
+    const down = await closedPort();
+    configure({ rspamd: { address: rspamd.address }, spamd: { address: down } });
+    const failing = await runCli(['checklist', 'run', 'spam-engines', '--data-dir', dir]);
+    assert.equal(failing.code, 0, failing.stderr);
+    assert.match(failing.stdout, new RegExp(`FAILING +spam-engines +not answering: spamd at ${down} \\(.*ECONNREFUSED`));
+    assert.match(failing.stdout, /hint: Start the engine .*refused with 451/);
+  } finally {
+    await rspamd.stop();
+    await spamd.stop();
+  }
+});
+
+test('moat checklist run on a claimed relay says the admin password is set; before the claim it fails', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const dir = tempDir();
+  dirs.push(dir);
+  const world = await startHost({}, { dataDir: dir });
+  try {
+    const before = await runCli(['checklist', 'run', 'admin-password', '--data-dir', dir]);
+    assert.equal(before.code, 0, before.stderr);
+    assert.match(before.stdout, /FAILING +admin-password +no admin password is set/);
+    await world.admin();
+    const after = await runCli(['checklist', 'run', 'admin-password', '--data-dir', dir]);
+    assert.equal(after.code, 0, after.stderr);
+    assert.match(after.stdout, /OK +admin-password +an admin password is set/);
+    assert.doesNotMatch(after.stdout, /embedded use/);
+  } finally {
+    await world.stop();
   }
 });

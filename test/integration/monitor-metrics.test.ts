@@ -10,6 +10,7 @@ import { startRelay, tempDir } from '../helpers/relay.ts';
 import { message, send, tryRelayTricks } from '../helpers/smtp.ts';
 import { ServeProcess, runCli } from '../helpers/cli.ts';
 import { parsePrometheus, sampleValue } from '../helpers/prometheus.ts';
+import { addUser, officeMessage, startSubmissionRelay, submit } from '../helpers/submission.ts';
 import { validateConfig } from '../../src-relay/config/load.ts';
 import { AdminServer } from '../../src-relay/admin/http-server.ts';
 import { Router, sendText } from '../../src-relay/admin/router.ts';
@@ -66,6 +67,52 @@ test('/metrics counts real traffic with the names and labels Prometheus users ex
     assert.ok(sampleValue(later, 'moat_tls_certificate_expiry_timestamp_seconds')! > Date.now() / 1000);
     assert.ok(sampleValue(later, 'moat_disk_free_bytes')! > 0);
     assert.equal(families.get('moat_build_info')!.samples[0]!.labels.node, process.version);
+  } finally {
+    await relay.stop();
+    await sink.stop();
+  }
+});
+
+test('submitted mail is counted apart: it moves moat_messages_submitted_total, never moat_messages_received_total', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const sink = await Sink.start();
+  const relay = await startSubmissionRelay(sink.port);
+  try {
+    const metrics = async () => parsePrometheus(await (await fetch(`http://${relay.relay.addresses.admin!}/metrics`)).text());
+    const before = await metrics();
+    assert.equal(sampleValue(before, 'moat_messages_received_total'), 0);
+    assert.equal(sampleValue(before, 'moat_messages_submitted_total'), 0, 'the counter exists from the start');
+    await addUser(relay.dataDir, 'alice', ['alice@example.test']);
+    await submit(relay.submission, { user: 'alice' }, 'alice@example.test', ['bob@example.test'], officeMessage('alice@example.test', 'bob@example.test'));
+    await submit(relay.submissions, { user: 'alice', secure: true }, 'alice@example.test', ['bob@example.test'], officeMessage('alice@example.test', 'bob@example.test', 'over 465'));
+    const submitted = await metrics();
+    assert.equal(sampleValue(submitted, 'moat_messages_submitted_total'), 2);
+    assert.equal(sampleValue(submitted, 'moat_messages_received_total'), 0, 'a submission does not move the inbound counter');
+    await send(relay.port, 'carol@sender.test', ['bob@example.test'], message('from the internet'));
+    const inbound = await metrics();
+    assert.equal(sampleValue(inbound, 'moat_messages_received_total'), 1);
+    assert.equal(sampleValue(inbound, 'moat_messages_submitted_total'), 2);
+    relay.relay.monitor.flushMetrics();
+    const stored = relay.relay.monitor.metrics.series({ names: ['received', 'submitted'], from: Date.now() - 120_000, to: Date.now() + 60_000 });
+    const total = (name: string) => stored.filter((series) => series.name === name).flatMap((series) => series.points).reduce((sum, point) => sum + point.v, 0);
+    assert.deepEqual([total('received'), total('submitted')], [1, 2], 'the per-minute series keep them apart too');
+  } finally {
+    await relay.stop();
+    await sink.stop();
+  }
+});
+
+test('moat_last_backup_timestamp_seconds is exported as 0 before the first backup and as its time after it', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const sink = await Sink.start();
+  const relay = await startRelay(sink.port);
+  try {
+    const metrics = async () => parsePrometheus(await (await fetch(`http://${relay.relay.addresses.admin!}/metrics`)).text());
+    const never = await metrics();
+    assert.equal(never.get('moat_last_backup_timestamp_seconds')?.type, 'gauge');
+    assert.equal(sampleValue(never, 'moat_last_backup_timestamp_seconds'), 0);
+    const started = Math.floor(Date.now() / 1000);
+    await relay.relay.monitor.backups.runNow();
+    const value = sampleValue(await metrics(), 'moat_last_backup_timestamp_seconds')!;
+    assert.ok(value >= started && value <= Math.ceil(Date.now() / 1000), `${value} is the backup's time`);
   } finally {
     await relay.stop();
     await sink.stop();

@@ -7,7 +7,7 @@ import { openDatabase } from '../../../src-relay/store/db.ts';
 import { MonitorStore } from '../../../src-relay/monitor/monitor-store.ts';
 import { Metrics } from '../../../src-relay/monitor/metrics.ts';
 import { AlertManager } from '../../../src-relay/monitor/alerts.ts';
-import { BUILT_IN_RULES, type AlertRule, type RuleContext } from '../../../src-relay/monitor/alert-rules.ts';
+import { BUILT_IN_RULES, describeDuration, type AlertRule, type RuleContext } from '../../../src-relay/monitor/alert-rules.ts';
 import { alertEmail, webhookPayload } from '../../../src-relay/monitor/notify.ts';
 import type { AlertEvent, MonitorHooks } from '../../../src-relay/monitor/types.ts';
 import type { RouteState } from '../../../src-relay/queue/scheduler.ts';
@@ -188,6 +188,57 @@ test('oldest-message age: raised past raise minutes, cleared only once no messag
     await alerts.evaluate();
     assert.deepEqual(w.summary(), ['raised:queue-age', 'cleared:queue-age']);
     assert.match(w.seen[0]!.alert.message, /waiting 1 h 1 min/);
+  } finally {
+    w.done();
+  }
+});
+
+test('durations in alert texts keep their smaller unit and are never rounded up', () => {
+  const cases: [number, string][] = [
+    [0, '0 s'],
+    [-5_000, '0 s'],
+    [45_000, '45 s'],
+    [59_999, '59 s'],
+    [60_000, '1 min'],
+    [90_000, '1 min 30 s'],
+    [150_000, '2 min 30 s'],
+    [119_999, '1 min 59 s'],
+    [3_600_000, '1 h'],
+    [3_600_000 + 5 * 60_000 + 59_000, '1 h 5 min'],
+    [47 * 3_600_000 + 59 * 60_000, '47 h 59 min'],
+    [48 * 3_600_000, '2 days'],
+    [3 * 86_400_000 + 12 * 3_600_000, '3 days 12 h'],
+    [30 * 86_400_000 + 5 * 3_600_000, '30 days'],
+  ];
+  for (const [ms, text] of cases) assert.equal(describeDuration(ms), text, `${ms} ms`);
+});
+
+test('an internal server down for 90 s against a 1.5 min limit reads "1 min 30 s", not "2 min" or "1 min"', async () => {
+  const w = world({ alerts: { internalDownMinutes: 1.5 } });
+  try {
+    const alerts = w.manager();
+    w.state.routes = [{ route: 'internal', state: 'down', since: T0, lastError: 'connect ECONNREFUSED' }];
+    w.state.now = T0 + 89_000;
+    await alerts.evaluate();
+    assert.deepEqual(w.summary(), [], 'one second under the limit raises nothing');
+    w.state.now = T0 + 90_000;
+    await alerts.evaluate();
+    assert.deepEqual(w.summary(), ['raised:internal-down']);
+    assert.match(w.seen[0]!.alert.message, /unreachable for 1 min 30 s;/);
+  } finally {
+    w.done();
+  }
+});
+
+test('the queue-age alert names the age and the limit to the second below an hour', async () => {
+  const w = world({ alerts: { oldestQueuedMinutes: { raise: 1.5, clear: 1 } } });
+  try {
+    const alerts = w.manager();
+    w.state.size = 1;
+    w.state.oldest = T0 - 100_000;
+    await alerts.evaluate();
+    assert.deepEqual(w.summary(), ['raised:queue-age']);
+    assert.match(w.seen[0]!.alert.message, /waiting 1 min 40 s \(the alert is set at 1 min 30 s\)/);
   } finally {
     w.done();
   }

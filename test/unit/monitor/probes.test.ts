@@ -21,7 +21,12 @@ import {
   type CommandRunner,
   type ProbeContext,
 } from '../../../src-relay/monitor/probes.ts';
+import { defaultHooks } from '../../../src-relay/monitor/default-hooks.ts';
+import { rspamdPing } from '../../../src-relay/filters/rspamd.ts';
+import { spamdPing } from '../../../src-relay/filters/spamd.ts';
+import { openDatabase } from '../../../src-relay/store/db.ts';
 import { tempDir } from '../../helpers/relay.ts';
+import { closedPort, fakeRspamd, fakeSpamd, type PingServer } from '../../helpers/engine-pings.ts';
 
 const NOW = Date.parse('2026-11-28T10:00:00Z');
 const roots: string[] = [];
@@ -214,4 +219,76 @@ test('admin listener and backup age', async () => {
   const failed = await backupProbe.run(context({ lastBackup: () => ({ at: NOW - 86400_000, file: '/b/x.moat' }), lastBackupError: () => ({ at: NOW - 3600_000, error: 'ENOSPC' }) }));
   assert.equal(failed.status, 'failing');
   assert.match(failed.detail, /ENOSPC/);
+});
+
+// ---------------------------------------------------------------------------------------------- spam engines
+// The probe is a plain reachability check (rspamd's GET /ping, spamd's PING), so tiny local servers giving exactly
+// those answers stand in for the daemons (test/helpers/engine-pings.ts); scoring by the real ones is in test/daemons.
+
+const pingServers: PingServer[] = [];
+after(async () => {
+  for (const server of pingServers) await server.stop();
+});
+async function started(server: Promise<PingServer>): Promise<string> {
+  const ping = await server;
+  pingServers.push(ping);
+  return ping.address;
+}
+
+/** The probe as the relay and `moat checklist run` wire it: the default hooks over this configuration. */
+async function spamProbe(filters: Record<string, unknown>): Promise<import('../../../src-relay/monitor/types.ts').ProbeOutcome> {
+  const result = validateConfig({ domains: ['example.test'], internal: { host: '127.0.0.1' }, filters });
+  if (!result.ok) throw new Error(JSON.stringify(result.problems));
+  const dir = fakeRoot();
+  const db = openDatabase(dir);
+  try {
+    return await spamEnginesProbe.run(context({ config: result.config, hooks: defaultHooks(result.config, db) }));
+  } finally {
+    db.close();
+  }
+}
+
+test('the spam-engine probe reports ok when the configured rspamd and spamd answer their pings', async () => {
+  const rspamd = await started(fakeRspamd());
+  const spamd = await started(fakeSpamd());
+  const outcome = await spamProbe({ rspamd: { address: rspamd }, spamd: { address: spamd } });
+  assert.equal(outcome.status, 'ok');
+  assert.equal(outcome.detail, `answering: rspamd at ${rspamd}, spamd at ${spamd}`);
+});
+
+test('with no spam engine configured the probe says only the built-in rules are in use', async () => {
+  const outcome = await spamProbe({});
+  assert.equal(outcome.status, 'ok');
+  assert.match(outcome.detail, /no spam engine is configured/);
+});
+
+test('a configured spam engine that does not answer fails the probe, named with the reason, and says what mail meets meanwhile', async () => {
+  const down = await closedPort();
+  const spamd = await started(fakeSpamd());
+  const closed = await spamProbe({ rspamd: { address: down }, spamd: { address: spamd } });
+  assert.equal(closed.status, 'failing');
+  assert.match(closed.detail, new RegExp(`^not answering: rspamd at ${down.replace(/\./g, '\\.')} \\(.*ECONNREFUSED.*\\)$`));
+  assert.doesNotMatch(closed.detail, /, spamd at/, 'the engine that answers is not listed as down');
+  assert.match(closed.hint!, /refused with 451/);
+  const open = await spamProbe({ spamd: { address: down }, failMode: { spamd: 'open' } });
+  assert.equal(open.status, 'failing');
+  assert.match(open.hint!, /delivered tagged, unchecked/);
+});
+
+test('something else on the engine port is not an answering engine: an HTTP 404 or a wrong greeting fails the probe', async () => {
+  const notRspamd = await started(fakeRspamd({ status: 404, body: 'no such page' }));
+  const notSpamd = await started(fakeSpamd('220 mail.example.test ESMTP\r\n'));
+  const outcome = await spamProbe({ rspamd: { address: notRspamd }, spamd: { address: notSpamd } });
+  assert.equal(outcome.status, 'failing');
+  assert.match(outcome.detail, /rspamd at .*HTTP 404/);
+  assert.match(outcome.detail, /spamd at .*PING answered "220 mail/);
+});
+
+test('a ping answered just inside its deadline counts; an engine that hangs past it does not', async () => {
+  const slow = await started(fakeRspamd({ delayMs: 50 }));
+  await rspamdPing(slow, 2_000);
+  const hung = await started(fakeRspamd({ hang: true }));
+  await assert.rejects(rspamdPing(hung, 200), /no answer to \/ping within 0\.2 s/);
+  const silent = await started(fakeSpamd(null));
+  await assert.rejects(spamdPing(silent, 200), /no answer to PING within 0\.2 s/);
 });
