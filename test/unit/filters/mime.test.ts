@@ -37,7 +37,7 @@ test('every name a part gives itself is kept: Content-Type name and Content-Disp
   assert.deepEqual(summary.parts[1]!.names.sort(), ['photo.jpg', 'setup.exe']);
 });
 
-test('a part is typed by its first bytes whatever its name, and zip members are listed from the central directory', async () => {
+test('a part is typed by its first bytes whatever its name, and zip members are listed from the central directory (an encrypted one is a problem)', async () => {
   const zip = makeZip([{ name: 'readme.txt', data: 'hello' }, { name: 'dir/setup.exe', data: peExecutable() }, { name: 'secret.doc', data: 'x', encrypted: true }]);
   const { summary } = await parse(messageWithAttachments('types', [{ name: 'holiday.jpg', data: peExecutable() }, { name: 'files.zip', data: zip }]));
   assert.equal(summary.parts[1]!.detectedType, 'pe-executable');
@@ -48,7 +48,7 @@ test('a part is typed by its first bytes whatever its name, and zip members are 
       { name: 'dir/setup.exe', encrypted: false, size: 256 },
       { name: 'secret.doc', encrypted: true, size: 1 },
     ],
-    problem: null,
+    problem: '"secret.doc" is encrypted and cannot be checked',
   });
 });
 
