@@ -303,6 +303,10 @@ export const ConfigSchema = z.object({
         .record(z.string().regex(/^[A-Z0-9_]+$/), z.number().min(-1000).max(1000))
         .default({})
         .meta({ description: 'Score of a built-in rule by id, replacing the default (0 turns the rule off); see "Built-in junk rules"' }),
+      unchecked: z
+        .enum(['quarantine', 'reject'])
+        .default('quarantine')
+        .meta({ description: 'A message Moat could not check whole (a MIME limit reached, ambiguous MIME headers, a zip that is damaged, encrypted, nested too deep or over a size limit): kept in quarantine or refused (550); never delivered unchecked' }),
       attachments: z
         .object({
           enabled: z.boolean().default(true).meta({ description: 'Block dangerous attachments (by name, by content, inside zip archives)' }),

@@ -17,6 +17,11 @@ export interface AttachmentOptions {
   blockedExtensions: readonly string[];
   /** Look at the member names of zip archives. */
   scanArchives: boolean;
+  /**
+   * A zip that cannot be listed whole (damaged, encrypted, data before it, over a limit of zip.ts) was not
+   * checked: quarantined or refused, never passed (`filters.unchecked`). Default quarantine.
+   */
+  unchecked?: 'reject' | 'quarantine';
 }
 
 /**
@@ -38,16 +43,29 @@ export class AttachmentFilter implements Filter {
   readonly name = 'attachments';
   readonly role = 'policy';
   private readonly blocked: ReadonlySet<string>;
+  private readonly unchecked: 'reject' | 'quarantine';
 
   constructor(private readonly options: AttachmentOptions) {
     this.blocked = new Set(options.blockedExtensions.map((extension) => extension.toLowerCase().replace(/^\./, '')));
+    this.unchecked = options.unchecked ?? 'quarantine';
   }
 
   async check(message: MessageContext): Promise<FilterResult> {
-    const reasons = (message.mime?.parts ?? []).flatMap((part) => this.problems(part));
-    return reasons.length
-      ? { filter: this.name, verdict: this.options.action, score: 0, reasons }
-      : { filter: this.name, verdict: 'accept', score: 0, reasons: [] };
+    const parts = message.mime?.parts ?? [];
+    const blocked = parts.flatMap((part) => this.problems(part));
+    const unreadable = this.unreadable(parts);
+    const verdicts = [...(blocked.length ? [this.options.action] : []), ...(unreadable.length ? [this.unchecked] : [])];
+    if (!verdicts.length) return { filter: this.name, verdict: 'accept', score: 0, reasons: [] };
+    return { filter: this.name, verdict: verdicts.includes('reject') ? 'reject' : 'quarantine', score: 0, reasons: [...blocked, ...unreadable] };
+  }
+
+  /** Archives that could not be listed whole: not checked, so not clean. */
+  private unreadable(parts: readonly MimePart[]): string[] {
+    if (!this.options.scanArchives) return [];
+    return parts
+      .filter((part) => part.archive?.problem)
+      .map((part) => `archive "${printable(part.filename ?? part.names[0] ?? `part ${part.part}`)}" not checked: ${part.archive!.problem!.replace(/[\u0000-\u001f\u007f\u200b-\u200f\u202a-\u202e\u2066-\u2069]/g, '?').slice(0, 300)}`)
+      .slice(0, 10);
   }
 
   private problems(part: MimePart): string[] {

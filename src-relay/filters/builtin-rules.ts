@@ -185,7 +185,7 @@ export const BUILTIN_RULES: readonly BuiltinRule[] = [
   },
   {
     id: 'MALFORMED_MIME',
-    description: 'a broken MIME structure (no boundary, over the limits)',
+    description: 'a broken MIME structure (a multipart without a boundary)',
     score: 1.5,
     test: ({ mime }) => mime?.anomalies.find((anomaly) => !/^unknown (transfer encoding|charset)/.test(anomaly)) ?? false,
   },

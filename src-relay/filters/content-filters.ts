@@ -32,13 +32,14 @@ export function createContentPipeline(config: Config, options: ContentPipelineOp
     );
   }
   if (settings.attachments.enabled) {
-    filters.push(new AttachmentFilter({ action: settings.attachments.action, blockedExtensions: settings.attachments.blockedExtensions, scanArchives: settings.attachments.scanArchives }));
+    filters.push(new AttachmentFilter({ action: settings.attachments.action, blockedExtensions: settings.attachments.blockedExtensions, scanArchives: settings.attachments.scanArchives, unchecked: settings.unchecked }));
   }
   filters.push(...(options.filters ?? []));
   filters.push(new BuiltinRulesFilter({ domains: config.domains, scores: settings.rules, clock: options.clock }));
   return new FilterPipeline({
     filters,
     timeoutMs: settings.timeoutSec * 1000,
+    unchecked: settings.unchecked,
     policy: { tagScore: settings.tagScore, quarantineScore: settings.quarantineScore, rejectScore: settings.rejectScore, failMode: settings.failMode },
     senderLists: new SenderLists(options.db),
     logger: options.logger,

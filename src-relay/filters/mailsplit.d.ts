@@ -17,6 +17,8 @@ declare module 'mailsplit' {
     _parsedContentType: { params: Record<string, string> } | false;
     _parsedContentDisposition: { params: Record<string, string> } | false;
     libmime: { decodeWords(text: string): string };
+    /** Bytes of the node's header block read so far (the blank line ending it included). */
+    _headerlen: number;
   }
 
   export interface SplitterChunk {

@@ -5,23 +5,46 @@ import { pipeline } from 'node:stream/promises';
 import { Splitter, type MimeNode, type SplitterChunk } from 'mailsplit';
 import type { MimePart, MimeSummary } from './types.ts';
 import { detectFileType, MAGIC_HEAD_BYTES } from './file-type.ts';
-import { listZip, ZIP_TAIL_BYTES } from './zip.ts';
+import { endsWithZip, listZip, newInflateBudget, ZIP_TAIL_BYTES } from './zip.ts';
 
 /**
  * Each limit bounds what one message can make the parser hold, so a 25 MB message is read once, streaming, and
  * never kept whole: the decoded text is cut, an attachment leaves only its first bytes and (zips) its last.
+ * A limit of the walk itself (parts, depth, header blocks) stops the walk; what was not looked at makes the
+ * message "unchecked" (MimeSummary.unchecked), which the pipeline turns into `filters.unchecked`, never a score.
  */
 /** Decoded text kept for the rules (GTUBE, previews); counting goes on past it. */
 export const MAX_TEXT_CHARS = 64 * 1024;
 /** HTML kept per part to strip its tags; the rest of a larger part is counted by bytes. */
 const MAX_HTML_BYTES = 512 * 1024;
-/** MIME parts in one message; more is an anomaly and the rest is not looked at (mailsplit refuses past it). */
+/**
+ * MIME nodes in one message, as mailsplit counts them: the message itself, each multipart and each leaf part.
+ * Real mail has a handful, a long thread with inline images a few dozen; more stops the walk (mailsplit refuses).
+ */
 export const MAX_MIME_PARTS = 500;
-/** One part's header block; Received chains make the top one long, 256 KiB is far past any real one. */
-const MAX_HEAD_BYTES = 256 * 1024;
+/**
+ * How deep parts nest (the message is depth 0, the parts of a multipart/mixed depth 1). A forward of a forward
+ * with alternatives and inline images stays under 10; deeper nesting is made to lose a parser.
+ */
+export const MAX_MIME_DEPTH = 20;
+/**
+ * The message's own header block as the walk sees it (bytes, our Received line and the blank line included):
+ * Received chains make it long, 256 KiB is far past any real one.
+ */
+export const MAX_TOP_HEADER_BYTES = 256 * 1024;
+/**
+ * A part's header block (bytes, blank line included): a few Content-* fields and a long RFC 2231 file name
+ * need a few KiB; 64 KiB is far past any real one.
+ */
+export const MAX_PART_HEADER_BYTES = 64 * 1024;
 /** Header fields handed to filters. */
 const MAX_HEADER_FIELDS = 1000;
 const READ_CHUNK_BYTES = 256 * 1024;
+/** Fields that say how to read a part: twice in one part, readers disagree on which counts (ambiguous MIME). */
+const SINGLE_FIELDS = ['content-type', 'content-transfer-encoding', 'content-disposition'];
+
+/** Thrown inside the walk to stop it at one of its own limits. */
+class WalkStopped extends Error {}
 
 export interface ParsedMessage {
   headers: { name: string; value: string }[];
@@ -46,7 +69,8 @@ interface Leaf {
 /** Parses the message in `path` streaming (one read of the file); `signal` aborts the read. */
 export async function parseMessageFile(path: string, signal?: AbortSignal): Promise<ParsedMessage> {
   const parser = new MimeWalker();
-  const splitter = new Splitter({ maxHeadSize: MAX_HEAD_BYTES, maxChildNodes: MAX_MIME_PARTS });
+  // mailsplit's header limit is the larger one (the top block); the walker holds part headers to theirs
+  const splitter = new Splitter({ maxHeadSize: MAX_TOP_HEADER_BYTES, maxChildNodes: MAX_MIME_PARTS });
   const sink = new Writable({
     objectMode: true,
     write(chunk: MimeNode | SplitterChunk, _encoding, callback) {
@@ -62,16 +86,25 @@ export async function parseMessageFile(path: string, signal?: AbortSignal): Prom
     await pipeline(createReadStream(path, { highWaterMark: READ_CHUNK_BYTES, signal }), splitter, sink);
   } catch (error) {
     if ((error as Error).name === 'AbortError' || (error as NodeJS.ErrnoException).code === 'ENOENT') throw error;
-    // mailsplit's own limits (too many parts, a header block too long): keep what was read, say what happened
-    parser.anomaly((error as NodeJS.ErrnoException).code === 'EMAXLEN' ? `MIME structure over the limits: ${(error as Error).message}` : `MIME parsing stopped: ${(error as Error).message}`);
+    // the walk stopped early: keep what was read, and say that the rest was not looked at
+    parser.unchecked(whyStopped(error as NodeJS.ErrnoException));
   }
   return parser.finish();
+}
+
+function whyStopped(error: NodeJS.ErrnoException): string {
+  if (error instanceof WalkStopped) return error.message;
+  if (error.code === 'EMAXLEN' && /child nodes/.test(error.message)) return `more than ${MAX_MIME_PARTS} MIME parts`;
+  if (error.code === 'EMAXLEN' && /header size/.test(error.message)) return `a header block longer than ${MAX_TOP_HEADER_BYTES} bytes`;
+  return `MIME parsing stopped: ${error.message}`;
 }
 
 class MimeWalker {
   private headers: { name: string; value: string }[] = [];
   private readonly parts: MimePart[] = [];
   private readonly anomalies: string[] = [];
+  private readonly notChecked: string[] = [];
+  private readonly inflateBudget = newInflateBudget();
   private current: Leaf | null = null;
   private text = '';
   private plainChars = 0;
@@ -83,9 +116,15 @@ class MimeWalker {
     if (!this.anomalies.includes(text)) this.anomalies.push(text);
   }
 
+  /** Something the walk could not look at: the message is not checked whole. */
+  unchecked(text: string): void {
+    if (!this.notChecked.includes(text)) this.notChecked.push(text);
+  }
+
   take(chunk: MimeNode | SplitterChunk): void {
     if (chunk.type === 'node') {
       this.endLeaf();
+      this.checkNode(chunk);
       if (!this.sawRoot) {
         this.sawRoot = true;
         this.headers = chunk.headers
@@ -113,8 +152,22 @@ class MimeWalker {
     if (this.text === '' && this.htmlText !== '') this.text = this.htmlText;
     return {
       headers: this.headers,
-      summary: { parts: this.parts, text: this.text, plainChars: this.plainChars, htmlChars: this.htmlChars, anomalies: this.anomalies },
+      summary: { parts: this.parts, text: this.text, plainChars: this.plainChars, htmlChars: this.htmlChars, anomalies: this.anomalies, unchecked: this.notChecked },
     };
+  }
+
+  /** The walk's own limits on one node; past one it stops (the rest of the message is not looked at). */
+  private checkNode(node: MimeNode): void {
+    const label = node.root ? 'the message' : `part ${partNumber(node)}`;
+    if (!node.root && node._headerlen > MAX_PART_HEADER_BYTES) throw new WalkStopped(`${label} has a header block longer than ${MAX_PART_HEADER_BYTES} bytes`);
+    let depth = 0;
+    for (let parent = node.parentNode; parent; parent = parent.parentNode) depth++;
+    if (depth > MAX_MIME_DEPTH) throw new WalkStopped(`parts nested more than ${MAX_MIME_DEPTH} deep`);
+    const counts = new Map<string, number>();
+    for (const { key } of node.headers.getList()) if (SINGLE_FIELDS.includes(key)) counts.set(key, (counts.get(key) ?? 0) + 1);
+    for (const [key, count] of counts) {
+      if (count > 1) this.unchecked(`${label} has ${count} ${FIELD_NAMES[key]} fields (ambiguous MIME)`);
+    }
   }
 
   private startLeaf(node: MimeNode): void {
@@ -143,7 +196,7 @@ class MimeWalker {
         text = new TextDecoder('latin1');
       }
     }
-    const number = (node.partNr || []).filter((n) => n !== 'TEXT').join('.');
+    const number = partNumber(node);
     this.current = {
       node,
       part: { part: number || '1', contentType, disposition, filename, names: [...names], transferEncoding: encoding, size: 0, detectedType: null },
@@ -184,11 +237,11 @@ class MimeWalker {
       leaf.head.push(Buffer.from(take));
       leaf.headBytes += take.length;
     }
-    if (!leaf.zipChecked && leaf.headBytes >= 2) {
-      // a zip is recognised from its first bytes ("PK"); from then on its end is kept to read the central directory
+    if (!leaf.zipChecked) {
+      // the end of every attachment is kept to read a zip's central directory: a zip starts with "PK", but one
+      // with other data glued before it (a self-extractor, a zip behind an image) is found from its end only
       leaf.zipChecked = true;
-      const start = leaf.head.length === 1 ? leaf.head[0]! : Buffer.concat(leaf.head);
-      if (start[0] === 0x50 && start[1] === 0x4b) leaf.tail = [];
+      if (leaf.kind === 'other') leaf.tail = [];
     }
     if (leaf.tail) {
       leaf.tail.push(Buffer.from(data));
@@ -223,8 +276,9 @@ class MimeWalker {
     }
     const head = Buffer.concat(leaf.head);
     leaf.part.detectedType = detectFileType(head);
-    if (leaf.part.detectedType === 'zip' && leaf.tail) {
-      leaf.part.archive = listZip(Buffer.concat(leaf.tail), leaf.part.size);
+    if (leaf.tail) {
+      const tail = Buffer.concat(leaf.tail);
+      if (leaf.part.detectedType === 'zip' || endsWithZip(tail)) leaf.part.archive = listZip(tail, leaf.part.size, this.inflateBudget);
     }
     if (leaf.kind === 'html' && leaf.html.length) {
       const visible = stripHtml(leaf.html.join(''));
@@ -233,6 +287,13 @@ class MimeWalker {
     }
     this.parts.push(leaf.part);
   }
+}
+
+const FIELD_NAMES: Record<string, string> = { 'content-type': 'Content-Type', 'content-transfer-encoding': 'Content-Transfer-Encoding', 'content-disposition': 'Content-Disposition' };
+
+/** Part number as IMAP counts them ("1" for the message itself or a single-part one). */
+function partNumber(node: MimeNode): string {
+  return (node.partNr || []).filter((n) => n !== 'TEXT').join('.') || '1';
 }
 
 /** RFC 2045 6.7, for whole lines (mailsplit hands body data over line by line). */

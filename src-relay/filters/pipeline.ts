@@ -20,6 +20,11 @@ export interface PipelineOptions {
   policy: PolicySettings;
   senderLists?: SenderLists;
   logger: Logger;
+  /**
+   * A message the MIME walk could not look at whole (a limit reached, ambiguous MIME; `MimeSummary.unchecked`):
+   * kept in quarantine or refused, never delivered as if clean (`filters.unchecked`). Default quarantine.
+   */
+  unchecked?: 'quarantine' | 'reject';
   /** The MIME parser; a parameter so tests can make it fail. */
   parse?: (path: string, signal: AbortSignal) => Promise<ParsedMessage>;
 }
@@ -66,6 +71,10 @@ export class FilterPipeline {
       outcomes.push({ filter: PARSER_NAME, role: 'policy', verdict: 'tempfail', score: 0, reasons: [`the message could not be parsed: ${why}`], ms: performance.now() - started, failed: why });
     } finally {
       parseDeadline.clear();
+    }
+    if (parsed?.summary.unchecked.length) {
+      const reasons = parsed.summary.unchecked.map((why) => `not checked whole: ${why}`);
+      outcomes.push({ filter: PARSER_NAME, role: 'policy', verdict: this.options.unchecked ?? 'quarantine', score: 0, reasons, ms: performance.now() - started });
     }
     const context: MessageContext = { ...input, headers: parsed?.headers ?? [], mime: parsed?.summary, results: [] };
     const senderList = this.options.senderLists?.lookup(input.sender, fromAddresses(context.headers)) ?? null;

@@ -39,7 +39,10 @@ export interface MimePart {
   size: number;
   /** What the first bytes say the content is ("pe-executable", "zip", "pdf", ...); null when not recognised. */
   detectedType: string | null;
-  /** For zip archives: the members listed in the central directory (bounded), or why they could not be listed. */
+  /**
+   * For zip archives: the members listed in the central directories (bounded; nested zips' members as
+   * "inner.zip/name"), and why the archive could not be listed whole (`problem`: damaged, encrypted, over a limit).
+   */
   archive?: { members: { name: string; encrypted: boolean; size: number }[]; problem: string | null };
 }
 
@@ -51,8 +54,14 @@ export interface MimeSummary {
   /** Visible characters in text/plain parts and in HTML parts (tags removed), counted over the whole message. */
   plainChars: number;
   htmlChars: number;
-  /** Structural oddities in plain words ("a part's boundary never closes", "too many parts"). */
+  /** Oddities that are merely suspicious, in plain words ("a multipart part has no boundary", "unknown charset"); scored. */
   anomalies: string[];
+  /**
+   * What the walk could not look at, in plain words naming the limit ("more than 500 MIME parts", "part 2 has
+   * 2 Content-Type fields (ambiguous MIME)"). Not empty: the message was not checked whole, and the pipeline
+   * quarantines or refuses it (`filters.unchecked`); it is never treated as clean.
+   */
+  unchecked: string[];
 }
 
 /** What a content filter may read about one message. The message bytes are in a file, never in memory whole. */

@@ -1,30 +1,92 @@
+import { inflateRawSync } from 'node:zlib';
+
 /**
  * Lists a zip archive's members from its central directory (APPNOTE.TXT 4.3.12-4.3.16), read from the end of the
- * archive only: the parser keeps a bounded tail of each zip attachment instead of the whole file.
+ * archive only: the parser keeps a bounded tail of each zip attachment instead of the whole file. Zips inside the
+ * zip are opened (small ones, to a bounded depth, inflated under a hard byte cap) and their members listed as
+ * "inner.zip/name". Whatever cannot be listed whole is a `problem`: the caller treats it as "not checked", never
+ * as clean.
  */
 
 /** The end of a zip kept in memory to find its central directory: ~10,000 ordinary entries fit. */
 export const ZIP_TAIL_BYTES = 1024 * 1024;
-/** Members listed per archive; past this the archive is reported as having too many to check. */
+/** Members listed per archive, nested ones included; more is a problem (each name costs memory and a check). */
 export const MAX_ZIP_MEMBERS = 2000;
+/**
+ * Zips inside zips opened, counting the attachment as depth 1; one deeper is a problem. Real mail rarely holds
+ * even one level; ClamAV's MaxRecursion is 17 for every container kind, three zips deep is already an evasion.
+ */
+export const MAX_ZIP_DEPTH = 3;
+/**
+ * Sum of the uncompressed sizes the central directories declare (bytes, nested archives included). ClamAV's
+ * default MaxScanSize is 400 MiB: past it a scanner cannot check the content either, and past it lies a zip bomb.
+ */
+export const MAX_ZIP_UNCOMPRESSED_BYTES = 400 * 1024 * 1024;
+/**
+ * Declared uncompressed size of one nested zip that is inflated to be listed (bytes); a larger inner zip is a
+ * problem. An inner zip holding a few documents or a dropper is far smaller; the cap keeps inflating cheap.
+ */
+export const MAX_NESTED_ZIP_BYTES = 1024 * 1024;
+/**
+ * Bytes inflated for nested zips per message, across all its attachments: a message of many small nested zips
+ * cannot make the parser inflate more than this (and the inflater stops at each member's declared size).
+ */
+export const MAX_INFLATE_BYTES = 4 * 1024 * 1024;
 
 const EOCD_SIGNATURE = 0x06054b50;
 const EOCD_MIN_BYTES = 22;
 const ZIP64_LOCATOR_SIGNATURE = 0x07064b50;
 const ZIP64_EOCD_SIGNATURE = 0x06064b50;
 const CENTRAL_SIGNATURE = 0x02014b50;
+const LOCAL_SIGNATURE = 0x04034b50;
 /** The archive comment is at most 65535 bytes, so the end record starts within this many bytes of the end. */
 const EOCD_SEARCH_BYTES = 0xffff + EOCD_MIN_BYTES;
+const METHOD_STORED = 0;
+const METHOD_DEFLATED = 8;
 
 export interface ZipListing {
   members: { name: string; encrypted: boolean; size: number }[];
   problem: string | null;
 }
 
-/** `tail` is the last bytes of an archive of `total` bytes. */
-export function listZip(tail: Buffer, total: number): ZipListing {
-  const members: ZipListing['members'] = [];
-  const fail = (problem: string): ZipListing => ({ members, problem });
+/** The inflate allowance of one message, shared by all its archives (see MAX_INFLATE_BYTES). */
+export interface InflateBudget {
+  bytes: number;
+}
+
+export function newInflateBudget(): InflateBudget {
+  return { bytes: MAX_INFLATE_BYTES };
+}
+
+interface Walk {
+  members: ZipListing['members'];
+  problem: string | null;
+  uncompressed: number;
+  budget: InflateBudget;
+}
+
+/**
+ * True when `tail` (the last bytes of some file) ends exactly with a zip end record: a zip with other data before
+ * it (a self-extractor, a zip glued to an image), which unzip tools and Windows still open.
+ */
+export function endsWithZip(tail: Buffer): boolean {
+  for (let at = tail.length - EOCD_MIN_BYTES; at >= Math.max(0, tail.length - EOCD_SEARCH_BYTES); at--) {
+    if (tail.readUInt32LE(at) === EOCD_SIGNATURE && at + EOCD_MIN_BYTES + tail.readUInt16LE(at + 20) === tail.length) return true;
+  }
+  return false;
+}
+
+/** `tail` is the last bytes of an archive of `total` bytes; `budget` is the message's inflate allowance. */
+export function listZip(tail: Buffer, total: number, budget: InflateBudget = newInflateBudget()): ZipListing {
+  const walk: Walk = { members: [], problem: null, uncompressed: 0, budget };
+  listInto(walk, tail, total, 1, '');
+  return { members: walk.members, problem: walk.problem };
+}
+
+function listInto(walk: Walk, tail: Buffer, total: number, depth: number, prefix: string): void {
+  const fail = (problem: string): void => {
+    walk.problem ??= prefix ? `${prefix.slice(0, -1)}: ${problem}` : problem;
+  };
   let eocd = -1;
   for (let at = tail.length - EOCD_MIN_BYTES; at >= Math.max(0, tail.length - EOCD_SEARCH_BYTES); at--) {
     if (tail.readUInt32LE(at) === EOCD_SIGNATURE) {
@@ -35,7 +97,8 @@ export function listZip(tail: Buffer, total: number): ZipListing {
   if (eocd === -1) return fail('no zip central directory found (damaged or not a zip)');
   let entries = tail.readUInt16LE(eocd + 10);
   let cdSize = tail.readUInt32LE(eocd + 12);
-  if (entries === 0xffff || cdSize === 0xffffffff) {
+  let cdOffset = tail.readUInt32LE(eocd + 16);
+  if (entries === 0xffff || cdSize === 0xffffffff || cdOffset === 0xffffffff) {
     const locator = eocd - 20;
     if (locator < 0 || tail.readUInt32LE(locator) !== ZIP64_LOCATOR_SIGNATURE) return fail('zip64 archive without its locator');
     const record = Number(tail.readBigUInt64LE(locator + 8)) - (total - tail.length);
@@ -44,25 +107,76 @@ export function listZip(tail: Buffer, total: number): ZipListing {
     }
     entries = Number(tail.readBigUInt64LE(record + 32));
     cdSize = Number(tail.readBigUInt64LE(record + 40));
+    cdOffset = Number(tail.readBigUInt64LE(record + 48));
     eocd = record;
   }
-  // measured back from the end record, so data prepended to the archive (self-extractors) does not matter
   const start = eocd - cdSize;
   if (start < 0) return fail(total > tail.length ? 'zip central directory too large to check' : 'zip central directory is damaged');
+  // where the directory is against where the archive says it is: a difference is data before the first entry
+  // (a self-extractor, a zip glued behind an image) or a rewritten archive; either way the offsets cannot be trusted
+  const base = total - tail.length + start - cdOffset;
+  if (base !== 0) return fail(base > 0 ? `${base} bytes of other data before the first zip entry` : 'zip central directory offsets are damaged');
   let at = start;
   for (let i = 0; i < entries; i++) {
-    if (members.length >= MAX_ZIP_MEMBERS) return fail(`more than ${MAX_ZIP_MEMBERS} members`);
+    if (walk.members.length >= MAX_ZIP_MEMBERS) return fail(`more than ${MAX_ZIP_MEMBERS} members`);
     if (at + 46 > eocd || tail.readUInt32LE(at) !== CENTRAL_SIGNATURE) return fail('zip central directory is damaged');
     const flags = tail.readUInt16LE(at + 8);
+    const method = tail.readUInt16LE(at + 10);
+    const compressed = tail.readUInt32LE(at + 20);
     const size = tail.readUInt32LE(at + 24);
     const nameLength = tail.readUInt16LE(at + 28);
     const extraLength = tail.readUInt16LE(at + 30);
     const commentLength = tail.readUInt16LE(at + 32);
+    const localOffset = tail.readUInt32LE(at + 42);
+    if (at + 46 + nameLength > eocd) return fail('zip central directory is damaged');
     const nameBytes = tail.subarray(at + 46, at + 46 + nameLength);
     // bit 11: UTF-8 names; otherwise CP437, close enough to latin1 for the ASCII extensions we look at
     const name = nameBytes.toString(flags & 0x800 ? 'utf8' : 'latin1');
-    members.push({ name, encrypted: (flags & 0x1) !== 0, size });
+    const encrypted = (flags & 0x1) !== 0;
+    walk.members.push({ name: prefix + name, encrypted, size });
     at += 46 + nameLength + extraLength + commentLength;
+    // 0xffffffff: the real size is in a zip64 extra field and at least 4 GiB, far over the limit anyway
+    walk.uncompressed += size;
+    if (walk.uncompressed > MAX_ZIP_UNCOMPRESSED_BYTES) return fail(`more than ${MAX_ZIP_UNCOMPRESSED_BYTES} bytes uncompressed (a zip bomb?)`);
+    if (encrypted) {
+      fail(`"${name}" is encrypted and cannot be checked`);
+      continue;
+    }
+    if (!/\.zip[\s.]*$/i.test(name)) continue;
+    if (depth >= MAX_ZIP_DEPTH) {
+      fail(`"${name}": zips nested more than ${MAX_ZIP_DEPTH} deep`);
+      continue;
+    }
+    const inner = openMember(walk, tail, total, { method, compressed, size, localOffset });
+    if (typeof inner === 'string') fail(`"${name}" ${inner}`);
+    else listInto(walk, inner, inner.length, depth + 1, `${prefix}${name}/`);
   }
-  return { members, problem: null };
+}
+
+/** One member's bytes (the caller has already checked it is a nested zip), or why they cannot be had. */
+function openMember(walk: Walk, tail: Buffer, total: number, entry: { method: number; compressed: number; size: number; localOffset: number }): Buffer | string {
+  if (entry.size > MAX_NESTED_ZIP_BYTES) return `is larger than ${MAX_NESTED_ZIP_BYTES} bytes and is not opened`;
+  if (entry.size > walk.budget.bytes) return `is not opened: the message used up its ${MAX_INFLATE_BYTES} bytes for nested archives`;
+  const local = entry.localOffset - (total - tail.length);
+  if (local < 0) return 'lies too far from the end of a large archive to be read';
+  if (local + 30 > tail.length || tail.readUInt32LE(local) !== LOCAL_SIGNATURE) return 'has a damaged local header';
+  const dataStart = local + 30 + tail.readUInt16LE(local + 26) + tail.readUInt16LE(local + 28);
+  if (dataStart + entry.compressed > tail.length) return 'is cut short';
+  const data = tail.subarray(dataStart, dataStart + entry.compressed);
+  let inflated: Buffer;
+  if (entry.method === METHOD_STORED) {
+    inflated = data;
+  } else if (entry.method === METHOD_DEFLATED) {
+    try {
+      // the cap makes zlib stop as soon as the output would pass the declared size: a bomb is never inflated
+      inflated = inflateRawSync(data, { maxOutputLength: Math.max(1, entry.size) });
+    } catch {
+      return 'cannot be inflated (damaged, or larger than it says)';
+    }
+  } else {
+    return `uses compression method ${entry.method}, which is not opened`;
+  }
+  if (inflated.length !== entry.size) return 'is not the size its directory entry says';
+  walk.budget.bytes -= inflated.length;
+  return inflated;
 }

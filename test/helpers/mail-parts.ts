@@ -1,26 +1,40 @@
-import { crc32 } from 'node:zlib';
+import { crc32, deflateRawSync } from 'node:zlib';
 
 /** The EICAR anti-virus test file (68 bytes): every scanner must report it, it does nothing. */
 export const EICAR = 'X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*';
 
-/** A zip archive with stored (uncompressed) members; `encrypted` only sets the flag, enough for a listing. */
-export function makeZip(members: { name: string; data: Buffer | string; encrypted?: boolean }[]): Buffer {
+export interface ZipMember {
+  name: string;
+  data: Buffer | string;
+  /** Only sets the flag, enough for a listing. */
+  encrypted?: boolean;
+  /** Deflate the data (method 8) instead of storing it. */
+  deflate?: boolean;
+  /** The uncompressed size the headers claim, when it should not be the data's (a lying archive, a bomb). */
+  declaredSize?: number;
+}
+
+/** A zip archive; members are stored unless `deflate` is set. */
+export function makeZip(members: ZipMember[]): Buffer {
   const locals: Buffer[] = [];
   const centrals: Buffer[] = [];
   let offset = 0;
   for (const member of members) {
-    const data = Buffer.isBuffer(member.data) ? member.data : Buffer.from(member.data);
+    const plain = Buffer.isBuffer(member.data) ? member.data : Buffer.from(member.data);
+    const data = member.deflate ? deflateRawSync(plain) : plain;
+    const method = member.deflate ? 8 : 0;
+    const size = member.declaredSize ?? plain.length;
     const name = Buffer.from(member.name, 'utf8');
     const flags = 0x800 | (member.encrypted ? 1 : 0);
-    const crc = crc32(data);
+    const crc = crc32(plain);
     const local = Buffer.alloc(30);
     local.writeUInt32LE(0x04034b50, 0);
     local.writeUInt16LE(20, 4);
     local.writeUInt16LE(flags, 6);
-    local.writeUInt16LE(0, 8);
+    local.writeUInt16LE(method, 8);
     local.writeUInt32LE(crc, 14);
     local.writeUInt32LE(data.length, 18);
-    local.writeUInt32LE(data.length, 22);
+    local.writeUInt32LE(size, 22);
     local.writeUInt16LE(name.length, 26);
     locals.push(local, name, data);
     const central = Buffer.alloc(46);
@@ -28,9 +42,10 @@ export function makeZip(members: { name: string; data: Buffer | string; encrypte
     central.writeUInt16LE(20, 4);
     central.writeUInt16LE(20, 6);
     central.writeUInt16LE(flags, 8);
+    central.writeUInt16LE(method, 10);
     central.writeUInt32LE(crc, 16);
     central.writeUInt32LE(data.length, 20);
-    central.writeUInt32LE(data.length, 24);
+    central.writeUInt32LE(size, 24);
     central.writeUInt16LE(name.length, 28);
     central.writeUInt32LE(offset, 42);
     centrals.push(central, name);
@@ -86,4 +101,77 @@ export function messageWithAttachments(subject: string, attachments: Attachment[
     `Date: ${new Date().toUTCString().replace('GMT', '+0000')}\r\nMessage-ID: <${subject.replace(/\W/g, '')}.${Date.now()}@sender.test>\r\n` +
     `MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="${boundary}"\r\n\r\n${parts.join('')}--${boundary}--\r\n`
   );
+}
+
+/** A zip of `levels` zips, each inside the next ("l1.zip" holds "l2.zip" ...), the innermost holding `members`. */
+export function nestedZip(levels: number, members: ZipMember[]): Buffer {
+  let zip = makeZip(members);
+  for (let level = levels; level > 1; level--) zip = makeZip([{ name: `l${level}.zip`, data: zip, deflate: true }]);
+  return zip;
+}
+
+/** A zip of exactly `bytes` bytes: `members` and a stored padding member sized to fit. */
+export function zipOfSize(bytes: number, members: ZipMember[]): Buffer {
+  const without = makeZip([...members, { name: 'pad.bin', data: '' }]).length;
+  const zip = makeZip([...members, { name: 'pad.bin', data: Buffer.alloc(bytes - without) }]);
+  if (zip.length !== bytes) throw new Error(`zipOfSize: ${zip.length} != ${bytes}`);
+  return zip;
+}
+
+const HEAD = (subject: string) =>
+  `From: Alice <alice@sender.test>\r\nTo: bob@example.test\r\nSubject: ${subject}\r\nDate: ${new Date().toUTCString().replace('GMT', '+0000')}\r\n` +
+  `Message-ID: <${subject.replace(/\W/g, '')}.${Date.now()}@sender.test>\r\nMIME-Version: 1.0\r\n`;
+
+/** One attachment part (headers and base64 body, CRLF), without its boundary line. */
+function attachmentPart(attachment: Attachment, extraHeader = ''): string {
+  const data = Buffer.isBuffer(attachment.data) ? attachment.data : Buffer.from(attachment.data);
+  return (
+    `Content-Type: ${attachment.contentType ?? 'application/octet-stream'}\r\nContent-Disposition: attachment; filename="${attachment.name ?? 'file.bin'}"\r\n` +
+    `Content-Transfer-Encoding: base64\r\n${extraHeader}\r\n${base64Lines(data)}`
+  );
+}
+
+/**
+ * A message of exactly `nodes` MIME nodes as mailsplit counts them: the multipart/mixed message, `nodes - 2` small
+ * text parts, and `attachment` as the last part.
+ */
+export function messageWithNodes(subject: string, nodes: number, attachment: Attachment): string {
+  const parts = Array.from({ length: nodes - 2 }, (_, i) => `--b\r\nContent-Type: text/plain\r\n\r\npart ${i}\r\n`);
+  return `${HEAD(subject)}Content-Type: multipart/mixed; boundary="b"\r\n\r\n${parts.join('')}--b\r\n${attachmentPart(attachment)}--b--\r\n`;
+}
+
+/** A message whose `attachment` sits at nesting depth `depth` (the message is 0): depth - 1 multiparts inside it. */
+export function messageNested(subject: string, depth: number, attachment: Attachment): string {
+  let body = attachmentPart(attachment);
+  for (let level = depth - 1; level >= 1; level--) body = `Content-Type: multipart/mixed; boundary="n${level}"\r\n\r\n--n${level}\r\n${body}--n${level}--\r\n`;
+  return `${HEAD(subject)}Content-Type: multipart/mixed; boundary="n0"\r\n\r\n--n0\r\n${body}--n0--\r\n`;
+}
+
+/** A message whose attachment part has a header block of exactly `bytes` bytes (the blank line ending it included). */
+export function messageWithPartHeader(subject: string, bytes: number, attachment: Attachment): string {
+  const base = attachmentPart(attachment);
+  const headerBytes = base.indexOf('\r\n\r\n') + 4;
+  const filler = bytes - headerBytes - 'X-Filler: \r\n'.length;
+  // folded over continuation lines of 73 bytes ("\r\n " and 70 characters), as a long header would be
+  const continuations = Math.floor((filler - 1) / 73);
+  const lines = ['x'.repeat(filler - continuations * 73), ...Array.from({ length: continuations }, () => `\r\n ${'x'.repeat(70)}`)];
+  const part = attachmentPart(attachment, `X-Filler: ${lines.join('')}\r\n`);
+  if (part.indexOf('\r\n\r\n') + 4 !== bytes) throw new Error(`messageWithPartHeader: ${part.indexOf('\r\n\r\n') + 4} != ${bytes}`);
+  return `${HEAD(subject)}Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b\r\n${part}--b--\r\n`;
+}
+
+/** A message whose own header block is exactly `bytes` bytes (the blank line included), then `attachment`. */
+export function messageWithTopHeader(subject: string, bytes: number, attachment: Attachment): string {
+  const head = `${HEAD(subject)}Content-Type: multipart/mixed; boundary="b"\r\n`;
+  let left = bytes - Buffer.byteLength(head) - 2;
+  const lines: string[] = [];
+  const line = (take: number) => {
+    const name = `X-Trace-${lines.length}: `;
+    lines.push(`${name}${'t'.repeat(take - name.length - 2)}\r\n`);
+  };
+  for (; left > 1900; left -= 900) line(900);
+  const half = Math.floor(left / 2);
+  line(half);
+  line(left - half);
+  return `${head}${lines.join('')}\r\n--b\r\n${attachmentPart(attachment)}--b--\r\n`;
 }

@@ -2,11 +2,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseMessageFile, decodeQuotedPrintable, stripHtml } from '../../../src-relay/filters/mime.ts';
+import { parseMessageFile, decodeQuotedPrintable, stripHtml, MAX_MIME_PARTS, MAX_MIME_DEPTH, MAX_PART_HEADER_BYTES, MAX_TOP_HEADER_BYTES } from '../../../src-relay/filters/mime.ts';
 import { listZip } from '../../../src-relay/filters/zip.ts';
 import { detectFileType } from '../../../src-relay/filters/file-type.ts';
 import { tempDir } from '../../helpers/relay.ts';
-import { EICAR, makeZip, messageWithAttachments, peExecutable } from '../../helpers/mail-parts.ts';
+import { EICAR, makeZip, messageNested, messageWithAttachments, messageWithNodes, messageWithPartHeader, messageWithTopHeader, peExecutable } from '../../helpers/mail-parts.ts';
 
 async function parse(raw: string) {
   const dir = tempDir('moat-mime-');
@@ -37,7 +37,7 @@ test('every name a part gives itself is kept: Content-Type name and Content-Disp
   assert.deepEqual(summary.parts[1]!.names.sort(), ['photo.jpg', 'setup.exe']);
 });
 
-test('a part is typed by its first bytes whatever its name, and zip members are listed from the central directory', async () => {
+test('a part is typed by its first bytes whatever its name, and zip members are listed from the central directory (an encrypted one is a problem)', async () => {
   const zip = makeZip([{ name: 'readme.txt', data: 'hello' }, { name: 'dir/setup.exe', data: peExecutable() }, { name: 'secret.doc', data: 'x', encrypted: true }]);
   const { summary } = await parse(messageWithAttachments('types', [{ name: 'holiday.jpg', data: peExecutable() }, { name: 'files.zip', data: zip }]));
   assert.equal(summary.parts[1]!.detectedType, 'pe-executable');
@@ -48,7 +48,7 @@ test('a part is typed by its first bytes whatever its name, and zip members are 
       { name: 'dir/setup.exe', encrypted: false, size: 256 },
       { name: 'secret.doc', encrypted: true, size: 1 },
     ],
-    problem: null,
+    problem: '"secret.doc" is encrypted and cannot be checked',
   });
 });
 
@@ -90,4 +90,84 @@ test('magic numbers: PE, DOS stub, ELF, zip, ISO at 32769, and nothing for text'
 
 test('a damaged zip is reported, not trusted', () => {
   assert.match(listZip(Buffer.from('PK\x03\x04 not really a zip'), 24).problem ?? '', /no zip central directory/);
+});
+
+const exe = { name: 'tool.exe', data: peExecutable() };
+const lastName = (summary: { parts: { names: string[] }[] }) => summary.parts.at(-1)?.names[0];
+
+test('the walk limits are the documented ones', () => {
+  assert.equal(MAX_MIME_PARTS, 500);
+  assert.equal(MAX_MIME_DEPTH, 20);
+  assert.equal(MAX_PART_HEADER_BYTES, 64 * 1024);
+  assert.equal(MAX_TOP_HEADER_BYTES, 256 * 1024);
+});
+
+test(`${MAX_MIME_PARTS} MIME nodes are walked to the last part; one more stops the walk and the message is unchecked`, async () => {
+  const under = (await parse(messageWithNodes('parts', MAX_MIME_PARTS, exe))).summary;
+  assert.deepEqual(under.unchecked, []);
+  assert.equal(under.parts.length, MAX_MIME_PARTS - 1);
+  assert.equal(lastName(under), 'tool.exe');
+  const over = (await parse(messageWithNodes('parts', MAX_MIME_PARTS + 1, exe))).summary;
+  assert.deepEqual(over.unchecked, [`more than ${MAX_MIME_PARTS} MIME parts`]);
+  assert.notEqual(lastName(over), 'tool.exe');
+  assert.deepEqual(over.anomalies, [], 'a limit is not a mere oddity to score');
+});
+
+test(`a part at depth ${MAX_MIME_DEPTH} is walked; one level deeper stops the walk and the message is unchecked`, async () => {
+  const under = (await parse(messageNested('deep', MAX_MIME_DEPTH, exe))).summary;
+  assert.deepEqual(under.unchecked, []);
+  assert.equal(lastName(under), 'tool.exe');
+  const over = (await parse(messageNested('deep', MAX_MIME_DEPTH + 1, exe))).summary;
+  assert.deepEqual(over.unchecked, [`parts nested more than ${MAX_MIME_DEPTH} deep`]);
+  assert.equal(over.parts.length, 0);
+});
+
+test(`a part header block of ${MAX_PART_HEADER_BYTES} bytes is read; one byte more stops the walk at that part`, async () => {
+  const under = (await parse(messageWithPartHeader('part header', MAX_PART_HEADER_BYTES, exe))).summary;
+  assert.deepEqual(under.unchecked, []);
+  assert.equal(lastName(under), 'tool.exe');
+  const over = (await parse(messageWithPartHeader('part header', MAX_PART_HEADER_BYTES + 1, exe))).summary;
+  assert.deepEqual(over.unchecked, [`part 2 has a header block longer than ${MAX_PART_HEADER_BYTES} bytes`]);
+  assert.notEqual(lastName(over), 'tool.exe');
+});
+
+test(`the message's header block of ${MAX_TOP_HEADER_BYTES} bytes is read; one byte more stops the walk`, async () => {
+  const under = await parse(messageWithTopHeader('top header', MAX_TOP_HEADER_BYTES, exe));
+  assert.deepEqual(under.summary.unchecked, []);
+  assert.equal(lastName(under.summary), 'tool.exe');
+  const over = await parse(messageWithTopHeader('top header', MAX_TOP_HEADER_BYTES + 1, exe));
+  assert.deepEqual(over.summary.unchecked, [`a header block longer than ${MAX_TOP_HEADER_BYTES} bytes`]);
+  assert.equal(over.summary.parts.length, 0);
+});
+
+test('two Content-Type, Content-Transfer-Encoding or Content-Disposition fields in one part are ambiguous: unchecked', async () => {
+  const plain = messageWithAttachments('dup', [{ name: 'a.txt', data: 'x' }]);
+  assert.deepEqual((await parse(plain)).summary.unchecked, []);
+  const cases: [string, string][] = [
+    ['Content-Type: application/octet-stream\r\nContent-Disposition', 'Content-Type: text/plain\r\nContent-Type: application/octet-stream\r\nContent-Disposition'],
+    ['Content-Transfer-Encoding: base64', 'Content-Transfer-Encoding: 7bit\r\nContent-Transfer-Encoding: base64'],
+    ['Content-Disposition: attachment;', 'Content-Disposition: inline\r\nContent-Disposition: attachment;'],
+  ];
+  for (const [field, doubled] of cases) {
+    const { summary } = await parse(plain.replace(field, doubled));
+    const name = field.split(':')[0];
+    assert.deepEqual(summary.unchecked, [`part 2 has 2 ${name} fields (ambiguous MIME)`], name);
+  }
+  const top = (await parse(plain.replace('MIME-Version: 1.0\r\n', 'MIME-Version: 1.0\r\nContent-Type: text/plain\r\n'))).summary;
+  assert.deepEqual(top.unchecked, ['the message has 2 Content-Type fields (ambiguous MIME)']);
+});
+
+test('a multipart without a boundary is only an oddity (scored), not an unchecked message', async () => {
+  const { summary } = await parse('From: a@b.test\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed\r\n\r\nhello\r\n');
+  assert.deepEqual(summary.anomalies, ['a multipart part has no boundary']);
+  assert.deepEqual(summary.unchecked, []);
+});
+
+test('a zip glued behind other data is found from its end and reported, and zips in zips are listed', async () => {
+  const zip = makeZip([{ name: 'inner.zip', data: makeZip([{ name: 'run.exe', data: peExecutable() }]), deflate: true }]);
+  const { summary } = await parse(messageWithAttachments('glued', [{ name: 'photo.gif', data: Buffer.concat([Buffer.from('GIF89a'), zip]) }, { name: 'ok.zip', data: zip }]));
+  assert.equal(summary.parts[1]!.detectedType, 'gif');
+  assert.match(summary.parts[1]!.archive?.problem ?? '', /6 bytes of other data before the first zip entry/);
+  assert.deepEqual(summary.parts[2]!.archive?.members.map((member) => member.name), ['inner.zip', 'inner.zip/run.exe']);
+  assert.equal(summary.parts[0]!.archive, undefined, 'text parts are not searched for zips');
 });

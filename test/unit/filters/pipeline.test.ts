@@ -131,3 +131,18 @@ test('the added headers: Authentication-Results from the parts, the X-Spam set a
   assert.match(released, /^X-Moat-Released: released from quarantine by cli:admin at(\r\n\t| )1970-01-01T00:00:00\.000Z\r\n/);
   assert.match(released, /X-Spam-Flag: NO\r\n/);
 });
+
+test('a message the MIME walk could not look at whole is quarantined by default, refused when set, even for an allowed sender', async () => {
+  const { logger } = recordingLogger();
+  const parse = async () => ({ headers: [], summary: { parts: [], text: '', plainChars: 0, htmlChars: 0, anomalies: [], unchecked: ['more than 500 MIME parts'] } });
+  const accepting = filter('rules', async () => ({ filter: 'rules', verdict: 'accept', score: 0, reasons: [] }));
+  const lists = { lookup: () => ({ list: 'allow' as const, entry: 'a@sender.test' }) };
+  const byDefault = await withMessage((input) => new FilterPipeline({ filters: [accepting], timeoutMs: 5000, policy: POLICY, logger, parse, senderLists: lists as never }).run(input));
+  assert.equal(byDefault.action, 'quarantine');
+  assert.equal(byDefault.cause, 'policy');
+  assert.equal(byDefault.reason, 'mime-parser: not checked whole: more than 500 MIME parts');
+  const refusing = await withMessage((input) => new FilterPipeline({ filters: [accepting], timeoutMs: 5000, policy: POLICY, logger, parse, unchecked: 'reject' }).run(input));
+  assert.equal(refusing.action, 'reject');
+  const clean = await withMessage((input) => new FilterPipeline({ filters: [accepting], timeoutMs: 5000, policy: POLICY, logger }).run(input));
+  assert.equal(clean.action, 'accept', 'a message walked whole is not affected');
+});
