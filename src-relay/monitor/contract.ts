@@ -43,6 +43,8 @@ const checklistSchema = z.object({ probes: z.array(probeSchema), manual: z.array
 export const metricsBucketSchema = z.object({
   at: z.number(),
   received: z.number(),
+  /** accepted from office clients on the submission listeners */
+  submitted: z.number(),
   delivered: z.number(),
   deferred: z.number(),
   bounced: z.number(),
@@ -59,7 +61,7 @@ export const monitorContract = {
     input: empty,
     output: z.object({
       quarantined: z.number(),
-      last24h: z.object({ received: z.number(), delivered: z.number(), rejected: z.number(), quarantined: z.number(), bounced: z.number() }),
+      last24h: z.object({ received: z.number(), submitted: z.number(), delivered: z.number(), rejected: z.number(), quarantined: z.number(), bounced: z.number() }),
       openAlerts: z.array(alertSchema),
     }),
   }),

@@ -6,6 +6,8 @@ type Bucket = { at: number } & Record<string, number>;
 export interface Series<T> {
   key: keyof T & string;
   label: string;
+  /** Colour slot (1–4, see the CSS); by default the series' position. */
+  tone?: 1 | 2 | 3 | 4;
 }
 
 const BOX: Box = { width: 380, height: 180, top: 10, right: 14, bottom: 24, left: 36 };
@@ -26,7 +28,7 @@ export function LineChart<T extends Bucket>({ title, rows, series, range }: { ti
         <span className="chart-title">{title}</span>
         <span className="legend">
           {series.map((item, index) => (
-            <span key={item.key} className={`legend-item series-${index + 1}`}>
+            <span key={item.key} className={`legend-item series-${item.tone ?? index + 1}`}>
               <span className="swatch" aria-hidden="true" />
               {item.label}
             </span>
@@ -53,7 +55,7 @@ export function LineChart<T extends Bucket>({ title, rows, series, range }: { ti
         {series.map((item, index) => {
           const points = linePoints(rows, item.key, top, BOX);
           return (
-            <g key={item.key} className={`series series-${index + 1}`}>
+            <g key={item.key} className={`series series-${item.tone ?? index + 1}`}>
               {index === 0 ? <path className="area" d={areaPath(points, BOX)} /> : null}
               <path className="line" d={linePath(points)} />
             </g>

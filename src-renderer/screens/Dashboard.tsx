@@ -55,7 +55,7 @@ export function Dashboard({ relay, summary, openAlerts }: { relay: CallState<Rel
             <Empty>No traffic recorded yet.</Empty>
           ) : (
             <div className="charts">
-              <LineChart title="Throughput" range={range} rows={series.data.buckets} series={[{ key: 'received', label: 'Received' }, { key: 'delivered', label: 'Delivered' }]} />
+              <LineChart title="Throughput" range={range} rows={series.data.buckets} series={[{ key: 'received', label: 'Received' }, { key: 'delivered', label: 'Delivered' }, { key: 'submitted', label: 'Sent by office', tone: 4 }]} />
               <LineChart
                 title="Rejections and failures"
                 range={range}
@@ -159,7 +159,8 @@ function TodayCard({ figures }: { figures: CallState<Output<'dashboard.get'>> })
         <dl className="figures">
           {(
             [
-              ['Received', data.last24h.received],
+              ['Received from the internet', data.last24h.received],
+              ['Sent by office clients', data.last24h.submitted],
               ['Delivered', data.last24h.delivered],
               ['Rejected', data.last24h.rejected],
               ['Quarantined', data.last24h.quarantined],

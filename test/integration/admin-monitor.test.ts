@@ -42,7 +42,7 @@ const totals = (buckets: { received: number; delivered: number; rejected: number
       bounced: sum.bounced + bucket.bounced,
       quarantined: sum.quarantined + bucket.quarantined,
     }),
-    { received: 0, delivered: 0, rejected: 0, deferred: 0, bounced: 0, quarantined: 0 },
+    { received: 0, submitted: 0, delivered: 0, rejected: 0, deferred: 0, bounced: 0, quarantined: 0 },
   );
 
 test('the charts count real traffic in hourly and six-hourly buckets, the current minute included, never twice once written', { timeout: TEST_TIMEOUT_MS }, async () => {
@@ -90,7 +90,7 @@ test('the charts count real traffic in hourly and six-hourly buckets, the curren
     assert.equal(oldBucket.rejected, 5);
 
     const dashboard = await call(relay, 'dashboard.get');
-    assert.deepEqual(dashboard.last24h, { received: 3, delivered: 3, rejected: 2, quarantined: 0, bounced: 0 });
+    assert.deepEqual(dashboard.last24h, { received: 3, submitted: 0, delivered: 3, rejected: 2, quarantined: 0, bounced: 0 });
     assert.equal(dashboard.quarantined, 0);
   } finally {
     await relay.stop();

@@ -17,7 +17,7 @@ export const CHART_RANGES = {
   '7d': { bucketMs: 6 * 3600_000, buckets: 28 },
 } as const;
 /** The counters the charts show, each summed over its labels (rejected over every reason, delivered over routes). */
-const CHART_COUNTERS = ['received', 'delivered', 'deferred', 'bounced', 'rejected', 'quarantined'] as const;
+const CHART_COUNTERS = ['received', 'submitted', 'delivered', 'deferred', 'bounced', 'rejected', 'quarantined'] as const;
 /** alerts.list's "recent": raised within this many days. */
 const RECENT_ALERT_DAYS = 7;
 const RECENT_ALERT_LIMIT = 500;
@@ -35,7 +35,7 @@ export function chartBuckets(metrics: Metrics, range: keyof typeof CHART_RANGES,
   const buckets: Bucket[] = [];
   const byStart = new Map<number, Bucket>();
   for (let at = from; at < to; at += bucketMs) {
-    const bucket: Bucket = { at, received: 0, delivered: 0, deferred: 0, bounced: 0, rejected: 0, quarantined: 0 };
+    const bucket: Bucket = { at, received: 0, submitted: 0, delivered: 0, deferred: 0, bounced: 0, rejected: 0, quarantined: 0 };
     buckets.push(bucket);
     byStart.set(at, bucket);
   }
@@ -93,7 +93,7 @@ export const monitorHandlers = {
     const sum = (name: ChartCounter) => buckets.reduce((total, bucket) => total + bucket[name], 0);
     return {
       quarantined: relay.quarantine.count(),
-      last24h: { received: sum('received'), delivered: sum('delivered'), rejected: sum('rejected'), quarantined: sum('quarantined'), bounced: sum('bounced') },
+      last24h: { received: sum('received'), submitted: sum('submitted'), delivered: sum('delivered'), rejected: sum('rejected'), quarantined: sum('quarantined'), bounced: sum('bounced') },
       openAlerts: relay.monitor.alerts.open(),
     };
   },
