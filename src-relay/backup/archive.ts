@@ -10,6 +10,32 @@ const OCTAL_SIZE_LIMIT = 8 ** 11;
 /** Names in a backup: relative, slash-separated, plain characters, no `..`. */
 export const SAFE_NAME = /^(?!.*(?:^|\/)\.\.?(?:\/|$))[A-Za-z0-9._-]+(?:\/[A-Za-z0-9._-]+)*$/;
 
+/** An entry restore must never write: a link, device or folder entry, or a name that could leave the target. */
+export class UnsafeEntryError extends Error {}
+
+// What each tar entry type would create; only regular files ('0', or NUL in old archives) are ever read
+const ENTRY_KINDS: Record<string, string> = {
+  '1': 'a hard link',
+  '2': 'a symbolic link',
+  '3': 'a character device',
+  '4': 'a block device',
+  '5': 'a folder',
+  '6': 'a FIFO',
+  '7': 'a contiguous file',
+  x: 'a pax extended header',
+  g: 'a pax global header',
+  L: 'a GNU long name',
+  K: 'a GNU long link name',
+};
+
+/** A NUL-terminated header field; bytes after the first NUL must be NUL too (else the name read is not the name stored). */
+function readName(block: Buffer, offset: number, length: number): string {
+  const field = block.subarray(offset, offset + length);
+  const end = field.indexOf(0);
+  if (end >= 0 && field.subarray(end).some((byte) => byte !== 0)) throw new UnsafeEntryError('a name in the archive holds a NUL character');
+  return field.toString('utf8', 0, end >= 0 ? end : length);
+}
+
 export type ByteSink = (chunk: Buffer) => Promise<void>;
 
 function writeString(header: Buffer, text: string, offset: number, length: number): void {
@@ -180,12 +206,12 @@ export async function* readTar(reader: ByteReader): AsyncGenerator<TarEntry> {
     for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 0x20 : block[i]!;
     if (sum !== stored) throw new Error('not a Moat backup, or a damaged one (tar header checksum)');
     const type = String.fromCharCode(block[156]!);
-    const base = block.toString('utf8', 0, 100).replace(/\0.*$/s, '');
-    const prefix = block.toString('utf8', 345, 500).replace(/\0.*$/s, '');
+    const base = readName(block, 0, 100);
+    const prefix = readName(block, 345, 155);
     const name = prefix ? `${prefix}/${base}` : base;
     const size = readOctal(block, 124, 12);
-    if (type !== '0' && type !== '\0') throw new Error(`unexpected entry type ${JSON.stringify(type)} for ${name}`);
-    if (!SAFE_NAME.test(name)) throw new Error(`unsafe name in the archive: ${JSON.stringify(name)}`);
+    if (type !== '0' && type !== '\0') throw new UnsafeEntryError(`${JSON.stringify(name)} is ${ENTRY_KINDS[type] ?? `an entry of unknown type ${JSON.stringify(type)}`}, not a plain file`);
+    if (!SAFE_NAME.test(name)) throw new UnsafeEntryError(`unsafe name in the archive: ${JSON.stringify(name)}`);
     const body = reader.chunks(size);
     yield { name, size, mtimeMs: readOctal(block, 136, 12) * 1000, body };
     for await (const _ of body) {

@@ -9,7 +9,7 @@ import type { Logger } from '../log/logger.ts';
 import { silentLogger } from '../log/logger.ts';
 import { openDatabase, type Db } from '../store/db.ts';
 import { QUEUE_ID_PATTERN } from '../util/ids.ts';
-import { ByteReader, SAFE_NAME, TarWriter, readTar } from './archive.ts';
+import { ByteReader, SAFE_NAME, TarWriter, UnsafeEntryError, readTar } from './archive.ts';
 import { BackupCryptoError, ENCRYPTED_MAGIC, GCM_TAG_BYTES, PRELUDE_READ_BYTES, startDecryption, startEncryption } from './crypto.ts';
 import { MOAT_VERSION } from '../monitor/version.ts';
 
@@ -23,13 +23,31 @@ export const BACKUP_FOLDERS = ['tls', 'dkim', 'keys', 'quarantine'] as const;
 const WRITE_BUFFER_BYTES = 1024 * 1024;
 /** The online backup copies this many pages per step; when another connection's writes restart it, it copies the rest in one step. */
 const BACKUP_PAGES_PER_STEP = 4096;
-/** Staging folders older than this are leftovers of a crash and are removed. */
+/** Staging folders older than this are leftovers of a crash and are removed even when their process id is in use again. */
 const STALE_STAGING_MS = 86400_000;
 const STAGING_PREFIX = '.backup-staging-';
+const RESTORE_STAGING_PREFIX = '.restore-staging-';
+// Leftovers of a killed backup or restore, named by the process that made them: staging folders in the data
+// directory, and the half-written archive beside a scheduled backup
+const BACKUP_STAGING = /^\.backup-staging-(\d+)-[0-9a-f]{8}$/;
+const RESTORE_STAGING = /^\.restore-staging-(\d+)-[0-9a-f]{8}$/;
+const SCHEDULED_TEMP = /^\.moat-backup-\d{8}T\d{6}Z\.moat\.(\d+)\.[0-9a-f]{6}\.tmp$/;
+/** The manifest is a few hundred bytes; anything past this is not one (and is not read into memory). */
+const MAX_MANIFEST_BYTES = 1024 * 1024;
+/** Files at the top of a backup; everything else lives in one of the areas below (see backupNameProblem). */
+const ROOT_FILES: ReadonlySet<string> = new Set([MANIFEST_NAME, SUMS_NAME, 'moat.db', 'moat.json', 'effective-config.json']);
+/** A file in tls/, dkim/, keys/ or quarantine/: one plain name, not hidden (temp files start with a dot). */
+const FOLDER_FILE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+/** Where a certificate from outside the data directory travels in the archive, by the setting that named it. */
+const EXTERNAL_NAMES = { 'mx.tls.cert': 'external/mx-tls-cert.pem', 'mx.tls.key': 'external/mx-tls-key.pem' } as const;
+/** What a restore may move into the target: the root files and the areas, plus SQLite's companions of moat.db. */
+const RESTORED_TOP_LEVEL: ReadonlySet<string> = new Set(['moat.db', 'moat.db-wal', 'moat.db-shm', 'moat.json', 'effective-config.json', 'spool', ...BACKUP_FOLDERS]);
+// control characters in a manifest string would reach the terminal when restore reports it
+const CONTROL_CHARS = /[\p{Cc}\u202A-\u202E\u2066-\u2069]/u;
 /** Rows whose spool file must exist: queued mail and quarantined mail (every status but the finished ones). */
 const KEEPS_FILE = `status NOT IN ('done', 'deleted', 'damaged')`;
 
-export type BackupErrorCode = 'WRONG_PASSPHRASE' | 'NEEDS_PASSPHRASE' | 'DAMAGED' | 'NOT_A_BACKUP' | 'TARGET_NOT_EMPTY' | 'NO_DATA_DIR';
+export type BackupErrorCode = 'WRONG_PASSPHRASE' | 'NEEDS_PASSPHRASE' | 'DAMAGED' | 'NOT_A_BACKUP' | 'UNSAFE' | 'TARGET_NOT_EMPTY' | 'NO_DATA_DIR';
 
 export class BackupError extends Error {
   constructor(
@@ -130,7 +148,7 @@ function linkOrCopy(from: string, to: string): boolean {
   }
 }
 
-/** Every regular file below `dir`, relative names with '/', symlinks left out. */
+/** Every regular file below `dir` that a restore accepts (backupNameProblem), relative names with '/', symlinks left out. */
 function walkFiles(dir: string, prefix: string): { name: string; path: string }[] {
   const found: { name: string; path: string }[] = [];
   if (!existsSync(dir)) return found;
@@ -138,21 +156,87 @@ function walkFiles(dir: string, prefix: string): { name: string; path: string }[
     const path = join(dir, entry.name);
     const name = `${prefix}/${entry.name}`;
     if (entry.isDirectory()) found.push(...walkFiles(path, name));
-    else if (entry.isFile() && SAFE_NAME.test(name)) found.push({ name, path });
+    else if (entry.isFile() && backupNameProblem(name) === null) found.push({ name, path });
   }
   return found;
 }
 
-function removeStaleStaging(dataDir: string, now: number): void {
-  for (const name of readdirSync(dataDir)) {
-    if (!name.startsWith(STAGING_PREFIX)) continue;
-    const path = join(dataDir, name);
-    try {
-      if (now - statSync(path).mtimeMs > STALE_STAGING_MS) rmSync(path, { recursive: true, force: true });
-    } catch {
-      // raced with another backup's cleanup
-    }
+/**
+ * Why a name may not be in a backup, or null when it may: restore writes only these names, so none can leave the
+ * target (no absolute path, "..", backslash or NUL) and none is something Moat never wrote. The fixed set: the root
+ * files, spool/msg/QUEUEID, one plain file name in tls/, dkim/, keys/ or quarantine/, and the two external certificates.
+ */
+export function backupNameProblem(name: string): string | null {
+  if (name.includes('\0')) return 'it holds a NUL character';
+  if (name.includes('\\')) return 'it holds a backslash';
+  if (name.startsWith('/') || /^[A-Za-z]:/.test(name)) return 'it is an absolute path';
+  const parts = name.split('/');
+  if (parts.includes('..')) return 'it climbs out of the target with ".."';
+  if (parts.some((part) => part === '' || part === '.')) return 'it has an empty or "." part';
+  if (!SAFE_NAME.test(name)) return 'it holds characters other than letters, digits, ".", "_" and "-"';
+  if (ROOT_FILES.has(name)) return null;
+  const [area, ...rest] = parts;
+  if (area === 'spool') return rest.length === 2 && rest[0] === 'msg' && QUEUE_ID_PATTERN.test(rest[1]!) ? null : 'a spool file must be spool/msg/ and a queue id';
+  if (area === 'external') return (Object.values(EXTERNAL_NAMES) as string[]).includes(name) ? null : `external/ holds only ${Object.values(EXTERNAL_NAMES).join(' and ')}`;
+  if ((BACKUP_FOLDERS as readonly string[]).includes(area!)) return rest.length === 1 && FOLDER_FILE.test(rest[0]!) ? null : `${area}/ holds only plain file names, no folders`;
+  return 'it is not a name a Moat backup holds';
+}
+
+function processRunning(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+export interface LeftoverOptions {
+  dataDir: string;
+  /** The scheduled backups' folder, where a killed backup leaves its half-written archive. */
+  folder?: string;
+  now: number;
+  /** Whether the process that made a leftover still runs (a backup by the CLI may be under way while serve starts). */
+  isRunning?: (pid: number) => boolean;
+  logger?: Logger;
+}
+
+/**
+ * Removes what a killed backup or restore left: its staging folders in the data directory and its temp archive in
+ * the backup folder, once the process that made them is gone (or after a day). Only names of exactly that shape are
+ * touched, only real folders/files (never a link), and nothing outside these two folders. Returns the paths removed.
+ */
+export function removeBackupLeftovers(options: LeftoverOptions): string[] {
+  const isRunning = options.isRunning ?? processRunning;
+  const removed: string[] = [];
+  const sweep = (dir: string, pattern: RegExp, kind: 'folder' | 'file') => {
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch {
+      return; // no such folder yet
+    }
+    for (const name of names) {
+      const match = pattern.exec(name);
+      if (!match) continue;
+      const path = join(dir, name);
+      try {
+        const stat = lstatSync(path);
+        if (kind === 'folder' ? !stat.isDirectory() : !stat.isFile()) continue;
+        if (isRunning(Number(match[1])) && options.now - stat.mtimeMs <= STALE_STAGING_MS) continue;
+        rmSync(path, { recursive: kind === 'folder', force: true });
+        removed.push(path);
+      } catch {
+        // raced with another cleanup
+      }
+    }
+  };
+  sweep(options.dataDir, BACKUP_STAGING, 'folder');
+  sweep(options.dataDir, RESTORE_STAGING, 'folder');
+  if (options.folder) sweep(options.folder, SCHEDULED_TEMP, 'file');
+  if (removed.length) options.logger?.info({ count: removed.length, removed: removed.join(', ') }, 'BACKUP_LEFTOVERS_REMOVED');
+  return removed;
 }
 
 /**
@@ -168,7 +252,7 @@ export async function createBackup(options: CreateBackupOptions): Promise<Backup
   const dataDir = resolve(options.dataDir);
   if (!existsSync(join(dataDir, 'moat.db'))) throw new BackupError('NO_DATA_DIR', `no Moat data directory at ${dataDir} (moat.db is missing)`);
   const startedAt = clock();
-  removeStaleStaging(dataDir, startedAt);
+  removeBackupLeftovers({ dataDir, now: startedAt, logger });
   const staging = join(dataDir, `${STAGING_PREFIX}${process.pid}-${randomBytes(4).toString('hex')}`);
   const stagedSpool = join(staging, 'spool');
   mkdirSync(stagedSpool, { recursive: true, mode: 0o700 });
@@ -394,94 +478,186 @@ async function openArchive(file: string, passphrase: string | undefined): Promis
   };
 }
 
-function ensureEmptyTarget(dataDir: string): boolean {
-  if (!existsSync(dataDir)) {
-    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-    return true;
+/** The target must be a folder that is empty, or not exist yet (checked before anything is written). */
+function checkTarget(dataDir: string): { exists: boolean } {
+  let stat;
+  try {
+    stat = lstatSync(dataDir);
+  } catch {
+    return { exists: false };
   }
-  if (!lstatSync(dataDir).isDirectory()) throw new BackupError('TARGET_NOT_EMPTY', `${dataDir} is not a directory`);
+  if (!stat.isDirectory()) throw new BackupError('TARGET_NOT_EMPTY', `${dataDir} is not a directory`);
   const entries = readdirSync(dataDir);
   if (entries.length > 0) {
     throw new BackupError('TARGET_NOT_EMPTY', `${dataDir} is not empty (${entries.slice(0, 3).join(', ')}${entries.length > 3 ? ', ...' : ''}): restore only into a new or empty directory`);
   }
-  return false;
+  return { exists: true };
+}
+
+const unsafe = (message: string) => new BackupError('UNSAFE', `refusing this backup: ${message}`);
+
+const isText = (value: unknown): value is string => typeof value === 'string' && !CONTROL_CHARS.test(value);
+
+/** The manifest, every field checked: its names are the only ones restore moves files by, and its text is printed. */
+function parseManifest(text: string, file: string): Manifest {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new BackupError('NOT_A_BACKUP', `${file} is not a Moat backup (its manifest is not JSON)`);
+  }
+  const m = parsed as Partial<Manifest> | null;
+  if (!m || typeof m !== 'object' || m.format !== 'moat-backup') throw new BackupError('NOT_A_BACKUP', `${file} is not a Moat backup`);
+  if (m.version !== 1) throw new BackupError('NOT_A_BACKUP', `this backup was made by a newer Moat (format ${JSON.stringify(m.version)})`);
+  for (const key of ['createdAt', 'moat', 'hostname', 'dataDir'] as const) {
+    if (!isText(m[key])) throw unsafe(`the manifest's ${key} is not plain text`);
+  }
+  if (Number.isNaN(Date.parse(m.createdAt!))) throw unsafe('the manifest\'s createdAt is not a date');
+  for (const key of ['schema', 'messages'] as const) {
+    if (!Number.isSafeInteger(m[key]) || m[key]! < 0) throw unsafe(`the manifest's ${key} is not a count`);
+  }
+  if (!Array.isArray(m.external)) throw unsafe('the manifest\'s external list is missing');
+  const settings = new Set<string>();
+  for (const entry of m.external as unknown[]) {
+    const { name, original, setting } = (entry ?? {}) as Record<string, unknown>;
+    if (setting !== 'mx.tls.cert' && setting !== 'mx.tls.key') throw unsafe(`the manifest names an external file for ${JSON.stringify(setting)}, which is no setting a backup keeps`);
+    if (settings.has(setting)) throw unsafe(`the manifest names the external file for ${setting} twice`);
+    settings.add(setting);
+    if (name !== EXTERNAL_NAMES[setting]) throw unsafe(`the manifest names ${JSON.stringify(name)} for ${setting}; a backup keeps it only as ${EXTERNAL_NAMES[setting]}`);
+    if (!isText(original)) throw unsafe(`the manifest's original path for ${setting} is not plain text`);
+  }
+  return m as Manifest;
+}
+
+interface ArchiveContents {
+  manifest: Manifest;
+  /** Each file's SHA-256 as the checksum list gives it (and as read). */
+  sums: Map<string, string>;
+  files: number;
+}
+
+/** Writes one entry's body somewhere and returns its SHA-256; without a store the body is only hashed. */
+type EntryStore = (name: string, body: AsyncIterable<Buffer>) => Promise<string>;
+
+/**
+ * Reads a whole backup and checks it: every name (backupNameProblem, no duplicates, none that differ only in case
+ * or after Unicode normalisation), every entry a plain file, the manifest, the checksum list, the GCM tag. `store`
+ * receives each file's body; the first pass gives none, so nothing is written before all of this holds.
+ */
+async function readBackup(file: string, passphrase: string | undefined, store: EntryStore | null): Promise<ArchiveContents> {
+  const { stream, finish } = await openArchive(file, passphrase);
+  const reader = new ByteReader(stream);
+  const sums = new Map<string, string>();
+  const seen = new Set<string>();
+  let manifest: Manifest | null = null;
+  let listed: Map<string, string> | null = null;
+  let files = 0;
+  try {
+    for await (const entry of readTar(reader)) {
+      const problem = backupNameProblem(entry.name);
+      if (problem) throw unsafe(`the archive holds ${JSON.stringify(entry.name)}: ${problem}`);
+      const folded = entry.name.normalize('NFKC').toLowerCase();
+      if (seen.has(folded)) throw unsafe(`the archive holds ${JSON.stringify(entry.name)} twice (or two names that differ only in case)`);
+      seen.add(folded);
+      if (!manifest) {
+        if (entry.name !== MANIFEST_NAME || entry.size > MAX_MANIFEST_BYTES) throw new BackupError('NOT_A_BACKUP', `${file} is not a Moat backup`);
+        manifest = parseManifest(Buffer.concat(await collect(entry.body, sums, entry.name)).toString('utf8'), file);
+        continue;
+      }
+      if (entry.name === SUMS_NAME) {
+        listed = parseSums(Buffer.concat(await collect(entry.body, null, entry.name)).toString('utf8'));
+        continue;
+      }
+      if (listed) throw new BackupError('DAMAGED', `${entry.name} comes after the checksum list`);
+      if (entry.name.startsWith('external/') && !manifest.external.some((external) => external.name === entry.name)) {
+        throw unsafe(`the archive holds ${entry.name}, which its manifest does not name`);
+      }
+      sums.set(entry.name, store ? await store(entry.name, entry.body) : await hashOf(entry.body));
+      files++;
+    }
+    await reader.drain();
+  } catch (error) {
+    // with encryption, a damaged file shows first as garbage tar headers; the tag tells which it is
+    await reader.drain().catch(() => {});
+    finish();
+    if (error instanceof BackupError) throw error;
+    if (error instanceof UnsafeEntryError) throw unsafe(error.message);
+    if (!manifest) throw new BackupError('NOT_A_BACKUP', `${file} is not a Moat backup (${(error as Error).message})`);
+    throw new BackupError('DAMAGED', `the backup cannot be read: ${(error as Error).message}`);
+  }
+  finish();
+  if (!manifest) throw new BackupError('NOT_A_BACKUP', `${file} is not a Moat backup`);
+  if (!listed) throw new BackupError('DAMAGED', 'the backup has no checksum list (truncated?)');
+  for (const [name, sum] of listed) {
+    if (sums.get(name) !== sum) throw new BackupError('DAMAGED', `${name} does not match its checksum`);
+  }
+  for (const name of sums.keys()) if (!listed.has(name)) throw new BackupError('DAMAGED', `${name} is not in the checksum list`);
+  if (!sums.has('moat.db')) throw new BackupError('DAMAGED', 'the backup holds no database');
+  for (const external of manifest.external) if (!sums.has(external.name)) throw new BackupError('DAMAGED', `the manifest names ${external.name}, which the archive does not hold`);
+  return { manifest, sums, files };
+}
+
+async function hashOf(body: AsyncIterable<Buffer>): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of body) hash.update(chunk);
+  return hash.digest('hex');
 }
 
 /**
- * Rebuilds a data directory from a backup: everything is unpacked into a staging folder and checked (manifest,
- * every file's SHA-256, the GCM tag, SQLite's integrity check, each queued message's spool file) before it is
- * moved into place. Pending recipients are made due at once, so the restored relay starts delivering right away.
+ * Rebuilds a data directory from a backup. The whole archive is read and checked first (names against a fixed set,
+ * manifest, every file's SHA-256, the GCM tag) before anything is written; then it is read again into a staging
+ * folder inside the target, where SQLite's integrity check and each queued message's spool file are checked, and
+ * moved into place. Nothing outside the target is ever moved, overwritten or deleted. Pending recipients are made
+ * due at once, so the restored relay starts delivering right away.
  */
 export async function restoreBackup(options: RestoreOptions): Promise<RestoreSummary> {
   const clock = options.clock ?? Date.now;
   const dataDir = resolve(options.dataDir);
   if (!existsSync(options.file)) throw new BackupError('NOT_A_BACKUP', `${options.file} does not exist`);
-  const { stream, finish } = await openArchive(options.file, options.passphrase);
-  const created = ensureEmptyTarget(dataDir);
-  const staging = join(dataDir, `.restore-${process.pid}`);
+  checkTarget(dataDir);
+  const checked = await readBackup(options.file, options.passphrase, null);
+  const { exists } = checkTarget(dataDir);
+  if (!exists) mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const staging = join(dataDir, `${RESTORE_STAGING_PREFIX}${process.pid}-${randomBytes(4).toString('hex')}`);
   mkdirSync(staging, { mode: 0o700 });
   try {
-    const reader = new ByteReader(stream);
-    const sums = new Map<string, string>();
-    let manifest: Manifest | null = null;
-    let listed: Map<string, string> | null = null;
-    let files = 0;
-    try {
-      for await (const entry of readTar(reader)) {
-        if (!manifest) {
-          if (entry.name !== MANIFEST_NAME || entry.size > 1024 * 1024) throw new BackupError('NOT_A_BACKUP', `${options.file} is not a Moat backup`);
-          const parsed = JSON.parse(Buffer.concat(await collect(entry.body, sums, entry.name)).toString('utf8')) as Manifest;
-          if (parsed.format !== 'moat-backup') throw new BackupError('NOT_A_BACKUP', `${options.file} is not a Moat backup`);
-          if (parsed.version !== 1) throw new BackupError('NOT_A_BACKUP', `this backup was made by a newer Moat (format ${parsed.version})`);
-          manifest = parsed;
-          continue;
+    const write: EntryStore = async (name, body) => {
+      const target = join(staging, ...name.split('/'));
+      mkdirSync(dirname(target), { recursive: true, mode: 0o700 });
+      const out = await open(target, 'wx', 0o600);
+      const hash = createHash('sha256');
+      try {
+        for await (const chunk of body) {
+          hash.update(chunk);
+          await out.write(chunk);
         }
-        if (entry.name === SUMS_NAME) {
-          listed = parseSums(Buffer.concat(await collect(entry.body, null, entry.name)).toString('utf8'));
-          continue;
-        }
-        if (listed) throw new BackupError('DAMAGED', `${entry.name} comes after the checksum list`);
-        const target = join(staging, ...entry.name.split('/'));
-        mkdirSync(dirname(target), { recursive: true, mode: 0o700 });
-        const out = await open(target, 'wx', 0o600);
-        const hash = createHash('sha256');
-        try {
-          for await (const chunk of entry.body) {
-            hash.update(chunk);
-            await out.write(chunk);
-          }
-          await out.sync();
-        } finally {
-          await out.close();
-        }
-        sums.set(entry.name, hash.digest('hex'));
-        files++;
+        await out.sync();
+      } finally {
+        await out.close();
       }
-      await reader.drain();
-    } catch (error) {
-      if (error instanceof BackupError) throw error;
-      // with encryption, a damaged file shows first as garbage tar headers; the tag tells which it is
-      finish();
-      if (!manifest) throw new BackupError('NOT_A_BACKUP', `${options.file} is not a Moat backup (${(error as Error).message})`);
-      throw new BackupError('DAMAGED', `the backup cannot be read: ${(error as Error).message}`);
+      return hash.digest('hex');
+    };
+    const { manifest, sums, files } = await readBackup(options.file, options.passphrase, write);
+    // the file must not have changed between the check and the copy
+    if (JSON.stringify(manifest) !== JSON.stringify(checked.manifest) || sums.size !== checked.sums.size || [...sums].some(([name, sum]) => checked.sums.get(name) !== sum)) {
+      throw new BackupError('DAMAGED', `${options.file} changed while it was being restored`);
     }
-    finish();
-    if (!manifest) throw new BackupError('NOT_A_BACKUP', `${options.file} is not a Moat backup`);
-    if (!listed) throw new BackupError('DAMAGED', 'the backup has no checksum list (truncated?)');
-    for (const [name, sum] of listed) {
-      if (sums.get(name) !== sum) throw new BackupError('DAMAGED', `${name} does not match its checksum`);
-    }
-    for (const name of sums.keys()) if (!listed.has(name)) throw new BackupError('DAMAGED', `${name} is not in the checksum list`);
-    if (!existsSync(join(staging, 'moat.db'))) throw new BackupError('DAMAGED', 'the backup holds no database');
     const notes = finishRestore(staging, dataDir, manifest, options.file, clock);
     const { messages, missing } = checkRestoredQueue(staging, clock);
-    for (const name of readdirSync(staging)) renameSync(join(staging, name), join(dataDir, name));
+    const moving = readdirSync(staging);
+    const stray = moving.find((name) => !RESTORED_TOP_LEVEL.has(name));
+    if (stray !== undefined) throw unsafe(`restore made ${JSON.stringify(stray)}, which it never moves into a data directory`);
+    for (const name of moving) {
+      const destination = join(dataDir, name);
+      if (existsSync(destination)) throw new BackupError('TARGET_NOT_EMPTY', `${destination} appeared while restoring; nothing there was replaced`);
+      renameSync(join(staging, name), destination);
+    }
     rmSync(staging, { recursive: true, force: true });
     await syncFolder(dataDir);
     return { dataDir, manifest, messages, missing, files, notes };
   } catch (error) {
     rmSync(staging, { recursive: true, force: true });
-    if (created) rmSync(dataDir, { recursive: true, force: true });
+    if (!exists) rmSync(dataDir, { recursive: true, force: true });
     throw error;
   }
 }
@@ -493,12 +669,13 @@ async function collect(body: AsyncIterable<Buffer>, sums: Map<string, string> | 
   return chunks;
 }
 
+/** The checksum list: one `SUM  NAME` line per file; a name restore would refuse, or one listed twice, damages it. */
 function parseSums(text: string): Map<string, string> {
   const sums = new Map<string, string>();
   for (const line of text.split('\n')) {
     if (!line) continue;
     const match = /^([0-9a-f]{64}) {2}(.+)$/.exec(line);
-    if (!match || !SAFE_NAME.test(match[2]!)) throw new BackupError('DAMAGED', 'the checksum list is damaged');
+    if (!match || backupNameProblem(match[2]!) !== null || sums.has(match[2]!)) throw new BackupError('DAMAGED', 'the checksum list is damaged');
     sums.set(match[2]!, match[1]!);
   }
   return sums;
@@ -514,7 +691,7 @@ function finishRestore(staging: string, dataDir: string, manifest: Manifest, fil
     notes.push('the source had no moat.json (it ran on flags): the configuration it ran with was written to moat.json');
   }
   if (manifest.external.length) {
-    const config = existsSync(configPath) ? (JSON.parse(readFileSync(configPath, 'utf8')) as Record<string, any>) : {};
+    const config = existsSync(configPath) ? readConfigObject(configPath) : {};
     mkdirSync(join(staging, 'tls'), { recursive: true, mode: 0o700 });
     for (const entry of manifest.external) {
       const local = join('tls', entry.setting === 'mx.tls.cert' ? 'restored-cert.pem' : 'restored-key.pem');
@@ -539,6 +716,18 @@ function finishRestore(staging: string, dataDir: string, manifest: Manifest, fil
     db.close();
   }
   return notes;
+}
+
+/** The restored moat.json as an object (to point it at the moved certificates); anything else damages the backup. */
+function readConfigObject(path: string): Record<string, any> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch {
+    throw new BackupError('DAMAGED', 'the moat.json in the backup is not JSON');
+  }
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new BackupError('DAMAGED', 'the moat.json in the backup is not a JSON object');
+  return parsed as Record<string, any>;
 }
 
 function writeFileDurably(path: string, data: string): void {

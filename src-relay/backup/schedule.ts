@@ -5,7 +5,7 @@ import type { Logger } from '../log/logger.ts';
 import type { Db } from '../store/db.ts';
 import type { MonitorStore } from '../monitor/monitor-store.ts';
 import { STATE_KEYS } from '../monitor/monitor-store.ts';
-import { createBackup, readPassphraseFile, type BackupSummary } from './backup.ts';
+import { createBackup, readPassphraseFile, removeBackupLeftovers, type BackupSummary } from './backup.ts';
 
 /** Names of scheduled backups: sortable by time, and the only files retention ever deletes. */
 export const SCHEDULED_NAME = /^moat-backup-\d{8}T\d{6}Z\.moat$/;
@@ -56,7 +56,10 @@ export class BackupScheduler {
     return this.options.config.backup.intervalHours * 3600_000;
   }
 
+  /** Clears what a killed backup or restore left (whether or not backups are scheduled), then arms the timer. */
   start(): void {
+    const { dataDir, clock, logger } = this.options;
+    removeBackupLeftovers({ dataDir, folder: this.folder, now: clock(), logger });
     if (this.intervalMs <= 0) return;
     const last = this.options.store.getJson<{ at: number }>(STATE_KEYS.lastBackup)?.at ?? 0;
     const now = this.options.clock();

@@ -1,6 +1,10 @@
 // The From (and Sender) header of a submitted message, read the strict way: an account may send only as itself, and
-// what the recipient's mail program shows must be an address the account owns, however that program parses the field.
+// what the recipient's mail program shows must be an address the account owns, however that program parses the field:
+// encoded words decoded, quoted-pairs unescaped, comments dropped or shown, Unicode folded (NFKC, look-alike "@" and
+// dots, invisible characters removed). Every "@" that any of those readings shows must sit in an owned address.
 import addressparser from 'nodemailer/lib/addressparser';
+import libmime from 'libmime';
+import { senderAllowed, type SenderRule } from '../auth/names.ts';
 import { checkSender } from '../smtp/address.ts';
 
 export interface HeaderField {
@@ -13,9 +17,20 @@ export type AuthorCheck =
   | { ok: true; /** The From addresses, normalised, in order. */ from: string[]; /** Every address that appears in From or Sender, for the ownership check. */ shown: string[] }
   | { ok: false; reason: string };
 
-// Something shaped like an address anywhere in a field, in a display name or a comment too: a mail program may show it
-const ADDRESS_LIKE = /[^\s<>"'(),;:[\]\\]+@[^\s<>"'(),;:[\]\\]+/g;
-const ENCODED_WORD = /=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=/g;
+// One token around each "@" of what a field shows: the characters up to the nearest separator on each side (either
+// side may be empty, so a lone "@" is a token too: whatever stands beside it is no address the account owns)
+const AT_TOKEN = /[^\s<>"'(),;:[\]\\]*@[^\s<>"'(),;:[\]\\]*/g;
+// Text still shaped like an encoded word after decoding: one libmime could not read, which some program may
+const LEFT_ENCODED_WORD = /=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=/;
+// Characters that show nothing but can split or hide an address: zero-width spaces and joiners, soft hyphen, word
+// joiner, BOM, Mongolian vowel separator, bidi marks (all Default_Ignorable), removed before anything is matched
+const INVISIBLE = /\p{Default_Ignorable_Code_Point}/gu;
+// Bidi overrides and embeddings reorder what is shown, so the text read here is not the text seen: refused outright
+const BIDI_REORDERING = /[\u202A-\u202E\u2066-\u2069]/u;
+// Look-alikes of "@" and "." that NFKC leaves alone (it already maps fullwidth "＠" U+FF20, small "﹫" U+FE6B,
+// fullwidth "．" U+FF0E, small "﹒" U+FE52 and one-dot leader "․" U+2024); from Unicode's confusables list
+const CONFUSABLE_DOTS = /[\u3002\uFF61\u0701\u0702\uA60E\u0660\u06F0\uA4F8\u{10A50}]/gu;
+const SPACE_AROUND_AT = /\s*@\s*/g;
 
 /** The header block's fields in order (the block as HeaderPeek keeps it: CRLF line ends, folded). */
 export function headerFields(block: string): HeaderField[] {
@@ -29,34 +44,76 @@ export function headerFields(block: string): HeaderField[] {
   return fields;
 }
 
-/** RFC 2047 encoded words decoded, for looking at what a mail program would display (never for sending). */
+/** RFC 2047 encoded words decoded (adjacent words joined first), for looking at what a mail program would display (never for sending). */
 export function decodeEncodedWords(value: string): string {
-  return value.replace(ENCODED_WORD, (_whole, charsetText: string, encoding: string, text: string) => {
-    const charset = charsetText.split('*')[0]!.toLowerCase();
-    const bytes =
-      encoding.toUpperCase() === 'B'
-        ? Buffer.from(text, 'base64')
-        : Buffer.from(text.replace(/_/g, ' ').replace(/=([0-9A-Fa-f]{2})/g, (_m, hex: string) => String.fromCharCode(parseInt(hex, 16))), 'latin1');
-    try {
-      return new TextDecoder(charset).decode(bytes);
-    } catch {
-      return bytes.toString('latin1');
+  return libmime.decodeWords(value);
+}
+
+/**
+ * A field value read two ways a mail program may show it: quoted-pairs unescaped and quotes dropped, comments left
+ * out (programs that drop them, and the address parser, join what surrounds them) or shown in place.
+ */
+function readings(value: string): [commentsDropped: string, commentsShown: string] {
+  let dropped = '';
+  let shown = '';
+  let quoted = false;
+  let depth = 0;
+  for (let i = 0; i < value.length; i++) {
+    let char = value[i]!;
+    if (char === '\\' && i + 1 < value.length) char = value[++i]!;
+    else if (char === '"' && depth === 0) {
+      quoted = !quoted;
+      continue;
+    } else if (char === '(' && !quoted) {
+      depth++;
+      shown += ' ';
+      continue;
+    } else if (char === ')' && depth > 0) {
+      depth--;
+      shown += ' ';
+      continue;
     }
-  });
+    if (depth === 0) dropped += char;
+    shown += char;
+  }
+  return [dropped, shown];
+}
+
+/** Text as a reader sees it: invisible characters gone, compatibility forms and look-alike dots folded (NFKC). */
+function asSeen(text: string): string {
+  return text.replace(INVISIBLE, '').normalize('NFKC').replace(INVISIBLE, '').replace(CONFUSABLE_DOTS, '.').replace(SPACE_AROUND_AT, '@');
+}
+
+/** Everything a field may show around an "@", lower-cased: raw and decoded, comments dropped and shown. */
+function shownAddresses(value: string): { shown: string[]; problem: string | null } {
+  const decoded = decodeEncodedWords(value);
+  if (LEFT_ENCODED_WORD.test(decoded)) return { shown: [], problem: 'it holds an encoded word that cannot be decoded' };
+  const shown = new Set<string>();
+  for (const text of [value, decoded]) {
+    for (const reading of readings(text)) {
+      if (BIDI_REORDERING.test(reading)) return { shown: [], problem: 'it holds a bidirectional override, which reorders what is shown' };
+      for (const match of asSeen(reading).matchAll(AT_TOKEN)) shown.add(match[0].replace(/\.+$/, '').toLowerCase());
+    }
+  }
+  return { shown: [...shown], problem: null };
 }
 
 function addressesIn(value: string): { parsed: string[]; shown: string[]; problem: string | null } {
   const parsed: string[] = [];
-  for (const entry of addressparser(value, { flatten: true })) {
+  for (const entry of addressparser(value)) {
+    if ('group' in entry) return { parsed, shown: [], problem: `group syntax ("${entry.name}: ...;") is not accepted` };
     const checked = checkSender(entry.address ?? '');
     if (!checked.ok || checked.address === '') return { parsed, shown: [], problem: `"${entry.address || entry.name}" is not a valid address` };
     parsed.push(checked.address.toLowerCase());
   }
-  const shown = new Set(parsed);
-  for (const text of [value, decodeEncodedWords(value)]) {
-    for (const match of text.matchAll(ADDRESS_LIKE)) shown.add(match[0].replace(/\.+$/, '').toLowerCase());
-  }
-  return { parsed, shown: [...shown], problem: null };
+  const seen = shownAddresses(value);
+  if (seen.problem) return { parsed, shown: [], problem: seen.problem };
+  return { parsed, shown: [...new Set([...parsed, ...seen.shown])], problem: null };
+}
+
+/** What an author check shows that the account's sender rules do not cover (empty: it may send this). */
+export function addressesNotOwned(shown: readonly string[], rules: readonly SenderRule[]): string[] {
+  return shown.filter((address) => !senderAllowed(rules, address));
 }
 
 /**

@@ -11,7 +11,7 @@ import type { DkimSigner } from '../dkim/sign.ts';
 import { checkRecipient, checkSender, normalizeDomain, splitAddress, type RecipientCheck, type RecipientPolicy } from '../smtp/address.ts';
 import { SmtpListener, senderOf, type EngineListenerOptions, type SessionState } from '../smtp/listener.ts';
 import { REPLIES, SmtpReplyError, type SmtpReply } from '../smtp/replies.ts';
-import { checkAuthorFields } from './from-header.ts';
+import { addressesNotOwned, checkAuthorFields } from './from-header.ts';
 import type { TrustedNetworks } from './networks.ts';
 
 /** Failed logins in one session before it is closed: a client that has the password needs one try. */
@@ -218,7 +218,7 @@ export class SubmissionListener extends SmtpListener {
         const account = this.accounts.get(user);
         if (!account) throw this.refuseMessage(session, REPLIES.authRequired, message.sender, `account ${user} no longer exists`);
         if (account.suspendedAt !== null) throw this.refuseMessage(session, REPLIES.accountSuspended, message.sender, `account ${user} is suspended`);
-        const foreign = author.shown.filter((shown) => !senderAllowed(account.senders, shown));
+        const foreign = addressesNotOwned(author.shown, account.senders);
         if (foreign.length > 0) throw this.refuseMessage(session, REPLIES.fromNotOwned, message.sender, `account ${user} may not send as ${foreign.map((a) => `<${a}>`).join(', ')}`);
       }
       notes.push({

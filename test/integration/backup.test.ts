@@ -5,7 +5,8 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Sink, reservePort } from '../helpers/sink.ts';
@@ -14,6 +15,7 @@ import { message, send } from '../helpers/smtp.ts';
 import { ServeProcess, runCli } from '../helpers/cli.ts';
 import { createBackup, restoreBackup, BackupError } from '../../src-relay/backup/backup.ts';
 import { SCHEDULED_NAME } from '../../src-relay/backup/schedule.ts';
+import { ByteReader, TarWriter, readTar, tarHeader } from '../../src-relay/backup/archive.ts';
 import { loadConfig } from '../../src-relay/config/load.ts';
 
 const TEST_TIMEOUT_MS = 240_000;
@@ -228,6 +230,121 @@ test('scheduled backups go to the folder on time and only the newest `keep` are 
     assert.equal(relay.relay.monitor.checklist.latestOf('backup-age'), null, 'the checklist is not run by this');
     const [probe] = await relay.relay.monitor.runChecklist(['backup-age']);
     assert.equal(probe!.status, 'ok');
+  } finally {
+    await relay.stop();
+    await sink.stop();
+  }
+});
+
+/** A backup's entries re-packed as they are, but for the manifest (changed by `manifest`) and an entry's tar type. */
+async function repack(file: string, out: string, change: { manifest?: (manifest: Record<string, any>) => void; linkInsteadOf?: { name: string; target: string } }): Promise<void> {
+  const entries: [string, Buffer][] = [];
+  for await (const entry of readTar(new ByteReader(createReadStream(file)))) {
+    const parts: Buffer[] = [];
+    for await (const chunk of entry.body) parts.push(Buffer.from(chunk));
+    entries.push([entry.name, Buffer.concat(parts)]);
+  }
+  const manifest = JSON.parse(entries[0]![1].toString('utf8'));
+  change.manifest?.(manifest);
+  entries[0] = [entries[0]![0], Buffer.from(JSON.stringify(manifest))];
+  const sums = entries.filter(([name]) => name !== 'moat-backup.sha256').map(([name, data]) => `${createHash('sha256').update(data).digest('hex')}  ${name}`);
+  const chunks: Buffer[] = [];
+  const tar = new TarWriter(async (chunk) => void chunks.push(Buffer.from(chunk)));
+  for (const [name, data] of entries) {
+    if (name === 'moat-backup.sha256') continue;
+    if (change.linkInsteadOf?.name === name) {
+      // a symbolic link entry: a ustar header of type '2' pointing at the target, no body
+      const header = tarHeader(name, 0, Date.now());
+      header[156] = '2'.charCodeAt(0);
+      header.write(change.linkInsteadOf.target, 157, 'latin1');
+      header.fill(0x20, 148, 156);
+      let sum = 0;
+      for (const byte of header) sum += byte;
+      header.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 8, 'ascii');
+      chunks.push(header);
+      continue;
+    }
+    await tar.add(name, data.length, data);
+  }
+  const list = Buffer.from(`${sums.join('\n')}\n`);
+  await tar.add('moat-backup.sha256', list.length, list);
+  await tar.finish();
+  writeFileSync(out, Buffer.concat(chunks));
+}
+
+test('moat backup restore refuses a real backup with a crafted manifest or a link entry: the target and a file beside it stay as they were', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const downPort = await reservePort();
+  const base = world();
+  const dataDir = join(base, 'source');
+  mkdirSync(dataDir);
+  const relay = await startRelay(downPort, {}, { dataDir });
+  const file = join(base, 'real.moat');
+  try {
+    await send(relay.port, 'alice@sender.test', ['bob@example.test'], message('kept'));
+    await createBackup({ dataDir, file, config: relay.relay.config });
+  } finally {
+    await relay.stop();
+  }
+  const sentinel = join(base, 'sentinel.pem');
+  const sentinelBytes = Buffer.from('-----BEGIN PRIVATE KEY-----\nnot yours\n-----END PRIVATE KEY-----\n');
+  writeFileSync(sentinel, sentinelBytes);
+  const target = join(base, 'target');
+  mkdirSync(target);
+  const crafted: [string, Parameters<typeof repack>[2], RegExp][] = [
+    ['the manifest names ../sentinel.pem', { manifest: (m) => (m.external = [{ name: '../sentinel.pem', original: '/etc/ssl/x.pem', setting: 'mx.tls.cert' }]) }, /names "\.\.\/sentinel\.pem" for mx\.tls\.cert/],
+    ['the manifest names the sentinel by its absolute path', { manifest: (m) => (m.external = [{ name: sentinel, original: '/etc/ssl/x.pem', setting: 'mx.tls.key' }]) }, /a backup keeps it only as external\/mx-tls-key\.pem/],
+    ['the manifest names a setting no backup keeps', { manifest: (m) => (m.external = [{ name: 'external/mx-tls-cert.pem', original: '/x', setting: 'admin.password' }]) }, /no setting a backup keeps/],
+    ['tls/cert.pem is a symbolic link to the sentinel', { linkInsteadOf: { name: 'tls/cert.pem', target: sentinel } }, /"tls\/cert\.pem" is a symbolic link, not a plain file/],
+  ];
+  for (const [what, change, reason] of crafted) {
+    const craftedFile = join(base, 'crafted.moat');
+    await repack(file, craftedFile, change);
+    const result = await runCli(['backup', 'restore', craftedFile, '--data-dir', target]);
+    assert.equal(result.code, 1, `${what}: ${result.stdout}${result.stderr}`);
+    assert.match(result.stderr, /^moat: refusing this backup: /, what);
+    assert.match(result.stderr, reason, what);
+    assert.match(result.stderr, /\(UNSAFE\)/, what);
+    assert.deepEqual(readdirSync(target), [], `${what}: the target is untouched`);
+    assert.deepEqual(readFileSync(sentinel), sentinelBytes, `${what}: the file beside the target is untouched`);
+    assert.deepEqual(readdirSync(base).sort(), ['crafted.moat', 'real.moat', 'sentinel.pem', 'source', 'target'], `${what}: nothing appeared beside it`);
+  }
+  // the same repacking without a trick restores: the refusals above are the tricks, nothing else
+  await repack(file, join(base, 'crafted.moat'), {});
+  const restored = await runCli(['backup', 'restore', join(base, 'crafted.moat'), '--data-dir', target]);
+  assert.equal(restored.code, 0, restored.stderr);
+  assert.ok(existsSync(join(target, 'moat.db')) && existsSync(join(target, 'tls', 'cert.pem')));
+  assert.deepEqual(readFileSync(sentinel), sentinelBytes);
+});
+
+test('staging left by a killed backup and a killed restore is gone after the next start; a live one and other files stay', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const sink = await Sink.start();
+  const dataDir = join(world(), 'd');
+  mkdirSync(dataDir);
+  // a process that has ended: its id is what a killed `moat backup create` leaves in its names
+  const deadPid = spawnSync(process.execPath, ['-e', '']).pid;
+  const stage = (name: string) => {
+    const path = join(dataDir, name);
+    mkdirSync(join(path, 'spool'), { recursive: true, mode: 0o700 });
+    writeFileSync(join(path, 'moat.db'), 'half a snapshot');
+    writeFileSync(join(path, 'spool', '0123456789ABCDEF012345'), 'a linked spool file');
+    return path;
+  };
+  const killedBackup = stage(`.backup-staging-${deadPid}-0badc0de`);
+  const killedRestore = stage(`.restore-staging-${deadPid}-0badf00d`);
+  const running = stage(`.backup-staging-${process.pid}-5a5a5a5a`);
+  mkdirSync(join(dataDir, 'backups'));
+  const halfArchive = join(dataDir, 'backups', `.moat-backup-20261128T100000Z.moat.${deadPid}.abcdef.tmp`);
+  writeFileSync(halfArchive, 'half an archive');
+  writeFileSync(join(dataDir, 'backups', 'notes.txt'), 'mine');
+  writeFileSync(join(dataDir, '.backup-staging-notes'), 'mine too');
+  const relay = await startRelay(sink.port, {}, { dataDir });
+  try {
+    assert.equal(existsSync(killedBackup), false, 'the killed backup\'s staging is gone');
+    assert.equal(existsSync(killedRestore), false, 'the killed restore\'s staging is gone');
+    assert.equal(existsSync(halfArchive), false, 'the half-written archive is gone');
+    assert.ok(existsSync(join(running, 'moat.db')), 'a backup still running (this process) keeps its staging');
+    assert.equal(readFileSync(join(dataDir, 'backups', 'notes.txt'), 'utf8'), 'mine');
+    assert.equal(readFileSync(join(dataDir, '.backup-staging-notes'), 'utf8'), 'mine too');
   } finally {
     await relay.stop();
     await sink.stop();

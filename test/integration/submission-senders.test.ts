@@ -59,6 +59,39 @@ test('display-name and parser tricks in From are refused: every address it shows
     }
   }));
 
+test('Unicode and encoding tricks in From are refused over real submission: split encoded words, look-alike at signs and dots, invisible characters, quoted-pairs, comments', () =>
+  withRelay(async (relay, internal) => {
+    const b64 = (text: string) => Buffer.from(text, 'utf8').toString('base64');
+    const tricks = [
+      `=?utf-8?B?${b64('ceo@exam')}?= =?utf-8?B?${b64('ple.test')}?= <alice@example.test>`,
+      '"ceo\uFF20example.test" <alice@example.test>',
+      '"ceo\uFE6Bexample\u3002test" <alice@example.test>',
+      '"ceo@example\u2024test" <alice@example.test>',
+      '"ceo@\u200Bexample.test" <alice@example.test>',
+      '"c\u00ADeo@example.test" <alice@example.test>',
+      '"ceo\\@example.test" <alice@example.test>',
+      'ceo@(hidden)example.test <alice@example.test>',
+      'alice@example.test (ceo@example.test)',
+    ];
+    for (const from of tricks) {
+      await assert.rejects(submit(relay.submission, alice, 'alice@example.test', ['bob@example.test'], officeMessage(from, 'bob@example.test')), refusedWith(550, '5.7.1'), from);
+    }
+    for (const from of ['"\u202Etset.elpmaxe@oec" <alice@example.test>', 'Staff: alice@example.test;']) {
+      await assert.rejects(submit(relay.submission, alice, 'alice@example.test', ['bob@example.test'], officeMessage(from, 'bob@example.test')), refusedWith(550, '5.6.0'), from);
+    }
+    assert.equal(internal.messages.length, 0);
+    assert.equal(relay.relay.queue.store.summary().size, 0, 'nothing was queued');
+  }));
+
+test('a legitimate display name with a comment, one equal to the own address, and an encoded international name are delivered', () =>
+  withRelay(async (relay, internal) => {
+    const names = ['"Alice Doe (Sales)" <alice@example.test>', 'Alice Doe (Sales) <alice@example.test>', '"alice@example.test" <alice@example.test>', '=?utf-8?B?QWxpY2UgTcO8bGxlcg==?= <alice@example.test>'];
+    for (const [index, from] of names.entries()) {
+      await submit(relay.submission, alice, 'alice@example.test', ['bob@example.test'], officeMessage(from, 'bob@example.test', `legit ${index}`));
+    }
+    await internal.waitFor(names.length);
+  }));
+
 test('a message needs exactly one From header with an address (550 5.6.0)', () =>
   withRelay(async (relay) => {
     const twoFroms = officeMessage('alice@example.test', 'bob@example.test', 'two', 'From: ceo@example.test\r\n');
