@@ -63,8 +63,13 @@ export class Scheduler {
   private readonly logger: Logger;
   private readonly clock: () => number;
   private readonly events: RelayEvents;
-  /** Messages being delivered, or whose outcome is not written yet: never picked twice. */
-  private readonly busy = new Set<string>();
+  /**
+   * Messages being delivered, or whose outcome is not written yet: never picked twice. A message split over routes
+   * (the internal server and an outside domain) has a job per route; each job holds one claim, so the first
+   * outcome written does not free the recipients another route is still delivering (that re-picked them as due and
+   * delivered them twice). id -> jobs in flight.
+   */
+  private readonly busy = new Map<string, number>();
   /** Messages committed a moment ago, not yet picked: id -> when, and their recipients. */
   private readonly fresh = new Map<string, { at: number; rows: DueRecipient[] }>();
   private readonly perRoute = new Map<string, number>();
@@ -182,6 +187,7 @@ export class Scheduler {
         const open = this.perRoute.get(routeKey) ?? 0;
         if (open >= this.deliverer.routeCapacity(routeKey) * 2) return false;
         this.perRoute.set(routeKey, open + 1);
+        this.claim(row.message_id);
         job = { messageId: row.message_id, routeKey, route: row.route, rows: [] };
         jobs.set(key, job);
       }
@@ -193,17 +199,26 @@ export class Scheduler {
       if (this.busy.has(id) || now - entry.at > FRESH_TTL_MS) this.fresh.delete(id);
       else if (entry.rows.every(take)) this.fresh.delete(id);
     }
-    for (const job of jobs.values()) this.busy.add(job.messageId);
     // new mail arrives through `fresh`; the database is asked for retries and leftovers at most every DB_PICK_MS
     if (jobs.size < free && (this.forceDbPick || now - this.lastDbPick >= DB_PICK_MS)) {
       this.forceDbPick = false;
       this.lastDbPick = now;
-      for (const row of this.queue.store.due(now, Math.min(DUE_BATCH, (free - jobs.size) * 4), this.busy)) {
+      for (const row of this.queue.store.due(now, Math.min(DUE_BATCH, (free - jobs.size) * 4), this.busy.keys())) {
         if (take(row)) this.fresh.delete(row.message_id);
       }
-      for (const job of jobs.values()) this.busy.add(job.messageId);
     }
     return [...jobs.values()];
+  }
+
+  private claim(id: string): void {
+    this.busy.set(id, (this.busy.get(id) ?? 0) + 1);
+  }
+
+  /** One job of the message has its outcome written; the message is free once the last one has. */
+  private unclaim(id: string): void {
+    const left = (this.busy.get(id) ?? 1) - 1;
+    if (left > 0) this.busy.set(id, left);
+    else this.busy.delete(id);
   }
 
   private run(job: Job): void {
@@ -211,7 +226,7 @@ export class Scheduler {
       .then((record) => this.record(record))
       .catch((error: Error) => {
         this.logger.error({ id: job.messageId, error: error.message }, 'DELIVERY_CRASHED');
-        this.busy.delete(job.messageId);
+        this.unclaim(job.messageId);
         this.wake();
       })
       .finally(() => {
@@ -246,7 +261,7 @@ export class Scheduler {
     } catch (error) {
       this.logger.error({ messages: batch.length, error: (error as Error).message }, 'OUTCOME_WRITE_FAILED');
     } finally {
-      for (const outcome of batch) this.busy.delete(outcome.record.messageId);
+      for (const outcome of batch) this.unclaim(outcome.record.messageId);
       this.wake();
     }
     for (const announce of batch.flatMap((outcome) => outcome.announce)) {
