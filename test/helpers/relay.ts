@@ -6,6 +6,7 @@ import { createRelay, type Relay } from '../../src-relay/engine.ts';
 import type { Resolver } from '../../src-relay/queue/delivery.ts';
 import { fixtureResolver as dnsFixtures } from '../../src-relay/util/fixture-resolver.ts';
 import type { Filter } from '../../src-relay/filters/types.ts';
+import type { Logger } from '../../src-relay/log/logger.ts';
 
 export function tempDir(prefix = 'moat-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
@@ -22,7 +23,7 @@ export interface TestRelay {
 export async function startRelay(
   internalPort: number,
   overrides: Record<string, unknown> = {},
-  options: { resolver?: Resolver; dataDir?: string; clock?: () => number; filters?: Filter[] } = {},
+  options: { resolver?: Resolver; dataDir?: string; clock?: () => number; filters?: Filter[]; logger?: Logger } = {},
 ): Promise<TestRelay> {
   const dataDir = options.dataDir ?? tempDir();
   const base = {
@@ -39,7 +40,7 @@ export async function startRelay(
   };
   const result = validateConfig(mergeConfig(base, overrides));
   if (!result.ok) throw new Error(JSON.stringify(result.problems));
-  const relay = await createRelay(result.config, dataDir, { resolver: options.resolver ?? refusingResolver, logger: false, clock: options.clock, filters: options.filters });
+  const relay = await createRelay(result.config, dataDir, { resolver: options.resolver ?? refusingResolver, logger: options.logger ?? false, clock: options.clock, filters: options.filters });
   const port = Number(relay.addresses.mx.split(':').pop());
   return {
     relay,
