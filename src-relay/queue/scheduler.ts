@@ -19,6 +19,14 @@ const MAX_FRESH = 5000;
 const FRESH_TTL_MS = 2000;
 /** How many due rows one look at the queue reads. */
 const DUE_BATCH = 500;
+/**
+ * Attempts that end with no reply after the message data before the message is held for the admin (counted since
+ * the admin last released it). RFC 1047: such a server may have delivered the message, so every retry risks a
+ * duplicate and a bounce risks telling the sender "failed" for mail that arrived. Three covers a server restarting
+ * mid-transaction once or twice; a server that does it every time would otherwise deliver a copy per retry for the
+ * whole queue lifetime.
+ */
+export const MAX_NO_REPLY_AFTER_DATA = 3;
 
 export interface RouteState {
   route: string;
@@ -320,9 +328,30 @@ export class Scheduler {
       this.logger.info({ id: job.messageId, to: row.address, relay: result.remoteMta, status, reply }, action);
       announce.push(() => this.events.emit('bounced', { id: job.messageId, recipient: row.address, route: job.route, status, expired: action === 'EXPIRED' }));
     }
+    if (result.noReplyAfterData) this.noteNoReply(job, result, now, deferred > 0, history, announce);
     if (bounced.length > 0) await this.queue.notifySender(job.messageId, bounced);
     if (deferred > 0) await this.warnIfDelayed(job, result, now);
     return { record: { messageId: job.messageId, updates, history }, announce };
+  }
+
+  /**
+   * A NO_REPLY row in the message's history, in plain words, for each attempt the server took the whole message
+   * and ended the connection before its reply; at the MAX_NO_REPLY_AFTER_DATA-th the message is held (once this
+   * outcome is written): no more copies, and no bounce for mail that may have arrived. The admin checks the
+   * mailbox, then releases it (it is sent again, and counting starts over) or deletes it.
+   */
+  private noteNoReply(job: Job, result: DeliveryResult, now: number, waiting: boolean, history: HistoryEntry[], announce: (() => void)[]): void {
+    const server = job.route === 'internal' ? 'the internal server' : (result.remoteMta ?? 'the receiving server');
+    const seen = this.queue.store.countHistorySince(job.messageId, 'NO_REPLY', 'RELEASED') + 1;
+    history.push({ at: now, queueId: job.messageId, action: 'NO_REPLY', sender: job.rows[0]!.sender, detail: `${server}; ${seen} of ${MAX_NO_REPLY_AFTER_DATA}` });
+    this.logger.warn({ id: job.messageId, relay: result.remoteMta, occurrence: seen, max: MAX_NO_REPLY_AFTER_DATA }, 'NO_REPLY');
+    if (seen < MAX_NO_REPLY_AFTER_DATA || !waiting) return;
+    const why =
+      `${server} ended the connection after the message data without a reply ${seen} times, and may have delivered it each time; ` +
+      'check the recipients\' mailboxes, then release the message to send it again, or delete it';
+    announce.push(() => {
+      if (this.queue.hold(job.messageId, 'Moat', why)) this.logger.warn({ id: job.messageId, occurrences: seen }, 'HELD');
+    });
   }
 
   /** One "still trying" DSN per message once it has waited delayWarningHours (0 turns it off); never for DSNs. */
