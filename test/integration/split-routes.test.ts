@@ -96,3 +96,34 @@ test('a message split over the internal route and an outside domain reaches each
     await mx.stop();
   }
 });
+
+test('a burst of messages split over both routes, sent in parallel, gives each recipient exactly one copy of each', async () => {
+  const BURST = 12;
+  const internal = await Sink.start();
+  const mx = await startGatedMx();
+  const resolver = fixtureResolver({ 'partner.test': [{ exchange: 'mx.partner.test', priority: 10 }] }, { 'mx.partner.test': ['127.0.0.1'] });
+  const relay = await startSubmissionRelay(internal.port, { submission: { trustedNetworks: ['127.0.0.1'] }, outbound: { mxPort: mx.port } }, { resolver });
+  try {
+    const infos = await Promise.all(
+      Array.from({ length: BURST }, (_, i) =>
+        submit(relay.submission, { plain: true }, 'alice@example.test', ['bob@example.test', 'carol@partner.test'], officeMessage('alice@example.test', 'bob@example.test', `burst ${i}`)),
+      ),
+    );
+    const ids = infos.map((info) => queueIdOf(info.response));
+    await internal.waitFor(BURST);
+    await until('every internal recipient is recorded delivered', () => ids.every((id) => relay.relay.queue.store.recipients(id).find((r) => r.address === 'bob@example.test')?.status === 'delivered'));
+    await mx.secondTransactionOr(OVERLAP_WINDOW_MS);
+    mx.release();
+    await until('every message is done', () => ids.every((id) => relay.relay.queue.store.message(id)?.status === 'done'));
+    const subjects = (raws: string[]) => raws.map((raw) => /\r\nSubject: (burst \d+)\r\n/.exec(raw)![1]!).sort();
+    const expected = Array.from({ length: BURST }, (_, i) => `burst ${i}`).sort();
+    assert.deepEqual(subjects(internal.messages.map((m) => m.raw.toString())), expected);
+    assert.deepEqual(subjects(mx.received.map((m) => m.raw)), expected);
+    for (const id of ids) assert.deepEqual(relay.relay.queue.store.recipients(id).map((r) => r.attempts), [1, 1]);
+  } finally {
+    mx.release();
+    await relay.stop();
+    await internal.stop();
+    await mx.stop();
+  }
+});
