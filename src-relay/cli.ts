@@ -4,13 +4,13 @@ import { join } from 'node:path';
 import type { ConfigInput } from './config/schema.ts';
 import { checkServeReady, formatProblems, loadConfig, splitHostPort, type ConfigProblem, type ConfigResult } from './config/load.ts';
 import { hostPortSchema } from './config/schema.ts';
-import { createLineLogger, silentLogger } from './log/logger.ts';
+import { createStreamLogger, silentLogger } from './log/logger.ts';
 import { dataPaths, openStore } from './engine.ts';
 import { ConfigRefused, startAdminHost, type AdminHost } from './admin/host.ts';
 import { resolverFromEnvironment } from './util/fixture-resolver.ts';
 import { QUEUE_ID_PATTERN } from './util/ids.ts';
 import { formatMessageDetail, formatQueueList } from './queue/format.ts';
-import { cliActor, processIo } from './cli/io.ts';
+import { cliActor, guardStdio, processIo } from './cli/io.ts';
 import { USERS_USAGE, usersCommand } from './cli/users.ts';
 import { DKIM_USAGE, dkimCommand } from './cli/dkim.ts';
 import { BACKUP_USAGE, backupCommand } from './cli/backup.ts';
@@ -134,7 +134,7 @@ function refuseConfig(configFile: string, problems: ConfigProblem[]): number {
 async function serve(flags: Flags): Promise<number> {
   const { dataDir, configFile, result } = resolveConfig(flags);
   if (!result.ok) return refuseConfig(configFile, result.problems);
-  const logger = createLineLogger((line) => process.stderr.write(line));
+  const logger = createStreamLogger(process.stderr);
   const { overrides } = overridesFrom(flags);
   let host: AdminHost;
   try {
@@ -245,6 +245,7 @@ async function queueCommand(flags: Flags, args: string[]): Promise<number> {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  guardStdio();
   const [command, ...rest] = argv;
   try {
     const { values: flags, positionals } = parseFlags(rest);

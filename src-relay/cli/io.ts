@@ -7,6 +7,35 @@ export interface CommandIo {
   err(text: string): void;
 }
 
+/**
+ * Standard output or error gone away must not become a stack trace or end a running relay: `moat queue list | head`
+ * closes the pipe after a line (EPIPE), a `moat serve` started with its output to a pipe outlives the reader, a log
+ * file's disk fills up. Without an 'error' listener Node makes each of these an uncaught exception. With this one a
+ * closed reader ends the output quietly and the command finishes with its own exit code; any other failure of
+ * standard output (ENOSPC on a redirected file) is kept for stdoutFailure(), so the command does not report success
+ * for output that was lost. Installed once per process.
+ */
+export function guardStdio(): void {
+  if (stdioGuarded) return;
+  stdioGuarded = true;
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE' || stdoutError !== null) return;
+    stdoutError = error.code ?? error.message;
+    // the error may come after the command has set its exit code: a success is no longer one
+    if (!process.exitCode) process.exitCode = EXIT_FAILED;
+  });
+  // nothing is left to tell about a failing stderr: the lines are lost, the command carries on
+  process.stderr.on('error', () => {});
+}
+
+let stdioGuarded = false;
+let stdoutError: string | null = null;
+
+/** Why standard output failed (other than a reader that closed its end), or null. */
+export function stdoutFailure(): string | null {
+  return stdoutError;
+}
+
 export const processIo: CommandIo = {
   stdin: process.stdin,
   out: (text) => process.stdout.write(text),

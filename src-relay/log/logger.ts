@@ -21,14 +21,82 @@ export function createLineLogger(write: (line: string) => void, clock: () => num
     for (const [key, value] of Object.entries(fields)) {
       if (value !== undefined) parts.push(`${key}=${formatValue(value)}`);
     }
-    write(parts.join(' ') + '\n');
+    // a log line is never worth the relay: whatever the writer does, the caller carries on
+    try {
+      write(parts.join(' ') + '\n');
+    } catch {
+      // the writer counts what it drops (createStreamWriter); a bare function has no one to tell
+    }
   };
   return { info: line('info'), warn: line('warn'), error: line('error') };
+}
+
+/**
+ * Lines held in memory for a stream that does not keep up (a stuck reader on the other end of the pipe, a slow
+ * disk): past this the line is dropped, so logging never grows the heap without bound. 1 MiB is thousands of lines.
+ */
+export const MAX_LOG_BUFFER_BYTES = 1024 * 1024;
+
+/** A line writer on a stream that degrades instead of failing: `write` never throws, what it drops is counted. */
+export interface StreamWriter {
+  write(line: string): void;
+  /** Lines dropped so far: the stream failed (EPIPE, ENOSPC, closed) or was too far behind. */
+  dropped(): number;
+  /** The error that stopped the stream ("EPIPE"), or null while it works. */
+  failure(): string | null;
+}
+
+/**
+ * Writes to `stream` (stderr, a log file) so that a closed reader (EPIPE), a full disk (ENOSPC) or a destroyed
+ * stream degrades logging to dropping lines, counted, and never reaches the caller: without an 'error' listener
+ * Node turns such a stream error into an uncaught exception, which would end the relay mid-delivery. Once a stream
+ * has failed it stays failed (Node destroys a stream after its error), so later lines are dropped at once.
+ */
+export function createStreamWriter(stream: NodeJS.WritableStream): StreamWriter {
+  const writable = stream as NodeJS.WritableStream & { destroyed?: boolean; writableLength?: number };
+  let failed: string | null = null;
+  let dropped = 0;
+  const fail = (error: unknown) => {
+    if (failed === null) {
+      failed = (error as NodeJS.ErrnoException)?.code ?? (error as Error)?.message ?? 'write failed';
+      // the line whose write failed is lost too; which one it was, an asynchronous error does not say
+      dropped++;
+    }
+  };
+  stream.on('error', fail);
+  return {
+    write(line) {
+      if (failed !== null || writable.destroyed || (writable.writableLength ?? 0) + Buffer.byteLength(line) > MAX_LOG_BUFFER_BYTES) {
+        dropped++;
+        return;
+      }
+      try {
+        stream.write(line, (error?: Error | null) => {
+          if (error) fail(error);
+        });
+      } catch (error) {
+        fail(error);
+      }
+    },
+    dropped: () => dropped,
+    failure: () => failed,
+  };
+}
+
+/** A logger on a stream, with its writer's count of dropped lines. */
+export interface StreamLogger extends Logger {
+  droppedLines(): number;
+}
+
+/** The line logger on `stream` (process.stderr, a log file), degrading to dropped lines as createStreamWriter does. */
+export function createStreamLogger(stream: NodeJS.WritableStream, clock: () => number = Date.now): StreamLogger {
+  const writer = createStreamWriter(stream);
+  return { ...createLineLogger(writer.write, clock), droppedLines: writer.dropped };
 }
 
 /** `logger: false` keeps tests quiet; `true` logs to stderr. */
 export function resolveLogger(option: Logger | boolean | undefined): Logger {
   if (option === false || option === undefined) return silentLogger;
-  if (option === true) return createLineLogger((line) => process.stderr.write(line));
+  if (option === true) return createStreamLogger(process.stderr);
   return option;
 }

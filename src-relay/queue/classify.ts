@@ -165,8 +165,23 @@ interface ErrorRule {
   readonly status: string;
 }
 
+/**
+ * The code delivery.ts gives a connection that ended (closed, reset, timed out) after the whole message was sent and
+ * before the server answered the final dot. RFC 1047: the server may have delivered the message, so retrying can
+ * duplicate it, and giving up can lose it; Moat retries, a bounded number of times (the scheduler's
+ * MAX_NO_REPLY_AFTER_DATA), then holds the message for the admin.
+ */
+export const NO_REPLY_AFTER_DATA = 'ENOREPLY';
+
 /** For failures that carry no 4xx or 5xx reply. */
 export const ERROR_RULES: readonly ErrorRule[] = [
+  {
+    rule: 'no reply after the message data is deferred as connection dropped, never bounced: the server may have the message',
+    codes: [NO_REPLY_AFTER_DATA],
+    action: 'defer',
+    category: 'network',
+    status: '4.4.2',
+  },
   {
     rule: 'a refused or timed-out connection is deferred as no answer from host',
     codes: ['ECONNREFUSED', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH'],

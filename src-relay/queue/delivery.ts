@@ -2,12 +2,12 @@ import nodemailer, { type Transporter } from 'nodemailer';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { rootCertificates } from 'node:tls';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable, pipeline } from 'node:stream';
 import type { Config, HopConfig } from '../config/schema.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Spool } from '../store/spool.ts';
 import type { Route } from '../store/queue-store.ts';
-import type { DeliveryFailure } from './classify.ts';
+import { NO_REPLY_AFTER_DATA, type DeliveryFailure } from './classify.ts';
 import { Slots } from '../util/slots.ts';
 
 /** The DNS look-ups delivery needs; tests pass their own so no real DNS is ever asked. */
@@ -45,6 +45,11 @@ export interface DeliveryResult {
   outcomes: RecipientOutcome[];
   /** No SMTP conversation took place (refused, timed out, DNS): says the route itself is in trouble. */
   unreachable: boolean;
+  /**
+   * The whole message was handed over after DATA's 354, then the connection ended (closed, reset, timed out) with
+   * no reply to the final dot. The server may have delivered it (RFC 1047): a retry can deliver it twice.
+   */
+  noReplyAfterData?: boolean;
 }
 
 interface SmtpError extends Error {
@@ -75,6 +80,8 @@ export class Deliverer {
   /** The system's CAs plus outbound.caFile, when one is configured. */
   private readonly ca: string[] | undefined;
   private readonly tlsRequired: ReadonlySet<string>;
+  /** Per message being sent (keyed by its content object): has the server been handed all of it after DATA? */
+  private readonly handedOver = new WeakMap<object, { done: boolean }>();
 
   constructor(private readonly options: DelivererOptions) {
     const { caFile, tlsRequiredDomains } = options.config.outbound;
@@ -115,6 +122,7 @@ export class Deliverer {
     let pool = this.pools.get(key);
     if (!pool) {
       pool = nodemailer.createTransport({ ...this.hopOptions(hop.host, hop.port, hop), pool: true, maxConnections: hop.maxConnections, maxMessages: 1000 });
+      pool.use('stream', this.watchHandOver);
       this.pools.set(key, pool);
     }
     return pool;
@@ -151,11 +159,33 @@ export class Deliverer {
     })(), { objectMode: false });
   }
 
+  /**
+   * nodemailer reads the message ahead into its own buffers, before MAIL FROM, so the content being read says
+   * nothing about the server. Its output stream, though, is piped into the DATA stream only after the 354: when that
+   * stream has been read to its end, the server has been handed the whole message. A nodemailer 'stream' plugin
+   * (its public hook, as DKIM signing uses) puts a pass-through there and notes the end for this message.
+   */
+  private readonly watchHandOver = (mail: { data: { raw?: unknown }; message: { processFunc(fn: (input: Readable) => Readable): void } }, done: (error?: Error | null) => void): void => {
+    const state = typeof mail.data.raw === 'object' && mail.data.raw !== null ? this.handedOver.get(mail.data.raw) : undefined;
+    if (state) {
+      mail.message.processFunc((input) => {
+        const output = new PassThrough();
+        pipeline(input, output, () => {});
+        output.once('end', () => (state.done = true));
+        return output;
+      });
+    }
+    done();
+  };
+
   private async sendVia(transport: Transporter, remoteMta: string, job: DeliveryJob): Promise<DeliveryResult> {
+    const raw = this.messageContent(job.queueId);
+    const handedOver = { done: false };
+    this.handedOver.set(raw, handedOver);
     try {
       const info = await transport.sendMail({
         envelope: { from: job.sender, to: job.recipients },
-        raw: this.messageContent(job.queueId),
+        raw,
       });
       const rejected = new Map<string, SmtpError>();
       for (const error of ((info as { rejectedErrors?: SmtpError[] }).rejectedErrors ?? [])) {
@@ -172,6 +202,7 @@ export class Deliverer {
         }),
       };
     } catch (caught) {
+      if (!(caught as SmtpError).responseCode && handedOver.done) return noReplyAfterData(remoteMta, job, caught as SmtpError);
       const error = ownFailure(caught as SmtpError);
       const perRecipient = new Map((error.rejectedErrors ?? []).map((rejected) => [rejected.recipient, rejected]));
       return {
@@ -238,6 +269,7 @@ export class Deliverer {
         const transport = nodemailer.createTransport(
           this.hopOptions(address, this.options.config.outbound.mxPort, tlsPolicy, host),
         );
+        transport.use('stream', this.watchHandOver);
         try {
           last = await this.sendVia(transport, host, job);
         } finally {
@@ -248,6 +280,22 @@ export class Deliverer {
     }
     return last;
   }
+}
+
+/**
+ * The connection ended after the whole message was sent and before the server answered the final dot: deferred,
+ * never bounced (classify.ts), and not "unreachable": the server talked, so the route is up and no other MX host is
+ * tried in the same attempt (that would be a second copy at once). RFC 1047: the server may already have delivered
+ * it, so every retry risks a duplicate; the scheduler bounds the retries (MAX_NO_REPLY_AFTER_DATA).
+ */
+function noReplyAfterData(remoteMta: string, job: DeliveryJob, error: SmtpError): DeliveryResult {
+  const cause = error.originalCode ?? error.code ?? 'closed';
+  const failure = {
+    code: NO_REPLY_AFTER_DATA,
+    command: 'DATA',
+    message: `no reply after the message data: the connection ended (${cause}); the server may have delivered the message`,
+  };
+  return { remoteMta, unreachable: false, noReplyAfterData: true, outcomes: job.recipients.map((address) => ({ address, delivered: false, failure })) };
 }
 
 /**

@@ -52,6 +52,13 @@ export function historyText(entry: Pick<HistoryRow, 'action' | 'detail' | 'recip
       if (quarantine) return `Removed from quarantine after ${quarantine[1]} days`;
       return `Expired: ${detail}`;
     }
+    case 'NO_REPLY': {
+      // "the internal server; 2 of 3": who, and how many such attempts (since the last release) against the bound
+      const match = /^(.*); (\d+) of (\d+)$/s.exec(detail);
+      const server = match?.[1] ?? (detail || 'the server');
+      const count = match ? ` (${match[2]} of ${match[3]} before Moat holds the message)` : '';
+      return `No reply after the message data: ${server} ended the connection before answering, so it may have delivered the message; the next try may deliver it twice${count}`;
+    }
     case 'DELAY_WARNED': {
       const count = /\((\d+) recipients?\)/.exec(detail)?.[1];
       return `The sender was told the message is delayed${count ? ` (${count} recipient${count === '1' ? '' : 's'} still waiting)` : ''}`;

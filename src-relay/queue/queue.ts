@@ -200,9 +200,10 @@ export class Queue extends EventEmitter<QueueEvents> {
   // ---- the admin's operations (CLI and admin API); each records who did it in history: `by` as the admin API and
   // the CLI name the actor ("admin@10.0.0.5", "desktop", "cli:alice"; history-text.ts puts it in words) ----
 
-  hold(id: string, by?: string): boolean {
+  /** `why`, when given, is said after who held it ("held by Moat: ..."). */
+  hold(id: string, by?: string, why?: string): boolean {
     const now = this.clock();
-    const changed = this.store.setHeld(id, true, { at: now, queueId: id, action: 'HELD', detail: `held by ${actor(by)}` });
+    const changed = this.store.setHeld(id, true, { at: now, queueId: id, action: 'HELD', detail: `held by ${actor(by)}${why ? `: ${why}` : ''}` });
     if (changed) this.emit('changed');
     return changed;
   }

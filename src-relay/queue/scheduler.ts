@@ -19,6 +19,14 @@ const MAX_FRESH = 5000;
 const FRESH_TTL_MS = 2000;
 /** How many due rows one look at the queue reads. */
 const DUE_BATCH = 500;
+/**
+ * Attempts that end with no reply after the message data before the message is held for the admin (counted since
+ * the admin last released it). RFC 1047: such a server may have delivered the message, so every retry risks a
+ * duplicate and a bounce risks telling the sender "failed" for mail that arrived. Three covers a server restarting
+ * mid-transaction once or twice; a server that does it every time would otherwise deliver a copy per retry for the
+ * whole queue lifetime.
+ */
+export const MAX_NO_REPLY_AFTER_DATA = 3;
 
 export interface RouteState {
   route: string;
@@ -63,8 +71,13 @@ export class Scheduler {
   private readonly logger: Logger;
   private readonly clock: () => number;
   private readonly events: RelayEvents;
-  /** Messages being delivered, or whose outcome is not written yet: never picked twice. */
-  private readonly busy = new Set<string>();
+  /**
+   * Messages being delivered, or whose outcome is not written yet: never picked twice. A message split over routes
+   * (the internal server and an outside domain) has a job per route; each job holds one claim, so the first
+   * outcome written does not free the recipients another route is still delivering (that re-picked them as due and
+   * delivered them twice). id -> jobs in flight.
+   */
+  private readonly busy = new Map<string, number>();
   /** Messages committed a moment ago, not yet picked: id -> when, and their recipients. */
   private readonly fresh = new Map<string, { at: number; rows: DueRecipient[] }>();
   private readonly perRoute = new Map<string, number>();
@@ -182,6 +195,7 @@ export class Scheduler {
         const open = this.perRoute.get(routeKey) ?? 0;
         if (open >= this.deliverer.routeCapacity(routeKey) * 2) return false;
         this.perRoute.set(routeKey, open + 1);
+        this.claim(row.message_id);
         job = { messageId: row.message_id, routeKey, route: row.route, rows: [] };
         jobs.set(key, job);
       }
@@ -193,17 +207,26 @@ export class Scheduler {
       if (this.busy.has(id) || now - entry.at > FRESH_TTL_MS) this.fresh.delete(id);
       else if (entry.rows.every(take)) this.fresh.delete(id);
     }
-    for (const job of jobs.values()) this.busy.add(job.messageId);
     // new mail arrives through `fresh`; the database is asked for retries and leftovers at most every DB_PICK_MS
     if (jobs.size < free && (this.forceDbPick || now - this.lastDbPick >= DB_PICK_MS)) {
       this.forceDbPick = false;
       this.lastDbPick = now;
-      for (const row of this.queue.store.due(now, Math.min(DUE_BATCH, (free - jobs.size) * 4), this.busy)) {
+      for (const row of this.queue.store.due(now, Math.min(DUE_BATCH, (free - jobs.size) * 4), this.busy.keys())) {
         if (take(row)) this.fresh.delete(row.message_id);
       }
-      for (const job of jobs.values()) this.busy.add(job.messageId);
     }
     return [...jobs.values()];
+  }
+
+  private claim(id: string): void {
+    this.busy.set(id, (this.busy.get(id) ?? 0) + 1);
+  }
+
+  /** One job of the message has its outcome written; the message is free once the last one has. */
+  private unclaim(id: string): void {
+    const left = (this.busy.get(id) ?? 1) - 1;
+    if (left > 0) this.busy.set(id, left);
+    else this.busy.delete(id);
   }
 
   private run(job: Job): void {
@@ -211,7 +234,7 @@ export class Scheduler {
       .then((record) => this.record(record))
       .catch((error: Error) => {
         this.logger.error({ id: job.messageId, error: error.message }, 'DELIVERY_CRASHED');
-        this.busy.delete(job.messageId);
+        this.unclaim(job.messageId);
         this.wake();
       })
       .finally(() => {
@@ -246,7 +269,7 @@ export class Scheduler {
     } catch (error) {
       this.logger.error({ messages: batch.length, error: (error as Error).message }, 'OUTCOME_WRITE_FAILED');
     } finally {
-      for (const outcome of batch) this.busy.delete(outcome.record.messageId);
+      for (const outcome of batch) this.unclaim(outcome.record.messageId);
       this.wake();
     }
     for (const announce of batch.flatMap((outcome) => outcome.announce)) {
@@ -305,9 +328,30 @@ export class Scheduler {
       this.logger.info({ id: job.messageId, to: row.address, relay: result.remoteMta, status, reply }, action);
       announce.push(() => this.events.emit('bounced', { id: job.messageId, recipient: row.address, route: job.route, status, expired: action === 'EXPIRED' }));
     }
+    if (result.noReplyAfterData) this.noteNoReply(job, result, now, deferred > 0, history, announce);
     if (bounced.length > 0) await this.queue.notifySender(job.messageId, bounced);
     if (deferred > 0) await this.warnIfDelayed(job, result, now);
     return { record: { messageId: job.messageId, updates, history }, announce };
+  }
+
+  /**
+   * A NO_REPLY row in the message's history, in plain words, for each attempt the server took the whole message
+   * and ended the connection before its reply; at the MAX_NO_REPLY_AFTER_DATA-th the message is held (once this
+   * outcome is written): no more copies, and no bounce for mail that may have arrived. The admin checks the
+   * mailbox, then releases it (it is sent again, and counting starts over) or deletes it.
+   */
+  private noteNoReply(job: Job, result: DeliveryResult, now: number, waiting: boolean, history: HistoryEntry[], announce: (() => void)[]): void {
+    const server = job.route === 'internal' ? 'the internal server' : (result.remoteMta ?? 'the receiving server');
+    const seen = this.queue.store.countHistorySince(job.messageId, 'NO_REPLY', 'RELEASED') + 1;
+    history.push({ at: now, queueId: job.messageId, action: 'NO_REPLY', sender: job.rows[0]!.sender, detail: `${server}; ${seen} of ${MAX_NO_REPLY_AFTER_DATA}` });
+    this.logger.warn({ id: job.messageId, relay: result.remoteMta, occurrence: seen, max: MAX_NO_REPLY_AFTER_DATA }, 'NO_REPLY');
+    if (seen < MAX_NO_REPLY_AFTER_DATA || !waiting) return;
+    const why =
+      `${server} ended the connection after the message data without a reply ${seen} times, and may have delivered it each time; ` +
+      'check the recipients\' mailboxes, then release the message to send it again, or delete it';
+    announce.push(() => {
+      if (this.queue.hold(job.messageId, 'Moat', why)) this.logger.warn({ id: job.messageId, occurrences: seen }, 'HELD');
+    });
   }
 
   /** One "still trying" DSN per message once it has waited delayWarningHours (0 turns it off); never for DSNs. */

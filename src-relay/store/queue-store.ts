@@ -10,6 +10,8 @@ export type MessageKind = 'mail' | 'dsn';
 /** What history rows say happened; upper-case so an admin can grep logs and the table alike. */
 export type HistoryAction =
   | 'NORMALIZED' | 'REFUSED' | 'DELIVERED' | 'DEFERRED' | 'BOUNCED' | 'EXPIRED' | 'DELAY_WARNED'
+  // the connection ended after the message data with no reply: the server may have it (RFC 1047)
+  | 'NO_REPLY'
   | 'HELD' | 'RELEASED' | 'RETRY' | 'DELETED' | 'DAMAGED' | 'QUEUE_HELD' | 'QUEUE_RELEASED' | 'QUEUE_RETRY'
   // submission: who sent it (account or trusted network), and the DKIM signature added
   | 'SUBMITTED' | 'SIGNED'
@@ -271,6 +273,10 @@ export class QueueStore {
       ),
       retryRoute: db.prepare(`UPDATE recipients SET next_attempt_at = ? WHERE status = 'pending' AND route = ? AND next_attempt_at > ?`),
       setDelayWarned: db.prepare(`UPDATE messages SET delay_warned = 1 WHERE id = ?`),
+      countSince: db.prepare(
+        `SELECT COUNT(*) AS n FROM history WHERE queue_id = @id AND action = @action
+           AND id > COALESCE((SELECT MAX(id) FROM history WHERE queue_id = @id AND action = @since), 0)`,
+      ),
       getState: db.prepare(`SELECT value FROM state WHERE key = ?`),
       addedHeaders: db.prepare(`SELECT added_headers FROM messages WHERE id = ?`),
       setState: db.prepare(`INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`),
@@ -482,6 +488,11 @@ export class QueueStore {
 
   retryRoute(route: Route, now: number): number {
     return this.statements.retryRoute.run(now, route, now).changes;
+  }
+
+  /** How many `action` rows the message's history has since its last `since` row (all of them when it has none). */
+  countHistorySince(id: string, action: HistoryAction, since: HistoryAction): number {
+    return (this.statements.countSince.get({ id, action, since }) as { n: number }).n;
   }
 
   markDelayWarned(id: string): void {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { classifyResponse, REPLY_RULES, ERROR_RULES } from '../../../src-relay/queue/classify.ts';
+import { classifyResponse, REPLY_RULES, ERROR_RULES, NO_REPLY_AFTER_DATA } from '../../../src-relay/queue/classify.ts';
 
 const reply = (response: string) => classifyResponse({ response });
 
@@ -182,6 +182,10 @@ ruleTest('a refused or timed-out connection is deferred as no answer from host',
 test('The original code under ESOCKET decides, so a refused connection is not reported as dropped.', () => {
   assert.equal(classifyResponse({ code: 'ESOCKET', originalCode: 'ECONNREFUSED' }).status, '4.4.1');
   assert.equal(classifyResponse({ code: 'ESOCKET', originalCode: 'ESOMETHINGNEW' }).status, '4.4.2');
+});
+
+ruleTest('no reply after the message data is deferred as connection dropped, never bounced: the server may have the message', () => {
+  assert.deepEqual(classifyResponse({ code: NO_REPLY_AFTER_DATA }), { action: 'defer', category: 'network', status: '4.4.2' });
 });
 
 ruleTest('a connection that dropped is deferred as connection dropped', () => {

@@ -22,6 +22,18 @@ test('A deferral written in another shape is still shown, with its words as they
   assert.equal(historyText(row('DEFERRED', 'something odd')), 'Deferred: something odd');
 });
 
+test('No reply after the message data says the server may have the message, that a retry may duplicate it, and how near the hold it is.', () => {
+  assert.equal(
+    historyText(row('NO_REPLY', 'mx.remote.test; 2 of 3')),
+    'No reply after the message data: mx.remote.test ended the connection before answering, so it may have delivered the message; the next try may deliver it twice (2 of 3 before Moat holds the message)',
+  );
+  assert.match(historyText(row('NO_REPLY', null)), /^No reply after the message data: the server ended the connection/);
+  assert.equal(
+    historyText(row('HELD', 'held by Moat: the internal server ended the connection after the message data without a reply 3 times')),
+    'Held by Moat: the internal server ended the connection after the message data without a reply 3 times',
+  );
+});
+
 test('A bounce and a give-up after the queue lifetime say why.', () => {
   assert.equal(historyText(row('BOUNCED', 'RCPT TO: 550 5.1.1 no such user')), 'Bounced: RCPT TO: 550 5.1.1 no such user');
   assert.equal(historyText(row('BOUNCED', 'returned to the sender by the administrator')), 'Bounced: returned to the sender by the administrator');
