@@ -3,7 +3,7 @@
  * so a crash or a long SQLite call never freezes the window. Main supervises it (supervisor.ts).
  */
 import { startAdminHost } from '../src-relay/admin/host.ts';
-import { createLineLogger } from '../src-relay/log/logger.ts';
+import { createStreamLogger } from '../src-relay/log/logger.ts';
 import { ENGINE_EXIT, runEngineProcess, type ParentPortLike } from './engine-runner.ts';
 
 const port = (process as { parentPort?: ParentPortLike }).parentPort;
@@ -11,7 +11,7 @@ if (!port) {
   process.stderr.write('moat: engine-process runs only as Moat desktop\'s utility process\n');
   process.exit(ENGINE_EXIT.USAGE);
 }
-const logger = createLineLogger((line) => process.stderr.write(line));
+const logger = createStreamLogger(process.stderr);
 process.on('uncaughtException', (error) => {
   logger.error({ error: error.stack ?? error.message }, 'ENGINE_CRASHED');
   port.postMessage({ type: 'fatal', message: error.message });

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { createLineLogger } from '../src-relay/log/logger.ts';
+import { createLineLogger, createStreamWriter } from '../src-relay/log/logger.ts';
 import { managedRelayFromChoice, passwordAction, planRelay } from './attach.ts';
 import { healthOf } from './alerts.ts';
 import { IPC_CHANNELS, ROUTES, type Health, type RelayStatus } from './bridge.ts';
@@ -110,9 +110,10 @@ function openLog(): WriteStream | null {
 
 function startDesktop(startHidden: boolean): void {
   const log = openLog();
+  // a full disk or a closed terminal degrades logging, never the app (createStreamWriter)
+  const writers = [process.stderr, ...(log ? [log] : [])].map((stream) => createStreamWriter(stream));
   const writeLog = (line: string) => {
-    process.stderr.write(line);
-    log?.write(line);
+    for (const writer of writers) writer.write(line);
   };
   const logger = createLineLogger(writeLog);
   app.setAppUserModelId(APP_ID);
