@@ -32,10 +32,11 @@ function call<K extends keyof typeof monitorHandlers>(relay: TestRelay, name: K,
 }
 
 const HOUR_MS = 3600_000;
-const totals = (buckets: { received: number; delivered: number; rejected: number; deferred: number; bounced: number; quarantined: number }[]) =>
+const totals = (buckets: { received: number; submitted: number; delivered: number; rejected: number; deferred: number; bounced: number; quarantined: number }[]) =>
   buckets.reduce(
     (sum, bucket) => ({
       received: sum.received + bucket.received,
+      submitted: sum.submitted + bucket.submitted,
       delivered: sum.delivered + bucket.delivered,
       rejected: sum.rejected + bucket.rejected,
       deferred: sum.deferred + bucket.deferred,
@@ -60,7 +61,7 @@ test('the charts count real traffic in hourly and six-hourly buckets, the curren
     const now = Date.now();
     assert.ok(day.buckets.at(-1)!.at <= now && now < day.buckets.at(-1)!.at + HOUR_MS + 5_000, 'the last bucket is the current hour');
     assert.ok(day.buckets.every((bucket, i) => i === 0 || bucket.at - day.buckets[i - 1]!.at === HOUR_MS));
-    const expected = { received: 3, delivered: 3, rejected: 2, deferred: 0, bounced: 0, quarantined: 0 };
+    const expected = { received: 3, submitted: 0, delivered: 3, rejected: 2, deferred: 0, bounced: 0, quarantined: 0 };
     assert.deepEqual(totals(day.buckets), expected, 'not written yet: from memory');
 
     const week = await call(relay, 'metrics.series', { range: '7d' });
