@@ -14,7 +14,9 @@ export type RefusalReason =
   // content filters at the end of DATA: a virus, junk over the reject score, a policy (attachments), a denied sender, a filter that could not answer
   | 'virus' | 'junk' | 'policy' | 'sender-denied' | 'filter-tempfail'
   // connection policy (mx): deny-listed network, DNS block list, rate limits, directory harvest, early talker, callout without an answer
-  | 'client-denied' | 'dnsbl' | 'rate-limit' | 'harvest' | 'pregreet' | 'unverified-recipient';
+  | 'client-denied' | 'dnsbl' | 'rate-limit' | 'harvest' | 'pregreet' | 'unverified-recipient'
+  // floods: message data slower than the minimum rate (smtp/data-rate.ts)
+  | 'slow-data';
 
 /** What the engine tells its subscribers (metrics, alerts, the admin UI, the tray): one typed map, one emitter. */
 export interface RelayEventMap {

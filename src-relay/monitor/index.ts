@@ -33,6 +33,7 @@ const REFUSAL_REASONS: readonly RefusalReason[] = [
   'auth-required', 'sender-not-owned', 'account-suspended',
   'virus', 'junk', 'policy', 'sender-denied', 'filter-tempfail',
   'client-denied', 'dnsbl', 'rate-limit', 'harvest', 'pregreet', 'unverified-recipient',
+  'slow-data',
 ];
 const ROUTES = ['internal', 'outbound'] as const;
 

@@ -22,6 +22,8 @@ import { HeaderScrubber, type ContentRefusal } from './header-scrub.ts';
 import { HeaderPeek } from './header-peek.ts';
 import { LineEndingNormalizer } from './line-endings.ts';
 import { SizeGuard } from './size-guard.ts';
+import { ConnectionStress, SessionActivity, STRESS_SWEEP_MS, type IdleSlot } from './stress.ts';
+import { DataRateGuard } from './data-rate.ts';
 import { receivedHeader } from './received.ts';
 import { REPLIES, SmtpReplyError, type SmtpReply } from './replies.ts';
 import type { TlsPair } from './tls.ts';
@@ -38,6 +40,7 @@ export interface ConnectionHandle {
   session: SMTPServerSession;
   send(code: number, text: string, context?: string | false): void;
   _getEnhancedStatusCode(code: number, context?: string | false): string;
+  _onCommand(command: Buffer, callback?: () => void): void;
 }
 
 /** What a listener keeps per connection (habit: session state apart from message state). */
@@ -50,6 +53,10 @@ export interface SessionState {
   /** The enhanced status of the reply being sent, when our policy chose it. */
   enhanced: string | undefined;
   inData: boolean;
+  /** Who owes the next move, since when (smtp/stress.ts). */
+  activity: SessionActivity;
+  /** The minimum data rate of the DATA transfer under way (smtp/data-rate.ts). */
+  dataRate: DataRateGuard | undefined;
 }
 
 export interface ListenerOptions {
@@ -114,6 +121,8 @@ export abstract class SmtpListener {
   protected readonly clock: () => number;
   protected readonly sessions = new Map<string, SessionState>();
   private readonly perIp = new Map<string, number>();
+  private readonly stress: ConnectionStress;
+  private stressSweep: NodeJS.Timeout | undefined;
   protected stopping = false;
   /** Which listener this is, in the `received` event (the metrics count inbound and submitted mail apart). */
   protected abstract readonly listener: 'mx' | 'submission';
@@ -157,6 +166,8 @@ export abstract class SmtpListener {
       onClose: (session) => this.onClose(session),
     });
     this.server.on('error', (error) => this.logger.warn({ error: error.message }, 'SMTP_ERROR'));
+    this.stress = new ConnectionStress({ maxConnections: this.limits.maxConnections, idleTimeoutSec: this.limits.idleTimeoutSec });
+    this.guardSlots();
   }
 
   protected abstract onMailFrom(address: SMTPServerAddress, session: SMTPServerSession, callback: (error?: Error) => void): void;
@@ -178,6 +189,7 @@ export abstract class SmtpListener {
   protected refusalReason(reply: SmtpReply): RefusalReason {
     if (reply === REPLIES.messageTooBig || reply === REPLIES.headerTooBig) return 'size';
     if (reply === REPLIES.nulByte || reply === REPLIES.headerControl) return 'malformed';
+    if (reply === REPLIES.dataTooSlow) return 'slow-data';
     return 'local-error';
   }
 
@@ -199,6 +211,7 @@ export abstract class SmtpListener {
   /** Stops accepting; idle sessions get 421 now, sessions in a transaction after it, the rest when the grace ends. */
   stop(): Promise<void> {
     this.stopping = true;
+    clearInterval(this.stressSweep);
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const state of this.sessions.values()) {
       if (!state.inData && !state.connection?.session.envelope.mailFrom) this.reply(state, REPLIES.shuttingDown);
@@ -222,7 +235,10 @@ export abstract class SmtpListener {
     const connection = [...(this.server as unknown as { connections: Set<ConnectionHandle> }).connections].find(
       (candidate) => candidate.session === session,
     );
-    const state: SessionState = { ip, connection, errors: 0, countedForIp: false, deadline: undefined, enhanced: undefined, inData: false };
+    const state: SessionState = {
+      ip, connection, errors: 0, countedForIp: false, deadline: undefined, enhanced: undefined, inData: false,
+      activity: new SessionActivity(this.stress.now()), dataRate: undefined,
+    };
     this.sessions.set(session.id, state);
     if (connection) this.instrument(connection, state);
     if (this.stopping) return callback(this.refuse(session, REPLIES.shuttingDown));
@@ -258,6 +274,7 @@ export abstract class SmtpListener {
     connection.send = (rawCode, rawText, context) => {
       const { code, text, enhanced } = this.rewriteReply(state, rawCode, rawText, context);
       if (enhanced) state.enhanced = enhanced;
+      state.activity.answered(code, this.stress.now());
       send(code, text, context);
       if (code >= 400 && code !== 421 && ++state.errors >= this.limits.maxErrors) {
         this.logger.warn({ ip: state.ip, errors: state.errors }, 'TOO_MANY_ERRORS');
@@ -266,6 +283,62 @@ export abstract class SmtpListener {
         send(REPLIES.tooManyErrors.code, REPLIES.tooManyErrors.text);
       }
     };
+    const onCommand = connection._onCommand.bind(connection);
+    connection._onCommand = (command, callback) => {
+      state.activity.heard(this.stress.now());
+      onCommand(command, callback);
+    };
+  }
+
+  /**
+   * Connection stress (smtp/stress.ts): at the cap a newcomer takes the slot of the session idle longest before MAIL,
+   * and under stress silent sessions go after STRESS_IDLE_TIMEOUT_SEC. smtp-server refuses past maxClients in
+   * connect(), so room is made just before it.
+   */
+  private guardSlots(): void {
+    const server = this.server as unknown as { connect(socket: unknown, options?: unknown): void; connections: Set<ConnectionHandle> };
+    const connect = server.connect.bind(this.server);
+    server.connect = (socket, options) => {
+      if (server.connections.size >= this.limits.maxConnections) this.makeRoom(server.connections);
+      connect(socket, options);
+      if (!this.stressSweep && this.stress.stressed(server.connections.size)) {
+        this.logger.warn({ open: server.connections.size, max: this.limits.maxConnections }, 'STRESS_ON');
+        this.stressSweep = setInterval(() => this.sweepUnderStress(server.connections), STRESS_SWEEP_MS);
+        this.stressSweep.unref();
+      }
+    };
+  }
+
+  /** The open sessions as the stress policy sees them; only those still holding a slot (not closing). */
+  private *slots(open: Set<ConnectionHandle>): Generator<IdleSlot & { state: SessionState }> {
+    for (const state of this.sessions.values()) {
+      if (!state.connection || !open.has(state.connection)) continue;
+      yield { state, idleSince: state.activity.idleSince(state.inData), inTransaction: Boolean(state.connection.session.envelope.mailFrom) };
+    }
+  }
+
+  private makeRoom(open: Set<ConnectionHandle>): void {
+    const slot = this.stress.evictee(this.slots(open));
+    if (!slot) return;
+    this.closeIdle(slot, open.size, 'EVICTED_IDLE');
+  }
+
+  private sweepUnderStress(open: Set<ConnectionHandle>): void {
+    if (!this.stress.stressed(open.size)) {
+      this.logger.info({ open: open.size, max: this.limits.maxConnections }, 'STRESS_OFF');
+      clearInterval(this.stressSweep);
+      this.stressSweep = undefined;
+      return;
+    }
+    for (const slot of this.stress.expired(this.slots(open), open.size)) this.closeIdle(slot, open.size, 'STRESS_IDLE_CLOSED');
+    // the budget cap of transfers under way has just shrunk to the stress timeout
+    for (const state of this.sessions.values()) state.dataRate?.check();
+  }
+
+  private closeIdle(slot: IdleSlot & { state: SessionState }, open: number, action: 'EVICTED_IDLE' | 'STRESS_IDLE_CLOSED'): void {
+    this.logger.warn({ ip: slot.state.ip, idleMs: Math.round(this.stress.now() - slot.idleSince!), open }, action);
+    this.events.emit('refused', { reason: 'connection-limit', clientIp: slot.state.ip });
+    this.reply(slot.state, REPLIES.idleUnderStress);
   }
 
   private onClose(session: SMTPServerSession): void {
@@ -273,6 +346,7 @@ export abstract class SmtpListener {
     if (!state) return;
     this.sessions.delete(session.id);
     clearTimeout(state.deadline);
+    state.dataRate?.stop();
     if (state.countedForIp) {
       const open = (this.perIp.get(state.ip) ?? 1) - 1;
       if (open > 0) this.perIp.set(state.ip, open);
@@ -298,7 +372,10 @@ export abstract class SmtpListener {
 
   private onData(stream: SMTPServerDataStream, session: SMTPServerSession, callback: (error?: Error | null, message?: string) => void): void {
     const state = this.sessions.get(session.id);
-    if (state) state.inData = true;
+    if (state) {
+      state.inData = true;
+      state.dataRate = this.watchDataRate(stream, state);
+    }
     this.receive(stream, session).then(
       (id) => callback(null, `${REPLIES.queued.text} ${id}`),
       (error: Error) => {
@@ -309,14 +386,37 @@ export abstract class SmtpListener {
       },
     ).finally(() => {
       if (!state) return;
+      state.dataRate?.stop();
+      state.dataRate = undefined;
       state.inData = false;
       if (this.stopping) setImmediate(() => this.reply(state, REPLIES.shuttingDown));
     });
   }
 
   /**
+   * The minimum data rate (smtp/data-rate.ts): a client that trickles its message gets 421 4.4.2 and is closed; the
+   * stream fails with the same reply, so the spool file is discarded and nothing is queued.
+   */
+  private watchDataRate(stream: SMTPServerDataStream, state: SessionState): DataRateGuard {
+    const open = (this.server as unknown as { connections: Set<ConnectionHandle> }).connections;
+    return new DataRateGuard({
+      stream,
+      budgetCapMs: () => this.stress.idleLimitMs(open.size),
+      now: this.stress.now,
+      onTooSlow: ({ bytes, elapsedMs }) => {
+        this.logger.warn({ ip: state.ip, bytes, elapsedMs }, 'DATA_TOO_SLOW');
+        this.reply(state, REPLIES.dataTooSlow);
+        const error = new SmtpReplyError(REPLIES.dataTooSlow, `${bytes} bytes in ${elapsedMs} ms`);
+        // with the error only when the reader listens for it: an 'error' event nobody listens to would end the process
+        stream.destroy(stream.listenerCount('error') > 0 ? error : undefined);
+      },
+    });
+  }
+
+  /**
    * Streams the message to a temp spool file behind our Received header: size cap, bare CR/LF rewritten, the whole
-   * header section scrubbed and capped, NUL and header control bytes refused, Subject and Message-ID noted. The file is not yet durable: the caller checks it, then `commitSpooled` or `writer.discard()`.
+   * header section scrubbed and capped, NUL and header control bytes refused, Subject and Message-ID noted. The file
+   * is not yet durable: the caller checks it, then `commitSpooled` or `writer.discard()`.
    */
   protected async spoolData(stream: SMTPServerDataStream, session: SMTPServerSession, trace: { authenticated?: boolean } = {}): Promise<SpooledMessage> {
     const now = this.clock();

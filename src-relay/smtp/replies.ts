@@ -15,6 +15,9 @@ export const REPLIES = {
   tooManyConnectionsFromIp: { code: 421, enhanced: '4.7.0', text: 'Too many connections from your address, try again later' },
   tooManyErrors: { code: 421, enhanced: '4.7.0', text: 'Too many errors, closing connection' },
   sessionDeadline: { code: 421, enhanced: '4.4.2', text: 'Session time limit reached, closing connection' },
+  // floods (smtp/pressure.ts, smtp/data-rate.ts): a session idle while the server is busy, a message that trickles in
+  idleUnderStress: { code: 421, enhanced: '4.4.2', text: 'Server busy and this session idle, closing connection' },
+  dataTooSlow: { code: 421, enhanced: '4.4.2', text: 'Message data arriving too slowly, closing connection' },
   shuttingDown: { code: 421, enhanced: '4.3.2', text: 'Service shutting down, try again later' },
   localError: { code: 451, enhanced: '4.3.0', text: 'Local error while queuing the message, try again later' },
   messageTooBig: { code: 552, enhanced: '5.3.4', text: 'Message exceeds the size limit' },

@@ -29,9 +29,10 @@ export class RawSmtp {
     this.listen(socket);
   }
 
-  /** Plain TCP, or TLS from the first byte (port 465); the relay's certificate is self-signed. */
-  static async connect(port: number, implicitTls = false): Promise<RawSmtp> {
-    const socket = implicitTls ? connectTls({ host: '127.0.0.1', port, rejectUnauthorized: false }) : connect(port, '127.0.0.1');
+  /** Plain TCP, or TLS from the first byte (port 465); the relay's certificate is self-signed. `from`: plain TCP from this address in 127/8. */
+  static async connect(port: number, implicitTls = false, from?: string): Promise<RawSmtp> {
+    if (implicitTls && from) throw new Error('a local address is for plain TCP clients only');
+    const socket = implicitTls ? connectTls({ host: '127.0.0.1', port, rejectUnauthorized: false }) : connect({ host: '127.0.0.1', port, localAddress: from });
     await new Promise<void>((resolve, reject) => socket.once(implicitTls ? 'secureConnect' : 'connect', () => resolve()).once('error', reject));
     return new RawSmtp(socket);
   }

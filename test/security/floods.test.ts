@@ -1,0 +1,225 @@
+// Floods (issue 11): silent connections from many client addresses must not lock real senders out (smtp/stress.ts),
+// and a client trickling its message is cut off long before the session deadline (smtp/data-rate.ts). Over real
+// sockets; Linux routes all of 127.0.0.0/8 to the loopback interface, so each flood client binds its own address.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ConfigSchema } from '../../src-relay/config/schema.ts';
+import { EVICT_MIN_IDLE_MS, STRESS_IDLE_TIMEOUT_SEC, STRESS_SHARE } from '../../src-relay/smtp/stress.ts';
+import { MIN_DATA_RATE_BYTES_PER_SEC } from '../../src-relay/smtp/data-rate.ts';
+import { Sink } from '../helpers/sink.ts';
+import { startRelay, type TestRelay } from '../helpers/relay.ts';
+import { RawSmtp, message, send } from '../helpers/smtp.ts';
+
+const MX_DEFAULTS = ConfigSchema.parse({}).mx;
+/** Flood clients bind 127.0.0.2 .. 127.0.0.250 (127.0.0.1 is the real sender's): 249 addresses. */
+const FLOOD_ADDRESSES = 249;
+const floodAddress = (index: number): string => `127.0.0.${2 + (index % FLOOD_ADDRESSES)}`;
+
+async function withRelay(mx: Record<string, unknown>, body: (relay: TestRelay, sink: Sink) => Promise<void>): Promise<void> {
+  const sink = await Sink.start();
+  const relay = await startRelay(sink.port, { mx });
+  try {
+    await body(relay, sink);
+  } finally {
+    await relay.stop();
+    await sink.stop();
+  }
+}
+
+/** A client that connects, reads the greeting (220, or 421 when refused) and then says nothing. */
+async function silent(port: number, from: string): Promise<{ client: RawSmtp; greeting: string }> {
+  const client = await RawSmtp.connect(port, false, from);
+  return { client, greeting: await client.reply() };
+}
+
+/** Opens silent connections one after the other (each greeted before the next), all expected to get 220. */
+async function silentSessions(port: number, count: number): Promise<RawSmtp[]> {
+  const clients: RawSmtp[] = [];
+  for (let i = 0; i < count; i++) {
+    const { client, greeting } = await silent(port, floodAddress(i));
+    assert.match(greeting, /^220 /, `silent connection ${i + 1} of ${count} is greeted`);
+    clients.push(client);
+  }
+  return clients;
+}
+
+function maxRssMiB(): number {
+  return Math.round(process.resourceUsage().maxRSS / 1024);
+}
+
+test('300 silent connections from 249 client addresses never hold more than maxConnections, and a real sender still gets its message in within seconds', async (t) => {
+  assert.equal(MX_DEFAULTS.maxConnections, 200);
+  await withRelay({}, async (relay, sink) => {
+    // in one parallel burst: the cap holds exactly as it does for connections made one after the other
+    const flood = await Promise.all(Array.from({ length: 300 }, (_, i) => silent(relay.port, floodAddress(i))));
+    const greeted = flood.filter(({ greeting }) => /^220 /.test(greeting));
+    const refused = flood.filter(({ greeting }) => /^421 /.test(greeting));
+    assert.equal(greeted.length + refused.length, 300);
+    // past the cap each newcomer was refused, or (on a slow machine, once a second had passed) took an idle one's slot
+    assert.ok(refused.length >= 1 && refused.length <= 100, `${refused.length} of the 300 were refused at once`);
+    await Promise.all(refused.map(({ client }) => client.waitClosed()));
+
+    // the flood stands: every slot is held by a client that has said nothing for a while
+    await sleep(EVICT_MIN_IDLE_MS);
+    const started = Date.now();
+    const info = await send(relay.port, 'alice@sender.test', ['bob@example.test'], message('through the flood'));
+    const waitedMs = Date.now() - started;
+    assert.match(info.response, /^250 /, 'accepted at the first attempt');
+    assert.ok(waitedMs < 3_000, `the real sender waited ${waitedMs} ms`);
+    await sink.waitFor(1);
+
+    // the sender took the slot of a silent one, which was told why
+    const evicted = greeted.filter(({ client }) => client.closed);
+    assert.ok(evicted.length >= 1, 'a silent session made room');
+    for (const { client } of evicted) assert.match(await client.reply(), /^421 4\.4\.2 Server busy and this session idle/);
+    assert.equal(greeted.length - evicted.length, MX_DEFAULTS.maxConnections - 1, 'the cap holds: the sender had the one slot made for it');
+    t.diagnostic(`flood of 300 silent connections: real sender's message accepted after ${waitedMs} ms; test process (relay and all clients) max RSS ${maxRssMiB()} MiB`);
+    for (const { client } of flood) client.close();
+  });
+});
+
+test('at the cap a newcomer takes the slot of the session idle longest before MAIL, never one in a transaction, and gets 421 when none has been idle long enough', async () => {
+  await withRelay({ maxConnections: 5 }, async (relay) => {
+    const [inTransaction, ...idle] = await silentSessions(relay.port, 5);
+    assert.match(await inTransaction!.command('EHLO client.sender.test'), /^250/);
+    assert.match(await inTransaction!.command('MAIL FROM:<alice@sender.test>'), /^250/);
+
+    // one step beyond the cap while every session is fresh: refused, nobody is closed
+    const early = await silent(relay.port, '127.0.0.251');
+    assert.match(early.greeting, /^421 /);
+    await early.client.waitClosed();
+    assert.ok(idle.every((client) => !client.closed));
+
+    await sleep(EVICT_MIN_IDLE_MS + 200);
+    // a parallel burst of 6: the 4 idle sessions make room for 4 of them, the other 2 are refused; the cap holds
+    const burst = await Promise.all(Array.from({ length: 6 }, (_, i) => silent(relay.port, `127.0.1.${i + 1}`)));
+    assert.equal(burst.filter(({ greeting }) => /^220 /.test(greeting)).length, 4);
+    assert.equal(burst.filter(({ greeting }) => /^421 /.test(greeting)).length, 2);
+    for (const client of idle) {
+      assert.match(await client.reply(), /^421 4\.4\.2 Server busy and this session idle/);
+      await client.waitClosed();
+    }
+    assert.match(await inTransaction!.command('RCPT TO:<bob@example.test>'), /^250/, 'the transaction goes on');
+    assert.match(await inTransaction!.command('DATA'), /^354/);
+    inTransaction!.write(`${message('kept its slot')}\r\n.\r\n`);
+    assert.match(await inTransaction!.reply(), /^250 /);
+    for (const { client } of burst) client.close();
+    inTransaction!.close();
+  });
+});
+
+test(`under stress (${STRESS_SHARE * 100} % of maxConnections open) a session silent for ${STRESS_IDLE_TIMEOUT_SEC} s gets 421 4.4.2, also with MAIL given, while busy ones stay; below it the idle timeout stays`, async () => {
+  assert.equal(MX_DEFAULTS.idleTimeoutSec, 300);
+  await withRelay({ maxConnections: 10 }, async (stressed) => {
+    await withRelay({ maxConnections: 10 }, async (calm) => {
+      const started = Date.now();
+      const [withMail, idle] = await silentSessions(stressed.port, 2);
+      assert.match(await withMail!.command('EHLO client.sender.test'), /^250/);
+      assert.match(await withMail!.command('MAIL FROM:<alice@sender.test>'), /^250/);
+      // 8 sessions that send a command every 2 s keep the listener at the stress threshold (8 of 10) throughout
+      const talkers = await Promise.all(Array.from({ length: 8 }, (_, i) => RawSmtp.connect(stressed.port, false, `127.0.2.${i + 1}`)));
+      for (const talker of talkers) assert.match(await talker.hello(), /^250/);
+      // 7 of 10 is just below the threshold
+      const calmOnes = await silentSessions(calm.port, 7);
+
+      let talking = true;
+      const talkerReplies: string[] = [];
+      const talk = Promise.all(
+        talkers.map(async (talker) => {
+          while (talking && !talker.closed) {
+            talkerReplies.push(await talker.command('NOOP'));
+            await sleep(2_000);
+          }
+        }),
+      );
+      try {
+        for (const client of [withMail!, idle!]) {
+          assert.match(await client.reply(STRESS_IDLE_TIMEOUT_SEC * 1000 + 5_000), /^421 4\.4\.2 Server busy and this session idle/);
+          await client.waitClosed();
+        }
+      } finally {
+        talking = false;
+        await talk;
+      }
+      const closedAfter = Date.now() - started;
+      assert.ok(closedAfter >= STRESS_IDLE_TIMEOUT_SEC * 1000 - 500 && closedAfter < STRESS_IDLE_TIMEOUT_SEC * 1000 + 3_000, `closed after ${closedAfter} ms`);
+      assert.ok(talkerReplies.length >= 8 * 5 && talkerReplies.every((reply) => /^250/.test(reply)), talkerReplies.join(''));
+      for (const client of [...talkers, ...calmOnes]) assert.match(await client.command('NOOP'), /^250/, 'busy sessions, and silent ones below the threshold, are still open');
+      for (const client of [...talkers, ...calmOnes]) client.close();
+    });
+  });
+});
+
+describe('minimum data rate in DATA', { concurrency: true }, () => {
+  // mx.idleTimeoutSec is the budget's cap: 1 s here instead of 300 s, so a trickler is cut within seconds
+  let sink: Sink;
+  let relay: TestRelay;
+  before(async () => {
+    sink = await Sink.start();
+    relay = await startRelay(sink.port, { mx: { idleTimeoutSec: 1 } });
+  });
+  after(async () => {
+    try {
+      assert.deepEqual(readdirSync(join(relay.dataDir, 'spool', 'tmp')), [], 'no spool file of a refused transfer is left behind');
+    } finally {
+      await relay.stop();
+      await sink.stop();
+    }
+  });
+
+  /** Opens a transaction and sends `bytesPerTick` bytes every `tickMs` for `ticks` ticks, then the end of data. */
+  async function trickle(sender: string, bytesPerTick: number, tickMs: number, ticks: number): Promise<{ reply: string; lastedMs: number; sent: number }> {
+    const client = await RawSmtp.connect(relay.port);
+    assert.match(await client.hello(), /^250/);
+    assert.match(await client.command(`MAIL FROM:<${sender}>`), /^250/);
+    assert.match(await client.command('RCPT TO:<bob@example.test>'), /^250/);
+    assert.match(await client.command('DATA'), /^354/);
+    const started = Date.now();
+    const body = Buffer.from(`${message('trickled', 'x'.repeat(bytesPerTick * ticks))}\r\n`);
+    let sent = 0;
+    for (let tick = 0; tick < ticks && !client.closed && sent < body.length; tick++) {
+      client.write(body.subarray(sent, sent + bytesPerTick));
+      sent += bytesPerTick;
+      await sleep(tickMs);
+    }
+    if (!client.closed) client.write(Buffer.concat([body.subarray(sent), Buffer.from('.\r\n')]));
+    const reply = await client.reply();
+    const lastedMs = Date.now() - started;
+    if (/^421 /.test(reply)) await client.waitClosed();
+    client.close();
+    return { reply, lastedMs, sent };
+  }
+
+  function nothingQueuedFrom(sender: string): void {
+    assert.deepEqual(relay.relay.queue.store.trackMessages({ sender, limit: 10 }), [], `nothing from ${sender} was queued`);
+    assert.equal(sink.messages.filter((sunk) => sunk.from === sender).length, 0);
+  }
+
+  test('a client sending one byte every 100 ms gets 421 4.4.2 within seconds and nothing is queued', async (t) => {
+    assert.ok(MX_DEFAULTS.idleTimeoutSec * 4 <= MX_DEFAULTS.sessionDeadlineSec, 'at the defaults the budget (the idle timeout) ends well before the session deadline');
+    const { reply, lastedMs } = await trickle('trickler@sender.test', 1, 100, 100);
+    assert.match(reply, /^421 4\.4\.2 Message data arriving too slowly/);
+    assert.ok(lastedMs < 3_000, `cut off after ${lastedMs} ms`);
+    nothingQueuedFrom('trickler@sender.test');
+    t.diagnostic(`trickler (10 B/s) cut after ${lastedMs} ms with a 1 s budget; test process max RSS ${maxRssMiB()} MiB`);
+  });
+
+  test(`a client sending at 80 % of the minimum (${MIN_DATA_RATE_BYTES_PER_SEC} bytes/s) runs out of budget, gets 421 4.4.2 and nothing is queued`, async () => {
+    // the budget shrinks by 0.2 s each second: spent after about 5 s
+    const { reply, lastedMs } = await trickle('slow@sender.test', 40, 100, 100);
+    assert.match(reply, /^421 4\.4\.2 Message data arriving too slowly/);
+    assert.ok(lastedMs > 2_000 && lastedMs < 9_000, `cut off after ${lastedMs} ms`);
+    nothingQueuedFrom('slow@sender.test');
+  });
+
+  test('a client sending at 120 % of the minimum for 5 s is accepted and its message delivered', async () => {
+    const { reply, sent } = await trickle('steady@sender.test', 60, 100, 50);
+    assert.match(reply, /^250 /);
+    assert.ok(sent >= 2_500);
+    await sink.waitFor(1);
+    assert.equal(sink.messages[0]!.from, 'steady@sender.test');
+  });
+});
