@@ -44,7 +44,14 @@ export const accountsContract = {
     output: z.object({
       addresses: z.array(lockoutSchema.extend({ address: z.string() })),
       /** Names are locked whether or not an account has them (a lockout tells nothing about which exist); `account` says whether one does. */
-      names: z.array(lockoutSchema.extend({ name: z.string(), account: z.boolean() })),
+      names: z.array(
+        lockoutSchema.extend({
+          name: z.string(),
+          account: z.boolean(),
+          /** Set when the name is locked only for log-ins from this client address (failures from there); absent: from every address it has not logged in from recently. */
+          address: z.string().optional(),
+        }),
+      ),
     }),
   }),
   'accounts.unlockAddress': method({

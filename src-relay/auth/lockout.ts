@@ -1,9 +1,18 @@
-// Brute-force protection as data plus pure functions: a failure counter per user name and per client address, a
-// delay that doubles with each failure, and a lockout once a counter reaches its limit (STYLE habit 10).
+// Brute-force protection as data plus pure functions: failure counters, a delay that doubles with each failure, and a
+// lockout once a counter reaches its limit (STYLE habit 10). Three counters guard a log-in:
+// - per (user name, client address): the name is locked for that address only, so guesses from elsewhere can never
+//   lock the real user out of the address they use;
+// - per client address, over all names: one address spraying names is locked for every name;
+// - per user name over all addresses (the ceiling against guesses spread over many addresses): the name is then
+//   locked for every address except those it logged in from successfully in the last FAMILIAR_ADDRESS_DAYS.
+// A failure is counted before the password is checked (a reservation) and taken back when the password was right,
+// so parallel attempts are limited exactly as sequential ones are.
 
 export interface LoginPolicy {
-  /** Failed logins for one user name (existing or not) within the window before the name is locked. */
+  /** Failed logins for one user name (existing or not) from one client address within the window before the name is locked for that address. */
   maxFailuresPerAccount: number;
+  /** Failed logins for one user name from all addresses within the window before it is locked for every address it has not logged in from recently. */
+  maxFailuresPerAccountTotal: number;
   /** Failed logins from one client address within the window before the address is locked. */
   maxFailuresPerIp: number;
   windowMinutes: number;
@@ -12,6 +21,12 @@ export interface LoginPolicy {
   firstDelayMs: number;
   maxDelayMs: number;
 }
+
+/**
+ * An address the account logged in from successfully within this many days is familiar: the account-wide ceiling does
+ * not lock it (its own per-address counter still does). A month covers holidays; the history is kept 90 days.
+ */
+export const FAMILIAR_ADDRESS_DAYS = 30;
 
 export interface FailureCounter {
   failures: number;
@@ -40,6 +55,19 @@ export function afterFailure(
   const failures = counter.failures + 1;
   if (counter.lockedUntil !== null || failures < max) return { ...counter, failures, lockedNow: false };
   return { failures, windowStart: counter.windowStart, lockedUntil: now + policy.lockoutMinutes * 60_000, lockedNow: true };
+}
+
+/**
+ * The counter after taking back one failure reserved by `reserved` (the password turned out right): one failure
+ * fewer, and the lockout that reservation started (if it is still the one in force) lifted. Undefined when nothing
+ * is left to keep.
+ */
+export function releaseFailure(counter: FailureCounter | undefined, reserved: FailureCounter & { lockedNow: boolean }): FailureCounter | undefined {
+  if (!counter) return undefined;
+  const lockedUntil = reserved.lockedNow && counter.lockedUntil === reserved.lockedUntil ? null : counter.lockedUntil;
+  const failures = Math.max(0, counter.failures - 1);
+  if (failures === 0 && lockedUntil === null) return undefined;
+  return { failures, windowStart: counter.windowStart, lockedUntil };
 }
 
 /** How long the answer to a failed login waits: firstDelayMs, doubled for each earlier failure, at most maxDelayMs. */

@@ -56,14 +56,14 @@ test('after too many failures the name is locked: even the right password gets 4
     assert.match(await login(relay, 'alice', PASSWORD), /^454 4\.7\.0 Too many failed logins/);
     await assert.rejects(submit(relay.submission, { user: 'alice' }, 'alice@example.test', ['bob@example.test'], officeMessage('alice@example.test', 'bob@example.test')), (error: Error & { responseCode?: number }) => error.responseCode === 454);
     const listed = await moat(['users', 'list', '--data-dir', relay.dataDir]);
-    assert.match(listed.stdout, /alice\n\s+status: LOCKED until/);
+    assert.match(listed.stdout, /alice\n\s+status: LOCKED from 127\.0\.0\.1 until/);
     const unlocked = await moat(['users', 'unlock', 'alice', '--data-dir', relay.dataDir]);
     assert.equal(unlocked.code, 0, unlocked.stderr);
     assert.match(await login(relay, 'alice', PASSWORD), /^235 /);
     const shown = await moat(['users', 'show', 'alice', '--data-dir', relay.dataDir]);
     assert.match(shown.stdout, /UNLOCKED/);
     assert.equal((shown.stdout.match(/FAILURE 127\.0\.0\.1 on submissions: wrong credentials/g) ?? []).length, 3, shown.stdout);
-    assert.match(shown.stdout, /LOCKED 127\.0\.0\.1 on submissions: user name locked/);
+    assert.match(shown.stdout, /LOCKED 127\.0\.0\.1 on submissions: user name locked for this client address/);
   }));
 
 test('names that do not exist are locked the same way, so a lockout tells nothing about which accounts exist', () =>

@@ -10,7 +10,7 @@ import { silentLogger } from '../../../src-relay/log/logger.ts';
 import { openDatabase } from '../../../src-relay/store/db.ts';
 import { tempDir } from '../../helpers/relay.ts';
 
-const policy = { maxFailuresPerAccount: 3, maxFailuresPerIp: 10, windowMinutes: 15, lockoutMinutes: 15, firstDelayMs: 100, maxDelayMs: 1000 };
+const policy = { maxFailuresPerAccount: 3, maxFailuresPerAccountTotal: 3, maxFailuresPerIp: 10, windowMinutes: 15, lockoutMinutes: 15, firstDelayMs: 100, maxDelayMs: 1000 };
 
 async function withStore(run: (accounts: AccountStore) => Promise<void>) {
   const dir = tempDir();
