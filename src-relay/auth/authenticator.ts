@@ -34,7 +34,7 @@ type Counted = FailureCounter & { lockedNow: boolean };
 /** What the gate decided before the password check: refused (and why), or admitted with a failure reserved on each counter. */
 type Gate =
   | { admitted: false; lock: 'ip' | 'pair' | 'account'; failures: number }
-  | { admitted: true; pair: Counted; ip: Counted; name: Counted };
+  | { admitted: true; pair: Counted; ip: Counted; name: Counted | null };
 
 const LOCK_DETAIL = { ip: 'client address locked', pair: 'user name locked for this client address', account: 'user name locked' } as const;
 
@@ -98,12 +98,12 @@ export class Authenticator {
       this.logger.info({ user: account.name, ip: attempt.clientIp, listener: attempt.listener }, 'AUTH_OK');
       return { ok: true, user: account.name };
     }
-    const lockout = gate.ip.lockedNow ? 'ip' : gate.pair.lockedNow || gate.name.lockedNow ? 'account' : null;
+    const lockout = gate.ip.lockedNow ? 'ip' : gate.pair.lockedNow || gate.name?.lockedNow ? 'account' : null;
     const locked = gate.ip.lockedNow ? 'client address' : gate.pair.lockedNow ? 'user name for this client address' : 'user name';
     const detail = lockout ? `wrong credentials; ${locked} locked for ${this.policy.lockoutMinutes} min` : 'wrong credentials';
     this.record(now, counted, attempt, 'failure', detail);
     this.logger.warn(
-      { user: counted, ip: attempt.clientIp, listener: attempt.listener, failures: gate.pair.failures, ipFailures: gate.ip.failures, nameFailures: gate.name.failures, lockout: lockout ?? undefined },
+      { user: counted, ip: attempt.clientIp, listener: attempt.listener, failures: gate.pair.failures, ipFailures: gate.ip.failures, nameFailures: gate.name?.failures, lockout: lockout ?? undefined },
       'AUTH_FAILED',
     );
     this.events.emit('auth-failed', { user: counted, clientIp: attempt.clientIp, lockout });
@@ -116,13 +116,10 @@ export class Authenticator {
     const pair = toCounter(this.accounts.lock(keys.pair));
     const ip = toCounter(this.accounts.lock(keys.ip));
     const total = toCounter(this.accounts.lock(keys.name));
-    const lock = isLocked(ip, now)
-      ? 'ip'
-      : isLocked(pair, now)
-        ? 'pair'
-        : isLocked(total, now) && !this.accounts.loggedInFrom(name, clientIp, now - FAMILIAR_ADDRESS_DAYS * 86400_000)
-          ? 'account'
-          : null;
+    // the ceiling is against guesses spread over many addresses: the account's own recent addresses neither count
+    // towards it nor are locked by it (their own per-address counters limit them)
+    const familiar = this.accounts.loggedInFrom(name, clientIp, now - FAMILIAR_ADDRESS_DAYS * 86400_000);
+    const lock = isLocked(ip, now) ? 'ip' : isLocked(pair, now) ? 'pair' : isLocked(total, now) && !familiar ? 'account' : null;
     if (lock) {
       // guesses during a lockout are not checked at all; one against a locked name still counts for the address
       const ipAfter = lock === 'ip' ? ip! : this.countFailure(keys.ip, ip, now, this.policy.maxFailuresPerIp);
@@ -132,7 +129,7 @@ export class Authenticator {
       admitted: true,
       pair: this.countFailure(keys.pair, pair, now, this.policy.maxFailuresPerAccount),
       ip: this.countFailure(keys.ip, ip, now, this.policy.maxFailuresPerIp),
-      name: this.countFailure(keys.name, total, now, this.policy.maxFailuresPerAccountTotal),
+      name: familiar ? null : this.countFailure(keys.name, total, now, this.policy.maxFailuresPerAccountTotal),
     };
   }
 
@@ -140,7 +137,9 @@ export class Authenticator {
   private release(keys: { pair: string; ip: string; name: string }, gate: Extract<Gate, { admitted: true }>): void {
     for (const which of ['pair', 'ip', 'name'] as const) {
       const key = keys[which];
-      const next = releaseFailure(toCounter(this.accounts.lock(key)), gate[which]);
+      const reserved = gate[which];
+      if (!reserved) continue;
+      const next = releaseFailure(toCounter(this.accounts.lock(key)), reserved);
       if (next) this.accounts.putLock(key, next.failures, next.windowStart, next.lockedUntil);
       else this.accounts.deleteLock(key);
     }

@@ -4,7 +4,9 @@
 //   lock the real user out of the address they use;
 // - per client address, over all names: one address spraying names is locked for every name;
 // - per user name over all addresses (the ceiling against guesses spread over many addresses): the name is then
-//   locked for every address except those it logged in from successfully in the last FAMILIAR_ADDRESS_DAYS.
+//   locked for every address except those it logged in from successfully in the last FAMILIAR_ADDRESS_DAYS, whose
+//   failures do not count towards it either. So nobody elsewhere can lock the real user out of an address they use,
+//   and the most a botnet gets per window is the ceiling, whatever the number of its addresses.
 // A failure is counted before the password is checked (a reservation) and taken back when the password was right,
 // so parallel attempts are limited exactly as sequential ones are.
 

@@ -29,9 +29,14 @@ export class RawSmtp {
     this.listen(socket);
   }
 
-  /** Plain TCP, or TLS from the first byte (port 465); the relay's certificate is self-signed. */
-  static async connect(port: number, implicitTls = false): Promise<RawSmtp> {
-    const socket = implicitTls ? connectTls({ host: '127.0.0.1', port, rejectUnauthorized: false }) : connect(port, '127.0.0.1');
+  /**
+   * Plain TCP, or TLS from the first byte (port 465); the relay's certificate is self-signed. `localAddress` picks
+   * the client's own address, e.g. 127.0.0.2 (on Linux all of 127.0.0.0/8 is loopback), to stand for another client.
+   */
+  static async connect(port: number, implicitTls = false, localAddress?: string): Promise<RawSmtp> {
+    const socket = implicitTls
+      ? connectTls({ host: '127.0.0.1', port, localAddress, rejectUnauthorized: false })
+      : connect({ port, host: '127.0.0.1', localAddress });
     await new Promise<void>((resolve, reject) => socket.once(implicitTls ? 'secureConnect' : 'connect', () => resolve()).once('error', reject));
     return new RawSmtp(socket);
   }
