@@ -1,7 +1,7 @@
 import type { Logger } from '../log/logger.ts';
 import type { RelayEvents } from '../events.ts';
 import { lockKey, type AccountStore, type AuthOutcome, type LockRow } from './account-store.ts';
-import { afterFailure, failureDelayMs, FAMILIAR_ADDRESS_DAYS, isLocked, releaseFailure, type FailureCounter, type LoginPolicy } from './lockout.ts';
+import { activeFailures, afterFailure, failureDelayMs, FAMILIAR_ADDRESS_DAYS, isLocked, type FailureCounter, type LoginPolicy } from './lockout.ts';
 import { normalizeUserName } from './names.ts';
 import { dummyHash, verifyPassword } from './password.ts';
 
@@ -30,11 +30,13 @@ export interface AuthenticatorOptions {
 }
 
 type Counted = FailureCounter & { lockedNow: boolean };
+type Keys = { pair: string; ip: string; name: string };
 
-/** What the gate decided before the password check: refused (and why), or admitted with a failure reserved on each counter. */
+/** What the gate decided before the password check: refused (and why), wait for checks in progress, or admitted. */
 type Gate =
-  | { admitted: false; lock: 'ip' | 'pair' | 'account'; failures: number }
-  | { admitted: true; pair: Counted; ip: Counted; name: Counted | null };
+  | { kind: 'locked'; lock: 'ip' | 'pair' | 'account'; failures: number }
+  | { kind: 'wait' }
+  | { kind: 'admitted'; counters: (keyof Keys)[] };
 
 const LOCK_DETAIL = { ip: 'client address locked', pair: 'user name locked for this client address', account: 'user name locked' } as const;
 
@@ -44,9 +46,11 @@ const LOCK_DETAIL = { ip: 'client address locked', pair: 'user name locked for t
  * which locks whom) with a growing delay, and a row in auth_events for every attempt. Passwords are never logged or
  * stored in clear.
  *
- * Every attempt is counted as a failure in one synchronous transaction before the password check starts, and the
- * count is taken back when the password was right: however many attempts arrive at once, no more password checks run
- * than the limits allow one after another.
+ * Parallel attempts are limited exactly as sequential ones: a password check in progress holds a place on each of
+ * its counters (taken synchronously, before any await), and an attempt that finds its counters' places all taken
+ * (counted failures plus checks in progress reach the limit) waits for one of those checks to end and looks again.
+ * So a mail program opening ten connections with the right password logs in on all ten, while thirty guesses at
+ * once get no more password checks than the limit.
  */
 export class Authenticator {
   private readonly accounts: AccountStore;
@@ -55,6 +59,10 @@ export class Authenticator {
   private readonly logger: Logger;
   private readonly clock: () => number;
   private readonly verify: (password: string, hash: string) => Promise<boolean>;
+  /** Password checks in progress per counter key. */
+  private readonly inFlight = new Map<string, number>();
+  /** Attempts waiting for a check in progress to end. */
+  private waiters: (() => void)[] = [];
 
   constructor(options: AuthenticatorOptions) {
     this.accounts = options.accounts;
@@ -71,15 +79,21 @@ export class Authenticator {
     const name = normalizeUserName(attempt.username);
     // a name that cannot exist is still counted (and locked) under its printable form
     const counted = name ?? loggable(attempt.username).toLowerCase();
-    const keys = { pair: lockKey.pair(counted, attempt.clientIp), ip: lockKey.ip(attempt.clientIp), name: lockKey.name(counted) };
-    const before = this.clock();
-    // synchronous, before any await: the reservation is what makes parallel attempts count like sequential ones
-    const gate = this.accounts.atomically(() => this.admit(keys, counted, attempt.clientIp, before));
-    if (!gate.admitted) {
-      this.record(before, counted, attempt, 'locked', LOCK_DETAIL[gate.lock]);
-      this.logger.warn({ user: counted, ip: attempt.clientIp, listener: attempt.listener, lock: gate.lock }, 'AUTH_LOCKED');
-      return { ok: false, reply: 'locked', delayMs: failureDelayMs(gate.failures, this.policy) };
+    const keys: Keys = { pair: lockKey.pair(counted, attempt.clientIp), ip: lockKey.ip(attempt.clientIp), name: lockKey.name(counted) };
+    let gate: Gate;
+    for (;;) {
+      const before = this.clock();
+      // synchronous, before any await: looking and taking a place are one step
+      gate = this.accounts.atomically(() => this.admit(keys, counted, attempt.clientIp, before));
+      if (gate.kind === 'locked') {
+        this.record(before, counted, attempt, 'locked', LOCK_DETAIL[gate.lock]);
+        this.logger.warn({ user: counted, ip: attempt.clientIp, listener: attempt.listener, lock: gate.lock }, 'AUTH_LOCKED');
+        return { ok: false, reply: 'locked', delayMs: failureDelayMs(gate.failures, this.policy) };
+      }
+      if (gate.kind === 'admitted') break;
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
     }
+    const held = gate.counters.map((which) => keys[which]);
     let matches: boolean;
     let account;
     try {
@@ -87,32 +101,37 @@ export class Authenticator {
       // always one scrypt, whether or not the account exists
       matches = await this.verify(attempt.password, account?.passwordHash ?? (await dummyHash()));
     } catch (error) {
-      // no guess was judged: the reservation is taken back, and the caller answers 454 (never a success)
-      this.accounts.atomically(() => this.release(keys, gate));
+      // no guess was judged: nothing is counted, and the caller answers 454 (never a success)
+      this.leave(held, () => undefined);
       throw error;
     }
     const now = this.clock();
     if (account && matches) {
-      this.accounts.atomically(() => this.release(keys, gate));
+      this.leave(held, () => undefined);
       this.record(now, account.name, attempt, 'success', null);
       this.logger.info({ user: account.name, ip: attempt.clientIp, listener: attempt.listener }, 'AUTH_OK');
       return { ok: true, user: account.name };
     }
-    const lockout = gate.ip.lockedNow ? 'ip' : gate.pair.lockedNow || gate.name?.lockedNow ? 'account' : null;
-    const locked = gate.ip.lockedNow ? 'client address' : gate.pair.lockedNow ? 'user name for this client address' : 'user name';
+    const after = this.leave(held, () => ({
+      pair: this.countFailure(keys.pair, now, this.policy.maxFailuresPerAccount),
+      ip: this.countFailure(keys.ip, now, this.policy.maxFailuresPerIp),
+      name: held.includes(keys.name) ? this.countFailure(keys.name, now, this.policy.maxFailuresPerAccountTotal) : null,
+    }))!;
+    const lockout = after.ip.lockedNow ? 'ip' : after.pair.lockedNow || after.name?.lockedNow ? 'account' : null;
+    const locked = after.ip.lockedNow ? 'client address' : after.pair.lockedNow ? 'user name for this client address' : 'user name';
     const detail = lockout ? `wrong credentials; ${locked} locked for ${this.policy.lockoutMinutes} min` : 'wrong credentials';
     this.record(now, counted, attempt, 'failure', detail);
     this.logger.warn(
-      { user: counted, ip: attempt.clientIp, listener: attempt.listener, failures: gate.pair.failures, ipFailures: gate.ip.failures, nameFailures: gate.name?.failures, lockout: lockout ?? undefined },
+      { user: counted, ip: attempt.clientIp, listener: attempt.listener, failures: after.pair.failures, ipFailures: after.ip.failures, nameFailures: after.name?.failures, lockout: lockout ?? undefined },
       'AUTH_FAILED',
     );
     this.events.emit('auth-failed', { user: counted, clientIp: attempt.clientIp, lockout });
     // the delay answers this client's own failures: guesses from elsewhere at the same name do not slow the real user
-    return { ok: false, reply: 'failed', delayMs: failureDelayMs(Math.max(gate.pair.failures, gate.ip.failures), this.policy) };
+    return { ok: false, reply: 'failed', delayMs: failureDelayMs(Math.max(after.pair.failures, after.ip.failures), this.policy) };
   }
 
-  /** Inside one transaction: refuse a locked attempt (still counting it for the address), or reserve a failure on each counter. */
-  private admit(keys: { pair: string; ip: string; name: string }, name: string, clientIp: string, now: number): Gate {
+  /** Inside one transaction: refuse a locked attempt (still counting it for the address), wait, or take a place on each counter. */
+  private admit(keys: Keys, name: string, clientIp: string, now: number): Gate {
     const pair = toCounter(this.accounts.lock(keys.pair));
     const ip = toCounter(this.accounts.lock(keys.ip));
     const total = toCounter(this.accounts.lock(keys.name));
@@ -122,31 +141,40 @@ export class Authenticator {
     const lock = isLocked(ip, now) ? 'ip' : isLocked(pair, now) ? 'pair' : isLocked(total, now) && !familiar ? 'account' : null;
     if (lock) {
       // guesses during a lockout are not checked at all; one against a locked name still counts for the address
-      const ipAfter = lock === 'ip' ? ip! : this.countFailure(keys.ip, ip, now, this.policy.maxFailuresPerIp);
-      return { admitted: false, lock, failures: Math.max(ipAfter.failures, pair?.failures ?? 0) };
+      const ipAfter = lock === 'ip' ? ip! : this.countFailure(keys.ip, now, this.policy.maxFailuresPerIp);
+      return { kind: 'locked', lock, failures: Math.max(ipAfter.failures, pair?.failures ?? 0) };
     }
-    return {
-      admitted: true,
-      pair: this.countFailure(keys.pair, pair, now, this.policy.maxFailuresPerAccount),
-      ip: this.countFailure(keys.ip, ip, now, this.policy.maxFailuresPerIp),
-      name: familiar ? null : this.countFailure(keys.name, total, now, this.policy.maxFailuresPerAccountTotal),
-    };
+    const counters: [keyof Keys, FailureCounter | undefined, number][] = [
+      ['pair', pair, this.policy.maxFailuresPerAccount],
+      ['ip', ip, this.policy.maxFailuresPerIp],
+      ...(familiar ? [] : [['name', total, this.policy.maxFailuresPerAccountTotal] as [keyof Keys, FailureCounter | undefined, number]]),
+    ];
+    // were every check in progress to fail, would this one still be allowed? if not, wait and see
+    if (counters.some(([which, counter, max]) => activeFailures(counter, now, this.policy) + (this.inFlight.get(keys[which]) ?? 0) >= max)) return { kind: 'wait' };
+    for (const [which] of counters) this.inFlight.set(keys[which], (this.inFlight.get(keys[which]) ?? 0) + 1);
+    return { kind: 'admitted', counters: counters.map(([which]) => which) };
   }
 
-  /** Takes back the failures reserved by `gate` (a success counts as nothing, as it did before it was checked). */
-  private release(keys: { pair: string; ip: string; name: string }, gate: Extract<Gate, { admitted: true }>): void {
-    for (const which of ['pair', 'ip', 'name'] as const) {
-      const key = keys[which];
-      const reserved = gate[which];
-      if (!reserved) continue;
-      const next = releaseFailure(toCounter(this.accounts.lock(key)), reserved);
-      if (next) this.accounts.putLock(key, next.failures, next.windowStart, next.lockedUntil);
-      else this.accounts.deleteLock(key);
+  /** A check ended: its places are given back and `outcome` runs in the same transaction; waiting attempts look again. */
+  private leave<T>(held: string[], outcome: () => T): T {
+    try {
+      return this.accounts.atomically(() => {
+        for (const key of held) {
+          const left = (this.inFlight.get(key) ?? 1) - 1;
+          if (left > 0) this.inFlight.set(key, left);
+          else this.inFlight.delete(key);
+        }
+        return outcome();
+      });
+    } finally {
+      const waiting = this.waiters;
+      this.waiters = [];
+      for (const wake of waiting) wake();
     }
   }
 
-  private countFailure(key: string, counter: FailureCounter | undefined, now: number, max: number): Counted {
-    const next = afterFailure(counter, now, max, this.policy);
+  private countFailure(key: string, now: number, max: number): Counted {
+    const next = afterFailure(toCounter(this.accounts.lock(key)), now, max, this.policy);
     this.accounts.putLock(key, next.failures, next.windowStart, next.lockedUntil);
     return next;
   }

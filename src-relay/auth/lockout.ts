@@ -7,8 +7,8 @@
 //   locked for every address except those it logged in from successfully in the last FAMILIAR_ADDRESS_DAYS, whose
 //   failures do not count towards it either. So nobody elsewhere can lock the real user out of an address they use,
 //   and the most a botnet gets per window is the ceiling, whatever the number of its addresses.
-// A failure is counted before the password is checked (a reservation) and taken back when the password was right,
-// so parallel attempts are limited exactly as sequential ones are.
+// A check in progress holds a place on each counter it would count on; an attempt finding no place left waits for a
+// check to end (authenticator.ts), so parallel attempts are limited exactly as sequential ones are.
 
 export interface LoginPolicy {
   /** Failed logins for one user name (existing or not) from one client address within the window before the name is locked for that address. */
@@ -59,17 +59,11 @@ export function afterFailure(
   return { failures, windowStart: counter.windowStart, lockedUntil: now + policy.lockoutMinutes * 60_000, lockedNow: true };
 }
 
-/**
- * The counter after taking back one failure reserved by `reserved` (the password turned out right): one failure
- * fewer, and the lockout that reservation started (if it is still the one in force) lifted. Undefined when nothing
- * is left to keep.
- */
-export function releaseFailure(counter: FailureCounter | undefined, reserved: FailureCounter & { lockedNow: boolean }): FailureCounter | undefined {
-  if (!counter) return undefined;
-  const lockedUntil = reserved.lockedNow && counter.lockedUntil === reserved.lockedUntil ? null : counter.lockedUntil;
-  const failures = Math.max(0, counter.failures - 1);
-  if (failures === 0 && lockedUntil === null) return undefined;
-  return { failures, windowStart: counter.windowStart, lockedUntil };
+/** Failures that still count now: none once the window or the lockout is over (the next failure starts afresh). */
+export function activeFailures(counter: FailureCounter | undefined, now: number, policy: Pick<LoginPolicy, 'windowMinutes'>): number {
+  if (!counter) return 0;
+  if (counter.lockedUntil !== null) return counter.lockedUntil > now ? counter.failures : 0;
+  return now - counter.windowStart >= policy.windowMinutes * 60_000 ? 0 : counter.failures;
 }
 
 /** How long the answer to a failed login waits: firstDelayMs, doubled for each earlier failure, at most maxDelayMs. */
