@@ -97,7 +97,6 @@ export class AccountStore {
       ),
       deleteLock: db.prepare(`DELETE FROM auth_locks WHERE key = ?`),
       deleteNamePairs: db.prepare(`DELETE FROM auth_locks WHERE key LIKE 'pair:%' AND substr(key, -length(@suffix)) = @suffix`),
-      deleteAddressPairs: db.prepare(`DELETE FROM auth_locks WHERE substr(key, 1, length(@prefix)) = @prefix`),
       loggedInFrom: db.prepare(`SELECT 1 FROM auth_events WHERE name = ? AND at >= ? AND client_ip = ? AND outcome = 'success' LIMIT 1`),
       activeLocks: db.prepare(`SELECT * FROM auth_locks WHERE locked_until > ? ORDER BY key`),
       pruneLocks: db.prepare(`DELETE FROM auth_locks WHERE COALESCE(locked_until, 0) < @now AND window_start < @windowStart`),
@@ -170,12 +169,12 @@ export class AccountStore {
     return until.length > 0 ? Math.max(...until) : null;
   }
 
-  /** Lifts the lockout of a client address (and of each name from it); returns whether any was locked or had failures counted. */
+  /**
+   * Lifts the lockout of a client address; returns whether it was locked or had failures counted. A name locked for
+   * that address stays locked until the name is unlocked: lifting an address does not forgive guesses at a name.
+   */
   unlockAddress(ip: string): boolean {
-    return this.db.transaction(() => {
-      const pairs = this.statements.deleteAddressPairs.run({ prefix: lockKey.pair('', ip) }).changes;
-      return this.statements.deleteLock.run(lockKey.ip(ip)).changes + pairs > 0;
-    })();
+    return this.statements.deleteLock.run(lockKey.ip(ip)).changes > 0;
   }
 
   /** Did this account log in successfully from this client address since `since`? */

@@ -55,7 +55,7 @@ export const accountsContract = {
     }),
   }),
   'accounts.unlockAddress': method({
-    summary: 'Lift the lockout of a client address (every name may be tried from it again)',
+    summary: 'Lift the lockout of a client address (every name may be tried from it again, except names locked for that address: unlock those by name)',
     input: z.object({ address }).strict(),
     /** unlocked: false when the address had no lockout or failures counted (expired, or lifted meanwhile). */
     output: z.object({ address: z.string(), unlocked: z.boolean() }),

@@ -34,9 +34,8 @@ export class RawSmtp {
    * the client's own address, e.g. 127.0.0.2 (on Linux all of 127.0.0.0/8 is loopback), to stand for another client.
    */
   static async connect(port: number, implicitTls = false, localAddress?: string): Promise<RawSmtp> {
-    const socket = implicitTls
-      ? connectTls({ host: '127.0.0.1', port, localAddress, rejectUnauthorized: false })
-      : connect({ port, host: '127.0.0.1', localAddress });
+    const tcp = (): Socket => connect({ port, host: '127.0.0.1', localAddress });
+    const socket = implicitTls ? (localAddress ? connectTls({ socket: tcp(), rejectUnauthorized: false }) : connectTls({ host: '127.0.0.1', port, rejectUnauthorized: false })) : tcp();
     await new Promise<void>((resolve, reject) => socket.once(implicitTls ? 'secureConnect' : 'connect', () => resolve()).once('error', reject));
     return new RawSmtp(socket);
   }

@@ -74,7 +74,7 @@ test('too many recipients in an hour trip the breaker at RCPT TO; the message in
 });
 
 /** `count` sessions of alice over implicit TLS, each logged in; closed by the caller. */
-async function sessions(port: number, count: number): Promise<InstanceType<typeof SmtpProbe>[]> {
+async function sessions(port: number, count: number): Promise<SmtpProbe[]> {
   return Promise.all(
     Array.from({ length: count }, async () => {
       const probe = await SmtpProbe.connect(port, true);
@@ -85,7 +85,7 @@ async function sessions(port: number, count: number): Promise<InstanceType<typeo
   );
 }
 
-async function finishMessage(probe: InstanceType<typeof SmtpProbe>, subject: string): Promise<string> {
+async function finishMessage(probe: SmtpProbe, subject: string): Promise<string> {
   assert.match(await probe.command('DATA'), /^354 /);
   probe.write(`${officeMessage('alice@example.test', 'bob@example.test', subject)}.\r\n`);
   return probe.reply();
@@ -94,7 +94,7 @@ async function finishMessage(probe: InstanceType<typeof SmtpProbe>, subject: str
 test('ten sessions of one account starting a message at once: only as many as the hourly limit are admitted, and the next one trips the breaker as in a row', async () => {
   const internal = await Sink.start();
   const relay = await startSubmissionRelay(internal.port, { submission: { accountLimits: { messagesPerHour: 3, recipientsPerHour: 1000 } } });
-  const open: InstanceType<typeof SmtpProbe>[] = [];
+  const open: SmtpProbe[] = [];
   try {
     await addUser(relay.dataDir, 'alice', ['alice@example.test']);
     open.push(...(await sessions(relay.submissions, 10)));
@@ -120,7 +120,7 @@ test('ten sessions of one account starting a message at once: only as many as th
 test('two messages in progress at once, one under the limit, are both accepted', async () => {
   const internal = await Sink.start();
   const relay = await startSubmissionRelay(internal.port, { submission: { accountLimits: { messagesPerHour: 3, recipientsPerHour: 1000 } } });
-  const open: InstanceType<typeof SmtpProbe>[] = [];
+  const open: SmtpProbe[] = [];
   try {
     await addUser(relay.dataDir, 'alice', ['alice@example.test']);
     open.push(...(await sessions(relay.submissions, 2)));
@@ -141,7 +141,7 @@ test('two messages in progress at once, one under the limit, are both accepted',
 test('recipients added at once in parallel sessions are limited together: the hourly recipient limit holds across sessions', async () => {
   const internal = await Sink.start();
   const relay = await startSubmissionRelay(internal.port, { submission: { accountLimits: { messagesPerHour: 1000, recipientsPerHour: 4 } } });
-  const open: InstanceType<typeof SmtpProbe>[] = [];
+  const open: SmtpProbe[] = [];
   try {
     await addUser(relay.dataDir, 'alice', ['alice@example.test']);
     open.push(...(await sessions(relay.submissions, 6)));
