@@ -34,6 +34,8 @@ export interface RelayOptions {
   monitor?: MonitorOptions;
   /** Content filters run beside the configured ones (tests add failing or slow ones). */
   filters?: Filter[];
+  /** The submission log-in's password check; tests pass a spy that counts how many checks ran. */
+  verifyPassword?: (password: string, hash: string) => Promise<boolean>;
   /**
    * The admin listener lives outside the engine (the admin host keeps it across restarts and before setup): the
    * engine then only reports it to the monitor. Without it the engine serves /metrics and /healthz itself.
@@ -96,7 +98,7 @@ export async function createRelay(config: Config, dataDir: string, options: Rela
     const monitor = new Monitor({ config, dataDir, hostname, db, queue, events, logger, clock, tls, routeStates: () => scheduler.routeStates(), options: options.monitor });
     const { host, port } = splitHostPort(config.mx.listen);
     const bound = await mx.listen(host, port);
-    const submission = await startSubmission({ config, dataDir, db, queue, tls, hostname, logger, events, clock }).catch(async (error: Error) => {
+    const submission = await startSubmission({ config, dataDir, db, queue, tls, hostname, logger, events, clock, verifyPassword: options.verifyPassword }).catch(async (error: Error) => {
       await mx.stop();
       throw error;
     });

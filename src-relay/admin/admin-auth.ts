@@ -14,11 +14,21 @@ export const SESSION_MAX_AGE_MS = 7 * 24 * 3600_000;
 export const MAX_SESSIONS = 100;
 /** Failed log-ins from one address within the window before it must wait out the window. */
 export const LOGIN_FAILURES_PER_IP = 5;
-/** Failed log-ins from all addresses within the window before every log-in waits (a botnet spreading guesses). */
+/**
+ * Failed log-ins from all unfamiliar addresses within the window before log-ins from every unfamiliar address wait (a
+ * botnet spreading guesses). Familiar addresses (below) neither count nor wait: nobody can lock the admin out of the
+ * address they work from by guessing from elsewhere; each address still has its own LOGIN_FAILURES_PER_IP.
+ */
 export const LOGIN_FAILURES_TOTAL = 50;
 export const LOGIN_WINDOW_MS = 15 * 60_000;
+/** An address the admin logged in from within this long is familiar (ms): a month covers holidays. */
+export const FAMILIAR_ADDRESS_MS = 30 * 86400_000;
+/** Familiar addresses remembered (the least recently used is dropped first); kept in the state table across restarts. */
+const MAX_FAMILIAR_ADDRESSES = 50;
 /** Addresses whose failures are remembered at once (the oldest is dropped first). */
 const MAX_TRACKED_ADDRESSES = 10_000;
+/** The state row holding the familiar addresses: JSON {address: last log-in ms}. */
+const FAMILIAR_STATE = 'admin_login_addresses';
 
 /** The state row holding the admin password hash (scrypt, auth/password.ts). */
 export const ADMIN_PASSWORD_STATE = 'admin_password';
@@ -38,6 +48,15 @@ export interface AdminAuthOptions {
   clock: () => number;
   /** A bearer token accepted instead of a session (the desktop shell that started this engine). */
   bearerToken?: string | null;
+  /** The password check (scrypt); tests pass a spy that counts the checks. */
+  verify?: (password: string, hash: string) => Promise<boolean>;
+}
+
+/** A failure counted before the password check; taken back when the password was right. */
+interface Reservation {
+  clientIp: string;
+  at: number;
+  total: boolean;
 }
 
 const token = (bytes: number) => randomBytes(bytes).toString('base64url');
@@ -51,18 +70,26 @@ function sameSecret(a: string, b: string): boolean {
  * Who may use the admin API: before a password exists, whoever holds the one-time setup token (printed on the
  * console and written to DATA/setup-token, so only someone on the box can claim a fresh relay); after it, whoever
  * knows the password. Sessions live in memory: a restart logs everybody out, which is the safe way round.
+ *
+ * Every guess (password or setup token) is counted as a failure synchronously, before any await, and taken back
+ * when it was right: parallel log-ins are limited exactly as sequential ones. The first password is set by exactly
+ * one caller: the setup token is spent before the hashing starts.
  */
 export class AdminAuth {
   private readonly sessions = new Map<string, AdminSession>();
   private readonly failures = new Map<string, number[]>();
   private totalFailures: number[] = [];
   private setupToken: string | null = null;
+  /** A first password is being hashed (claim or desktop shell): nobody else may set one meanwhile. */
+  private settingUp = false;
   private readonly getState;
   private readonly setState;
+  private readonly verify: (password: string, hash: string) => Promise<boolean>;
 
   constructor(private readonly options: AdminAuthOptions) {
     this.getState = options.db.prepare(`SELECT value FROM state WHERE key = ?`);
     this.setState = options.db.prepare(`INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`);
+    this.verify = options.verify ?? verifyPassword;
   }
 
   get passwordSet(): boolean {
@@ -88,48 +115,77 @@ export class AdminAuth {
     return this.setupToken;
   }
 
-  /** Claims the relay: the right token sets the first password and opens a session. */
+  /** Claims the relay: the right token sets the first password and opens a session; of parallel claims one wins. */
   async claim(givenToken: string, password: string, clientIp: string): Promise<AdminSession> {
-    if (this.passwordSet) throw new ApiError('ALREADY_SET_UP');
-    this.checkRate(clientIp);
-    if (!this.setupToken || !sameSecret(givenToken.trim(), this.setupToken)) {
-      this.recordFailure(clientIp);
-      throw new ApiError('BAD_SETUP_TOKEN');
-    }
-    this.setState.run(ADMIN_PASSWORD_STATE, await hashPassword(password));
-    this.setupToken = null;
-    rmSync(this.tokenFile, { force: true });
+    if (this.passwordSet || this.settingUp) throw new ApiError('ALREADY_SET_UP');
+    const reservation = this.reserve(clientIp);
+    if (!this.setupToken || !sameSecret(givenToken.trim(), this.setupToken)) throw new ApiError('BAD_SETUP_TOKEN');
+    this.release(reservation);
+    await this.setFirst(password);
+    this.rememberFamiliar(clientIp);
     return this.open(clientIp);
   }
 
   async login(password: string, clientIp: string): Promise<AdminSession> {
-    this.checkRate(clientIp);
+    const reservation = this.reserve(clientIp);
     const stored = this.passwordHash();
-    // without a password the work is done all the same, so the answer does not tell that the relay is unclaimed
-    const ok = await verifyPassword(password, stored ?? (await dummyHash()));
-    if (!stored) throw new ApiError('SETUP_REQUIRED');
-    if (!ok) {
-      this.recordFailure(clientIp);
-      throw new ApiError('WRONG_PASSWORD');
+    let ok: boolean;
+    try {
+      // without a password the work is done all the same, so the answer does not tell that the relay is unclaimed
+      ok = await this.verify(password, stored ?? (await dummyHash()));
+    } catch (error) {
+      this.release(reservation);
+      throw error;
     }
+    if (!stored) {
+      this.release(reservation);
+      throw new ApiError('SETUP_REQUIRED');
+    }
+    if (!ok) throw new ApiError('WRONG_PASSWORD');
+    this.release(reservation);
+    // the right password from here: its earlier failures are forgiven (a guesser cannot get here)
     this.failures.delete(clientIp);
+    this.rememberFamiliar(clientIp);
     return this.open(clientIp);
   }
 
   /** The first password, set by the desktop shell that started this engine (it holds the bearer token). */
   async setFirstPassword(password: string): Promise<void> {
-    if (this.passwordSet) throw new ApiError('ALREADY_SET_UP');
-    this.setState.run(ADMIN_PASSWORD_STATE, await hashPassword(password));
-    this.setupToken = null;
-    rmSync(this.tokenFile, { force: true });
+    if (this.passwordSet || this.settingUp) throw new ApiError('ALREADY_SET_UP');
+    await this.setFirst(password);
   }
 
-  /** Sets a new password; every other session ends. */
-  async changePassword(current: string, password: string, keep: AdminSession | null): Promise<void> {
+  /** Sets a new password; every other session ends. The current password is a guess like a log-in's, counted alike. */
+  async changePassword(current: string, password: string, keep: AdminSession | null, clientIp: string): Promise<void> {
+    const reservation = this.reserve(clientIp);
     const stored = this.passwordHash();
-    if (!stored || !(await verifyPassword(current, stored))) throw new ApiError('WRONG_PASSWORD', 'the current password is wrong');
+    let ok: boolean;
+    try {
+      ok = stored !== null && (await this.verify(current, stored));
+    } catch (error) {
+      this.release(reservation);
+      throw error;
+    }
+    if (!ok) throw new ApiError('WRONG_PASSWORD', 'the current password is wrong');
+    this.release(reservation);
     this.setState.run(ADMIN_PASSWORD_STATE, await hashPassword(password));
     for (const id of [...this.sessions.keys()]) if (id !== keep?.id) this.sessions.delete(id);
+  }
+
+  /** Called with no await before it: the token is spent and the flag set before the hashing gives others a turn. */
+  private async setFirst(password: string): Promise<void> {
+    const spent = this.setupToken;
+    this.setupToken = null;
+    this.settingUp = true;
+    try {
+      this.setState.run(ADMIN_PASSWORD_STATE, await hashPassword(password));
+    } catch (error) {
+      this.setupToken = spent;
+      throw error;
+    } finally {
+      this.settingUp = false;
+    }
+    rmSync(this.tokenFile, { force: true });
   }
 
   /** The session a cookie names, if it is still alive (touching it). */
@@ -170,17 +226,56 @@ export class AdminAuth {
     return (times ?? []).filter((at) => at > since);
   }
 
-  private checkRate(clientIp: string): void {
+  /**
+   * Refuses a guess from an address past its limit (or, unfamiliar, past the total), else counts it as a failure
+   * now, before the check, so that parallel guesses see each other. Synchronous: callers call it before any await.
+   */
+  private reserve(clientIp: string): Reservation {
+    const now = this.options.clock();
+    const familiar = this.isFamiliar(clientIp, now);
     this.totalFailures = this.recent(this.totalFailures);
-    if (this.recent(this.failures.get(clientIp)).length >= LOGIN_FAILURES_PER_IP || this.totalFailures.length >= LOGIN_FAILURES_TOTAL) {
+    const mine = this.recent(this.failures.get(clientIp));
+    if (mine.length >= LOGIN_FAILURES_PER_IP || (!familiar && this.totalFailures.length >= LOGIN_FAILURES_TOTAL)) {
       throw new ApiError('LOGIN_RATE_LIMITED');
+    }
+    this.failures.delete(clientIp);
+    this.failures.set(clientIp, [...mine, now]);
+    while (this.failures.size > MAX_TRACKED_ADDRESSES) this.failures.delete(this.failures.keys().next().value!);
+    if (!familiar) this.totalFailures.push(now);
+    return { clientIp, at: now, total: !familiar };
+  }
+
+  /** Takes back a reserved failure: the guess was right (or never judged). */
+  private release(reservation: Reservation): void {
+    const drop = (times: number[] | undefined) => {
+      const index = times?.indexOf(reservation.at) ?? -1;
+      if (index >= 0) times!.splice(index, 1);
+    };
+    drop(this.failures.get(reservation.clientIp));
+    if (reservation.total) drop(this.totalFailures);
+  }
+
+  private familiarAddresses(): Record<string, number> {
+    try {
+      const parsed: unknown = JSON.parse((this.getState.get(FAMILIAR_STATE) as { value: string } | undefined)?.value ?? '{}');
+      return parsed && typeof parsed === 'object' ? (parsed as Record<string, number>) : {};
+    } catch {
+      // a damaged list makes every address unfamiliar: the ceiling applies to all, which is the safe way round
+      return {};
     }
   }
 
-  private recordFailure(clientIp: string): void {
+  private isFamiliar(clientIp: string, now: number): boolean {
+    const at = this.familiarAddresses()[clientIp];
+    return typeof at === 'number' && now - at < FAMILIAR_ADDRESS_MS;
+  }
+
+  private rememberFamiliar(clientIp: string): void {
     const now = this.options.clock();
-    this.failures.set(clientIp, [...this.recent(this.failures.get(clientIp)), now]);
-    this.totalFailures.push(now);
-    while (this.failures.size > MAX_TRACKED_ADDRESSES) this.failures.delete(this.failures.keys().next().value!);
+    const kept = Object.entries(this.familiarAddresses())
+      .filter(([address, at]) => address !== clientIp && typeof at === 'number' && now - at < FAMILIAR_ADDRESS_MS)
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, MAX_FAMILIAR_ADDRESSES - 1);
+    this.setState.run(FAMILIAR_STATE, JSON.stringify(Object.fromEntries([[clientIp, now], ...kept])));
   }
 }

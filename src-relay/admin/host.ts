@@ -46,6 +46,8 @@ export interface AdminHostOptions {
   relayOptions?: Omit<RelayOptions, 'logger' | 'clock' | 'externalAdmin'>;
   /** The React build to serve (default dist-renderer/). */
   uiDir?: string;
+  /** The admin log-in's password check (scrypt); tests pass a spy that counts the checks. */
+  verifyPassword?: (password: string, hash: string) => Promise<boolean>;
   /** Called after each engine start (the first, and after every apply). */
   onEngineStarted?: (relay: Relay) => void;
 }
@@ -93,7 +95,7 @@ export class AdminHost {
     this.configFile = options.configFile ?? dataPaths(options.dataDir).config;
     mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
     this.db = openDatabase(options.dataDir);
-    this.auth = new AdminAuth({ db: this.db, dataDir: options.dataDir, clock: this.clock, bearerToken: options.adminToken });
+    this.auth = new AdminAuth({ db: this.db, dataDir: options.dataDir, clock: this.clock, bearerToken: options.adminToken, verify: options.verifyPassword });
   }
 
   get dataDir(): string {

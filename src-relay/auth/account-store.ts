@@ -46,11 +46,22 @@ interface AccountRow {
 /** How long login history is kept; older rows are pruned when the relay starts. */
 export const AUTH_EVENTS_KEEP_DAYS = 90;
 
-/** Lock keys: one per user name (whether or not the account exists) and one per client address. */
+/**
+ * Lock keys: one per user name (whether or not the account exists), one per client address, and one per pair of both
+ * (`pair:ADDRESS NAME`: neither an address nor a counted name holds a space, so the key splits at its first space).
+ */
 export const lockKey = {
   name: (name: string) => `name:${name}`,
   ip: (ip: string) => `ip:${ip}`,
+  pair: (name: string, ip: string) => `pair:${ip} ${name}`,
 };
+
+/** The address and name of a `pair:` key; null for other keys. */
+export function splitPairKey(key: string): { ip: string; name: string } | null {
+  if (!key.startsWith('pair:')) return null;
+  const space = key.indexOf(' ');
+  return space < 0 ? null : { ip: key.slice(5, space), name: key.slice(space + 1) };
+}
 
 /**
  * The SQL behind accounts, login history and lockouts. The CLI and the running relay share it through the database
@@ -85,6 +96,8 @@ export class AccountStore {
          ON CONFLICT(key) DO UPDATE SET failures = excluded.failures, window_start = excluded.window_start, locked_until = excluded.locked_until`,
       ),
       deleteLock: db.prepare(`DELETE FROM auth_locks WHERE key = ?`),
+      deleteNamePairs: db.prepare(`DELETE FROM auth_locks WHERE key LIKE 'pair:%' AND substr(key, -length(@suffix)) = @suffix`),
+      loggedInFrom: db.prepare(`SELECT 1 FROM auth_events WHERE name = ? AND at >= ? AND client_ip = ? AND outcome = 'success' LIMIT 1`),
       activeLocks: db.prepare(`SELECT * FROM auth_locks WHERE locked_until > ? ORDER BY key`),
       pruneLocks: db.prepare(`DELETE FROM auth_locks WHERE COALESCE(locked_until, 0) < @now AND window_start < @windowStart`),
     };
@@ -111,7 +124,7 @@ export class AccountStore {
 
   remove(name: string): boolean {
     return this.db.transaction(() => {
-      this.statements.deleteLock.run(lockKey.name(name));
+      this.deleteNameLocks(name);
       return this.statements.remove.run(name).changes > 0;
     })();
   }
@@ -132,7 +145,7 @@ export class AccountStore {
   /** Lifts a suspension and a lockout of the name; returns whether the account exists. */
   unlock(name: string, now: number): boolean {
     return this.db.transaction(() => {
-      this.statements.deleteLock.run(lockKey.name(name));
+      this.deleteNameLocks(name);
       return this.statements.unsuspend.run(now, name).changes > 0;
     })();
   }
@@ -146,15 +159,32 @@ export class AccountStore {
     })();
   }
 
-  /** Until when log-ins with this name are locked out after failures; null when they are not. */
+  /**
+   * Until when log-ins with this name are locked out after failures, from every address or from some; null when
+   * they are not.
+   */
   lockedUntil(name: string, now: number): number | null {
-    const until = this.lock(lockKey.name(name))?.locked_until ?? null;
-    return until !== null && until > now ? until : null;
+    const mine = (row: LockRow) => row.key === lockKey.name(name) || splitPairKey(row.key)?.name === name;
+    const until = this.activeLocks(now).filter(mine).map((row) => row.locked_until!);
+    return until.length > 0 ? Math.max(...until) : null;
   }
 
-  /** Lifts the lockout of a client address; returns whether it was locked or had failures counted. */
+  /**
+   * Lifts the lockout of a client address; returns whether it was locked or had failures counted. A name locked for
+   * that address stays locked until the name is unlocked: lifting an address does not forgive guesses at a name.
+   */
   unlockAddress(ip: string): boolean {
     return this.statements.deleteLock.run(lockKey.ip(ip)).changes > 0;
+  }
+
+  /** Did this account log in successfully from this client address since `since`? */
+  loggedInFrom(name: string, ip: string, since: number): boolean {
+    return this.statements.loggedInFrom.get(name, since, ip) !== undefined;
+  }
+
+  /** Runs `work` as one write transaction: reads and writes of failure counters in it are never interleaved. */
+  atomically<T>(work: () => T): T {
+    return this.db.transaction(work).immediate();
   }
 
   recordEvent(event: AuthEvent): void {
@@ -182,6 +212,15 @@ export class AccountStore {
 
   putLock(key: string, failures: number, windowStart: number, lockedUntil: number | null): void {
     this.statements.putLock.run({ key, failures, windowStart, lockedUntil });
+  }
+
+  deleteLock(key: string): void {
+    this.statements.deleteLock.run(key);
+  }
+
+  private deleteNameLocks(name: string): void {
+    this.statements.deleteLock.run(lockKey.name(name));
+    this.statements.deleteNamePairs.run({ suffix: ` ${name}` });
   }
 
   activeLocks(now: number): LockRow[] {

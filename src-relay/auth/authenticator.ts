@@ -1,7 +1,7 @@
 import type { Logger } from '../log/logger.ts';
 import type { RelayEvents } from '../events.ts';
 import { lockKey, type AccountStore, type AuthOutcome, type LockRow } from './account-store.ts';
-import { afterFailure, failureDelayMs, isLocked, type FailureCounter, type LoginPolicy } from './lockout.ts';
+import { activeFailures, afterFailure, failureDelayMs, FAMILIAR_ADDRESS_DAYS, isLocked, type FailureCounter, type LoginPolicy } from './lockout.ts';
 import { normalizeUserName } from './names.ts';
 import { dummyHash, verifyPassword } from './password.ts';
 
@@ -29,10 +29,28 @@ export interface AuthenticatorOptions {
   verify?: (password: string, hash: string) => Promise<boolean>;
 }
 
+type Counted = FailureCounter & { lockedNow: boolean };
+type Keys = { pair: string; ip: string; name: string };
+
+/** What the gate decided before the password check: refused (and why), wait for checks in progress, or admitted. */
+type Gate =
+  | { kind: 'locked'; lock: 'ip' | 'pair' | 'account'; failures: number }
+  | { kind: 'wait' }
+  | { kind: 'admitted'; counters: (keyof Keys)[] };
+
+const LOCK_DETAIL = { ip: 'client address locked', pair: 'user name locked for this client address', account: 'user name locked' } as const;
+
 /**
  * Checks SMTP AUTH logins: scrypt against the stored hash (against a dummy hash when the name does not exist, so the
- * answer takes as long), failure counters per name and per client address with a growing delay and a lockout, and
- * a row in auth_events for every attempt. Passwords are never logged or stored in clear.
+ * answer takes as long), failure counters per (name, client address), per address and per name (lockout.ts says
+ * which locks whom) with a growing delay, and a row in auth_events for every attempt. Passwords are never logged or
+ * stored in clear.
+ *
+ * Parallel attempts are limited exactly as sequential ones: a password check in progress holds a place on each of
+ * its counters (taken synchronously, before any await), and an attempt that finds its counters' places all taken
+ * (counted failures plus checks in progress reach the limit) waits for one of those checks to end and looks again.
+ * So a mail program opening ten connections with the right password logs in on all ten, while thirty guesses at
+ * once get no more password checks than the limit.
  */
 export class Authenticator {
   private readonly accounts: AccountStore;
@@ -41,6 +59,10 @@ export class Authenticator {
   private readonly logger: Logger;
   private readonly clock: () => number;
   private readonly verify: (password: string, hash: string) => Promise<boolean>;
+  /** Password checks in progress per counter key. */
+  private readonly inFlight = new Map<string, number>();
+  /** Attempts waiting for a check in progress to end. */
+  private waiters: (() => void)[] = [];
 
   constructor(options: AuthenticatorOptions) {
     this.accounts = options.accounts;
@@ -57,39 +79,102 @@ export class Authenticator {
     const name = normalizeUserName(attempt.username);
     // a name that cannot exist is still counted (and locked) under its printable form
     const counted = name ?? loggable(attempt.username).toLowerCase();
-    const nameKey = lockKey.name(counted);
-    const ipKey = lockKey.ip(attempt.clientIp);
-    const before = this.clock();
-    const nameLock = toCounter(this.accounts.lock(nameKey));
-    const ipLock = toCounter(this.accounts.lock(ipKey));
-    if (isLocked(ipLock, before) || isLocked(nameLock, before)) {
-      // guesses during a lockout are not checked at all; one against a locked name still counts for the address
-      const ip = isLocked(ipLock, before) ? ipLock! : this.countFailure(ipKey, ipLock, before, this.policy.maxFailuresPerIp);
-      this.record(before, counted, attempt, 'locked', isLocked(ipLock, before) ? 'client address locked' : 'user name locked');
-      this.logger.warn({ user: counted, ip: attempt.clientIp, listener: attempt.listener }, 'AUTH_LOCKED');
-      return { ok: false, reply: 'locked', delayMs: failureDelayMs(Math.max(ip.failures, nameLock?.failures ?? 0), this.policy) };
+    const keys: Keys = { pair: lockKey.pair(counted, attempt.clientIp), ip: lockKey.ip(attempt.clientIp), name: lockKey.name(counted) };
+    let gate: Gate;
+    for (;;) {
+      const before = this.clock();
+      // synchronous, before any await: looking and taking a place are one step
+      gate = this.accounts.atomically(() => this.admit(keys, counted, attempt.clientIp, before));
+      if (gate.kind === 'locked') {
+        this.record(before, counted, attempt, 'locked', LOCK_DETAIL[gate.lock]);
+        this.logger.warn({ user: counted, ip: attempt.clientIp, listener: attempt.listener, lock: gate.lock }, 'AUTH_LOCKED');
+        return { ok: false, reply: 'locked', delayMs: failureDelayMs(gate.failures, this.policy) };
+      }
+      if (gate.kind === 'admitted') break;
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
     }
-    const account = name ? this.accounts.get(name) : undefined;
-    // always one scrypt, whether or not the account exists
-    const matches = await this.verify(attempt.password, account?.passwordHash ?? (await dummyHash()));
+    const held = gate.counters.map((which) => keys[which]);
+    let matches: boolean;
+    let account;
+    try {
+      account = name ? this.accounts.get(name) : undefined;
+      // always one scrypt, whether or not the account exists
+      matches = await this.verify(attempt.password, account?.passwordHash ?? (await dummyHash()));
+    } catch (error) {
+      // no guess was judged: nothing is counted, and the caller answers 454 (never a success)
+      this.leave(held, () => undefined);
+      throw error;
+    }
     const now = this.clock();
     if (account && matches) {
+      this.leave(held, () => undefined);
       this.record(now, account.name, attempt, 'success', null);
       this.logger.info({ user: account.name, ip: attempt.clientIp, listener: attempt.listener }, 'AUTH_OK');
       return { ok: true, user: account.name };
     }
-    const nameAfter = this.countFailure(nameKey, nameLock, now, this.policy.maxFailuresPerAccount);
-    const ipAfter = this.countFailure(ipKey, ipLock, now, this.policy.maxFailuresPerIp);
-    const lockout = ipAfter.lockedNow ? 'ip' : nameAfter.lockedNow ? 'account' : null;
-    const detail = lockout ? `wrong credentials; ${lockout === 'ip' ? 'client address' : 'user name'} locked for ${this.policy.lockoutMinutes} min` : 'wrong credentials';
+    const after = this.leave(held, () => ({
+      pair: this.countFailure(keys.pair, now, this.policy.maxFailuresPerAccount),
+      ip: this.countFailure(keys.ip, now, this.policy.maxFailuresPerIp),
+      name: held.includes(keys.name) ? this.countFailure(keys.name, now, this.policy.maxFailuresPerAccountTotal) : null,
+    }))!;
+    const lockout = after.ip.lockedNow ? 'ip' : after.pair.lockedNow || after.name?.lockedNow ? 'account' : null;
+    const locked = after.ip.lockedNow ? 'client address' : after.pair.lockedNow ? 'user name for this client address' : 'user name';
+    const detail = lockout ? `wrong credentials; ${locked} locked for ${this.policy.lockoutMinutes} min` : 'wrong credentials';
     this.record(now, counted, attempt, 'failure', detail);
-    this.logger.warn({ user: counted, ip: attempt.clientIp, listener: attempt.listener, failures: nameAfter.failures, ipFailures: ipAfter.failures, lockout: lockout ?? undefined }, 'AUTH_FAILED');
+    this.logger.warn(
+      { user: counted, ip: attempt.clientIp, listener: attempt.listener, failures: after.pair.failures, ipFailures: after.ip.failures, nameFailures: after.name?.failures, lockout: lockout ?? undefined },
+      'AUTH_FAILED',
+    );
     this.events.emit('auth-failed', { user: counted, clientIp: attempt.clientIp, lockout });
-    return { ok: false, reply: 'failed', delayMs: failureDelayMs(Math.max(nameAfter.failures, ipAfter.failures), this.policy) };
+    // the delay answers this client's own failures: guesses from elsewhere at the same name do not slow the real user
+    return { ok: false, reply: 'failed', delayMs: failureDelayMs(Math.max(after.pair.failures, after.ip.failures), this.policy) };
   }
 
-  private countFailure(key: string, counter: FailureCounter | undefined, now: number, max: number) {
-    const next = afterFailure(counter, now, max, this.policy);
+  /** Inside one transaction: refuse a locked attempt (still counting it for the address), wait, or take a place on each counter. */
+  private admit(keys: Keys, name: string, clientIp: string, now: number): Gate {
+    const pair = toCounter(this.accounts.lock(keys.pair));
+    const ip = toCounter(this.accounts.lock(keys.ip));
+    const total = toCounter(this.accounts.lock(keys.name));
+    // the ceiling is against guesses spread over many addresses: the account's own recent addresses neither count
+    // towards it nor are locked by it (their own per-address counters limit them)
+    const familiar = this.accounts.loggedInFrom(name, clientIp, now - FAMILIAR_ADDRESS_DAYS * 86400_000);
+    const lock = isLocked(ip, now) ? 'ip' : isLocked(pair, now) ? 'pair' : isLocked(total, now) && !familiar ? 'account' : null;
+    if (lock) {
+      // guesses during a lockout are not checked at all; one against a locked name still counts for the address
+      const ipAfter = lock === 'ip' ? ip! : this.countFailure(keys.ip, now, this.policy.maxFailuresPerIp);
+      return { kind: 'locked', lock, failures: Math.max(ipAfter.failures, pair?.failures ?? 0) };
+    }
+    const counters: [keyof Keys, FailureCounter | undefined, number][] = [
+      ['pair', pair, this.policy.maxFailuresPerAccount],
+      ['ip', ip, this.policy.maxFailuresPerIp],
+      ...(familiar ? [] : [['name', total, this.policy.maxFailuresPerAccountTotal] as [keyof Keys, FailureCounter | undefined, number]]),
+    ];
+    // were every check in progress to fail, would this one still be allowed? if not, wait and see
+    if (counters.some(([which, counter, max]) => activeFailures(counter, now, this.policy) + (this.inFlight.get(keys[which]) ?? 0) >= max)) return { kind: 'wait' };
+    for (const [which] of counters) this.inFlight.set(keys[which], (this.inFlight.get(keys[which]) ?? 0) + 1);
+    return { kind: 'admitted', counters: counters.map(([which]) => which) };
+  }
+
+  /** A check ended: its places are given back and `outcome` runs in the same transaction; waiting attempts look again. */
+  private leave<T>(held: string[], outcome: () => T): T {
+    try {
+      return this.accounts.atomically(() => {
+        for (const key of held) {
+          const left = (this.inFlight.get(key) ?? 1) - 1;
+          if (left > 0) this.inFlight.set(key, left);
+          else this.inFlight.delete(key);
+        }
+        return outcome();
+      });
+    } finally {
+      const waiting = this.waiters;
+      this.waiters = [];
+      for (const wake of waiting) wake();
+    }
+  }
+
+  private countFailure(key: string, now: number, max: number): Counted {
+    const next = afterFailure(toCounter(this.accounts.lock(key)), now, max, this.policy);
     this.accounts.putLock(key, next.failures, next.windowStart, next.lockedUntil);
     return next;
   }

@@ -44,11 +44,18 @@ export const accountsContract = {
     output: z.object({
       addresses: z.array(lockoutSchema.extend({ address: z.string() })),
       /** Names are locked whether or not an account has them (a lockout tells nothing about which exist); `account` says whether one does. */
-      names: z.array(lockoutSchema.extend({ name: z.string(), account: z.boolean() })),
+      names: z.array(
+        lockoutSchema.extend({
+          name: z.string(),
+          account: z.boolean(),
+          /** Set when the name is locked only for log-ins from this client address (failures from there); absent: from every address it has not logged in from recently. */
+          address: z.string().optional(),
+        }),
+      ),
     }),
   }),
   'accounts.unlockAddress': method({
-    summary: 'Lift the lockout of a client address (every name may be tried from it again)',
+    summary: 'Lift the lockout of a client address (every name may be tried from it again, except names locked for that address: unlock those by name)',
     input: z.object({ address }).strict(),
     /** unlocked: false when the address had no lockout or failures counted (expired, or lifted meanwhile). */
     output: z.object({ address: z.string(), unlocked: z.boolean() }),

@@ -2,7 +2,8 @@
 // `serve` runs (SQLite, WAL): a new password, a removal or an unlock takes effect on the relay's next check.
 import { mkdirSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { AccountStore, lockKey } from '../auth/account-store.ts';
+import { AccountStore, lockKey, splitPairKey } from '../auth/account-store.ts';
+import { FAMILIAR_ADDRESS_DAYS } from '../auth/lockout.ts';
 import { defaultSenderRules, normalizeUserName, parseSenderRules, type SenderRule } from '../auth/names.ts';
 import { hashPassword, passwordProblem } from '../auth/password.ts';
 import { openDatabase } from '../store/db.ts';
@@ -140,8 +141,14 @@ function failed(io: CommandIo, text: string): number {
 function status(accounts: AccountStore, account: { name: string; suspendedAt: number | null; suspendedReason: string | null }, now: number): string {
   if (account.suspendedAt !== null) return `SUSPENDED since ${formatTime(account.suspendedAt)} (${account.suspendedReason ?? 'circuit breaker'})`;
   const lock = accounts.lock(lockKey.name(account.name));
-  if (lock?.locked_until && lock.locked_until > now) return `LOCKED until ${formatTime(lock.locked_until)} (${lock.failures} failed logins)`;
-  return 'ok';
+  if (lock?.locked_until && lock.locked_until > now) {
+    return `LOCKED until ${formatTime(lock.locked_until)} (${lock.failures} failed logins from all addresses; addresses it logged in from in the last ${FAMILIAR_ADDRESS_DAYS} days may still log in)`;
+  }
+  const pairs = accounts.activeLocks(now).flatMap((row) => {
+    const pair = splitPairKey(row.key);
+    return pair?.name === account.name ? [`LOCKED from ${pair.ip} until ${formatTime(row.locked_until)} (${row.failures} failed logins from there)`] : [];
+  });
+  return pairs.length > 0 ? pairs.join('; ') : 'ok';
 }
 
 function list(accounts: AccountStore, io: CommandIo, now: number): number {

@@ -202,7 +202,8 @@ export const ConfigSchema = z.object({
       maxConnectionsPerIp: z.number().int().min(1).max(10000).default(20).meta({ description: 'Open submission connections per client IP; more get 421 (the other connection limits are those of mx)' }),
       login: z
         .object({
-          maxFailuresPerAccount: z.number().int().min(1).max(1000).default(5).meta({ description: 'Failed logins for one user name (existing or not) within windowMinutes before it is locked' }),
+          maxFailuresPerAccount: z.number().int().min(1).max(1000).default(5).meta({ description: 'Failed logins for one user name (existing or not) from one client address within windowMinutes before the name is locked for that address (guesses from elsewhere never lock the real user out of their own address)' }),
+          maxFailuresPerAccountTotal: z.number().int().min(1).max(100_000).default(20).meta({ description: 'Failed logins for one user name from all client addresses together within windowMinutes before the name is locked for every address it has not logged in from successfully in the last 30 days (failures from those addresses do not count; their own per-address limit applies)' }),
           maxFailuresPerIp: z.number().int().min(1).max(10000).default(20).meta({ description: 'Failed logins from one client address within windowMinutes before it is locked' }),
           windowMinutes: z.number().min(1).max(1440).default(15).meta({ description: 'How long failed logins are counted' }),
           lockoutMinutes: z.number().min(1).max(10080).default(15).meta({ description: 'How long a locked user name or client address is refused (454); "moat users unlock" ends it sooner' }),

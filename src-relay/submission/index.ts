@@ -28,6 +28,8 @@ export interface SubmissionOptions {
   logger: Logger;
   events: RelayEvents;
   clock?: () => number;
+  /** The log-in's password check (tests count the checks); scrypt otherwise. */
+  verifyPassword?: (password: string, hash: string) => Promise<boolean>;
 }
 
 export interface Submission {
@@ -60,7 +62,7 @@ export async function startSubmission(options: SubmissionOptions): Promise<Submi
     if (users > 0) logger.warn({ users }, 'SUBMISSION_OFF');
     return { addresses: {}, accounts, stop: async () => {} };
   }
-  const authenticator = new Authenticator({ accounts, policy: settings.login, events, logger, clock });
+  const authenticator = new Authenticator({ accounts, policy: settings.login, events, logger, clock, verify: options.verifyPassword });
   const breaker = new CircuitBreaker({ accounts, limits: settings.accountLimits, events, logger, clock });
   const trusted = new TrustedNetworks(settings.trustedNetworks);
   const dkim = new DkimSigner(new DkimKeyStore(dkimDir(options.dataDir)));

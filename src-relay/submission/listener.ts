@@ -94,6 +94,7 @@ export class SubmissionListener extends SmtpListener {
 
   protected override closed(session: SMTPServerSession): void {
     this.submissionSessions.delete(session.id);
+    this.breaker.release(session.id);
     super.closed(session);
   }
 
@@ -167,7 +168,7 @@ export class SubmissionListener extends SmtpListener {
     if (sender.address === '' || !senderAllowed(account.senders, sender.address)) {
       return callback(this.refuseWith(session, REPLIES.senderNotOwned, 'sender-not-owned', address.address, null, `account ${user} may not send as <${sender.address}>`));
     }
-    const verdict = this.breaker.admitMessage(account, session.remoteAddress);
+    const verdict = this.breaker.admitMessage(account, session.remoteAddress, session.id);
     if (!verdict.ok) return callback(this.refuseWith(session, REPLIES.accountSuspended, 'account-suspended', address.address, null, `account ${user}: ${verdict.reason}`));
     address.address = sender.address;
     callback();
@@ -183,7 +184,7 @@ export class SubmissionListener extends SmtpListener {
     const user = userOf(session);
     if (user) {
       const account = this.accounts.get(user);
-      const verdict = account ? this.breaker.admitRecipient(account, session.remoteAddress, session.envelope.rcptTo.length) : { ok: false as const, reason: 'account removed' };
+      const verdict = account ? this.breaker.admitRecipient(account, session.remoteAddress, session.envelope.rcptTo.length, session.id) : { ok: false as const, reason: 'account removed' };
       if (!verdict.ok) {
         return callback(this.refuseWith(session, REPLIES.accountSuspended, 'account-suspended', senderOf(session), address.address, `account ${user}: ${verdict.reason}`));
       }
@@ -243,7 +244,7 @@ export class SubmissionListener extends SmtpListener {
       throw error;
     }
     await this.commitSpooled(message, session, { notes, log: user !== undefined ? { user } : { trusted: 'yes' } });
-    if (user !== undefined) this.breaker.recordAccepted(user, message.recipients.length);
+    if (user !== undefined) this.breaker.recordAccepted(user, message.recipients.length, session.id);
     return message.id;
   }
 

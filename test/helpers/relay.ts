@@ -23,7 +23,7 @@ export interface TestRelay {
 export async function startRelay(
   internalPort: number,
   overrides: Record<string, unknown> = {},
-  options: { resolver?: Resolver; dataDir?: string; clock?: () => number; filters?: Filter[]; logger?: Logger } = {},
+  options: { resolver?: Resolver; dataDir?: string; clock?: () => number; filters?: Filter[]; logger?: Logger; verifyPassword?: (password: string, hash: string) => Promise<boolean> } = {},
 ): Promise<TestRelay> {
   const dataDir = options.dataDir ?? tempDir();
   const base = {
@@ -40,7 +40,7 @@ export async function startRelay(
   };
   const result = validateConfig(mergeConfig(base, overrides));
   if (!result.ok) throw new Error(JSON.stringify(result.problems));
-  const relay = await createRelay(result.config, dataDir, { resolver: options.resolver ?? refusingResolver, logger: options.logger ?? false, clock: options.clock, filters: options.filters });
+  const relay = await createRelay(result.config, dataDir, { resolver: options.resolver ?? refusingResolver, logger: options.logger ?? false, clock: options.clock, filters: options.filters, verifyPassword: options.verifyPassword });
   const port = Number(relay.addresses.mx.split(':').pop());
   return {
     relay,

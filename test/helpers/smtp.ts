@@ -29,10 +29,13 @@ export class RawSmtp {
     this.listen(socket);
   }
 
-  /** Plain TCP, or TLS from the first byte (port 465); the relay's certificate is self-signed. `from`: plain TCP from this address in 127/8. */
-  static async connect(port: number, implicitTls = false, from?: string): Promise<RawSmtp> {
-    if (implicitTls && from) throw new Error('a local address is for plain TCP clients only');
-    const socket = implicitTls ? connectTls({ host: '127.0.0.1', port, rejectUnauthorized: false }) : connect({ host: '127.0.0.1', port, localAddress: from });
+  /**
+   * Plain TCP, or TLS from the first byte (port 465); the relay's certificate is self-signed. `localAddress` picks
+   * the client's own address, e.g. 127.0.0.2 (on Linux all of 127.0.0.0/8 is loopback), to stand for another client.
+   */
+  static async connect(port: number, implicitTls = false, localAddress?: string): Promise<RawSmtp> {
+    const tcp = (): Socket => connect({ port, host: '127.0.0.1', localAddress });
+    const socket = implicitTls ? (localAddress ? connectTls({ socket: tcp(), rejectUnauthorized: false }) : connectTls({ host: '127.0.0.1', port, rejectUnauthorized: false })) : tcp();
     await new Promise<void>((resolve, reject) => socket.once(implicitTls ? 'secureConnect' : 'connect', () => resolve()).once('error', reject));
     return new RawSmtp(socket);
   }

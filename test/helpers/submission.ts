@@ -26,7 +26,7 @@ const portOf = (address: string | undefined) => Number(address!.slice(address!.l
 export async function startSubmissionRelay(
   internalPort: number,
   overrides: Record<string, unknown> = {},
-  options: { resolver?: Resolver; dataDir?: string; clock?: () => number } = {},
+  options: { resolver?: Resolver; dataDir?: string; clock?: () => number; verifyPassword?: (password: string, hash: string) => Promise<boolean> } = {},
 ): Promise<SubmissionRelay> {
   const base = { submission: { listen: '127.0.0.1:0', tlsListen: '127.0.0.1:0', login: { firstDelayMs: 0, maxDelayMs: 0 } } };
   const relay = await startRelay(internalPort, mergeConfig(base, overrides), options);

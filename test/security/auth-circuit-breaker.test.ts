@@ -72,3 +72,103 @@ test('too many recipients in an hour trip the breaker at RCPT TO; the message in
     await internal.stop();
   }
 });
+
+/** `count` sessions of alice over implicit TLS, each logged in; closed by the caller. */
+async function sessions(port: number, count: number): Promise<SmtpProbe[]> {
+  return Promise.all(
+    Array.from({ length: count }, async () => {
+      const probe = await SmtpProbe.connect(port, true);
+      await probe.hello();
+      assert.match(await probe.authPlain('alice', PASSWORD), /^235 /);
+      return probe;
+    }),
+  );
+}
+
+async function finishMessage(probe: SmtpProbe, subject: string): Promise<string> {
+  assert.match(await probe.command('DATA'), /^354 /);
+  probe.write(`${officeMessage('alice@example.test', 'bob@example.test', subject)}.\r\n`);
+  return probe.reply();
+}
+
+test('ten sessions of one account starting a message at once: only as many as the hourly limit are admitted, and the next one trips the breaker as in a row', async () => {
+  const internal = await Sink.start();
+  const relay = await startSubmissionRelay(internal.port, { submission: { accountLimits: { messagesPerHour: 3, recipientsPerHour: 1000 } } });
+  const open: SmtpProbe[] = [];
+  try {
+    await addUser(relay.dataDir, 'alice', ['alice@example.test']);
+    open.push(...(await sessions(relay.submissions, 10)));
+    const mail = await Promise.all(open.map((probe) => probe.command('MAIL FROM:<alice@example.test>')));
+    const admitted = open.filter((_, i) => mail[i]!.startsWith('250'));
+    assert.equal(admitted.length, 3, mail.join(' | '));
+    assert.ok(mail.filter((reply) => !reply.startsWith('250')).every((reply) => /^451 4\.7\.1 /.test(reply)));
+    // the fourth message tripped the breaker, as it would have in a row: the account is suspended, and the three in
+    // progress go no further (sessions of a suspended account get 4xx)
+    assert.ok(withAccounts(relay.dataDir, (accounts) => accounts.get('alice'))!.suspendedAt);
+    for (const [i, probe] of admitted.entries()) {
+      assert.match(await probe.command('RCPT TO:<bob@example.test>'), /^250 /);
+      assert.match(await finishMessage(probe, `parallel ${i}`), /^451 4\.7\.1 /);
+    }
+    assert.equal(relay.relay.queue.store.summary().size + internal.messages.length, 0, 'nothing was accepted');
+  } finally {
+    for (const probe of open) probe.close();
+    await relay.stop();
+    await internal.stop();
+  }
+});
+
+test('two messages in progress at once, one under the limit, are both accepted', async () => {
+  const internal = await Sink.start();
+  const relay = await startSubmissionRelay(internal.port, { submission: { accountLimits: { messagesPerHour: 3, recipientsPerHour: 1000 } } });
+  const open: SmtpProbe[] = [];
+  try {
+    await addUser(relay.dataDir, 'alice', ['alice@example.test']);
+    open.push(...(await sessions(relay.submissions, 2)));
+    assert.deepEqual((await Promise.all(open.map((probe) => probe.command('MAIL FROM:<alice@example.test>')))).map((reply) => reply.slice(0, 3)), ['250', '250']);
+    for (const [i, probe] of open.entries()) {
+      assert.match(await probe.command('RCPT TO:<bob@example.test>'), /^250 /);
+      assert.match(await finishMessage(probe, `under ${i}`), /^250 /);
+    }
+    await internal.waitFor(2);
+    assert.equal(withAccounts(relay.dataDir, (accounts) => accounts.get('alice'))!.suspendedAt, null);
+  } finally {
+    for (const probe of open) probe.close();
+    await relay.stop();
+    await internal.stop();
+  }
+});
+
+test('recipients added at once in parallel sessions are limited together: the hourly recipient limit holds across sessions', async () => {
+  const internal = await Sink.start();
+  const relay = await startSubmissionRelay(internal.port, { submission: { accountLimits: { messagesPerHour: 1000, recipientsPerHour: 4 } } });
+  const open: SmtpProbe[] = [];
+  try {
+    await addUser(relay.dataDir, 'alice', ['alice@example.test']);
+    open.push(...(await sessions(relay.submissions, 6)));
+    for (const probe of open) assert.match(await probe.command('MAIL FROM:<alice@example.test>'), /^250 /);
+    const rcpt = await Promise.all(open.map((probe, i) => probe.command(`RCPT TO:<r${i}@example.test>`)));
+    assert.equal(rcpt.filter((reply) => reply.startsWith('250')).length, 4, rcpt.join(' | '));
+    assert.ok(rcpt.filter((reply) => !reply.startsWith('250')).every((reply) => /^451 4\.7\.1 /.test(reply)));
+  } finally {
+    for (const probe of open) probe.close();
+    await relay.stop();
+    await internal.stop();
+  }
+});
+
+test('a session that ends without sending gives its place back', async () => {
+  const internal = await Sink.start();
+  const relay = await startSubmissionRelay(internal.port, { submission: { accountLimits: { messagesPerHour: 1, recipientsPerHour: 1000 } } });
+  try {
+    await addUser(relay.dataDir, 'alice', ['alice@example.test']);
+    const [quitter] = await sessions(relay.submissions, 1);
+    assert.match(await quitter!.command('MAIL FROM:<alice@example.test>'), /^250 /);
+    assert.match(await quitter!.command('QUIT'), /^221 /);
+    await quitter!.waitClosed();
+    await send(relay.submission, 'after the quitter');
+    await internal.waitFor(1);
+  } finally {
+    await relay.stop();
+    await internal.stop();
+  }
+});

@@ -1,7 +1,7 @@
 // Submission accounts (the office clients that send through Moat): the same store, name and sender rules, password
 // hashing and unlock as `moat users`. Works before the first start too: the wizard adds accounts during setup.
 import { isIP } from 'node:net';
-import { AccountStore, lockKey, type Account } from '../../auth/account-store.ts';
+import { AccountStore, lockKey, splitPairKey, type Account } from '../../auth/account-store.ts';
 import type { accountsContract } from '../../auth/contract.ts';
 import { defaultSenderRules, normalizeUserName, parseSenderRules, type SenderRule } from '../../auth/names.ts';
 import { hashPassword, passwordProblem } from '../../auth/password.ts';
@@ -125,9 +125,15 @@ export const accountsHandlers = {
       const active = accounts.activeLocks(context.clock()).map((lock) => ({ key: lock.key, until: lock.locked_until!, failures: lock.failures }));
       return {
         addresses: active.filter(({ key }) => key.startsWith(ip)).map(({ key, until, failures }) => ({ address: key.slice(ip.length), until, failures })),
-        names: active
-          .filter(({ key }) => key.startsWith(name))
-          .map(({ key, until, failures }) => ({ name: key.slice(name.length), until, failures, account: accounts.get(key.slice(name.length)) !== undefined })),
+        names: [
+          ...active
+            .filter(({ key }) => key.startsWith(name))
+            .map(({ key, until, failures }) => ({ name: key.slice(name.length), until, failures, account: accounts.get(key.slice(name.length)) !== undefined })),
+          ...active.flatMap(({ key, until, failures }) => {
+            const pair = splitPairKey(key);
+            return pair ? [{ name: pair.name, address: pair.ip, until, failures, account: accounts.get(pair.name) !== undefined }] : [];
+          }),
+        ],
       };
     }),
 

@@ -32,7 +32,7 @@ export function authHandlers(host: AdminHost) {
       if (!host.auth.passwordSet) {
         if (call.caller.kind !== 'bearer') throw new ApiError('SETUP_REQUIRED');
         await host.auth.setFirstPassword(input.password);
-      } else await host.auth.changePassword(input.current, input.password, keep);
+      } else await host.auth.changePassword(input.current, input.password, keep, call.clientIp);
       return {};
     },
     'relay.status': () => host.status(),

@@ -10,7 +10,7 @@ import { silentLogger } from '../../../src-relay/log/logger.ts';
 import { openDatabase } from '../../../src-relay/store/db.ts';
 import { tempDir } from '../../helpers/relay.ts';
 
-const policy = { maxFailuresPerAccount: 3, maxFailuresPerIp: 10, windowMinutes: 15, lockoutMinutes: 15, firstDelayMs: 100, maxDelayMs: 1000 };
+const policy = { maxFailuresPerAccount: 3, maxFailuresPerAccountTotal: 3, maxFailuresPerIp: 10, windowMinutes: 15, lockoutMinutes: 15, firstDelayMs: 100, maxDelayMs: 1000 };
 
 async function withStore(run: (accounts: AccountStore) => Promise<void>) {
   const dir = tempDir();
@@ -75,16 +75,16 @@ test('the circuit breaker counts the last hour only, and from the last unlock on
     events.on('account-suspended', (event) => tripped.push(event.reason));
     const breaker = new CircuitBreaker({ accounts, limits: { messagesPerHour: 2, recipientsPerHour: 100 }, events, logger: silentLogger, clock: () => now });
     const account = () => accounts.get('alice')!;
-    breaker.recordAccepted('alice', 1);
-    breaker.recordAccepted('alice', 1);
-    assert.equal(breaker.admitMessage(account(), '192.0.2.1').ok, false);
+    breaker.recordAccepted('alice', 1, 's1');
+    breaker.recordAccepted('alice', 1, 's1');
+    assert.equal(breaker.admitMessage(account(), '192.0.2.1', 's1').ok, false);
     assert.deepEqual(tripped, ['more than 2 messages in an hour']);
     now += 1000;
     accounts.unlock('alice', now);
     assert.equal(account().suspendedAt, null);
-    assert.equal(breaker.admitMessage(account(), '192.0.2.1').ok, true, 'sends before the unlock no longer count');
-    breaker.recordAccepted('alice', 1);
-    breaker.recordAccepted('alice', 1);
+    assert.equal(breaker.admitMessage(account(), '192.0.2.1', 's1').ok, true, 'sends before the unlock no longer count');
+    breaker.recordAccepted('alice', 1, 's1');
+    breaker.recordAccepted('alice', 1, 's1');
     now += 3600_000 + 1;
-    assert.equal(breaker.admitMessage(account(), '192.0.2.1').ok, true, 'an hour later they have left the window');
+    assert.equal(breaker.admitMessage(account(), '192.0.2.1', 's1').ok, true, 'an hour later they have left the window');
   }));
