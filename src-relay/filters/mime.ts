@@ -12,6 +12,8 @@ import { endsWithZip, listZip, newInflateBudget, ZIP_TAIL_BYTES } from './zip.ts
  * never kept whole: the decoded text is cut, an attachment leaves only its first bytes and (zips) its last.
  * A limit of the walk itself (parts, depth, header blocks) stops the walk; what was not looked at makes the
  * message "unchecked" (MimeSummary.unchecked), which the pipeline turns into `filters.unchecked`, never a score.
+ * A message attached to the message (forwarded as an attachment) is walked as part of it, under the same limits:
+ * its parts are listed as "2.1", "2.2" after the attached part "2", and checked like the message's own.
  */
 /** Decoded text kept for the rules (GTUBE, previews); counting goes on past it. */
 export const MAX_TEXT_CHARS = 64 * 1024;
@@ -97,7 +99,7 @@ interface NestedWalk {
 
 interface Leaf {
   node: MimeNode;
-  scope: Scope;
+  /** The walk of the message this part holds (message/rfc822, message/global), when mailsplit does not descend. */
   nested: NestedWalk | null;
   closed: boolean;
   part: MimePart;
@@ -164,7 +166,7 @@ class MimeWalker {
   async walk(source: Readable, signal?: AbortSignal): Promise<void> {
     // mailsplit's header limit is the larger one (the top block); the walker holds part headers to theirs
     const splitter = new Splitter({ maxHeadSize: MAX_TOP_HEADER_BYTES, maxChildNodes: MAX_MIME_PARTS });
-    await pipeline(source, splitter, this.sink(this.top), ...(signal ? [{ signal }] : []));
+    await pipeline(source, splitter, this.sink(this.top), { signal });
   }
 
   anomaly(text: string): void {
@@ -281,7 +283,6 @@ class MimeWalker {
     const number = scope.prefix ? `${scope.prefix}.${partNumber(node)}` : partNumber(node);
     const leaf: Leaf = {
       node,
-      scope,
       nested: null,
       closed: false,
       part: { part: number, contentType, disposition, filename, names: [...names], transferEncoding: encoding, size: 0, detectedType: null },

@@ -112,6 +112,7 @@ test('the walk limits are the documented ones', () => {
   assert.equal(MAX_MIME_DEPTH, 20);
   assert.equal(MAX_PART_HEADER_BYTES, 64 * 1024);
   assert.equal(MAX_TOP_HEADER_BYTES, 256 * 1024);
+  assert.equal(MAX_ATTACHED_LINE_BYTES, 1024 * 1024);
 });
 
 test(`${MAX_MIME_PARTS} MIME nodes are walked to the last part; one more stops the walk and the message is unchecked`, async () => {
