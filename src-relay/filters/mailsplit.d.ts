@@ -17,6 +17,11 @@ declare module 'mailsplit' {
     _parsedContentType: { params: Record<string, string> } | false;
     _parsedContentDisposition: { params: Record<string, string> } | false;
     libmime: { decodeWords(text: string): string };
+    /**
+     * Set on a message/rfc822 node: true when mailsplit walks into it (inline, unencoded), false when its content
+     * comes as the node's body; absent on other nodes.
+     */
+    messageNode?: boolean;
     /** Bytes of the node's header block read so far (the blank line ending it included). */
     _headerlen: number;
   }

@@ -1,6 +1,6 @@
 import { TextDecoder } from 'node:util';
 import { createReadStream } from 'node:fs';
-import { Writable } from 'node:stream';
+import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Splitter, type MimeNode, type SplitterChunk } from 'mailsplit';
 import type { MimePart, MimeSummary } from './types.ts';
@@ -12,6 +12,8 @@ import { endsWithZip, listZip, newInflateBudget, ZIP_TAIL_BYTES } from './zip.ts
  * never kept whole: the decoded text is cut, an attachment leaves only its first bytes and (zips) its last.
  * A limit of the walk itself (parts, depth, header blocks) stops the walk; what was not looked at makes the
  * message "unchecked" (MimeSummary.unchecked), which the pipeline turns into `filters.unchecked`, never a score.
+ * A message attached to the message (forwarded as an attachment) is walked as part of it, under the same limits:
+ * its parts are listed as "2.1", "2.2" after the attached part "2", and checked like the message's own.
  */
 /** Decoded text kept for the rules (GTUBE, previews); counting goes on past it. */
 export const MAX_TEXT_CHARS = 64 * 1024;
@@ -37,6 +39,26 @@ export const MAX_TOP_HEADER_BYTES = 256 * 1024;
  * need a few KiB; 64 KiB is far past any real one.
  */
 export const MAX_PART_HEADER_BYTES = 64 * 1024;
+/**
+ * A line of an attached message's decoded content (bytes up to a line feed) that the walk of it may hold: the
+ * splitter keeps an unfinished line whole, so one long line costs memory and copying. RFC 5322 lines are at most
+ * 998 bytes and binary parts inside a message are base64 text; 1 MiB is far past real mail. Longer: unchecked.
+ */
+export const MAX_ATTACHED_LINE_BYTES = 1024 * 1024;
+/** Decoded bytes of an attached message handed to its splitter at once (fewer, larger writes). */
+const NESTED_WRITE_BYTES = 64 * 1024;
+/**
+ * Attached messages the walk reads as messages of their own (RFC 2046 5.2.1, RFC 6532 3.7, message/news as the
+ * same thing by its old name). mailsplit descends only into an inline, unencoded message/rfc822; every other one
+ * (forwarded as attachment, base64-encoded, message/global) is walked by a second splitter over its decoded body.
+ */
+const MESSAGE_TYPES: ReadonlySet<string> = new Set(['message/rfc822', 'message/global', 'message/news']);
+/** Parts whose content cannot be looked at in this message: a fragment, or a pointer to content elsewhere. */
+const UNWALKABLE_MESSAGES: Record<string, string> = {
+  'message/partial': 'is message/partial, a fragment of a message that cannot be checked whole',
+  'message/external-body': 'is message/external-body: its content is elsewhere and cannot be checked',
+};
+const KNOWN_ENCODINGS = ['7bit', '8bit', 'binary', 'base64', 'quoted-printable'];
 /** Header fields handed to filters. */
 const MAX_HEADER_FIELDS = 1000;
 const READ_CHUNK_BYTES = 256 * 1024;
@@ -51,8 +73,35 @@ export interface ParsedMessage {
   summary: MimeSummary;
 }
 
+/**
+ * One MIME tree being walked: the message itself (prefix ''), or a message attached to it, walked by a splitter
+ * of its own with the same walker, so the part count, the depth and the zip inflate budget are the message's.
+ */
+interface Scope {
+  /** Part number of the attached message whose content this tree is; '' for the message itself. */
+  prefix: string;
+  /** Depth of this tree's root in the whole message (an attached message's root is one below its part). */
+  depth: number;
+  current: Leaf | null;
+}
+
+/** The walk of an attached message, fed with its part's decoded content. */
+interface NestedWalk {
+  label: string;
+  splitter: Splitter;
+  /** Settles when the splitter and its sink are done; `error` says why they stopped early. */
+  finished: Promise<void>;
+  error: Error | null;
+  pending: Buffer[];
+  pendingBytes: number;
+  lineBytes: number;
+}
+
 interface Leaf {
   node: MimeNode;
+  /** The walk of the message this part holds (message/rfc822, message/global), when mailsplit does not descend. */
+  nested: NestedWalk | null;
+  closed: boolean;
   part: MimePart;
   kind: 'plain' | 'html' | 'other';
   head: Buffer[];
@@ -66,30 +115,18 @@ interface Leaf {
   htmlBytes: number;
 }
 
-/** Parses the message in `path` streaming (one read of the file); `signal` aborts the read. */
+/** Parses the message in `path` streaming (one read of the file); `signal` aborts the read and the walk. */
 export async function parseMessageFile(path: string, signal?: AbortSignal): Promise<ParsedMessage> {
-  const parser = new MimeWalker();
-  // mailsplit's header limit is the larger one (the top block); the walker holds part headers to theirs
-  const splitter = new Splitter({ maxHeadSize: MAX_TOP_HEADER_BYTES, maxChildNodes: MAX_MIME_PARTS });
-  const sink = new Writable({
-    objectMode: true,
-    write(chunk: MimeNode | SplitterChunk, _encoding, callback) {
-      try {
-        parser.take(chunk);
-        callback();
-      } catch (error) {
-        callback(error as Error);
-      }
-    },
-  });
+  const walker = new MimeWalker();
   try {
-    await pipeline(createReadStream(path, { highWaterMark: READ_CHUNK_BYTES, signal }), splitter, sink);
+    await walker.walk(createReadStream(path, { highWaterMark: READ_CHUNK_BYTES }), signal);
   } catch (error) {
+    walker.close();
     if ((error as Error).name === 'AbortError' || (error as NodeJS.ErrnoException).code === 'ENOENT') throw error;
     // the walk stopped early: keep what was read, and say that the rest was not looked at
-    parser.unchecked(whyStopped(error as NodeJS.ErrnoException));
+    walker.unchecked(whyStopped(error as NodeJS.ErrnoException));
   }
-  return parser.finish();
+  return walker.finish();
 }
 
 function whyStopped(error: NodeJS.ErrnoException): string {
@@ -99,18 +136,38 @@ function whyStopped(error: NodeJS.ErrnoException): string {
   return `MIME parsing stopped: ${error.message}`;
 }
 
+/** How the walk of an attached message stopped, in words naming the limit. */
+function whyNestedStopped(error: NodeJS.ErrnoException, label: string): string {
+  if (error instanceof WalkStopped) return error.message;
+  if (error.code === 'EMAXLEN' && /child nodes/.test(error.message)) return `more than ${MAX_MIME_PARTS} MIME parts`;
+  if (error.code === 'EMAXLEN' && /header size/.test(error.message)) return `a header block in ${label} is longer than ${MAX_PART_HEADER_BYTES} bytes`;
+  return `${label}: MIME parsing stopped: ${error.message}`;
+}
+
 class MimeWalker {
   private headers: { name: string; value: string }[] = [];
   private readonly parts: MimePart[] = [];
   private readonly anomalies: string[] = [];
   private readonly notChecked: string[] = [];
   private readonly inflateBudget = newInflateBudget();
-  private current: Leaf | null = null;
+  private readonly top: Scope = { prefix: '', depth: 0, current: null };
+  /** Every tree being walked (the message and the attached messages open now). */
+  private readonly scopes = new Set<Scope>([this.top]);
+  private nodes = 0;
   private text = '';
   private plainChars = 0;
   private htmlChars = 0;
   private htmlText = '';
   private sawRoot = false;
+  /** Set when the walk stopped: whatever an attached message's splitter still hands over is dropped. */
+  private closed = false;
+
+  /** Walks the message read from `source`, its attached messages included. */
+  async walk(source: Readable, signal?: AbortSignal): Promise<void> {
+    // mailsplit's header limit is the larger one (the top block); the walker holds part headers to theirs
+    const splitter = new Splitter({ maxHeadSize: MAX_TOP_HEADER_BYTES, maxChildNodes: MAX_MIME_PARTS });
+    await pipeline(source, splitter, this.sink(this.top), { signal });
+  }
 
   anomaly(text: string): void {
     if (!this.anomalies.includes(text)) this.anomalies.push(text);
@@ -121,10 +178,45 @@ class MimeWalker {
     if (!this.notChecked.includes(text)) this.notChecked.push(text);
   }
 
-  take(chunk: MimeNode | SplitterChunk): void {
+  /** The walk stopped early: the parts open now are closed with what was read, attached messages' splitters dropped. */
+  close(): void {
+    this.closed = true;
+    for (const scope of this.scopes) {
+      if (!scope.current) continue;
+      scope.current.nested?.splitter.destroy();
+      this.closeLeaf(scope.current);
+    }
+  }
+
+  finish(): ParsedMessage {
+    this.close();
+    if (this.text === '' && this.htmlText !== '') this.text = this.htmlText;
+    return {
+      headers: this.headers,
+      summary: { parts: this.parts, text: this.text, plainChars: this.plainChars, htmlChars: this.htmlChars, anomalies: this.anomalies, unchecked: this.notChecked },
+    };
+  }
+
+  /** Where a splitter's output goes: the nodes and body chunks of one tree; its end ends the tree's last part. */
+  private sink(scope: Scope): Writable {
+    return new Writable({
+      objectMode: true,
+      write: (chunk: MimeNode | SplitterChunk, _encoding, callback) => {
+        this.take(scope, chunk).then(() => callback(), callback);
+      },
+      final: (callback) => {
+        this.endLeaf(scope).then(() => callback(), callback);
+      },
+    });
+  }
+
+  private async take(scope: Scope, chunk: MimeNode | SplitterChunk): Promise<void> {
+    if (this.closed) return;
     if (chunk.type === 'node') {
-      this.endLeaf();
-      this.checkNode(chunk);
+      await this.endLeaf(scope);
+      // counted over the whole message, attached messages included (each splitter counts only its own)
+      if (++this.nodes > MAX_MIME_PARTS) throw new WalkStopped(`more than ${MAX_MIME_PARTS} MIME parts`);
+      this.checkNode(scope, chunk);
       if (!this.sawRoot) {
         this.sawRoot = true;
         this.headers = chunk.headers
@@ -141,28 +233,19 @@ class MimeWalker {
         if (!chunk.headers.getFirst('Content-Type').toLowerCase().includes('boundary')) this.anomaly('a multipart part has no boundary');
         return;
       }
-      this.startLeaf(chunk);
+      this.startLeaf(scope, chunk);
       return;
     }
-    if (chunk.type === 'body' && this.current && chunk.node === this.current.node && chunk.value) this.feed(this.current, chunk.value);
-  }
-
-  finish(): ParsedMessage {
-    this.endLeaf();
-    if (this.text === '' && this.htmlText !== '') this.text = this.htmlText;
-    return {
-      headers: this.headers,
-      summary: { parts: this.parts, text: this.text, plainChars: this.plainChars, htmlChars: this.htmlChars, anomalies: this.anomalies, unchecked: this.notChecked },
-    };
+    const leaf = scope.current;
+    if (chunk.type === 'body' && leaf && chunk.node === leaf.node && chunk.value) await this.feed(leaf, chunk.value);
   }
 
   /** The walk's own limits on one node; past one it stops (the rest of the message is not looked at). */
-  private checkNode(node: MimeNode): void {
-    const label = node.root ? 'the message' : `part ${partNumber(node)}`;
-    if (!node.root && node._headerlen > MAX_PART_HEADER_BYTES) throw new WalkStopped(`${label} has a header block longer than ${MAX_PART_HEADER_BYTES} bytes`);
-    let depth = 0;
-    for (let parent = node.parentNode; parent; parent = parent.parentNode) depth++;
-    if (depth > MAX_MIME_DEPTH) throw new WalkStopped(`parts nested more than ${MAX_MIME_DEPTH} deep`);
+  private checkNode(scope: Scope, node: MimeNode): void {
+    const label = nodeLabel(scope, node);
+    // an attached message's own header block is held to the part limit, as the inline ones mailsplit descends into are
+    if ((scope.prefix !== '' || !node.root) && node._headerlen > MAX_PART_HEADER_BYTES) throw new WalkStopped(`${label} has a header block longer than ${MAX_PART_HEADER_BYTES} bytes`);
+    if (nodeDepth(scope, node) > MAX_MIME_DEPTH) throw new WalkStopped(`parts nested more than ${MAX_MIME_DEPTH} deep`);
     const counts = new Map<string, number>();
     for (const { key } of node.headers.getList()) if (SINGLE_FIELDS.includes(key)) counts.set(key, (counts.get(key) ?? 0) + 1);
     for (const [key, count] of counts) {
@@ -170,10 +253,10 @@ class MimeWalker {
     }
   }
 
-  private startLeaf(node: MimeNode): void {
+  private startLeaf(scope: Scope, node: MimeNode): void {
     const contentType = node.contentType || 'text/plain';
     const encoding = (node.encoding || '7bit').toLowerCase();
-    if (!['7bit', '8bit', 'binary', 'base64', 'quoted-printable'].includes(encoding)) this.anomaly(`unknown transfer encoding "${encoding.slice(0, 40)}"`);
+    if (!KNOWN_ENCODINGS.includes(encoding)) this.anomaly(`unknown transfer encoding "${encoding.slice(0, 40)}"`);
     const filename = node.filename ? String(node.filename) : null;
     const names = new Set<string>(filename ? [filename] : []);
     for (const raw of [node._parsedContentDisposition && node._parsedContentDisposition.params.filename, node._parsedContentType && node._parsedContentType.params.name]) {
@@ -188,7 +271,8 @@ class MimeWalker {
     const isAttachment = filename !== null || disposition === 'attachment';
     const kind = isAttachment ? 'other' : contentType === 'text/plain' ? 'plain' : contentType === 'text/html' ? 'html' : 'other';
     let text: TextDecoder | null = null;
-    if (kind !== 'other') {
+    // the text of an attached message is not the message's own text (the junk rules read the message's)
+    if (kind !== 'other' && scope.prefix === '') {
       try {
         text = new TextDecoder(node.charset ? String(node.charset).toLowerCase() : 'utf-8');
       } catch {
@@ -196,10 +280,12 @@ class MimeWalker {
         text = new TextDecoder('latin1');
       }
     }
-    const number = partNumber(node);
-    this.current = {
+    const number = scope.prefix ? `${scope.prefix}.${partNumber(node)}` : partNumber(node);
+    const leaf: Leaf = {
       node,
-      part: { part: number || '1', contentType, disposition, filename, names: [...names], transferEncoding: encoding, size: 0, detectedType: null },
+      nested: null,
+      closed: false,
+      part: { part: number, contentType, disposition, filename, names: [...names], transferEncoding: encoding, size: 0, detectedType: null },
       kind,
       head: [],
       headBytes: 0,
@@ -211,9 +297,37 @@ class MimeWalker {
       html: [],
       htmlBytes: 0,
     };
+    scope.current = leaf;
+    // listed when it starts, so an attached message comes before the parts inside it
+    this.parts.push(leaf.part);
+    const unwalkable = UNWALKABLE_MESSAGES[contentType];
+    if (unwalkable) this.unchecked(`part ${number} ${unwalkable}`);
+    // an inline, unencoded message/rfc822 was descended into by mailsplit already (node.messageNode)
+    if (MESSAGE_TYPES.has(contentType) && !node.messageNode) {
+      if (KNOWN_ENCODINGS.includes(encoding)) leaf.nested = this.startNested(number, nodeDepth(scope, node) + 1);
+      else this.unchecked(`part ${number} is an attached message in the unknown transfer encoding "${encoding.slice(0, 40)}"`);
+    }
   }
 
-  private feed(leaf: Leaf, raw: Buffer): void {
+  /** A second splitter over an attached message's decoded content, its output walked like the message's own. */
+  private startNested(number: string, depth: number): NestedWalk {
+    const label = `the message attached as part ${number}`;
+    const scope: Scope = { prefix: number, depth, current: null };
+    this.scopes.add(scope);
+    const splitter = new Splitter({ maxHeadSize: MAX_PART_HEADER_BYTES, maxChildNodes: MAX_MIME_PARTS });
+    const nested: NestedWalk = { label, splitter, finished: Promise.resolve(), error: null, pending: [], pendingBytes: 0, lineBytes: 0 };
+    nested.finished = pipeline(splitter, this.sink(scope)).then(
+      () => {
+        this.scopes.delete(scope);
+      },
+      (error: NodeJS.ErrnoException) => {
+        nested.error = new WalkStopped(whyNestedStopped(error, label));
+      },
+    );
+    return nested;
+  }
+
+  private async feed(leaf: Leaf, raw: Buffer): Promise<void> {
     const encoding = leaf.part.transferEncoding;
     let data: Buffer;
     if (encoding === 'base64') {
@@ -227,6 +341,43 @@ class MimeWalker {
       data = raw;
     }
     this.consume(leaf, data);
+    if (leaf.nested && data.length) await this.toNested(leaf.nested, data);
+  }
+
+  /** Hands decoded content of an attached message to its splitter, in writes of NESTED_WRITE_BYTES, waiting when it is full. */
+  private async toNested(nested: NestedWalk, data: Buffer): Promise<void> {
+    await stopIfFailed(nested);
+    // bytes up to each line feed, counted across writes (the splitter holds an unfinished line whole)
+    for (let start = 0; ; ) {
+      const lineFeed = data.indexOf(0x0a, start);
+      nested.lineBytes += (lineFeed === -1 ? data.length : lineFeed) - start;
+      if (nested.lineBytes > MAX_ATTACHED_LINE_BYTES) throw new WalkStopped(`${nested.label} has a line longer than ${MAX_ATTACHED_LINE_BYTES} bytes`);
+      if (lineFeed === -1) break;
+      nested.lineBytes = 0;
+      start = lineFeed + 1;
+    }
+    nested.pending.push(Buffer.from(data));
+    nested.pendingBytes += data.length;
+    if (nested.pendingBytes >= NESTED_WRITE_BYTES) await this.flushNested(nested);
+  }
+
+  private async flushNested(nested: NestedWalk): Promise<void> {
+    if (nested.pendingBytes === 0) return;
+    await stopIfFailed(nested);
+    const chunk = Buffer.concat(nested.pending);
+    nested.pending = [];
+    nested.pendingBytes = 0;
+    if (!nested.splitter.write(chunk)) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          nested.splitter.off('drain', done);
+          resolve();
+        };
+        nested.splitter.on('drain', done);
+        void nested.finished.then(done);
+      });
+    }
+    await stopIfFailed(nested);
   }
 
   private consume(leaf: Leaf, data: Buffer): void {
@@ -266,14 +417,30 @@ class MimeWalker {
     }
   }
 
-  private endLeaf(): void {
-    const leaf = this.current;
-    if (!leaf) return;
-    this.current = null;
+  /** The current part of `scope` has ended: the rest of its base64, the walk of an attached message to its end. */
+  private async endLeaf(scope: Scope): Promise<void> {
+    const leaf = scope.current;
+    if (!leaf || this.closed) return;
     if (leaf.base64Rest) {
-      this.consume(leaf, Buffer.from(leaf.base64Rest, 'base64'));
+      const rest = Buffer.from(leaf.base64Rest, 'base64');
       leaf.base64Rest = '';
+      this.consume(leaf, rest);
+      if (leaf.nested && rest.length) await this.toNested(leaf.nested, rest);
     }
+    if (leaf.nested) {
+      await this.flushNested(leaf.nested);
+      await stopIfFailed(leaf.nested);
+      leaf.nested.splitter.end();
+      await leaf.nested.finished;
+      await stopIfFailed(leaf.nested);
+    }
+    this.closeLeaf(leaf);
+    scope.current = null;
+  }
+
+  private closeLeaf(leaf: Leaf): void {
+    if (leaf.closed) return;
+    leaf.closed = true;
     const head = Buffer.concat(leaf.head);
     leaf.part.detectedType = detectFileType(head);
     if (leaf.tail) {
@@ -285,8 +452,26 @@ class MimeWalker {
       this.htmlChars += visibleChars(visible);
       if (this.htmlText.length < MAX_TEXT_CHARS) this.htmlText += visible.slice(0, MAX_TEXT_CHARS - this.htmlText.length);
     }
-    this.parts.push(leaf.part);
   }
+}
+
+/** Throws why the walk of an attached message stopped, if it did (never writes to a splitter that is gone). */
+async function stopIfFailed(nested: NestedWalk): Promise<void> {
+  if (nested.splitter.destroyed && !nested.error) await nested.finished;
+  if (nested.error) throw nested.error;
+}
+
+/** How deep `node` sits in the whole message: its parents in its own tree, below the tree's root depth. */
+function nodeDepth(scope: Scope, node: MimeNode): number {
+  let depth = scope.depth;
+  for (let parent = node.parentNode; parent; parent = parent.parentNode) depth++;
+  return depth;
+}
+
+/** A node in words for the reasons: "the message", "part 2.1", "the message attached as part 2". */
+function nodeLabel(scope: Scope, node: MimeNode): string {
+  if (scope.prefix === '') return node.root ? 'the message' : `part ${partNumber(node)}`;
+  return node.root ? `the message attached as part ${scope.prefix}` : `part ${scope.prefix}.${partNumber(node)}`;
 }
 
 const FIELD_NAMES: Record<string, string> = { 'content-type': 'Content-Type', 'content-transfer-encoding': 'Content-Transfer-Encoding', 'content-disposition': 'Content-Disposition' };

@@ -23,7 +23,10 @@ export interface FilterResult {
 
 /** One leaf part of the message as Moat's own MIME parser saw it (filters/mime.ts), streamed from the spool file. */
 export interface MimePart {
-  /** Part number as IMAP counts them, e.g. "1.2" ("1" for a single-part message). */
+  /**
+   * Part number as IMAP counts them, e.g. "1.2" ("1" for a single-part message); the parts of a message attached
+   * as part 2 (forwarded as an attachment) are "2.1", "2.2", ...
+   */
   part: string;
   contentType: string;
   disposition: string | null;
@@ -46,7 +49,10 @@ export interface MimePart {
   archive?: { members: { name: string; encrypted: boolean; size: number }[]; problem: string | null };
 }
 
-/** What the MIME parser found in a message: every leaf part, the start of its text, and oddities. */
+/**
+ * What the MIME parser found in a message: every leaf part (those of attached messages included), the start of its
+ * own text, and oddities.
+ */
 export interface MimeSummary {
   parts: MimePart[];
   /** Decoded text of the text/plain parts, or of the HTML with tags removed when there is none (bounded). */

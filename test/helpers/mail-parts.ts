@@ -175,3 +175,41 @@ export function messageWithTopHeader(subject: string, bytes: number, attachment:
   line(left - half);
   return `${head}${lines.join('')}\r\n--b\r\n${attachmentPart(attachment)}--b--\r\n`;
 }
+
+let forwards = 0;
+
+export interface ForwardOptions {
+  /** Default message/rfc822. */
+  contentType?: string;
+  /** How the attached message is encoded in its part; default 7bit (as Outlook sends it), base64 as some clients do. */
+  encoding?: '7bit' | 'base64';
+  /** Default attachment (Outlook's "forward as attachment"). */
+  disposition?: 'attachment' | 'inline' | null;
+  name?: string;
+  text?: string;
+}
+
+/**
+ * A message forwarding `inner` (a whole message, CRLF) as an attached message part after a text part: the
+ * attached message is at depth 1, its own root at depth 2, what is inside it deeper still.
+ */
+export function messageForwarding(subject: string, inner: string, options: ForwardOptions = {}): string {
+  const boundary = `fwd-${++forwards}-${Date.now()}`;
+  const encoding = options.encoding ?? '7bit';
+  const disposition = options.disposition === undefined ? 'attachment' : options.disposition;
+  const body = encoding === 'base64' ? base64Lines(Buffer.from(inner)) : inner.endsWith('\r\n') ? inner : `${inner}\r\n`;
+  return (
+    `${HEAD(subject)}Content-Type: multipart/mixed; boundary="${boundary}"\r\n\r\n` +
+    `--${boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n${options.text ?? 'See the message below.'}\r\n` +
+    `--${boundary}\r\nContent-Type: ${options.contentType ?? 'message/rfc822'}\r\n` +
+    (disposition ? `Content-Disposition: ${disposition}; filename="${options.name ?? 'forwarded.eml'}"\r\n` : '') +
+    `Content-Transfer-Encoding: ${encoding}\r\n\r\n${body}--${boundary}--\r\n`
+  );
+}
+
+/** `inner` forwarded as an attachment `times` times over (each forward puts it two levels deeper). */
+export function messageForwardedTimes(subject: string, times: number, inner: string, options: ForwardOptions = {}): string {
+  let raw = inner;
+  for (let time = 1; time <= times; time++) raw = messageForwarding(`${subject} (forward ${time})`, raw, options);
+  return raw;
+}

@@ -4,13 +4,15 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConfigSchema } from '../../src-relay/config/schema.ts';
-import { MAX_MIME_DEPTH, MAX_MIME_PARTS, MAX_PART_HEADER_BYTES, MAX_TOP_HEADER_BYTES } from '../../src-relay/filters/mime.ts';
+import { MAX_ATTACHED_LINE_BYTES, MAX_MIME_DEPTH, MAX_MIME_PARTS, MAX_PART_HEADER_BYTES, MAX_TOP_HEADER_BYTES } from '../../src-relay/filters/mime.ts';
 import { MAX_INFLATE_BYTES, MAX_NESTED_ZIP_BYTES, MAX_ZIP_DEPTH, MAX_ZIP_MEMBERS, MAX_ZIP_UNCOMPRESSED_BYTES } from '../../src-relay/filters/zip.ts';
 import { Sink } from '../helpers/sink.ts';
 import { startRelay, type TestRelay } from '../helpers/relay.ts';
 import { message, send } from '../helpers/smtp.ts';
 import {
   makeZip,
+  messageForwardedTimes,
+  messageForwarding,
   messageNested,
   messageWithAttachments,
   messageWithNodes,
@@ -44,6 +46,9 @@ interface Case {
   /** The reason just over it (what could not be checked). */
   unchecked: RegExp;
 }
+
+/** Forwarded as a base64-encoded attachment: the forwarding message adds 3 MIME nodes and 2 levels of depth. */
+const forwarded = (subject: string, inner: string) => messageForwarding(subject, inner, { encoding: 'base64' });
 
 const CASES: Case[] = [
   {
@@ -81,6 +86,35 @@ const CASES: Case[] = [
     over: (s) => ambiguous(s, true),
     found: /\.exe: "tool\.exe"/,
     unchecked: /not checked whole: part 2 has 2 Content-Type fields \(ambiguous MIME\)/,
+  },
+  {
+    limit: `MIME parts (${MAX_MIME_PARTS}) counted with those of a forwarded message`,
+    under: (s) => forwarded(s, messageWithNodes('inner', MAX_MIME_PARTS - 3, exe)),
+    over: (s) => forwarded(s, messageWithNodes('inner', MAX_MIME_PARTS - 2, exe)),
+    found: /\.exe: "tool\.exe"/,
+    unchecked: /not checked whole: more than 500 MIME parts/,
+  },
+  {
+    limit: `MIME nesting depth (${MAX_MIME_DEPTH}) through forwarded messages`,
+    under: (s) => messageForwardedTimes(s, 2, messageNested('inner', MAX_MIME_DEPTH - 4, exe)),
+    over: (s) => messageForwardedTimes(s, 2, messageNested('inner', MAX_MIME_DEPTH - 3, exe)),
+    found: /\.exe: "tool\.exe"/,
+    unchecked: /not checked whole: parts nested more than 20 deep/,
+  },
+  {
+    limit: `header block in a forwarded message (${MAX_PART_HEADER_BYTES} bytes)`,
+    under: (s) => forwarded(s, messageWithPartHeader('inner', MAX_PART_HEADER_BYTES, exe)),
+    over: (s) => forwarded(s, messageWithPartHeader('inner', MAX_PART_HEADER_BYTES + 1, exe)),
+    found: /\.exe: "tool\.exe"/,
+    unchecked: /not checked whole: a header block in the message attached as part 2 is longer than 65536 bytes/,
+  },
+  {
+    // the long line is the forwarded message's text (its characters and the CR), the program attached after it
+    limit: `line in a forwarded message (${MAX_ATTACHED_LINE_BYTES} bytes)`,
+    under: (s) => forwarded(s, messageWithAttachments('inner', [exe], { text: 'x'.repeat(MAX_ATTACHED_LINE_BYTES - 1) })),
+    over: (s) => forwarded(s, messageWithAttachments('inner', [exe], { text: 'x'.repeat(MAX_ATTACHED_LINE_BYTES) })),
+    found: /\.exe: "tool\.exe"/,
+    unchecked: /not checked whole: the message attached as part 2 has a line longer than 1048576 bytes/,
   },
   {
     limit: `zip nesting depth (${MAX_ZIP_DEPTH})`,

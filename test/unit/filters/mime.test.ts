@@ -2,11 +2,23 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseMessageFile, decodeQuotedPrintable, stripHtml, MAX_MIME_PARTS, MAX_MIME_DEPTH, MAX_PART_HEADER_BYTES, MAX_TOP_HEADER_BYTES } from '../../../src-relay/filters/mime.ts';
-import { listZip } from '../../../src-relay/filters/zip.ts';
+import { parseMessageFile, decodeQuotedPrintable, stripHtml, MAX_ATTACHED_LINE_BYTES, MAX_MIME_PARTS, MAX_MIME_DEPTH, MAX_PART_HEADER_BYTES, MAX_TOP_HEADER_BYTES } from '../../../src-relay/filters/mime.ts';
+import { listZip, MAX_INFLATE_BYTES, MAX_NESTED_ZIP_BYTES } from '../../../src-relay/filters/zip.ts';
 import { detectFileType } from '../../../src-relay/filters/file-type.ts';
 import { tempDir } from '../../helpers/relay.ts';
-import { EICAR, makeZip, messageNested, messageWithAttachments, messageWithNodes, messageWithPartHeader, messageWithTopHeader, peExecutable } from '../../helpers/mail-parts.ts';
+import {
+  EICAR,
+  makeZip,
+  messageForwardedTimes,
+  messageForwarding,
+  messageNested,
+  messageWithAttachments,
+  messageWithNodes,
+  messageWithPartHeader,
+  messageWithTopHeader,
+  peExecutable,
+  zipOfSize,
+} from '../../helpers/mail-parts.ts';
 
 async function parse(raw: string) {
   const dir = tempDir('moat-mime-');
@@ -100,6 +112,7 @@ test('the walk limits are the documented ones', () => {
   assert.equal(MAX_MIME_DEPTH, 20);
   assert.equal(MAX_PART_HEADER_BYTES, 64 * 1024);
   assert.equal(MAX_TOP_HEADER_BYTES, 256 * 1024);
+  assert.equal(MAX_ATTACHED_LINE_BYTES, 1024 * 1024);
 });
 
 test(`${MAX_MIME_PARTS} MIME nodes are walked to the last part; one more stops the walk and the message is unchecked`, async () => {
@@ -170,4 +183,143 @@ test('a zip glued behind other data is found from its end and reported, and zips
   assert.match(summary.parts[1]!.archive?.problem ?? '', /6 bytes of other data before the first zip entry/);
   assert.deepEqual(summary.parts[2]!.archive?.members.map((member) => member.name), ['inner.zip', 'inner.zip/run.exe']);
   assert.equal(summary.parts[0]!.archive, undefined, 'text parts are not searched for zips');
+});
+
+// Messages attached to messages: Outlook's "forward as attachment" sends message/rfc822 with Content-Disposition:
+// attachment, which mailsplit does not walk into; Moat walks it (and base64-encoded or message/global ones) itself.
+
+const described = (summary: { parts: { part: string; contentType: string; names: string[]; detectedType: string | null; archive?: { members: { name: string }[] } }[] }) =>
+  summary.parts.map((part) => [part.part, part.contentType, part.names.join(','), part.detectedType, part.archive?.members.map((member) => member.name).join(',') ?? null]);
+const innerWithFiles = () =>
+  messageWithAttachments('inner', [exe, { name: 'files.zip', contentType: 'application/zip', data: makeZip([{ name: 'run.exe', data: peExecutable() }]) }], { text: 'Text of the attached message.' });
+const INNER_PARTS = [
+  ['2', 'message/rfc822', 'forwarded.eml', null, null],
+  ['2.1', 'text/plain', '', null, null],
+  ['2.2', 'application/octet-stream', 'tool.exe', 'pe-executable', null],
+  ['2.3', 'application/zip', 'files.zip', 'zip', 'run.exe'],
+];
+
+test('a message forwarded as an attachment is walked: its .exe and its zip (with the zip members) are listed as parts 2.x', async () => {
+  const { summary } = await parse(messageForwarding('forwarded', innerWithFiles()));
+  assert.deepEqual(described(summary), [['1', 'text/plain', '', null, null], ...INNER_PARTS]);
+  assert.deepEqual(summary.unchecked, []);
+});
+
+test('a base64-encoded attached message is decoded and walked like an unencoded one', async () => {
+  const { summary } = await parse(messageForwarding('forwarded base64', innerWithFiles(), { encoding: 'base64' }));
+  assert.deepEqual(described(summary), [['1', 'text/plain', '', null, null], ...INNER_PARTS]);
+  assert.deepEqual(summary.unchecked, []);
+});
+
+test('message/global (RFC 6532) and an attached message with no Content-Disposition are walked too', async () => {
+  for (const options of [{ contentType: 'message/global' }, { disposition: null }, { disposition: 'inline' as const, encoding: 'base64' as const }]) {
+    const { summary } = await parse(messageForwarding('forwarded', innerWithFiles(), options));
+    assert.deepEqual(described(summary).slice(2), INNER_PARTS.slice(1), JSON.stringify(options));
+    assert.deepEqual(summary.unchecked, []);
+  }
+});
+
+test('the text of an attached message stays out of the message text the junk rules read; an inline one walked by mailsplit still counts as before', async () => {
+  const attached = (await parse(messageForwarding('forwarded', innerWithFiles(), { text: 'Outer words.' }))).summary;
+  assert.equal(attached.text, 'Outer words.');
+  assert.equal(attached.plainChars, 'Outerwords.'.length);
+  const inline = (await parse(messageForwarding('forwarded', innerWithFiles(), { text: 'Outer words.', disposition: 'inline' }))).summary;
+  assert.equal(inline.text, 'Outer words.Text of the attached message.');
+  assert.deepEqual(inline.parts.map((part) => part.names.join(',')), ['', 'forwarded.eml', '', 'tool.exe', 'files.zip']);
+});
+
+test('a message attached to an attached message is walked as well', async () => {
+  const { summary } = await parse(messageForwardedTimes('twice', 2, innerWithFiles(), { encoding: 'base64' }));
+  assert.deepEqual(summary.parts.map((part) => `${part.part} ${part.names.join(',')}`), ['1 ', '2 forwarded.eml', '2.1 ', '2.2 forwarded.eml', '2.2.1 ', '2.2.2 tool.exe', '2.2.3 files.zip']);
+  assert.deepEqual(summary.unchecked, []);
+});
+
+test('message/partial and message/external-body cannot be looked at: unchecked, with the part named', async () => {
+  const partial = (await parse(messageForwarding('partial', innerWithFiles(), { contentType: 'message/partial; id="abc@sender.test"; number=1; total=2' }))).summary;
+  assert.deepEqual(partial.unchecked, ['part 2 is message/partial, a fragment of a message that cannot be checked whole']);
+  const external = (await parse(messageForwarding('external', 'Content-Type: application/octet-stream\r\n\r\n', { contentType: 'message/external-body; access-type=URL; URL="http://x.test/a.exe"' }))).summary;
+  assert.deepEqual(external.unchecked, ['part 2 is message/external-body: its content is elsewhere and cannot be checked']);
+});
+
+test('text/rfc822-headers and message/delivery-status (bounce reports) are plain leaves: nothing unchecked', async () => {
+  for (const contentType of ['text/rfc822-headers', 'message/delivery-status']) {
+    const { summary } = await parse(messageForwarding('report', 'From: a@b.test\r\nSubject: x\r\n', { contentType, disposition: null }));
+    assert.deepEqual(summary.unchecked, [], contentType);
+    assert.equal(summary.parts.length, 2);
+  }
+});
+
+test('an attached message in an unknown transfer encoding is not guessed at: unchecked', async () => {
+  const raw = messageForwarding('uuencoded', innerWithFiles()).replace('Content-Transfer-Encoding: 7bit', 'Content-Transfer-Encoding: x-uuencode');
+  const { summary } = await parse(raw);
+  assert.deepEqual(summary.unchecked, ['part 2 is an attached message in the unknown transfer encoding "x-uuencode"']);
+});
+
+test(`attached messages count toward the depth: a part at depth ${MAX_MIME_DEPTH} inside two forwards is walked, one level deeper is unchecked`, async () => {
+  // each forward puts the inner message two levels deeper (the attached part, then its root)
+  const under = (await parse(messageForwardedTimes('deep', 2, messageNested('n', MAX_MIME_DEPTH - 4, exe)))).summary;
+  assert.deepEqual(under.unchecked, []);
+  assert.equal(lastName(under), 'tool.exe');
+  const over = (await parse(messageForwardedTimes('deep', 2, messageNested('n', MAX_MIME_DEPTH - 3, exe)))).summary;
+  assert.deepEqual(over.unchecked, [`parts nested more than ${MAX_MIME_DEPTH} deep`]);
+  assert.notEqual(lastName(over), 'tool.exe');
+});
+
+test(`attached messages forwarded ${MAX_MIME_DEPTH / 2 - 1} times over are walked; once more and the innermost is past the depth: unchecked`, async () => {
+  const times = MAX_MIME_DEPTH / 2 - 1;
+  const inner = messageWithAttachments('inner', [exe]); // its parts are one below its root
+  const under = (await parse(messageForwardedTimes('chain', times, inner))).summary;
+  assert.deepEqual(under.unchecked, []);
+  assert.equal(lastName(under), 'tool.exe');
+  const over = (await parse(messageForwardedTimes('chain', times + 1, inner))).summary;
+  assert.deepEqual(over.unchecked, [`parts nested more than ${MAX_MIME_DEPTH} deep`]);
+  assert.notEqual(lastName(over), 'tool.exe');
+});
+
+test(`the ${MAX_MIME_PARTS} MIME nodes are counted over the message and the messages attached to it`, async () => {
+  // the forwarding message adds three nodes: its multipart, its text part, the attached message part
+  const under = (await parse(messageForwarding('parts', messageWithNodes('inner', MAX_MIME_PARTS - 3, exe), { encoding: 'base64' }))).summary;
+  assert.deepEqual(under.unchecked, []);
+  assert.equal(lastName(under), 'tool.exe');
+  const over = (await parse(messageForwarding('parts', messageWithNodes('inner', MAX_MIME_PARTS - 2, exe), { encoding: 'base64' }))).summary;
+  assert.deepEqual(over.unchecked, [`more than ${MAX_MIME_PARTS} MIME parts`]);
+  assert.notEqual(lastName(over), 'tool.exe');
+});
+
+test(`a header block in an attached message is held to ${MAX_PART_HEADER_BYTES} bytes like any part's`, async () => {
+  const under = (await parse(messageForwarding('header', messageWithPartHeader('inner', MAX_PART_HEADER_BYTES, exe), { encoding: 'base64' }))).summary;
+  assert.deepEqual(under.unchecked, []);
+  assert.equal(lastName(under), 'tool.exe');
+  const over = (await parse(messageForwarding('header', messageWithPartHeader('inner', MAX_PART_HEADER_BYTES + 1, exe), { encoding: 'base64' }))).summary;
+  assert.deepEqual(over.unchecked, [`a header block in the message attached as part 2 is longer than ${MAX_PART_HEADER_BYTES} bytes`]);
+  assert.notEqual(lastName(over), 'tool.exe');
+});
+
+test(`a line of ${MAX_ATTACHED_LINE_BYTES} bytes in an attached message is walked past; one byte more is unchecked`, async () => {
+  // the line is the text part's: its characters and the CR before the line feed
+  const inner = (chars: number) => messageWithAttachments('inner', [exe], { text: 'x'.repeat(chars) });
+  const under = (await parse(messageForwarding('line', inner(MAX_ATTACHED_LINE_BYTES - 1), { encoding: 'base64' }))).summary;
+  assert.deepEqual(under.unchecked, []);
+  assert.equal(lastName(under), 'tool.exe');
+  const over = (await parse(messageForwarding('line', inner(MAX_ATTACHED_LINE_BYTES), { encoding: 'base64' }))).summary;
+  assert.deepEqual(over.unchecked, [`the message attached as part 2 has a line longer than ${MAX_ATTACHED_LINE_BYTES} bytes`]);
+  assert.notEqual(lastName(over), 'tool.exe');
+});
+
+test('the zip inflate budget is the whole message\'s: zips in the message use it up for the zips in the attached message', async () => {
+  const budgetZip = (count: number, exeIn: string | null) =>
+    makeZip(Array.from({ length: count }, (_, i) => ({ name: `i${i}.zip`, data: zipOfSize(MAX_NESTED_ZIP_BYTES, exeIn === `i${i}` ? [{ name: 'run.exe', data: peExecutable() }] : []), deflate: true })));
+  const budget = MAX_INFLATE_BYTES / MAX_NESTED_ZIP_BYTES;
+  const message = (outerZips: number) =>
+    messageWithAttachments('budget', [{ name: 'outer.zip', data: budgetZip(outerZips, null) }]).replace(
+      /--(b-budget-\d+)--\r\n$/,
+      (_, boundary: string) =>
+        `--${boundary}\r\nContent-Type: message/rfc822\r\nContent-Disposition: attachment; filename="fwd.eml"\r\nContent-Transfer-Encoding: base64\r\n\r\n` +
+        `${Buffer.from(messageWithAttachments('inner', [{ name: 'inner.zip', data: budgetZip(1, 'i0') }])).toString('base64').replace(/.{1,76}/g, '$&\r\n')}--${boundary}--\r\n`,
+    );
+  const under = (await parse(message(budget - 1))).summary;
+  assert.deepEqual(under.parts.at(-1)!.archive?.members.map((member) => member.name), ['i0.zip', 'i0.zip/run.exe', 'i0.zip/pad.bin']);
+  assert.equal(under.parts.at(-1)!.archive?.problem, null);
+  const over = (await parse(message(budget))).summary;
+  assert.match(over.parts.at(-1)!.archive?.problem ?? '', /"i0\.zip" is not opened: the message used up its \d+ bytes/);
 });
