@@ -169,7 +169,8 @@ function AccountRow({ account, now, busy, onEdit, onUnlock, onRemove }: { accoun
 /** Client addresses locked out after failed log-ins (every name is refused from there), and names guessed that have no account. */
 function LockedAddresses({ lockouts, now, busy, onUnlock }: { lockouts: Lockouts; now: number; busy: boolean; onUnlock: (address: string) => void }) {
   const addresses = lockouts.addresses.filter((lockout) => lockout.until > now);
-  const guessed = lockouts.names.filter((lockout) => !lockout.account && lockout.until > now).map((lockout) => lockout.name);
+  // a name can be locked for one address and account-wide at once: list it once
+  const guessed = [...new Set(lockouts.names.filter((lockout) => !lockout.account && lockout.until > now).map((lockout) => lockout.name))];
   if (addresses.length === 0 && guessed.length === 0) return null;
   return (
     <section aria-labelledby="lockouts-title">
