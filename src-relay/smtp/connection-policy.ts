@@ -37,7 +37,27 @@ export interface ClientScreen {
   listing: Promise<PolicyVerdict>;
 }
 
+/** What a session keeps of its own unknown recipients (directory harvest). */
+export interface HarvestTally {
+  /** Unknown recipients answered in this session. */
+  unknown: number;
+  /** Recipient checks of this session in progress, each holding a place (ConnectionPolicy.recipient). */
+  pending: number;
+}
+
+/** The place one recipient check holds on the harvest counters while it runs; settled once, by one of the two. */
+export interface RecipientPlace {
+  /** The recipient does not exist: counted for the session and the client; past a cap, the harvest refusal. */
+  unknown(): PolicyVerdict;
+  /** Any other answer (exists, relay denied, could not be checked): the place is given back. */
+  release(): void;
+}
+
+export type RecipientGate = { ok: true; place: RecipientPlace } | { ok: false; refusal: ClientRefusal; reason: string };
+
 const ACCEPT: PolicyVerdict = { ok: true };
+/** An allow-listed client's recipients are not counted. */
+const UNCOUNTED_PLACE: RecipientPlace = { unknown: () => ACCEPT, release: () => {} };
 const MINUTE_MS = 60_000;
 /** A client's DNSBL result is reused this long (ms): a sender opens several connections in a row, lists change slowly. */
 const DNSBL_CACHE_MS = 5 * MINUTE_MS;
@@ -162,6 +182,10 @@ export class ConnectionPolicy {
   private readonly messages: SlidingWindow;
   private readonly unknown: SlidingWindow;
   private readonly blocked = new Map<string, number>();
+  /** Recipient checks in progress per client (each holds a place on its counters); no entry when none. */
+  private readonly pending = new Map<string, number>();
+  /** Recipient checks waiting for a place (harvest counters full were the checks in progress all unknown). */
+  private waiters: (() => void)[] = [];
   private readonly dnsblCache = new Map<string, { until: number; verdict: Promise<PolicyVerdict> }>();
 
   constructor(options: ConnectionPolicyOptions) {
@@ -198,22 +222,78 @@ export class ConnectionPolicy {
   }
 
   /**
+   * RCPT, before the recipient is looked at: a client blocked for harvesting, also by another of its sessions while
+   * this one was open, gets the harvest refusal. Otherwise the check takes a place on the client's and the session's
+   * unknown-recipient counters, synchronously, and holds it until its answer is known (the callout may take seconds).
+   * A check in progress counts as a possible unknown recipient: a check that would be past a cap were all those in
+   * progress unknown waits for one of them to end. One check at a time always runs, so parallel sessions and
+   * pipelined commands are limited exactly as one command after another: never more than the caps' 550s, and once
+   * the client is blocked no more recipients are looked up for it.
+   */
+  async recipient(screen: ClientScreen, tally: HarvestTally): Promise<RecipientGate> {
+    if (screen.trusted) return { ok: true, place: UNCOUNTED_PLACE };
+    for (;;) {
+      // synchronous, before any await: looking at the counters and taking a place are one step
+      const gate = this.takePlace(screen.ip, tally);
+      if (gate !== 'wait') return gate;
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
+    }
+  }
+
+  private takePlace(ip: string, tally: HarvestTally): RecipientGate | 'wait' {
+    const { maxUnknownPerSession, maxUnknownPerIp } = this.settings.harvest;
+    const now = this.clock();
+    const blocked = this.blockedVerdict(ip, now);
+    if (blocked) return blocked;
+    const pending = this.pending.get(ip) ?? 0;
+    const clientFull = maxUnknownPerIp > 0 && pending > 0 && this.unknown.count(ip, now) + pending > maxUnknownPerIp;
+    const sessionFull = maxUnknownPerSession > 0 && tally.pending > 0 && tally.unknown + tally.pending > maxUnknownPerSession;
+    if (clientFull || sessionFull) return 'wait';
+    this.pending.set(ip, pending + 1);
+    tally.pending++;
+    let held = true;
+    const settle = <T>(outcome: () => T): T => {
+      held = false;
+      const left = (this.pending.get(ip) ?? 1) - 1;
+      if (left > 0) this.pending.set(ip, left);
+      else this.pending.delete(ip);
+      tally.pending--;
+      try {
+        return outcome();
+      } finally {
+        const waiting = this.waiters;
+        this.waiters = [];
+        for (const wake of waiting) wake();
+      }
+    };
+    return {
+      ok: true,
+      place: {
+        unknown: () => (held ? settle(() => this.countUnknown(ip, tally)) : ACCEPT),
+        release: () => {
+          if (held) settle(() => undefined);
+        },
+      },
+    };
+  }
+
+  /**
    * An unknown recipient was refused: counted for the session and for the client over the window. Past either cap
    * the session is ended; past the client's cap the client is also blocked for `blockMinutes`.
    */
-  unknownRecipient(screen: ClientScreen, inSession: number): PolicyVerdict {
+  private countUnknown(ip: string, tally: HarvestTally): PolicyVerdict {
     const { maxUnknownPerSession, maxUnknownPerIp, windowMinutes, blockMinutes } = this.settings.harvest;
-    if (screen.trusted) return ACCEPT;
     const now = this.clock();
-    const perIp = maxUnknownPerIp > 0 ? this.unknown.hit(screen.ip, now) : 0;
+    tally.unknown++;
+    const perIp = maxUnknownPerIp > 0 ? this.unknown.hit(ip, now) : 0;
     if (maxUnknownPerIp > 0 && perIp > maxUnknownPerIp) {
-      this.blocked.delete(screen.ip);
-      this.blocked.set(screen.ip, now + blockMinutes * MINUTE_MS);
+      this.blocked.delete(ip);
+      this.blocked.set(ip, now + blockMinutes * MINUTE_MS);
       if (this.blocked.size > MAX_TRACKED_CLIENTS) this.blocked.delete(this.blocked.keys().next().value!);
-      this.logger.warn({ ip: screen.ip, unknown: perIp, minutes: blockMinutes }, 'HARVEST_BLOCKED');
-      return { ok: false, refusal: 'harvest', reason: `more than ${maxUnknownPerIp} unknown recipients from ${screen.ip} within ${windowMinutes} minutes; blocked for ${blockMinutes} minutes` };
+      this.logger.warn({ ip, unknown: perIp, minutes: blockMinutes }, 'HARVEST_BLOCKED');
+      return { ok: false, refusal: 'harvest', reason: `more than ${maxUnknownPerIp} unknown recipients from ${ip} within ${windowMinutes} minutes; blocked for ${blockMinutes} minutes` };
     }
-    if (maxUnknownPerSession > 0 && inSession > maxUnknownPerSession) {
+    if (maxUnknownPerSession > 0 && tally.unknown > maxUnknownPerSession) {
       return { ok: false, refusal: 'harvest', reason: `more than ${maxUnknownPerSession} unknown recipients in one session` };
     }
     return ACCEPT;
@@ -232,13 +312,19 @@ export class ConnectionPolicy {
     return until !== undefined && until > this.clock();
   }
 
+  /** The harvest refusal while the client is blocked; null when it is not (an ended block is forgotten). */
+  private blockedVerdict(ip: string, now: number): Extract<PolicyVerdict, { ok: false }> | null {
+    const until = this.blocked.get(ip);
+    if (until === undefined) return null;
+    if (until > now) return { ok: false, refusal: 'harvest', reason: `${ip} is blocked for too many unknown recipients until ${new Date(until).toISOString()}` };
+    this.blocked.delete(ip);
+    return null;
+  }
+
   private admit(ip: string): PolicyVerdict {
     const now = this.clock();
-    const until = this.blocked.get(ip);
-    if (until !== undefined) {
-      if (until > now) return { ok: false, refusal: 'harvest', reason: `${ip} is blocked for too many unknown recipients until ${new Date(until).toISOString()}` };
-      this.blocked.delete(ip);
-    }
+    const blocked = this.blockedVerdict(ip, now);
+    if (blocked) return blocked;
     const limit = this.settings.rateLimit.connectionsPerMinute;
     if (limit > 0 && this.connections.hit(ip, now) > limit) {
       return { ok: false, refusal: 'connection-rate', reason: `more than ${limit} connections a minute from ${ip}` };

@@ -9,7 +9,7 @@ import { serializeDecision, type Decision } from '../filters/policy.ts';
 import { decisionHeaders } from '../filters/decision-headers.ts';
 import { filterReply } from './filter-replies.ts';
 import type { Resolver } from '../queue/delivery.ts';
-import { ConnectionPolicy, type ClientRefusal, type ClientScreen } from './connection-policy.ts';
+import { ConnectionPolicy, type ClientRefusal, type ClientScreen, type HarvestTally, type RecipientPlace } from './connection-policy.ts';
 import { RecipientCallout } from './callout.ts';
 
 /** The reply and the metric label of each connection-policy refusal. */
@@ -27,8 +27,8 @@ const MAX_REPLY_DETAIL = 300;
 /** What the connection policy keeps per session, beside the base class's SessionState. */
 interface ClientSession {
   screen: ClientScreen;
-  /** Unknown recipients refused in this session (directory harvest). */
-  unknown: number;
+  /** Unknown recipients refused in this session, and checks in progress (directory harvest). */
+  harvest: HarvestTally;
   greeting: NodeJS.Timeout | undefined;
 }
 
@@ -97,7 +97,7 @@ export class MxListener extends SmtpListener {
    */
   private screenClient(session: SMTPServerSession, callback: (error?: Error | null) => void): void {
     const screen = this.connectionPolicy.connect(session.remoteAddress);
-    const client: ClientSession = { screen, unknown: 0, greeting: undefined };
+    const client: ClientSession = { screen, harvest: { unknown: 0, pending: 0 }, greeting: undefined };
     this.clients.set(session.id, client);
     if (!screen.atConnect.ok) return callback(this.refuseClient(session, screen.atConnect.refusal, screen.atConnect.reason));
     const delay = screen.trusted ? 0 : this.greetingDelayMs;
@@ -182,17 +182,32 @@ export class MxListener extends SmtpListener {
     this.afterErrorDelay(session, () => this.rcptTo(address, session).then(() => callback(), (error: Error) => callback(error)));
   }
 
-  /** Deny list and block lists first, then our domains and the static list, then the callout to the internal server. */
+  /**
+   * Deny list and block lists first, then the harvest block and a place on the harvest counters (held until the
+   * recipient's answer is known), then our domains and the static list, then the callout to the internal server.
+   */
   private async rcptTo(address: SMTPServerAddress, session: SMTPServerSession): Promise<void> {
     const client = this.clients.get(session.id);
     const listing = client ? await client.screen.listing : null;
     if (listing && !listing.ok) throw this.refuseClient(session, listing.refusal, listing.reason, address.address);
+    const gate = client ? await this.connectionPolicy.recipient(client.screen, client.harvest) : null;
+    if (gate && !gate.ok) throw this.refuseClient(session, gate.refusal, gate.reason, address.address);
+    const place = gate?.place ?? null;
+    try {
+      await this.answerRecipient(address, session, place);
+    } finally {
+      // any answer but "unknown" gives the place back (an unknown one has been counted on it already)
+      place?.release();
+    }
+  }
+
+  private async answerRecipient(address: SMTPServerAddress, session: SMTPServerSession, place: RecipientPlace | null): Promise<void> {
     const check = checkRecipient(address.address, this.policy);
     if (check.ok) {
       // smtp-server keeps what we hand back; store the normalised form so the envelope we forward is canonical
       address.address = check.address;
       // RFC 5321 4.5.1: postmaster is always taken, whatever the internal server says
-      if (this.callout && !/^postmaster@/i.test(check.address)) await this.verifyRecipient(check.address, session, client);
+      if (this.callout && !/^postmaster@/i.test(check.address)) await this.verifyRecipient(check.address, session, place);
       return;
     }
     const reply = check.refusal === 'unknown-recipient' ? REPLIES.unknownRecipient : check.refusal === 'syntax' ? REPLIES.badRecipient : REPLIES.relayDenied;
@@ -200,12 +215,12 @@ export class MxListener extends SmtpListener {
     this.logger.info({ ip: session.remoteAddress, from: senderOf(session), to: address.address, reason: check.reason }, 'REFUSED');
     const reason: RefusalReason = check.refusal === 'syntax' ? 'bad-address' : check.refusal;
     this.events.emit('refused', { reason, clientIp: session.remoteAddress });
-    if (check.refusal === 'unknown-recipient') throw this.unknownRecipient(session, client, reply);
+    if (check.refusal === 'unknown-recipient') throw this.unknownRecipient(session, place, reply);
     throw this.refuse(session, reply);
   }
 
   /** Asks the internal server (or the callout cache) whether the recipient exists. */
-  private async verifyRecipient(recipient: string, session: SMTPServerSession, client: ClientSession | undefined): Promise<void> {
+  private async verifyRecipient(recipient: string, session: SMTPServerSession, place: RecipientPlace | null): Promise<void> {
     const result = await this.callout!.verify(recipient);
     if (result.answer === 'exists') return;
     const fields = { ip: session.remoteAddress, from: senderOf(session), to: recipient, reason: `callout: ${result.detail}`, cached: result.cached };
@@ -217,14 +232,13 @@ export class MxListener extends SmtpListener {
     this.note(session, 'REFUSED', senderOf(session), recipient, `${reply.code} ${reply.enhanced} internal server: ${result.detail}`);
     this.logger.info(fields, 'REFUSED');
     this.events.emit('refused', { reason: result.answer === 'unknown' ? 'unknown-recipient' : 'unverified-recipient', clientIp: session.remoteAddress });
-    throw result.answer === 'unknown' ? this.unknownRecipient(session, client, reply) : this.refuse(session, reply);
+    throw result.answer === 'unknown' ? this.unknownRecipient(session, place, reply) : this.refuse(session, reply);
   }
 
   /** An unknown recipient gets 550, or 421 once the session or the client has tried too many (directory harvest). */
-  private unknownRecipient(session: SMTPServerSession, client: ClientSession | undefined, reply: SmtpReply): SmtpReplyError {
-    if (!client) return this.refuse(session, reply);
-    client.unknown++;
-    const harvest = this.connectionPolicy.unknownRecipient(client.screen, client.unknown);
+  private unknownRecipient(session: SMTPServerSession, place: RecipientPlace | null, reply: SmtpReply): SmtpReplyError {
+    if (!place) return this.refuse(session, reply);
+    const harvest = place.unknown();
     if (harvest.ok) return this.refuse(session, reply);
     return this.refuseClient(session, harvest.refusal, harvest.reason);
   }

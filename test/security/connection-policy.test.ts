@@ -139,6 +139,69 @@ test('message rate: past messagesPerMinute MAIL FROM gets 451 4.7.1, and the ses
   });
 });
 
+/** `count` connections at once from `from`: the first reply of each (220 greeting or a refusal), the clients left open. */
+async function burst(relay: TestRelay, from: string, count: number): Promise<{ codes: string[]; clients: RawSmtp[] }> {
+  const clients = await Promise.all(Array.from({ length: count }, () => RawSmtp.connect(relay.port, false, from)));
+  const codes = (await Promise.all(clients.map((client) => client.reply()))).map((reply) => reply.slice(0, 3));
+  return { codes: codes.sort(), clients };
+}
+
+function tally(codes: string[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const code of codes) counts[code] = (counts[code] ?? 0) + 1;
+  return counts;
+}
+
+test('connection rate in parallel: connections at once from one address get exactly connectionsPerMinute greetings, the rest 421', async () => {
+  await withRelay({ rateLimit: { connectionsPerMinute: 4, messagesPerMinute: 0 } }, async (relay) => {
+    const under = await burst(relay, '127.0.0.11', 4);
+    assert.deepEqual(tally(under.codes), { 220: 4 }, 'just at the limit, all are greeted');
+    const over = await burst(relay, '127.0.0.12', 10);
+    assert.deepEqual(tally(over.codes), { 220: 4, 421: 6 });
+    for (const client of [...under.clients, ...over.clients]) client.close();
+  });
+});
+
+test('connections per client IP in parallel: connections at once from one address get exactly maxConnectionsPerIp greetings, the rest 421', async () => {
+  await withRelay({ maxConnectionsPerIp: 4, rateLimit: { connectionsPerMinute: 0, messagesPerMinute: 0 } }, async (relay) => {
+    const under = await burst(relay, '127.0.0.13', 4);
+    assert.deepEqual(tally(under.codes), { 220: 4 }, 'just at the limit, all are greeted');
+    const over = await burst(relay, '127.0.0.14', 10);
+    assert.deepEqual(tally(over.codes), { 220: 4, 421: 6 });
+    for (const client of [...under.clients, ...over.clients]) client.close();
+  });
+});
+
+test('message rate in parallel: MAIL FROM at once in many sessions of one address gets exactly messagesPerMinute 250s, the rest 451', async () => {
+  await withRelay({ rateLimit: { connectionsPerMinute: 0, messagesPerMinute: 4 } }, async (relay) => {
+    for (const [from, count, expected] of [['127.0.0.15', 4, { 250: 4 }], ['127.0.0.16', 10, { 250: 4, 451: 6 }]] as const) {
+      const { clients } = await burst(relay, from, count);
+      await Promise.all(clients.map(async (client) => assert.match(await client.command('EHLO client.sender.test'), /^250/)));
+      const replies = await Promise.all(clients.map((client) => client.command('MAIL FROM:<alice@sender.test>')));
+      assert.deepEqual(tally(replies.map((reply) => reply.slice(0, 3))), expected);
+      for (const client of clients) client.close();
+    }
+  });
+});
+
+test('DNSBL in parallel: connections at once from one address share one look-up per list, and each is refused at RCPT', async () => {
+  const listed = fixtureResolver({}, { '17.0.0.127.bl.example': ['127.0.0.2'] });
+  const asked: string[] = [];
+  const resolver: Resolver = { ...listed, resolve4: async (name) => (asked.push(name), listed.resolve4(name)) };
+  await withRelay({ dnsbl: { zones: [{ zone: 'bl.example', weight: 1 }] }, rateLimit: { connectionsPerMinute: 0, messagesPerMinute: 0 } }, async (relay) => {
+    const { codes, clients } = await burst(relay, '127.0.0.17', 10);
+    assert.deepEqual(tally(codes), { 220: 10 });
+    const replies = await Promise.all(clients.map(async (client) => {
+      await client.command('EHLO client.sender.test');
+      await client.command('MAIL FROM:<alice@sender.test>');
+      return client.command('RCPT TO:<bob@example.test>');
+    }));
+    assert.deepEqual(tally(replies.map((reply) => reply.slice(0, 9))), { '554 5.7.1': 10 });
+    for (const client of clients) client.close();
+  }, { resolver });
+  assert.deepEqual(asked, ['17.0.0.127.bl.example'], 'one look-up for all ten connections');
+});
+
 test('pregreet: a client that talks before the greeting gets 421 "You talk too soon" and is disconnected', async () => {
   await withRelay({}, async (relay) => {
     const seen = refusals(relay);

@@ -10,7 +10,9 @@ import {
   dnsblQueryName,
   expandIPv6,
   normalizeClientIp,
+  type ClientScreen,
   type ConnectionPolicySettings,
+  type HarvestTally,
 } from '../../../src-relay/smtp/connection-policy.ts';
 import { silentLogger } from '../../../src-relay/log/logger.ts';
 import { ConfigSchema } from '../../../src-relay/config/schema.ts';
@@ -169,24 +171,81 @@ test('rate limits: connections and messages per client per minute, each client o
   for (let i = 0; i < 1000; i++) assert.equal(unlimited.mail(unlimited.connect('192.0.2.1')).ok, true);
 });
 
-test('harvest: past the session cap the session ends; past the per-client cap the client is blocked for blockMinutes', () => {
+/** One unknown recipient, checked the way the mx listener does: a place first, then the answer. */
+async function unknownRecipient(policy: ConnectionPolicy, screen: ClientScreen, tally: HarvestTally) {
+  const gate = await policy.recipient(screen, tally);
+  return gate.ok ? gate.place.unknown() : gate;
+}
+
+test('harvest: past the session cap the session ends; past the per-client cap the client is blocked for blockMinutes', async () => {
   let now = 0;
   const { policy: harvest } = policy({ harvest: { maxUnknownPerSession: 2, maxUnknownPerIp: 4, windowMinutes: 10, blockMinutes: 15 } }, {}, () => now);
   const first = harvest.connect('192.0.2.1');
-  assert.equal(harvest.unknownRecipient(first, 1).ok, true);
-  assert.equal(harvest.unknownRecipient(first, 2).ok, true);
-  const third = harvest.unknownRecipient(first, 3);
+  const firstTally: HarvestTally = { unknown: 0, pending: 0 };
+  assert.equal((await unknownRecipient(harvest, first, firstTally)).ok, true);
+  assert.equal((await unknownRecipient(harvest, first, firstTally)).ok, true);
+  const third = await unknownRecipient(harvest, first, firstTally);
   assert.equal(!third.ok && third.refusal, 'harvest');
   assert.match(!third.ok ? third.reason : '', /in one session/);
   assert.equal(harvest.isBlocked('192.0.2.1'), false, 'the session cap alone does not block the client');
   const second = harvest.connect('192.0.2.1');
+  const secondTally: HarvestTally = { unknown: 0, pending: 0 };
   assert.equal(second.atConnect.ok, true);
-  assert.equal(harvest.unknownRecipient(second, 1).ok, true, 'the fourth unknown from the client in the window');
-  const fifth = harvest.unknownRecipient(second, 2);
+  assert.equal((await unknownRecipient(harvest, second, secondTally)).ok, true, 'the fourth unknown from the client in the window');
+  const fifth = await unknownRecipient(harvest, second, secondTally);
   assert.match(!fifth.ok ? fifth.reason : '', /blocked for 15 minutes/);
   assert.equal(harvest.isBlocked('192.0.2.1'), true);
   const blocked = harvest.connect('192.0.2.1');
   assert.equal(!blocked.atConnect.ok && blocked.atConnect.refusal, 'harvest');
+  const atRcpt = await harvest.recipient(second, secondTally);
+  assert.equal(!atRcpt.ok && atRcpt.refusal, 'harvest', 'a session open when the block began is refused at its next RCPT');
+  assert.match(!atRcpt.ok ? atRcpt.reason : '', /is blocked for too many unknown recipients until/);
   now += 15 * 60_000 + 1;
   assert.equal(harvest.connect('192.0.2.1').atConnect.ok, true, 'the block ends after blockMinutes');
+});
+
+test('harvest places: checks in progress count as unknown; past the cap a check waits, and the block refuses those waiting', async () => {
+  const { policy: harvest } = policy({ harvest: { maxUnknownPerSession: 0, maxUnknownPerIp: 2, windowMinutes: 10, blockMinutes: 15 } });
+  const sessions = Array.from({ length: 6 }, () => ({ screen: harvest.connect('192.0.2.1'), tally: { unknown: 0, pending: 0 } }));
+  const settled: number[] = [];
+  const gates = sessions.map(({ screen, tally }, index) => harvest.recipient(screen, tally).then((gate) => (settled.push(index), gate)));
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(settled, [0, 1, 2], 'cap + 1 checks run at once (were all unknown, the last would block); the others wait');
+  const running = await Promise.all(gates.slice(0, 3));
+  const places = running.map((gate) => (gate.ok ? gate.place : assert.fail('refused')));
+  places[0]!.release();
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(settled, [0, 1, 2, 3], 'a recipient that exists gives its place back to one waiting check');
+  const fourth = await gates[3]!;
+  assert.deepEqual([places[1]!.unknown(), places[2]!.unknown()], [{ ok: true }, { ok: true }], 'two unknown: 550 each');
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(settled, [0, 1, 2, 3], 'unknown answers keep the places taken');
+  const third = fourth.ok ? fourth.place.unknown() : assert.fail('refused');
+  assert.equal(!third.ok && third.refusal, 'harvest', 'the third unknown blocks the client');
+  const waiting = await Promise.all(gates.slice(4));
+  assert.deepEqual(waiting.map((gate) => !gate.ok && gate.refusal), ['harvest', 'harvest'], 'the checks still waiting are refused, never looked at');
+  assert.deepEqual(places[1]!.unknown(), { ok: true }, 'a place is settled once');
+});
+
+test("harvest places: a session's own checks in progress count against maxUnknownPerSession; one at a time always runs", async () => {
+  const { policy: harvest } = policy({ harvest: { maxUnknownPerSession: 1, maxUnknownPerIp: 0, windowMinutes: 10, blockMinutes: 15 } });
+  const screen = harvest.connect('192.0.2.1');
+  const tally: HarvestTally = { unknown: 0, pending: 0 };
+  let secondRuns = false;
+  const first = await harvest.recipient(screen, tally);
+  const second = harvest.recipient(screen, tally).then((gate) => ((secondRuns = true), gate));
+  const third = harvest.recipient(screen, tally);
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(secondRuns, true, 'cap + 1 checks of the session at once');
+  assert.equal(first.ok && first.place.unknown().ok, true);
+  const over = await second;
+  assert.match(over.ok ? JSON.stringify(over.place.unknown()) : '', /in one session/);
+  const last = await third;
+  assert.equal(last.ok, true, 'past the session cap with nothing in progress, one check runs (as a sequential client would get)');
+  if (last.ok) last.place.release();
+  assert.deepEqual(tally, { unknown: 2, pending: 0 });
+  const trusted = policy({ clientNetworks: { allow: ['192.0.2.0/24'], deny: [] }, harvest: { maxUnknownPerSession: 1, maxUnknownPerIp: 1, windowMinutes: 10, blockMinutes: 15 } }).policy;
+  const partner = trusted.connect('192.0.2.9');
+  const partnerTally: HarvestTally = { unknown: 0, pending: 0 };
+  for (let i = 0; i < 5; i++) assert.deepEqual(await unknownRecipient(trusted, partner, partnerTally), { ok: true }, 'an allow-listed client is not counted');
 });
