@@ -98,8 +98,9 @@ export function interceptReplies(handle: ConnectionHandle, intercept: (reply: Ou
 }
 
 /**
- * `choose` picks the enhanced status code of each reply written on the connection (asked once per reply, also
- * for replies that show none); undefined keeps smtp-server's own choice. Shown only with hideENHANCEDSTATUSCODES off.
+ * `choose` picks the enhanced status code of each reply written on the connection, asked once per reply (context
+ * false included: the greeting and EHLO, where smtp-server shows none); undefined keeps smtp-server's own choice.
+ * Codes are shown only with hideENHANCEDSTATUSCODES off.
  */
 export function chooseEnhancedCode(handle: ConnectionHandle, choose: (code: number, context: ReplyContext) => string | undefined): void {
   const connection = connectionOfHandle(handle);
