@@ -32,6 +32,7 @@ import {
   checkSmtpServerVersion,
   connectionOf,
   interceptReplies,
+  listen,
   onEveryCommand,
   openConnections,
   sendReply,
@@ -207,13 +208,7 @@ export abstract class SmtpListener {
   }
 
   listen(host: string, port: number): Promise<AddressInfo> {
-    return new Promise((resolve, reject) => {
-      this.server.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        this.server.server.off('error', reject);
-        resolve(this.server.server.address() as AddressInfo);
-      });
-    });
+    return listen(this.server, host, port);
   }
 
   /** Stops accepting; idle sessions get 421 now, sessions in a transaction after it, the rest when the grace ends. */

@@ -4,6 +4,7 @@
 // (SMTP_SERVER_VERSION, pinned in package.json and checked when a listener is built). Each behaviour relied on has a
 // test over a real server (test/unit/smtp/smtp-server-adapter.test.ts), so a release that changes one fails a test,
 // not production. What lies beyond the public API, and why Moat needs it:
+//  - server.server, the net.Server under it: the address bound (port 0 in tests) and a failed listen (port taken).
 //  - server.connections, the Set of connections not yet closing: the connection cap with eviction (smtp/stress.ts)
 //    counts it, and the per-connection steering below needs the connection object of a session.
 //  - server.connect(socket), called once per accepted socket, and the place smtp-server checks maxClients: the stress
@@ -15,7 +16,11 @@
 //    alone; our replies carry their own.
 //  - connection._onCommand(command, callback): every command line the client sends, before smtp-server handles it
 //    (who owes the next move, for the stress policy).
+// The tests also hold public behaviours whose details Moat leans on: the 421 "You talk too soon" to a client that
+// talks before the greeting, in session.error at onClose (mx PREGREET), and the DATA stream's byteLength growing as
+// bytes arrive, before the final dot ends it (smtp/data-rate.ts).
 import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
 import type { SMTPServer, SMTPServerSession } from 'smtp-server';
 
 /** The smtp-server release this module was written and tested against; package.json pins exactly this one. */
@@ -62,6 +67,17 @@ export function checkSmtpServerVersion(installed: string = installedSmtpServerVe
       `(src-relay/smtp/smtp-server-adapter.ts): install smtp-server@${SMTP_SERVER_VERSION}, or move SMTP_SERVER_VERSION ` +
       'and the package.json pin together once test/unit/smtp/smtp-server-adapter.test.ts passes with the new release',
   );
+}
+
+/** Starts listening; resolves with the address bound, rejects when the port cannot be had (e.g. EADDRINUSE). */
+export function listen(server: SMTPServer, host: string, port: number): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.server.once('error', reject);
+    server.listen(port, host, () => {
+      server.server.off('error', reject);
+      resolve(server.server.address() as AddressInfo);
+    });
+  });
 }
 
 /** The server's open connections (not closing), live: it grows and shrinks as clients come and go. */

@@ -12,6 +12,7 @@ import {
   connectionOf,
   installedSmtpServerVersion,
   interceptReplies,
+  listen,
   onEveryCommand,
   openConnections,
   peerOf,
@@ -90,6 +91,20 @@ test('the installed smtp-server is exactly SMTP_SERVER_VERSION, the version pack
 test('the start-up check refuses any other smtp-server release with an error naming both versions', () => {
   assert.throws(() => checkSmtpServerVersion('3.21.7'), (error: Error) => error.message.includes('smtp-server 3.21.7 is installed') && error.message.includes(`smtp-server@${SMTP_SERVER_VERSION}`));
   assert.throws(() => checkSmtpServerVersion('3.22.0'), /smtp-server 3\.22\.0 is installed/);
+});
+
+test('listen resolves with the address bound to port 0, and rejects with EADDRINUSE when the port is taken', async () => {
+  const first = new SMTPServer({ logger: false, disableReverseLookup: true });
+  const second = new SMTPServer({ logger: false, disableReverseLookup: true });
+  second.on('error', () => {});
+  try {
+    const bound = await listen(first, '127.0.0.1', 0);
+    assert.equal(bound.address, '127.0.0.1');
+    assert.ok(bound.port > 0);
+    await assert.rejects(listen(second, '127.0.0.1', bound.port), { code: 'EADDRINUSE' });
+  } finally {
+    await new Promise<void>((resolve) => first.close(() => resolve()));
+  }
 });
 
 test('openConnections grows with each connected socket and shrinks as each one goes, a 421 taking it out at once', async () => {
