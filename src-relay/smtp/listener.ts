@@ -27,6 +27,20 @@ import { DataRateGuard } from './data-rate.ts';
 import { receivedHeader } from './received.ts';
 import { REPLIES, SmtpReplyError, type SmtpReply } from './replies.ts';
 import type { TlsPair } from './tls.ts';
+import {
+  chooseEnhancedCode,
+  checkSmtpServerVersion,
+  connectionOf,
+  interceptReplies,
+  listen,
+  onEveryCommand,
+  openConnections,
+  sendReply,
+  watchConnections,
+  type ConnectionHandle,
+  type ReplyContext,
+  type ReplyText,
+} from './smtp-server-adapter.ts';
 
 /** The limits every listener enforces; the mx listener's come from `mx`, the submission listeners' from `mx` and `submission`. */
 export type ListenerLimits = Pick<
@@ -35,17 +49,11 @@ export type ListenerLimits = Pick<
   | 'maxHeaderBytes'
 >;
 
-/** The parts of smtp-server's per-connection object that the listener steers (not in its public types). */
-export interface ConnectionHandle {
-  session: SMTPServerSession;
-  send(code: number, text: string, context?: string | false): void;
-  _getEnhancedStatusCode(code: number, context?: string | false): string;
-  _onCommand(command: Buffer, callback?: () => void): void;
-}
-
 /** What a listener keeps per connection (habit: session state apart from message state). */
 export interface SessionState {
   ip: string;
+  session: SMTPServerSession;
+  /** smtp-server's connection, steered through smtp/smtp-server-adapter.ts only. */
   connection: ConnectionHandle | undefined;
   errors: number;
   countedForIp: boolean;
@@ -134,6 +142,7 @@ export abstract class SmtpListener {
     this.events = options.events;
     this.hostname = options.hostname;
     this.clock = options.clock ?? Date.now;
+    checkSmtpServerVersion();
     this.server = new SMTPServer({
       name: options.hostname,
       banner: 'Moat',
@@ -194,18 +203,12 @@ export abstract class SmtpListener {
   }
 
   /** Rewrites one of smtp-server's own replies before it is sent (e.g. a clearer code); returns it unchanged by default. */
-  protected rewriteReply(_state: SessionState, code: number, text: string, _context: string | false | undefined): { code: number; text: string; enhanced?: string } {
+  protected rewriteReply(_state: SessionState, code: number, text: ReplyText, _context: ReplyContext): { code: number; text: ReplyText; enhanced?: string } {
     return { code, text };
   }
 
   listen(host: string, port: number): Promise<AddressInfo> {
-    return new Promise((resolve, reject) => {
-      this.server.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        this.server.server.off('error', reject);
-        resolve(this.server.server.address() as AddressInfo);
-      });
-    });
+    return listen(this.server, host, port);
   }
 
   /** Stops accepting; idle sessions get 421 now, sessions in a transaction after it, the rest when the grace ends. */
@@ -214,14 +217,14 @@ export abstract class SmtpListener {
     clearInterval(this.stressSweep);
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const state of this.sessions.values()) {
-      if (!state.inData && !state.connection?.session.envelope.mailFrom) this.reply(state, REPLIES.shuttingDown);
+      if (!state.inData && !state.session.envelope.mailFrom) this.reply(state, REPLIES.shuttingDown);
     }
     return closed;
   }
 
   protected reply(state: SessionState, reply: SmtpReply): void {
     state.enhanced = reply.enhanced;
-    state.connection?.send(reply.code, reply.text);
+    if (state.connection) sendReply(state.connection, reply.code, reply.text);
   }
 
   protected refuse(session: SMTPServerSession, reply: SmtpReply, detail?: string): SmtpReplyError {
@@ -230,13 +233,11 @@ export abstract class SmtpListener {
     return new SmtpReplyError(reply, detail);
   }
 
-  private onConnect(session: SMTPServerSession, callback: (error?: Error) => void): void {
+  private onConnect(session: SMTPServerSession, callback: (error?: Error | null) => void): void {
     const ip = session.remoteAddress;
-    const connection = [...(this.server as unknown as { connections: Set<ConnectionHandle> }).connections].find(
-      (candidate) => candidate.session === session,
-    );
+    const connection = connectionOf(this.server, session);
     const state: SessionState = {
-      ip, connection, errors: 0, countedForIp: false, deadline: undefined, enhanced: undefined, inData: false,
+      ip, session, connection, errors: 0, countedForIp: false, deadline: undefined, enhanced: undefined, inData: false,
       activity: new SessionActivity(this.stress.now()), dataRate: undefined,
     };
     this.sessions.set(session.id, state);
@@ -253,41 +254,40 @@ export abstract class SmtpListener {
     state.deadline = setTimeout(() => this.reply(state, REPLIES.sessionDeadline), this.limits.sessionDeadlineSec * 1000);
     state.deadline.unref();
     this.connected(session);
-    callback();
+    this.admit(session, callback);
   }
 
   /** A connection was accepted (limits passed); listeners set up their per-session state here. */
   protected connected(_session: SMTPServerSession): void {}
+
+  /** The last word on a connection the limits let in: calling back sends the greeting, an error refuses the client. */
+  protected admit(_session: SMTPServerSession, callback: (error?: Error | null) => void): void {
+    callback();
+  }
 
   /**
    * smtp-server derives the enhanced status from the reply code alone, and counts no errors; this gives our replies
    * their own enhanced status and closes a session after too many refused commands, whoever refused them.
    */
   private instrument(connection: ConnectionHandle, state: SessionState): void {
-    const enhancedFor = connection._getEnhancedStatusCode.bind(connection);
-    connection._getEnhancedStatusCode = (code, context) => {
+    chooseEnhancedCode(connection, (_code, context) => {
       const chosen = state.enhanced;
       state.enhanced = undefined;
-      return chosen && context !== false ? chosen : enhancedFor(code, context);
-    };
-    const send = connection.send.bind(connection);
-    connection.send = (rawCode, rawText, context) => {
-      const { code, text, enhanced } = this.rewriteReply(state, rawCode, rawText, context);
+      return context === false ? undefined : chosen;
+    });
+    interceptReplies(connection, (reply, write) => {
+      const { code, text, enhanced } = this.rewriteReply(state, reply.code, reply.text, reply.context);
       if (enhanced) state.enhanced = enhanced;
       state.activity.answered(code, this.stress.now());
-      send(code, text, context);
+      write(code, text, reply.context);
       if (code >= 400 && code !== 421 && ++state.errors >= this.limits.maxErrors) {
         this.logger.warn({ ip: state.ip, errors: state.errors }, 'TOO_MANY_ERRORS');
         this.events.emit('refused', { reason: 'too-many-errors', clientIp: state.ip });
         state.enhanced = REPLIES.tooManyErrors.enhanced;
-        send(REPLIES.tooManyErrors.code, REPLIES.tooManyErrors.text);
+        write(REPLIES.tooManyErrors.code, REPLIES.tooManyErrors.text);
       }
-    };
-    const onCommand = connection._onCommand.bind(connection);
-    connection._onCommand = (command, callback) => {
-      state.activity.heard(this.stress.now());
-      onCommand(command, callback);
-    };
+    });
+    onEveryCommand(connection, () => state.activity.heard(this.stress.now()));
   }
 
   /**
@@ -296,34 +296,35 @@ export abstract class SmtpListener {
    * connect(), so room is made just before it.
    */
   private guardSlots(): void {
-    const server = this.server as unknown as { connect(socket: unknown, options?: unknown): void; connections: Set<ConnectionHandle> };
-    const connect = server.connect.bind(this.server);
-    server.connect = (socket, options) => {
-      if (server.connections.size >= this.limits.maxConnections) this.makeRoom(server.connections);
-      connect(socket, options);
-      if (!this.stressSweep && this.stress.stressed(server.connections.size)) {
-        this.logger.warn({ open: server.connections.size, max: this.limits.maxConnections }, 'STRESS_ON');
-        this.stressSweep = setInterval(() => this.sweepUnderStress(server.connections), STRESS_SWEEP_MS);
+    const open = openConnections(this.server);
+    watchConnections(this.server, {
+      before: () => {
+        if (open.size >= this.limits.maxConnections) this.makeRoom(open);
+      },
+      after: () => {
+        if (this.stressSweep || !this.stress.stressed(open.size)) return;
+        this.logger.warn({ open: open.size, max: this.limits.maxConnections }, 'STRESS_ON');
+        this.stressSweep = setInterval(() => this.sweepUnderStress(open), STRESS_SWEEP_MS);
         this.stressSweep.unref();
-      }
-    };
+      },
+    });
   }
 
   /** The open sessions as the stress policy sees them; only those still holding a slot (not closing). */
-  private *slots(open: Set<ConnectionHandle>): Generator<IdleSlot & { state: SessionState }> {
+  private *slots(open: ReadonlySet<ConnectionHandle>): Generator<IdleSlot & { state: SessionState }> {
     for (const state of this.sessions.values()) {
       if (!state.connection || !open.has(state.connection)) continue;
-      yield { state, idleSince: state.activity.idleSince(state.inData), inTransaction: Boolean(state.connection.session.envelope.mailFrom) };
+      yield { state, idleSince: state.activity.idleSince(state.inData), inTransaction: Boolean(state.session.envelope.mailFrom) };
     }
   }
 
-  private makeRoom(open: Set<ConnectionHandle>): void {
+  private makeRoom(open: ReadonlySet<ConnectionHandle>): void {
     const slot = this.stress.evictee(this.slots(open));
     if (!slot) return;
     this.closeIdle(slot, open.size, 'EVICTED_IDLE');
   }
 
-  private sweepUnderStress(open: Set<ConnectionHandle>): void {
+  private sweepUnderStress(open: ReadonlySet<ConnectionHandle>): void {
     if (!this.stress.stressed(open.size)) {
       this.logger.info({ open: open.size, max: this.limits.maxConnections }, 'STRESS_OFF');
       clearInterval(this.stressSweep);
@@ -342,6 +343,7 @@ export abstract class SmtpListener {
   }
 
   private onClose(session: SMTPServerSession): void {
+    this.disconnected(session);
     const state = this.sessions.get(session.id);
     if (!state) return;
     this.sessions.delete(session.id);
@@ -357,6 +359,12 @@ export abstract class SmtpListener {
 
   /** The connection closed; listeners drop their per-session state here. */
   protected closed(_session: SMTPServerSession): void {}
+
+  /**
+   * Any connection closed, also one refused before onConnect (an early talker, one over maxClients): `session` then
+   * holds only its id, and `session.error` the last error reply. Runs before `closed`.
+   */
+  protected disconnected(_session: SMTPServerSession): void {}
 
   protected note(session: SMTPServerSession, action: 'REFUSED', sender: string | null, recipient: string | null, detail: string): void {
     this.queue.note({
@@ -398,7 +406,7 @@ export abstract class SmtpListener {
    * stream fails with the same reply, so the spool file is discarded and nothing is queued.
    */
   private watchDataRate(stream: SMTPServerDataStream, state: SessionState): DataRateGuard {
-    const open = (this.server as unknown as { connections: Set<ConnectionHandle> }).connections;
+    const open = openConnections(this.server);
     return new DataRateGuard({
       stream,
       budgetCapMs: () => this.stress.idleLimitMs(open.size),

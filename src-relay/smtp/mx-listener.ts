@@ -11,6 +11,7 @@ import { filterReply } from './filter-replies.ts';
 import type { Resolver } from '../queue/delivery.ts';
 import { ConnectionPolicy, type ClientRefusal, type ClientScreen, type HarvestTally, type RecipientPlace } from './connection-policy.ts';
 import { RecipientCallout } from './callout.ts';
+import { peerOf, watchConnections } from './smtp-server-adapter.ts';
 
 /** The reply and the metric label of each connection-policy refusal. */
 const CLIENT_REFUSALS: Record<ClientRefusal, { reply: SmtpReply; reason: RefusalReason }> = {
@@ -84,11 +85,12 @@ export class MxListener extends SmtpListener {
         : null;
     this.calloutWhenUnreachable = config.mx.callout.whenUnreachable;
     this.greetingDelayMs = config.mx.greetingDelayMs;
-    // the connection policy runs once the base class's connection limits have let the client in
-    const server = this.server as unknown as { onConnect(session: SMTPServerSession, callback: (error?: Error | null) => void): void };
-    const limits = server.onConnect.bind(this.server);
-    server.onConnect = (session, callback) => limits(session, (error) => (error ? callback(error) : this.screenClient(session, callback)));
     this.watchEarlyTalkers();
+  }
+
+  /** The connection policy runs once the base class's connection limits have let the client in. */
+  protected override admit(session: SMTPServerSession, callback: (error?: Error | null) => void): void {
+    this.screenClient(session, callback);
   }
 
   /**
@@ -117,28 +119,23 @@ export class MxListener extends SmtpListener {
    * ran (within its 100 ms window); this notes each connection's peer so that the close can be logged and counted.
    */
   private watchEarlyTalkers(): void {
-    const server = this.server as unknown as {
-      connect(socket: unknown, options?: unknown): void;
-      connections: Set<{ id: string; remoteAddress: string }>;
-      onClose(session: SMTPServerSession & { error?: string }, callback: () => void): void;
-    };
-    const connect = server.connect.bind(this.server);
-    server.connect = (socket, options) => {
-      connect(socket, options);
-      let newest: { id: string; remoteAddress: string } | undefined;
-      for (const connection of server.connections) newest = connection;
-      if (newest) this.peers.set(newest.id, newest.remoteAddress);
-    };
-    const close = server.onClose.bind(this.server);
-    server.onClose = (session, callback) => {
-      const ip = this.peers.get(session.id);
-      this.peers.delete(session.id);
-      if (ip && / You talk too soon$/.test(session.error ?? '')) {
-        this.logger.info({ ip }, 'PREGREET');
-        this.events.emit('refused', { reason: 'pregreet', clientIp: ip });
-      }
-      close(session, callback);
-    };
+    watchConnections(this.server, {
+      after: (connection) => {
+        if (!connection) return;
+        const { id, remoteAddress } = peerOf(connection);
+        this.peers.set(id, remoteAddress);
+      },
+    });
+  }
+
+  protected override disconnected(session: SMTPServerSession): void {
+    const ip = this.peers.get(session.id);
+    this.peers.delete(session.id);
+    if (ip && / You talk too soon$/.test(session.error ?? '')) {
+      this.logger.info({ ip }, 'PREGREET');
+      this.events.emit('refused', { reason: 'pregreet', clientIp: ip });
+    }
+    super.disconnected(session);
   }
 
   /** A connection-policy refusal: logged, counted, and the reply from the table. */

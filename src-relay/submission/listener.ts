@@ -11,6 +11,7 @@ import type { DkimSigner } from '../dkim/sign.ts';
 import { checkRecipient, checkSender, normalizeDomain, splitAddress, type RecipientCheck, type RecipientPolicy } from '../smtp/address.ts';
 import { SmtpListener, senderOf, type EngineListenerOptions, type SessionState } from '../smtp/listener.ts';
 import { REPLIES, SmtpReplyError, type SmtpReply } from '../smtp/replies.ts';
+import type { ReplyContext, ReplyText } from '../smtp/smtp-server-adapter.ts';
 import { addressesNotOwned, checkAuthorFields } from './from-header.ts';
 import type { TrustedNetworks } from './networks.ts';
 
@@ -104,8 +105,8 @@ export class SubmissionListener extends SmtpListener {
   }
 
   /** AUTH before STARTTLS is an unknown command to smtp-server (we hid it); the client is told what to do instead. */
-  protected override rewriteReply(state: SessionState, code: number, text: string, context: string | false | undefined) {
-    if (code === 500 && context === 'AUTH' && state.connection && !state.connection.session.secure) {
+  protected override rewriteReply(state: SessionState, code: number, text: ReplyText, context: ReplyContext) {
+    if (code === 500 && context === 'AUTH' && !state.session.secure) {
       return { code: REPLIES.startTlsFirst.code, text: REPLIES.startTlsFirst.text, enhanced: REPLIES.startTlsFirst.enhanced };
     }
     return super.rewriteReply(state, code, text, context);

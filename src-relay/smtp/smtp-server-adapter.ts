@@ -1,0 +1,157 @@
+// The smtp-server adapter (issue 13). Moat drives smtp-server through its documented options and hooks (onConnect,
+// onSecure, onAuth, onMailFrom, onRcptTo, onData, onClose; listen, close; session, session.error,
+// session.disabledCommands). What it needs beyond them lives here and only here, written against one exact release
+// (SMTP_SERVER_VERSION, pinned in package.json and checked when a listener is built). Each behaviour relied on has a
+// test over a real server (test/unit/smtp/smtp-server-adapter.test.ts), so a release that changes one fails a test,
+// not production. What lies beyond the public API, and why Moat needs it:
+//  - server.server, the net.Server under it: the address bound (port 0 in tests) and a failed listen (port taken).
+//  - server.connections, the Set of connections not yet closing: the connection cap with eviction (smtp/stress.ts)
+//    counts it, and the per-connection steering below needs the connection object of a session.
+//  - server.connect(socket), called once per accepted socket, and the place smtp-server checks maxClients: the stress
+//    guard makes room just before it, and the mx listener notes the peer of connections that never reach onConnect.
+//  - connection.id and connection.remoteAddress: known at connect, before the session object has them.
+//  - connection.send(code, text, context), the one place every reply is written: our own replies at any time
+//    (deadline, shutdown, eviction), and every reply of smtp-server seen (error counting, rewording).
+//  - connection._getEnhancedStatusCode(code, context): smtp-server derives the RFC 3463 code from the reply code
+//    alone; our replies carry their own.
+//  - connection._onCommand(command, callback): every command line the client sends, before smtp-server handles it
+//    (who owes the next move, for the stress policy).
+// The tests also hold public behaviours whose details Moat leans on: the 421 "You talk too soon" to a client that
+// talks before the greeting, in session.error at onClose (mx PREGREET), and the DATA stream's byteLength growing as
+// bytes arrive, before the final dot ends it (smtp/data-rate.ts).
+import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
+import type { SMTPServer, SMTPServerSession } from 'smtp-server';
+
+/** The smtp-server release this module was written and tested against; package.json pins exactly this one. */
+export const SMTP_SERVER_VERSION = '3.21.6';
+
+/** smtp-server's connection class, as its own type declarations describe it (not exported from the package root). */
+type SMTPConnection = SMTPServer['connections'] extends Set<infer Connection> ? Connection : never;
+
+declare const opaque: unique symbol;
+/** One of smtp-server's connections; opaque outside this module, which alone reaches into it. */
+export interface ConnectionHandle {
+  readonly [opaque]: 'smtp-server connection';
+}
+
+/** What smtp-server tells `send` about a reply: the command it answers (e.g. 'AUTH'), or false for none (greeting, EHLO). */
+export type ReplyContext = string | false | undefined;
+/** A reply's text; several lines (EHLO) come as an array. */
+export type ReplyText = string | string[] | null | undefined;
+
+/** A reply on its way to the client. */
+export interface OutgoingReply {
+  code: number;
+  text: ReplyText;
+  context: ReplyContext;
+}
+
+/** Writes a reply as smtp-server would have; a 421 closes the connection. */
+export type ReplyWriter = (code: number, text: ReplyText, context?: ReplyContext) => void;
+
+const connectionOfHandle = (handle: ConnectionHandle): SMTPConnection => handle as unknown as SMTPConnection;
+const handleOf = (connection: SMTPConnection): ConnectionHandle => connection as unknown as ConnectionHandle;
+
+/** The version of smtp-server that Node resolves from here. */
+export function installedSmtpServerVersion(): string {
+  const require = createRequire(import.meta.url);
+  return (require('smtp-server/package.json') as { version: string }).version;
+}
+
+/** Throws unless `installed` (by default the installed smtp-server) is exactly SMTP_SERVER_VERSION. */
+export function checkSmtpServerVersion(installed: string = installedSmtpServerVersion()): void {
+  if (installed === SMTP_SERVER_VERSION) return;
+  throw new Error(
+    `smtp-server ${installed} is installed, but Moat reaches into smtp-server ${SMTP_SERVER_VERSION} only ` +
+      `(src-relay/smtp/smtp-server-adapter.ts): install smtp-server@${SMTP_SERVER_VERSION}, or move SMTP_SERVER_VERSION ` +
+      'and the package.json pin together once test/unit/smtp/smtp-server-adapter.test.ts passes with the new release',
+  );
+}
+
+/** Starts listening; resolves with the address bound, rejects when the port cannot be had (e.g. EADDRINUSE). */
+export function listen(server: SMTPServer, host: string, port: number): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.server.once('error', reject);
+    server.listen(port, host, () => {
+      server.server.off('error', reject);
+      resolve(server.server.address() as AddressInfo);
+    });
+  });
+}
+
+/** The server's open connections (not closing), live: it grows and shrinks as clients come and go. */
+export function openConnections(server: SMTPServer): ReadonlySet<ConnectionHandle> {
+  return server.connections as ReadonlySet<SMTPConnection> as unknown as ReadonlySet<ConnectionHandle>;
+}
+
+/** The connection of a session, while it is open. */
+export function connectionOf(server: SMTPServer, session: SMTPServerSession): ConnectionHandle | undefined {
+  for (const connection of server.connections) if (connection.session === session) return handleOf(connection);
+  return undefined;
+}
+
+/** The connection's id (its session's id) and client address, both known from the moment smtp-server took it on. */
+export function peerOf(handle: ConnectionHandle): { id: string; remoteAddress: string } {
+  const connection = connectionOfHandle(handle);
+  return { id: connection.id, remoteAddress: connection.remoteAddress };
+}
+
+/** Sends a reply on the connection now, through any interceptor; a 421 closes it. */
+export function sendReply(handle: ConnectionHandle, code: number, text: string): void {
+  connectionOfHandle(handle).send(code, text);
+}
+
+/**
+ * Every reply on the connection, smtp-server's own and those of `sendReply`, goes to `intercept` instead of the
+ * wire; `write` sends one (the original or another) without passing through `intercept` again.
+ */
+export function interceptReplies(handle: ConnectionHandle, intercept: (reply: OutgoingReply, write: ReplyWriter) => void): void {
+  const connection = connectionOfHandle(handle);
+  const send = connection.send.bind(connection);
+  const write: ReplyWriter = (code, text, context) => send(code, text, context);
+  connection.send = (code, text, context) => intercept({ code, text, context }, write);
+}
+
+/**
+ * `choose` picks the enhanced status code of each reply written on the connection, asked once per reply (context
+ * false included: the greeting and EHLO, where smtp-server shows none); undefined keeps smtp-server's own choice.
+ * Codes are shown only with hideENHANCEDSTATUSCODES off.
+ */
+export function chooseEnhancedCode(handle: ConnectionHandle, choose: (code: number, context: ReplyContext) => string | undefined): void {
+  const connection = connectionOfHandle(handle);
+  const derive = connection._getEnhancedStatusCode.bind(connection);
+  connection._getEnhancedStatusCode = (code, context) => choose(code, context) || derive(code, context);
+}
+
+/** `heard` sees every command line the client sends, before smtp-server handles it (or refuses it). */
+export function onEveryCommand(handle: ConnectionHandle, heard: (command: Buffer) => void): void {
+  const connection = connectionOfHandle(handle);
+  const onCommand = connection._onCommand.bind(connection);
+  connection._onCommand = (command, callback) => {
+    heard(command);
+    onCommand(command, callback);
+  };
+}
+
+/** What to do around each socket that smtp-server takes on. */
+export interface ConnectionWatch {
+  /** Before smtp-server counts the new socket against maxClients: a connection closed here frees its slot in time. */
+  before?: () => void;
+  /** After: the new connection, or undefined when smtp-server refused it at once (over maxClients). */
+  after?: (connection: ConnectionHandle | undefined) => void;
+}
+
+/** Runs `watch` around every socket the server takes on (plain at accept, implicit TLS after the handshake). */
+export function watchConnections(server: SMTPServer, watch: ConnectionWatch): void {
+  const connect = server.connect.bind(server);
+  server.connect = (socket, options) => {
+    watch.before?.();
+    if (!watch.after) return connect(socket, options);
+    const known = new Set(server.connections);
+    connect(socket, options);
+    let added: SMTPConnection | undefined;
+    for (const connection of server.connections) if (!known.has(connection)) added = connection;
+    watch.after(added && handleOf(added));
+  };
+}
