@@ -5,9 +5,8 @@ import { release } from 'node:os';
 import { join } from 'node:path';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log/logger.ts';
-import type { RelayEvents } from '../events.ts';
+import type { RelayEvents, RouteState, AlertEvent, RefusalReason } from '../events.ts';
 import type { Queue } from '../queue/queue.ts';
-import type { RouteState } from '../queue/scheduler.ts';
 import type { Db } from '../store/db.ts';
 import { BackupScheduler } from '../backup/schedule.ts';
 import { AlertManager } from './alerts.ts';
@@ -20,8 +19,7 @@ import { renderPrometheus, type PromFamily } from './prometheus.ts';
 import { runCommand, type CommandRunner, type ProbeContext } from './probes.ts';
 import { MOAT_VERSION } from './version.ts';
 import { defaultHooks } from './default-hooks.ts';
-import type { AlertEvent, MonitorHooks } from './types.ts';
-import type { RefusalReason } from '../events.ts';
+import type { MonitorHooks } from './types.ts';
 
 /** The first scheduled checklist run waits this long after a start (apt is not run while the relay starts up). */
 export const CHECKLIST_FIRST_RUN_DELAY_MS = 5 * 60_000;

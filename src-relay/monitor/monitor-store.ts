@@ -1,5 +1,6 @@
 import type { Db } from '../store/db.ts';
-import type { Alert, ProbeResult, ProbeStatus, Severity } from './types.ts';
+import type { ProbeResult, ProbeStatus } from './types.ts';
+import type { Alert, Severity } from '../events.ts';
 
 /** One row of the per-minute series: `minute` is the minute's start in ms since the epoch. */
 export interface MetricRow {

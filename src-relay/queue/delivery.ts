@@ -6,7 +6,7 @@ import { PassThrough, Readable, pipeline } from 'node:stream';
 import type { Config, HopConfig } from '../config/schema.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Spool } from '../store/spool.ts';
-import type { Route } from '../store/queue-store.ts';
+import type { Route } from '../events.ts';
 import { NO_REPLY_AFTER_DATA, type DeliveryFailure } from './classify.ts';
 import { Slots } from '../util/slots.ts';
 

@@ -9,7 +9,7 @@ import { generate } from 'selfsigned';
 import { Sink, reservePort } from '../helpers/sink.ts';
 import { startRelay, tempDir, type TestRelay } from '../helpers/relay.ts';
 import { message, send } from '../helpers/smtp.ts';
-import type { AlertEvent } from '../../src-relay/monitor/types.ts';
+import type { AlertEvent } from '../../src-relay/events.ts';
 import type { MonitorOptions } from '../../src-relay/monitor/index.ts';
 import { createRelay, type Relay } from '../../src-relay/engine.ts';
 import { validateConfig } from '../../src-relay/config/load.ts';
