@@ -9,7 +9,7 @@ import { createRelay, dataPaths, type Relay, type RelayOptions } from '../engine
 import { resolveLogger, type Logger } from '../log/logger.ts';
 import { openDatabase, type Db } from '../store/db.ts';
 import { loadOrCreateTls } from '../smtp/tls.ts';
-import { MOAT_VERSION } from '../monitor/version.ts';
+import { MOAT_VERSION } from '../util/version.ts';
 import { addMonitorRoutes } from '../monitor/http.ts';
 import type { Monitor } from '../monitor/index.ts';
 import { AdminAuth } from './admin-auth.ts';

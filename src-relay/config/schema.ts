@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { normalizeDomain } from '../smtp/address.ts';
+import { normalizeDomain } from '../util/address.ts';
 import { DEFAULT_BLOCKED_EXTENSIONS } from '../filters/attachments.ts';
-import { parseCidr } from '../submission/networks.ts';
+import { parseCidr } from '../util/networks.ts';
 
 /** `host:port` or `[v6]:port`; port 0 lets the OS pick (tests). */
 export const hostPortSchema = z

@@ -4,7 +4,7 @@
 // rejection or quarantine. Every DNS look-up goes through the injected resolver.
 import { createReadStream } from 'node:fs';
 import { authenticate } from 'mailauth';
-import type { Resolver } from '../queue/delivery.ts';
+import type { Resolver } from '../util/resolver.ts';
 import type { Filter, FilterResult, MessageContext } from './types.ts';
 import type { Verdict } from '../events.ts';
 

@@ -17,7 +17,7 @@ import { MonitorStore, STATE_KEYS } from './monitor-store.ts';
 import { alertEmail, postWebhook, webhookPayload } from './notify.ts';
 import { renderPrometheus, type PromFamily } from './prometheus.ts';
 import { runCommand, type CommandRunner, type ProbeContext } from './probes.ts';
-import { MOAT_VERSION } from './version.ts';
+import { MOAT_VERSION } from '../util/version.ts';
 import { defaultHooks } from './default-hooks.ts';
 import type { MonitorHooks } from './types.ts';
 

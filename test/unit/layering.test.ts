@@ -36,30 +36,18 @@ const ONE_OWNER = 'issue 13: one owner per table; backup reports its state throu
  * the list only shrinks. Nothing new may be added to it.
  */
 const KNOWN_UPWARD: ReadonlyMap<string, string> = new Map([
-  // util/ imports the resolver's type from the queue
-  ['util/fixture-resolver.ts -> queue/delivery.ts', HELPERS_DOWN],
   // config/ validates with helpers and defaults owned by areas above it
-  ['config/schema.ts -> smtp/address.ts', HELPERS_DOWN],
-  ['config/schema.ts -> submission/networks.ts', HELPERS_DOWN],
   ['config/schema.ts -> filters/attachments.ts', CONFIG_DEFAULTS],
   ['config/contract.ts -> admin/define.ts', CONTRACT_KIT_DOWN],
   // filters/
-  ['filters/builtin-rules.ts -> smtp/address.ts', HELPERS_DOWN],
-  ['filters/sender-lists.ts -> smtp/address.ts', HELPERS_DOWN],
-  ['filters/optional-filters.ts -> queue/delivery.ts', HELPERS_DOWN],
-  ['filters/sender-auth.ts -> queue/delivery.ts', HELPERS_DOWN],
   ['filters/contract.ts -> admin/define.ts', CONTRACT_KIT_DOWN],
   // queue/
-  ['queue/queue.ts -> smtp/address.ts', HELPERS_DOWN],
   ['queue/contract.ts -> admin/define.ts', CONTRACT_KIT_DOWN],
-  // smtp/
-  ['smtp/connection-policy.ts -> submission/networks.ts', HELPERS_DOWN],
   // auth/
   ['auth/contract.ts -> admin/define.ts', CONTRACT_KIT_DOWN],
   // quarantine/
   ['quarantine/contract.ts -> admin/define.ts', CONTRACT_KIT_DOWN],
-  // backup/ records its runs in monitor's state table and reads the version from monitor/
-  ['backup/backup.ts -> monitor/version.ts', HELPERS_DOWN],
+  // backup/ records its runs in monitor's state table
   ['backup/schedule.ts -> monitor/monitor-store.ts', ONE_OWNER],
   // monitor/
   ['monitor/contract.ts -> admin/define.ts', CONTRACT_KIT_DOWN],
