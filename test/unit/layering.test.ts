@@ -38,19 +38,13 @@ const ONE_OWNER = 'issue 13: one owner per table; backup reports its state throu
 const KNOWN_UPWARD: ReadonlyMap<string, string> = new Map([
   // config/ validates with helpers and defaults owned by areas above it
   ['config/schema.ts -> filters/attachments.ts', CONFIG_DEFAULTS],
-  ['config/contract.ts -> admin/define.ts', CONTRACT_KIT_DOWN],
   // filters/
-  ['filters/contract.ts -> admin/define.ts', CONTRACT_KIT_DOWN],
   // queue/
-  ['queue/contract.ts -> admin/define.ts', CONTRACT_KIT_DOWN],
   // auth/
-  ['auth/contract.ts -> admin/define.ts', CONTRACT_KIT_DOWN],
   // quarantine/
-  ['quarantine/contract.ts -> admin/define.ts', CONTRACT_KIT_DOWN],
   // backup/ records its runs in monitor's state table
   ['backup/schedule.ts -> monitor/monitor-store.ts', ONE_OWNER],
   // monitor/
-  ['monitor/contract.ts -> admin/define.ts', CONTRACT_KIT_DOWN],
   ['monitor/http.ts -> admin/router.ts', HTTP_DOWN],
   // engine.ts builds the admin server that admin/host.ts owns
   ['engine.ts -> admin/http-server.ts', HTTP_DOWN],

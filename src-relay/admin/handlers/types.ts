@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import type { ContractShape } from '../define.ts';
+import type { ContractShape } from '../../util/contract-kit.ts';
 import type { Relay } from '../../engine.ts';
 import type { Config } from '../../config/schema.ts';
 import type { Logger } from '../../log/logger.ts';
