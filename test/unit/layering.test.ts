@@ -36,12 +36,6 @@ const ONE_OWNER = 'issue 13: one owner per table; backup reports its state throu
  * the list only shrinks. Nothing new may be added to it.
  */
 const KNOWN_UPWARD: ReadonlyMap<string, string> = new Map([
-  // config/ validates with helpers and defaults owned by areas above it
-  ['config/schema.ts -> filters/attachments.ts', CONFIG_DEFAULTS],
-  // filters/
-  // queue/
-  // auth/
-  // quarantine/
   // backup/ records its runs in monitor's state table
   ['backup/schedule.ts -> monitor/monitor-store.ts', ONE_OWNER],
   // monitor/
