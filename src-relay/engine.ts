@@ -21,6 +21,8 @@ import { createContentPipeline } from './filters/content-filters.ts';
 import type { Filter } from './filters/types.ts';
 import { Quarantine } from './quarantine/quarantine.ts';
 import { Monitor, type MonitorOptions } from './monitor/index.ts';
+import { backupLog } from './monitor/monitor-store.ts';
+import { BackupScheduler } from './backup/schedule.ts';
 import { addMonitorRoutes } from './monitor/http.ts';
 import { AdminServer } from './admin/http-server.ts';
 import { Router } from './admin/router.ts';
@@ -50,8 +52,10 @@ export interface Relay {
   readonly dataDir: string;
   readonly queue: Queue;
   readonly events: RelayEvents;
-  /** Metrics, alerts, the patch-status checklist, scheduled backups. */
+  /** Metrics, alerts, the patch-status checklist. */
   readonly monitor: Monitor;
+  /** Scheduled backups (and a backup now, for the admin); they record each run where the monitor reads it. */
+  readonly backups: BackupScheduler;
   /** Quarantined messages: list, preview, release, delete (expiry runs by itself). */
   readonly quarantine: Quarantine;
   /** Where the listeners ended up (port 0 resolved); the submission listeners only when configured. */
@@ -95,6 +99,7 @@ export async function createRelay(config: Config, dataDir: string, options: Rela
     const mx = new MxListener({ config, hostname, queue, tls, logger, events, clock, filters, resolver: options.resolver ?? dns });
     const quarantine = new Quarantine({ queue, logger, clock });
     const monitor = new Monitor({ config, dataDir, hostname, db, queue, events, logger, clock, tls, routeStates: () => scheduler.routeStates(), options: options.monitor });
+    const backups = new BackupScheduler({ config, dataDir, db, log: backupLog(monitor.store), clock, logger });
     const { host, port } = splitHostPort(config.mx.listen);
     const bound = await mx.listen(host, port);
     const submission = await startSubmission({ config, dataDir, db, queue, tls, hostname, logger, events, clock }).catch(async (error: Error) => {
@@ -112,6 +117,7 @@ export async function createRelay(config: Config, dataDir: string, options: Rela
     await admin?.start();
     const adminStatus = options.externalAdmin ?? (() => ({ address: admin!.address, error: admin!.error }));
     monitor.start({ mx: mxAddress, admin: adminStatus });
+    backups.start();
     logger.info({ mx: mxAddress, ...submission.addresses, queued: queue.store.summary().size, damaged: damaged.length }, 'STARTED');
     let stopping: Promise<void> | null = null;
     return {
@@ -120,6 +126,7 @@ export async function createRelay(config: Config, dataDir: string, options: Rela
       queue,
       events,
       monitor,
+      backups,
       quarantine,
       damaged,
       addresses: { mx: mxAddress, ...submission.addresses, get admin() { return adminStatus().address; } },
@@ -130,6 +137,7 @@ export async function createRelay(config: Config, dataDir: string, options: Rela
           clearInterval(quarantineTimer);
           await Promise.all([mx.stop(), submission.stop()]);
           await scheduler.stop(config.shutdownGraceSec * 1000);
+          await backups.stop();
           await monitor.stop();
           queue.flushHistory();
           db.close();

@@ -217,7 +217,7 @@ test('no recent backup: raised when the relay has gone too long without one, cle
     offset = 8 * 86400_000;
     await relay.relay.monitor.checkAlerts();
     assert.deepEqual(seen, ['raised']);
-    const summary = await relay.relay.monitor.backups.runNow();
+    const summary = await relay.relay.backups.runNow();
     assert.ok(summary.file.startsWith(backups));
     await relay.relay.monitor.checkAlerts();
     assert.deepEqual(seen, ['raised', 'cleared']);

@@ -110,7 +110,7 @@ test('moat_last_backup_timestamp_seconds is exported as 0 before the first backu
     assert.equal(never.get('moat_last_backup_timestamp_seconds')?.type, 'gauge');
     assert.equal(sampleValue(never, 'moat_last_backup_timestamp_seconds'), 0);
     const started = Math.floor(Date.now() / 1000);
-    await relay.relay.monitor.backups.runNow();
+    await relay.relay.backups.runNow();
     const value = sampleValue(await metrics(), 'moat_last_backup_timestamp_seconds')!;
     assert.ok(value >= started && value <= Math.ceil(Date.now() / 1000), `${value} is the backup's time`);
   } finally {
