@@ -24,9 +24,9 @@ import { Monitor, type MonitorOptions } from './monitor/index.ts';
 import { backupLog } from './monitor/monitor-store.ts';
 import { BackupScheduler } from './backup/schedule.ts';
 import { addMonitorRoutes } from './monitor/http.ts';
-import { AdminServer } from './admin/http-server.ts';
-import { Router } from './admin/router.ts';
-import { adminTlsPair } from './admin/admin-tls.ts';
+import { AdminServer } from './http/server.ts';
+import { Router } from './http/router.ts';
+import { adminTlsPair } from './http/tls.ts';
 
 export interface RelayOptions {
   /** DNS for MX delivery; tests pass fixture records so no real DNS is asked. */

@@ -12,8 +12,8 @@ import { ServeProcess, runCli } from '../helpers/cli.ts';
 import { parsePrometheus, sampleValue } from '../helpers/prometheus.ts';
 import { addUser, officeMessage, startSubmissionRelay, submit } from '../helpers/submission.ts';
 import { validateConfig } from '../../src-relay/config/load.ts';
-import { AdminServer } from '../../src-relay/admin/http-server.ts';
-import { Router, sendText } from '../../src-relay/admin/router.ts';
+import { AdminServer } from '../../src-relay/http/server.ts';
+import { Router, sendText } from '../../src-relay/http/router.ts';
 import { silentLogger } from '../../src-relay/log/logger.ts';
 
 const TEST_TIMEOUT_MS = 120_000;
