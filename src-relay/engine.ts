@@ -9,21 +9,24 @@ import { openDatabase, type Db } from './store/db.ts';
 import { QueueStore } from './store/queue-store.ts';
 import { Spool } from './store/spool.ts';
 import { Queue } from './queue/queue.ts';
-import { Deliverer, type Resolver } from './queue/delivery.ts';
-import { Scheduler, type RouteState } from './queue/scheduler.ts';
+import { Deliverer } from './queue/delivery.ts';
+import type { Resolver } from './util/resolver.ts';
+import { Scheduler } from './queue/scheduler.ts';
 import { MxListener } from './smtp/mx-listener.ts';
 import { createOptionalFilters } from './filters/optional-filters.ts';
 import { loadOrCreateTls } from './smtp/tls.ts';
-import { createRelayEvents, type RelayEvents } from './events.ts';
+import { createRelayEvents, type RelayEvents, type RouteState } from './events.ts';
 import { startSubmission } from './submission/index.ts';
 import { createContentPipeline } from './filters/content-filters.ts';
 import type { Filter } from './filters/types.ts';
 import { Quarantine } from './quarantine/quarantine.ts';
 import { Monitor, type MonitorOptions } from './monitor/index.ts';
+import { backupLog } from './monitor/monitor-store.ts';
+import { BackupScheduler } from './backup/schedule.ts';
 import { addMonitorRoutes } from './monitor/http.ts';
-import { AdminServer } from './admin/http-server.ts';
-import { Router } from './admin/router.ts';
-import { adminTlsPair } from './admin/admin-tls.ts';
+import { AdminServer } from './http/server.ts';
+import { Router } from './http/router.ts';
+import { adminTlsPair } from './http/tls.ts';
 
 export interface RelayOptions {
   /** DNS for MX delivery; tests pass fixture records so no real DNS is asked. */
@@ -51,8 +54,10 @@ export interface Relay {
   readonly dataDir: string;
   readonly queue: Queue;
   readonly events: RelayEvents;
-  /** Metrics, alerts, the patch-status checklist, scheduled backups. */
+  /** Metrics, alerts, the patch-status checklist. */
   readonly monitor: Monitor;
+  /** Scheduled backups (and a backup now, for the admin); they record each run where the monitor reads it. */
+  readonly backups: BackupScheduler;
   /** Quarantined messages: list, preview, release, delete (expiry runs by itself). */
   readonly quarantine: Quarantine;
   /** Where the listeners ended up (port 0 resolved); the submission listeners only when configured. */
@@ -96,6 +101,7 @@ export async function createRelay(config: Config, dataDir: string, options: Rela
     const mx = new MxListener({ config, hostname, queue, tls, logger, events, clock, filters, resolver: options.resolver ?? dns });
     const quarantine = new Quarantine({ queue, logger, clock });
     const monitor = new Monitor({ config, dataDir, hostname, db, queue, events, logger, clock, tls, routeStates: () => scheduler.routeStates(), options: options.monitor });
+    const backups = new BackupScheduler({ config, dataDir, db, log: backupLog(monitor.store), clock, logger });
     const { host, port } = splitHostPort(config.mx.listen);
     const bound = await mx.listen(host, port);
     const submission = await startSubmission({ config, dataDir, db, queue, tls, hostname, logger, events, clock, verifyPassword: options.verifyPassword }).catch(async (error: Error) => {
@@ -113,6 +119,7 @@ export async function createRelay(config: Config, dataDir: string, options: Rela
     await admin?.start();
     const adminStatus = options.externalAdmin ?? (() => ({ address: admin!.address, error: admin!.error }));
     monitor.start({ mx: mxAddress, admin: adminStatus });
+    backups.start();
     logger.info({ mx: mxAddress, ...submission.addresses, queued: queue.store.summary().size, damaged: damaged.length }, 'STARTED');
     let stopping: Promise<void> | null = null;
     return {
@@ -121,6 +128,7 @@ export async function createRelay(config: Config, dataDir: string, options: Rela
       queue,
       events,
       monitor,
+      backups,
       quarantine,
       damaged,
       addresses: { mx: mxAddress, ...submission.addresses, get admin() { return adminStatus().address; } },
@@ -131,6 +139,7 @@ export async function createRelay(config: Config, dataDir: string, options: Rela
           clearInterval(quarantineTimer);
           await Promise.all([mx.stop(), submission.stop()]);
           await scheduler.stop(config.shutdownGraceSec * 1000);
+          await backups.stop();
           await monitor.stop();
           queue.flushHistory();
           db.close();

@@ -1,8 +1,47 @@
 import { EventEmitter } from 'node:events';
-import type { RouteState } from './queue/scheduler.ts';
-import type { Route } from './store/queue-store.ts';
-import type { AlertEvent } from './monitor/types.ts';
-import type { Verdict } from './filters/types.ts';
+
+// The payload types live here, with the bus at the bottom of the tree: the areas that emit them import them from
+// here, so the bus never imports upward (docs/ARCHITECTURE.md).
+
+/** Where a recipient is delivered: the internal server, or the outside world by MX. */
+export type Route = 'internal' | 'outbound';
+
+/** Whether a route (the internal server, or `mx:DOMAIN`) answered on its last attempt (queue/scheduler.ts keeps it). */
+export interface RouteState {
+  route: string;
+  state: 'up' | 'down';
+  since: number;
+  lastError: string | null;
+}
+
+/**
+ * A filter's verdict, and the content filters' action on a message (filters/types.ts: the filter contract; the
+ * policy turns all verdicts into one action).
+ */
+export type Verdict = 'accept' | 'tag' | 'quarantine' | 'reject' | 'tempfail';
+
+export type Severity = 'warning' | 'critical';
+
+/** One alert as it is kept and shown: raised once, cleared once. */
+export interface Alert {
+  id: number;
+  rule: string;
+  severity: Severity;
+  title: string;
+  /** Plain words: what is wrong, with the numbers. */
+  message: string;
+  /** What the admin can do about it. */
+  hint: string;
+  raisedAt: number;
+  clearedAt: number | null;
+  /** Why it was cleared (e.g. "the queue is down to 3 messages"). */
+  clearMessage: string | null;
+}
+
+export interface AlertEvent {
+  action: 'raised' | 'cleared';
+  alert: Alert;
+}
 
 /** Why a transaction or command was refused, as a metric label: a small fixed set. */
 export type RefusalReason =

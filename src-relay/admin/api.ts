@@ -1,8 +1,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { z } from 'zod';
 import { contract, type MethodName } from './contract.ts';
-import { ApiError, type ApiIssue } from './errors.ts';
-import { sendError, sendJson, type RequestContext, type Router } from './router.ts';
+import { ApiError, sendApiError, type ApiIssue } from './errors.ts';
+import { sendJson, type RequestContext, type Router } from '../http/router.ts';
 import type { AdminAuth, AdminSession } from './admin-auth.ts';
 import type { ApiContext } from './handlers/types.ts';
 import type { Logger } from '../log/logger.ts';
@@ -109,10 +109,10 @@ export function addApiRoutes(router: Router, options: ApiRoutesOptions): Router 
     } catch (error) {
       if (error instanceof ApiError) {
         options.logger.info({ method: name, clientIp, code: error.code }, 'ADMIN_REFUSED');
-        return sendError(res, error.code, error.message, error.issues);
+        return sendApiError(res, error.code, error.message, error.issues);
       }
       options.logger.error({ method: name, error: (error as Error).message }, 'ADMIN_METHOD_FAILED');
-      sendError(res, 'INTERNAL');
+      sendApiError(res, 'INTERNAL');
     }
   });
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { method } from './define.ts';
+import { method } from '../util/contract-kit.ts';
 
 /** Shortest admin password accepted (NIST SP 800-63B asks at least 8; the admin of a mail gateway gets 10). */
 export const MIN_ADMIN_PASSWORD_CHARS = 10;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { InputOf, OutputOf } from './define.ts';
+import type { InputOf, OutputOf } from '../util/contract-kit.ts';
 import { authContract, relayStatusSchema } from './auth-contract.ts';
 import { queueContract, queueSummarySchema } from '../queue/contract.ts';
 import { quarantineContract } from '../quarantine/contract.ts';

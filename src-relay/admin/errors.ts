@@ -1,10 +1,13 @@
+import type { ServerResponse } from 'node:http';
+import { HTTP_ERRORS, sendErrorAnswer } from '../http/router.ts';
+
 /**
  * Every error the admin listener answers with: a stable code, its HTTP status and readable words (STYLE habit 5).
  * Over HTTP a failure is a value `{ ok: false, code, message, issues? }`, never a thrown stack.
  */
 export const API_ERRORS = {
-  NOT_FOUND: { status: 404, message: 'no such page' },
-  METHOD_NOT_ALLOWED: { status: 405, message: 'method not allowed here' },
+  NOT_FOUND: HTTP_ERRORS.NOT_FOUND,
+  METHOD_NOT_ALLOWED: HTTP_ERRORS.METHOD_NOT_ALLOWED,
   UNKNOWN_METHOD: { status: 404, message: 'no such admin API method' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'send the request as application/json' },
   PAYLOAD_TOO_LARGE: { status: 413, message: 'the request body is too large' },
@@ -32,8 +35,8 @@ export const API_ERRORS = {
   BACKUP_FAILED: { status: 500, message: 'the backup could not be written' },
   CHECKLIST_ITEM_GONE: { status: 404, message: 'no such checklist item' },
   SENDER_ENTRY_GONE: { status: 404, message: 'that address or domain is on neither sender list' },
-  INTERNAL: { status: 500, message: 'internal error (see the relay log)' },
-  UNAVAILABLE: { status: 503, message: 'the relay is not ready' },
+  INTERNAL: HTTP_ERRORS.INTERNAL,
+  UNAVAILABLE: HTTP_ERRORS.UNAVAILABLE,
 } as const;
 
 export type ApiErrorCode = keyof typeof API_ERRORS;
@@ -42,6 +45,11 @@ export type ApiErrorCode = keyof typeof API_ERRORS;
 export interface ApiIssue {
   path: string;
   message: string;
+}
+
+/** Answers with an admin API error: `{ ok: false, code, message, issues? }` (http/router.ts `sendErrorAnswer`). */
+export function sendApiError(res: ServerResponse, code: ApiErrorCode, message?: string, issues?: ApiIssue[]): void {
+  sendErrorAnswer(res, code, API_ERRORS[code], message, issues);
 }
 
 /** Thrown inside a handler; the transport turns it into `{ ok: false, code, message, issues }`. */

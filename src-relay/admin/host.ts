@@ -9,16 +9,16 @@ import { createRelay, dataPaths, type Relay, type RelayOptions } from '../engine
 import { resolveLogger, type Logger } from '../log/logger.ts';
 import { openDatabase, type Db } from '../store/db.ts';
 import { loadOrCreateTls } from '../smtp/tls.ts';
-import { MOAT_VERSION } from '../monitor/version.ts';
+import { MOAT_VERSION } from '../util/version.ts';
 import { addMonitorRoutes } from '../monitor/http.ts';
 import type { Monitor } from '../monitor/index.ts';
 import { AdminAuth } from './admin-auth.ts';
-import { adminTlsPair } from './admin-tls.ts';
+import { adminTlsPair } from '../http/tls.ts';
 import { addApiRoutes, callerOf, type CallInfo } from './api.ts';
-import { ApiError } from './errors.ts';
+import { ApiError, sendApiError } from './errors.ts';
 import { EventStream } from './event-stream.ts';
-import { AdminServer } from './http-server.ts';
-import { Router, sendError } from './router.ts';
+import { AdminServer } from '../http/server.ts';
+import { Router } from '../http/router.ts';
 import { addUiRoutes } from './static-files.ts';
 import { createHandlers } from './service.ts';
 import type { relayStatusSchema } from './auth-contract.ts';
@@ -307,15 +307,15 @@ export class AdminHost {
     router.use(({ req, res }) => {
       const refusal = refuseRequest(req.headers.host, req.headers.origin, req.headers['sec-fetch-site'], this.allowedHosts());
       if (!refusal) return false;
-      sendError(res, refusal);
+      sendApiError(res, refusal);
       return true;
     });
     addApiRoutes(router, { auth: this.auth, handlers: createHandlers(this), context: (call) => this.context(call), logger: this.logger, secure });
     router.get('/api/events', ({ req, res }) => {
-      if (callerOf(req, this.auth).kind === 'anonymous') return sendError(res, this.auth.passwordSet ? 'UNAUTHENTICATED' : 'SETUP_REQUIRED');
+      if (callerOf(req, this.auth).kind === 'anonymous') return sendApiError(res, this.auth.passwordSet ? 'UNAUTHENTICATED' : 'SETUP_REQUIRED');
       const initial = [{ name: 'relay' as const, data: this.status() }];
       if (this.relay && this.state === 'running') initial.push({ name: 'queue' as never, data: this.queueSummary(this.relay) as never });
-      if (!this.events.open(res, initial)) sendError(res, 'UNAVAILABLE', 'too many live views are open');
+      if (!this.events.open(res, initial)) sendApiError(res, 'UNAVAILABLE', 'too many live views are open');
     });
     const monitor = () => {
       if (!this.relay) throw new ApiError('RELAY_NOT_RUNNING');

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { extname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { sendText, type Router } from './router.ts';
+import { sendText, type Router } from '../http/router.ts';
 
 /** Where `npm run build:renderer` puts the React build. */
 export const DEFAULT_UI_DIR = fileURLToPath(new URL('../../dist-renderer/', import.meta.url));

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { method } from '../admin/define.ts';
+import { method } from '../util/contract-kit.ts';
 
 const empty = z.object({}).strict();
 /** People often log in with their e-mail address (at most 254 octets); checked again by the CLI's name rules. */

@@ -1,7 +1,7 @@
 // User names and sender rules enter Moat here (the CLI, later the admin API, and AUTH): checked once, normalised
 // to lower case, so the rest of the code compares plain strings (STYLE habit 14).
 import { isIP } from 'node:net';
-import { checkSender, normalizeDomain, splitAddress } from '../smtp/address.ts';
+import { checkSender, normalizeDomain, splitAddress } from '../util/address.ts';
 
 /** Longest user name; people often log in with their e-mail address, which is at most 254 octets. */
 export const MAX_USER_NAME_CHARS = 254;

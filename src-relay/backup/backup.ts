@@ -9,9 +9,10 @@ import type { Logger } from '../log/logger.ts';
 import { silentLogger } from '../log/logger.ts';
 import { openDatabase, type Db } from '../store/db.ts';
 import { QUEUE_ID_PATTERN } from '../util/ids.ts';
+import { syncFolder } from '../util/write-whole.ts';
 import { ByteReader, SAFE_NAME, TarWriter, UnsafeEntryError, readTar } from './archive.ts';
 import { BackupCryptoError, ENCRYPTED_MAGIC, GCM_TAG_BYTES, PRELUDE_READ_BYTES, startDecryption, startEncryption } from './crypto.ts';
-import { MOAT_VERSION } from '../monitor/version.ts';
+import { MOAT_VERSION } from '../util/version.ts';
 
 /** The first entry of every backup; its presence (with this format name) is what makes a tar file a Moat backup. */
 export const MANIFEST_NAME = 'moat-backup.json';
@@ -389,16 +390,6 @@ async function writeArchive(options: CreateBackupOptions & { staging: string; sc
     await handle.close().catch(() => {});
     await unlink(temp).catch(() => {});
     throw error;
-  }
-}
-
-async function syncFolder(path: string): Promise<void> {
-  if (process.platform === 'win32') return;
-  const folder = await open(path, 'r');
-  try {
-    await folder.sync();
-  } finally {
-    await folder.close();
   }
 }
 

@@ -3,8 +3,6 @@ import { join, resolve } from 'node:path';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Db } from '../store/db.ts';
-import type { MonitorStore } from '../monitor/monitor-store.ts';
-import { STATE_KEYS } from '../monitor/monitor-store.ts';
 import { createBackup, readPassphraseFile, removeBackupLeftovers, type BackupSummary } from './backup.ts';
 
 /** Names of scheduled backups: sortable by time, and the only files retention ever deletes. */
@@ -27,16 +25,24 @@ export function scheduledBackupTime(name: string): number | null {
   return Number.isNaN(at) ? null : at;
 }
 
-/** Records a finished backup where the checklist and the backup-age rule look. */
-export function recordBackup(store: MonitorStore, summary: BackupSummary): void {
-  store.setState(STATE_KEYS.lastBackup, JSON.stringify({ at: summary.createdAt, file: summary.file, bytes: summary.bytes, messages: summary.messages, encrypted: summary.encrypted }));
+/**
+ * Where backups are recorded: the engine hands in the monitor's (monitor/monitor-store.ts `backupLog`), where the
+ * checklist and the backup-age rule look. backup/ never reads or writes that state itself.
+ */
+export interface BackupLog {
+  /** When the last backup was made (by the schedule or `moat backup create`); null before the first. */
+  lastAt(): number | null;
+  /** A backup was written. */
+  succeeded(summary: BackupSummary): void;
+  /** A scheduled backup failed. */
+  failed(failure: { at: number; error: string }): void;
 }
 
 export interface BackupSchedulerOptions {
   config: Config;
   dataDir: string;
   db: Db;
-  store: MonitorStore;
+  log: BackupLog;
   clock: () => number;
   logger: Logger;
 }
@@ -61,7 +67,7 @@ export class BackupScheduler {
     const { dataDir, clock, logger } = this.options;
     removeBackupLeftovers({ dataDir, folder: this.folder, now: clock(), logger });
     if (this.intervalMs <= 0) return;
-    const last = this.options.store.getJson<{ at: number }>(STATE_KEYS.lastBackup)?.at ?? 0;
+    const last = this.options.log.lastAt() ?? 0;
     const now = this.options.clock();
     this.arm(Math.max(Math.min(FIRST_RUN_DELAY_MS, this.intervalMs), last + this.intervalMs - now));
   }
@@ -88,16 +94,16 @@ export class BackupScheduler {
   }
 
   private async run(): Promise<BackupSummary> {
-    const { config, dataDir, db, store, clock, logger } = this.options;
+    const { config, dataDir, db, log, clock, logger } = this.options;
     try {
       mkdirSync(this.folder, { recursive: true, mode: 0o700 });
       const passphrase = config.backup.passphraseFile ? readPassphraseFile(config.backup.passphraseFile) : undefined;
       const summary = await createBackup({ dataDir, config, db, file: join(this.folder, scheduledBackupName(clock())), passphrase, clock, logger });
-      recordBackup(store, summary);
+      log.succeeded(summary);
       this.prune();
       return summary;
     } catch (error) {
-      store.setState('last_backup_error', JSON.stringify({ at: clock(), error: (error as Error).message }));
+      log.failed({ at: clock(), error: (error as Error).message });
       logger.error({ folder: this.folder, error: (error as Error).message }, 'BACKUP_FAILED');
       throw error;
     }

@@ -4,8 +4,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ConfigProblem, ConfigResult } from '../config/load.ts';
 import { BackupError, createBackup, readPassphraseFile, restoreBackup } from '../backup/backup.ts';
-import { recordBackup } from '../backup/schedule.ts';
-import { MonitorStore } from '../monitor/monitor-store.ts';
+import { backupLog, MonitorStore } from '../monitor/monitor-store.ts';
 import { openDatabase } from '../store/db.ts';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type CommandIo } from './io.ts';
 
@@ -48,7 +47,7 @@ export async function backupCommand(args: string[], context: BackupCliContext, i
       const summary = await createBackup({ dataDir, file, config: result.config, configFile, passphrase });
       const db = openDatabase(dataDir);
       try {
-        recordBackup(new MonitorStore(db), summary);
+        backupLog(new MonitorStore(db)).succeeded(summary);
       } finally {
         db.close();
       }

@@ -1,6 +1,6 @@
 // `moat dkim ...`: the DKIM keys outgoing mail is signed with, one per sender domain, in DATA/dkim/.
 import { DkimKeyError, DkimKeyStore, defaultSelector, dnsRecord, type DkimKey } from '../dkim/keys.ts';
-import { normalizeDomain } from '../smtp/address.ts';
+import { normalizeDomain } from '../util/address.ts';
 import { dkimDir } from '../submission/index.ts';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, formatTime, type CommandIo } from './io.ts';
 

@@ -1,7 +1,18 @@
 import { z } from 'zod';
-import { normalizeDomain } from '../smtp/address.ts';
-import { DEFAULT_BLOCKED_EXTENSIONS } from '../filters/attachments.ts';
-import { parseCidr } from '../submission/networks.ts';
+import { normalizeDomain } from '../util/address.ts';
+import { parseCidr } from '../util/networks.ts';
+
+/**
+ * Extensions that Windows runs, installs or mounts when double-clicked (or that Office opens with macros run),
+ * the ones mail-borne malware uses: the default of `filters.attachments.blockedExtensions`, which the admin can replace
+ * (filters/attachments.ts blocks what the config lists).
+ */
+export const DEFAULT_BLOCKED_EXTENSIONS: readonly string[] = [
+  'ade', 'adp', 'app', 'application', 'appx', 'appxbundle', 'bas', 'bat', 'cab', 'chm', 'cmd', 'com', 'cpl', 'crt', 'dll', 'diagcab',
+  'exe', 'gadget', 'hlp', 'hta', 'img', 'inf', 'ins', 'iso', 'isp', 'jar', 'js', 'jse', 'lib', 'lnk', 'mde', 'msc', 'msi', 'msix',
+  'msp', 'mst', 'pif', 'ps1', 'psm1', 'reg', 'scf', 'scr', 'sct', 'settingcontent-ms', 'shb', 'sys', 'url', 'vb', 'vbe', 'vbs',
+  'vhd', 'vhdx', 'wsc', 'wsf', 'wsh', 'xll',
+];
 
 /** `host:port` or `[v6]:port`; port 0 lets the OS pick (tests). */
 export const hostPortSchema = z

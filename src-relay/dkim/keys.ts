@@ -2,7 +2,7 @@ import { generateKeyPair, createPrivateKey, createPublicKey } from 'node:crypto'
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileWhole } from '../util/write-whole.ts';
-import { normalizeDomain } from '../smtp/address.ts';
+import { normalizeDomain } from '../util/address.ts';
 
 /** RSA 2048: what RFC 8301 asks signers for (1024 is the floor verifiers accept), and what every DNS host can publish. */
 const RSA_BITS = 2048;

@@ -1,17 +1,6 @@
 import { EXECUTABLE_TYPES } from './file-type.ts';
 import type { Filter, FilterResult, MessageContext, MimePart } from './types.ts';
 
-/**
- * Extensions that Windows runs, installs or mounts when double-clicked (or that Office opens with macros run),
- * the ones mail-borne malware uses; the admin can replace the list (`filters.attachments.blockedExtensions`).
- */
-export const DEFAULT_BLOCKED_EXTENSIONS: readonly string[] = [
-  'ade', 'adp', 'app', 'application', 'appx', 'appxbundle', 'bas', 'bat', 'cab', 'chm', 'cmd', 'com', 'cpl', 'crt', 'dll', 'diagcab',
-  'exe', 'gadget', 'hlp', 'hta', 'img', 'inf', 'ins', 'iso', 'isp', 'jar', 'js', 'jse', 'lib', 'lnk', 'mde', 'msc', 'msi', 'msix',
-  'msp', 'mst', 'pif', 'ps1', 'psm1', 'reg', 'scf', 'scr', 'sct', 'settingcontent-ms', 'shb', 'sys', 'url', 'vb', 'vbe', 'vbs',
-  'vhd', 'vhdx', 'wsc', 'wsf', 'wsh', 'xll',
-];
-
 export interface AttachmentOptions {
   action: 'reject' | 'quarantine';
   blockedExtensions: readonly string[];

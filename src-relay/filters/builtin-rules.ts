@@ -1,5 +1,5 @@
 import { TextDecoder } from 'node:util';
-import { normalizeDomain } from '../smtp/address.ts';
+import { normalizeDomain } from '../util/address.ts';
 import type { Filter, FilterResult, MessageContext, MimeSummary } from './types.ts';
 import { fromAddresses } from './pipeline.ts';
 

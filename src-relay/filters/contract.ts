@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { method } from '../admin/define.ts';
+import { method } from '../util/contract-kit.ts';
 
 const empty = z.object({}).strict();
 const entry = z.string().trim().min(2).max(254);

@@ -1,5 +1,5 @@
 import type { Config } from '../config/schema.ts';
-import type { Resolver } from '../queue/delivery.ts';
+import type { Resolver } from '../util/resolver.ts';
 import { RspamdFilter } from './rspamd.ts';
 import { SenderAuthFilter, type AuthResolver } from './sender-auth.ts';
 import { SpamdFilter } from './spamd.ts';

@@ -3,7 +3,8 @@ import type { Logger } from '../log/logger.ts';
 import { parseMessageFile, type ParsedMessage } from './mime.ts';
 import { applyFailModes, decide, type Decision, type FilterOutcome, type PolicySettings } from './policy.ts';
 import type { SenderLists } from './sender-lists.ts';
-import type { Filter, FilterResult, MessageContext, Verdict } from './types.ts';
+import type { Filter, FilterResult, MessageContext } from './types.ts';
+import type { Verdict } from '../events.ts';
 
 const VERDICTS: ReadonlySet<Verdict> = new Set(['accept', 'tag', 'quarantine', 'reject', 'tempfail']);
 /** A filter's answer is trimmed to this before it goes into the trace (and the database). */

@@ -1,4 +1,5 @@
-import type { FilterResult, FilterRole, Verdict } from './types.ts';
+import type { FilterResult, FilterRole } from './types.ts';
+import type { Verdict } from '../events.ts';
 
 /** What the admin sets: score thresholds (0 turns one off) and, per filter, what its failure means. */
 export interface PolicySettings {

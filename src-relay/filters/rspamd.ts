@@ -2,7 +2,8 @@
 // headers (rspamd's protocol), and its action and score become our verdict and score, its symbols our reasons.
 import { request } from 'node:http';
 import { open } from 'node:fs/promises';
-import type { Filter, FilterResult, MessageContext, Verdict } from './types.ts';
+import type { Filter, FilterResult, MessageContext } from './types.ts';
+import type { Verdict } from '../events.ts';
 import { splitHostPort } from '../config/load.ts';
 
 /** rspamd's answer is a small JSON object; more than this is not an answer to /checkv2. */

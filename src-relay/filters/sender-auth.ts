@@ -4,8 +4,9 @@
 // rejection or quarantine. Every DNS look-up goes through the injected resolver.
 import { createReadStream } from 'node:fs';
 import { authenticate } from 'mailauth';
-import type { Resolver } from '../queue/delivery.ts';
-import type { Filter, FilterResult, MessageContext, Verdict } from './types.ts';
+import type { Resolver } from '../util/resolver.ts';
+import type { Filter, FilterResult, MessageContext } from './types.ts';
+import type { Verdict } from '../events.ts';
 
 /**
  * One DNS answer is awaited this long (ms). A resolver that drops packets makes node:dns retry for about 20 s per

@@ -1,5 +1,5 @@
 import type { Db } from '../store/db.ts';
-import { normalizeDomain } from '../smtp/address.ts';
+import { normalizeDomain } from '../util/address.ts';
 
 export type SenderList = 'allow' | 'deny';
 

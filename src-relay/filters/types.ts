@@ -1,10 +1,10 @@
+import type { Verdict } from '../events.ts';
+
 /**
  * The filter contract (DESIGN.md "A message's path"): each filter looks at one message and returns a verdict with a
  * score and reasons in plain words; the policy turns all verdicts into one action, and only the SMTP layer picks
  * reply codes. Filters never throw on purpose: the runner turns a throw, a hang or a double answer into `tempfail`.
  */
-export type Verdict = 'accept' | 'tag' | 'quarantine' | 'reject' | 'tempfail';
-
 export interface FilterResult {
   filter: string;
   verdict: Verdict;

@@ -1,7 +1,7 @@
 import type { Config } from '../config/schema.ts';
-import type { RouteState } from '../queue/scheduler.ts';
+import type { RouteState, Severity } from '../events.ts';
 import type { Metrics } from './metrics.ts';
-import type { MonitorHooks, ProbeResult, Severity } from './types.ts';
+import type { MonitorHooks, ProbeResult } from './types.ts';
 
 /**
  * What a rule says about its condition now. `bad`: raise (or keep raised); `good`: clear (or stay clear);

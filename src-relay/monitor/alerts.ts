@@ -1,8 +1,7 @@
 import type { Logger } from '../log/logger.ts';
-import type { RelayEvents } from '../events.ts';
+import type { RelayEvents, Alert, AlertEvent } from '../events.ts';
 import type { AlertRule, RuleContext, RuleVerdict } from './alert-rules.ts';
 import type { MonitorStore } from './monitor-store.ts';
-import type { Alert, AlertEvent } from './types.ts';
 
 /** Cleared alerts are kept this long as history. */
 export const ALERT_HISTORY_DAYS = 365;

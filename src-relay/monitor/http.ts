@@ -1,4 +1,4 @@
-import { sendError, sendJson, sendText, type Router } from '../admin/router.ts';
+import { sendError, sendJson, sendText, type Router } from '../http/router.ts';
 import type { Monitor } from './index.ts';
 import { PROMETHEUS_CONTENT_TYPE } from './prometheus.ts';
 

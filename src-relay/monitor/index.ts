@@ -5,11 +5,9 @@ import { release } from 'node:os';
 import { join } from 'node:path';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log/logger.ts';
-import type { RelayEvents } from '../events.ts';
+import type { RelayEvents, RouteState, AlertEvent, RefusalReason } from '../events.ts';
 import type { Queue } from '../queue/queue.ts';
-import type { RouteState } from '../queue/scheduler.ts';
 import type { Db } from '../store/db.ts';
-import { BackupScheduler } from '../backup/schedule.ts';
 import { AlertManager } from './alerts.ts';
 import { BUILT_IN_RULES, type RuleContext } from './alert-rules.ts';
 import { Checklist } from './checklist.ts';
@@ -18,10 +16,9 @@ import { MonitorStore, STATE_KEYS } from './monitor-store.ts';
 import { alertEmail, postWebhook, webhookPayload } from './notify.ts';
 import { renderPrometheus, type PromFamily } from './prometheus.ts';
 import { runCommand, type CommandRunner, type ProbeContext } from './probes.ts';
-import { MOAT_VERSION } from './version.ts';
+import { MOAT_VERSION } from '../util/version.ts';
 import { defaultHooks } from './default-hooks.ts';
-import type { AlertEvent, MonitorHooks } from './types.ts';
-import type { RefusalReason } from '../events.ts';
+import type { MonitorHooks } from './types.ts';
 
 /** The first scheduled checklist run waits this long after a start (apt is not run while the relay starts up). */
 export const CHECKLIST_FIRST_RUN_DELAY_MS = 5 * 60_000;
@@ -101,7 +98,7 @@ export function probeContext(env: ProbeEnvironment): ProbeContext {
     adminError: env.adminError,
     tls: env.tls,
     lastBackup: () => store.getJson<{ at: number; file: string }>(STATE_KEYS.lastBackup) ?? null,
-    lastBackupError: () => store.getJson<{ at: number; error: string }>('last_backup_error') ?? null,
+    lastBackupError: () => store.getJson<{ at: number; error: string }>(STATE_KEYS.lastBackupError) ?? null,
     hooks: options.hooks ?? {},
   };
 }
@@ -123,14 +120,14 @@ export interface MonitorDeps {
 
 /**
  * Watching the relay: metrics fed by engine events, alert rules checked on a timer, the patch-status
- * checklist, scheduled backups, and alert notifications (e-mail through the relay's own queue, a webhook).
+ * checklist, and alert notifications (e-mail through the relay's own queue, a webhook). Backups run beside it (the
+ * engine composes them); it reads what they record.
  */
 export class Monitor {
   readonly store: MonitorStore;
   readonly metrics: Metrics;
   readonly alerts: AlertManager;
   readonly checklist: Checklist;
-  readonly backups: BackupScheduler;
   readonly hooks: MonitorHooks;
   readonly startedAt: number;
   private readonly deps: MonitorDeps;
@@ -177,7 +174,6 @@ export class Monitor {
       clock: deps.clock,
       logger: deps.logger,
     });
-    this.backups = new BackupScheduler({ config: deps.config, dataDir: deps.dataDir, db: deps.db, store: this.store, clock: deps.clock, logger: deps.logger });
     const { events } = deps;
     events.on('received', (event) => this.metrics.increment(event.listener === 'submission' ? 'submitted' : 'received'));
     events.on('refused', (event) => this.metrics.increment('rejected', { reason: event.reason }));
@@ -210,7 +206,6 @@ export class Monitor {
         this.every(checklistEvery, () => void this.runChecklist());
       });
     }
-    this.backups.start();
   }
 
   private every(ms: number, run: () => void): void {
@@ -393,7 +388,6 @@ export class Monitor {
   async stop(): Promise<void> {
     this.stopping = true;
     for (const timer of this.timers) clearTimeout(timer);
-    await this.backups.stop();
     await Promise.race([Promise.allSettled([...this.notifications]), new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
     this.abort.abort();
     this.flushMetrics();

@@ -1,5 +1,8 @@
 import type { Db } from '../store/db.ts';
-import type { Alert, ProbeResult, ProbeStatus, Severity } from './types.ts';
+import type { BackupSummary } from '../backup/backup.ts';
+import type { BackupLog } from '../backup/schedule.ts';
+import type { ProbeResult, ProbeStatus } from './types.ts';
+import type { Alert, Severity } from '../events.ts';
 
 /** One row of the per-minute series: `minute` is the minute's start in ms since the epoch. */
 export interface MetricRow {
@@ -20,6 +23,8 @@ export interface TickRow {
 export const STATE_KEYS = {
   /** JSON {at, file, bytes, messages, encrypted}: the last backup written (CLI or schedule). */
   lastBackup: 'last_backup',
+  /** JSON {at, error}: the last scheduled backup that failed. */
+  lastBackupError: 'last_backup_error',
   /** When this data directory first served: the grace start for "no backup yet". */
   firstStarted: 'first_started_at',
   /** Where the running relay's listeners ended up (for `moat checklist run` in another process). */
@@ -183,4 +188,14 @@ export class MonitorStore {
       return undefined;
     }
   }
+}
+
+/** The backups' record in the state table (backup/schedule.ts `BackupLog`): the last backup written and the last failure. */
+export function backupLog(store: MonitorStore): BackupLog {
+  return {
+    lastAt: () => store.getJson<{ at: number }>(STATE_KEYS.lastBackup)?.at ?? null,
+    succeeded: (summary: BackupSummary) =>
+      store.setState(STATE_KEYS.lastBackup, JSON.stringify({ at: summary.createdAt, file: summary.file, bytes: summary.bytes, messages: summary.messages, encrypted: summary.encrypted })),
+    failed: ({ at, error }) => store.setState(STATE_KEYS.lastBackupError, JSON.stringify({ at, error })),
+  };
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../log/logger.ts';
-import type { AlertEvent } from './types.ts';
+import type { AlertEvent } from '../events.ts';
 
 /** A webhook that has not answered within this long has failed this attempt. */
 export const WEBHOOK_TIMEOUT_MS = 10_000;

@@ -1,27 +1,4 @@
-/** Types shared by metrics, alerts, the checklist and their subscribers (events.ts, the admin API, the tray). */
-
-export type Severity = 'warning' | 'critical';
-
-/** One alert as it is kept and shown: raised once, cleared once. */
-export interface Alert {
-  id: number;
-  rule: string;
-  severity: Severity;
-  title: string;
-  /** Plain words: what is wrong, with the numbers. */
-  message: string;
-  /** What the admin can do about it. */
-  hint: string;
-  raisedAt: number;
-  clearedAt: number | null;
-  /** Why it was cleared (e.g. "the queue is down to 3 messages"). */
-  clearMessage: string | null;
-}
-
-export interface AlertEvent {
-  action: 'raised' | 'cleared';
-  alert: Alert;
-}
+/** Types shared by the checklist, its probes and the alert rules (alerts themselves are events: events.ts). */
 
 export type ProbeStatus = 'ok' | 'warning' | 'failing' | 'unknown';
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { method } from '../admin/define.ts';
+import { method } from '../util/contract-kit.ts';
 import { decisionSchema, MAX_BULK_IDS, MAX_PAGE_ROWS } from '../queue/contract.ts';
 
 const id = z.string().regex(/^[A-Za-z0-9]{6,40}$/, 'not a queue id');

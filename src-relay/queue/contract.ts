@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { method } from '../admin/define.ts';
+import { method } from '../util/contract-kit.ts';
 
 /** A page of the queue viewer has at most this many rows (the queue itself may hold 100,000). */
 export const MAX_PAGE_ROWS = 500;

@@ -6,20 +6,10 @@ import { PassThrough, Readable, pipeline } from 'node:stream';
 import type { Config, HopConfig } from '../config/schema.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Spool } from '../store/spool.ts';
-import type { Route } from '../store/queue-store.ts';
+import type { Route } from '../events.ts';
 import { NO_REPLY_AFTER_DATA, type DeliveryFailure } from './classify.ts';
 import { Slots } from '../util/slots.ts';
-
-/** The DNS look-ups delivery needs; tests pass their own so no real DNS is ever asked. */
-export interface Resolver {
-  resolveMx(domain: string): Promise<{ exchange: string; priority: number }[]>;
-  resolve4(host: string): Promise<string[]>;
-  resolve6(host: string): Promise<string[]>;
-  /** TXT records, each as its character-strings (SPF, DKIM keys, DMARC: filters/sender-auth.ts); node:dns has it. */
-  resolveTxt?(name: string): Promise<string[][]>;
-  /** PTR records (SPF's "ptr" mechanism); without it such look-ups find nothing. */
-  resolvePtr?(name: string): Promise<string[]>;
-}
+import type { Resolver } from '../util/resolver.ts';
 
 /** Waits for one SMTP exchange step; RFC 5321 4.5.3.2 allows minutes, a dead peer should not hold a slot that long. */
 const CONNECT_TIMEOUT_MS = 30_000;

@@ -1,5 +1,6 @@
 import type { Decision } from '../filters/policy.ts';
-import type { HistoryRow, MessageRow, RecipientRow, Route } from '../store/queue-store.ts';
+import type { HistoryRow, MessageRow, RecipientRow } from '../store/queue-store.ts';
+import type { Route } from '../events.ts';
 import { formatAge } from './format.ts';
 
 /** One event of a message's life as the admin reads it: what the history row says, in plain words. */

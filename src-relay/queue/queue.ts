@@ -2,9 +2,10 @@ import { EventEmitter } from 'node:events';
 import { open, unlink } from 'node:fs/promises';
 import type { Logger } from '../log/logger.ts';
 import type { Spool } from '../store/spool.ts';
-import type { HistoryEntry, NewMessage, QueueStore, Route } from '../store/queue-store.ts';
+import type { HistoryEntry, NewMessage, QueueStore } from '../store/queue-store.ts';
+import type { Route } from '../events.ts';
 import { newQueueId } from '../util/ids.ts';
-import { splitAddress, normalizeDomain } from '../smtp/address.ts';
+import { splitAddress, normalizeDomain } from '../util/address.ts';
 import { buildDsn, type DsnRecipient } from './dsn.ts';
 
 /** How much of the original header block a DSN quotes back. */

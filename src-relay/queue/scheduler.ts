@@ -1,12 +1,12 @@
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log/logger.ts';
-import type { AttemptRecord, DueRecipient, HistoryEntry, NewMessage, RecipientUpdate, Route } from '../store/queue-store.ts';
+import type { AttemptRecord, DueRecipient, HistoryEntry, NewMessage, RecipientUpdate } from '../store/queue-store.ts';
+import type { RelayEvents, Route, RouteState } from '../events.ts';
 import { retryDelayMs, toPermanentStatus } from './backoff.ts';
 import { classifyResponse } from './classify.ts';
 import type { Deliverer, DeliveryResult } from './delivery.ts';
 import type { DsnRecipient } from './dsn.ts';
 import type { Queue } from './queue.ts';
-import type { RelayEvents } from '../events.ts';
 
 /** With nothing due, the queue is looked at again after this long (the CLI may have changed it meanwhile). */
 const IDLE_POLL_MS = 1000;
@@ -27,13 +27,6 @@ const DUE_BATCH = 500;
  * whole queue lifetime.
  */
 export const MAX_NO_REPLY_AFTER_DATA = 3;
-
-export interface RouteState {
-  route: string;
-  state: 'up' | 'down';
-  since: number;
-  lastError: string | null;
-}
 
 export interface SchedulerOptions {
   queue: Queue;

@@ -3,8 +3,8 @@
 // It answers with verdicts and reasons; mx-listener.ts picks the reply codes (STYLE habit 8).
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import type { Logger } from '../log/logger.ts';
-import type { Resolver } from '../queue/delivery.ts';
-import { parseCidr } from '../submission/networks.ts';
+import type { Resolver } from '../util/resolver.ts';
+import { parseCidr } from '../util/networks.ts';
 
 /** One DNS block list: its zone, how much a listing weighs, and which answers count (none given: any 127.0.0.0/8). */
 export interface DnsblZone {

@@ -1,14 +1,14 @@
 import { promises as dns } from 'node:dns';
 import type { SMTPServerAddress, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import type { RefusalReason } from '../events.ts';
-import { checkRecipient, checkSender, type RecipientPolicy } from './address.ts';
+import { checkRecipient, checkSender, type RecipientPolicy } from '../util/address.ts';
 import { SmtpListener, senderOf, type EngineListenerOptions, type SpooledMessage } from './listener.ts';
 import { REPLIES, SmtpReplyError, type SmtpReply } from './replies.ts';
 import type { FilterPipeline } from '../filters/pipeline.ts';
 import { serializeDecision, type Decision } from '../filters/policy.ts';
 import { decisionHeaders } from '../filters/decision-headers.ts';
 import { filterReply } from './filter-replies.ts';
-import type { Resolver } from '../queue/delivery.ts';
+import type { Resolver } from '../util/resolver.ts';
 import { ConnectionPolicy, type ClientRefusal, type ClientScreen, type HarvestTally, type RecipientPlace } from './connection-policy.ts';
 import { RecipientCallout } from './callout.ts';
 import { peerOf, watchConnections } from './smtp-server-adapter.ts';

@@ -1,7 +1,7 @@
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './db.ts';
+import type { Route } from '../events.ts';
 
-export type Route = 'internal' | 'outbound';
 /** `quarantined`: kept by the filters' decision, never picked for delivery until released (quarantine/). */
 export type MessageStatus = 'queued' | 'done' | 'deleted' | 'damaged' | 'quarantined';
 export type RecipientStatus = 'pending' | 'delivered' | 'bounced' | 'deleted';

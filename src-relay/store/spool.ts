@@ -1,13 +1,12 @@
 import { closeSync, createReadStream, fsync, mkdirSync, open as openCallback, readdirSync, readFileSync, statSync, writeSync, type ReadStream } from 'node:fs';
-import { open, rename, unlink } from 'node:fs/promises';
+import { rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { QUEUE_ID_PATTERN } from '../util/ids.ts';
+import { syncFolder } from '../util/write-whole.ts';
 
 /** Messages up to this size are read in one call for delivery; larger ones are streamed. */
 const READ_WHOLE_BYTES = 256 * 1024;
-/** Windows cannot fsync a directory; there the rename is as durable as NTFS makes it. */
-const CAN_SYNC_DIRECTORIES = process.platform !== 'win32';
 
 /**
  * Message bodies as files: written under tmp/, fsync'd, then renamed into msg/ (habit: files appear whole
@@ -69,13 +68,7 @@ export class Spool {
 
   /** One fsync of msg/ makes every rename done before it durable: the group-commit step. */
   async syncDirectory(): Promise<void> {
-    if (!CAN_SYNC_DIRECTORIES) return;
-    const handle = await open(this.msgDir, 'r');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
+    await syncFolder(this.msgDir);
   }
 }
 

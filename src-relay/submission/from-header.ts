@@ -5,7 +5,7 @@
 import addressparser from 'nodemailer/lib/addressparser';
 import libmime from 'libmime';
 import { senderAllowed, type SenderRule } from '../auth/names.ts';
-import { checkSender } from '../smtp/address.ts';
+import { checkSender } from '../util/address.ts';
 
 export interface HeaderField {
   name: string;

@@ -13,7 +13,7 @@ import { CircuitBreaker } from '../auth/circuit-breaker.ts';
 import { DkimKeyStore } from '../dkim/keys.ts';
 import { DkimSigner } from '../dkim/sign.ts';
 import { SubmissionListener, type SubmissionPort } from './listener.ts';
-import { TrustedNetworks } from './networks.ts';
+import { TrustedNetworks } from '../util/networks.ts';
 
 /** How often old login history and spent failure counters are dropped while the relay runs. */
 const PRUNE_EVERY_MS = 3600_000;

@@ -8,12 +8,12 @@ import type { Authenticator } from '../auth/authenticator.ts';
 import type { CircuitBreaker } from '../auth/circuit-breaker.ts';
 import { senderAllowed } from '../auth/names.ts';
 import type { DkimSigner } from '../dkim/sign.ts';
-import { checkRecipient, checkSender, normalizeDomain, splitAddress, type RecipientCheck, type RecipientPolicy } from '../smtp/address.ts';
+import { checkRecipient, checkSender, normalizeDomain, splitAddress, type RecipientCheck, type RecipientPolicy } from '../util/address.ts';
 import { SmtpListener, senderOf, type EngineListenerOptions, type SessionState } from '../smtp/listener.ts';
 import { REPLIES, SmtpReplyError, type SmtpReply } from '../smtp/replies.ts';
 import type { ReplyContext, ReplyText } from '../smtp/smtp-server-adapter.ts';
 import { addressesNotOwned, checkAuthorFields } from './from-header.ts';
-import type { TrustedNetworks } from './networks.ts';
+import type { TrustedNetworks } from '../util/networks.ts';
 
 /** Failed logins in one session before it is closed: a client that has the password needs one try. */
 export const MAX_AUTH_FAILURES_PER_SESSION = 3;

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { Resolver } from '../queue/delivery.ts';
+import type { Resolver } from './resolver.ts';
 
 /** DNS answers given in advance: MX records, host addresses and TXT records by name. Nothing else exists. */
 export interface DnsFixtures {

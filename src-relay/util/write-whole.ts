@@ -20,7 +20,16 @@ export async function writeFileWhole(path: string, data: string | Uint8Array, mo
     await unlink(temp).catch(() => {});
     throw error;
   }
-  const folder = await open(dirname(path), 'r');
+  await syncFolder(dirname(path));
+}
+
+/** Windows cannot fsync a directory (opening one fails with EPERM or EISDIR); there a rename is as durable as NTFS makes it. */
+const CAN_SYNC_FOLDERS = process.platform !== 'win32';
+
+/** fsync of a folder: makes the renames and creations done in it before the call survive a power loss. */
+export async function syncFolder(path: string): Promise<void> {
+  if (!CAN_SYNC_FOLDERS) return;
+  const folder = await open(path, 'r');
   try {
     await folder.sync();
   } finally {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { validateConfig, mergeConfig } from '../../src-relay/config/load.ts';
 import { createRelay, type Relay } from '../../src-relay/engine.ts';
-import type { Resolver } from '../../src-relay/queue/delivery.ts';
+import type { Resolver } from '../../src-relay/util/resolver.ts';
 import { fixtureResolver as dnsFixtures } from '../../src-relay/util/fixture-resolver.ts';
 import type { Filter } from '../../src-relay/filters/types.ts';
 import type { Logger } from '../../src-relay/log/logger.ts';

@@ -5,7 +5,7 @@ import { AccountStore } from '../../src-relay/auth/account-store.ts';
 import { hashPassword } from '../../src-relay/auth/password.ts';
 import { mergeConfig } from '../../src-relay/config/load.ts';
 import { openDatabase } from '../../src-relay/store/db.ts';
-import type { Resolver } from '../../src-relay/queue/delivery.ts';
+import type { Resolver } from '../../src-relay/util/resolver.ts';
 import { startRelay, type TestRelay } from './relay.ts';
 
 export const PASSWORD = 'correct horse battery staple';

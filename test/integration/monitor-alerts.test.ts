@@ -9,7 +9,7 @@ import { generate } from 'selfsigned';
 import { Sink, reservePort } from '../helpers/sink.ts';
 import { startRelay, tempDir, type TestRelay } from '../helpers/relay.ts';
 import { message, send } from '../helpers/smtp.ts';
-import type { AlertEvent } from '../../src-relay/monitor/types.ts';
+import type { AlertEvent } from '../../src-relay/events.ts';
 import type { MonitorOptions } from '../../src-relay/monitor/index.ts';
 import { createRelay, type Relay } from '../../src-relay/engine.ts';
 import { validateConfig } from '../../src-relay/config/load.ts';
@@ -217,7 +217,7 @@ test('no recent backup: raised when the relay has gone too long without one, cle
     offset = 8 * 86400_000;
     await relay.relay.monitor.checkAlerts();
     assert.deepEqual(seen, ['raised']);
-    const summary = await relay.relay.monitor.backups.runNow();
+    const summary = await relay.relay.backups.runNow();
     assert.ok(summary.file.startsWith(backups));
     await relay.relay.monitor.checkAlerts();
     assert.deepEqual(seen, ['raised', 'cleared']);

@@ -166,7 +166,7 @@ test('results are kept as history; manual items are ticked with a date and fall 
   const { checklist } = relay.relay.monitor;
   try {
     await relay.relay.monitor.runChecklist(['open-relay', 'backup-age']);
-    await relay.relay.monitor.backups.runNow();
+    await relay.relay.backups.runNow();
     await relay.relay.monitor.runChecklist(['open-relay', 'backup-age']);
     assert.deepEqual(checklist.history('backup-age', 10).map((result) => result.status), ['ok', 'warning']);
     assert.deepEqual(checklist.history(null, 10, true).map((result) => `${result.probe}:${result.status}`).sort(), ['backup-age:ok', 'backup-age:warning', 'open-relay:ok']);

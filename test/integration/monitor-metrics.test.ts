@@ -12,8 +12,8 @@ import { ServeProcess, runCli } from '../helpers/cli.ts';
 import { parsePrometheus, sampleValue } from '../helpers/prometheus.ts';
 import { addUser, officeMessage, startSubmissionRelay, submit } from '../helpers/submission.ts';
 import { validateConfig } from '../../src-relay/config/load.ts';
-import { AdminServer } from '../../src-relay/admin/http-server.ts';
-import { Router, sendText } from '../../src-relay/admin/router.ts';
+import { AdminServer } from '../../src-relay/http/server.ts';
+import { Router, sendText } from '../../src-relay/http/router.ts';
 import { silentLogger } from '../../src-relay/log/logger.ts';
 
 const TEST_TIMEOUT_MS = 120_000;
@@ -110,7 +110,7 @@ test('moat_last_backup_timestamp_seconds is exported as 0 before the first backu
     assert.equal(never.get('moat_last_backup_timestamp_seconds')?.type, 'gauge');
     assert.equal(sampleValue(never, 'moat_last_backup_timestamp_seconds'), 0);
     const started = Math.floor(Date.now() / 1000);
-    await relay.relay.monitor.backups.runNow();
+    await relay.relay.backups.runNow();
     const value = sampleValue(await metrics(), 'moat_last_backup_timestamp_seconds')!;
     assert.ok(value >= started && value <= Math.ceil(Date.now() / 1000), `${value} is the backup's time`);
   } finally {

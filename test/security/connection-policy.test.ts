@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConfigSchema } from '../../src-relay/config/schema.ts';
-import type { Resolver } from '../../src-relay/queue/delivery.ts';
+import type { Resolver } from '../../src-relay/util/resolver.ts';
 import { Sink } from '../helpers/sink.ts';
 import { fixtureResolver, startRelay, type TestRelay } from '../helpers/relay.ts';
 import { RawSmtp, message, send } from '../helpers/smtp.ts';

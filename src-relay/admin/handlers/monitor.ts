@@ -1,5 +1,5 @@
-// Dashboard figures, chart series, alerts, the patch-status checklist and backups: the running relay's Monitor,
-// read and driven the same way the CLI and the timers do it.
+// Dashboard figures, chart series, alerts, the patch-status checklist and backups: the running relay's Monitor and
+// backup schedule, read and driven the same way the CLI and the timers do it.
 import { readdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { monitorContract } from '../../monitor/contract.ts';
@@ -124,15 +124,15 @@ export const monitorHandlers = {
   },
 
   'backups.list': async (_input, context) => {
-    const { monitor } = context.relay();
-    const folder = monitor.backups.folder;
+    const { monitor, backups } = context.relay();
+    const folder = backups.folder;
     return { folder, files: await listBackups(folder), lastAt: monitor.store.getJson<{ at: number }>(STATE_KEYS.lastBackup)?.at ?? null };
   },
 
   'backups.create': async (_input, context) => {
-    const { monitor } = context.relay();
+    const { backups } = context.relay();
     try {
-      const summary = await monitor.backups.runNow();
+      const summary = await backups.runNow();
       context.logger.info({ file: summary.file, by: context.actor }, 'BACKUP_REQUESTED');
       return backupFile(summary);
     } catch (error) {

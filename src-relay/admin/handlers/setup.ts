@@ -4,7 +4,7 @@ import { hostname as osHostname } from 'node:os';
 import type { configContract } from '../../config/contract.ts';
 import { checkFilterEngine, detectFilterEngines, filterAddressProblem, FILTER_CANDIDATES, type FilterCandidate } from '../../filters/engine-check.ts';
 import { checkSmtpServer } from '../../monitor/server-check.ts';
-import { checkSender } from '../../smtp/address.ts';
+import { checkSender } from '../../util/address.ts';
 import { CertificateProblem, saveCertificatePair } from '../../smtp/certificate.ts';
 import { ApiError } from '../errors.ts';
 import type { ApiContext, Handlers } from './types.ts';

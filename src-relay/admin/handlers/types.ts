@@ -1,9 +1,9 @@
 import type { z } from 'zod';
-import type { ContractShape } from '../define.ts';
+import type { ContractShape } from '../../util/contract-kit.ts';
 import type { Relay } from '../../engine.ts';
 import type { Config } from '../../config/schema.ts';
 import type { Logger } from '../../log/logger.ts';
-import type { Resolver } from '../../queue/delivery.ts';
+import type { Resolver } from '../../util/resolver.ts';
 import type { CallInfo } from '../api.ts';
 
 /** What every admin API handler gets besides its (already validated) input. */

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BuiltinRulesFilter, BUILTIN_RULES, GTUBE } from '../../../src-relay/filters/builtin-rules.ts';
-import { AttachmentFilter, DEFAULT_BLOCKED_EXTENSIONS, effectiveExtension } from '../../../src-relay/filters/attachments.ts';
+import { AttachmentFilter, effectiveExtension } from '../../../src-relay/filters/attachments.ts';
+import { DEFAULT_BLOCKED_EXTENSIONS } from '../../../src-relay/config/schema.ts';
 import { SenderLists } from '../../../src-relay/filters/sender-lists.ts';
 import { openDatabase } from '../../../src-relay/store/db.ts';
 import type { MessageContext, MimePart, MimeSummary } from '../../../src-relay/filters/types.ts';

@@ -2,15 +2,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { validateConfig } from '../../../src-relay/config/load.ts';
-import { createRelayEvents } from '../../../src-relay/events.ts';
+import { createRelayEvents, type AlertEvent, type RouteState } from '../../../src-relay/events.ts';
 import { openDatabase } from '../../../src-relay/store/db.ts';
 import { MonitorStore } from '../../../src-relay/monitor/monitor-store.ts';
 import { Metrics } from '../../../src-relay/monitor/metrics.ts';
 import { AlertManager } from '../../../src-relay/monitor/alerts.ts';
 import { BUILT_IN_RULES, describeDuration, type AlertRule, type RuleContext } from '../../../src-relay/monitor/alert-rules.ts';
 import { alertEmail, webhookPayload } from '../../../src-relay/monitor/notify.ts';
-import type { AlertEvent, MonitorHooks } from '../../../src-relay/monitor/types.ts';
-import type { RouteState } from '../../../src-relay/queue/scheduler.ts';
+import type { MonitorHooks } from '../../../src-relay/monitor/types.ts';
 import { silentLogger } from '../../../src-relay/log/logger.ts';
 import { tempDir } from '../../helpers/relay.ts';
 

@@ -12,7 +12,7 @@ import {
   type RecipientCheck,
   type RecipientPolicy,
   type RecipientRefusal,
-} from '../../../src-relay/smtp/address.ts';
+} from '../../../src-relay/util/address.ts';
 
 // Built the way the config loader builds it, from what an admin types in
 function policyFor(domains: string[], recipients?: string[]): RecipientPolicy {

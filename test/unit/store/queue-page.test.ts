@@ -2,7 +2,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { openDatabase, type Db } from '../../../src-relay/store/db.ts';
-import { QueueStore, type NewMessage, type QueuePageFilter, type Route } from '../../../src-relay/store/queue-store.ts';
+import { QueueStore, type NewMessage, type QueuePageFilter } from '../../../src-relay/store/queue-store.ts';
+import type { Route } from '../../../src-relay/events.ts';
 import { newQueueId } from '../../../src-relay/util/ids.ts';
 import { tempDir } from '../../helpers/relay.ts';
 

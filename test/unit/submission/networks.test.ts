@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TrustedNetworks, parseCidr } from '../../../src-relay/submission/networks.ts';
+import { TrustedNetworks, parseCidr } from '../../../src-relay/util/networks.ts';
 
 test('networks are CIDRs or single addresses, IPv4 or IPv6', () => {
   assert.deepEqual(parseCidr('192.168.1.0/24'), { address: '192.168.1.0', prefix: 24, family: 'ipv4' });

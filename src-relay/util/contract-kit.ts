@@ -1,5 +1,8 @@
 import type { z } from 'zod';
 
+// The contract kit: what every area's slice of the admin contract (queue/contract.ts, ...) declares its methods with;
+// admin/contract.ts joins the slices. It lives below the areas so that a slice never imports admin/.
+
 /**
  * One admin API method: its input and output schemas. `public` methods answer without a session (log-in and the
  * first-run claim); every other one needs a logged-in admin and, with a cookie session, the CSRF header.

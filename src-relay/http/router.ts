@@ -1,9 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { API_ERRORS, type ApiErrorCode, type ApiIssue } from './errors.ts';
 
 /**
  * The admin listener's router: method + path (with `:name` segments) -> handler, and middleware that runs
- * first (the Host check). Plain node:http, no framework.
+ * first (the Host check). Plain node:http, no framework. The admin API (admin/api.ts), the monitor's /metrics and
+ * /healthz (monitor/http.ts) and the UI's files (admin/static-files.ts) add their routes to it.
  */
 export interface RequestContext {
   req: IncomingMessage;
@@ -36,9 +36,32 @@ export function sendText(res: ServerResponse, status: number, contentType: strin
   res.end(res.req.method === 'HEAD' ? undefined : data);
 }
 
-export function sendError(res: ServerResponse, code: ApiErrorCode, message?: string, issues?: ApiIssue[]): void {
-  const error = API_ERRORS[code];
+/**
+ * The errors the HTTP plumbing answers with by itself: no route, a wrong method, a handler that threw, a service
+ * not ready. The admin API's catalogue (admin/errors.ts API_ERRORS) includes them.
+ */
+export const HTTP_ERRORS = {
+  NOT_FOUND: { status: 404, message: 'no such page' },
+  METHOD_NOT_ALLOWED: { status: 405, message: 'method not allowed here' },
+  INTERNAL: { status: 500, message: 'internal error (see the relay log)' },
+  UNAVAILABLE: { status: 503, message: 'the relay is not ready' },
+} as const;
+
+export type HttpErrorCode = keyof typeof HTTP_ERRORS;
+
+/** Every error answer has this one shape: `{ ok: false, code, message, issues? }`, with its code's HTTP status. */
+export function sendErrorAnswer(
+  res: ServerResponse,
+  code: string,
+  error: { status: number; message: string },
+  message?: string,
+  issues?: readonly { path: string; message: string }[],
+): void {
   sendJson(res, error.status, { ok: false, code, message: message ?? error.message, ...(issues ? { issues } : {}) });
+}
+
+export function sendError(res: ServerResponse, code: HttpErrorCode, message?: string): void {
+  sendErrorAnswer(res, code, HTTP_ERRORS[code], message);
 }
 
 export class Router {
