@@ -40,7 +40,7 @@ export interface AdminHostOptions {
   logger?: Logger | boolean;
   clock?: () => number;
   /** Passed to the engine (tests: a fixture resolver, monitor parts, extra filters). */
-  relayOptions?: Omit<RelayOptions, 'logger' | 'clock' | 'externalAdmin'>;
+  relayOptions?: Omit<RelayOptions, 'logger' | 'clock' | 'adminListener'>;
   /** The React build to serve (default dist-renderer/). */
   uiDir?: string;
   /** The admin log-in's password check (scrypt); tests pass a spy that counts the checks. */
@@ -161,7 +161,7 @@ export class AdminHost {
       monitor: { ...this.options.relayOptions?.monitor, hooks },
       logger: this.logger,
       clock: this.clock,
-      externalAdmin: () => ({ address: this.server?.address ?? null, error: this.server?.error ?? null }),
+      adminListener: () => ({ address: this.server?.address ?? null, error: this.server?.error ?? null }),
     });
     this.relay = relay;
     this.config = config;

@@ -69,10 +69,6 @@ const KNOWN_UPWARD: ReadonlyMap<string, string> = new Map([
   // monitor/
   ['monitor/contract.ts -> admin/define.ts', CONTRACT_KIT_DOWN],
   ['monitor/http.ts -> admin/router.ts', HTTP_DOWN],
-  // engine.ts builds the admin server that admin/host.ts owns
-  ['engine.ts -> admin/http-server.ts', HTTP_DOWN],
-  ['engine.ts -> admin/router.ts', HTTP_DOWN],
-  ['engine.ts -> admin/admin-tls.ts', HTTP_DOWN],
 ]);
 
 /** What src-relay may import besides itself: Node's modules and its runtime dependencies, never the shells above it. */
