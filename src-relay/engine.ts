@@ -23,10 +23,6 @@ import { Quarantine } from './quarantine/quarantine.ts';
 import { Monitor, type MonitorOptions } from './monitor/index.ts';
 import { backupLog } from './monitor/monitor-store.ts';
 import { BackupScheduler } from './backup/schedule.ts';
-import { addMonitorRoutes } from './monitor/http.ts';
-import { AdminServer } from './http/server.ts';
-import { Router } from './http/router.ts';
-import { adminTlsPair } from './http/tls.ts';
 
 export interface RelayOptions {
   /** DNS for MX delivery; tests pass fixture records so no real DNS is asked. */
@@ -40,11 +36,19 @@ export interface RelayOptions {
   /** The submission log-in's password check; tests pass a spy that counts how many checks ran. */
   verifyPassword?: (password: string, hash: string) => Promise<boolean>;
   /**
-   * The admin listener lives outside the engine (the admin host keeps it across restarts and before setup): the
-   * engine then only reports it to the monitor. Without it the engine serves /metrics and /healthz itself.
+   * The admin listener's state, which the monitor probes. The listener is not the engine's: its owner (the admin host,
+   * which keeps it across restarts and before setup) reports it here. Without it the engine reports none.
    */
-  externalAdmin?: () => { address: string | null; error: string | null };
+  adminListener?: () => AdminListenerState;
 }
+
+/** Where the admin listener is bound (null until it is), or why it could not bind. */
+export interface AdminListenerState {
+  address: string | null;
+  error: string | null;
+}
+
+const NO_ADMIN_LISTENER: AdminListenerState = { address: null, error: null };
 
 /** Quarantined messages past their retention are looked for this often (and at start). */
 const QUARANTINE_EXPIRY_MS = 3600 * 1000;
@@ -113,12 +117,8 @@ export async function createRelay(config: Config, dataDir: string, options: Rela
     expireQuarantine();
     const quarantineTimer = setInterval(expireQuarantine, QUARANTINE_EXPIRY_MS).unref();
     const mxAddress = bound.family === 'IPv6' ? `[${bound.address}]:${bound.port}` : `${bound.address}:${bound.port}`;
-    const admin = options.externalAdmin
-      ? null
-      : new AdminServer({ listen: config.admin.listen, router: addMonitorRoutes(new Router(), monitor), logger, tls: await adminTlsPair(config, async () => tls) });
-    await admin?.start();
-    const adminStatus = options.externalAdmin ?? (() => ({ address: admin!.address, error: admin!.error }));
-    monitor.start({ mx: mxAddress, admin: adminStatus });
+    const adminListener = options.adminListener ?? (() => NO_ADMIN_LISTENER);
+    monitor.start({ mx: mxAddress, admin: adminListener });
     backups.start();
     logger.info({ mx: mxAddress, ...submission.addresses, queued: queue.store.summary().size, damaged: damaged.length }, 'STARTED');
     let stopping: Promise<void> | null = null;
@@ -131,11 +131,10 @@ export async function createRelay(config: Config, dataDir: string, options: Rela
       backups,
       quarantine,
       damaged,
-      addresses: { mx: mxAddress, ...submission.addresses, get admin() { return adminStatus().address; } },
+      addresses: { mx: mxAddress, ...submission.addresses, get admin() { return adminListener().address; } },
       routeStates: () => scheduler.routeStates(),
       stop() {
         stopping ??= (async () => {
-          await admin?.stop();
           clearInterval(quarantineTimer);
           await Promise.all([mx.stop(), submission.stop()]);
           await scheduler.stop(config.shutdownGraceSec * 1000);

@@ -4,7 +4,7 @@ import { contract, type MethodName } from './contract.ts';
 import { ApiError, sendApiError, type ApiIssue } from './errors.ts';
 import { sendJson, type RequestContext, type Router } from '../http/router.ts';
 import type { AdminAuth, AdminSession } from './admin-auth.ts';
-import type { ApiContext } from './handlers/types.ts';
+import type { ApiContext, CallInfo, Caller } from './handlers/types.ts';
 import type { Logger } from '../log/logger.ts';
 
 /** Largest request body (a pasted certificate chain is the biggest thing sent). */
@@ -14,16 +14,6 @@ export const CSRF_HEADER = 'x-moat-csrf';
 
 type AnyHandler = (input: unknown, context: ApiContext) => unknown;
 export type HandlerMap = Record<MethodName, AnyHandler>;
-
-/** Who is calling: a cookie session (CSRF-checked), the bearer of the engine's start token, or nobody. */
-export type Caller = { kind: 'session'; session: AdminSession } | { kind: 'bearer' } | { kind: 'anonymous' };
-
-export interface CallInfo {
-  caller: Caller;
-  clientIp: string;
-  /** Sets (or, with null, clears) the session cookie on this answer. */
-  setSession(session: AdminSession | null): void;
-}
 
 export interface ApiRoutesOptions {
   auth: AdminAuth;

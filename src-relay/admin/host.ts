@@ -2,7 +2,6 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import { isIP } from 'node:net';
 import { promises as dns } from 'node:dns';
-import type { z } from 'zod';
 import { checkServeReady, loadConfig, mergeConfig, overriddenPaths, saveConfig, validateConfig, type ConfigProblem } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { createRelay, dataPaths, type Relay, type RelayOptions } from '../engine.ts';
@@ -14,17 +13,15 @@ import { addMonitorRoutes } from '../monitor/http.ts';
 import type { Monitor } from '../monitor/index.ts';
 import { AdminAuth } from './admin-auth.ts';
 import { adminTlsPair } from '../http/tls.ts';
-import { addApiRoutes, callerOf, type CallInfo } from './api.ts';
+import { addApiRoutes, callerOf } from './api.ts';
 import { ApiError, sendApiError } from './errors.ts';
 import { EventStream } from './event-stream.ts';
 import { AdminServer } from '../http/server.ts';
 import { Router } from '../http/router.ts';
 import { addUiRoutes } from './static-files.ts';
-import { createHandlers } from './service.ts';
-import type { relayStatusSchema } from './auth-contract.ts';
-import type { ApiContext } from './handlers/types.ts';
+import { handlers } from './service.ts';
+import type { ApiContext, CallInfo, ConfigCapability, RelayStatus, StatusCapability } from './handlers/types.ts';
 
-export type RelayStatus = z.input<typeof relayStatusSchema>;
 type Json = Record<string, unknown>;
 
 /** Queue events are coalesced: at most one summary per this long reaches the UIs. */
@@ -43,7 +40,7 @@ export interface AdminHostOptions {
   logger?: Logger | boolean;
   clock?: () => number;
   /** Passed to the engine (tests: a fixture resolver, monitor parts, extra filters). */
-  relayOptions?: Omit<RelayOptions, 'logger' | 'clock' | 'externalAdmin'>;
+  relayOptions?: Omit<RelayOptions, 'logger' | 'clock' | 'adminListener'>;
   /** The React build to serve (default dist-renderer/). */
   uiDir?: string;
   /** The admin log-in's password check (scrypt); tests pass a spy that counts the checks. */
@@ -164,7 +161,7 @@ export class AdminHost {
       monitor: { ...this.options.relayOptions?.monitor, hooks },
       logger: this.logger,
       clock: this.clock,
-      externalAdmin: () => ({ address: this.server?.address ?? null, error: this.server?.error ?? null }),
+      adminListener: () => ({ address: this.server?.address ?? null, error: this.server?.error ?? null }),
     });
     this.relay = relay;
     this.config = config;
@@ -284,6 +281,15 @@ export class AdminHost {
     this.events.publish('relay', this.status() as never);
   }
 
+  /** What the handlers may ask of the host: its state and the configuration file (the log-in is `auth`). */
+  private readonly statusCapability: StatusCapability = { current: () => this.status() };
+  private readonly configCapability: ConfigCapability = {
+    saved: () => this.savedConfig(),
+    check: (input, complete) => this.check(input, complete),
+    apply: (input) => this.apply(input),
+    overridden: () => this.overriddenKeys(),
+  };
+
   private context(call: CallInfo): ApiContext {
     return {
       relay: () => {
@@ -291,6 +297,9 @@ export class AdminHost {
         return this.relay;
       },
       config: () => this.config,
+      status: this.statusCapability,
+      auth: this.auth,
+      settings: this.configCapability,
       dataDir: this.options.dataDir,
       configFile: this.configFile,
       actor: call.caller.kind === 'bearer' ? 'desktop' : `admin@${call.clientIp}`,
@@ -310,7 +319,7 @@ export class AdminHost {
       sendApiError(res, refusal);
       return true;
     });
-    addApiRoutes(router, { auth: this.auth, handlers: createHandlers(this), context: (call) => this.context(call), logger: this.logger, secure });
+    addApiRoutes(router, { auth: this.auth, handlers, context: (call) => this.context(call), logger: this.logger, secure });
     router.get('/api/events', ({ req, res }) => {
       if (callerOf(req, this.auth).kind === 'anonymous') return sendApiError(res, this.auth.passwordSet ? 'UNAUTHENTICATED' : 'SETUP_REQUIRED');
       const initial = [{ name: 'relay' as const, data: this.status() }];

@@ -1,6 +1,5 @@
 import type { Contract } from './contract.ts';
 import type { HandlerMap } from './api.ts';
-import type { AdminHost } from './host.ts';
 import type { Handlers } from './handlers/types.ts';
 import { authHandlers } from './handlers/auth.ts';
 import { configHandlers } from './handlers/config.ts';
@@ -11,17 +10,17 @@ import { monitorHandlers } from './handlers/monitor.ts';
 import { accountsHandlers } from './handlers/accounts.ts';
 import { sendersHandlers } from './handlers/senders.ts';
 
-/** The admin API's implementation: one handler for every method of the contract, checked by the compiler. */
-export function createHandlers(host: AdminHost): HandlerMap {
-  const handlers = {
-    ...authHandlers(host),
-    ...configHandlers(host),
-    ...setupHandlers,
-    ...queueHandlers,
-    ...quarantineHandlers,
-    ...monitorHandlers,
-    ...accountsHandlers,
-    ...sendersHandlers,
-  } satisfies Handlers<Contract>;
-  return handlers as unknown as HandlerMap;
-}
+/**
+ * The admin API's implementation: one handler for every method of the contract, checked by the compiler. Handlers are
+ * plain functions of (input, context); what they need of the host arrives as capabilities on the context.
+ */
+export const handlers = {
+  ...authHandlers,
+  ...configHandlers,
+  ...setupHandlers,
+  ...queueHandlers,
+  ...quarantineHandlers,
+  ...monitorHandlers,
+  ...accountsHandlers,
+  ...sendersHandlers,
+} satisfies Handlers<Contract> as unknown as HandlerMap;

@@ -6,7 +6,8 @@ import { createRelay, type Relay } from '../../src-relay/engine.ts';
 import type { Resolver } from '../../src-relay/util/resolver.ts';
 import { fixtureResolver as dnsFixtures } from '../../src-relay/util/fixture-resolver.ts';
 import type { Filter } from '../../src-relay/filters/types.ts';
-import type { Logger } from '../../src-relay/log/logger.ts';
+import { resolveLogger, type Logger } from '../../src-relay/log/logger.ts';
+import { startMetricsListener } from './metrics-listener.ts';
 
 export function tempDir(prefix = 'moat-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
@@ -40,13 +41,28 @@ export async function startRelay(
   };
   const result = validateConfig(mergeConfig(base, overrides));
   if (!result.ok) throw new Error(JSON.stringify(result.problems));
-  const relay = await createRelay(result.config, dataDir, { resolver: options.resolver ?? refusingResolver, logger: options.logger ?? false, clock: options.clock, filters: options.filters, verifyPassword: options.verifyPassword });
+  const logger = resolveLogger(options.logger ?? false);
+  let started: Relay | null = null;
+  const admin = await startMetricsListener({ config: result.config, dataDir, logger, monitor: () => started?.monitor ?? null });
+  const relay = await createRelay(result.config, dataDir, {
+    resolver: options.resolver ?? refusingResolver,
+    logger,
+    clock: options.clock,
+    filters: options.filters,
+    verifyPassword: options.verifyPassword,
+    adminListener: () => ({ address: admin.address, error: admin.error }),
+  }).catch(async (error: Error) => {
+    await admin.stop();
+    throw error;
+  });
+  started = relay;
   const port = Number(relay.addresses.mx.split(':').pop());
   return {
     relay,
     port,
     dataDir,
     async stop() {
+      await admin.stop();
       await relay.stop();
       if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
     },
