@@ -1,4 +1,5 @@
 import type { Db } from '../store/db.ts';
+import { STATE_KEYS, StateStore, type StateKey } from '../store/state-store.ts';
 import type { Alert, ProbeResult, ProbeStatus, Severity } from './types.ts';
 
 /** One row of the per-minute series: `minute` is the minute's start in ms since the epoch. */
@@ -16,16 +17,8 @@ export interface TickRow {
   note: string | null;
 }
 
-/** State keys the monitor reads and writes in the queue's `state` table. */
-export const STATE_KEYS = {
-  /** JSON {at, file, bytes, messages, encrypted}: the last backup written (CLI or schedule). */
-  lastBackup: 'last_backup',
-  /** When this data directory first served: the grace start for "no backup yet". */
-  firstStarted: 'first_started_at',
-  /** Where the running relay's listeners ended up (for `moat checklist run` in another process). */
-  servedMx: 'served_mx_address',
-  servedAdmin: 'served_admin_address',
-} as const;
+// the state keys live with the state table's owner; re-exported for the monitor's readers
+export { STATE_KEYS };
 
 interface AlertRow {
   id: number;
@@ -51,11 +44,16 @@ const toAlert = (row: AlertRow): Alert => ({
   clearMessage: row.clear_message,
 });
 
-/** The monitor's SQL: metric series, alerts, checklist results and ticks. Every statement prepared once. */
+/**
+ * The monitor's SQL: metric series, alerts, checklist results and ticks. Every statement prepared once. Its state
+ * values (last backup, first start, served addresses) go through the state table's owner, store/state-store.ts.
+ */
 export class MonitorStore {
   private readonly s;
+  private readonly state: StateStore;
 
   constructor(readonly db: Db) {
+    this.state = new StateStore(db);
     this.s = {
       addCounter: db.prepare(
         `INSERT INTO metric_minutes (minute, name, labels, value) VALUES (?, ?, ?, ?)
@@ -90,9 +88,6 @@ export class MonitorStore {
         `SELECT t.item, t.done, t.at, t.note FROM checklist_ticks t
          JOIN (SELECT item, MAX(id) AS id FROM checklist_ticks GROUP BY item) last ON last.id = t.id`,
       ),
-      getState: db.prepare(`SELECT value FROM state WHERE key = ?`),
-      setState: db.prepare(`INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`),
-      deleteState: db.prepare(`DELETE FROM state WHERE key = ?`),
     };
   }
 
@@ -162,25 +157,19 @@ export class MonitorStore {
     return this.s.latestTicks.all() as TickRow[];
   }
 
-  getState(key: string): string | undefined {
-    return (this.s.getState.get(key) as { value: string } | undefined)?.value;
+  getState(key: StateKey): string | undefined {
+    return this.state.get(key);
   }
 
-  setState(key: string, value: string): void {
-    this.s.setState.run(key, value);
+  setState(key: StateKey, value: string): void {
+    this.state.put(key, value);
   }
 
-  deleteState(key: string): void {
-    this.s.deleteState.run(key);
+  deleteState(key: StateKey): void {
+    this.state.delete(key);
   }
 
-  getJson<T>(key: string): T | undefined {
-    const value = this.getState(key);
-    if (value === undefined) return undefined;
-    try {
-      return JSON.parse(value) as T;
-    } catch {
-      return undefined;
-    }
+  getJson<T>(key: StateKey): T | undefined {
+    return this.state.getJson<T>(key);
   }
 }
