@@ -9,6 +9,7 @@ import { dataPaths, openStore } from './engine.ts';
 import { ConfigRefused, startAdminHost, type AdminHost } from './admin/host.ts';
 import { resolverFromEnvironment } from './util/fixture-resolver.ts';
 import { QUEUE_ID_PATTERN } from './util/ids.ts';
+import { STATE_KEYS } from './store/state-store.ts';
 import { formatMessageDetail, formatQueueList } from './queue/format.ts';
 import { cliActor, guardStdio, processIo } from './cli/io.ts';
 import { USERS_USAGE, usersCommand } from './cli/users.ts';
@@ -37,12 +38,6 @@ DIR defaults to $MOAT_DATA_DIR, else ${defaultDataDir()}; FILE defaults to DIR/m
 const EXIT_USAGE = 2;
 
 class UsageError extends Error {}
-
-/**
- * The state row where serve records the domains it accepts. Queue commands are often run without serve's --domain
- * flags; they read it so that a DSN they write (bounce) takes the route serve would give it, not an MX look-up.
- */
-const SERVED_DOMAINS_STATE = 'served_domains';
 
 function defaultDataDir(): string {
   if (process.env.MOAT_DATA_DIR) return process.env.MOAT_DATA_DIR;
@@ -145,7 +140,7 @@ async function serve(flags: Flags): Promise<number> {
       adminToken: process.env.MOAT_ADMIN_TOKEN || null,
       logger,
       relayOptions: { resolver: resolverFromEnvironment() },
-      onEngineStarted: (relay) => relay.queue.store.setState(SERVED_DOMAINS_STATE, JSON.stringify(relay.config.domains)),
+      onEngineStarted: (relay) => relay.queue.store.setState(STATE_KEYS.servedDomains, JSON.stringify(relay.config.domains)),
     });
   } catch (error) {
     if (error instanceof ConfigRefused) return refuseConfig(configFile, error.problems);
@@ -197,7 +192,7 @@ async function queueCommand(flags: Flags, args: string[]): Promise<number> {
   const needsId = !(action === 'list' || ((action === 'retry' || action === 'hold' || action === 'release') && flags.all));
   if (needsId && (!id || !QUEUE_ID_PATTERN.test(id))) throw new UsageError(id ? `not a queue id: ${JSON.stringify(id)}` : `queue ${action ?? ''} needs a queue id`);
   let store = openStore(dataDir, result.config, silentLogger);
-  const served = flags.domain ? undefined : store.queue.store.getState(SERVED_DOMAINS_STATE);
+  const served = flags.domain ? undefined : store.queue.store.getState(STATE_KEYS.servedDomains);
   if (served !== undefined && served !== JSON.stringify(result.config.domains)) {
     store.db.close();
     store = openStore(dataDir, { ...result.config, domains: JSON.parse(served) as string[] }, silentLogger);

@@ -57,6 +57,8 @@ export interface Relay {
   readonly config: Config;
   readonly dataDir: string;
   readonly queue: Queue;
+  /** The data directory's database connection, for the areas' own stores (accounts, sender lists). */
+  readonly database: Db;
   readonly events: RelayEvents;
   /** Metrics, alerts, the patch-status checklist. */
   readonly monitor: Monitor;
@@ -126,6 +128,7 @@ export async function createRelay(config: Config, dataDir: string, options: Rela
       config,
       dataDir,
       queue,
+      database: db,
       events,
       monitor,
       backups,

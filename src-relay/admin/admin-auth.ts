@@ -2,6 +2,7 @@ import { randomBytes, timingSafeEqual, createHash } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Db } from '../store/db.ts';
+import { STATE_KEYS, StateStore } from '../store/state-store.ts';
 import { hashPassword, verifyPassword, dummyHash } from '../auth/password.ts';
 import { writeFileWhole } from '../util/write-whole.ts';
 import { ApiError } from './errors.ts';
@@ -28,10 +29,10 @@ const MAX_FAMILIAR_ADDRESSES = 50;
 /** Addresses whose failures are remembered at once (the oldest is dropped first). */
 const MAX_TRACKED_ADDRESSES = 10_000;
 /** The state row holding the familiar addresses: JSON {address: last log-in ms}. */
-const FAMILIAR_STATE = 'admin_login_addresses';
+const FAMILIAR_STATE = STATE_KEYS.adminLoginAddresses;
 
 /** The state row holding the admin password hash (scrypt, auth/password.ts). */
-export const ADMIN_PASSWORD_STATE = 'admin_password';
+export const ADMIN_PASSWORD_STATE = STATE_KEYS.adminPassword;
 export const SETUP_TOKEN_FILE = 'setup-token';
 
 export interface AdminSession {
@@ -82,13 +83,11 @@ export class AdminAuth {
   private setupToken: string | null = null;
   /** A first password is being hashed (claim or desktop shell): nobody else may set one meanwhile. */
   private settingUp = false;
-  private readonly getState;
-  private readonly setState;
+  private readonly state: StateStore;
   private readonly verify: (password: string, hash: string) => Promise<boolean>;
 
   constructor(private readonly options: AdminAuthOptions) {
-    this.getState = options.db.prepare(`SELECT value FROM state WHERE key = ?`);
-    this.setState = options.db.prepare(`INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`);
+    this.state = new StateStore(options.db);
     this.verify = options.verify ?? verifyPassword;
   }
 
@@ -97,7 +96,7 @@ export class AdminAuth {
   }
 
   private passwordHash(): string | null {
-    return (this.getState.get(ADMIN_PASSWORD_STATE) as { value: string } | undefined)?.value ?? null;
+    return this.state.get(ADMIN_PASSWORD_STATE) ?? null;
   }
 
   get tokenFile(): string {
@@ -168,7 +167,7 @@ export class AdminAuth {
     }
     if (!ok) throw new ApiError('WRONG_PASSWORD', 'the current password is wrong');
     this.release(reservation);
-    this.setState.run(ADMIN_PASSWORD_STATE, await hashPassword(password));
+    this.state.put(ADMIN_PASSWORD_STATE, await hashPassword(password));
     for (const id of [...this.sessions.keys()]) if (id !== keep?.id) this.sessions.delete(id);
   }
 
@@ -178,7 +177,7 @@ export class AdminAuth {
     this.setupToken = null;
     this.settingUp = true;
     try {
-      this.setState.run(ADMIN_PASSWORD_STATE, await hashPassword(password));
+      this.state.put(ADMIN_PASSWORD_STATE, await hashPassword(password));
     } catch (error) {
       this.setupToken = spent;
       throw error;
@@ -257,7 +256,7 @@ export class AdminAuth {
 
   private familiarAddresses(): Record<string, number> {
     try {
-      const parsed: unknown = JSON.parse((this.getState.get(FAMILIAR_STATE) as { value: string } | undefined)?.value ?? '{}');
+      const parsed: unknown = JSON.parse(this.state.get(FAMILIAR_STATE) ?? '{}');
       return parsed && typeof parsed === 'object' ? (parsed as Record<string, number>) : {};
     } catch {
       // a damaged list makes every address unfamiliar: the ceiling applies to all, which is the safe way round
@@ -276,6 +275,6 @@ export class AdminAuth {
       .filter(([address, at]) => address !== clientIp && typeof at === 'number' && now - at < FAMILIAR_ADDRESS_MS)
       .sort((a, b) => b[1] - a[1])
       .slice(0, MAX_FAMILIAR_ADDRESSES - 1);
-    this.setState.run(FAMILIAR_STATE, JSON.stringify(Object.fromEntries([[clientIp, now], ...kept])));
+    this.state.put(FAMILIAR_STATE, JSON.stringify(Object.fromEntries([[clientIp, now], ...kept])));
   }
 }

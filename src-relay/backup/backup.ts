@@ -1,4 +1,3 @@
-import Database from 'better-sqlite3';
 import { closeSync, copyFileSync, createReadStream, existsSync, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { createHash, randomBytes } from 'node:crypto';
@@ -7,7 +6,9 @@ import { basename, dirname, join, resolve } from 'node:path';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log/logger.ts';
 import { silentLogger } from '../log/logger.ts';
-import { openDatabase, type Db } from '../store/db.ts';
+import { checkpoint, integrityProblem, openCopy, openDatabase, schemaVersion, type Db } from '../store/db.ts';
+import { QueueStore } from '../store/queue-store.ts';
+import { STATE_KEYS, StateStore } from '../store/state-store.ts';
 import { QUEUE_ID_PATTERN } from '../util/ids.ts';
 import { syncFolder } from '../util/write-whole.ts';
 import { ByteReader, SAFE_NAME, TarWriter, UnsafeEntryError, readTar } from './archive.ts';
@@ -45,8 +46,6 @@ const EXTERNAL_NAMES = { 'mx.tls.cert': 'external/mx-tls-cert.pem', 'mx.tls.key'
 const RESTORED_TOP_LEVEL: ReadonlySet<string> = new Set(['moat.db', 'moat.db-wal', 'moat.db-shm', 'moat.json', 'effective-config.json', 'spool', ...BACKUP_FOLDERS]);
 // control characters in a manifest string would reach the terminal when restore reports it
 const CONTROL_CHARS = /[\p{Cc}\u202A-\u202E\u2066-\u2069]/u;
-/** Rows whose spool file must exist: queued mail and quarantined mail (every status but the finished ones). */
-const KEEPS_FILE = `status NOT IN ('done', 'deleted', 'damaged')`;
 
 export type BackupErrorCode = 'WRONG_PASSPHRASE' | 'NEEDS_PASSPHRASE' | 'DAMAGED' | 'NOT_A_BACKUP' | 'UNSAFE' | 'TARGET_NOT_EMPTY' | 'NO_DATA_DIR';
 
@@ -274,22 +273,21 @@ export async function createBackup(options: CreateBackupOptions): Promise<Backup
         return restarted ? totalPages : BACKUP_PAGES_PER_STEP;
       },
     });
-    const snapshot = new Database(snapshotPath);
+    const snapshot = openCopy(snapshotPath);
     let messages = 0;
     let schema = 0;
     try {
-      snapshot.pragma('journal_mode = DELETE');
-      schema = snapshot.pragma('user_version', { simple: true }) as number;
-      const queued = snapshot.prepare(`SELECT id, spool_bytes FROM messages WHERE ${KEEPS_FILE}`).all() as { id: string; spool_bytes: number }[];
+      schema = schemaVersion(snapshot);
+      const copy = new QueueStore(snapshot);
       const finishedMeanwhile: string[] = [];
-      for (const row of queued) {
+      for (const row of copy.keptFiles()) {
         if (!linked.has(row.id) && linkOrCopy(join(spoolDir, row.id), join(stagedSpool, row.id))) linked.add(row.id);
         if (!linked.has(row.id)) finishedMeanwhile.push(row.id);
       }
-      if (finishedMeanwhile.length) takeLiveState(snapshot, db, finishedMeanwhile, logger);
-      const kept = new Set((snapshot.prepare(`SELECT id FROM messages WHERE ${KEEPS_FILE}`).all() as { id: string }[]).map((row) => row.id));
+      if (finishedMeanwhile.length) takeLiveState(copy, db, finishedMeanwhile, logger);
+      const kept = new Set(copy.keptFiles().map((row) => row.id));
       for (const id of linked) if (!kept.has(id)) rmSync(join(stagedSpool, id), { force: true });
-      messages = (snapshot.prepare(`SELECT COUNT(*) AS n FROM messages WHERE status = 'queued'`).get() as { n: number }).n;
+      messages = copy.queuedCount();
     } finally {
       snapshot.close();
     }
@@ -303,25 +301,8 @@ export async function createBackup(options: CreateBackupOptions): Promise<Backup
 }
 
 /** Messages queued in the snapshot whose file was gone by (3): they finished meanwhile; the snapshot takes their live state. */
-function takeLiveState(snapshot: Database.Database, live: Db, ids: string[], logger: Logger): void {
-  const message = live.prepare(`SELECT status, finished_at FROM messages WHERE id = ?`);
-  const recipients = live.prepare(`SELECT address, status, attempts, next_attempt_at, last_reply, last_status, updated_at FROM recipients WHERE message_id = ?`);
-  const setMessage = snapshot.prepare(`UPDATE messages SET status = ?, finished_at = ? WHERE id = ?`);
-  const setRecipient = snapshot.prepare(
-    `UPDATE recipients SET status = @status, attempts = @attempts, next_attempt_at = @next_attempt_at, last_reply = @last_reply,
-     last_status = @last_status, updated_at = @updated_at WHERE message_id = @id AND address = @address`,
-  );
-  snapshot.transaction(() => {
-    for (const id of ids) {
-      const row = message.get(id) as { status: string; finished_at: number | null } | undefined;
-      if (!row || !['done', 'deleted', 'damaged'].includes(row.status)) {
-        logger.warn({ id }, 'BACKUP_SPOOL_MISSING');
-        continue;
-      }
-      setMessage.run(row.status, row.finished_at, id);
-      for (const recipient of recipients.all(id) as Record<string, unknown>[]) setRecipient.run({ ...recipient, id });
-    }
-  })();
+function takeLiveState(snapshot: QueueStore, live: Db, ids: string[], logger: Logger): void {
+  for (const id of snapshot.takeFinished(new QueueStore(live), ids)) logger.warn({ id }, 'BACKUP_SPOOL_MISSING');
 }
 
 async function writeArchive(options: CreateBackupOptions & { staging: string; schema: number; messages: number; createdAt: number }): Promise<BackupSummary> {
@@ -696,13 +677,14 @@ function finishRestore(staging: string, dataDir: string, manifest: Manifest, fil
   }
   const db = openDatabase(staging);
   try {
-    const check = db.pragma('integrity_check', { simple: true });
-    if (check !== 'ok') throw new BackupError('DAMAGED', `the database in the backup fails SQLite's integrity check: ${String(check)}`);
+    const problem = integrityProblem(db);
+    if (problem !== null) throw new BackupError('DAMAGED', `the database in the backup fails SQLite's integrity check: ${problem}`);
     const now = clock();
-    db.prepare(`DELETE FROM state WHERE key IN ('served_mx_address', 'served_admin_address')`).run();
-    db.prepare(`INSERT INTO state (key, value) VALUES ('last_backup', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`).run(
-      JSON.stringify({ at: Date.parse(manifest.createdAt), file: resolve(file), restoredAt: now }),
-    );
+    // where the old box's listeners were says nothing about this one
+    const state = new StateStore(db);
+    state.delete(STATE_KEYS.servedMx);
+    state.delete(STATE_KEYS.servedAdmin);
+    state.put(STATE_KEYS.lastBackup, JSON.stringify({ at: Date.parse(manifest.createdAt), file: resolve(file), restoredAt: now }));
   } finally {
     db.close();
   }
@@ -737,15 +719,16 @@ function writeFileDurably(path: string, data: string): void {
 function checkRestoredQueue(staging: string, clock: () => number): { messages: number; missing: string[] } {
   const db = openDatabase(staging);
   try {
-    const kept = db.prepare(`SELECT id, spool_bytes FROM messages WHERE ${KEEPS_FILE}`).all() as { id: string; spool_bytes: number }[];
-    const queued = (db.prepare(`SELECT COUNT(*) AS n FROM messages WHERE status = 'queued'`).get() as { n: number }).n;
+    const store = new QueueStore(db);
+    const kept = store.keptFiles();
+    const queued = store.queuedCount();
     const missing: string[] = [];
     for (const row of kept) {
       const path = join(staging, 'spool', 'msg', row.id);
       if (!existsSync(path) || statSync(path).size !== row.spool_bytes) missing.push(row.id);
     }
-    db.prepare(`UPDATE recipients SET next_attempt_at = ? WHERE status = 'pending'`).run(clock());
-    db.pragma('wal_checkpoint(TRUNCATE)');
+    store.allPendingDue(clock());
+    checkpoint(db);
     return { messages: queued, missing };
   } finally {
     db.close();

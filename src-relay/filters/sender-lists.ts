@@ -1,15 +1,8 @@
 import type { Db } from '../store/db.ts';
+import { SenderListStore, type SenderList, type SenderListEntry } from '../store/sender-list-store.ts';
 import { normalizeDomain } from '../util/address.ts';
 
-export type SenderList = 'allow' | 'deny';
-
-export interface SenderListEntry {
-  entry: string;
-  list: SenderList;
-  added_at: number;
-  added_by: string | null;
-  note: string | null;
-}
+export type { SenderList, SenderListEntry };
 
 /** Longest address an entry may be (RFC 5321 4.5.3.1.3: 256 octets for a path). */
 const MAX_ENTRY_CHARS = 254;
@@ -20,19 +13,10 @@ const MAX_ENTRY_CHARS = 254;
  * change applies to the next message without a restart.
  */
 export class SenderLists {
-  private readonly statements;
+  private readonly store: SenderListStore;
 
-  constructor(private readonly db: Db) {
-    this.statements = {
-      lookup: db.prepare(`SELECT entry, list FROM sender_lists WHERE entry IN (SELECT value FROM json_each(?))`),
-      upsert: db.prepare(
-        `INSERT INTO sender_lists (entry, list, added_at, added_by, note) VALUES (@entry, @list, @at, @by, @note)
-         ON CONFLICT(entry) DO UPDATE SET list = excluded.list, added_at = excluded.added_at, added_by = excluded.added_by, note = excluded.note`,
-      ),
-      remove: db.prepare(`DELETE FROM sender_lists WHERE entry = ?`),
-      all: db.prepare(`SELECT * FROM sender_lists ORDER BY list, entry`),
-      get: db.prepare(`SELECT * FROM sender_lists WHERE entry = ?`),
-    };
+  constructor(db: Db) {
+    this.store = new SenderListStore(db);
   }
 
   /** `user@example.com`, `@example.com` or `example.com` (a domain); null when it is neither. */
@@ -49,19 +33,19 @@ export class SenderLists {
   }
 
   set(list: SenderList, entry: string, by: string | null, note: string | null, now: number): void {
-    this.statements.upsert.run({ entry, list, at: now, by, note });
+    this.store.set(list, entry, by, note, now);
   }
 
   remove(entry: string): boolean {
-    return this.statements.remove.run(entry).changes > 0;
+    return this.store.remove(entry);
   }
 
   get(entry: string): SenderListEntry | undefined {
-    return this.statements.get.get(entry) as SenderListEntry | undefined;
+    return this.store.get(entry);
   }
 
   all(): SenderListEntry[] {
-    return this.statements.all.all() as SenderListEntry[];
+    return this.store.all();
   }
 
   /**
@@ -82,7 +66,7 @@ export class SenderLists {
     const senderKeys = keysOf(sender);
     const fromKeys = fromAddresses.flatMap(keysOf);
     if (senderKeys.length === 0 && fromKeys.length === 0) return null;
-    const rows = this.statements.lookup.all(JSON.stringify([...senderKeys, ...fromKeys])) as { entry: string; list: SenderList }[];
+    const rows = this.store.find([...senderKeys, ...fromKeys]);
     const denied = rows.find((row) => row.list === 'deny');
     if (denied) return { list: 'deny', entry: denied.entry };
     const allowed = rows.find((row) => row.list === 'allow' && senderKeys.includes(row.entry));

@@ -1,6 +1,7 @@
 import type { Db } from '../store/db.ts';
 import type { BackupSummary } from '../backup/backup.ts';
 import type { BackupLog } from '../backup/schedule.ts';
+import { STATE_KEYS, StateStore, type StateKey } from '../store/state-store.ts';
 import type { ProbeResult, ProbeStatus } from './types.ts';
 import type { Alert, Severity } from '../events.ts';
 
@@ -19,18 +20,8 @@ export interface TickRow {
   note: string | null;
 }
 
-/** State keys the monitor reads and writes in the queue's `state` table. */
-export const STATE_KEYS = {
-  /** JSON {at, file, bytes, messages, encrypted}: the last backup written (CLI or schedule). */
-  lastBackup: 'last_backup',
-  /** JSON {at, error}: the last scheduled backup that failed. */
-  lastBackupError: 'last_backup_error',
-  /** When this data directory first served: the grace start for "no backup yet". */
-  firstStarted: 'first_started_at',
-  /** Where the running relay's listeners ended up (for `moat checklist run` in another process). */
-  servedMx: 'served_mx_address',
-  servedAdmin: 'served_admin_address',
-} as const;
+// the state keys live with the state table's owner; re-exported for the monitor's readers
+export { STATE_KEYS };
 
 interface AlertRow {
   id: number;
@@ -56,11 +47,16 @@ const toAlert = (row: AlertRow): Alert => ({
   clearMessage: row.clear_message,
 });
 
-/** The monitor's SQL: metric series, alerts, checklist results and ticks. Every statement prepared once. */
+/**
+ * The monitor's SQL: metric series, alerts, checklist results and ticks. Every statement prepared once. Its state
+ * values (last backup, first start, served addresses) go through the state table's owner, store/state-store.ts.
+ */
 export class MonitorStore {
   private readonly s;
+  private readonly state: StateStore;
 
   constructor(readonly db: Db) {
+    this.state = new StateStore(db);
     this.s = {
       addCounter: db.prepare(
         `INSERT INTO metric_minutes (minute, name, labels, value) VALUES (?, ?, ?, ?)
@@ -95,9 +91,6 @@ export class MonitorStore {
         `SELECT t.item, t.done, t.at, t.note FROM checklist_ticks t
          JOIN (SELECT item, MAX(id) AS id FROM checklist_ticks GROUP BY item) last ON last.id = t.id`,
       ),
-      getState: db.prepare(`SELECT value FROM state WHERE key = ?`),
-      setState: db.prepare(`INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`),
-      deleteState: db.prepare(`DELETE FROM state WHERE key = ?`),
     };
   }
 
@@ -167,26 +160,20 @@ export class MonitorStore {
     return this.s.latestTicks.all() as TickRow[];
   }
 
-  getState(key: string): string | undefined {
-    return (this.s.getState.get(key) as { value: string } | undefined)?.value;
+  getState(key: StateKey): string | undefined {
+    return this.state.get(key);
   }
 
-  setState(key: string, value: string): void {
-    this.s.setState.run(key, value);
+  setState(key: StateKey, value: string): void {
+    this.state.put(key, value);
   }
 
-  deleteState(key: string): void {
-    this.s.deleteState.run(key);
+  deleteState(key: StateKey): void {
+    this.state.delete(key);
   }
 
-  getJson<T>(key: string): T | undefined {
-    const value = this.getState(key);
-    if (value === undefined) return undefined;
-    try {
-      return JSON.parse(value) as T;
-    } catch {
-      return undefined;
-    }
+  getJson<T>(key: StateKey): T | undefined {
+    return this.state.getJson<T>(key);
   }
 }
 

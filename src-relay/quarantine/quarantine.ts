@@ -1,6 +1,6 @@
 import type { Logger } from '../log/logger.ts';
 import type { Queue } from '../queue/queue.ts';
-import type { MessageRow, RecipientRow } from '../store/queue-store.ts';
+import type { QuarantinedRow, RecipientRow } from '../store/queue-store.ts';
 import { parseMessageFile } from '../filters/mime.ts';
 import { parseDecision, type Decision } from '../filters/policy.ts';
 import { releasedHeaders } from '../filters/decision-headers.ts';
@@ -51,17 +51,7 @@ export interface QuarantineOptions {
   clock?: () => number;
 }
 
-type Row = MessageRow & { recipients: string | null; decision: string | null };
-
-/** What `list` and `count` select: the quarantine, narrowed by @search (a LIKE pattern, or null for all). */
-const LIST_WHERE = `m.status = 'quarantined'
-  AND (@search IS NULL OR lower(m.sender) LIKE @search ESCAPE '\\' OR lower(COALESCE(m.subject, '')) LIKE @search ESCAPE '\\'
-       OR lower(COALESCE(m.header_message_id, '')) LIKE @search ESCAPE '\\' OR lower(m.id) LIKE @search ESCAPE '\\'
-       OR EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND lower(r.address) LIKE @search ESCAPE '\\'))`;
-
-function searchPattern(search: string | undefined): string | null {
-  return search ? `%${search.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%` : null;
-}
+type Row = QuarantinedRow;
 
 /**
  * Quarantined messages: a spool file plus a messages row with status "quarantined" (the scheduler never picks
@@ -80,24 +70,18 @@ export class Quarantine {
     this.senders = new SenderLists(this.queue.store.db);
   }
 
-  private get db() {
-    return this.queue.store.db;
+  private get store() {
+    return this.queue.store;
   }
 
   list(filter: QuarantineListFilter = {}): QuarantinedMessage[] {
-    const rows = this.db
-      .prepare(
-        `SELECT m.*, (SELECT GROUP_CONCAT(address, ', ') FROM recipients r WHERE r.message_id = m.id) AS recipients
-         FROM messages m WHERE ${LIST_WHERE} ORDER BY m.received_at DESC LIMIT @limit OFFSET @offset`,
-      )
-      .all({ search: searchPattern(filter.search), limit: Math.min(filter.limit ?? 100, MAX_LIST_ROWS), offset: filter.offset ?? 0 }) as Row[];
-    return rows.map(toItem);
+    return this.store.quarantineList({ search: filter.search, limit: Math.min(filter.limit ?? 100, MAX_LIST_ROWS), offset: filter.offset ?? 0 }).map(toItem);
   }
 
   get(id: string): { message: QuarantinedMessage; decision: Decision | null; recipients: RecipientRow[] } | null {
     const row = this.row(id);
     if (!row) return null;
-    return { message: toItem(row), decision: parseDecision(row.decision), recipients: this.queue.store.recipients(id) };
+    return { message: toItem(row), decision: parseDecision(row.decision), recipients: this.store.recipients(id) };
   }
 
   /** A safe look at the message: headers, its text, the list of attachments. HTML is never rendered. */
@@ -126,24 +110,24 @@ export class Quarantine {
     if (!row) return { released: false, allowed: null };
     const allowEntry = options.allowSender && row.sender ? SenderLists.normalize(row.sender) : null;
     const headers = releasedHeaders(row.added_headers ?? null, options.by, new Date(now));
-    const released = this.db.transaction(() => {
-      const changed = this.db
-        .prepare(`UPDATE messages SET status = 'queued', held = 0, received_at = @now, added_headers = @headers WHERE id = @id AND status = 'quarantined'`)
-        .run({ id, now, headers }).changes;
-      if (changed === 0) return false;
-      // `+status`: this message's rows by primary key, not every pending row through recipients_due
-      this.db.prepare(`UPDATE recipients SET next_attempt_at = ? WHERE message_id = ? AND +status = 'pending'`).run(now, id);
+    const released = this.store.atomically(() => {
+      if (!this.store.releaseQuarantined(id, now, headers)) return false;
       if (allowEntry) this.senders.set('allow', allowEntry, options.by, `allowed when releasing ${id}`, now);
-      this.queue.store.insertHistory([
+      this.store.insertHistory([
         { at: now, queueId: id, action: 'RELEASED', detail: `released from quarantine by ${options.by}${allowEntry ? `; ${allowEntry} added to the allow list` : ''}` },
       ]);
       return true;
-    })();
+    });
     if (released) {
       this.logger.info({ id, by: options.by, allowed: allowEntry ?? undefined }, 'QUARANTINE_RELEASED');
       this.queue.emit('changed');
     }
     return { released, allowed: released ? allowEntry : null };
+  }
+
+  /** Releases a selection in one transaction (one commit, not one per message); true for each one released. */
+  releaseMany(ids: readonly string[], options: { by: string; allowSender?: boolean }): boolean[] {
+    return this.store.atomically(() => ids.map((id) => this.release(id, options).released));
   }
 
   async delete(id: string, by: string): Promise<boolean> {
@@ -154,7 +138,7 @@ export class Quarantine {
   /** Deletes a selection: the rows in one transaction (one commit), then, once that is durable, their files. */
   async deleteMany(ids: readonly string[], by: string): Promise<boolean[]> {
     const now = this.clock();
-    const changed = this.db.transaction(() => ids.map((id) => this.finish(id, now, 'DELETED', `deleted from quarantine by ${by}`)))();
+    const changed = this.store.atomically(() => ids.map((id) => this.finish(id, now, 'DELETED', `deleted from quarantine by ${by}`)));
     await Promise.all(
       ids.map(async (id, index) => {
         if (!changed[index]) return;
@@ -168,9 +152,7 @@ export class Quarantine {
   /** Deletes what has been in quarantine longer than `retentionDays`; returns how many. */
   async expire(retentionDays: number): Promise<number> {
     const now = this.clock();
-    const ids = (
-      this.db.prepare(`SELECT id FROM messages WHERE status = 'quarantined' AND received_at < ?`).all(now - retentionDays * DAY_MS) as { id: string }[]
-    ).map((row) => row.id);
+    const ids = this.store.quarantinedBefore(now - retentionDays * DAY_MS);
     let expired = 0;
     for (const id of ids) {
       if (!this.finish(id, now, 'EXPIRED', `quarantine kept ${retentionDays} days; removed`)) continue;
@@ -183,26 +165,15 @@ export class Quarantine {
 
   /** How many messages are in quarantine; with `search`, how many of them `list` would find. */
   count(search?: string): number {
-    return (this.db.prepare(`SELECT COUNT(*) AS n FROM messages m WHERE ${LIST_WHERE}`).get({ search: searchPattern(search) }) as { n: number }).n;
+    return this.store.quarantineCount(search);
   }
 
   private finish(id: string, now: number, action: 'DELETED' | 'EXPIRED', detail: string): boolean {
-    return this.db.transaction(() => {
-      const changed = this.db.prepare(`UPDATE messages SET status = 'deleted', finished_at = ? WHERE id = ? AND status = 'quarantined'`).run(now, id).changes > 0;
-      if (changed) {
-        this.db.prepare(`UPDATE recipients SET status = 'deleted', updated_at = ? WHERE message_id = ? AND +status = 'pending'`).run(now, id);
-        this.queue.store.insertHistory([{ at: now, queueId: id, action, detail }]);
-      }
-      return changed;
-    })();
+    return this.store.finishQuarantined(id, now, { at: now, queueId: id, action, detail });
   }
 
   private row(id: string): Row | null {
-    return (
-      (this.db
-        .prepare(`SELECT m.*, (SELECT GROUP_CONCAT(address, ', ') FROM recipients r WHERE r.message_id = m.id) AS recipients FROM messages m WHERE m.id = ? AND m.status = 'quarantined'`)
-        .get(id) as Row | undefined) ?? null
-    );
+    return this.store.quarantined(id) ?? null;
   }
 }
 

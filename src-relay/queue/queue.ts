@@ -2,7 +2,8 @@ import { EventEmitter } from 'node:events';
 import { open, unlink } from 'node:fs/promises';
 import type { Logger } from '../log/logger.ts';
 import type { Spool } from '../store/spool.ts';
-import type { HistoryEntry, NewMessage, QueueStore } from '../store/queue-store.ts';
+import type { HistoryEntry, NewMessage, QueuePageFilter, QueueStore, TrackingFilter } from '../store/queue-store.ts';
+import { STATE_KEYS } from '../store/state-store.ts';
 import type { Route } from '../events.ts';
 import { newQueueId } from '../util/ids.ts';
 import { splitAddress, normalizeDomain } from '../util/address.ts';
@@ -221,11 +222,11 @@ export class Queue extends EventEmitter<QueueEvents> {
 
   /** Holding the whole queue is a flag, so mail that arrives during the maintenance window waits too. */
   isQueueHeld(): boolean {
-    return this.store.getState('queue_held') === '1';
+    return this.store.getState(STATE_KEYS.queueHeld) === '1';
   }
 
   holdAll(by?: string): void {
-    this.store.setState('queue_held', '1');
+    this.store.setState(STATE_KEYS.queueHeld, '1');
     this.store.insertHistory([{ at: this.clock(), action: 'QUEUE_HELD', detail: `whole queue held by ${actor(by)}` }]);
     this.emit('changed');
   }
@@ -233,7 +234,7 @@ export class Queue extends EventEmitter<QueueEvents> {
   /** Lifts the flag and every message's own hold; each message released says so in its history. */
   releaseAll(by?: string): number {
     const now = this.clock();
-    this.store.setState('queue_held', '0');
+    this.store.setState(STATE_KEYS.queueHeld, '0');
     const released = this.store.setAllHeld(false, { at: now, action: 'RELEASED', detail: `released by ${actor(by)} with the whole queue` });
     this.store.retryAll(now);
     this.store.insertHistory([{ at: now, action: 'QUEUE_RELEASED', detail: `whole queue released by ${actor(by)} (${released} held messages too)` }]);
@@ -262,6 +263,42 @@ export class Queue extends EventEmitter<QueueEvents> {
     return count;
   }
 
+  /**
+   * Retries, holds or releases a selection of queued messages in one transaction (one commit, not one per message).
+   * For each id: true when the message is in the asked-for state afterwards (one already held counts as held).
+   */
+  actOn(action: 'retry' | 'hold' | 'release', ids: readonly string[], by?: string): boolean[] {
+    return this.store.atomically(() =>
+      ids.map((id) => {
+        const held = this.store.message(id)?.held === 1;
+        switch (action) {
+          case 'retry':
+            // a held message is made due too, and still waits for its release
+            return this.retry(id, by);
+          case 'hold':
+            return held || this.hold(id, by);
+          case 'release':
+            return !held || this.release(id, by);
+        }
+      }),
+    );
+  }
+
+  /** One page of the queue viewer (store/queue-store.ts `page`). */
+  page(filter: QueuePageFilter = {}) {
+    return this.store.page(filter);
+  }
+
+  /**
+   * Message tracking: the messages in any state that match, and (unless a Message-ID is asked for: a refused message
+   * was never taken, so it has none) the mail refused before it was accepted; each newest first, `limit` at most.
+   * Refusals are written lazily (`note`): the one that happened a moment ago is written first, so it is found.
+   */
+  track(filter: TrackingFilter) {
+    this.flushHistory();
+    return { messages: this.store.trackMessages(filter), refusals: filter.messageId ? [] : this.store.trackRefusals(filter) };
+  }
+
   async delete(id: string, by?: string): Promise<boolean> {
     const [changed] = await this.deleteMany([id], by);
     return changed!;
@@ -271,7 +308,7 @@ export class Queue extends EventEmitter<QueueEvents> {
   async deleteMany(ids: readonly string[], by?: string): Promise<boolean[]> {
     const now = this.clock();
     const detail = `deleted by ${actor(by)}`;
-    const changed = this.store.db.transaction(() => ids.map((id) => this.store.finish(id, 'deleted', now, { at: now, queueId: id, action: 'DELETED', detail })))();
+    const changed = this.store.atomically(() => ids.map((id) => this.store.finish(id, 'deleted', now, { at: now, queueId: id, action: 'DELETED', detail })));
     await Promise.all(ids.filter((_id, index) => changed[index]).map((id) => this.spool.remove(id)));
     if (changed.some(Boolean)) this.emit('changed');
     return changed;

@@ -182,3 +182,34 @@ export function openDatabase(dataDir: string, options: { schemaVersion?: number 
   }
   return db;
 }
+
+/** The schema version of a database (how many migrations it has had). */
+export function schemaVersion(db: Db): number {
+  return db.pragma('user_version', { simple: true }) as number;
+}
+
+/**
+ * Opens a copy of the database made by SQLite's online backup (a backup's snapshot) as it is, unmigrated, in
+ * rollback-journal mode: the copy is one self-contained file, no -wal beside it.
+ */
+export function openCopy(path: string): Db {
+  const db = new Database(path);
+  try {
+    db.pragma('journal_mode = DELETE');
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+  return db;
+}
+
+/** SQLite's integrity check: null when the database passes it, else what it found. */
+export function integrityProblem(db: Db): string | null {
+  const check = db.pragma('integrity_check', { simple: true });
+  return check === 'ok' ? null : String(check);
+}
+
+/** Writes the write-ahead log into the database file and empties it (a restored database is then one file). */
+export function checkpoint(db: Db): void {
+  db.pragma('wal_checkpoint(TRUNCATE)');
+}

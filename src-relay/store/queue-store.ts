@@ -1,6 +1,7 @@
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './db.ts';
 import type { Route } from '../events.ts';
+import { StateStore, type StateKey } from './state-store.ts';
 
 /** `quarantined`: kept by the filters' decision, never picked for delivery until released (quarantine/). */
 export type MessageStatus = 'queued' | 'done' | 'deleted' | 'damaged' | 'quarantined';
@@ -208,6 +209,22 @@ export function containsPattern(text: string): string {
   return `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 }
 
+/** A message in quarantine as its list and look-up read it: the row, and its recipients joined by ', '. */
+export type QuarantinedRow = MessageRow & { recipients: string | null };
+
+/** What the quarantine's list and count select: the quarantine, narrowed by @search (a LIKE pattern, or null for all). */
+const QUARANTINE_WHERE = `m.status = 'quarantined'
+  AND (@search IS NULL OR lower(m.sender) LIKE @search ESCAPE '\\' OR lower(COALESCE(m.subject, '')) LIKE @search ESCAPE '\\'
+       OR lower(COALESCE(m.header_message_id, '')) LIKE @search ESCAPE '\\' OR lower(m.id) LIKE @search ESCAPE '\\'
+       OR EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND lower(r.address) LIKE @search ESCAPE '\\'))`;
+
+/** Rows whose spool file must exist: queued mail and quarantined mail (every status but the finished ones). */
+const KEEPS_FILE = `status NOT IN ('done', 'deleted', 'damaged')`;
+const FINISHED: ReadonlySet<string> = new Set<MessageStatus>(['done', 'deleted', 'damaged']);
+
+/** The quarantine's search: lower case against lower(...) columns; null (no narrowing) for none. */
+const quarantinePattern = (search: string | undefined) => (search ? containsPattern(search.toLowerCase()) : null);
+
 export interface QueueListFilter {
   status?: MessageStatus;
   limit?: number;
@@ -217,10 +234,12 @@ export interface QueueListFilter {
 /** The SQL behind the queue: every statement prepared once. Synchronous, like better-sqlite3. */
 export class QueueStore {
   private readonly statements;
+  private readonly state: StateStore;
   /** The queue viewer's page and count statements, one per filter and sort shape, prepared on first use. */
   private readonly pageStatements = new Map<string, Statement>();
 
   constructor(readonly db: Db) {
+    this.state = new StateStore(db);
     this.statements = {
       insertMessage: db.prepare(
         `INSERT INTO messages (id, received_at, client_ip, helo, sender, size, spool_bytes, header_message_id, subject, kind, status, decision, added_headers,
@@ -277,9 +296,32 @@ export class QueueStore {
         `SELECT COUNT(*) AS n FROM history WHERE queue_id = @id AND action = @action
            AND id > COALESCE((SELECT MAX(id) FROM history WHERE queue_id = @id AND action = @since), 0)`,
       ),
-      getState: db.prepare(`SELECT value FROM state WHERE key = ?`),
       addedHeaders: db.prepare(`SELECT added_headers FROM messages WHERE id = ?`),
-      setState: db.prepare(`INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`),
+      // the quarantine (quarantine/quarantine.ts): quarantined rows, their release to the queue, their end
+      quarantineList: db.prepare(
+        `SELECT m.*, (SELECT GROUP_CONCAT(address, ', ') FROM recipients r WHERE r.message_id = m.id) AS recipients
+         FROM messages m WHERE ${QUARANTINE_WHERE} ORDER BY m.received_at DESC LIMIT @limit OFFSET @offset`,
+      ),
+      quarantineCount: db.prepare(`SELECT COUNT(*) AS n FROM messages m WHERE ${QUARANTINE_WHERE}`),
+      quarantined: db.prepare(
+        `SELECT m.*, (SELECT GROUP_CONCAT(address, ', ') FROM recipients r WHERE r.message_id = m.id) AS recipients FROM messages m WHERE m.id = ? AND m.status = 'quarantined'`,
+      ),
+      quarantinedBefore: db.prepare(`SELECT id FROM messages WHERE status = 'quarantined' AND received_at < ?`),
+      releaseQuarantined: db.prepare(
+        `UPDATE messages SET status = 'queued', held = 0, received_at = @now, added_headers = @headers WHERE id = @id AND status = 'quarantined'`,
+      ),
+      finishQuarantined: db.prepare(`UPDATE messages SET status = 'deleted', finished_at = ? WHERE id = ? AND status = 'quarantined'`),
+      // a backup's snapshot and a restored database (backup/backup.ts)
+      keptFiles: db.prepare(`SELECT id, spool_bytes FROM messages WHERE ${KEEPS_FILE}`),
+      queuedCount: db.prepare(`SELECT COUNT(*) AS n FROM messages WHERE status = 'queued'`),
+      messageEnd: db.prepare(`SELECT status, finished_at FROM messages WHERE id = ?`),
+      recipientStates: db.prepare(`SELECT address, status, attempts, next_attempt_at, last_reply, last_status, updated_at FROM recipients WHERE message_id = ?`),
+      setMessageEnd: db.prepare(`UPDATE messages SET status = ?, finished_at = ? WHERE id = ?`),
+      setRecipientState: db.prepare(
+        `UPDATE recipients SET status = @status, attempts = @attempts, next_attempt_at = @next_attempt_at, last_reply = @last_reply,
+         last_status = @last_status, updated_at = @updated_at WHERE message_id = @id AND address = @address`,
+      ),
+      allPendingDue: db.prepare(`UPDATE recipients SET next_attempt_at = ? WHERE status = 'pending'`),
       queuedIds: db.prepare(`SELECT id, spool_bytes FROM messages WHERE status = 'queued'`),
       idsExist: db.prepare(`SELECT status FROM messages WHERE id = ?`),
       // both counts from indexes alone (messages_status, messages_queue_held): the dashboard asks on every change
@@ -504,12 +546,104 @@ export class QueueStore {
     return (this.statements.addedHeaders.get(id) as { added_headers: string | null } | undefined)?.added_headers ?? null;
   }
 
-  getState(key: string): string | undefined {
-    return (this.statements.getState.get(key) as { value: string } | undefined)?.value;
+  /** The queue's values in the state table (the table's owner is store/state-store.ts). */
+  getState(key: StateKey): string | undefined {
+    return this.state.get(key);
   }
 
-  setState(key: string, value: string): void {
-    this.statements.setState.run(key, value);
+  setState(key: StateKey, value: string): void {
+    this.state.put(key, value);
+  }
+
+  /**
+   * Runs `work` in one transaction (one commit): a selection of the operations here, or of these and another store's
+   * on this connection (a release that allows its sender), is written whole or not at all. Nests (as a savepoint).
+   */
+  atomically<T>(work: () => T): T {
+    return this.db.transaction(work)();
+  }
+
+  /**
+   * Quarantined messages, newest first; `search` (a case-insensitive substring of the sender, a recipient, the
+   * subject, the Message-ID or the queue id) narrows them, an empty one does not.
+   */
+  quarantineList(filter: { search?: string; limit: number; offset: number }): QuarantinedRow[] {
+    return this.statements.quarantineList.all({ search: quarantinePattern(filter.search), limit: filter.limit, offset: filter.offset }) as QuarantinedRow[];
+  }
+
+  /** How many messages `quarantineList` would find with `search`, without its limit. */
+  quarantineCount(search?: string): number {
+    return (this.statements.quarantineCount.get({ search: quarantinePattern(search) }) as { n: number }).n;
+  }
+
+  /** The message when it is in quarantine, else undefined. */
+  quarantined(id: string): QuarantinedRow | undefined {
+    return this.statements.quarantined.get(id) as QuarantinedRow | undefined;
+  }
+
+  /** The ids of the messages put in quarantine before `cutoff` (ms). */
+  quarantinedBefore(cutoff: number): string[] {
+    return (this.statements.quarantinedBefore.all(cutoff) as { id: string }[]).map((row) => row.id);
+  }
+
+  /**
+   * Turns a quarantined message into a queued one received `now`, with `headers` as its added header block, its
+   * waiting recipients due now. False (and nothing changed) when it is not in quarantine. Call it inside `atomically`
+   * with its history row.
+   */
+  releaseQuarantined(id: string, now: number, headers: string | null): boolean {
+    return this.db.transaction(() => {
+      if (this.statements.releaseQuarantined.run({ id, now, headers }).changes === 0) return false;
+      this.statements.retry.run(now, id);
+      return true;
+    })();
+  }
+
+  /** Ends a quarantined message (deleted), its waiting recipients with it, and writes `history`; false when it is not in quarantine. */
+  finishQuarantined(id: string, now: number, history: HistoryEntry): boolean {
+    return this.db.transaction(() => {
+      const changed = this.statements.finishQuarantined.run(now, id).changes > 0;
+      if (changed) {
+        this.statements.dropPending.run(now, id);
+        this.statements.insertHistory.run(historyParams(history));
+      }
+      return changed;
+    })();
+  }
+
+  /** The messages whose spool file must exist: queued and quarantined ones (every status but the finished ones). */
+  keptFiles(): { id: string; spool_bytes: number }[] {
+    return this.statements.keptFiles.all() as { id: string; spool_bytes: number }[];
+  }
+
+  queuedCount(): number {
+    return (this.statements.queuedCount.get() as { n: number }).n;
+  }
+
+  /**
+   * Copies from `live` the end of each of `ids` (status, finish time, every recipient's state), in one transaction:
+   * a backup's snapshot takes the state of the messages that finished while it was made. Returns the ids `live` has
+   * not finished (nothing of those is copied).
+   */
+  takeFinished(live: QueueStore, ids: readonly string[]): string[] {
+    const unfinished: string[] = [];
+    this.db.transaction(() => {
+      for (const id of ids) {
+        const row = live.statements.messageEnd.get(id) as { status: string; finished_at: number | null } | undefined;
+        if (!row || !FINISHED.has(row.status)) {
+          unfinished.push(id);
+          continue;
+        }
+        this.statements.setMessageEnd.run(row.status, row.finished_at, id);
+        for (const recipient of live.statements.recipientStates.all(id) as Record<string, unknown>[]) this.statements.setRecipientState.run({ ...recipient, id });
+      }
+    })();
+    return unfinished;
+  }
+
+  /** Makes every waiting recipient due at `now` (a restored queue starts over); returns how many. */
+  allPendingDue(now: number): number {
+    return this.statements.allPendingDue.run(now).changes;
   }
 
   queued(): { id: string; spool_bytes: number }[] {

@@ -20,7 +20,7 @@ export function runningRelay(context: ApiContext): Relay | null {
  */
 export function withDatabase<T>(context: ApiContext, use: (db: Db) => T): T {
   const relay = runningRelay(context);
-  if (relay) return use(relay.queue.store.db);
+  if (relay) return use(relay.database);
   mkdirSync(context.dataDir, { recursive: true, mode: 0o700 });
   const db = openDatabase(context.dataDir);
   try {

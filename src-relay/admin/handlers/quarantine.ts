@@ -36,14 +36,14 @@ export const quarantineHandlers = {
   },
 
   'quarantine.act': async ({ action, ids }, context) => {
-    const { quarantine, queue } = context.relay();
+    const { quarantine } = context.relay();
     const by = context.actor;
     const unique = [...new Set(ids)];
     // the selection in one transaction (one commit, not one per message)
     const results =
       action === 'delete'
         ? await quarantine.deleteMany(unique, by)
-        : queue.store.db.transaction(() => unique.map((id) => quarantine.release(id, { by, allowSender: action === 'release-allow' }).released))();
+        : quarantine.releaseMany(unique, { by, allowSender: action === 'release-allow' });
     const done = unique.filter((_id, index) => results[index]);
     const gone = unique.filter((_id, index) => !results[index]);
     context.logger.info({ action, by, done: done.length, gone: gone.length }, 'ADMIN_QUARANTINE_ACTION');

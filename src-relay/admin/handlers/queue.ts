@@ -14,7 +14,7 @@ type TrackingRow = z.input<(typeof queueContract)['tracking.search']['output']>[
 export const queueHandlers = {
   'queue.summary': (_input, context) => summary(context.relay().queue),
 
-  'queue.list': (input, context) => context.relay().queue.store.page(input),
+  'queue.list': (input, context) => context.relay().queue.page(input),
 
   'queue.show': (input, context) => {
     const detail = messageDetail(context.relay().queue, input.id);
@@ -34,8 +34,7 @@ export const queueHandlers = {
       // only queued messages: a quarantined one is the quarantine's business
       const queued = unique.filter((id) => queue.store.statusOf(id) === 'queued');
       // the selection in one transaction (one commit, not one per message)
-      const results =
-        action === 'delete' ? await queue.deleteMany(queued, context.actor) : queue.store.db.transaction(() => queued.map((id) => act(queue, action, id, context.actor)))();
+      const results = action === 'delete' ? await queue.deleteMany(queued, context.actor) : queue.actOn(action, queued, context.actor);
       const ok = new Set(queued.filter((_id, index) => results[index]));
       for (const id of unique) (ok.has(id) ? done : gone).push(id);
     }
@@ -65,13 +64,9 @@ export const queueHandlers = {
 
   'tracking.search': (input, context) => {
     const { queue } = context.relay();
-    // refusals are written lazily (Queue.note): the search should see the one that happened a moment ago
-    queue.flushHistory();
     const filter = { sender: input.sender, recipient: input.recipient, messageId: input.messageId, from: input.from, to: input.to, limit: input.limit + 1 };
-    const messages = queue.store.trackMessages(filter).map(trackedMessage);
-    // a refusal has no Message-ID (the message was never taken), so a search by Message-ID finds none
-    const refusals = input.messageId ? [] : queue.store.trackRefusals(filter).map(trackedRefusal);
-    const rows = [...messages, ...refusals].sort((a, b) => b.at - a.at);
+    const found = queue.track(filter);
+    const rows = [...found.messages.map(trackedMessage), ...found.refusals.map(trackedRefusal)].sort((a, b) => b.at - a.at);
     return { rows: rows.slice(0, input.limit), truncated: rows.length > input.limit };
   },
 
@@ -84,20 +79,6 @@ export const queueHandlers = {
 
 function summary(queue: Queue) {
   return { ...queue.store.summary(), queueHeld: queue.isQueueHeld() };
-}
-
-/** One queued message's action; true when the message is in the asked-for state afterwards. */
-function act(queue: Queue, action: 'retry' | 'hold' | 'release', id: string, by: string): boolean {
-  const held = queue.store.message(id)?.held === 1;
-  switch (action) {
-    case 'retry':
-      // a held message is made due too, and still waits for its release
-      return queue.retry(id, by);
-    case 'hold':
-      return held || queue.hold(id, by);
-    case 'release':
-      return !held || queue.release(id, by);
-  }
 }
 
 /** The message as the detail pane and message tracking show it; null when no message has that id. */
