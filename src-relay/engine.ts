@@ -19,6 +19,7 @@ import { createRelayEvents, type RelayEvents, type RouteState } from './events.t
 import { startSubmission } from './submission/index.ts';
 import { createContentPipeline } from './filters/content-filters.ts';
 import type { Filter } from './filters/types.ts';
+import { SenderLists } from './filters/sender-lists.ts';
 import { Quarantine } from './quarantine/quarantine.ts';
 import { Monitor, type MonitorOptions } from './monitor/index.ts';
 import { backupLog } from './monitor/monitor-store.ts';
@@ -105,7 +106,7 @@ export async function createRelay(config: Config, dataDir: string, options: Rela
     const optional = createOptionalFilters(config, { resolver: options.resolver ?? dns, hostname });
     const filters = createContentPipeline(config, { db, logger, filters: [...optional, ...(options.filters ?? [])], clock });
     const mx = new MxListener({ config, hostname, queue, tls, logger, events, clock, filters, resolver: options.resolver ?? dns });
-    const quarantine = new Quarantine({ queue, logger, clock });
+    const quarantine = new Quarantine({ queue, senders: new SenderLists(db), logger, clock });
     const monitor = new Monitor({ config, dataDir, hostname, db, queue, events, logger, clock, tls, routeStates: () => scheduler.routeStates(), options: options.monitor });
     const backups = new BackupScheduler({ config, dataDir, db, log: backupLog(monitor.store), clock, logger });
     const { host, port } = splitHostPort(config.mx.listen);

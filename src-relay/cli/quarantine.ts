@@ -49,7 +49,7 @@ export async function quarantineCommand(args: string[], context: QuarantineCliCo
   const opened = open(context);
   if (typeof opened === 'number') return opened;
   const { db, queue } = openStore(opened.dataDir, opened.config, silentLogger);
-  const quarantine = new Quarantine({ queue, logger: silentLogger });
+  const quarantine = new Quarantine({ queue, senders: new SenderLists(db), logger: silentLogger });
   const actor = context.actor ?? cliActor();
   const missing = () => {
     io.err(`moat: no quarantined message ${id}\n`);

@@ -46,6 +46,8 @@ export interface QuarantinePreview {
 }
 
 export interface QuarantineOptions {
+  /** The sender lists on the queue's database, so "release and allow the sender" is one transaction. */
+  senders: SenderLists;
   queue: Queue;
   logger: Logger;
   clock?: () => number;
@@ -67,7 +69,7 @@ export class Quarantine {
     this.queue = options.queue;
     this.logger = options.logger;
     this.clock = options.clock ?? Date.now;
-    this.senders = new SenderLists(this.queue.store.db);
+    this.senders = options.senders;
   }
 
   private get store() {
