@@ -1,7 +1,7 @@
 import { useState, type FormEvent } from 'react';
 import type { Input } from '../../src-relay/admin/contract.ts';
 import { navigate, useCall } from '../api/hooks.ts';
-import { MessageDetail } from '../components/MessageDetail.tsx';
+import { DetailPane, MessageDetail } from '../components/MessageDetail.tsx';
 import { Badge, Empty, ErrorMessage, Loading, PageHeader, TextField, Time } from '../components/ui.tsx';
 import { toLocalDateTimeValue } from '../lib/format.ts';
 import { formatHash } from '../lib/route.ts';
@@ -108,7 +108,7 @@ export function TrackingScreen({ traceId }: { traceId: string | null }) {
                           </td>
                           <td>
                             {row.id ? (
-                              <button type="button" className="link-button" onClick={() => openTrace(row.id)} aria-label={`Show history of the message from ${row.sender || '<>'} at ${new Date(row.at).toLocaleString()}`}>
+                              <button type="button" className="link-button" data-row-id={row.id} onClick={() => openTrace(row.id)} aria-label={`Show history of the message from ${row.sender || '<>'} at ${new Date(row.at).toLocaleString()}`}>
                                 Show history
                               </button>
                             ) : (
@@ -126,17 +126,11 @@ export function TrackingScreen({ traceId }: { traceId: string | null }) {
         ) : null}
       </div>
       {traceId ? (
-        <aside className="pane" aria-label="Message history">
-          <div className="pane-header">
-            <h2 className="pane-title">What happened</h2>
-            <button type="button" className="icon-button" aria-label="Close history" onClick={() => openTrace(null)}>
-              ×
-            </button>
-          </div>
+        <DetailPane label="Message history" title="What happened" closeLabel="Close history" openId={traceId} onClose={() => openTrace(null)}>
           {trace.error ? <ErrorMessage error={trace.error} onRetry={() => void trace.reload()} /> : null}
           {!trace.data && trace.loading ? <Loading label="Loading the history…" /> : null}
           {trace.data && trace.data.id === traceId ? <MessageDetail message={trace.data} headingLevel={3} /> : null}
-        </aside>
+        </DetailPane>
       ) : null}
     </div>
   );
