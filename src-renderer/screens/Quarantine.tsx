@@ -145,24 +145,26 @@ function QuarantineTable(props: SelectableRowsProps & { rows: readonly Row[] }) 
   const { body, selectAll, onRowKey } = useSelectableRows(rows.map((row) => row.id), props);
   return (
     <div className="table-wrap">
-      <table className="data-table">
+      <table className="data-table messages">
         <caption className="visually-hidden">Quarantined messages, newest first. Enter opens the preview, Space ticks a message.</caption>
         <thead>
           <tr>
             <th scope="col" className="check">
               {selectAll}
             </th>
-            <th scope="col">Received</th>
+            <th scope="col" className="col-time">
+              Received
+            </th>
             <th scope="col">Sender</th>
             <th scope="col" className="wide">
               Recipients
             </th>
             <th scope="col">Subject</th>
             <th scope="col">Reason</th>
-            <th scope="col" className="num">
+            <th scope="col" className="num col-score">
               Score
             </th>
-            <th scope="col" className="num wide">
+            <th scope="col" className="num wide col-size">
               Size
             </th>
           </tr>

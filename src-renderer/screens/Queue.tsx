@@ -218,17 +218,21 @@ export function QueueScreen({ summary, openId }: { summary: CallState<QueueSumma
   );
 }
 
-/** Columns marked `wide` give way to the detail pane at 1280 px (the pane shows them anyway). */
+/**
+ * Columns marked `wide` give way to the detail pane at 1280 px (the pane shows them anyway). The table's layout is
+ * fixed: the `col-*` columns have set widths, sender, recipients and subject share the rest, so it never scrolls
+ * sideways however long an address or subject is.
+ */
 const COLUMNS: readonly { label: string; sort?: QueueSort; className?: string }[] = [
-  { label: 'Received', sort: 'receivedAt', className: 'nowrap' },
+  { label: 'Received', sort: 'receivedAt', className: 'nowrap col-time' },
   { label: 'Sender', sort: 'sender' },
   { label: 'Recipients', sort: 'recipient' },
   { label: 'Subject' },
-  { label: 'Status' },
-  { label: 'Route', className: 'wide' },
-  { label: 'Attempts', sort: 'attempts', className: 'num wide' },
-  { label: 'Next try', sort: 'nextAttemptAt', className: 'nowrap wide' },
-  { label: 'Size', sort: 'size', className: 'num wide' },
+  { label: 'Status', className: 'col-status' },
+  { label: 'Route', className: 'wide col-route' },
+  { label: 'Attempts', sort: 'attempts', className: 'num wide col-attempts' },
+  { label: 'Next try', sort: 'nextAttemptAt', className: 'nowrap wide col-next' },
+  { label: 'Size', sort: 'size', className: 'num wide col-size' },
 ];
 
 function QueueTable(props: SelectableRowsProps & { rows: readonly Row[]; table: QueueTableState; onSort: (sort: QueueSort) => void }) {
@@ -237,7 +241,7 @@ function QueueTable(props: SelectableRowsProps & { rows: readonly Row[]; table: 
 
   return (
     <div className="table-wrap">
-      <table className="data-table">
+      <table className="data-table messages">
         <caption className="visually-hidden">Queued messages. Enter opens a message, Space ticks it, arrow keys move between rows.</caption>
         <thead>
           <tr>

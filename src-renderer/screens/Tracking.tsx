@@ -78,18 +78,24 @@ export function TrackingScreen({ traceId }: { traceId: string | null }) {
             <>
               {results.data.truncated ? <p className="notice">Only the first {results.data.rows.length} matches are shown: narrow the search to see the rest.</p> : null}
               <div className="table-wrap">
-                <table className="data-table">
+                <table className="data-table messages">
                   <caption className="visually-hidden">Messages found</caption>
                   <thead>
                     <tr>
-                      <th scope="col">Time</th>
+                      <th scope="col" className="col-when">
+                        Time
+                      </th>
                       <th scope="col">Sender</th>
                       <th scope="col">Recipients</th>
                       <th scope="col" className="wide">
                         Subject
                       </th>
-                      <th scope="col">Outcome</th>
-                      <th scope="col">Details</th>
+                      <th scope="col" className="col-outcome">
+                        Outcome
+                      </th>
+                      <th scope="col" className="col-details">
+                        Details
+                      </th>
                     </tr>
                   </thead>
                   <tbody>

@@ -42,7 +42,9 @@ e2eTest('a quarantined message is released from the quarantine screen and arrive
   assert.equal(await page.evaluate('typeof window.__moatXss'), 'undefined');
   await screenshot(page, '06-quarantine-hostile-subject');
 
-  await page.getByRole('button', { name: 'Release', exact: true }).click();
+  // the pane's own button acts on the message it shows; the bulk ones wait for ticks
+  assert.equal(await page.getByRole('toolbar', { name: 'Ticked messages' }).getByRole('button', { name: 'Release selected', exact: true }).isDisabled(), true);
+  await pane.getByRole('button', { name: 'Release this message', exact: true }).click();
   await page.getByRole('status').filter({ hasText: 'Released 1 message.' }).waitFor();
   await sink.waitFor(1);
   const delivered = sink.messages[0]!.raw.toString('utf8');
