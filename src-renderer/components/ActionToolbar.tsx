@@ -92,7 +92,7 @@ export interface PendingConfirm<A extends string> {
 export function ConfirmActionDialog<A extends string>(props: {
   pending: PendingConfirm<A> | null;
   actions: readonly ToolbarAction<A>[];
-  consequence: (action: A) => string;
+  consequence: (action: A, count: number) => string;
   onCancel: () => void;
   onConfirm: (pending: PendingConfirm<A>) => void;
 }) {
@@ -120,7 +120,7 @@ export function ConfirmActionDialog<A extends string>(props: {
             ))}
           </ul>
           {pending.names.more > 0 ? <p className="confirm-more">and {formatCount(pending.names.more)} more</p> : null}
-          <p>{props.consequence(pending.action)}</p>
+          <p>{props.consequence(pending.action, pending.names.count)}</p>
         </>
       ) : null}
     </ConfirmDialog>

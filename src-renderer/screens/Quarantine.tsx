@@ -16,7 +16,7 @@ import { actionReport } from '../lib/words.ts';
 type QuarantineAction = Input<'quarantine.act'>['action'];
 type Row = Output<'quarantine.list'>['rows'][number];
 
-const ACTIONS: readonly (ToolbarAction<QuarantineAction> & { done: string; confirm?: string })[] = [
+const ACTIONS: readonly (ToolbarAction<QuarantineAction> & { done: string; confirm?: (count: number) => string })[] = [
   { action: 'release', verb: 'Release', paneLabel: 'Release this message', done: 'Released' },
   {
     action: 'release-allow',
@@ -25,7 +25,7 @@ const ACTIONS: readonly (ToolbarAction<QuarantineAction> & { done: string; confi
     bulkLabel: (count) => `${bulkLabel('Release', count)} and allow their senders`,
     done: 'Released (senders now allowed)',
   },
-  { action: 'delete', verb: 'Delete', paneLabel: 'Delete this message', done: 'Deleted', danger: true, confirm: 'Deleted messages cannot be released any more. Nobody is told.' },
+  { action: 'delete', verb: 'Delete', paneLabel: 'Delete this message', done: 'Deleted', danger: true, confirm: (count) => `${count === 1 ? 'It' : 'They'} cannot be released any more. Nobody is told.` },
 ];
 
 interface QuarantineTable extends PageState {
@@ -129,7 +129,7 @@ export function QuarantineScreen({ openId }: { openId: string | null }) {
       <ConfirmActionDialog
         pending={confirm}
         actions={ACTIONS}
-        consequence={(act) => ACTIONS.find((item) => item.action === act)?.confirm ?? ''}
+        consequence={(act, count) => ACTIONS.find((item) => item.action === act)?.confirm?.(count) ?? ''}
         onCancel={() => setConfirm(null)}
         onConfirm={(pending) => {
           setConfirm(null);

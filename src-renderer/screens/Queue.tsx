@@ -17,18 +17,21 @@ type QueueSummary = Output<'queue.summary'>;
 type QueueAction = Input<'queue.act'>['action'];
 type Row = Output<'queue.list'>['rows'][number];
 
-const ACTIONS: readonly (ToolbarAction<QueueAction> & { done: string; confirm?: string; undo?: QueueAction })[] = [
+const ACTIONS: readonly (ToolbarAction<QueueAction> & { done: string; confirm?: (count: number) => string; undo?: QueueAction })[] = [
   { action: 'retry', verb: 'Retry', paneLabel: 'Retry this message now', done: 'Scheduled for delivery now:' },
   { action: 'hold', verb: 'Hold', paneLabel: 'Hold this message', done: 'Held', undo: 'release' },
   { action: 'release', verb: 'Release', paneLabel: 'Release this message', done: 'Released' },
-  { action: 'delete', verb: 'Delete', paneLabel: 'Delete this message', done: 'Deleted', danger: true, confirm: 'They are removed from the queue for good. Nobody is told.' },
+  { action: 'delete', verb: 'Delete', paneLabel: 'Delete this message', done: 'Deleted', danger: true, confirm: (count) => `${count === 1 ? 'It is' : 'They are'} removed from the queue for good. Nobody is told.` },
   {
     action: 'bounce',
     verb: 'Bounce',
     paneLabel: 'Bounce this message',
     done: 'Bounced',
     danger: true,
-    confirm: 'Each sender gets a bounce report (DSN) saying the message was not delivered, and the message leaves the queue.',
+    confirm: (count) =>
+      count === 1
+        ? 'The sender gets a bounce report (DSN) saying the message was not delivered, and the message leaves the queue.'
+        : 'Each sender gets a bounce report (DSN) saying the message was not delivered, and the messages leave the queue.',
   },
 ];
 
@@ -207,7 +210,7 @@ export function QueueScreen({ summary, openId }: { summary: CallState<QueueSumma
       <ConfirmActionDialog
         pending={confirm}
         actions={ACTIONS}
-        consequence={(act) => ACTIONS.find((item) => item.action === act)?.confirm ?? ''}
+        consequence={(act, count) => ACTIONS.find((item) => item.action === act)?.confirm?.(count) ?? ''}
         onCancel={() => setConfirm(null)}
         onConfirm={(pending) => {
           setConfirm(null);

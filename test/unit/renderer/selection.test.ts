@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { actInSlices, BULK_CHUNK, bulkLabel, chunks, CONFIRM_NAMED_MAX, confirmLabel, confirmTitle, nameMessages, pageSelectionState, rememberRows, setAll, ticksAfter, toggleId, withoutIds } from '../../../src-renderer/lib/selection.ts';
+import { actInSlices, BULK_CHUNK, bulkLabel, chunks, CONFIRM_NAMED_MAX, confirmLabel, confirmTitle, nameMessages, pageSelectionState, rememberRows, setAll, ticksAfter, toggleId, withoutIds, type MessageLabel } from '../../../src-renderer/lib/selection.ts';
 
 test('ticking and unticking rows', () => {
   const one = toggleId(new Set(), 'a');
@@ -33,7 +33,7 @@ test("a confirmation asks about 'this message' from the pane and counts ticked o
 });
 
 test('a confirmation names sender and subject of each message up to its limit, then how many more', () => {
-  const known = new Map(
+  const known = new Map<string, MessageLabel>(
     Array.from({ length: CONFIRM_NAMED_MAX + 3 }, (_, i) => [`id${i}`, { id: `id${i}`, sender: `s${i}@example.test`, subject: i === 1 ? null : `subject ${i}` }] as const),
   );
   known.set('bounce', { id: 'bounce', sender: '', subject: 'Undelivered' });
