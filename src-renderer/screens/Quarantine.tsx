@@ -91,14 +91,17 @@ export function QuarantineScreen({ openId }: { openId: string | null }) {
         <form className="filters" role="search" onSubmit={(event) => event.preventDefault()}>
           <TextField label="Search" type="search" value={searchText} onChange={setSearchText} placeholder="Sender, recipient, subject or reason" />
         </form>
-        <ActionToolbar
-          label="Ticked messages"
-          actions={ACTIONS}
-          count={selection.size}
-          busy={action.busy}
-          onAction={(act) => start(act, [...selection], 'bulk')}
-          onClearSelection={() => setSelection(new Set())}
-        />
+        {/* an empty list has nothing to tick: no bulk buttons */}
+        {rows.length > 0 || selection.size > 0 ? (
+          <ActionToolbar
+            label="Ticked messages"
+            actions={ACTIONS}
+            count={selection.size}
+            busy={action.busy}
+            onAction={(act) => start(act, [...selection], 'bulk')}
+            onClearSelection={() => setSelection(new Set())}
+          />
+        ) : null}
         <ActionResult report={report || null} undo={null} busy={action.busy} error={action.error} />
 
         {list.error && !list.data ? <ErrorMessage error={list.error} onRetry={() => void list.reload()} /> : null}

@@ -169,14 +169,17 @@ export function QueueScreen({ summary, openId }: { summary: CallState<QueueSumma
           />
         </form>
 
-        <ActionToolbar
-          label="Ticked messages"
-          actions={ACTIONS}
-          count={selection.size}
-          busy={action.busy}
-          onAction={(act) => start(act, [...selection], 'bulk')}
-          onClearSelection={() => setSelection(new Set())}
-        />
+        {/* an empty list has nothing to tick: no bulk buttons */}
+        {rows.length > 0 || selection.size > 0 ? (
+          <ActionToolbar
+            label="Ticked messages"
+            actions={ACTIONS}
+            count={selection.size}
+            busy={action.busy}
+            onAction={(act) => start(act, [...selection], 'bulk')}
+            onClearSelection={() => setSelection(new Set())}
+          />
+        ) : null}
         <ActionResult report={report?.text ?? null} undo={report?.undo ?? null} busy={action.busy} error={action.error} />
 
         {list.error && !list.data ? <ErrorMessage error={list.error} onRetry={() => void list.reload()} /> : null}

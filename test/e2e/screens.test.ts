@@ -229,6 +229,7 @@ e2eTest('the queue, quarantine and tracking tables fit 1280×800 with and withou
   await openScreen(page, '#/queue', 'Queue');
   await page.getByText('The queue is empty').waitFor();
   assert.equal(await page.getByRole('navigation', { name: 'Pages of queued messages' }).count(), 0, 'an empty queue shows no pager');
+  assert.equal(await page.getByRole('toolbar', { name: 'Ticked messages' }).count(), 0, 'and no bulk buttons');
   await screenshot(page, '13-queue-empty');
   await openScreen(page, '#/quarantine', 'Quarantine');
   await page.getByText('The quarantine is empty.').waitFor();
