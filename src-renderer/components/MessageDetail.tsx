@@ -1,3 +1,4 @@
+import { useEffect, useRef, type ReactNode } from 'react';
 import type { Output } from '../../src-relay/admin/contract.ts';
 import { formatMs, formatScore, formatSize } from '../lib/format.ts';
 import { DECISION_ACTION, MESSAGE_STATUS, RECIPIENT_STATUS } from '../lib/words.ts';
@@ -5,6 +6,53 @@ import { Badge, Facts, Time } from './ui.tsx';
 
 type Detail = Output<'queue.show'>;
 type Decision = NonNullable<Detail['decision']>;
+
+/**
+ * The detail pane beside a list (queue, quarantine, tracking). Escape or × closes it and puts the focus back on
+ * the row it was opened from (`[data-row-id]`), or on the list's first row when that one has gone.
+ */
+export function DetailPane(props: { label: string; title: string; closeLabel: string; openId: string; onClose: () => void; children: ReactNode }) {
+  const { openId, onClose } = props;
+  const close = useRef(() => {});
+  close.current = () => {
+    const rows = [...document.querySelectorAll<HTMLElement>('[data-row-id]')];
+    const row = rows.find((element) => element.dataset.rowId === openId) ?? rows[0] ?? document.querySelector<HTMLElement>('main');
+    onClose();
+    row?.focus();
+  };
+  // closed by an action (the message was deleted): the focus, left on nothing, goes back to the list
+  useEffect(
+    () => () => {
+      requestAnimationFrame(() => {
+        if (document.activeElement && document.activeElement !== document.body) return;
+        const rows = [...document.querySelectorAll<HTMLElement>('[data-row-id]')];
+        (rows.find((element) => element.dataset.rowId === openId) ?? rows[0])?.focus();
+      });
+    },
+    [openId],
+  );
+  useEffect(() => {
+    const onKey = (event: KeyboardEvent) => {
+      // a modal dialog's Escape is the dialog's (it cancels), never the pane's
+      if (event.key !== 'Escape' || event.defaultPrevented || document.querySelector('dialog[open]')) return;
+      event.preventDefault();
+      close.current();
+    };
+    document.addEventListener('keydown', onKey);
+    return () => document.removeEventListener('keydown', onKey);
+  }, []);
+  return (
+    <aside className="pane" aria-label={props.label}>
+      <div className="pane-header">
+        <h2 className="pane-title">{props.title}</h2>
+        <button type="button" className="icon-button" aria-label={props.closeLabel} title={`${props.closeLabel} (Escape)`} onClick={() => close.current()}>
+          ×
+        </button>
+      </div>
+      {props.children}
+    </aside>
+  );
+}
 
 /** One message's envelope, recipients, filter decision and history: the queue's detail pane and tracking's trace. */
 export function MessageDetail({ message, headingLevel = 2 }: { message: Detail; headingLevel?: 2 | 3 }) {

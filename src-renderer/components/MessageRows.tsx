@@ -17,7 +17,7 @@ export interface SelectableRowsProps {
 
 /**
  * The page's "select all" box (indeterminate when some are ticked) and the rows' keys: Enter opens, Space ticks,
- * the arrows, Home and End move between rows.
+ * the arrows, Home and End move between rows; Tab goes row to row (each row is one tab stop).
  */
 export function useSelectableRows(ids: readonly string[], props: SelectableRowsProps) {
   const body = useRef<HTMLTableSectionElement>(null);
@@ -61,6 +61,7 @@ export function MessageRow(props: {
   return (
     <tr
       tabIndex={0}
+      data-row-id={row.id}
       aria-label={`Message from ${who}`}
       aria-current={open ? 'true' : undefined}
       className={`${ticked ? 'ticked' : ''} ${open ? 'open' : ''}`}
@@ -68,7 +69,8 @@ export function MessageRow(props: {
       onKeyDown={(event) => props.onRowKey(event, props.index, row.id)}
     >
       <td className="check" onClick={(event) => event.stopPropagation()}>
-        <input type="checkbox" aria-label={`Select the message from ${who}`} checked={ticked} onChange={() => table.setSelection((current) => toggleId(current, row.id))} />
+        {/* one tab stop a row: the row itself (Space ticks it); the box is for the mouse and screen readers */}
+        <input type="checkbox" tabIndex={-1} aria-label={`Select the message from ${who}`} checked={ticked} onChange={() => table.setSelection((current) => toggleId(current, row.id))} />
       </td>
       <td className="nowrap" title={new Date(row.receivedAt).toLocaleString()}>
         {formatDuration(table.now - row.receivedAt)} ago

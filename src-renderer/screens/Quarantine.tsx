@@ -2,24 +2,30 @@ import { useEffect, useState } from 'react';
 import type { Input, Output } from '../../src-relay/admin/contract.ts';
 import { call } from '../api/client.ts';
 import { navigate, useAction, useCall, useDebouncedValue, useLiveReload, useNow } from '../api/hooks.ts';
-import { DecisionTrace } from '../components/MessageDetail.tsx';
+import { DecisionTrace, DetailPane } from '../components/MessageDetail.tsx';
 import { Pager } from '../components/Pager.tsx';
-import { ActionToolbar } from '../components/ActionToolbar.tsx';
+import { ActionResult, ActionToolbar, ConfirmActionDialog, PaneActions, type PendingConfirm, type ToolbarAction } from '../components/ActionToolbar.tsx';
 import { MessageRow, useSelectableRows, type SelectableRowsProps } from '../components/MessageRows.tsx';
-import { ConfirmDialog, Empty, ErrorMessage, Facts, Loading, PageHeader, TextField, Time } from '../components/ui.tsx';
-import { formatCount, formatScore, formatSize } from '../lib/format.ts';
+import { Empty, ErrorMessage, Facts, Loading, PageHeader, TextField, Time } from '../components/ui.tsx';
+import { formatScore, formatSize } from '../lib/format.ts';
 import { formatHash } from '../lib/route.ts';
-import { actInSlices, actionTarget, withoutIds } from '../lib/selection.ts';
+import { actInSlices, bulkLabel, nameMessages, rememberRows, ticksAfter, type MessageLabel } from '../lib/selection.ts';
 import { clampOffset, withFilter, type PageState } from '../lib/table.ts';
 import { actionReport } from '../lib/words.ts';
 
 type QuarantineAction = Input<'quarantine.act'>['action'];
 type Row = Output<'quarantine.list'>['rows'][number];
 
-const ACTIONS: readonly { action: QuarantineAction; label: string; done: string; danger?: boolean }[] = [
-  { action: 'release', label: 'Release', done: 'Released' },
-  { action: 'release-allow', label: 'Release and allow sender', done: 'Released (senders now allowed)' },
-  { action: 'delete', label: 'Delete', done: 'Deleted', danger: true },
+const ACTIONS: readonly (ToolbarAction<QuarantineAction> & { done: string; confirm?: (count: number) => string })[] = [
+  { action: 'release', verb: 'Release', paneLabel: 'Release this message', done: 'Released' },
+  {
+    action: 'release-allow',
+    verb: 'Release',
+    paneLabel: 'Release and allow this sender',
+    bulkLabel: (count) => `${bulkLabel('Release', count)} and allow their senders`,
+    done: 'Released (senders now allowed)',
+  },
+  { action: 'delete', verb: 'Delete', paneLabel: 'Delete this message', done: 'Deleted', danger: true, confirm: (count) => `${count === 1 ? 'It' : 'They'} cannot be released any more. Nobody is told.` },
 ];
 
 interface QuarantineTable extends PageState {
@@ -32,8 +38,10 @@ export function QuarantineScreen({ openId }: { openId: string | null }) {
   const [searchText, setSearchText] = useState('');
   const search = useDebouncedValue(searchText, 300);
   const [selection, setSelection] = useState<ReadonlySet<string>>(new Set());
-  const [confirm, setConfirm] = useState<string[] | null>(null);
+  const [confirm, setConfirm] = useState<PendingConfirm<QuarantineAction> | null>(null);
   const [report, setReport] = useState('');
+  // sender and subject of the rows seen, for confirmations that name ticked messages on other pages
+  const [known, setKnown] = useState<ReadonlyMap<string, MessageLabel>>(new Map());
   const action = useAction();
   const now = useNow(30_000);
 
@@ -48,23 +56,29 @@ export function QuarantineScreen({ openId }: { openId: string | null }) {
     if (total !== undefined) setTable((state) => clampOffset(state, total));
   }, [total]);
 
-  const open = (id: string | null) => navigate(formatHash({ screen: 'quarantine', params: { id: id ?? undefined } }));
-  const target = actionTarget(selection, openId);
+  const listRows = list.data?.rows;
+  useEffect(() => {
+    if (listRows) setKnown((current) => rememberRows(current, listRows, selection));
+  }, [listRows, selection]);
 
-  const perform = async (act: QuarantineAction, ids: string[]) => {
+  const open = (id: string | null) => navigate(formatHash({ screen: 'quarantine', params: { id: id ?? undefined } }));
+  // the pane's buttons act on the message it shows, once it shows it
+  const shown = preview.data && preview.data.message.id === openId ? preview.data.message : null;
+
+  const perform = async (act: QuarantineAction, ids: string[], source: 'bulk' | 'pane') => {
     const verb = ACTIONS.find((item) => item.action === act)!.done;
     const result = await action.run(() => actInSlices(ids, (slice) => call('quarantine.act', { action: act, ids: slice })));
     if (!result) return;
     setReport(actionReport(verb, result.done.length, result.gone.length, 'quarantine'));
-    setSelection((current) => withoutIds(current, [...result.done, ...result.gone]));
+    setSelection((current) => ticksAfter(current, source, [...result.done, ...result.gone]));
     if (openId && (result.done.includes(openId) || result.gone.includes(openId))) open(null);
     void list.reload();
   };
 
-  const start = (act: QuarantineAction) => {
-    if (target.ids.length === 0) return;
-    if (act === 'delete') setConfirm(target.ids);
-    else void perform(act, target.ids);
+  const start = (act: QuarantineAction, ids: string[], source: 'bulk' | 'pane') => {
+    if (ids.length === 0) return;
+    if (ACTIONS.find((item) => item.action === act)?.confirm) setConfirm({ action: act, ids, source, names: nameMessages(ids, shown ? new Map([...known, [shown.id, { id: shown.id, sender: shown.sender, subject: shown.subject }]]) : known) });
+    else void perform(act, ids, source);
   };
 
   const rows = list.data?.rows ?? [];
@@ -77,17 +91,18 @@ export function QuarantineScreen({ openId }: { openId: string | null }) {
         <form className="filters" role="search" onSubmit={(event) => event.preventDefault()}>
           <TextField label="Search" type="search" value={searchText} onChange={setSearchText} placeholder="Sender, recipient, subject or reason" />
         </form>
-        <ActionToolbar
-          label="Quarantine actions"
-          actions={ACTIONS}
-          target={target}
-          busy={action.busy}
-          onAction={start}
-          selectionSize={selection.size}
-          onClearSelection={() => setSelection(new Set())}
-          report={report || null}
-          error={action.error}
-        />
+        {/* an empty list has nothing to tick: no bulk buttons */}
+        {rows.length > 0 || selection.size > 0 ? (
+          <ActionToolbar
+            label="Ticked messages"
+            actions={ACTIONS}
+            count={selection.size}
+            busy={action.busy}
+            onAction={(act) => start(act, [...selection], 'bulk')}
+            onClearSelection={() => setSelection(new Set())}
+          />
+        ) : null}
+        <ActionResult report={report || null} undo={null} busy={action.busy} error={action.error} />
 
         {list.error && !list.data ? <ErrorMessage error={list.error} onRetry={() => void list.reload()} /> : null}
         {!list.data && list.loading ? <Loading label="Loading the quarantine…" /> : null}
@@ -98,37 +113,32 @@ export function QuarantineScreen({ openId }: { openId: string | null }) {
             <QuarantineTable rows={rows} selection={selection} setSelection={setSelection} openId={openId} onOpen={open} now={now} />
           )
         ) : null}
-        {list.data ? <Pager total={list.data.total} state={table} what="quarantined messages" onChange={(page) => setTable((state) => ({ ...state, ...page }))} /> : null}
+        {list.data && list.data.total > 0 ? <Pager total={list.data.total} state={table} what="quarantined messages" onChange={(page) => setTable((state) => ({ ...state, ...page }))} /> : null}
       </div>
 
       {openId ? (
-        <aside className="pane" aria-label="Message preview">
-          <div className="pane-header">
-            <h2 className="pane-title">Preview</h2>
-            <button type="button" className="icon-button" aria-label="Close preview" onClick={() => open(null)}>
-              ×
-            </button>
-          </div>
+        <DetailPane label="Message preview" title="Preview" closeLabel="Close preview" openId={openId} onClose={() => open(null)}>
           {preview.error ? <ErrorMessage error={preview.error} onRetry={() => void preview.reload()} /> : null}
           {!preview.data && preview.loading ? <Loading label="Loading the preview…" /> : null}
-          {preview.data && preview.data.message.id === openId ? <Preview data={preview.data} /> : null}
-        </aside>
+          {preview.data && shown ? (
+            <>
+              <PaneActions actions={ACTIONS} busy={action.busy} onAction={(act) => start(act, [shown.id], 'pane')} />
+              <Preview data={preview.data} />
+            </>
+          ) : null}
+        </DetailPane>
       ) : null}
 
-      <ConfirmDialog
-        open={confirm !== null}
-        title={confirm ? `Delete ${confirm.length === 1 ? 'this message' : `${formatCount(confirm.length)} messages`}?` : ''}
-        confirmLabel="Delete"
-        danger
+      <ConfirmActionDialog
+        pending={confirm}
+        actions={ACTIONS}
+        consequence={(act, count) => ACTIONS.find((item) => item.action === act)?.confirm?.(count) ?? ''}
         onCancel={() => setConfirm(null)}
-        onConfirm={() => {
-          const ids = confirm;
+        onConfirm={(pending) => {
           setConfirm(null);
-          if (ids) void perform('delete', ids);
+          void perform(pending.action, pending.ids, pending.source);
         }}
-      >
-        <p>Deleted messages cannot be released any more. Nobody is told.</p>
-      </ConfirmDialog>
+      />
     </div>
   );
 }
@@ -138,24 +148,26 @@ function QuarantineTable(props: SelectableRowsProps & { rows: readonly Row[] }) 
   const { body, selectAll, onRowKey } = useSelectableRows(rows.map((row) => row.id), props);
   return (
     <div className="table-wrap">
-      <table className="data-table">
+      <table className="data-table messages">
         <caption className="visually-hidden">Quarantined messages, newest first. Enter opens the preview, Space ticks a message.</caption>
         <thead>
           <tr>
             <th scope="col" className="check">
               {selectAll}
             </th>
-            <th scope="col">Received</th>
+            <th scope="col" className="col-time">
+              Received
+            </th>
             <th scope="col">Sender</th>
             <th scope="col" className="wide">
               Recipients
             </th>
             <th scope="col">Subject</th>
             <th scope="col">Reason</th>
-            <th scope="col" className="num">
+            <th scope="col" className="num col-score">
               Score
             </th>
-            <th scope="col" className="num wide">
+            <th scope="col" className="num wide col-size">
               Size
             </th>
           </tr>

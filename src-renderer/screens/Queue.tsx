@@ -2,14 +2,14 @@ import { useEffect, useState } from 'react';
 import type { Input, Output } from '../../src-relay/admin/contract.ts';
 import { call } from '../api/client.ts';
 import { navigate, useAction, useCall, useDebouncedValue, useEvent, useLiveReload, useNow, type CallState } from '../api/hooks.ts';
-import { MessageDetail } from '../components/MessageDetail.tsx';
+import { DetailPane, MessageDetail } from '../components/MessageDetail.tsx';
 import { Pager } from '../components/Pager.tsx';
-import { ActionToolbar } from '../components/ActionToolbar.tsx';
+import { ActionResult, ActionToolbar, ConfirmActionDialog, PaneActions, type PendingConfirm, type ToolbarAction } from '../components/ActionToolbar.tsx';
 import { MessageRow, useSelectableRows, type SelectableRowsProps } from '../components/MessageRows.tsx';
-import { Badge, ConfirmDialog, Empty, ErrorMessage, Loading, PageHeader, SelectField, TextField, Time } from '../components/ui.tsx';
+import { Badge, Empty, ErrorMessage, Loading, PageHeader, SelectField, TextField, Time } from '../components/ui.tsx';
 import { formatCount, formatSize } from '../lib/format.ts';
 import { formatHash } from '../lib/route.ts';
-import { actInSlices, actionTarget, withoutIds } from '../lib/selection.ts';
+import { actInSlices, nameMessages, rememberRows, ticksAfter, type MessageLabel } from '../lib/selection.ts';
 import { ariaSort, clampOffset, initialQueueTable, toggleSort, toQueueListInput, withFilter, type QueueRouteFilter, type QueueSort, type QueueStatusFilter, type QueueTableState } from '../lib/table.ts';
 import { actionReport, QUEUE_STATUS, ROUTE_LABEL } from '../lib/words.ts';
 
@@ -17,12 +17,22 @@ type QueueSummary = Output<'queue.summary'>;
 type QueueAction = Input<'queue.act'>['action'];
 type Row = Output<'queue.list'>['rows'][number];
 
-const ACTIONS: readonly { action: QueueAction; label: string; done: string; danger?: boolean }[] = [
-  { action: 'retry', label: 'Retry', done: 'Scheduled for delivery now:' },
-  { action: 'hold', label: 'Hold', done: 'Held' },
-  { action: 'release', label: 'Release', done: 'Released' },
-  { action: 'delete', label: 'Delete', done: 'Deleted', danger: true },
-  { action: 'bounce', label: 'Bounce', done: 'Bounced', danger: true },
+const ACTIONS: readonly (ToolbarAction<QueueAction> & { done: string; confirm?: (count: number) => string; undo?: QueueAction })[] = [
+  { action: 'retry', verb: 'Retry', paneLabel: 'Retry this message now', done: 'Scheduled for delivery now:' },
+  { action: 'hold', verb: 'Hold', paneLabel: 'Hold this message', done: 'Held', undo: 'release' },
+  { action: 'release', verb: 'Release', paneLabel: 'Release this message', done: 'Released' },
+  { action: 'delete', verb: 'Delete', paneLabel: 'Delete this message', done: 'Deleted', danger: true, confirm: (count) => `${count === 1 ? 'It is' : 'They are'} removed from the queue for good. Nobody is told.` },
+  {
+    action: 'bounce',
+    verb: 'Bounce',
+    paneLabel: 'Bounce this message',
+    done: 'Bounced',
+    danger: true,
+    confirm: (count) =>
+      count === 1
+        ? 'The sender gets a bounce report (DSN) saying the message was not delivered, and the message leaves the queue.'
+        : 'Each sender gets a bounce report (DSN) saying the message was not delivered, and the messages leave the queue.',
+  },
 ];
 
 /** Live events that change what the queue table shows. */
@@ -33,8 +43,10 @@ export function QueueScreen({ summary, openId }: { summary: CallState<QueueSumma
   const [searchText, setSearchText] = useState('');
   const search = useDebouncedValue(searchText, 300);
   const [selection, setSelection] = useState<ReadonlySet<string>>(new Set());
-  const [confirm, setConfirm] = useState<{ action: QueueAction; ids: string[] } | null>(null);
-  const [report, setReport] = useState('');
+  const [confirm, setConfirm] = useState<PendingConfirm<QueueAction> | null>(null);
+  const [report, setReport] = useState<{ text: string; undo: (() => void) | null } | null>(null);
+  // sender and subject of the rows seen, for confirmations that name ticked messages on other pages
+  const [known, setKnown] = useState<ReadonlyMap<string, MessageLabel>>(new Map());
   const action = useAction();
   const now = useNow(30_000);
 
@@ -55,37 +67,51 @@ export function QueueScreen({ summary, openId }: { summary: CallState<QueueSumma
     if (total !== undefined) setTable((state) => clampOffset(state, total));
   }, [total]);
 
-  const open = (id: string | null) => navigate(formatHash({ screen: 'queue', params: { id: id ?? undefined } }));
-  const target = actionTarget(selection, openId);
+  const listRows = list.data?.rows;
+  useEffect(() => {
+    if (listRows) setKnown((current) => rememberRows(current, listRows, selection));
+  }, [listRows, selection]);
 
-  const perform = async (act: QueueAction, ids: string[]) => {
-    const verb = ACTIONS.find((item) => item.action === act)!.done;
+  const open = (id: string | null) => navigate(formatHash({ screen: 'queue', params: { id: id ?? undefined } }));
+  // the pane's buttons act on the message it shows, once it shows it
+  const shown = detail.data && detail.data.id === openId ? detail.data : null;
+
+  const perform = async (act: QueueAction, ids: string[], source: 'bulk' | 'pane') => {
+    const item = ACTIONS.find((candidate) => candidate.action === act)!;
     const result = await action.run(() => actInSlices(ids, (slice) => call('queue.act', { action: act, ids: slice })));
     if (!result) return;
-    setReport(actionReport(verb, result.done.length, result.gone.length));
+    const undoAction = item.undo;
+    const undoIds = result.done;
+    setReport({
+      text: actionReport(item.done, result.done.length, result.gone.length),
+      undo: undoAction && undoIds.length ? () => void perform(undoAction, undoIds, 'pane') : null,
+    });
     const leaving = act === 'delete' || act === 'bounce' ? [...result.done, ...result.gone] : result.gone;
-    setSelection((current) => withoutIds(current, leaving));
+    setSelection((current) => ticksAfter(current, source, leaving));
     if (openId && leaving.includes(openId)) open(null);
     else reloadDetail();
     void list.reload();
     void summary.reload();
   };
 
-  const start = (act: QueueAction) => {
-    if (target.ids.length === 0) return;
-    if (act === 'delete' || act === 'bounce') setConfirm({ action: act, ids: target.ids });
-    else void perform(act, target.ids);
+  const start = (act: QueueAction, ids: string[], source: 'bulk' | 'pane') => {
+    if (ids.length === 0) return;
+    if (ACTIONS.find((item) => item.action === act)?.confirm) setConfirm({ action: act, ids, source, names: nameMessages(ids, shown ? new Map([...known, [shown.id, { id: shown.id, sender: shown.sender, subject: shown.subject }]]) : known) });
+    else void perform(act, ids, source);
   };
+
+  /** What the pane offers for the message it shows: nothing once it left the queue; Hold or Release, not both. */
+  const paneActions = shown && shown.status === 'queued' ? ACTIONS.filter((item) => (shown.held ? item.action !== 'hold' && item.action !== 'retry' : item.action !== 'release')) : [];
 
   const wholeQueue = async (kind: 'retryAll' | 'holdAll' | 'releaseAll') => {
     if (kind === 'retryAll') {
       const result = await action.run(() => call('queue.retryAll', {}));
-      if (result) setReport(`${formatCount(result.count)} ${result.count === 1 ? 'recipient is' : 'recipients are'} due for delivery now.`);
+      if (result) setReport({ text: `${formatCount(result.count)} ${result.count === 1 ? 'recipient is' : 'recipients are'} due for delivery now.`, undo: null });
     } else {
       const result = await action.run(() => call(kind === 'holdAll' ? 'queue.holdAll' : 'queue.releaseAll', {}));
       if (result) {
         summary.setData(() => result);
-        setReport(kind === 'holdAll' ? 'Delivery is paused: nothing leaves the queue until you resume it.' : 'Delivery resumed.');
+        setReport({ text: kind === 'holdAll' ? 'Delivery is paused: nothing leaves the queue until you resume it.' : 'Delivery resumed.', undo: null });
       }
     }
     void list.reload();
@@ -143,17 +169,18 @@ export function QueueScreen({ summary, openId }: { summary: CallState<QueueSumma
           />
         </form>
 
-        <ActionToolbar
-          label="Message actions"
-          actions={ACTIONS}
-          target={target}
-          busy={action.busy}
-          onAction={start}
-          selectionSize={selection.size}
-          onClearSelection={() => setSelection(new Set())}
-          report={report || null}
-          error={action.error}
-        />
+        {/* an empty list has nothing to tick: no bulk buttons */}
+        {rows.length > 0 || selection.size > 0 ? (
+          <ActionToolbar
+            label="Ticked messages"
+            actions={ACTIONS}
+            count={selection.size}
+            busy={action.busy}
+            onAction={(act) => start(act, [...selection], 'bulk')}
+            onClearSelection={() => setSelection(new Set())}
+          />
+        ) : null}
+        <ActionResult report={report?.text ?? null} undo={report?.undo ?? null} busy={action.busy} error={action.error} />
 
         {list.error && !list.data ? <ErrorMessage error={list.error} onRetry={() => void list.reload()} /> : null}
         {!list.data && list.loading ? <Loading label="Loading the queue…" /> : null}
@@ -164,61 +191,54 @@ export function QueueScreen({ summary, openId }: { summary: CallState<QueueSumma
             <QueueTable rows={rows} table={table} onSort={(sort) => setTable((state) => toggleSort(state, sort))} selection={selection} setSelection={setSelection} openId={openId} onOpen={open} now={now} />
           )
         ) : null}
-        {list.data ? <Pager total={list.data.total} state={table} what="queued messages" onChange={(page) => setTable((state) => ({ ...state, ...page }))} /> : null}
+        {list.data && list.data.total > 0 ? <Pager total={list.data.total} state={table} what="queued messages" onChange={(page) => setTable((state) => ({ ...state, ...page }))} /> : null}
       </div>
 
       {openId ? (
-        <aside className="pane" aria-label="Message details">
-          <div className="pane-header">
-            <h2 className="pane-title">Message details</h2>
-            <button type="button" className="icon-button" aria-label="Close details" onClick={() => open(null)}>
-              ×
-            </button>
-          </div>
+        <DetailPane label="Message details" title="Message details" closeLabel="Close details" openId={openId} onClose={() => open(null)}>
           {detail.error ? <ErrorMessage error={detail.error} onRetry={() => void detail.reload()} /> : null}
           {!detail.data && detail.loading ? <Loading label="Loading the message…" /> : null}
-          {detail.data && detail.data.id === openId ? <MessageDetail message={detail.data} headingLevel={3} /> : null}
-          {detail.data && detail.data.id === openId ? (
-            <p>
-              <a href={formatHash({ screen: 'tracking', params: { id: openId } })}>Open in message tracking</a>
-            </p>
+          {shown ? (
+            <>
+              <PaneActions actions={paneActions} busy={action.busy} onAction={(act) => start(act, [shown.id], 'pane')} />
+              <MessageDetail message={shown} headingLevel={3} />
+              <p>
+                <a href={formatHash({ screen: 'tracking', params: { id: shown.id } })}>Open in message tracking</a>
+              </p>
+            </>
           ) : null}
-        </aside>
+        </DetailPane>
       ) : null}
 
-      <ConfirmDialog
-        open={confirm !== null}
-        title={confirm ? `${confirm.action === 'delete' ? 'Delete' : 'Bounce'} ${confirm.ids.length === 1 ? 'this message' : `${formatCount(confirm.ids.length)} messages`}?` : ''}
-        confirmLabel={confirm?.action === 'delete' ? 'Delete' : 'Bounce'}
-        danger
+      <ConfirmActionDialog
+        pending={confirm}
+        actions={ACTIONS}
+        consequence={(act, count) => ACTIONS.find((item) => item.action === act)?.confirm?.(count) ?? ''}
         onCancel={() => setConfirm(null)}
-        onConfirm={() => {
-          const pending = confirm;
+        onConfirm={(pending) => {
           setConfirm(null);
-          if (pending) void perform(pending.action, pending.ids);
+          void perform(pending.action, pending.ids, pending.source);
         }}
-      >
-        <p>
-          {confirm?.action === 'delete'
-            ? 'The message is removed from the queue for good. Nobody is told.'
-            : 'The sender gets a bounce report (DSN) saying the message was not delivered, and the message leaves the queue.'}
-        </p>
-      </ConfirmDialog>
+      />
     </div>
   );
 }
 
-/** Columns marked `wide` give way to the detail pane at 1280 px (the pane shows them anyway). */
+/**
+ * Columns marked `wide` give way to the detail pane at 1280 px (the pane shows them anyway). The table's layout is
+ * fixed: the `col-*` columns have set widths, sender, recipients and subject share the rest, so it never scrolls
+ * sideways however long an address or subject is.
+ */
 const COLUMNS: readonly { label: string; sort?: QueueSort; className?: string }[] = [
-  { label: 'Received', sort: 'receivedAt', className: 'nowrap' },
+  { label: 'Received', sort: 'receivedAt', className: 'nowrap col-time' },
   { label: 'Sender', sort: 'sender' },
   { label: 'Recipients', sort: 'recipient' },
   { label: 'Subject' },
-  { label: 'Status' },
-  { label: 'Route', className: 'wide' },
-  { label: 'Attempts', sort: 'attempts', className: 'num wide' },
-  { label: 'Next try', sort: 'nextAttemptAt', className: 'nowrap wide' },
-  { label: 'Size', sort: 'size', className: 'num wide' },
+  { label: 'Status', className: 'col-status' },
+  { label: 'Route', className: 'wide col-route' },
+  { label: 'Attempts', sort: 'attempts', className: 'num wide col-attempts' },
+  { label: 'Next try', sort: 'nextAttemptAt', className: 'nowrap wide col-next' },
+  { label: 'Size', sort: 'size', className: 'num wide col-size' },
 ];
 
 function QueueTable(props: SelectableRowsProps & { rows: readonly Row[]; table: QueueTableState; onSort: (sort: QueueSort) => void }) {
@@ -227,7 +247,7 @@ function QueueTable(props: SelectableRowsProps & { rows: readonly Row[]; table: 
 
   return (
     <div className="table-wrap">
-      <table className="data-table">
+      <table className="data-table messages">
         <caption className="visually-hidden">Queued messages. Enter opens a message, Space ticks it, arrow keys move between rows.</caption>
         <thead>
           <tr>

@@ -1,7 +1,7 @@
 import { useState, type FormEvent } from 'react';
 import type { Input } from '../../src-relay/admin/contract.ts';
 import { navigate, useCall } from '../api/hooks.ts';
-import { MessageDetail } from '../components/MessageDetail.tsx';
+import { DetailPane, MessageDetail } from '../components/MessageDetail.tsx';
 import { Badge, Empty, ErrorMessage, Loading, PageHeader, TextField, Time } from '../components/ui.tsx';
 import { toLocalDateTimeValue } from '../lib/format.ts';
 import { formatHash } from '../lib/route.ts';
@@ -78,18 +78,24 @@ export function TrackingScreen({ traceId }: { traceId: string | null }) {
             <>
               {results.data.truncated ? <p className="notice">Only the first {results.data.rows.length} matches are shown: narrow the search to see the rest.</p> : null}
               <div className="table-wrap">
-                <table className="data-table">
+                <table className="data-table messages">
                   <caption className="visually-hidden">Messages found</caption>
                   <thead>
                     <tr>
-                      <th scope="col">Time</th>
+                      <th scope="col" className="col-when">
+                        Time
+                      </th>
                       <th scope="col">Sender</th>
                       <th scope="col">Recipients</th>
                       <th scope="col" className="wide">
                         Subject
                       </th>
-                      <th scope="col">Outcome</th>
-                      <th scope="col">Details</th>
+                      <th scope="col" className="col-outcome">
+                        Outcome
+                      </th>
+                      <th scope="col" className="col-details">
+                        Details
+                      </th>
                     </tr>
                   </thead>
                   <tbody>
@@ -108,7 +114,7 @@ export function TrackingScreen({ traceId }: { traceId: string | null }) {
                           </td>
                           <td>
                             {row.id ? (
-                              <button type="button" className="link-button" onClick={() => openTrace(row.id)} aria-label={`Show history of the message from ${row.sender || '<>'} at ${new Date(row.at).toLocaleString()}`}>
+                              <button type="button" className="link-button" data-row-id={row.id} onClick={() => openTrace(row.id)} aria-label={`Show history of the message from ${row.sender || '<>'} at ${new Date(row.at).toLocaleString()}`}>
                                 Show history
                               </button>
                             ) : (
@@ -126,17 +132,11 @@ export function TrackingScreen({ traceId }: { traceId: string | null }) {
         ) : null}
       </div>
       {traceId ? (
-        <aside className="pane" aria-label="Message history">
-          <div className="pane-header">
-            <h2 className="pane-title">What happened</h2>
-            <button type="button" className="icon-button" aria-label="Close history" onClick={() => openTrace(null)}>
-              ×
-            </button>
-          </div>
+        <DetailPane label="Message history" title="What happened" closeLabel="Close history" openId={traceId} onClose={() => openTrace(null)}>
           {trace.error ? <ErrorMessage error={trace.error} onRetry={() => void trace.reload()} /> : null}
           {!trace.data && trace.loading ? <Loading label="Loading the history…" /> : null}
           {trace.data && trace.data.id === traceId ? <MessageDetail message={trace.data} headingLevel={3} /> : null}
-        </aside>
+        </DetailPane>
       ) : null}
     </div>
   );

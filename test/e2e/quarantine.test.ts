@@ -42,7 +42,9 @@ e2eTest('a quarantined message is released from the quarantine screen and arrive
   assert.equal(await page.evaluate('typeof window.__moatXss'), 'undefined');
   await screenshot(page, '06-quarantine-hostile-subject');
 
-  await page.getByRole('button', { name: 'Release', exact: true }).click();
+  // the pane's own button acts on the message it shows; the bulk ones wait for ticks
+  assert.equal(await page.getByRole('toolbar', { name: 'Ticked messages' }).getByRole('button', { name: 'Release selected', exact: true }).isDisabled(), true);
+  await pane.getByRole('button', { name: 'Release this message', exact: true }).click();
   await page.getByRole('status').filter({ hasText: 'Released 1 message.' }).waitFor();
   await sink.waitFor(1);
   const delivered = sink.messages[0]!.raw.toString('utf8');
@@ -50,5 +52,60 @@ e2eTest('a quarantined message is released from the quarantine screen and arrive
   assert.ok(delivered.includes(`\r\nSubject: ${HOSTILE_SUBJECT}\r\n`));
   await row.waitFor({ state: 'detached' });
   await page.getByText('The quarantine is empty.').waitFor();
+  assert.deepEqual(errors, []);
+});
+
+e2eTest('with quarantined message A open and B and C ticked, the preview deletes only A and the bulk buttons name and act on only B and C', async (world) => {
+  const sink = await world.sink();
+  const relay = await world.serveConfigured({
+    domains: ['example.test'],
+    internal: { host: '127.0.0.1', port: sink.port, tls: 'none' },
+    filters: { enabled: true, rules: { MISSING_DATE: 11 } },
+  });
+  const admin = await world.claim(relay);
+  const { page, errors } = await world.page();
+  await logIn(page, relay.base);
+  await openScreen(page, '#/quarantine', 'Quarantine');
+  await page.getByText('The quarantine is empty.').waitFor();
+  assert.equal(await page.getByRole('navigation', { name: 'Pages of quarantined messages' }).count(), 0, 'an empty quarantine shows no pager');
+
+  for (const name of ['anna', 'bert', 'cora']) await send(relay.mxPort, `${name}@sender.test`, ['bob@example.test'], message(`offer from ${name}`).replace(/^Date: .*\r\n/m, ''));
+  const row = (name: string) => page.getByRole('row', { name: `Message from ${name}@sender.test to bob@example.test`, exact: true });
+  const tick = (name: string) => page.getByRole('checkbox', { name: `Select the message from ${name}@sender.test to bob@example.test`, exact: true });
+  for (const name of ['anna', 'bert', 'cora']) await row(name).waitFor();
+  const toolbar = page.getByRole('toolbar', { name: 'Ticked messages' });
+  const status = page.locator('.status-line');
+  const dialog = page.getByRole('dialog');
+
+  await row('anna').click();
+  const pane = page.getByRole('complementary', { name: 'Message preview' });
+  await textMatches(pane.getByRole('heading', { level: 3 }), /^offer from anna$/);
+  await tick('bert').check();
+  await tick('cora').check();
+
+  await pane.getByRole('button', { name: 'Delete this message', exact: true }).click();
+  await textMatches(dialog.getByRole('heading'), /^Delete this message\?$/);
+  assert.deepEqual(await dialog.locator('.confirm-list li').allTextContents(), ['anna@sender.testoffer from anna']);
+  await dialog.getByRole('button', { name: 'Delete 1 message', exact: true }).click();
+  await textMatches(status, /^Deleted 1 message\.$/);
+  await row('anna').waitFor({ state: 'detached' });
+  await pane.waitFor({ state: 'detached' });
+  assert.deepEqual((await admin.call('quarantine.list', {})).rows.map((held) => held.sender).sort(), ['bert@sender.test', 'cora@sender.test']);
+
+  // the bulk Delete names B and C; Cancel; then the bulk Release sends exactly those two on
+  await toolbar.getByRole('button', { name: 'Delete 2 selected', exact: true }).click();
+  await textMatches(dialog.getByRole('heading'), /^Delete 2 messages\?$/);
+  assert.deepEqual((await dialog.locator('.confirm-list li').allTextContents()).sort(), ['bert@sender.testoffer from bert', 'cora@sender.testoffer from cora']);
+  await screenshot(page, '12-quarantine-bulk-delete-confirm');
+  await dialog.getByRole('button', { name: 'Cancel', exact: true }).click();
+  await dialog.waitFor({ state: 'hidden' });
+  await toolbar.getByRole('button', { name: 'Release 2 selected', exact: true }).click();
+  await textMatches(status, /^Released 2 messages\.$/);
+  await sink.waitFor(2);
+  assert.deepEqual(sink.messages.map((sunk) => sunk.from).sort(), ['bert@sender.test', 'cora@sender.test'], 'A was deleted, never delivered');
+  await page.getByText('The quarantine is empty.').waitFor();
+  assert.equal(await tick('bert').count(), 0);
+  assert.equal(await toolbar.count(), 0, 'an empty quarantine has no bulk buttons');
+  assert.equal(await page.getByRole('navigation', { name: 'Pages of quarantined messages' }).count(), 0, 'and no pager');
   assert.deepEqual(errors, []);
 });

@@ -15,7 +15,7 @@ async function queuedBySender(admin: AdminClient): Promise<Map<string, { id: str
 const row = (page: Page, sender: string) => page.getByRole('row', { name: `Message from ${sender} to bob@example.test`, exact: true });
 const tick = (page: Page, sender: string) => page.getByRole('checkbox', { name: `Select the message from ${sender} to bob@example.test`, exact: true });
 
-e2eTest('queue actions: hold and release a selection, delete and bounce through their dialogs, pause and resume delivery', async (world) => {
+e2eTest('queue actions: hold ticked rows and undo it, delete the open message and bounce a ticked one through dialogs that name them, pause and resume delivery', async (world) => {
   // the internal server is down (its port reserved, nothing listening); bounces to other domains go to a smarthost
   const internalPort = await reservePort();
   const smarthost = await world.sink();
@@ -36,16 +36,21 @@ e2eTest('queue actions: hold and release a selection, delete and bounce through 
   const senders = ['alice@sender.test', 'carol@sender.test', 'dave@sender.test', 'erin@sender.test'];
   for (const sender of senders) await send(relay.mxPort, sender, ['bob@example.test'], message(`from ${sender.split('@')[0]}`));
   for (const sender of senders) await textMatches(row(page, sender).locator('.badge'), /^Retrying$/);
-  const toolbar = page.getByRole('toolbar', { name: 'Message actions' });
+  const toolbar = page.getByRole('toolbar', { name: 'Ticked messages' });
+  const bulk = (name: string) => toolbar.getByRole('button', { name, exact: true });
   // the action's result line (the paused-delivery banner is a status too)
   const status = page.locator('.status-line');
 
-  // ---- hold two ticked rows, then release them
+  // with nothing ticked the bulk buttons are there, say so, and do nothing
+  await textMatches(toolbar, /^Tick messages to act on several at once\./);
+  for (const name of ['Retry selected', 'Hold selected', 'Release selected', 'Delete selected', 'Bounce selected']) assert.equal(await bulk(name).isDisabled(), true, `${name} is disabled with none ticked`);
+
+  // ---- hold two ticked rows; the ticks are cleared; Undo releases them
   await tick(page, 'alice@sender.test').check();
   await tick(page, 'carol@sender.test').check();
-  await textMatches(toolbar, /^2 selected/);
-  await toolbar.getByRole('button', { name: 'Hold', exact: true }).click();
-  await textMatches(status, /^Held 2 messages\.$/);
+  await textMatches(toolbar, /^2 ticked:/);
+  await bulk('Hold 2 selected').click();
+  await textMatches(status, /^Held 2 messages\.Undo$/);
   await textMatches(row(page, 'alice@sender.test').locator('.badge'), /^Held$/);
   await textMatches(row(page, 'carol@sender.test').locator('.badge'), /^Held$/);
   await textMatches(row(page, 'dave@sender.test').locator('.badge'), /^Retrying$/);
@@ -56,15 +61,18 @@ e2eTest('queue actions: hold and release a selection, delete and bounce through 
     'queue.list agrees with the screen',
   );
   assert.deepEqual((await admin.call('queue.list', { status: 'held' })).rows.map((held) => held.sender).sort(), ['alice@sender.test', 'carol@sender.test']);
-  await screenshot(page, '11-queue-held');
+  // the ticks went with the action: the next bulk click cannot hit them by surprise
+  await textMatches(toolbar, /^Tick messages to act on several at once\./);
+  assert.equal(await tick(page, 'alice@sender.test').isChecked(), false);
+  assert.equal(await tick(page, 'carol@sender.test').isChecked(), false);
+  assert.equal(await bulk('Release selected').isDisabled(), true);
+  await screenshot(page, '11-queue-held-undo');
 
-  // the selection stays ticked after Hold, so Release acts on the same two
-  await textMatches(toolbar, /^2 selected/);
-  await toolbar.getByRole('button', { name: 'Release', exact: true }).click();
+  await status.getByRole('button', { name: 'Undo', exact: true }).click();
   await textMatches(status, /^Released 2 messages\.$/);
   await textMatches(row(page, 'alice@sender.test').locator('.badge'), /^Retrying$/);
   await textMatches(row(page, 'carol@sender.test').locator('.badge'), /^Retrying$/);
-  assert.equal((await admin.call('queue.list', { status: 'held' })).total, 0);
+  assert.equal((await admin.call('queue.list', { status: 'held' })).total, 0, 'Undo released exactly the held two');
   // a release makes the message due at once: both are tried again (and refused again) before the internal server comes up
   await eventually(
     async () => {
@@ -74,18 +82,18 @@ e2eTest('queue actions: hold and release a selection, delete and bounce through 
     UI_TIMEOUT_MS,
     'the released messages to be tried again',
   );
-  await toolbar.getByRole('button', { name: 'Clear selection', exact: true }).click();
-  await textMatches(toolbar, /^Tick messages or open one/);
 
-  // ---- delete the open message: Cancel leaves it alone, the dialog's own Delete removes it
+  // ---- delete the open message from its pane: Cancel leaves it alone, the dialog names it, its Delete removes it
   const daveId = (await queuedBySender(admin)).get('dave@sender.test')!.id;
   await row(page, 'dave@sender.test').click();
   const pane = page.getByRole('complementary', { name: 'Message details' });
   await textMatches(pane.locator('.subject'), /^from dave$/);
-  await textMatches(toolbar, /^The open message/);
-  await toolbar.getByRole('button', { name: 'Delete', exact: true }).click();
+  const paneActions = pane.getByRole('group', { name: 'Actions for this message' });
+  assert.deepEqual(await paneActions.getByRole('button').allTextContents(), ['Retry this message now', 'Hold this message', 'Delete this message', 'Bounce this message']);
+  await paneActions.getByRole('button', { name: 'Delete this message', exact: true }).click();
   const dialog = page.getByRole('dialog');
   await textMatches(dialog.getByRole('heading'), /^Delete this message\?$/);
+  assert.deepEqual(await dialog.locator('.confirm-list li').allTextContents(), ['dave@sender.testfrom dave']);
   await screenshot(page, '11-queue-delete-confirm');
   await dialog.getByRole('button', { name: 'Cancel', exact: true }).click();
   await dialog.waitFor({ state: 'hidden' });
@@ -93,8 +101,8 @@ e2eTest('queue actions: hold and release a selection, delete and bounce through 
   await row(page, 'dave@sender.test').waitFor();
   await textMatches(pane.locator('.subject'), /^from dave$/);
 
-  await toolbar.getByRole('button', { name: 'Delete', exact: true }).click();
-  await dialog.getByRole('button', { name: 'Delete', exact: true }).click();
+  await paneActions.getByRole('button', { name: 'Delete this message', exact: true }).click();
+  await dialog.getByRole('button', { name: 'Delete 1 message', exact: true }).click();
   await textMatches(status, /^Deleted 1 message\.$/);
   await row(page, 'dave@sender.test').waitFor({ state: 'detached' });
   await pane.waitFor({ state: 'detached' });
@@ -103,13 +111,15 @@ e2eTest('queue actions: hold and release a selection, delete and bounce through 
 
   // ---- bounce a ticked message: the sender gets a DSN, through the smarthost (sender.test is not ours)
   await tick(page, 'erin@sender.test').check();
-  await toolbar.getByRole('button', { name: 'Bounce', exact: true }).click();
-  await textMatches(dialog.getByRole('heading'), /^Bounce this message\?$/);
+  await bulk('Bounce 1 selected').click();
+  await textMatches(dialog.getByRole('heading'), /^Bounce 1 message\?$/);
+  assert.deepEqual(await dialog.locator('.confirm-list li').allTextContents(), ['erin@sender.testfrom erin']);
   await textMatches(dialog, /bounce report \(DSN\)/);
   await screenshot(page, '11-queue-bounce-confirm');
-  await dialog.getByRole('button', { name: 'Bounce', exact: true }).click();
+  await dialog.getByRole('button', { name: 'Bounce 1 message', exact: true }).click();
   await textMatches(status, /^Bounced 1 message\.$/);
   await row(page, 'erin@sender.test').waitFor({ state: 'detached' });
+  await textMatches(toolbar, /^Tick messages to act on several at once\./);
   await smarthost.waitFor(1);
   const dsn = smarthost.messages[0]!;
   assert.equal(dsn.from, '', 'a DSN has the null sender');
@@ -160,5 +170,94 @@ e2eTest('queue actions: hold and release a selection, delete and bounce through 
   assert.deepEqual(await admin.call('queue.summary', {}), { size: 0, oldest: null, held: 0, queueHeld: false });
   // the deleted and the bounced message never reached the internal server, and only the DSN went out
   assert.equal(smarthost.messages.length, 1);
+  assert.deepEqual(errors, []);
+});
+
+e2eTest('with message A open and B and C ticked, the pane deletes only A and the bulk Delete names and deletes only B and C', async (world) => {
+  const internalPort = await reservePort();
+  const relay = await world.serveConfigured({
+    domains: ['example.test'],
+    internal: { host: '127.0.0.1', port: internalPort, tls: 'none' },
+    queue: { retryIntervalsSec: [3600] },
+    filters: { enabled: false },
+  });
+  const admin = await world.claim(relay);
+  const { page, errors } = await world.page();
+  await logIn(page, relay.base);
+  await openScreen(page, '#/queue', 'Queue');
+  await page.getByText('The queue is empty').waitFor();
+
+  const names = ['anna', 'bert', 'cora', 'dirk', 'emma', 'finn', 'gina', 'hugo', 'ines', 'jana'];
+  for (const name of names) await send(relay.mxPort, `${name}@sender.test`, ['bob@example.test'], message(`note from ${name}`));
+  for (const name of names) await textMatches(row(page, `${name}@sender.test`).locator('.badge'), /^Retrying$/);
+  const ids = await queuedBySender(admin);
+  const id = (name: string) => ids.get(`${name}@sender.test`)!.id;
+  const toolbar = page.getByRole('toolbar', { name: 'Ticked messages' });
+  const status = page.locator('.status-line');
+  const dialog = page.getByRole('dialog');
+
+  // A open, B and C ticked: two targets on screen, each with its own buttons
+  await row(page, 'anna@sender.test').click();
+  const pane = page.getByRole('complementary', { name: 'Message details' });
+  await textMatches(pane.locator('.subject'), /^note from anna$/);
+  await tick(page, 'bert@sender.test').check();
+  await tick(page, 'cora@sender.test').check();
+  await textMatches(toolbar, /^2 ticked:/);
+  await screenshot(page, '12-queue-open-and-ticked');
+
+  // the pane's Delete names A only, and deletes A only
+  await pane.getByRole('button', { name: 'Delete this message', exact: true }).click();
+  await textMatches(dialog.getByRole('heading'), /^Delete this message\?$/);
+  assert.deepEqual(await dialog.locator('.confirm-list li').allTextContents(), ['anna@sender.testnote from anna']);
+  await dialog.getByRole('button', { name: 'Delete 1 message', exact: true }).click();
+  await textMatches(status, /^Deleted 1 message\.$/);
+  await pane.waitFor({ state: 'detached' });
+  assert.equal((await admin.call('queue.show', { id: id('anna') })).status, 'deleted');
+  for (const name of ['bert', 'cora', 'dirk']) assert.equal((await admin.call('queue.show', { id: id(name) })).status, 'queued', `${name} is untouched by the pane's Delete`);
+  // the ticks of B and C are still there: the pane's action was not about them
+  assert.equal(await tick(page, 'bert@sender.test').isChecked(), true);
+  assert.equal(await tick(page, 'cora@sender.test').isChecked(), true);
+
+  // the bulk Delete names B and C with their subjects, and the count
+  await toolbar.getByRole('button', { name: 'Delete 2 selected', exact: true }).click();
+  await textMatches(dialog.getByRole('heading'), /^Delete 2 messages\?$/);
+  assert.deepEqual((await dialog.locator('.confirm-list li').allTextContents()).sort(), ['bert@sender.testnote from bert', 'cora@sender.testnote from cora']);
+  assert.equal(await dialog.locator('.confirm-more').count(), 0);
+  await screenshot(page, '12-queue-bulk-delete-confirm');
+  await dialog.getByRole('button', { name: 'Delete 2 messages', exact: true }).click();
+  await textMatches(status, /^Deleted 2 messages\.$/);
+  await row(page, 'bert@sender.test').waitFor({ state: 'detached' });
+  await row(page, 'cora@sender.test').waitFor({ state: 'detached' });
+  for (const name of ['bert', 'cora']) assert.equal((await admin.call('queue.show', { id: id(name) })).status, 'deleted');
+  const left = await queuedBySender(admin);
+  assert.deepEqual([...left.keys()].sort(), names.slice(3).map((name) => `${name}@sender.test`), 'only A, B and C are gone');
+  // ticks cleared after the action
+  await textMatches(toolbar, /^Tick messages to act on several at once\./);
+  assert.equal(await page.locator('tbody input[type=checkbox]:checked').count(), 0);
+
+  // more than the dialog names: the first five, "and 2 more", and the count
+  await page.getByRole('checkbox', { name: 'Select all on this page', exact: true }).check();
+  await toolbar.getByRole('button', { name: 'Delete 7 selected', exact: true }).click();
+  await textMatches(dialog.getByRole('heading'), /^Delete 7 messages\?$/);
+  assert.equal(await dialog.locator('.confirm-list li').count(), 5);
+  await textMatches(dialog.locator('.confirm-more'), /^and 2 more$/);
+  await screenshot(page, '12-queue-bulk-delete-many');
+  await dialog.getByRole('button', { name: 'Cancel', exact: true }).click();
+  await dialog.waitFor({ state: 'hidden' });
+  assert.equal((await admin.call('queue.summary', {})).size, 7, 'Cancel deletes nothing');
+
+  // Hold from the pane, then Undo: the held message is released again
+  await page.getByRole('button', { name: 'Clear selection', exact: true }).click();
+  await row(page, 'dirk@sender.test').click();
+  await pane.getByRole('button', { name: 'Hold this message', exact: true }).click();
+  await textMatches(status, /^Held 1 message\.Undo$/);
+  await textMatches(row(page, 'dirk@sender.test').locator('.badge'), /^Held$/);
+  await pane.getByRole('button', { name: 'Release this message', exact: true }).waitFor();
+  assert.equal((await admin.call('queue.show', { id: id('dirk') })).held, true);
+  await status.getByRole('button', { name: 'Undo', exact: true }).click();
+  await textMatches(status, /^Released 1 message\.$/);
+  await textMatches(row(page, 'dirk@sender.test').locator('.badge'), /^Retrying$/);
+  assert.equal((await admin.call('queue.show', { id: id('dirk') })).held, false);
+  assert.equal((await admin.call('queue.list', { status: 'held' })).total, 0);
   assert.deepEqual(errors, []);
 });

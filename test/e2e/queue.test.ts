@@ -34,8 +34,9 @@ e2eTest('a deferred message shows in the queue and "Retry" delivers it once the 
 
   const sink = await world.sink({ port: internalPort });
   await page.getByRole('checkbox', { name: 'Select the message from alice@sender.test to bob@example.test', exact: true }).check();
-  await textMatches(page.getByRole('toolbar', { name: 'Message actions' }), /^1 selected/);
-  await page.getByRole('button', { name: 'Retry', exact: true }).click();
+  const toolbar = page.getByRole('toolbar', { name: 'Ticked messages' });
+  await textMatches(toolbar, /^1 ticked:/);
+  await toolbar.getByRole('button', { name: 'Retry 1 selected', exact: true }).click();
   await page.getByRole('status').filter({ hasText: 'Scheduled for delivery now: 1 message.' }).waitFor();
   await sink.waitFor(1);
   assert.match(sink.messages[0]!.raw.toString('utf8'), /\r\nSubject: waits for exchange\r\n/);

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
 import { GTUBE } from '../../src-relay/filters/builtin-rules.ts';
+import { reservePort } from '../helpers/sink.ts';
 import { message, send } from '../helpers/smtp.ts';
-import { e2eTest, heading, horizontalOverflow, logIn, screenshot, textMatches } from './world.ts';
+import { e2eTest, heading, horizontalOverflow, logIn, openScreen, screenshot, textMatches } from './world.ts';
 
 /** No spinner left on the page: what the screenshot shows is the screen with its data. */
 async function settled(page: Page): Promise<void> {
@@ -129,4 +130,204 @@ e2eTest('every screen shows its data after mail has flowed, fits 1280×800, and 
   await look(page, '10-setup-wizard-again');
 
   assert.deepEqual(errors, [], 'no page errors and no Content Security Policy violations');
+});
+
+/** WCAG's minimum for a focus indicator against what is next to it (non-text contrast, 1.4.11). */
+const FOCUS_CONTRAST_MIN = 3;
+
+type Rgba = [number, number, number, number];
+
+function parseColor(css: string): Rgba {
+  const parts = /rgba?\(([^)]+)\)/.exec(css)?.[1]?.split(/[\s,/]+/).filter(Boolean).map(Number);
+  if (!parts || parts.length < 3) throw new Error(`not an rgb() colour: ${css}`);
+  return [parts[0]!, parts[1]!, parts[2]!, parts[3] ?? 1];
+}
+
+function luminance([r, g, b]: Rgba): number {
+  const channel = (value: number) => {
+    const c = value / 255;
+    return c <= 0.04045 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+  };
+  return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
+}
+
+/**
+ * The focused element's focus ring and what it is drawn on, from the computed styles: the outline colour, and the
+ * background layers from the element itself (an outline drawn inside it, negative offset) or from its parent
+ * (drawn outside) up to the first opaque one, blended.
+ */
+async function focusRing(page: Page): Promise<{ what: string; visible: boolean; width: number; outline: Rgba; background: Rgba; ratio: number }> {
+  const found = await page.evaluate<{ what: string; visible: boolean; width: string; style: string; outline: string; layers: string[] }>(`(() => {
+    const element = document.activeElement;
+    const style = getComputedStyle(element);
+    const layers = [];
+    let at = parseFloat(style.outlineOffset) < 0 ? element : element.parentElement;
+    for (; at; at = at.parentElement) {
+      const background = getComputedStyle(at).backgroundColor;
+      layers.push(background);
+      if (!/rgba\\(.*,\\s*0(\\.\\d+)?\\)$|\\/\\s*0(\\.\\d+)?\\)$/.test(background) && !/transparent/.test(background)) break;
+    }
+    layers.push('rgb(255, 255, 255)');
+    return {
+      what: element.tagName + ' ' + (element.getAttribute('aria-label') || element.textContent || '').slice(0, 60),
+      visible: element.matches(':focus-visible'),
+      width: style.outlineWidth,
+      style: style.outlineStyle,
+      outline: style.outlineColor,
+      layers,
+    };
+  })()`);
+  // blend the background layers, the top one (nearest the element) last
+  let background: Rgba = [255, 255, 255, 1];
+  for (const layer of found.layers.map(parseColor).reverse()) {
+    const alpha = layer[3];
+    background = [0, 1, 2].map((i) => layer[i]! * alpha + background[i]! * (1 - alpha)).concat(1) as Rgba;
+  }
+  const outline = parseColor(found.outline);
+  const [light, dark] = [luminance(outline), luminance(background)].sort((a, b) => b - a) as [number, number];
+  return { what: found.what, visible: found.visible && found.style !== 'none', width: parseFloat(found.width), outline, background, ratio: (light + 0.05) / (dark + 0.05) };
+}
+
+async function assertFocusRing(page: Page, where: string): Promise<void> {
+  const ring = await focusRing(page);
+  assert.ok(ring.visible, `${where}: ${ring.what} shows a focus ring`);
+  assert.ok(ring.width >= 2, `${where}: the ring is at least 2 px wide (${ring.width})`);
+  assert.ok(ring.ratio >= FOCUS_CONTRAST_MIN, `${where}: the focus ring of ${ring.what} (${ring.outline.join(',')}) on ${ring.background.join(',')} has contrast ${ring.ratio.toFixed(2)}, at least ${FOCUS_CONTRAST_MIN}:1`);
+}
+
+/** The row (or row button) the keyboard is on: its data-row-id. */
+function focusedRowId(page: Page): Promise<string | null> {
+  return page.evaluate<string | null>("document.activeElement ? document.activeElement.getAttribute('data-row-id') : null");
+}
+
+/** The tables fit 1280×800: no table and no page scrolls sideways. */
+async function fits(page: Page, name: string): Promise<void> {
+  await settled(page);
+  assert.ok((await page.locator('.table-wrap').count()) > 0, `${name}: a table is shown`);
+  for (const overflow of await tableOverflow(page)) assert.ok(overflow <= 0, `${name}: the table's scrollWidth is within its clientWidth (${overflow} px over)`);
+  assert.ok((await horizontalOverflow(page)) <= 0, `${name}: the page does not scroll sideways`);
+  await screenshot(page, name);
+}
+
+const LONG_LOCAL = 'accounts-payable.notifications.department-of-finance';
+const LONG_DOMAIN = 'subsidiary-with-a-long-name.example-holding-company.test';
+const LONG_SUBJECT = `Re: Fwd: Re: Your invoice INV-2026-000123456789 for the quarterly maintenance contract ${'Überweisungsbestätigungsnummer'.repeat(3)} and more`;
+
+e2eTest('the queue, quarantine and tracking tables fit 1280×800 with and without the pane; Escape closes the pane back to its row; one tab stop a row; focus rings 3:1; no pager on an empty list', async (world) => {
+  const internalPort = await reservePort();
+  const relay = await world.serveConfigured({
+    domains: ['example.test'],
+    internal: { host: '127.0.0.1', port: internalPort, tls: 'none' },
+    queue: { retryIntervalsSec: [3600] },
+    filters: { enabled: true, rules: { MISSING_DATE: 11 } },
+  });
+  await world.claim(relay);
+  const { page, errors } = await world.page();
+  await logIn(page, relay.base);
+
+  // ---- empty lists: the empty state, no pager
+  await openScreen(page, '#/queue', 'Queue');
+  await page.getByText('The queue is empty').waitFor();
+  assert.equal(await page.getByRole('navigation', { name: 'Pages of queued messages' }).count(), 0, 'an empty queue shows no pager');
+  assert.equal(await page.getByRole('toolbar', { name: 'Ticked messages' }).count(), 0, 'and no bulk buttons');
+  await screenshot(page, '13-queue-empty');
+  await openScreen(page, '#/quarantine', 'Quarantine');
+  await page.getByText('The quarantine is empty.').waitFor();
+  assert.equal(await page.getByRole('navigation', { name: 'Pages of quarantined messages' }).count(), 0, 'an empty quarantine shows no pager');
+
+  // ---- long addresses and subjects: three queued, two quarantined
+  const recipients = ['bob@example.test', `${LONG_LOCAL}@example.test`, 'carol@example.test'];
+  const senders = [1, 2, 3].map((n) => `${LONG_LOCAL}-${n}@${LONG_DOMAIN}`);
+  for (const sender of senders) await send(relay.mxPort, sender, recipients, message(`${LONG_SUBJECT} ${sender.slice(-30)}`));
+  for (const n of [4, 5]) await send(relay.mxPort, `${LONG_LOCAL}-${n}@${LONG_DOMAIN}`, recipients, message(`${LONG_SUBJECT} quarantined ${n}`).replace(/^Date: .*\r\n/m, ''));
+
+  await openScreen(page, '#/queue', 'Queue');
+  const who = (sender: string) => new RegExp(`^Message from ${sender.replace(/\./g, '\\.')} to .* and 1 more$`);
+  const rows = senders.map((sender) => page.getByRole('row', { name: who(sender) }));
+  for (const row of rows) await textMatches(row, /Retrying/);
+  assert.equal(await page.getByRole('navigation', { name: 'Pages of queued messages' }).count(), 1, 'a queue with mail has its pager');
+  await fits(page, '13-queue-long-fits');
+  const ids = await Promise.all(rows.map(async (row) => (await row.getAttribute('data-row-id'))!));
+
+  // one tab stop a row: Tab goes from row to row, Shift+Tab back
+  await rows[0]!.focus();
+  await page.keyboard.press('Tab');
+  assert.equal(await focusedRowId(page), ids[1], 'Tab moves from the first row to the second');
+  await assertFocusRing(page, 'a queue row');
+  await page.keyboard.press('Tab');
+  assert.equal(await focusedRowId(page), ids[2], 'Tab moves from the second row to the third');
+  await page.keyboard.press('Shift+Tab');
+  assert.equal(await focusedRowId(page), ids[1], 'Shift+Tab goes back one row');
+  // Space ticks the focused row; its ring still stands out on the ticked row's colour
+  await page.keyboard.press('Space');
+  await textMatches(page.getByRole('toolbar', { name: 'Ticked messages' }), /^1 ticked:/);
+  await assertFocusRing(page, 'a ticked queue row');
+
+  // Enter opens the pane; the open row's ring on its highlight; the table still fits
+  await page.keyboard.press('Enter');
+  const pane = page.getByRole('complementary', { name: 'Message details' });
+  await textMatches(pane.locator('.subject'), /^Re: Fwd:/);
+  assert.equal(await focusedRowId(page), ids[1], 'opening the pane leaves the focus on the row');
+  await assertFocusRing(page, 'the open (and ticked) queue row');
+  await fits(page, '13-queue-long-pane-fits');
+  // a pane button's ring, on the pane
+  await page.keyboard.press('Shift+Tab');
+  await pane.getByRole('button', { name: 'Hold this message', exact: true }).focus();
+  await assertFocusRing(page, "the pane's Hold button");
+  // a bulk button's ring, on the toolbar
+  await page.getByRole('button', { name: 'Hold 1 selected', exact: true }).focus();
+  await assertFocusRing(page, 'the bulk Hold button');
+
+  // Escape, from inside the pane, closes it and puts the focus back on its row
+  await pane.getByRole('button', { name: 'Hold this message', exact: true }).focus();
+  await page.keyboard.press('Escape');
+  await pane.waitFor({ state: 'detached' });
+  assert.equal(await focusedRowId(page), ids[1], 'Escape returns the focus to the row the pane was opened from');
+  assert.ok(!(await page.evaluate<string>('location.hash')).includes('id='), 'the address no longer names the message');
+  // Escape in a dialog cancels the dialog only; the pane stays
+  await rows[2]!.click();
+  await pane.waitFor();
+  await pane.getByRole('button', { name: 'Delete this message', exact: true }).click();
+  await page.getByRole('dialog').waitFor();
+  await page.keyboard.press('Escape');
+  await page.getByRole('dialog').waitFor({ state: 'hidden' });
+  assert.equal(await pane.count(), 1, "Escape in the dialog leaves the pane open");
+  await page.keyboard.press('Escape');
+  await pane.waitFor({ state: 'detached' });
+  assert.equal(await focusedRowId(page), ids[2]);
+
+  // ---- quarantine: fits with and without its preview; Escape closes it back to the row
+  await openScreen(page, '#/quarantine', 'Quarantine');
+  const held = [4, 5].map((n) => page.getByRole('row', { name: who(`${LONG_LOCAL}-${n}@${LONG_DOMAIN}`) }));
+  for (const row of held) await row.waitFor();
+  await fits(page, '13-quarantine-long-fits');
+  // newest first: the second row on the page is message 4
+  const [first, second] = [held[1]!, held[0]!];
+  await first.focus();
+  await page.keyboard.press('Tab');
+  assert.equal(await focusedRowId(page), await second.getAttribute('data-row-id'), 'Tab moves row to row in the quarantine');
+  await assertFocusRing(page, 'a quarantine row');
+  await page.keyboard.press('Enter');
+  const preview = page.getByRole('complementary', { name: 'Message preview' });
+  await textMatches(preview.getByRole('heading', { level: 3 }), /^Re: Fwd:/);
+  await fits(page, '13-quarantine-long-pane-fits');
+  await page.keyboard.press('Escape');
+  await preview.waitFor({ state: 'detached' });
+  assert.equal(await focusedRowId(page), await second.getAttribute('data-row-id'), 'Escape returns the focus to the quarantine row');
+
+  // ---- tracking: fits with and without the history; Escape returns to the row's "Show history"
+  await openScreen(page, '#/tracking', 'Message tracking');
+  const show = page.getByRole('button', { name: new RegExp(`^Show history of the message from ${LONG_LOCAL}-1@`) });
+  await show.waitFor();
+  await fits(page, '13-tracking-long-fits');
+  await show.focus();
+  await assertFocusRing(page, 'a tracking row button');
+  await page.keyboard.press('Enter');
+  const history = page.getByRole('complementary', { name: 'Message history' });
+  await textMatches(history.locator('.subject'), /^Re: Fwd:/);
+  await fits(page, '13-tracking-long-pane-fits');
+  await page.keyboard.press('Escape');
+  await history.waitFor({ state: 'detached' });
+  assert.equal(await focusedRowId(page), ids[0], "Escape returns the focus to the row's Show history button");
+  assert.deepEqual(errors, []);
 });

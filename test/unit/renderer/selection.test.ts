@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { actInSlices, actionTarget, BULK_CHUNK, chunks, pageSelectionState, setAll, toggleId, withoutIds } from '../../../src-renderer/lib/selection.ts';
+import { actInSlices, BULK_CHUNK, bulkLabel, chunks, CONFIRM_NAMED_MAX, confirmLabel, confirmTitle, nameMessages, pageSelectionState, rememberRows, setAll, ticksAfter, toggleId, withoutIds, type MessageLabel } from '../../../src-renderer/lib/selection.ts';
 
 test('ticking and unticking rows', () => {
   const one = toggleId(new Set(), 'a');
@@ -17,10 +17,65 @@ test('the header checkbox ticks the page and shows all, some or none', () => {
   assert.equal(pageSelectionState(setAll(all, page, false), page), 'none');
 });
 
-test('actions go to the ticked rows, else to the open message', () => {
-  assert.deepEqual(actionTarget(new Set(['a', 'b']), 'c'), { ids: ['a', 'b'], kind: 'selection' });
-  assert.deepEqual(actionTarget(new Set(), 'c'), { ids: ['c'], kind: 'open' });
-  assert.deepEqual(actionTarget(new Set(), null), { ids: [], kind: 'none' });
+test('bulk buttons say how many ticked messages they act on, and name no count with none ticked', () => {
+  assert.equal(bulkLabel('Delete', 3), 'Delete 3 selected');
+  assert.equal(bulkLabel('Delete', 1), 'Delete 1 selected');
+  assert.equal(bulkLabel('Delete', 1200), 'Delete 1,200 selected');
+  assert.equal(bulkLabel('Hold', 0), 'Hold selected');
+});
+
+test("a confirmation asks about 'this message' from the pane and counts ticked ones from the toolbar", () => {
+  assert.equal(confirmTitle('Delete', 1, 'this'), 'Delete this message?');
+  assert.equal(confirmTitle('Delete', 1, 'count'), 'Delete 1 message?');
+  assert.equal(confirmTitle('Bounce', 3, 'count'), 'Bounce 3 messages?');
+  assert.equal(confirmLabel('Delete', 1), 'Delete 1 message');
+  assert.equal(confirmLabel('Delete', 2), 'Delete 2 messages');
+});
+
+test('a confirmation names sender and subject of each message up to its limit, then how many more', () => {
+  const known = new Map<string, MessageLabel>(
+    Array.from({ length: CONFIRM_NAMED_MAX + 3 }, (_, i) => [`id${i}`, { id: `id${i}`, sender: `s${i}@example.test`, subject: i === 1 ? null : `subject ${i}` }] as const),
+  );
+  known.set('bounce', { id: 'bounce', sender: '', subject: 'Undelivered' });
+  const few = nameMessages(['id0', 'id1', 'bounce'], known);
+  assert.deepEqual(few, {
+    count: 3,
+    named: [
+      { id: 'id0', sender: 's0@example.test', subject: 'subject 0' },
+      { id: 'id1', sender: 's1@example.test', subject: '(no subject)' },
+      { id: 'bounce', sender: '<> (bounce)', subject: 'Undelivered' },
+    ],
+    more: 0,
+  });
+  const just = nameMessages([...known.keys()].slice(0, CONFIRM_NAMED_MAX), known);
+  assert.equal(just.named.length, CONFIRM_NAMED_MAX);
+  assert.equal(just.more, 0);
+  const over = nameMessages([...known.keys()].slice(0, CONFIRM_NAMED_MAX + 1), known);
+  assert.equal(over.named.length, CONFIRM_NAMED_MAX);
+  assert.equal(over.more, 1);
+  assert.equal(over.count, CONFIRM_NAMED_MAX + 1);
+  // a ticked id the screen never saw is still counted and shown as what it is, not left out
+  assert.deepEqual(nameMessages(['nope'], known).named, [{ id: 'nope', sender: 'unknown sender', subject: '(message nope)' }]);
+});
+
+test('the rows remembered for confirmations are the page shown plus ticked ones from other pages, nothing else', () => {
+  const page1 = [
+    { id: 'a', sender: 'a@x', subject: 'A' },
+    { id: 'b', sender: 'b@x', subject: null },
+  ];
+  const page2 = [{ id: 'c', sender: 'c@x', subject: 'C' }];
+  const seen = rememberRows(new Map(), page1, new Set());
+  assert.deepEqual([...seen.keys()], ['a', 'b']);
+  const later = rememberRows(seen, page2, new Set(['b']));
+  assert.deepEqual([...later.keys()].sort(), ['b', 'c'], 'a (not ticked, not shown) is forgotten; b (ticked) is kept');
+  assert.deepEqual(later.get('b'), { id: 'b', sender: 'b@x', subject: null });
+});
+
+test('a bulk action clears every tick; a pane action drops only the messages that left', () => {
+  const ticks = new Set(['b', 'c']);
+  assert.deepEqual([...ticksAfter(ticks, 'bulk', [])], []);
+  assert.deepEqual([...ticksAfter(ticks, 'pane', ['a'])].sort(), ['b', 'c']);
+  assert.deepEqual([...ticksAfter(ticks, 'pane', ['b'])], ['c']);
 });
 
 test('gone ids leave the selection and big selections go in slices', () => {
