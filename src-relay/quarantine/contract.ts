@@ -11,6 +11,8 @@ export const quarantinedSchema = z.object({
   sender: z.string(),
   recipients: z.array(z.string()),
   subject: z.string().nullable(),
+  /** Who it says it is from, in plain words: the From header's display name decoded, "Moat" for mail Moat wrote; null: show the sender address. */
+  senderName: z.string().nullable(),
   size: z.number(),
   action: z.string().nullable(),
   score: z.number().nullable(),
