@@ -35,7 +35,8 @@ export function decodeHeaderText(raw: string | null | undefined): string | null 
   } catch {
     // an unknown charset or broken encoding: the raw text is still better than nothing
   }
-  return displayText(decoded) || null;
+  // a broken word that decodes to nothing: show what was written rather than an empty subject
+  return displayText(decoded) || displayText(raw) || null;
 }
 
 /** The display name of a From header's first mailbox ("Jürgen Weiß" from `=?utf-8?Q?J=C3=BCrgen_Wei=C3=9F?= <j@x>`), or null. */
