@@ -11,7 +11,7 @@ export const quarantinedSchema = z.object({
   sender: z.string(),
   recipients: z.array(z.string()),
   subject: z.string().nullable(),
-  /** Who it says it is from, in plain words: the From header's display name decoded, "Moat" for mail Moat wrote; null: show the sender address. */
+  /** Who it says it is from, as queue rows' senderName (queue/contract.ts). */
   senderName: z.string().nullable(),
   size: z.number(),
   action: z.string().nullable(),

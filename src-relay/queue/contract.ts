@@ -22,7 +22,10 @@ export const queueRowSchema = z.object({
   /** The recipients still waiting (a message partly delivered lists only the rest). */
   recipients: z.array(z.string()),
   subject: z.string().nullable(),
-  /** Who it says it is from, in plain words: the From header's display name decoded, "Moat" for mail Moat wrote; null: show the sender address. */
+  /**
+   * Who it says it is from, in plain words: the From header's display name decoded ("Name <from address>" when that
+   * address is not the envelope sender), "Moat" for mail Moat wrote; null: show the sender address.
+   */
   senderName: z.string().nullable(),
   size: z.number(),
   /** Where the waiting recipients go: the internal server, out to the internet, or both. */
@@ -67,7 +70,10 @@ export const messageDetailSchema = z.object({
   helo: z.string().nullable(),
   sender: z.string(),
   subject: z.string().nullable(),
-  /** Who it says it is from, in plain words: the From header's display name decoded, "Moat" for mail Moat wrote; null: show the sender address. */
+  /**
+   * Who it says it is from, in plain words: the From header's display name decoded ("Name <from address>" when that
+   * address is not the envelope sender), "Moat" for mail Moat wrote; null: show the sender address.
+   */
   senderName: z.string().nullable(),
   headerMessageId: z.string().nullable(),
   size: z.number(),

@@ -509,7 +509,7 @@ export abstract class SmtpListener {
         headerMessageId: messageId,
         // stored as it reads (RFC 2047 decoded), so a search finds what the screens show
         subject: decodeHeaderText(subject),
-        fromName: fromDisplayName(from),
+        fromName: fromDisplayName(from, message.sender),
         kind: 'mail',
         recipients: message.recipients.map((address) => ({ address, route: this.queue.routeFor(address) })),
         ...extra.row,

@@ -39,11 +39,18 @@ export function decodeHeaderText(raw: string | null | undefined): string | null 
   return displayText(decoded) || displayText(raw) || null;
 }
 
-/** The display name of a From header's first mailbox ("Jürgen Weiß" from `=?utf-8?Q?J=C3=BCrgen_Wei=C3=9F?= <j@x>`), or null. */
-export function fromDisplayName(raw: string | null | undefined): string | null {
+/**
+ * The display name of a From header's first mailbox ("Jürgen Weiß" from `=?utf-8?Q?J=C3=BCrgen_Wei=C3=9F?= <j@x>`), or
+ * null when it has none. When the From address is not the envelope sender (given), the name is returned with the
+ * From address ("Jürgen Weiß <j@x>"): a name shown beside an address it did not come with would mislead.
+ */
+export function fromDisplayName(raw: string | null | undefined, envelopeSender?: string | null): string | null {
   if (!raw) return null;
   const [first] = addressparser(raw, { flatten: true });
-  return decodeHeaderText(first?.name ?? null);
+  const name = decodeHeaderText(first?.name ?? null);
+  if (!name || envelopeSender === undefined) return name;
+  const address = displayText(first?.address ?? '');
+  return address && address.toLowerCase() !== (envelopeSender ?? '').toLowerCase() ? `${name} <${address}>` : name;
 }
 
 /**

@@ -5,11 +5,11 @@ import { explainError } from '../lib/plain-errors.ts';
  * does not know is shown as it came, with no details repeating it. `compact` (a table cell): the sentence on one
  * line, the raw text as its tooltip; the detail pane shows the whole.
  */
-export function PlainError({ raw, compact = false }: { raw: string; compact?: boolean }) {
+export function PlainError({ raw, compact = false, className }: { raw: string; compact?: boolean; className?: string }) {
   const plain = explainError(raw);
   if (compact) {
     return (
-      <span className="plain-error compact" title={plain.raw}>
+      <span className={`plain-error compact${className ? ` ${className}` : ''}`} title={plain.raw}>
         {plain.sentence}
       </span>
     );

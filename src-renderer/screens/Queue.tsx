@@ -259,7 +259,7 @@ function QueueTable(props: SelectableRowsProps & { rows: readonly Row[]; table: 
                 <td className="subject-cell">{row.subject ?? <span className="muted">(no subject)</span>}</td>
                 <td>
                   <Badge tone={status.tone}>{status.label}</Badge>
-                  {row.lastReply ? <PlainError raw={row.lastReply} compact /> : null}
+                  {row.lastReply ? <PlainError raw={row.lastReply} compact className="reply-line" /> : null}
                 </td>
                 <td className="wide">{ROUTE_LABEL[row.route]}</td>
                 <td className="num wide">{row.attempts}</td>

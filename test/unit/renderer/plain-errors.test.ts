@@ -95,3 +95,7 @@ test('a sender is shown by name and address; mail Moat wrote as Moat; a null sen
   assert.equal(senderKey({ sender: '', senderName: 'Moat' }), 'Moat');
   assert.equal(senderKey({ sender: 'j@sender.test', senderName: 'Jürgen' }), 'j@sender.test');
 });
+
+test('a From line naming another address than the envelope shows both', () => {
+  assert.equal(senderLabel({ sender: 'alice@sender.test', senderName: 'Jürgen Weiß <juergen@sender.test>' }), 'Jürgen Weiß <juergen@sender.test>, sent by alice@sender.test');
+});

@@ -54,3 +54,10 @@ test('mail Moat wrote (a null sender with no client, or a DSN) is from Moat; a b
   assert.equal(senderName({ fromName: 'Mail Delivery System', sender: '', clientIp: '192.0.2.7', kind: 'mail' }), 'Mail Delivery System');
   assert.equal(senderName({ fromName: '=?utf-8?q?J=C3=BCrgen?=', sender: 'j@sender.test', clientIp: '192.0.2.7' }), 'Jürgen');
 });
+
+test('a display name whose From address is not the envelope sender keeps that address beside it', () => {
+  const from = '=?ISO-8859-1?Q?J=FCrgen_Wei=DF?= <juergen@sender.test>';
+  assert.equal(fromDisplayName(from, 'JUERGEN@sender.test'), 'Jürgen Weiß', 'the same address, in any case: the name alone');
+  assert.equal(fromDisplayName(from, 'alice@sender.test'), 'Jürgen Weiß <juergen@sender.test>');
+  assert.equal(fromDisplayName('"Your Bank" <evil@attacker.test>', ''), 'Your Bank <evil@attacker.test>');
+});
