@@ -11,6 +11,7 @@ import { runCli } from '../helpers/cli.ts';
 import { Sink } from '../helpers/sink.ts';
 import { startRelay, type TestRelay } from '../helpers/relay.ts';
 import { RawSmtp, send, tryRelayTricks } from '../helpers/smtp.ts';
+import { checklistCommand } from '../../src-relay/cli/checklist.ts';
 
 const TEST_TIMEOUT_MS = 60_000;
 const SUBJECT = 'Grüße aus Köln – Rechnung Nr. 7';
@@ -183,4 +184,22 @@ test('a client greeting with a self-test-like EHLO name but not this run\'s secr
     client.close();
   }
   assert.equal(rejected(), before + 1);
+});
+
+test('moat checklist run in another process greets with the running relay\'s secret name, so its probes are not counted either', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const rejected = () => relay.relay.monitor.metrics.windowSum('rejected', 60);
+  const before = rejected();
+  let out = '';
+  const code = await checklistCommand(
+    ['run', 'open-relay'],
+    {
+      // what `moat checklist run --data-dir DIR` resolves: the relay's configuration and data directory, its own database connection
+      resolve: () => ({ dataDir: relay.dataDir, configFile: '/nonexistent/moat.json', result: { ok: true, config: relay.relay.config } as never }),
+      refuseConfig: () => 2,
+    },
+    { stdin: process.stdin, out: (text) => (out += text), err: (text) => (out += text) },
+  );
+  assert.equal(code, 0, out);
+  assert.match(out, /OK +open-relay +all 8 relay tricks were refused/);
+  assert.equal(rejected(), before);
 });
