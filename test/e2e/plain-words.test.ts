@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { reservePort } from '../helpers/sink.ts';
 import { send } from '../helpers/smtp.ts';
-import { e2eTest, logIn, openScreen, screenshot, textMatches } from './world.ts';
+import { ADMIN_PASSWORD, e2eTest, logIn, openScreen, screenshot, textMatches } from './world.ts';
 
 // Plain words (issue 12): what a person who is not a mail expert reads. Encoded subjects and names decoded, errors
 // explained with the raw text under "Details", and a dashboard that never says "All is well" while mail is stuck.
@@ -102,5 +102,36 @@ e2eTest('with the internal server down the dashboard warns at once and explains 
   await explained.getByText('Details', { exact: true }).click();
   await textMatches(explained.locator('details code'), /ECONNREFUSED/);
   await screenshot(page, '63-plain-words-queue-error');
+  assert.deepEqual(errors, []);
+});
+
+e2eTest('the wizard\'s "Test connection" explains a refused connection in plain words, the raw error under Details', async (world) => {
+  const closed = await reservePort(); // nothing listens there
+  const mxPort = await reservePort();
+  const { base, token } = await world.serveFresh();
+  const { page, errors } = await world.page();
+  await page.goto(`${base}/`);
+  await page.getByLabel('Setup token', { exact: true }).fill(token);
+  await page.getByLabel('New admin password', { exact: true }).fill(ADMIN_PASSWORD);
+  await page.getByLabel('Repeat the password', { exact: true }).fill(ADMIN_PASSWORD);
+  await page.getByRole('button', { name: 'Claim this relay', exact: true }).click();
+  const step = page.locator('#wizard-step-title');
+  await textMatches(step, /^Step 1 of \d+: Accepted domains$/);
+  await page.getByLabel('Accepted domains', { exact: true }).fill('example.test');
+  await page.getByLabel('Inbound listener address', { exact: true }).fill(`127.0.0.1:${mxPort}`);
+  await page.getByRole('button', { name: 'Next', exact: true }).click();
+  await textMatches(step, /Internal server$/);
+  await page.getByLabel('Internal server', { exact: true }).fill('127.0.0.1');
+  await page.getByLabel('Port', { exact: true }).fill(String(closed));
+  await page.getByRole('button', { name: 'Test connection', exact: true }).click();
+  const report = page.locator('.test-report');
+  await textMatches(report, /The test failed/);
+  const explained = report.locator('.plain-error').first();
+  await textMatches(explained, /The server refused the connection/);
+  await textMatches(explained, /What to do:/);
+  await explained.getByText('Details', { exact: true }).click();
+  // the probe's own words (it names the address it tried), kept as they came
+  await textMatches(explained.locator('details code'), new RegExp(`127\\.0\\.0\\.1:${closed}.*refused`));
+  await screenshot(page, '64-plain-words-wizard-refused');
   assert.deepEqual(errors, []);
 });

@@ -114,7 +114,7 @@ function TestReport({ result }: { result: TestResult }) {
             <span className="step-mark" aria-hidden="true">
               {step.ok ? '✓' : '✗'}
             </span>
-            <strong>{STEP_NAMES[step.step]}</strong> <span className="visually-hidden">{step.ok ? 'worked' : 'failed'}</span>: {step.ok ? step.detail : <PlainError raw={step.detail} />}
+            <strong>{STEP_NAMES[step.step]}</strong> <span className="visually-hidden">{step.ok ? 'worked' : 'failed'}</span>{step.ok ? `: ${step.detail}` : <PlainError raw={step.detail} />}
           </li>
         ))}
       </ol>
