@@ -23,6 +23,7 @@ import { SenderLists } from './filters/sender-lists.ts';
 import { Quarantine } from './quarantine/quarantine.ts';
 import { Monitor, type MonitorOptions } from './monitor/index.ts';
 import { backupLog } from './monitor/monitor-store.ts';
+import { selfTestHelo } from './monitor/self-test.ts';
 import { BackupScheduler } from './backup/schedule.ts';
 
 export interface RelayOptions {
@@ -105,9 +106,10 @@ export async function createRelay(config: Config, dataDir: string, options: Rela
     const tls = await loadOrCreateTls(dataDir, hostname, config.mx.tls.cert, config.mx.tls.key);
     const optional = createOptionalFilters(config, { resolver: options.resolver ?? dns, hostname });
     const filters = createContentPipeline(config, { db, logger, filters: [...optional, ...(options.filters ?? [])], clock });
-    const mx = new MxListener({ config, hostname, queue, tls, logger, events, clock, filters, resolver: options.resolver ?? dns });
+    const probeHelo = selfTestHelo();
+    const mx = new MxListener({ config, hostname, queue, tls, logger, events, clock, filters, resolver: options.resolver ?? dns, selfTestHelo: probeHelo });
     const quarantine = new Quarantine({ queue, senders: new SenderLists(db), logger, clock });
-    const monitor = new Monitor({ config, dataDir, hostname, db, queue, events, logger, clock, tls, routeStates: () => scheduler.routeStates(), options: options.monitor });
+    const monitor = new Monitor({ config, dataDir, hostname, db, queue, events, logger, clock, tls, routeStates: () => scheduler.routeStates(), selfTestHelo: probeHelo, options: options.monitor });
     const backups = new BackupScheduler({ config, dataDir, db, log: backupLog(monitor.store), clock, logger });
     const { host, port } = splitHostPort(config.mx.listen);
     const bound = await mx.listen(host, port);

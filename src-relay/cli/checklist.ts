@@ -57,6 +57,7 @@ export async function checklistCommand(args: string[], context: ChecklistCliCont
           clock,
           options: { ...context.options, hooks },
           mxAddress: store.getState(STATE_KEYS.servedMx) ?? null,
+          selfTestHelo: store.getState(STATE_KEYS.selfTestHelo) ?? null,
           adminAddress: store.getState(STATE_KEYS.servedAdmin) ?? null,
           adminError: null,
           tls: () => readTlsPair(config, dataDir),

@@ -73,6 +73,7 @@ export interface ProbeEnvironment {
   clock: () => number;
   options: MonitorOptions;
   mxAddress: string | null;
+  selfTestHelo?: string | null;
   adminAddress: string | null;
   adminError: string | null;
   tls: () => { cert: Buffer; key: Buffer; selfSigned: boolean } | null;
@@ -94,6 +95,7 @@ export function probeContext(env: ProbeEnvironment): ProbeContext {
     electronVersion: process.versions.electron,
     moatVersion: MOAT_VERSION,
     mxAddress: options.selfTestTarget ?? env.mxAddress,
+    selfTestHelo: env.selfTestHelo ?? null,
     adminAddress: env.adminAddress,
     adminError: env.adminError,
     tls: env.tls,
@@ -113,6 +115,8 @@ export interface MonitorDeps {
   logger: Logger;
   clock: () => number;
   routeStates: () => RouteState[];
+  /** The EHLO name of the self-test's probes, which the mx listener does not count (engine: selfTestHelo()). */
+  selfTestHelo?: string;
   /** The mx certificate in use (PEM). */
   tls: { cert: Buffer; key: Buffer; selfSigned: boolean };
   options?: MonitorOptions;
@@ -189,6 +193,7 @@ export class Monitor {
   start(addresses: { mx: string; admin: () => { address: string | null; error: string | null } }): void {
     this.addresses = addresses;
     this.store.setState(STATE_KEYS.servedMx, addresses.mx);
+    if (this.deps.selfTestHelo) this.store.setState(STATE_KEYS.selfTestHelo, this.deps.selfTestHelo);
     const admin = addresses.admin();
     if (admin.address) this.store.setState(STATE_KEYS.servedAdmin, admin.address);
     const { config, clock } = this.deps;
@@ -256,6 +261,7 @@ export class Monitor {
       clock: this.deps.clock,
       options: this.options,
       mxAddress: this.addresses.mx,
+      selfTestHelo: this.deps.selfTestHelo ?? null,
       adminAddress: admin.address,
       adminError: admin.error,
       tls: () => this.deps.tls,
@@ -395,6 +401,7 @@ export class Monitor {
     try {
       this.store.deleteState(STATE_KEYS.servedMx);
       this.store.deleteState(STATE_KEYS.servedAdmin);
+      this.store.deleteState(STATE_KEYS.selfTestHelo);
     } catch (error) {
       this.deps.logger.warn({ error: (error as Error).message }, 'STATE_WRITE_FAILED');
     }

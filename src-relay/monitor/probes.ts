@@ -63,6 +63,8 @@ export interface ProbeContext {
   moatVersion: string;
   /** Where the running relay's mx listener is (null: not running). */
   mxAddress: string | null;
+  /** The EHLO name the self-test greets with, known to the running mx listener so its probes are not counted; null: the hostname. */
+  selfTestHelo?: string | null;
   /** Where the admin listener is bound; null with `adminError` when binding failed. */
   adminAddress: string | null;
   adminError?: string | null;
@@ -354,7 +356,7 @@ export const selfTestProbe: Probe = {
     const domain = context.config.domains[0];
     if (!domain) return unknown('no accepted domain is configured');
     const { host, port } = connectableAddress(context.mxAddress);
-    const { results: _results, ...outcome } = await openRelaySelfTest({ host, port, ourDomain: domain, helo: context.hostname });
+    const { results: _results, ...outcome } = await openRelaySelfTest({ host, port, ourDomain: domain, helo: context.selfTestHelo ?? context.hostname });
     return outcome;
   },
 };

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { SmtpProbe, type SmtpReply } from './smtp-probe.ts';
 import type { ProbeOutcome } from './types.ts';
 
@@ -5,6 +6,15 @@ import type { ProbeOutcome } from './types.ts';
 const FOREIGN = 'moat-selftest.invalid';
 /** The whole self-test must finish within this long. */
 export const SELF_TEST_TIMEOUT_MS = 30_000;
+
+/**
+ * A new EHLO name for the self-test's probes, secret for the life of one relay: the mx listener, told it, knows those
+ * sessions from loopback for its own and leaves them out of the refusal counters and tracking. 96 random bits: not
+ * guessable by a client that would like its own refusals to go uncounted.
+ */
+export function selfTestHelo(): string {
+  return `self-test-${randomBytes(12).toString('hex')}.moat.invalid`;
+}
 
 /** Every address form that an open relay would route elsewhere; each must get a 5xx at RCPT. */
 export function relayTricks(ourDomain: string): { trick: string; address: string }[] {

@@ -11,6 +11,8 @@ export const quarantinedSchema = z.object({
   sender: z.string(),
   recipients: z.array(z.string()),
   subject: z.string().nullable(),
+  /** Who it says it is from, as queue rows' senderName (queue/contract.ts). */
+  senderName: z.string().nullable(),
   size: z.number(),
   action: z.string().nullable(),
   score: z.number().nullable(),

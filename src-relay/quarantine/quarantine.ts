@@ -3,6 +3,7 @@ import type { Queue } from '../queue/queue.ts';
 import type { QuarantinedRow, RecipientRow } from '../store/queue-store.ts';
 import { parseMessageFile } from '../filters/mime.ts';
 import { parseDecision, type Decision } from '../filters/policy.ts';
+import { decodeHeaderText, senderName } from '../util/header-text.ts';
 import { releasedHeaders } from '../filters/decision-headers.ts';
 import { SenderLists } from '../filters/sender-lists.ts';
 import type { MimePart } from '../filters/types.ts';
@@ -29,6 +30,8 @@ export interface QuarantinedMessage {
   sender: string;
   recipients: string[];
   subject: string | null;
+  /** The From display name decoded, or "Moat"; null: show the sender address. */
+  senderName: string | null;
   size: number;
   action: string | null;
   score: number | null;
@@ -187,7 +190,8 @@ function toItem(row: Row): QuarantinedMessage {
     clientIp: row.client_ip,
     sender: row.sender,
     recipients: row.recipients ? row.recipients.split(', ') : [],
-    subject: row.subject,
+    subject: decodeHeaderText(row.subject),
+    senderName: senderName({ fromName: row.from_name, sender: row.sender, clientIp: row.client_ip, kind: row.kind }),
     size: row.size,
     action: decision?.action ?? null,
     score: decision?.score ?? null,

@@ -22,6 +22,11 @@ export const queueRowSchema = z.object({
   /** The recipients still waiting (a message partly delivered lists only the rest). */
   recipients: z.array(z.string()),
   subject: z.string().nullable(),
+  /**
+   * Who it says it is from, in plain words: the From header's display name decoded ("Name <from address>" when that
+   * address is not the envelope sender), "Moat" for mail Moat wrote; null: show the sender address.
+   */
+  senderName: z.string().nullable(),
   size: z.number(),
   /** Where the waiting recipients go: the internal server, out to the internet, or both. */
   route: z.enum(['internal', 'outbound', 'mixed']),
@@ -65,6 +70,11 @@ export const messageDetailSchema = z.object({
   helo: z.string().nullable(),
   sender: z.string(),
   subject: z.string().nullable(),
+  /**
+   * Who it says it is from, in plain words: the From header's display name decoded ("Name <from address>" when that
+   * address is not the envelope sender), "Moat" for mail Moat wrote; null: show the sender address.
+   */
+  senderName: z.string().nullable(),
   headerMessageId: z.string().nullable(),
   size: z.number(),
   kind: z.enum(['mail', 'dsn']),
@@ -136,6 +146,7 @@ export const queueContract = {
           sender: z.string(),
           recipients: z.array(z.string()),
           subject: z.string().nullable(),
+          senderName: z.string().nullable(),
           headerMessageId: z.string().nullable(),
           outcome: trackingOutcome,
           /** For refused mail (no queue id): why, in plain words. */

@@ -1,5 +1,7 @@
 import type { Queue } from './queue.ts';
 import { formatDecision, parseDecision } from '../filters/policy.ts';
+import type { MessageRow } from '../store/queue-store.ts';
+import { decodeHeaderText, senderName } from '../util/header-text.ts';
 
 /** "3 h 12 min", "45 s": ages as an admin reads them. */
 export function formatAge(ms: number): string {
@@ -10,6 +12,12 @@ export function formatAge(ms: number): string {
   const hours = Math.floor(minutes / 60);
   if (hours < 48) return `${hours} h ${minutes % 60} min`;
   return `${Math.floor(hours / 24)} d ${hours % 24} h`;
+}
+
+/** `"Jürgen Weiß" <j@example.org>`, `"Moat" <>`, or just `<address>` when the message names nobody. */
+function senderLabel(row: Pick<MessageRow, 'sender' | 'from_name' | 'client_ip' | 'kind'>): string {
+  const name = senderName({ fromName: row.from_name, sender: row.sender, clientIp: row.client_ip, kind: row.kind });
+  return name ? `"${name}" <${row.sender}>` : `<${row.sender}>`;
 }
 
 const time = (ms: number) => new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
@@ -26,7 +34,7 @@ export function formatQueueList(queue: Queue, now: number): string {
     const state = row.held ? 'held' : row.last_reply ? 'deferred' : 'waiting';
     lines.push(
       `${row.id}  ${formatAge(now - row.received_at).padStart(10)}  ${String(row.size).padStart(9)} B  ${state.padEnd(8)}  ` +
-        `<${row.sender}> -> ${row.recipients}${row.last_reply ? `  [${row.last_reply}]` : ''}`,
+        `${senderLabel(row)} -> ${row.recipients}  "${decodeHeaderText(row.subject) ?? ''}"${row.last_reply ? `  [${row.last_reply}]` : ''}`,
     );
   }
   return lines.join('\n') + '\n';
@@ -40,10 +48,10 @@ export function formatMessageDetail(queue: Queue, id: string): string | null {
     `id:          ${message.id}${message.kind === 'dsn' ? ' (delivery status notification)' : ''}`,
     `status:      ${message.status}${message.held ? ' (held)' : ''}`,
     `received:    ${time(message.received_at)} from ${message.client_ip ?? 'local'}${message.helo ? ` (HELO ${message.helo})` : ''}`,
-    `sender:      <${message.sender}>`,
+    `sender:      ${senderLabel(message)}`,
     `size:        ${message.size} bytes`,
     `message-id:  ${message.header_message_id ?? '-'}`,
-    `subject:     ${message.subject ?? '-'}`,
+    `subject:     ${decodeHeaderText(message.subject) ?? '-'}`,
     ...formatDecision(parseDecision(message.decision)),
     'recipients:',
   ];

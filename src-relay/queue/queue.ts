@@ -7,6 +7,7 @@ import { STATE_KEYS } from '../store/state-store.ts';
 import type { Route } from '../events.ts';
 import { newQueueId } from '../util/ids.ts';
 import { splitAddress, normalizeDomain } from '../util/address.ts';
+import { decodeHeaderText, MOAT_SENDER_NAME, senderName } from '../util/header-text.ts';
 import { buildDsn, type DsnRecipient } from './dsn.ts';
 
 /** How much of the original header block a DSN quotes back. */
@@ -133,7 +134,7 @@ export class Queue extends EventEmitter<QueueEvents> {
     this.scheduleHistoryFlush();
   }
 
-  /** Queues a message we wrote ourselves (a DSN): spool file, then row; not acknowledged to anyone. */
+  /** Queues a message we wrote ourselves (a DSN, an alert): spool file, then row (listed by its subject, from "Moat"); not acknowledged to anyone. */
   async enqueueGenerated(raw: string, sender: string, recipients: string[], kind: NewMessage['kind']): Promise<string> {
     const id = newQueueId(this.clock());
     const writer = await this.spool.create(id);
@@ -153,8 +154,8 @@ export class Queue extends EventEmitter<QueueEvents> {
       sender,
       size: writer.bytes,
       spoolBytes: writer.bytes,
-      headerMessageId: null,
-      subject: null,
+      ...generatedFields(raw),
+      fromName: MOAT_SENDER_NAME,
       kind,
       recipients: recipients.map((address) => ({ address, route: this.routeFor(address) })),
     });
@@ -380,4 +381,12 @@ export class Queue extends EventEmitter<QueueEvents> {
     }
     return { removed, damaged };
   }
+}
+
+/** The Subject and Message-ID of a message Moat wrote (one-line fields, no folding), for listing and tracking it. */
+function generatedFields(raw: string): { subject: string | null; headerMessageId: string | null } {
+  const end = raw.indexOf('\r\n\r\n');
+  const block = end === -1 ? raw : raw.slice(0, end);
+  const field = (name: string) => new RegExp(`^${name}:[ \\t]*(.*)$`, 'im').exec(block)?.[1]?.trim() || null;
+  return { subject: decodeHeaderText(field('Subject')), headerMessageId: field('Message-ID')?.replace(/^<|>$/g, '') ?? null };
 }

@@ -18,6 +18,7 @@ import type { HistoryEntry, NewMessage } from '../store/queue-store.ts';
 import type { SpoolWriter } from '../store/spool.ts';
 import { newQueueId } from '../util/ids.ts';
 import { pipeChain } from '../util/pipe-chain.ts';
+import { decodeHeaderText, fromDisplayName } from '../util/header-text.ts';
 import { HeaderScrubber, type ContentRefusal } from './header-scrub.ts';
 import { HeaderPeek } from './header-peek.ts';
 import { LineEndingNormalizer } from './line-endings.ts';
@@ -487,7 +488,7 @@ export abstract class SmtpListener {
       this.logger.error({ id, ip: session.remoteAddress, error: (error as Error).message }, 'RECEIVE_FAILED');
       throw error;
     }
-    const { subject, messageId } = message.peek.fields();
+    const { subject, messageId, from } = message.peek.fields();
     // the message row is the record of its receipt; history only adds what is unusual about it
     const notes: HistoryEntry[] = message.bareLineEndings
       ? [{ at: now, queueId: id, action: 'NORMALIZED', detail: `${message.bareLineEndings} bare CR/LF rewritten to CRLF` }]
@@ -506,7 +507,9 @@ export abstract class SmtpListener {
         size: message.size,
         spoolBytes: writer.bytes,
         headerMessageId: messageId,
-        subject,
+        // stored as it reads (RFC 2047 decoded), so a search finds what the screens show
+        subject: decodeHeaderText(subject),
+        fromName: fromDisplayName(from, message.sender),
         kind: 'mail',
         recipients: message.recipients.map((address) => ({ address, route: this.queue.routeFor(address) })),
         ...extra.row,

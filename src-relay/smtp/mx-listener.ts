@@ -47,6 +47,8 @@ export interface MxListenerOptions extends EngineListenerOptions {
   filters?: FilterPipeline | null;
   /** DNS for the block lists (mx.dnsbl); default node:dns, tests pass fixture records. */
   resolver?: Resolver;
+  /** The EHLO name of this relay's own open-relay self-test (monitor/self-test.ts selfTestHelo): not counted, not tracked. */
+  selfTestHelo?: string;
 }
 
 /** The inbound listener: takes mail for our own domains only, spools it durably, answers 250 with the queue id. */
@@ -62,6 +64,7 @@ export class MxListener extends SmtpListener {
   private readonly clients = new Map<string, ClientSession>();
   /** Client address of every open connection by session id, also those that never got a greeting. */
   private readonly peers = new Map<string, string>();
+  private readonly selfTestHelo: string | null;
 
   constructor(options: MxListenerOptions) {
     const { config } = options;
@@ -77,6 +80,7 @@ export class MxListener extends SmtpListener {
       recipients: config.recipients.length ? new Set(config.recipients) : undefined,
     };
     this.filters = options.filters ?? null;
+    this.selfTestHelo = options.selfTestHelo ?? null;
     this.tagScore = config.filters.tagScore;
     this.connectionPolicy = new ConnectionPolicy({ settings: config.mx, resolver: options.resolver ?? dns, logger: this.logger, clock: this.clock });
     this.callout =
@@ -138,13 +142,29 @@ export class MxListener extends SmtpListener {
     super.disconnected(session);
   }
 
+  /**
+   * This relay's own open-relay self-test: loopback, greeting with the secret EHLO name it was told. Its refusals are
+   * what the test is for, not mail refused, so they are neither counted (moat_messages_rejected_total) nor tracked.
+   */
+  private isSelfTest(session: SMTPServerSession): boolean {
+    return this.selfTestHelo !== null && session.hostNameAppearsAs === this.selfTestHelo && isLoopback(session.remoteAddress);
+  }
+
+  private countRefusal(session: SMTPServerSession, reason: RefusalReason): void {
+    if (!this.isSelfTest(session)) this.events.emit('refused', { reason, clientIp: session.remoteAddress });
+  }
+
+  protected override note(session: SMTPServerSession, action: 'REFUSED', sender: string | null, recipient: string | null, detail: string): void {
+    if (!this.isSelfTest(session)) super.note(session, action, sender, recipient, detail);
+  }
+
   /** A connection-policy refusal: logged, counted, and the reply from the table. */
   private refuseClient(session: SMTPServerSession, refusal: ClientRefusal, reason: string, recipient?: string): SmtpReplyError {
     const { reply, reason: label } = CLIENT_REFUSALS[refusal];
     this.logger.info({ ip: session.remoteAddress, from: senderOf(session) ?? undefined, to: recipient, policy: refusal, reason }, 'REFUSED');
     // connect-time refusals are only logged: a client hammering us must not fill the history table
     if (senderOf(session) !== null) this.note(session, 'REFUSED', senderOf(session), recipient ?? null, `${reply.code} ${reply.enhanced} ${reason}`);
-    this.events.emit('refused', { reason: label, clientIp: session.remoteAddress });
+    this.countRefusal(session, label);
     // a listed sender's admin needs to know which list (and its delisting hint); a deny list is not disclosed
     return this.refuse(session, reply, refusal === 'dnsbl' ? reason.slice(0, MAX_REPLY_DETAIL) : undefined);
   }
@@ -166,7 +186,7 @@ export class MxListener extends SmtpListener {
     const sender = checkSender(address.address);
     if (!sender.ok) {
       this.note(session, 'REFUSED', address.address, null, sender.reason);
-      this.events.emit('refused', { reason: 'bad-address', clientIp: session.remoteAddress });
+      this.countRefusal(session, 'bad-address');
       return callback(this.refuse(session, REPLIES.badSender, sender.reason));
     }
     const client = this.clients.get(session.id);
@@ -211,7 +231,7 @@ export class MxListener extends SmtpListener {
     this.note(session, 'REFUSED', senderOf(session), address.address, `${reply.code} ${reply.enhanced} ${check.reason}`);
     this.logger.info({ ip: session.remoteAddress, from: senderOf(session), to: address.address, reason: check.reason }, 'REFUSED');
     const reason: RefusalReason = check.refusal === 'syntax' ? 'bad-address' : check.refusal;
-    this.events.emit('refused', { reason, clientIp: session.remoteAddress });
+    this.countRefusal(session, reason);
     if (check.refusal === 'unknown-recipient') throw this.unknownRecipient(session, place, reply);
     throw this.refuse(session, reply);
   }
@@ -228,7 +248,7 @@ export class MxListener extends SmtpListener {
     const reply = result.answer === 'unknown' ? REPLIES.unknownRecipient : REPLIES.recipientUnverified;
     this.note(session, 'REFUSED', senderOf(session), recipient, `${reply.code} ${reply.enhanced} internal server: ${result.detail}`);
     this.logger.info(fields, 'REFUSED');
-    this.events.emit('refused', { reason: result.answer === 'unknown' ? 'unknown-recipient' : 'unverified-recipient', clientIp: session.remoteAddress });
+    this.countRefusal(session, result.answer === 'unknown' ? 'unknown-recipient' : 'unverified-recipient');
     throw result.answer === 'unknown' ? this.unknownRecipient(session, place, reply) : this.refuse(session, reply);
   }
 
@@ -332,4 +352,11 @@ export class MxListener extends SmtpListener {
       this.events.emit('quarantined', { id, clientIp: session.remoteAddress, sender: message.sender, recipients: message.recipients.length, score: decision.score, reason: decision.reason });
     }
   }
+}
+
+/** 127.0.0.0/8, ::1, and IPv4 loopback written as IPv6 (::ffff:127.x.y.z, how a dual-stack socket reports it). */
+function isLoopback(address: string | undefined): boolean {
+  if (!address) return false;
+  const v4 = address.startsWith('::ffff:') ? address.slice(7) : address;
+  return v4.startsWith('127.') || address === '::1';
 }

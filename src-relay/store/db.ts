@@ -159,6 +159,8 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX messages_queue_held ON messages(held) WHERE status = 'queued' AND held = 1;
    CREATE INDEX messages_received ON messages(received_at);
    CREATE INDEX history_refusals ON history(at) WHERE action IN ('REFUSED', 'REJECTED', 'TEMPFAILED');`,
+  // plain words (issue 12): the From header's display name, decoded, so the screens say who a message is from
+  `ALTER TABLE messages ADD COLUMN from_name TEXT;`,
 ];
 
 /** Opens (and migrates) the relay database: WAL, synchronous=FULL, so a commit survives power loss. */

@@ -2,6 +2,7 @@ import type { Statement } from 'better-sqlite3';
 import type { Db } from './db.ts';
 import type { Route } from '../events.ts';
 import { StateStore, type StateKey } from './state-store.ts';
+import { decodeHeaderText, senderName } from '../util/header-text.ts';
 
 /** `quarantined`: kept by the filters' decision, never picked for delivery until released (quarantine/). */
 export type MessageStatus = 'queued' | 'done' | 'deleted' | 'damaged' | 'quarantined';
@@ -28,7 +29,10 @@ export interface NewMessage {
   size: number;
   spoolBytes: number;
   headerMessageId: string | null;
+  /** Decoded (RFC 2047) for display; rows from before may hold it raw, so readers decode again (a no-op on plain text). */
   subject: string | null;
+  /** The From header's display name, decoded; "Moat" for mail Moat wrote. */
+  fromName?: string | null;
   kind: MessageKind;
   recipients: { address: string; route: Route }[];
   /** Content filters: `quarantined` keeps it from delivery; the decision trace (JSON); the header block prepended at delivery. */
@@ -66,6 +70,7 @@ export interface MessageRow {
   finished_at: number | null;
   decision: string | null;
   added_headers: string | null;
+  from_name: string | null;
 }
 
 export interface RecipientRow {
@@ -142,6 +147,8 @@ export interface QueuePageRow {
   /** The recipients still waiting (all of them when none is: a message about to be finished). */
   recipients: string[];
   subject: string | null;
+  /** Who it says it is from, in plain words ("Jürgen Weiß", "Moat"); null: show the sender address. */
+  senderName: string | null;
   size: number;
   route: Route | 'mixed';
   status: QueueRowStatus;
@@ -162,6 +169,9 @@ export interface TrackedMessageRow {
   header_message_id: string | null;
   status: MessageStatus;
   held: number;
+  client_ip: string | null;
+  kind: MessageKind;
+  from_name: string | null;
 }
 
 /** A refusal kept in history: mail that was never accepted, so it has no message row. */
@@ -243,9 +253,9 @@ export class QueueStore {
     this.statements = {
       insertMessage: db.prepare(
         `INSERT INTO messages (id, received_at, client_ip, helo, sender, size, spool_bytes, header_message_id, subject, kind, status, decision, added_headers,
-           queue_first_recipient, queue_next_attempt_at, queue_routes)
+           queue_first_recipient, queue_next_attempt_at, queue_routes, from_name)
          VALUES (@id, @receivedAt, @clientIp, @helo, @sender, @size, @spoolBytes, @headerMessageId, @subject, @kind, @status, @decision, @addedHeaders,
-           @firstRecipient, @receivedAt, @routes)`,
+           @firstRecipient, @receivedAt, @routes, @fromName)`,
       ),
       insertRecipient: db.prepare(
         `INSERT OR IGNORE INTO recipients (message_id, address, route, next_attempt_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
@@ -335,7 +345,7 @@ export class QueueStore {
       ),
       recipientsOf: db.prepare(`SELECT message_id, address, status FROM recipients WHERE message_id IN (SELECT value FROM json_each(?)) ORDER BY message_id, address`),
       trackMessages: db.prepare(
-        `SELECT m.id, m.received_at, m.sender, m.subject, m.header_message_id, m.status, m.held FROM messages m
+        `SELECT m.id, m.received_at, m.sender, m.subject, m.header_message_id, m.status, m.held, m.client_ip, m.kind, m.from_name FROM messages m
          WHERE m.received_at BETWEEN @from AND @to
            AND (@sender IS NULL OR m.sender LIKE @sender ESCAPE '\\')
            AND (@messageId IS NULL OR m.header_message_id LIKE @messageId ESCAPE '\\')
@@ -374,7 +384,7 @@ export class QueueStore {
     const count = this.pageStatement(`SELECT COUNT(*) AS n FROM messages m WHERE ${where}`);
     const order = PAGE_SORT_SQL[sort];
     const select = this.pageStatement(
-      `SELECT m.id, m.received_at, m.sender, m.subject, m.size, m.held FROM messages m INDEXED BY ${order.index} WHERE ${where}
+      `SELECT m.id, m.received_at, m.sender, m.subject, m.size, m.held, m.client_ip, m.kind, m.from_name FROM messages m INDEXED BY ${order.index} WHERE ${where}
        ORDER BY ${order.sql} ${direction}, m.rowid ${direction} LIMIT @limit OFFSET @offset`,
     );
     const params: Record<string, string | number> = search ? { search } : {};
@@ -382,7 +392,7 @@ export class QueueStore {
     const offset = Math.max(0, filter.offset ?? 0);
     return this.db.transaction(() => {
       const { n } = count.get(params) as { n: number };
-      const messages = select.all({ ...params, limit, offset }) as Pick<MessageRow, 'id' | 'received_at' | 'sender' | 'subject' | 'size' | 'held'>[];
+      const messages = select.all({ ...params, limit, offset }) as PageMessage[];
       const byMessage = this.groupRecipients(messages.map((message) => message.id));
       return { total: n, rows: messages.map((message) => toPageRow(message, byMessage.get(message.id) ?? [])) };
     })();
@@ -433,7 +443,7 @@ export class QueueStore {
     const s = this.statements;
     this.db.transaction(() => {
       for (const message of messages) {
-        s.insertMessage.run({ ...message, status: message.status ?? 'queued', decision: message.decision ?? null, addedHeaders: message.addedHeaders ?? null, ...queueColumns(message) });
+        s.insertMessage.run({ ...message, status: message.status ?? 'queued', decision: message.decision ?? null, addedHeaders: message.addedHeaders ?? null, fromName: message.fromName ?? null, ...queueColumns(message) });
         for (const recipient of message.recipients) {
           s.insertRecipient.run(message.id, recipient.address, recipient.route, message.receivedAt, message.receivedAt);
         }
@@ -677,7 +687,9 @@ export class QueueStore {
 type PageRecipient = Pick<RecipientRow, 'message_id' | 'address' | 'route' | 'status' | 'attempts' | 'next_attempt_at' | 'last_reply' | 'updated_at'>;
 
 /** The viewer's row from the message and its recipients: the same definitions of status and route as the SQL above. */
-function toPageRow(message: Pick<MessageRow, 'id' | 'received_at' | 'sender' | 'subject' | 'size' | 'held'>, all: PageRecipient[]): QueuePageRow {
+type PageMessage = Pick<MessageRow, 'id' | 'received_at' | 'sender' | 'subject' | 'size' | 'held' | 'client_ip' | 'kind' | 'from_name'>;
+
+function toPageRow(message: PageMessage, all: PageRecipient[]): QueuePageRow {
   const pending = all.filter((recipient) => recipient.status === 'pending');
   const shown = pending.length > 0 ? pending : all;
   const attempts = Math.max(0, ...pending.map((recipient) => recipient.attempts));
@@ -691,7 +703,8 @@ function toPageRow(message: Pick<MessageRow, 'id' | 'received_at' | 'sender' | '
     receivedAt: message.received_at,
     sender: message.sender,
     recipients: shown.map((recipient) => recipient.address),
-    subject: message.subject,
+    subject: decodeHeaderText(message.subject),
+    senderName: senderName({ fromName: message.from_name, sender: message.sender, clientIp: message.client_ip, kind: message.kind }),
     size: message.size,
     route: routes.size > 1 ? 'mixed' : (routes.values().next().value ?? 'internal'),
     status: message.held ? 'held' : attempts > 0 ? 'deferred' : 'waiting',

@@ -25,6 +25,8 @@ export const STATE_KEYS = {
   /** Where the running relay's listeners ended up (for `moat checklist run` in another process). */
   servedMx: 'served_mx_address',
   servedAdmin: 'served_admin_address',
+  /** The EHLO name the running relay's open-relay self-test uses (secret per run): its probes are not counted as refusals. */
+  selfTestHelo: 'self_test_helo',
 } as const;
 
 export type StateKey = (typeof STATE_KEYS)[keyof typeof STATE_KEYS];

@@ -3,6 +3,8 @@ import type { Output } from '../../src-relay/admin/contract.ts';
 import { formatMs, formatScore, formatSize } from '../lib/format.ts';
 import { DECISION_ACTION, MESSAGE_STATUS, RECIPIENT_STATUS } from '../lib/words.ts';
 import { Badge, Facts, Time } from './ui.tsx';
+import { PlainError } from './PlainError.tsx';
+import { senderLabel } from '../lib/sender.ts';
 
 type Detail = Output<'queue.show'>;
 type Decision = NonNullable<Detail['decision']>;
@@ -69,7 +71,7 @@ export function MessageDetail({ message, headingLevel = 2 }: { message: Detail; 
         items={[
           ['Queue id', <code key="id">{message.id}</code>],
           ['Received', <Time key="at" ms={message.receivedAt} />],
-          ['From', message.sender || '<> (bounce)'],
+          ['From', senderLabel(message)],
           ['Client', [message.clientIp, message.helo ? `(${message.helo})` : null].filter(Boolean).join(' ') || '—'],
           ['Message-ID', message.headerMessageId ?? '—'],
           ['Size', formatSize(message.size)],
@@ -93,7 +95,7 @@ export function MessageDetail({ message, headingLevel = 2 }: { message: Detail; 
                   </>
                 ) : null}
               </div>
-              {recipient.lastReply || recipient.lastStatus ? <div className="reply-text">{[recipient.lastStatus, recipient.lastReply].filter(Boolean).join(' ')}</div> : null}
+              {recipient.lastReply || recipient.lastStatus ? <PlainError raw={[recipient.lastStatus, recipient.lastReply].filter(Boolean).join(' ')} /> : null}
             </li>
           );
         })}

@@ -3,6 +3,7 @@ import { formatDuration } from '../lib/format.ts';
 import { pageSelectionState, setAll, toggleId } from '../lib/selection.ts';
 import { moveIndex } from '../lib/table.ts';
 import { summarizeList } from '../lib/words.ts';
+import { senderKey, senderLabel } from '../lib/sender.ts';
 
 type Selection = ReadonlySet<string>;
 
@@ -47,7 +48,7 @@ export function useSelectableRows(ids: readonly string[], props: SelectableRowsP
 
 /** One message row: its tick box, age, sender and recipients, then the screen's own cells. */
 export function MessageRow(props: {
-  row: { id: string; sender: string; recipients: readonly string[]; receivedAt: number };
+  row: { id: string; sender: string; senderName?: string | null; recipients: readonly string[]; receivedAt: number };
   index: number;
   table: SelectableRowsProps;
   onRowKey: ReturnType<typeof useSelectableRows>['onRowKey'];
@@ -57,7 +58,7 @@ export function MessageRow(props: {
   const { row, table } = props;
   const ticked = table.selection.has(row.id);
   const open = table.openId === row.id;
-  const who = `${row.sender || '<>'} to ${summarizeList(row.recipients)}`;
+  const who = `${senderKey(row)} to ${summarizeList(row.recipients)}`;
   return (
     <tr
       tabIndex={0}
@@ -75,7 +76,9 @@ export function MessageRow(props: {
       <td className="nowrap" title={new Date(row.receivedAt).toLocaleString()}>
         {formatDuration(table.now - row.receivedAt)} ago
       </td>
-      <td className="addr">{row.sender || '<>'}</td>
+      <td className="addr" title={senderLabel(row)}>
+        {senderLabel(row)}
+      </td>
       <td className={props.recipientsClassName ?? 'addr'}>{summarizeList(row.recipients, 1)}</td>
       {props.children}
     </tr>

@@ -6,6 +6,8 @@ import { Badge, Empty, ErrorMessage, Loading, PageHeader, Time } from '../compon
 import { groupAlerts, type Alert } from '../lib/alerts.ts';
 import { formatCount, formatDuration } from '../lib/format.ts';
 import { RELAY_STATE } from '../lib/words.ts';
+import { liveWarnings, type LiveWarning } from '../lib/health.ts';
+import { PlainError } from '../components/PlainError.tsx';
 
 type RelayStatus = Output<'relay.status'>;
 type QueueSummary = Output<'queue.summary'>;
@@ -21,6 +23,7 @@ export function Dashboard({ relay, summary, openAlerts }: { relay: CallState<Rel
   useLiveReload(['received', 'delivered', 'bounced', 'quarantined', 'deferred'], () => void figures.reload(), 5000);
   useLiveReload(['received', 'delivered', 'bounced', 'quarantined', 'deferred'], () => void series.reload(), 30_000);
   useEvent('alert', () => void figures.reload());
+  const warnings = liveWarnings(relay.data, summary.data);
 
   return (
     <div className="dashboard">
@@ -31,9 +34,16 @@ export function Dashboard({ relay, summary, openAlerts }: { relay: CallState<Rel
         <TodayCard figures={figures} />
       </div>
 
+      {warnings.length > 0 ? (
+        <section className="panel" aria-labelledby="warnings-title">
+          <h2 id="warnings-title">Needs attention now</h2>
+          <WarningList warnings={warnings} now={now} />
+        </section>
+      ) : null}
+
       <section className="panel" aria-labelledby="alerts-title">
         <h2 id="alerts-title">Open alerts</h2>
-        <AlertList alerts={openAlerts} now={now} />
+        <AlertList alerts={openAlerts} now={now} warnings={warnings.length} />
       </section>
 
       <section className="panel" aria-labelledby="charts-title">
@@ -88,7 +98,7 @@ function RelayCard({ relay, now }: { relay: CallState<RelayStatus>; now: number 
             <Badge tone={RELAY_STATE[status.state].tone}>{RELAY_STATE[status.state].label}</Badge>
             {status.state === 'running' && status.startedAt ? <span className="muted"> for {formatDuration(now - status.startedAt)}</span> : null}
           </p>
-          {status.error ? <p className="error-text">{status.error}</p> : null}
+          {status.error ? <PlainError raw={status.error} compact /> : null}
           {status.state === 'setup' ? (
             <p>
               <a href="#/setup">Run the setup wizard</a> to start receiving mail.
@@ -101,11 +111,11 @@ function RelayCard({ relay, now }: { relay: CallState<RelayStatus>; now: number 
             <ul className="routes">
               {status.routes.map((route) => (
                 <li key={route.route}>
-                  <Badge tone={route.state === 'up' ? 'ok' : 'critical'}>{route.state === 'up' ? 'Up' : 'Down'}</Badge> <strong>{ROUTE_NAMES[route.route] ?? route.route}</strong>{' '}
+                  <Badge tone={route.state === 'up' ? 'ok' : 'warning'}>{route.state === 'up' ? 'Up' : 'Down'}</Badge> <strong>{ROUTE_NAMES[route.route] ?? route.route}</strong>{' '}
                   <span className="muted">
                     {route.state === 'up' ? 'since' : 'down since'} <Time ms={route.since} /> ({formatDuration(now - route.since)})
                   </span>
-                  {route.state === 'down' && route.lastError ? <p className="error-text">{route.lastError}</p> : null}
+                  {route.state === 'down' && route.lastError ? <PlainError raw={route.lastError} compact /> : null}
                 </li>
               ))}
             </ul>
@@ -178,8 +188,36 @@ function TodayCard({ figures }: { figures: CallState<Output<'dashboard.get'>> })
   );
 }
 
-export function AlertList({ alerts, now }: { alerts: readonly Alert[]; now: number }) {
-  if (alerts.length === 0) return <Empty>No open alerts. All is well.</Empty>;
+/** What is wrong right now (lib/health.ts), each error explained, before any alert's threshold is reached. */
+function WarningList({ warnings, now }: { warnings: readonly LiveWarning[]; now: number }) {
+  return (
+    <ul className="live-warnings">
+      {warnings.map((warning) => (
+        <li key={warning.id} role="alert">
+          <div className="alert-head">
+            <strong>{warning.title}</strong>
+            {warning.since ? (
+              <span className="muted">
+                since <Time ms={warning.since} /> ({formatDuration(now - warning.since)})
+              </span>
+            ) : null}
+          </div>
+          {warning.raw ? <PlainError raw={warning.raw} /> : null}
+        </li>
+      ))}
+    </ul>
+  );
+}
+
+/** `warnings`: how many live warnings the page shows; "All is well" only when there are none. */
+export function AlertList({ alerts, now, warnings = 0 }: { alerts: readonly Alert[]; now: number; warnings?: number }) {
+  if (alerts.length === 0) {
+    return warnings > 0 ? (
+      <Empty>No alert raised yet: an alert waits until a problem has lasted past its threshold. See "Needs attention now" above.</Empty>
+    ) : (
+      <Empty>No open alerts. All is well.</Empty>
+    );
+  }
   return (
     <>
       {groupAlerts(alerts).map((group) => (

@@ -12,6 +12,7 @@ import { formatHash } from '../lib/route.ts';
 import { actInSlices, bulkLabel, nameMessages, rememberRows, ticksAfter, type MessageLabel } from '../lib/selection.ts';
 import { clampOffset, withFilter, type PageState } from '../lib/table.ts';
 import { actionReport } from '../lib/words.ts';
+import { senderLabel } from '../lib/sender.ts';
 
 type QuarantineAction = Input<'quarantine.act'>['action'];
 type Row = Output<'quarantine.list'>['rows'][number];
@@ -196,7 +197,7 @@ function Preview({ data }: { data: Output<'quarantine.preview'> }) {
       <Facts
         items={[
           ['Received', <Time key="at" ms={message.receivedAt} />],
-          ['From', message.sender || '<> (bounce)'],
+          ['From', senderLabel(message)],
           ['To', message.recipients.join(', ')],
           ['Client', message.clientIp ?? '—'],
           ['Reason', message.reason ?? '—'],

@@ -12,6 +12,7 @@ import { formatHash } from '../lib/route.ts';
 import { actInSlices, nameMessages, rememberRows, ticksAfter, type MessageLabel } from '../lib/selection.ts';
 import { ariaSort, clampOffset, initialQueueTable, toggleSort, toQueueListInput, withFilter, type QueueRouteFilter, type QueueSort, type QueueStatusFilter, type QueueTableState } from '../lib/table.ts';
 import { actionReport, QUEUE_STATUS, ROUTE_LABEL } from '../lib/words.ts';
+import { PlainError } from '../components/PlainError.tsx';
 
 type QueueSummary = Output<'queue.summary'>;
 type QueueAction = Input<'queue.act'>['action'];
@@ -278,7 +279,7 @@ function QueueTable(props: SelectableRowsProps & { rows: readonly Row[]; table: 
                 <td className="subject-cell">{row.subject ?? <span className="muted">(no subject)</span>}</td>
                 <td>
                   <Badge tone={status.tone}>{status.label}</Badge>
-                  {row.lastReply ? <span className="reply-line" title={row.lastReply}>{row.lastReply}</span> : null}
+                  {row.lastReply ? <PlainError raw={row.lastReply} compact className="reply-line" /> : null}
                 </td>
                 <td className="wide">{ROUTE_LABEL[row.route]}</td>
                 <td className="num wide">{row.attempts}</td>

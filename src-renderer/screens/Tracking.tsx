@@ -7,6 +7,7 @@ import { toLocalDateTimeValue } from '../lib/format.ts';
 import { formatHash } from '../lib/route.ts';
 import { emptyTrackingForm, quickRange, toTrackingInput, type QuickRange, type TrackingForm, type TrackingProblems } from '../lib/tracking.ts';
 import { outcomeWords, summarizeList } from '../lib/words.ts';
+import { senderKey, senderLabel } from '../lib/sender.ts';
 
 /** Message tracking: find mail by sender, recipient, Message-ID or time, and read what happened to it. */
 export function TrackingScreen({ traceId }: { traceId: string | null }) {
@@ -106,7 +107,9 @@ export function TrackingScreen({ traceId }: { traceId: string | null }) {
                           <td className="nowrap">
                             <Time ms={row.at} />
                           </td>
-                          <td className="addr">{row.sender || '<>'}</td>
+                          <td className="addr" title={senderLabel(row)}>
+                            {senderLabel(row)}
+                          </td>
                           <td className="addr">{summarizeList(row.recipients, 1)}</td>
                           <td className="subject-cell wide">{row.subject ?? <span className="muted">(no subject)</span>}</td>
                           <td>
@@ -114,7 +117,7 @@ export function TrackingScreen({ traceId }: { traceId: string | null }) {
                           </td>
                           <td>
                             {row.id ? (
-                              <button type="button" className="link-button" data-row-id={row.id} onClick={() => openTrace(row.id)} aria-label={`Show history of the message from ${row.sender || '<>'} at ${new Date(row.at).toLocaleString()}`}>
+                              <button type="button" className="link-button" data-row-id={row.id} onClick={() => openTrace(row.id)} aria-label={`Show history of the message from ${senderKey(row)} at ${new Date(row.at).toLocaleString()}`}>
                                 Show history
                               </button>
                             ) : (

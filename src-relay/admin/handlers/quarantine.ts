@@ -2,6 +2,10 @@ import { ApiError } from '../errors.ts';
 import type { Handlers } from './types.ts';
 import type { quarantineContract } from '../../quarantine/contract.ts';
 import { contractDecision } from './queue.ts';
+import { decodeHeaderText } from '../../util/header-text.ts';
+
+/** Fields meant to be read by a person (RFC 2047 5: unstructured text and display names), shown decoded in a preview. */
+const DECODED_FIELDS: ReadonlySet<string> = new Set(['subject', 'from', 'to', 'cc', 'reply-to', 'sender', 'comments', 'keywords']);
 
 /** The quarantine browser: list, safe preview, release (and allow the sender), delete (contract: src-relay/quarantine/contract.ts). */
 export const quarantineHandlers = {
@@ -20,7 +24,10 @@ export const quarantineHandlers = {
     return {
       message: preview.message,
       decision: preview.decision && contractDecision(preview.decision),
-      headers: preview.headers.map((header) => ({ name: safeText(header.name), value: safeText(header.value) })),
+      headers: preview.headers.map((header) => ({
+        name: safeText(header.name),
+        value: DECODED_FIELDS.has(header.name.toLowerCase()) ? (decodeHeaderText(header.value) ?? '') : safeText(header.value),
+      })),
       text: safeText(preview.text, true),
       attachments: preview.attachments.map((attachment) => ({
         part: attachment.part,

@@ -6,6 +6,7 @@ import type { Queue } from '../../queue/queue.ts';
 import { arrivedAt, historyText, messageHistory } from '../../queue/history-text.ts';
 import { parseDecision, type Decision } from '../../filters/policy.ts';
 import type { RecipientRow, RefusalRow, TrackedMessageRow } from '../../store/queue-store.ts';
+import { decodeHeaderText, senderName } from '../../util/header-text.ts';
 
 type Outcome = z.infer<typeof trackingOutcome>;
 type TrackingRow = z.input<(typeof queueContract)['tracking.search']['output']>['rows'][number];
@@ -95,7 +96,8 @@ export function messageDetail(queue: Queue, id: string): z.input<typeof messageD
     clientIp: message.client_ip,
     helo: message.helo,
     sender: message.sender,
-    subject: message.subject,
+    subject: decodeHeaderText(message.subject),
+    senderName: senderName({ fromName: message.from_name, sender: message.sender, clientIp: message.client_ip, kind: message.kind }),
     headerMessageId: message.header_message_id,
     size: message.size,
     kind: message.kind,
@@ -140,7 +142,8 @@ function trackedMessage(message: TrackedMessageRow & { recipients: Pick<Recipien
     at: message.received_at,
     sender: message.sender,
     recipients: message.recipients.map((recipient) => recipient.address),
-    subject: message.subject,
+    subject: decodeHeaderText(message.subject),
+    senderName: senderName({ fromName: message.from_name, sender: message.sender, clientIp: message.client_ip, kind: message.kind }),
     headerMessageId: message.header_message_id,
     outcome: outcomeOf(message),
     detail: null,
@@ -169,6 +172,7 @@ function trackedRefusal(row: RefusalRow): TrackingRow {
     sender: row.sender ?? '',
     recipients: row.recipient ? row.recipient.split(', ') : [],
     subject: null,
+    senderName: null,
     headerMessageId: null,
     outcome: 'refused',
     detail: `${historyText(row)}${row.client_ip ? ` — client ${row.client_ip}` : ''}`,

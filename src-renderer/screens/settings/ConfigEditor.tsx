@@ -6,6 +6,7 @@ import { CheckboxField, ErrorMessage, Loading, SelectField, StatusLine, TextFiel
 import { getPath, normalizeIssuePath, type Issue } from '../../lib/paths.ts';
 import { applyDrafts, changedKeys, groupKeys, keyForIssue, valueToDraft, type KeyModel } from '../../lib/settings.ts';
 import { overrideNote } from '../../lib/overrides.ts';
+import { PlainError } from '../../components/PlainError.tsx';
 
 type ConfigView = Output<'config.get'>;
 
@@ -27,6 +28,7 @@ function Editor({ view, reload }: { view: ConfigView; reload: () => Promise<void
   const [drafts, setDrafts] = useState<Record<string, string | boolean>>({});
   const [serverIssues, setServerIssues] = useState<Issue[]>([]);
   const [report, setReport] = useState('');
+  const [relayError, setRelayError] = useState<string | null>(null);
   const action = useAction();
 
   const { config, problems: localProblems } = applyDrafts(view.saved, models, drafts);
@@ -54,6 +56,7 @@ function Editor({ view, reload }: { view: ConfigView; reload: () => Promise<void
 
   const apply = async () => {
     setReport('');
+    setRelayError(null);
     if (Object.keys(localProblems).length) return;
     const checked = await action.run(() => call('config.validate', { config, complete: true }));
     if (!checked) return;
@@ -75,7 +78,8 @@ function Editor({ view, reload }: { view: ConfigView; reload: () => Promise<void
     // the saved values first, then the drafts go: the fields never show the old value in between
     await reload();
     setDrafts({});
-    setReport(result.error ? `Applied, but the relay reports: ${result.error}` : `Applied. The relay is ${result.state}.`);
+    setReport(result.error ? 'Applied, but the relay reports a problem:' : `Applied. The relay is ${result.state}.`);
+    setRelayError(result.error);
   };
 
   const section = sections.find((candidate) => candidate.id === sectionId) ?? sections[0];
@@ -104,6 +108,7 @@ function Editor({ view, reload }: { view: ConfigView; reload: () => Promise<void
         </button>
       </div>
       {report ? <StatusLine>{report}</StatusLine> : null}
+      {relayError ? <PlainError raw={relayError} /> : null}
       <ErrorMessage error={failure} showIssues={false} />
       {unplaced.length ? (
         <div className="error-box" role="alert">

@@ -5,6 +5,7 @@ import { useAction } from '../../api/hooks.ts';
 import { Badge, CheckboxField, Empty, ErrorMessage, Facts, RadioGroup, SelectField, TextField, Time } from '../../components/ui.tsx';
 import { mapIssues } from '../../lib/paths.ts';
 import { accountProblems, MIN_PASSWORD_CHARS, parseList, type AccountDraft, type ConfigField, type TlsMode, type WizardFields } from '../../lib/wizard.ts';
+import { PlainError } from '../../components/PlainError.tsx';
 
 export interface StepProps {
   fields: WizardFields;
@@ -113,7 +114,7 @@ function TestReport({ result }: { result: TestResult }) {
             <span className="step-mark" aria-hidden="true">
               {step.ok ? '✓' : '✗'}
             </span>
-            <strong>{STEP_NAMES[step.step]}</strong> <span className="visually-hidden">{step.ok ? 'worked' : 'failed'}</span>: {step.detail}
+            <strong>{STEP_NAMES[step.step]}</strong> <span className="visually-hidden">{step.ok ? 'worked' : 'failed'}</span>{step.ok ? `: ${step.detail}` : <PlainError raw={step.detail} />}
           </li>
         ))}
       </ol>
@@ -258,7 +259,7 @@ function EngineField({ engine, label, hint, value, onChange, errors }: { engine:
       <ErrorMessage error={test.error} />
       {result ? (
         <p role="status">
-          <Badge tone={result.ok ? 'ok' : 'critical'}>{result.ok ? 'Works' : 'Failed'}</Badge> {result.detail}
+          <Badge tone={result.ok ? 'ok' : 'critical'}>{result.ok ? 'Works' : 'Failed'}</Badge> {result.ok ? result.detail : <PlainError raw={result.detail} />}
         </p>
       ) : null}
     </div>

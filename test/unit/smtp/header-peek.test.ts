@@ -11,14 +11,15 @@ async function peek(text: string) {
   return { passed, fields: stream.fields() };
 }
 
-test('subject and message-id are read from the header block, folded or not', async () => {
-  const text = 'Subject: a long\r\n subject\r\nMessage-ID: <id@x.test>\r\n\r\nSubject: not this\r\n';
+test('subject, from and message-id are read from the header block, folded or not', async () => {
+  const text = 'Subject: a long\r\n subject\r\nFrom: =?utf-8?q?J=C3=BCrgen?=\r\n <j@x.test>\r\nMessage-ID: <id@x.test>\r\n\r\nSubject: not this\r\n';
   const { passed, fields } = await peek(text);
   assert.equal(passed, text);
-  assert.deepEqual(fields, { subject: 'a long subject', messageId: 'id@x.test' });
+  // as written: decoding is the reader's (util/header-text.ts)
+  assert.deepEqual(fields, { subject: 'a long subject', messageId: 'id@x.test', from: '=?utf-8?q?J=C3=BCrgen?= <j@x.test>' });
 });
 
 test('missing fields are null and control characters are dropped', async () => {
   const { fields } = await peek('Subject: a\x00b\r\n\r\nbody');
-  assert.deepEqual(fields, { subject: 'a b', messageId: null });
+  assert.deepEqual(fields, { subject: 'a b', messageId: null, from: null });
 });

@@ -85,6 +85,7 @@ test('A row carries its waiting recipients, route, status, attempts, next attemp
     sender: 'Zed@sender.test',
     recipients: ['carol@example.test'],
     subject: 'subject of alpha',
+    senderName: null,
     size: 1001,
     route: 'internal',
     status: 'deferred',

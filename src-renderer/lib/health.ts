@@ -1,0 +1,35 @@
+import type { Output } from '../../src-relay/admin/contract.ts';
+
+type RelayStatus = Output<'relay.status'>;
+type QueueSummary = Output<'queue.summary'>;
+
+/** Something wrong right now, shown at once; an alert about the same thing follows only once its threshold is passed. */
+export interface LiveWarning {
+  id: string;
+  title: string;
+  /** The error as the system gave it (explained by lib/plain-errors.ts), or null. */
+  raw: string | null;
+  /** When it started, epoch ms, or null. */
+  since: number | null;
+}
+
+const ROUTE_TITLES: Record<string, string> = {
+  internal: 'Mail for your users cannot be delivered to the internal server',
+  outbound: 'Mail from the office cannot be delivered to the internet',
+};
+
+/**
+ * What the dashboard warns about without waiting for an alert: the relay not running, a delivery route down,
+ * delivery paused. The dashboard says "All is well" only when this is empty and no alert is open.
+ */
+export function liveWarnings(status: RelayStatus | null | undefined, summary: QueueSummary | null | undefined): LiveWarning[] {
+  const warnings: LiveWarning[] = [];
+  if (status && status.state === 'failed') warnings.push({ id: 'relay', title: 'The relay is not running: no mail is received or delivered', raw: status.error, since: null });
+  if (status && status.state === 'setup') warnings.push({ id: 'relay', title: 'The relay is not set up yet: no mail is received', raw: null, since: null });
+  for (const route of status?.routes ?? []) {
+    if (route.state !== 'down') continue;
+    warnings.push({ id: `route-${route.route}`, title: ROUTE_TITLES[route.route] ?? `Mail on the route "${route.route}" cannot be delivered`, raw: route.lastError, since: route.since });
+  }
+  if (summary?.queueHeld) warnings.push({ id: 'paused', title: 'Delivery is paused: mail waits in the queue until you resume it', raw: null, since: null });
+  return warnings;
+}

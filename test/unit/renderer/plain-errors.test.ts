@@ -1,0 +1,101 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { explainError, PLAIN_ERROR_RULES } from '../../../src-renderer/lib/plain-errors.ts';
+import { liveWarnings } from '../../../src-renderer/lib/health.ts';
+import { senderKey, senderLabel } from '../../../src-renderer/lib/sender.ts';
+
+// Raw texts as Node, nodemailer and SMTP servers write them, each with the table row that must explain it
+const CASES: [string, string][] = [
+  ['connect ECONNREFUSED 127.0.0.1:2525', 'ECONNREFUSED'],
+  ['Connection timeout', 'ETIMEDOUT'],
+  ['connect ETIMEDOUT 10.0.0.5:25', 'ETIMEDOUT'],
+  ['listen EADDRINUSE: address already in use 0.0.0.0:25', 'EADDRINUSE'],
+  ["ENOENT: no such file or directory, open '/etc/moat/cert.pem'", 'ENOENT'],
+  ['listen EACCES: permission denied 0.0.0.0:25', 'EACCES'],
+  ['read ECONNRESET', 'ECONNRESET'],
+  ['getaddrinfo ENOTFOUND exchange.corp.example', 'ENOTFOUND'],
+  ['certificate has expired', 'CERT_HAS_EXPIRED'],
+  ['CERT_HAS_EXPIRED', 'CERT_HAS_EXPIRED'],
+  ['self-signed certificate', 'SELF_SIGNED'],
+  ['DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED'],
+  ["Hostname/IP does not match certificate's altnames: Host: mail.corp.example. is not in the cert's altnames: DNS:exchange.local", 'ERR_TLS_CERT_ALTNAME_INVALID'],
+  ['ERR_TLS_CERT_ALTNAME_INVALID', 'ERR_TLS_CERT_ALTNAME_INVALID'],
+  ['RCPT TO: 550 5.1.1 <nobody@example.test>: Recipient address rejected: User unknown', '5.1.1'],
+  ['451 4.4.1 No answer from host', '4.4.1'],
+  ['RCPT TO: 550 5.7.1 Unable to relay', '5.7.1'],
+  ['450 4.7.0 Greylisted, try again in 5 minutes', '4.7.0'],
+  ['DATA: 552 5.2.2 Mailbox full', '5.2.2'],
+  ['RCPT TO: 451 4.3.0 mailbox busy, try later', '4.3.x'],
+  ['421 Service not available', '4xx'],
+  ['554 Transaction failed', '5xx'],
+];
+
+for (const [raw, rule] of CASES) {
+  test(`"${raw}" is explained by the ${rule} row: a sentence, a next step, and the raw text kept`, () => {
+    const plain = explainError(raw);
+    assert.equal(plain.rule, rule);
+    assert.ok(plain.sentence.length > 10 && plain.sentence !== raw);
+    assert.ok(plain.next && plain.next.length > 10, 'a next step');
+    assert.equal(plain.raw, raw);
+  });
+}
+
+test('every row of the table has a sentence ending in a full stop and a next step', () => {
+  for (const rule of PLAIN_ERROR_RULES) {
+    assert.match(rule.sentence, /\.$/, rule.id);
+    assert.ok(rule.next, rule.id);
+  }
+});
+
+test('text the table does not know comes back as its own sentence, with no next step', () => {
+  const plain = explainError('  the spool directory is on fire  ');
+  assert.deepEqual(plain, { sentence: 'the spool directory is on fire', next: null, raw: 'the spool directory is on fire', rule: null });
+});
+
+test('an enhanced code is matched as a whole code, not inside a longer number or an address', () => {
+  assert.equal(explainError('queued as 15.1.1234').rule, null);
+  assert.equal(explainError('host 45.1.1.7 said hello').rule, null);
+});
+
+const status = (overrides: Record<string, unknown> = {}) =>
+  ({
+    state: 'running',
+    error: null,
+    startedAt: 1,
+    version: '1',
+    hostname: 'relay',
+    dataDir: '/d',
+    addresses: { mx: null, submission: null, submissions: null, admin: null },
+    routes: [],
+    ...overrides,
+  }) as Parameters<typeof liveWarnings>[0];
+
+test('a route that is down is a warning at once, with its error', () => {
+  const warnings = liveWarnings(status({ routes: [{ route: 'internal', state: 'down', since: 5, lastError: 'connect ECONNREFUSED 127.0.0.1:25' }] }), null);
+  assert.equal(warnings.length, 1);
+  assert.match(warnings[0]!.title, /cannot be delivered to the internal server/);
+  assert.equal(warnings[0]!.raw, 'connect ECONNREFUSED 127.0.0.1:25');
+  assert.equal(warnings[0]!.since, 5);
+});
+
+test('a running relay with its routes up and delivery on has nothing to warn about', () => {
+  assert.deepEqual(liveWarnings(status({ routes: [{ route: 'internal', state: 'up', since: 5, lastError: null }] }), { size: 3, oldest: 1, held: 0, queueHeld: false }), []);
+});
+
+test('a failed relay and paused delivery are warnings too', () => {
+  const ids = liveWarnings(status({ state: 'failed', error: 'listen EADDRINUSE' }), { size: 0, oldest: null, held: 0, queueHeld: true }).map((warning) => warning.id);
+  assert.deepEqual(ids, ['relay', 'paused']);
+});
+
+test('a sender is shown by name and address; mail Moat wrote as Moat; a null sender from outside in words', () => {
+  assert.equal(senderLabel({ sender: 'j@sender.test', senderName: 'Jürgen Weiß' }), 'Jürgen Weiß <j@sender.test>');
+  assert.equal(senderLabel({ sender: 'j@sender.test', senderName: null }), 'j@sender.test');
+  assert.equal(senderLabel({ sender: '', senderName: 'Moat' }), 'Moat');
+  assert.equal(senderLabel({ sender: '', senderName: null }), 'Mail system (no sender address)');
+  assert.equal(senderKey({ sender: '', senderName: 'Moat' }), 'Moat');
+  assert.equal(senderKey({ sender: 'j@sender.test', senderName: 'Jürgen' }), 'j@sender.test');
+});
+
+test('a From line naming another address than the envelope shows both', () => {
+  assert.equal(senderLabel({ sender: 'alice@sender.test', senderName: 'Jürgen Weiß <juergen@sender.test>' }), 'Jürgen Weiß <juergen@sender.test>, sent by alice@sender.test');
+});

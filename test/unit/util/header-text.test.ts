@@ -1,0 +1,63 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { decodeHeaderText, displayText, fromDisplayName, MAX_DISPLAY_CHARS, senderName } from '../../../src-relay/util/header-text.ts';
+
+test('encoded words in UTF-8 base64 and Latin-1 quoted-printable are decoded, adjacent words joined', () => {
+  assert.equal(decodeHeaderText(`=?UTF-8?B?${Buffer.from('Grüße aus Köln').toString('base64')}?=`), 'Grüße aus Köln');
+  assert.equal(decodeHeaderText('=?ISO-8859-1?Q?J=FCrgen_Wei=DF?='), 'Jürgen Weiß');
+  // a character split between two encoded words (RFC 2047 forbids it, mail programs do it) survives
+  assert.equal(decodeHeaderText('=?UTF-8?Q?Gr=C3?= =?UTF-8?Q?=BC=C3=9Fe?='), 'Grüße');
+  assert.equal(decodeHeaderText('Re: =?utf-8?q?caf=C3=A9?= tomorrow'), 'Re: café tomorrow');
+});
+
+test('plain text and already decoded text come out unchanged; null and empty give null', () => {
+  assert.equal(decodeHeaderText('Quarterly report'), 'Quarterly report');
+  assert.equal(decodeHeaderText('Grüße aus Köln'), 'Grüße aus Köln');
+  assert.equal(decodeHeaderText(null), null);
+  assert.equal(decodeHeaderText('   '), null);
+});
+
+test('a word in a charset nobody knows stays readable, never throws', () => {
+  assert.doesNotThrow(() => decodeHeaderText('=?x-unknown-charset?Q?abc?='));
+  assert.equal(decodeHeaderText('=?utf-8?B?####?='), '=?utf-8?B?####?=', 'a broken word that decodes to nothing is shown as written');
+});
+
+test('control characters decoded from a header become spaces, so a subject cannot break a line or a terminal', () => {
+  const encoded = `=?UTF-8?B?${Buffer.from('pay now\r\nBcc: x@evil.test\x1b[2J\x07').toString('base64')}?=`;
+  const shown = decodeHeaderText(encoded)!;
+  assert.doesNotMatch(shown, /[\x00-\x1f\x7f]/);
+  assert.equal(shown, 'pay now Bcc: x@evil.test [2J');
+});
+
+test('bidi overrides and isolates become U+FFFD so a reversed name shows the trick; direction marks vanish', () => {
+  const encoded = `=?UTF-8?B?${Buffer.from('invoice \u202Efdp.exe \u2067x\u2069 \u200Fmark').toString('base64')}?=`;
+  assert.equal(decodeHeaderText(encoded), 'invoice \ufffdfdp.exe \ufffdx\ufffd mark');
+});
+
+test('a decoded value is cut to the display limit, and one just under it is kept whole', () => {
+  assert.equal(displayText('a'.repeat(MAX_DISPLAY_CHARS)).length, MAX_DISPLAY_CHARS);
+  const cut = displayText('a'.repeat(MAX_DISPLAY_CHARS + 1));
+  assert.equal(cut.length, MAX_DISPLAY_CHARS);
+  assert.ok(cut.endsWith('…'));
+});
+
+test('the From display name is the first mailbox\'s name, decoded; an address alone has none', () => {
+  assert.equal(fromDisplayName('=?ISO-8859-1?Q?J=FCrgen_Wei=DF?= <juergen@sender.test>'), 'Jürgen Weiß');
+  assert.equal(fromDisplayName('"Weiß, Jürgen" <j@sender.test>, other@sender.test'), 'Weiß, Jürgen');
+  assert.equal(fromDisplayName('juergen@sender.test'), null);
+  assert.equal(fromDisplayName(null), null);
+});
+
+test('mail Moat wrote (a null sender with no client, or a DSN) is from Moat; a bounce from outside is not', () => {
+  assert.equal(senderName({ fromName: null, sender: '', clientIp: null, kind: 'mail' }), 'Moat');
+  assert.equal(senderName({ fromName: null, sender: '', clientIp: null, kind: 'dsn' }), 'Moat');
+  assert.equal(senderName({ fromName: 'Mail Delivery System', sender: '', clientIp: '192.0.2.7', kind: 'mail' }), 'Mail Delivery System');
+  assert.equal(senderName({ fromName: '=?utf-8?q?J=C3=BCrgen?=', sender: 'j@sender.test', clientIp: '192.0.2.7' }), 'Jürgen');
+});
+
+test('a display name whose From address is not the envelope sender keeps that address beside it', () => {
+  const from = '=?ISO-8859-1?Q?J=FCrgen_Wei=DF?= <juergen@sender.test>';
+  assert.equal(fromDisplayName(from, 'JUERGEN@sender.test'), 'Jürgen Weiß', 'the same address, in any case: the name alone');
+  assert.equal(fromDisplayName(from, 'alice@sender.test'), 'Jürgen Weiß <juergen@sender.test>');
+  assert.equal(fromDisplayName('"Your Bank" <evil@attacker.test>', ''), 'Your Bank <evil@attacker.test>');
+});
