@@ -53,9 +53,12 @@ export function configKeys(): ConfigKeyDoc[] {
   return keys;
 }
 
-/** The key table with each key's group, label, unit and control; a key fields.ts misses shows raw, as JSON (a unit test keeps that from happening). */
+/** The key table with each key's group, label, unit and control, in the page's order (fields.ts); a key fields.ts misses shows raw, as JSON, last (a unit test keeps that from happening). */
 export function configFields(): ConfigFieldDoc[] {
-  return configKeys().map((doc) => {
+  const order = Object.keys(CONFIG_FIELDS);
+  const position = (key: string) => (order.includes(key) ? order.indexOf(key) : order.length);
+  const keys = configKeys().sort((a, b) => position(a.key) - position(b.key));
+  return keys.map((doc) => {
     const meta: FieldMeta = CONFIG_FIELDS[doc.key] ?? { group: 'admin', section: 'Other', label: doc.key, control: 'json' };
     return {
       ...doc,
