@@ -11,9 +11,9 @@ export interface ConfigKeyDoc {
 
 /** A key with how a person sees it (fields.ts): what the settings page and the wizard read. */
 export type ConfigFieldDoc = ConfigKeyDoc & Omit<FieldMeta, 'unit' | 'choices' | 'test' | 'emptyRemoves'> & {
-  unit: FieldMeta['unit'] | null;
+  unit: NonNullable<FieldMeta['unit']> | null;
   choices: Record<string, string> | null;
-  test: FieldMeta['test'] | null;
+  test: NonNullable<FieldMeta['test']> | null;
   emptyRemoves: string | null;
   /** Allowed values of a choice, from the schema. */
   options: string[];
