@@ -92,7 +92,7 @@ export const CONFIG_FIELDS: Readonly<Record<string, FieldMeta>> = {
     'mx.maxHeaderBytes': { label: 'Largest header section', control: 'number', unit: KB },
     'mx.maxErrors': { label: 'Refused commands before hanging up', control: 'number', unit: unit('commands') },
   }),
-  ...section('internal', 'Internal server', {
+  ...section('internal', 'Where mail for your domains goes', {
     'internal.host': { label: 'Internal server', control: 'address', test: 'internal', emptyRemoves: 'internal' },
     'internal.port': { label: 'Port', control: 'number' },
     'internal.tls': { label: 'STARTTLS to the internal server', control: 'choice', choices: TLS_CHOICES },

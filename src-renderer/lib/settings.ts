@@ -136,10 +136,10 @@ export function draftToValue(field: FieldDoc, draft: Draft): DraftResult {
   }
 }
 
-/** List entries typed in one go: separated by lines, commas, semicolons or spaces. */
+/** List entries typed in one go: separated by lines, commas or semicolons (a space stays in its entry, for the check to name). */
 export function splitEntries(text: string): string[] {
   return text
-    .split(/[\s,;]+/)
+    .split(/[\n,;]+/)
     .map((entry) => entry.trim())
     .filter(Boolean);
 }

@@ -161,6 +161,14 @@ export function parseList(text: string): string[] {
     .filter(Boolean);
 }
 
+/** Domains and addresses typed one a line (or comma-separated): a space stays inside its entry, so "exa mple.com" is refused as one name, not read as two. */
+export function parseLines(text: string): string[] {
+  return text
+    .split(/[\n,;]+/)
+    .map((entry) => entry.trim())
+    .filter(Boolean);
+}
+
 export function formatList(value: unknown): string {
   return Array.isArray(value) ? value.map(String).join('\n') : '';
 }
@@ -259,7 +267,7 @@ export function buildConfig(saved: ConfigObject, fields: WizardFields): ConfigOb
   const optionalText = (value: string) => (value.trim() === '' ? undefined : value.trim());
 
   put('hostname', optionalText(fields.hostname));
-  put('domains', parseList(fields.domains));
+  put('domains', parseLines(fields.domains));
   put('mx.listen', optionalText(fields.mxListen));
 
   const internalTouched = fields.internalHost.trim() !== '' || getPath(saved, 'internal') !== undefined;
@@ -362,6 +370,8 @@ const TLS_WORDS: Record<TlsMode, string> = { none: 'never', opportunistic: 'when
 export interface InForce {
   effective: ConfigObject;
   overridden: readonly string[];
+  /** Addresses the relay is listening on now, by key ("admin.listen"): shown for a configured port 0 (the system picks). */
+  bound?: Readonly<Record<string, string | null>>;
 }
 
 /** Added to a value the command line sets, in the review. */
@@ -373,12 +383,14 @@ export function reviewSummary(fields: WizardFields, inForce: InForce = { effecti
     const items = parseList(text);
     return items.length ? items.join(', ') : empty;
   };
+  /** A listener configured on port 0 is shown where it listens now, when it does. */
+  const listening = (path: string, value: string) => (value.endsWith(':0') && inForce.bound?.[path] ? (inForce.bound[path] as string) : value);
   const overridden = (path: string) => inForce.overridden.some((key) => pathCovers(key, path) || pathCovers(path, key));
   /** The command line's value with its mark when it sets `path`, else what the wizard would save. */
   const forced = (path: string, wizard: string): string => {
     if (!overridden(path)) return wizard;
     const value = getPath(inForce.effective, path);
-    const text = Array.isArray(value) ? value.map(String).join(', ') : value === undefined ? '(not set)' : String(value);
+    const text = Array.isArray(value) ? value.map(String).join(', ') : value === undefined ? '(not set)' : listening(path, String(value));
     return `${text} ${COMMAND_LINE_MARK}`;
   };
   const hopLine = (host: string, port: string, tls: TlsMode, verify: boolean, auth: boolean, user: string) =>
@@ -392,7 +404,7 @@ export function reviewSummary(fields: WizardFields, inForce: InForce = { effecti
       step: 'domains',
       title: 'Accepted domains',
       lines: [
-        ['Domains', forced('domains', list(fields.domains, '(none yet)'))],
+        ['Domains', forced('domains', parseLines(fields.domains).join(', ') || '(none yet)')],
         ['Host name', fields.hostname.trim() || "this machine's name"],
         ['Takes mail on', forced('mx.listen', fields.mxListen.trim() || 'the default address (port 25 on every interface)')],
       ],
@@ -453,7 +465,7 @@ export function reviewSummary(fields: WizardFields, inForce: InForce = { effecti
       title: 'Admin access',
       lines: [
         ['Admin password', wantsPasswordChange(fields) ? 'changed on apply' : 'kept'],
-        ['Admin page on', forced('admin.listen', typeof adminListen === 'string' ? adminListen : 'the default address (127.0.0.1:8025)')],
+        ['Admin page on', forced('admin.listen', typeof adminListen === 'string' ? listening('admin.listen', adminListen) : 'the default address (127.0.0.1:8025)')],
       ],
     },
   ];

@@ -148,20 +148,21 @@ function Editor({ view, reload }: { view: ConfigView; reload: () => Promise<void
             {group.sections.map((section) => (
               <fieldset key={section.title} className="config-group">
                 <legend>{section.title}</legend>
-                {section.fields.map((field) => (
-                  <FieldControl
-                    key={field.key}
-                    field={field}
-                    value={draftOf(field)}
-                    errors={byKey[field.key]}
-                    note={overrideNote(field.key, view.overridden, field.control === 'secret' ? undefined : getPath(view.effective, field.key))}
-                    onChange={(value) => setDraft(field.key, value)}
-                    valueOf={(key) => {
-                      const other = view.keys.find((candidate) => candidate.key === key);
-                      return other ? draftOf(other) : undefined;
-                    }}
-                  />
-                ))}
+                {section.fields.map((field) => {
+                  const tested = section.fields.find((candidate) => candidate.test && testAnchor(candidate) === field.key);
+                  return (
+                    <div key={field.key} className="config-field">
+                      <FieldControl
+                        field={field}
+                        value={draftOf(field)}
+                        errors={byKey[field.key]}
+                        note={overrideNote(field.key, view.overridden, field.control === 'secret' ? undefined : getPath(view.effective, field.key))}
+                        onChange={(value) => setDraft(field.key, value)}
+                      />
+                      {tested ? <ConnectionTest field={tested} value={String(draftOf(tested))} port={tested.test === 'internal' || tested.test === 'smarthost' ? String(draftOf(field)) : ''} /> : null}
+                    </div>
+                  );
+                })}
               </fieldset>
             ))}
           </section>
@@ -178,8 +179,18 @@ interface ControlProps {
   /** The key is set on the command line: then neither the file's value nor the default is the one in force. */
   note: string | null;
   onChange: (value: Draft) => void;
-  /** Another field's current value (the connection test needs the port beside the host). */
-  valueOf: (key: string) => Draft | undefined;
+}
+
+/** Where a field's "Test connection" goes: after the port for a server (the test uses both), else after the address. */
+function testAnchor(field: FieldDoc): string {
+  return field.test === 'internal' || field.test === 'smarthost' ? field.key.replace(/\.host$/, '.port') : field.key;
+}
+
+/** A description ends its sentence before the default; the stored unit is left out where the box shows another. */
+function describe(field: FieldDoc): string {
+  let text = field.description;
+  if (field.unit && field.unit.factor !== 1) text = text.replace(/,? in (bytes|seconds|milliseconds)\b/, '');
+  return /[.!?)]$/.test(text) || text === '' ? text : `${text}.`;
 }
 
 /** The hint: the command-line note, the description, the default, and the config key on its own "details" line. */
@@ -188,7 +199,7 @@ function Hint({ field, note }: { field: FieldDoc; note: string | null }) {
   return (
     <>
       {note ? <span className="override-note">{note}</span> : null}
-      {field.description}
+      {describe(field)}
       {field.control !== 'toggle' && fallback ? <span className="muted"> Default: {fallback}.</span> : null}
       <span className="key-line">
         Config key <code className="key-name">{field.key}</code>
@@ -225,13 +236,6 @@ function FieldControl(props: ControlProps) {
       return <TextField label={field.label} value={String(value)} onChange={onChange} hint={hint} errors={errors} multiline rows={4} monospace />;
     case 'secret':
       return <TextField label={field.label} type="password" value={String(value)} onChange={onChange} hint={hint} errors={errors} autoComplete="new-password" />;
-    case 'address':
-      return (
-        <div className="address-field">
-          <TextField label={field.label} value={String(value)} onChange={onChange} hint={hint} errors={errors} placeholder={note ? undefined : (defaultText(field) ?? undefined)} />
-          {field.test ? <ConnectionTest field={field} value={String(value)} valueOf={props.valueOf} /> : null}
-        </div>
-      );
     default:
       return <TextField label={field.label} value={String(value)} onChange={onChange} hint={hint} errors={errors} placeholder={note ? undefined : (defaultText(field) ?? undefined)} />;
   }
@@ -340,7 +344,7 @@ type SmtpTest = Output<'setup.testInternal'>;
 type EngineTest = Output<'setup.testFilter'>;
 
 /** "Test connection" beside an address: the setup wizard's own checks, with its plain advice. */
-function ConnectionTest({ field, value, valueOf }: { field: FieldDoc; value: string; valueOf: (key: string) => Draft | undefined }) {
+function ConnectionTest({ field, value, port: portText }: { field: FieldDoc; value: string; port: string }) {
   const test = useAction();
   const [smtp, setSmtp] = useState<SmtpTest | null>(null);
   const [engine, setEngine] = useState<EngineTest | null>(null);
@@ -349,8 +353,7 @@ function ConnectionTest({ field, value, valueOf }: { field: FieldDoc; value: str
     setSmtp(null);
     setEngine(null);
     if (kind === 'internal' || kind === 'smarthost') {
-      const portKey = field.key.replace(/\.host$/, '.port');
-      const port = Number(String(valueOf(portKey) ?? '').trim() || '25');
+      const port = Number(portText.trim() || '25');
       const answer = await test.run(() => call('setup.testInternal', { host: value.trim(), port: Number.isInteger(port) && port > 0 ? port : 25, role: kind }));
       if (answer) setSmtp(answer);
     } else {

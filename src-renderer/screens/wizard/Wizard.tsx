@@ -24,7 +24,7 @@ export function Wizard({ relay, onApplied }: { relay: RelayStatus | undefined; o
     );
   }
   if (!view.data) return <Loading label="Loading the configuration…" />;
-  return <WizardSteps saved={view.data.saved} overridden={view.data.overridden} effective={view.data.effective} keys={view.data.keys} firstRun={relay?.state === 'setup' || !view.data.configured} onApplied={onApplied} />;
+  return <WizardSteps saved={view.data.saved} overridden={view.data.overridden} effective={view.data.effective} keys={view.data.keys} bound={relay?.addresses} firstRun={relay?.state === 'setup' || !view.data.configured} onApplied={onApplied} />;
 }
 
 /** Codes that mean "the relay is (re)starting": account changes right after apply wait for it. */
@@ -43,7 +43,7 @@ async function whenReady<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-function WizardSteps({ saved, overridden, effective, keys, firstRun, onApplied }: { saved: ConfigObject; overridden: readonly string[]; effective: ConfigObject; keys: readonly FieldDoc[]; firstRun: boolean; onApplied: () => void }) {
+function WizardSteps({ saved, overridden, effective, keys, bound, firstRun, onApplied }: { saved: ConfigObject; overridden: readonly string[]; effective: ConfigObject; keys: readonly FieldDoc[]; bound: RelayStatus['addresses'] | undefined; firstRun: boolean; onApplied: () => void }) {
   const [fields, setFields] = useState<WizardFields>(() => fieldsFromConfig(saved));
   const [index, setIndex] = useState(0);
   const [furthest, setFurthest] = useState(0);
@@ -199,7 +199,7 @@ function WizardSteps({ saved, overridden, effective, keys, firstRun, onApplied }
               </ul>
             </div>
           ) : null}
-          <StepBody id={step.id} props={props} inForce={{ effective, overridden }} existing={existingAccounts.data?.accounts ?? []} config={config} review={review} results={results} applying={applying} onEdit={(id) => goTo(WIZARD_STEPS.findIndex((candidate) => candidate.id === id))} />
+          <StepBody id={step.id} props={props} inForce={{ effective, overridden, bound: { 'mx.listen': bound?.mx ?? null, 'submission.listen': bound?.submission ?? null, 'submission.tlsListen': bound?.submissions ?? null, 'admin.listen': bound?.admin ?? null } }} existing={existingAccounts.data?.accounts ?? []} config={config} review={review} results={results} applying={applying} onEdit={(id) => goTo(WIZARD_STEPS.findIndex((candidate) => candidate.id === id))} />
           <ErrorMessage error={failure} />
           <div className="wizard-buttons">
             <button type="button" onClick={() => goTo(index - 1)} disabled={index === 0 || applying || checking}>
