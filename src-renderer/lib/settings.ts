@@ -187,13 +187,29 @@ export function keyForIssue(path: string, fields: readonly FieldDoc[]): string |
   return best ?? fields.find((field) => field.key.startsWith(`${path}.`))?.key ?? null;
 }
 
+/**
+ * A schema bound is in the stored unit ("expected number to be >=1024", bytes); a box showing MB or minutes says it
+ * in that unit instead, so the admin is not told to type 1024 into a box that means megabytes.
+ */
+export function inShownUnit(field: FieldDoc, message: string): string {
+  if (!field.unit || field.unit.factor === 1) return message;
+  const unit = field.unit;
+  return message.replace(/expected (?:number|array) to (?:be|have) ([<>]=?)\s*(-?\d+(?:\.\d+)?)/, (_all, op: string, bound: string) => {
+    const exact = Number((Number(bound) / unit.factor).toPrecision(12));
+    const shown = String(exact).length <= 8 ? exact : Number(exact.toPrecision(3));
+    const words: Record<string, string> = { '>=': 'at least', '>': 'more than', '<=': 'at most', '<': 'less than' };
+    return `expected ${words[op] ?? op} ${shown} ${unit.word}`;
+  });
+}
+
 /** Problems by field key, and those no field shows. */
 export function placeIssues(issues: readonly { path: string; message: string }[], fields: readonly FieldDoc[]): { byKey: Record<string, string[]>; unplaced: { path: string; message: string }[] } {
   const byKey: Record<string, string[]> = {};
   const unplaced: { path: string; message: string }[] = [];
   for (const issue of issues) {
     const key = keyForIssue(issue.path.replace(/^config\./, ''), fields);
-    if (key) (byKey[key] ??= []).push(issue.message);
+    const field = key ? fields.find((candidate) => candidate.key === key) : undefined;
+    if (key && field) (byKey[key] ??= []).push(inShownUnit(field, issue.message));
     else unplaced.push(issue);
   }
   return { byKey, unplaced };

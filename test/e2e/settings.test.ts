@@ -253,6 +253,12 @@ e2eTest("settings: Test connection for the internal server shows what it answere
   await textMatches(report.locator('.advice'), new RegExp(`Moat cannot reach 127\\.0\\.0\\.1:${closed}: check the host name and port`));
   await screenshot(page, '12-settings-test-internal-failed');
   assert.ok(sink.port !== closed);
+  await openGroup(page, 'Filters and quarantine');
+  await page.getByRole('button', { name: 'Test connection to ClamAV (clamd) address', exact: true }).waitFor();
+  await screenshot(page, '12-settings-filters-group');
+  await openGroup(page, 'Outgoing mail');
+  await textMatches(field(page, 'Waits between delivery attempts'), /minutes/);
+  await screenshot(page, '12-settings-outgoing-group');
   assert.deepEqual(errors, []);
 });
 

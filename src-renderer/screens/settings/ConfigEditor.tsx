@@ -190,7 +190,7 @@ function testAnchor(field: FieldDoc): string {
 function describe(field: FieldDoc): string {
   let text = field.description;
   if (field.unit && field.unit.factor !== 1) text = text.replace(/,? in (bytes|seconds|milliseconds)\b/, '');
-  return /[.!?)]$/.test(text) || text === '' ? text : `${text}.`;
+  return /[.!?]$/.test(text) || text === '' ? text : `${text}.`;
 }
 
 /** The hint: the command-line note, the description, the default, and the config key on its own "details" line. */

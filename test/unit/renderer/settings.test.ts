@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { configFields } from '../../../src-relay/config/docs.ts';
 import { FIELD_GROUPS } from '../../../src-relay/config/fields.ts';
 import { validateConfig } from '../../../src-relay/config/load.ts';
-import { applyDrafts, changedKeys, defaultText, draftToValue, groupFields, keyForIssue, labelOf, placeIssues, toShown, valueToDraft, type FieldDoc } from '../../../src-renderer/lib/settings.ts';
+import { applyDrafts, changedKeys, defaultText, draftToValue, groupFields, inShownUnit, keyForIssue, labelOf, placeIssues, toShown, valueToDraft, type FieldDoc } from '../../../src-renderer/lib/settings.ts';
 import { FIELD_PATHS } from '../../../src-renderer/lib/wizard.ts';
 
 const fields = configFields() as FieldDoc[];
@@ -89,6 +89,15 @@ test('every problem lands at its field, so two bad fields show two messages at o
   assert.deepEqual(byKey, { 'mx.maxRecipients': ['too small'], domains: ['not a domain'], 'mx.dnsbl.zones': ['bad zone'] });
   assert.deepEqual(unplaced, [{ path: '(config)', message: 'whole' }]);
   assert.equal(keyForIssue('internal', fields), 'internal.host', 'a missing object goes to its first field');
+});
+
+test('a bound the schema gives in bytes or seconds is told in the unit the box shows', () => {
+  assert.equal(inShownUnit(field('mx.maxMessageBytes'), 'Too small: expected number to be >=1024'), 'Too small: expected at least 0.000977 MB');
+  assert.equal(inShownUnit(field('mx.maxMessageBytes'), 'Too big: expected number to be <=1073741824'), 'Too big: expected at most 1024 MB');
+  assert.equal(inShownUnit(field('mx.idleTimeoutSec'), 'Too big: expected number to be <=3600'), 'Too big: expected at most 60 minutes');
+  assert.equal(inShownUnit(field('mx.maxRecipients'), 'Too small: expected number to be >=1'), 'Too small: expected number to be >=1', 'a box in the stored unit keeps the message');
+  const { byKey } = placeIssues([{ path: 'mx.maxMessageBytes', message: 'Too big: expected number to be <=1073741824' }], fields);
+  assert.deepEqual(byKey, { 'mx.maxMessageBytes': ['Too big: expected at most 1024 MB'] });
 });
 
 // One source of labels: the renderer takes them from the key table (config.get), never from a map of its own.
