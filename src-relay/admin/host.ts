@@ -205,11 +205,13 @@ export class AdminHost {
     if (!effective.ok) throw new ApiError('CONFIG_INVALID', undefined, effective.problems);
     const previousText = existsSync(this.configFile) ? readFileSync(this.configFile, 'utf8') : null;
     const previousConfig = this.relay ? this.config : null;
+    const previousInternal = this.config.internal;
     await saveConfig(this.configFile, input);
     await this.stopEngine();
     try {
       await this.startEngine(effective.config);
       this.logger.info({ file: this.configFile }, 'CONFIG_APPLIED');
+      this.retryWhenInternalMoved(previousInternal, effective.config.internal);
       return this.status();
     } catch (error) {
       const reason = (error as Error).message;
@@ -224,6 +226,16 @@ export class AdminHost {
       }
       throw new ApiError('APPLY_FAILED', `the new configuration could not be started (${reason}); the previous one is back in force`);
     }
+  }
+
+  /**
+   * Mail deferred because the internal server's address was wrong waits out its backoff for nothing once the address
+   * is fixed: when host or port changed, every waiting recipient of the internal route is tried at once.
+   */
+  private retryWhenInternalMoved(before: Config['internal'], after: Config['internal']): void {
+    if (!before || !after || !this.relay || (before.host === after.host && before.port === after.port)) return;
+    const retried = this.relay.queue.retryRoute('internal', 'the configuration (a new internal server address)');
+    this.logger.info({ from: `${before.host}:${before.port}`, to: `${after.host}:${after.port}`, retried }, 'INTERNAL_MOVED');
   }
 
   /** The keys the command line sets ("mx.listen"): the file's values for them apply only without those flags. */

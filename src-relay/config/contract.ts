@@ -22,7 +22,27 @@ export const configContract = {
       configured: z.boolean(),
       /** Dotted key paths ("mx.listen") set on the command line: they win over `saved`, which applies only without them. */
       overridden: z.array(z.string()),
-      keys: z.array(z.object({ key: z.string(), type: z.string(), default: z.string(), description: z.string() })),
+      /** Every key with its type, default and description (the schema's) and how a person sees it (config/fields.ts): one table for the settings page and the wizard. */
+      keys: z.array(
+        z.object({
+          key: z.string(),
+          type: z.string(),
+          default: z.string(),
+          description: z.string(),
+          group: z.enum(['domains', 'internal', 'filters', 'outbound', 'accounts', 'alerts', 'backups', 'admin']),
+          section: z.string(),
+          label: z.string(),
+          control: z.enum(['toggle', 'number', 'text', 'secret', 'list', 'number-list', 'choice', 'address', 'path', 'json']),
+          /** The unit shown; the stored value is `factor` times the shown one. */
+          unit: z.object({ word: z.string(), factor: z.number() }).nullable(),
+          choices: z.record(z.string(), z.string()).nullable(),
+          options: z.array(z.string()),
+          test: z.enum(['internal', 'smarthost', 'clamav', 'rspamd', 'spamd']).nullable(),
+          emptyRemoves: z.string().nullable(),
+        }),
+      ),
+      /** The groups of the settings page, in order. */
+      groups: z.array(z.object({ id: z.string(), title: z.string(), intro: z.string() })),
     }),
   }),
   'config.validate': method({
@@ -37,7 +57,15 @@ export const configContract = {
   }),
   'setup.testInternal': method({
     summary: 'Speak to the internal server: connect, EHLO, STARTTLS, a recipient probe; say whether it still offers AUTH',
-    input: z.object({ host, port: port.default(25), recipient: z.string().trim().max(254).optional() }).strict(),
+    input: z
+      .object({
+        host,
+        port: port.default(25),
+        recipient: z.string().trim().max(254).optional(),
+        /** Whose advice: the internal server's (switch its SMTP AUTH off...) or a smarthost's (where Moat sends outgoing mail). */
+        role: z.enum(['internal', 'smarthost']).default('internal'),
+      })
+      .strict(),
     output: z.object({
       ok: z.boolean(),
       steps: z.array(z.object({ step: z.enum(['connect', 'greeting', 'ehlo', 'starttls', 'mail', 'rcpt']), ok: z.boolean(), detail: z.string() })),

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ConfigSchema } from './schema.ts';
+import { CONFIG_FIELDS, type FieldMeta } from './fields.ts';
 
 export interface ConfigKeyDoc {
   key: string;
@@ -7,6 +8,16 @@ export interface ConfigKeyDoc {
   default: string;
   description: string;
 }
+
+/** A key with how a person sees it (fields.ts): what the settings page and the wizard read. */
+export type ConfigFieldDoc = ConfigKeyDoc & Omit<FieldMeta, 'unit' | 'choices' | 'test' | 'emptyRemoves'> & {
+  unit: NonNullable<FieldMeta['unit']> | null;
+  choices: Record<string, string> | null;
+  test: NonNullable<FieldMeta['test']> | null;
+  emptyRemoves: string | null;
+  /** Allowed values of a choice, from the schema. */
+  options: string[];
+};
 
 interface JsonSchemaNode {
   type?: string | string[];
@@ -40,6 +51,28 @@ export function configKeys(): ConfigKeyDoc[] {
   };
   walk(schema, []);
   return keys;
+}
+
+/** The key table with each key's group, label, unit and control, in the page's order (fields.ts); a key fields.ts misses shows raw, as JSON, last (a unit test keeps that from happening). */
+export function configFields(): ConfigFieldDoc[] {
+  const order = Object.keys(CONFIG_FIELDS);
+  const position = (key: string) => (order.includes(key) ? order.indexOf(key) : order.length);
+  const keys = configKeys().sort((a, b) => position(a.key) - position(b.key));
+  return keys.map((doc) => {
+    const meta: FieldMeta = CONFIG_FIELDS[doc.key] ?? { group: 'admin', section: 'Other', label: doc.key, control: 'json' };
+    return {
+      ...doc,
+      group: meta.group,
+      section: meta.section,
+      label: meta.label,
+      control: meta.control,
+      unit: meta.unit ?? null,
+      choices: meta.choices ? { ...meta.choices } : null,
+      test: meta.test ?? null,
+      emptyRemoves: meta.emptyRemoves ?? null,
+      options: [...doc.type.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((match) => match[1]!),
+    };
+  });
 }
 
 function typeName(node: JsonSchemaNode): string {

@@ -26,10 +26,31 @@ const hostSchema = z
   .max(253)
   .regex(/^[A-Za-z0-9._:-]+$/, 'expected a host name or IP address');
 
+/**
+ * Why a domain of the configuration (accepted, TLS-required, a block list) cannot be one, in words the admin can act
+ * on; null when it can. Besides what DNS allows, a single name ("localhost", "corp") is refused: mail from the
+ * Internet never reaches it.
+ */
+export function domainProblem(value: string): string | null {
+  const text = value.trim();
+  if (text === '') return 'is empty';
+  if (/\s/.test(text)) return 'has a space in it';
+  if (text.includes('@')) return 'is an address: give only the part after the @';
+  if (/^[\d.]+$/.test(text) || text.includes(':')) return 'is an IP address: give the domain name your mail is addressed to';
+  if (text.includes('_')) return 'has an underscore: a domain holds letters, digits, hyphens and dots';
+  const labels = text.replace(/\.$/, '').split('.');
+  if (labels.some((label) => label === '')) return 'has an empty part (two dots in a row, or a dot at the start)';
+  if (labels.some((label) => label.startsWith('-') || label.endsWith('-'))) return 'has a part that starts or ends with a hyphen';
+  if (labels.length < 2) return 'is a single name: give the full domain, like example.com';
+  if (!normalizeDomain(text)) return 'has characters a domain cannot hold (letters, digits, hyphens and dots)';
+  return null;
+}
+
 const domainSchema = z.string().transform((value, ctx) => {
-  const domain = normalizeDomain(value);
+  const problem = domainProblem(value);
+  const domain = problem ? null : normalizeDomain(value.trim());
   if (!domain) {
-    ctx.addIssue({ code: 'custom', message: `"${value}" is not a valid domain name` });
+    ctx.addIssue({ code: 'custom', message: `"${value}" is not a valid domain name: it ${problem ?? 'is not one'}` });
     return z.NEVER;
   }
   return domain;

@@ -53,6 +53,8 @@ export interface SmtpServerCheckOptions {
   /** Start TLS when offered (default); false checks what a relay with `tls: none` sees. */
   starttls?: boolean;
   stepTimeoutMs?: number;
+  /** Whose advice to give: the internal server's (default) or a smarthost's, which Moat sends outgoing mail through and may log in to. */
+  role?: 'internal' | 'smarthost';
 }
 
 /** Runs the conversation and says what it found; never throws for anything the network or the server does. */
@@ -60,6 +62,7 @@ export async function checkSmtpServer(options: SmtpServerCheckOptions): Promise<
   const stepMs = options.stepTimeoutMs ?? CHECK_STEP_TIMEOUT_MS;
   const { host, port } = options;
   const where = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+  const tlsKey = options.role === 'smarthost' ? 'outbound.smarthost.tls' : 'internal.tls';
   const check: SmtpServerCheck = {
     ok: false,
     steps: [],
@@ -93,25 +96,25 @@ export async function checkSmtpServer(options: SmtpServerCheckOptions): Promise<
     } catch (error) {
       step('connect', false, failure(error));
       check.advice.push(`Moat cannot reach ${where}: check the host name and port, that the server runs, and that a firewall lets this box reach it on port ${port}.`);
-      return finish(check);
+      return finish(check, options.role);
     }
     step('connect', true, `connected to ${where}`);
 
     const greeting = await ask('greeting', null);
-    if (!greeting) return finish(check);
+    if (!greeting) return finish(check, options.role);
     if (greeting.code !== 220) {
       step('greeting', false, `it refused the connection: ${greeting.text}`);
       check.advice.push("It turns this box away at connect: allow the relay's address on the server's receive connector.");
-      return finish(check);
+      return finish(check, options.role);
     }
     check.banner = greeting.lines.join(' ').trim();
     step('greeting', true, `it greeted: ${greeting.text}`);
 
     const ehlo = await ask('ehlo', `EHLO ${options.hostname}`);
-    if (!ehlo) return finish(check);
+    if (!ehlo) return finish(check, options.role);
     if (ehlo.code !== 250) {
       step('ehlo', false, `it refused EHLO ${options.hostname}: ${ehlo.text}`);
-      return finish(check);
+      return finish(check, options.role);
     }
     let keywords = ehloKeywords(ehlo);
     check.starttls = keywords.has('STARTTLS');
@@ -121,27 +124,27 @@ export async function checkSmtpServer(options: SmtpServerCheckOptions): Promise<
 
     if (check.starttls && options.starttls !== false) {
       const started = await ask('starttls', 'STARTTLS');
-      if (!started) return finish(check);
+      if (!started) return finish(check, options.role);
       if (started.code !== 220) {
         step('starttls', false, `it offered STARTTLS but refused it: ${started.text}`);
-        check.advice.push('It offers STARTTLS but will not start it: fix TLS on the server, or set internal.tls to "none".');
-        return finish(check);
+        check.advice.push(`It offers STARTTLS but will not start it: fix TLS on the server, or set ${tlsKey} to "none".`);
+        return finish(check, options.role);
       }
       try {
         await probe.upgrade(host, stepMs);
       } catch (error) {
         step('starttls', false, `the TLS handshake failed: ${failure(error)}`);
-        check.advice.push('The TLS handshake with it failed: check its certificate and TLS settings, or set internal.tls to "none".');
-        return finish(check);
+        check.advice.push(`The TLS handshake with it failed: check its certificate and TLS settings, or set ${tlsKey} to "none".`);
+        return finish(check, options.role);
       }
       check.tls = probe.tls;
       const trust = check.tls?.authorized ? 'its certificate is trusted here' : `its certificate is not trusted here (${check.tls?.authorizationError ?? 'unknown reason'})`;
       step('starttls', true, `TLS started (${check.tls?.protocol ?? 'TLS'}); ${trust}`);
       const again = await ask('ehlo', `EHLO ${options.hostname}`);
-      if (!again) return finish(check);
+      if (!again) return finish(check, options.role);
       if (again.code !== 250) {
         step('ehlo', false, `after STARTTLS it refused EHLO: ${again.text}`);
-        return finish(check);
+        return finish(check, options.role);
       }
       keywords = ehloKeywords(again);
       check.authMechanisms = authMechanisms(keywords);
@@ -153,7 +156,7 @@ export async function checkSmtpServer(options: SmtpServerCheckOptions): Promise<
       // the transaction is only a question: end it (a failure here changes no answer)
       await probe.command('RSET', stepMs).catch(() => null);
     }
-    return finish(check);
+    return finish(check, options.role);
   } finally {
     probe?.close();
   }
@@ -208,16 +211,19 @@ async function probeRecipient(
 }
 
 /** Sets `ok` and adds the advice that follows from what was seen (TLS, AUTH). */
-function finish(check: SmtpServerCheck): SmtpServerCheck {
+function finish(check: SmtpServerCheck, role: 'internal' | 'smarthost' = 'internal'): SmtpServerCheck {
+  const key = role === 'smarthost' ? 'outbound.smarthost' : 'internal';
   const reached = check.steps.some((entry) => entry.step === 'ehlo' && entry.ok);
   check.ok = reached && check.steps.every((entry) => entry.ok);
   if (!reached) return check;
   if (!check.starttls) {
-    check.advice.push('It does not offer STARTTLS: mail from Moat to it crosses your network unencrypted (internal.tls "opportunistic" works with that, "required" would not).');
+    check.advice.push(`It does not offer STARTTLS: mail from Moat to it crosses your network unencrypted (${key}.tls "opportunistic" works with that, "required" would not).`);
   } else if (check.tls && !check.tls.authorized) {
-    check.advice.push(`Its certificate is not trusted here (${check.tls.authorizationError ?? 'unknown reason'}): leave internal.verifyCertificate off, or give Moat your CA's certificate (outbound.caFile).`);
+    check.advice.push(`Its certificate is not trusted here (${check.tls.authorizationError ?? 'unknown reason'}): leave ${key}.verifyCertificate off, or give Moat your CA's certificate (outbound.caFile).`);
   }
-  if (check.authMechanisms.length) {
+  if (check.authMechanisms.length && role === 'smarthost') {
+    check.advice.push(`It offers AUTH ${check.authMechanisms.join(' ')}: if your provider gives you a user name and password, enter them under "Log in to the smarthost".`);
+  } else if (check.authMechanisms.length) {
     check.advice.push(
       `It still offers AUTH ${check.authMechanisms.join(' ')}: once Moat handles your clients' submission, switch SMTP AUTH off on it (on the receive connector Moat uses), so stolen passwords have nothing to log in to.`,
     );

@@ -264,6 +264,17 @@ export class Queue extends EventEmitter<QueueEvents> {
     return count;
   }
 
+  /** Every waiting recipient of one route is due now (its address was just fixed); returns how many. */
+  retryRoute(route: Route, by?: string): number {
+    const now = this.clock();
+    const count = this.store.retryRoute(route, now);
+    if (count > 0) {
+      this.store.insertHistory([{ at: now, action: 'QUEUE_RETRY', detail: `every waiting recipient of the ${route} route made due by ${actor(by)} (${count} recipients)` }]);
+      this.emit('changed');
+    }
+    return count;
+  }
+
   /**
    * Retries, holds or releases a selection of queued messages in one transaction (one commit, not one per message).
    * For each id: true when the message is in the asked-for state afterwards (one already held counts as held).

@@ -1,132 +1,128 @@
-import { getPath, putPath, type ConfigObject } from './paths.ts';
+import type { Output } from '../../src-relay/admin/contract.ts';
+import { deletePath, getPath, putPath, type ConfigObject } from './paths.ts';
 
 /**
- * The settings page is driven by the key table config.get sends (key, type, default, description; the same
- * table as the README's, read from the config schema): each key becomes an input of its type, grouped by section.
+ * The settings page as data. Every field comes from the table config.get sends (config.get `keys`: the schema's type,
+ * default and description, and config/fields.ts's group, label, unit and control); nothing here names a key or a
+ * label, so the page, the wizard and the README read one source.
  */
 
-export interface KeyDoc {
-  key: string;
-  type: string;
-  default: string;
-  description: string;
-}
+export type FieldDoc = Output<'config.get'>['keys'][number];
+export type GroupDoc = Output<'config.get'>['groups'][number];
 
-export type KeyKind = 'boolean' | 'integer' | 'number' | 'string' | 'secret' | 'enum' | 'list' | 'json';
-
-export interface KeyModel extends KeyDoc {
-  kind: KeyKind;
-  /** For enums: the allowed values. */
-  options: string[];
-  /** For lists: what one line holds. */
-  itemKind: 'string' | 'number' | 'integer';
-  section: string;
-  label: string;
-}
-
-export const SECTIONS: readonly { id: string; title: string }[] = [
-  { id: 'general', title: 'General' },
-  { id: 'internal', title: 'Internal server' },
-  { id: 'mx', title: 'Inbound (port 25)' },
-  { id: 'filters', title: 'Filters' },
-  { id: 'outbound', title: 'Outbound' },
-  { id: 'submission', title: 'Submission' },
-  { id: 'queue', title: 'Queue' },
-  { id: 'quarantine', title: 'Quarantine' },
-  { id: 'alerts', title: 'Alerts' },
-  { id: 'checklist', title: 'Checklist' },
-  { id: 'backup', title: 'Backup' },
-  { id: 'admin', title: 'Admin listener' },
-];
-
-/** Reads the type column: `boolean`, `integer`, `"a" \| "b"`, `string[]`, `object`... */
-export function parseKeyType(type: string, key = ''): Pick<KeyModel, 'kind' | 'options' | 'itemKind'> {
-  const base = { options: [] as string[], itemKind: 'string' as const };
-  if (type.includes('"')) return { ...base, kind: 'enum', options: [...type.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((match) => match[1]!) };
-  if (type === 'boolean') return { ...base, kind: 'boolean' };
-  if (type === 'integer') return { ...base, kind: 'integer' };
-  if (type === 'number') return { ...base, kind: 'number' };
-  if (type === 'string') return { ...base, kind: /(^|\.)pass$/.test(key) ? 'secret' : 'string' };
-  if (type === 'string[]') return { ...base, kind: 'list' };
-  if (type === 'integer[]' || type === 'number[]') return { ...base, kind: 'list', itemKind: type === 'integer[]' ? 'integer' : 'number' };
-  return { ...base, kind: 'json' };
-}
-
-/** "mx.maxConnectionsPerIp" -> "Max connections per IP". */
-export function labelFor(key: string): string {
-  const last = key.split('.').pop() ?? key;
-  const words = last
-    .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
-    .replace(/([A-Z]+)([A-Z][a-z])/g, '$1 $2')
-    .toLowerCase()
-    .replace(/\b(ip|tls|ca|mx|dmarc|dkim|spf|url|ttl|ms|sec)\b/g, (word) => (word === 'ms' || word === 'sec' ? `(${word === 'ms' ? 'ms' : 's'})` : word.toUpperCase()));
-  return words.charAt(0).toUpperCase() + words.slice(1);
-}
-
-export function sectionOf(key: string): string {
-  const dot = key.indexOf('.');
-  return dot === -1 ? 'general' : key.slice(0, dot);
-}
-
-export function keyModel(doc: KeyDoc): KeyModel {
-  return { ...doc, ...parseKeyType(doc.type, doc.key), section: sectionOf(doc.key), label: labelFor(doc.key) };
-}
+/** What a control holds while the admin edits: text (numbers in the shown unit), on/off, or list entries. */
+export type Draft = string | boolean | readonly string[];
 
 export interface SettingsSection {
-  id: string;
   title: string;
-  keys: KeyModel[];
+  fields: FieldDoc[];
 }
 
-/** The keys by section, in the page's order; a section the list does not know goes last under its own name. */
-export function groupKeys(docs: readonly KeyDoc[]): SettingsSection[] {
-  const sections = new Map<string, SettingsSection>(SECTIONS.map((section) => [section.id, { ...section, keys: [] }]));
-  for (const doc of docs) {
-    const model = keyModel(doc);
-    let section = sections.get(model.section);
-    if (!section) {
-      section = { id: model.section, title: model.section, keys: [] };
-      sections.set(model.section, section);
-    }
-    section.keys.push(model);
+export interface SettingsGroup extends GroupDoc {
+  sections: SettingsSection[];
+}
+
+/** The fields by group and section, in the table's order; groups without fields are left out. */
+export function groupFields(fields: readonly FieldDoc[], groups: readonly GroupDoc[]): SettingsGroup[] {
+  return groups
+    .map((group) => {
+      const sections: SettingsSection[] = [];
+      for (const field of fields.filter((candidate) => candidate.group === group.id)) {
+        let section = sections.find((candidate) => candidate.title === field.section);
+        if (!section) {
+          section = { title: field.section, fields: [] };
+          sections.push(section);
+        }
+        section.fields.push(field);
+      }
+      return { ...group, sections };
+    })
+    .filter((group) => group.sections.length > 0);
+}
+
+/** The label of a key as the table has it (the wizard's fields use this too); the key itself when unknown. */
+export function labelOf(fields: readonly FieldDoc[], key: string): string {
+  return fields.find((field) => field.key === key)?.label ?? key;
+}
+
+const isInteger = (field: FieldDoc) => field.type === 'integer' || field.type === 'integer[]';
+
+/** A stored number in the field's unit, without float noise (26214400 bytes -> "25"; 90 seconds -> "1.5"). */
+export function toShown(field: FieldDoc, value: number): string {
+  const shown = value / (field.unit?.factor ?? 1);
+  return String(Number(shown.toPrecision(12)));
+}
+
+/** A number typed in the field's unit, as stored (whole where the key takes whole numbers). */
+function fromShown(field: FieldDoc, text: string): number | null {
+  const shown = Number(text.replace(',', '.'));
+  if (text === '' || !Number.isFinite(shown)) return null;
+  const value = shown * (field.unit?.factor ?? 1);
+  return isInteger(field) ? Math.round(value) : Number(value.toPrecision(12));
+}
+
+/** The default in words and in the field's unit ("25 MB", "When offered", "none"), or null when there is none. */
+export function defaultText(field: FieldDoc): string | null {
+  if (field.default === '—') return null;
+  let value: unknown;
+  try {
+    value = JSON.parse(field.default);
+  } catch {
+    return field.default;
   }
-  return [...sections.values()].filter((section) => section.keys.length > 0);
+  if (typeof value === 'number') return `${toShown(field, value)}${field.unit ? ` ${field.unit.word}` : ''}`;
+  if (typeof value === 'boolean') return value ? 'on' : 'off';
+  if (typeof value === 'string') return field.choices?.[value] ?? value;
+  if (Array.isArray(value)) {
+    if (value.length === 0) return 'none';
+    const items = value.map((item) => (typeof item === 'number' ? toShown(field, item) : String(item)));
+    return `${items.join(', ')}${field.unit && field.control === 'number-list' ? ` ${field.unit.word}` : ''}`;
+  }
+  return JSON.stringify(value);
 }
 
-/** What an input shows for a saved value (undefined: the box is empty and the default shows as placeholder). */
-export function valueToDraft(model: KeyModel, value: unknown): string | boolean {
-  if (model.kind === 'boolean') return value === undefined ? model.default === 'true' : value === true;
-  if (value === undefined) return '';
-  if (model.kind === 'list') return Array.isArray(value) ? value.map(String).join('\n') : JSON.stringify(value);
-  if (model.kind === 'json') return JSON.stringify(value, null, 2);
-  return typeof value === 'string' ? value : JSON.stringify(value);
+/** What a control shows for a saved value (undefined: empty, the default shows as placeholder). */
+export function valueToDraft(field: FieldDoc, value: unknown): Draft {
+  switch (field.control) {
+    case 'toggle':
+      return value === undefined ? field.default === 'true' : value === true;
+    case 'list':
+      return Array.isArray(value) ? value.map(String) : [];
+    case 'number-list':
+      return Array.isArray(value) ? value.map((item) => (typeof item === 'number' ? toShown(field, item) : String(item))).join(', ') : '';
+    case 'number':
+      return typeof value === 'number' ? toShown(field, value) : value === undefined ? '' : String(value);
+    case 'json':
+      return value === undefined ? '' : JSON.stringify(value, null, 2);
+    default:
+      return typeof value === 'string' ? value : value === undefined ? '' : JSON.stringify(value);
+  }
 }
 
 export type DraftResult = { ok: true; value: unknown } | { ok: false; message: string };
 
-/** An input's text as the value to save; `value: undefined` means "remove the key, use the default". */
-export function draftToValue(model: KeyModel, draft: string | boolean): DraftResult {
-  if (model.kind === 'boolean') return { ok: true, value: draft === true };
+/** A control's content as the value to save; `value: undefined` removes the key (its default applies). */
+export function draftToValue(field: FieldDoc, draft: Draft): DraftResult {
+  if (field.control === 'toggle') return { ok: true, value: draft === true };
+  if (field.control === 'list') {
+    const items = (Array.isArray(draft) ? draft : splitEntries(String(draft))).map((item) => item.trim()).filter(Boolean);
+    return { ok: true, value: items };
+  }
   const text = String(draft);
   const trimmed = text.trim();
   if (trimmed === '') return { ok: true, value: undefined };
-  switch (model.kind) {
-    case 'integer':
+  const unitWord = field.unit ? ` (in ${field.unit.word})` : '';
+  switch (field.control) {
     case 'number': {
-      const value = Number(trimmed);
-      if (!Number.isFinite(value)) return { ok: false, message: 'expected a number' };
-      if (model.kind === 'integer' && !Number.isInteger(value)) return { ok: false, message: 'expected a whole number' };
-      return { ok: true, value };
+      const value = fromShown(field, trimmed);
+      return value === null ? { ok: false, message: `expected a number${unitWord}` } : { ok: true, value };
     }
-    case 'enum':
-      return model.options.includes(trimmed) ? { ok: true, value: trimmed } : { ok: false, message: `expected one of ${model.options.join(', ')}` };
-    case 'list': {
-      const items = trimmed.split(/[\n,]+/).map((item) => item.trim()).filter(Boolean);
-      if (model.itemKind === 'string') return { ok: true, value: items };
-      const numbers = items.map(Number);
-      if (numbers.some((value) => !Number.isFinite(value) || (model.itemKind === 'integer' && !Number.isInteger(value)))) return { ok: false, message: 'expected numbers, one a line' };
-      return { ok: true, value: numbers };
+    case 'number-list': {
+      const values = splitEntries(trimmed).map((item) => fromShown(field, item));
+      return values.some((value) => value === null) ? { ok: false, message: `expected numbers${unitWord}, separated by commas` } : { ok: true, value: values };
     }
+    case 'choice':
+      return field.options.includes(trimmed) ? { ok: true, value: trimmed } : { ok: false, message: `expected one of ${field.options.map((option) => field.choices?.[option] ?? option).join(', ')}` };
     case 'json':
       try {
         return { ok: true, value: JSON.parse(trimmed) };
@@ -140,35 +136,81 @@ export function draftToValue(model: KeyModel, draft: string | boolean): DraftRes
   }
 }
 
-/** The saved configuration with the admin's edits (only the keys they touched); local problems by key. */
-export function applyDrafts(saved: ConfigObject, models: readonly KeyModel[], drafts: Readonly<Record<string, string | boolean>>): { config: ConfigObject; problems: Record<string, string> } {
+/** List entries typed in one go: separated by lines, commas or semicolons (a space stays in its entry, for the check to name). */
+export function splitEntries(text: string): string[] {
+  return text
+    .split(/[\n,;]+/)
+    .map((entry) => entry.trim())
+    .filter(Boolean);
+}
+
+/**
+ * The saved configuration with the admin's edits (only the keys they touched), and local problems by key. A field
+ * emptied whose entry says `emptyRemoves` takes its optional object with it (no smarthost, no log-in).
+ */
+export function applyDrafts(saved: ConfigObject, fields: readonly FieldDoc[], drafts: Readonly<Record<string, Draft>>): { config: ConfigObject; problems: Record<string, string> } {
   let config = saved;
   const problems: Record<string, string> = {};
-  const byKey = new Map(models.map((model) => [model.key, model]));
+  const removed: string[] = [];
+  const byKey = new Map(fields.map((field) => [field.key, field]));
   for (const [key, draft] of Object.entries(drafts)) {
-    const model = byKey.get(key);
-    if (!model) continue;
-    const result = draftToValue(model, draft);
+    const field = byKey.get(key);
+    if (!field) continue;
+    const result = draftToValue(field, draft);
     if (!result.ok) problems[key] = result.message;
-    else config = putPath(config, key, result.value);
+    else {
+      config = putPath(config, key, result.value);
+      if (result.value === undefined && field.emptyRemoves) removed.push(field.emptyRemoves);
+    }
   }
+  for (const path of removed) config = deletePath(config, path);
   return { config, problems };
 }
 
+const same = (a: Draft, b: Draft) => (Array.isArray(a) && Array.isArray(b) ? a.length === b.length && a.every((item, index) => item === b[index]) : a === b);
+
 /** The keys whose edited value differs from the saved one (for "3 unsaved changes"). */
-export function changedKeys(saved: ConfigObject, models: readonly KeyModel[], drafts: Readonly<Record<string, string | boolean>>): string[] {
-  const byKey = new Map(models.map((model) => [model.key, model]));
+export function changedKeys(saved: ConfigObject, fields: readonly FieldDoc[], drafts: Readonly<Record<string, Draft>>): string[] {
+  const byKey = new Map(fields.map((field) => [field.key, field]));
   return Object.entries(drafts)
     .filter(([key, draft]) => {
-      const model = byKey.get(key);
-      return model ? valueToDraft(model, getPath(saved, key)) !== draft : false;
+      const field = byKey.get(key);
+      return field ? !same(valueToDraft(field, getPath(saved, key)), draft) : false;
     })
     .map(([key]) => key);
 }
 
-/** The issue paths a key's input shows: its own and everything under it ("mx.dnsbl.zones.0.zone" -> "mx.dnsbl.zones"). */
-export function keyForIssue(path: string, models: readonly KeyModel[]): string | null {
+/** The field a problem belongs to: its own key or the one holding it ("mx.dnsbl.zones.0.zone" -> "mx.dnsbl.zones"); a missing object's problem goes to its first field. */
+export function keyForIssue(path: string, fields: readonly FieldDoc[]): string | null {
   let best: string | null = null;
-  for (const model of models) if ((path === model.key || path.startsWith(`${model.key}.`)) && (!best || model.key.length > best.length)) best = model.key;
-  return best;
+  for (const field of fields) if ((path === field.key || path.startsWith(`${field.key}.`)) && (!best || field.key.length > best.length)) best = field.key;
+  return best ?? fields.find((field) => field.key.startsWith(`${path}.`))?.key ?? null;
+}
+
+/**
+ * A schema bound is in the stored unit ("expected number to be >=1024", bytes); a box showing MB or minutes says it
+ * in that unit instead, so the admin is not told to type 1024 into a box that means megabytes.
+ */
+export function inShownUnit(field: FieldDoc, message: string): string {
+  if (!field.unit || field.unit.factor === 1) return message;
+  const unit = field.unit;
+  return message.replace(/expected (?:number|array) to (?:be|have) ([<>]=?)\s*(-?\d+(?:\.\d+)?)/, (_all, op: string, bound: string) => {
+    const exact = Number((Number(bound) / unit.factor).toPrecision(12));
+    const shown = String(exact).length <= 8 ? exact : Number(exact.toPrecision(3));
+    const words: Record<string, string> = { '>=': 'at least', '>': 'more than', '<=': 'at most', '<': 'less than' };
+    return `expected ${words[op] ?? op} ${shown} ${unit.word}`;
+  });
+}
+
+/** Problems by field key, and those no field shows. */
+export function placeIssues(issues: readonly { path: string; message: string }[], fields: readonly FieldDoc[]): { byKey: Record<string, string[]>; unplaced: { path: string; message: string }[] } {
+  const byKey: Record<string, string[]> = {};
+  const unplaced: { path: string; message: string }[] = [];
+  for (const issue of issues) {
+    const key = keyForIssue(issue.path.replace(/^config\./, ''), fields);
+    const field = key ? fields.find((candidate) => candidate.key === key) : undefined;
+    if (key && field) (byKey[key] ??= []).push(inShownUnit(field, issue.message));
+    else unplaced.push(issue);
+  }
+  return { byKey, unplaced };
 }

@@ -161,6 +161,14 @@ export function parseList(text: string): string[] {
     .filter(Boolean);
 }
 
+/** Domains and addresses typed one a line (or comma-separated): a space stays inside its entry, so "exa mple.com" is refused as one name, not read as two. */
+export function parseLines(text: string): string[] {
+  return text
+    .split(/[\n,;]+/)
+    .map((entry) => entry.trim())
+    .filter(Boolean);
+}
+
 export function formatList(value: unknown): string {
   return Array.isArray(value) ? value.map(String).join('\n') : '';
 }
@@ -259,7 +267,7 @@ export function buildConfig(saved: ConfigObject, fields: WizardFields): ConfigOb
   const optionalText = (value: string) => (value.trim() === '' ? undefined : value.trim());
 
   put('hostname', optionalText(fields.hostname));
-  put('domains', parseList(fields.domains));
+  put('domains', parseLines(fields.domains));
   put('mx.listen', optionalText(fields.mxListen));
 
   const internalTouched = fields.internalHost.trim() !== '' || getPath(saved, 'internal') !== undefined;
@@ -358,26 +366,61 @@ export interface ReviewSection {
 
 const TLS_WORDS: Record<TlsMode, string> = { none: 'never', opportunistic: 'when offered', required: 'required' };
 
-/** The review page: every choice in plain words, one section per step. */
-export function reviewSummary(fields: WizardFields): ReviewSection[] {
+/** What the relay runs with besides the file (config.get): a key set on the command line wins over the wizard's value. */
+export interface InForce {
+  effective: ConfigObject;
+  overridden: readonly string[];
+  /** Addresses the relay is listening on now, by key ("admin.listen"): shown for a configured port 0 (the system picks). */
+  bound?: Readonly<Record<string, string | null>>;
+}
+
+/** Added to a value the command line sets, in the review. */
+export const COMMAND_LINE_MARK = '(set on the command line)';
+
+/** The review page: every choice in plain words, one section per step; addresses as they will be in force. */
+export function reviewSummary(fields: WizardFields, inForce: InForce = { effective: {}, overridden: [] }): ReviewSection[] {
   const list = (text: string, empty: string) => {
     const items = parseList(text);
     return items.length ? items.join(', ') : empty;
   };
+  /** A listener configured on port 0 is shown where it listens now, when it does. */
+  const listening = (path: string, value: string) => (value.endsWith(':0') && inForce.bound?.[path] ? (inForce.bound[path] as string) : value);
+  const overridden = (path: string) => inForce.overridden.some((key) => pathCovers(key, path) || pathCovers(path, key));
+  /** The command line's value with its mark when it sets `path`, else what the wizard would save. */
+  const forced = (path: string, wizard: string): string => {
+    if (!overridden(path)) return wizard;
+    const value = getPath(inForce.effective, path);
+    const text = Array.isArray(value) ? value.map(String).join(', ') : value === undefined ? '(not set)' : listening(path, String(value));
+    return `${text} ${COMMAND_LINE_MARK}`;
+  };
   const hopLine = (host: string, port: string, tls: TlsMode, verify: boolean, auth: boolean, user: string) =>
     `${host.trim() || '(not set)'} port ${port.trim() || '25'}, STARTTLS ${TLS_WORDS[tls]}${verify ? ', certificate checked' : ''}${auth ? `, logs in as ${user}` : ''}`;
-  const listeners = [fields.submissionStarttls ? `${fields.submissionListen} (STARTTLS)` : '', fields.submissionTls ? `${fields.submissionTlsListen} (TLS)` : ''].filter(Boolean);
+  const starttls = overridden('submission.listen') ? forced('submission.listen', '') : fields.submissionStarttls ? fields.submissionListen : '';
+  const implicit = overridden('submission.tlsListen') ? forced('submission.tlsListen', '') : fields.submissionTls ? fields.submissionTlsListen : '';
+  const listeners = [starttls ? `${starttls} (STARTTLS)` : '', implicit ? `${implicit} (TLS)` : ''].filter(Boolean);
+  const adminListen = getPath(inForce.effective, 'admin.listen');
   return [
     {
       step: 'domains',
       title: 'Accepted domains',
       lines: [
-        ['Domains', list(fields.domains, '(none yet)')],
+        ['Domains', forced('domains', parseLines(fields.domains).join(', ') || '(none yet)')],
         ['Host name', fields.hostname.trim() || "this machine's name"],
-        ['Takes mail on', fields.mxListen.trim() || 'the default address (port 25 on every interface)'],
+        ['Takes mail on', forced('mx.listen', fields.mxListen.trim() || 'the default address (port 25 on every interface)')],
       ],
     },
-    { step: 'internal', title: 'Internal server', lines: [['Delivers to', hopLine(fields.internalHost, fields.internalPort, fields.internalTls, fields.internalVerify, fields.internalAuth, fields.internalUser)]] },
+    {
+      step: 'internal',
+      title: 'Internal server',
+      lines: [
+        [
+          'Delivers to',
+          overridden('internal.host')
+            ? `${String(getPath(inForce.effective, 'internal.host'))} port ${String(getPath(inForce.effective, 'internal.port') ?? 25)} ${COMMAND_LINE_MARK}`
+            : hopLine(fields.internalHost, fields.internalPort, fields.internalTls, fields.internalVerify, fields.internalAuth, fields.internalUser),
+        ],
+      ],
+    },
     {
       step: 'recipients',
       title: 'Recipient verification',
@@ -417,6 +460,23 @@ export function reviewSummary(fields: WizardFields): ReviewSection[] {
         ['New accounts', fields.accounts.length ? fields.accounts.map((account) => account.name.trim()).join(', ') : 'none'],
       ],
     },
-    { step: 'password', title: 'Admin password', lines: [['Admin password', wantsPasswordChange(fields) ? 'changed on apply' : 'kept']] },
+    {
+      step: 'password',
+      title: 'Admin access',
+      lines: [
+        ['Admin password', wantsPasswordChange(fields) ? 'changed on apply' : 'kept'],
+        ['Admin page on', forced('admin.listen', typeof adminListen === 'string' ? listening('admin.listen', adminListen) : 'the default address (127.0.0.1:8025)')],
+      ],
+    },
   ];
+}
+
+/** What the admin should know before applying: choices that leave the relay weaker than it could be. */
+export function reviewWarnings(fields: WizardFields): string[] {
+  const warnings: string[] = [];
+  if (fields.filtersEnabled && !fields.clamavAddress.trim()) {
+    warnings.push('No virus scanner: mail is not scanned for viruses. Install ClamAV (sudo apt-get install clamav-daemon clamav-freshclam), then set its address under Filters.');
+  }
+  if (!fields.filtersEnabled) warnings.push('The content filters are off: every message for your domains is delivered unchecked.');
+  return warnings;
 }

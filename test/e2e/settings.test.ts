@@ -5,6 +5,7 @@ import type { Page } from 'playwright-core';
 import type { AdminClient } from '../helpers/admin.ts';
 import { eventually } from '../helpers/cli.ts';
 import { message, RawSmtp, send } from '../helpers/smtp.ts';
+import { reservePort } from '../helpers/sink.ts';
 import { officeMessage, submit } from '../helpers/submission.ts';
 import { ADMIN_PASSWORD, e2eTest, heading, logIn, openScreen, screenshot, textMatches, UI_TIMEOUT_MS, type World } from './world.ts';
 
@@ -153,74 +154,111 @@ e2eTest('settings: "Back up now" writes a backup into the configured folder and 
   assert.deepEqual(errors, []);
 });
 
-e2eTest('settings: a configuration key is checked and applied; an invalid value is shown at its field and changes nothing', async (world) => {
-  const { sink, relay, admin, page, errors } = await settingsWorld(world, '#/settings');
+/** The navigation of the configuration's groups. */
+const groupNav = (page: Page) => page.getByRole('navigation', { name: 'Configuration sections' });
+const openGroup = async (page: Page, title: string) => {
+  await groupNav(page).getByRole('button', { name: new RegExp(`^${title.replace(/[()]/g, '\\$&')}`) }).click();
+  await page.getByRole('heading', { level: 2, name: title, exact: true }).waitFor();
+};
+
+e2eTest('settings: the configuration is grouped by task with human labels, and "Largest message" in MB is saved in bytes and enforced', async (world) => {
+  const { relay, admin, page, errors } = await settingsWorld(world, '#/settings');
   const saved = () => JSON.parse(readFileSync(join(world.dataDir, 'moat.json'), 'utf8')) as { mx: Record<string, unknown> };
   const firstStart = (await admin.call('relay.status', {})).startedAt;
-  await page.getByRole('navigation', { name: 'Configuration sections' }).getByRole('button', { name: 'Inbound (port 25)', exact: true }).click();
-  await page.getByRole('heading', { level: 2, name: 'Inbound (port 25)', exact: true }).waitFor();
-  const maxRecipients = page.getByLabel('Max recipients', { exact: true });
+  assert.deepEqual(
+    (await groupNav(page).getByRole('button').allTextContents()).map((text) => text.trim()),
+    ['Domains and recipients', 'Internal server', 'Filters and quarantine', 'Outgoing mail', 'Accounts', 'Alerts', 'Backups', 'Admin access'],
+  );
+  await page.getByRole('heading', { level: 2, name: 'Domains and recipients', exact: true }).waitFor();
+  const largest = page.getByLabel('Largest message', { exact: true });
+  const largestField = field(page, 'Largest message');
+  // the unit a person uses, and the config key only on its details line
+  await textMatches(largestField, /MB/);
+  await textMatches(largestField.locator('.key-line'), /^Config key mx\.maxMessageBytes$/);
+  assert.equal(await largest.getAttribute('placeholder'), '25', 'the default, in MB');
   const bar = page.locator('.config-bar');
   const status = page.getByRole('status');
-  const apply = page.getByRole('button', { name: 'Apply', exact: true });
 
-  await maxRecipients.fill('2');
-  await textMatches(bar, /^1 unsaved change/);
-  await page.getByRole('button', { name: 'Check', exact: true }).click();
-  await textMatches(status, /^The configuration is valid\.$/);
-  await apply.click();
+  await largest.fill('1');
+  await textMatches(bar, /^1 unsaved change\s*Everything checks out/);
+  await screenshot(page, '12-settings-grouped-forms');
+  await page.getByRole('button', { name: 'Apply', exact: true }).click();
   await textMatches(status, /^Applied\. The relay is running\.$/);
   await textMatches(bar, /^No unsaved changes/);
-  // the field shows the saved value once the page has read the configuration back
-  await eventually(async () => (await maxRecipients.inputValue()) === '2', UI_TIMEOUT_MS, 'the field to show the saved value');
-  assert.equal(saved().mx.maxRecipients, 2, 'moat.json has the new value');
+  await eventually(async () => (await largest.inputValue()) === '1', UI_TIMEOUT_MS, 'the field to show the saved value');
+  assert.equal(saved().mx.maxMessageBytes, 1024 * 1024, 'moat.json holds bytes');
   const afterApply = await admin.call('relay.status', {});
-  assert.equal(afterApply.state, 'running');
   assert.ok(afterApply.startedAt! > firstStart!, 'the relay was restarted with it');
   assert.ok(relay.serve.running);
-  await screenshot(page, '12-settings-config-applied');
 
-  // the restarted relay takes mail (on its new port: mx listens on 127.0.0.1:0) and holds to the new limit
-  const mx = await listenerPort(admin, 'mx');
-  await send(mx, 'alice@sender.test', ['bob@example.test'], message('after apply'));
-  await sink.waitForSubject('after apply');
-  const client = await RawSmtp.connect(mx);
+  // the restarted relay announces and enforces the new size: just under it is taken, just over it refused
+  const client = await RawSmtp.connect(await listenerPort(admin, 'mx'));
   try {
-    await client.hello();
-    assert.match(await client.command('MAIL FROM:<alice@sender.test>'), /^250/);
-    assert.match(await client.command('RCPT TO:<bob@example.test>'), /^250/);
-    assert.match(await client.command('RCPT TO:<carol@example.test>'), /^250/);
-    assert.match(await client.command('RCPT TO:<dave@example.test>'), /^452/, 'a third recipient is one too many');
+    assert.match(await client.hello(), /SIZE 1048576/);
+    assert.match(await client.command(`MAIL FROM:<alice@sender.test> SIZE=${1024 * 1024}`), /^250/);
+    assert.match(await client.command('RSET'), /^250/);
+    assert.match(await client.command(`MAIL FROM:<alice@sender.test> SIZE=${1024 * 1024 + 1}`), /^552/);
   } finally {
     client.close();
   }
+  assert.deepEqual(errors, []);
+});
 
-  // a value the page can read but the schema refuses: shown at the field, Apply saves and restarts nothing
+e2eTest('settings: two invalid fields show two inline errors at once, and Apply changes nothing until both are fixed', async (world) => {
+  const { admin, page, errors } = await settingsWorld(world, '#/settings');
   const fileBefore = readFileSync(join(world.dataDir, 'moat.json'), 'utf8');
-  await maxRecipients.fill('0');
-  await page.getByRole('button', { name: 'Check', exact: true }).click();
-  await textMatches(status, /^1 problem to fix\.$/);
-  await textMatches(field(page, 'Max recipients').locator('.field-error'), /1/);
-  assert.equal(await maxRecipients.getAttribute('aria-invalid'), 'true');
-  await apply.click();
-  await textMatches(status, /^Not applied: fix the problems marked below first\.$/);
-  await textMatches(field(page, 'Max recipients').locator('.field-error'), /1/);
-  await textMatches(page.getByRole('navigation', { name: 'Configuration sections' }).getByRole('button', { name: /^Inbound \(port 25\)/ }), /!/);
-  await screenshot(page, '12-settings-config-invalid');
-  // one the page cannot read at all is caught before it is sent
-  await maxRecipients.fill('many');
-  await textMatches(field(page, 'Max recipients').locator('.field-error'), /^expected a number\b/);
-  await apply.click();
-  // Apply clears the last result line first; with a problem on the page it stops there
-  await status.waitFor({ state: 'detached' });
-  assert.equal(readFileSync(join(world.dataDir, 'moat.json'), 'utf8'), fileBefore, 'moat.json is unchanged');
-  const unchanged = await admin.call('relay.status', {});
-  assert.equal(unchanged.state, 'running');
-  assert.equal(unchanged.startedAt, afterApply.startedAt, 'the relay was not restarted');
+  const startedAt = (await admin.call('relay.status', {})).startedAt;
+  const bar = page.locator('.config-bar');
+  const apply = page.getByRole('button', { name: 'Apply', exact: true });
 
+  // one the schema refuses (below its minimum), one the page cannot read at all; no button pressed
+  await page.getByLabel('Recipients per message', { exact: true }).fill('0');
+  await page.getByLabel('Largest message', { exact: true }).fill('lots');
+  await textMatches(field(page, 'Recipients per message').locator('.field-error'), /1/);
+  await textMatches(field(page, 'Largest message').locator('.field-error'), /^expected a number \(in MB\)$/);
+  assert.equal(await page.getByLabel('Recipients per message', { exact: true }).getAttribute('aria-invalid'), 'true');
+  assert.equal(await page.getByLabel('Largest message', { exact: true }).getAttribute('aria-invalid'), 'true');
+  await textMatches(bar, /2 problems to fix/);
+  await textMatches(groupNav(page).getByRole('button', { name: /^Domains and recipients/ }), /!/);
+  assert.equal(await apply.isDisabled(), true, 'Apply waits for the problems to be fixed');
+  await screenshot(page, '12-settings-two-problems');
+
+  // a problem in another group is marked in the navigation too
+  await openGroup(page, 'Accounts');
+  await page.getByLabel('Recipients per submitted message', { exact: true }).fill('0');
+  await textMatches(bar, /3 problems to fix/);
+  await textMatches(groupNav(page).getByRole('button', { name: /^Accounts/ }), /!/);
   await page.getByRole('button', { name: 'Discard changes', exact: true }).click();
-  await textMatches(bar, /^No unsaved changes/);
-  assert.equal(await maxRecipients.inputValue(), '2');
+  await textMatches(bar, /^No unsaved changes\s*Everything checks out/);
+  assert.equal(readFileSync(join(world.dataDir, 'moat.json'), 'utf8'), fileBefore, 'moat.json is unchanged');
+  assert.equal((await admin.call('relay.status', {})).startedAt, startedAt, 'the relay was not restarted');
+  assert.deepEqual(errors, []);
+});
+
+e2eTest("settings: Test connection for the internal server shows what it answered and the wizard's plain advice", async (world) => {
+  const { sink, page, errors } = await settingsWorld(world, '#/settings');
+  await openGroup(page, 'Internal server');
+  assert.equal(await page.getByRole('textbox', { name: 'Internal server', exact: true }).inputValue(), '127.0.0.1');
+  const test = page.getByRole('button', { name: 'Test connection to Internal server', exact: true });
+  await test.click();
+  const report = page.locator('.test-report');
+  await textMatches(report, /The internal server answers/);
+  await screenshot(page, '12-settings-test-internal');
+
+  // a port where nothing listens: the plain advice says what to check
+  const closed = await reservePort();
+  await page.getByLabel('Port', { exact: true }).fill(String(closed));
+  await test.click();
+  await textMatches(report, /The test failed/);
+  await textMatches(report.locator('.advice'), new RegExp(`Moat cannot reach 127\\.0\\.0\\.1:${closed}: check the host name and port`));
+  await screenshot(page, '12-settings-test-internal-failed');
+  assert.ok(sink.port !== closed);
+  await openGroup(page, 'Filters and quarantine');
+  await page.getByRole('button', { name: 'Test connection to ClamAV (clamd) address', exact: true }).waitFor();
+  await screenshot(page, '12-settings-filters-group');
+  await openGroup(page, 'Outgoing mail');
+  await textMatches(field(page, 'Waits between delivery attempts'), /minutes/);
+  await screenshot(page, '12-settings-outgoing-group');
   assert.deepEqual(errors, []);
 });
 

@@ -85,6 +85,21 @@ test('a server offering STARTTLS and AUTH: TLS is started, EHLO is said again, a
   }
 });
 
+test('the same test pointed at a smarthost: AUTH offered means "enter your log-in", never "switch AUTH off", and the advice names the smarthost keys', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const server = await exchange();
+  try {
+    const result = await testInternal({ host: '127.0.0.1', port: server.port, role: 'smarthost' });
+    assert.equal(result.ok, true, JSON.stringify(result.steps));
+    assert.equal(result.recipientAccepted, null, 'no recipient probe at a smarthost');
+    assert.ok(result.advice.some((line) => /^It offers AUTH LOGIN PLAIN: if your provider gives you a user name and password, enter them/.test(line)), result.advice.join('\n'));
+    assert.ok(!result.advice.some((line) => /switch SMTP AUTH off/.test(line)), result.advice.join('\n'));
+    assert.ok(result.advice.some((line) => /leave outbound\.smarthost\.verifyCertificate off/.test(line)), result.advice.join('\n'));
+    assert.ok(!result.advice.some((line) => /internal\./.test(line)), 'no internal-server keys in a smarthost\'s advice');
+  } finally {
+    await server.stop();
+  }
+});
+
 test('a recipient the server refuses: the rcpt step fails with its reply, and the test is not ok', { timeout: TEST_TIMEOUT_MS }, async () => {
   const server = await exchange();
   try {

@@ -114,7 +114,7 @@ test('bad flags or config exit 2, list every problem with its key path, and leav
     {
       name: 'a domain that is not one',
       args: ['--domain', 'not a domain!', '--internal', '127.0.0.1:2599'],
-      problems: [/^ {2}domains\.0: "not a domain!" is not a valid domain name$/m],
+      problems: [/^ {2}domains\.0: "not a domain!" is not a valid domain name: it has a space in it$/m],
     },
     {
       name: 'a malformed flag and a wrong value in the file, together',

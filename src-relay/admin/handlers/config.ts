@@ -1,4 +1,5 @@
-import { configKeys } from '../../config/docs.ts';
+import { configFields } from '../../config/docs.ts';
+import { FIELD_GROUPS } from '../../config/fields.ts';
 import type { configContract } from '../../config/contract.ts';
 import type { Handlers } from './types.ts';
 
@@ -11,7 +12,8 @@ export const configHandlers = {
     effective: JSON.parse(JSON.stringify(config())) as Record<string, unknown>,
     configured: status.current().state !== 'setup',
     overridden: settings.overridden(),
-    keys: configKeys(),
+    keys: configFields(),
+    groups: FIELD_GROUPS.map((group) => ({ ...group })),
   }),
   'config.validate': (input, { settings }) => ({ problems: settings.check(input.config, input.complete) }),
   'config.apply': async (input, { settings }) => {

@@ -36,8 +36,8 @@ export function createSetupHandlers(options: SetupHandlerOptions = {}) {
         }
         recipient = checked.address;
       }
-      const check = await checkSmtpServer({ host: input.host, port: input.port, hostname: ourName(context), recipient, stepTimeoutMs: options.stepTimeoutMs });
-      context.logger.info({ host: input.host, port: input.port, ok: check.ok, by: context.actor }, 'INTERNAL_TESTED');
+      const check = await checkSmtpServer({ host: input.host, port: input.port, hostname: ourName(context), recipient, stepTimeoutMs: options.stepTimeoutMs, role: input.role });
+      context.logger.info({ host: input.host, port: input.port, role: input.role, ok: check.ok, by: context.actor }, input.role === 'smarthost' ? 'SMARTHOST_TESTED' : 'INTERNAL_TESTED');
       return {
         ok: check.ok,
         steps: check.steps,

@@ -1,18 +1,23 @@
-import { useMemo, useState } from 'react';
+import { useEffect, useId, useMemo, useState, type ReactNode } from 'react';
 import type { Output } from '../../../src-relay/admin/contract.ts';
 import { ApiFailure, call } from '../../api/client.ts';
-import { useAction, useCall } from '../../api/hooks.ts';
-import { CheckboxField, ErrorMessage, Loading, SelectField, StatusLine, TextField } from '../../components/ui.tsx';
-import { getPath, normalizeIssuePath, type Issue } from '../../lib/paths.ts';
-import { applyDrafts, changedKeys, groupKeys, keyForIssue, valueToDraft, type KeyModel } from '../../lib/settings.ts';
+import { asFailure, useAction, useCall } from '../../api/hooks.ts';
+import { Badge, CheckboxField, ErrorMessage, Loading, SelectField, StatusLine, TextField } from '../../components/ui.tsx';
+import { getPath, type ConfigObject, type Issue } from '../../lib/paths.ts';
+import { applyDrafts, changedKeys, defaultText, groupFields, placeIssues, splitEntries, valueToDraft, type Draft, type FieldDoc } from '../../lib/settings.ts';
 import { overrideNote } from '../../lib/overrides.ts';
+import { TestReport } from '../wizard/steps.tsx';
 import { PlainError } from '../../components/PlainError.tsx';
 
 type ConfigView = Output<'config.get'>;
 
+/** How long typing pauses before the whole configuration is checked again (every field's problem shows at once). */
+const CHECK_AFTER_TYPING_MS = 300;
+
 /**
- * Every configuration key, grouped by section, as inputs of its type (from the key table config.get sends).
- * Edits stay here until "Apply", which saves the whole file and restarts the relay (rolled back if it cannot start).
+ * The configuration as forms grouped by task (the groups, labels, units and controls come with config.get from the
+ * table beside the config schema). Every edit is checked at once, whole; "Apply" saves the file and restarts the
+ * relay (rolled back if it cannot start).
  */
 export function ConfigEditor() {
   const view = useCall('config.get', {});
@@ -22,42 +27,49 @@ export function ConfigEditor() {
 }
 
 function Editor({ view, reload }: { view: ConfigView; reload: () => Promise<void> }) {
-  const sections = useMemo(() => groupKeys(view.keys), [view.keys]);
-  const models = useMemo(() => sections.flatMap((section) => section.keys), [sections]);
-  const [sectionId, setSectionId] = useState(sections[0]?.id ?? 'general');
-  const [drafts, setDrafts] = useState<Record<string, string | boolean>>({});
-  const [serverIssues, setServerIssues] = useState<Issue[]>([]);
+  const groups = useMemo(() => groupFields(view.keys, view.groups), [view.keys, view.groups]);
+  const [groupId, setGroupId] = useState(groups[0]?.id ?? 'domains');
+  const [drafts, setDrafts] = useState<Record<string, Draft>>({});
+  const [serverIssues, setServerIssues] = useState<Issue[] | null>(null);
+  const [checkFailure, setCheckFailure] = useState<ApiFailure | null>(null);
   const [report, setReport] = useState('');
   const [relayError, setRelayError] = useState<string | null>(null);
   const action = useAction();
 
-  const { config, problems: localProblems } = applyDrafts(view.saved, models, drafts);
-  const changed = changedKeys(view.saved, models, drafts);
+  const { config, problems: localProblems } = applyDrafts(view.saved, view.keys, drafts);
+  const changed = changedKeys(view.saved, view.keys, drafts);
+  const configKey = JSON.stringify(config);
+  const localCount = Object.keys(localProblems).length;
 
-  const byKey: Record<string, string[]> = {};
-  const unplaced: Issue[] = [];
-  for (const [key, message] of Object.entries(localProblems)) (byKey[key] ??= []).push(message);
-  for (const issue of serverIssues) {
-    const key = keyForIssue(normalizeIssuePath(issue.path), models);
-    if (key) (byKey[key] ??= []).push(issue.message);
-    else unplaced.push(issue);
-  }
-  const sectionOfKey = (key: string) => models.find((model) => model.key === key)?.section;
-  const problemSections = new Set(Object.keys(byKey).map(sectionOfKey).filter(Boolean));
+  // The whole configuration is checked as it is edited, so every problem shows at its field at once.
+  useEffect(() => {
+    let live = true;
+    const timer = setTimeout(() => {
+      call('config.validate', { config: JSON.parse(configKey) as ConfigObject, complete: true })
+        .then((result) => {
+          if (!live) return;
+          setServerIssues(result.problems);
+          setCheckFailure(null);
+        })
+        .catch((error: unknown) => live && setCheckFailure(asFailure(error)));
+    }, CHECK_AFTER_TYPING_MS);
+    return () => {
+      live = false;
+      clearTimeout(timer);
+    };
+  }, [configKey]);
 
-  const check = async () => {
-    setReport('');
-    if (Object.keys(localProblems).length) return;
-    const result = await action.run(() => call('config.validate', { config, complete: true }));
-    if (!result) return;
-    setServerIssues(result.problems);
-    setReport(result.problems.length ? `${result.problems.length} ${result.problems.length === 1 ? 'problem' : 'problems'} to fix.` : 'The configuration is valid.');
-  };
+  const placed = placeIssues(serverIssues ?? [], view.keys);
+  const byKey: Record<string, string[]> = { ...placed.byKey };
+  for (const [key, message] of Object.entries(localProblems)) byKey[key] = [message];
+  const problemCount = Object.keys(byKey).length + placed.unplaced.length;
+  const groupOfKey = (key: string) => view.keys.find((field) => field.key === key)?.group;
+  const problemGroups = new Set<string | undefined>(Object.keys(byKey).map(groupOfKey));
 
   const apply = async () => {
     setReport('');
     setRelayError(null);
-    if (Object.keys(localProblems).length) return;
+    if (localCount) return;
     const checked = await action.run(() => call('config.validate', { config, complete: true }));
     if (!checked) return;
     setServerIssues(checked.problems);
@@ -82,24 +94,24 @@ function Editor({ view, reload }: { view: ConfigView; reload: () => Promise<void
     setRelayError(result.error);
   };
 
-  const section = sections.find((candidate) => candidate.id === sectionId) ?? sections[0];
-  const failure = action.error;
+  const group = groups.find((candidate) => candidate.id === groupId) ?? groups[0];
+  const draftOf = (field: FieldDoc) => drafts[field.key] ?? valueToDraft(field, getPath(view.saved, field.key));
+  const setDraft = (key: string, value: Draft) => setDrafts((current) => ({ ...current, [key]: value }));
 
   return (
     <div className="config-editor">
       <div className="config-bar">
         <span>{changed.length ? `${changed.length} unsaved ${changed.length === 1 ? 'change' : 'changes'}` : 'No unsaved changes'}</span>
-        <button type="button" onClick={() => void check()} disabled={action.busy}>
-          Check
-        </button>
-        <button type="button" className="primary" onClick={() => void apply()} disabled={action.busy || changed.length === 0}>
+        <span className={problemCount ? 'error-text' : 'muted'} aria-live="polite">
+          {serverIssues === null && !localCount ? 'Checking…' : problemCount ? `${problemCount} ${problemCount === 1 ? 'problem' : 'problems'} to fix` : 'Everything checks out'}
+        </span>
+        <button type="button" className="primary" onClick={() => void apply()} disabled={action.busy || changed.length === 0 || problemCount > 0}>
           Apply
         </button>
         <button
           type="button"
           onClick={() => {
             setDrafts({});
-            setServerIssues([]);
             setReport('');
           }}
           disabled={action.busy || Object.keys(drafts).length === 0}
@@ -109,13 +121,13 @@ function Editor({ view, reload }: { view: ConfigView; reload: () => Promise<void
       </div>
       {report ? <StatusLine>{report}</StatusLine> : null}
       {relayError ? <PlainError raw={relayError} /> : null}
-      <ErrorMessage error={failure} showIssues={false} />
-      {unplaced.length ? (
+      <ErrorMessage error={action.error ?? checkFailure} showIssues={false} />
+      {placed.unplaced.length ? (
         <div className="error-box" role="alert">
           <ul>
-            {unplaced.map((issue) => (
+            {placed.unplaced.map((issue) => (
               <li key={`${issue.path}:${issue.message}`}>
-                <code>{issue.path}</code> {issue.message}
+                {issue.message} <code className="key-name">{issue.path}</code>
               </li>
             ))}
           </ul>
@@ -124,32 +136,39 @@ function Editor({ view, reload }: { view: ConfigView; reload: () => Promise<void
       <div className="config-layout">
         <nav className="section-nav" aria-label="Configuration sections">
           <ul>
-            {sections.map((item) => (
+            {groups.map((item) => (
               <li key={item.id}>
-                <button type="button" aria-current={item.id === section?.id ? 'true' : undefined} onClick={() => setSectionId(item.id)}>
+                <button type="button" aria-current={item.id === group?.id ? 'true' : undefined} onClick={() => setGroupId(item.id)}>
                   {item.title}
-                  {problemSections.has(item.id) ? <span className="problem-dot" aria-label="has problems"> !</span> : null}
+                  {problemGroups.has(item.id) ? <span className="problem-dot" aria-label="has problems"> !</span> : null}
                 </button>
               </li>
             ))}
           </ul>
         </nav>
-        {section ? (
+        {group ? (
           <section className="config-section" aria-labelledby="config-section-title">
-            <h2 id="config-section-title">{section.title}</h2>
-            {section.keys.map((model) => (
-              <KeyInput
-                key={model.key}
-                model={model}
-                value={drafts[model.key] ?? valueToDraft(model, getPath(view.saved, model.key))}
-                errors={byKey[model.key]}
-                note={overrideNote(model.key, view.overridden, model.kind === 'secret' ? undefined : getPath(view.effective, model.key))}
-                onChange={(value) => {
-                  setDrafts((current) => ({ ...current, [model.key]: value }));
-                  // a server problem is about the value that was checked, not the one being typed
-                  setServerIssues((issues) => issues.filter((issue) => keyForIssue(normalizeIssuePath(issue.path), models) !== model.key));
-                }}
-              />
+            <h2 id="config-section-title">{group.title}</h2>
+            <p className="muted">{group.intro}</p>
+            {group.sections.map((section) => (
+              <fieldset key={section.title} className="config-group">
+                <legend>{section.title}</legend>
+                {section.fields.map((field) => {
+                  const tested = section.fields.find((candidate) => candidate.test && testAnchor(candidate) === field.key);
+                  return (
+                    <div key={field.key} className="config-field">
+                      <FieldControl
+                        field={field}
+                        value={draftOf(field)}
+                        errors={byKey[field.key]}
+                        note={overrideNote(field.key, view.overridden, field.control === 'secret' ? undefined : getPath(view.effective, field.key))}
+                        onChange={(value) => setDraft(field.key, value)}
+                      />
+                      {tested ? <ConnectionTest field={tested} value={String(draftOf(tested))} port={tested.test === 'internal' || tested.test === 'smarthost' ? String(draftOf(field)) : ''} /> : null}
+                    </div>
+                  );
+                })}
+              </fieldset>
             ))}
           </section>
         ) : null}
@@ -158,39 +177,207 @@ function Editor({ view, reload }: { view: ConfigView; reload: () => Promise<void
   );
 }
 
-/** `note`: the key is set on the command line; then neither the file's value nor the default is the one in force. */
-function KeyInput({ model, value, errors, note, onChange }: { model: KeyModel; value: string | boolean; errors: string[] | undefined; note: string | null; onChange: (value: string | boolean) => void }) {
-  const hasDefault = model.default !== '—' && !note;
-  const hint = (
+interface ControlProps {
+  field: FieldDoc;
+  value: Draft;
+  errors: string[] | undefined;
+  /** The key is set on the command line: then neither the file's value nor the default is the one in force. */
+  note: string | null;
+  onChange: (value: Draft) => void;
+}
+
+/** Where a field's "Test connection" goes: after the port for a server (the test uses both), else after the address. */
+function testAnchor(field: FieldDoc): string {
+  return field.test === 'internal' || field.test === 'smarthost' ? field.key.replace(/\.host$/, '.port') : field.key;
+}
+
+/** A description ends its sentence before the default; the stored unit is left out where the box shows another. */
+function describe(field: FieldDoc): string {
+  let text = field.description;
+  if (field.unit && field.unit.factor !== 1) text = text.replace(/,? in (bytes|seconds|milliseconds)\b/, '');
+  return /[.!?]$/.test(text) || text === '' ? text : `${text}.`;
+}
+
+/** The hint: the command-line note, the description, the default, and the config key on its own "details" line. */
+function Hint({ field, note }: { field: FieldDoc; note: string | null }) {
+  const fallback = note ? null : defaultText(field);
+  return (
     <>
       {note ? <span className="override-note">{note}</span> : null}
-      {model.description} <code className="key-name">{model.key}</code>
-      {model.kind !== 'boolean' && hasDefault ? <span className="muted"> (default {model.default})</span> : null}
+      {describe(field)}
+      {field.control !== 'toggle' && fallback ? <span className="muted"> Default: {fallback}.</span> : null}
+      <span className="key-line">
+        Config key <code className="key-name">{field.key}</code>
+      </span>
     </>
   );
-  switch (model.kind) {
-    case 'boolean':
-      return <CheckboxField label={model.label} checked={value === true} onChange={onChange} hint={hint} errors={errors} />;
-    case 'enum':
+}
+
+function FieldControl(props: ControlProps) {
+  const { field, value, errors, note, onChange } = props;
+  const hint = <Hint field={field} note={note} />;
+  switch (field.control) {
+    case 'toggle':
+      return <CheckboxField label={field.label} checked={value === true} onChange={onChange} hint={hint} errors={errors} />;
+    case 'choice': {
+      const fallback = defaultText(field);
       return (
         <SelectField
-          label={model.label}
+          label={field.label}
           value={String(value)}
           onChange={onChange}
           hint={hint}
           errors={errors}
-          options={[{ value: '', label: `Default (${model.default.replace(/"/g, '')})` }, ...model.options.map((option) => ({ value: option, label: option }))]}
+          options={[{ value: '', label: fallback ? `Default (${fallback})` : 'Not set' }, ...field.options.map((option) => ({ value: option, label: field.choices?.[option] ?? option }))]}
         />
       );
+    }
     case 'list':
-    case 'json':
-      return <TextField label={model.label} value={String(value)} onChange={onChange} hint={hint} errors={errors} multiline rows={model.kind === 'json' ? 5 : 3} monospace placeholder={model.kind === 'list' ? 'one a line' : undefined} />;
-    case 'secret':
-      return <TextField label={model.label} type="password" value={String(value)} onChange={onChange} hint={hint} errors={errors} autoComplete="new-password" />;
-    case 'integer':
+      return <ListField label={field.label} entries={Array.isArray(value) ? value : []} onChange={onChange} hint={hint} errors={errors} />;
     case 'number':
-      return <TextField label={model.label} value={String(value)} onChange={onChange} hint={hint} errors={errors} inputMode={model.kind === 'integer' ? 'numeric' : 'decimal'} placeholder={hasDefault ? model.default : undefined} />;
+    case 'number-list':
+      return <UnitField field={field} value={String(value)} onChange={onChange} hint={hint} errors={errors} note={note} />;
+    case 'json':
+      return <TextField label={field.label} value={String(value)} onChange={onChange} hint={hint} errors={errors} multiline rows={4} monospace />;
+    case 'secret':
+      return <TextField label={field.label} type="password" value={String(value)} onChange={onChange} hint={hint} errors={errors} autoComplete="new-password" />;
     default:
-      return <TextField label={model.label} value={String(value)} onChange={onChange} hint={hint} errors={errors} placeholder={hasDefault ? model.default.replace(/^"|"$/g, '') : undefined} />;
+      return <TextField label={field.label} value={String(value)} onChange={onChange} hint={hint} errors={errors} placeholder={note ? undefined : (defaultText(field) ?? undefined)} />;
   }
+}
+
+/** A number in the unit a person uses (MB, minutes), the unit written after the box. */
+function UnitField({ field, value, onChange, hint, errors, note }: { field: FieldDoc; value: string; onChange: (value: string) => void; hint: ReactNode; errors: string[] | undefined; note: string | null }) {
+  const id = useId();
+  const fallback = note ? undefined : defaultText(field)?.replace(` ${field.unit?.word ?? ''}`, '');
+  return (
+    <div className="field unit-field">
+      <label htmlFor={id}>{field.label}</label>
+      <span className="unit-input">
+        <input
+          id={id}
+          type="text"
+          inputMode="decimal"
+          autoComplete="off"
+          spellCheck={false}
+          value={value}
+          placeholder={fallback}
+          aria-invalid={errors?.length ? true : undefined}
+          aria-describedby={`${id}-unit ${id}-hint${errors?.length ? ` ${id}-error` : ''}`}
+          onChange={(event) => onChange(event.target.value)}
+        />
+        <span className="unit" id={`${id}-unit`}>
+          {field.unit ? field.unit.word : ''}
+        </span>
+      </span>
+      <span className="hint" id={`${id}-hint`}>
+        {hint}
+      </span>
+      {errors?.length ? (
+        <span className="field-error" id={`${id}-error`}>
+          {errors.join('; ')}
+        </span>
+      ) : null}
+    </div>
+  );
+}
+
+/** Entries shown one by one with "Remove", and a box to add more (several at once, separated by spaces or commas). */
+function ListField({ label, entries, onChange, hint, errors }: { label: string; entries: readonly string[]; onChange: (value: readonly string[]) => void; hint: ReactNode; errors: string[] | undefined }) {
+  const id = useId();
+  const [adding, setAdding] = useState('');
+  const add = () => {
+    const fresh = splitEntries(adding).filter((entry) => !entries.includes(entry));
+    if (fresh.length) onChange([...entries, ...fresh]);
+    setAdding('');
+  };
+  return (
+    <div className="field list-field" role="group" aria-labelledby={`${id}-label`}>
+      <span className="label" id={`${id}-label`}>
+        {label}
+      </span>
+      {entries.length ? (
+        <ul className="list-entries" aria-label={label}>
+          {entries.map((entry) => (
+            <li key={entry}>
+              <span>{entry}</span>
+              <button type="button" className="link-button" aria-label={`Remove ${entry}`} onClick={() => onChange(entries.filter((item) => item !== entry))}>
+                ×
+              </button>
+            </li>
+          ))}
+        </ul>
+      ) : (
+        <span className="muted small">None.</span>
+      )}
+      <span className="list-add">
+        <input
+          id={`${id}-add`}
+          type="text"
+          value={adding}
+          autoComplete="off"
+          spellCheck={false}
+          aria-label={`Add to ${label}`}
+          aria-invalid={errors?.length ? true : undefined}
+          aria-describedby={`${id}-hint${errors?.length ? ` ${id}-error` : ''}`}
+          onChange={(event) => setAdding(event.target.value)}
+          onKeyDown={(event) => {
+            if (event.key === 'Enter') {
+              event.preventDefault();
+              add();
+            }
+          }}
+          onBlur={add}
+        />
+        <button type="button" onClick={add} disabled={!adding.trim()}>
+          Add
+        </button>
+      </span>
+      <span className="hint" id={`${id}-hint`}>
+        {hint}
+      </span>
+      {errors?.length ? (
+        <span className="field-error" id={`${id}-error`}>
+          {errors.join('; ')}
+        </span>
+      ) : null}
+    </div>
+  );
+}
+
+type SmtpTest = Output<'setup.testInternal'>;
+type EngineTest = Output<'setup.testFilter'>;
+
+/** "Test connection" beside an address: the setup wizard's own checks, with its plain advice. */
+function ConnectionTest({ field, value, port: portText }: { field: FieldDoc; value: string; port: string }) {
+  const test = useAction();
+  const [smtp, setSmtp] = useState<SmtpTest | null>(null);
+  const [engine, setEngine] = useState<EngineTest | null>(null);
+  const kind = field.test!;
+  const run = async () => {
+    setSmtp(null);
+    setEngine(null);
+    if (kind === 'internal' || kind === 'smarthost') {
+      const port = Number(portText.trim() || '25');
+      const answer = await test.run(() => call('setup.testInternal', { host: value.trim(), port: Number.isInteger(port) && port > 0 ? port : 25, role: kind }));
+      if (answer) setSmtp(answer);
+    } else {
+      const answer = await test.run(() => call('setup.testFilter', { engine: kind, address: value.trim() }));
+      if (answer) setEngine(answer);
+    }
+  };
+  return (
+    <div className="test-box">
+      <button type="button" onClick={() => void run()} disabled={test.busy || !value.trim()} aria-label={`Test connection to ${field.label}`}>
+        {test.busy ? 'Testing…' : 'Test connection'}
+      </button>
+      <ErrorMessage error={test.error} />
+      {smtp ? <TestReport result={smtp} who={kind === 'smarthost' ? 'The smarthost answers' : 'The internal server answers'} /> : null}
+      {engine ? (
+        <p role="status">
+          <Badge tone={engine.ok ? 'ok' : 'critical'}>{engine.ok ? 'Works' : 'Failed'}</Badge> {engine.detail}
+        </p>
+      ) : null}
+    </div>
+  );
 }

@@ -1,7 +1,7 @@
 import type { ApiFailure } from '../../api/client.ts';
 import { Badge, ErrorMessage, Facts, Loading } from '../../components/ui.tsx';
 import type { ConfigObject, Issue } from '../../lib/paths.ts';
-import { reviewSummary, stepForPath, WIZARD_STEPS, type ApplyTask, type StepId, type WizardFields } from '../../lib/wizard.ts';
+import { reviewSummary, reviewWarnings, stepForPath, WIZARD_STEPS, type ApplyTask, type InForce, type StepId, type WizardFields } from '../../lib/wizard.ts';
 
 export interface TaskResult {
   task: ApplyTask;
@@ -26,8 +26,9 @@ function maskSecrets(key: string, value: unknown): unknown {
 }
 
 /** Every choice in plain words with an "Edit" per step, the whole-config check, and the apply progress. */
-export function ReviewStep({ fields, config, issues, error, results, applying, onEdit }: { fields: WizardFields; config: ConfigObject; issues: Issue[] | null; error: ApiFailure | null; results: TaskResult[] | null; applying: boolean; onEdit: (id: StepId) => void }) {
+export function ReviewStep({ fields, inForce, config, issues, error, results, applying, onEdit }: { fields: WizardFields; inForce: InForce; config: ConfigObject; issues: Issue[] | null; error: ApiFailure | null; results: TaskResult[] | null; applying: boolean; onEdit: (id: StepId) => void }) {
   const title = (id: StepId | null) => WIZARD_STEPS.find((step) => step.id === id)?.title ?? 'Other settings';
+  const warnings = reviewWarnings(fields);
   return (
     <>
       {results ? (
@@ -87,7 +88,20 @@ export function ReviewStep({ fields, config, issues, error, results, applying, o
         ) : null}
       </section>
 
-      {reviewSummary(fields).map((section) => (
+      {warnings.length ? (
+        <section aria-labelledby="warnings-title" className="notice review-warnings">
+          <h3 id="warnings-title">Before you apply</h3>
+          <ul>
+            {warnings.map((warning) => (
+              <li key={warning}>
+                <Badge tone="warning">Warning</Badge> {warning}
+              </li>
+            ))}
+          </ul>
+        </section>
+      ) : null}
+
+      {reviewSummary(fields, inForce).map((section) => (
         <section key={section.step} className="review-section" aria-labelledby={`review-${section.step}`}>
           <div className="panel-header">
             <h3 id={`review-${section.step}`}>{section.title}</h3>

@@ -5,7 +5,8 @@ import { asFailure, useCall } from '../../api/hooks.ts';
 import { ErrorMessage, Loading, PageHeader } from '../../components/ui.tsx';
 import { getPath, mapIssues, type ConfigObject, type Issue } from '../../lib/paths.ts';
 import { overrideNote } from '../../lib/overrides.ts';
-import { applyPlan, applyTaskLabel, buildConfig, FIELD_PATHS, fieldsFromConfig, parseList, passwordProblems, stepIssues, WIZARD_STEPS, type ApplyTask, type ConfigField, type StepId, type WizardFields } from '../../lib/wizard.ts';
+import { labelOf, type FieldDoc } from '../../lib/settings.ts';
+import { applyPlan, applyTaskLabel, buildConfig, FIELD_PATHS, fieldsFromConfig, parseList, passwordProblems, stepIssues, WIZARD_STEPS, type ApplyTask, type ConfigField, type InForce, type StepId, type WizardFields } from '../../lib/wizard.ts';
 import { DomainsStep, FiltersStep, InternalStep, OutboundStep, PasswordStep, RecipientsStep, SubmissionStep, TlsStep, type StepProps } from './steps.tsx';
 import { ReviewStep, type TaskResult } from './Review.tsx';
 
@@ -23,7 +24,7 @@ export function Wizard({ relay, onApplied }: { relay: RelayStatus | undefined; o
     );
   }
   if (!view.data) return <Loading label="Loading the configuration…" />;
-  return <WizardSteps saved={view.data.saved} overridden={view.data.overridden} effective={view.data.effective} firstRun={relay?.state === 'setup' || !view.data.configured} onApplied={onApplied} />;
+  return <WizardSteps saved={view.data.saved} overridden={view.data.overridden} effective={view.data.effective} keys={view.data.keys} bound={relay?.addresses} firstRun={relay?.state === 'setup' || !view.data.configured} onApplied={onApplied} />;
 }
 
 /** Codes that mean "the relay is (re)starting": account changes right after apply wait for it. */
@@ -42,7 +43,7 @@ async function whenReady<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-function WizardSteps({ saved, overridden, effective, firstRun, onApplied }: { saved: ConfigObject; overridden: readonly string[]; effective: ConfigObject; firstRun: boolean; onApplied: () => void }) {
+function WizardSteps({ saved, overridden, effective, keys, bound, firstRun, onApplied }: { saved: ConfigObject; overridden: readonly string[]; effective: ConfigObject; keys: readonly FieldDoc[]; bound: RelayStatus['addresses'] | undefined; firstRun: boolean; onApplied: () => void }) {
   const [fields, setFields] = useState<WizardFields>(() => fieldsFromConfig(saved));
   const [index, setIndex] = useState(0);
   const [furthest, setFurthest] = useState(0);
@@ -160,7 +161,8 @@ function WizardSteps({ saved, overridden, effective, firstRun, onApplied }: { sa
     const path = FIELD_PATHS[key];
     return overrideNote(path, overridden, /(^|\.)pass$/.test(path) ? undefined : getPath(effective, path));
   };
-  const props: StepProps = { fields, set, errors, note };
+  const label = (key: ConfigField): string => labelOf(keys, FIELD_PATHS[key]);
+  const props: StepProps = { fields, set, errors, note, label };
   const applied = results !== null && results.every((result) => result.state !== 'waiting' && result.state !== 'running') && results[0]?.state !== 'failed';
 
   return (
@@ -197,7 +199,7 @@ function WizardSteps({ saved, overridden, effective, firstRun, onApplied }: { sa
               </ul>
             </div>
           ) : null}
-          <StepBody id={step.id} props={props} existing={existingAccounts.data?.accounts ?? []} config={config} review={review} results={results} applying={applying} onEdit={(id) => goTo(WIZARD_STEPS.findIndex((candidate) => candidate.id === id))} />
+          <StepBody id={step.id} props={props} inForce={{ effective, overridden, bound: { 'mx.listen': bound?.mx ?? null, 'submission.listen': bound?.submission ?? null, 'submission.tlsListen': bound?.submissions ?? null, 'admin.listen': bound?.admin ?? null } }} existing={existingAccounts.data?.accounts ?? []} config={config} review={review} results={results} applying={applying} onEdit={(id) => goTo(WIZARD_STEPS.findIndex((candidate) => candidate.id === id))} />
           <ErrorMessage error={failure} />
           <div className="wizard-buttons">
             <button type="button" onClick={() => goTo(index - 1)} disabled={index === 0 || applying || checking}>
@@ -247,6 +249,7 @@ async function runTask(task: ApplyTask, config: ConfigObject, fields: WizardFiel
 function StepBody({
   id,
   props,
+  inForce,
   existing,
   config,
   review,
@@ -256,6 +259,7 @@ function StepBody({
 }: {
   id: StepId;
   props: StepProps;
+  inForce: InForce;
   existing: Output<'accounts.list'>['accounts'];
   config: ConfigObject;
   review: { issues: Issue[] | null; error: ApiFailure | null };
@@ -281,6 +285,6 @@ function StepBody({
     case 'password':
       return <PasswordStep {...props} />;
     case 'review':
-      return <ReviewStep fields={props.fields} config={config} issues={review.issues} error={review.error} results={results} applying={applying} onEdit={onEdit} />;
+      return <ReviewStep fields={props.fields} inForce={inForce} config={config} issues={review.issues} error={review.error} results={results} applying={applying} onEdit={onEdit} />;
   }
 }

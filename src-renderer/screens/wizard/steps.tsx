@@ -13,6 +13,8 @@ export interface StepProps {
   errors: (key: keyof WizardFields) => string[] | undefined;
   /** The note for a field whose key the command line sets (its value here is the file's, not the one in force), or null. */
   note: (key: ConfigField) => string | null;
+  /** A field's label from the key table beside the config schema (the settings page shows the same). */
+  label: (key: ConfigField) => string;
 }
 
 /** A field's hint with the command-line note first, when there is one. */
@@ -33,15 +35,15 @@ const TLS_OPTIONS: readonly { value: TlsMode; label: string }[] = [
   { value: 'none', label: 'Never' },
 ];
 
-export function DomainsStep({ fields, set, errors, note }: StepProps) {
+export function DomainsStep({ fields, set, errors, note, label }: StepProps) {
   const mxListenNote = note('mxListen');
   return (
     <>
       <p>The domains whose mail this relay takes in and hands to your internal server. Mail for any other domain is refused, so Moat is never an open relay.</p>
-      <TextField label="Accepted domains" value={fields.domains} onChange={(value) => set('domains', value)} errors={errors('domains')} multiline rows={4} hint={withNote(note('domains'), 'One a line, e.g. example.com')} autoFocus />
-      <TextField label="Host name of this relay" value={fields.hostname} onChange={(value) => set('hostname', value)} errors={errors('hostname')} hint="Used in the greeting and in Received headers; should match the MX record and reverse DNS. Empty: this machine's name." placeholder="mx.example.com" />
+      <TextField label={label('domains')} value={fields.domains} onChange={(value) => set('domains', value)} errors={errors('domains')} multiline rows={4} hint={withNote(note('domains'), 'One a line, e.g. example.com')} autoFocus />
+      <TextField label={label('hostname')} value={fields.hostname} onChange={(value) => set('hostname', value)} errors={errors('hostname')} hint="Used in the greeting and in Received headers; should match the MX record and reverse DNS. Empty: this machine's name." placeholder="mx.example.com" />
       <TextField
-        label="Inbound listener address"
+        label={label('mxListen')}
         value={fields.mxListen}
         onChange={(value) => set('mxListen', value)}
         errors={errors('mxListen')}
@@ -54,7 +56,7 @@ export function DomainsStep({ fields, set, errors, note }: StepProps) {
 
 type TestResult = Output<'setup.testInternal'>;
 
-export function InternalStep({ fields, set, errors }: StepProps) {
+export function InternalStep({ fields, set, errors, label }: StepProps) {
   const test = useAction();
   const [result, setResult] = useState<TestResult | null>(null);
   const firstDomain = parseList(fields.domains)[0];
@@ -69,16 +71,16 @@ export function InternalStep({ fields, set, errors }: StepProps) {
     <>
       <p>The mail server inside your network (for example Exchange) that receives the mail for your domains.</p>
       <div className="field-row">
-        <TextField label="Internal server" value={fields.internalHost} onChange={(value) => set('internalHost', value)} errors={errors('internalHost')} placeholder="exchange.corp.local or 10.0.0.5" autoFocus className="grow" />
-        <TextField label="Port" value={fields.internalPort} onChange={(value) => set('internalPort', value)} errors={errors('internalPort')} inputMode="numeric" className="short" />
+        <TextField label={label('internalHost')} value={fields.internalHost} onChange={(value) => set('internalHost', value)} errors={errors('internalHost')} placeholder="exchange.corp.local or 10.0.0.5" autoFocus className="grow" />
+        <TextField label={label('internalPort')} value={fields.internalPort} onChange={(value) => set('internalPort', value)} errors={errors('internalPort')} inputMode="numeric" className="short" />
       </div>
-      <SelectField label="STARTTLS to the internal server" value={fields.internalTls} onChange={(value) => set('internalTls', value)} errors={errors('internalTls')} options={TLS_OPTIONS} />
-      <CheckboxField label="Check the internal server's certificate" checked={fields.internalVerify} onChange={(value) => set('internalVerify', value)} errors={errors('internalVerify')} hint="Leave off for a self-signed Exchange certificate." />
+      <SelectField label={label('internalTls')} value={fields.internalTls} onChange={(value) => set('internalTls', value)} errors={errors('internalTls')} options={TLS_OPTIONS} />
+      <CheckboxField label={label('internalVerify')} checked={fields.internalVerify} onChange={(value) => set('internalVerify', value)} errors={errors('internalVerify')} hint="Leave off for a self-signed Exchange certificate." />
       <CheckboxField label="Log in to the internal server (SMTP AUTH)" checked={fields.internalAuth} onChange={(value) => set('internalAuth', value)} hint="Usually not needed: allow the relay's address on the receive connector instead." />
       {fields.internalAuth ? (
         <div className="field-row">
-          <TextField label="User name" value={fields.internalUser} onChange={(value) => set('internalUser', value)} errors={errors('internalUser')} className="grow" />
-          <TextField label="Password" type="password" value={fields.internalPass} onChange={(value) => set('internalPass', value)} errors={errors('internalPass')} autoComplete="new-password" className="grow" />
+          <TextField label={label('internalUser')} value={fields.internalUser} onChange={(value) => set('internalUser', value)} errors={errors('internalUser')} className="grow" />
+          <TextField label={label('internalPass')} type="password" value={fields.internalPass} onChange={(value) => set('internalPass', value)} errors={errors('internalPass')} autoComplete="new-password" className="grow" />
         </div>
       ) : null}
       <div className="test-box">
@@ -102,11 +104,12 @@ const STEP_NAMES: Record<TestResult['steps'][number]['step'], string> = {
   rcpt: 'Recipient probe',
 };
 
-function TestReport({ result }: { result: TestResult }) {
+/** What an SMTP connection test found, step by step, with its plain advice (the wizard and the settings page). */
+export function TestReport({ result, who = 'The internal server answers' }: { result: TestResult; who?: string }) {
   return (
     <div className="test-report" role="status">
       <p>
-        <Badge tone={result.ok ? 'ok' : 'critical'}>{result.ok ? 'The internal server answers' : 'The test failed'}</Badge>
+        <Badge tone={result.ok ? 'ok' : 'critical'}>{result.ok ? who : 'The test failed'}</Badge>
       </p>
       <ol className="test-steps">
         {result.steps.map((step) => (
@@ -137,12 +140,12 @@ function TestReport({ result }: { result: TestResult }) {
   );
 }
 
-export function RecipientsStep({ fields, set, errors }: StepProps) {
+export function RecipientsStep({ fields, set, errors, label }: StepProps) {
   return (
     <>
       <p>Refusing mail for addresses that do not exist at the door keeps spam out and avoids bounces to forged senders (backscatter).</p>
       <CheckboxField
-        label="Ask the internal server whether each recipient exists"
+        label={label('calloutEnabled')}
         checked={fields.calloutEnabled}
         onChange={(value) => set('calloutEnabled', value)}
         errors={errors('calloutEnabled')}
@@ -150,7 +153,7 @@ export function RecipientsStep({ fields, set, errors }: StepProps) {
       />
       {fields.calloutEnabled ? (
         <RadioGroup
-          legend="While the internal server cannot be asked"
+          legend={label('calloutUnreachable')}
           value={fields.calloutUnreachable}
           onChange={(value) => set('calloutUnreachable', value)}
           errors={errors('calloutUnreachable')}
@@ -160,7 +163,7 @@ export function RecipientsStep({ fields, set, errors }: StepProps) {
           ]}
         />
       ) : null}
-      <TextField label="Only accept these recipients (optional)" value={fields.recipients} onChange={(value) => set('recipients', value)} errors={errors('recipients')} multiline rows={5} hint="One address a line. Empty: any address of the accepted domains (postmaster is always accepted)." />
+      <TextField label={label('recipients')} value={fields.recipients} onChange={(value) => set('recipients', value)} errors={errors('recipients')} multiline rows={5} hint="Optional. One address a line. Empty: any address of the accepted domains (postmaster is always accepted)." />
     </>
   );
 }
@@ -172,7 +175,7 @@ const ENGINES: readonly { engine: Engine; label: string; field: 'clamavAddress' 
   { engine: 'spamd', label: 'SpamAssassin (spamd)', field: 'spamdAddress', hint: 'Junk scoring: spamd, e.g. 127.0.0.1:783.' },
 ];
 
-export function FiltersStep({ fields, set, errors }: StepProps) {
+export function FiltersStep({ fields, set, errors, label }: StepProps) {
   const detect = useAction();
   const [found, setFound] = useState<Output<'setup.detectFilters'>['engines'] | null>(null);
   const started = useRef(false);
@@ -190,7 +193,7 @@ export function FiltersStep({ fields, set, errors }: StepProps) {
   return (
     <>
       <p>Moat checks inbound mail with its own rules, and with ClamAV and rspamd or SpamAssassin when they run on this box or nearby.</p>
-      <CheckboxField label="Check inbound mail with the content filters" checked={fields.filtersEnabled} onChange={(value) => set('filtersEnabled', value)} errors={errors('filtersEnabled')} />
+      <CheckboxField label={label('filtersEnabled')} checked={fields.filtersEnabled} onChange={(value) => set('filtersEnabled', value)} errors={errors('filtersEnabled')} />
       {fields.filtersEnabled ? (
         <>
           <div className="panel">
@@ -223,16 +226,17 @@ export function FiltersStep({ fields, set, errors }: StepProps) {
                 </ul>
               )
             ) : null}
+            {found && !found.some((engine) => engine.engine === 'clamav' && engine.found) && !fields.clamavAddress.trim() ? <NoVirusScanner /> : null}
           </div>
           {ENGINES.map((engine) => (
-            <EngineField key={engine.engine} engine={engine.engine} label={engine.label} hint={engine.hint} value={fields[engine.field]} onChange={(value) => set(engine.field, value)} errors={errors(engine.field)} />
+            <EngineField key={engine.engine} engine={engine.engine} name={engine.label} label={label(engine.field)} hint={engine.hint} value={fields[engine.field]} onChange={(value) => set(engine.field, value)} errors={errors(engine.field)} />
           ))}
           <h3>Junk scores</h3>
           <p className="muted small">From these scores a message is delivered tagged (for the Junk folder), kept in quarantine, or refused. Empty: the defaults (5, 10, 15).</p>
           <div className="field-row">
-            <TextField label="Tag from" value={fields.tagScore} onChange={(value) => set('tagScore', value)} errors={errors('tagScore')} inputMode="decimal" placeholder="5" className="short" />
-            <TextField label="Quarantine from" value={fields.quarantineScore} onChange={(value) => set('quarantineScore', value)} errors={errors('quarantineScore')} inputMode="decimal" placeholder="10" className="short" />
-            <TextField label="Refuse from" value={fields.rejectScore} onChange={(value) => set('rejectScore', value)} errors={errors('rejectScore')} inputMode="decimal" placeholder="15" className="short" />
+            <TextField label={label('tagScore')} value={fields.tagScore} onChange={(value) => set('tagScore', value)} errors={errors('tagScore')} inputMode="decimal" placeholder="5" className="short" />
+            <TextField label={label('quarantineScore')} value={fields.quarantineScore} onChange={(value) => set('quarantineScore', value)} errors={errors('quarantineScore')} inputMode="decimal" placeholder="10" className="short" />
+            <TextField label={label('rejectScore')} value={fields.rejectScore} onChange={(value) => set('rejectScore', value)} errors={errors('rejectScore')} inputMode="decimal" placeholder="15" className="short" />
           </div>
         </>
       ) : (
@@ -242,7 +246,27 @@ export function FiltersStep({ fields, set, errors }: StepProps) {
   );
 }
 
-function EngineField({ engine, label, hint, value, onChange, errors }: { engine: Engine; label: string; hint: string; value: string; onChange: (value: string) => void; errors: string[] | undefined }) {
+/** No clamd answered: how to get one, in the commands a Debian or Ubuntu admin types. */
+function NoVirusScanner() {
+  return (
+    <div className="notice" role="note" aria-label="No virus scanner">
+      <p>
+        <strong>No virus scanner found.</strong> Without one, viruses reach your users unchecked (attachments that run programs are still blocked). Install ClamAV on this box:
+      </p>
+      <ol>
+        <li>
+          <code>sudo apt-get install clamav-daemon clamav-freshclam</code>
+        </li>
+        <li>
+          <code>sudo systemctl enable --now clamav-freshclam clamav-daemon</code> (the first signature download takes a few minutes; clamd starts once it is there)
+        </li>
+        <li>Press “Look for filters” again, then “Use”.</li>
+      </ol>
+    </div>
+  );
+}
+
+function EngineField({ engine, name, label, hint, value, onChange, errors }: { engine: Engine; name: string; label: string; hint: string; value: string; onChange: (value: string) => void; errors: string[] | undefined }) {
   const test = useAction();
   const [result, setResult] = useState<Output<'setup.testFilter'> | null>(null);
   const runTest = async () => {
@@ -252,8 +276,8 @@ function EngineField({ engine, label, hint, value, onChange, errors }: { engine:
   };
   return (
     <div className="engine-field">
-      <TextField label={`${label} address`} value={value} onChange={onChange} errors={errors} hint={`${hint} Empty: off.`} />
-      <button type="button" onClick={() => void runTest()} disabled={test.busy || !value.trim()} aria-label={`Test ${label}`}>
+      <TextField label={label} value={value} onChange={onChange} errors={errors} hint={`${hint} Empty: off.`} />
+      <button type="button" onClick={() => void runTest()} disabled={test.busy || !value.trim()} aria-label={`Test ${name}`}>
         {test.busy ? 'Testing…' : 'Test'}
       </button>
       <ErrorMessage error={test.error} />
@@ -266,7 +290,7 @@ function EngineField({ engine, label, hint, value, onChange, errors }: { engine:
   );
 }
 
-export function TlsStep({ fields, set, errors }: StepProps) {
+export function TlsStep({ fields, set, errors, label }: StepProps) {
   const save = useAction();
   const [cert, setCert] = useState('');
   const [key, setKey] = useState('');
@@ -318,15 +342,15 @@ export function TlsStep({ fields, set, errors }: StepProps) {
               </div>
             ) : null}
           </div>
-          <TextField label="Certificate file" value={fields.certPath} onChange={(value) => set('certPath', value)} errors={errors('certPath')} placeholder="/etc/ssl/moat/cert.pem" />
-          <TextField label="Key file" value={fields.keyPath} onChange={(value) => set('keyPath', value)} errors={errors('keyPath')} placeholder="/etc/ssl/moat/key.pem" />
+          <TextField label={label('certPath')} value={fields.certPath} onChange={(value) => set('certPath', value)} errors={errors('certPath')} placeholder="/etc/ssl/moat/cert.pem" />
+          <TextField label={label('keyPath')} value={fields.keyPath} onChange={(value) => set('keyPath', value)} errors={errors('keyPath')} placeholder="/etc/ssl/moat/key.pem" />
         </>
       ) : null}
     </>
   );
 }
 
-export function OutboundStep({ fields, set, errors }: StepProps) {
+export function OutboundStep({ fields, set, errors, label }: StepProps) {
   return (
     <>
       <p>How mail for other domains (sent by your office clients through Moat) leaves.</p>
@@ -342,16 +366,17 @@ export function OutboundStep({ fields, set, errors }: StepProps) {
       {fields.outboundMode === 'smarthost' ? (
         <>
           <div className="field-row">
-            <TextField label="Smarthost" value={fields.smarthostHost} onChange={(value) => set('smarthostHost', value)} errors={errors('smarthostHost')} placeholder="smtp.provider.example" className="grow" />
-            <TextField label="Smarthost port" value={fields.smarthostPort} onChange={(value) => set('smarthostPort', value)} errors={errors('smarthostPort')} inputMode="numeric" className="short" />
+            <TextField label={label('smarthostHost')} value={fields.smarthostHost} onChange={(value) => set('smarthostHost', value)} errors={errors('smarthostHost')} placeholder="smtp.provider.example" className="grow" />
+            <TextField label={label('smarthostPort')} value={fields.smarthostPort} onChange={(value) => set('smarthostPort', value)} errors={errors('smarthostPort')} inputMode="numeric" className="short" />
           </div>
-          <SelectField label="STARTTLS to the smarthost" value={fields.smarthostTls} onChange={(value) => set('smarthostTls', value)} errors={errors('smarthostTls')} options={TLS_OPTIONS} />
-          <CheckboxField label="Check the smarthost's certificate" checked={fields.smarthostVerify} onChange={(value) => set('smarthostVerify', value)} errors={errors('smarthostVerify')} />
+          <SelectField label={label('smarthostTls')} value={fields.smarthostTls} onChange={(value) => set('smarthostTls', value)} errors={errors('smarthostTls')} options={TLS_OPTIONS} />
+          <CheckboxField label={label('smarthostVerify')} checked={fields.smarthostVerify} onChange={(value) => set('smarthostVerify', value)} errors={errors('smarthostVerify')} />
+          <SmarthostTest host={fields.smarthostHost} port={fields.smarthostPort} />
           <CheckboxField label="Log in to the smarthost (SMTP AUTH)" checked={fields.smarthostAuth} onChange={(value) => set('smarthostAuth', value)} />
           {fields.smarthostAuth ? (
             <div className="field-row">
-              <TextField label="Smarthost user name" value={fields.smarthostUser} onChange={(value) => set('smarthostUser', value)} errors={errors('smarthostUser')} className="grow" />
-              <TextField label="Smarthost password" type="password" value={fields.smarthostPass} onChange={(value) => set('smarthostPass', value)} errors={errors('smarthostPass')} autoComplete="new-password" className="grow" />
+              <TextField label={label('smarthostUser')} value={fields.smarthostUser} onChange={(value) => set('smarthostUser', value)} errors={errors('smarthostUser')} className="grow" />
+              <TextField label={label('smarthostPass')} type="password" value={fields.smarthostPass} onChange={(value) => set('smarthostPass', value)} errors={errors('smarthostPass')} autoComplete="new-password" className="grow" />
             </div>
           ) : null}
         </>
@@ -360,9 +385,30 @@ export function OutboundStep({ fields, set, errors }: StepProps) {
   );
 }
 
+/** The internal server's SMTP conversation test, pointed at the smarthost (no recipient probe: it is not ours). */
+function SmarthostTest({ host, port }: { host: string; port: string }) {
+  const test = useAction();
+  const [result, setResult] = useState<TestResult | null>(null);
+  const run = async () => {
+    setResult(null);
+    const number = Number(port.trim() || '25');
+    const answer = await test.run(() => call('setup.testInternal', { host: host.trim(), port: Number.isInteger(number) && number > 0 ? number : 25, role: 'smarthost' }));
+    if (answer) setResult(answer);
+  };
+  return (
+    <div className="test-box">
+      <button type="button" onClick={() => void run()} disabled={test.busy || !host.trim()}>
+        {test.busy ? 'Testing…' : 'Test connection'}
+      </button>
+      <ErrorMessage error={test.error} />
+      {result ? <TestReport result={result} who="The smarthost answers" /> : null}
+    </div>
+  );
+}
+
 type Account = Output<'accounts.list'>['accounts'][number];
 
-export function SubmissionStep({ fields, set, errors, existing }: StepProps & { existing: readonly Account[] }) {
+export function SubmissionStep({ fields, set, errors, label, existing }: StepProps & { existing: readonly Account[] }) {
   const [draft, setDraft] = useState<AccountDraft>({ name: '', password: '', senders: '' });
   const [problems, setProblems] = useState<Partial<Record<keyof AccountDraft, string>>>({});
   const taken = [...existing.map((account) => account.name), ...fields.accounts.map((account) => account.name.trim())];
@@ -377,10 +423,10 @@ export function SubmissionStep({ fields, set, errors, existing }: StepProps & { 
     <>
       <p>Office clients that speak SMTP (Unix, Mac, POP3 users, scanners) log in to Moat to send mail, so the internal server's own SMTP AUTH can be switched off.</p>
       <CheckboxField label="Listen for clients with STARTTLS (port 587)" checked={fields.submissionStarttls} onChange={(value) => set('submissionStarttls', value)} />
-      {fields.submissionStarttls ? <TextField label="STARTTLS listener address" value={fields.submissionListen} onChange={(value) => set('submissionListen', value)} errors={errors('submissionListen')} hint="HOST:PORT" /> : null}
+      {fields.submissionStarttls ? <TextField label={label('submissionListen')} value={fields.submissionListen} onChange={(value) => set('submissionListen', value)} errors={errors('submissionListen')} hint="HOST:PORT" /> : null}
       <CheckboxField label="Listen for clients with implicit TLS (port 465)" checked={fields.submissionTls} onChange={(value) => set('submissionTls', value)} />
-      {fields.submissionTls ? <TextField label="TLS listener address" value={fields.submissionTlsListen} onChange={(value) => set('submissionTlsListen', value)} errors={errors('submissionTlsListen')} hint="HOST:PORT" /> : null}
-      <TextField label="Trusted networks (send without logging in)" value={fields.trustedNetworks} onChange={(value) => set('trustedNetworks', value)} errors={errors('trustedNetworks')} multiline rows={3} hint="One network a line, e.g. 192.168.10.0/24. Keep this short: everything there can send as anyone." />
+      {fields.submissionTls ? <TextField label={label('submissionTlsListen')} value={fields.submissionTlsListen} onChange={(value) => set('submissionTlsListen', value)} errors={errors('submissionTlsListen')} hint="HOST:PORT" /> : null}
+      <TextField label={label('trustedNetworks')} value={fields.trustedNetworks} onChange={(value) => set('trustedNetworks', value)} errors={errors('trustedNetworks')} multiline rows={3} hint="One network a line, e.g. 192.168.10.0/24. Keep this short: everything there can send as anyone." />
 
       <h3>Accounts</h3>
       {existing.length ? (

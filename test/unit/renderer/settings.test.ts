@@ -1,69 +1,131 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { configKeys } from '../../../src-relay/config/docs.ts';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { configFields } from '../../../src-relay/config/docs.ts';
+import { FIELD_GROUPS } from '../../../src-relay/config/fields.ts';
 import { validateConfig } from '../../../src-relay/config/load.ts';
-import { applyDrafts, changedKeys, draftToValue, groupKeys, keyForIssue, keyModel, labelFor, parseKeyType, valueToDraft } from '../../../src-renderer/lib/settings.ts';
+import { applyDrafts, changedKeys, defaultText, draftToValue, groupFields, inShownUnit, keyForIssue, labelOf, placeIssues, toShown, valueToDraft, type FieldDoc } from '../../../src-renderer/lib/settings.ts';
+import { FIELD_PATHS } from '../../../src-renderer/lib/wizard.ts';
 
-test('every type in the key table becomes an input kind', () => {
-  assert.equal(parseKeyType('boolean').kind, 'boolean');
-  assert.equal(parseKeyType('integer').kind, 'integer');
-  assert.deepEqual(parseKeyType('"none" \\| "opportunistic" \\| "required"'), { kind: 'enum', options: ['none', 'opportunistic', 'required'], itemKind: 'string' });
-  assert.deepEqual(parseKeyType('integer[]'), { kind: 'list', options: [], itemKind: 'integer' });
-  assert.equal(parseKeyType('object[]').kind, 'json');
-  assert.equal(parseKeyType('object').kind, 'json');
-  assert.equal(parseKeyType('string', 'internal.auth.pass').kind, 'secret');
+const fields = configFields() as FieldDoc[];
+const groups = FIELD_GROUPS.map((group) => ({ ...group }));
+const field = (key: string) => fields.find((candidate) => candidate.key === key)!;
+
+test('the page groups the fields by task, in the order of the table beside the schema', () => {
+  const grouped = groupFields(fields, groups);
+  assert.deepEqual(
+    grouped.map((group) => group.title),
+    ['Domains and recipients', 'Internal server', 'Filters and quarantine', 'Outgoing mail', 'Accounts', 'Alerts', 'Backups', 'Admin access'],
+  );
+  assert.equal(grouped.flatMap((group) => group.sections.flatMap((section) => section.fields)).length, fields.length, 'every key is on the page once');
+  const domains = grouped[0]!.sections[0]!;
+  assert.equal(domains.title, 'Domains');
+  assert.equal(domains.fields[0]!.label, 'Accepted domains');
 });
 
-test('the real key table groups into known sections only', () => {
-  const sections = groupKeys(configKeys());
-  const ids = sections.map((section) => section.id);
-  assert.deepEqual(ids, ['general', 'internal', 'mx', 'filters', 'outbound', 'submission', 'queue', 'quarantine', 'alerts', 'checklist', 'backup', 'admin']);
-  const general = sections[0]!.keys.map((model) => model.key);
-  assert.ok(general.includes('domains') && general.includes('hostname'));
+test('sizes show in MB and are saved in bytes; durations show in minutes and are saved in seconds', () => {
+  const size = field('mx.maxMessageBytes');
+  assert.equal(valueToDraft(size, 25 * 1024 * 1024), '25');
+  assert.deepEqual(draftToValue(size, '10'), { ok: true, value: 10 * 1024 * 1024 });
+  assert.deepEqual(draftToValue(size, '0.5'), { ok: true, value: 512 * 1024 });
+  assert.equal(defaultText(size), '25 MB');
+  const idle = field('mx.idleTimeoutSec');
+  assert.equal(valueToDraft(idle, 90), '1.5');
+  assert.deepEqual(draftToValue(idle, '2'), { ok: true, value: 120 });
+  const retries = field('queue.retryIntervalsSec');
+  assert.equal(valueToDraft(retries, [300, 600, 3600]), '5, 10, 60');
+  assert.deepEqual(draftToValue(retries, '1, 2.5'), { ok: true, value: [60, 150] });
+  assert.equal(defaultText(retries), '5, 10, 20, 40, 60 minutes');
+  assert.equal(toShown(field('mx.greetingDelayMs'), 2500), '2.5');
 });
 
-test('labels read as words', () => {
-  assert.equal(labelFor('mx.maxConnectionsPerIp'), 'Max connections per IP');
-  assert.equal(labelFor('mx.idleTimeoutSec'), 'Idle timeout (s)');
-  assert.equal(labelFor('mx.greetingDelayMs'), 'Greeting delay (ms)');
-  assert.equal(labelFor('alerts.webhookUrl'), 'Webhook URL');
+test('a number the page cannot read names the unit it expects; an empty box means the default', () => {
+  assert.deepEqual(draftToValue(field('mx.maxMessageBytes'), 'big'), { ok: false, message: 'expected a number (in MB)' });
+  assert.deepEqual(draftToValue(field('mx.maxMessageBytes'), ' '), { ok: true, value: undefined });
+  assert.deepEqual(draftToValue(field('queue.retryIntervalsSec'), '5, soon'), { ok: false, message: 'expected numbers (in minutes), separated by commas' });
+  assert.deepEqual(draftToValue(field('internal.tls'), 'sometimes'), { ok: false, message: 'expected one of Never, When offered, Required' });
+  assert.deepEqual(draftToValue(field('filters.rules'), '{"X": 1}'), { ok: true, value: { X: 1 } });
+  assert.equal(draftToValue(field('filters.rules'), '{').ok, false);
 });
 
-const doc = (key: string, type: string, fallback = '—') => keyModel({ key, type, default: fallback, description: '' });
-
-test('drafts turn into values, and an empty box means the default', () => {
-  assert.deepEqual(draftToValue(doc('queue.maxDeliveries', 'integer'), ' 20 '), { ok: true, value: 20 });
-  assert.deepEqual(draftToValue(doc('queue.maxDeliveries', 'integer'), '2.5'), { ok: false, message: 'expected a whole number' });
-  assert.deepEqual(draftToValue(doc('queue.maxDeliveries', 'integer'), ''), { ok: true, value: undefined });
-  assert.deepEqual(draftToValue(doc('queue.retryIntervalsSec', 'integer[]'), '60\n120, 300'), { ok: true, value: [60, 120, 300] });
-  assert.deepEqual(draftToValue(doc('domains', 'string[]'), 'a.example\nb.example'), { ok: true, value: ['a.example', 'b.example'] });
-  assert.deepEqual(draftToValue(doc('internal.tls', '"none" \\| "required"'), 'sometimes'), { ok: false, message: 'expected one of none, required' });
-  assert.deepEqual(draftToValue(doc('filters.rules', 'object'), '{"X": 1}'), { ok: true, value: { X: 1 } });
-  assert.equal(draftToValue(doc('filters.rules', 'object'), '{'). ok, false);
-  assert.deepEqual(draftToValue(doc('filters.enabled', 'boolean'), false), { ok: true, value: false });
+test('lists are entries added and removed one by one; toggles show their default until set', () => {
+  assert.deepEqual(valueToDraft(field('domains'), ['a.example', 'b.example']), ['a.example', 'b.example']);
+  assert.deepEqual(valueToDraft(field('domains'), undefined), []);
+  assert.deepEqual(draftToValue(field('domains'), ['a.example', ' ', 'b.example']), { ok: true, value: ['a.example', 'b.example'] });
+  assert.equal(valueToDraft(field('filters.enabled'), undefined), true);
+  assert.equal(valueToDraft(field('mx.callout.enabled'), undefined), false);
+  assert.equal(defaultText(field('internal.tls')), 'When offered');
 });
 
-test('a saved value shows in its box, an unsaved boolean shows its default', () => {
-  assert.equal(valueToDraft(doc('queue.retryIntervalsSec', 'integer[]'), [60, 120]), '60\n120');
-  assert.equal(valueToDraft(doc('queue.maxDeliveries', 'integer'), undefined), '');
-  assert.equal(valueToDraft(doc('filters.enabled', 'boolean', 'true'), undefined), true);
-  assert.equal(valueToDraft(doc('mx.dnsbl.zones', 'object[]'), [{ zone: 'zen.spamhaus.org' }]), '[\n  {\n    "zone": "zen.spamhaus.org"\n  }\n]');
-});
-
-test('edits change only the keys touched and the result is a valid config', () => {
-  const models = groupKeys(configKeys()).flatMap((section) => section.keys);
+test('edits change only the keys touched, in stored units, and the result is a valid config', () => {
   const saved = { domains: ['example.com'], internal: { host: 'exchange.lan' }, queue: { lifetimeHours: 48 } };
-  const drafts = { 'queue.maxDeliveries': '20', 'queue.lifetimeHours': '', 'mx.callout.enabled': true, 'domains': 'example.com' };
-  const { config, problems } = applyDrafts(saved, models, drafts);
+  const drafts = { 'mx.maxMessageBytes': '10', 'queue.lifetimeHours': '', 'mx.callout.enabled': true, domains: ['example.com'] };
+  const { config, problems } = applyDrafts(saved, fields, drafts);
   assert.deepEqual(problems, {});
-  assert.deepEqual(config, { domains: ['example.com'], internal: { host: 'exchange.lan' }, queue: { maxDeliveries: 20 }, mx: { callout: { enabled: true } } });
+  assert.deepEqual(config, { domains: ['example.com'], internal: { host: 'exchange.lan' }, mx: { maxMessageBytes: 10 * 1024 * 1024, callout: { enabled: true } } });
   assert.ok(validateConfig(config).ok);
-  assert.deepEqual(changedKeys(saved, models, drafts).sort(), ['mx.callout.enabled', 'queue.lifetimeHours', 'queue.maxDeliveries']);
+  assert.deepEqual(changedKeys(saved, fields, drafts).sort(), ['mx.callout.enabled', 'mx.maxMessageBytes', 'queue.lifetimeHours']);
 });
 
-test('a problem deep inside a key shows at that key', () => {
-  const models = groupKeys(configKeys()).flatMap((section) => section.keys);
-  assert.equal(keyForIssue('mx.dnsbl.zones.0.zone', models), 'mx.dnsbl.zones');
-  assert.equal(keyForIssue('alerts.queueSize.clear', models), 'alerts.queueSize.clear');
-  assert.equal(keyForIssue('(config)', models), null);
+test('emptying the smarthost or a log-in name removes the whole optional part, not leaving half of it', () => {
+  const saved = { domains: ['example.com'], internal: { host: 'exchange.lan', auth: { user: 'relay', pass: 'secret' } }, outbound: { smarthost: { host: 'smtp.isp.example', port: 587 } } };
+  const { config } = applyDrafts(saved, fields, { 'outbound.smarthost.host': '', 'outbound.smarthost.port': '25', 'internal.auth.user': '' });
+  assert.deepEqual(config, { domains: ['example.com'], internal: { host: 'exchange.lan' } });
+  assert.ok(validateConfig(config).ok);
+});
+
+test('every problem lands at its field, so two bad fields show two messages at once', () => {
+  const { byKey, unplaced } = placeIssues(
+    [
+      { path: 'mx.maxRecipients', message: 'too small' },
+      { path: 'config.domains.1', message: 'not a domain' },
+      { path: 'mx.dnsbl.zones.0.zone', message: 'bad zone' },
+      { path: '(config)', message: 'whole' },
+    ],
+    fields,
+  );
+  assert.deepEqual(byKey, { 'mx.maxRecipients': ['too small'], domains: ['not a domain'], 'mx.dnsbl.zones': ['bad zone'] });
+  assert.deepEqual(unplaced, [{ path: '(config)', message: 'whole' }]);
+  assert.equal(keyForIssue('internal', fields), 'internal.host', 'a missing object goes to its first field');
+});
+
+test('a bound the schema gives in bytes or seconds is told in the unit the box shows', () => {
+  assert.equal(inShownUnit(field('mx.maxMessageBytes'), 'Too small: expected number to be >=1024'), 'Too small: expected at least 0.000977 MB');
+  assert.equal(inShownUnit(field('mx.maxMessageBytes'), 'Too big: expected number to be <=1073741824'), 'Too big: expected at most 1024 MB');
+  assert.equal(inShownUnit(field('mx.idleTimeoutSec'), 'Too big: expected number to be <=3600'), 'Too big: expected at most 60 minutes');
+  assert.equal(inShownUnit(field('mx.maxRecipients'), 'Too small: expected number to be >=1'), 'Too small: expected number to be >=1', 'a box in the stored unit keeps the message');
+  const { byKey } = placeIssues([{ path: 'mx.maxMessageBytes', message: 'Too big: expected number to be <=1073741824' }], fields);
+  assert.deepEqual(byKey, { 'mx.maxMessageBytes': ['Too big: expected at most 1024 MB'] });
+});
+
+// One source of labels: the renderer takes them from the key table (config.get), never from a map of its own.
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+function sources(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) return sources(path);
+    return /\.(ts|tsx)$/.test(name) ? [path] : [];
+  });
+}
+
+test('the wizard and the settings page read their field labels from the one table: no label is written out again in the renderer', () => {
+  // the account and sender panels have forms of their own (not config keys), so only the config forms are read
+  const files = [...sources(join(root, 'src-renderer/screens/wizard')), join(root, 'src-renderer/screens/settings/ConfigEditor.tsx'), join(root, 'src-renderer/lib/settings.ts'), join(root, 'src-renderer/lib/wizard.ts')];
+  const labels = new Set(fields.map((entry) => entry.label));
+  const copies: string[] = [];
+  for (const file of files) {
+    const text = readFileSync(file, 'utf8');
+    for (const match of text.matchAll(/(?:label|legend)(?:=|: )(?:\{)?(['"`])((?:(?!\1).)+)\1/g)) {
+      if (labels.has(match[2]!)) copies.push(`${relative(root, file)}: ${match[2]}`);
+    }
+  }
+  assert.deepEqual(copies, []);
+});
+
+test("every wizard field that lands in the configuration has its label in the table", () => {
+  for (const path of Object.values(FIELD_PATHS)) assert.notEqual(labelOf(fields, path), path, `${path} has a label`);
+  assert.equal(labelOf(fields, FIELD_PATHS.internalHost), 'Internal server');
+  assert.equal(labelOf(fields, FIELD_PATHS.domains), 'Accepted domains');
 });

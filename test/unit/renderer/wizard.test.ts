@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MIN_ADMIN_PASSWORD_CHARS } from '../../../src-relay/admin/auth-contract.ts';
 import { validateConfig, checkServeReady } from '../../../src-relay/config/load.ts';
-import { accountProblems, applyPlan, buildConfig, FIELD_PATHS, fieldsFromConfig, MIN_PASSWORD_CHARS, parseList, passwordProblems, reviewSummary, stepForPath, stepIssues, WIZARD_STEPS } from '../../../src-renderer/lib/wizard.ts';
+import { accountProblems, applyPlan, buildConfig, FIELD_PATHS, fieldsFromConfig, MIN_PASSWORD_CHARS, parseList, passwordProblems, reviewSummary, reviewWarnings, COMMAND_LINE_MARK, stepForPath, stepIssues, WIZARD_STEPS } from '../../../src-renderer/lib/wizard.ts';
 import { configKeys } from '../../../src-relay/config/docs.ts';
 
 test('the steps run in the order of the issue, ending with the review', () => {
@@ -138,4 +138,27 @@ test('the review names every step but the review itself', () => {
   assert.deepEqual(sections.map((section) => section.step), WIZARD_STEPS.filter((step) => step.id !== 'review').map((step) => step.id));
   const outbound = sections.find((section) => section.step === 'outbound')!;
   assert.match(outbound.lines[0]![1], /smtp\.isp\.example port 587, STARTTLS required, logs in as moat/);
+});
+
+test('the review shows the addresses in force: a listener set on the command line wins over the wizard, and says so', () => {
+  const fields = { ...filled(), mxListen: '0.0.0.0:25', submissionStarttls: true, submissionListen: '0.0.0.0:587', submissionTls: false };
+  const inForce = {
+    effective: { mx: { listen: '127.0.0.1:2525' }, submission: { listen: '127.0.0.1:2587' }, admin: { listen: '127.0.0.1:9025' } },
+    overridden: ['mx.listen', 'submission.listen', 'admin.listen'],
+  };
+  const lines = new Map(reviewSummary(fields, inForce).flatMap((section) => section.lines));
+  assert.equal(lines.get('Takes mail on'), `127.0.0.1:2525 ${COMMAND_LINE_MARK}`);
+  assert.equal(lines.get('Listeners'), `127.0.0.1:2587 ${COMMAND_LINE_MARK} (STARTTLS)`);
+  assert.equal(lines.get('Admin page on'), `127.0.0.1:9025 ${COMMAND_LINE_MARK}`);
+  // without the command line, the wizard's own values are the ones shown
+  const plain = new Map(reviewSummary(fields, { effective: inForce.effective, overridden: [] }).flatMap((section) => section.lines));
+  assert.equal(plain.get('Takes mail on'), '0.0.0.0:25');
+  assert.equal(plain.get('Listeners'), '0.0.0.0:587 (STARTTLS)');
+  assert.equal(plain.get('Admin page on'), '127.0.0.1:9025');
+});
+
+test('the review warns when no virus scanner is set, and not once ClamAV is', () => {
+  assert.match(reviewWarnings({ ...filled(), filtersEnabled: true, clamavAddress: '' }).join('\n'), /No virus scanner.*apt-get install clamav-daemon/);
+  assert.deepEqual(reviewWarnings({ ...filled(), filtersEnabled: true, clamavAddress: '/run/clamav/clamd.ctl' }), []);
+  assert.match(reviewWarnings({ ...filled(), filtersEnabled: false }).join('\n'), /filters are off/);
 });
