@@ -2,6 +2,7 @@ import { ApiError } from '../errors.ts';
 import type { Handlers } from './types.ts';
 import type { quarantineContract } from '../../quarantine/contract.ts';
 import { contractDecision } from './queue.ts';
+import type { QuarantinePreview } from '../../quarantine/quarantine.ts';
 
 /** The quarantine browser: list, safe preview, release (and allow the sender), delete (contract: src-relay/quarantine/contract.ts). */
 export const quarantineHandlers = {
@@ -17,22 +18,7 @@ export const quarantineHandlers = {
       // deleted or expired between the look-up and the read of its file
       .catch((error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? null : Promise.reject(error)));
     if (!preview) throw new ApiError('QUARANTINE_ITEM_GONE');
-    return {
-      message: preview.message,
-      decision: preview.decision && contractDecision(preview.decision),
-      headers: preview.headers.map((header) => ({ name: safeText(header.name), value: safeText(header.value) })),
-      text: safeText(preview.text, true),
-      attachments: preview.attachments.map((attachment) => ({
-        part: attachment.part,
-        filename: attachment.filename === null ? null : safeText(attachment.filename),
-        contentType: attachment.contentType,
-        size: attachment.size,
-        detectedType: attachment.detectedType,
-        ...(attachment.archive
-          ? { archive: { members: attachment.archive.members.map((member) => ({ ...member, name: safeText(member.name) })), problem: attachment.archive.problem } }
-          : {}),
-      })),
-    };
+    return { message: preview.message, decision: preview.decision && contractDecision(preview.decision), ...safePreview(preview) };
   },
 
   'quarantine.act': async ({ action, ids }, context) => {
@@ -50,6 +36,24 @@ export const quarantineHandlers = {
     return { done, gone };
   },
 } satisfies Handlers<typeof quarantineContract>;
+
+/** A preview's header fields, text and attachment names made safe to show as text (`safeText`). */
+export function safePreview(preview: Pick<QuarantinePreview, 'headers' | 'text' | 'attachments'>) {
+  return {
+    headers: preview.headers.map((header) => ({ name: safeText(header.name), value: safeText(header.value) })),
+    text: safeText(preview.text, true),
+    attachments: preview.attachments.map((attachment) => ({
+      part: attachment.part,
+      filename: attachment.filename === null ? null : safeText(attachment.filename),
+      contentType: attachment.contentType,
+      size: attachment.size,
+      detectedType: attachment.detectedType,
+      ...(attachment.archive
+        ? { archive: { members: attachment.archive.members.map((member) => ({ ...member, name: safeText(member.name) })), problem: attachment.archive.problem } }
+        : {}),
+    })),
+  };
+}
 
 /**
  * Text from a message, made safe to show as text: control characters and bidirectional overrides (which can make
