@@ -352,6 +352,8 @@ export class QueueStore {
       pendingCount: db.prepare(`SELECT COUNT(*) AS n FROM recipients WHERE message_id = ? AND +status = 'pending'`),
       finish: db.prepare(`UPDATE messages SET status = @status, finished_at = @now WHERE id = @id AND status = 'queued'`),
       setHeld: db.prepare(`UPDATE messages SET held = ? WHERE id = ? AND status = 'queued'`),
+      // SQLite counts the rows a WHERE matches as changed: `held != @held` makes it count the ones that change
+      changeHeld: db.prepare(`UPDATE messages SET held = @held WHERE id = @id AND status = 'queued' AND held != @held`),
       setAllHeld: db.prepare(`UPDATE messages SET held = ? WHERE status = 'queued' AND held != ?`),
       retry: db.prepare(`UPDATE recipients SET next_attempt_at = ? WHERE message_id = ? AND +status = 'pending'`),
       dropPending: db.prepare(`UPDATE recipients SET status = 'deleted', updated_at = ? WHERE message_id = ? AND +status = 'pending'`),
@@ -554,7 +556,7 @@ export class QueueStore {
    */
   holdDestination(route: Route, domain: string | null, held: boolean, now: number, history: Pick<HistoryEntry, 'action' | 'detail'>): string[] {
     return this.db.transaction(() => {
-      const changed = this.destinationMessages(route, domain).filter((id) => this.statements.setHeld.run(held ? 1 : 0, id).changes > 0);
+      const changed = this.destinationMessages(route, domain).filter((id) => this.statements.changeHeld.run({ held: held ? 1 : 0, id }).changes > 0);
       for (const id of changed) {
         if (!held) this.statements.retry.run(now, id);
         this.statements.insertHistory.run(historyParams({ at: now, queueId: id, ...history }));
