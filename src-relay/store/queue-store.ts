@@ -241,16 +241,25 @@ export interface TopTalkers {
  * The top lists read at most this many of the window's newest messages: 30 days at a busy site is a few hundred
  * thousand; past this the lists are of the newest ones (and say so), so one click never scans an unbounded table.
  */
-export const MAX_STATISTICS_MESSAGES = 200_000;
+export const MAX_STATISTICS_MESSAGES = 100_000;
 /** The window's accepted mail (not Moat's own DSNs), newest first, bounded: walks messages_received as a range. */
 const STATISTICS_WINDOW_SQL = `SELECT id, sender FROM messages INDEXED BY messages_received
   WHERE received_at >= @from AND received_at < @to AND kind = 'mail' ORDER BY received_at DESC LIMIT ${MAX_STATISTICS_MESSAGES}`;
 
-/** The outcome filter as one condition on a bound @outcome, from the whitelist above. */
-function outcomeCase(): string {
-  return Object.entries(TRACK_OUTCOME_SQL)
-    .map(([outcome, sql]) => `(@outcome = '${outcome}' AND ${sql})`)
-    .join(' OR ');
+/**
+ * Message tracking's statement, newest first, with an outcome's condition written in (from the whitelist above): so
+ * SQLite sees `m.status = 'done'` and walks messages_status by time instead of testing every message of the window.
+ */
+function trackMessagesSql(outcome: TrackingOutcomeFilter | null): string {
+  return `SELECT m.id, m.received_at, m.sender, m.subject, m.header_message_id, m.status, m.held, m.queue_attempts FROM messages m
+    WHERE m.received_at BETWEEN @from AND @to
+      AND (@sender IS NULL OR m.sender LIKE @sender ESCAPE '\\')
+      AND (@messageId IS NULL OR m.header_message_id LIKE @messageId ESCAPE '\\')
+      AND (@clientIp IS NULL OR m.client_ip LIKE @clientIp ESCAPE '\\')
+      AND (@subject IS NULL OR m.subject LIKE @subject ESCAPE '\\')
+      AND (@recipient IS NULL OR m.id IN (SELECT message_id FROM recipients WHERE address LIKE @recipient ESCAPE '\\'))
+      ${outcome ? `AND ${TRACK_OUTCOME_SQL[outcome]}` : ''}
+    ORDER BY m.received_at DESC, m.rowid DESC LIMIT @limit`;
 }
 
 /**
@@ -418,9 +427,11 @@ export class QueueStore {
          WHERE r.status = 'pending' AND m.status = 'queued'
          GROUP BY 1, 2 ORDER BY recipients DESC, route, domain LIMIT ${MAX_DESTINATIONS}`,
       ),
-      destinationLastReply: db.prepare(
-        `SELECT r.last_reply AS reply, r.updated_at AS at FROM recipients r JOIN messages m ON m.id = r.message_id
-         WHERE ${AT_DESTINATION_SQL} AND r.last_reply IS NOT NULL AND m.status = 'queued' ORDER BY r.updated_at DESC LIMIT 1`,
+      // one aggregate, MAX: SQLite then takes the bare column (last_reply) from the row that has the maximum
+      destinationLastReplies: db.prepare(
+        `SELECT r.route AS route, ${DESTINATION_DOMAIN_SQL} AS domain, r.last_reply AS reply, MAX(r.updated_at) AS at
+         FROM recipients r JOIN messages m ON m.id = r.message_id
+         WHERE r.status = 'pending' AND r.last_reply IS NOT NULL AND m.status = 'queued' GROUP BY 1, 2`,
       ),
       destinationMessages: db.prepare(
         `SELECT DISTINCT r.message_id AS id FROM recipients r JOIN messages m ON m.id = r.message_id
@@ -442,17 +453,7 @@ export class QueueStore {
          GROUP BY r.address COLLATE NOCASE ORDER BY count DESC, name LIMIT @limit`,
       ),
       windowCount: db.prepare(`SELECT COUNT(*) AS n FROM (${STATISTICS_WINDOW_SQL})`),
-      trackMessages: db.prepare(
-        `SELECT m.id, m.received_at, m.sender, m.subject, m.header_message_id, m.status, m.held, m.queue_attempts FROM messages m
-         WHERE m.received_at BETWEEN @from AND @to
-           AND (@sender IS NULL OR m.sender LIKE @sender ESCAPE '\\')
-           AND (@messageId IS NULL OR m.header_message_id LIKE @messageId ESCAPE '\\')
-           AND (@clientIp IS NULL OR m.client_ip LIKE @clientIp ESCAPE '\\')
-           AND (@subject IS NULL OR m.subject LIKE @subject ESCAPE '\\')
-           AND (@recipient IS NULL OR m.id IN (SELECT message_id FROM recipients WHERE address LIKE @recipient ESCAPE '\\'))
-           AND (@outcome IS NULL OR ${outcomeCase()})
-         ORDER BY m.received_at DESC, m.rowid DESC LIMIT @limit`,
-      ),
+      trackMessages: db.prepare(trackMessagesSql(null)),
       // REFUSED rows have no queue id; REJECTED and TEMPFAILED ones name the id the refused message would have had.
       // The action list is the partial index history_refusals' own condition, word for word, so SQLite can use it.
       trackRefusals: db.prepare(
@@ -502,7 +503,9 @@ export class QueueStore {
 
   /** Messages in any state (queued, done, deleted, quarantined), newest first; `limit` rows at most. */
   trackMessages(filter: TrackingFilter): (TrackedMessageRow & { recipients: Pick<RecipientRow, 'address' | 'status'>[] })[] {
-    const rows = this.statements.trackMessages.all(trackingParams(filter)) as TrackedMessageRow[];
+    const { outcome, ...params } = trackingParams(filter);
+    const statement = outcome ? this.pageStatement(trackMessagesSql(outcome)) : this.statements.trackMessages;
+    const rows = statement.all(params) as TrackedMessageRow[];
     const recipients = new Map<string, Pick<RecipientRow, 'address' | 'status'>[]>();
     type Row = Pick<RecipientRow, 'message_id' | 'address' | 'status'>;
     for (const { message_id, address, status } of this.statements.recipientsOf.all(JSON.stringify(rows.map((message) => message.id))) as Row[]) {
@@ -526,10 +529,10 @@ export class QueueStore {
   destinations(): DestinationRow[] {
     return this.db.transaction(() => {
       const rows = this.statements.destinations.all() as Omit<DestinationRow, 'lastReply' | 'lastReplyAt'>[];
-      return rows.map((row) => {
-        const last = this.statements.destinationLastReply.get({ route: row.route, domain: row.domain }) as { reply: string; at: number } | undefined;
-        return { ...row, lastReply: last?.reply ?? null, lastReplyAt: last?.at ?? null };
-      });
+      const key = (row: Pick<DestinationRow, 'route' | 'domain'>) => `${row.route} ${row.domain ?? ''}`;
+      type Last = Pick<DestinationRow, 'route' | 'domain'> & { reply: string; at: number };
+      const last = new Map((this.statements.destinationLastReplies.all() as Last[]).map((row) => [key(row), row]));
+      return rows.map((row) => ({ ...row, lastReply: last.get(key(row))?.reply ?? null, lastReplyAt: last.get(key(row))?.at ?? null }));
     })();
   }
 
