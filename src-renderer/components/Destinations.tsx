@@ -16,6 +16,7 @@ const ACTION_DONE: Record<DestinationAction, string> = {
   release: 'Released',
 };
 
+const DESTINATIONS_RELOAD_MS = 10_000;
 /** Live events that change the destinations. */
 const QUEUE_EVENTS = ['queue', 'received', 'delivered', 'deferred', 'bounced', 'relay'] as const;
 
@@ -28,7 +29,8 @@ export function DestinationsView() {
   const action = useAction();
   const [report, setReport] = useState('');
   const now = useNow(30_000);
-  useLiveReload(QUEUE_EVENTS, () => void list.reload(), 2000);
+  // grouping a queue of 100,000 takes a good part of a second: a busy queue refreshes this view every 10 s at most
+  useLiveReload(QUEUE_EVENTS, () => void list.reload(), DESTINATIONS_RELOAD_MS);
 
   const act = async (act: DestinationAction, destination: Destination) => {
     const result = await action.run(() => call('queue.actOnDestination', { action: act, route: destination.route, domain: destination.domain }));
