@@ -100,7 +100,7 @@ export function TrackingScreen({ traceId }: { traceId: string | null }) {
                       const outcome = outcomeWords(row.outcome);
                       return (
                         <tr key={`${row.id ?? 'refused'}-${row.at}-${index}`} className={row.id && row.id === traceId ? 'open' : undefined}>
-                          <td className="nowrap">
+                          <td>
                             <Time ms={row.at} seconds />
                           </td>
                           <td className="addr">{row.sender || '<>'}</td>
