@@ -47,7 +47,8 @@ export async function queueListBench(opts: QueueListOptions): Promise<number> {
     const seedSeconds = (performance.now() - seedStart) / 1000;
 
     const context = {
-      relay: () => ({ queue }) as unknown as Relay,
+      relay: () => ({ queue, routeStates: () => [] }) as unknown as Relay,
+      config: () => ({ outbound: { smarthost: null } }),
       logger: silentLogger,
       actor: 'bench',
       clock: Date.now,
@@ -81,6 +82,30 @@ export async function queueListBench(opts: QueueListOptions): Promise<number> {
     await time('tracking.search by Message-ID', 'tracking.search', { messageId: `<${seeded.sampleMessageId}>` });
     await time('tracking.search by sender, last hour', 'tracking.search', { sender: 'user42@', from: Date.now() - HOUR_MS });
     await time('tracking.search (no match)', 'tracking.search', { sender: 'no such sender' });
+    await time('tracking.search by subject', 'tracking.search', { subject: 'order 42 ' });
+    await time('tracking.search delivered, by client', 'tracking.search', { outcome: 'delivered', clientIp: '198.51.100.7' });
+    await time('tracking.search deferred', 'tracking.search', { outcome: 'deferred' });
+    await time('tracking.search refused, last hour', 'tracking.search', { outcome: 'refused', from: Date.now() - HOUR_MS });
+    await time('queue.destinations', 'queue.destinations', {});
+    const direct = (name: string, work: () => number) => {
+      const samples: number[] = [];
+      let rows = 0;
+      for (let run = 0; run < RUNS; run++) {
+        const start = performance.now();
+        rows = work();
+        samples.push(performance.now() - start);
+      }
+      samples.sort((a, b) => a - b);
+      timings.push({ name, rows, total: null, medianMs: samples[Math.floor(samples.length / 2)]!, maxMs: samples.at(-1)! });
+    };
+    const now = Date.now();
+    direct('statistics top lists, 24 h', () => store.topTalkers(now - 24 * HOUR_MS, now, 10).senders.length);
+    direct('statistics top lists, 30 days', () => store.topTalkers(now - 30 * 24 * HOUR_MS, now, 10).senders.length);
+    // a whole destination at once: one transaction over every message waiting for it (then back, for the next run)
+    direct('hold + release a destination (remote7)', () =>
+      queue.actOnDestination('hold', { route: 'outbound', domain: 'remote7.test' }, 'bench').length + queue.actOnDestination('release', { route: 'outbound', domain: 'remote7.test' }, 'bench').length,
+    );
+    direct('retry the internal server (all of it)', () => queue.actOnDestination('retry', { route: 'internal', domain: null }, 'bench').length);
 
     console.log(`moat bench --queue-list: ${opts.queued} queued + ${opts.finished} finished messages (${seeded.deferred} deferred, ${seeded.held} held), seeded in ${seedSeconds.toFixed(1)} s`);
     console.log(`${'call'.padEnd(40)} ${'median'.padStart(9)} ${'max'.padStart(9)}  rows / total   (${RUNS} runs each, schema parse included)`);

@@ -14,6 +14,8 @@ import { QueueScreen } from './screens/Queue.tsx';
 import { QuarantineScreen } from './screens/Quarantine.tsx';
 import { ChecklistScreen } from './screens/Checklist.tsx';
 import { TrackingScreen } from './screens/Tracking.tsx';
+import { StatisticsScreen } from './screens/Statistics.tsx';
+import { DestinationsView } from './components/Destinations.tsx';
 import { SettingsScreen } from './screens/Settings.tsx';
 import { Wizard } from './screens/wizard/Wizard.tsx';
 
@@ -76,6 +78,7 @@ const NAV: readonly { screen: Screen; label: string }[] = [
   { screen: 'quarantine', label: 'Quarantine' },
   { screen: 'checklist', label: 'Checklist' },
   { screen: 'tracking', label: 'Message tracking' },
+  { screen: 'statistics', label: 'Statistics' },
   { screen: 'settings', label: 'Settings' },
 ];
 
@@ -246,13 +249,15 @@ function ScreenView(props: {
     case 'dashboard':
       return <Dashboard relay={props.relay} summary={props.summary} openAlerts={props.openAlerts} />;
     case 'queue':
-      return <QueueScreen summary={props.summary} openId={props.params.id ?? null} />;
+      return props.params.view === 'destinations' ? <DestinationsView /> : <QueueScreen summary={props.summary} openId={props.params.id ?? null} />;
     case 'quarantine':
       return <QuarantineScreen openId={props.params.id ?? null} />;
     case 'checklist':
       return <ChecklistScreen />;
     case 'tracking':
       return <TrackingScreen traceId={props.params.id ?? null} />;
+    case 'statistics':
+      return <StatisticsScreen />;
     case 'settings':
       return <SettingsScreen sub={props.sub} />;
     case 'setup':

@@ -4,6 +4,7 @@ import { authContract, relayStatusSchema } from './auth-contract.ts';
 import { queueContract, queueSummarySchema } from '../queue/contract.ts';
 import { quarantineContract } from '../quarantine/contract.ts';
 import { monitorContract, alertEventSchema } from '../monitor/contract.ts';
+import { statisticsContract } from '../monitor/statistics-contract.ts';
 import { accountsContract } from '../auth/contract.ts';
 import { sendersContract } from '../filters/contract.ts';
 import { configContract } from '../config/contract.ts';
@@ -18,6 +19,7 @@ export const contract = {
   ...queueContract,
   ...quarantineContract,
   ...monitorContract,
+  ...statisticsContract,
   ...accountsContract,
   ...sendersContract,
 } as const;

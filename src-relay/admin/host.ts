@@ -14,6 +14,7 @@ import type { Monitor } from '../monitor/index.ts';
 import { AdminAuth } from './admin-auth.ts';
 import { adminTlsPair } from '../http/tls.ts';
 import { addApiRoutes, callerOf } from './api.ts';
+import { addDownloadRoutes, DownloadTokens, ownerOf } from './downloads.ts';
 import { ApiError, sendApiError } from './errors.ts';
 import { EventStream } from './event-stream.ts';
 import { AdminServer } from '../http/server.ts';
@@ -81,6 +82,7 @@ export class AdminHost {
   private startedAt: number | null = null;
   private applying: Promise<unknown> = Promise.resolve();
   private queueTimer: NodeJS.Timeout | null = null;
+  private readonly downloads: DownloadTokens;
 
   constructor(
     private readonly options: AdminHostOptions,
@@ -92,6 +94,7 @@ export class AdminHost {
     this.configFile = options.configFile ?? dataPaths(options.dataDir).config;
     mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
     this.db = openDatabase(options.dataDir);
+    this.downloads = new DownloadTokens(this.clock);
     this.auth = new AdminAuth({ db: this.db, dataDir: options.dataDir, clock: this.clock, bearerToken: options.adminToken, verify: options.verifyPassword });
   }
 
@@ -319,6 +322,12 @@ export class AdminHost {
       logger: this.logger,
       clock: this.clock,
       resolver: this.options.relayOptions?.resolver ?? dns,
+      downloads: {
+        mint: (id) => {
+          const owner = ownerOf(call.caller);
+          return owner ? this.downloads.mint(owner, id) : null;
+        },
+      },
       call,
     };
   }
@@ -332,6 +341,7 @@ export class AdminHost {
       return true;
     });
     addApiRoutes(router, { auth: this.auth, handlers, context: (call) => this.context(call), logger: this.logger, secure });
+    addDownloadRoutes(router, { auth: this.auth, tokens: this.downloads, relay: () => (this.state === 'running' ? this.relay : null), logger: this.logger });
     router.get('/api/events', ({ req, res }) => {
       if (callerOf(req, this.auth).kind === 'anonymous') return sendApiError(res, this.auth.passwordSet ? 'UNAUTHENTICATED' : 'SETUP_REQUIRED');
       const initial = [{ name: 'relay' as const, data: this.status() }];

@@ -7,6 +7,7 @@ import { setupHandlers } from './handlers/setup.ts';
 import { queueHandlers } from './handlers/queue.ts';
 import { quarantineHandlers } from './handlers/quarantine.ts';
 import { monitorHandlers } from './handlers/monitor.ts';
+import { statisticsHandlers } from './handlers/statistics.ts';
 import { accountsHandlers } from './handlers/accounts.ts';
 import { sendersHandlers } from './handlers/senders.ts';
 
@@ -21,6 +22,7 @@ export const handlers = {
   ...queueHandlers,
   ...quarantineHandlers,
   ...monitorHandlers,
+  ...statisticsHandlers,
   ...accountsHandlers,
   ...sendersHandlers,
 } satisfies Handlers<Contract> as unknown as HandlerMap;

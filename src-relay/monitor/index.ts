@@ -325,6 +325,11 @@ export class Monitor {
     void promise.finally(() => this.notifications.delete(promise));
   }
 
+  /** Free and total bytes of the file system holding the data directory; null when it cannot be read. */
+  diskSpace(): Promise<{ free: number; total: number } | null> {
+    return (this.options.diskSpace ?? realDiskSpace)(this.deps.dataDir);
+  }
+
   /** The Prometheus page: counters since start, gauges now, plus alert, certificate, backup and disk figures. */
   async prometheus(): Promise<string> {
     const families: PromFamily[] = [];

@@ -68,6 +68,11 @@ export class MonitorStore {
       ),
       range: db.prepare(`SELECT minute, name, labels, value FROM metric_minutes WHERE minute >= ? AND minute < ? ORDER BY minute`),
       prune: db.prepare(`DELETE FROM metric_minutes WHERE minute < ?`),
+      // the primary key (minute, ...) walks the window as a range; 30 days of every counter is a few thousand rows
+      sums: db.prepare(
+        `SELECT name, labels, SUM(value) AS value FROM metric_minutes WHERE minute >= ? AND minute < ? AND name IN (SELECT value FROM json_each(?))
+         GROUP BY name, labels`,
+      ),
       openAlerts: db.prepare(`SELECT * FROM alerts WHERE cleared_at IS NULL ORDER BY raised_at, id`),
       alertHistory: db.prepare(`SELECT * FROM alerts WHERE raised_at >= ? ORDER BY raised_at DESC, id DESC LIMIT ?`),
       insertAlert: db.prepare(
@@ -105,6 +110,11 @@ export class MonitorStore {
 
   metricRows(from: number, to: number): MetricRow[] {
     return this.s.range.all(from, to) as MetricRow[];
+  }
+
+  /** Each series of `names` summed over the minutes in [from, to) (counters: the events in the window). */
+  metricSums(names: readonly string[], from: number, to: number): { name: string; labels: string; value: number }[] {
+    return this.s.sums.all(from, to, JSON.stringify(names)) as { name: string; labels: string; value: number }[];
   }
 
   pruneMetrics(before: number): number {

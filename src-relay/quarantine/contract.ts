@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { method } from '../util/contract-kit.ts';
-import { decisionSchema, MAX_BULK_IDS, MAX_PAGE_ROWS } from '../queue/contract.ts';
+import { attachmentSchema, decisionSchema, MAX_BULK_IDS, MAX_PAGE_ROWS } from '../queue/contract.ts';
 
 const id = z.string().regex(/^[A-Za-z0-9]{6,40}$/, 'not a queue id');
 
@@ -35,18 +35,7 @@ export const quarantineContract = {
       headers: z.array(z.object({ name: z.string(), value: z.string() })),
       /** The plain text (or the HTML's text, tags removed), at most 8 KiB, controls replaced as in headers. */
       text: z.string(),
-      attachments: z.array(
-        z.object({
-          part: z.string(),
-          filename: z.string().nullable(),
-          contentType: z.string(),
-          size: z.number(),
-          /** What the first bytes say it is ("pe-executable", "zip"), whatever its name claims. */
-          detectedType: z.string().nullable(),
-          /** A zip archive's members as its directory lists them, or why they could not be listed. */
-          archive: z.object({ members: z.array(z.object({ name: z.string(), encrypted: z.boolean(), size: z.number() })), problem: z.string().nullable() }).optional(),
-        }),
-      ),
+      attachments: z.array(attachmentSchema),
     }),
   }),
   'quarantine.act': method({

@@ -48,6 +48,25 @@ export interface QuarantinePreview {
   attachments: Pick<MimePart, 'part' | 'filename' | 'contentType' | 'size' | 'detectedType' | 'archive'>[];
 }
 
+/** A safe look at any message file (quarantined or queued): header fields, its text, the list of attachments. */
+export type MessagePreview = Pick<QuarantinePreview, 'headers' | 'text' | 'attachments'> & {
+  /** The text was longer than a preview shows (PREVIEW_TEXT_CHARS). */
+  truncated: boolean;
+};
+
+/** Reads a message file as a preview: nothing rendered, nothing fetched; the text cut at PREVIEW_TEXT_CHARS. */
+export async function messagePreview(path: string): Promise<MessagePreview> {
+  const parsed = await parseMessageFile(path);
+  return {
+    headers: parsed.headers.slice(0, PREVIEW_HEADERS),
+    text: parsed.summary.text.slice(0, PREVIEW_TEXT_CHARS),
+    truncated: parsed.summary.text.length > PREVIEW_TEXT_CHARS,
+    attachments: parsed.summary.parts
+      .filter((part) => part.filename !== null || part.disposition === 'attachment' || !part.contentType.startsWith('text/'))
+      .map(({ part, filename, contentType, size, detectedType, archive }) => ({ part, filename, contentType, size, detectedType, archive })),
+  };
+}
+
 export interface QuarantineOptions {
   /** The sender lists on the queue's database, so "release and allow the sender" is one transaction. */
   senders: SenderLists;
@@ -93,16 +112,8 @@ export class Quarantine {
   async preview(id: string): Promise<QuarantinePreview | null> {
     const row = this.row(id);
     if (!row) return null;
-    const parsed = await parseMessageFile(this.queue.spool.path(id));
-    return {
-      message: toItem(row),
-      decision: parseDecision(row.decision),
-      headers: parsed.headers.slice(0, PREVIEW_HEADERS),
-      text: parsed.summary.text.slice(0, PREVIEW_TEXT_CHARS),
-      attachments: parsed.summary.parts
-        .filter((part) => part.filename !== null || part.disposition === 'attachment' || !part.contentType.startsWith('text/'))
-        .map(({ part, filename, contentType, size, detectedType, archive }) => ({ part, filename, contentType, size, detectedType, archive })),
-    };
+    const { headers, text, attachments } = await messagePreview(this.queue.spool.path(id));
+    return { message: toItem(row), decision: parseDecision(row.decision), headers, text, attachments };
   }
 
   /**

@@ -42,7 +42,45 @@ export const queueRowSchema = z.object({
  * Where a message stands, for message tracking. `partial`: finished, some recipients delivered and some bounced;
  * `refused`: never accepted (refused at RCPT or after the content check; `detail` says why).
  */
-export const trackingOutcome = z.enum(['queued', 'held', 'delivered', 'bounced', 'partial', 'quarantined', 'deleted', 'damaged', 'refused']);
+export const trackingOutcome = z.enum(['queued', 'deferred', 'held', 'delivered', 'bounced', 'partial', 'quarantined', 'deleted', 'damaged', 'refused']);
+/** What tracking can be narrowed to: `delivered` and `bounced` each include `partial`; `deferred` is queued after a failed try. */
+export const trackingOutcomeFilter = z.enum(['delivered', 'deferred', 'bounced', 'refused', 'quarantined']);
+
+/** An attachment as a preview lists it (the quarantine's preview and the queue's message text). */
+export const attachmentSchema = z.object({
+  part: z.string(),
+  filename: z.string().nullable(),
+  contentType: z.string(),
+  size: z.number(),
+  /** What the first bytes say it is ("pe-executable", "zip"), whatever its name claims. */
+  detectedType: z.string().nullable(),
+  /** A zip archive's members as its directory lists them, or why they could not be listed. */
+  archive: z.object({ members: z.array(z.object({ name: z.string(), encrypted: z.boolean(), size: z.number() })), problem: z.string().nullable() }).optional(),
+});
+
+/**
+ * Where waiting mail goes: the internal server (`domain` null), or a recipient domain of the mail going out.
+ * `state`: `down` when the last attempt could not reach the server; `held` when all its messages are held (or the
+ * whole queue is); `deferred` after a failed try; `waiting` otherwise.
+ */
+export const destinationSchema = z.object({
+  route: z.enum(['internal', 'outbound']),
+  domain: z.string().nullable(),
+  messages: z.number(),
+  recipients: z.number(),
+  held: z.number(),
+  state: z.enum(['waiting', 'deferred', 'held', 'down']),
+  /** Since when the server has been unreachable (state `down`). */
+  downSince: z.number().nullable(),
+  attempts: z.number(),
+  nextAttemptAt: z.number().nullable(),
+  /** The latest failure: a waiting recipient's reply, else why the server could not be reached. */
+  lastError: z.string().nullable(),
+  lastErrorAt: z.number().nullable(),
+});
+
+/** A recipient domain as the admin types it (lower-cased by the engine). */
+const domain = z.string().trim().min(1).max(253).regex(/^[^\s@]+$/, 'not a domain');
 
 export const historyEventSchema = z.object({
   at: z.number(),
@@ -123,16 +161,50 @@ export const queueContract = {
     input: z.object({ action: z.enum(['retry', 'hold', 'release', 'delete', 'bounce']), ids: z.array(id).min(1).max(MAX_BULK_IDS) }).strict(),
     output: z.object({ done: z.array(z.string()), gone: z.array(z.string()) }),
   }),
+  'queue.destinations': method({
+    summary: 'The queue by destination: the internal server and each domain mail goes out to, with state and last error',
+    input: empty,
+    output: z.object({ destinations: z.array(destinationSchema), queueHeld: z.boolean(), truncated: z.boolean() }),
+  }),
+  'queue.actOnDestination': method({
+    summary: 'Retry now, hold or release everything waiting for one destination (one transaction)',
+    input: z
+      .object({ action: z.enum(['retry', 'hold', 'release']), route: z.enum(['internal', 'outbound']), domain: domain.nullable() })
+      .strict()
+      .refine((value) => (value.route === 'internal') === (value.domain === null), { message: 'the internal server has no domain; a domain needs the outbound route', path: ['domain'] }),
+    output: z.object({ done: z.array(z.string()) }),
+  }),
+  'queue.body': method({
+    summary: "A queued or quarantined message's text, safe to show: header fields and text only (HTML's tags removed), attachments listed",
+    input: z.object({ id }).strict(),
+    output: z.object({
+      /** As received, unfolded; control characters and bidi overrides replaced by U+FFFD. Show as text, never as HTML. */
+      headers: z.array(z.object({ name: z.string(), value: z.string() })),
+      /** The plain text (or the HTML's text, tags removed), at most 8 KiB, controls replaced as in headers. */
+      text: z.string(),
+      /** The text was longer than shown. */
+      truncated: z.boolean(),
+      attachments: z.array(attachmentSchema),
+    }),
+  }),
+  'queue.download': method({
+    summary: 'A one-time link (for this session, valid one minute) to download the message file as .eml; the download is logged',
+    input: z.object({ id }).strict(),
+    output: z.object({ url: z.string(), expiresAt: z.number() }),
+  }),
   'queue.retryAll': method({ summary: 'Every waiting recipient is due now', input: empty, output: z.object({ count: z.number() }) }),
   'queue.holdAll': method({ summary: 'Pause delivery: nothing leaves until released', input: empty, output: queueSummarySchema }),
   'queue.releaseAll': method({ summary: 'Resume delivery (held messages too)', input: empty, output: queueSummarySchema }),
   'tracking.search': method({
-    summary: 'Find messages (delivered, bounced, queued, quarantined or refused) by sender, recipient, Message-ID or time',
+    summary: 'Find messages (delivered, bounced, queued, quarantined or refused) by sender, recipient, Message-ID, client address, subject, outcome or time',
     input: z
       .object({
         sender: search.optional(),
         recipient: search.optional(),
         messageId: search.optional(),
+        clientIp: search.optional(),
+        subject: search.optional(),
+        outcome: trackingOutcomeFilter.optional(),
         from: z.number().optional(),
         to: z.number().optional(),
         limit: z.number().int().min(1).max(MAX_PAGE_ROWS).default(100),

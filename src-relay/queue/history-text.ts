@@ -94,6 +94,7 @@ export function historyText(entry: Pick<HistoryRow, 'action' | 'detail' | 'recip
     case 'QUEUE_HELD':
     case 'QUEUE_RELEASED':
     case 'QUEUE_RETRY':
+    case 'DOWNLOADED':
       // these rows are written in words already ("held by admin@10.0.0.5"); only who did it needs saying plainly
       return detail ? capitalize(withActorWords(detail)) : capitalize(entry.action.toLowerCase().replace('_', ' '));
     default:

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { open, unlink } from 'node:fs/promises';
 import type { Logger } from '../log/logger.ts';
 import type { Spool } from '../store/spool.ts';
-import type { HistoryEntry, NewMessage, QueuePageFilter, QueueStore, TrackingFilter } from '../store/queue-store.ts';
+import type { DestinationRow, HistoryEntry, NewMessage, QueuePageFilter, QueueStore, TrackingFilter } from '../store/queue-store.ts';
 import { STATE_KEYS } from '../store/state-store.ts';
 import type { Route } from '../events.ts';
 import { newQueueId } from '../util/ids.ts';
@@ -296,6 +296,44 @@ export class Queue extends EventEmitter<QueueEvents> {
     );
   }
 
+  /** The queue by destination (store/queue-store.ts `destinations`): the internal server, and each domain mail goes out to. */
+  destinations(): DestinationRow[] {
+    return this.store.destinations();
+  }
+
+  /**
+   * Retries, holds or releases everything waiting for one destination (`domain` null: the internal server), in one
+   * transaction. Holding is per message: a message also waiting for another destination is held for that one too.
+   * Returns the ids of the messages it changed.
+   */
+  actOnDestination(action: 'retry' | 'hold' | 'release', destination: { route: Route; domain: string | null }, by?: string): string[] {
+    const now = this.clock();
+    const { route } = destination;
+    const domain = route === 'internal' ? null : destination.domain?.toLowerCase() ?? null;
+    const where = domain ?? 'the internal server';
+    const ids =
+      action === 'retry'
+        ? this.store.retryDestination(route, domain, now, { action: 'RETRY', detail: `retry requested by ${actor(by)} for everything to ${where}` })
+        : this.store.holdDestination(route, domain, action === 'hold', now, {
+            action: action === 'hold' ? 'HELD' : 'RELEASED',
+            detail: `${action === 'hold' ? 'held' : 'released'} by ${actor(by)} with everything to ${where}`,
+          });
+    if (ids.length > 0) this.emit('changed');
+    return ids;
+  }
+
+  /**
+   * Records that an admin took a copy of the message file: a history row (written now, not lazily) and a log line.
+   * False when no message has that id.
+   */
+  downloaded(id: string, by: string): boolean {
+    if (!this.store.statusOf(id)) return false;
+    const now = this.clock();
+    this.store.insertHistory([{ at: now, queueId: id, action: 'DOWNLOADED', detail: `downloaded by ${by}` }]);
+    this.logger.info({ id, by }, 'DOWNLOADED');
+    return true;
+  }
+
   /** One page of the queue viewer (store/queue-store.ts `page`). */
   page(filter: QueuePageFilter = {}) {
     return this.store.page(filter);
@@ -308,7 +346,9 @@ export class Queue extends EventEmitter<QueueEvents> {
    */
   track(filter: TrackingFilter) {
     this.flushHistory();
-    return { messages: this.store.trackMessages(filter), refusals: filter.messageId ? [] : this.store.trackRefusals(filter) };
+    // refused mail was never taken: it has no Message-ID, no subject, and no outcome but "refused"
+    const noRefusals = filter.messageId || filter.subject || (filter.outcome && filter.outcome !== 'refused');
+    return { messages: filter.outcome === 'refused' ? [] : this.store.trackMessages(filter), refusals: noRefusals ? [] : this.store.trackRefusals(filter) };
   }
 
   async delete(id: string, by?: string): Promise<boolean> {

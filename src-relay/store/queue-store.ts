@@ -15,6 +15,8 @@ export type HistoryAction =
   // the connection ended after the message data with no reply: the server may have it (RFC 1047)
   | 'NO_REPLY'
   | 'HELD' | 'RELEASED' | 'RETRY' | 'DELETED' | 'DAMAGED' | 'QUEUE_HELD' | 'QUEUE_RELEASED' | 'QUEUE_RETRY'
+  // an admin took a copy of the message file (.eml download)
+  | 'DOWNLOADED'
   // submission: who sent it (account or trusted network), and the DKIM signature added
   | 'SUBMITTED' | 'SIGNED'
   // content filters: refused at the end of DATA (no row but this history), or kept in quarantine
@@ -172,6 +174,8 @@ export interface TrackedMessageRow {
   client_ip: string | null;
   kind: MessageKind;
   from_name: string | null;
+  /** The most attempts a waiting recipient has had (0 once none waits). */
+  queue_attempts: number;
 }
 
 /** A refusal kept in history: mail that was never accepted, so it has no message row. */
@@ -182,10 +186,91 @@ export interface TrackingFilter {
   sender?: string;
   recipient?: string;
   messageId?: string;
+  /** Case-insensitive substrings of the client's address and the subject (refused mail has no subject). */
+  clientIp?: string;
+  subject?: string;
+  /**
+   * Only messages that ended so (`delivered` and `bounced` each include a message partly delivered and partly
+   * bounced; `deferred`: queued after a failed try), or only refused mail.
+   */
+  outcome?: TrackingOutcomeFilter;
   /** Received (or refused) at or after / at or before, epoch ms. */
   from?: number;
   to?: number;
   limit: number;
+}
+
+export type TrackingOutcomeFilter = 'delivered' | 'deferred' | 'bounced' | 'refused' | 'quarantined';
+
+/** Whitelisted conditions of the tracking's outcome filter; `refused` selects no message (refusals have no row). */
+const TRACK_OUTCOME_SQL: Record<TrackingOutcomeFilter, string> = {
+  // `+r.status`: the message's own rows by primary key, not every delivered recipient through recipients_due
+  delivered: `m.status = 'done' AND EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND +r.status = 'delivered')`,
+  bounced: `m.status = 'done' AND EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND +r.status = 'bounced')`,
+  deferred: `m.status = 'queued' AND m.held = 0 AND m.queue_attempts > 0`,
+  quarantined: `m.status = 'quarantined'`,
+  refused: '0',
+};
+
+/**
+ * A destination of the queue viewer: the internal server (one destination), or one recipient domain of the mail
+ * going out. `domain` is null for the internal server.
+ */
+export interface DestinationRow {
+  route: Route;
+  domain: string | null;
+  messages: number;
+  recipients: number;
+  /** Messages of the destination held by the admin (or by Moat). */
+  held: number;
+  /** The most attempts a waiting recipient has had. */
+  attempts: number;
+  nextAttemptAt: number | null;
+  /** The latest failure reply of a waiting recipient of the destination. */
+  lastReply: string | null;
+  lastReplyAt: number | null;
+}
+
+/** The destination a pending recipient belongs to: the internal server, or its lower-cased domain. */
+const DESTINATION_DOMAIN_SQL = `CASE WHEN r.route = 'internal' THEN NULL ELSE lower(substr(r.address, instr(r.address, '@') + 1)) END`;
+/** Pending recipients of queued messages at one destination (@route, @domain: null for the internal server). */
+const AT_DESTINATION_SQL = `r.status = 'pending' AND r.route = @route AND (@domain IS NULL OR lower(substr(r.address, instr(r.address, '@') + 1)) = @domain)`;
+/** The viewer lists at most this many destinations (largest first): more is not a list a person reads. */
+export const MAX_DESTINATIONS = 200;
+
+/** Who sent and who got the most, and from which domains, over a window of accepted mail. */
+export interface TopTalkers {
+  senders: { name: string; count: number }[];
+  recipients: { name: string; count: number }[];
+  senderDomains: { name: string; count: number }[];
+  /** How many messages the counts are over; `capped` when the window held more than MAX_STATISTICS_MESSAGES. */
+  messages: number;
+  capped: boolean;
+}
+
+/**
+ * The top lists read at most this many of the window's newest messages: 30 days at a busy site is a few hundred
+ * thousand; past this the lists are of the newest ones (and say so), so one click never scans an unbounded table.
+ */
+export const MAX_STATISTICS_MESSAGES = 100_000;
+/** The window's accepted mail (not Moat's own DSNs), newest first, bounded: walks messages_received as a range. */
+const STATISTICS_WINDOW_SQL = `SELECT id, sender FROM messages INDEXED BY messages_received
+  WHERE received_at >= @from AND received_at < @to AND kind = 'mail' ORDER BY received_at DESC LIMIT ${MAX_STATISTICS_MESSAGES}`;
+
+/**
+ * Message tracking's statement, newest first, with an outcome's condition written in (from the whitelist above): so
+ * SQLite sees `m.status = 'done'` and walks messages_status by time instead of testing every message of the window.
+ */
+function trackMessagesSql(outcome: TrackingOutcomeFilter | null): string {
+  return `SELECT m.id, m.received_at, m.sender, m.subject, m.header_message_id, m.status, m.held, m.client_ip, m.kind, m.from_name, m.queue_attempts FROM messages m
+    WHERE m.received_at BETWEEN @from AND @to
+      AND (@sender IS NULL OR m.sender LIKE @sender ESCAPE '\\')
+      AND (@messageId IS NULL OR m.header_message_id LIKE @messageId ESCAPE '\\')
+      AND (@clientIp IS NULL OR m.client_ip LIKE @clientIp ESCAPE '\\')
+      AND (@subject IS NULL OR m.subject LIKE @subject ESCAPE '\\')
+      AND (@recipient IS NULL OR m.id IN (SELECT message_id FROM recipients WHERE address LIKE @recipient ESCAPE '\\'))
+      ${outcome ? `AND ${TRACK_OUTCOME_SQL[outcome]}` : ''}
+    ORDER BY m.received_at DESC, m.rowid DESC LIMIT @limit`;
 }
 
 /**
@@ -287,6 +372,8 @@ export class QueueStore {
       pendingCount: db.prepare(`SELECT COUNT(*) AS n FROM recipients WHERE message_id = ? AND +status = 'pending'`),
       finish: db.prepare(`UPDATE messages SET status = @status, finished_at = @now WHERE id = @id AND status = 'queued'`),
       setHeld: db.prepare(`UPDATE messages SET held = ? WHERE id = ? AND status = 'queued'`),
+      // SQLite counts the rows a WHERE matches as changed: `held != @held` makes it count the ones that change
+      changeHeld: db.prepare(`UPDATE messages SET held = @held WHERE id = @id AND status = 'queued' AND held != @held`),
       setAllHeld: db.prepare(`UPDATE messages SET held = ? WHERE status = 'queued' AND held != ?`),
       retry: db.prepare(`UPDATE recipients SET next_attempt_at = ? WHERE message_id = ? AND +status = 'pending'`),
       dropPending: db.prepare(`UPDATE recipients SET status = 'deleted', updated_at = ? WHERE message_id = ? AND +status = 'pending'`),
@@ -344,14 +431,44 @@ export class QueueStore {
          WHERE message_id IN (SELECT value FROM json_each(?)) ORDER BY message_id, address`,
       ),
       recipientsOf: db.prepare(`SELECT message_id, address, status FROM recipients WHERE message_id IN (SELECT value FROM json_each(?)) ORDER BY message_id, address`),
-      trackMessages: db.prepare(
-        `SELECT m.id, m.received_at, m.sender, m.subject, m.header_message_id, m.status, m.held, m.client_ip, m.kind, m.from_name FROM messages m
-         WHERE m.received_at BETWEEN @from AND @to
-           AND (@sender IS NULL OR m.sender LIKE @sender ESCAPE '\\')
-           AND (@messageId IS NULL OR m.header_message_id LIKE @messageId ESCAPE '\\')
-           AND (@recipient IS NULL OR m.id IN (SELECT message_id FROM recipients WHERE address LIKE @recipient ESCAPE '\\'))
-         ORDER BY m.received_at DESC, m.rowid DESC LIMIT @limit`,
+      // Pending recipients belong to queued or quarantined messages only (finishing a message ends its pending
+      // ones): leaving out the quarantine's few ids once is far cheaper than joining 100,000 messages by id.
+      destinations: db.prepare(
+        `SELECT r.route AS route, ${DESTINATION_DOMAIN_SQL} AS domain, COUNT(DISTINCT r.message_id) AS messages, COUNT(*) AS recipients,
+                COUNT(DISTINCT CASE WHEN r.message_id IN (SELECT id FROM messages WHERE status = 'queued' AND held = 1) THEN r.message_id END) AS held,
+                MAX(r.attempts) AS attempts, MIN(r.next_attempt_at) AS nextAttemptAt
+         FROM recipients r
+         WHERE r.status = 'pending' AND r.message_id NOT IN (SELECT id FROM messages WHERE status = 'quarantined')
+         GROUP BY 1, 2 ORDER BY recipients DESC, route, domain LIMIT ${MAX_DESTINATIONS}`,
       ),
+      // one aggregate, MAX: SQLite then takes the bare column (last_reply) from the row that has the maximum
+      destinationLastReplies: db.prepare(
+        `SELECT r.route AS route, ${DESTINATION_DOMAIN_SQL} AS domain, r.last_reply AS reply, MAX(r.updated_at) AS at
+         FROM recipients r
+         WHERE r.status = 'pending' AND r.last_reply IS NOT NULL AND r.message_id NOT IN (SELECT id FROM messages WHERE status = 'quarantined')
+         GROUP BY 1, 2`,
+      ),
+      destinationMessages: db.prepare(
+        `SELECT DISTINCT r.message_id AS id FROM recipients r JOIN messages m ON m.id = r.message_id
+         WHERE ${AT_DESTINATION_SQL} AND m.status = 'queued' ORDER BY r.message_id`,
+      ),
+      // one message's recipients at the destination (primary key, `+status` as in `retry`)
+      retryAtDestination: db.prepare(
+        `UPDATE recipients AS r SET next_attempt_at = @now WHERE r.message_id = @id AND +${AT_DESTINATION_SQL} AND r.next_attempt_at > @now`,
+      ),
+      topSenders: db.prepare(
+        `SELECT sender AS name, COUNT(*) AS count FROM (${STATISTICS_WINDOW_SQL}) WHERE sender != '' GROUP BY sender COLLATE NOCASE ORDER BY count DESC, name LIMIT @limit`,
+      ),
+      topSenderDomains: db.prepare(
+        `SELECT lower(substr(sender, instr(sender, '@') + 1)) AS name, COUNT(*) AS count FROM (${STATISTICS_WINDOW_SQL})
+         WHERE instr(sender, '@') > 0 GROUP BY 1 ORDER BY count DESC, name LIMIT @limit`,
+      ),
+      topRecipients: db.prepare(
+        `SELECT r.address AS name, COUNT(*) AS count FROM (${STATISTICS_WINDOW_SQL}) w JOIN recipients r ON r.message_id = w.id
+         GROUP BY r.address COLLATE NOCASE ORDER BY count DESC, name LIMIT @limit`,
+      ),
+      windowCount: db.prepare(`SELECT COUNT(*) AS n FROM (${STATISTICS_WINDOW_SQL})`),
+      trackMessages: db.prepare(trackMessagesSql(null)),
       // REFUSED rows have no queue id; REJECTED and TEMPFAILED ones name the id the refused message would have had.
       // The action list is the partial index history_refusals' own condition, word for word, so SQLite can use it.
       trackRefusals: db.prepare(
@@ -360,6 +477,7 @@ export class QueueStore {
            AND h.at BETWEEN @from AND @to
            AND (@sender IS NULL OR h.sender LIKE @sender ESCAPE '\\')
            AND (@recipient IS NULL OR h.recipient LIKE @recipient ESCAPE '\\')
+           AND (@clientIp IS NULL OR h.client_ip LIKE @clientIp ESCAPE '\\')
          ORDER BY h.at DESC, h.id DESC LIMIT @limit`,
       ),
     };
@@ -400,7 +518,9 @@ export class QueueStore {
 
   /** Messages in any state (queued, done, deleted, quarantined), newest first; `limit` rows at most. */
   trackMessages(filter: TrackingFilter): (TrackedMessageRow & { recipients: Pick<RecipientRow, 'address' | 'status'>[] })[] {
-    const rows = this.statements.trackMessages.all(trackingParams(filter)) as TrackedMessageRow[];
+    const { outcome, ...params } = trackingParams(filter);
+    const statement = outcome ? this.pageStatement(trackMessagesSql(outcome)) : this.statements.trackMessages;
+    const rows = statement.all(params) as TrackedMessageRow[];
     const recipients = new Map<string, Pick<RecipientRow, 'address' | 'status'>[]>();
     type Row = Pick<RecipientRow, 'message_id' | 'address' | 'status'>;
     for (const { message_id, address, status } of this.statements.recipientsOf.all(JSON.stringify(rows.map((message) => message.id))) as Row[]) {
@@ -412,9 +532,70 @@ export class QueueStore {
   }
 
   /** Mail refused before it was accepted (history rows without a message), newest first; `limit` rows at most. */
-  trackRefusals(filter: Omit<TrackingFilter, 'messageId'>): RefusalRow[] {
-    const { messageId: _unused, ...params } = trackingParams(filter);
+  trackRefusals(filter: Omit<TrackingFilter, 'messageId' | 'subject' | 'outcome'>): RefusalRow[] {
+    const { messageId: _id, subject: _subject, outcome: _outcome, ...params } = trackingParams(filter);
     return this.statements.trackRefusals.all(params) as RefusalRow[];
+  }
+
+  /**
+   * The queue by destination: the waiting recipients of queued messages grouped by the internal server and by
+   * recipient domain (mail going out), largest first, MAX_DESTINATIONS at most; each with its latest failure reply.
+   */
+  destinations(): DestinationRow[] {
+    return this.db.transaction(() => {
+      const rows = this.statements.destinations.all() as Omit<DestinationRow, 'lastReply' | 'lastReplyAt'>[];
+      const key = (row: Pick<DestinationRow, 'route' | 'domain'>) => `${row.route} ${row.domain ?? ''}`;
+      type Last = Pick<DestinationRow, 'route' | 'domain'> & { reply: string; at: number };
+      const last = new Map((this.statements.destinationLastReplies.all() as Last[]).map((row) => [key(row), row]));
+      return rows.map((row) => ({ ...row, lastReply: last.get(key(row))?.reply ?? null, lastReplyAt: last.get(key(row))?.at ?? null }));
+    })();
+  }
+
+  /** The queued messages with a recipient waiting at the destination (`domain` null: the internal server). */
+  destinationMessages(route: Route, domain: string | null): string[] {
+    return (this.statements.destinationMessages.all({ route, domain }) as { id: string }[]).map((row) => row.id);
+  }
+
+  /**
+   * Makes the destination's waiting recipients due `now`, with one `history` row for each message moved, in one
+   * transaction; returns the ids of the messages moved.
+   */
+  retryDestination(route: Route, domain: string | null, now: number, history: Pick<HistoryEntry, 'action' | 'detail'>): string[] {
+    return this.db.transaction(() => {
+      const moved = this.destinationMessages(route, domain).filter((id) => this.statements.retryAtDestination.run({ id, route, domain, now }).changes > 0);
+      for (const id of moved) this.statements.insertHistory.run(historyParams({ at: now, queueId: id, ...history }));
+      return moved;
+    })();
+  }
+
+  /**
+   * Holds or releases every queued message with a recipient waiting at the destination, one `history` row for each
+   * message changed, in one transaction (a release makes its waiting recipients due `now`); returns the ids changed.
+   */
+  holdDestination(route: Route, domain: string | null, held: boolean, now: number, history: Pick<HistoryEntry, 'action' | 'detail'>): string[] {
+    return this.db.transaction(() => {
+      const changed = this.destinationMessages(route, domain).filter((id) => this.statements.changeHeld.run({ held: held ? 1 : 0, id }).changes > 0);
+      for (const id of changed) {
+        if (!held) this.statements.retry.run(now, id);
+        this.statements.insertHistory.run(historyParams({ at: now, queueId: id, ...history }));
+      }
+      return changed;
+    })();
+  }
+
+  /** The top `limit` senders, recipients and sender domains of the mail accepted in [from, to). */
+  topTalkers(from: number, to: number, limit: number): TopTalkers {
+    const params = { from, to, limit };
+    return this.db.transaction(() => {
+      const { n } = this.statements.windowCount.get({ from, to }) as { n: number };
+      return {
+        senders: this.statements.topSenders.all(params) as TopTalkers['senders'],
+        recipients: this.statements.topRecipients.all(params) as TopTalkers['recipients'],
+        senderDomains: this.statements.topSenderDomains.all(params) as TopTalkers['senderDomains'],
+        messages: n,
+        capped: n >= MAX_STATISTICS_MESSAGES,
+      };
+    })();
   }
 
   /** The SQL is built only from the whitelists above, so the cache holds at most a few hundred statements. */
@@ -738,6 +919,9 @@ function trackingParams(filter: TrackingFilter) {
     recipient: pattern(filter.recipient),
     // Message-IDs are kept without their angle brackets; an admin pastes them with or without
     messageId: pattern(filter.messageId?.trim().replace(/^<|>$/g, '')),
+    clientIp: pattern(filter.clientIp),
+    subject: pattern(filter.subject),
+    outcome: filter.outcome && Object.hasOwn(TRACK_OUTCOME_SQL, filter.outcome) ? filter.outcome : null,
     limit: filter.limit,
   };
 }

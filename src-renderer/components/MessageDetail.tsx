@@ -5,6 +5,7 @@ import { DECISION_ACTION, MESSAGE_STATUS, RECIPIENT_STATUS } from '../lib/words.
 import { Badge, Facts, Time } from './ui.tsx';
 import { PlainError } from './PlainError.tsx';
 import { senderLabel } from '../lib/sender.ts';
+import { MessageBody } from './MessageBody.tsx';
 
 type Detail = Output<'queue.show'>;
 type Decision = NonNullable<Detail['decision']>;
@@ -101,6 +102,7 @@ export function MessageDetail({ message, headingLevel = 2 }: { message: Detail; 
         })}
       </ul>
       {message.decision ? <DecisionTrace decision={message.decision} heading={Sub} /> : null}
+      {message.status === 'queued' || message.status === 'quarantined' ? <MessageBody id={message.id} headingLevel={headingLevel === 2 ? 3 : 4} /> : null}
       <Sub>History</Sub>
       {message.history.length === 0 ? (
         <p className="muted">Nothing recorded yet.</p>

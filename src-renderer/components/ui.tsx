@@ -58,13 +58,13 @@ export function Badge({ tone, children }: { tone: Tone; children: ReactNode }) {
   return <span className={`badge tone-${tone}`}>{children}</span>;
 }
 
-/** A time in the admin's zone; the full time with seconds on hover. */
-export function Time({ ms, relative, now }: { ms: number | null | undefined; relative?: boolean; now?: number }) {
+/** A time in the admin's zone; the full time with seconds on hover (`seconds`: shown with them). */
+export function Time({ ms, relative, now, seconds }: { ms: number | null | undefined; relative?: boolean; now?: number; seconds?: boolean }) {
   if (ms === null || ms === undefined) return <span className="muted">—</span>;
   const iso = new Date(ms).toISOString();
   return (
     <time dateTime={iso} title={formatDateTimeSeconds(ms)}>
-      {relative ? formatRelative(ms, now ?? Date.now()) : formatDateTime(ms)}
+      {relative ? formatRelative(ms, now ?? Date.now()) : seconds ? formatDateTimeSeconds(ms) : formatDateTime(ms)}
     </time>
   );
 }

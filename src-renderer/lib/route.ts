@@ -3,7 +3,7 @@
  * (the admin listener and app://moat/), so the route lives after "#" only: "#/queue?id=ABC123".
  */
 
-export const SCREENS = ['dashboard', 'queue', 'quarantine', 'checklist', 'tracking', 'settings', 'setup'] as const;
+export const SCREENS = ['dashboard', 'queue', 'quarantine', 'checklist', 'tracking', 'statistics', 'settings', 'setup'] as const;
 export type Screen = (typeof SCREENS)[number];
 
 export const SETTINGS_TABS = ['config', 'accounts', 'senders', 'backups', 'password'] as const;

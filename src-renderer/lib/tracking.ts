@@ -3,16 +3,32 @@ import { parseLocalDateTime } from './format.ts';
 
 /** The message tracking form: what the admin typed, and the tracking.search request it becomes. */
 
+export type TrackingOutcome = NonNullable<Input<'tracking.search'>['outcome']>;
+
+/** The outcome filter's choices ('' is any outcome). */
+export const TRACKING_OUTCOMES: readonly { value: TrackingOutcome | ''; label: string }[] = [
+  { value: '', label: 'Any' },
+  { value: 'delivered', label: 'Delivered' },
+  { value: 'deferred', label: 'Waiting to retry' },
+  { value: 'bounced', label: 'Bounced' },
+  { value: 'refused', label: 'Refused' },
+  { value: 'quarantined', label: 'Quarantined' },
+];
+
 export interface TrackingForm {
   sender: string;
   recipient: string;
   messageId: string;
+  /** The client's address, or its beginning ("203.0.113."). */
+  clientIp: string;
+  subject: string;
+  outcome: TrackingOutcome | '';
   /** date-time-local values in the admin's zone ("" when not set). */
   from: string;
   to: string;
 }
 
-export const emptyTrackingForm: TrackingForm = { sender: '', recipient: '', messageId: '', from: '', to: '' };
+export const emptyTrackingForm: TrackingForm = { sender: '', recipient: '', messageId: '', clientIp: '', subject: '', outcome: '', from: '', to: '' };
 
 export type TrackingProblems = Partial<Record<keyof TrackingForm, string>>;
 
@@ -26,7 +42,12 @@ export function toTrackingInput(form: TrackingForm, limit = 100): { input: Input
   if (sender) input.sender = sender;
   if (recipient) input.recipient = recipient;
   if (messageId) input.messageId = messageId;
-  for (const key of ['sender', 'recipient', 'messageId'] as const) if ((input[key] ?? '').length > 200) problems[key] = 'at most 200 characters';
+  const clientIp = form.clientIp.trim();
+  const subject = form.subject.trim();
+  if (clientIp) input.clientIp = clientIp;
+  if (subject) input.subject = subject;
+  if (form.outcome) input.outcome = form.outcome;
+  for (const key of ['sender', 'recipient', 'messageId', 'clientIp', 'subject'] as const) if ((input[key] ?? '').length > 200) problems[key] = 'at most 200 characters';
   if (form.from.trim()) {
     const from = parseLocalDateTime(form.from);
     if (from === null) problems.from = 'not a date and time';

@@ -67,6 +67,12 @@ export function outcomeWords(outcome: string): { label: string; tone: Tone } {
   switch (outcome) {
     case 'queued':
       return { label: 'In the queue', tone: 'info' };
+    case 'deferred':
+      return { label: 'Waiting to retry', tone: 'warning' };
+    case 'held':
+      return { label: 'Held', tone: 'neutral' };
+    case 'partial':
+      return { label: 'Partly delivered', tone: 'warning' };
     case 'delivered':
       return { label: 'Delivered', tone: 'ok' };
     case 'bounced':

@@ -3,6 +3,7 @@ import type { Output } from '../../src-relay/admin/contract.ts';
 import { useCall, useEvent, useLiveReload, useNow, type CallState } from '../api/hooks.ts';
 import { LineChart } from '../components/Chart.tsx';
 import { Badge, Empty, ErrorMessage, Loading, PageHeader, Time } from '../components/ui.tsx';
+import { DiskUseCard } from '../components/DiskUse.tsx';
 import { groupAlerts, type Alert } from '../lib/alerts.ts';
 import { formatCount, formatDuration } from '../lib/format.ts';
 import { RELAY_STATE } from '../lib/words.ts';
@@ -32,6 +33,7 @@ export function Dashboard({ relay, summary, openAlerts }: { relay: CallState<Rel
         <RelayCard relay={relay} now={now} />
         <QueueCard summary={summary} quarantined={figures.data?.quarantined} now={now} />
         <TodayCard figures={figures} />
+        <DiskUseCard />
       </div>
 
       {warnings.length > 0 ? (

@@ -5,6 +5,7 @@ import { navigate, useAction, useCall, useDebouncedValue, useEvent, useLiveReloa
 import { DetailPane, MessageDetail } from '../components/MessageDetail.tsx';
 import { Pager } from '../components/Pager.tsx';
 import { ActionResult, ActionToolbar, ConfirmActionDialog, PaneActions, type PendingConfirm, type ToolbarAction } from '../components/ActionToolbar.tsx';
+import { QueueViewTabs } from '../components/QueueViewTabs.tsx';
 import { MessageRow, useSelectableRows, type SelectableRowsProps } from '../components/MessageRows.tsx';
 import { Badge, Empty, ErrorMessage, Loading, PageHeader, SelectField, TextField, Time } from '../components/ui.tsx';
 import { formatCount, formatSize } from '../lib/format.ts';
@@ -139,6 +140,7 @@ export function QueueScreen({ summary, openId }: { summary: CallState<QueueSumma
             </button>
           )}
         </PageHeader>
+        <QueueViewTabs view="messages" />
         {paused ? (
           <div className="banner tone-warning" role="status">
             Delivery is paused: messages are taken in and kept, but nothing is sent until you resume.

@@ -2,10 +2,10 @@ import { useState, type FormEvent } from 'react';
 import type { Input } from '../../src-relay/admin/contract.ts';
 import { navigate, useCall } from '../api/hooks.ts';
 import { DetailPane, MessageDetail } from '../components/MessageDetail.tsx';
-import { Badge, Empty, ErrorMessage, Loading, PageHeader, TextField, Time } from '../components/ui.tsx';
+import { Badge, Empty, ErrorMessage, Loading, PageHeader, SelectField, TextField, Time } from '../components/ui.tsx';
 import { toLocalDateTimeValue } from '../lib/format.ts';
 import { formatHash } from '../lib/route.ts';
-import { emptyTrackingForm, quickRange, toTrackingInput, type QuickRange, type TrackingForm, type TrackingProblems } from '../lib/tracking.ts';
+import { emptyTrackingForm, quickRange, toTrackingInput, TRACKING_OUTCOMES, type QuickRange, type TrackingForm, type TrackingOutcome, type TrackingProblems } from '../lib/tracking.ts';
 import { outcomeWords, summarizeList } from '../lib/words.ts';
 import { senderKey, senderLabel } from '../lib/sender.ts';
 
@@ -41,6 +41,9 @@ export function TrackingScreen({ traceId }: { traceId: string | null }) {
           <TextField label="Sender" value={form.sender} onChange={set('sender')} errors={problems.sender} placeholder="someone@example.com or part of it" />
           <TextField label="Recipient" value={form.recipient} onChange={set('recipient')} errors={problems.recipient} />
           <TextField label="Message-ID" value={form.messageId} onChange={set('messageId')} errors={problems.messageId} placeholder="<…@…>" />
+          <TextField label="Subject" value={form.subject} onChange={set('subject')} errors={problems.subject} placeholder="part of it" />
+          <TextField label="Client address" value={form.clientIp} onChange={set('clientIp')} errors={problems.clientIp} placeholder="203.0.113.5 or its beginning" />
+          <SelectField<TrackingOutcome | ''> label="Outcome" value={form.outcome} onChange={(outcome) => setForm((current) => ({ ...current, outcome }))} options={TRACKING_OUTCOMES} />
           <TextField label="From (time)" type="datetime-local" value={form.from} onChange={set('from')} errors={problems.from} />
           <TextField label="Until (time)" type="datetime-local" value={form.to} onChange={set('to')} errors={problems.to} />
           <div className="quick-ranges" role="group" aria-label="Time range">
@@ -104,8 +107,8 @@ export function TrackingScreen({ traceId }: { traceId: string | null }) {
                       const outcome = outcomeWords(row.outcome);
                       return (
                         <tr key={`${row.id ?? 'refused'}-${row.at}-${index}`} className={row.id && row.id === traceId ? 'open' : undefined}>
-                          <td className="nowrap">
-                            <Time ms={row.at} />
+                          <td>
+                            <Time ms={row.at} seconds />
                           </td>
                           <td className="addr" title={senderLabel(row)}>
                             {senderLabel(row)}

@@ -33,6 +33,7 @@ export function apiContext(relay: Relay | null, overrides: Partial<ApiContext> &
       setFirstPassword: () => missing('auth'),
       changePassword: () => missing('auth'),
     },
+    downloads: { mint: () => missing('downloads') },
     settings: { saved: () => missing('settings'), check: () => missing('settings'), apply: () => missing('settings'), overridden: () => missing('settings') },
     dataDir,
     configFile: join(dataDir, 'moat.json'),

@@ -6,6 +6,7 @@ import { decodeHeaderText } from '../../util/header-text.ts';
 
 /** Fields meant to be read by a person (RFC 2047 5: unstructured text and display names), shown decoded in a preview. */
 const DECODED_FIELDS: ReadonlySet<string> = new Set(['subject', 'from', 'to', 'cc', 'reply-to', 'sender', 'comments', 'keywords']);
+import type { QuarantinePreview } from '../../quarantine/quarantine.ts';
 
 /** The quarantine browser: list, safe preview, release (and allow the sender), delete (contract: src-relay/quarantine/contract.ts). */
 export const quarantineHandlers = {
@@ -21,25 +22,7 @@ export const quarantineHandlers = {
       // deleted or expired between the look-up and the read of its file
       .catch((error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? null : Promise.reject(error)));
     if (!preview) throw new ApiError('QUARANTINE_ITEM_GONE');
-    return {
-      message: preview.message,
-      decision: preview.decision && contractDecision(preview.decision),
-      headers: preview.headers.map((header) => ({
-        name: safeText(header.name),
-        value: DECODED_FIELDS.has(header.name.toLowerCase()) ? (decodeHeaderText(header.value) ?? '') : safeText(header.value),
-      })),
-      text: safeText(preview.text, true),
-      attachments: preview.attachments.map((attachment) => ({
-        part: attachment.part,
-        filename: attachment.filename === null ? null : safeText(attachment.filename),
-        contentType: attachment.contentType,
-        size: attachment.size,
-        detectedType: attachment.detectedType,
-        ...(attachment.archive
-          ? { archive: { members: attachment.archive.members.map((member) => ({ ...member, name: safeText(member.name) })), problem: attachment.archive.problem } }
-          : {}),
-      })),
-    };
+    return { message: preview.message, decision: preview.decision && contractDecision(preview.decision), ...safePreview(preview) };
   },
 
   'quarantine.act': async ({ action, ids }, context) => {
@@ -57,6 +40,27 @@ export const quarantineHandlers = {
     return { done, gone };
   },
 } satisfies Handlers<typeof quarantineContract>;
+
+/** A preview's header fields, text and attachment names made safe to show as text (`safeText`). */
+export function safePreview(preview: Pick<QuarantinePreview, 'headers' | 'text' | 'attachments'>) {
+  return {
+    headers: preview.headers.map((header) => ({
+      name: safeText(header.name),
+      value: DECODED_FIELDS.has(header.name.toLowerCase()) ? (decodeHeaderText(header.value) ?? '') : safeText(header.value),
+    })),
+    text: safeText(preview.text, true),
+    attachments: preview.attachments.map((attachment) => ({
+      part: attachment.part,
+      filename: attachment.filename === null ? null : safeText(attachment.filename),
+      contentType: attachment.contentType,
+      size: attachment.size,
+      detectedType: attachment.detectedType,
+      ...(attachment.archive
+        ? { archive: { members: attachment.archive.members.map((member) => ({ ...member, name: safeText(member.name) })), problem: attachment.archive.problem } }
+        : {}),
+    })),
+  };
+}
 
 /**
  * Text from a message, made safe to show as text: control characters and bidirectional overrides (which can make

@@ -1,15 +1,21 @@
 import type { z } from 'zod';
 import { ApiError } from '../errors.ts';
 import type { Handlers } from './types.ts';
-import { queueContract, type decisionSchema, type messageDetailSchema, type trackingOutcome } from '../../queue/contract.ts';
+import { queueContract, type decisionSchema, type destinationSchema, type messageDetailSchema, type trackingOutcome } from '../../queue/contract.ts';
 import type { Queue } from '../../queue/queue.ts';
 import { arrivedAt, historyText, messageHistory } from '../../queue/history-text.ts';
 import { parseDecision, type Decision } from '../../filters/policy.ts';
-import type { RecipientRow, RefusalRow, TrackedMessageRow } from '../../store/queue-store.ts';
+import { MAX_DESTINATIONS, type DestinationRow, type RecipientRow, type RefusalRow, type TrackedMessageRow } from '../../store/queue-store.ts';
 import { decodeHeaderText, senderName } from '../../util/header-text.ts';
+import { messagePreview } from '../../quarantine/quarantine.ts';
+import { safePreview } from './quarantine.ts';
+import type { RouteState } from '../../events.ts';
+import type { Config } from '../../config/schema.ts';
+import { DOWNLOAD_PATH } from '../downloads.ts';
 
 type Outcome = z.infer<typeof trackingOutcome>;
 type TrackingRow = z.input<(typeof queueContract)['tracking.search']['output']>['rows'][number];
+type Destination = z.input<typeof destinationSchema>;
 
 /** The queue viewer, the queue's admin operations and message tracking (contract: src-relay/queue/contract.ts). */
 export const queueHandlers = {
@@ -43,6 +49,48 @@ export const queueHandlers = {
     return { done, gone };
   },
 
+  'queue.destinations': (_input, context) => {
+    const relay = context.relay();
+    const queueHeld = relay.queue.isQueueHeld();
+    const routes = new Map(relay.routeStates().map((state) => [state.route, state]));
+    const rows = relay.queue.destinations();
+    return {
+      destinations: rows.map((row) => destination(row, routes.get(routeKeyOf(row, context.config())), queueHeld)),
+      queueHeld,
+      truncated: rows.length >= MAX_DESTINATIONS,
+    };
+  },
+
+  'queue.actOnDestination': (input, context) => {
+    const done = context.relay().queue.actOnDestination(input.action, { route: input.route, domain: input.domain }, context.actor);
+    context.logger.info({ action: input.action, route: input.route, domain: input.domain ?? undefined, by: context.actor, messages: done.length }, 'ADMIN_DESTINATION_ACTION');
+    return { done };
+  },
+
+  'queue.body': async (input, context) => {
+    const { queue } = context.relay();
+    const status = queue.store.statusOf(input.id);
+    if (!status) throw new ApiError('MESSAGE_NOT_FOUND');
+    if (status !== 'queued' && status !== 'quarantined') throw new ApiError('MESSAGE_FILE_GONE');
+    const preview = await messagePreview(queue.spool.path(input.id))
+      // finished (delivered, deleted) between the look-up and the read of its file
+      .catch((error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? null : Promise.reject(error)));
+    if (!preview) throw new ApiError('MESSAGE_FILE_GONE');
+    context.logger.info({ id: input.id, by: context.actor }, 'ADMIN_MESSAGE_VIEWED');
+    return { ...safePreview(preview), truncated: preview.truncated };
+  },
+
+  'queue.download': (input, context) => {
+    const { queue } = context.relay();
+    const status = queue.store.statusOf(input.id);
+    if (!status) throw new ApiError('MESSAGE_NOT_FOUND');
+    if ((status !== 'queued' && status !== 'quarantined') || queue.spool.size(input.id) === null) throw new ApiError('MESSAGE_FILE_GONE');
+    const grant = context.downloads.mint(input.id);
+    if (!grant) throw new ApiError('TOO_MANY_DOWNLOADS');
+    // relative, like every URL of the UI (it is served under any prefix, and as app://moat/ in the desktop shell)
+    return { url: DOWNLOAD_PATH.replace(/^\//, '').replace(':token', grant.token), expiresAt: grant.expiresAt };
+  },
+
   'queue.retryAll': (_input, context) => {
     const count = context.relay().queue.retryAll(context.actor);
     context.logger.info({ by: context.actor, recipients: count }, 'ADMIN_RETRY_ALL');
@@ -65,7 +113,17 @@ export const queueHandlers = {
 
   'tracking.search': (input, context) => {
     const { queue } = context.relay();
-    const filter = { sender: input.sender, recipient: input.recipient, messageId: input.messageId, from: input.from, to: input.to, limit: input.limit + 1 };
+    const filter = {
+      sender: input.sender,
+      recipient: input.recipient,
+      messageId: input.messageId,
+      clientIp: input.clientIp,
+      subject: input.subject,
+      outcome: input.outcome,
+      from: input.from,
+      to: input.to,
+      limit: input.limit + 1,
+    };
     const found = queue.track(filter);
     const rows = [...found.messages.map(trackedMessage), ...found.refusals.map(trackedRefusal)].sort((a, b) => b.at - a.at);
     return { rows: rows.slice(0, input.limit), truncated: rows.length > input.limit };
@@ -77,6 +135,33 @@ export const queueHandlers = {
     return detail;
   },
 } satisfies Handlers<typeof queueContract>;
+
+/** The scheduler's key of a destination's route (queue/delivery.ts `routeKey`): how its up/down state is found. */
+function routeKeyOf(row: Pick<DestinationRow, 'route' | 'domain'>, config: Config): string {
+  if (row.route === 'internal') return 'internal';
+  return config.outbound.smarthost ? 'smarthost' : `mx:${row.domain ?? ''}`;
+}
+
+function destination(row: DestinationRow, routeState: RouteState | undefined, queueHeld: boolean): Destination {
+  const route = routeState?.state === 'down' ? routeState : null;
+  const down = route !== null;
+  const state = queueHeld || row.held === row.messages ? 'held' : down ? 'down' : row.attempts > 0 ? 'deferred' : 'waiting';
+  // the route's error is newer when the server went down after the last reply a recipient got
+  const routeError = route?.lastError && (row.lastReplyAt === null || route.since >= row.lastReplyAt) ? route.lastError : null;
+  return {
+    route: row.route,
+    domain: row.domain,
+    messages: row.messages,
+    recipients: row.recipients,
+    held: row.held,
+    state,
+    downSince: route?.since ?? null,
+    attempts: row.attempts,
+    nextAttemptAt: row.nextAttemptAt,
+    lastError: routeError || row.lastReply || route?.lastError || null,
+    lastErrorAt: routeError && route ? route.since : row.lastReplyAt,
+  };
+}
 
 function summary(queue: Queue) {
   return { ...queue.store.summary(), queueHeld: queue.isQueueHeld() };
@@ -150,10 +235,10 @@ function trackedMessage(message: TrackedMessageRow & { recipients: Pick<Recipien
   };
 }
 
-function outcomeOf(message: Pick<TrackedMessageRow, 'status' | 'held'> & { recipients: Pick<RecipientRow, 'status'>[] }): Outcome {
+function outcomeOf(message: Pick<TrackedMessageRow, 'status' | 'held' | 'queue_attempts'> & { recipients: Pick<RecipientRow, 'status'>[] }): Outcome {
   switch (message.status) {
     case 'queued':
-      return message.held ? 'held' : 'queued';
+      return message.held ? 'held' : message.queue_attempts > 0 ? 'deferred' : 'queued';
     case 'done': {
       const delivered = message.recipients.some((recipient) => recipient.status === 'delivered');
       const bounced = message.recipients.some((recipient) => recipient.status === 'bounced');

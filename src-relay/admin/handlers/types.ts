@@ -52,6 +52,12 @@ export interface ConfigCapability {
   overridden(): string[];
 }
 
+/** One-time links to download a message file (admin/downloads.ts), for the caller's own session. */
+export interface DownloadCapability {
+  /** A token for message `id`; null when too many links are outstanding. */
+  mint(id: string): { token: string; expiresAt: number } | null;
+}
+
 /** What every admin API handler gets besides its (already validated) input. */
 export interface ApiContext {
   /** The running engine; throws ApiError('RELAY_NOT_RUNNING') while the relay is being set up or has failed. */
@@ -74,6 +80,8 @@ export interface ApiContext {
   clock: () => number;
   /** DNS for probes that need it (tests inject fixtures). */
   resolver: Resolver;
+  /** Download links for the caller (queue.download). */
+  downloads: DownloadCapability;
   /** The caller and its session cookie (log-in, log-out); only the auth handlers use these. */
   call: CallInfo;
 }

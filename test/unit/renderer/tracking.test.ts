@@ -8,9 +8,17 @@ test('an empty form asks for the latest messages', () => {
 });
 
 test('the form becomes a search: trimmed, brackets off the Message-ID, times in the local zone', () => {
-  const { input, problems } = toTrackingInput({ sender: ' bob@example.com ', recipient: '', messageId: '<abc@host.example>', from: '2025-03-12T10:00', to: '2025-03-12T12:30' });
+  const { input, problems } = toTrackingInput({ ...emptyTrackingForm, sender: ' bob@example.com ', recipient: '', messageId: '<abc@host.example>', from: '2025-03-12T10:00', to: '2025-03-12T12:30' });
   assert.deepEqual(problems, {});
   assert.deepEqual(input, { limit: 100, sender: 'bob@example.com', messageId: 'abc@host.example', from: new Date(2025, 2, 12, 10, 0).getTime(), to: new Date(2025, 2, 12, 12, 30).getTime() });
+});
+
+test('outcome, client address and subject narrow the search; an empty one does not, and each is at most 200 characters', () => {
+  const { input } = toTrackingInput({ ...emptyTrackingForm, outcome: 'deferred', clientIp: ' 203.0.113. ', subject: ' invoice ' });
+  assert.deepEqual(input, { limit: 100, outcome: 'deferred', clientIp: '203.0.113.', subject: 'invoice' });
+  assert.deepEqual(toTrackingInput({ ...emptyTrackingForm, clientIp: '   ', subject: '' }).input, { limit: 100 });
+  assert.deepEqual(toTrackingInput({ ...emptyTrackingForm, subject: 'x'.repeat(200) }).problems, {});
+  assert.deepEqual(toTrackingInput({ ...emptyTrackingForm, subject: 'x'.repeat(201) }).problems, { subject: 'at most 200 characters' });
 });
 
 test('a range that ends before it starts is refused at the end field', () => {
@@ -27,6 +35,7 @@ test('quick ranges end now', () => {
 test('outcomes and reports read as sentences', () => {
   assert.deepEqual(outcomeWords('delivered'), { label: 'Delivered', tone: 'ok' });
   assert.equal(outcomeWords('expired').label, 'Expired');
+  assert.deepEqual(outcomeWords('deferred'), { label: 'Waiting to retry', tone: 'warning' });
   assert.equal(summarizeList(['a', 'b', 'c', 'd']), 'a, b and 2 more');
   assert.equal(actionReport('Retried', 3, 0), 'Retried 3 messages.');
   assert.equal(actionReport('Deleted', 1, 1, 'quarantine'), 'Deleted 1 message; 1 was no longer in the quarantine.');

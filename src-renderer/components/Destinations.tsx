@@ -1,0 +1,132 @@
+import { useState } from 'react';
+import type { Input, Output } from '../../src-relay/admin/contract.ts';
+import { call } from '../api/client.ts';
+import { useAction, useCall, useLiveReload, useNow } from '../api/hooks.ts';
+import { formatCount, plural } from '../lib/format.ts';
+import { DESTINATION_STATE, destinationName } from '../lib/views.ts';
+import { QueueViewTabs } from './QueueViewTabs.tsx';
+import { Badge, Empty, ErrorMessage, Loading, PageHeader, StatusLine, Time } from './ui.tsx';
+
+type Destination = Output<'queue.destinations'>['destinations'][number];
+type DestinationAction = Input<'queue.actOnDestination'>['action'];
+
+const ACTION_DONE: Record<DestinationAction, string> = {
+  retry: 'Scheduled for delivery now',
+  hold: 'Held',
+  release: 'Released',
+};
+
+const DESTINATIONS_RELOAD_MS = 10_000;
+/** Live events that change the destinations. */
+const QUEUE_EVENTS = ['queue', 'received', 'delivered', 'deferred', 'bounced', 'relay'] as const;
+
+/**
+ * The queue by destination: the internal server, and each domain mail goes out to, with how much waits there, whether
+ * its server answers, the last error and the next try; retry now, hold or release everything for one destination.
+ */
+export function DestinationsView() {
+  const list = useCall('queue.destinations', {});
+  const action = useAction();
+  const [report, setReport] = useState('');
+  const now = useNow(30_000);
+  // grouping a queue of 100,000 takes a good part of a second: a busy queue refreshes this view every 10 s at most
+  useLiveReload(QUEUE_EVENTS, () => void list.reload(), DESTINATIONS_RELOAD_MS);
+
+  const act = async (act: DestinationAction, destination: Destination) => {
+    const result = await action.run(() => call('queue.actOnDestination', { action: act, route: destination.route, domain: destination.domain }));
+    if (!result) return;
+    const name = destinationName(destination);
+    setReport(result.done.length === 0 ? `${name}: nothing to change.` : `${ACTION_DONE[act]}: ${plural(result.done.length, 'message')} to ${name}.`);
+    void list.reload();
+  };
+
+  const rows = list.data?.destinations ?? [];
+  return (
+    <div className="destinations">
+      <PageHeader title="Queue" />
+      <QueueViewTabs view="destinations" />
+      {list.data?.queueHeld ? (
+        <div className="banner tone-warning" role="status">
+          Delivery is paused for the whole queue: resume it on the Messages view.
+        </div>
+      ) : null}
+      {action.error ? <ErrorMessage error={action.error} /> : null}
+      {report ? <StatusLine>{report}</StatusLine> : null}
+      {list.error && !list.data ? <ErrorMessage error={list.error} onRetry={() => void list.reload()} /> : null}
+      {!list.data && list.loading ? <Loading label="Loading the destinations…" /> : null}
+      {list.data && rows.length === 0 ? <Empty>Nothing is waiting: every message has been delivered.</Empty> : null}
+      {rows.length > 0 ? (
+        <div className="table-wrap">
+          <table className="data-table">
+            <caption className="visually-hidden">Where the waiting mail goes</caption>
+            <thead>
+              <tr>
+                <th scope="col">Destination</th>
+                <th scope="col" className="num">
+                  Messages
+                </th>
+                <th scope="col" className="num">
+                  Recipients
+                </th>
+                <th scope="col">State</th>
+                <th scope="col" className="wide">
+                  Last error
+                </th>
+                <th scope="col" className="nowrap">
+                  Next try
+                </th>
+                <th scope="col">Actions</th>
+              </tr>
+            </thead>
+            <tbody>
+              {rows.map((row) => {
+                const name = destinationName(row);
+                const state = DESTINATION_STATE[row.state];
+                return (
+                  <tr key={`${row.route} ${row.domain ?? ''}`} aria-label={`Destination ${name}`}>
+                    <th scope="row" className="addr">
+                      {name}
+                      {row.route === 'outbound' ? <span className="muted small"> (Internet)</span> : null}
+                    </th>
+                    <td className="num">{formatCount(row.messages)}</td>
+                    <td className="num">{formatCount(row.recipients)}</td>
+                    <td>
+                      <Badge tone={state.tone}>{state.label}</Badge>
+                      {row.state === 'down' && row.downSince ? (
+                        <span className="muted small">
+                          {' '}
+                          since <Time ms={row.downSince} seconds />
+                        </span>
+                      ) : null}
+                      {row.held > 0 && row.state !== 'held' ? <span className="muted small"> · {formatCount(row.held)} held</span> : null}
+                    </td>
+                    <td className="wide">{row.lastError ? <span className="reply-text">{row.lastError}</span> : <span className="muted">—</span>}</td>
+                    <td className="nowrap">{row.state === 'held' ? <span className="muted">held</span> : <Time ms={row.nextAttemptAt} relative now={now} />}</td>
+                    <td className="row-actions">
+                      <button type="button" onClick={() => void act('retry', row)} disabled={action.busy} aria-label={`Retry destination ${name}`}>
+                        Retry now
+                      </button>
+                      {row.held === row.messages ? (
+                        <button type="button" onClick={() => void act('release', row)} disabled={action.busy} aria-label={`Release destination ${name}`}>
+                          Release
+                        </button>
+                      ) : (
+                        <button type="button" onClick={() => void act('hold', row)} disabled={action.busy} aria-label={`Hold destination ${name}`}>
+                          Hold
+                        </button>
+                      )}
+                    </td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        </div>
+      ) : null}
+      {list.data?.truncated ? <p className="muted">Only the {formatCount(rows.length)} largest destinations are listed.</p> : null}
+      <p className="muted small">
+        Hold and release act on whole messages: a message that also waits for another destination is held there too.
+      </p>
+    </div>
+  );
+}
