@@ -224,6 +224,18 @@ export class AdminAuth {
     return session;
   }
 
+  /**
+   * Whether a session is still open, without touching it (a live event stream does not keep a session from going
+   * idle): not logged out, not past its maximum age, its password hash still the stored one.
+   */
+  alive(session: AdminSession): boolean {
+    return (
+      this.sessions.get(session.id) === session &&
+      this.options.clock() - session.createdAt <= SESSION_MAX_AGE_MS &&
+      session.passwordHash === this.passwordHash()
+    );
+  }
+
   bearerMatches(given: string): boolean {
     return Boolean(this.options.bearerToken) && sameSecret(given, this.options.bearerToken!);
   }

@@ -1,9 +1,10 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ServeProcess, runCli } from '../helpers/cli.ts';
-import { AdminClient } from '../helpers/admin.ts';
+import { AdminClient, startHost } from '../helpers/admin.ts';
+import { message, send } from '../helpers/smtp.ts';
 import { tempDir } from '../helpers/relay.ts';
 import { LOGIN_FAILURES_PER_IP } from '../../src-relay/admin/admin-auth.ts';
 import { MIN_ADMIN_PASSWORD_CHARS } from '../../src-relay/admin/auth-contract.ts';
@@ -12,6 +13,8 @@ import { MIN_ADMIN_PASSWORD_CHARS } from '../../src-relay/admin/auth-contract.ts
 // runs in another process; the running relay notices at the next request and every admin session ends.
 
 const TEST_TIMEOUT_MS = 120_000;
+/** An event the test caused arrives within milliseconds; a loaded CI machine gets room. */
+const EVENT_WAIT_MS = 30_000;
 const FIRST_PASSWORD = 'first password 1';
 const NEW_PASSWORD = 'second password 2';
 const dirs: string[] = [];
@@ -114,4 +117,73 @@ test('a reset keeps the log-in lockout of an address: it ends with its window, n
   assert.equal(result.code, 0, result.stderr);
   const after = await login(base, NEW_PASSWORD);
   assert.deepEqual([after.status, after.code], [429, 'LOGIN_RATE_LIMITED']);
+});
+
+/** An open event stream: its events as they come, and whether the server ended it. */
+async function openEvents(base: string, cookie: string | null) {
+  const response = await fetch(`${base}/api/events`, { headers: cookie ? { cookie } : {} });
+  assert.equal(response.status, 200);
+  const seen: string[] = [];
+  let ended = false;
+  const waiters = new Set<() => void>();
+  void (async () => {
+    let buffer = '';
+    try {
+      for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+        buffer += Buffer.from(chunk).toString('utf8');
+        let end: number;
+        while ((end = buffer.indexOf('\n\n')) >= 0) {
+          const name = /^event: (.*)$/m.exec(buffer.slice(0, end))?.[1];
+          buffer = buffer.slice(end + 2);
+          if (name) seen.push(name);
+        }
+        for (const wake of [...waiters]) wake();
+      }
+    } catch {
+      // the test aborted the fetch: the stream is over all the same
+    }
+    ended = true;
+    for (const wake of [...waiters]) wake();
+  })();
+  const until = (done: () => boolean, what: string) =>
+    new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no ${what} within ${EVENT_WAIT_MS} ms; saw ${JSON.stringify(seen)}`)), EVENT_WAIT_MS);
+      const check = () => {
+        if (!done()) return;
+        clearTimeout(timer);
+        waiters.delete(check);
+        resolve();
+      };
+      waiters.add(check);
+      check();
+    });
+  return { seen, ended: () => ended, until };
+}
+
+test("a live event stream of a session the reset ended is closed at the next event, which only the new session's stream gets", { timeout: TEST_TIMEOUT_MS }, async () => {
+  const dataDir = tempDir('moat-reset-events-');
+  dirs.push(dataDir);
+  // nothing listens on port 9 of 127.0.0.1: the message stays queued and its events are published
+  writeFileSync(join(dataDir, 'moat.json'), JSON.stringify({ domains: ['example.test'], internal: { host: '127.0.0.1', port: 9, tls: 'none' }, filters: { enabled: false } }));
+  const world = await startHost({}, { dataDir });
+  try {
+    const old = await world.admin(FIRST_PASSWORD);
+    const oldStream = await openEvents(world.base, old.cookie);
+    await oldStream.until(() => oldStream.seen.includes('relay'), 'first relay event');
+
+    const result = await reset(dataDir, `${NEW_PASSWORD}\n`);
+    assert.equal(result.code, 0, result.stderr);
+    const fresh = await login(world.base, NEW_PASSWORD);
+    assert.equal(fresh.status, 200);
+    const freshStream = await openEvents(world.base, fresh.client.cookie);
+    await freshStream.until(() => freshStream.seen.includes('relay'), 'first relay event');
+
+    const address = world.host.status().addresses.mx!;
+    await send(Number(address.slice(address.lastIndexOf(':') + 1)), 'alice@sender.test', ['bob@example.test'], message('after the reset'));
+    await freshStream.until(() => freshStream.seen.includes('received'), 'received event on the new session');
+    await oldStream.until(() => oldStream.ended(), 'end of the old stream');
+    assert.equal(oldStream.seen.includes('received'), false, `the old session saw the mail that came after the reset: ${JSON.stringify(oldStream.seen)}`);
+  } finally {
+    await world.stop();
+  }
 });
