@@ -17,6 +17,7 @@ import { DKIM_USAGE, dkimCommand } from './cli/dkim.ts';
 import { BACKUP_USAGE, backupCommand } from './cli/backup.ts';
 import { CHECKLIST_USAGE, checklistCommand } from './cli/checklist.ts';
 import { QUARANTINE_USAGE, quarantineCommand, sendersCommand } from './cli/quarantine.ts';
+import { ADMIN_USAGE, adminCommand } from './cli/admin.ts';
 
 const USAGE = `usage:
   moat serve  [--data-dir DIR] [--config FILE] [--domain NAME]... [--mx-listen HOST:PORT]
@@ -31,6 +32,7 @@ ${DKIM_USAGE}
 ${BACKUP_USAGE}
 ${CHECKLIST_USAGE}
 ${QUARANTINE_USAGE}
+${ADMIN_USAGE}
 
 DIR defaults to $MOAT_DATA_DIR, else ${defaultDataDir()}; FILE defaults to DIR/moat.json.`;
 
@@ -265,6 +267,8 @@ export async function main(argv: string[]): Promise<number> {
       case 'quarantine':
       case 'senders':
         return await (command === 'quarantine' ? quarantineCommand : sendersCommand)(positionals, { resolve: () => resolveConfig(flags), refuseConfig, flags }, processIo);
+      case 'admin':
+        return await adminCommand(flags['data-dir'] ?? defaultDataDir(), positionals, processIo);
       case 'checklist':
         return await checklistCommand(positionals, { resolve: () => resolveConfig(flags), refuseConfig }, processIo);
       default:

@@ -41,6 +41,11 @@ export interface AdminSession {
   clientIp: string;
   createdAt: number;
   lastSeen: number;
+  /**
+   * The password hash in force when the session opened. The hash lives in the state table, where `moat admin
+   * reset-password` (another process) writes too: a session whose hash is no longer the stored one has ended.
+   */
+  passwordHash: string;
 }
 
 export interface AdminAuthOptions {
@@ -120,9 +125,9 @@ export class AdminAuth {
     const reservation = this.reserve(clientIp);
     if (!this.setupToken || !sameSecret(givenToken.trim(), this.setupToken)) throw new ApiError('BAD_SETUP_TOKEN');
     this.release(reservation);
-    await this.setFirst(password);
+    const hash = await this.setFirst(password);
     this.rememberFamiliar(clientIp);
-    return this.open(clientIp);
+    return this.open(clientIp, hash);
   }
 
   async login(password: string, clientIp: string): Promise<AdminSession> {
@@ -145,7 +150,8 @@ export class AdminAuth {
     // the right password from here: its earlier failures are forgiven (a guesser cannot get here)
     this.failures.delete(clientIp);
     this.rememberFamiliar(clientIp);
-    return this.open(clientIp);
+    // the hash that was checked, not a fresh read: a reset meanwhile must not open a session under the new password
+    return this.open(clientIp, stored);
   }
 
   /** The first password, set by the desktop shell that started this engine (it holds the bearer token). */
@@ -167,17 +173,21 @@ export class AdminAuth {
     }
     if (!ok) throw new ApiError('WRONG_PASSWORD', 'the current password is wrong');
     this.release(reservation);
-    this.state.put(ADMIN_PASSWORD_STATE, await hashPassword(password));
+    const hash = await hashPassword(password);
+    this.state.put(ADMIN_PASSWORD_STATE, hash);
     for (const id of [...this.sessions.keys()]) if (id !== keep?.id) this.sessions.delete(id);
+    if (keep) keep.passwordHash = hash;
   }
 
   /** Called with no await before it: the token is spent and the flag set before the hashing gives others a turn. */
-  private async setFirst(password: string): Promise<void> {
+  private async setFirst(password: string): Promise<string> {
     const spent = this.setupToken;
     this.setupToken = null;
     this.settingUp = true;
+    let hash: string;
     try {
-      this.state.put(ADMIN_PASSWORD_STATE, await hashPassword(password));
+      hash = await hashPassword(password);
+      this.state.put(ADMIN_PASSWORD_STATE, hash);
     } catch (error) {
       this.setupToken = spent;
       throw error;
@@ -185,13 +195,23 @@ export class AdminAuth {
       this.settingUp = false;
     }
     rmSync(this.tokenFile, { force: true });
+    return hash;
   }
 
-  /** The session a cookie names, if it is still alive (touching it). */
+  /**
+   * The session a cookie names, if it is still alive (touching it). Each call reads the stored password hash (one
+   * indexed SQLite read): when it is not the one the session opened under, the password was reset from the command
+   * line (or changed) and every session ends.
+   */
   session(id: string | undefined): AdminSession | null {
     if (!id) return null;
     const session = this.sessions.get(id);
     if (!session) return null;
+    const current = this.passwordHash();
+    if (session.passwordHash !== current) {
+      for (const [other, open] of [...this.sessions]) if (open.passwordHash !== current) this.sessions.delete(other);
+      return null;
+    }
     const now = this.options.clock();
     if (now - session.lastSeen > SESSION_IDLE_MS || now - session.createdAt > SESSION_MAX_AGE_MS) {
       this.sessions.delete(id);
@@ -204,6 +224,18 @@ export class AdminAuth {
     return session;
   }
 
+  /**
+   * Whether a session is still open, without touching it (a live event stream does not keep a session from going
+   * idle): not logged out, not past its maximum age, its password hash still the stored one.
+   */
+  alive(session: AdminSession): boolean {
+    return (
+      this.sessions.get(session.id) === session &&
+      this.options.clock() - session.createdAt <= SESSION_MAX_AGE_MS &&
+      session.passwordHash === this.passwordHash()
+    );
+  }
+
   bearerMatches(given: string): boolean {
     return Boolean(this.options.bearerToken) && sameSecret(given, this.options.bearerToken!);
   }
@@ -212,9 +244,10 @@ export class AdminAuth {
     if (session) this.sessions.delete(session.id);
   }
 
-  private open(clientIp: string): AdminSession {
+  /** Opens a session under `passwordHash`: the hash the password was checked against (or just set). */
+  private open(clientIp: string, passwordHash: string): AdminSession {
     const now = this.options.clock();
-    const session: AdminSession = { id: token(32), csrf: token(24), clientIp, createdAt: now, lastSeen: now };
+    const session: AdminSession = { id: token(32), csrf: token(24), clientIp, createdAt: now, lastSeen: now, passwordHash };
     this.sessions.set(session.id, session);
     while (this.sessions.size > MAX_SESSIONS) this.sessions.delete(this.sessions.keys().next().value!);
     return session;

@@ -5,7 +5,8 @@ import { method } from '../util/contract-kit.ts';
 export const MIN_ADMIN_PASSWORD_CHARS = 10;
 const MAX_PASSWORD_CHARS = 1024;
 
-const password = z.string().min(MIN_ADMIN_PASSWORD_CHARS, `at least ${MIN_ADMIN_PASSWORD_CHARS} characters`).max(MAX_PASSWORD_CHARS);
+/** The admin password rule: the API and `moat admin reset-password` check the same one. */
+export const adminPasswordSchema = z.string().min(MIN_ADMIN_PASSWORD_CHARS, `at least ${MIN_ADMIN_PASSWORD_CHARS} characters`).max(MAX_PASSWORD_CHARS);
 const empty = z.object({}).strict();
 const session = z.object({ csrf: z.string() });
 
@@ -33,7 +34,7 @@ export const authContract = {
   'auth.setup': method({
     summary: 'First run: claim the relay with the setup token and choose the admin password (logs in)',
     public: true,
-    input: z.object({ token: z.string().min(1).max(200), password }).strict(),
+    input: z.object({ token: z.string().min(1).max(200), password: adminPasswordSchema }).strict(),
     output: session,
   }),
   'auth.login': method({
@@ -45,7 +46,7 @@ export const authContract = {
   'auth.logout': method({ summary: 'End this session', input: empty, output: empty }),
   'auth.changePassword': method({
     summary: 'Change the admin password (other sessions are ended); `current` may be empty only while none is set (the desktop shell)',
-    input: z.object({ current: z.string().max(MAX_PASSWORD_CHARS), password }).strict(),
+    input: z.object({ current: z.string().max(MAX_PASSWORD_CHARS), password: adminPasswordSchema }).strict(),
     output: empty,
   }),
   'relay.status': method({ summary: 'The engine: running or not and why, its addresses, the delivery routes', input: empty, output: relayStatusSchema }),

@@ -10,7 +10,8 @@ const RETRY_MS = 2_000;
 
 /** Server-Sent Events to the admin UIs: one writer, many open responses. */
 export class EventStream {
-  private readonly clients = new Set<ServerResponse>();
+  /** Each open response with the check that its caller may still listen (its session still alive). */
+  private readonly clients = new Map<ServerResponse, () => boolean>();
   private readonly heartbeat: NodeJS.Timeout;
 
   constructor() {
@@ -22,13 +23,16 @@ export class EventStream {
     return this.clients.size;
   }
 
-  /** Takes over the response; false when too many streams are open already. */
-  open(res: ServerResponse, initial: { name: EventName; data: unknown }[] = []): boolean {
+  /**
+   * Takes over the response; false when too many streams are open already. `allowed` is asked before each write
+   * (events and heartbeats): once it says no (log-out, a password change or reset), the stream ends.
+   */
+  open(res: ServerResponse, initial: { name: EventName; data: unknown }[] = [], allowed: () => boolean = () => true): boolean {
     if (this.clients.size >= MAX_EVENT_CLIENTS) return false;
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
     res.write(`retry: ${RETRY_MS}\n\n`);
     for (const event of initial) res.write(format(event.name, event.data));
-    this.clients.add(res);
+    this.clients.set(res, allowed);
     res.on('close', () => this.clients.delete(res));
     return true;
   }
@@ -38,12 +42,19 @@ export class EventStream {
   }
 
   private write(text: string): void {
-    for (const res of this.clients) res.write(text);
+    for (const [res, allowed] of [...this.clients]) {
+      if (allowed()) {
+        res.write(text);
+      } else {
+        this.clients.delete(res);
+        res.end();
+      }
+    }
   }
 
   close(): void {
     clearInterval(this.heartbeat);
-    for (const res of this.clients) res.end();
+    for (const res of this.clients.keys()) res.end();
     this.clients.clear();
   }
 }

@@ -343,10 +343,12 @@ export class AdminHost {
     addApiRoutes(router, { auth: this.auth, handlers, context: (call) => this.context(call), logger: this.logger, secure });
     addDownloadRoutes(router, { auth: this.auth, tokens: this.downloads, relay: () => (this.state === 'running' ? this.relay : null), logger: this.logger });
     router.get('/api/events', ({ req, res }) => {
-      if (callerOf(req, this.auth).kind === 'anonymous') return sendApiError(res, this.auth.passwordSet ? 'UNAUTHENTICATED' : 'SETUP_REQUIRED');
+      const caller = callerOf(req, this.auth);
+      if (caller.kind === 'anonymous') return sendApiError(res, this.auth.passwordSet ? 'UNAUTHENTICATED' : 'SETUP_REQUIRED');
       const initial = [{ name: 'relay' as const, data: this.status() }];
       if (this.relay && this.state === 'running') initial.push({ name: 'queue' as never, data: this.queueSummary(this.relay) as never });
-      if (!this.events.open(res, initial)) sendApiError(res, 'UNAVAILABLE', 'too many live views are open');
+      const allowed = caller.kind === 'session' ? () => this.auth.alive(caller.session) : () => true;
+      if (!this.events.open(res, initial, allowed)) sendApiError(res, 'UNAVAILABLE', 'too many live views are open');
     });
     const monitor = () => {
       if (!this.relay) throw new ApiError('RELAY_NOT_RUNNING');

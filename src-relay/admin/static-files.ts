@@ -18,8 +18,17 @@ const TYPES: Record<string, string> = {
   '.txt': 'text/plain; charset=utf-8',
 };
 
-const NOT_BUILT = `<!doctype html><meta charset="utf-8"><title>Moat</title>
-<p>The admin UI is not built in this installation. Run <code>npm run build:renderer</code>, or use the <code>moat</code> command line.</p>`;
+/**
+ * The admin page when dist-renderer/ is missing (a checkout installed with --ignore-scripts, or the folder deleted):
+ * 503 with exactly what to run, never a bare error. `npm install`, `npm run relay` and `npm run moat` build it.
+ */
+export const NOT_BUILT = `<!doctype html><meta charset="utf-8"><title>Moat: admin page not built</title>
+<h1>The admin page is not built yet</h1>
+<p>The relay runs, but this installation has no build of its admin page (the <code>dist-renderer</code> folder).
+To build it, run this in Moat's folder (the one with <code>package.json</code>), then reload this page:</p>
+<pre>npm run build:renderer</pre>
+<p><code>npm install</code> and <code>npm run relay</code> build it by themselves when it is missing.
+Meanwhile the <code>moat</code> command on the box works as usual (<code>moat help</code> lists what it does).</p>`;
 
 /** The file a URL path names inside `root`, or null (outside it, hidden, missing). */
 export function resolveUiFile(root: string, pathname: string): string | null {

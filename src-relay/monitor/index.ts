@@ -16,7 +16,7 @@ import { MonitorStore, STATE_KEYS } from './monitor-store.ts';
 import { alertEmail, postWebhook, webhookPayload } from './notify.ts';
 import { renderPrometheus, type PromFamily } from './prometheus.ts';
 import { runCommand, type CommandRunner, type ProbeContext } from './probes.ts';
-import { MOAT_VERSION } from '../util/version.ts';
+import { MOAT_VERSION, SUPPORTED_NODE_RANGE } from '../util/version.ts';
 import { defaultHooks } from './default-hooks.ts';
 import type { MonitorHooks } from './types.ts';
 
@@ -92,6 +92,7 @@ export function probeContext(env: ProbeEnvironment): ProbeContext {
     run: options.run ?? runCommand,
     kernelRelease: options.kernelRelease ?? release(),
     nodeVersion: process.version,
+    nodeRange: SUPPORTED_NODE_RANGE,
     electronVersion: process.versions.electron,
     moatVersion: MOAT_VERSION,
     mxAddress: options.selfTestTarget ?? env.mxAddress,

@@ -59,6 +59,8 @@ export interface ProbeContext {
   run: CommandRunner;
   kernelRelease: string;
   nodeVersion: string;
+  /** The Node.js versions this Moat supports (package.json engines.node, util/version.ts); null when unreadable. */
+  nodeRange: string | null;
   electronVersion?: string;
   moatVersion: string;
   /** Where the running relay's mx listener is (null: not running). */
@@ -254,7 +256,7 @@ export const nodeRuntimeProbe: Probe = {
   id: 'node-runtime',
   title: 'Node.js runtime',
   run(context) {
-    const node = nodeRuntimeStatus(context.nodeVersion, context.now);
+    const node = nodeRuntimeStatus(context.nodeVersion, context.now, context.nodeRange);
     if (context.electronVersion) {
       return { ...node, status: node.status === 'ok' ? 'unknown' : node.status, detail: `${node.detail}; Electron ${context.electronVersion}'s age is not checked yet` };
     }

@@ -26,9 +26,11 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs one CLI command (`check`, `queue ...`, a `serve` that is expected to refuse) to its end. */
-export function runCli(args: string[], timeoutMs = RUN_TIMEOUT_MS): Promise<CliResult> {
-  const child = spawn(process.execPath, [...CLI_ARGS, ...args], { cwd: REPO_ROOT, env: CLI_ENV, stdio: ['ignore', 'pipe', 'pipe'] });
+/** Runs one CLI command (`check`, `queue ...`, a `serve` that is expected to refuse) to its end; `input` is piped to its stdin. */
+export function runCli(args: string[], timeoutMs = RUN_TIMEOUT_MS, input?: string): Promise<CliResult> {
+  const child = spawn(process.execPath, [...CLI_ARGS, ...args], { cwd: REPO_ROOT, env: CLI_ENV, stdio: ['pipe', 'pipe', 'pipe'] });
+  // without input, standard input is at its end at once (as /dev/null would be)
+  child.stdin.end(input ?? '');
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));

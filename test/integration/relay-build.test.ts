@@ -83,9 +83,11 @@ test('nothing the moat command or the packages run loads tsx: a development depe
   assert.ok(pkg.devDependencies.tsx);
   assert.equal(pkg.bin.moat, 'bin/moat.mjs');
   assert.doesNotMatch(readFileSync(join(REPO_ROOT, 'bin', 'moat.mjs'), 'utf8'), /['"]tsx[/'"]/);
-  // npm runs pre<name> before <name>: `npm run relay` builds, then node runs the compiled command itself
-  assert.equal(pkg.scripts.prerelay, pkg.scripts['build:relay']);
-  assert.equal(pkg.scripts.premoat, pkg.scripts['build:relay']);
+  // npm runs pre<name> before <name>: `npm run relay` builds (the relay, and the admin UI when stale), then node
+  // runs the compiled command itself
+  assert.equal(pkg.scripts.prerelay, 'npm run build:headless');
+  assert.equal(pkg.scripts.premoat, 'npm run build:headless');
+  assert.ok(pkg.scripts['build:headless']!.endsWith(`&& ${pkg.scripts['build:relay']}`));
   assert.equal(pkg.scripts.relay, 'node bin/moat.mjs serve');
   assert.equal(pkg.scripts.moat, 'node bin/moat.mjs');
   assert.match(pkg.scripts.build!, /npm run build:relay/);

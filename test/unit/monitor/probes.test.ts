@@ -55,6 +55,8 @@ function context(overrides: Partial<ProbeContext> = {}): ProbeContext {
     },
     kernelRelease: '6.1.0-27-amd64',
     nodeVersion: 'v22.11.0',
+    // a fixed range, so the end-of-life verdicts below do not move with package.json (its range: node-runtime.test.ts)
+    nodeRange: '>=16',
     moatVersion: '0.1.0',
     mxAddress: null,
     adminAddress: '127.0.0.1:8025',
@@ -178,6 +180,8 @@ test('Node.js runtime: past its end of life fails, near it warns, an unknown lin
   assert.equal((await nodeRuntimeProbe.run(context({ nodeVersion: 'v22.11.0', now: Date.parse('2027-03-01T00:00:00Z') }))).status, 'warning');
   assert.equal((await nodeRuntimeProbe.run(context({ nodeVersion: 'v99.0.0' }))).status, 'unknown');
   assert.equal((await nodeRuntimeProbe.run(context({ electronVersion: '33.0.0' }))).status, 'unknown', "Electron's age is not judged yet");
+  assert.equal((await nodeRuntimeProbe.run(context({ nodeVersion: 'v22.11.0', nodeRange: '>=22.12.0' }))).status, 'warning', 'outside the supported range');
+  assert.equal((await nodeRuntimeProbe.run(context({ nodeRange: null }))).status, 'unknown', 'the range could not be read');
 });
 
 test("Moat's version, ClamAV, spam engines and the admin password are unknown until something can tell", async () => {
