@@ -197,8 +197,14 @@ export class Scheduler {
     };
     for (const [id, entry] of this.fresh) {
       if (jobs.size >= free) break;
-      if (this.busy.has(id) || now - entry.at > FRESH_TTL_MS) this.fresh.delete(id);
-      else if (entry.rows.every(take)) this.fresh.delete(id);
+      if (this.busy.has(id) || now - entry.at > FRESH_TTL_MS) {
+        this.fresh.delete(id);
+        continue;
+      }
+      // keep only the rows not taken: a route's rows taken now must not be taken again once its job is done
+      const left = entry.rows.filter((row) => !take(row));
+      if (left.length === 0) this.fresh.delete(id);
+      else entry.rows = left;
     }
     // new mail arrives through `fresh`; the database is asked for retries and leftovers at most every DB_PICK_MS
     if (jobs.size < free && (this.forceDbPick || now - this.lastDbPick >= DB_PICK_MS)) {

@@ -127,3 +127,33 @@ test('a burst of messages split over both routes, sent in parallel, gives each r
     await mx.stop();
   }
 });
+
+test('with few delivery slots, a split message whose first route was taken alone is never taken whole again: each recipient gets one copy', async () => {
+  // maxDeliveries 3 makes a pick take one route of a message and leave the other for later; the route taken must not
+  // be delivered again once its job is done (the scheduler's fresh list kept both routes and re-took them)
+  const BURST = 12;
+  const internal = await Sink.start();
+  const mx = await startGatedMx();
+  mx.release();
+  const resolver = fixtureResolver({ 'partner.test': [{ exchange: 'mx.partner.test', priority: 10 }] }, { 'mx.partner.test': ['127.0.0.1'] });
+  const relay = await startSubmissionRelay(internal.port, { submission: { trustedNetworks: ['127.0.0.1'] }, outbound: { mxPort: mx.port }, queue: { maxDeliveries: 3 } }, { resolver });
+  try {
+    const infos = await Promise.all(
+      Array.from({ length: BURST }, (_, i) =>
+        submit(relay.submission, { plain: true }, 'alice@example.test', ['bob@example.test', 'carol@partner.test'], officeMessage('alice@example.test', 'bob@example.test', `slots ${i}`)),
+      ),
+    );
+    const ids = infos.map((info) => queueIdOf(info.response));
+    await until('every message is done', () => ids.every((id) => relay.relay.queue.store.message(id)?.status === 'done'));
+    await new Promise((resolve) => setTimeout(resolve, OVERLAP_WINDOW_MS));
+    const subjects = (raws: string[]) => raws.map((raw) => /\r\nSubject: (slots \d+)\r\n/.exec(raw)![1]!).sort();
+    const expected = Array.from({ length: BURST }, (_, i) => `slots ${i}`).sort();
+    assert.deepEqual(subjects(internal.messages.map((m) => m.raw.toString())), expected);
+    assert.deepEqual(subjects(mx.received.map((m) => m.raw)), expected);
+    for (const id of ids) assert.deepEqual(relay.relay.queue.store.recipients(id).map((r) => r.attempts), [1, 1]);
+  } finally {
+    await relay.stop();
+    await internal.stop();
+    await mx.stop();
+  }
+});
