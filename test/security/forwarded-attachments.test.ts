@@ -4,8 +4,9 @@
 // message/external-body) are kept in quarantine (filters.unchecked), never delivered.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Sink } from '../helpers/sink.ts';
-import { startRelay, type TestRelay } from '../helpers/relay.ts';
+import type { Sink } from '../helpers/sink.ts';
+import type { TestRelay } from '../helpers/relay.ts';
+import { refusal, startUncheckedRelays, type UncheckedRelays } from '../helpers/unchecked-relays.ts';
 import { send } from '../helpers/smtp.ts';
 import { makeZip, messageForwardedTimes, messageForwarding, messageWithAttachments, peExecutable, type ForwardOptions } from '../helpers/mail-parts.ts';
 
@@ -20,25 +21,14 @@ let quarantining: TestRelay;
 let rejecting: TestRelay;
 const keptSubjects: string[] = [];
 
-before(async () => {
-  sink = await Sink.start();
-  const mx = { maxConnectionsPerIp: 100, rateLimit: { connectionsPerMinute: 0, messagesPerMinute: 0 } };
-  quarantining = await startRelay(sink.port, { mx, filters: { enabled: true } });
-  rejecting = await startRelay(sink.port, { mx, filters: { enabled: true, unchecked: 'reject' } });
-});
-after(async () => {
-  await quarantining.stop();
-  await rejecting.stop();
-  await sink.stop();
-});
+let relays: UncheckedRelays;
 
-async function refusal(relay: TestRelay, raw: string): Promise<string> {
-  const error = await send(relay.port, 'alice@sender.test', ['bob@example.test'], raw).then(
-    (info) => assert.fail(`accepted: ${info.response}`),
-    (caught: Error & { response?: string }) => caught,
-  );
-  return error.response ?? error.message;
-}
+before(async () => {
+  relays = await startUncheckedRelays();
+  ({ sink, quarantining, rejecting } = relays);
+});
+after(() => relays.stop());
+
 
 /** Sends `raw`, expects it queued, and returns the quarantine reason of its queue id ('' when not in quarantine). */
 async function quarantineReason(raw: string, subject: string): Promise<string> {

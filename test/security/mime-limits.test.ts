@@ -6,8 +6,9 @@ import assert from 'node:assert/strict';
 import { ConfigSchema } from '../../src-relay/config/schema.ts';
 import { MAX_ATTACHED_LINE_BYTES, MAX_MIME_DEPTH, MAX_MIME_PARTS, MAX_PART_HEADER_BYTES, MAX_TOP_HEADER_BYTES } from '../../src-relay/filters/mime.ts';
 import { MAX_INFLATE_BYTES, MAX_NESTED_ZIP_BYTES, MAX_ZIP_DEPTH, MAX_ZIP_MEMBERS, MAX_ZIP_UNCOMPRESSED_BYTES } from '../../src-relay/filters/zip.ts';
-import { Sink } from '../helpers/sink.ts';
-import { startRelay, type TestRelay } from '../helpers/relay.ts';
+import type { Sink } from '../helpers/sink.ts';
+import type { TestRelay } from '../helpers/relay.ts';
+import { refusal, startUncheckedRelays, type UncheckedRelays } from '../helpers/unchecked-relays.ts';
 import { message, send } from '../helpers/smtp.ts';
 import {
   makeZip,
@@ -173,26 +174,14 @@ let quarantining: TestRelay;
 let rejecting: TestRelay;
 const overSubjects: string[] = [];
 
-before(async () => {
-  sink = await Sink.start();
-  // the burst test opens one connection per message at once: the connection limits are not what is tested here
-  const mx = { maxConnectionsPerIp: 100, rateLimit: { connectionsPerMinute: 0, messagesPerMinute: 0 } };
-  quarantining = await startRelay(sink.port, { mx, filters: { enabled: true } });
-  rejecting = await startRelay(sink.port, { mx, filters: { enabled: true, unchecked: 'reject' } });
-});
-after(async () => {
-  await quarantining.stop();
-  await rejecting.stop();
-  await sink.stop();
-});
+let relays: UncheckedRelays;
 
-async function refusal(relay: TestRelay, raw: string): Promise<string> {
-  const error = await send(relay.port, 'alice@sender.test', ['bob@example.test'], raw).then(
-    (info) => assert.fail(`accepted: ${info.response}`),
-    (caught: Error & { response?: string }) => caught,
-  );
-  return error.response ?? error.message;
-}
+before(async () => {
+  relays = await startUncheckedRelays();
+  ({ sink, quarantining, rejecting } = relays);
+});
+after(() => relays.stop());
+
 
 test('filters.unchecked defaults to quarantine', () => {
   assert.equal(ConfigSchema.parse({}).filters.unchecked, 'quarantine');

@@ -1,0 +1,39 @@
+import assert from 'node:assert/strict';
+import { Sink } from './sink.ts';
+import { startRelay, type TestRelay } from './relay.ts';
+import { send } from './smtp.ts';
+
+/** Two relays with the content filters on in front of one sink: unchecked mail kept in quarantine, or refused. */
+export interface UncheckedRelays {
+  sink: Sink;
+  quarantining: TestRelay;
+  rejecting: TestRelay;
+  stop(): Promise<void>;
+}
+
+/** The relays of the fail-closed content tests; bursts open one connection per message, so the connection limits are out of the way. */
+export async function startUncheckedRelays(): Promise<UncheckedRelays> {
+  const sink = await Sink.start();
+  const mx = { maxConnectionsPerIp: 100, rateLimit: { connectionsPerMinute: 0, messagesPerMinute: 0 } };
+  const quarantining = await startRelay(sink.port, { mx, filters: { enabled: true } });
+  const rejecting = await startRelay(sink.port, { mx, filters: { enabled: true, unchecked: 'reject' } });
+  return {
+    sink,
+    quarantining,
+    rejecting,
+    async stop() {
+      await quarantining.stop();
+      await rejecting.stop();
+      await sink.stop();
+    },
+  };
+}
+
+/** Sends `raw` and expects it refused: the reply text. */
+export async function refusal(relay: TestRelay, raw: string): Promise<string> {
+  const error = await send(relay.port, 'alice@sender.test', ['bob@example.test'], raw).then(
+    (info) => assert.fail(`accepted: ${info.response}`),
+    (caught: Error & { response?: string }) => caught,
+  );
+  return error.response ?? error.message;
+}
