@@ -18,6 +18,7 @@ import { StatisticsScreen } from './screens/Statistics.tsx';
 import { DestinationsView } from './components/Destinations.tsx';
 import { SettingsScreen } from './screens/Settings.tsx';
 import { Wizard } from './screens/wizard/Wizard.tsx';
+import { desktopBridge } from './api/bridge.ts';
 
 type AuthView = { kind: 'checking' } | { kind: 'error'; error: ApiFailure } | { kind: 'setup' } | { kind: 'login'; expired: boolean } | { kind: 'ready' };
 
@@ -101,6 +102,11 @@ function Shell({ onLoggedOut }: { onLoggedOut: () => void }) {
     events.start();
     return () => events.stop();
   }, []);
+
+  // The desktop shell opens a screen when a notification or the tray is clicked: only known hash routes.
+  useEffect(() => desktopBridge()?.onNavigate((hash) => {
+    if (hash.startsWith('#/')) navigate(hash);
+  }), []);
 
   useEvent('relay', (status) => relay.setData(() => status));
   useEvent('queue', (next) => summary.setData(() => next));
