@@ -91,6 +91,11 @@ export const IPC_CHANNELS = {
 export const ROUTES = {
   dashboard: '#/dashboard',
   queue: '#/queue',
+  /** The queue filtered to the internal server's route (the internal server is down). */
+  queueInternal: '#/queue?route=internal',
+  /** The queue filtered to the messages being retried (deliveries failing). */
+  queueRetrying: '#/queue?status=deferred',
+  quarantine: '#/quarantine',
   checklist: '#/checklist',
   accounts: '#/settings/accounts',
   settings: '#/settings',

@@ -16,8 +16,8 @@ export interface NotificationRequest {
 export const ALERT_ROUTES: Record<string, string> = {
   'queue-size': ROUTES.queue,
   'queue-age': ROUTES.queue,
-  'internal-down': ROUTES.queue,
-  'delivery-failures': ROUTES.queue,
+  'internal-down': ROUTES.queueInternal,
+  'delivery-failures': ROUTES.queueRetrying,
   'disk-free': ROUTES.checklist,
   'tls-expiry': ROUTES.checklist,
   'backup-age': ROUTES.checklist,

@@ -255,7 +255,7 @@ function ScreenView(props: {
     case 'dashboard':
       return <Dashboard relay={props.relay} summary={props.summary} openAlerts={props.openAlerts} />;
     case 'queue':
-      return props.params.view === 'destinations' ? <DestinationsView /> : <QueueScreen summary={props.summary} openId={props.params.id ?? null} />;
+      return props.params.view === 'destinations' ? <DestinationsView /> : <QueueScreen summary={props.summary} openId={props.params.id ?? null} params={props.params} />;
     case 'quarantine':
       return <QuarantineScreen openId={props.params.id ?? null} />;
     case 'checklist':

@@ -75,11 +75,16 @@ e2eTest('desktop: attaching to a service sends the address and password once and
   assert.deepEqual(errors, []);
 });
 
-e2eTest('desktop: a navigate push from a notification click lands on the screen it names', async (world) => {
+e2eTest('desktop: a navigate push from a notification click lands on the screen it names, the queue filtered as named', async (world) => {
   const { page, errors } = await desktopWorld(world, true);
   assert.equal(await pushNavigate(page, '#/quarantine'), 1, 'the app listens for navigation from the shell');
   await heading(page, 'Quarantine').waitFor();
   await pushNavigate(page, '#/checklist');
   await heading(page, 'Checklist').waitFor();
+  // the internal server is down: the queue opens filtered to its route
+  await pushNavigate(page, '#/queue?route=internal');
+  await heading(page, 'Queue').waitFor();
+  assert.equal(await page.getByLabel('Route', { exact: true }).inputValue(), 'internal');
+  assert.equal(await page.getByLabel('Status', { exact: true }).inputValue(), '');
   assert.deepEqual(errors, []);
 });
