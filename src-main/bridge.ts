@@ -61,12 +61,26 @@ export type RelayStatus =
   | { state: 'stopping'; mode: 'host' }
   | { state: 'stopped'; mode: 'host' | 'attach' };
 
+/** What the attach form's test found: the service answered (and who it is), or why not. Nothing is saved. */
+export type AttachTestResult = { reachable: true; hostname: string; version: string; state: string } | { reachable: false; code: string; message: string };
+
+/** The attach form's fields for a test: the password is the stored one when left out and the address is unchanged. */
+export interface AttachTestInput {
+  url: string;
+  user?: string;
+  password?: string;
+}
+
 export interface MoatBridge {
   getPreferences(): Promise<BridgeResult<DesktopPreferences>>;
   setNotificationChoices(choices: NotificationChoices): Promise<BridgeResult<DesktopPreferences>>;
   setStartAtLogin(enabled: boolean): Promise<BridgeResult<DesktopPreferences>>;
   /** Saves the choice and switches to it (stops a hosted engine, starts or attaches the new one). */
   chooseManagedRelay(choice: ManagedRelayChoice): Promise<BridgeResult<DesktopPreferences>>;
+  /** Logs in to a Moat service and asks its status, without saving or switching anything. */
+  testAttach(input: AttachTestInput): Promise<BridgeResult<AttachTestResult>>;
+  /** Shows one sample desktop notification (to see how they look, and that the OS lets them through). */
+  showSampleNotification(): Promise<BridgeResult<null>>;
   getRelayStatus(): Promise<BridgeResult<RelayStatus>>;
   /** Starts the hosted engine again after the supervisor gave up, or reconnects to an attached relay. */
   retryRelay(): Promise<BridgeResult<RelayStatus>>;
@@ -81,6 +95,8 @@ export const IPC_CHANNELS = {
   setNotificationChoices: 'moat:preferences:notifications',
   setStartAtLogin: 'moat:preferences:start-at-login',
   chooseManagedRelay: 'moat:preferences:managed-relay',
+  testAttach: 'moat:relay:test-attach',
+  showSampleNotification: 'moat:notifications:sample',
   getRelayStatus: 'moat:relay:status',
   retryRelay: 'moat:relay:retry',
   navigate: 'moat:push:navigate',

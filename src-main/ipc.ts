@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { managedRelayChoiceSchema } from './attach.ts';
-import { IPC_CHANNELS, IPC_ERRORS, type BridgeResult, type DesktopPreferences, type IpcErrorCode, type ManagedRelayChoice, type MoatBridge, type NotificationChoices, type RelayStatus } from './bridge.ts';
+import { attachTestSchema, managedRelayChoiceSchema } from './attach.ts';
+import { IPC_CHANNELS, IPC_ERRORS, type AttachTestInput, type AttachTestResult, type BridgeResult, type DesktopPreferences, type IpcErrorCode, type ManagedRelayChoice, type MoatBridge, type NotificationChoices, type RelayStatus } from './bridge.ts';
 import { notificationChoicesSchema } from './preferences.ts';
 import { isTrustedSender, type SenderFrame } from './security.ts';
 
@@ -15,6 +15,8 @@ export const IPC_INPUTS = {
   setNotificationChoices: notificationChoicesSchema,
   setStartAtLogin: z.boolean(),
   chooseManagedRelay: managedRelayChoiceSchema,
+  testAttach: attachTestSchema,
+  showSampleNotification: z.undefined(),
   getRelayStatus: z.undefined(),
   retryRelay: z.undefined(),
 } satisfies Record<InvokeMethod, z.ZodType>;
@@ -26,6 +28,8 @@ export interface IpcEffects {
   setNotificationChoices(choices: NotificationChoices): Promise<DesktopPreferences> | DesktopPreferences;
   setStartAtLogin(enabled: boolean): Promise<DesktopPreferences> | DesktopPreferences;
   chooseManagedRelay(choice: ManagedRelayChoice): Promise<DesktopPreferences> | DesktopPreferences;
+  testAttach(input: AttachTestInput): Promise<AttachTestResult>;
+  showSampleNotification(): null;
   getRelayStatus(): RelayStatus;
   retryRelay(): Promise<RelayStatus> | RelayStatus;
 }

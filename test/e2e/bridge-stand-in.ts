@@ -1,5 +1,5 @@
 import type { Page } from 'playwright-core';
-import type { DesktopPreferences, MoatBridge, RelayStatus } from '../../src-main/bridge.ts';
+import type { AttachTestResult, DesktopPreferences, MoatBridge, RelayStatus } from '../../src-main/bridge.ts';
 
 /** What the page's stand-in bridge keeps for the test: every call with its input, and the pushes it can fake. */
 export interface StandInCall {
@@ -54,6 +54,18 @@ function installStandIn(initial: DesktopPreferences): void {
       for (const listener of statusListeners) listener(status);
       return answer('chooseManagedRelay', choice, preferences);
     },
+    // the stand-in's service answers only at dmz.example.test with the password "service password 1"
+    testAttach: (input) => {
+      const stored = preferences.attachPasswordSaved && preferences.managedRelay.mode === 'attach' && preferences.managedRelay.url === input.url;
+      const reachable = input.url === 'https://dmz.example.test:8443' && (input.password === 'service password 1' || (input.password === undefined && stored));
+      const result: AttachTestResult = reachable
+        ? { reachable: true, hostname: 'dmz.example.test', version: '0.1.0', state: 'running' }
+        : input.url === 'https://dmz.example.test:8443'
+          ? { reachable: false, code: 'LOGIN_FAILED', message: 'the password was not accepted' }
+          : { reachable: false, code: 'UNAVAILABLE', message: 'connect ECONNREFUSED' };
+      return answer('testAttach', input, result);
+    },
+    showSampleNotification: () => answer('showSampleNotification', undefined, null),
     getRelayStatus: () => answer('getRelayStatus', undefined, status),
     retryRelay: () => answer('retryRelay', undefined, status),
     onNavigate: (listener) => {

@@ -40,6 +40,10 @@ e2eTest('desktop: notification choices and start at login round-trip through the
   const saved = await standInCalls(page, 'setNotificationChoices');
   assert.deepEqual(saved.at(-1)?.input, { enabled: true, notifyOnClear: true, minSeverity: 'critical', mutedRules: ['backup-age'] });
 
+  await page.getByRole('button', { name: 'Show a sample notification', exact: true }).click();
+  await textMatches(page.getByRole('status'), /A sample notification was sent/);
+  assert.equal((await standInCalls(page, 'showSampleNotification')).length, 1);
+
   await page.getByLabel('Start Moat when I log in', { exact: true }).check();
   await textMatches(page.getByRole('status'), /Moat will start when you log in/);
   assert.deepEqual((await standInCalls(page, 'setStartAtLogin')).map((call) => call.input), [true]);
@@ -57,15 +61,31 @@ e2eTest('desktop: notification choices and start at login round-trip through the
   assert.deepEqual(errors, []);
 });
 
-e2eTest('desktop: attaching to a service sends the address and password once and never shows the password again', async (world) => {
+e2eTest('desktop: attaching to a service is tested before it can be saved, and the password is never shown again', async (world) => {
   const { page, errors } = await desktopWorld(world, true);
   await openScreen(page, '#/settings/desktop', 'Settings');
   await page.getByRole('heading', { name: 'Which relay this app manages' }).waitFor();
   const connect = page.getByRole('button', { name: 'Connect and save', exact: true });
   await page.getByLabel('Attach to a Moat service', { exact: true }).check();
   assert.equal(await connect.isDisabled(), true, 'no address, nothing to connect to');
+  const testButton = page.getByRole('button', { name: 'Test connection', exact: true });
+  const result = page.locator('.test-result');
   await page.getByLabel('Service address', { exact: true }).fill('https://dmz.example.test:8443');
+  await page.getByLabel('Service password', { exact: true }).fill('wrong password');
+  await testButton.click();
+  await textMatches(result, /^No connection: the password was not accepted\./);
+  assert.equal(await connect.isDisabled(), true, 'a failed test saves nothing');
   await page.getByLabel('Service password', { exact: true }).fill('service password 1');
+  assert.equal(await result.count(), 0, 'a changed field needs a new test');
+  await testButton.click();
+  await textMatches(result, /^The service answers: dmz\.example\.test, Moat 0\.1\.0, relay running\. You can save\.$/);
+  await screenshot(page, 'desktop-attach-tested');
+  assert.equal(await connect.isDisabled(), false);
+  assert.deepEqual((await standInCalls(page, 'chooseManagedRelay')), [], 'testing saves nothing');
+  assert.deepEqual((await standInCalls(page, 'testAttach')).map((call) => call.input), [
+    { url: 'https://dmz.example.test:8443', password: 'wrong password' },
+    { url: 'https://dmz.example.test:8443', password: 'service password 1' },
+  ]);
   await connect.click();
   await textMatches(page.getByRole('status'), /Saved: the app now manages the relay at that address/);
   assert.deepEqual((await standInCalls(page, 'chooseManagedRelay')).map((call) => call.input), [{ mode: 'attach', url: 'https://dmz.example.test:8443', password: 'service password 1' }]);

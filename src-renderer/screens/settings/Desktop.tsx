@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useState } from 'react';
-import type { BridgeResult, DesktopPreferences, DesktopRelayStatus, MoatBridge, NotificationChoices, Severity } from '../../api/bridge.ts';
+import type { AttachTestResult, BridgeResult, DesktopPreferences, DesktopRelayStatus, MoatBridge, NotificationChoices, Severity } from '../../api/bridge.ts';
 import { CheckboxField, Loading, RadioGroup, SelectField, StatusLine, TextField } from '../../components/ui.tsx';
 
 /** The alert rules (src-relay/monitor/alert-rules.ts ids) in the words the dashboard uses for them. */
@@ -54,6 +54,10 @@ export function DesktopPanel({ bridge }: { bridge: MoatBridge }) {
   const [url, setUrl] = useState('');
   const [user, setUser] = useState('');
   const [password, setPassword] = useState('');
+  // the attach form saves only what was tested: the fields of the last successful test, and its result
+  const [test, setTest] = useState<{ fields: string; result: AttachTestResult } | null>(null);
+  const fields = JSON.stringify([url.trim(), user.trim(), password]);
+  const testedOk = test !== null && test.fields === fields && test.result.reachable;
 
   const take = useCallback((result: BridgeResult<DesktopPreferences>, done: string): boolean => {
     if (!result.ok) {
@@ -98,11 +102,26 @@ export function DesktopPanel({ bridge }: { bridge: MoatBridge }) {
   const toggleRule = (rule: string, notify: boolean) =>
     void saveChoices({ ...choices, mutedRules: notify ? choices.mutedRules.filter((item) => item !== rule) : [...choices.mutedRules, rule] });
 
+  const attachInput = () => ({ url: url.trim(), ...(user.trim() ? { user: user.trim() } : {}), ...(password ? { password } : {}) });
+  const testConnection = async () => {
+    setBusy(true);
+    const result = await bridge.testAttach(attachInput());
+    if (result.ok) {
+      setProblem(null);
+      setTest({ fields, result: result.result });
+    } else {
+      setTest(null);
+      setProblem(result.message);
+    }
+    setBusy(false);
+  };
+
   const saveRelay = async () => {
     setBusy(true);
-    const choice = mode === 'host' ? { mode } : { mode, url: url.trim(), ...(user.trim() ? { user: user.trim() } : {}), ...(password ? { password } : {}) };
+    const choice = mode === 'host' ? { mode } : { mode, ...attachInput() };
     if (take(await bridge.chooseManagedRelay(choice), mode === 'host' ? 'The relay now runs in this app.' : 'Saved: the app now manages the relay at that address.')) {
       setPassword('');
+      setTest(null);
       const now = await bridge.getRelayStatus();
       if (now.ok) setStatus(now.result);
     }
@@ -144,9 +163,27 @@ export function DesktopPanel({ bridge }: { bridge: MoatBridge }) {
             />
           </>
         ) : null}
-        {mode === 'attach' || prefs.managedRelay.mode !== 'host' ? (
-          <button type="button" className="button primary" disabled={busy || (mode === 'attach' && !url.trim())} onClick={() => void saveRelay()}>
-            {mode === 'attach' ? 'Connect and save' : 'Run here and save'}
+        {mode === 'attach' ? (
+          <>
+            <button type="button" className="button" disabled={busy || !url.trim()} onClick={() => void testConnection()}>
+              Test connection
+            </button>
+            <button type="button" className="button primary" disabled={busy || !testedOk} onClick={() => void saveRelay()}>
+              Connect and save
+            </button>
+            {test && test.fields === fields ? (
+              <p className={test.result.reachable ? 'test-result tone-ok' : 'test-result tone-critical'} aria-live="polite">
+                {test.result.reachable
+                  ? `The service answers: ${test.result.hostname}, Moat ${test.result.version}, relay ${test.result.state}. You can save.`
+                  : `No connection: ${test.result.message}. Check the address and the password, then test again.`}
+              </p>
+            ) : (
+              <p className="hint">Test the connection first; only a tested address and password can be saved.</p>
+            )}
+          </>
+        ) : prefs.managedRelay.mode !== 'host' ? (
+          <button type="button" className="button primary" disabled={busy} onClick={() => void saveRelay()}>
+            Run here and save
           </button>
         ) : null}
         {status && (status.state === 'failed' || status.state === 'unreachable') ? (
@@ -167,6 +204,14 @@ export function DesktopPanel({ bridge }: { bridge: MoatBridge }) {
             <CheckboxField key={item.rule} label={item.label} checked={!choices.mutedRules.includes(item.rule)} disabled={busy || !choices.enabled} onChange={(notify) => toggleRule(item.rule, notify)} />
           ))}
         </fieldset>
+        <button
+          type="button"
+          className="button"
+          disabled={busy}
+          onClick={() => void bridge.showSampleNotification().then((result) => (result.ok ? (setProblem(null), setMessage('A sample notification was sent: look at the corner of your screen.')) : setProblem(result.message)))}
+        >
+          Show a sample notification
+        </button>
       </section>
 
       <section aria-labelledby="desktop-login">

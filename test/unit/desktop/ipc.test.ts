@@ -20,6 +20,8 @@ function effects(calls: unknown[][] = []): IpcEffects {
     setNotificationChoices: (choices) => (calls.push(['setNotificationChoices', choices]), prefs),
     setStartAtLogin: (enabled) => (calls.push(['setStartAtLogin', enabled]), prefs),
     chooseManagedRelay: (choice) => (calls.push(['chooseManagedRelay', choice]), prefs),
+    testAttach: (input) => (calls.push(['testAttach', input]), Promise.resolve({ reachable: true as const, hostname: 'mx', version: '0.1.0', state: 'running' })),
+    showSampleNotification: () => (calls.push(['showSampleNotification']), null),
     getRelayStatus: () => (calls.push(['getRelayStatus']), status),
     retryRelay: () => (calls.push(['retryRelay']), status),
   };
@@ -65,6 +67,9 @@ test('invalid inputs are refused with the field that is wrong', async () => {
     [IPC_CHANNELS.chooseManagedRelay, { mode: 'shell', command: 'rm -rf /' }, /mode/],
     [IPC_CHANNELS.chooseManagedRelay, { mode: 'attach', url: 'https://relay.example.org', password: 'x'.repeat(5000) }, /password/],
     [IPC_CHANNELS.getPreferences, { anything: true }, /input/],
+    [IPC_CHANNELS.testAttach, { url: 'http://relay.example.org:8025', password: 'pw' }, /plain http/],
+    [IPC_CHANNELS.testAttach, { url: 'https://relay.example.org', password: 'pw', mode: 'attach' }, /mode|Unrecognized/i],
+    [IPC_CHANNELS.showSampleNotification, { title: 'spoofed' }, /input/],
   ];
   for (const [channel, input, message] of cases) {
     const result = await handlers[channel]!(trusted, input);
