@@ -32,6 +32,9 @@ export interface NotificationChoices {
   mutedRules: string[];
 }
 
+/** What closing the window does: hide it to the tray (a hosted relay keeps running) or quit the app. */
+export type CloseAction = 'tray' | 'quit';
+
 /** Which relay the app manages: one it hosts itself, or one already running as a service (a URL). */
 export type ManagedRelay = { mode: 'host'; dataDir: string } | { mode: 'attach'; url: string; user?: string };
 
@@ -44,6 +47,7 @@ export type ManagedRelayChoice =
 export interface DesktopPreferences {
   notifications: NotificationChoices;
   startAtLogin: boolean;
+  closeAction: CloseAction;
   managedRelay: ManagedRelay;
   /** Whether a password for the attached relay is stored (encrypted with the OS keychain). */
   attachPasswordSaved: boolean;
@@ -75,6 +79,7 @@ export interface MoatBridge {
   getPreferences(): Promise<BridgeResult<DesktopPreferences>>;
   setNotificationChoices(choices: NotificationChoices): Promise<BridgeResult<DesktopPreferences>>;
   setStartAtLogin(enabled: boolean): Promise<BridgeResult<DesktopPreferences>>;
+  setCloseAction(action: CloseAction): Promise<BridgeResult<DesktopPreferences>>;
   /** Saves the choice and switches to it (stops a hosted engine, starts or attaches the new one). */
   chooseManagedRelay(choice: ManagedRelayChoice): Promise<BridgeResult<DesktopPreferences>>;
   /** Logs in to a Moat service and asks its status, without saving or switching anything. */
@@ -94,6 +99,7 @@ export const IPC_CHANNELS = {
   getPreferences: 'moat:preferences:get',
   setNotificationChoices: 'moat:preferences:notifications',
   setStartAtLogin: 'moat:preferences:start-at-login',
+  setCloseAction: 'moat:preferences:close-action',
   chooseManagedRelay: 'moat:preferences:managed-relay',
   testAttach: 'moat:relay:test-attach',
   showSampleNotification: 'moat:notifications:sample',

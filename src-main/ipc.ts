@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { attachTestSchema, managedRelayChoiceSchema } from './attach.ts';
-import { IPC_CHANNELS, IPC_ERRORS, type AttachTestInput, type AttachTestResult, type BridgeResult, type DesktopPreferences, type IpcErrorCode, type ManagedRelayChoice, type MoatBridge, type NotificationChoices, type RelayStatus } from './bridge.ts';
+import { IPC_CHANNELS, IPC_ERRORS, type AttachTestInput, type CloseAction, type AttachTestResult, type BridgeResult, type DesktopPreferences, type IpcErrorCode, type ManagedRelayChoice, type MoatBridge, type NotificationChoices, type RelayStatus } from './bridge.ts';
 import { notificationChoicesSchema } from './preferences.ts';
 import { isTrustedSender, type SenderFrame } from './security.ts';
 
@@ -14,6 +14,7 @@ export const IPC_INPUTS = {
   getPreferences: z.undefined(),
   setNotificationChoices: notificationChoicesSchema,
   setStartAtLogin: z.boolean(),
+  setCloseAction: z.enum(['tray', 'quit']),
   chooseManagedRelay: managedRelayChoiceSchema,
   testAttach: attachTestSchema,
   showSampleNotification: z.undefined(),
@@ -27,6 +28,7 @@ export interface IpcEffects {
   getPreferences(): DesktopPreferences;
   setNotificationChoices(choices: NotificationChoices): Promise<DesktopPreferences> | DesktopPreferences;
   setStartAtLogin(enabled: boolean): Promise<DesktopPreferences> | DesktopPreferences;
+  setCloseAction(action: CloseAction): DesktopPreferences;
   chooseManagedRelay(choice: ManagedRelayChoice): Promise<DesktopPreferences> | DesktopPreferences;
   testAttach(input: AttachTestInput): Promise<AttachTestResult>;
   showSampleNotification(): null;

@@ -244,6 +244,11 @@ function startDesktop(startHidden: boolean): void {
     win.on('close', (event) => {
       saveBounds(win);
       if (quitting || !tray) return;
+      // chosen in Settings → Desktop app: closing quits (a hosted relay stops gracefully in before-quit)
+      if (prefs.closeAction === 'quit') {
+        app.quit();
+        return;
+      }
       event.preventDefault();
       win.hide();
     });
@@ -337,6 +342,10 @@ function startDesktop(startHidden: boolean): void {
       setStartAtLogin: (enabled) => {
         applyStartAtLogin(enabled, loginItemEffects);
         if (writePreference(store, 'startAtLogin', enabled)) prefs.startAtLogin = enabled;
+        return publicPreferences(prefs, recovered);
+      },
+      setCloseAction: (action) => {
+        if (writePreference(store, 'closeAction', action)) prefs.closeAction = action;
         return publicPreferences(prefs, recovered);
       },
       chooseManagedRelay: async (choice) => {

@@ -22,6 +22,7 @@ const bridge = {
   getPreferences: () => ipcRenderer.invoke(IPC_CHANNELS.getPreferences),
   setNotificationChoices: (choices) => ipcRenderer.invoke(IPC_CHANNELS.setNotificationChoices, choices),
   setStartAtLogin: (enabled) => ipcRenderer.invoke(IPC_CHANNELS.setStartAtLogin, enabled),
+  setCloseAction: (action) => ipcRenderer.invoke(IPC_CHANNELS.setCloseAction, action),
   chooseManagedRelay: (choice) => ipcRenderer.invoke(IPC_CHANNELS.chooseManagedRelay, choice),
   testAttach: (input) => ipcRenderer.invoke(IPC_CHANNELS.testAttach, input),
   showSampleNotification: () => ipcRenderer.invoke(IPC_CHANNELS.showSampleNotification),

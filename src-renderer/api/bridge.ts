@@ -1,6 +1,6 @@
 import type { MoatBridge } from '../../src-main/bridge.ts';
 
-export type { AttachTestResult, BridgeResult, DesktopPreferences, ManagedRelayChoice, MoatBridge, NotificationChoices, RelayStatus as DesktopRelayStatus, Severity } from '../../src-main/bridge.ts';
+export type { AttachTestResult, BridgeResult, CloseAction, DesktopPreferences, ManagedRelayChoice, MoatBridge, NotificationChoices, RelayStatus as DesktopRelayStatus, Severity } from '../../src-main/bridge.ts';
 
 /**
  * The desktop shell's bridge (`window.moat`, exposed by src-main/preload.ts), or null in a plain browser: the

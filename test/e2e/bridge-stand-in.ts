@@ -11,6 +11,7 @@ export interface StandInCall {
 export const STAND_IN_PREFERENCES: DesktopPreferences = {
   notifications: { enabled: true, notifyOnClear: true, minSeverity: 'warning', mutedRules: [] },
   startAtLogin: false,
+  closeAction: 'tray',
   managedRelay: { mode: 'host', dataDir: '/home/admin/.config/Moat/relay' },
   attachPasswordSaved: false,
   recovered: [],
@@ -41,6 +42,10 @@ function installStandIn(initial: DesktopPreferences): void {
     setStartAtLogin: (enabled) => {
       preferences = { ...preferences, startAtLogin: enabled };
       return answer('setStartAtLogin', enabled, preferences);
+    },
+    setCloseAction: (action) => {
+      preferences = { ...preferences, closeAction: action };
+      return answer('setCloseAction', action, preferences);
     },
     chooseManagedRelay: (choice) => {
       if (choice.mode === 'attach') {

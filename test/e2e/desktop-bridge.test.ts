@@ -27,7 +27,7 @@ e2eTest('desktop: in a plain browser there is no Desktop section, and its addres
   assert.deepEqual(errors, []);
 });
 
-e2eTest('desktop: notification choices and start at login round-trip through the bridge', async (world) => {
+e2eTest('desktop: notification choices, start at login and what closing does round-trip through the bridge', async (world) => {
   const { page, errors } = await desktopWorld(world, true);
   await openScreen(page, '#/settings', 'Settings');
   await tabs(page).getByRole('link', { name: 'Desktop app', exact: true }).click();
@@ -47,6 +47,10 @@ e2eTest('desktop: notification choices and start at login round-trip through the
   await page.getByLabel('Start Moat when I log in', { exact: true }).check();
   await textMatches(page.getByRole('status'), /Moat will start when you log in/);
   assert.deepEqual((await standInCalls(page, 'setStartAtLogin')).map((call) => call.input), [true]);
+  assert.equal(await page.getByLabel('Keep Moat running in the tray', { exact: true }).isChecked(), true, 'closing keeps the tray by default');
+  await page.getByLabel('Quit Moat', { exact: true }).check();
+  await textMatches(page.getByRole('status'), /Closing the window now quits Moat/);
+  assert.deepEqual((await standInCalls(page, 'setCloseAction')).map((call) => call.input), ['quit']);
   await screenshot(page, 'desktop-settings');
 
   // away and back: the tab reads the preferences again and shows what was saved
@@ -57,6 +61,7 @@ e2eTest('desktop: notification choices and start at login round-trip through the
   assert.equal(await page.getByLabel('Deliveries failing', { exact: true }).isChecked(), true);
   assert.equal(await page.getByLabel('Notify about', { exact: true }).inputValue(), 'critical');
   assert.equal(await page.getByLabel('Start Moat when I log in', { exact: true }).isChecked(), true);
+  assert.equal(await page.getByLabel('Quit Moat', { exact: true }).isChecked(), true);
   assert.ok((await standInCalls(page, 'getPreferences')).length >= 2);
   assert.deepEqual(errors, []);
 });

@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useState } from 'react';
-import type { AttachTestResult, BridgeResult, DesktopPreferences, DesktopRelayStatus, MoatBridge, NotificationChoices, Severity } from '../../api/bridge.ts';
+import type { AttachTestResult, BridgeResult, CloseAction, DesktopPreferences, DesktopRelayStatus, MoatBridge, NotificationChoices, Severity } from '../../api/bridge.ts';
 import { CheckboxField, Loading, RadioGroup, SelectField, StatusLine, TextField } from '../../components/ui.tsx';
 
 /** The alert rules (src-relay/monitor/alert-rules.ts ids) in the words the dashboard uses for them. */
@@ -215,7 +215,7 @@ export function DesktopPanel({ bridge }: { bridge: MoatBridge }) {
       </section>
 
       <section aria-labelledby="desktop-login">
-        <h2 id="desktop-login">Starting</h2>
+        <h2 id="desktop-login">Starting and closing</h2>
         <CheckboxField
           label="Start Moat when I log in"
           checked={prefs.startAtLogin}
@@ -227,6 +227,21 @@ export function DesktopPanel({ bridge }: { bridge: MoatBridge }) {
               setBusy(false);
             });
           }}
+        />
+        <RadioGroup<CloseAction>
+          legend="When I close the window"
+          value={prefs.closeAction}
+          onChange={(action) => {
+            setBusy(true);
+            void bridge.setCloseAction(action).then((result) => {
+              take(result, action === 'tray' ? 'Closing the window now keeps Moat in the tray.' : 'Closing the window now quits Moat.');
+              setBusy(false);
+            });
+          }}
+          options={[
+            { value: 'tray', label: 'Keep Moat running in the tray', hint: 'A relay run in this app keeps working; Quit in the tray menu stops it.' },
+            { value: 'quit', label: 'Quit Moat', hint: 'A relay run in this app stops too (mail already taken in stays queued for the next start).' },
+          ]}
         />
       </section>
     </div>
