@@ -118,6 +118,7 @@ export const ROUTES = {
   /** The queue filtered to the messages being retried (deliveries failing). */
   queueRetrying: '#/queue?status=deferred',
   quarantine: '#/quarantine',
+  backups: '#/settings/backups',
   checklist: '#/checklist',
   accounts: '#/settings/accounts',
   settings: '#/settings',

@@ -19,10 +19,11 @@ export const ALERT_ROUTES: Record<string, string> = {
   'internal-down': ROUTES.queueInternal,
   'delivery-failures': ROUTES.queueRetrying,
   'disk-free': ROUTES.checklist,
-  'tls-expiry': ROUTES.checklist,
-  'backup-age': ROUTES.checklist,
-  'clamav-signatures': ROUTES.checklist,
-  'open-relay': ROUTES.checklist,
+  // the checklist with the matching automatic check highlighted (src-relay/monitor/probes.ts ids)
+  'tls-expiry': `${ROUTES.checklist}?probe=tls-certificate`,
+  'backup-age': ROUTES.backups,
+  'clamav-signatures': `${ROUTES.checklist}?probe=clamav`,
+  'open-relay': `${ROUTES.checklist}?probe=open-relay`,
   'account-suspended': ROUTES.accounts,
 };
 

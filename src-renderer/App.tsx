@@ -259,7 +259,7 @@ function ScreenView(props: {
     case 'quarantine':
       return <QuarantineScreen openId={props.params.id ?? null} />;
     case 'checklist':
-      return <ChecklistScreen />;
+      return <ChecklistScreen highlight={props.params.probe ?? null} />;
     case 'tracking':
       return <TrackingScreen traceId={props.params.id ?? null} />;
     case 'statistics':

@@ -104,8 +104,13 @@ e2eTest('desktop: a navigate push from a notification click lands on the screen 
   const { page, errors } = await desktopWorld(world, true);
   assert.equal(await pushNavigate(page, '#/quarantine'), 1, 'the app listens for navigation from the shell');
   await heading(page, 'Quarantine').waitFor();
-  await pushNavigate(page, '#/checklist');
+  // an open-relay alert: the checklist with its open-relay check marked
+  await pushNavigate(page, '#/checklist?probe=open-relay');
   await heading(page, 'Checklist').waitFor();
+  const marked = page.locator('table.probes tbody tr[aria-current="true"]');
+  await marked.waitFor();
+  assert.equal(await marked.count(), 1);
+  assert.equal(await marked.getAttribute('id'), 'probe-open-relay');
   // the internal server is down: the queue opens filtered to its route
   await pushNavigate(page, '#/queue?route=internal');
   await heading(page, 'Queue').waitFor();

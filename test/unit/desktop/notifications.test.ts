@@ -98,8 +98,11 @@ test('each alert opens the screen it is about', () => {
   assert.equal(routeForRule('queue-age'), '#/queue');
   assert.equal(routeForRule('internal-down'), '#/queue?route=internal', 'the queue filtered to the internal route');
   assert.equal(routeForRule('delivery-failures'), '#/queue?status=deferred', 'the queue filtered to the messages being retried');
-  assert.equal(routeForRule('tls-expiry'), '#/checklist');
-  assert.equal(routeForRule('backup-age'), '#/checklist');
+  assert.equal(routeForRule('tls-expiry'), '#/checklist?probe=tls-certificate', 'the checklist, its certificate check highlighted');
+  assert.equal(routeForRule('clamav-signatures'), '#/checklist?probe=clamav');
+  assert.equal(routeForRule('open-relay'), '#/checklist?probe=open-relay');
+  assert.equal(routeForRule('disk-free'), '#/checklist');
+  assert.equal(routeForRule('backup-age'), '#/settings/backups');
   assert.equal(routeForRule('account-suspended'), '#/settings/accounts');
   assert.equal(routeForRule('something-new'), '#/dashboard');
   assert.equal(routeForRule('constructor'), '#/dashboard', 'no inherited property is a route');
