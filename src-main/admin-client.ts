@@ -32,7 +32,7 @@ export const CALL_TIMEOUT_MS = 15_000;
 /** The cookie the admin listener sets at `auth.login`. */
 export const SESSION_COOKIE = 'moat_session';
 
-type Fetch = typeof globalThis.fetch;
+export type Fetch = typeof globalThis.fetch;
 
 const envelopeSchema = z.union([
   z.object({ ok: z.literal(true), result: z.unknown() }),

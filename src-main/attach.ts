@@ -1,6 +1,7 @@
 import { isAbsolute } from 'node:path';
 import { z } from 'zod';
-import type { ManagedRelay, ManagedRelayChoice } from './bridge.ts';
+import type { AttachTestResult, ManagedRelay, ManagedRelayChoice } from './bridge.ts';
+import { AdminClient, type Fetch } from './admin-client.ts';
 
 /**
  * Host or attach: the app either runs the engine itself (a data directory of its own) or manages a Moat that
@@ -66,6 +67,24 @@ export const managedRelayChoiceSchema = z.discriminatedUnion('mode', [
     password: z.string().min(1).max(MAX_PASSWORD_CHARS).optional(),
   }),
 ]);
+
+export const attachTestSchema = z.strictObject({
+  url: attachUrlSchema,
+  user: userSchema.optional(),
+  password: z.string().min(1).max(MAX_PASSWORD_CHARS).optional(),
+});
+
+/**
+ * The attach form's "Test connection": logs in to the service with the password and asks relay.status. Nothing
+ * is stored; a refused password or an unreachable address comes back as words, never thrown.
+ */
+export async function testAttach(options: { url: string; password: string | null; fetch?: Fetch }): Promise<AttachTestResult> {
+  if (!options.password) return { reachable: false, code: 'NO_PASSWORD', message: "enter the service's admin password" };
+  const client = new AdminClient({ baseUrl: options.url, auth: { kind: 'password', password: options.password }, ...(options.fetch ? { fetch: options.fetch } : {}) });
+  const status = await client.call('relay.status', {});
+  if (!status.ok) return { reachable: false, code: status.code, message: status.message };
+  return { reachable: true, hostname: status.result.hostname, version: status.result.version, state: status.result.state };
+}
 
 /** The preference to store for a choice; a host choice without a directory takes the app's default one. */
 export function managedRelayFromChoice(choice: ManagedRelayChoice, defaultDataDir: string): ManagedRelay {

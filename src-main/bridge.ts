@@ -32,6 +32,9 @@ export interface NotificationChoices {
   mutedRules: string[];
 }
 
+/** What closing the window does: hide it to the tray (a hosted relay keeps running) or quit the app. */
+export type CloseAction = 'tray' | 'quit';
+
 /** Which relay the app manages: one it hosts itself, or one already running as a service (a URL). */
 export type ManagedRelay = { mode: 'host'; dataDir: string } | { mode: 'attach'; url: string; user?: string };
 
@@ -44,6 +47,7 @@ export type ManagedRelayChoice =
 export interface DesktopPreferences {
   notifications: NotificationChoices;
   startAtLogin: boolean;
+  closeAction: CloseAction;
   managedRelay: ManagedRelay;
   /** Whether a password for the attached relay is stored (encrypted with the OS keychain). */
   attachPasswordSaved: boolean;
@@ -61,12 +65,27 @@ export type RelayStatus =
   | { state: 'stopping'; mode: 'host' }
   | { state: 'stopped'; mode: 'host' | 'attach' };
 
+/** What the attach form's test found: the service answered (and who it is), or why not. Nothing is saved. */
+export type AttachTestResult = { reachable: true; hostname: string; version: string; state: string } | { reachable: false; code: string; message: string };
+
+/** The attach form's fields for a test: the password is the stored one when left out and the address is unchanged. */
+export interface AttachTestInput {
+  url: string;
+  user?: string;
+  password?: string;
+}
+
 export interface MoatBridge {
   getPreferences(): Promise<BridgeResult<DesktopPreferences>>;
   setNotificationChoices(choices: NotificationChoices): Promise<BridgeResult<DesktopPreferences>>;
   setStartAtLogin(enabled: boolean): Promise<BridgeResult<DesktopPreferences>>;
+  setCloseAction(action: CloseAction): Promise<BridgeResult<DesktopPreferences>>;
   /** Saves the choice and switches to it (stops a hosted engine, starts or attaches the new one). */
   chooseManagedRelay(choice: ManagedRelayChoice): Promise<BridgeResult<DesktopPreferences>>;
+  /** Logs in to a Moat service and asks its status, without saving or switching anything. */
+  testAttach(input: AttachTestInput): Promise<BridgeResult<AttachTestResult>>;
+  /** Shows one sample desktop notification (to see how they look, and that the OS lets them through). */
+  showSampleNotification(): Promise<BridgeResult<null>>;
   getRelayStatus(): Promise<BridgeResult<RelayStatus>>;
   /** Starts the hosted engine again after the supervisor gave up, or reconnects to an attached relay. */
   retryRelay(): Promise<BridgeResult<RelayStatus>>;
@@ -80,7 +99,10 @@ export const IPC_CHANNELS = {
   getPreferences: 'moat:preferences:get',
   setNotificationChoices: 'moat:preferences:notifications',
   setStartAtLogin: 'moat:preferences:start-at-login',
+  setCloseAction: 'moat:preferences:close-action',
   chooseManagedRelay: 'moat:preferences:managed-relay',
+  testAttach: 'moat:relay:test-attach',
+  showSampleNotification: 'moat:notifications:sample',
   getRelayStatus: 'moat:relay:status',
   retryRelay: 'moat:relay:retry',
   navigate: 'moat:push:navigate',
@@ -91,6 +113,12 @@ export const IPC_CHANNELS = {
 export const ROUTES = {
   dashboard: '#/dashboard',
   queue: '#/queue',
+  /** The queue filtered to the internal server's route (the internal server is down). */
+  queueInternal: '#/queue?route=internal',
+  /** The queue filtered to the messages being retried (deliveries failing). */
+  queueRetrying: '#/queue?status=deferred',
+  quarantine: '#/quarantine',
+  backups: '#/settings/backups',
   checklist: '#/checklist',
   accounts: '#/settings/accounts',
   settings: '#/settings',

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { managedRelayChoiceSchema } from './attach.ts';
-import { IPC_CHANNELS, IPC_ERRORS, type BridgeResult, type DesktopPreferences, type IpcErrorCode, type ManagedRelayChoice, type MoatBridge, type NotificationChoices, type RelayStatus } from './bridge.ts';
+import { attachTestSchema, managedRelayChoiceSchema } from './attach.ts';
+import { IPC_CHANNELS, IPC_ERRORS, type AttachTestInput, type CloseAction, type AttachTestResult, type BridgeResult, type DesktopPreferences, type IpcErrorCode, type ManagedRelayChoice, type MoatBridge, type NotificationChoices, type RelayStatus } from './bridge.ts';
 import { notificationChoicesSchema } from './preferences.ts';
 import { isTrustedSender, type SenderFrame } from './security.ts';
 
@@ -14,7 +14,10 @@ export const IPC_INPUTS = {
   getPreferences: z.undefined(),
   setNotificationChoices: notificationChoicesSchema,
   setStartAtLogin: z.boolean(),
+  setCloseAction: z.enum(['tray', 'quit']),
   chooseManagedRelay: managedRelayChoiceSchema,
+  testAttach: attachTestSchema,
+  showSampleNotification: z.undefined(),
   getRelayStatus: z.undefined(),
   retryRelay: z.undefined(),
 } satisfies Record<InvokeMethod, z.ZodType>;
@@ -25,7 +28,10 @@ export interface IpcEffects {
   getPreferences(): DesktopPreferences;
   setNotificationChoices(choices: NotificationChoices): Promise<DesktopPreferences> | DesktopPreferences;
   setStartAtLogin(enabled: boolean): Promise<DesktopPreferences> | DesktopPreferences;
+  setCloseAction(action: CloseAction): DesktopPreferences;
   chooseManagedRelay(choice: ManagedRelayChoice): Promise<DesktopPreferences> | DesktopPreferences;
+  testAttach(input: AttachTestInput): Promise<AttachTestResult>;
+  showSampleNotification(): null;
   getRelayStatus(): RelayStatus;
   retryRelay(): Promise<RelayStatus> | RelayStatus;
 }

@@ -12,7 +12,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createLineLogger, createStreamWriter } from '../src-relay/log/logger.ts';
-import { managedRelayFromChoice, passwordAction, planRelay } from './attach.ts';
+import { managedRelayFromChoice, passwordAction, planRelay, testAttach } from './attach.ts';
 import { healthOf } from './alerts.ts';
 import { IPC_CHANNELS, ROUTES, type Health, type RelayStatus } from './bridge.ts';
 import { trayIconPng } from './icons.ts';
@@ -244,6 +244,11 @@ function startDesktop(startHidden: boolean): void {
     win.on('close', (event) => {
       saveBounds(win);
       if (quitting || !tray) return;
+      // chosen in Settings → Desktop app: closing quits (a hosted relay stops gracefully in before-quit)
+      if (prefs.closeAction === 'quit') {
+        app.quit();
+        return;
+      }
       event.preventDefault();
       win.hide();
     });
@@ -339,6 +344,10 @@ function startDesktop(startHidden: boolean): void {
         if (writePreference(store, 'startAtLogin', enabled)) prefs.startAtLogin = enabled;
         return publicPreferences(prefs, recovered);
       },
+      setCloseAction: (action) => {
+        if (writePreference(store, 'closeAction', action)) prefs.closeAction = action;
+        return publicPreferences(prefs, recovered);
+      },
       chooseManagedRelay: async (choice) => {
         const managed = managedRelayFromChoice(choice, defaultDataDir);
         const password = passwordAction(prefs.managedRelay, choice);
@@ -348,6 +357,16 @@ function startDesktop(startHidden: boolean): void {
         await controller.stop();
         controller.start(planRelay(prefs.managedRelay, storedPassword()));
         return publicPreferences(prefs, recovered);
+      },
+      testAttach: (input) => {
+        // left empty, the password is the stored one, but only for the address it was stored for
+        const current = prefs.managedRelay;
+        const password = input.password ?? (current.mode === 'attach' && current.url === input.url ? storedPassword() : null);
+        return testAttach({ url: input.url, password });
+      },
+      showSampleNotification: () => {
+        notify({ key: 'sample', kind: 'raised', title: 'Moat: sample notification', body: 'Alerts look like this. Clicking one opens the screen it is about.', route: ROUTES.dashboard, urgency: 'normal' });
+        return null;
       },
       getRelayStatus: () => controller.status,
       retryRelay: () => controller.retry(),

@@ -16,13 +16,14 @@ export interface NotificationRequest {
 export const ALERT_ROUTES: Record<string, string> = {
   'queue-size': ROUTES.queue,
   'queue-age': ROUTES.queue,
-  'internal-down': ROUTES.queue,
-  'delivery-failures': ROUTES.queue,
+  'internal-down': ROUTES.queueInternal,
+  'delivery-failures': ROUTES.queueRetrying,
   'disk-free': ROUTES.checklist,
-  'tls-expiry': ROUTES.checklist,
-  'backup-age': ROUTES.checklist,
-  'clamav-signatures': ROUTES.checklist,
-  'open-relay': ROUTES.checklist,
+  // the checklist with the matching automatic check highlighted (src-relay/monitor/probes.ts ids)
+  'tls-expiry': `${ROUTES.checklist}?probe=tls-certificate`,
+  'backup-age': ROUTES.backups,
+  'clamav-signatures': `${ROUTES.checklist}?probe=clamav`,
+  'open-relay': `${ROUTES.checklist}?probe=open-relay`,
   'account-suspended': ROUTES.accounts,
 };
 

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Logger } from '../src-relay/log/logger.ts';
 import { managedRelaySchema } from './attach.ts';
-import type { DesktopPreferences, ManagedRelay, NotificationChoices } from './bridge.ts';
+import type { CloseAction, DesktopPreferences, ManagedRelay, NotificationChoices } from './bridge.ts';
 import { DEFAULT_NOTIFICATION_CHOICES } from './notifications.ts';
 
 /**
@@ -36,6 +36,7 @@ export const PREFERENCE_SCHEMAS = {
   windowBounds: boundsSchema.nullable(),
   notifications: notificationChoicesSchema,
   startAtLogin: z.boolean(),
+  closeAction: z.enum(['tray', 'quit']),
   managedRelay: managedRelaySchema,
   /** The attached relay's password, encrypted with the OS keychain (safeStorage), base64. */
   attachPassword: z.string().max(MAX_SEALED_PASSWORD_CHARS).nullable(),
@@ -45,6 +46,7 @@ export interface Preferences {
   windowBounds: WindowBounds | null;
   notifications: NotificationChoices;
   startAtLogin: boolean;
+  closeAction: CloseAction;
   managedRelay: ManagedRelay;
   attachPassword: string | null;
 }
@@ -62,6 +64,7 @@ export function defaultPreferences(defaultDataDir: string): Preferences {
     windowBounds: null,
     notifications: { ...DEFAULT_NOTIFICATION_CHOICES, mutedRules: [] },
     startAtLogin: false,
+    closeAction: 'tray',
     managedRelay: { mode: 'host', dataDir: defaultDataDir },
     attachPassword: null,
   };
@@ -102,6 +105,7 @@ export function publicPreferences(preferences: Preferences, recovered: readonly 
   return {
     notifications: preferences.notifications,
     startAtLogin: preferences.startAtLogin,
+    closeAction: preferences.closeAction,
     managedRelay: preferences.managedRelay,
     attachPasswordSaved: preferences.attachPassword !== null,
     recovered: [...recovered],

@@ -157,9 +157,12 @@ export class RelayWatch {
     } else if (event.event === 'relay') {
       const status = eventSchemas.relay.safeParse(data);
       if (!status.success) return this.options.logger.warn({ event: event.event }, 'EVENT_NOT_UNDERSTOOD');
+      const wasRunning = this.engine?.state === 'running';
       this.engine = { state: status.data.state, error: status.data.error };
       if (status.data.state !== 'running') this.queue = null;
       this.changed();
+      // back up (an applied configuration, a restart): read the summary again, as the dashboard does
+      if (status.data.state === 'running' && !wasRunning) void this.refreshQueue();
     }
   }
 

@@ -18,6 +18,7 @@ import { StatisticsScreen } from './screens/Statistics.tsx';
 import { DestinationsView } from './components/Destinations.tsx';
 import { SettingsScreen } from './screens/Settings.tsx';
 import { Wizard } from './screens/wizard/Wizard.tsx';
+import { desktopBridge } from './api/bridge.ts';
 
 type AuthView = { kind: 'checking' } | { kind: 'error'; error: ApiFailure } | { kind: 'setup' } | { kind: 'login'; expired: boolean } | { kind: 'ready' };
 
@@ -101,6 +102,11 @@ function Shell({ onLoggedOut }: { onLoggedOut: () => void }) {
     events.start();
     return () => events.stop();
   }, []);
+
+  // The desktop shell opens a screen when a notification or the tray is clicked: only known hash routes.
+  useEffect(() => desktopBridge()?.onNavigate((hash) => {
+    if (hash.startsWith('#/')) navigate(hash);
+  }), []);
 
   useEvent('relay', (status) => relay.setData(() => status));
   useEvent('queue', (next) => summary.setData(() => next));
@@ -249,11 +255,11 @@ function ScreenView(props: {
     case 'dashboard':
       return <Dashboard relay={props.relay} summary={props.summary} openAlerts={props.openAlerts} />;
     case 'queue':
-      return props.params.view === 'destinations' ? <DestinationsView /> : <QueueScreen summary={props.summary} openId={props.params.id ?? null} />;
+      return props.params.view === 'destinations' ? <DestinationsView /> : <QueueScreen summary={props.summary} openId={props.params.id ?? null} params={props.params} />;
     case 'quarantine':
       return <QuarantineScreen openId={props.params.id ?? null} />;
     case 'checklist':
-      return <ChecklistScreen />;
+      return <ChecklistScreen highlight={props.params.probe ?? null} />;
     case 'tracking':
       return <TrackingScreen traceId={props.params.id ?? null} />;
     case 'statistics':

@@ -6,7 +6,7 @@
 export const SCREENS = ['dashboard', 'queue', 'quarantine', 'checklist', 'tracking', 'statistics', 'settings', 'setup'] as const;
 export type Screen = (typeof SCREENS)[number];
 
-export const SETTINGS_TABS = ['config', 'accounts', 'senders', 'backups', 'password'] as const;
+export const SETTINGS_TABS = ['config', 'accounts', 'senders', 'backups', 'password', 'desktop'] as const;
 export type SettingsTab = (typeof SETTINGS_TABS)[number];
 
 export interface Route {

@@ -113,3 +113,19 @@ export function moveIndex(index: number, key: string, count: number): number {
       return index;
   }
 }
+
+const QUEUE_STATUS_FILTERS: readonly QueueStatusFilter[] = ['waiting', 'deferred', 'held'];
+const QUEUE_ROUTE_FILTERS: readonly QueueRouteFilter[] = ['internal', 'outbound'];
+
+/**
+ * The queue filters a link names ("#/queue?route=internal&status=deferred": a desktop notification about the
+ * internal server opens the queue filtered to it). Unknown values are left out, never passed to the API.
+ */
+export function queueFilterFromParams(params: Record<string, string>): { status?: QueueStatusFilter; route?: QueueRouteFilter } {
+  const filter: { status?: QueueStatusFilter; route?: QueueRouteFilter } = {};
+  const status = QUEUE_STATUS_FILTERS.find((value) => value === params.status);
+  const route = QUEUE_ROUTE_FILTERS.find((value) => value === params.route);
+  if (status) filter.status = status;
+  if (route) filter.route = route;
+  return filter;
+}

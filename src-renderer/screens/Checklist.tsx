@@ -1,4 +1,4 @@
-import { useState } from 'react';
+import { useEffect, useState } from 'react';
 import type { Output } from '../../src-relay/admin/contract.ts';
 import { call } from '../api/client.ts';
 import { useAction, useCall, useNow } from '../api/hooks.ts';
@@ -11,7 +11,7 @@ type ManualItem = Checklist['manual'][number];
 const PROBE_ORDER = { failing: 0, warning: 1, unknown: 2, ok: 3 } as const;
 
 /** The patch-status checklist: the automatic probes (run now or on their schedule) and the admin's own ticks. */
-export function ChecklistScreen() {
+export function ChecklistScreen({ highlight = null }: { highlight?: string | null }) {
   const checklist = useCall('checklist.get', {});
   const running = useAction();
   const [report, setReport] = useState('');
@@ -28,6 +28,12 @@ export function ChecklistScreen() {
 
   const data = checklist.data;
   const probes = data ? [...data.probes].sort((a, b) => PROBE_ORDER[a.status] - PROBE_ORDER[b.status] || a.title.localeCompare(b.title)) : [];
+
+  // a link (a desktop notification) that names a check scrolls to it once the list is there
+  const hasData = Boolean(data);
+  useEffect(() => {
+    if (hasData && highlight) document.getElementById(`probe-${highlight}`)?.scrollIntoView({ block: 'center' });
+  }, [hasData, highlight]);
 
   return (
     <div>
@@ -61,7 +67,7 @@ export function ChecklistScreen() {
                   {probes.map((probe) => {
                     const status = PROBE_STATUS[probe.status];
                     return (
-                      <tr key={probe.id}>
+                      <tr key={probe.id} id={`probe-${probe.id}`} className={probe.id === highlight ? 'highlighted' : undefined} aria-current={probe.id === highlight ? 'true' : undefined}>
                         <th scope="row">{probe.title}</th>
                         <td>
                           <Badge tone={status.tone}>{status.label}</Badge>

@@ -11,7 +11,7 @@ import { Badge, Empty, ErrorMessage, Loading, PageHeader, SelectField, TextField
 import { formatCount, formatSize } from '../lib/format.ts';
 import { formatHash } from '../lib/route.ts';
 import { actInSlices, nameMessages, rememberRows, ticksAfter, type MessageLabel } from '../lib/selection.ts';
-import { ariaSort, clampOffset, initialQueueTable, toggleSort, toQueueListInput, withFilter, type QueueRouteFilter, type QueueSort, type QueueStatusFilter, type QueueTableState } from '../lib/table.ts';
+import { ariaSort, clampOffset, initialQueueTable, queueFilterFromParams, toggleSort, toQueueListInput, withFilter, type QueueRouteFilter, type QueueSort, type QueueStatusFilter, type QueueTableState } from '../lib/table.ts';
 import { actionReport, QUEUE_STATUS, ROUTE_LABEL } from '../lib/words.ts';
 import { PlainError } from '../components/PlainError.tsx';
 
@@ -40,8 +40,15 @@ const ACTIONS: readonly (ToolbarAction<QueueAction> & { done: string; confirm?: 
 /** Live events that change what the queue table shows. */
 const QUEUE_EVENTS = ['queue', 'received', 'delivered', 'deferred', 'bounced'] as const;
 
-export function QueueScreen({ summary, openId }: { summary: CallState<QueueSummary>; openId: string | null }) {
-  const [table, setTable] = useState<QueueTableState>(initialQueueTable);
+export function QueueScreen({ summary, openId, params = {} }: { summary: CallState<QueueSummary>; openId: string | null; params?: Record<string, string> }) {
+  const [table, setTable] = useState<QueueTableState>(() => withFilter(initialQueueTable, queueFilterFromParams(params)));
+  // a link (a desktop notification) that names filters sets them; the admin can change them afterwards
+  const linkedStatus = params.status;
+  const linkedRoute = params.route;
+  useEffect(() => {
+    const linked = queueFilterFromParams({ ...(linkedStatus ? { status: linkedStatus } : {}), ...(linkedRoute ? { route: linkedRoute } : {}) });
+    if (linked.status || linked.route) setTable((state) => withFilter(state, linked));
+  }, [linkedStatus, linkedRoute]);
   const [searchText, setSearchText] = useState('');
   const search = useDebouncedValue(searchText, 300);
   const [selection, setSelection] = useState<ReadonlySet<string>>(new Set());

@@ -5,6 +5,8 @@ import { AccountsPanel } from './settings/Accounts.tsx';
 import { SendersPanel } from './settings/Senders.tsx';
 import { BackupsPanel } from './settings/Backups.tsx';
 import { PasswordPanel } from './settings/Password.tsx';
+import { DesktopPanel } from './settings/Desktop.tsx';
+import { desktopBridge } from '../api/bridge.ts';
 
 const TABS: readonly { tab: SettingsTab; label: string; hash: string }[] = [
   { tab: 'config', label: 'Configuration', hash: '#/settings' },
@@ -15,7 +17,11 @@ const TABS: readonly { tab: SettingsTab; label: string; hash: string }[] = [
 ];
 
 export function SettingsScreen({ sub }: { sub: string | null }) {
-  const tab = settingsTab({ screen: 'settings', sub, params: {} });
+  const bridge = desktopBridge();
+  const chosen = settingsTab({ screen: 'settings', sub, params: {} });
+  // The Desktop tab exists only inside the desktop app (the bridge is there); in a browser it is the configuration.
+  const tab = chosen === 'desktop' && !bridge ? 'config' : chosen;
+  const tabs = bridge ? [...TABS, { tab: 'desktop' as const, label: 'Desktop app', hash: '#/settings/desktop' }] : TABS;
   return (
     <div>
       <PageHeader title="Settings">
@@ -24,7 +30,7 @@ export function SettingsScreen({ sub }: { sub: string | null }) {
         </a>
       </PageHeader>
       <nav className="tabs" aria-label="Settings sections">
-        {TABS.map((item) => (
+        {tabs.map((item) => (
           <a key={item.tab} href={item.hash} aria-current={tab === item.tab ? 'page' : undefined}>
             {item.label}
           </a>
@@ -35,6 +41,7 @@ export function SettingsScreen({ sub }: { sub: string | null }) {
       {tab === 'senders' ? <SendersPanel /> : null}
       {tab === 'backups' ? <BackupsPanel /> : null}
       {tab === 'password' ? <PasswordPanel /> : null}
+      {tab === 'desktop' && bridge ? <DesktopPanel bridge={bridge} /> : null}
     </div>
   );
 }

@@ -171,6 +171,52 @@ test('the watch reads the open alerts and the queue at connect, then follows the
   }
 });
 
+test('after the engine stops and runs again the watch reads the queue summary again, as the dashboard does', async () => {
+  const relayEvent = (state: string) => ({ state, error: null, startedAt: 1, version: '0.1.0', hostname: 'mx', dataDir: '/d', addresses: { mx: null, submission: null, submissions: null, admin: null }, routes: [] });
+  let stream: ServerResponse | null = null;
+  let summaries = 0;
+  const upstream = await startWireServer((req, res) => {
+    if (req.url === '/api/events') {
+      stream = res;
+      sse(res, []);
+      return res.write(': open\n\n');
+    }
+    if (req.url === '/api/alerts.list') return json(res, 200, { ok: true, result: { open: [], recent: [] } });
+    if (req.url === '/api/queue.summary') {
+      summaries++;
+      return json(res, 200, { ok: true, result: { size: summaries === 1 ? 3 : 7, oldest: 100, held: 0, queueHeld: summaries > 1 } });
+    }
+    if (req.url === '/api/relay.status') return json(res, 200, { ok: true, result: relayEvent('running') });
+    json(res, 404, { ok: false, code: 'UNKNOWN_METHOD', message: 'no' });
+  });
+  let snapshot: RelaySnapshot | null = null;
+  const watch = new RelayWatch({
+    client: new AdminClient({ baseUrl: upstream.baseUrl, auth: { kind: 'bearer', token: 't' } }),
+    policy: new NotificationPolicy(() => DEFAULT_NOTIFICATION_CHOICES),
+    logger: recordingLogger().logger,
+    timers: new ManualClock().timers,
+    onChange: (next) => (snapshot = next),
+    onNotify: () => {},
+  });
+  try {
+    watch.start();
+    await until(() => snapshot?.queue?.size === 3, 'the first read');
+    stream!.write(`event: relay\ndata: ${JSON.stringify(relayEvent('stopping'))}\n\n`);
+    await until(() => snapshot?.engine?.state === 'stopping', 'the stop');
+    assert.equal(snapshot!.queue, null, 'no figures while the engine is down');
+    stream!.write(`event: relay\ndata: ${JSON.stringify(relayEvent('running'))}\n\n`);
+    await until(() => snapshot?.queue?.size === 7, 'the summary read again');
+    assert.equal((snapshot as RelaySnapshot | null)?.queue?.queueHeld, true);
+    assert.equal(summaries, 2);
+    stream!.write(`event: relay\ndata: ${JSON.stringify(relayEvent('running'))}\n\n`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(summaries, 2, 'a repeated running event reads nothing more');
+  } finally {
+    watch.stop();
+    await upstream.close();
+  }
+});
+
 test('a lost stream is reported and tried again after a growing backoff', async () => {
   let connects = 0;
   const upstream = await startWireServer((req, res) => {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { attachUrlProblem, managedRelayFromChoice, managedRelaySchema, passwordAction, planRelay } from '../../../src-main/attach.ts';
+import { attachUrlProblem, testAttach, managedRelayFromChoice, managedRelaySchema, passwordAction, planRelay } from '../../../src-main/attach.ts';
 import type { AdminClientOptions } from '../../../src-main/admin-client.ts';
 import { AdminClient } from '../../../src-main/admin-client.ts';
 import type { RelayStatus } from '../../../src-main/bridge.ts';
@@ -158,4 +158,30 @@ test('a stored password is kept only for the same relay and forgotten when anoth
   assert.deepEqual(passwordAction(attached, { mode: 'attach', url: 'http://relay.example.org:8025' }), { action: 'forget' }, 'another scheme is another relay');
   assert.deepEqual(passwordAction(attached, { mode: 'host' }), { action: 'forget' });
   assert.deepEqual(passwordAction({ mode: 'host', dataDir: '/srv/moat' }, { mode: 'attach', url: 'https://relay.example.org:8025' }), { action: 'forget' });
+});
+
+test('testing an attach address logs in and reads the status, and says why when it cannot, saving nothing', async () => {
+  const upstream = await startWireServer((req, res) => {
+    if (req.url === '/api/auth.login') {
+      return JSON.parse(req.body).password === 'right password'
+        ? json(res, 200, { ok: true, result: { csrf: 'c1' } }, { 'set-cookie': 'moat_session=s1; HttpOnly' })
+        : json(res, 401, { ok: false, code: 'LOGIN_FAILED', message: 'the password is not right' });
+    }
+    if (req.url === '/api/relay.status' && req.headers.cookie === 'moat_session=s1') {
+      return json(res, 200, { ok: true, result: { state: 'running', error: null, startedAt: 1, version: '0.1.0', hostname: 'dmz.example.test', dataDir: '/var/lib/moat', addresses: { mx: null, submission: null, submissions: null, admin: null }, routes: [] } });
+    }
+    json(res, 401, { ok: false, code: 'UNAUTHENTICATED', message: 'log in first' });
+  });
+  try {
+    assert.deepEqual(await testAttach({ url: upstream.baseUrl, password: 'right password' }), { reachable: true, hostname: 'dmz.example.test', version: '0.1.0', state: 'running' });
+    const refused = await testAttach({ url: upstream.baseUrl, password: 'wrong password' });
+    assert.equal(refused.reachable, false);
+    if (!refused.reachable) assert.equal(refused.code, 'LOGIN_FAILED');
+    assert.deepEqual(await testAttach({ url: upstream.baseUrl, password: null }), { reachable: false, code: 'NO_PASSWORD', message: "enter the service's admin password" });
+    assert.equal(upstream.seen.filter((req) => req.url === '/api/auth.login').length, 2, 'no password, no login attempt');
+  } finally {
+    await upstream.close();
+  }
+  const closed = await testAttach({ url: upstream.baseUrl, password: 'right password' });
+  assert.equal(closed.reachable, false, 'a closed port is not reachable');
 });

@@ -6,6 +6,7 @@ import { IPC_INPUTS, createIpcHandlers, type IpcEffects } from '../../../src-mai
 const prefs: DesktopPreferences = {
   notifications: { enabled: true, notifyOnClear: true, minSeverity: 'warning', mutedRules: [] },
   startAtLogin: false,
+  closeAction: 'tray',
   managedRelay: { mode: 'host', dataDir: '/home/admin/.config/Moat/relay' },
   attachPasswordSaved: false,
   recovered: [],
@@ -19,7 +20,10 @@ function effects(calls: unknown[][] = []): IpcEffects {
     getPreferences: () => (calls.push(['getPreferences']), prefs),
     setNotificationChoices: (choices) => (calls.push(['setNotificationChoices', choices]), prefs),
     setStartAtLogin: (enabled) => (calls.push(['setStartAtLogin', enabled]), prefs),
+    setCloseAction: (action) => (calls.push(['setCloseAction', action]), prefs),
     chooseManagedRelay: (choice) => (calls.push(['chooseManagedRelay', choice]), prefs),
+    testAttach: (input) => (calls.push(['testAttach', input]), Promise.resolve({ reachable: true as const, hostname: 'mx', version: '0.1.0', state: 'running' })),
+    showSampleNotification: () => (calls.push(['showSampleNotification']), null),
     getRelayStatus: () => (calls.push(['getRelayStatus']), status),
     retryRelay: () => (calls.push(['retryRelay']), status),
   };
@@ -65,6 +69,10 @@ test('invalid inputs are refused with the field that is wrong', async () => {
     [IPC_CHANNELS.chooseManagedRelay, { mode: 'shell', command: 'rm -rf /' }, /mode/],
     [IPC_CHANNELS.chooseManagedRelay, { mode: 'attach', url: 'https://relay.example.org', password: 'x'.repeat(5000) }, /password/],
     [IPC_CHANNELS.getPreferences, { anything: true }, /input/],
+    [IPC_CHANNELS.testAttach, { url: 'http://relay.example.org:8025', password: 'pw' }, /plain http/],
+    [IPC_CHANNELS.testAttach, { url: 'https://relay.example.org', password: 'pw', mode: 'attach' }, /mode|Unrecognized/i],
+    [IPC_CHANNELS.showSampleNotification, { title: 'spoofed' }, /input/],
+    [IPC_CHANNELS.setCloseAction, 'exit', /input|Invalid option/i],
   ];
   for (const [channel, input, message] of cases) {
     const result = await handlers[channel]!(trusted, input);

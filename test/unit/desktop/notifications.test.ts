@@ -23,7 +23,7 @@ test('a raised alert is notified with its title, its words and its hint', () => 
     kind: 'raised',
     title: 'Moat: Internal server unreachable',
     body: 'Delivery fails since 10:02. Check Exchange.',
-    route: '#/queue',
+    route: '#/queue?route=internal',
     urgency: 'critical',
   });
 });
@@ -96,9 +96,13 @@ test('an alert that cleared while disconnected gets its cleared notice at the ne
 test('each alert opens the screen it is about', () => {
   assert.equal(routeForRule('queue-size'), '#/queue');
   assert.equal(routeForRule('queue-age'), '#/queue');
-  assert.equal(routeForRule('internal-down'), '#/queue');
-  assert.equal(routeForRule('tls-expiry'), '#/checklist');
-  assert.equal(routeForRule('backup-age'), '#/checklist');
+  assert.equal(routeForRule('internal-down'), '#/queue?route=internal', 'the queue filtered to the internal route');
+  assert.equal(routeForRule('delivery-failures'), '#/queue?status=deferred', 'the queue filtered to the messages being retried');
+  assert.equal(routeForRule('tls-expiry'), '#/checklist?probe=tls-certificate', 'the checklist, its certificate check highlighted');
+  assert.equal(routeForRule('clamav-signatures'), '#/checklist?probe=clamav');
+  assert.equal(routeForRule('open-relay'), '#/checklist?probe=open-relay');
+  assert.equal(routeForRule('disk-free'), '#/checklist');
+  assert.equal(routeForRule('backup-age'), '#/settings/backups');
   assert.equal(routeForRule('account-suspended'), '#/settings/accounts');
   assert.equal(routeForRule('something-new'), '#/dashboard');
   assert.equal(routeForRule('constructor'), '#/dashboard', 'no inherited property is a route');

@@ -113,3 +113,15 @@ test('a readable preferences file is opened as it is', () => {
   assert.equal(movedAside, null);
   assert.equal(store.get('startAtLogin'), true);
 });
+
+test('what closing the window does is read back, and an unknown value falls back to keeping the tray', () => {
+  const { logger } = recordingLogger();
+  assert.equal(readPreferences(mapStore({}), defaultPreferences(DEFAULT_DIR), logger).preferences.closeAction, 'tray');
+  assert.equal(readPreferences(mapStore({ closeAction: 'quit' }), defaultPreferences(DEFAULT_DIR), logger).preferences.closeAction, 'quit');
+  const store = mapStore({ closeAction: 'shutdown' });
+  const { preferences, recovered } = readPreferences(store, defaultPreferences(DEFAULT_DIR), logger);
+  assert.equal(preferences.closeAction, 'tray');
+  assert.deepEqual(recovered, ['closeAction']);
+  assert.equal(store.values.get('closeAction'), 'tray', 'written back');
+  assert.equal(publicPreferences(preferences, recovered).closeAction, 'tray');
+});

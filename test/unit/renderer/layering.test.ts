@@ -5,10 +5,11 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 // STYLE habit 3: the renderer reaches the engine only through the admin contract, and only for its types
-// (a value import would also bundle zod and every schema into the page).
+// (a value import would also bundle zod and every schema into the page). The desktop bridge's interface
+// (src-main/bridge.ts, which imports nothing) is the one other file it may import, and also for types only.
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const renderer = join(root, 'src-renderer');
-const CONTRACT_FILES = new Set(['src-relay/admin/contract.ts']);
+const CONTRACT_FILES = new Set(['src-relay/admin/contract.ts', 'src-main/bridge.ts']);
 const PACKAGES = new Set(['react', 'react-dom/client', 'react/jsx-runtime', 'vite', '@vitejs/plugin-react', 'node:url']);
 
 function sources(dir: string): string[] {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ariaSort, clampOffset, initialQueueTable, moveIndex, nextPage, pageInfo, prevPage, toggleSort, toQueueListInput, withFilter, withPageSize } from '../../../src-renderer/lib/table.ts';
+import { ariaSort, clampOffset, initialQueueTable, moveIndex, nextPage, pageInfo, prevPage, toggleSort, toQueueListInput, withFilter, withPageSize, queueFilterFromParams } from '../../../src-renderer/lib/table.ts';
 
 test('empty filters are left out of the request and the search is trimmed', () => {
   assert.deepEqual(toQueueListInput(initialQueueTable), { sort: 'receivedAt', direction: 'asc', offset: 0, limit: 50 });
@@ -50,4 +50,11 @@ test('arrow keys move between rows without leaving the page', () => {
   assert.equal(moveIndex(1, 'End', 3), 2);
   assert.equal(moveIndex(1, 'Home', 3), 0);
   assert.equal(moveIndex(0, 'ArrowDown', 0), -1);
+});
+
+test('a link names queue filters: known route and status values are taken, anything else is left out', () => {
+  assert.deepEqual(queueFilterFromParams({ route: 'internal' }), { route: 'internal' });
+  assert.deepEqual(queueFilterFromParams({ status: 'deferred', route: 'outbound', id: 'ABC' }), { status: 'deferred', route: 'outbound' });
+  assert.deepEqual(queueFilterFromParams({ route: 'elsewhere', status: 'constructor' }), {});
+  assert.deepEqual(queueFilterFromParams({}), {});
 });
