@@ -159,6 +159,16 @@ export const CONFIG_FIELDS: Readonly<Record<string, FieldMeta>> = {
   ...section('filters', 'Quarantine', {
     'quarantine.retentionDays': { label: 'Delete quarantined mail after', control: 'number', unit: DAYS },
   }),
+  ...section('filters', 'Quarantine digest and user page', {
+    'quarantine.digest.enabled': { label: 'Send users a digest of their quarantined mail', control: 'toggle' },
+    'quarantine.digest.time': { label: 'Digest time of day (HH:MM)', control: 'text' },
+    'quarantine.digest.weekdays': { label: 'Digest days (0 Sunday … 6 Saturday)', control: 'number-list' },
+    'quarantine.userPage.listen': { label: 'User page address (internal interface)', control: 'address' },
+    'quarantine.userPage.url': { label: "Digest links start with", control: 'text' },
+    'quarantine.userPage.allowPublicAddress': { label: 'Allow a public address for the user page', control: 'toggle' },
+    'quarantine.userPage.releaseMode': { label: 'When a user asks for a message', control: 'choice', choices: { direct: 'Deliver it at once', approval: 'Ask me to approve' } },
+    'quarantine.userPage.linkDays': { label: 'Digest links work for', control: 'number', unit: DAYS },
+  }),
   ...section('outbound', 'Smarthost', {
     'outbound.smarthost.host': { label: 'Smarthost', control: 'address', test: 'smarthost', emptyRemoves: 'outbound.smarthost' },
     'outbound.smarthost.port': { label: 'Smarthost port', control: 'number' },

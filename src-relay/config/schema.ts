@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isIP } from 'node:net';
 import { normalizeDomain } from '../util/address.ts';
 import { parseCidr } from '../util/networks.ts';
 
@@ -103,6 +104,20 @@ const raiseClear = (raise: number, clear: number, what: string, unit: string, di
 export function isLoopbackListen(listen: string): boolean {
   const host = listen.slice(0, listen.lastIndexOf(':')).replace(/^\[(.*)\]$/, '$1').toLowerCase();
   return host === 'localhost' || host === '::1' || /^(::ffff:)?127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+/**
+ * Whether a listen address is on a private network (loopback, RFC 1918, link-local, CGNAT, IPv6 ULA): a host name or
+ * all interfaces (0.0.0.0, ::) cannot be judged, so they are not.
+ */
+export function isPrivateListen(listen: string): boolean {
+  if (isLoopbackListen(listen)) return true;
+  const host = listen.slice(0, listen.lastIndexOf(':')).replace(/^\[(.*)\]$/, '$1').toLowerCase().replace(/^::ffff:(?=\d)/, '');
+  if (isIP(host) === 4) {
+    const [a, b] = host.split('.').map(Number) as [number, number];
+    return a === 10 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 169 && b === 254) || (a === 100 && b >= 64 && b <= 127);
+  }
+  return isIP(host) === 6 && /^(f[cd][0-9a-f]{2}|fe[89ab][0-9a-f]):/.test(host);
 }
 
 export const ConfigSchema = z.object({
@@ -403,6 +418,27 @@ export const ConfigSchema = z.object({
   quarantine: z
     .object({
       retentionDays: z.number().min(1).max(3650).default(30).meta({ description: 'Quarantined messages are deleted after this many days' }),
+      digest: z
+        .object({
+          enabled: z.boolean().default(false).meta({ description: 'Send each internal recipient a list of their newly quarantined mail, with links to the user page' }),
+          time: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'expected a time of day like 08:00').default('08:00').meta({ description: 'Local time of day the digest goes out (HH:MM)' }),
+          weekdays: z.array(z.number().int().min(0).max(6)).min(1).max(7).default([1, 2, 3, 4, 5]).meta({ description: 'Days the digest goes out (0 Sunday … 6 Saturday)' }),
+        })
+        .prefault({}),
+      userPage: z
+        .object({
+          listen: hostPortSchema.optional().meta({ description: "Address of the end users' quarantine page, on an internal interface (off while unset)" }),
+          url: z.url({ protocol: /^https?$/ }).optional().meta({ description: "Start of the digest's links, as users' browsers reach the page (default: http://LISTEN)" }),
+          allowPublicAddress: z.boolean().default(false).meta({ description: 'Let the user page listen on an address that is not private (all interfaces or an Internet address)' }),
+          releaseMode: z.enum(['direct', 'approval']).default('direct').meta({ description: 'What "release" on the user page does: deliver at once, or ask the admin to approve' }),
+          linkDays: z.number().min(1).max(60).default(7).meta({ description: "A digest's links work for this many days" }),
+        })
+        .prefault({})
+        .superRefine((page, ctx) => {
+          if (page.listen && !page.allowPublicAddress && !isPrivateListen(page.listen)) {
+            ctx.addIssue({ code: 'custom', path: ['listen'], message: `${page.listen} is not a private address: the user page belongs on an internal interface (a 10.x, 172.16-31.x, 192.168.x or fd00::/8 address); set allowPublicAddress only if a firewall keeps the Internet out` });
+          }
+        }),
     })
     .prefault({}),
   shutdownGraceSec: seconds(0, 600).default(30).meta({ description: 'On stop, how long open sessions and deliveries may finish before 421' }),

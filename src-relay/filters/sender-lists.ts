@@ -54,17 +54,8 @@ export class SenderLists {
    */
   lookup(envelopeSender: string, fromAddresses: readonly string[]): { list: SenderList; entry: string } | null {
     const sender = envelopeSender.toLowerCase();
-    const keysOf = (address: string) => {
-      const at = address.lastIndexOf('@');
-      if (at <= 0) return [];
-      const domain = normalizeDomain(address.slice(at + 1)) ?? address.slice(at + 1);
-      const keys = [`${address.slice(0, at)}@${domain}`];
-      const labels = domain.split('.');
-      for (let i = 0; i < labels.length - 1; i++) keys.push(`@${labels.slice(i).join('.')}`);
-      return keys;
-    };
-    const senderKeys = keysOf(sender);
-    const fromKeys = fromAddresses.flatMap(keysOf);
+    const senderKeys = listKeysOf(sender);
+    const fromKeys = fromAddresses.flatMap(listKeysOf);
     if (senderKeys.length === 0 && fromKeys.length === 0) return null;
     const rows = this.store.find([...senderKeys, ...fromKeys]);
     const denied = rows.find((row) => row.list === 'deny');
@@ -72,4 +63,15 @@ export class SenderLists {
     const allowed = rows.find((row) => row.list === 'allow' && senderKeys.includes(row.entry));
     return allowed ? { list: 'allow', entry: allowed.entry } : null;
   }
+}
+
+/** The entries that would match an address: itself, then `@domain` for its domain and each parent domain. */
+export function listKeysOf(address: string): string[] {
+  const at = address.lastIndexOf('@');
+  if (at <= 0) return [];
+  const domain = normalizeDomain(address.slice(at + 1)) ?? address.slice(at + 1);
+  const keys = [`${address.slice(0, at).toLowerCase()}@${domain}`];
+  const labels = domain.split('.');
+  for (let i = 0; i < labels.length - 1; i++) keys.push(`@${labels.slice(i).join('.')}`);
+  return keys;
 }

@@ -161,6 +161,15 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX history_refusals ON history(at) WHERE action IN ('REFUSED', 'REJECTED', 'TEMPFAILED');`,
   // plain words (issue 12): the From header's display name, decoded, so the screens say who a message is from
   `ALTER TABLE messages ADD COLUMN from_name TEXT;`,
+  // end users' quarantine (issue 16): each internal recipient's own allow and block lists of senders
+  `CREATE TABLE personal_sender_lists (
+     recipient TEXT NOT NULL COLLATE NOCASE,
+     entry TEXT NOT NULL,
+     list TEXT NOT NULL CHECK (list IN ('allow', 'deny')),
+     added_at INTEGER NOT NULL,
+     added_by TEXT,
+     PRIMARY KEY (recipient, entry)
+   );`,
 ];
 
 /** Opens (and migrates) the relay database: WAL, synchronous=FULL, so a commit survives power loss. */
