@@ -68,9 +68,12 @@ export class AttachmentFilter implements Filter {
       found.push(`"${printable(label)}" is a program (${part.detectedType}), whatever its name says`);
     }
     if (this.options.scanArchives && part.archive) {
+      // every name an extractor may use for the member (zip.ts), not only the one most show
       for (const member of part.archive.members) {
-        const extension = effectiveExtension(member.name);
-        if (this.blocked.has(extension)) found.push(`blocked file type .${extension} inside "${printable(label)}": "${printable(member.name)}"`);
+        for (const name of [member.name, ...(member.otherNames ?? [])]) {
+          const extension = effectiveExtension(name);
+          if (this.blocked.has(extension)) found.push(`blocked file type .${extension} inside "${printable(label)}": "${printable(name)}"`);
+        }
       }
     }
     return [...new Set(found)].slice(0, 10);

@@ -1,4 +1,4 @@
-import { inflateRawSync } from 'node:zlib';
+import { crc32, inflateRawSync } from 'node:zlib';
 
 /**
  * Lists a zip archive's members from its central directory (APPNOTE.TXT 4.3.12-4.3.16), read from the end of the
@@ -6,6 +6,12 @@ import { inflateRawSync } from 'node:zlib';
  * zip are opened (small ones, to a bounded depth, inflated under a hard byte cap) and their members listed as
  * "inner.zip/name". Whatever cannot be listed whole is a `problem`: the caller treats it as "not checked", never
  * as clean.
+ *
+ * A member can go by more than one name, and extractors differ in which they use: the Info-ZIP Unicode Path extra
+ * field (0x7075, what 7-Zip, WinRAR and others show and write), the raw name read as UTF-8 or as CP437 (whatever
+ * general-purpose bit 11 says, old and new tools disagree), the name cut at a NUL (C string APIs) or at a ':' (an
+ * NTFS stream: "evil.exe:x" writes evil.exe). Each member carries all of them (`otherNames`) so that every one is
+ * checked. A local header whose name is not its directory entry's, or a malformed Unicode Path field, is a problem.
  */
 
 /** The end of a zip kept in memory to find its central directory: ~10,000 ordinary entries fit. */
@@ -43,9 +49,18 @@ const LOCAL_SIGNATURE = 0x04034b50;
 const EOCD_SEARCH_BYTES = 0xffff + EOCD_MIN_BYTES;
 const METHOD_STORED = 0;
 const METHOD_DEFLATED = 8;
+/** Info-ZIP Unicode Path extra field: version 1, CRC-32 of the header's raw name, the name in UTF-8. */
+const UNICODE_PATH_ID = 0x7075;
+const UNICODE_PATH_VERSION = 1;
+const FLAG_UTF8 = 0x800;
+/** Code page 437 (the zip default for names without bit 11), bytes 0x80-0xff; 0x00-0x7f are ASCII. */
+const CP437_HIGH =
+  'ÇüéâäàåçêëèïîìÄÅÉæÆôöòûùÿÖÜ¢£¥₧ƒáíóúñÑªº¿⌐¬½¼¡«»░▒▓│┤╡╢╖╕╣║╗╝╜╛┐└┴┬├─┼╞╟╚╔╩╦╠═╬╧╨╤╥╙╘╒╓╫╪┘┌█▄▌▐▀αßΓπΣσµτΦΘΩδ∞φε∩≡±≥≤⌠⌡÷≈°∙·√ⁿ²■\u00a0';
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 export interface ZipListing {
-  members: { name: string; encrypted: boolean; size: number }[];
+  /** `name` is the one most extractors show; `otherNames` the other names some extractor may use (see above). */
+  members: { name: string; otherNames?: string[]; encrypted: boolean; size: number }[];
   problem: string | null;
 }
 
@@ -128,12 +143,21 @@ function listInto(walk: Walk, tail: Buffer, total: number, depth: number, prefix
     const extraLength = tail.readUInt16LE(at + 30);
     const commentLength = tail.readUInt16LE(at + 32);
     const localOffset = tail.readUInt32LE(at + 42);
-    if (at + 46 + nameLength > eocd) return fail('zip central directory is damaged');
+    if (at + 46 + nameLength + extraLength + commentLength > eocd) return fail('zip central directory is damaged');
     const nameBytes = tail.subarray(at + 46, at + 46 + nameLength);
-    // bit 11: UTF-8 names; otherwise CP437, close enough to latin1 for the ASCII extensions we look at
-    const name = nameBytes.toString(flags & 0x800 ? 'utf8' : 'latin1');
     const encrypted = (flags & 0x1) !== 0;
-    walk.members.push({ name: prefix + name, encrypted, size });
+    const names = memberNames(nameBytes, flags, tail.subarray(at + 46 + nameLength, at + 46 + nameLength + extraLength));
+    if (typeof names === 'string') return fail(`"${rawName(nameBytes, flags)}": ${names}`);
+    // the local header, where it is in reach (the whole archive unless it is larger than the tail kept): an
+    // extractor reading local headers (streaming ones do) must see the same name as one reading the directory
+    // 0xffffffff: the offset is in a zip64 extra field, which only an archive of 4 GiB needs; not followed
+    if (localOffset === 0xffffffff) return fail(`"${names[0]}": its local header offset is in a zip64 field, which is not read`);
+    const local = localNames(tail, localOffset - (total - tail.length), nameBytes);
+    if (typeof local === 'string') return fail(`"${names[0]}": ${local}`);
+    const all = [...new Set([...names, ...local])];
+    const name = all[0]!;
+    const otherNames = all.slice(1).map((other) => prefix + other);
+    walk.members.push({ name: prefix + name, ...(otherNames.length ? { otherNames } : {}), encrypted, size });
     at += 46 + nameLength + extraLength + commentLength;
     // 0xffffffff: the real size is in a zip64 extra field and at least 4 GiB, far over the limit anyway
     walk.uncompressed += size;
@@ -142,7 +166,7 @@ function listInto(walk: Walk, tail: Buffer, total: number, depth: number, prefix
       fail(`"${name}" is encrypted and cannot be checked`);
       continue;
     }
-    if (!/\.zip[\s.]*$/i.test(name)) continue;
+    if (!all.some((candidate) => /\.zip[\s.]*$/i.test(candidate.replace(/[\u0000-\u001f\u007f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]/g, '')))) continue;
     if (depth >= MAX_ZIP_DEPTH) {
       fail(`"${name}": zips nested more than ${MAX_ZIP_DEPTH} deep`);
       continue;
@@ -179,4 +203,83 @@ function openMember(walk: Walk, tail: Buffer, total: number, entry: { method: nu
   if (inflated.length !== entry.size) return 'is not the size its directory entry says';
   walk.budget.bytes -= inflated.length;
   return inflated;
+}
+
+/** The raw name as the directory's bit 11 says to read it, for messages. */
+function rawName(bytes: Buffer, flags: number): string {
+  return flags & FLAG_UTF8 ? bytes.toString('utf8') : cp437(bytes);
+}
+
+function cp437(bytes: Buffer): string {
+  let text = '';
+  for (const byte of bytes) text += byte < 0x80 ? String.fromCharCode(byte) : CP437_HIGH[byte - 0x80];
+  return text;
+}
+
+/**
+ * Every name an extractor may give a member, the one most show first: the Unicode Path name (when its CRC matches
+ * the raw name; checked even when not, as not every tool compares), the raw name read as bit 11 says and read the
+ * other way, and each cut at a control character and at ':'. A string: the extra fields are malformed.
+ */
+function memberNames(raw: Buffer, flags: number, extra: Buffer): string[] | string {
+  const unicode = unicodePaths(extra);
+  if (typeof unicode === 'string') return unicode;
+  const crc = crc32(raw);
+  const matching = unicode.filter((path) => path.crc === crc).map((path) => path.name);
+  const stale = unicode.filter((path) => path.crc !== crc).map((path) => path.name);
+  const other = flags & FLAG_UTF8 ? cp437(raw) : raw.toString('utf8');
+  return [...new Set([...matching, rawName(raw, flags), other, ...stale].flatMap(cuts))];
+}
+
+/** The name, and where Windows or a C string API would end it: at the first control character, at the first ':'. */
+function cuts(name: string): string[] {
+  const control = name.search(/[\u0000-\u001f\u007f]/);
+  const stream = name.indexOf(':');
+  return [name, ...(control > 0 ? [name.slice(0, control)] : []), ...(stream > 0 ? [name.slice(0, stream)] : [])];
+}
+
+/** The Unicode Path fields in an extra block (APPNOTE 4.6.9), or why the block cannot be trusted. */
+function unicodePaths(extra: Buffer): { crc: number; name: string }[] | string {
+  const paths: { crc: number; name: string }[] = [];
+  // fields are read in order; fewer than 4 bytes left over is padding (zipalign writes such), not a field
+  for (let at = 0; at + 4 <= extra.length; ) {
+    const id = extra.readUInt16LE(at);
+    const size = extra.readUInt16LE(at + 2);
+    const end = at + 4 + size;
+    if (end > extra.length) {
+      // a field running past the block: no reader finds anything after it; a cut Unicode Path is malformed
+      if (id === UNICODE_PATH_ID) return 'its Unicode Path extra field is cut short (malformed)';
+      break;
+    }
+    if (id === UNICODE_PATH_ID) {
+      if (size < 6) return `its Unicode Path extra field is ${size} bytes, too short to hold a name (malformed)`;
+      const version = extra[at + 4]!;
+      if (version !== UNICODE_PATH_VERSION) return `its Unicode Path extra field has version ${version}, not ${UNICODE_PATH_VERSION} (malformed)`;
+      let name: string;
+      try {
+        name = STRICT_UTF8.decode(extra.subarray(at + 9, end));
+      } catch {
+        return 'its Unicode Path extra field is not UTF-8 (malformed)';
+      }
+      paths.push({ crc: extra.readUInt32LE(at + 5), name });
+    }
+    at = end;
+  }
+  return paths;
+}
+
+/**
+ * The names of a member's local header at `local` (an offset into `tail`; negative: out of reach, nothing to
+ * compare), or why they disagree with the directory entry's raw name `raw`.
+ */
+function localNames(tail: Buffer, local: number, raw: Buffer): string[] | string {
+  if (local < 0) return [];
+  if (local + 30 > tail.length || tail.readUInt32LE(local) !== LOCAL_SIGNATURE) return 'has a damaged local header';
+  const flags = tail.readUInt16LE(local + 6);
+  const nameLength = tail.readUInt16LE(local + 26);
+  const extraLength = tail.readUInt16LE(local + 28);
+  if (local + 30 + nameLength + extraLength > tail.length) return 'has a damaged local header';
+  const name = tail.subarray(local + 30, local + 30 + nameLength);
+  if (!name.equals(raw)) return `its local header names it "${rawName(name, flags).slice(0, 100)}" (extractors differ in which name they use)`;
+  return memberNames(name, flags, tail.subarray(local + 30 + nameLength, local + 30 + nameLength + extraLength));
 }

@@ -12,6 +12,15 @@ export interface ZipMember {
   deflate?: boolean;
   /** The uncompressed size the headers claim, when it should not be the data's (a lying archive, a bomb). */
   declaredSize?: number;
+  /** The name's raw bytes, when they should not be `name` in UTF-8 (a CP437 name, a NUL inside). */
+  rawName?: Buffer;
+  /** General-purpose bit 11 (the name is UTF-8); default set. */
+  utf8?: boolean;
+  /** Extra fields of both headers (e.g. unicodePathField()); `localExtra` replaces them in the local header. */
+  extra?: Buffer;
+  localExtra?: Buffer;
+  /** The local header's name, when it should differ from the directory's. */
+  localName?: string;
 }
 
 /** A zip archive; members are stored unless `deflate` is set. */
@@ -24,8 +33,11 @@ export function makeZip(members: ZipMember[]): Buffer {
     const data = member.deflate ? deflateRawSync(plain) : plain;
     const method = member.deflate ? 8 : 0;
     const size = member.declaredSize ?? plain.length;
-    const name = Buffer.from(member.name, 'utf8');
-    const flags = 0x800 | (member.encrypted ? 1 : 0);
+    const name = member.rawName ?? Buffer.from(member.name, 'utf8');
+    const localName = member.localName === undefined ? name : Buffer.from(member.localName, 'utf8');
+    const extra = member.extra ?? Buffer.alloc(0);
+    const localExtra = member.localExtra ?? extra;
+    const flags = (member.utf8 === false ? 0 : 0x800) | (member.encrypted ? 1 : 0);
     const crc = crc32(plain);
     const local = Buffer.alloc(30);
     local.writeUInt32LE(0x04034b50, 0);
@@ -35,8 +47,9 @@ export function makeZip(members: ZipMember[]): Buffer {
     local.writeUInt32LE(crc, 14);
     local.writeUInt32LE(data.length, 18);
     local.writeUInt32LE(size, 22);
-    local.writeUInt16LE(name.length, 26);
-    locals.push(local, name, data);
+    local.writeUInt16LE(localName.length, 26);
+    local.writeUInt16LE(localExtra.length, 28);
+    locals.push(local, localName, localExtra, data);
     const central = Buffer.alloc(46);
     central.writeUInt32LE(0x02014b50, 0);
     central.writeUInt16LE(20, 4);
@@ -47,9 +60,10 @@ export function makeZip(members: ZipMember[]): Buffer {
     central.writeUInt32LE(data.length, 20);
     central.writeUInt32LE(size, 24);
     central.writeUInt16LE(name.length, 28);
+    central.writeUInt16LE(extra.length, 30);
     central.writeUInt32LE(offset, 42);
-    centrals.push(central, name);
-    offset += 30 + name.length + data.length;
+    centrals.push(central, name, extra);
+    offset += 30 + localName.length + localExtra.length + data.length;
   }
   const cd = Buffer.concat(centrals);
   const end = Buffer.alloc(22);
@@ -59,6 +73,20 @@ export function makeZip(members: ZipMember[]): Buffer {
   end.writeUInt32LE(cd.length, 12);
   end.writeUInt32LE(offset, 16);
   return Buffer.concat([...locals, cd, end]);
+}
+
+/**
+ * An Info-ZIP Unicode Path extra field (0x7075): version 1, the CRC-32 of the header's raw name `raw`, `name` in
+ * UTF-8. `version`, `crc` and `size` (the field's declared data size) override the true values for malformed fields.
+ */
+export function unicodePathField(name: string, raw: string | Buffer, options: { version?: number; crc?: number; size?: number } = {}): Buffer {
+  const utf8 = Buffer.from(name, 'utf8');
+  const field = Buffer.alloc(9);
+  field.writeUInt16LE(0x7075, 0);
+  field.writeUInt16LE(options.size ?? 5 + utf8.length, 2);
+  field.writeUInt8(options.version ?? 1, 4);
+  field.writeUInt32LE(options.crc ?? crc32(Buffer.isBuffer(raw) ? raw : Buffer.from(raw, 'utf8')), 5);
+  return Buffer.concat([field, utf8]);
 }
 
 /** The start of a Windows program: an MZ stub whose e_lfanew points at "PE\0\0". */

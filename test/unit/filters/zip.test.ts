@@ -10,7 +10,10 @@ import {
   MAX_ZIP_MEMBERS,
   MAX_ZIP_UNCOMPRESSED_BYTES,
 } from '../../../src-relay/filters/zip.ts';
-import { makeZip, nestedZip, peExecutable, zipOfSize } from '../../helpers/mail-parts.ts';
+import { AttachmentFilter } from '../../../src-relay/filters/attachments.ts';
+import { DEFAULT_BLOCKED_EXTENSIONS } from '../../../src-relay/config/schema.ts';
+import type { FilterResult, MessageContext } from '../../../src-relay/filters/types.ts';
+import { makeZip, nestedZip, peExecutable, unicodePathField, zipOfSize, type ZipMember } from '../../helpers/mail-parts.ts';
 
 const list = (zip: Buffer) => listZip(zip, zip.length);
 const exe = { name: 'setup.exe', data: peExecutable() };
@@ -88,6 +91,146 @@ test('data before the first entry is a problem; a zip glued behind other data is
   assert.equal(endsWithZip(glued), true);
   assert.equal(endsWithZip(Buffer.from('%PDF-1.4 ... %%EOF')), false);
   assert.match(list(glued).problem ?? '', /26 bytes of other data before the first zip entry/);
+});
+
+// ---- names: every name an extractor may use is checked (issue 11, F5/F6) ----
+
+const filter = new AttachmentFilter({ action: 'reject', blockedExtensions: DEFAULT_BLOCKED_EXTENSIONS, scanArchives: true, unchecked: 'quarantine' });
+
+/** The attachment filter's result for a message whose only attachment is `zip`, listed as mime.ts lists it. */
+async function judge(zip: Buffer): Promise<FilterResult> {
+  const archive = list(zip);
+  const message = {
+    queueId: 'Q', clientIp: '192.0.2.1', helo: 'x', sender: 'a@sender.test', recipients: ['b@example.test'], path: '/nonexistent', size: zip.length,
+    headers: [], tls: false, authenticatedUser: null,
+    mime: {
+      parts: [{ part: '2', contentType: 'application/zip', disposition: 'attachment', filename: 'files.zip', names: ['files.zip'], transferEncoding: 'base64', size: zip.length, detectedType: 'zip', archive }],
+      text: '', plainChars: 0, htmlChars: 0, anomalies: [], unchecked: [],
+    },
+  } as unknown as MessageContext;
+  return filter.check(message);
+}
+
+/** A member whose directory and local header carry a Unicode Path field naming it `shown` while its raw name is `raw`. */
+const unicodeMember = (raw: string, shown: string, extra: Partial<ZipMember> = {}): ZipMember => ({ name: raw, data: 'x', extra: unicodePathField(shown, raw), ...extra });
+
+test('a Unicode Path field naming a member evil.exe is checked although the raw name is a.txt: refused', async () => {
+  const listing = list(makeZip([unicodeMember('a.txt', 'evil.exe')]));
+  assert.equal(listing.problem, null);
+  assert.equal(listing.members[0]!.name, 'evil.exe', 'the name extractors show comes first');
+  assert.deepEqual(listing.members[0]!.otherNames, ['a.txt']);
+  const result = await judge(makeZip([unicodeMember('a.txt', 'evil.exe')]));
+  assert.equal(result.verdict, 'reject');
+  assert.match(result.reasons.join('\n'), /\.exe inside "files\.zip": "evil\.exe"/);
+});
+
+test('a Unicode Path field only in the central directory, or only in the local header, is checked all the same', async () => {
+  const centralOnly = await judge(makeZip([{ name: 'a.txt', data: 'x', extra: unicodePathField('evil.exe', 'a.txt'), localExtra: Buffer.alloc(0) }]));
+  assert.equal(centralOnly.verdict, 'reject');
+  const localOnly = await judge(makeZip([{ name: 'a.txt', data: 'x', localExtra: unicodePathField('evil.scr', 'a.txt') }]));
+  assert.equal(localOnly.verdict, 'reject');
+  assert.match(localOnly.reasons.join('\n'), /\.scr inside "files\.zip": "evil\.scr"/);
+});
+
+test('a Unicode Path field whose CRC does not match the raw name is still checked (not every extractor compares)', async () => {
+  const stale = await judge(makeZip([{ name: 'a.txt', data: 'x', extra: unicodePathField('evil.js', 'a.txt', { crc: 1234 }) }]));
+  assert.equal(stale.verdict, 'reject');
+  assert.equal(list(makeZip([{ name: 'a.txt', data: 'x', extra: unicodePathField('b.txt', 'a.txt', { crc: 1234 }) }])).members[0]!.name, 'a.txt');
+});
+
+test('a legitimate Unicode Path field naming the same file (Bericht-ü.pdf, raw CP437) is listed by it and accepted', async () => {
+  const raw = Buffer.from('Bericht-\x81.pdf', 'latin1'); // ü is 0x81 in CP437
+  const zip = makeZip([{ name: 'Bericht-ü.pdf', rawName: raw, utf8: false, data: '%PDF-1.4', extra: unicodePathField('Bericht-ü.pdf', raw) }]);
+  const listing = list(zip);
+  assert.equal(listing.problem, null);
+  assert.equal(listing.members[0]!.name, 'Bericht-ü.pdf');
+  assert.equal((await judge(zip)).verdict, 'accept');
+});
+
+test('a malformed Unicode Path field (wrong version, too short, cut short, not UTF-8) makes the archive unchecked, never clean', async () => {
+  const cases: [string, Buffer, RegExp][] = [
+    ['version 2', unicodePathField('a.txt', 'a.txt', { version: 2 }), /Unicode Path extra field has version 2, not 1 \(malformed\)/],
+    ['no name', unicodePathField('', 'a.txt'), /Unicode Path extra field is 5 bytes, too short/],
+    ['declared longer than the extra block', unicodePathField('a.txt', 'a.txt', { size: 40 }), /Unicode Path extra field is cut short/],
+    ['invalid UTF-8', Buffer.concat([unicodePathField('', 'a.txt', { size: 6 }), Buffer.from([0xff])]), /Unicode Path extra field is not UTF-8/],
+  ];
+  for (const [what, field, reason] of cases) {
+    const zip = makeZip([{ name: 'a.txt', data: 'x', extra: field }]);
+    assert.match(list(zip).problem ?? '', reason, what);
+    const result = await judge(zip);
+    assert.equal(result.verdict, 'quarantine', what);
+    assert.match(result.reasons.join('\n'), /archive "files\.zip" not checked/, what);
+  }
+  // only in the local header: as unreadable
+  assert.match(list(makeZip([{ name: 'a.txt', data: 'x', localExtra: unicodePathField('a.txt', 'a.txt', { version: 0 }) }])).problem ?? '', /version 0/);
+});
+
+test('other extra fields and a few bytes of padding (zipalign) beside the Unicode Path field are read past', async () => {
+  const ntfs = Buffer.alloc(4 + 8);
+  ntfs.writeUInt16LE(0x000a, 0);
+  ntfs.writeUInt16LE(8, 2);
+  const zip = makeZip([{ name: 'a.txt', data: 'x', extra: Buffer.concat([ntfs, unicodePathField('evil.hta', 'a.txt'), Buffer.alloc(3)]) }]);
+  assert.equal(list(zip).problem, null);
+  assert.equal((await judge(zip)).verdict, 'reject');
+  assert.equal((await judge(makeZip([{ name: 'a.txt', data: 'x', extra: Buffer.concat([ntfs, Buffer.alloc(3)]) }]))).verdict, 'accept');
+});
+
+test('a raw name is checked as UTF-8 and as CP437, whatever bit 11 says', async () => {
+  // bit 11 clear, but a UTF-8 name: listed as CP437 (what Windows shows) and as UTF-8 (what macOS and Linux show)
+  const listing = list(makeZip([{ name: 'ü.txt', data: 'x', utf8: false }]));
+  assert.deepEqual([listing.members[0]!.name, ...(listing.members[0]!.otherNames ?? [])], ['├╝.txt', 'ü.txt']);
+  // 0xff is a no-break space in CP437, which Windows does not drop but our cleaning does: both readings are checked
+  assert.equal((await judge(makeZip([{ name: 'evil.exe', rawName: Buffer.from('evil.exe\xff', 'latin1'), data: 'x', utf8: false }]))).verdict, 'reject');
+  assert.equal((await judge(makeZip([{ name: 'ok.txt', data: 'x', utf8: false }]))).verdict, 'accept');
+});
+
+test('a NUL or control byte inside a name does not hide the extension before it: evil.js\\0.txt is refused', async () => {
+  for (const raw of ['evil.js\0.txt', 'evil.js\x01.txt', 'dir/evil.js\0.txt']) {
+    const result = await judge(makeZip([{ name: raw, data: 'x' }]));
+    assert.equal(result.verdict, 'reject', JSON.stringify(raw));
+    assert.match(result.reasons.join('\n'), /\.js inside "files\.zip"/, JSON.stringify(raw));
+  }
+  // the same in a Unicode Path name, and a macOS "Icon\r" file (a control byte, harmless) still passes
+  assert.equal((await judge(makeZip([unicodeMember('a.txt', 'evil.exe\0.pdf')]))).verdict, 'reject');
+  assert.equal((await judge(makeZip([{ name: 'folder/Icon\r', data: '' }, { name: 'b.pdf', data: 'x' }]))).verdict, 'accept');
+});
+
+test('the extension judged is the one Windows uses: trailing dots and spaces, backslash paths, NTFS streams', async () => {
+  for (const raw of ['evil.exe.', 'evil.exe ', 'evil.exe. . ', 'dir\\evil.exe', 'a.txt\\evil.exe', 'evil.exe:zone.txt', 'evil.exe::$DATA']) {
+    assert.equal((await judge(makeZip([{ name: raw, data: 'x' }]))).verdict, 'reject', JSON.stringify(raw));
+  }
+  for (const raw of ['Meeting 10:30.pdf', 'dir\\report.pdf', 'notes.txt.']) {
+    assert.equal((await judge(makeZip([{ name: raw, data: 'x' }]))).verdict, 'accept', JSON.stringify(raw));
+  }
+});
+
+test('a local header naming a member differently from the central directory makes the archive unchecked', async () => {
+  const zip = makeZip([{ name: 'a.txt', localName: 'evil.exe', data: 'x' }]);
+  assert.match(list(zip).problem ?? '', /"a\.txt": its local header names it "evil\.exe" \(extractors differ in which name they use\)/);
+  assert.equal((await judge(zip)).verdict, 'quarantine');
+  // the same bytes in both: fine
+  assert.equal(list(makeZip([{ name: 'a.txt', localName: 'a.txt', data: 'x' }])).problem, null);
+});
+
+test('a damaged local header, or one placed by a zip64 offset, makes the archive unchecked', async () => {
+  const zip = makeZip([{ name: 'a.txt', data: 'x' }]);
+  const damaged = Buffer.from(zip);
+  damaged.writeUInt32LE(0, 0);
+  assert.match(list(damaged).problem ?? '', /"a\.txt": has a damaged local header/);
+  const zip64 = Buffer.from(zip);
+  zip64.writeUInt32LE(0xffffffff, zip.length - 22 - 46 - 5 + 42);
+  assert.match(list(zip64).problem ?? '', /local header offset is in a zip64 field/);
+  assert.equal((await judge(zip64)).verdict, 'quarantine');
+});
+
+test('a member called a.txt whose Unicode Path name is inner.zip is opened as the zip it is shown as', async () => {
+  const listing = list(makeZip([{ name: 'a.txt', data: makeZip([exe]), extra: unicodePathField('inner.zip', 'a.txt') }]));
+  assert.equal(listing.problem, null);
+  assert.ok(listing.members.some((member) => member.name === 'inner.zip/setup.exe'), JSON.stringify(listing.members));
+  // and inside a nested zip, the Unicode Path name counts as much
+  const nested = await judge(makeZip([{ name: 'in.zip', data: makeZip([unicodeMember('a.txt', 'evil.exe')]) }]));
+  assert.equal(nested.verdict, 'reject');
+  assert.match(nested.reasons.join('\n'), /"in\.zip\/evil\.exe"/);
 });
 
 /** One deflated member whose directory claims `declaredSize`, with `deflated` as its data. */
