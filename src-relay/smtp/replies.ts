@@ -34,6 +34,7 @@ export const REPLIES = {
   senderNotOwned: { code: 550, enhanced: '5.7.1', text: 'Sender address not allowed for this account' },
   fromNotOwned: { code: 550, enhanced: '5.7.1', text: 'From header address not allowed for this account' },
   fromInvalid: { code: 550, enhanced: '5.6.0', text: 'The message needs exactly one From header field with a valid address' },
+  fromRawBytes: { code: 550, enhanced: '5.6.0', text: 'The From or Sender header holds raw bytes that mail programs read differently; let your mail program encode it (RFC 2047)' },
   headerTooBig: { code: 552, enhanced: '5.3.4', text: 'Header section too large' },
   accountSuspended: { code: 451, enhanced: '4.7.1', text: 'Sending suspended for this account (hourly limit reached); the administrator must unlock it' },
   // content filters (mx, end of DATA): the policy's action and its cause pick one of these (smtp/filter-replies.ts)

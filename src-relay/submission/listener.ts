@@ -115,7 +115,7 @@ export class SubmissionListener extends SmtpListener {
   protected override refusalReason(reply: SmtpReply): RefusalReason {
     if (reply === REPLIES.fromNotOwned) return 'sender-not-owned';
     if (reply === REPLIES.accountSuspended) return 'account-suspended';
-    if (reply === REPLIES.fromInvalid || reply === REPLIES.headerTooBig) return 'bad-address';
+    if (reply === REPLIES.fromInvalid || reply === REPLIES.fromRawBytes || reply === REPLIES.headerTooBig) return 'bad-address';
     if (reply === REPLIES.authRequired) return 'auth-required';
     return super.refusalReason(reply);
   }
@@ -215,13 +215,18 @@ export class SubmissionListener extends SmtpListener {
       const header = message.peek.headerBlock();
       if (!header.complete) throw this.refuseMessage(session, REPLIES.headerTooBig, message.sender, 'the header section is longer than 64 KiB');
       const author = checkAuthorFields(header.text);
-      if (!author.ok) throw this.refuseMessage(session, REPLIES.fromInvalid, message.sender, author.reason);
+      if (!author.ok) throw this.refuseMessage(session, author.fault === 'raw-bytes' ? REPLIES.fromRawBytes : REPLIES.fromInvalid, message.sender, author.reason);
       if (user !== undefined) {
         const account = this.accounts.get(user);
         if (!account) throw this.refuseMessage(session, REPLIES.authRequired, message.sender, `account ${user} no longer exists`);
         if (account.suspendedAt !== null) throw this.refuseMessage(session, REPLIES.accountSuspended, message.sender, `account ${user} is suspended`);
         const foreign = addressesNotOwned(author.shown, account.senders);
         if (foreign.length > 0) throw this.refuseMessage(session, REPLIES.fromNotOwned, message.sender, `account ${user} may not send as ${foreign.map((a) => `<${a}>`).join(', ')}`);
+        const misread = author.misread.filter((entry) => addressesNotOwned([entry.address], account.senders).length > 0);
+        if (misread.length > 0) {
+          const shown = misread.map((entry) => `<${entry.address}> read as ${entry.charset}`).join(', ');
+          throw this.refuseMessage(session, REPLIES.fromRawBytes, message.sender, `raw UTF-8 in From or Sender shows ${shown}`);
+        }
       }
       notes.push({
         at: message.receivedAt,

@@ -92,6 +92,54 @@ test('a legitimate display name with a comment, one equal to the own address, an
     await internal.waitFor(names.length);
   }));
 
+/**
+ * One message over a real authenticated submission session, as exact bytes (a From line of raw bytes that no mail
+ * library would write); returns the reply to the end of DATA.
+ */
+async function submitBytes(port: number, fromLine: Buffer, charset = 'utf-8'): Promise<string> {
+  const rest = officeMessage('alice@example.test', 'bob@example.test', 'raw bytes').replace(/^From: .*\r\n/, '').replace('charset=utf-8', `charset=${charset}`);
+  const probe = await SmtpProbe.connect(port);
+  try {
+    await probe.hello();
+    await probe.startTls();
+    assert.match(await probe.authPlain('alice', PASSWORD), /^235 /);
+    assert.match(await probe.command('MAIL FROM:<alice@example.test> BODY=8BITMIME'), /^250 /);
+    assert.match(await probe.command('RCPT TO:<bob@example.test>'), /^250 /);
+    assert.match(await probe.command('DATA'), /^354 /);
+    probe.write(Buffer.concat([Buffer.from('From: '), fromLine, Buffer.from('\r\n'), Buffer.from(rest, 'utf8'), Buffer.from('.\r\n')]));
+    return await probe.reply();
+  } finally {
+    probe.close();
+  }
+}
+
+const bytes = (...parts: (string | number[])[]) => Buffer.concat(parts.map((part) => (typeof part === 'string' ? Buffer.from(part, 'utf8') : Buffer.from(part))));
+
+test('raw ISO-2022-JP or Shift_JIS bytes in the From display name are refused over real submission (550 5.6.0, encode the header); a fullwidth at sign in an encoded word is caught', () =>
+  withRelay(async (relay, internal) => {
+    const advice = /^550 5\.6\.0 The From or Sender header holds raw bytes that mail programs read differently; let your mail program encode it \(RFC 2047\)/;
+    // "ceo＠example.test" as a Japanese mail program shows it: ESC $ B ! w ESC ( B is the fullwidth at sign in JIS
+    const jis = bytes('"ceo', [0x1b, 0x24, 0x42, 0x21, 0x77, 0x1b, 0x28, 0x42], 'example.test" <alice@example.test>');
+    assert.match(await submitBytes(relay.submission, jis, 'iso-2022-jp'), advice);
+    const sjis = bytes('"ceo', [0x81, 0x97], 'example.test" <alice@example.test>');
+    assert.match(await submitBytes(relay.submission, sjis, 'shift_jis'), advice);
+    // valid UTF-8 (U+10057 is F0 90 81 97) that a program reading the declared Shift_JIS shows as "ceo?＠example.test"
+    const misread = bytes('"ceo\u{10057}example.test" <alice@example.test>');
+    assert.match(await submitBytes(relay.submission, misread, 'shift_jis'), /^550 5\.6\.0 .*read as shift_jis/);
+    const encoded = `=?ISO-2022-JP?B?${Buffer.from(bytes('ceo', [0x1b, 0x24, 0x42, 0x21, 0x77, 0x1b, 0x28, 0x42], 'example.test')).toString('base64')}?= <alice@example.test>`;
+    assert.match(await submitBytes(relay.submission, bytes(encoded), 'iso-2022-jp'), /^550 5\.7\.1 /);
+    assert.equal(internal.messages.length, 0);
+    assert.equal(relay.relay.queue.store.summary().size, 0, 'nothing was queued');
+  }));
+
+test('a Japanese display name is delivered, as raw UTF-8 and as an ISO-2022-JP encoded word, and a raw UTF-8 German name under a declared Shift_JIS', () =>
+  withRelay(async (relay, internal) => {
+    assert.match(await submitBytes(relay.submission, bytes('"山田太郎" <alice@example.test>')), /^250 /);
+    assert.match(await submitBytes(relay.submission, bytes('=?ISO-2022-JP?B?GyRCOzNFRBsoQiAbJEJCQE86GyhC?= <alice@example.test>'), 'iso-2022-jp'), /^250 /);
+    assert.match(await submitBytes(relay.submission, bytes('"J\u00fcrgen M\u00fcller" <alice@example.test>'), 'shift_jis'), /^250 /);
+    await internal.waitFor(3);
+  }));
+
 test('a message needs exactly one From header with an address (550 5.6.0)', () =>
   withRelay(async (relay) => {
     const twoFroms = officeMessage('alice@example.test', 'bob@example.test', 'two', 'From: ceo@example.test\r\n');

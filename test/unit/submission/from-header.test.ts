@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { addressesNotOwned, checkAuthorFields, decodeEncodedWords, headerFields } from '../../../src-relay/submission/from-header.ts';
+import { HeaderPeek } from '../../../src-relay/smtp/header-peek.ts';
 
 const block = (...lines: string[]) => lines.map((line) => `${line}\r\n`).join('');
 
@@ -12,7 +13,7 @@ test('header fields are split where a line does not continue a folded one', () =
 });
 
 test('a plain From gives its address, lower-cased', () => {
-  assert.deepEqual(checkAuthorFields(block('From: Alice <Alice@Example.TEST>')), { ok: true, from: ['alice@example.test'], shown: ['alice@example.test'] });
+  assert.deepEqual(checkAuthorFields(block('From: Alice <Alice@Example.TEST>')), { ok: true, from: ['alice@example.test'], shown: ['alice@example.test'], misread: [] });
 });
 
 test('every address-like text in From and Sender counts, in display names, comments and encoded words too', () => {
@@ -48,7 +49,9 @@ function verdict(fromLines: string[], rules: string[] = ['jane@own.test']): { ok
   const author = checkAuthorFields(block(...fromLines, 'Subject: hi'));
   if (!author.ok) return { ok: false, why: author.reason };
   const foreign = addressesNotOwned(author.shown, rules);
-  return foreign.length ? { ok: false, why: `not owned: ${foreign.join(', ')}` } : { ok: true };
+  if (foreign.length) return { ok: false, why: `not owned: ${foreign.join(', ')}` };
+  const misread = author.misread.filter((entry) => addressesNotOwned([entry.address], rules).length > 0);
+  return misread.length ? { ok: false, why: `misread: ${misread.map((entry) => `${entry.address} as ${entry.charset}`).join(', ')}` } : { ok: true };
 }
 
 const b64 = (text: string) => Buffer.from(text, 'utf8').toString('base64');
@@ -125,4 +128,101 @@ test('the refusal names what was shown, folded to what the reader sees', () => {
   assert.match(group.ok ? '' : group.why, /group syntax/);
   const override = verdict(['From: "\u202Eelpmaxe.proc@ssob" <jane@own.test>']);
   assert.match(override.ok ? '' : override.why, /bidirectional override/);
+});
+
+// ------------------------------------------------------------------- raw bytes: what a program may read them as
+
+/** The header block exactly as the submission listener gets it: raw bytes through HeaderPeek (read as UTF-8). */
+async function peeked(...lines: (string | Buffer)[]): Promise<string> {
+  const peek = new HeaderPeek();
+  peek.resume();
+  const bytes = Buffer.concat([...lines.flatMap((line) => [Buffer.isBuffer(line) ? line : Buffer.from(line, 'utf8'), Buffer.from('\r\n')]), Buffer.from('\r\nbody\r\n')]);
+  await new Promise<void>((resolve) => peek.end(bytes, resolve));
+  return peek.headerBlock().text;
+}
+
+async function rawVerdict(lines: (string | Buffer)[], rules: string[] = ['jane@own.test']) {
+  const author = checkAuthorFields(await peeked(...lines, 'Subject: hi'));
+  if (!author.ok) return { ok: false as const, fault: author.fault, why: author.reason };
+  const foreign = addressesNotOwned(author.shown, rules);
+  if (foreign.length) return { ok: false as const, fault: 'not-owned', why: foreign.join(', ') };
+  const misread = author.misread.filter((entry) => addressesNotOwned([entry.address], rules).length > 0);
+  if (misread.length) return { ok: false as const, fault: 'misread', why: misread.map((entry) => `${entry.address} as ${entry.charset}`).join(', ') };
+  return { ok: true as const };
+}
+
+/** A From line whose display name is these raw bytes, with the own address after it. */
+const rawFrom = (name: number[] | Buffer, field = 'From') => Buffer.concat([Buffer.from(`${field}: "`), Buffer.from(name), Buffer.from('" <jane@own.test>')]);
+const ascii = (text: string) => [...Buffer.from(text, 'latin1')];
+const word = (charset: string, bytes: number[]) => `=?${charset}?B?${Buffer.from(bytes).toString('base64')}?=`;
+// the fullwidth at sign U+FF20 in each legacy charset
+const ISO2022JP_AT = [0x1b, 0x24, 0x42, 0x21, 0x77, 0x1b, 0x28, 0x42];
+const SJIS_AT = [0x81, 0x97];
+const EUCJP_AT = [0xa1, 0xf7];
+const GB18030_AT = [0xa3, 0xc0];
+const BIG5_AT = [0xa2, 0x49];
+const utf8 = (text: string) => Buffer.from(text, 'utf8');
+// valid UTF-8 (U+10057, bytes F0 90 81 97) that Shift_JIS reads as a user-defined character and then "＠"
+const UTF8_READ_AS_SJIS_AT = utf8('boss\u{10057}corp.example');
+
+const RAW_TRICKS: [trick: string, lines: (string | Buffer)[], fault: string][] = [
+  ['raw ISO-2022-JP (ESC $ B ! w ESC ( B: a fullwidth at sign) in the display name', [rawFrom([...ascii('boss'), ...ISO2022JP_AT, ...ascii('corp.example')])], 'raw-bytes'],
+  ['raw ISO-2022-JP with the message declaring charset=iso-2022-jp', [rawFrom([...ascii('boss'), ...ISO2022JP_AT, ...ascii('corp.example')]), 'Content-Type: text/plain; charset=iso-2022-jp'], 'raw-bytes'],
+  ['a raw ESC sequence that shows nothing address-like (raw JIS is refused as such)', [rawFrom([0x1b, 0x24, 0x42, 0x3b, 0x33, 0x45, 0x44, 0x1b, 0x28, 0x42])], 'raw-bytes'],
+  ['raw ISO-2022-KR shift bytes (SO/SI)', [rawFrom([0x1b, 0x24, 0x29, 0x43, 0x0e, 0x23, 0x40, 0x0f])], 'raw-bytes'],
+  ['raw Shift_JIS 0x81 0x97 (a fullwidth at sign)', [rawFrom([...ascii('boss'), ...SJIS_AT, ...ascii('corp.example')])], 'raw-bytes'],
+  ['raw Shift_JIS with the message declaring charset=shift_jis', [rawFrom([...ascii('boss'), ...SJIS_AT, ...ascii('corp.example')]), 'Content-Type: text/plain; charset=Shift_JIS'], 'raw-bytes'],
+  ['raw EUC-JP 0xA1 0xF7', [rawFrom([...ascii('boss'), ...EUCJP_AT, ...ascii('corp.example')])], 'raw-bytes'],
+  ['raw GB18030 0xA3 0xC0', [rawFrom([...ascii('boss'), ...GB18030_AT, ...ascii('corp.example')])], 'raw-bytes'],
+  ['raw Big5 0xA2 0x49', [rawFrom([...ascii('boss'), ...BIG5_AT, ...ascii('corp.example')])], 'raw-bytes'],
+  ['raw windows-1252 bytes (not UTF-8)', [rawFrom([...ascii('J'), 0xfc, ...ascii('rgen')])], 'raw-bytes'],
+  ['raw Shift_JIS in the Sender field', ['From: jane@own.test', rawFrom([...ascii('boss'), ...SJIS_AT, ...ascii('corp.example')], 'Sender')], 'raw-bytes'],
+  ['valid UTF-8 crafted to read as a fullwidth at sign in the declared charset (shift_jis)', [rawFrom(UTF8_READ_AS_SJIS_AT), 'Content-Type: text/plain; charset=shift_jis'], 'misread'],
+  ['valid UTF-8 crafted to read as a fullwidth at sign in a sniffed charset (no charset declared)', [rawFrom(UTF8_READ_AS_SJIS_AT)], 'misread'],
+  ['valid UTF-8 crafted to read as one in a sniffed charset though the message declares utf-8', [rawFrom(UTF8_READ_AS_SJIS_AT), 'Content-Type: text/plain; charset=utf-8'], 'misread'],
+  ['pure ASCII that UTF-7, the declared charset, reads as a fullwidth at sign', [rawFrom(ascii('boss+/yA-corp.example')), 'Content-Type: text/plain; charset="utf-7"'], 'misread'],
+  ['an ISO-2022-JP encoded word holding a fullwidth at sign', [`From: ${word('ISO-2022-JP', [...ascii('boss'), ...ISO2022JP_AT, ...ascii('corp.example')])} <jane@own.test>`], 'not-owned'],
+  ['a Shift_JIS encoded word holding a fullwidth at sign', [`From: ${word('shift_jis', [...ascii('boss'), ...SJIS_AT, ...ascii('corp.example')])} <jane@own.test>`], 'not-owned'],
+  ['an EUC-JP encoded word holding a fullwidth at sign', [`From: ${word('euc-jp', [...ascii('boss'), ...EUCJP_AT, ...ascii('corp.example')])} <jane@own.test>`], 'not-owned'],
+  ['a GB18030 encoded word holding a fullwidth at sign', [`From: ${word('gb18030', [...ascii('boss'), ...GB18030_AT, ...ascii('corp.example')])} <jane@own.test>`], 'not-owned'],
+  ['a Big5 encoded word holding a fullwidth at sign', [`From: ${word('big5', [...ascii('boss'), ...BIG5_AT, ...ascii('corp.example')])} <jane@own.test>`], 'not-owned'],
+  ['a cp932 encoded word holding a fullwidth at sign', [`From: ${word('cp932', [...ascii('boss'), ...SJIS_AT, ...ascii('corp.example')])} <jane@own.test>`], 'not-owned'],
+  ['a UTF-7 encoded word holding a fullwidth at sign', ['From: =?utf-7?Q?boss+/yA-corp.example?= <jane@own.test>'], 'not-owned'],
+  ['an encoded word in a charset this relay cannot read (ISO-2022-KR)', [`From: ${word('iso-2022-kr', [0x1b, 0x24, 0x29, 0x43, 0x0e, 0x23, 0x40, 0x0f])} <jane@own.test>`], 'invalid'],
+  ['an encoded word in an unknown charset', ['From: =?x-mystery?Q?boss=40corp.example?= <jane@own.test>'], 'invalid'],
+  ['an encoded word that decodes to an ESC sequence', ['From: =?us-ascii?Q?boss=1B$B!w=1B(Bcorp.example?= <jane@own.test>'], 'invalid'],
+];
+
+for (const [trick, lines, fault] of RAW_TRICKS) {
+  test(`raw-byte and charset tricks in From are refused: ${trick}`, async () => {
+    const result = await rawVerdict(lines);
+    assert.equal(result.ok, false, 'refused');
+    assert.equal(result.ok ? '' : result.fault, fault, result.ok ? '' : result.why);
+  });
+}
+
+test('a raw-byte refusal tells the sender to let the mail program encode the name', async () => {
+  const esc = await rawVerdict([rawFrom([...ascii('boss'), ...ISO2022JP_AT, ...ascii('corp.example')])]);
+  assert.match(esc.ok ? '' : esc.why, /^From: it holds a raw ESC byte .*RFC 2047/);
+  const sjis = await rawVerdict([rawFrom([...ascii('boss'), ...SJIS_AT, ...ascii('corp.example')])]);
+  assert.match(sjis.ok ? '' : sjis.why, /^From: it holds raw 8-bit bytes that are not UTF-8; let the mail program encode the name \(RFC 2047\)$/);
+  const misread = await rawVerdict([rawFrom(UTF8_READ_AS_SJIS_AT), 'Content-Type: text/plain; charset=shift_jis']);
+  assert.match(misread.ok ? '' : misread.why, /@corp\.example as shift_jis/);
+});
+
+test('legitimate display names pass: raw UTF-8 in any declared charset, and encoded words in UTF-8, ISO-2022-JP, Shift_JIS and Latin-1', async () => {
+  const names = ['Jürgen Müller', '山田太郎', '山田 太郎', 'José Álvarez', 'Łukasz Żółć', 'Дмитрий Иванов', 'Ελένη Παπαδοπούλου', 'محمد علي', '김철수', '王小明', 'アイティ部', 'Zoë «Sales»', 'jane@own.test 山田'];
+  for (const charset of ['utf-8', 'shift_jis', 'iso-2022-jp', 'iso-8859-1', 'gb2312', 'big5']) {
+    for (const name of names) {
+      assert.deepEqual(await rawVerdict([rawFrom(utf8(name)), `Content-Type: text/plain; charset=${charset}`]), { ok: true }, `${name} (${charset})`);
+    }
+  }
+  const yamada = '=?ISO-2022-JP?B?GyRCOzNFRBsoQiAbJEJCQE86GyhC?='; // 山田 太郎, as Japanese mail programs encode it
+  assert.equal(decodeEncodedWords(yamada), '山田 太郎');
+  assert.deepEqual(await rawVerdict([`From: ${yamada} <jane@own.test>`, 'Content-Type: text/plain; charset=ISO-2022-JP']), { ok: true });
+  const sjisYamada = word('shift_jis', [0x8e, 0x52, 0x93, 0x63, 0x20, 0x91, 0xbe, 0x98, 0x59]);
+  assert.equal(decodeEncodedWords(sjisYamada), '山田 太郎');
+  assert.deepEqual(await rawVerdict([`From: ${sjisYamada} <jane@own.test>`]), { ok: true });
+  assert.deepEqual(await rawVerdict(['From: =?iso-8859-1?Q?J=FCrgen_M=FCller?= <jane@own.test>']), { ok: true });
+  assert.deepEqual(await rawVerdict(['From: =?windows-1252?Q?J=FCrgen?= <jane@own.test>', 'Content-Type: text/plain; charset=utf-7']), { ok: true });
 });
