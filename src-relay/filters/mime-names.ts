@@ -33,8 +33,6 @@ export interface ParsedHeaderValue {
   params: HeaderParameter[];
   /** Why the field cannot be read unambiguously; null when it can. */
   problem: string | null;
-  /** A quoted string stood where a token belongs (in the value before the first ";"). */
-  quotedValue: boolean;
 }
 
 /** Splits a structured field body at ";" into tokens: RFC 5322 comments dropped, quoted strings unescaped. */
@@ -105,12 +103,7 @@ export function parseHeaderValue(raw: string): ParsedHeaderValue {
     const value = valueTokens.map((part) => (part.quoted ? part.text : part.text.trim())).join('');
     params.push({ attribute, value });
   }
-  return {
-    value: first.map((token) => token.text).join('').trim(),
-    params,
-    problem,
-    quotedValue: first.some((token) => token.quoted),
-  };
+  return { value: first.map((token) => token.text).join('').trim(), params, problem };
 }
 
 /**

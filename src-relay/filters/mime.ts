@@ -15,6 +15,8 @@ import { nameReadings, parameterNames, parseHeaderValue, transferEncoding, Uuenc
  * message "unchecked" (MimeSummary.unchecked), which the pipeline turns into `filters.unchecked`, never a score.
  * A message attached to the message (forwarded as an attachment) is walked as part of it, under the same limits:
  * its parts are listed as "2.1", "2.2" after the attached part "2", and checked like the message's own.
+ * A part's names and transfer encoding are read by mime-names.ts: a transfer encoding Moat cannot decode, a name
+ * that cannot be read unambiguously, or too many uuencoded files make the message unchecked as well.
  */
 /** Decoded text kept for the rules (GTUBE, previews); counting goes on past it. */
 export const MAX_TEXT_CHARS = 64 * 1024;
