@@ -6,6 +6,7 @@ import { Splitter, type MimeNode, type SplitterChunk } from 'mailsplit';
 import type { MimePart, MimeSummary } from './types.ts';
 import { detectFileType, MAGIC_HEAD_BYTES } from './file-type.ts';
 import { endsWithZip, listZip, newInflateBudget, ZIP_TAIL_BYTES } from './zip.ts';
+import { nameReadings, parameterNames, parseHeaderValue, transferEncoding, UuencodeScanner } from './mime-names.ts';
 
 /**
  * Each limit bounds what one message can make the parser hold, so a 25 MB message is read once, streaming, and
@@ -14,6 +15,8 @@ import { endsWithZip, listZip, newInflateBudget, ZIP_TAIL_BYTES } from './zip.ts
  * message "unchecked" (MimeSummary.unchecked), which the pipeline turns into `filters.unchecked`, never a score.
  * A message attached to the message (forwarded as an attachment) is walked as part of it, under the same limits:
  * its parts are listed as "2.1", "2.2" after the attached part "2", and checked like the message's own.
+ * A part's names and transfer encoding are read by mime-names.ts: a transfer encoding Moat cannot decode, a name
+ * that cannot be read unambiguously, or too many uuencoded files make the message unchecked as well.
  */
 /** Decoded text kept for the rules (GTUBE, previews); counting goes on past it. */
 export const MAX_TEXT_CHARS = 64 * 1024;
@@ -58,7 +61,11 @@ const UNWALKABLE_MESSAGES: Record<string, string> = {
   'message/partial': 'is message/partial, a fragment of a message that cannot be checked whole',
   'message/external-body': 'is message/external-body: its content is elsewhere and cannot be checked',
 };
-const KNOWN_ENCODINGS = ['7bit', '8bit', 'binary', 'base64', 'quoted-printable'];
+/**
+ * Files found uuencoded in the text parts of one message (each "begin 644 name" line). Real mail that still uses
+ * uuencode carries a few; past this many the names are no longer listed and the message is unchecked.
+ */
+export const MAX_UUENCODED_FILES = 100;
 /** Header fields handed to filters. */
 const MAX_HEADER_FIELDS = 1000;
 const READ_CHUNK_BYTES = 256 * 1024;
@@ -113,6 +120,8 @@ interface Leaf {
   text: TextDecoder | null;
   html: string[];
   htmlBytes: number;
+  /** Looks for uuencoded files in a text part (text/*); null for other parts. */
+  uuencode: UuencodeScanner | null;
 }
 
 /** Parses the message in `path` streaming (one read of the file); `signal` aborts the read and the walk. */
@@ -159,6 +168,7 @@ class MimeWalker {
   private htmlChars = 0;
   private htmlText = '';
   private sawRoot = false;
+  private uuencodedFiles = 0;
   /** Set when the walk stopped: whatever an attached message's splitter still hands over is dropped. */
   private closed = false;
 
@@ -231,6 +241,8 @@ class MimeWalker {
       }
       if (chunk.multipart) {
         if (!chunk.headers.getFirst('Content-Type').toLowerCase().includes('boundary')) this.anomaly('a multipart part has no boundary');
+        const { encoding, known } = transferEncoding(fieldValue(chunk, 'content-transfer-encoding'));
+        if (!known) this.unchecked(`${nodeLabel(scope, chunk)} is in the unknown transfer encoding "${encoding.slice(0, 40)}", which a mail program may decode`);
         return;
       }
       this.startLeaf(scope, chunk);
@@ -254,20 +266,34 @@ class MimeWalker {
   }
 
   private startLeaf(scope: Scope, node: MimeNode): void {
-    const contentType = node.contentType || 'text/plain';
-    const encoding = (node.encoding || '7bit').toLowerCase();
-    if (!KNOWN_ENCODINGS.includes(encoding)) this.anomaly(`unknown transfer encoding "${encoding.slice(0, 40)}"`);
+    const number = scope.prefix ? `${scope.prefix}.${partNumber(node)}` : partNumber(node);
+    const typeField = fieldValue(node, 'content-type');
+    const dispositionField = fieldValue(node, 'content-disposition');
+    const type = parseHeaderValue(typeField ?? '');
+    const dispositionValue = parseHeaderValue(dispositionField ?? '');
+    // RFC 5322 comments are not part of the type ("message/rfc822 (fwd)" is an attached message)
+    const contentType = (typeField !== null && !type.problem && type.value.replace(/\s+/g, '').toLowerCase()) || node.contentType || 'text/plain';
+    const { encoding, known } = transferEncoding(fieldValue(node, 'content-transfer-encoding'));
+    const isMessage = MESSAGE_TYPES.has(contentType) && !node.messageNode;
+    if (!known && !isMessage) this.unchecked(`part ${number} is in the unknown transfer encoding "${encoding.slice(0, 40)}", which a mail program may decode`);
     const filename = node.filename ? String(node.filename) : null;
-    const names = new Set<string>(filename ? [filename] : []);
+    const names = new Set<string>(filename ? nameReadings(filename) : []);
+    // mailsplit's lax reading (a comment kept as part of a value) and the RFC reading: every one is checked
     for (const raw of [node._parsedContentDisposition && node._parsedContentDisposition.params.filename, node._parsedContentType && node._parsedContentType.params.name]) {
       if (!raw) continue;
       try {
-        names.add(node.libmime.decodeWords(String(raw)));
+        for (const reading of nameReadings(node.libmime.decodeWords(String(raw)))) names.add(reading);
       } catch {
         names.add(String(raw));
       }
     }
-    const disposition = node.disposition ? String(node.disposition).toLowerCase() : null;
+    for (const [field, parsed, base] of [['Content-Disposition', dispositionValue, 'filename'], ['Content-Type', type, 'name']] as const) {
+      if (parsed.problem) this.unchecked(`part ${number} has a ${field} field that cannot be read unambiguously: ${parsed.problem}`);
+      const found = parameterNames(parsed.params, base);
+      for (const name of found.names) for (const reading of nameReadings(name)) names.add(reading);
+      for (const problem of found.problems) this.unchecked(`part ${number}: ${problem}`);
+    }
+    const disposition = (dispositionField !== null && !dispositionValue.problem && dispositionValue.value.toLowerCase()) || (node.disposition ? String(node.disposition).toLowerCase() : null);
     const isAttachment = filename !== null || disposition === 'attachment';
     const kind = isAttachment ? 'other' : contentType === 'text/plain' ? 'plain' : contentType === 'text/html' ? 'html' : 'other';
     let text: TextDecoder | null = null;
@@ -280,7 +306,6 @@ class MimeWalker {
         text = new TextDecoder('latin1');
       }
     }
-    const number = scope.prefix ? `${scope.prefix}.${partNumber(node)}` : partNumber(node);
     const leaf: Leaf = {
       node,
       nested: null,
@@ -296,17 +321,34 @@ class MimeWalker {
       text,
       html: [],
       htmlBytes: 0,
+      uuencode: null,
     };
+    // a mail program shows a text part whatever its disposition, and turns its uuencoded files into attachments
+    if (contentType.startsWith('text/')) leaf.uuencode = this.uuencodeScanner(leaf);
     scope.current = leaf;
     // listed when it starts, so an attached message comes before the parts inside it
     this.parts.push(leaf.part);
     const unwalkable = UNWALKABLE_MESSAGES[contentType];
     if (unwalkable) this.unchecked(`part ${number} ${unwalkable}`);
     // an inline, unencoded message/rfc822 was descended into by mailsplit already (node.messageNode)
-    if (MESSAGE_TYPES.has(contentType) && !node.messageNode) {
-      if (KNOWN_ENCODINGS.includes(encoding)) leaf.nested = this.startNested(number, nodeDepth(scope, node) + 1);
+    if (isMessage) {
+      if (known) leaf.nested = this.startNested(number, nodeDepth(scope, node) + 1);
       else this.unchecked(`part ${number} is an attached message in the unknown transfer encoding "${encoding.slice(0, 40)}"`);
     }
+  }
+
+  /** Lists the uuencoded files of a text part as names of that part, so they are checked like attachment names. */
+  private uuencodeScanner(leaf: Leaf): UuencodeScanner {
+    return new UuencodeScanner({
+      name: (name) => {
+        if (++this.uuencodedFiles > MAX_UUENCODED_FILES) {
+          this.unchecked(`more than ${MAX_UUENCODED_FILES} uuencoded files in the text`);
+          return;
+        }
+        for (const reading of nameReadings(name)) if (!leaf.part.names.includes(reading)) leaf.part.names.push(reading);
+      },
+      problem: (why) => this.unchecked(`part ${leaf.part.part} has ${why}`),
+    });
   }
 
   /** A second splitter over an attached message's decoded content, its output walked like the message's own. */
@@ -383,6 +425,7 @@ class MimeWalker {
   private consume(leaf: Leaf, data: Buffer): void {
     if (data.length === 0) return;
     leaf.part.size += data.length;
+    leaf.uuencode?.write(data);
     if (leaf.headBytes < MAGIC_HEAD_BYTES) {
       const take = data.subarray(0, MAGIC_HEAD_BYTES - leaf.headBytes);
       leaf.head.push(Buffer.from(take));
@@ -441,6 +484,7 @@ class MimeWalker {
   private closeLeaf(leaf: Leaf): void {
     if (leaf.closed) return;
     leaf.closed = true;
+    leaf.uuencode?.end();
     const head = Buffer.concat(leaf.head);
     leaf.part.detectedType = detectFileType(head);
     if (leaf.tail) {
@@ -472,6 +516,14 @@ function nodeDepth(scope: Scope, node: MimeNode): number {
 function nodeLabel(scope: Scope, node: MimeNode): string {
   if (scope.prefix === '') return node.root ? 'the message' : `part ${partNumber(node)}`;
   return node.root ? `the message attached as part ${scope.prefix}` : `part ${scope.prefix}.${partNumber(node)}`;
+}
+
+/** The body of a part's first `key` field (lower-case name), unfolded, UTF-8 as sent; null when it has none. */
+function fieldValue(node: MimeNode, key: string): string | null {
+  const field = node.headers.getList().find((line) => line.key === key);
+  if (!field) return null;
+  const text = Buffer.from(field.line, 'latin1').toString('utf8');
+  return text.slice(text.indexOf(':') + 1).replace(/\r?\n(?=[ \t])/g, '');
 }
 
 const FIELD_NAMES: Record<string, string> = { 'content-type': 'Content-Type', 'content-transfer-encoding': 'Content-Transfer-Encoding', 'content-disposition': 'Content-Disposition' };

@@ -34,7 +34,9 @@ export interface MimePart {
   filename: string | null;
   /**
    * Every name the part gives itself (Content-Disposition filename and Content-Type name, decoded), since mail
-   * programs differ in which one they show and save under.
+   * programs differ in which one they show and save under: each form of a name given twice, each reading of a
+   * name with a comment in it, a name with a control character also up to that character ("evil.js\0.txt" as
+   * "evil.js"), and for a text part the names of the files uuencoded in it ("begin 644 name").
    */
   names: string[];
   transferEncoding: string;

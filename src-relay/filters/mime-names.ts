@@ -1,0 +1,328 @@
+/**
+ * What a part says about itself in its header fields, read the way RFC 2045, 2047, 2231 and 5322 say (comments
+ * stripped outside quoted strings, continuations joined, encoded words decoded), and the files a text part carries
+ * uuencoded. Where mail programs could read a name differently (a parameter given twice, a plain and an RFC 2231
+ * form, a control character that ends the name for some), every reading is kept as a candidate and the attachment
+ * check refuses the message if any one is blocked. What cannot be read at all (an unterminated quoted string or
+ * comment, an unknown charset, RFC 2231 pieces missing or twice) is a problem: the message is unchecked, never clean.
+ */
+
+/** RFC 2045 6.1 mechanisms Moat decodes; any other (x-uuencode, "base64; x", "base64 junk") a client might decode. */
+export const KNOWN_ENCODINGS: readonly string[] = ['7bit', '8bit', 'binary', 'base64', 'quoted-printable'];
+/**
+ * A uuencode begin line in a text part ("begin 644 name", bytes up to the line feed): a file name of 255
+ * characters in UTF-8 with the mode needs about 1 KiB; longer, the name is not judged and the message is unchecked.
+ */
+export const MAX_UUENCODE_BEGIN_LINE_BYTES = 2048;
+
+interface Token {
+  quoted: boolean;
+  text: string;
+}
+
+export interface HeaderParameter {
+  /** Lower-cased, comments removed. */
+  attribute: string;
+  value: string;
+}
+
+export interface ParsedHeaderValue {
+  /** The value before the first ";" (comments removed, trimmed; not lower-cased). */
+  value: string;
+  /** Every parameter in order, the same attribute as often as it was given. */
+  params: HeaderParameter[];
+  /** Why the field cannot be read unambiguously; null when it can. */
+  problem: string | null;
+}
+
+/** Splits a structured field body at ";" into tokens: RFC 5322 comments dropped, quoted strings unescaped. */
+function tokenize(raw: string): { segments: Token[][]; problem: string | null } {
+  const segments: Token[][] = [[]];
+  let text = '';
+  const flush = () => {
+    if (text) segments.at(-1)!.push({ quoted: false, text });
+    text = '';
+  };
+  let i = 0;
+  while (i < raw.length) {
+    const char = raw[i]!;
+    if (char === '"') {
+      flush();
+      let value = '';
+      let closed = false;
+      for (i++; i < raw.length; i++) {
+        if (raw[i] === '\\' && i + 1 < raw.length) value += raw[++i];
+        else if (raw[i] === '"') {
+          closed = true;
+          break;
+        } else value += raw[i];
+      }
+      if (!closed) return { segments, problem: 'an unterminated quoted string' };
+      segments.at(-1)!.push({ quoted: true, text: value });
+      i++;
+    } else if (char === '(') {
+      // RFC 5322 3.2.2: comments nest and take quoted pairs; they separate tokens like a space
+      let depth = 0;
+      for (; i < raw.length; i++) {
+        if (raw[i] === '\\') i++;
+        else if (raw[i] === '(') depth++;
+        else if (raw[i] === ')' && --depth === 0) break;
+      }
+      if (depth !== 0) return { segments, problem: 'an unterminated comment' };
+      text += ' ';
+      i++;
+    } else if (char === ';') {
+      flush();
+      segments.push([]);
+      i++;
+    } else {
+      text += char;
+      i++;
+    }
+  }
+  flush();
+  return { segments, problem: null };
+}
+
+/** A Content-Type or Content-Disposition field body: its value and every parameter, RFC 5322 comments removed. */
+export function parseHeaderValue(raw: string): ParsedHeaderValue {
+  const { segments, problem } = tokenize(raw);
+  const [first = [], ...rest] = segments;
+  const params: HeaderParameter[] = [];
+  for (const tokens of rest) {
+    const at = tokens.findIndex((token) => !token.quoted && token.text.includes('='));
+    if (at === -1) continue; // "attachment; junk": no parameter to read
+    const token = tokens[at]!;
+    const equals = token.text.indexOf('=');
+    const attribute = [...tokens.slice(0, at), { quoted: false, text: token.text.slice(0, equals) }]
+      .map((part) => part.text)
+      .join('')
+      .replace(/\s+/g, '')
+      .toLowerCase();
+    const valueTokens = [{ quoted: false, text: token.text.slice(equals + 1) }, ...tokens.slice(at + 1)];
+    const value = valueTokens.map((part) => (part.quoted ? part.text : part.text.trim())).join('');
+    params.push({ attribute, value });
+  }
+  return { value: first.map((token) => token.text).join('').trim(), params, problem };
+}
+
+/**
+ * The transfer encoding of a part as Moat reads it, and whether Moat can decode it. Comments are stripped
+ * (RFC 2045 allows them: "base64 (sent by x)" is base64); RFC 2045 6.1 gives the field no parameters, so anything
+ * after a ";" makes it unknown, as does any other word ("base64 junk") or a quoted string: readers differ there.
+ */
+export function transferEncoding(raw: string | null): { encoding: string; known: boolean } {
+  if (raw === null) return { encoding: '7bit', known: true };
+  const { segments, problem } = tokenize(raw);
+  const words = (segments[0] ?? []).map((token) => token.text).join('').trim().toLowerCase();
+  if (problem || segments.length > 1 || (segments[0] ?? []).some((token) => token.quoted)) return { encoding: raw.trim().toLowerCase(), known: false };
+  if (words === '') return { encoding: '7bit', known: true };
+  return { encoding: words, known: KNOWN_ENCODINGS.includes(words) };
+}
+
+/** Bytes in `charset`, strictly (bytes that are not valid in it, or a charset Node does not know, throw). */
+function decodeCharset(bytes: Uint8Array, charset: string): string {
+  return new TextDecoder(charset.trim().toLowerCase() || 'utf-8', { fatal: true }).decode(bytes);
+}
+
+const ENCODED_WORD = /=\?([^?*\s]+)(?:\*[^?\s]*)?\?([BbQq])\?([^?\s]*)\?=/g;
+
+/** RFC 2047 encoded words in a parameter value (as Outlook and Gmail write them); throws when one cannot be read. */
+export function decodeEncodedWords(text: string): string {
+  let out = '';
+  let last = 0;
+  let pending: { charset: string; bytes: Buffer[] } | null = null;
+  const emit = () => {
+    if (pending) out += decodeCharset(Buffer.concat(pending.bytes), pending.charset);
+    pending = null;
+  };
+  for (const match of text.matchAll(ENCODED_WORD)) {
+    const between = text.slice(last, match.index);
+    // RFC 2047 6.2: white space between two encoded words is not shown
+    if (!(pending && /^[ \t\r\n]*$/.test(between))) {
+      emit();
+      out += between;
+    }
+    const [, charset, kind, body] = match as unknown as [string, string, string, string];
+    let bytes: Buffer;
+    if (kind.toLowerCase() === 'b') {
+      if (!/^[A-Za-z0-9+/]*={0,2}$/.test(body) || body.length % 4 === 1) throw new Error(`a broken base64 encoded word`);
+      bytes = Buffer.from(body, 'base64');
+    } else {
+      bytes = percentBytes(body.replace(/_/g, ' '), '=');
+    }
+    const current = pending as { charset: string; bytes: Buffer[] } | null;
+    if (current && current.charset.toLowerCase() === charset.toLowerCase()) current.bytes.push(bytes);
+    else {
+      emit();
+      pending = { charset, bytes: [bytes] };
+    }
+    last = match.index + match[0].length;
+  }
+  emit();
+  return out + text.slice(last);
+}
+
+/** "%41" (RFC 2231) or "=41" (RFC 2047 Q) escapes to bytes; a lone escape character throws (readers differ on it). */
+function percentBytes(text: string, escape: '%' | '='): Buffer {
+  const bytes: number[] = [];
+  const raw = Buffer.from(text, 'utf8');
+  const code = escape.charCodeAt(0);
+  for (let i = 0; i < raw.length; i++) {
+    if (raw[i] !== code) {
+      bytes.push(raw[i]!);
+      continue;
+    }
+    const hex = raw.subarray(i + 1, i + 3).toString('latin1');
+    if (!/^[0-9A-Fa-f]{2}$/.test(hex)) throw new Error(`a "${escape}" that is not followed by two hex digits`);
+    bytes.push(parseInt(hex, 16));
+    i += 2;
+  }
+  return Buffer.from(bytes);
+}
+
+/** An RFC 2231 extended value, charset'language'%xx (the first piece of a name, or a name*=). */
+function decodeExtended(value: string): { charset: string; bytes: Buffer } {
+  const match = /^([^']*)'[^']*'(.*)$/s.exec(value);
+  if (!match) throw new Error('an RFC 2231 value without its charset\'language\' part');
+  return { charset: match[1]!, bytes: percentBytes(match[2]!, '%') };
+}
+
+/**
+ * Every name the parameter `base` ("filename", "name") gives, each form decoded on its own: each plain `base=`
+ * (with encoded words), each `base*=`, and the `base*0`, `base*1`... continuations joined. Pieces of a continuation
+ * given twice or missing, or a value that cannot be decoded, are problems: mail programs would read them differently.
+ */
+export function parameterNames(params: readonly HeaderParameter[], base: string): { names: string[]; problems: string[] } {
+  const names: string[] = [];
+  const problems: string[] = [];
+  const pieces = new Map<number, { value: string; extended: boolean }>();
+  const read = (what: string, decode: () => string) => {
+    try {
+      names.push(decode());
+    } catch (error) {
+      problems.push(`its ${what} cannot be read: ${(error as Error).message}`);
+    }
+  };
+  for (const { attribute, value } of params) {
+    if (attribute === base) read(`${base} parameter`, () => decodeEncodedWords(value));
+    else if (attribute === `${base}*`) {
+      read(`${base}* parameter`, () => {
+        const { charset, bytes } = decodeExtended(value);
+        return decodeCharset(bytes, charset);
+      });
+    } else {
+      const piece = new RegExp(`^${base}\\*(\\d{1,4})(\\*?)$`).exec(attribute);
+      if (!piece) {
+        if (attribute.startsWith(`${base}*`)) problems.push(`its ${base} parameter "${attribute.slice(0, 40)}" is not RFC 2231`);
+        continue;
+      }
+      const number = Number(piece[1]);
+      if (pieces.has(number)) problems.push(`its ${base}*${number} is given twice (ambiguous name)`);
+      pieces.set(number, { value, extended: piece[2] === '*' });
+    }
+  }
+  if (pieces.size) {
+    const missing = Array.from({ length: pieces.size }, (_, n) => n).find((n) => !pieces.has(n));
+    if (missing !== undefined) problems.push(`its ${base}*${missing} is missing (ambiguous name)`);
+    else {
+      read(`${base}*0... parameters`, () => {
+        let charset = 'utf-8';
+        const bytes: Buffer[] = [];
+        for (let n = 0; n < pieces.size; n++) {
+          const { value, extended } = pieces.get(n)!;
+          if (extended && n === 0) {
+            const first = decodeExtended(value);
+            charset = first.charset;
+            bytes.push(first.bytes);
+          } else bytes.push(extended ? percentBytes(value, '%') : Buffer.from(value, 'utf8'));
+        }
+        return decodeCharset(Buffer.concat(bytes), charset);
+      });
+    }
+  }
+  return { names, problems };
+}
+
+/**
+ * The readings of one name: the name itself, and the name up to its first control character, where a program
+ * written in C (or one that drops the rest) ends it: "evil.js\0.txt" is checked as "evil.js" as well.
+ */
+export function nameReadings(name: string): string[] {
+  const control = name.search(/[\u0000-\u001f\u007f]/);
+  return control === -1 ? [name] : [name, name.slice(0, control)];
+}
+
+const BEGIN_LINE = /^[ \t]*begin(?:-base64)?[ \t]+[0-7]{3,4}[ \t]+(.*?)[ \t\r]*$/is;
+const BEGIN_START = /^[ \t]*begin(?:-base64)?[ \t]+[0-7]{3,4}[ \t]/i;
+
+/**
+ * Finds uuencode (and begin-base64) begin lines in the decoded bytes of a text part, streaming: Outlook, Thunderbird
+ * and others turn "begin 644 name" ... "end" in a text body into an attachment called name. Holds at most one line
+ * head of MAX_UUENCODE_BEGIN_LINE_BYTES; lines that cannot be a begin line are skipped after their first bytes.
+ */
+export class UuencodeScanner {
+  private line: Buffer[] = [];
+  private lineBytes = 0;
+  private skipping = false;
+
+  constructor(private readonly found: { name(name: string): void; problem(why: string): void }) {}
+
+  write(data: Buffer): void {
+    for (let start = 0; start < data.length; ) {
+      const lineFeed = data.indexOf(0x0a, start);
+      const end = lineFeed === -1 ? data.length : lineFeed;
+      if (!this.skipping) this.take(data.subarray(start, end));
+      if (lineFeed === -1) break;
+      this.endLine();
+      start = lineFeed + 1;
+    }
+  }
+
+  /** The part ended: its last line, if it had no line feed. */
+  end(): void {
+    this.endLine();
+  }
+
+  private take(piece: Buffer): void {
+    const room = MAX_UUENCODE_BEGIN_LINE_BYTES + 1 - this.lineBytes;
+    if (piece.length === 0 || room <= 0) return;
+    this.line.push(Buffer.from(piece.subarray(0, room)));
+    this.lineBytes += Math.min(piece.length, room);
+    const head = Buffer.concat(this.line).toString('latin1');
+    if (!couldBeBegin(head)) this.skip();
+    else if (this.lineBytes > MAX_UUENCODE_BEGIN_LINE_BYTES) {
+      if (BEGIN_START.test(head)) this.found.problem(`a uuencode begin line longer than ${MAX_UUENCODE_BEGIN_LINE_BYTES} bytes`);
+      this.skip();
+    }
+  }
+
+  private skip(): void {
+    this.skipping = true;
+    this.line = [];
+    this.lineBytes = 0;
+  }
+
+  private endLine(): void {
+    if (!this.skipping && this.lineBytes) {
+      const match = BEGIN_LINE.exec(Buffer.concat(this.line).toString('utf8'));
+      const name = match?.[1];
+      if (name) {
+        this.found.name(name);
+        // a decoder may take the name without the quotes around it
+        const unquoted = /^"(.*)"$/s.exec(name)?.[1];
+        if (unquoted) this.found.name(unquoted);
+      }
+    }
+    this.skipping = false;
+    this.line = [];
+    this.lineBytes = 0;
+  }
+}
+
+/** Whether a line starting with `head` may still turn out to be a begin line. */
+function couldBeBegin(head: string): boolean {
+  const text = head.replace(/^[ \t]+/, '').toLowerCase();
+  if (text.length < 6) return 'begin '.startsWith(text);
+  return /^begin[ \t-]/.test(text);
+}
