@@ -12,8 +12,10 @@ export interface PersonalListEntry {
 /** The `personal_sender_lists` table's statements (the rules are filters/personal-lists.ts). Every statement prepared once. */
 export class PersonalListStore {
   private readonly statements;
+  private readonly db: Db;
 
   constructor(db: Db) {
+    this.db = db;
     this.statements = {
       find: db.prepare(`SELECT entry, list FROM personal_sender_lists WHERE recipient = ? AND entry IN (SELECT value FROM json_each(?))`),
       upsert: db.prepare(
@@ -30,6 +32,21 @@ export class PersonalListStore {
   /** Puts `entry` on `recipient`'s `list` (taking it off the other one). */
   set(recipient: string, list: SenderList, entry: string, by: string | null, now: number): void {
     this.statements.upsert.run({ recipient, entry, list, at: now, by });
+  }
+
+  /**
+   * `set` unless that would give `recipient` more than `max` entries (an update of an entry they have always fits);
+   * count and write in one immediate transaction, so the CLI and the running relay cannot both add the last place.
+   */
+  setWithin(recipient: string, list: SenderList, entry: string, by: string | null, now: number, max: number): boolean {
+    return this.db
+      .transaction(() => {
+        const existing = this.find(recipient, [entry]).length > 0;
+        if (!existing && this.count(recipient) >= max) return false;
+        this.set(recipient, list, entry, by, now);
+        return true;
+      })
+      .immediate();
   }
 
   remove(recipient: string, entry: string): boolean {
