@@ -33,6 +33,11 @@ export class PersonalLists {
     return this.store.ofRecipient(recipient.toLowerCase());
   }
 
+  /** Entries of one recipient or of all, whose recipient or entry contains `search` (case-blind), up to `limit`. */
+  search(filter: { recipient?: string | null; search?: string | null; limit: number }): PersonalListEntry[] {
+    return this.store.search({ recipient: filter.recipient?.toLowerCase() ?? null, search: filter.search?.trim().toLowerCase() || null, limit: filter.limit });
+  }
+
   /** Every recipient's entries, up to `limit` rows (the admin's view). */
   all(limit = 10_000): PersonalListEntry[] {
     return this.store.all(limit);

@@ -25,6 +25,12 @@ export class PersonalListStore {
       remove: db.prepare(`DELETE FROM personal_sender_lists WHERE recipient = ? AND entry = ?`),
       ofRecipient: db.prepare(`SELECT * FROM personal_sender_lists WHERE recipient = ? ORDER BY list, entry`),
       all: db.prepare(`SELECT * FROM personal_sender_lists ORDER BY recipient, list, entry LIMIT ?`),
+      // `@recipient`/`@search` null: any; LIKE patterns escaped by the caller
+      search: db.prepare(
+        `SELECT * FROM personal_sender_lists WHERE (@recipient IS NULL OR recipient = @recipient)
+           AND (@search IS NULL OR recipient LIKE @search ESCAPE '\\' OR entry LIKE @search ESCAPE '\\')
+         ORDER BY recipient, list, entry LIMIT @limit`,
+      ),
       count: db.prepare(`SELECT COUNT(*) AS n FROM personal_sender_lists WHERE recipient = ?`),
     };
   }
@@ -59,6 +65,12 @@ export class PersonalListStore {
 
   all(limit: number): PersonalListEntry[] {
     return this.statements.all.all(limit) as PersonalListEntry[];
+  }
+
+  /** Entries of one recipient (or all), whose recipient or entry contains `search`, up to `limit`. */
+  search(filter: { recipient: string | null; search: string | null; limit: number }): PersonalListEntry[] {
+    const search = filter.search ? `%${filter.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%` : null;
+    return this.statements.search.all({ recipient: filter.recipient, search, limit: filter.limit }) as PersonalListEntry[];
   }
 
   count(recipient: string): number {
