@@ -20,6 +20,7 @@ import { startSubmission } from './submission/index.ts';
 import { createContentPipeline } from './filters/content-filters.ts';
 import type { Filter } from './filters/types.ts';
 import { SenderLists } from './filters/sender-lists.ts';
+import { PersonalLists } from './filters/personal-lists.ts';
 import { Quarantine } from './quarantine/quarantine.ts';
 import { Monitor, type MonitorOptions } from './monitor/index.ts';
 import { backupLog } from './monitor/monitor-store.ts';
@@ -107,7 +108,7 @@ export async function createRelay(config: Config, dataDir: string, options: Rela
     const optional = createOptionalFilters(config, { resolver: options.resolver ?? dns, hostname });
     const filters = createContentPipeline(config, { db, logger, filters: [...optional, ...(options.filters ?? [])], clock });
     const probeHelo = selfTestHelo();
-    const mx = new MxListener({ config, hostname, queue, tls, logger, events, clock, filters, resolver: options.resolver ?? dns, selfTestHelo: probeHelo });
+    const mx = new MxListener({ config, hostname, queue, tls, logger, events, clock, filters, resolver: options.resolver ?? dns, selfTestHelo: probeHelo, personalLists: new PersonalLists(db) });
     const quarantine = new Quarantine({ queue, senders: new SenderLists(db), logger, clock });
     const monitor = new Monitor({ config, dataDir, hostname, db, queue, events, logger, clock, tls, routeStates: () => scheduler.routeStates(), selfTestHelo: probeHelo, options: options.monitor });
     const backups = new BackupScheduler({ config, dataDir, db, log: backupLog(monitor.store), clock, logger });

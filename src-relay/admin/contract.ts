@@ -6,7 +6,7 @@ import { quarantineContract } from '../quarantine/contract.ts';
 import { monitorContract, alertEventSchema } from '../monitor/contract.ts';
 import { statisticsContract } from '../monitor/statistics-contract.ts';
 import { accountsContract } from '../auth/contract.ts';
-import { sendersContract } from '../filters/contract.ts';
+import { personalSendersContract, sendersContract } from '../filters/contract.ts';
 import { configContract } from '../config/contract.ts';
 
 /**
@@ -22,6 +22,7 @@ export const contract = {
   ...statisticsContract,
   ...accountsContract,
   ...sendersContract,
+  ...personalSendersContract,
 } as const;
 
 export type Contract = typeof contract;

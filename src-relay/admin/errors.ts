@@ -38,6 +38,8 @@ export const API_ERRORS = {
   BACKUP_FAILED: { status: 500, message: 'the backup could not be written' },
   CHECKLIST_ITEM_GONE: { status: 404, message: 'no such checklist item' },
   SENDER_ENTRY_GONE: { status: 404, message: 'that address or domain is on neither sender list' },
+  PERSONAL_ENTRY_GONE: { status: 404, message: "that address or domain is on neither of this recipient's own lists" },
+  PERSONAL_LIST_FULL: { status: 409, message: "this recipient's own lists are full (500 entries): remove some before adding more" },
   INTERNAL: HTTP_ERRORS.INTERNAL,
   UNAVAILABLE: HTTP_ERRORS.UNAVAILABLE,
 } as const;

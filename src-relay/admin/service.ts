@@ -10,6 +10,7 @@ import { monitorHandlers } from './handlers/monitor.ts';
 import { statisticsHandlers } from './handlers/statistics.ts';
 import { accountsHandlers } from './handlers/accounts.ts';
 import { sendersHandlers } from './handlers/senders.ts';
+import { personalSendersHandlers } from './handlers/personal-senders.ts';
 
 /**
  * The admin API's implementation: one handler for every method of the contract, checked by the compiler. Handlers are
@@ -25,4 +26,5 @@ export const handlers = {
   ...statisticsHandlers,
   ...accountsHandlers,
   ...sendersHandlers,
+  ...personalSendersHandlers,
 } satisfies Handlers<Contract> as unknown as HandlerMap;

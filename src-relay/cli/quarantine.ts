@@ -7,13 +7,16 @@ import { openStore } from '../engine.ts';
 import { silentLogger } from '../log/logger.ts';
 import { Quarantine } from '../quarantine/quarantine.ts';
 import { SenderLists } from '../filters/sender-lists.ts';
+import { MAX_PERSONAL_ENTRIES, PersonalLists } from '../filters/personal-lists.ts';
 import { formatDecision } from '../filters/policy.ts';
 import { QUEUE_ID_PATTERN } from '../util/ids.ts';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, cliActor, formatTime, type CommandIo } from './io.ts';
 
 export const QUARANTINE_USAGE = `  moat quarantine  list [--search TEXT] | show ID | release ID [--allow-sender] | delete ID   [--data-dir DIR]
   moat senders     allow ADDRESS|@DOMAIN [--note TEXT] | deny ADDRESS|@DOMAIN [--note TEXT]
-                   | remove ADDRESS|@DOMAIN | list                                         [--data-dir DIR]`;
+                   | remove ADDRESS|@DOMAIN | list                                         [--data-dir DIR]
+  moat senders personal  list [RECIPIENT] [--search TEXT] | allow|block RECIPIENT ADDRESS|@DOMAIN
+                   | remove RECIPIENT ADDRESS|@DOMAIN   (a user's own lists)           [--data-dir DIR]`;
 
 export interface QuarantineCliContext {
   resolve: () => { dataDir: string; configFile: string; result: ConfigResult };
@@ -113,6 +116,7 @@ export async function quarantineCommand(args: string[], context: QuarantineCliCo
 }
 
 export async function sendersCommand(args: string[], context: QuarantineCliContext, io: CommandIo): Promise<number> {
+  if (args[0] === 'personal') return personalCommand(args.slice(1), context, io);
   const [action, raw, ...extra] = args;
   const usage = (problem: string) => {
     io.err(`moat: ${problem}\n${QUARANTINE_USAGE}\n`);
@@ -147,6 +151,79 @@ export async function sendersCommand(args: string[], context: QuarantineCliConte
         io.out(`${rows.length} entr${rows.length === 1 ? 'y' : 'ies'}\n`);
         for (const row of rows) {
           io.out(`${row.list.padEnd(5)}  ${row.entry}  added ${formatTime(row.added_at)}${row.added_by ? ` by ${row.added_by}` : ''}${row.note ? `  (${safe(row.note)})` : ''}\n`);
+        }
+        return EXIT_OK;
+      }
+    }
+  } finally {
+    db.close();
+  }
+}
+
+/** Rows `senders personal list` prints at most (narrow with RECIPIENT or --search). */
+const MAX_PERSONAL_LISTED = 2000;
+
+/**
+ * `moat senders personal ...`: each user's own allow and block lists (the same ones the user page and the admin's
+ * Settings edit). They speak for that recipient only and never let a virus or a blocked attachment through.
+ */
+async function personalCommand(args: string[], context: QuarantineCliContext, io: CommandIo): Promise<number> {
+  const [action, rawRecipient, rawEntry, ...extra] = args;
+  const usage = (problem: string) => {
+    io.err(`moat: ${problem}\n${QUARANTINE_USAGE}\n`);
+    return EXIT_USAGE;
+  };
+  if (extra.length) return usage(`unexpected arguments: ${extra.join(' ')}`);
+  if (!action || !['list', 'allow', 'block', 'remove'].includes(action)) return usage(`unknown senders personal action ${JSON.stringify(action ?? '')}`);
+  if (context.flags.note !== undefined) return usage('--note goes with "senders allow" or "senders deny"');
+  if (context.flags.search !== undefined && action !== 'list') return usage('--search goes with "senders personal list"');
+  const recipient = rawRecipient === undefined ? null : PersonalLists.normalize(rawRecipient);
+  if (rawRecipient !== undefined && (!recipient || recipient.startsWith('@'))) return usage(`"${rawRecipient}" is not a user's address (user@example.com)`);
+  let entry: string | null = null;
+  if (action === 'list') {
+    if (rawEntry !== undefined) return usage('senders personal list takes at most a recipient');
+  } else {
+    if (!recipient) return usage(`senders personal ${action} needs the user's address and an address or @domain`);
+    entry = PersonalLists.normalize(rawEntry ?? '');
+    if (!entry) return usage(rawEntry ? `"${rawEntry}" is neither an address (user@example.com) nor a domain (@example.com)` : `senders personal ${action} needs an address or @domain after the user's address`);
+  }
+  const opened = open(context);
+  if (typeof opened === 'number') return opened;
+  const domain = recipient?.slice(recipient.lastIndexOf('@') + 1);
+  if (action !== 'list' && action !== 'remove' && domain && !opened.config.domains.includes(domain)) {
+    io.err(`moat: ${recipient} is not an address of this relay's domains (${opened.config.domains.join(', ') || 'none set'})\n`);
+    return EXIT_FAILED;
+  }
+  const { db } = openStore(opened.dataDir, opened.config, silentLogger);
+  const lists = new PersonalLists(db);
+  try {
+    switch (action) {
+      case 'allow':
+      case 'block': {
+        if (!lists.set(recipient!, action === 'allow' ? 'allow' : 'deny', entry!, context.actor ?? cliActor(), Date.now())) {
+          io.err(`moat: ${recipient}'s own lists have ${MAX_PERSONAL_ENTRIES} entries, the most one user may keep: remove some first\n`);
+          return EXIT_FAILED;
+        }
+        io.out(
+          action === 'allow'
+            ? `${entry} is on ${recipient}'s own allow list (junk checks are skipped only when every recipient of a message allows the sender; virus and attachment checks always apply)\n`
+            : `${entry} is on ${recipient}'s own block list (its mail to ${recipient} is refused)\n`,
+        );
+        return EXIT_OK;
+      }
+      case 'remove':
+        if (!lists.remove(recipient!, entry!)) {
+          io.err(`moat: ${entry} is on neither of ${recipient}'s own lists\n`);
+          return EXIT_FAILED;
+        }
+        io.out(`${entry} removed from ${recipient}'s own lists\n`);
+        return EXIT_OK;
+      default: {
+        const rows = lists.search({ recipient, search: context.flags.search ?? null, limit: MAX_PERSONAL_LISTED + 1 });
+        const shown = rows.slice(0, MAX_PERSONAL_LISTED);
+        io.out(`${shown.length} entr${shown.length === 1 ? 'y' : 'ies'} on users' own lists${rows.length > shown.length ? ` (the first ${MAX_PERSONAL_LISTED}; give a recipient or --search)` : ''}\n`);
+        for (const row of shown) {
+          io.out(`${row.recipient}  ${row.list === 'allow' ? 'allow' : 'block'}  ${row.entry}  added ${formatTime(row.added_at)}${row.added_by ? ` by ${safe(row.added_by)}` : ''}\n`);
         }
         return EXIT_OK;
       }

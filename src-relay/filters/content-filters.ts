@@ -6,6 +6,7 @@ import { BuiltinRulesFilter } from './builtin-rules.ts';
 import { ClamavFilter } from './clamav.ts';
 import { FilterPipeline } from './pipeline.ts';
 import { SenderLists } from './sender-lists.ts';
+import { PersonalLists } from './personal-lists.ts';
 import type { Filter } from './types.ts';
 
 export interface ContentPipelineOptions {
@@ -42,6 +43,7 @@ export function createContentPipeline(config: Config, options: ContentPipelineOp
     unchecked: settings.unchecked,
     policy: { tagScore: settings.tagScore, quarantineScore: settings.quarantineScore, rejectScore: settings.rejectScore, failMode: settings.failMode },
     senderLists: new SenderLists(options.db),
+    personalLists: new PersonalLists(options.db),
     logger: options.logger,
   });
 }

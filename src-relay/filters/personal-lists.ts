@@ -22,11 +22,7 @@ export class PersonalLists {
 
   /** Puts `entry` (normalized by SenderLists.normalize) on `recipient`'s list; false when the recipient is full. */
   set(recipient: string, list: SenderList, entry: string, by: string | null, now: number): boolean {
-    const owner = recipient.toLowerCase();
-    const existing = this.store.find(owner, [entry]).length > 0;
-    if (!existing && this.store.count(owner) >= MAX_PERSONAL_ENTRIES) return false;
-    this.store.set(owner, list, entry, by, now);
-    return true;
+    return this.store.setWithin(recipient.toLowerCase(), list, entry, by, now, MAX_PERSONAL_ENTRIES);
   }
 
   remove(recipient: string, entry: string): boolean {
@@ -35,6 +31,11 @@ export class PersonalLists {
 
   of(recipient: string): PersonalListEntry[] {
     return this.store.ofRecipient(recipient.toLowerCase());
+  }
+
+  /** Entries of one recipient or of all, whose recipient or entry contains `search` (case-blind), up to `limit`. */
+  search(filter: { recipient?: string | null; search?: string | null; limit: number }): PersonalListEntry[] {
+    return this.store.search({ recipient: filter.recipient?.toLowerCase() ?? null, search: filter.search?.trim().toLowerCase() || null, limit: filter.limit });
   }
 
   /** Every recipient's entries, up to `limit` rows (the admin's view). */

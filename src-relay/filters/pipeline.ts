@@ -1,7 +1,8 @@
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../log/logger.ts';
 import { parseMessageFile, type ParsedMessage } from './mime.ts';
-import { applyFailModes, decide, type Decision, type FilterOutcome, type PolicySettings } from './policy.ts';
+import { applyFailModes, decide, type Decision, type FilterOutcome, type PersonalHit, type PersonalVerdict, type PolicySettings } from './policy.ts';
+import type { PersonalLists } from './personal-lists.ts';
 import type { SenderLists } from './sender-lists.ts';
 import type { Filter, FilterResult, MessageContext } from './types.ts';
 import type { Verdict } from '../events.ts';
@@ -13,6 +14,8 @@ const MAX_REASON_CHARS = 500;
 const MAX_HEADERS = 10;
 /** The pseudo-filter name under which a failure of our own MIME parser is traced. */
 const PARSER_NAME = 'mime-parser';
+/** The pseudo-filter name under which the recipients' own lists are traced (what they did, in words). */
+export const OWN_LISTS_NAME = 'own-lists';
 
 export interface PipelineOptions {
   filters: readonly Filter[];
@@ -20,6 +23,11 @@ export interface PipelineOptions {
   timeoutMs: number;
   policy: PolicySettings;
   senderLists?: SenderLists;
+  /**
+   * Each recipient's own allow and block lists: a recipient who blocks the sender (envelope or From) is dropped from
+   * the message, and the junk filters are skipped only when every recipient left allows the envelope sender.
+   */
+  personalLists?: PersonalLists;
   logger: Logger;
   /**
    * A message the MIME walk could not look at whole (a limit reached, ambiguous MIME; `MimeSummary.unchecked`):
@@ -78,15 +86,38 @@ export class FilterPipeline {
       outcomes.push({ filter: PARSER_NAME, role: 'policy', verdict: this.options.unchecked ?? 'quarantine', score: 0, reasons, ms: performance.now() - started });
     }
     const context: MessageContext = { ...input, headers: parsed?.headers ?? [], mime: parsed?.summary, results: [] };
-    const senderList = this.options.senderLists?.lookup(input.sender, fromAddresses(context.headers)) ?? null;
-    if (senderList?.list === 'deny') return decide(outcomes, this.options.policy, senderList);
-    const allowed = senderList?.list === 'allow';
+    const from = fromAddresses(context.headers);
+    const senderList = this.options.senderLists?.lookup(input.sender, from) ?? null;
+    const personal = this.personalVerdict(input.recipients, input.sender, from, senderList?.list === 'allow');
+    const ownLists = personal?.hits.length ? [ownListsOutcome(personal, senderList?.list === 'allow')] : [];
+    if (senderList?.list === 'deny' || personal?.allBlocked) return decide([...outcomes, ...ownLists], this.options.policy, senderList, personal);
+    // one recipient's allowance never lowers another's protection: junk is skipped only when all of them allow
+    const allowed = senderList?.list === 'allow' || Boolean(personal?.allAllow);
     for (const stage of this.stages) {
       const runnable = stage.filter((filter) => !(allowed && filter.role === 'junk'));
       const stageOutcomes = await Promise.all(runnable.map((filter) => this.runOne(filter, { ...context, results: [...outcomes] })));
       outcomes.push(...stageOutcomes);
     }
-    return decide(applyFailModes(outcomes, this.options.policy.failMode), this.options.policy, senderList);
+    return decide([...applyFailModes(outcomes, this.options.policy.failMode), ...ownLists], this.options.policy, senderList, personal);
+  }
+
+  /** What the recipients' own lists say of this message; null when there are none to ask. */
+  private personalVerdict(recipients: readonly string[], sender: string, from: readonly string[], globallyAllowed: boolean): PersonalVerdict | null {
+    const lists = this.options.personalLists;
+    if (!lists || recipients.length === 0) return null;
+    const hits: PersonalHit[] = [];
+    for (const recipient of recipients) {
+      const hit = lists.lookup(recipient, sender, from);
+      if (hit) hits.push({ recipient, ...hit });
+    }
+    const blocked = new Set(hits.filter((hit) => hit.list === 'deny').map((hit) => hit.recipient));
+    const allowing = new Set(hits.filter((hit) => hit.list === 'allow').map((hit) => hit.recipient));
+    const remaining = recipients.filter((recipient) => !blocked.has(recipient));
+    return {
+      hits,
+      allBlocked: remaining.length === 0,
+      allAllow: !globallyAllowed && remaining.length > 0 && remaining.every((recipient) => allowing.has(recipient)),
+    };
   }
 
   /** One filter under its deadline; whatever happens, exactly one outcome. */
@@ -162,6 +193,26 @@ function sanitize(name: string, result: unknown): FilterResult | string {
       .map((header) => ({ name: header.name, value: header.value })),
     ...(candidate.unavailable ? { unavailable: true } : {}),
   };
+}
+
+/** The recipients' own lists in the decision trace, in words (the admin's message view shows them as a filter row). */
+function ownListsOutcome(personal: PersonalVerdict, globallyAllowed: boolean): FilterOutcome {
+  const reasons: string[] = [];
+  for (const hit of personal.hits) {
+    reasons.push(
+      hit.list === 'deny'
+        ? `not delivered to ${hit.recipient}: ${hit.recipient} blocked ${hit.entry} on their own list`
+        : `allowed by ${hit.recipient}'s own list (${hit.entry})`,
+    );
+  }
+  if (personal.hits.some((hit) => hit.list === 'allow') && !globallyAllowed) {
+    reasons.push(
+      personal.allAllow
+        ? 'junk checks skipped: every recipient allows this sender (virus, attachment and policy checks still ran)'
+        : 'junk checks ran as usual: not every recipient allows this sender',
+    );
+  }
+  return { filter: OWN_LISTS_NAME, role: 'policy', verdict: 'accept', score: 0, reasons, ms: 0 };
 }
 
 /** The addresses in the From header field(s), lower-case. */

@@ -30,7 +30,28 @@ export interface Decision {
   reason: string;
   /** The sender allow/deny list entry that matched, if any. */
   senderList: { list: 'allow' | 'deny'; entry: string } | null;
+  /**
+   * Recipients' own lists that spoke (filters/personal-lists.ts): a `deny` recipient is not delivered to; allowances
+   * only skip the junk filters when every remaining recipient allows the sender. Absent on decisions from before.
+   */
+  personal?: PersonalHit[];
   results: FilterOutcome[];
+}
+
+/** One recipient's own list entry that matched a message. */
+export interface PersonalHit {
+  recipient: string;
+  list: 'allow' | 'deny';
+  entry: string;
+}
+
+/** What the recipients' own lists add to a decision (filters/pipeline.ts works it out). */
+export interface PersonalVerdict {
+  hits: PersonalHit[];
+  /** Every recipient blocked the sender: refused, whatever the filters said. */
+  allBlocked: boolean;
+  /** Every recipient left allows the envelope sender: junk scoring is skipped as for the admin's allow list. */
+  allAllow: boolean;
 }
 
 /** Stronger first: a rejection is final, a tempfail beats quarantine because the message is not known to be safe. */
@@ -54,10 +75,14 @@ export function applyFailModes(results: FilterOutcome[], failMode: PolicySetting
  * The one place that turns the filters' verdicts and the total score into an action. Pure: same input, same
  * decision; `results` have their fail modes applied already (the pipeline does it).
  */
-export function decide(results: FilterOutcome[], settings: PolicySettings, senderList: Decision['senderList'] = null): Decision {
+export function decide(results: FilterOutcome[], settings: PolicySettings, senderList: Decision['senderList'] = null, personal: PersonalVerdict | null = null): Decision {
   const score = round(results.reduce((sum, result) => sum + result.score, 0));
+  const hits = personal?.hits.length ? { personal: personal.hits } : {};
   if (senderList?.list === 'deny') {
-    return { action: 'reject', score, cause: 'sender', reason: `sender is on the deny list (${senderList.entry})`, senderList, results };
+    return { action: 'reject', score, cause: 'sender', reason: `sender is on the deny list (${senderList.entry})`, senderList, ...hits, results };
+  }
+  if (personal?.allBlocked) {
+    return { action: 'reject', score, cause: 'sender', reason: 'every recipient has blocked this sender on their own list', senderList, ...hits, results };
   }
   let action: Verdict = 'accept';
   let cause: DecisionCause = null;
@@ -68,7 +93,7 @@ export function decide(results: FilterOutcome[], settings: PolicySettings, sende
     cause = result.verdict === 'tempfail' ? 'unavailable' : result.role;
     reason = `${result.filter}: ${result.reasons[0] ?? result.verdict}`;
   }
-  if (senderList?.list !== 'allow') {
+  if (senderList?.list !== 'allow' && !personal?.allAllow) {
     const byScore: [Verdict, number][] = [
       ['reject', settings.rejectScore],
       ['quarantine', settings.quarantineScore],
@@ -85,7 +110,7 @@ export function decide(results: FilterOutcome[], settings: PolicySettings, sende
       }
     }
   }
-  return { action, score, cause, reason, senderList, results };
+  return { action, score, cause, reason, senderList, ...hits, results };
 }
 
 function round(value: number): number {
@@ -111,6 +136,7 @@ export function formatDecision(decision: Decision | null): string[] {
   if (!decision) return [];
   const lines = [`filters:     ${decision.action}, score ${decision.score} — ${decision.reason}`];
   if (decision.senderList) lines.push(`  sender list: ${decision.senderList.list} (${decision.senderList.entry})`);
+  for (const hit of decision.personal ?? []) lines.push(`  own list:    ${hit.recipient} ${hit.list === 'allow' ? 'allows' : 'blocks'} ${hit.entry}`);
   for (const result of decision.results) {
     const score = result.score ? ` ${result.score > 0 ? '+' : ''}${result.score}` : '';
     lines.push(`  ${result.filter.padEnd(16)} ${result.verdict}${score} (${Math.round(result.ms)} ms)${result.failed ? ` FAILED: ${result.failed}` : ''}`);

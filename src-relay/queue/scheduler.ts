@@ -155,7 +155,8 @@ export class Scheduler {
       if (this.fresh.size >= MAX_FRESH) break;
       this.fresh.set(message.id, {
         at: now,
-        rows: message.recipients.map((recipient) => ({
+        // a dropped recipient (it blocked the sender on its own list) is committed finished, never delivered to
+        rows: message.recipients.filter((recipient) => !recipient.dropped).map((recipient) => ({
           message_id: message.id,
           address: recipient.address,
           route: recipient.route,

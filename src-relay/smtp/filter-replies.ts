@@ -16,7 +16,8 @@ export function filterReply(decision: Decision): { reply: SmtpReply; detail: str
     case 'virus':
       return { reply: REPLIES.rejectedVirus, detail: detail.replace(/^virus found: /, '') };
     case 'sender':
-      return { reply: REPLIES.rejectedSender, detail: '' };
+      // the admin's deny list is not named; every recipient's own block is said plainly (none of them wants it)
+      return { reply: decision.senderList?.list === 'deny' ? REPLIES.rejectedSender : REPLIES.allRecipientsBlockedSender, detail: '' };
     case 'junk':
       return { reply: REPLIES.rejectedJunk, detail: `score ${decision.score}` };
     default:

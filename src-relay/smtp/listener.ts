@@ -478,7 +478,14 @@ export abstract class SmtpListener {
   protected async commitSpooled(
     message: SpooledMessage,
     session: SMTPServerSession,
-    extra: { notes?: HistoryEntry[]; log?: Record<string, string | number>; row?: Pick<NewMessage, 'status' | 'decision' | 'addedHeaders'>; action?: string } = {},
+    extra: {
+      notes?: HistoryEntry[];
+      log?: Record<string, string | number>;
+      row?: Pick<NewMessage, 'status' | 'decision' | 'addedHeaders'>;
+      action?: string;
+      /** Recipients committed as finished, never delivered to (they blocked the sender on their own list). */
+      dropped?: ReadonlySet<string>;
+    } = {},
   ): Promise<void> {
     const { id, receivedAt: now, writer } = message;
     try {
@@ -511,7 +518,7 @@ export abstract class SmtpListener {
         subject: decodeHeaderText(subject),
         fromName: fromDisplayName(from, message.sender),
         kind: 'mail',
-        recipients: message.recipients.map((address) => ({ address, route: this.queue.routeFor(address) })),
+        recipients: message.recipients.map((address) => ({ address, route: this.queue.routeFor(address), ...(extra.dropped?.has(address) ? { dropped: true } : {}) })),
         ...extra.row,
       },
       notes,

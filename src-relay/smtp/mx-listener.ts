@@ -3,8 +3,10 @@ import type { SMTPServerAddress, SMTPServerDataStream, SMTPServerSession } from 
 import type { RefusalReason } from '../events.ts';
 import { checkRecipient, checkSender, type RecipientPolicy } from '../util/address.ts';
 import { SmtpListener, senderOf, type EngineListenerOptions, type SpooledMessage } from './listener.ts';
+import type { HistoryEntry } from '../store/queue-store.ts';
 import { REPLIES, SmtpReplyError, type SmtpReply } from './replies.ts';
 import type { FilterPipeline } from '../filters/pipeline.ts';
+import type { PersonalLists } from '../filters/personal-lists.ts';
 import { serializeDecision, type Decision } from '../filters/policy.ts';
 import { decisionHeaders } from '../filters/decision-headers.ts';
 import { filterReply } from './filter-replies.ts';
@@ -39,6 +41,7 @@ const FILTER_REFUSALS = new Map<SmtpReply, RefusalReason>([
   [REPLIES.rejectedJunk, 'junk'],
   [REPLIES.rejectedPolicy, 'policy'],
   [REPLIES.rejectedSender, 'sender-denied'],
+  [REPLIES.allRecipientsBlockedSender, 'sender-denied'],
   [REPLIES.filterTempfail, 'filter-tempfail'],
 ]);
 
@@ -47,6 +50,8 @@ export interface MxListenerOptions extends EngineListenerOptions {
   filters?: FilterPipeline | null;
   /** DNS for the block lists (mx.dnsbl); default node:dns, tests pass fixture records. */
   resolver?: Resolver;
+  /** Each recipient's own block list, asked at RCPT for the envelope sender (a From address is the filters' part). */
+  personalLists?: PersonalLists;
   /** The EHLO name of this relay's own open-relay self-test (monitor/self-test.ts selfTestHelo): not counted, not tracked. */
   selfTestHelo?: string;
 }
@@ -65,6 +70,7 @@ export class MxListener extends SmtpListener {
   /** Client address of every open connection by session id, also those that never got a greeting. */
   private readonly peers = new Map<string, string>();
   private readonly selfTestHelo: string | null;
+  private readonly personalLists: PersonalLists | null;
 
   constructor(options: MxListenerOptions) {
     const { config } = options;
@@ -81,6 +87,7 @@ export class MxListener extends SmtpListener {
     };
     this.filters = options.filters ?? null;
     this.selfTestHelo = options.selfTestHelo ?? null;
+    this.personalLists = options.personalLists ?? null;
     this.tagScore = config.filters.tagScore;
     this.connectionPolicy = new ConnectionPolicy({ settings: config.mx, resolver: options.resolver ?? dns, logger: this.logger, clock: this.clock });
     this.callout =
@@ -223,6 +230,7 @@ export class MxListener extends SmtpListener {
     if (check.ok) {
       // smtp-server keeps what we hand back; store the normalised form so the envelope we forward is canonical
       address.address = check.address;
+      this.refuseIfBlocked(check.address, session);
       // RFC 5321 4.5.1: postmaster is always taken, whatever the internal server says
       if (this.callout && !/^postmaster@/i.test(check.address)) await this.verifyRecipient(check.address, session, place);
       return;
@@ -233,6 +241,21 @@ export class MxListener extends SmtpListener {
     const reason: RefusalReason = check.refusal === 'syntax' ? 'bad-address' : check.refusal;
     this.countRefusal(session, reason);
     if (check.refusal === 'unknown-recipient') throw this.unknownRecipient(session, place, reply);
+    throw this.refuse(session, reply);
+  }
+
+  /**
+   * A recipient who has the envelope sender on their own block list is refused (550 5.7.1), alone: the other
+   * recipients of the transaction are unaffected. Looked up before the callout, which it saves.
+   */
+  private refuseIfBlocked(recipient: string, session: SMTPServerSession): void {
+    const sender = senderOf(session);
+    const hit = sender && this.personalLists ? this.personalLists.lookup(recipient, sender, []) : null;
+    if (hit?.list !== 'deny') return;
+    const reply = REPLIES.recipientBlockedSender;
+    this.note(session, 'REFUSED', sender, recipient, `${reply.code} ${reply.enhanced} ${recipient} blocked ${hit.entry} on their own list`);
+    this.logger.info({ ip: session.remoteAddress, from: sender, to: recipient, reason: `own block list: ${hit.entry}` }, 'REFUSED');
+    this.countRefusal(session, 'sender-denied');
     throw this.refuse(session, reply);
   }
 
@@ -338,8 +361,14 @@ export class MxListener extends SmtpListener {
   private async commitFiltered(message: SpooledMessage, session: SMTPServerSession, decision: Decision): Promise<void> {
     const { id, receivedAt: now } = message;
     const quarantined = decision.action === 'quarantine';
+    // a recipient who blocked a From address (known only now) is dropped; its row is finished, with the reason in history
+    const blocks = (decision.personal ?? []).filter((hit) => hit.list === 'deny' && message.recipients.includes(hit.recipient));
+    const dropped = blocks.map(
+      (hit): HistoryEntry => ({ at: now, queueId: id, action: 'DELETED', recipient: hit.recipient, detail: `not delivered to ${hit.recipient}: ${hit.recipient} blocked ${hit.entry} on their own list` }),
+    );
     await this.commitSpooled(message, session, {
-      notes: quarantined ? [{ at: now, queueId: id, action: 'QUARANTINED', detail: `${decision.reason}; score ${decision.score}` }] : [],
+      notes: [...dropped, ...(quarantined ? [{ at: now, queueId: id, action: 'QUARANTINED' as const, detail: `${decision.reason}; score ${decision.score}` }] : [])],
+      dropped: new Set(blocks.map((hit) => hit.recipient)),
       row: {
         status: quarantined ? 'quarantined' : 'queued',
         decision: serializeDecision(decision),

@@ -12,8 +12,10 @@ export interface PersonalListEntry {
 /** The `personal_sender_lists` table's statements (the rules are filters/personal-lists.ts). Every statement prepared once. */
 export class PersonalListStore {
   private readonly statements;
+  private readonly db: Db;
 
   constructor(db: Db) {
+    this.db = db;
     this.statements = {
       find: db.prepare(`SELECT entry, list FROM personal_sender_lists WHERE recipient = ? AND entry IN (SELECT value FROM json_each(?))`),
       upsert: db.prepare(
@@ -23,6 +25,12 @@ export class PersonalListStore {
       remove: db.prepare(`DELETE FROM personal_sender_lists WHERE recipient = ? AND entry = ?`),
       ofRecipient: db.prepare(`SELECT * FROM personal_sender_lists WHERE recipient = ? ORDER BY list, entry`),
       all: db.prepare(`SELECT * FROM personal_sender_lists ORDER BY recipient, list, entry LIMIT ?`),
+      // `@recipient`/`@search` null: any; LIKE patterns escaped by the caller
+      search: db.prepare(
+        `SELECT * FROM personal_sender_lists WHERE (@recipient IS NULL OR recipient = @recipient)
+           AND (@search IS NULL OR recipient LIKE @search ESCAPE '\\' OR entry LIKE @search ESCAPE '\\')
+         ORDER BY recipient, list, entry LIMIT @limit`,
+      ),
       count: db.prepare(`SELECT COUNT(*) AS n FROM personal_sender_lists WHERE recipient = ?`),
     };
   }
@@ -30,6 +38,21 @@ export class PersonalListStore {
   /** Puts `entry` on `recipient`'s `list` (taking it off the other one). */
   set(recipient: string, list: SenderList, entry: string, by: string | null, now: number): void {
     this.statements.upsert.run({ recipient, entry, list, at: now, by });
+  }
+
+  /**
+   * `set` unless that would give `recipient` more than `max` entries (an update of an entry they have always fits);
+   * count and write in one immediate transaction, so the CLI and the running relay cannot both add the last place.
+   */
+  setWithin(recipient: string, list: SenderList, entry: string, by: string | null, now: number, max: number): boolean {
+    return this.db
+      .transaction(() => {
+        const existing = this.find(recipient, [entry]).length > 0;
+        if (!existing && this.count(recipient) >= max) return false;
+        this.set(recipient, list, entry, by, now);
+        return true;
+      })
+      .immediate();
   }
 
   remove(recipient: string, entry: string): boolean {
@@ -42,6 +65,12 @@ export class PersonalListStore {
 
   all(limit: number): PersonalListEntry[] {
     return this.statements.all.all(limit) as PersonalListEntry[];
+  }
+
+  /** Entries of one recipient (or all), whose recipient or entry contains `search`, up to `limit`. */
+  search(filter: { recipient: string | null; search: string | null; limit: number }): PersonalListEntry[] {
+    const search = filter.search ? `%${filter.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%` : null;
+    return this.statements.search.all({ recipient: filter.recipient, search, limit: filter.limit }) as PersonalListEntry[];
   }
 
   count(recipient: string): number {

@@ -36,7 +36,8 @@ export interface NewMessage {
   /** The From header's display name, decoded; "Moat" for mail Moat wrote. */
   fromName?: string | null;
   kind: MessageKind;
-  recipients: { address: string; route: Route }[];
+  /** `dropped`: committed as finished (`deleted`), never delivered to (the recipient blocked the sender on their own list). */
+  recipients: { address: string; route: Route; dropped?: boolean }[];
   /** Content filters: `quarantined` keeps it from delivery; the decision trace (JSON); the header block prepended at delivery. */
   status?: 'queued' | 'quarantined';
   decision?: string | null;
@@ -345,6 +346,9 @@ export class QueueStore {
       insertRecipient: db.prepare(
         `INSERT OR IGNORE INTO recipients (message_id, address, route, next_attempt_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
       ),
+      insertDroppedRecipient: db.prepare(
+        `INSERT OR IGNORE INTO recipients (message_id, address, route, status, next_attempt_at, updated_at) VALUES (?, ?, ?, 'deleted', ?, ?)`,
+      ),
       insertHistory: db.prepare(
         `INSERT INTO history (at, queue_id, action, client_ip, helo, sender, recipient, size, detail)
          VALUES (@at, @queueId, @action, @clientIp, @helo, @sender, @recipient, @size, @detail)`,
@@ -626,7 +630,7 @@ export class QueueStore {
       for (const message of messages) {
         s.insertMessage.run({ ...message, status: message.status ?? 'queued', decision: message.decision ?? null, addedHeaders: message.addedHeaders ?? null, fromName: message.fromName ?? null, ...queueColumns(message) });
         for (const recipient of message.recipients) {
-          s.insertRecipient.run(message.id, recipient.address, recipient.route, message.receivedAt, message.receivedAt);
+          (recipient.dropped ? s.insertDroppedRecipient : s.insertRecipient).run(message.id, recipient.address, recipient.route, message.receivedAt, message.receivedAt);
         }
       }
       for (const entry of history) s.insertHistory.run(historyParams(entry));
@@ -903,6 +907,7 @@ function queueColumns(message: NewMessage): { firstRecipient: string | null; rou
   let first: string | null = null;
   let routes = 0;
   for (const recipient of message.recipients) {
+    if (recipient.dropped) continue;
     if (first === null || asciiLower(recipient.address) < asciiLower(first)) first = recipient.address;
     routes |= recipient.route === 'internal' ? 1 : 2;
   }

@@ -3,6 +3,7 @@ import { PageHeader } from '../components/ui.tsx';
 import { ConfigEditor } from './settings/ConfigEditor.tsx';
 import { AccountsPanel } from './settings/Accounts.tsx';
 import { SendersPanel } from './settings/Senders.tsx';
+import { PersonalSendersPanel } from './settings/PersonalSenders.tsx';
 import { BackupsPanel } from './settings/Backups.tsx';
 import { PasswordPanel } from './settings/Password.tsx';
 import { DesktopPanel } from './settings/Desktop.tsx';
@@ -39,6 +40,7 @@ export function SettingsScreen({ sub }: { sub: string | null }) {
       {tab === 'config' ? <ConfigEditor /> : null}
       {tab === 'accounts' ? <AccountsPanel /> : null}
       {tab === 'senders' ? <SendersPanel /> : null}
+      {tab === 'senders' ? <PersonalSendersPanel /> : null}
       {tab === 'backups' ? <BackupsPanel /> : null}
       {tab === 'password' ? <PasswordPanel /> : null}
       {tab === 'desktop' && bridge ? <DesktopPanel bridge={bridge} /> : null}

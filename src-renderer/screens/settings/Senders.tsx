@@ -25,7 +25,7 @@ export function SendersPanel() {
   return (
     <section aria-labelledby="senders-title">
       <h2 id="senders-title">Sender lists</h2>
-      <p className="intro">Mail from an allowed sender skips the junk scoring (viruses are still caught); mail from a denied sender is refused.</p>
+      <p className="intro">For all your users: mail from an allowed sender skips the junk scoring (viruses are still caught); mail from a denied sender is refused.</p>
       {report ? <StatusLine>{report}</StatusLine> : null}
       <ErrorMessage error={action.error} />
       {list.error && !list.data ? <ErrorMessage error={list.error} onRetry={() => void list.reload()} /> : null}
