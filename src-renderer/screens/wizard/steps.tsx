@@ -266,7 +266,7 @@ function DigestFields({ fields, set, errors }: Pick<StepProps, 'fields' | 'set' 
           onChange={(value) => set('userPageListen', value)}
           errors={errors('userPageListen')}
           hint="The list links to a small page where a user looks at a held message safely and releases it. It listens on this address of this box, as IP:PORT on your internal network (e.g. 192.168.1.10:8026), never one the Internet reaches. Empty: the list has no links, and users ask you to release a message."
-          placeholder="192.168.1.10:8026"
+          placeholder="empty: no links"
         />
       ) : null}
     </>
