@@ -63,6 +63,8 @@ export const FLAGS = {
   'passphrase-file': { type: 'string' },
   'allow-sender': { type: 'boolean' },
   search: { type: 'string' },
+  now: { type: 'boolean' },
+  to: { type: 'string' },
   note: { type: 'string' },
   all: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },

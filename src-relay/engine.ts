@@ -22,6 +22,7 @@ import type { Filter } from './filters/types.ts';
 import { SenderLists } from './filters/sender-lists.ts';
 import { PersonalLists } from './filters/personal-lists.ts';
 import { Quarantine } from './quarantine/quarantine.ts';
+import { QuarantineDigest, DIGEST_CHECK_MS } from './quarantine/digest.ts';
 import { Monitor, type MonitorOptions } from './monitor/index.ts';
 import { backupLog } from './monitor/monitor-store.ts';
 import { selfTestHelo } from './monitor/self-test.ts';
@@ -69,6 +70,8 @@ export interface Relay {
   readonly backups: BackupScheduler;
   /** Quarantined messages: list, preview, release, delete (expiry runs by itself). */
   readonly quarantine: Quarantine;
+  /** The users' quarantine digest: sent by itself on its schedule (quarantine.digest); `send` sends one now. */
+  readonly digest: QuarantineDigest;
   /** Where the listeners ended up (port 0 resolved); the submission listeners only when configured. */
   readonly addresses: { mx: string; submission?: string; submissions?: string; readonly admin: string | null };
   routeStates(): RouteState[];
@@ -122,6 +125,11 @@ export async function createRelay(config: Config, dataDir: string, options: Rela
     const expireQuarantine = () => void quarantine.expire(config.quarantine.retentionDays).catch((error: Error) => logger.error({ error: error.message }, 'QUARANTINE_EXPIRY_FAILED'));
     expireQuarantine();
     const quarantineTimer = setInterval(expireQuarantine, QUARANTINE_EXPIRY_MS).unref();
+    const digest = new QuarantineDigest({ queue, config, dataDir, hostname, logger, clock });
+    // checked at start too: a relay that was down at the digest's time sends the day's digest when it comes back
+    const digestCheck = () => void digest.tick();
+    digestCheck();
+    const digestTimer = setInterval(digestCheck, DIGEST_CHECK_MS).unref();
     const mxAddress = bound.family === 'IPv6' ? `[${bound.address}]:${bound.port}` : `${bound.address}:${bound.port}`;
     const adminListener = options.adminListener ?? (() => NO_ADMIN_LISTENER);
     monitor.start({ mx: mxAddress, admin: adminListener });
@@ -137,16 +145,19 @@ export async function createRelay(config: Config, dataDir: string, options: Rela
       monitor,
       backups,
       quarantine,
+      digest,
       damaged,
       addresses: { mx: mxAddress, ...submission.addresses, get admin() { return adminListener().address; } },
       routeStates: () => scheduler.routeStates(),
       stop() {
         stopping ??= (async () => {
           clearInterval(quarantineTimer);
+          clearInterval(digestTimer);
           await Promise.all([mx.stop(), submission.stop()]);
           await scheduler.stop(config.shutdownGraceSec * 1000);
           await backups.stop();
           await monitor.stop();
+          await digest.idle();
           queue.flushHistory();
           db.close();
           logger.info({}, 'STOPPED');

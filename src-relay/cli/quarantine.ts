@@ -10,9 +10,13 @@ import { SenderLists } from '../filters/sender-lists.ts';
 import { MAX_PERSONAL_ENTRIES, PersonalLists } from '../filters/personal-lists.ts';
 import { formatDecision } from '../filters/policy.ts';
 import { QUEUE_ID_PATTERN } from '../util/ids.ts';
+import { splitAddress } from '../util/address.ts';
+import { QuarantineDigest, isInternalRecipient, userPageBase, type DigestPlan } from '../quarantine/digest.ts';
+import { hostname } from 'node:os';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, cliActor, formatTime, type CommandIo } from './io.ts';
 
 export const QUARANTINE_USAGE = `  moat quarantine  list [--search TEXT] | show ID | release ID [--allow-sender] | delete ID   [--data-dir DIR]
+                   | digest [--now] [--to ADDRESS]  (what the users' digest would list; --now sends it)
   moat senders     allow ADDRESS|@DOMAIN [--note TEXT] | deny ADDRESS|@DOMAIN [--note TEXT]
                    | remove ADDRESS|@DOMAIN | list                                         [--data-dir DIR]
   moat senders personal  list [RECIPIENT] [--search TEXT] | allow|block RECIPIENT ADDRESS|@DOMAIN
@@ -21,7 +25,7 @@ export const QUARANTINE_USAGE = `  moat quarantine  list [--search TEXT] | show 
 export interface QuarantineCliContext {
   resolve: () => { dataDir: string; configFile: string; result: ConfigResult };
   refuseConfig: (configFile: string, problems: ConfigProblem[]) => number;
-  flags: { search?: string | undefined; note?: string | undefined; 'allow-sender'?: boolean | undefined };
+  flags: { search?: string | undefined; note?: string | undefined; 'allow-sender'?: boolean | undefined; now?: boolean | undefined; to?: string | undefined };
   /** Who is acting, as history and the release header record it. */
   actor?: string;
 }
@@ -44,6 +48,11 @@ export async function quarantineCommand(args: string[], context: QuarantineCliCo
     return EXIT_USAGE;
   };
   if (extra.length) return usage(`unexpected arguments: ${extra.join(' ')}`);
+  if (action === 'digest') {
+    if (id !== undefined) return usage(`quarantine digest takes no arguments, got ${JSON.stringify(id)}`);
+    return digestCommand(context, io, usage);
+  }
+  if (context.flags.now || context.flags.to !== undefined) return usage('--now and --to go with "quarantine digest"');
   if (!action || !['list', 'show', 'release', 'delete'].includes(action)) return usage(`unknown quarantine action ${JSON.stringify(action ?? '')}`);
   if (action === 'list' ? id !== undefined : !id || !QUEUE_ID_PATTERN.test(id)) {
     return usage(action === 'list' ? 'quarantine list takes no id' : id ? `not a queue id: ${JSON.stringify(id)}` : `quarantine ${action} needs a queue id`);
@@ -113,6 +122,58 @@ export async function quarantineCommand(args: string[], context: QuarantineCliCo
     queue.flushHistory();
     db.close();
   }
+}
+
+/**
+ * `moat quarantine digest [--now] [--to ADDRESS]`: without --now, who would get a digest and how many messages it
+ * would list (nothing changes); with --now, the digests are queued like the scheduled ones (the running relay
+ * delivers them) and their messages count as listed.
+ */
+async function digestCommand(context: QuarantineCliContext, io: CommandIo, usage: (problem: string) => number): Promise<number> {
+  const to = context.flags.to?.trim();
+  if (to !== undefined && (!to || splitAddress(to) === null)) return usage(`--to needs an address like alice@example.com, got ${JSON.stringify(context.flags.to)}`);
+  const opened = open(context);
+  if (typeof opened === 'number') return opened;
+  const { db, queue } = openStore(opened.dataDir, opened.config, silentLogger);
+  try {
+    if (to !== undefined && !isInternalRecipient(queue, to)) {
+      return usage(`${safe(to)} is not an internal recipient: digests go only to addresses in ${opened.config.domains.join(', ')}`);
+    }
+    const digest = new QuarantineDigest({ queue, config: opened.config, dataDir: opened.dataDir, hostname: opened.config.hostname ?? hostname(), logger: silentLogger });
+    const page = userPageBase(opened.config.quarantine.userPage);
+    const linksNote = page ? `with links to ${page}` : 'without links (the user page is off: it tells them to ask you)';
+    if (!context.flags.now) {
+      const plans = digest.plan(to);
+      if (plans.length === 0) {
+        io.out(`nothing new to list${to ? ` for ${safe(to)}` : ''}: no digest would be sent
+`);
+        return EXIT_OK;
+      }
+      io.out(`would send ${plans.length} digest(s) ${linksNote}; run with --now to send:
+`);
+      for (const plan of plans) io.out(`  ${safe(plan.recipient)}  ${describe(plan)}
+`);
+      return EXIT_OK;
+    }
+    const sent = await digest.send(to);
+    if (sent.length === 0) {
+      io.out(`nothing new to list${to ? ` for ${safe(to)}` : ''}: no digest sent
+`);
+      return EXIT_OK;
+    }
+    io.out(`queued ${sent.length} digest(s) ${linksNote}:
+`);
+    for (const plan of sent) io.out(`  ${safe(plan.recipient)}  ${describe(plan)}  (queue id ${plan.queueId})
+`);
+    return EXIT_OK;
+  } finally {
+    queue.flushHistory();
+    db.close();
+  }
+}
+
+function describe(plan: DigestPlan): string {
+  return `${plan.listed} message(s)${plan.held > plan.listed ? ` of ${plan.held} held (the rest in the next digest)` : ''}`;
 }
 
 export async function sendersCommand(args: string[], context: QuarantineCliContext, io: CommandIo): Promise<number> {

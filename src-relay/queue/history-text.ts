@@ -175,3 +175,26 @@ export function messageHistory(
 export function arrivedAt(message: Pick<MessageRow, 'received_at'>, history: readonly Pick<HistoryRow, 'at'>[]): number {
   return history.length > 0 ? Math.min(message.received_at, history[0]!.at) : message.received_at;
 }
+
+/**
+ * Why the filters held a message, in words for the person it was meant for (the quarantine digest): the kind of
+ * problem first, then the deciding reason as the admin's screens show it, without the filter's name.
+ */
+export function heldBecauseText(decision: Pick<Decision, 'cause' | 'reason' | 'score'> | null): string {
+  if (!decision) return 'the mail filter held it for a closer look';
+  const detail = decision.reason.replace(/^[\w.-]+: /, '');
+  switch (decision.cause) {
+    case 'junk':
+      return `it looks like junk mail (junk score ${decision.score})`;
+    case 'virus':
+      return `it may carry a virus (${detail})`;
+    case 'policy':
+      return `it breaks a rule of your mail filter (${detail})`;
+    case 'sender':
+      return 'its sender is on the block list';
+    case 'unavailable':
+      return 'the mail filter could not finish checking it';
+    default:
+      return `the mail filter held it (${detail})`;
+  }
+}

@@ -170,6 +170,8 @@ const MIGRATIONS: readonly string[] = [
      added_by TEXT,
      PRIMARY KEY (recipient, entry)
    );`,
+  // the quarantine digest (quarantine/digest.ts): when this recipient's copy was listed in a digest; null: not yet
+  `ALTER TABLE recipients ADD COLUMN digest_at INTEGER;`,
 ];
 
 /** Opens (and migrates) the relay database: WAL, synchronous=FULL, so a commit survives power loss. */

@@ -86,6 +86,8 @@ export interface RecipientRow {
   last_reply: string | null;
   last_status: string | null;
   updated_at: number;
+  /** When this copy was listed in a quarantine digest (quarantine/digest.ts); null: not yet. */
+  digest_at: number | null;
 }
 
 export interface HistoryRow {
@@ -314,6 +316,13 @@ const QUARANTINE_WHERE = `m.status = 'quarantined'
        OR lower(COALESCE(m.header_message_id, '')) LIKE @search ESCAPE '\\' OR lower(m.id) LIKE @search ESCAPE '\\'
        OR EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND lower(r.address) LIKE @search ESCAPE '\\'))`;
 
+/**
+ * A digest's rows: a quarantined message's waiting copy for an internal recipient (route fixed at arrival by
+ * Queue.routeFor: one of our domains) not listed yet; @address (any case) narrows to one recipient, null to all.
+ */
+const DIGEST_WHERE = `m.status = 'quarantined' AND r.status = 'pending' AND r.route = 'internal' AND r.digest_at IS NULL
+  AND (@address IS NULL OR r.address = @address COLLATE NOCASE)`;
+
 /** Rows whose spool file must exist: queued mail and quarantined mail (every status but the finished ones). */
 const KEEPS_FILE = `status NOT IN ('done', 'deleted', 'damaged')`;
 const FINISHED: ReadonlySet<string> = new Set<MessageStatus>(['done', 'deleted', 'damaged']);
@@ -412,6 +421,16 @@ export class QueueStore {
         `UPDATE messages SET status = 'queued', held = 0, received_at = @now, added_headers = @headers WHERE id = @id AND status = 'quarantined'`,
       ),
       finishQuarantined: db.prepare(`UPDATE messages SET status = 'deleted', finished_at = ? WHERE id = ? AND status = 'quarantined'`),
+      // the quarantine digest (quarantine/digest.ts): internal recipients' quarantined copies not yet listed
+      digestRecipients: db.prepare(
+        `SELECT MIN(r.address) AS address, COUNT(*) AS count FROM messages m JOIN recipients r ON r.message_id = m.id
+         WHERE ${DIGEST_WHERE} GROUP BY r.address COLLATE NOCASE ORDER BY MIN(m.received_at), MIN(r.address) LIMIT @limit`,
+      ),
+      digestMessages: db.prepare(
+        `SELECT m.* FROM messages m JOIN recipients r ON r.message_id = m.id
+         WHERE ${DIGEST_WHERE} ORDER BY m.received_at, m.id LIMIT @limit`,
+      ),
+      markDigested: db.prepare(`UPDATE recipients SET digest_at = @at WHERE message_id = @id AND address = @address COLLATE NOCASE AND digest_at IS NULL`),
       // a backup's snapshot and a restored database (backup/backup.ts)
       keptFiles: db.prepare(`SELECT id, spool_bytes FROM messages WHERE ${KEEPS_FILE}`),
       queuedCount: db.prepare(`SELECT COUNT(*) AS n FROM messages WHERE status = 'queued'`),
@@ -803,6 +822,26 @@ export class QueueStore {
         this.statements.insertHistory.run(historyParams(history));
       }
       return changed;
+    })();
+  }
+
+  /**
+   * The internal recipients with quarantined copies not yet listed in a digest, with how many, the longest waiting
+   * first; `address` (any case) narrows it to that one. At most `limit` recipients.
+   */
+  digestRecipients(filter: { address?: string; limit: number }): { address: string; count: number }[] {
+    return this.statements.digestRecipients.all({ address: filter.address ?? null, limit: filter.limit }) as { address: string; count: number }[];
+  }
+
+  /** The quarantined messages for `address` (any case) not yet listed in a digest, oldest first, at most `limit`. */
+  digestMessages(address: string, limit: number): MessageRow[] {
+    return this.statements.digestMessages.all({ address, limit }) as MessageRow[];
+  }
+
+  /** Records that these copies were listed in a digest at `at` (one transaction); a copy listed before keeps its time. */
+  markDigested(entries: readonly { id: string; address: string }[], at: number): void {
+    this.db.transaction(() => {
+      for (const entry of entries) this.statements.markDigested.run({ id: entry.id, address: entry.address, at });
     })();
   }
 

@@ -27,6 +27,8 @@ export const STATE_KEYS = {
   servedAdmin: 'served_admin_address',
   /** The EHLO name the running relay's open-relay self-test uses (secret per run): its probes are not counted as refusals. */
   selfTestHelo: 'self_test_helo',
+  /** 'YYYY-MM-DD' (local): the day the scheduled quarantine digest last ran (quarantine/digest.ts), so a start later that day does not send it again. */
+  digestLastDay: 'digest_last_day',
 } as const;
 
 export type StateKey = (typeof STATE_KEYS)[keyof typeof STATE_KEYS];

@@ -19,7 +19,7 @@ export const WIZARD_STEPS: readonly WizardStep[] = [
   { id: 'domains', title: 'Accepted domains', prefixes: ['domains', 'hostname', 'mx.listen'] },
   { id: 'internal', title: 'Internal server', prefixes: ['internal'] },
   { id: 'recipients', title: 'Recipient verification', prefixes: ['recipients', 'mx.callout'] },
-  { id: 'filters', title: 'Filters', prefixes: ['filters'] },
+  { id: 'filters', title: 'Filters', prefixes: ['filters', 'quarantine.digest.enabled', 'quarantine.userPage.listen'] },
   { id: 'tls', title: 'TLS certificate', prefixes: ['mx.tls'] },
   { id: 'outbound', title: 'Outbound', prefixes: ['outbound'] },
   { id: 'submission', title: 'Submission accounts', prefixes: ['submission'] },
@@ -85,6 +85,10 @@ export interface WizardFields {
   tagScore: string;
   quarantineScore: string;
   rejectScore: string;
+  /** The users' daily list of held mail (quarantine digest): on for a new setup, as saved for one set up before. */
+  digestEnabled: boolean;
+  /** Where the users' quarantine page listens (the list's links); empty: the list has no links. */
+  userPageListen: string;
 
   tlsMode: 'generate' | 'files';
   certPath: string;
@@ -134,6 +138,8 @@ export const FIELD_PATHS = {
   tagScore: 'filters.tagScore',
   quarantineScore: 'filters.quarantineScore',
   rejectScore: 'filters.rejectScore',
+  digestEnabled: 'quarantine.digest.enabled',
+  userPageListen: 'quarantine.userPage.listen',
   certPath: 'mx.tls.cert',
   keyPath: 'mx.tls.key',
   smarthostHost: 'outbound.smarthost.host',
@@ -221,6 +227,10 @@ export function fieldsFromConfig(saved: ConfigObject): WizardFields {
     tagScore: text(get('filters.tagScore')),
     quarantineScore: text(get('filters.quarantineScore')),
     rejectScore: text(get('filters.rejectScore')),
+    // the config's default is off (an existing relay does not start sending lists by itself); a new setup (no
+    // domains saved yet) offers it on
+    digestEnabled: typeof get('quarantine.digest.enabled') === 'boolean' ? get('quarantine.digest.enabled') === true : get('domains') === undefined,
+    userPageListen: text(get('quarantine.userPage.listen')),
     tlsMode: get('mx.tls.cert') !== undefined || get('mx.tls.key') !== undefined ? 'files' : 'generate',
     certPath: text(get('mx.tls.cert')),
     keyPath: text(get('mx.tls.key')),
@@ -284,6 +294,8 @@ export function buildConfig(saved: ConfigObject, fields: WizardFields): ConfigOb
   put('filters.tagScore', numberOrText(fields.tagScore));
   put('filters.quarantineScore', numberOrText(fields.quarantineScore));
   put('filters.rejectScore', numberOrText(fields.rejectScore));
+  if (fields.digestEnabled || getPath(saved, 'quarantine.digest.enabled') !== undefined) put('quarantine.digest.enabled', fields.digestEnabled);
+  put('quarantine.userPage.listen', optionalText(fields.userPageListen));
 
   if (fields.tlsMode === 'files') {
     put('mx.tls.cert', fields.certPath.trim());
@@ -377,6 +389,13 @@ export interface InForce {
 /** Added to a value the command line sets, in the review. */
 export const COMMAND_LINE_MARK = '(set on the command line)';
 
+/** The users' daily list as the review says it: off, on with links to the user page, or on without links. */
+function digestLine(fields: Pick<WizardFields, 'digestEnabled' | 'userPageListen'>): string {
+  if (!fields.digestEnabled) return 'off';
+  const listen = fields.userPageListen.trim();
+  return listen ? `on, with links to the user page at ${listen}` : 'on, without links (users ask you to release a message)';
+}
+
 /** The review page: every choice in plain words, one section per step; addresses as they will be in force. */
 export function reviewSummary(fields: WizardFields, inForce: InForce = { effective: {}, overridden: [] }): ReviewSection[] {
   const list = (text: string, empty: string) => {
@@ -438,6 +457,7 @@ export function reviewSummary(fields: WizardFields, inForce: InForce = { effecti
             ['rspamd', fields.rspamdAddress.trim() || 'off'],
             ['SpamAssassin', fields.spamdAddress.trim() || 'off'],
             ['Junk scores (tag / quarantine / reject)', [fields.tagScore, fields.quarantineScore, fields.rejectScore].map((value) => value.trim() || 'default').join(' / ')],
+            ['Daily list of held mail to each user', digestLine(fields)],
           ]
         : [['Content filters', 'off: mail is delivered unchecked']],
     },

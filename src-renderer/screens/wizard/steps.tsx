@@ -238,10 +238,37 @@ export function FiltersStep({ fields, set, errors, label }: StepProps) {
             <TextField label={label('quarantineScore')} value={fields.quarantineScore} onChange={(value) => set('quarantineScore', value)} errors={errors('quarantineScore')} inputMode="decimal" placeholder="10" className="short" />
             <TextField label={label('rejectScore')} value={fields.rejectScore} onChange={(value) => set('rejectScore', value)} errors={errors('rejectScore')} inputMode="decimal" placeholder="15" className="short" />
           </div>
+          <DigestFields fields={fields} set={set} errors={errors} />
         </>
       ) : (
         <p className="notice">With the filters off, every message for your domains is delivered unchecked.</p>
       )}
+    </>
+  );
+}
+
+/** The users' daily list of their held mail, and the address of the page its links open (or why none is needed). */
+function DigestFields({ fields, set, errors }: Pick<StepProps, 'fields' | 'set' | 'errors'>) {
+  return (
+    <>
+      <h3>Held mail</h3>
+      <CheckboxField
+        label="Send each user a daily list of their held mail"
+        checked={fields.digestEnabled}
+        onChange={(value) => set('digestEnabled', value)}
+        errors={errors('digestEnabled')}
+        hint="Once a day (08:00 on weekdays; Settings can change it), each person with newly held mail gets one message listing it: sender, subject, when and why. Never the mail itself."
+      />
+      {fields.digestEnabled ? (
+        <TextField
+          label="Address of the users' page"
+          value={fields.userPageListen}
+          onChange={(value) => set('userPageListen', value)}
+          errors={errors('userPageListen')}
+          hint="The list links to a small page where a user looks at a held message safely and releases it. It listens on this address of this box, as IP:PORT on your internal network (e.g. 192.168.1.10:8026), never one the Internet reaches. Empty: the list has no links, and users ask you to release a message."
+          placeholder="empty: no links"
+        />
+      ) : null}
     </>
   );
 }

@@ -162,3 +162,37 @@ test('the review warns when no virus scanner is set, and not once ClamAV is', ()
   assert.deepEqual(reviewWarnings({ ...filled(), filtersEnabled: true, clamavAddress: '/run/clamav/clamd.ctl' }), []);
   assert.match(reviewWarnings({ ...filled(), filtersEnabled: false }).join('\n'), /filters are off/);
 });
+
+test("a new setup sends each user a daily list of held mail; a relay set up before keeps its digest setting (off by default)", () => {
+  const fresh = fieldsFromConfig({});
+  assert.equal(fresh.digestEnabled, true);
+  const built = validateConfig(buildConfig({}, filled()));
+  assert.ok(built.ok, JSON.stringify(!built.ok && built.problems));
+  assert.equal(built.config.quarantine.digest.enabled, true);
+  assert.equal(built.config.quarantine.userPage.listen, undefined);
+
+  const existing = { domains: ['example.com'], internal: { host: 'exchange.lan' } };
+  const fields = fieldsFromConfig(existing);
+  assert.equal(fields.digestEnabled, false);
+  const config = buildConfig(existing, fields);
+  assert.equal(config.quarantine, undefined, 'nothing is added for a relay that never had it');
+  assert.equal(fieldsFromConfig({ ...existing, quarantine: { digest: { enabled: true } } }).digestEnabled, true);
+});
+
+test('the user page address lands in quarantine.userPage.listen; a public one is refused at the filters step', () => {
+  const withPage = buildConfig({}, { ...filled(), userPageListen: ' 192.168.1.10:8026 ' });
+  const result = validateConfig(withPage);
+  assert.ok(result.ok, JSON.stringify(!result.ok && result.problems));
+  assert.equal(result.config.quarantine.userPage.listen, '192.168.1.10:8026');
+  assert.equal(fieldsFromConfig(withPage).userPageListen, '192.168.1.10:8026');
+  const lines = new Map(reviewSummary({ ...filled(), userPageListen: '192.168.1.10:8026' }).flatMap((section) => section.lines));
+  assert.equal(lines.get('Daily list of held mail to each user'), 'on, with links to the user page at 192.168.1.10:8026');
+  assert.equal(new Map(reviewSummary(filled()).flatMap((section) => section.lines)).get('Daily list of held mail to each user'), 'on, without links (users ask you to release a message)');
+
+  const publicPage = validateConfig(buildConfig({}, { ...filled(), userPageListen: '0.0.0.0:8026' }));
+  assert.equal(publicPage.ok, false);
+  const paths = !publicPage.ok ? publicPage.problems.map((problem) => problem.path) : [];
+  assert.deepEqual(paths, ['quarantine.userPage.listen']);
+  assert.equal(stepForPath(paths[0]!), 'filters');
+  assert.equal(FIELD_PATHS.userPageListen, 'quarantine.userPage.listen');
+});
