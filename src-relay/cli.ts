@@ -5,7 +5,7 @@ import type { ConfigInput } from './config/schema.ts';
 import { checkServeReady, formatProblems, loadConfig, splitHostPort, type ConfigProblem, type ConfigResult } from './config/load.ts';
 import { hostPortSchema } from './config/schema.ts';
 import { createStreamLogger, silentLogger } from './log/logger.ts';
-import { dataPaths, openStore } from './engine.ts';
+import { dataPaths, openStore, type Relay } from './engine.ts';
 import { ConfigRefused, startAdminHost, type AdminHost } from './admin/host.ts';
 import { resolverFromEnvironment } from './util/fixture-resolver.ts';
 import { QUEUE_ID_PATTERN } from './util/ids.ts';
@@ -136,6 +136,13 @@ async function serve(flags: Flags): Promise<number> {
   const logger = createStreamLogger(process.stderr);
   const { overrides } = overridesFrom(flags);
   let host: AdminHost;
+  let admin = 'unavailable';
+  // after the first start, each (re)start by the wizard or Apply prints the ready line again: the console tells the truth
+  let printReady = false;
+  const readyLine = (relay: Relay) => {
+    const submission = (['submission', 'submissions'] as const).map((name) => (relay.addresses[name] ? ` ${name}=${relay.addresses[name]}` : '')).join('');
+    process.stdout.write(`moat ready mx=${relay.addresses.mx}${submission} admin=${admin} data-dir=${dataDir}\n`);
+  };
   try {
     host = await startAdminHost({
       dataDir,
@@ -144,20 +151,23 @@ async function serve(flags: Flags): Promise<number> {
       adminToken: process.env.MOAT_ADMIN_TOKEN || null,
       logger,
       relayOptions: { resolver: resolverFromEnvironment() },
-      onEngineStarted: (relay) => relay.queue.store.setState(STATE_KEYS.servedDomains, JSON.stringify(relay.config.domains)),
+      onEngineStarted: (relay) => {
+        relay.queue.store.setState(STATE_KEYS.servedDomains, JSON.stringify(relay.config.domains));
+        if (printReady) readyLine(relay);
+      },
     });
   } catch (error) {
     if (error instanceof ConfigRefused) return refuseConfig(configFile, error.problems);
     throw error;
   }
-  const admin = host.adminAddress ?? 'unavailable';
+  admin = host.adminAddress ?? 'unavailable';
+  printReady = true;
   const relay = host.relay;
   if (relay) {
     if (relay.damaged.length > 0) {
       process.stderr.write(`moat: WARNING ${relay.damaged.length} queued message(s) have a missing or torn spool file: ${relay.damaged.join(', ')}\n`);
     }
-    const submission = (['submission', 'submissions'] as const).map((name) => (relay.addresses[name] ? ` ${name}=${relay.addresses[name]}` : '')).join('');
-    process.stdout.write(`moat ready mx=${relay.addresses.mx}${submission} admin=${admin} data-dir=${dataDir}\n`);
+    readyLine(relay);
   } else {
     process.stdout.write(`moat waiting for setup admin=${admin} state=${host.state} data-dir=${dataDir}\n`);
     if (host.error) process.stderr.write(`moat: the relay is not running: ${host.error}\n`);

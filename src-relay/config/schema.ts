@@ -25,7 +25,9 @@ const hostSchema = z
   .string()
   .min(1)
   .max(253)
-  .regex(/^[A-Za-z0-9._:-]+$/, 'expected a host name or IP address');
+  .regex(/^[A-Za-z0-9._:-]+$/, { message: 'expected a host name or IP address', abort: true })
+  // "10.0.0.5:25" is the most common slip: a colon belongs only in an IPv6 address
+  .refine((value) => !value.includes(':') || isIP(value) === 6, { message: 'a host name or IP address without a port: put the port in the Port field' });
 
 /**
  * Why a domain of the configuration (accepted, TLS-required, a block list) cannot be one, in words the admin can act

@@ -8,6 +8,7 @@ import { Sink, reservePort } from '../helpers/sink.ts';
 import { tempDir } from '../helpers/relay.ts';
 import { RawSmtp, message, send } from '../helpers/smtp.ts';
 import { ServeProcess, eventually, runCli, snapshot } from '../helpers/cli.ts';
+import { AdminClient } from '../helpers/admin.ts';
 
 const QUEUE_ID = /queued as ([0-9A-Z]{22})/;
 /** Each test spawns the CLI a few dozen times at most; a hang fails it instead of the whole run. */
@@ -327,6 +328,20 @@ test('serve without domains or an internal server waits for its setup and prints
     assert.equal(readFileSync(join(dataDir, 'setup-token'), 'utf8').trim(), serve.setupToken);
     const answer = await fetch(`http://${serve.admin}/api/auth.status`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
     assert.deepEqual(await answer.json(), { ok: true, result: { state: 'setup', csrf: null } });
+  } finally {
+    assert.equal((await serve.stop()).code, 0);
+  }
+});
+
+test('after the setup is applied, serve prints its ready line with the listening addresses (the console does not keep showing the spent token)', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const dataDir = join(world(), 'data');
+  const serve = await ServeProcess.startForSetup(['--data-dir', dataDir, '--admin-listen', '127.0.0.1:0', '--mx-listen', '127.0.0.1:0']);
+  try {
+    assert.doesNotMatch(serve.stdout, /^moat ready/m);
+    const admin = new AdminClient(`http://${serve.admin}`);
+    await admin.call('auth.setup', { token: serve.setupToken, password: 'a long admin password 1' });
+    await admin.call('config.apply', { config: { domains: ['example.test'], internal: { host: '127.0.0.1', port: 2599 } } });
+    await eventually(async () => /^moat ready mx=127\.0\.0\.1:\d+ admin=/m.test(serve.stdout), 30_000, 'the ready line after Apply');
   } finally {
     assert.equal((await serve.stop()).code, 0);
   }

@@ -63,6 +63,15 @@ test('HOST:PORT splits, IPv6 in brackets too', () => {
   assert.throws(() => splitHostPort('nope'));
 });
 
+test('a host field with a port in it is refused with the advice to use the Port field; IPv6 addresses keep their colons', () => {
+  const problemOf = (host: string) => validateConfig({ domains: ['example.com'], internal: { host } });
+  for (const host of ['127.0.0.1:2525', 'exchange.corp.example:25']) {
+    const result = problemOf(host);
+    assert.ok(!result.ok && result.problems.some((problem) => problem.path === 'internal.host' && /put the port in the Port field/.test(problem.message)), `${host} is refused`);
+  }
+  for (const host of ['192.0.2.5', '::1', 'fd00::25', 'exchange.corp.example']) assert.ok(problemOf(host).ok, `${host} is accepted`);
+});
+
 test('saving a config leaves the whole file or the old one, never a temp file', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'moat-config-'));
   const file = join(dir, 'moat.json');
