@@ -25,6 +25,9 @@ import { Monitor, type MonitorOptions } from './monitor/index.ts';
 import { backupLog } from './monitor/monitor-store.ts';
 import { selfTestHelo } from './monitor/self-test.ts';
 import { BackupScheduler } from './backup/schedule.ts';
+import { PersonalLists } from './filters/personal-lists.ts';
+import { UserLinks } from './quarantine/user-links.ts';
+import { UserPage } from './quarantine/user-page.ts';
 
 export interface RelayOptions {
   /** DNS for MX delivery; tests pass fixture records so no real DNS is asked. */
@@ -68,6 +71,8 @@ export interface Relay {
   readonly backups: BackupScheduler;
   /** Quarantined messages: list, preview, release, delete (expiry runs by itself). */
   readonly quarantine: Quarantine;
+  /** The end users' quarantine page, when `quarantine.userPage.listen` is set. */
+  readonly userPage: UserPage | null;
   /** Where the listeners ended up (port 0 resolved); the submission listeners only when configured. */
   readonly addresses: { mx: string; submission?: string; submissions?: string; readonly admin: string | null };
   routeStates(): RouteState[];
@@ -108,7 +113,7 @@ export async function createRelay(config: Config, dataDir: string, options: Rela
     const filters = createContentPipeline(config, { db, logger, filters: [...optional, ...(options.filters ?? [])], clock });
     const probeHelo = selfTestHelo();
     const mx = new MxListener({ config, hostname, queue, tls, logger, events, clock, filters, resolver: options.resolver ?? dns, selfTestHelo: probeHelo });
-    const quarantine = new Quarantine({ queue, senders: new SenderLists(db), logger, clock });
+    const quarantine = new Quarantine({ queue, senders: new SenderLists(db), personal: new PersonalLists(db), hostname, logger, clock });
     const monitor = new Monitor({ config, dataDir, hostname, db, queue, events, logger, clock, tls, routeStates: () => scheduler.routeStates(), selfTestHelo: probeHelo, options: options.monitor });
     const backups = new BackupScheduler({ config, dataDir, db, log: backupLog(monitor.store), clock, logger });
     const { host, port } = splitHostPort(config.mx.listen);
@@ -117,6 +122,11 @@ export async function createRelay(config: Config, dataDir: string, options: Rela
       await mx.stop();
       throw error;
     });
+    const userPage = config.quarantine.userPage.listen
+      ? new UserPage({ config: config.quarantine.userPage, quarantine, links: await UserLinks.open(dataDir), logger, clock })
+      : null;
+    // like the admin listener: an address that cannot be bound is logged and retried, the mail keeps flowing
+    await userPage?.start();
     scheduler.start();
     const expireQuarantine = () => void quarantine.expire(config.quarantine.retentionDays).catch((error: Error) => logger.error({ error: error.message }, 'QUARANTINE_EXPIRY_FAILED'));
     expireQuarantine();
@@ -136,13 +146,14 @@ export async function createRelay(config: Config, dataDir: string, options: Rela
       monitor,
       backups,
       quarantine,
+      userPage,
       damaged,
       addresses: { mx: mxAddress, ...submission.addresses, get admin() { return adminListener().address; } },
       routeStates: () => scheduler.routeStates(),
       stop() {
         stopping ??= (async () => {
           clearInterval(quarantineTimer);
-          await Promise.all([mx.stop(), submission.stop()]);
+          await Promise.all([mx.stop(), submission.stop(), userPage?.stop()]);
           await scheduler.stop(config.shutdownGraceSec * 1000);
           await backups.stop();
           await monitor.stop();
