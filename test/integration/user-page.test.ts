@@ -18,6 +18,7 @@ import { runCli } from '../helpers/cli.ts';
 import { Sink } from '../helpers/sink.ts';
 import { startRelay, type TestRelay } from '../helpers/relay.ts';
 import { send } from '../helpers/smtp.ts';
+import { messageWithAttachments } from '../helpers/mail-parts.ts';
 
 const TEST_TIMEOUT_MS = 60_000;
 const DAY_MS = 86_400_000;
@@ -34,7 +35,10 @@ const JUNK = { filters: { enabled: true, rules: { MISSING_DATE: 11 } } };
 
 before(async () => {
   sink = await Sink.start();
-  direct = await startRelay(sink.port, { ...JUNK, quarantine: { userPage: { listen: '127.0.0.1:0' } } });
+  direct = await startRelay(sink.port, {
+    filters: { ...JUNK.filters, attachments: { action: 'quarantine' } },
+    quarantine: { userPage: { listen: '127.0.0.1:0' } },
+  });
   approval = await startRelay(sink.port, { ...JUNK, quarantine: { userPage: { listen: '127.0.0.1:0', releaseMode: 'approval' } } });
   directLinks = await UserLinks.open(direct.dataDir);
   approvalLinks = await UserLinks.open(approval.dataDir);
@@ -169,6 +173,41 @@ test("recipient A's link releases the message to A only: B's copy stays in quara
   assert.deepEqual(sunk(subject)[1]!.to, ['b@example.test']);
   assert.notEqual(direct.relay.queue.store.message(id)!.status, 'quarantined');
   assert.equal(direct.relay.quarantine.list({ search: subject }).length, 0);
+});
+
+test('two presses of "Release to me" at once release one copy: one answer says done, the other that nothing waits any more', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const subject = `twice at once ${Date.now()}`;
+  const id = await quarantined(direct, ['a@example.test', 'b@example.test'], subject);
+  const link = token(directLinks, 'a@example.test', id);
+  const client = newClient();
+  const answers = await Promise.all(Array.from({ length: 4 }, () => press(direct, client, link, 'release')));
+  assert.deepEqual(answers.map((answer) => answer.status).sort(), [200, 410, 410, 410]);
+  await until('A has it', () => sunk(subject).length === 1);
+  assert.deepEqual(pendingOf(direct, id), ['b@example.test']);
+  assert.equal(historyOf(direct, id).filter((line) => line.startsWith('RELEASED ')).length, 1);
+  // no second copy went out meanwhile
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  assert.equal(sunk(subject).length, 1);
+});
+
+test('a message held for a blocked attachment can only be asked for: "Release to me" is not offered, and a forged press only asks', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const subject = `blocked attachment ${Date.now()}`;
+  const raw = messageWithAttachments(subject, [{ name: 'invoice.exe', data: 'MZ not really a program' }]).replace('To: bob@example.test', 'To: a@example.test');
+  const info = await send(direct.port, 'alice@sender.test', ['a@example.test'], raw);
+  const id = /queued as (\S+)/.exec(info.response)![1]!;
+  assert.equal(direct.relay.queue.store.message(id)!.status, 'quarantined');
+  const link = token(directLinks, 'a@example.test', id);
+  const client = newClient();
+  const page = await http(direct, client, 'GET', `/q/${link}`);
+  assert.match(page.body, /It breaks a mail rule set by your administrator/);
+  assert.match(page.body, /only your mail administrator can release it/);
+  assert.match(page.body, /<button[^>]*>Ask for release<\/button>/);
+  assert.doesNotMatch(page.body, /Release to me/);
+  const forged = await press(direct, client, link, 'release');
+  assert.match(forged.body, /your request was sent to your mail administrator/);
+  assert.equal(direct.relay.queue.store.message(id)!.status, 'quarantined');
+  assert.deepEqual(direct.relay.quarantine.get(id)!.message.releaseRequests, ['a@example.test']);
+  assert.equal(sunk(subject).length, 0);
 });
 
 test("a link for recipient A cannot show or act on a message that only B received", { timeout: TEST_TIMEOUT_MS }, async () => {
