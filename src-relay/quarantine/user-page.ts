@@ -127,9 +127,9 @@ export class UserPage {
     const router = new Router();
     router.use((context) => this.gate(context));
     router.get('/q/:token', (context) => this.show(context));
-    router.get('/q/:token/:action', ({ res }) => {
+    router.get('/q/:token/:action', ({ res, params }) => {
       // a button's address opened as a page: show the message instead of acting
-      res.writeHead(303, { location: '.' });
+      res.writeHead(303, { location: messageHref(params.token!) });
       res.end();
     });
     router.add('POST', '/q/:token/:action', (context) => this.act(context));
@@ -281,8 +281,16 @@ ${
     };
     const answer = words[result];
     const ok = answer.status === 200;
-    page(res, answer.status, answer.title, `<p class="${ok ? 'done' : 'refused'}" role="status">${escapeHtml(answer.text)}</p>${result === 'released' ? '' : `<p><a href=".">Back to the message</a></p>`}`);
+    page(res, answer.status, answer.title, `<p class="${ok ? 'done' : 'refused'}" role="status">${escapeHtml(answer.text)}</p>${result === 'released' ? '' : `<p><a href="${messageHref(params.token!)}">Back to the message</a></p>`}`);
   }
+}
+
+/**
+ * The message's page from an action's address (/q/TOKEN/ACTION), relative so that a page behind a proxy's path prefix
+ * keeps working: the buttons' forms post to TOKEN/ACTION relative to /q/TOKEN.
+ */
+function messageHref(token: string): string {
+  return `../${encodeURIComponent(token)}`;
 }
 
 const INVALID_LINK = `<p class="refused">This link does not work: it is incomplete or has been changed. Copy the whole link from your quarantine e-mail, or ask your mail administrator.</p>`;

@@ -276,13 +276,14 @@ test('a button press from a foreign page (Origin of another site, or Sec-Fetch-S
   const id = await quarantined(direct, ['a@example.test'], subject);
   const client = newClient();
   const link = token(directLinks, 'a@example.test', id);
-  for (const headers of [
+  const foreign: Record<string, string>[] = [
     { origin: 'https://evil.test', 'sec-fetch-site': 'cross-site' },
     { origin: 'https://evil.test' },
     { origin: 'null', 'sec-fetch-site': 'cross-site' },
     { origin: 'null', 'sec-fetch-site': '' },
     { 'sec-fetch-site': 'same-site' },
-  ]) {
+  ];
+  for (const headers of foreign) {
     const refused = await http(direct, client, 'POST', `/q/${link}/block`, { headers, body: '' });
     assert.equal(refused.status, 403, JSON.stringify(headers));
     assert.match(refused.body, /did not come from this page, so nothing was done/);
@@ -307,6 +308,7 @@ test('other methods, other paths and bodies over MAX_FORM_BYTES are refused; a b
   for (const path of ['/', '/q', '/api/quarantine.list', '/metrics', `/q/${link}/release/now`]) assert.equal((await http(direct, client, 'GET', path)).status, 404, path);
   const opened = await http(direct, client, 'GET', `/q/${link}/release`);
   assert.equal(opened.status, 303);
+  assert.equal(opened.headers.location, `../${link}`);
   const justUnder = await press(direct, client, link, 'allow', { 'content-length': String(MAX_FORM_BYTES) });
   // (the body sent is empty; a declared length at the cap is not refused for its size)
   assert.notEqual(justUnder.status, 413);
