@@ -31,14 +31,15 @@ test('a button press passes with this origin, with Origin null only beside Sec-F
 });
 
 test('a button press from elsewhere is refused: another origin, another port, Origin null alone, cross-site or same-site fetches, an unreadable Origin', () => {
-  for (const headers of [
+  const elsewhere: Record<string, string>[] = [
     { origin: 'https://evil.test' },
     { origin: 'http://10.0.0.5:8091' },
     { origin: 'null' },
     { 'sec-fetch-site': 'cross-site' },
     { 'sec-fetch-site': 'same-site', origin: 'http://10.0.0.5:8090' },
     { origin: 'not a url' },
-  ]) {
+  ];
+  for (const headers of elsewhere) {
     assert.notEqual(foreignRequest(req(headers)), null, JSON.stringify(headers));
   }
 });
