@@ -308,6 +308,30 @@ export class Quarantine {
     return list === 'allow' ? 'allowed' : 'blocked';
   }
 
+  /** The personal lists of `address` while it waits in message `id` (what the user page shows); null otherwise. */
+  personalListsOf(id: string, address: string): { list: 'allow' | 'deny'; entry: string }[] | null {
+    const waiting = this.waitingFor(id, address);
+    if (!waiting || !this.personal) return null;
+    return this.personal.of(waiting.recipient.address).map(({ list, entry }) => ({ list, entry }));
+  }
+
+  /** `address` (a waiting recipient of message `id`) takes `entry` off their own lists; the message's history says so. */
+  removePersonal(id: string, address: string, entry: string, how: string): 'removed' | 'not-listed' | 'gone' {
+    const waiting = this.waitingFor(id, address);
+    if (!waiting || !this.personal) return 'gone';
+    const recipient = waiting.recipient.address;
+    const now = this.clock();
+    const personal = this.personal;
+    const removed = this.store.atomically(() => {
+      if (!personal.remove(recipient, entry)) return false;
+      this.store.insertHistory([{ at: now, queueId: id, action: 'SENDER_UNLISTED', recipient, detail: `${recipient} took ${entry} off their sender lists (${how})` }]);
+      return true;
+    });
+    if (!removed) return 'not-listed';
+    this.logger.info({ id, rcpt: recipient, entry, how }, 'PERSONAL_SENDER_REMOVED');
+    return 'removed';
+  }
+
   /** Releases a selection in one transaction (one commit, not one per message); true for each one released. */
   releaseMany(ids: readonly string[], options: { by: string; allowSender?: boolean }): boolean[] {
     return this.store.atomically(() => ids.map((id) => this.release(id, options).released));

@@ -29,7 +29,8 @@ pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#f4f5f7;border:1px so
 .refused{background:#fdecea;border-left:4px solid #b3261e;padding:.5rem .75rem}.actions{display:flex;flex-wrap:wrap;gap:.75rem;margin:1rem 0}
 form{margin:0}button{font:inherit;padding:.5rem 1rem;border-radius:4px;border:1px solid #3b4a5a;background:#fff;cursor:pointer}
 button.primary{background:#1f5fae;border-color:#1f5fae;color:#fff}button:focus-visible{outline:3px solid #1b1f24;outline-offset:2px}
-.note{color:#4a5461;font-size:.9rem}`;
+.note{color:#4a5461;font-size:.9rem}.entries{padding-left:1.2rem}.entries li{margin:.25rem 0}form.inline{display:inline;margin-left:.5rem}
+form.inline button{padding:.1rem .6rem;font-size:.9rem}`;
 
 /**
  * Stricter than the admin page's: nothing may load at all (no scripts, images, fonts, frames), the one inline style
@@ -47,7 +48,7 @@ export const USER_PAGE_HEADERS: Readonly<Record<string, string>> = {
 };
 
 /** The buttons' actions, as the last part of their form's path. */
-const ACTIONS = ['release', 'request', 'allow', 'block'] as const;
+const ACTIONS = ['release', 'request', 'allow', 'block', 'remove'] as const;
 type PageAction = (typeof ACTIONS)[number];
 
 /** Why a message is held, where only the admin may let it through: the user page offers "ask for release" instead. */
@@ -224,6 +225,7 @@ ${button('block', 'Block this sender')}
           ? 'Your mail administrator decides on each request; you will get an e-mail with the answer.'
           : '"Release to me" delivers it to your mailbox only. "Always allow" stops mail from this sender being held as junk for you (viruses and dangerous attachments are still stopped). "Block" keeps mail from this sender away from you.'
     }</p>
+${message.sender ? `<p class="note">"Always allow" and "Block" apply to the sending address <strong>${escapeHtml(message.sender)}</strong>.</p>` : ''}
 <h2>What the message says</h2>
 <p class="note">Shown as plain text only: nothing in it is opened, loaded or run. Be careful with links or requests for passwords or payments.</p>
 <pre>${escapeHtml(safe.text.slice(0, PAGE_TEXT_CHARS)) || '(no text)'}</pre>
@@ -233,7 +235,7 @@ ${
     ? `<h2>Attachments</h2><ul>${safe.attachments.map((attachment) => `<li>${escapeHtml(attachment.filename ?? attachment.contentType)} (${formatSize(attachment.size)})</li>`).join('')}</ul><p class="note">Attachments cannot be opened here.</p>`
     : ''
 }`;
-    page(context.res, 200, 'A message held for you', body);
+    page(context.res, 200, 'A message held for you', body + personalListsSection(quarantine.personalListsOf(claims.messageId, claims.recipient) ?? [], token));
   }
 
   private async act(context: RequestContext): Promise<void> {
@@ -244,7 +246,8 @@ ${
       this.options.logger.info({ clientIp, why: refusal }, 'USER_PAGE_REFUSED');
       return page(res, 403, 'Not allowed', `<p class="refused">This button press did not come from this page, so nothing was done. Open the link from your e-mail and try again.</p>`);
     }
-    if (!(await readSmallBody(req))) {
+    const form = await readSmallBody(req);
+    if (!form) {
       this.options.logger.info({ clientIp, why: 'body too large' }, 'USER_PAGE_REFUSED');
       res.setHeader('connection', 'close');
       return page(res, 413, 'Not allowed', `<p class="refused">That request was too large, so nothing was done.</p>`);
@@ -258,6 +261,14 @@ ${
     if (!waiting) return gonePage(res);
     const how = 'user page';
     const adminOnly = ADMIN_ONLY_CAUSES.has(waiting.decision?.cause ?? null);
+    if (action === 'remove') {
+      const entry = form.get('entry') ?? '';
+      const removed = quarantine.removePersonal(claims.messageId, claims.recipient, entry, how);
+      this.options.logger.info({ id: claims.messageId, rcpt: waiting.recipient.address, action, result: removed, clientIp }, 'USER_PAGE_ACTION');
+      if (removed === 'gone') return gonePage(res);
+      const text = removed === 'removed' ? `Done: ${entry} is no longer on your lists.` : `${entry} was not on your lists; nothing changed.`;
+      return page(res, 200, removed === 'removed' ? 'Sender removed' : 'Nothing to remove', `<p class="done" role="status">${escapeHtml(text)}</p><p><a href="${messageHref(params.token!)}">Back to the message</a></p>`);
+    }
     let result: RecipientActionResult;
     if (action === 'release' && this.options.config.releaseMode === 'direct' && !adminOnly) {
       result = await quarantine.releaseTo(claims.messageId, claims.recipient, { by: waiting.recipient.address, how });
@@ -293,6 +304,23 @@ function messageHref(token: string): string {
   return `../${encodeURIComponent(token)}`;
 }
 
+/** The recipient's own allow and block lists, each entry with a button that takes it off. */
+function personalListsSection(entries: readonly { list: 'allow' | 'deny'; entry: string }[], token: string): string {
+  if (entries.length === 0) return '';
+  const group = (list: 'allow' | 'deny', heading: string) => {
+    const items = entries.filter((item) => item.list === list);
+    if (items.length === 0) return '';
+    const rows = items
+      .map(
+        (item) =>
+          `<li>${escapeHtml(item.entry)} <form method="post" action="${token}/remove" class="inline"><input type="hidden" name="entry" value="${escapeHtml(item.entry)}"><button type="submit" aria-label="Remove ${escapeHtml(item.entry)}">Remove</button></form></li>`,
+      )
+      .join('');
+    return `<h3>${heading}</h3><ul class="entries">${rows}</ul>`;
+  };
+  return `<h2>Your sender lists</h2><p class="note">These apply to mail for you only.</p>${group('allow', 'Always allowed')}${group('deny', 'Blocked')}`;
+}
+
 const INVALID_LINK = `<p class="refused">This link does not work: it is incomplete or has been changed. Copy the whole link from your quarantine e-mail, or ask your mail administrator.</p>`;
 
 function gonePage(res: ServerResponse): void {
@@ -323,15 +351,17 @@ export function foreignRequest(req: IncomingMessage): string | null {
   return host.toLowerCase() === (req.headers.host ?? '').toLowerCase() ? null : 'foreign origin';
 }
 
-/** Reads and drops the body; false when it is larger than MAX_FORM_BYTES (declared or sent). */
-async function readSmallBody(req: IncomingMessage): Promise<boolean> {
-  if (Number(req.headers['content-length'] ?? 0) > MAX_FORM_BYTES) return false;
+/** Reads a form's body; null when it is larger than MAX_FORM_BYTES (declared or sent). */
+async function readSmallBody(req: IncomingMessage): Promise<URLSearchParams | null> {
+  if (Number(req.headers['content-length'] ?? 0) > MAX_FORM_BYTES) return null;
+  const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > MAX_FORM_BYTES) return false;
+    if (size > MAX_FORM_BYTES) return null;
+    chunks.push(chunk);
   }
-  return true;
+  return new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
 }
 
 /** Why the filter held the message, for someone who is not a mail expert. */

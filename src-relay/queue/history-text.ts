@@ -101,6 +101,7 @@ export function historyText(entry: Pick<HistoryRow, 'action' | 'detail' | 'recip
     case 'RELEASE_REQUESTED':
     case 'SENDER_ALLOWED':
     case 'SENDER_BLOCKED':
+    case 'SENDER_UNLISTED':
       return detail || capitalize(entry.action.toLowerCase().replace('_', ' '));
     case 'RELEASE_DENIED':
       return detail ? capitalize(withActorWords(detail)) : 'Release denied';

@@ -23,7 +23,7 @@ export type HistoryAction =
   | 'REJECTED' | 'TEMPFAILED' | 'QUARANTINED'
   // the end users' quarantine page: a recipient asked for a release (approval mode), the admin denied it, a recipient
   // put the sender on a personal list
-  | 'RELEASE_REQUESTED' | 'RELEASE_DENIED' | 'SENDER_ALLOWED' | 'SENDER_BLOCKED';
+  | 'RELEASE_REQUESTED' | 'RELEASE_DENIED' | 'SENDER_ALLOWED' | 'SENDER_BLOCKED' | 'SENDER_UNLISTED';
 
 export interface NewMessage {
   id: string;

@@ -73,7 +73,7 @@ e2eTest('a user opens a link, sees the text preview, presses "Release to me", an
   assert.deepEqual(errors, []);
 });
 
-e2eTest('"Always allow this sender" and "Block this sender" are shown as done and put the sender on the user\'s own lists', async (world) => {
+e2eTest('"Always allow this sender" and "Block this sender" are shown as done and put the sender on the user\'s own lists, which the page shows and can take entries off', async (world) => {
   const { relay, links, pageBase } = await relayWithPage(world, 'direct');
   const id = await quarantine(relay.mxPort, 'news@shop.test', 'bert@example.test', 'Weekly offers', 'Big savings this week.');
   const url = `${pageBase}/q/${links.sign({ recipient: 'bert@example.test', messageId: id, expiresAt: Date.now() + WEEK_MS })}`;
@@ -91,6 +91,14 @@ e2eTest('"Always allow this sender" and "Block this sender" are shown as done an
   await textMatches(page.getByRole('status'), /mail from news@shop\.test will no longer reach you/);
   await screenshot(page, '16-user-page-blocked');
   assert.deepEqual(personalLists(world.dataDir, 'bert@example.test'), [{ list: 'deny', entry: 'news@shop.test' }]);
+
+  // the lists show on the message's page, and an entry comes off with its button
+  await page.getByRole('link', { name: 'Back to the message' }).click();
+  await page.getByRole('heading', { name: 'Your sender lists', level: 2 }).waitFor();
+  await screenshot(page, '16-user-page-lists');
+  await page.getByRole('button', { name: 'Remove news@shop.test', exact: true }).click();
+  await page.getByRole('heading', { name: 'Sender removed', level: 1 }).waitFor();
+  assert.deepEqual(personalLists(world.dataDir, 'bert@example.test'), []);
   assert.deepEqual(errors, []);
 });
 

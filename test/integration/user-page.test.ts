@@ -75,11 +75,11 @@ function splitAddress(address: string): [string, number] {
 }
 
 /** A button press as a browser on the page sends it. */
-function press(relay: TestRelay, from: string, token: string, action: string, headers: Record<string, string> = {}): Promise<Answer> {
+function press(relay: TestRelay, from: string, token: string, action: string, headers: Record<string, string> = {}, body = ''): Promise<Answer> {
   const address = relay.relay.userPage!.address!;
   return http(relay, from, 'POST', `/q/${token}/${action}`, {
     headers: { origin: `http://${address}`, 'sec-fetch-site': 'same-origin', 'content-type': 'application/x-www-form-urlencoded', ...headers },
-    body: '',
+    body,
   });
 }
 
@@ -340,6 +340,20 @@ test("always allow and block put the message's envelope sender on the recipient'
   assert.ok(history.includes('SENDER_BLOCKED c@example.test blocked news@shop.test (user page)'), history.join('\n'));
   // the message itself stays held for the recipient to decide
   assert.equal(direct.relay.queue.store.message(id)!.status, 'quarantined');
+
+  // the page shows the recipient's lists, and an entry can be taken off them
+  const shown = await http(direct, client, 'GET', `/q/${link}`);
+  assert.match(shown.body, /<h2>Your sender lists<\/h2>.*<h3>Blocked<\/h3><ul class="entries"><li>news@shop\.test /s);
+  const removed = await press(direct, client, link, 'remove', { 'content-type': 'application/x-www-form-urlencoded' }, 'entry=news%40shop.test');
+  assert.equal(removed.status, 200);
+  assert.match(removed.body, /news@shop\.test is no longer on your lists/);
+  assert.deepEqual(lists.of('c@example.test'), []);
+  assert.ok(historyOf(direct, id).includes('SENDER_UNLISTED c@example.test took news@shop.test off their sender lists (user page)'));
+  // another recipient's entries are out of reach: the same press changes nothing for them
+  lists.set('d@example.test', 'deny', 'news@shop.test', 'admin', Date.now());
+  const notMine = await press(direct, client, link, 'remove', {}, 'entry=news%40shop.test');
+  assert.match(notMine.body, /was not on your lists; nothing changed/);
+  assert.deepEqual(lists.of('d@example.test').map(({ entry }) => entry), ['news@shop.test']);
 });
 
 test('approval mode: the page asks for release, the admin sees the request, approving delivers to that recipient only and tells them by mail', { timeout: TEST_TIMEOUT_MS }, async () => {
