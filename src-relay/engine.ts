@@ -27,6 +27,8 @@ import { Monitor, type MonitorOptions } from './monitor/index.ts';
 import { backupLog } from './monitor/monitor-store.ts';
 import { selfTestHelo } from './monitor/self-test.ts';
 import { BackupScheduler } from './backup/schedule.ts';
+import { UserLinks } from './quarantine/user-links.ts';
+import { UserPage } from './quarantine/user-page.ts';
 
 export interface RelayOptions {
   /** DNS for MX delivery; tests pass fixture records so no real DNS is asked. */
@@ -72,6 +74,8 @@ export interface Relay {
   readonly quarantine: Quarantine;
   /** The users' quarantine digest: sent by itself on its schedule (quarantine.digest); `send` sends one now. */
   readonly digest: QuarantineDigest;
+  /** The end users' quarantine page, when `quarantine.userPage.listen` is set. */
+  readonly userPage: UserPage | null;
   /** Where the listeners ended up (port 0 resolved); the submission listeners only when configured. */
   readonly addresses: { mx: string; submission?: string; submissions?: string; readonly admin: string | null };
   routeStates(): RouteState[];
@@ -111,8 +115,9 @@ export async function createRelay(config: Config, dataDir: string, options: Rela
     const optional = createOptionalFilters(config, { resolver: options.resolver ?? dns, hostname });
     const filters = createContentPipeline(config, { db, logger, filters: [...optional, ...(options.filters ?? [])], clock });
     const probeHelo = selfTestHelo();
-    const mx = new MxListener({ config, hostname, queue, tls, logger, events, clock, filters, resolver: options.resolver ?? dns, selfTestHelo: probeHelo, personalLists: new PersonalLists(db) });
-    const quarantine = new Quarantine({ queue, senders: new SenderLists(db), logger, clock });
+    const personalLists = new PersonalLists(db);
+    const mx = new MxListener({ config, hostname, queue, tls, logger, events, clock, filters, resolver: options.resolver ?? dns, selfTestHelo: probeHelo, personalLists });
+    const quarantine = new Quarantine({ queue, senders: new SenderLists(db), personal: personalLists, hostname, logger, clock });
     const monitor = new Monitor({ config, dataDir, hostname, db, queue, events, logger, clock, tls, routeStates: () => scheduler.routeStates(), selfTestHelo: probeHelo, options: options.monitor });
     const backups = new BackupScheduler({ config, dataDir, db, log: backupLog(monitor.store), clock, logger });
     const { host, port } = splitHostPort(config.mx.listen);
@@ -121,6 +126,11 @@ export async function createRelay(config: Config, dataDir: string, options: Rela
       await mx.stop();
       throw error;
     });
+    const userPage = config.quarantine.userPage.listen
+      ? new UserPage({ config: config.quarantine.userPage, quarantine, links: await UserLinks.open(dataDir), logger, clock })
+      : null;
+    // like the admin listener: an address that cannot be bound is logged and retried, the mail keeps flowing
+    await userPage?.start();
     scheduler.start();
     const expireQuarantine = () => void quarantine.expire(config.quarantine.retentionDays).catch((error: Error) => logger.error({ error: error.message }, 'QUARANTINE_EXPIRY_FAILED'));
     expireQuarantine();
@@ -146,6 +156,7 @@ export async function createRelay(config: Config, dataDir: string, options: Rela
       backups,
       quarantine,
       digest,
+      userPage,
       damaged,
       addresses: { mx: mxAddress, ...submission.addresses, get admin() { return adminListener().address; } },
       routeStates: () => scheduler.routeStates(),
@@ -153,7 +164,7 @@ export async function createRelay(config: Config, dataDir: string, options: Rela
         stopping ??= (async () => {
           clearInterval(quarantineTimer);
           clearInterval(digestTimer);
-          await Promise.all([mx.stop(), submission.stop()]);
+          await Promise.all([mx.stop(), submission.stop(), userPage?.stop()]);
           await scheduler.stop(config.shutdownGraceSec * 1000);
           await backups.stop();
           await monitor.stop();

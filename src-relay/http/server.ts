@@ -37,6 +37,10 @@ export interface AdminServerOptions {
   /** HTTPS with this pair (required for a non-loopback address); plain HTTP without. */
   tls?: { cert: Buffer; key: Buffer } | null;
   retryBindMs?: number;
+  /** Replaces the security headers sent with every answer (the user page's stricter policy). */
+  headers?: Readonly<Record<string, string>>;
+  /** The log lines' prefix: ADMIN_LISTENING, ADMIN_LISTEN_FAILED (default "ADMIN"). */
+  label?: string;
 }
 
 /**
@@ -50,12 +54,16 @@ export class AdminServer {
   error: string | null = null;
   private retry: NodeJS.Timeout | null = null;
   private stopped = false;
+  private get label(): string {
+    return this.options.label ?? 'ADMIN';
+  }
 
   constructor(private readonly options: AdminServerOptions) {
     const listener = (req: IncomingMessage, res: ServerResponse) => {
-      for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
+      for (const [name, value] of Object.entries(options.headers ?? SECURITY_HEADERS)) res.setHeader(name, value);
       options.router.handle(req, res).catch((error: Error) => {
-        options.logger.error({ path: req.url, error: error.message }, 'ADMIN_HTTP_ERROR');
+        // the user page's paths carry its links' tokens, which stay out of the log
+        options.logger.error({ path: this.label === 'ADMIN' ? req.url : undefined, error: error.message }, `${this.label}_HTTP_ERROR`);
         if (!res.headersSent) sendError(res, 'INTERNAL');
         else res.destroy();
       });
@@ -76,7 +84,7 @@ export class AdminServer {
     return new Promise((resolve) => {
       const onError = (error: NodeJS.ErrnoException) => {
         this.server.off('listening', onListening);
-        if (this.error !== error.message) this.options.logger.error({ listen: this.options.listen, error: error.message }, 'ADMIN_LISTEN_FAILED');
+        if (this.error !== error.message) this.options.logger.error({ listen: this.options.listen, error: error.message }, `${this.label}_LISTEN_FAILED`);
         this.error = error.message;
         if (!this.stopped) {
           this.retry = setTimeout(() => void this.bind(), this.options.retryBindMs ?? ADMIN_RETRY_BIND_MS);
@@ -89,7 +97,7 @@ export class AdminServer {
         const bound = this.server.address() as AddressInfo;
         this.address = bound.family === 'IPv6' ? `[${bound.address}]:${bound.port}` : `${bound.address}:${bound.port}`;
         this.error = null;
-        this.options.logger.info({ admin: this.address }, 'ADMIN_LISTENING');
+        this.options.logger.info({ [this.label.toLowerCase()]: this.address }, `${this.label}_LISTENING`);
         resolve();
       };
       this.server.once('error', onError);

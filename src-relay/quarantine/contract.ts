@@ -17,6 +17,8 @@ export const quarantinedSchema = z.object({
   action: z.string().nullable(),
   score: z.number().nullable(),
   reason: z.string().nullable(),
+  /** Recipients who asked for it to be released to them (the user page in approval mode), waiting for the admin. */
+  releaseRequests: z.array(z.string()),
 });
 
 export const quarantineContract = {
@@ -42,5 +44,10 @@ export const quarantineContract = {
     summary: 'Release (optionally allow-listing the sender) or delete one message or a selection',
     input: z.object({ action: z.enum(['release', 'release-allow', 'delete']), ids: z.array(id).min(1).max(MAX_BULK_IDS) }).strict(),
     output: z.object({ done: z.array(z.string()), gone: z.array(z.string()) }),
+  }),
+  'quarantine.decideRequest': method({
+    summary: "Approve (release to that recipient only) or deny a recipient's release request; the recipient is told by mail",
+    input: z.object({ id, recipient: z.string().trim().min(3).max(254), decision: z.enum(['approve', 'deny']) }).strict(),
+    output: z.object({ outcome: z.enum(['approved', 'denied', 'gone']) }),
   }),
 } as const;

@@ -7,6 +7,10 @@ import { decodeHeaderText, senderName } from '../util/header-text.ts';
 import { releasedHeaders } from '../filters/decision-headers.ts';
 import { SenderLists } from '../filters/sender-lists.ts';
 import type { MimePart } from '../filters/types.ts';
+import type { PersonalLists } from '../filters/personal-lists.ts';
+import type { NewMessage } from '../store/queue-store.ts';
+import { newQueueId } from '../util/ids.ts';
+import { releaseResultMail } from './user-mail.ts';
 
 const DAY_MS = 24 * 3600 * 1000;
 /** Text shown in a preview; a preview is for judging a message, not reading a long one. */
@@ -36,7 +40,25 @@ export interface QuarantinedMessage {
   action: string | null;
   score: number | null;
   reason: string | null;
+  /** Recipients who asked the admin to release it to them (approval mode), waiting for an answer. */
+  releaseRequests: string[];
 }
+
+/** What a recipient's action on the user page came to: done, or why nothing was done. */
+export type RecipientActionResult =
+  | 'released'
+  | 'requested'
+  /** Asked for already; the admin has not answered yet. */
+  | 'already-requested'
+  | 'allowed'
+  | 'blocked'
+  | 'denied'
+  /** The recipient's personal list has MAX_PERSONAL_ENTRIES entries. */
+  | 'list-full'
+  /** A message without a sender address (a bounce report): nothing to put on a list. */
+  | 'no-sender'
+  /** The message is no longer in quarantine, or no longer waiting there for this recipient. */
+  | 'gone';
 
 export interface QuarantinePreview {
   message: QuarantinedMessage;
@@ -73,6 +95,10 @@ export interface QuarantineOptions {
   queue: Queue;
   logger: Logger;
   clock?: () => number;
+  /** The recipients' own sender lists (the user page's allow and block); without them those actions are refused. */
+  personal?: PersonalLists;
+  /** Name in the From of the mail that tells a user what the admin decided on a release request. */
+  hostname?: string;
 }
 
 type Row = QuarantinedRow;
@@ -86,12 +112,16 @@ export class Quarantine {
   private readonly logger: Logger;
   private readonly clock: () => number;
   private readonly senders: SenderLists;
+  private readonly personal: PersonalLists | null;
+  private readonly hostname: string;
 
   constructor(options: QuarantineOptions) {
     this.queue = options.queue;
     this.logger = options.logger;
     this.clock = options.clock ?? Date.now;
     this.senders = options.senders;
+    this.personal = options.personal ?? null;
+    this.hostname = options.hostname ?? 'localhost';
   }
 
   private get store() {
@@ -120,7 +150,7 @@ export class Quarantine {
    * Delivers the message to its recipients after all: the row becomes queued (its lifetime starting now, so a long
    * stay in quarantine does not expire it at the first deferral) and the delivered copy says who released it.
    */
-  release(id: string, options: { by: string; allowSender?: boolean }): { released: boolean; allowed: string | null } {
+  release(id: string, options: { by: string; allowSender?: boolean; detail?: string }): { released: boolean; allowed: string | null } {
     const now = this.clock();
     const row = this.row(id);
     if (!row) return { released: false, allowed: null };
@@ -130,7 +160,7 @@ export class Quarantine {
       if (!this.store.releaseQuarantined(id, now, headers)) return false;
       if (allowEntry) this.senders.set('allow', allowEntry, options.by, `allowed when releasing ${id}`, now);
       this.store.insertHistory([
-        { at: now, queueId: id, action: 'RELEASED', detail: `released from quarantine by ${options.by}${allowEntry ? `; ${allowEntry} added to the allow list` : ''}` },
+        { at: now, queueId: id, action: 'RELEASED', detail: `${options.detail ?? `released from quarantine by ${options.by}`}${allowEntry ? `; ${allowEntry} added to the allow list` : ''}` },
       ]);
       return true;
     });
@@ -139,6 +169,167 @@ export class Quarantine {
       this.queue.emit('changed');
     }
     return { released, allowed: released ? allowEntry : null };
+  }
+
+  /**
+   * The recipient row of `address` (any case) while it waits in quarantined message `id`: what the user page may act
+   * on. Null when the message is not in quarantine or `address` is not one of its waiting recipients.
+   */
+  waitingFor(id: string, address: string): { message: QuarantinedMessage; decision: Decision | null; recipient: RecipientRow } | null {
+    const row = this.row(id);
+    if (!row) return null;
+    const wanted = address.toLowerCase();
+    const recipient = this.store.recipients(id).find((candidate) => candidate.status === 'pending' && candidate.address.toLowerCase() === wanted);
+    return recipient ? { message: toItem(row), decision: parseDecision(row.decision), recipient } : null;
+  }
+
+  /**
+   * Delivers the message to `address` only (one of its waiting recipients); the others stay in quarantine. When no
+   * other recipient waits, the message itself leaves quarantine; otherwise that recipient's copy is queued under its
+   * own id (the same spool file, linked) and the rest stays. `by` is who did it, `how` where ("user page").
+   */
+  async releaseTo(id: string, address: string, options: { by: string; how: string }): Promise<'released' | 'gone'> {
+    const waiting = this.waitingFor(id, address);
+    if (!waiting) return 'gone';
+    const recipient = waiting.recipient.address;
+    const detail = `released to ${recipient} by ${options.by} (${options.how})`;
+    const others = this.store.recipients(id).filter((row) => row.status === 'pending' && row.address !== recipient);
+    if (others.length === 0) {
+      if (!this.release(id, { by: options.by, detail }).released) return 'gone';
+      this.logger.info({ id, rcpt: recipient, by: options.by, how: options.how }, 'QUARANTINE_RELEASED_TO');
+      return 'released';
+    }
+    const row = this.row(id);
+    if (!row) return 'gone';
+    const now = this.clock();
+    const copyId = newQueueId(now);
+    const copy: NewMessage = {
+      id: copyId,
+      receivedAt: now,
+      clientIp: row.client_ip,
+      helo: row.helo,
+      sender: row.sender,
+      size: row.size,
+      spoolBytes: row.spool_bytes,
+      headerMessageId: row.header_message_id,
+      subject: row.subject,
+      fromName: row.from_name,
+      kind: row.kind,
+      recipients: [{ address: recipient, route: waiting.recipient.route }],
+      status: 'queued',
+      decision: row.decision,
+      addedHeaders: releasedHeaders(row.added_headers ?? null, options.by, new Date(now)),
+    };
+    await this.queue.spool.share(id, copyId);
+    let released: boolean;
+    try {
+      released = this.store.releaseRecipient(id, recipient, copy, now, [
+        { at: now, queueId: id, action: 'RELEASED', recipient, detail: `${detail}; delivered as ${copyId}, the other recipients stay in quarantine` },
+        { at: now, queueId: copyId, action: 'RELEASED', recipient, detail: `${detail}: this recipient's copy of quarantined message ${id}` },
+      ]);
+    } catch (error) {
+      await this.queue.spool.remove(copyId);
+      throw error;
+    }
+    if (!released) {
+      await this.queue.spool.remove(copyId);
+      return 'gone';
+    }
+    this.logger.info({ id, copy: copyId, rcpt: recipient, by: options.by, how: options.how }, 'QUARANTINE_RELEASED_TO');
+    this.queue.emit('queued', [copy]);
+    this.queue.emit('changed');
+    return 'released';
+  }
+
+  /** Approval mode: `address` asks the admin to release the message to them; it shows in the admin's quarantine. */
+  requestRelease(id: string, address: string, how: string): RecipientActionResult {
+    const waiting = this.waitingFor(id, address);
+    if (!waiting) return 'gone';
+    const recipient = waiting.recipient.address;
+    if (waiting.message.releaseRequests.some((entry) => entry.toLowerCase() === recipient.toLowerCase())) return 'already-requested';
+    const now = this.clock();
+    const added = this.store.addReleaseRequest(id, recipient, now, { at: now, queueId: id, action: 'RELEASE_REQUESTED', recipient, detail: `${recipient} asked for release (${how})` });
+    if (!added) return this.waitingFor(id, address) ? 'already-requested' : 'gone';
+    this.logger.info({ id, rcpt: recipient, how }, 'QUARANTINE_RELEASE_REQUESTED');
+    this.queue.emit('changed');
+    return 'requested';
+  }
+
+  /**
+   * The admin's answer to `address`'s release request: approve releases the message to that recipient only (as
+   * releaseTo), deny leaves it in quarantine. Either way the recipient gets a short mail saying so.
+   */
+  async decideRequest(id: string, address: string, approve: boolean, by: string): Promise<'approved' | 'denied' | 'gone'> {
+    const waiting = this.waitingFor(id, address);
+    const recipient = waiting?.recipient.address;
+    if (!waiting || !recipient || !waiting.message.releaseRequests.some((entry) => entry.toLowerCase() === recipient.toLowerCase())) return 'gone';
+    if (approve) {
+      if ((await this.releaseTo(id, recipient, { by, how: `approving the request of ${recipient}` })) === 'gone') return 'gone';
+    } else {
+      const now = this.clock();
+      const dropped = this.store.atomically(() => {
+        if (!this.store.dropReleaseRequest(id, recipient)) return false;
+        this.store.insertHistory([{ at: now, queueId: id, action: 'RELEASE_DENIED', recipient, detail: `release to ${recipient} denied by ${by}; the message stays in quarantine` }]);
+        return true;
+      });
+      if (!dropped) return 'gone';
+      this.logger.info({ id, rcpt: recipient, by }, 'QUARANTINE_REQUEST_DENIED');
+      this.queue.emit('changed');
+    }
+    const raw = await releaseResultMail({ to: recipient, approved: approve, hostname: this.hostname, sender: waiting.message.sender, subject: waiting.message.subject, receivedAt: waiting.message.receivedAt, now: this.clock() });
+    const mailId = await this.queue.enqueueGenerated(raw, '', [recipient], 'mail').catch((error: Error) => {
+      this.logger.error({ id, rcpt: recipient, error: error.message }, 'QUARANTINE_RESULT_MAIL_FAILED');
+      return null;
+    });
+    if (mailId) this.logger.info({ id, rcpt: recipient, mail: mailId, approved: approve }, 'QUARANTINE_RESULT_MAILED');
+    return approve ? 'approved' : 'denied';
+  }
+
+  /**
+   * `address` (a waiting recipient of message `id`) puts the message's envelope sender on their own allow or block
+   * list; the message's history says so.
+   */
+  setPersonal(id: string, address: string, list: 'allow' | 'deny', how: string): RecipientActionResult {
+    const waiting = this.waitingFor(id, address);
+    if (!waiting || !this.personal) return 'gone';
+    const entry = waiting.message.sender ? SenderLists.normalize(waiting.message.sender) : null;
+    if (!entry) return 'no-sender';
+    const recipient = waiting.recipient.address;
+    const now = this.clock();
+    const personal = this.personal;
+    const word = list === 'allow' ? 'allowed' : 'blocked';
+    const done = this.store.atomically(() => {
+      if (!personal.set(recipient, list, entry, `${recipient} (${how})`, now)) return false;
+      this.store.insertHistory([{ at: now, queueId: id, action: list === 'allow' ? 'SENDER_ALLOWED' : 'SENDER_BLOCKED', recipient, detail: `${recipient} ${word} ${entry} (${how})` }]);
+      return true;
+    });
+    if (!done) return 'list-full';
+    this.logger.info({ id, rcpt: recipient, entry, list, how }, list === 'allow' ? 'PERSONAL_SENDER_ALLOWED' : 'PERSONAL_SENDER_BLOCKED');
+    return list === 'allow' ? 'allowed' : 'blocked';
+  }
+
+  /** The personal lists of `address` while it waits in message `id` (what the user page shows); null otherwise. */
+  personalListsOf(id: string, address: string): { list: 'allow' | 'deny'; entry: string }[] | null {
+    const waiting = this.waitingFor(id, address);
+    if (!waiting || !this.personal) return null;
+    return this.personal.of(waiting.recipient.address).map(({ list, entry }) => ({ list, entry }));
+  }
+
+  /** `address` (a waiting recipient of message `id`) takes `entry` off their own lists; the message's history says so. */
+  removePersonal(id: string, address: string, entry: string, how: string): 'removed' | 'not-listed' | 'gone' {
+    const waiting = this.waitingFor(id, address);
+    if (!waiting || !this.personal) return 'gone';
+    const recipient = waiting.recipient.address;
+    const now = this.clock();
+    const personal = this.personal;
+    const removed = this.store.atomically(() => {
+      if (!personal.remove(recipient, entry)) return false;
+      this.store.insertHistory([{ at: now, queueId: id, action: 'SENDER_UNLISTED', recipient, detail: `${recipient} took ${entry} off their sender lists (${how})` }]);
+      return true;
+    });
+    if (!removed) return 'not-listed';
+    this.logger.info({ id, rcpt: recipient, entry, how }, 'PERSONAL_SENDER_REMOVED');
+    return 'removed';
   }
 
   /** Releases a selection in one transaction (one commit, not one per message); true for each one released. */
@@ -207,5 +398,6 @@ function toItem(row: Row): QuarantinedMessage {
     action: decision?.action ?? null,
     score: decision?.score ?? null,
     reason: decision?.reason ?? null,
+    releaseRequests: row.release_requests ? row.release_requests.split(', ') : [],
   };
 }

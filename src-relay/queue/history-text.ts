@@ -97,6 +97,14 @@ export function historyText(entry: Pick<HistoryRow, 'action' | 'detail' | 'recip
     case 'DOWNLOADED':
       // these rows are written in words already ("held by admin@10.0.0.5"); only who did it needs saying plainly
       return detail ? capitalize(withActorWords(detail)) : capitalize(entry.action.toLowerCase().replace('_', ' '));
+    // the end users' quarantine page: written in words, starting with the recipient's address (left as written)
+    case 'RELEASE_REQUESTED':
+    case 'SENDER_ALLOWED':
+    case 'SENDER_BLOCKED':
+    case 'SENDER_UNLISTED':
+      return detail || capitalize(entry.action.toLowerCase().replace('_', ' '));
+    case 'RELEASE_DENIED':
+      return detail ? capitalize(withActorWords(detail)) : 'Release denied';
     default:
       return detail ? `${entry.action}: ${detail}` : entry.action;
   }

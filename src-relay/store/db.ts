@@ -172,6 +172,14 @@ const MIGRATIONS: readonly string[] = [
    );`,
   // the quarantine digest (quarantine/digest.ts): when this recipient's copy was listed in a digest; null: not yet
   `ALTER TABLE recipients ADD COLUMN digest_at INTEGER;`,
+  // end users' quarantine (issue 16): a recipient's request to have a quarantined message released, for the admin to
+  // approve or deny (approval mode); it goes with the message
+  `CREATE TABLE release_requests (
+     message_id TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+     recipient TEXT NOT NULL COLLATE NOCASE,
+     requested_at INTEGER NOT NULL,
+     PRIMARY KEY (message_id, recipient)
+   );`,
 ];
 
 /** Opens (and migrates) the relay database: WAL, synchronous=FULL, so a commit survives power loss. */

@@ -20,7 +20,10 @@ export type HistoryAction =
   // submission: who sent it (account or trusted network), and the DKIM signature added
   | 'SUBMITTED' | 'SIGNED'
   // content filters: refused at the end of DATA (no row but this history), or kept in quarantine
-  | 'REJECTED' | 'TEMPFAILED' | 'QUARANTINED';
+  | 'REJECTED' | 'TEMPFAILED' | 'QUARANTINED'
+  // the end users' quarantine page: a recipient asked for a release (approval mode), the admin denied it, a recipient
+  // put the sender on a personal list
+  | 'RELEASE_REQUESTED' | 'RELEASE_DENIED' | 'SENDER_ALLOWED' | 'SENDER_BLOCKED' | 'SENDER_UNLISTED';
 
 export interface NewMessage {
   id: string;
@@ -307,8 +310,13 @@ export function containsPattern(text: string): string {
   return `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 }
 
-/** A message in quarantine as its list and look-up read it: the row, and its recipients joined by ', '. */
-export type QuarantinedRow = MessageRow & { recipients: string | null };
+/**
+ * A message in quarantine as its list and look-up read it: the row, its recipients joined by ', ', and the recipients
+ * whose release request waits for the admin (approval mode), joined likewise.
+ */
+export type QuarantinedRow = MessageRow & { recipients: string | null; release_requests: string | null };
+/** The recipients of a quarantined message whose release request is open, as quarantineList and quarantined select it. */
+const RELEASE_REQUESTS_SQL = `(SELECT GROUP_CONCAT(q.recipient, ', ') FROM release_requests q WHERE q.message_id = m.id) AS release_requests`;
 
 /** What the quarantine's list and count select: the quarantine, narrowed by @search (a LIKE pattern, or null for all). */
 const QUARANTINE_WHERE = `m.status = 'quarantined'
@@ -409,13 +417,27 @@ export class QueueStore {
       addedHeaders: db.prepare(`SELECT added_headers FROM messages WHERE id = ?`),
       // the quarantine (quarantine/quarantine.ts): quarantined rows, their release to the queue, their end
       quarantineList: db.prepare(
-        `SELECT m.*, (SELECT GROUP_CONCAT(address, ', ') FROM recipients r WHERE r.message_id = m.id) AS recipients
+        `SELECT m.*, (SELECT GROUP_CONCAT(address, ', ') FROM recipients r WHERE r.message_id = m.id) AS recipients, ${RELEASE_REQUESTS_SQL}
          FROM messages m WHERE ${QUARANTINE_WHERE} ORDER BY m.received_at DESC LIMIT @limit OFFSET @offset`,
       ),
       quarantineCount: db.prepare(`SELECT COUNT(*) AS n FROM messages m WHERE ${QUARANTINE_WHERE}`),
       quarantined: db.prepare(
-        `SELECT m.*, (SELECT GROUP_CONCAT(address, ', ') FROM recipients r WHERE r.message_id = m.id) AS recipients FROM messages m WHERE m.id = ? AND m.status = 'quarantined'`,
+        `SELECT m.*, (SELECT GROUP_CONCAT(address, ', ') FROM recipients r WHERE r.message_id = m.id) AS recipients, ${RELEASE_REQUESTS_SQL}
+         FROM messages m WHERE m.id = ? AND m.status = 'quarantined'`,
       ),
+      // one recipient of a quarantined message (the user page): its row taken out of the quarantined message, and
+      // release requests (approval mode)
+      takeQuarantinedRecipient: db.prepare(
+        `UPDATE recipients SET status = 'deleted', last_reply = @note, updated_at = @now
+         WHERE message_id = @id AND address = @address AND +status = 'pending' AND message_id IN (SELECT id FROM messages WHERE id = @id AND status = 'quarantined')`,
+      ),
+      addReleaseRequest: db.prepare(
+        `INSERT OR IGNORE INTO release_requests (message_id, recipient, requested_at)
+         SELECT @id, @address, @now WHERE EXISTS (SELECT 1 FROM messages m JOIN recipients r ON r.message_id = m.id
+           WHERE m.id = @id AND m.status = 'quarantined' AND r.address = @address AND r.status = 'pending')`,
+      ),
+      dropReleaseRequest: db.prepare(`DELETE FROM release_requests WHERE message_id = ? AND recipient = ?`),
+      dropReleaseRequests: db.prepare(`DELETE FROM release_requests WHERE message_id = ?`),
       quarantinedBefore: db.prepare(`SELECT id FROM messages WHERE status = 'quarantined' AND received_at < ?`),
       releaseQuarantined: db.prepare(
         `UPDATE messages SET status = 'queued', held = 0, received_at = @now, added_headers = @headers WHERE id = @id AND status = 'quarantined'`,
@@ -809,8 +831,39 @@ export class QueueStore {
     return this.db.transaction(() => {
       if (this.statements.releaseQuarantined.run({ id, now, headers }).changes === 0) return false;
       this.statements.retry.run(now, id);
+      this.statements.dropReleaseRequests.run(id);
       return true;
     })();
+  }
+
+  /**
+   * Takes one waiting recipient out of a quarantined message and queues `copy` (the same spool file under its own id,
+   * linked beforehand, for that recipient only), with `history`, in one transaction: the other recipients stay in
+   * quarantine. False (and nothing changed) when the message is no longer in quarantine or `address` no longer waits
+   * in it. `address` is the recipient row's own spelling.
+   */
+  releaseRecipient(id: string, address: string, copy: NewMessage, now: number, history: readonly HistoryEntry[]): boolean {
+    const s = this.statements;
+    return this.db.transaction(() => {
+      if (s.takeQuarantinedRecipient.run({ id, address, now, note: `released from quarantine to this recipient as ${copy.id}` }).changes === 0) return false;
+      s.dropReleaseRequest.run(id, address);
+      this.insertBatch([copy], history);
+      return true;
+    })();
+  }
+
+  /** Records `address`'s request to have quarantined message `id` released; false when it is not waiting there (or asked already). */
+  addReleaseRequest(id: string, address: string, now: number, history: HistoryEntry): boolean {
+    return this.db.transaction(() => {
+      if (this.statements.addReleaseRequest.run({ id, address, now }).changes === 0) return false;
+      this.statements.insertHistory.run(historyParams(history));
+      return true;
+    })();
+  }
+
+  /** Drops `address`'s release request for message `id` (all of the message's requests without `address`); true when there was one. */
+  dropReleaseRequest(id: string, address?: string): boolean {
+    return (address === undefined ? this.statements.dropReleaseRequests.run(id) : this.statements.dropReleaseRequest.run(id, address)).changes > 0;
   }
 
   /** Ends a quarantined message (deleted), its waiting recipients with it, and writes `history`; false when it is not in quarantine. */
@@ -819,6 +872,7 @@ export class QueueStore {
       const changed = this.statements.finishQuarantined.run(now, id).changes > 0;
       if (changed) {
         this.statements.dropPending.run(now, id);
+        this.statements.dropReleaseRequests.run(id);
         this.statements.insertHistory.run(historyParams(history));
       }
       return changed;

@@ -1,5 +1,5 @@
 import { closeSync, createReadStream, fsync, mkdirSync, open as openCallback, readdirSync, readFileSync, statSync, writeSync, type ReadStream } from 'node:fs';
-import { rename, unlink } from 'node:fs/promises';
+import { link, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { QUEUE_ID_PATTERN } from '../util/ids.ts';
@@ -42,6 +42,15 @@ export class Spool {
     const path = this.path(id);
     const size = statSync(path).size;
     return size <= READ_WHOLE_BYTES ? readFileSync(path) : createReadStream(path);
+  }
+
+  /**
+   * Gives message `from`'s file a second name, `to` (a hard link: spool files never change once written, so two queue
+   * rows may share one), durable once this resolves. One quarantined message released to one of its recipients.
+   */
+  async share(from: string, to: string): Promise<void> {
+    await link(this.path(from), this.path(to));
+    await this.syncDirectory();
   }
 
   async remove(id: string): Promise<void> {

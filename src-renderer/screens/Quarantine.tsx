@@ -82,6 +82,16 @@ export function QuarantineScreen({ openId }: { openId: string | null }) {
     else void perform(act, ids, source);
   };
 
+  /** Approval mode: the admin's answer to a recipient's request from the user page. */
+  const decide = async (id: string, recipient: string, decision: 'approve' | 'deny', onlyRecipient: boolean) => {
+    const result = await action.run(() => call('quarantine.decideRequest', { id, recipient, decision }));
+    if (!result) return;
+    setReport(requestReport(result.outcome, recipient));
+    if (result.outcome === 'approved' && onlyRecipient && openId === id) open(null);
+    else if (openId === id) void preview.reload();
+    void list.reload();
+  };
+
   const rows = list.data?.rows ?? [];
 
   return (
@@ -123,6 +133,7 @@ export function QuarantineScreen({ openId }: { openId: string | null }) {
           {!preview.data && preview.loading ? <Loading label="Loading the preview…" /> : null}
           {preview.data && shown ? (
             <>
+              <ReleaseRequests message={shown} busy={action.busy} onDecide={(recipient, decision) => void decide(shown.id, recipient, decision, shown.recipients.length === 1)} />
               <PaneActions actions={ACTIONS} busy={action.busy} onAction={(act) => start(act, [shown.id], 'pane')} />
               <Preview data={preview.data} />
             </>
@@ -177,7 +188,10 @@ function QuarantineTable(props: SelectableRowsProps & { rows: readonly Row[] }) 
           {rows.map((row, index) => (
             <MessageRow key={row.id} row={row} index={index} table={props} onRowKey={onRowKey} recipientsClassName="addr wide">
               <td className="subject-cell">{row.subject ?? <span className="muted">(no subject)</span>}</td>
-              <td className="reason-cell">{row.reason ?? '—'}</td>
+              <td className="reason-cell">
+                {row.reason ?? '—'}
+                {row.releaseRequests.length > 0 ? <span className="release-request-note">Release asked for by {row.releaseRequests.join(', ')}</span> : null}
+              </td>
               <td className="num">{formatScore(row.score)}</td>
               <td className="num wide">{formatSize(row.size)}</td>
             </MessageRow>
@@ -237,5 +251,40 @@ function Preview({ data }: { data: Output<'quarantine.preview'> }) {
         </ul>
       )}
     </article>
+  );
+}
+
+/** What an answer to a release request did, in words for the status line. */
+function requestReport(outcome: Output<'quarantine.decideRequest'>['outcome'], recipient: string): string {
+  if (outcome === 'approved') return `Approved: the message is being delivered to ${recipient}, who gets an e-mail saying so.`;
+  if (outcome === 'denied') return `Denied: the message stays in quarantine; ${recipient} gets an e-mail saying so.`;
+  return 'Nothing to decide any more: the request was answered already or the message has left the quarantine.';
+}
+
+/** Recipients who asked on the user page for the message to be released to them (approval mode): approve or deny each. */
+function ReleaseRequests(props: { message: Row; busy: boolean; onDecide: (recipient: string, decision: 'approve' | 'deny') => void }) {
+  const { message } = props;
+  if (message.releaseRequests.length === 0) return null;
+  return (
+    <section className="release-requests" aria-label="Release requests">
+      <h3>Release requests</h3>
+      <ul>
+        {message.releaseRequests.map((recipient) => (
+          <li key={recipient}>
+            <p>
+              <strong>{recipient}</strong> asked for this message to be released to them. Approving delivers it to {recipient} only; either way they get an e-mail with your answer.
+            </p>
+            <div className="request-buttons">
+              <button type="button" className="primary" disabled={props.busy} onClick={() => props.onDecide(recipient, 'approve')}>
+                Approve release to {recipient}
+              </button>
+              <button type="button" disabled={props.busy} onClick={() => props.onDecide(recipient, 'deny')}>
+                Deny release to {recipient}
+              </button>
+            </div>
+          </li>
+        ))}
+      </ul>
+    </section>
   );
 }

@@ -80,6 +80,7 @@ test('the quarantine list counts and pages what the filters kept, newest first, 
       action: 'quarantine',
       score: 11,
       reason: 'junk score 11 (quarantine at 10)',
+      releaseRequests: [],
     },
   );
   const offers = await call('quarantine.list', { search: 'LIST OFFER', limit: 1, offset: 1 });

@@ -8,7 +8,7 @@ import { parseDecision, type Decision } from '../../filters/policy.ts';
 import { MAX_DESTINATIONS, type DestinationRow, type RecipientRow, type RefusalRow, type TrackedMessageRow } from '../../store/queue-store.ts';
 import { decodeHeaderText, senderName } from '../../util/header-text.ts';
 import { messagePreview } from '../../quarantine/quarantine.ts';
-import { safePreview } from './quarantine.ts';
+import { safePreview } from '../../quarantine/safe-preview.ts';
 import type { RouteState } from '../../events.ts';
 import type { Config } from '../../config/schema.ts';
 import { DOWNLOAD_PATH } from '../downloads.ts';

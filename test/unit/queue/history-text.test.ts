@@ -160,3 +160,13 @@ test('A message released from quarantine arrived when its history began, not at 
   assert.equal(arrivedAt({ received_at: 9000 }, [{ at: 1000 }, { at: 9000 }]), 1000);
   assert.equal(arrivedAt({ received_at: 9000 }, []), 9000);
 });
+
+test("The user page's rows read as written, the recipient's address first and not capitalised; a denial names who denied it.", () => {
+  assert.equal(historyText(row('RELEASE_REQUESTED', 'anna@example.test asked for release (user page)', 'anna@example.test')), 'anna@example.test asked for release (user page)');
+  assert.equal(historyText(row('SENDER_BLOCKED', 'anna@example.test blocked news@shop.test (user page)')), 'anna@example.test blocked news@shop.test (user page)');
+  assert.equal(
+    historyText(row('RELEASE_DENIED', 'release to anna@example.test denied by desktop; the message stays in quarantine')),
+    `Release to anna@example.test denied by ${actorText('desktop')}; the message stays in quarantine`,
+  );
+  assert.equal(historyText(row('RELEASED', 'released to anna@example.test by anna@example.test (user page)')), 'Released to anna@example.test by anna@example.test (user page)');
+});

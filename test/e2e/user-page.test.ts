@@ -1,0 +1,139 @@
+// The end users' quarantine page in a real Chromium: a `moat serve` child with the page on 127.0.0.1, links signed
+// with the data directory's own key (as a digest's would be), a real SMTP sink as the internal server.
+import assert from 'node:assert/strict';
+import type { Page } from 'playwright-core';
+import { openDatabase } from '../../src-relay/store/db.ts';
+import { PersonalLists } from '../../src-relay/filters/personal-lists.ts';
+import { UserLinks } from '../../src-relay/quarantine/user-links.ts';
+import { reservePort } from '../helpers/sink.ts';
+import { message, send } from '../helpers/smtp.ts';
+import { e2eTest, logIn, openScreen, screenshot, textMatches, type World } from './world.ts';
+
+const WEEK_MS = 7 * 86_400_000;
+
+async function relayWithPage(world: World, releaseMode: 'direct' | 'approval') {
+  const sink = await world.sink();
+  const pagePort = await reservePort();
+  const relay = await world.serveConfigured({
+    domains: ['example.test'],
+    internal: { host: '127.0.0.1', port: sink.port, tls: 'none' },
+    // a message without a Date scores 11 here: quarantined (10), not refused (15)
+    filters: { enabled: true, rules: { MISSING_DATE: 11 } },
+    quarantine: { userPage: { listen: `127.0.0.1:${pagePort}`, releaseMode } },
+  });
+  const links = await UserLinks.open(world.dataDir);
+  return { sink, relay, links, pageBase: `http://127.0.0.1:${pagePort}` };
+}
+
+async function quarantine(mxPort: number, from: string, to: string, subject: string, text: string): Promise<string> {
+  const raw = message(subject, `${text}\r\n`).replace(/^Date: .*\r\n/m, '').replace('To: bob@example.test', `To: ${to}`);
+  const info = await send(mxPort, from, [to], raw);
+  return /queued as (\S+)/.exec(info.response)![1]!;
+}
+
+/** The recipient's own lists, read from the relay's database beside the running relay (WAL allows a second reader). */
+function personalLists(dataDir: string, recipient: string) {
+  const db = openDatabase(dataDir);
+  try {
+    return new PersonalLists(db).of(recipient).map(({ list, entry }) => ({ list, entry }));
+  } finally {
+    db.close();
+  }
+}
+
+async function openLink(page: Page, url: string): Promise<void> {
+  const answer = await page.goto(url);
+  assert.equal(answer?.status(), 200);
+  await page.getByRole('heading', { name: 'A message held for you', level: 1 }).waitFor();
+}
+
+e2eTest('a user opens a link, sees the text preview, presses "Release to me", and the message arrives', async (world) => {
+  const { sink, relay, links, pageBase } = await relayWithPage(world, 'direct');
+  const id = await quarantine(relay.mxPort, 'alice@sender.test', 'anna@example.test', 'Your parcel is waiting', 'Hello Anna, <b>your parcel</b> is at the depot.');
+  const { page, errors } = await world.page();
+  await openLink(page, `${pageBase}/q/${links.sign({ recipient: 'anna@example.test', messageId: id, expiresAt: Date.now() + WEEK_MS })}`);
+  await textMatches(page.locator('pre'), /Hello Anna, <b>your parcel<\/b> is at the depot\./);
+  await textMatches(page.locator('dl'), /Subject\s*Your parcel is waiting/);
+  await textMatches(page.locator('.why'), /probably junk mail/);
+  assert.equal(await page.locator('main b, script, img').count(), 0, 'nothing from the message became an element');
+  await screenshot(page, '16-user-page-message');
+
+  await page.getByRole('button', { name: 'Release to me', exact: true }).click();
+  await page.getByRole('heading', { name: 'Released to you', level: 1 }).waitFor();
+  await textMatches(page.getByRole('status'), /on its way to your mailbox \(anna@example\.test\)/);
+  await screenshot(page, '16-user-page-released');
+  await sink.waitFor(1);
+  assert.deepEqual(sink.messages[0]!.to, ['anna@example.test']);
+  assert.match(sink.messages[0]!.raw.toString('utf8'), /^X-Moat-Released: released from quarantine by anna@example\.test/m);
+
+  // the same link again: nothing waits any more
+  await page.goBack();
+  await page.reload();
+  await page.getByRole('heading', { name: 'No longer in quarantine', level: 1 }).waitFor();
+  assert.deepEqual(errors, []);
+});
+
+e2eTest('"Always allow this sender" and "Block this sender" are shown as done and put the sender on the user\'s own lists, which the page shows and can take entries off', async (world) => {
+  const { relay, links, pageBase } = await relayWithPage(world, 'direct');
+  const id = await quarantine(relay.mxPort, 'news@shop.test', 'bert@example.test', 'Weekly offers', 'Big savings this week.');
+  const url = `${pageBase}/q/${links.sign({ recipient: 'bert@example.test', messageId: id, expiresAt: Date.now() + WEEK_MS })}`;
+  const { page, errors } = await world.page();
+  await openLink(page, url);
+  await page.getByRole('button', { name: 'Always allow this sender', exact: true }).click();
+  await page.getByRole('heading', { name: 'Sender allowed', level: 1 }).waitFor();
+  await textMatches(page.getByRole('status'), /mail from news@shop\.test will no longer be held as junk for you/);
+  assert.deepEqual(personalLists(world.dataDir, 'bert@example.test'), [{ list: 'allow', entry: 'news@shop.test' }]);
+
+  await page.getByRole('link', { name: 'Back to the message' }).click();
+  await page.getByRole('heading', { name: 'A message held for you', level: 1 }).waitFor();
+  await page.getByRole('button', { name: 'Block this sender', exact: true }).click();
+  await page.getByRole('heading', { name: 'Sender blocked', level: 1 }).waitFor();
+  await textMatches(page.getByRole('status'), /mail from news@shop\.test will no longer reach you/);
+  await screenshot(page, '16-user-page-blocked');
+  assert.deepEqual(personalLists(world.dataDir, 'bert@example.test'), [{ list: 'deny', entry: 'news@shop.test' }]);
+
+  // the lists show on the message's page, and an entry comes off with its button
+  await page.getByRole('link', { name: 'Back to the message' }).click();
+  await page.getByRole('heading', { name: 'Your sender lists', level: 2 }).waitFor();
+  await screenshot(page, '16-user-page-lists');
+  await page.getByRole('button', { name: 'Remove news@shop.test', exact: true }).click();
+  await page.getByRole('heading', { name: 'Sender removed', level: 1 }).waitFor();
+  assert.deepEqual(personalLists(world.dataDir, 'bert@example.test'), []);
+  assert.deepEqual(errors, []);
+});
+
+e2eTest('approval mode: the user asks for release, the admin approves it in the quarantine, and the result mail and the message arrive', async (world) => {
+  const { sink, relay, links, pageBase } = await relayWithPage(world, 'approval');
+  await world.claim(relay);
+  const id = await quarantine(relay.mxPort, 'alice@sender.test', 'cora@example.test', 'Quarterly report', 'Please find the figures below.');
+  const user = await world.page();
+  await openLink(user.page, `${pageBase}/q/${links.sign({ recipient: 'cora@example.test', messageId: id, expiresAt: Date.now() + WEEK_MS })}`);
+  assert.equal(await user.page.getByRole('button', { name: 'Release to me' }).count(), 0);
+  await user.page.getByRole('button', { name: 'Ask for release', exact: true }).click();
+  await user.page.getByRole('heading', { name: 'Release requested', level: 1 }).waitFor();
+  await textMatches(user.page.getByRole('status'), /your request was sent to your mail administrator/);
+
+  const admin = await world.page();
+  await logIn(admin.page, relay.base);
+  await openScreen(admin.page, '#/quarantine', 'Quarantine');
+  const row = admin.page.getByRole('row', { name: 'Message from alice@sender.test to cora@example.test', exact: true });
+  await textMatches(row.locator('.reason-cell'), /Release asked for by cora@example\.test/);
+  await row.click();
+  const requests = admin.page.getByRole('complementary', { name: 'Message preview' }).getByRole('region', { name: 'Release requests' });
+  await textMatches(requests, /cora@example\.test asked for this message to be released to them/);
+  await screenshot(admin.page, '16-admin-release-request');
+  await requests.getByRole('button', { name: 'Approve release to cora@example.test', exact: true }).click();
+  await admin.page.getByRole('status').filter({ hasText: 'Approved: the message is being delivered to cora@example.test' }).waitFor();
+
+  await sink.waitFor(2);
+  const texts = sink.messages.map((sunk) => ({ to: sunk.to, raw: sunk.raw.toString('utf8') }));
+  const result = texts.find((sunk) => /Subject: Released to you: Quarterly report/.test(sunk.raw));
+  const released = texts.find((sunk) => /^X-Moat-Released: /m.test(sunk.raw));
+  assert.deepEqual(result?.to, ['cora@example.test']);
+  assert.match(result!.raw, /Your request was approved/);
+  assert.deepEqual(released?.to, ['cora@example.test']);
+  assert.match(released!.raw, /Please find the figures below\./);
+  await row.waitFor({ state: 'detached' });
+  assert.deepEqual(user.errors, []);
+  assert.deepEqual(admin.errors, []);
+});
