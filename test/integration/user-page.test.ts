@@ -293,6 +293,9 @@ test('a button press from a foreign page (Origin of another site, or Sec-Fetch-S
   const own = await press(direct, client, link, 'block', { origin: 'null', 'sec-fetch-site': 'same-origin' });
   assert.equal(own.status, 200);
   assert.deepEqual(new PersonalLists(direct.relay.database).lookup('a@example.test', 'alice@sender.test', []), { list: 'deny', entry: 'alice@sender.test' });
+  // the block works at once: alice's next message to a@ is refused at RCPT; taken off again for the other tests
+  await assert.rejects(send(direct.port, 'alice@sender.test', ['a@example.test'], undated('after the block', 'x')), /550 5\.7\.1 The recipient has blocked mail from this sender/);
+  assert.ok(new PersonalLists(direct.relay.database).remove('a@example.test', 'alice@sender.test'));
 });
 
 test('other methods, other paths and bodies over MAX_FORM_BYTES are refused; a button address opened as a page acts on nothing', { timeout: TEST_TIMEOUT_MS }, async () => {
