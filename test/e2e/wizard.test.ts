@@ -143,6 +143,17 @@ e2eTest('without a virus scanner the wizard says how to install ClamAV, and its 
   // this box runs no clamd at the usual addresses (127.0.0.1:3310, /var/run/clamav/clamd.ctl): the e2e boxes have none
   const advice = page.getByRole('note', { name: 'No virus scanner' });
   await textMatches(advice, /No virus scanner found\..*sudo apt-get install clamav-daemon clamav-freshclam.*systemctl enable --now clamav-freshclam clamav-daemon.*Look for filters/s);
+  // each engine looked for is one plain sentence; the raw answers (error codes) only under its Details
+  const engines = page.locator('.engines');
+  const visible = await engines.evaluate((element) => {
+    const copy = element.cloneNode(true) as HTMLElement;
+    copy.querySelectorAll('details').forEach((details) => details.remove());
+    return copy.textContent ?? '';
+  });
+  assert.match(visible, /ClamAV \(clamd\) at 127\.0\.0\.1:3310: nothing answers there: it is not installed, or not running\./);
+  assert.doesNotMatch(visible, /ECONNREFUSED|ENOENT|unreachable/);
+  await engines.locator('details').first().locator('summary').click();
+  await textMatches(engines.locator('details').first(), /Details.*ECONNREFUSED|Details.*ENOENT/s);
   await screenshot(page, '12-wizard-no-clamav');
   for (let number = 4; number < 9; number += 1) {
     await textMatches(step, new RegExp(`^Step ${number} of 9: `));

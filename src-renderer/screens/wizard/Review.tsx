@@ -61,7 +61,7 @@ export function ReviewStep({
     <>
       {done ? (
         <section aria-labelledby="done-title" className={`panel wizard-done ${running ? 'ok' : 'warning'}`} role="status">
-          <h3 id="done-title">{running ? 'Set up' : 'Saved'}</h3>
+          <h3 id="done-title">{running ? 'Done' : 'Saved'}</h3>
           <p>
             <Badge tone={running ? 'ok' : 'warning'}>{running ? 'Running' : 'Look'}</Badge> {running ? doneSentence(fields, inForce) : `The configuration is saved, but the relay is ${configTask.relayState ?? 'not running'}: the dashboard says why.`}
           </p>

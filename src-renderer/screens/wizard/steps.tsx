@@ -20,12 +20,12 @@ export interface StepProps {
 }
 
 /** A host field's problems: the server's, else a port typed into it (with a button that moves it to the Port field). */
-function HostPortFix({ host, onFix }: { host: string; onFix: (host: string, port: string) => void }) {
+function HostPortFix({ host, onFix, shownAtField }: { host: string; onFix: (host: string, port: string) => void; shownAtField: boolean }) {
   const split = splitHostPort(host);
   if (!split) return null;
   return (
-    <p className="notice host-port-fix" role="alert">
-      {hostPortProblem(host)}{' '}
+    <p className="notice host-port-fix" role={shownAtField ? undefined : 'alert'}>
+      {shownAtField ? null : hostPortProblem(host)}{' '}
       <button type="button" onClick={() => onFix(split.host, split.port)}>
         Move {split.port} to the Port field
       </button>
@@ -102,6 +102,7 @@ export function InternalStep({ fields, set, errors, label, onInternalTest }: Ste
       </div>
       <HostPortFix
         host={fields.internalHost}
+        shownAtField={Boolean(errors('internalHost')?.length)}
         onFix={(host, port) => {
           set('internalHost', host);
           set('internalPort', port);
@@ -439,6 +440,7 @@ export function OutboundStep({ fields, set, errors, label }: StepProps) {
           </div>
           <HostPortFix
             host={fields.smarthostHost}
+            shownAtField={Boolean(errors('smarthostHost')?.length)}
             onFix={(host, port) => {
               set('smarthostHost', host);
               set('smarthostPort', port);
