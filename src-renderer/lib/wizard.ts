@@ -385,6 +385,8 @@ export interface InForce {
   overridden: readonly string[];
   /** Addresses the relay is listening on now, by key ("admin.listen"): shown for a configured port 0 (the system picks). */
   bound?: Readonly<Record<string, string | null>>;
+  /** The name the relay uses now (relay.status): what an empty host name field means. */
+  machineName?: string | null;
 }
 
 /** Added to a value the command line sets, in the review. */
@@ -425,7 +427,7 @@ export function reviewSummary(fields: WizardFields, inForce: InForce = { effecti
       title: 'Accepted domains',
       lines: [
         ['Domains', forced('domains', parseLines(fields.domains).join(', ') || '(none yet)')],
-        ['Host name', fields.hostname.trim() || "this machine's name"],
+        ['Host name', fields.hostname.trim() || (inForce.machineName ? `this machine's name (${inForce.machineName})` : "this machine's name")],
         ['Takes mail on', forced('mx.listen', fields.mxListen.trim() || 'the default address (port 25 on every interface)')],
       ],
     },

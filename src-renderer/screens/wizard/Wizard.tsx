@@ -24,7 +24,7 @@ export function Wizard({ relay, onApplied }: { relay: RelayStatus | undefined; o
     );
   }
   if (!view.data) return <Loading label="Loading the configuration…" />;
-  return <WizardSteps saved={view.data.saved} overridden={view.data.overridden} effective={view.data.effective} keys={view.data.keys} bound={relay?.addresses} machineName={relay?.hostname ?? null} firstRun={relay?.state === 'setup' || !view.data.configured} onApplied={onApplied} />;
+  return <WizardSteps saved={view.data.saved} overridden={view.data.overridden} effective={view.data.effective} keys={view.data.keys} bound={relay?.addresses} machineName={getPath(view.data.saved, 'hostname') === undefined ? (relay?.hostname ?? null) : null} firstRun={relay?.state === 'setup' || !view.data.configured} onApplied={onApplied} />;
 }
 
 /** Codes that mean "the relay is (re)starting": account changes right after apply wait for it. */
@@ -210,7 +210,7 @@ function WizardSteps({ saved, overridden, effective, keys, bound, machineName, f
               </ul>
             </div>
           ) : null}
-          <StepBody id={step.id} props={props} inForce={{ effective, overridden, bound: { 'mx.listen': bound?.mx ?? null, 'submission.listen': bound?.submission ?? null, 'submission.tlsListen': bound?.submissions ?? null, 'admin.listen': bound?.admin ?? null } }} existing={existingAccounts.data?.accounts ?? []} config={config} review={review} results={results} applying={applying} internalTest={internalTest} machineName={machineName} firstRun={firstRun} onEdit={(id) => goTo(WIZARD_STEPS.findIndex((candidate) => candidate.id === id))} />
+          <StepBody id={step.id} props={props} inForce={{ effective, overridden, machineName, bound: { 'mx.listen': bound?.mx ?? null, 'submission.listen': bound?.submission ?? null, 'submission.tlsListen': bound?.submissions ?? null, 'admin.listen': bound?.admin ?? null } }} existing={existingAccounts.data?.accounts ?? []} config={config} review={review} results={results} applying={applying} internalTest={internalTest} machineName={machineName} firstRun={firstRun} onEdit={(id) => goTo(WIZARD_STEPS.findIndex((candidate) => candidate.id === id))} />
           <ErrorMessage error={failure} />
           <div className="wizard-buttons">
             <button type="button" onClick={() => goTo(index - 1)} disabled={index === 0 || applying || checking}>

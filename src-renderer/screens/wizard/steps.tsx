@@ -25,7 +25,7 @@ function HostPortFix({ host, onFix, shownAtField }: { host: string; onFix: (host
   if (!split) return null;
   return (
     <p className="notice host-port-fix" role={shownAtField ? undefined : 'alert'}>
-      {shownAtField ? null : hostPortProblem(host)}{' '}
+      {shownAtField ? null : `${hostPortProblem(host)} `}
       <button type="button" onClick={() => onFix(split.host, split.port)}>
         Move {split.port} to the Port field
       </button>

@@ -250,3 +250,11 @@ test('a filter engine found or not is one plain sentence; error codes stay out o
   assert.match(detectionWords(false, 'rspamd at 127.0.0.1:11333 did not answer: connect ETIMEDOUT 127.0.0.1:11333'), /^no answer in time/);
   for (const raw of ['clamd at 127.0.0.1:3310 is unreachable: ECONNREFUSED', 'something odd', 'read ECONNRESET']) assert.doesNotMatch(detectionWords(false, raw), /E[A-Z]{4,}|127\.0/);
 });
+
+test("an empty host name reads as this machine's name, with the name the relay uses when it is known", () => {
+  const fields = { ...fieldsFromConfig({}), domains: 'example.com' };
+  const line = (machineName?: string | null) => reviewSummary(fields, { effective: {}, overridden: [], machineName })[0]!.lines.find(([label]) => label === 'Host name')![1];
+  assert.equal(line('vm'), "this machine's name (vm)");
+  assert.equal(line(null), "this machine's name");
+  assert.equal(reviewSummary({ ...fields, hostname: 'mx.example.com' }, { effective: {}, overridden: [], machineName: 'vm' })[0]!.lines.find(([label]) => label === 'Host name')![1], 'mx.example.com');
+});
