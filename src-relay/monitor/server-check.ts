@@ -4,7 +4,18 @@
 // message is ever sent, and a network failure is a failed step, never a throw. The setup wizard's "test connection"
 // and the checklist's internal-auth probe both ask through here.
 import { randomBytes } from 'node:crypto';
+import { CONFIG_FIELDS } from '../config/fields.ts';
 import { SmtpProbe, ehloKeywords, type SmtpReply } from './smtp-probe.ts';
+
+/** A setting as the admin page and the wizard label it (config/fields.ts), in quotes: advice names no config keys. */
+function setting(key: string): string {
+  return `"${CONFIG_FIELDS[key]?.label ?? key}"`;
+}
+
+/** One choice of a setting as the pages label it ("When offered" for internal.tls "opportunistic"). */
+function choice(key: string, value: string): string {
+  return `"${CONFIG_FIELDS[key]?.choices?.[value] ?? value}"`;
+}
 
 /**
  * Each step (the connection, then each reply) must finish within this. Exchange's tarpit holds back a 5xx to RCPT
@@ -63,6 +74,7 @@ export async function checkSmtpServer(options: SmtpServerCheckOptions): Promise<
   const { host, port } = options;
   const where = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
   const tlsKey = options.role === 'smarthost' ? 'outbound.smarthost.tls' : 'internal.tls';
+  const tlsNever = `set ${setting(tlsKey)} to ${choice(tlsKey, 'none')}`;
   const check: SmtpServerCheck = {
     ok: false,
     steps: [],
@@ -127,14 +139,14 @@ export async function checkSmtpServer(options: SmtpServerCheckOptions): Promise<
       if (!started) return finish(check, options.role);
       if (started.code !== 220) {
         step('starttls', false, `it offered STARTTLS but refused it: ${started.text}`);
-        check.advice.push(`It offers STARTTLS but will not start it: fix TLS on the server, or set ${tlsKey} to "none".`);
+        check.advice.push(`It offers STARTTLS but will not start it: fix TLS on the server, or ${tlsNever}.`);
         return finish(check, options.role);
       }
       try {
         await probe.upgrade(host, stepMs);
       } catch (error) {
         step('starttls', false, `the TLS handshake failed: ${failure(error)}`);
-        check.advice.push(`The TLS handshake with it failed: check its certificate and TLS settings, or set ${tlsKey} to "none".`);
+        check.advice.push(`The TLS handshake with it failed: check its certificate and TLS settings, or ${tlsNever}.`);
         return finish(check, options.role);
       }
       check.tls = probe.tls;
@@ -184,7 +196,7 @@ async function probeRecipient(
   } else if (rcpt.code >= 500) {
     check.recipientAccepted = false;
     step('rcpt', false, `it refuses ${recipient}: ${rcpt.text}`);
-    check.advice.push(`It refused ${recipient}: check the address. With recipient verification on (mx.callout.enabled) Moat refuses such recipients the same way, at the sender's RCPT.`);
+    check.advice.push(`It refused ${recipient}: check the address. With ${setting('mx.callout.enabled')} on, Moat refuses such recipients the same way, at the sender's RCPT.`);
   } else {
     step('rcpt', false, `it gave no clear answer for ${recipient}: ${rcpt.text}`);
   }
@@ -198,12 +210,12 @@ async function probeRecipient(
       check.acceptsAnyRecipient = true;
       step('rcpt', true, `it also accepts ${nobody}, an address that does not exist: ${other.text}`);
       check.advice.push(
-        `It accepts any address at ${domain}, so asking it cannot tell Moat which recipients exist: turn recipient filtering on at the server (Exchange: Recipient Filtering on the receive connector), or list the recipients in Moat (recipients).`,
+        `It accepts any address at ${domain}, so asking it cannot tell Moat which recipients exist: turn recipient filtering on at the server (Exchange: Recipient Filtering on the receive connector), or list them in Moat under ${setting('recipients')}.`,
       );
     } else if (other.code >= 500) {
       check.acceptsAnyRecipient = false;
       step('rcpt', true, `it refuses ${nobody}, an address that does not exist: ${other.text}`);
-      check.advice.push('It refuses unknown recipients: Moat can verify recipients by asking it (mx.callout.enabled), so mail for addresses that do not exist is refused before it is taken in.');
+      check.advice.push(`It refuses unknown recipients: turn on ${setting('mx.callout.enabled')} and mail for addresses that do not exist is refused before it is taken in.`);
     } else {
       step('rcpt', true, `it gave no clear answer for ${nobody}, an address that does not exist: ${other.text}`);
     }
@@ -217,9 +229,13 @@ function finish(check: SmtpServerCheck, role: 'internal' | 'smarthost' = 'intern
   check.ok = reached && check.steps.every((entry) => entry.ok);
   if (!reached) return check;
   if (!check.starttls) {
-    check.advice.push(`It does not offer STARTTLS: mail from Moat to it crosses your network unencrypted (${key}.tls "opportunistic" works with that, "required" would not).`);
+    check.advice.push(
+      `It does not offer STARTTLS: mail from Moat to it crosses your network unencrypted (${setting(`${key}.tls`)}: ${choice(`${key}.tls`, 'opportunistic')} works with that, ${choice(`${key}.tls`, 'required')} would not).`,
+    );
   } else if (check.tls && !check.tls.authorized) {
-    check.advice.push(`Its certificate is not trusted here (${check.tls.authorizationError ?? 'unknown reason'}): leave ${key}.verifyCertificate off, or give Moat your CA's certificate (outbound.caFile).`);
+    check.advice.push(
+      `Its certificate is not trusted here (${check.tls.authorizationError ?? 'unknown reason'}): leave ${setting(`${key}.verifyCertificate`)} off, or give Moat your CA's certificate (${setting('outbound.caFile')} in the settings).`,
+    );
   }
   if (check.authMechanisms.length && role === 'smarthost') {
     check.advice.push(`It offers AUTH ${check.authMechanisms.join(' ')}: if your provider gives you a user name and password, enter them under "Log in to the smarthost".`);

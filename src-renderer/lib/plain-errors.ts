@@ -68,6 +68,13 @@ export const PLAIN_ERROR_RULES: readonly Rule[] = [
     next: 'Often a firewall, a virus scanner or a TLS setting that does not match the server\'s. Moat tries again; if it keeps happening, check the TLS setting of this connection.',
   },
   {
+    // "getaddrinfo ENOTFOUND 127.0.0.1:12599": the port was typed into the host field, so the lookup was for "IP:port"
+    id: 'HOST_WITH_PORT',
+    match: /(?:ENOTFOUND|EAI_AGAIN|EAI_NONAME)\s+(?:\[[0-9a-f:.]+\]|[^\s:[\]]+):\d{1,5}(?=$|[\s,;)])/i,
+    sentence: 'The host field holds a port (the part after the colon), so Moat looked for a server by that whole name and found none.',
+    next: 'Put the port in the Port field, and only the name or IP address in the host field.',
+  },
+  {
     id: 'ENOTFOUND',
     match: /ENOTFOUND|EAI_AGAIN|ENODATA|ESERVFAIL|getaddrinfo|queryMx|NXDOMAIN/i,
     sentence: 'The server\'s name could not be found in DNS.',

@@ -1,4 +1,5 @@
 import { getPath, issuesUnder, pathCovers, putPath, type ConfigObject, type Issue } from './paths.ts';
+import { explainError } from './plain-errors.ts';
 
 /**
  * The setup wizard as data: its steps, which config paths each step edits (so a problem found by
@@ -384,6 +385,8 @@ export interface InForce {
   overridden: readonly string[];
   /** Addresses the relay is listening on now, by key ("admin.listen"): shown for a configured port 0 (the system picks). */
   bound?: Readonly<Record<string, string | null>>;
+  /** The name the relay uses now (relay.status): what an empty host name field means. */
+  machineName?: string | null;
 }
 
 /** Added to a value the command line sets, in the review. */
@@ -424,7 +427,7 @@ export function reviewSummary(fields: WizardFields, inForce: InForce = { effecti
       title: 'Accepted domains',
       lines: [
         ['Domains', forced('domains', parseLines(fields.domains).join(', ') || '(none yet)')],
-        ['Host name', fields.hostname.trim() || "this machine's name"],
+        ['Host name', fields.hostname.trim() || (inForce.machineName ? `this machine's name (${inForce.machineName})` : "this machine's name")],
         ['Takes mail on', forced('mx.listen', fields.mxListen.trim() || 'the default address (port 25 on every interface)')],
       ],
     },
@@ -492,11 +495,77 @@ export function reviewSummary(fields: WizardFields, inForce: InForce = { effecti
 }
 
 /** What the admin should know before applying: choices that leave the relay weaker than it could be. */
-export function reviewWarnings(fields: WizardFields): string[] {
+export function reviewWarnings(fields: WizardFields, context: { internalTest?: InternalTest | null; machineName?: string | null } = {}): string[] {
   const warnings: string[] = [];
+  const internal = internalTestWarning(fields, context.internalTest ?? null);
+  if (internal) warnings.push(internal);
+  const name = hostNameWarning(fields.hostname.trim() || context.machineName);
+  if (name) warnings.push(name);
   if (fields.filtersEnabled && !fields.clamavAddress.trim()) {
     warnings.push('No virus scanner: mail is not scanned for viruses. Install ClamAV (sudo apt-get install clamav-daemon clamav-freshclam), then set its address under Filters.');
   }
   if (!fields.filtersEnabled) warnings.push('The content filters are off: every message for your domains is delivered unchecked.');
   return warnings;
+}
+
+/** "127.0.0.1:12599", "mail.corp.local:25" or "[::1]:25" typed as a host: the name and the port it holds, else null. */
+export function splitHostPort(text: string): { host: string; port: string } | null {
+  const match = /^\s*(?:\[([0-9a-fA-F:.]+)\]|([^\s:[\]]+)):(\d{1,5})\s*$/.exec(text);
+  if (!match) return null;
+  return { host: (match[1] ?? match[2])!, port: match[3]! };
+}
+
+/** The problem shown at a host field holding a port, or null. */
+export function hostPortProblem(text: string): string | null {
+  const split = splitHostPort(text);
+  return split ? `Put the port in the Port field: ${split.host} here, ${split.port} under Port.` : null;
+}
+
+/** The last "Test connection" of the internal server: for which host and port, whether it answered, whether all went well. */
+export interface InternalTest {
+  host: string;
+  port: string;
+  /** It greeted Moat (connect and greeting worked). */
+  answered: boolean;
+  ok: boolean;
+}
+
+/** What the review says about the internal server's test: null when the last test of this host and port went well. */
+export function internalTestWarning(fields: Pick<WizardFields, 'internalHost' | 'internalPort'>, last: InternalTest | null): string | null {
+  const host = fields.internalHost.trim();
+  const port = fields.internalPort.trim() || '25';
+  if (!host) return null;
+  if (!last || last.host !== host || last.port !== port) {
+    return `The internal server (${host} port ${port}) was not tested: press "Test connection" under Internal server to see that Moat can hand it mail.`;
+  }
+  if (!last.answered) return 'The internal server did not answer the test: mail will wait in the queue until it does.';
+  if (!last.ok) return 'The internal server answered the test, but something went wrong: see "Test connection" under Internal server. Mail may wait in the queue.';
+  return null;
+}
+
+/** The review's warning when the name Moat greets other servers with has no dot (an empty field: the machine's short name). */
+export function hostNameWarning(name: string | null | undefined): string | null {
+  const trimmed = (name ?? '').trim();
+  if (!trimmed || trimmed.includes('.')) return null;
+  return `Moat will call itself "${trimmed}". Other mail servers may distrust a name without a domain: give the box's full name under Accepted domains (Host name), e.g. mail.example.com.`;
+}
+
+/** What the relay does now, in one sentence, once Apply has started it (the top of the review's done state). */
+export function doneSentence(fields: Pick<WizardFields, 'domains' | 'internalHost' | 'internalPort'>, inForce: InForce = { effective: {}, overridden: [] }): string {
+  const overridden = (path: string) => inForce.overridden.some((key) => pathCovers(key, path) || pathCovers(path, key));
+  const domainValue = overridden('domains') ? getPath(inForce.effective, 'domains') : parseLines(fields.domains);
+  const domains = Array.isArray(domainValue) ? domainValue.map(String) : [];
+  const host = overridden('internal.host') ? String(getPath(inForce.effective, 'internal.host') ?? '') : fields.internalHost.trim();
+  const port = overridden('internal.port') ? String(getPath(inForce.effective, 'internal.port') ?? 25) : fields.internalPort.trim() || '25';
+  const forWhom = domains.length ? `it accepts mail for ${domains.join(', ')}` : 'it accepts mail for your domains';
+  return `Moat is running: ${forWhom} and delivers it to ${host || 'the internal server'} port ${port}.`;
+}
+
+/** A filter engine the wizard looked for, in one plain sentence (its raw answer goes under "Details"). */
+export function detectionWords(found: boolean, detail: string): string {
+  if (found) return 'it answers: Moat can use it.';
+  const plain = explainError(detail);
+  if (plain.rule === 'ECONNREFUSED' || plain.rule === 'ENOENT') return 'nothing answers there: it is not installed, or not running.';
+  if (plain.rule === 'ETIMEDOUT') return 'no answer in time: it may be starting, or a firewall drops the connection.';
+  return plain.rule ? plain.sentence : 'it did not answer as expected.';
 }

@@ -1,7 +1,7 @@
 import type { ApiFailure } from '../../api/client.ts';
 import { Badge, ErrorMessage, Facts, Loading } from '../../components/ui.tsx';
 import type { ConfigObject, Issue } from '../../lib/paths.ts';
-import { reviewSummary, reviewWarnings, stepForPath, WIZARD_STEPS, type ApplyTask, type InForce, type StepId, type WizardFields } from '../../lib/wizard.ts';
+import { doneSentence, reviewSummary, reviewWarnings, stepForPath, WIZARD_STEPS, type ApplyTask, type InForce, type InternalTest, type StepId, type WizardFields } from '../../lib/wizard.ts';
 
 export interface TaskResult {
   task: ApplyTask;
@@ -9,6 +9,8 @@ export interface TaskResult {
   state: 'waiting' | 'running' | 'done' | 'warning' | 'failed' | 'skipped';
   message: string | null;
   issues?: Issue[];
+  /** The relay's state after the configuration task. */
+  relayState?: string;
 }
 
 const STATE_WORDS: Record<TaskResult['state'], { label: string; tone: 'ok' | 'warning' | 'critical' | 'neutral' | 'info' }> = {
@@ -26,11 +28,50 @@ function maskSecrets(key: string, value: unknown): unknown {
 }
 
 /** Every choice in plain words with an "Edit" per step, the whole-config check, and the apply progress. */
-export function ReviewStep({ fields, inForce, config, issues, error, results, applying, onEdit }: { fields: WizardFields; inForce: InForce; config: ConfigObject; issues: Issue[] | null; error: ApiFailure | null; results: TaskResult[] | null; applying: boolean; onEdit: (id: StepId) => void }) {
+export function ReviewStep({
+  fields,
+  inForce,
+  config,
+  issues,
+  error,
+  results,
+  applying,
+  internalTest,
+  machineName,
+  onEdit,
+}: {
+  fields: WizardFields;
+  inForce: InForce;
+  config: ConfigObject;
+  issues: Issue[] | null;
+  error: ApiFailure | null;
+  results: TaskResult[] | null;
+  applying: boolean;
+  internalTest: InternalTest | null;
+  machineName: string | null;
+  onEdit: (id: StepId) => void;
+}) {
   const title = (id: StepId | null) => WIZARD_STEPS.find((step) => step.id === id)?.title ?? 'Other settings';
-  const warnings = reviewWarnings(fields);
+  const warnings = reviewWarnings(fields, { internalTest, machineName });
+  const configTask = results?.[0];
+  /** Apply has run and the configuration is in force: the page is a report now, not a question. */
+  const done = !applying && configTask !== undefined && configTask.state !== 'failed' && configTask.state !== 'waiting' && configTask.state !== 'running';
+  const running = done && configTask.relayState === 'running';
   return (
     <>
+      {done ? (
+        <section aria-labelledby="done-title" className={`panel wizard-done ${running ? 'ok' : 'warning'}`} role="status">
+          <h3 id="done-title">{running ? 'Done' : 'Saved'}</h3>
+          <p>
+            <Badge tone={running ? 'ok' : 'warning'}>{running ? 'Running' : 'Look'}</Badge> {running ? doneSentence(fields, inForce) : `The configuration is saved, but the relay is ${configTask.relayState ?? 'not running'}: the dashboard says why.`}
+          </p>
+          <p>
+            <a className="button primary" href="#/dashboard">
+              Open the dashboard
+            </a>
+          </p>
+        </section>
+      ) : null}
       {results ? (
         <section aria-labelledby="apply-title" className="panel">
           <h3 id="apply-title">Applying</h3>
@@ -57,13 +98,15 @@ export function ReviewStep({ fields, inForce, config, issues, error, results, ap
         </section>
       ) : null}
 
+      {done ? null : (
       <section aria-labelledby="check-title">
         <h3 id="check-title">Check</h3>
         <ErrorMessage error={error} />
         {issues === null && !error ? <Loading label="Checking the whole configuration…" /> : null}
         {issues && issues.length === 0 ? (
           <p role="status">
-            <Badge tone="ok">Ready</Badge> The configuration is complete and valid. Nothing is changed until you press Apply.
+            <Badge tone={warnings.length ? 'warning' : 'ok'}>{warnings.length ? 'Ready, with warnings' : 'Ready'}</Badge> The configuration is complete and valid. Nothing is changed until you press Apply.
+            {warnings.length ? ' Read the warnings below first.' : null}
           </p>
         ) : null}
         {issues && issues.length > 0 ? (
@@ -87,10 +130,11 @@ export function ReviewStep({ fields, inForce, config, issues, error, results, ap
           </div>
         ) : null}
       </section>
+      )}
 
       {warnings.length ? (
         <section aria-labelledby="warnings-title" className="notice review-warnings">
-          <h3 id="warnings-title">Before you apply</h3>
+          <h3 id="warnings-title">{done ? 'Worth a look' : 'Before you apply'}</h3>
           <ul>
             {warnings.map((warning) => (
               <li key={warning}>

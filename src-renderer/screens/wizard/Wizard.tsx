@@ -6,7 +6,7 @@ import { ErrorMessage, Loading, PageHeader } from '../../components/ui.tsx';
 import { getPath, mapIssues, type ConfigObject, type Issue } from '../../lib/paths.ts';
 import { overrideNote } from '../../lib/overrides.ts';
 import { labelOf, type FieldDoc } from '../../lib/settings.ts';
-import { applyPlan, applyTaskLabel, buildConfig, FIELD_PATHS, fieldsFromConfig, parseList, passwordProblems, stepIssues, WIZARD_STEPS, type ApplyTask, type ConfigField, type InForce, type StepId, type WizardFields } from '../../lib/wizard.ts';
+import { applyPlan, applyTaskLabel, buildConfig, doneSentence, FIELD_PATHS, fieldsFromConfig, hostPortProblem, parseList, passwordProblems, stepIssues, WIZARD_STEPS, type ApplyTask, type ConfigField, type InForce, type InternalTest, type StepId, type WizardFields } from '../../lib/wizard.ts';
 import { DomainsStep, FiltersStep, InternalStep, OutboundStep, PasswordStep, RecipientsStep, SubmissionStep, TlsStep, type StepProps } from './steps.tsx';
 import { ReviewStep, type TaskResult } from './Review.tsx';
 
@@ -24,7 +24,7 @@ export function Wizard({ relay, onApplied }: { relay: RelayStatus | undefined; o
     );
   }
   if (!view.data) return <Loading label="Loading the configuration…" />;
-  return <WizardSteps saved={view.data.saved} overridden={view.data.overridden} effective={view.data.effective} keys={view.data.keys} bound={relay?.addresses} firstRun={relay?.state === 'setup' || !view.data.configured} onApplied={onApplied} />;
+  return <WizardSteps saved={view.data.saved} overridden={view.data.overridden} effective={view.data.effective} keys={view.data.keys} bound={relay?.addresses} machineName={getPath(view.data.saved, 'hostname') === undefined ? (relay?.hostname ?? null) : null} firstRun={relay?.state === 'setup' || !view.data.configured} onApplied={onApplied} />;
 }
 
 /** Codes that mean "the relay is (re)starting": account changes right after apply wait for it. */
@@ -43,7 +43,7 @@ async function whenReady<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-function WizardSteps({ saved, overridden, effective, keys, bound, firstRun, onApplied }: { saved: ConfigObject; overridden: readonly string[]; effective: ConfigObject; keys: readonly FieldDoc[]; bound: RelayStatus['addresses'] | undefined; firstRun: boolean; onApplied: () => void }) {
+function WizardSteps({ saved, overridden, effective, keys, bound, machineName, firstRun, onApplied }: { saved: ConfigObject; overridden: readonly string[]; effective: ConfigObject; keys: readonly FieldDoc[]; bound: RelayStatus['addresses'] | undefined; machineName: string | null; firstRun: boolean; onApplied: () => void }) {
   const [fields, setFields] = useState<WizardFields>(() => fieldsFromConfig(saved));
   const [index, setIndex] = useState(0);
   const [furthest, setFurthest] = useState(0);
@@ -53,6 +53,9 @@ function WizardSteps({ saved, overridden, effective, keys, bound, firstRun, onAp
   const [failure, setFailure] = useState<ApiFailure | null>(null);
   const [results, setResults] = useState<TaskResult[] | null>(null);
   const [applying, setApplying] = useState(false);
+  const [internalTest, setInternalTest] = useState<InternalTest | null>(null);
+  /** Set synchronously while Next checks a step: a second click before React re-renders must not check (and move) twice. */
+  const moving = useRef(false);
   const heading = useRef<HTMLHeadingElement>(null);
   const existingAccounts = useCall('accounts.list', {});
 
@@ -92,6 +95,7 @@ function WizardSteps({ saved, overridden, effective, keys, bound, firstRun, onAp
   };
 
   const next = async () => {
+    if (moving.current) return;
     setFailure(null);
     if (step.id === 'password') {
       const problems = passwordProblems(fields);
@@ -108,8 +112,14 @@ function WizardSteps({ saved, overridden, effective, keys, bound, firstRun, onAp
       setLocalProblems({ internalHost: 'name the internal mail server' });
       return;
     }
+    const portInHost = step.id === 'internal' ? hostPortProblem(fields.internalHost) : step.id === 'outbound' && fields.outboundMode === 'smarthost' ? hostPortProblem(fields.smarthostHost) : null;
+    if (portInHost) {
+      setLocalProblems(step.id === 'internal' ? { internalHost: portInHost } : { smarthostHost: portInHost });
+      return;
+    }
     setLocalProblems({});
     setChecking(true);
+    moving.current = true;
     try {
       const result = await call('config.validate', { config, complete: false });
       const mine = stepIssues(step.id, result.problems);
@@ -118,6 +128,7 @@ function WizardSteps({ saved, overridden, effective, keys, bound, firstRun, onAp
     } catch (error) {
       setFailure(asFailure(error));
     } finally {
+      moving.current = false;
       setChecking(false);
     }
   };
@@ -134,8 +145,8 @@ function WizardSteps({ saved, overridden, effective, keys, bound, firstRun, onAp
     for (const [i, task] of plan.entries()) {
       update(i, { state: 'running' });
       try {
-        const message = await runTask(task, config, fields);
-        update(i, { state: message?.startsWith('!') ? 'warning' : 'done', message: message?.replace(/^!/, '') ?? null });
+        const { message, relayState } = await runTask(task, config, fields);
+        update(i, { state: message?.startsWith('!') ? 'warning' : 'done', message: message?.replace(/^!/, '') ?? null, ...(relayState ? { relayState } : {}) });
         // The shell shows (and routes by) the relay's state: it changed with the new configuration.
         if (task.kind === 'config') onApplied();
       } catch (error) {
@@ -162,7 +173,7 @@ function WizardSteps({ saved, overridden, effective, keys, bound, firstRun, onAp
     return overrideNote(path, overridden, /(^|\.)pass$/.test(path) ? undefined : getPath(effective, path));
   };
   const label = (key: ConfigField): string => labelOf(keys, FIELD_PATHS[key]);
-  const props: StepProps = { fields, set, errors, note, label };
+  const props: StepProps = { fields, set, errors, note, label, onInternalTest: setInternalTest };
   const applied = results !== null && results.every((result) => result.state !== 'waiting' && result.state !== 'running') && results[0]?.state !== 'failed';
 
   return (
@@ -199,18 +210,14 @@ function WizardSteps({ saved, overridden, effective, keys, bound, firstRun, onAp
               </ul>
             </div>
           ) : null}
-          <StepBody id={step.id} props={props} inForce={{ effective, overridden, bound: { 'mx.listen': bound?.mx ?? null, 'submission.listen': bound?.submission ?? null, 'submission.tlsListen': bound?.submissions ?? null, 'admin.listen': bound?.admin ?? null } }} existing={existingAccounts.data?.accounts ?? []} config={config} review={review} results={results} applying={applying} onEdit={(id) => goTo(WIZARD_STEPS.findIndex((candidate) => candidate.id === id))} />
+          <StepBody id={step.id} props={props} inForce={{ effective, overridden, machineName, bound: { 'mx.listen': bound?.mx ?? null, 'submission.listen': bound?.submission ?? null, 'submission.tlsListen': bound?.submissions ?? null, 'admin.listen': bound?.admin ?? null } }} existing={existingAccounts.data?.accounts ?? []} config={config} review={review} results={results} applying={applying} internalTest={internalTest} machineName={machineName} firstRun={firstRun} onEdit={(id) => goTo(WIZARD_STEPS.findIndex((candidate) => candidate.id === id))} />
           <ErrorMessage error={failure} />
           <div className="wizard-buttons">
             <button type="button" onClick={() => goTo(index - 1)} disabled={index === 0 || applying || checking}>
               Back
             </button>
             {step.id === 'review' ? (
-              applied ? (
-                <a className="button primary" href="#/dashboard">
-                  Open the dashboard
-                </a>
-              ) : (
+              applied ? null : (
                 <button type="button" className="primary" onClick={() => void apply()} disabled={applying || review.issues === null || review.issues.length > 0}>
                   {applying ? 'Applying…' : 'Apply'}
                 </button>
@@ -228,21 +235,21 @@ function WizardSteps({ saved, overridden, effective, keys, bound, firstRun, onAp
 }
 
 /** One apply task; a message starting with "!" is a warning (done, but the admin should look). */
-async function runTask(task: ApplyTask, config: ConfigObject, fields: WizardFields): Promise<string | null> {
+async function runTask(task: ApplyTask, config: ConfigObject, fields: WizardFields): Promise<{ message: string | null; relayState?: string }> {
   switch (task.kind) {
     case 'config': {
       const result = await call('config.apply', { config });
-      return result.error ? `!saved, but the relay reports: ${result.error}` : `the relay is ${result.state}`;
+      return { message: result.error ? `!saved, but the relay reports: ${result.error}` : `the relay is ${result.state}`, relayState: result.state };
     }
     case 'account': {
       const draft = fields.accounts.find((account) => account.name.trim() === task.name);
-      if (!draft) return null;
+      if (!draft) return { message: null };
       await whenReady(() => call('accounts.add', { name: task.name, password: draft.password, senders: parseList(draft.senders) }));
-      return null;
+      return { message: null };
     }
     case 'password':
       await whenReady(() => call('auth.changePassword', { current: fields.adminCurrent, password: fields.adminNew }));
-      return null;
+      return { message: null };
   }
 }
 
@@ -255,6 +262,9 @@ function StepBody({
   review,
   results,
   applying,
+  internalTest,
+  machineName,
+  firstRun,
   onEdit,
 }: {
   id: StepId;
@@ -265,6 +275,9 @@ function StepBody({
   review: { issues: Issue[] | null; error: ApiFailure | null };
   results: TaskResult[] | null;
   applying: boolean;
+  internalTest: InternalTest | null;
+  machineName: string | null;
+  firstRun: boolean;
   onEdit: (id: StepId) => void;
 }) {
   switch (id) {
@@ -283,8 +296,8 @@ function StepBody({
     case 'submission':
       return <SubmissionStep {...props} existing={existing} />;
     case 'password':
-      return <PasswordStep {...props} />;
+      return <PasswordStep {...props} justClaimed={firstRun} />;
     case 'review':
-      return <ReviewStep fields={props.fields} inForce={inForce} config={config} issues={review.issues} error={review.error} results={results} applying={applying} onEdit={onEdit} />;
+      return <ReviewStep fields={props.fields} inForce={inForce} config={config} issues={review.issues} error={review.error} results={results} applying={applying} internalTest={internalTest} machineName={machineName} onEdit={onEdit} />;
   }
 }

@@ -4,7 +4,7 @@ import { call } from '../../api/client.ts';
 import { useAction } from '../../api/hooks.ts';
 import { Badge, CheckboxField, Empty, ErrorMessage, Facts, RadioGroup, SelectField, TextField, Time } from '../../components/ui.tsx';
 import { mapIssues } from '../../lib/paths.ts';
-import { accountProblems, MIN_PASSWORD_CHARS, parseList, type AccountDraft, type ConfigField, type TlsMode, type WizardFields } from '../../lib/wizard.ts';
+import { accountProblems, detectionWords, hostPortProblem, MIN_PASSWORD_CHARS, parseList, splitHostPort, type AccountDraft, type ConfigField, type InternalTest, type TlsMode, type WizardFields } from '../../lib/wizard.ts';
 import { PlainError } from '../../components/PlainError.tsx';
 
 export interface StepProps {
@@ -15,6 +15,22 @@ export interface StepProps {
   note: (key: ConfigField) => string | null;
   /** A field's label from the key table beside the config schema (the settings page shows the same). */
   label: (key: ConfigField) => string;
+  /** Told the outcome of each "Test connection" of the internal server (the review warns about a failed or missing one). */
+  onInternalTest?: (test: InternalTest) => void;
+}
+
+/** A host field's problems: the server's, else a port typed into it (with a button that moves it to the Port field). */
+function HostPortFix({ host, onFix, shownAtField }: { host: string; onFix: (host: string, port: string) => void; shownAtField: boolean }) {
+  const split = splitHostPort(host);
+  if (!split) return null;
+  return (
+    <p className="notice host-port-fix" role={shownAtField ? undefined : 'alert'}>
+      {shownAtField ? null : `${hostPortProblem(host)} `}
+      <button type="button" onClick={() => onFix(split.host, split.port)}>
+        Move {split.port} to the Port field
+      </button>
+    </p>
+  );
 }
 
 /** A field's hint with the command-line note first, when there is one. */
@@ -56,16 +72,26 @@ export function DomainsStep({ fields, set, errors, note, label }: StepProps) {
 
 type TestResult = Output<'setup.testInternal'>;
 
-export function InternalStep({ fields, set, errors, label }: StepProps) {
+export function InternalStep({ fields, set, errors, label, onInternalTest }: StepProps) {
   const test = useAction();
   const [result, setResult] = useState<TestResult | null>(null);
   const firstDomain = parseList(fields.domains)[0];
+  const portInHost = splitHostPort(fields.internalHost) !== null;
   const runTest = async () => {
     setResult(null);
-    const port = Number(fields.internalPort.trim() || '25');
+    // "IP:port" in the host field: the advice above the button says what to do; asking DNS for it would only confuse
+    if (portInHost) return;
+    const host = fields.internalHost.trim();
+    const portText = fields.internalPort.trim() || '25';
+    const port = Number(portText);
     const recipient = fields.testRecipient.trim() || (firstDomain ? `postmaster@${firstDomain}` : undefined);
-    const answer = await test.run(() => call('setup.testInternal', { host: fields.internalHost.trim(), port: Number.isInteger(port) ? port : 25, ...(recipient ? { recipient } : {}) }));
-    if (answer) setResult(answer);
+    const answer = await test.run(() => call('setup.testInternal', { host, port: Number.isInteger(port) ? port : 25, ...(recipient ? { recipient } : {}) }));
+    if (answer) {
+      setResult(answer);
+      onInternalTest?.({ host, port: portText, ok: answer.ok, answered: answer.steps.some((step) => step.step === 'greeting' && step.ok) });
+    } else {
+      onInternalTest?.({ host, port: portText, ok: false, answered: false });
+    }
   };
   return (
     <>
@@ -74,6 +100,14 @@ export function InternalStep({ fields, set, errors, label }: StepProps) {
         <TextField label={label('internalHost')} value={fields.internalHost} onChange={(value) => set('internalHost', value)} errors={errors('internalHost')} placeholder="exchange.corp.local or 10.0.0.5" autoFocus className="grow" />
         <TextField label={label('internalPort')} value={fields.internalPort} onChange={(value) => set('internalPort', value)} errors={errors('internalPort')} inputMode="numeric" className="short" />
       </div>
+      <HostPortFix
+        host={fields.internalHost}
+        shownAtField={Boolean(errors('internalHost')?.length)}
+        onFix={(host, port) => {
+          set('internalHost', host);
+          set('internalPort', port);
+        }}
+      />
       <SelectField label={label('internalTls')} value={fields.internalTls} onChange={(value) => set('internalTls', value)} errors={errors('internalTls')} options={TLS_OPTIONS} />
       <CheckboxField label={label('internalVerify')} checked={fields.internalVerify} onChange={(value) => set('internalVerify', value)} errors={errors('internalVerify')} hint="Leave off for a self-signed Exchange certificate." />
       <CheckboxField label="Log in to the internal server (SMTP AUTH)" checked={fields.internalAuth} onChange={(value) => set('internalAuth', value)} hint="Usually not needed: allow the relay's address on the receive connector instead." />
@@ -85,7 +119,7 @@ export function InternalStep({ fields, set, errors, label }: StepProps) {
       ) : null}
       <div className="test-box">
         <TextField label="Recipient to probe" value={fields.testRecipient} onChange={(value) => set('testRecipient', value)} hint={`An existing mailbox; the test asks whether it is accepted without sending anything.${firstDomain ? ` Empty: postmaster@${firstDomain}.` : ''}`} />
-        <button type="button" onClick={() => void runTest()} disabled={test.busy || !fields.internalHost.trim()}>
+        <button type="button" onClick={() => void runTest()} disabled={test.busy || !fields.internalHost.trim() || portInHost}>
           {test.busy ? 'Testing…' : 'Test connection'}
         </button>
         <ErrorMessage error={test.error} />
@@ -117,7 +151,9 @@ export function TestReport({ result, who = 'The internal server answers' }: { re
             <span className="step-mark" aria-hidden="true">
               {step.ok ? '✓' : '✗'}
             </span>
-            <strong>{STEP_NAMES[step.step]}</strong> <span className="visually-hidden">{step.ok ? 'worked' : 'failed'}</span>{step.ok ? `: ${step.detail}` : <PlainError raw={step.detail} />}
+            <strong>{STEP_NAMES[step.step]}</strong>
+            <span className="visually-hidden">{step.ok ? ' worked' : ' failed'}</span>
+            {step.ok ? `: ${step.detail}` : <PlainError raw={step.detail} />}
           </li>
         ))}
       </ol>
@@ -214,11 +250,17 @@ export function FiltersStep({ fields, set, errors, label }: StepProps) {
                     const info = ENGINES.find((item) => item.engine === engine.engine)!;
                     return (
                       <li key={`${engine.engine}-${engine.address}`}>
-                        <Badge tone={engine.found ? 'ok' : 'neutral'}>{engine.found ? 'Found' : 'Not found'}</Badge> <strong>{info.label}</strong> at <code>{engine.address}</code> <span className="muted">{engine.detail}</span>{' '}
+                        <Badge tone={engine.found ? 'ok' : 'neutral'}>{engine.found ? 'Found' : 'Not found'}</Badge> <strong>{info.label}</strong> at <code>{engine.address}</code>: <span className="muted">{detectionWords(engine.found, engine.detail)}</span>{' '}
                         {engine.found && fields[info.field] !== engine.address ? (
                           <button type="button" onClick={() => set(info.field, engine.address)} aria-label={`Use ${info.label} at ${engine.address}`}>
                             Use
                           </button>
+                        ) : null}
+                        {engine.detail ? (
+                          <details className="engine-details">
+                            <summary>Details</summary>
+                            <code className="plain-raw">{engine.detail}</code>
+                          </details>
                         ) : null}
                       </li>
                     );
@@ -396,9 +438,17 @@ export function OutboundStep({ fields, set, errors, label }: StepProps) {
             <TextField label={label('smarthostHost')} value={fields.smarthostHost} onChange={(value) => set('smarthostHost', value)} errors={errors('smarthostHost')} placeholder="smtp.provider.example" className="grow" />
             <TextField label={label('smarthostPort')} value={fields.smarthostPort} onChange={(value) => set('smarthostPort', value)} errors={errors('smarthostPort')} inputMode="numeric" className="short" />
           </div>
+          <HostPortFix
+            host={fields.smarthostHost}
+            shownAtField={Boolean(errors('smarthostHost')?.length)}
+            onFix={(host, port) => {
+              set('smarthostHost', host);
+              set('smarthostPort', port);
+            }}
+          />
           <SelectField label={label('smarthostTls')} value={fields.smarthostTls} onChange={(value) => set('smarthostTls', value)} errors={errors('smarthostTls')} options={TLS_OPTIONS} />
           <CheckboxField label={label('smarthostVerify')} checked={fields.smarthostVerify} onChange={(value) => set('smarthostVerify', value)} errors={errors('smarthostVerify')} />
-          <SmarthostTest host={fields.smarthostHost} port={fields.smarthostPort} />
+          {splitHostPort(fields.smarthostHost) ? null : <SmarthostTest host={fields.smarthostHost} port={fields.smarthostPort} />}
           <CheckboxField label="Log in to the smarthost (SMTP AUTH)" checked={fields.smarthostAuth} onChange={(value) => set('smarthostAuth', value)} />
           {fields.smarthostAuth ? (
             <div className="field-row">
@@ -448,7 +498,7 @@ export function SubmissionStep({ fields, set, errors, label, existing }: StepPro
   };
   return (
     <>
-      <p>Office clients that speak SMTP (Unix, Mac, POP3 users, scanners) log in to Moat to send mail, so the internal server's own SMTP AUTH can be switched off.</p>
+      <p>Office clients that send through SMTP (Mac and Linux mail programs, scanners and copiers) log in to Moat to send mail, so the internal server's own SMTP AUTH can be switched off.</p>
       <CheckboxField label="Listen for clients with STARTTLS (port 587)" checked={fields.submissionStarttls} onChange={(value) => set('submissionStarttls', value)} />
       {fields.submissionStarttls ? <TextField label={label('submissionListen')} value={fields.submissionListen} onChange={(value) => set('submissionListen', value)} errors={errors('submissionListen')} hint="HOST:PORT" /> : null}
       <CheckboxField label="Listen for clients with implicit TLS (port 465)" checked={fields.submissionTls} onChange={(value) => set('submissionTls', value)} />
@@ -488,10 +538,22 @@ export function SubmissionStep({ fields, set, errors, label, existing }: StepPro
   );
 }
 
-export function PasswordStep({ fields, set, errors }: StepProps) {
+export function PasswordStep({ fields, set, errors, justClaimed = false }: StepProps & { justClaimed?: boolean }) {
+  // Right after the claim the password is minutes old: one line, and the boxes only when asked for.
+  const [changing, setChanging] = useState(!justClaimed || fields.adminCurrent !== '' || fields.adminNew !== '' || fields.adminConfirm !== '');
+  if (!changing) {
+    return (
+      <p className="password-set">
+        <Badge tone="ok">Set</Badge> Set when you claimed the relay: nothing to do here.{' '}
+        <button type="button" className="link-button" onClick={() => setChanging(true)}>
+          Change the admin password
+        </button>
+      </p>
+    );
+  }
   return (
     <>
-      <p>The admin password was set when this relay was claimed. Leave these empty to keep it, or fill them in to change it when you apply.</p>
+      <p>{justClaimed ? 'Set when you claimed the relay — change it here if you want.' : 'The admin password was set when this relay was claimed.'} Leave these empty to keep it, or fill them in to change it when you apply.</p>
       <TextField label="Current admin password" type="password" value={fields.adminCurrent} onChange={(value) => set('adminCurrent', value)} errors={errors('adminCurrent')} autoComplete="current-password" />
       <TextField label="New admin password" type="password" value={fields.adminNew} onChange={(value) => set('adminNew', value)} errors={errors('adminNew')} autoComplete="new-password" hint={`At least ${MIN_PASSWORD_CHARS} characters.`} />
       <TextField label="Repeat the new password" type="password" value={fields.adminConfirm} onChange={(value) => set('adminConfirm', value)} errors={errors('adminConfirm')} autoComplete="new-password" />

@@ -14,6 +14,9 @@ const CASES: [string, string][] = [
   ['listen EACCES: permission denied 0.0.0.0:25', 'EACCES'],
   ['read ECONNRESET', 'ECONNRESET'],
   ['getaddrinfo ENOTFOUND exchange.corp.example', 'ENOTFOUND'],
+  ['getaddrinfo ENOTFOUND 127.0.0.1:12599', 'HOST_WITH_PORT'],
+  ['getaddrinfo ENOTFOUND exchange.corp.local:25', 'HOST_WITH_PORT'],
+  ['getaddrinfo EAI_AGAIN [::1]:2525', 'HOST_WITH_PORT'],
   ['certificate has expired', 'CERT_HAS_EXPIRED'],
   ['CERT_HAS_EXPIRED', 'CERT_HAS_EXPIRED'],
   ['self-signed certificate', 'SELF_SIGNED'],
@@ -45,6 +48,16 @@ test('every row of the table has a sentence ending in a full stop and a next ste
     assert.match(rule.sentence, /\.$/, rule.id);
     assert.ok(rule.next, rule.id);
   }
+});
+
+test('a name with ":port" that DNS could not find: the advice is to put the port in the Port field, never to "enter its IP address"', () => {
+  const plain = explainError('getaddrinfo ENOTFOUND 127.0.0.1:12599');
+  assert.match(plain.next ?? '', /^Put the port in the Port field/);
+  assert.doesNotMatch(`${plain.sentence} ${plain.next}`, /IP address instead|enter its IP address|spelling/);
+  // a plain name not found, and a refused IP:port, keep their own rows
+  assert.match(explainError('getaddrinfo ENOTFOUND exchange.corp.example').next ?? '', /enter its IP address/);
+  assert.equal(explainError('connect ECONNREFUSED 127.0.0.1:12599').rule, 'ECONNREFUSED');
+  assert.equal(explainError('getaddrinfo ENOTFOUND mail.corp.local:123456').rule, 'ENOTFOUND', 'not a port: six digits');
 });
 
 test('text the table does not know comes back as its own sentence, with no next step', () => {

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MIN_ADMIN_PASSWORD_CHARS } from '../../../src-relay/admin/auth-contract.ts';
 import { validateConfig, checkServeReady } from '../../../src-relay/config/load.ts';
-import { accountProblems, applyPlan, buildConfig, FIELD_PATHS, fieldsFromConfig, MIN_PASSWORD_CHARS, parseList, passwordProblems, reviewSummary, reviewWarnings, COMMAND_LINE_MARK, stepForPath, stepIssues, WIZARD_STEPS } from '../../../src-renderer/lib/wizard.ts';
+import { accountProblems, applyPlan, buildConfig, detectionWords, doneSentence, hostNameWarning, hostPortProblem, internalTestWarning, splitHostPort, FIELD_PATHS, fieldsFromConfig, MIN_PASSWORD_CHARS, parseList, passwordProblems, reviewSummary, reviewWarnings, COMMAND_LINE_MARK, stepForPath, stepIssues, WIZARD_STEPS } from '../../../src-renderer/lib/wizard.ts';
 import { configKeys } from '../../../src-relay/config/docs.ts';
 
 test('the steps run in the order of the issue, ending with the review', () => {
@@ -159,7 +159,8 @@ test('the review shows the addresses in force: a listener set on the command lin
 
 test('the review warns when no virus scanner is set, and not once ClamAV is', () => {
   assert.match(reviewWarnings({ ...filled(), filtersEnabled: true, clamavAddress: '' }).join('\n'), /No virus scanner.*apt-get install clamav-daemon/);
-  assert.deepEqual(reviewWarnings({ ...filled(), filtersEnabled: true, clamavAddress: '/run/clamav/clamd.ctl' }), []);
+  const tested = { internalTest: { host: 'exchange.lan', port: '2525', answered: true, ok: true }, machineName: 'relay.example.com' };
+  assert.deepEqual(reviewWarnings({ ...filled(), filtersEnabled: true, clamavAddress: '/run/clamav/clamd.ctl' }, tested), []);
   assert.match(reviewWarnings({ ...filled(), filtersEnabled: false }).join('\n'), /filters are off/);
 });
 
@@ -195,4 +196,65 @@ test('the user page address lands in quarantine.userPage.listen; a public one is
   assert.deepEqual(paths, ['quarantine.userPage.listen']);
   assert.equal(stepForPath(paths[0]!), 'filters');
   assert.equal(FIELD_PATHS.userPageListen, 'quarantine.userPage.listen');
+});
+
+test('a host typed with ":port" is split into its name and port; names, IPv6 literals in brackets and plain ports are told apart', () => {
+  assert.deepEqual(splitHostPort('127.0.0.1:12599'), { host: '127.0.0.1', port: '12599' });
+  assert.deepEqual(splitHostPort(' exchange.corp.local:25 '), { host: 'exchange.corp.local', port: '25' });
+  assert.deepEqual(splitHostPort('[::1]:2525'), { host: '::1', port: '2525' });
+  assert.equal(splitHostPort('127.0.0.1'), null);
+  assert.equal(splitHostPort('exchange.corp.local'), null);
+  assert.equal(splitHostPort('::1'), null, 'a bare IPv6 address is not a host with a port');
+  assert.equal(splitHostPort('host:123456'), null, 'six digits are no port');
+  assert.equal(hostPortProblem('127.0.0.1:12599'), 'Put the port in the Port field: 127.0.0.1 here, 12599 under Port.');
+  assert.equal(hostPortProblem('10.0.0.5'), null);
+});
+
+test('the review says the internal server was not tested, did not answer, or answered with a problem; nothing when its last test of this host and port went well', () => {
+  const fields = { internalHost: '127.0.0.1', internalPort: '12599' };
+  assert.match(internalTestWarning(fields, null) ?? '', /^The internal server \(127\.0\.0\.1 port 12599\) was not tested/);
+  assert.equal(internalTestWarning(fields, { host: '127.0.0.1', port: '12599', answered: false, ok: false }), 'The internal server did not answer the test: mail will wait in the queue until it does.');
+  assert.match(internalTestWarning(fields, { host: '127.0.0.1', port: '12599', answered: true, ok: false }) ?? '', /answered the test, but something went wrong/);
+  assert.equal(internalTestWarning(fields, { host: '127.0.0.1', port: '12599', answered: true, ok: true }), null);
+  // a test of another port or host is no test of this one
+  assert.match(internalTestWarning(fields, { host: '127.0.0.1', port: '25', answered: true, ok: true }) ?? '', /was not tested/);
+  assert.match(internalTestWarning({ ...fields, internalHost: '10.0.0.5' }, { host: '127.0.0.1', port: '12599', answered: true, ok: true }) ?? '', /was not tested/);
+  // an empty port is the default 25
+  assert.equal(internalTestWarning({ internalHost: 'mail', internalPort: '' }, { host: 'mail', port: '25', answered: true, ok: true }), null);
+  assert.equal(internalTestWarning({ internalHost: '', internalPort: '25' }, null), null, 'no server named: the step itself asks for one');
+});
+
+test('a name without a dot is warned about (the field, else the machine name), a full name is not', () => {
+  assert.match(hostNameWarning('vm') ?? '', /Moat will call itself "vm"\. Other mail servers may distrust a name without a domain: give the box's full name .*e\.g\. mail\.example\.com\./);
+  assert.equal(hostNameWarning('mail.example.com'), null);
+  assert.equal(hostNameWarning(''), null);
+  assert.equal(hostNameWarning(null), null);
+  const base = { ...fieldsFromConfig({}), domains: 'example.com', filtersEnabled: false };
+  assert.match(reviewWarnings({ ...base, hostname: '' }, { machineName: 'vm' }).join('\n'), /call itself "vm"/);
+  assert.doesNotMatch(reviewWarnings({ ...base, hostname: 'mx.example.com' }, { machineName: 'vm' }).join('\n'), /call itself/);
+});
+
+test("the done sentence names the domains and where mail goes, the command line's values where it sets them", () => {
+  const fields = { domains: 'example.com\nexample.org', internalHost: '10.0.0.5', internalPort: '' };
+  assert.equal(doneSentence(fields), 'Moat is running: it accepts mail for example.com, example.org and delivers it to 10.0.0.5 port 25.');
+  assert.equal(
+    doneSentence(fields, { effective: { domains: ['flag.example'], internal: { host: 'mail.lan', port: 2525 } }, overridden: ['domains', 'internal.host', 'internal.port'] }),
+    'Moat is running: it accepts mail for flag.example and delivers it to mail.lan port 2525.',
+  );
+});
+
+test('a filter engine found or not is one plain sentence; error codes stay out of it', () => {
+  assert.equal(detectionWords(true, 'PONG'), 'it answers: Moat can use it.');
+  assert.equal(detectionWords(false, 'clamd at 127.0.0.1:3310 is unreachable: ECONNREFUSED'), 'nothing answers there: it is not installed, or not running.');
+  assert.equal(detectionWords(false, 'clamd at /var/run/clamav/clamd.ctl is unreachable: ENOENT'), 'nothing answers there: it is not installed, or not running.');
+  assert.match(detectionWords(false, 'rspamd at 127.0.0.1:11333 did not answer: connect ETIMEDOUT 127.0.0.1:11333'), /^no answer in time/);
+  for (const raw of ['clamd at 127.0.0.1:3310 is unreachable: ECONNREFUSED', 'something odd', 'read ECONNRESET']) assert.doesNotMatch(detectionWords(false, raw), /E[A-Z]{4,}|127\.0/);
+});
+
+test("an empty host name reads as this machine's name, with the name the relay uses when it is known", () => {
+  const fields = { ...fieldsFromConfig({}), domains: 'example.com' };
+  const line = (machineName?: string | null) => reviewSummary(fields, { effective: {}, overridden: [], machineName })[0]!.lines.find(([label]) => label === 'Host name')![1];
+  assert.equal(line('vm'), "this machine's name (vm)");
+  assert.equal(line(null), "this machine's name");
+  assert.equal(reviewSummary({ ...fields, hostname: 'mx.example.com' }, { effective: {}, overridden: [], machineName: 'vm' })[0]!.lines.find(([label]) => label === 'Host name')![1], 'mx.example.com');
 });
