@@ -11,8 +11,8 @@ import { sendError, type Router } from './router.ts';
  */
 export const CONTENT_SECURITY_POLICY =
   "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
-const SECURITY_HEADERS = {
-  'content-security-policy': CONTENT_SECURITY_POLICY,
+/** What every page Moat serves sends besides its own Content-Security-Policy. */
+export const STRICT_HEADERS: Readonly<Record<string, string>> = {
   'x-content-type-options': 'nosniff',
   'x-frame-options': 'DENY',
   'referrer-policy': 'no-referrer',
@@ -20,6 +20,7 @@ const SECURITY_HEADERS = {
   'cross-origin-resource-policy': 'same-origin',
   'cache-control': 'no-store',
 };
+const SECURITY_HEADERS = { 'content-security-policy': CONTENT_SECURITY_POLICY, ...STRICT_HEADERS };
 
 /** A request must arrive whole within this long (slowloris). */
 const REQUEST_TIMEOUT_MS = 30_000;

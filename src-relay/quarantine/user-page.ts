@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Decision } from '../filters/policy.ts';
-import { AdminServer } from '../http/server.ts';
+import { AdminServer, STRICT_HEADERS } from '../http/server.ts';
 import { Router, sendText, type RequestContext } from '../http/router.ts';
 import { MAX_TOKEN_CHARS, type LinkClaims, type UserLinks } from './user-links.ts';
 import type { Quarantine, QuarantinedMessage, RecipientActionResult } from './quarantine.ts';
@@ -37,15 +37,7 @@ form.inline button{padding:.1rem .6rem;font-size:.9rem}`;
  * sheet by hash, forms only to this page. No request to a third party can carry a token away.
  */
 export const USER_PAGE_CSP = `default-src 'none'; style-src 'sha256-${createHash('sha256').update(STYLE).digest('base64')}'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'`;
-export const USER_PAGE_HEADERS: Readonly<Record<string, string>> = {
-  'content-security-policy': USER_PAGE_CSP,
-  'x-content-type-options': 'nosniff',
-  'x-frame-options': 'DENY',
-  'referrer-policy': 'no-referrer',
-  'cross-origin-opener-policy': 'same-origin',
-  'cross-origin-resource-policy': 'same-origin',
-  'cache-control': 'no-store',
-};
+export const USER_PAGE_HEADERS: Readonly<Record<string, string>> = { 'content-security-policy': USER_PAGE_CSP, ...STRICT_HEADERS };
 
 /** The buttons' actions, as the last part of their form's path. */
 const ACTIONS = ['release', 'request', 'allow', 'block', 'remove'] as const;

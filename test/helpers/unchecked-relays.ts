@@ -37,3 +37,13 @@ export async function refusal(relay: TestRelay, raw: string): Promise<string> {
   );
   return error.response ?? error.message;
 }
+
+/** Sends `raw` to the quarantining relay and expects it queued and kept in quarantine (never delivered): the reason. */
+export async function keptInQuarantine(quarantining: TestRelay, raw: string): Promise<string> {
+  const sent = await send(quarantining.port, 'alice@sender.test', ['bob@example.test'], raw);
+  const id = /queued as ([0-9A-Z]{22})/.exec(sent.response)![1]!;
+  const [row] = quarantining.relay.quarantine.list({ search: id });
+  assert.ok(row, `${id} is in quarantine`);
+  assert.equal(quarantining.relay.queue.store.message(id)!.status, 'quarantined');
+  return row.reason ?? '';
+}

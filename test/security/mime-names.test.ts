@@ -8,7 +8,7 @@ import { MAX_UUENCODED_FILES } from '../../src-relay/filters/mime.ts';
 import { MAX_UUENCODE_BEGIN_LINE_BYTES } from '../../src-relay/filters/mime-names.ts';
 import type { Sink } from '../helpers/sink.ts';
 import type { TestRelay } from '../helpers/relay.ts';
-import { refusal, startUncheckedRelays, type UncheckedRelays } from '../helpers/unchecked-relays.ts';
+import { keptInQuarantine, refusal, startUncheckedRelays, type UncheckedRelays } from '../helpers/unchecked-relays.ts';
 import { send } from '../helpers/smtp.ts';
 
 let sink: Sink;
@@ -47,12 +47,7 @@ async function refused(raw: string, reason: RegExp): Promise<void> {
 /** Sends `raw` to the quarantining relay and expects it kept in quarantine (never delivered): its reason. */
 async function kept(raw: string, subject: string): Promise<string> {
   keptSubjects.push(subject);
-  const sent = await send(quarantining.port, 'alice@sender.test', ['bob@example.test'], raw);
-  const id = /queued as ([0-9A-Z]{22})/.exec(sent.response)![1]!;
-  const [row] = quarantining.relay.quarantine.list({ search: id });
-  assert.ok(row, `${id} is in quarantine`);
-  assert.equal(quarantining.relay.queue.store.message(id)!.status, 'quarantined');
-  return row.reason ?? '';
+  return keptInQuarantine(quarantining, raw);
 }
 
 async function delivered(raw: string, subject: string): Promise<void> {

@@ -7,7 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Sink } from '../helpers/sink.ts';
 import type { TestRelay } from '../helpers/relay.ts';
-import { refusal, startUncheckedRelays, type UncheckedRelays } from '../helpers/unchecked-relays.ts';
+import { keptInQuarantine, refusal, startUncheckedRelays, type UncheckedRelays } from '../helpers/unchecked-relays.ts';
 import { send } from '../helpers/smtp.ts';
 import { makeZip, messageWithAttachments, unicodePathField, type ZipMember } from '../helpers/mail-parts.ts';
 
@@ -32,12 +32,7 @@ after(() => relays.stop());
 /** Sends `raw`, expects it queued and kept in quarantine: the quarantine reason. */
 async function quarantined(subject: string, raw: string): Promise<string> {
   notDelivered.push(subject);
-  const sent = await send(quarantining.port, 'alice@sender.test', ['bob@example.test'], raw);
-  const id = /queued as ([0-9A-Z]{22})/.exec(sent.response)![1]!;
-  const [row] = quarantining.relay.quarantine.list({ search: id });
-  assert.ok(row, `${id} is in quarantine`);
-  assert.equal(quarantining.relay.queue.store.message(id)!.status, 'quarantined');
-  return row.reason ?? '';
+  return keptInQuarantine(quarantining, raw);
 }
 
 test('a zip member raw-named a.txt whose Unicode Path name is evil.exe is refused with 550, the shown name given', async () => {
