@@ -1,7 +1,5 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
 import { parseMessageFile, MAX_UUENCODED_FILES } from '../../../src-relay/filters/mime.ts';
 import {
   decodeEncodedWords,
@@ -14,19 +12,10 @@ import {
 } from '../../../src-relay/filters/mime-names.ts';
 import { AttachmentFilter } from '../../../src-relay/filters/attachments.ts';
 import { DEFAULT_BLOCKED_EXTENSIONS } from '../../../src-relay/config/schema.ts';
-import { tempDir } from '../../helpers/relay.ts';
+import { parseRaw } from '../../helpers/parse-message.ts';
 import { messageWithAttachments } from '../../helpers/mail-parts.ts';
 
-async function parse(raw: string) {
-  const dir = tempDir('moat-mime-names-');
-  try {
-    const path = join(dir, 'message');
-    writeFileSync(path, raw);
-    return await parseMessageFile(path);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
+const parse = parseRaw;
 
 const filter = new AttachmentFilter({ action: 'reject', blockedExtensions: DEFAULT_BLOCKED_EXTENSIONS, scanArchives: true });
 

@@ -1,11 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
 import { parseMessageFile, decodeQuotedPrintable, stripHtml, MAX_ATTACHED_LINE_BYTES, MAX_MIME_PARTS, MAX_MIME_DEPTH, MAX_PART_HEADER_BYTES, MAX_TOP_HEADER_BYTES } from '../../../src-relay/filters/mime.ts';
 import { listZip, MAX_INFLATE_BYTES, MAX_NESTED_ZIP_BYTES } from '../../../src-relay/filters/zip.ts';
 import { detectFileType } from '../../../src-relay/filters/file-type.ts';
-import { tempDir } from '../../helpers/relay.ts';
+import { parseRaw } from '../../helpers/parse-message.ts';
 import {
   EICAR,
   makeZip,
@@ -20,16 +18,7 @@ import {
   zipOfSize,
 } from '../../helpers/mail-parts.ts';
 
-async function parse(raw: string) {
-  const dir = tempDir('moat-mime-');
-  try {
-    const path = join(dir, 'message');
-    writeFileSync(path, raw);
-    return await parseMessageFile(path);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
+const parse = parseRaw;
 
 test('attachment names are decoded from RFC 2231 continuations and RFC 2047 encoded words', async () => {
   const { summary } = await parse(
