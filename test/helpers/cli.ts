@@ -7,9 +7,12 @@ import { fileURLToPath } from 'node:url';
 /** The repository root, found from this file so no machine path is written down. */
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CLI_ARGS = ['--import', 'tsx', 'src-relay/moat.ts'];
-/** tsx compiles on first start; on a loaded CI machine that alone can take several seconds. */
-const READY_TIMEOUT_MS = 30_000;
-const RUN_TIMEOUT_MS = 30_000;
+/**
+ * tsx compiles on first start; on a loaded CI machine that alone can take several seconds, and with the two cores
+ * shared by parallel test files a one-line command was seen taking over 30 s. A hung command still fails the test.
+ */
+const READY_TIMEOUT_MS = 60_000;
+const RUN_TIMEOUT_MS = 60_000;
 /** Every CLI child answers DNS from an empty fixture set: the tests never ask a real DNS server. */
 const DNS_FIXTURES = join(mkdtempSync(join(tmpdir(), 'moat-dns-')), 'dns.json');
 writeFileSync(DNS_FIXTURES, '{}');
