@@ -141,7 +141,8 @@ async function serve(flags: Flags): Promise<number> {
   let printReady = false;
   const readyLine = (relay: Relay) => {
     const submission = (['submission', 'submissions'] as const).map((name) => (relay.addresses[name] ? ` ${name}=${relay.addresses[name]}` : '')).join('');
-    process.stdout.write(`moat ready mx=${relay.addresses.mx}${submission} admin=${admin} data-dir=${dataDir}\n`);
+    const userPage = relay.userPage ? ` user-page=${relay.userPage.address ?? 'unavailable'}` : '';
+    process.stdout.write(`moat ready mx=${relay.addresses.mx}${submission}${userPage} admin=${admin} data-dir=${dataDir}\n`);
   };
   try {
     host = await startAdminHost({

@@ -5,7 +5,6 @@ import type { Page } from 'playwright-core';
 import { openDatabase } from '../../src-relay/store/db.ts';
 import { PersonalLists } from '../../src-relay/filters/personal-lists.ts';
 import { UserLinks } from '../../src-relay/quarantine/user-links.ts';
-import { reservePort } from '../helpers/sink.ts';
 import { message, send } from '../helpers/smtp.ts';
 import { e2eTest, logIn, openScreen, screenshot, textMatches, type World } from './world.ts';
 
@@ -13,16 +12,18 @@ const WEEK_MS = 7 * 86_400_000;
 
 async function relayWithPage(world: World, releaseMode: 'direct' | 'approval') {
   const sink = await world.sink();
-  const pagePort = await reservePort();
   const relay = await world.serveConfigured({
     domains: ['example.test'],
     internal: { host: '127.0.0.1', port: sink.port, tls: 'none' },
     // a message without a Date scores 11 here: quarantined (10), not refused (15)
     filters: { enabled: true, rules: { MISSING_DATE: 11 } },
-    quarantine: { userPage: { listen: `127.0.0.1:${pagePort}`, releaseMode } },
+    quarantine: { userPage: { listen: '127.0.0.1:0', releaseMode } },
   });
+  // the ready line says where the page listens (a port reserved beforehand could be taken by another test meanwhile)
+  const page = /^moat ready .* user-page=(127\.0\.0\.1:\d+) /m.exec(relay.serve.stdout);
+  assert.ok(page, `the ready line names the user page: ${relay.serve.stdout}`);
   const links = await UserLinks.open(world.dataDir);
-  return { sink, relay, links, pageBase: `http://127.0.0.1:${pagePort}` };
+  return { sink, relay, links, pageBase: `http://${page[1]}` };
 }
 
 async function quarantine(mxPort: number, from: string, to: string, subject: string, text: string): Promise<string> {
