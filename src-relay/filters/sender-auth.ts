@@ -180,8 +180,13 @@ export class SenderAuthFilter implements Filter {
       budget: AbortSignal.timeout(this.options.dnsBudgetMs ?? DNS_BUDGET_MS),
       lookupTimeoutMs: this.options.lookupTimeoutMs,
     });
-    const outcome = mailauth()
-      .then(({ spf }) => spf({ ip: transaction.clientIp, helo: heloForSpf(transaction), sender: transaction.sender, mta: this.options.hostname, resolver }))
+    // dropped means done: a look-up already under way is not waited for
+    const dropped = new Promise<never>((_, reject) => controller.signal.addEventListener('abort', () => reject(controller.signal.reason as Error), { once: true }));
+    const checked = mailauth().then(({ spf }) =>
+      spf({ ip: transaction.clientIp, helo: heloForSpf(transaction), sender: transaction.sender, mta: this.options.hostname, resolver }),
+    );
+    checked.catch(() => {}); // its failure after a drop is nobody's
+    const outcome = Promise.race([checked, dropped])
       .then(
         (spf) => ({ ok: true as const, spf }),
         (error: unknown) => ({ ok: false as const, error: error instanceof Error ? error : new Error(String(error)) }),
