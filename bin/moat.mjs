@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 
 /**
  * V8's heap sized for the small DMZ box Moat is made for. The young generation's semi-spaces grow to 16 MB each by
- * default (48 MB of young generation in all) and stay grown; 1 MB each keeps an idle relay about 20 MB smaller, and
+ * default (48 MB of young generation in all) and stay grown; 1 MB each keeps an idle relay about 10 MB smaller, and
  * the SMTP side allocates little per message (the message streams to the spool file). These must be given when node
  * starts (a heap cannot be resized later): where node can replace itself (process.execve, Node 22.15 and later) the
  * launcher does so once; on older Node give them yourself (`node --max-semi-space-size=1 bin/moat.mjs serve`).

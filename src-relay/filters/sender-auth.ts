@@ -3,7 +3,7 @@
 // Authentication-Results part (RFC 8601), scores for failures, and the From domain's DMARC policy where it asks for
 // rejection or quarantine. Every DNS look-up goes through the injected resolver.
 // mailauth is loaded at the first check, and only its SPF, DKIM, ARC and DMARC modules: its index also loads BIMI
-// (undici, an X.509 parser, joi), about 18 MB of heap an idle relay never needs.
+// (undici, an X.509 parser, joi), about 18 MB of memory a relay never needs (BIMI is off).
 import { createReadStream } from 'node:fs';
 import { isIP } from 'node:net';
 import type { Resolver } from '../util/resolver.ts';
