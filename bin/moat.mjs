@@ -4,10 +4,25 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
+/**
+ * V8's heap sized for the small DMZ box Moat is made for. The young generation's semi-spaces grow to 16 MB each by
+ * default (48 MB of young generation in all) and stay grown; 1 MB each keeps an idle relay about 10 MB smaller, and
+ * the SMTP side allocates little per message (the message streams to the spool file). These must be given when node
+ * starts (a heap cannot be resized later): where node can replace itself (process.execve, Node 22.15 and later) the
+ * launcher does so once; on older Node give them yourself (`node --max-semi-space-size=1 bin/moat.mjs serve`).
+ * Flags already on the command line or in NODE_OPTIONS win: this never re-executes when one of them is there.
+ */
+const HEAP_FLAGS = ['--max-semi-space-size=1'];
+
 const entry = new URL('../dist-relay/bin/moat.mjs', import.meta.url);
 if (!existsSync(fileURLToPath(entry))) {
   process.stderr.write('moat: dist-relay/bin/moat.mjs is missing: run `npm run build:relay` (or `npm run build`) in the checkout first\n');
   process.exit(1);
+}
+const given = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)];
+const sized = given.some((flag) => /^--max-semi-space-size\b/.test(flag));
+if (!sized && typeof process.execve === 'function') {
+  process.execve(process.execPath, [process.execPath, ...HEAP_FLAGS, ...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)], process.env);
 }
 // stack traces name the TypeScript files (dist-relay/bin/moat.mjs.map)
 process.setSourceMapsEnabled(true);

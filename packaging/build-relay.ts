@@ -28,6 +28,8 @@ export async function buildRelay(out: string): Promise<void> {
     format: 'esm',
     target: NODE_TARGET,
     sourcemap: 'linked',
+    // stack traces need the mappings, not the TypeScript sources: the map without them is 5x smaller in memory
+    sourcesContent: false,
     logLevel: 'warning',
     absWorkingDir: root,
   });

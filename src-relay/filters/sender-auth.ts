@@ -2,8 +2,10 @@
 // verify), ARC (the chain of earlier hops) and DMARC (the From domain's policy, RFC 7489). The results become an
 // Authentication-Results part (RFC 8601), scores for failures, and the From domain's DMARC policy where it asks for
 // rejection or quarantine. Every DNS look-up goes through the injected resolver.
+// mailauth is loaded at the first check, and only its SPF, DKIM, ARC and DMARC modules: its index also loads BIMI
+// (undici, an X.509 parser, joi), about 18 MB of memory a relay never needs (BIMI is off).
 import { createReadStream } from 'node:fs';
-import { authenticate } from 'mailauth';
+import { isIP } from 'node:net';
 import type { Resolver } from '../util/resolver.ts';
 import type { Filter, FilterResult, MessageContext } from './types.ts';
 import type { Verdict } from '../events.ts';
@@ -13,8 +15,52 @@ import type { Verdict } from '../events.ts';
  * question, and SPF alone may ask ten; past this a look-up is a temperror, which scores nothing.
  */
 export const DNS_LOOKUP_TIMEOUT_MS = 4_000;
-/** All look-ups of one message together (ms): past this every further one fails at once, so broken DNS costs a message at most this. */
+/**
+ * All look-ups of one message together (ms): past this every further one fails at once, so broken DNS costs a message
+ * at most this. An SPF check started at MAIL FROM (`startSpf`) has a budget of its own, from MAIL FROM.
+ */
 export const DNS_BUDGET_MS = 12_000;
+
+type DnsLookup = (name: string, type: string) => Promise<string[][] | string[]>;
+/** The parts of mailauth used here, in the shapes we call them with (lib/mailauth.js authenticate() does the same). */
+interface Mailauth {
+  dkimVerify(input: NodeJS.ReadableStream, options: { resolver: DnsLookup; sender: string }): Promise<DkimOutcome>;
+  spf(options: { ip: string; helo: string; sender: string; mta: string; resolver: DnsLookup }): Promise<SpfOutcome>;
+  arc(chain: unknown, options: { resolver: DnsLookup }): Promise<NonNullable<MailauthOutcome['arc']>>;
+  dmarc(options: {
+    headerFrom: unknown;
+    spfDomains: string[];
+    dkimDomains: { id: unknown; domain: unknown; aligned: unknown; underSized: unknown }[];
+    arcResult: unknown;
+    resolver: DnsLookup;
+  }): Promise<NonNullable<MailauthOutcome['dmarc']>>;
+}
+let loaded: Promise<Mailauth> | undefined;
+/** mailauth's modules, imported once at first use. */
+function mailauth(): Promise<Mailauth> {
+  loaded ??= Promise.all([
+    import('mailauth/lib/dkim/verify.js'),
+    import('mailauth/lib/spf/index.js'),
+    import('mailauth/lib/arc/index.js'),
+    import('mailauth/lib/dmarc/index.js'),
+  ]).then(([dkim, spf, arc, dmarc]) => ({ dkimVerify: dkim.dkimVerify, spf: spf.spf, arc: arc.arc, dmarc: dmarc.dmarc }) as unknown as Mailauth);
+  return loaded;
+}
+
+/**
+ * An SPF check started when MAIL FROM was accepted, for the end-of-DATA check to use (the DNS look-ups then overlap
+ * the client's RCPT and DATA). It belongs to one transaction: the listener aborts it at RSET, a new MAIL or the end of
+ * the connection, and the filter uses it only for the same client address, HELO name and sender it was started for.
+ */
+export interface EarlySpf {
+  clientIp: string;
+  helo: string | null;
+  sender: string;
+  /** Settles once, never rejects: the SPF outcome or what it failed with (a DNS budget, an abort). */
+  outcome: Promise<{ ok: true; spf: SpfOutcome } | { ok: false; error: Error }>;
+  /** Stops its DNS look-ups (each further one fails at once); idempotent. */
+  abort(): void;
+}
 
 /** A resolver that can answer TXT look-ups (node:dns and the tests' fixture resolver can). */
 export type AuthResolver = Resolver & Required<Pick<Resolver, 'resolveTxt'>>;
@@ -42,13 +88,23 @@ export interface SenderAuthOptions {
   dnsBudgetMs?: number;
 }
 
-/** What mailauth's authenticate() answers, the parts we read. */
+/** What mailauth's checks answer, the parts we read. */
 interface AuthStatus {
   result?: string;
 }
+export interface SpfOutcome {
+  status?: AuthStatus;
+  domain?: string;
+  info?: string;
+}
+interface DkimOutcome {
+  results?: { id?: unknown; status?: AuthStatus & { aligned?: string | boolean; underSized?: unknown }; signingDomain?: string; info?: string }[];
+  headerFrom?: unknown;
+  arc?: unknown;
+}
 interface MailauthOutcome {
-  spf?: { status?: AuthStatus; domain?: string; info?: string } | false;
-  dkim?: { results?: { status?: AuthStatus & { aligned?: string | boolean }; signingDomain?: string; info?: string }[] };
+  spf?: SpfOutcome | false;
+  dkim?: DkimOutcome;
   arc?: { status?: AuthStatus; info?: string } | false;
   dmarc?: { status?: AuthStatus; domain?: string; policy?: string; pct?: number | string; info?: string } | false;
 }
@@ -69,28 +125,77 @@ export class SenderAuthFilter implements Filter {
     if (message.authenticatedUser) {
       return { filter: this.name, verdict: 'accept', score: 0, reasons: [`not checked: submitted by the logged-in user ${message.authenticatedUser}`] };
     }
+    const early = message.earlySpf && sameTransaction(message.earlySpf, message) ? message.earlySpf : null;
     const input = createReadStream(message.path);
-    const stop = () => input.destroy(new Error('sender authentication was stopped at its deadline'));
+    const stop = () => {
+      input.destroy(new Error('sender authentication was stopped at its deadline'));
+      early?.abort();
+    };
     signal.addEventListener('abort', stop, { once: true });
     try {
-      const outcome = (await authenticate(input, {
-        ip: message.clientIp,
-        helo: message.helo ?? undefined,
-        sender: message.sender,
-        mta: this.options.hostname,
-        resolver: mailauthResolver(this.options.resolver, {
-          signal,
-          budget: AbortSignal.timeout(this.options.dnsBudgetMs ?? DNS_BUDGET_MS),
-          lookupTimeoutMs: this.options.lookupTimeoutMs,
-        }),
-        disableBimi: true,
-      })) as unknown as MailauthOutcome;
+      const { dkimVerify, spf, arc, dmarc } = await mailauth();
+      const resolver = mailauthResolver(this.options.resolver, {
+        signal,
+        budget: AbortSignal.timeout(this.options.dnsBudgetMs ?? DNS_BUDGET_MS),
+        lookupTimeoutMs: this.options.lookupTimeoutMs,
+      });
+      const spfResult = early
+        ? awaitEarly(early, signal)
+        : spf({ ip: message.clientIp, helo: heloForSpf(message), sender: message.sender, mta: this.options.hostname, resolver });
+      // both settle before either is judged: a rejection of one must not leave the other unobserved
+      const [dkimSettled, spfSettled] = await Promise.allSettled([dkimVerify(input, { resolver, sender: message.sender }), spfResult]);
+      if (dkimSettled.status === 'rejected') throw dkimSettled.reason;
+      if (spfSettled.status === 'rejected') throw spfSettled.reason;
+      const dkimResult = dkimSettled.value;
+      const spfOutcome = spfSettled.value;
+      const arcResult = await arc(dkimResult.arc, { resolver });
+      const dmarcResult = dkimResult.headerFrom
+        ? await dmarc({
+            headerFrom: dkimResult.headerFrom,
+            spfDomains: spfOutcome.status?.result === 'pass' && spfOutcome.domain ? [spfOutcome.domain] : [],
+            dkimDomains: (dkimResult.results ?? [])
+              .filter((row) => row.status?.result === 'pass')
+              .map((row) => ({ id: row.id, domain: row.signingDomain, aligned: row.status?.aligned, underSized: row.status?.underSized })),
+            arcResult,
+            resolver,
+          })
+        : false;
       signal.throwIfAborted();
-      return { filter: this.name, ...this.judge(outcome) };
+      return { filter: this.name, ...this.judge({ dkim: dkimResult, spf: spfOutcome, arc: arcResult, dmarc: dmarcResult }) };
     } finally {
       signal.removeEventListener('abort', stop);
       input.destroy();
     }
+  }
+
+  /**
+   * Starts the SPF check of a transaction at MAIL FROM (what `check` would ask at the end of DATA, with the same
+   * look-up timeout and a budget of DNS_BUDGET_MS of its own); the listener hands it to `check` in the message's
+   * context. It never changes the MAIL reply: its outcome is judged with the rest, after DATA.
+   */
+  startSpf(transaction: { clientIp: string; helo: string | null; sender: string }): EarlySpf {
+    const controller = new AbortController();
+    const resolver = mailauthResolver(this.options.resolver, {
+      signal: controller.signal,
+      budget: AbortSignal.timeout(this.options.dnsBudgetMs ?? DNS_BUDGET_MS),
+      lookupTimeoutMs: this.options.lookupTimeoutMs,
+    });
+    // dropped means done: a look-up already under way is not waited for
+    const dropped = new Promise<never>((_, reject) => controller.signal.addEventListener('abort', () => reject(controller.signal.reason as Error), { once: true }));
+    const checked = mailauth().then(({ spf }) =>
+      spf({ ip: transaction.clientIp, helo: heloForSpf(transaction), sender: transaction.sender, mta: this.options.hostname, resolver }),
+    );
+    checked.catch(() => {}); // its failure after a drop is nobody's
+    const outcome = Promise.race([checked, dropped])
+      .then(
+        (spf) => ({ ok: true as const, spf }),
+        (error: unknown) => ({ ok: false as const, error: error instanceof Error ? error : new Error(String(error)) }),
+      );
+    return {
+      ...transaction,
+      outcome,
+      abort: () => controller.abort(new Error('the SPF check started at MAIL FROM was dropped with its transaction')),
+    };
   }
 
   /** The results as a verdict, a score and reasons (pure but for pct sampling). */
@@ -151,6 +256,31 @@ export class SenderAuthFilter implements Filter {
     if (!policy || !Number.isFinite(share) || share >= 100 || this.random() * 100 < share) return policy ?? 'none';
     return policy === 'reject' ? 'quarantine' : 'none';
   }
+}
+
+/** The transaction an early SPF check was started for is the message's own. */
+function sameTransaction(early: EarlySpf, message: MessageContext): boolean {
+  return early.clientIp === message.clientIp && early.helo === message.helo && early.sender === message.sender;
+}
+
+/** The early check's outcome, or the filter's deadline, whichever comes first; its failure is the check's failure. */
+function awaitEarly(early: EarlySpf, signal: AbortSignal): Promise<SpfOutcome> {
+  return new Promise((resolve, reject) => {
+    const stop = () => reject(signal.reason instanceof Error ? signal.reason : new Error('sender authentication was stopped at its deadline'));
+    if (signal.aborted) return stop();
+    signal.addEventListener('abort', stop, { once: true });
+    void early.outcome.then((settled) => {
+      signal.removeEventListener('abort', stop);
+      if (settled.ok) resolve(settled.spf);
+      else reject(settled.error);
+    });
+  });
+}
+
+/** The HELO name SPF checks as mailauth's authenticate() forms it: the client address when there is none, an address in brackets. */
+function heloForSpf(transaction: { clientIp: string; helo: string | null }): string {
+  const helo = transaction.helo || transaction.clientIp;
+  return isIP(helo) ? `[${helo}]` : helo;
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { Verdict } from '../events.ts';
+import type { EarlySpf } from './sender-auth.ts';
 
 /**
  * The filter contract (DESIGN.md "A message's path"): each filter looks at one message and returns a verdict with a
@@ -92,6 +93,8 @@ export interface MessageContext {
   mime?: MimeSummary;
   /** Results of the filters of earlier stages (see `Filter.stage`), in the order they were configured. */
   results?: readonly FilterResult[];
+  /** The SPF check the mx listener started at MAIL FROM for this transaction (sender-auth uses it instead of asking again). */
+  earlySpf?: EarlySpf;
 }
 
 /**

@@ -7,6 +7,7 @@ import type { HistoryEntry } from '../store/queue-store.ts';
 import { REPLIES, SmtpReplyError, type SmtpReply } from './replies.ts';
 import type { FilterPipeline } from '../filters/pipeline.ts';
 import type { PersonalLists } from '../filters/personal-lists.ts';
+import type { EarlySpf, SenderAuthFilter } from '../filters/sender-auth.ts';
 import { serializeDecision, type Decision } from '../filters/policy.ts';
 import { decisionHeaders } from '../filters/decision-headers.ts';
 import { filterReply } from './filter-replies.ts';
@@ -54,6 +55,14 @@ export interface MxListenerOptions extends EngineListenerOptions {
   personalLists?: PersonalLists;
   /** The EHLO name of this relay's own open-relay self-test (monitor/self-test.ts selfTestHelo): not counted, not tracked. */
   selfTestHelo?: string;
+  /** The sender-authentication filter among `filters`: its SPF check starts when MAIL FROM is accepted. */
+  senderAuth?: Pick<SenderAuthFilter, 'startSpf'> | null;
+}
+
+/** An SPF check started at MAIL FROM, with the transaction (smtp-server's envelope object, new at RSET/HELO/EHLO) it is for. */
+interface TransactionSpf {
+  envelope: SMTPServerSession['envelope'];
+  spf: EarlySpf;
 }
 
 /** The inbound listener: takes mail for our own domains only, spools it durably, answers 250 with the queue id. */
@@ -71,6 +80,9 @@ export class MxListener extends SmtpListener {
   private readonly peers = new Map<string, string>();
   private readonly selfTestHelo: string | null;
   private readonly personalLists: PersonalLists | null;
+  private readonly senderAuth: Pick<SenderAuthFilter, 'startSpf'> | null;
+  /** At most one early SPF check per session: a new MAIL aborts the one before it. */
+  private readonly transactionSpf = new Map<string, TransactionSpf>();
 
   constructor(options: MxListenerOptions) {
     const { config } = options;
@@ -88,6 +100,7 @@ export class MxListener extends SmtpListener {
     this.filters = options.filters ?? null;
     this.selfTestHelo = options.selfTestHelo ?? null;
     this.personalLists = options.personalLists ?? null;
+    this.senderAuth = this.filters ? (options.senderAuth ?? null) : null;
     this.tagScore = config.filters.tagScore;
     this.connectionPolicy = new ConnectionPolicy({ settings: config.mx, resolver: options.resolver ?? dns, logger: this.logger, clock: this.clock });
     this.callout =
@@ -120,6 +133,7 @@ export class MxListener extends SmtpListener {
   }
 
   protected override closed(session: SMTPServerSession): void {
+    this.dropSpf(session);
     clearTimeout(this.clients.get(session.id)?.greeting);
     this.clients.delete(session.id);
     super.closed(session);
@@ -199,7 +213,30 @@ export class MxListener extends SmtpListener {
     const client = this.clients.get(session.id);
     const rate = client ? this.connectionPolicy.mail(client.screen) : null;
     if (rate && !rate.ok) return callback(this.refuseClient(session, rate.refusal, rate.reason));
+    this.startSpf(session, address.address);
     callback();
+  }
+
+  /**
+   * Starts sender authentication's SPF check for the transaction MAIL FROM just opened, so its DNS look-ups overlap
+   * RCPT and DATA. Its outcome never changes a reply before DATA; the filter judges it after DATA as before.
+   */
+  private startSpf(session: SMTPServerSession, sender: string): void {
+    this.dropSpf(session);
+    if (!this.senderAuth) return;
+    const spf = this.senderAuth.startSpf({ clientIp: session.remoteAddress, helo: session.hostNameAppearsAs || null, sender });
+    this.transactionSpf.set(session.id, { envelope: session.envelope, spf });
+  }
+
+  /** The session's early SPF check, if it is for the transaction under way (not one reset since by RSET, HELO or EHLO). */
+  private currentSpf(session: SMTPServerSession): EarlySpf | undefined {
+    const entry = this.transactionSpf.get(session.id);
+    return entry && entry.envelope === session.envelope ? entry.spf : undefined;
+  }
+
+  private dropSpf(session: SMTPServerSession): void {
+    this.transactionSpf.get(session.id)?.spf.abort();
+    this.transactionSpf.delete(session.id);
   }
 
   protected onRcptTo(address: SMTPServerAddress, session: SMTPServerSession, callback: (error?: Error) => void): void {
@@ -319,6 +356,7 @@ export class MxListener extends SmtpListener {
         size: writer.bytes,
         tls: Boolean(session.secure),
         authenticatedUser: null,
+        earlySpf: this.currentSpf(session),
       });
     } catch (error) {
       // the pipeline answers every failure with a decision; this is a bug, answered 451 like any local error

@@ -1,7 +1,6 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileWhole } from '../util/write-whole.ts';
-import { generate } from 'selfsigned';
 
 export interface TlsPair {
   cert: Buffer;
@@ -12,7 +11,10 @@ export interface TlsPair {
 /** How long the generated certificate is valid; remote MTAs rarely check it, the patch checklist reports expiry. */
 const SELF_SIGNED_DAYS = 825;
 
-/** The configured PEM pair, or a self-signed pair made on first start and kept in DATA/tls. */
+/**
+ * The configured PEM pair, or a self-signed pair made on first start and kept in DATA/tls. selfsigned (and the X.509
+ * library under it, about 15 MB of heap) is loaded only to make one.
+ */
 export async function loadOrCreateTls(dataDir: string, hostname: string, cert?: string, key?: string): Promise<TlsPair> {
   if (cert && key) return { cert: readFileSync(cert), key: readFileSync(key), selfSigned: false };
   const dir = join(dataDir, 'tls');
@@ -23,6 +25,7 @@ export async function loadOrCreateTls(dataDir: string, hostname: string, cert?: 
   }
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const notAfter = new Date(Date.now() + SELF_SIGNED_DAYS * 86400_000);
+  const { generate } = await import('selfsigned');
   const pems = await generate([{ name: 'commonName', value: hostname }], {
     keySize: 2048,
     algorithm: 'sha256',
