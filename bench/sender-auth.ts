@@ -3,6 +3,7 @@
 // default filter set's sender authentication does its full work (SPF evaluation, a DKIM RSA verification, a DMARC
 // look-up and alignment) and passes, as for real mail from a well-run domain; no real DNS server is asked.
 import { generateKeyPairSync } from 'node:crypto';
+import type { DKIMSignOptions } from 'mailauth';
 import { dkimSign } from 'mailauth/lib/dkim/sign.js';
 import type { DnsFixtures } from '../src-relay/util/fixture-resolver.ts';
 
@@ -37,12 +38,15 @@ export function senderAuthFixture(clientIp = '127.0.0.1'): SenderAuthFixture {
   return {
     dns,
     async sign(message) {
-      const { signatures, errors } = (await dkimSign(Buffer.from(message), {
+      // mailauth's signer reads its keys from signatureData (lib/dkim/dkim-signer.js); its .d.ts describes
+      // top-level keys, which the code ignores (the message would go out unsigned), hence the cast
+      const options = {
         canonicalization: 'relaxed/relaxed',
         headerList: SIGNED_FIELDS,
         signatureData: [{ signingDomain: SENDER_DOMAIN, selector: SELECTOR, privateKey: key, algorithm: 'rsa-sha256' }],
-      })) as { signatures: string; errors: unknown[] };
-      if (errors.length > 0 || !signatures) throw new Error(`DKIM signing failed: ${JSON.stringify(errors)}`);
+      } as unknown as DKIMSignOptions;
+      const { signatures, errors } = await dkimSign(Buffer.from(message), options);
+      if (errors.length > 0 || !signatures.startsWith('DKIM-Signature:')) throw new Error(`DKIM signing failed: ${errors.map(String).join('; ')}`);
       return signatures + message;
     },
   };
