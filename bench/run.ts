@@ -527,7 +527,7 @@ async function oneRun(ctx: PhaseContext): Promise<Phase[]> {
   const step = async (phase: Promise<Phase>): Promise<void> => {
     const done = await phase;
     phases.push(done);
-    if (!opts.json) console.error(`  ${done.label}: ${fmt(done.endToEndPerSec)} msg/s end-to-end${done.complete ? '' : ' (INCOMPLETE)'}`);
+    console.error(`  ${done.label}: ${fmt(done.endToEndPerSec)} msg/s end-to-end${done.complete ? '' : ' (INCOMPLETE)'}`);
   };
   if (opts.direct) {
     await step(directPhase(ctx, 'bench-client'));
@@ -622,7 +622,7 @@ async function main(): Promise<number> {
   const runs: Phase[][] = [];
   try {
     for (let run = 1; run <= opts.runs; run++) {
-      if (!opts.json) console.error(`run ${run} of ${opts.runs} (${uptime()})`);
+      console.error(`run ${run} of ${opts.runs} (${uptime()})`);
       runs.push(await oneRun(ctx));
     }
   } finally {
