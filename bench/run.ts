@@ -161,13 +161,17 @@ function parseOptions(argv: string[]): Options {
  * 100 ms pre-greeting window stays), DNSBL (no zones by default).
  */
 function benchMxLimits(sessions: number): Record<string, unknown> {
-  const perIp = Math.min(10_000, Math.max(200, 4 * sessions));
   return {
     maxConnections: Math.max(1000, 4 * sessions),
-    maxConnectionsPerIp: perIp,
+    maxConnectionsPerIp: benchPerIpCap(sessions),
     clientNetworks: { allow: [] },
     rateLimit: { connectionsPerMinute: 100_000, messagesPerMinute: 100_000 },
   };
+}
+
+/** The per-IP connection cap of the bench relay (mx and submission): 4 x sessions, at least 200, at most the schema's 10,000. */
+function benchPerIpCap(sessions: number): number {
+  return Math.min(10_000, Math.max(200, 4 * sessions));
 }
 
 /** The filters part of the bench relay's config for one filter set (see USAGE). */
@@ -184,11 +188,10 @@ function filterConfig(set: FilterSet, opts: Options): Record<string, unknown> {
 async function writeBenchConfig(dataDir: string, set: FilterSet, opts: Options): Promise<void> {
   const file = join(dataDir, 'moat.json');
   const current = JSON.parse(await readFile(file, 'utf8').catch(() => '{}')) as Record<string, Record<string, unknown>>;
-  const perIp = Math.min(10_000, Math.max(200, 4 * opts.sessions));
   await writeFile(file, JSON.stringify({
     ...current,
     mx: benchMxLimits(opts.sessions),
-    submission: { ...current.submission, maxConnectionsPerIp: perIp },
+    submission: { ...current.submission, maxConnectionsPerIp: benchPerIpCap(opts.sessions) },
     filters: filterConfig(set, opts),
   }));
 }
@@ -423,8 +426,8 @@ interface PhaseContext {
   messageFile: string;
 }
 
-async function finishPhase(base: Pick<Phase, 'label' | 'server' | 'filters' | 'load'>, ctx: PhaseContext, outcome: LoadOutcome, sink: Sink, delivered: boolean,
-  rss: { idle: number | undefined; peak: number | undefined }, exitCode: number | null): Promise<Phase> {
+function finishPhase(base: Pick<Phase, 'label' | 'server' | 'filters' | 'load'>, ctx: PhaseContext, outcome: LoadOutcome, sink: Sink, delivered: boolean,
+  rss: { idle: number | undefined; peak: number | undefined }, exitCode: number | null): Phase {
   const target = outcome.accepted * (base.load === 'smtp-source' ? 1 : ctx.opts.recipients);
   return {
     ...base,
@@ -474,7 +477,7 @@ async function moatPhase(ctx: PhaseContext, set: FilterSet, load: Load): Promise
     if (died || exitCode !== 0) console.error(`relay exited with code ${exitCode} ${died ? 'during the bench' : 'on SIGTERM'}; last output:\n${relay.tail()}`);
     else if (!delivered) console.error(`relay did not deliver everything (${sink.received} of ${target}); last output:\n${relay.tail()}`);
     const label = `moat ${set}${load === 'smtp-source' ? ' (smtp-source)' : ''}`;
-    return await finishPhase({ label, server: 'moat', filters: set, load }, ctx, outcome, sink, delivered, { idle, peak }, exitCode);
+    return finishPhase({ label, server: 'moat', filters: set, load }, ctx, outcome, sink, delivered, { idle, peak }, exitCode);
   } finally {
     if (relay && exitCode === null) await relay.stop();
     if (opts.keep) console.error(`data dir kept: ${dataDir}`);
@@ -497,7 +500,7 @@ async function postfixPhase(ctx: PhaseContext): Promise<Phase> {
       const outcome = await runLoad('smtp-source', '127.0.0.1', postfix.port, opts, ctx.template, ctx.messageFile);
       const delivered = await sink.waitFor(outcome.accepted, SINK_TIMEOUT_MS);
       if (!delivered) console.error(`Postfix did not deliver everything (${sink.received} of ${outcome.accepted}); its log: ${postfix.dir}/maillog`);
-      return await finishPhase({ label: 'postfix (smtp-source)', server: 'postfix', filters: null, load: 'smtp-source' }, ctx, outcome, sink, delivered, { idle, peak }, null);
+      return finishPhase({ label: 'postfix (smtp-source)', server: 'postfix', filters: null, load: 'smtp-source' }, ctx, outcome, sink, delivered, { idle, peak }, null);
     } finally {
       clearInterval(sampler);
     }
@@ -514,7 +517,7 @@ async function directPhase(ctx: PhaseContext, load: Load): Promise<Phase> {
   try {
     const outcome = await runLoad(load, '127.0.0.1', sink.port, ctx.opts, ctx.template, ctx.messageFile);
     const delivered = await sink.waitFor(outcome.accepted * (load === 'smtp-source' ? 1 : ctx.opts.recipients), SINK_TIMEOUT_MS);
-    return await finishPhase({ label: `direct (${load})`, server: 'none', filters: null, load }, ctx, outcome, sink, delivered, { idle: undefined, peak: undefined }, null);
+    return finishPhase({ label: `direct (${load})`, server: 'none', filters: null, load }, ctx, outcome, sink, delivered, { idle: undefined, peak: undefined }, null);
   } finally {
     await sink.close();
   }
