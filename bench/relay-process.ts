@@ -1,8 +1,10 @@
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
+import type { DnsFixtures } from '../src-relay/util/fixture-resolver.ts';
+import { buildRelay } from '../packaging/build-relay.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const READY_TIMEOUT_MS = 60_000;
@@ -16,6 +18,10 @@ export interface RelayOptions {
   dataDir: string;
   internalPort: number;
   extraArgs?: string[];
+  /** What the relay's resolver answers (MOAT_DNS_FIXTURES); every other name is ENOTFOUND, no real DNS is asked. */
+  dnsFixtures?: DnsFixtures;
+  /** Run the TypeScript through tsx instead of the compiled dist-relay/bin/moat.mjs (the production form). */
+  tsx?: boolean;
 }
 
 export interface RelayHandle {
@@ -30,14 +36,36 @@ export interface RelayHandle {
   stop(): Promise<number | null>;
   /** VmHWM of the relay process in bytes; undefined off Linux or once it has exited. */
   peakRssBytes(): number | undefined;
+  /** VmRSS of the relay process now, in bytes; undefined off Linux or once it has exited. */
+  rssBytes(): number | undefined;
   /** The last TAIL_LINES lines of the relay's stdout+stderr. */
   tail(): string;
 }
 
-/** Spawns `cli.ts serve` directly under node (no npm wrapper, so pid is the relay itself) and waits for its ready line. */
-export function startRelay({ dataDir, internalPort, extraArgs = [] }: RelayOptions): Promise<RelayHandle> {
+/** The production launcher (`moat` command, `npm run relay`): it runs the compiled dist-relay/bin/moat.mjs. */
+const LAUNCHER = 'bin/moat.mjs';
+
+/**
+ * Spawns `moat serve` directly under node (no npm wrapper, so pid is the relay itself) and waits for its ready line:
+ * the production launcher bin/moat.mjs over dist-relay/ built from the current sources, or src-relay/moat.ts through
+ * tsx (`--tsx`).
+ */
+export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
+  if (!options.tsx) await compiledRelay();
+  return spawnRelay(options);
+}
+
+let building: Promise<void> | undefined;
+/** Builds dist-relay/ from the current sources once per bench process (esbuild: about a second), as `npm run build:relay` does. */
+export function compiledRelay(): Promise<void> {
+  building ??= buildRelay(join(REPO_ROOT, 'dist-relay'));
+  return building;
+}
+
+function spawnRelay({ dataDir, internalPort, extraArgs = [], dnsFixtures = {}, tsx = false }: RelayOptions): Promise<RelayHandle> {
+  const entry = tsx ? ['--import', 'tsx', 'src-relay/moat.ts'] : [LAUNCHER];
   const args = [
-    ...(process.env.MOAT_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), '--import', 'tsx', 'src-relay/moat.ts', 'serve',
+    ...(process.env.MOAT_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), ...entry, 'serve',
     '--data-dir', dataDir,
     '--domain', 'example.test',
     '--mx-listen', '127.0.0.1:0',
@@ -47,12 +75,17 @@ export function startRelay({ dataDir, internalPort, extraArgs = [] }: RelayOptio
   ];
   // the bench's names (sender.test, example.test) must never reach a real DNS server
   const dns = join(dataDir, '..', `${basename(dataDir)}-dns.json`);
-  writeFileSync(dns, '{}');
+  writeFileSync(dns, JSON.stringify(dnsFixtures));
   const env = { ...process.env, MOAT_DNS_FIXTURES: dns };
   const child = spawn(process.execPath, args, { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
   const tail = (): string => lines.join('\n');
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => {
+      rmSync(dns, { force: true });
+      resolve(code);
+    }),
+  );
 
   return new Promise((resolve, reject) => {
     let ready = false;
@@ -76,7 +109,8 @@ export function startRelay({ dataDir, internalPort, extraArgs = [] }: RelayOptio
         pid,
         exited,
         tail,
-        peakRssBytes: () => readPeakRss(pid),
+        peakRssBytes: () => readStatusKb(pid, 'VmHWM'),
+        rssBytes: () => readStatusKb(pid, 'VmRSS'),
         async stop() {
           if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
           const killer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
@@ -103,9 +137,10 @@ export function startRelay({ dataDir, internalPort, extraArgs = [] }: RelayOptio
   });
 }
 
-function readPeakRss(pid: number): number | undefined {
+/** A memory figure of /proc/PID/status (VmHWM: peak resident set, VmRSS: resident now) in bytes. */
+function readStatusKb(pid: number, field: 'VmHWM' | 'VmRSS'): number | undefined {
   try {
-    const match = /^VmHWM:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    const match = new RegExp(`^${field}:\\s+(\\d+)\\s+kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return match ? Number(match[1]) * 1024 : undefined;
   } catch {
     return undefined;

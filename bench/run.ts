@@ -1,10 +1,15 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { startRelay, type RelayHandle } from './relay-process.ts';
-import { startSink } from './sink.ts';
+import { startSink, type Sink } from './sink.ts';
 import { SmtpClient } from './smtp-client.ts';
+import { postfixAvailable, startPostfix } from './postfix.ts';
+import { runSmtpSource, startSmtpSink, type SourceResult } from './smtp-tools.ts';
+import { SENDER, senderAuthFixture, type SenderAuthFixture } from './sender-auth.ts';
 import { AccountStore } from '../src-relay/auth/account-store.ts';
 import { hashPassword } from '../src-relay/auth/password.ts';
 import { openDatabase } from '../src-relay/store/db.ts';
@@ -13,13 +18,36 @@ import { queueListBench } from './queue-list.ts';
 const SINK_TIMEOUT_MS = 300_000;
 const LINE_CHARS = 76; // RFC 5322 2.1.1 recommends at most 78 plus CRLF; 76 matches base64/QP habits
 const FAILURE_SAMPLES = 5;
+/** A fresh relay settles this long (ms) before its idle RSS is read: start-up garbage collected, timers quiet. */
+const IDLE_SETTLE_MS = 3_000;
+/** smtp-server holds every new connection this long (ms) before its greeting (early-talker detection). */
+const PREGREET_MS = 100;
+/** Postfix's processes' memory is sampled this often (ms) during its run, for a peak of their sum. */
+const RSS_SAMPLE_MS = 250;
+const DOMAIN = 'example.test';
 
-const USAGE = `usage: npm run bench -- [--messages 5000] [--size 4096] [--sessions 20] [--recipients 1] [--keep] [--json] [--direct] [--submission]
-                             [--filters] [--clamd SOCKET|HOST:PORT]
+const FILTER_SETS = ['none', 'default', 'all'] as const;
+type FilterSet = (typeof FILTER_SETS)[number];
+
+const USAGE = `usage: npm run bench -- [--messages 5000] [--size 4096] [--sessions 100] [--recipients 1] [--reuse]
+                             [--filters none,default] [--clamd SOCKET|HOST:PORT] [--rspamd HOST:PORT]
+                             [--compare | --no-compare] [--runs 1] [--tsx] [--keep] [--json] [--direct] [--submission]
        npm run bench -- --queue-list [--queued 100000] [--finished 100000] [--json] [--keep]
-  --direct      send straight to the sink, skipping the relay (client/sink ceiling)
-  --filters     inbound content filters on: built-in junk rules and attachment checks (default: filters off)
-  --clamd ADDR  --filters plus ClamAV: every message scanned by the clamd at ADDR
+  (default)     one message per connection, as an MX sees mail: connect, EHLO, MAIL, RCPT, DATA, QUIT, next
+  --reuse       keep each session open for the next message (the old mode)
+  --filters     comma-separated filter sets, each its own relay run (default: none,default, for their ratio):
+                  none     content filters off (the core's own figure)
+                  default  the default configuration: built-in junk rules, attachment checks and sender
+                           authentication (SPF, DKIM, DMARC answered by a fixture resolver; no real DNS)
+                  all      default plus ClamAV (--clamd) and rspamd (--rspamd), whichever are given
+  --clamd ADDR  clamd for the "all" set (given alone: --filters all)
+  --rspamd ADDR rspamd's normal worker for the "all" set (given alone: --filters all)
+  --compare     also Postfix 3.7 side by side, with smtp-source as the load and smtp-sink as the internal server
+                for Moat and Postfix alike (needs root and postfix, smtp-source, smtp-sink); on by default where
+                they are installed, --no-compare skips it
+  --runs N      repeat everything N times and print the medians
+  --tsx         run the relay's TypeScript through tsx (default: bin/moat.mjs over dist-relay/, built first)
+  --direct      only the load generators straight into the sinks: their own ceiling, no relay
   --submission  send as an office client: port 587 with STARTTLS and AUTH PLAIN, one login per session
   --queue-list  no traffic: seed a store with --queued messages (and --finished delivered ones) and time the queue
                 viewer's and message tracking's admin API calls`;
@@ -32,12 +60,17 @@ interface Options {
   size: number;
   sessions: number;
   recipients: number;
+  reuse: boolean;
   keep: boolean;
   json: boolean;
   direct: boolean;
   submission: boolean;
-  filters: boolean;
+  filters: FilterSet[];
   clamd: string | undefined;
+  rspamd: string | undefined;
+  compare: boolean;
+  runs: number;
+  tsx: boolean;
   queueList: boolean;
   queued: number;
   finished: number;
@@ -49,14 +82,20 @@ function parseOptions(argv: string[]): Options {
     options: {
       messages: { type: 'string', default: '5000' },
       size: { type: 'string', default: '4096' },
-      sessions: { type: 'string', default: '20' },
+      sessions: { type: 'string', default: '100' },
       recipients: { type: 'string', default: '1' },
+      reuse: { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       direct: { type: 'boolean', default: false },
       submission: { type: 'boolean', default: false },
-      filters: { type: 'boolean', default: false },
+      filters: { type: 'string' },
       clamd: { type: 'string' },
+      rspamd: { type: 'string' },
+      compare: { type: 'boolean', default: false },
+      'no-compare': { type: 'boolean', default: false },
+      runs: { type: 'string', default: '1' },
+      tsx: { type: 'boolean', default: false },
       'queue-list': { type: 'boolean', default: false },
       queued: { type: 'string', default: '100000' },
       finished: { type: 'string', default: '100000' },
@@ -72,17 +111,35 @@ function parseOptions(argv: string[]): Options {
     if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer >= ${min}, got "${raw}"\n${USAGE}`);
     return n;
   };
+  const daemons = values.clamd !== undefined || values.rspamd !== undefined;
+  const filters = (values.filters ?? (daemons ? 'all' : 'none,default')).split(',').map((name) => name.trim());
+  for (const name of filters) {
+    if (!(FILTER_SETS as readonly string[]).includes(name)) throw new Error(`--filters takes ${FILTER_SETS.join(', ')}; got "${name}"\n${USAGE}`);
+  }
+  if (filters.includes('all') && !daemons) throw new Error(`--filters all needs --clamd or --rspamd (without them it is "default")\n${USAGE}`);
+  if (values.compare && values['no-compare']) throw new Error(`--compare and --no-compare exclude each other\n${USAGE}`);
+  if (values.direct && values.submission) throw new Error(`--direct and --submission exclude each other\n${USAGE}`);
+  const canCompare = postfixAvailable();
+  if (values.compare && !canCompare) throw new Error('--compare needs root and /usr/sbin/postfix, smtp-source and smtp-sink (Debian: apt install postfix)');
+  const recipients = count('recipients', values.recipients, 1);
+  // smtp-source sends to one recipient address; the comparison keeps the load identical, so it needs the same
+  const compare = !values['no-compare'] && !values.submission && recipients === 1 && (values.compare || canCompare);
   return {
     messages: count('messages', values.messages, 1),
     size: count('size', values.size, 0),
     sessions: count('sessions', values.sessions, 1),
-    recipients: count('recipients', values.recipients, 1),
+    recipients,
+    reuse: values.reuse,
     keep: values.keep,
     json: values.json,
     direct: values.direct,
     submission: values.submission,
-    filters: values.filters || values.clamd !== undefined,
+    filters: [...new Set(filters)] as FilterSet[],
     clamd: values.clamd,
+    rspamd: values.rspamd,
+    compare,
+    runs: count('runs', values.runs, 1),
+    tsx: values.tsx,
     queueList: values['queue-list'],
     queued: count('queued', values.queued, 1),
     finished: count('finished', values.finished, 0),
@@ -90,16 +147,53 @@ function parseOptions(argv: string[]): Options {
 }
 
 /**
- * The filters part of the bench relay's config file (merged into what is there): off for the plain figure; the
- * built-in rules and attachment checks only (no sender authentication: it would ask the real DNS); plus clamd.
+ * What the bench relay's config raises for its single client, 127.0.0.1, which sends as hard as a whole internet:
+ * - 127.0.0.0/8 is taken OFF mx.clientNetworks.allow (default there), so the client is screened as an MX client
+ *   from the internet is (rate counting, harvest counting, error delay), and instead
+ * - mx.maxConnectionsPerIp 20 -> max(200, 4 x sessions) (capped at the schema's 10,000): a closed connection may
+ *   still be counted for a moment while the same client opens the next one;
+ * - mx.maxConnections 200 -> max(1000, 4 x sessions);
+ * - mx.rateLimit.connectionsPerMinute 60 and messagesPerMinute 120 -> 100,000 each (the schema's maximum; the
+ *   bench stays far below: 5,000 messages at 1,000/s are 60,000 a minute);
+ * - submission.maxConnectionsPerIp likewise, for --submission.
+ * Not raised, because the bench never reaches them: mx.harvest (every recipient of the domain exists: no unknown
+ * recipient is counted), mx.errorDelay (no refused commands), mx.greetingDelayMs (0 by default; smtp-server's own
+ * 100 ms pre-greeting window stays), DNSBL (no zones by default).
  */
-async function writeFilterConfig(dataDir: string, opts: Options): Promise<void> {
+function benchMxLimits(sessions: number): Record<string, unknown> {
+  return {
+    maxConnections: Math.max(1000, 4 * sessions),
+    maxConnectionsPerIp: benchPerIpCap(sessions),
+    clientNetworks: { allow: [] },
+    rateLimit: { connectionsPerMinute: 100_000, messagesPerMinute: 100_000 },
+  };
+}
+
+/** The per-IP connection cap of the bench relay (mx and submission): 4 x sessions, at least 200, at most the schema's 10,000. */
+function benchPerIpCap(sessions: number): number {
+  return Math.min(10_000, Math.max(200, 4 * sessions));
+}
+
+/** The filters part of the bench relay's config for one filter set (see USAGE). */
+function filterConfig(set: FilterSet, opts: Options): Record<string, unknown> {
+  if (set === 'none') return { enabled: false };
+  if (set === 'default') return { enabled: true };
+  return {
+    enabled: true,
+    ...(opts.clamd ? { clamav: { address: opts.clamd } } : {}),
+    ...(opts.rspamd ? { rspamd: { address: opts.rspamd } } : {}),
+  };
+}
+
+async function writeBenchConfig(dataDir: string, set: FilterSet, opts: Options): Promise<void> {
   const file = join(dataDir, 'moat.json');
-  const current = JSON.parse(await readFile(file, 'utf8').catch(() => '{}')) as Record<string, unknown>;
-  const filters = opts.filters
-    ? { enabled: true, senderAuth: { enabled: false }, ...(opts.clamd ? { clamav: { address: opts.clamd } } : {}) }
-    : { enabled: false };
-  await writeFile(file, JSON.stringify({ ...current, filters }));
+  const current = JSON.parse(await readFile(file, 'utf8').catch(() => '{}')) as Record<string, Record<string, unknown>>;
+  await writeFile(file, JSON.stringify({
+    ...current,
+    mx: benchMxLimits(opts.sessions),
+    submission: { ...current.submission, maxConnectionsPerIp: benchPerIpCap(opts.sessions) },
+    filters: filterConfig(set, opts),
+  }));
 }
 
 function makeBody(size: number): string {
@@ -114,54 +208,62 @@ function makeBody(size: number): string {
   return lines.join('\r\n') + '\r\n';
 }
 
-function makeMessage(runId: string, seq: number, rcpts: string[], body: string): string {
-  return [
-    'From: Moat Bench <bench@sender.test>',
+/**
+ * The bench message, DKIM-signed once by sender.test (CRLF line ends, no Message-ID: each message gets its own on
+ * top, outside the signature). The same bytes go out from the bench client and, with LF ends, from smtp-source.
+ */
+async function signedTemplate(fixture: SenderAuthFixture, rcpts: string[], size: number): Promise<string> {
+  return fixture.sign([
+    `From: Moat Bench <${SENDER}>`,
     `To: ${rcpts.join(', ')}`,
-    `Subject: moat bench ${seq}`,
+    'Subject: moat bench',
     `Date: ${new Date().toUTCString().replace('GMT', '+0000')}`,
-    `Message-ID: <bench-${runId}-${seq}@sender.test>`,
     'MIME-Version: 1.0',
     'Content-Type: text/plain; charset=us-ascii',
     '',
-    body,
-  ].join('\r\n');
+    makeBody(size),
+  ].join('\r\n'));
 }
 
 interface SendStats {
   accepted: number;
   failures: number;
-  sessionErrors: number;
+  connectionErrors: number;
   failureSamples: string[];
   latenciesMs: number[];
+  /** Connect to 220: smtp-server's pre-greeting wait plus the accept queue. */
+  greetingMs: number[];
   startNs: bigint;
   lastAcceptNs: bigint;
 }
 
-async function sendAll(host: string, port: number, opts: Options): Promise<SendStats> {
+/** The bench's own SMTP client: `sessions` at once, one message per connection unless --reuse. */
+async function sendAll(host: string, port: number, opts: Options, template: string): Promise<SendStats> {
   const runId = `${Date.now().toString(36)}${process.pid}`;
-  const body = makeBody(opts.size);
-  const rcpts = Array.from({ length: opts.recipients }, (_, i) => `user${i + 1}@example.test`);
+  const rcpts = Array.from({ length: opts.recipients }, (_, i) => `user${i + 1}@${DOMAIN}`);
   const stats: SendStats = {
-    accepted: 0, failures: 0, sessionErrors: 0, failureSamples: [], latenciesMs: [],
+    accepted: 0, failures: 0, connectionErrors: 0, failureSamples: [], latenciesMs: [], greetingMs: [],
     startNs: process.hrtime.bigint(), lastAcceptNs: 0n,
+  };
+  const sample = (why: string): void => {
+    if (stats.failureSamples.length < FAILURE_SAMPLES) stats.failureSamples.push(why);
   };
   const fail = (why: string): void => {
     stats.failures++;
-    if (stats.failureSamples.length < FAILURE_SAMPLES) stats.failureSamples.push(why);
+    sample(why);
   };
   let next = 0;
 
   /** One MAIL/RCPT/DATA transaction: resolves with the latency in ns, or a failure reason after resetting. */
   const transaction = async (client: SmtpClient, seq: number): Promise<bigint | string> => {
-    const mail = await client.command('MAIL FROM:<bench@sender.test>');
+    const mail = await client.command(`MAIL FROM:<${SENDER}>`);
     let refused = mail.code === 250 ? undefined : `MAIL: ${mail.code} ${mail.text}`;
     for (const rcpt of refused ? [] : rcpts) {
       const reply = await client.command(`RCPT TO:<${rcpt}>`);
       if (reply.code !== 250 && reply.code !== 251) refused ??= `RCPT: ${reply.code} ${reply.text}`;
     }
     if (!refused) {
-      const { reply, latencyNs } = await client.data(makeMessage(runId, seq, rcpts, body));
+      const { reply, latencyNs } = await client.data(`Message-ID: <bench-${runId}-${seq}@sender.test>\r\n${template}`);
       if (reply.code === 250 && latencyNs !== undefined) return latencyNs;
       // after the final dot the server has already reset the transaction itself
       if (latencyNs !== undefined) return `DATA: ${reply.code} ${reply.text}`;
@@ -171,44 +273,69 @@ async function sendAll(host: string, port: number, opts: Options): Promise<SendS
     return refused;
   };
 
-  const session = async (): Promise<void> => {
+  const open = async (): Promise<SmtpClient> => {
+    const connectNs = process.hrtime.bigint();
+    const client = await SmtpClient.connect(host, port);
+    stats.greetingMs.push(Number(process.hrtime.bigint() - connectNs) / 1e6);
+    const ehlo = await client.command('EHLO bench.sender.test');
+    if (ehlo.code !== 250) throw new Error(`EHLO: ${ehlo.code} ${ehlo.text}`);
+    if (opts.submission) {
+      await client.startTls();
+      const again = await client.command('EHLO bench.sender.test');
+      if (again.code !== 250) throw new Error(`EHLO after STARTTLS: ${again.code} ${again.text}`);
+      const auth = await client.authPlain(BENCH_USER, BENCH_PASSWORD);
+      if (auth.code !== 235) throw new Error(`AUTH: ${auth.code} ${auth.text}`);
+    }
+    return client;
+  };
+
+  const record = (result: bigint | string): void => {
+    if (typeof result === 'string') return fail(result);
+    stats.accepted++;
+    stats.latenciesMs.push(Number(result) / 1e6);
+    stats.lastAcceptNs = process.hrtime.bigint();
+  };
+
+  /** --reuse: one connection carries message after message; a dropped one stops and the others take over. */
+  const reusedSession = async (): Promise<void> => {
     let client: SmtpClient | undefined;
     let inFlight = false;
     try {
-      client = await SmtpClient.connect(host, port);
-      const ehlo = await client.command('EHLO bench.sender.test');
-      if (ehlo.code !== 250) throw new Error(`EHLO: ${ehlo.code} ${ehlo.text}`);
-      if (opts.submission) {
-        await client.startTls();
-        const again = await client.command('EHLO bench.sender.test');
-        if (again.code !== 250) throw new Error(`EHLO after STARTTLS: ${again.code} ${again.text}`);
-        const auth = await client.authPlain(BENCH_USER, BENCH_PASSWORD);
-        if (auth.code !== 235) throw new Error(`AUTH: ${auth.code} ${auth.text}`);
-      }
+      client = await open();
       while (next < opts.messages) {
         inFlight = true;
         const result = await transaction(client, next++);
         inFlight = false;
-        if (typeof result === 'string') {
-          fail(result);
-          continue;
-        }
-        stats.accepted++;
-        stats.latenciesMs.push(Number(result) / 1e6);
-        stats.lastAcceptNs = process.hrtime.bigint();
+        record(result);
       }
     } catch (err) {
-      // a dropped session stops; the others pick up the messages it would still have sent
-      stats.sessionErrors++;
+      stats.connectionErrors++;
       const why = `session: ${(err as Error).message}`;
       if (inFlight) fail(why);
-      else if (stats.failureSamples.length < FAILURE_SAMPLES) stats.failureSamples.push(why);
+      else sample(why);
     } finally {
       await client?.quit();
     }
   };
 
-  await Promise.all(Array.from({ length: opts.sessions }, session));
+  /** The default: each message on a connection of its own, as an MX sees mail; a failed one costs that message. */
+  const connectionPerMessage = async (): Promise<void> => {
+    while (next < opts.messages) {
+      const seq = next++;
+      let client: SmtpClient | undefined;
+      try {
+        client = await open();
+        record(await transaction(client, seq));
+      } catch (err) {
+        stats.connectionErrors++;
+        fail(`connection: ${(err as Error).message}`);
+      } finally {
+        await client?.quit();
+      }
+    }
+  };
+
+  await Promise.all(Array.from({ length: opts.sessions }, opts.reuse ? reusedSession : connectionPerMessage));
   // when every session died, the messages nobody took are failures too
   stats.failures += Math.max(0, opts.messages - next);
   return stats;
@@ -225,89 +352,307 @@ async function prepareSubmission(dataDir: string): Promise<void> {
   }
 }
 
-function percentile(sorted: number[], q: number): number | undefined {
+function percentile(values: number[], q: number): number | undefined {
+  const sorted = [...values].sort((a, b) => a - b);
   return sorted.length === 0 ? undefined : sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)];
 }
 
-const fmt = (n: number | undefined, digits = 1): string => (n === undefined ? 'n/a' : n.toFixed(digits));
+type Server = 'moat' | 'postfix' | 'none';
+type Load = 'bench-client' | 'smtp-source';
+
+/** One measured phase: one server (fresh), one filter set, one load generator. */
+interface Phase {
+  label: string;
+  server: Server;
+  filters: FilterSet | null;
+  load: Load;
+  messages: number;
+  accepted: number;
+  failures: number;
+  /** Messages (smtp-sink) or recipient deliveries (the bench's own sink) that arrived. */
+  sinkCount: number;
+  complete: boolean;
+  acceptedPerSec: number | null;
+  endToEndPerSec: number | null;
+  /** End of DATA to the 250 (bench client only). */
+  p50Ms: number | null;
+  p99Ms: number | null;
+  /** Connect to 220 (bench client only). */
+  greetingP50Ms: number | null;
+  /** Moat: VmRSS after start and a settle; Postfix: Pss summed over its processes (postfix.ts). */
+  idleRssBytes: number | null;
+  /** Moat: VmHWM; Postfix: the highest sampled sum of its processes' Pss. */
+  peakRssBytes: number | null;
+  exitCode: number | null;
+  samples: string[];
+}
+
+const rate = (count: number, startNs: bigint, endNs: bigint | undefined): number | null =>
+  count > 0 && endNs !== undefined && endNs > startNs ? count / (Number(endNs - startNs) / 1e9) : null;
+
+interface LoadOutcome {
+  accepted: number;
+  failures: number;
+  startNs: bigint;
+  acceptedNs: bigint;
+  latenciesMs: number[];
+  greetingMs: number[];
+  samples: string[];
+}
+
+/** Runs one load against host:port: the bench client, or smtp-source with the same message from a file. */
+async function runLoad(load: Load, host: string, port: number, opts: Options, template: string, messageFile: string): Promise<LoadOutcome> {
+  if (load === 'bench-client') {
+    const stats = await sendAll(host, port, opts, template);
+    return {
+      accepted: stats.accepted, failures: stats.failures, startNs: stats.startNs, acceptedNs: stats.lastAcceptNs,
+      latenciesMs: stats.latenciesMs, greetingMs: stats.greetingMs, samples: stats.failureSamples,
+    };
+  }
+  const result: SourceResult = await runSmtpSource({
+    host, port, messages: opts.messages, sessions: opts.sessions, messageFile, from: SENDER, to: `user1@${DOMAIN}`, helo: 'bench.sender.test', reuse: opts.reuse,
+  });
+  const failed = result.exitCode !== 0 || result.completed < opts.messages;
+  return {
+    accepted: result.completed, failures: opts.messages - result.completed, startNs: result.startNs, acceptedNs: result.endNs,
+    latenciesMs: [], greetingMs: [], samples: failed ? [`smtp-source exit ${result.exitCode}: ${result.errors.slice(-3).join(' | ')}`] : [],
+  };
+}
+
+interface PhaseContext {
+  opts: Options;
+  fixture: SenderAuthFixture;
+  template: string;
+  messageFile: string;
+}
+
+function finishPhase(base: Pick<Phase, 'label' | 'server' | 'filters' | 'load'>, ctx: PhaseContext, outcome: LoadOutcome, sink: Sink, delivered: boolean,
+  rss: { idle: number | undefined; peak: number | undefined }, exitCode: number | null): Phase {
+  const target = outcome.accepted * (base.load === 'smtp-source' ? 1 : ctx.opts.recipients);
+  return {
+    ...base,
+    messages: ctx.opts.messages,
+    accepted: outcome.accepted,
+    failures: outcome.failures,
+    sinkCount: sink.received,
+    complete: delivered && outcome.failures === 0,
+    acceptedPerSec: rate(outcome.accepted, outcome.startNs, outcome.acceptedNs),
+    endToEndPerSec: delivered ? rate(outcome.accepted, outcome.startNs, sink.reachedAtNs(target)) : null,
+    p50Ms: percentile(outcome.latenciesMs, 0.5) ?? null,
+    p99Ms: percentile(outcome.latenciesMs, 0.99) ?? null,
+    greetingP50Ms: percentile(outcome.greetingMs, 0.5) ?? null,
+    idleRssBytes: rss.idle ?? null,
+    peakRssBytes: rss.peak ?? null,
+    exitCode,
+    samples: outcome.samples,
+  };
+}
+
+/** A fresh Moat with one filter set, under one load, delivering into the matching sink. */
+async function moatPhase(ctx: PhaseContext, set: FilterSet, load: Load): Promise<Phase> {
+  const { opts } = ctx;
+  const sink = load === 'smtp-source' ? await startSmtpSink() : await startSink();
+  const dataDir = await mkdtemp(join(tmpdir(), 'moat-bench-'));
+  let relay: RelayHandle | undefined;
+  let exitCode: number | null = null;
+  try {
+    if (opts.submission) await prepareSubmission(dataDir);
+    await writeBenchConfig(dataDir, set, opts);
+    relay = await startRelay({
+      dataDir, internalPort: sink.port, dnsFixtures: ctx.fixture.dns, tsx: opts.tsx,
+      extraArgs: opts.submission ? ['--submission-listen', '127.0.0.1:0'] : [],
+    });
+    await sleep(IDLE_SETTLE_MS);
+    const idle = relay.rssBytes();
+    const port = opts.submission ? relay.submissionPort! : relay.mxPort;
+    const outcome = await runLoad(load, relay.mxHost, port, opts, ctx.template, ctx.messageFile);
+    const target = outcome.accepted * (load === 'smtp-source' ? 1 : opts.recipients);
+    let stopping = false;
+    let died = false;
+    // a relay that died will deliver nothing more, so do not sit out the whole timeout
+    const delivered = await Promise.race([sink.waitFor(target, SINK_TIMEOUT_MS), relay.exited.then(() => ((died = !stopping), false))]);
+    const peak = relay.peakRssBytes();
+    stopping = true;
+    exitCode = await relay.stop();
+    if (died || exitCode !== 0) console.error(`relay exited with code ${exitCode} ${died ? 'during the bench' : 'on SIGTERM'}; last output:\n${relay.tail()}`);
+    else if (!delivered) console.error(`relay did not deliver everything (${sink.received} of ${target}); last output:\n${relay.tail()}`);
+    const label = `moat ${set}${load === 'smtp-source' ? ' (smtp-source)' : ''}`;
+    return finishPhase({ label, server: 'moat', filters: set, load }, ctx, outcome, sink, delivered, { idle, peak }, exitCode);
+  } finally {
+    if (relay && exitCode === null) await relay.stop();
+    if (opts.keep) console.error(`data dir kept: ${dataDir}`);
+    else await rm(dataDir, { recursive: true, force: true });
+    await sink.close();
+  }
+}
+
+/** The bench Postfix (postfix.ts) under smtp-source, relaying into smtp-sink. */
+async function postfixPhase(ctx: PhaseContext): Promise<Phase> {
+  const { opts } = ctx;
+  const sink = await startSmtpSink();
+  const postfix = await startPostfix({ sinkPort: sink.port, sessions: opts.sessions, domain: DOMAIN });
+  try {
+    await sleep(IDLE_SETTLE_MS);
+    const idle = await postfix.rssBytes();
+    let peak = idle ?? 0;
+    const sampler = setInterval(() => void postfix.rssBytes().then((now) => (peak = Math.max(peak, now ?? 0))), RSS_SAMPLE_MS);
+    try {
+      const outcome = await runLoad('smtp-source', '127.0.0.1', postfix.port, opts, ctx.template, ctx.messageFile);
+      const delivered = await sink.waitFor(outcome.accepted, SINK_TIMEOUT_MS);
+      if (!delivered) console.error(`Postfix did not deliver everything (${sink.received} of ${outcome.accepted}); its log: ${postfix.dir}/maillog`);
+      return finishPhase({ label: 'postfix (smtp-source)', server: 'postfix', filters: null, load: 'smtp-source' }, ctx, outcome, sink, delivered, { idle, peak }, null);
+    } finally {
+      clearInterval(sampler);
+    }
+  } finally {
+    await postfix.stop(opts.keep);
+    if (opts.keep) console.error(`postfix dir kept: ${postfix.dir}`);
+    await sink.close();
+  }
+}
+
+/** The load generator straight into its sink: the ceiling of the bench's own parts. */
+async function directPhase(ctx: PhaseContext, load: Load): Promise<Phase> {
+  const sink = load === 'smtp-source' ? await startSmtpSink() : await startSink();
+  try {
+    const outcome = await runLoad(load, '127.0.0.1', sink.port, ctx.opts, ctx.template, ctx.messageFile);
+    const delivered = await sink.waitFor(outcome.accepted * (load === 'smtp-source' ? 1 : ctx.opts.recipients), SINK_TIMEOUT_MS);
+    return finishPhase({ label: `direct (${load})`, server: 'none', filters: null, load }, ctx, outcome, sink, delivered, { idle: undefined, peak: undefined }, null);
+  } finally {
+    await sink.close();
+  }
+}
+
+/** Everything one run measures, in order; each phase starts its server afresh. */
+async function oneRun(ctx: PhaseContext): Promise<Phase[]> {
+  const { opts } = ctx;
+  const phases: Phase[] = [];
+  const step = async (phase: Promise<Phase>): Promise<void> => {
+    const done = await phase;
+    phases.push(done);
+    console.error(`  ${done.label}: ${fmt(done.endToEndPerSec)} msg/s end-to-end${done.complete ? '' : ' (INCOMPLETE)'}`);
+  };
+  if (opts.direct) {
+    await step(directPhase(ctx, 'bench-client'));
+    if (opts.compare) await step(directPhase(ctx, 'smtp-source'));
+    return phases;
+  }
+  for (const set of opts.filters) await step(moatPhase(ctx, set, 'bench-client'));
+  if (opts.compare) {
+    for (const set of opts.filters) await step(moatPhase(ctx, set, 'smtp-source'));
+    await step(postfixPhase(ctx));
+    await step(directPhase(ctx, 'smtp-source'));
+  }
+  return phases;
+}
+
+const NUMERIC = ['acceptedPerSec', 'endToEndPerSec', 'p50Ms', 'p99Ms', 'greetingP50Ms', 'idleRssBytes', 'peakRssBytes', 'sinkCount', 'failures'] as const;
+
+function median(values: number[]): number | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** Per phase label, the median of each figure over the runs (a phase that did not complete counts with its figures). */
+function medians(runs: Phase[][]): Phase[] {
+  const labels = runs[0]?.map((phase) => phase.label) ?? [];
+  return labels.map((label) => {
+    const all = runs.map((run) => run.find((phase) => phase.label === label)).filter((phase): phase is Phase => phase !== undefined);
+    const merged = { ...all[0]!, complete: all.every((phase) => phase.complete), samples: all.flatMap((phase) => phase.samples) };
+    for (const key of NUMERIC) {
+      (merged as Record<string, unknown>)[key] = median(all.map((phase) => phase[key]).filter((v): v is number => typeof v === 'number'));
+    }
+    return merged;
+  });
+}
+
+/** The ratios the closing note asks for, from the median phases. */
+function ratios(phases: Phase[]): Record<string, number | null> {
+  const find = (label: string) => phases.find((phase) => phase.label === label);
+  const ratio = (a: string, b: string, key: 'endToEndPerSec' | 'acceptedPerSec'): number | null => {
+    const x = find(a)?.[key];
+    const y = find(b)?.[key];
+    return typeof x === 'number' && typeof y === 'number' && y > 0 ? x / y : null;
+  };
+  const out: Record<string, number | null> = {};
+  for (const key of ['endToEndPerSec', 'acceptedPerSec'] as const) {
+    const short = key === 'endToEndPerSec' ? 'e2e' : 'accepted';
+    if (find('moat default') && find('moat none')) out[`moatDefaultOverNone_${short}`] = ratio('moat default', 'moat none', key);
+    if (find('moat default (smtp-source)') && find('moat none (smtp-source)')) out[`moatDefaultOverNone_smtpSource_${short}`] = ratio('moat default (smtp-source)', 'moat none (smtp-source)', key);
+    for (const set of FILTER_SETS) {
+      if (find(`moat ${set} (smtp-source)`) && find('postfix (smtp-source)')) out[`moat_${set}_OverPostfix_${short}`] = ratio(`moat ${set} (smtp-source)`, 'postfix (smtp-source)', key);
+    }
+  }
+  return out;
+}
+
+const fmt = (n: number | null | undefined, digits = 1): string => (n === null || n === undefined ? 'n/a' : n.toFixed(digits));
+const mib = (n: number | null): string => (n === null ? 'n/a' : `${Math.round(n / 2 ** 20)} MiB`);
+
+function printTable(title: string, phases: Phase[]): void {
+  console.log(title);
+  const head = ['phase', 'accepted/s', 'e2e/s', 'p50 ms', 'p99 ms', '220 p50', 'idle RSS', 'peak RSS', 'sink', 'fail'];
+  const rows = phases.map((p) => [
+    p.label + (p.complete ? '' : ' !'), fmt(p.acceptedPerSec), fmt(p.endToEndPerSec), fmt(p.p50Ms), fmt(p.p99Ms), fmt(p.greetingP50Ms),
+    mib(p.idleRssBytes), mib(p.peakRssBytes), String(p.sinkCount), String(p.failures),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  for (const row of [head, ...rows]) console.log(row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  '));
+}
+
+function uptime(): string {
+  try {
+    return execFileSync('uptime', { encoding: 'utf8' }).trim();
+  } catch {
+    return 'uptime n/a';
+  }
+}
 
 async function main(): Promise<number> {
   const opts = parseOptions(process.argv.slice(2));
   if (opts.queueList) return queueListBench({ queued: opts.queued, finished: opts.finished, json: opts.json, keep: opts.keep });
-  const sink = await startSink();
-  let relay: RelayHandle | undefined;
-  let dataDir: string | undefined;
-  let relayExit: number | null | undefined;
-  let relayStopping = false;
-  let relayDied = false;
+  const fixture = senderAuthFixture();
+  const rcpts = Array.from({ length: opts.recipients }, (_, i) => `user${i + 1}@${DOMAIN}`);
+  const template = await signedTemplate(fixture, rcpts, opts.size);
+  const scratch = await mkdtemp(join(tmpdir(), 'moat-bench-msg-'));
+  const messageFile = join(scratch, 'message.txt');
+  // smtp-source appends CRLF to each line of its -F file and dot-stuffs it; the Message-ID is the same for all
+  await writeFile(messageFile, `Message-ID: <bench-source@sender.test>\n${template.replace(/\r\n/g, '\n').replace(/\n$/, '')}`);
+  const ctx: PhaseContext = { opts, fixture, template, messageFile };
+  const loadBefore = uptime();
+  const runs: Phase[][] = [];
   try {
-    let host = '127.0.0.1';
-    let port = sink.port;
-    if (opts.direct && opts.submission) throw new Error(`--direct and --submission exclude each other\n${USAGE}`);
-    if (!opts.direct) {
-      dataDir = await mkdtemp(join(tmpdir(), 'moat-bench-'));
-      if (opts.submission) await prepareSubmission(dataDir);
-      await writeFilterConfig(dataDir, opts);
-      relay = await startRelay({ dataDir, internalPort: sink.port, extraArgs: opts.submission ? ['--submission-listen', '127.0.0.1:0'] : [] });
-      void relay.exited.then(() => {
-        relayDied = !relayStopping;
-      });
-      host = relay.mxHost;
-      port = opts.submission ? relay.submissionPort! : relay.mxPort;
+    for (let run = 1; run <= opts.runs; run++) {
+      console.error(`run ${run} of ${opts.runs} (${uptime()})`);
+      runs.push(await oneRun(ctx));
     }
-
-    const stats = await sendAll(host, port, opts);
-    const target = stats.accepted * opts.recipients;
-    // a relay that died will deliver nothing more, so do not sit out the whole timeout
-    const delivered = await Promise.race([sink.waitFor(target, SINK_TIMEOUT_MS), relay?.exited ?? new Promise<never>(() => {})])
-      .then(() => sink.received >= target);
-    const peakRss = relay?.peakRssBytes();
-    if (relay) {
-      const when = relayDied ? 'during the bench' : 'on SIGTERM';
-      relayStopping = true;
-      relayExit = await relay.stop();
-      if (relayExit !== 0) console.error(`relay exited with code ${relayExit} ${when}; last output:\n${relay.tail()}`);
-      else if (!delivered) console.error(`relay did not deliver everything; last output:\n${relay.tail()}`);
-    }
-
-    const seconds = (ns: bigint): number => Number(ns - stats.startNs) / 1e9;
-    const reachedNs = sink.reachedAtNs(target);
-    const acceptedRate = stats.accepted > 0 ? stats.accepted / seconds(stats.lastAcceptNs) : undefined;
-    const e2eRate = delivered && reachedNs !== undefined && stats.accepted > 0 ? stats.accepted / seconds(reachedNs) : undefined;
-    const sorted = stats.latenciesMs.sort((a, b) => a - b);
-    const p50 = percentile(sorted, 0.5);
-    const p99 = percentile(sorted, 0.99);
-
-    const filterMode = opts.direct ? '' : opts.clamd ? ', filters: built-in + clamd' : opts.filters ? ', filters: built-in' : ', filters off';
-    const mode = (opts.direct ? ' (direct to sink, no relay)' : opts.submission ? ' (submission: 587 STARTTLS + AUTH)' : '') + filterMode;
-    console.log(`moat bench: ${opts.messages} messages x ${opts.size} B, ${opts.sessions} sessions, ${opts.recipients} rcpt${mode}`);
-    console.log(`accepted      ${fmt(acceptedRate)} msg/s`);
-    console.log(`end-to-end    ${fmt(e2eRate)} msg/s`);
-    console.log(`DATA→250 p50  ${fmt(p50).padStart(6)} ms   p99 ${fmt(p99).padStart(6)} ms`);
-    console.log(`relay peak RSS ${peakRss === undefined ? 'n/a' : `${Math.round(peakRss / 2 ** 20)} MiB`}`);
-    console.log(`failures ${stats.failures}${stats.sessionErrors > 0 ? `, dropped sessions ${stats.sessionErrors}` : ''}`);
-    for (const sample of stats.failureSamples) console.log(`  ${sample.replace(/\n/g, ' | ')}`);
-    if (sink.received > target) console.log(`sink got ${sink.received} recipient deliveries, expected ${target} (duplicates?)`);
-    if (!delivered) {
-      const until = relayDied ? 'before the relay died' : `within ${SINK_TIMEOUT_MS / 1000} s`;
-      console.log(`sink incomplete: ${sink.received} of ${target} recipient deliveries arrived ${until}`);
-    }
-    if (opts.keep && dataDir) console.log(`data dir kept: ${dataDir}`);
-    if (opts.json) {
-      console.log(JSON.stringify({
-        messages: opts.messages, size: opts.size, sessions: opts.sessions, recipients: opts.recipients, direct: opts.direct, submission: opts.submission, filters: opts.filters, clamd: opts.clamd ?? null,
-        accepted: stats.accepted, failures: stats.failures, sessionErrors: stats.sessionErrors, delivered: sink.received, complete: delivered,
-        acceptedPerSec: acceptedRate ?? null, endToEndPerSec: e2eRate ?? null,
-        p50Ms: p50 ?? null, p99Ms: p99 ?? null, relayPeakRssBytes: peakRss ?? null, relayExitCode: relayExit ?? null,
-      }));
-    }
-    const relayOk = relayExit === undefined || relayExit === 0;
-    return stats.failures === 0 && stats.sessionErrors === 0 && delivered && relayOk ? 0 : 1;
   } finally {
-    if (relay && relayExit === undefined) await relay.stop();
-    if (dataDir && !opts.keep) await rm(dataDir, { recursive: true, force: true });
-    await sink.close();
+    await rm(scratch, { recursive: true, force: true });
   }
+  const loadAfter = uptime();
+  const result = medians(runs);
+  const ratioTable = ratios(result);
+  const mode = opts.reuse ? 'reused sessions' : 'one message per connection';
+  const title = `moat bench: ${opts.messages} messages x ${opts.size} B body, ${opts.sessions} sessions, ${opts.recipients} rcpt, ${mode}` +
+    `${opts.submission ? ', submission (587 STARTTLS + AUTH)' : ''}${opts.tsx ? ', relay through tsx' : ''}${opts.runs > 1 ? `, medians of ${opts.runs} runs` : ''}`;
+  printTable(title, result);
+  if (!opts.reuse && !opts.direct) {
+    console.log(`pre-greeting ceiling (Moat, one message per connection): ${opts.sessions} sessions / ${PREGREET_MS} ms = ${Math.round((opts.sessions * 1000) / PREGREET_MS)} msg/s`);
+  }
+  for (const [name, value] of Object.entries(ratioTable)) console.log(`${name.padEnd(40)} ${fmt(value, 2)}`);
+  console.log(`load before: ${loadBefore}\nload after:  ${loadAfter}`);
+  for (const phase of result) for (const s of phase.samples.slice(0, FAILURE_SAMPLES)) console.log(`  ${phase.label}: ${s.replace(/\n/g, ' | ')}`);
+  if (opts.json) {
+    console.log(JSON.stringify({
+      messages: opts.messages, size: opts.size, sessions: opts.sessions, recipients: opts.recipients, mode: opts.reuse ? 'reuse' : 'connection-per-message',
+      filters: opts.filters, clamd: opts.clamd ?? null, rspamd: opts.rspamd ?? null, compare: opts.compare, runs: opts.runs, relayForm: opts.tsx ? 'tsx' : 'compiled',
+      pregreetCeilingPerSec: opts.reuse ? null : (opts.sessions * 1000) / PREGREET_MS,
+      loadBefore, loadAfter, medians: result, ratios: ratioTable, perRun: runs,
+    }));
+  }
+  return runs.flat().every((phase) => phase.complete && (phase.exitCode === null || phase.exitCode === 0)) ? 0 : 1;
 }
 
 main().then(
