@@ -42,8 +42,8 @@ export interface RelayHandle {
   tail(): string;
 }
 
-/** The production launcher (`moat` command, `npm run relay`): it runs the compiled dist-relay/bin/moat.mjs. */
-const LAUNCHER = 'bin/moat.mjs';
+/** The production launcher as `npm run relay` starts it (V8's young generation sized, bin/moat.mjs says why). */
+const LAUNCHER = ['--max-semi-space-size=1', 'bin/moat.mjs'];
 
 /**
  * Spawns `moat serve` directly under node (no npm wrapper, so pid is the relay itself) and waits for its ready line:
@@ -63,7 +63,7 @@ export function compiledRelay(): Promise<void> {
 }
 
 function spawnRelay({ dataDir, internalPort, extraArgs = [], dnsFixtures = {}, tsx = false }: RelayOptions): Promise<RelayHandle> {
-  const entry = tsx ? ['--import', 'tsx', 'src-relay/moat.ts'] : [LAUNCHER];
+  const entry = tsx ? ['--import', 'tsx', 'src-relay/moat.ts'] : LAUNCHER;
   const args = [
     ...(process.env.MOAT_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), ...entry, 'serve',
     '--data-dir', dataDir,
