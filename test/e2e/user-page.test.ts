@@ -1,11 +1,15 @@
 // The end users' quarantine page in a real Chromium: a `moat serve` child with the page on 127.0.0.1, links signed
-// with the data directory's own key (as a digest's would be), a real SMTP sink as the internal server.
+// with the data directory's own key (as a digest's are), and a digest's own link followed; a real SMTP sink as the internal server.
 import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { openDatabase } from '../../src-relay/store/db.ts';
 import { PersonalLists } from '../../src-relay/filters/personal-lists.ts';
 import { UserLinks } from '../../src-relay/quarantine/user-links.ts';
 import { message, send } from '../helpers/smtp.ts';
+import { runCli } from '../helpers/cli.ts';
+import { digestLinks, mailPart } from '../helpers/digest-mail.ts';
 import { e2eTest, logIn, openScreen, screenshot, textMatches, type World } from './world.ts';
 
 const WEEK_MS = 7 * 86_400_000;
@@ -137,4 +141,34 @@ e2eTest('approval mode: the user asks for release, the admin approves it in the 
   await row.waitFor({ state: 'detached' });
   assert.deepEqual(user.errors, []);
   assert.deepEqual(admin.errors, []);
+});
+
+e2eTest('the digest\'s own link works: `moat quarantine digest --now` mails it through the relay, and following its link releases the message', async (world) => {
+  const { sink, relay, pageBase } = await relayWithPage(world, 'direct');
+  await quarantine(relay.mxPort, 'alice@sender.test', 'dora@example.test', 'Invoice 4711', 'Dear Dora, the invoice is attached.');
+  // the admin tells the digest how users reach the page (its port was picked at start)
+  const file = join(world.dataDir, 'moat.json');
+  const config = JSON.parse(readFileSync(file, 'utf8')) as { quarantine: { userPage: Record<string, unknown> } };
+  config.quarantine.userPage.url = pageBase;
+  writeFileSync(file, JSON.stringify(config, null, 2));
+  const run = await runCli(['quarantine', 'digest', '--now', '--data-dir', world.dataDir]);
+  assert.equal(run.code, 0, run.stderr);
+
+  // the running relay delivers the digest the command queued
+  await sink.waitFor(1);
+  const digest = sink.messages[0]!;
+  assert.deepEqual(digest.to, ['dora@example.test']);
+  const links = digestLinks(mailPart(digest.raw.toString('utf8'), 'text/plain') ?? '');
+  assert.equal(links.length, 1);
+  assert.ok(links[0]!.url.startsWith(`${pageBase}/q/`), links[0]!.url);
+
+  const { page, errors } = await world.page();
+  await openLink(page, links[0]!.url);
+  await textMatches(page.locator('dl'), /Subject\s*Invoice 4711/);
+  await page.getByRole('button', { name: 'Release to me', exact: true }).click();
+  await page.getByRole('heading', { name: 'Released to you', level: 1 }).waitFor();
+  await sink.waitFor(2);
+  assert.deepEqual(sink.messages[1]!.to, ['dora@example.test']);
+  assert.match(sink.messages[1]!.raw.toString('utf8'), /Dear Dora, the invoice is attached\./);
+  assert.deepEqual(errors, []);
 });
