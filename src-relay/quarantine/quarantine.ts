@@ -222,11 +222,12 @@ export class Quarantine {
     };
     await this.queue.spool.share(id, copyId);
     let released: boolean;
+    let emptied: boolean;
     try {
-      released = this.store.releaseRecipient(id, recipient, copy, now, [
+      ({ released, emptied } = this.store.releaseRecipient(id, recipient, copy, now, [
         { at: now, queueId: id, action: 'RELEASED', recipient, detail: `${detail}; delivered as ${copyId}, the other recipients stay in quarantine` },
         { at: now, queueId: copyId, action: 'RELEASED', recipient, detail: `${detail}: this recipient's copy of quarantined message ${id}` },
-      ]);
+      ]));
     } catch (error) {
       await this.queue.spool.remove(copyId);
       throw error;
@@ -235,6 +236,8 @@ export class Quarantine {
       await this.queue.spool.remove(copyId);
       return 'gone';
     }
+    // the copies hold their own links to the file's data
+    if (emptied) await this.queue.spool.remove(id);
     this.logger.info({ id, copy: copyId, rcpt: recipient, by: options.by, how: options.how }, 'QUARANTINE_RELEASED_TO');
     this.queue.emit('queued', [copy]);
     this.queue.emit('changed');

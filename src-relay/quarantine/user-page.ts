@@ -4,6 +4,7 @@ import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Decision } from '../filters/policy.ts';
 import { AdminServer, STRICT_HEADERS } from '../http/server.ts';
+import { clientKey } from '../util/networks.ts';
 import { Router, sendText, type RequestContext } from '../http/router.ts';
 import { MAX_TOKEN_CHARS, type LinkClaims, type UserLinks } from './user-links.ts';
 import type { Quarantine, QuarantinedMessage, RecipientActionResult } from './quarantine.ts';
@@ -12,7 +13,10 @@ import { safePreview, safeText } from './safe-preview.ts';
 /** Requests one client address may make a minute: plenty for a person clicking through a digest, little for a guesser. */
 export const USER_PAGE_REQUESTS_PER_MINUTE = 30;
 const RATE_WINDOW_MS = 60_000;
-/** Client addresses whose counts are kept at once; beyond that, a new address is refused until the window turns (fail closed). */
+/**
+ * Clients whose counts are kept at once. When full, the count made longest ago gives way: refusing newcomers instead
+ * would let anyone with 10,000 addresses lock every user out, and the limit only slows work (a token cannot be guessed).
+ */
 export const MAX_RATE_CLIENTS = 10_000;
 /** A button's form sends nothing of its own; a body is read up to this many bytes, a larger one is refused. */
 export const MAX_FORM_BYTES = 1024;
@@ -46,8 +50,12 @@ type PageAction = (typeof ACTIONS)[number];
 /** Why a message is held, where only the admin may let it through: the user page offers "ask for release" instead. */
 const ADMIN_ONLY_CAUSES: ReadonlySet<Decision['cause']> = new Set(['virus', 'policy', 'unavailable']);
 
-/** Counts requests per client address in fixed one-minute windows; counted synchronously, before any other work. */
+/**
+ * Counts requests per client (clientKey: an IPv4 address or an IPv6 /64) in fixed one-minute windows; counted
+ * synchronously, before any other work.
+ */
 export class RateLimiter {
+  /** In the order their windows started: the first is the oldest. */
   private readonly counts = new Map<string, { windowStart: number; count: number }>();
 
   constructor(
@@ -58,15 +66,16 @@ export class RateLimiter {
 
   /** True when `client` may make one more request now (and counts it). */
   take(client: string, now: number): boolean {
-    let entry = this.counts.get(client);
-    if (entry && now - entry.windowStart >= this.windowMs) entry = undefined;
+    const key = clientKey(client);
+    let entry = this.counts.get(key);
+    if (entry && now - entry.windowStart >= this.windowMs) {
+      this.counts.delete(key);
+      entry = undefined;
+    }
     if (!entry) {
-      if (this.counts.size >= this.maxClients) {
-        for (const [key, value] of this.counts) if (now - value.windowStart >= this.windowMs) this.counts.delete(key);
-        if (this.counts.size >= this.maxClients) return false;
-      }
+      if (this.counts.size >= this.maxClients) this.counts.delete(this.counts.keys().next().value!);
       entry = { windowStart: now, count: 0 };
-      this.counts.set(client, entry);
+      this.counts.set(key, entry);
     }
     entry.count++;
     return entry.count <= this.limit;

@@ -427,6 +427,7 @@ export class QueueStore {
       ),
       // one recipient of a quarantined message (the user page): its row taken out of the quarantined message, and
       // release requests (approval mode)
+      pendingRecipients: db.prepare(`SELECT COUNT(*) AS n FROM recipients WHERE message_id = ? AND +status = 'pending'`),
       takeQuarantinedRecipient: db.prepare(
         `UPDATE recipients SET status = 'deleted', last_reply = @note, updated_at = @now
          WHERE message_id = @id AND address = @address AND +status = 'pending' AND message_id IN (SELECT id FROM messages WHERE id = @id AND status = 'quarantined')`,
@@ -842,13 +843,20 @@ export class QueueStore {
    * quarantine. False (and nothing changed) when the message is no longer in quarantine or `address` no longer waits
    * in it. `address` is the recipient row's own spelling.
    */
-  releaseRecipient(id: string, address: string, copy: NewMessage, now: number, history: readonly HistoryEntry[]): boolean {
+  releaseRecipient(id: string, address: string, copy: NewMessage, now: number, history: readonly HistoryEntry[]): { released: boolean; emptied: boolean } {
     const s = this.statements;
     return this.db.transaction(() => {
-      if (s.takeQuarantinedRecipient.run({ id, address, now, note: `released from quarantine to this recipient as ${copy.id}` }).changes === 0) return false;
+      if (s.takeQuarantinedRecipient.run({ id, address, now, note: `released from quarantine to this recipient as ${copy.id}` }).changes === 0) return { released: false, emptied: false };
       s.dropReleaseRequest.run(id, address);
       this.insertBatch([copy], history);
-      return true;
+      // the others released their own copies meanwhile: nobody waits for the original any more, so it is finished
+      const emptied = (s.pendingRecipients.get(id) as { n: number }).n === 0;
+      if (emptied) {
+        s.finishQuarantined.run(now, id);
+        s.dropReleaseRequests.run(id);
+        s.insertHistory.run(historyParams({ at: now, queueId: id, action: 'RELEASED', detail: 'every recipient has had their own copy released; nothing left in quarantine' }));
+      }
+      return { released: true, emptied };
     })();
   }
 

@@ -43,3 +43,19 @@ export class TrustedNetworks {
     return false;
   }
 }
+
+/**
+ * Who a client is for a per-client count: an IPv4 address (IPv4-mapped IPv6 turned into it), or the /64 an IPv6
+ * address is in (one site gets a /64 and may use any address in it).
+ */
+export function clientKey(ip: string): string {
+  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(ip);
+  if (mapped) return mapped[1]!;
+  if (!isIPv6(ip)) return ip;
+  const [head = '', tail = ''] = ip.toLowerCase().split('::', 2) as [string, string?];
+  const left = head ? head.split(':') : [];
+  const right = ip.includes('::') && tail ? tail.split(':') : [];
+  // an embedded IPv4 tail (::1.2.3.4) counts as two groups; /64 only needs the first four
+  const groups = ip.includes('::') ? [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right] : left;
+  return `${groups.slice(0, 4).map((group) => Number.parseInt(group || '0', 16).toString(16)).join(':')}::/64`;
+}

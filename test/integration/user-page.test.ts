@@ -190,6 +190,19 @@ test('two presses of "Release to me" at once release one copy: one answer says d
   assert.equal(sunk(subject).length, 1);
 });
 
+test('two recipients pressing "Release to me" at the same moment each get their copy, and the message leaves quarantine (no empty message left behind)', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const subject = `both at once ${Date.now()}`;
+  const id = await quarantined(direct, ['a@example.test', 'b@example.test'], subject);
+  const client = newClient();
+  const answers = await Promise.all(['a@example.test', 'b@example.test'].map((rcpt) => press(direct, client, token(directLinks, rcpt, id), 'release')));
+  assert.deepEqual(answers.map((answer) => answer.status), [200, 200]);
+  await until('both have it', () => sunk(subject).length === 2);
+  assert.deepEqual(sunk(subject).flatMap((message) => message.to).sort(), ['a@example.test', 'b@example.test']);
+  assert.deepEqual(pendingOf(direct, id), []);
+  assert.notEqual(direct.relay.queue.store.message(id)!.status, 'quarantined');
+  assert.equal(direct.relay.quarantine.list({ search: subject }).length, 0);
+});
+
 test('a message held for a blocked attachment can only be asked for: "Release to me" is not offered, and a forged press only asks', { timeout: TEST_TIMEOUT_MS }, async () => {
   const subject = `blocked attachment ${Date.now()}`;
   const raw = messageWithAttachments(subject, [{ name: 'invoice.exe', data: 'MZ not really a program' }]).replace('To: bob@example.test', 'To: a@example.test');

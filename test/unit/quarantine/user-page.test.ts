@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
 import { escapeHtml, foreignRequest, RateLimiter, USER_PAGE_CSP, whyInWords } from '../../../src-relay/quarantine/user-page.ts';
+import { clientKey } from '../../../src-relay/util/networks.ts';
 
 test('the limiter allows exactly the limit per address in a window, refuses one more, and starts over when the window turns', () => {
   const limiter = new RateLimiter(3, 60_000, 100);
@@ -12,13 +13,28 @@ test('the limiter allows exactly the limit per address in a window, refuses one 
   assert.equal(limiter.take('10.0.0.1', 61_000), true, 'a new window');
 });
 
-test('with MAX clients counted, a new address is refused until a window ends (fail closed), then it is counted', () => {
-  const limiter = new RateLimiter(5, 60_000, 2);
-  assert.equal(limiter.take('a', 0), true);
-  assert.equal(limiter.take('b', 10), true);
-  assert.equal(limiter.take('c', 20), false);
-  assert.equal(limiter.take('a', 30), true, 'a counted address goes on');
-  assert.equal(limiter.take('c', 60_005), true, "a's window ended, so its place is free");
+test('with MAX clients counted, a newcomer is still counted: the oldest count gives way, so filling the table locks nobody out', () => {
+  const limiter = new RateLimiter(2, 60_000, 3);
+  for (const [client, at] of [['10.0.0.1', 0], ['10.0.0.2', 10], ['10.0.0.3', 20]] as const) assert.equal(limiter.take(client, at), true);
+  assert.equal(limiter.take('10.0.0.4', 30), true, 'a real user after an attacker filled the table');
+  assert.equal(limiter.take('10.0.0.4', 31), true);
+  assert.equal(limiter.take('10.0.0.4', 32), false, "the newcomer's own limit still holds");
+  assert.equal(limiter.take('10.0.0.2', 40), true, '10.0.0.2 still counted (1 of 2)');
+  assert.equal(limiter.take('10.0.0.2', 41), false, '… and then at its limit');
+  assert.equal(limiter.take('10.0.0.1', 50), true, 'the oldest count (10.0.0.1) was the one dropped');
+});
+
+test('clients are counted as IPv4 addresses (IPv4-mapped IPv6 included) and IPv6 /64 networks', () => {
+  assert.equal(clientKey('::ffff:192.0.2.7'), '192.0.2.7');
+  assert.equal(clientKey('192.0.2.7'), '192.0.2.7');
+  assert.equal(clientKey('2001:db8:1:2::1'), clientKey('2001:db8:1:2:aaaa:bbbb:cccc:dddd'));
+  assert.equal(clientKey('2001:DB8:1:2::1'), '2001:db8:1:2::/64');
+  assert.notEqual(clientKey('2001:db8:1:3::1'), clientKey('2001:db8:1:2::1'));
+  assert.equal(clientKey('::1'), '0:0:0:0::/64');
+  assert.equal(clientKey('fe80::1:2:3:4'), 'fe80:0:0:0::/64');
+  const limiter = new RateLimiter(2, 60_000, 100);
+  assert.deepEqual(['2001:db8::1', '2001:db8::2', '2001:db8::3'].map((ip) => limiter.take(ip, 0)), [true, true, false], 'one /64, one count');
+  assert.deepEqual(['::ffff:192.0.2.9', '192.0.2.9', '::ffff:192.0.2.9'].map((ip) => limiter.take(ip, 0)), [true, true, false], 'mapped and plain IPv4 share a count');
 });
 
 const req = (headers: Record<string, string>) => ({ headers: { host: '10.0.0.5:8090', ...headers } }) as unknown as IncomingMessage;
