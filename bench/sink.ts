@@ -12,36 +12,15 @@ export interface Sink {
   close(): Promise<void>;
 }
 
-/** In-process SMTP server on 127.0.0.1:0 that swallows every message and timestamps arrivals. */
-export async function startSink(): Promise<Sink> {
+/** Arrival times of recipients and the waiting on them, shared by the in-process sink and smtp-sink's. */
+export function arrivalLog(): Pick<Sink, 'received' | 'waitFor' | 'reachedAtNs'> & { arrived(count: number, at: bigint): void } {
   const arrivals: bigint[] = [];
   let check = (): void => {};
-
-  const server = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['AUTH'],
-    disableReverseLookup: true,
-    logger: false,
-    onData(stream, session, callback) {
-      stream.on('data', () => {});
-      stream.on('end', () => {
-        const now = process.hrtime.bigint();
-        for (let i = 0; i < session.envelope.rcptTo.length; i++) arrivals.push(now);
-        callback();
-        check();
-      });
-    },
-  });
-  server.on('error', () => {}); // a client dropping mid-session is not a sink failure
-
-  await new Promise<void>((resolve, reject) => {
-    server.server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.server.address() as AddressInfo;
-
   return {
-    port,
+    arrived(count, at) {
+      for (let i = 0; i < count; i++) arrivals.push(at);
+      check();
+    },
     get received() {
       return arrivals.length;
     },
@@ -57,6 +36,41 @@ export async function startSink(): Promise<Sink> {
       });
     },
     reachedAtNs: (target) => arrivals[target - 1],
+  };
+}
+
+/** In-process SMTP server on 127.0.0.1:0 that swallows every message and timestamps arrivals. */
+export async function startSink(): Promise<Sink> {
+  const log = arrivalLog();
+
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['AUTH'],
+    disableReverseLookup: true,
+    logger: false,
+    onData(stream, session, callback) {
+      stream.on('data', () => {});
+      stream.on('end', () => {
+        log.arrived(session.envelope.rcptTo.length, process.hrtime.bigint());
+        callback();
+      });
+    },
+  });
+  server.on('error', () => {}); // a client dropping mid-session is not a sink failure
+
+  await new Promise<void>((resolve, reject) => {
+    server.server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const { port } = server.server.address() as AddressInfo;
+
+  return {
+    port,
+    get received() {
+      return log.received;
+    },
+    waitFor: log.waitFor,
+    reachedAtNs: log.reachedAtNs,
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }

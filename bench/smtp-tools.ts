@@ -3,7 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
 import { freePort, SMTP_SINK, SMTP_SOURCE } from './postfix.ts';
-import type { Sink } from './sink.ts';
+import { arrivalLog, type Sink } from './sink.ts';
 
 const READY_TIMEOUT_MS = 10_000;
 const READY_POLL_MS = 50;
@@ -30,14 +30,11 @@ export async function startSmtpSink(): Promise<Sink> {
   const child = spawn(SMTP_SINK, ['-c', '-u', 'nobody', '-m', String(SINK_MAX_CONNECTIONS), `127.0.0.1:${port}`, String(SINK_BACKLOG)], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const arrivals: bigint[] = [];
-  let check = (): void => {};
+  const log = arrivalLog();
   onRecords(child, 'stdout', (record) => {
     const match = /\bmesg=(\d+)/.exec(record);
-    if (!match) return;
-    const now = process.hrtime.bigint();
-    for (let n = Number(match[1]); arrivals.length < n; ) arrivals.push(now);
-    check();
+    // smtp-sink reports its running count: the difference arrived now
+    if (match && Number(match[1]) > log.received) log.arrived(Number(match[1]) - log.received, process.hrtime.bigint());
   });
   const errors: string[] = [];
   onRecords(child, 'stderr', (record) => errors.push(record));
@@ -46,20 +43,10 @@ export async function startSmtpSink(): Promise<Sink> {
   return {
     port,
     get received() {
-      return arrivals.length;
+      return log.received;
     },
-    waitFor(target, timeoutMs) {
-      if (arrivals.length >= target) return Promise.resolve(true);
-      return new Promise((resolve) => {
-        const timer = setTimeout(() => resolve(false), timeoutMs);
-        check = () => {
-          if (arrivals.length < target) return;
-          clearTimeout(timer);
-          resolve(true);
-        };
-      });
-    },
-    reachedAtNs: (target) => arrivals[target - 1],
+    waitFor: log.waitFor,
+    reachedAtNs: log.reachedAtNs,
     async close() {
       child.kill('SIGTERM');
       await exited;
