@@ -135,6 +135,18 @@ async function serve(flags: Flags): Promise<number> {
   if (!result.ok) return refuseConfig(configFile, result.problems);
   const logger = createStreamLogger(process.stderr);
   const { overrides } = overridesFrom(flags);
+  // listening for the stop signal from the start: whoever reads the ready line may signal at once, and a signal
+  // during start-up stops the relay once it has started
+  const stopRequested = new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      logger.info({ signal }, 'STOPPING');
+      process.off('SIGTERM', stop);
+      process.off('SIGINT', stop);
+      resolve();
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
   let host: AdminHost;
   let admin = 'unavailable';
   // after the first start, each (re)start by the wizard or Apply prints the ready line again: the console tells the truth
@@ -179,16 +191,7 @@ async function serve(flags: Flags): Promise<number> {
         `  It is also in ${host.auth.tokenFile}; it changes at each start until the relay is claimed.\n`,
     );
   }
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      logger.info({ signal }, 'STOPPING');
-      process.off('SIGTERM', stop);
-      process.off('SIGINT', stop);
-      resolve();
-    };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
-  });
+  await stopRequested;
   await host.stop();
   return 0;
 }

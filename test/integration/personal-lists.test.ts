@@ -88,9 +88,9 @@ test('a From address every recipient blocked is refused at the end of DATA with 
   lists.set('frank@example.test', 'deny', 'pest@annoying.test', 'frank', Date.now());
   // dave blocks @annoying.test (the test before), frank the address itself
   const raw = withFrom(message('all block'), 'pest@annoying.test');
-  const before = relay.relay.queue.store.summary().size;
   assert.match(await refusal('bounces@mailer.test', ['dave@example.test', 'frank@example.test'], raw), /^550 5\.7\.1 Every recipient has blocked mail from this sender/);
-  assert.equal(relay.relay.queue.store.summary().size, before);
+  // (not the queue's size: the earlier tests' messages may still be leaving it)
+  assert.deepEqual(relay.relay.queue.track({ subject: 'all block', limit: 10 }).messages, []);
 });
 
 test('when every recipient allows the envelope sender, GTUBE skips the junk filters and is delivered; an .exe to them is still refused', async () => {
