@@ -4,7 +4,7 @@
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import type { Logger } from '../log/logger.ts';
 import type { Resolver } from '../util/resolver.ts';
-import { parseCidr } from '../util/networks.ts';
+import { expandIPv6, normalizeClientIp, parseCidr } from '../util/networks.ts';
 
 /** One DNS block list: its zone, how much a listing weighs, and which answers count (none given: any 127.0.0.0/8). */
 export interface DnsblZone {
@@ -69,12 +69,6 @@ const LOOPBACK_NET_ANSWER = /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/;
 /** A list's TXT reason is kept to this many characters (it goes into the log and the history). */
 const MAX_LISTING_TEXT = 200;
 
-/** IPv4-mapped IPv6 (`::ffff:192.0.2.1`) is the IPv4 client it carries. */
-export function normalizeClientIp(ip: string): string {
-  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(ip);
-  return mapped ? mapped[1]! : ip;
-}
-
 /** The DNSBL query name for a client (RFC 5782 2.1 and 2.4): reversed octets, or reversed nibbles for IPv6. */
 export function dnsblQueryName(ip: string, zone: string): string | null {
   const client = normalizeClientIp(ip);
@@ -82,21 +76,6 @@ export function dnsblQueryName(ip: string, zone: string): string | null {
   if (!isIPv6(client)) return null;
   const nibbles = expandIPv6(client).replace(/:/g, '').split('').reverse().join('.');
   return `${nibbles}.${zone}`;
-}
-
-/** `2001:db8::1` -> `2001:0db8:0000:...:0001` (an embedded dotted IPv4 tail becomes two groups). */
-export function expandIPv6(ip: string): string {
-  let text = ip.toLowerCase();
-  const dotted = /(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
-  if (dotted) {
-    const [a, b, c, d] = dotted.slice(1).map(Number) as [number, number, number, number];
-    text = `${text.slice(0, dotted.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
-  }
-  const [head, tail] = text.split('::') as [string, string | undefined];
-  const left = head ? head.split(':') : [];
-  const right = tail === undefined ? [] : tail ? tail.split(':') : [];
-  const groups = tail === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right];
-  return groups.map((group) => group.padStart(4, '0')).join(':');
 }
 
 /** Allow and deny lists of client networks; the most specific matching network decides, deny on a tie. */

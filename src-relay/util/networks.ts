@@ -44,18 +44,33 @@ export class TrustedNetworks {
   }
 }
 
+/** `2001:db8::1` -> `2001:0db8:0000:...:0001` (an embedded dotted IPv4 tail becomes two groups). */
+export function expandIPv6(ip: string): string {
+  let text = ip.toLowerCase();
+  const dotted = /(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
+  if (dotted) {
+    const [a, b, c, d] = dotted.slice(1).map(Number) as [number, number, number, number];
+    text = `${text.slice(0, dotted.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head, tail] = text.split('::') as [string, string | undefined];
+  const left = head ? head.split(':') : [];
+  const right = tail === undefined ? [] : tail ? tail.split(':') : [];
+  const groups = tail === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right];
+  return groups.map((group) => group.padStart(4, '0')).join(':');
+}
+
+/** IPv4-mapped IPv6 (`::ffff:192.0.2.1`) is the IPv4 client it carries. */
+export function normalizeClientIp(ip: string): string {
+  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(ip);
+  return mapped ? mapped[1]! : ip;
+}
+
 /**
  * Who a client is for a per-client count: an IPv4 address (IPv4-mapped IPv6 turned into it), or the /64 an IPv6
  * address is in (one site gets a /64 and may use any address in it).
  */
-export function clientKey(ip: string): string {
-  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(ip);
-  if (mapped) return mapped[1]!;
+export function clientKey(address: string): string {
+  const ip = normalizeClientIp(address);
   if (!isIPv6(ip)) return ip;
-  const [head = '', tail = ''] = ip.toLowerCase().split('::', 2) as [string, string?];
-  const left = head ? head.split(':') : [];
-  const right = ip.includes('::') && tail ? tail.split(':') : [];
-  // an embedded IPv4 tail (::1.2.3.4) counts as two groups; /64 only needs the first four
-  const groups = ip.includes('::') ? [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right] : left;
-  return `${groups.slice(0, 4).map((group) => Number.parseInt(group || '0', 16).toString(16)).join(':')}::/64`;
+  return `${expandIPv6(ip).split(':').slice(0, 4).map((group) => Number.parseInt(group, 16).toString(16)).join(':')}::/64`;
 }

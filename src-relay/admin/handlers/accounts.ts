@@ -5,7 +5,7 @@ import { AccountStore, lockKey, splitPairKey, type Account } from '../../auth/ac
 import type { accountsContract } from '../../auth/contract.ts';
 import { defaultSenderRules, normalizeUserName, parseSenderRules, type SenderRule } from '../../auth/names.ts';
 import { hashPassword, passwordProblem } from '../../auth/password.ts';
-import { normalizeClientIp } from '../../smtp/connection-policy.ts';
+import { normalizeClientIp } from '../../util/networks.ts';
 import { ApiError } from '../errors.ts';
 import { withDatabase } from './database.ts';
 import type { ApiContext, Handlers } from './types.ts';

@@ -8,12 +8,11 @@ import {
   MAX_TRACKED_CLIENTS,
   SlidingWindow,
   dnsblQueryName,
-  expandIPv6,
-  normalizeClientIp,
   type ClientScreen,
   type ConnectionPolicySettings,
   type HarvestTally,
 } from '../../../src-relay/smtp/connection-policy.ts';
+import { expandIPv6, normalizeClientIp } from '../../../src-relay/util/networks.ts';
 import { silentLogger } from '../../../src-relay/log/logger.ts';
 import { ConfigSchema } from '../../../src-relay/config/schema.ts';
 
