@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { eventually } from '../helpers/cli.ts';
-import { reservePort } from '../helpers/sink.ts';
 import { message, send } from '../helpers/smtp.ts';
 import { e2eTest, heading, logIn, openScreen, screenshot, textMatches, UI_TIMEOUT_MS } from './world.ts';
 
@@ -10,17 +9,7 @@ import { e2eTest, heading, logIn, openScreen, screenshot, textMatches, UI_TIMEOU
 
 e2eTest('the queue by destination shows the internal server down with its error, and "Retry destination" delivers once it is back', async (world) => {
   // the internal server is down: its port reserved, nothing listening
-  const internalPort = await reservePort();
-  const relay = await world.serveConfigured({
-    domains: ['example.test'],
-    internal: { host: '127.0.0.1', port: internalPort, tls: 'none' },
-    // one long retry interval: only the admin's button makes the message due again within the test
-    queue: { retryIntervalsSec: [3600] },
-    filters: { enabled: false },
-  });
-  const admin = await world.claim(relay);
-  const { page, errors } = await world.page();
-  await logIn(page, relay.base);
+  const { relay, internalPort, page, errors, admin } = await world.serveWithInternalDown();
   const raw = message('quarterly report', 'Dear Bob,\r\n\r\nthe figures are attached.\r\n');
   await send(relay.mxPort, 'ann@sender.test', ['bob@example.test'], raw);
   await eventually(async () => (await admin.call('queue.list', {})).rows[0]?.status === 'deferred', UI_TIMEOUT_MS, 'the message to be deferred');

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { reservePort } from '../helpers/sink.ts';
 import { send } from '../helpers/smtp.ts';
-import { ADMIN_PASSWORD, e2eTest, logIn, openScreen, screenshot, textMatches } from './world.ts';
+import { ADMIN_PASSWORD, e2eTest, openScreen, screenshot, textMatches } from './world.ts';
 
 // Plain words (issue 12): what a person who is not a mail expert reads. Encoded subjects and names decoded, errors
 // explained with the raw text under "Details", and a dashboard that never says "All is well" while mail is stuck.
@@ -23,17 +23,10 @@ function encoded(options: { dated: boolean }): string {
 }
 
 e2eTest('an encoded subject and sender name are shown decoded in the queue and in quarantine', async (world) => {
-  const internalPort = await reservePort(); // nothing listens: queued mail stays
-  const relay = await world.serveConfigured({
-    domains: ['example.test'],
-    internal: { host: '127.0.0.1', port: internalPort, tls: 'none' },
-    queue: { retryIntervalsSec: [3600] },
+  const { relay, page, errors } = await world.serveWithInternalDown({
     // a message without a Date scores 11: quarantined (10), not refused (15)
     filters: { enabled: true, rules: { MISSING_DATE: 11 } },
   });
-  await world.claim(relay);
-  const { page, errors } = await world.page();
-  await logIn(page, relay.base);
 
   await send(relay.mxPort, 'juergen@sender.test', ['bob@example.test'], encoded({ dated: true }));
   await openScreen(page, '#/queue', 'Queue');
@@ -63,16 +56,7 @@ e2eTest('an encoded subject and sender name are shown decoded in the queue and i
 });
 
 e2eTest('with the internal server down the dashboard warns at once and explains the refused connection, raw text under Details', async (world) => {
-  const internalPort = await reservePort();
-  const relay = await world.serveConfigured({
-    domains: ['example.test'],
-    internal: { host: '127.0.0.1', port: internalPort, tls: 'none' },
-    queue: { retryIntervalsSec: [3600] },
-    filters: { enabled: false },
-  });
-  await world.claim(relay);
-  const { page, errors } = await world.page();
-  await logIn(page, relay.base);
+  const { relay, internalPort, page, errors } = await world.serveWithInternalDown();
   await openScreen(page, '#/dashboard', 'Dashboard');
   await page.getByText('No open alerts. All is well.').waitFor();
 

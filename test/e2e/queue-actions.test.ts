@@ -2,9 +2,8 @@ import assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
 import type { AdminClient } from '../helpers/admin.ts';
 import { eventually } from '../helpers/cli.ts';
-import { reservePort } from '../helpers/sink.ts';
 import { message, send } from '../helpers/smtp.ts';
-import { e2eTest, logIn, openScreen, screenshot, textMatches, UI_TIMEOUT_MS } from './world.ts';
+import { e2eTest, openScreen, screenshot, textMatches, UI_TIMEOUT_MS } from './world.ts';
 
 /** The queued messages by sender, as the API lists them (every status, one page). */
 async function queuedBySender(admin: AdminClient): Promise<Map<string, { id: string; status: string; attempts: number }>> {
@@ -17,19 +16,10 @@ const tick = (page: Page, sender: string) => page.getByRole('checkbox', { name: 
 
 e2eTest('queue actions: hold ticked rows and undo it, delete the open message and bounce a ticked one through dialogs that name them, pause and resume delivery', async (world) => {
   // the internal server is down (its port reserved, nothing listening); bounces to other domains go to a smarthost
-  const internalPort = await reservePort();
   const smarthost = await world.sink();
-  const relay = await world.serveConfigured({
-    domains: ['example.test'],
-    internal: { host: '127.0.0.1', port: internalPort, tls: 'none' },
+  const { relay, internalPort, page, errors, admin } = await world.serveWithInternalDown({
     outbound: { smarthost: { host: '127.0.0.1', port: smarthost.port, tls: 'none' } },
-    // one long retry interval: only the admin's buttons make a message due again within the test
-    queue: { retryIntervalsSec: [3600] },
-    filters: { enabled: false },
   });
-  const admin = await world.claim(relay);
-  const { page, errors } = await world.page();
-  await logIn(page, relay.base);
   await openScreen(page, '#/queue', 'Queue');
   await page.getByText('The queue is empty').waitFor();
 
@@ -174,16 +164,7 @@ e2eTest('queue actions: hold ticked rows and undo it, delete the open message an
 });
 
 e2eTest('with message A open and B and C ticked, the pane deletes only A and the bulk Delete names and deletes only B and C', async (world) => {
-  const internalPort = await reservePort();
-  const relay = await world.serveConfigured({
-    domains: ['example.test'],
-    internal: { host: '127.0.0.1', port: internalPort, tls: 'none' },
-    queue: { retryIntervalsSec: [3600] },
-    filters: { enabled: false },
-  });
-  const admin = await world.claim(relay);
-  const { page, errors } = await world.page();
-  await logIn(page, relay.base);
+  const { relay, page, errors, admin } = await world.serveWithInternalDown();
   await openScreen(page, '#/queue', 'Queue');
   await page.getByText('The queue is empty').waitFor();
 

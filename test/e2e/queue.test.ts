@@ -1,20 +1,9 @@
 import assert from 'node:assert/strict';
-import { reservePort } from '../helpers/sink.ts';
 import { message, send } from '../helpers/smtp.ts';
-import { e2eTest, logIn, openScreen, screenshot, textMatches } from './world.ts';
+import { e2eTest, openScreen, screenshot, textMatches } from './world.ts';
 
 e2eTest('a deferred message shows in the queue and "Retry" delivers it once the internal server is up', async (world) => {
-  const internalPort = await reservePort();
-  // one long retry interval: only the button can make the message due again within the test
-  const relay = await world.serveConfigured({
-    domains: ['example.test'],
-    internal: { host: '127.0.0.1', port: internalPort, tls: 'none' },
-    queue: { retryIntervalsSec: [3600] },
-    filters: { enabled: false },
-  });
-  await world.claim(relay);
-  const { page, errors } = await world.page();
-  await logIn(page, relay.base);
+  const { relay, internalPort, page, errors } = await world.serveWithInternalDown();
   await openScreen(page, '#/queue', 'Queue');
   await page.getByText('The queue is empty').waitFor();
 

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
 import { GTUBE } from '../../src-relay/filters/builtin-rules.ts';
-import { reservePort } from '../helpers/sink.ts';
 import { message, send } from '../helpers/smtp.ts';
 import { e2eTest, heading, horizontalOverflow, logIn, openScreen, screenshot, textMatches } from './world.ts';
 
@@ -220,16 +219,9 @@ const LONG_DOMAIN = 'subsidiary-with-a-long-name.example-holding-company.test';
 const LONG_SUBJECT = `Re: Fwd: Re: Your invoice INV-2026-000123456789 for the quarterly maintenance contract ${'Überweisungsbestätigungsnummer'.repeat(3)} and more`;
 
 e2eTest('the queue, quarantine and tracking tables fit 1280×800 with and without the pane; Escape closes the pane back to its row; one tab stop a row; focus rings 3:1; no pager on an empty list', async (world) => {
-  const internalPort = await reservePort();
-  const relay = await world.serveConfigured({
-    domains: ['example.test'],
-    internal: { host: '127.0.0.1', port: internalPort, tls: 'none' },
-    queue: { retryIntervalsSec: [3600] },
+  const { relay, page, errors } = await world.serveWithInternalDown({
     filters: { enabled: true, rules: { MISSING_DATE: 11 } },
   });
-  await world.claim(relay);
-  const { page, errors } = await world.page();
-  await logIn(page, relay.base);
 
   // ---- empty lists: the empty state, no pager
   await openScreen(page, '#/queue', 'Queue');

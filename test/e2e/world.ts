@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Browser, Locator, Page } from 'playwright-core';
 import { ServeProcess, REPO_ROOT } from '../helpers/cli.ts';
 import { AdminClient, ADMIN_PASSWORD } from '../helpers/admin.ts';
-import { Sink, type SinkOptions } from '../helpers/sink.ts';
+import { Sink, reservePort, type SinkOptions } from '../helpers/sink.ts';
 import { tempDir } from '../helpers/relay.ts';
 import { launchBrowser, newPage, screenshot, VIEWPORT } from './browser.ts';
 
@@ -71,6 +71,26 @@ export class World {
     const admin = READY_ADMIN.exec(serve.stdout)?.[1];
     if (!admin) throw new Error(`no admin address in the ready line: ${serve.stdout}`);
     return { serve, base: `http://${admin}`, mxPort: serve.port };
+  }
+
+  /**
+   * A configured relay whose internal server is down (its port reserved, nothing listening), so mail waits in the
+   * queue with one long retry interval: only an admin's button makes it due again within a test. Filters off unless
+   * `config` says otherwise (its keys replace the defaults'). Claimed, with a page logged in.
+   */
+  async serveWithInternalDown(config: Record<string, unknown> = {}): Promise<{ relay: ServedRelay; internalPort: number; admin: AdminClient; page: Page; errors: string[] }> {
+    const internalPort = await reservePort();
+    const relay = await this.serveConfigured({
+      domains: ['example.test'],
+      internal: { host: '127.0.0.1', port: internalPort, tls: 'none' },
+      queue: { retryIntervalsSec: [3600] },
+      filters: { enabled: false },
+      ...config,
+    });
+    const admin = await this.claim(relay);
+    const { page, errors } = await this.page();
+    await logIn(page, relay.base);
+    return { relay, internalPort, admin, page, errors };
   }
 
   /** `moat serve` on an empty data dir: it waits for its setup and prints the one-time token. */
