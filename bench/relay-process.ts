@@ -38,12 +38,14 @@ export interface RelayHandle {
   peakRssBytes(): number | undefined;
   /** VmRSS of the relay process now, in bytes; undefined off Linux or once it has exited. */
   rssBytes(): number | undefined;
+  /** CPU time the relay process has used so far (user + system, all its threads), in ms; undefined off Linux or once it has exited. */
+  cpuMs(): number | undefined;
   /** The last TAIL_LINES lines of the relay's stdout+stderr. */
   tail(): string;
 }
 
 /** The production launcher as `npm run relay` starts it (V8's young generation sized, bin/moat.mjs says why). */
-const LAUNCHER = ['--max-semi-space-size=1', 'bin/moat.mjs'];
+const LAUNCHER = ['--max-semi-space-size=1', '--heap-growing-percent=50', 'bin/moat.mjs'];
 
 /**
  * Spawns `moat serve` directly under node (no npm wrapper, so pid is the relay itself) and waits for its ready line:
@@ -63,9 +65,12 @@ export function compiledRelay(): Promise<void> {
 }
 
 function spawnRelay({ dataDir, internalPort, extraArgs = [], dnsFixtures = {}, tsx = false }: RelayOptions): Promise<RelayHandle> {
-  const entry = tsx ? ['--import', 'tsx', 'src-relay/moat.ts'] : LAUNCHER;
+  const nodeArgs = (process.env.MOAT_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  // V8 takes the last of a repeated flag: the launcher's own heap sizing gives way to one given for the experiment
+  const launcher = LAUNCHER.filter((arg) => !arg.startsWith('--') || !nodeArgs.some((given) => given.split('=')[0] === arg.split('=')[0]));
+  const entry = tsx ? ['--import', 'tsx', 'src-relay/moat.ts'] : launcher;
   const args = [
-    ...(process.env.MOAT_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), ...entry, 'serve',
+    ...nodeArgs, ...entry, 'serve',
     '--data-dir', dataDir,
     '--domain', 'example.test',
     '--mx-listen', '127.0.0.1:0',
@@ -111,6 +116,7 @@ function spawnRelay({ dataDir, internalPort, extraArgs = [], dnsFixtures = {}, t
         tail,
         peakRssBytes: () => readStatusKb(pid, 'VmHWM'),
         rssBytes: () => readStatusKb(pid, 'VmRSS'),
+        cpuMs: () => readCpuMs(pid),
         async stop() {
           if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
           const killer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
@@ -142,6 +148,21 @@ function readStatusKb(pid: number, field: 'VmHWM' | 'VmRSS'): number | undefined
   try {
     const match = new RegExp(`^${field}:\\s+(\\d+)\\s+kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return match ? Number(match[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Linux's clock ticks per second for /proc/PID/stat (USER_HZ): 100 on every architecture Node runs on. */
+const USER_HZ = 100;
+
+/** utime + stime of /proc/PID/stat in ms (fields 14 and 15, counted after the ")" that ends the command name). */
+function readCpuMs(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // after the name, field 3 (state) is index 0, so utime (14) is index 11 and stime (15) index 12
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / USER_HZ;
   } catch {
     return undefined;
   }
