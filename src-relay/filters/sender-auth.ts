@@ -4,9 +4,11 @@
 // rejection or quarantine. Every DNS look-up goes through the injected resolver.
 // mailauth is loaded at the first check, and only its SPF, DKIM, ARC and DMARC modules: its index also loads BIMI
 // (undici, an X.509 parser, joi), about 18 MB of memory a relay never needs (BIMI is off).
-import { createReadStream } from 'node:fs';
+import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
 import type { Resolver } from '../util/resolver.ts';
+import { messageStream } from './message-source.ts';
+import { publicKeyCache, type GetPublicKey, type PublicKeyCache } from './public-key-cache.ts';
 import type { Filter, FilterResult, MessageContext } from './types.ts';
 import type { Verdict } from '../events.ts';
 
@@ -24,7 +26,7 @@ export const DNS_BUDGET_MS = 12_000;
 type DnsLookup = (name: string, type: string) => Promise<string[][] | string[]>;
 /** The parts of mailauth used here, in the shapes we call them with (lib/mailauth.js authenticate() does the same). */
 interface Mailauth {
-  dkimVerify(input: NodeJS.ReadableStream, options: { resolver: DnsLookup; sender: string }): Promise<DkimOutcome>;
+  dkimVerify(input: NodeJS.ReadableStream | Buffer, options: { resolver: DnsLookup; sender: string }): Promise<DkimOutcome>;
   spf(options: { ip: string; helo: string; sender: string; mta: string; resolver: DnsLookup }): Promise<SpfOutcome>;
   arc(chain: unknown, options: { resolver: DnsLookup }): Promise<NonNullable<MailauthOutcome['arc']>>;
   dmarc(options: {
@@ -36,15 +38,45 @@ interface Mailauth {
   }): Promise<NonNullable<MailauthOutcome['dmarc']>>;
 }
 let loaded: Promise<Mailauth> | undefined;
-/** mailauth's modules, imported once at first use. */
+const keyCache: { current?: PublicKeyCache; wired?: boolean } = {};
+/** mailauth's modules that take getPublicKey from the tools module when they load. */
+const VERIFIERS = ['mailauth/lib/dkim/dkim-verifier.js', 'mailauth/lib/arc/index.js'];
+/**
+ * mailauth's modules, imported once at first use. Its DKIM and ARC verifiers take getPublicKey from the tools
+ * module's exports when they load, so the key cache goes into those exports first (mailauth's version is pinned
+ * exactly for this; test/unit/filters/public-key-cache.test.ts checks that the verifiers use it).
+ */
 function mailauth(): Promise<Mailauth> {
-  loaded ??= Promise.all([
-    import('mailauth/lib/dkim/verify.js'),
-    import('mailauth/lib/spf/index.js'),
-    import('mailauth/lib/arc/index.js'),
-    import('mailauth/lib/dmarc/index.js'),
-  ]).then(([dkim, spf, arc, dmarc]) => ({ dkimVerify: dkim.dkimVerify, spf: spf.spf, arc: arc.arc, dmarc: dmarc.dmarc }) as unknown as Mailauth);
+  loaded ??= import('mailauth/lib/tools.js').then((tools) => {
+    const exports = tools.default as unknown as { getPublicKey: GetPublicKey };
+    // a verifier loaded earlier (mailauth's index imported somewhere) already holds the original: no cache then
+    const require = createRequire(import.meta.url);
+    const early = VERIFIERS.some((name) => {
+      try {
+        return require.cache[require.resolve(name)] !== undefined;
+      } catch {
+        return false;
+      }
+    });
+    keyCache.current = publicKeyCache(exports.getPublicKey);
+    keyCache.wired = !early;
+    exports.getPublicKey = keyCache.current.getPublicKey;
+    return Promise.all([
+      import('mailauth/lib/dkim/verify.js'),
+      import('mailauth/lib/spf/index.js'),
+      import('mailauth/lib/arc/index.js'),
+      import('mailauth/lib/dmarc/index.js'),
+    ]);
+  }).then(([dkim, spf, arc, dmarc]) => ({ dkimVerify: dkim.dkimVerify, spf: spf.spf, arc: arc.arc, dmarc: dmarc.dmarc }) as unknown as Mailauth);
   return loaded;
+}
+
+/**
+ * How often the verifiers' key look-ups were answered from the parsed-key cache, and whether the verifiers use it
+ * (`wired`; false before the first check, or when they were loaded before it could be put in).
+ */
+export function publicKeyCacheStats(): { hits: number; misses: number; wired: boolean } {
+  return { ...(keyCache.current?.stats ?? { hits: 0, misses: 0 }), wired: keyCache.wired ?? false };
 }
 
 /**
@@ -126,9 +158,10 @@ export class SenderAuthFilter implements Filter {
       return { filter: this.name, verdict: 'accept', score: 0, reasons: [`not checked: submitted by the logged-in user ${message.authenticatedUser}`] };
     }
     const early = message.earlySpf && sameTransaction(message.earlySpf, message) ? message.earlySpf : null;
-    const input = createReadStream(message.path);
+    // the copy the pipeline read once, or the file streamed: mailauth takes either
+    const input = message.content ?? messageStream(message.path, null, message.size);
     const stop = () => {
-      input.destroy(new Error('sender authentication was stopped at its deadline'));
+      if (!Buffer.isBuffer(input)) input.destroy(new Error('sender authentication was stopped at its deadline'));
       early?.abort();
     };
     signal.addEventListener('abort', stop, { once: true });
@@ -164,7 +197,7 @@ export class SenderAuthFilter implements Filter {
       return { filter: this.name, ...this.judge({ dkim: dkimResult, spf: spfOutcome, arc: arcResult, dmarc: dmarcResult }) };
     } finally {
       signal.removeEventListener('abort', stop);
-      input.destroy();
+      if (!Buffer.isBuffer(input)) input.destroy();
     }
   }
 

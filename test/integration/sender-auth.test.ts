@@ -3,7 +3,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
-import { dkimSign, type DKIMSignOptions } from 'mailauth';
+import type { DKIMSignOptions } from 'mailauth';
+// the signer alone, as the relay loads it: mailauth's index would load its verifiers before the key cache is put in
+import { dkimSign } from 'mailauth/lib/dkim/sign.js';
+import { publicKeyCacheStats } from '../../src-relay/filters/sender-auth.ts';
 import { ConfigSchema } from '../../src-relay/config/schema.ts';
 import { Sink } from '../helpers/sink.ts';
 import { fixtureResolver, startRelay, type TestRelay } from '../helpers/relay.ts';
@@ -48,11 +51,15 @@ test('DMARC p=reject: a forged From of that domain is refused with 550 5.7.1 at 
   assert.equal(sink.messages.length, 0);
 });
 
-test('an aligned DKIM signature passes DMARC from anywhere: delivered with dkim=pass and dmarc=pass in Authentication-Results', async () => {
-  const raw = fromStrict('signed');
+async function signedByStrict(subject: string): Promise<string> {
+  const raw = fromStrict(subject);
   const signing = { signatureData: [{ signingDomain: 'strict.test', selector: 'sel', privateKey: privateKey.export({ type: 'pkcs8', format: 'pem' }) }] };
   const signed = await dkimSign(raw, signing as unknown as DKIMSignOptions);
-  assert.match((await send(relay.port, 'alice@strict.test', ['bob@example.test'], signed.signatures + raw)).response, /^250 /);
+  return signed.signatures + raw;
+}
+
+test('an aligned DKIM signature passes DMARC from anywhere: delivered with dkim=pass and dmarc=pass in Authentication-Results', async () => {
+  assert.match((await send(relay.port, 'alice@strict.test', ['bob@example.test'], await signedByStrict('signed'))).response, /^250 /);
   await sink.waitFor(1);
   const delivered = sink.messages[0]!.raw.toString('utf8');
   const header = /^Authentication-Results: ([^\r\n]*(?:\r\n[ \t][^\r\n]*)*)/m.exec(delivered)?.[1]?.replace(/\r\n[ \t]+/g, ' ') ?? '';
@@ -60,4 +67,14 @@ test('an aligned DKIM signature passes DMARC from anywhere: delivered with dkim=
   assert.match(header, /\bdkim=pass\b/);
   assert.match(header, /\bspf=fail\b/);
   assert.match(header, /\bdmarc=pass\b/);
+});
+
+test("the domain's key is parsed once: the next signed messages are verified with the kept key, and pass", async () => {
+  await send(relay.port, 'alice@strict.test', ['bob@example.test'], await signedByStrict('first of the domain'));
+  const before = publicKeyCacheStats();
+  assert.equal(before.wired, true, "mailauth's verifiers use the relay's key cache");
+  for (const subject of ['second', 'third']) assert.match((await send(relay.port, 'alice@strict.test', ['bob@example.test'], await signedByStrict(subject))).response, /^250 /);
+  const after = publicKeyCacheStats();
+  assert.equal(after.hits - before.hits, 2);
+  assert.equal(after.misses, before.misses);
 });
