@@ -1,10 +1,10 @@
 import { TextDecoder } from 'node:util';
-import { createReadStream } from 'node:fs';
 import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Splitter, type MimeNode, type SplitterChunk } from 'mailsplit';
 import type { MimePart, MimeSummary } from './types.ts';
 import { detectFileType, MAGIC_HEAD_BYTES } from './file-type.ts';
+import { messageStream, STREAM_CHUNK_BYTES } from './message-source.ts';
 import { endsWithZip, listZip, newInflateBudget, ZIP_TAIL_BYTES } from './zip.ts';
 import { nameReadings, parameterNames, parseHeaderValue, transferEncoding, UuencodeScanner } from './mime-names.ts';
 
@@ -68,7 +68,6 @@ const UNWALKABLE_MESSAGES: Record<string, string> = {
 export const MAX_UUENCODED_FILES = 100;
 /** Header fields handed to filters. */
 const MAX_HEADER_FIELDS = 1000;
-const READ_CHUNK_BYTES = 256 * 1024;
 /** Fields that say how to read a part: twice in one part, readers disagree on which counts (ambiguous MIME). */
 const SINGLE_FIELDS = ['content-type', 'content-transfer-encoding', 'content-disposition'];
 
@@ -124,11 +123,14 @@ interface Leaf {
   uuencode: UuencodeScanner | null;
 }
 
-/** Parses the message in `path` streaming (one read of the file); `signal` aborts the read and the walk. */
-export async function parseMessageFile(path: string, signal?: AbortSignal): Promise<ParsedMessage> {
+/**
+ * Parses the message in `path` streaming, or its copy in `read.content` when the pipeline read it once
+ * (message-source.ts; `read.size` sizes the file's chunks); `signal` aborts the read and the walk.
+ */
+export async function parseMessageFile(path: string, signal?: AbortSignal, read: { content?: Buffer | null; size?: number } = {}): Promise<ParsedMessage> {
   const walker = new MimeWalker();
   try {
-    await walker.walk(createReadStream(path, { highWaterMark: READ_CHUNK_BYTES }), signal);
+    await walker.walk(messageStream(path, read.content, read.size ?? STREAM_CHUNK_BYTES), signal);
   } catch (error) {
     walker.close();
     if ((error as Error).name === 'AbortError' || (error as NodeJS.ErrnoException).code === 'ENOENT') throw error;

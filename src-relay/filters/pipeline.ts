@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../log/logger.ts';
 import { parseMessageFile, type ParsedMessage } from './mime.ts';
+import { readOnce } from './message-source.ts';
 import { applyFailModes, decide, type Decision, type FilterOutcome, type PersonalHit, type PersonalVerdict, type PolicySettings } from './policy.ts';
 import type { PersonalLists } from './personal-lists.ts';
 import type { SenderLists } from './sender-lists.ts';
@@ -35,7 +36,7 @@ export interface PipelineOptions {
    */
   unchecked?: 'quarantine' | 'reject';
   /** The MIME parser; a parameter so tests can make it fail. */
-  parse?: (path: string, signal: AbortSignal) => Promise<ParsedMessage>;
+  parse?: typeof parseMessageFile;
 }
 
 /** What the listener knows about a message when DATA has ended (the pipeline adds headers, MIME and results). */
@@ -50,7 +51,7 @@ export type MessageInput = Omit<MessageContext, 'headers' | 'mime' | 'results'>;
 export class FilterPipeline {
   private readonly stages: Filter[][];
   private readonly options: PipelineOptions;
-  private readonly parse: (path: string, signal: AbortSignal) => Promise<ParsedMessage>;
+  private readonly parse: typeof parseMessageFile;
 
   constructor(options: PipelineOptions) {
     this.options = options;
@@ -70,10 +71,12 @@ export class FilterPipeline {
   async run(input: MessageInput): Promise<Decision> {
     const outcomes: FilterOutcome[] = [];
     let parsed: ParsedMessage | undefined;
+    let content: Buffer | null = null;
     const started = performance.now();
     const parseDeadline = deadline(this.options.timeoutMs);
     try {
-      parsed = await this.parse(input.path, parseDeadline.signal);
+      content = await readOnce(input.path, input.size, parseDeadline.signal);
+      parsed = await this.parse(input.path, parseDeadline.signal, { content, size: input.size });
     } catch (error) {
       const why = (error as Error).name === 'TimeoutError' || (error as Error).name === 'AbortError' ? `no result within ${this.options.timeoutMs} ms` : `failed: ${(error as Error).message}`;
       this.options.logger.warn({ id: input.queueId, filter: PARSER_NAME, error: why }, 'FILTER_FAILED');
@@ -85,7 +88,7 @@ export class FilterPipeline {
       const reasons = parsed.summary.unchecked.map((why) => `not checked whole: ${why}`);
       outcomes.push({ filter: PARSER_NAME, role: 'policy', verdict: this.options.unchecked ?? 'quarantine', score: 0, reasons, ms: performance.now() - started });
     }
-    const context: MessageContext = { ...input, headers: parsed?.headers ?? [], mime: parsed?.summary, results: [] };
+    const context: MessageContext = { ...input, content, headers: parsed?.headers ?? [], mime: parsed?.summary, results: [] };
     const from = fromAddresses(context.headers);
     const senderList = this.options.senderLists?.lookup(input.sender, from) ?? null;
     const personal = this.personalVerdict(input.recipients, input.sender, from, senderList?.list === 'allow');

@@ -84,6 +84,11 @@ export interface MessageContext {
   /** Path of the message as spooled (CRLF, with our Received header on top). */
   path: string;
   size: number;
+  /**
+   * The whole message, when it was small enough to read once for every filter (filters/message-source.ts); absent
+   * for a larger one: read `path` with `messageStream`.
+   */
+  content?: Buffer | null;
   /** The header block, unfolded, as name/value pairs in order (bounded in size). */
   headers: { name: string; value: string }[];
   tls: boolean;
