@@ -148,6 +148,9 @@ test('the deb scripts create the service user and data directory, and render and
   syntaxCheck('sh', read('packaging/moat-cli.sh'));
 });
 
+/** The relay's V8 heap flags as bin/moat.mjs gives them to node; the wrapper gives Electron's main process the same. */
+const HEAP_FLAGS = (/const HEAP_FLAGS = \[([^\]]*)\]/.exec(read('bin/moat.mjs'))?.[1] ?? '').split(',').map((flag) => flag.trim().replace(/'/g, '')).join(' ');
+
 test('`moat COMMAND` runs the app headless with the command; `moat` alone opens the app', () => {
   const dir = mkdtempSync(join(tmpdir(), 'moat-wrapper-'));
   const app = join(dir, 'app');
@@ -157,8 +160,9 @@ test('`moat COMMAND` runs the app headless with the command; `moat` alone opens 
   writeFileSync(wrapper, read('packaging/moat-cli.sh').replace('APP=/opt/Moat/moat', `APP=${app}`));
   chmodSync(wrapper, 0o755);
   const run = (...args: string[]) => spawnSync(wrapper, args, { encoding: 'utf8' }).stdout.trim().split('\n');
-  assert.deepEqual(run('queue', 'list'), ['--no-sandbox', '--ozone-platform=headless', '--disable-gpu', '--disable-dev-shm-usage', 'queue', 'list']);
-  assert.deepEqual(run('serve', '--data-dir', '/var/lib/my dir'), ['--no-sandbox', '--ozone-platform=headless', '--disable-gpu', '--disable-dev-shm-usage', 'serve', '--data-dir', '/var/lib/my dir']);
+  const headless = ['--no-sandbox', '--ozone-platform=headless', '--disable-gpu', '--disable-dev-shm-usage', `--js-flags=${HEAP_FLAGS}`];
+  assert.deepEqual(run('queue', 'list'), [...headless, 'queue', 'list']);
+  assert.deepEqual(run('serve', '--data-dir', '/var/lib/my dir'), [...headless, 'serve', '--data-dir', '/var/lib/my dir']);
   assert.deepEqual(run('--hidden'), ['--hidden']);
   assert.deepEqual(run(), ['']);
 });
