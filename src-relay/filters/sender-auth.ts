@@ -7,6 +7,7 @@
 import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
 import type { Resolver } from '../util/resolver.ts';
+import { installHeaderScan } from './mailauth-header-scan.ts';
 import { messageStream } from './message-source.ts';
 import { publicKeyCache, type GetPublicKey, type PublicKeyCache } from './public-key-cache.ts';
 import type { Filter, FilterResult, MessageContext } from './types.ts';
@@ -42,13 +43,15 @@ const keyCache: { current?: PublicKeyCache; wired?: boolean } = {};
 /** mailauth's modules that take getPublicKey from the tools module when they load. */
 const VERIFIERS = ['mailauth/lib/dkim/dkim-verifier.js', 'mailauth/lib/arc/index.js'];
 /**
- * mailauth's modules, imported once at first use. Its DKIM and ARC verifiers take getPublicKey from the tools
- * module's exports when they load, so the key cache goes into those exports first (mailauth's version is pinned
- * exactly for this; test/unit/filters/public-key-cache.test.ts checks that the verifiers use it).
+ * mailauth's modules, imported once at first use, with Moat's two changes (mailauth's version is pinned exactly for
+ * them): its DKIM and ARC verifiers take getPublicKey from the tools module's exports when they load, so the key
+ * cache goes into those exports first (test/unit/filters/public-key-cache.test.ts checks that the verifiers use it);
+ * and the DKIM parser finds the end of the header block without an allocation per byte (mailauth-header-scan.ts).
  */
 function mailauth(): Promise<Mailauth> {
-  loaded ??= import('mailauth/lib/tools.js').then((tools) => {
-    const exports = tools.default as unknown as { getPublicKey: GetPublicKey };
+  loaded ??= Promise.all([import('mailauth/lib/tools.js'), import('mailauth/lib/dkim/message-parser.js')]).then(([tools, parser]) => {
+    const exports = tools.default as unknown as { getPublicKey: GetPublicKey; parseHeaders: (block: Buffer) => unknown };
+    installHeaderScan(parser.default.MessageParser.prototype, exports.parseHeaders);
     // a verifier loaded earlier (mailauth's index imported somewhere) already holds the original: no cache then
     const require = createRequire(import.meta.url);
     const early = VERIFIERS.some((name) => {

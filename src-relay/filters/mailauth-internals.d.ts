@@ -1,0 +1,10 @@
+// mailauth ships no types for the internals Moat changes: getPublicKey in the tools module's exports (the key cache,
+// public-key-cache.ts) and the DKIM parser's header scan (mailauth-header-scan.ts).
+declare module 'mailauth/lib/tools.js' {
+  const tools: Record<string, unknown>;
+  export default tools;
+}
+declare module 'mailauth/lib/dkim/message-parser.js' {
+  const parser: { MessageParser: { prototype: { processChunk: (chunk: Buffer) => Promise<void> } } };
+  export default parser;
+}
