@@ -287,6 +287,8 @@ export class UuencodeScanner {
   private take(piece: Buffer): void {
     const room = MAX_UUENCODE_BEGIN_LINE_BYTES + 1 - this.lineBytes;
     if (piece.length === 0 || room <= 0) return;
+    // most lines are text: their first bytes rule them out without copying the line
+    if (this.lineBytes === 0 && !startsLikeBegin(piece)) return this.skip();
     this.line.push(Buffer.from(piece.subarray(0, room)));
     this.lineBytes += Math.min(piece.length, room);
     const head = Buffer.concat(this.line).toString('latin1');
@@ -318,6 +320,23 @@ export class UuencodeScanner {
     this.line = [];
     this.lineBytes = 0;
   }
+}
+
+const BEGIN_BYTES = Buffer.from('begin');
+
+/**
+ * `couldBeBegin` on the bytes of a line's start, without decoding them: false only where it would say false (ASCII
+ * letters compared case-blind; no latin1 letter lowercases to an ASCII one).
+ */
+function startsLikeBegin(start: Buffer): boolean {
+  let i = 0;
+  while (i < start.length && (start[i] === 0x20 || start[i] === 0x09)) i++;
+  for (let k = 0; k < BEGIN_BYTES.length; k++) {
+    if (i + k >= start.length) return true;
+    if ((start[i + k]! | 0x20) !== BEGIN_BYTES[k]) return false;
+  }
+  const after = start[i + BEGIN_BYTES.length];
+  return after === undefined || after === 0x20 || after === 0x09 || after === 0x2d;
 }
 
 /** Whether a line starting with `head` may still turn out to be a begin line. */

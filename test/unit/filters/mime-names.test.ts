@@ -200,6 +200,22 @@ test('begin lines are found in a stream cut anywhere, with their names; other li
   assert.deepEqual(problems, []);
 });
 
+test('begin lines are found the same whatever the cut: whole, a byte at a time, at every size in between, with any case and leading blanks', () => {
+  const text = `Be\r\n\tBeGiN 644 a.exe\r\nbegiN-base64 644 b.js\r\n begin\t600 c.bat\r\nbeginning 644 no.exe\r\nbegin\r\nbegin 644 ${'\u00e9'}.exe\r\n` +
+    `\u00c9EGIN 644 no2.exe\r\n   \r\nbegin 644 last.exe`;
+  const bytes = Buffer.from(text);
+  const scan = (size: number) => {
+    const names: string[] = [];
+    const scanner = new UuencodeScanner({ name: (name) => names.push(name), problem: () => {} });
+    for (let i = 0; i < bytes.length; i += size) scanner.write(bytes.subarray(i, i + size));
+    scanner.end();
+    return names;
+  };
+  const whole = scan(bytes.length);
+  assert.deepEqual(whole, ['a.exe', 'b.js', 'c.bat', '\u00e9.exe', 'last.exe']);
+  for (let size = 1; size < 40; size++) assert.deepEqual(scan(size), whole, `cut every ${size} bytes`);
+});
+
 test(`a begin line of ${MAX_UUENCODE_BEGIN_LINE_BYTES} bytes is read; one byte longer is a problem, a long line that is no begin line is not`, () => {
   const run = (line: string) => {
     const found = { names: [] as string[], problems: [] as string[] };
