@@ -272,7 +272,7 @@ export class UuencodeScanner {
     for (let start = 0; start < data.length; ) {
       const lineFeed = data.indexOf(0x0a, start);
       const end = lineFeed === -1 ? data.length : lineFeed;
-      if (!this.skipping) this.take(data.subarray(start, end));
+      if (!this.skipping) this.take(data, start, end);
       if (lineFeed === -1) break;
       this.endLine();
       start = lineFeed + 1;
@@ -284,13 +284,14 @@ export class UuencodeScanner {
     this.endLine();
   }
 
-  private take(piece: Buffer): void {
+  /** The bytes of `data` from `start` to `end`, a piece of the current line. */
+  private take(data: Buffer, start: number, end: number): void {
     const room = MAX_UUENCODE_BEGIN_LINE_BYTES + 1 - this.lineBytes;
-    if (piece.length === 0 || room <= 0) return;
+    if (end === start || room <= 0) return;
     // most lines are text: their first bytes rule them out without copying the line
-    if (this.lineBytes === 0 && !startsLikeBegin(piece)) return this.skip();
-    this.line.push(Buffer.from(piece.subarray(0, room)));
-    this.lineBytes += Math.min(piece.length, room);
+    if (this.lineBytes === 0 && !startsLikeBegin(data, start, end)) return this.skip();
+    this.line.push(Buffer.from(data.subarray(start, Math.min(end, start + room))));
+    this.lineBytes += Math.min(end - start, room);
     const head = Buffer.concat(this.line).toString('latin1');
     if (!couldBeBegin(head)) this.skip();
     else if (this.lineBytes > MAX_UUENCODE_BEGIN_LINE_BYTES) {
@@ -325,18 +326,19 @@ export class UuencodeScanner {
 const BEGIN_BYTES = Buffer.from('begin');
 
 /**
- * `couldBeBegin` on the bytes of a line's start, without decoding them: false only where it would say false (ASCII
+ * `couldBeBegin` on the bytes of a line's start (`data` from `start` to `end`), without copying or decoding them: false only where it would say false (ASCII
  * letters compared case-blind; no latin1 letter lowercases to an ASCII one).
  */
-function startsLikeBegin(start: Buffer): boolean {
-  let i = 0;
-  while (i < start.length && (start[i] === 0x20 || start[i] === 0x09)) i++;
+function startsLikeBegin(data: Buffer, start: number, end: number): boolean {
+  let i = start;
+  while (i < end && (data[i] === 0x20 || data[i] === 0x09)) i++;
   for (let k = 0; k < BEGIN_BYTES.length; k++) {
-    if (i + k >= start.length) return true;
-    if ((start[i + k]! | 0x20) !== BEGIN_BYTES[k]) return false;
+    if (i + k >= end) return true;
+    if ((data[i + k]! | 0x20) !== BEGIN_BYTES[k]) return false;
   }
-  const after = start[i + BEGIN_BYTES.length];
-  return after === undefined || after === 0x20 || after === 0x09 || after === 0x2d;
+  if (i + BEGIN_BYTES.length >= end) return true;
+  const after = data[i + BEGIN_BYTES.length];
+  return after === 0x20 || after === 0x09 || after === 0x2d;
 }
 
 /** Whether a line starting with `head` may still turn out to be a begin line. */
