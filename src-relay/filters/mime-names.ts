@@ -326,8 +326,8 @@ export class UuencodeScanner {
 const BEGIN_BYTES = Buffer.from('begin');
 
 /**
- * `couldBeBegin` on the bytes of a line's start (`data` from `start` to `end`), without copying or decoding them: false only where it would say false (ASCII
- * letters compared case-blind; no latin1 letter lowercases to an ASCII one).
+ * `couldBeBegin` on the bytes of a line's start (`data` from `start` to `end`), without copying or decoding them:
+ * false only where it would say false (ASCII letters compared case-blind; no latin1 letter lowercases to an ASCII one).
  */
 function startsLikeBegin(data: Buffer, start: number, end: number): boolean {
   let i = start;
