@@ -75,7 +75,7 @@ export class FilterPipeline {
     const started = performance.now();
     const parseDeadline = deadline(this.options.timeoutMs);
     try {
-      content = await readOnce(input.path, input.size, parseDeadline.signal);
+      content = readOnce(input.path, input.size);
       parsed = await this.parse(input.path, parseDeadline.signal, { content, size: input.size });
     } catch (error) {
       const why = (error as Error).name === 'TimeoutError' || (error as Error).name === 'AbortError' ? `no result within ${this.options.timeoutMs} ms` : `failed: ${(error as Error).message}`;
