@@ -120,7 +120,10 @@ export class SlidingWindow {
   /** Records one event now; returns how many fell in the window, this one included (capped at limit + 1). */
   hit(key: string, now: number): number {
     const kept = this.recent(key, now);
-    kept.push(now);
+    // kept in time order, so the expired ones are always the first few; a clock set back puts its time in its place
+    let at = kept.length;
+    while (at > 0 && kept[at - 1]! > now) at--;
+    kept.splice(at, 0, now);
     if (kept.length > this.limit + 1) kept.shift();
     this.hits.delete(key);
     this.hits.set(key, kept);
@@ -136,9 +139,15 @@ export class SlidingWindow {
     return this.hits.size;
   }
 
+  /** The key's times still in the window, pruned in place (a busy client's list is not copied at every event). */
   private recent(key: string, now: number): number[] {
+    const kept = this.hits.get(key);
+    if (!kept) return [];
     const since = now - this.windowMs;
-    return (this.hits.get(key) ?? []).filter((at) => at > since);
+    let expired = 0;
+    while (expired < kept.length && kept[expired]! <= since) expired++;
+    if (expired > 0) kept.splice(0, expired);
+    return kept;
   }
 }
 

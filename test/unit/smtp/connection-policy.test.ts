@@ -78,6 +78,21 @@ test('a sliding window counts the events of the last window only, and keeps at m
   assert.equal(window.count('b', 0), 0);
 });
 
+test('a sliding window counts as a fresh count of the last minute would, also when the clock is set back', () => {
+  const window = new SlidingWindow(60_000, 100_000);
+  const times: number[] = [];
+  // a fixed pseudo-random walk of event times with jumps back of up to two minutes, checked against counting afresh
+  let seed = 14;
+  const random = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
+  let now = 1_000_000;
+  for (let i = 0; i < 3000; i++) {
+    now += random() < 0.05 ? -Math.floor(random() * 120_000) : Math.floor(random() * 200);
+    times.push(now);
+    assert.equal(window.hit('a', now), times.filter((at) => at > now - 60_000).length, `event ${i} at ${now}`);
+  }
+  assert.equal(window.count('a', now + 59_999), times.filter((at) => at > now - 1).length);
+});
+
 test(`a sliding window forgets the least recently seen client past ${MAX_TRACKED_CLIENTS} clients`, () => {
   const window = new SlidingWindow(60_000, 1);
   for (let i = 0; i <= MAX_TRACKED_CLIENTS; i++) window.hit(`client-${i}`, 1);
