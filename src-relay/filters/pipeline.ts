@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from '../log/logger.ts';
 import { parseMessageFile, type ParsedMessage } from './mime.ts';
 import { readOnce } from './message-source.ts';
+import { deadline } from '../util/deadline.ts';
 import { applyFailModes, decide, type Decision, type FilterOutcome, type PersonalHit, type PersonalVerdict, type PolicySettings } from './policy.ts';
 import type { PersonalLists } from './personal-lists.ts';
 import type { SenderLists } from './sender-lists.ts';
@@ -165,16 +166,6 @@ export class FilterPipeline {
       );
     });
   }
-}
-
-/**
- * An abort signal for a deadline, with a timer that keeps the process alive while a filter runs (AbortSignal.timeout's
- * does not) and is cleared as soon as the answer is in.
- */
-function deadline(ms: number): { signal: AbortSignal; clear: () => void } {
-  const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(new DOMException(`no answer within ${ms} ms`, 'TimeoutError')), ms);
-  return { signal: controller.signal, clear: () => clearTimeout(timer) };
 }
 
 /** Validates a filter's answer where it enters the pipeline; a string says what was wrong with it. */

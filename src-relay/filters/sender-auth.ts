@@ -6,6 +6,7 @@
 // (undici, an X.509 parser, joi), about 18 MB of memory a relay never needs (BIMI is off).
 import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
+import { deadline } from '../util/deadline.ts';
 import type { Resolver } from '../util/resolver.ts';
 import { installHeaderScan } from './mailauth-header-scan.ts';
 import { messageStream } from './message-source.ts';
@@ -168,13 +169,10 @@ export class SenderAuthFilter implements Filter {
       early?.abort();
     };
     signal.addEventListener('abort', stop, { once: true });
+    const budget = deadline(this.options.dnsBudgetMs ?? DNS_BUDGET_MS);
     try {
       const { dkimVerify, spf, arc, dmarc } = await mailauth();
-      const resolver = mailauthResolver(this.options.resolver, {
-        signal,
-        budget: AbortSignal.timeout(this.options.dnsBudgetMs ?? DNS_BUDGET_MS),
-        lookupTimeoutMs: this.options.lookupTimeoutMs,
-      });
+      const resolver = mailauthResolver(this.options.resolver, { signal, budget: budget.signal, lookupTimeoutMs: this.options.lookupTimeoutMs });
       const spfResult = early
         ? awaitEarly(early, signal)
         : spf({ ip: message.clientIp, helo: heloForSpf(message), sender: message.sender, mta: this.options.hostname, resolver });
@@ -199,6 +197,7 @@ export class SenderAuthFilter implements Filter {
       signal.throwIfAborted();
       return { filter: this.name, ...this.judge({ dkim: dkimResult, spf: spfOutcome, arc: arcResult, dmarc: dmarcResult }) };
     } finally {
+      budget.clear();
       signal.removeEventListener('abort', stop);
       if (!Buffer.isBuffer(input)) input.destroy();
     }
@@ -211,11 +210,8 @@ export class SenderAuthFilter implements Filter {
    */
   startSpf(transaction: { clientIp: string; helo: string | null; sender: string }): EarlySpf {
     const controller = new AbortController();
-    const resolver = mailauthResolver(this.options.resolver, {
-      signal: controller.signal,
-      budget: AbortSignal.timeout(this.options.dnsBudgetMs ?? DNS_BUDGET_MS),
-      lookupTimeoutMs: this.options.lookupTimeoutMs,
-    });
+    const budget = deadline(this.options.dnsBudgetMs ?? DNS_BUDGET_MS);
+    const resolver = mailauthResolver(this.options.resolver, { signal: controller.signal, budget: budget.signal, lookupTimeoutMs: this.options.lookupTimeoutMs });
     // dropped means done: a look-up already under way is not waited for
     const dropped = new Promise<never>((_, reject) => controller.signal.addEventListener('abort', () => reject(controller.signal.reason as Error), { once: true }));
     const checked = mailauth().then(({ spf }) =>
@@ -226,7 +222,8 @@ export class SenderAuthFilter implements Filter {
       .then(
         (spf) => ({ ok: true as const, spf }),
         (error: unknown) => ({ ok: false as const, error: error instanceof Error ? error : new Error(String(error)) }),
-      );
+      )
+      .finally(budget.clear);
     return {
       ...transaction,
       outcome,
