@@ -44,8 +44,11 @@ export interface RelayHandle {
   tail(): string;
 }
 
-/** The production launcher as `npm run relay` starts it (V8's young generation sized, bin/moat.mjs says why). */
-const LAUNCHER = ['--max-semi-space-size=1', '--heap-growing-percent=50', 'bin/moat.mjs'];
+/** The production launcher as `npm run relay` starts it, read from that script (V8's heap sized, bin/moat.mjs says why). */
+const LAUNCHER = [
+  ...(JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: { relay: string } }).scripts.relay.split(' ').filter((arg) => arg.startsWith('--')),
+  'bin/moat.mjs',
+];
 
 /**
  * Spawns `moat serve` directly under node (no npm wrapper, so pid is the relay itself) and waits for its ready line:

@@ -7,7 +7,7 @@ import type { DKIMSignOptions } from 'mailauth';
 // the signer alone: mailauth's index would load its verifiers before the relay's first check puts the cache in
 import { dkimSign } from 'mailauth/lib/dkim/sign.js';
 import { SenderAuthFilter, publicKeyCacheStats, type AuthResolver } from '../../../src-relay/filters/sender-auth.ts';
-import { publicKeyCache, type PublicKeyAnswer } from '../../../src-relay/filters/public-key-cache.ts';
+import { MAX_CACHED_KEYS, publicKeyCache, type PublicKeyAnswer } from '../../../src-relay/filters/public-key-cache.ts';
 import { fixtureResolver, tempDir } from '../../helpers/relay.ts';
 
 const dir = tempDir('moat-key-cache-');
@@ -108,4 +108,21 @@ test('the cache keeps at most its limit of keys, dropping the least recently use
   await cache.getPublicKey('AS', 'b', 1024, lookup);
   await cache.getPublicKey('DKIM', 'b', 2048, lookup);
   assert.deepEqual(parsed, ['DKIM 1024 p=a', 'DKIM 1024 p=b', 'DKIM 1024 p=c', 'DKIM 1024 p=b', 'AS 1024 p=b', 'DKIM 2048 p=b']);
+});
+
+test(`by default the cache keeps ${MAX_CACHED_KEYS} keys: one key more and the least recently used is parsed again`, async () => {
+  let parses = 0;
+  const cache = publicKeyCache(async (_type, name, _bits, resolver) => {
+    parses++;
+    return answer(String((await resolver!(name, 'TXT'))[0]));
+  });
+  const lookup = async (name: string) => [[`p=${name}`]];
+  for (let i = 0; i < MAX_CACHED_KEYS; i++) await cache.getPublicKey('DKIM', `d${i}`, 1024, lookup);
+  await cache.getPublicKey('DKIM', 'd0', 1024, lookup);
+  assert.equal(parses, MAX_CACHED_KEYS, `${MAX_CACHED_KEYS} keys are all kept`);
+  await cache.getPublicKey('DKIM', 'one-more', 1024, lookup); // d1 is now the least recently used
+  await cache.getPublicKey('DKIM', 'd0', 1024, lookup);
+  assert.equal(parses, MAX_CACHED_KEYS + 1, 'd0 was used recently and is still kept');
+  await cache.getPublicKey('DKIM', 'd1', 1024, lookup);
+  assert.equal(parses, MAX_CACHED_KEYS + 2, 'd1 was dropped and is parsed again');
 });
