@@ -20,7 +20,9 @@ const resolver = async (name: string) => {
 };
 
 async function signed(message: string): Promise<string> {
-  const signing = { signatureData: [{ signingDomain: 'scan.test', selector: 'sel', privateKey: privateKey.export({ type: 'pkcs8', format: 'pem' }) }] };
+  // A fixed past time: mailauth rounds "now" to the second, so a fresh signature can lie up to 0.5 s in the future
+  // and its signatureTimeValid would flip between the two verifications compared below.
+  const signing = { signTime: new Date('2026-01-01T00:00:00Z'), signatureData: [{ signingDomain: 'scan.test', selector: 'sel', privateKey: privateKey.export({ type: 'pkcs8', format: 'pem' }) }] };
   return (await dkimSign(message, signing as unknown as DKIMSignOptions)).signatures + message;
 }
 
