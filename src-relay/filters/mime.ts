@@ -1,7 +1,8 @@
 import { TextDecoder } from 'node:util';
 import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { Splitter, type MimeNode, type SplitterChunk } from 'mailsplit';
+import type { MimeNode, SplitterChunk } from 'mailsplit';
+import { MimeSplitter } from './mime-splitter.ts';
 import type { MimePart, MimeSummary } from './types.ts';
 import { detectFileType, MAGIC_HEAD_BYTES } from './file-type.ts';
 import { messageStream, STREAM_CHUNK_BYTES } from './message-source.ts';
@@ -94,7 +95,7 @@ interface Scope {
 /** The walk of an attached message, fed with its part's decoded content. */
 interface NestedWalk {
   label: string;
-  splitter: Splitter;
+  splitter: MimeSplitter;
   /** Settles when the splitter and its sink are done; `error` says why they stopped early. */
   finished: Promise<void>;
   error: Error | null;
@@ -177,7 +178,7 @@ class MimeWalker {
   /** Walks the message read from `source`, its attached messages included. */
   async walk(source: Readable, signal?: AbortSignal): Promise<void> {
     // mailsplit's header limit is the larger one (the top block); the walker holds part headers to theirs
-    const splitter = new Splitter({ maxHeadSize: MAX_TOP_HEADER_BYTES, maxChildNodes: MAX_MIME_PARTS });
+    const splitter = new MimeSplitter({ maxHeadSize: MAX_TOP_HEADER_BYTES, maxChildNodes: MAX_MIME_PARTS });
     await pipeline(source, splitter, this.sink(this.top), { signal });
   }
 
@@ -358,7 +359,7 @@ class MimeWalker {
     const label = `the message attached as part ${number}`;
     const scope: Scope = { prefix: number, depth, current: null };
     this.scopes.add(scope);
-    const splitter = new Splitter({ maxHeadSize: MAX_PART_HEADER_BYTES, maxChildNodes: MAX_MIME_PARTS });
+    const splitter = new MimeSplitter({ maxHeadSize: MAX_PART_HEADER_BYTES, maxChildNodes: MAX_MIME_PARTS });
     const nested: NestedWalk = { label, splitter, finished: Promise.resolve(), error: null, pending: [], pendingBytes: 0, lineBytes: 0 };
     nested.finished = pipeline(splitter, this.sink(scope)).then(
       () => {

@@ -1,0 +1,157 @@
+// mailsplit's Splitter with one change: the lines of a chunk are split in one synchronous pass.
+//
+// mailsplit 5.4.6 (Andris Reinman; MIT or EUPL-1.1+, used here under MIT) hands each line to processLine and continues with setImmediate, so every line
+// of a message waits one turn of the event loop: a 4 KB message took about 70 turns, and under load each turn
+// serves every other session first. Its processLine always answers synchronously, so the port below loops instead;
+// the rest is mailsplit's _transform as it is (mailsplit's version is pinned exactly for this), with the line end
+// found by indexOf. test/unit/filters/mime-splitter.test.ts compares both splitters' output on every cut of a set
+// of messages. A chunk is at most one read of the spool file (message-source.ts: at most 256 KB), so a pass is short.
+import { Splitter, type MimeNode } from 'mailsplit';
+
+type Group = { type: 'none' | 'node' | 'body' | 'data'; node?: MimeNode; value?: Buffer };
+type LineCallback = (err?: Error | null, data?: Group | MimeNode | false, flush?: boolean) => void;
+interface SplitterInternals {
+  line: Buffer | false;
+  hasFailed: boolean;
+  processLine(line: Buffer, final: boolean, next: LineCallback): void;
+  push(chunk: unknown): boolean;
+}
+
+export class MimeSplitter extends Splitter {
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
+    const self = this as unknown as SplitterInternals;
+    let pos = 0;
+    let i = 0;
+    let group: Group = { type: 'none' };
+    let groupstart = self.line ? -self.line.length : 0;
+    let groupend = 0;
+
+    const checkTrailingLinebreak = (data: Group): void => {
+      if (data.type === 'body' && data.node?.parentNode && data.value && data.value.length) {
+        if (data.value[data.value.length - 1] === 0x0a) {
+          groupstart--;
+          groupend--;
+          pos--;
+          if (data.value.length > 1 && data.value[data.value.length - 2] === 0x0d) {
+            groupstart--;
+            groupend--;
+            pos--;
+            if (groupstart < 0 && !self.line) {
+              // store only <CR> as <LF> should be on the positive side
+              self.line = Buffer.from([0x0d]);
+            }
+            data.value = data.value.subarray(0, data.value.length - 2);
+          } else {
+            data.value = data.value.subarray(0, data.value.length - 1);
+          }
+        } else if (data.value[data.value.length - 1] === 0x0d) {
+          groupstart--;
+          groupend--;
+          pos--;
+          data.value = data.value.subarray(0, data.value.length - 1);
+        }
+      }
+    };
+
+    /** mailsplit's body ranges leave out the line end before a boundary. */
+    const trimBodyEnd = (): void => {
+      if (group.type === 'body' && groupend >= groupstart && group.node?.parentNode) {
+        if (chunk[groupend - 1] === 0x0a) {
+          groupend--;
+          if (groupend >= groupstart && chunk[groupend - 1] === 0x0d) groupend--;
+        }
+      }
+    };
+
+    let failed: Error | null = null;
+    let answered = false;
+    const take: LineCallback = (err, found, flush) => {
+      answered = true;
+      if (err) {
+        failed = err;
+        return;
+      }
+      const data = found as Group | false | undefined;
+      if (!data) return;
+      if (flush) {
+        if (group && group.type !== 'none') {
+          trimBodyEnd();
+          if (groupstart !== groupend) {
+            group.value = chunk.subarray(groupstart, groupend);
+            if (groupend < i) data.value = chunk.subarray(groupend, i);
+          }
+          self.push(group);
+          group = { type: 'none' };
+          groupstart = groupend = i;
+        }
+        self.push(data);
+        groupend = i;
+        return;
+      }
+      if (data.type === group.type) {
+        // shift slice end position forward
+        groupend = i;
+        return;
+      }
+      trimBodyEnd();
+      if (group.type !== 'none' && group.type !== 'node') {
+        // we have a previous data/body chunk to output
+        if (groupstart !== groupend) {
+          group.value = chunk.subarray(groupstart, groupend);
+          if (group.value.length) {
+            self.push(group);
+            group = { type: 'none' };
+          }
+        }
+      }
+      if (data.type === 'node') {
+        self.push(data);
+        groupstart = i;
+        groupend = i;
+      } else if (groupstart < 0) {
+        groupstart = i;
+        groupend = i;
+        checkTrailingLinebreak(data);
+        if (data.value && data.value.length) self.push(data);
+      } else {
+        // start new body/data chunk
+        group = data;
+        groupstart = groupend;
+        groupend = i;
+      }
+    };
+
+    for (let lf = chunk.indexOf(0x0a, i); lf !== -1; lf = chunk.indexOf(0x0a, i)) {
+      const start = Math.max(pos, 0);
+      pos = i = lf + 1;
+      answered = false;
+      self.processLine(chunk.subarray(start, i), false, take);
+      if (!answered) throw new Error('mailsplit answered a line asynchronously: MimeSplitter needs the mailsplit version it was written for');
+      if (failed) {
+        self.hasFailed = true;
+        const err = failed;
+        setImmediate(() => callback(err));
+        return;
+      }
+    }
+    i = chunk.length;
+
+    // skip last linebreak for body
+    if (pos >= groupstart + 1 && group.type === 'body' && group.node?.parentNode) {
+      if (chunk[pos - 1] === 0x0a) {
+        pos--;
+        if (pos >= groupstart && chunk[pos - 1] === 0x0d) pos--;
+      }
+    }
+    if (group.type !== 'none' && group.type !== 'node' && pos > groupstart) {
+      // we have a leftover data/body chunk to push out
+      group.value = chunk.subarray(groupstart, pos);
+      if (group.value.length) {
+        self.push(group);
+        group = { type: 'none' };
+      }
+    }
+    if (pos < chunk.length) self.line = self.line ? Buffer.concat([self.line, chunk.subarray(pos)]) : chunk.subarray(pos);
+    callback();
+  }
+}
