@@ -1,11 +1,12 @@
 // mailsplit's Splitter with one change: the lines of a chunk are split in one synchronous pass.
 //
-// mailsplit 5.4.6 (Andris Reinman; MIT or EUPL-1.1+, used here under MIT) hands each line to processLine and continues with setImmediate, so every line
-// of a message waits one turn of the event loop: a 4 KB message took about 70 turns, and under load each turn
-// serves every other session first. Its processLine always answers synchronously, so the port below loops instead;
-// the rest is mailsplit's _transform as it is (mailsplit's version is pinned exactly for this), with the line end
-// found by indexOf. test/unit/filters/mime-splitter.test.ts compares both splitters' output on every cut of a set
-// of messages. A chunk is at most one read of the spool file (message-source.ts: at most 256 KB), so a pass is short.
+// mailsplit 5.4.6 (Andris Reinman; MIT or EUPL-1.1+, used here under MIT) hands each line to processLine and
+// continues with setImmediate, so every line of a message waits one turn of the event loop: a 4 KB message took
+// about 70 turns, and under load each turn serves every other session first. Its processLine always answers
+// synchronously, so the port below loops instead; the rest is mailsplit's _transform as it is (mailsplit's version
+// is pinned exactly for this), with the line end found by indexOf. test/unit/filters/mime-splitter.test.ts compares
+// both splitters' output on every cut of a set of messages. A chunk is at most one read of the spool file
+// (message-source.ts: at most 256 KB), so a pass is short.
 import { Splitter, type MimeNode } from 'mailsplit';
 
 type Group = { type: 'none' | 'node' | 'body' | 'data'; node?: MimeNode; value?: Buffer };
