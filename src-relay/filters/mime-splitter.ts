@@ -5,8 +5,8 @@
 // about 70 turns, and under load each turn serves every other session first. Its processLine always answers
 // synchronously, so the port below loops instead; the rest is mailsplit's _transform as it is (mailsplit's version
 // is pinned exactly for this), with the line end found by indexOf. test/unit/filters/mime-splitter.test.ts compares
-// both splitters' output on every cut of a set of messages. A chunk is at most one read of the spool file
-// (message-source.ts: at most 256 KB), so a pass is short.
+// both splitters' output on every cut of a set of messages. A chunk is one read of the spool file (at most 256 KB)
+// or at most 64 KB of an attached message's decoded content (mime.ts), so a pass is short.
 import { Splitter, type MimeNode } from 'mailsplit';
 
 type Group = { type: 'none' | 'node' | 'body' | 'data'; node?: MimeNode; value?: Buffer };
