@@ -6,6 +6,7 @@
 // (undici, an X.509 parser, joi), about 18 MB of memory a relay never needs (BIMI is off).
 import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
+import { Readable } from 'node:stream';
 import { deadline } from '../util/deadline.ts';
 import type { Resolver } from '../util/resolver.ts';
 import { installHeaderScan } from './mailauth-header-scan.ts';
@@ -162,10 +163,11 @@ export class SenderAuthFilter implements Filter {
       return { filter: this.name, verdict: 'accept', score: 0, reasons: [`not checked: submitted by the logged-in user ${message.authenticatedUser}`] };
     }
     const early = message.earlySpf && sameTransaction(message.earlySpf, message) ? message.earlySpf : null;
-    // the copy the pipeline read once, or the file streamed: mailauth takes either
-    const input = message.content ?? messageStream(message.path, null, message.size);
+    // the copy the pipeline read once, or the file streamed; the copy as a stream too, since mailauth hands a Buffer
+    // to its parser after a turn of the event loop (two for a small message, each behind every other session)
+    const input = message.content ? Readable.from([message.content]) : messageStream(message.path, null, message.size);
     const stop = () => {
-      if (!Buffer.isBuffer(input)) input.destroy(new Error('sender authentication was stopped at its deadline'));
+      input.destroy(new Error('sender authentication was stopped at its deadline'));
       early?.abort();
     };
     signal.addEventListener('abort', stop, { once: true });
@@ -199,7 +201,7 @@ export class SenderAuthFilter implements Filter {
     } finally {
       budget.clear();
       signal.removeEventListener('abort', stop);
-      if (!Buffer.isBuffer(input)) input.destroy();
+      input.destroy();
     }
   }
 
