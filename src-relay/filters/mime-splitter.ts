@@ -67,6 +67,7 @@ export class MimeSplitter extends Splitter {
     let failed: Error | null = null;
     let answered = false;
     const take: LineCallback = (err, found, flush) => {
+      if (answered || failed) return; // a late or second answer: this chunk has already failed
       answered = true;
       if (err) {
         failed = err;
@@ -127,7 +128,8 @@ export class MimeSplitter extends Splitter {
       pos = i = lf + 1;
       answered = false;
       self.processLine(chunk.subarray(start, i), false, take);
-      if (!answered) throw new Error('mailsplit answered a line asynchronously: MimeSplitter needs the mailsplit version it was written for');
+      // a mailsplit that answers later than this is not the one ported here: the walk fails (closed), never guesses
+      if (!answered) failed = new Error('mailsplit answered a line asynchronously: MimeSplitter needs the mailsplit version it was written for');
       if (failed) {
         self.hasFailed = true;
         const err = failed;

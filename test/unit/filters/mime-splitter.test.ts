@@ -104,3 +104,14 @@ test('a chunk of many lines is split in one pass: no turn of the event loop betw
   assert.ok(seen >= 2, `handed on ${seen} items within one turn`);
   assert.equal(items, seen, 'nothing left for later turns but the end');
 });
+
+test('a mailsplit that answered a line later would fail the walk with a clear error, not crash or guess', async () => {
+  class LateSplitter extends MimeSplitter {
+    processLine(line: Buffer, final: boolean, next: (...args: unknown[]) => void): void {
+      const parent = Splitter.prototype as unknown as { processLine(line: Buffer, final: boolean, next: (...args: unknown[]) => void): void };
+      setImmediate(() => parent.processLine.call(this, line, final, next));
+    }
+  }
+  const outcome = await split(() => new LateSplitter(), {}, [Buffer.from('Subject: late\r\n\r\nbody\r\n')]);
+  assert.match(outcome, /error undefined mailsplit answered a line asynchronously/);
+});
