@@ -9,16 +9,50 @@
 // or at most 64 KB of an attached message's decoded content (mime.ts), so a pass is short.
 import { Splitter, type MimeNode } from 'mailsplit';
 
+/** mailsplit's state while it reads a node's header block (message-splitter.js: HEAD). */
+const HEAD = 0x01;
+
 type Group = { type: 'none' | 'node' | 'body' | 'data'; node?: MimeNode; value?: Buffer };
 type LineCallback = (err?: Error | null, data?: Group | MimeNode | false, flush?: boolean) => void;
 interface SplitterInternals {
+  state: number;
+  node: MimeNode;
   line: Buffer | false;
   hasFailed: boolean;
   processLine(line: Buffer, final: boolean, next: LineCallback): void;
   push(chunk: unknown): boolean;
 }
 
+export interface MimeSplitterConfig {
+  maxHeadSize?: number;
+  maxChildNodes?: number;
+  /**
+   * Lines in one node's header block. mailsplit (and mailauth, for the message's own block) join folded lines in
+   * time that grows with the square of their number: 40,000 lines took 8 s here, and the event loop waits for it.
+   */
+  maxHeadLines?: number;
+}
+
 export class MimeSplitter extends Splitter {
+  private readonly maxHeadLines: number;
+  private countedNode: MimeNode | null = null;
+  private headLines = 0;
+
+  constructor(config: MimeSplitterConfig = {}) {
+    super({ maxHeadSize: config.maxHeadSize, maxChildNodes: config.maxChildNodes });
+    this.maxHeadLines = config.maxHeadLines ?? Infinity;
+  }
+
+  /** Counts a line mailsplit is about to read into a header block; false past the limit. */
+  private headLineAllowed(self: SplitterInternals): boolean {
+    if (self.state !== HEAD) return true;
+    if (self.node !== this.countedNode) {
+      this.countedNode = self.node;
+      this.headLines = 0;
+    }
+    return ++this.headLines <= this.maxHeadLines;
+  }
+
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
     const self = this as unknown as SplitterInternals;
     let pos = 0;
@@ -126,10 +160,14 @@ export class MimeSplitter extends Splitter {
     for (let lf = chunk.indexOf(0x0a, i); lf !== -1; lf = chunk.indexOf(0x0a, i)) {
       const start = Math.max(pos, 0);
       pos = i = lf + 1;
-      answered = false;
-      self.processLine(chunk.subarray(start, i), false, take);
-      // a mailsplit that answers later than this is not the one ported here: the walk fails (closed), never guesses
-      if (!answered) failed = new Error('mailsplit answered a line asynchronously: MimeSplitter needs the mailsplit version it was written for');
+      if (!this.headLineAllowed(self)) {
+        failed = Object.assign(new Error('Max header lines for a MIME node exceeded'), { code: 'EMAXLEN' });
+      } else {
+        answered = false;
+        self.processLine(chunk.subarray(start, i), false, take);
+        // a mailsplit that answers later than this is not the one ported here: the walk fails (closed), never guesses
+        if (!answered) failed = new Error('mailsplit answered a line asynchronously: MimeSplitter needs the mailsplit version it was written for');
+      }
       if (failed) {
         self.hasFailed = true;
         const err = failed;

@@ -39,6 +39,11 @@ export const MAX_MIME_DEPTH = 20;
  */
 export const MAX_TOP_HEADER_BYTES = 256 * 1024;
 /**
+ * Lines in one header block, the message's own or a part's (folded lines each count). Real mail needs a few hundred
+ * at most; joining folded lines costs mailsplit time that grows with the square of their number (mime-splitter.ts).
+ */
+export const MAX_HEADER_LINES = 5000;
+/**
  * A part's header block (bytes, blank line included): a few Content-* fields and a long RFC 2231 file name
  * need a few KiB; 64 KiB is far past any real one.
  */
@@ -145,6 +150,7 @@ function whyStopped(error: NodeJS.ErrnoException): string {
   if (error instanceof WalkStopped) return error.message;
   if (error.code === 'EMAXLEN' && /child nodes/.test(error.message)) return `more than ${MAX_MIME_PARTS} MIME parts`;
   if (error.code === 'EMAXLEN' && /header size/.test(error.message)) return `a header block longer than ${MAX_TOP_HEADER_BYTES} bytes`;
+  if (error.code === 'EMAXLEN' && /header lines/.test(error.message)) return `a header block of more than ${MAX_HEADER_LINES} lines`;
   return `MIME parsing stopped: ${error.message}`;
 }
 
@@ -153,6 +159,7 @@ function whyNestedStopped(error: NodeJS.ErrnoException, label: string): string {
   if (error instanceof WalkStopped) return error.message;
   if (error.code === 'EMAXLEN' && /child nodes/.test(error.message)) return `more than ${MAX_MIME_PARTS} MIME parts`;
   if (error.code === 'EMAXLEN' && /header size/.test(error.message)) return `a header block in ${label} is longer than ${MAX_PART_HEADER_BYTES} bytes`;
+  if (error.code === 'EMAXLEN' && /header lines/.test(error.message)) return `a header block in ${label} has more than ${MAX_HEADER_LINES} lines`;
   return `${label}: MIME parsing stopped: ${error.message}`;
 }
 
@@ -178,7 +185,7 @@ class MimeWalker {
   /** Walks the message read from `source`, its attached messages included. */
   async walk(source: Readable, signal?: AbortSignal): Promise<void> {
     // mailsplit's header limit is the larger one (the top block); the walker holds part headers to theirs
-    const splitter = new MimeSplitter({ maxHeadSize: MAX_TOP_HEADER_BYTES, maxChildNodes: MAX_MIME_PARTS });
+    const splitter = new MimeSplitter({ maxHeadSize: MAX_TOP_HEADER_BYTES, maxChildNodes: MAX_MIME_PARTS, maxHeadLines: MAX_HEADER_LINES });
     await pipeline(source, splitter, this.sink(this.top), { signal });
   }
 
@@ -359,7 +366,7 @@ class MimeWalker {
     const label = `the message attached as part ${number}`;
     const scope: Scope = { prefix: number, depth, current: null };
     this.scopes.add(scope);
-    const splitter = new MimeSplitter({ maxHeadSize: MAX_PART_HEADER_BYTES, maxChildNodes: MAX_MIME_PARTS });
+    const splitter = new MimeSplitter({ maxHeadSize: MAX_PART_HEADER_BYTES, maxChildNodes: MAX_MIME_PARTS, maxHeadLines: MAX_HEADER_LINES });
     const nested: NestedWalk = { label, splitter, finished: Promise.resolve(), error: null, pending: [], pendingBytes: 0, lineBytes: 0 };
     nested.finished = pipeline(splitter, this.sink(scope)).then(
       () => {

@@ -1,4 +1,5 @@
 import { Transform, type TransformCallback } from 'node:stream';
+import { MAX_HEADER_LINES } from '../filters/mime.ts';
 
 const NUL = 0x00;
 const HT = 0x09;
@@ -9,7 +10,15 @@ const SP = 0x20;
 const DEL = 0x7f;
 
 /** Why the content of a message is refused at the end of DATA; the listener picks the reply (smtp/replies.ts). */
-export type ContentRefusal = 'header-too-big' | 'nul' | 'header-control';
+export type ContentRefusal = 'header-too-big' | 'header-lines' | 'nul' | 'header-control';
+
+/**
+ * Lines in the header section a sender may send (each folded line counts): the content filters' limit less room for
+ * the Received field the relay writes on top, so that nothing accepted here is stopped by the walk's limit. Past it
+ * the message is refused: mailauth and mailsplit join folded lines in time that grows with the square of their
+ * number (60,000 lines: minutes), and the event loop waits for it.
+ */
+export const MAX_SENDER_HEADER_LINES = MAX_HEADER_LINES - 50;
 
 /**
  * Bytes refused inside a header line: the C0 controls and DEL, which RFC 5322 2.2 keeps out of field bodies (they
@@ -37,6 +46,7 @@ export interface HeaderScrubberOptions {
  * Exchange transport rule) and Authentication-Results that name our host as their authserv-id (RFC 8601 section 5).
  * It also judges the message's bytes, and after the first fault passes nothing on (the listener refuses it):
  * - a header section over `maxHeaderBytes` ('header-too-big'): no part of it goes unscrubbed;
+ * - a header section of more than MAX_SENDER_HEADER_LINES lines ('header-lines');
  * - a NUL byte anywhere, header or body ('nul'): RFC 5322 2.1 / RFC 2045 2.7-2.8 forbid it and no SMTP peer may
  *   send it raw (no BINARYMIME here); refusing loses nothing silently, the sender gets the reason;
  * - any other control byte in a header line but HTAB and ESC ('header-control').
@@ -53,6 +63,7 @@ export class HeaderScrubber extends Transform {
   private inBody = false;
   /** Bytes of the complete header lines seen so far. */
   private headerBytes = 0;
+  private headerLines = 0;
   /** The start of a header line whose LF has not come yet. */
   private partial: Buffer[] = [];
   private partialBytes = 0;
@@ -121,6 +132,10 @@ export class HeaderScrubber extends Transform {
     this.headerBytes += line.length;
     if (this.headerBytes > this.maxHeaderBytes) {
       this.refusal = 'header-too-big';
+      return;
+    }
+    if (++this.headerLines > MAX_SENDER_HEADER_LINES) {
+      this.refusal = 'header-lines';
       return;
     }
     const fault = controlFault(line);

@@ -19,7 +19,7 @@ import type { SpoolWriter } from '../store/spool.ts';
 import { newQueueId } from '../util/ids.ts';
 import { pipeChain } from '../util/pipe-chain.ts';
 import { decodeHeaderText, fromDisplayName } from '../util/header-text.ts';
-import { HeaderScrubber, type ContentRefusal } from './header-scrub.ts';
+import { HeaderScrubber, MAX_SENDER_HEADER_LINES, type ContentRefusal } from './header-scrub.ts';
 import { HeaderPeek } from './header-peek.ts';
 import { LineEndingNormalizer } from './line-endings.ts';
 import { SizeGuard } from './size-guard.ts';
@@ -110,6 +110,7 @@ export interface SpooledMessage {
 /** The reply and the history detail for each fault the header scrubber finds in a message's bytes. */
 const CONTENT_REFUSALS: Record<ContentRefusal, { reply: SmtpReply; detail: string }> = {
   'header-too-big': { reply: REPLIES.headerTooBig, detail: 'header section over the limit' },
+  'header-lines': { reply: REPLIES.headerTooBig, detail: `header section of more than ${MAX_SENDER_HEADER_LINES} lines` },
   nul: { reply: REPLIES.nulByte, detail: 'NUL byte in the message' },
   'header-control': { reply: REPLIES.headerControl, detail: 'control character in the header section' },
 };

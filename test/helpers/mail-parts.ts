@@ -204,6 +204,16 @@ export function messageWithTopHeader(subject: string, bytes: number, attachment:
   return `${head}${lines.join('')}\r\n--b\r\n${attachmentPart(attachment)}--b--\r\n`;
 }
 
+/** A message whose own header block has exactly `lines` lines (the blank line included): one field folded over most. */
+export function messageWithHeaderLines(subject: string, lines: number, attachment: Attachment): string {
+  const head = `${HEAD(subject)}Content-Type: multipart/mixed; boundary="b"\r\n`;
+  const fixed = head.split('\r\n').length - 1 + 2; // the X-Fold line and the blank line
+  const message = `${head}X-Fold: a${'\r\n a'.repeat(lines - fixed)}\r\n\r\n--b\r\n${attachmentPart(attachment)}--b--\r\n`;
+  const counted = message.slice(0, message.indexOf('\r\n\r\n') + 4).split('\r\n').length - 1;
+  if (counted !== lines) throw new Error(`messageWithHeaderLines: ${counted} != ${lines}`);
+  return message;
+}
+
 let forwards = 0;
 
 export interface ForwardOptions {

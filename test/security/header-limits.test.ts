@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigSchema } from '../../src-relay/config/schema.ts';
+import { MAX_SENDER_HEADER_LINES } from '../../src-relay/smtp/header-scrub.ts';
 import { Sink } from '../helpers/sink.ts';
 import { startRelay, type TestRelay } from '../helpers/relay.ts';
 import { startSubmissionRelay, type SubmissionRelay } from '../helpers/submission.ts';
@@ -148,6 +149,19 @@ test('a header section one byte over the limit is refused with 552 5.3.4 before 
   await delivered('after the refused one', `${baseHeader('after the refused one')}\r\nHello.\r\n`);
   assert.equal(sink.messages.length, sunk + 1);
   assert.ok(!sink.messages.some((message) => message.raw.includes('Subject: one byte over')), 'the refused message never arrives');
+});
+
+test(`a header section of ${MAX_SENDER_HEADER_LINES} lines arrives whole; one folded line more is refused with 552 5.3.4`, async () => {
+  // one field folded over the rest of the lines: what costs mailauth and mailsplit time growing with the square
+  const folded = (lines: number) => `X-Fold: a${'\r\n a'.repeat(lines - 1)}\r\n`;
+  const head = baseHeader('at the line limit');
+  const header = head + folded(MAX_SENDER_HEADER_LINES - (head.split('\r\n').length - 1));
+  assert.equal(header.split('\r\n').length - 1, MAX_SENDER_HEADER_LINES);
+  const got = await delivered('at the line limit', `${header}\r\nHello.\r\n`);
+  assert.equal(got.toString('latin1'), `${header}\r\nHello.\r\n`);
+  const over = baseHeader('one line over') + folded(MAX_SENDER_HEADER_LINES + 1 - (head.split('\r\n').length - 1));
+  await refused(`${over}\r\nHello.\r\n`, /^552 5\.3\.4 /);
+  assert.match(lastRefusalNote(), new RegExp(`^552 5\\.3\\.4 header section of more than ${MAX_SENDER_HEADER_LINES} lines`));
 });
 
 test('a header line that never ends is refused when it passes the limit, with 552 5.3.4', async () => {

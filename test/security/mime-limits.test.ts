@@ -4,7 +4,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConfigSchema } from '../../src-relay/config/schema.ts';
-import { MAX_ATTACHED_LINE_BYTES, MAX_MIME_DEPTH, MAX_MIME_PARTS, MAX_PART_HEADER_BYTES, MAX_TOP_HEADER_BYTES } from '../../src-relay/filters/mime.ts';
+import { MAX_ATTACHED_LINE_BYTES, MAX_HEADER_LINES, MAX_MIME_DEPTH, MAX_MIME_PARTS, MAX_PART_HEADER_BYTES, MAX_TOP_HEADER_BYTES } from '../../src-relay/filters/mime.ts';
+import { MAX_SENDER_HEADER_LINES } from '../../src-relay/smtp/header-scrub.ts';
 import { MAX_INFLATE_BYTES, MAX_NESTED_ZIP_BYTES, MAX_ZIP_DEPTH, MAX_ZIP_MEMBERS, MAX_ZIP_UNCOMPRESSED_BYTES } from '../../src-relay/filters/zip.ts';
 import type { Sink } from '../helpers/sink.ts';
 import type { TestRelay } from '../helpers/relay.ts';
@@ -16,6 +17,7 @@ import {
   messageForwarding,
   messageNested,
   messageWithAttachments,
+  messageWithHeaderLines,
   messageWithNodes,
   messageWithPartHeader,
   messageWithTopHeader,
@@ -110,6 +112,13 @@ const CASES: Case[] = [
     unchecked: /not checked whole: a header block in the message attached as part 2 is longer than 65536 bytes/,
   },
   {
+    limit: `header block lines in a forwarded message (${MAX_HEADER_LINES})`,
+    under: (s) => forwarded(s, messageWithHeaderLines('inner', MAX_HEADER_LINES, exe)),
+    over: (s) => forwarded(s, messageWithHeaderLines('inner', MAX_HEADER_LINES + 1, exe)),
+    found: /\.exe: "tool\.exe"/,
+    unchecked: /not checked whole: a header block in the message attached as part 2 has more than 5000 lines/,
+  },
+  {
     // the long line is the forwarded message's text (its characters and the CR), the program attached after it
     limit: `line in a forwarded message (${MAX_ATTACHED_LINE_BYTES} bytes)`,
     under: (s) => forwarded(s, messageWithAttachments('inner', [exe], { text: 'x'.repeat(MAX_ATTACHED_LINE_BYTES - 1) })),
@@ -182,6 +191,12 @@ before(async () => {
 });
 after(() => relays.stop());
 
+
+test(`a header section of the ${MAX_SENDER_HEADER_LINES} lines a sender may send is walked whole with our Received on top: the program at its end is found`, async () => {
+  const response = await refusal(quarantining, messageWithHeaderLines('at the sender line limit', MAX_SENDER_HEADER_LINES, exe));
+  assert.match(response, /^550 5\.7\.1 Message refused by policy: /);
+  assert.match(response, /\.exe: "tool\.exe"/);
+});
 
 test('filters.unchecked defaults to quarantine', () => {
   assert.equal(ConfigSchema.parse({}).filters.unchecked, 'quarantine');

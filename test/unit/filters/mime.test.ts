@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseMessageFile, decodeQuotedPrintable, stripHtml, MAX_ATTACHED_LINE_BYTES, MAX_MIME_PARTS, MAX_MIME_DEPTH, MAX_PART_HEADER_BYTES, MAX_TOP_HEADER_BYTES } from '../../../src-relay/filters/mime.ts';
+import { parseMessageFile, decodeQuotedPrintable, stripHtml, MAX_ATTACHED_LINE_BYTES, MAX_MIME_PARTS, MAX_MIME_DEPTH, MAX_PART_HEADER_BYTES, MAX_TOP_HEADER_BYTES, MAX_HEADER_LINES } from '../../../src-relay/filters/mime.ts';
 import { listZip, MAX_INFLATE_BYTES, MAX_NESTED_ZIP_BYTES } from '../../../src-relay/filters/zip.ts';
 import { detectFileType } from '../../../src-relay/filters/file-type.ts';
 import { parseRaw } from '../../helpers/parse-message.ts';
@@ -12,6 +12,7 @@ import {
   messageNested,
   messageWithAttachments,
   messageWithNodes,
+  messageWithHeaderLines,
   messageWithPartHeader,
   messageWithTopHeader,
   peExecutable,
@@ -140,6 +141,33 @@ test(`the message's header block of ${MAX_TOP_HEADER_BYTES} bytes is read; one b
   const over = await parse(messageWithTopHeader('top header', MAX_TOP_HEADER_BYTES + 1, exe));
   assert.deepEqual(over.summary.unchecked, [`a header block longer than ${MAX_TOP_HEADER_BYTES} bytes`]);
   assert.equal(over.summary.parts.length, 0);
+});
+
+test(`a header block of ${MAX_HEADER_LINES} lines is read; one line more stops the walk (each folded line counts)`, async () => {
+  assert.equal(MAX_HEADER_LINES, 5000);
+  const under = await parse(messageWithHeaderLines('lines', MAX_HEADER_LINES, exe));
+  assert.deepEqual(under.summary.unchecked, []);
+  assert.equal(lastName(under.summary), 'tool.exe');
+  const over = await parse(messageWithHeaderLines('lines', MAX_HEADER_LINES + 1, exe));
+  assert.deepEqual(over.summary.unchecked, [`a header block of more than ${MAX_HEADER_LINES} lines`]);
+  assert.equal(over.summary.parts.length, 0);
+});
+
+test('a header block folded over 60,000 lines (under the byte limit) is stopped at the line limit, not joined line by line', async () => {
+  // mailsplit joins folded lines in time that grows with the square of their number: this one alone took minutes
+  const message = messageWithHeaderLines('many lines', 60_000, exe);
+  assert.ok(message.indexOf('\r\n\r\n') < MAX_TOP_HEADER_BYTES);
+  const { summary } = await parse(message);
+  assert.deepEqual(summary.unchecked, [`a header block of more than ${MAX_HEADER_LINES} lines`]);
+});
+
+test(`a header block in an attached message is held to ${MAX_HEADER_LINES} lines too`, async () => {
+  const under = (await parse(messageForwarding('lines', messageWithHeaderLines('inner', MAX_HEADER_LINES, exe), { encoding: 'base64' }))).summary;
+  assert.deepEqual(under.unchecked, []);
+  assert.equal(lastName(under), 'tool.exe');
+  const over = (await parse(messageForwarding('lines', messageWithHeaderLines('inner', MAX_HEADER_LINES + 1, exe), { encoding: 'base64' }))).summary;
+  assert.deepEqual(over.unchecked, [`a header block in the message attached as part 2 has more than ${MAX_HEADER_LINES} lines`]);
+  assert.notEqual(lastName(over), 'tool.exe');
 });
 
 test('two Content-Type, Content-Transfer-Encoding or Content-Disposition fields in one part are ambiguous: unchecked', async () => {

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { HeaderScrubber } from '../../../src-relay/smtp/header-scrub.ts';
+import { HeaderScrubber, MAX_SENDER_HEADER_LINES } from '../../../src-relay/smtp/header-scrub.ts';
+import { MAX_HEADER_LINES } from '../../../src-relay/filters/mime.ts';
 
 const MiB = 1024 * 1024;
 
@@ -105,6 +106,20 @@ test('a header section one byte over the limit is refused and nothing more is pa
   await new Promise((resolve) => setImmediate(resolve));
   assert.equal(endless.refusal, 'header-too-big');
   endless.destroy();
+});
+
+test(`a header section of ${MAX_SENDER_HEADER_LINES} lines passes; one folded line more is refused`, async () => {
+  assert.equal(MAX_SENDER_HEADER_LINES, MAX_HEADER_LINES - 50, 'room for our Received field under the walk limit');
+  const section = (lines: number) => `Subject: many${'\r\n folded'.repeat(lines - 1)}\r\n`;
+  const at = await scrub([`${section(MAX_SENDER_HEADER_LINES)}\r\nbody\r\n`]);
+  assert.equal(at.refusal, null);
+  assert.ok(at.text.endsWith('\r\n\r\nbody\r\n'));
+  const over = await scrub([`${section(MAX_SENDER_HEADER_LINES + 1)}\r\nbody\r\n`]);
+  assert.equal(over.refusal, 'header-lines');
+  assert.equal(over.text, '');
+  // short lines in many chunks count the same as one chunk
+  const chunked = await scrub(section(MAX_SENDER_HEADER_LINES + 1).match(/[\s\S]{1,7}/g)!.concat('\r\nbody\r\n'));
+  assert.equal(chunked.refusal, 'header-lines');
 });
 
 test('the empty line that ends the section does not count towards the limit, even when its CR comes alone', async () => {
