@@ -166,6 +166,8 @@ export class SenderAuthFilter implements Filter {
     // the copy the pipeline read once, or the file streamed; the copy as a stream too, since mailauth hands a Buffer
     // to its parser after a turn of the event loop (two for a small message, each behind every other session)
     const input = message.content ? Readable.from([message.content]) : messageStream(message.path, null, message.size);
+    // the deadline may destroy it before mailauth listens (mailauth still loading): its error is then nobody's
+    input.on('error', () => {});
     const stop = () => {
       input.destroy(new Error('sender authentication was stopped at its deadline'));
       early?.abort();
@@ -174,6 +176,8 @@ export class SenderAuthFilter implements Filter {
     const budget = deadline(this.options.dnsBudgetMs ?? DNS_BUDGET_MS);
     try {
       const { dkimVerify, spf, arc, dmarc } = await mailauth();
+      // a deadline passed while mailauth loaded: the stream is destroyed already, and mailauth would wait on it forever
+      signal.throwIfAborted();
       const resolver = mailauthResolver(this.options.resolver, { signal, budget: budget.signal, lookupTimeoutMs: this.options.lookupTimeoutMs });
       const spfResult = early
         ? awaitEarly(early, signal)

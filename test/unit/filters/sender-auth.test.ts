@@ -149,6 +149,16 @@ test('a message submitted by a logged-in user is not checked', async () => {
   assert.deepEqual([result.verdict, result.score, result.headers], ['accept', 0, undefined]);
 });
 
+test('the deadline passing while mailauth still loads ends the check with an error, never an unhandled one (the copy read once, and the file)', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const script = new URL('../../helpers/cold-sender-auth-abort.ts', import.meta.url).pathname;
+  for (const form of ['content', 'file']) {
+    const run = spawnSync(process.execPath, ['--import', 'tsx', script, form], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(run.status, 0, `${form}: ${run.stderr.slice(-800)}`);
+    assert.match(run.stdout, /^rejected: /m, form);
+  }
+});
+
 test('once the deadline has passed, every further DNS look-up fails at once', async () => {
   const controller = new AbortController();
   const ask = mailauthResolver(resolver, { signal: controller.signal });
