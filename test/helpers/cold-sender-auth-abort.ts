@@ -4,14 +4,14 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SenderAuthFilter } from '../../src-relay/filters/sender-auth.ts';
+import { SenderAuthFilter, type AuthResolver } from '../../src-relay/filters/sender-auth.ts';
 import { refusingResolver } from './relay.ts';
 
 const raw = Buffer.from('From: <alice@sender.test>\r\nSubject: cold\r\n\r\nHello.\r\n');
 const path = join(mkdtempSync(join(tmpdir(), 'moat-cold-')), 'message');
 writeFileSync(path, raw);
 const form = process.argv[2] === 'file' ? {} : { content: raw };
-const filter = new SenderAuthFilter({ resolver: refusingResolver, hostname: 'relay.example.test', dmarcReject: 'reject', dmarcQuarantine: 'quarantine', scores: { spfFail: 2, spfSoftfail: 0.5, dkimFail: 1, dmarcFail: 2 } });
+const filter = new SenderAuthFilter({ resolver: refusingResolver as AuthResolver, hostname: 'relay.example.test', dmarcReject: 'reject', dmarcQuarantine: 'quarantine', scores: { spfFail: 2, spfSoftfail: 0.5, dkimFail: 1, dmarcFail: 2 } });
 const deadline = new AbortController();
 const context = { queueId: 'COLD', clientIp: '192.0.2.10', helo: 'client.test', sender: 'alice@sender.test', recipients: ['bob@example.test'], path, size: raw.length, headers: [], tls: false, authenticatedUser: null, ...form };
 const checking = filter.check(context, deadline.signal);
