@@ -2,6 +2,7 @@
 // needs one; a certificate library (selfsigned and @peculiar/x509, about 4 MB of heap) would stay loaded for the
 // relay's life after one use.
 import { generateKeyPair, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { isIP } from 'node:net';
 import { domainToASCII } from 'node:url';
 
 export interface SelfSignedPems {
@@ -26,7 +27,6 @@ export async function selfSignedCertificate(hostname: string, notAfter: Date, ke
   const { publicKey, privateKey } = await new Promise<{ publicKey: KeyObject; privateKey: KeyObject }>((resolve, reject) =>
     generateKeyPair('rsa', { modulusLength: keyBits }, (error, publicKey, privateKey) => (error ? reject(error) : resolve({ publicKey, privateKey }))),
   );
-  const dnsName = domainToASCII(hostname) || hostname;
   const name = seq(set(seq(oid(COMMON_NAME), der(0x0c, Buffer.from(hostname, 'utf8')))));
   const algorithm = seq(oid(SHA256_WITH_RSA), der(0x05));
   const tbs = seq(
@@ -43,13 +43,27 @@ export async function selfSignedCertificate(hostname: string, notAfter: Date, ke
         extension(BASIC_CONSTRAINTS, true, seq()), // not a CA
         extension(KEY_USAGE, true, der(0x03, Buffer.from([5, 0xa0]))), // digitalSignature, keyEncipherment
         extension(EXT_KEY_USAGE, false, seq(oid(SERVER_AUTH), oid(CLIENT_AUTH))),
-        extension(SUBJECT_ALT_NAME, false, seq(der(0x82, Buffer.from(dnsName, 'ascii')))),
+        ...subjectAltName(hostname),
       ),
     ),
   );
   const signature = sign('sha256', tbs, privateKey);
   const certificate = seq(tbs, algorithm, der(0x03, Buffer.concat([Buffer.from([0]), signature])));
   return { key: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), cert: pem('CERTIFICATE', certificate) };
+}
+
+/** DNS labels as a certificate names them (letters, digits, hyphens; underscores as many hosts have them). */
+const DNS_NAME = /^(?=.{1,253}$)(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.)*[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$/;
+
+/**
+ * The host as a subjectAltName: an IPv4 address as such, a DNS name in its ASCII form; none for anything else (an
+ * unconfigured hostname is the machine's, which may be anything), so a name is never written mangled.
+ */
+function subjectAltName(hostname: string): Buffer[] {
+  if (isIP(hostname) === 4) return [extension(SUBJECT_ALT_NAME, false, seq(der(0x87, Buffer.from(hostname.split('.').map(Number)))))];
+  // the URL rules behind domainToASCII drop tabs and line breaks: a name with any control or space is not one
+  const ascii = isIP(hostname) || /[\x00-\x20\x7f]/.test(hostname) ? '' : domainToASCII(hostname);
+  return DNS_NAME.test(ascii) ? [extension(SUBJECT_ALT_NAME, false, seq(der(0x82, Buffer.from(ascii, 'ascii'))))] : [];
 }
 
 function der(tag: number, ...content: Buffer[]): Buffer {

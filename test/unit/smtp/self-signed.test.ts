@@ -48,6 +48,15 @@ test('a certificate valid past 2049 ends in GeneralizedTime, which parses to the
   assert.equal(Date.parse(x509.validTo), notAfter.getTime());
 });
 
+test('the alternative name is the host in ASCII, an IPv4 address as an address, and left out for a name that is neither', async () => {
+  const san = async (hostname: string) => new X509Certificate((await selfSignedCertificate(hostname, new Date(Date.now() + 86400_000), 1024)).cert).subjectAltName;
+  assert.equal(await san('mx.bücher.test'), 'DNS:mx.xn--bcher-kva.test');
+  assert.equal(await san('192.0.2.25'), 'IP Address:192.0.2.25');
+  assert.equal(await san('mail_host'), 'DNS:mail_host');
+  // what an unconfigured relay could take from os.hostname(): never written mangled
+  for (const odd of ['ü host', 'a\nb.test', '中 x', '::1']) assert.equal(await san(odd), undefined, JSON.stringify(odd));
+});
+
 test('a DER INTEGER stays positive: a zero byte goes in front of a set top bit, leading zeros go', () => {
   assert.deepEqual([...derInteger(Buffer.from([0x80, 0x01]))], [0x02, 0x03, 0x00, 0x80, 0x01]);
   assert.deepEqual([...derInteger(Buffer.from([0x00, 0x00, 0x7f]))], [0x02, 0x01, 0x7f]);
