@@ -162,12 +162,7 @@ test('a header block folded over 60,000 lines (under the byte limit) is stopped 
 });
 
 test(`a header block in an attached message is held to ${MAX_HEADER_LINES} lines too`, async () => {
-  const under = (await parse(messageForwarding('lines', messageWithHeaderLines('inner', MAX_HEADER_LINES, exe), { encoding: 'base64' }))).summary;
-  assert.deepEqual(under.unchecked, []);
-  assert.equal(lastName(under), 'tool.exe');
-  const over = (await parse(messageForwarding('lines', messageWithHeaderLines('inner', MAX_HEADER_LINES + 1, exe), { encoding: 'base64' }))).summary;
-  assert.deepEqual(over.unchecked, [`a header block in the message attached as part 2 has more than ${MAX_HEADER_LINES} lines`]);
-  assert.notEqual(lastName(over), 'tool.exe');
+  await heldInAttachedMessage((lines) => messageWithHeaderLines('inner', lines, exe), MAX_HEADER_LINES, `a header block in the message attached as part 2 has more than ${MAX_HEADER_LINES} lines`);
 });
 
 test('two Content-Type, Content-Transfer-Encoding or Content-Disposition fields in one part are ambiguous: unchecked', async () => {
@@ -304,13 +299,18 @@ test(`the ${MAX_MIME_PARTS} MIME nodes are counted over the message and the mess
 });
 
 test(`a header block in an attached message is held to ${MAX_PART_HEADER_BYTES} bytes like any part's`, async () => {
-  const under = (await parse(messageForwarding('header', messageWithPartHeader('inner', MAX_PART_HEADER_BYTES, exe), { encoding: 'base64' }))).summary;
+  await heldInAttachedMessage((bytes) => messageWithPartHeader('inner', bytes, exe), MAX_PART_HEADER_BYTES, `a header block in the message attached as part 2 is longer than ${MAX_PART_HEADER_BYTES} bytes`);
+});
+
+/** A message forwarding `inner(limit)` (base64) is walked to its program; `inner(limit + 1)` stops the walk with `reason`. */
+async function heldInAttachedMessage(inner: (size: number) => string, limit: number, reason: string): Promise<void> {
+  const under = (await parse(messageForwarding('limit', inner(limit), { encoding: 'base64' }))).summary;
   assert.deepEqual(under.unchecked, []);
   assert.equal(lastName(under), 'tool.exe');
-  const over = (await parse(messageForwarding('header', messageWithPartHeader('inner', MAX_PART_HEADER_BYTES + 1, exe), { encoding: 'base64' }))).summary;
-  assert.deepEqual(over.unchecked, [`a header block in the message attached as part 2 is longer than ${MAX_PART_HEADER_BYTES} bytes`]);
+  const over = (await parse(messageForwarding('limit', inner(limit + 1), { encoding: 'base64' }))).summary;
+  assert.deepEqual(over.unchecked, [reason]);
   assert.notEqual(lastName(over), 'tool.exe');
-});
+}
 
 test(`a line of ${MAX_ATTACHED_LINE_BYTES} bytes in an attached message is walked past; one byte more is unchecked`, async () => {
   // the line is the text part's: its characters and the CR before the line feed
