@@ -32,7 +32,8 @@ const filter = new SenderAuthFilter({
 let counter = 0;
 async function signedBy(key: { pem: string }): Promise<string> {
   const raw = `From: <a@cached.test>\r\nTo: <b@example.test>\r\nSubject: key cache ${counter}\r\nDate: Sat, 28 Nov 2026 10:00:00 +0000\r\n\r\nHello.\r\n`;
-  const signing = { signatureData: [{ signingDomain: 'cached.test', selector: 'sel', privateKey: key.pem }] };
+  // signTime given: without it mailauth reads the clock twice, and a signature made across a half second does not verify
+  const signing = { signTime: new Date(), signatureData: [{ signingDomain: 'cached.test', selector: 'sel', privateKey: key.pem }] };
   const signed = await dkimSign(raw, signing as unknown as DKIMSignOptions);
   const path = join(dir, `m${counter++}`);
   writeFileSync(path, signed.signatures + raw);
