@@ -6,7 +6,6 @@
 // (undici, an X.509 parser, joi), about 18 MB of memory a relay never needs (BIMI is off).
 import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
-import { Readable } from 'node:stream';
 import { deadline } from '../util/deadline.ts';
 import type { Resolver } from '../util/resolver.ts';
 import { installHeaderScan } from './mailauth-header-scan.ts';
@@ -165,7 +164,7 @@ export class SenderAuthFilter implements Filter {
     const early = message.earlySpf && sameTransaction(message.earlySpf, message) ? message.earlySpf : null;
     // the copy the pipeline read once, or the file streamed; the copy as a stream too, since mailauth hands a Buffer
     // to its parser after a turn of the event loop (two for a small message, each behind every other session)
-    const input = message.content ? Readable.from([message.content]) : messageStream(message.path, null, message.size);
+    const input = messageStream(message.path, message.content, message.size);
     // the deadline may destroy it before mailauth listens (mailauth still loading): its error is then nobody's
     input.on('error', () => {});
     const stop = () => {
