@@ -3,8 +3,7 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { createRequire } from 'node:module';
-import type { DKIMSignOptions } from 'mailauth';
-import { dkimSign } from 'mailauth/lib/dkim/sign.js';
+import { dkimSigned } from '../../helpers/dkim-sign.ts';
 import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
 import { headerEnd, installHeaderScan } from '../../../src-relay/filters/mailauth-header-scan.ts';
 
@@ -20,10 +19,9 @@ const resolver = async (name: string) => {
 };
 
 async function signed(message: string): Promise<string> {
-  // A fixed past time: mailauth rounds "now" to the second, so a fresh signature can lie up to 0.5 s in the future
-  // and its signatureTimeValid would flip between the two verifications compared below.
-  const signing = { signTime: new Date('2026-01-01T00:00:00Z'), signatureData: [{ signingDomain: 'scan.test', selector: 'sel', privateKey: privateKey.export({ type: 'pkcs8', format: 'pem' }) }] };
-  return (await dkimSign(message, signing as unknown as DKIMSignOptions)).signatures + message;
+  // a fixed past time: mailauth rounds "now" to the second, so a fresh signature can lie up to 0.5 s in the future
+  // and its signatureTimeValid would flip between the two verifications compared below
+  return dkimSigned(message, { domain: 'scan.test', selector: 'sel', privateKey: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() }, new Date('2026-01-01T00:00:00Z'));
 }
 
 /** The messages: ordinary CRLF, bare LF, a header block with no body, no empty line at all, an empty header block, mixed line ends. */

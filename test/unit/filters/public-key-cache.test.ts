@@ -3,9 +3,7 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { DKIMSignOptions } from 'mailauth';
-// the signer alone: mailauth's index would load its verifiers before the relay's first check puts the cache in
-import { dkimSign } from 'mailauth/lib/dkim/sign.js';
+import { dkimSigned } from '../../helpers/dkim-sign.ts';
 import { SenderAuthFilter, publicKeyCacheStats, type AuthResolver } from '../../../src-relay/filters/sender-auth.ts';
 import { MAX_CACHED_KEYS, publicKeyCache, type PublicKeyAnswer } from '../../../src-relay/filters/public-key-cache.ts';
 import { fixtureResolver, tempDir } from '../../helpers/relay.ts';
@@ -32,11 +30,9 @@ const filter = new SenderAuthFilter({
 let counter = 0;
 async function signedBy(key: { pem: string }): Promise<string> {
   const raw = `From: <a@cached.test>\r\nTo: <b@example.test>\r\nSubject: key cache ${counter}\r\nDate: Sat, 28 Nov 2026 10:00:00 +0000\r\n\r\nHello.\r\n`;
-  // signTime given: without it mailauth reads the clock twice, and a signature made across a half second does not verify
-  const signing = { signTime: new Date(), signatureData: [{ signingDomain: 'cached.test', selector: 'sel', privateKey: key.pem }] };
-  const signed = await dkimSign(raw, signing as unknown as DKIMSignOptions);
+  const signed = await dkimSigned(raw, { domain: 'cached.test', selector: 'sel', privateKey: key.pem });
   const path = join(dir, `m${counter++}`);
-  writeFileSync(path, signed.signatures + raw);
+  writeFileSync(path, signed);
   return path;
 }
 
