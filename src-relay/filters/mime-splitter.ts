@@ -1,4 +1,5 @@
-// mailsplit's Splitter with one change: the lines of a chunk are split in one synchronous pass.
+// mailsplit's Splitter with two changes: the lines of a chunk are split in one synchronous pass, and a header block's
+// lines are counted (maxHeadLines).
 //
 // mailsplit 5.4.6 (Andris Reinman; MIT or EUPL-1.1+, used here under MIT) hands each line to processLine and
 // continues with setImmediate, so every line of a message waits one turn of the event loop: a 4 KB message took
