@@ -383,6 +383,8 @@ interface Phase {
   idleRssBytes: number | null;
   /** Moat: VmHWM; Postfix: the highest sampled sum of its processes' Pss. */
   peakRssBytes: number | null;
+  /** Moat: VmRSS once everything is delivered and a settle has passed: what an idle relay holds after mail. */
+  afterRssBytes: number | null;
   /** Moat: the relay's CPU time (all threads) from the first connection to the last delivery, per accepted message. */
   cpuMsPerMessage: number | null;
   exitCode: number | null;
@@ -429,7 +431,7 @@ interface PhaseContext {
 }
 
 function finishPhase(base: Pick<Phase, 'label' | 'server' | 'filters' | 'load'>, ctx: PhaseContext, outcome: LoadOutcome, sink: Sink, delivered: boolean,
-  rss: { idle: number | undefined; peak: number | undefined }, exitCode: number | null, cpuMs?: number): Phase {
+  rss: { idle: number | undefined; peak: number | undefined; after?: number | undefined }, exitCode: number | null, cpuMs?: number): Phase {
   const target = outcome.accepted * (base.load === 'smtp-source' ? 1 : ctx.opts.recipients);
   return {
     ...base,
@@ -445,6 +447,7 @@ function finishPhase(base: Pick<Phase, 'label' | 'server' | 'filters' | 'load'>,
     greetingP50Ms: percentile(outcome.greetingMs, 0.5) ?? null,
     idleRssBytes: rss.idle ?? null,
     peakRssBytes: rss.peak ?? null,
+    afterRssBytes: rss.after ?? null,
     cpuMsPerMessage: cpuMs !== undefined && outcome.accepted > 0 ? cpuMs / outcome.accepted : null,
     exitCode,
     samples: outcome.samples,
@@ -478,12 +481,14 @@ async function moatPhase(ctx: PhaseContext, set: FilterSet, load: Load): Promise
     const peak = relay.peakRssBytes();
     const cpuAfter = relay.cpuMs();
     const cpuMs = cpuBefore !== undefined && cpuAfter !== undefined ? cpuAfter - cpuBefore : undefined;
+    if (delivered) await sleep(IDLE_SETTLE_MS);
+    const after = delivered ? relay.rssBytes() : undefined;
     stopping = true;
     exitCode = await relay.stop();
     if (died || exitCode !== 0) console.error(`relay exited with code ${exitCode} ${died ? 'during the bench' : 'on SIGTERM'}; last output:\n${relay.tail()}`);
     else if (!delivered) console.error(`relay did not deliver everything (${sink.received} of ${target}); last output:\n${relay.tail()}`);
     const label = `moat ${set}${load === 'smtp-source' ? ' (smtp-source)' : ''}`;
-    return finishPhase({ label, server: 'moat', filters: set, load }, ctx, outcome, sink, delivered, { idle, peak }, exitCode, cpuMs);
+    return finishPhase({ label, server: 'moat', filters: set, load }, ctx, outcome, sink, delivered, { idle, peak, after }, exitCode, cpuMs);
   } finally {
     if (relay && exitCode === null) await relay.stop();
     if (opts.keep) console.error(`data dir kept: ${dataDir}`);
@@ -552,7 +557,7 @@ async function oneRun(ctx: PhaseContext): Promise<Phase[]> {
   return phases;
 }
 
-const NUMERIC = ['acceptedPerSec', 'endToEndPerSec', 'p50Ms', 'p99Ms', 'greetingP50Ms', 'idleRssBytes', 'peakRssBytes', 'cpuMsPerMessage', 'sinkCount', 'failures'] as const;
+const NUMERIC = ['acceptedPerSec', 'endToEndPerSec', 'p50Ms', 'p99Ms', 'greetingP50Ms', 'idleRssBytes', 'peakRssBytes', 'afterRssBytes', 'cpuMsPerMessage', 'sinkCount', 'failures'] as const;
 
 function median(values: number[]): number | null {
   if (values.length === 0) return null;
@@ -599,10 +604,10 @@ const mib = (n: number | null): string => (n === null ? 'n/a' : `${Math.round(n 
 
 function printTable(title: string, phases: Phase[]): void {
   console.log(title);
-  const head = ['phase', 'accepted/s', 'e2e/s', 'p50 ms', 'p99 ms', '220 p50', 'idle RSS', 'peak RSS', 'CPU ms/msg', 'sink', 'fail'];
+  const head = ['phase', 'accepted/s', 'e2e/s', 'p50 ms', 'p99 ms', '220 p50', 'idle RSS', 'peak RSS', 'RSS after', 'CPU ms/msg', 'sink', 'fail'];
   const rows = phases.map((p) => [
     p.label + (p.complete ? '' : ' !'), fmt(p.acceptedPerSec), fmt(p.endToEndPerSec), fmt(p.p50Ms), fmt(p.p99Ms), fmt(p.greetingP50Ms),
-    mib(p.idleRssBytes), mib(p.peakRssBytes), fmt(p.cpuMsPerMessage, 2), String(p.sinkCount), String(p.failures),
+    mib(p.idleRssBytes), mib(p.peakRssBytes), mib(p.afterRssBytes), fmt(p.cpuMsPerMessage, 2), String(p.sinkCount), String(p.failures),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   for (const row of [head, ...rows]) console.log(row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  '));
