@@ -2,6 +2,7 @@ import { createReadStream, open as openCallback } from 'node:fs';
 import type { DKIMSignOptions } from 'mailauth';
 import { SpoolWriter } from '../store/spool.ts';
 import { pipeChain } from '../util/pipe-chain.ts';
+import { installJoiStandIn } from '../filters/mailauth-joi.ts';
 import type { DkimKeyStore } from './keys.ts';
 
 /** mailauth is loaded on the first signature: a third of a second that every CLI command would pay otherwise. */
@@ -40,6 +41,7 @@ export class DkimSigner {
     };
     // mailauth's typings want signingDomain/selector/privateKey at the top level, but its signer reads only
     // signatureData (lib/dkim/dkim-signer.js), as its README shows
+    if (!signer) installJoiStandIn();
     signer ??= import('mailauth/lib/dkim/sign.js');
     const { dkimSign } = await signer;
     const result = await dkimSign(createReadStream(writer.tempPath), options as unknown as DKIMSignOptions);

@@ -3,12 +3,13 @@
 // Authentication-Results part (RFC 8601), scores for failures, and the From domain's DMARC policy where it asks for
 // rejection or quarantine. Every DNS look-up goes through the injected resolver.
 // mailauth is loaded at the first check, and only its SPF, DKIM, ARC and DMARC modules: its index also loads BIMI
-// (undici, an X.509 parser, joi), about 18 MB of memory a relay never needs (BIMI is off).
+// (undici, an X.509 parser), about 18 MB of memory a relay never needs (BIMI is off); joi gets a stand-in.
 import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
 import { deadline } from '../util/deadline.ts';
 import type { Resolver } from '../util/resolver.ts';
 import { installHeaderScan } from './mailauth-header-scan.ts';
+import { installJoiStandIn } from './mailauth-joi.ts';
 import { messageStream } from './message-source.ts';
 import { publicKeyCache, type GetPublicKey, type PublicKeyCache } from './public-key-cache.ts';
 import type { Filter, FilterResult, MessageContext } from './types.ts';
@@ -44,12 +45,14 @@ const keyCache: { current?: PublicKeyCache; wired?: boolean } = {};
 /** mailauth's modules that take getPublicKey from the tools module when they load. */
 const VERIFIERS = ['mailauth/lib/dkim/dkim-verifier.js', 'mailauth/lib/arc/index.js'];
 /**
- * mailauth's modules, imported once at first use, with Moat's two changes (mailauth's version is pinned exactly for
+ * mailauth's modules, imported once at first use, with Moat's three changes (mailauth's version is pinned exactly for
  * them): its DKIM and ARC verifiers take getPublicKey from the tools module's exports when they load, so the key
  * cache goes into those exports first (test/unit/filters/public-key-cache.test.ts checks that the verifiers use it);
- * and the DKIM parser finds the end of the header block without an allocation per byte (mailauth-header-scan.ts).
+ * the DKIM parser finds the end of the header block without an allocation per byte (mailauth-header-scan.ts); and
+ * its two joi checks are done without loading joi (mailauth-joi.ts).
  */
 function mailauth(): Promise<Mailauth> {
+  if (!loaded) installJoiStandIn();
   loaded ??= Promise.all([import('mailauth/lib/tools.js'), import('mailauth/lib/dkim/message-parser.js')]).then(([tools, parser]) => {
     const exports = tools.default as unknown as { getPublicKey: GetPublicKey; parseHeaders: (block: Buffer) => unknown };
     installHeaderScan(parser.default.MessageParser.prototype, exports.parseHeaders);
