@@ -181,6 +181,117 @@ test('connections per client IP: the extra one gets 421 and is closed, and a slo
   });
 });
 
+/** Sends NOOP every 200 ms so that the session keeps counting as at work (it is never silent for a second). */
+function keepBusy(client: RawSmtp): { stop: () => Promise<void> } {
+  let running = true;
+  const loop = (async () => {
+    while (running && !client.closed) {
+      assert.match(await client.command('NOOP'), /^250/);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  })();
+  return { stop: () => ((running = false), loop) };
+}
+
+/** A greeted session that has given MAIL FROM: it holds a place among the sessions at work. */
+async function inTransaction(relay: TestRelay): Promise<RawSmtp> {
+  const client = await session(relay);
+  assert.match(await client.command('MAIL FROM:<alice@sender.test>'), /^250/);
+  return client;
+}
+
+test('sessions at work at once: past maxBusySessions a new MAIL FROM waits for a place, and gets its 250 when a session ends', async () => {
+  assert.equal(MX_DEFAULTS.maxBusySessions, 16);
+  assert.equal(validateConfig({ mx: { maxBusySessions: 0 } }).ok, false);
+  await withRelay({ maxBusySessions: 2 }, async (relay) => {
+    const first = await inTransaction(relay);
+    const second = await inTransaction(relay);
+    const busy = [keepBusy(first), keepBusy(second)];
+    const third = await session(relay);
+    third.write('MAIL FROM:<carol@sender.test>\r\n');
+    await assert.rejects(third.reply(1_500), /no reply within/, 'no answer to MAIL while two sessions are at work');
+    await busy[1]!.stop();
+    assert.match(await second.command('RSET'), /^250/);
+    assert.match(await second.command('MAIL FROM:<alice@sender.test>'), /^250/, 'a session holding a place starts its next transaction at once');
+    busy[1] = keepBusy(second);
+    await busy[0]!.stop();
+    assert.match(await first.command('QUIT'), /^221/);
+    assert.match(await third.reply(2_000), /^250 /, 'the waiting MAIL FROM is answered once a place is free');
+    assert.match(await third.command('RCPT TO:<bob@example.test>'), /^250/);
+    await busy[1]!.stop();
+    for (const client of [second, third]) client.close();
+  });
+});
+
+test('sessions at work per client IP: one address past its share waits while another address goes ahead', async () => {
+  assert.equal(MX_DEFAULTS.maxBusySessionsPerIp, 4);
+  assert.equal(validateConfig({ mx: { maxBusySessionsPerIp: 0 } }).ok, false);
+  await withRelay({ maxBusySessions: 3, maxBusySessionsPerIp: 1 }, async (relay) => {
+    const first = await inTransaction(relay);
+    const busy = keepBusy(first);
+    const sameAddress = await session(relay);
+    sameAddress.write('MAIL FROM:<carol@sender.test>\r\n');
+    await assert.rejects(sameAddress.reply(1_500), /no reply within/, '127.0.0.1 has its one place');
+    const other = await RawSmtp.connect(relay.port, false, '127.0.0.2');
+    assert.match(await other.hello(), /^250/);
+    assert.match(await other.command('MAIL FROM:<dave@sender.test>'), /^250/, 'another address goes ahead of the waiting one');
+    await busy.stop();
+    assert.match(await first.command('QUIT'), /^221/);
+    assert.match(await sameAddress.reply(2_000), /^250 /, 'the waiting one goes when its address has room again');
+    for (const client of [sameAddress, other]) client.close();
+  });
+});
+
+test('busy wait: a MAIL FROM that finds no place within busyWaitSec gets 421 4.3.2 and the connection is closed', async () => {
+  assert.equal(MX_DEFAULTS.busyWaitSec, 60);
+  assert.equal(validateConfig({ mx: { busyWaitSec: 0 } }).ok, false);
+  await withRelay({ maxBusySessions: 1, busyWaitSec: 1 }, async (relay) => {
+    const first = await inTransaction(relay);
+    const busy = keepBusy(first);
+    const second = await session(relay);
+    const started = Date.now();
+    assert.match(await second.command('MAIL FROM:<carol@sender.test>'), /^421 4\.3\.2 Server busy, try again later/);
+    const waited = Date.now() - started;
+    await second.waitClosed();
+    assert.ok(waited >= 1_000 && waited < 3_000, `refused after ${waited} ms`);
+    await busy.stop();
+    assert.match(await first.command('RCPT TO:<bob@example.test>'), /^250/, 'the session at work is not disturbed');
+    first.close();
+  });
+});
+
+test('sessions at work at once: a session silent while it owes a command does not hold a place', async () => {
+  await withRelay({ maxBusySessions: 1 }, async (relay) => {
+    const silent = await inTransaction(relay);
+    const next = await session(relay);
+    const started = Date.now();
+    assert.match(await next.command('MAIL FROM:<carol@sender.test>'), /^250/);
+    const waited = Date.now() - started;
+    assert.ok(waited >= 500 && waited < 2_500, `answered after ${waited} ms: once the first session had been silent a second`);
+    assert.match(await silent.command('RCPT TO:<bob@example.test>'), /^250/, 'the silent session keeps its transaction');
+    for (const client of [silent, next]) client.close();
+  });
+});
+
+test('sessions at work at once: of MAIL FROMs arriving together, exactly maxBusySessions are answered, the rest in turn', async () => {
+  await withRelay({ maxBusySessions: 3 }, async (relay) => {
+    const clients = await Promise.all(Array.from({ length: 8 }, () => session(relay)));
+    for (const client of clients) client.write('MAIL FROM:<alice@sender.test>\r\n');
+    const replies = await Promise.all(clients.map((client) => client.reply(600).catch(() => null)));
+    const admitted = clients.filter((_, i) => replies[i] !== null);
+    assert.equal(admitted.length, 3, `answered: ${replies.map((r) => r?.trim() ?? '-').join(' | ')}`);
+    assert.ok(replies.every((r) => r === null || /^250 /.test(r)));
+    const busy = admitted.map(keepBusy);
+    const waiting = clients.filter((_, i) => replies[i] === null);
+    await busy[0]!.stop();
+    assert.match(await admitted[0]!.command('QUIT'), /^221/);
+    const next = await Promise.all(waiting.map((client) => client.reply(600).catch(() => null)));
+    assert.equal(next.filter((r) => r !== null).length, 1, 'one place freed, one more answered');
+    for (const b of busy.slice(1)) await b.stop();
+    for (const client of clients) client.close();
+  });
+});
+
 test('idle timeout: a client that says nothing for idleTimeoutSec gets 421 and is disconnected', async () => {
   assert.equal(MX_DEFAULTS.idleTimeoutSec, 300);
   await withRelay({ idleTimeoutSec: 1 }, async (relay) => {
