@@ -23,8 +23,7 @@ import { HeaderScrubber, MAX_SENDER_HEADER_LINES, type ContentRefusal } from './
 import { HeaderPeek } from './header-peek.ts';
 import { LineEndingNormalizer } from './line-endings.ts';
 import { SizeGuard } from './size-guard.ts';
-import { ConnectionStress, EVICT_MIN_IDLE_MS, SessionActivity, STRESS_SWEEP_MS, type IdleSlot } from './stress.ts';
-import { Admission } from './admission.ts';
+import { ConnectionStress, SessionActivity, STRESS_SWEEP_MS, type IdleSlot } from './stress.ts';
 import { DataRateGuard } from './data-rate.ts';
 import { receivedHeader } from './received.ts';
 import { REPLIES, SmtpReplyError, type SmtpReply } from './replies.ts';
@@ -47,7 +46,7 @@ import {
 /** The limits every listener enforces; the mx listener's come from `mx`, the submission listeners' from `mx` and `submission`. */
 export type ListenerLimits = Pick<
   Config['mx'],
-  'maxMessageBytes' | 'maxRecipients' | 'maxConnections' | 'maxConnectionsPerIp' | 'maxBusySessions' | 'maxBusySessionsPerIp' | 'busyWaitSec' | 'idleTimeoutSec' | 'sessionDeadlineSec' | 'maxCommandLineBytes' | 'maxErrors'
+  'maxMessageBytes' | 'maxRecipients' | 'maxConnections' | 'maxConnectionsPerIp' | 'idleTimeoutSec' | 'sessionDeadlineSec' | 'maxCommandLineBytes' | 'maxErrors'
   | 'maxHeaderBytes'
 >;
 
@@ -133,7 +132,6 @@ export abstract class SmtpListener {
   protected readonly sessions = new Map<string, SessionState>();
   private readonly perIp = new Map<string, number>();
   private readonly stress: ConnectionStress;
-  private readonly admission: Admission;
   private stressSweep: NodeJS.Timeout | undefined;
   protected stopping = false;
   /** Which listener this is, in the `received` event (the metrics count inbound and submitted mail apart). */
@@ -173,14 +171,13 @@ export abstract class SmtpListener {
       onConnect: (session, callback) => this.onConnect(session, callback),
       onSecure: (socket, session, callback) => this.onSecure(socket, session, callback),
       onAuth: (auth, session, callback) => this.onAuth(auth, session, callback),
-      onMailFrom: (address, session, callback) => this.admitTransaction(address, session, callback),
+      onMailFrom: (address, session, callback) => this.onMailFrom(address, session, callback),
       onRcptTo: (address, session, callback) => this.onRcptTo(address, session, callback),
       onData: (stream, session, callback) => this.onData(stream, session, callback),
       onClose: (session) => this.onClose(session),
     });
     this.server.on('error', (error) => this.logger.warn({ error: error.message }, 'SMTP_ERROR'));
     this.stress = new ConnectionStress({ maxConnections: this.limits.maxConnections, idleTimeoutSec: this.limits.idleTimeoutSec });
-    this.admission = new Admission({ maxBusy: this.limits.maxBusySessions, maxBusyPerClient: this.limits.maxBusySessionsPerIp, busy: (id) => this.atWork(id), maxWaitMs: this.limits.busyWaitSec * 1000 });
     this.guardSlots();
   }
 
@@ -260,23 +257,6 @@ export abstract class SmtpListener {
     state.deadline.unref();
     this.connected(session);
     this.admit(session, callback);
-  }
-
-  /** MAIL FROM waits for a place among the sessions at work (smtp/admission.ts), then goes to the listener's policy. */
-  private admitTransaction(address: SMTPServerAddress, session: SMTPServerSession, callback: (error?: Error) => void): void {
-    this.admission.enter(session.id, session.remoteAddress, () => this.onMailFrom(address, session, callback), () => {
-      this.logger.warn({ ip: session.remoteAddress, queued: this.admission.queued }, 'BUSY_WAIT_EXPIRED');
-      this.events.emit('refused', { reason: 'connection-limit', clientIp: session.remoteAddress });
-      callback(this.refuse(session, REPLIES.busy));
-    });
-  }
-
-  /** A session counts for admission unless it has owed us a command, silent, for EVICT_MIN_IDLE_MS. */
-  private atWork(id: string): boolean {
-    const state = this.sessions.get(id);
-    if (!state) return false;
-    const idleSince = state.activity.idleSince(state.inData);
-    return idleSince === undefined || this.stress.now() - idleSince < EVICT_MIN_IDLE_MS;
   }
 
   /** A connection was accepted (limits passed); listeners set up their per-session state here. */
@@ -365,7 +345,6 @@ export abstract class SmtpListener {
   }
 
   private onClose(session: SMTPServerSession): void {
-    this.admission.leave(session.id);
     this.disconnected(session);
     const state = this.sessions.get(session.id);
     if (!state) return;

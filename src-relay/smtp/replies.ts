@@ -19,8 +19,6 @@ export const REPLIES = {
   idleUnderStress: { code: 421, enhanced: '4.4.2', text: 'Server busy and this session idle, closing connection' },
   dataTooSlow: { code: 421, enhanced: '4.4.2', text: 'Message data arriving too slowly, closing connection' },
   shuttingDown: { code: 421, enhanced: '4.3.2', text: 'Service shutting down, try again later' },
-  // smtp/admission.ts: a MAIL FROM that waited its longest for a place among the sessions at work
-  busy: { code: 421, enhanced: '4.3.2', text: 'Server busy, try again later' },
   localError: { code: 451, enhanced: '4.3.0', text: 'Local error while queuing the message, try again later' },
   messageTooBig: { code: 552, enhanced: '5.3.4', text: 'Message exceeds the size limit' },
   // message content at the end of DATA (smtp/header-scrub.ts); headerTooBig below serves every listener

@@ -63,7 +63,6 @@ export class SubmissionListener extends SmtpListener {
         maxMessageBytes: config.submission.maxMessageBytes,
         maxRecipients: config.submission.maxRecipients,
         maxConnectionsPerIp: config.submission.maxConnectionsPerIp,
-        maxBusySessionsPerIp: config.mx.maxBusySessions,
       },
       shutdownGraceSec: config.shutdownGraceSec,
       server: {
