@@ -25,6 +25,7 @@ import { LineEndingNormalizer } from './line-endings.ts';
 import { SizeGuard } from './size-guard.ts';
 import { ConnectionStress, SessionActivity, STRESS_SWEEP_MS, type IdleSlot } from './stress.ts';
 import { DataRateGuard } from './data-rate.ts';
+import { TransactionPacing } from './pacing.ts';
 import { receivedHeader } from './received.ts';
 import { REPLIES, SmtpReplyError, type SmtpReply } from './replies.ts';
 import type { TlsPair } from './tls.ts';
@@ -132,6 +133,7 @@ export abstract class SmtpListener {
   protected readonly sessions = new Map<string, SessionState>();
   private readonly perIp = new Map<string, number>();
   private readonly stress: ConnectionStress;
+  private readonly pacing = new TransactionPacing();
   private stressSweep: NodeJS.Timeout | undefined;
   protected stopping = false;
   /** Which listener this is, in the `received` event (the metrics count inbound and submitted mail apart). */
@@ -171,7 +173,9 @@ export abstract class SmtpListener {
       onConnect: (session, callback) => this.onConnect(session, callback),
       onSecure: (socket, session, callback) => this.onSecure(socket, session, callback),
       onAuth: (auth, session, callback) => this.onAuth(auth, session, callback),
-      onMailFrom: (address, session, callback) => this.onMailFrom(address, session, callback),
+      // policy first: a MAIL FROM it refuses never waits nor takes a place (smtp/pacing.ts)
+      onMailFrom: (address, session, callback) =>
+        this.onMailFrom(address, session, (error) => (error ? callback(error) : this.pacing.start(session.id, () => callback()))),
       onRcptTo: (address, session, callback) => this.onRcptTo(address, session, callback),
       onData: (stream, session, callback) => this.onData(stream, session, callback),
       onClose: (session) => this.onClose(session),
@@ -345,6 +349,7 @@ export abstract class SmtpListener {
   }
 
   private onClose(session: SMTPServerSession): void {
+    this.pacing.end(session.id);
     this.disconnected(session);
     const state = this.sessions.get(session.id);
     if (!state) return;
@@ -395,6 +400,7 @@ export abstract class SmtpListener {
         callback(reply);
       },
     ).finally(() => {
+      this.pacing.end(session.id);
       if (!state) return;
       state.dataRate?.stop();
       state.dataRate = undefined;
