@@ -1,6 +1,5 @@
 import { TextDecoder } from 'node:util';
 import { Writable, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { MimeNode, SplitterChunk } from 'mailsplit';
 import { MimeSplitter } from './mime-splitter.ts';
 import type { MimePart, MimeSummary } from './types.ts';
@@ -8,6 +7,7 @@ import { detectFileType, MAGIC_HEAD_BYTES } from './file-type.ts';
 import { messageStream, STREAM_CHUNK_BYTES } from './message-source.ts';
 import { endsWithZip, listZip, newInflateBudget, ZIP_TAIL_BYTES } from './zip.ts';
 import { nameReadings, parameterNames, parseHeaderValue, transferEncoding, UuencodeScanner } from './mime-names.ts';
+import { pipeChain } from '../util/pipe-chain.ts';
 
 /**
  * Each limit bounds what one message can make the parser hold, so a 25 MB message is read once, streaming, and
@@ -186,7 +186,7 @@ class MimeWalker {
   async walk(source: Readable, signal?: AbortSignal): Promise<void> {
     // mailsplit's header limit is the larger one (the top block); the walker holds part headers to theirs
     const splitter = new MimeSplitter({ maxHeadSize: MAX_TOP_HEADER_BYTES, maxChildNodes: MAX_MIME_PARTS, maxHeadLines: MAX_HEADER_LINES });
-    await pipeline(source, splitter, this.sink(this.top), { signal });
+    await pipeChain([source, splitter, this.sink(this.top)], signal);
   }
 
   anomaly(text: string): void {
@@ -368,7 +368,7 @@ class MimeWalker {
     this.scopes.add(scope);
     const splitter = new MimeSplitter({ maxHeadSize: MAX_PART_HEADER_BYTES, maxChildNodes: MAX_MIME_PARTS, maxHeadLines: MAX_HEADER_LINES });
     const nested: NestedWalk = { label, splitter, finished: Promise.resolve(), error: null, pending: [], pendingBytes: 0, lineBytes: 0 };
-    nested.finished = pipeline(splitter, this.sink(scope)).then(
+    nested.finished = pipeChain([splitter, this.sink(scope)]).then(
       () => {
         this.scopes.delete(scope);
       },
