@@ -1,4 +1,4 @@
-import nodemailer, { type Transporter } from 'nodemailer';
+import type { Transporter } from 'nodemailer';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { rootCertificates } from 'node:tls';
@@ -15,6 +15,14 @@ import type { Resolver } from '../util/resolver.ts';
 const CONNECT_TIMEOUT_MS = 30_000;
 const GREETING_TIMEOUT_MS = 60_000;
 const SOCKET_TIMEOUT_MS = 300_000;
+
+type Nodemailer = (typeof import('nodemailer'))['default'];
+let nodemailer: Nodemailer | undefined;
+/** nodemailer and its transports load with the first delivery: a relay with nothing to send does not carry them. */
+async function loadNodemailer(): Promise<Nodemailer> {
+  nodemailer ??= (await import('nodemailer')).default;
+  return nodemailer;
+}
 
 export interface DeliveryJob {
   queueId: string;
@@ -95,12 +103,13 @@ export class Deliverer {
 
   async deliver(job: DeliveryJob): Promise<DeliveryResult> {
     const { config } = this.options;
+    const mailer = await loadNodemailer();
     if (job.route === 'internal') {
       if (!config.internal) throw new Error('no internal server configured');
-      return this.sendVia(this.pool('internal', config.internal), config.internal.host, job);
+      return this.sendVia(this.pool(mailer, 'internal', config.internal), config.internal.host, job);
     }
-    if (config.outbound.smarthost) return this.sendVia(this.pool('smarthost', config.outbound.smarthost), config.outbound.smarthost.host, job);
-    return this.deliverByMx(job);
+    if (config.outbound.smarthost) return this.sendVia(this.pool(mailer, 'smarthost', config.outbound.smarthost), config.outbound.smarthost.host, job);
+    return this.deliverByMx(mailer, job);
   }
 
   close(): void {
@@ -108,10 +117,10 @@ export class Deliverer {
     this.pools.clear();
   }
 
-  private pool(key: string, hop: HopConfig): Transporter {
+  private pool(mailer: Nodemailer, key: string, hop: HopConfig): Transporter {
     let pool = this.pools.get(key);
     if (!pool) {
-      pool = nodemailer.createTransport({ ...this.hopOptions(hop.host, hop.port, hop), pool: true, maxConnections: hop.maxConnections, maxMessages: 1000 });
+      pool = mailer.createTransport({ ...this.hopOptions(hop.host, hop.port, hop), pool: true, maxConnections: hop.maxConnections, maxMessages: 1000 });
       pool.use('stream', this.watchHandOver);
       this.pools.set(key, pool);
     }
@@ -204,7 +213,7 @@ export class Deliverer {
   }
 
   /** At most maxConnectionsPerDomain deliveries to one domain at a time, whatever the scheduler hands over. */
-  private async deliverByMx(job: DeliveryJob): Promise<DeliveryResult> {
+  private async deliverByMx(mailer: Nodemailer, job: DeliveryJob): Promise<DeliveryResult> {
     const key = this.routeKey(job.route, job.recipients[0]!);
     let slots = this.mxSlots.get(key);
     if (!slots) {
@@ -213,7 +222,7 @@ export class Deliverer {
     }
     const release = await slots.acquire();
     try {
-      return await this.deliverByMxNow(job);
+      return await this.deliverByMxNow(mailer, job);
     } finally {
       release();
       if (slots.busy === 0) this.mxSlots.delete(key);
@@ -221,7 +230,7 @@ export class Deliverer {
   }
 
   /** RFC 5321 5.1: MX records in preference order, else the domain's own address; a null MX (RFC 7505) takes no mail. */
-  private async deliverByMxNow(job: DeliveryJob): Promise<DeliveryResult> {
+  private async deliverByMxNow(mailer: Nodemailer, job: DeliveryJob): Promise<DeliveryResult> {
     const domain = job.recipients[0]!.slice(job.recipients[0]!.lastIndexOf('@') + 1);
     // outbound.tlsRequiredDomains: STARTTLS and a certificate valid for the MX host name, or no delivery at all
     const tlsPolicy = this.tlsRequired.has(domain.toLowerCase())
@@ -256,7 +265,7 @@ export class Deliverer {
         ...(await resolver.resolve6(host).catch(() => [] as string[])),
       ];
       for (const address of addresses) {
-        const transport = nodemailer.createTransport(
+        const transport = mailer.createTransport(
           this.hopOptions(address, this.options.config.outbound.mxPort, tlsPolicy, host),
         );
         transport.use('stream', this.watchHandOver);
