@@ -40,6 +40,8 @@ export interface RelayHandle {
   rssBytes(): number | undefined;
   /** CPU time the relay process has used so far (user + system, all its threads), in ms; undefined off Linux or once it has exited. */
   cpuMs(): number | undefined;
+  /** CPU time of the relay's main thread alone (its event loop: JavaScript and the collector's pauses), in ms; undefined off Linux or once it has exited. */
+  mainThreadCpuMs(): number | undefined;
   /** The last TAIL_LINES lines of the relay's stdout+stderr. */
   tail(): string;
 }
@@ -119,7 +121,8 @@ function spawnRelay({ dataDir, internalPort, extraArgs = [], dnsFixtures = {}, t
         tail,
         peakRssBytes: () => readStatusKb(pid, 'VmHWM'),
         rssBytes: () => readStatusKb(pid, 'VmRSS'),
-        cpuMs: () => readCpuMs(pid),
+        cpuMs: () => readCpuMs(`/proc/${pid}/stat`),
+        mainThreadCpuMs: () => readCpuMs(`/proc/${pid}/task/${pid}/stat`),
         async stop() {
           if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
           const killer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
@@ -159,10 +162,10 @@ function readStatusKb(pid: number, field: 'VmHWM' | 'VmRSS'): number | undefined
 /** Linux's clock ticks per second for /proc/PID/stat (USER_HZ): 100 on every architecture Node runs on. */
 const USER_HZ = 100;
 
-/** utime + stime of /proc/PID/stat in ms (fields 14 and 15, counted after the ")" that ends the command name). */
-function readCpuMs(pid: number): number | undefined {
+/** utime + stime of a /proc stat file (a process's or one thread's) in ms: fields 14 and 15, counted after the ")" that ends the command name. */
+function readCpuMs(statPath: string): number | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(statPath, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     // after the name, field 3 (state) is index 0, so utime (14) is index 11 and stime (15) index 12
     return ((Number(fields[11]) + Number(fields[12])) * 1000) / USER_HZ;

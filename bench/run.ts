@@ -393,6 +393,8 @@ interface Phase {
   afterRssBytes: number | null;
   /** Moat: the relay's CPU time (all threads) from the first connection to the last delivery, per accepted message. */
   cpuMsPerMessage: number | null;
+  /** Moat: the part of cpuMsPerMessage on the relay's main thread; the rest is its helper threads (V8's collector, libuv's pool). */
+  mainCpuMsPerMessage: number | null;
   exitCode: number | null;
   samples: string[];
 }
@@ -438,7 +440,7 @@ interface PhaseContext {
 }
 
 function finishPhase(base: Pick<Phase, 'label' | 'server' | 'filters' | 'load'>, ctx: PhaseContext, outcome: LoadOutcome, sink: Sink, delivered: boolean,
-  rss: { idle: number | undefined; peak: number | undefined; after?: number | undefined }, exitCode: number | null, cpuMs?: number): Phase {
+  rss: { idle: number | undefined; peak: number | undefined; after?: number | undefined }, exitCode: number | null, cpu: { all?: number; main?: number } = {}): Phase {
   const target = outcome.accepted * (base.load === 'smtp-source' ? 1 : ctx.opts.recipients);
   return {
     ...base,
@@ -456,7 +458,8 @@ function finishPhase(base: Pick<Phase, 'label' | 'server' | 'filters' | 'load'>,
     idleRssBytes: rss.idle ?? null,
     peakRssBytes: rss.peak ?? null,
     afterRssBytes: rss.after ?? null,
-    cpuMsPerMessage: cpuMs !== undefined && outcome.accepted > 0 ? cpuMs / outcome.accepted : null,
+    cpuMsPerMessage: cpu.all !== undefined && outcome.accepted > 0 ? cpu.all / outcome.accepted : null,
+    mainCpuMsPerMessage: cpu.main !== undefined && outcome.accepted > 0 ? cpu.main / outcome.accepted : null,
     exitCode,
     samples: outcome.samples,
   };
@@ -480,6 +483,7 @@ async function moatPhase(ctx: PhaseContext, set: FilterSet, load: Load): Promise
     const idle = relay.rssBytes();
     const port = opts.submission ? relay.submissionPort! : relay.mxPort;
     const cpuBefore = relay.cpuMs();
+    const mainBefore = relay.mainThreadCpuMs();
     const outcome = await runLoad(load, relay.mxHost, port, opts, ctx.template, ctx.messageFile);
     const target = outcome.accepted * (load === 'smtp-source' ? 1 : opts.recipients);
     let stopping = false;
@@ -488,7 +492,9 @@ async function moatPhase(ctx: PhaseContext, set: FilterSet, load: Load): Promise
     const delivered = await Promise.race([sink.waitFor(target, SINK_TIMEOUT_MS), relay.exited.then(() => ((died = !stopping), false))]);
     const peak = relay.peakRssBytes();
     const cpuAfter = relay.cpuMs();
-    const cpuMs = cpuBefore !== undefined && cpuAfter !== undefined ? cpuAfter - cpuBefore : undefined;
+    const mainAfter = relay.mainThreadCpuMs();
+    const used = (before: number | undefined, after: number | undefined) => (before !== undefined && after !== undefined ? after - before : undefined);
+    const cpu = { all: used(cpuBefore, cpuAfter), main: used(mainBefore, mainAfter) };
     if (delivered) await sleep(IDLE_SETTLE_MS);
     const after = delivered ? relay.rssBytes() : undefined;
     stopping = true;
@@ -496,7 +502,7 @@ async function moatPhase(ctx: PhaseContext, set: FilterSet, load: Load): Promise
     if (died || exitCode !== 0) console.error(`relay exited with code ${exitCode} ${died ? 'during the bench' : 'on SIGTERM'}; last output:\n${relay.tail()}`);
     else if (!delivered) console.error(`relay did not deliver everything (${sink.received} of ${target}); last output:\n${relay.tail()}`);
     const label = `moat ${set}${load === 'smtp-source' ? ' (smtp-source)' : ''}`;
-    return finishPhase({ label, server: 'moat', filters: set, load }, ctx, outcome, sink, delivered, { idle, peak, after }, exitCode, cpuMs);
+    return finishPhase({ label, server: 'moat', filters: set, load }, ctx, outcome, sink, delivered, { idle, peak, after }, exitCode, cpu);
   } finally {
     if (relay && exitCode === null) await relay.stop();
     if (opts.keep) console.error(`data dir kept: ${dataDir}`);
@@ -565,7 +571,7 @@ async function oneRun(ctx: PhaseContext): Promise<Phase[]> {
   return phases;
 }
 
-const NUMERIC = ['acceptedPerSec', 'endToEndPerSec', 'p50Ms', 'p99Ms', 'greetingP50Ms', 'mailP50Ms', 'idleRssBytes', 'peakRssBytes', 'afterRssBytes', 'cpuMsPerMessage', 'sinkCount', 'failures'] as const;
+const NUMERIC = ['acceptedPerSec', 'endToEndPerSec', 'p50Ms', 'p99Ms', 'greetingP50Ms', 'mailP50Ms', 'idleRssBytes', 'peakRssBytes', 'afterRssBytes', 'cpuMsPerMessage', 'mainCpuMsPerMessage', 'sinkCount', 'failures'] as const;
 
 function median(values: number[]): number | null {
   if (values.length === 0) return null;
@@ -612,10 +618,10 @@ const mib = (n: number | null): string => (n === null ? 'n/a' : `${Math.round(n 
 
 function printTable(title: string, phases: Phase[]): void {
   console.log(title);
-  const head = ['phase', 'accepted/s', 'e2e/s', 'p50 ms', 'p99 ms', '220 p50', 'MAIL p50', 'idle RSS', 'peak RSS', 'RSS after', 'CPU ms/msg', 'sink', 'fail'];
+  const head = ['phase', 'accepted/s', 'e2e/s', 'p50 ms', 'p99 ms', '220 p50', 'MAIL p50', 'idle RSS', 'peak RSS', 'RSS after', 'CPU ms/msg', 'main ms/msg', 'sink', 'fail'];
   const rows = phases.map((p) => [
     p.label + (p.complete ? '' : ' !'), fmt(p.acceptedPerSec), fmt(p.endToEndPerSec), fmt(p.p50Ms), fmt(p.p99Ms), fmt(p.greetingP50Ms), fmt(p.mailP50Ms),
-    mib(p.idleRssBytes), mib(p.peakRssBytes), mib(p.afterRssBytes), fmt(p.cpuMsPerMessage, 2), String(p.sinkCount), String(p.failures),
+    mib(p.idleRssBytes), mib(p.peakRssBytes), mib(p.afterRssBytes), fmt(p.cpuMsPerMessage, 2), fmt(p.mainCpuMsPerMessage, 2), String(p.sinkCount), String(p.failures),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   for (const row of [head, ...rows]) console.log(row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  '));
