@@ -153,6 +153,36 @@ test(`under stress (${STRESS_SHARE * 100} % of maxConnections open) a session si
   });
 });
 
+test('40 clients dropping their connections at once right after DATA leave no spool file and no open descriptor behind', async () => {
+  await withRelay({}, async (relay, sink) => {
+    const spoolTmp = join(relay.dataDir, 'spool', 'tmp');
+    const openDescriptors = () => readdirSync('/proc/self/fd').length;
+    // one whole message first, so that every file the relay opens lazily is open before the count
+    assert.match((await send(relay.port, 'alice@sender.test', ['bob@example.test'], message('before'))).response, /^250/);
+    const before = openDescriptors();
+    // the connection goes while the relay opens the spool file, before it reads the message (smtp-server then
+    // destroys the DATA stream without an error): the receive must still end, and discard its file
+    await Promise.all(
+      Array.from({ length: 40 }, async (_, index) => {
+        const client = await RawSmtp.connect(relay.port, false, floodAddress(index));
+        assert.match(await client.hello(), /^250/);
+        assert.match(await client.command('MAIL FROM:<gone@sender.test>'), /^250/);
+        assert.match(await client.command('RCPT TO:<bob@example.test>'), /^250/);
+        client.write('DATA\r\n');
+        client.socket.destroy();
+      }),
+    );
+    const deadline = Date.now() + 5_000;
+    while (readdirSync(spoolTmp).length > 0 && Date.now() < deadline) await sleep(50);
+    await sleep(300);
+    assert.deepEqual(readdirSync(spoolTmp), [], 'every cut-off transfer discarded its spool file');
+    assert.ok(openDescriptors() <= before, `open descriptors: ${before} before, ${openDescriptors()} after`);
+    assert.match((await send(relay.port, 'alice@sender.test', ['bob@example.test'], message('after'))).response, /^250/);
+    await sink.waitFor(2);
+    assert.equal(sink.messages.filter((sunk) => sunk.from === 'gone@sender.test').length, 0);
+  });
+});
+
 describe('minimum data rate in DATA', { concurrency: true }, () => {
   // mx.idleTimeoutSec is the budget's cap: 1 s here instead of 300 s, so a trickler is cut within seconds
   let sink: Sink;

@@ -83,3 +83,42 @@ test('pipe chain: a signal aborted already rejects at once and reads nothing', a
   assert.equal(read, false);
   assert.ok(source.destroyed && sink.destroyed);
 });
+
+test('pipe chain: a source destroyed before the call (client gone while the spool file opened) rejects at once', async () => {
+  const source = new PassThrough();
+  source.destroy();
+  await new Promise(setImmediate); // its 'close' has been emitted, as while the relay awaited the spool file
+  const { sink } = collector();
+  await assert.rejects(pipeChain([source, sink]), /closed before its end/);
+  assert.ok(sink.destroyed);
+});
+
+test('pipe chain: a source that failed before the call rejects with its error', async () => {
+  const source = new PassThrough();
+  source.on('error', () => {});
+  source.destroy(new Error('reset by peer'));
+  await new Promise(setImmediate);
+  await assert.rejects(pipeChain([source, collector().sink]), /reset by peer/);
+});
+
+test('pipe chain: a middle stream or the sink destroyed without an error rejects, never waits forever', async () => {
+  for (const which of ['middle', 'sink'] as const) {
+    const source = new PassThrough();
+    const middle = upper();
+    const { sink } = collector();
+    const chained = pipeChain([source, middle, sink]);
+    source.write('part');
+    (which === 'middle' ? middle : sink).destroy();
+    await assert.rejects(chained, /closed before its end/, which);
+    assert.ok(source.destroyed, `${which}: the source is destroyed too`);
+  }
+});
+
+test('pipe chain: a stream that emits a second error after the chain failed does not reach the process', async () => {
+  const source = new PassThrough();
+  const { sink } = collector();
+  const chained = pipeChain([source, sink]);
+  source.emit('error', new Error('first'));
+  source.emit('error', new Error('second'));
+  await assert.rejects(chained, /first/);
+});
