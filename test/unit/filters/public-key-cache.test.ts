@@ -1,6 +1,6 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, KeyObject } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { dkimSigned } from '../../helpers/dkim-sign.ts';
@@ -69,12 +69,24 @@ test('a rotated key record is parsed afresh: the new key verifies, a signature b
   }
 });
 
+test("a kept key is a KeyObject (crypto.verify would parse PEM text on every call) that still reads as mailauth's PEM text", async () => {
+  const cache = publicKeyCache(async (_type, _name, _bits, resolver) => answer(String((await resolver!('k', 'TXT'))[0])));
+  const lookup = async () => [['p=k']];
+  const first = await cache.getPublicKey('DKIM', 'k', 1024, lookup);
+  assert.ok(first.publicKey instanceof KeyObject);
+  assert.equal(first.publicKey.asymmetricKeyType, 'rsa');
+  assert.equal(String(first.publicKey), SOME_PEM, "mailauth's result shows the key as text");
+  assert.equal((await cache.getPublicKey('DKIM', 'k', 1024, lookup)).publicKey, first.publicKey, 'the same object the next time');
+});
+
 test('messages checked in parallel all verify: 30 at once over one key', async () => {
   const paths = await Promise.all(Array.from({ length: 30 }, () => signedBy(first)));
   assert.deepEqual(await Promise.all(paths.map((path) => dkimOf(path))), Array(30).fill('pass'));
 });
 
-const answer = (record: string): PublicKeyAnswer => ({ publicKey: `PEM of ${record}`, rr: record, modulusLength: 2048 });
+/** mailauth's answer for a record; every record here carries the same key, what these tests count is the parsing. */
+const SOME_PEM = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ type: 'pkcs1', format: 'pem' }).toString();
+const answer = (record: string): PublicKeyAnswer => ({ publicKey: SOME_PEM, rr: record, modulusLength: 2048 });
 
 test('a record that fails to parse is not kept: it is parsed, and fails, every time', async () => {
   let parses = 0;
