@@ -76,7 +76,7 @@ export class FilterPipeline {
     const started = performance.now();
     const parseDeadline = deadline(this.options.timeoutMs);
     try {
-      content = readOnce(input.path, input.size);
+      content = input.content !== undefined ? input.content : readOnce(input.path, input.size);
       parsed = await this.parse(input.path, parseDeadline.signal, { content, size: input.size });
     } catch (error) {
       const why = (error as Error).name === 'TimeoutError' || (error as Error).name === 'AbortError' ? `no result within ${this.options.timeoutMs} ms` : `failed: ${(error as Error).message}`;
@@ -99,8 +99,14 @@ export class FilterPipeline {
     const allowed = senderList?.list === 'allow' || Boolean(personal?.allAllow);
     for (const stage of this.stages) {
       const runnable = stage.filter((filter) => !(allowed && filter.role === 'junk'));
-      const stageOutcomes = await Promise.all(runnable.map((filter) => this.runOne(filter, { ...context, results: [...outcomes] })));
-      outcomes.push(...stageOutcomes);
+      // the filters of a stage start together, so one timer is each one's deadline
+      const stageDeadline = deadline(this.options.timeoutMs);
+      try {
+        const stageOutcomes = await Promise.all(runnable.map((filter) => this.runOne(filter, { ...context, results: [...outcomes] }, stageDeadline.signal)));
+        outcomes.push(...stageOutcomes);
+      } finally {
+        stageDeadline.clear();
+      }
     }
     return decide([...applyFailModes(outcomes, this.options.policy.failMode), ...ownLists], this.options.policy, senderList, personal);
   }
@@ -124,18 +130,16 @@ export class FilterPipeline {
     };
   }
 
-  /** One filter under its deadline; whatever happens, exactly one outcome. */
-  private runOne(filter: Filter, context: MessageContext): Promise<FilterOutcome> {
+  /** One filter under its deadline (`signal`, aborted when it passes); whatever happens, exactly one outcome. */
+  private runOne(filter: Filter, context: MessageContext, signal: AbortSignal): Promise<FilterOutcome> {
     const role = filter.role ?? 'policy';
     const timeoutMs = this.options.timeoutMs;
     const started = performance.now();
-    const { signal, clear } = deadline(timeoutMs);
     return new Promise<FilterOutcome>((resolve) => {
       let settled = false;
       const settle = (outcome: FilterOutcome) => {
         if (settled) return;
         settled = true;
-        clear();
         signal.removeEventListener('abort', onAbort);
         resolve(outcome);
       };

@@ -95,10 +95,14 @@ export interface EarlySpf {
   clientIp: string;
   helo: string | null;
   sender: string;
-  /** Settles once, never rejects: the SPF outcome or what it failed with (a DNS budget, an abort). */
-  outcome: Promise<{ ok: true; spf: SpfOutcome } | { ok: false; error: Error }>;
   /** Stops its DNS look-ups (each further one fails at once); idempotent. */
   abort(): void;
+}
+
+/** An early SPF check running in this thread (`SenderAuthFilter.startSpf`). */
+export interface RunningSpf extends EarlySpf {
+  /** Settles once, never rejects: the SPF outcome or what it failed with (a DNS budget, an abort). */
+  outcome: Promise<{ ok: true; spf: SpfOutcome } | { ok: false; error: Error }>;
 }
 
 /** A resolver that can answer TXT look-ups (node:dns and the tests' fixture resolver can). */
@@ -164,7 +168,7 @@ export class SenderAuthFilter implements Filter {
     if (message.authenticatedUser) {
       return { filter: this.name, verdict: 'accept', score: 0, reasons: [`not checked: submitted by the logged-in user ${message.authenticatedUser}`] };
     }
-    const early = message.earlySpf && sameTransaction(message.earlySpf, message) ? message.earlySpf : null;
+    const early = message.earlySpf && 'outcome' in message.earlySpf && sameTransaction(message.earlySpf, message) ? (message.earlySpf as RunningSpf) : null;
     // the copy the pipeline read once, or the file streamed; the copy as a stream too, since mailauth hands a Buffer
     // to its parser after a turn of the event loop (two for a small message, each behind every other session)
     const input = messageStream(message.path, message.content, message.size);
@@ -216,7 +220,7 @@ export class SenderAuthFilter implements Filter {
    * look-up timeout and a budget of DNS_BUDGET_MS of its own); the listener hands it to `check` in the message's
    * context. It never changes the MAIL reply: its outcome is judged with the rest, after DATA.
    */
-  startSpf(transaction: { clientIp: string; helo: string | null; sender: string }): EarlySpf {
+  startSpf(transaction: { clientIp: string; helo: string | null; sender: string }): RunningSpf {
     const controller = new AbortController();
     const budget = deadline(this.options.dnsBudgetMs ?? DNS_BUDGET_MS);
     const resolver = mailauthResolver(this.options.resolver, { signal: controller.signal, budget: budget.signal, lookupTimeoutMs: this.options.lookupTimeoutMs });
@@ -305,7 +309,7 @@ function sameTransaction(early: EarlySpf, message: MessageContext): boolean {
 }
 
 /** The early check's outcome, or the filter's deadline, whichever comes first; its failure is the check's failure. */
-function awaitEarly(early: EarlySpf, signal: AbortSignal): Promise<SpfOutcome> {
+function awaitEarly(early: RunningSpf, signal: AbortSignal): Promise<SpfOutcome> {
   return new Promise((resolve, reject) => {
     const stop = () => reject(signal.reason instanceof Error ? signal.reason : new Error('sender authentication was stopped at its deadline'));
     if (signal.aborted) return stop();
@@ -353,7 +357,7 @@ export function mailauthResolver(
 }
 
 /** The record types mailauth asks for, each from its Resolver method. */
-function lookupByType(resolver: AuthResolver, none: (name: string) => Error): (name: string, type: string) => Promise<string[][] | string[]> {
+export function lookupByType(resolver: AuthResolver, none: (name: string) => Error): (name: string, type: string) => Promise<string[][] | string[]> {
   return async (name, type) => {
     switch (type.toUpperCase()) {
       case 'TXT':

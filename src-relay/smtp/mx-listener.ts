@@ -7,7 +7,7 @@ import type { HistoryEntry } from '../store/queue-store.ts';
 import { REPLIES, SmtpReplyError, type SmtpReply } from './replies.ts';
 import type { FilterPipeline } from '../filters/pipeline.ts';
 import type { PersonalLists } from '../filters/personal-lists.ts';
-import type { EarlySpf, SenderAuthFilter } from '../filters/sender-auth.ts';
+import type { EarlySpf } from '../filters/sender-auth.ts';
 import { serializeDecision, type Decision } from '../filters/policy.ts';
 import { decisionHeaders } from '../filters/decision-headers.ts';
 import { filterReply } from './filter-replies.ts';
@@ -56,7 +56,12 @@ export interface MxListenerOptions extends EngineListenerOptions {
   /** The EHLO name of this relay's own open-relay self-test (monitor/self-test.ts selfTestHelo): not counted, not tracked. */
   selfTestHelo?: string;
   /** The sender-authentication filter among `filters`: its SPF check starts when MAIL FROM is accepted. */
-  senderAuth?: Pick<SenderAuthFilter, 'startSpf'> | null;
+  senderAuth?: SpfStarter | null;
+}
+
+/** What starts a transaction's SPF check at MAIL FROM: sender authentication, in its thread or in this one. */
+interface SpfStarter {
+  startSpf(transaction: { clientIp: string; helo: string | null; sender: string }): EarlySpf;
 }
 
 /** An SPF check started at MAIL FROM, with the transaction (smtp-server's envelope object, new at RSET/HELO/EHLO) it is for. */
@@ -80,7 +85,7 @@ export class MxListener extends SmtpListener {
   private readonly peers = new Map<string, string>();
   private readonly selfTestHelo: string | null;
   private readonly personalLists: PersonalLists | null;
-  private readonly senderAuth: Pick<SenderAuthFilter, 'startSpf'> | null;
+  private readonly senderAuth: SpfStarter | null;
   /** At most one early SPF check per session: a new MAIL aborts the one before it. */
   private readonly transactionSpf = new Map<string, TransactionSpf>();
 
@@ -354,6 +359,7 @@ export class MxListener extends SmtpListener {
         recipients: message.recipients,
         path: writer.tempPath,
         size: writer.bytes,
+        content: writer.content,
         tls: Boolean(session.secure),
         authenticatedUser: null,
         earlySpf: this.currentSpf(session),

@@ -10,11 +10,15 @@ import { SenderLists } from '../../src-relay/filters/sender-lists.ts';
 import { formatMessageDetail } from '../../src-relay/queue/format.ts';
 import type { Filter } from '../../src-relay/filters/types.ts';
 
+/** What the hook saw of a message whose Subject says KEEP: the copy it was handed, and the spool file then. */
+const kept: { content: Buffer | null | undefined; file: Buffer }[] = [];
+
 /** A filter the tests steer by the Subject: HANG (past the 3 s deadline), THROW, QUARANTINE; else it accepts. */
 const hook: Filter = {
   name: 'test-hook',
   async check(message, signal) {
     const subject = message.headers.find((header) => header.name.toLowerCase() === 'subject')?.value ?? '';
+    if (subject.includes('KEEP')) kept.push({ content: message.content, file: readFileSync(message.path) });
     if (subject.includes('HANG')) return new Promise((resolve) => signal.addEventListener('abort', () => resolve({ filter: 'test-hook', verdict: 'accept', score: 0, reasons: ['too late'] })));
     if (subject.includes('THROW')) throw new Error('the test hook broke');
     if (subject.includes('QUARANTINE')) return { filter: 'test-hook', verdict: 'quarantine', score: 0, reasons: ['the test asked for quarantine'] };
@@ -56,6 +60,19 @@ test('GTUBE is refused at the end of DATA with 550 5.7.1: nothing is queued, the
   const rows = relay.relay.queue.store.db.prepare(`SELECT * FROM history WHERE action = 'REJECTED'`).all() as { detail: string; queue_id: string }[];
   assert.ok(rows.some((row) => /GTUBE/.test(row.detail) || /junk score/.test(row.detail)));
   assert.equal(relay.relay.queue.store.message(rows[0]!.queue_id), undefined);
+});
+
+test('the filters get the copy the spool writer kept of a small message, byte for byte the spool file; a large one they read from the file', async () => {
+  kept.length = 0;
+  await send(relay.port, 'alice@sender.test', ['bob@example.test'], message('KEEP small', 'Hello.\r\n'));
+  await send(relay.port, 'alice@sender.test', ['bob@example.test'], message('KEEP large', 'y'.repeat(998).concat('\r\n').repeat(70)));
+  assert.equal(kept.length, 2);
+  const [small, large] = kept as [(typeof kept)[0], (typeof kept)[0]];
+  assert.ok(Buffer.isBuffer(small.content), 'a small message is handed over');
+  assert.ok(small.content.equals(small.file), 'the copy is the spool file, our Received header included');
+  assert.match(small.file.toString('latin1'), /^Received: from /);
+  assert.equal(large.content, null, 'a message over 64 KB is not held');
+  assert.ok(large.file.length > 70_000, 'and its file is whole when the filters run');
 });
 
 test('a filter that hangs past its deadline gets 451 4.7.1, and the same session goes on to send a message', async () => {
