@@ -1,7 +1,8 @@
 /**
  * Builds the Electron side into dist-main/ with esbuild (`npm run build:main`):
  * - main.js (ESM), preload.cjs (CommonJS: a sandboxed preload cannot be an ES module),
- * - engine/engine-process.js and engine/relay-cli.js (ESM). They sit one folder down on purpose: src-relay finds
+ * - engine/engine-process.js, engine/relay-cli.js and engine/filter-thread-entry.js, the thread the engine starts for
+ *   the MIME walk and sender authentication (ESM). They sit one folder down on purpose: src-relay finds
  *   package.json and dist-renderer/ at `../../` from its own files (import.meta.url), which then still holds.
  * - icon.png, the application icon (drawn by src-main/icons.ts).
  * The packages in "dependencies" stay external (electron-builder ships them, better-sqlite3 rebuilt for Electron);
@@ -35,7 +36,12 @@ mkdirSync(out, { recursive: true });
 for (const name of readdirSync(out)) if (name !== 'node_modules' && name !== 'package.json') rmSync(join(out, name), { recursive: true, force: true });
 await build({
   ...common,
-  entryPoints: { main: 'src-main/main.ts', 'engine/engine-process': 'src-main/engine-process.ts', 'engine/relay-cli': 'src-main/relay-cli.ts' },
+  entryPoints: {
+    main: 'src-main/main.ts',
+    'engine/engine-process': 'src-main/engine-process.ts',
+    'engine/relay-cli': 'src-main/relay-cli.ts',
+    'engine/filter-thread-entry': 'src-relay/filters/filter-thread-entry.ts',
+  },
   outdir: out,
   platform: 'node',
   format: 'esm',

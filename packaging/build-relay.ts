@@ -1,7 +1,8 @@
 /**
  * Builds the headless relay's command line into dist-relay/ with esbuild (`npm run build:relay`): bin/moat.mjs
- * (ESM, Node), what the package's `moat` command (bin/moat.mjs) and `npm run relay` run. tsx stays a development
- * tool (`npm run relay:dev`, the tests).
+ * (ESM, Node), what the package's `moat` command (bin/moat.mjs) and `npm run relay` run, and beside it
+ * bin/filter-thread-entry.mjs, the thread it starts for the MIME walk and sender authentication. tsx stays a
+ * development tool (`npm run relay:dev`, the tests).
  * The bundle sits one folder down on purpose, as dist-main/engine/ does: src-relay finds package.json and
  * dist-renderer/ at `../../` from its own files (import.meta.url), which then still holds.
  * Packages stay external: node loads them from node_modules as before (better-sqlite3 is a native module).
@@ -15,11 +16,13 @@ const root = join(import.meta.dirname, '..');
 /** package.json's "engines": the oldest Node the relay supports. */
 const NODE_TARGET = 'node20';
 
-/** Writes OUT/bin/moat.mjs (and its source map); OUT's parent must hold package.json and node_modules. */
+/** Writes OUT/bin/moat.mjs and OUT/bin/filter-thread-entry.mjs (and their source maps); OUT's parent must hold
+ * package.json and node_modules. */
 export async function buildRelay(out: string): Promise<void> {
   rmSync(out, { recursive: true, force: true });
   await build({
-    entryPoints: { 'bin/moat': 'src-relay/moat.ts' },
+    // the filter thread is a module of its own, beside the bundle that starts it (filters/filter-thread.ts)
+    entryPoints: { 'bin/moat': 'src-relay/moat.ts', 'bin/filter-thread-entry': 'src-relay/filters/filter-thread-entry.ts' },
     outdir: out,
     outExtension: { '.js': '.mjs' },
     bundle: true,

@@ -13,8 +13,8 @@ import { Deliverer } from './queue/delivery.ts';
 import type { Resolver } from './util/resolver.ts';
 import { Scheduler } from './queue/scheduler.ts';
 import { MxListener } from './smtp/mx-listener.ts';
-import { createOptionalFilters } from './filters/optional-filters.ts';
-import { SenderAuthFilter } from './filters/sender-auth.ts';
+import { createFilterThread, createOptionalFilters } from './filters/optional-filters.ts';
+import { SenderAuthWorker } from './filters/sender-auth-worker.ts';
 import { loadOrCreateTls } from './smtp/tls.ts';
 import { createRelayEvents, type RelayEvents, type RouteState } from './events.ts';
 import { startSubmission } from './submission/index.ts';
@@ -113,9 +113,11 @@ export async function createRelay(config: Config, dataDir: string, options: Rela
     const deliverer = new Deliverer({ config, hostname, spool: queue.spool, resolver: options.resolver ?? dns, logger, addedHeaders: (id) => queue.store.addedHeaders(id) });
     const scheduler = new Scheduler({ queue, deliverer, config, logger, clock, events });
     const tls = await loadOrCreateTls(dataDir, hostname, config.mx.tls.cert, config.mx.tls.key);
-    const optional = createOptionalFilters(config, { resolver: options.resolver ?? dns, hostname, clock });
-    const senderAuth = optional.find((filter) => filter instanceof SenderAuthFilter) ?? null;
-    const filters = createContentPipeline(config, { db, logger, filters: [...optional, ...(options.filters ?? [])], clock });
+    // started with the first message: the MIME walk and sender authentication, off the SMTP thread
+    const thread = createFilterThread(config, { resolver: options.resolver ?? dns, hostname, clock });
+    const optional = createOptionalFilters(config, { hostname, thread });
+    const senderAuth = optional.find((filter) => filter instanceof SenderAuthWorker) ?? null;
+    const filters = createContentPipeline(config, { db, logger, filters: [...optional, ...(options.filters ?? [])], clock, parse: (path, signal, read) => thread.parse(path, signal, read) });
     const probeHelo = selfTestHelo();
     const personalLists = new PersonalLists(db);
     const mx = new MxListener({ config, hostname, queue, tls, logger, events, clock, filters, resolver: options.resolver ?? dns, selfTestHelo: probeHelo, personalLists, senderAuth });
@@ -167,6 +169,7 @@ export async function createRelay(config: Config, dataDir: string, options: Rela
           clearInterval(quarantineTimer);
           clearInterval(digestTimer);
           await Promise.all([mx.stop(), submission.stop(), userPage?.stop()]);
+          await thread.stop();
           await scheduler.stop(config.shutdownGraceSec * 1000);
           await backups.stop();
           await monitor.stop();

@@ -4,7 +4,7 @@ import type { Logger } from '../log/logger.ts';
 import { AttachmentFilter } from './attachments.ts';
 import { BuiltinRulesFilter } from './builtin-rules.ts';
 import { ClamavFilter } from './clamav.ts';
-import { FilterPipeline } from './pipeline.ts';
+import { FilterPipeline, type PipelineOptions } from './pipeline.ts';
 import { SenderLists } from './sender-lists.ts';
 import { PersonalLists } from './personal-lists.ts';
 import type { Filter } from './types.ts';
@@ -15,6 +15,8 @@ export interface ContentPipelineOptions {
   /** More filters (sender authentication, rspamd, spamd; tests add their own), run beside the built-in ones. */
   filters?: readonly Filter[];
   clock?: () => number;
+  /** The MIME walk (the filter thread's in the relay); filters/mime.ts's parseMessageFile in this thread unless given. */
+  parse?: PipelineOptions['parse'];
 }
 
 /** The content filters the configuration asks for, in one pipeline; null when filtering is off. */
@@ -45,5 +47,6 @@ export function createContentPipeline(config: Config, options: ContentPipelineOp
     senderLists: new SenderLists(options.db),
     personalLists: new PersonalLists(options.db),
     logger: options.logger,
+    parse: options.parse,
   });
 }

@@ -2,7 +2,9 @@ import type { Config } from '../config/schema.ts';
 import type { Resolver } from '../util/resolver.ts';
 import { DnsCache } from '../util/dns-cache.ts';
 import { RspamdFilter } from './rspamd.ts';
-import { SenderAuthFilter, type AuthResolver } from './sender-auth.ts';
+import { lookupByType, type AuthResolver } from './sender-auth.ts';
+import { FilterThread } from './filter-thread.ts';
+import { SenderAuthWorker } from './sender-auth-worker.ts';
 import { SpamdFilter } from './spamd.ts';
 import type { Filter } from './types.ts';
 
@@ -15,31 +17,41 @@ export interface OptionalFiltersOptions {
 }
 
 /**
- * Sender authentication, rspamd and spamd as `filters.senderAuth`, `filters.rspamd` and `filters.spamd` ask for them:
- * what `createContentPipeline` takes as its `filters` option. Sender authentication with a resolver that cannot
- * look up TXT records is a wiring mistake, so it throws at start rather than check nothing. Sender authentication asks
- * DNS through a cache of its own (util/dns-cache.ts): a burst from one sending domain asks each record once.
+ * The filter thread (filter-thread.ts): the MIME walk, and sender authentication when `filters.senderAuth` is on.
+ * Sender authentication with a resolver that cannot look up TXT records is a wiring mistake, so it throws at start
+ * rather than check nothing. It asks DNS through a cache of its own (util/dns-cache.ts): a burst from one sending
+ * domain asks each record once. The thread starts with the first message.
  */
-export function createOptionalFilters(config: Config, options: OptionalFiltersOptions): Filter[] {
+export function createFilterThread(config: Config, options: OptionalFiltersOptions): FilterThread {
+  const { senderAuth } = config.filters;
+  if (senderAuth.enabled && !options.resolver.resolveTxt) throw new Error('sender authentication needs a resolver with resolveTxt');
+  const cached = new DnsCache({ resolver: options.resolver, clock: options.clock }) as AuthResolver;
+  return new FilterThread({
+    lookup: lookupByType(cached, (name) => Object.assign(new Error(`ENOTFOUND ${name}`), { code: 'ENOTFOUND' })),
+    senderAuth: senderAuth.enabled
+      ? {
+          hostname: options.hostname,
+          dmarcReject: senderAuth.dmarcReject,
+          dmarcQuarantine: senderAuth.dmarcQuarantine,
+          scores: {
+            spfFail: senderAuth.spfFailScore,
+            spfSoftfail: senderAuth.spfSoftfailScore,
+            dkimFail: senderAuth.dkimFailScore,
+            dmarcFail: senderAuth.dmarcFailScore,
+          },
+        }
+      : null,
+  });
+}
+
+/**
+ * Sender authentication (in the filter thread), rspamd and spamd as `filters.senderAuth`, `filters.rspamd` and
+ * `filters.spamd` ask for them: what `createContentPipeline` takes as its `filters` option.
+ */
+export function createOptionalFilters(config: Config, options: { hostname: string; thread: FilterThread }): Filter[] {
   const { senderAuth, rspamd, spamd } = config.filters;
   const filters: Filter[] = [];
-  if (senderAuth.enabled) {
-    if (!options.resolver.resolveTxt) throw new Error('sender authentication needs a resolver with resolveTxt');
-    filters.push(
-      new SenderAuthFilter({
-        resolver: new DnsCache({ resolver: options.resolver, clock: options.clock }) as AuthResolver,
-        hostname: options.hostname,
-        dmarcReject: senderAuth.dmarcReject,
-        dmarcQuarantine: senderAuth.dmarcQuarantine,
-        scores: {
-          spfFail: senderAuth.spfFailScore,
-          spfSoftfail: senderAuth.spfSoftfailScore,
-          dkimFail: senderAuth.dkimFailScore,
-          dmarcFail: senderAuth.dmarcFailScore,
-        },
-      }),
-    );
-  }
+  if (senderAuth.enabled) filters.push(new SenderAuthWorker(options.thread));
   if (rspamd.address) filters.push(new RspamdFilter({ address: rspamd.address, maxBytes: rspamd.maxBytes, hostname: options.hostname }));
   if (spamd.address) filters.push(new SpamdFilter({ address: spamd.address, maxBytes: spamd.maxBytes, user: spamd.user }));
   return filters;

@@ -1,11 +1,13 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildRelay } from '../../packaging/build-relay.ts';
 import { CLI_ENV, REPO_ROOT } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/relay.ts';
+import { Sink } from '../helpers/sink.ts';
+import { message, send } from '../helpers/smtp.ts';
 
 // Issue 13: the headless relay and the CLI run as compiled JavaScript (`npm run build:relay`); tsx is a
 // development tool. These tests build into a throw-away checkout, so the repository's own dist-relay/ is untouched.
@@ -76,6 +78,35 @@ test('the compiled moat serve prints its ready line and stops with exit 0 on SIG
   });
   child.kill('SIGTERM');
   assert.equal(await exited, 0, stderr);
+});
+
+test('the compiled relay runs its filter thread from beside the bundle: the delivered message says spf=pass', { timeout: BUILD_TIMEOUT_MS + RUN_TIMEOUT_MS }, async () => {
+  const dir = checkout();
+  await buildRelay(join(dir, 'dist-relay'));
+  const sink = await Sink.start();
+  const dns = join(dir, 'dns.json');
+  writeFileSync(dns, JSON.stringify({ txt: { 'sender.test': ['v=spf1 ip4:127.0.0.1 -all'] } }));
+  const child = spawn(process.execPath, [join(dir, 'bin', 'moat.mjs'), 'serve', '--data-dir', join(dir, 'data'), '--domain', 'example.test',
+    '--mx-listen', '127.0.0.1:0', '--internal', `127.0.0.1:${sink.port}`, '--admin-listen', '127.0.0.1:0'], { cwd: dir, env: { ...CLI_ENV, MOAT_DNS_FIXTURES: dns }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+  try {
+    let stdout = '';
+    const port = await new Promise<number>((resolve, reject) => {
+      child.stdout.on('data', (chunk: Buffer) => {
+        stdout += chunk.toString('utf8');
+        const ready = READY_LINE.exec(stdout);
+        if (ready) resolve(Number(/mx=\S+:(\d+)/.exec(ready[0])![1]));
+      });
+      void exited.then((code) => reject(new Error(`serve exited ${code} before its ready line\n${stdout}`)));
+    });
+    assert.match((await send(port, 'alice@sender.test', ['bob@example.test'], message('built', 'Hello.\r\n'))).response, /^250 /);
+    const delivered = await sink.waitForSubject('built');
+    assert.match(delivered, /^Authentication-Results: .*spf=pass/m);
+  } finally {
+    child.kill('SIGTERM');
+    await exited;
+    await sink.stop();
+  }
 });
 
 test('nothing the moat command or the packages run loads tsx: a development dependency only', () => {

@@ -62,7 +62,9 @@ test('the package holds the built main process and renderer, the same files main
   assert.deepEqual(config.files.filter((entry: string) => !entry.startsWith('!')).sort(), ['dist-main/**', 'dist-renderer/**', 'package.json']);
   assert.equal(pkg.main, 'dist-main/main.js');
   const build = read('packaging/build-main.ts');
-  for (const entry of ["main: 'src-main/main.ts'", "'engine/engine-process': 'src-main/engine-process.ts'", "'engine/relay-cli': 'src-main/relay-cli.ts'", "'preload.cjs'"]) {
+  for (const entry of ["main: 'src-main/main.ts'", "'engine/engine-process': 'src-main/engine-process.ts'", "'engine/relay-cli': 'src-main/relay-cli.ts'", "'preload.cjs'",
+    // beside the engine bundle, where filters/filter-thread.ts looks for its thread
+    "'engine/filter-thread-entry': 'src-relay/filters/filter-thread-entry.ts'"]) {
     assert.ok(build.includes(entry), entry);
   }
   const main = read('src-main/main.ts');

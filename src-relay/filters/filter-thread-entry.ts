@@ -1,0 +1,82 @@
+// The content filters' second thread (filter-thread.ts starts it): the MIME walk, and a SenderAuthFilter whose DNS
+// look-ups are asked of the relay's thread. Early SPF checks live here, by key, until their transaction is checked or
+// dropped.
+import { parentPort, workerData } from 'node:worker_threads';
+import { parseMessageFile } from './mime.ts';
+import { SenderAuthFilter, publicKeyCacheStats, type AuthResolver, type RunningSpf } from './sender-auth.ts';
+import type { FromThread, SenderAuthSettings, ToThread } from './filter-thread.ts';
+
+/** Early SPF checks kept at most: the listener drops each transaction's, this only bounds a mistake. */
+const MAX_EARLY_SPF = 10_000;
+
+const port = parentPort!;
+const post = (message: FromThread) => port.postMessage(message);
+
+let nextAsk = 0;
+const asked = new Map<number, { resolve: (answer: string[][] | string[]) => void; reject: (error: Error) => void }>();
+const ask = (type: string) => (name: string) =>
+  new Promise<string[][] | string[]>((resolve, reject) => {
+    const rid = nextAsk++;
+    asked.set(rid, { resolve, reject });
+    post({ t: 'dns', rid, name, type });
+  });
+const resolver = { resolveTxt: ask('TXT'), resolve4: ask('A'), resolve6: ask('AAAA'), resolveMx: ask('MX'), resolvePtr: ask('PTR') } as unknown as AuthResolver;
+
+const settings = workerData as SenderAuthSettings | null;
+const senderAuth = settings ? new SenderAuthFilter({ ...settings, resolver }) : null;
+const running = new Map<number, AbortController>();
+const early = new Map<number, RunningSpf>();
+
+/** Structured cloning turns a Buffer into a plain Uint8Array. */
+const asBuffer = (bytes: Uint8Array | null | undefined) => (bytes ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) : bytes);
+
+function run(id: number, work: (signal: AbortSignal) => Promise<Extract<FromThread, { t: 'done' }>['value']>): void {
+  const controller = new AbortController();
+  running.set(id, controller);
+  work(controller.signal)
+    .then(
+      (value) => post({ t: 'done', id, value }),
+      (error: Error & { code?: string }) => post({ t: 'done', id, error: { message: error?.message ?? String(error), name: error?.name ?? 'Error', code: error?.code } }),
+    )
+    .finally(() => running.delete(id));
+}
+
+port.on('message', (message: ToThread) => {
+  switch (message.t) {
+    case 'dns': {
+      const waiting = asked.get(message.rid);
+      asked.delete(message.rid);
+      if (message.error) waiting?.reject(Object.assign(new Error(message.error.message), { code: message.error.code }));
+      else waiting?.resolve(message.answer ?? []);
+      return;
+    }
+    case 'parse':
+      return run(message.id, (signal) => parseMessageFile(message.path, signal, { content: asBuffer(message.content), size: message.size }));
+    case 'check': {
+      const { message: input } = message;
+      const spf = input.spfKey === undefined ? undefined : early.get(input.spfKey);
+      return run(message.id, async (signal) => {
+        if (!senderAuth) throw new Error('sender authentication is off');
+        return senderAuth.check({ ...input, content: asBuffer(input.content), headers: [], earlySpf: spf }, signal);
+      });
+    }
+    case 'stats':
+      return post({ t: 'done', id: message.id, value: publicKeyCacheStats() });
+    case 'abort':
+      running.get(message.id)?.abort(new DOMException('stopped at its deadline', 'AbortError'));
+      return;
+    case 'spf': {
+      if (!senderAuth) return;
+      if (early.size >= MAX_EARLY_SPF) {
+        const [oldestKey, oldest] = early.entries().next().value!;
+        oldest.abort();
+        early.delete(oldestKey);
+      }
+      early.set(message.key, senderAuth.startSpf(message.transaction));
+      return;
+    }
+    case 'spf-abort':
+      early.get(message.key)?.abort();
+      early.delete(message.key);
+  }
+});

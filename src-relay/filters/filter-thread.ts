@@ -1,0 +1,162 @@
+// The content filters' second thread (filter-thread-entry.ts runs in it): the MIME walk and sender authentication
+// (mailauth's header parsing, body hashing and RSA verification) cost the SMTP thread more than the rest of a
+// message's work, while the box's second core waits. This is the relay's handle on it. The thread asks its DNS of
+// this thread, which holds the relay's resolver and its cache. Deadlines and fail modes stay the pipeline's: a
+// thread that stopped, or does not answer an abort, fails what it held (as a throw in this thread would) and the next
+// request starts a new one.
+import { extname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { ParsedMessage } from './mime.ts';
+import type { publicKeyCacheStats, SenderAuthOptions } from './sender-auth.ts';
+import type { FilterResult, MessageContext } from './types.ts';
+
+/**
+ * How long a request may go unanswered after its deadline before the thread counts as stuck (ms): a thread that does
+ * not even answer an abort is in a loop it will not leave, and is replaced.
+ */
+export const STUCK_AFTER_MS = 5_000;
+
+/** Sender authentication's options that are data (the resolver stays in this thread); null when it is off. */
+export type SenderAuthSettings = Omit<SenderAuthOptions, 'resolver' | 'random'>;
+/** The parts of a message sender authentication reads; the copy of a small message travels with it (at most 64 KB). */
+export type ThreadMessage = Pick<MessageContext, 'queueId' | 'clientIp' | 'helo' | 'sender' | 'recipients' | 'path' | 'size' | 'content' | 'tls' | 'authenticatedUser'> & {
+  /** The early SPF check of this transaction, started in the thread. */
+  spfKey?: number;
+};
+export type KeyCacheStats = ReturnType<typeof publicKeyCacheStats>;
+export type Request =
+  | { t: 'parse'; path: string; size: number; content: Buffer | null | undefined }
+  | { t: 'check'; message: ThreadMessage }
+  | { t: 'stats' };
+export type ToThread =
+  | (Request & { id: number })
+  | { t: 'abort'; id: number }
+  | { t: 'spf'; key: number; transaction: { clientIp: string; helo: string | null; sender: string } }
+  | { t: 'spf-abort'; key: number }
+  | { t: 'dns'; rid: number; answer?: string[][] | string[]; error?: { message: string; code?: string } };
+export type FromThread =
+  | { t: 'done'; id: number; value?: ParsedMessage | FilterResult | KeyCacheStats; error?: { message: string; name: string; code?: string } }
+  | { t: 'dns'; rid: number; name: string; type: string };
+
+export interface FilterThreadOptions {
+  /** Sender authentication's settings; null when it is off (the thread then only walks MIME). */
+  senderAuth: SenderAuthSettings | null;
+  /** The relay's DNS, as mailauth asks it (`lookupByType` over the cached resolver). */
+  lookup: (name: string, type: string) => Promise<string[][] | string[]>;
+  /** STUCK_AFTER_MS unless given (tests). */
+  stuckAfterMs?: number;
+}
+
+// the thread's module sits beside this one: .ts from the sources, .mjs or .js beside the bundle that holds this code
+const THREAD_URL = new URL(`./filter-thread-entry${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
+
+/** A Worker on the thread's module; from the sources (tests, `relay:dev`) through tsx, which Node 20 does not pass on to a worker. */
+function startWorker(workerData: SenderAuthSettings | null): Worker {
+  if (!THREAD_URL.pathname.endsWith('.ts')) return new Worker(THREAD_URL, { workerData });
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const boot = `import(${JSON.stringify(tsx)}).then(({ register }) => (register(), import(${JSON.stringify(THREAD_URL.href)})))`;
+  return new Worker(boot, { eval: true, workerData });
+}
+
+export class FilterThread {
+  private worker: Worker | null = null;
+  private next = 0;
+  private readonly pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
+  private readonly stuckAfterMs: number;
+
+  constructor(private readonly options: FilterThreadOptions) {
+    this.stuckAfterMs = options.stuckAfterMs ?? STUCK_AFTER_MS;
+  }
+
+  /** The MIME walk of filters/mime.ts (parseMessageFile), in the thread. */
+  parse(path: string, signal?: AbortSignal, read: { content?: Buffer | null; size?: number } = {}): Promise<ParsedMessage> {
+    return this.request({ t: 'parse', path, size: read.size ?? 0, content: read.content }, signal) as Promise<ParsedMessage>;
+  }
+
+  /** Sender authentication's check of one message, in the thread. */
+  checkSender(message: ThreadMessage, signal: AbortSignal): Promise<FilterResult> {
+    return this.request({ t: 'check', message }, signal) as Promise<FilterResult>;
+  }
+
+  /** Starts a transaction's SPF check in the thread; `key` names it to `checkSender` and `dropSpf`. */
+  startSpf(transaction: { clientIp: string; helo: string | null; sender: string }): { key: number; drop: () => void } {
+    const key = this.next++;
+    const worker = this.thread();
+    worker.postMessage({ t: 'spf', key, transaction } satisfies ToThread);
+    // a thread started since has never heard of it
+    return { key, drop: () => this.worker === worker && worker.postMessage({ t: 'spf-abort', key } satisfies ToThread) };
+  }
+
+  /** The thread's parsed-key cache (`publicKeyCacheStats` there), for tests. */
+  keyCacheStats(): Promise<KeyCacheStats> {
+    return this.request({ t: 'stats' }) as Promise<KeyCacheStats>;
+  }
+
+  /** Stops the thread (the relay stops); what it still held fails. */
+  async stop(): Promise<void> {
+    const worker = this.worker;
+    this.worker = null;
+    this.failAll(new Error('the filter thread was stopped with the relay'));
+    await worker?.terminate();
+  }
+
+  private request(request: Request, signal?: AbortSignal): Promise<unknown> {
+    const id = this.next++;
+    const worker = this.thread();
+    return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        worker.postMessage({ t: 'abort', id } satisfies ToThread);
+        setTimeout(() => {
+          if (this.pending.has(id) && this.worker === worker) void this.replace(worker, `no answer ${this.stuckAfterMs} ms after a deadline`);
+        }, this.stuckAfterMs).unref();
+      };
+      const settled = () => signal?.removeEventListener('abort', onAbort);
+      this.pending.set(id, { resolve: (value) => (settled(), resolve(value)), reject: (error) => (settled(), reject(error)) });
+      signal?.addEventListener('abort', onAbort, { once: true });
+      worker.postMessage({ ...request, id } satisfies ToThread);
+    });
+  }
+
+  private thread(): Worker {
+    if (this.worker) return this.worker;
+    const worker = startWorker(this.options.senderAuth);
+    // the relay's own shutdown stops it; it never keeps a process alive by itself
+    worker.unref();
+    worker.on('message', (message: FromThread) => this.onMessage(worker, message));
+    worker.on('error', (error) => void this.replace(worker, error.message));
+    worker.on('exit', (code) => void this.replace(worker, `exit code ${code}`));
+    this.worker = worker;
+    return worker;
+  }
+
+  /** The thread is gone or stuck: what it held fails, and the next request starts a new one. */
+  private async replace(worker: Worker, why: string): Promise<void> {
+    if (this.worker !== worker) return;
+    this.worker = null;
+    this.failAll(new Error(`the filter thread stopped: ${why}`));
+    await worker.terminate();
+  }
+
+  private onMessage(worker: Worker, message: FromThread): void {
+    if (message.t === 'dns') {
+      const { rid } = message;
+      this.options.lookup(message.name, message.type).then(
+        (answer) => worker.postMessage({ t: 'dns', rid, answer } satisfies ToThread),
+        (error: Error & { code?: string }) => worker.postMessage({ t: 'dns', rid, error: { message: error.message, code: error.code } } satisfies ToThread),
+      );
+      return;
+    }
+    const waiting = this.pending.get(message.id);
+    if (!waiting) return;
+    this.pending.delete(message.id);
+    if (message.error) waiting.reject(Object.assign(new Error(message.error.message), { name: message.error.name, code: message.error.code }));
+    else waiting.resolve(message.value);
+  }
+
+  private failAll(error: Error): void {
+    const waiting = [...this.pending.values()];
+    this.pending.clear();
+    for (const { reject } of waiting) reject(error);
+  }
+}

@@ -1,0 +1,39 @@
+// Sender authentication as the pipeline and the mx listener see it, run in the filter thread (filter-thread.ts): the
+// thread holds a SenderAuthFilter with the same options, and its early SPF checks by key.
+import type { FilterThread } from './filter-thread.ts';
+import type { EarlySpf } from './sender-auth.ts';
+import type { Filter, FilterResult, MessageContext } from './types.ts';
+
+/** An early SPF check running in the thread, known here by its key. */
+interface ThreadSpf extends EarlySpf {
+  key: number;
+}
+
+export class SenderAuthWorker implements Filter {
+  readonly name = 'sender-auth';
+  // as SenderAuthFilter: a DMARC reject protects the From domain, an allow-listed sender does not skip it
+  readonly role = 'policy' as const;
+  readonly stage = 0;
+
+  constructor(private readonly thread: FilterThread) {}
+
+  check(message: MessageContext, signal: AbortSignal): Promise<FilterResult> {
+    const { queueId, clientIp, helo, sender, recipients, path, size, content, tls, authenticatedUser } = message;
+    const spfKey = (message.earlySpf as ThreadSpf | undefined)?.key;
+    return this.thread.checkSender({ queueId, clientIp, helo, sender, recipients, path, size, content, tls, authenticatedUser, spfKey }, signal);
+  }
+
+  startSpf(transaction: { clientIp: string; helo: string | null; sender: string }): EarlySpf {
+    const { key, drop } = this.thread.startSpf(transaction);
+    let dropped = false;
+    const spf: ThreadSpf = {
+      ...transaction,
+      key,
+      abort: () => {
+        if (!dropped) drop();
+        dropped = true;
+      },
+    };
+    return spf;
+  }
+}

@@ -1,0 +1,151 @@
+import { test, after } from 'node:test';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
+import type { Worker } from 'node:worker_threads';
+import { dkimSigned } from '../../helpers/dkim-sign.ts';
+import { FilterThread } from '../../../src-relay/filters/filter-thread.ts';
+import { parseMessageFile } from '../../../src-relay/filters/mime.ts';
+import { SenderAuthWorker } from '../../../src-relay/filters/sender-auth-worker.ts';
+import { lookupByType, type AuthResolver } from '../../../src-relay/filters/sender-auth.ts';
+import type { MessageContext } from '../../../src-relay/filters/types.ts';
+import { fixtureResolver, tempDir } from '../../helpers/relay.ts';
+
+const dir = tempDir('moat-filter-thread-');
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const KEY = { domain: 'signed.test', selector: 'sel', privateKey: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() };
+const fixtures = fixtureResolver({}, {}, {
+  'signed.test': ['v=spf1 ip4:192.0.2.10 -all'],
+  '_dmarc.signed.test': ['v=DMARC1; p=reject'],
+  'sel._domainkey.signed.test': [`v=DKIM1; k=rsa; p=${publicKey.export({ type: 'spki', format: 'der' }).toString('base64')}`],
+}) as AuthResolver;
+
+/** The names the thread asked this thread's resolver for; a name in `silent` is never answered. */
+const asked: string[] = [];
+const silent = new Set(['silent.test']);
+const resolver: AuthResolver = {
+  ...fixtures,
+  resolveTxt: (name) => {
+    asked.push(name);
+    return silent.has(name) ? new Promise(() => {}) : fixtures.resolveTxt(name);
+  },
+};
+
+const threads: FilterThread[] = [];
+after(() => Promise.all(threads.map((thread) => thread.stop())));
+function newThread(options: { stuckAfterMs?: number; lookupTimeoutMs?: number } = {}): FilterThread {
+  const thread = new FilterThread({
+    lookup: lookupByType(resolver, (name) => Object.assign(new Error(`ENOTFOUND ${name}`), { code: 'ENOTFOUND' })),
+    senderAuth: {
+      hostname: 'relay.example.test',
+      dmarcReject: 'reject',
+      dmarcQuarantine: 'quarantine',
+      scores: { spfFail: 2, spfSoftfail: 0.5, dkimFail: 1, dmarcFail: 2 },
+      lookupTimeoutMs: options.lookupTimeoutMs,
+    },
+    stuckAfterMs: options.stuckAfterMs,
+  });
+  threads.push(thread);
+  return thread;
+}
+/** The Worker a thread handle runs now (to stop it as a crash would). */
+const workerOf = (thread: FilterThread) => (thread as unknown as { worker: Worker | null }).worker;
+
+let counter = 0;
+async function signed(sender = 'alice@signed.test'): Promise<MessageContext> {
+  const raw = `From: <alice@signed.test>\r\nTo: <bob@example.test>\r\nSubject: thread ${counter++}\r\nDate: Fri, 04 Dec 2026 10:00:00 +0000\r\n\r\nHello.\r\n`;
+  const content = Buffer.from(await dkimSigned(raw, KEY));
+  return { queueId: `Q${counter}`, clientIp: '192.0.2.10', helo: 'mail.signed.test', sender, recipients: ['bob@example.test'], path: '/nonexistent', size: content.length, content, tls: false, authenticatedUser: null, headers: [] };
+}
+const longEnough = () => AbortSignal.timeout(10_000);
+
+test('a signed message is checked in the thread: SPF, DKIM and DMARC pass, its DNS asked of this thread', async () => {
+  const thread = newThread();
+  const worker = new SenderAuthWorker(thread);
+  asked.length = 0;
+  const result = await worker.check(await signed(), longEnough());
+  assert.match(result.reasons[0] ?? '', /^spf=pass dkim=pass \(signed\.test\) arc=none dmarc=pass$/);
+  assert.equal(result.verdict, 'accept');
+  assert.match(result.headers?.[0]?.value ?? '', /dkim=pass header\.i=@signed\.test/);
+  assert.deepEqual([...new Set(asked)].sort(), ['_dmarc.signed.test', 'sel._domainkey.signed.test', 'signed.test']);
+});
+
+test('the thread keeps the parsed key: the next messages signed with it are verified without parsing it again', async () => {
+  const thread = newThread();
+  const worker = new SenderAuthWorker(thread);
+  await worker.check(await signed(), longEnough());
+  const before = await thread.keyCacheStats();
+  assert.equal(before.wired, true, "the thread's verifiers use its key cache");
+  for (let i = 0; i < 3; i++) assert.match((await worker.check(await signed(), longEnough())).reasons[0] ?? '', /dkim=pass/);
+  const now = await thread.keyCacheStats();
+  assert.equal(now.hits - before.hits, 3);
+  assert.equal(now.misses, before.misses);
+});
+
+test("SPF started at MAIL FROM runs in the thread, and the check uses its outcome instead of asking again", async () => {
+  const thread = newThread();
+  const worker = new SenderAuthWorker(thread);
+  const message = await signed();
+  asked.length = 0;
+  const early = worker.startSpf({ clientIp: message.clientIp, helo: message.helo, sender: message.sender });
+  for (let i = 0; i < 100 && !asked.includes('signed.test'); i++) await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.deepEqual(asked, ['signed.test'], 'the SPF record is asked before DATA');
+  const result = await worker.check({ ...message, earlySpf: early }, longEnough());
+  assert.match(result.reasons[0] ?? '', /^spf=pass /);
+  assert.equal(asked.filter((name) => name === 'signed.test').length, 1, 'not asked again at the end of DATA');
+  early.abort();
+});
+
+test('30 messages checked at once all pass, each with its own result', async () => {
+  const thread = newThread();
+  const worker = new SenderAuthWorker(thread);
+  const messages = await Promise.all(Array.from({ length: 30 }, () => signed()));
+  const results = await Promise.all(messages.map((message) => worker.check(message, longEnough())));
+  assert.deepEqual(results.map((result) => /dmarc=pass/.test(result.reasons[0] ?? '')), Array(30).fill(true));
+});
+
+test('a thread that dies fails what it held, and the next check runs on a new thread', async () => {
+  const thread = newThread();
+  const worker = new SenderAuthWorker(thread);
+  const waiting = worker.check(await signed('alice@silent.test'), longEnough());
+  for (let i = 0; i < 100 && !asked.includes('silent.test'); i++) await new Promise((resolve) => setTimeout(resolve, 20));
+  const first = workerOf(thread);
+  assert.ok(first, 'a thread was started');
+  await first.terminate();
+  await assert.rejects(waiting, /the filter thread stopped: exit code 1/);
+  const result = await worker.check(await signed(), longEnough());
+  assert.match(result.reasons[0] ?? '', /dmarc=pass/);
+  assert.notEqual(workerOf(thread), first, 'a new thread');
+});
+
+test('a thread that does not answer an abort in time is stuck: its checks fail and it is replaced', async () => {
+  // a DNS look-up that never ends, with no look-up timeout to end it: the thread cannot answer the abort
+  const thread = newThread({ stuckAfterMs: 300, lookupTimeoutMs: 60_000 });
+  const worker = new SenderAuthWorker(thread);
+  await worker.check(await signed(), longEnough()); // mailauth loaded: the deadline falls in the look-up
+  const stuck = workerOf(thread);
+  const message = await signed('alice@silent.test');
+  const started = Date.now();
+  const waiting = worker.check(message, AbortSignal.timeout(200));
+  await assert.rejects(waiting, /the filter thread stopped: no answer 300 ms after a deadline/);
+  assert.ok(Date.now() - started >= 450, 'not before the deadline and the grace after it');
+  assert.match((await worker.check(await signed(), longEnough())).reasons[0] ?? '', /dmarc=pass/);
+  assert.notEqual(workerOf(thread), stuck);
+});
+
+test('the MIME walk in the thread finds what the walk in this thread finds; an abort there is an AbortError here', async () => {
+  const thread = newThread();
+  const message = await signed();
+  const here = await parseMessageFile(message.path, undefined, { content: message.content, size: message.size });
+  const there = await thread.parse(message.path, longEnough(), { content: message.content, size: message.size });
+  assert.deepEqual(there, here);
+  assert.equal(there.headers.find((header) => header.name === 'Subject')?.value, here.headers.find((header) => header.name === 'Subject')?.value);
+  // a walk past its deadline: 20 MB of text takes the thread far longer than 5 ms
+  const big = join(dir, 'big.eml');
+  writeFileSync(big, `Subject: big\r\n\r\n${'z'.repeat(998).concat('\r\n').repeat(20_000)}`);
+  await assert.rejects(thread.parse(big, AbortSignal.timeout(5), { content: null, size: 20_000_000 }), { name: 'AbortError' });
+  await assert.rejects(thread.parse('/nonexistent/file', longEnough(), { content: null, size: 10 }), { code: 'ENOENT' });
+});
