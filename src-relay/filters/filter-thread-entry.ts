@@ -3,7 +3,7 @@
 // dropped.
 import { parentPort, workerData } from 'node:worker_threads';
 import { parseMessageFile } from './mime.ts';
-import { SenderAuthFilter, publicKeyCacheStats, type AuthResolver, type RunningSpf } from './sender-auth.ts';
+import { DNS_LOOKUP_TIMEOUT_MS, SenderAuthFilter, publicKeyCacheStats, type AuthResolver, type RunningSpf } from './sender-auth.ts';
 import type { FromThread, SenderAuthSettings, ToThread } from './filter-thread.ts';
 
 /** Early SPF checks kept at most: the listener drops each transaction's, this only bounds a mistake. */
@@ -14,15 +14,18 @@ const post = (message: FromThread) => port.postMessage(message);
 
 let nextAsk = 0;
 const asked = new Map<number, { resolve: (answer: string[][] | string[]) => void; reject: (error: Error) => void }>();
+const settings = workerData as SenderAuthSettings | null;
+/** A question the SMTP thread has not answered in twice the look-up timeout is forgotten (nobody waits for it by then). */
+const FORGET_AFTER_MS = 2 * (settings?.lookupTimeoutMs ?? DNS_LOOKUP_TIMEOUT_MS);
 const ask = (type: string) => (name: string) =>
   new Promise<string[][] | string[]>((resolve, reject) => {
     const rid = nextAsk++;
     asked.set(rid, { resolve, reject });
+    setTimeout(() => asked.delete(rid), FORGET_AFTER_MS).unref();
     post({ t: 'dns', rid, name, type });
   });
 const resolver = { resolveTxt: ask('TXT'), resolve4: ask('A'), resolve6: ask('AAAA'), resolveMx: ask('MX'), resolvePtr: ask('PTR') } as unknown as AuthResolver;
 
-const settings = workerData as SenderAuthSettings | null;
 const senderAuth = settings ? new SenderAuthFilter({ ...settings, resolver }) : null;
 const running = new Map<number, AbortController>();
 const early = new Map<number, RunningSpf>();

@@ -6,16 +6,19 @@
 // request starts a new one.
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import type { ParsedMessage } from './mime.ts';
 import type { publicKeyCacheStats, SenderAuthOptions } from './sender-auth.ts';
 import type { FilterResult, MessageContext } from './types.ts';
 
 /**
- * How long a request may go unanswered after its deadline before the thread counts as stuck (ms): a thread that does
- * not even answer an abort is in a loop it will not leave, and is replaced.
+ * How long a request may go unanswered after its deadline before the thread counts as stuck (ms), if the thread has
+ * not been heard from in that time either: a thread that says nothing at all is in a loop it will not leave, and is
+ * replaced. One that is merely busy is given up to STUCK_LIMIT times as long.
  */
 export const STUCK_AFTER_MS = 5_000;
+const STUCK_LIMIT = 12;
 
 /** Sender authentication's options that are data (the resolver stays in this thread); null when it is off. */
 export type SenderAuthSettings = Omit<SenderAuthOptions, 'resolver' | 'random'>;
@@ -46,16 +49,20 @@ export interface FilterThreadOptions {
   lookup: (name: string, type: string) => Promise<string[][] | string[]>;
   /** STUCK_AFTER_MS unless given (tests). */
   stuckAfterMs?: number;
+  /** The thread's module; THREAD_URL unless given (tests give one that never answers). */
+  entry?: URL;
+  /** Told when a thread stopped or was found stuck, and why (the relay logs it). */
+  onStopped?: (why: string) => void;
 }
 
 // the thread's module sits beside this one: .ts from the sources, .mjs or .js beside the bundle that holds this code
 const THREAD_URL = new URL(`./filter-thread-entry${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
 
 /** A Worker on the thread's module; from the sources (tests, `relay:dev`) through tsx, which Node 20 does not pass on to a worker. */
-function startWorker(workerData: SenderAuthSettings | null): Worker {
-  if (!THREAD_URL.pathname.endsWith('.ts')) return new Worker(THREAD_URL, { workerData });
+function startWorker(entry: URL, workerData: SenderAuthSettings | null): Worker {
+  if (!entry.pathname.endsWith('.ts')) return new Worker(entry, { workerData });
   const tsx = import.meta.resolve('tsx/esm/api');
-  const boot = `import(${JSON.stringify(tsx)}).then(({ register }) => (register(), import(${JSON.stringify(THREAD_URL.href)})))`;
+  const boot = `import(${JSON.stringify(tsx)}).then(({ register }) => (register(), import(${JSON.stringify(entry.href)})))`;
   return new Worker(boot, { eval: true, workerData });
 }
 
@@ -64,6 +71,9 @@ export class FilterThread {
   private next = 0;
   private readonly pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
   private readonly stuckAfterMs: number;
+  /** When the current thread last said anything (ms, performance.now). */
+  private heard = 0;
+  private stopped = false;
 
   constructor(private readonly options: FilterThreadOptions) {
     this.stuckAfterMs = options.stuckAfterMs ?? STUCK_AFTER_MS;
@@ -82,6 +92,8 @@ export class FilterThread {
   /** Starts a transaction's SPF check in the thread; `key` names it to `checkSender` and `dropSpf`. */
   startSpf(transaction: { clientIp: string; helo: string | null; sender: string }): { key: number; drop: () => void } {
     const key = this.next++;
+    // after stop: the check, if one still comes, fails anyway
+    if (this.stopped) return { key, drop: () => {} };
     const worker = this.thread();
     worker.postMessage({ t: 'spf', key, transaction } satisfies ToThread);
     // a thread started since has never heard of it
@@ -95,6 +107,7 @@ export class FilterThread {
 
   /** Stops the thread (the relay stops); what it still held fails. */
   async stop(): Promise<void> {
+    this.stopped = true;
     const worker = this.worker;
     this.worker = null;
     this.failAll(new Error('the filter thread was stopped with the relay'));
@@ -102,31 +115,49 @@ export class FilterThread {
   }
 
   private request(request: Request, signal?: AbortSignal): Promise<unknown> {
+    if (this.stopped) return Promise.reject(new Error('the filter thread was stopped with the relay'));
+    if (signal?.aborted) return Promise.reject(new DOMException('stopped at its deadline', 'AbortError'));
     const id = this.next++;
     const worker = this.thread();
     return new Promise((resolve, reject) => {
+      const aborted = performance.now();
+      const watch = (rounds: number) =>
+        setTimeout(() => {
+          if (!this.pending.has(id) || this.worker !== worker) return;
+          const quiet = performance.now() - this.heard >= this.stuckAfterMs;
+          if (quiet || rounds >= STUCK_LIMIT) void this.replace(worker, `no answer ${Math.round(performance.now() - aborted)} ms after a deadline`);
+          else watch(rounds + 1);
+        }, this.stuckAfterMs).unref();
       const onAbort = () => {
         worker.postMessage({ t: 'abort', id } satisfies ToThread);
-        setTimeout(() => {
-          if (this.pending.has(id) && this.worker === worker) void this.replace(worker, `no answer ${this.stuckAfterMs} ms after a deadline`);
-        }, this.stuckAfterMs).unref();
+        watch(1);
       };
       const settled = () => signal?.removeEventListener('abort', onAbort);
       this.pending.set(id, { resolve: (value) => (settled(), resolve(value)), reject: (error) => (settled(), reject(error)) });
       signal?.addEventListener('abort', onAbort, { once: true });
-      worker.postMessage({ ...request, id } satisfies ToThread);
+      try {
+        worker.postMessage({ ...request, id } satisfies ToThread);
+      } catch (error) {
+        this.pending.delete(id);
+        settled();
+        reject(error as Error);
+      }
     });
   }
 
   private thread(): Worker {
     if (this.worker) return this.worker;
-    const worker = startWorker(this.options.senderAuth);
+    const worker = startWorker(this.options.entry ?? THREAD_URL, this.options.senderAuth);
     // the relay's own shutdown stops it; it never keeps a process alive by itself
     worker.unref();
-    worker.on('message', (message: FromThread) => this.onMessage(worker, message));
+    worker.on('message', (message: FromThread) => {
+      this.heard = performance.now();
+      this.onMessage(worker, message);
+    });
     worker.on('error', (error) => void this.replace(worker, error.message));
     worker.on('exit', (code) => void this.replace(worker, `exit code ${code}`));
     this.worker = worker;
+    this.heard = performance.now();
     return worker;
   }
 
@@ -134,6 +165,7 @@ export class FilterThread {
   private async replace(worker: Worker, why: string): Promise<void> {
     if (this.worker !== worker) return;
     this.worker = null;
+    this.options.onStopped?.(why);
     this.failAll(new Error(`the filter thread stopped: ${why}`));
     await worker.terminate();
   }
@@ -141,9 +173,16 @@ export class FilterThread {
   private onMessage(worker: Worker, message: FromThread): void {
     if (message.t === 'dns') {
       const { rid } = message;
+      const answer = (reply: ToThread & { t: 'dns' }) => {
+        try {
+          worker.postMessage(reply);
+        } catch (error) {
+          worker.postMessage({ t: 'dns', rid, error: { message: `the answer could not be passed on: ${(error as Error).message}` } } satisfies ToThread);
+        }
+      };
       this.options.lookup(message.name, message.type).then(
-        (answer) => worker.postMessage({ t: 'dns', rid, answer } satisfies ToThread),
-        (error: Error & { code?: string }) => worker.postMessage({ t: 'dns', rid, error: { message: error.message, code: error.code } } satisfies ToThread),
+        (value) => answer({ t: 'dns', rid, answer: value }),
+        (error: unknown) => answer({ t: 'dns', rid, error: { message: error instanceof Error ? error.message : String(error), code: (error as { code?: string } | null)?.code } }),
       );
       return;
     }

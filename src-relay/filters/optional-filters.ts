@@ -22,11 +22,12 @@ export interface OptionalFiltersOptions {
  * rather than check nothing. It asks DNS through a cache of its own (util/dns-cache.ts): a burst from one sending
  * domain asks each record once. The thread starts with the first message.
  */
-export function createFilterThread(config: Config, options: OptionalFiltersOptions): FilterThread {
+export function createFilterThread(config: Config, options: OptionalFiltersOptions & { onStopped?: (why: string) => void }): FilterThread {
   const { senderAuth } = config.filters;
   if (senderAuth.enabled && !options.resolver.resolveTxt) throw new Error('sender authentication needs a resolver with resolveTxt');
   const cached = new DnsCache({ resolver: options.resolver, clock: options.clock }) as AuthResolver;
   return new FilterThread({
+    onStopped: options.onStopped,
     lookup: lookupByType(cached, (name) => Object.assign(new Error(`ENOTFOUND ${name}`), { code: 'ENOTFOUND' })),
     senderAuth: senderAuth.enabled
       ? {

@@ -331,8 +331,8 @@ function heloForSpf(transaction: { clientIp: string; helo: string | null }): str
 /**
  * mailauth asks DNS as `resolver(name, type)` in node:dns' shapes; this answers from our Resolver. A type we
  * cannot ask counts as "no such record". A look-up that takes longer than DNS_LOOKUP_TIMEOUT_MS, or comes after
- * the `budget` ran out, fails as a DNS timeout (a temperror for mailauth); after the filter's deadline (`signal`)
- * every look-up fails at once with the abort.
+ * the `budget` ran out, fails as a DNS timeout (a temperror for mailauth); at the filter's deadline (`signal`) every
+ * look-up, also one under way, fails at once with the abort.
  */
 export function mailauthResolver(
   resolver: AuthResolver,
@@ -345,13 +345,18 @@ export function mailauthResolver(
     limits.signal?.throwIfAborted();
     if (limits.budget?.aborted) throw timedOut(name);
     let timer: NodeJS.Timeout | undefined;
+    let onAbort: (() => void) | undefined;
+    // a look-up under way when the deadline passes ends with it, so the check answers at once
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(timedOut(name)), limits.lookupTimeoutMs ?? DNS_LOOKUP_TIMEOUT_MS);
+      onAbort = () => reject(limits.signal!.reason instanceof Error ? limits.signal!.reason : new Error('stopped at its deadline'));
+      limits.signal?.addEventListener('abort', onAbort, { once: true });
     });
     try {
       return await Promise.race([lookup(name, type), timeout]);
     } finally {
       clearTimeout(timer);
+      limits.signal?.removeEventListener('abort', onAbort!);
     }
   };
 }

@@ -84,7 +84,8 @@ export class Spool {
 /**
  * Messages up to this size (bytes) are kept in memory while they arrive and written to the temp file in one call
  * when they end; the content filters then read that copy instead of the file (filters/message-source.ts). 200
- * connections in DATA at once hold at most 12.8 MB so; a larger message is written as it comes, chunk by chunk.
+ * connections in DATA at once hold at most 12.8 MB so, in one buffer each however the bytes arrive; a larger message
+ * is written as it comes, chunk by chunk.
  */
 export const HELD_BYTES = 64 * 1024;
 
@@ -98,7 +99,8 @@ export class SpoolWriter extends Writable {
   bytes = 0;
   private fd: number | null;
   private synced: Promise<void> | null = null;
-  private held: Buffer[] | null = [];
+  /** The bytes so far while they fit in HELD_BYTES (one buffer, grown by doubling: never a Buffer per chunk); else null. */
+  private held: Buffer | null = Buffer.allocUnsafeSlow(4096);
   private whole: Buffer | null = null;
 
   constructor(
@@ -118,9 +120,14 @@ export class SpoolWriter extends Writable {
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
     try {
       if (this.held && this.bytes + chunk.length <= HELD_BYTES) {
-        this.held.push(chunk);
+        if (this.bytes + chunk.length > this.held.length) {
+          const grown = Buffer.allocUnsafeSlow(Math.min(HELD_BYTES, Math.max(this.held.length * 2, this.bytes + chunk.length)));
+          this.held.copy(grown, 0, 0, this.bytes);
+          this.held = grown;
+        }
+        chunk.copy(this.held, this.bytes);
       } else {
-        if (this.held) this.writeAll(Buffer.concat(this.held));
+        if (this.held) this.writeAll(this.held.subarray(0, this.bytes));
         this.held = null;
         this.writeAll(chunk);
       }
@@ -134,7 +141,9 @@ export class SpoolWriter extends Writable {
   override _final(callback: (error?: Error | null) => void): void {
     try {
       if (this.held) {
-        const whole = Buffer.concat(this.held, this.bytes);
+        // a buffer of its own, exactly the message: a copy handed to the filter thread carries nothing else
+        const whole = Buffer.allocUnsafeSlow(this.bytes);
+        this.held.copy(whole, 0, 0, this.bytes);
         this.held = null;
         this.writeAll(whole);
         this.whole = whole;
@@ -171,6 +180,8 @@ export class SpoolWriter extends Writable {
   async discard(): Promise<void> {
     this.held = null;
     this.whole = null;
+    // a stream ended after this must not finish as if whole
+    this.destroy();
     this.closeFd();
     await unlink(this.tempPath).catch(() => {});
   }

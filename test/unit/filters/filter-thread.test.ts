@@ -121,19 +121,47 @@ test('a thread that dies fails what it held, and the next check runs on a new th
   assert.notEqual(workerOf(thread), first, 'a new thread');
 });
 
-test('a thread that does not answer an abort in time is stuck: its checks fail and it is replaced', async () => {
-  // a DNS look-up that never ends, with no look-up timeout to end it: the thread cannot answer the abort
-  const thread = newThread({ stuckAfterMs: 300, lookupTimeoutMs: 60_000 });
+test('a thread that says nothing after a deadline is stuck: what it held fails, it is replaced and the relay is told', async () => {
+  const stops: string[] = [];
+  const silent = new FilterThread({ lookup: async () => [], senderAuth: null, stuckAfterMs: 300, entry: new URL('../../helpers/silent-thread.mjs', import.meta.url), onStopped: (why) => stops.push(why) });
+  threads.push(silent);
+  const started = Date.now();
+  const waiting = silent.parse('/nonexistent', AbortSignal.timeout(100), { content: Buffer.from('Subject: x\r\n\r\n'), size: 14 });
+  await assert.rejects(waiting, /the filter thread stopped: no answer \d+ ms after a deadline/);
+  assert.ok(Date.now() - started >= 380, 'not before the deadline and the grace after it');
+  assert.equal(stops.length, 1);
+  assert.match(stops[0]!, /^no answer/);
+  assert.equal(workerOf(silent), null, 'the next request starts a new one');
+});
+
+test('a DNS look-up under way ends at the deadline: the thread answers at once, and is not taken for stuck', async () => {
+  const stops: string[] = [];
+  const thread = new FilterThread({
+    lookup: lookupByType(resolver, (name) => Object.assign(new Error(`ENOTFOUND ${name}`), { code: 'ENOTFOUND' })),
+    senderAuth: { hostname: 'relay.example.test', dmarcReject: 'reject', dmarcQuarantine: 'quarantine', scores: { spfFail: 2, spfSoftfail: 0.5, dkimFail: 1, dmarcFail: 2 }, lookupTimeoutMs: 60_000 },
+    stuckAfterMs: 300,
+    onStopped: (why) => stops.push(why),
+  });
+  threads.push(thread);
   const worker = new SenderAuthWorker(thread);
   await worker.check(await signed(), longEnough()); // mailauth loaded: the deadline falls in the look-up
-  const stuck = workerOf(thread);
-  const message = await signed('alice@silent.test');
+  const before = workerOf(thread);
   const started = Date.now();
-  const waiting = worker.check(message, AbortSignal.timeout(200));
-  await assert.rejects(waiting, /the filter thread stopped: no answer 300 ms after a deadline/);
-  assert.ok(Date.now() - started >= 450, 'not before the deadline and the grace after it');
+  await assert.rejects(worker.check(await signed('alice@silent.test'), AbortSignal.timeout(200)));
+  assert.ok(Date.now() - started < 2000, 'answered soon after the deadline');
+  await new Promise((resolve) => setTimeout(resolve, 400));
+  assert.deepEqual(stops, []);
+  assert.equal(workerOf(thread), before, 'the same thread goes on');
   assert.match((await worker.check(await signed(), longEnough())).reasons[0] ?? '', /dmarc=pass/);
-  assert.notEqual(workerOf(thread), stuck);
+});
+
+test('after stop a request fails at once and no thread is started', async () => {
+  const thread = newThread();
+  await thread.parse('/nonexistent', longEnough(), { content: Buffer.from('Subject: x\r\n\r\n'), size: 14 });
+  await thread.stop();
+  await assert.rejects(thread.parse('/nonexistent', longEnough(), { content: Buffer.from('Subject: x\r\n\r\n'), size: 14 }), /stopped with the relay/);
+  new SenderAuthWorker(thread).startSpf({ clientIp: '192.0.2.10', helo: null, sender: 'a@signed.test' }).abort();
+  assert.equal(workerOf(thread), null);
 });
 
 test('the MIME walk in the thread finds what the walk in this thread finds; an abort there is an AbortError here', async () => {

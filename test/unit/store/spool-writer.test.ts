@@ -80,8 +80,28 @@ test('a discarded message leaves no file and no copy, also when it is given up b
   assert.equal(existsSync(ended.tempPath), false);
 
   const cut = await spool.create(newId());
+  cut.on('error', () => {});
   cut.write(Buffer.from('Subject: half'));
   await cut.discard();
+  cut.end();
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(cut.writableFinished, false, 'ended after the discard, it never finishes as if whole');
+  assert.equal(copyOf(cut), null);
   assert.equal(existsSync(cut.tempPath), false);
   assert.equal(existsSync(cut.finalPath), false);
+});
+
+test('a message in thousands of 3-byte pieces (a dot-stuffed body arrives so) is kept in one buffer and written whole', async () => {
+  const writer = await spool.create(newId());
+  const all = bytes(HELD_BYTES - 1);
+  const parts = chunks(all, 3);
+  assert.ok(parts.length > 20_000);
+  for (const part of parts.slice(0, -1)) writer.write(part);
+  assert.equal(fileSize(writer), 0);
+  await pipeChain([Readable.from([parts.at(-1)!]), writer]);
+  assert.ok(readFileSync(writer.tempPath).equals(all));
+  const copy = copyOf(writer)!;
+  assert.ok(copy.equals(all));
+  assert.equal(copy.buffer.byteLength, all.length, 'the copy has a buffer of its own, exactly the message');
+  await writer.discard();
 });
