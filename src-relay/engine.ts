@@ -114,7 +114,7 @@ export async function createRelay(config: Config, dataDir: string, options: Rela
     const scheduler = new Scheduler({ queue, deliverer, config, logger, clock, events });
     const tls = await loadOrCreateTls(dataDir, hostname, config.mx.tls.cert, config.mx.tls.key);
     // started with the first message: the MIME walk and sender authentication, off the SMTP thread
-    const thread = createFilterThread(config, { resolver: options.resolver ?? dns, hostname, clock, onStopped: (why) => logger.warn({ error: why }, 'FILTER_THREAD_STOPPED') });
+    const thread = createFilterThread(config, { resolver: options.resolver ?? dns, hostname, onStopped: (why) => logger.warn({ error: why }, 'FILTER_THREAD_STOPPED') });
     const optional = createOptionalFilters(config, { hostname, thread });
     const senderAuth = optional.find((filter) => filter instanceof SenderAuthWorker) ?? null;
     const filters = createContentPipeline(config, { db, logger, filters: [...optional, ...(options.filters ?? [])], clock, parse: (path, signal, read) => thread.parse(path, signal, read) });

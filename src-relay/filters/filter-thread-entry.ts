@@ -1,10 +1,12 @@
 // The content filters' second thread (filter-thread.ts starts it): the MIME walk, and a SenderAuthFilter whose DNS
-// look-ups are asked of the relay's thread. Early SPF checks live here, by key, until their transaction is checked or
+// look-ups are cached here and asked of the relay's thread on a miss. Early SPF checks live here, by key, until their transaction is checked or
 // dropped.
 import { parentPort, workerData } from 'node:worker_threads';
 import { parseMessageFile } from './mime.ts';
 import { DNS_LOOKUP_TIMEOUT_MS, SenderAuthFilter, publicKeyCacheStats, type AuthResolver, type RunningSpf } from './sender-auth.ts';
 import type { FromThread, SenderAuthSettings, ToThread } from './filter-thread.ts';
+import { DnsCache } from '../util/dns-cache.ts';
+import type { Resolver } from '../util/resolver.ts';
 
 /** Early SPF checks kept at most: the listener drops each transaction's, this only bounds a mistake. */
 const MAX_EARLY_SPF = 10_000;
@@ -24,7 +26,8 @@ const ask = (type: string) => (name: string) =>
     setTimeout(() => asked.delete(rid), FORGET_AFTER_MS).unref();
     post({ t: 'dns', rid, name, type });
   });
-const resolver = { resolveTxt: ask('TXT'), resolve4: ask('A'), resolve6: ask('AAAA'), resolveMx: ask('MX'), resolvePtr: ask('PTR') } as unknown as AuthResolver;
+// cached here: a burst from one sending domain asks the SMTP thread once per record
+const resolver = new DnsCache({ resolver: { resolveTxt: ask('TXT'), resolve4: ask('A'), resolve6: ask('AAAA'), resolveMx: ask('MX'), resolvePtr: ask('PTR') } as unknown as Resolver }) as AuthResolver;
 
 const senderAuth = settings ? new SenderAuthFilter({ ...settings, resolver }) : null;
 const running = new Map<number, AbortController>();

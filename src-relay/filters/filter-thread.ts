@@ -1,7 +1,7 @@
 // The content filters' second thread (filter-thread-entry.ts runs in it): the MIME walk and sender authentication
 // (mailauth's header parsing, body hashing and RSA verification) cost the SMTP thread more than the rest of a
-// message's work, while the box's second core waits. This is the relay's handle on it. The thread asks its DNS of
-// this thread, which holds the relay's resolver and its cache. Deadlines and fail modes stay the pipeline's: a
+// message's work, while the box's second core waits. This is the relay's handle on it. The thread keeps the DNS
+// cache and asks a miss of this thread, which holds the relay's resolver. Deadlines and fail modes stay the pipeline's: a
 // thread that stopped, or does not answer an abort, fails what it held (as a throw in this thread would) and the next
 // request starts a new one.
 import { extname } from 'node:path';
@@ -45,7 +45,7 @@ export type FromThread =
 export interface FilterThreadOptions {
   /** Sender authentication's settings; null when it is off (the thread then only walks MIME). */
   senderAuth: SenderAuthSettings | null;
-  /** The relay's DNS, as mailauth asks it (`lookupByType` over the cached resolver). */
+  /** The relay's DNS, as mailauth asks it (`lookupByType` over the relay's resolver); the thread caches the answers. */
   lookup: (name: string, type: string) => Promise<string[][] | string[]>;
   /** STUCK_AFTER_MS unless given (tests). */
   stuckAfterMs?: number;

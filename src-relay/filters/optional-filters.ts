@@ -1,6 +1,5 @@
 import type { Config } from '../config/schema.ts';
 import type { Resolver } from '../util/resolver.ts';
-import { DnsCache } from '../util/dns-cache.ts';
 import { RspamdFilter } from './rspamd.ts';
 import { lookupByType, type AuthResolver } from './sender-auth.ts';
 import { FilterThread } from './filter-thread.ts';
@@ -12,23 +11,20 @@ export interface OptionalFiltersOptions {
   /** The relay's DNS (node:dns in production, fixture records in tests); sender authentication needs TXT look-ups. */
   resolver: Resolver;
   hostname: string;
-  /** For the DNS cache's expiry (ms since the epoch); tests pass their own. */
-  clock?: () => number;
 }
 
 /**
  * The filter thread (filter-thread.ts): the MIME walk, and sender authentication when `filters.senderAuth` is on.
  * Sender authentication with a resolver that cannot look up TXT records is a wiring mistake, so it throws at start
- * rather than check nothing. It asks DNS through a cache of its own (util/dns-cache.ts): a burst from one sending
- * domain asks each record once. The thread starts with the first message.
+ * rather than check nothing. The thread keeps the DNS cache (util/dns-cache.ts): a burst from one sending domain
+ * asks each record once, and only then of this thread's resolver. The thread starts with the first message.
  */
 export function createFilterThread(config: Config, options: OptionalFiltersOptions & { onStopped?: (why: string) => void }): FilterThread {
   const { senderAuth } = config.filters;
   if (senderAuth.enabled && !options.resolver.resolveTxt) throw new Error('sender authentication needs a resolver with resolveTxt');
-  const cached = new DnsCache({ resolver: options.resolver, clock: options.clock }) as AuthResolver;
   return new FilterThread({
     onStopped: options.onStopped,
-    lookup: lookupByType(cached, (name) => Object.assign(new Error(`ENOTFOUND ${name}`), { code: 'ENOTFOUND' })),
+    lookup: lookupByType(options.resolver as AuthResolver, (name) => Object.assign(new Error(`ENOTFOUND ${name}`), { code: 'ENOTFOUND' })),
     senderAuth: senderAuth.enabled
       ? {
           hostname: options.hostname,
