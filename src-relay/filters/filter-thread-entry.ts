@@ -60,10 +60,16 @@ port.on('message', (message: ToThread) => {
       return run(message.id, (signal) => parseMessageFile(message.path, signal, { content: asBuffer(message.content), size: message.size }));
     case 'check': {
       const { message: input } = message;
+      // the check ends the early SPF check it is handed (the listener sends no drop for it)
       const spf = input.spfKey === undefined ? undefined : early.get(input.spfKey);
+      if (input.spfKey !== undefined) early.delete(input.spfKey);
       return run(message.id, async (signal) => {
         if (!senderAuth) throw new Error('sender authentication is off');
-        return senderAuth.check({ ...input, content: asBuffer(input.content), headers: [], earlySpf: spf }, signal);
+        try {
+          return await senderAuth.check({ ...input, content: asBuffer(input.content), headers: [], earlySpf: spf }, signal);
+        } finally {
+          spf?.abort();
+        }
       });
     }
     case 'stats':

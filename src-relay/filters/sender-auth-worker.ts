@@ -7,6 +7,8 @@ import type { Filter, FilterResult, MessageContext } from './types.ts';
 /** An early SPF check running in the thread, known here by its key. */
 interface ThreadSpf extends EarlySpf {
   key: number;
+  /** Handed to a check, which ends it in the thread: dropping it then needs no message. */
+  taken: boolean;
 }
 
 export class SenderAuthWorker implements Filter {
@@ -19,7 +21,9 @@ export class SenderAuthWorker implements Filter {
 
   check(message: MessageContext, signal: AbortSignal): Promise<FilterResult> {
     const { queueId, clientIp, helo, sender, recipients, path, size, content, tls, authenticatedUser } = message;
-    const spfKey = (message.earlySpf as ThreadSpf | undefined)?.key;
+    const early = message.earlySpf as ThreadSpf | undefined;
+    if (early) early.taken = true;
+    const spfKey = early?.key;
     return this.thread.checkSender({ queueId, clientIp, helo, sender, recipients, path, size, content, tls, authenticatedUser, spfKey }, signal);
   }
 
@@ -29,8 +33,9 @@ export class SenderAuthWorker implements Filter {
     const spf: ThreadSpf = {
       ...transaction,
       key,
+      taken: false,
       abort: () => {
-        if (!dropped) drop();
+        if (!dropped && !spf.taken) drop();
         dropped = true;
       },
     };

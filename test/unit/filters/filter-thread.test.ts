@@ -177,3 +177,21 @@ test('the MIME walk in the thread finds what the walk in this thread finds; an a
   await assert.rejects(thread.parse(big, AbortSignal.timeout(5), { content: null, size: 20_000_000 }), { name: 'AbortError' });
   await assert.rejects(thread.parse('/nonexistent/file', longEnough(), { content: null, size: 10 }), { code: 'ENOENT' });
 });
+
+test('a check ends the early SPF check it was handed: dropping that one afterwards sends the thread nothing', async () => {
+  const thread = newThread();
+  let drops = 0;
+  const original = thread.startSpf.bind(thread);
+  thread.startSpf = (transaction) => {
+    const started = original(transaction);
+    return { key: started.key, drop: () => (drops++, started.drop()) };
+  };
+  const worker = new SenderAuthWorker(thread);
+  const message = await signed();
+  const transaction = { clientIp: message.clientIp, helo: message.helo, sender: message.sender };
+  const used = worker.startSpf(transaction);
+  assert.match((await worker.check({ ...message, earlySpf: used }, longEnough())).reasons[0] ?? '', /^spf=pass /);
+  used.abort();
+  worker.startSpf(transaction).abort();
+  assert.equal(drops, 1, 'only the check nobody took is dropped');
+});
