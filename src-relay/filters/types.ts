@@ -74,7 +74,7 @@ export interface MimeSummary {
   unchecked: string[];
 }
 
-/** What a content filter may read about one message. The message bytes are in a file, never in memory whole. */
+/** What a content filter may read about one message: the file always, its bytes in memory only up to 64 KB (`content`). */
 export interface MessageContext {
   queueId: string;
   clientIp: string;
