@@ -1,6 +1,6 @@
 // The content filters' second thread (filter-thread.ts starts it): the MIME walk, and a SenderAuthFilter whose DNS
-// look-ups are cached here and asked of the relay's thread on a miss. Early SPF checks live here, by key, until their transaction is checked or
-// dropped.
+// look-ups are cached here and asked of the relay's thread on a miss. Early SPF checks live here, by key, until their
+// transaction is checked or dropped.
 import { parentPort, workerData } from 'node:worker_threads';
 import { parseMessageFile } from './mime.ts';
 import { DNS_LOOKUP_TIMEOUT_MS, SenderAuthFilter, publicKeyCacheStats, type AuthResolver, type RunningSpf } from './sender-auth.ts';

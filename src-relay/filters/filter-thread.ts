@@ -1,9 +1,9 @@
 // The content filters' second thread (filter-thread-entry.ts runs in it): the MIME walk and sender authentication
 // (mailauth's header parsing, body hashing and RSA verification) cost the SMTP thread more than the rest of a
 // message's work, while the box's second core waits. This is the relay's handle on it. The thread keeps the DNS
-// cache and asks a miss of this thread, which holds the relay's resolver. Deadlines and fail modes stay the pipeline's: a
-// thread that stopped, or does not answer an abort, fails what it held (as a throw in this thread would) and the next
-// request starts a new one.
+// cache and asks a miss of this thread, which holds the relay's resolver. Deadlines and fail modes stay the
+// pipeline's: a thread that stopped, or does not answer an abort, fails what it held (as a throw in this thread
+// would) and the next request starts a new one.
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
@@ -89,7 +89,7 @@ export class FilterThread {
     return this.request({ t: 'check', message }, signal) as Promise<FilterResult>;
   }
 
-  /** Starts a transaction's SPF check in the thread; `key` names it to `checkSender` and `dropSpf`. */
+  /** Starts a transaction's SPF check in the thread; `key` names it to `checkSender`; `drop` ends it unused. */
   startSpf(transaction: { clientIp: string; helo: string | null; sender: string }): { key: number; drop: () => void } {
     const key = this.next++;
     // after stop: the check, if one still comes, fails anyway

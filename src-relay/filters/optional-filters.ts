@@ -24,7 +24,7 @@ export function createFilterThread(config: Config, options: OptionalFiltersOptio
   if (senderAuth.enabled && !options.resolver.resolveTxt) throw new Error('sender authentication needs a resolver with resolveTxt');
   return new FilterThread({
     onStopped: options.onStopped,
-    lookup: lookupByType(options.resolver as AuthResolver, (name) => Object.assign(new Error(`ENOTFOUND ${name}`), { code: 'ENOTFOUND' })),
+    lookup: lookupByType(options.resolver as AuthResolver),
     senderAuth: senderAuth.enabled
       ? {
           hostname: options.hostname,

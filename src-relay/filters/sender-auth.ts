@@ -338,9 +338,8 @@ export function mailauthResolver(
   resolver: AuthResolver,
   limits: { signal?: AbortSignal; budget?: AbortSignal; lookupTimeoutMs?: number } = {},
 ): (name: string, type: string) => Promise<string[][] | string[]> {
-  const none = (name: string) => Object.assign(new Error(`ENOTFOUND ${name}`), { code: 'ENOTFOUND' });
   const timedOut = (name: string) => Object.assign(new Error(`ETIMEOUT ${name}`), { code: 'ETIMEOUT' });
-  const lookup = lookupByType(resolver, none);
+  const lookup = lookupByType(resolver);
   return async (name, type) => {
     limits.signal?.throwIfAborted();
     if (limits.budget?.aborted) throw timedOut(name);
@@ -361,8 +360,11 @@ export function mailauthResolver(
   };
 }
 
-/** The record types mailauth asks for, each from its Resolver method. */
-export function lookupByType(resolver: AuthResolver, none: (name: string) => Error): (name: string, type: string) => Promise<string[][] | string[]> {
+/** "No such record", as node:dns says it. */
+const none = (name: string) => Object.assign(new Error(`ENOTFOUND ${name}`), { code: 'ENOTFOUND' });
+
+/** The record types mailauth asks for, each from its Resolver method; a type it cannot ask is "no such record". */
+export function lookupByType(resolver: AuthResolver): (name: string, type: string) => Promise<string[][] | string[]> {
   return async (name, type) => {
     switch (type.toUpperCase()) {
       case 'TXT':
