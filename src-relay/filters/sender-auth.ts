@@ -6,7 +6,7 @@
 // (undici, an X.509 parser), about 18 MB of memory a relay never needs (BIMI is off); joi gets a stand-in.
 import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
-import { deadline } from '../util/deadline.ts';
+import { performance } from 'node:perf_hooks';
 import type { Resolver } from '../util/resolver.ts';
 import { installHeaderScan } from './mailauth-header-scan.ts';
 import { installJoiStandIn } from './mailauth-joi.ts';
@@ -172,24 +172,26 @@ export class SenderAuthFilter implements Filter {
     // the copy the pipeline read once, or the file streamed; the copy as a stream too, since mailauth hands a Buffer
     // to its parser after a turn of the event loop (two for a small message, each behind every other session)
     const input = messageStream(message.path, message.content, message.size);
-    // the deadline may destroy it before mailauth listens (mailauth still loading): its error is then nobody's
-    input.on('error', () => {});
+    // a message that cannot be read, or a stream destroyed at the deadline, ends the check: mailauth listens for the
+    // stream's error only from when it is handed the stream, and would wait forever for an error that came before
+    const unreadable = new Promise<never>((_, reject) => input.on('error', reject));
+    unreadable.catch(() => {});
     const stop = () => {
       input.destroy(new Error('sender authentication was stopped at its deadline'));
       early?.abort();
     };
     signal.addEventListener('abort', stop, { once: true });
-    const budget = deadline(this.options.dnsBudgetMs ?? DNS_BUDGET_MS);
+    const budgetEndsAt = performance.now() + (this.options.dnsBudgetMs ?? DNS_BUDGET_MS);
     try {
       const { dkimVerify, spf, arc, dmarc } = await mailauth();
       // a deadline passed while mailauth loaded: the stream is destroyed already, and mailauth would wait on it forever
       signal.throwIfAborted();
-      const resolver = mailauthResolver(this.options.resolver, { signal, budget: budget.signal, lookupTimeoutMs: this.options.lookupTimeoutMs });
+      const resolver = mailauthResolver(this.options.resolver, { signal, budgetEndsAt, lookupTimeoutMs: this.options.lookupTimeoutMs });
       const spfResult = early
         ? awaitEarly(early, signal)
         : spf({ ip: message.clientIp, helo: heloForSpf(message), sender: message.sender, mta: this.options.hostname, resolver });
       // both settle before either is judged: a rejection of one must not leave the other unobserved
-      const [dkimSettled, spfSettled] = await Promise.allSettled([dkimVerify(input, { resolver, sender: message.sender }), spfResult]);
+      const [dkimSettled, spfSettled] = await Promise.allSettled([Promise.race([dkimVerify(input, { resolver, sender: message.sender }), unreadable]), spfResult]);
       if (dkimSettled.status === 'rejected') throw dkimSettled.reason;
       if (spfSettled.status === 'rejected') throw spfSettled.reason;
       const dkimResult = dkimSettled.value;
@@ -209,7 +211,6 @@ export class SenderAuthFilter implements Filter {
       signal.throwIfAborted();
       return { filter: this.name, ...this.judge({ dkim: dkimResult, spf: spfOutcome, arc: arcResult, dmarc: dmarcResult }) };
     } finally {
-      budget.clear();
       signal.removeEventListener('abort', stop);
       input.destroy();
     }
@@ -222,24 +223,24 @@ export class SenderAuthFilter implements Filter {
    */
   startSpf(transaction: { clientIp: string; helo: string | null; sender: string }): RunningSpf {
     const controller = new AbortController();
-    const budget = deadline(this.options.dnsBudgetMs ?? DNS_BUDGET_MS);
-    const resolver = mailauthResolver(this.options.resolver, { signal: controller.signal, budget: budget.signal, lookupTimeoutMs: this.options.lookupTimeoutMs });
+    const budgetEndsAt = performance.now() + (this.options.dnsBudgetMs ?? DNS_BUDGET_MS);
+    const resolver = mailauthResolver(this.options.resolver, { signal: controller.signal, budgetEndsAt, lookupTimeoutMs: this.options.lookupTimeoutMs });
     // dropped means done: a look-up already under way is not waited for
     const dropped = new Promise<never>((_, reject) => controller.signal.addEventListener('abort', () => reject(controller.signal.reason as Error), { once: true }));
     const checked = mailauth().then(({ spf }) =>
       spf({ ip: transaction.clientIp, helo: heloForSpf(transaction), sender: transaction.sender, mta: this.options.hostname, resolver }),
     );
     checked.catch(() => {}); // its failure after a drop is nobody's
-    const outcome = Promise.race([checked, dropped])
-      .then(
-        (spf) => ({ ok: true as const, spf }),
-        (error: unknown) => ({ ok: false as const, error: error instanceof Error ? error : new Error(String(error)) }),
-      )
-      .finally(budget.clear);
+    let settled = false;
+    const outcome = Promise.race([checked, dropped]).then(
+      (spf) => ((settled = true), { ok: true as const, spf }),
+      (error: unknown) => ((settled = true), { ok: false as const, error: error instanceof Error ? error : new Error(String(error)) }),
+    );
     return {
       ...transaction,
       outcome,
-      abort: () => controller.abort(new Error('the SPF check started at MAIL FROM was dropped with its transaction')),
+      // one that has settled has nothing left to stop (the usual case: the check that used it ends it)
+      abort: () => settled || controller.abort(new Error('the SPF check started at MAIL FROM was dropped with its transaction')),
     };
   }
 
@@ -331,18 +332,18 @@ function heloForSpf(transaction: { clientIp: string; helo: string | null }): str
 /**
  * mailauth asks DNS as `resolver(name, type)` in node:dns' shapes; this answers from our Resolver. A type we
  * cannot ask counts as "no such record". A look-up that takes longer than DNS_LOOKUP_TIMEOUT_MS, or comes after
- * the `budget` ran out, fails as a DNS timeout (a temperror for mailauth); at the filter's deadline (`signal`) every
+ * `budgetEndsAt` (performance.now() time), fails as a DNS timeout (a temperror for mailauth); at the filter's deadline (`signal`) every
  * look-up, also one under way, fails at once with the abort.
  */
 export function mailauthResolver(
   resolver: AuthResolver,
-  limits: { signal?: AbortSignal; budget?: AbortSignal; lookupTimeoutMs?: number } = {},
+  limits: { signal?: AbortSignal; budgetEndsAt?: number; lookupTimeoutMs?: number } = {},
 ): (name: string, type: string) => Promise<string[][] | string[]> {
   const timedOut = (name: string) => Object.assign(new Error(`ETIMEOUT ${name}`), { code: 'ETIMEOUT' });
   const lookup = lookupByType(resolver);
   return async (name, type) => {
     limits.signal?.throwIfAborted();
-    if (limits.budget?.aborted) throw timedOut(name);
+    if (limits.budgetEndsAt !== undefined && performance.now() >= limits.budgetEndsAt) throw timedOut(name);
     let timer: NodeJS.Timeout | undefined;
     let onAbort: (() => void) | undefined;
     // a look-up under way when the deadline passes ends with it, so the check answers at once
