@@ -117,7 +117,13 @@ export async function createRelay(config: Config, dataDir: string, options: Rela
     const thread = createFilterThread(config, { resolver: options.resolver ?? dns, hostname, onStopped: (why) => logger.warn({ error: why }, 'FILTER_THREAD_STOPPED') });
     const optional = createOptionalFilters(config, { hostname, thread });
     const senderAuth = optional.find((filter) => filter instanceof SenderAuthWorker) ?? null;
-    const filters = createContentPipeline(config, { db, logger, filters: [...optional, ...(options.filters ?? [])], clock, parse: (path, signal, read) => thread.parse(path, signal, read) });
+    const filters = createContentPipeline(config, {
+      db,
+      logger,
+      filters: [...optional, ...(options.filters ?? [])],
+      clock,
+      parse: (path, signal, read, input) => thread.parse(path, signal, read, senderAuth?.threadMessage(input)),
+    });
     const probeHelo = selfTestHelo();
     const personalLists = new PersonalLists(db);
     const mx = new MxListener({ config, hostname, queue, tls, logger, events, clock, filters, resolver: options.resolver ?? dns, selfTestHelo: probeHelo, personalLists, senderAuth });

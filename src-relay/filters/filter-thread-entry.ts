@@ -4,7 +4,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { parseMessageFile } from './mime.ts';
 import { DNS_LOOKUP_TIMEOUT_MS, SenderAuthFilter, publicKeyCacheStats, type AuthResolver, type RunningSpf } from './sender-auth.ts';
-import type { FromThread, SenderAuthSettings, ToThread } from './filter-thread.ts';
+import type { FromThread, SenderAuthSettings, ThreadMessage, ToThread } from './filter-thread.ts';
 import { DnsCache } from '../util/dns-cache.ts';
 import type { Resolver } from '../util/resolver.ts';
 
@@ -36,15 +36,34 @@ const early = new Map<number, RunningSpf>();
 /** Structured cloning turns a Buffer into a plain Uint8Array. */
 const asBuffer = (bytes: Uint8Array | null | undefined) => (bytes ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) : bytes);
 
-function run(id: number, work: (signal: AbortSignal) => Promise<Extract<FromThread, { t: 'done' }>['value']>): void {
+function run(id: number, work: (signal: AbortSignal) => Promise<Extract<FromThread, { t: 'done' }>['value']>): Promise<void> {
   const controller = new AbortController();
   running.set(id, controller);
-  work(controller.signal)
+  return work(controller.signal)
     .then(
       (value) => post({ t: 'done', id, value }),
       (error: Error & { code?: string }) => post({ t: 'done', id, error: { message: error?.message ?? String(error), name: error?.name ?? 'Error', code: error?.code } }),
     )
     .finally(() => running.delete(id));
+}
+
+/** The early SPF check a message's check is handed, out of the map: the check ends it (the listener sends no drop for it). */
+function takeEarly(key: number | undefined): RunningSpf | undefined {
+  if (key === undefined) return undefined;
+  const spf = early.get(key);
+  early.delete(key);
+  return spf;
+}
+
+function check(id: number, input: ThreadMessage, spf: RunningSpf | undefined): Promise<void> {
+  return run(id, async (signal) => {
+    if (!senderAuth) throw new Error('sender authentication is off');
+    try {
+      return await senderAuth.check({ ...input, content: asBuffer(input.content), headers: [], earlySpf: spf }, signal);
+    } finally {
+      spf?.abort();
+    }
+  });
 }
 
 port.on('message', (message: ToThread) => {
@@ -56,22 +75,18 @@ port.on('message', (message: ToThread) => {
       else waiting?.resolve(message.answer ?? []);
       return;
     }
-    case 'parse':
-      return run(message.id, (signal) => parseMessageFile(message.path, signal, { content: asBuffer(message.content), size: message.size }));
-    case 'check': {
-      const { message: input } = message;
-      // the check ends the early SPF check it is handed (the listener sends no drop for it)
-      const spf = input.spfKey === undefined ? undefined : early.get(input.spfKey);
-      if (input.spfKey !== undefined) early.delete(input.spfKey);
-      return run(message.id, async (signal) => {
-        if (!senderAuth) throw new Error('sender authentication is off');
-        try {
-          return await senderAuth.check({ ...input, content: asBuffer(input.content), headers: [], earlySpf: spf }, signal);
-        } finally {
-          spf?.abort();
-        }
-      });
+    case 'parse': {
+      const walked = run(message.id, (signal) => parseMessageFile(message.path, signal, { content: asBuffer(message.content), size: message.size }));
+      if (!message.check) return;
+      const { id, message: input } = message.check;
+      const spf = takeEarly(input.spfKey);
+      // after the walk, not beside it: the walk's answer is what the SMTP thread waits for first
+      const next = () => void check(id, input, spf);
+      walked.then(next, next);
+      return;
     }
+    case 'check':
+      return void check(message.id, message.message, takeEarly(message.message.spfKey));
     case 'stats':
       return post({ t: 'done', id: message.id, value: publicKeyCacheStats() });
     case 'abort':

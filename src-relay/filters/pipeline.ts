@@ -6,6 +6,7 @@ import { deadline } from '../util/deadline.ts';
 import { applyFailModes, decide, type Decision, type FilterOutcome, type PersonalHit, type PersonalVerdict, type PolicySettings } from './policy.ts';
 import type { PersonalLists } from './personal-lists.ts';
 import type { SenderLists } from './sender-lists.ts';
+import type { StartedCheck } from './filter-thread.ts';
 import type { Filter, FilterResult, MessageContext } from './types.ts';
 import type { Verdict } from '../events.ts';
 
@@ -36,9 +37,19 @@ export interface PipelineOptions {
    * kept in quarantine or refused, never delivered as if clean (`filters.unchecked`). Default quarantine.
    */
   unchecked?: 'quarantine' | 'reject';
-  /** The MIME parser; a parameter so tests can make it fail. */
-  parse?: typeof parseMessageFile;
+  /**
+   * The MIME walk: parseMessageFile in this thread unless given (the relay's walks in the filter thread, which may
+   * start sender authentication's check with it: `senderCheck`).
+   */
+  parse?: ParseMessage;
 }
+
+export type ParseMessage = (
+  path: string,
+  signal: AbortSignal,
+  read: { content: Buffer | null; size: number },
+  input: MessageInput,
+) => Promise<ParsedMessage & { senderCheck?: StartedCheck }>;
 
 /** What the listener knows about a message when DATA has ended (the pipeline adds headers, MIME and results). */
 export type MessageInput = Omit<MessageContext, 'headers' | 'mime' | 'results'>;
@@ -52,7 +63,7 @@ export type MessageInput = Omit<MessageContext, 'headers' | 'mime' | 'results'>;
 export class FilterPipeline {
   private readonly stages: Filter[][];
   private readonly options: PipelineOptions;
-  private readonly parse: typeof parseMessageFile;
+  private readonly parse: ParseMessage;
 
   constructor(options: PipelineOptions) {
     this.options = options;
@@ -71,13 +82,13 @@ export class FilterPipeline {
 
   async run(input: MessageInput): Promise<Decision> {
     const outcomes: FilterOutcome[] = [];
-    let parsed: ParsedMessage | undefined;
+    let parsed: (ParsedMessage & { senderCheck?: StartedCheck }) | undefined;
     let content: Buffer | null = null;
     const started = performance.now();
     const parseDeadline = deadline(this.options.timeoutMs);
     try {
       content = input.content !== undefined ? input.content : readOnce(input.path, input.size);
-      parsed = await this.parse(input.path, parseDeadline.signal, { content, size: input.size });
+      parsed = await this.parse(input.path, parseDeadline.signal, { content, size: input.size }, input);
     } catch (error) {
       const why = (error as Error).name === 'TimeoutError' || (error as Error).name === 'AbortError' ? `no result within ${this.options.timeoutMs} ms` : `failed: ${(error as Error).message}`;
       this.options.logger.warn({ id: input.queueId, filter: PARSER_NAME, error: why }, 'FILTER_FAILED');
@@ -89,7 +100,7 @@ export class FilterPipeline {
       const reasons = parsed.summary.unchecked.map((why) => `not checked whole: ${why}`);
       outcomes.push({ filter: PARSER_NAME, role: 'policy', verdict: this.options.unchecked ?? 'quarantine', score: 0, reasons, ms: performance.now() - started });
     }
-    const context: MessageContext = { ...input, content, headers: parsed?.headers ?? [], mime: parsed?.summary, results: [] };
+    const context: MessageContext = { ...input, content, headers: parsed?.headers ?? [], mime: parsed?.summary, senderCheck: parsed?.senderCheck, results: [] };
     const from = fromAddresses(context.headers);
     const senderList = this.options.senderLists?.lookup(input.sender, from) ?? null;
     const personal = this.personalVerdict(input.recipients, input.sender, from, senderList?.list === 'allow');

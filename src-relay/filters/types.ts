@@ -1,5 +1,6 @@
 import type { Verdict } from '../events.ts';
 import type { EarlySpf } from './sender-auth.ts';
+import type { StartedCheck } from './filter-thread.ts';
 
 /**
  * The filter contract (DESIGN.md "A message's path"): each filter looks at one message and returns a verdict with a
@@ -100,6 +101,8 @@ export interface MessageContext {
   results?: readonly FilterResult[];
   /** The SPF check the mx listener started at MAIL FROM for this transaction (sender-auth uses it instead of asking again). */
   earlySpf?: EarlySpf;
+  /** Sender authentication's check, when it went to the filter thread with the MIME walk (the sender-auth filter waits for it). */
+  senderCheck?: StartedCheck;
 }
 
 /**

@@ -195,3 +195,60 @@ test('a check ends the early SPF check it was handed: dropping that one afterwar
   worker.startSpf(transaction).abort();
   assert.equal(drops, 1, 'only the check nobody took is dropped');
 });
+
+/** Counts the requests this thread handle posts to its current Worker from now on (DNS answers aside). */
+function countPosts(thread: FilterThread): { count: number } {
+  const counter = { count: 0 };
+  const worker = workerOf(thread)!;
+  const post = worker.postMessage.bind(worker);
+  worker.postMessage = (value: { t: string }) => {
+    if (value.t !== 'dns') counter.count++;
+    post(value);
+  };
+  return counter;
+}
+
+test('the sender check sent with the MIME walk: one message to the thread, the early SPF used, the same answers as asked apart', async () => {
+  const apart = await new SenderAuthWorker(newThread()).check(await signed(), longEnough());
+  const thread = newThread();
+  const worker = new SenderAuthWorker(thread);
+  const message = await signed();
+  asked.length = 0;
+  const early = worker.startSpf({ clientIp: message.clientIp, helo: message.helo, sender: message.sender });
+  for (let i = 0; i < 100 && !asked.includes('signed.test'); i++) await new Promise((resolve) => setTimeout(resolve, 20));
+  const posts = countPosts(thread);
+  const parsed = await thread.parse(message.path, longEnough(), { content: message.content, size: message.size }, worker.threadMessage({ ...message, earlySpf: early }));
+  assert.equal(posts.count, 1, 'the walk and the check went in one message');
+  assert.deepEqual(parsed.headers, (await parseMessageFile(message.path, undefined, { content: message.content, size: message.size })).headers);
+  assert.ok(parsed.senderCheck, 'the check came back with the walk');
+  const result = await worker.check({ ...message, earlySpf: early, senderCheck: parsed.senderCheck }, longEnough());
+  assert.equal(posts.count, 1, 'the filter waited for that check instead of asking again');
+  assert.equal(result.reasons[0], apart.reasons[0]);
+  assert.match(result.reasons[0] ?? '', /^spf=pass dkim=pass \(signed\.test\) arc=none dmarc=pass$/);
+  assert.equal(asked.filter((name) => name === 'signed.test').length, 1, 'SPF asked once, at MAIL FROM');
+  early.abort();
+  assert.equal(posts.count, 1, 'the check ended the early SPF: no drop is sent');
+});
+
+test('a sender check nobody waits for, or whose walk failed, leaves nothing behind; a waited one keeps its deadline', async () => {
+  const thread = newThread();
+  const worker = new SenderAuthWorker(thread);
+  const pending = () => (thread as unknown as { pending: Map<number, unknown> }).pending.size;
+  // refused by the sender lists before the filters ran: never waited for
+  const message = await signed();
+  await thread.parse(message.path, longEnough(), { content: message.content, size: message.size }, worker.threadMessage(message));
+  // the walk fails (no such file): its check is not waited for
+  const missing = { ...(await signed()), content: null };
+  await assert.rejects(thread.parse('/nonexistent/file', longEnough(), { content: null, size: 10 }, worker.threadMessage(missing)), { code: 'ENOENT' });
+  for (let i = 0; i < 100 && pending() > 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.equal(pending(), 0, 'no answer is kept waiting');
+  // a check whose DNS never answers ends at the filter's deadline, on the same thread
+  const slow = await signed('alice@silent.test');
+  const parsed = await thread.parse(slow.path, longEnough(), { content: slow.content, size: slow.size }, worker.threadMessage(slow));
+  const before = workerOf(thread);
+  const started = Date.now();
+  await assert.rejects(worker.check({ ...slow, senderCheck: parsed.senderCheck }, AbortSignal.timeout(200)));
+  assert.ok(Date.now() - started < 2000, 'answered soon after the deadline');
+  assert.equal(workerOf(thread), before);
+  assert.match((await worker.check(await signed(), longEnough())).reasons[0] ?? '', /dmarc=pass/);
+});
