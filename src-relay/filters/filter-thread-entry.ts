@@ -36,14 +36,19 @@ const early = new Map<number, RunningSpf>();
 /** Structured cloning turns a Buffer into a plain Uint8Array. */
 const asBuffer = (bytes: Uint8Array | null | undefined) => (bytes ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) : bytes);
 
-function run(id: number, work: (signal: AbortSignal) => Promise<Extract<FromThread, { t: 'done' }>['value']>): Promise<void> {
-  const controller = new AbortController();
+type Answer = Extract<FromThread, { t: 'done' }>;
+const failure = (error: Error & { code?: string }): Answer['error'] => ({ message: error?.message ?? String(error), name: error?.name ?? 'Error', code: error?.code });
+
+/** Runs one request under its own abort; true when the work succeeded. Whatever happens, one answer is posted. */
+function run(id: number, work: (signal: AbortSignal) => Promise<Answer['value']>, controller = new AbortController()): Promise<boolean> {
   running.set(id, controller);
   return work(controller.signal)
     .then(
-      (value) => post({ t: 'done', id, value }),
-      (error: Error & { code?: string }) => post({ t: 'done', id, error: { message: error?.message ?? String(error), name: error?.name ?? 'Error', code: error?.code } }),
+      (value) => (post({ t: 'done', id, value }), true),
+      (error: Error) => (post({ t: 'done', id, error: failure(error) }), false),
     )
+    // an answer that could not be posted is an error answer, not a request the SMTP thread waits out
+    .catch((error: Error) => (post({ t: 'done', id, error: failure(new Error(`the answer could not be passed on: ${error?.message}`)) }), false))
     .finally(() => running.delete(id));
 }
 
@@ -55,15 +60,19 @@ function takeEarly(key: number | undefined): RunningSpf | undefined {
   return spf;
 }
 
-function check(id: number, input: ThreadMessage, spf: RunningSpf | undefined): Promise<void> {
-  return run(id, async (signal) => {
-    if (!senderAuth) throw new Error('sender authentication is off');
-    try {
-      return await senderAuth.check({ ...input, content: asBuffer(input.content), headers: [], earlySpf: spf }, signal);
-    } finally {
-      spf?.abort();
-    }
-  });
+function check(id: number, input: ThreadMessage, spf: RunningSpf | undefined, controller?: AbortController): Promise<boolean> {
+  return run(
+    id,
+    async (signal) => {
+      if (!senderAuth) throw new Error('sender authentication is off');
+      try {
+        return await senderAuth.check({ ...input, content: asBuffer(input.content), headers: [], earlySpf: spf }, signal);
+      } finally {
+        spf?.abort();
+      }
+    },
+    controller,
+  );
 }
 
 port.on('message', (message: ToThread) => {
@@ -80,15 +89,23 @@ port.on('message', (message: ToThread) => {
       if (!message.check) return;
       const { id, message: input } = message.check;
       const spf = takeEarly(input.spfKey);
-      // after the walk, not beside it: the walk's answer is what the SMTP thread waits for first
-      const next = () => void check(id, input, spf);
-      walked.then(next, next);
+      // known from now on, so that an abort (nobody will wait for it) that comes during the walk stops it
+      const controller = new AbortController();
+      running.set(id, controller);
+      // after the walk, not beside it: the walk's answer is what the SMTP thread waits for first. After a failed walk
+      // nobody waits for it (the SMTP thread asks again if it still wants it).
+      void walked.then((ok) => {
+        if (ok && !controller.signal.aborted) return check(id, input, spf, controller);
+        running.delete(id);
+        spf?.abort();
+      });
       return;
     }
     case 'check':
-      return void check(message.id, message.message, takeEarly(message.message.spfKey));
+      void check(message.id, message.message, takeEarly(message.message.spfKey));
+      return;
     case 'stats':
-      return post({ t: 'done', id: message.id, value: publicKeyCacheStats() });
+      return post({ t: 'done', id: message.id, value: { ...publicKeyCacheStats(), running: running.size } });
     case 'abort':
       running.get(message.id)?.abort(new DOMException('stopped at its deadline', 'AbortError'));
       return;

@@ -27,11 +27,14 @@ export type ThreadMessage = Pick<MessageContext, 'queueId' | 'clientIp' | 'helo'
   /** The early SPF check of this transaction, started in the thread. */
   spfKey?: number;
 };
-export type KeyCacheStats = ReturnType<typeof publicKeyCacheStats>;
+/** The thread's parsed-key cache (`publicKeyCacheStats` there), and how many requests it is working on. */
+export type ThreadStats = ReturnType<typeof publicKeyCacheStats> & { running: number };
 /** Sender authentication's check, sent to the thread with the MIME walk: it starts there the moment the walk ends. */
 export interface StartedCheck {
   /** Its answer, with `signal` as the filter's deadline (as `checkSender`'s). */
   wait(signal: AbortSignal): Promise<FilterResult>;
+  /** Nobody will wait for it (the sender lists refused the message): the thread stops it. No-op once waited for. */
+  cancel(): void;
 }
 export type Request =
   | { t: 'parse'; path: string; size: number; content: Buffer | null | undefined; check?: { id: number; message: ThreadMessage } }
@@ -44,7 +47,7 @@ export type ToThread =
   | { t: 'spf-abort'; key: number }
   | { t: 'dns'; rid: number; answer?: string[][] | string[]; error?: { message: string; code?: string } };
 export type FromThread =
-  | { t: 'done'; id: number; value?: ParsedMessage | FilterResult | KeyCacheStats; error?: { message: string; name: string; code?: string } }
+  | { t: 'done'; id: number; value?: ParsedMessage | FilterResult | ThreadStats; error?: { message: string; name: string; code?: string } }
   | { t: 'dns'; rid: number; name: string; type: string };
 
 export interface FilterThreadOptions {
@@ -94,12 +97,24 @@ export class FilterThread {
     if (!check) return this.request(walk, signal) as Promise<ParsedMessage>;
     const checkId = this.next++;
     const checked = this.expect(checkId) as Promise<FilterResult>;
-    checked.catch(() => {}); // nobody waits for it when the sender lists refuse the message
+    checked.catch(() => {}); // cancelled, or the walk failed: nobody waits for it
     const parsed = this.request({ ...walk, check: { id: checkId, message: check } }, signal);
     const worker = this.worker; // the one the request went to
+    let waited = false;
+    const senderCheck: StartedCheck = {
+      wait: (deadline) => {
+        waited = true;
+        return worker ? this.wait(worker, checkId, checked, deadline) : checked;
+      },
+      cancel: () => {
+        if (waited || !this.pending.delete(checkId)) return;
+        if (this.worker === worker) worker?.postMessage({ t: 'abort', id: checkId } satisfies ToThread);
+      },
+    };
     return parsed.then(
-      (value) => ({ ...(value as ParsedMessage), senderCheck: { wait: (deadline: AbortSignal) => (worker ? this.wait(worker, checkId, checked, deadline) : checked) } }),
+      (value) => ({ ...(value as ParsedMessage), senderCheck }),
       (error: unknown) => {
+        // the thread does not run the check of a walk that failed
         this.pending.delete(checkId);
         throw error;
       },
@@ -122,9 +137,9 @@ export class FilterThread {
     return { key, drop: () => this.worker === worker && worker.postMessage({ t: 'spf-abort', key } satisfies ToThread) };
   }
 
-  /** The thread's parsed-key cache (`publicKeyCacheStats` there), for tests. */
-  keyCacheStats(): Promise<KeyCacheStats> {
-    return this.request({ t: 'stats' }) as Promise<KeyCacheStats>;
+  /** The thread's parsed-key cache and the requests under way there, for tests. */
+  stats(): Promise<ThreadStats> {
+    return this.request({ t: 'stats' }) as Promise<ThreadStats>;
   }
 
   /** Stops the thread (the relay stops); what it still held fails. */
@@ -140,9 +155,10 @@ export class FilterThread {
     if (this.stopped) return Promise.reject(new Error('the filter thread was stopped with the relay'));
     if (signal?.aborted) return Promise.reject(new DOMException('stopped at its deadline', 'AbortError'));
     const id = this.next++;
-    const worker = this.thread();
     const answer = this.expect(id);
+    let worker: Worker;
     try {
+      worker = this.thread();
       worker.postMessage({ ...request, id } satisfies ToThread);
     } catch (error) {
       this.pending.delete(id);

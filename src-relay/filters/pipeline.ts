@@ -100,7 +100,16 @@ export class FilterPipeline {
       const reasons = parsed.summary.unchecked.map((why) => `not checked whole: ${why}`);
       outcomes.push({ filter: PARSER_NAME, role: 'policy', verdict: this.options.unchecked ?? 'quarantine', score: 0, reasons, ms: performance.now() - started });
     }
-    const context: MessageContext = { ...input, content, headers: parsed?.headers ?? [], mime: parsed?.summary, senderCheck: parsed?.senderCheck, results: [] };
+    try {
+      return await this.listsAndFilters(input, outcomes, { ...input, content, headers: parsed?.headers ?? [], mime: parsed?.summary, senderCheck: parsed?.senderCheck, results: [] });
+    } finally {
+      // a refused sender's check was never waited for: the thread need not finish it
+      parsed?.senderCheck?.cancel();
+    }
+  }
+
+  /** The lists' word and the filters' verdicts on a parsed message, as one decision. */
+  private async listsAndFilters(input: MessageInput, outcomes: FilterOutcome[], context: MessageContext): Promise<Decision> {
     const from = fromAddresses(context.headers);
     const senderList = this.options.senderLists?.lookup(input.sender, from) ?? null;
     const personal = this.personalVerdict(input.recipients, input.sender, from, senderList?.list === 'allow');

@@ -6,6 +6,10 @@ import { generateKeyPairSync } from 'node:crypto';
 import type { Worker } from 'node:worker_threads';
 import { dkimSigned } from '../../helpers/dkim-sign.ts';
 import { FilterThread } from '../../../src-relay/filters/filter-thread.ts';
+import { FilterPipeline } from '../../../src-relay/filters/pipeline.ts';
+import { SenderLists } from '../../../src-relay/filters/sender-lists.ts';
+import { openDatabase } from '../../../src-relay/store/db.ts';
+import { silentLogger } from '../../../src-relay/log/logger.ts';
 import { parseMessageFile } from '../../../src-relay/filters/mime.ts';
 import { SenderAuthWorker } from '../../../src-relay/filters/sender-auth-worker.ts';
 import { lookupByType, type AuthResolver } from '../../../src-relay/filters/sender-auth.ts';
@@ -77,10 +81,10 @@ test('the thread keeps the parsed key: the next messages signed with it are veri
   const thread = newThread();
   const worker = new SenderAuthWorker(thread);
   await worker.check(await signed(), longEnough());
-  const before = await thread.keyCacheStats();
+  const before = await thread.stats();
   assert.equal(before.wired, true, "the thread's verifiers use its key cache");
   for (let i = 0; i < 3; i++) assert.match((await worker.check(await signed(), longEnough())).reasons[0] ?? '', /dkim=pass/);
-  const now = await thread.keyCacheStats();
+  const now = await thread.stats();
   assert.equal(now.hits - before.hits, 3);
   assert.equal(now.misses, before.misses);
 });
@@ -230,19 +234,45 @@ test('the sender check sent with the MIME walk: one message to the thread, the e
   assert.equal(posts.count, 1, 'the check ended the early SPF: no drop is sent');
 });
 
-test('a sender check nobody waits for, or whose walk failed, leaves nothing behind; a waited one keeps its deadline', async () => {
-  const thread = newThread();
+test('a sender check nobody waits for is stopped in the thread: a sender the lists refuse, and a walk that failed', async () => {
+  const thread = newThread({ lookupTimeoutMs: 60_000 });
   const worker = new SenderAuthWorker(thread);
   const pending = () => (thread as unknown as { pending: Map<number, unknown> }).pending.size;
-  // refused by the sender lists before the filters ran: never waited for
-  const message = await signed();
-  await thread.parse(message.path, longEnough(), { content: message.content, size: message.size }, worker.threadMessage(message));
-  // the walk fails (no such file): its check is not waited for
-  const missing = { ...(await signed()), content: null };
+  const settle = async (done: () => Promise<boolean>) => {
+    for (let i = 0; i < 100 && !(await done()); i++) await new Promise((resolve) => setTimeout(resolve, 20));
+  };
+  // refused by the sender lists (a real pipeline over a real store): its check, stuck on DNS that never answers, is stopped
+  const db = openDatabase(dir);
+  after(() => db.close());
+  new SenderLists(db).set('deny', '@silent.test', 'admin', null, Date.now());
+  const pipeline = new FilterPipeline({
+    filters: [worker],
+    timeoutMs: 60_000,
+    policy: { tagScore: 5, quarantineScore: 10, rejectScore: 15, failMode: {} },
+    senderLists: new SenderLists(db),
+    logger: silentLogger,
+    parse: (path, signal, read, input) => thread.parse(path, signal, read, worker.threadMessage(input)),
+  });
+  const refused = await signed('alice@silent.test');
+  asked.length = 0;
+  const decision = await pipeline.run(refused);
+  assert.equal(decision.action, 'reject');
+  await settle(async () => (await thread.stats()).running === 0);
+  assert.equal((await thread.stats()).running, 0, 'the thread stopped the check nobody waits for');
+  assert.equal(pending(), 0);
+  // a walk that fails (no such file): the thread does not go on to the check, and nothing waits for it here
+  asked.length = 0;
+  const missing = { ...(await signed('alice@silent.test')), content: null };
   await assert.rejects(thread.parse('/nonexistent/file', longEnough(), { content: null, size: 10 }, worker.threadMessage(missing)), { code: 'ENOENT' });
-  for (let i = 0; i < 100 && pending() > 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
-  assert.equal(pending(), 0, 'no answer is kept waiting');
-  // a check whose DNS never answers ends at the filter's deadline, on the same thread
+  await settle(async () => (await thread.stats()).running === 0);
+  assert.equal((await thread.stats()).running, 0);
+  assert.equal(pending(), 0);
+  assert.deepEqual(asked, [], 'no look-up for the check of a walk that failed');
+});
+
+test('a sender check sent with the walk and waited for keeps its deadline, on the same thread', async () => {
+  const thread = newThread();
+  const worker = new SenderAuthWorker(thread);
   const slow = await signed('alice@silent.test');
   const parsed = await thread.parse(slow.path, longEnough(), { content: slow.content, size: slow.size }, worker.threadMessage(slow));
   const before = workerOf(thread);
