@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { FilterPipeline, type MessageInput } from '../../../src-relay/filters/pipeline.ts';
-import { decide, applyFailModes, type FilterOutcome, type PolicySettings } from '../../../src-relay/filters/policy.ts';
+import { decide, applyFailModes, formatDecision, parseDecision, serializeDecision, type FilterOutcome, type PolicySettings } from '../../../src-relay/filters/policy.ts';
 import { decisionHeaders, releasedHeaders } from '../../../src-relay/filters/decision-headers.ts';
 import type { Filter, FilterResult } from '../../../src-relay/filters/types.ts';
 import type { Logger } from '../../../src-relay/log/logger.ts';
@@ -145,4 +145,14 @@ test('a message the MIME walk could not look at whole is quarantined by default,
   assert.equal(refusing.action, 'reject');
   const clean = await withMessage((input) => new FilterPipeline({ filters: [accepting], timeoutMs: 5000, policy: POLICY, logger }).run(input));
   assert.equal(clean.action, 'accept', 'a message walked whole is not affected');
+});
+
+test('the stored decision leaves out the header fields (the added header block has them) and keeps times to 0.01 ms', () => {
+  const auth = outcome('sender-auth', 'accept', 0, { ms: 2.345678, headers: [{ name: 'Authentication-Results', value: 'dkim=pass header.d=sender.test' }] });
+  const decision = decide([auth, outcome('builtin-rules', 'accept', 0, { ms: 0.004 })], POLICY);
+  const stored = parseDecision(serializeDecision(decision))!;
+  assert.deepEqual(stored.results.map((result) => [result.filter, result.ms, result.headers]), [['sender-auth', 2.35, undefined], ['builtin-rules', 0, undefined]]);
+  assert.deepEqual({ ...stored, results: [] }, { ...decision, results: [] }, 'the rest as decided');
+  assert.deepEqual(formatDecision(stored), formatDecision(decision), 'the trace reads the same');
+  assert.ok(decisionHeaders(decision, { hostname: 'relay.example.test', queueId: 'Q1', tagScore: 5 }).includes('dkim=pass header.d=sender.test'), 'the headers are taken from the decision before it is stored');
 });
