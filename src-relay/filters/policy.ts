@@ -117,9 +117,8 @@ function round(value: number): number {
   return Math.round(value * 100) / 100;
 }
 
-/** A decision as stored with the message (the trace `moat queue show` prints and the UI shows). */
 /**
- * The decision as the queue keeps it, with every message: each filter's header fields are left out (the message's
+ * A decision as stored with the message (the trace `moat queue show` prints and the UI shows): each filter's header fields are left out (the message's
  * added header block holds them already) and times are kept to 0.01 ms: half the bytes for a signed message
  * (866 to 437 in the bench), so fewer database pages written per message.
  */
