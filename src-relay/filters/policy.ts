@@ -118,9 +118,9 @@ function round(value: number): number {
 }
 
 /**
- * A decision as stored with the message (the trace `moat queue show` prints and the UI shows): each filter's header fields are left out (the message's
- * added header block holds them already) and times are kept to 0.01 ms: half the bytes for a signed message
- * (866 to 437 in the bench), so fewer database pages written per message.
+ * A decision as stored with the message (the trace `moat queue show` prints and the UI shows): each filter's header
+ * fields are left out (the message's added header block holds them already) and times are kept to 0.01 ms. Half the
+ * bytes for a signed message (866 to 437 in the bench), so fewer database pages written per message.
  */
 export function serializeDecision(decision: Decision): string {
   return JSON.stringify({ ...decision, results: decision.results.map(({ headers: _headers, ...result }) => ({ ...result, ms: Math.round(result.ms * 100) / 100 })) });
