@@ -48,7 +48,14 @@ function run(id: number, work: (signal: AbortSignal) => Promise<Answer['value']>
       (error: Error) => (post({ t: 'done', id, error: failure(error) }), false),
     )
     // an answer that could not be posted is an error answer, not a request the SMTP thread waits out
-    .catch((error: Error) => (post({ t: 'done', id, error: failure(new Error(`the answer could not be passed on: ${error?.message}`)) }), false))
+    .catch((error: Error) => {
+      try {
+        post({ t: 'done', id, error: failure(new Error(`the answer could not be passed on: ${error?.message}`)) });
+      } catch {
+        // nothing more can be said; the SMTP thread's deadline and stuck watch take over
+      }
+      return false;
+    })
     .finally(() => running.delete(id));
 }
 
@@ -98,6 +105,8 @@ port.on('message', (message: ToThread) => {
         if (ok && !controller.signal.aborted) return check(id, input, spf, controller);
         running.delete(id);
         spf?.abort();
+        // answered all the same, so that nothing could ever wait for it
+        post({ t: 'done', id, error: { message: 'not run: nobody waits for it', name: 'AbortError' } });
       });
       return;
     }
