@@ -4,15 +4,19 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { parseMessageFile } from './mime.ts';
 import { DNS_LOOKUP_TIMEOUT_MS, SenderAuthFilter, publicKeyCacheStats, type AuthResolver, type RunningSpf } from './sender-auth.ts';
-import type { FromThread, SenderAuthSettings, ThreadMessage, ToThread } from './filter-thread.ts';
+import type { FromThreadOne, SenderAuthSettings, ThreadMessage, ToThread } from './filter-thread.ts';
 import { DnsCache } from '../util/dns-cache.ts';
+import { Outbox } from './thread-outbox.ts';
 import type { Resolver } from '../util/resolver.ts';
 
 /** Early SPF checks kept at most: the listener drops each transaction's, this only bounds a mistake. */
 const MAX_EARLY_SPF = 10_000;
 
 const port = parentPort!;
-const post = (message: FromThread) => port.postMessage(message);
+const outbox = new Outbox<FromThreadOne>(port);
+/** Sent with the rest of this turn's messages; an answer that cannot be cloned becomes an error answer. */
+const post = (message: FromThreadOne) =>
+  outbox.send(message, message.t === 'done' ? (error) => outbox.send({ t: 'done', id: message.id, error: failure(new Error(`the answer could not be passed on: ${error.message}`)) }) : undefined);
 
 let nextAsk = 0;
 const asked = new Map<number, { resolve: (answer: string[][] | string[]) => void; reject: (error: Error) => void }>();
@@ -36,7 +40,7 @@ const early = new Map<number, RunningSpf>();
 /** Structured cloning turns a Buffer into a plain Uint8Array. */
 const asBuffer = (bytes: Uint8Array | null | undefined) => (bytes ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) : bytes);
 
-type Answer = Extract<FromThread, { t: 'done' }>;
+type Answer = Extract<FromThreadOne, { t: 'done' }>;
 const failure = (error: Error & { code?: string }): Answer['error'] => ({ message: error?.message ?? String(error), name: error?.name ?? 'Error', code: error?.code });
 
 /** Runs one request under its own abort; true when the work succeeded. Whatever happens, one answer is posted. */
@@ -47,15 +51,6 @@ function run(id: number, work: (signal: AbortSignal) => Promise<Answer['value']>
       (value) => (post({ t: 'done', id, value }), true),
       (error: Error) => (post({ t: 'done', id, error: failure(error) }), false),
     )
-    // an answer that could not be posted is an error answer, not a request the SMTP thread waits out
-    .catch((error: Error) => {
-      try {
-        post({ t: 'done', id, error: failure(new Error(`the answer could not be passed on: ${error?.message}`)) });
-      } catch {
-        // nothing more can be said; the SMTP thread's deadline and stuck watch take over
-      }
-      return false;
-    })
     .finally(() => running.delete(id));
 }
 
@@ -82,8 +77,13 @@ function check(id: number, input: ThreadMessage, spf: RunningSpf | undefined, co
   );
 }
 
-port.on('message', (message: ToThread) => {
+port.on('message', receive);
+
+function receive(message: ToThread): void {
   switch (message.t) {
+    case 'batch':
+      for (const one of message.messages) receive(one);
+      return;
     case 'dns': {
       const waiting = asked.get(message.rid);
       asked.delete(message.rid);
@@ -132,4 +132,4 @@ port.on('message', (message: ToThread) => {
       early.get(message.key)?.abort();
       early.delete(message.key);
   }
-});
+}

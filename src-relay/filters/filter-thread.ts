@@ -10,6 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import type { ParsedMessage } from './mime.ts';
 import type { publicKeyCacheStats, SenderAuthOptions } from './sender-auth.ts';
+import { Outbox, type Batch } from './thread-outbox.ts';
 import type { FilterResult, MessageContext } from './types.ts';
 
 /**
@@ -40,13 +41,15 @@ export type Request =
   | { t: 'parse'; path: string; size: number; content: Buffer | null | undefined; check?: { id: number; message: ThreadMessage } }
   | { t: 'check'; message: ThreadMessage }
   | { t: 'stats' };
-export type ToThread =
+export type ToThread = ToThreadOne | Batch<ToThreadOne>;
+type ToThreadOne =
   | (Request & { id: number })
   | { t: 'abort'; id: number }
   | { t: 'spf'; key: number; transaction: { clientIp: string; helo: string | null; sender: string } }
   | { t: 'spf-abort'; key: number }
   | { t: 'dns'; rid: number; answer?: string[][] | string[]; error?: { message: string; code?: string } };
-export type FromThread =
+export type FromThread = FromThreadOne | Batch<FromThreadOne>;
+export type FromThreadOne =
   | { t: 'done'; id: number; value?: ParsedMessage | FilterResult | ThreadStats; error?: { message: string; name: string; code?: string } }
   | { t: 'dns'; rid: number; name: string; type: string };
 
@@ -76,6 +79,8 @@ function startWorker(entry: URL, workerData: SenderAuthSettings | null): Worker 
 
 export class FilterThread {
   private worker: Worker | null = null;
+  /** What goes to the current thread at the end of this turn. */
+  private outbox: Outbox<ToThreadOne> | null = null;
   private next = 0;
   private readonly pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
   private readonly stuckAfterMs: number;
@@ -108,7 +113,7 @@ export class FilterThread {
       },
       cancel: () => {
         if (waited || !this.pending.delete(checkId)) return;
-        if (this.worker === worker) worker?.postMessage({ t: 'abort', id: checkId } satisfies ToThread);
+        if (worker) this.send(worker, { t: 'abort', id: checkId });
       },
     };
     return parsed.then(
@@ -132,9 +137,9 @@ export class FilterThread {
     // after stop: the check, if one still comes, fails anyway
     if (this.stopped) return { key, drop: () => {} };
     const worker = this.thread();
-    worker.postMessage({ t: 'spf', key, transaction } satisfies ToThread);
+    this.send(worker, { t: 'spf', key, transaction });
     // a thread started since has never heard of it
-    return { key, drop: () => this.worker === worker && worker.postMessage({ t: 'spf-abort', key } satisfies ToThread) };
+    return { key, drop: () => this.send(worker, { t: 'spf-abort', key }) };
   }
 
   /** The thread's parsed-key cache and the requests under way there, for tests. */
@@ -147,6 +152,7 @@ export class FilterThread {
     this.stopped = true;
     const worker = this.worker;
     this.worker = null;
+    this.outbox?.clear();
     this.failAll(new Error('the filter thread was stopped with the relay'));
     await worker?.terminate();
   }
@@ -159,11 +165,11 @@ export class FilterThread {
     let worker: Worker;
     try {
       worker = this.thread();
-      worker.postMessage({ ...request, id } satisfies ToThread);
     } catch (error) {
       this.pending.delete(id);
       return Promise.reject(error as Error);
     }
+    this.send(worker, { ...request, id }, (error) => this.settle({ t: 'done', id, error: { message: error.message, name: error.name } }));
     return this.wait(worker, id, answer, signal);
   }
 
@@ -187,7 +193,7 @@ export class FilterThread {
       }, this.stuckAfterMs).unref();
     const onAbort = () => {
       if (!this.pending.has(id)) return;
-      worker.postMessage({ t: 'abort', id } satisfies ToThread);
+      this.send(worker, { t: 'abort', id });
       watch(performance.now(), 1);
     };
     if (signal.aborted) onAbort();
@@ -203,11 +209,13 @@ export class FilterThread {
     worker.unref();
     worker.on('message', (message: FromThread) => {
       this.heard = performance.now();
-      this.onMessage(worker, message);
+      if (message.t !== 'batch') return this.onMessage(worker, message);
+      for (const one of message.messages) this.onMessage(worker, one);
     });
     worker.on('error', (error) => void this.replace(worker, error.message));
     worker.on('exit', (code) => void this.replace(worker, `exit code ${code}`));
     this.worker = worker;
+    this.outbox = new Outbox(worker);
     this.heard = performance.now();
     return worker;
   }
@@ -216,27 +224,32 @@ export class FilterThread {
   private async replace(worker: Worker, why: string): Promise<void> {
     if (this.worker !== worker) return;
     this.worker = null;
+    this.outbox?.clear();
     this.options.onStopped?.(why);
     this.failAll(new Error(`the filter thread stopped: ${why}`));
     await worker.terminate();
   }
 
-  private onMessage(worker: Worker, message: FromThread): void {
+  /** Sends to `worker` with the rest of this turn's messages; nothing when it is no longer the current thread. */
+  private send(worker: Worker, message: ToThreadOne, onFailure?: (error: Error) => void): void {
+    if (this.worker === worker) this.outbox?.send(message, onFailure);
+  }
+
+  private onMessage(worker: Worker, message: FromThreadOne): void {
     if (message.t === 'dns') {
       const { rid } = message;
-      const answer = (reply: ToThread & { t: 'dns' }) => {
-        try {
-          worker.postMessage(reply);
-        } catch (error) {
-          worker.postMessage({ t: 'dns', rid, error: { message: `the answer could not be passed on: ${(error as Error).message}` } } satisfies ToThread);
-        }
-      };
+      const unsent = (error: Error) => this.send(worker, { t: 'dns', rid, error: { message: `the answer could not be passed on: ${error.message}` } });
       this.options.lookup(message.name, message.type).then(
-        (value) => answer({ t: 'dns', rid, answer: value }),
-        (error: unknown) => answer({ t: 'dns', rid, error: { message: error instanceof Error ? error.message : String(error), code: (error as { code?: string } | null)?.code } }),
+        (value) => this.send(worker, { t: 'dns', rid, answer: value }, unsent),
+        (error: unknown) => this.send(worker, { t: 'dns', rid, error: { message: error instanceof Error ? error.message : String(error), code: (error as { code?: string } | null)?.code } }, unsent),
       );
       return;
     }
+    this.settle(message);
+  }
+
+  /** A request's answer: its promise settles. */
+  private settle(message: Extract<FromThreadOne, { t: 'done' }>): void {
     const waiting = this.pending.get(message.id);
     if (!waiting) return;
     this.pending.delete(message.id);

@@ -57,6 +57,17 @@ function newThread(options: { stuckAfterMs?: number; lookupTimeoutMs?: number } 
 }
 /** The Worker a thread handle runs now (to stop it as a crash would). */
 const workerOf = (thread: FilterThread) => (thread as unknown as { worker: Worker | null }).worker;
+/** Counts the postings to this thread handle's current Worker that carry a request, from now on (DNS answers aside). */
+function countPosts(thread: FilterThread): { count: number } {
+  const counter = { count: 0 };
+  const worker = workerOf(thread)!;
+  const post = worker.postMessage.bind(worker);
+  worker.postMessage = (value: { t: string; messages?: { t: string }[] }) => {
+    if ((value.messages ?? [value]).some((message) => message.t !== 'dns')) counter.count++;
+    post(value);
+  };
+  return counter;
+}
 
 let counter = 0;
 async function signed(sender = 'alice@signed.test'): Promise<MessageContext> {
@@ -103,12 +114,15 @@ test("SPF started at MAIL FROM runs in the thread, and the check uses its outcom
   early.abort();
 });
 
-test('30 messages checked at once all pass, each with its own result', async () => {
+test('30 messages checked at once all pass, each with its own result; asked in one turn, they reach the thread together', async () => {
   const thread = newThread();
   const worker = new SenderAuthWorker(thread);
   const messages = await Promise.all(Array.from({ length: 30 }, () => signed()));
+  await thread.stats(); // the thread is up
+  const posts = countPosts(thread);
   const results = await Promise.all(messages.map((message) => worker.check(message, longEnough())));
   assert.deepEqual(results.map((result) => /dmarc=pass/.test(result.reasons[0] ?? '')), Array(30).fill(true));
+  assert.equal(posts.count, 1, 'one posting carried the 30 requests');
 });
 
 test('a thread that dies fails what it held, and the next check runs on a new thread', async () => {
@@ -199,18 +213,6 @@ test('a check ends the early SPF check it was handed: dropping that one afterwar
   worker.startSpf(transaction).abort();
   assert.equal(drops, 1, 'only the check nobody took is dropped');
 });
-
-/** Counts the requests this thread handle posts to its current Worker from now on (DNS answers aside). */
-function countPosts(thread: FilterThread): { count: number } {
-  const counter = { count: 0 };
-  const worker = workerOf(thread)!;
-  const post = worker.postMessage.bind(worker);
-  worker.postMessage = (value: { t: string }) => {
-    if (value.t !== 'dns') counter.count++;
-    post(value);
-  };
-  return counter;
-}
 
 test('the sender check sent with the MIME walk: one message to the thread, the early SPF used, the same answers as asked apart', async () => {
   const apart = await new SenderAuthWorker(newThread()).check(await signed(), longEnough());
