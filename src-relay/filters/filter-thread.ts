@@ -208,7 +208,8 @@ export class FilterThread {
     // the relay's own shutdown stops it; it never keeps a process alive by itself
     worker.unref();
     worker.on('message', (message: FromThread) => {
-      this.heard = performance.now();
+      // a replaced thread's last words say nothing about its successor
+      if (this.worker === worker) this.heard = performance.now();
       if (message.t !== 'batch') return this.onMessage(worker, message);
       for (const one of message.messages) this.onMessage(worker, one);
     });
@@ -225,8 +226,8 @@ export class FilterThread {
     if (this.worker !== worker) return;
     this.worker = null;
     this.outbox?.clear();
-    this.options.onStopped?.(why);
     this.failAll(new Error(`the filter thread stopped: ${why}`));
+    this.options.onStopped?.(why);
     await worker.terminate();
   }
 

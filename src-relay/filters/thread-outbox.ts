@@ -39,7 +39,7 @@ export class Outbox<T> {
         try {
           this.port.postMessage(message);
         } catch (error) {
-          failures[index]?.(error as Error);
+          failures[index]?.(error instanceof Error ? error : new Error(String(error)));
         }
       });
     }
