@@ -76,6 +76,16 @@ async function signed(sender = 'alice@signed.test'): Promise<MessageContext> {
   return { queueId: `Q${counter}`, clientIp: '192.0.2.10', helo: 'mail.signed.test', sender, recipients: ['bob@example.test'], path: '/nonexistent', size: content.length, content, tls: false, authenticatedUser: null, headers: [] };
 }
 const longEnough = () => AbortSignal.timeout(10_000);
+/** A new thread, and a signed message whose transaction's SPF check started there and has asked for its record. */
+async function earlySpfStarted() {
+  const thread = newThread();
+  const worker = new SenderAuthWorker(thread);
+  const message = await signed();
+  asked.length = 0;
+  const early = worker.startSpf({ clientIp: message.clientIp, helo: message.helo, sender: message.sender });
+  for (let i = 0; i < 100 && !asked.includes('signed.test'); i++) await new Promise((resolve) => setTimeout(resolve, 20));
+  return { thread, worker, message, early };
+}
 
 test('a signed message is checked in the thread: SPF, DKIM and DMARC pass, its DNS asked of this thread', async () => {
   const thread = newThread();
@@ -101,12 +111,7 @@ test('the thread keeps the parsed key: the next messages signed with it are veri
 });
 
 test("SPF started at MAIL FROM runs in the thread, and the check uses its outcome instead of asking again", async () => {
-  const thread = newThread();
-  const worker = new SenderAuthWorker(thread);
-  const message = await signed();
-  asked.length = 0;
-  const early = worker.startSpf({ clientIp: message.clientIp, helo: message.helo, sender: message.sender });
-  for (let i = 0; i < 100 && !asked.includes('signed.test'); i++) await new Promise((resolve) => setTimeout(resolve, 20));
+  const { worker, message, early } = await earlySpfStarted();
   assert.deepEqual(asked, ['signed.test'], 'the SPF record is asked before DATA');
   const result = await worker.check({ ...message, earlySpf: early }, longEnough());
   assert.match(result.reasons[0] ?? '', /^spf=pass /);
@@ -216,12 +221,7 @@ test('a check ends the early SPF check it was handed: dropping that one afterwar
 
 test('the sender check sent with the MIME walk: one message to the thread, the early SPF used, the same answers as asked apart', async () => {
   const apart = await new SenderAuthWorker(newThread()).check(await signed(), longEnough());
-  const thread = newThread();
-  const worker = new SenderAuthWorker(thread);
-  const message = await signed();
-  asked.length = 0;
-  const early = worker.startSpf({ clientIp: message.clientIp, helo: message.helo, sender: message.sender });
-  for (let i = 0; i < 100 && !asked.includes('signed.test'); i++) await new Promise((resolve) => setTimeout(resolve, 20));
+  const { thread, worker, message, early } = await earlySpfStarted();
   const posts = countPosts(thread);
   const parsed = await thread.parse(message.path, longEnough(), { content: message.content, size: message.size }, worker.threadMessage({ ...message, earlySpf: early }));
   assert.equal(posts.count, 1, 'the walk and the check went in one message');
