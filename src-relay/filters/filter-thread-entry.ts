@@ -67,8 +67,11 @@ function check(id: number, input: ThreadMessage, spf: RunningSpf | undefined, co
     id,
     async (signal) => {
       if (!senderAuth) throw new Error('sender authentication is off');
+      const began = performance.now();
       try {
-        return await senderAuth.check({ ...input, content: asBuffer(input.content), headers: [], earlySpf: spf }, signal);
+        // its time here, for the trace: a check that went with the walk is mostly done before the pipeline waits
+        const result = await senderAuth.check({ ...input, content: asBuffer(input.content), headers: [], earlySpf: spf }, signal);
+        return { ...result, ms: performance.now() - began };
       } finally {
         spf?.abort();
       }

@@ -15,6 +15,8 @@ const VERDICTS: ReadonlySet<Verdict> = new Set(['accept', 'tag', 'quarantine', '
 const MAX_REASONS = 20;
 const MAX_REASON_CHARS = 500;
 const MAX_HEADERS = 10;
+/** A filter's own account of its time is believed up to this (ms): a day. */
+const MAX_REPORTED_MS = 86_400_000;
 /** The pseudo-filter name under which a failure of our own MIME parser is traced. */
 const PARSER_NAME = 'mime-parser';
 /** The pseudo-filter name under which the recipients' own lists are traced (what they did, in words). */
@@ -182,7 +184,7 @@ export class FilterPipeline {
           if (typeof checked === 'string') return fail(checked);
           // an engine that could not be reached answers in time, yet it failed all the same: logged like a throw
           if (checked.unavailable) this.options.logger.warn({ id: context.queueId, filter: filter.name, error: checked.reasons[0] ?? 'its engine is unavailable' }, 'FILTER_FAILED');
-          settle({ ...checked, role, ms: performance.now() - started });
+          settle({ ...checked, role, ms: Math.max(performance.now() - started, checked.ms ?? 0) });
         },
         (error: unknown) => {
           if (!settled) fail(`threw: ${(error as Error)?.message ?? String(error)}`);
@@ -210,6 +212,7 @@ function sanitize(name: string, result: unknown): FilterResult | string {
       .slice(0, MAX_HEADERS)
       .map((header) => ({ name: header.name, value: header.value })),
     ...(candidate.unavailable ? { unavailable: true } : {}),
+    ...(typeof candidate.ms === 'number' && candidate.ms >= 0 && candidate.ms <= MAX_REPORTED_MS ? { ms: candidate.ms } : {}),
   };
 }
 

@@ -229,6 +229,7 @@ test('the sender check sent with the MIME walk: one message to the thread, the e
   assert.ok(parsed.senderCheck, 'the check came back with the walk');
   const result = await worker.check({ ...message, earlySpf: early, senderCheck: parsed.senderCheck }, longEnough());
   assert.equal(posts.count, 1, 'the filter waited for that check instead of asking again');
+  assert.ok(typeof result.ms === 'number' && result.ms > 0, 'the check says how long it took in the thread (the trace shows it)');
   assert.equal(result.reasons[0], apart.reasons[0]);
   assert.match(result.reasons[0] ?? '', /^spf=pass dkim=pass \(signed\.test\) arc=none dmarc=pass$/);
   assert.equal(asked.filter((name) => name === 'signed.test').length, 1, 'SPF asked once, at MAIL FROM');

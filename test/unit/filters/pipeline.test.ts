@@ -156,3 +156,13 @@ test('the stored decision leaves out the header fields (the added header block h
   assert.deepEqual(formatDecision(stored), formatDecision(decision), 'the trace reads the same');
   assert.ok(decisionHeaders(decision, { hostname: 'relay.example.test', queueId: 'Q1', tagScore: 5 }).includes('dkim=pass header.d=sender.test'), 'the headers are taken from the decision before it is stored');
 });
+
+test("a filter's own account of its time counts when it is longer than the wait (work begun before it was asked); nonsense does not", async () => {
+  const { logger } = recordingLogger();
+  const said = (name: string, ms: unknown) => filter(name, async () => ({ filter: name, verdict: 'accept', score: 0, reasons: [], ms }) as FilterResult);
+  const filters = [said('earlier', 250), said('nan', Number.NaN), said('negative', -5), said('text', '250'), said('huge', 1e12)];
+  const decision = await withMessage((input) => new FilterPipeline({ filters, timeoutMs: 5000, policy: POLICY, logger }).run(input));
+  const ms = Object.fromEntries(decision.results.map((result) => [result.filter, result.ms]));
+  assert.equal(ms.earlier, 250);
+  for (const name of ['nan', 'negative', 'text', 'huge']) assert.ok(ms[name]! >= 0 && ms[name]! < 250, `${name}: ${ms[name]} ms, the wait`);
+});
