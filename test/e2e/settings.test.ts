@@ -165,11 +165,13 @@ e2eTest('settings: the configuration is grouped by task with human labels, and "
   const { relay, admin, page, errors } = await settingsWorld(world, '#/settings');
   const saved = () => JSON.parse(readFileSync(join(world.dataDir, 'moat.json'), 'utf8')) as { mx: Record<string, unknown> };
   const firstStart = (await admin.call('relay.status', {})).startedAt;
+  // allTextContents does not wait: the page loads the configuration before it draws the groups
+  await page.getByRole('heading', { level: 2, name: 'Domains and recipients', exact: true }).waitFor();
+  await groupNav(page).getByRole('button').last().waitFor();
   assert.deepEqual(
     (await groupNav(page).getByRole('button').allTextContents()).map((text) => text.trim()),
     ['Domains and recipients', 'Internal server', 'Filters and quarantine', 'Outgoing mail', 'Accounts', 'Alerts', 'Backups', 'Admin access'],
   );
-  await page.getByRole('heading', { level: 2, name: 'Domains and recipients', exact: true }).waitFor();
   const largest = page.getByLabel('Largest message', { exact: true });
   const largestField = field(page, 'Largest message');
   // the unit a person uses, and the config key only on its details line
