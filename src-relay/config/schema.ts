@@ -356,7 +356,7 @@ export const ConfigSchema = z.object({
       unchecked: z
         .enum(['quarantine', 'reject'])
         .default('quarantine')
-        .meta({ description: 'A message Moat could not check whole (a MIME limit reached, ambiguous MIME headers, a zip that is damaged, encrypted, nested too deep or over a size limit): kept in quarantine or refused (550); never delivered unchecked' }),
+        .meta({ description: 'A message Moat could not check whole (a MIME limit reached, ambiguous MIME headers, a zip that is damaged, encrypted, nested too deep or over a size limit, more DKIM or ARC signatures or From domains than sender authentication takes on): kept in quarantine or refused (550); never delivered unchecked' }),
       attachments: z
         .object({
           enabled: z.boolean().default(true).meta({ description: 'Block dangerous attachments (by name, by content, inside zip archives)' }),

@@ -30,6 +30,7 @@ export function createFilterThread(config: Config, options: OptionalFiltersOptio
           hostname: options.hostname,
           dmarcReject: senderAuth.dmarcReject,
           dmarcQuarantine: senderAuth.dmarcQuarantine,
+          unchecked: config.filters.unchecked,
           scores: {
             spfFail: senderAuth.spfFailScore,
             spfSoftfail: senderAuth.spfSoftfailScore,

@@ -10,6 +10,7 @@ import { performance } from 'node:perf_hooks';
 import type { Resolver } from '../util/resolver.ts';
 import { installHeaderScan } from './mailauth-header-scan.ts';
 import { installJoiStandIn } from './mailauth-joi.ts';
+import { installSignatureLimits, SignatureLimitError } from './mailauth-signature-limits.ts';
 import { messageStream } from './message-source.ts';
 import { publicKeyCache, type GetPublicKey, type PublicKeyCache } from './public-key-cache.ts';
 import type { Filter, FilterResult, MessageContext } from './types.ts';
@@ -48,8 +49,9 @@ const VERIFIERS = ['mailauth/lib/dkim/dkim-verifier.js', 'mailauth/lib/arc/index
  * mailauth's modules, imported once at first use, with Moat's three changes (mailauth's version is pinned exactly for
  * them): its DKIM and ARC verifiers take getPublicKey from the tools module's exports when they load, so the key
  * cache goes into those exports first (test/unit/filters/public-key-cache.test.ts checks that the verifiers use it);
- * the DKIM parser finds the end of the header block without an allocation per byte (mailauth-header-scan.ts); and
- * its two joi checks are done without loading joi (mailauth-joi.ts).
+ * the DKIM parser finds the end of the header block without an allocation per byte (mailauth-header-scan.ts); its
+ * verifier takes on a bounded number of signatures (mailauth-signature-limits.ts); and its two joi checks are done
+ * without loading joi (mailauth-joi.ts).
  */
 function mailauth(): Promise<Mailauth> {
   if (!loaded) installJoiStandIn();
@@ -73,8 +75,13 @@ function mailauth(): Promise<Mailauth> {
       import('mailauth/lib/spf/index.js'),
       import('mailauth/lib/arc/index.js'),
       import('mailauth/lib/dmarc/index.js'),
+      // after the key cache went in: the verifier takes getPublicKey when it loads
+      import('mailauth/lib/dkim/dkim-verifier.js'),
     ]);
-  }).then(([dkim, spf, arc, dmarc]) => ({ dkimVerify: dkim.dkimVerify, spf: spf.spf, arc: arc.arc, dmarc: dmarc.dmarc }) as unknown as Mailauth);
+  }).then(([dkim, spf, arc, dmarc, verifier]) => {
+    installSignatureLimits(verifier.default.DkimVerifier.prototype);
+    return { dkimVerify: dkim.dkimVerify, spf: spf.spf, arc: arc.arc, dmarc: dmarc.dmarc } as unknown as Mailauth;
+  });
   return loaded;
 }
 
@@ -129,6 +136,8 @@ export interface SenderAuthOptions {
   /** DNS_LOOKUP_TIMEOUT_MS and DNS_BUDGET_MS unless given (tests). */
   lookupTimeoutMs?: number;
   dnsBudgetMs?: number;
+  /** A message that could not be checked (its signatures past a bound, too many From domains): `filters.unchecked`, default quarantine. */
+  unchecked?: 'quarantine' | 'reject';
 }
 
 /** What mailauth's checks answer, the parts we read. */
@@ -196,20 +205,28 @@ export class SenderAuthFilter implements Filter {
       if (spfSettled.status === 'rejected') throw spfSettled.reason;
       const dkimResult = dkimSettled.value;
       const spfOutcome = spfSettled.value;
+      const fromDomains = headerFromDomains(dkimResult.headerFrom);
+      if (fromDomains.length > MAX_FROM_DOMAINS) throw new SignatureLimitError(`a From naming ${fromDomains.length} domains, over the limit of ${MAX_FROM_DOMAINS}`);
       const arcResult = await arc(dkimResult.arc, { resolver });
-      const dmarcResult = dkimResult.headerFrom
-        ? await dmarc({
-            headerFrom: dkimResult.headerFrom,
+      // mailauth answers false (no DMARC) for more than one From address: each domain is checked, the strictest counts
+      const dmarcResults = await Promise.all(
+        fromDomains.map(({ address }) =>
+          dmarc({
+            headerFrom: address,
             spfDomains: spfOutcome.status?.result === 'pass' && spfOutcome.domain ? [spfOutcome.domain] : [],
             dkimDomains: (dkimResult.results ?? [])
               .filter((row) => row.status?.result === 'pass')
               .map((row) => ({ id: row.id, domain: row.signingDomain, aligned: row.status?.aligned, underSized: row.status?.underSized })),
             arcResult,
             resolver,
-          })
-        : false;
+          }),
+        ),
+      );
       signal.throwIfAborted();
-      return { filter: this.name, ...this.judge({ dkim: dkimResult, spf: spfOutcome, arc: arcResult, dmarc: dmarcResult }) };
+      return { filter: this.name, ...this.judge({ dkim: dkimResult, spf: spfOutcome, arc: arcResult, dmarc: strictest(dmarcResults) }) };
+    } catch (error) {
+      if (!(error instanceof SignatureLimitError) || signal.aborted) throw error;
+      return { filter: this.name, verdict: this.options.unchecked ?? 'quarantine', score: 0, reasons: [`not checked: ${error.message}`] };
     } finally {
       signal.removeEventListener('abort', stop);
       input.destroy();
@@ -302,6 +319,35 @@ export class SenderAuthFilter implements Filter {
     if (!policy || !Number.isFinite(share) || share >= 100 || this.random() * 100 < share) return policy ?? 'none';
     return policy === 'reject' ? 'quarantine' : 'none';
   }
+}
+
+/** Distinct From domains DMARC is checked for; more and the message is not checked (each costs DNS look-ups). */
+export const MAX_FROM_DOMAINS = 5;
+
+/** One From address for each distinct domain of the message's From fields (mailauth's headerFrom: every address of every From field). */
+function headerFromDomains(headerFrom: unknown): { domain: string; address: string }[] {
+  const addresses = Array.isArray(headerFrom) ? headerFrom.filter((address): address is string => typeof address === 'string') : [];
+  const byDomain = new Map<string, string>();
+  for (const address of addresses) {
+    const domain = address.slice(address.lastIndexOf('@') + 1).trim().toLowerCase();
+    if (!byDomain.has(domain)) byDomain.set(domain, address);
+  }
+  return [...byDomain].map(([domain, address]) => ({ domain, address }));
+}
+
+type DmarcOutcome = NonNullable<MailauthOutcome['dmarc']>;
+const POLICY_RANK: Record<string, number> = { reject: 3, quarantine: 2 };
+/** The outcome that asks the most: a failure under the strictest policy, else any failure, else the first; false for none. */
+function strictest(outcomes: (DmarcOutcome | false)[]): DmarcOutcome | false {
+  let chosen: DmarcOutcome | false = false;
+  let rank = -1;
+  for (const outcome of outcomes) {
+    if (!outcome) continue;
+    const failed = outcome.status?.result === 'fail';
+    const own = failed ? 1 + (POLICY_RANK[outcome.policy ?? ''] ?? 0) : 0;
+    if (own > rank) [chosen, rank] = [outcome, own];
+  }
+  return chosen;
 }
 
 /** The transaction an early SPF check was started for is the message's own. */

@@ -73,3 +73,31 @@ test('messages signed with one key, sent one after another, all pass: the key ke
   await sink.waitFor(before + 3);
   for (const delivered of sink.messages.slice(before)) assert.match(delivered.raw.toString('utf8'), /\bdkim=pass\b/);
 });
+
+test('a second From address does not slip past DMARC p=reject: refused with 550 5.7.1, in the same field or in a second From field', async () => {
+  const forged = [
+    fromStrict('two addresses').replace('From: Alice <alice@strict.test>', 'From: Alice <alice@strict.test>, <nobody@example.invalid>'),
+    fromStrict('two fields').replace('From: Alice <alice@strict.test>', 'From: Alice <alice@strict.test>\r\nFrom: <nobody@example.invalid>'),
+  ];
+  for (const raw of forged) {
+    await assert.rejects(send(relay.port, 'nobody@example.invalid', ['bob@example.test'], raw), (error: { responseCode?: number; response?: string }) => {
+      assert.equal(error.responseCode, 550);
+      assert.match(error.response ?? '', /^550 5\.7\.1 .*p=reject/);
+      return true;
+    });
+  }
+});
+
+test('4,000 DKIM signatures, each with its own l=, are not worked through: the message is quarantined unchecked, and messages sent beside it are delivered', async () => {
+  const before = sink.messages.length;
+  const signatures = Array.from({ length: 4_000 }, (_, i) => `DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=strict.test; s=sel; l=${1e9 + i}; h=from; bh=AAAA; b=AAAA\r\n`).join('');
+  const [flood, ...others] = await Promise.all([
+    send(relay.port, 'alice@sender.test', ['bob@example.test'], signatures + message('signature flood')),
+    ...Array.from({ length: 5 }, (_, i) => send(relay.port, 'alice@sender.test', ['bob@example.test'], message(`beside the flood ${i}`))),
+  ]);
+  const id = /queued as (\S+)/.exec(flood.response)![1]!;
+  assert.equal(relay.relay.queue.store.message(id)!.status, 'quarantined');
+  assert.match(JSON.stringify(relay.relay.queue.store.message(id)), /not checked: more than 10 DKIM signatures/);
+  for (const other of others) assert.match(other.response, /^250 /);
+  await sink.waitFor(before + 5);
+});

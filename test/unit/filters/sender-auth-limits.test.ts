@@ -1,0 +1,115 @@
+// Sender authentication's bounds (filters/mailauth-signature-limits.ts, MAX_FROM_DOMAINS): each just under its limit
+// is checked as usual, one step beyond is not checked and gets the unchecked verdict; and DMARC for a From with more
+// than one address, which mailauth leaves unchecked, is applied to each domain.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { MAX_FROM_DOMAINS, SenderAuthFilter, type AuthResolver, type SenderAuthOptions } from '../../../src-relay/filters/sender-auth.ts';
+import { MAX_ARC_SETS, MAX_BODY_HASHES, MAX_DKIM_SIGNATURES, MAX_SIGNATURE_FIELD_BYTES, MAX_SIGNED_FIELDS } from '../../../src-relay/filters/mailauth-signature-limits.ts';
+import { fixtureResolver, tempDir } from '../../helpers/relay.ts';
+
+const dir = tempDir('moat-sender-auth-limits-');
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+// 198.51.100.7 is no permitted sender of any of these: DMARC fails wherever it applies
+const resolver = fixtureResolver({}, {}, {
+  'sender.test': ['v=spf1 ip4:192.0.2.10 -all'],
+  'strict.test': ['v=spf1 ip4:192.0.2.10 -all'],
+  '_dmarc.strict.test': ['v=DMARC1; p=reject'],
+  'careful.test': ['v=spf1 ip4:192.0.2.10 -all'],
+  '_dmarc.careful.test': ['v=DMARC1; p=quarantine'],
+}) as AuthResolver;
+const OPTIONS: SenderAuthOptions = {
+  resolver,
+  hostname: 'relay.example.test',
+  dmarcReject: 'reject',
+  dmarcQuarantine: 'quarantine',
+  scores: { spfFail: 2, spfSoftfail: 0.5, dkimFail: 1, dmarcFail: 2 },
+};
+
+let counter = 0;
+async function check(header: string, options: Partial<SenderAuthOptions> = {}, sender = 'alice@sender.test') {
+  const raw = `Received: from client.test ([198.51.100.7]) by relay.example.test with ESMTP id LIMIT${counter}\r\n${header}To: bob@example.test\r\nSubject: limits ${counter}\r\n\r\nHello.\r\n`;
+  const path = join(dir, `msg-${counter++}`);
+  writeFileSync(path, raw);
+  const context = { queueId: 'TEST', clientIp: '198.51.100.7', helo: 'client.test', sender, recipients: ['bob@example.test'], path, size: raw.length, headers: [], tls: false, authenticatedUser: null };
+  return new SenderAuthFilter({ ...OPTIONS, ...options }).check(context, AbortSignal.timeout(10_000));
+}
+
+/** A DKIM-Signature that parses and is worth checking, but whose body hash is wrong: no key is ever looked up. */
+const signature = (tags = '') => `DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=sender.test; s=sel; h=from:to; bh=AAAA; b=AAAA${tags}\r\n`;
+const FROM = 'From: Alice <alice@sender.test>\r\n';
+const notChecked = (result: { verdict: string; reasons: readonly string[] }, why: RegExp) => {
+  assert.equal(result.verdict, 'quarantine');
+  assert.match(result.reasons[0]!, /^not checked: /);
+  assert.match(result.reasons[0]!, why);
+};
+const checked = (result: { verdict: string; reasons: readonly string[] }) => {
+  assert.doesNotMatch(result.reasons.join(' '), /not checked/);
+  assert.match(result.reasons[0]!, /^spf=fail /);
+};
+
+test(`DKIM signatures: ${MAX_DKIM_SIGNATURES} are checked, one more is not (quarantine, or refused when filters.unchecked says so)`, async () => {
+  const under = await check(FROM + signature().repeat(MAX_DKIM_SIGNATURES));
+  checked(under);
+  assert.match(under.reasons[0]!, /dkim=neutral/, 'the signatures were looked at');
+  notChecked(await check(FROM + signature().repeat(MAX_DKIM_SIGNATURES + 1)), /more than 10 DKIM signatures/);
+  const refused = await check(FROM + signature().repeat(MAX_DKIM_SIGNATURES + 1), { unchecked: 'reject' });
+  assert.equal(refused.verdict, 'reject');
+  // the attack this bounds: thousands of signatures, each with its own l= (one pass over the body each)
+  const flood = Array.from({ length: 4_000 }, (_, i) => signature(`; l=${1e9 + i}`)).join('');
+  notChecked(await check(FROM + flood), /more than 10 DKIM signatures/);
+});
+
+test(`body hashes: signatures asking for ${MAX_BODY_HASHES} different ones are checked, for one more are not`, async () => {
+  const lengths = (n: number) => Array.from({ length: n }, (_, i) => signature(`; l=${1000 + i}`)).join('');
+  checked(await check(FROM + lengths(MAX_BODY_HASHES)));
+  notChecked(await check(FROM + lengths(MAX_BODY_HASHES + 1)), /6 different body hashes, over the limit of 5/);
+});
+
+test(`signed header names: ${MAX_SIGNED_FIELDS} in h= are checked, one more is not`, async () => {
+  const names = (n: number) => signature().replace('h=from:to', `h=${Array.from({ length: n }, (_, i) => (i % 2 ? 'from' : `x-absent-${i}`)).join(':')}`);
+  checked(await check(FROM + names(MAX_SIGNED_FIELDS)));
+  notChecked(await check(FROM + names(MAX_SIGNED_FIELDS + 1)), /signs 101 header fields, over the limit of 100/);
+});
+
+test(`a signature field of ${MAX_SIGNATURE_FIELD_BYTES} bytes is checked, one byte more is not`, async () => {
+  const padded = (bytes: number) => {
+    const line = signature('; z=').slice(0, -2);
+    return `${line}${'a'.repeat(bytes - line.length)}\r\n`;
+  };
+  assert.equal(padded(MAX_SIGNATURE_FIELD_BYTES).length, MAX_SIGNATURE_FIELD_BYTES + 2);
+  checked(await check(FROM + padded(MAX_SIGNATURE_FIELD_BYTES)));
+  notChecked(await check(FROM + padded(MAX_SIGNATURE_FIELD_BYTES + 1)), /a dkim-signature field of 65537 bytes/);
+});
+
+test(`ARC: ${MAX_ARC_SETS} ARC-Seal fields are looked at, one more is not`, async () => {
+  const seals = (n: number) => Array.from({ length: n }, (_, i) => `ARC-Seal: i=${i + 1}; a=rsa-sha256; cv=none; d=sender.test; s=sel; b=AAAA\r\n`).join('');
+  checked(await check(FROM + seals(MAX_ARC_SETS)));
+  notChecked(await check(FROM + seals(MAX_ARC_SETS + 1)), /more than 50 arc-seal fields/);
+});
+
+test('DMARC with more than one From address: each domain is checked and the strictest policy counts (mailauth alone says none)', async () => {
+  const rejected = (result: { verdict: string; reasons: readonly string[] }) => {
+    assert.equal(result.verdict, 'reject');
+    assert.match(result.reasons[0]!, /^dmarc=fail: strict\.test asks receivers to reject/);
+  };
+  // one From field with two addresses, either order; two From fields; two addresses of the one domain
+  rejected(await check('From: CEO <ceo@strict.test>, <nobody@example.invalid>\r\n'));
+  rejected(await check('From: <nobody@example.invalid>, CEO <ceo@strict.test>\r\n'));
+  rejected(await check('From: CEO <ceo@strict.test>\r\nFrom: x@example.invalid\r\n', {}, 'x@example.invalid'));
+  rejected(await check('From: ceo@strict.test, cfo@STRICT.test\r\n'));
+  // reject beats quarantine, whichever comes first
+  rejected(await check('From: a@careful.test, ceo@strict.test\r\n'));
+  const careful = await check('From: a@careful.test, b@sender.test\r\n');
+  assert.equal(careful.verdict, 'quarantine');
+  assert.match(careful.reasons[0]!, /^dmarc=fail: careful\.test asks receivers to quarantine/);
+});
+
+test(`a From naming ${MAX_FROM_DOMAINS} domains is checked for each, one more is not checked`, async () => {
+  const from = (n: number) => `From: ${['ceo@strict.test', ...Array.from({ length: n - 1 }, (_, i) => `x@d${i}.example.invalid`)].join(', ')}\r\n`;
+  const under = await check(from(MAX_FROM_DOMAINS));
+  assert.equal(under.verdict, 'reject');
+  notChecked(await check(from(MAX_FROM_DOMAINS + 1)), /a From naming 6 domains, over the limit of 5/);
+});
