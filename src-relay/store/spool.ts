@@ -1,5 +1,5 @@
-import { closeSync, createReadStream, fsync, mkdirSync, open as openCallback, readdirSync, readFileSync, statSync, writeSync, type ReadStream } from 'node:fs';
-import { link, rename, unlink } from 'node:fs/promises';
+import { closeSync, createReadStream, fsync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, writeSync, type ReadStream } from 'node:fs';
+import { link, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { QUEUE_ID_PATTERN } from '../util/ids.ts';
@@ -28,13 +28,13 @@ export class Spool {
     return join(this.msgDir, id);
   }
 
-  /** Opens a temp file for a new message; `commit()` makes it durable under its final name. */
+  /**
+   * Opens a temp file for a new message; `commit()` makes it durable under its final name. Opened synchronously, like
+   * the writes (SpoolWriter): a metadata change in the page cache, where libuv's pool would queue it behind fsyncs.
+   */
   async create(id: string): Promise<SpoolWriter> {
     const tempPath = join(this.tmpDir, `${id}.tmp`);
-    const fd = await new Promise<number>((resolve, reject) =>
-      openCallback(tempPath, 'wx', 0o600, (error, opened) => (error ? reject(error) : resolve(opened))),
-    );
-    return new SpoolWriter(fd, tempPath, this.path(id));
+    return new SpoolWriter(openSync(tempPath, 'wx', 0o600), tempPath, this.path(id));
   }
 
   /** A small message whole (one read from the page cache), a large one as a stream: never a large one in memory. */
@@ -169,11 +169,11 @@ export class SpoolWriter extends Writable {
     return this.synced;
   }
 
-  /** fsync, close, rename into msg/. The caller still has to sync the directory before acknowledging. */
+  /** fsync, close, rename into msg/ (synchronously, as create() opens). The caller still has to sync the directory before acknowledging. */
   async commit(): Promise<void> {
     await this.sync();
     this.closeFd();
-    await rename(this.tempPath, this.finalPath);
+    renameSync(this.tempPath, this.finalPath);
   }
 
   /** Gives up on the message: the temp file is removed. Safe to call more than once. */
