@@ -1,3 +1,4 @@
+import { useEffect, useRef } from 'react';
 import type { ApiFailure } from '../../api/client.ts';
 import { Badge, ErrorMessage, Facts, Loading } from '../../components/ui.tsx';
 import type { ConfigObject, Issue } from '../../lib/paths.ts';
@@ -57,11 +58,20 @@ export function ReviewStep({
   /** Apply has run and the configuration is in force: the page is a report now, not a question. */
   const done = !applying && configTask !== undefined && configTask.state !== 'failed' && configTask.state !== 'waiting' && configTask.state !== 'running';
   const running = done && configTask.relayState === 'running';
+  // Apply sits at the foot of a long page: the outcome comes into view at the top, with the focus
+  const doneTitle = useRef<HTMLHeadingElement>(null);
+  useEffect(() => {
+    if (!done) return;
+    doneTitle.current?.scrollIntoView({ block: 'start' });
+    doneTitle.current?.focus({ preventScroll: true });
+  }, [done]);
   return (
     <>
       {done ? (
         <section aria-labelledby="done-title" className={`panel wizard-done ${running ? 'ok' : 'warning'}`} role="status">
-          <h3 id="done-title">{running ? 'Done' : 'Saved'}</h3>
+          <h3 id="done-title" ref={doneTitle} tabIndex={-1}>
+            {running ? 'Done' : 'Saved'}
+          </h3>
           <p>
             <Badge tone={running ? 'ok' : 'warning'}>{running ? 'Running' : 'Look'}</Badge> {running ? doneSentence(fields, inForce) : `The configuration is saved, but the relay is ${configTask.relayState ?? 'not running'}: the dashboard says why.`}
           </p>
