@@ -40,6 +40,7 @@ e2eTest('the wizard turns a fresh relay into one that accepts mail', async (worl
   const report = page.locator('.test-report');
   await textMatches(report, /The internal server answers/);
   assert.match((await report.textContent()) ?? '', /Recipient accepted\s*yes/);
+  assert.match((await report.textContent()) ?? '', /STARTTLS offered\s*no/, 'heard: the sink offers no STARTTLS');
   await nextStep(2, 'Internal server', '02-wizard-2-internal');
   await next.click();
 
@@ -248,6 +249,10 @@ e2eTest('the review warns when the internal server was never tested, and plainly
   await textMatches(step, /^Step 2 of 9: Internal server$/);
   await page.getByRole('button', { name: 'Test connection', exact: true }).click();
   await textMatches(page.locator('.test-report'), /The test failed/);
+  // it never heard the server: what it offers is unknown, not "no"
+  const failedReport = (await page.locator('.test-report').textContent()) ?? '';
+  assert.match(failedReport, /STARTTLS offered\s*—/);
+  assert.match(failedReport, /AUTH offered\s*—/);
   await next.click();
   await toReview(page, step, next);
   await textMatches(warnings, /The internal server did not answer the test: mail will wait in the queue until it does\./);

@@ -140,6 +140,8 @@ const STEP_NAMES: Record<TestResult['steps'][number]['step'], string> = {
 
 /** What an SMTP connection test found, step by step, with its plain advice (the wizard and the settings page). */
 export function TestReport({ result, who = 'The internal server answers' }: { result: TestResult; who?: string }) {
+  // what the server offers is known only from its EHLO reply: before that, not "no" but unknown
+  const heard = result.steps.some((step) => step.step === 'ehlo' && step.ok);
   return (
     <div className="test-report" role="status">
       <p>
@@ -160,8 +162,8 @@ export function TestReport({ result, who = 'The internal server answers' }: { re
       <Facts
         items={[
           ['Greeting', result.banner ?? '—'],
-          ['STARTTLS offered', result.starttls ? 'yes' : 'no'],
-          ['AUTH offered', result.authMechanisms.length ? result.authMechanisms.join(', ') : 'no'],
+          ['STARTTLS offered', !heard ? '—' : result.starttls ? 'yes' : 'no'],
+          ['AUTH offered', !heard ? '—' : result.authMechanisms.length ? result.authMechanisms.join(', ') : 'no'],
           ['Recipient accepted', result.recipientAccepted === null ? 'not probed' : result.recipientAccepted ? 'yes' : 'no'],
         ]}
       />
