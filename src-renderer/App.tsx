@@ -6,7 +6,7 @@ import type { ApiFailure } from './api/client.ts';
 import { ErrorMessage, Loading } from './components/ui.tsx';
 import { applyAlertEvent, noticeFor, pushNotice, type Alert, type Notice } from './lib/alerts.ts';
 import { formatHash, type Screen } from './lib/route.ts';
-import { RELAY_STATE } from './lib/words.ts';
+import { relayBadge } from './lib/health.ts';
 import { formatCount } from './lib/format.ts';
 import { ClaimScreen, LoginScreen } from './screens/Auth.tsx';
 import { Dashboard } from './screens/Dashboard.tsx';
@@ -168,7 +168,7 @@ function Shell({ onLoggedOut }: { onLoggedOut: () => void }) {
 
   const status = relay.data;
   const openAlerts = alerts.data?.open ?? [];
-  const state = status ? RELAY_STATE[status.state] : null;
+  const state = status ? relayBadge(status, summary.data) : null;
 
   return (
     <div className="app">
@@ -179,7 +179,7 @@ function Shell({ onLoggedOut }: { onLoggedOut: () => void }) {
         <span className="brand">Moat</span>
         {status ? <span className="host">{status.hostname}</span> : null}
         {state ? (
-          <span className={`relay-state tone-${state.tone}`} title={status?.error ?? undefined}>
+          <span className={`relay-state tone-${state.tone}`} title={state.title ?? undefined}>
             Relay: {state.label}
           </span>
         ) : null}

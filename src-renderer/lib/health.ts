@@ -1,4 +1,5 @@
 import type { Output } from '../../src-relay/admin/contract.ts';
+import { RELAY_STATE, type Tone } from './words.ts';
 
 type RelayStatus = Output<'relay.status'>;
 type QueueSummary = Output<'queue.summary'>;
@@ -32,4 +33,17 @@ export function liveWarnings(status: RelayStatus | null | undefined, summary: Qu
   }
   if (summary?.queueHeld) warnings.push({ id: 'paused', title: 'Delivery is paused: mail waits in the queue until you resume it', raw: null, since: null });
   return warnings;
+}
+
+/**
+ * The relay's state for the top bar, on every screen: "Running" alone only when mail also flows on. A route that is
+ * down or paused delivery makes it amber, its title says what is wrong (the dashboard says more).
+ */
+export function relayBadge(status: RelayStatus, summary: QueueSummary | null | undefined): { label: string; tone: Tone; title: string | null } {
+  const state = RELAY_STATE[status.state];
+  if (status.state !== 'running') return { ...state, title: status.error ?? null };
+  const warnings = liveWarnings(status, summary);
+  if (warnings.length === 0) return { ...state, title: null };
+  const down = warnings.some((warning) => warning.id.startsWith('route-'));
+  return { label: `${state.label} · ${down ? 'mail not delivered' : 'delivery paused'}`, tone: 'warning', title: warnings.map((warning) => warning.title).join('; ') };
 }

@@ -68,6 +68,10 @@ e2eTest('with the internal server down the dashboard warns at once and explains 
   await textMatches(warning, /The server refused the connection: nothing is listening at that address and port\./);
   await textMatches(warning, /What to do: Check that the mail server is running/);
   assert.equal(await page.getByText('All is well').count(), 0, 'never "All is well" while a route is down');
+  // on every screen, the top bar too: not a green "Running" while mail piles up
+  const badge = page.locator('.relay-state');
+  await textMatches(badge, /^Relay: Running · mail not delivered$/);
+  assert.match((await badge.getAttribute('class')) ?? '', /\btone-warning\b/);
   await textMatches(page.getByRole('region', { name: 'Open alerts' }), /No alert raised yet/);
 
   const raw = warning.locator('details code');

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { explainError, PLAIN_ERROR_RULES } from '../../../src-renderer/lib/plain-errors.ts';
-import { liveWarnings } from '../../../src-renderer/lib/health.ts';
+import { liveWarnings, relayBadge } from '../../../src-renderer/lib/health.ts';
 import { senderKey, senderLabel } from '../../../src-renderer/lib/sender.ts';
 
 // Raw texts as Node, nodemailer and SMTP servers write them, each with the table row that must explain it
@@ -98,6 +98,18 @@ test('a running relay with its routes up and delivery on has nothing to warn abo
 test('a failed relay and paused delivery are warnings too', () => {
   const ids = liveWarnings(status({ state: 'failed', error: 'listen EADDRINUSE' }), { size: 0, oldest: null, held: 0, queueHeld: true }).map((warning) => warning.id);
   assert.deepEqual(ids, ['relay', 'paused']);
+});
+
+test('the top bar says "Running" in green only while mail flows: amber with what is wrong when a route is down or delivery is paused', () => {
+  const up = { size: 0, oldest: null, held: 0, queueHeld: false };
+  assert.deepEqual(relayBadge(status({ routes: [{ route: 'internal', state: 'up', since: 5, lastError: null }] }), up), { label: 'Running', tone: 'ok', title: null });
+  const down = relayBadge(status({ routes: [{ route: 'internal', state: 'down', since: 5, lastError: 'connect ECONNREFUSED 127.0.0.1:25' }] }), up);
+  assert.equal(down.label, 'Running · mail not delivered');
+  assert.equal(down.tone, 'warning');
+  assert.match(down.title!, /cannot be delivered to the internal server/);
+  assert.deepEqual(relayBadge(status({}), { ...up, queueHeld: true }), { label: 'Running · delivery paused', tone: 'warning', title: 'Delivery is paused: mail waits in the queue until you resume it' });
+  const failed = relayBadge(status({ state: 'failed', error: 'listen EADDRINUSE' }), up);
+  assert.deepEqual(failed, { label: 'Failed', tone: 'critical', title: 'listen EADDRINUSE' });
 });
 
 test('a sender is shown by name and address; mail Moat wrote as Moat; a null sender from outside in words', () => {
