@@ -25,6 +25,8 @@ export function Dashboard({ relay, summary, openAlerts }: { relay: CallState<Rel
   useLiveReload(['received', 'delivered', 'bounced', 'quarantined', 'deferred'], () => void series.reload(), 30_000);
   useEvent('alert', () => void figures.reload());
   const warnings = liveWarnings(relay.data, summary.data);
+  const checklist = useCall('checklist.get', {});
+  const failingProbes = checklist.data?.probes.filter((probe) => probe.status === 'failing').length ?? 0;
 
   return (
     <div className="dashboard">
@@ -45,7 +47,7 @@ export function Dashboard({ relay, summary, openAlerts }: { relay: CallState<Rel
 
       <section className="panel" aria-labelledby="alerts-title">
         <h2 id="alerts-title">Open alerts</h2>
-        <AlertList alerts={openAlerts} now={now} warnings={warnings.length} />
+        <AlertList alerts={openAlerts} now={now} warnings={warnings.length} failingProbes={failingProbes} />
       </section>
 
       <section className="panel" aria-labelledby="charts-title">
@@ -211,14 +213,21 @@ function WarningList({ warnings, now }: { warnings: readonly LiveWarning[]; now:
   );
 }
 
-/** `warnings`: how many live warnings the page shows; "All is well" only when there are none. */
-export function AlertList({ alerts, now, warnings = 0 }: { alerts: readonly Alert[]; now: number; warnings?: number }) {
+/**
+ * `warnings`: how many live warnings the page shows; `failingProbes`: the checklist's failing items. "All is well"
+ * only when there are neither.
+ */
+export function AlertList({ alerts, now, warnings = 0, failingProbes = 0 }: { alerts: readonly Alert[]; now: number; warnings?: number; failingProbes?: number }) {
   if (alerts.length === 0) {
-    return warnings > 0 ? (
-      <Empty>No alert raised yet: an alert waits until a problem has lasted past its threshold. See "Needs attention now" above.</Empty>
-    ) : (
-      <Empty>No open alerts. All is well.</Empty>
-    );
+    if (warnings > 0) return <Empty>No alert raised yet: an alert waits until a problem has lasted past its threshold. See "Needs attention now" above.</Empty>;
+    if (failingProbes > 0) {
+      return (
+        <Empty>
+          No open alerts, but {failingProbes === 1 ? 'one item of the checklist is failing' : `${failingProbes} items of the checklist are failing`}: see the <a href="#/checklist">Checklist</a>.
+        </Empty>
+      );
+    }
+    return <Empty>No open alerts. All is well.</Empty>;
   }
   return (
     <>
