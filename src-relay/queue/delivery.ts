@@ -36,6 +36,21 @@ export interface RecipientOutcome {
   delivered: boolean;
   /** The remote reply or the local error, as the queue viewer shows it. */
   failure?: DeliveryFailure & { command?: string; message: string };
+  /**
+   * Delivered: the server's reply to the message, as it came (at most MAX_REPLY_CHARS, control characters as
+   * spaces). Exchange names its own message id there, which an admin looks up in its message tracking.
+   */
+  reply?: string;
+}
+
+/** The longest delivery reply kept. */
+export const MAX_REPLY_CHARS = 512;
+
+/** A server's reply as kept and shown: one line, bounded (it comes from the network). */
+export function keptReply(response: unknown): string | undefined {
+  if (typeof response !== 'string') return undefined;
+  const line = response.replace(/[\x00-\x1f\x7f]+/g, ' ').trim();
+  return line ? line.slice(0, MAX_REPLY_CHARS) : undefined;
 }
 
 export interface DeliveryResult {
@@ -191,13 +206,14 @@ export class Deliverer {
         if (error.recipient) rejected.set(error.recipient, error);
       }
       const accepted = new Set((info.accepted as string[]).map(String));
+      const reply = keptReply((info as { response?: unknown }).response);
       return {
         remoteMta,
         unreachable: false,
         outcomes: job.recipients.map((address) => {
           const error = rejected.get(address);
           if (error || !accepted.has(address)) return { address, delivered: false, failure: describe(error ?? { name: 'Error', message: 'not accepted' }) };
-          return { address, delivered: true };
+          return { address, delivered: true, reply };
         }),
       };
     } catch (caught) {

@@ -301,7 +301,9 @@ export class Scheduler {
       const outcome = result.outcomes.find((candidate) => candidate.address === row.address)!;
       const base = { at: now, queueId: job.messageId, sender: row.sender, recipient: row.address };
       if (outcome.delivered) {
-        updates.push({ address: row.address, status: 'delivered', attempted: true, nextAttemptAt: now, lastReply: '250 accepted', lastStatus: '2.0.0' });
+        const reply = outcome.reply ?? '250 accepted';
+        const status = /^2\d\d[ -](2\.\d{1,3}\.\d{1,3})\b/.exec(reply)?.[1] ?? '2.0.0';
+        updates.push({ address: row.address, status: 'delivered', attempted: true, nextAttemptAt: now, lastReply: reply, lastStatus: status });
         history.push({ ...base, action: 'DELIVERED', detail: `to ${result.remoteMta}` });
         this.logger.info({ id: job.messageId, to: row.address, relay: result.remoteMta, attempt: row.attempts + 1 }, 'DELIVERED');
         announce.push(() => this.events.emit('delivered', { id: job.messageId, recipient: row.address, route: job.route }));

@@ -102,13 +102,13 @@ test('a failed relay and paused delivery are warnings too', () => {
 
 test('the top bar says "Running" in green only while mail flows: amber with what is wrong when a route is down or delivery is paused', () => {
   const up = { size: 0, oldest: null, held: 0, queueHeld: false };
-  assert.deepEqual(relayBadge(status({ routes: [{ route: 'internal', state: 'up', since: 5, lastError: null }] }), up), { label: 'Running', tone: 'ok', title: null });
-  const down = relayBadge(status({ routes: [{ route: 'internal', state: 'down', since: 5, lastError: 'connect ECONNREFUSED 127.0.0.1:25' }] }), up);
+  assert.deepEqual(relayBadge(status({ routes: [{ route: 'internal', state: 'up', since: 5, lastError: null }] })!, up), { label: 'Running', tone: 'ok', title: null });
+  const down = relayBadge(status({ routes: [{ route: 'internal', state: 'down', since: 5, lastError: 'connect ECONNREFUSED 127.0.0.1:25' }] })!, up);
   assert.equal(down.label, 'Running · mail not delivered');
   assert.equal(down.tone, 'warning');
   assert.match(down.title!, /cannot be delivered to the internal server/);
-  assert.deepEqual(relayBadge(status({}), { ...up, queueHeld: true }), { label: 'Running · delivery paused', tone: 'warning', title: 'Delivery is paused: mail waits in the queue until you resume it' });
-  const failed = relayBadge(status({ state: 'failed', error: 'listen EADDRINUSE' }), up);
+  assert.deepEqual(relayBadge(status({})!, { ...up, queueHeld: true }), { label: 'Running · delivery paused', tone: 'warning', title: 'Delivery is paused: mail waits in the queue until you resume it' });
+  const failed = relayBadge(status({ state: 'failed', error: 'listen EADDRINUSE' })!, up);
   assert.deepEqual(failed, { label: 'Failed', tone: 'critical', title: 'listen EADDRINUSE' });
 });
 
