@@ -1,7 +1,7 @@
 import { TextDecoder } from 'node:util';
 import { normalizeDomain } from '../util/address.ts';
 import type { Filter, FilterResult, MessageContext, MimeSummary } from './types.ts';
-import { fromAddresses } from './pipeline.ts';
+import { fromAddresses } from './from-addresses.ts';
 
 /** SpamAssassin's Generic Test for Unsolicited Bulk Email: any junk filter must treat it as certain junk. */
 export const GTUBE = 'XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X';

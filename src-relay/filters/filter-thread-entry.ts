@@ -9,6 +9,11 @@ import { DnsCache } from '../util/dns-cache.ts';
 import { Outbox } from './thread-outbox.ts';
 import type { Resolver } from '../util/resolver.ts';
 
+// What this thread parses comes from the network (headers, DNS records): no parsed key may reach Object.prototype
+// through "__proto__" (mailauth's tag parser follows dotted tag names, a.b=…). Without the accessor it is a plain
+// key, as with node's --disable-proto=delete, which a Worker cannot be given. Before mailauth loads (at first use).
+delete (Object.prototype as { __proto__?: unknown }).__proto__;
+
 /** Early SPF checks kept at most: the listener drops each transaction's, this only bounds a mistake. */
 const MAX_EARLY_SPF = 10_000;
 

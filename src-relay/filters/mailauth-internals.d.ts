@@ -1,6 +1,6 @@
 // mailauth ships no types for the internals Moat changes: getPublicKey in the tools module's exports (the key cache,
 // public-key-cache.ts), the DKIM parser's header scan (mailauth-header-scan.ts) and the verifier's bounds
-// (mailauth-signature-limits.ts).
+// (mailauth-signature-limits.ts), and its relaxed body hash (mailauth-relaxed-lines.ts).
 declare module 'mailauth/lib/tools.js' {
   const tools: Record<string, unknown>;
   export default tools;
@@ -12,4 +12,8 @@ declare module 'mailauth/lib/dkim/message-parser.js' {
 declare module 'mailauth/lib/dkim/dkim-verifier.js' {
   const verifier: { DkimVerifier: { prototype: Parameters<typeof import('./mailauth-signature-limits.ts').installSignatureLimits>[0] } };
   export default verifier;
+}
+declare module 'mailauth/lib/dkim/body/relaxed.js' {
+  const relaxed: { RelaxedHash: { prototype: Parameters<typeof import('./mailauth-relaxed-lines.ts').installRelaxedLines>[0] } };
+  export default relaxed;
 }

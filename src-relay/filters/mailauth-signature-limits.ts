@@ -3,7 +3,8 @@
 // hasher per distinct canonicalization, hash and l= value, and runs every one over the whole body in JavaScript
 // (4,000 signatures each with its own l= fit in the 1 MiB header limit: about 74 s of CPU), and it looks up every
 // name of a signature's h= list in every header line. Real mail carries a few signatures and one ARC set per hop.
-// A message past a bound is not checked; the filter gives it the unchecked verdict (never "pass").
+// A message past a bound, or with a field naming __proto__ (which mailauth's tag parser would follow onto
+// Object.prototype), is not checked; the filter gives it the unchecked verdict (never "pass").
 
 /** DKIM-Signature fields in one message. */
 export const MAX_DKIM_SIGNATURES = 10;
@@ -11,16 +12,17 @@ export const MAX_DKIM_SIGNATURES = 10;
 export const MAX_ARC_SETS = 50;
 /** Header names in one signature's h= list. */
 export const MAX_SIGNED_FIELDS = 100;
-/** Distinct body hashes (canonicalization, hash and l= together), each a pass over the body. */
-export const MAX_BODY_HASHES = 5;
+/** Distinct body hashes (canonicalization, hash and l= together), each a pass over the body; real mail needs one or two. */
+export const MAX_BODY_HASHES = 3;
 /** Bytes of one DKIM or ARC field (mailauth parses each character by character). */
 export const MAX_SIGNATURE_FIELD_BYTES = 64 * 1024;
 
 const ARC_FIELDS = ['arc-seal', 'arc-message-signature', 'arc-authentication-results'];
+const PROTO = Buffer.from('__proto__');
 
-/** A message whose signatures are past a bound: sender authentication was not done. */
-export class SignatureLimitError extends Error {
-  override readonly name = 'SignatureLimitError';
+/** Sender authentication was not done: the signatures are past a bound, or the From cannot be read (sender-auth.ts). */
+export class NotCheckedError extends Error {
+  override readonly name = 'NotCheckedError';
 }
 
 /** The parts of mailauth's DkimVerifier the bounds read. */
@@ -32,32 +34,34 @@ interface ParsedHeaders {
   parsed: { key: string; line: Uint8Array }[];
 }
 
-/** Fails with SignatureLimitError when the header block's DKIM and ARC fields are past a bound (before any parsing of them). */
+/** Fails with NotCheckedError when the header block's DKIM and ARC fields are past a bound (before any parsing of them). */
 export function checkSignatureFields(headers: ParsedHeaders): void {
   let dkim = 0;
   const arc = new Map<string, number>();
   for (const { key, line } of headers.parsed) {
     const isArc = ARC_FIELDS.includes(key);
     if (key !== 'dkim-signature' && !isArc) continue;
-    if (line.length > MAX_SIGNATURE_FIELD_BYTES) throw new SignatureLimitError(`a ${key} field of ${line.length} bytes, over the limit of ${MAX_SIGNATURE_FIELD_BYTES}`);
-    if (key === 'dkim-signature' && ++dkim > MAX_DKIM_SIGNATURES) throw new SignatureLimitError(`more than ${MAX_DKIM_SIGNATURES} DKIM signatures`);
+    if (line.length > MAX_SIGNATURE_FIELD_BYTES) throw new NotCheckedError(`a field ${key} of ${line.length} bytes, over the limit of ${MAX_SIGNATURE_FIELD_BYTES}`);
+    // mailauth's tag parser follows a dotted tag name (a.b=…) through __proto__ onto Object.prototype
+    if (Buffer.from(line.buffer, line.byteOffset, line.byteLength).includes(PROTO)) throw new NotCheckedError(`a field ${key} naming __proto__`);
+    if (key === 'dkim-signature' && ++dkim > MAX_DKIM_SIGNATURES) throw new NotCheckedError(`more than ${MAX_DKIM_SIGNATURES} DKIM signatures`);
     if (isArc) {
       const count = (arc.get(key) ?? 0) + 1;
-      if (count > MAX_ARC_SETS) throw new SignatureLimitError(`more than ${MAX_ARC_SETS} ${key} fields`);
+      if (count > MAX_ARC_SETS) throw new NotCheckedError(`more than ${MAX_ARC_SETS} ${key} fields`);
       arc.set(key, count);
     }
   }
 }
 
-/** Fails with SignatureLimitError when the parsed signatures ask for too much work (after mailauth parsed them, before the body). */
+/** Fails with NotCheckedError when the parsed signatures ask for too much work (after mailauth parsed them, before the body). */
 export function checkSignatureWork(verifier: VerifierState): void {
   for (const signature of verifier.signatureHeaders ?? []) {
     if (signature.skip) continue;
     const names = String(signature.parsed?.h?.value ?? '').split(':').length;
-    if (names > MAX_SIGNED_FIELDS) throw new SignatureLimitError(`a ${signature.type ?? 'DKIM'} signature that signs ${names} header fields, over the limit of ${MAX_SIGNED_FIELDS}`);
+    if (names > MAX_SIGNED_FIELDS) throw new NotCheckedError(`a ${signature.type ?? 'DKIM'} signature that signs ${names} header fields, over the limit of ${MAX_SIGNED_FIELDS}`);
   }
   const hashes = verifier.bodyHashes?.size ?? 0;
-  if (hashes > MAX_BODY_HASHES) throw new SignatureLimitError(`signatures asking for ${hashes} different body hashes, over the limit of ${MAX_BODY_HASHES}`);
+  if (hashes > MAX_BODY_HASHES) throw new NotCheckedError(`signatures asking for ${hashes} different body hashes, over the limit of ${MAX_BODY_HASHES}`);
 }
 
 /**

@@ -9,6 +9,7 @@ import type { SenderLists } from './sender-lists.ts';
 import type { StartedCheck } from './filter-thread.ts';
 import type { Filter, FilterResult, MessageContext } from './types.ts';
 import type { Verdict } from '../events.ts';
+import { fromAddresses } from './from-addresses.ts';
 
 const VERDICTS: ReadonlySet<Verdict> = new Set(['accept', 'tag', 'quarantine', 'reject', 'tempfail']);
 /** A filter's answer is trimmed to this before it goes into the trace (and the database). */
@@ -234,14 +235,4 @@ function ownListsOutcome(personal: PersonalVerdict, globallyAllowed: boolean): F
     );
   }
   return { filter: OWN_LISTS_NAME, role: 'policy', verdict: 'accept', score: 0, reasons, ms: 0 };
-}
-
-/** The addresses in the From header field(s), lower-case. */
-export function fromAddresses(headers: readonly { name: string; value: string }[]): string[] {
-  const addresses: string[] = [];
-  for (const header of headers) {
-    if (header.name.toLowerCase() !== 'from') continue;
-    for (const match of header.value.matchAll(/<?([^\s<>"(),;:]+@[^\s<>"(),;:]+)>?/g)) addresses.push(match[1]!.toLowerCase());
-  }
-  return addresses;
 }

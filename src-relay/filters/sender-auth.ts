@@ -10,7 +10,9 @@ import { performance } from 'node:perf_hooks';
 import type { Resolver } from '../util/resolver.ts';
 import { installHeaderScan } from './mailauth-header-scan.ts';
 import { installJoiStandIn } from './mailauth-joi.ts';
-import { installSignatureLimits, SignatureLimitError } from './mailauth-signature-limits.ts';
+import { installRelaxedLines } from './mailauth-relaxed-lines.ts';
+import { installSignatureLimits, NotCheckedError } from './mailauth-signature-limits.ts';
+import { fromAddresses } from './from-addresses.ts';
 import { messageStream } from './message-source.ts';
 import { publicKeyCache, type GetPublicKey, type PublicKeyCache } from './public-key-cache.ts';
 import type { Filter, FilterResult, MessageContext } from './types.ts';
@@ -50,8 +52,8 @@ const VERIFIERS = ['mailauth/lib/dkim/dkim-verifier.js', 'mailauth/lib/arc/index
  * them): its DKIM and ARC verifiers take getPublicKey from the tools module's exports when they load, so the key
  * cache goes into those exports first (test/unit/filters/public-key-cache.test.ts checks that the verifiers use it);
  * the DKIM parser finds the end of the header block without an allocation per byte (mailauth-header-scan.ts); its
- * verifier takes on a bounded number of signatures (mailauth-signature-limits.ts); and its two joi checks are done
- * without loading joi (mailauth-joi.ts).
+ * verifier takes on a bounded number of signatures (mailauth-signature-limits.ts); its relaxed body hash scans a long
+ * line once (mailauth-relaxed-lines.ts); and its two joi checks are done without loading joi (mailauth-joi.ts).
  */
 function mailauth(): Promise<Mailauth> {
   if (!loaded) installJoiStandIn();
@@ -77,9 +79,11 @@ function mailauth(): Promise<Mailauth> {
       import('mailauth/lib/dmarc/index.js'),
       // after the key cache went in: the verifier takes getPublicKey when it loads
       import('mailauth/lib/dkim/dkim-verifier.js'),
+      import('mailauth/lib/dkim/body/relaxed.js'),
     ]);
-  }).then(([dkim, spf, arc, dmarc, verifier]) => {
+  }).then(([dkim, spf, arc, dmarc, verifier, relaxed]) => {
     installSignatureLimits(verifier.default.DkimVerifier.prototype);
+    installRelaxedLines(relaxed.default.RelaxedHash.prototype);
     return { dkimVerify: dkim.dkimVerify, spf: spf.spf, arc: arc.arc, dmarc: dmarc.dmarc } as unknown as Mailauth;
   });
   return loaded;
@@ -153,6 +157,8 @@ interface DkimOutcome {
   results?: { id?: unknown; status?: AuthStatus & { aligned?: string | boolean; underSized?: unknown }; signingDomain?: string; info?: string }[];
   headerFrom?: unknown;
   arc?: unknown;
+  /** mailauth's parse of the header block (a property it does not enumerate). */
+  headers?: { parsed?: { key: string | null; line: Uint8Array }[] };
 }
 interface MailauthOutcome {
   spf?: SpfOutcome | false;
@@ -205,27 +211,28 @@ export class SenderAuthFilter implements Filter {
       if (spfSettled.status === 'rejected') throw spfSettled.reason;
       const dkimResult = dkimSettled.value;
       const spfOutcome = spfSettled.value;
-      const fromDomains = headerFromDomains(dkimResult.headerFrom);
-      if (fromDomains.length > MAX_FROM_DOMAINS) throw new SignatureLimitError(`a From naming ${fromDomains.length} domains, over the limit of ${MAX_FROM_DOMAINS}`);
+      const domains = fromDomains(dkimResult);
       const arcResult = await arc(dkimResult.arc, { resolver });
+      // a budget of its own: the sender's look-ups (keys, SPF) or its CPU must not use up the From domain's policy
+      const dmarcResolver = mailauthResolver(this.options.resolver, { signal, budgetEndsAt: performance.now() + 2 * (this.options.lookupTimeoutMs ?? DNS_LOOKUP_TIMEOUT_MS), lookupTimeoutMs: this.options.lookupTimeoutMs });
       // mailauth answers false (no DMARC) for more than one From address: each domain is checked, the strictest counts
       const dmarcResults = await Promise.all(
-        fromDomains.map(({ address }) =>
+        domains.map((domain) =>
           dmarc({
-            headerFrom: address,
+            headerFrom: `postmaster@${domain}`,
             spfDomains: spfOutcome.status?.result === 'pass' && spfOutcome.domain ? [spfOutcome.domain] : [],
             dkimDomains: (dkimResult.results ?? [])
               .filter((row) => row.status?.result === 'pass')
               .map((row) => ({ id: row.id, domain: row.signingDomain, aligned: row.status?.aligned, underSized: row.status?.underSized })),
             arcResult,
-            resolver,
+            resolver: dmarcResolver,
           }),
         ),
       );
       signal.throwIfAborted();
       return { filter: this.name, ...this.judge({ dkim: dkimResult, spf: spfOutcome, arc: arcResult, dmarc: strictest(dmarcResults) }) };
     } catch (error) {
-      if (!(error instanceof SignatureLimitError) || signal.aborted) throw error;
+      if (!(error instanceof NotCheckedError) || signal.aborted) throw error;
       return { filter: this.name, verdict: this.options.unchecked ?? 'quarantine', score: 0, reasons: [`not checked: ${error.message}`] };
     } finally {
       signal.removeEventListener('abort', stop);
@@ -324,15 +331,27 @@ export class SenderAuthFilter implements Filter {
 /** Distinct From domains DMARC is checked for; more and the message is not checked (each costs DNS look-ups). */
 export const MAX_FROM_DOMAINS = 5;
 
-/** One From address for each distinct domain of the message's From fields (mailauth's headerFrom: every address of every From field). */
-function headerFromDomains(headerFrom: unknown): { domain: string; address: string }[] {
-  const addresses = Array.isArray(headerFrom) ? headerFrom.filter((address): address is string => typeof address === 'string') : [];
-  const byDomain = new Map<string, string>();
-  for (const address of addresses) {
-    const domain = address.slice(address.lastIndexOf('@') + 1).trim().toLowerCase();
-    if (!byDomain.has(domain)) byDomain.set(domain, address);
+/**
+ * Every domain a reader could take the message to be from, for DMARC: of each address mailauth found in the From
+ * fields, and of each that Moat's own reading finds there (mailauth finds none in group syntax, "Board: ceo@x;", nor
+ * in "<ceo@x;>"); every part after an "@" ("ceo@victim@attacker" names both). A From field without any address, or
+ * naming more than MAX_FROM_DOMAINS domains, cannot be checked. No From field: nothing to check.
+ */
+function fromDomains(dkim: DkimOutcome): string[] {
+  const fields = (dkim.headers?.parsed ?? [])
+    .filter((header) => header.key === 'from')
+    .map((header) => ({ name: 'from', value: Buffer.from(header.line).toString('latin1').replace(/^[^:]*:/, '').replace(/\r?\n/g, '') }));
+  const found = Array.isArray(dkim.headerFrom) ? dkim.headerFrom.filter((address): address is string => typeof address === 'string') : [];
+  const domains = new Set<string>();
+  for (const address of [...found, ...fromAddresses(fields)]) {
+    for (const part of address.split('@').slice(1)) {
+      const domain = part.trim().toLowerCase().replace(/\.$/, '');
+      if (domain) domains.add(domain);
+    }
   }
-  return [...byDomain].map(([domain, address]) => ({ domain, address }));
+  if (fields.length > 0 && domains.size === 0) throw new NotCheckedError('a From field with no address in it');
+  if (domains.size > MAX_FROM_DOMAINS) throw new NotCheckedError(`a From naming ${domains.size} domains, over the limit of ${MAX_FROM_DOMAINS}`);
+  return [...domains];
 }
 
 type DmarcOutcome = NonNullable<MailauthOutcome['dmarc']>;
