@@ -127,8 +127,14 @@ export const BUILTIN_RULES: readonly BuiltinRule[] = [
         return domain !== null && input.ownDomains.has(domain);
       });
       if (!own) return false;
+      const ownDomain = normalizeDomain(own.slice(own.lastIndexOf('@') + 1))!;
+      // DMARC passed, or a DKIM signature of that domain did: an attacker's pass for its own domain does not count
       const passed = (input.message.results ?? []).some((result) =>
-        (result.headers ?? []).some((header) => header.name.toLowerCase() === 'authentication-results' && /\b(dmarc|dkim)=pass\b/i.test(header.value)),
+        (result.headers ?? []).some(
+          (header) =>
+            header.name.toLowerCase() === 'authentication-results' &&
+            header.value.split(';').some((part) => /\bdmarc=pass\b/i.test(part) || (/\bdkim=pass\b/i.test(part) && signedBy(part, ownDomain))),
+        ),
       );
       return passed ? false : `From: ${own}`;
     },
@@ -269,4 +275,11 @@ export class BuiltinRulesFilter implements Filter {
     }
     return { filter: this.name, verdict: 'accept', score: Math.round(score * 100) / 100, reasons };
   }
+}
+
+/** A DKIM result part's signing domain (header.d, or header.i's domain) is `domain` or shares it (relaxed alignment). */
+function signedBy(part: string, domain: string): boolean {
+  const named = /\bheader\.d=([^\s;]+)/i.exec(part)?.[1] ?? /\bheader\.i=[^\s;@]*@([^\s;]+)/i.exec(part)?.[1];
+  const signer = named ? normalizeDomain(named) : null;
+  return signer !== null && (signer === domain || domain.endsWith(`.${signer}`) || signer.endsWith(`.${domain}`));
 }

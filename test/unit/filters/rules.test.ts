@@ -57,6 +57,13 @@ test('From our own domain from outside is suspicious unless DKIM or DMARC passed
   const passed = [{ filter: 'sender-auth', verdict: 'accept' as const, score: 0, reasons: [], headers: [{ name: 'Authentication-Results', value: 'dkim=pass header.d=example.test' }] }];
   assert.deepEqual(await hits(context(own, {}, { results: passed })), []);
   assert.deepEqual(await hits(context(own, {}, { authenticatedUser: 'ceo' })), []);
+  const passedAs = (value: string) => [{ filter: 'sender-auth', verdict: 'accept' as const, score: 0, reasons: [], headers: [{ name: 'Authentication-Results', value }] }];
+  // mailauth's own words: header.i, and a sub-domain of ours signing; a DMARC pass
+  assert.deepEqual(await hits(context(own, {}, { results: passedAs('spf=fail smtp.mailfrom=x@y.test; dkim=pass header.i=@mail.example.test header.s=sel') })), []);
+  assert.deepEqual(await hits(context(own, {}, { results: passedAs('dmarc=pass header.from=example.test') })), []);
+  // an attacker's signature passes for its own domain, not for ours
+  assert.deepEqual(await hits(context(own, {}, { results: passedAs('dkim=pass header.i=@attacker.test header.s=sel; dmarc=none header.from=example.test') })), ['FROM_OWN_DOMAIN_UNAUTHENTICATED']);
+  assert.deepEqual(await hits(context(own, {}, { results: passedAs('dkim=pass header.d=notexample.test') })), ['FROM_OWN_DOMAIN_UNAUTHENTICATED']);
 });
 
 test('HTML-only with almost no text, base64 text, needless encoded subject, display name hiding an address', async () => {
