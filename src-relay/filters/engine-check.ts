@@ -20,7 +20,7 @@ export interface FilterCandidate {
 /** Where Debian's packages (and their defaults elsewhere) put each engine. */
 export const FILTER_CANDIDATES: readonly FilterCandidate[] = [
   { engine: 'clamav', address: '127.0.0.1:3310' },
-  { engine: 'clamav', address: '/var/run/clamav/clamd.ctl' },
+  { engine: 'clamav', address: '/run/clamav/clamd.ctl' },
   { engine: 'rspamd', address: '127.0.0.1:11333' },
   { engine: 'spamd', address: '127.0.0.1:783' },
 ];
@@ -48,7 +48,7 @@ export interface EngineCheck {
 
 /** Why an address cannot be one for this engine, or null: clamd takes a socket path or HOST:PORT, the others HOST:PORT. */
 export function filterAddressProblem(engine: FilterEngine, address: string): string | null {
-  if (engine === 'clamav' && address.includes('/')) return address.startsWith('/') ? null : 'a unix socket path must be absolute, e.g. /var/run/clamav/clamd.ctl';
+  if (engine === 'clamav' && address.includes('/')) return address.startsWith('/') ? null : 'a unix socket path must be absolute, e.g. /run/clamav/clamd.ctl';
   const parsed = hostPortSchema.safeParse(address);
   if (!parsed.success) return engine === 'clamav' ? 'expected HOST:PORT (e.g. 127.0.0.1:3310) or a socket path' : 'expected HOST:PORT, e.g. 127.0.0.1:11333';
   if (Number(address.slice(address.lastIndexOf(':') + 1)) === 0) return 'port 0 is not an address to connect to';

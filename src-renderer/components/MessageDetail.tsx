@@ -1,7 +1,7 @@
 import { useEffect, useRef, type ReactNode } from 'react';
 import type { Output } from '../../src-relay/admin/contract.ts';
 import { formatMs, formatScore, formatSize } from '../lib/format.ts';
-import { DECISION_ACTION, MESSAGE_STATUS, RECIPIENT_STATUS } from '../lib/words.ts';
+import { DECISION_ACTION, MESSAGE_STATUS, QUEUE_STATUS, RECIPIENT_STATUS } from '../lib/words.ts';
 import { Badge, Facts, Time } from './ui.tsx';
 import { PlainError } from './PlainError.tsx';
 import { senderLabel } from '../lib/sender.ts';
@@ -81,7 +81,8 @@ export function MessageDetail({ message, headingLevel = 2 }: { message: Detail; 
       <Sub>Recipients</Sub>
       <ul className="recipients">
         {message.recipients.map((recipient) => {
-          const state = RECIPIENT_STATUS[recipient.status];
+          // as the queue's list says it: a recipient waiting after a failed attempt is being retried
+          const state = recipient.status === 'pending' && recipient.attempts > 0 ? QUEUE_STATUS.deferred : RECIPIENT_STATUS[recipient.status];
           return (
             <li key={recipient.address}>
               <div className="recipient-head">

@@ -153,7 +153,7 @@ e2eTest('without a virus scanner the wizard says how to install ClamAV, and its 
   await next.click();
 
   await textMatches(step, /^Step 4 of 9: Filters$/);
-  // this box runs no clamd at the usual addresses (127.0.0.1:3310, /var/run/clamav/clamd.ctl): the e2e boxes have none
+  // this box runs no clamd at the usual addresses (127.0.0.1:3310, /run/clamav/clamd.ctl): the e2e boxes have none
   const advice = page.getByRole('note', { name: 'No virus scanner' });
   await textMatches(advice, /No virus scanner found\..*sudo apt-get install clamav-daemon clamav-freshclam.*systemctl enable --now clamav-freshclam clamav-daemon.*Look for filters/s);
   // each engine looked for is one plain sentence; the raw answers (error codes) only under its Details

@@ -236,7 +236,7 @@ export function FiltersStep({ fields, set, errors, label }: StepProps) {
         <>
           <div className="panel">
             <div className="panel-header">
-              <h3>Found on this box</h3>
+              <h3>Filter engines on this box</h3>
               <button type="button" onClick={() => void runDetect()} disabled={detect.busy}>
                 {detect.busy ? 'Looking…' : 'Look for filters'}
               </button>
