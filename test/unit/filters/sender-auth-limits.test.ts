@@ -8,26 +8,15 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MAX_FROM_DOMAINS, SenderAuthFilter, type AuthResolver, type SenderAuthOptions } from '../../../src-relay/filters/sender-auth.ts';
 import { MAX_ARC_SETS, MAX_BODY_HASHES, MAX_DKIM_SIGNATURES, MAX_SIGNATURE_FIELD_BYTES, MAX_SIGNED_FIELDS } from '../../../src-relay/filters/mailauth-signature-limits.ts';
-import { fixtureResolver, tempDir } from '../../helpers/relay.ts';
+import { tempDir } from '../../helpers/relay.ts';
+import { senderAuthOptions } from '../../helpers/sender-auth-options.ts';
 
 const dir = tempDir('moat-sender-auth-limits-');
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 // 198.51.100.7 is no permitted sender of any of these: DMARC fails wherever it applies
-const resolver = fixtureResolver({}, {}, {
-  'sender.test': ['v=spf1 ip4:192.0.2.10 -all'],
-  'strict.test': ['v=spf1 ip4:192.0.2.10 -all'],
-  '_dmarc.strict.test': ['v=DMARC1; p=reject'],
-  'careful.test': ['v=spf1 ip4:192.0.2.10 -all'],
-  '_dmarc.careful.test': ['v=DMARC1; p=quarantine'],
-}) as AuthResolver;
-const OPTIONS: SenderAuthOptions = {
-  resolver,
-  hostname: 'relay.example.test',
-  dmarcReject: 'reject',
-  dmarcQuarantine: 'quarantine',
-  scores: { spfFail: 2, spfSoftfail: 0.5, dkimFail: 1, dmarcFail: 2 },
-};
+const OPTIONS = senderAuthOptions();
+const { resolver } = OPTIONS;
 
 let counter = 0;
 async function check(header: string, options: Partial<SenderAuthOptions> = {}, sender = 'alice@sender.test') {

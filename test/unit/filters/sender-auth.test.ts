@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { dkimSigned } from '../../helpers/dkim-sign.ts';
 import { SenderAuthFilter, mailauthResolver, type AuthResolver, type SenderAuthOptions } from '../../../src-relay/filters/sender-auth.ts';
 import type { MessageContext } from '../../../src-relay/filters/types.ts';
-import { fixtureResolver, refusingResolver, tempDir } from '../../helpers/relay.ts';
+import { refusingResolver, tempDir } from '../../helpers/relay.ts';
+import { senderAuthOptions } from '../../helpers/sender-auth-options.ts';
 
 const dir = tempDir('moat-sender-auth-');
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -17,28 +18,15 @@ const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 20
 const PRIVATE_PEM = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
 const DKIM_RECORD = `v=DKIM1; k=rsa; p=${publicKey.export({ type: 'spki', format: 'der' }).toString('base64')}`;
 
-/** Fixture DNS for the sending domains: SPF allows 192.0.2.10 only; each domain has its own DMARC policy. */
-const TXT: Record<string, string[]> = {
-  'sender.test': ['v=spf1 ip4:192.0.2.10 -all'],
+/** Fixture DNS: the shared sending domains, a softfail one, one sampling its policy, and the test's DKIM key. */
+const OPTIONS = senderAuthOptions({
   'soft.test': ['v=spf1 ip4:192.0.2.10 ~all'],
-  'strict.test': ['v=spf1 ip4:192.0.2.10 -all'],
-  '_dmarc.strict.test': ['v=DMARC1; p=reject; rua=mailto:dmarc@strict.test'],
-  'careful.test': ['v=spf1 ip4:192.0.2.10 -all'],
-  '_dmarc.careful.test': ['v=DMARC1; p=quarantine'],
   'sampled.test': ['v=spf1 ip4:192.0.2.10 -all'],
   '_dmarc.sampled.test': ['v=DMARC1; p=reject; pct=50'],
   'sel._domainkey.strict.test': [DKIM_RECORD],
   'sel._domainkey.sender.test': [DKIM_RECORD],
-};
-const resolver = fixtureResolver({}, {}, TXT) as AuthResolver;
-
-const OPTIONS: SenderAuthOptions = {
-  resolver,
-  hostname: 'relay.example.test',
-  dmarcReject: 'reject',
-  dmarcQuarantine: 'quarantine',
-  scores: { spfFail: 2, spfSoftfail: 0.5, dkimFail: 1, dmarcFail: 2 },
-};
+});
+const { resolver } = OPTIONS;
 
 let counter = 0;
 /** A message file as the relay spools it: our Received header on top of what the client sent. */
