@@ -1,7 +1,7 @@
 import { TextDecoder } from 'node:util';
 import { normalizeDomain } from '../util/address.ts';
 import type { Filter, FilterResult, MessageContext, MimeSummary } from './types.ts';
-import { fromAddresses } from './from-addresses.ts';
+import { fromAddresses, mailboxAddresses } from './from-addresses.ts';
 
 /** SpamAssassin's Generic Test for Unsolicited Bulk Email: any junk filter must treat it as certain junk. */
 export const GTUBE = 'XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X';
@@ -122,19 +122,18 @@ export const BUILTIN_RULES: readonly BuiltinRule[] = [
     score: 4,
     test: (input) => {
       if (input.message.authenticatedUser) return false;
-      const own = fromAddresses([...(input.fields.get('from') ?? [])].map((value) => ({ name: 'from', value }))).find((address) => {
+      const fields = [...(input.fields.get('from') ?? [])];
+      // every reading: the words a person sees (an address in the display name too) and the mailboxes RFC 5322 finds
+      const addresses = [...fromAddresses(fields.map((value) => ({ name: 'from', value }))), ...fields.flatMap((value) => mailboxAddresses(value).addresses)];
+      const own = addresses.find((address) => {
         const domain = normalizeDomain(address.slice(address.lastIndexOf('@') + 1));
         return domain !== null && input.ownDomains.has(domain);
       });
       if (!own) return false;
       const ownDomain = normalizeDomain(own.slice(own.lastIndexOf('@') + 1))!;
-      // DMARC passed, or a DKIM signature of that domain did: an attacker's pass for its own domain does not count
-      const passed = (input.message.results ?? []).some((result) =>
-        (result.headers ?? []).some(
-          (header) =>
-            header.name.toLowerCase() === 'authentication-results' &&
-            header.value.split(';').some((part) => /\bdmarc=pass\b/i.test(part) || (/\bdkim=pass\b/i.test(part) && signedBy(part, ownDomain))),
-        ),
+      // DMARC passed for that domain, or a DKIM signature of it verified: an attacker's pass for its own domain does not count
+      const passed = (input.message.results ?? []).some(
+        (result) => result.passed && (result.passed.dmarc.includes(ownDomain) || result.passed.dkim.some((signer) => aligned(signer, ownDomain))),
       );
       return passed ? false : `From: ${own}`;
     },
@@ -277,9 +276,8 @@ export class BuiltinRulesFilter implements Filter {
   }
 }
 
-/** A DKIM result part's signing domain (header.d, or header.i's domain) is `domain` or shares it (relaxed alignment). */
-function signedBy(part: string, domain: string): boolean {
-  const named = /\bheader\.d=([^\s;]+)/i.exec(part)?.[1] ?? /\bheader\.i=[^\s;@]*@([^\s;]+)/i.exec(part)?.[1];
-  const signer = named ? normalizeDomain(named) : null;
-  return signer !== null && (signer === domain || domain.endsWith(`.${signer}`) || signer.endsWith(`.${domain}`));
+/** A signing domain speaks for `domain` when it is that domain, a parent of it or a sub-domain (relaxed alignment). */
+function aligned(signer: string, domain: string): boolean {
+  const name = normalizeDomain(signer);
+  return name !== null && name.includes('.') && (name === domain || domain.endsWith(`.${name}`) || name.endsWith(`.${domain}`));
 }

@@ -13,6 +13,7 @@ import type { Resolver } from '../util/resolver.ts';
 // through "__proto__" (mailauth's tag parser follows dotted tag names, a.b=…). Without the accessor it is a plain
 // key, as with node's --disable-proto=delete, which a Worker cannot be given. Before mailauth loads (at first use).
 delete (Object.prototype as { __proto__?: unknown }).__proto__;
+if ('__proto__' in Object.prototype) throw new Error('the filter thread could not remove Object.prototype.__proto__');
 
 /** Early SPF checks kept at most: the listener drops each transaction's, this only bounds a mistake. */
 const MAX_EARLY_SPF = 10_000;

@@ -10,3 +10,115 @@ export function fromAddresses(headers: readonly { name: string; value: string }[
   }
   return addresses;
 }
+
+/**
+ * The addresses of a From field's mailboxes as RFC 5322 reads them, lower-case: comments dropped (nested, with
+ * quoted-pairs), groups flattened ("Board: a@x, b@y;"), the address in angle brackets when there is one (a display
+ * name's words are not an address), whitespace around "@" and "." dropped, a quoted local part unquoted, a route
+ * ("<@relay:a@x>") dropped. What mail programs show as the sender; DMARC applies to these. `malformed`: the field
+ * cannot be read so (an unclosed quote, comment or bracket, words after the brackets, a mailbox with no address):
+ * what a reader shows is then anybody's guess.
+ */
+export function mailboxAddresses(value: string): { addresses: string[]; malformed: boolean } {
+  const addresses: string[] = [];
+  const uncommented = withoutComments(value);
+  let malformed = uncommented === null;
+  for (const mailbox of splitMailboxes(uncommented ?? value)) {
+    if (mailbox === null) {
+      malformed = true;
+      continue;
+    }
+    if (mailbox.trim() === '') continue;
+    const spec = addressSpec(mailbox);
+    if (spec === null) {
+      malformed = true;
+      continue;
+    }
+    const compact = spec.replace(/\s+/g, '');
+    const at = lastOutsideQuotes(compact, '@');
+    if (at <= 0 || at === compact.length - 1) {
+      malformed = true;
+      continue;
+    }
+    const local = compact.slice(0, at).replace(/^"(.*)"$/s, '$1').replace(/\\(.)/gs, '$1');
+    addresses.push(`${local}@${compact.slice(at + 1)}`.toLowerCase());
+  }
+  return { addresses, malformed };
+}
+
+/** The text with its comments replaced by a space, quoted strings kept as they are; null when a comment or quote is left open. */
+function withoutComments(value: string): string | null {
+  let text = '';
+  let depth = 0;
+  let quoted = false;
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i]!;
+    if (c === '\\' && (quoted || depth > 0)) {
+      if (depth === 0) text += c + (value[i + 1] ?? '');
+      i++;
+    } else if (depth > 0) {
+      if (c === '(') depth++;
+      else if (c === ')') depth--;
+    } else if (c === '(' && !quoted) {
+      depth = 1;
+      text += ' ';
+    } else {
+      if (c === '"') quoted = !quoted;
+      text += c;
+    }
+  }
+  return depth > 0 || quoted ? null : text;
+}
+
+/** The mailboxes: split at "," and ";" outside quotes and angle brackets, a group's name (up to its ":") dropped; null for one left open. */
+function splitMailboxes(text: string): (string | null)[] {
+  const mailboxes: (string | null)[] = [];
+  let current = '';
+  let quoted = false;
+  let angle = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (c === '\\' && quoted) {
+      current += c + (text[i + 1] ?? '');
+      i++;
+      continue;
+    }
+    if (c === '"') quoted = !quoted;
+    else if (!quoted && c === '<') angle = true;
+    else if (!quoted && c === '>') angle = false;
+    else if (!quoted && !angle && (c === ',' || c === ';')) {
+      mailboxes.push(current);
+      current = '';
+      continue;
+    } else if (!quoted && !angle && c === ':') {
+      current = '';
+      continue;
+    }
+    current += c;
+  }
+  mailboxes.push(quoted || angle ? null : current);
+  return mailboxes;
+}
+
+/** A mailbox's address: what its angle brackets hold (less a route), else the whole mailbox; null for words after the brackets or a second pair. */
+function addressSpec(mailbox: string): string | null {
+  const open = lastOutsideQuotes(mailbox, '<');
+  if (open === -1) return mailbox;
+  const close = mailbox.indexOf('>', open);
+  if (close === -1 || mailbox.slice(close + 1).trim() !== '' || lastOutsideQuotes(mailbox.slice(0, open), '<') !== -1) return null;
+  const inside = mailbox.slice(open + 1, close);
+  const route = lastOutsideQuotes(inside, ':');
+  return route === -1 ? inside : inside.slice(route + 1);
+}
+
+function lastOutsideQuotes(text: string, char: string): number {
+  let found = -1;
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (c === '\\' && quoted) i++;
+    else if (c === '"') quoted = !quoted;
+    else if (c === char && !quoted) found = i;
+  }
+  return found;
+}

@@ -214,7 +214,13 @@ function sanitize(name: string, result: unknown): FilterResult | string {
       .map((header) => ({ name: header.name, value: header.value })),
     ...(candidate.unavailable ? { unavailable: true } : {}),
     ...(typeof candidate.ms === 'number' && candidate.ms >= 0 && candidate.ms <= MAX_REPORTED_MS ? { ms: candidate.ms } : {}),
+    ...(candidate.passed ? { passed: { dmarc: domainList(candidate.passed.dmarc), dkim: domainList(candidate.passed.dkim) } } : {}),
   };
+}
+
+/** A list of domain names from a filter, bounded: strings only, at most MAX_HEADERS of them, each at most a DNS name's length. */
+function domainList(list: unknown): string[] {
+  return Array.isArray(list) ? list.filter((item): item is string => typeof item === 'string' && item.length <= 253).slice(0, MAX_HEADERS) : [];
 }
 
 /** The recipients' own lists in the decision trace, in words (the admin's message view shows them as a filter row). */

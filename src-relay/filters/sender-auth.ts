@@ -12,7 +12,8 @@ import { installHeaderScan } from './mailauth-header-scan.ts';
 import { installJoiStandIn } from './mailauth-joi.ts';
 import { installRelaxedLines } from './mailauth-relaxed-lines.ts';
 import { installSignatureLimits, NotCheckedError } from './mailauth-signature-limits.ts';
-import { fromAddresses } from './from-addresses.ts';
+import { mailboxAddresses } from './from-addresses.ts';
+import { normalizeDomain } from '../util/address.ts';
 import { messageStream } from './message-source.ts';
 import { publicKeyCache, type GetPublicKey, type PublicKeyCache } from './public-key-cache.ts';
 import type { Filter, FilterResult, MessageContext } from './types.ts';
@@ -230,7 +231,15 @@ export class SenderAuthFilter implements Filter {
         ),
       );
       signal.throwIfAborted();
-      return { filter: this.name, ...this.judge({ dkim: dkimResult, spf: spfOutcome, arc: arcResult, dmarc: strictest(dmarcResults) }) };
+      // for the built-in rules (FROM_OWN_DOMAIN_UNAUTHENTICATED), as data: never read back out of header text
+      const passed = {
+        dmarc: domains.filter((_, index) => {
+          const outcome = dmarcResults[index];
+          return outcome && outcome.status?.result === 'pass';
+        }),
+        dkim: (dkimResult.results ?? []).filter((row) => row.status?.result === 'pass' && row.signingDomain).map((row) => row.signingDomain!.toLowerCase()),
+      };
+      return { filter: this.name, ...this.judge({ dkim: dkimResult, spf: spfOutcome, arc: arcResult, dmarc: strictest(dmarcResults) }), passed };
     } catch (error) {
       if (!(error instanceof NotCheckedError) || signal.aborted) throw error;
       return { filter: this.name, verdict: this.options.unchecked ?? 'quarantine', score: 0, reasons: [`not checked: ${error.message}`] };
@@ -332,21 +341,25 @@ export class SenderAuthFilter implements Filter {
 export const MAX_FROM_DOMAINS = 5;
 
 /**
- * Every domain a reader could take the message to be from, for DMARC: of each address mailauth found in the From
- * fields, and of each that Moat's own reading finds there (mailauth finds none in group syntax, "Board: ceo@x;", nor
- * in "<ceo@x;>"); every part after an "@" ("ceo@victim@attacker" names both). A From field without any address, or
- * naming more than MAX_FROM_DOMAINS domains, cannot be checked. No From field: nothing to check.
+ * Every domain a reader could take the message to be from, for DMARC: of each mailbox of the From fields as RFC 5322
+ * reads them (mailboxAddresses: comments, groups, spaces around "@"; mailauth's own reading misses all three, and
+ * finds no address in a group), every part after an "@" ("ceo@victim@attacker" names both). A From field that cannot
+ * be read, has no address, names a domain that is no host name (which DNS would answer with an error, a temperror),
+ * or names more than MAX_FROM_DOMAINS domains cannot be checked. No From field: nothing to check.
  */
 function fromDomains(dkim: DkimOutcome): string[] {
-  const fields = (dkim.headers?.parsed ?? [])
-    .filter((header) => header.key === 'from')
-    .map((header) => ({ name: 'from', value: Buffer.from(header.line).toString('latin1').replace(/^[^:]*:/, '').replace(/\r?\n/g, '') }));
-  const found = Array.isArray(dkim.headerFrom) ? dkim.headerFrom.filter((address): address is string => typeof address === 'string') : [];
+  const fields = (dkim.headers?.parsed ?? []).filter((header) => header.key === 'from');
   const domains = new Set<string>();
-  for (const address of [...found, ...fromAddresses(fields)]) {
-    for (const part of address.split('@').slice(1)) {
-      const domain = part.trim().toLowerCase().replace(/\.$/, '');
-      if (domain) domains.add(domain);
+  for (const field of fields) {
+    const value = Buffer.from(field.line).toString('utf8').replace(/^[^:]*:/, '').replace(/\r?\n/g, '');
+    const { addresses, malformed } = mailboxAddresses(value);
+    if (malformed) throw new NotCheckedError('a From field that cannot be read as addresses');
+    for (const address of addresses) {
+      for (const part of address.split('@').slice(1)) {
+        const domain = normalizeDomain(part);
+        if (!domain) throw new NotCheckedError(`a From address whose domain is no host name (${JSON.stringify(part.slice(0, 80))})`);
+        domains.add(domain);
+      }
     }
   }
   if (fields.length > 0 && domains.size === 0) throw new NotCheckedError('a From field with no address in it');
@@ -356,14 +369,17 @@ function fromDomains(dkim: DkimOutcome): string[] {
 
 type DmarcOutcome = NonNullable<MailauthOutcome['dmarc']>;
 const POLICY_RANK: Record<string, number> = { reject: 3, quarantine: 2 };
-/** The outcome that asks the most: a failure under the strictest policy, else any failure, else the first; false for none. */
+/**
+ * The outcome that asks the most: a failure under the strictest policy, else any failure, else a policy that could
+ * not be looked up (temperror), else the first; false for none.
+ */
 function strictest(outcomes: (DmarcOutcome | false)[]): DmarcOutcome | false {
   let chosen: DmarcOutcome | false = false;
   let rank = -1;
   for (const outcome of outcomes) {
     if (!outcome) continue;
-    const failed = outcome.status?.result === 'fail';
-    const own = failed ? 1 + (POLICY_RANK[outcome.policy ?? ''] ?? 0) : 0;
+    const result = outcome.status?.result;
+    const own = result === 'fail' ? 2 + (POLICY_RANK[outcome.policy ?? ''] ?? 0) : result === 'temperror' ? 1 : 0;
     if (own > rank) [chosen, rank] = [outcome, own];
   }
   return chosen;

@@ -26,6 +26,11 @@ export interface FilterResult {
    * authentication starts in the filter thread with the MIME walk): the trace shows the longer of this and the wait.
    */
   ms?: number;
+  /**
+   * Sender authentication's passes, as data for the rules of a later stage: the From domains DMARC passed for, and
+   * the signing domains (d=) of the DKIM signatures that verified, lower-case.
+   */
+  passed?: { dmarc: string[]; dkim: string[] };
 }
 
 /** One leaf part of the message as Moat's own MIME parser saw it (filters/mime.ts), streamed from the spool file. */

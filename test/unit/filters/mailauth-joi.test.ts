@@ -26,7 +26,8 @@ const resolver = fixtureResolver({}, {}, TXT) as AuthResolver;
 
 async function spf(sender: string): Promise<string> {
   const path = join(dir, sender.replace(/\W/g, '_'));
-  writeFileSync(path, `From: <${sender}>\r\nSubject: joi\r\n\r\nHello.\r\n`);
+  // the envelope sender is what SPF checks; the From is a good one (DMARC leaves a From it cannot read unchecked)
+  writeFileSync(path, `From: <alice@sender.test>\r\nSubject: joi\r\n\r\nHello.\r\n`);
   const filter = new SenderAuthFilter({ resolver, hostname: 'relay.example.test', dmarcReject: 'reject', dmarcQuarantine: 'quarantine', scores: { spfFail: 2, spfSoftfail: 0.5, dkimFail: 1, dmarcFail: 2 } });
   const context = { queueId: 'JOI', clientIp: '192.0.2.10', helo: 'client.test', sender, recipients: ['bob@example.test'], path, size: 0, headers: [], tls: false, authenticatedUser: null };
   const result = await filter.check(context, AbortSignal.timeout(10_000));
