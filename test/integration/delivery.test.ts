@@ -41,6 +41,10 @@ test('internal server down: mail is queued and deferred, the route is reported d
       assert.deepEqual(routes, ['internal:down', 'internal:up']);
       await until('the message is done', () => relay.relay.queue.store.message(id)!.status === 'done');
       assert.deepEqual(relay.relay.queue.store.history(id).map((row) => row.action).filter((a) => a !== 'DEFERRED'), ['DELIVERED']);
+      // the server's own reply, as it came (Exchange names its message id there), not a made-up "250 accepted"
+      const delivered = relay.relay.queue.store.recipients(id)[0]!;
+      assert.equal(delivered.status, 'delivered');
+      assert.match(delivered.last_reply!, /^250 OK: message queued/);
     } finally {
       await sink.stop();
     }
