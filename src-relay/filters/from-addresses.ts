@@ -16,8 +16,8 @@ export function fromAddresses(headers: readonly { name: string; value: string }[
  * quoted-pairs), groups flattened ("Board: a@x, b@y;"), the address in angle brackets when there is one (a display
  * name's words are not an address), whitespace around "@" and "." dropped, a quoted local part unquoted, a route
  * ("<@relay:a@x>") dropped. What mail programs show as the sender; DMARC applies to these. `malformed`: the field
- * cannot be read so (an unclosed quote, comment or bracket, words after the brackets, a mailbox with no address):
- * what a reader shows is then anybody's guess.
+ * cannot be read so (an unclosed quote, comment or bracket, an "@" after the brackets, a bare "@"): what a reader
+ * shows is then anybody's guess. Words with no "@" show no address and give nothing.
  */
 export function mailboxAddresses(value: string): { addresses: string[]; malformed: boolean } {
   const addresses: string[] = [];
@@ -36,7 +36,9 @@ export function mailboxAddresses(value: string): { addresses: string[]; malforme
     }
     const compact = spec.replace(/\s+/g, '');
     const at = lastOutsideQuotes(compact, '@');
-    if (at <= 0 || at === compact.length - 1) {
+    // words with no "@" show no address: "Last, First <a@x>" unquoted, as some mail programs write it
+    if (at === -1) continue;
+    if (at === 0 || at === compact.length - 1) {
       malformed = true;
       continue;
     }
@@ -100,12 +102,12 @@ function splitMailboxes(text: string): (string | null)[] {
   return mailboxes;
 }
 
-/** A mailbox's address: what its angle brackets hold (less a route), else the whole mailbox; null for words after the brackets or a second pair. */
+/** A mailbox's address: what its angle brackets hold (less a route), else the whole mailbox; null for an "@" after the brackets or a second pair. */
 function addressSpec(mailbox: string): string | null {
   const open = lastOutsideQuotes(mailbox, '<');
   if (open === -1) return mailbox;
   const close = mailbox.indexOf('>', open);
-  if (close === -1 || mailbox.slice(close + 1).trim() !== '' || lastOutsideQuotes(mailbox.slice(0, open), '<') !== -1) return null;
+  if (close === -1 || mailbox.slice(close + 1).includes('@') || lastOutsideQuotes(mailbox.slice(0, open), '<') !== -1) return null;
   const inside = mailbox.slice(open + 1, close);
   const route = lastOutsideQuotes(inside, ':');
   return route === -1 ? inside : inside.slice(route + 1);
