@@ -16,8 +16,10 @@ export function fromAddresses(headers: readonly { name: string; value: string }[
  * quoted-pairs), groups flattened ("Board: a@x, b@y;"), the address in angle brackets when there is one (a display
  * name's words are not an address), whitespace around "@" and "." dropped, a quoted local part unquoted, a route
  * ("<@relay:a@x>") dropped. What mail programs show as the sender; DMARC applies to these. `malformed`: the field
- * cannot be read so (an unclosed quote, comment or bracket, an "@" after the brackets, a bare "@"): what a reader
- * shows is then anybody's guess. Words with no "@" show no address and give nothing.
+ * cannot be read so, and what a reader shows is anybody's guess: an unclosed quote, comment or bracket; anything
+ * but space after the brackets; a group name with "@" or brackets in it; an address with words in it, with an
+ * encoded word, or angle brackets with no "@". Words with no "@" and no brackets show no address and give nothing
+ * (an unquoted "Doe, Jane <a@x>", as some mail programs write it).
  */
 export function mailboxAddresses(value: string): { addresses: string[]; malformed: boolean } {
   const addresses: string[] = [];
@@ -29,16 +31,15 @@ export function mailboxAddresses(value: string): { addresses: string[]; malforme
       continue;
     }
     if (mailbox.trim() === '') continue;
-    const spec = addressSpec(mailbox);
-    if (spec === null) {
+    const found = addressSpec(mailbox);
+    if (found === null) {
       malformed = true;
       continue;
     }
-    const compact = spec.replace(/\s+/g, '');
+    const compact = found.spec.trim().replace(/\s*([@.])\s*/g, '$1');
     const at = lastOutsideQuotes(compact, '@');
-    // words with no "@" show no address: "Last, First <a@x>" unquoted, as some mail programs write it
-    if (at === -1) continue;
-    if (at === 0 || at === compact.length - 1) {
+    if (at === -1 && !found.angle) continue;
+    if (at <= 0 || at === compact.length - 1 || /\s/.test(unquoted(compact)) || ENCODED_WORD.test(compact)) {
       malformed = true;
       continue;
     }
@@ -46,6 +47,14 @@ export function mailboxAddresses(value: string): { addresses: string[]; malforme
     addresses.push(`${local}@${compact.slice(at + 1)}`.toLowerCase());
   }
   return { addresses, malformed };
+}
+
+/** An RFC 2047 encoded word: a mail program may decode one even where an address goes. */
+const ENCODED_WORD = /=\?[^?]*\?[bq]\?/i;
+
+/** The text with each quoted string emptied (what stands outside quotes). */
+function unquoted(text: string): string {
+  return text.replace(/"(?:[^"\\]|\\.)*"/gs, '""');
 }
 
 /** The text with its comments replaced by a space, quoted strings kept as they are; null when a comment or quote is left open. */
@@ -93,6 +102,12 @@ function splitMailboxes(text: string): (string | null)[] {
       current = '';
       continue;
     } else if (!quoted && !angle && c === ':') {
+      // a group's name is words: an address or brackets before the ":" is no group (a reader shows that address)
+      if (/[@<>]/.test(unquoted(current))) {
+        mailboxes.push(null);
+        current = '';
+        continue;
+      }
       current = '';
       continue;
     }
@@ -102,15 +117,15 @@ function splitMailboxes(text: string): (string | null)[] {
   return mailboxes;
 }
 
-/** A mailbox's address: what its angle brackets hold (less a route), else the whole mailbox; null for an "@" after the brackets or a second pair. */
-function addressSpec(mailbox: string): string | null {
+/** A mailbox's address: what its angle brackets hold (less a route), else the whole mailbox; null for anything after the brackets or a second pair. */
+function addressSpec(mailbox: string): { spec: string; angle: boolean } | null {
   const open = lastOutsideQuotes(mailbox, '<');
-  if (open === -1) return mailbox;
+  if (open === -1) return /[<>]/.test(unquoted(mailbox)) ? null : { spec: mailbox, angle: false };
   const close = mailbox.indexOf('>', open);
-  if (close === -1 || mailbox.slice(close + 1).includes('@') || lastOutsideQuotes(mailbox.slice(0, open), '<') !== -1) return null;
+  if (close === -1 || mailbox.slice(close + 1).trim() !== '' || /[<>]/.test(unquoted(mailbox.slice(0, open)))) return null;
   const inside = mailbox.slice(open + 1, close);
   const route = lastOutsideQuotes(inside, ':');
-  return route === -1 ? inside : inside.slice(route + 1);
+  return { spec: route === -1 ? inside : inside.slice(route + 1), angle: true };
 }
 
 function lastOutsideQuotes(text: string, char: string): number {
