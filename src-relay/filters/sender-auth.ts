@@ -141,7 +141,7 @@ export interface SenderAuthOptions {
   /** DNS_LOOKUP_TIMEOUT_MS and DNS_BUDGET_MS unless given (tests). */
   lookupTimeoutMs?: number;
   dnsBudgetMs?: number;
-  /** A message that could not be checked (its signatures past a bound, too many From domains): `filters.unchecked`, default quarantine. */
+  /** A message that could not be checked (its signatures past a bound, a From it cannot read): `filters.unchecked`, default quarantine. */
   unchecked?: 'quarantine' | 'reject';
 }
 
@@ -156,7 +156,6 @@ export interface SpfOutcome {
 }
 interface DkimOutcome {
   results?: { id?: unknown; status?: AuthStatus & { aligned?: string | boolean; underSized?: unknown }; signingDomain?: string; info?: string }[];
-  headerFrom?: unknown;
   arc?: unknown;
   /** mailauth's parse of the header block (a property it does not enumerate). */
   headers?: { parsed?: { key: string | null; line: Uint8Array }[] };
