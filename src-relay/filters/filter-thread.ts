@@ -2,8 +2,9 @@
 // (mailauth's header parsing, body hashing and RSA verification) cost the SMTP thread more than the rest of a
 // message's work, while the box's second core waits. This is the relay's handle on it. The thread keeps the DNS
 // cache and asks a miss of this thread, which holds the relay's resolver. Deadlines and fail modes stay the
-// pipeline's: a thread that stopped, or does not answer an abort, fails what it held (as a throw in this thread
-// would) and the next request starts a new one.
+// pipeline's. A thread that stopped is replaced at once and what it held is asked again there, once: a request held
+// by two threads that stopped fails (as a throw in this thread would), so that a message that crashes the thread
+// fails and the messages beside it do not. What is past its deadline when its thread stops or is found stuck fails.
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
@@ -77,12 +78,27 @@ function startWorker(entry: URL, workerData: SenderAuthSettings | null): Worker 
   return new Worker(boot, { eval: true, workerData });
 }
 
+/** A request waiting for its answer. */
+interface Pending {
+  resolve: (value: unknown) => void;
+  reject: (error: Error) => void;
+  /** What a new thread is sent when the one that held it stopped (a check sent with its walk: as a check of its own). */
+  request?: ToThreadOne;
+  /** Its deadline: a request past it is not asked again. */
+  signal?: AbortSignal;
+  /** Threads that stopped while they held it. */
+  lost: number;
+}
+
+/** How many threads may stop holding a request before it fails: the first that stops has it asked again of a new one. */
+const MAX_THREADS_LOST = 1;
+
 export class FilterThread {
   private worker: Worker | null = null;
   /** What goes to the current thread at the end of this turn. */
   private outbox: Outbox<ToThreadOne> | null = null;
   private next = 0;
-  private readonly pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
+  private readonly pending = new Map<number, Pending>();
   private readonly stuckAfterMs: number;
   /** When the current thread last said anything (ms, performance.now). */
   private heard = 0;
@@ -101,19 +117,18 @@ export class FilterThread {
     const walk: Request = { t: 'parse', path, size: read.size ?? 0, content: read.content };
     if (!check) return this.request(walk, signal) as Promise<ParsedMessage>;
     const checkId = this.next++;
-    const checked = this.expect(checkId) as Promise<FilterResult>;
+    const checked = this.expect(checkId, { t: 'check', id: checkId, message: check }) as Promise<FilterResult>;
     checked.catch(() => {}); // cancelled, or the walk failed: nobody waits for it
     const parsed = this.request({ ...walk, check: { id: checkId, message: check } }, signal);
-    const worker = this.worker; // the one the request went to
     let waited = false;
     const senderCheck: StartedCheck = {
       wait: (deadline) => {
         waited = true;
-        return worker ? this.wait(worker, checkId, checked, deadline) : checked;
+        return this.wait(checkId, checked, deadline);
       },
       cancel: () => {
         if (waited || !this.pending.delete(checkId)) return;
-        if (worker) this.send(worker, { t: 'abort', id: checkId });
+        if (this.worker) this.send(this.worker, { t: 'abort', id: checkId });
       },
     };
     return parsed.then(
@@ -161,7 +176,8 @@ export class FilterThread {
     if (this.stopped) return Promise.reject(new Error('the filter thread was stopped with the relay'));
     if (signal?.aborted) return Promise.reject(new DOMException('stopped at its deadline', 'AbortError'));
     const id = this.next++;
-    const answer = this.expect(id);
+    const message: ToThreadOne = { ...request, id };
+    const answer = this.expect(id, message);
     let worker: Worker;
     try {
       worker = this.thread();
@@ -169,32 +185,40 @@ export class FilterThread {
       this.pending.delete(id);
       return Promise.reject(error as Error);
     }
-    this.send(worker, { ...request, id }, (error) => this.settle({ t: 'done', id, error: { message: error.message, name: error.name } }));
-    return this.wait(worker, id, answer, signal);
+    this.send(worker, message, this.unsendable(id));
+    return this.wait(id, answer, signal);
   }
 
-  /** The answer to request `id`, once the thread gives it (or fails). */
-  private expect(id: number): Promise<unknown> {
-    return new Promise((resolve, reject) => this.pending.set(id, { resolve, reject }));
+  /** The answer to request `id`, once a thread gives it (or fails); `request` is what a new thread would be sent. */
+  private expect(id: number, request?: ToThreadOne): Promise<unknown> {
+    return new Promise((resolve, reject) => this.pending.set(id, { resolve, reject, request, lost: 0 }));
+  }
+
+  /** A request that cannot be posted (it cannot be cloned) fails as an answer would. */
+  private unsendable(id: number): (error: Error) => void {
+    return (error) => this.settle({ t: 'done', id, error: { message: error.message, name: error.name } });
   }
 
   /**
-   * The answer, with a deadline: at `signal` the thread is told to stop the work, and a thread that then says nothing
-   * for stuckAfterMs (or stays busy STUCK_LIMIT times as long) is replaced.
+   * The answer, with a deadline: at `signal` the thread working on it is told to stop the work, and a thread that
+   * then says nothing for stuckAfterMs (or stays busy STUCK_LIMIT times as long) is replaced.
    */
-  private wait<T>(worker: Worker, id: number, answer: Promise<T>, signal?: AbortSignal): Promise<T> {
+  private wait<T>(id: number, answer: Promise<T>, signal?: AbortSignal): Promise<T> {
     if (!signal) return answer;
-    const watch = (since: number, rounds: number) =>
+    const pending = this.pending.get(id);
+    if (pending) pending.signal = signal;
+    const watch = (worker: Worker, since: number, rounds: number) =>
       setTimeout(() => {
         if (!this.pending.has(id) || this.worker !== worker) return;
         const quiet = performance.now() - this.heard >= this.stuckAfterMs;
         if (quiet || rounds >= STUCK_LIMIT) void this.replace(worker, `no answer ${Math.round(performance.now() - since)} ms after a deadline`);
-        else watch(since, rounds + 1);
+        else watch(worker, since, rounds + 1);
       }, this.stuckAfterMs).unref();
     const onAbort = () => {
-      if (!this.pending.has(id)) return;
+      const worker = this.worker;
+      if (!this.pending.has(id) || !worker) return;
       this.send(worker, { t: 'abort', id });
-      watch(performance.now(), 1);
+      watch(worker, performance.now(), 1);
     };
     if (signal.aborted) onAbort();
     else signal.addEventListener('abort', onAbort, { once: true });
@@ -221,14 +245,50 @@ export class FilterThread {
     return worker;
   }
 
-  /** The thread is gone or stuck: what it held fails, and the next request starts a new one. */
+  /**
+   * The thread is gone or stuck. What it held fails if it is past its deadline or a thread stopped holding it
+   * before; the rest is asked again of a new thread, started now.
+   */
   private async replace(worker: Worker, why: string): Promise<void> {
     if (this.worker !== worker) return;
     this.worker = null;
     this.outbox?.clear();
-    this.failAll(new Error(`the filter thread stopped: ${why}`));
+    const error = new Error(`the filter thread stopped: ${why}`);
+    const again: number[] = [];
+    for (const [id, pending] of this.pending) {
+      if (pending.request && !pending.signal?.aborted && pending.lost < MAX_THREADS_LOST) {
+        pending.lost++;
+        again.push(id);
+      } else {
+        this.pending.delete(id);
+        pending.reject(error);
+      }
+    }
     this.options.onStopped?.(why);
+    if (again.length > 0 && !this.stopped) this.askAgain(again);
     await worker.terminate();
+  }
+
+  /** Sends the requests `ids` to a new thread: a walk with its check while both are wanted, else each on its own. */
+  private askAgain(ids: number[]): void {
+    let next: Worker;
+    try {
+      next = this.thread();
+    } catch (error) {
+      for (const id of ids) this.settle({ t: 'done', id, error: { message: (error as Error).message, name: 'Error' } });
+      return;
+    }
+    const withWalk = new Set<number>();
+    for (const id of ids) {
+      const request = this.pending.get(id)!.request!;
+      if (request.t === 'parse' && request.check && this.pending.has(request.check.id)) withWalk.add(request.check.id);
+    }
+    for (const id of ids) {
+      if (withWalk.has(id)) continue;
+      const request = this.pending.get(id)!.request!;
+      const message = request.t === 'parse' && request.check && !withWalk.has(request.check.id) ? { ...request, check: undefined } : request;
+      this.send(next, message, this.unsendable(id));
+    }
   }
 
   /** Sends to `worker` with the rest of this turn's messages; nothing when it is no longer the current thread. */

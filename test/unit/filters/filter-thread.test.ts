@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import type { Worker } from 'node:worker_threads';
 import { dkimSigned } from '../../helpers/dkim-sign.ts';
-import { FilterThread } from '../../../src-relay/filters/filter-thread.ts';
+import { FilterThread, type FilterThreadOptions } from '../../../src-relay/filters/filter-thread.ts';
 import { FilterPipeline } from '../../../src-relay/filters/pipeline.ts';
 import { SenderLists } from '../../../src-relay/filters/sender-lists.ts';
 import { openDatabase } from '../../../src-relay/store/db.ts';
@@ -41,7 +41,12 @@ const resolver: AuthResolver = {
 const threads: FilterThread[] = [];
 after(() => Promise.all(threads.map((thread) => thread.stop())));
 function newThread(options: { stuckAfterMs?: number; lookupTimeoutMs?: number } = {}): FilterThread {
-  const thread = new FilterThread({
+  const thread = new FilterThread(threadOptions(options));
+  threads.push(thread);
+  return thread;
+}
+function threadOptions(options: { stuckAfterMs?: number; lookupTimeoutMs?: number } = {}): FilterThreadOptions {
+  return {
     lookup: lookupByType(resolver),
     senderAuth: {
       hostname: 'relay.example.test',
@@ -51,9 +56,7 @@ function newThread(options: { stuckAfterMs?: number; lookupTimeoutMs?: number } 
       lookupTimeoutMs: options.lookupTimeoutMs,
     },
     stuckAfterMs: options.stuckAfterMs,
-  });
-  threads.push(thread);
-  return thread;
+  };
 }
 /** The Worker a thread handle runs now (to stop it as a crash would). */
 const workerOf = (thread: FilterThread) => (thread as unknown as { worker: Worker | null }).worker;
@@ -130,18 +133,64 @@ test('30 messages checked at once all pass, each with its own result; asked in o
   assert.equal(posts.count, 1, 'one posting carried the 30 requests');
 });
 
-test('a thread that dies fails what it held, and the next check runs on a new thread', async () => {
+/** Waits until the thread has asked for `name` `times` times in all. */
+async function askedFor(name: string, times = 1): Promise<void> {
+  for (let i = 0; i < 200 && asked.filter((one) => one === name).length < times; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.equal(asked.filter((one) => one === name).length, times, `${name} asked ${times} time(s)`);
+}
+
+test('a thread that dies: what it held is asked again of a new thread, which answers each message; the relay is told', async () => {
+  const stops: string[] = [];
+  const thread = new FilterThread({ ...threadOptions(), onStopped: (why) => stops.push(why) });
+  threads.push(thread);
+  const worker = new SenderAuthWorker(thread);
+  silent.add('later.test');
+  asked.length = 0;
+  const messages = await Promise.all(['alice@later.test', 'bob@later.test', 'carol@later.test'].map((sender) => signed(sender)));
+  const waiting = messages.map((message) => worker.check(message, longEnough()));
+  await askedFor('later.test');
+  silent.delete('later.test'); // the new thread's look-up is answered
+  const first = workerOf(thread)!;
+  await first.terminate();
+  const results = await Promise.all(waiting);
+  assert.deepEqual(results.map((result) => /^spf=none dkim=pass \(signed\.test\) arc=none dmarc=pass$/.test(result.reasons[0] ?? '')), [true, true, true], results.map((result) => result.reasons[0]).join(' | '));
+  assert.notEqual(workerOf(thread), first, 'a new thread');
+  assert.deepEqual(stops, ['exit code 1']);
+});
+
+test('a request held by two threads that died fails; one that came after the first is asked again once more', async () => {
+  const stops: string[] = [];
+  const thread = new FilterThread({ ...threadOptions(), onStopped: (why) => stops.push(why) });
+  threads.push(thread);
+  const worker = new SenderAuthWorker(thread);
+  asked.length = 0;
+  const held = worker.check(await signed('alice@silent.test'), longEnough());
+  held.catch(() => {});
+  await askedFor('silent.test');
+  await workerOf(thread)!.terminate();
+  await askedFor('silent.test', 2); // asked again by the second thread
+  silent.add('later.test');
+  const later = worker.check(await signed('bob@later.test'), longEnough());
+  await askedFor('later.test');
+  silent.delete('later.test');
+  await workerOf(thread)!.terminate();
+  await assert.rejects(held, /the filter thread stopped: exit code 1/);
+  assert.match((await later).reasons[0] ?? '', /dmarc=pass$/, 'the later message was answered by a third thread');
+  assert.deepEqual(stops, ['exit code 1', 'exit code 1']);
+});
+
+test('a walk and its sender check, on a thread that dies before it answers: a new thread does both', async () => {
   const thread = newThread();
   const worker = new SenderAuthWorker(thread);
-  const waiting = worker.check(await signed('alice@silent.test'), longEnough());
-  for (let i = 0; i < 100 && !asked.includes('silent.test'); i++) await new Promise((resolve) => setTimeout(resolve, 20));
-  const first = workerOf(thread);
-  assert.ok(first, 'a thread was started');
-  await first.terminate();
-  await assert.rejects(waiting, /the filter thread stopped: exit code 1/);
-  const result = await worker.check(await signed(), longEnough());
-  assert.match(result.reasons[0] ?? '', /dmarc=pass/);
-  assert.notEqual(workerOf(thread), first, 'a new thread');
+  const message = await signed();
+  const parsed = thread.parse(message.path, longEnough(), { content: message.content, size: message.size }, worker.threadMessage(message));
+  const first = workerOf(thread)!;
+  await first.terminate(); // before it has started: both are held
+  const second = workerOf(thread)!;
+  assert.ok(second && second !== first, 'a new thread was started at once');
+  const walk = await parsed;
+  assert.equal(walk.headers.find((header) => header.name === 'Subject')?.value, message.content!.toString().match(/^Subject: (thread \d+)\r$/m)![1]);
+  assert.match((await worker.check({ ...message, senderCheck: walk.senderCheck }, longEnough())).reasons[0] ?? '', /^spf=pass dkim=pass \(signed\.test\) arc=none dmarc=pass$/);
 });
 
 test('a thread that says nothing after a deadline is stuck: what it held fails, it is replaced and the relay is told', async () => {
@@ -155,6 +204,22 @@ test('a thread that says nothing after a deadline is stuck: what it held fails, 
   assert.equal(stops.length, 1);
   assert.match(stops[0]!, /^no answer/);
   assert.equal(workerOf(silent), null, 'the next request starts a new one');
+});
+
+test('a stuck thread fails the request past its deadline; one within its deadline is asked again of a new thread', async () => {
+  const silent = new FilterThread({ lookup: async () => [], senderAuth: null, stuckAfterMs: 300, entry: new URL('../../helpers/silent-thread.mjs', import.meta.url) });
+  threads.push(silent);
+  const read = { content: Buffer.from('Subject: x\r\n\r\n'), size: 14 };
+  const within = silent.parse('/nonexistent', longEnough(), read);
+  const stuck = silent.parse('/nonexistent', AbortSignal.timeout(100), read);
+  const first = workerOf(silent);
+  await assert.rejects(stuck, /the filter thread stopped: no answer/);
+  const second = workerOf(silent);
+  assert.ok(second && second !== first, 'the request still within its deadline went to a new thread');
+  const outcome = await Promise.race([within.then(() => 'answered', () => 'failed'), new Promise((resolve) => setTimeout(resolve, 200, 'waiting'))]);
+  assert.equal(outcome, 'waiting');
+  await silent.stop();
+  await assert.rejects(within, /stopped with the relay/);
 });
 
 test('a DNS look-up under way ends at the deadline: the thread answers at once, and is not taken for stuck', async () => {
