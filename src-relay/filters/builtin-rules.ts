@@ -1,5 +1,6 @@
 import { TextDecoder } from 'node:util';
 import { normalizeDomain } from '../util/address.ts';
+import { decodeHeaderText } from '../util/header-text.ts';
 import type { Filter, FilterResult, MessageContext, MimeSummary } from './types.ts';
 import { fromAddresses, mailboxAddresses } from './from-addresses.ts';
 
@@ -146,7 +147,8 @@ export const BUILTIN_RULES: readonly BuiltinRule[] = [
       const from = one(input, 'from');
       const match = from && /^(.*)<([^<>]+)>\s*$/.exec(from);
       if (!match) return false;
-      const shown = /[^\s<>"'@]+@[^\s<>"'@]+\.[a-z]{2,}/i.exec(match[1]!)?.[0]?.toLowerCase();
+      // the name as a mail program shows it: an encoded word (=?utf-8?B?…?=) is decoded first
+      const shown = /[^\s<>"'@]+@[^\s<>"'@]+\.[a-z]{2,}/i.exec(decodeHeaderText(match[1]) ?? '')?.[0]?.toLowerCase();
       return shown && shown !== match[2]!.trim().toLowerCase() ? `shows ${shown}, is ${match[2]!.trim()}` : false;
     },
   },

@@ -78,6 +78,11 @@ test('HTML-only with almost no text, base64 text, needless encoded subject, disp
     h.name === 'Subject' ? { ...h, value: '=?utf-8?B?SGVsbG8=?=' } : h.name === 'From' ? { ...h, value: '"paypal@paypal.com" <x@evil.test>' } : h,
   );
   assert.deepEqual(await hits(context(tricky)), ['FROM_NAME_HIDES_ADDRESS', 'NEEDLESSLY_ENCODED_SUBJECT']);
+  // the same name in an encoded word, as a mail program decodes and shows it (base64 and Q); its own address shown is no trick
+  for (const value of ['=?utf-8?B?cGF5cGFsQHBheXBhbC5jb20=?= <x@evil.test>', '"=?utf-8?Q?PayPal_=3Cpaypal=40paypal.com=3E?=" <x@evil.test>']) {
+    assert.deepEqual(await hits(context(GOOD_HEADERS.map((h) => (h.name === 'From' ? { ...h, value } : h)))), ['FROM_NAME_HIDES_ADDRESS'], value);
+  }
+  assert.deepEqual(await hits(context(GOOD_HEADERS.map((h) => (h.name === 'From' ? { ...h, value: '=?utf-8?B?eEBldmlsLnRlc3Q=?= <x@evil.test>' } : h)))), []);
 });
 
 test('a disguised attachment name scores: double extension, right-to-left mark, padding', async () => {
