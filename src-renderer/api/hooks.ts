@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type { EventName, EventPayload, Input, MethodName, Output } from '../../src-relay/admin/contract.ts';
 import { ApiFailure, call, events, type StreamState } from './client.ts';
-import { throttle } from '../lib/throttle.ts';
+import { throttle, type Throttled } from '../lib/throttle.ts';
 import { parseHash, type Route } from '../lib/route.ts';
 
 /** Any thrown thing as an ApiFailure (a programming error shows its message rather than a blank screen). */
@@ -58,7 +58,7 @@ export function useEvent<K extends EventName>(name: K, handler: (payload: EventP
 }
 
 /** A stable function that runs `fn` at most once per `ms` (the latest fn, so it sees current state). */
-export function useThrottled(fn: () => void, ms: number): () => void {
+export function useThrottled(fn: () => void, ms: number): Throttled {
   const ref = useRef(fn);
   ref.current = fn;
   const throttled = useMemo(() => throttle(() => ref.current(), ms), [ms]);
@@ -66,14 +66,18 @@ export function useThrottled(fn: () => void, ms: number): () => void {
   return throttled;
 }
 
-/** Reloads (throttled) on any of the named events. */
-export function useLiveReload(names: readonly EventName[], reload: () => void, ms = 2000): void {
+/**
+ * Reloads (throttled) on any of the named events. Returns `expectNews`: the next event reloads at once, not at the end
+ * of the interval (after the admin's own action, whose outcome the events bring).
+ */
+export function useLiveReload(names: readonly EventName[], reload: () => void, ms = 2000): () => void {
   const throttled = useThrottled(reload, ms);
   const key = names.join(',');
   useEffect(() => {
     const offs = key.split(',').map((name) => events.on(name as EventName, () => throttled()));
     return () => offs.forEach((off) => off());
   }, [key, throttled]);
+  return throttled.cancel;
 }
 
 export function useStreamState(): StreamState {

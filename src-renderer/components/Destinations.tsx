@@ -16,7 +16,10 @@ const ACTION_DONE: Record<DestinationAction, string> = {
   release: 'Released',
 };
 
-const DESTINATIONS_RELOAD_MS = 10_000;
+/** How often the view reloads at most while mail comes and goes: every 2 s, every 10 s for a queue past BIG_QUEUE messages. */
+const DESTINATIONS_RELOAD_MS = 2_000;
+const BIG_QUEUE_RELOAD_MS = 10_000;
+const BIG_QUEUE = 10_000;
 /** Live events that change the destinations. */
 const QUEUE_EVENTS = ['queue', 'received', 'delivered', 'deferred', 'bounced', 'relay'] as const;
 
@@ -29,14 +32,17 @@ export function DestinationsView() {
   const action = useAction();
   const [report, setReport] = useState('');
   const now = useNow(30_000);
-  // grouping a queue of 100,000 takes a good part of a second: a busy queue refreshes this view every 10 s at most
-  useLiveReload(QUEUE_EVENTS, () => void list.reload(), DESTINATIONS_RELOAD_MS);
+  // grouping a queue of 100,000 takes a good part of a second: a big queue refreshes this view every 10 s at most
+  const waiting = (list.data?.destinations ?? []).reduce((sum, row) => sum + row.messages, 0);
+  const expectNews = useLiveReload(QUEUE_EVENTS, () => void list.reload(), waiting > BIG_QUEUE ? BIG_QUEUE_RELOAD_MS : DESTINATIONS_RELOAD_MS);
 
   const act = async (act: DestinationAction, destination: Destination) => {
     const result = await action.run(() => call('queue.actOnDestination', { action: act, route: destination.route, domain: destination.domain }));
     if (!result) return;
     const name = destinationName(destination);
     setReport(result.done.length === 0 ? `${name}: nothing to change.` : `${ACTION_DONE[act]}: ${plural(result.done.length, 'message')} to ${name}.`);
+    // what the retry did comes as events: the first of them is shown at once
+    expectNews();
     void list.reload();
   };
 

@@ -71,7 +71,7 @@ export function MessageDetail({ message, headingLevel = 2 }: { message: Detail; 
       <Facts
         items={[
           ['Queue id', <code key="id">{message.id}</code>],
-          ['Received', <Time key="at" ms={message.receivedAt} />],
+          ['Received', <Time key="at" ms={message.receivedAt} seconds />],
           ['From', senderLabel(message)],
           ['Client', [message.clientIp, message.helo ? `(${message.helo})` : null].filter(Boolean).join(' ') || '—'],
           ['Message-ID', message.headerMessageId ?? '—'],
@@ -111,7 +111,7 @@ export function MessageDetail({ message, headingLevel = 2 }: { message: Detail; 
         <ol className="history">
           {message.history.map((event, index) => (
             <li key={`${event.at}-${index}`}>
-              <Time ms={event.at} />
+              <Time ms={event.at} seconds />
               <span className="history-text">
                 {event.text}
                 {event.recipient ? <span className="muted"> ({event.recipient})</span> : null}

@@ -210,7 +210,7 @@ function Preview({ data }: { data: Output<'quarantine.preview'> }) {
       <h3 className="subject">{message.subject ?? '(no subject)'}</h3>
       <Facts
         items={[
-          ['Received', <Time key="at" ms={message.receivedAt} />],
+          ['Received', <Time key="at" ms={message.receivedAt} seconds />],
           ['From', senderLabel(message)],
           ['To', message.recipients.join(', ')],
           ['Client', message.clientIp ?? '—'],

@@ -13,6 +13,7 @@ import { validateConfig } from '../../src-relay/config/load.ts';
 import { contract, eventSchemas } from '../../src-relay/admin/contract.ts';
 import { LOGIN_FAILURES_PER_IP } from '../../src-relay/admin/admin-auth.ts';
 import { MAX_BODY_BYTES } from '../../src-relay/admin/api.ts';
+import { createLineLogger } from '../../src-relay/log/logger.ts';
 
 const TEST_TIMEOUT_MS = 60_000;
 
@@ -34,7 +35,8 @@ function mxPort(address: string | null): number {
 }
 
 test('a fresh relay waits for its setup: only the holder of the setup token can claim it', { timeout: TEST_TIMEOUT_MS }, async () => {
-  const world = await startHost();
+  const logged: string[] = [];
+  const world = await startHost({}, { logger: createLineLogger((line) => logged.push(line)) });
   try {
     const { host } = world;
     assert.equal(host.state, 'setup');
@@ -68,6 +70,11 @@ test('a fresh relay waits for its setup: only the holder of the setup token can 
 
     const again = await world.client().raw('auth.setup', { token: 'anything', password: ADMIN_PASSWORD });
     assert.equal(again.body.code, 'ALREADY_SET_UP');
+    // the log says who claimed it and from where, once; the refused tries are there too
+    assert.deepEqual(logged.filter((line) => / ADMIN_CLAIMED /.test(line)).map((line) => line.replace(/^\S+ /, '').trim()), ['warn ADMIN_CLAIMED clientIp=127.0.0.1']);
+    assert.equal(logged.filter((line) => /ADMIN_REFUSED .*code=BAD_SETUP_TOKEN/.test(line)).length, 1);
+    await world.client().call('auth.login', { password: ADMIN_PASSWORD });
+    assert.equal(logged.filter((line) => / ADMIN_LOGGED_IN clientIp=127\.0\.0\.1/.test(line)).length, 1);
     const stranger = world.client();
     assert.equal((await stranger.call('auth.status', {})).state, 'login');
     assert.equal((await stranger.raw('relay.status')).body.code, 'UNAUTHENTICATED');
