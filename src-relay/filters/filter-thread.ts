@@ -3,8 +3,9 @@
 // message's work, while the box's second core waits. This is the relay's handle on it. The thread keeps the DNS
 // cache and asks a miss of this thread, which holds the relay's resolver. Deadlines and fail modes stay the
 // pipeline's. A thread that stopped is replaced at once and what it held is asked again there, once: a request held
-// by two threads that stopped fails (as a throw in this thread would), so that a message that crashes the thread
-// fails and the messages beside it do not. What is past its deadline when its thread stops or is found stuck fails.
+// by two threads that stopped fails (as a throw in this thread would). So a thread that stopped for a reason of its
+// own fails nothing; one that a message makes crash, twice, fails what it held both times (no worse than before: it
+// failed all it held, at every crash). What is past its deadline when its thread stops or is found stuck fails.
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
@@ -232,8 +233,9 @@ export class FilterThread {
     // the relay's own shutdown stops it; it never keeps a process alive by itself
     worker.unref();
     worker.on('message', (message: FromThread) => {
-      // a replaced thread's last words say nothing about its successor
-      if (this.worker === worker) this.heard = performance.now();
+      // a replaced thread's last words count for nothing: what it held has failed, or its successor has it now
+      if (this.worker !== worker) return;
+      this.heard = performance.now();
       if (message.t !== 'batch') return this.onMessage(worker, message);
       for (const one of message.messages) this.onMessage(worker, one);
     });
@@ -254,18 +256,27 @@ export class FilterThread {
     this.worker = null;
     this.outbox?.clear();
     const error = new Error(`the filter thread stopped: ${why}`);
-    const again: number[] = [];
+    const failing = new Set<number>();
     for (const [id, pending] of this.pending) {
-      if (pending.request && !pending.signal?.aborted && pending.lost < MAX_THREADS_LOST) {
+      if (this.stopped || !pending.request || pending.signal?.aborted || pending.lost >= MAX_THREADS_LOST) failing.add(id);
+    }
+    // a walk that fails takes along the check sent with it: nobody would wait for that check
+    for (const id of failing) {
+      const request = this.pending.get(id)?.request;
+      if (request?.t === 'parse' && request.check) failing.add(request.check.id);
+    }
+    const again: number[] = [];
+    for (const [id, pending] of [...this.pending]) {
+      if (!failing.has(id)) {
         pending.lost++;
         again.push(id);
-      } else {
-        this.pending.delete(id);
-        pending.reject(error);
+        continue;
       }
+      this.pending.delete(id);
+      pending.reject(error);
     }
+    if (again.length > 0) this.askAgain(again);
     this.options.onStopped?.(why);
-    if (again.length > 0 && !this.stopped) this.askAgain(again);
     await worker.terminate();
   }
 

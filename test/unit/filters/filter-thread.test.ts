@@ -3,7 +3,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
-import type { Worker } from 'node:worker_threads';
+import { Worker } from 'node:worker_threads';
 import { dkimSigned } from '../../helpers/dkim-sign.ts';
 import { FilterThread, type FilterThreadOptions } from '../../../src-relay/filters/filter-thread.ts';
 import { FilterPipeline } from '../../../src-relay/filters/pipeline.ts';
@@ -70,6 +70,17 @@ function countPosts(thread: FilterThread): { count: number } {
     post(value);
   };
   return counter;
+}
+
+/** Every request posted to any thread from now on (DNS answers aside), by thread, until `stop`. */
+function recordPosts(): { posts: { worker: Worker; t: string; withCheck: boolean }[]; stop(): void } {
+  const posts: { worker: Worker; t: string; withCheck: boolean }[] = [];
+  const original = Worker.prototype.postMessage;
+  Worker.prototype.postMessage = function (this: Worker, value: { t: string; messages?: { t: string; check?: unknown }[]; check?: unknown }) {
+    for (const message of value.messages ?? [value]) if (message.t !== 'dns') posts.push({ worker: this, t: message.t, withCheck: Boolean(message.check) });
+    original.call(this, value);
+  };
+  return { posts, stop: () => void (Worker.prototype.postMessage = original) };
 }
 
 let counter = 0;
@@ -185,12 +196,19 @@ test('a walk and its sender check, on a thread that dies before it answers: a ne
   const message = await signed();
   const parsed = thread.parse(message.path, longEnough(), { content: message.content, size: message.size }, worker.threadMessage(message));
   const first = workerOf(thread)!;
-  await first.terminate(); // before it has started: both are held
-  const second = workerOf(thread)!;
-  assert.ok(second && second !== first, 'a new thread was started at once');
-  const walk = await parsed;
-  assert.equal(walk.headers.find((header) => header.name === 'Subject')?.value, message.content!.toString().match(/^Subject: (thread \d+)\r$/m)![1]);
-  assert.match((await worker.check({ ...message, senderCheck: walk.senderCheck }, longEnough())).reasons[0] ?? '', /^spf=pass dkim=pass \(signed\.test\) arc=none dmarc=pass$/);
+  const recorded = recordPosts();
+  try {
+    await first.terminate(); // before it has started: both are held
+    const second = workerOf(thread)!;
+    assert.ok(second && second !== first, 'a new thread was started at once');
+    const walk = await parsed;
+    assert.equal(walk.headers.find((header) => header.name === 'Subject')?.value, message.content!.toString().match(/^Subject: (thread \d+)\r$/m)![1]);
+    assert.match((await worker.check({ ...message, senderCheck: walk.senderCheck }, longEnough())).reasons[0] ?? '', /^spf=pass dkim=pass \(signed\.test\) arc=none dmarc=pass$/);
+    // the new thread was sent the walk with its check, once, and nothing else
+    assert.deepEqual(recorded.posts.filter(({ worker: to }) => to === second).map(({ t, withCheck }) => ({ t, withCheck })), [{ t: 'parse', withCheck: true }]);
+  } finally {
+    recorded.stop();
+  }
 });
 
 test('a thread that says nothing after a deadline is stuck: what it held fails, it is replaced and the relay is told', async () => {
@@ -211,15 +229,35 @@ test('a stuck thread fails the request past its deadline; one within its deadlin
   threads.push(silent);
   const read = { content: Buffer.from('Subject: x\r\n\r\n'), size: 14 };
   const within = silent.parse('/nonexistent', longEnough(), read);
+  const withinEnd = within.then(() => 'answered', (error: Error) => error.message);
   const stuck = silent.parse('/nonexistent', AbortSignal.timeout(100), read);
   const first = workerOf(silent);
-  await assert.rejects(stuck, /the filter thread stopped: no answer/);
+  const recorded = recordPosts();
+  try {
+    await assert.rejects(stuck, /the filter thread stopped: no answer/);
+    await new Promise((resolve) => setImmediate(resolve));
+  } finally {
+    recorded.stop();
+  }
   const second = workerOf(silent);
-  assert.ok(second && second !== first, 'the request still within its deadline went to a new thread');
-  const outcome = await Promise.race([within.then(() => 'answered', () => 'failed'), new Promise((resolve) => setTimeout(resolve, 200, 'waiting'))]);
+  assert.ok(second && second !== first, 'a new thread');
+  // the first was told to stop the one past its deadline; the new one was sent the other alone
+  assert.deepEqual(recorded.posts.filter(({ worker }) => worker === second).map(({ t }) => t), ['parse']);
+  assert.deepEqual(recorded.posts.filter(({ worker }) => worker === first).map(({ t }) => t).slice(-1), ['abort']);
+  const outcome = await Promise.race([withinEnd, new Promise((resolve) => setTimeout(resolve, 200, 'waiting'))]);
   assert.equal(outcome, 'waiting');
   await silent.stop();
-  await assert.rejects(within, /stopped with the relay/);
+  assert.match(await withinEnd, /stopped with the relay/);
+});
+
+test('a stuck walk past its deadline fails with the sender check sent along: nothing is asked again, no thread started', async () => {
+  const silent = new FilterThread({ lookup: async () => [], senderAuth: null, stuckAfterMs: 300, entry: new URL('../../helpers/silent-thread.mjs', import.meta.url) });
+  threads.push(silent);
+  const message = await signed();
+  const check = new SenderAuthWorker(silent).threadMessage(message);
+  await assert.rejects(silent.parse(message.path, AbortSignal.timeout(100), { content: message.content, size: message.size }, check), /the filter thread stopped: no answer/);
+  assert.equal((silent as unknown as { pending: Map<number, unknown> }).pending.size, 0, 'the check went with its walk');
+  assert.equal(workerOf(silent), null);
 });
 
 test('a DNS look-up under way ends at the deadline: the thread answers at once, and is not taken for stuck', async () => {
