@@ -12,6 +12,7 @@ import { installHeaderScan } from './mailauth-header-scan.ts';
 import { installJoiStandIn } from './mailauth-joi.ts';
 import { installRelaxedLines } from './mailauth-relaxed-lines.ts';
 import { installSignatureLimits, NotCheckedError } from './mailauth-signature-limits.ts';
+import { checkStrictAlignment, installStrictAlignment, type GetAlignment } from './mailauth-strict-alignment.ts';
 import { mailboxAddresses } from './from-addresses.ts';
 import { normalizeDomain } from '../util/address.ts';
 import { messageStream } from './message-source.ts';
@@ -49,18 +50,21 @@ const keyCache: { current?: PublicKeyCache; wired?: boolean } = {};
 /** mailauth's modules that take getPublicKey from the tools module when they load. */
 const VERIFIERS = ['mailauth/lib/dkim/dkim-verifier.js', 'mailauth/lib/arc/index.js'];
 /**
- * mailauth's modules, imported once at first use, with Moat's three changes (mailauth's version is pinned exactly for
+ * mailauth's modules, imported once at first use, with Moat's changes (mailauth's version is pinned exactly for
  * them): its DKIM and ARC verifiers take getPublicKey from the tools module's exports when they load, so the key
  * cache goes into those exports first (test/unit/filters/public-key-cache.test.ts checks that the verifiers use it);
  * the DKIM parser finds the end of the header block without an allocation per byte (mailauth-header-scan.ts); its
  * verifier takes on a bounded number of signatures (mailauth-signature-limits.ts); its relaxed body hash scans a long
- * line once (mailauth-relaxed-lines.ts); and its two joi checks are done without loading joi (mailauth-joi.ts).
+ * line once (mailauth-relaxed-lines.ts); its DMARC check applies strict alignment (mailauth-strict-alignment.ts); and
+ * its two joi checks are done without loading joi (mailauth-joi.ts).
  */
 function mailauth(): Promise<Mailauth> {
   if (!loaded) installJoiStandIn();
   loaded ??= Promise.all([import('mailauth/lib/tools.js'), import('mailauth/lib/dkim/message-parser.js')]).then(([tools, parser]) => {
-    const exports = tools.default as unknown as { getPublicKey: GetPublicKey; parseHeaders: (block: Buffer) => unknown };
+    const exports = tools.default as unknown as { getPublicKey: GetPublicKey; parseHeaders: (block: Buffer) => unknown; getAlignment: GetAlignment; formatDomain: (domain: string) => string };
     installHeaderScan(parser.default.MessageParser.prototype, exports.parseHeaders);
+    // before the DMARC module loads: it takes getAlignment from these exports then
+    installStrictAlignment(exports);
     // a verifier loaded earlier (mailauth's index imported somewhere) already holds the original: no cache then
     const require = createRequire(import.meta.url);
     const early = VERIFIERS.some((name) => {
@@ -82,10 +86,12 @@ function mailauth(): Promise<Mailauth> {
       import('mailauth/lib/dkim/dkim-verifier.js'),
       import('mailauth/lib/dkim/body/relaxed.js'),
     ]);
-  }).then(([dkim, spf, arc, dmarc, verifier, relaxed]) => {
+  }).then(async ([dkim, spf, arc, dmarc, verifier, relaxed]) => {
     installSignatureLimits(verifier.default.DkimVerifier.prototype);
     installRelaxedLines(relaxed.default.RelaxedHash.prototype);
-    return { dkimVerify: dkim.dkimVerify, spf: spf.spf, arc: arc.arc, dmarc: dmarc.dmarc } as unknown as Mailauth;
+    const loadedMailauth = { dkimVerify: dkim.dkimVerify, spf: spf.spf, arc: arc.arc, dmarc: dmarc.dmarc } as unknown as Mailauth;
+    await checkStrictAlignment(loadedMailauth.dmarc as unknown as Parameters<typeof checkStrictAlignment>[0]);
+    return loadedMailauth;
   });
   return loaded;
 }

@@ -1,0 +1,81 @@
+// DMARC's strict alignment (adkim=s, aspf=s), which mailauth itself never applies (mailauth-strict-alignment.ts):
+// through the sender-auth filter, with real signatures and fixture DNS, and the check that refuses an unchanged module.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { dkimSigned } from '../../helpers/dkim-sign.ts';
+import { SenderAuthFilter } from '../../../src-relay/filters/sender-auth.ts';
+import { checkStrictAlignment, withStrictAlignment } from '../../../src-relay/filters/mailauth-strict-alignment.ts';
+import { tempDir } from '../../helpers/relay.ts';
+import { senderAuthOptions } from '../../helpers/sender-auth-options.ts';
+
+const dir = tempDir('moat-strict-alignment-');
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const PRIVATE_PEM = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+const KEY = `v=DKIM1; k=rsa; p=${publicKey.export({ type: 'spki', format: 'der' }).toString('base64')}`;
+const SPF = ['v=spf1 ip4:192.0.2.10 -all'];
+
+// strict.example asks for strict alignment of both, relaxed.example for neither; each has a sub-domain that signs
+// and one that sends (SPF); relaxed alignment lets those count for the parent, strict alignment does not
+const OPTIONS = senderAuthOptions({
+  '_dmarc.strict.example': ['v=DMARC1; p=reject; adkim=s; aspf=s'],
+  '_dmarc.relaxed.example': ['v=DMARC1; p=reject'],
+  'sel._domainkey.strict.example': [KEY],
+  'sel._domainkey.mail.strict.example': [KEY],
+  'sel._domainkey.mail.relaxed.example': [KEY],
+  'strict.example': SPF,
+  'bounce.strict.example': SPF,
+  'bounce.relaxed.example': SPF,
+});
+
+let counter = 0;
+async function spooled(fromDomain: string, signer?: string): Promise<string> {
+  let raw = `From: CEO <ceo@${fromDomain}>\r\nTo: bob@example.test\r\nSubject: alignment ${counter}\r\nDate: Sat, 05 Dec 2026 10:00:00 +0000\r\n\r\nPay it.\r\n`;
+  if (signer) raw = await dkimSigned(raw, { domain: signer, selector: 'sel', privateKey: PRIVATE_PEM });
+  const path = join(dir, `msg-${counter++}`);
+  writeFileSync(path, raw);
+  return path;
+}
+
+/** The DMARC result and verdict of a message from `clientIp` with envelope sender `sender`. */
+async function dmarcOf(path: string, sender: string, clientIp = '192.0.2.10'): Promise<{ dmarc: string; verdict: string }> {
+  const result = await new SenderAuthFilter(OPTIONS).check(
+    { queueId: 'TEST', clientIp, helo: 'client.test', sender, recipients: ['bob@example.test'], path, size: 0, headers: [], tls: false, authenticatedUser: null },
+    AbortSignal.timeout(10_000),
+  );
+  return { dmarc: /\bdmarc=(\w+)/.exec(result.reasons[0] ?? '')?.[1] ?? '?', verdict: result.verdict };
+}
+
+test('adkim=s: a signature by a sub-domain of the From domain does not align, one by the From domain does', async () => {
+  // SPF fails (a client SPF does not allow): only DKIM can align
+  assert.deepEqual(await dmarcOf(await spooled('strict.example', 'mail.strict.example'), 'ceo@strict.example', '198.51.100.7'), { dmarc: 'fail', verdict: 'reject' });
+  assert.deepEqual(await dmarcOf(await spooled('strict.example', 'strict.example'), 'ceo@strict.example', '198.51.100.7'), { dmarc: 'pass', verdict: 'accept' });
+  // relaxed (the default): the sub-domain's signature counts for its parent
+  assert.deepEqual(await dmarcOf(await spooled('relaxed.example', 'mail.relaxed.example'), 'ceo@relaxed.example', '198.51.100.7'), { dmarc: 'pass', verdict: 'accept' });
+});
+
+test('aspf=s: an SPF pass for a sub-domain of the From domain does not align, one for the From domain does', async () => {
+  assert.deepEqual(await dmarcOf(await spooled('strict.example'), 'bounces@bounce.strict.example'), { dmarc: 'fail', verdict: 'reject' });
+  assert.deepEqual(await dmarcOf(await spooled('strict.example'), 'ceo@strict.example'), { dmarc: 'pass', verdict: 'accept' });
+  assert.deepEqual(await dmarcOf(await spooled('relaxed.example'), 'bounces@bounce.relaxed.example'), { dmarc: 'pass', verdict: 'accept' });
+});
+
+test("strict alignment compares whole domains in mailauth's comparison form; relaxed stays mailauth's own", () => {
+  const relaxed = (from: string, domains: unknown) => ((domains as { domain: string }[]).find((entry) => entry.domain.endsWith(from)) ?? false);
+  const lower = (domain: string) => domain.toLowerCase();
+  const aligned = withStrictAlignment(relaxed, lower);
+  assert.deepEqual(aligned('Example.com', [{ domain: 'mail.example.com' }, { domain: 'EXAMPLE.COM' }], { strict: true }), { domain: 'EXAMPLE.COM' });
+  assert.equal(aligned('example.com', [{ domain: 'mail.example.com' }, 'xexample.com'], { strict: true }), false);
+  assert.deepEqual(aligned('example.com', ['example.com'], true), { domain: 'example.com' });
+  // { strict: false }, false or nothing: mailauth's relaxed comparison, as it was
+  for (const strict of [{ strict: false }, false, undefined]) assert.deepEqual(aligned('example.com', [{ domain: 'mail.example.com' }], strict), { domain: 'mail.example.com' });
+});
+
+test('a DMARC check that does not apply strict alignment is refused when mailauth loads', async () => {
+  await assert.rejects(checkStrictAlignment(async () => ({ status: { result: 'pass' } })), /does not apply strict alignment/);
+  await checkStrictAlignment(async () => ({ status: { result: 'fail' } }));
+});
