@@ -15,6 +15,11 @@ import type { Resolver } from '../util/resolver.ts';
 delete (Object.prototype as { __proto__?: unknown }).__proto__;
 if ('__proto__' in Object.prototype) throw new Error('the filter thread could not remove Object.prototype.__proto__');
 
+// The thread's stdout is the relay's log: mailauth's verifier prints a debug line there for each signature whose l=
+// is not the body's length (dkim-verifier.js), which a sender could use to write lines into the log. The thread
+// reports through its answers only.
+console.log = console.info = console.debug = () => {};
+
 /** Early SPF checks kept at most: the listener drops each transaction's, this only bounds a mistake. */
 const MAX_EARLY_SPF = 10_000;
 

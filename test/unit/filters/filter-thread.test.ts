@@ -388,3 +388,25 @@ test('a sender check sent with the walk and waited for keeps its deadline, on th
   assert.equal(workerOf(thread), before);
   assert.match((await worker.check(await signed(), longEnough())).reasons[0] ?? '', /dmarc=pass/);
 });
+
+test("mailauth's debug print (a signature whose l= is not the body's length) does not reach the relay's log", async () => {
+  const thread = newThread();
+  const worker = new SenderAuthWorker(thread);
+  const written: string[] = [];
+  const write = process.stdout.write.bind(process.stdout);
+  process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+    written.push(String(chunk));
+    return (write as (...args: unknown[]) => boolean)(chunk, ...rest);
+  }) as typeof process.stdout.write;
+  try {
+    const signatures = [1, 2, 3].map((n) => `DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=signed.test; s=sel; h=from; bh=AAAA; b=AAAA; l=${1000 + n}\r\n`).join('');
+    const content = Buffer.from(`${signatures}From: <alice@signed.test>\r\nSubject: lengths\r\n\r\nShort.\r\n`);
+    const message = { ...(await signed()), content, size: content.length };
+    assert.match((await worker.check(message, longEnough())).reasons[0] ?? '', /dkim=neutral/);
+    await thread.stats(); // the thread's output, if any, came before its answer to this
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  } finally {
+    process.stdout.write = write;
+  }
+  assert.deepEqual(written.filter((line) => /TOTAL|EXPECTING/.test(line)), []);
+});
