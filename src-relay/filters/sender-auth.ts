@@ -13,6 +13,7 @@ import { installJoiStandIn } from './mailauth-joi.ts';
 import { installRelaxedLines } from './mailauth-relaxed-lines.ts';
 import { installSignatureLimits, NotCheckedError } from './mailauth-signature-limits.ts';
 import { checkStrictAlignment, installStrictAlignment, type GetAlignment } from './mailauth-strict-alignment.ts';
+import { dmarcRecordLookup } from './dmarc-record.ts';
 import { mailboxAddresses } from './from-addresses.ts';
 import { normalizeDomain } from '../util/address.ts';
 import { messageStream } from './message-source.ts';
@@ -31,7 +32,7 @@ export const DNS_LOOKUP_TIMEOUT_MS = 4_000;
  */
 export const DNS_BUDGET_MS = 12_000;
 
-type DnsLookup = (name: string, type: string) => Promise<string[][] | string[]>;
+export type DnsLookup = (name: string, type: string) => Promise<string[][] | string[]>;
 /** The parts of mailauth used here, in the shapes we call them with (lib/mailauth.js authenticate() does the same). */
 interface Mailauth {
   dkimVerify(input: NodeJS.ReadableStream | Buffer, options: { resolver: DnsLookup; sender: string }): Promise<DkimOutcome>;
@@ -220,7 +221,10 @@ export class SenderAuthFilter implements Filter {
       const domains = fromDomains(dkimResult);
       const arcResult = await arc(dkimResult.arc, { resolver });
       // a budget of its own: the sender's look-ups (keys, SPF) or its CPU must not use up the From domain's policy
-      const dmarcResolver = mailauthResolver(this.options.resolver, { signal, budgetEndsAt: performance.now() + 2 * (this.options.lookupTimeoutMs ?? DNS_LOOKUP_TIMEOUT_MS), lookupTimeoutMs: this.options.lookupTimeoutMs });
+      // and its records in one spelling: mailauth reads p=REJECT or adkim = s as written (dmarc-record.ts)
+      const dmarcResolver = dmarcRecordLookup(
+        mailauthResolver(this.options.resolver, { signal, budgetEndsAt: performance.now() + 2 * (this.options.lookupTimeoutMs ?? DNS_LOOKUP_TIMEOUT_MS), lookupTimeoutMs: this.options.lookupTimeoutMs }),
+      );
       // mailauth answers false (no DMARC) for more than one From address: each domain is checked, the strictest counts
       const dmarcResults = await Promise.all(
         domains.map((domain) =>

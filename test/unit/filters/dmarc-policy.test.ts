@@ -1,5 +1,6 @@
-// DMARC's strict alignment (adkim=s, aspf=s), which mailauth itself never applies (mailauth-strict-alignment.ts):
-// through the sender-auth filter, with real signatures and fixture DNS, and the check that refuses an unchanged module.
+// DMARC's strict alignment (adkim=s, aspf=s), which mailauth itself never applies (mailauth-strict-alignment.ts), and
+// DMARC records in every valid spelling (dmarc-record.ts): through the sender-auth filter, with real signatures and
+// fixture DNS, and the check that refuses an unchanged module.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
@@ -8,6 +9,7 @@ import { join } from 'node:path';
 import { dkimSigned } from '../../helpers/dkim-sign.ts';
 import { SenderAuthFilter } from '../../../src-relay/filters/sender-auth.ts';
 import { checkStrictAlignment, withStrictAlignment } from '../../../src-relay/filters/mailauth-strict-alignment.ts';
+import { canonicalDmarcRecord } from '../../../src-relay/filters/dmarc-record.ts';
 import { tempDir } from '../../helpers/relay.ts';
 import { senderAuthOptions } from '../../helpers/sender-auth-options.ts';
 
@@ -21,7 +23,15 @@ const SPF = ['v=spf1 ip4:192.0.2.10 -all'];
 
 // strict.example asks for strict alignment of both, relaxed.example for neither; each has a sub-domain that signs
 // and one that sends (SPF); relaxed alignment lets those count for the parent, strict alignment does not
+/** Records as domain owners write them, valid all (RFC 7489 6.4: keywords in any case, spaces around "="), each on its own domain. */
+const SPELLED = ['v=DMARC1; p=REJECT; adkim=S; aspf=S', 'V=dmarc1;P=Reject;ADKIM=S;ASPF=S', 'v = DMARC1 ; p = reject ; adkim = s ; aspf = s', 'v=DMARC1;\tp=reject;\tadkim=\ts;\taspf=\ts;'];
+const spelledDomain = (index: number) => `spelled${index}.example`;
 const OPTIONS = senderAuthOptions({
+  ...Object.fromEntries(SPELLED.flatMap((record, index) => [
+    [`_dmarc.${spelledDomain(index)}`, [record]],
+    [`sel._domainkey.mail.${spelledDomain(index)}`, [KEY]],
+    [`bounce.${spelledDomain(index)}`, SPF],
+  ])),
   '_dmarc.strict.example': ['v=DMARC1; p=reject; adkim=s; aspf=s'],
   '_dmarc.relaxed.example': ['v=DMARC1; p=reject'],
   'sel._domainkey.strict.example': [KEY],
@@ -62,6 +72,24 @@ test('aspf=s: an SPF pass for a sub-domain of the From domain does not align, on
   assert.deepEqual(await dmarcOf(await spooled('strict.example'), 'bounces@bounce.strict.example'), { dmarc: 'fail', verdict: 'reject' });
   assert.deepEqual(await dmarcOf(await spooled('strict.example'), 'ceo@strict.example'), { dmarc: 'pass', verdict: 'accept' });
   assert.deepEqual(await dmarcOf(await spooled('relaxed.example'), 'bounces@bounce.relaxed.example'), { dmarc: 'pass', verdict: 'accept' });
+});
+
+test('a DMARC record in any valid spelling is applied as written: p=REJECT refuses, adkim=S and aspf=S are strict', async () => {
+  for (const [index, record] of SPELLED.entries()) {
+    const domain = spelledDomain(index);
+    // no authentication at all: the policy alone decides
+    assert.deepEqual(await dmarcOf(await spooled(domain), `ceo@${domain}`, '198.51.100.7'), { dmarc: 'fail', verdict: 'reject' }, record);
+    // a sub-domain's signature, and an SPF pass for a sub-domain, do not align
+    assert.deepEqual(await dmarcOf(await spooled(domain, `mail.${domain}`), `ceo@${domain}`, '198.51.100.7'), { dmarc: 'fail', verdict: 'reject' }, record);
+    assert.deepEqual(await dmarcOf(await spooled(domain), `bounces@bounce.${domain}`), { dmarc: 'fail', verdict: 'reject' }, record);
+  }
+});
+
+test('a DMARC record is given in one spelling: tags trimmed, names and keywords in lower case, URIs kept', () => {
+  assert.equal(canonicalDmarcRecord(' v = dmarc1 ;P=Quarantine;  sp = NONE ; rua = mailto:DMARC@Example.COM ; pct = 50 ;'), 'v=DMARC1; p=quarantine; sp=none; rua=mailto:DMARC@Example.COM; pct=50');
+  assert.equal(canonicalDmarcRecord('v=DMARC1;\tadkim=\tS;aspf=S;fo=D'), 'v=DMARC1; adkim=s; aspf=s; fo=d');
+  // not a DMARC record: as it is (mailauth passes it over)
+  for (const other of ['v=spf1 -all', 'p=reject; v=DMARC1', 'v=DMARC2; p=reject', '']) assert.equal(canonicalDmarcRecord(other), other);
 });
 
 test("strict alignment compares whole domains in mailauth's comparison form; relaxed stays mailauth's own", () => {
