@@ -2,7 +2,8 @@
 // (RFC 5234 2.3) and a tag may have spaces around its "=", so `p=REJECT`, `adkim = s` and `v = DMARC1` are all valid;
 // mailauth took the first for no known policy (the message was accepted), the second for relaxed alignment, and did
 // not see the third record at all. The relay's DMARC look-ups hand mailauth each record in one spelling: tags without
-// the spaces around them, tag names and the values that are keywords in lower case (the version as "DMARC1").
+// the spaces around them, tag names and the values that are keywords in lower case (the version as "DMARC1"), and no
+// pct= that is not a number (RFC 7489 6.3: the default, 100, applies).
 import type { DnsLookup } from './sender-auth.ts';
 
 /** Tags whose values are keywords (RFC 7489 6.3); the others (rua, ruf: URIs; pct, ri: numbers) keep their spelling. */
@@ -15,6 +16,8 @@ export function canonicalDmarcRecord(text: string): string {
   if (name !== 'v' || value?.toUpperCase() !== 'DMARC1') return text;
   return tags
     .filter((tag) => tag !== '')
+    // mailauth reads a pct= that is no number as 0: every message outside the sample, the policy one step milder
+    .filter((tag) => split(tag)[0] !== 'pct' || /^\d{1,3}$/.test(split(tag)[1] ?? ''))
     .map((tag) => {
       const [tagName, tagValue] = split(tag);
       if (tagValue === undefined) return tagName;

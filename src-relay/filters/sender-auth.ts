@@ -424,6 +424,14 @@ function heloForSpf(transaction: { clientIp: string; helo: string | null }): str
  * cannot ask counts as "no such record". A look-up that takes longer than DNS_LOOKUP_TIMEOUT_MS, or comes after
  * `budgetEndsAt` (performance.now() time), fails as a DNS timeout (a temperror for mailauth); at the filter's deadline (`signal`) every
  * look-up, also one under way, fails at once with the abort.
+ *
+ * A name no DNS zone can hold (isDnsName) is "no such name" without asking: a sender picks the names of its DKIM
+ * signature, and mailauth takes the organizational domain of `d=victim.test/x.attacker.test` to be victim.test (tldts
+ * reads it as a URL) while DNS would ask the attacker's zone for its key; and `_dmarc.` before a From domain of 250
+ * characters is too long for DNS, which mailauth took for a temperror (accepted) instead of looking for the
+ * organizational domain's policy. A failure DNS gives that mailauth's SPF does not know (SERVFAIL, a refused
+ * connection) is passed on as a timeout: its SPF check passed over an include: that failed so, and `-all` then failed
+ * the message; DKIM and DMARC take every such failure for a temperror already.
  */
 export function mailauthResolver(
   resolver: AuthResolver,
@@ -433,6 +441,7 @@ export function mailauthResolver(
   const lookup = lookupByType(resolver);
   return async (name, type) => {
     limits.signal?.throwIfAborted();
+    if (!isDnsName(name)) throw none(name);
     if (limits.budgetEndsAt !== undefined && performance.now() >= limits.budgetEndsAt) throw timedOut(name);
     let timer: NodeJS.Timeout | undefined;
     let onAbort: (() => void) | undefined;
@@ -444,11 +453,24 @@ export function mailauthResolver(
     });
     try {
       return await Promise.race([lookup(name, type), timeout]);
+    } catch (error) {
+      const code = (error as { code?: unknown } | null)?.code;
+      if (typeof code !== 'string' || MAILAUTH_DNS_CODES.has(code)) throw error;
+      throw Object.assign(new Error(`${(error as Error).message} (${code})`), { code: 'ETIMEOUT', cause: error });
     } finally {
       clearTimeout(timer);
       limits.signal?.removeEventListener('abort', onAbort!);
     }
   };
+}
+
+/** The DNS failures mailauth's SPF check tells apart (the others it passes over). */
+const MAILAUTH_DNS_CODES = new Set(['ENOTFOUND', 'ENODATA', 'ETIMEOUT', 'EREFUSED']);
+
+/** A name DNS can hold: at most 253 characters, labels of 1 to 63 letters, digits, hyphens or underscores. */
+export function isDnsName(name: string): boolean {
+  const bare = name.endsWith('.') ? name.slice(0, -1) : name;
+  return bare.length > 0 && bare.length <= 253 && bare.split('.').every((label) => /^[A-Za-z0-9_-]{1,63}$/.test(label));
 }
 
 /** "No such record", as node:dns says it. */

@@ -107,3 +107,60 @@ test('a DMARC check that does not apply strict alignment is refused when mailaut
   await assert.rejects(checkStrictAlignment(async () => ({ status: { result: 'pass' } })), /does not apply strict alignment/);
   await checkStrictAlignment(async () => ({ status: { result: 'fail' } }));
 });
+
+/** The names asked of `OPTIONS.resolver`'s TXT records through `asking`, and that resolver answering as node:dns does: a name over 253 characters is EBADNAME, asked of no server. */
+const askedNames: string[] = [];
+const asNodeDns = {
+  ...OPTIONS,
+  resolver: {
+    ...OPTIONS.resolver,
+    resolveTxt: (name: string) => {
+      askedNames.push(name);
+      return name.length > 253 ? Promise.reject(Object.assign(new Error(`queryTxt EBADNAME ${name}`), { code: 'EBADNAME' })) : OPTIONS.resolver.resolveTxt(name);
+    },
+  },
+};
+
+test('a DKIM d= that is no DNS name (victim/x.attacker) passes nothing: its key is not asked for, DMARC of the victim fails', async () => {
+  const signer = 'relaxed.example/x.attacker.example';
+  // the attacker's key, where DNS would have found it (the labels "relaxed", "example/x", "attacker", "example")
+  const options = { ...asNodeDns, resolver: { ...asNodeDns.resolver, resolveTxt: (name: string) => (name === `sel._domainkey.${signer}` ? Promise.resolve([[KEY]]) : asNodeDns.resolver.resolveTxt(name)) } };
+  askedNames.length = 0;
+  const path = await spooled('relaxed.example', signer);
+  const result = await new SenderAuthFilter(options).check(
+    { queueId: 'TEST', clientIp: '198.51.100.7', helo: 'client.test', sender: 'ceo@relaxed.example', recipients: ['bob@example.test'], path, size: 0, headers: [], tls: false, authenticatedUser: null },
+    AbortSignal.timeout(10_000),
+  );
+  assert.equal(result.verdict, 'reject');
+  assert.match(result.reasons[0] ?? '', /dmarc=fail: relaxed\.example asks receivers to reject/);
+  assert.deepEqual(result.passed?.dmarc, []);
+  assert.ok(!askedNames.some((name) => name.includes('/')), 'no name with "/" was asked');
+});
+
+test("a From domain too long for DNS under _dmarc. falls back to its organizational domain's policy, not a temperror", async () => {
+  const long = `${['a'.repeat(63), 'b'.repeat(63), 'c'.repeat(63), 'd'.repeat(45)].join('.')}.relaxed.example`;
+  assert.equal(long.length, 253);
+  askedNames.length = 0;
+  const path = await spooled(long);
+  const result = await new SenderAuthFilter(asNodeDns).check(
+    { queueId: 'TEST', clientIp: '198.51.100.7', helo: 'client.test', sender: `ceo@${long}`, recipients: ['bob@example.test'], path, size: 0, headers: [], tls: false, authenticatedUser: null },
+    AbortSignal.timeout(10_000),
+  );
+  assert.equal(result.verdict, 'reject', result.reasons[0]);
+  assert.match(result.reasons[0] ?? '', /dmarc=fail: relaxed\.example asks receivers to reject/);
+  assert.ok(askedNames.includes('_dmarc.relaxed.example'));
+});
+
+test('a pct= that is no number is the default, 100: the whole policy applies', async () => {
+  const options = senderAuthOptions({ '_dmarc.pct.example': ['v=DMARC1; p=reject; pct=abc'] });
+  const path = await spooled('pct.example');
+  for (let i = 0; i < 3; i++) {
+    const result = await new SenderAuthFilter({ ...options, random: () => 0.99 }).check(
+      { queueId: 'TEST', clientIp: '198.51.100.7', helo: 'client.test', sender: 'ceo@pct.example', recipients: ['bob@example.test'], path, size: 0, headers: [], tls: false, authenticatedUser: null },
+      AbortSignal.timeout(10_000),
+    );
+    assert.equal(result.verdict, 'reject');
+  }
+  assert.equal(canonicalDmarcRecord('v=DMARC1; p=reject; pct=abc; pct=; pct=50%'), 'v=DMARC1; p=reject');
+  assert.equal(canonicalDmarcRecord('v=DMARC1; p=reject; pct=25'), 'v=DMARC1; p=reject; pct=25');
+});

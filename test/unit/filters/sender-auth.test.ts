@@ -128,6 +128,19 @@ test('DNS failures are temperrors: no score, no verdict against the sender', asy
   assert.match(authResults(result), /\bspf=temperror\b/);
 });
 
+test('a DNS failure inside an include: (SERVFAIL) is a temperror, not "-all" failing the message', async () => {
+  const failing = (code: string) => ({
+    ...resolver,
+    resolveTxt: (name: string) =>
+      name === 'includer.test' ? Promise.resolve([['v=spf1 include:broken.test -all']]) : name === 'broken.test' ? Promise.reject(Object.assign(new Error(`queryTxt ${code} ${name}`), { code })) : resolver.resolveTxt(name),
+  });
+  for (const code of ['ESERVFAIL', 'ECONNREFUSED']) {
+    const result = await check(await spooled('includer.test'), 'alice@includer.test', '192.0.2.10', { resolver: failing(code) });
+    assert.match(authResults(result), /\bspf=temperror\b/, code);
+    assert.equal(result.score, 0, code);
+  }
+});
+
 test('a message submitted by a logged-in user is not checked', async () => {
   const result = await check(await spooled('strict.test'), 'alice@strict.test', '198.51.100.7', {}, { authenticatedUser: 'alice' });
   assert.deepEqual([result.verdict, result.score, result.headers], ['accept', 0, undefined]);
