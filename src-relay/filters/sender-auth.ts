@@ -45,8 +45,11 @@ interface Mailauth {
     arcResult: unknown;
     resolver: DnsLookup;
   }): Promise<NonNullable<MailauthOutcome['dmarc']>>;
+  /** An Authentication-Results part ("dkim=policy (…) header.d=…"), as mailauth writes them. */
+  formatAuthHeaderRow(method: string, status: unknown): string;
 }
 let loaded: Promise<Mailauth> | undefined;
+let formatRow: Mailauth['formatAuthHeaderRow'] | undefined;
 const keyCache: { current?: PublicKeyCache; wired?: boolean } = {};
 /** mailauth's modules that take getPublicKey from the tools module when they load. */
 const VERIFIERS = ['mailauth/lib/dkim/dkim-verifier.js', 'mailauth/lib/arc/index.js'];
@@ -62,7 +65,8 @@ const VERIFIERS = ['mailauth/lib/dkim/dkim-verifier.js', 'mailauth/lib/arc/index
 function mailauth(): Promise<Mailauth> {
   if (!loaded) installJoiStandIn();
   loaded ??= Promise.all([import('mailauth/lib/tools.js'), import('mailauth/lib/dkim/message-parser.js')]).then(([tools, parser]) => {
-    const exports = tools.default as unknown as { getPublicKey: GetPublicKey; parseHeaders: (block: Buffer) => unknown; getAlignment: GetAlignment; formatDomain: (domain: string) => string };
+    const exports = tools.default as unknown as { getPublicKey: GetPublicKey; parseHeaders: (block: Buffer) => unknown; getAlignment: GetAlignment; formatDomain: (domain: string) => string; formatAuthHeaderRow: Mailauth['formatAuthHeaderRow'] };
+    formatRow = exports.formatAuthHeaderRow;
     installHeaderScan(parser.default.MessageParser.prototype, exports.parseHeaders);
     // before the DMARC module loads: it takes getAlignment from these exports then
     installStrictAlignment(exports);
@@ -90,7 +94,7 @@ function mailauth(): Promise<Mailauth> {
   }).then(async ([dkim, spf, arc, dmarc, verifier, relaxed]) => {
     installSignatureLimits(verifier.default.DkimVerifier.prototype);
     installRelaxedLines(relaxed.default.RelaxedHash.prototype);
-    const loadedMailauth = { dkimVerify: dkim.dkimVerify, spf: spf.spf, arc: arc.arc, dmarc: dmarc.dmarc } as unknown as Mailauth;
+    const loadedMailauth = { dkimVerify: dkim.dkimVerify, spf: spf.spf, arc: arc.arc, dmarc: dmarc.dmarc, formatAuthHeaderRow: formatRow } as unknown as Mailauth;
     await checkStrictAlignment(loadedMailauth.dmarc as unknown as Parameters<typeof checkStrictAlignment>[0]);
     return loadedMailauth;
   });
@@ -162,7 +166,7 @@ export interface SpfOutcome {
   info?: string;
 }
 interface DkimOutcome {
-  results?: { id?: unknown; status?: AuthStatus & { aligned?: string | boolean; underSized?: unknown }; signingDomain?: string; info?: string }[];
+  results?: { id?: unknown; status?: AuthStatus & { aligned?: string | boolean; underSized?: unknown; policy?: Record<string, string> }; signingDomain?: string; algo?: unknown; info?: string }[];
   arc?: unknown;
   /** mailauth's parse of the header block (a property it does not enumerate). */
   headers?: { parsed?: { key: string | null; line: Uint8Array }[] };
@@ -205,7 +209,7 @@ export class SenderAuthFilter implements Filter {
     signal.addEventListener('abort', stop, { once: true });
     const budgetEndsAt = performance.now() + (this.options.dnsBudgetMs ?? DNS_BUDGET_MS);
     try {
-      const { dkimVerify, spf, arc, dmarc } = await mailauth();
+      const { dkimVerify, spf, arc, dmarc, formatAuthHeaderRow } = await mailauth();
       // a deadline passed while mailauth loaded: the stream is destroyed already, and mailauth would wait on it forever
       signal.throwIfAborted();
       const resolver = mailauthResolver(this.options.resolver, { signal, budgetEndsAt, lookupTimeoutMs: this.options.lookupTimeoutMs });
@@ -216,7 +220,7 @@ export class SenderAuthFilter implements Filter {
       const [dkimSettled, spfSettled] = await Promise.allSettled([Promise.race([dkimVerify(input, { resolver, sender: message.sender }), unreadable]), spfResult]);
       if (dkimSettled.status === 'rejected') throw dkimSettled.reason;
       if (spfSettled.status === 'rejected') throw spfSettled.reason;
-      const dkimResult = dkimSettled.value;
+      const dkimResult = withDkimPolicy(dkimSettled.value, formatAuthHeaderRow);
       const spfOutcome = spfSettled.value;
       const domains = fromDomains(dkimResult);
       const arcResult = await arc(dkimResult.arc, { resolver });
@@ -392,6 +396,25 @@ function strictest(outcomes: (DmarcOutcome | false)[]): DmarcOutcome | false {
     if (own > rank) [chosen, rank] = [outcome, own];
   }
   return chosen;
+}
+
+/**
+ * Signatures that verify but do not count (RFC 8601 `dkim=policy`), for DMARC, the score and the built-in rules alike:
+ * rsa-sha1, which RFC 8301 says a verifier must not take as valid, and one whose `l=` leaves part of the body unsigned
+ * (mailauth honours it: what follows could be anyone's, a signed message replayed with a payload appended). Each
+ * becomes `policy`, its Authentication-Results part written again.
+ */
+export function withDkimPolicy(outcome: DkimOutcome, format: Mailauth['formatAuthHeaderRow']): DkimOutcome {
+  for (const row of outcome.results ?? []) {
+    const status = row.status;
+    if (status?.result !== 'pass') continue;
+    const rule = String(row.algo ?? '').toLowerCase() === 'rsa-sha1' ? 'weak-algorithm' : Number(status.underSized) > 0 ? 'unsigned-body' : null;
+    if (!rule) continue;
+    status.result = 'policy';
+    status.policy = { ...status.policy, 'dkim-rules': rule };
+    row.info = format('dkim', status);
+  }
+  return outcome;
 }
 
 /** The transaction an early SPF check was started for is the message's own. */

@@ -164,3 +164,25 @@ test('a pct= that is no number is the default, 100: the whole policy applies', a
   assert.equal(canonicalDmarcRecord('v=DMARC1; p=reject; pct=abc; pct=; pct=50%'), 'v=DMARC1; p=reject');
   assert.equal(canonicalDmarcRecord('v=DMARC1; p=reject; pct=25'), 'v=DMARC1; p=reject; pct=25');
 });
+
+test('a signature that verifies but does not count: rsa-sha1 (RFC 8301), and one whose l= leaves text unsigned after it', async () => {
+  const raw = 'From: CEO <ceo@strict.example>\r\nTo: bob@example.test\r\nSubject: signed\r\nDate: Sat, 05 Dec 2026 10:00:00 +0000\r\n\r\nPay invoice 1.\r\n';
+  const judged = async (message: string) => {
+    const path = join(dir, `msg-${counter++}`);
+    writeFileSync(path, message);
+    const result = await new SenderAuthFilter(OPTIONS).check(
+      { queueId: 'TEST', clientIp: '198.51.100.7', helo: 'client.test', sender: 'ceo@strict.example', recipients: ['bob@example.test'], path, size: 0, headers: [], tls: false, authenticatedUser: null },
+      AbortSignal.timeout(10_000),
+    );
+    const results = result.headers?.find((header) => header.name === 'Authentication-Results')?.value ?? '';
+    return { verdict: result.verdict, dkim: /\bdkim=(\w+)/.exec(results)?.[1], rule: /policy\.dkim-rules=([\w-]+)/.exec(results)?.[1], dkimPassed: result.passed?.dkim };
+  };
+  const key = { domain: 'strict.example', selector: 'sel', privateKey: PRIVATE_PEM };
+  // the same signature with sha256 passes: what differs is the algorithm
+  assert.deepEqual(await judged(await dkimSigned(raw, key)), { verdict: 'accept', dkim: 'pass', rule: undefined, dkimPassed: ['strict.example'] });
+  assert.deepEqual(await judged(await dkimSigned(raw, { ...key, algorithm: 'rsa-sha1' })), { verdict: 'reject', dkim: 'policy', rule: 'weak-algorithm', dkimPassed: [] });
+  // l= the body's length: all of it signed, a pass; the same message with a payload appended: not a pass
+  const limited = await dkimSigned(raw, { ...key, maxBodyLength: 'Pay invoice 1.\r\n'.length });
+  assert.deepEqual(await judged(limited), { verdict: 'accept', dkim: 'pass', rule: undefined, dkimPassed: ['strict.example'] });
+  assert.deepEqual(await judged(`${limited}Pay to account 666 instead.\r\n`), { verdict: 'reject', dkim: 'policy', rule: 'unsigned-body', dkimPassed: [] });
+});
