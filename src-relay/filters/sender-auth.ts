@@ -6,6 +6,7 @@
 // (undici, an X.509 parser), about 18 MB of memory a relay never needs (BIMI is off); joi gets a stand-in.
 import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
+import { domainToASCII } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import type { Resolver } from '../util/resolver.ts';
 import { installHeaderScan } from './mailauth-header-scan.ts';
@@ -47,9 +48,11 @@ interface Mailauth {
   }): Promise<NonNullable<MailauthOutcome['dmarc']>>;
   /** An Authentication-Results part ("dkim=policy (…) header.d=…"), as mailauth writes them. */
   formatAuthHeaderRow(method: string, status: unknown): string;
+  /** mailauth's alignment test (with strict alignment applied): the first of `domains` aligned with `fromDomain`, or false. */
+  getAlignment: GetAlignment;
 }
 let loaded: Promise<Mailauth> | undefined;
-let formatRow: Mailauth['formatAuthHeaderRow'] | undefined;
+let toolsExports: Pick<Mailauth, 'formatAuthHeaderRow' | 'getAlignment'> | undefined;
 const keyCache: { current?: PublicKeyCache; wired?: boolean } = {};
 /** mailauth's modules that take getPublicKey from the tools module when they load. */
 const VERIFIERS = ['mailauth/lib/dkim/dkim-verifier.js', 'mailauth/lib/arc/index.js'];
@@ -66,7 +69,7 @@ function mailauth(): Promise<Mailauth> {
   if (!loaded) installJoiStandIn();
   loaded ??= Promise.all([import('mailauth/lib/tools.js'), import('mailauth/lib/dkim/message-parser.js')]).then(([tools, parser]) => {
     const exports = tools.default as unknown as { getPublicKey: GetPublicKey; parseHeaders: (block: Buffer) => unknown; getAlignment: GetAlignment; formatDomain: (domain: string) => string; formatAuthHeaderRow: Mailauth['formatAuthHeaderRow'] };
-    formatRow = exports.formatAuthHeaderRow;
+    toolsExports = exports;
     installHeaderScan(parser.default.MessageParser.prototype, exports.parseHeaders);
     // before the DMARC module loads: it takes getAlignment from these exports then
     installStrictAlignment(exports);
@@ -94,7 +97,7 @@ function mailauth(): Promise<Mailauth> {
   }).then(async ([dkim, spf, arc, dmarc, verifier, relaxed]) => {
     installSignatureLimits(verifier.default.DkimVerifier.prototype);
     installRelaxedLines(relaxed.default.RelaxedHash.prototype);
-    const loadedMailauth = { dkimVerify: dkim.dkimVerify, spf: spf.spf, arc: arc.arc, dmarc: dmarc.dmarc, formatAuthHeaderRow: formatRow } as unknown as Mailauth;
+    const loadedMailauth = { dkimVerify: dkim.dkimVerify, spf: spf.spf, arc: arc.arc, dmarc: dmarc.dmarc, formatAuthHeaderRow: toolsExports!.formatAuthHeaderRow, getAlignment: toolsExports!.getAlignment } as unknown as Mailauth;
     await checkStrictAlignment(loadedMailauth.dmarc as unknown as Parameters<typeof checkStrictAlignment>[0]);
     return loadedMailauth;
   });
@@ -176,6 +179,8 @@ interface MailauthOutcome {
   dkim?: DkimOutcome;
   arc?: { status?: AuthStatus; info?: string } | false;
   dmarc?: { status?: AuthStatus; domain?: string; policy?: string; pct?: number | string; info?: string } | false;
+  /** DMARC failed, but an SPF or DKIM check that could have passed it aligned failed for DNS (unsure). */
+  dmarcUnsure?: boolean;
 }
 
 /** The filter: name `sender-auth`, stage 0, so that the built-in rules (stage 1) can read its result. */
@@ -209,7 +214,7 @@ export class SenderAuthFilter implements Filter {
     signal.addEventListener('abort', stop, { once: true });
     const budgetEndsAt = performance.now() + (this.options.dnsBudgetMs ?? DNS_BUDGET_MS);
     try {
-      const { dkimVerify, spf, arc, dmarc, formatAuthHeaderRow } = await mailauth();
+      const { dkimVerify, spf, arc, dmarc, formatAuthHeaderRow, getAlignment } = await mailauth();
       // a deadline passed while mailauth loaded: the stream is destroyed already, and mailauth would wait on it forever
       signal.throwIfAborted();
       const resolver = mailauthResolver(this.options.resolver, { signal, budgetEndsAt, lookupTimeoutMs: this.options.lookupTimeoutMs });
@@ -252,7 +257,8 @@ export class SenderAuthFilter implements Filter {
         }),
         dkim: (dkimResult.results ?? []).filter((row) => row.status?.result === 'pass' && row.signingDomain).map((row) => row.signingDomain!.toLowerCase()),
       };
-      return { filter: this.name, ...this.judge({ dkim: dkimResult, spf: spfOutcome, arc: arcResult, dmarc: strictest(dmarcResults) }), passed };
+      const dmarcOutcome = strictest(dmarcResults);
+      return { filter: this.name, ...this.judge({ dkim: dkimResult, spf: spfOutcome, arc: arcResult, dmarc: dmarcOutcome, dmarcUnsure: unsure(dmarcOutcome, spfOutcome, dkimResult, getAlignment) }), passed };
     } catch (error) {
       if (!(error instanceof NotCheckedError) || signal.aborted) throw error;
       return { filter: this.name, verdict: this.options.unchecked ?? 'quarantine', score: 0, reasons: [`not checked: ${error.message}`] };
@@ -315,7 +321,8 @@ export class SenderAuthFilter implements Filter {
     const dkimFailed = signatures.filter((signature) => !['pass', 'none', 'temperror'].includes(signature.status?.result ?? 'none'));
     if (dkimFailed.length && !dkimPassed.length) {
       score += scores.dkimFail;
-      findings.push(`DKIM_FAIL the signature of ${dkimFailed.map((signature) => signature.signingDomain).join(', ')} does not verify`);
+      const named = dkimFailed.map((signature) => `${signature.signingDomain}${POLICY_WORDS[signature.status?.policy?.['dkim-rules'] ?? ''] ?? ''}`);
+      findings.push(`DKIM_FAIL the signature of ${named.join(', ')} does not verify or does not count`);
     }
 
     let verdict: Verdict = 'accept';
@@ -334,7 +341,11 @@ export class SenderAuthFilter implements Filter {
       findings.push(`DMARC_FAIL neither SPF nor DKIM passed aligned with ${domain} (policy ${dmarc.policy ?? 'none'})`);
       if (policy === 'reject') verdict = this.options.dmarcReject;
       else if (policy === 'quarantine') verdict = this.options.dmarcQuarantine;
-      if (policy === 'reject' || policy === 'quarantine') {
+      if ((policy === 'reject' || policy === 'quarantine') && outcome.dmarcUnsure) {
+        // the sender's DNS failed for the very check that could pass it: its server is asked to try again, not refused
+        verdict = 'tempfail';
+        summary = `dmarc=fail: ${domain} asks receivers to ${policy} mail that fails DMARC (p=${policy}), but a check that could have passed this message failed for DNS (temperror): try again later (${summary})`;
+      } else if (policy === 'reject' || policy === 'quarantine') {
         summary = `dmarc=fail: ${domain} asks receivers to ${policy} mail that fails DMARC (p=${policy}), and this message failed it (${summary})`;
       }
     }
@@ -349,6 +360,9 @@ export class SenderAuthFilter implements Filter {
     return policy === 'reject' ? 'quarantine' : 'none';
   }
 }
+
+/** Why a signature that verified does not count (withDkimPolicy), in the finding. */
+const POLICY_WORDS: Record<string, string> = { 'weak-algorithm': ' (SHA-1: no longer accepted)', 'unsigned-body': ' (part of the body is not signed)', 'weak-key': ' (key too short)' };
 
 /** Distinct From domains DMARC is checked for; more and the message is not checked (each costs DNS look-ups). */
 export const MAX_FROM_DOMAINS = 5;
@@ -400,7 +414,7 @@ function strictest(outcomes: (DmarcOutcome | false)[]): DmarcOutcome | false {
 
 /**
  * Signatures that verify but do not count (RFC 8601 `dkim=policy`), for DMARC, the score and the built-in rules alike:
- * rsa-sha1, which RFC 8301 says a verifier must not take as valid, and one whose `l=` leaves part of the body unsigned
+ * SHA-1 (rsa-sha1), which RFC 8301 says a verifier must not take as valid, and one whose `l=` leaves part of the body unsigned
  * (mailauth honours it: what follows could be anyone's, a signed message replayed with a payload appended). Each
  * becomes `policy`, its Authentication-Results part written again.
  */
@@ -408,13 +422,29 @@ export function withDkimPolicy(outcome: DkimOutcome, format: Mailauth['formatAut
   for (const row of outcome.results ?? []) {
     const status = row.status;
     if (status?.result !== 'pass') continue;
-    const rule = String(row.algo ?? '').toLowerCase() === 'rsa-sha1' ? 'weak-algorithm' : Number(status.underSized) > 0 ? 'unsigned-body' : null;
+    // the hash as mailauth takes it from a= (rsa-sha1, ed25519-sha1)
+    const hash = String(row.algo ?? '').split('-').pop()!.trim().toLowerCase();
+    const rule = hash === 'sha1' ? 'weak-algorithm' : Number(status.underSized) > 0 ? 'unsigned-body' : null;
     if (!rule) continue;
     status.result = 'policy';
     status.policy = { ...status.policy, 'dkim-rules': rule };
     row.info = format('dkim', status);
   }
   return outcome;
+}
+
+/**
+ * DMARC failed, but SPF, or a DKIM signature, that would align with the From domain ended in a temperror (the
+ * sender's DNS failed: SERVFAIL, a timeout, a lame include). That is no proof of forgery: the message is deferred,
+ * not refused. An attacker gains a 4xx at most: a check of its own domain does not align with the one it forges.
+ */
+function unsure(dmarc: DmarcOutcome | false, spf: SpfOutcome, dkim: DkimOutcome, getAlignment: GetAlignment): boolean {
+  if (!dmarc || dmarc.status?.result !== 'fail' || !dmarc.domain) return false;
+  const failedForDns = [
+    ...(spf.status?.result === 'temperror' && spf.domain ? [spf.domain] : []),
+    ...(dkim.results ?? []).filter((row) => row.status?.result === 'temperror' && row.signingDomain).map((row) => row.signingDomain!),
+  ];
+  return failedForDns.length > 0 && getAlignment(dmarc.domain, failedForDns, false) !== false;
 }
 
 /** The transaction an early SPF check was started for is the message's own. */
@@ -448,13 +478,16 @@ function heloForSpf(transaction: { clientIp: string; helo: string | null }): str
  * `budgetEndsAt` (performance.now() time), fails as a DNS timeout (a temperror for mailauth); at the filter's deadline (`signal`) every
  * look-up, also one under way, fails at once with the abort.
  *
- * A name no DNS zone can hold (isDnsName) is "no such name" without asking: a sender picks the names of its DKIM
- * signature, and mailauth takes the organizational domain of `d=victim.test/x.attacker.test` to be victim.test (tldts
- * reads it as a URL) while DNS would ask the attacker's zone for its key; and `_dmarc.` before a From domain of 250
- * characters is too long for DNS, which mailauth took for a temperror (accepted) instead of looking for the
- * organizational domain's policy. A failure DNS gives that mailauth's SPF does not know (SERVFAIL, a refused
- * connection) is passed on as a timeout: its SPF check passed over an include: that failed so, and `-all` then failed
- * the message; DKIM and DMARC take every such failure for a temperror already.
+ * A DKIM or DMARC name no DNS zone can hold (dnsName) is "no such name" without asking: a sender picks the names of
+ * its DKIM signature, and mailauth takes the organizational domain of `d=victim.test/x.attacker.test` to be
+ * victim.test (tldts reads it as a URL) while DNS would ask the attacker's zone for its key; and `_dmarc.` before a
+ * From domain of 250 characters is too long for DNS, which mailauth took for a temperror (accepted) instead of looking
+ * for the organizational domain's policy. Any other such name (an SPF macro that expands a local part with "+") is a
+ * temperror, as node:dns' EBADNAME was. Labels in Unicode are asked in punycode, as node:dns asks them.
+ * A failure DNS gives that mailauth's SPF does not know (SERVFAIL, a refused connection) is passed on as a timeout:
+ * its SPF check passed over an include: that failed so, and `-all` then failed the message; DKIM and DMARC take every
+ * such failure for a temperror already. A PTR look-up that fails is no answer (RFC 7208 5.5: the ptr mechanism does
+ * not match), so a sender's reverse zone cannot make SPF a temperror.
  */
 export function mailauthResolver(
   resolver: AuthResolver,
@@ -464,7 +497,11 @@ export function mailauthResolver(
   const lookup = lookupByType(resolver);
   return async (name, type) => {
     limits.signal?.throwIfAborted();
-    if (!isDnsName(name)) throw none(name);
+    const asked = dnsName(name);
+    if (asked === null) {
+      if (/^_dmarc\./i.test(name) || /\._domainkey\./i.test(name)) throw none(name);
+      throw Object.assign(new Error(`EBADNAME ${name}`), { code: 'ETIMEOUT' });
+    }
     if (limits.budgetEndsAt !== undefined && performance.now() >= limits.budgetEndsAt) throw timedOut(name);
     let timer: NodeJS.Timeout | undefined;
     let onAbort: (() => void) | undefined;
@@ -475,8 +512,9 @@ export function mailauthResolver(
       limits.signal?.addEventListener('abort', onAbort, { once: true });
     });
     try {
-      return await Promise.race([lookup(name, type), timeout]);
+      return await Promise.race([lookup(asked, type), timeout]);
     } catch (error) {
+      if (type.toUpperCase() === 'PTR' && !limits.signal?.aborted) return [];
       const code = (error as { code?: unknown } | null)?.code;
       if (typeof code !== 'string' || MAILAUTH_DNS_CODES.has(code)) throw error;
       throw Object.assign(new Error(`${(error as Error).message} (${code})`), { code: 'ETIMEOUT', cause: error });
@@ -490,10 +528,18 @@ export function mailauthResolver(
 /** The DNS failures mailauth's SPF check tells apart (the others it passes over). */
 const MAILAUTH_DNS_CODES = new Set(['ENOTFOUND', 'ENODATA', 'ETIMEOUT', 'EREFUSED']);
 
-/** A name DNS can hold: at most 253 characters, labels of 1 to 63 letters, digits, hyphens or underscores. */
-export function isDnsName(name: string): boolean {
-  const bare = name.endsWith('.') ? name.slice(0, -1) : name;
-  return bare.length > 0 && bare.length <= 253 && bare.split('.').every((label) => /^[A-Za-z0-9_-]{1,63}$/.test(label));
+/**
+ * `name` as DNS is asked it (labels in Unicode in punycode), or null when no zone can hold it: more than 253
+ * characters, or a label other than 1 to 63 letters, digits, hyphens or underscores.
+ */
+function dnsName(name: string): string | null {
+  const NON_ASCII = /[^\x00-\x7f]/;
+  // only a label of letters, digits and hyphens goes to domainToASCII, which reads a URL: "com/ü" would come out "com"
+  const toAscii = (label: string) => (/^[\p{L}\p{M}\p{N}_-]+$/u.test(label) ? domainToASCII(label) : '');
+  const ascii = NON_ASCII.test(name) ? name.split('.').map((label) => (NON_ASCII.test(label) ? toAscii(label) : label)).join('.') : name;
+  const bare = ascii.endsWith('.') ? ascii.slice(0, -1) : ascii;
+  const valid = bare.length > 0 && bare.length <= 253 && bare.split('.').every((label) => /^[A-Za-z0-9_-]{1,63}$/.test(label));
+  return valid ? ascii : null;
 }
 
 /** "No such record", as node:dns says it. */

@@ -7,7 +7,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { dkimSigned } from '../../helpers/dkim-sign.ts';
-import { SenderAuthFilter } from '../../../src-relay/filters/sender-auth.ts';
+import { SenderAuthFilter, mailauthResolver, withDkimPolicy } from '../../../src-relay/filters/sender-auth.ts';
 import { checkStrictAlignment, withStrictAlignment } from '../../../src-relay/filters/mailauth-strict-alignment.ts';
 import { canonicalDmarcRecord } from '../../../src-relay/filters/dmarc-record.ts';
 import { tempDir } from '../../helpers/relay.ts';
@@ -185,4 +185,54 @@ test('a signature that verifies but does not count: rsa-sha1 (RFC 8301), and one
   const limited = await dkimSigned(raw, { ...key, maxBodyLength: 'Pay invoice 1.\r\n'.length });
   assert.deepEqual(await judged(limited), { verdict: 'accept', dkim: 'pass', rule: undefined, dkimPassed: ['strict.example'] });
   assert.deepEqual(await judged(`${limited}Pay to account 666 instead.\r\n`), { verdict: 'reject', dkim: 'policy', rule: 'unsigned-body', dkimPassed: [] });
+});
+
+test("DMARC fails while the sender's own DNS failed for the check that could pass it: deferred (451), not refused", async () => {
+  // the office's SPF names a provider whose zone answers SERVFAIL: SPF is a temperror (RFC 7208), DMARC has no pass
+  const servfail = (name: string) => Promise.reject(Object.assign(new Error(`queryTxt ESERVFAIL ${name}`), { code: 'ESERVFAIL' }));
+  const options = senderAuthOptions({ 'office.example': ['v=spf1 include:spf.lame.example include:spf.provider.example -all'], 'spf.provider.example': ['v=spf1 ip4:192.0.2.10 -all'], '_dmarc.office.example': ['v=DMARC1; p=reject'] });
+  const lame = { ...options, resolver: { ...options.resolver, resolveTxt: (name: string) => (name === 'spf.lame.example' ? servfail(name) : options.resolver.resolveTxt(name)) } };
+  const judge = async (sender: string, from: string) => {
+    const path = await spooled(from);
+    return new SenderAuthFilter(lame).check(
+      { queueId: 'TEST', clientIp: '192.0.2.10', helo: 'client.test', sender, recipients: ['bob@example.test'], path, size: 0, headers: [], tls: false, authenticatedUser: null },
+      AbortSignal.timeout(10_000),
+    );
+  };
+  const deferred = await judge('ceo@office.example', 'office.example');
+  assert.equal(deferred.verdict, 'tempfail');
+  assert.match(deferred.reasons[0] ?? '', /^dmarc=fail: office\.example asks receivers to reject .* failed for DNS \(temperror\): try again later/);
+  // a forger's own envelope domain failing for DNS does not align with the From it forges: still refused
+  const forged = await judge('x@office.example', 'strict.test');
+  assert.equal(forged.verdict, 'reject');
+});
+
+test('SHA-1 in any algorithm (ed25519-sha1 too) does not count; the finding says why a verified signature does not', async () => {
+  const format = (method: string, status: unknown) => `${method}=${(status as { result: string }).result}`;
+  for (const algo of ['rsa-sha1', 'ed25519-sha1', 'RSA-SHA1 ']) {
+    const outcome = withDkimPolicy({ results: [{ algo, signingDomain: 'x.example', status: { result: 'pass' } }] }, format);
+    assert.equal(outcome.results![0]!.status!.result, 'policy', algo);
+    assert.equal(outcome.results![0]!.info, 'dkim=policy');
+  }
+  assert.equal(withDkimPolicy({ results: [{ algo: 'rsa-sha256', status: { result: 'pass' } }] }, format).results![0]!.status!.result, 'pass');
+  const raw = 'From: CEO <ceo@strict.example>\r\nTo: bob@example.test\r\nSubject: sha1\r\nDate: Sat, 05 Dec 2026 10:00:00 +0000\r\n\r\nHello.\r\n';
+  const path = join(dir, `msg-${counter++}`);
+  writeFileSync(path, await dkimSigned(raw, { domain: 'strict.example', selector: 'sel', privateKey: PRIVATE_PEM, algorithm: 'rsa-sha1' }));
+  const result = await new SenderAuthFilter(OPTIONS).check(
+    { queueId: 'TEST', clientIp: '198.51.100.7', helo: 'client.test', sender: 'ceo@strict.example', recipients: ['bob@example.test'], path, size: 0, headers: [], tls: false, authenticatedUser: null },
+    AbortSignal.timeout(10_000),
+  );
+  assert.ok(result.reasons.includes('DKIM_FAIL the signature of strict.example (SHA-1: no longer accepted) does not verify or does not count'), result.reasons.join(' | '));
+});
+
+test('a name written in Unicode (a DKIM d= in U-labels, RFC 8616) is asked in punycode, as node:dns asks it', async () => {
+  const asked: string[] = [];
+  const recording = { ...OPTIONS.resolver, resolveTxt: (name: string) => (asked.push(name), Promise.resolve([[KEY]])) };
+  assert.deepEqual(await mailauthResolver(recording)('sel._domainkey.bücher.example', 'TXT'), [[KEY]]);
+  assert.deepEqual(asked, ['sel._domainkey.xn--bcher-kva.example']);
+  // a label that is no name in any script is still no name, not cut where a URL's host would end ("com/ü" is not "com")
+  for (const name of ['sel._domainkey.bü/cher.example', 'sel._domainkey.victim.com/ü.attacker.example', 'sel._domainkey.bü cher.example']) {
+    await assert.rejects(mailauthResolver(recording)(name, 'TXT'), { code: 'ENOTFOUND' }, name);
+  }
+  assert.equal(asked.length, 1);
 });
