@@ -6,7 +6,7 @@
 // (undici, an X.509 parser), about 18 MB of memory a relay never needs (BIMI is off); joi gets a stand-in.
 import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
-import { domainToASCII } from 'node:url';
+import { domainToASCII, domainToUnicode } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import type { Resolver } from '../util/resolver.ts';
 import { installHeaderScan } from './mailauth-header-scan.ts';
@@ -341,8 +341,10 @@ export class SenderAuthFilter implements Filter {
       findings.push(`DMARC_FAIL neither SPF nor DKIM passed aligned with ${domain} (policy ${dmarc.policy ?? 'none'})`);
       if (policy === 'reject') verdict = this.options.dmarcReject;
       else if (policy === 'quarantine') verdict = this.options.dmarcQuarantine;
-      if ((policy === 'reject' || policy === 'quarantine') && outcome.dmarcUnsure) {
-        // the sender's DNS failed for the very check that could pass it: its server is asked to try again, not refused
+      // the sender's DNS failed for the very check that could pass it: its server is asked to try again, not refused;
+      // never with pct below 100 (each try would draw again until one is let through) nor where the admin chose "tag"
+      const deferred = outcome.dmarcUnsure && (verdict === 'reject' || verdict === 'quarantine') && !(Number(dmarc.pct ?? 100) < 100);
+      if (deferred) {
         verdict = 'tempfail';
         summary = `dmarc=fail: ${domain} asks receivers to ${policy} mail that fails DMARC (p=${policy}), but a check that could have passed this message failed for DNS (temperror): try again later (${summary})`;
       } else if (policy === 'reject' || policy === 'quarantine') {
@@ -436,12 +438,14 @@ export function withDkimPolicy(outcome: DkimOutcome, format: Mailauth['formatAut
 /**
  * DMARC failed, but SPF, or a DKIM signature, that would align with the From domain ended in a temperror (the
  * sender's DNS failed: SERVFAIL, a timeout, a lame include). That is no proof of forgery: the message is deferred,
- * not refused. An attacker gains a 4xx at most: a check of its own domain does not align with the one it forges.
+ * not refused. An attacker gains a 4xx at most: a check of its own domain does not align with the one it forges
+ * (one that uses up the message's DNS budget before the forged domain's key is asked gets that 4xx every time).
  */
 function unsure(dmarc: DmarcOutcome | false, spf: SpfOutcome, dkim: DkimOutcome, getAlignment: GetAlignment): boolean {
   if (!dmarc || dmarc.status?.result !== 'fail' || !dmarc.domain) return false;
   const failedForDns = [
-    ...(spf.status?.result === 'temperror' && spf.domain ? [spf.domain] : []),
+    // a name DNS could not be asked (a HELO of 254 characters) is no failure of the sender's DNS
+    ...(spf.status?.result === 'temperror' && spf.domain && dnsName(spf.domain) !== null ? [spf.domain] : []),
     ...(dkim.results ?? []).filter((row) => row.status?.result === 'temperror' && row.signingDomain).map((row) => row.signingDomain!),
   ];
   return failedForDns.length > 0 && getAlignment(dmarc.domain, failedForDns, false) !== false;
@@ -534,8 +538,15 @@ const MAILAUTH_DNS_CODES = new Set(['ENOTFOUND', 'ENODATA', 'ETIMEOUT', 'EREFUSE
  */
 function dnsName(name: string): string | null {
   const NON_ASCII = /[^\x00-\x7f]/;
-  // only a label of letters, digits and hyphens goes to domainToASCII, which reads a URL: "com/ü" would come out "com"
-  const toAscii = (label: string) => (/^[\p{L}\p{M}\p{N}_-]+$/u.test(label) ? domainToASCII(label) : '');
+  // the form mailauth compares for alignment (lower case, then punycode), or none: only letters, digits and hyphens go
+  // to domainToASCII, which reads a URL ("com/ü" would be "com"), and a label it maps to another (the capital "ẞ" to
+  // "ss", a full-width letter to ASCII) would be looked up in a zone other than the one it aligns with
+  const toAscii = (label: string) => {
+    const lower = label.toLowerCase();
+    if (!/^[\p{L}\p{M}\p{N}_-]+$/u.test(lower)) return '';
+    const ascii = domainToASCII(lower);
+    return ascii && domainToUnicode(ascii) === lower ? ascii : '';
+  };
   const ascii = NON_ASCII.test(name) ? name.split('.').map((label) => (NON_ASCII.test(label) ? toAscii(label) : label)).join('.') : name;
   const bare = ascii.endsWith('.') ? ascii.slice(0, -1) : ascii;
   const valid = bare.length > 0 && bare.length <= 253 && bare.split('.').every((label) => /^[A-Za-z0-9_-]{1,63}$/.test(label));

@@ -146,7 +146,7 @@ test("a From domain too long for DNS under _dmarc. falls back to its organizatio
     { queueId: 'TEST', clientIp: '198.51.100.7', helo: 'client.test', sender: `ceo@${long}`, recipients: ['bob@example.test'], path, size: 0, headers: [], tls: false, authenticatedUser: null },
     AbortSignal.timeout(10_000),
   );
-  assert.equal(result.verdict, 'reject', result.reasons[0]);
+  assert.equal(result.verdict, 'reject', result.reasons.join(' | '));
   assert.match(result.reasons[0] ?? '', /dmarc=fail: relaxed\.example asks receivers to reject/);
   assert.ok(askedNames.includes('_dmarc.relaxed.example'));
 });
@@ -207,6 +207,40 @@ test("DMARC fails while the sender's own DNS failed for the check that could pas
   assert.equal(forged.verdict, 'reject');
 });
 
+test('a deferral is never had where the policy would not refuse: pct below 100, the admin chose "tag", a HELO DNS cannot ask', async () => {
+  const servfail = (name: string) => Promise.reject(Object.assign(new Error(`queryTxt ESERVFAIL ${name}`), { code: 'ESERVFAIL' }));
+  const options = senderAuthOptions({ 'office.example': ['v=spf1 include:spf.lame.example -all'], '_dmarc.office.example': ['v=DMARC1; p=quarantine; pct=50'], '_dmarc.tagged.example': ['v=DMARC1; p=reject'], '_dmarc.relaxed.example': ['v=DMARC1; p=reject'], 'tagged.example': ['v=spf1 include:spf.lame.example -all'] });
+  const lame = { ...options, resolver: { ...options.resolver, resolveTxt: (name: string) => (name === 'spf.lame.example' ? servfail(name) : options.resolver.resolveTxt(name)) } };
+  const judge = async (domain: string, more: Partial<typeof lame> = {}, helo = 'client.test', sender = `ceo@${domain}`) => {
+    const path = await spooled(domain);
+    return (await new SenderAuthFilter({ ...lame, ...more }).check(
+      { queueId: 'TEST', clientIp: '192.0.2.10', helo, sender, recipients: ['bob@example.test'], path, size: 0, headers: [], tls: false, authenticatedUser: null },
+      AbortSignal.timeout(10_000),
+    )).verdict;
+  };
+  // pct=50: inside the sample quarantined, outside it accepted, each try alike (a deferral would draw again)
+  assert.equal(await judge('office.example', { random: () => 0 }), 'quarantine');
+  assert.equal(await judge('office.example', { random: () => 0.99 }), 'accept');
+  // the admin tags what p=reject asks to refuse: tagged, not deferred
+  assert.equal(await judge('tagged.example', { dmarcReject: 'tag' }), 'tag');
+  // a bounce (null sender) whose HELO of 254 characters ends in the forged domain: SPF cannot be asked, still refused
+  const helo = `${['a'.repeat(63), 'b'.repeat(63), 'c'.repeat(63), 'd'.repeat(46)].join('.')}.relaxed.example`;
+  assert.equal(helo.length, 254);
+  assert.equal(await judge('relaxed.example', {}, helo, ''), 'reject');
+});
+
+test('a From domain with a capital ẞ is checked as mail programs read it (straße, the address read in lower case), not as UTS 46 maps it (strasse)', async () => {
+  // the victim is straße.example (p=reject); the forger owns strasse.example and may send for it
+  const options = senderAuthOptions({ '_dmarc.xn--strae-oqa.example': ['v=DMARC1; p=reject'], 'strasse.example': ['v=spf1 ip4:192.0.2.10 -all'] });
+  const path = join(dir, `msg-${counter++}`);
+  writeFileSync(path, 'From: Chef <chef@STRAẞE.example>\r\nTo: bob@example.test\r\nSubject: s\r\n\r\nZahlen.\r\n');
+  const result = await new SenderAuthFilter(options).check(
+    { queueId: 'TEST', clientIp: '192.0.2.10', helo: 'client.test', sender: 'chef@strasse.example', recipients: ['bob@example.test'], path, size: 0, headers: [], tls: false, authenticatedUser: null },
+    AbortSignal.timeout(10_000),
+  );
+  assert.equal(result.verdict, 'reject', result.reasons.join(' | '));
+});
+
 test('SHA-1 in any algorithm (ed25519-sha1 too) does not count; the finding says why a verified signature does not', async () => {
   const format = (method: string, status: unknown) => `${method}=${(status as { result: string }).result}`;
   for (const algo of ['rsa-sha1', 'ed25519-sha1', 'RSA-SHA1 ']) {
@@ -230,9 +264,13 @@ test('a name written in Unicode (a DKIM d= in U-labels, RFC 8616) is asked in pu
   const recording = { ...OPTIONS.resolver, resolveTxt: (name: string) => (asked.push(name), Promise.resolve([[KEY]])) };
   assert.deepEqual(await mailauthResolver(recording)('sel._domainkey.bücher.example', 'TXT'), [[KEY]]);
   assert.deepEqual(asked, ['sel._domainkey.xn--bcher-kva.example']);
-  // a label that is no name in any script is still no name, not cut where a URL's host would end ("com/ü" is not "com")
-  for (const name of ['sel._domainkey.bü/cher.example', 'sel._domainkey.victim.com/ü.attacker.example', 'sel._domainkey.bü cher.example']) {
+  // the form it aligns as (lower case, then punycode): the capital ẞ is asked where straße is, not at strasse
+  assert.deepEqual(await mailauthResolver(recording)('sel._domainkey.STRAẞE.example', 'TXT'), [[KEY]]);
+  assert.deepEqual(asked, ['sel._domainkey.xn--bcher-kva.example', 'sel._domainkey.xn--strae-oqa.example']);
+  // a label that is no name in any script is still no name, not cut where a URL's host would end ("com/ü" is not
+  // "com"), nor mapped to another name (full-width letters to ASCII)
+  for (const name of ['sel._domainkey.bü/cher.example', 'sel._domainkey.victim.com/ü.attacker.example', 'sel._domainkey.bü cher.example', 'sel._domainkey.ｖictim.example']) {
     await assert.rejects(mailauthResolver(recording)(name, 'TXT'), { code: 'ENOTFOUND' }, name);
   }
-  assert.equal(asked.length, 1);
+  assert.equal(asked.length, 2);
 });
