@@ -178,9 +178,11 @@ interface MailauthOutcome {
   spf?: SpfOutcome | false;
   dkim?: DkimOutcome;
   arc?: { status?: AuthStatus; info?: string } | false;
-  dmarc?: { status?: AuthStatus; domain?: string; policy?: string; pct?: number | string; info?: string } | false;
+  dmarc?: { status?: AuthStatus; domain?: string; policy?: string; sp?: string; pct?: number | string; info?: string; alignment?: { spf?: { strict?: boolean }; dkim?: { strict?: boolean } } } | false;
   /** DMARC failed, but an SPF or DKIM check that could have passed it aligned failed for DNS (unsure). */
   dmarcUnsure?: boolean;
+  /** DMARC was a temperror for a sub-domain whose organizational domain asks this of its sub-domains' failing mail. */
+  parentAsks?: string;
 }
 
 /** The filter: name `sender-auth`, stage 0, so that the built-in rules (stage 1) can read its result. */
@@ -258,7 +260,20 @@ export class SenderAuthFilter implements Filter {
         dkim: (dkimResult.results ?? []).filter((row) => row.status?.result === 'pass' && row.signingDomain).map((row) => row.signingDomain!.toLowerCase()),
       };
       const dmarcOutcome = strictest(dmarcResults);
-      return { filter: this.name, ...this.judge({ dkim: dkimResult, spf: spfOutcome, arc: arcResult, dmarc: dmarcOutcome, dmarcUnsure: unsure(dmarcOutcome, spfOutcome, dkimResult, getAlignment) }), passed };
+      const fromDomain = dmarcOutcome ? domains[dmarcResults.indexOf(dmarcOutcome)]! : '';
+      // a sub-domain whose own policy could not be looked up: mailauth reads the organizational domain's only after
+      // "no such name", so a sub-zone with broken DNS would make a forgery of it a temperror, accepted
+      const parent =
+        dmarcOutcome && dmarcOutcome.status?.result === 'temperror' && dmarcOutcome.domain && dmarcOutcome.domain !== fromDomain
+          ? await dmarc({ headerFrom: `postmaster@${dmarcOutcome.domain}`, spfDomains: [], dkimDomains: [], arcResult, resolver: dmarcResolver })
+          : false;
+      signal.throwIfAborted();
+      const parentAsks = parent && ['reject', 'quarantine'].includes(parent.sp ?? '') ? parent.sp : undefined;
+      return {
+        filter: this.name,
+        ...this.judge({ dkim: dkimResult, spf: spfOutcome, arc: arcResult, dmarc: dmarcOutcome, dmarcUnsure: unsure(dmarcOutcome, fromDomain, spfOutcome, dkimResult, getAlignment), parentAsks }),
+        passed,
+      };
     } catch (error) {
       if (!(error instanceof NotCheckedError) || signal.aborted) throw error;
       return { filter: this.name, verdict: this.options.unchecked ?? 'quarantine', score: 0, reasons: [`not checked: ${error.message}`] };
@@ -351,6 +366,11 @@ export class SenderAuthFilter implements Filter {
         summary = `dmarc=fail: ${domain} asks receivers to ${policy} mail that fails DMARC (p=${policy}), and this message failed it (${summary})`;
       }
     }
+    if (dmarc && dmarcResult === 'temperror' && outcome.parentAsks) {
+      // nothing to go on but the organizational domain's word for its sub-domains: deferred, never accepted
+      verdict = 'tempfail';
+      summary = `dmarc=temperror: the DMARC policy of the From domain could not be looked up, and ${dmarc.domain} asks receivers to ${outcome.parentAsks} its sub-domains' mail that fails DMARC (sp=${outcome.parentAsks}): try again later (${summary})`;
+    }
     const headers = parts.length ? [{ name: 'Authentication-Results', value: parts.join('; ') }] : [];
     return { verdict, score: Math.round(score * 100) / 100, reasons: [summary, ...findings], headers };
   }
@@ -441,14 +461,14 @@ export function withDkimPolicy(outcome: DkimOutcome, format: Mailauth['formatAut
  * not refused. An attacker gains a 4xx at most: a check of its own domain does not align with the one it forges
  * (one that uses up the message's DNS budget before the forged domain's key is asked gets that 4xx every time).
  */
-function unsure(dmarc: DmarcOutcome | false, spf: SpfOutcome, dkim: DkimOutcome, getAlignment: GetAlignment): boolean {
-  if (!dmarc || dmarc.status?.result !== 'fail' || !dmarc.domain) return false;
-  const failedForDns = [
-    // a name DNS could not be asked (a HELO of 254 characters) is no failure of the sender's DNS
-    ...(spf.status?.result === 'temperror' && spf.domain && dnsName(spf.domain) !== null ? [spf.domain] : []),
-    ...(dkim.results ?? []).filter((row) => row.status?.result === 'temperror' && row.signingDomain).map((row) => row.signingDomain!),
-  ];
-  return failedForDns.length > 0 && getAlignment(dmarc.domain, failedForDns, false) !== false;
+function unsure(dmarc: DmarcOutcome | false, fromDomain: string, spf: SpfOutcome, dkim: DkimOutcome, getAlignment: GetAlignment): boolean {
+  if (!dmarc || dmarc.status?.result !== 'fail' || !fromDomain) return false;
+  // a name DNS could not be asked (a HELO of 254 characters) is no failure of the sender's DNS
+  const spfFailed = spf.status?.result === 'temperror' && spf.domain && dnsName(spf.domain) !== null ? [spf.domain] : [];
+  const dkimFailed = (dkim.results ?? []).filter((row) => row.status?.result === 'temperror' && row.signingDomain).map((row) => row.signingDomain!);
+  // aligned as the policy asks: under aspf=s or adkim=s only the From domain itself could have passed
+  const aligns = (failed: string[], strict: boolean | undefined) => failed.length > 0 && getAlignment(fromDomain, failed, { strict: strict === true }) !== false;
+  return aligns(spfFailed, dmarc.alignment?.spf?.strict) || aligns(dkimFailed, dmarc.alignment?.dkim?.strict);
 }
 
 /** The transaction an early SPF check was started for is the message's own. */

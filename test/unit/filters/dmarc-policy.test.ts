@@ -274,3 +274,37 @@ test('a name written in Unicode (a DKIM d= in U-labels, RFC 8616) is asked in pu
   }
   assert.equal(asked.length, 2);
 });
+
+test("a sub-domain whose own DMARC look-up fails is judged by its organizational domain's sp=: deferred, not accepted", async () => {
+  const servfail = (name: string) => Promise.reject(Object.assign(new Error(`queryTxt ESERVFAIL ${name}`), { code: 'ESERVFAIL' }));
+  const options = senderAuthOptions({ '_dmarc.lenient.example': ['v=DMARC1; p=reject; sp=none'] });
+  const broken = { ...options, resolver: { ...options.resolver, resolveTxt: (name: string) => (/^_dmarc\.corp\./.test(name) ? servfail(name) : options.resolver.resolveTxt(name)) } };
+  const judge = async (from: string) => {
+    const path = await spooled(from);
+    return new SenderAuthFilter(broken).check(
+      { queueId: 'TEST', clientIp: '198.51.100.7', helo: 'client.test', sender: `ceo@${from}`, recipients: ['bob@example.test'], path, size: 0, headers: [], tls: false, authenticatedUser: null },
+      AbortSignal.timeout(10_000),
+    );
+  };
+  // strict.test asks p=reject, so its sub-domains' too (sp defaults to p): a forgery of corp.strict.test is deferred
+  const forged = await judge('corp.strict.test');
+  assert.equal(forged.verdict, 'tempfail');
+  assert.match(forged.reasons[0] ?? '', /^dmarc=temperror: .* strict\.test asks receivers to reject its sub-domains' mail .*try again later/);
+  // an organizational domain that lets its sub-domains' mail through (sp=none): a temperror decides nothing, as before
+  assert.equal((await judge('corp.lenient.example')).verdict, 'accept');
+});
+
+test('under aspf=s a temperror for a sub-domain could not have aligned: refused, not deferred', async () => {
+  const servfail = (name: string) => Promise.reject(Object.assign(new Error(`queryTxt ESERVFAIL ${name}`), { code: 'ESERVFAIL' }));
+  const broken = { ...OPTIONS, resolver: { ...OPTIONS.resolver, resolveTxt: (name: string) => (name === 'corp.strict.example' || name === 'corp.relaxed.example' ? servfail(name) : OPTIONS.resolver.resolveTxt(name)) } };
+  const judge = async (from: string) => {
+    const path = await spooled(from);
+    return (await new SenderAuthFilter(broken).check(
+      { queueId: 'TEST', clientIp: '198.51.100.7', helo: 'client.test', sender: `x@corp.${from}`, recipients: ['bob@example.test'], path, size: 0, headers: [], tls: false, authenticatedUser: null },
+      AbortSignal.timeout(10_000),
+    )).verdict;
+  };
+  assert.equal(await judge('strict.example'), 'reject');
+  // relaxed: the sub-domain's SPF could have aligned, so its DNS failure defers
+  assert.equal(await judge('relaxed.example'), 'tempfail');
+});
