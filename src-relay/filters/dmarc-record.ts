@@ -11,24 +11,26 @@ const KEYWORD_TAGS = new Set(['p', 'sp', 'adkim', 'aspf', 'fo', 'rf']);
 
 /** One DMARC record in one spelling; text that is no DMARC record (its first tag is not v=DMARC1) is returned as it is. */
 export function canonicalDmarcRecord(text: string): string {
-  const tags = text.split(';').map((tag) => tag.trim());
-  const [name, value] = split(tags[0] ?? '');
+  const parts = text.split(';').map((tag) => tag.trim());
+  // the record starts with its version, or it is none (RFC 7489 6.4)
+  const [name, value] = split(parts[0]!);
   if (name !== 'v' || value?.toUpperCase() !== 'DMARC1') return text;
-  return tags
-    .filter((tag) => tag !== '')
-    // mailauth reads a pct= that is no number as 0: every message outside the sample, the policy one step milder
-    .filter((tag) => split(tag)[0] !== 'pct' || /^\d{1,3}$/.test(split(tag)[1] ?? ''))
-    .map((tag) => {
-      const [tagName, tagValue] = split(tag);
-      if (tagValue === undefined) return tagName;
-      return `${tagName}=${tagName === 'v' ? 'DMARC1' : KEYWORD_TAGS.has(tagName) ? tagValue.toLowerCase() : tagValue}`;
-    })
-    .join('; ');
+  const tags = parts.filter((tag) => tag !== '').map(split);
+  return (
+    tags
+      // mailauth reads a pct= that is no number as 0: every message outside the sample, the policy one step milder
+      .filter(([tagName, tagValue]) => tagName !== 'pct' || /^\d{1,3}$/.test(tagValue ?? ''))
+      .map(([tagName, tagValue]) => {
+        if (tagValue === undefined) return tagName;
+        return `${tagName}=${tagName === 'v' ? 'DMARC1' : KEYWORD_TAGS.has(tagName) ? tagValue.toLowerCase() : tagValue}`;
+      })
+      .join('; ')
+  );
 }
 
 function split(tag: string): [string, string | undefined] {
   const at = tag.indexOf('=');
-  return at < 0 ? [tag.trim().toLowerCase(), undefined] : [tag.slice(0, at).trim().toLowerCase(), tag.slice(at + 1).trim()];
+  return at < 0 ? [tag.toLowerCase(), undefined] : [tag.slice(0, at).trim().toLowerCase(), tag.slice(at + 1).trim()];
 }
 
 /** `lookup` with every `_dmarc.` TXT answer in canonicalDmarcRecord's spelling (each answer's strings joined, as mailauth joins them). */

@@ -52,7 +52,6 @@ interface Mailauth {
   getAlignment: GetAlignment;
 }
 let loaded: Promise<Mailauth> | undefined;
-let toolsExports: Pick<Mailauth, 'formatAuthHeaderRow' | 'getAlignment'> | undefined;
 const keyCache: { current?: PublicKeyCache; wired?: boolean } = {};
 /** mailauth's modules that take getPublicKey from the tools module when they load. */
 const VERIFIERS = ['mailauth/lib/dkim/dkim-verifier.js', 'mailauth/lib/arc/index.js'];
@@ -67,9 +66,9 @@ const VERIFIERS = ['mailauth/lib/dkim/dkim-verifier.js', 'mailauth/lib/arc/index
  */
 function mailauth(): Promise<Mailauth> {
   if (!loaded) installJoiStandIn();
-  loaded ??= Promise.all([import('mailauth/lib/tools.js'), import('mailauth/lib/dkim/message-parser.js')]).then(([tools, parser]) => {
+  loaded ??= (async () => {
+    const [tools, parser] = await Promise.all([import('mailauth/lib/tools.js'), import('mailauth/lib/dkim/message-parser.js')]);
     const exports = tools.default as unknown as { getPublicKey: GetPublicKey; parseHeaders: (block: Buffer) => unknown; getAlignment: GetAlignment; formatDomain: (domain: string) => string; formatAuthHeaderRow: Mailauth['formatAuthHeaderRow'] };
-    toolsExports = exports;
     installHeaderScan(parser.default.MessageParser.prototype, exports.parseHeaders);
     // before the DMARC module loads: it takes getAlignment from these exports then
     installStrictAlignment(exports);
@@ -85,7 +84,7 @@ function mailauth(): Promise<Mailauth> {
     keyCache.current = publicKeyCache(exports.getPublicKey);
     keyCache.wired = !early;
     exports.getPublicKey = keyCache.current.getPublicKey;
-    return Promise.all([
+    const [dkim, spf, arc, dmarc, verifier, relaxed] = await Promise.all([
       import('mailauth/lib/dkim/verify.js'),
       import('mailauth/lib/spf/index.js'),
       import('mailauth/lib/arc/index.js'),
@@ -94,13 +93,11 @@ function mailauth(): Promise<Mailauth> {
       import('mailauth/lib/dkim/dkim-verifier.js'),
       import('mailauth/lib/dkim/body/relaxed.js'),
     ]);
-  }).then(async ([dkim, spf, arc, dmarc, verifier, relaxed]) => {
     installSignatureLimits(verifier.default.DkimVerifier.prototype);
     installRelaxedLines(relaxed.default.RelaxedHash.prototype);
-    const loadedMailauth = { dkimVerify: dkim.dkimVerify, spf: spf.spf, arc: arc.arc, dmarc: dmarc.dmarc, formatAuthHeaderRow: toolsExports!.formatAuthHeaderRow, getAlignment: toolsExports!.getAlignment } as unknown as Mailauth;
-    await checkStrictAlignment(loadedMailauth.dmarc as unknown as Parameters<typeof checkStrictAlignment>[0]);
-    return loadedMailauth;
-  });
+    await checkStrictAlignment(dmarc.dmarc as unknown as Parameters<typeof checkStrictAlignment>[0]);
+    return { dkimVerify: dkim.dkimVerify, spf: spf.spf, arc: arc.arc, dmarc: dmarc.dmarc, formatAuthHeaderRow: exports.formatAuthHeaderRow, getAlignment: exports.getAlignment } as unknown as Mailauth;
+  })();
   return loaded;
 }
 
@@ -556,8 +553,8 @@ const MAILAUTH_DNS_CODES = new Set(['ENOTFOUND', 'ENODATA', 'ETIMEOUT', 'EREFUSE
  * `name` as DNS is asked it (labels in Unicode in punycode), or null when no zone can hold it: more than 253
  * characters, or a label other than 1 to 63 letters, digits, hyphens or underscores.
  */
+const NON_ASCII = /[^\x00-\x7f]/;
 function dnsName(name: string): string | null {
-  const NON_ASCII = /[^\x00-\x7f]/;
   // the form mailauth compares for alignment (lower case, then punycode), or none: only letters, digits and hyphens go
   // to domainToASCII, which reads a URL ("com/ü" would be "com"), and a label it maps to another (the capital "ẞ" to
   // "ss", a full-width letter to ASCII) would be looked up in a zone other than the one it aligns with
