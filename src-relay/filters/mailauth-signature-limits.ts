@@ -22,6 +22,8 @@ const ARC_FIELDS = ['arc-seal', 'arc-message-signature', 'arc-authentication-res
 /** Sender authentication was not done: the signatures are past a bound, or the From cannot be read (sender-auth.ts). */
 export class NotCheckedError extends Error {
   override readonly name = 'NotCheckedError';
+  /** The header block, when it was read before the bound was found: its From can still be judged on SPF alone. */
+  headers?: ParsedHeaders;
 }
 
 /** The parts of mailauth's DkimVerifier the bounds read. */
@@ -29,7 +31,7 @@ interface VerifierState {
   signatureHeaders?: { skip?: boolean; type?: string; parsed?: { h?: { value?: unknown } } }[];
   bodyHashes?: Map<string, unknown>;
 }
-interface ParsedHeaders {
+export interface ParsedHeaders {
   parsed: { key: string; line: Uint8Array }[];
 }
 
@@ -73,9 +75,14 @@ export function checkSignatureWork(verifier: VerifierState): void {
 export function installSignatureLimits(prototype: { messageHeaders: (headers: ParsedHeaders) => Promise<void> }): (headers: ParsedHeaders) => Promise<void> {
   const original = prototype.messageHeaders;
   prototype.messageHeaders = async function messageHeaders(this: VerifierState, headers: ParsedHeaders): Promise<void> {
-    checkSignatureFields(headers);
-    await original.call(this, headers);
-    checkSignatureWork(this);
+    try {
+      checkSignatureFields(headers);
+      await original.call(this, headers);
+      checkSignatureWork(this);
+    } catch (error) {
+      if (error instanceof NotCheckedError) error.headers = headers;
+      throw error;
+    }
   };
   return original;
 }

@@ -12,7 +12,7 @@ import type { Resolver } from '../util/resolver.ts';
 import { installHeaderScan } from './mailauth-header-scan.ts';
 import { installJoiStandIn } from './mailauth-joi.ts';
 import { installRelaxedLines } from './mailauth-relaxed-lines.ts';
-import { installSignatureLimits, NotCheckedError } from './mailauth-signature-limits.ts';
+import { installSignatureLimits, NotCheckedError, type ParsedHeaders } from './mailauth-signature-limits.ts';
 import { checkStrictAlignment, installStrictAlignment, type GetAlignment } from './mailauth-strict-alignment.ts';
 import { dmarcRecordLookup } from './dmarc-record.ts';
 import { mailboxAddresses } from './from-addresses.ts';
@@ -180,6 +180,8 @@ interface MailauthOutcome {
   dmarcUnsure?: boolean;
   /** DMARC was a temperror for a sub-domain whose organizational domain asks this of its sub-domains' failing mail. */
   parentAsks?: string;
+  /** The signatures were past a bound and not verified (onSpfAlone). */
+  dkimUnchecked?: boolean;
 }
 
 /** The filter: name `sender-auth`, stage 0, so that the built-in rules (stage 1) can read its result. */
@@ -213,7 +215,8 @@ export class SenderAuthFilter implements Filter {
     signal.addEventListener('abort', stop, { once: true });
     const budgetEndsAt = performance.now() + (this.options.dnsBudgetMs ?? DNS_BUDGET_MS);
     try {
-      const { dkimVerify, spf, arc, dmarc, formatAuthHeaderRow, getAlignment } = await mailauth();
+      const lib = await mailauth();
+      const { dkimVerify, spf, arc, formatAuthHeaderRow } = lib;
       // a deadline passed while mailauth loaded: the stream is destroyed already, and mailauth would wait on it forever
       signal.throwIfAborted();
       const resolver = mailauthResolver(this.options.resolver, { signal, budgetEndsAt, lookupTimeoutMs: this.options.lookupTimeoutMs });
@@ -222,32 +225,17 @@ export class SenderAuthFilter implements Filter {
         : spf({ ip: message.clientIp, helo: heloForSpf(message), sender: message.sender, mta: this.options.hostname, resolver });
       // both settle before either is judged: a rejection of one must not leave the other unobserved
       const [dkimSettled, spfSettled] = await Promise.allSettled([Promise.race([dkimVerify(input, { resolver, sender: message.sender }), unreadable]), spfResult]);
-      if (dkimSettled.status === 'rejected') throw dkimSettled.reason;
+      if (dkimSettled.status === 'rejected') {
+        const cut = dkimSettled.reason as unknown;
+        if (cut instanceof NotCheckedError && cut.headers && spfSettled.status === 'fulfilled') return await this.onSpfAlone(cut, cut.headers, spfSettled.value, lib, signal);
+        throw cut;
+      }
       if (spfSettled.status === 'rejected') throw spfSettled.reason;
       const dkimResult = withDkimPolicy(dkimSettled.value, formatAuthHeaderRow);
       const spfOutcome = spfSettled.value;
       const domains = fromDomains(dkimResult);
       const arcResult = await arc(dkimResult.arc, { resolver });
-      // a budget of its own: the sender's look-ups (keys, SPF) or its CPU must not use up the From domain's policy
-      // and its records in one spelling: mailauth reads p=REJECT or adkim = s as written (dmarc-record.ts)
-      const dmarcResolver = dmarcRecordLookup(
-        mailauthResolver(this.options.resolver, { signal, budgetEndsAt: performance.now() + 2 * (this.options.lookupTimeoutMs ?? DNS_LOOKUP_TIMEOUT_MS), lookupTimeoutMs: this.options.lookupTimeoutMs }),
-      );
-      // mailauth answers false (no DMARC) for more than one From address: each domain is checked, the strictest counts
-      const dmarcResults = await Promise.all(
-        domains.map((domain) =>
-          dmarc({
-            headerFrom: `postmaster@${domain}`,
-            spfDomains: spfOutcome.status?.result === 'pass' && spfOutcome.domain ? [spfOutcome.domain] : [],
-            dkimDomains: (dkimResult.results ?? [])
-              .filter((row) => row.status?.result === 'pass')
-              .map((row) => ({ id: row.id, domain: row.signingDomain, aligned: row.status?.aligned, underSized: row.status?.underSized })),
-            arcResult,
-            resolver: dmarcResolver,
-          }),
-        ),
-      );
-      signal.throwIfAborted();
+      const { results: dmarcResults, outcome: dmarcOutcome, fromDomain, parentAsks } = await this.dmarcOf(domains, spfOutcome, dkimResult, arcResult, lib, signal);
       // for the built-in rules (FROM_OWN_DOMAIN_UNAUTHENTICATED), as data: never read back out of header text
       const passed = {
         dmarc: domains.filter((_, index) => {
@@ -256,19 +244,9 @@ export class SenderAuthFilter implements Filter {
         }),
         dkim: (dkimResult.results ?? []).filter((row) => row.status?.result === 'pass' && row.signingDomain).map((row) => row.signingDomain!.toLowerCase()),
       };
-      const dmarcOutcome = strictest(dmarcResults);
-      const fromDomain = dmarcOutcome ? domains[dmarcResults.indexOf(dmarcOutcome)]! : '';
-      // a sub-domain whose own policy could not be looked up: mailauth reads the organizational domain's only after
-      // "no such name", so a sub-zone with broken DNS would make a forgery of it a temperror, accepted
-      const parent =
-        dmarcOutcome && dmarcOutcome.status?.result === 'temperror' && dmarcOutcome.domain && dmarcOutcome.domain !== fromDomain
-          ? await dmarc({ headerFrom: `postmaster@${dmarcOutcome.domain}`, spfDomains: [], dkimDomains: [], arcResult, resolver: dmarcResolver })
-          : false;
-      signal.throwIfAborted();
-      const parentAsks = parent && ['reject', 'quarantine'].includes(parent.sp ?? '') ? parent.sp : undefined;
       return {
         filter: this.name,
-        ...this.judge({ dkim: dkimResult, spf: spfOutcome, arc: arcResult, dmarc: dmarcOutcome, dmarcUnsure: unsure(dmarcOutcome, fromDomain, spfOutcome, dkimResult, getAlignment), parentAsks }),
+        ...this.judge({ dkim: dkimResult, spf: spfOutcome, arc: arcResult, dmarc: dmarcOutcome, dmarcUnsure: unsure(dmarcOutcome, fromDomain, spfOutcome, dkimResult, lib.getAlignment), parentAsks }),
         passed,
       };
     } catch (error) {
@@ -278,6 +256,65 @@ export class SenderAuthFilter implements Filter {
       signal.removeEventListener('abort', stop);
       input.destroy();
     }
+  }
+
+  /**
+   * DMARC for each From domain, and the outcome that asks the most (`strictest`). For a sub-domain whose own policy
+   * could not be looked up, its organizational domain's sp=: mailauth reads that only after "no such name", so a
+   * sub-zone with broken DNS would make a forgery of it a temperror, accepted.
+   */
+  private async dmarcOf(domains: string[], spf: SpfOutcome, dkim: DkimOutcome, arcResult: unknown, lib: Mailauth, signal: AbortSignal) {
+    // a budget of its own: the sender's look-ups (keys, SPF) or its CPU must not use up the From domain's policy;
+    // and its records in one spelling: mailauth reads p=REJECT or adkim = s as written (dmarc-record.ts)
+    const resolver = dmarcRecordLookup(
+      mailauthResolver(this.options.resolver, { signal, budgetEndsAt: performance.now() + 2 * (this.options.lookupTimeoutMs ?? DNS_LOOKUP_TIMEOUT_MS), lookupTimeoutMs: this.options.lookupTimeoutMs }),
+    );
+    // mailauth answers false (no DMARC) for more than one From address: each domain is checked, the strictest counts
+    const results = await Promise.all(
+      domains.map((domain) =>
+        lib.dmarc({
+          headerFrom: `postmaster@${domain}`,
+          spfDomains: spf.status?.result === 'pass' && spf.domain ? [spf.domain] : [],
+          dkimDomains: (dkim.results ?? [])
+            .filter((row) => row.status?.result === 'pass')
+            .map((row) => ({ id: row.id, domain: row.signingDomain, aligned: row.status?.aligned, underSized: row.status?.underSized })),
+          arcResult,
+          resolver,
+        }),
+      ),
+    );
+    signal.throwIfAborted();
+    const outcome = strictest(results);
+    const fromDomain = outcome ? domains[results.indexOf(outcome)]! : '';
+    const parent =
+      outcome && outcome.status?.result === 'temperror' && outcome.domain && outcome.domain !== fromDomain
+        ? await lib.dmarc({ headerFrom: `postmaster@${outcome.domain}`, spfDomains: [], dkimDomains: [], arcResult, resolver })
+        : false;
+    signal.throwIfAborted();
+    const parentAsks = parent && ['reject', 'quarantine'].includes(parent.sp ?? '') ? parent.sp : undefined;
+    return { results, outcome, fromDomain, parentAsks };
+  }
+
+  /**
+   * A message past a signature bound is not checked: its signatures are not verified, and it gets the unchecked
+   * verdict. Its From can still fail DMARC on SPF alone, as it would with no signature at all: where that refuses it
+   * (p=reject), it is refused, not quarantined for carrying eleven junk signatures. Otherwise what DMARC said is a
+   * second reason beside the unchecked verdict; a pass on SPF alone does not lift it.
+   */
+  private async onSpfAlone(cut: NotCheckedError, headers: ParsedHeaders, spf: SpfOutcome, lib: Mailauth, signal: AbortSignal): Promise<FilterResult> {
+    const unchecked: FilterResult = { filter: this.name, verdict: this.options.unchecked ?? 'quarantine', score: 0, reasons: [`not checked: ${cut.message}`] };
+    const dkim: DkimOutcome = { results: [], headers };
+    let domains: string[];
+    try {
+      domains = fromDomains(dkim);
+    } catch (error) {
+      if (error instanceof NotCheckedError) return unchecked;
+      throw error;
+    }
+    const { outcome, fromDomain, parentAsks } = await this.dmarcOf(domains, spf, dkim, false, lib, signal);
+    const judged = this.judge({ spf, dmarc: outcome, dmarcUnsure: unsure(outcome, fromDomain, spf, dkim, lib.getAlignment), parentAsks, dkimUnchecked: true });
+    if (judged.verdict === 'reject') return { filter: this.name, ...judged, reasons: [...judged.reasons, unchecked.reasons[0]!] };
+    return { ...unchecked, reasons: [...unchecked.reasons, `on SPF alone: ${judged.reasons[0]}`] };
   }
 
   /**
@@ -338,7 +375,9 @@ export class SenderAuthFilter implements Filter {
     }
 
     let verdict: Verdict = 'accept';
-    const dkim = dkimPassed.length
+    const dkim = outcome.dkimUnchecked
+      ? 'unchecked'
+      : dkimPassed.length
       ? `pass (${dkimPassed.map((signature) => signature.signingDomain).join(', ')})`
       : (signatures[0]?.status?.result ?? 'none');
     let summary = `spf=${spf} dkim=${dkim}`;

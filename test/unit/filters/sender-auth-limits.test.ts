@@ -20,10 +20,13 @@ const { resolver } = OPTIONS;
 
 let counter = 0;
 async function check(header: string, options: Partial<SenderAuthOptions> = {}, sender = 'alice@sender.test') {
-  const raw = `Received: from client.test ([198.51.100.7]) by relay.example.test with ESMTP id LIMIT${counter}\r\n${header}To: bob@example.test\r\nSubject: limits ${counter}\r\n\r\nHello.\r\n`;
+  return checkFrom('198.51.100.7', header, sender, options);
+}
+async function checkFrom(clientIp: string, header: string, sender: string, options: Partial<SenderAuthOptions> = {}) {
+  const raw = `Received: from client.test ([${clientIp}]) by relay.example.test with ESMTP id LIMIT${counter}\r\n${header}To: bob@example.test\r\nSubject: limits ${counter}\r\n\r\nHello.\r\n`;
   const path = join(dir, `msg-${counter++}`);
   writeFileSync(path, raw);
-  const context = { queueId: 'TEST', clientIp: '198.51.100.7', helo: 'client.test', sender, recipients: ['bob@example.test'], path, size: raw.length, headers: [], tls: false, authenticatedUser: null };
+  const context = { queueId: 'TEST', clientIp, helo: 'client.test', sender, recipients: ['bob@example.test'], path, size: raw.length, headers: [], tls: false, authenticatedUser: null };
   return new SenderAuthFilter({ ...OPTIONS, ...options }).check(context, AbortSignal.timeout(10_000));
 }
 
@@ -50,6 +53,32 @@ test(`DKIM signatures: ${MAX_DKIM_SIGNATURES} are checked, one more is not (quar
   // the attack this bounds: thousands of signatures, each with its own l= (one pass over the body each)
   const flood = Array.from({ length: 4_000 }, (_, i) => signature(`; l=${1e9 + i}`)).join('');
   notChecked(await check(FROM + flood), /more than 10 DKIM signatures/);
+});
+
+test('past a signature bound, a From still fails DMARC on SPF alone: a forged p=reject domain is refused, not quarantined; a pass lifts nothing', async () => {
+  const forged = 'From: CEO <ceo@strict.test>\r\n';
+  const over = {
+    signatures: signature().repeat(MAX_DKIM_SIGNATURES + 1),
+    'body hashes': Array.from({ length: MAX_BODY_HASHES + 1 }, (_, i) => signature(`; l=${1000 + i}`)).join(''),
+    'ARC sets': Array.from({ length: MAX_ARC_SETS + 1 }, (_, i) => `ARC-Seal: i=${i + 1}; a=rsa-sha256; cv=none; d=sender.test; s=sel; b=AAAA\r\n`).join(''),
+  };
+  for (const [bound, fields] of Object.entries(over)) {
+    const refused = await check(forged + fields);
+    assert.equal(refused.verdict, 'reject', bound);
+    assert.match(refused.reasons[0]!, /^dmarc=fail: strict\.test asks receivers to reject .*\(spf=fail dkim=unchecked dmarc=fail\)/, bound);
+    assert.match(refused.reasons.at(-1)!, /^not checked: /, bound);
+  }
+  // p=quarantine, and DMARC passed on SPF (the client may send for strict.test): the unchecked verdict, DMARC beside it
+  const quarantined = await check('From: a@careful.test\r\n' + over.signatures);
+  notChecked(quarantined, /more than 10 DKIM signatures/);
+  assert.match(quarantined.reasons[1]!, /^on SPF alone: dmarc=fail: careful\.test asks receivers to quarantine/);
+  const passedOnSpf = await checkFrom('192.0.2.10', forged + over.signatures, 'ceo@strict.test');
+  notChecked(passedOnSpf, /more than 10 DKIM signatures/);
+  assert.equal(passedOnSpf.reasons[1], 'on SPF alone: spf=pass dkim=unchecked dmarc=pass');
+  // a From that cannot be read either: the first reason stands
+  const unreadable = await check('From: "CEO <ceo@strict.test>\r\n' + over.signatures);
+  notChecked(unreadable, /more than 10 DKIM signatures/);
+  assert.equal(unreadable.reasons.length, 1);
 });
 
 test(`body hashes: signatures asking for ${MAX_BODY_HASHES} different ones are checked, for one more are not`, async () => {
