@@ -182,6 +182,8 @@ interface MailauthOutcome {
   parentAsks?: string;
   /** The signatures were past a bound and not verified (onSpfAlone). */
   dkimUnchecked?: boolean;
+  /** SPF or a DKIM signature passed aligned (relaxed) with the From domain DMARC was judged for: it could pass any policy. */
+  alignedPass?: boolean;
 }
 
 /** The filter: name `sender-auth`, stage 0, so that the built-in rules (stage 1) can read its result. */
@@ -246,7 +248,15 @@ export class SenderAuthFilter implements Filter {
       };
       return {
         filter: this.name,
-        ...this.judge({ dkim: dkimResult, spf: spfOutcome, arc: arcResult, dmarc: dmarcOutcome, dmarcUnsure: unsure(dmarcOutcome, fromDomain, spfOutcome, dkimResult, lib.getAlignment), parentAsks }),
+        ...this.judge({
+          dkim: dkimResult,
+          spf: spfOutcome,
+          arc: arcResult,
+          dmarc: dmarcOutcome,
+          dmarcUnsure: unsure(dmarcOutcome, fromDomain, spfOutcome, dkimResult, lib.getAlignment),
+          parentAsks,
+          alignedPass: alignedPass(fromDomain, spfOutcome, dkimResult, lib.getAlignment),
+        }),
         passed,
       };
     } catch (error) {
@@ -312,7 +322,7 @@ export class SenderAuthFilter implements Filter {
       throw error;
     }
     const { outcome, fromDomain, parentAsks } = await this.dmarcOf(domains, spf, dkim, false, lib, signal);
-    const judged = this.judge({ spf, dmarc: outcome, dmarcUnsure: unsure(outcome, fromDomain, spf, dkim, lib.getAlignment), parentAsks, dkimUnchecked: true });
+    const judged = this.judge({ spf, dmarc: outcome, dmarcUnsure: unsure(outcome, fromDomain, spf, dkim, lib.getAlignment), parentAsks, dkimUnchecked: true, alignedPass: alignedPass(fromDomain, spf, dkim, lib.getAlignment) });
     if (judged.verdict === 'reject') return { filter: this.name, ...judged, reasons: [...judged.reasons, unchecked.reasons[0]!] };
     return { ...unchecked, reasons: [...unchecked.reasons, `on SPF alone: ${judged.reasons[0]}`] };
   }
@@ -406,6 +416,11 @@ export class SenderAuthFilter implements Filter {
       // nothing to go on but the organizational domain's word for its sub-domains: deferred, never accepted
       verdict = 'tempfail';
       summary = `dmarc=temperror: the DMARC policy of the From domain could not be looked up, and ${dmarc.domain} asks receivers to ${outcome.parentAsks} its sub-domains' mail that fails DMARC (sp=${outcome.parentAsks}): try again later (${summary})`;
+    } else if (dmarc && dmarcResult === 'temperror' && !outcome.alignedPass && this.options.dmarcReject !== 'tag') {
+      // RFC 7489 6.6.3 leaves a DNS error to the receiver: the policy might be p=reject, and nothing shows the message
+      // is the From domain's, so it is deferred ("fail closed"); with an aligned pass it would pass any policy
+      verdict = 'tempfail';
+      summary = `dmarc=temperror: the DMARC policy of ${dmarc.domain ?? 'the From domain'} could not be looked up, and neither SPF nor DKIM passed for it: try again later (${summary})`;
     }
     const headers = parts.length ? [{ name: 'Authentication-Results', value: parts.join('; ') }] : [];
     return { verdict, score: Math.round(score * 100) / 100, reasons: [summary, ...findings], headers };
@@ -505,6 +520,15 @@ function unsure(dmarc: DmarcOutcome | false, fromDomain: string, spf: SpfOutcome
   // aligned as the policy asks: under aspf=s or adkim=s only the From domain itself could have passed
   const aligns = (failed: string[], strict: boolean | undefined) => failed.length > 0 && getAlignment(fromDomain, failed, { strict: strict === true }) !== false;
   return aligns(spfFailed, dmarc.alignment?.spf?.strict) || aligns(dkimFailed, dmarc.alignment?.dkim?.strict);
+}
+
+/** SPF or a DKIM signature that counts passed for a domain aligned (relaxed) with `fromDomain`. */
+function alignedPass(fromDomain: string, spf: SpfOutcome, dkim: DkimOutcome, getAlignment: GetAlignment): boolean {
+  const passed = [
+    ...(spf.status?.result === 'pass' && spf.domain ? [spf.domain] : []),
+    ...(dkim.results ?? []).filter((row) => row.status?.result === 'pass' && row.signingDomain).map((row) => row.signingDomain!),
+  ];
+  return fromDomain !== '' && passed.length > 0 && getAlignment(fromDomain, passed, { strict: false }) !== false;
 }
 
 /** The transaction an early SPF check was started for is the message's own. */

@@ -290,8 +290,38 @@ test("a sub-domain whose own DMARC look-up fails is judged by its organizational
   const forged = await judge('corp.strict.test');
   assert.equal(forged.verdict, 'tempfail');
   assert.match(forged.reasons[0] ?? '', /^dmarc=temperror: .* strict\.test asks receivers to reject its sub-domains' mail .*try again later/);
-  // an organizational domain that lets its sub-domains' mail through (sp=none): a temperror decides nothing, as before
-  assert.equal((await judge('corp.lenient.example')).verdict, 'accept');
+  // an organizational domain that lets its sub-domains' mail through (sp=none): the sub-domain's own policy is still
+  // unknown, and nothing passed for it: deferred as any policy that cannot be looked up
+  const lenient = await judge('corp.lenient.example');
+  assert.equal(lenient.verdict, 'tempfail');
+  assert.match(lenient.reasons[0] ?? '', /^dmarc=temperror: the DMARC policy of lenient\.example could not be looked up, and neither SPF nor DKIM passed for it/);
+});
+
+test("the From domain's own DMARC look-up fails: deferred (451) unless SPF or DKIM passed aligned with it, or the admin chose tag", async () => {
+  const servfail = (name: string) => Promise.reject(Object.assign(new Error(`queryTxt ESERVFAIL ${name}`), { code: 'ESERVFAIL' }));
+  const options = senderAuthOptions({ 'office.example': SPF, 'bounce.office.example': SPF, 'sel._domainkey.office.example': [KEY] });
+  const broken = { ...options, resolver: { ...options.resolver, resolveTxt: (name: string) => (name === '_dmarc.office.example' ? servfail(name) : options.resolver.resolveTxt(name)) } };
+  const judge = async (sender: string, clientIp: string, more: Partial<typeof broken> = {}, signer?: string) => {
+    const path = await spooled('office.example', signer);
+    return new SenderAuthFilter({ ...broken, ...more }).check(
+      { queueId: 'TEST', clientIp, helo: 'client.test', sender, recipients: ['bob@example.test'], path, size: 0, headers: [], tls: false, authenticatedUser: null },
+      AbortSignal.timeout(10_000),
+    );
+  };
+  // a forger: its client is no sender for office.example, nothing is signed
+  const forged = await judge('ceo@office.example', '198.51.100.7');
+  assert.equal(forged.verdict, 'tempfail');
+  assert.match(forged.reasons[0] ?? '', /^dmarc=temperror: the DMARC policy of office\.example could not be looked up, and neither SPF nor DKIM passed for it: try again later/);
+  // SPF passed for a domain of someone else: not aligned, deferred too
+  assert.equal((await judge('alice@sender.test', '192.0.2.10', { resolver: { ...broken.resolver, resolveTxt: (name: string) => (name === 'sender.test' ? Promise.resolve([SPF]) : broken.resolver.resolveTxt(name)) } })).verdict, 'tempfail');
+  // an aligned pass would pass any policy: SPF for the domain or a sub-domain of it, or its DKIM signature
+  for (const [sender, clientIp, signer] of [['ceo@office.example', '192.0.2.10'], ['bounces@bounce.office.example', '192.0.2.10'], ['ceo@office.example', '198.51.100.7', 'office.example']] as const) {
+    const passed = await judge(sender, clientIp, {}, signer);
+    assert.equal(passed.verdict, 'accept', `${sender} ${clientIp} ${signer ?? ''}`);
+    assert.match(passed.reasons[0] ?? '', /dmarc=temperror/);
+  }
+  // the admin asked DMARC to refuse nothing (tag): nothing deferred either
+  assert.equal((await judge('ceo@office.example', '198.51.100.7', { dmarcReject: 'tag' })).verdict, 'accept');
 });
 
 test('under aspf=s a temperror for a sub-domain could not have aligned: refused, not deferred', async () => {
