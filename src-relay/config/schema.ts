@@ -394,7 +394,7 @@ export const ConfigSchema = z.object({
       senderAuth: z
         .object({
           enabled: z.boolean().default(true).meta({ description: 'Check SPF, DKIM, ARC and DMARC (filter "sender-auth"); the results go into Authentication-Results' }),
-          dmarcReject: z.enum(['reject', 'quarantine', 'tag']).default('reject').meta({ description: 'A message failing DMARC whose From domain publishes p=reject: refused (550 5.7.1), kept in quarantine, or tagged' }),
+          dmarcReject: z.enum(['reject', 'quarantine', 'tag']).default('reject').meta({ description: 'A message failing DMARC whose From domain publishes p=reject: refused (550 5.7.1), kept in quarantine, or tagged; with tag, a DMARC policy that cannot be looked up defers nothing either' }),
           dmarcQuarantine: z.enum(['quarantine', 'tag']).default('quarantine').meta({ description: 'A message failing DMARC whose From domain publishes p=quarantine: kept in quarantine or tagged' }),
           spfFailScore: z.number().min(-100).max(100).default(2).meta({ description: 'Junk score of an SPF fail (the client may not send for the envelope domain)' }),
           spfSoftfailScore: z.number().min(-100).max(100).default(0.5).meta({ description: 'Junk score of an SPF softfail' }),
