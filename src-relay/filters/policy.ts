@@ -55,7 +55,7 @@ export interface PersonalVerdict {
 }
 
 /** Stronger first: a rejection is final, a tempfail beats quarantine because the message is not known to be safe. */
-const SEVERITY: Record<Verdict, number> = { accept: 0, tag: 1, quarantine: 2, tempfail: 3, reject: 4 };
+export const SEVERITY: Record<Verdict, number> = { accept: 0, tag: 1, quarantine: 2, tempfail: 3, reject: 4 };
 
 /** Applies fail modes to runner failures and unreachable engines, in place; returns the outcomes. */
 export function applyFailModes(results: FilterOutcome[], failMode: PolicySettings['failMode']): FilterOutcome[] {

@@ -21,6 +21,7 @@ import { messageStream } from './message-source.ts';
 import { publicKeyCache, type GetPublicKey, type PublicKeyCache } from './public-key-cache.ts';
 import type { Filter, FilterResult, MessageContext } from './types.ts';
 import type { Verdict } from '../events.ts';
+import { SEVERITY } from './policy.ts';
 
 /**
  * One DNS answer is awaited this long (ms). A resolver that drops packets makes node:dns retry for about 20 s per
@@ -227,38 +228,25 @@ export class SenderAuthFilter implements Filter {
         : spf({ ip: message.clientIp, helo: heloForSpf(message), sender: message.sender, mta: this.options.hostname, resolver });
       // both settle before either is judged: a rejection of one must not leave the other unobserved
       const [dkimSettled, spfSettled] = await Promise.allSettled([Promise.race([dkimVerify(input, { resolver, sender: message.sender }), unreadable]), spfResult]);
+      // the SPF check's failure first: a client that hangs up ends its early SPF check, and that must not leave a
+      // signature bound to decide (quarantine) where the check would have failed (tempfail)
+      if (spfSettled.status === 'rejected') throw spfSettled.reason;
       if (dkimSettled.status === 'rejected') {
         const cut = dkimSettled.reason as unknown;
-        if (cut instanceof NotCheckedError && cut.headers && spfSettled.status === 'fulfilled') return await this.onSpfAlone(cut, cut.headers, spfSettled.value, lib, signal);
+        if (cut instanceof NotCheckedError && cut.headers) return await this.onSpfAlone(cut, cut.headers, spfSettled.value, lib, signal);
         throw cut;
       }
-      if (spfSettled.status === 'rejected') throw spfSettled.reason;
       const dkimResult = withDkimPolicy(dkimSettled.value, formatAuthHeaderRow);
       const spfOutcome = spfSettled.value;
       const domains = fromDomains(dkimResult);
       const arcResult = await arc(dkimResult.arc, { resolver });
-      const { results: dmarcResults, outcome: dmarcOutcome, fromDomain, parentAsks } = await this.dmarcOf(domains, spfOutcome, dkimResult, arcResult, lib, signal);
+      const checked = await this.dmarcOf(domains, spfOutcome, dkimResult, arcResult, lib, signal);
       // for the built-in rules (FROM_OWN_DOMAIN_UNAUTHENTICATED), as data: never read back out of header text
       const passed = {
-        dmarc: domains.filter((_, index) => {
-          const outcome = dmarcResults[index];
-          return outcome && outcome.status?.result === 'pass';
-        }),
+        dmarc: checked.filter((each) => each.outcome && each.outcome.status?.result === 'pass').map((each) => each.domain),
         dkim: (dkimResult.results ?? []).filter((row) => row.status?.result === 'pass' && row.signingDomain).map((row) => row.signingDomain!.toLowerCase()),
       };
-      return {
-        filter: this.name,
-        ...this.judge({
-          dkim: dkimResult,
-          spf: spfOutcome,
-          arc: arcResult,
-          dmarc: dmarcOutcome,
-          dmarcUnsure: unsure(dmarcOutcome, fromDomain, spfOutcome, dkimResult, lib.getAlignment),
-          parentAsks,
-          alignedPass: alignedPass(fromDomain, spfOutcome, dkimResult, lib.getAlignment),
-        }),
-        passed,
-      };
+      return { filter: this.name, ...this.judgeEach(checked, { dkim: dkimResult, spf: spfOutcome, arc: arcResult }, lib.getAlignment).judged, passed };
     } catch (error) {
       if (!(error instanceof NotCheckedError) || signal.aborted) throw error;
       return { filter: this.name, verdict: this.options.unchecked ?? 'quarantine', score: 0, reasons: [`not checked: ${error.message}`] };
@@ -269,20 +257,19 @@ export class SenderAuthFilter implements Filter {
   }
 
   /**
-   * DMARC for each From domain, and the outcome that asks the most (`strictest`). For a sub-domain whose own policy
-   * could not be looked up, its organizational domain's sp=: mailauth reads that only after "no such name", so a
-   * sub-zone with broken DNS would make a forgery of it a temperror, accepted.
+   * DMARC for each From domain (mailauth answers false, no DMARC, for more than one From address). For a sub-domain
+   * whose own policy could not be looked up, its organizational domain's sp= too: mailauth reads that only after "no
+   * such name", so a sub-zone with broken DNS would make a forgery of it a temperror.
    */
-  private async dmarcOf(domains: string[], spf: SpfOutcome, dkim: DkimOutcome, arcResult: unknown, lib: Mailauth, signal: AbortSignal) {
+  private async dmarcOf(domains: string[], spf: SpfOutcome, dkim: DkimOutcome, arcResult: unknown, lib: Mailauth, signal: AbortSignal): Promise<DomainDmarc[]> {
     // a budget of its own: the sender's look-ups (keys, SPF) or its CPU must not use up the From domain's policy;
     // and its records in one spelling: mailauth reads p=REJECT or adkim = s as written (dmarc-record.ts)
     const resolver = dmarcRecordLookup(
       mailauthResolver(this.options.resolver, { signal, budgetEndsAt: performance.now() + 2 * (this.options.lookupTimeoutMs ?? DNS_LOOKUP_TIMEOUT_MS), lookupTimeoutMs: this.options.lookupTimeoutMs }),
     );
-    // mailauth answers false (no DMARC) for more than one From address: each domain is checked, the strictest counts
-    const results = await Promise.all(
-      domains.map((domain) =>
-        lib.dmarc({
+    const checked = await Promise.all(
+      domains.map(async (domain): Promise<DomainDmarc> => {
+        const outcome = await lib.dmarc({
           headerFrom: `postmaster@${domain}`,
           spfDomains: spf.status?.result === 'pass' && spf.domain ? [spf.domain] : [],
           dkimDomains: (dkim.results ?? [])
@@ -290,26 +277,50 @@ export class SenderAuthFilter implements Filter {
             .map((row) => ({ id: row.id, domain: row.signingDomain, aligned: row.status?.aligned, underSized: row.status?.underSized })),
           arcResult,
           resolver,
-        }),
-      ),
+        });
+        const parent =
+          outcome && outcome.status?.result === 'temperror' && outcome.domain && outcome.domain !== domain
+            ? await lib.dmarc({ headerFrom: `postmaster@${outcome.domain}`, spfDomains: [], dkimDomains: [], arcResult, resolver })
+            : false;
+        const parentAsks = parent && ['reject', 'quarantine'].includes(parent.sp ?? '') ? parent.sp : undefined;
+        return { domain, outcome, parentAsks };
+      }),
     );
     signal.throwIfAborted();
-    const outcome = strictest(results);
-    const fromDomain = outcome ? domains[results.indexOf(outcome)]! : '';
-    const parent =
-      outcome && outcome.status?.result === 'temperror' && outcome.domain && outcome.domain !== fromDomain
-        ? await lib.dmarc({ headerFrom: `postmaster@${outcome.domain}`, spfDomains: [], dkimDomains: [], arcResult, resolver })
-        : false;
-    signal.throwIfAborted();
-    const parentAsks = parent && ['reject', 'quarantine'].includes(parent.sp ?? '') ? parent.sp : undefined;
-    return { results, outcome, fromDomain, parentAsks };
+    return checked;
+  }
+
+  /**
+   * Each From domain judged on its own (its policy, its aligned passes, its DNS failures), and the answer that asks
+   * the most: a refusal, then a deferral, then quarantine; at the same verdict the higher score (a failure under
+   * p=none scores). No From domain: judged without DMARC.
+   */
+  private judgeEach(checked: DomainDmarc[], common: Pick<MailauthOutcome, 'dkim' | 'spf' | 'arc' | 'dkimUnchecked'>, getAlignment: GetAlignment) {
+    const spf = common.spf || {};
+    const dkim = common.dkim ?? {};
+    const each = checked.map(({ domain, outcome, parentAsks }) => ({
+      domain,
+      judged: this.judge({
+        ...common,
+        dmarc: outcome,
+        dmarcUnsure: unsure(outcome, domain, spf, dkim, getAlignment),
+        parentAsks,
+        alignedPass: alignedPass(domain, spf, dkim, getAlignment),
+      }),
+    }));
+    if (each.length === 0) return { domain: '', judged: this.judge({ ...common, dmarc: false }) };
+    return each.reduce((most, next) => {
+      const [a, b] = [SEVERITY[most.judged.verdict], SEVERITY[next.judged.verdict]];
+      return b > a || (b === a && next.judged.score > most.judged.score) ? next : most;
+    });
   }
 
   /**
    * A message past a signature bound is not checked: its signatures are not verified, and it gets the unchecked
-   * verdict. Its From can still fail DMARC on SPF alone, as it would with no signature at all: where that refuses it
-   * (p=reject), it is refused, not quarantined for carrying eleven junk signatures. Otherwise what DMARC said is a
-   * second reason beside the unchecked verdict; a pass on SPF alone does not lift it.
+   * verdict. Its From can still fail DMARC on SPF alone, as it would with no signature at all: where that refuses or
+   * defers it, so it is, not quarantined for carrying eleven junk signatures; unless one of those signatures is by
+   * the From domain (it could have passed DMARC, unverified: a forwarded message of the domain's own). Otherwise
+   * what DMARC said is a second reason beside the unchecked verdict; a pass on SPF alone does not lift it.
    */
   private async onSpfAlone(cut: NotCheckedError, headers: ParsedHeaders, spf: SpfOutcome, lib: Mailauth, signal: AbortSignal): Promise<FilterResult> {
     const unchecked: FilterResult = { filter: this.name, verdict: this.options.unchecked ?? 'quarantine', score: 0, reasons: [`not checked: ${cut.message}`] };
@@ -321,9 +332,13 @@ export class SenderAuthFilter implements Filter {
       if (error instanceof NotCheckedError) return unchecked;
       throw error;
     }
-    const { outcome, fromDomain, parentAsks } = await this.dmarcOf(domains, spf, dkim, false, lib, signal);
-    const judged = this.judge({ spf, dmarc: outcome, dmarcUnsure: unsure(outcome, fromDomain, spf, dkim, lib.getAlignment), parentAsks, dkimUnchecked: true, alignedPass: alignedPass(fromDomain, spf, dkim, lib.getAlignment) });
-    if (judged.verdict === 'reject') return { filter: this.name, ...judged, reasons: [...judged.reasons, unchecked.reasons[0]!] };
+    const checked = await this.dmarcOf(domains, spf, dkim, false, lib, signal);
+    const { domain, judged } = this.judgeEach(checked, { spf, dkim, dkimUnchecked: true }, lib.getAlignment);
+    const signer = alignedWith(lib.getAlignment, domain, signingDomains(headers));
+    if (judged.verdict === 'reject' && signer) {
+      return { ...unchecked, reasons: [...unchecked.reasons, `on SPF alone: ${judged.reasons[0]}; not refused: a signature by ${signer} could not be verified`] };
+    }
+    if (judged.verdict === 'reject' || judged.verdict === 'tempfail') return { filter: this.name, ...judged, reasons: [...judged.reasons, unchecked.reasons[0]!] };
     return { ...unchecked, reasons: [...unchecked.reasons, `on SPF alone: ${judged.reasons[0]}`] };
   }
 
@@ -412,15 +427,13 @@ export class SenderAuthFilter implements Filter {
         summary = `dmarc=fail: ${domain} asks receivers to ${policy} mail that fails DMARC (p=${policy}), and this message failed it (${summary})`;
       }
     }
-    if (dmarc && dmarcResult === 'temperror' && outcome.parentAsks) {
-      // nothing to go on but the organizational domain's word for its sub-domains: deferred, never accepted
-      verdict = 'tempfail';
-      summary = `dmarc=temperror: the DMARC policy of the From domain could not be looked up, and ${dmarc.domain} asks receivers to ${outcome.parentAsks} its sub-domains' mail that fails DMARC (sp=${outcome.parentAsks}): try again later (${summary})`;
-    } else if (dmarc && dmarcResult === 'temperror' && !outcome.alignedPass && this.options.dmarcReject !== 'tag') {
+    if (dmarc && dmarcResult === 'temperror' && !outcome.alignedPass && this.options.dmarcReject !== 'tag') {
       // RFC 7489 6.6.3 leaves a DNS error to the receiver: the policy might be p=reject, and nothing shows the message
-      // is the From domain's, so it is deferred ("fail closed"); with an aligned pass it would pass any policy
+      // is the From domain's, so it is deferred ("fail closed"); an aligned pass (relaxed) is taken as the domain's own
       verdict = 'tempfail';
-      summary = `dmarc=temperror: the DMARC policy of ${dmarc.domain ?? 'the From domain'} could not be looked up, and neither SPF nor DKIM passed for it: try again later (${summary})`;
+      summary = outcome.parentAsks
+        ? `dmarc=temperror: the DMARC policy of the From domain could not be looked up, and ${dmarc.domain} asks receivers to ${outcome.parentAsks} its sub-domains' mail that fails DMARC (sp=${outcome.parentAsks}): try again later (${summary})`
+        : `dmarc=temperror: the DMARC policy of ${dmarc.domain ?? 'the From domain'} could not be looked up, and neither SPF nor DKIM passed for it: try again later (${summary})`;
     }
     const headers = parts.length ? [{ name: 'Authentication-Results', value: parts.join('; ') }] : [];
     return { verdict, score: Math.round(score * 100) / 100, reasons: [summary, ...findings], headers };
@@ -468,21 +481,26 @@ function fromDomains(dkim: DkimOutcome): string[] {
 }
 
 type DmarcOutcome = NonNullable<MailauthOutcome['dmarc']>;
-const POLICY_RANK: Record<string, number> = { reject: 3, quarantine: 2 };
-/**
- * The outcome that asks the most: a failure under the strictest policy, else any failure, else a policy that could
- * not be looked up (temperror), else the first; false for none.
- */
-function strictest(outcomes: (DmarcOutcome | false)[]): DmarcOutcome | false {
-  let chosen: DmarcOutcome | false = false;
-  let rank = -1;
-  for (const outcome of outcomes) {
-    if (!outcome) continue;
-    const result = outcome.status?.result;
-    const own = result === 'fail' ? 2 + (POLICY_RANK[outcome.policy ?? ''] ?? 0) : result === 'temperror' ? 1 : 0;
-    if (own > rank) [chosen, rank] = [outcome, own];
-  }
-  return chosen;
+/** One From domain's DMARC outcome, and for a sub-domain whose own look-up failed, what its organizational domain's sp= asks. */
+interface DomainDmarc {
+  domain: string;
+  outcome: DmarcOutcome | false;
+  parentAsks?: string;
+}
+
+/** The signing domains (d=) of a header block's DKIM-Signature fields, as written, unverified. */
+function signingDomains(headers: ParsedHeaders): string[] {
+  return headers.parsed
+    .filter((header) => header.key === 'dkim-signature')
+    .map((header) => /(?:^|[:;])\s*d\s*=\s*([^;\s]+)/i.exec(Buffer.from(header.line).toString('latin1').replace(/\r?\n[ \t]/g, ' '))?.[1] ?? '')
+    .filter((domain) => domain !== '');
+}
+
+/** The first of `domains` aligned (relaxed) with `fromDomain`, or null. */
+function alignedWith(getAlignment: GetAlignment, fromDomain: string, domains: string[]): string | null {
+  if (!fromDomain || domains.length === 0) return null;
+  const aligned = getAlignment(fromDomain, domains.map((domain) => domain.toLowerCase()), { strict: false });
+  return aligned === false ? null : String((aligned as { domain?: unknown }).domain);
 }
 
 /**
@@ -522,13 +540,17 @@ function unsure(dmarc: DmarcOutcome | false, fromDomain: string, spf: SpfOutcome
   return aligns(spfFailed, dmarc.alignment?.spf?.strict) || aligns(dkimFailed, dmarc.alignment?.dkim?.strict);
 }
 
-/** SPF or a DKIM signature that counts passed for a domain aligned (relaxed) with `fromDomain`. */
+/**
+ * SPF or a DKIM signature that counts passed for a domain aligned with `fromDomain`. Relaxed: with the policy unknown
+ * (a temperror), a pass by the domain's own sub-domain (its bounce domain, its mail service's signing name) is taken
+ * as the domain's own, as a relaxed policy (the default) would take it.
+ */
 function alignedPass(fromDomain: string, spf: SpfOutcome, dkim: DkimOutcome, getAlignment: GetAlignment): boolean {
   const passed = [
     ...(spf.status?.result === 'pass' && spf.domain ? [spf.domain] : []),
     ...(dkim.results ?? []).filter((row) => row.status?.result === 'pass' && row.signingDomain).map((row) => row.signingDomain!),
   ];
-  return fromDomain !== '' && passed.length > 0 && getAlignment(fromDomain, passed, { strict: false }) !== false;
+  return alignedWith(getAlignment, fromDomain, passed) !== null;
 }
 
 /** The transaction an early SPF check was started for is the message's own. */

@@ -1,7 +1,7 @@
 import { rmSync } from 'node:fs';
 import { startAdminHost, type AdminHost, type AdminHostOptions } from '../../src-relay/admin/host.ts';
 import type { Input, MethodName, Output } from '../../src-relay/admin/contract.ts';
-import { refusingResolver, tempDir } from './relay.ts';
+import { noDnsResolver, tempDir } from './relay.ts';
 
 export interface Answer {
   status: number;
@@ -63,7 +63,7 @@ export async function startHost(overrides: Record<string, unknown> = {}, options
     logger: false,
     ...options,
     overrides: { mx: { listen: '127.0.0.1:0' }, shutdownGraceSec: 1, ...overrides },
-    relayOptions: { resolver: refusingResolver, ...options.relayOptions },
+    relayOptions: { resolver: noDnsResolver, ...options.relayOptions },
   });
   const base = `http://${host.adminAddress}`;
   return {

@@ -3,7 +3,7 @@ import type { ApiContext } from '../../src-relay/admin/handlers/types.ts';
 import type { Relay } from '../../src-relay/engine.ts';
 import { silentLogger } from '../../src-relay/log/logger.ts';
 import { ApiError } from '../../src-relay/admin/errors.ts';
-import { refusingResolver } from './relay.ts';
+import { noDnsResolver } from './relay.ts';
 
 /** A host capability the test did not pass: calling it fails the test, naming what to pass. */
 function missing(name: string): never {
@@ -41,7 +41,7 @@ export function apiContext(relay: Relay | null, overrides: Partial<ApiContext> &
     clientIp: '127.0.0.1',
     logger: silentLogger,
     clock: Date.now,
-    resolver: refusingResolver,
+    resolver: noDnsResolver,
     call: { caller: { kind: 'bearer' }, clientIp: '127.0.0.1', setSession: () => {} },
     ...overrides,
   };

@@ -45,7 +45,7 @@ export async function startRelay(
   let started: Relay | null = null;
   const admin = await startMetricsListener({ config: result.config, dataDir, logger, monitor: () => started?.monitor ?? null });
   const relay = await createRelay(result.config, dataDir, {
-    resolver: options.resolver ?? refusingResolver,
+    resolver: options.resolver ?? noDnsResolver,
     logger,
     clock: options.clock,
     filters: options.filters,
@@ -69,12 +69,22 @@ export async function startRelay(
   };
 }
 
-/** A resolver that fails every look-up: no test ever asks the real DNS. */
+/** A resolver that fails every look-up (SERVFAIL), as a broken DNS does: no test ever asks the real DNS. */
 export const refusingResolver: Resolver = {
   resolveMx: async () => Promise.reject(Object.assign(new Error('no DNS in tests'), { code: 'ESERVFAIL' })),
   resolve4: async () => [],
   resolve6: async () => [],
   resolveTxt: async () => Promise.reject(Object.assign(new Error('no DNS in tests'), { code: 'ESERVFAIL' })),
+};
+
+/**
+ * The test relays' DNS where a test gives none: no sender publishes anything (TXT: no such name, so no SPF, DKIM key
+ * or DMARC policy), and MX look-ups fail as in a DNS outage (mail for the internet waits in the queue). A DMARC
+ * policy that cannot be looked up defers a message (sender-auth.ts): a SERVFAIL for TXT would defer every one.
+ */
+export const noDnsResolver: Resolver = {
+  ...refusingResolver,
+  resolveTxt: async (name) => Promise.reject(Object.assign(new Error(`ENOTFOUND ${name}`), { code: 'ENOTFOUND' })),
 };
 
 /**

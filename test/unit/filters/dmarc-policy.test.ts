@@ -277,8 +277,8 @@ test('a name written in Unicode (a DKIM d= in U-labels, RFC 8616) is asked in pu
 
 test("a sub-domain whose own DMARC look-up fails is judged by its organizational domain's sp=: deferred, not accepted", async () => {
   const servfail = (name: string) => Promise.reject(Object.assign(new Error(`queryTxt ESERVFAIL ${name}`), { code: 'ESERVFAIL' }));
-  const options = senderAuthOptions({ '_dmarc.lenient.example': ['v=DMARC1; p=reject; sp=none'] });
-  const broken = { ...options, resolver: { ...options.resolver, resolveTxt: (name: string) => (/^_dmarc\.corp\./.test(name) ? servfail(name) : options.resolver.resolveTxt(name)) } };
+  const options = senderAuthOptions({ '_dmarc.lenient.example': ['v=DMARC1; p=reject; sp=none'], 'own.strict.test': ['v=spf1 ip4:198.51.100.7 -all'] });
+  const broken = { ...options, resolver: { ...options.resolver, resolveTxt: (name: string) => (/^_dmarc\.(corp|own)\./.test(name) ? servfail(name) : options.resolver.resolveTxt(name)) } };
   const judge = async (from: string) => {
     const path = await spooled(from);
     return new SenderAuthFilter(broken).check(
@@ -292,6 +292,8 @@ test("a sub-domain whose own DMARC look-up fails is judged by its organizational
   assert.match(forged.reasons[0] ?? '', /^dmarc=temperror: .* strict\.test asks receivers to reject its sub-domains' mail .*try again later/);
   // an organizational domain that lets its sub-domains' mail through (sp=none): the sub-domain's own policy is still
   // unknown, and nothing passed for it: deferred as any policy that cannot be looked up
+  // its own SPF passed (aligned): it would pass any policy, nothing to defer
+  assert.equal((await judge('own.strict.test')).verdict, 'accept');
   const lenient = await judge('corp.lenient.example');
   assert.equal(lenient.verdict, 'tempfail');
   assert.match(lenient.reasons[0] ?? '', /^dmarc=temperror: the DMARC policy of lenient\.example could not be looked up, and neither SPF nor DKIM passed for it/);

@@ -79,6 +79,31 @@ test('past a signature bound, a From still fails DMARC on SPF alone: a forged p=
   const unreadable = await check('From: "CEO <ceo@strict.test>\r\n' + over.signatures);
   notChecked(unreadable, /more than 10 DKIM signatures/);
   assert.equal(unreadable.reasons.length, 1);
+  // a signature by the From domain among them could have passed DMARC (a forwarded message of its own): not refused
+  const forwarded = await check(forged + signature().replace('d=sender.test', 'd=mail.strict.test') + over.signatures);
+  notChecked(forwarded, /more than 10 DKIM signatures/);
+  assert.match(forwarded.reasons[1]!, /^on SPF alone: dmarc=fail: strict\.test asks receivers to reject .*; not refused: a signature by mail\.strict\.test could not be verified$/);
+  // DMARC's policy could not be looked up, nothing passed: deferred, as without the signatures
+  const servfail = { ...resolver, resolveTxt: (name: string) => (name === '_dmarc.strict.test' ? Promise.reject(Object.assign(new Error('ESERVFAIL'), { code: 'ESERVFAIL' })) : resolver.resolveTxt(name)) };
+  const deferred = await check(forged + over.signatures, { resolver: servfail });
+  assert.equal(deferred.verdict, 'tempfail');
+  assert.match(deferred.reasons[0]!, /^dmarc=temperror: the DMARC policy of strict\.test could not be looked up/);
+  assert.match(deferred.reasons.at(-1)!, /^not checked: more than 10 DKIM signatures/);
+});
+
+test('past a signature bound, an SPF check that failed (its client hung up and ended it) fails the check: no unchecked verdict in its place', async () => {
+  const slow = { ...resolver, resolveTxt: (name: string) => (name === 'slow.attacker.test' ? new Promise<string[][]>((resolve) => setTimeout(() => resolve([['v=spf1 -all']]), 3000)) : resolver.resolveTxt(name)) };
+  for (const extra of ['', signature().repeat(MAX_DKIM_SIGNATURES + 1)]) {
+    const raw = `From: CEO <ceo@strict.test>\r\n${extra}To: bob@example.test\r\nSubject: hung up ${counter}\r\n\r\nPay it.\r\n`;
+    const path = join(dir, `msg-${counter++}`);
+    writeFileSync(path, raw);
+    const filter = new SenderAuthFilter({ ...OPTIONS, resolver: slow });
+    const transaction = { clientIp: '198.51.100.7', helo: 'client.test', sender: 'x@slow.attacker.test' };
+    const early = filter.startSpf(transaction);
+    setTimeout(() => early.abort(), 100);
+    const context = { queueId: 'TEST', ...transaction, recipients: ['bob@example.test'], path, size: raw.length, headers: [], tls: false, authenticatedUser: null, earlySpf: early };
+    await assert.rejects(filter.check(context, AbortSignal.timeout(10_000)), /dropped with its transaction/, extra ? 'with eleven signatures' : 'without');
+  }
 });
 
 test(`body hashes: signatures asking for ${MAX_BODY_HASHES} different ones are checked, for one more are not`, async () => {
@@ -124,6 +149,24 @@ test('DMARC with more than one From address: each domain is checked and the stri
   const careful = await check('From: a@careful.test, b@sender.test\r\n');
   assert.equal(careful.verdict, 'quarantine');
   assert.match(careful.reasons[0]!, /^dmarc=fail: careful\.test asks receivers to quarantine/);
+  // a domain whose policy cannot be looked up is deferred, whatever another address beside it says: one that fails
+  // under p=none, or one its own SPF passes for
+  const lame = {
+    ...resolver,
+    resolveTxt: (name: string) =>
+      name === '_dmarc.victim.test' || name === '_dmarc.lame.attacker.test'
+        ? Promise.reject(Object.assign(new Error(`queryTxt ESERVFAIL ${name}`), { code: 'ESERVFAIL' }))
+        : name === '_dmarc.attacker.test'
+          ? Promise.resolve([['v=DMARC1; p=none']])
+          : name === 'lame.attacker.test'
+            ? Promise.resolve([['v=spf1 ip4:198.51.100.7 -all']])
+            : resolver.resolveTxt(name),
+  };
+  for (const [from, sender] of [['ceo@victim.test', 'x@sender.test'], ['ceo@victim.test, x@attacker.test', 'x@sender.test'], ['x@attacker.test, ceo@victim.test', 'x@sender.test'], ['x@lame.attacker.test, ceo@victim.test', 'x@lame.attacker.test']]) {
+    const result = await check(`From: ${from}\r\n`, { resolver: lame }, sender);
+    assert.equal(result.verdict, 'tempfail', from);
+    assert.match(result.reasons[0]!, /^dmarc=temperror: the DMARC policy of victim\.test could not be looked up/, from);
+  }
 });
 
 test(`a From naming ${MAX_FROM_DOMAINS} domains is checked for each, one more is not checked`, async () => {
