@@ -50,8 +50,9 @@ export type RefusalReason =
   | 'malformed'
   // submission listeners: no AUTH from outside the trusted networks, a sender the account does not own, a suspended account
   | 'auth-required' | 'sender-not-owned' | 'account-suspended'
-  // content filters at the end of DATA: a virus, junk over the reject score, a policy (attachments), a denied sender, a filter that could not answer
-  | 'virus' | 'junk' | 'policy' | 'sender-denied' | 'filter-tempfail'
+  // content filters at the end of DATA: a virus, junk over the reject score, a policy (attachments), a denied sender, a filter that could not answer,
+  // a policy that asks to try again (a DMARC policy that cannot be looked up)
+  | 'virus' | 'junk' | 'policy' | 'sender-denied' | 'filter-tempfail' | 'policy-deferred'
   // connection policy (mx): deny-listed network, DNS block list, rate limits, directory harvest, early talker, callout without an answer
   | 'client-denied' | 'dnsbl' | 'rate-limit' | 'harvest' | 'pregreet' | 'unverified-recipient'
   // floods: message data slower than the minimum rate (smtp/data-rate.ts)

@@ -90,7 +90,10 @@ export function decide(results: FilterOutcome[], settings: PolicySettings, sende
   for (const result of results) {
     if (SEVERITY[result.verdict] <= SEVERITY[action]) continue;
     action = result.verdict;
-    cause = result.verdict === 'tempfail' ? 'unavailable' : result.role;
+    // a policy filter's own deferral (sender-auth: a DMARC policy that cannot be looked up) says why to the sender;
+    // any other tempfail (a filter that failed, an engine that could not answer or scan) says nothing of the message
+    const deferredByPolicy = result.verdict === 'tempfail' && result.role === 'policy' && result.failed === undefined && !result.unavailable;
+    cause = result.verdict === 'tempfail' && !deferredByPolicy ? 'unavailable' : result.role;
     reason = `${result.filter}: ${result.reasons[0] ?? result.verdict}`;
   }
   if (senderList?.list !== 'allow' && !personal?.allAllow) {

@@ -183,9 +183,15 @@ interface MailauthOutcome {
   parentAsks?: string;
   /** The signatures were past a bound and not verified (onSpfAlone). */
   dkimUnchecked?: boolean;
-  /** SPF or a DKIM signature passed aligned (relaxed) with the From domain DMARC was judged for: it could pass any policy. */
+  /** SPF or a DKIM signature passed aligned (relaxed) with the From domain DMARC was judged for. */
   alignedPass?: boolean;
+  /** The From domain `dmarc` is for (mailauth's outcome names the organizational domain of a sub-domain). */
+  fromDomain?: string;
+  /** The DMARC parts of Authentication-Results of every From domain, in place of `dmarc`'s alone. */
+  dmarcParts?: string[];
 }
+/** What `judge` answers. */
+type Judged = Omit<FilterResult, 'filter'>;
 
 /** The filter: name `sender-auth`, stage 0, so that the built-in rules (stage 1) can read its result. */
 export class SenderAuthFilter implements Filter {
@@ -238,15 +244,18 @@ export class SenderAuthFilter implements Filter {
       }
       const dkimResult = withDkimPolicy(dkimSettled.value, formatAuthHeaderRow);
       const spfOutcome = spfSettled.value;
-      const domains = fromDomains(dkimResult);
+      const from = fromDomains(dkimResult);
       const arcResult = await arc(dkimResult.arc, { resolver });
-      const checked = await this.dmarcOf(domains, spfOutcome, dkimResult, arcResult, lib, signal);
+      const checked = await this.dmarcOf(from.domains, spfOutcome, dkimResult, arcResult, lib, signal);
+      const judged = this.judgeEach(checked, { dkim: dkimResult, spf: spfOutcome, arc: arcResult }, lib.getAlignment);
+      // a From that could not be read whole passes nothing for the rules, and is judged on the domains that could
+      if (from.problem) return this.withUnchecked([from.problem], judged, 'on the From domains that could be read');
       // for the built-in rules (FROM_OWN_DOMAIN_UNAUTHENTICATED), as data: never read back out of header text
       const passed = {
         dmarc: checked.filter((each) => each.outcome && each.outcome.status?.result === 'pass').map((each) => each.domain),
         dkim: (dkimResult.results ?? []).filter((row) => row.status?.result === 'pass' && row.signingDomain).map((row) => row.signingDomain!.toLowerCase()),
       };
-      return { filter: this.name, ...this.judgeEach(checked, { dkim: dkimResult, spf: spfOutcome, arc: arcResult }, lib.getAlignment).judged, passed };
+      return { filter: this.name, ...judged, passed };
     } catch (error) {
       if (!(error instanceof NotCheckedError) || signal.aborted) throw error;
       return { filter: this.name, verdict: this.options.unchecked ?? 'quarantine', score: 0, reasons: [`not checked: ${error.message}`] };
@@ -264,9 +273,17 @@ export class SenderAuthFilter implements Filter {
   private async dmarcOf(domains: string[], spf: SpfOutcome, dkim: DkimOutcome, arcResult: unknown, lib: Mailauth, signal: AbortSignal): Promise<DomainDmarc[]> {
     // a budget of its own: the sender's look-ups (keys, SPF) or its CPU must not use up the From domain's policy;
     // and its records in one spelling: mailauth reads p=REJECT or adkim = s as written (dmarc-record.ts)
-    const resolver = dmarcRecordLookup(
+    const lookup = dmarcRecordLookup(
       mailauthResolver(this.options.resolver, { signal, budgetEndsAt: performance.now() + 2 * (this.options.lookupTimeoutMs ?? DNS_LOOKUP_TIMEOUT_MS), lookupTimeoutMs: this.options.lookupTimeoutMs }),
     );
+    // each name asked once per message, its failure too: From domains share an organizational domain, and its sp=
+    // look-up asks again the name whose failure may have made the temperror
+    const asked = new Map<string, ReturnType<typeof lookup>>();
+    const resolver: typeof lookup = (name, type) => {
+      const key = `${type} ${name.toLowerCase()}`;
+      if (!asked.has(key)) asked.set(key, lookup(name, type));
+      return asked.get(key)!;
+    };
     const checked = await Promise.all(
       domains.map(async (domain): Promise<DomainDmarc> => {
         const outcome = await lib.dmarc({
@@ -293,53 +310,73 @@ export class SenderAuthFilter implements Filter {
   /**
    * Each From domain judged on its own (its policy, its aligned passes, its DNS failures), and the answer that asks
    * the most: a refusal, then a deferral, then quarantine; at the same verdict the higher score (a failure under
-   * p=none scores). No From domain: judged without DMARC.
+   * p=none scores), then the DMARC result that says the least for the message (a pass last). Every domain's DMARC
+   * part goes into Authentication-Results. `adjust` may change a domain's answer before the choice. No From domain:
+   * judged without DMARC.
    */
-  private judgeEach(checked: DomainDmarc[], common: Pick<MailauthOutcome, 'dkim' | 'spf' | 'arc' | 'dkimUnchecked'>, getAlignment: GetAlignment) {
+  private judgeEach(
+    checked: DomainDmarc[],
+    common: Pick<MailauthOutcome, 'dkim' | 'spf' | 'arc' | 'dkimUnchecked'>,
+    getAlignment: GetAlignment,
+    adjust: (domain: string, judged: Judged) => Judged = (_, judged) => judged,
+  ): Judged {
     const spf = common.spf || {};
     const dkim = common.dkim ?? {};
+    const dmarcParts = checked.flatMap(({ outcome }) => (outcome && outcome.info ? [outcome.info] : []));
+    if (checked.length === 0) return this.judge({ ...common, dmarc: false });
     const each = checked.map(({ domain, outcome, parentAsks }) => ({
-      domain,
-      judged: this.judge({
-        ...common,
-        dmarc: outcome,
-        dmarcUnsure: unsure(outcome, domain, spf, dkim, getAlignment),
-        parentAsks,
-        alignedPass: alignedPass(domain, spf, dkim, getAlignment),
-      }),
+      rank: DMARC_RESULT_RANK[(outcome && outcome.status?.result) || 'none'] ?? 1,
+      judged: adjust(
+        domain,
+        this.judge({
+          ...common,
+          dmarc: outcome,
+          dmarcParts,
+          fromDomain: domain,
+          dmarcUnsure: unsure(outcome, domain, spf, dkim, getAlignment),
+          parentAsks,
+          alignedPass: alignedPass(domain, spf, dkim, getAlignment),
+        }),
+      ),
     }));
-    if (each.length === 0) return { domain: '', judged: this.judge({ ...common, dmarc: false }) };
+    const weight = ({ rank, judged }: (typeof each)[number]) => [SEVERITY[judged.verdict], judged.score, rank];
     return each.reduce((most, next) => {
-      const [a, b] = [SEVERITY[most.judged.verdict], SEVERITY[next.judged.verdict]];
-      return b > a || (b === a && next.judged.score > most.judged.score) ? next : most;
-    });
+      const [a, b] = [weight(most), weight(next)];
+      const index = b.findIndex((value, i) => value !== a[i]);
+      return index >= 0 && b[index]! > a[index]! ? next : most;
+    }).judged;
   }
 
   /**
    * A message past a signature bound is not checked: its signatures are not verified, and it gets the unchecked
    * verdict. Its From can still fail DMARC on SPF alone, as it would with no signature at all: where that refuses or
    * defers it, so it is, not quarantined for carrying eleven junk signatures; unless one of those signatures is by
-   * the From domain (it could have passed DMARC, unverified: a forwarded message of the domain's own). Otherwise
-   * what DMARC said is a second reason beside the unchecked verdict; a pass on SPF alone does not lift it.
+   * the From domain that refuses (it could have passed DMARC, unverified: a forwarded message of the domain's own).
    */
   private async onSpfAlone(cut: NotCheckedError, headers: ParsedHeaders, spf: SpfOutcome, lib: Mailauth, signal: AbortSignal): Promise<FilterResult> {
-    const unchecked: FilterResult = { filter: this.name, verdict: this.options.unchecked ?? 'quarantine', score: 0, reasons: [`not checked: ${cut.message}`] };
     const dkim: DkimOutcome = { results: [], headers };
-    let domains: string[];
-    try {
-      domains = fromDomains(dkim);
-    } catch (error) {
-      if (error instanceof NotCheckedError) return unchecked;
-      throw error;
-    }
-    const checked = await this.dmarcOf(domains, spf, dkim, false, lib, signal);
-    const { domain, judged } = this.judgeEach(checked, { spf, dkim, dkimUnchecked: true }, lib.getAlignment);
-    const signer = alignedWith(lib.getAlignment, domain, signingDomains(headers));
-    if (judged.verdict === 'reject' && signer) {
-      return { ...unchecked, reasons: [...unchecked.reasons, `on SPF alone: ${judged.reasons[0]}; not refused: a signature by ${signer} could not be verified`] };
-    }
-    if (judged.verdict === 'reject' || judged.verdict === 'tempfail') return { filter: this.name, ...judged, reasons: [...judged.reasons, unchecked.reasons[0]!] };
-    return { ...unchecked, reasons: [...unchecked.reasons, `on SPF alone: ${judged.reasons[0]}`] };
+    const from = fromDomains(dkim);
+    const checked = await this.dmarcOf(from.domains, spf, dkim, false, lib, signal);
+    const signers = signingDomains(headers);
+    const unchecked = this.options.unchecked ?? 'quarantine';
+    const judged = this.judgeEach(checked, { spf, dkim, dkimUnchecked: true }, lib.getAlignment, (domain, answer) => {
+      const signer = answer.verdict === 'reject' ? alignedWith(lib.getAlignment, domain, signers) : null;
+      if (!signer) return answer;
+      return { ...answer, verdict: unchecked, reasons: [`${answer.reasons[0]}; not refused: a signature by ${signer} could not be verified`, ...answer.reasons.slice(1)] };
+    });
+    return this.withUnchecked([cut.message, ...(from.problem ? [from.problem] : [])], judged, 'on SPF alone');
+  }
+
+  /**
+   * A message sender authentication could not check whole (`why`): the unchecked verdict, or what the checks that
+   * could be made said where that asks more (a refusal, a deferral). Its passes count for nothing.
+   */
+  private withUnchecked(why: string[], judged: Judged, what: string): FilterResult {
+    const unchecked = this.options.unchecked ?? 'quarantine';
+    const notes = why.map((reason) => `not checked: ${reason}`);
+    if (SEVERITY[judged.verdict] > SEVERITY[unchecked]) return { filter: this.name, ...judged, reasons: [...judged.reasons, ...notes] };
+    // no Authentication-Results: a pass written for part of a From that was not read whole could mislead its reader
+    return { filter: this.name, ...judged, verdict: unchecked, reasons: [...notes, `${what}: ${judged.reasons[0]}`, ...judged.reasons.slice(1)], headers: undefined };
   }
 
   /**
@@ -371,7 +408,7 @@ export class SenderAuthFilter implements Filter {
   }
 
   /** The results as a verdict, a score and reasons (pure but for pct sampling). */
-  judge(outcome: MailauthOutcome): Omit<FilterResult, 'filter'> {
+  judge(outcome: MailauthOutcome): Judged {
     const { scores } = this.options;
     const parts: string[] = [];
     const findings: string[] = [];
@@ -379,7 +416,8 @@ export class SenderAuthFilter implements Filter {
     for (const signature of outcome.dkim?.results ?? []) if (signature.info) parts.push(signature.info);
     if (outcome.spf && outcome.spf.info) parts.push(outcome.spf.info);
     if (outcome.arc && outcome.arc.info) parts.push(outcome.arc.info);
-    if (outcome.dmarc && outcome.dmarc.info) parts.push(outcome.dmarc.info);
+    if (outcome.dmarcParts) parts.push(...outcome.dmarcParts);
+    else if (outcome.dmarc && outcome.dmarc.info) parts.push(outcome.dmarc.info);
 
     const spf = outcome.spf ? (outcome.spf.status?.result ?? 'none') : 'none';
     if (spf === 'fail') {
@@ -432,8 +470,8 @@ export class SenderAuthFilter implements Filter {
       // is the From domain's, so it is deferred ("fail closed"); an aligned pass (relaxed) is taken as the domain's own
       verdict = 'tempfail';
       summary = outcome.parentAsks
-        ? `dmarc=temperror: the DMARC policy of the From domain could not be looked up, and ${dmarc.domain} asks receivers to ${outcome.parentAsks} its sub-domains' mail that fails DMARC (sp=${outcome.parentAsks}): try again later (${summary})`
-        : `dmarc=temperror: the DMARC policy of ${dmarc.domain ?? 'the From domain'} could not be looked up, and neither SPF nor DKIM passed for it: try again later (${summary})`;
+        ? `dmarc=temperror: the DMARC policy of ${outcome.fromDomain ?? 'the From domain'} could not be looked up, and ${dmarc.domain} asks receivers to ${outcome.parentAsks} its sub-domains' mail that fails DMARC (sp=${outcome.parentAsks}): try again later (${summary})`
+        : `dmarc=temperror: the DMARC policy of ${outcome.fromDomain ?? dmarc.domain ?? 'the From domain'} could not be looked up, and neither SPF nor DKIM passed for it: try again later (${summary})`;
     }
     const headers = parts.length ? [{ name: 'Authentication-Results', value: parts.join('; ') }] : [];
     return { verdict, score: Math.round(score * 100) / 100, reasons: [summary, ...findings], headers };
@@ -458,26 +496,28 @@ export const MAX_FROM_DOMAINS = 5;
  * reads them (mailboxAddresses: comments, groups, spaces around "@"; mailauth's own reading misses all three, and
  * finds no address in a group), every part after an "@" ("ceo@victim@attacker" names both). A From field that cannot
  * be read, has no address, names a domain that is no host name (which DNS would answer with an error, a temperror),
- * or names more than MAX_FROM_DOMAINS domains cannot be checked. No From field: nothing to check.
+ * or names more than MAX_FROM_DOMAINS domains cannot be checked whole: `problem` says why, and `domains` holds those
+ * that could be read (the first MAX_FROM_DOMAINS). No From field: nothing to check.
  */
-function fromDomains(dkim: DkimOutcome): string[] {
+function fromDomains(dkim: DkimOutcome): { domains: string[]; problem: string | null } {
   const fields = (dkim.headers?.parsed ?? []).filter((header) => header.key === 'from');
   const domains = new Set<string>();
+  let problem: string | null = null;
   for (const field of fields) {
     const value = Buffer.from(field.line).toString('utf8').replace(/^[^:]*:/, '').replace(/\r?\n/g, '');
     const { addresses, malformed } = mailboxAddresses(value);
-    if (malformed) throw new NotCheckedError('a From field that cannot be read as addresses');
+    if (malformed) problem ??= 'a From field that cannot be read as addresses';
     for (const address of addresses) {
       for (const part of address.split('@').slice(1)) {
         const domain = normalizeDomain(part);
-        if (!domain) throw new NotCheckedError(`a From address whose domain is no host name (${JSON.stringify(part.slice(0, 80))})`);
-        domains.add(domain);
+        if (domain) domains.add(domain);
+        else problem ??= `a From address whose domain is no host name (${JSON.stringify(part.slice(0, 80))})`;
       }
     }
   }
-  if (fields.length > 0 && domains.size === 0) throw new NotCheckedError('a From field with no address in it');
-  if (domains.size > MAX_FROM_DOMAINS) throw new NotCheckedError(`a From naming ${domains.size} domains, over the limit of ${MAX_FROM_DOMAINS}`);
-  return [...domains];
+  if (fields.length > 0 && domains.size === 0) problem ??= 'a From field with no address in it';
+  if (domains.size > MAX_FROM_DOMAINS) problem ??= `a From naming ${domains.size} domains, over the limit of ${MAX_FROM_DOMAINS}`;
+  return { domains: [...domains].slice(0, MAX_FROM_DOMAINS), problem };
 }
 
 type DmarcOutcome = NonNullable<MailauthOutcome['dmarc']>;
@@ -488,13 +528,20 @@ interface DomainDmarc {
   parentAsks?: string;
 }
 
-/** The signing domains (d=) of a header block's DKIM-Signature fields, as written, unverified. */
+/** The signing domains (d=) of a header block's DKIM-Signature fields, as written (UTF-8, RFC 8616), unverified. */
 function signingDomains(headers: ParsedHeaders): string[] {
   return headers.parsed
     .filter((header) => header.key === 'dkim-signature')
-    .map((header) => /(?:^|[:;])\s*d\s*=\s*([^;\s]+)/i.exec(Buffer.from(header.line).toString('latin1').replace(/\r?\n[ \t]/g, ' '))?.[1] ?? '')
+    .map((header) => {
+      const tags = Buffer.from(header.line).toString('utf8').replace(/^[^:]*:/, '').split(';');
+      const tag = tags.map((each) => each.split('=')).find(([name]) => name!.trim().toLowerCase() === 'd');
+      return (tag?.slice(1).join('=') ?? '').replace(/\s+/g, '');
+    })
     .filter((domain) => domain !== '');
 }
+
+/** For the choice among From domains at the same verdict and score: the result that says least for the message first. */
+const DMARC_RESULT_RANK: Record<string, number> = { fail: 4, temperror: 3, permerror: 3, none: 1, pass: 0 };
 
 /** The first of `domains` aligned (relaxed) with `fromDomain`, or null. */
 function alignedWith(getAlignment: GetAlignment, fromDomain: string, domains: string[]): string | null {

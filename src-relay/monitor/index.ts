@@ -28,7 +28,7 @@ const FIRST_ALERT_CHECK_MS = 1_000;
 const REFUSAL_REASONS: readonly RefusalReason[] = [
   'relay', 'unknown-recipient', 'bad-address', 'size', 'connection-limit', 'too-many-errors', 'local-error', 'malformed',
   'auth-required', 'sender-not-owned', 'account-suspended',
-  'virus', 'junk', 'policy', 'sender-denied', 'filter-tempfail',
+  'virus', 'junk', 'policy', 'sender-denied', 'filter-tempfail', 'policy-deferred',
   'client-denied', 'dnsbl', 'rate-limit', 'harvest', 'pregreet', 'unverified-recipient',
   'slow-data',
 ];

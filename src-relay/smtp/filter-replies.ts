@@ -10,7 +10,8 @@ const MAX_DETAIL_CHARS = 200;
  */
 export function filterReply(decision: Decision): { reply: SmtpReply; detail: string } | null {
   const detail = decision.reason.replace(/^[a-z-]+: /, '').replace(/[\x00-\x1f\x7f]+/g, ' ').slice(0, MAX_DETAIL_CHARS);
-  if (decision.action === 'tempfail') return { reply: REPLIES.filterTempfail, detail: '' };
+  // a filter that could not answer says nothing of the message; a policy that asks to try again says why
+  if (decision.action === 'tempfail') return decision.cause === 'unavailable' ? { reply: REPLIES.filterTempfail, detail: '' } : { reply: REPLIES.deferredPolicy, detail };
   if (decision.action !== 'reject') return null;
   switch (decision.cause) {
     case 'virus':

@@ -44,6 +44,7 @@ const FILTER_REFUSALS = new Map<SmtpReply, RefusalReason>([
   [REPLIES.rejectedSender, 'sender-denied'],
   [REPLIES.allRecipientsBlockedSender, 'sender-denied'],
   [REPLIES.filterTempfail, 'filter-tempfail'],
+  [REPLIES.deferredPolicy, 'policy-deferred'],
 ]);
 
 export interface MxListenerOptions extends EngineListenerOptions {

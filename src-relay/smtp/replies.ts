@@ -43,6 +43,7 @@ export const REPLIES = {
   rejectedPolicy: { code: 550, enhanced: '5.7.1', text: 'Message refused by policy' },
   rejectedSender: { code: 550, enhanced: '5.7.1', text: 'Sender refused by policy' },
   filterTempfail: { code: 451, enhanced: '4.7.1', text: 'Message could not be checked now, try again later' },
+  deferredPolicy: { code: 451, enhanced: '4.7.1', text: 'Message deferred by policy, try again later' },
   // a recipient's own block list (filters/personal-lists.ts): at RCPT for the envelope sender, at the end of DATA for a From address
   recipientBlockedSender: { code: 550, enhanced: '5.7.1', text: 'The recipient has blocked mail from this sender' },
   allRecipientsBlockedSender: { code: 550, enhanced: '5.7.1', text: 'Every recipient has blocked mail from this sender' },

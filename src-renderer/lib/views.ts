@@ -43,6 +43,7 @@ const REFUSAL_WORDS: Record<string, string> = {
   policy: 'Policy (dangerous attachment, rule)',
   'sender-denied': 'Sender on the deny list',
   'filter-tempfail': 'Filter unavailable (sender asked to retry)',
+  'policy-deferred': 'Sender could not be checked now (asked to retry)',
   'client-denied': 'Client address blocked',
   dnsbl: 'On a block list',
   'rate-limit': 'Sending too fast',

@@ -8,15 +8,18 @@ import { dkimSigned } from '../helpers/dkim-sign.ts';
 import { ConfigSchema } from '../../src-relay/config/schema.ts';
 import { Sink } from '../helpers/sink.ts';
 import { fixtureResolver, startRelay, type TestRelay } from '../helpers/relay.ts';
+import { parsePrometheus, sampleValue } from '../helpers/prometheus.ts';
 import { message, send } from '../helpers/smtp.ts';
 
 const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-const resolver = fixtureResolver({}, {}, {
+const fixtures = fixtureResolver({}, {}, {
   // the test client is 127.0.0.1: not a permitted sender of either domain
   'strict.test': ['v=spf1 ip4:192.0.2.10 -all'],
   '_dmarc.strict.test': ['v=DMARC1; p=reject'],
   'sel._domainkey.strict.test': [`v=DKIM1; k=rsa; p=${publicKey.export({ type: 'spki', format: 'der' }).toString('base64')}`],
 });
+// lame.test's name servers fail (SERVFAIL) for its DMARC policy
+const resolver = { ...fixtures, resolveTxt: (name: string) => (name === '_dmarc.lame.test' ? Promise.reject(Object.assign(new Error(`queryTxt ESERVFAIL ${name}`), { code: 'ESERVFAIL' })) : fixtures.resolveTxt!(name)) };
 
 let sink: Sink;
 let relay: TestRelay;
@@ -100,4 +103,15 @@ test('4,000 DKIM signatures, each with its own l=, are not worked through: the m
   assert.match(JSON.stringify(relay.relay.queue.store.message(id)), /not checked: more than 10 DKIM signatures/);
   for (const other of others) assert.match(other.response, /^250 /);
   await sink.waitFor(before + 5);
+});
+
+test("a DMARC policy that cannot be looked up defers the message: 451 saying why, counted apart from a filter outage", async () => {
+  const rejected = async () => sampleValue(parsePrometheus(await (await fetch(`http://${relay.relay.addresses.admin}/metrics`)).text()), 'moat_messages_rejected_total', { reason: 'policy-deferred' });
+  const before = await rejected();
+  const forged = message('lame policy').replace('From: Alice <alice@sender.test>', 'From: Alice <alice@lame.test>');
+  await assert.rejects(send(relay.port, 'alice@lame.test', ['bob@example.test'], forged), (error: { responseCode?: number; response?: string }) => {
+    assert.match(error.response ?? '', /^451 4\.7\.1 Message deferred by policy, try again later: dmarc=temperror: the DMARC policy of lame\.test could not be looked up/);
+    return true;
+  });
+  assert.equal(await rejected(), (before ?? 0) + 1);
 });

@@ -296,7 +296,7 @@ test("a sub-domain whose own DMARC look-up fails is judged by its organizational
   assert.equal((await judge('own.strict.test')).verdict, 'accept');
   const lenient = await judge('corp.lenient.example');
   assert.equal(lenient.verdict, 'tempfail');
-  assert.match(lenient.reasons[0] ?? '', /^dmarc=temperror: the DMARC policy of lenient\.example could not be looked up, and neither SPF nor DKIM passed for it/);
+  assert.match(lenient.reasons[0] ?? '', /^dmarc=temperror: the DMARC policy of corp\.lenient\.example could not be looked up, and neither SPF nor DKIM passed for it/);
 });
 
 test("the From domain's own DMARC look-up fails: deferred (451) unless SPF or DKIM passed aligned with it, or the admin chose tag", async () => {

@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { FilterPipeline, type MessageInput } from '../../../src-relay/filters/pipeline.ts';
 import { decide, applyFailModes, formatDecision, parseDecision, serializeDecision, type FilterOutcome, type PolicySettings } from '../../../src-relay/filters/policy.ts';
 import { decisionHeaders, releasedHeaders } from '../../../src-relay/filters/decision-headers.ts';
+import { filterReply } from '../../../src-relay/smtp/filter-replies.ts';
+import { REPLIES } from '../../../src-relay/smtp/replies.ts';
 import type { Filter, FilterResult } from '../../../src-relay/filters/types.ts';
 import type { Logger } from '../../../src-relay/log/logger.ts';
 import { tempDir } from '../../helpers/relay.ts';
@@ -51,6 +53,22 @@ test('the strongest verdict wins: reject over tempfail over quarantine over tag'
   assert.equal(decide([outcome('a', 'tag'), outcome('b', 'quarantine'), outcome('c', 'tempfail')], POLICY).action, 'tempfail');
   const virus = decide([outcome('c', 'tempfail'), outcome('clamav', 'reject', 0, { role: 'virus' })], POLICY);
   assert.deepEqual([virus.action, virus.cause], ['reject', 'virus']);
+});
+
+test("a policy filter's own deferral tells the sender why; any other tempfail (a failed filter, an engine that could not answer or scan) says nothing", () => {
+  const dmarc = decide([outcome('sender-auth', 'tempfail', 0, { role: 'policy', reasons: ['dmarc=temperror: the DMARC policy of lame.test could not be looked up'] })], POLICY);
+  assert.deepEqual([dmarc.action, dmarc.cause], ['tempfail', 'policy']);
+  assert.deepEqual(filterReply(dmarc), { reply: REPLIES.deferredPolicy, detail: 'dmarc=temperror: the DMARC policy of lame.test could not be looked up' });
+  for (const other of [
+    outcome('clamav', 'tempfail', 0, { role: 'virus', reasons: ['not scanned: message too large to scan (2097152 bytes, limit 1048576)'] }),
+    outcome('rspamd', 'tempfail', 0, { role: 'junk', reasons: ['soft reject, score 9.3 / 15'] }),
+    outcome('clamav', 'tempfail', 0, { role: 'virus', unavailable: true }),
+    outcome('sender-auth', 'tempfail', 0, { role: 'policy', failed: 'timed out' }),
+  ]) {
+    const decision = decide([other], POLICY);
+    assert.deepEqual([decision.action, decision.cause], ['tempfail', 'unavailable'], other.filter);
+    assert.deepEqual(filterReply(decision), { reply: REPLIES.filterTempfail, detail: '' }, other.filter);
+  }
 });
 
 test('a denied sender is refused whatever the filters say; an allowed one is not scored', () => {

@@ -78,7 +78,7 @@ test('past a signature bound, a From still fails DMARC on SPF alone: a forged p=
   // a From that cannot be read either: the first reason stands
   const unreadable = await check('From: "CEO <ceo@strict.test>\r\n' + over.signatures);
   notChecked(unreadable, /more than 10 DKIM signatures/);
-  assert.equal(unreadable.reasons.length, 1);
+  assert.equal(unreadable.reasons[1], 'not checked: a From field that cannot be read as addresses');
   // a signature by the From domain among them could have passed DMARC (a forwarded message of its own): not refused
   const forwarded = await check(forged + signature().replace('d=sender.test', 'd=mail.strict.test') + over.signatures);
   notChecked(forwarded, /more than 10 DKIM signatures/);
@@ -89,6 +89,79 @@ test('past a signature bound, a From still fails DMARC on SPF alone: a forged p=
   assert.equal(deferred.verdict, 'tempfail');
   assert.match(deferred.reasons[0]!, /^dmarc=temperror: the DMARC policy of strict\.test could not be looked up/);
   assert.match(deferred.reasons.at(-1)!, /^not checked: more than 10 DKIM signatures/);
+});
+
+test('past a signature bound, each From domain is judged on its own: a signature by one does not soften what another asks', async () => {
+  const junk = signature().repeat(MAX_DKIM_SIGNATURES);
+  const by = (domain: string) => signature().replace('d=sender.test', `d=${domain}`);
+  const lame = { ...resolver, resolveTxt: (name: string) => (name === '_dmarc.victim.test' ? Promise.reject(Object.assign(new Error('ESERVFAIL'), { code: 'ESERVFAIL' })) : resolver.resolveTxt(name)) };
+  // strict.test's refusal is softened by its own signature; victim.test's policy cannot be looked up: deferred
+  const deferred = await check(`From: ceo@strict.test, ceo@victim.test\r\n${by('strict.test')}${junk}`, { resolver: lame });
+  assert.equal(deferred.verdict, 'tempfail');
+  assert.match(deferred.reasons[0]!, /^dmarc=temperror: the DMARC policy of victim\.test could not be looked up/);
+  // a signature by the other address's domain softens nothing, in either order
+  for (const from of ['a@other.test, ceo@strict.test', 'ceo@strict.test, a@other.test']) {
+    const refused = await check(`From: ${from}\r\n${by('other.test')}${junk}`);
+    assert.equal(refused.verdict, 'reject', from);
+  }
+});
+
+test('a signature by the From domain is found however its fields are written: folded, spaced, in Unicode, after a z= copy of other fields', async () => {
+  const junk = signature().repeat(MAX_DKIM_SIGNATURES);
+  const idn = { ...resolver, resolveTxt: (name: string) => (name === '_dmarc.xn--bcher-kva.example' ? Promise.resolve([['v=DMARC1; p=reject']]) : resolver.resolveTxt(name)) };
+  for (const [from, field] of [
+    ['ceo@strict.test', 'DKIM-Signature: v=1; a=rsa-sha256; z=From:ceo=40x|Subject:d=3Dattacker.example; d=mail.strict.test; s=sel; bh=AAAA; b=AAAA\r\n'],
+    ['ceo@strict.test', 'DKIM-Signature: v=1; a=rsa-sha256;\r\n\tD = strict.test ; s=sel; bh=AAAA; b=AAAA\r\n'],
+    ['ceo@bücher.example', 'DKIM-Signature: v=1; a=rsa-sha256; d=bücher.example; s=sel; bh=AAAA; b=AAAA\r\n'],
+  ]) {
+    const result = await check(`From: ${from}\r\n${field}${junk}`, { resolver: idn });
+    assert.equal(result.verdict, 'quarantine', field);
+    assert.match(result.reasons.join(' '), /not refused: a signature by \S+ could not be verified/, field);
+  }
+  // a tag whose name only ends in "d" is no d=
+  const refused = await check(`From: ceo@strict.test\r\nDKIM-Signature: v=1; a=rsa-sha256; bd=strict.test; d=attacker.example; s=sel; bh=AAAA; b=AAAA\r\n${junk}`);
+  assert.equal(refused.verdict, 'reject');
+});
+
+test('a From that cannot be read whole is judged on the domains that could be read: a forgery beside a bad address is still refused or deferred', async () => {
+  const lame = { ...resolver, resolveTxt: (name: string) => (name === '_dmarc.victim.test' ? Promise.reject(Object.assign(new Error('ESERVFAIL'), { code: 'ESERVFAIL' })) : resolver.resolveTxt(name)) };
+  const deferred = await check('From: ceo@victim.test, x@-x-\r\n', { resolver: lame });
+  assert.equal(deferred.verdict, 'tempfail');
+  assert.match(deferred.reasons.at(-1)!, /^not checked: a From address whose domain is no host name \("-x-"\)/);
+  const refused = await check('From: ceo@strict.test, x@-x-\r\n');
+  assert.equal(refused.verdict, 'reject');
+  // nothing readable asks more: the unchecked verdict, with what DMARC said beside it
+  const kept = await check('From: x@sender.test, y@-x-\r\n');
+  notChecked(kept, /a From address whose domain is no host name/);
+  assert.match(kept.reasons[1]!, /^on the From domains that could be read: spf=fail dkim=none arc=none dmarc=none/);
+  // and no Authentication-Results: a pass for part of a From not read whole would mislead whoever releases it
+  assert.equal(kept.headers, undefined);
+});
+
+test("one message asks each DMARC name once: five sub-domains of one organizational domain whose policy fails", async () => {
+  const asked: string[] = [];
+  const failing = {
+    ...resolver,
+    resolveTxt: (name: string) => {
+      asked.push(name);
+      return name.endsWith('org.test') ? Promise.reject(Object.assign(new Error(`queryTxt ESERVFAIL ${name}`), { code: 'ESERVFAIL' })) : resolver.resolveTxt(name);
+    },
+  };
+  const from = `From: ${Array.from({ length: MAX_FROM_DOMAINS }, (_, i) => `ceo@s${i}.org.test`).join(', ')}\r\n`;
+  const result = await check(from, { resolver: failing });
+  assert.equal(result.verdict, 'tempfail');
+  const dmarc = asked.filter((name) => name.startsWith('_dmarc.'));
+  assert.deepEqual(dmarc.filter((name) => name === '_dmarc.org.test'), ['_dmarc.org.test'], JSON.stringify(dmarc));
+  assert.equal(new Set(dmarc).size, dmarc.length, JSON.stringify(dmarc));
+});
+
+test('Authentication-Results has a DMARC part for each From domain, and the summary names the one that says least for the message', async () => {
+  const tagged = await check('From: x@attacker.test, ceo@strict.test\r\n', { dmarcReject: 'tag', resolver: { ...resolver, resolveTxt: (name: string) => (name === '_dmarc.attacker.test' ? Promise.resolve([['v=DMARC1; p=none']]) : name === 'attacker.test' ? Promise.resolve([['v=spf1 ip4:198.51.100.7 -all']]) : resolver.resolveTxt(name)) } }, 'x@attacker.test');
+  assert.equal(tagged.verdict, 'tag');
+  const results = tagged.headers!.find((header) => header.name === 'Authentication-Results')!.value;
+  assert.match(results, /dmarc=pass[^;]*header\.from=attacker\.test/);
+  assert.match(results, /dmarc=fail[^;]*header\.from=strict\.test/);
+  assert.match(tagged.reasons[0]!, /dmarc=fail/);
 });
 
 test('past a signature bound, an SPF check that failed (its client hung up and ended it) fails the check: no unchecked verdict in its place', async () => {
@@ -173,7 +246,13 @@ test(`a From naming ${MAX_FROM_DOMAINS} domains is checked for each, one more is
   const from = (n: number) => `From: ${['ceo@strict.test', ...Array.from({ length: n - 1 }, (_, i) => `x@d${i}.example.invalid`)].join(', ')}\r\n`;
   const under = await check(from(MAX_FROM_DOMAINS));
   assert.equal(under.verdict, 'reject');
-  notChecked(await check(from(MAX_FROM_DOMAINS + 1)), /a From naming 6 domains, over the limit of 5/);
+  // one more is not checked whole: the first five are still judged, and strict.test among them refuses it
+  const over = await check(from(MAX_FROM_DOMAINS + 1));
+  assert.equal(over.verdict, 'reject');
+  assert.match(over.reasons[0]!, /^dmarc=fail: strict\.test asks receivers to reject/);
+  assert.match(over.reasons.at(-1)!, /^not checked: a From naming 6 domains, over the limit of 5/);
+  const quiet = (n: number) => `From: ${Array.from({ length: n }, (_, i) => `x@d${i}.example.invalid`).join(', ')}\r\n`;
+  notChecked(await check(quiet(MAX_FROM_DOMAINS + 1)), /a From naming 6 domains, over the limit of 5/);
   // raw UTF-8 in a group, read as UTF-8: its own domain, not a garbled one
   const idn = await check('From: Board: ceo@bücher.example, x@sender.test;\r\n', { resolver: { ...OPTIONS.resolver, resolveTxt: (name: string) => (name === '_dmarc.xn--bcher-kva.example' ? Promise.resolve([['v=DMARC1; p=reject']]) : OPTIONS.resolver.resolveTxt(name)) } });
   assert.equal(idn.verdict, 'reject');
