@@ -4,7 +4,8 @@
 // (4,000 signatures each with its own l= fit in the 1 MiB header limit: about 74 s of CPU), and it looks up every
 // name of a signature's h= list in every header line. Real mail carries a few signatures and one ARC set per hop.
 // A message past a bound, or with a field naming __proto__ (which mailauth's tag parser would follow onto
-// Object.prototype), is not checked; the filter gives it the unchecked verdict (never "pass").
+// Object.prototype), is not checked: the filter gives it the unchecked verdict (never "pass"), or what DMARC on SPF
+// alone asks where that is more (sender-auth.ts onSpfAlone).
 
 /** DKIM-Signature fields in one message. */
 export const MAX_DKIM_SIGNATURES = 10;
@@ -19,7 +20,7 @@ export const MAX_SIGNATURE_FIELD_BYTES = 64 * 1024;
 
 const ARC_FIELDS = ['arc-seal', 'arc-message-signature', 'arc-authentication-results'];
 
-/** Sender authentication was not done: the signatures are past a bound, or the From cannot be read (sender-auth.ts). */
+/** Sender authentication was not done: the signatures are past a bound. */
 export class NotCheckedError extends Error {
   override readonly name = 'NotCheckedError';
   /** The header block, when it was read before the bound was found: its From can still be judged on SPF alone. */

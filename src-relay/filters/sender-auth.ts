@@ -256,9 +256,6 @@ export class SenderAuthFilter implements Filter {
         dkim: (dkimResult.results ?? []).filter((row) => row.status?.result === 'pass' && row.signingDomain).map((row) => row.signingDomain!.toLowerCase()),
       };
       return { filter: this.name, ...judged, passed };
-    } catch (error) {
-      if (!(error instanceof NotCheckedError) || signal.aborted) throw error;
-      return { filter: this.name, verdict: this.options.unchecked ?? 'quarantine', score: 0, reasons: [`not checked: ${error.message}`] };
     } finally {
       signal.removeEventListener('abort', stop);
       input.destroy();
