@@ -9,6 +9,7 @@ import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { statCpuMs } from './proc-cpu.ts';
 
 const run = promisify(execFile);
 const POSTFIX = '/usr/sbin/postfix';
@@ -101,6 +102,11 @@ export interface PostfixHandle {
    * and its children, so the libraries all its processes share count once, not once per smtpd.
    */
   rssBytes(): Promise<number | undefined>;
+  /**
+   * CPU time Postfix has used so far (ms): the master's, its children's that have exited (reaped by the master), and
+   * those running now. All of it is Postfix's work on the mail: smtpd, cleanup, qmgr, trivial-rewrite, smtp.
+   */
+  cpuMs(): Promise<number | undefined>;
 }
 
 /** A free TCP port on 127.0.0.1 (asked of the kernel; Postfix needs a fixed number in master.cf). */
@@ -146,10 +152,18 @@ export async function startPostfix(options: { sinkPort: number; sessions: number
     },
     async rssBytes() {
       try {
-        const master = await masterPid(dir);
-        const children = (await readFile(`/proc/${master}/task/${master}/children`, 'utf8')).split(/\s+/).filter(Boolean);
         let sum = 0;
-        for (const pid of [master, ...children]) sum += await pssBytes(pid);
+        for (const pid of await processes(dir)) sum += await pssBytes(pid);
+        return sum;
+      } catch {
+        return undefined;
+      }
+    },
+    async cpuMs() {
+      try {
+        let sum = 0;
+        // a child that exits between the two reads is missed (a few ms at most): the master reaps it later
+        for (const pid of await processes(dir)) sum += statCpuMs(`/proc/${pid}/stat`, true) ?? 0;
         return sum;
       } catch {
         return undefined;
@@ -168,8 +182,11 @@ async function pssBytes(pid: string): Promise<number> {
   }
 }
 
-async function masterPid(dir: string): Promise<string> {
-  return (await readFile(join(dir, 'queue', 'pid', 'master.pid'), 'utf8')).trim();
+/** The master's pid, then its children's. */
+async function processes(dir: string): Promise<string[]> {
+  const master = (await readFile(join(dir, 'queue', 'pid', 'master.pid'), 'utf8')).trim();
+  const children = (await readFile(`/proc/${master}/task/${master}/children`, 'utf8')).split(/\s+/).filter(Boolean);
+  return [master, ...children];
 }
 
 async function waitForGreeting(port: number): Promise<void> {

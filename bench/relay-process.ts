@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import type { DnsFixtures } from '../src-relay/util/fixture-resolver.ts';
 import { buildRelay } from '../packaging/build-relay.ts';
+import { statCpuMs } from './proc-cpu.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const READY_TIMEOUT_MS = 60_000;
@@ -121,8 +122,8 @@ function spawnRelay({ dataDir, internalPort, extraArgs = [], dnsFixtures = {}, t
         tail,
         peakRssBytes: () => readStatusKb(pid, 'VmHWM'),
         rssBytes: () => readStatusKb(pid, 'VmRSS'),
-        cpuMs: () => readCpuMs(`/proc/${pid}/stat`),
-        mainThreadCpuMs: () => readCpuMs(`/proc/${pid}/task/${pid}/stat`),
+        cpuMs: () => statCpuMs(`/proc/${pid}/stat`),
+        mainThreadCpuMs: () => statCpuMs(`/proc/${pid}/task/${pid}/stat`),
         async stop() {
           if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
           const killer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
@@ -159,17 +160,3 @@ function readStatusKb(pid: number, field: 'VmHWM' | 'VmRSS'): number | undefined
   }
 }
 
-/** Linux's clock ticks per second for /proc/PID/stat (USER_HZ): 100 on every architecture Node runs on. */
-const USER_HZ = 100;
-
-/** utime + stime of a /proc stat file (a process's or one thread's) in ms: fields 14 and 15, counted after the ")" that ends the command name. */
-function readCpuMs(statPath: string): number | undefined {
-  try {
-    const stat = readFileSync(statPath, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // after the name, field 3 (state) is index 0, so utime (14) is index 11 and stime (15) index 12
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / USER_HZ;
-  } catch {
-    return undefined;
-  }
-}

@@ -391,7 +391,10 @@ interface Phase {
   peakRssBytes: number | null;
   /** Moat: VmRSS once everything is delivered and a settle has passed: what an idle relay holds after mail. */
   afterRssBytes: number | null;
-  /** Moat: the relay's CPU time (all threads) from the first connection to the last delivery, per accepted message. */
+  /**
+   * CPU time from the first connection to the last delivery, per accepted message: Moat's relay process (all its
+   * threads), or Postfix's processes (the master and its children). The load generator and the sink are not in it.
+   */
   cpuMsPerMessage: number | null;
   /** Moat: the part of cpuMsPerMessage on the relay's main thread; the rest is its helper threads (V8's collector, libuv's pool). */
   mainCpuMsPerMessage: number | null;
@@ -522,10 +525,13 @@ async function postfixPhase(ctx: PhaseContext): Promise<Phase> {
     let peak = idle ?? 0;
     const sampler = setInterval(() => void postfix.rssBytes().then((now) => (peak = Math.max(peak, now ?? 0))), RSS_SAMPLE_MS);
     try {
+      const cpuBefore = await postfix.cpuMs();
       const outcome = await runLoad('smtp-source', '127.0.0.1', postfix.port, opts, ctx.template, ctx.messageFile);
       const delivered = await sink.waitFor(outcome.accepted, SINK_TIMEOUT_MS);
+      const cpuAfter = await postfix.cpuMs();
       if (!delivered) console.error(`Postfix did not deliver everything (${sink.received} of ${outcome.accepted}); its log: ${postfix.dir}/maillog`);
-      return finishPhase({ label: 'postfix (smtp-source)', server: 'postfix', filters: null, load: 'smtp-source' }, ctx, outcome, sink, delivered, { idle, peak }, null);
+      const cpu = { all: cpuBefore !== undefined && cpuAfter !== undefined ? cpuAfter - cpuBefore : undefined };
+      return finishPhase({ label: 'postfix (smtp-source)', server: 'postfix', filters: null, load: 'smtp-source' }, ctx, outcome, sink, delivered, { idle, peak }, null, cpu);
     } finally {
       clearInterval(sampler);
     }
@@ -609,6 +615,12 @@ function ratios(phases: Phase[]): Record<string, number | null> {
     for (const set of FILTER_SETS) {
       if (find(`moat ${set} (smtp-source)`) && find('postfix (smtp-source)')) out[`moat_${set}_OverPostfix_${short}`] = ratio(`moat ${set} (smtp-source)`, 'postfix (smtp-source)', key);
     }
+  }
+  // messages per CPU second, Moat's over Postfix's: what the rates' ratio would tend to where the load is elsewhere
+  const postfixCpu = find('postfix (smtp-source)')?.cpuMsPerMessage;
+  for (const set of FILTER_SETS) {
+    const moatCpu = find(`moat ${set} (smtp-source)`)?.cpuMsPerMessage;
+    if (typeof moatCpu === 'number' && typeof postfixCpu === 'number' && moatCpu > 0) out[`moat_${set}_OverPostfix_msgPerCpuSec`] = postfixCpu / moatCpu;
   }
   return out;
 }
