@@ -2,10 +2,10 @@
 // (mailauth's header parsing, body hashing and RSA verification) cost the SMTP thread more than the rest of a
 // message's work, while the box's second core waits. This is the relay's handle on it. The thread keeps the DNS
 // cache and asks a miss of this thread, which holds the relay's resolver. Deadlines and fail modes stay the
-// pipeline's. A thread that stopped is replaced at once and what it held is asked again there, once: a request held
-// by two threads that stopped fails (as a throw in this thread would). So a thread that stopped for a reason of its
-// own fails nothing; one that a message makes crash, twice, fails what it held both times (no worse than before: it
-// failed all it held, at every crash). What is past its deadline when its thread stops or is found stuck fails.
+// pipeline's. A thread that stopped is replaced, and what it held is asked again, one message at a time, of a thread
+// of its own while new messages go on to the new one: a message that stops that thread too fails (as a throw in this
+// thread would), and only it. So a thread that stopped for a reason of its own fails nothing, and a message that
+// crashes the thread fails alone. What is past its deadline when its thread stops or is found stuck fails.
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
@@ -79,30 +79,40 @@ function startWorker(entry: URL, workerData: SenderAuthSettings | null): Worker 
   return new Worker(boot, { eval: true, workerData });
 }
 
+/** A thread and what goes to it at the end of this turn. */
+interface Lane {
+  worker: Worker;
+  outbox: Outbox<ToThreadOne>;
+  /** When it last said anything (ms, performance.now). */
+  heard: number;
+  /** The thread that asks again, one message at a time, what a thread held when it stopped. */
+  alone: boolean;
+}
+
 /** A request waiting for its answer. */
 interface Pending {
   resolve: (value: unknown) => void;
   reject: (error: Error) => void;
-  /** What a new thread is sent when the one that held it stopped (a check sent with its walk: as a check of its own). */
+  /** What a thread is sent for it (a check sent with its walk: as a check of its own when asked again alone). */
   request?: ToThreadOne;
   /** Its deadline: a request past it is not asked again. */
   signal?: AbortSignal;
-  /** Threads that stopped while they held it. */
-  lost: number;
+  /** The thread that has it; null while it waits to be asked again. */
+  lane: Lane | null;
 }
 
-/** How many threads may stop holding a request before it fails: the first that stops has it asked again of a new one. */
-const MAX_THREADS_LOST = 1;
-
 export class FilterThread {
-  private worker: Worker | null = null;
-  /** What goes to the current thread at the end of this turn. */
-  private outbox: Outbox<ToThreadOne> | null = null;
+  /** The thread every new request goes to. */
+  private main: Lane | null = null;
+  /** The thread that asks again, one message at a time, what a stopped thread held; there only while it has work. */
+  private isolation: Lane | null = null;
+  /** Requests a stopped thread held, in order, to be asked again alone (a walk with its check counts as one). */
+  private readonly suspects: number[] = [];
+  /** The requests the isolation thread has now: one message. */
+  private inIsolation: number[] = [];
   private next = 0;
   private readonly pending = new Map<number, Pending>();
   private readonly stuckAfterMs: number;
-  /** When the current thread last said anything (ms, performance.now). */
-  private heard = 0;
   private stopped = false;
 
   constructor(private readonly options: FilterThreadOptions) {
@@ -128,15 +138,17 @@ export class FilterThread {
         return this.wait(checkId, checked, deadline);
       },
       cancel: () => {
-        if (waited || !this.pending.delete(checkId)) return;
-        if (this.worker) this.send(this.worker, { t: 'abort', id: checkId });
+        const pending = this.pending.get(checkId);
+        if (waited || !pending) return;
+        this.forget(checkId);
+        if (pending.lane) this.send(pending.lane, { t: 'abort', id: checkId });
       },
     };
     return parsed.then(
       (value) => ({ ...(value as ParsedMessage), senderCheck }),
       (error: unknown) => {
         // the thread does not run the check of a walk that failed
-        this.pending.delete(checkId);
+        this.forget(checkId);
         throw error;
       },
     );
@@ -152,10 +164,10 @@ export class FilterThread {
     const key = this.next++;
     // after stop: the check, if one still comes, fails anyway
     if (this.stopped) return { key, drop: () => {} };
-    const worker = this.thread();
-    this.send(worker, { t: 'spf', key, transaction });
+    const lane = this.mainLane();
+    this.send(lane, { t: 'spf', key, transaction });
     // a thread started since has never heard of it
-    return { key, drop: () => this.send(worker, { t: 'spf-abort', key }) };
+    return { key, drop: () => this.send(lane, { t: 'spf-abort', key }) };
   }
 
   /** The thread's parsed-key cache and the requests under way there, for tests. */
@@ -163,14 +175,15 @@ export class FilterThread {
     return this.request({ t: 'stats' }) as Promise<ThreadStats>;
   }
 
-  /** Stops the thread (the relay stops); what it still held fails. */
+  /** Stops the threads (the relay stops); what they held fails. */
   async stop(): Promise<void> {
     this.stopped = true;
-    const worker = this.worker;
-    this.worker = null;
-    this.outbox?.clear();
+    const lanes = [this.main, this.isolation].filter((lane): lane is Lane => lane !== null);
+    this.main = this.isolation = null;
+    for (const lane of lanes) lane.outbox.clear();
+    this.suspects.length = 0;
     this.failAll(new Error('the filter thread was stopped with the relay'));
-    await worker?.terminate();
+    await Promise.all(lanes.map((lane) => lane.worker.terminate()));
   }
 
   private request(request: Request, signal?: AbortSignal): Promise<unknown> {
@@ -179,20 +192,30 @@ export class FilterThread {
     const id = this.next++;
     const message: ToThreadOne = { ...request, id };
     const answer = this.expect(id, message);
-    let worker: Worker;
+    let lane: Lane;
     try {
-      worker = this.thread();
+      lane = this.mainLane();
     } catch (error) {
       this.pending.delete(id);
       return Promise.reject(error as Error);
     }
-    this.send(worker, message, this.unsendable(id));
+    // a check sent with its walk is the same thread's
+    this.hand(lane, message.t === 'parse' && message.check ? [id, message.check.id] : [id]);
+    this.send(lane, message, this.unsendable(id));
     return this.wait(id, answer, signal);
   }
 
-  /** The answer to request `id`, once a thread gives it (or fails); `request` is what a new thread would be sent. */
+  /** The answer to request `id`, once a thread gives it (or fails); `request` is what a thread is sent for it. */
   private expect(id: number, request?: ToThreadOne): Promise<unknown> {
-    return new Promise((resolve, reject) => this.pending.set(id, { resolve, reject, request, lost: 0 }));
+    return new Promise((resolve, reject) => this.pending.set(id, { resolve, reject, request, lane: null }));
+  }
+
+  /** The requests `ids` are now `lane`'s. */
+  private hand(lane: Lane, ids: number[]): void {
+    for (const id of ids) {
+      const pending = this.pending.get(id);
+      if (pending) pending.lane = lane;
+    }
   }
 
   /** A request that cannot be posted (it cannot be cloned) fails as an answer would. */
@@ -202,24 +225,26 @@ export class FilterThread {
 
   /**
    * The answer, with a deadline: at `signal` the thread working on it is told to stop the work, and a thread that
-   * then says nothing for stuckAfterMs (or stays busy STUCK_LIMIT times as long) is replaced.
+   * then says nothing for stuckAfterMs (or stays busy STUCK_LIMIT times as long) is replaced. One waiting to be asked
+   * again fails at once.
    */
   private wait<T>(id: number, answer: Promise<T>, signal?: AbortSignal): Promise<T> {
     if (!signal) return answer;
     const pending = this.pending.get(id);
     if (pending) pending.signal = signal;
-    const watch = (worker: Worker, since: number, rounds: number) =>
+    const watch = (lane: Lane, since: number, rounds: number) =>
       setTimeout(() => {
-        if (!this.pending.has(id) || this.worker !== worker) return;
-        const quiet = performance.now() - this.heard >= this.stuckAfterMs;
-        if (quiet || rounds >= STUCK_LIMIT) void this.replace(worker, `no answer ${Math.round(performance.now() - since)} ms after a deadline`);
-        else watch(worker, since, rounds + 1);
+        if (this.pending.get(id)?.lane !== lane || !this.current(lane)) return;
+        const quiet = performance.now() - lane.heard >= this.stuckAfterMs;
+        if (quiet || rounds >= STUCK_LIMIT) void this.replace(lane, `no answer ${Math.round(performance.now() - since)} ms after a deadline`);
+        else watch(lane, since, rounds + 1);
       }, this.stuckAfterMs).unref();
     const onAbort = () => {
-      const worker = this.worker;
-      if (!this.pending.has(id) || !worker) return;
-      this.send(worker, { t: 'abort', id });
-      watch(worker, performance.now(), 1);
+      const lane = this.pending.get(id)?.lane;
+      if (lane === undefined) return;
+      if (lane === null) return this.settle({ t: 'done', id, error: { message: 'stopped at its deadline', name: 'AbortError' } });
+      this.send(lane, { t: 'abort', id });
+      watch(lane, performance.now(), 1);
     };
     if (signal.aborted) onAbort();
     else signal.addEventListener('abort', onAbort, { once: true });
@@ -227,93 +252,118 @@ export class FilterThread {
     return answer.finally(settled);
   }
 
-  private thread(): Worker {
-    if (this.worker) return this.worker;
+  private current(lane: Lane): boolean {
+    return lane === this.main || lane === this.isolation;
+  }
+
+  private mainLane(): Lane {
+    this.main ??= this.startLane(false);
+    return this.main;
+  }
+
+  private startLane(alone: boolean): Lane {
     const worker = startWorker(this.options.entry ?? THREAD_URL, this.options.senderAuth);
+    const lane: Lane = { worker, outbox: new Outbox(worker), heard: performance.now(), alone };
     // the relay's own shutdown stops it; it never keeps a process alive by itself
     worker.unref();
     worker.on('message', (message: FromThread) => {
-      // a replaced thread's last words count for nothing: what it held has failed, or its successor has it now
-      if (this.worker !== worker) return;
-      this.heard = performance.now();
-      if (message.t !== 'batch') return this.onMessage(worker, message);
-      for (const one of message.messages) this.onMessage(worker, one);
+      // a replaced thread's last words count for nothing: what it held has failed, or waits to be asked again
+      if (!this.current(lane)) return;
+      lane.heard = performance.now();
+      if (message.t !== 'batch') return this.onMessage(lane, message);
+      for (const one of message.messages) this.onMessage(lane, one);
     });
-    worker.on('error', (error) => void this.replace(worker, error.message));
-    worker.on('exit', (code) => void this.replace(worker, `exit code ${code}`));
-    this.worker = worker;
-    this.outbox = new Outbox(worker);
-    this.heard = performance.now();
-    return worker;
+    worker.on('error', (error) => void this.replace(lane, error.message));
+    worker.on('exit', (code) => void this.replace(lane, `exit code ${code}`));
+    return lane;
   }
 
   /**
-   * The thread is gone or stuck. What it held fails if it is past its deadline or a thread stopped holding it
-   * before; the rest is asked again of a new thread, started now.
+   * A thread is gone or stuck. What it held fails if it is past its deadline, or if the thread was the one asking
+   * again, alone, what another thread held when it stopped: that message has now stopped two threads. The rest waits
+   * to be asked again, one message at a time, of a thread of its own, while new requests go on to a new main thread.
    */
-  private async replace(worker: Worker, why: string): Promise<void> {
-    if (this.worker !== worker) return;
-    this.worker = null;
-    this.outbox?.clear();
-    const error = new Error(`the filter thread stopped: ${why}`);
-    const failing = new Set<number>();
-    for (const [id, pending] of this.pending) {
-      if (this.stopped || !pending.request || pending.signal?.aborted || pending.lost >= MAX_THREADS_LOST) failing.add(id);
+  private async replace(lane: Lane, why: string): Promise<void> {
+    if (!this.current(lane)) return;
+    if (lane === this.main) this.main = null;
+    else this.isolation = null;
+    lane.outbox.clear();
+    const held = [...this.pending].filter(([, pending]) => pending.lane === lane);
+    const failing = new Map<number, Error>();
+    for (const [id, pending] of held) {
+      if (this.stopped || !pending.request || pending.signal?.aborted) failing.set(id, new Error(`the filter thread stopped: ${why}`));
+      else if (lane.alone) failing.set(id, new Error(`the filter thread stopped twice with this message, the second time with it alone: ${why}`));
     }
     // a walk that fails takes along the check sent with it: nobody would wait for that check
-    for (const id of failing) {
+    for (const [id, error] of failing) {
       const request = this.pending.get(id)?.request;
-      if (request?.t === 'parse' && request.check) failing.add(request.check.id);
+      if (request?.t === 'parse' && request.check && this.pending.get(request.check.id)?.lane === lane) failing.set(request.check.id, error);
     }
-    const again: number[] = [];
-    for (const [id, pending] of [...this.pending]) {
-      if (!failing.has(id)) {
-        pending.lost++;
-        again.push(id);
+    // a check held with its walk is asked again with it
+    const withWalk = new Set(held.flatMap(([id, pending]) => (!failing.has(id) && pending.request?.t === 'parse' && pending.request.check ? [pending.request.check.id] : [])));
+    for (const [id, pending] of held) {
+      const error = failing.get(id);
+      if (error) {
+        this.pending.delete(id);
+        pending.reject(error);
         continue;
       }
-      this.pending.delete(id);
-      pending.reject(error);
+      pending.lane = null;
+      if (!withWalk.has(id)) this.suspects.push(id);
     }
-    if (again.length > 0) this.askAgain(again);
+    if (lane.alone) this.inIsolation = [];
     this.options.onStopped?.(why);
-    await worker.terminate();
+    this.askAgain();
+    await lane.worker.terminate();
   }
 
-  /** Sends the requests `ids` to a new thread: a walk with its check while both are wanted, else each on its own. */
-  private askAgain(ids: number[]): void {
-    let next: Worker;
-    try {
-      next = this.thread();
-    } catch (error) {
-      for (const id of ids) this.settle({ t: 'done', id, error: { message: (error as Error).message, name: 'Error' } });
+  /**
+   * Sends the next message a stopped thread held to the isolation thread, once the one before it is answered: a walk
+   * with its check while both are wanted, else each on its own. With none left, that thread goes.
+   */
+  private askAgain(): void {
+    if (this.stopped || this.inIsolation.some((id) => this.pending.has(id))) return;
+    this.inIsolation = [];
+    while (this.suspects.length > 0) {
+      const id = this.suspects.shift()!;
+      const pending = this.pending.get(id);
+      if (!pending || pending.lane) continue;
+      let request = pending.request!;
+      const ids = [id];
+      if (request.t === 'parse' && request.check) {
+        if (this.pending.has(request.check.id)) ids.push(request.check.id);
+        else request = { ...request, check: undefined };
+      }
+      let lane: Lane;
+      try {
+        lane = this.isolation ??= this.startLane(true);
+      } catch (error) {
+        for (const each of ids) this.settle({ t: 'done', id: each, error: { message: (error as Error).message, name: 'Error' } });
+        continue;
+      }
+      this.hand(lane, ids);
+      this.inIsolation = ids;
+      this.send(lane, request, this.unsendable(id));
       return;
     }
-    const withWalk = new Set<number>();
-    for (const id of ids) {
-      const request = this.pending.get(id)!.request!;
-      if (request.t === 'parse' && request.check && this.pending.has(request.check.id)) withWalk.add(request.check.id);
-    }
-    for (const id of ids) {
-      if (withWalk.has(id)) continue;
-      const request = this.pending.get(id)!.request!;
-      const message = request.t === 'parse' && request.check && !withWalk.has(request.check.id) ? { ...request, check: undefined } : request;
-      this.send(next, message, this.unsendable(id));
-    }
+    // nothing left to ask: the isolation thread's memory goes back
+    const idle = this.isolation;
+    this.isolation = null;
+    void idle?.worker.terminate();
   }
 
-  /** Sends to `worker` with the rest of this turn's messages; nothing when it is no longer the current thread. */
-  private send(worker: Worker, message: ToThreadOne, onFailure?: (error: Error) => void): void {
-    if (this.worker === worker) this.outbox?.send(message, onFailure);
+  /** Sends to `lane` with the rest of this turn's messages; nothing when that thread has been replaced. */
+  private send(lane: Lane, message: ToThreadOne, onFailure?: (error: Error) => void): void {
+    if (this.current(lane)) lane.outbox.send(message, onFailure);
   }
 
-  private onMessage(worker: Worker, message: FromThreadOne): void {
+  private onMessage(lane: Lane, message: FromThreadOne): void {
     if (message.t === 'dns') {
       const { rid } = message;
-      const unsent = (error: Error) => this.send(worker, { t: 'dns', rid, error: { message: `the answer could not be passed on: ${error.message}` } });
+      const unsent = (error: Error) => this.send(lane, { t: 'dns', rid, error: { message: `the answer could not be passed on: ${error.message}` } });
       this.options.lookup(message.name, message.type).then(
-        (value) => this.send(worker, { t: 'dns', rid, answer: value }, unsent),
-        (error: unknown) => this.send(worker, { t: 'dns', rid, error: { message: error instanceof Error ? error.message : String(error), code: (error as { code?: string } | null)?.code } }, unsent),
+        (value) => this.send(lane, { t: 'dns', rid, answer: value }, unsent),
+        (error: unknown) => this.send(lane, { t: 'dns', rid, error: { message: error instanceof Error ? error.message : String(error), code: (error as { code?: string } | null)?.code } }, unsent),
       );
       return;
     }
@@ -324,9 +374,15 @@ export class FilterThread {
   private settle(message: Extract<FromThreadOne, { t: 'done' }>): void {
     const waiting = this.pending.get(message.id);
     if (!waiting) return;
-    this.pending.delete(message.id);
+    this.forget(message.id);
     if (message.error) waiting.reject(Object.assign(new Error(message.error.message), { name: message.error.name, code: message.error.code }));
     else waiting.resolve(message.value);
+  }
+
+  /** Request `id` is answered or no longer wanted: the isolation thread may go on to the next message. */
+  private forget(id: number): void {
+    this.pending.delete(id);
+    if (this.inIsolation.includes(id)) this.askAgain();
   }
 
   private failAll(error: Error): void {

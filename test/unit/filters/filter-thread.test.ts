@@ -15,6 +15,7 @@ import { SenderAuthWorker } from '../../../src-relay/filters/sender-auth-worker.
 import { lookupByType, type AuthResolver } from '../../../src-relay/filters/sender-auth.ts';
 import type { MessageContext } from '../../../src-relay/filters/types.ts';
 import { fixtureResolver, tempDir } from '../../helpers/relay.ts';
+import { CRASH_MARKER } from '../../helpers/crash-marker.ts';
 
 const dir = tempDir('moat-filter-thread-');
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -59,7 +60,11 @@ function threadOptions(options: { stuckAfterMs?: number; lookupTimeoutMs?: numbe
   };
 }
 /** The Worker a thread handle runs now (to stop it as a crash would). */
-const workerOf = (thread: FilterThread) => (thread as unknown as { worker: Worker | null }).worker;
+const workerOf = (thread: FilterThread) => (thread as unknown as { main: { worker: Worker } | null }).main?.worker ?? null;
+/** The Worker that asks again, one message at a time, what a stopped thread held; null when there is none. */
+const isolationOf = (thread: FilterThread) => (thread as unknown as { isolation: { worker: Worker } | null }).isolation?.worker ?? null;
+/** The thread's module with a fault put in: it crashes on a message holding CRASH_MARKER. */
+const CRASHING = new URL('../../helpers/crashing-thread.ts', import.meta.url);
 /** Counts the postings to this thread handle's current Worker that carry a request, from now on (DNS answers aside). */
 function countPosts(thread: FilterThread): { count: number } {
   const counter = { count: 0 };
@@ -73,19 +78,22 @@ function countPosts(thread: FilterThread): { count: number } {
 }
 
 /** Every request posted to any thread from now on (DNS answers aside), by thread, until `stop`. */
-function recordPosts(): { posts: { worker: Worker; t: string; withCheck: boolean }[]; stop(): void } {
-  const posts: { worker: Worker; t: string; withCheck: boolean }[] = [];
+function recordPosts(): { posts: { worker: Worker; t: string; withCheck: boolean; posting: number }[]; stop(): void } {
+  const posts: { worker: Worker; t: string; withCheck: boolean; posting: number }[] = [];
   const original = Worker.prototype.postMessage;
+  let posting = 0;
   Worker.prototype.postMessage = function (this: Worker, value: { t: string; messages?: { t: string; check?: unknown }[]; check?: unknown }) {
-    for (const message of value.messages ?? [value]) if (message.t !== 'dns') posts.push({ worker: this, t: message.t, withCheck: Boolean(message.check) });
+    posting++;
+    // the requests only: not DNS answers, nor what the module loader's thread is sent (import.meta.resolve)
+    for (const message of value.messages ?? [value]) if (typeof message.t === 'string' && message.t !== 'dns') posts.push({ worker: this, t: message.t, withCheck: Boolean(message.check), posting });
     original.call(this, value);
   };
   return { posts, stop: () => void (Worker.prototype.postMessage = original) };
 }
 
 let counter = 0;
-async function signed(sender = 'alice@signed.test'): Promise<MessageContext> {
-  const raw = `From: <alice@signed.test>\r\nTo: <bob@example.test>\r\nSubject: thread ${counter++}\r\nDate: Fri, 04 Dec 2026 10:00:00 +0000\r\n\r\nHello.\r\n`;
+async function signed(sender = 'alice@signed.test', body = 'Hello.'): Promise<MessageContext> {
+  const raw = `From: <alice@signed.test>\r\nTo: <bob@example.test>\r\nSubject: thread ${counter++}\r\nDate: Fri, 04 Dec 2026 10:00:00 +0000\r\n\r\n${body}\r\n`;
   const content = Buffer.from(await dkimSigned(raw, KEY));
   return { queueId: `Q${counter}`, clientIp: '192.0.2.10', helo: 'mail.signed.test', sender, recipients: ['bob@example.test'], path: '/nonexistent', size: content.length, content, tls: false, authenticatedUser: null, headers: [] };
 }
@@ -162,31 +170,77 @@ test('a thread that dies: what it held is asked again of a new thread, which ans
   await askedFor('later.test');
   silent.delete('later.test'); // the new thread's look-up is answered
   const first = workerOf(thread)!;
-  await first.terminate();
-  const results = await Promise.all(waiting);
-  assert.deepEqual(results.map((result) => /^spf=none dkim=pass \(signed\.test\) arc=none dmarc=pass$/.test(result.reasons[0] ?? '')), [true, true, true], results.map((result) => result.reasons[0]).join(' | '));
-  assert.notEqual(workerOf(thread), first, 'a new thread');
+  const recorded = recordPosts();
+  try {
+    await first.terminate();
+    const results = await Promise.all(waiting);
+    assert.deepEqual(results.map((result) => /^spf=none dkim=pass \(signed\.test\) arc=none dmarc=pass$/.test(result.reasons[0] ?? '')), [true, true, true], results.map((result) => result.reasons[0]).join(' | '));
+  } finally {
+    recorded.stop();
+  }
+  // asked again of one new thread, one message at a time: a posting each, each after the answer before
+  const again = recorded.posts.filter(({ worker: to }) => to !== first);
+  assert.deepEqual(again.map(({ t }) => t), ['check', 'check', 'check']);
+  assert.equal(new Set(again.map(({ worker: to }) => to)).size, 1);
+  assert.equal(new Set(again.map(({ posting }) => posting)).size, 3);
+  assert.equal(isolationOf(thread), null, 'with nothing left to ask again, that thread is gone');
   assert.deepEqual(stops, ['exit code 1']);
 });
 
-test('a request held by two threads that died fails; one that came after the first is asked again once more', async () => {
+test('a message that crashes the thread fails alone: the others held with it are asked again one at a time and answered', async () => {
+  const stops: string[] = [];
+  const thread = new FilterThread({ ...threadOptions(), entry: CRASHING, onStopped: (why) => stops.push(why) });
+  threads.push(thread);
+  const worker = new SenderAuthWorker(thread);
+  await thread.stats(); // the thread is up: the five reach it together
+  const messages = await Promise.all([signed(), signed(), signed('alice@signed.test', CRASH_MARKER), signed(), signed()]);
+  const results = await Promise.allSettled(messages.map((message) => worker.check(message, longEnough())));
+  assert.deepEqual(results.map((result) => result.status), ['fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+  assert.match(String((results[2] as PromiseRejectedResult).reason), /the filter thread stopped twice with this message, the second time with it alone: a message crashed the filter thread/);
+  for (const result of results) if (result.status === 'fulfilled') assert.match(result.value.reasons[0] ?? '', /dmarc=pass$/);
+  // the main thread, then the one that asked again when it held the message alone
+  assert.deepEqual(stops, ['a message crashed the filter thread', 'a message crashed the filter thread']);
+  assert.match((await worker.check(await signed(), longEnough())).reasons[0] ?? '', /dmarc=pass$/, 'a new main thread takes the next message');
+});
+
+test('two crashing messages among 20 sent at once: exactly those two fail, and new messages go on meanwhile', async () => {
+  const stops: string[] = [];
+  const thread = new FilterThread({ ...threadOptions(), entry: CRASHING, onStopped: (why) => stops.push(why) });
+  threads.push(thread);
+  const worker = new SenderAuthWorker(thread);
+  await thread.stats();
+  const crashing = new Set([4, 15]);
+  const messages = await Promise.all(Array.from({ length: 22 }, (_, i) => signed('alice@signed.test', crashing.has(i) ? CRASH_MARKER : 'Hello.')));
+  const outcomes = messages.map((message) => worker.check(message, longEnough()).then(() => 'answered', (error: Error) => error.message));
+  // while those held are asked again, a new message goes to a new main thread
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  const during = await worker.check(await signed(), longEnough());
+  assert.match(during.reasons[0] ?? '', /dmarc=pass$/);
+  const settled = await Promise.all(outcomes);
+  assert.deepEqual(settled.flatMap((outcome, i) => (outcome === 'answered' ? [] : [i])), [4, 15], settled.join(' | '));
+  assert.equal(stops.length, 3, stops.join(' | '));
+  assert.equal(isolationOf(thread), null);
+});
+
+test('a message held alone by the thread that asks again, when that one stops too, fails; the rest is asked again', async () => {
   const stops: string[] = [];
   const thread = new FilterThread({ ...threadOptions(), onStopped: (why) => stops.push(why) });
   threads.push(thread);
   const worker = new SenderAuthWorker(thread);
   asked.length = 0;
+  // its SPF record is never answered: it stays in each thread until one stops
   const held = worker.check(await signed('alice@silent.test'), longEnough());
   held.catch(() => {});
-  await askedFor('silent.test');
-  await workerOf(thread)!.terminate();
-  await askedFor('silent.test', 2); // asked again by the second thread
   silent.add('later.test');
-  const later = worker.check(await signed('bob@later.test'), longEnough());
+  const next = worker.check(await signed('bob@later.test'), longEnough());
   await askedFor('later.test');
-  silent.delete('later.test');
   await workerOf(thread)!.terminate();
-  await assert.rejects(held, /the filter thread stopped: exit code 1/);
-  assert.match((await later).reasons[0] ?? '', /dmarc=pass$/, 'the later message was answered by a third thread');
+  await askedFor('silent.test', 2); // asked again, alone, by the isolation thread; the other waits its turn
+  assert.equal(asked.filter((name) => name === 'later.test').length, 1);
+  silent.delete('later.test');
+  await isolationOf(thread)!.terminate();
+  await assert.rejects(held, /the filter thread stopped twice with this message, the second time with it alone: exit code 1/);
+  assert.match((await next).reasons[0] ?? '', /dmarc=pass$/, 'the other was asked again, of a third thread');
   assert.deepEqual(stops, ['exit code 1', 'exit code 1']);
 });
 
@@ -199,7 +253,7 @@ test('a walk and its sender check, on a thread that dies before it answers: a ne
   const recorded = recordPosts();
   try {
     await first.terminate(); // before it has started: both are held
-    const second = workerOf(thread)!;
+    const second = isolationOf(thread)!;
     assert.ok(second && second !== first, 'a new thread was started at once');
     const walk = await parsed;
     assert.equal(walk.headers.find((header) => header.name === 'Subject')?.value, message.content!.toString().match(/^Subject: (thread \d+)\r$/m)![1]);
@@ -239,7 +293,7 @@ test('a stuck thread fails the request past its deadline; one within its deadlin
   } finally {
     recorded.stop();
   }
-  const second = workerOf(silent);
+  const second = isolationOf(silent);
   assert.ok(second && second !== first, 'a new thread');
   // the first was told to stop the one past its deadline; the new one was sent the other alone
   assert.deepEqual(recorded.posts.filter(({ worker }) => worker === second).map(({ t }) => t), ['parse']);

@@ -1,0 +1,15 @@
+// The filter thread (filter-thread-entry.ts) with one fault put in: a request whose message holds CRASH_MARKER makes
+// it throw where nothing catches it, as a bug that some input sets off would (test/unit/filters/filter-thread.test.ts).
+import { parentPort } from 'node:worker_threads';
+import '../../src-relay/filters/filter-thread-entry.ts';
+import { CRASH_MARKER } from './crash-marker.ts';
+
+type Request = { t: string; content?: Uint8Array | null; message?: { content?: Uint8Array | null }; check?: { message?: { content?: Uint8Array | null } }; messages?: Request[] };
+const crashes = (request: Request): boolean =>
+  [request.content, request.message?.content, request.check?.message?.content].some((bytes) => bytes && Buffer.from(bytes).includes(CRASH_MARKER)) ||
+  (request.messages ?? []).some(crashes);
+
+// after the thread's own listener: it has the request, as a thread that crashes while working on it has
+parentPort!.on('message', (request: Request) => {
+  if (crashes(request)) throw new Error('a message crashed the filter thread');
+});
