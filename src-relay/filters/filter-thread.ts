@@ -2,10 +2,11 @@
 // (mailauth's header parsing, body hashing and RSA verification) cost the SMTP thread more than the rest of a
 // message's work, while the box's second core waits. This is the relay's handle on it. The thread keeps the DNS
 // cache and asks a miss of this thread, which holds the relay's resolver. Deadlines and fail modes stay the
-// pipeline's. A thread that stopped is replaced, and what it held is asked again, one message at a time, of a thread
-// of its own while new messages go on to the new one: a message that stops that thread too fails (as a throw in this
-// thread would), and only it. So a thread that stopped for a reason of its own fails nothing, and a message that
-// crashes the thread fails alone. What is past its deadline when its thread stops or is found stuck fails.
+// pipeline's. A thread that stopped is replaced, and what it held is asked again together, of a thread of its own,
+// while new messages go on to the new one; what that thread held when it stopped too, in halves, each round of a new
+// thread. A message that stops a thread where it is alone fails (as a throw in this thread would), and only it. So a
+// thread that stopped for a reason of its own fails nothing, and a message that crashes the thread fails alone. What
+// is past its deadline when its thread stops or is found stuck fails.
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
@@ -22,6 +23,10 @@ import type { FilterResult, MessageContext } from './types.ts';
  */
 export const STUCK_AFTER_MS = 5_000;
 const STUCK_LIMIT = 12;
+/** How long a client whose early SPF check was under way when a thread stopped gets none (ms). */
+const NO_EARLY_SPF_MS = 60 * 60_000;
+/** Client addresses kept without early SPF at most: past it the oldest go (a flood of them must not grow memory). */
+const MAX_NO_EARLY_SPF = 10_000;
 
 /** Sender authentication's options that are data (the resolver stays in this thread); null when it is off. */
 export type SenderAuthSettings = Omit<SenderAuthOptions, 'resolver' | 'random'>;
@@ -85,8 +90,8 @@ interface Lane {
   outbox: Outbox<ToThreadOne>;
   /** When it last said anything (ms, performance.now). */
   heard: number;
-  /** The thread that asks again, one message at a time, what a thread held when it stopped. */
-  alone: boolean;
+  /** An isolation thread (one round of what stopped threads held, then it goes): how many messages its round has. */
+  round: number | null;
 }
 
 /** A request waiting for its answer. */
@@ -104,12 +109,19 @@ interface Pending {
 export class FilterThread {
   /** The thread every new request goes to. */
   private main: Lane | null = null;
-  /** The thread that asks again, one message at a time, what a stopped thread held; there only while it has work. */
+  /** The thread asking again, in a round, what stopped threads held; a new one for each round, none between. */
   private isolation: Lane | null = null;
-  /** Requests a stopped thread held, in order, to be asked again alone (a walk with its check counts as one). */
-  private readonly suspects: number[] = [];
-  /** The requests the isolation thread has now: one message. */
+  /**
+   * Rounds waiting for the isolation thread, in order: each the requests to ask again together (a walk with its check
+   * counts as one). What the main thread held is one round; what a round's thread held when it stopped too, two.
+   */
+  private readonly rounds: number[][] = [];
+  /** The requests of the round under way (checks sent with their walks included). */
   private inIsolation: number[] = [];
+  /** Client addresses whose SPF is checked with their message, not at MAIL FROM, until when (ms, performance.now). */
+  private readonly noEarlySpf = new Map<string, number>();
+  /** Early SPF checks in the main thread now: their client address by key. */
+  private readonly earlySpf = new Map<number, string>();
   private next = 0;
   private readonly pending = new Map<number, Pending>();
   private readonly stuckAfterMs: number;
@@ -162,12 +174,20 @@ export class FilterThread {
   /** Starts a transaction's SPF check in the thread; `key` names it to `checkSender`; `drop` ends it unused. */
   startSpf(transaction: { clientIp: string; helo: string | null; sender: string }): { key: number; drop: () => void } {
     const key = this.next++;
-    // after stop: the check, if one still comes, fails anyway
-    if (this.stopped) return { key, drop: () => {} };
+    // after stop: the check, if one still comes, fails anyway; for a client whose early check was under way when a
+    // thread stopped, the message's check does SPF itself, where a crash is that message's
+    if (this.stopped || (this.noEarlySpf.get(transaction.clientIp) ?? 0) > performance.now()) return { key, drop: () => {} };
     const lane = this.mainLane();
+    this.earlySpf.set(key, transaction.clientIp);
     this.send(lane, { t: 'spf', key, transaction });
     // a thread started since has never heard of it
-    return { key, drop: () => this.send(lane, { t: 'spf-abort', key }) };
+    return {
+      key,
+      drop: () => {
+        this.earlySpf.delete(key);
+        this.send(lane, { t: 'spf-abort', key });
+      },
+    };
   }
 
   /** The thread's parsed-key cache and the requests under way there, for tests. */
@@ -181,7 +201,7 @@ export class FilterThread {
     const lanes = [this.main, this.isolation].filter((lane): lane is Lane => lane !== null);
     this.main = this.isolation = null;
     for (const lane of lanes) lane.outbox.clear();
-    this.suspects.length = 0;
+    this.rounds.length = 0;
     this.failAll(new Error('the filter thread was stopped with the relay'));
     await Promise.all(lanes.map((lane) => lane.worker.terminate()));
   }
@@ -201,6 +221,9 @@ export class FilterThread {
     }
     // a check sent with its walk is the same thread's
     this.hand(lane, message.t === 'parse' && message.check ? [id, message.check.id] : [id]);
+    // the early SPF check it takes over is the message's now (the thread ends it with the check)
+    const spfKey = message.t === 'check' ? message.message.spfKey : message.t === 'parse' ? message.check?.message.spfKey : undefined;
+    if (spfKey !== undefined) this.earlySpf.delete(spfKey);
     this.send(lane, message, this.unsendable(id));
     return this.wait(id, answer, signal);
   }
@@ -257,13 +280,13 @@ export class FilterThread {
   }
 
   private mainLane(): Lane {
-    this.main ??= this.startLane(false);
+    this.main ??= this.startLane(null);
     return this.main;
   }
 
-  private startLane(alone: boolean): Lane {
+  private startLane(round: number | null): Lane {
     const worker = startWorker(this.options.entry ?? THREAD_URL, this.options.senderAuth);
-    const lane: Lane = { worker, outbox: new Outbox(worker), heard: performance.now(), alone };
+    const lane: Lane = { worker, outbox: new Outbox(worker), heard: performance.now(), round };
     // the relay's own shutdown stops it; it never keeps a process alive by itself
     worker.unref();
     worker.on('message', (message: FromThread) => {
@@ -279,9 +302,10 @@ export class FilterThread {
   }
 
   /**
-   * A thread is gone or stuck. What it held fails if it is past its deadline, or if the thread was the one asking
-   * again, alone, what another thread held when it stopped: that message has now stopped two threads. The rest waits
-   * to be asked again, one message at a time, of a thread of its own, while new requests go on to a new main thread.
+   * A thread is gone or stuck. What it held fails if it is past its deadline, or if it was a round of one, asked
+   * again alone of a thread of its own: that message has now stopped every thread it was in. The rest is asked again:
+   * what the main thread held, together, as one round of a new isolation thread (new requests go on to a new main
+   * thread); what a round's thread held, in two rounds of half each.
    */
   private async replace(lane: Lane, why: string): Promise<void> {
     if (!this.current(lane)) return;
@@ -292,7 +316,7 @@ export class FilterThread {
     const failing = new Map<number, Error>();
     for (const [id, pending] of held) {
       if (this.stopped || !pending.request || pending.signal?.aborted) failing.set(id, new Error(`the filter thread stopped: ${why}`));
-      else if (lane.alone) failing.set(id, new Error(`the filter thread stopped twice with this message, the second time with it alone: ${why}`));
+      else if (lane.round === 1) failing.set(id, new Error(`every filter thread this message was in stopped, the last with it alone: ${why}`));
     }
     // a walk that fails takes along the check sent with it: nobody would wait for that check
     for (const [id, error] of failing) {
@@ -301,6 +325,7 @@ export class FilterThread {
     }
     // a check held with its walk is asked again with it
     const withWalk = new Set(held.flatMap(([id, pending]) => (!failing.has(id) && pending.request?.t === 'parse' && pending.request.check ? [pending.request.check.id] : [])));
+    const again: number[] = [];
     for (const [id, pending] of held) {
       const error = failing.get(id);
       if (error) {
@@ -309,47 +334,58 @@ export class FilterThread {
         continue;
       }
       pending.lane = null;
-      if (!withWalk.has(id)) this.suspects.push(id);
+      if (!withWalk.has(id)) again.push(id);
     }
-    if (lane.alone) this.inIsolation = [];
+    if (lane.round === null) {
+      if (again.length > 0) this.rounds.push(again);
+      // an early SPF check under way may have been what stopped it: those clients' SPF goes with their messages
+      for (const ip of this.earlySpf.values()) this.noEarlySpf.set(ip, performance.now() + NO_EARLY_SPF_MS);
+      this.earlySpf.clear();
+      for (const [ip, until] of this.noEarlySpf) if (until <= performance.now() || this.noEarlySpf.size > MAX_NO_EARLY_SPF) this.noEarlySpf.delete(ip);
+    } else {
+      // halves: a message that stops every thread it is in is alone after a few rounds, and the rest are answered
+      const half = Math.ceil(again.length / 2);
+      this.rounds.unshift(...[again.slice(0, half), again.slice(half)].filter((round) => round.length > 0));
+      this.inIsolation = [];
+    }
     this.options.onStopped?.(why);
     this.askAgain();
     await lane.worker.terminate();
   }
 
   /**
-   * Sends the next message a stopped thread held to the isolation thread, once the one before it is answered: a walk
-   * with its check while both are wanted, else each on its own. With none left, that thread goes.
+   * Starts the next round, once the one before it is answered, on a new isolation thread: nothing a message before
+   * left in a thread (a look-up answered late) can then stop it. A walk goes with its check while both are wanted.
+   * With no round left, the isolation thread goes.
    */
   private askAgain(): void {
     if (this.stopped || this.inIsolation.some((id) => this.pending.has(id))) return;
     this.inIsolation = [];
-    while (this.suspects.length > 0) {
-      const id = this.suspects.shift()!;
-      const pending = this.pending.get(id);
-      if (!pending || pending.lane) continue;
-      let request = pending.request!;
-      const ids = [id];
-      if (request.t === 'parse' && request.check) {
-        if (this.pending.has(request.check.id)) ids.push(request.check.id);
-        else request = { ...request, check: undefined };
-      }
+    const done = this.isolation;
+    this.isolation = null;
+    void done?.worker.terminate();
+    while (this.rounds.length > 0) {
+      const heads = this.rounds.shift()!.filter((id) => this.pending.get(id)?.lane === null);
+      if (heads.length === 0) continue;
+      const messages = heads.map((id) => {
+        const request = this.pending.get(id)!.request!;
+        if (request.t !== 'parse' || !request.check) return { id, ids: [id], request };
+        if (this.pending.has(request.check.id)) return { id, ids: [id, request.check.id], request };
+        return { id, ids: [id], request: { ...request, check: undefined } };
+      });
+      const ids = messages.flatMap((message) => message.ids);
       let lane: Lane;
       try {
-        lane = this.isolation ??= this.startLane(true);
+        lane = this.isolation = this.startLane(heads.length);
       } catch (error) {
-        for (const each of ids) this.settle({ t: 'done', id: each, error: { message: (error as Error).message, name: 'Error' } });
+        for (const id of ids) this.settle({ t: 'done', id, error: { message: (error as Error).message, name: 'Error' } });
         continue;
       }
       this.hand(lane, ids);
       this.inIsolation = ids;
-      this.send(lane, request, this.unsendable(id));
+      for (const { id, request } of messages) this.send(lane, request, this.unsendable(id));
       return;
     }
-    // nothing left to ask: the isolation thread's memory goes back
-    const idle = this.isolation;
-    this.isolation = null;
-    void idle?.worker.terminate();
   }
 
   /** Sends to `lane` with the rest of this turn's messages; nothing when that thread has been replaced. */
@@ -379,7 +415,7 @@ export class FilterThread {
     else waiting.resolve(message.value);
   }
 
-  /** Request `id` is answered or no longer wanted: the isolation thread may go on to the next message. */
+  /** Request `id` is answered or no longer wanted: once its round's all are, the next round starts. */
   private forget(id: number): void {
     this.pending.delete(id);
     if (this.inIsolation.includes(id)) this.askAgain();

@@ -158,7 +158,7 @@ async function askedFor(name: string, times = 1): Promise<void> {
   assert.equal(asked.filter((one) => one === name).length, times, `${name} asked ${times} time(s)`);
 }
 
-test('a thread that dies: what it held is asked again of a new thread, which answers each message; the relay is told', async () => {
+test('a thread that dies: what it held is asked again together, of a thread of its own, which answers each; the relay is told', async () => {
   const stops: string[] = [];
   const thread = new FilterThread({ ...threadOptions(), onStopped: (why) => stops.push(why) });
   threads.push(thread);
@@ -178,16 +178,41 @@ test('a thread that dies: what it held is asked again of a new thread, which ans
   } finally {
     recorded.stop();
   }
-  // asked again of one new thread, one message at a time: a posting each, each after the answer before
+  // asked again of one new thread, in one posting
   const again = recorded.posts.filter(({ worker: to }) => to !== first);
   assert.deepEqual(again.map(({ t }) => t), ['check', 'check', 'check']);
   assert.equal(new Set(again.map(({ worker: to }) => to)).size, 1);
-  assert.equal(new Set(again.map(({ posting }) => posting)).size, 3);
+  assert.equal(new Set(again.map(({ posting }) => posting)).size, 1);
   assert.equal(isolationOf(thread), null, 'with nothing left to ask again, that thread is gone');
+  assert.equal(workerOf(thread), null, 'a new main thread starts with the next request');
   assert.deepEqual(stops, ['exit code 1']);
 });
 
-test('a message that crashes the thread fails alone: the others held with it are asked again one at a time and answered', async () => {
+/** The test fixtures' DNS, each answer `delayMs` late; a TXT name in `records` is answered from there instead. */
+function slowLookup(delayMs: (name: string) => number, records: Record<string, string[][]> = {}): FilterThreadOptions['lookup'] {
+  const lookup = lookupByType(resolver);
+  return async (name, type) => {
+    await new Promise((resolve) => setTimeout(resolve, delayMs(name)));
+    return type === 'TXT' && records[name] ? records[name]! : lookup(name, type);
+  };
+}
+
+test('a thread that dies of its own, while look-ups are slow: what it held is asked again together, and no deadline is missed', async () => {
+  const thread = new FilterThread({ ...threadOptions(), lookup: slowLookup(() => 600) });
+  threads.push(thread);
+  const worker = new SenderAuthWorker(thread);
+  await worker.check(await signed(), longEnough()); // mailauth loaded
+  // senders of their own: each look-up is asked, and waited for
+  const messages = await Promise.all(Array.from({ length: 8 }, (_, i) => signed(`alice@slow${i}.test`)));
+  // asked again one at a time, the eighth would wait for seven times its own look-ups: past its deadline
+  const outcomes = messages.map((message) => worker.check(message, AbortSignal.timeout(6000)).then((result) => result.reasons[0] ?? '', (error: Error) => `failed: ${error.message}`));
+  await new Promise((resolve) => setTimeout(resolve, 300)); // each waits for its first look-up
+  await workerOf(thread)!.terminate();
+  const settled = await Promise.all(outcomes);
+  assert.deepEqual(settled.filter((outcome) => !/dmarc=pass$/.test(outcome)), []);
+});
+
+test('a message that crashes the thread fails alone: what was held with it is asked again together, then in halves, and answered', async () => {
   const stops: string[] = [];
   const thread = new FilterThread({ ...threadOptions(), entry: CRASHING, onStopped: (why) => stops.push(why) });
   threads.push(thread);
@@ -196,33 +221,31 @@ test('a message that crashes the thread fails alone: the others held with it are
   const messages = await Promise.all([signed(), signed(), signed('alice@signed.test', CRASH_MARKER), signed(), signed()]);
   const results = await Promise.allSettled(messages.map((message) => worker.check(message, longEnough())));
   assert.deepEqual(results.map((result) => result.status), ['fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
-  assert.match(String((results[2] as PromiseRejectedResult).reason), /the filter thread stopped twice with this message, the second time with it alone: a message crashed the filter thread/);
+  assert.match(String((results[2] as PromiseRejectedResult).reason), /every filter thread this message was in stopped, the last with it alone: the filter thread crashed/);
   for (const result of results) if (result.status === 'fulfilled') assert.match(result.value.reasons[0] ?? '', /dmarc=pass$/);
-  // the main thread, then the one that asked again when it held the message alone
-  assert.deepEqual(stops, ['a message crashed the filter thread', 'a message crashed the filter thread']);
+  // the main thread; the round of five; the half of three it was in; then it alone
+  assert.deepEqual(stops, Array(4).fill('the filter thread crashed'));
   assert.match((await worker.check(await signed(), longEnough())).reasons[0] ?? '', /dmarc=pass$/, 'a new main thread takes the next message');
 });
 
-test('two crashing messages among 20 sent at once: exactly those two fail, and new messages go on meanwhile', async () => {
-  const stops: string[] = [];
-  const thread = new FilterThread({ ...threadOptions(), entry: CRASHING, onStopped: (why) => stops.push(why) });
+test('two crashing messages among 12 sent at once: exactly those two fail, and new messages go on meanwhile', async () => {
+  const thread = new FilterThread({ ...threadOptions(), entry: CRASHING });
   threads.push(thread);
   const worker = new SenderAuthWorker(thread);
   await thread.stats();
-  const crashing = new Set([4, 15]);
-  const messages = await Promise.all(Array.from({ length: 22 }, (_, i) => signed('alice@signed.test', crashing.has(i) ? CRASH_MARKER : 'Hello.')));
-  const outcomes = messages.map((message) => worker.check(message, longEnough()).then(() => 'answered', (error: Error) => error.message));
+  const crashing = new Set([3, 9]);
+  const messages = await Promise.all(Array.from({ length: 12 }, (_, i) => signed('alice@signed.test', crashing.has(i) ? CRASH_MARKER : 'Hello.')));
+  const outcomes = messages.map((message) => worker.check(message, AbortSignal.timeout(60_000)).then(() => 'answered', (error: Error) => error.message));
   // while those held are asked again, a new message goes to a new main thread
   await new Promise((resolve) => setTimeout(resolve, 50));
-  const during = await worker.check(await signed(), longEnough());
-  assert.match(during.reasons[0] ?? '', /dmarc=pass$/);
+  assert.match((await worker.check(await signed(), longEnough())).reasons[0] ?? '', /dmarc=pass$/);
+  assert.ok(isolationOf(thread), 'and the isolation thread is still at work');
   const settled = await Promise.all(outcomes);
-  assert.deepEqual(settled.flatMap((outcome, i) => (outcome === 'answered' ? [] : [i])), [4, 15], settled.join(' | '));
-  assert.equal(stops.length, 3, stops.join(' | '));
+  assert.deepEqual(settled.flatMap((outcome, i) => (outcome === 'answered' ? [] : [i])), [3, 9], settled.join(' | '));
   assert.equal(isolationOf(thread), null);
 });
 
-test('a message held alone by the thread that asks again, when that one stops too, fails; the rest is asked again', async () => {
+test('a round of one whose thread stops too fails; what was held with it in a larger round is asked again in halves', async () => {
   const stops: string[] = [];
   const thread = new FilterThread({ ...threadOptions(), onStopped: (why) => stops.push(why) });
   threads.push(thread);
@@ -235,13 +258,54 @@ test('a message held alone by the thread that asks again, when that one stops to
   const next = worker.check(await signed('bob@later.test'), longEnough());
   await askedFor('later.test');
   await workerOf(thread)!.terminate();
-  await askedFor('silent.test', 2); // asked again, alone, by the isolation thread; the other waits its turn
-  assert.equal(asked.filter((name) => name === 'later.test').length, 1);
+  await askedFor('later.test', 2); // the two asked again together
+  await isolationOf(thread)!.terminate();
+  await askedFor('silent.test', 3); // the first half: it alone
   silent.delete('later.test');
   await isolationOf(thread)!.terminate();
-  await assert.rejects(held, /the filter thread stopped twice with this message, the second time with it alone: exit code 1/);
-  assert.match((await next).reasons[0] ?? '', /dmarc=pass$/, 'the other was asked again, of a third thread');
-  assert.deepEqual(stops, ['exit code 1', 'exit code 1']);
+  await assert.rejects(held, /every filter thread this message was in stopped, the last with it alone: exit code 1/);
+  assert.match((await next).reasons[0] ?? '', /dmarc=pass$/, 'the other, in a round of its own');
+  assert.deepEqual(stops, ['exit code 1', 'exit code 1', 'exit code 1']);
+});
+
+test("a sender's TXT record that crashes the thread, answered after its message's deadline, fails no other message", async () => {
+  const thread = new FilterThread({
+    ...threadOptions(),
+    entry: CRASHING,
+    lookup: slowLookup((name) => (name === 'evil.test' ? 800 : 1000), { 'evil.test': [[`v=spf1 -all ${CRASH_MARKER}`]] }),
+  });
+  threads.push(thread);
+  const worker = new SenderAuthWorker(thread);
+  await thread.stats();
+  const evil = worker.check(await signed('alice@evil.test'), AbortSignal.timeout(2000)).then(() => 'answered', (error: Error) => error.message);
+  const innocent = worker.check(await signed('bob@innocent.test'), AbortSignal.timeout(20_000)).then((result) => result.reasons[0] ?? '', (error: Error) => error.message);
+  assert.match(await innocent, /^spf=none dkim=pass \(signed\.test\) arc=none dmarc=pass$/);
+  assert.notEqual(await evil, 'answered');
+});
+
+test('clients whose early SPF check was under way when the thread crashed get none for a while: their SPF goes with the message', async () => {
+  const stops: string[] = [];
+  const thread = new FilterThread({ ...threadOptions(), entry: CRASHING, lookup: slowLookup((name) => (name === 'evil.test' ? 50 : 300), { 'evil.test': [[`v=spf1 -all ${CRASH_MARKER}`]] }), onStopped: (why) => stops.push(why) });
+  threads.push(thread);
+  const worker = new SenderAuthWorker(thread);
+  await worker.check(await signed(), longEnough());
+  // senders whose SPF records the thread has not cached: each waits 300 ms for its look-up
+  const waiting = (await Promise.all(Array.from({ length: 4 }, (_, i) => signed(`alice@held${i}.test`)))).map((message) => worker.check(message, longEnough()));
+  // its record crashes the thread while the four are held
+  worker.startSpf({ clientIp: '192.0.2.66', helo: 'x', sender: 'a@evil.test' });
+  assert.deepEqual((await Promise.all(waiting)).filter((result) => !/dmarc=pass$/.test(result.reasons[0] ?? '')), []);
+  assert.deepEqual(stops, ['the filter thread crashed']);
+  const recorded = recordPosts();
+  try {
+    worker.startSpf({ clientIp: '192.0.2.66', helo: 'x', sender: 'a@evil.test' }).abort();
+    worker.startSpf({ clientIp: '192.0.2.67', helo: 'x', sender: 'a@other.test' }).abort();
+    await new Promise((resolve) => setImmediate(resolve));
+  } finally {
+    recorded.stop();
+  }
+  // the same client: nothing sent; another: its early check as before
+  assert.deepEqual(recorded.posts.map(({ t }) => t), ['spf', 'spf-abort']);
+  assert.deepEqual(stops, ['the filter thread crashed']);
 });
 
 test('a walk and its sender check, on a thread that dies before it answers: a new thread does both', async () => {
