@@ -27,6 +27,19 @@ const STUCK_LIMIT = 12;
 const NO_EARLY_SPF_MS = 60 * 60_000;
 /** Client addresses kept without early SPF at most: past it the oldest go (a flood of them must not grow memory). */
 const MAX_NO_EARLY_SPF = 10_000;
+/**
+ * An early SPF check dropped by its transaction may still get a DNS answer for this long (ms: DNS_BUDGET_MS, the
+ * check's budget): until then it counts as under way when a thread stops.
+ */
+const DROPPED_SPF_GRACE_MS = 12_000;
+/** Early SPF checks remembered at most (under way, or dropped within the grace). */
+const MAX_EARLY_SPF_KEPT = 10_000;
+/**
+ * Thread stops in the last minute past which what a stopped thread holds fails (451: the senders try again later)
+ * instead of being asked again: one crashing message costs a search of a few rounds, each a thread start, and a
+ * stream of them must not take the CPU nor keep the messages beside them waiting past their deadlines.
+ */
+export const MAX_STOPS_PER_MINUTE = 20;
 
 /** Sender authentication's options that are data (the resolver stays in this thread); null when it is off. */
 export type SenderAuthSettings = Omit<SenderAuthOptions, 'resolver' | 'random'>;
@@ -71,6 +84,8 @@ export interface FilterThreadOptions {
   entry?: URL;
   /** Told when a thread stopped or was found stuck, and why (the relay logs it). */
   onStopped?: (why: string) => void;
+  /** MAX_STOPS_PER_MINUTE unless given (tests). */
+  maxStopsPerMinute?: number;
 }
 
 // the thread's module sits beside this one: .ts from the sources, .mjs or .js beside the bundle that holds this code
@@ -120,8 +135,10 @@ export class FilterThread {
   private inIsolation: number[] = [];
   /** Client addresses whose SPF is checked with their message, not at MAIL FROM, until when (ms, performance.now). */
   private readonly noEarlySpf = new Map<string, number>();
-  /** Early SPF checks in the main thread now: their client address by key. */
-  private readonly earlySpf = new Map<number, string>();
+  /** Early SPF checks in the main thread, under way or dropped within DROPPED_SPF_GRACE_MS: their client by key. */
+  private readonly earlySpf = new Map<number, { ip: string; droppedAt?: number }>();
+  /** When threads stopped in the last minute (ms, performance.now). */
+  private readonly stops: number[] = [];
   private next = 0;
   private readonly pending = new Map<number, Pending>();
   private readonly stuckAfterMs: number;
@@ -176,18 +193,36 @@ export class FilterThread {
     const key = this.next++;
     // after stop: the check, if one still comes, fails anyway; for a client whose early check was under way when a
     // thread stopped, the message's check does SPF itself, where a crash is that message's
-    if (this.stopped || (this.noEarlySpf.get(transaction.clientIp) ?? 0) > performance.now()) return { key, drop: () => {} };
-    const lane = this.mainLane();
-    this.earlySpf.set(key, transaction.clientIp);
+    const none = { key, drop: () => {} };
+    if (this.stopped || (this.noEarlySpf.get(transaction.clientIp) ?? 0) > performance.now()) return none;
+    let lane: Lane;
+    try {
+      lane = this.mainLane();
+    } catch {
+      return none; // the message's check starts the thread, or fails for it
+    }
+    this.forgetDroppedSpf();
+    const early: { ip: string; droppedAt?: number } = { ip: transaction.clientIp };
+    this.earlySpf.set(key, early);
     this.send(lane, { t: 'spf', key, transaction });
     // a thread started since has never heard of it
     return {
       key,
       drop: () => {
-        this.earlySpf.delete(key);
+        early.droppedAt ??= performance.now();
         this.send(lane, { t: 'spf-abort', key });
       },
     };
+  }
+
+  /** Early SPF checks dropped longer ago than the grace (they are in start order: those at the front), and the oldest past the bound. */
+  private forgetDroppedSpf(): void {
+    const now = performance.now();
+    for (const [key, early] of this.earlySpf) {
+      const old = early.droppedAt !== undefined && now - early.droppedAt > DROPPED_SPF_GRACE_MS;
+      if (!old && this.earlySpf.size < MAX_EARLY_SPF_KEPT) return;
+      this.earlySpf.delete(key);
+    }
   }
 
   /** The thread's parsed-key cache and the requests under way there, for tests. */
@@ -312,11 +347,16 @@ export class FilterThread {
     if (lane === this.main) this.main = null;
     else this.isolation = null;
     lane.outbox.clear();
+    const now = performance.now();
+    this.stops.push(now);
+    while (this.stops[0]! <= now - 60_000) this.stops.shift();
+    const storm = this.stops.length > (this.options.maxStopsPerMinute ?? MAX_STOPS_PER_MINUTE);
     const held = [...this.pending].filter(([, pending]) => pending.lane === lane);
     const failing = new Map<number, Error>();
     for (const [id, pending] of held) {
       if (this.stopped || !pending.request || pending.signal?.aborted) failing.set(id, new Error(`the filter thread stopped: ${why}`));
       else if (lane.round === 1) failing.set(id, new Error(`every filter thread this message was in stopped, the last with it alone: ${why}`));
+      else if (storm) failing.set(id, new Error(`the filter thread stopped ${this.stops.length} times in a minute, so what it held is not asked again: ${why}`));
     }
     // a walk that fails takes along the check sent with it: nobody would wait for that check
     for (const [id, error] of failing) {
@@ -339,9 +379,14 @@ export class FilterThread {
     if (lane.round === null) {
       if (again.length > 0) this.rounds.push(again);
       // an early SPF check under way may have been what stopped it: those clients' SPF goes with their messages
-      for (const ip of this.earlySpf.values()) this.noEarlySpf.set(ip, performance.now() + NO_EARLY_SPF_MS);
+      for (const { ip, droppedAt } of this.earlySpf.values()) {
+        if (droppedAt !== undefined && now - droppedAt > DROPPED_SPF_GRACE_MS) continue;
+        // to the end: the newest last, so that the bound below drops the oldest
+        this.noEarlySpf.delete(ip);
+        this.noEarlySpf.set(ip, now + NO_EARLY_SPF_MS);
+      }
       this.earlySpf.clear();
-      for (const [ip, until] of this.noEarlySpf) if (until <= performance.now() || this.noEarlySpf.size > MAX_NO_EARLY_SPF) this.noEarlySpf.delete(ip);
+      for (const [ip, until] of this.noEarlySpf) if (until <= now || this.noEarlySpf.size > MAX_NO_EARLY_SPF) this.noEarlySpf.delete(ip);
     } else {
       // halves: a message that stops every thread it is in is alone after a few rounds, and the rest are answered
       const half = Math.ceil(again.length / 2);

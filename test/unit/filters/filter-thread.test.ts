@@ -308,6 +308,44 @@ test('clients whose early SPF check was under way when the thread crashed get no
   assert.deepEqual(stops, ['the filter thread crashed']);
 });
 
+test('an early SPF check dropped before its crashing answer came still counts: that client gets no early check', async () => {
+  const stops: string[] = [];
+  const thread = new FilterThread({ ...threadOptions(), entry: CRASHING, lookup: slowLookup(() => 300, { 'evil.test': [[`v=spf1 -all ${CRASH_MARKER}`]] }), onStopped: (why) => stops.push(why) });
+  threads.push(thread);
+  const worker = new SenderAuthWorker(thread);
+  await worker.check(await signed(), longEnough()); // mailauth loaded: the check asks for the record at once
+  asked.length = 0;
+  const early = worker.startSpf({ clientIp: '192.0.2.70', helo: 'x', sender: 'a@evil.test' });
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  early.abort(); // RSET: the transaction ends, the record's answer is still on its way
+  for (let i = 0; i < 100 && stops.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.deepEqual(stops, ['the filter thread crashed']);
+  const recorded = recordPosts();
+  try {
+    worker.startSpf({ clientIp: '192.0.2.70', helo: 'x', sender: 'a@evil.test' }).abort();
+    await new Promise((resolve) => setImmediate(resolve));
+  } finally {
+    recorded.stop();
+  }
+  assert.deepEqual(recorded.posts, [], 'no early check for that client');
+});
+
+test('past the stops a minute allows, what a stopped thread held fails at once instead of being asked again', async () => {
+  const stops: string[] = [];
+  const thread = new FilterThread({ ...threadOptions(), entry: CRASHING, maxStopsPerMinute: 2, onStopped: (why) => stops.push(why) });
+  threads.push(thread);
+  const worker = new SenderAuthWorker(thread);
+  // one crashing message alone: the main thread, then its round of one (two stops, within the limit)
+  await assert.rejects(worker.check(await signed('alice@signed.test', CRASH_MARKER), longEnough()), /the last with it alone/);
+  assert.equal(stops.length, 2);
+  await thread.stats();
+  const messages = await Promise.all([signed(), signed('alice@signed.test', CRASH_MARKER), signed()]);
+  const outcomes = await Promise.all(messages.map((message) => worker.check(message, longEnough()).then(() => 'answered', (error: Error) => error.message)));
+  assert.deepEqual(outcomes, Array(3).fill('the filter thread stopped 3 times in a minute, so what it held is not asked again: the filter thread crashed'));
+  assert.equal(isolationOf(thread), null, 'no round started');
+  assert.match((await worker.check(await signed(), longEnough())).reasons[0] ?? '', /dmarc=pass$/, 'the next message is checked as ever');
+});
+
 test('a walk and its sender check, on a thread that dies before it answers: a new thread does both', async () => {
   const thread = newThread();
   const worker = new SenderAuthWorker(thread);
