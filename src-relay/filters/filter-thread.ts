@@ -80,7 +80,7 @@ export interface FilterThreadOptions {
   lookup: (name: string, type: string) => Promise<string[][] | string[]>;
   /** STUCK_AFTER_MS unless given (tests). */
   stuckAfterMs?: number;
-  /** The thread's module; THREAD_URL unless given (tests give one that never answers). */
+  /** The thread's module; THREAD_URL unless given (tests give one that never answers, and one that crashes). */
   entry?: URL;
   /** Told when a thread stopped or was found stuck, and why (the relay logs it). */
   onStopped?: (why: string) => void;
