@@ -2,7 +2,11 @@ import { decodeQuotedPrintable } from '../../src-relay/filters/mime.ts';
 
 /** One part of a generated MIME message (`text/plain` or `text/html`), its transfer encoding undone; null when absent. */
 export function mailPart(raw: string, type: string): string | null {
-  const match = new RegExp(`\\r\\nContent-Type: ${type.replace('/', '\\/')}[^\\r\\n]*\\r\\n((?:[^\\r\\n]+\\r\\n)*)\\r\\n([\\s\\S]*?)\\r\\n--`).exec(raw);
+  // a part ends at a boundary the message declares, not at any line that starts with "--" (a quoted-printable line
+  // of a link whose token has "--" where the line is wrapped would)
+  const boundaries = [...raw.matchAll(/boundary="?([^";\r\n]+)"?/gi)].map((found) => found[1]!.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  const end = boundaries.length > 0 ? `\\r\\n--(?:${boundaries.join('|')})` : '\\r\\n--';
+  const match = new RegExp(`\\r\\nContent-Type: ${type.replace('/', '\\/')}[^\\r\\n]*\\r\\n((?:[^\\r\\n]+\\r\\n)*)\\r\\n([\\s\\S]*?)${end}`).exec(raw);
   if (!match) return null;
   const encoding = /Content-Transfer-Encoding: (\S+)/i.exec(match[1]!)?.[1]?.toLowerCase();
   const body = match[2]!;
