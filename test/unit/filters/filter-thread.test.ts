@@ -346,6 +346,24 @@ test('past the stops a minute allows, what a stopped thread held fails at once i
   assert.match((await worker.check(await signed(), longEnough())).reasons[0] ?? '', /dmarc=pass$/, 'the next message is checked as ever');
 });
 
+test('the early-SPF lists are bounded: 10,001 checks under way keep the newest 10,000, and a later crash drops the oldest client', async () => {
+  // without sender authentication the thread ignores early checks: only this side's lists are at work
+  const thread = new FilterThread({ lookup: async () => [], senderAuth: null });
+  threads.push(thread);
+  const lists = thread as unknown as { earlySpf: Map<number, unknown>; noEarlySpf: Map<string, number> };
+  const ip = (i: number) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+  for (let i = 0; i <= 10_000; i++) thread.startSpf({ clientIp: ip(i), helo: null, sender: 'a@signed.test' });
+  assert.equal(lists.earlySpf.size, 10_000);
+  await workerOf(thread)!.terminate();
+  assert.equal(lists.noEarlySpf.size, 10_000);
+  assert.ok(!lists.noEarlySpf.has(ip(0)) && lists.noEarlySpf.has(ip(1)) && lists.noEarlySpf.has(ip(10_000)), 'the oldest check was not kept');
+  // one more client under way at the next crash: the oldest client without early checks makes room
+  thread.startSpf({ clientIp: '192.0.2.99', helo: null, sender: 'a@signed.test' });
+  await workerOf(thread)!.terminate();
+  assert.equal(lists.noEarlySpf.size, 10_000);
+  assert.ok(!lists.noEarlySpf.has(ip(1)) && lists.noEarlySpf.has(ip(2)) && lists.noEarlySpf.has('192.0.2.99'));
+});
+
 test('a walk and its sender check, on a thread that dies before it answers: a new thread does both', async () => {
   const thread = newThread();
   const worker = new SenderAuthWorker(thread);
