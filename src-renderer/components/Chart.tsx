@@ -15,13 +15,16 @@ const BOX: Box = { width: 380, height: 180, top: 10, right: 14, bottom: 24, left
 /**
  * A line chart drawn as plain SVG (no chart library, nothing injected into the page's styles: colours come
  * from classes in the CSS file). Screen readers get a summary, and "Show numbers" opens the figures as a table.
+ * Lines often lie on each other (as many deferred as rejected): each tone has its own dash, so the line drawn first
+ * shows through the gaps of the next, and the legend gives each series' total for the range.
  */
 export function LineChart<T extends Bucket>({ title, rows, series, range }: { title: string; rows: readonly T[]; series: readonly Series<T>[]; range: '24h' | '7d' }) {
   const max = seriesMax(rows, series.map((item) => item.key));
   const axis = ticks(max);
   const top = axis[axis.length - 1] ?? 1;
-  const totals = series.map((item) => `${item.label} ${formatCount(rows.reduce((sum, row) => sum + (Number(row[item.key]) || 0), 0))}`).join(', ');
-  const summary = `${title}, ${range === '24h' ? 'last 24 hours' : 'last 7 days'}: ${totals}`;
+  const totals = series.map((item) => rows.reduce((sum, row) => sum + (Number(row[item.key]) || 0), 0));
+  const summaryTotals = series.map((item, index) => `${item.label} ${formatCount(totals[index]!)}`).join(', ');
+  const summary = `${title}, ${range === '24h' ? 'last 24 hours' : 'last 7 days'}: ${summaryTotals}`;
   return (
     <figure className="chart">
       <figcaption>
@@ -30,7 +33,7 @@ export function LineChart<T extends Bucket>({ title, rows, series, range }: { ti
           {series.map((item, index) => (
             <span key={item.key} className={`legend-item series-${item.tone ?? index + 1}`}>
               <span className="swatch" aria-hidden="true" />
-              {item.label}
+              {item.label} <span className="legend-total">{formatCount(totals[index]!)}</span>
             </span>
           ))}
         </span>

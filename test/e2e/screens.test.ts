@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
 import { GTUBE } from '../../src-relay/filters/builtin-rules.ts';
 import { message, send } from '../helpers/smtp.ts';
+import { countColour, decodePng } from './png-pixels.ts';
 import { e2eTest, heading, horizontalOverflow, logIn, openScreen, screenshot, textMatches } from './world.ts';
 
 /** No spinner left on the page: what the screenshot shows is the screen with its data. */
@@ -24,6 +25,29 @@ async function look(page: Page, name: string): Promise<void> {
   assert.ok((await horizontalOverflow(page)) <= 0, `${name}: nothing needs horizontal scrolling at 1280 px (overflow ${await horizontalOverflow(page)} px)`);
   await screenshot(page, name);
   for (const overflow of await tableOverflow(page)) assert.ok(overflow <= 0, `${name}: every table column is in view (a table is ${overflow} px too wide)`);
+}
+
+/**
+ * A chart whose first two lines lie on each other (as many deferred as rejected, at the same hour) shows both: the
+ * legend gives each total, and the first line's colour is still seen in the picture, through the second's dashes.
+ */
+async function bothLinesShow(page: Page, title: string, legend: string[]): Promise<void> {
+  const figure = page.locator('figure.chart', { has: page.locator('.chart-title', { hasText: title }) });
+  const legendText = (await figure.locator('.legend').textContent()) ?? '';
+  for (const item of legend) assert.ok(legendText.replace(/\s+/g, ' ').includes(item), `the "${title}" legend says "${item}" (it says "${legendText}")`);
+  const first = await figure.locator('.series-1 .line').getAttribute('d');
+  assert.equal(await figure.locator('.series-2 .line').getAttribute('d'), first, `the test's premise: the first two lines of "${title}" lie on each other`);
+  const strokes = await page.evaluate<string[]>(
+    `Array.from([...document.querySelectorAll('figure.chart')].find((f) => f.querySelector('.chart-title').textContent === ${JSON.stringify(title)})` +
+      `.querySelectorAll('.line'), (line) => getComputedStyle(line).stroke)`,
+  );
+  const pixels = decodePng(await figure.locator('svg').screenshot());
+  for (const [index, stroke] of strokes.slice(0, 2).entries()) {
+    const [r, g, b] = (stroke.match(/\d+/g) ?? []).map(Number);
+    const hex = `#${[r, g, b].map((value) => (value ?? 0).toString(16).padStart(2, '0')).join('')}`;
+    const seen = countColour(pixels, hex);
+    assert.ok(seen >= 60, `line ${index + 1} of "${title}" (${hex}) can be seen: ${seen} pixels of its colour`);
+  }
 }
 
 /** The text of the focused element (the node tsconfig has no DOM types, so the page evaluates a string). */
@@ -55,6 +79,7 @@ e2eTest('every screen shows its data after mail has flowed, fits 1280×800, and 
   await textMatches(page.locator('.cards'), /Queue/);
   await page.locator('.charts svg').first().waitFor();
   await look(page, '04-dashboard');
+  await bothLinesShow(page, 'Rejections and failures', ['Rejected 1', 'Deferred 1', 'Bounced 0']);
 
   // the main navigation works from the keyboard: Tab to a link, Enter follows it
   const nav = page.getByRole('navigation', { name: 'Main' });
