@@ -293,7 +293,7 @@ export abstract class SmtpListener {
         write(REPLIES.tooManyErrors.code, REPLIES.tooManyErrors.text);
       }
     });
-    onEveryCommand(connection, () => state.activity.heard(this.stress.now()));
+    onEveryCommand(connection, (command) => state.activity.heard(command));
   }
 
   /**

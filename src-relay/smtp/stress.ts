@@ -9,6 +9,8 @@
 //    EVICT_MIN_IDLE_MS), which gets 421 4.4.2; when none qualifies, the newcomer gets 421 as before.
 // Only silence the client chose costs it its slot: a session waiting for our reply (greeting delay, DNSBL, callout,
 // login delay) is never idle, and at the cap a session in a transaction (MAIL given) is never the one closed.
+// Stalling is silence too: a command that moves nothing forward (NOOP, RSET, HELP, VRFY, EXPN, a second HELO or
+// EHLO, anything we refuse) does not restart the idle clock, or a NOOP every few seconds would hold a slot forever.
 
 /** Share of maxConnections open from which a listener is under stress: early enough that slots free before the cap. */
 export const STRESS_SHARE = 0.8;
@@ -26,27 +28,47 @@ export const STRESS_SWEEP_MS = 1_000;
 /** A monotonic clock (ms): idle times are durations, untouched by wall-clock steps or a test's fixed clock. */
 export const monotonicNow = (): number => performance.now();
 
-/** When a session last heard from its client or answered it, and whether the client owes the next move. */
+/** Commands that never move a session forward, whatever the reply. */
+const STALLING_VERBS = new Set(['NOOP', 'RSET', 'HELP', 'VRFY', 'EXPN']);
+
+/** The command's verb, upper case (an AUTH continuation line has none of ours, and is judged by its reply as AUTH is). */
+function verbOf(command: Buffer): string {
+  return /^[^ \r\n]*/.exec(command.toString('latin1', 0, 8))![0].toUpperCase();
+}
+
+/** When a session was last answered after progress (or greeted), and whether the client owes the next move. */
 export class SessionActivity {
   private greeted = false;
+  private saidHello = false;
   private awaitingReply = false;
+  private stalling = false;
   private lastActiveAt: number;
 
   constructor(now: number) {
     this.lastActiveAt = now;
   }
 
-  /** The client sent a command: it waits for us until we answer. */
-  heard(now: number): void {
+  /** The client sent a command: it waits for us until we answer, and our answer says whether it was progress. */
+  heard(command: Buffer): void {
+    const verb = verbOf(command);
+    const hello = verb === 'EHLO' || verb === 'HELO';
+    this.stalling = STALLING_VERBS.has(verb) || (hello && this.saidHello);
+    if (hello) this.saidHello = true;
     this.awaitingReply = true;
-    this.lastActiveAt = now;
   }
 
-  /** We sent a reply: from now the client owes us the next command. A 220 is the greeting (or STARTTLS's go-ahead). */
+  /**
+   * We sent a reply: from now the client owes us the next command. A 220 is the greeting (or STARTTLS's go-ahead:
+   * the client says hello again). A refusal, or the answer to a stalling command, is no progress.
+   */
   answered(code: number, now: number): void {
-    if (code === 220) this.greeted = true;
+    if (code === 220) {
+      this.greeted = true;
+      this.saidHello = false;
+    }
     this.awaitingReply = false;
-    this.lastActiveAt = now;
+    if (!this.stalling && code < 400) this.lastActiveAt = now;
+    this.stalling = false;
   }
 
   /** Since when the client has been silent while it owed us a command; undefined while we owe it something. */

@@ -119,7 +119,7 @@ test(`under stress (${STRESS_SHARE * 100} % of maxConnections open) a session si
       const [withMail, idle] = await silentSessions(stressed.port, 2);
       assert.match(await withMail!.command('EHLO client.sender.test'), /^250/);
       assert.match(await withMail!.command('MAIL FROM:<alice@sender.test>'), /^250/);
-      // 8 sessions that send a command every 2 s keep the listener at the stress threshold (8 of 10) throughout
+      // 8 sessions that move their transactions on every 2 s keep the listener at the stress threshold (8 of 10)
       const talkers = await Promise.all(Array.from({ length: 8 }, (_, i) => RawSmtp.connect(stressed.port, false, `127.0.2.${i + 1}`)));
       for (const talker of talkers) assert.match(await talker.hello(), /^250/);
       // 7 of 10 is just below the threshold
@@ -127,10 +127,11 @@ test(`under stress (${STRESS_SHARE * 100} % of maxConnections open) a session si
 
       let talking = true;
       const talkerReplies: string[] = [];
+      const steps = ['MAIL FROM:<carol@sender.test>', 'RCPT TO:<bob@example.test>', 'RSET'];
       const talk = Promise.all(
         talkers.map(async (talker) => {
-          while (talking && !talker.closed) {
-            talkerReplies.push(await talker.command('NOOP'));
+          for (let step = 0; talking && !talker.closed; step++) {
+            talkerReplies.push(await talker.command(steps[step % steps.length]!));
             await sleep(2_000);
           }
         }),
@@ -150,6 +151,64 @@ test(`under stress (${STRESS_SHARE * 100} % of maxConnections open) a session si
       for (const client of [...talkers, ...calmOnes]) assert.match(await client.command('NOOP'), /^250/, 'busy sessions, and silent ones below the threshold, are still open');
       for (const client of [...talkers, ...calmOnes]) client.close();
     });
+  });
+});
+
+test(`stalling is idleness: under stress sessions that send NOOP, RSET, HELP or EHLO again every 2 s get 421 4.4.2 after ${STRESS_IDLE_TIMEOUT_SEC} s, also with MAIL given; at the cap one stalling before MAIL makes room for a newcomer`, async () => {
+  await withRelay({ maxConnections: 10 }, async (relay) => {
+    const started = Date.now();
+    // 8 of 10: the stress threshold; 4 of them in a transaction
+    const stallers = await Promise.all(Array.from({ length: 8 }, (_, i) => RawSmtp.connect(relay.port, false, `127.0.3.${i + 1}`)));
+    for (const [i, staller] of stallers.entries()) {
+      assert.match(await staller.hello(), /^250/);
+      if (i < 4) assert.match(await staller.command(`MAIL FROM:<staller${i}@sender.test>`), /^250/);
+    }
+    const stalls = ['NOOP', 'RSET', 'HELP', 'EHLO again.sender.test'];
+    const closedAfter = await Promise.all(
+      stallers.map(async (staller, i) => {
+        for (let step = 0; Date.now() - started < STRESS_IDLE_TIMEOUT_SEC * 1000 + 10_000; step++) {
+          // a stall after a transaction started keeps it (RSET would end it): those sessions say NOOP only
+          // (the 421 comes unasked: one that came while this one slept is in the buffer of a closed session)
+          const reply = staller.closed ? await staller.reply() : await staller.command(i < 4 ? 'NOOP' : stalls[step % stalls.length]!);
+          if (/^421 /.test(reply)) {
+            assert.match(reply, /^421 4\.4\.2 Server busy and this session idle/);
+            await staller.waitClosed();
+            return Date.now() - started;
+          }
+          assert.match(reply, /^(250|214)/);
+          await sleep(2_000);
+        }
+        return assert.fail(`staller ${i + 1} still open ${Date.now() - started} ms after it last made progress`);
+      }),
+    );
+    for (const ms of closedAfter) assert.ok(ms >= STRESS_IDLE_TIMEOUT_SEC * 1000 - 500 && ms < STRESS_IDLE_TIMEOUT_SEC * 1000 + 5_000, `a staller was closed after ${ms} ms`);
+  });
+
+  await withRelay({ maxConnections: 5 }, async (relay) => {
+    const stallers = await Promise.all(Array.from({ length: 5 }, (_, i) => RawSmtp.connect(relay.port, false, `127.0.4.${i + 1}`)));
+    for (const staller of stallers) assert.match(await staller.hello(), /^250/);
+    let stalling = true;
+    const stall = Promise.all(
+      stallers.map(async (staller) => {
+        while (stalling) {
+          const reply = staller.closed ? await staller.reply() : await staller.command('NOOP');
+          if (/^421 /.test(reply)) return staller.waitClosed();
+          await sleep(300);
+        }
+      }),
+    );
+    try {
+      await sleep(EVICT_MIN_IDLE_MS + 500);
+      // every session said NOOP within the last 300 ms, yet none has made progress for more than a second
+      const newcomer = await silent(relay.port, '127.0.4.100');
+      assert.match(newcomer.greeting, /^220 /, 'the newcomer gets a slot at its first attempt');
+      newcomer.client.close();
+    } finally {
+      stalling = false;
+      await stall;
+    }
+    assert.equal(stallers.filter((staller) => staller.closed).length, 1, 'one staller made room');
+    for (const staller of stallers) staller.close();
   });
 });
 

@@ -1,0 +1,50 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { SessionActivity } from '../../../src-relay/smtp/stress.ts';
+
+/** A session greeted at 0 ms; `step` sends a command at `at` and answers it with `code` at the same time. */
+function session(): { activity: SessionActivity; step: (command: string, code: number, at: number) => number | undefined } {
+  const activity = new SessionActivity(0);
+  activity.answered(220, 0);
+  return {
+    activity,
+    step(command, code, at) {
+      activity.heard(Buffer.from(command, 'latin1'));
+      assert.equal(activity.idleSince(false), undefined, `${command}: never idle while the client waits for our reply`);
+      activity.answered(code, at);
+      return activity.idleSince(false);
+    },
+  };
+}
+
+test('stalling commands (NOOP, RSET, HELP, VRFY, EXPN, a second EHLO or HELO, any case) leave the idle clock running', () => {
+  const { step } = session();
+  assert.equal(step('EHLO client.sender.test', 250, 1_000), 1_000, 'the first hello is progress');
+  let at = 1_000;
+  for (const command of ['NOOP', 'noop', 'RSET', 'HELP', 'VRFY postmaster', 'EXPN staff', 'EHLO again.test', 'HELO again.test', 'NOOP\r\n']) {
+    at += 4_000;
+    assert.equal(step(command, 250, at), 1_000, `${JSON.stringify(command)} at ${at} ms is no progress`);
+  }
+  assert.equal(step('MAIL FROM:<alice@sender.test>', 250, 50_000), 50_000, 'MAIL is');
+  assert.equal(step('NOOP', 250, 54_000), 50_000);
+  assert.equal(step('RCPT TO:<bob@example.test>', 250, 58_000), 58_000, 'an accepted RCPT is');
+});
+
+test('a refused command is no progress; STARTTLS starts the hellos afresh', () => {
+  const { activity, step } = session();
+  assert.equal(step('EHLO client.sender.test', 250, 1_000), 1_000);
+  assert.equal(step('RCPT TO:<bob@example.test>', 503, 2_000), 1_000, 'refused (no MAIL yet)');
+  assert.equal(step('MAIL FROM:<alice@sender.test>', 250, 3_000), 3_000);
+  assert.equal(step('RCPT TO:<nobody@example.test>', 550, 4_000), 3_000, 'refused recipient');
+  assert.equal(step('FOO', 500, 5_000), 3_000, 'unknown command');
+  assert.equal(step('STARTTLS', 220, 6_000), 6_000);
+  assert.equal(step('EHLO client.sender.test', 250, 7_000), 7_000, 'the hello after STARTTLS is progress');
+  assert.equal(step('EHLO client.sender.test', 250, 8_000), 7_000, 'the one after it is not');
+  // an AUTH exchange: its continuation line is judged by the reply, as AUTH is
+  assert.equal(step('AUTH LOGIN', 334, 9_000), 9_000);
+  assert.equal(step('YWxpY2U=', 334, 10_000), 10_000);
+  assert.equal(step('d3Jvbmc=', 535, 11_000), 10_000, 'a failed login is no progress');
+  activity.heard(Buffer.from('DATA'));
+  activity.answered(354, 12_000);
+  assert.equal(activity.idleSince(true), undefined, 'in DATA the data rate applies, not the idle clock');
+});
