@@ -57,6 +57,12 @@ export interface AdminListenerState {
 
 const NO_ADMIN_LISTENER: AdminListenerState = { address: null, error: null };
 
+/**
+ * Spool files without a row that a crash alone explains: those renamed into msg/ but not yet committed, at most the
+ * transactions finishing at once (16 a listener, smtp/pacing.ts). Past this the log line is an error.
+ */
+const ORPHANS_EXPECTED_AFTER_CRASH = 64;
+
 /** Quarantined messages past their retention are looked for this often (and at start). */
 const QUARANTINE_EXPIRY_MS = 3600 * 1000;
 
@@ -108,8 +114,13 @@ export async function createRelay(config: Config, dataDir: string, options: Rela
   const { db, queue } = openStore(dataDir, config, logger, clock);
   const events = createRelayEvents();
   try {
-    const { removed, damaged } = await queue.recover();
+    const { removed, orphans, damaged } = await queue.recover();
     if (removed > 0) logger.info({ files: removed }, 'SPOOL_CLEANED');
+    if (orphans.length > 0) {
+      const dir = queue.spool.orphansDir;
+      const why = `${orphans.length} spool file(s) have no queue row and were set aside in ${dir} for 30 days; a crash before a commit leaves a few (never acknowledged), many mean the database lost rows`;
+      (orphans.length > ORPHANS_EXPECTED_AFTER_CRASH ? logger.error : logger.warn)({ files: orphans.length, dir, detail: why }, 'SPOOL_ORPHANS_SET_ASIDE');
+    }
     const deliverer = new Deliverer({ config, hostname, spool: queue.spool, resolver: options.resolver ?? dns, logger, addedHeaders: (id) => queue.store.addedHeaders(id) });
     const scheduler = new Scheduler({ queue, deliverer, config, logger, clock, events });
     const tls = await loadOrCreateTls(dataDir, hostname, config.mx.tls.cert, config.mx.tls.key);

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { open, unlink } from 'node:fs/promises';
 import type { Logger } from '../log/logger.ts';
-import type { Spool } from '../store/spool.ts';
+import { ORPHAN_KEEP_MS, type Spool } from '../store/spool.ts';
 import type { DestinationRow, HistoryEntry, NewMessage, QueuePageFilter, QueueStore, TrackingFilter } from '../store/queue-store.ts';
 import { STATE_KEYS } from '../store/state-store.ts';
 import type { Route } from '../events.ts';
@@ -139,7 +139,11 @@ export class Queue extends EventEmitter<QueueEvents> {
     const id = newQueueId(this.clock());
     const writer = await this.spool.create(id);
     try {
-      await new Promise<void>((resolve, reject) => writer.end(Buffer.from(raw), (error?: Error | null) => (error ? reject(error) : resolve())));
+      // a failed write (a full disk) is an 'error' event too: unheard, it would stop the process
+      await new Promise<void>((resolve, reject) => {
+        writer.once('error', reject);
+        writer.end(Buffer.from(raw), (error?: Error | null) => (error ? reject(error) : resolve()));
+      });
       await writer.commit();
     } catch (error) {
       await writer.discard();
@@ -407,18 +411,26 @@ export class Queue extends EventEmitter<QueueEvents> {
    * Start-up check after a crash or power loss: temp files and spool files without a row were never acknowledged
    * and are removed; a queued row whose file is missing or shorter than recorded is raised loudly and set aside.
    */
-  async recover(): Promise<{ removed: number; damaged: string[] }> {
+  async recover(): Promise<{ removed: number; orphans: string[]; damaged: string[] }> {
     const { ids, temps } = this.spool.list();
-    let removed = 0;
+    let removed = this.spool.forgetOrphans(this.clock() - ORPHAN_KEEP_MS);
     for (const temp of temps) {
       await unlink(temp).catch(() => {});
       removed++;
     }
+    const orphans: string[] = [];
     for (const id of ids) {
       const status = this.store.statusOf(id);
       if (status === 'queued' || status === 'quarantined') continue;
-      await this.spool.remove(id);
-      removed++;
+      if (status !== undefined) {
+        await this.spool.remove(id);
+        removed++;
+        continue;
+      }
+      // no row: a crash before its commit leaves a few; many mean the database lost rows (a restored or lost
+      // moat.db-wal), and those messages were acknowledged. Deleted, they could not be given back.
+      this.spool.setAside(id);
+      orphans.push(id);
     }
     const damaged: string[] = [];
     const now = this.clock();
@@ -430,7 +442,7 @@ export class Queue extends EventEmitter<QueueEvents> {
       this.store.finish(row.id, 'damaged', now, { at: now, queueId: row.id, action: 'DAMAGED', detail });
       this.logger.error({ id: row.id, detail }, 'SPOOL_DAMAGED');
     }
-    return { removed, damaged };
+    return { removed, orphans, damaged };
   }
 }
 

@@ -12,6 +12,9 @@ import type { Queue } from './queue.ts';
 const IDLE_POLL_MS = 1000;
 /** How long finished deliveries wait to be written together. */
 const OUTCOME_BATCH_MS = 10;
+/** The first wait before writing again outcomes the database refused (a full disk); it doubles up to the max. */
+const OUTCOME_RETRY_MS = 1000;
+const OUTCOME_RETRY_MAX_MS = 30_000;
 /** Under load, how often the database is asked for due work (new mail is handed over directly). */
 const DB_PICK_MS = 100;
 /** Just-committed messages kept for direct hand-over; past these the database query finds them. */
@@ -78,6 +81,8 @@ export class Scheduler {
   private readonly jobs = new Set<Promise<void>>();
   private outcomes: Outcome[] = [];
   private outcomesTimer: NodeJS.Timeout | null = null;
+  /** While outcomes wait to be written again (0 when writes succeed): no new delivery starts meanwhile. */
+  private outcomeRetryMs = 0;
   private timer: NodeJS.Timeout | null = null;
   private lastDbPick = 0;
   private forceDbPick = true;
@@ -135,7 +140,8 @@ export class Scheduler {
     const now = this.clock();
     const free = this.config.queue.maxDeliveries - this.jobs.size;
     let started = 0;
-    if (!this.queue.isQueueHeld() && free > 0) {
+    // a delivery whose outcome cannot be written would be made again after a restart: wait for the database first
+    if (!this.queue.isQueueHeld() && free > 0 && this.outcomeRetryMs === 0) {
       for (const job of this.pick(now, free)) {
         this.run(job);
         started++;
@@ -263,15 +269,29 @@ export class Scheduler {
     const batch = this.outcomes;
     this.outcomes = [];
     if (batch.length === 0) return;
+    let finished: string[];
     try {
-      const finished = this.queue.store.recordResults(batch.map((outcome) => outcome.record), this.clock());
-      await Promise.all(finished.map((id) => this.queue.spool.remove(id)));
+      finished = this.queue.store.recordResults(batch.map((outcome) => outcome.record), this.clock());
     } catch (error) {
-      this.logger.error({ messages: batch.length, error: (error as Error).message }, 'OUTCOME_WRITE_FAILED');
-    } finally {
-      for (const outcome of batch) this.unclaim(outcome.record.messageId);
-      this.wake();
+      // the deliveries were made: their messages stay busy and their outcomes are written later. Freed now, they
+      // would be delivered again at every look at the queue (a full disk once made 200 copies a second).
+      this.outcomes = [...batch, ...this.outcomes];
+      this.outcomeRetryMs = Math.min(OUTCOME_RETRY_MAX_MS, this.outcomeRetryMs * 2 || OUTCOME_RETRY_MS);
+      this.logger.error({ messages: batch.length, error: (error as Error).message, retryInMs: this.outcomeRetryMs }, 'OUTCOME_WRITE_FAILED');
+      if (this.running) {
+        this.outcomesTimer = setTimeout(() => void this.writeOutcomes(), this.outcomeRetryMs);
+        this.outcomesTimer.unref();
+      }
+      return;
     }
+    if (this.outcomeRetryMs > 0) this.logger.warn({ messages: batch.length }, 'OUTCOME_WRITE_RECOVERED');
+    this.outcomeRetryMs = 0;
+    await Promise.all(finished.map((id) => this.queue.spool.remove(id))).catch((error: Error) => {
+      // the messages are finished; a file left behind is removed as an orphan at the next start
+      this.logger.error({ messages: finished.length, error: error.message }, 'SPOOL_REMOVE_FAILED');
+    });
+    for (const outcome of batch) this.unclaim(outcome.record.messageId);
+    this.wake();
     for (const announce of batch.flatMap((outcome) => outcome.announce)) {
       try {
         announce();
@@ -295,6 +315,7 @@ export class Scheduler {
     const updates: RecipientUpdate[] = [];
     const history: HistoryEntry[] = [];
     const bounced: DsnRecipient[] = [];
+    const gaveUp: { row: DueRecipient; status: string; action: 'EXPIRED' | 'BOUNCED'; reply: string; why: string }[] = [];
     const announce: (() => void)[] = [];
     let deferred = 0;
     for (const row of job.rows) {
@@ -324,15 +345,30 @@ export class Scheduler {
       const status = verdict.action === 'defer' ? toPermanentStatus(verdict.status) : verdict.status;
       const action = verdict.action === 'defer' ? 'EXPIRED' : 'BOUNCED';
       const why = action === 'EXPIRED' ? `${reply} (gave up: in the queue longer than ${this.config.queue.lifetimeHours} h)` : reply;
+      bounced.push({ address: row.address, action: 'failed', status, remoteMta: result.remoteMta ?? undefined, diagnostic: failure.response ?? failure.message, lastAttempt: new Date(now) });
+      gaveUp.push({ row, status, action, reply, why });
+    }
+    if (result.noReplyAfterData) this.noteNoReply(job, result, now, deferred > 0, history, announce);
+    // a recipient is given up only once its bounce notice is queued; one that cannot be written (a full disk) is
+    // tried again later, and the outcomes of the others are kept
+    const dsnFailure = bounced.length === 0 ? null : await this.queue.notifySender(job.messageId, bounced).then(() => null, (error: Error) => error);
+    if (dsnFailure) this.logger.error({ id: job.messageId, recipients: gaveUp.length, error: dsnFailure.message }, 'DSN_WRITE_FAILED');
+    for (const { row, status, action, reply, why } of gaveUp) {
+      const base = { at: now, queueId: job.messageId, sender: row.sender, recipient: row.address };
+      if (dsnFailure) {
+        const delay = retryDelayMs(row.attempts + 1, this.config.queue.retryIntervalsSec);
+        deferred++;
+        const detail = `${why}; the bounce notice could not be written (${dsnFailure.message}), so this is tried again in ${Math.round(delay / 1000)} s`;
+        updates.push({ address: row.address, status: 'pending', attempted: true, nextAttemptAt: now + delay, lastReply: why, lastStatus: status });
+        history.push({ ...base, action: 'DEFERRED', detail });
+        continue;
+      }
       updates.push({ address: row.address, status: 'bounced', attempted: true, nextAttemptAt: now, lastReply: why, lastStatus: status });
       history.push({ ...base, action, detail: why });
-      bounced.push({ address: row.address, action: 'failed', status, remoteMta: result.remoteMta ?? undefined, diagnostic: failure.response ?? failure.message, lastAttempt: new Date(now) });
       this.logger.info({ id: job.messageId, to: row.address, relay: result.remoteMta, status, reply }, action);
       announce.push(() => this.events.emit('bounced', { id: job.messageId, recipient: row.address, route: job.route, status, expired: action === 'EXPIRED' }));
     }
-    if (result.noReplyAfterData) this.noteNoReply(job, result, now, deferred > 0, history, announce);
-    if (bounced.length > 0) await this.queue.notifySender(job.messageId, bounced);
-    if (deferred > 0) await this.warnIfDelayed(job, result, now);
+    if (deferred > 0) await this.warnIfDelayed(job, result, now).catch((error: Error) => this.logger.error({ id: job.messageId, error: error.message }, 'DELAY_WARNING_FAILED'));
     return { record: { messageId: job.messageId, updates, history }, announce };
   }
 
@@ -373,8 +409,8 @@ export class Scheduler {
         lastAttempt: new Date(now),
         willRetryUntil: until,
       }));
-    this.queue.store.markDelayWarned(job.messageId);
     await this.queue.notifySender(job.messageId, delayed);
+    this.queue.store.markDelayWarned(job.messageId);
     this.queue.note({ at: now, queueId: job.messageId, action: 'DELAY_WARNED', sender: first.sender, detail: `sender told the message is delayed (${delayed.length} recipients)` });
   }
 

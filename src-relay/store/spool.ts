@@ -1,4 +1,4 @@
-import { closeSync, createReadStream, fsync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, writeSync, type ReadStream } from 'node:fs';
+import { closeSync, createReadStream, existsSync, fsync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync, type ReadStream } from 'node:fs';
 import { link, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -8,17 +8,23 @@ import { syncFolder } from '../util/write-whole.ts';
 /** Messages up to this size are read in one call for delivery; larger ones are streamed. */
 const READ_WHOLE_BYTES = 256 * 1024;
 
+/** Files set aside in orphans/ are removed at a start this long after they were set aside. */
+export const ORPHAN_KEEP_MS = 30 * 24 * 3600_000;
+
 /**
  * Message bodies as files: written under tmp/, fsync'd, then renamed into msg/ (habit: files appear whole
- * or not at all). A file in msg/ without a queue row is an unacknowledged leftover.
+ * or not at all). A file in msg/ without a queue row is a leftover of a crash before its commit (no 250 was
+ * sent), or the sign of a database that lost rows: it is set aside in orphans/, never deleted at once.
  */
 export class Spool {
   readonly tmpDir: string;
   readonly msgDir: string;
+  readonly orphansDir: string;
 
   constructor(root: string) {
     this.tmpDir = join(root, 'tmp');
     this.msgDir = join(root, 'msg');
+    this.orphansDir = join(root, 'orphans');
     mkdirSync(this.tmpDir, { recursive: true });
     mkdirSync(this.msgDir, { recursive: true });
   }
@@ -73,6 +79,24 @@ export class Spool {
       ids: readdirSync(this.msgDir).filter((name) => QUEUE_ID_PATTERN.test(name)),
       temps: readdirSync(this.tmpDir).map((name) => join(this.tmpDir, name)),
     };
+  }
+
+  /** Moves a file without a queue row to orphans/ (same name), where it stays ORPHAN_KEEP_MS. */
+  setAside(id: string): void {
+    mkdirSync(this.orphansDir, { recursive: true });
+    renameSync(this.path(id), join(this.orphansDir, id));
+  }
+
+  /** Removes the files set aside before `before` (ms); returns how many. */
+  forgetOrphans(before: number): number {
+    let removed = 0;
+    for (const name of existsSync(this.orphansDir) ? readdirSync(this.orphansDir) : []) {
+      const path = join(this.orphansDir, name);
+      if (statSync(path).ctimeMs >= before) continue;
+      unlinkSync(path);
+      removed++;
+    }
+    return removed;
   }
 
   /** One fsync of msg/ makes every rename done before it durable: the group-commit step. */

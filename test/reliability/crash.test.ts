@@ -168,7 +168,9 @@ test('kill -9 under load with the internal server down: after the restart every 
   try {
     const second = await serve(dataDir, internalPort);
     assert.deepEqual(readdirSync(join(spool, 'tmp')), [], 'no temp file survives the start');
-    assert.equal(existsSync(spoolFile(orphanId)), false, 'the spool file without a row is removed at start');
+    assert.equal(existsSync(spoolFile(orphanId)), false, 'the spool file without a row leaves the queue at start');
+    assert.ok(existsSync(join(spool, 'orphans', orphanId)), 'and is set aside in spool/orphans, not deleted');
+    assert.match(second.stderr, /warn SPOOL_ORPHANS_SET_ASIDE files=\d+ /);
     const warning = /^moat: WARNING 2 queued message\(s\) have a missing or torn spool file: (.*)$/m.exec(second.stderr);
     assert.ok(warning, `the damage is raised on stderr:\n${second.stderr}`);
     assert.deepEqual(warning[1]!.split(', ').sort(), [missingId, tornId].sort());

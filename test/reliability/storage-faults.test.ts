@@ -1,0 +1,141 @@
+// Storage that fails or loses rows under the relay (an outside review, with a 20 MB tmpfs filled to the last byte): a delivery
+// whose outcome cannot be written must not be made again and again, and a bounce notice that cannot be written must
+// neither stop the process nor lose the outcome of the recipients delivered beside it. The faults are real: another
+// SQLite connection holding the write lock past the relay's busy_timeout, and writes to /dev/full (ENOSPC).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { openSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import Database from 'better-sqlite3';
+import { SpoolWriter } from '../../src-relay/store/spool.ts';
+import { Sink } from '../helpers/sink.ts';
+import { startRelay, tempDir } from '../helpers/relay.ts';
+import { newQueueId } from '../../src-relay/util/ids.ts';
+import { message, send } from '../helpers/smtp.ts';
+import { createLineLogger, type Logger } from '../../src-relay/log/logger.ts';
+
+/** The relay's log lines in memory; `lines(EVENT)` those of one event. */
+function captureLogger(): { logger: Logger; lines: (event: string) => string[] } {
+  const all: string[] = [];
+  return { logger: createLineLogger((line) => all.push(line)), lines: (event) => all.filter((line) => line.split(' ')[2] === event) };
+}
+
+async function until(what: string, done: () => boolean, timeoutMs: number): Promise<void> {
+  for (const deadline = Date.now() + timeoutMs; !done(); await sleep(50)) {
+    if (Date.now() > deadline) assert.fail(`${what}: not within ${timeoutMs} ms`);
+  }
+}
+
+test('outcomes the database refuses (its write lock held past busy_timeout) are written later: each message reaches the internal server once, and no delivery starts meanwhile', async () => {
+  let accepting = false;
+  const sink = await Sink.start({ onRecipient: () => (accepting ? undefined : { code: 451, text: '4.3.0 not yet' }) });
+  const logs = captureLogger();
+  const relay = await startRelay(sink.port, {}, { logger: logs.logger });
+  try {
+    for (let i = 0; i < 3; i++) await send(relay.port, 'alice@sender.test', ['bob@example.test'], message(`held outcome ${i}`));
+    await until('three deferrals', () => logs.lines('DEFERRED').length >= 3, 10_000);
+
+    const other = new Database(join(relay.dataDir, 'moat.db'));
+    other.exec('BEGIN IMMEDIATE');
+    accepting = true;
+    try {
+      await until('the first refused write', () => logs.lines('OUTCOME_WRITE_FAILED').length >= 1, 20_000);
+      // while the lock is held every write fails: what was delivered is not delivered again, nothing new starts
+      const delivered = sink.messages.length;
+      assert.ok(delivered >= 1 && delivered <= 3, `${delivered} delivered before the first write failed`);
+      await sleep(3_000);
+      assert.equal(sink.messages.length, delivered, 'no delivery while outcomes cannot be written');
+      await send(relay.port, 'alice@sender.test', ['bob@example.test'], message('arrived meanwhile')).then(
+        () => assert.fail('a message cannot be committed while the database is locked'),
+        (error: Error) => assert.match(error.message, /\b451 4\.3\.0\b/),
+      );
+    } finally {
+      other.exec('COMMIT');
+      other.close();
+    }
+    await until('the outcomes written', () => logs.lines('OUTCOME_WRITE_RECOVERED').length === 1, 40_000);
+    await until('all three delivered', () => sink.messages.length >= 3, 10_000);
+    await sleep(1_500);
+    const subjects = sink.messages.map((sunk) => /\r\nSubject: ([^\r]*)/.exec(sunk.raw.toString('latin1'))?.[1]).sort();
+    assert.deepEqual(subjects, ['held outcome 0', 'held outcome 1', 'held outcome 2'], 'one copy of each');
+    for (const line of logs.lines('OUTCOME_WRITE_FAILED')) assert.match(line, / retryInMs=\d+/);
+  } finally {
+    await relay.stop();
+    await sink.stop();
+  }
+});
+
+test('a bounce notice that cannot be written (ENOSPC) stops nothing: the recipient delivered beside it is delivered once, the refused one is tried again and bounced once the notice can be written', async () => {
+  const sink = await Sink.start({ onRecipient: (address) => (address === 'gone@example.test' ? { code: 550, text: '5.1.1 no such user' } : undefined) });
+  const logs = captureLogger();
+  const relay = await startRelay(sink.port, {}, { logger: logs.logger });
+  const spool = relay.relay.queue.spool;
+  const create = spool.create.bind(spool);
+  let full = 0;
+  // the first file after the inbound message (its bounce notice) goes to a disk that is full
+  let calls = 0;
+  spool.create = async (id: string) => {
+    if (++calls !== 2) return create(id);
+    full++;
+    return new SpoolWriter(openSync('/dev/full', 'w'), join(relay.dataDir, 'spool-full.tmp'), spool.path(id));
+  };
+  try {
+    await send(relay.port, 'alice@sender.test', ['bob@example.test', 'gone@example.test'], message('bounce on a full disk'));
+    await until('the notice refused', () => logs.lines('DSN_WRITE_FAILED').length === 1, 10_000);
+    assert.equal(full, 1);
+    await until('the bounce after the retry', () => logs.lines('DSN_QUEUED').length === 1, 15_000);
+    await sleep(1_500);
+    const copies = sink.messages.filter((sunk) => sunk.to.includes('bob@example.test'));
+    assert.equal(copies.length, 1, 'bob got one copy');
+    assert.match(logs.lines('DSN_WRITE_FAILED')[0]!, /ENOSPC/);
+    const id = / id=(\S+)/.exec(logs.lines('DSN_QUEUED')[0]!)![1]!;
+    const history = relay.relay.queue.store.history(id).map((entry) => `${entry.action} ${entry.detail ?? ''}`);
+    assert.ok(history.some((line) => /^DEFERRED .*bounce notice could not be written \(ENOSPC/.test(line)), history.join('\n'));
+    assert.ok(history.some((line) => /^BOUNCED /.test(line)), history.join('\n'));
+    assert.equal(history.filter((line) => /^DELIVERED /.test(line)).length, 1, history.join('\n'));
+  } finally {
+    spool.create = create;
+    await relay.stop();
+    await sink.stop();
+  }
+});
+
+test('spool files without a row are set aside in spool/orphans, never deleted at start: a lost moat.db takes no acknowledged message with it; past 64 files the log line is an error; 30 days later they go', async () => {
+  const sink = await Sink.start({ onRecipient: () => ({ code: 451, text: '4.3.0 not yet' }) });
+  const dataDir = tempDir();
+  try {
+    const first = await startRelay(sink.port, {}, { dataDir });
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push(/queued as (\S+)/.exec((await send(first.port, 'alice@sender.test', ['bob@example.test'], message(`kept ${i}`))).response)![1]!);
+    await first.stop();
+    for (const name of ['moat.db', 'moat.db-wal', 'moat.db-shm']) rmSync(join(dataDir, name), { force: true });
+
+    const logs = captureLogger();
+    const second = await startRelay(sink.port, {}, { dataDir, logger: logs.logger });
+    await second.stop();
+    const orphans = join(dataDir, 'spool', 'orphans');
+    assert.deepEqual(readdirSync(orphans).sort(), [...ids].sort(), 'the three acknowledged messages are kept');
+    assert.match(logs.lines('SPOOL_ORPHANS_SET_ASIDE')[0] ?? '', /^\S+ warn SPOOL_ORPHANS_SET_ASIDE files=3 /);
+
+    // one step past what a crash alone explains: 65 files (with the 3 already set aside, which stay where they are)
+    const msg = join(dataDir, 'spool', 'msg');
+    for (let i = 0; i < 64; i++) writeFileSync(join(msg, newQueueId()), 'Subject: no row\r\n\r\nbody\r\n');
+    const atLimit = captureLogger();
+    await (await startRelay(sink.port, {}, { dataDir, logger: atLimit.logger })).stop();
+    assert.match(atLimit.lines('SPOOL_ORPHANS_SET_ASIDE')[0] ?? '', / warn SPOOL_ORPHANS_SET_ASIDE files=64 /);
+    for (let i = 0; i < 65; i++) writeFileSync(join(msg, newQueueId()), 'Subject: no row\r\n\r\nbody\r\n');
+    const past = captureLogger();
+    await (await startRelay(sink.port, {}, { dataDir, logger: past.logger })).stop();
+    assert.match(past.lines('SPOOL_ORPHANS_SET_ASIDE')[0] ?? '', / error SPOOL_ORPHANS_SET_ASIDE files=65 /);
+    assert.equal(readdirSync(orphans).length, 3 + 64 + 65);
+
+    const later = captureLogger();
+    await (await startRelay(sink.port, {}, { dataDir, logger: later.logger, clock: () => Date.now() + 30 * 24 * 3600_000 + 60_000 })).stop();
+    assert.deepEqual(readdirSync(orphans), [], 'set aside more than 30 days ago: removed');
+    assert.match(later.lines('SPOOL_CLEANED')[0] ?? '', / files=132\b/);
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+    await sink.stop();
+  }
+});
