@@ -81,13 +81,31 @@ export function defaultText(field: FieldDoc): string | null {
   return JSON.stringify(value);
 }
 
-/** What a control shows for a saved value (undefined: empty, the default shows as placeholder). */
+/** A list field's default entries ([] for none). */
+export function defaultEntries(field: FieldDoc): string[] {
+  try {
+    const value: unknown = JSON.parse(field.default);
+    return Array.isArray(value) ? value.map(String) : [];
+  } catch {
+    return [];
+  }
+}
+
+/** The same entries in the same order. */
+export function sameEntries(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((item, index) => item === b[index]);
+}
+
+/**
+ * What a control shows for a saved value (undefined: empty, the default shows as placeholder). A list shows its
+ * default entries when unset: an edit adds to them or takes from them, never silently replaces them all.
+ */
 export function valueToDraft(field: FieldDoc, value: unknown): Draft {
   switch (field.control) {
     case 'toggle':
       return value === undefined ? field.default === 'true' : value === true;
     case 'list':
-      return Array.isArray(value) ? value.map(String) : [];
+      return Array.isArray(value) ? value.map(String) : defaultEntries(field);
     case 'number-list':
       return Array.isArray(value) ? value.map((item) => (typeof item === 'number' ? toShown(field, item) : String(item))).join(', ') : '';
     case 'number':
@@ -106,7 +124,9 @@ export function draftToValue(field: FieldDoc, draft: Draft): DraftResult {
   if (field.control === 'toggle') return { ok: true, value: draft === true };
   if (field.control === 'list') {
     const items = (Array.isArray(draft) ? draft : splitEntries(String(draft))).map((item) => item.trim()).filter(Boolean);
-    return { ok: true, value: items };
+    // back to a non-empty default: the key goes, so the default (and its later updates) applies again
+    const defaults = defaultEntries(field);
+    return { ok: true, value: defaults.length > 0 && sameEntries(items, defaults) ? undefined : items };
   }
   const text = String(draft);
   const trimmed = text.trim();
@@ -167,7 +187,7 @@ export function applyDrafts(saved: ConfigObject, fields: readonly FieldDoc[], dr
   return { config, problems };
 }
 
-const same = (a: Draft, b: Draft) => (Array.isArray(a) && Array.isArray(b) ? a.length === b.length && a.every((item, index) => item === b[index]) : a === b);
+const same = (a: Draft, b: Draft) => (Array.isArray(a) && Array.isArray(b) ? sameEntries(a, b) : a === b);
 
 /** The keys whose edited value differs from the saved one (for "3 unsaved changes"). */
 export function changedKeys(saved: ConfigObject, fields: readonly FieldDoc[], drafts: Readonly<Record<string, Draft>>): string[] {

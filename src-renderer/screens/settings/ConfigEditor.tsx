@@ -4,7 +4,7 @@ import { ApiFailure, call } from '../../api/client.ts';
 import { asFailure, useAction, useCall } from '../../api/hooks.ts';
 import { Badge, CheckboxField, ErrorMessage, Loading, SelectField, StatusLine, TextField } from '../../components/ui.tsx';
 import { getPath, type ConfigObject, type Issue } from '../../lib/paths.ts';
-import { applyDrafts, changedKeys, defaultText, groupFields, placeIssues, splitEntries, valueToDraft, type Draft, type FieldDoc } from '../../lib/settings.ts';
+import { applyDrafts, changedKeys, defaultEntries, defaultText, groupFields, placeIssues, sameEntries, splitEntries, valueToDraft, type Draft, type FieldDoc } from '../../lib/settings.ts';
 import { overrideNote } from '../../lib/overrides.ts';
 import { TestReport } from '../wizard/steps.tsx';
 import { PlainError } from '../../components/PlainError.tsx';
@@ -233,7 +233,7 @@ function FieldControl(props: ControlProps) {
       );
     }
     case 'list':
-      return <ListField label={field.label} entries={Array.isArray(value) ? value : []} onChange={onChange} hint={hint} errors={errors} />;
+      return <ListField label={field.label} entries={Array.isArray(value) ? value : []} defaults={defaultEntries(field)} onChange={onChange} hint={hint} errors={errors} />;
     case 'number':
     case 'number-list':
       return <UnitField field={field} value={String(value)} onChange={onChange} hint={hint} errors={errors} note={note} />;
@@ -282,8 +282,11 @@ function UnitField({ field, value, onChange, hint, errors, note }: { field: Fiel
   );
 }
 
-/** Entries shown one by one with "Remove", and a box to add more (several at once, separated by spaces or commas). */
-function ListField({ label, entries, onChange, hint, errors }: { label: string; entries: readonly string[]; onChange: (value: readonly string[]) => void; hint: ReactNode; errors: string[] | undefined }) {
+/**
+ * Entries shown one by one with "Remove", and a box to add more (several at once, separated by spaces or commas). A
+ * list with a default says whether it is the default, and offers it back when it is not.
+ */
+function ListField({ label, entries, defaults, onChange, hint, errors }: { label: string; entries: readonly string[]; defaults: readonly string[]; onChange: (value: readonly string[]) => void; hint: ReactNode; errors: string[] | undefined }) {
   const id = useId();
   const [adding, setAdding] = useState('');
   const add = () => {
@@ -308,8 +311,19 @@ function ListField({ label, entries, onChange, hint, errors }: { label: string; 
           ))}
         </ul>
       ) : (
-        <span className="muted small">None.</span>
+        <span className="muted small">{defaults.length ? 'None: the default list is not used.' : 'None.'}</span>
       )}
+      {defaults.length ? (
+        <span className="list-default small">
+          {sameEntries(entries, defaults) ? (
+            <span className="muted">The default list.</span>
+          ) : (
+            <button type="button" className="link-button" onClick={() => onChange(defaults)}>
+              Reset to the default list ({defaults.length} entries)
+            </button>
+          )}
+        </span>
+      ) : null}
       <span className="list-add">
         <input
           id={`${id}-add`}

@@ -59,6 +59,22 @@ test('lists are entries added and removed one by one; toggles show their default
   assert.equal(defaultText(field('internal.tls')), 'When offered');
 });
 
+test('a list with a default shows it while unset: adding one entry keeps the others, and the default list again removes the key', () => {
+  const blocked = field('filters.attachments.blockedExtensions');
+  const defaults = valueToDraft(blocked, undefined) as string[];
+  assert.ok(defaults.length > 50 && defaults.includes('exe') && defaults.includes('js'), 'unset: the default entries');
+  const withZip = applyDrafts({}, fields, { [blocked.key]: [...defaults, 'zip'] });
+  assert.deepEqual(withZip.config, { filters: { attachments: { blockedExtensions: [...defaults, 'zip'] } } }, 'zip added to the defaults, not instead of them');
+  assert.equal(validateConfig(withZip.config).ok, true);
+  // taking zip out again: back to the default list, so the key goes (an explicit [] would block nothing)
+  assert.deepEqual(applyDrafts(withZip.config, fields, { [blocked.key]: defaults }).config, {});
+  assert.deepEqual(changedKeys({}, fields, { [blocked.key]: defaults }), [], 'the defaults shown are no change');
+  assert.deepEqual(draftToValue(blocked, []), { ok: true, value: [] }, 'emptied on purpose: nothing blocked, saved as such');
+  assert.deepEqual(valueToDraft(field('mx.clientNetworks.allow'), undefined), ['127.0.0.0/8', '::1']);
+  // a list whose default is empty keeps an empty list as it was
+  assert.deepEqual(draftToValue(field('recipients'), []), { ok: true, value: [] });
+});
+
 test('edits change only the keys touched, in stored units, and the result is a valid config', () => {
   const saved = { domains: ['example.com'], internal: { host: 'exchange.lan' }, queue: { lifetimeHours: 48 } };
   const drafts = { 'mx.maxMessageBytes': '10', 'queue.lifetimeHours': '', 'mx.callout.enabled': true, domains: ['example.com'] };
