@@ -24,6 +24,19 @@ test('every problem is listed with its key path', () => {
   assert.match(result.problems.find((problem) => problem.path === 'mx.listen')!.message, /HOST:PORT/);
 });
 
+test('junk scores must rise from tag to quarantine to refuse, 0 turning one off; one below the one before is refused at its key', () => {
+  const scores = (tagScore: number, quarantineScore: number, rejectScore: number) => validateConfig({ filters: { tagScore, quarantineScore, rejectScore } });
+  for (const ok of [[5, 10, 15], [5, 5, 5], [0, 10, 15], [5, 0, 15], [5, 10, 0], [20, 0, 0], [0, 0, 1]] as const) assert.equal(scores(...ok).ok, true, `${ok.join('/')}`);
+  const problems = (result: ReturnType<typeof validateConfig>) => (result.ok ? [] : result.problems.map((problem) => `${problem.path}: ${problem.message}`));
+  assert.deepEqual(problems(scores(20, 10, 1.5)), [
+    'filters.quarantineScore: the quarantine score (10) is below the tag score (20): the scores must rise from tag to quarantine to refuse (0 turns one off)',
+    'filters.rejectScore: the refuse score (1.5) is below the quarantine score (10): the scores must rise from tag to quarantine to refuse (0 turns one off)',
+  ]);
+  // one step below: 14.9 under a quarantine score of 15; and past a score turned off, the next one in use counts
+  assert.deepEqual(problems(scores(5, 15, 14.9)).length, 1);
+  assert.match(problems(scores(16, 0, 15))[0] ?? '', /^filters\.rejectScore: the refuse score \(15\) is below the tag score \(16\)/);
+});
+
 test('domains are normalised: lower case, punycode, no trailing dot', () => {
   const result = validateConfig({ domains: ['Example.COM.', 'bücher.example'] });
   assert.ok(result.ok);
