@@ -6,6 +6,7 @@ import { STATE_KEYS, StateStore } from '../store/state-store.ts';
 import { hashPassword, verifyPassword, dummyHash } from '../auth/password.ts';
 import { writeFileWhole } from '../util/write-whole.ts';
 import { ApiError } from './errors.ts';
+import { clientKey } from '../util/networks.ts';
 
 /** A session unused this long is forgotten (the admin logs in again). */
 export const SESSION_IDLE_MS = 8 * 3600_000;
@@ -262,9 +263,11 @@ export class AdminAuth {
    * Refuses a guess from an address past its limit (or, unfamiliar, past the total), else counts it as a failure
    * now, before the check, so that parallel guesses see each other. Synchronous: callers call it before any await.
    */
-  private reserve(clientIp: string): Reservation {
+  private reserve(address: string): Reservation {
     const now = this.options.clock();
-    const familiar = this.isFamiliar(clientIp, now);
+    const familiar = this.isFamiliar(address, now);
+    // an IPv6 client is counted by its /64: one site may use any address in it
+    const clientIp = clientKey(address);
     this.totalFailures = this.recent(this.totalFailures);
     const mine = this.recent(this.failures.get(clientIp));
     if (mine.length >= LOGIN_FAILURES_PER_IP || (!familiar && this.totalFailures.length >= LOGIN_FAILURES_TOTAL)) {

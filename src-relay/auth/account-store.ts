@@ -1,5 +1,6 @@
 import type { Db } from '../store/db.ts';
 import type { SenderRule } from './names.ts';
+import { clientKey } from '../util/networks.ts';
 
 export interface Account {
   name: string;
@@ -174,7 +175,7 @@ export class AccountStore {
    * that address stays locked until the name is unlocked: lifting an address does not forgive guesses at a name.
    */
   unlockAddress(ip: string): boolean {
-    return this.statements.deleteLock.run(lockKey.ip(ip)).changes > 0;
+    return this.statements.deleteLock.run(lockKey.ip(clientKey(ip))).changes > 0;
   }
 
   /** Did this account log in successfully from this client address since `since`? */

@@ -4,7 +4,7 @@
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import type { Logger } from '../log/logger.ts';
 import type { Resolver } from '../util/resolver.ts';
-import { expandIPv6, normalizeClientIp, parseCidr } from '../util/networks.ts';
+import { clientKey, expandIPv6, normalizeClientIp, parseCidr } from '../util/networks.ts';
 
 /** One DNS block list: its zone, how much a listing weighs, and which answers count (none given: any 127.0.0.0/8). */
 export interface DnsblZone {
@@ -29,6 +29,8 @@ export type PolicyVerdict = { ok: true } | { ok: false; refusal: ClientRefusal; 
 /** What the policy decided about one connection when it opened; the DNSBL part is awaited later, at RCPT. */
 export interface ClientScreen {
   ip: string;
+  /** What the counters count by: the address, or the /64 of an IPv6 one (util/networks.ts clientKey). */
+  key: string;
   /** On an allow-listed network: no DNSBL, rate limits, harvest cap or error delay. */
   trusted: boolean;
   /** Refused at connect (rate limit, harvest block). */
@@ -191,22 +193,23 @@ export class ConnectionPolicy {
   /** A new connection: counts it, and starts the DNSBL look-ups so that they are done by the time RCPT comes. */
   connect(rawIp: string): ClientScreen {
     const ip = normalizeClientIp(rawIp);
+    const key = clientKey(ip);
     const network = this.networks.classify(ip);
-    if (network?.verdict === 'allow') return { ip, trusted: true, atConnect: ACCEPT, listing: Promise.resolve(ACCEPT) };
+    if (network?.verdict === 'allow') return { ip, key, trusted: true, atConnect: ACCEPT, listing: Promise.resolve(ACCEPT) };
     const listing: Promise<PolicyVerdict> =
       network?.verdict === 'deny'
         ? Promise.resolve({ ok: false, refusal: 'client-denied', reason: `client network ${network.network} is on the deny list` })
         : this.dnsbl(ip);
-    return { ip, trusted: false, atConnect: this.admit(ip), listing };
+    return { ip, key, trusted: false, atConnect: this.admit(key), listing };
   }
 
   /** MAIL FROM: the per-client message rate. */
   mail(screen: ClientScreen): PolicyVerdict {
     const limit = this.settings.rateLimit.messagesPerMinute;
     if (screen.trusted || limit === 0) return ACCEPT;
-    const count = this.messages.hit(screen.ip, this.clock());
+    const count = this.messages.hit(screen.key, this.clock());
     if (count <= limit) return ACCEPT;
-    return { ok: false, refusal: 'message-rate', reason: `more than ${limit} messages a minute from ${screen.ip}` };
+    return { ok: false, refusal: 'message-rate', reason: `more than ${limit} messages a minute from ${screen.key}` };
   }
 
   /**
@@ -222,29 +225,29 @@ export class ConnectionPolicy {
     if (screen.trusted) return { ok: true, place: UNCOUNTED_PLACE };
     for (;;) {
       // synchronous, before any await: looking at the counters and taking a place are one step
-      const gate = this.takePlace(screen.ip, tally);
+      const gate = this.takePlace(screen.key, tally);
       if (gate !== 'wait') return gate;
       await new Promise<void>((resolve) => this.waiters.push(resolve));
     }
   }
 
-  private takePlace(ip: string, tally: HarvestTally): RecipientGate | 'wait' {
+  private takePlace(client: string, tally: HarvestTally): RecipientGate | 'wait' {
     const { maxUnknownPerSession, maxUnknownPerIp } = this.settings.harvest;
     const now = this.clock();
-    const blocked = this.blockedVerdict(ip, now);
+    const blocked = this.blockedVerdict(client, now);
     if (blocked) return blocked;
-    const pending = this.pending.get(ip) ?? 0;
-    const clientFull = maxUnknownPerIp > 0 && pending > 0 && this.unknown.count(ip, now) + pending > maxUnknownPerIp;
+    const pending = this.pending.get(client) ?? 0;
+    const clientFull = maxUnknownPerIp > 0 && pending > 0 && this.unknown.count(client, now) + pending > maxUnknownPerIp;
     const sessionFull = maxUnknownPerSession > 0 && tally.pending > 0 && tally.unknown + tally.pending > maxUnknownPerSession;
     if (clientFull || sessionFull) return 'wait';
-    this.pending.set(ip, pending + 1);
+    this.pending.set(client, pending + 1);
     tally.pending++;
     let held = true;
     const settle = <T>(outcome: () => T): T => {
       held = false;
-      const left = (this.pending.get(ip) ?? 1) - 1;
-      if (left > 0) this.pending.set(ip, left);
-      else this.pending.delete(ip);
+      const left = (this.pending.get(client) ?? 1) - 1;
+      if (left > 0) this.pending.set(client, left);
+      else this.pending.delete(client);
       tally.pending--;
       try {
         return outcome();
@@ -257,7 +260,7 @@ export class ConnectionPolicy {
     return {
       ok: true,
       place: {
-        unknown: () => (held ? settle(() => this.countUnknown(ip, tally)) : ACCEPT),
+        unknown: () => (held ? settle(() => this.countUnknown(client, tally)) : ACCEPT),
         release: () => {
           if (held) settle(() => undefined);
         },
@@ -269,17 +272,17 @@ export class ConnectionPolicy {
    * An unknown recipient was refused: counted for the session and for the client over the window. Past either cap
    * the session is ended; past the client's cap the client is also blocked for `blockMinutes`.
    */
-  private countUnknown(ip: string, tally: HarvestTally): PolicyVerdict {
+  private countUnknown(client: string, tally: HarvestTally): PolicyVerdict {
     const { maxUnknownPerSession, maxUnknownPerIp, windowMinutes, blockMinutes } = this.settings.harvest;
     const now = this.clock();
     tally.unknown++;
-    const perIp = maxUnknownPerIp > 0 ? this.unknown.hit(ip, now) : 0;
+    const perIp = maxUnknownPerIp > 0 ? this.unknown.hit(client, now) : 0;
     if (maxUnknownPerIp > 0 && perIp > maxUnknownPerIp) {
-      this.blocked.delete(ip);
-      this.blocked.set(ip, now + blockMinutes * MINUTE_MS);
+      this.blocked.delete(client);
+      this.blocked.set(client, now + blockMinutes * MINUTE_MS);
       if (this.blocked.size > MAX_TRACKED_CLIENTS) this.blocked.delete(this.blocked.keys().next().value!);
-      this.logger.warn({ ip, unknown: perIp, minutes: blockMinutes }, 'HARVEST_BLOCKED');
-      return { ok: false, refusal: 'harvest', reason: `more than ${maxUnknownPerIp} unknown recipients from ${ip} within ${windowMinutes} minutes; blocked for ${blockMinutes} minutes` };
+      this.logger.warn({ ip: client, unknown: perIp, minutes: blockMinutes }, 'HARVEST_BLOCKED');
+      return { ok: false, refusal: 'harvest', reason: `more than ${maxUnknownPerIp} unknown recipients from ${client} within ${windowMinutes} minutes; blocked for ${blockMinutes} minutes` };
     }
     if (maxUnknownPerSession > 0 && tally.unknown > maxUnknownPerSession) {
       return { ok: false, refusal: 'harvest', reason: `more than ${maxUnknownPerSession} unknown recipients in one session` };
@@ -296,26 +299,26 @@ export class ConnectionPolicy {
 
   /** Clients blocked for harvesting right now (for tests and the admin view). */
   isBlocked(ip: string): boolean {
-    const until = this.blocked.get(normalizeClientIp(ip));
+    const until = this.blocked.get(clientKey(ip));
     return until !== undefined && until > this.clock();
   }
 
   /** The harvest refusal while the client is blocked; null when it is not (an ended block is forgotten). */
-  private blockedVerdict(ip: string, now: number): Extract<PolicyVerdict, { ok: false }> | null {
-    const until = this.blocked.get(ip);
+  private blockedVerdict(client: string, now: number): Extract<PolicyVerdict, { ok: false }> | null {
+    const until = this.blocked.get(client);
     if (until === undefined) return null;
-    if (until > now) return { ok: false, refusal: 'harvest', reason: `${ip} is blocked for too many unknown recipients until ${new Date(until).toISOString()}` };
-    this.blocked.delete(ip);
+    if (until > now) return { ok: false, refusal: 'harvest', reason: `${client} is blocked for too many unknown recipients until ${new Date(until).toISOString()}` };
+    this.blocked.delete(client);
     return null;
   }
 
-  private admit(ip: string): PolicyVerdict {
+  private admit(client: string): PolicyVerdict {
     const now = this.clock();
-    const blocked = this.blockedVerdict(ip, now);
+    const blocked = this.blockedVerdict(client, now);
     if (blocked) return blocked;
     const limit = this.settings.rateLimit.connectionsPerMinute;
-    if (limit > 0 && this.connections.hit(ip, now) > limit) {
-      return { ok: false, refusal: 'connection-rate', reason: `more than ${limit} connections a minute from ${ip}` };
+    if (limit > 0 && this.connections.hit(client, now) > limit) {
+      return { ok: false, refusal: 'connection-rate', reason: `more than ${limit} connections a minute from ${client}` };
     }
     return ACCEPT;
   }

@@ -29,6 +29,7 @@ import { TransactionPacing } from './pacing.ts';
 import { receivedHeader } from './received.ts';
 import { REPLIES, SmtpReplyError, type SmtpReply } from './replies.ts';
 import type { TlsPair } from './tls.ts';
+import { clientKey } from '../util/networks.ts';
 import {
   chooseEnhancedCode,
   checkSmtpServerVersion,
@@ -58,6 +59,8 @@ export interface SessionState {
   /** smtp-server's connection, steered through smtp/smtp-server-adapter.ts only. */
   connection: ConnectionHandle | undefined;
   errors: number;
+  /** What the per-address connection cap counts by: the address, or its /64 for IPv6. */
+  clientKey: string;
   countedForIp: boolean;
   deadline: NodeJS.Timeout | undefined;
   /** The enhanced status of the reply being sent, when our policy chose it. */
@@ -243,19 +246,20 @@ export abstract class SmtpListener {
     const ip = session.remoteAddress;
     const connection = connectionOf(this.server, session);
     const state: SessionState = {
-      ip, session, connection, errors: 0, countedForIp: false, deadline: undefined, enhanced: undefined, inData: false,
+      ip, clientKey: clientKey(ip), session, connection, errors: 0, countedForIp: false, deadline: undefined, enhanced: undefined, inData: false,
       activity: new SessionActivity(this.stress.now()), dataRate: undefined,
     };
     this.sessions.set(session.id, state);
     if (connection) this.instrument(connection, state);
     if (this.stopping) return callback(this.refuse(session, REPLIES.shuttingDown));
-    const open = this.perIp.get(ip) ?? 0;
+    // counted by /64 for IPv6: one site may use any address of its /64 (util/networks.ts clientKey)
+    const open = this.perIp.get(state.clientKey) ?? 0;
     if (open >= this.limits.maxConnectionsPerIp) {
       this.logger.warn({ ip, open }, 'CONNECTION_LIMIT');
       this.events.emit('refused', { reason: 'connection-limit', clientIp: ip });
       return callback(this.refuse(session, REPLIES.tooManyConnectionsFromIp));
     }
-    this.perIp.set(ip, open + 1);
+    this.perIp.set(state.clientKey, open + 1);
     state.countedForIp = true;
     state.deadline = setTimeout(() => this.reply(state, REPLIES.sessionDeadline), this.limits.sessionDeadlineSec * 1000);
     state.deadline.unref();
@@ -357,9 +361,9 @@ export abstract class SmtpListener {
     clearTimeout(state.deadline);
     state.dataRate?.stop();
     if (state.countedForIp) {
-      const open = (this.perIp.get(state.ip) ?? 1) - 1;
-      if (open > 0) this.perIp.set(state.ip, open);
-      else this.perIp.delete(state.ip);
+      const open = (this.perIp.get(state.clientKey) ?? 1) - 1;
+      if (open > 0) this.perIp.set(state.clientKey, open);
+      else this.perIp.delete(state.clientKey);
     }
     this.closed(session);
   }

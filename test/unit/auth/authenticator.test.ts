@@ -88,3 +88,23 @@ test('the circuit breaker counts the last hour only, and from the last unlock on
     now += 3600_000 + 1;
     assert.equal(breaker.admitMessage(account(), '192.0.2.1', 's1').ok, true, 'an hour later they have left the window');
   }));
+
+test('an IPv6 client is counted by its /64: spraying names from new addresses of one /64 is stopped at maxFailuresPerIp, in parallel too; the admin unlocks it by any of its addresses', () =>
+  withStore(async (accounts) => {
+    let checks = 0;
+    const verify = async () => {
+      checks++;
+      return false;
+    };
+    const auth = new Authenticator({ accounts, policy, events: createRelayEvents(), logger: silentLogger, verify, clock: () => 1000 });
+    // 11 names from 11 addresses of 2001:db8:7:7::/64, all at once: maxFailuresPerIp (10) checks, the 11th refused
+    const results = await Promise.all(
+      Array.from({ length: 11 }, (_, i) => auth.authenticate({ username: `user${i}`, password: 'x', clientIp: `2001:db8:7:7::${i + 1}`, listener: 'submission' })),
+    );
+    assert.equal(checks, 10);
+    assert.equal(results.filter((result) => !result.ok && result.reply === 'locked').length, 1);
+    assert.equal(accounts.lock('ip:2001:db8:7:7::/64')!.failures, 10);
+    const other = await auth.authenticate({ username: 'user0', password: 'x', clientIp: '2001:db8:7:8::1', listener: 'submission' });
+    assert.equal(!other.ok && other.reply, 'failed', 'the next /64 is another client');
+    assert.equal(accounts.unlockAddress('2001:db8:7:7::abcd'), true, 'unlocked by any address of the /64');
+  }));

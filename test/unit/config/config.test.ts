@@ -26,7 +26,9 @@ test('every problem is listed with its key path', () => {
 
 test('junk scores must rise from tag to quarantine to refuse, 0 turning one off; one below the one before is refused at its key', () => {
   const scores = (tagScore: number, quarantineScore: number, rejectScore: number) => validateConfig({ filters: { tagScore, quarantineScore, rejectScore } });
-  for (const ok of [[5, 10, 15], [5, 5, 5], [0, 10, 15], [5, 0, 15], [5, 10, 0], [20, 0, 0], [0, 0, 1]] as const) assert.equal(scores(...ok).ok, true, `${ok.join('/')}`);
+  for (const [tag, quarantine, refuse] of [[5, 10, 15], [5, 5, 5], [0, 10, 15], [5, 0, 15], [5, 10, 0], [20, 0, 0], [0, 0, 1]] as const) {
+    assert.equal(scores(tag, quarantine, refuse).ok, true, `${tag}/${quarantine}/${refuse}`);
+  }
   const problems = (result: ReturnType<typeof validateConfig>) => (result.ok ? [] : result.problems.map((problem) => `${problem.path}: ${problem.message}`));
   assert.deepEqual(problems(scores(20, 10, 1.5)), [
     'filters.quarantineScore: the quarantine score (10) is below the tag score (20): the scores must rise from tag to quarantine to refuse (0 turns one off)',

@@ -263,3 +263,24 @@ test("harvest places: a session's own checks in progress count against maxUnknow
   const partnerTally: HarvestTally = { unknown: 0, pending: 0 };
   for (let i = 0; i < 5; i++) assert.deepEqual(await unknownRecipient(trusted, partner, partnerTally), { ok: true }, 'an allow-listed client is not counted');
 });
+
+test('an IPv6 client is counted by its /64: new addresses of one /64 share its connection rate, message rate and harvest count; another /64 has its own', async () => {
+  const inSite = (i: number) => `2001:db8:1:2::${(i + 1).toString(16)}`;
+  const { policy: limited } = policy({ rateLimit: { connectionsPerMinute: 60, messagesPerMinute: 120 }, harvest: { maxUnknownPerSession: 0, maxUnknownPerIp: 20, windowMinutes: 10, blockMinutes: 15 } });
+  const admitted = Array.from({ length: 61 }, (_, i) => limited.connect(inSite(i)));
+  assert.equal(admitted.filter((screen) => screen.atConnect.ok).length, 60, '60 connections a minute from one /64, whatever the addresses');
+  const refused = admitted[60]!.atConnect;
+  assert.match(!refused.ok ? refused.reason : '', /from 2001:db8:1:2::\/64$/);
+  assert.equal(limited.connect('2001:db8:1:3::1').atConnect.ok, true, 'the next /64 is another site');
+  assert.equal(limited.connect('::ffff:192.0.2.9').key, '192.0.2.9', 'an IPv4-mapped address is its IPv4 address');
+
+  const messages = Array.from({ length: 121 }, (_, i) => limited.mail(admitted[i % 60]!));
+  assert.equal(messages.filter((verdict) => verdict.ok).length, 120, '120 messages a minute from one /64');
+
+  const tally: HarvestTally = { unknown: 0, pending: 0 };
+  const verdicts = [];
+  for (let i = 0; i < 21; i++) verdicts.push(await unknownRecipient(limited, admitted[i]!, tally));
+  assert.equal(verdicts.filter((verdict) => verdict.ok).length, 20, '20 unknown recipients from one /64, then blocked');
+  assert.equal(limited.isBlocked('2001:db8:1:2::ffff'), true, 'any address of the /64 is blocked');
+  assert.equal(limited.isBlocked('2001:db8:1:3::1'), false);
+});
