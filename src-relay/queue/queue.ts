@@ -9,6 +9,7 @@ import { newQueueId } from '../util/ids.ts';
 import { splitAddress, normalizeDomain } from '../util/address.ts';
 import { decodeHeaderText, MOAT_SENDER_NAME, senderName } from '../util/header-text.ts';
 import { buildDsn, type DsnRecipient } from './dsn.ts';
+import { parseDecision } from '../filters/policy.ts';
 
 /** How much of the original header block a DSN quotes back. */
 const MAX_QUOTED_HEADER_BYTES = 64 * 1024;
@@ -188,6 +189,13 @@ export class Queue extends EventEmitter<QueueEvents> {
     const message = this.store.message(messageId);
     if (!message || message.sender === '' || recipients.length === 0) return null;
     const now = this.clock();
+    if (senderForged(message.decision)) {
+      // the sending address's own SPF record refused the client: a notice would go to whoever was impersonated
+      // (backscatter), carrying the message's header section
+      this.logger.info({ id: messageId, to: message.sender, action: recipients[0]!.action }, 'DSN_NOT_SENT');
+      this.note({ at: now, queueId: messageId, action: 'DSN_NOT_SENT', sender: message.sender, detail: `SPF failed for ${message.sender} when the message came in` });
+      return null;
+    }
     const raw = buildDsn({
       reportingMta: this.hostname,
       from: `MAILER-DAEMON@${this.hostname}`,
@@ -444,6 +452,11 @@ export class Queue extends EventEmitter<QueueEvents> {
     }
     return { removed, orphans, damaged };
   }
+}
+
+/** Sender authentication found the envelope sender's SPF record refusing the client (its SPF_FAIL finding). */
+function senderForged(decision: string | null): boolean {
+  return parseDecision(decision)?.results.some((result) => result.reasons.some((reason) => reason.startsWith('SPF_FAIL '))) ?? false;
 }
 
 /** The Subject and Message-ID of a message Moat wrote (one-line fields, no folding), for listing and tracking it. */

@@ -12,6 +12,8 @@ export type MessageKind = 'mail' | 'dsn';
 /** What history rows say happened; upper-case so an admin can grep logs and the table alike. */
 export type HistoryAction =
   | 'NORMALIZED' | 'REFUSED' | 'DELIVERED' | 'DEFERRED' | 'BOUNCED' | 'EXPIRED' | 'DELAY_WARNED'
+  // no bounce notice: SPF showed the sender address forged (a notice would be backscatter)
+  | 'DSN_NOT_SENT'
   // the connection ended after the message data with no reply: the server may have it (RFC 1047)
   | 'NO_REPLY'
   | 'HELD' | 'RELEASED' | 'RETRY' | 'DELETED' | 'DAMAGED' | 'QUEUE_HELD' | 'QUEUE_RELEASED' | 'QUEUE_RETRY'
