@@ -175,7 +175,11 @@ export class AccountStore {
    * that address stays locked until the name is unlocked: lifting an address does not forgive guesses at a name.
    */
   unlockAddress(ip: string): boolean {
-    return this.statements.deleteLock.run(lockKey.ip(clientKey(ip))).changes > 0;
+    // IPv6 clients are locked by /64 (util/networks.ts clientKey); a lock made before that is by the address itself
+    const keys = new Set([lockKey.ip(ip), lockKey.ip(clientKey(ip))]);
+    let unlocked = false;
+    for (const key of keys) unlocked = this.statements.deleteLock.run(key).changes > 0 || unlocked;
+    return unlocked;
   }
 
   /** Did this account log in successfully from this client address since `since`? */

@@ -175,6 +175,13 @@ test('lockouts can be read and lifted before the first start too, on the data di
   assert.deepEqual((await accounts(context, 'accounts.lockouts', {})).addresses.map((entry) => entry.address), ['2001:db8::7']);
   assert.deepEqual(await accounts(context, 'accounts.unlockAddress', { address: '2001:DB8::7' }), { address: '2001:db8::7', unlocked: true });
   assert.deepEqual(await accounts(context, 'accounts.lockouts', {}), { addresses: [], names: [] });
+  // IPv6 clients are locked by /64 now: lifted by the /64 as listed, or by any address in it
+  withAccounts(dataDir, (store) => store.putLock('ip:2001:db8:1:2::/64', 20, Date.now(), Date.now() + 60_000));
+  assert.deepEqual((await accounts(context, 'accounts.lockouts', {})).addresses.map((entry) => entry.address), ['2001:db8:1:2::/64']);
+  assert.deepEqual(await accounts(context, 'accounts.unlockAddress', { address: '2001:db8:1:2::/64' }), { address: '2001:db8:1:2::/64', unlocked: true });
+  withAccounts(dataDir, (store) => store.putLock('ip:2001:db8:1:2::/64', 20, Date.now(), Date.now() + 60_000));
+  assert.deepEqual(await accounts(context, 'accounts.unlockAddress', { address: '2001:db8:1:2:aaaa::1' }), { address: '2001:db8:1:2:aaaa::1', unlocked: true });
+  assert.deepEqual(await accounts(context, 'accounts.lockouts', {}), { addresses: [], names: [] });
 });
 
 test('sender lists: entries are normalised, moved between lists, removed; a denied sender is refused on the next message', { timeout: TEST_TIMEOUT_MS }, async () => {

@@ -5,7 +5,7 @@ import { AccountStore, lockKey, splitPairKey, type Account } from '../../auth/ac
 import type { accountsContract } from '../../auth/contract.ts';
 import { defaultSenderRules, normalizeUserName, parseSenderRules, type SenderRule } from '../../auth/names.ts';
 import { hashPassword, passwordProblem } from '../../auth/password.ts';
-import { normalizeClientIp } from '../../util/networks.ts';
+import { clientKey, normalizeClientIp } from '../../util/networks.ts';
 import { ApiError } from '../errors.ts';
 import { withDatabase } from './database.ts';
 import type { ApiContext, Handlers } from './types.ts';
@@ -16,9 +16,14 @@ function userName(raw: string): string {
   return name;
 }
 
-/** A client address as the lockouts key it: IPv4-mapped IPv6 is the IPv4 client, IPv6 in lower case (as Node gives it). */
+/**
+ * A client address as the lockouts key it: IPv4-mapped IPv6 is the IPv4 client, IPv6 in lower case (as Node gives
+ * it); an IPv6 /64 as the lockouts list shows it ("2001:db8:1:2::/64") is taken as it is.
+ */
 function clientAddress(raw: string): string {
-  if (!isIP(raw)) throw new ApiError('INVALID_INPUT', undefined, [{ path: 'address', message: 'expected an IP address, e.g. 192.0.2.10 or 2001:db8::10' }]);
+  const network = /^([0-9a-f:]+)\/64$/i.exec(raw);
+  if (network && isIP(network[1]!) === 6) return clientKey(network[1]!);
+  if (!isIP(raw)) throw new ApiError('INVALID_INPUT', undefined, [{ path: 'address', message: 'expected an IP address, e.g. 192.0.2.10 or 2001:db8::10, or an IPv6 /64 as listed' }]);
   return normalizeClientIp(raw.toLowerCase());
 }
 
