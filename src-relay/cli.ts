@@ -5,7 +5,7 @@ import type { ConfigInput } from './config/schema.ts';
 import { checkServeReady, formatProblems, loadConfig, splitHostPort, type ConfigProblem, type ConfigResult } from './config/load.ts';
 import { hostPortSchema } from './config/schema.ts';
 import { createStreamLogger, silentLogger } from './log/logger.ts';
-import { dataPaths, openStore, type Relay } from './engine.ts';
+import { dataPaths, missingStore, openStore, type Relay } from './engine.ts';
 import { ConfigRefused, startAdminHost, type AdminHost } from './admin/host.ts';
 import { resolverFromEnvironment } from './util/fixture-resolver.ts';
 import { QUEUE_ID_PATTERN } from './util/ids.ts';
@@ -209,6 +209,12 @@ async function queueCommand(flags: Flags, args: string[]): Promise<number> {
   if (!result.ok) return refuseConfig(configFile, result.problems);
   const needsId = !(action === 'list' || ((action === 'retry' || action === 'hold' || action === 'release') && flags.all));
   if (needsId && (!id || !QUEUE_ID_PATTERN.test(id))) throw new UsageError(id ? `not a queue id: ${JSON.stringify(id)}` : `queue ${action ?? ''} needs a queue id`);
+  const missing = missingStore(dataDir);
+  if (missing) {
+    process.stderr.write(`moat: ${missing}
+`);
+    return 1;
+  }
   let store = openStore(dataDir, result.config, silentLogger);
   const served = flags.domain ? undefined : store.queue.store.getState(STATE_KEYS.servedDomains);
   if (served !== undefined && served !== JSON.stringify(result.config.domains)) {

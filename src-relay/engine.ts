@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { promises as dns } from 'node:dns';
 import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
@@ -94,6 +94,15 @@ export interface Relay {
 /** The paths a data directory holds. */
 export function dataPaths(dataDir: string) {
   return { config: join(dataDir, 'moat.json'), spool: join(dataDir, 'spool'), db: join(dataDir, 'moat.db') };
+}
+
+/**
+ * Why a command that reads the relay's data cannot run on `dataDir`: it holds no moat.db (a typo, or the default
+ * folder of a relay whose data is elsewhere). Opening it would make an empty store and report an empty queue.
+ */
+export function missingStore(dataDir: string): string | null {
+  if (existsSync(dataPaths(dataDir).db)) return null;
+  return `no Moat data in ${dataDir} (it holds no moat.db): give --data-dir the folder \`moat serve\` uses`;
 }
 
 /** Opens the store of a data dir without starting anything: what the CLI's queue commands work on. */

@@ -3,7 +3,7 @@
 // change applies to the next message.
 import type { Config } from '../config/schema.ts';
 import type { ConfigProblem, ConfigResult } from '../config/load.ts';
-import { openStore } from '../engine.ts';
+import { missingStore, openStore } from '../engine.ts';
 import { silentLogger } from '../log/logger.ts';
 import { Quarantine } from '../quarantine/quarantine.ts';
 import { SenderLists } from '../filters/sender-lists.ts';
@@ -35,9 +35,14 @@ function safe(text: string, keepNewlines = false): string {
   return text.replace(keepNewlines ? /[\x00-\x08\x0b-\x1f\x7f\x9b\u202a-\u202e\u2066-\u2069]/g : /[\x00-\x1f\x7f\x9b\u202a-\u202e\u2066-\u2069]/g, '?');
 }
 
-function open(context: QuarantineCliContext): { config: Config; dataDir: string } | number {
+function open(context: QuarantineCliContext, io: CommandIo): { config: Config; dataDir: string } | number {
   const { dataDir, configFile, result } = context.resolve();
   if (!result.ok) return context.refuseConfig(configFile, result.problems);
+  const missing = missingStore(dataDir);
+  if (missing) {
+    io.err(`moat: ${missing}\n`);
+    return EXIT_FAILED;
+  }
   return { config: result.config, dataDir };
 }
 
@@ -58,7 +63,7 @@ export async function quarantineCommand(args: string[], context: QuarantineCliCo
     return usage(action === 'list' ? 'quarantine list takes no id' : id ? `not a queue id: ${JSON.stringify(id)}` : `quarantine ${action} needs a queue id`);
   }
   if (context.flags['allow-sender'] && action !== 'release') return usage('--allow-sender goes with "quarantine release"');
-  const opened = open(context);
+  const opened = open(context, io);
   if (typeof opened === 'number') return opened;
   const { db, queue } = openStore(opened.dataDir, opened.config, silentLogger);
   const quarantine = new Quarantine({ queue, senders: new SenderLists(db), logger: silentLogger });
@@ -132,7 +137,7 @@ export async function quarantineCommand(args: string[], context: QuarantineCliCo
 async function digestCommand(context: QuarantineCliContext, io: CommandIo, usage: (problem: string) => number): Promise<number> {
   const to = context.flags.to?.trim();
   if (to !== undefined && (!to || splitAddress(to) === null)) return usage(`--to needs an address like alice@example.com, got ${JSON.stringify(context.flags.to)}`);
-  const opened = open(context);
+  const opened = open(context, io);
   if (typeof opened === 'number') return opened;
   const { db, queue } = openStore(opened.dataDir, opened.config, silentLogger);
   try {
@@ -189,7 +194,7 @@ export async function sendersCommand(args: string[], context: QuarantineCliConte
   const entry = action === 'list' ? null : SenderLists.normalize(raw ?? '');
   if (action !== 'list' && !entry) return usage(raw ? `"${raw}" is neither an address (user@example.com) nor a domain (@example.com)` : `senders ${action} needs an address or @domain`);
   if (context.flags.note !== undefined && action !== 'allow' && action !== 'deny') return usage('--note goes with "senders allow" or "senders deny"');
-  const opened = open(context);
+  const opened = open(context, io);
   if (typeof opened === 'number') return opened;
   const { db } = openStore(opened.dataDir, opened.config, silentLogger);
   const lists = new SenderLists(db);
@@ -248,7 +253,7 @@ async function personalCommand(args: string[], context: QuarantineCliContext, io
     entry = PersonalLists.normalize(rawEntry ?? '');
     if (!entry) return usage(rawEntry ? `"${rawEntry}" is neither an address (user@example.com) nor a domain (@example.com)` : `senders personal ${action} needs an address or @domain after the user's address`);
   }
-  const opened = open(context);
+  const opened = open(context, io);
   if (typeof opened === 'number') return opened;
   const domain = recipient?.slice(recipient.lastIndexOf('@') + 1);
   if (action !== 'list' && action !== 'remove' && domain && !opened.config.domains.includes(domain)) {

@@ -9,6 +9,7 @@ import { tempDir } from '../helpers/relay.ts';
 import { RawSmtp, message, send } from '../helpers/smtp.ts';
 import { ServeProcess, eventually, runCli, snapshot } from '../helpers/cli.ts';
 import { AdminClient } from '../helpers/admin.ts';
+import { openDatabase } from '../../src-relay/store/db.ts';
 
 const QUEUE_ID = /queued as ([0-9A-Z]{22})/;
 /** Each test spawns the CLI a few dozen times at most; a hang fails it instead of the whole run. */
@@ -85,7 +86,11 @@ test('bad flags or config exit 2, list every problem with its key path, and leav
   // An existing data dir with a database and spool in it, and one that does not exist yet.
   const existing = join(root, 'existing');
   const broken = join(root, 'broken');
-  for (const dir of [existing, broken]) assert.equal((await runCli(['queue', 'list', '--data-dir', dir])).code, 0);
+  for (const dir of [existing, broken]) {
+    mkdirSync(dir, { recursive: true });
+    openDatabase(dir).close();
+    assert.equal((await runCli(['queue', 'list', '--data-dir', dir])).code, 0);
+  }
   writeFileSync(join(broken, 'moat.json'), '{"domains": ["example.test",]}');
   const missing = join(root, 'missing');
   const twoProblems = join(root, 'two-problems.json');
@@ -141,6 +146,17 @@ test('bad flags or config exit 2, list every problem with its key path, and leav
   // Each wrong value is its own line: nothing folded or dropped.
   const both = await runCli(['serve', '--data-dir', missing, ...good, '--config', twoProblems]);
   assert.equal(both.stderr.split('\n').filter((line) => /^ {2}\S+: /.test(line)).length, 2);
+});
+
+test('queue and quarantine commands on a folder without moat.db (a typo, or no --data-dir) say so and exit 1, creating nothing', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const typo = join(world(), 'dta-typo');
+  for (const command of [['queue', 'list'], ['quarantine', 'list'], ['queue', 'retry', '--all']]) {
+    const result = await runCli([...command, '--data-dir', typo]);
+    assert.equal(result.code, 1, `${command.join(' ')}: ${result.stdout}${result.stderr}`);
+    assert.match(result.stderr, /^moat: no Moat data in .*dta-typo \(it holds no moat\.db\): give --data-dir the folder `moat serve` uses$/m);
+    assert.equal(result.stdout, '', 'no "0 messages queued"');
+  }
+  assert.equal(existsSync(typo), false, 'the folder is not created');
 });
 
 test('check validates a config file: 0 when good, 2 with the problems when bad, and touches no data dir', { timeout: TEST_TIMEOUT_MS }, async () => {
