@@ -198,13 +198,21 @@ function Shell({ onLoggedOut }: { onLoggedOut: () => void }) {
             <ul>
               {NAV.map((item) => (
                 <li key={item.screen}>
-                  <a href={formatHash({ screen: item.screen })} aria-current={route.screen === item.screen ? 'page' : undefined}>
-                    <span>{item.label}</span>
-                    <NavCount screen={item.screen} summary={summary.data} alerts={openAlerts} />
-                  </a>
+                  {relayState === 'setup' ? (
+                    // a relay not set up has only the wizard: a link here would only lead back to it
+                    <span className="nav-unavailable" aria-disabled="true">
+                      <span>{item.label}</span>
+                    </span>
+                  ) : (
+                    <a href={formatHash({ screen: item.screen })} aria-current={route.screen === item.screen ? 'page' : undefined}>
+                      <span>{item.label}</span>
+                      <NavCount screen={item.screen} summary={summary.data} alerts={openAlerts} />
+                    </a>
+                  )}
                 </li>
               ))}
             </ul>
+            {relayState === 'setup' ? <p className="nav-note">These open once the setup is applied.</p> : null}
           </nav>
           <Notices notices={notices} onDismiss={(key) => setNotices((list) => list.filter((notice) => notice.key !== key))} />
           <a className="wizard-link" href="#/setup" aria-current={route.screen === 'setup' ? 'page' : undefined}>

@@ -158,6 +158,16 @@ e2eTest('every screen shows its data after mail has flowed, fits 1280×800, and 
   await textMatches(page.locator('#wizard-step-title'), /^Step 1 of 9: Accepted domains$/);
   assert.equal(await page.getByLabel('Accepted domains', { exact: true }).inputValue(), 'example.test', 'the wizard starts from the configuration in force');
   await look(page, '10-setup-wizard-again');
+  // what is typed in the wizard survives a look at another screen
+  await page.getByLabel('Accepted domains', { exact: true }).fill('example.test, second.test');
+  await page.getByRole('button', { name: 'Next', exact: true }).click();
+  await textMatches(page.locator('#wizard-step-title'), /^Step 2 of 9: Internal server$/);
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: /^Queue/ }).click();
+  await heading(page, 'Queue').waitFor();
+  await page.getByRole('link', { name: 'Setup wizard', exact: true }).click();
+  await textMatches(page.locator('#wizard-step-title'), /^Step 2 of 9: Internal server$/);
+  await page.getByRole('button', { name: 'Back', exact: true }).click();
+  assert.equal(await page.getByLabel('Accepted domains', { exact: true }).inputValue(), 'example.test, second.test');
 
   assert.deepEqual(errors, [], 'no page errors and no Content Security Policy violations');
 });

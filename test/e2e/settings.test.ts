@@ -230,6 +230,12 @@ e2eTest('settings: two invalid fields show two inline errors at once, and Apply 
   await page.getByLabel('Recipients per submitted message', { exact: true }).fill('0');
   await textMatches(bar, /3 problems to fix/);
   await textMatches(groupNav(page).getByRole('button', { name: /^Accounts/ }), /!/);
+  // a look at another screen keeps the edits: back in Settings, the same group, values and count
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: /^Dashboard/ }).click();
+  await page.getByRole('heading', { name: 'Dashboard', exact: true }).waitFor();
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: /^Settings/ }).click();
+  await textMatches(bar, /^3 unsaved changes\s*3 problems to fix/);
+  assert.equal(await page.getByLabel('Recipients per submitted message', { exact: true }).inputValue(), '0');
   await page.getByRole('button', { name: 'Discard changes', exact: true }).click();
   await textMatches(bar, /^No unsaved changes\s*Everything checks out/);
   assert.equal(readFileSync(join(world.dataDir, 'moat.json'), 'utf8'), fileBefore, 'moat.json is unchanged');

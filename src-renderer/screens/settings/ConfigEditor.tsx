@@ -8,6 +8,7 @@ import { applyDrafts, changedKeys, defaultEntries, defaultText, groupFields, pla
 import { overrideNote } from '../../lib/overrides.ts';
 import { TestReport } from '../wizard/steps.tsx';
 import { PlainError } from '../../components/PlainError.tsx';
+import { useKeptState } from '../../lib/kept-state.ts';
 
 type ConfigView = Output<'config.get'>;
 
@@ -28,8 +29,9 @@ export function ConfigEditor() {
 
 function Editor({ view, reload }: { view: ConfigView; reload: () => Promise<void> }) {
   const groups = useMemo(() => groupFields(view.keys, view.groups), [view.keys, view.groups]);
-  const [groupId, setGroupId] = useState(groups[0]?.id ?? 'domains');
-  const [drafts, setDrafts] = useState<Record<string, Draft>>({});
+  // edits not applied yet survive a look at another screen, until Apply or Discard (or a reload of the page)
+  const [groupId, setGroupId] = useKeptState('settings.group', '', () => groups[0]?.id ?? 'domains');
+  const [drafts, setDrafts] = useKeptState<Record<string, Draft>>('settings.drafts', JSON.stringify(view.saved), () => ({}));
   const [serverIssues, setServerIssues] = useState<Issue[] | null>(null);
   const [checkFailure, setCheckFailure] = useState<ApiFailure | null>(null);
   const [report, setReport] = useState('');

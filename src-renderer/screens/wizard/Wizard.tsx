@@ -9,6 +9,7 @@ import { labelOf, type FieldDoc } from '../../lib/settings.ts';
 import { applyPlan, applyTaskLabel, buildConfig, doneSentence, FIELD_PATHS, fieldsFromConfig, hostPortProblem, parseList, passwordProblems, stepIssues, WIZARD_STEPS, type ApplyTask, type ConfigField, type InForce, type InternalTest, type StepId, type WizardFields } from '../../lib/wizard.ts';
 import { DomainsStep, FiltersStep, InternalStep, OutboundStep, PasswordStep, RecipientsStep, SubmissionStep, TlsStep, type StepProps } from './steps.tsx';
 import { ReviewStep, type TaskResult } from './Review.tsx';
+import { forgetKept, useKeptState } from '../../lib/kept-state.ts';
 
 type RelayStatus = Output<'relay.status'>;
 
@@ -44,16 +45,18 @@ async function whenReady<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 function WizardSteps({ saved, overridden, effective, keys, bound, machineName, firstRun, onApplied }: { saved: ConfigObject; overridden: readonly string[]; effective: ConfigObject; keys: readonly FieldDoc[]; bound: RelayStatus['addresses'] | undefined; machineName: string | null; firstRun: boolean; onApplied: () => void }) {
-  const [fields, setFields] = useState<WizardFields>(() => fieldsFromConfig(saved));
-  const [index, setIndex] = useState(0);
-  const [furthest, setFurthest] = useState(0);
+  // what was typed survives a look at another screen (a sidebar click used to start the wizard over, empty)
+  const basis = JSON.stringify(saved);
+  const [fields, setFields] = useKeptState<WizardFields>('wizard.fields', basis, () => fieldsFromConfig(saved));
+  const [index, setIndex] = useKeptState('wizard.step', basis, () => 0);
+  const [furthest, setFurthest] = useKeptState('wizard.furthest', basis, () => 0);
   const [issues, setIssues] = useState<Issue[]>([]);
   const [localProblems, setLocalProblems] = useState<Partial<Record<keyof WizardFields, string>>>({});
   const [checking, setChecking] = useState(false);
   const [failure, setFailure] = useState<ApiFailure | null>(null);
   const [results, setResults] = useState<TaskResult[] | null>(null);
   const [applying, setApplying] = useState(false);
-  const [internalTest, setInternalTest] = useState<InternalTest | null>(null);
+  const [internalTest, setInternalTest] = useKeptState<InternalTest | null>('wizard.internalTest', basis, () => null);
   /** Set synchronously while Next checks a step: a second click before React re-renders must not check (and move) twice. */
   const moving = useRef(false);
   const heading = useRef<HTMLHeadingElement>(null);
@@ -148,7 +151,10 @@ function WizardSteps({ saved, overridden, effective, keys, bound, machineName, f
         const { message, relayState } = await runTask(task, config, fields);
         update(i, { state: message?.startsWith('!') ? 'warning' : 'done', message: message?.replace(/^!/, '') ?? null, ...(relayState ? { relayState } : {}) });
         // The shell shows (and routes by) the relay's state: it changed with the new configuration.
-        if (task.kind === 'config') onApplied();
+        if (task.kind === 'config') {
+          forgetKept('wizard.fields', 'wizard.step', 'wizard.furthest', 'wizard.internalTest');
+          onApplied();
+        }
       } catch (error) {
         const failure = asFailure(error);
         update(i, { state: 'failed', message: failure.message, issues: failure.issues });
