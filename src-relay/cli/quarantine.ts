@@ -35,10 +35,11 @@ function safe(text: string, keepNewlines = false): string {
   return text.replace(keepNewlines ? /[\x00-\x08\x0b-\x1f\x7f\x9b\u202a-\u202e\u2066-\u2069]/g : /[\x00-\x1f\x7f\x9b\u202a-\u202e\u2066-\u2069]/g, '?');
 }
 
-function open(context: QuarantineCliContext, io: CommandIo): { config: Config; dataDir: string } | number {
+/** The config and data dir; `mail`: the command reads mail the relay kept, so a folder without moat.db is a mistake. */
+function open(context: QuarantineCliContext, io: CommandIo, mail = false): { config: Config; dataDir: string } | number {
   const { dataDir, configFile, result } = context.resolve();
   if (!result.ok) return context.refuseConfig(configFile, result.problems);
-  const missing = missingStore(dataDir);
+  const missing = mail ? missingStore(dataDir) : null;
   if (missing) {
     io.err(`moat: ${missing}\n`);
     return EXIT_FAILED;
@@ -63,7 +64,7 @@ export async function quarantineCommand(args: string[], context: QuarantineCliCo
     return usage(action === 'list' ? 'quarantine list takes no id' : id ? `not a queue id: ${JSON.stringify(id)}` : `quarantine ${action} needs a queue id`);
   }
   if (context.flags['allow-sender'] && action !== 'release') return usage('--allow-sender goes with "quarantine release"');
-  const opened = open(context, io);
+  const opened = open(context, io, true);
   if (typeof opened === 'number') return opened;
   const { db, queue } = openStore(opened.dataDir, opened.config, silentLogger);
   const quarantine = new Quarantine({ queue, senders: new SenderLists(db), logger: silentLogger });
@@ -137,7 +138,7 @@ export async function quarantineCommand(args: string[], context: QuarantineCliCo
 async function digestCommand(context: QuarantineCliContext, io: CommandIo, usage: (problem: string) => number): Promise<number> {
   const to = context.flags.to?.trim();
   if (to !== undefined && (!to || splitAddress(to) === null)) return usage(`--to needs an address like alice@example.com, got ${JSON.stringify(context.flags.to)}`);
-  const opened = open(context, io);
+  const opened = open(context, io, true);
   if (typeof opened === 'number') return opened;
   const { db, queue } = openStore(opened.dataDir, opened.config, silentLogger);
   try {
