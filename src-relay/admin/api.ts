@@ -6,6 +6,7 @@ import { sendJson, type RequestContext, type Router } from '../http/router.ts';
 import type { AdminAuth, AdminSession } from './admin-auth.ts';
 import type { ApiContext, CallInfo, Caller } from './handlers/types.ts';
 import type { Logger } from '../log/logger.ts';
+import { plainIssueMessage } from '../util/plain-issues.ts';
 
 /** Largest request body (a pasted certificate chain is the biggest thing sent). */
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -26,7 +27,7 @@ export interface ApiRoutesOptions {
 }
 
 export function issuesOf(error: z.ZodError): ApiIssue[] {
-  return error.issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message }));
+  return error.issues.map((issue) => ({ path: issue.path.join('.'), message: plainIssueMessage(issue) }));
 }
 
 export function readCookie(req: IncomingMessage, name: string): string | undefined {

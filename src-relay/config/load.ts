@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { writeFileWhole } from '../util/write-whole.ts';
 import { ConfigSchema, hostPortSchema, type Config, type ConfigInput } from './schema.ts';
+import { plainIssueMessage } from '../util/plain-issues.ts';
 
 export interface ConfigProblem {
   path: string; // dotted key path, e.g. "mx.maxRecipients"; "(file)" for the file itself
@@ -34,10 +35,11 @@ export function validateConfig(input: unknown): ConfigResult {
     ok: false,
     problems: parsed.error.issues.map((issue) => ({
       path: issue.path.length ? issue.path.map(String).join('.') : '(config)',
-      message: issue.message,
+      message: plainIssueMessage(issue),
     })),
   };
 }
+
 
 /** Reads the JSON file (a missing file is an empty config unless `required`), applies overrides, validates. */
 export function loadConfig(file: string, overrides: ConfigInput | Json = {}, required = false): ConfigResult {

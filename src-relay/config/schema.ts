@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { isIP } from 'node:net';
+import { domainToASCII } from 'node:url';
 import { normalizeDomain } from '../util/address.ts';
 import { parseCidr } from '../util/networks.ts';
 
@@ -45,6 +46,9 @@ export function domainProblem(value: string): string | null {
   if (labels.some((label) => label === '')) return 'has an empty part (two dots in a row, or a dot at the start)';
   if (labels.some((label) => label.startsWith('-') || label.endsWith('-'))) return 'has a part that starts or ends with a hyphen';
   if (labels.length < 2) return 'is a single name: give the full domain, like example.com';
+  const ascii = domainToASCII(text.replace(/\.$/, ''));
+  if (ascii !== '' && ascii.split('.').some((label) => label.length > 63)) return 'has a part longer than 63 characters (the most a part of a domain may have)';
+  if (ascii.length > 253) return 'is longer than 253 characters (the most a domain may have)';
   if (!normalizeDomain(text)) return 'has characters a domain cannot hold (letters, digits, hyphens and dots)';
   return null;
 }

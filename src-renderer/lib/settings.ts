@@ -208,17 +208,17 @@ export function keyForIssue(path: string, fields: readonly FieldDoc[]): string |
 }
 
 /**
- * A schema bound is in the stored unit ("expected number to be >=1024", bytes); a box showing MB or minutes says it
+ * A schema bound is in the stored unit ("must be at least 1024", bytes); a box showing MB or minutes says it
  * in that unit instead, so the admin is not told to type 1024 into a box that means megabytes.
  */
 export function inShownUnit(field: FieldDoc, message: string): string {
   if (!field.unit || field.unit.factor === 1) return message;
   const unit = field.unit;
-  return message.replace(/expected (?:number|array) to (?:be|have) ([<>]=?)\s*(-?\d+(?:\.\d+)?)/, (_all, op: string, bound: string) => {
+  // "must be at least 1024" (config/load.ts says zod's bounds so); a count of entries or characters is no amount
+  return message.replace(/^must be (at least|at most|more than|less than) (-?\d+(?:\.\d+)?)$/, (_all, words: string, bound: string) => {
     const exact = Number((Number(bound) / unit.factor).toPrecision(12));
     const shown = String(exact).length <= 8 ? exact : Number(exact.toPrecision(3));
-    const words: Record<string, string> = { '>=': 'at least', '>': 'more than', '<=': 'at most', '<': 'less than' };
-    return `expected ${words[op] ?? op} ${shown} ${unit.word}`;
+    return `must be ${words} ${shown} ${unit.word}`;
   });
 }
 

@@ -109,7 +109,7 @@ test('bad flags or config exit 2, list every problem with its key path, and leav
       name: 'a config file with two wrong values',
       args: [...good, '--config', twoProblems],
       dataDirs: [missing, existing],
-      problems: [/^ {2}mx\.maxRecipients: .*expected number/m, /^ {2}queue\.lifetimeHours: .*>=0\.01/m],
+      problems: [/^ {2}mx\.maxRecipients: expected a number$/m, /^ {2}queue\.lifetimeHours: must be at least 0\.01$/m],
     },
     {
       name: 'invalid JSON in the default config file',

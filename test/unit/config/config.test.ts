@@ -39,6 +39,20 @@ test('junk scores must rise from tag to quarantine to refuse, 0 turning one off;
   assert.match(problems(scores(16, 0, 15))[0] ?? '', /^filters\.rejectScore: the refuse score \(15\) is below the tag score \(16\)/);
 });
 
+test("problems are said in plain words, not zod's: a port that is not a number, one too big, an empty name, a part of a domain too long", () => {
+  const result = validateConfig({ internal: { host: 'exchange.corp.test', port: 'abc' }, mx: { maxRecipients: 99999999, idleTimeoutSec: 1.5 }, hostname: '', domains: [`${'a'.repeat(64)}.example.com`, `${'a'.repeat(63)}.example.com`], queue: { retryIntervalsSec: [] } });
+  assert.ok(!result.ok);
+  assert.deepEqual(result.problems.map((problem) => `${problem.path}: ${problem.message}`).sort(), [
+    `domains.0: "${'a'.repeat(64)}.example.com" is not a valid domain name: it has a part longer than 63 characters (the most a part of a domain may have)`,
+    'hostname: cannot be empty',
+    'hostname: expected a host name or IP address',
+    'internal.port: expected a number',
+    'mx.idleTimeoutSec: expected a whole number',
+    'mx.maxRecipients: must be at most 10000',
+    'queue.retryIntervalsSec: needs at least one entry',
+  ]);
+});
+
 test('domains are normalised: lower case, punycode, no trailing dot', () => {
   const result = validateConfig({ domains: ['Example.COM.', 'bücher.example'] });
   assert.ok(result.ok);

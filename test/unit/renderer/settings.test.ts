@@ -108,12 +108,13 @@ test('every problem lands at its field, so two bad fields show two messages at o
 });
 
 test('a bound the schema gives in bytes or seconds is told in the unit the box shows', () => {
-  assert.equal(inShownUnit(field('mx.maxMessageBytes'), 'Too small: expected number to be >=1024'), 'Too small: expected at least 0.000977 MB');
-  assert.equal(inShownUnit(field('mx.maxMessageBytes'), 'Too big: expected number to be <=1073741824'), 'Too big: expected at most 1024 MB');
-  assert.equal(inShownUnit(field('mx.idleTimeoutSec'), 'Too big: expected number to be <=3600'), 'Too big: expected at most 60 minutes');
-  assert.equal(inShownUnit(field('mx.maxRecipients'), 'Too small: expected number to be >=1'), 'Too small: expected number to be >=1', 'a box in the stored unit keeps the message');
-  const { byKey } = placeIssues([{ path: 'mx.maxMessageBytes', message: 'Too big: expected number to be <=1073741824' }], fields);
-  assert.deepEqual(byKey, { 'mx.maxMessageBytes': ['Too big: expected at most 1024 MB'] });
+  assert.equal(inShownUnit(field('mx.maxMessageBytes'), 'must be at least 1024'), 'must be at least 0.000977 MB');
+  assert.equal(inShownUnit(field('mx.maxMessageBytes'), 'must be at most 1073741824'), 'must be at most 1024 MB');
+  assert.equal(inShownUnit(field('mx.idleTimeoutSec'), 'must be at most 3600'), 'must be at most 60 minutes');
+  assert.equal(inShownUnit(field('mx.maxRecipients'), 'must be at least 1'), 'must be at least 1', 'a box in the stored unit keeps the message');
+  assert.equal(inShownUnit(field('queue.retryIntervalsSec'), 'needs at least one entry'), 'needs at least one entry', 'a count of entries is no amount');
+  const { byKey } = placeIssues([{ path: 'mx.maxMessageBytes', message: 'must be at most 1073741824' }], fields);
+  assert.deepEqual(byKey, { 'mx.maxMessageBytes': ['must be at most 1024 MB'] });
 });
 
 // One source of labels: the renderer takes them from the key table (config.get), never from a map of its own.
