@@ -18,6 +18,7 @@ import { BACKUP_USAGE, backupCommand } from './cli/backup.ts';
 import { CHECKLIST_USAGE, checklistCommand } from './cli/checklist.ts';
 import { QUARANTINE_USAGE, quarantineCommand, sendersCommand } from './cli/quarantine.ts';
 import { ADMIN_USAGE, adminCommand } from './cli/admin.ts';
+import { ADMIN_RETRY_BIND_MS } from './http/server.ts';
 
 const USAGE = `usage:
   moat serve  [--data-dir DIR] [--config FILE] [--domain NAME]... [--mx-listen HOST:PORT]
@@ -185,9 +186,17 @@ async function serve(flags: Flags): Promise<number> {
     process.stdout.write(`moat waiting for setup admin=${admin} state=${host.state} data-dir=${dataDir}\n`);
     if (host.error) process.stderr.write(`moat: the relay is not running: ${host.error}\n`);
   }
+  const { listen, error } = host.adminListen;
+  if (!host.adminAddress) {
+    process.stderr.write(
+      `moat: the admin page is not up: ${listen} cannot be bound (${error ?? 'unknown error'}); another program, perhaps another Moat, holds it. ` +
+        `It is tried again every ${ADMIN_RETRY_BIND_MS / 1000} s: stop the other one, or start this one with --admin-listen 127.0.0.1:PORT.\n`,
+    );
+  }
   if (host.setupToken) {
+    const page = `http${host.config.admin.tls.enabled ? 's' : ''}://${host.adminAddress ?? listen}/`;
     process.stdout.write(
-      `moat setup token: ${host.setupToken}\n  Open the admin page (http${host.config.admin.tls.enabled ? 's' : ''}://${admin}/) and enter this token to set the admin password.\n` +
+      `moat setup token: ${host.setupToken}\n  Open the admin page (${page}${host.adminAddress ? '' : ', once it is up'}) and enter this token to set the admin password.\n` +
         `  It is also in ${host.auth.tokenFile}; it changes at each start until the relay is claimed.\n`,
     );
   }

@@ -106,6 +106,11 @@ export class AdminHost {
     return this.server?.address ?? null;
   }
 
+  /** The address the admin listener is asked to bind, and why it is not bound (null once it is). */
+  get adminListen(): { listen: string; error: string | null } {
+    return { listen: this.options.adminListen ?? this.config.admin.listen, error: this.server?.error ?? null };
+  }
+
   get hostname(): string {
     return this.config.hostname ?? osHostname();
   }

@@ -1,7 +1,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { Sink, reservePort } from '../helpers/sink.ts';
@@ -346,6 +346,23 @@ test('serve without domains or an internal server waits for its setup and prints
     assert.deepEqual(await answer.json(), { ok: true, result: { state: 'setup', csrf: null } });
   } finally {
     assert.equal((await serve.stop()).code, 0);
+  }
+});
+
+test('with its admin address taken (another Moat on 8025) serve says so and what to do, and prints no address that is not up', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const dataDir = join(world(), 'data');
+  const holder = createServer(() => {});
+  await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+  const taken = `127.0.0.1:${(holder.address() as AddressInfo).port}`;
+  const serve = await ServeProcess.startForSetup(['--data-dir', dataDir, '--admin-listen', taken, '--mx-listen', '127.0.0.1:0']);
+  try {
+    assert.equal(serve.admin, 'unavailable');
+    assert.match(serve.stderr, new RegExp(`^moat: the admin page is not up: ${taken} cannot be bound \\(.*EADDRINUSE.*\\); another program, perhaps another Moat, holds it\\. It is tried again every 30 s: stop the other one, or start this one with --admin-listen 127\\.0\\.0\\.1:PORT\\.$`, 'm'));
+    assert.match(serve.stdout, new RegExp(`Open the admin page \\(http://${taken}/, once it is up\\) and enter this token`));
+    assert.doesNotMatch(serve.stdout, /http:\/\/unavailable/);
+  } finally {
+    assert.equal((await serve.stop()).code, 0);
+    holder.close();
   }
 });
 
