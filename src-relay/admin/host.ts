@@ -108,7 +108,8 @@ export class AdminHost {
 
   /** The address the admin listener is asked to bind, and why it is not bound (null once it is). */
   get adminListen(): { listen: string; error: string | null } {
-    return { listen: this.options.adminListen ?? this.config.admin.listen, error: this.server?.error ?? null };
+    // the server's own: the configuration may have changed since it started (it moves only at a restart)
+    return { listen: this.server?.listen ?? this.options.adminListen ?? this.config.admin.listen, error: this.server?.error ?? null };
   }
 
   get hostname(): string {
@@ -191,7 +192,7 @@ export class AdminHost {
   }
 
   /** Validates, saves whole and restarts; on a start failure the old file and the old engine come back. */
-  apply(input: Json): Promise<RelayStatus> {
+  apply(input: Json): Promise<RelayStatus & { notes: string[] }> {
     const run = this.applying.then(() => this.applyNow(input));
     this.applying = run.catch(() => {});
     return run;
@@ -206,7 +207,7 @@ export class AdminHost {
     return complete ? checkServeReady(effective.config) : [];
   }
 
-  private async applyNow(input: Json): Promise<RelayStatus> {
+  private async applyNow(input: Json): Promise<RelayStatus & { notes: string[] }> {
     const problems = this.check(input, true);
     if (problems.length > 0) throw new ApiError('CONFIG_INVALID', undefined, problems);
     const effective = validateConfig(mergeConfig(input, this.options.overrides ?? {}));
@@ -220,7 +221,7 @@ export class AdminHost {
       await this.startEngine(effective.config);
       this.logger.info({ file: this.configFile }, 'CONFIG_APPLIED');
       this.retryWhenInternalMoved(previousInternal, effective.config.internal);
-      return this.status();
+      return { ...this.status(), notes: this.applyNotes(effective.config) };
     } catch (error) {
       const reason = (error as Error).message;
       this.logger.error({ error: reason }, 'CONFIG_APPLY_FAILED');
@@ -234,6 +235,20 @@ export class AdminHost {
       }
       throw new ApiError('APPLY_FAILED', `the new configuration could not be started (${reason}); the previous one is back in force`);
     }
+  }
+
+  /** What an apply that succeeded still leaves undone: a listener that could not start, one that moves only at a restart. */
+  private applyNotes(config: Config): string[] {
+    const notes: string[] = [];
+    const userPage = this.relay?.userPage;
+    if (userPage && !userPage.address) {
+      notes.push(`The users' quarantine page could not start on ${config.quarantine.userPage.listen} (${userPage.error ?? 'unknown error'}): its links lead nowhere until that address is free or changed.`);
+    }
+    const { listen } = this.adminListen;
+    if (config.admin.listen !== listen && !this.options.adminListen) {
+      notes.push(`The admin page stays at ${this.adminAddress ?? listen} until moat serve is started again; then it moves to ${config.admin.listen}.`);
+    }
+    return notes;
   }
 
   /**

@@ -53,7 +53,9 @@ export const configContract = {
   'config.apply': method({
     summary: 'Save the configuration (whole or not at all) and restart the engine with it; rolled back if it cannot start',
     input: z.object({ config: configObject }).strict(),
-    output: z.object({ state: z.string(), error: z.string().nullable() }),
+    // notes: what the admin must know that did not stop the apply (a listener that could not start, one that moves
+    // only at the next start)
+    output: z.object({ state: z.string(), error: z.string().nullable(), notes: z.array(z.string()) }),
   }),
   'setup.testInternal': method({
     summary: 'Speak to the internal server: connect, EHLO, STARTTLS, a recipient probe; say whether it still offers AUTH',

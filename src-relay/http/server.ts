@@ -75,6 +75,11 @@ export class AdminServer {
     this.server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
   }
 
+  /** The address it was asked to bind (HOST:PORT; port 0: any). */
+  get listen(): string {
+    return this.options.listen;
+  }
+
   /** Resolves once bound, or once the first attempt failed (then it keeps retrying in the background). */
   async start(): Promise<void> {
     await this.bind();

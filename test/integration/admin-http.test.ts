@@ -97,7 +97,7 @@ test('applying a configuration turns a fresh relay into one that accepts and del
 
     const config = { domains: ['example.test'], internal: { host: '127.0.0.1', port: sink.port, tls: 'none' }, queue: { retryIntervalsSec: [1] }, filters: { enabled: false } };
     const applied = await admin.call('config.apply', { config });
-    assert.deepEqual(applied, { state: 'running', error: null });
+    assert.deepEqual(applied, { state: 'running', error: null, notes: [] });
     assert.deepEqual(JSON.parse(readFileSync(join(world.dataDir, 'moat.json'), 'utf8')), config);
     const status = await admin.call('relay.status', {});
     assert.equal(status.state, 'running');
@@ -173,6 +173,31 @@ test('a configuration that cannot start is rolled back: the old file and the old
     assert.equal(status.state, 'running');
     await send(mxPort(status.addresses.mx), 'alice@sender.test', ['bob@example.test'], message('still running'));
     await sink.waitFor(1);
+  } finally {
+    await world.stop();
+    blocker.close();
+    await sink.stop();
+  }
+});
+
+test('an apply that works says what it left undone: a users\' page that could not start, an admin address that moves only at the next start', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const sink = await Sink.start();
+  const blocker = createServer();
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+  const taken = `127.0.0.1:${(blocker.address() as AddressInfo).port}`;
+  const dataDir = tempDir('moat-admin-');
+  const good = { domains: ['example.test'], internal: { host: '127.0.0.1', port: sink.port, tls: 'none' }, filters: { enabled: false }, admin: { listen: '127.0.0.1:0' } };
+  writeFileSync(join(dataDir, 'moat.json'), JSON.stringify(good));
+  // the admin address from the file, as a service started without --admin-listen has it
+  const world = await startHost({}, { dataDir, adminListen: undefined });
+  try {
+    const admin = await world.admin();
+    assert.deepEqual(await admin.call('config.apply', { config: good }), { state: 'running', error: null, notes: [] });
+    const answer = await admin.call('config.apply', { config: { ...good, admin: { listen: '127.0.0.1:8027' }, quarantine: { userPage: { listen: taken } } } });
+    assert.equal(answer.state, 'running');
+    assert.equal(answer.notes.length, 2, answer.notes.join('\n'));
+    assert.match(answer.notes[0]!, new RegExp(`^The users' quarantine page could not start on ${taken} \\(.*EADDRINUSE.*\\): its links lead nowhere until that address is free or changed\\.$`));
+    assert.equal(answer.notes[1], `The admin page stays at ${world.host.adminAddress} until moat serve is started again; then it moves to 127.0.0.1:8027.`);
   } finally {
     await world.stop();
     blocker.close();

@@ -17,7 +17,7 @@ export const configHandlers = {
   }),
   'config.validate': (input, { settings }) => ({ problems: settings.check(input.config, input.complete) }),
   'config.apply': async (input, { settings }) => {
-    const { state, error } = await settings.apply(input.config);
-    return { state, error };
+    const { state, error, notes } = await settings.apply(input.config);
+    return { state, error, notes };
   },
 } satisfies Handlers<ConfigMethods>;

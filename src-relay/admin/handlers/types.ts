@@ -47,7 +47,7 @@ export interface ConfigCapability {
   /** Problems of a configuration as the file would hold it; with `complete`, also what serving needs. */
   check(input: Json, complete: boolean): ConfigProblem[];
   /** Saves it whole and restarts the engine with it; on a failed start the previous file and engine come back. */
-  apply(input: Json): Promise<RelayStatus>;
+  apply(input: Json): Promise<RelayStatus & { notes: string[] }>;
   /** The keys the command line sets ("mx.listen"): the file's values for them apply only without those flags. */
   overridden(): string[];
 }

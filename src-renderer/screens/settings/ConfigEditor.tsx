@@ -36,6 +36,7 @@ function Editor({ view, reload }: { view: ConfigView; reload: () => Promise<void
   const [checkFailure, setCheckFailure] = useState<ApiFailure | null>(null);
   const [report, setReport] = useState('');
   const [relayError, setRelayError] = useState<string | null>(null);
+  const [notes, setNotes] = useState<string[]>([]);
   const action = useAction();
 
   const { config, problems: localProblems } = applyDrafts(view.saved, view.keys, drafts);
@@ -71,6 +72,7 @@ function Editor({ view, reload }: { view: ConfigView; reload: () => Promise<void
   const apply = async () => {
     setReport('');
     setRelayError(null);
+    setNotes([]);
     if (localCount) return;
     const checked = await action.run(() => call('config.validate', { config, complete: true }));
     if (!checked) return;
@@ -92,7 +94,8 @@ function Editor({ view, reload }: { view: ConfigView; reload: () => Promise<void
     // the saved values first, then the drafts go: the fields never show the old value in between
     await reload();
     setDrafts({});
-    setReport(result.error ? 'Applied, but the relay reports a problem:' : `Applied. The relay is ${result.state}.`);
+    setReport(result.error ? 'Applied, but the relay reports a problem:' : result.notes.length ? `Applied. The relay is ${result.state}, but:` : `Applied. The relay is ${result.state}.`);
+    setNotes(result.notes);
     setRelayError(result.error);
   };
 
@@ -123,6 +126,13 @@ function Editor({ view, reload }: { view: ConfigView; reload: () => Promise<void
       </div>
       {report ? <StatusLine>{report}</StatusLine> : null}
       {relayError ? <PlainError raw={relayError} /> : null}
+      {notes.length ? (
+        <ul className="apply-notes">
+          {notes.map((note) => (
+            <li key={note}>{note}</li>
+          ))}
+        </ul>
+      ) : null}
       <ErrorMessage error={action.error ?? checkFailure} showIssues={false} />
       {placed.unplaced.length ? (
         <div className="error-box" role="alert">

@@ -245,7 +245,8 @@ async function runTask(task: ApplyTask, config: ConfigObject, fields: WizardFiel
   switch (task.kind) {
     case 'config': {
       const result = await call('config.apply', { config });
-      return { message: result.error ? `!saved, but the relay reports: ${result.error}` : `the relay is ${result.state}`, relayState: result.state };
+      if (result.error) return { message: `!saved, but the relay reports: ${result.error}`, relayState: result.state };
+      return { message: result.notes.length ? `!the relay is ${result.state}, but: ${result.notes.join(' ')}` : `the relay is ${result.state}`, relayState: result.state };
     }
     case 'account': {
       const draft = fields.accounts.find((account) => account.name.trim() === task.name);
