@@ -27,7 +27,7 @@ import { QuarantineDigest, DIGEST_CHECK_MS } from './quarantine/digest.ts';
 import { Monitor, type MonitorOptions } from './monitor/index.ts';
 import { backupLog } from './monitor/monitor-store.ts';
 import { selfTestHelo } from './monitor/self-test.ts';
-import { BackupScheduler } from './backup/schedule.ts';
+import { BackupScheduler, type BackupLog } from './backup/schedule.ts';
 import { UserLinks } from './quarantine/user-links.ts';
 import { UserPage } from './quarantine/user-page.ts';
 
@@ -149,7 +149,13 @@ export async function createRelay(config: Config, dataDir: string, options: Rela
     const mx = new MxListener({ config, hostname, queue, tls, logger, events, clock, filters, resolver: options.resolver ?? dns, selfTestHelo: probeHelo, personalLists, senderAuth });
     const quarantine = new Quarantine({ queue, senders: new SenderLists(db), personal: personalLists, hostname, logger, clock });
     const monitor = new Monitor({ config, dataDir, hostname, db, queue, events, logger, clock, tls, routeStates: () => scheduler.routeStates(), selfTestHelo: probeHelo, options: options.monitor });
-    const backups = new BackupScheduler({ config, dataDir, db, log: backupLog(monitor.store), clock, logger });
+    const log = backupLog(monitor.store);
+    // the checklist's backup item is looked at again at once: it used to say "no backup" until its next run (6 h)
+    const backupWritten: BackupLog['succeeded'] = (summary) => {
+      log.succeeded(summary);
+      void monitor.checklist.run(['backup-age']).catch(() => {});
+    };
+    const backups = new BackupScheduler({ config, dataDir, db, log: { ...log, succeeded: backupWritten }, clock, logger });
     const { host, port } = splitHostPort(config.mx.listen);
     const bound = await mx.listen(host, port);
     const submission = await startSubmission({ config, dataDir, db, queue, tls, hostname, logger, events, clock, verifyPassword: options.verifyPassword }).catch(async (error: Error) => {

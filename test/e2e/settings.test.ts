@@ -149,6 +149,12 @@ e2eTest('settings: "Back up now" writes a backup into the configured folder and 
     [file],
   );
   await screenshot(page, '12-settings-backup-made');
+  // the checklist says the same at once, not "no backup has been made yet" until its next run
+  await eventually(
+    async () => (await admin.call('checklist.get', {})).probes.find((probe) => probe.id === 'backup-age')?.status === 'ok',
+    UI_TIMEOUT_MS,
+    "the checklist's backup item to be ok",
+  );
   assert.equal((await admin.call('relay.status', {})).state, 'running');
   assert.ok(relay.serve.running);
   assert.deepEqual(errors, []);
