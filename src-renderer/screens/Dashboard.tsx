@@ -109,10 +109,16 @@ function RelayCard({ relay, now }: { relay: CallState<RelayStatus>; now: number 
             </p>
           ) : null}
           <h3 className="small-heading">Routes</h3>
-          {status.routes.length === 0 ? (
+          {status.routes.length === 0 && status.state !== 'running' ? (
             <p className="muted">No delivery routes yet.</p>
           ) : (
             <ul className="routes">
+              {/* a route is known once mail has gone its way; until then the internal server is there, not yet tried */}
+              {status.state === 'running' && !status.routes.some((route) => route.route === 'internal') ? (
+                <li>
+                  <Badge tone="neutral">Not tried yet</Badge> <strong>{ROUTE_NAMES.internal}</strong> <span className="muted">no delivery since the relay started</span>
+                </li>
+              ) : null}
               {status.routes.map((route) => (
                 <li key={route.route}>
                   <Badge tone={route.state === 'up' ? 'ok' : 'warning'}>{route.state === 'up' ? 'Up' : 'Down'}</Badge> <strong>{ROUTE_NAMES[route.route] ?? route.route}</strong>{' '}

@@ -198,6 +198,9 @@ e2eTest('settings: the configuration is grouped by task with human labels, and "
   const afterApply = await admin.call('relay.status', {});
   assert.ok(afterApply.startedAt! > firstStart!, 'the relay was restarted with it');
   assert.ok(relay.serve.running);
+  // the restarted relay has delivered nothing yet: the dashboard lists its internal server as not tried, not "no routes"
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: /^Dashboard/ }).click();
+  await textMatches(page.locator('.routes'), /^Not tried yet Internal server no delivery since the relay started$/);
 
   // the restarted relay announces and enforces the new size: just under it is taken, just over it refused
   const client = await RawSmtp.connect(await listenerPort(admin, 'mx'));
