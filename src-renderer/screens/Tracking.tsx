@@ -66,6 +66,8 @@ export function TrackingScreen({ traceId }: { traceId: string | null }) {
               onClick={() => {
                 setForm(emptyTrackingForm);
                 setProblems({});
+                // back to the latest messages: a "Nothing found" of the last search would no longer be true
+                setQuery({ limit: 100 });
               }}
             >
               Clear
@@ -77,7 +79,11 @@ export function TrackingScreen({ traceId }: { traceId: string | null }) {
         {results.loading ? <Loading label="Searching…" /> : null}
         {results.data && !results.loading ? (
           results.data.rows.length === 0 ? (
-            <Empty>Nothing found. Mail older than the history kept on this relay cannot be found.</Empty>
+            <Empty>
+              Nothing found.{' '}
+              {query.subject || query.messageId ? 'Refused mail is not searched by subject or Message-ID: those are not kept for it. ' : ''}
+              Mail older than the history kept on this relay cannot be found.
+            </Empty>
           ) : (
             <>
               {results.data.truncated ? <p className="notice">Only the first {results.data.rows.length} matches are shown: narrow the search to see the rest.</p> : null}
@@ -114,7 +120,7 @@ export function TrackingScreen({ traceId }: { traceId: string | null }) {
                             {senderLabel(row)}
                           </td>
                           <td className="addr">{summarizeList(row.recipients, 1)}</td>
-                          <td className="subject-cell wide">{row.subject ?? <span className="muted">(no subject)</span>}</td>
+                          <td className="subject-cell wide">{row.subject ?? <span className="muted">{row.id ? '(no subject)' : '(not kept for refused mail)'}</span>}</td>
                           <td>
                             <Badge tone={outcome.tone}>{outcome.label}</Badge>
                           </td>

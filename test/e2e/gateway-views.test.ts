@@ -61,6 +61,7 @@ e2eTest('statistics show the top sender, and message tracking narrows to one out
   const admin = await world.claim(relay);
   for (let i = 0; i < 3; i++) await send(relay.mxPort, 'top@busy.example', ['bob@example.test'], message(`weekly ${i}`));
   await send(relay.mxPort, 'once@other.example', ['gone@example.test'], message('to nobody'));
+  await assert.rejects(send(relay.mxPort, 'relay@abuse.example', ['someone@elsewhere.test'], message('not ours')), /550|554|553/);
   // three to bob, and the bounce report to once@other.example
   await sink.waitFor(4, UI_TIMEOUT_MS);
   await eventually(async () => (await admin.call('tracking.search', { outcome: 'bounced' })).rows.length === 1, UI_TIMEOUT_MS, 'the bounce to be recorded');
@@ -89,5 +90,17 @@ e2eTest('statistics show the top sender, and message tracking narrows to one out
   // times to the second
   await textMatches(table.getByRole('row').nth(1).locator('time'), /\d{2}:\d{2}:\d{2}/);
   await screenshot(page, '45-tracking-bounced');
+
+  // a refusal's subject is not kept: the row says so, and a subject search says it does not look at refusals
+  await page.getByLabel('Outcome', { exact: true }).selectOption('refused');
+  await page.getByRole('button', { name: 'Search', exact: true }).click();
+  await textMatches(table.getByRole('row').nth(1), /relay@abuse\.example.*someone@elsewhere\.test.*\(not kept for refused mail\).*Refused/);
+  await page.getByLabel('Outcome', { exact: true }).selectOption('');
+  await page.getByLabel('Subject', { exact: true }).fill('not ours');
+  await page.getByRole('button', { name: 'Search', exact: true }).click();
+  await textMatches(page.locator('main .state.empty'), /^Nothing found\. Refused mail is not searched by subject or Message-ID: those are not kept for it\. Mail older than the history kept on this relay cannot be found\.$/);
+  // Clear is back to the latest messages, not the last search's "Nothing found"
+  await page.getByRole('button', { name: 'Clear', exact: true }).click();
+  await eventually(async () => (await table.getByRole('row').count()) > 4, UI_TIMEOUT_MS, 'the latest messages after Clear');
   assert.deepEqual(errors, []);
 });
