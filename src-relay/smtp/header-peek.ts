@@ -1,7 +1,9 @@
 import { Transform, type TransformCallback } from 'node:stream';
 
 /** Only this much of the header block is kept for tracking; the message itself passes through untouched. */
-const MAX_PEEK_BYTES = 64 * 1024;
+export const MAX_PEEK_BYTES = 64 * 1024;
+/** Kept of the stream: a header block of MAX_PEEK_BYTES and the empty line after it, which shows it is complete. */
+const CAPTURE_BYTES = MAX_PEEK_BYTES + 2;
 /** Tracking fields are cut to this length. */
 const MAX_FIELD_CHARS = 998;
 
@@ -16,7 +18,7 @@ export class HeaderPeek extends Transform {
     if (!this.done) {
       this.chunks.push(chunk);
       this.seen += chunk.length;
-      if (this.seen >= MAX_PEEK_BYTES || chunk.includes('\r\n\r\n')) this.done = true;
+      if (this.seen >= CAPTURE_BYTES || chunk.includes('\r\n\r\n')) this.done = true;
     }
     callback(null, chunk);
   }
@@ -32,11 +34,11 @@ export class HeaderPeek extends Transform {
    */
   headerBlock(): { text: string; complete: boolean } {
     const all = Buffer.concat(this.chunks);
-    const captured = all.subarray(0, MAX_PEEK_BYTES).toString('utf8');
+    const captured = all.subarray(0, CAPTURE_BYTES).toString('utf8');
     if (captured.startsWith('\r\n')) return { text: '', complete: true };
     const end = captured.indexOf('\r\n\r\n');
     if (end !== -1) return { text: captured.slice(0, end + 2), complete: true };
-    return { text: captured, complete: this.ended && all.length <= MAX_PEEK_BYTES };
+    return { text: captured.slice(0, MAX_PEEK_BYTES), complete: this.ended && all.length <= MAX_PEEK_BYTES };
   }
 
   /** Header fields (unfolded), from the captured part only. */

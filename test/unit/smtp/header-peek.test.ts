@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { HeaderPeek } from '../../../src-relay/smtp/header-peek.ts';
+import { HeaderPeek, MAX_PEEK_BYTES } from '../../../src-relay/smtp/header-peek.ts';
 
 async function peek(text: string) {
   const stream = new HeaderPeek();
@@ -22,4 +22,21 @@ test('subject, from and message-id are read from the header block, folded or not
 test('missing fields are null and control characters are dropped', async () => {
   const { fields } = await peek('Subject: a\x00b\r\n\r\nbody');
   assert.deepEqual(fields, { subject: 'a b', messageId: null, from: null });
+});
+
+test(`a header block of exactly ${MAX_PEEK_BYTES} bytes is complete; one byte more is not (the submission check refuses it)`, async () => {
+  for (const [bytes, complete] of [[MAX_PEEK_BYTES - 1, true], [MAX_PEEK_BYTES, true], [MAX_PEEK_BYTES + 1, false]] as const) {
+    const header = `Subject: x\r\nX-Pad: ${'a'.repeat(bytes - 'Subject: x\r\nX-Pad: \r\n'.length)}\r\n`;
+    assert.equal(Buffer.byteLength(header), bytes);
+    const stream = new HeaderPeek();
+    stream.resume();
+    // in pieces, as a socket delivers it
+    const message = Buffer.from(`${header}\r\nbody\r\n`);
+    for (let at = 0; at < message.length; at += 1000) stream.write(message.subarray(at, at + 1000));
+    stream.end();
+    await new Promise((resolve) => stream.on('end', resolve));
+    const block = stream.headerBlock();
+    assert.equal(block.complete, complete, `${bytes} bytes`);
+    if (complete) assert.equal(block.text, header);
+  }
 });
