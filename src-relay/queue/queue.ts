@@ -441,16 +441,29 @@ export class Queue extends EventEmitter<QueueEvents> {
       orphans.push(id);
     }
     const damaged: string[] = [];
-    const now = this.clock();
     for (const row of this.store.queued()) {
-      const size = this.spool.size(row.id);
-      if (size === row.spool_bytes) continue;
+      const detail = this.spoolDamage(row.id, row.spool_bytes);
+      if (!detail) continue;
       damaged.push(row.id);
-      const detail = size === null ? 'spool file is missing' : `spool file is ${size} bytes, expected ${row.spool_bytes}`;
-      this.store.finish(row.id, 'damaged', now, { at: now, queueId: row.id, action: 'DAMAGED', detail });
-      this.logger.error({ id: row.id, detail }, 'SPOOL_DAMAGED');
+      this.setDamaged(row.id, detail);
     }
     return { removed, orphans, damaged };
+  }
+
+  /** What is wrong with a message's spool file (missing, or not the size committed); null when it is whole. */
+  spoolDamage(id: string, expected = this.store.spoolBytesOf(id)): string | null {
+    if (expected === undefined) return null;
+    const size = this.spool.size(id);
+    if (size === expected) return null;
+    return size === null ? 'spool file is missing' : `spool file is ${size} bytes, expected ${expected}`;
+  }
+
+  /** Ends a message whose file is damaged: raised loudly, never delivered (a torn copy) nor retried. */
+  setDamaged(id: string, detail: string): void {
+    const now = this.clock();
+    if (!this.store.finish(id, 'damaged', now, { at: now, queueId: id, action: 'DAMAGED', detail })) return;
+    this.logger.error({ id, detail }, 'SPOOL_DAMAGED');
+    this.emit('changed');
   }
 }
 

@@ -303,6 +303,12 @@ export class Scheduler {
 
   private async attempt(job: Job): Promise<Outcome> {
     const first = job.rows[0]!;
+    // a file removed or cut while the relay runs is never delivered torn, nor retried every look at the queue
+    const damage = this.queue.spoolDamage(job.messageId);
+    if (damage) {
+      this.queue.setDamaged(job.messageId, damage);
+      return { record: { messageId: job.messageId, updates: [], history: [] }, announce: [] };
+    }
     const result = await this.deliverer.deliver({
       queueId: job.messageId,
       sender: first.sender,

@@ -469,6 +469,7 @@ export class QueueStore {
       allPendingDue: db.prepare(`UPDATE recipients SET next_attempt_at = ? WHERE status = 'pending'`),
       queuedIds: db.prepare(`SELECT id, spool_bytes FROM messages WHERE status = 'queued'`),
       idsExist: db.prepare(`SELECT status FROM messages WHERE id = ?`),
+      spoolBytes: db.prepare(`SELECT spool_bytes FROM messages WHERE id = ?`),
       // both counts from indexes alone (messages_status, messages_queue_held): the dashboard asks on every change
       summary: db.prepare(
         `SELECT COUNT(*) AS size, MIN(received_at) AS oldest,
@@ -946,6 +947,11 @@ export class QueueStore {
 
   queued(): { id: string; spool_bytes: number }[] {
     return this.statements.queuedIds.all() as { id: string; spool_bytes: number }[];
+  }
+
+  /** The size its spool file was committed with; undefined for no such message. */
+  spoolBytesOf(id: string): number | undefined {
+    return (this.statements.spoolBytes.get(id) as { spool_bytes: number } | undefined)?.spool_bytes;
   }
 
   statusOf(id: string): MessageStatus | undefined {

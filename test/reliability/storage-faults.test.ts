@@ -4,7 +4,7 @@
 // SQLite connection holding the write lock past the relay's busy_timeout, and writes to /dev/full (ENOSPC).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
@@ -136,6 +136,40 @@ test('spool files without a row are set aside in spool/orphans, never deleted at
     assert.match(later.lines('SPOOL_CLEANED')[0] ?? '', / files=132\b/);
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
+    await sink.stop();
+  }
+});
+
+test('a spool file removed or cut while the relay runs: its message is set aside as damaged at its next try, never delivered torn nor retried in a loop', async () => {
+  let accepting = false;
+  const sink = await Sink.start({ onRecipient: () => (accepting ? undefined : { code: 451, text: '4.3.0 not yet' }) });
+  const logs = captureLogger();
+  const relay = await startRelay(sink.port, {}, { logger: logs.logger });
+  try {
+    const ids: string[] = [];
+    for (const subject of ['removed', 'cut', 'whole']) {
+      ids.push(/queued as (\S+)/.exec((await send(relay.port, 'alice@sender.test', ['bob@example.test'], message(subject))).response)![1]!);
+    }
+    await until('three deferrals', () => logs.lines('DEFERRED').length >= 3, 10_000);
+    const [removed, cut, whole] = ids as [string, string, string];
+    const spool = relay.relay.queue.spool;
+    rmSync(spool.path(removed));
+    const kept = readFileSync(spool.path(cut));
+    writeFileSync(spool.path(cut), kept.subarray(0, 100));
+    accepting = true;
+    await until('the whole one delivered', () => sink.messages.length === 1, 15_000);
+    await until('both raised', () => logs.lines('SPOOL_DAMAGED').length === 2, 5_000);
+    await sleep(1_500);
+    assert.equal(sink.messages.length, 1);
+    assert.match(sink.messages[0]!.raw.toString('latin1'), /\r\nSubject: whole\r\n/);
+    assert.equal(logs.lines('DELIVERY_CRASHED').length, 0, 'no delivery attempt crashed on the missing file');
+    assert.equal(logs.lines('SPOOL_DAMAGED').length, 2, 'each raised once');
+    const store = relay.relay.queue.store;
+    assert.deepEqual([removed, cut, whole].map((id) => store.message(id)?.status), ['damaged', 'damaged', 'done']);
+    assert.match(store.history(removed).at(-1)?.detail ?? '', /^spool file is missing$/);
+    assert.match(store.history(cut).at(-1)?.detail ?? '', new RegExp(`^spool file is 100 bytes, expected ${kept.length}$`));
+  } finally {
+    await relay.stop();
     await sink.stop();
   }
 });
