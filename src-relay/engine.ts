@@ -122,6 +122,9 @@ export async function createRelay(config: Config, dataDir: string, options: Rela
   const hostname = config.hostname ?? osHostname();
   const { db, queue } = openStore(dataDir, config, logger, clock);
   const events = createRelayEvents();
+  // what has been started, undone in reverse when a later step fails (a full disk at start): nothing may run on
+  // after the database is closed
+  const undo: (() => unknown)[] = [];
   try {
     const { removed, orphans, damaged } = await queue.recover();
     if (removed > 0) logger.info({ files: removed }, 'SPOOL_CLEANED');
@@ -135,6 +138,7 @@ export async function createRelay(config: Config, dataDir: string, options: Rela
     const tls = await loadOrCreateTls(dataDir, hostname, config.mx.tls.cert, config.mx.tls.key);
     // started with the first message: the MIME walk and sender authentication, off the SMTP thread
     const thread = createFilterThread(config, { resolver: options.resolver ?? dns, hostname, onStopped: (why) => logger.warn({ error: why }, 'FILTER_THREAD_STOPPED') });
+    undo.push(() => thread.stop());
     const optional = createOptionalFilters(config, { hostname, thread });
     const senderAuth = optional.find((filter) => filter instanceof SenderAuthWorker) ?? null;
     const filters = createContentPipeline(config, {
@@ -158,16 +162,17 @@ export async function createRelay(config: Config, dataDir: string, options: Rela
     const backups = new BackupScheduler({ config, dataDir, db, log: { ...log, succeeded: backupWritten }, clock, logger });
     const { host, port } = splitHostPort(config.mx.listen);
     const bound = await mx.listen(host, port);
-    const submission = await startSubmission({ config, dataDir, db, queue, tls, hostname, logger, events, clock, verifyPassword: options.verifyPassword }).catch(async (error: Error) => {
-      await mx.stop();
-      throw error;
-    });
+    undo.push(() => mx.stop());
+    const submission = await startSubmission({ config, dataDir, db, queue, tls, hostname, logger, events, clock, verifyPassword: options.verifyPassword });
+    undo.push(() => submission.stop());
     const userPage = config.quarantine.userPage.listen
       ? new UserPage({ config: config.quarantine.userPage, quarantine, links: await UserLinks.open(dataDir), logger, clock })
       : null;
     // like the admin listener: an address that cannot be bound is logged and retried, the mail keeps flowing
     await userPage?.start();
+    undo.push(() => userPage?.stop());
     scheduler.start();
+    undo.push(() => scheduler.stop(0));
     const expireQuarantine = () => void quarantine.expire(config.quarantine.retentionDays).catch((error: Error) => logger.error({ error: error.message }, 'QUARANTINE_EXPIRY_FAILED'));
     expireQuarantine();
     const quarantineTimer = setInterval(expireQuarantine, QUARANTINE_EXPIRY_MS).unref();
@@ -176,9 +181,16 @@ export async function createRelay(config: Config, dataDir: string, options: Rela
     const digestCheck = () => void digest.tick();
     digestCheck();
     const digestTimer = setInterval(digestCheck, DIGEST_CHECK_MS).unref();
+    undo.push(() => {
+      clearInterval(quarantineTimer);
+      clearInterval(digestTimer);
+      return digest.idle();
+    });
     const mxAddress = bound.family === 'IPv6' ? `[${bound.address}]:${bound.port}` : `${bound.address}:${bound.port}`;
     const adminListener = options.adminListener ?? (() => NO_ADMIN_LISTENER);
+    undo.push(() => monitor.stop());
     monitor.start({ mx: mxAddress, admin: adminListener });
+    undo.push(() => backups.stop());
     backups.start();
     logger.info({ mx: mxAddress, ...submission.addresses, queued: queue.store.summary().size, damaged: damaged.length }, 'STARTED');
     let stopping: Promise<void> | null = null;
@@ -214,6 +226,12 @@ export async function createRelay(config: Config, dataDir: string, options: Rela
       },
     };
   } catch (error) {
+    for (const step of undo.reverse()) await Promise.resolve().then(step).catch(() => {});
+    try {
+      queue.flushHistory();
+    } catch {
+      // the start failed already (a full disk, likely this too): its reason is the one to report
+    }
     db.close();
     throw error;
   }

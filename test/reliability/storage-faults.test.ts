@@ -173,3 +173,28 @@ test('a spool file removed or cut while the relay runs: its message is set aside
     await sink.stop();
   }
 });
+
+test('a start that fails after delivery has started (a write refused as on a full disk) stops all it started: nothing runs on a closed database', async () => {
+  const sink = await Sink.start();
+  const dataDir = tempDir();
+  try {
+    await (await startRelay(sink.port, {}, { dataDir })).stop();
+    // the monitor's first write at start, after the listeners and the delivery pump are up, is refused
+    const db = new Database(join(dataDir, 'moat.db'));
+    db.exec(`CREATE TRIGGER refuse_mx_address BEFORE INSERT ON state WHEN NEW.key = 'served_mx_address' BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END`);
+    db.close();
+    const uncaught: Error[] = [];
+    const onUncaught = (error: Error) => uncaught.push(error);
+    process.on('uncaughtException', onUncaught);
+    try {
+      await assert.rejects(startRelay(sink.port, {}, { dataDir }), /database or disk is full/);
+      await sleep(1_500);
+    } finally {
+      process.off('uncaughtException', onUncaught);
+    }
+    assert.deepEqual(uncaught.map((error) => error.message), [], 'nothing runs on after the database closed');
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+    await sink.stop();
+  }
+});
