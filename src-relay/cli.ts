@@ -310,6 +310,11 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`moat: ${error.message}\n${USAGE}\n`);
       return EXIT_USAGE;
     }
+    // the store's own errors (a full disk, a damaged database) are the admin's to act on: the words, no stack
+    if ((error as { code?: unknown }).code && String((error as { code?: unknown }).code).startsWith('SQLITE_')) {
+      process.stderr.write(`moat: the data directory's database: ${(error as Error).message}\n`);
+      return 1;
+    }
     process.stderr.write(`moat: ${(error as Error).stack ?? error}\n`);
     return 1;
   }

@@ -159,6 +159,15 @@ test('queue and quarantine commands on a folder without moat.db (a typo, or no -
   assert.equal(existsSync(typo), false, 'the folder is not created');
 });
 
+test('a damaged database: the queue commands say so in one line, without a stack trace', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const dataDir = join(world(), 'damaged');
+  mkdirSync(dataDir, { recursive: true });
+  writeFileSync(join(dataDir, 'moat.db'), Buffer.alloc(8192, 0x5a));
+  const result = await runCli(['queue', 'list', '--data-dir', dataDir]);
+  assert.equal(result.code, 1);
+  assert.equal(result.stderr, "moat: the data directory's database: file is not a database\n");
+});
+
 test('check validates a config file: 0 when good, 2 with the problems when bad, and touches no data dir', { timeout: TEST_TIMEOUT_MS }, async () => {
   const root = world();
   const dataDir = join(root, 'never-created');
