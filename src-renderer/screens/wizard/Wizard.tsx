@@ -87,7 +87,13 @@ function WizardSteps({ saved, overridden, effective, keys, bound, machineName, f
     shown.current = true;
   }, [index]);
 
-  const set = <K extends keyof WizardFields>(key: K, value: WizardFields[K]) => setFields((current) => ({ ...current, [key]: value }));
+  // a field changed since its problem was found no longer shows it (the next check says again what still is wrong)
+  const [edited, setEdited] = useState<ReadonlySet<keyof WizardFields>>(new Set());
+  useEffect(() => setEdited(new Set()), [issues, localProblems]);
+  const set = <K extends keyof WizardFields>(key: K, value: WizardFields[K]) => {
+    setFields((current) => ({ ...current, [key]: value }));
+    setEdited((current) => (current.has(key) ? current : new Set([...current, key])));
+  };
 
   const goTo = (target: number) => {
     setIssues([]);
@@ -170,6 +176,7 @@ function WizardSteps({ saved, overridden, effective, keys, bound, machineName, f
 
   const mapped = mapIssues(issues, FIELD_PATHS);
   const errors = (key: keyof WizardFields): string[] | undefined => {
+    if (edited.has(key)) return undefined;
     const local = localProblems[key];
     const remote = (mapped.byField as Record<string, string[] | undefined>)[key];
     return local ? [local] : remote;
