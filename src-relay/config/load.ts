@@ -60,7 +60,7 @@ export function loadConfig(file: string, overrides: ConfigInput | Json = {}, req
 /** What `serve` needs beyond a valid file: somewhere to deliver and something to accept. */
 export function checkServeReady(config: Config): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
-  if (config.domains.length === 0) problems.push({ path: 'domains', message: 'at least one accepted domain is required (--domain NAME)' });
+  if (config.domains.length === 0) problems.push({ path: 'domains', message: 'at least one accepted domain is required (in "Accepted domains", or --domain NAME)' });
   if (!config.internal) problems.push({ path: 'internal.host', message: 'the internal mail server is required (--internal HOST:PORT)' });
   const { cert, key } = config.mx.tls;
   if (Boolean(cert) !== Boolean(key)) problems.push({ path: 'mx.tls', message: 'give both cert and key, or neither (a self-signed pair is then made)' });

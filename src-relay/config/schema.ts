@@ -299,7 +299,7 @@ export const ConfigSchema = z.object({
     .prefault({})
     .superRefine((admin, ctx) => {
       if (!isLoopbackListen(admin.listen) && !admin.tls.enabled) {
-        ctx.addIssue({ code: 'custom', path: ['listen'], message: `${admin.listen} is not a loopback address: without TLS (set admin.tls.enabled) the admin listener must stay on 127.0.0.1 or [::1] (reach it through an SSH tunnel)` });
+        ctx.addIssue({ code: 'custom', path: ['listen'], message: `${admin.listen} is not a loopback address: without TLS ("Serve the admin page over HTTPS", admin.tls.enabled) the admin listener must stay on 127.0.0.1 or [::1] (reach it through an SSH tunnel)` });
       }
       if (Boolean(admin.tls.cert) !== Boolean(admin.tls.key)) {
         ctx.addIssue({ code: 'custom', path: ['tls'], message: 'give both admin.tls.cert and admin.tls.key, or neither (the inbound certificate is then used)' });
@@ -458,7 +458,7 @@ export const ConfigSchema = z.object({
         .prefault({})
         .superRefine((page, ctx) => {
           if (page.listen && !page.allowPublicAddress && !isPrivateListen(page.listen)) {
-            ctx.addIssue({ code: 'custom', path: ['listen'], message: `${page.listen} is not a private address: the user page belongs on an internal interface (a 10.x, 172.16-31.x, 192.168.x or fd00::/8 address); set allowPublicAddress only if a firewall keeps the Internet out` });
+            ctx.addIssue({ code: 'custom', path: ['listen'], message: `${page.listen} is not a private address: the user page belongs on an internal interface (a 10.x, 172.16-31.x, 192.168.x or fd00::/8 address); turn on "Allow a public address for the user page" (allowPublicAddress) only if a firewall keeps the Internet out` });
           }
         }),
     })
