@@ -268,7 +268,7 @@ export const clamavProbe: Probe = {
   id: 'clamav',
   title: 'ClamAV engine and signatures',
   async run(context) {
-    if (!context.hooks.clamav) return unknown('no virus scanner is configured (filters.clamav.address is unset)', 'Set filters.clamav.address to clamd\'s socket or HOST:PORT (the setup wizard finds it).');
+    if (!context.hooks.clamav) return unknown('no virus scanner is configured (filters.clamav.address is unset)', 'Run the setup wizard\'s Filters step (it finds clamd), or set "ClamAV (clamd) address" (filters.clamav.address) in Settings → Filters and quarantine.');
     const info = await context.hooks.clamav();
     if (!info) return { status: 'failing', detail: 'clamd does not answer', hint: 'systemctl status clamav-daemon' };
     if (!info.signatureDate) return unknown(`${info.version}; signature date not reported`);
@@ -409,7 +409,7 @@ export const adminListenerProbe: Probe = {
     const address = context.adminAddress ?? listen;
     if (isLoopbackListen(address)) return { status: 'ok', detail: `bound to ${address} (loopback only)` };
     if (context.config.admin.tls.enabled) return { status: 'ok', detail: `bound to ${address}, HTTPS only` };
-    return { status: 'failing', detail: `bound to ${address}, reachable from the network without TLS`, hint: 'Bind it to 127.0.0.1, or set admin.tls.enabled.' };
+    return { status: 'failing', detail: `bound to ${address}, reachable from the network without TLS`, hint: 'Bind it to 127.0.0.1, or turn on "Serve the admin page over HTTPS" (admin.tls.enabled) in Settings → Admin access.' };
   },
 };
 
@@ -433,9 +433,9 @@ export const backupProbe: Probe = {
     const last = context.lastBackup();
     const error = context.lastBackupError();
     if (error && (!last || error.at > last.at)) {
-      return { status: 'failing', detail: `the last scheduled backup failed ${describeDuration(context.now - error.at)} ago: ${error.error}`, hint: 'Check backup.folder (space, permissions).' };
+      return { status: 'failing', detail: `the last scheduled backup failed ${describeDuration(context.now - error.at)} ago: ${error.error}`, hint: 'Check the backup folder (Settings → Backups, backup.folder): free space and permissions.' };
     }
-    if (!last) return { status: 'warning', detail: 'no backup has been made yet', hint: 'Run "moat backup create FILE", or set backup.intervalHours.' };
+    if (!last) return { status: 'warning', detail: 'no backup has been made yet', hint: 'Press "Back up now" in Settings → Backups (or run "moat backup create FILE"), and set "Back up every" (backup.intervalHours) there.' };
     const age = context.now - last.at;
     if (age > context.config.alerts.backupAgeDays * DAY_MS) {
       return { status: 'warning', detail: `the last backup is ${describeDuration(age)} old (${last.file})`, hint: 'Make one now and keep a copy off the box.' };
