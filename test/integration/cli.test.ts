@@ -366,7 +366,8 @@ test('with its admin address taken (another Moat on 8025) serve says so and what
   const serve = await ServeProcess.startForSetup(['--data-dir', dataDir, '--admin-listen', taken, '--mx-listen', '127.0.0.1:0']);
   try {
     assert.equal(serve.admin, 'unavailable');
-    assert.match(serve.stderr, new RegExp(`^moat: the admin page is not up: ${taken} cannot be bound \\(.*EADDRINUSE.*\\); another program, perhaps another Moat, holds it\\. It is tried again every 30 s: stop the other one, or start this one with --admin-listen 127\\.0\\.0\\.1:PORT\\.$`, 'm'));
+    // stderr is its own pipe: the line may come after the token on stdout
+    await serve.waitForLog(new RegExp(`^moat: the admin page is not up: ${taken} cannot be bound \\(.*EADDRINUSE.*\\); another program, perhaps another Moat, holds it\\. It is tried again every 30 s: stop the other one, or start this one with --admin-listen 127\\.0\\.0\\.1:PORT\\.$`, 'm'));
     assert.match(serve.stdout, new RegExp(`Open the admin page \\(http://${taken}/, once it is up\\) and enter this token`));
     assert.doesNotMatch(serve.stdout, /http:\/\/unavailable/);
   } finally {

@@ -166,9 +166,10 @@ test('results are kept as history; manual items are ticked with a date and fall 
   const { checklist } = relay.relay.monitor;
   try {
     await relay.relay.monitor.runChecklist(['open-relay', 'backup-age']);
+    // a backup written looks at its checklist item again at once: a run of its own between the two
     await relay.relay.backups.runNow();
     await relay.relay.monitor.runChecklist(['open-relay', 'backup-age']);
-    assert.deepEqual(checklist.history('backup-age', 10).map((result) => result.status), ['ok', 'warning']);
+    assert.deepEqual(checklist.history('backup-age', 10).map((result) => result.status), ['ok', 'ok', 'warning']);
     assert.deepEqual(checklist.history(null, 10, true).map((result) => `${result.probe}:${result.status}`).sort(), ['backup-age:ok', 'backup-age:warning', 'open-relay:ok']);
     assert.equal(checklist.history(null, 10, true).filter((result) => result.probe === 'open-relay').length, 1, 'only changes of status');
     assert.equal(checklist.latestOf('backup-age')!.status, 'ok');
