@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import { isIP } from 'node:net';
 import { promises as dns } from 'node:dns';
-import { checkServeReady, loadConfig, mergeConfig, overriddenPaths, saveConfig, validateConfig, type ConfigProblem } from '../config/load.ts';
+import { checkServeReady, loadConfig, mergeConfig, overriddenPaths, saveConfig, scoreOrderProblems, validateConfig, type ConfigProblem } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { createRelay, dataPaths, type Relay, type RelayOptions } from '../engine.ts';
 import { resolveLogger, type Logger } from '../log/logger.ts';
@@ -202,6 +202,8 @@ export class AdminHost {
   check(input: Json, complete: boolean): ConfigProblem[] {
     const saved = validateConfig(input);
     if (!saved.ok) return saved.problems;
+    const order = scoreOrderProblems(input);
+    if (order.length > 0) return order;
     const effective = validateConfig(mergeConfig(input, this.options.overrides ?? {}));
     if (!effective.ok) return effective.problems;
     return complete ? checkServeReady(effective.config) : [];

@@ -41,6 +41,25 @@ export function validateConfig(input: unknown): ConfigResult {
 }
 
 
+/**
+ * The junk thresholds an admin sets in the wizard or settings must rise from tag to quarantine to refuse (a slip
+ * such as 1.5 for 15 would refuse nearly all mail with a score). Only the ones the file sets are compared: one set
+ * alone below a default (refuse from 8, quarantine left at 10) is a choice, and files that ran before still start.
+ */
+export function scoreOrderProblems(input: unknown): ConfigProblem[] {
+  const filters = isObject(input) && isObject(input.filters) ? input.filters : {};
+  const steps = [['tagScore', 'tag'], ['quarantineScore', 'quarantine'], ['rejectScore', 'refuse']] as const;
+  const given = steps.flatMap(([key, name]) => (typeof filters[key] === 'number' && filters[key] > 0 ? [{ key, name, score: filters[key] }] : []));
+  const problems: ConfigProblem[] = [];
+  for (let i = 1; i < given.length; i++) {
+    const [lower, higher] = [given[i - 1]!, given[i]!];
+    if (higher.score < lower.score) {
+      problems.push({ path: `filters.${higher.key}`, message: `the ${higher.name} score (${higher.score}) is below the ${lower.name} score (${lower.score}): the scores must rise from tag to quarantine to refuse (0 turns one off)` });
+    }
+  }
+  return problems;
+}
+
 /** Reads the JSON file (a missing file is an empty config unless `required`), applies overrides, validates. */
 export function loadConfig(file: string, overrides: ConfigInput | Json = {}, required = false): ConfigResult {
   let fromFile: unknown = {};

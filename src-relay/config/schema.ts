@@ -420,23 +420,7 @@ export const ConfigSchema = z.object({
         })
         .prefault({}),
     })
-    .prefault({})
-    .superRefine((filters, ctx) => {
-      // a slip such as 1.5 for 15 would refuse nearly all mail with a score: the thresholds in use must rise
-      const steps = [
-        ['tagScore', 'tag', filters.tagScore],
-        ['quarantineScore', 'quarantine', filters.quarantineScore],
-        ['rejectScore', 'refuse', filters.rejectScore],
-      ] as const;
-      const used = steps.filter(([, , score]) => score > 0);
-      for (let i = 1; i < used.length; i++) {
-        const [, lowerName, lower] = used[i - 1]!;
-        const [key, name, score] = used[i]!;
-        if (score < lower) {
-          ctx.addIssue({ code: 'custom', path: [key], message: `the ${name} score (${score}) is below the ${lowerName} score (${lower}): the scores must rise from tag to quarantine to refuse (0 turns one off)` });
-        }
-      }
-    }),
+    .prefault({}),
   quarantine: z
     .object({
       retentionDays: z.number().min(1).max(3650).default(30).meta({ description: 'Quarantined messages are deleted after this many days' }),

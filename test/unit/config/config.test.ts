@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { checkServeReady, loadConfig, saveConfig, splitHostPort, validateConfig } from '../../../src-relay/config/load.ts';
+import { checkServeReady, loadConfig, saveConfig, scoreOrderProblems, splitHostPort, validateConfig } from '../../../src-relay/config/load.ts';
 import { configKeys } from '../../../src-relay/config/docs.ts';
 
 test('an empty config gets every default', () => {
@@ -24,19 +24,23 @@ test('every problem is listed with its key path', () => {
   assert.match(result.problems.find((problem) => problem.path === 'mx.listen')!.message, /HOST:PORT/);
 });
 
-test('junk scores must rise from tag to quarantine to refuse, 0 turning one off; one below the one before is refused at its key', () => {
-  const scores = (tagScore: number, quarantineScore: number, rejectScore: number) => validateConfig({ filters: { tagScore, quarantineScore, rejectScore } });
-  for (const [tag, quarantine, refuse] of [[5, 10, 15], [5, 5, 5], [0, 10, 15], [5, 0, 15], [5, 10, 0], [20, 0, 0], [0, 0, 1]] as const) {
-    assert.equal(scores(tag, quarantine, refuse).ok, true, `${tag}/${quarantine}/${refuse}`);
+test('junk scores the file sets must rise from tag to quarantine to refuse, 0 turning one off; one below the one before is refused at its key; one set alone is a choice', () => {
+  const problems = (filters: Record<string, number | undefined>) => scoreOrderProblems({ filters }).map((problem) => `${problem.path}: ${problem.message}`);
+  for (const ok of [{ tagScore: 5, quarantineScore: 10, rejectScore: 15 }, { tagScore: 5, quarantineScore: 5, rejectScore: 5 }, { tagScore: 0, rejectScore: 1 }, { tagScore: 20, quarantineScore: 0 }]) {
+    assert.deepEqual(problems(ok), [], JSON.stringify(ok));
   }
-  const problems = (result: ReturnType<typeof validateConfig>) => (result.ok ? [] : result.problems.map((problem) => `${problem.path}: ${problem.message}`));
-  assert.deepEqual(problems(scores(20, 10, 1.5)), [
+  // set alone below a default (quarantine 10): a file that ran before still validates, and still starts
+  for (const alone of [{ rejectScore: 8 }, { tagScore: 12 }]) {
+    assert.deepEqual(problems(alone), []);
+    assert.equal(validateConfig({ filters: alone }).ok, true);
+  }
+  assert.deepEqual(problems({ tagScore: 20, quarantineScore: 10, rejectScore: 1.5 }), [
     'filters.quarantineScore: the quarantine score (10) is below the tag score (20): the scores must rise from tag to quarantine to refuse (0 turns one off)',
     'filters.rejectScore: the refuse score (1.5) is below the quarantine score (10): the scores must rise from tag to quarantine to refuse (0 turns one off)',
   ]);
-  // one step below: 14.9 under a quarantine score of 15; and past a score turned off, the next one in use counts
-  assert.deepEqual(problems(scores(5, 15, 14.9)).length, 1);
-  assert.match(problems(scores(16, 0, 15))[0] ?? '', /^filters\.rejectScore: the refuse score \(15\) is below the tag score \(16\)/);
+  // one step below: 14.9 under a quarantine score of 15; past a score turned off, the next one in use counts
+  assert.equal(problems({ quarantineScore: 15, rejectScore: 14.9 }).length, 1);
+  assert.match(problems({ tagScore: 16, quarantineScore: 0, rejectScore: 15 })[0] ?? '', /^filters\.rejectScore: the refuse score \(15\) is below the tag score \(16\)/);
 });
 
 test("problems are said in plain words, not zod's: a port that is not a number, one too big, an empty name, a part of a domain too long", () => {
