@@ -6,7 +6,7 @@ import { STATE_KEYS, StateStore } from '../store/state-store.ts';
 import { hashPassword, verifyPassword, dummyHash } from '../auth/password.ts';
 import { writeFileWhole } from '../util/write-whole.ts';
 import { ApiError } from './errors.ts';
-import { clientKey } from '../util/networks.ts';
+import { clientKey, normalizeClientIp } from '../util/networks.ts';
 
 /** A session unused this long is forgotten (the admin logs in again). */
 export const SESSION_IDLE_MS = 8 * 3600_000;
@@ -148,8 +148,9 @@ export class AdminAuth {
     }
     if (!ok) throw new ApiError('WRONG_PASSWORD');
     this.release(reservation);
-    // the right password from here: its earlier failures are forgiven (a guesser cannot get here)
-    this.failures.delete(clientIp);
+    // the right password from here: its earlier failures are forgiven (a guesser cannot get here); they are counted
+    // under the reservation's key (the /64 of an unfamiliar IPv6 client)
+    this.failures.delete(reservation.clientIp);
     this.rememberFamiliar(clientIp);
     // the hash that was checked, not a fresh read: a reset meanwhile must not open a session under the new password
     return this.open(clientIp, stored);
@@ -266,8 +267,9 @@ export class AdminAuth {
   private reserve(address: string): Reservation {
     const now = this.options.clock();
     const familiar = this.isFamiliar(address, now);
-    // an IPv6 client is counted by its /64: one site may use any address in it
-    const clientIp = clientKey(address);
+    // an unfamiliar IPv6 client is counted by its /64 (new addresses there buy no new guesses); the admin's own
+    // address by itself, so guesses from elsewhere on the office's /64 cannot lock the admin out of it
+    const clientIp = familiar ? normalizeClientIp(address) : clientKey(address);
     this.totalFailures = this.recent(this.totalFailures);
     const mine = this.recent(this.failures.get(clientIp));
     if (mine.length >= LOGIN_FAILURES_PER_IP || (!familiar && this.totalFailures.length >= LOGIN_FAILURES_TOTAL)) {

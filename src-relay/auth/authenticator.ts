@@ -4,7 +4,6 @@ import { lockKey, type AccountStore, type AuthOutcome, type LockRow } from './ac
 import { activeFailures, afterFailure, failureDelayMs, FAMILIAR_ADDRESS_DAYS, isLocked, type FailureCounter, type LoginPolicy } from './lockout.ts';
 import { normalizeUserName } from './names.ts';
 import { dummyHash, verifyPassword } from './password.ts';
-import { clientKey } from '../util/networks.ts';
 
 /** A user name from the network is kept (logs, history) only as printable ASCII, and this long at most. */
 const MAX_LOGGED_NAME_CHARS = 64;
@@ -80,9 +79,9 @@ export class Authenticator {
     const name = normalizeUserName(attempt.username);
     // a name that cannot exist is still counted (and locked) under its printable form
     const counted = name ?? loggable(attempt.username).toLowerCase();
-    // an IPv6 client is counted by its /64: one site may use any address in it
-    const client = clientKey(attempt.clientIp);
-    const keys: Keys = { pair: lockKey.pair(counted, client), ip: lockKey.ip(client), name: lockKey.name(counted) };
+    // by the exact address, IPv6 too: an office's clients share one /64, and one device retrying an old password
+    // must not lock out the others (guesses spread over a /64 still meet the per-name locks)
+    const keys: Keys = { pair: lockKey.pair(counted, attempt.clientIp), ip: lockKey.ip(attempt.clientIp), name: lockKey.name(counted) };
     let gate: Gate;
     for (;;) {
       const before = this.clock();

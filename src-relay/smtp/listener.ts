@@ -29,7 +29,6 @@ import { TransactionPacing } from './pacing.ts';
 import { receivedHeader } from './received.ts';
 import { REPLIES, SmtpReplyError, type SmtpReply } from './replies.ts';
 import type { TlsPair } from './tls.ts';
-import { clientKey } from '../util/networks.ts';
 import {
   chooseEnhancedCode,
   checkSmtpServerVersion,
@@ -59,7 +58,7 @@ export interface SessionState {
   /** smtp-server's connection, steered through smtp/smtp-server-adapter.ts only. */
   connection: ConnectionHandle | undefined;
   errors: number;
-  /** What the per-address connection cap counts by: the address, or its /64 for IPv6. */
+  /** What the per-address connection cap counts by (countedAs). */
   clientKey: string;
   countedForIp: boolean;
   deadline: NodeJS.Timeout | undefined;
@@ -246,13 +245,12 @@ export abstract class SmtpListener {
     const ip = session.remoteAddress;
     const connection = connectionOf(this.server, session);
     const state: SessionState = {
-      ip, clientKey: clientKey(ip), session, connection, errors: 0, countedForIp: false, deadline: undefined, enhanced: undefined, inData: false,
+      ip, clientKey: this.countedAs(ip), session, connection, errors: 0, countedForIp: false, deadline: undefined, enhanced: undefined, inData: false,
       activity: new SessionActivity(this.stress.now()), dataRate: undefined,
     };
     this.sessions.set(session.id, state);
     if (connection) this.instrument(connection, state);
     if (this.stopping) return callback(this.refuse(session, REPLIES.shuttingDown));
-    // counted by /64 for IPv6: one site may use any address of its /64 (util/networks.ts clientKey)
     const open = this.perIp.get(state.clientKey) ?? 0;
     if (open >= this.limits.maxConnectionsPerIp) {
       this.logger.warn({ ip, open }, 'CONNECTION_LIMIT');
@@ -265,6 +263,14 @@ export abstract class SmtpListener {
     state.deadline.unref();
     this.connected(session);
     this.admit(session, callback);
+  }
+
+  /**
+   * Who the per-address connection cap counts a client as: its address. The mx listener counts an IPv6 client by its
+   * /64 (one site on the Internet); the submission listeners' clients are the office's, which share one /64.
+   */
+  protected countedAs(ip: string): string {
+    return ip;
   }
 
   /** A connection was accepted (limits passed); listeners set up their per-session state here. */

@@ -15,6 +15,7 @@ import type { Resolver } from '../util/resolver.ts';
 import { ConnectionPolicy, type ClientRefusal, type ClientScreen, type HarvestTally, type RecipientPlace } from './connection-policy.ts';
 import { RecipientCallout } from './callout.ts';
 import { peerOf, watchConnections } from './smtp-server-adapter.ts';
+import { clientKey } from '../util/networks.ts';
 
 /** The reply and the metric label of each connection-policy refusal. */
 const CLIENT_REFUSALS: Record<ClientRefusal, { reply: SmtpReply; reason: RefusalReason }> = {
@@ -202,6 +203,11 @@ export class MxListener extends SmtpListener {
     const delay = this.connectionPolicy.errorDelayMs(this.clients.get(session.id)?.screen, errors);
     if (delay === 0) return next();
     setTimeout(next, delay).unref();
+  }
+
+  /** An IPv6 client by its /64: a site may use any address in it, and new addresses must not buy new connections. */
+  protected override countedAs(ip: string): string {
+    return clientKey(ip);
   }
 
   protected onMailFrom(address: SMTPServerAddress, session: SMTPServerSession, callback: (error?: Error) => void): void {
