@@ -10,7 +10,8 @@
 // Only silence the client chose costs it its slot: a session waiting for our reply (greeting delay, DNSBL, callout,
 // login delay) is never idle, and at the cap a session in a transaction (MAIL given) is never the one closed.
 // Stalling is silence too: a command that moves nothing forward (NOOP, RSET, HELP, VRFY, EXPN, a second HELO or
-// EHLO, anything we refuse) does not restart the idle clock, or a NOOP every few seconds would hold a slot forever.
+// EHLO, a recipient given again, a second MAIL before a message is sent, anything we refuse) does not restart the
+// idle clock, or a NOOP (or the same RCPT) every few seconds would hold a slot forever.
 
 /** Share of maxConnections open from which a listener is under stress: early enough that slots free before the cap. */
 export const STRESS_SHARE = 0.8;
@@ -31,6 +32,9 @@ export const monotonicNow = (): number => performance.now();
 /** Commands that never move a session forward, whatever the reply. */
 const STALLING_VERBS = new Set(['NOOP', 'RSET', 'HELP', 'VRFY', 'EXPN']);
 
+/** Recipients remembered per transaction to tell a new one from one given again; past this every RCPT stalls. */
+const MAX_TRACKED_RECIPIENTS = 1000;
+
 /** The command's verb, upper case (an AUTH continuation line has none of ours, and is judged by its reply as AUTH is). */
 function verbOf(command: Buffer): string {
   return /^[^ \r\n]*/.exec(command.toString('latin1', 0, 8))![0].toUpperCase();
@@ -43,6 +47,12 @@ export class SessionActivity {
   private awaitingReply = false;
   private stalling = false;
   private lastActiveAt: number;
+  /** The command being answered, and whether the next reply ends a message's data (after DATA's 354). */
+  private verb = '';
+  private dataEnds = false;
+  /** A MAIL was accepted and its message not sent yet: another MAIL moves nothing forward. */
+  private mailOpen = false;
+  private readonly recipients = new Set<string>();
 
   constructor(now: number) {
     this.lastActiveAt = now;
@@ -52,9 +62,20 @@ export class SessionActivity {
   heard(command: Buffer): void {
     const verb = verbOf(command);
     const hello = verb === 'EHLO' || verb === 'HELO';
-    this.stalling = STALLING_VERBS.has(verb) || (hello && this.saidHello);
+    this.verb = verb;
+    this.stalling = STALLING_VERBS.has(verb) || (hello && this.saidHello) || (verb === 'MAIL' && this.mailOpen) || (verb === 'RCPT' && !this.newRecipient(command));
     if (hello) this.saidHello = true;
     this.awaitingReply = true;
+  }
+
+  /** Whether this RCPT names a recipient the transaction has not had yet (remembered up to a bound). */
+  private newRecipient(command: Buffer): boolean {
+    // the mailbox alone: a source route or parameters must not make one recipient look new again
+    const text = command.toString('latin1');
+    const recipient = (/<(?:@[^:>]*:)?([^>]*)>/.exec(text)?.[1] ?? text.slice(4)).trim().toLowerCase();
+    if (this.recipients.has(recipient) || this.recipients.size >= MAX_TRACKED_RECIPIENTS) return false;
+    this.recipients.add(recipient);
+    return true;
   }
 
   /**
@@ -66,9 +87,20 @@ export class SessionActivity {
       this.greeted = true;
       this.saidHello = false;
     }
+    if (this.dataEnds) {
+      // the reply to a message's data: whatever it was, the transaction is over
+      this.dataEnds = false;
+      this.endTransaction();
+    } else if (this.verb === 'DATA' && code === 354) this.dataEnds = true;
+    else if (this.verb === 'MAIL' && code < 400) this.mailOpen = true;
     this.awaitingReply = false;
     if (!this.stalling && code < 400) this.lastActiveAt = now;
     this.stalling = false;
+  }
+
+  private endTransaction(): void {
+    this.mailOpen = false;
+    this.recipients.clear();
   }
 
   /** Since when the client has been silent while it owed us a command; undefined while we owe it something. */

@@ -119,7 +119,7 @@ test(`under stress (${STRESS_SHARE * 100} % of maxConnections open) a session si
       const [withMail, idle] = await silentSessions(stressed.port, 2);
       assert.match(await withMail!.command('EHLO client.sender.test'), /^250/);
       assert.match(await withMail!.command('MAIL FROM:<alice@sender.test>'), /^250/);
-      // 8 sessions that move their transactions on every 2 s keep the listener at the stress threshold (8 of 10)
+      // 8 sessions that move their messages on every 2 s keep the listener at the stress threshold (8 of 10)
       const talkers = await Promise.all(Array.from({ length: 8 }, (_, i) => RawSmtp.connect(stressed.port, false, `127.0.2.${i + 1}`)));
       for (const talker of talkers) assert.match(await talker.hello(), /^250/);
       // 7 of 10 is just below the threshold
@@ -127,11 +127,17 @@ test(`under stress (${STRESS_SHARE * 100} % of maxConnections open) a session si
 
       let talking = true;
       const talkerReplies: string[] = [];
-      const steps = ['MAIL FROM:<carol@sender.test>', 'RCPT TO:<bob@example.test>', 'RSET'];
+      // each step moves a real message on: MAIL, a recipient, its data (a repeated RCPT or MAIL would be stalling)
       const talk = Promise.all(
-        talkers.map(async (talker) => {
+        talkers.map(async (talker, i) => {
           for (let step = 0; talking && !talker.closed; step++) {
-            talkerReplies.push(await talker.command(steps[step % steps.length]!));
+            if (step % 3 === 0) talkerReplies.push(await talker.command(`MAIL FROM:<talker${i}@sender.test>`));
+            else if (step % 3 === 1) talkerReplies.push(await talker.command('RCPT TO:<bob@example.test>'));
+            else {
+              assert.match(await talker.command('DATA'), /^354/);
+              talker.write(`${message(`talker ${i}, step ${step}`)}\r\n.\r\n`);
+              talkerReplies.push(await talker.reply());
+            }
             await sleep(2_000);
           }
         }),
@@ -154,7 +160,7 @@ test(`under stress (${STRESS_SHARE * 100} % of maxConnections open) a session si
   });
 });
 
-test(`stalling is idleness: under stress sessions that send NOOP, RSET, HELP or EHLO again every 2 s get 421 4.4.2 after ${STRESS_IDLE_TIMEOUT_SEC} s, also with MAIL given; at the cap one stalling before MAIL makes room for a newcomer`, async () => {
+test(`stalling is idleness: under stress sessions that send NOOP, RSET, HELP, EHLO again or the same RCPT again every 2 s get 421 4.4.2 after ${STRESS_IDLE_TIMEOUT_SEC} s, also with MAIL given; at the cap one stalling before MAIL makes room for a newcomer`, async () => {
   await withRelay({ maxConnections: 10 }, async (relay) => {
     const started = Date.now();
     // 8 of 10: the stress threshold; 4 of them in a transaction
@@ -167,9 +173,9 @@ test(`stalling is idleness: under stress sessions that send NOOP, RSET, HELP or 
     const closedAfter = await Promise.all(
       stallers.map(async (staller, i) => {
         for (let step = 0; Date.now() - started < STRESS_IDLE_TIMEOUT_SEC * 1000 + 10_000; step++) {
-          // a stall after a transaction started keeps it (RSET would end it): those sessions say NOOP only
+          // a stall after a transaction started keeps it (RSET would end it): those give the same recipient again
           // (the 421 comes unasked: one that came while this one slept is in the buffer of a closed session)
-          const reply = staller.closed ? await staller.reply() : await staller.command(i < 4 ? 'NOOP' : stalls[step % stalls.length]!);
+          const reply = staller.closed ? await staller.reply() : await staller.command(i < 4 ? 'RCPT TO:<postmaster@example.test>' : stalls[step % stalls.length]!);
           if (/^421 /.test(reply)) {
             assert.match(reply, /^421 4\.4\.2 Server busy and this session idle/);
             await staller.waitClosed();

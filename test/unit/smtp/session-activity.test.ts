@@ -48,3 +48,20 @@ test('a refused command is no progress; STARTTLS starts the hellos afresh', () =
   activity.answered(354, 12_000);
   assert.equal(activity.idleSince(true), undefined, 'in DATA the data rate applies, not the idle clock');
 });
+
+test('within a message, a recipient given again (also after RSET, in another case, with a source route or parameters) and a second MAIL stall; a message sent starts afresh', () => {
+  const { activity, step } = session();
+  assert.equal(step('EHLO client.sender.test', 250, 1_000), 1_000);
+  assert.equal(step('MAIL FROM:<a@sender.test>', 250, 2_000), 2_000);
+  assert.equal(step('RCPT TO:<postmaster@example.test>', 250, 3_000), 3_000);
+  for (const [i, again] of ['RCPT TO:<postmaster@example.test>', 'RCPT TO:<POSTMASTER@example.test>', 'RCPT TO:<@a.test:postmaster@example.test>', 'RCPT TO:<postmaster@example.test> NOTIFY=NEVER', 'RSET', 'MAIL FROM:<b@sender.test>', 'RCPT TO:<postmaster@example.test>'].entries()) {
+    assert.equal(step(again, 250, 4_000 + i * 1_000), 3_000, `${again} is no progress`);
+  }
+  assert.equal(step('RCPT TO:<bob@example.test>', 250, 20_000), 20_000, 'a new recipient is');
+  assert.equal(step('DATA', 354, 21_000), 21_000);
+  activity.heard(Buffer.from('.'));
+  activity.answered(250, 22_000);
+  assert.equal(activity.idleSince(false), 22_000, 'the message sent');
+  assert.equal(step('MAIL FROM:<a@sender.test>', 250, 23_000), 23_000, 'the next message');
+  assert.equal(step('RCPT TO:<postmaster@example.test>', 250, 24_000), 24_000, 'its recipients are new again');
+});
