@@ -316,7 +316,13 @@ export class Scheduler {
       route: job.route,
     });
     const now = this.clock();
-    this.trackRoute(job, result, now);
+    // from here the delivery is made: nothing may throw before its outcome is recorded, or the message would be
+    // freed without it and delivered again (a database refusing the route's retry once did that)
+    try {
+      this.trackRoute(job, result, now);
+    } catch (error) {
+      this.logger.error({ id: job.messageId, route: job.routeKey, error: (error as Error).message }, 'ROUTE_STATE_FAILED');
+    }
     const expired = now - first.received_at >= this.config.queue.lifetimeHours * 3600_000;
     const updates: RecipientUpdate[] = [];
     const history: HistoryEntry[] = [];
@@ -354,7 +360,13 @@ export class Scheduler {
       bounced.push({ address: row.address, action: 'failed', status, remoteMta: result.remoteMta ?? undefined, diagnostic: failure.response ?? failure.message, lastAttempt: new Date(now) });
       gaveUp.push({ row, status, action, reply, why });
     }
-    if (result.noReplyAfterData) this.noteNoReply(job, result, now, deferred > 0, history, announce);
+    if (result.noReplyAfterData) {
+      try {
+        this.noteNoReply(job, result, now, deferred > 0, history, announce);
+      } catch (error) {
+        this.logger.error({ id: job.messageId, error: (error as Error).message }, 'NO_REPLY_NOTE_FAILED');
+      }
+    }
     // a recipient is given up only once its bounce notice is queued; one that cannot be written (a full disk) is
     // tried again later, and the outcomes of the others are kept
     const dsnFailure = bounced.length === 0 ? null : await this.queue.notifySender(job.messageId, bounced).then(() => null, (error: Error) => error);

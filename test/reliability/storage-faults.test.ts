@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { SpoolWriter } from '../../src-relay/store/spool.ts';
-import { Sink } from '../helpers/sink.ts';
+import { Sink, reservePort } from '../helpers/sink.ts';
 import { startRelay, tempDir } from '../helpers/relay.ts';
 import { newQueueId } from '../../src-relay/util/ids.ts';
 import { message, send } from '../helpers/smtp.ts';
@@ -196,5 +196,34 @@ test('a start that fails after delivery has started (a write refused as on a ful
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
     await sink.stop();
+  }
+});
+
+test('the internal server back while the database refuses writes: the message that goes first is delivered once (its route state failing to be written frees nothing)', async () => {
+  const port = await reservePort();
+  const logs = captureLogger();
+  const relay = await startRelay(port, {}, { logger: logs.logger });
+  let sink: Sink | null = null;
+  try {
+    await send(relay.port, 'alice@sender.test', ['bob@example.test'], message('once please'));
+    await until('the route down', () => logs.lines('ROUTE_DOWN').length > 0, 10_000);
+    const other = new Database(join(relay.dataDir, 'moat.db'));
+    other.exec('BEGIN IMMEDIATE');
+    sink = await Sink.start({ port });
+    try {
+      await until('the outcome refused', () => logs.lines('OUTCOME_WRITE_FAILED').length > 0, 30_000);
+      await sleep(1_000);
+    } finally {
+      other.exec('COMMIT');
+      other.close();
+    }
+    await until('the outcome written', () => logs.lines('OUTCOME_WRITE_RECOVERED').length > 0, 40_000);
+    await sleep(1_500);
+    assert.equal(sink.messages.length, 1, 'one copy');
+    assert.equal(logs.lines('DELIVERY_CRASHED').length, 0);
+    assert.equal(logs.lines('ROUTE_STATE_FAILED').length, 1, 'the route state that could not be written is logged');
+  } finally {
+    await relay.stop();
+    await sink?.stop();
   }
 });
