@@ -92,9 +92,14 @@ export class Spool {
     let removed = 0;
     for (const name of existsSync(this.orphansDir) ? readdirSync(this.orphansDir) : []) {
       const path = join(this.orphansDir, name);
-      if (statSync(path).ctimeMs >= before) continue;
-      unlinkSync(path);
-      removed++;
+      // what cannot go (a folder an admin made there) stays: it must not keep the relay from starting
+      try {
+        if (statSync(path).ctimeMs >= before) continue;
+        unlinkSync(path);
+        removed++;
+      } catch {
+        continue;
+      }
     }
     return removed;
   }

@@ -4,7 +4,7 @@
 // SQLite connection holding the write lock past the relay's busy_timeout, and writes to /dev/full (ENOSPC).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
@@ -130,9 +130,11 @@ test('spool files without a row are set aside in spool/orphans, never deleted at
     assert.match(past.lines('SPOOL_ORPHANS_SET_ASIDE')[0] ?? '', / error SPOOL_ORPHANS_SET_ASIDE files=65 /);
     assert.equal(readdirSync(orphans).length, 3 + 64 + 65);
 
+    // something that cannot be removed there (a folder an admin made) stays, and does not stop the start
+    mkdirSync(join(orphans, 'kept-by-hand'));
     const later = captureLogger();
     await (await startRelay(sink.port, {}, { dataDir, logger: later.logger, clock: () => Date.now() + 30 * 24 * 3600_000 + 60_000 })).stop();
-    assert.deepEqual(readdirSync(orphans), [], 'set aside more than 30 days ago: removed');
+    assert.deepEqual(readdirSync(orphans), ['kept-by-hand'], 'set aside more than 30 days ago: removed');
     assert.match(later.lines('SPOOL_CLEANED')[0] ?? '', / files=132\b/);
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
