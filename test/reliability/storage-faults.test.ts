@@ -21,6 +21,15 @@ function captureLogger(): { logger: Logger; lines: (event: string) => string[] }
   return { logger: createLineLogger((line) => all.push(line)), lines: (event) => all.filter((line) => line.split(' ')[2] === event) };
 }
 
+/** A relay whose internal server answers 451 until `accept()`, its log lines in memory. */
+async function deferringRelay() {
+  let accepting = false;
+  const sink = await Sink.start({ onRecipient: () => (accepting ? undefined : { code: 451, text: '4.3.0 not yet' }) });
+  const logs = captureLogger();
+  const relay = await startRelay(sink.port, {}, { logger: logs.logger });
+  return { sink, logs, relay, accept: () => (accepting = true) };
+}
+
 async function until(what: string, done: () => boolean, timeoutMs: number): Promise<void> {
   for (const deadline = Date.now() + timeoutMs; !done(); await sleep(50)) {
     if (Date.now() > deadline) assert.fail(`${what}: not within ${timeoutMs} ms`);
@@ -28,17 +37,14 @@ async function until(what: string, done: () => boolean, timeoutMs: number): Prom
 }
 
 test('outcomes the database refuses (its write lock held past busy_timeout) are written later: each message reaches the internal server once, and no delivery starts meanwhile', async () => {
-  let accepting = false;
-  const sink = await Sink.start({ onRecipient: () => (accepting ? undefined : { code: 451, text: '4.3.0 not yet' }) });
-  const logs = captureLogger();
-  const relay = await startRelay(sink.port, {}, { logger: logs.logger });
+  const { sink, logs, relay, accept } = await deferringRelay();
   try {
     for (let i = 0; i < 3; i++) await send(relay.port, 'alice@sender.test', ['bob@example.test'], message(`held outcome ${i}`));
     await until('three deferrals', () => logs.lines('DEFERRED').length >= 3, 10_000);
 
     const other = new Database(join(relay.dataDir, 'moat.db'));
     other.exec('BEGIN IMMEDIATE');
-    accepting = true;
+    accept();
     try {
       await until('the first refused write', () => logs.lines('OUTCOME_WRITE_FAILED').length >= 1, 20_000);
       // while the lock is held every write fails: what was delivered is not delivered again, nothing new starts
@@ -143,10 +149,7 @@ test('spool files without a row are set aside in spool/orphans, never deleted at
 });
 
 test('a spool file removed or cut while the relay runs: its message is set aside as damaged at its next try, never delivered torn nor retried in a loop', async () => {
-  let accepting = false;
-  const sink = await Sink.start({ onRecipient: () => (accepting ? undefined : { code: 451, text: '4.3.0 not yet' }) });
-  const logs = captureLogger();
-  const relay = await startRelay(sink.port, {}, { logger: logs.logger });
+  const { sink, logs, relay, accept } = await deferringRelay();
   try {
     const ids: string[] = [];
     for (const subject of ['removed', 'cut', 'whole']) {
@@ -158,7 +161,7 @@ test('a spool file removed or cut while the relay runs: its message is set aside
     rmSync(spool.path(removed));
     const kept = readFileSync(spool.path(cut));
     writeFileSync(spool.path(cut), kept.subarray(0, 100));
-    accepting = true;
+    accept();
     await until('the whole one delivered', () => sink.messages.length === 1, 15_000);
     await until('both raised', () => logs.lines('SPOOL_DAMAGED').length === 2, 5_000);
     await sleep(1_500);
