@@ -1,12 +1,11 @@
 // `moat backup create FILE` / `moat backup restore FILE --data-dir DIR`: one file holding a consistent snapshot of
 // the relay (works while `serve` runs), and a fresh data directory rebuilt from it.
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import type { ConfigProblem, ConfigResult } from '../config/load.ts';
 import { BackupError, createBackup, readPassphraseFile, restoreBackup } from '../backup/backup.ts';
 import { backupLog, MonitorStore } from '../monitor/monitor-store.ts';
 import { openDatabase } from '../store/db.ts';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type CommandIo } from './io.ts';
+import { missingStore } from '../engine.ts';
 
 export const BACKUP_USAGE = `  moat backup create FILE [--passphrase-file F] [--data-dir DIR]     (while serve runs, too)
               | restore FILE --data-dir NEWDIR [--passphrase-file F]  (NEWDIR new or empty)`;
@@ -40,8 +39,9 @@ export async function backupCommand(args: string[], context: BackupCliContext, i
     if (action === 'create') {
       const { dataDir, configFile, result } = context.resolve();
       if (!result.ok) return context.refuseConfig(configFile, result.problems);
-      if (!existsSync(join(dataDir, 'moat.db'))) {
-        io.err(`moat: no Moat data directory at ${dataDir} (moat.db is missing)\n`);
+      const missing = missingStore(dataDir);
+      if (missing) {
+        io.err(`moat: ${missing}\n`);
         return EXIT_FAILED;
       }
       const summary = await createBackup({ dataDir, file, config: result.config, configFile, passphrase });

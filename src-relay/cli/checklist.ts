@@ -1,8 +1,6 @@
 // `moat checklist ...`: the patch-status checklist on the data directory (also while `serve` runs): the latest
 // probe results and the manual items, running the probes now, ticking items, the history.
-import { existsSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
-import { join } from 'node:path';
 import type { ConfigProblem, ConfigResult } from '../config/load.ts';
 import { Checklist, MANUAL_ITEMS, formatChecklist, formatHistory } from '../monitor/checklist.ts';
 import { probeContext, readTlsPair, type MonitorOptions } from '../monitor/index.ts';
@@ -12,6 +10,7 @@ import { AdminAuth } from '../admin/admin-auth.ts';
 import { silentLogger } from '../log/logger.ts';
 import { openDatabase } from '../store/db.ts';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type CommandIo } from './io.ts';
+import { missingStore } from '../engine.ts';
 
 export const CHECKLIST_USAGE = `  moat checklist [run [PROBE]... | tick ITEM [NOTE...] | untick ITEM | history [PROBE]]   [--data-dir DIR]`;
 
@@ -34,8 +33,9 @@ export async function checklistCommand(args: string[], context: ChecklistCliCont
   if (!result.ok) return context.refuseConfig(configFile, result.problems);
   const config = result.config;
   const clock = context.clock ?? Date.now;
-  if (!existsSync(join(dataDir, 'moat.db'))) {
-    io.err(`moat: no Moat data directory at ${dataDir} (moat.db is missing; "moat serve" makes it)\n`);
+  const missing = missingStore(dataDir);
+  if (missing) {
+    io.err(`moat: ${missing}\n`);
     return EXIT_FAILED;
   }
   const db = openDatabase(dataDir);
