@@ -37,7 +37,9 @@ export const manualItemSchema = z.object({
   note: z.string().nullable(),
 });
 
-const checklistSchema = z.object({ probes: z.array(probeSchema), manual: z.array(manualItemSchema) });
+/** When the probes run by themselves: every `everyHours` (0: only when asked), next at `nextRunAt`. */
+const checklistScheduleSchema = z.object({ everyHours: z.number(), nextRunAt: z.number().nullable() });
+const checklistSchema = z.object({ probes: z.array(probeSchema), manual: z.array(manualItemSchema), schedule: checklistScheduleSchema });
 
 /** One bucket of the dashboard charts (counts within the bucket). */
 export const metricsBucketSchema = z.object({

@@ -146,6 +146,8 @@ export class Monitor {
     admin: () => ({ address: null, error: null }),
   };
   private stopping = false;
+  /** When the checklist runs next by its schedule (ms); null when its runs are off (checklist.intervalHours 0). */
+  private nextChecklistAt: number | null = null;
 
   constructor(deps: MonitorDeps) {
     this.deps = deps;
@@ -207,9 +209,14 @@ export class Monitor {
     if (checklistEvery > 0) {
       const last = Math.max(0, ...this.checklist.latest().map((result) => result.checkedAt));
       const wait = Math.max(CHECKLIST_FIRST_RUN_DELAY_MS, last + checklistEvery - clock());
-      this.after(wait, () => {
+      const scheduledRun = (): void => {
+        this.nextChecklistAt = clock() + checklistEvery;
         void this.runChecklist();
-        this.every(checklistEvery, () => void this.runChecklist());
+      };
+      this.nextChecklistAt = clock() + wait;
+      this.after(wait, () => {
+        scheduledRun();
+        this.every(checklistEvery, scheduledRun);
       });
     }
   }
@@ -243,6 +250,11 @@ export class Monitor {
       this.deps.logger.error({ error: (error as Error).message }, 'ALERT_CHECK_FAILED');
       return [];
     }
+  }
+
+  /** When the checklist runs by itself: every `everyHours` (0: never), next at `nextRunAt` (ms). */
+  checklistSchedule(): { everyHours: number; nextRunAt: number | null } {
+    return { everyHours: this.deps.config.checklist.intervalHours, nextRunAt: this.nextChecklistAt };
   }
 
   /** Runs the checklist's probes now, then the alert rules (the self-test feeds one). */

@@ -9,6 +9,8 @@ type Checklist = Output<'checklist.get'>;
 type ManualItem = Checklist['manual'][number];
 
 const PROBE_ORDER = { failing: 0, warning: 1, unknown: 2, ok: 3 } as const;
+/** How long after its time a scheduled run's results are fetched: the probes take up to about this long. */
+const SCHEDULED_RUN_GRACE_MS = 60_000;
 
 /** The patch-status checklist: the automatic probes (run now or on their schedule) and the admin's own ticks. */
 export function ChecklistScreen({ highlight = null }: { highlight?: string | null }) {
@@ -29,6 +31,14 @@ export function ChecklistScreen({ highlight = null }: { highlight?: string | nul
   const data = checklist.data;
   const probes = data ? [...data.probes].sort((a, b) => PROBE_ORDER[a.status] - PROBE_ORDER[b.status] || a.title.localeCompare(b.title)) : [];
 
+  // a scheduled run that has passed since the page loaded: its results are fetched (once per run)
+  const nextRunAt = data?.schedule.nextRunAt ?? null;
+  const reload = checklist.reload;
+  const passed = nextRunAt !== null && now > nextRunAt + SCHEDULED_RUN_GRACE_MS;
+  useEffect(() => {
+    if (passed) void reload();
+  }, [passed, nextRunAt, reload]);
+
   // a link (a desktop notification) that names a check scrolls to it once the list is there
   const hasData = Boolean(data);
   useEffect(() => {
@@ -43,6 +53,7 @@ export function ChecklistScreen({ highlight = null }: { highlight?: string | nul
         </button>
       </PageHeader>
       <p className="intro">Keeping the box patched: what Moat checks by itself, and what only you can check.</p>
+      {data ? <ScheduleLine schedule={data.schedule} now={now} /> : null}
       {report ? <StatusLine>{report}</StatusLine> : null}
       <ErrorMessage error={running.error} />
       {checklist.error && !data ? <ErrorMessage error={checklist.error} onRetry={() => void checklist.reload()} /> : null}
@@ -140,5 +151,22 @@ function ManualRow({ item, onChange }: { item: ManualItem; onChange: (checklist:
       </div>
       <ErrorMessage error={action.error} />
     </li>
+  );
+}
+
+/** When the automatic checks run by themselves: a fresh relay shows "not run yet" until then, which reads as broken without it. */
+function ScheduleLine({ schedule, now }: { schedule: Checklist['schedule']; now: number }) {
+  if (schedule.everyHours <= 0 || schedule.nextRunAt === null) {
+    return (
+      <p className="muted" data-testid="checklist-schedule">
+        The automatic checks run only when you click Run now (Settings › Alerts › Run the checklist every: 0 hours).
+      </p>
+    );
+  }
+  const every = schedule.everyHours === 1 ? 'every hour' : `every ${schedule.everyHours} hours`;
+  return (
+    <p className="muted" data-testid="checklist-schedule">
+      The automatic checks run {every}; next run <Time ms={Math.max(schedule.nextRunAt, now)} relative now={now} /> (<Time ms={schedule.nextRunAt} />). Run now checks at once.
+    </p>
   );
 }

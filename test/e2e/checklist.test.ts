@@ -22,6 +22,7 @@ e2eTest('the checklist shows its probes, "Run now" runs them and a manual item c
   const probes = page.locator('table.probes tbody tr');
   const probe = (title: RegExp) => probes.filter({ has: page.getByRole('rowheader', { name: title }) });
   await probe(PROBES[0]!).waitFor();
+  await textMatches(page.getByTestId('checklist-schedule'), /only when you click Run now \(Settings › Alerts › Run the checklist every: 0 hours\)/);
   for (const title of PROBES) {
     await textMatches(probe(title), /Not checked|OK|Warning|Failing/);
     assert.match((await probe(title).locator('td').last().textContent()) ?? '', /not yet/, `${title} has not run yet`);

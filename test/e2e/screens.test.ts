@@ -115,6 +115,8 @@ e2eTest('every screen shows its data after mail has flowed, fits 1280×800, and 
   await nav.getByRole('link', { name: 'Checklist' }).click();
   await heading(page, 'Checklist').waitFor();
   await page.locator('table.probes').waitFor();
+  // "not run yet" beside every probe reads as broken unless the page says when they run
+  await textMatches(page.getByTestId('checklist-schedule'), /^The automatic checks run every 6 hours; next run in [1-5] min \(.+\)\. Run now checks at once\.$/);
   await look(page, '07-checklist');
 
   await nav.getByRole('link', { name: 'Message tracking' }).click();

@@ -6,6 +6,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { monitorHandlers } from '../../src-relay/admin/handlers/monitor.ts';
 import { MANUAL_ITEMS } from '../../src-relay/monitor/checklist.ts';
+import { CHECKLIST_FIRST_RUN_DELAY_MS } from '../../src-relay/monitor/index.ts';
 import { SCHEDULED_NAME } from '../../src-relay/backup/schedule.ts';
 import { apiContext } from '../helpers/api-context.ts';
 import { apiError, callHandler } from '../helpers/api-call.ts';
@@ -162,6 +163,33 @@ test('the checklist lists every probe (unknown until it runs), runs the ones ask
     const unticked = await call(relay, 'checklist.tick', { item: 'own-dmz', done: false });
     assert.equal(unticked.manual.find((entry) => entry.id === 'own-dmz')!.state, 'todo');
     await assert.rejects(call(relay, 'checklist.tick', { item: 'no-such-item', done: true }), apiError('CHECKLIST_ITEM_GONE', /no-such-item/));
+  } finally {
+    await relay.stop();
+    await sink.stop();
+  }
+});
+
+test('the checklist says when it runs by itself: 5 minutes after a first start, its interval after the last run, never when off', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const sink = await Sink.start();
+  const dataDir = tempDir('moat-checklist-schedule-');
+  dirs.push(dataDir);
+  let now = Date.UTC(2026, 11, 5, 9, 0);
+  const clock = () => now;
+  let relay = await startRelay(sink.port, {}, { dataDir, clock });
+  try {
+    assert.deepEqual((await call(relay, 'checklist.get')).schedule, { everyHours: 6, nextRunAt: now + CHECKLIST_FIRST_RUN_DELAY_MS });
+    const ranAt = now;
+    await call(relay, 'checklist.run', { probes: ['tls-certificate'] });
+    await relay.stop();
+
+    // a restart an hour later keeps the rhythm of the last run instead of starting the 6 hours again
+    now += 3600_000;
+    relay = await startRelay(sink.port, {}, { dataDir, clock });
+    assert.deepEqual((await call(relay, 'checklist.get')).schedule, { everyHours: 6, nextRunAt: ranAt + 6 * 3600_000 });
+    await relay.stop();
+
+    relay = await startRelay(sink.port, { checklist: { intervalHours: 0 } }, { dataDir, clock });
+    assert.deepEqual((await call(relay, 'checklist.get')).schedule, { everyHours: 0, nextRunAt: null });
   } finally {
     await relay.stop();
     await sink.stop();

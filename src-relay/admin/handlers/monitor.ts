@@ -3,7 +3,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { monitorContract } from '../../monitor/contract.ts';
-import type { Checklist } from '../../monitor/checklist.ts';
+import type { Monitor } from '../../monitor/index.ts';
 import type { Metrics } from '../../monitor/metrics.ts';
 import { STATE_KEYS } from '../../monitor/monitor-store.ts';
 import { isEncryptedBackup, type BackupSummary } from '../../backup/backup.ts';
@@ -49,7 +49,8 @@ export function chartBuckets(metrics: Metrics, range: keyof typeof CHART_RANGES,
   return { bucketMs, buckets };
 }
 
-function checklistView(checklist: Checklist) {
+function checklistView(monitor: Monitor) {
+  const { checklist } = monitor;
   const latest = new Map(checklist.latest().map((result) => [result.probe, result]));
   return {
     probes: checklist.probeList().map(({ id, title }) => {
@@ -58,6 +59,7 @@ function checklistView(checklist: Checklist) {
       return { id, title, status: result.status, detail: result.detail, hint: result.hint ?? null, checkedAt: result.checkedAt };
     }),
     manual: checklist.manual().map(({ id, text, reviewDays, state, tickedAt, note }) => ({ id, text, reviewDays, state, tickedAt, note })),
+    schedule: monitor.checklistSchedule(),
   };
 }
 
@@ -105,7 +107,7 @@ export const monitorHandlers = {
     return { open: alerts.open(), recent: alerts.history(context.clock() - RECENT_ALERT_DAYS * 86400_000, RECENT_ALERT_LIMIT) };
   },
 
-  'checklist.get': (_input, context) => checklistView(context.relay().monitor.checklist),
+  'checklist.get': (_input, context) => checklistView(context.relay().monitor),
 
   'checklist.run': async (input, context) => {
     const { monitor } = context.relay();
@@ -113,14 +115,15 @@ export const monitorHandlers = {
     const unknown = (input.probes ?? []).flatMap((id, index) => (known.has(id) ? [] : [{ path: `probes.${index}`, message: `no probe "${id}" (probes: ${[...known].join(', ')})` }]));
     if (unknown.length) throw new ApiError('INVALID_INPUT', undefined, unknown);
     await monitor.runChecklist(input.probes);
-    return checklistView(monitor.checklist);
+    return checklistView(monitor);
   },
 
   'checklist.tick': (input, context) => {
-    const { checklist } = context.relay().monitor;
+    const { monitor } = context.relay();
+    const { checklist } = monitor;
     if (!checklist.tick(input.item, { done: input.done, note: input.note ?? null })) throw new ApiError('CHECKLIST_ITEM_GONE', `no manual checklist item "${input.item}"`);
     context.logger.info({ item: input.item, done: input.done, by: context.actor }, input.done ? 'CHECKLIST_TICKED' : 'CHECKLIST_UNTICKED');
-    return checklistView(checklist);
+    return checklistView(monitor);
   },
 
   'backups.list': async (_input, context) => {
