@@ -6,13 +6,17 @@ const kept = new Map<string, { basis: string; value: unknown }>();
  * useState whose value outlives its screen: leaving for another screen and coming back finds it as it was left
  * (edits not applied yet), until the page is reloaded. Kept in memory only, never in storage: drafts may hold
  * passwords. `basis` is what the value was made from (the saved configuration): when that has changed since, the
- * kept value is stale and the screen starts afresh.
+ * kept value is stale and the screen starts afresh; the third element is then that stale value, for the screen to
+ * say its edits were set aside (undefined otherwise).
  */
-export function useKeptState<T>(key: string, basis: string, initial: () => T): [T, (next: T | ((current: T) => T)) => void] {
-  const [value, setValue] = useState<T>(() => {
+export function useKeptState<T>(key: string, basis: string, initial: () => T): [T, (next: T | ((current: T) => T)) => void, T | undefined] {
+  const [[value, stale], setState] = useState<[T, T | undefined]>(() => {
     const entry = kept.get(key);
-    return entry && entry.basis === basis ? (entry.value as T) : initial();
+    if (entry && entry.basis === basis) return [entry.value as T, undefined];
+    kept.delete(key);
+    return [initial(), entry?.value as T | undefined];
   });
+  const setValue = useCallback((update: (current: T) => T) => setState(([current, dropped]) => [update(current), dropped]), []);
   const set = useCallback(
     (next: T | ((current: T) => T)) =>
       setValue((current) => {
@@ -20,9 +24,9 @@ export function useKeptState<T>(key: string, basis: string, initial: () => T): [
         kept.set(key, { basis, value: updated });
         return updated;
       }),
-    [key, basis],
+    [key, basis, setValue],
   );
-  return [value, set];
+  return [value, set, stale];
 }
 
 /** Forgets what a screen kept (after its edits were applied). */

@@ -170,6 +170,15 @@ e2eTest('every screen shows its data after mail has flowed, fits 1280×800, and 
   await textMatches(page.locator('#wizard-step-title'), /^Step 2 of 9: Internal server$/);
   await page.getByRole('button', { name: 'Back', exact: true }).click();
   assert.equal(await page.getByLabel('Accepted domains', { exact: true }).inputValue(), 'example.test, second.test');
+  // unless the saved configuration changed meanwhile (another window applied something): then it is set aside, and said
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: /^Queue/ }).click();
+  await heading(page, 'Queue').waitFor();
+  const { saved } = await admin.call('config.get', {});
+  assert.equal((await admin.call('config.apply', { config: { ...saved, checklist: { intervalHours: 12 } } })).error, null);
+  await page.getByRole('link', { name: 'Setup wizard', exact: true }).click();
+  await textMatches(page.getByTestId('wizard-set-aside'), /What you typed in the wizard earlier was not applied and is set aside: the saved configuration changed meanwhile/);
+  await textMatches(page.locator('#wizard-step-title'), /^Step 1 of 9: Accepted domains$/);
+  assert.equal(await page.getByLabel('Accepted domains', { exact: true }).inputValue(), 'example.test');
 
   assert.deepEqual(errors, [], 'no page errors and no Content Security Policy violations');
 });

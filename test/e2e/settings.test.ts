@@ -252,6 +252,39 @@ e2eTest('settings: two invalid fields show two inline errors at once, and Apply 
   assert.deepEqual(errors, []);
 });
 
+e2eTest('settings: edits kept across screens are set aside, and said to be, when the saved configuration changed meanwhile', async (world) => {
+  const { admin, page, errors } = await settingsWorld(world, '#/settings');
+  const bar = page.locator('.config-bar');
+  await page.getByLabel('Recipients per message', { exact: true }).fill('50');
+  await textMatches(bar, /^1 unsaved change/);
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: /^Dashboard/ }).click();
+  await page.getByRole('heading', { name: 'Dashboard', exact: true }).waitFor();
+
+  // another window applies a different change while this one's edit waits
+  const { saved } = await admin.call('config.get', {});
+  const applied = await admin.call('config.apply', { config: { ...saved, checklist: { intervalHours: 12 } } });
+  assert.equal(applied.error, null);
+
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: /^Settings/ }).click();
+  const notice = page.getByTestId('drafts-set-aside');
+  await textMatches(notice, /Your edits of one setting \(Recipients per message\) were not applied and are set aside: the saved configuration changed meanwhile/);
+  await textMatches(bar, /^No unsaved changes/);
+  assert.notEqual(await page.getByLabel('Recipients per message', { exact: true }).inputValue(), '50', 'the field shows what is saved');
+  await screenshot(page, '12-settings-drafts-set-aside');
+  await notice.getByRole('button', { name: 'Dismiss', exact: true }).click();
+  assert.equal(await notice.count(), 0);
+
+  // an edit kept while nothing else changed is kept, with no notice
+  await page.getByLabel('Recipients per message', { exact: true }).fill('60');
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: /^Dashboard/ }).click();
+  await page.getByRole('heading', { name: 'Dashboard', exact: true }).waitFor();
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: /^Settings/ }).click();
+  await textMatches(bar, /^1 unsaved change/);
+  assert.equal(await page.getByLabel('Recipients per message', { exact: true }).inputValue(), '60');
+  assert.equal(await notice.count(), 0);
+  assert.deepEqual(errors, []);
+});
+
 e2eTest("settings: Test connection for the internal server shows what it answered and the wizard's plain advice", async (world) => {
   const { sink, page, errors } = await settingsWorld(world, '#/settings');
   await openGroup(page, 'Internal server');

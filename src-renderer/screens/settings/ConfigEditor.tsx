@@ -31,7 +31,9 @@ function Editor({ view, reload }: { view: ConfigView; reload: () => Promise<void
   const groups = useMemo(() => groupFields(view.keys, view.groups), [view.keys, view.groups]);
   // edits not applied yet survive a look at another screen, until Apply or Discard (or a reload of the page)
   const [groupId, setGroupId] = useKeptState('settings.group', '', () => groups[0]?.id ?? 'domains');
-  const [drafts, setDrafts] = useKeptState<Record<string, Draft>>('settings.drafts', JSON.stringify(view.saved), () => ({}));
+  const [drafts, setDrafts, staleDrafts] = useKeptState<Record<string, Draft>>('settings.drafts', JSON.stringify(view.saved), () => ({}));
+  // edits kept from before the saved configuration changed (another window, the wizard, moat.json): said, not reapplied
+  const [setAside, setSetAside] = useState(() => Object.keys(staleDrafts ?? {}).map((key) => view.keys.find((field) => field.key === key)?.label ?? key));
   const [serverIssues, setServerIssues] = useState<Issue[] | null>(null);
   const [checkFailure, setCheckFailure] = useState<ApiFailure | null>(null);
   const [report, setReport] = useState('');
@@ -124,6 +126,18 @@ function Editor({ view, reload }: { view: ConfigView; reload: () => Promise<void
           Discard changes
         </button>
       </div>
+      {setAside.length ? (
+        <div className="notice" role="status" data-testid="drafts-set-aside">
+          <p>
+            Your edits of {setAside.length === 1 ? 'one setting' : `${setAside.length} settings`} ({setAside.join(', ')}) were not applied and are set aside: the saved
+            configuration changed meanwhile (applied in another window, by the setup wizard, or in moat.json). The fields show what is saved now; make the edits again
+            if they are still wanted.
+          </p>
+          <button type="button" onClick={() => setSetAside([])}>
+            Dismiss
+          </button>
+        </div>
+      ) : null}
       {report ? <StatusLine>{report}</StatusLine> : null}
       {relayError ? <PlainError raw={relayError} /> : null}
       {notes.length ? (

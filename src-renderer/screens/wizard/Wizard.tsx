@@ -47,7 +47,8 @@ async function whenReady<T>(fn: () => Promise<T>): Promise<T> {
 function WizardSteps({ saved, overridden, effective, keys, bound, machineName, firstRun, onApplied }: { saved: ConfigObject; overridden: readonly string[]; effective: ConfigObject; keys: readonly FieldDoc[]; bound: RelayStatus['addresses'] | undefined; machineName: string | null; firstRun: boolean; onApplied: () => void }) {
   // what was typed survives a look at another screen (a sidebar click used to start the wizard over, empty)
   const basis = JSON.stringify(saved);
-  const [fields, setFields] = useKeptState<WizardFields>('wizard.fields', basis, () => fieldsFromConfig(saved));
+  const [fields, setFields, staleFields] = useKeptState<WizardFields>('wizard.fields', basis, () => fieldsFromConfig(saved));
+  const [setAside, setSetAside] = useState(staleFields !== undefined);
   const [index, setIndex] = useKeptState('wizard.step', basis, () => 0);
   const [furthest, setFurthest] = useKeptState('wizard.furthest', basis, () => 0);
   const [issues, setIssues] = useState<Issue[]>([]);
@@ -193,6 +194,17 @@ function WizardSteps({ saved, overridden, effective, keys, bound, machineName, f
     <div className="wizard">
       <PageHeader title={firstRun ? 'Set up Moat' : 'Setup wizard'} />
       {!firstRun ? <p className="intro">Starts from the configuration in force. Nothing changes until you press Apply on the last step.</p> : null}
+      {setAside ? (
+        <div className="notice" role="status" data-testid="wizard-set-aside">
+          <p>
+            What you typed in the wizard earlier was not applied and is set aside: the saved configuration changed meanwhile (applied in another window, in Settings,
+            or in moat.json). The wizard starts again from what is saved now.
+          </p>
+          <button type="button" onClick={() => setSetAside(false)}>
+            Dismiss
+          </button>
+        </div>
+      ) : null}
       <div className="wizard-layout">
         <nav aria-label="Wizard steps" className="wizard-nav">
           <ol>
