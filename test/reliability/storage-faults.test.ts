@@ -30,6 +30,16 @@ async function deferringRelay() {
   return { sink, logs, relay, accept: () => (accepting = true) };
 }
 
+/** How many recipients have an attempt on disk (an outcome is written up to OUTCOME_BATCH_MS after its log line). */
+function attemptsWritten(dataDir: string): number {
+  const reader = new Database(join(dataDir, 'moat.db'), { readonly: true });
+  try {
+    return (reader.prepare('SELECT COUNT(*) AS n FROM recipients WHERE attempts >= 1').get() as { n: number }).n;
+  } finally {
+    reader.close();
+  }
+}
+
 async function until(what: string, done: () => boolean, timeoutMs: number): Promise<void> {
   for (const deadline = Date.now() + timeoutMs; !done(); await sleep(50)) {
     if (Date.now() > deadline) assert.fail(`${what}: not within ${timeoutMs} ms`);
@@ -40,7 +50,7 @@ test('outcomes the database refuses (its write lock held past busy_timeout) are 
   const { sink, logs, relay, accept } = await deferringRelay();
   try {
     for (let i = 0; i < 3; i++) await send(relay.port, 'alice@sender.test', ['bob@example.test'], message(`held outcome ${i}`));
-    await until('three deferrals', () => logs.lines('DEFERRED').length >= 3, 10_000);
+    await until('three deferrals', () => logs.lines('DEFERRED').length >= 3 && attemptsWritten(relay.dataDir) >= 3, 10_000);
 
     const other = new Database(join(relay.dataDir, 'moat.db'));
     other.exec('BEGIN IMMEDIATE');
@@ -211,7 +221,7 @@ test('the internal server back while the database refuses writes: the message th
   let sink: Sink | null = null;
   try {
     await send(relay.port, 'alice@sender.test', ['bob@example.test'], message('once please'));
-    await until('the route down', () => logs.lines('ROUTE_DOWN').length > 0, 10_000);
+    await until('the route down', () => logs.lines('ROUTE_DOWN').length > 0 && attemptsWritten(relay.dataDir) >= 1, 10_000);
     const other = new Database(join(relay.dataDir, 'moat.db'));
     other.exec('BEGIN IMMEDIATE');
     sink = await Sink.start({ port });
