@@ -18,7 +18,7 @@ import { SenderAuthWorker } from './filters/sender-auth-worker.ts';
 import { loadOrCreateTls } from './smtp/tls.ts';
 import { createRelayEvents, type RelayEvents, type RouteState } from './events.ts';
 import { startSubmission } from './submission/index.ts';
-import { createContentPipeline } from './filters/content-filters.ts';
+import { createContentPipeline, createSubmissionScan } from './filters/content-filters.ts';
 import type { Filter } from './filters/types.ts';
 import { SenderLists } from './filters/sender-lists.ts';
 import { PersonalLists } from './filters/personal-lists.ts';
@@ -163,7 +163,8 @@ export async function createRelay(config: Config, dataDir: string, options: Rela
     const { host, port } = splitHostPort(config.mx.listen);
     const bound = await mx.listen(host, port);
     undo.push(() => mx.stop());
-    const submission = await startSubmission({ config, dataDir, db, queue, tls, hostname, logger, events, clock, verifyPassword: options.verifyPassword });
+    const scan = createSubmissionScan(config, { logger, parse: (path, signal, read) => thread.parse(path, signal, read) });
+    const submission = await startSubmission({ config, dataDir, db, queue, tls, hostname, logger, events, clock, verifyPassword: options.verifyPassword, scan });
     undo.push(() => submission.stop());
     const userPage = config.quarantine.userPage.listen
       ? new UserPage({ config: config.quarantine.userPage, quarantine, links: await UserLinks.open(dataDir), logger, clock })

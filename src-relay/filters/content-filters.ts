@@ -23,6 +23,36 @@ export interface ContentPipelineOptions {
 export function createContentPipeline(config: Config, options: ContentPipelineOptions): FilterPipeline | null {
   const settings = config.filters;
   if (!settings.enabled) return null;
+  const filters: Filter[] = [...scanFilters(config)];
+  filters.push(...(options.filters ?? []));
+  filters.push(new BuiltinRulesFilter({ domains: config.domains, scores: settings.rules, clock: options.clock }));
+  return new FilterPipeline({
+    filters,
+    timeoutMs: settings.timeoutSec * 1000,
+    unchecked: settings.unchecked,
+    policy: policyOf(config),
+    senderLists: new SenderLists(options.db),
+    personalLists: new PersonalLists(options.db),
+    logger: options.logger,
+    parse: options.parse,
+  });
+}
+
+/**
+ * What the office's own mail (the submission listeners) is checked for: the virus scanner and the attachment rules,
+ * as inbound. A stolen password must not carry what the mx listener refuses to the colleagues, or out. No junk
+ * scoring, lists or sender authentication: the sender logged in. Null when filtering is off or neither is configured.
+ */
+export function createSubmissionScan(config: Config, options: Pick<ContentPipelineOptions, 'logger' | 'parse'>): FilterPipeline | null {
+  const settings = config.filters;
+  const filters = settings.enabled ? scanFilters(config) : [];
+  if (filters.length === 0) return null;
+  return new FilterPipeline({ filters, timeoutMs: settings.timeoutSec * 1000, unchecked: settings.unchecked, policy: policyOf(config), logger: options.logger, parse: options.parse });
+}
+
+/** The virus scanner and the attachment rules, as far as they are configured. */
+function scanFilters(config: Config): Filter[] {
+  const settings = config.filters;
   const filters: Filter[] = [];
   if (settings.clamav.address) {
     filters.push(
@@ -37,16 +67,10 @@ export function createContentPipeline(config: Config, options: ContentPipelineOp
   if (settings.attachments.enabled) {
     filters.push(new AttachmentFilter({ action: settings.attachments.action, blockedExtensions: settings.attachments.blockedExtensions, scanArchives: settings.attachments.scanArchives, unchecked: settings.unchecked }));
   }
-  filters.push(...(options.filters ?? []));
-  filters.push(new BuiltinRulesFilter({ domains: config.domains, scores: settings.rules, clock: options.clock }));
-  return new FilterPipeline({
-    filters,
-    timeoutMs: settings.timeoutSec * 1000,
-    unchecked: settings.unchecked,
-    policy: { tagScore: settings.tagScore, quarantineScore: settings.quarantineScore, rejectScore: settings.rejectScore, failMode: settings.failMode },
-    senderLists: new SenderLists(options.db),
-    personalLists: new PersonalLists(options.db),
-    logger: options.logger,
-    parse: options.parse,
-  });
+  return filters;
+}
+
+function policyOf(config: Config): PipelineOptions['policy'] {
+  const { tagScore, quarantineScore, rejectScore, failMode } = config.filters;
+  return { tagScore, quarantineScore, rejectScore, failMode };
 }

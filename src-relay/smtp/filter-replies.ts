@@ -1,4 +1,5 @@
 import type { Decision } from '../filters/policy.ts';
+import type { RefusalReason } from '../events.ts';
 import { REPLIES, type SmtpReply } from './replies.ts';
 
 /** Reply text sent to the client is cut here: a reason names a virus or a file, never a whole trace. */
@@ -24,4 +25,19 @@ export function filterReply(decision: Decision): { reply: SmtpReply; detail: str
     default:
       return { reply: REPLIES.rejectedPolicy, detail };
   }
+}
+
+const FILTER_REFUSALS = new Map<SmtpReply, RefusalReason>([
+  [REPLIES.rejectedVirus, 'virus'],
+  [REPLIES.rejectedJunk, 'junk'],
+  [REPLIES.rejectedPolicy, 'policy'],
+  [REPLIES.rejectedSender, 'sender-denied'],
+  [REPLIES.allRecipientsBlockedSender, 'sender-denied'],
+  [REPLIES.filterTempfail, 'filter-tempfail'],
+  [REPLIES.deferredPolicy, 'policy-deferred'],
+]);
+
+/** The metric label of a reply `filterReply` gave; undefined for any other reply. */
+export function filterRefusalReason(reply: SmtpReply): RefusalReason | undefined {
+  return FILTER_REFUSALS.get(reply);
 }

@@ -10,7 +10,7 @@ import type { PersonalLists } from '../filters/personal-lists.ts';
 import type { EarlySpf } from '../filters/sender-auth.ts';
 import { serializeDecision, type Decision } from '../filters/policy.ts';
 import { decisionHeaders } from '../filters/decision-headers.ts';
-import { filterReply } from './filter-replies.ts';
+import { filterRefusalReason, filterReply } from './filter-replies.ts';
 import type { Resolver } from '../util/resolver.ts';
 import { ConnectionPolicy, type ClientRefusal, type ClientScreen, type HarvestTally, type RecipientPlace } from './connection-policy.ts';
 import { RecipientCallout } from './callout.ts';
@@ -38,16 +38,6 @@ interface ClientSession {
 }
 
 /** The metric label of each filter reply (the base class knows only its own). */
-const FILTER_REFUSALS = new Map<SmtpReply, RefusalReason>([
-  [REPLIES.rejectedVirus, 'virus'],
-  [REPLIES.rejectedJunk, 'junk'],
-  [REPLIES.rejectedPolicy, 'policy'],
-  [REPLIES.rejectedSender, 'sender-denied'],
-  [REPLIES.allRecipientsBlockedSender, 'sender-denied'],
-  [REPLIES.filterTempfail, 'filter-tempfail'],
-  [REPLIES.deferredPolicy, 'policy-deferred'],
-]);
-
 export interface MxListenerOptions extends EngineListenerOptions {
   /** The content filters, run at the end of DATA before the 250; none: every message is accepted unchecked. */
   filters?: FilterPipeline | null;
@@ -345,7 +335,7 @@ export class MxListener extends SmtpListener {
   }
 
   protected override refusalReason(reply: SmtpReply): RefusalReason {
-    return FILTER_REFUSALS.get(reply) ?? super.refusalReason(reply);
+    return filterRefusalReason(reply) ?? super.refusalReason(reply);
   }
 
   /**

@@ -14,6 +14,7 @@ import { DkimKeyStore } from '../dkim/keys.ts';
 import { DkimSigner } from '../dkim/sign.ts';
 import { SubmissionListener, type SubmissionPort } from './listener.ts';
 import { TrustedNetworks } from '../util/networks.ts';
+import type { FilterPipeline } from '../filters/pipeline.ts';
 
 /** How often old login history and spent failure counters are dropped while the relay runs. */
 const PRUNE_EVERY_MS = 3600_000;
@@ -30,6 +31,8 @@ export interface SubmissionOptions {
   clock?: () => number;
   /** The log-in's password check (tests count the checks); scrypt otherwise. */
   verifyPassword?: (password: string, hash: string) => Promise<boolean>;
+  /** The virus scanner and attachment rules for submitted mail (createSubmissionScan); none when absent. */
+  scan?: FilterPipeline | null;
 }
 
 export interface Submission {
@@ -70,7 +73,7 @@ export async function startSubmission(options: SubmissionOptions): Promise<Submi
   const addresses: Partial<Record<SubmissionPort, string>> = {};
   try {
     for (const [port, listen] of wanted) {
-      const listener = new SubmissionListener({ ...options, clock, port, accounts, authenticator, breaker, trusted, dkim });
+      const listener = new SubmissionListener({ ...options, clock, port, accounts, authenticator, breaker, trusted, dkim, scan: options.scan ?? null });
       const { host, port: number } = splitHostPort(listen);
       listeners.push(listener);
       addresses[port] = formatAddress(await listener.listen(host, number));

@@ -9,10 +9,12 @@ import type { CircuitBreaker } from '../auth/circuit-breaker.ts';
 import { senderAllowed } from '../auth/names.ts';
 import type { DkimSigner } from '../dkim/sign.ts';
 import { checkRecipient, checkSender, normalizeDomain, splitAddress, type RecipientCheck, type RecipientPolicy } from '../util/address.ts';
-import { SmtpListener, senderOf, type EngineListenerOptions, type SessionState } from '../smtp/listener.ts';
+import { SmtpListener, senderOf, type EngineListenerOptions, type SessionState, type SpooledMessage } from '../smtp/listener.ts';
 import { REPLIES, SmtpReplyError, type SmtpReply } from '../smtp/replies.ts';
 import type { ReplyContext, ReplyText } from '../smtp/smtp-server-adapter.ts';
 import { addressesNotOwned, checkAuthorFields } from './from-header.ts';
+import type { FilterPipeline } from '../filters/pipeline.ts';
+import { filterRefusalReason, filterReply } from '../smtp/filter-replies.ts';
 import type { TrustedNetworks } from '../util/networks.ts';
 
 /** Failed logins in one session before it is closed: a client that has the password needs one try. */
@@ -31,6 +33,8 @@ export interface SubmissionListenerOptions extends EngineListenerOptions {
   breaker: CircuitBreaker;
   trusted: TrustedNetworks;
   dkim: DkimSigner;
+  /** The virus scanner and attachment rules for the office's own mail (filters/content-filters.ts); null: none. */
+  scan: FilterPipeline | null;
 }
 
 interface SubmissionSession {
@@ -52,6 +56,7 @@ export class SubmissionListener extends SmtpListener {
   private readonly breaker: CircuitBreaker;
   private readonly trusted: TrustedNetworks;
   private readonly dkim: DkimSigner;
+  private readonly scan: FilterPipeline | null;
   private readonly submissionSessions = new Map<string, SubmissionSession>();
 
   constructor(options: SubmissionListenerOptions) {
@@ -80,6 +85,7 @@ export class SubmissionListener extends SmtpListener {
     this.breaker = options.breaker;
     this.trusted = options.trusted;
     this.dkim = options.dkim;
+    this.scan = options.scan;
     this.policy = {
       domains: new Set(config.domains),
       recipients: config.recipients.length ? new Set(config.recipients) : undefined,
@@ -117,7 +123,7 @@ export class SubmissionListener extends SmtpListener {
     if (reply === REPLIES.accountSuspended) return 'account-suspended';
     if (reply === REPLIES.fromInvalid || reply === REPLIES.fromRawBytes || reply === REPLIES.headerTooBig) return 'bad-address';
     if (reply === REPLIES.authRequired) return 'auth-required';
-    return super.refusalReason(reply);
+    return filterRefusalReason(reply) ?? super.refusalReason(reply);
   }
 
   protected override onAuth(
@@ -228,6 +234,7 @@ export class SubmissionListener extends SmtpListener {
           throw this.refuseMessage(session, REPLIES.fromRawBytes, message.sender, `raw UTF-8 in From or Sender shows ${shown}`);
         }
       }
+      if (this.scan) await this.screen(this.scan, message, session, user);
       notes.push({
         at: message.receivedAt,
         queueId: message.id,
@@ -252,6 +259,28 @@ export class SubmissionListener extends SmtpListener {
     await this.commitSpooled(message, session, { notes, log: user !== undefined ? { user } : { trusted: 'yes' } });
     if (user !== undefined) this.breaker.recordAccepted(user, message.recipients.length, session.id);
     return message.id;
+  }
+
+  /**
+   * The scan's verdict on a submitted message: a virus or a blocked attachment is refused at once, so the sender
+   * hears it (a quarantine is for mail that comes in); a scanner that cannot answer is a 451, as inbound.
+   */
+  private async screen(scan: FilterPipeline, message: SpooledMessage, session: SMTPServerSession, user: string | undefined): Promise<void> {
+    const { writer } = message;
+    const decision = await scan.run({
+      queueId: message.id,
+      clientIp: session.remoteAddress,
+      helo: session.hostNameAppearsAs || null,
+      sender: message.sender,
+      recipients: message.recipients,
+      path: writer.tempPath,
+      size: writer.bytes,
+      content: writer.content,
+      tls: Boolean(session.secure),
+      authenticatedUser: user ?? null,
+    });
+    const refusal = filterReply(decision.action === 'quarantine' ? { ...decision, action: 'reject' } : decision);
+    if (refusal) throw this.refuseMessage(session, refusal.reply, message.sender, refusal.detail || decision.reason);
   }
 
   /** A refusal at MAIL or RCPT: logged, kept in history, counted, answered. */

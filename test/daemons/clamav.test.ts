@@ -6,6 +6,7 @@ import { message, send } from '../helpers/smtp.ts';
 import { EICAR, makeZip, messageWithAttachments } from '../helpers/mail-parts.ts';
 import { clamdVersion } from '../../src-relay/filters/clamav.ts';
 import { startClamd, type Clamd } from './clamd.ts';
+import { addUser, startSubmissionRelay, submit } from '../helpers/submission.ts';
 
 let clamd: Clamd;
 let sink: Sink;
@@ -104,4 +105,21 @@ test('a 22 MB message is scanned streaming: EICAR behind a big attachment is sti
   for (let i = 0; i < big.length; i += 4096) big.write('filler data for a large attachment ', i, 'latin1');
   const raw = messageWithAttachments('big', [{ name: 'big.bin', data: big }, { name: 'eicar.txt', contentType: 'text/plain', data: EICAR }]);
   assert.match(await reply(relay.port, raw), /^554 5\.7\.1 Message refused: virus found: Eicar-Test-Signature/);
+});
+
+test('submitted mail is scanned too: EICAR from a logged-in office client is refused with 554, never queued', async () => {
+  const own = await startSubmissionRelay(sink.port, { filters: { enabled: true, senderAuth: { enabled: false }, clamav: { address: clamd.socket } } });
+  try {
+    await addUser(own.dataDir, 'alice', ['alice@example.test']);
+    const raw = messageWithAttachments('office eicar', [{ name: 'eicar.txt', contentType: 'text/plain', data: EICAR }]).replace(/^From: .*$/m, 'From: alice@example.test');
+    for (const to of ['colleague@example.test', 'someone@outside.test']) {
+      await assert.rejects(submit(own.submission, { user: 'alice' }, 'alice@example.test', [to], raw), (error: Error & { response?: string }) => {
+        assert.match(error.response ?? error.message, /^554 5\.7\.1 Message refused: virus found: Eicar-Test-Signature/);
+        return true;
+      });
+    }
+    assert.equal(own.relay.queue.store.summary().size, 0);
+  } finally {
+    await own.stop();
+  }
 });

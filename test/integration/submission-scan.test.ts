@@ -1,0 +1,92 @@
+// The office's own mail gets the inbound virus and attachment checks: a stolen password must not carry to the
+// colleagues (or out) what the mx listener refuses. Real submission listeners over TLS, a real internal server.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Sink } from '../helpers/sink.ts';
+import { closedPort } from '../helpers/engine-pings.ts';
+import { addUser, officeMessage, startSubmissionRelay, submit } from '../helpers/submission.ts';
+import { message, send } from '../helpers/smtp.ts';
+
+const TEST_TIMEOUT_MS = 60_000;
+const ALICE = { user: 'alice', senders: ['alice@example.test'] };
+const FILTERS_ON = { filters: { enabled: true, senderAuth: { enabled: false } } };
+
+/** A message from alice with one attachment named `file`: an .exe's first bytes (MZ), or a PDF's. */
+function withAttachment(to: string, file: string): string {
+  const content = file.endsWith('.pdf') ? '%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n' : 'MZ\x90\x00\x03\x00\x00\x00';
+  const head = officeMessage('alice@example.test', to, `sending ${file}`).split('\r\n\r\n')[0]!.replace('Content-Type: text/plain; charset=utf-8', 'Content-Type: multipart/mixed; boundary="b1"');
+  return (
+    `${head}\r\n\r\n--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nPlease see the attachment.\r\n` +
+    `--b1\r\nContent-Type: application/octet-stream; name="${file}"\r\nContent-Disposition: attachment; filename="${file}"\r\nContent-Transfer-Encoding: base64\r\n\r\n` +
+    `${Buffer.from(content, 'latin1').toString('base64')}\r\n--b1--\r\n`
+  );
+}
+
+const refusal = (error: unknown) => (error as { response?: string }).response ?? String(error);
+
+test('a blocked attachment is refused on the submission listeners as on the mx one, to colleagues and out; nothing is queued', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const sink = await Sink.start();
+  const relay = await startSubmissionRelay(sink.port, FILTERS_ON);
+  try {
+    await addUser(relay.dataDir, ALICE.user, ALICE.senders);
+    for (const [port, secure] of [[relay.submission, false], [relay.submissions, true]] as const) {
+      for (const to of ['colleague@example.test', 'someone@outside.test']) {
+        await assert.rejects(
+          submit(port, { user: ALICE.user, secure }, 'alice@example.test', [to], withAttachment(to, 'invoice.exe')),
+          (error) => {
+            assert.match(refusal(error), /^550 5\.7\.1 Message refused by policy: blocked attachment type \.exe: "invoice\.exe"/);
+            return true;
+          },
+        );
+      }
+    }
+    // the mx listener says the same of the same file
+    await assert.rejects(send(relay.port, 'x@sender.test', ['colleague@example.test'], withAttachment('colleague@example.test', 'invoice.exe')), /550 5\.7\.1 Message refused by policy: blocked attachment type \.exe/);
+    assert.equal(relay.relay.queue.store.summary().size, 0, 'nothing queued');
+
+    // a harmless attachment goes on; the refusals are in the history and counted as policy refusals
+    await submit(relay.submission, { user: ALICE.user }, 'alice@example.test', ['colleague@example.test'], withAttachment('colleague@example.test', 'minutes.pdf'));
+    await sink.waitFor(1);
+    assert.match(sink.messages[0]!.raw.toString(), /filename="minutes\.pdf"/);
+    relay.relay.queue.flushHistory();
+    const refused = relay.relay.queue.store.db.prepare("SELECT detail FROM history WHERE action = 'REFUSED'").all() as { detail: string }[];
+    assert.equal(refused.filter((row) => /^550 5\.7\.1 blocked attachment type \.exe: "invoice\.exe"/.test(row.detail)).length, 4, JSON.stringify(refused));
+    const policy = relay.relay.monitor.metrics.counters().find((sample) => sample.name === 'rejected' && sample.labels.reason === 'policy');
+    assert.equal(policy?.value, 5, 'four submissions and the mx copy');
+  } finally {
+    await relay.stop();
+    await sink.stop();
+  }
+});
+
+test('a virus scanner that cannot be reached is a 451 for submitted mail (fail closed), never a 250 unchecked', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const sink = await Sink.start();
+  const relay = await startSubmissionRelay(sink.port, { filters: { enabled: true, senderAuth: { enabled: false }, clamav: { address: await closedPort() } } });
+  try {
+    await addUser(relay.dataDir, ALICE.user, ALICE.senders);
+    await assert.rejects(submit(relay.submission, { user: ALICE.user }, 'alice@example.test', ['colleague@example.test'], officeMessage('alice@example.test', 'colleague@example.test')), (error) => {
+      assert.match(refusal(error), /^451 4\.7\.1 /);
+      return true;
+    });
+    assert.equal(relay.relay.queue.store.summary().size, 0);
+    assert.equal(sink.messages.length, 0);
+  } finally {
+    await relay.stop();
+    await sink.stop();
+  }
+});
+
+test('with the filters off, submitted mail is not scanned (as inbound): the admin turned them off', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const sink = await Sink.start();
+  const relay = await startSubmissionRelay(sink.port);
+  try {
+    await addUser(relay.dataDir, ALICE.user, ALICE.senders);
+    await submit(relay.submission, { user: ALICE.user }, 'alice@example.test', ['colleague@example.test'], withAttachment('colleague@example.test', 'invoice.exe'));
+    await sink.waitFor(1);
+    await send(relay.port, 'x@sender.test', ['colleague@example.test'], message('plain'));
+    await sink.waitFor(2);
+  } finally {
+    await relay.stop();
+    await sink.stop();
+  }
+});
