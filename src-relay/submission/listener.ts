@@ -186,7 +186,7 @@ export class SubmissionListener extends SmtpListener {
     if (!check.ok) {
       const reply = check.refusal === 'unknown-recipient' ? REPLIES.unknownRecipient : check.refusal === 'syntax' ? REPLIES.badRecipient : REPLIES.relayDenied;
       const reason: RefusalReason = check.refusal === 'syntax' ? 'bad-address' : check.refusal;
-      return callback(this.refuseWith(session, reply, reason, senderOf(session), address.address, `${reply.code} ${reply.enhanced} ${check.reason}`));
+      return callback(this.refuseWith(session, reply, reason, senderOf(session), address.address, check.reason));
     }
     const user = userOf(session);
     if (user) {

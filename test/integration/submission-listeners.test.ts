@@ -154,9 +154,10 @@ test('routing tricks in recipients are refused on submission too, for any domain
     await probe.startTls();
     assert.match(await probe.authPlain('erin', PASSWORD), /^235 /);
     assert.match(await probe.command('MAIL FROM:<erin@example.test>'), /^250 /);
-    assert.match(await probe.command('RCPT TO:<a%evil.test@partner.test>'), /^554 5\.7\.1 /);
-    assert.match(await probe.command('RCPT TO:<a%evil.test@example.test>'), /^554 5\.7\.1 /);
-    assert.match(await probe.command('RCPT TO:<user@[10.0.0.1]>'), /^5\d\d /);
+    // the code once, then why (it used to be said twice: "554 5.7.1 Relay access denied: 554 5.7.1 percent-hack ...")
+    assert.match(await probe.command('RCPT TO:<a%evil.test@partner.test>'), /^554 5\.7\.1 Relay access denied: percent-hack routing/);
+    assert.match(await probe.command('RCPT TO:<a%evil.test@example.test>'), /^554 5\.7\.1 Relay access denied: percent-hack routing/);
+    assert.match(await probe.command('RCPT TO:<user@[10.0.0.1]>'), /^554 5\.7\.1 Relay access denied: address literals are not accepted/);
     assert.match(await probe.command('RCPT TO:<ok@partner.test>'), /^250 /);
   } finally {
     probe.close();
