@@ -130,6 +130,22 @@ export class Metrics {
     this.clock = options.clock;
     this.sampleGauges = options.sampleGauges;
     for (const sample of options.initial ?? []) this.totals.set(keyOf(sample.name, encodeLabels(sample.labels)), sample.value);
+    this.loadRecent();
+  }
+
+  /**
+   * The window's minutes as written before this start: a restart (an Apply, an upgrade) must not make a windowed
+   * rule forget the failures it was counting and clear its alert, only to raise it again minutes later.
+   */
+  private loadRecent(): void {
+    const minute = minuteOf(this.clock());
+    for (const row of this.store.metricRows(minute - (MAX_WINDOW_MINUTES - 1) * MINUTE_MS, minute + MINUTE_MS)) {
+      if ((METRICS as Record<string, { kind: string }>)[row.name]?.kind !== 'counter') continue;
+      let bucket = this.recent.get(row.minute);
+      if (!bucket) this.recent.set(row.minute, (bucket = new Map()));
+      const key = keyOf(row.name as MetricName, row.labels);
+      bucket.set(key, (bucket.get(key) ?? 0) + row.value);
+    }
   }
 
   increment(name: CounterName, labels: Labels = {}, by = 1): void {
