@@ -75,9 +75,9 @@ export class RelayWatch {
     this.abort = null;
   }
 
-  /** Holds (true) or releases the whole queue, then reads the summary again. */
+  /** Pauses (true) or resumes delivery (messages held on their own stay held), then reads the summary again. */
   async holdQueue(hold: boolean): Promise<CallResult<unknown>> {
-    const result = await this.options.client.call(hold ? 'queue.holdAll' : 'queue.releaseAll', {});
+    const result = await this.options.client.call(hold ? 'queue.holdAll' : 'queue.resume', {});
     if (result.ok) {
       this.queue = result.result;
       this.changed();

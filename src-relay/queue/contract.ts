@@ -194,7 +194,8 @@ export const queueContract = {
   }),
   'queue.retryAll': method({ summary: 'Every waiting recipient is due now', input: empty, output: z.object({ count: z.number() }) }),
   'queue.holdAll': method({ summary: 'Pause delivery: nothing leaves until released', input: empty, output: queueSummarySchema }),
-  'queue.releaseAll': method({ summary: 'Resume delivery (held messages too)', input: empty, output: queueSummarySchema }),
+  'queue.releaseAll': method({ summary: 'Resume delivery and release every held message', input: empty, output: queueSummarySchema }),
+  'queue.resume': method({ summary: 'Resume delivery; messages held on their own stay held', input: empty, output: queueSummarySchema }),
   'tracking.search': method({
     summary: 'Find messages (delivered, bounced, queued, quarantined or refused) by sender, recipient, Message-ID, client address, subject, outcome or time',
     input: z

@@ -244,7 +244,21 @@ export class Queue extends EventEmitter<QueueEvents> {
     this.emit('changed');
   }
 
-  /** Lifts the flag and every message's own hold; each message released says so in its history. */
+  /**
+   * Lifts the flag only (the admin page's Resume): a message held on its own (a NO_REPLY one, until its mailbox is
+   * checked) stays held. Returns how many do.
+   */
+  resume(by?: string): number {
+    const now = this.clock();
+    this.store.setState(STATE_KEYS.queueHeld, '0');
+    this.store.retryAll(now);
+    const stillHeld = this.store.summary().held;
+    this.store.insertHistory([{ at: now, action: 'QUEUE_RELEASED', detail: `whole queue resumed by ${actor(by)} (${stillHeld} messages held on their own stay held)` }]);
+    this.emit('changed');
+    return stillHeld;
+  }
+
+  /** Lifts the flag and every message's own hold (`moat queue release --all`); each message released says so in its history. */
   releaseAll(by?: string): number {
     const now = this.clock();
     this.store.setState(STATE_KEYS.queueHeld, '0');

@@ -112,15 +112,15 @@ export function QueueScreen({ summary, openId, params = {} }: { summary: CallSta
   /** What the pane offers for the message it shows: nothing once it left the queue; Hold or Release, not both. */
   const paneActions = shown && shown.status === 'queued' ? ACTIONS.filter((item) => (shown.held ? item.action !== 'hold' && item.action !== 'retry' : item.action !== 'release')) : [];
 
-  const wholeQueue = async (kind: 'retryAll' | 'holdAll' | 'releaseAll') => {
+  const wholeQueue = async (kind: 'retryAll' | 'holdAll' | 'resume') => {
     if (kind === 'retryAll') {
       const result = await action.run(() => call('queue.retryAll', {}));
       if (result) setReport({ text: `${formatCount(result.count)} ${result.count === 1 ? 'recipient is' : 'recipients are'} due for delivery now.`, undo: null });
     } else {
-      const result = await action.run(() => call(kind === 'holdAll' ? 'queue.holdAll' : 'queue.releaseAll', {}));
+      const result = await action.run(() => call(kind === 'holdAll' ? 'queue.holdAll' : 'queue.resume', {}));
       if (result) {
         summary.setData(() => result);
-        setReport({ text: kind === 'holdAll' ? 'Delivery is paused: nothing leaves the queue until you resume it.' : 'Delivery resumed.', undo: null });
+        setReport({ text: kind === 'holdAll' ? 'Delivery is paused: nothing leaves the queue until you resume it.' : resumedReport(result.held), undo: null });
       }
     }
     void list.reload();
@@ -138,7 +138,7 @@ export function QueueScreen({ summary, openId, params = {} }: { summary: CallSta
             Retry all now
           </button>
           {paused ? (
-            <button type="button" className="primary" onClick={() => void wholeQueue('releaseAll')} disabled={action.busy}>
+            <button type="button" className="primary" onClick={() => void wholeQueue('resume')} disabled={action.busy}>
               Resume delivery
             </button>
           ) : (
@@ -301,4 +301,12 @@ function QueueTable(props: SelectableRowsProps & { rows: readonly Row[]; table: 
       </table>
     </div>
   );
+}
+
+/** Resume lifts the pause only: a message held on its own (until someone checked it) is not sent with the rest. */
+function resumedReport(stillHeld: number): string {
+  if (stillHeld === 0) return 'Delivery resumed.';
+  return stillHeld === 1
+    ? 'Delivery resumed. One message held on its own stays held: release it from its row when it may go.'
+    : `Delivery resumed. ${formatCount(stillHeld)} messages held on their own stay held: release them from their rows when they may go.`;
 }

@@ -150,11 +150,18 @@ e2eTest('queue actions: hold ticked rows and undo it, delete the open message an
   );
   assert.equal(internal.messages.length, 0, 'nothing is delivered while delivery is paused');
 
-  // ---- resume: the three arrive, once each
+  // ---- resume: a message held on its own during the pause stays held (a NO_REPLY one waits for a mailbox check);
+  // the others arrive, once each, and the held one once it is released
+  const carol = queued.get('carol@sender.test')!.id;
+  assert.deepEqual(await admin.call('queue.act', { action: 'hold', ids: [carol] }), { done: [carol], gone: [] });
   await resume.click();
-  await textMatches(status, /^Delivery resumed\.$/);
+  await textMatches(status, /^Delivery resumed\. One message held on its own stays held: release it from its row when it may go\.$/);
   await page.getByRole('button', { name: 'Pause delivery', exact: true }).waitFor();
-  for (const subject of ['from alice', 'from carol', 'from frank']) await internal.waitForSubject(subject);
+  for (const subject of ['from alice', 'from frank']) await internal.waitForSubject(subject);
+  await textMatches(row(page, 'carol@sender.test').locator('.badge'), /^Held$/);
+  assert.equal(internal.messages.some((sunk) => sunk.from === 'carol@sender.test'), false, 'the held message is not sent with the rest');
+  assert.deepEqual(await admin.call('queue.act', { action: 'release', ids: [carol] }), { done: [carol], gone: [] });
+  await internal.waitForSubject('from carol');
   await page.getByText('The queue is empty').waitFor();
   assert.deepEqual(internal.messages.map((sunk) => sunk.from).sort(), ['alice@sender.test', 'carol@sender.test', 'frank@sender.test']);
   assert.deepEqual(await admin.call('queue.summary', {}), { size: 0, oldest: null, held: 0, queueHeld: false });

@@ -111,6 +111,13 @@ export const queueHandlers = {
     return summary(queue);
   },
 
+  'queue.resume': (_input, context) => {
+    const { queue } = context.relay();
+    const stillHeld = queue.resume(context.actor);
+    context.logger.info({ by: context.actor, held: stillHeld }, 'ADMIN_QUEUE_RESUMED');
+    return summary(queue);
+  },
+
   'tracking.search': (input, context) => {
     const { queue } = context.relay();
     const filter = {

@@ -81,11 +81,15 @@ test('the tray\'s queue figures and pause/resume follow the same queue.summary t
     assert.match(label(tray(), 'Queue:') ?? '', /delivery paused$/);
     assert.ok(label(tray(), 'Resume delivery'));
 
-    // resumed from the tray: the dashboard reads it resumed
+    // resumed from the tray: the dashboard reads it resumed; a message held on its own meanwhile stays held
+    const listed = await dashboard.call('queue.list', { limit: 10 });
+    const one = listed.rows[0]!.id;
+    await dashboard.call('queue.act', { action: 'hold', ids: [one] });
     const resumed = await watch.holdQueue(false);
     assert.equal(resumed.ok, true);
     const read = await agree('resumed from the tray');
     assert.equal(read.queueHeld, false);
+    assert.equal(read.held, 1, 'Resume lifts the pause, not the hold of a message held on its own');
     assert.ok(label(tray(), 'Pause delivery'));
   } finally {
     watch?.stop();
