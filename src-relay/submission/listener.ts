@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { RefusalReason } from '../events.ts';
 import type { HistoryEntry } from '../store/queue-store.ts';
-import type { AccountStore } from '../auth/account-store.ts';
+import type { Account, AccountStore } from '../auth/account-store.ts';
 import type { Authenticator } from '../auth/authenticator.ts';
 import type { CircuitBreaker } from '../auth/circuit-breaker.ts';
 import { senderAllowed } from '../auth/names.ts';
@@ -39,6 +39,8 @@ export interface SubmissionListenerOptions extends EngineListenerOptions {
 
 interface SubmissionSession {
   authFailures: number;
+  /** The account's password hash when this session logged in: a password changed since ends what the session may do. */
+  loggedInWith?: string;
 }
 
 /**
@@ -136,7 +138,11 @@ export class SubmissionListener extends SmtpListener {
       .authenticate({ username: auth.username ?? '', password: auth.password ?? '', clientIp: session.remoteAddress, listener: this.port })
       .then(
         (result) => {
-          if (result.ok) return callback(null, { user: result.user });
+          if (result.ok) {
+            const counted = this.submissionSessions.get(session.id);
+            if (counted) counted.loggedInWith = this.accounts.get(result.user)?.passwordHash;
+            return callback(null, { user: result.user });
+          }
           const counted = this.submissionSessions.get(session.id);
           const failures = counted ? ++counted.authFailures : MAX_AUTH_FAILURES_PER_SESSION;
           const timer = setTimeout(() => {
@@ -169,6 +175,9 @@ export class SubmissionListener extends SmtpListener {
     }
     const account = this.accounts.get(user);
     if (!account) return callback(this.refuseWith(session, REPLIES.authRequired, 'auth-required', address.address, null, `account ${user} no longer exists`));
+    if (this.passwordChanged(session, account)) {
+      return callback(this.refuseWith(session, REPLIES.authRequired, 'auth-required', address.address, null, `the password of account ${user} changed since this session logged in`));
+    }
     if (account.suspendedAt !== null) {
       return callback(this.refuseWith(session, REPLIES.accountSuspended, 'account-suspended', address.address, null, `account ${user} is suspended: ${account.suspendedReason ?? ''}`));
     }
@@ -225,6 +234,7 @@ export class SubmissionListener extends SmtpListener {
       if (user !== undefined) {
         const account = this.accounts.get(user);
         if (!account) throw this.refuseMessage(session, REPLIES.authRequired, message.sender, `account ${user} no longer exists`);
+        if (this.passwordChanged(session, account)) throw this.refuseMessage(session, REPLIES.authRequired, message.sender, `the password of account ${user} changed since this session logged in`);
         if (account.suspendedAt !== null) throw this.refuseMessage(session, REPLIES.accountSuspended, message.sender, `account ${user} is suspended`);
         const foreign = addressesNotOwned(author.shown, account.senders);
         if (foreign.length > 0) throw this.refuseMessage(session, REPLIES.fromNotOwned, message.sender, `account ${user} may not send as ${foreign.map((a) => `<${a}>`).join(', ')}`);
@@ -281,6 +291,11 @@ export class SubmissionListener extends SmtpListener {
     });
     const refusal = filterReply(decision.action === 'quarantine' ? { ...decision, action: 'reject' } : decision);
     if (refusal) throw this.refuseMessage(session, refusal.reply, message.sender, refusal.detail || decision.reason);
+  }
+
+  /** A stolen password changed by the admin (`moat users passwd`) also ends the thief's open session, at its next message. */
+  private passwordChanged(session: SMTPServerSession, account: Account): boolean {
+    return this.submissionSessions.get(session.id)?.loggedInWith !== account.passwordHash;
   }
 
   /** A refusal at MAIL or RCPT: logged, kept in history, counted, answered. */

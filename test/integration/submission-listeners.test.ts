@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Sink } from '../helpers/sink.ts';
 import { fixtureResolver } from '../helpers/relay.ts';
-import { PASSWORD, SmtpProbe, addUser, officeMessage, queueIdOf, startSubmissionRelay, submit, until } from '../helpers/submission.ts';
+import { PASSWORD, SmtpProbe, addUser, officeMessage, queueIdOf, startSubmissionRelay, submit, until, withAccounts } from '../helpers/submission.ts';
+import { hashPassword } from '../../src-relay/auth/password.ts';
 
 /** partner.test's MX is a sink on loopback, found through fixture DNS. */
 const partnerMx = () => fixtureResolver({ 'partner.test': [{ exchange: 'mx.partner.test', priority: 10 }] }, { 'mx.partner.test': ['127.0.0.1'] });
@@ -161,6 +162,62 @@ test('routing tricks in recipients are refused on submission too, for any domain
     assert.match(await probe.command('RCPT TO:<ok@partner.test>'), /^250 /);
   } finally {
     probe.close();
+    await relay.stop();
+    await internal.stop();
+  }
+});
+
+test('a password changed by the admin ends the sessions logged in with the old one, at their next message', async () => {
+  const internal = await Sink.start();
+  const relay = await startSubmissionRelay(internal.port);
+  const thief = await SmtpProbe.connect(relay.submission);
+  try {
+    await addUser(relay.dataDir, 'erin', ['erin@example.test']);
+    await thief.hello();
+    await thief.startTls();
+    assert.match(await thief.authPlain('erin', PASSWORD), /^235 /);
+    assert.match(await thief.command('MAIL FROM:<erin@example.test>'), /^250 /);
+    assert.match(await thief.command('RCPT TO:<bob@example.test>'), /^250 /);
+    assert.match(await thief.command('DATA'), /^354 /);
+    assert.match(await thief.command(`${officeMessage('erin@example.test', 'bob@example.test', 'before the change')}.`), /^250 /);
+
+    // `moat users passwd erin`: the open session may not start another message, nor finish one begun before
+    const hash = await hashPassword('a brand new password');
+    withAccounts(relay.dataDir, (accounts) => assert.ok(accounts.setPassword('erin', hash, Date.now())));
+    assert.match(await thief.command('MAIL FROM:<erin@example.test>'), /^530 5\.7\.0 /);
+    assert.match(await thief.command('RSET'), /^250 /);
+    assert.match(await thief.command('MAIL FROM:<erin@example.test>'), /^530 5\.7\.0 /);
+
+    // the owner logs in again with the new password and sends
+    await submit(relay.submission, { user: 'erin', pass: 'a brand new password' }, 'erin@example.test', ['bob@example.test'], officeMessage('erin@example.test', 'bob@example.test', 'after the change'));
+    await internal.waitFor(2);
+    assert.deepEqual(internal.messages.map((sunk) => /Subject: (.*)\r\n/.exec(sunk.raw.toString())![1]).sort(), ['after the change', 'before the change']);
+  } finally {
+    thief.close();
+    await relay.stop();
+    await internal.stop();
+  }
+});
+
+test('a session that began a message before the password changed cannot finish it', async () => {
+  const internal = await Sink.start();
+  const relay = await startSubmissionRelay(internal.port);
+  const thief = await SmtpProbe.connect(relay.submission);
+  try {
+    await addUser(relay.dataDir, 'erin', ['erin@example.test']);
+    await thief.hello();
+    await thief.startTls();
+    assert.match(await thief.authPlain('erin', PASSWORD), /^235 /);
+    assert.match(await thief.command('MAIL FROM:<erin@example.test>'), /^250 /);
+    assert.match(await thief.command('RCPT TO:<bob@example.test>'), /^250 /);
+    const hash = await hashPassword('a brand new password');
+    withAccounts(relay.dataDir, (accounts) => assert.ok(accounts.setPassword('erin', hash, Date.now())));
+    assert.match(await thief.command('DATA'), /^354 /);
+    assert.match(await thief.command(`${officeMessage('erin@example.test', 'bob@example.test', 'begun before')}.`), /^530 5\.7\.0 /);
+    assert.equal(relay.relay.queue.store.summary().size, 0);
+    assert.equal(internal.messages.length, 0);
+  } finally {
+    thief.close();
     await relay.stop();
     await internal.stop();
   }
