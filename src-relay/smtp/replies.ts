@@ -28,6 +28,7 @@ export const REPLIES = {
   authRequired: { code: 530, enhanced: '5.7.0', text: 'Authentication required' },
   startTlsFirst: { code: 530, enhanced: '5.7.0', text: 'Must issue a STARTTLS command first' },
   authFailed: { code: 535, enhanced: '5.7.8', text: 'Authentication credentials invalid' },
+  authzidRefused: { code: 535, enhanced: '5.7.8', text: 'Authentication refused: an account may act only as itself (leave the authorization identity empty)' },
   authLocked: { code: 454, enhanced: '4.7.0', text: 'Too many failed logins, try again later' },
   authUnavailable: { code: 454, enhanced: '4.7.0', text: 'Temporary authentication failure, try again later' },
   tooManyAuthFailures: { code: 421, enhanced: '4.7.0', text: 'Too many failed logins, closing connection' },

@@ -6,7 +6,7 @@ import type { HistoryEntry } from '../store/queue-store.ts';
 import type { Account, AccountStore } from '../auth/account-store.ts';
 import type { Authenticator } from '../auth/authenticator.ts';
 import type { CircuitBreaker } from '../auth/circuit-breaker.ts';
-import { senderAllowed } from '../auth/names.ts';
+import { normalizeUserName, senderAllowed } from '../auth/names.ts';
 import type { DkimSigner } from '../dkim/sign.ts';
 import { checkRecipient, checkSender, normalizeDomain, splitAddress, type RecipientCheck, type RecipientPolicy } from '../util/address.ts';
 import { SmtpListener, senderOf, type EngineListenerOptions, type SessionState, type SpooledMessage } from '../smtp/listener.ts';
@@ -134,6 +134,10 @@ export class SubmissionListener extends SmtpListener {
     callback: (error: Error | null | undefined, response?: SMTPServerAuthenticationResponse) => void,
   ): void {
     if (!session.secure) return callback(this.refuse(session, REPLIES.startTlsFirst));
+    // RFC 4616: asking to act as another user fails, whatever the password; it is refused before any password check
+    if (auth.method === 'PLAIN' && auth.authzid && auth.authcid && normalizeUserName(auth.authzid) !== normalizeUserName(auth.authcid)) {
+      return callback(this.refuse(session, REPLIES.authzidRefused));
+    }
     this.authenticator
       .authenticate({ username: auth.username ?? '', password: auth.password ?? '', clientIp: session.remoteAddress, listener: this.port })
       .then(

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { Sink } from '../helpers/sink.ts';
 import { fixtureResolver } from '../helpers/relay.ts';
 import { PASSWORD, SmtpProbe, addUser, officeMessage, queueIdOf, startSubmissionRelay, submit, until, withAccounts } from '../helpers/submission.ts';
-import { hashPassword } from '../../src-relay/auth/password.ts';
+import { hashPassword, verifyPassword } from '../../src-relay/auth/password.ts';
 
 /** partner.test's MX is a sink on loopback, found through fixture DNS. */
 const partnerMx = () => fixtureResolver({ 'partner.test': [{ exchange: 'mx.partner.test', priority: 10 }] }, { 'mx.partner.test': ['127.0.0.1'] });
@@ -218,6 +218,39 @@ test('a session that began a message before the password changed cannot finish i
     assert.equal(internal.messages.length, 0);
   } finally {
     thief.close();
+    await relay.stop();
+    await internal.stop();
+  }
+});
+
+test('AUTH PLAIN naming another user as the authorization identity fails before any password check (RFC 4616)', async () => {
+  const internal = await Sink.start();
+  let checks = 0;
+  const relay = await startSubmissionRelay(internal.port, {}, { verifyPassword: (password, hash) => (checks++, verifyPassword(password, hash)) });
+  const plain = (authzid: string, authcid: string, password: string) => `AUTH PLAIN ${Buffer.from(`${authzid}\0${authcid}\0${password}`).toString('base64')}`;
+  try {
+    await addUser(relay.dataDir, 'erin', ['erin@example.test']);
+    await addUser(relay.dataDir, 'bob', ['bob@example.test']);
+    const probe = await SmtpProbe.connect(relay.submission);
+    try {
+      await probe.hello();
+      await probe.startTls();
+      assert.match(await probe.command(plain('bob', 'erin', PASSWORD)), /^535 5\.7\.8 Authentication refused: an account may act only as itself/);
+      assert.equal(checks, 0, 'no password was checked');
+      // the same name (any case) as authzid, or the name only in the authzid field (some clients): a login
+      assert.match(await probe.command(plain('Erin', 'erin', PASSWORD)), /^235 /);
+    } finally {
+      probe.close();
+    }
+    const other = await SmtpProbe.connect(relay.submission);
+    try {
+      await other.hello();
+      await other.startTls();
+      assert.match(await other.command(plain('erin', '', PASSWORD)), /^235 /);
+    } finally {
+      other.close();
+    }
+  } finally {
     await relay.stop();
     await internal.stop();
   }
