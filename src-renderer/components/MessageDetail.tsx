@@ -58,7 +58,8 @@ export function DetailPane(props: { label: string; title: string; closeLabel: st
 }
 
 /** One message's envelope, recipients, filter decision and history: the queue's detail pane and tracking's trace. */
-export function MessageDetail({ message, headingLevel = 2 }: { message: Detail; headingLevel?: 2 | 3 }) {
+/** `paused`: delivery of the whole queue is paused (its recipients wait for Resume, not for their next try). */
+export function MessageDetail({ message, headingLevel = 2, paused = false }: { message: Detail; headingLevel?: 2 | 3; paused?: boolean }) {
   const H = headingLevel === 2 ? 'h2' : 'h3';
   const Sub = headingLevel === 2 ? 'h3' : 'h4';
   const status = MESSAGE_STATUS[message.status];
@@ -81,8 +82,10 @@ export function MessageDetail({ message, headingLevel = 2 }: { message: Detail; 
       <Sub>Recipients</Sub>
       <ul className="recipients">
         {message.recipients.map((recipient) => {
-          // as the queue's list says it: a recipient waiting after a failed attempt is being retried
-          const state = recipient.status === 'pending' && recipient.attempts > 0 ? QUEUE_STATUS.deferred : RECIPIENT_STATUS[recipient.status];
+          // as the queue's list says it: a recipient waiting after a failed attempt is being retried, unless held
+          const waiting = recipient.status === 'pending';
+          const held = waiting && message.held;
+          const state = held ? QUEUE_STATUS.held : waiting && recipient.attempts > 0 ? QUEUE_STATUS.deferred : RECIPIENT_STATUS[recipient.status];
           return (
             <li key={recipient.address}>
               <div className="recipient-head">
@@ -90,14 +93,24 @@ export function MessageDetail({ message, headingLevel = 2 }: { message: Detail; 
               </div>
               <div className="muted small">
                 {recipient.route === 'internal' ? 'Internal server' : 'Internet'} · {recipient.attempts} {recipient.attempts === 1 ? 'attempt' : 'attempts'}
-                {recipient.status === 'pending' && recipient.nextAttemptAt ? (
-                  <>
-                    {' '}
-                    · next try <Time ms={recipient.nextAttemptAt} relative />
-                  </>
+                {held ? ' · not tried until released' : waiting && paused ? ' · not tried until delivery is resumed' : null}
+                {waiting && !held && !paused && recipient.nextAttemptAt ? (
+                  recipient.nextAttemptAt <= Date.now() ? (
+                    ' · due now'
+                  ) : (
+                    <>
+                      {' '}
+                      · next try <Time ms={recipient.nextAttemptAt} relative />
+                    </>
+                  )
                 ) : null}
               </div>
-              {recipient.lastReply || recipient.lastStatus ? <PlainError raw={[recipient.lastStatus, recipient.lastReply].filter(Boolean).join(' ')} /> : null}
+              {recipient.lastReply || recipient.lastStatus ? (
+                <>
+                  {waiting ? <p className="muted small last-attempt">The last attempt:</p> : null}
+                  <PlainError raw={[recipient.lastStatus, recipient.lastReply].filter(Boolean).join(' ')} />
+                </>
+              ) : null}
             </li>
           );
         })}

@@ -211,7 +211,7 @@ export function QueueScreen({ summary, openId, params = {} }: { summary: CallSta
           {shown ? (
             <>
               <PaneActions actions={paneActions} busy={action.busy} onAction={(act) => start(act, [shown.id], 'pane')} />
-              <MessageDetail message={shown} headingLevel={3} />
+              <MessageDetail message={shown} headingLevel={3} paused={paused} />
               <p>
                 <a href={formatHash({ screen: 'tracking', params: { id: shown.id } })}>Open in message tracking</a>
               </p>

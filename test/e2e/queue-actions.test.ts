@@ -57,9 +57,15 @@ e2eTest('queue actions: hold ticked rows and undo it, delete the open message an
   assert.equal(await tick(page, 'carol@sender.test').isChecked(), false);
   assert.equal(await bulk('Release selected').isDisabled(), true);
   await screenshot(page, '11-queue-held-undo');
+  // the open message's pane says held too: no "next try" (in the past, it read as overdue and stuck)
+  await row(page, 'alice@sender.test').click();
+  const recipientLine = page.getByRole('article', { name: /^Message / }).locator('ul.recipients li').first();
+  await textMatches(recipientLine, /^bob@example\.test Held.*not tried until released.*The last attempt:/s);
+  assert.doesNotMatch((await recipientLine.textContent()) ?? '', /next try/);
 
   await status.getByRole('button', { name: 'Undo', exact: true }).click();
   await textMatches(status, /^Released 2 messages\.$/);
+  await textMatches(recipientLine, /^bob@example\.test Retrying/);
   await textMatches(row(page, 'alice@sender.test').locator('.badge'), /^Retrying$/);
   await textMatches(row(page, 'carol@sender.test').locator('.badge'), /^Retrying$/);
   assert.equal((await admin.call('queue.list', { status: 'held' })).total, 0, 'Undo released exactly the held two');
