@@ -62,6 +62,7 @@ e2eTest('queue actions: hold ticked rows and undo it, delete the open message an
   const recipientLine = page.getByRole('article', { name: /^Message / }).locator('ul.recipients li').first();
   await textMatches(recipientLine, /^bob@example\.test Held.*not tried until released.*The last attempt:/s);
   assert.doesNotMatch((await recipientLine.textContent()) ?? '', /next try/);
+  await screenshot(page, '11-queue-held-pane');
 
   await status.getByRole('button', { name: 'Undo', exact: true }).click();
   await textMatches(status, /^Released 2 messages\.$/);
