@@ -131,6 +131,16 @@ function Shell({ onLoggedOut }: { onLoggedOut: () => void }) {
       void reloadAlerts();
     }
   }, [relayState, reloadSummary, reloadAlerts]);
+  // The stream gives up when its answer is not a stream: a 401 once the session ended (a password reset, an expiry).
+  // A call says which, and an ended session goes to the log-in screen at once, not stale data beside "Offline".
+  const wasConnected = useRef(false);
+  useEffect(() => {
+    if (stream === 'open' || stream === 'connecting') wasConnected.current = true;
+    else if (wasConnected.current) {
+      wasConnected.current = false;
+      void reloadRelay();
+    }
+  }, [stream, reloadRelay]);
   // Events missed while the stream was down: ask again once it is back.
   useEffect(() => {
     if (stream === 'open') {

@@ -5,6 +5,11 @@ import type { EventName, EventPayload } from './contract.ts';
 export const MAX_EVENT_CLIENTS = 50;
 /** A comment line this often keeps proxies and the browser from timing the stream out. */
 export const HEARTBEAT_MS = 25_000;
+/**
+ * How often the open streams' sessions are looked at between writes: a session ended on the box (`moat admin
+ * reset-password`) ends its stream within this, and the page goes to the log-in screen by itself.
+ */
+export const SESSION_CHECK_MS = 5_000;
 /** Browsers reconnect after this long when the stream drops (the relay restarting after an apply). */
 const RETRY_MS = 2_000;
 
@@ -13,10 +18,13 @@ export class EventStream {
   /** Each open response with the check that its caller may still listen (its session still alive). */
   private readonly clients = new Map<ServerResponse, () => boolean>();
   private readonly heartbeat: NodeJS.Timeout;
+  private readonly sessionCheck: NodeJS.Timeout;
 
   constructor() {
     this.heartbeat = setInterval(() => this.write(': keep-alive\n\n'), HEARTBEAT_MS);
     this.heartbeat.unref();
+    this.sessionCheck = setInterval(() => this.write(''), SESSION_CHECK_MS);
+    this.sessionCheck.unref();
   }
 
   get size(): number {
@@ -44,7 +52,7 @@ export class EventStream {
   private write(text: string): void {
     for (const [res, allowed] of [...this.clients]) {
       if (allowed()) {
-        res.write(text);
+        if (text) res.write(text);
       } else {
         this.clients.delete(res);
         res.end();
@@ -54,6 +62,7 @@ export class EventStream {
 
   close(): void {
     clearInterval(this.heartbeat);
+    clearInterval(this.sessionCheck);
     for (const res of this.clients.keys()) res.end();
     this.clients.clear();
   }

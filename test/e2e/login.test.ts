@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { ADMIN_PASSWORD, e2eTest, heading, screenshot } from './world.ts';
+import { ADMIN_PASSWORD, e2eTest, heading, logIn, openScreen, screenshot, UI_TIMEOUT_MS } from './world.ts';
+import { runCli } from '../helpers/cli.ts';
 
 e2eTest('log-in is required and a wrong password is refused', async (world) => {
   const sink = await world.sink();
@@ -47,5 +48,22 @@ e2eTest('log-in is required and a wrong password is refused', async (world) => {
   assert.equal(cookie?.name, 'moat_session');
   assert.equal(cookie?.httpOnly, true);
   assert.equal(cookie?.sameSite, 'Strict');
+  assert.deepEqual(errors, []);
+});
+
+e2eTest('a session ended on the box (moat admin reset-password) takes an open page to the log-in screen by itself, saying why', async (world) => {
+  const sink = await world.sink();
+  const relay = await world.serveConfigured({ domains: ['example.test'], internal: { host: '127.0.0.1', port: sink.port, tls: 'none' }, filters: { enabled: false } });
+  await world.claim(relay);
+  const { page, errors } = await world.page();
+  await logIn(page, relay.base);
+  await openScreen(page, '#/queue', 'Queue');
+  await page.locator('.live-open').waitFor();
+
+  const reset = await runCli(['admin', 'reset-password', '--data-dir', world.dataDir], undefined, 'a new admin password 2\n');
+  assert.equal(reset.code, 0, reset.stderr);
+  // no click: the live stream's end is enough (it used to leave the queue on screen beside "Offline")
+  await page.getByText('Your session ended. Log in again to go on.').waitFor({ timeout: UI_TIMEOUT_MS });
+  await screenshot(page, '03-login-session-ended');
   assert.deepEqual(errors, []);
 });
