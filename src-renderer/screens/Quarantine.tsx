@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'react';
 import type { Input, Output } from '../../src-relay/admin/contract.ts';
-import { call } from '../api/client.ts';
+import { ApiFailure, call } from '../api/client.ts';
 import { navigate, useAction, useCall, useDebouncedValue, useLiveReload, useNow } from '../api/hooks.ts';
 import { DecisionTrace, DetailPane } from '../components/MessageDetail.tsx';
 import { Pager } from '../components/Pager.tsx';
@@ -50,7 +50,11 @@ export function QuarantineScreen({ openId }: { openId: string | null }) {
   const input: Input<'quarantine.list'> = { offset: table.offset, limit: table.limit, ...(table.search.trim() ? { search: table.search.trim() } : {}) };
   const list = useCall('quarantine.list', input);
   const preview = useCall('quarantine.preview', openId ? { id: openId } : null);
-  useLiveReload(['quarantined'], () => void list.reload(), 2000);
+  // a release or delete (in another window too) changes the queue: its event refreshes the list and the open preview
+  useLiveReload(['quarantined', 'queue'], () => {
+    void list.reload();
+    if (openId) void preview.reload();
+  }, 2000);
 
   const total = list.data?.total;
   useEffect(() => {
@@ -64,7 +68,9 @@ export function QuarantineScreen({ openId }: { openId: string | null }) {
 
   const open = (id: string | null) => navigate(formatHash({ screen: 'quarantine', params: { id: id ?? undefined } }));
   // the pane's buttons act on the message it shows, once it shows it
-  const shown = preview.data && preview.data.message.id === openId ? preview.data.message : null;
+  // released or deleted meanwhile (another window): no stale preview with buttons beside the error that says so
+  const gone = preview.error instanceof ApiFailure && preview.error.code === 'QUARANTINE_ITEM_GONE';
+  const shown = !gone && preview.data && preview.data.message.id === openId ? preview.data.message : null;
 
   const perform = async (act: QuarantineAction, ids: string[], source: 'bulk' | 'pane') => {
     const verb = ACTIONS.find((item) => item.action === act)!.done;
@@ -129,7 +135,13 @@ export function QuarantineScreen({ openId }: { openId: string | null }) {
 
       {openId ? (
         <DetailPane label="Message preview" title="Preview" closeLabel="Close preview" openId={openId} onClose={() => open(null)}>
-          {preview.error ? <ErrorMessage error={preview.error} onRetry={() => void preview.reload()} /> : null}
+          {gone ? (
+            <p className="notice" role="status">
+              This message is no longer in the quarantine: it was released or deleted (perhaps in another window), or it expired.
+            </p>
+          ) : preview.error ? (
+            <ErrorMessage error={preview.error} onRetry={() => void preview.reload()} />
+          ) : null}
           {!preview.data && preview.loading ? <Loading label="Loading the preview…" /> : null}
           {preview.data && shown ? (
             <>

@@ -67,6 +67,8 @@ export function QueueScreen({ summary, openId, params = {} }: { summary: CallSta
   const reloadDetail = () => {
     if (openId) void detail.reload();
   };
+  // held, released or deleted in another window: the queue's event refreshes the open pane as it does the list
+  useLiveReload(['queue'], reloadDetail, 2000);
   useEvent('delivered', (event) => event.id === openId && reloadDetail());
   useEvent('deferred', (event) => event.id === openId && reloadDetail());
   useEvent('bounced', (event) => event.id === openId && reloadDetail());

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { message, send } from '../helpers/smtp.ts';
-import { e2eTest, logIn, openScreen, screenshot, textMatches } from './world.ts';
+import type { Page } from 'playwright-core';
+import { eventually } from '../helpers/cli.ts';
+import { e2eTest, logIn, openScreen, screenshot, textMatches, UI_TIMEOUT_MS } from './world.ts';
 
 /** Text from the internet that would run script if it were ever put into the page as HTML. */
 const HOSTILE_SUBJECT = 'Invoice <b>html</b> <img src=x onerror="window.__moatXss=1">';
@@ -108,4 +110,50 @@ e2eTest('with quarantined message A open and B and C ticked, the preview deletes
   assert.equal(await toolbar.count(), 0, 'an empty quarantine has no bulk buttons');
   assert.equal(await page.getByRole('navigation', { name: 'Pages of quarantined messages' }).count(), 0, 'and no pager');
   assert.deepEqual(errors, []);
+});
+
+e2eTest('two windows on one message: what one does shows in the other by itself, list and pane, in the quarantine and the queue', async (world) => {
+  const sink = await world.sink();
+  const relay = await world.serveConfigured({
+    domains: ['example.test'],
+    internal: { host: '127.0.0.1', port: sink.port, tls: 'none' },
+    filters: { enabled: true, rules: { MISSING_DATE: 11 } },
+    // the queue's message waits: its first attempt is not before the hold
+    queue: { retryIntervalsSec: [3600] },
+  });
+  const admin = await world.claim(relay);
+  const a = await world.page();
+  const b = await world.page();
+  for (const { page } of [a, b]) {
+    await logIn(page, relay.base);
+    await openScreen(page, '#/quarantine', 'Quarantine');
+  }
+  await send(relay.mxPort, 'anna@sender.test', ['bob@example.test'], message('offer from anna').replace(/^Date: .*\r\n/m, ''));
+  const row = (page: Page) => page.getByRole('row', { name: 'Message from anna@sender.test to bob@example.test', exact: true });
+  const pane = (page: Page) => page.getByRole('complementary', { name: 'Message preview' });
+  for (const { page } of [a, b]) {
+    await row(page).click();
+    await textMatches(pane(page).getByRole('heading', { level: 3 }), /^offer from anna$/);
+  }
+
+  // A releases it: B's list loses the row and B's pane says it is gone, with no buttons left to press
+  await pane(a.page).getByRole('button', { name: 'Release this message', exact: true }).click();
+  await sink.waitFor(1);
+  await row(b.page).waitFor({ state: 'detached' });
+  await textMatches(pane(b.page).getByRole('status'), /^This message is no longer in the quarantine: it was released or deleted \(perhaps in another window\), or it expired\.$/);
+  assert.equal(await pane(b.page).getByRole('button', { name: 'Try again', exact: true }).count(), 0);
+  assert.equal(await pane(b.page).getByRole('button', { name: 'Release this message', exact: true }).count(), 0);
+  await screenshot(b.page, '12-quarantine-other-window');
+
+  // the queue: the internal server refuses for now, so a message waits; A holds it, B's open pane says Held
+  await sink.stop();
+  await send(relay.mxPort, 'bert@sender.test', ['bob@example.test'], message('from bert'));
+  const queued = await eventually(async () => (await admin.call('queue.list', {})).rows[0] ?? null, UI_TIMEOUT_MS, 'a queued message');
+  for (const { page } of [a, b]) await page.goto(`${relay.base}/#/queue?id=${queued.id}`);
+  const recipient = (page: Page) => page.getByRole('article', { name: /^Message / }).locator('ul.recipients li').first();
+  await textMatches(recipient(b.page), /^bob@example\.test (Retrying|Waiting)/);
+  await a.page.getByRole('button', { name: 'Hold this message', exact: true }).click();
+  await textMatches(recipient(b.page), /^bob@example\.test Held/);
+  assert.ok(await b.page.getByRole('button', { name: 'Release this message', exact: true }).isVisible());
+  assert.deepEqual([...a.errors, ...b.errors], []);
 });
