@@ -249,7 +249,10 @@ export function AlertList({ alerts, now, warnings = 0, failingProbes = 0 }: { al
                     since <Time ms={alert.raisedAt} /> ({formatDuration(now - alert.raisedAt)})
                   </span>
                 </div>
-                <p>{alert.message}</p>
+                {/* the figures are the ones that raised it: said so, beside "since", so an hour-old count is not read as now */}
+                <p>
+                  <span className="muted">When raised:</span> {alert.message}
+                </p>
                 {alert.hint ? (
                   <p className="hint-text">
                     <span className="hint-label">What to do:</span> {alert.hint}

@@ -38,3 +38,13 @@ e2eTest('a deferred message shows in the queue and "Retry" delivers it once the 
   await textMatches(pane.locator('.recipients'), /bob@example\.test\s*Delivered/);
   assert.deepEqual(errors, []);
 });
+
+e2eTest('an open alert on the dashboard says its figures are from when it was raised, beside how long it has been open', async (world) => {
+  const { relay, page, errors } = await world.serveWithInternalDown({ alerts: { intervalSec: 1, queueSize: { raise: 1, clear: 0 } } });
+  for (const name of ['anna', 'bert']) await send(relay.mxPort, `${name}@sender.test`, ['bob@example.test'], message(`from ${name}`));
+  await openScreen(page, '#/dashboard', 'Dashboard');
+  const alert = page.getByRole('region', { name: 'Open alerts' }).locator('li.alert').first();
+  await textMatches(alert, /^The queue is large\s*since .+ \(.+\)\s*When raised: 2 messages are waiting in the queue \(the alert is set at more than 1\)\./s);
+  await screenshot(page, '04-dashboard-open-alert');
+  assert.deepEqual(errors, []);
+});
