@@ -21,8 +21,11 @@ export interface RelaySnapshot {
   error: { code: string; message: string; retrying: boolean } | null;
   alerts: DesktopAlert[];
   queue: QueueSummary | null;
-  /** The engine inside the admin host: `setup` (not configured yet), `running`, `failed` (with its error)... */
-  engine: { state: string; error: string | null } | null;
+  /**
+   * The engine inside the admin host: `setup` (not configured yet), `running`, `failed` (with its error)...; and its
+   * delivery routes that are down now (before any alert about them: the dashboard warns at once, so does the tray).
+   */
+  engine: { state: string; error: string | null; routesDown: string[] } | null;
 }
 
 export interface RelayWatchOptions {
@@ -130,7 +133,7 @@ export class RelayWatch {
       for (const request of this.options.policy.onList(open, gone)) this.options.onNotify(request);
     } else if (alerts.code !== 'RELAY_NOT_RUNNING') this.options.logger.warn({ code: alerts.code, error: alerts.message }, 'ALERTS_LIST_FAILED');
     if (summary.ok) this.queue = summary.result;
-    if (status.ok) this.engine = { state: status.result.state, error: status.result.error };
+    if (status.ok) this.engine = engineOf(status.result);
     this.changed();
   }
 
@@ -158,7 +161,7 @@ export class RelayWatch {
       const status = eventSchemas.relay.safeParse(data);
       if (!status.success) return this.options.logger.warn({ event: event.event }, 'EVENT_NOT_UNDERSTOOD');
       const wasRunning = this.engine?.state === 'running';
-      this.engine = { state: status.data.state, error: status.data.error };
+      this.engine = engineOf(status.data);
       if (status.data.state !== 'running') this.queue = null;
       this.changed();
       // back up (an applied configuration, a restart): read the summary again, as the dashboard does
@@ -169,4 +172,8 @@ export class RelayWatch {
   private changed(): void {
     this.options.onChange(this.snapshot);
   }
+}
+
+function engineOf(status: { state: string; error: string | null; routes: readonly { route: string; state: string }[] }): NonNullable<RelaySnapshot['engine']> {
+  return { state: status.state, error: status.error, routesDown: status.routes.filter((route) => route.state === 'down').map((route) => route.route) };
 }

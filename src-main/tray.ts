@@ -20,7 +20,7 @@ export interface TrayInput {
   queue: QueueSummary | null;
   relay: RelayStatus;
   /** The engine inside a reachable relay (RelaySnapshot.engine): it may wait for its setup, or have failed. */
-  engine: { state: string; error: string | null } | null;
+  engine: { state: string; error: string | null; routesDown?: readonly string[] } | null;
   now: number;
 }
 
@@ -71,13 +71,16 @@ function relayLine(relay: RelayStatus, engine: TrayInput['engine']): string {
 
 /**
  * A relay that is not running is trouble whatever its alerts said: failed (the process, or the engine inside it) is
- * `alert`; on its way back, unreachable or waiting for its setup is at least `warning`.
+ * `alert`; on its way back, unreachable or waiting for its setup is at least `warning`. So is mail that does not
+ * flow before any alert says so (a delivery route down, delivery paused): the dashboard warns of it at once too.
  */
-export function trayHealth(alertHealth: Health, relay: RelayStatus, engine: TrayInput['engine'] = null): Health {
+export function trayHealth(alertHealth: Health, relay: RelayStatus, engine: TrayInput['engine'] = null, queue: QueueSummary | null = null): Health {
+  const atLeastWarning: Health = alertHealth === 'alert' ? 'alert' : 'warning';
   if (relay.state === 'failed') return 'alert';
   if (relay.state === 'running' && engine?.state === 'failed') return 'alert';
-  if (relay.state === 'running' && engine?.state === 'setup') return alertHealth === 'alert' ? 'alert' : 'warning';
-  if (relay.state === 'restarting' || relay.state === 'unreachable') return alertHealth === 'alert' ? 'alert' : 'warning';
+  if (relay.state === 'running' && engine?.state === 'setup') return atLeastWarning;
+  if (relay.state === 'restarting' || relay.state === 'unreachable') return atLeastWarning;
+  if (relay.state === 'running' && ((engine?.routesDown?.length ?? 0) > 0 || queue?.queueHeld === true)) return atLeastWarning;
   return alertHealth;
 }
 
@@ -85,7 +88,7 @@ const HEALTH_WORDS: Record<Health, string> = { ok: 'all well', warning: 'needs a
 
 /** The tray's look and its menu, from the relay's state: pure data, turned into Electron's Menu by main. */
 export function trayView(input: TrayInput): TrayView {
-  const health = trayHealth(input.alertHealth, input.relay, input.engine);
+  const health = trayHealth(input.alertHealth, input.relay, input.engine, input.queue);
   const connected = input.relay.state === 'running';
   const alerts = input.openAlerts > 0 ? ` (${input.openAlerts} alert${input.openAlerts === 1 ? '' : 's'} open)` : '';
   const items: TrayMenuItem[] = [
@@ -107,5 +110,17 @@ export function trayView(input: TrayInput): TrayView {
   items.push({ type: 'separator' });
   const hosting = input.relay.mode === 'host' && input.relay.state !== 'stopped' && input.relay.state !== 'failed';
   items.push({ type: 'item', label: hosting ? 'Quit Moat (stops the relay)' : 'Quit Moat', enabled: true, action: 'quit' });
-  return { health, tooltip: `Moat: ${HEALTH_WORDS[health]}${alerts}`, items };
+  return { health, tooltip: `Moat: ${HEALTH_WORDS[health]}${flowWords(input)}${alerts}`, items };
+}
+
+/** What keeps mail from flowing right now, for the tooltip: " (internal server down)", " (delivery paused)" or nothing. */
+function flowWords(input: TrayInput): string {
+  if (input.relay.state !== 'running') return '';
+  const down = input.engine?.routesDown ?? [];
+  const why = [
+    ...(down.includes('internal') ? ['internal server down'] : []),
+    ...(down.includes('outbound') ? ['outgoing mail not delivered'] : []),
+    ...(input.queue?.queueHeld ? ['delivery paused'] : []),
+  ];
+  return why.length ? ` (${why.join(', ')})` : '';
 }

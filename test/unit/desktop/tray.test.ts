@@ -128,6 +128,19 @@ test('a relay waiting for its setup is a warning, a failed engine inside it an a
   assert.ok(labels(view.items).includes('Relay: not set up yet (open Moat to set it up)'));
 });
 
+test('mail that does not flow is a warning before any alert says so, as the dashboard warns at once: a route down, delivery paused', () => {
+  const down = trayView({ ...base, engine: { state: 'running', error: null, routesDown: ['internal'] } });
+  assert.equal(down.health, 'warning');
+  assert.equal(down.tooltip, 'Moat: needs a look (internal server down)');
+  const paused = trayView({ ...base, engine: { state: 'running', error: null, routesDown: [] }, queue: { size: 3, oldest: 0, held: 0, queueHeld: true } });
+  assert.equal(paused.health, 'warning');
+  assert.equal(paused.tooltip, 'Moat: needs a look (delivery paused)');
+  // an open critical alert still decides; nothing wrong is still all well
+  assert.equal(trayView({ ...base, alertHealth: 'alert', openAlerts: 1, engine: { state: 'running', error: null, routesDown: ['internal'] } }).health, 'alert');
+  const flowing = trayView({ ...base, engine: { state: 'running', error: null, routesDown: [] } });
+  assert.deepEqual([flowing.health, flowing.tooltip], ['ok', 'Moat: all well']);
+});
+
 test('an attached relay says where it is and quitting does not claim to stop it', () => {
   const view = trayView({ ...base, relay: { state: 'running', mode: 'attach', address: 'https://relay.example.org:8025' } });
   assert.ok(labels(view.items).includes('Relay: attached to https://relay.example.org:8025'));
