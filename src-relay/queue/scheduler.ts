@@ -7,6 +7,7 @@ import { classifyResponse } from './classify.ts';
 import type { Deliverer, DeliveryResult } from './delivery.ts';
 import type { DsnRecipient } from './dsn.ts';
 import type { Queue } from './queue.ts';
+import { RouteOutages } from './route-outages.ts';
 
 /** With nothing due, the queue is looked at again after this long (the CLI may have changed it meanwhile). */
 const IDLE_POLL_MS = 1000;
@@ -81,6 +82,7 @@ export class Scheduler {
   private readonly fresh = new Map<string, { at: number; rows: DueRecipient[] }>();
   private readonly perRoute = new Map<string, number>();
   private readonly routes = new Map<string, RouteState>();
+  private readonly outages: RouteOutages;
   private readonly jobs = new Set<Promise<void>>();
   private outcomes: Outcome[] = [];
   private outcomesTimer: NodeJS.Timeout | null = null;
@@ -99,6 +101,7 @@ export class Scheduler {
     this.logger = options.logger;
     this.clock = options.clock ?? Date.now;
     this.events = options.events;
+    this.outages = new RouteOutages(options.queue.store, options.logger);
   }
 
   start(): void {
@@ -441,18 +444,23 @@ export class Scheduler {
     const previous = this.routes.get(key);
     if (result.unreachable) {
       const lastError = result.outcomes[0]?.failure?.message ?? 'unreachable';
-      const state: RouteState = previous?.state === 'down' ? { ...previous, lastError } : { route: key, state: 'down', since: now, lastError };
-      this.routes.set(key, state);
-      if (previous?.state !== 'down') {
-        this.logger.warn({ route: key, error: lastError }, 'ROUTE_DOWN');
-        this.events.emit('route', state);
+      if (previous?.state === 'down') {
+        this.routes.set(key, { ...previous, lastError });
+        this.outages.stillDown(key, now);
+        return;
       }
+      // down already before a restart a moment ago: since then
+      const state: RouteState = { route: key, state: 'down', since: this.outages.wentDown(key, now), lastError };
+      this.routes.set(key, state);
+      this.logger.warn({ route: key, error: lastError, since: new Date(state.since).toISOString() }, 'ROUTE_DOWN');
+      this.events.emit('route', state);
       return;
     }
     if (previous?.state === 'up') return;
     const state: RouteState = { route: key, state: 'up', since: now, lastError: null };
     this.routes.set(key, state);
     this.events.emit('route', state);
+    this.outages.cameUp(key);
     if (previous?.state === 'down') {
       const retried = job.route === 'internal' ? this.queue.store.retryRoute('internal', now) : 0;
       this.logger.info({ route: key, downSinceMs: previous.since, retried }, 'ROUTE_UP');

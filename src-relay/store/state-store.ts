@@ -29,6 +29,8 @@ export const STATE_KEYS = {
   selfTestHelo: 'self_test_helo',
   /** 'YYYY-MM-DD' (local): the day the scheduled quarantine digest last ran (quarantine/digest.ts), so a start later that day does not send it again. */
   digestLastDay: 'digest_last_day',
+  /** JSON {route: {since, seen}}: the hops down when last looked at (queue/route-outages.ts), for a restart during an outage. */
+  routesDown: 'routes_down',
 } as const;
 
 export type StateKey = (typeof STATE_KEYS)[keyof typeof STATE_KEYS];

@@ -144,6 +144,43 @@ test('oldest message and internal server unreachable: raised after their time, c
   }
 });
 
+test('a restart during an outage keeps when the internal server went down: the alert is not put off, the dashboard not told it began at the restart', { timeout: TEST_TIMEOUT_MS }, async () => {
+  let offset = 0;
+  const clock = () => Date.now() + offset;
+  const port = await reservePort();
+  const dataDir = tempDir('moat-outage-restart-');
+  const settings = { alerts: { internalDownMinutes: 10 }, queue: { retryIntervalsSec: [1] } };
+  const downSince = (relay: TestRelay) => relay.relay.routeStates().find((state) => state.route === 'internal' && state.state === 'down')?.since;
+  let relay = await startRelay(port, settings, { dataDir, clock });
+  try {
+    await send(relay.port, 'alice@sender.test', ['bob@example.test'], message('waiting'));
+    await until('the route is down', () => downSince(relay) !== undefined);
+    const since = downSince(relay)!;
+
+    // restarted 8 minutes into the outage: still down since then, so 3 minutes later the alert is due, not 10
+    await relay.stop();
+    offset = 8 * 60_000;
+    relay = await startRelay(port, settings, { dataDir, clock });
+    await until('the route is down again', () => downSince(relay) !== undefined);
+    assert.equal(downSince(relay), since);
+    offset = 11 * 60_000;
+    const down = watch(relay, 'internal-down');
+    await relay.relay.monitor.checkAlerts();
+    assert.deepEqual(down, ['raised']);
+    assert.match(relay.relay.monitor.alerts.open().find((entry) => entry.rule === 'internal-down')!.message, /unreachable for 11 min/);
+
+    // a relay stopped for longer than 15 minutes knows nothing of what happened meanwhile: down since its start
+    await relay.stop();
+    offset = 40 * 60_000;
+    relay = await startRelay(port, settings, { dataDir, clock });
+    await until('the route is down once more', () => downSince(relay) !== undefined);
+    assert.ok(downSince(relay)! >= since + 40 * 60_000, 'a fresh outage');
+  } finally {
+    await relay.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
 test('deliveries failing: raised when most attempts are refused, cleared once enough go through', { timeout: TEST_TIMEOUT_MS }, async () => {
   let refuse = true;
   const sink = await Sink.start({ onRecipient: () => (refuse ? { code: 451, text: '4.3.0 try again later' } : undefined) });
