@@ -171,7 +171,7 @@ export function DecisionTrace({ decision, heading: Sub = 'h3' }: { decision: Dec
                 <td>{filter.name}</td>
                 <td>{filter.failed ? `failed: ${filter.failed}` : filter.verdict}</td>
                 <td>{formatScore(filter.score)}</td>
-                <td>{filter.reasons.join('; ') || '—'}</td>
+                <td className="reasons">{filter.reasons.join('; ') || '—'}</td>
                 <td className="nowrap">{formatMs(filter.ms)}</td>
               </tr>
             ))}
