@@ -31,7 +31,8 @@ export function formatQueueList(queue: Queue, now: number): string {
       `${summary.held ? `, ${summary.held} held` : ''}${queue.isQueueHeld() ? ' — WHOLE QUEUE HELD' : ''}`,
   ];
   for (const row of rows) {
-    const state = row.held ? 'held' : row.last_reply ? 'deferred' : 'waiting';
+    // the admin page's words (Queue screen: Waiting, Retrying, Held)
+    const state = row.held ? 'held' : row.last_reply ? 'retrying' : 'waiting';
     lines.push(
       `${row.id}  ${formatAge(now - row.received_at).padStart(10)}  ${String(row.size).padStart(9)} B  ${state.padEnd(8)}  ` +
         `${senderLabel(row)} -> ${row.recipients}  "${decodeHeaderText(row.subject) ?? ''}"${row.last_reply ? `  [${row.last_reply}]` : ''}`,

@@ -205,7 +205,7 @@ test('queue commands work on the data dir while serve runs, down to a bounce who
   const list = await eventually(async () => {
     const result = await queue('list');
     const lines = result.stdout.split('\n');
-    const deferred = [deleted, bounced, kept].every((id) => lines.some((line) => line.startsWith(id) && /\bdeferred\b.*\[.+\]$/.test(line)));
+    const deferred = [deleted, bounced, kept].every((id) => lines.some((line) => line.startsWith(id) && /\bretrying\b.*\[.+\]$/.test(line)));
     return deferred && result.stdout;
   }, 30_000, 'three deferred messages in "queue list"');
   assert.match(list, /^3 message\(s\) queued/);
