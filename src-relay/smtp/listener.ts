@@ -29,6 +29,7 @@ import { TransactionPacing } from './pacing.ts';
 import { receivedHeader } from './received.ts';
 import { REPLIES, SmtpReplyError, type SmtpReply } from './replies.ts';
 import type { TlsPair } from './tls.ts';
+import type { MessageInput } from '../filters/pipeline.ts';
 import {
   chooseEnhancedCode,
   checkSmtpServerVersion,
@@ -480,6 +481,23 @@ export abstract class SmtpListener {
       throw error;
     }
     return { id, receivedAt: now, sender, recipients, size: stream.byteLength, writer, peek, bareLineEndings: normalizer.bareLineEndings, scrubbedFields: scrubber.removed };
+  }
+
+  /** What the content filters are given of a spooled message (the file as received, its envelope, its client). */
+  protected filterInput(message: SpooledMessage, session: SMTPServerSession, authenticatedUser: string | null): MessageInput {
+    const { writer } = message;
+    return {
+      queueId: message.id,
+      clientIp: session.remoteAddress,
+      helo: session.hostNameAppearsAs || null,
+      sender: message.sender,
+      recipients: message.recipients,
+      path: writer.tempPath,
+      size: writer.bytes,
+      content: writer.content,
+      tls: Boolean(session.secure),
+      authenticatedUser,
+    };
   }
 
   /** A message whose bytes the scrubber refused: kept in history and logged, answered with its reply. */

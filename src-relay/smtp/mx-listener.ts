@@ -348,19 +348,7 @@ export class MxListener extends SmtpListener {
     synced.catch(() => {}); // commit() waits for the same fsync and reports its failure
     let decision: Decision;
     try {
-      decision = await filters.run({
-        queueId: id,
-        clientIp: session.remoteAddress,
-        helo: session.hostNameAppearsAs || null,
-        sender: message.sender,
-        recipients: message.recipients,
-        path: writer.tempPath,
-        size: writer.bytes,
-        content: writer.content,
-        tls: Boolean(session.secure),
-        authenticatedUser: null,
-        earlySpf: this.currentSpf(session),
-      });
+      decision = await filters.run({ ...this.filterInput(message, session, null), earlySpf: this.currentSpf(session) });
     } catch (error) {
       // the pipeline answers every failure with a decision; this is a bug, answered 451 like any local error
       await synced.catch(() => {});

@@ -280,19 +280,7 @@ export class SubmissionListener extends SmtpListener {
    * hears it (a quarantine is for mail that comes in); a scanner that cannot answer is a 451, as inbound.
    */
   private async screen(scan: FilterPipeline, message: SpooledMessage, session: SMTPServerSession, user: string | undefined): Promise<void> {
-    const { writer } = message;
-    const decision = await scan.run({
-      queueId: message.id,
-      clientIp: session.remoteAddress,
-      helo: session.hostNameAppearsAs || null,
-      sender: message.sender,
-      recipients: message.recipients,
-      path: writer.tempPath,
-      size: writer.bytes,
-      content: writer.content,
-      tls: Boolean(session.secure),
-      authenticatedUser: user ?? null,
-    });
+    const decision = await scan.run(this.filterInput(message, session, user ?? null));
     const refusal = filterReply(decision.action === 'quarantine' ? { ...decision, action: 'reject' } : decision);
     if (refusal) throw this.refuseMessage(session, refusal.reply, message.sender, refusal.detail || decision.reason);
   }

@@ -167,23 +167,37 @@ test('routing tricks in recipients are refused on submission too, for any domain
   }
 });
 
-test('a password changed by the admin ends the sessions logged in with the old one, at their next message', async () => {
+/** A relay, its internal server, and erin logged in on 587 (the session a thief holds). */
+async function erinLoggedIn() {
   const internal = await Sink.start();
   const relay = await startSubmissionRelay(internal.port);
-  const thief = await SmtpProbe.connect(relay.submission);
+  const session = await SmtpProbe.connect(relay.submission);
+  await addUser(relay.dataDir, 'erin', ['erin@example.test']);
+  await session.hello();
+  await session.startTls();
+  assert.match(await session.authPlain('erin', PASSWORD), /^235 /);
+  const changePassword = async (password: string) => {
+    const hash = await hashPassword(password);
+    withAccounts(relay.dataDir, (accounts) => assert.ok(accounts.setPassword('erin', hash, Date.now())));
+  };
+  const stop = async () => {
+    session.close();
+    await relay.stop();
+    await internal.stop();
+  };
+  return { internal, relay, session, changePassword, stop };
+}
+
+test('a password changed by the admin ends the sessions logged in with the old one, at their next message', async () => {
+  const { internal, relay, session: thief, changePassword, stop } = await erinLoggedIn();
   try {
-    await addUser(relay.dataDir, 'erin', ['erin@example.test']);
-    await thief.hello();
-    await thief.startTls();
-    assert.match(await thief.authPlain('erin', PASSWORD), /^235 /);
     assert.match(await thief.command('MAIL FROM:<erin@example.test>'), /^250 /);
     assert.match(await thief.command('RCPT TO:<bob@example.test>'), /^250 /);
     assert.match(await thief.command('DATA'), /^354 /);
     assert.match(await thief.command(`${officeMessage('erin@example.test', 'bob@example.test', 'before the change')}.`), /^250 /);
 
-    // `moat users passwd erin`: the open session may not start another message, nor finish one begun before
-    const hash = await hashPassword('a brand new password');
-    withAccounts(relay.dataDir, (accounts) => assert.ok(accounts.setPassword('erin', hash, Date.now())));
+    // `moat users passwd erin`: the open session may not start another message
+    await changePassword('a brand new password');
     assert.match(await thief.command('MAIL FROM:<erin@example.test>'), /^530 5\.7\.0 /);
     assert.match(await thief.command('RSET'), /^250 /);
     assert.match(await thief.command('MAIL FROM:<erin@example.test>'), /^530 5\.7\.0 /);
@@ -193,33 +207,22 @@ test('a password changed by the admin ends the sessions logged in with the old o
     await internal.waitFor(2);
     assert.deepEqual(internal.messages.map((sunk) => /Subject: (.*)\r\n/.exec(sunk.raw.toString())![1]).sort(), ['after the change', 'before the change']);
   } finally {
-    thief.close();
-    await relay.stop();
-    await internal.stop();
+    await stop();
   }
 });
 
 test('a session that began a message before the password changed cannot finish it', async () => {
-  const internal = await Sink.start();
-  const relay = await startSubmissionRelay(internal.port);
-  const thief = await SmtpProbe.connect(relay.submission);
+  const { internal, relay, session: thief, changePassword, stop } = await erinLoggedIn();
   try {
-    await addUser(relay.dataDir, 'erin', ['erin@example.test']);
-    await thief.hello();
-    await thief.startTls();
-    assert.match(await thief.authPlain('erin', PASSWORD), /^235 /);
     assert.match(await thief.command('MAIL FROM:<erin@example.test>'), /^250 /);
     assert.match(await thief.command('RCPT TO:<bob@example.test>'), /^250 /);
-    const hash = await hashPassword('a brand new password');
-    withAccounts(relay.dataDir, (accounts) => assert.ok(accounts.setPassword('erin', hash, Date.now())));
+    await changePassword('a brand new password');
     assert.match(await thief.command('DATA'), /^354 /);
     assert.match(await thief.command(`${officeMessage('erin@example.test', 'bob@example.test', 'begun before')}.`), /^530 5\.7\.0 /);
     assert.equal(relay.relay.queue.store.summary().size, 0);
     assert.equal(internal.messages.length, 0);
   } finally {
-    thief.close();
-    await relay.stop();
-    await internal.stop();
+    await stop();
   }
 });
 
