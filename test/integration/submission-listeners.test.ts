@@ -211,6 +211,27 @@ test('a password changed by the admin ends the sessions logged in with the old o
   }
 });
 
+test('every session open with the old password is cut off, each at its next message, however many at once', async () => {
+  const { relay, session: first, changePassword, stop } = await erinLoggedIn();
+  const others = await Promise.all(
+    Array.from({ length: 5 }, async () => {
+      const session = await SmtpProbe.connect(relay.submission);
+      await session.hello();
+      await session.startTls();
+      assert.match(await session.authPlain('erin', PASSWORD), /^235 /);
+      return session;
+    }),
+  );
+  try {
+    await changePassword('a brand new password');
+    const replies = await Promise.all([first, ...others].map((session) => session.command('MAIL FROM:<erin@example.test>')));
+    assert.deepEqual(replies.map((reply) => reply.slice(0, 9)), Array(6).fill('530 5.7.0'));
+  } finally {
+    for (const session of others) session.close();
+    await stop();
+  }
+});
+
 test('a session that began a message before the password changed cannot finish it', async () => {
   const { internal, relay, session: thief, changePassword, stop } = await erinLoggedIn();
   try {
