@@ -9,7 +9,7 @@ import { dummyHash, verifyPassword } from './password.ts';
 const MAX_LOGGED_NAME_CHARS = 64;
 
 export type AuthResult =
-  | { ok: true; user: string }
+  | { ok: true; user: string; /** the hash the password was checked against: a change made during the check is not this one */ passwordHash: string }
   | { ok: false; reply: 'failed' | 'locked'; delayMs: number };
 
 export interface LoginAttempt {
@@ -112,7 +112,7 @@ export class Authenticator {
       this.leave(held, () => undefined);
       this.record(now, account.name, attempt, 'success', null);
       this.logger.info({ user: account.name, ip: attempt.clientIp, listener: attempt.listener }, 'AUTH_OK');
-      return { ok: true, user: account.name };
+      return { ok: true, user: account.name, passwordHash: account.passwordHash };
     }
     const after = this.leave(held, () => ({
       pair: this.countFailure(keys.pair, now, this.policy.maxFailuresPerAccount),

@@ -144,7 +144,8 @@ export class SubmissionListener extends SmtpListener {
         (result) => {
           if (result.ok) {
             const counted = this.submissionSessions.get(session.id);
-            if (counted) counted.loggedInWith = this.accounts.get(result.user)?.passwordHash;
+            // the hash the password was checked against, not a fresh read: a change committed during the check ends this session too
+            if (counted) counted.loggedInWith = result.passwordHash;
             return callback(null, { user: result.user });
           }
           const counted = this.submissionSessions.get(session.id);

@@ -232,6 +232,36 @@ test('every session open with the old password is cut off, each at its next mess
   }
 });
 
+test('a password changed while the old one is being checked ends that session too (the hash checked is the one kept)', async () => {
+  const internal = await Sink.start();
+  const newHash = await hashPassword('a brand new password');
+  let changeDuringCheck = false;
+  let dataDir = '';
+  const relay = await startSubmissionRelay(internal.port, {}, {
+    verifyPassword: async (password, hash) => {
+      const ok = await verifyPassword(password, hash);
+      // `moat users passwd erin` commits while this check runs
+      if (changeDuringCheck) withAccounts(dataDir, (accounts) => assert.ok(accounts.setPassword('erin', newHash, Date.now())));
+      return ok;
+    },
+  });
+  dataDir = relay.dataDir;
+  const thief = await SmtpProbe.connect(relay.submission);
+  try {
+    await addUser(relay.dataDir, 'erin', ['erin@example.test']);
+    await thief.hello();
+    await thief.startTls();
+    changeDuringCheck = true;
+    assert.match(await thief.authPlain('erin', PASSWORD), /^235 /, 'the old password was right when it was checked');
+    changeDuringCheck = false;
+    assert.match(await thief.command('MAIL FROM:<erin@example.test>'), /^530 5\.7\.0 /);
+  } finally {
+    thief.close();
+    await relay.stop();
+    await internal.stop();
+  }
+});
+
 test('a session that began a message before the password changed cannot finish it', async () => {
   const { internal, relay, session: thief, changePassword, stop } = await erinLoggedIn();
   try {
