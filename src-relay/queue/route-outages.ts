@@ -1,19 +1,23 @@
-// When a delivery route went down, kept across a restart: an Apply or an upgrade during an outage must not restart
-// the internal-down alert's clock (it waits alerts.internalDownMinutes from "since") nor tell the dashboard the
-// outage began at the restart. Only the hops are kept (internal, smarthost), not each MX domain's route.
+// When a delivery hop went down, kept across a restart: an Apply or an upgrade during an outage must not restart the
+// internal-down alert's clock (it waits alerts.internalDownMinutes from "since"), nor show the hop as not tried yet
+// (the tray green) until its next retry, which the backoff may put an hour away. Only the hops are kept (internal,
+// smarthost), not each MX domain's route.
+import type { RouteState } from '../events.ts';
 import type { Logger } from '../log/logger.ts';
 import type { QueueStore } from '../store/queue-store.ts';
 import { STATE_KEYS } from '../store/state-store.ts';
 
-/** A stored outage counts at the next start only if it was last seen this recently: else nobody knows what happened meanwhile. */
+/** A stored outage counts at a start only if it was last seen this recently: else nobody knows what happened meanwhile. */
 export const OUTAGE_KEPT_MS = 15 * 60_000;
-/** A route still down is noted again at most this often (one small write, not one per failed attempt). */
+/** A hop still down is noted again at most this often (one small write, not one per failed attempt). */
 const SEEN_EVERY_MS = 60_000;
+const MAX_ERROR_CHARS = 500;
 const KEPT_ROUTES = new Set(['internal', 'smarthost']);
 
 interface Outage {
   since: number;
   seen: number;
+  lastError: string;
 }
 
 export class RouteOutages {
@@ -26,20 +30,27 @@ export class RouteOutages {
     this.outages = new Map(Object.entries(readOutages(store.getState(STATE_KEYS.routesDown))));
   }
 
-  /** When `route` went down: at `now`, or earlier when it was already down when the relay stopped a short while ago. */
-  wentDown(route: string, now: number): number {
-    if (!KEPT_ROUTES.has(route)) return now;
-    const before = this.outages.get(route);
-    const since = before && now - before.seen <= OUTAGE_KEPT_MS && before.since <= now ? before.since : now;
-    this.outages.set(route, { since, seen: now });
+  /** The hops that were down when the relay stopped a short while ago, as they were; older outages are forgotten. */
+  restore(now: number): RouteState[] {
+    const restored: RouteState[] = [];
+    for (const [route, outage] of [...this.outages]) {
+      if (now - outage.seen <= OUTAGE_KEPT_MS && outage.since <= now) restored.push({ route, state: 'down', since: outage.since, lastError: outage.lastError });
+      else this.outages.delete(route);
+    }
     this.save();
-    return since;
+    return restored;
   }
 
-  stillDown(route: string, now: number): void {
+  wentDown(route: string, now: number, lastError: string): void {
+    if (!KEPT_ROUTES.has(route)) return;
+    this.outages.set(route, { since: now, seen: now, lastError: lastError.slice(0, MAX_ERROR_CHARS) });
+    this.save();
+  }
+
+  stillDown(route: string, now: number, lastError: string): void {
     const outage = this.outages.get(route);
     if (!outage || now - outage.seen < SEEN_EVERY_MS) return;
-    outage.seen = now;
+    this.outages.set(route, { ...outage, seen: now, lastError: lastError.slice(0, MAX_ERROR_CHARS) });
     this.save();
   }
 
@@ -63,9 +74,11 @@ function readOutages(raw: string | undefined): Record<string, Outage> {
     const parsed: unknown = JSON.parse(raw ?? '{}');
     if (typeof parsed !== 'object' || parsed === null) return {};
     return Object.fromEntries(
-      Object.entries(parsed).filter(
-        (entry): entry is [string, Outage] => KEPT_ROUTES.has(entry[0]) && Number.isFinite((entry[1] as Outage)?.since) && Number.isFinite((entry[1] as Outage)?.seen),
-      ),
+      Object.entries(parsed).flatMap(([route, value]): [string, Outage][] => {
+        const outage = value as Partial<Outage> | null;
+        if (!KEPT_ROUTES.has(route) || !Number.isFinite(outage?.since) || !Number.isFinite(outage?.seen)) return [];
+        return [[route, { since: outage!.since!, seen: outage!.seen!, lastError: typeof outage!.lastError === 'string' ? outage!.lastError.slice(0, MAX_ERROR_CHARS) : 'unreachable' }]];
+      }),
     );
   } catch {
     return {};

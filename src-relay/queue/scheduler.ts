@@ -106,6 +106,7 @@ export class Scheduler {
 
   start(): void {
     this.running = true;
+    this.restoreOutages();
     this.queue.on('queued', this.onQueued);
     this.queue.on('changed', this.onChanged);
     this.wake();
@@ -438,6 +439,20 @@ export class Scheduler {
     this.queue.note({ at: now, queueId: job.messageId, action: 'DELAY_WARNED', sender: first.sender, detail: `sender told the message is delayed (${delayed.length} recipients)` });
   }
 
+  /**
+   * A hop down when the relay stopped a short while ago is shown down since then, and its oldest waiting message is
+   * tried at once: that answer says whether it still is, instead of the next retry of the backoff.
+   */
+  private restoreOutages(): void {
+    const now = this.clock();
+    for (const state of this.outages.restore(now)) {
+      this.routes.set(state.route, state);
+      this.logger.warn({ route: state.route, error: state.lastError, since: new Date(state.since).toISOString() }, 'ROUTE_STILL_DOWN');
+      this.events.emit('route', state);
+      this.queue.store.retryOldest(state.route === 'internal' ? 'internal' : 'outbound', now);
+    }
+  }
+
   /** "internal server unreachable since T, last error E"; when it answers again the backlog is retried at once. */
   private trackRoute(job: Job, result: DeliveryResult, now: number): void {
     const key = job.routeKey;
@@ -446,14 +461,14 @@ export class Scheduler {
       const lastError = result.outcomes[0]?.failure?.message ?? 'unreachable';
       if (previous?.state === 'down') {
         this.routes.set(key, { ...previous, lastError });
-        this.outages.stillDown(key, now);
+        this.outages.stillDown(key, now, lastError);
         return;
       }
-      // down already before a restart a moment ago: since then
-      const state: RouteState = { route: key, state: 'down', since: this.outages.wentDown(key, now), lastError };
+      const state: RouteState = { route: key, state: 'down', since: now, lastError };
       this.routes.set(key, state);
-      this.logger.warn({ route: key, error: lastError, since: new Date(state.since).toISOString() }, 'ROUTE_DOWN');
+      this.logger.warn({ route: key, error: lastError }, 'ROUTE_DOWN');
       this.events.emit('route', state);
+      this.outages.wentDown(key, now, lastError);
       return;
     }
     if (previous?.state === 'up') return;

@@ -157,33 +157,72 @@ test('a restart during an outage keeps when the internal server went down: the a
     await until('the route is down', () => downSince(relay) !== undefined);
     const since = downSince(relay)!;
 
-    // restarted 8 minutes into the outage: still down since then, so 3 minutes later the alert is due, not 10
+    // restarted 8 minutes into the outage: down since then at once, so 3 minutes later the alert is due, not 10
+    const tried = () => (relay.relay.queue.store.db.prepare('SELECT MAX(attempts) AS n FROM recipients').get() as { n: number }).n;
     await relay.stop();
     offset = 8 * 60_000;
     relay = await startRelay(port, settings, { dataDir, clock });
-    await until('the route is down again', () => downSince(relay) !== undefined);
     assert.equal(downSince(relay), since);
+    const before = tried();
+    await until('the restart tried it once', () => tried() > before);
     offset = 11 * 60_000;
     const down = watch(relay, 'internal-down');
     await relay.relay.monitor.checkAlerts();
     assert.deepEqual(down, ['raised']);
     assert.match(relay.relay.monitor.alerts.open().find((entry) => entry.rule === 'internal-down')!.message, /unreachable for 11 min/);
 
-    // the outage was last seen failing at 8 min (the alert check at 11 made no attempt): a start 14 min later still
-    // counts it; one 16 min after that start (past OUTAGE_KEPT_MS since last seen) knows nothing of what happened
-    // meanwhile: down since its own start
+    // it was last seen failing at 8 min (the restart's attempt): a start 14 min later still counts the outage; one 16
+    // min after that start's own attempt (past OUTAGE_KEPT_MS) knows nothing of what happened meanwhile
     await relay.stop();
     offset = 22 * 60_000;
     relay = await startRelay(port, settings, { dataDir, clock });
-    await until('the route is down once more', () => downSince(relay) !== undefined);
     assert.equal(downSince(relay), since, '14 minutes after it was last seen down');
+    const again = tried();
+    await until('that restart tried it once too', () => tried() > again);
     await relay.stop();
     offset = 38 * 60_000;
     relay = await startRelay(port, settings, { dataDir, clock });
+    assert.equal(downSince(relay), undefined, '16 minutes after it was last seen down: not known to be down');
     await until('the route is down after a long stop', () => downSince(relay) !== undefined);
-    assert.ok(downSince(relay)! >= since + 38 * 60_000, 'a fresh outage, 16 minutes after it was last seen down');
+    assert.ok(downSince(relay)! >= since + 38 * 60_000, 'a fresh outage');
   } finally {
     await relay.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('a restart during a quiet outage (the next retry 20 minutes away) shows the hop down since it went down at once, and tries it once to see', { timeout: TEST_TIMEOUT_MS }, async () => {
+  let offset = 0;
+  const clock = () => Date.now() + offset;
+  const port = await reservePort();
+  const dataDir = tempDir('moat-outage-quiet-');
+  const settings = { queue: { retryIntervalsSec: [1200] } };
+  const internal = (relay: TestRelay) => relay.relay.routeStates().find((state) => state.route === 'internal');
+  const attempts = (relay: TestRelay) => (relay.relay.queue.store.db.prepare('SELECT MAX(attempts) AS n FROM recipients').get() as { n: number | null }).n ?? 0;
+  let relay = await startRelay(port, settings, { dataDir, clock });
+  let sink: Sink | null = null;
+  try {
+    await send(relay.port, 'alice@sender.test', ['bob@example.test'], message('waiting'));
+    await until('the route is down', () => internal(relay)?.state === 'down' && attempts(relay) === 1);
+    const since = internal(relay)!.since;
+    await relay.stop();
+    offset = 60_000;
+    relay = await startRelay(port, settings, { dataDir, clock });
+    // at once, not at the next retry: down since the first failure, with its error, and one attempt to check
+    assert.deepEqual({ ...internal(relay), lastError: typeof internal(relay)?.lastError }, { route: 'internal', state: 'down', since, lastError: 'string' });
+    await until('the oldest message tried at once', () => attempts(relay) === 2);
+    assert.equal(internal(relay)!.since, since);
+
+    // back before a restart: the restart's one attempt finds it up, and the message goes
+    await relay.stop();
+    sink = await Sink.start({ port });
+    offset = 2 * 60_000;
+    relay = await startRelay(port, settings, { dataDir, clock });
+    await sink.waitFor(1);
+    await until('the route is up', () => internal(relay)?.state === 'up');
+  } finally {
+    await relay.stop();
+    await sink?.stop();
     rmSync(dataDir, { recursive: true, force: true });
   }
 });
