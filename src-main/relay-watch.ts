@@ -23,7 +23,8 @@ export interface RelaySnapshot {
   queue: QueueSummary | null;
   /**
    * The engine inside the admin host: `setup` (not configured yet), `running`, `failed` (with its error)...; and its
-   * delivery routes that are down now (before any alert about them: the dashboard warns at once, so does the tray).
+   * delivery hops that are down now (relay.status lists the hops: internal, smarthost; before any alert about them the
+   * dashboard warns at once, and so does the tray).
    */
   engine: { state: string; error: string | null; routesDown: string[] } | null;
 }

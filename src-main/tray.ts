@@ -119,7 +119,7 @@ function flowWords(input: TrayInput): string {
   const down = input.engine?.routesDown ?? [];
   const why = [
     ...(down.includes('internal') ? ['internal server down'] : []),
-    ...(down.includes('outbound') ? ['outgoing mail not delivered'] : []),
+    ...(down.includes('smarthost') ? ['smarthost down'] : []),
     ...(input.queue?.queueHeld ? ['delivery paused'] : []),
   ];
   return why.length ? ` (${why.join(', ')})` : '';

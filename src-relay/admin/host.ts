@@ -22,6 +22,7 @@ import { Router } from '../http/router.ts';
 import { addUiRoutes } from './static-files.ts';
 import { handlers } from './service.ts';
 import type { ApiContext, CallInfo, ConfigCapability, RelayStatus, StatusCapability } from './handlers/types.ts';
+import { HOP_ROUTES } from '../queue/delivery.ts';
 
 type Json = Record<string, unknown>;
 
@@ -131,7 +132,8 @@ export class AdminHost {
         submissions: relay?.addresses.submissions ?? null,
         admin: this.adminAddress,
       },
-      routes: relay ? relay.routeStates() : [],
+      // the hops only: each remote domain's route (mx:DOMAIN) is the queue's By destination view, not the relay's health
+      routes: relay ? relay.routeStates().filter((state) => HOP_ROUTES.has(state.route)) : [],
     };
   }
 

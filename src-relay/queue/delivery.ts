@@ -43,6 +43,12 @@ export interface RecipientOutcome {
   reply?: string;
 }
 
+/**
+ * The route keys of the hops Moat is set up to deliver through (the internal server, the smarthost), as opposed to
+ * `mx:DOMAIN`, one per destination domain on the internet: a hop down is the admin's business, a remote domain not.
+ */
+export const HOP_ROUTES: ReadonlySet<string> = new Set(['internal', 'smarthost']);
+
 /** The longest delivery reply kept. */
 export const MAX_REPLY_CHARS = 512;
 
@@ -102,7 +108,7 @@ export class Deliverer {
     this.tlsRequired = new Set(tlsRequiredDomains);
   }
 
-  /** Which concurrency bucket a recipient belongs to: one per hop, one per destination domain for MX delivery. */
+  /** Which concurrency bucket a recipient belongs to: one per hop (HOP_ROUTES), one per destination domain for MX delivery. */
   routeKey(route: Route, recipient: string): string {
     if (route === 'internal') return 'internal';
     if (this.options.config.outbound.smarthost) return 'smarthost';

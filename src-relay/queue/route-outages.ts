@@ -6,13 +6,13 @@ import type { RouteState } from '../events.ts';
 import type { Logger } from '../log/logger.ts';
 import type { QueueStore } from '../store/queue-store.ts';
 import { STATE_KEYS } from '../store/state-store.ts';
+import { HOP_ROUTES } from './delivery.ts';
 
 /** A stored outage counts at a start only if it was last seen this recently: else nobody knows what happened meanwhile. */
 export const OUTAGE_KEPT_MS = 15 * 60_000;
 /** A hop still down is noted again at most this often (one small write, not one per failed attempt). */
 const SEEN_EVERY_MS = 60_000;
 const MAX_ERROR_CHARS = 500;
-const KEPT_ROUTES = new Set(['internal', 'smarthost']);
 
 interface Outage {
   since: number;
@@ -42,7 +42,7 @@ export class RouteOutages {
   }
 
   wentDown(route: string, now: number, lastError: string): void {
-    if (!KEPT_ROUTES.has(route)) return;
+    if (!HOP_ROUTES.has(route)) return;
     this.outages.set(route, { since: now, seen: now, lastError: lastError.slice(0, MAX_ERROR_CHARS) });
     this.save();
   }
@@ -76,7 +76,7 @@ function readOutages(raw: string | undefined): Record<string, Outage> {
     return Object.fromEntries(
       Object.entries(parsed).flatMap(([route, value]): [string, Outage][] => {
         const outage = value as Partial<Outage> | null;
-        if (!KEPT_ROUTES.has(route) || !Number.isFinite(outage?.since) || !Number.isFinite(outage?.seen)) return [];
+        if (!HOP_ROUTES.has(route) || !Number.isFinite(outage?.since) || !Number.isFinite(outage?.seen)) return [];
         return [[route, { since: outage!.since!, seen: outage!.seen!, lastError: typeof outage!.lastError === 'string' ? outage!.lastError.slice(0, MAX_ERROR_CHARS) : 'unreachable' }]];
       }),
     );

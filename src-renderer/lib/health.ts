@@ -16,7 +16,7 @@ export interface LiveWarning {
 
 const ROUTE_TITLES: Record<string, string> = {
   internal: 'Mail for your users cannot be delivered to the internal server',
-  outbound: 'Mail from the office cannot be delivered to the internet',
+  smarthost: 'Mail to the internet cannot be delivered to the smarthost',
 };
 
 /**

@@ -13,7 +13,7 @@ import { PlainError } from '../components/PlainError.tsx';
 type RelayStatus = Output<'relay.status'>;
 type QueueSummary = Output<'queue.summary'>;
 
-const ROUTE_NAMES: Record<string, string> = { internal: 'Internal server', outbound: 'Internet (outbound)' };
+const ROUTE_NAMES: Record<string, string> = { internal: 'Internal server', smarthost: 'Smarthost (outgoing mail)' };
 
 /** Relay and routes, the queue at a glance, today's figures, the charts, and the open alerts with their hints. */
 export function Dashboard({ relay, summary, openAlerts }: { relay: CallState<RelayStatus>; summary: CallState<QueueSummary>; openAlerts: Alert[] }) {

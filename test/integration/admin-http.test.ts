@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { ADMIN_PASSWORD, AdminClient, readEvents, startHost } from '../helpers/admin.ts';
 import { Sink } from '../helpers/sink.ts';
 import { message, send } from '../helpers/smtp.ts';
-import { tempDir } from '../helpers/relay.ts';
+import { fixtureResolver, tempDir } from '../helpers/relay.ts';
+import { eventually } from '../helpers/cli.ts';
 import { validateConfig } from '../../src-relay/config/load.ts';
 import { contract, eventSchemas } from '../../src-relay/admin/contract.ts';
 import { LOGIN_FAILURES_PER_IP } from '../../src-relay/admin/admin-auth.ts';
@@ -381,5 +382,32 @@ test('the admin listener leaves loopback only with TLS, and then speaks HTTPS', 
     await assert.rejects(rawGet(`http://${world.host.adminAddress}/healthz`));
   } finally {
     await world.stop();
+  }
+});
+
+test('relay.status lists the hops (the internal server), not each remote domain: one dead domain out there is not the relay\'s health', { timeout: TEST_TIMEOUT_MS }, async () => {
+  // the internal server refuses the recipient, so Moat bounces to the sender's domain, whose MX answers nothing
+  const sink = await Sink.start({ onRecipient: () => ({ code: 550, text: '5.1.1 no such user' }) });
+  const closed = await new Promise<number>((resolve) => {
+    const probe = createServer();
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+  const world = await startHost(
+    { domains: ['example.test'], internal: { host: '127.0.0.1', port: sink.port, tls: 'none' }, outbound: { mxPort: closed }, filters: { enabled: false } },
+    { relayOptions: { resolver: fixtureResolver({ 'partner.test': [{ exchange: 'mx.partner.test', priority: 10 }] }, { 'mx.partner.test': ['127.0.0.1'] }) } },
+  );
+  try {
+    const admin = await world.admin();
+    const status = await admin.call('relay.status', {});
+    await send(mxPort(status.addresses.mx), 'alice@partner.test', ['nobody@example.test'], message('to nobody'));
+    await eventually(async () => world.host.relay?.routeStates().some((state) => state.route === 'mx:partner.test' && state.state === 'down') ?? false, 20_000, 'the DSN route down');
+    const routes = (await admin.call('relay.status', {})).routes;
+    assert.deepEqual(routes.map((route) => [route.route, route.state]), [['internal', 'up']]);
+  } finally {
+    await world.stop();
+    await sink.stop();
   }
 });

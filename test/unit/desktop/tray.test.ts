@@ -137,6 +137,7 @@ test('mail that does not flow is a warning before any alert says so, as the dash
   assert.equal(paused.tooltip, 'Moat: needs a look (delivery paused)');
   // an open critical alert still decides; nothing wrong is still all well
   assert.equal(trayView({ ...base, alertHealth: 'alert', openAlerts: 1, engine: { state: 'running', error: null, routesDown: ['internal'] } }).health, 'alert');
+  assert.equal(trayView({ ...base, engine: { state: 'running', error: null, routesDown: ['smarthost'] } }).tooltip, 'Moat: needs a look (smarthost down)');
   const flowing = trayView({ ...base, engine: { state: 'running', error: null, routesDown: [] } });
   assert.deepEqual([flowing.health, flowing.tooltip], ['ok', 'Moat: all well']);
 });
