@@ -196,6 +196,7 @@ export const CONFIG_FIELDS: Readonly<Record<string, FieldMeta>> = {
     'submission.trustedNetworks': { label: 'Trusted networks (send without logging in)', control: 'list' },
     'submission.maxMessageBytes': { label: 'Largest submitted message', control: 'number', unit: MB },
     'submission.maxRecipients': { label: 'Recipients per submitted message', control: 'number', unit: unit('recipients') },
+    'submission.encryptedArchives': { label: 'Password-protected zips from the office', control: 'choice', choices: { send: 'Send them', refuse: 'Refuse them' } },
     'submission.maxConnectionsPerIp': { label: 'Submission connections per client', control: 'number', unit: unit('connections') },
   }),
   ...section('accounts', 'Failed log-ins', {

@@ -253,6 +253,10 @@ export const ConfigSchema = z.object({
       maxMessageBytes: z.number().int().min(1024).max(1024 ** 3).default(25 * 1024 * 1024).meta({ description: 'Largest message a client may submit, in bytes (over it: 552)' }),
       maxRecipients: z.number().int().min(1).max(10000).default(100).meta({ description: 'Recipients per submitted message; more get 452' }),
       maxConnectionsPerIp: z.number().int().min(1).max(10000).default(20).meta({ description: 'Open submission connections per client IP; more get 421 (the other connection limits are those of mx)' }),
+      encryptedArchives: z
+        .enum(['send', 'refuse'])
+        .default('send')
+        .meta({ description: 'A password-protected zip from an office client (its contents cannot be scanned; the names inside still are): sent, or refused with 550 as other files that cannot be checked' }),
       login: z
         .object({
           maxFailuresPerAccount: z.number().int().min(1).max(1000).default(5).meta({ description: 'Failed logins for one user name (existing or not) from one client address within windowMinutes before the name is locked for that address (guesses from elsewhere never lock the real user out of their own address)' }),

@@ -11,6 +11,11 @@ export interface AttachmentOptions {
    * checked: quarantined or refused, never passed (`filters.unchecked`). Default quarantine.
    */
   unchecked?: 'reject' | 'quarantine';
+  /**
+   * A zip that is only password-protected (its member names were all read, so blocked types inside are still found)
+   * passes: the office's own mail (`submission.encryptedArchives: send`), whose senders logged in.
+   */
+  encryptedArchivesPass?: boolean;
 }
 
 /**
@@ -52,7 +57,7 @@ export class AttachmentFilter implements Filter {
   private unreadable(parts: readonly MimePart[]): string[] {
     if (!this.options.scanArchives) return [];
     return parts
-      .filter((part) => part.archive?.problem)
+      .filter((part) => part.archive?.problem && !(this.options.encryptedArchivesPass && part.archive.onlyEncrypted))
       .map((part) => `archive "${printable(part.filename ?? part.names[0] ?? `part ${part.part}`)}" not checked: ${part.archive!.problem!.replace(/[\u0000-\u001f\u007f\u200b-\u200f\u202a-\u202e\u2066-\u2069]/g, '?').slice(0, 300)}`)
       .slice(0, 10);
   }
@@ -83,3 +88,4 @@ export class AttachmentFilter implements Filter {
 function printable(name: string): string {
   return name.replace(/[\u0000-\u001f\u007f\u200b-\u200f\u202a-\u202e\u2066-\u2069]/g, '?').slice(0, 120);
 }
+

@@ -21,6 +21,8 @@ export interface ClamavOptions {
   onProblem: 'quarantine' | 'tempfail';
   /** Largest message sent to clamd; must not exceed clamd's StreamMaxLength. Larger ones are a problem. */
   streamMaxBytes: number;
+  /** A zip that is only password-protected is no problem (the office's own mail, `submission.encryptedArchives: send`). */
+  encryptedArchivesPass?: boolean;
 }
 
 /** Where to connect: a path (contains a slash) or host:port. */
@@ -118,7 +120,9 @@ export class ClamavFilter implements Filter {
     const result = this.interpret(reply);
     // what our parser found and clamd cannot open: an encrypted archive is never "clean"
     if (result.verdict === 'accept') {
-      const encrypted = (message.mime?.parts ?? []).find((part) => part.archive?.members.some((member) => member.encrypted));
+      const encrypted = (message.mime?.parts ?? []).find(
+        (part) => part.archive?.members.some((member) => member.encrypted) && !(this.options.encryptedArchivesPass && part.archive.onlyEncrypted),
+      );
       if (encrypted) return this.problem(`encrypted archive "${encrypted.filename ?? `part ${encrypted.part}`}" cannot be scanned`);
     }
     return result;

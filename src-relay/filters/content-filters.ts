@@ -1,7 +1,7 @@
 import type { Config } from '../config/schema.ts';
 import type { Db } from '../store/db.ts';
 import type { Logger } from '../log/logger.ts';
-import { AttachmentFilter } from './attachments.ts';
+import { AttachmentFilter, type AttachmentOptions } from './attachments.ts';
 import { BuiltinRulesFilter } from './builtin-rules.ts';
 import { ClamavFilter } from './clamav.ts';
 import { FilterPipeline, type PipelineOptions } from './pipeline.ts';
@@ -45,13 +45,13 @@ export function createContentPipeline(config: Config, options: ContentPipelineOp
  */
 export function createSubmissionScan(config: Config, options: Pick<ContentPipelineOptions, 'logger' | 'parse'>): FilterPipeline | null {
   const settings = config.filters;
-  const filters = settings.enabled ? scanFilters(config) : [];
+  const filters = settings.enabled ? scanFilters(config, { encryptedArchivesPass: config.submission.encryptedArchives === 'send' }) : [];
   if (filters.length === 0) return null;
   return new FilterPipeline({ filters, timeoutMs: settings.timeoutSec * 1000, unchecked: settings.unchecked, policy: policyOf(config), logger: options.logger, parse: options.parse });
 }
 
 /** The virus scanner and the attachment rules, as far as they are configured. */
-function scanFilters(config: Config): Filter[] {
+function scanFilters(config: Config, pass: Pick<AttachmentOptions, 'encryptedArchivesPass'> = {}): Filter[] {
   const settings = config.filters;
   const filters: Filter[] = [];
   if (settings.clamav.address) {
@@ -61,11 +61,12 @@ function scanFilters(config: Config): Filter[] {
         infected: settings.clamav.infected,
         onProblem: settings.clamav.onProblem,
         streamMaxBytes: settings.clamav.streamMaxBytes,
+        ...pass,
       }),
     );
   }
   if (settings.attachments.enabled) {
-    filters.push(new AttachmentFilter({ action: settings.attachments.action, blockedExtensions: settings.attachments.blockedExtensions, scanArchives: settings.attachments.scanArchives, unchecked: settings.unchecked }));
+    filters.push(new AttachmentFilter({ action: settings.attachments.action, blockedExtensions: settings.attachments.blockedExtensions, scanArchives: settings.attachments.scanArchives, unchecked: settings.unchecked, ...pass }));
   }
   return filters;
 }

@@ -61,7 +61,7 @@ export interface MimePart {
    * "inner.zip/name"), and why the archive could not be listed whole (`problem`: damaged, encrypted, over a limit).
    * `otherNames`: the other names an extractor may give a member (Unicode Path field, other decoding, cut at a NUL).
    */
-  archive?: { members: { name: string; otherNames?: string[]; encrypted: boolean; size: number }[]; problem: string | null };
+  archive?: { members: { name: string; otherNames?: string[]; encrypted: boolean; size: number }[]; problem: string | null; onlyEncrypted?: boolean };
 }
 
 /**

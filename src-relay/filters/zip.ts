@@ -62,6 +62,8 @@ export interface ZipListing {
   /** `name` is the one most extractors show; `otherNames` the other names some extractor may use (see above). */
   members: { name: string; otherNames?: string[]; encrypted: boolean; size: number }[];
   problem: string | null;
+  /** Listed whole, and its only problems are password-protected members (their names are known, their contents not). */
+  onlyEncrypted: boolean;
 }
 
 /** The inflate allowance of one message, shared by all its archives (see MAX_INFLATE_BYTES). */
@@ -76,6 +78,8 @@ export function newInflateBudget(): InflateBudget {
 interface Walk {
   members: ZipListing['members'];
   problem: string | null;
+  /** A problem other than an encrypted member was met (the listing may have stopped there). */
+  otherProblem: boolean;
   uncompressed: number;
   budget: InflateBudget;
 }
@@ -93,13 +97,14 @@ export function endsWithZip(tail: Buffer): boolean {
 
 /** `tail` is the last bytes of an archive of `total` bytes; `budget` is the message's inflate allowance. */
 export function listZip(tail: Buffer, total: number, budget: InflateBudget = newInflateBudget()): ZipListing {
-  const walk: Walk = { members: [], problem: null, uncompressed: 0, budget };
+  const walk: Walk = { members: [], problem: null, otherProblem: false, uncompressed: 0, budget };
   listInto(walk, tail, total, 1, '');
-  return { members: walk.members, problem: walk.problem };
+  return { members: walk.members, problem: walk.problem, onlyEncrypted: walk.problem !== null && !walk.otherProblem };
 }
 
 function listInto(walk: Walk, tail: Buffer, total: number, depth: number, prefix: string): void {
-  const fail = (problem: string): void => {
+  const fail = (problem: string, encryptedMember = false): void => {
+    if (!encryptedMember) walk.otherProblem = true;
     walk.problem ??= prefix ? `${prefix.slice(0, -1)}: ${problem}` : problem;
   };
   let eocd = -1;
@@ -163,7 +168,7 @@ function listInto(walk: Walk, tail: Buffer, total: number, depth: number, prefix
     walk.uncompressed += size;
     if (walk.uncompressed > MAX_ZIP_UNCOMPRESSED_BYTES) return fail(`more than ${MAX_ZIP_UNCOMPRESSED_BYTES} bytes uncompressed (a zip bomb?)`);
     if (encrypted) {
-      fail(`"${name}" is encrypted and cannot be checked`);
+      fail(`"${name}" is encrypted and cannot be checked`, true);
       continue;
     }
     if (!all.some((candidate) => /\.zip[\s.]*$/i.test(candidate.replace(/[\u0000-\u001f\u007f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]/g, '')))) continue;

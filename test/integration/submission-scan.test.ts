@@ -6,19 +6,20 @@ import { Sink } from '../helpers/sink.ts';
 import { closedPort } from '../helpers/engine-pings.ts';
 import { addUser, officeMessage, startSubmissionRelay, submit } from '../helpers/submission.ts';
 import { message, send } from '../helpers/smtp.ts';
+import { makeZip } from '../helpers/mail-parts.ts';
 
 const TEST_TIMEOUT_MS = 60_000;
 const ALICE = { user: 'alice', senders: ['alice@example.test'] };
 const FILTERS_ON = { filters: { enabled: true, senderAuth: { enabled: false } } };
 
-/** A message from alice with one attachment named `file`: an .exe's first bytes (MZ), or a PDF's. */
-function withAttachment(to: string, file: string): string {
-  const content = file.endsWith('.pdf') ? '%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n' : 'MZ\x90\x00\x03\x00\x00\x00';
+/** A message from alice with one attachment named `file`: `data`, or an .exe's first bytes (MZ), or a PDF's. */
+function withAttachment(to: string, file: string, data?: Buffer): string {
+  const content = data ?? Buffer.from(file.endsWith('.pdf') ? '%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n' : 'MZ\x90\x00\x03\x00\x00\x00', 'latin1');
   const head = officeMessage('alice@example.test', to, `sending ${file}`).split('\r\n\r\n')[0]!.replace('Content-Type: text/plain; charset=utf-8', 'Content-Type: multipart/mixed; boundary="b1"');
   return (
     `${head}\r\n\r\n--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nPlease see the attachment.\r\n` +
     `--b1\r\nContent-Type: application/octet-stream; name="${file}"\r\nContent-Disposition: attachment; filename="${file}"\r\nContent-Transfer-Encoding: base64\r\n\r\n` +
-    `${Buffer.from(content, 'latin1').toString('base64')}\r\n--b1--\r\n`
+    `${content.toString('base64')}\r\n--b1--\r\n`
   );
 }
 
@@ -85,6 +86,37 @@ test('with the filters off, submitted mail is not scanned (as inbound): the admi
     await sink.waitFor(1);
     await send(relay.port, 'x@sender.test', ['colleague@example.test'], message('plain'));
     await sink.waitFor(2);
+  } finally {
+    await relay.stop();
+    await sink.stop();
+  }
+});
+
+test('a password-protected zip from the office is sent by default (the names inside still checked), refused when the admin says so; inbound it is not clean', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const protectedZip = makeZip([{ name: 'payroll.pdf', data: '%PDF-1.4 encrypted bytes', encrypted: true }]);
+  const protectedExe = makeZip([{ name: 'payroll.exe', data: 'MZ encrypted bytes', encrypted: true }]);
+  const sink = await Sink.start();
+  let relay = await startSubmissionRelay(sink.port, FILTERS_ON);
+  try {
+    await addUser(relay.dataDir, ALICE.user, ALICE.senders);
+    await submit(relay.submission, { user: ALICE.user }, 'alice@example.test', ['accountant@outside.test'], withAttachment('accountant@outside.test', 'payroll.zip', protectedZip));
+    await assert.rejects(submit(relay.submission, { user: ALICE.user }, 'alice@example.test', ['accountant@outside.test'], withAttachment('accountant@outside.test', 'payroll.zip', protectedExe)), (error) => {
+      assert.match(refusal(error), /^550 5\.7\.1 Message refused by policy: blocked file type \.exe inside "payroll\.zip"/);
+      return true;
+    });
+    // from the internet the same zip cannot be checked, so it is not clean: quarantined (filters.unchecked)
+    await send(relay.port, 'x@sender.test', ['colleague@example.test'], withAttachment('colleague@example.test', 'payroll.zip', protectedZip));
+    assert.deepEqual(relay.relay.queue.store.db.prepare('SELECT status FROM messages ORDER BY received_at').all().map((row) => (row as { status: string }).status), ['queued', 'quarantined']);
+  } finally {
+    await relay.stop();
+  }
+  relay = await startSubmissionRelay(sink.port, { ...FILTERS_ON, submission: { encryptedArchives: 'refuse' } });
+  try {
+    await addUser(relay.dataDir, ALICE.user, ALICE.senders);
+    await assert.rejects(submit(relay.submission, { user: ALICE.user }, 'alice@example.test', ['accountant@outside.test'], withAttachment('accountant@outside.test', 'payroll.zip', protectedZip)), (error) => {
+      assert.match(refusal(error), /^550 5\.7\.1 Message refused by policy: archive "payroll\.zip" not checked: "payroll\.pdf" is encrypted/);
+      return true;
+    });
   } finally {
     await relay.stop();
     await sink.stop();

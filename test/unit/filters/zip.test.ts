@@ -246,3 +246,32 @@ function makeZipRaw(name: string, deflated: Buffer, declaredSize: number): Buffe
   end.writeUInt32LE(local.length + deflated.length, 16);
   return Buffer.concat([local, deflated, central, end]);
 }
+
+test('a zip whose only problem is a password-protected member says so (onlyEncrypted); one that also breaks a limit after it does not', () => {
+  const encrypted = list(makeZip([{ name: 'payroll.pdf', data: 'x', encrypted: true }, { name: 'notes.txt', data: 'x' }]));
+  assert.match(encrypted.problem ?? '', /"payroll\.pdf" is encrypted and cannot be checked/);
+  assert.equal(encrypted.onlyEncrypted, true);
+  // an encrypted member first, then more members than the limit: the listing stopped, so names went unchecked
+  const names = Array.from({ length: MAX_ZIP_MEMBERS }, (_, i) => ({ name: `f${i}.txt`, data: '' }));
+  const stopped = list(makeZip([{ name: 'decoy.pdf', data: 'x', encrypted: true }, ...names, { name: 'evil.exe', data: 'x' }]));
+  assert.match(stopped.problem ?? '', /"decoy\.pdf" is encrypted/, 'the first problem is the one named');
+  assert.equal(stopped.onlyEncrypted, false);
+  assert.equal(list(makeZip([{ name: 'a.txt', data: 'x' }])).onlyEncrypted, false, 'no problem at all');
+});
+
+test("the office's attachment filter lets a zip that is only password-protected pass, never one with a blocked name inside nor one not listed whole", async () => {
+  const office = new AttachmentFilter({ action: 'reject', blockedExtensions: DEFAULT_BLOCKED_EXTENSIONS, scanArchives: true, unchecked: 'reject', encryptedArchivesPass: true });
+  const judgeWith = async (zip: Buffer) => {
+    const archive = list(zip);
+    const message = {
+      mime: { parts: [{ part: '2', contentType: 'application/zip', disposition: 'attachment', filename: 'files.zip', names: ['files.zip'], transferEncoding: 'base64', size: zip.length, detectedType: 'zip', archive }], text: '', plainChars: 0, htmlChars: 0, anomalies: [], unchecked: [] },
+    } as unknown as MessageContext;
+    return office.check(message);
+  };
+  assert.equal((await judgeWith(makeZip([{ name: 'payroll.pdf', data: 'x', encrypted: true }]))).verdict, 'accept');
+  assert.equal((await judgeWith(makeZip([{ name: 'payroll.exe', data: 'x', encrypted: true }]))).verdict, 'reject', 'the names inside are still checked');
+  const names = Array.from({ length: MAX_ZIP_MEMBERS }, (_, i) => ({ name: `f${i}.txt`, data: '' }));
+  assert.equal((await judgeWith(makeZip([{ name: 'decoy.pdf', data: 'x', encrypted: true }, ...names, { name: 'evil.exe', data: 'x' }]))).verdict, 'reject');
+  // inbound (no such option): the same encrypted zip is not checked, so not clean
+  assert.equal((await judge(makeZip([{ name: 'payroll.pdf', data: 'x', encrypted: true }]))).verdict, 'quarantine');
+});
