@@ -26,7 +26,7 @@ const USAGE = `usage:
               [--submission-listen HOST:PORT] [--submissions-listen HOST:PORT]
               [--admin-listen HOST:PORT]
   moat check  [--data-dir DIR] [--config FILE] [same flags as serve]
-  moat queue  list | show ID | retry ID | retry --all | hold ID | hold --all
+  moat queue  list | show ID | retry ID | retry --all | hold ID | hold --all | resume
               | release ID | release --all | delete ID | bounce ID      [--data-dir DIR]
 ${USERS_USAGE}
 ${DKIM_USAGE}
@@ -216,7 +216,7 @@ async function queueCommand(flags: Flags, args: string[]): Promise<number> {
   const [action, id] = args;
   const { dataDir, configFile, result } = resolveConfig(flags);
   if (!result.ok) return refuseConfig(configFile, result.problems);
-  const needsId = !(action === 'list' || ((action === 'retry' || action === 'hold' || action === 'release') && flags.all));
+  const needsId = !(action === 'list' || action === 'resume' || ((action === 'retry' || action === 'hold' || action === 'release') && flags.all));
   if (needsId && (!id || !QUEUE_ID_PATTERN.test(id))) throw new UsageError(id ? `not a queue id: ${JSON.stringify(id)}` : `queue ${action ?? ''} needs a queue id`);
   const missing = missingStore(dataDir);
   if (missing) {
@@ -253,9 +253,13 @@ async function queueCommand(flags: Flags, args: string[]): Promise<number> {
       case 'hold':
         if (flags.all) {
           queue.holdAll(by);
-          return done(true, 'queue held: nothing is delivered until "moat queue release --all"');
+          return done(true, 'queue held: nothing is delivered until "moat queue resume" (messages held on their own stay held) or "moat queue release --all" (releases them too)');
         }
         return done(queue.hold(id!, by), `${id} held`);
+      case 'resume': {
+        const stillHeld = queue.resume(by);
+        return done(true, stillHeld ? `delivery resumed; ${stillHeld} message(s) held on their own stay held` : 'delivery resumed');
+      }
       case 'release':
         if (flags.all) return done(true, `queue released (${queue.releaseAll(by)} held message(s) released too)`);
         return done(queue.release(id!, by), `${id} released`);

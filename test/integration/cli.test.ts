@@ -228,11 +228,20 @@ test('queue commands work on the data dir while serve runs, down to a bounce who
   const by = `cli:${userInfo().username.replace(/[^\w.@+-]/g, '_')}`.replace(/[.+]/g, '\\$&');
   assert.match(released, new RegExp(`HELD +held by ${by}[\\s\\S]*RELEASED +released by ${by}`));
 
-  assert.equal((await queue('hold', '--all')).code, 0);
+  // resume lifts the pause only: the message held on its own stays held; release --all releases it too
+  assert.equal((await queue('hold', kept)).code, 0);
+  const paused = await queue('hold', '--all');
+  assert.equal(paused.code, 0);
+  assert.match(paused.stdout, /until "moat queue resume"/);
   assert.match((await queue('list')).stdout, /WHOLE QUEUE HELD/);
+  const resumed = await queue('resume');
+  assert.deepEqual([resumed.code, resumed.stdout], [0, 'delivery resumed; 1 message(s) held on their own stay held\n']);
+  assert.doesNotMatch((await queue('list')).stdout, /WHOLE QUEUE HELD/);
+  assert.match((await queue('show', kept)).stdout, /^status: +queued \(held\)$/m);
+  assert.equal((await queue('hold', '--all')).code, 0);
   const releasedAll = await queue('release', '--all');
   assert.equal(releasedAll.code, 0);
-  assert.match(releasedAll.stdout, /queue released/);
+  assert.match(releasedAll.stdout, /queue released \(1 held message\(s\) released too\)/);
   assert.doesNotMatch((await queue('list')).stdout, /WHOLE QUEUE HELD/);
   const retried = await queue('retry', '--all');
   assert.equal(retried.code, 0);
