@@ -449,7 +449,12 @@ export class Scheduler {
       this.routes.set(state.route, state);
       this.logger.warn({ route: state.route, error: state.lastError, since: new Date(state.since).toISOString() }, 'ROUTE_STILL_DOWN');
       this.events.emit('route', state);
-      this.queue.store.retryOldest(state.route === 'internal' ? 'internal' : 'outbound', now);
+      try {
+        this.queue.store.retryOldest(state.route === 'internal' ? 'internal' : 'outbound', now);
+      } catch (error) {
+        // the probe only brings a retry forward: without it the backoff's own retry tells, later
+        this.logger.warn({ route: state.route, error: (error as Error).message }, 'ROUTE_PROBE_FAILED');
+      }
     }
   }
 
