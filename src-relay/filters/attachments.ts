@@ -88,4 +88,3 @@ export class AttachmentFilter implements Filter {
 function printable(name: string): string {
   return name.replace(/[\u0000-\u001f\u007f\u200b-\u200f\u202a-\u202e\u2066-\u2069]/g, '?').slice(0, 120);
 }
-
