@@ -440,21 +440,14 @@ export class Scheduler {
   }
 
   /**
-   * A hop down when the relay stopped a short while ago is shown down since then, and its oldest waiting message is
-   * tried at once: that answer says whether it still is, instead of the next retry of the backoff.
+   * A hop down when the relay stopped a short while ago is shown as it was last found: down since then, with its
+   * error, until its next attempt says otherwise (a restart brings no retry forward: only fixing the hop's address does).
    */
   private restoreOutages(): void {
-    const now = this.clock();
-    for (const state of this.outages.restore(now)) {
+    for (const state of this.outages.restore(this.clock())) {
       this.routes.set(state.route, state);
       this.logger.warn({ route: state.route, error: state.lastError, since: new Date(state.since).toISOString() }, 'ROUTE_STILL_DOWN');
       this.events.emit('route', state);
-      try {
-        this.queue.store.retryOldest(state.route === 'internal' ? 'internal' : 'outbound', now);
-      } catch (error) {
-        // the probe only brings a retry forward: without it the backoff's own retry tells, later
-        this.logger.warn({ route: state.route, error: (error as Error).message }, 'ROUTE_PROBE_FAILED');
-      }
     }
   }
 

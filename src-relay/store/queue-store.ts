@@ -411,12 +411,6 @@ export class QueueStore {
          WHERE r.status = 'pending' AND r.next_attempt_at > @at AND m.status = 'queued'`,
       ),
       retryRoute: db.prepare(`UPDATE recipients SET next_attempt_at = ? WHERE status = 'pending' AND route = ? AND next_attempt_at > ?`),
-      retryOldest: db.prepare(
-        `UPDATE recipients SET next_attempt_at = @now WHERE rowid = (
-           SELECT r.rowid FROM recipients r JOIN messages m ON m.id = r.message_id
-           WHERE r.status = 'pending' AND r.route = @route AND m.status = 'queued' AND m.held = 0 AND r.next_attempt_at > @now
-           ORDER BY r.next_attempt_at LIMIT 1)`,
-      ),
       setDelayWarned: db.prepare(`UPDATE messages SET delay_warned = 1 WHERE id = ?`),
       countSince: db.prepare(
         `SELECT COUNT(*) AS n FROM history WHERE queue_id = @id AND action = @action
@@ -778,10 +772,6 @@ export class QueueStore {
     return this.statements.retryRoute.run(now, route, now).changes;
   }
 
-  /** Makes the route's longest-waiting recipient (of a message not held) due now: one attempt to see whether the hop answers. */
-  retryOldest(route: Route, now: number): number {
-    return this.statements.retryOldest.run({ now, route }).changes;
-  }
 
   /** How many `action` rows the message's history has since its last `since` row (all of them when it has none). */
   countHistorySince(id: string, action: HistoryAction, since: HistoryAction): number {

@@ -242,27 +242,3 @@ test('the internal server back while the database refuses writes: the message th
     await sink?.stop();
   }
 });
-
-test('a restart during an outage whose probe the database refuses still starts: the hop is shown down, the probe waits for the backoff', async () => {
-  const port = await reservePort();
-  const dataDir = tempDir();
-  const logs = captureLogger();
-  try {
-    const first = await startRelay(port, { queue: { retryIntervalsSec: [3600] } }, { dataDir });
-    await send(first.port, 'alice@sender.test', ['bob@example.test'], message('waits'));
-    await until('the hop down and its attempt written', () => first.relay.routeStates().some((state) => state.route === 'internal' && state.state === 'down') && attemptsWritten(dataDir) >= 1, 10_000);
-    await first.stop();
-    const db = new Database(join(dataDir, 'moat.db'));
-    db.exec(`CREATE TRIGGER refuse_probe BEFORE UPDATE OF next_attempt_at ON recipients BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END`);
-    db.close();
-    const relay = await startRelay(port, { queue: { retryIntervalsSec: [3600] } }, { dataDir, logger: logs.logger });
-    try {
-      assert.equal(relay.relay.routeStates().find((state) => state.route === 'internal')?.state, 'down');
-      assert.equal(logs.lines('ROUTE_PROBE_FAILED').length, 1);
-    } finally {
-      await relay.stop();
-    }
-  } finally {
-    rmSync(dataDir, { recursive: true, force: true });
-  }
-});

@@ -51,6 +51,7 @@ test('a part is typed by its first bytes whatever its name, and zip members are 
       { name: 'secret.doc', encrypted: true, size: 1 },
     ],
     problem: '"secret.doc" is encrypted and cannot be checked',
+    onlyEncrypted: true,
   });
 });
 
