@@ -233,7 +233,7 @@ interface SendStats {
   latenciesMs: number[];
   /** Connect to 220: smtp-server's pre-greeting wait plus the accept queue. */
   greetingMs: number[];
-  /** MAIL FROM to its reply: where a session waits for a place among those at work (smtp/admission.ts). */
+  /** MAIL FROM to its reply: where a transaction waits for a place among those at work (smtp/pacing.ts). */
   mailMs: number[];
   startNs: bigint;
   lastAcceptNs: bigint;
