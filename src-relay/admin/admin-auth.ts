@@ -228,12 +228,14 @@ export class AdminAuth {
 
   /**
    * Whether a session is still open, without touching it (a live event stream does not keep a session from going
-   * idle): not logged out, not past its maximum age, its password hash still the stored one.
+   * idle): not logged out, not idle past SESSION_IDLE_MS nor past its maximum age, its password hash still the stored one.
    */
   alive(session: AdminSession): boolean {
+    const now = this.options.clock();
     return (
       this.sessions.get(session.id) === session &&
-      this.options.clock() - session.createdAt <= SESSION_MAX_AGE_MS &&
+      now - session.lastSeen <= SESSION_IDLE_MS &&
+      now - session.createdAt <= SESSION_MAX_AGE_MS &&
       session.passwordHash === this.passwordHash()
     );
   }
