@@ -30,7 +30,10 @@ To build it, run this in Moat's folder (the one with <code>package.json</code>),
 <p><code>npm install</code> and <code>npm run relay</code> build it by themselves when it is missing.
 Meanwhile the <code>moat</code> command on the box works as usual (<code>moat help</code> lists what it does).</p>`;
 
-/** The file a URL path names inside `root`, or null (outside it, hidden, missing). */
+/**
+ * The file a URL path names inside `root`, or null (outside it, hidden, missing, or of a type no build has: a backup
+ * or a database someone put in the folder is not handed out).
+ */
 export function resolveUiFile(root: string, pathname: string): string | null {
   let decoded: string;
   try {
@@ -42,6 +45,7 @@ export function resolveUiFile(root: string, pathname: string): string | null {
   const base = resolve(root);
   const file = resolve(base, `.${decoded === '/' ? '/index.html' : decoded}`);
   if (file !== base && !file.startsWith(base + sep)) return null;
+  if (!Object.hasOwn(TYPES, extname(file))) return null;
   try {
     return statSync(file).isFile() ? file : null;
   } catch {
@@ -62,7 +66,7 @@ export function addUiRoutes(router: Router, root: string = DEFAULT_UI_DIR): Rout
     }
     const file = resolveUiFile(root, url.pathname);
     if (!file) return false;
-    const type = TYPES[extname(file)] ?? 'application/octet-stream';
+    const type = TYPES[extname(file)]!;
     if (url.pathname.startsWith('/assets/')) res.setHeader('cache-control', 'public, max-age=31536000, immutable');
     sendText(res, 200, type, readFileSync(file));
     return true;
