@@ -10,6 +10,11 @@ import { plainIssueMessage } from '../util/plain-issues.ts';
 
 /** Largest request body (a pasted certificate chain is the biggest thing sent). */
 export const MAX_BODY_BYTES = 1024 * 1024;
+/**
+ * Largest body of a caller without a session (log-in, claiming: a password of at most 1024 characters, each at most
+ * six bytes as JSON): whoever reaches the port must not make the relay hold a megabyte per connection.
+ */
+export const ANONYMOUS_BODY_BYTES = 16 * 1024;
 export const SESSION_COOKIE = 'moat_session';
 export const CSRF_HEADER = 'x-moat-csrf';
 
@@ -46,17 +51,17 @@ export function callerOf(req: IncomingMessage, auth: AdminAuth): Caller {
   return session ? { kind: 'session', session } : { kind: 'anonymous' };
 }
 
-async function readBody(req: IncomingMessage): Promise<unknown> {
+async function readBody(req: IncomingMessage, maxBytes: number): Promise<unknown> {
   const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   // a cross-site form cannot send application/json without a CORS preflight, which this server never answers
   if (type !== 'application/json') throw new ApiError('UNSUPPORTED_MEDIA_TYPE');
   const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > MAX_BODY_BYTES) throw new ApiError('PAYLOAD_TOO_LARGE');
+  if (declared > maxBytes) throw new ApiError('PAYLOAD_TOO_LARGE');
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > MAX_BODY_BYTES) throw new ApiError('PAYLOAD_TOO_LARGE');
+    if (size > maxBytes) throw new ApiError('PAYLOAD_TOO_LARGE');
     chunks.push(chunk);
   }
   const text = Buffer.concat(chunks).toString('utf8');
@@ -86,7 +91,7 @@ export function addApiRoutes(router: Router, options: ApiRoutesOptions): Router 
         if (caller.kind === 'anonymous') throw new ApiError(options.auth.passwordSet ? 'UNAUTHENTICATED' : 'SETUP_REQUIRED');
         if (caller.kind === 'session' && req.headers[CSRF_HEADER] !== caller.session.csrf) throw new ApiError('CSRF');
       }
-      const body = await readBody(req);
+      const body = await readBody(req, caller.kind === 'anonymous' ? ANONYMOUS_BODY_BYTES : MAX_BODY_BYTES);
       const parsed = spec.input.safeParse(body);
       if (!parsed.success) throw new ApiError('INVALID_INPUT', undefined, issuesOf(parsed.error));
       const setSession = (session: AdminSession | null) => res.setHeader('set-cookie', sessionCookie(session, options.secure));

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer, type Server as HttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { splitHostPort } from '../config/load.ts';
 import type { Logger } from '../log/logger.ts';
 import { sendError, type Router } from './router.ts';
@@ -30,6 +31,16 @@ const KEEP_ALIVE_TIMEOUT_MS = 5_000;
 export const ADMIN_RETRY_BIND_MS = 30_000;
 /** On stop, open keep-alive connections are closed after this long. */
 const CLOSE_GRACE_MS = 2_000;
+/**
+ * Connections open at once, from everyone and from one address: a browser keeps six to a site, and each open page one
+ * more for its live events; the desktop app's calls all come from the box itself, and an office may share one
+ * address on the user page. Past them a new connection is closed at once: with bodies of at most 16 KiB without a
+ * session (admin/api.ts), nobody can make the relay hold more than a few MiB of half-sent requests.
+ */
+export const MAX_HTTP_CONNECTIONS = 512;
+export const MAX_HTTP_CONNECTIONS_PER_IP = 128;
+/** At most one log line a minute about connections closed for the caps. */
+const CAP_LOG_EVERY_MS = 60_000;
 
 export interface AdminServerOptions {
   listen: string;
@@ -73,6 +84,33 @@ export class AdminServer {
     this.server.requestTimeout = REQUEST_TIMEOUT_MS;
     this.server.headersTimeout = HEADERS_TIMEOUT_MS;
     this.server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+    this.capConnections();
+  }
+
+  private capConnections(): void {
+    this.server.maxConnections = MAX_HTTP_CONNECTIONS;
+    const perIp = new Map<string, number>();
+    let loggedAt = -Infinity;
+    const refused = (ip: string, why: string) => {
+      if (performance.now() - loggedAt < CAP_LOG_EVERY_MS) return;
+      loggedAt = performance.now();
+      this.options.logger.warn({ ip, why }, `${this.label}_CONNECTION_REFUSED`);
+    };
+    this.server.on('drop', (data?: { remoteAddress?: string }) => refused(data?.remoteAddress ?? 'unknown', `${MAX_HTTP_CONNECTIONS} connections open`));
+    this.server.on('connection', (socket: Socket) => {
+      const ip = socket.remoteAddress ?? 'unknown';
+      const open = (perIp.get(ip) ?? 0) + 1;
+      if (open > MAX_HTTP_CONNECTIONS_PER_IP) {
+        socket.destroy();
+        return refused(ip, `${MAX_HTTP_CONNECTIONS_PER_IP} connections open from this address`);
+      }
+      perIp.set(ip, open);
+      socket.once('close', () => {
+        const left = (perIp.get(ip) ?? 1) - 1;
+        if (left > 0) perIp.set(ip, left);
+        else perIp.delete(ip);
+      });
+    });
   }
 
   /** The address it was asked to bind (HOST:PORT; port 0: any). */

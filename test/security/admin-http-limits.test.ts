@@ -1,0 +1,110 @@
+// The admin listener's own limits, over real sockets: request bodies of callers without a session, and connections
+// open at once, per address and in all. Whoever reaches the port must not make the relay hold memory.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect, type Socket } from 'node:net';
+import { ANONYMOUS_BODY_BYTES, MAX_BODY_BYTES } from '../../src-relay/admin/api.ts';
+import { MAX_HTTP_CONNECTIONS, MAX_HTTP_CONNECTIONS_PER_IP } from '../../src-relay/http/server.ts';
+import { ADMIN_PASSWORD, startHost } from '../helpers/admin.ts';
+
+const TEST_TIMEOUT_MS = 60_000;
+
+/** A JSON log-in body of exactly `bytes` octets. */
+function loginBody(bytes: number): string {
+  const head = '{"password":"';
+  const tail = '"}';
+  return head + 'x'.repeat(bytes - head.length - tail.length) + tail;
+}
+
+test(`a caller without a session may send ${ANONYMOUS_BODY_BYTES} bytes, not one more, even in parallel and unannounced; a session may send ${MAX_BODY_BYTES}`, { timeout: TEST_TIMEOUT_MS }, async () => {
+  const world = await startHost();
+  try {
+    const admin = await world.admin();
+    const anonymous = world.client();
+    const atLimit = await anonymous.raw('auth.login', loginBody(ANONYMOUS_BODY_BYTES));
+    assert.deepEqual([atLimit.status, atLimit.body.code], [400, 'INVALID_INPUT'], 'read whole, and judged by its schema');
+    const past = await Promise.all(Array.from({ length: 20 }, () => anonymous.raw('auth.login', loginBody(ANONYMOUS_BODY_BYTES + 1))));
+    assert.deepEqual(new Set(past.map((answer) => `${answer.status} ${answer.body.code}`)), new Set(['413 PAYLOAD_TOO_LARGE']));
+    // no Content-Length: the body is cut off as it comes
+    const streamed = await fetch(`${world.base}/api/auth.login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: new ReadableStream({
+        start(controller) {
+          controller.enqueue(new TextEncoder().encode(loginBody(ANONYMOUS_BODY_BYTES + 1)));
+          controller.close();
+        },
+      }),
+      duplex: 'half',
+    } as RequestInit);
+    assert.equal(streamed.status, 413);
+    assert.equal((await anonymous.raw('auth.login', { password: ADMIN_PASSWORD })).status, 200, 'the refused bodies cost no guesses');
+    const big = await admin.raw('config.validate', JSON.stringify({ config: { note: 'x'.repeat(ANONYMOUS_BODY_BYTES * 4) } }));
+    assert.notEqual(big.status, 413, 'the admin may send a pasted certificate chain');
+  } finally {
+    await world.stop();
+  }
+});
+
+/** A connection to the admin port from `localAddress`; `closed` resolves when the server ends it. */
+function open(port: number, localAddress: string): Promise<{ socket: Socket; closed: Promise<void> }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port, localAddress });
+    const closed = new Promise<void>((done) => socket.once('close', () => done()));
+    socket.once('error', () => {});
+    socket.once('connect', () => resolve({ socket, closed }));
+    socket.once('close', () => reject(new Error('closed before connecting')));
+  });
+}
+
+const closedWithin = (closed: Promise<void>, ms: number) => Promise.race([closed.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), ms))]);
+
+/** The status line of an HTTP answer on a connection the test holds ('closed' when the server closed it instead). */
+function get(socket: Socket): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no answer within 5 s')), 5_000);
+    socket.once('data', (chunk: Buffer) => (clearTimeout(timer), resolve(chunk.toString('latin1').split('\r\n')[0]!)));
+    socket.once('close', () => (clearTimeout(timer), resolve('closed')));
+    socket.write('GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n');
+  });
+}
+
+test(`${MAX_HTTP_CONNECTIONS_PER_IP} connections from one address, opened at once, are kept and the next is closed; ${MAX_HTTP_CONNECTIONS} in all`, { timeout: TEST_TIMEOUT_MS }, async () => {
+  const world = await startHost();
+  const port = Number(world.host.adminAddress!.split(':').pop());
+  const held: Socket[] = [];
+  try {
+    const first = await Promise.all(Array.from({ length: MAX_HTTP_CONNECTIONS_PER_IP }, () => open(port, '127.0.0.1')));
+    held.push(...first.map((connection) => connection.socket));
+    const extra = await open(port, '127.0.0.1');
+    held.push(extra.socket);
+    assert.equal(await closedWithin(extra.closed, 2_000), true, 'one past the cap from one address is closed');
+    assert.match(await get(first[0]!.socket), /^HTTP\/1\.1 /, 'those within it are served');
+    const other = await open(port, '127.0.0.2');
+    held.push(other.socket);
+    assert.match(await get(other.socket), /^HTTP\/1\.1 /, 'another address has its own');
+    first.at(-1)!.socket.destroy();
+    await first.at(-1)!.closed;
+    // the server hears of the close a moment after the client: a few tries
+    let again = 'closed';
+    for (let tries = 0; tries < 20 && again === 'closed'; tries++) {
+      const connection = await open(port, '127.0.0.1');
+      held.push(connection.socket);
+      again = await get(connection.socket);
+      if (again === 'closed') await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.match(again, /^HTTP\/1\.1 /, 'a place given back is taken again');
+
+    // the rest of the total from further addresses, each within its own cap; then one more anywhere is closed
+    const total = MAX_HTTP_CONNECTIONS - MAX_HTTP_CONNECTIONS_PER_IP - 1;
+    const rest = await Promise.all(Array.from({ length: total }, (_, i) => open(port, `127.0.1.${1 + Math.floor(i / MAX_HTTP_CONNECTIONS_PER_IP)}`)));
+    held.push(...rest.map((connection) => connection.socket));
+    assert.equal(await closedWithin(Promise.race(rest.map((connection) => connection.closed)), 500), false, `${MAX_HTTP_CONNECTIONS} open in all`);
+    const over = await open(port, '127.0.2.1');
+    held.push(over.socket);
+    assert.equal(await closedWithin(over.closed, 2_000), true, 'one past the total is closed');
+  } finally {
+    for (const socket of held) socket.destroy();
+    await world.stop();
+  }
+});
