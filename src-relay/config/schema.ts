@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { isIP } from 'node:net';
 import { domainToASCII } from 'node:url';
 import { normalizeDomain } from '../util/address.ts';
-import { parseCidr } from '../util/networks.ts';
+import { parseCidr, trustedNetworkProblem } from '../util/networks.ts';
 
 /**
  * Extensions that Windows runs, installs or mounts when double-clicked (or that Office opens with macros run),
@@ -246,10 +246,15 @@ export const ConfigSchema = z.object({
       listen: hostPortSchema.optional().meta({ description: 'Address of the submission listener with STARTTLS for office clients, e.g. 0.0.0.0:587 (off when unset)' }),
       tlsListen: hostPortSchema.optional().meta({ description: 'Address of the submission listener with implicit TLS (RFC 8314), e.g. 0.0.0.0:465 (off when unset)' }),
       trustedNetworks: z
-        .array(z.string().refine((value) => parseCidr(value) !== null, { message: 'expected a network like 192.168.1.0/24, 2001:db8::/48 or one address' }))
+        .array(
+          z.string().superRefine((value, ctx) => {
+            const problem = trustedNetworkProblem(value);
+            if (problem) ctx.addIssue({ code: 'custom', message: problem });
+          }),
+        )
         .max(1000)
         .default([])
-        .meta({ description: 'Client networks (CIDR, IPv4 or IPv6) that may send through the submission listeners without logging in (never on mx)' }),
+        .meta({ description: 'Client networks (CIDR, IPv4 or IPv6) that may send through the submission listeners without logging in (never on mx); outside the private ranges at most a /24 (IPv4) or /48 (IPv6)' }),
       maxMessageBytes: z.number().int().min(1024).max(1024 ** 3).default(25 * 1024 * 1024).meta({ description: 'Largest message a client may submit, in bytes (over it: 552)' }),
       maxRecipients: z.number().int().min(1).max(10000).default(100).meta({ description: 'Recipients per submitted message; more get 452' }),
       maxConnectionsPerIp: z.number().int().min(1).max(10000).default(20).meta({ description: 'Open submission connections per client IP; more get 421 (the other connection limits are those of mx)' }),

@@ -19,6 +19,45 @@ export function parseCidr(value: string): Cidr | null {
   return { address, prefix: Number(prefixText), family };
 }
 
+/** Private address space (loopback, RFC 1918, link-local, CGNAT; IPv6 loopback, ULA, link-local). */
+const PRIVATE_BLOCKS: readonly Cidr[] = [
+  ...['127.0.0.0/8', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16', '100.64.0.0/10', '::1/128', 'fc00::/7', 'fe80::/10'].map((text) => parseCidr(text)!),
+];
+/** IPv6 forms that carry IPv4 addresses (mapped, compatible, NAT64): an IPv4 network is written as IPv4. */
+const IPV4_IN_IPV6: readonly Cidr[] = ['::ffff:0:0/96', '::/96', '64:ff9b::/96'].map((text) => parseCidr(text)!);
+/** Widest public network a trusted network may be: a /24 of IPv4, a /48 of IPv6 (one site). */
+export const WIDEST_PUBLIC_TRUSTED = { ipv4: 24, ipv6: 48 } as const;
+
+/** Whether all of `cidr` lies in `block`. */
+function within(cidr: Cidr, block: Cidr): boolean {
+  if (cidr.family !== block.family || cidr.prefix < block.prefix) return false;
+  const list = new BlockList();
+  list.addSubnet(block.address, block.prefix, block.family);
+  return list.check(cidr.address, cidr.family);
+}
+
+/** Whether `cidr` overlaps `block` at all. */
+function overlaps(cidr: Cidr, block: Cidr): boolean {
+  if (cidr.family !== block.family) return false;
+  return within(cidr, block) || within(block, cidr);
+}
+
+/**
+ * Why a network may not be trusted to send anywhere without logging in, or null: a public network wider than one
+ * site (0.0.0.0/0 would make the submission listeners an open relay), or IPv4 written as IPv6.
+ */
+export function trustedNetworkProblem(value: string): string | null {
+  const cidr = parseCidr(value);
+  if (!cidr) return 'expected a network like 192.168.1.0/24, 2001:db8::/48 or one address';
+  if (PRIVATE_BLOCKS.some((block) => within(cidr, block))) return null;
+  const widest = WIDEST_PUBLIC_TRUSTED[cidr.family];
+  if (cidr.prefix < widest) {
+    return `${value} is too wide: whoever is in a trusted network can send anywhere without logging in, so a network outside the private ranges (10.x, 172.16-31.x, 192.168.x, fd00::/8) may be at most a /${widest}`;
+  }
+  if (cidr.family === 'ipv6' && IPV4_IN_IPV6.some((block) => overlaps(cidr, block))) return `${value} holds IPv4 addresses written as IPv6: write the IPv4 network itself`;
+  return null;
+}
+
 /** The networks whose clients may send on the submission listeners without AUTH (never on the mx listener). */
 export class TrustedNetworks {
   private readonly list = new BlockList();

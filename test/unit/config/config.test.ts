@@ -120,3 +120,21 @@ test('the README documents every configuration key with its default', () => {
     assert.ok(readme.includes(`| \`${doc.default}\` |`), `README lacks the default of ${doc.key}`);
   }
 });
+
+test('submission.trustedNetworks: private ranges of any size inside them, one site of public space (/24, /48), nothing wider, no IPv4 written as IPv6', () => {
+  const verdict = (network: string) => {
+    const result = validateConfig({ submission: { trustedNetworks: [network] } });
+    return result.ok ? 'ok' : result.problems.map((problem) => `${problem.path}: ${problem.message}`).join(' ');
+  };
+  for (const network of ['10.0.0.0/8', '172.16.0.0/12', '192.168.1.0/24', '192.168.1.7', '127.0.0.0/8', '100.64.0.0/10', 'fd00::/8', 'fe80::/10', '198.51.100.0/24', '203.0.113.9', '2001:db8::/48', '2001:db8:1:2::/64']) {
+    assert.equal(verdict(network), 'ok', network);
+  }
+  // one step past each: a /23 and a /47 of public space; ranges that reach out of a private one; everything
+  for (const network of ['198.51.100.0/23', '2001:db8::/47', '172.0.0.0/8', '10.0.0.0/7', '192.168.0.0/15', '0.0.0.0/0', '0.0.0.0/1', '::/0', '2000::/3']) {
+    assert.match(verdict(network), /submission\.trustedNetworks\.0: .*too wide.*at most a \/(24|48)/, network);
+  }
+  for (const network of ['::ffff:0:0/96', '::ffff:10.0.0.0/104', '::/64', '64:ff9b::/96']) {
+    assert.match(verdict(network), /IPv4 addresses written as IPv6/, network);
+  }
+  assert.match(verdict('10.0.0.0/33'), /expected a network like/);
+});
