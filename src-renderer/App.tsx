@@ -6,7 +6,7 @@ import type { ApiFailure } from './api/client.ts';
 import { ErrorMessage, Loading } from './components/ui.tsx';
 import { applyAlertEvent, noticeFor, pushNotice, type Alert, type Notice } from './lib/alerts.ts';
 import { formatHash, type Screen } from './lib/route.ts';
-import { relayBadge } from './lib/health.ts';
+import { NOT_ANSWERING, relayBadge } from './lib/health.ts';
 import { formatCount } from './lib/format.ts';
 import { ClaimScreen, LoginScreen } from './screens/Auth.tsx';
 import { Dashboard } from './screens/Dashboard.tsx';
@@ -133,10 +133,17 @@ function Shell({ onLoggedOut }: { onLoggedOut: () => void }) {
   }, [relayState, reloadSummary, reloadAlerts]);
   // The stream gives up when its answer is not a stream: a 401 once the session ended (a password reset, an expiry).
   // A call says which, and an ended session goes to the log-in screen at once, not stale data beside "Offline".
+  // A stream that drops and tries again may mean the relay stopped: a call says so (the top bar then stops saying
+  // "Running" on the last answer).
   const wasConnected = useRef(false);
+  const previousStream = useRef(stream);
   useEffect(() => {
-    if (stream === 'open' || stream === 'connecting') wasConnected.current = true;
-    else if (wasConnected.current) {
+    const dropped = previousStream.current === 'open' && stream === 'connecting';
+    previousStream.current = stream;
+    if (stream === 'open' || stream === 'connecting') {
+      wasConnected.current = true;
+      if (dropped) void reloadRelay();
+    } else if (wasConnected.current) {
       wasConnected.current = false;
       void reloadRelay();
     }
@@ -178,7 +185,8 @@ function Shell({ onLoggedOut }: { onLoggedOut: () => void }) {
 
   const status = relay.data;
   const openAlerts = alerts.data?.open ?? [];
-  const state = status ? relayBadge(status, summary.data) : null;
+  // the last answer stays on screen when the service stops answering: the badge must not go on saying "Running"
+  const state = relay.error?.code === 'NETWORK' ? NOT_ANSWERING : status ? relayBadge(status, summary.data) : null;
 
   return (
     <div className="app">

@@ -47,3 +47,10 @@ export function relayBadge(status: RelayStatus, summary: QueueSummary | null | u
   const down = warnings.some((warning) => warning.id.startsWith('route-'));
   return { label: `${state.label} · ${down ? 'mail not delivered' : 'delivery paused'}`, tone: 'warning', title: warnings.map((warning) => warning.title).join('; ') };
 }
+
+/** The top bar's state while the admin service does not answer: whatever was shown last may be out of date. */
+export const NOT_ANSWERING: { label: string; tone: Tone; title: string } = {
+  label: 'Not answering',
+  tone: 'critical',
+  title: 'The admin service did not answer (is the relay running?): the screens show what it said before and may be out of date',
+};

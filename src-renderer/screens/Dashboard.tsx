@@ -25,14 +25,25 @@ export function Dashboard({ relay, summary, openAlerts }: { relay: CallState<Rel
   useLiveReload(['received', 'delivered', 'bounced', 'quarantined', 'deferred'], () => void series.reload(), 30_000);
   useEvent('alert', () => void figures.reload());
   const warnings = liveWarnings(relay.data, summary.data);
+  const unanswered = relay.error?.code === 'NETWORK';
   const checklist = useCall('checklist.get', {});
   const failingProbes = checklist.data?.probes.filter((probe) => probe.status === 'failing').length ?? 0;
 
   return (
     <div className="dashboard">
       <PageHeader title="Dashboard" />
+      {unanswered && relay.data ? (
+        <section className="panel tone-critical" role="alert">
+          <h2>The relay does not answer</h2>
+          <p>
+            Its admin service did not answer (is the relay running?). What this page shows is what it said before, and may be out of date. It is
+            asked again when the live updates come back.
+          </p>
+          <ErrorMessage error={relay.error!} onRetry={() => void relay.reload()} />
+        </section>
+      ) : null}
       <div className="cards">
-        <RelayCard relay={relay} now={now} />
+        <RelayCard relay={relay} now={now} unanswered={unanswered} />
         <QueueCard summary={summary} quarantined={figures.data?.quarantined} now={now} />
         <TodayCard figures={figures} />
         <DiskUseCard />
@@ -47,7 +58,7 @@ export function Dashboard({ relay, summary, openAlerts }: { relay: CallState<Rel
 
       <section className="panel" aria-labelledby="alerts-title">
         <h2 id="alerts-title">Open alerts</h2>
-        <AlertList alerts={openAlerts} now={now} warnings={warnings.length} failingProbes={failingProbes} />
+        {unanswered ? <Empty>Not known while the relay does not answer.</Empty> : <AlertList alerts={openAlerts} now={now} warnings={warnings.length} failingProbes={failingProbes} />}
       </section>
 
       <section className="panel" aria-labelledby="charts-title">
@@ -89,7 +100,7 @@ export function Dashboard({ relay, summary, openAlerts }: { relay: CallState<Rel
   );
 }
 
-function RelayCard({ relay, now }: { relay: CallState<RelayStatus>; now: number }) {
+function RelayCard({ relay, now, unanswered }: { relay: CallState<RelayStatus>; now: number; unanswered: boolean }) {
   const status = relay.data;
   return (
     <section className="card" aria-labelledby="relay-title">
@@ -98,17 +109,23 @@ function RelayCard({ relay, now }: { relay: CallState<RelayStatus>; now: number 
       {!status && relay.error ? <ErrorMessage error={relay.error} onRetry={() => void relay.reload()} /> : null}
       {status ? (
         <>
-          <p>
-            <Badge tone={RELAY_STATE[status.state].tone}>{RELAY_STATE[status.state].label}</Badge>
-            {status.state === 'running' && status.startedAt ? <span className="muted"> for {formatDuration(now - status.startedAt)}</span> : null}
-          </p>
+          {unanswered ? (
+            <p>
+              <Badge tone="critical">Not answering</Badge> <span className="muted">last known: {RELAY_STATE[status.state].label.toLowerCase()}</span>
+            </p>
+          ) : (
+            <p>
+              <Badge tone={RELAY_STATE[status.state].tone}>{RELAY_STATE[status.state].label}</Badge>
+              {status.state === 'running' && status.startedAt ? <span className="muted"> for {formatDuration(now - status.startedAt)}</span> : null}
+            </p>
+          )}
           {status.error ? <PlainError raw={status.error} compact /> : null}
           {status.state === 'setup' ? (
             <p>
               <a href="#/setup">Run the setup wizard</a> to start receiving mail.
             </p>
           ) : null}
-          <h3 className="small-heading">Routes</h3>
+          <h3 className="small-heading">{unanswered ? 'Routes (last known)' : 'Routes'}</h3>
           {status.routes.length === 0 && status.state !== 'running' ? (
             <p className="muted">No delivery routes yet.</p>
           ) : (

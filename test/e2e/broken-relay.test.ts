@@ -42,3 +42,34 @@ e2eTest('a relay that cannot start says why on every screen, and stays manageabl
     blocker.close();
   }
 });
+
+// The relay stopped while its dashboard is open: what the page shows is from before, and it must say so, not go on
+// with "Running for …" and "All is well".
+e2eTest('a relay that stops answering while its dashboard is open is shown as not answering, not as running and well', async (world) => {
+  const sink = await world.sink();
+  writeFileSync(join(world.dataDir, 'moat.json'), JSON.stringify({ domains: ['example.test'], internal: { host: '127.0.0.1', port: sink.port, tls: 'none' }, mx: { listen: '127.0.0.1:0' } }));
+  const serve = await ServeProcess.startForSetup(['--data-dir', world.dataDir, '--admin-listen', '127.0.0.1:0']);
+  let stopped = false;
+  try {
+    const base = `http://${serve.admin}`;
+    await new AdminClient(base).call('auth.setup', { token: serve.setupToken, password: ADMIN_PASSWORD });
+    const { page } = await world.page();
+    await logIn(page, base);
+    const topbar = page.locator('header.topbar');
+    await textMatches(topbar, /Relay: Running/);
+    await textMatches(page.locator('main'), /All is well/);
+
+    await serve.stop();
+    stopped = true;
+    await textMatches(topbar, /Relay: Not answering/);
+    const banner = page.getByRole('alert').filter({ hasText: 'The relay does not answer' });
+    await textMatches(banner, /may be out of date/);
+    const main = await page.locator('main').innerText();
+    assert.doesNotMatch(main, /All is well/);
+    assert.doesNotMatch(main, /Running for/);
+    assert.match(main, /Not answering/);
+    await screenshot(page, '41-relay-not-answering');
+  } finally {
+    if (!stopped) await serve.stop();
+  }
+});

@@ -20,7 +20,7 @@ export const CLI_ENV = { ...process.env, MOAT_DNS_FIXTURES: DNS_FIXTURES };
 /** "moat ready mx=127.0.0.1:40123 data-dir=..." */
 const READY_LINE = /^moat ready mx=(\S+):(\d+) /m;
 /** "moat waiting for setup admin=127.0.0.1:40124 ..." then "moat setup token: TOKEN" */
-const SETUP_LINE = /^moat waiting for setup admin=(\S+) [\s\S]*^moat setup token: (\S+)$/m;
+const SETUP_LINE = /^moat (?:waiting for setup|ready mx=\S+) admin=(\S+)[\s\S]*^moat setup token: (\S+)$/m;
 
 export interface CliResult {
   code: number | null;
