@@ -1,7 +1,7 @@
 import { useEffect, useRef, type ReactNode } from 'react';
 import type { Output } from '../../src-relay/admin/contract.ts';
 import { formatMs, formatScore, formatSize } from '../lib/format.ts';
-import { DECISION_ACTION, MESSAGE_STATUS, QUEUE_STATUS, RECIPIENT_STATUS } from '../lib/words.ts';
+import { DECISION_ACTION, lastReplyText, MESSAGE_STATUS, QUEUE_STATUS, RECIPIENT_STATUS } from '../lib/words.ts';
 import { Badge, Facts, Time } from './ui.tsx';
 import { PlainError } from './PlainError.tsx';
 import { senderLabel } from '../lib/sender.ts';
@@ -108,7 +108,7 @@ export function MessageDetail({ message, headingLevel = 2, paused = false }: { m
               {recipient.lastReply || recipient.lastStatus ? (
                 <>
                   {waiting ? <p className="muted small last-attempt">The last attempt:</p> : null}
-                  <PlainError raw={[recipient.lastStatus, recipient.lastReply].filter(Boolean).join(' ')} />
+                  <PlainError raw={lastReplyText(recipient.lastStatus, recipient.lastReply)} />
                 </>
               ) : null}
             </li>

@@ -100,3 +100,9 @@ export function actionReport(verb: string, done: number, gone: number, place = '
   if (!gone) return `${what}.`;
   return `${what}; ${gone} ${gone === 1 ? 'was' : 'were'} no longer in the ${place}.`;
 }
+
+/** A recipient's last status and reply as one line; the status once when the reply already says it ("250 2.0.0 Ok"). */
+export function lastReplyText(status: string | null | undefined, reply: string | null | undefined): string {
+  if (status && reply?.split(/\s+/).includes(status)) return reply;
+  return [status, reply].filter(Boolean).join(' ');
+}

@@ -1,0 +1,12 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { lastReplyText } from '../../../src-renderer/lib/words.ts';
+
+test("a recipient's last reply says its status once: not \"2.0.0 250 2.0.0 Ok\"", () => {
+  assert.equal(lastReplyText('2.0.0', '250 2.0.0 Ok: queued as 4F2A'), '250 2.0.0 Ok: queued as 4F2A');
+  assert.equal(lastReplyText('2.0.0', '250 Ok'), '2.0.0 250 Ok', 'a reply without one gets it in front');
+  assert.equal(lastReplyText('4.4.1', 'CONN: connect ECONNREFUSED 127.0.0.1:25'), '4.4.1 CONN: connect ECONNREFUSED 127.0.0.1:25');
+  assert.equal(lastReplyText('5.1.1', '550 5.1.10 no such user'), '5.1.1 550 5.1.10 no such user', 'a longer code is another code');
+  assert.equal(lastReplyText(null, '250 Ok'), '250 Ok');
+  assert.equal(lastReplyText('4.4.1', null), '4.4.1');
+});
