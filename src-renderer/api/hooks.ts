@@ -86,13 +86,15 @@ export function useStreamState(): StreamState {
   return state;
 }
 
-/** The current time, refreshed every `ms`, so ages on screen keep counting. */
-export function useNow(ms = 30_000): number {
+/** The current time, refreshed every `ms` (so ages on screen keep counting) and whenever `refreshOn` changes. */
+export function useNow(ms = 30_000, refreshOn?: unknown): number {
   const [now, setNow] = useState(() => Date.now());
   useEffect(() => {
     const timer = setInterval(() => setNow(Date.now()), ms);
     return () => clearInterval(timer);
   }, [ms]);
+  // new data is read against a new clock: a result just made must not read "in 10 s"
+  useEffect(() => setNow(Date.now()), [refreshOn]);
   return now;
 }
 

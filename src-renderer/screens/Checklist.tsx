@@ -17,7 +17,7 @@ export function ChecklistScreen({ highlight = null }: { highlight?: string | nul
   const checklist = useCall('checklist.get', {});
   const running = useAction();
   const [report, setReport] = useState('');
-  const now = useNow(60_000);
+  const now = useNow(60_000, checklist.data);
 
   const runNow = async () => {
     const result = await running.run(() => call('checklist.run', {}));
