@@ -42,15 +42,18 @@ export function decodeHeaderText(raw: string | null | undefined): string | null 
 /**
  * The display name of a From header's first mailbox ("Jürgen Weiß" from `=?utf-8?Q?J=C3=BCrgen_Wei=C3=9F?= <j@x>`), or
  * null when it has none. When the From address is not the envelope sender (given), the name is returned with the
- * From address ("Jürgen Weiß <j@x>"): a name shown beside an address it did not come with would mislead.
+ * From address ("Jürgen Weiß <j@x>"), and a From with no name is the address alone: what the recipients will read
+ * as the sender must be seen beside the envelope sender it did not come with.
  */
 export function fromDisplayName(raw: string | null | undefined, envelopeSender?: string | null): string | null {
   if (!raw) return null;
   const [first] = addressparser(raw, { flatten: true });
   const name = decodeHeaderText(first?.name ?? null);
-  if (!name || envelopeSender === undefined) return name;
+  if (envelopeSender === undefined) return name;
   const address = displayText(first?.address ?? '');
-  return address && address.toLowerCase() !== (envelopeSender ?? '').toLowerCase() ? `${name} <${address}>` : name;
+  const elsewhere = Boolean(address) && address.toLowerCase() !== (envelopeSender ?? '').toLowerCase();
+  if (!name) return elsewhere ? address : null;
+  return elsewhere ? `${name} <${address}>` : name;
 }
 
 /**

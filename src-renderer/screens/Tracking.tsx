@@ -38,7 +38,14 @@ export function TrackingScreen({ traceId }: { traceId: string | null }) {
       <div className="split-main">
         <PageHeader title="Message tracking" />
         <form className="tracking-form" onSubmit={submit} aria-label="Find messages">
-          <TextField label="Sender" value={form.sender} onChange={set('sender')} errors={problems.sender} placeholder="someone@example.com or part of it" />
+          <TextField
+            label="Sender"
+            value={form.sender}
+            onChange={set('sender')}
+            errors={problems.sender}
+            placeholder="someone@example.com or part of it"
+            hint="The envelope sender (MAIL FROM), which may differ from the From line people see."
+          />
           <TextField label="Recipient" value={form.recipient} onChange={set('recipient')} errors={problems.recipient} />
           <TextField label="Message-ID" value={form.messageId} onChange={set('messageId')} errors={problems.messageId} placeholder="<…@…>" />
           <TextField label="Subject" value={form.subject} onChange={set('subject')} errors={problems.subject} placeholder="part of it" />
@@ -82,6 +89,7 @@ export function TrackingScreen({ traceId }: { traceId: string | null }) {
             <Empty>
               Nothing found.{' '}
               {query.subject || query.messageId ? 'Refused mail is not searched by subject or Message-ID: those are not kept for it. ' : ''}
+              {query.sender ? 'The sender searched is the envelope sender, not the From line. ' : ''}
               Mail older than the history kept on this relay cannot be found.
             </Empty>
           ) : (

@@ -61,3 +61,11 @@ test('a display name whose From address is not the envelope sender keeps that ad
   assert.equal(fromDisplayName(from, 'alice@sender.test'), 'Jürgen Weiß <juergen@sender.test>');
   assert.equal(fromDisplayName('"Your Bank" <evil@attacker.test>', ''), 'Your Bank <evil@attacker.test>');
 });
+
+test('a From with no name that is not the envelope sender is shown as its address; the envelope sender itself is not repeated', () => {
+  assert.equal(fromDisplayName('ceo@bank.example', 'someone@sender.invalid'), 'ceo@bank.example');
+  // addressparser drops a name that is the address itself
+  assert.equal(fromDisplayName('"billing@example.test" <billing@example.test>', 'someone@sender.invalid'), 'billing@example.test');
+  assert.equal(fromDisplayName('Juergen@Sender.test', 'juergen@sender.test'), null);
+  assert.equal(fromDisplayName('<ceo@bank.example>', ''), 'ceo@bank.example', 'a bounce from outside shows whom it names');
+});
