@@ -12,7 +12,7 @@ export const FIELD_GROUPS = [
   { id: 'outbound', title: 'Outgoing mail', intro: 'How mail for other domains leaves, and how long undeliverable mail is retried.' },
   { id: 'accounts', title: 'Accounts', intro: 'Office clients (scanners, Mac and Unix mail programs) that log in to send mail through the relay.' },
   { id: 'alerts', title: 'Alerts', intro: 'When the relay warns you, and where the warnings go.' },
-  { id: 'backups', title: 'Backups', intro: 'Scheduled backups of the configuration, the accounts and the lists.' },
+  { id: 'backups', title: 'Backups', intro: 'Scheduled backups of the whole relay: the configuration, the keys, the accounts and lists, the queue and the quarantine.' },
   { id: 'admin', title: 'Admin access', intro: 'How this admin page is reached.' },
 ] as const;
 
