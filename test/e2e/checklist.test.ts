@@ -38,7 +38,7 @@ e2eTest('the checklist shows its probes, "Run now" runs them and a manual item c
     await lastRun.waitFor();
     const at = Date.parse((await lastRun.getAttribute('datetime')) ?? '');
     assert.ok(at >= before - 1000, `${title} ran just now (${new Date(at).toISOString()})`);
-    assert.equal(await lastRun.textContent(), 'just now', title);
+    assert.equal(await lastRun.textContent(), 'just now', String(title));
   }
   // after a run, the probes that always know their answer have one
   await textMatches(probe(/^Open-relay self-test/), /OK/);
