@@ -74,7 +74,10 @@ export interface Manifest {
 export interface BackupSummary {
   file: string;
   bytes: number;
+  /** Messages queued for delivery in the snapshot. */
   messages: number;
+  /** Messages in quarantine in the snapshot (their files are in it too). */
+  quarantined: number;
   files: number;
   encrypted: boolean;
   createdAt: number;
@@ -275,6 +278,7 @@ export async function createBackup(options: CreateBackupOptions): Promise<Backup
     });
     const snapshot = openCopy(snapshotPath);
     let messages = 0;
+    let quarantined = 0;
     let schema = 0;
     try {
       schema = schemaVersion(snapshot);
@@ -288,11 +292,12 @@ export async function createBackup(options: CreateBackupOptions): Promise<Backup
       const kept = new Set(copy.keptFiles().map((row) => row.id));
       for (const id of linked) if (!kept.has(id)) rmSync(join(stagedSpool, id), { force: true });
       messages = copy.queuedCount();
+      quarantined = copy.quarantineCount();
     } finally {
       snapshot.close();
     }
-    const summary = await writeArchive({ ...options, dataDir, staging, schema, messages, createdAt: startedAt });
-    logger.info({ file: summary.file, bytes: summary.bytes, messages, encrypted: summary.encrypted }, 'BACKUP_WRITTEN');
+    const summary = await writeArchive({ ...options, dataDir, staging, schema, messages, quarantined, createdAt: startedAt });
+    logger.info({ file: summary.file, bytes: summary.bytes, messages, quarantined, encrypted: summary.encrypted }, 'BACKUP_WRITTEN');
     return summary;
   } finally {
     if (!options.db) db.close();
@@ -305,7 +310,7 @@ function takeLiveState(snapshot: QueueStore, live: Db, ids: string[], logger: Lo
   for (const id of snapshot.takeFinished(new QueueStore(live), ids)) logger.warn({ id }, 'BACKUP_SPOOL_MISSING');
 }
 
-async function writeArchive(options: CreateBackupOptions & { staging: string; schema: number; messages: number; createdAt: number }): Promise<BackupSummary> {
+async function writeArchive(options: CreateBackupOptions & { staging: string; schema: number; messages: number; quarantined: number; createdAt: number }): Promise<BackupSummary> {
   const { dataDir, staging, config } = options;
   const file = resolve(options.file);
   const temp = join(dirname(file), `.${basename(file)}.${process.pid}.${randomBytes(3).toString('hex')}.tmp`);
@@ -366,7 +371,7 @@ async function writeArchive(options: CreateBackupOptions & { staging: string; sc
     await handle.close();
     await rename(temp, file);
     await syncFolder(dirname(file));
-    return { file, bytes: statSync(file).size, messages: options.messages, files, encrypted: Boolean(encryption), createdAt: options.createdAt };
+    return { file, bytes: statSync(file).size, messages: options.messages, quarantined: options.quarantined, files, encrypted: Boolean(encryption), createdAt: options.createdAt };
   } catch (error) {
     await handle.close().catch(() => {});
     await unlink(temp).catch(() => {});
@@ -387,6 +392,8 @@ export interface RestoreSummary {
   dataDir: string;
   manifest: Manifest;
   messages: number;
+  /** Messages in quarantine, as they were (not due for delivery). */
+  quarantined: number;
   /** Queued messages whose spool file was not in the backup (set aside as damaged at the first start). */
   missing: string[];
   files: number;
@@ -615,7 +622,7 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreSum
       throw new BackupError('DAMAGED', `${options.file} changed while it was being restored`);
     }
     const notes = finishRestore(staging, dataDir, manifest, options.file, clock);
-    const { messages, missing } = checkRestoredQueue(staging, clock);
+    const { messages, quarantined, missing } = checkRestoredQueue(staging, clock);
     const moving = readdirSync(staging);
     const stray = moving.find((name) => !RESTORED_TOP_LEVEL.has(name));
     if (stray !== undefined) throw unsafe(`restore made ${JSON.stringify(stray)}, which it never moves into a data directory`);
@@ -626,7 +633,7 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreSum
     }
     rmSync(staging, { recursive: true, force: true });
     await syncFolder(dataDir);
-    return { dataDir, manifest, messages, missing, files, notes };
+    return { dataDir, manifest, messages, quarantined, missing, files, notes };
   } catch (error) {
     rmSync(staging, { recursive: true, force: true });
     if (!exists) rmSync(dataDir, { recursive: true, force: true });
@@ -717,7 +724,7 @@ function writeFileDurably(path: string, data: string): void {
 }
 
 /** Pending recipients become due now; queued messages without their spool file are reported (start-up sets them aside). */
-function checkRestoredQueue(staging: string, clock: () => number): { messages: number; missing: string[] } {
+function checkRestoredQueue(staging: string, clock: () => number): { messages: number; quarantined: number; missing: string[] } {
   const db = openDatabase(staging);
   try {
     const store = new QueueStore(db);
@@ -730,7 +737,7 @@ function checkRestoredQueue(staging: string, clock: () => number): { messages: n
     }
     store.allPendingDue(clock());
     checkpoint(db);
-    return { messages: queued, missing };
+    return { messages: queued, quarantined: store.quarantineCount(), missing };
   } finally {
     db.close();
   }

@@ -52,7 +52,7 @@ export async function backupCommand(args: string[], context: BackupCliContext, i
         db.close();
       }
       io.out(
-        `backup written: ${summary.file} (${summary.bytes} bytes, ${summary.messages} queued message(s), ${summary.files} files${summary.encrypted ? ', encrypted' : ''})\n`,
+        `backup written: ${summary.file} (${summary.bytes} bytes, ${summary.messages} queued message(s), ${summary.quarantined} in quarantine, ${summary.files} files${summary.encrypted ? ', encrypted' : ''})\n`,
       );
       if (!summary.encrypted) io.out('note: it holds the TLS private key and every queued message in plain form: keep it safe, or use --passphrase-file\n');
       return EXIT_OK;
@@ -60,7 +60,7 @@ export async function backupCommand(args: string[], context: BackupCliContext, i
     if (!context.dataDirFlag) return usage('backup restore needs --data-dir NEWDIR (a new or empty directory)');
     const summary = await restoreBackup({ file, dataDir: context.dataDirFlag, passphrase });
     io.out(
-      `restored ${summary.files} files into ${summary.dataDir}: backup of ${summary.manifest.hostname} taken ${summary.manifest.createdAt} (Moat ${summary.manifest.moat}), ${summary.messages} queued message(s), due for delivery at once\n`,
+      `restored ${summary.files} files into ${summary.dataDir}: backup of ${summary.manifest.hostname} taken ${summary.manifest.createdAt} (Moat ${summary.manifest.moat}), ${summary.messages} queued message(s), due for delivery at once, ${summary.quarantined} in quarantine\n`,
     );
     for (const note of summary.notes) io.out(`note: ${note}\n`);
     if (summary.missing.length) io.out(`WARNING: ${summary.missing.length} message(s) have no spool file in the backup and will be set aside: ${summary.missing.join(', ')}\n`);

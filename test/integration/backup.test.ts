@@ -129,7 +129,7 @@ test('moat backup create while serve runs: encrypted, refused without or with a 
   const file = join(base, 'enc.moat');
   const created = await runCli(['backup', 'create', file, '--passphrase-file', passphraseFile, '--data-dir', dataDir, ...flags]);
   assert.equal(created.code, 0, created.stderr);
-  assert.match(created.stdout, /backup written: .*enc\.moat \(\d+ bytes, 5 queued message\(s\), \d+ files, encrypted\)/);
+  assert.match(created.stdout, /backup written: .*enc\.moat \(\d+ bytes, 5 queued message\(s\), 0 in quarantine, \d+ files, encrypted\)/);
   assert.equal((await serve.stop()).code, 0);
   const bytes = readFileSync(file);
   assert.equal(bytes.subarray(0, 8).toString(), 'MOATENC1');
@@ -166,7 +166,7 @@ test('moat backup create while serve runs: encrypted, refused without or with a 
 
   const restored = await runCli(['backup', 'restore', file, '--data-dir', target, '--passphrase-file', passphraseFile]);
   assert.equal(restored.code, 0, restored.stderr);
-  assert.match(restored.stdout, /5 queued message\(s\), due for delivery at once/);
+  assert.match(restored.stdout, /5 queued message\(s\), due for delivery at once, 0 in quarantine/);
   assert.match(restored.stdout, /start it with: moat serve --data-dir /);
   const sink = await Sink.start();
   try {
@@ -345,6 +345,36 @@ test('staging left by a killed backup and a killed restore is gone after the nex
     assert.equal(readFileSync(join(dataDir, 'backups', 'notes.txt'), 'utf8'), 'mine');
     assert.equal(readFileSync(join(dataDir, '.backup-staging-notes'), 'utf8'), 'mine too');
   } finally {
+    await relay.stop();
+    await sink.stop();
+  }
+});
+
+test('a quarantined message is in the backup and comes back in quarantine, counted apart from the queue and not delivered', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const sink = await Sink.start();
+  const dataDir = join(world(), 'old');
+  mkdirSync(dataDir);
+  // a message without a Date scores 11 here: quarantined (10), not refused (15)
+  const relay = await startRelay(sink.port, { filters: { enabled: true, rules: { MISSING_DATE: 11 } } }, { dataDir });
+  let restoredRelay: Awaited<ReturnType<typeof startRelay>> | undefined;
+  try {
+    const info = await send(relay.port, 'alice@sender.test', ['bob@example.test'], message('kept aside', 'the body\r\n').replace(/^Date: .*\r\n/m, ''));
+    const id = /queued as (\S+)/.exec(info.response)![1]!;
+    assert.equal(relay.relay.queue.store.message(id)!.status, 'quarantined');
+    const file = join(world(), 'q.moat');
+    const created = await createBackup({ dataDir, file, config: relay.relay.config });
+    assert.deepEqual([created.messages, created.quarantined], [0, 1]);
+    const target = join(world(), 'new');
+    const restored = await restoreBackup({ file, dataDir: target });
+    assert.deepEqual([restored.messages, restored.quarantined, restored.missing], [0, 1, []]);
+    await relay.stop();
+    restoredRelay = await startRelay(sink.port, { filters: { enabled: true, rules: { MISSING_DATE: 11 } } }, { dataDir: target });
+    assert.equal(restoredRelay.relay.queue.store.message(id)!.status, 'quarantined');
+    assert.deepEqual(restoredRelay.relay.damaged, []);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.equal(sink.messages.length, 0, 'nothing delivered from the quarantine');
+  } finally {
+    await restoredRelay?.stop();
     await relay.stop();
     await sink.stop();
   }
