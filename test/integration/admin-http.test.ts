@@ -342,7 +342,7 @@ test('the UI files are served with a strict content security policy, and no path
   writeFileSync(join(uiDir, '.hidden'), 'secret');
   writeFileSync(join(uiDir, '..', 'outside.txt'), 'secret');
   // what is not part of a build is never handed out: a backup written there, a database, a key, a file without a type
-  for (const name of ['moat-backup-20261205-1200.moat', 'moat.db', 'key.pem', 'README']) writeFileSync(join(uiDir, name), 'secret');
+  for (const name of ['moat-backup-20261205-1200.moat', 'moat.db', 'key.pem', 'README', 'moat.json', 'notes.txt']) writeFileSync(join(uiDir, name), 'secret');
   const world = await startHost({}, { uiDir });
   try {
     const page = await rawGet(`${world.base}/`);
@@ -354,7 +354,7 @@ test('the UI files are served with a strict content security policy, and no path
     assert.equal(script.status, 200);
     assert.match(String(script.headers['content-type']), /^text\/javascript/);
     assert.match(String(script.headers['cache-control']), /immutable/);
-    for (const path of ['/../outside.txt', '/%2e%2e/outside.txt', '/assets/..%2f..%2foutside.txt', '/.hidden', '/%00', '/nothing-here', '/moat-backup-20261205-1200.moat', '/moat.db', '/key.pem', '/README']) {
+    for (const path of ['/../outside.txt', '/%2e%2e/outside.txt', '/assets/..%2f..%2foutside.txt', '/.hidden', '/%00', '/nothing-here', '/moat-backup-20261205-1200.moat', '/moat.db', '/key.pem', '/README', '/moat.json', '/notes.txt']) {
       const answer = await rawGet(`${world.base}/`, {}, path);
       assert.equal(answer.status, 404, path);
       assert.doesNotMatch(answer.body, /secret/, path);
