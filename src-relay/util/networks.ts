@@ -23,8 +23,8 @@ export function parseCidr(value: string): Cidr | null {
 const PRIVATE_BLOCKS: readonly Cidr[] = [
   ...['127.0.0.0/8', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16', '100.64.0.0/10', '::1/128', 'fc00::/7', 'fe80::/10'].map((text) => parseCidr(text)!),
 ];
-/** IPv6 forms that carry IPv4 addresses (mapped, compatible, NAT64): an IPv4 network is written as IPv4. */
-const IPV4_IN_IPV6: readonly Cidr[] = ['::ffff:0:0/96', '::/96', '64:ff9b::/96'].map((text) => parseCidr(text)!);
+/** IPv6 forms that carry IPv4 addresses (mapped, compatible, NAT64 and its local-use /48): IPv4 is written as IPv4. */
+const IPV4_IN_IPV6: readonly Cidr[] = ['::ffff:0:0/96', '::/96', '64:ff9b::/96', '64:ff9b:1::/48'].map((text) => parseCidr(text)!);
 /** Widest public network a trusted network may be: a /24 of IPv4, a /48 of IPv6 (one site). */
 export const WIDEST_PUBLIC_TRUSTED = { ipv4: 24, ipv6: 48 } as const;
 
@@ -52,7 +52,7 @@ export function trustedNetworkProblem(value: string): string | null {
   if (PRIVATE_BLOCKS.some((block) => within(cidr, block))) return null;
   const widest = WIDEST_PUBLIC_TRUSTED[cidr.family];
   if (cidr.prefix < widest) {
-    return `${value} is too wide: whoever is in a trusted network can send anywhere without logging in, so a network outside the private ranges (10.x, 172.16-31.x, 192.168.x, fd00::/8) may be at most a /${widest}`;
+    return `${value} is too wide: whoever is in a trusted network can send anywhere without logging in, so a network outside the private ranges (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10, 127.0.0.0/8, 169.254.0.0/16, fc00::/7, fe80::/10, ::1) may be at most a /${widest}`;
   }
   if (cidr.family === 'ipv6' && IPV4_IN_IPV6.some((block) => overlaps(cidr, block))) return `${value} holds IPv4 addresses written as IPv6: write the IPv4 network itself`;
   return null;

@@ -133,7 +133,7 @@ test('submission.trustedNetworks: private ranges of any size inside them, one si
   for (const network of ['198.51.100.0/23', '2001:db8::/47', '172.0.0.0/8', '10.0.0.0/7', '192.168.0.0/15', '0.0.0.0/0', '0.0.0.0/1', '::/0', '2000::/3']) {
     assert.match(verdict(network), /submission\.trustedNetworks\.0: .*too wide.*at most a \/(24|48)/, network);
   }
-  for (const network of ['::ffff:0:0/96', '::ffff:10.0.0.0/104', '::/64', '64:ff9b::/96']) {
+  for (const network of ['::ffff:0:0/96', '::ffff:10.0.0.0/104', '::/64', '64:ff9b::/96', '64:ff9b:1::/48']) {
     assert.match(verdict(network), /IPv4 addresses written as IPv6/, network);
   }
   assert.match(verdict('10.0.0.0/33'), /expected a network like/);
