@@ -47,13 +47,21 @@ export function decodeHeaderText(raw: string | null | undefined): string | null 
  */
 export function fromDisplayName(raw: string | null | undefined, envelopeSender?: string | null): string | null {
   if (!raw) return null;
-  const [first] = addressparser(raw, { flatten: true });
+  const mailboxes = addressparser(raw, { flatten: true });
+  const first = mailboxes[0];
   const name = decodeHeaderText(first?.name ?? null);
   if (envelopeSender === undefined) return name;
+  // a From of several mailboxes (or a group) is shown whole: the one a mail program shows may be any of them
+  if (mailboxes.length > 1) return displayText(mailboxes.map((mailbox) => mailboxText(mailbox.name, mailbox.address)).join(', ')) || null;
   const address = displayText(first?.address ?? '');
   const elsewhere = Boolean(address) && address.toLowerCase() !== (envelopeSender ?? '').toLowerCase();
   if (!name) return elsewhere ? address : null;
   return elsewhere ? `${name} <${address}>` : name;
+}
+
+function mailboxText(name: string | undefined, address: string | undefined): string {
+  const shown = decodeHeaderText(name ?? null);
+  return shown ? `${shown} <${address ?? ''}>` : (address ?? '');
 }
 
 /**

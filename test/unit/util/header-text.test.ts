@@ -69,3 +69,8 @@ test('a From with no name that is not the envelope sender is shown as its addres
   assert.equal(fromDisplayName('Juergen@Sender.test', 'juergen@sender.test'), null);
   assert.equal(fromDisplayName('<ceo@bank.example>', ''), 'ceo@bank.example', 'a bounce from outside shows whom it names');
 });
+
+test('a From of several mailboxes or a group is shown whole, the envelope sender among them', () => {
+  assert.equal(fromDisplayName('someone@sender.invalid, CEO Bank <ceo@bank.example>', 'someone@sender.invalid'), 'someone@sender.invalid, CEO Bank <ceo@bank.example>');
+  assert.equal(fromDisplayName('G: someone@sender.invalid, ceo@bank.example;', 'someone@sender.invalid'), 'someone@sender.invalid, ceo@bank.example');
+});
