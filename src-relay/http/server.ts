@@ -3,6 +3,7 @@ import { createServer as createTlsServer, type Server as HttpsServer } from 'nod
 import type { AddressInfo, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { splitHostPort } from '../config/load.ts';
+import { clientKey } from '../util/networks.ts';
 import type { Logger } from '../log/logger.ts';
 import { sendError, type Router } from './router.ts';
 
@@ -32,10 +33,11 @@ export const ADMIN_RETRY_BIND_MS = 30_000;
 /** On stop, open keep-alive connections are closed after this long. */
 const CLOSE_GRACE_MS = 2_000;
 /**
- * Connections open at once, from everyone and from one address: a browser keeps six to a site, and each open page one
- * more for its live events; the desktop app's calls all come from the box itself, and an office may share one
- * address on the user page. Past them a new connection is closed at once: with bodies of at most 16 KiB without a
- * session (admin/api.ts), nobody can make the relay hold more than a few MiB of half-sent requests.
+ * Connections open at once, from everyone and from one address (an IPv6 client by its /64): a browser keeps six to a
+ * site, and each open page one more for its live events; the desktop app's calls all come from the box itself, and an
+ * office may share one address on the user page. Past the first a new connection is closed at once; at the second
+ * the address holding the most gives up its oldest, so a crowd from a few addresses cannot keep anyone else out. With
+ * bodies of at most 16 KiB without a session (admin/api.ts), nobody can make the relay hold more than a few MiB.
  */
 export const MAX_HTTP_CONNECTIONS = 512;
 export const MAX_HTTP_CONNECTIONS_PER_IP = 128;
@@ -88,28 +90,45 @@ export class AdminServer {
   }
 
   private capConnections(): void {
-    this.server.maxConnections = MAX_HTTP_CONNECTIONS;
-    const perIp = new Map<string, number>();
+    const byClient = new Map<string, Set<Socket>>();
+    let total = 0;
     let loggedAt = -Infinity;
-    const refused = (ip: string, why: string) => {
+    const closed = (client: string, why: string) => {
       if (performance.now() - loggedAt < CAP_LOG_EVERY_MS) return;
       loggedAt = performance.now();
-      this.options.logger.warn({ ip, why }, `${this.label}_CONNECTION_REFUSED`);
+      this.options.logger.warn({ ip: client, why }, `${this.label}_CONNECTION_REFUSED`);
     };
-    this.server.on('drop', (data?: { remoteAddress?: string }) => refused(data?.remoteAddress ?? 'unknown', `${MAX_HTTP_CONNECTIONS} connections open`));
+    const forget = (client: string, socket: Socket) => {
+      const open = byClient.get(client);
+      if (!open?.delete(socket)) return;
+      total--;
+      if (open.size === 0) byClient.delete(client);
+    };
     this.server.on('connection', (socket: Socket) => {
-      const ip = socket.remoteAddress ?? 'unknown';
-      const open = (perIp.get(ip) ?? 0) + 1;
-      if (open > MAX_HTTP_CONNECTIONS_PER_IP) {
+      const client = clientKey(socket.remoteAddress ?? 'unknown');
+      const mine = byClient.get(client) ?? new Set<Socket>();
+      if (mine.size >= MAX_HTTP_CONNECTIONS_PER_IP) {
         socket.destroy();
-        return refused(ip, `${MAX_HTTP_CONNECTIONS_PER_IP} connections open from this address`);
+        return closed(client, `${MAX_HTTP_CONNECTIONS_PER_IP} connections open from this address`);
       }
-      perIp.set(ip, open);
-      socket.once('close', () => {
-        const left = (perIp.get(ip) ?? 1) - 1;
-        if (left > 0) perIp.set(ip, left);
-        else perIp.delete(ip);
-      });
+      if (total >= MAX_HTTP_CONNECTIONS) {
+        let crowd: [string, Set<Socket>] | undefined;
+        for (const entry of byClient) if (!crowd || entry[1].size > crowd[1].size) crowd = entry;
+        // only an address holding more than this one would once it is in gives way
+        if (!crowd || crowd[1].size <= mine.size + 1) {
+          socket.destroy();
+          return closed(client, `${MAX_HTTP_CONNECTIONS} connections open`);
+        }
+        const [crowded, sockets] = crowd;
+        const oldest = sockets.values().next().value!;
+        forget(crowded, oldest);
+        oldest.destroy();
+        closed(crowded, `${MAX_HTTP_CONNECTIONS} connections open: its oldest closed for a newcomer`);
+      }
+      mine.add(socket);
+      byClient.set(client, mine);
+      total++;
+      socket.once('close', () => forget(client, socket));
     });
   }
 
