@@ -73,6 +73,9 @@ export function App() {
   }
 }
 
+/** How long the live stream may be down (after it was open) before the top bar says the relay does not answer. */
+const STREAM_LOST_MS = 10_000;
+
 const NAV: readonly { screen: Screen; label: string }[] = [
   { screen: 'dashboard', label: 'Dashboard' },
   { screen: 'queue', label: 'Queue' },
@@ -148,6 +151,15 @@ function Shell({ onLoggedOut }: { onLoggedOut: () => void }) {
       void reloadRelay();
     }
   }, [stream, reloadRelay]);
+  // A stream lost and not back within STREAM_LOST_MS: a hung relay answers no call either (the calls just wait), so
+  // the stream's own silence says it (client.ts closes a stream that hears nothing, not even the heartbeat).
+  const [streamLost, setStreamLost] = useState(false);
+  useEffect(() => {
+    if (stream === 'open') return setStreamLost(false);
+    if (!wasConnected.current) return;
+    const timer = setTimeout(() => setStreamLost(true), STREAM_LOST_MS);
+    return () => clearTimeout(timer);
+  }, [stream]);
   // Events missed while the stream was down: ask again once it is back.
   useEffect(() => {
     if (stream === 'open') {
@@ -186,7 +198,8 @@ function Shell({ onLoggedOut }: { onLoggedOut: () => void }) {
   const status = relay.data;
   const openAlerts = alerts.data?.open ?? [];
   // the last answer stays on screen when the service stops answering: the badge must not go on saying "Running"
-  const state = relay.error?.code === 'NETWORK' ? NOT_ANSWERING : status ? relayBadge(status, summary.data) : null;
+  const unanswered = relay.error?.code === 'NETWORK' || streamLost;
+  const state = unanswered ? NOT_ANSWERING : status ? relayBadge(status, summary.data) : null;
 
   return (
     <div className="app">
@@ -248,7 +261,7 @@ function Shell({ onLoggedOut }: { onLoggedOut: () => void }) {
               Delivery is paused: nothing leaves the queue. <a href="#/queue">Open the queue</a> to resume it.
             </div>
           ) : null}
-          <ScreenView screen={route.screen} sub={route.sub} params={route.params} relay={relay} summary={summary} openAlerts={openAlerts} reloadAlerts={alerts.reload} />
+          <ScreenView screen={route.screen} sub={route.sub} params={route.params} relay={relay} unanswered={unanswered} summary={summary} openAlerts={openAlerts} reloadAlerts={alerts.reload} />
         </main>
       </div>
     </div>
@@ -273,13 +286,15 @@ function ScreenView(props: {
   sub: string | null;
   params: Record<string, string>;
   relay: CallState<RelayStatus>;
+  /** The relay's admin service does not answer (a failed call, or the live stream lost): what is shown is from before. */
+  unanswered: boolean;
   summary: CallState<QueueSummary>;
   openAlerts: Alert[];
   reloadAlerts: () => Promise<void>;
 }) {
   switch (props.screen) {
     case 'dashboard':
-      return <Dashboard relay={props.relay} summary={props.summary} openAlerts={props.openAlerts} />;
+      return <Dashboard relay={props.relay} unanswered={props.unanswered} summary={props.summary} openAlerts={props.openAlerts} />;
     case 'queue':
       return props.params.view === 'destinations' ? <DestinationsView /> : <QueueScreen summary={props.summary} openId={props.params.id ?? null} params={props.params} />;
     case 'quarantine':

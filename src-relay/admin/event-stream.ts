@@ -3,8 +3,12 @@ import type { EventName, EventPayload } from './contract.ts';
 
 /** Event streams open at once; more are refused (each holds a socket). */
 export const MAX_EVENT_CLIENTS = 50;
-/** A comment line this often keeps proxies and the browser from timing the stream out. */
-export const HEARTBEAT_MS = 25_000;
+/**
+ * An unnamed message this often: it keeps proxies from timing the stream out, and tells the page the relay still
+ * answers (a browser never reports a comment line). A page that hears nothing for STREAM_SILENCE_MS (the renderer's
+ * client) takes the relay for hung.
+ */
+export const HEARTBEAT_MS = 10_000;
 /**
  * How often the open streams' sessions are looked at between writes: a session ended on the box (`moat admin
  * reset-password`) ends its stream within this, and the page goes to the log-in screen by itself.
@@ -21,7 +25,7 @@ export class EventStream {
   private readonly sessionCheck: NodeJS.Timeout;
 
   constructor() {
-    this.heartbeat = setInterval(() => this.write(': keep-alive\n\n'), HEARTBEAT_MS);
+    this.heartbeat = setInterval(() => this.write('data: {}\n\n'), HEARTBEAT_MS);
     this.heartbeat.unref();
     this.sessionCheck = setInterval(() => this.write(''), SESSION_CHECK_MS);
     this.sessionCheck.unref();

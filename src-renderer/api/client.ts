@@ -137,12 +137,19 @@ export interface EventSourceLike {
   readonly readyState: number;
   onopen: ((event: unknown) => void) | null;
   onerror: ((event: unknown) => void) | null;
+  /** The relay's heartbeat (an unnamed message, every 10 s). */
+  onmessage?: ((event: unknown) => void) | null;
   addEventListener(type: string, listener: (event: { data: string }) => void): void;
   close(): void;
 }
 export type EventSourceFactory = (url: string) => EventSourceLike;
 
 export type StreamState = 'connecting' | 'open' | 'closed';
+/**
+ * An open stream that hears nothing this long (not even the relay's heartbeat, every 10 s) is closed and opened
+ * again: the relay is hung or the path to it is gone, though the connection may look open.
+ */
+export const STREAM_SILENCE_MS = 30_000;
 
 export interface EventStream {
   on<K extends EventName>(name: K, listener: Listener<K>): () => void;
@@ -174,6 +181,7 @@ export function createEventStream(options: { url?: string; factory?: EventSource
   const stateListeners = new Set<(state: StreamState) => void>();
   let source: EventSourceLike | null = null;
   let timer: unknown = null;
+  let silence: unknown = null;
   let failures = 0;
   let running = false;
   let state: StreamState = 'closed';
@@ -184,30 +192,49 @@ export function createEventStream(options: { url?: string; factory?: EventSource
     for (const listener of stateListeners) listener(state);
   };
 
+  const quiet = () => {
+    if (silence !== null) clearTimer(silence);
+    silence = null;
+  };
   const connect = () => {
     timer = null;
     if (!running) return;
     setState('connecting');
     const current = factory(url);
     source = current;
+    const lost = () => {
+      quiet();
+      current.close();
+      source = null;
+      failures += 1;
+      setState('closed');
+      if (running) timer = setTimer(connect, reconnectDelay(failures));
+    };
+    const heard = () => {
+      quiet();
+      silence = setTimer(() => {
+        silence = null;
+        if (source === current) lost();
+      }, STREAM_SILENCE_MS);
+    };
     current.onopen = () => {
       failures = 0;
       setState('open');
+      heard();
     };
+    current.onmessage = heard;
     current.onerror = () => {
       if (source !== current) return;
       if (current.readyState === EVENT_SOURCE_CLOSED) {
-        current.close();
-        source = null;
-        failures += 1;
-        setState('closed');
-        if (running) timer = setTimer(connect, reconnectDelay(failures));
+        lost();
       } else {
+        quiet();
         setState('connecting');
       }
     };
     for (const name of EVENT_NAMES) {
       current.addEventListener(name, (event) => {
+        heard();
         let payload: unknown;
         try {
           payload = JSON.parse(event.data);
@@ -242,6 +269,7 @@ export function createEventStream(options: { url?: string; factory?: EventSource
       running = false;
       if (timer !== null) clearTimer(timer);
       timer = null;
+      quiet();
       source?.close();
       source = null;
       setState('closed');

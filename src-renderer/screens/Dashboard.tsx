@@ -16,7 +16,7 @@ type QueueSummary = Output<'queue.summary'>;
 const ROUTE_NAMES: Record<string, string> = { internal: 'Internal server', smarthost: 'Smarthost (outgoing mail)' };
 
 /** Relay and routes, the queue at a glance, today's figures, the charts, and the open alerts with their hints. */
-export function Dashboard({ relay, summary, openAlerts }: { relay: CallState<RelayStatus>; summary: CallState<QueueSummary>; openAlerts: Alert[] }) {
+export function Dashboard({ relay, unanswered, summary, openAlerts }: { relay: CallState<RelayStatus>; unanswered: boolean; summary: CallState<QueueSummary>; openAlerts: Alert[] }) {
   const now = useNow(15_000);
   const figures = useCall('dashboard.get', {});
   const [range, setRange] = useState<'24h' | '7d'>('24h');
@@ -25,7 +25,6 @@ export function Dashboard({ relay, summary, openAlerts }: { relay: CallState<Rel
   useLiveReload(['received', 'delivered', 'bounced', 'quarantined', 'deferred'], () => void series.reload(), 30_000);
   useEvent('alert', () => void figures.reload());
   const warnings = liveWarnings(relay.data, summary.data);
-  const unanswered = relay.error?.code === 'NETWORK';
   const checklist = useCall('checklist.get', {});
   const failingProbes = checklist.data?.probes.filter((probe) => probe.status === 'failing').length ?? 0;
 
@@ -39,7 +38,7 @@ export function Dashboard({ relay, summary, openAlerts }: { relay: CallState<Rel
             Its admin service did not answer (is the relay running?). What this page shows is what it said before, and may be out of date. It is
             asked again when the live updates come back.
           </p>
-          <ErrorMessage error={relay.error!} onRetry={() => void relay.reload()} />
+          {relay.error ? <ErrorMessage error={relay.error} onRetry={() => void relay.reload()} /> : null}
         </section>
       ) : null}
       <div className="cards">

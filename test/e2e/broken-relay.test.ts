@@ -73,3 +73,33 @@ e2eTest('a relay that stops answering while its dashboard is open is shown as no
     if (!stopped) await serve.stop();
   }
 });
+
+// A hung relay (stopped with SIGSTOP: its connections stay open, nothing is answered) is told by the live stream's
+// silence: the relay's heartbeat comes every 10 s, and a page that hears nothing for 30 s takes the relay for hung.
+e2eTest('a relay that hangs while its dashboard is open is shown as not answering, and as running again once it goes on', async (world) => {
+  const sink = await world.sink();
+  writeFileSync(join(world.dataDir, 'moat.json'), JSON.stringify({ domains: ['example.test'], internal: { host: '127.0.0.1', port: sink.port, tls: 'none' }, mx: { listen: '127.0.0.1:0' } }));
+  const serve = await ServeProcess.startForSetup(['--data-dir', world.dataDir, '--admin-listen', '127.0.0.1:0']);
+  try {
+    const base = `http://${serve.admin}`;
+    await new AdminClient(base).call('auth.setup', { token: serve.setupToken, password: ADMIN_PASSWORD });
+    const { page } = await world.page();
+    await logIn(page, base);
+    const topbar = page.locator('header.topbar');
+    await textMatches(topbar, /Relay: Running/);
+
+    serve.child.kill('SIGSTOP');
+    // up to 30 s of silence, then 10 s without a stream
+    await topbar.filter({ hasText: 'Relay: Not answering' }).waitFor({ timeout: 60_000 });
+    await textMatches(page.getByRole('alert').filter({ hasText: 'The relay does not answer' }), /may be out of date/);
+    assert.doesNotMatch(await page.locator('main').innerText(), /All is well|Running for/);
+    await screenshot(page, '41-relay-hung');
+
+    serve.child.kill('SIGCONT');
+    await topbar.filter({ hasText: 'Relay: Running' }).waitFor({ timeout: 30_000 });
+    await textMatches(page.locator('main'), /All is well/);
+  } finally {
+    serve.child.kill('SIGCONT');
+    await serve.stop();
+  }
+});

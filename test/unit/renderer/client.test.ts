@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { eventSchemas } from '../../../src-relay/admin/contract.ts';
-import { ApiFailure, createClient, createEventStream, EVENT_NAMES, parseApiResponse, reconnectDelay, type EventSourceLike } from '../../../src-renderer/api/client.ts';
+import { ApiFailure, createClient, createEventStream, EVENT_NAMES, parseApiResponse, reconnectDelay, STREAM_SILENCE_MS, type EventSourceLike } from '../../../src-renderer/api/client.ts';
 
 test('the event names are the contract\'s', () => {
   assert.deepEqual([...EVENT_NAMES].sort(), Object.keys(eventSchemas).sort());
@@ -81,6 +81,7 @@ class FakeSource implements EventSourceLike {
   readyState = 0;
   onopen: ((event: unknown) => void) | null = null;
   onerror: ((event: unknown) => void) | null = null;
+  onmessage: ((event: unknown) => void) | null = null;
   closed = false;
   readonly handlers = new Map<string, (event: { data: string }) => void>();
   constructor(readonly url: string) {}
@@ -125,17 +126,60 @@ test('events reach their listeners, and a stream the server refused is opened ag
 
   sources[0]!.readyState = 2;
   sources[0]!.onerror?.({});
-  assert.deepEqual(timers.map((timer) => timer.ms), [1000]);
-  timers[0]!.fn();
+  const reconnects = () => timers.filter((timer) => timer.ms !== STREAM_SILENCE_MS);
+  assert.deepEqual(reconnects().map((timer) => timer.ms), [1000]);
+  reconnects()[0]!.fn();
   assert.equal(sources.length, 2);
   sources[1]!.readyState = 2;
   sources[1]!.onerror?.({});
-  assert.equal(timers[1]!.ms, 2000, 'the wait doubles');
+  assert.equal(reconnects()[1]!.ms, 2000, 'the wait doubles');
   assert.deepEqual(states, ['closed', 'connecting', 'open', 'closed', 'connecting', 'closed']);
 
   off();
   stream.stop();
   assert.ok(sources.every((source) => source.closed));
+});
+
+test(`an open stream that hears nothing for ${STREAM_SILENCE_MS} ms, not even the heartbeat, is closed and opened again; each message puts that off`, () => {
+  const sources: FakeSource[] = [];
+  let next = 0;
+  const timers = new Map<number, { fn: () => void; ms: number }>();
+  const stream = createEventStream({
+    factory: (url) => {
+      const source = new FakeSource(url);
+      sources.push(source);
+      return source;
+    },
+    setTimer: (fn, ms) => {
+      const id = ++next;
+      // a timer that fired is gone, as a real one is
+      timers.set(id, { fn: () => (timers.delete(id), fn()), ms });
+      return id;
+    },
+    clearTimer: (id) => timers.delete(id as number),
+  });
+  const states: string[] = [];
+  stream.onState((state) => states.push(state));
+  stream.start();
+  sources[0]!.readyState = 1;
+  sources[0]!.onopen?.({});
+  const silences = () => [...timers.values()].filter((timer) => timer.ms === STREAM_SILENCE_MS);
+  assert.equal(silences().length, 1, 'watched from the open');
+  const first = silences()[0]!;
+  sources[0]!.onmessage?.({ data: '{}' });
+  assert.equal(silences().length, 1, 'the heartbeat replaced the watch');
+  assert.notEqual(silences()[0], first);
+  sources[0]!.emit('queue', { size: 1, oldest: null, held: 0, queueHeld: false });
+  assert.equal(silences().length, 1, 'and so does an event');
+  silences()[0]!.fn();
+  assert.equal(sources[0]!.closed, true, 'silence closes it');
+  assert.deepEqual(states, ['closed', 'connecting', 'open', 'closed']);
+  const reconnect = [...timers.values()].find((timer) => timer.ms !== STREAM_SILENCE_MS)!;
+  assert.equal(reconnect.ms, 1000);
+  reconnect.fn();
+  assert.equal(sources.length, 2, 'and opens it again');
+  stream.stop();
+  assert.equal(silences().length, 0);
 });
 
 test('reconnect waits double up to half a minute', () => {
