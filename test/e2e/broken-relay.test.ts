@@ -4,7 +4,8 @@ import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { AdminClient } from '../helpers/admin.ts';
 import { ServeProcess } from '../helpers/cli.ts';
-import { ADMIN_PASSWORD, e2eTest, heading, logIn, screenshot, textMatches } from './world.ts';
+import type { Locator, Page } from 'playwright-core';
+import { ADMIN_PASSWORD, e2eTest, heading, logIn, screenshot, textMatches, type World } from './world.ts';
 
 // A broken state (STYLE habit 18): a configuration whose listener cannot bind. The relay keeps its admin page up,
 // says why the engine is not running, and the screens show errors instead of crashing or spinning.
@@ -45,11 +46,11 @@ e2eTest('a relay that cannot start says why on every screen, and stays manageabl
 
 // The relay stopped while its dashboard is open: what the page shows is from before, and it must say so, not go on
 // with "Running for …" and "All is well".
-e2eTest('a relay that stops answering while its dashboard is open is shown as not answering, not as running and well', async (world) => {
+/** A configured `moat serve`, claimed, with its dashboard open and saying the relay runs. */
+async function dashboardOfServe(world: World): Promise<{ serve: ServeProcess; page: Page; topbar: Locator }> {
   const sink = await world.sink();
   writeFileSync(join(world.dataDir, 'moat.json'), JSON.stringify({ domains: ['example.test'], internal: { host: '127.0.0.1', port: sink.port, tls: 'none' }, mx: { listen: '127.0.0.1:0' } }));
   const serve = await ServeProcess.startForSetup(['--data-dir', world.dataDir, '--admin-listen', '127.0.0.1:0']);
-  let stopped = false;
   try {
     const base = `http://${serve.admin}`;
     await new AdminClient(base).call('auth.setup', { token: serve.setupToken, password: ADMIN_PASSWORD });
@@ -58,6 +59,17 @@ e2eTest('a relay that stops answering while its dashboard is open is shown as no
     const topbar = page.locator('header.topbar');
     await textMatches(topbar, /Relay: Running/);
     await textMatches(page.locator('main'), /All is well/);
+    return { serve, page, topbar };
+  } catch (error) {
+    await serve.stop();
+    throw error;
+  }
+}
+
+e2eTest('a relay that stops answering while its dashboard is open is shown as not answering, not as running and well', async (world) => {
+  const { serve, page, topbar } = await dashboardOfServe(world);
+  let stopped = false;
+  try {
 
     await serve.stop();
     stopped = true;
@@ -77,17 +89,8 @@ e2eTest('a relay that stops answering while its dashboard is open is shown as no
 // A hung relay (stopped with SIGSTOP: its connections stay open, nothing is answered) is told by the live stream's
 // silence: the relay's heartbeat comes every 10 s, and a page that hears nothing for 30 s takes the relay for hung.
 e2eTest('a relay that hangs while its dashboard is open is shown as not answering, and as running again once it goes on', async (world) => {
-  const sink = await world.sink();
-  writeFileSync(join(world.dataDir, 'moat.json'), JSON.stringify({ domains: ['example.test'], internal: { host: '127.0.0.1', port: sink.port, tls: 'none' }, mx: { listen: '127.0.0.1:0' } }));
-  const serve = await ServeProcess.startForSetup(['--data-dir', world.dataDir, '--admin-listen', '127.0.0.1:0']);
+  const { serve, page, topbar } = await dashboardOfServe(world);
   try {
-    const base = `http://${serve.admin}`;
-    await new AdminClient(base).call('auth.setup', { token: serve.setupToken, password: ADMIN_PASSWORD });
-    const { page } = await world.page();
-    await logIn(page, base);
-    const topbar = page.locator('header.topbar');
-    await textMatches(topbar, /Relay: Running/);
-
     serve.child.kill('SIGSTOP');
     // up to 30 s of silence, then 10 s without a stream
     await topbar.filter({ hasText: 'Relay: Not answering' }).waitFor({ timeout: 60_000 });
