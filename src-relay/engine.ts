@@ -164,7 +164,7 @@ export async function createRelay(config: Config, dataDir: string, options: Rela
     const bound = await mx.listen(host, port);
     undo.push(() => mx.stop());
     const scan = createSubmissionScan(config, { logger, parse: (path, signal, read) => thread.parse(path, signal, read) });
-    const submission = await startSubmission({ config, dataDir, db, queue, tls, hostname, logger, events, clock, verifyPassword: options.verifyPassword, scan });
+    const submission = await startSubmission({ config, dataDir, db, queue, tls, hostname, logger, events, clock, verifyPassword: options.verifyPassword, scan, selfTestHelo: probeHelo });
     undo.push(() => submission.stop());
     const userPage = config.quarantine.userPage.listen
       ? new UserPage({ config: config.quarantine.userPage, quarantine, links: await UserLinks.open(dataDir), logger, clock })
@@ -190,7 +190,7 @@ export async function createRelay(config: Config, dataDir: string, options: Rela
     const mxAddress = bound.family === 'IPv6' ? `[${bound.address}]:${bound.port}` : `${bound.address}:${bound.port}`;
     const adminListener = options.adminListener ?? (() => NO_ADMIN_LISTENER);
     undo.push(() => monitor.stop());
-    monitor.start({ mx: mxAddress, admin: adminListener });
+    monitor.start({ mx: mxAddress, submission: submission.addresses, admin: adminListener });
     undo.push(() => backups.stop());
     backups.start();
     logger.info({ mx: mxAddress, ...submission.addresses, queued: queue.store.summary().size, damaged: damaged.length }, 'STARTED');

@@ -690,6 +690,7 @@ function finishRestore(staging: string, dataDir: string, manifest: Manifest, fil
     // where the old box's listeners were says nothing about this one
     const state = new StateStore(db);
     state.delete(STATE_KEYS.servedMx);
+    state.delete(STATE_KEYS.servedSubmission);
     state.delete(STATE_KEYS.servedAdmin);
     state.delete(STATE_KEYS.selfTestHelo);
     state.put(STATE_KEYS.lastBackup, JSON.stringify({ at: Date.parse(manifest.createdAt), file: resolve(file), restoredAt: now }));

@@ -11,6 +11,7 @@ import { silentLogger } from '../log/logger.ts';
 import { openDatabase } from '../store/db.ts';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type CommandIo } from './io.ts';
 import { missingStore } from '../engine.ts';
+import type { SubmissionAddresses } from '../submission/index.ts';
 
 export const CHECKLIST_USAGE = `  moat checklist [run [PROBE]... | tick ITEM [NOTE...] | untick ITEM | history [PROBE]]   [--data-dir DIR]`;
 
@@ -57,6 +58,7 @@ export async function checklistCommand(args: string[], context: ChecklistCliCont
           clock,
           options: { ...context.options, hooks },
           mxAddress: store.getState(STATE_KEYS.servedMx) ?? null,
+          submissionAddresses: store.getJson<SubmissionAddresses>(STATE_KEYS.servedSubmission) ?? {},
           selfTestHelo: store.getState(STATE_KEYS.selfTestHelo) ?? null,
           adminAddress: store.getState(STATE_KEYS.servedAdmin) ?? null,
           adminError: null,

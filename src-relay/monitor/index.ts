@@ -19,6 +19,7 @@ import { runCommand, type CommandRunner, type ProbeContext } from './probes.ts';
 import { MOAT_VERSION, SUPPORTED_NODE_RANGE } from '../util/version.ts';
 import { defaultHooks } from './default-hooks.ts';
 import type { MonitorHooks } from './types.ts';
+import type { SubmissionAddresses } from '../submission/index.ts';
 
 /** The first scheduled checklist run waits this long after a start (apt is not run while the relay starts up). */
 export const CHECKLIST_FIRST_RUN_DELAY_MS = 5 * 60_000;
@@ -73,6 +74,7 @@ export interface ProbeEnvironment {
   clock: () => number;
   options: MonitorOptions;
   mxAddress: string | null;
+  submissionAddresses?: SubmissionAddresses;
   selfTestHelo?: string | null;
   adminAddress: string | null;
   adminError: string | null;
@@ -96,6 +98,7 @@ export function probeContext(env: ProbeEnvironment): ProbeContext {
     electronVersion: process.versions.electron,
     moatVersion: MOAT_VERSION,
     mxAddress: options.selfTestTarget ?? env.mxAddress,
+    submissionAddresses: env.submissionAddresses ?? {},
     selfTestHelo: env.selfTestHelo ?? null,
     adminAddress: env.adminAddress,
     adminError: env.adminError,
@@ -141,7 +144,7 @@ export class Monitor {
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly abort = new AbortController();
   private readonly notifications = new Set<Promise<unknown>>();
-  private addresses: { mx: string | null; admin: () => { address: string | null; error: string | null } } = {
+  private addresses: { mx: string | null; submission?: SubmissionAddresses; admin: () => { address: string | null; error: string | null } } = {
     mx: null,
     admin: () => ({ address: null, error: null }),
   };
@@ -193,9 +196,10 @@ export class Monitor {
   }
 
   /** Starts the timers once the listeners are up (their addresses are what the self-test and probes use). */
-  start(addresses: { mx: string; admin: () => { address: string | null; error: string | null } }): void {
+  start(addresses: { mx: string; submission?: SubmissionAddresses; admin: () => { address: string | null; error: string | null } }): void {
     this.addresses = addresses;
     this.store.setState(STATE_KEYS.servedMx, addresses.mx);
+    this.store.setState(STATE_KEYS.servedSubmission, JSON.stringify(addresses.submission ?? {}));
     if (this.deps.selfTestHelo) this.store.setState(STATE_KEYS.selfTestHelo, this.deps.selfTestHelo);
     const admin = addresses.admin();
     if (admin.address) this.store.setState(STATE_KEYS.servedAdmin, admin.address);
@@ -274,6 +278,7 @@ export class Monitor {
       clock: this.deps.clock,
       options: this.options,
       mxAddress: this.addresses.mx,
+      submissionAddresses: this.addresses.submission ?? {},
       selfTestHelo: this.deps.selfTestHelo ?? null,
       adminAddress: admin.address,
       adminError: admin.error,
@@ -418,6 +423,7 @@ export class Monitor {
     // a stopped relay has no listener to probe: `moat checklist run` must not test whatever takes the port next
     try {
       this.store.deleteState(STATE_KEYS.servedMx);
+      this.store.deleteState(STATE_KEYS.servedSubmission);
       this.store.deleteState(STATE_KEYS.servedAdmin);
       this.store.deleteState(STATE_KEYS.selfTestHelo);
     } catch (error) {

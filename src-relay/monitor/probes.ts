@@ -7,9 +7,11 @@ import { isLoopbackListen } from '../config/schema.ts';
 import { splitHostPort } from '../config/load.ts';
 import { describeDuration } from './alert-rules.ts';
 import { nodeRuntimeStatus } from './node-releases.ts';
-import { openRelaySelfTest } from './self-test.ts';
+import { openRelaySelfTest, submissionSelfTest } from './self-test.ts';
+import { TrustedNetworks } from '../util/networks.ts';
 import { checkSmtpServer } from './server-check.ts';
 import type { MonitorHooks, ProbeOutcome } from './types.ts';
+import type { SubmissionAddresses } from '../submission/index.ts';
 
 /** apt, PowerShell: a command that has not finished within this long is stopped and the probe says unknown. */
 export const COMMAND_TIMEOUT_MS = 120_000;
@@ -65,6 +67,8 @@ export interface ProbeContext {
   moatVersion: string;
   /** Where the running relay's mx listener is (null: not running). */
   mxAddress: string | null;
+  /** Where the running relay's submission listeners are (587 `submission`, 465 `submissions`); absent: not listening. */
+  submissionAddresses?: SubmissionAddresses;
   /** The EHLO name the self-test greets with, known to the running mx listener so its probes are not counted; null: the hostname. */
   selfTestHelo?: string | null;
   /** Where the admin listener is bound; null with `adminError` when binding failed. */
@@ -357,11 +361,47 @@ export const selfTestProbe: Probe = {
     if (!context.mxAddress) return unknown('the relay is not running, so its mx listener cannot be tested', 'Start "moat serve", then run "moat checklist run".');
     const domain = context.config.domains[0];
     if (!domain) return unknown('no accepted domain is configured');
+    const helo = context.selfTestHelo ?? context.hostname;
     const { host, port } = connectableAddress(context.mxAddress);
-    const { results: _results, ...outcome } = await openRelaySelfTest({ host, port, ourDomain: domain, helo: context.selfTestHelo ?? context.hostname });
-    return outcome;
+    const { results: _results, ...mx } = await openRelaySelfTest({ host, port, ourDomain: domain, helo });
+    const outcomes = [mx];
+    for (const [listener, address] of Object.entries(context.submissionAddresses ?? {}) as ['submission' | 'submissions', string][]) {
+      outcomes.push(await submissionOutcome(context.config, listener, connectableAddress(address), helo));
+    }
+    return worstOf(outcomes);
   },
 };
+
+/** A submission listener must refuse a client that does not log in (unless the probe's own address is trusted). */
+async function submissionOutcome(config: Config, listener: 'submission' | 'submissions', { host, port }: { host: string; port: number }, helo: string): Promise<ProbeOutcome> {
+  const name = listener === 'submission' ? 'submission (587)' : 'submission with TLS (465)';
+  try {
+    const result = await submissionSelfTest({ host, port, listener, helo });
+    if (result.refused === 'yes') return { status: 'ok', detail: `${name} at ${result.target} refused relaying without a login (${result.reply})` };
+    if (result.refused === 'temporarily') {
+      return { status: 'warning', detail: `${name} at ${result.target} refused relaying without a login only for now (${result.reply})`, hint: 'A client that does not log in should get a permanent 530. Run the self-test again; if it persists, report it.' };
+    }
+    if (new TrustedNetworks(config.submission.trustedNetworks).has(host)) {
+      return { status: 'unknown', detail: `${name} at ${result.target} could not be tested from this box: ${host} is in the trusted networks, which may send without logging in` };
+    }
+    return {
+      status: 'failing',
+      detail: `OPEN RELAY: ${name} at ${result.target} relays mail to other domains without a login (${result.reply})`,
+      hint: 'Anyone who can reach this port can send spam through the relay. Stop the relay or firewall the port now, check "submission.trustedNetworks", and report this as a bug.',
+    };
+  } catch (error) {
+    return { status: 'unknown', detail: `could not talk to ${name} at ${host.includes(':') ? `[${host}]` : host}:${port}: ${(error as Error).message}`, hint: 'Is "moat serve" running? The self-test connects to the relay\'s own listeners.' };
+  }
+}
+
+const SEVERITY: Record<ProbeOutcome['status'], number> = { ok: 0, unknown: 1, warning: 2, failing: 3 };
+
+/** One outcome for several checks: the worst status, every detail, the hints of those that are not ok. */
+function worstOf(outcomes: ProbeOutcome[]): ProbeOutcome {
+  const status = outcomes.reduce((worst, outcome) => (SEVERITY[outcome.status] > SEVERITY[worst] ? outcome.status : worst), 'ok' as ProbeOutcome['status']);
+  const hints = outcomes.filter((outcome) => outcome.status !== 'ok' && outcome.hint).map((outcome) => outcome.hint!);
+  return { status, detail: outcomes.map((outcome) => outcome.detail).join('; '), ...(hints.length ? { hint: [...new Set(hints)].join(' ') } : {}) };
+}
 
 export const internalAuthProbe: Probe = {
   id: 'internal-auth',

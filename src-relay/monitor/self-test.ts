@@ -97,6 +97,41 @@ export async function openRelaySelfTest(options: {
   return { status: 'ok', detail: `all ${results.length} relay tricks were refused with 5xx at ${target}`, results };
 }
 
+export interface SubmissionTestResult {
+  /** 587 (STARTTLS; tested without it, as a client that never logs in) or 465 (TLS from the first byte). */
+  listener: 'submission' | 'submissions';
+  target: string;
+  /** The refusal (or acceptance) the relay attempt got, at MAIL FROM or else at RCPT TO. */
+  reply: string;
+  refused: 'yes' | 'temporarily' | 'no';
+}
+
+/**
+ * Moat probes a submission listener as a client that does not log in: mail from and to a foreign domain must be
+ * refused (530 at MAIL FROM), or the listener relays for anyone who finds it. Never sends DATA.
+ */
+export async function submissionSelfTest(options: {
+  host: string;
+  port: number;
+  listener: 'submission' | 'submissions';
+  helo: string;
+  timeoutMs?: number;
+}): Promise<SubmissionTestResult> {
+  const target = `${options.host.includes(':') ? `[${options.host}]` : options.host}:${options.port}`;
+  const probe = await SmtpProbe.connect(options.host, options.port, options.timeoutMs ?? SELF_TEST_TIMEOUT_MS);
+  try {
+    if (options.listener === 'submissions') await probe.upgrade(options.host);
+    expect(await probe.reply(), 2, 'greeting');
+    expect(await probe.command(`EHLO ${options.helo}`), 2, 'EHLO');
+    let reply = await probe.command(`MAIL FROM:<relay-test@${FOREIGN}>`);
+    if (reply.code < 400) reply = await probe.command(`RCPT TO:<relay-test@${FOREIGN}>`);
+    const refused = reply.code >= 500 ? 'yes' : reply.code >= 400 ? 'temporarily' : 'no';
+    return { listener: options.listener, target, reply: reply.text, refused };
+  } finally {
+    probe.close();
+  }
+}
+
 function expect(reply: SmtpReply, klass: number, what: string): void {
   if (Math.floor(reply.code / 100) !== klass) throw new Error(`${what} answered ${reply.text}`);
 }

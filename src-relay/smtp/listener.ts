@@ -83,6 +83,8 @@ export interface ListenerOptions {
   clock?: () => number;
   /** smtp-server options particular to one listener (AUTH, implicit TLS); the shared ones are set here. */
   server: Partial<SMTPServerOptions>;
+  /** The EHLO name of this relay's own open-relay self-test (monitor/self-test.ts selfTestHelo): not counted, not tracked. */
+  selfTestHelo?: string;
 }
 
 /** What the engine hands every listener; each listener adds its own collaborators. */
@@ -94,6 +96,7 @@ export interface EngineListenerOptions {
   logger: Logger;
   events: RelayEvents;
   clock?: () => number;
+  selfTestHelo?: string;
 }
 
 /** A message streamed to its temp spool file, not yet durable: the listener checks it, then commits or discards it. */
@@ -139,6 +142,7 @@ export abstract class SmtpListener {
   private readonly pacing = new TransactionPacing();
   private stressSweep: NodeJS.Timeout | undefined;
   protected stopping = false;
+  private readonly selfTestHelo: string | null;
   /** Which listener this is, in the `received` event (the metrics count inbound and submitted mail apart). */
   protected abstract readonly listener: 'mx' | 'submission';
 
@@ -149,6 +153,7 @@ export abstract class SmtpListener {
     this.events = options.events;
     this.hostname = options.hostname;
     this.clock = options.clock ?? Date.now;
+    this.selfTestHelo = options.selfTestHelo ?? null;
     checkSmtpServerVersion();
     this.server = new SMTPServer({
       name: options.hostname,
@@ -384,7 +389,16 @@ export abstract class SmtpListener {
    */
   protected disconnected(_session: SMTPServerSession): void {}
 
+  /**
+   * This relay's own open-relay self-test: loopback, greeting with the secret EHLO name it was told. Its refusals are
+   * what the test is for, not mail refused, so they are neither counted (moat_messages_rejected_total) nor tracked.
+   */
+  protected isSelfTest(session: SMTPServerSession): boolean {
+    return this.selfTestHelo !== null && session.hostNameAppearsAs === this.selfTestHelo && isLoopback(session.remoteAddress);
+  }
+
   protected note(session: SMTPServerSession, action: 'REFUSED', sender: string | null, recipient: string | null, detail: string): void {
+    if (this.isSelfTest(session)) return;
     this.queue.note({
       at: this.clock(),
       action,
@@ -565,4 +579,11 @@ export abstract class SmtpListener {
 
 export function senderOf(session: SMTPServerSession): string | null {
   return session.envelope.mailFrom ? session.envelope.mailFrom.address : null;
+}
+
+/** 127.0.0.0/8, ::1, and IPv4 loopback written as IPv6 (::ffff:127.x.y.z, how a dual-stack socket reports it). */
+export function isLoopback(address: string | undefined): boolean {
+  if (!address) return false;
+  const v4 = address.startsWith('::ffff:') ? address.slice(7) : address;
+  return v4.startsWith('127.') || address === '::1';
 }

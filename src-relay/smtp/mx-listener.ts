@@ -45,8 +45,6 @@ export interface MxListenerOptions extends EngineListenerOptions {
   resolver?: Resolver;
   /** Each recipient's own block list, asked at RCPT for the envelope sender (a From address is the filters' part). */
   personalLists?: PersonalLists;
-  /** The EHLO name of this relay's own open-relay self-test (monitor/self-test.ts selfTestHelo): not counted, not tracked. */
-  selfTestHelo?: string;
   /** The sender-authentication filter among `filters`: its SPF check starts when MAIL FROM is accepted. */
   senderAuth?: SpfStarter | null;
 }
@@ -75,7 +73,6 @@ export class MxListener extends SmtpListener {
   private readonly clients = new Map<string, ClientSession>();
   /** Client address of every open connection by session id, also those that never got a greeting. */
   private readonly peers = new Map<string, string>();
-  private readonly selfTestHelo: string | null;
   private readonly personalLists: PersonalLists | null;
   private readonly senderAuth: SpfStarter | null;
   /** At most one early SPF check per session: a new MAIL aborts the one before it. */
@@ -95,7 +92,6 @@ export class MxListener extends SmtpListener {
       recipients: config.recipients.length ? new Set(config.recipients) : undefined,
     };
     this.filters = options.filters ?? null;
-    this.selfTestHelo = options.selfTestHelo ?? null;
     this.personalLists = options.personalLists ?? null;
     this.senderAuth = this.filters ? (options.senderAuth ?? null) : null;
     this.tagScore = config.filters.tagScore;
@@ -160,20 +156,8 @@ export class MxListener extends SmtpListener {
     super.disconnected(session);
   }
 
-  /**
-   * This relay's own open-relay self-test: loopback, greeting with the secret EHLO name it was told. Its refusals are
-   * what the test is for, not mail refused, so they are neither counted (moat_messages_rejected_total) nor tracked.
-   */
-  private isSelfTest(session: SMTPServerSession): boolean {
-    return this.selfTestHelo !== null && session.hostNameAppearsAs === this.selfTestHelo && isLoopback(session.remoteAddress);
-  }
-
   private countRefusal(session: SMTPServerSession, reason: RefusalReason): void {
     if (!this.isSelfTest(session)) this.events.emit('refused', { reason, clientIp: session.remoteAddress });
-  }
-
-  protected override note(session: SMTPServerSession, action: 'REFUSED', sender: string | null, recipient: string | null, detail: string): void {
-    if (!this.isSelfTest(session)) super.note(session, action, sender, recipient, detail);
   }
 
   /** A connection-policy refusal: logged, counted, and the reply from the table. */
@@ -410,11 +394,4 @@ export class MxListener extends SmtpListener {
       this.events.emit('quarantined', { id, clientIp: session.remoteAddress, sender: message.sender, recipients: message.recipients.length, score: decision.score, reason: decision.reason });
     }
   }
-}
-
-/** 127.0.0.0/8, ::1, and IPv4 loopback written as IPv6 (::ffff:127.x.y.z, how a dual-stack socket reports it). */
-function isLoopback(address: string | undefined): boolean {
-  if (!address) return false;
-  const v4 = address.startsWith('::ffff:') ? address.slice(7) : address;
-  return v4.startsWith('127.') || address === '::1';
 }

@@ -24,6 +24,8 @@ export const STATE_KEYS = {
   firstStarted: 'first_started_at',
   /** Where the running relay's listeners ended up (for `moat checklist run` in another process). */
   servedMx: 'served_mx_address',
+  /** JSON {submission?, submissions?}: where the running relay's submission listeners are (587, 465). */
+  servedSubmission: 'served_submission_addresses',
   servedAdmin: 'served_admin_address',
   /** The EHLO name the running relay's open-relay self-test uses (secret per run): its probes are not counted as refusals. */
   selfTestHelo: 'self_test_helo',

@@ -33,11 +33,15 @@ export interface SubmissionOptions {
   verifyPassword?: (password: string, hash: string) => Promise<boolean>;
   /** The virus scanner and attachment rules for submitted mail (createSubmissionScan); none when absent. */
   scan?: FilterPipeline | null;
+  /** The EHLO name of the open-relay self-test's probes (monitor/self-test.ts), not counted nor tracked. */
+  selfTestHelo?: string;
 }
 
+/** Where the submission listeners ended up; a listener that is not configured is absent. */
+export type SubmissionAddresses = Partial<Record<SubmissionPort, string>>;
+
 export interface Submission {
-  /** Where the submission listeners ended up; a listener that is not configured is absent. */
-  readonly addresses: Partial<Record<SubmissionPort, string>>;
+  readonly addresses: SubmissionAddresses;
   readonly accounts: AccountStore;
   stop(): Promise<void>;
 }
@@ -70,7 +74,7 @@ export async function startSubmission(options: SubmissionOptions): Promise<Submi
   const trusted = new TrustedNetworks(settings.trustedNetworks);
   const dkim = new DkimSigner(new DkimKeyStore(dkimDir(options.dataDir)));
   const listeners: SubmissionListener[] = [];
-  const addresses: Partial<Record<SubmissionPort, string>> = {};
+  const addresses: SubmissionAddresses = {};
   try {
     for (const [port, listen] of wanted) {
       const listener = new SubmissionListener({ ...options, clock, port, accounts, authenticator, breaker, trusted, dkim, scan: options.scan ?? null });

@@ -296,7 +296,7 @@ export class SubmissionListener extends SmtpListener {
     const detail = printable(rawDetail);
     this.note(session, 'REFUSED', sender, recipient, `${reply.code} ${reply.enhanced} ${detail}`);
     this.logger.info({ ip: session.remoteAddress, user: userOf(session), from: sender, to: recipient ?? undefined, reason: detail }, 'REFUSED');
-    this.events.emit('refused', { reason, clientIp: session.remoteAddress });
+    if (!this.isSelfTest(session)) this.events.emit('refused', { reason, clientIp: session.remoteAddress });
     return this.refuse(session, reply, detail);
   }
 
