@@ -1,5 +1,5 @@
-// mailsplit's Splitter with two changes: the lines of a chunk are split in one synchronous pass, and a header block's
-// lines are counted (maxHeadLines).
+// mailsplit's Splitter with three changes: the lines of a chunk are split in one synchronous pass, a header block's
+// lines are counted (maxHeadLines), and a boundary line may end in spaces or tabs (compareBoundary).
 //
 // mailsplit 5.4.6 (Andris Reinman; MIT or EUPL-1.1+, used here under MIT) hands each line to processLine and
 // continues with setImmediate, so every line of a message waits one turn of the event loop: a 4 KB message took
@@ -52,6 +52,31 @@ export class MimeSplitter extends Splitter {
       this.headLines = 0;
     }
     return ++this.headLines <= this.maxHeadLines;
+  }
+
+  /**
+   * mailsplit's boundary test with RFC 2046 5.1.1's transport padding: spaces and tabs after the boundary (and after
+   * the closing "--") are allowed, as mail programs read them. mailsplit took such a line for content, so a part it
+   * opened (an .exe) was read as text of the part before and never checked, while the internal server saw the part.
+   * 1: the next part; 2: the end of the multipart (also a boundary line with no line end, as mailsplit has it).
+   */
+  compareBoundary(line: Buffer, startpos: number, boundary: Buffer): 1 | 2 | false {
+    const from = startpos + 2;
+    if (line.length < from + boundary.length) return false;
+    for (let i = 0; i < boundary.length; i++) if (line[from + i] !== boundary[i]) return false;
+    let at = from + boundary.length;
+    let end = false;
+    if (line[at] === 0x2d) {
+      if (line[at + 1] !== 0x2d) return false;
+      end = true;
+      at += 2;
+    }
+    while (line[at] === 0x20 || line[at] === 0x09) at++;
+    if (at === line.length) return 2;
+    if (line[at] === 0x0d) at++;
+    if (line[at] === 0x0a) at++;
+    if (at !== line.length) return false;
+    return end ? 2 : 1;
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {

@@ -160,3 +160,19 @@ test('no message kept in quarantine reached the internal server', () => {
   assert.ok(keptSubjects.length >= 10);
   for (const subject of keptSubjects) assert.ok(!sink.messages.some((sunk) => sunk.raw.includes(`\r\nSubject: ${subject}\r\n`)), subject);
 });
+
+// F6: transport padding (RFC 2046 5.1.1) after a boundary: mail programs still see the part it opens
+for (const [padding, where] of [[' ', 'a space'], ['\t', 'a tab'], [' '.repeat(40), '40 spaces'], [' \t ', 'spaces and a tab']] as const) {
+  test(`a boundary line ending in ${where} still opens a part: the program behind it is refused with 550`, async () => {
+    const exe = 'TVqQAAMAAAAEAAAA//8AALgAAAAAAAAAQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAgAAAAA==';
+    const raw =
+      `${head(`padded boundary, ${where}`, 'multipart/mixed; boundary="b"')}--b${padding}\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n` +
+      `--b${padding}\r\n${attachment('attachment; filename="evil.exe"')}\r\n\r\n${exe}\r\n--b--${padding}\r\n`;
+    await refused(raw, /\.exe: "evil\.exe"/);
+  });
+}
+
+test('padded boundaries around harmless parts are delivered, the part after them read as a part', async () => {
+  const subject = 'padded boundaries, harmless';
+  await delivered(`${head(subject, 'multipart/mixed; boundary="b"')}--b \r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n--b\t\r\n${attachment('attachment; filename="notes.txt"')}\r\n\r\naGVsbG8=\r\n--b-- \r\n`, subject);
+});
