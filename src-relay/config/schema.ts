@@ -261,7 +261,7 @@ export const ConfigSchema = z.object({
       encryptedArchives: z
         .enum(['send', 'refuse'])
         .default('send')
-        .meta({ description: 'A password-protected zip from an office client (its contents cannot be scanned; the names inside still are): sent, or refused with 550 as other files that cannot be checked' }),
+        .meta({ description: 'An archive from an office client whose contents cannot be scanned: a password-protected zip (the names inside still are checked), or a rar, 7z, tar or cab archive (Moat does not look inside them): sent, or refused with 550 as other files that cannot be checked' }),
       login: z
         .object({
           maxFailuresPerAccount: z.number().int().min(1).max(1000).default(5).meta({ description: 'Failed logins for one user name (existing or not) from one client address within windowMinutes before the name is locked for that address (guesses from elsewhere never lock the real user out of their own address)' }),

@@ -12,8 +12,9 @@ export interface AttachmentOptions {
    */
   unchecked?: 'reject' | 'quarantine';
   /**
-   * A zip that is only password-protected (its member names were all read, so blocked types inside are still found)
-   * passes: the office's own mail (`submission.encryptedArchives: send`), whose senders logged in.
+   * A zip that is only password-protected (its member names were all read, so blocked types inside are still found),
+   * and an archive of a kind Moat does not list (rar, 7z, tar, cab), pass: the office's own mail
+   * (`submission.encryptedArchives: send`), whose senders logged in.
    */
   encryptedArchivesPass?: boolean;
 }
@@ -57,7 +58,7 @@ export class AttachmentFilter implements Filter {
   private unreadable(parts: readonly MimePart[]): string[] {
     if (!this.options.scanArchives) return [];
     return parts
-      .filter((part) => part.archive?.problem && !(this.options.encryptedArchivesPass && part.archive.onlyEncrypted))
+      .filter((part) => part.archive?.problem && !(this.options.encryptedArchivesPass && (part.archive.onlyEncrypted || part.archive.unlisted)))
       .map((part) => `archive "${printable(part.filename ?? part.names[0] ?? `part ${part.part}`)}" not checked: ${part.archive!.problem!.replace(/[\u0000-\u001f\u007f\u200b-\u200f\u202a-\u202e\u2066-\u2069]/g, '?').slice(0, 300)}`)
       .slice(0, 10);
   }
@@ -71,6 +72,14 @@ export class AttachmentFilter implements Filter {
     }
     if (part.detectedType && EXECUTABLE_TYPES.has(part.detectedType)) {
       found.push(`"${printable(label)}" is a program (${part.detectedType}), whatever its name says`);
+    }
+    if (this.options.scanArchives && part.gzip) {
+      for (const name of part.gzip.names) {
+        const extension = effectiveExtension(name);
+        if (this.blocked.has(extension)) found.push(`blocked file type .${extension} inside "${printable(label)}": "${printable(name)}"`);
+      }
+      const inner = part.gzip.innerType;
+      if (inner && EXECUTABLE_TYPES.has(inner)) found.push(`"${printable(label)}" holds a program (${inner})`);
     }
     if (this.options.scanArchives && part.archive) {
       // every name an extractor may use for the member (zip.ts), not only the one most show

@@ -3,9 +3,10 @@ import { Writable, type Readable } from 'node:stream';
 import type { MimeNode, SplitterChunk } from 'mailsplit';
 import { MimeSplitter } from './mime-splitter.ts';
 import type { MimePart, MimeSummary } from './types.ts';
-import { detectFileType, MAGIC_HEAD_BYTES } from './file-type.ts';
+import { detectFileType, MAGIC_HEAD_BYTES, UNLISTED_ARCHIVE_TYPES } from './file-type.ts';
 import { messageStream, STREAM_CHUNK_BYTES } from './message-source.ts';
 import { endsWithZip, listZip, newInflateBudget, ZIP_TAIL_BYTES } from './zip.ts';
+import { inspectGzip } from './gzip.ts';
 import { nameReadings, parameterNames, parseHeaderValue, transferEncoding, UuencodeScanner } from './mime-names.ts';
 import { pipeChain } from '../util/pipe-chain.ts';
 
@@ -501,12 +502,30 @@ class MimeWalker {
       const tail = Buffer.concat(leaf.tail);
       if (leaf.part.detectedType === 'zip' || endsWithZip(tail)) leaf.part.archive = listZip(tail, leaf.part.size, this.inflateBudget);
     }
+    // after the zip listing: a rar with a zip behind it is still a rar that was not looked into
+    const unlisted = unlistedProblem(leaf.part, head);
+    if (unlisted) leaf.part.archive = { members: leaf.part.archive?.members ?? [], problem: unlisted.problem, unlisted: unlisted.unlisted };
     if (leaf.kind === 'html' && leaf.html.length) {
       const visible = stripHtml(leaf.html.join(''));
       this.htmlChars += visibleChars(visible);
       if (this.htmlText.length < MAX_TEXT_CHARS) this.htmlText += visible.slice(0, MAX_TEXT_CHARS - this.htmlText.length);
     }
   }
+}
+
+/**
+ * Why an archive other than a zip could not be checked (null: it is not one, or it was): gzip's one file is looked
+ * at. `unlisted`: a well-formed archive of a kind Moat does not list (not a damaged one).
+ */
+function unlistedProblem(part: MimePart, head: Buffer): { problem: string; unlisted: boolean } | null {
+  const type = part.detectedType;
+  if (type !== null && UNLISTED_ARCHIVE_TYPES.has(type)) return { problem: `Moat cannot look inside ${type} archives`, unlisted: true };
+  if (type !== 'gzip') return null;
+  const inside = inspectGzip(head, part.names);
+  part.gzip = { names: inside.names, innerType: inside.innerType };
+  if (inside.problem) return { problem: inside.problem, unlisted: false };
+  const archived = inside.innerType === 'zip' || inside.innerType === 'gzip' || (inside.innerType !== null && UNLISTED_ARCHIVE_TYPES.has(inside.innerType));
+  return archived ? { problem: `Moat cannot look inside a ${inside.innerType} archive in a gzip file`, unlisted: true } : null;
 }
 
 /** Throws why the walk of an attached message stopped, if it did (never writes to a splitter that is gone). */

@@ -2,6 +2,7 @@
 // colleagues (or out) what the mx listener refuses. Real submission listeners over TLS, a real internal server.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { gzipSync } from 'node:zlib';
 import { Sink } from '../helpers/sink.ts';
 import { closedPort } from '../helpers/engine-pings.ts';
 import { addUser, officeMessage, startSubmissionRelay, submit } from '../helpers/submission.ts';
@@ -115,6 +116,37 @@ test('a password-protected zip from the office is sent by default (the names ins
     await addUser(relay.dataDir, ALICE.user, ALICE.senders);
     await assert.rejects(submit(relay.submission, { user: ALICE.user }, 'alice@example.test', ['accountant@outside.test'], withAttachment('accountant@outside.test', 'payroll.zip', protectedZip)), (error) => {
       assert.match(refusal(error), /^550 5\.7\.1 Message refused by policy: archive "payroll\.zip" not checked: "payroll\.pdf" is encrypted/);
+      return true;
+    });
+  } finally {
+    await relay.stop();
+    await sink.stop();
+  }
+});
+
+test('an office client\'s rar or 7z goes out by default (as a password-protected zip does) and is refused with encryptedArchives: refuse; a program in a gzip never goes', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const sink = await Sink.start();
+  const sevenZip = Buffer.concat([Buffer.from([0x37, 0x7a, 0xbc, 0xaf, 0x27, 0x1c, 0, 4]), Buffer.alloc(64, 7)]);
+  const gzippedExe = gzipSync(Buffer.from('MZ\x90\x00\x03\x00\x00\x00', 'latin1'));
+  let relay = await startSubmissionRelay(sink.port, FILTERS_ON);
+  try {
+    await addUser(relay.dataDir, ALICE.user, ALICE.senders);
+    await submit(relay.submission, { user: ALICE.user }, 'alice@example.test', ['accountant@outside.test'], withAttachment('accountant@outside.test', 'plans.7z', sevenZip));
+    await assert.rejects(submit(relay.submission, { user: ALICE.user }, 'alice@example.test', ['accountant@outside.test'], withAttachment('accountant@outside.test', 'tool.exe.gz', gzippedExe)), (error) => {
+      assert.match(refusal(error), /^550 5\.7\.1 Message refused by policy: blocked file type \.exe inside "tool\.exe\.gz": "tool\.exe"/);
+      return true;
+    });
+    // from the internet the same 7z cannot be checked, so it is not clean: quarantined (filters.unchecked)
+    await send(relay.port, 'x@sender.test', ['colleague@example.test'], withAttachment('colleague@example.test', 'plans.7z', sevenZip));
+    assert.deepEqual(relay.relay.queue.store.db.prepare('SELECT status FROM messages ORDER BY received_at').all().map((row) => (row as { status: string }).status), ['queued', 'quarantined']);
+  } finally {
+    await relay.stop();
+  }
+  relay = await startSubmissionRelay(sink.port, { ...FILTERS_ON, submission: { encryptedArchives: 'refuse' } });
+  try {
+    await addUser(relay.dataDir, ALICE.user, ALICE.senders);
+    await assert.rejects(submit(relay.submission, { user: ALICE.user }, 'alice@example.test', ['accountant@outside.test'], withAttachment('accountant@outside.test', 'plans.7z', sevenZip)), (error) => {
+      assert.match(refusal(error), /^550 5\.7\.1 Message refused by policy: archive "plans\.7z" not checked: Moat cannot look inside 7z archives/);
       return true;
     });
   } finally {
