@@ -10,10 +10,10 @@ import { parseCidr, trustedNetworkProblem } from '../util/networks.ts';
  * (filters/attachments.ts blocks what the config lists).
  */
 export const DEFAULT_BLOCKED_EXTENSIONS: readonly string[] = [
-  'ade', 'adp', 'app', 'application', 'appx', 'appxbundle', 'bas', 'bat', 'cab', 'chm', 'cmd', 'com', 'cpl', 'crt', 'dll', 'diagcab',
-  'exe', 'gadget', 'hlp', 'hta', 'img', 'inf', 'ins', 'iso', 'isp', 'jar', 'js', 'jse', 'lib', 'lnk', 'mde', 'msc', 'msi', 'msix',
-  'msp', 'mst', 'pif', 'ps1', 'psm1', 'reg', 'scf', 'scr', 'sct', 'settingcontent-ms', 'shb', 'sys', 'url', 'vb', 'vbe', 'vbs',
-  'vhd', 'vhdx', 'wsc', 'wsf', 'wsh', 'xll',
+  'ade', 'adp', 'app', 'application', 'appref-ms', 'appx', 'appxbundle', 'bas', 'bat', 'cab', 'chm', 'cmd', 'com', 'cpl', 'crt',
+  'dll', 'diagcab', 'exe', 'gadget', 'hlp', 'hta', 'img', 'inf', 'ins', 'iso', 'isp', 'jar', 'jnlp', 'js', 'jse', 'lib', 'library-ms',
+  'lnk', 'mde', 'msc', 'msi', 'msix', 'msp', 'mst', 'one', 'pif', 'ps1', 'psm1', 'reg', 'scf', 'scr', 'sct', 'search-ms',
+  'searchconnector-ms', 'settingcontent-ms', 'shb', 'sys', 'url', 'vb', 'vbe', 'vbs', 'vhd', 'vhdx', 'wsc', 'wsf', 'wsh', 'xll',
 ];
 
 /** `host:port` or `[v6]:port`; port 0 lets the OS pick (tests). */

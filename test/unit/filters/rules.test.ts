@@ -119,6 +119,14 @@ test('attachments: blocked by any name, by executable content, inside a zip; the
   assert.match(zipped.reasons[0]!, /inside "files\.zip": "a\/run\.vbs"/);
 });
 
+test('the default block list has the file types Windows opens that malware moved to: OneNote, ClickOnce, search and library links, Java Web Start', async () => {
+  const filter = new AttachmentFilter({ action: 'quarantine', blockedExtensions: DEFAULT_BLOCKED_EXTENSIONS, scanArchives: true });
+  for (const name of ['invoice.one', 'update.appref-ms', 'docs.library-ms', 'files.search-ms', 'share.searchconnector-ms', 'viewer.jnlp']) {
+    const result = await filter.check(context(GOOD_HEADERS, { parts: [part({}), part({ filename: name, names: [name] })] }));
+    assert.equal(result.verdict, 'quarantine', name);
+  }
+});
+
 test('sender lists: addresses and domains with subdomains; deny beats allow; allow only by the envelope sender', () => {
   const dir = tempDir('moat-senders-');
   const db = openDatabase(dir);
