@@ -18,16 +18,24 @@ type QuarantineAction = Input<'quarantine.act'>['action'];
 type Row = Output<'quarantine.list'>['rows'][number];
 
 const ACTIONS: readonly (ToolbarAction<QuarantineAction> & { done: string; confirm?: (count: number) => string })[] = [
-  { action: 'release', verb: 'Release', paneLabel: 'Release this message', done: 'Released' },
+  { action: 'release', verb: 'Release', paneLabel: 'Release this message', done: 'Released', confirm: (count) => releaseWarning(count) },
   {
     action: 'release-allow',
     verb: 'Release',
     paneLabel: 'Release and allow this sender',
     bulkLabel: (count) => `${bulkLabel('Release', count)} and allow their senders`,
     done: 'Released (senders now allowed)',
+    confirm: (count) =>
+      `${releaseWarning(count)} ${count === 1 ? 'Its sender goes' : 'Their senders go'} on the allow list: from now on their mail skips the junk checks for everyone (viruses and blocked attachments are still stopped).`,
   },
   { action: 'delete', verb: 'Delete', paneLabel: 'Delete this message', done: 'Deleted', danger: true, confirm: (count) => `${count === 1 ? 'It' : 'They'} cannot be released any more. Nobody is told.` },
 ];
+
+/** What a release does, said before it is done: the filters' doubts are set aside, the message is delivered as it is. */
+function releaseWarning(count: number): string {
+  const it = count === 1 ? 'it' : 'them';
+  return `${count === 1 ? 'It goes' : 'They go'} to the queue and on to the recipients as ${count === 1 ? 'it is' : 'they are'}: whatever the filters found in ${it} (a program, a virus, a forged sender) reaches the mailbox.`;
+}
 
 interface QuarantineTable extends PageState {
   search: string;
@@ -76,7 +84,8 @@ export function QuarantineScreen({ openId }: { openId: string | null }) {
     const verb = ACTIONS.find((item) => item.action === act)!.done;
     const result = await action.run(() => actInSlices(ids, (slice) => call('quarantine.act', { action: act, ids: slice })));
     if (!result) return;
-    setReport(actionReport(verb, result.done.length, result.gone.length, 'quarantine'));
+    const released = act !== 'delete' && result.done.length > 0;
+    setReport(`${actionReport(verb, result.done.length, result.gone.length, 'quarantine')}${released ? ` ${result.done.length === 1 ? 'It is' : 'They are'} in the queue for delivery now: the Queue shows when ${result.done.length === 1 ? 'it is' : 'they are'} delivered.` : ''}`);
     setSelection((current) => ticksAfter(current, source, [...result.done, ...result.gone]));
     if (openId && (result.done.includes(openId) || result.gone.includes(openId))) open(null);
     void list.reload();
@@ -104,7 +113,7 @@ export function QuarantineScreen({ openId }: { openId: string | null }) {
     <div className={`split ${openId ? 'with-pane' : ''}`}>
       <div className="split-main">
         <PageHeader title="Quarantine" />
-        <p className="intro">Messages the filters found doubtful wait here. Released ones are delivered as they are; deleted ones are gone for good.</p>
+        <p className="intro">Messages the filters found doubtful wait here. Released ones go to the queue and are delivered as they are; deleted ones are gone for good.</p>
         <form className="filters" role="search" onSubmit={(event) => event.preventDefault()}>
           <TextField label="Search" type="search" value={searchText} onChange={setSearchText} placeholder="Sender, recipient, subject or reason" />
         </form>

@@ -198,7 +198,7 @@ export function QueueScreen({ summary, openId, params = {} }: { summary: CallSta
         {!list.data && list.loading ? <Loading label="Loading the queue…" /> : null}
         {list.data ? (
           rows.length === 0 ? (
-            <Empty>{filtered ? 'No queued message matches these filters.' : 'The queue is empty: everything has been delivered.'}</Empty>
+            <Empty>{filtered ? 'No queued message matches these filters.' : 'The queue is empty.'}</Empty>
           ) : (
             <QueueTable rows={rows} table={table} onSort={(sort) => setTable((state) => toggleSort(state, sort))} selection={selection} setSelection={setSelection} openId={openId} onOpen={open} now={now} />
           )

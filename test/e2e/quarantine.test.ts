@@ -47,7 +47,13 @@ e2eTest('a quarantined message is released from the quarantine screen and arrive
   // the pane's own button acts on the message it shows; the bulk ones wait for ticks
   assert.equal(await page.getByRole('toolbar', { name: 'Ticked messages' }).getByRole('button', { name: 'Release selected', exact: true }).isDisabled(), true);
   await pane.getByRole('button', { name: 'Release this message', exact: true }).click();
-  await page.getByRole('status').filter({ hasText: 'Released 1 message.' }).waitFor();
+  // a release sets the filters' doubts aside: it is asked first, saying what reaches the mailbox
+  const dialog = page.getByRole('dialog');
+  await textMatches(dialog.getByRole('heading'), /^Release this message\?$/);
+  await textMatches(dialog, /goes to the queue and on to the recipients as it is: whatever the filters found in it \(a program, a virus, a forged sender\) reaches the mailbox/);
+  assert.equal(sink.messages.length, 0, 'nothing is released before the answer');
+  await dialog.getByRole('button', { name: 'Release 1 message', exact: true }).click();
+  await page.getByRole('status').filter({ hasText: 'Released 1 message. It is in the queue for delivery now: the Queue shows when it is delivered.' }).waitFor();
   await sink.waitFor(1);
   const delivered = sink.messages[0]!.raw.toString('utf8');
   assert.match(delivered, /^X-Moat-Released: released from quarantine by admin@127\.0\.0\.1/);
@@ -102,7 +108,9 @@ e2eTest('with quarantined message A open and B and C ticked, the preview deletes
   await dialog.getByRole('button', { name: 'Cancel', exact: true }).click();
   await dialog.waitFor({ state: 'hidden' });
   await toolbar.getByRole('button', { name: 'Release 2 selected', exact: true }).click();
-  await textMatches(status, /^Released 2 messages\.$/);
+  await textMatches(dialog.getByRole('heading'), /^Release 2 messages\?$/);
+  await dialog.getByRole('button', { name: 'Release 2 messages', exact: true }).click();
+  await textMatches(status, /^Released 2 messages\. They are in the queue for delivery now/);
   await sink.waitFor(2);
   assert.deepEqual(sink.messages.map((sunk) => sunk.from).sort(), ['bert@sender.test', 'cora@sender.test'], 'A was deleted, never delivered');
   await page.getByText('The quarantine is empty.').waitFor();
@@ -138,6 +146,7 @@ e2eTest('two windows on one message: what one does shows in the other by itself,
 
   // A releases it: B's list loses the row and B's pane says it is gone, with no buttons left to press
   await pane(a.page).getByRole('button', { name: 'Release this message', exact: true }).click();
+  await a.page.getByRole('dialog').getByRole('button', { name: 'Release 1 message', exact: true }).click();
   await sink.waitFor(1);
   await row(b.page).waitFor({ state: 'detached' });
   await textMatches(pane(b.page).getByRole('status'), /^This message is no longer in the quarantine: it was released or deleted \(perhaps in another window\), or it expired\.$/);
