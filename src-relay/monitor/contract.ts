@@ -91,7 +91,15 @@ export const monitorContract = {
   'backups.list': method({
     summary: 'Backups in the backup folder, and when the last one was made',
     input: empty,
-    output: z.object({ folder: z.string().nullable(), files: z.array(backupFileSchema), lastAt: z.number().nullable() }),
+    output: z.object({
+      folder: z.string().nullable(),
+      files: z.array(backupFileSchema),
+      lastAt: z.number().nullable(),
+      /** backup.intervalHours: scheduled backups every this many hours; 0: none. */
+      everyHours: z.number(),
+      /** Whether scheduled backups are encrypted (backup.passphraseFile set). */
+      encrypted: z.boolean(),
+    }),
   }),
   'backups.create': method({ summary: 'Make a backup now (into the backup folder)', input: empty, output: backupFileSchema }),
 } as const;

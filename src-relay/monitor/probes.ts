@@ -145,7 +145,7 @@ async function debianUpdates(context: ProbeContext): Promise<ProbeOutcome> {
     counts = { total: parsed.total, security: parsed.security, securityNames: [] };
   }
   const age = aptListsAge(context);
-  const ageText = age === null ? '' : ` (package lists refreshed ${describeDuration(age)} ago)`;
+  const ageText = age === null ? '' : ` (package lists refreshed ${clockTime(context.now - age)})`;
   if (counts.security > 0) {
     return {
       status: 'failing',
@@ -466,6 +466,15 @@ export const adminPasswordProbe: Probe = {
   },
 };
 
+/**
+ * A moment in a probe's detail: when, not how long ago, since the result is read for hours after the check
+ * ("on 2026-12-05 at 20:14 UTC").
+ */
+function clockTime(ms: number): string {
+  const iso = new Date(ms).toISOString();
+  return `on ${iso.slice(0, 10)} at ${iso.slice(11, 16)} UTC`;
+}
+
 export const backupProbe: Probe = {
   id: 'backup-age',
   title: 'Recent backup',
@@ -473,14 +482,14 @@ export const backupProbe: Probe = {
     const last = context.lastBackup();
     const error = context.lastBackupError();
     if (error && (!last || error.at > last.at)) {
-      return { status: 'failing', detail: `the last scheduled backup failed ${describeDuration(context.now - error.at)} ago: ${error.error}`, hint: 'Check the backup folder (Settings → Backups, backup.folder): free space and permissions.' };
+      return { status: 'failing', detail: `the last scheduled backup failed ${clockTime(error.at)}: ${error.error}`, hint: 'Check the backup folder (Settings → Backups, backup.folder): free space and permissions.' };
     }
-    if (!last) return { status: 'warning', detail: 'no backup has been made yet', hint: 'Press "Back up now" in Settings → Backups (or run "moat backup create FILE"), and set "Back up every" (backup.intervalHours) there.' };
+    if (!last) return { status: 'warning', detail: 'no backup has been made yet', hint: 'Press "Back up now" in Settings → Backups (or run "moat backup create FILE"), and for a schedule set "Back up every" (backup.intervalHours) in Settings → Configuration → Scheduled backups.' };
     const age = context.now - last.at;
     if (age > context.config.alerts.backupAgeDays * DAY_MS) {
-      return { status: 'warning', detail: `the last backup is ${describeDuration(age)} old (${last.file})`, hint: 'Make one now and keep a copy off the box.' };
+      return { status: 'warning', detail: `the last backup was made ${clockTime(last.at)}, over ${context.config.alerts.backupAgeDays} days before this check (${last.file})`, hint: 'Make one now and keep a copy off the box.' };
     }
-    return { status: 'ok', detail: `last backup ${describeDuration(age)} ago (${last.file})` };
+    return { status: 'ok', detail: `last backup ${clockTime(last.at)} (${last.file})` };
   },
 };
 

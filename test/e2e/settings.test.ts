@@ -134,6 +134,8 @@ e2eTest('settings: "Back up now" writes a backup into the configured folder and 
   const folder = join(world.dataDir, 'backups-e2e');
   await page.getByText('No backups yet.').waitFor();
   await textMatches(page.locator('main'), /Last backup:\s*never/);
+  // whether anything backs up by itself, and what a backup file holds, are said where backups are made
+  await textMatches(page.locator('main'), /Scheduled backups are off: only “Back up now” makes one\. Set “Back up every” under Configuration → Scheduled backups\. Backups are not encrypted: a backup holds the keys, the accounts and every queued and quarantined message/);
   assert.equal(await page.locator('main p').filter({ hasText: /^Folder:/ }).locator('code').textContent(), folder, 'the configured folder is shown');
 
   await page.getByRole('button', { name: 'Back up now', exact: true }).click();

@@ -204,6 +204,8 @@ test('a backup made from the API lands in the backup folder under the scheduler\
     assert.equal(before.folder, join(relay.dataDir, 'backups'));
     assert.deepEqual(before.files, []);
     assert.equal(before.lastAt, null);
+    assert.equal(before.everyHours, 0, 'the schedule in force (backup.intervalHours; off by default)');
+    assert.equal(before.encrypted, false, 'no passphrase file');
     await send(relay.port, 'alice@sender.test', ['bob@example.test'], message('in the backup'));
 
     const made = await call(relay, 'backups.create');

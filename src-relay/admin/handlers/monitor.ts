@@ -129,7 +129,14 @@ export const monitorHandlers = {
   'backups.list': async (_input, context) => {
     const { monitor, backups } = context.relay();
     const folder = backups.folder;
-    return { folder, files: await listBackups(folder), lastAt: monitor.store.getJson<{ at: number }>(STATE_KEYS.lastBackup)?.at ?? null };
+    const settings = context.config().backup;
+    return {
+      folder,
+      files: await listBackups(folder),
+      lastAt: monitor.store.getJson<{ at: number }>(STATE_KEYS.lastBackup)?.at ?? null,
+      everyHours: settings.intervalHours,
+      encrypted: settings.passphraseFile !== undefined,
+    };
   },
 
   'backups.create': async (_input, context) => {

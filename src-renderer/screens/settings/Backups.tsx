@@ -39,6 +39,18 @@ export function BackupsPanel() {
             Folder: {data.folder ? <code>{data.folder}</code> : <span className="muted">not set (the data folder's backups/)</span>}. Last backup:{' '}
             {data.lastAt ? <Time ms={data.lastAt} relative now={now} /> : <span className="muted">never</span>}.
           </p>
+          <p className={data.everyHours > 0 ? undefined : 'notice'}>
+            {data.everyHours > 0 ? (
+              <>Scheduled backups: every {data.everyHours === 1 ? 'hour' : `${data.everyHours} hours`}.</>
+            ) : (
+              <>
+                Scheduled backups are off: only “Back up now” makes one. Set “Back up every” under <a href="#/settings">Configuration</a> → Scheduled backups.
+              </>
+            )}{' '}
+            {data.encrypted
+              ? 'Backups are encrypted with the passphrase file.'
+              : 'Backups are not encrypted: a backup holds the keys, the accounts and every queued and quarantined message, so keep it where only you can read it, or set a passphrase file there.'}
+          </p>
           {data.files.length === 0 ? (
             <Empty>No backups yet.</Empty>
           ) : (
