@@ -134,9 +134,10 @@ export const deliveryFailuresRule: AlertRule = {
   id: 'delivery-failures',
   severity: 'warning',
   title: 'Deliveries are failing',
-  check({ config, metrics }) {
+  check({ config, metrics, queueSummary }) {
     const { windowMinutes, minAttempts, raisePercent, clearPercent } = config.alerts.deliveryFailures;
-    const failed = metrics.windowSum('deferred', windowMinutes) + metrics.windowSum('bounced', windowMinutes);
+    const bounced = metrics.windowSum('bounced', windowMinutes);
+    const failed = metrics.windowSum('deferred', windowMinutes) + bounced;
     const total = failed + metrics.windowSum('delivered', windowMinutes);
     if (total < minAttempts) {
       return failed === 0
@@ -144,12 +145,16 @@ export const deliveryFailuresRule: AlertRule = {
         : { state: 'unknown', why: `only ${total} attempts in the window` };
     }
     const percent = (failed / total) * 100;
+    // the failures were deferrals and nothing waits for a retry now: they were delivered since (an outage that ended)
+    if (percent > clearPercent && bounced === 0 && queueSummary().size === 0) {
+      return { state: 'good', message: `${failed} delivery attempts in the last ${windowMinutes} min were deferred, but nothing waits for a retry any more.` };
+    }
     const state = percent >= raisePercent ? 'bad' : percent <= clearPercent ? 'good' : 'between';
     if (state === 'bad') {
       return {
         state,
         message: `${failed} of ${total} delivery attempts in the last ${windowMinutes} min failed (${Math.round(percent)}%; the alert is set at ${raisePercent}%).`,
-        hint: '"moat queue list" shows the replies of the next hop. Deferred mail is retried; bounced mail went back to its sender.',
+        hint: 'The Queue screen (or "moat queue list") shows the replies of the next hop. Deferred mail is retried; bounced mail went back to its sender.',
       };
     }
     return state === 'good' ? { state, message: `${Math.round(percent)}% of delivery attempts in the last ${windowMinutes} min failed.` } : { state };

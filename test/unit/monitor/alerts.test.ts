@@ -286,6 +286,28 @@ test('delivery failures: the ratio over the window raises at raisePercent and cl
   }
 });
 
+test('delivery failures that were only deferrals clear once nothing waits for a retry (the outage ended), not while something does', async () => {
+  const w = world({ alerts: { deliveryFailures: { windowMinutes: 10, minAttempts: 10, raisePercent: 50, clearPercent: 20 } } });
+  try {
+    const alerts = w.manager();
+    w.state.size = 6;
+    w.metrics.increment('deferred', { route: 'internal' }, 6);
+    w.metrics.increment('delivered', { route: 'internal' }, 4);
+    await alerts.evaluate();
+    assert.deepEqual(w.summary(), ['raised:delivery-failures'], '6 of 10 deferred, 6 waiting');
+    w.metrics.increment('delivered', { route: 'internal' }, 5);
+    w.state.size = 1;
+    await alerts.evaluate();
+    assert.deepEqual(w.summary(), ['raised:delivery-failures'], 'one still waits for a retry');
+    w.metrics.increment('delivered', { route: 'internal' }, 1);
+    w.state.size = 0;
+    await alerts.evaluate();
+    assert.deepEqual(w.summary(), ['raised:delivery-failures', 'cleared:delivery-failures'], '6 of 16 = 38%, yet nothing waits');
+  } finally {
+    w.done();
+  }
+});
+
 test('disk free: raised below raise percent, cleared at clear percent; unknown when it cannot be read', async () => {
   const w = world({ alerts: { diskFreePercent: { raise: 10, clear: 15 } } });
   try {
