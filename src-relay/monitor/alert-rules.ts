@@ -125,7 +125,7 @@ export const internalDownRule: AlertRule = {
     return {
       state: 'bad',
       message: `The internal mail server (${host}) has been unreachable for ${describeDuration(downFor)}; last error: ${route.lastError ?? 'unknown'}. Mail is kept in the queue.`,
-      hint: 'Check that the internal server is running and that the firewall lets the relay reach it on its SMTP port. Nothing is lost meanwhile: mail waits and is delivered as soon as it answers.',
+      hint: 'Check that the internal server is running and that the firewall lets the relay reach it on its SMTP port. Nothing is lost meanwhile: mail waits in the queue and goes at its next try once the server answers (the Queue screen shows when; "Retry all now" tries at once).',
     };
   },
 };

@@ -79,7 +79,10 @@ export function MessageRow(props: {
       <td className="addr" title={senderLabel(row)}>
         {senderLabel(row)}
       </td>
-      <td className={props.recipientsClassName ?? 'addr'}>{summarizeList(row.recipients, 1)}</td>
+      {/* a cut cell shows the whole of it on hover: all the recipients, not "and 2 more" cut away */}
+      <td className={props.recipientsClassName ?? 'addr'} title={row.recipients.join(', ')}>
+        {summarizeList(row.recipients, 1)}
+      </td>
       {props.children}
     </tr>
   );

@@ -197,10 +197,10 @@ function TodayCard({ figures }: { figures: CallState<Output<'dashboard.get'>> })
             [
               ['Received from the internet', data.last24h.received],
               ['Sent by office clients', data.last24h.submitted],
-              ['Delivered', data.last24h.delivered],
+              ['Delivered (recipients)', data.last24h.delivered],
               ['Rejected', data.last24h.rejected],
               ['Quarantined', data.last24h.quarantined],
-              ['Bounced', data.last24h.bounced],
+              ['Bounced (recipients)', data.last24h.bounced],
             ] as const
           ).map(([label, value]) => (
             <div key={label}>

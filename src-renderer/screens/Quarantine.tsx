@@ -208,8 +208,8 @@ function QuarantineTable(props: SelectableRowsProps & { rows: readonly Row[] }) 
         <tbody ref={body}>
           {rows.map((row, index) => (
             <MessageRow key={row.id} row={row} index={index} table={props} onRowKey={onRowKey} recipientsClassName="addr wide">
-              <td className="subject-cell">{row.subject ?? <span className="muted">(no subject)</span>}</td>
-              <td className="reason-cell">
+              <td className="subject-cell" title={row.subject ?? undefined}>{row.subject ?? <span className="muted">(no subject)</span>}</td>
+              <td className="reason-cell" title={row.reason ?? undefined}>
                 {row.reason ?? '—'}
                 {row.releaseRequests.length > 0 ? <span className="release-request-note">Release asked for by {row.releaseRequests.join(', ')}</span> : null}
               </td>

@@ -287,7 +287,7 @@ function QueueTable(props: SelectableRowsProps & { rows: readonly Row[]; table: 
             const status = QUEUE_STATUS[row.status];
             return (
               <MessageRow key={row.id} row={row} index={index} table={props} onRowKey={onRowKey}>
-                <td className="subject-cell">{row.subject ?? <span className="muted">(no subject)</span>}</td>
+                <td className="subject-cell" title={row.subject ?? undefined}>{row.subject ?? <span className="muted">(no subject)</span>}</td>
                 <td>
                   <Badge tone={status.tone}>{status.label}</Badge>
                   {row.lastReply ? <PlainError raw={row.lastReply} compact className="reply-line" /> : null}

@@ -127,8 +127,8 @@ export function TrackingScreen({ traceId }: { traceId: string | null }) {
                           <td className="addr" title={senderLabel(row)}>
                             {senderLabel(row)}
                           </td>
-                          <td className="addr">{summarizeList(row.recipients, 1)}</td>
-                          <td className="subject-cell wide">{row.subject ?? <span className="muted">{row.id ? '(no subject)' : '(not kept for refused mail)'}</span>}</td>
+                          <td className="addr" title={row.recipients.join(', ')}>{summarizeList(row.recipients, 1)}</td>
+                          <td className="subject-cell wide" title={row.subject ?? undefined}>{row.subject ?? <span className="muted">{row.id ? '(no subject)' : '(not kept for refused mail)'}</span>}</td>
                           <td>
                             <Badge tone={outcome.tone}>{outcome.label}</Badge>
                           </td>

@@ -29,6 +29,9 @@ e2eTest('a quarantined message is released from the quarantine screen and arrive
   const row = page.getByRole('row', { name: 'Message from alice@sender.test to bob@example.test', exact: true });
   await row.waitFor();
   assert.equal(await row.locator('.subject-cell').textContent(), HOSTILE_SUBJECT);
+  // a cell the column cuts shows the whole of it on hover
+  assert.equal(await row.locator('.subject-cell').getAttribute('title'), HOSTILE_SUBJECT);
+  assert.match((await row.locator('.reason-cell').getAttribute('title')) ?? '', /junk score 11/);
   assert.match((await row.locator('.reason-cell').textContent()) ?? '', /junk score 11/);
   assert.equal((await row.locator('td.num').first().textContent())?.trim(), '11');
 
