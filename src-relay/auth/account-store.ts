@@ -165,9 +165,15 @@ export class AccountStore {
    * they are not.
    */
   lockedUntil(name: string, now: number): number | null {
-    const mine = (row: LockRow) => row.key === lockKey.name(name) || splitPairKey(row.key)?.name === name;
-    const until = this.activeLocks(now).filter(mine).map((row) => row.locked_until!);
-    return until.length > 0 ? Math.max(...until) : null;
+    return this.lockOf(name, now)?.until ?? null;
+  }
+
+  /** The name's lockout: until when, and from which client addresses (null: from every address); null when none. */
+  lockOf(name: string, now: number): { until: number; from: string[] | null } | null {
+    const mine = this.activeLocks(now).filter((row) => row.key === lockKey.name(name) || splitPairKey(row.key)?.name === name);
+    if (mine.length === 0) return null;
+    const everywhere = mine.some((row) => row.key === lockKey.name(name));
+    return { until: Math.max(...mine.map((row) => row.locked_until!)), from: everywhere ? null : mine.map((row) => splitPairKey(row.key)!.ip) };
   }
 
   /**

@@ -17,6 +17,8 @@ export const accountSchema = z.object({
   suspendedReason: z.string().nullable(),
   /** Locked out after failed log-ins until then (null: not locked). */
   lockedUntil: z.number().nullable(),
+  /** The client addresses the lockout is for (the name guessed wrong from there); null: every address. */
+  lockedFrom: z.array(z.string()).nullable(),
   /** The last successful log-in: when and from where (null: never). */
   lastLogin: z.object({ at: z.number(), clientIp: z.string().nullable() }).nullable(),
 });

@@ -40,7 +40,7 @@ const SCANNER_NEW_PASSWORD = 'scanner password 2';
 
 e2eTest('settings: a submission account is added, sends mail, gets a new password and is removed', async (world) => {
   const { sink, admin, page, errors } = await settingsWorld(world, '#/settings/accounts', {
-    submission: { listen: '127.0.0.1:0', login: { firstDelayMs: 0, maxDelayMs: 0 } },
+    submission: { listen: '127.0.0.1:0', login: { firstDelayMs: 0, maxDelayMs: 0, maxFailuresPerAccount: 2 } },
   });
   const submission = await listenerPort(admin, 'submission');
   await page.getByText('No accounts yet.').waitFor();
@@ -82,6 +82,13 @@ e2eTest('settings: a submission account is added, sends mail, gets a new passwor
   );
   await submit(submission, { user: 'scanner', pass: SCANNER_NEW_PASSWORD }, 'scanner@example.test', ['bob@example.test'], officeMessage('scanner@example.test', 'bob@example.test', 'scan 2'));
   await sink.waitForSubject('scan 2');
+
+  // a second wrong password from 127.0.0.1 (the old one was the first) locks the name there: the open page sees it
+  // by itself, and says for which address
+  await assert.rejects(submit(submission, { user: 'scanner', pass: 'a wrong password' }, 'scanner@example.test', ['bob@example.test'], officeMessage('scanner@example.test', 'bob@example.test', 'wrong')), /\b535\b/);
+  await textMatches(account, /Locked\s*from 127\.0\.0\.1 only, until/);
+  await account.getByRole('button', { name: 'Unlock', exact: true }).click();
+  await textMatches(account, /Active/);
 
   await account.getByRole('button', { name: 'Remove', exact: true }).click();
   const dialog = page.getByRole('dialog');

@@ -95,6 +95,7 @@ test('on a running relay: a lockout shows with its end, unlock lifts it and a su
     for (let i = 0; i < 2; i++) await assert.rejects(mail('bob@example.test', 'wrong password!'), refused(535));
     const locked = (await accounts(context, 'accounts.list', {})).accounts[0]!;
     assert.ok(locked.lockedUntil !== null && locked.lockedUntil > Date.now() + 25 * 60_000, `locked until ${locked.lockedUntil}`);
+    assert.deepEqual(locked.lockedFrom, ['127.0.0.1'], 'two wrong passwords from one address lock the name for that address only');
     await assert.rejects(mail('bob@example.test'), refused(454), 'locked: even the right password is turned away');
 
     withAccounts(relay.dataDir, (store) => store.suspend('bob', 'circuit breaker: too many messages', Date.now()));
@@ -103,6 +104,7 @@ test('on a running relay: a lockout shows with its end, unlock lifts it and a su
 
     const unlocked = await accounts(context, 'accounts.unlock', { name: 'bob' });
     assert.equal(unlocked.lockedUntil, null);
+    assert.equal(unlocked.lockedFrom, null);
     assert.equal(unlocked.suspendedAt, null);
     assert.equal(unlocked.suspendedReason, null);
     await mail('bob@example.test');

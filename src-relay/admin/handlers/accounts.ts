@@ -38,6 +38,8 @@ function senderRules(values: readonly string[]): SenderRule[] {
   return parsed.rules;
 }
 
+const lockView = (lock: { until: number; from: string[] | null } | null) => ({ lockedUntil: lock?.until ?? null, lockedFrom: lock?.from ?? null });
+
 function view(accounts: AccountStore, account: Account, now: number) {
   const last = accounts.lastSuccess(account.name);
   return {
@@ -47,7 +49,7 @@ function view(accounts: AccountStore, account: Account, now: number) {
     updatedAt: account.updatedAt,
     suspendedAt: account.suspendedAt,
     suspendedReason: account.suspendedReason,
-    lockedUntil: accounts.lockedUntil(account.name, now),
+    ...lockView(accounts.lockOf(account.name, now)),
     lastLogin: last ? { at: last.at, clientIp: last.client_ip } : null,
   };
 }

@@ -1,4 +1,4 @@
-import { useState, type FormEvent } from 'react';
+import { useEffect, useState, type FormEvent } from 'react';
 import type { Output } from '../../../src-relay/admin/contract.ts';
 import { call } from '../../api/client.ts';
 import { useAction, useCall, useNow } from '../../api/hooks.ts';
@@ -9,6 +9,9 @@ import { accountProblems, MIN_PASSWORD_CHARS, parseList } from '../../lib/wizard
 type Account = Output<'accounts.list'>['accounts'][number];
 type Lockouts = Output<'accounts.lockouts'>;
 
+/** How often (ms) the accounts and lockouts are asked again while the page is open. */
+const REFRESH_MS = 15_000;
+
 /** Submission accounts: office clients log in with these on 587/465 to send through Moat. */
 export function AccountsPanel() {
   const list = useCall('accounts.list', {});
@@ -18,6 +21,16 @@ export function AccountsPanel() {
   const [report, setReport] = useState('');
   const action = useAction();
   const now = useNow(30_000);
+  // lockouts come from log-ins on the submission listeners, not from this page: looked at again every REFRESH_MS
+  const { reload: reloadList } = list;
+  const { reload: reloadLockouts } = lockouts;
+  useEffect(() => {
+    const timer = setInterval(() => {
+      void reloadList();
+      void reloadLockouts();
+    }, REFRESH_MS);
+    return () => clearInterval(timer);
+  }, [reloadList, reloadLockouts]);
 
   const unlock = async (name: string) => {
     const result = await action.run(() => call('accounts.unlock', { name }));
@@ -136,7 +149,7 @@ function AccountRow({ account, now, busy, onEdit, onUnlock, onRemove }: { accoun
           <>
             <Badge tone="warning">Locked</Badge>{' '}
             <span className="small">
-              until <Time ms={account.lockedUntil} />
+              {account.lockedFrom ? `from ${account.lockedFrom.join(', ')} only, ` : 'from every address, '}until <Time ms={account.lockedUntil} />
             </span>
           </>
         ) : (
