@@ -18,6 +18,18 @@ export function retryDelayMs(failedAttempts: number, intervalsSec: readonly numb
   return (intervalsSec[failedAttempts - 1] ?? last) * 1000;
 }
 
+/**
+ * After a failed try of a recipient on `step` of the schedule (0: never failed), last tried at `lastAttemptAt`: the
+ * step it goes on and the wait. A scheduled try moves to the next step; one the admin pulled forward ("Retry now",
+ * before the step's wait was over) stays on its step, so pressing it while a server is down never lengthens the wait
+ * before the next automatic try.
+ */
+export function nextBackoff(step: number, lastAttemptAt: number, now: number, intervalsSec: readonly number[]): { step: number; delayMs: number } {
+  const pulledForward = step > 0 && now < lastAttemptAt + retryDelayMs(step, intervalsSec);
+  const next = pulledForward ? step : step + 1;
+  return { step: next, delayMs: retryDelayMs(next, intervalsSec) };
+}
+
 const TRANSIENT_STATUS = /^4(\.\d{1,3}\.\d{1,3})$/;
 
 // RFC 3463 X.4.7: delivery time expired.

@@ -2,7 +2,7 @@ import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log/logger.ts';
 import type { AttemptRecord, DueRecipient, HistoryEntry, NewMessage, RecipientUpdate } from '../store/queue-store.ts';
 import type { RelayEvents, Route, RouteState } from '../events.ts';
-import { retryDelayMs, toPermanentStatus } from './backoff.ts';
+import { nextBackoff, toPermanentStatus } from './backoff.ts';
 import { classifyResponse } from './classify.ts';
 import type { Deliverer, DeliveryResult } from './delivery.ts';
 import type { DsnRecipient } from './dsn.ts';
@@ -174,6 +174,8 @@ export class Scheduler {
           address: recipient.address,
           route: recipient.route,
           attempts: 0,
+          updated_at: message.receivedAt,
+          backoff_step: 0,
           sender: message.sender,
           received_at: message.receivedAt,
           kind: message.kind,
@@ -353,9 +355,9 @@ export class Scheduler {
       const reply = failure.command ? `${failure.command}: ${failure.message}` : failure.message;
       const verdict = classifyResponse(failure);
       if (verdict.action === 'defer' && !expired) {
-        const delay = retryDelayMs(row.attempts + 1, this.config.queue.retryIntervalsSec);
+        const { step, delayMs: delay } = nextBackoff(row.backoff_step, row.updated_at, now, this.config.queue.retryIntervalsSec);
         deferred++;
-        updates.push({ address: row.address, status: 'pending', attempted: true, nextAttemptAt: now + delay, lastReply: reply, lastStatus: verdict.status });
+        updates.push({ address: row.address, status: 'pending', attempted: true, nextAttemptAt: now + delay, backoffStep: step, lastReply: reply, lastStatus: verdict.status });
         history.push({ ...base, action: 'DEFERRED', detail: `${reply} (retry in ${Math.round(delay / 1000)} s)` });
         this.logger.info({ id: job.messageId, to: row.address, relay: result.remoteMta, attempt: row.attempts + 1, reply, retryInSec: Math.round(delay / 1000) }, 'DEFERRED');
         announce.push(() => this.events.emit('deferred', { id: job.messageId, recipient: row.address, route: job.route, reply }));
@@ -381,10 +383,10 @@ export class Scheduler {
     for (const { row, status, action, reply, why } of gaveUp) {
       const base = { at: now, queueId: job.messageId, sender: row.sender, recipient: row.address };
       if (dsnFailure) {
-        const delay = retryDelayMs(row.attempts + 1, this.config.queue.retryIntervalsSec);
+        const { step, delayMs: delay } = nextBackoff(row.backoff_step, row.updated_at, now, this.config.queue.retryIntervalsSec);
         deferred++;
         const detail = `${why}; the bounce notice could not be written (${dsnFailure.message}), so this is tried again in ${Math.round(delay / 1000)} s`;
-        updates.push({ address: row.address, status: 'pending', attempted: true, nextAttemptAt: now + delay, lastReply: why, lastStatus: status });
+        updates.push({ address: row.address, status: 'pending', attempted: true, nextAttemptAt: now + delay, backoffStep: step, lastReply: why, lastStatus: status });
         history.push({ ...base, action: 'DEFERRED', detail });
         continue;
       }

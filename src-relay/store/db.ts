@@ -180,6 +180,10 @@ const MIGRATIONS: readonly string[] = [
      requested_at INTEGER NOT NULL,
      PRIMARY KEY (message_id, recipient)
    );`,
+  // the step of the retry schedule a recipient is on (queue/backoff.ts): a try the admin pulled forward ("Retry now")
+  // keeps it, so that only scheduled tries lengthen the wait; a recipient already waiting is on the step of its tries
+  `ALTER TABLE recipients ADD COLUMN backoff_step INTEGER NOT NULL DEFAULT 0;
+   UPDATE recipients SET backoff_step = attempts WHERE status = 'pending';`,
 ];
 
 /** Opens (and migrates) the relay database: WAL, synchronous=FULL, so a commit survives power loss. */

@@ -93,6 +93,8 @@ export interface RecipientRow {
   updated_at: number;
   /** When this copy was listed in a quarantine digest (quarantine/digest.ts); null: not yet. */
   digest_at: number | null;
+  /** The step of the retry schedule it is on (queue/backoff.ts nextBackoff). */
+  backoff_step: number;
 }
 
 export interface HistoryRow {
@@ -109,7 +111,7 @@ export interface HistoryRow {
 }
 
 /** A pending recipient that is due, with what the scheduler needs of its message. */
-export interface DueRecipient extends Pick<RecipientRow, 'message_id' | 'address' | 'route' | 'attempts'> {
+export interface DueRecipient extends Pick<RecipientRow, 'message_id' | 'address' | 'route' | 'attempts' | 'updated_at' | 'backoff_step'> {
   sender: string;
   received_at: number;
   kind: MessageKind;
@@ -121,6 +123,8 @@ export interface RecipientUpdate {
   status: RecipientStatus;
   attempted: boolean;
   nextAttemptAt: number;
+  /** The retry schedule's step after this try (a deferral); absent: unchanged. */
+  backoffStep?: number;
   lastReply: string | null;
   lastStatus: string | null;
 }
@@ -208,7 +212,7 @@ export interface TrackingFilter {
   limit: number;
 }
 
-export type TrackingOutcomeFilter = 'delivered' | 'deferred' | 'bounced' | 'refused' | 'quarantined';
+export type TrackingOutcomeFilter = 'delivered' | 'deferred' | 'bounced' | 'refused' | 'quarantined' | 'deleted';
 
 /** Whitelisted conditions of the tracking's outcome filter; `refused` selects no message (refusals have no row). */
 const TRACK_OUTCOME_SQL: Record<TrackingOutcomeFilter, string> = {
@@ -217,6 +221,7 @@ const TRACK_OUTCOME_SQL: Record<TrackingOutcomeFilter, string> = {
   bounced: `m.status = 'done' AND EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND +r.status = 'bounced')`,
   deferred: `m.status = 'queued' AND m.held = 0 AND m.queue_attempts > 0`,
   quarantined: `m.status = 'quarantined'`,
+  deleted: `m.status = 'deleted'`,
   refused: '0',
 };
 
@@ -373,7 +378,7 @@ export class QueueStore {
          VALUES (@at, @queueId, @action, @clientIp, @helo, @sender, @recipient, @size, @detail)`,
       ),
       due: db.prepare(
-        `SELECT r.message_id, r.address, r.route, r.attempts, m.sender, m.received_at, m.kind, m.delay_warned
+        `SELECT r.message_id, r.address, r.route, r.attempts, r.updated_at, r.backoff_step, m.sender, m.received_at, m.kind, m.delay_warned
          FROM recipients r JOIN messages m ON m.id = r.message_id
          WHERE r.status = 'pending' AND r.next_attempt_at <= ? AND m.status = 'queued' AND m.held = 0
            AND r.message_id NOT IN (SELECT value FROM json_each(?))
@@ -388,7 +393,7 @@ export class QueueStore {
       history: db.prepare(`SELECT * FROM history WHERE queue_id = ? ORDER BY at, id`),
       updateRecipient: db.prepare(
         `UPDATE recipients SET status = @status, attempts = attempts + @attempted, next_attempt_at = @nextAttemptAt,
-         last_reply = @lastReply, last_status = @lastStatus, updated_at = @now
+         backoff_step = COALESCE(@backoffStep, backoff_step), last_reply = @lastReply, last_status = @lastStatus, updated_at = @now
          WHERE message_id = @messageId AND address = @address AND status = 'pending'`,
       ),
       // `+status`: one message's rows by primary key; SQLite otherwise picks recipients_due and walks the whole queue
@@ -720,7 +725,7 @@ export class QueueStore {
       const finished: string[] = [];
       for (const record of records) {
         for (const update of record.updates) {
-          s.updateRecipient.run({ ...update, attempted: update.attempted ? 1 : 0, messageId: record.messageId, now });
+          s.updateRecipient.run({ ...update, attempted: update.attempted ? 1 : 0, backoffStep: update.backoffStep ?? null, messageId: record.messageId, now });
         }
         for (const entry of record.history) s.insertHistory.run(historyParams(entry));
         const { n } = s.pendingCount.get(record.messageId) as { n: number };

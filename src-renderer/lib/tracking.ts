@@ -13,6 +13,7 @@ export const TRACKING_OUTCOMES: readonly { value: TrackingOutcome | ''; label: s
   { value: 'bounced', label: 'Bounced' },
   { value: 'refused', label: 'Refused' },
   { value: 'quarantined', label: 'Quarantined' },
+  { value: 'deleted', label: 'Deleted' },
 ];
 
 export interface TrackingForm {

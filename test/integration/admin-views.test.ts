@@ -221,5 +221,9 @@ test('tracking narrows by outcome, client address and subject, and refusals by c
   assert.deepEqual(await find({ clientIp: '10.9.8.' }), [], 'no mail from that network');
   assert.deepEqual(await ids({ clientIp: '127.0.0' }), [quarantined, bounced, deferred, delivered]);
   busy.delete('later@example.test');
+  assert.deepEqual(await ids({ outcome: 'deleted' }), [], 'nothing deleted yet');
   await call('queue.act', { action: 'delete', ids: [deferred] });
+  // what the list shows as Deleted can be asked for
+  assert.deepEqual(await ids({ outcome: 'deleted' }), [deferred]);
+  assert.equal((await find({ subject: `${tag} deferred` }))[0]!.outcome, 'deleted');
 });

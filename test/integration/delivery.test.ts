@@ -230,6 +230,28 @@ test('a single held message waits while the rest of the queue is delivered, and 
   }
 });
 
+test('"Retry now" while the internal server is down never stretches the wait before the next automatic try', async () => {
+  const port = await reservePort();
+  const relay = await startRelay(port, { queue: { retryIntervalsSec: [60, 120, 240] } });
+  const { queue } = relay.relay;
+  const recipient = (id: string) => queue.store.recipients(id)[0]!;
+  // the wait is reckoned from the failure; the row's time is written a few milliseconds later
+  const waitSeconds = (id: string) => Math.round((recipient(id).next_attempt_at - recipient(id).updated_at) / 1000);
+  try {
+    const id = queueIdOf((await send(relay.port, 'a@sender.test', ['b@example.test'], message('server down'))).response);
+    await until('the first try failed', () => recipient(id).attempts === 1);
+    assert.equal(waitSeconds(id), 60);
+    // each press tries at once and fails; the next automatic try stays 60 s after it, not 120, 240, 240
+    for (let attempts = 2; attempts <= 4; attempts++) {
+      queue.retryAll('admin');
+      await until(`try ${attempts} failed`, () => recipient(id).attempts === attempts);
+      assert.equal(waitSeconds(id), 60, `after the pulled-forward try ${attempts}`);
+    }
+  } finally {
+    await relay.stop();
+  }
+});
+
 test('the deferred and delivered events come once the outcome is written: a listener reading the queue sees it', async () => {
   const port = await reservePort();
   const relay = await startRelay(port, { queue: { retryIntervalsSec: [3600] } });

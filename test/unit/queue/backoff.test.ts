@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DEFAULT_RETRY_INTERVALS_SEC, retryDelayMs, toPermanentStatus } from '../../../src-relay/queue/backoff.ts';
+import { DEFAULT_RETRY_INTERVALS_SEC, nextBackoff, retryDelayMs, toPermanentStatus } from '../../../src-relay/queue/backoff.ts';
 
 test('The default schedule starts at five minutes, never shrinks and stays within Postfix\'s 4000 s cap.', () => {
   assert.equal(DEFAULT_RETRY_INTERVALS_SEC[0], 300);
@@ -46,4 +46,14 @@ test('A status that is not transient is returned unchanged.', () => {
 test('No status at all becomes 5.4.7, delivery time expired.', () => {
   assert.equal(toPermanentStatus(undefined), '5.4.7');
   assert.equal(toPermanentStatus(''), '5.4.7');
+});
+
+test('after a failed try: the next step when the try came on schedule, the same step when the admin pulled it forward', () => {
+  const intervals = [300, 600, 1200];
+  const last = 1_000_000;
+  assert.deepEqual(nextBackoff(0, 0, last, intervals), { step: 1, delayMs: 300_000 }, 'the first try');
+  assert.deepEqual(nextBackoff(1, last, last + 300_000, intervals), { step: 2, delayMs: 600_000 }, 'on schedule: the next step');
+  assert.deepEqual(nextBackoff(1, last, last + 299_999, intervals), { step: 1, delayMs: 300_000 }, 'one millisecond early: pulled forward, the same step');
+  assert.deepEqual(nextBackoff(2, last, last + 10_000, intervals), { step: 2, delayMs: 600_000 });
+  assert.deepEqual(nextBackoff(3, last, last + 1_200_000, intervals), { step: 4, delayMs: 1_200_000 }, 'past the end the last step repeats');
 });
