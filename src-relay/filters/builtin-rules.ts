@@ -120,7 +120,8 @@ export const BUILTIN_RULES: readonly BuiltinRule[] = [
   {
     id: 'FROM_OWN_DOMAIN_UNAUTHENTICATED',
     description: 'From one of our own domains, arriving from outside without passing sender authentication',
-    score: 4,
+    // the default tag score by itself: a forged "CEO" goes to the Junk folder, marked, not to the inbox unmarked
+    score: 5,
     test: (input) => {
       if (input.message.authenticatedUser) return false;
       const fields = [...(input.fields.get('from') ?? [])];

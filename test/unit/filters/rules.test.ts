@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BuiltinRulesFilter, BUILTIN_RULES, GTUBE } from '../../../src-relay/filters/builtin-rules.ts';
 import { AttachmentFilter, effectiveExtension } from '../../../src-relay/filters/attachments.ts';
-import { DEFAULT_BLOCKED_EXTENSIONS } from '../../../src-relay/config/schema.ts';
+import { ConfigSchema, DEFAULT_BLOCKED_EXTENSIONS } from '../../../src-relay/config/schema.ts';
+import { decide } from '../../../src-relay/filters/policy.ts';
 import { SenderLists } from '../../../src-relay/filters/sender-lists.ts';
 import { openDatabase } from '../../../src-relay/store/db.ts';
 import type { MessageContext, MimePart, MimeSummary } from '../../../src-relay/filters/types.ts';
@@ -69,6 +70,14 @@ test('From our own domain from outside is suspicious unless DKIM or DMARC passed
   for (const value of ['CEO <ceo@(x)example.test>', 'CEO <ceo @ example . test>', 'Board: ceo@example.test;']) {
     assert.ok((await hits(context(GOOD_HEADERS.map((h) => (h.name === 'From' ? { ...h, value } : h))))).includes('FROM_OWN_DOMAIN_UNAUTHENTICATED'), value);
   }
+});
+
+test('a forged From of our own domain alone is tagged under the default scores, not delivered unmarked', async () => {
+  const own = GOOD_HEADERS.map((h) => (h.name === 'From' ? { ...h, value: 'CEO <ceo@example.test>' } : h));
+  const result = await rules.check(context(own));
+  const { tagScore, quarantineScore, rejectScore, failMode } = ConfigSchema.parse({}).filters;
+  const decision = decide([{ ...result, role: 'junk', ms: 1 }], { tagScore, quarantineScore, rejectScore, failMode });
+  assert.equal(decision.action, 'tag', `score ${decision.score}`);
 });
 
 test('HTML-only with almost no text, base64 text, needless encoded subject, display name hiding an address', async () => {
