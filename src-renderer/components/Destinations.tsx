@@ -6,6 +6,7 @@ import { formatCount, plural } from '../lib/format.ts';
 import { DESTINATION_STATE, destinationName } from '../lib/views.ts';
 import { QueueViewTabs } from './QueueViewTabs.tsx';
 import { Badge, Empty, ErrorMessage, Loading, PageHeader, StatusLine, Time } from './ui.tsx';
+import { PlainError } from './PlainError.tsx';
 
 type Destination = Output<'queue.destinations'>['destinations'][number];
 type DestinationAction = Input<'queue.actOnDestination'>['action'];
@@ -106,7 +107,7 @@ export function DestinationsView() {
                       ) : null}
                       {row.held > 0 && row.state !== 'held' ? <span className="muted small"> · {formatCount(row.held)} held</span> : null}
                     </td>
-                    <td className="wide">{row.lastError ? <span className="reply-text">{row.lastError}</span> : <span className="muted">—</span>}</td>
+                    <td className="wide">{row.lastError ? <PlainError raw={row.lastError} compact /> : <span className="muted">—</span>}</td>
                     <td className="nowrap">{row.state === 'held' ? <span className="muted">held</span> : <Time ms={row.nextAttemptAt} relative now={now} />}</td>
                     <td className="row-actions">
                       <button type="button" onClick={() => void act('retry', row)} disabled={action.busy} aria-label={`Retry destination ${name}`}>
