@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
 import type { Output } from '../src-relay/admin/contract.ts';
 import { api, events } from './api/client.ts';
-import { asFailure, navigate, useCall, useEvent, useHashRoute, useStreamState, type CallState } from './api/hooks.ts';
+import { asFailure, navigate, useCall, useEvent, useHashRoute, useLiveReload, useStreamState, type CallState } from './api/hooks.ts';
 import type { ApiFailure } from './api/client.ts';
 import { ErrorMessage, Loading } from './components/ui.tsx';
 import { applyAlertEvent, noticeFor, pushNotice, type Alert, type Notice } from './lib/alerts.ts';
@@ -98,6 +98,15 @@ function Shell({ onLoggedOut }: { onLoggedOut: () => void }) {
   const engineUp = relay.data?.state === 'running';
   const summary = useCall('queue.summary', engineUp ? {} : null);
   const alerts = useCall('alerts.list', engineUp ? {} : null);
+  // what waits for the admin elsewhere, counted beside its menu entry: quarantined mail, checklist items not ok
+  const quarantined = useCall('quarantine.list', engineUp ? { limit: 1 } : null);
+  const checklist = useCall('checklist.get', engineUp ? {} : null);
+  useLiveReload(['quarantined', 'queue'], () => void quarantined.reload(), 2000);
+  const { reload: reloadChecklist } = checklist;
+  useEffect(() => {
+    const timer = setInterval(() => void reloadChecklist(), CHECKLIST_REFRESH_MS);
+    return () => clearInterval(timer);
+  }, [reloadChecklist]);
   const [notices, setNotices] = useState<Notice[]>([]);
   const main = useRef<HTMLElement>(null);
 
@@ -237,7 +246,7 @@ function Shell({ onLoggedOut }: { onLoggedOut: () => void }) {
                   ) : (
                     <a href={formatHash({ screen: item.screen })} aria-current={route.screen === item.screen ? 'page' : undefined}>
                       <span>{item.label}</span>
-                      <NavCount screen={item.screen} summary={summary.data} alerts={openAlerts} />
+                      <NavCount screen={item.screen} summary={summary.data} alerts={openAlerts} quarantined={quarantined.data?.total ?? 0} checklist={checklist.data?.probes ?? []} />
                     </a>
                   )}
                 </li>
@@ -261,15 +270,30 @@ function Shell({ onLoggedOut }: { onLoggedOut: () => void }) {
               Delivery is paused: nothing leaves the queue. <a href="#/queue">Open the queue</a> to resume it.
             </div>
           ) : null}
-          <ScreenView screen={route.screen} sub={route.sub} params={route.params} relay={relay} unanswered={unanswered} summary={summary} openAlerts={openAlerts} reloadAlerts={alerts.reload} />
+          <ScreenView screen={route.screen} sub={route.sub} params={route.params} relay={relay} unanswered={unanswered} summary={summary} openAlerts={openAlerts} reloadAlerts={alerts.reload} onChecklist={(data) => checklist.setData(() => data)} />
         </main>
       </div>
     </div>
   );
 }
 
-function NavCount({ screen, summary, alerts }: { screen: Screen; summary: QueueSummary | undefined; alerts: readonly Alert[] }) {
+/** How often (ms) the checklist's results are asked again for the menu's count (its probes run every few hours). */
+const CHECKLIST_REFRESH_MS = 60_000;
+
+function NavCount({ screen, summary, alerts, quarantined, checklist }: { screen: Screen; summary: QueueSummary | undefined; alerts: readonly Alert[]; quarantined: number; checklist: readonly { status: string }[] }) {
   if (screen === 'queue' && summary && summary.size > 0) return <span className="count" aria-label={`${summary.size} queued`}>{formatCount(summary.size)}</span>;
+  if (screen === 'quarantine' && quarantined > 0) return <span className="count" aria-label={`${quarantined} in quarantine`}>{formatCount(quarantined)}</span>;
+  if (screen === 'checklist') {
+    const failing = checklist.filter((probe) => probe.status === 'failing').length;
+    const warning = checklist.filter((probe) => probe.status === 'warning').length;
+    if (failing + warning === 0) return null;
+    const words = [failing ? `${failing} failing` : '', warning ? `${warning} with a warning` : ''].filter(Boolean).join(', ');
+    return (
+      <span className={`count ${failing ? 'tone-critical' : 'tone-warning'}`} aria-label={`checklist: ${words}`} title={`Checklist: ${words}`}>
+        {failing + warning}
+      </span>
+    );
+  }
   if (screen === 'dashboard' && alerts.length > 0) {
     const critical = alerts.some((alert) => alert.severity === 'critical');
     return (
@@ -291,6 +315,8 @@ function ScreenView(props: {
   summary: CallState<QueueSummary>;
   openAlerts: Alert[];
   reloadAlerts: () => Promise<void>;
+  /** The checklist as a run left it: the menu's count follows at once. */
+  onChecklist: (checklist: Output<'checklist.get'>) => void;
 }) {
   switch (props.screen) {
     case 'dashboard':
@@ -300,7 +326,7 @@ function ScreenView(props: {
     case 'quarantine':
       return <QuarantineScreen openId={props.params.id ?? null} />;
     case 'checklist':
-      return <ChecklistScreen highlight={props.params.probe ?? null} />;
+      return <ChecklistScreen highlight={props.params.probe ?? null} onChecklist={props.onChecklist} />;
     case 'tracking':
       return <TrackingScreen traceId={props.params.id ?? null} />;
     case 'statistics':

@@ -13,7 +13,7 @@ const PROBE_ORDER = { failing: 0, warning: 1, unknown: 2, ok: 3 } as const;
 const SCHEDULED_RUN_GRACE_MS = 60_000;
 
 /** The patch-status checklist: the automatic probes (run now or on their schedule) and the admin's own ticks. */
-export function ChecklistScreen({ highlight = null }: { highlight?: string | null }) {
+export function ChecklistScreen({ highlight = null, onChecklist }: { highlight?: string | null; onChecklist?: (checklist: Output<'checklist.get'>) => void }) {
   const checklist = useCall('checklist.get', {});
   const running = useAction();
   const [report, setReport] = useState('');
@@ -23,6 +23,7 @@ export function ChecklistScreen({ highlight = null }: { highlight?: string | nul
     const result = await running.run(() => call('checklist.run', {}));
     if (result) {
       checklist.setData(() => result);
+      onChecklist?.(result);
       const failing = result.probes.filter((probe) => probe.status === 'failing').length;
       setReport(failing ? `Checked. ${failing} ${failing === 1 ? 'probe is' : 'probes are'} failing.` : 'Checked.');
     }

@@ -48,6 +48,14 @@ e2eTest('the checklist shows its probes, "Run now" runs them and a manual item c
 
   // the dashboard agrees with the checklist: never "All is well" beside a failing item (Node 20's end of life fails one)
   const failing = await probes.filter({ hasText: 'Failing' }).count();
+  // and the menu counts what is not ok, from any screen, at once after the run
+  const warnings = await probes.filter({ hasText: 'Warning' }).count();
+  const menuCount = page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: /^Checklist/ }).locator('.count');
+  if (failing + warnings === 0) assert.equal(await menuCount.count(), 0);
+  else {
+    await textMatches(menuCount, new RegExp(`^${failing + warnings}$`));
+    assert.match((await menuCount.getAttribute('class')) ?? '', failing ? /tone-critical/ : /tone-warning/);
+  }
   await openScreen(page, '#/dashboard', 'Dashboard');
   const alerts = page.getByRole('region', { name: 'Open alerts' });
   if (failing === 0) await textMatches(alerts, /No open alerts\. All is well\./);

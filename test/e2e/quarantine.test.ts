@@ -35,6 +35,8 @@ e2eTest('a quarantined message is released from the quarantine screen and arrive
   assert.match((await row.locator('.reason-cell').textContent()) ?? '', /junk score 11/);
   assert.equal((await row.locator('td.num').first().textContent())?.trim(), '11');
 
+  const menuCount = page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: /^Quarantine/ }).locator('.count');
+  await textMatches(menuCount, /^1$/);
   await row.click();
   const pane = page.getByRole('complementary', { name: 'Message preview' });
   const subject = pane.getByRole('heading', { level: 3 });
@@ -63,6 +65,7 @@ e2eTest('a quarantined message is released from the quarantine screen and arrive
   assert.ok(delivered.includes(`\r\nSubject: ${HOSTILE_SUBJECT}\r\n`));
   await row.waitFor({ state: 'detached' });
   await page.getByText('The quarantine is empty.').waitFor();
+  await menuCount.waitFor({ state: 'detached' });
   assert.deepEqual(errors, []);
 });
 
