@@ -200,7 +200,7 @@ export function QueueScreen({ summary, openId, params = {} }: { summary: CallSta
           rows.length === 0 ? (
             <Empty>{filtered ? 'No queued message matches these filters.' : 'The queue is empty.'}</Empty>
           ) : (
-            <QueueTable rows={rows} table={table} onSort={(sort) => setTable((state) => toggleSort(state, sort))} selection={selection} setSelection={setSelection} openId={openId} onOpen={open} now={now} />
+            <QueueTable rows={rows} table={table} paused={paused} onSort={(sort) => setTable((state) => toggleSort(state, sort))} selection={selection} setSelection={setSelection} openId={openId} onOpen={open} now={now} />
           )
         ) : null}
         {list.data && list.data.total > 0 ? <Pager total={list.data.total} state={table} what="queued messages" onChange={(page) => setTable((state) => ({ ...state, ...page }))} /> : null}
@@ -253,7 +253,7 @@ const COLUMNS: readonly { label: string; sort?: QueueSort; className?: string }[
   { label: 'Size', sort: 'size', className: 'num wide col-size' },
 ];
 
-function QueueTable(props: SelectableRowsProps & { rows: readonly Row[]; table: QueueTableState; onSort: (sort: QueueSort) => void }) {
+function QueueTable(props: SelectableRowsProps & { rows: readonly Row[]; table: QueueTableState; paused: boolean; onSort: (sort: QueueSort) => void }) {
   const { rows, table } = props;
   const { body, selectAll, onRowKey } = useSelectableRows(rows.map((row) => row.id), props);
 
@@ -294,7 +294,8 @@ function QueueTable(props: SelectableRowsProps & { rows: readonly Row[]; table: 
                 </td>
                 <td className="wide">{ROUTE_LABEL[row.route]}</td>
                 <td className="num wide">{row.attempts}</td>
-                <td className="nowrap wide">{row.status === 'held' ? <span className="muted">held</span> : <Time ms={row.nextAttemptAt} relative now={props.now} />}</td>
+                {/* while delivery is paused no try comes, whatever time the schedule says */}
+                <td className="nowrap wide">{row.status === 'held' ? <span className="muted">held</span> : props.paused ? <span className="muted">paused</span> : <Time ms={row.nextAttemptAt} relative now={props.now} />}</td>
                 <td className="num wide">{formatSize(row.size)}</td>
               </MessageRow>
             );

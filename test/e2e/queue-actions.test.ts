@@ -140,6 +140,9 @@ e2eTest('queue actions: hold ticked rows and undo it, delete the open message an
 
   await send(relay.mxPort, 'frank@sender.test', ['bob@example.test'], message('from frank'));
   await textMatches(row(page, 'frank@sender.test').locator('.badge'), /^Waiting$/);
+  // no row promises a try while nothing leaves the queue
+  await textMatches(row(page, 'frank@sender.test').locator('td.nowrap.wide'), /^paused$/);
+  await textMatches(row(page, 'alice@sender.test').locator('td.nowrap.wide'), /^paused$/);
   const internal = await world.sink({ port: internalPort });
   await page.getByRole('button', { name: 'Retry all now', exact: true }).click();
   await textMatches(status, /^2 recipients are due for delivery now\.$/);
