@@ -46,6 +46,17 @@ test('a From header the account does not own is refused with 550 5.7.1 even when
     assert.equal(relay.relay.queue.store.summary().size, 0, 'nothing was queued');
   }));
 
+test('a Resent-From the account does not own is refused with 550 5.7.1; its own is delivered', () =>
+  withRelay(async (relay, internal) => {
+    await assert.rejects(
+      submit(relay.submission, alice, 'alice@example.test', ['bob@example.test'], officeMessage('alice@example.test', 'bob@example.test', 'resent', 'Resent-From: The CEO <ceo@example.test>\r\n')),
+      refusedWith(550, '5.7.1'),
+    );
+    await submit(relay.submission, alice, 'alice@example.test', ['bob@example.test'], officeMessage('alice@example.test', 'bob@example.test', 'redirected', 'Resent-From: Alice <alice@example.test>\r\n'));
+    await internal.waitFor(1);
+    assert.match(internal.messages[0]!.raw.toString(), /Subject: redirected/);
+  }));
+
 test('display-name and parser tricks in From are refused: every address it shows must be owned', () =>
   withRelay(async (relay) => {
     const tricks = [
