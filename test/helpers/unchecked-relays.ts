@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { after, before } from 'node:test';
 import { Sink } from './sink.ts';
 import { startRelay, type TestRelay } from './relay.ts';
 import { send } from './smtp.ts';
@@ -25,6 +26,27 @@ export async function startUncheckedRelays(): Promise<UncheckedRelays> {
       await quarantining.stop();
       await rejecting.stop();
       await sink.stop();
+    },
+  };
+}
+
+/** The relays for the tests of one file: started before them, stopped after them (read them inside a test). */
+export function uncheckedRelaysForFile(): Omit<UncheckedRelays, 'stop'> {
+  let relays: UncheckedRelays | undefined;
+  before(async () => {
+    relays = await startUncheckedRelays();
+  });
+  after(() => relays?.stop());
+  const started = () => relays ?? assert.fail('the relays start before the tests of the file');
+  return {
+    get sink() {
+      return started().sink;
+    },
+    get quarantining() {
+      return started().quarantining;
+    },
+    get rejecting() {
+      return started().rejecting;
     },
   };
 }

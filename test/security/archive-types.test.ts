@@ -2,26 +2,15 @@
 // itself: a gzip's one file is checked by the name it is saved under and by its first bytes; an archive Moat cannot
 // list (tar, rar, 7z, cab, or one inside a gzip) is not checked, so never clean: quarantine, or 550 when
 // filters.unchecked is reject. A gzip of harmless data (a DMARC report) is delivered.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { deflateRawSync, gzipSync } from 'node:zlib';
-import type { Sink } from '../helpers/sink.ts';
-import type { TestRelay } from '../helpers/relay.ts';
-import { keptInQuarantine, refusal, startUncheckedRelays, type UncheckedRelays } from '../helpers/unchecked-relays.ts';
+import { keptInQuarantine, refusal, uncheckedRelaysForFile } from '../helpers/unchecked-relays.ts';
 import { send } from '../helpers/smtp.ts';
 import { messageWithAttachments, peExecutable } from '../helpers/mail-parts.ts';
 
-let sink: Sink;
-let quarantining: TestRelay;
-let rejecting: TestRelay;
-let relays: UncheckedRelays;
+const relays = uncheckedRelaysForFile();
 const keptSubjects: string[] = [];
-
-before(async () => {
-  relays = await startUncheckedRelays();
-  ({ sink, quarantining, rejecting } = relays);
-});
-after(() => relays.stop());
 
 const attached = (subject: string, name: string, data: Buffer) => messageWithAttachments(subject, [{ name, contentType: 'application/octet-stream', data }]);
 
@@ -41,7 +30,7 @@ function tarOf(name: string, data: Buffer): Buffer {
 }
 
 async function refused(raw: string, reason: RegExp): Promise<void> {
-  const response = await refusal(quarantining, raw);
+  const response = await refusal(relays.quarantining, raw);
   assert.match(response, /^550 5\.7\.1 Message refused by policy: /);
   assert.match(response, reason);
 }
@@ -70,8 +59,8 @@ for (const [name, data, why] of [
   test(`${name}, which Moat cannot look inside, is kept in quarantine by default and refused with 550 when filters.unchecked is reject`, async () => {
     const subject = `unlisted ${name}`;
     keptSubjects.push(subject);
-    assert.match(await keptInQuarantine(quarantining, attached(subject, name, data)), why);
-    const response = await refusal(rejecting, attached(`${subject} (reject)`, name, data));
+    assert.match(await keptInQuarantine(relays.quarantining, attached(subject, name, data)), why);
+    const response = await refusal(relays.rejecting, attached(`${subject} (reject)`, name, data));
     assert.match(response, /^550 5\.7\.1 /);
     assert.match(response, why);
   });
@@ -79,8 +68,8 @@ for (const [name, data, why] of [
 
 test('a gzipped DMARC report (XML) is delivered, and nothing kept in quarantine reached the internal server', async () => {
   const subject = 'Report domain: example.test';
-  await send(quarantining.port, 'noreply-dmarc@sender.test', ['bob@example.test'], attached(subject, 'sender.test!example.test!1733356800!1733443200.xml.gz', gzipSync('<?xml version="1.0"?><feedback></feedback>')));
-  await sink.waitForSubject(subject);
+  await send(relays.quarantining.port, 'noreply-dmarc@sender.test', ['bob@example.test'], attached(subject, 'sender.test!example.test!1733356800!1733443200.xml.gz', gzipSync('<?xml version="1.0"?><feedback></feedback>')));
+  await relays.sink.waitForSubject(subject);
   assert.equal(keptSubjects.length, 6);
-  for (const kept of keptSubjects) assert.ok(!sink.messages.some((sunk) => sunk.raw.includes(`Subject: ${kept}`)), kept);
+  for (const kept of keptSubjects) assert.ok(!relays.sink.messages.some((sunk) => sunk.raw.includes(`Subject: ${kept}`)), kept);
 });
