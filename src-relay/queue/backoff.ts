@@ -19,13 +19,13 @@ export function retryDelayMs(failedAttempts: number, intervalsSec: readonly numb
 }
 
 /**
- * After a failed try of a recipient on `step` of the schedule (0: never failed), last tried at `lastAttemptAt`: the
- * step it goes on and the wait. A scheduled try moves to the next step; one the admin pulled forward ("Retry now",
- * before the step's wait was over) stays on its step, so pressing it while a server is down never lengthens the wait
- * before the next automatic try.
+ * After a failed try of a recipient on `step` of the schedule (0: never failed), which that step made due at `dueAt`:
+ * the step it goes on and the wait. A scheduled try moves to the next step; one the admin pulled forward ("Retry now",
+ * before `dueAt`) stays on its step, so pressing it while a server is down never lengthens the wait before the next
+ * automatic try.
  */
-export function nextBackoff(step: number, lastAttemptAt: number, now: number, intervalsSec: readonly number[]): { step: number; delayMs: number } {
-  const pulledForward = step > 0 && now < lastAttemptAt + retryDelayMs(step, intervalsSec);
+export function nextBackoff(step: number, dueAt: number, now: number, intervalsSec: readonly number[]): { step: number; delayMs: number } {
+  const pulledForward = step > 0 && now < dueAt;
   const next = pulledForward ? step : step + 1;
   return { step: next, delayMs: retryDelayMs(next, intervalsSec) };
 }

@@ -174,8 +174,8 @@ export class Scheduler {
           address: recipient.address,
           route: recipient.route,
           attempts: 0,
-          updated_at: message.receivedAt,
           backoff_step: 0,
+          backoff_due_at: 0,
           sender: message.sender,
           received_at: message.receivedAt,
           kind: message.kind,
@@ -355,7 +355,7 @@ export class Scheduler {
       const reply = failure.command ? `${failure.command}: ${failure.message}` : failure.message;
       const verdict = classifyResponse(failure);
       if (verdict.action === 'defer' && !expired) {
-        const { step, delayMs: delay } = nextBackoff(row.backoff_step, row.updated_at, now, this.config.queue.retryIntervalsSec);
+        const { step, delayMs: delay } = nextBackoff(row.backoff_step, row.backoff_due_at, now, this.config.queue.retryIntervalsSec);
         deferred++;
         updates.push({ address: row.address, status: 'pending', attempted: true, nextAttemptAt: now + delay, backoffStep: step, lastReply: reply, lastStatus: verdict.status });
         history.push({ ...base, action: 'DEFERRED', detail: `${reply} (retry in ${Math.round(delay / 1000)} s)` });
@@ -383,7 +383,7 @@ export class Scheduler {
     for (const { row, status, action, reply, why } of gaveUp) {
       const base = { at: now, queueId: job.messageId, sender: row.sender, recipient: row.address };
       if (dsnFailure) {
-        const { step, delayMs: delay } = nextBackoff(row.backoff_step, row.updated_at, now, this.config.queue.retryIntervalsSec);
+        const { step, delayMs: delay } = nextBackoff(row.backoff_step, row.backoff_due_at, now, this.config.queue.retryIntervalsSec);
         deferred++;
         const detail = `${why}; the bounce notice could not be written (${dsnFailure.message}), so this is tried again in ${Math.round(delay / 1000)} s`;
         updates.push({ address: row.address, status: 'pending', attempted: true, nextAttemptAt: now + delay, backoffStep: step, lastReply: why, lastStatus: status });

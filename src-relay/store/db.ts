@@ -180,10 +180,12 @@ const MIGRATIONS: readonly string[] = [
      requested_at INTEGER NOT NULL,
      PRIMARY KEY (message_id, recipient)
    );`,
-  // the step of the retry schedule a recipient is on (queue/backoff.ts): a try the admin pulled forward ("Retry now")
-  // keeps it, so that only scheduled tries lengthen the wait; a recipient already waiting is on the step of its tries
+  // the step of the retry schedule a recipient is on and the time that step made it due (queue/backoff.ts): a try
+  // before that time, pulled forward by the admin ("Retry now"), keeps the step, so that only scheduled tries lengthen
+  // the wait; a recipient already waiting is on the step of its tries, due when its next try is
   `ALTER TABLE recipients ADD COLUMN backoff_step INTEGER NOT NULL DEFAULT 0;
-   UPDATE recipients SET backoff_step = attempts WHERE status = 'pending';`,
+   ALTER TABLE recipients ADD COLUMN backoff_due_at INTEGER NOT NULL DEFAULT 0;
+   UPDATE recipients SET backoff_step = attempts, backoff_due_at = next_attempt_at WHERE status = 'pending';`,
 ];
 
 /** Opens (and migrates) the relay database: WAL, synchronous=FULL, so a commit survives power loss. */

@@ -93,8 +93,9 @@ export interface RecipientRow {
   updated_at: number;
   /** When this copy was listed in a quarantine digest (quarantine/digest.ts); null: not yet. */
   digest_at: number | null;
-  /** The step of the retry schedule it is on (queue/backoff.ts nextBackoff). */
+  /** The step of the retry schedule it is on, and when that step made it due (queue/backoff.ts nextBackoff). */
   backoff_step: number;
+  backoff_due_at: number;
 }
 
 export interface HistoryRow {
@@ -111,7 +112,7 @@ export interface HistoryRow {
 }
 
 /** A pending recipient that is due, with what the scheduler needs of its message. */
-export interface DueRecipient extends Pick<RecipientRow, 'message_id' | 'address' | 'route' | 'attempts' | 'updated_at' | 'backoff_step'> {
+export interface DueRecipient extends Pick<RecipientRow, 'message_id' | 'address' | 'route' | 'attempts' | 'backoff_step' | 'backoff_due_at'> {
   sender: string;
   received_at: number;
   kind: MessageKind;
@@ -378,7 +379,7 @@ export class QueueStore {
          VALUES (@at, @queueId, @action, @clientIp, @helo, @sender, @recipient, @size, @detail)`,
       ),
       due: db.prepare(
-        `SELECT r.message_id, r.address, r.route, r.attempts, r.updated_at, r.backoff_step, m.sender, m.received_at, m.kind, m.delay_warned
+        `SELECT r.message_id, r.address, r.route, r.attempts, r.backoff_step, r.backoff_due_at, m.sender, m.received_at, m.kind, m.delay_warned
          FROM recipients r JOIN messages m ON m.id = r.message_id
          WHERE r.status = 'pending' AND r.next_attempt_at <= ? AND m.status = 'queued' AND m.held = 0
            AND r.message_id NOT IN (SELECT value FROM json_each(?))
@@ -393,7 +394,7 @@ export class QueueStore {
       history: db.prepare(`SELECT * FROM history WHERE queue_id = ? ORDER BY at, id`),
       updateRecipient: db.prepare(
         `UPDATE recipients SET status = @status, attempts = attempts + @attempted, next_attempt_at = @nextAttemptAt,
-         backoff_step = COALESCE(@backoffStep, backoff_step), last_reply = @lastReply, last_status = @lastStatus, updated_at = @now
+         backoff_step = COALESCE(@backoffStep, backoff_step), backoff_due_at = CASE WHEN @backoffStep IS NULL THEN backoff_due_at ELSE @nextAttemptAt END, last_reply = @lastReply, last_status = @lastStatus, updated_at = @now
          WHERE message_id = @messageId AND address = @address AND status = 'pending'`,
       ),
       // `+status`: one message's rows by primary key; SQLite otherwise picks recipients_due and walks the whole queue

@@ -252,6 +252,25 @@ test('"Retry now" while the internal server is down never stretches the wait bef
   }
 });
 
+test('tries that fail at once on schedule still back off: 1, 2, then 4 s (the step grows when a try came when due)', async () => {
+  const port = await reservePort();
+  const relay = await startRelay(port, { queue: { retryIntervalsSec: [1, 2, 4] } });
+  const { queue } = relay.relay;
+  const recipient = (id: string) => queue.store.recipients(id)[0]!;
+  const waitSeconds = (id: string) => Math.round((recipient(id).next_attempt_at - recipient(id).updated_at) / 1000);
+  try {
+    const id = queueIdOf((await send(relay.port, 'a@sender.test', ['b@example.test'], message('refused at once'))).response);
+    const waits: number[] = [];
+    for (let attempts = 1; attempts <= 3; attempts++) {
+      await until(`try ${attempts} failed`, () => recipient(id).attempts === attempts);
+      waits.push(waitSeconds(id));
+    }
+    assert.deepEqual(waits, [1, 2, 4]);
+  } finally {
+    await relay.stop();
+  }
+});
+
 test('the deferred and delivered events come once the outcome is written: a listener reading the queue sees it', async () => {
   const port = await reservePort();
   const relay = await startRelay(port, { queue: { retryIntervalsSec: [3600] } });
