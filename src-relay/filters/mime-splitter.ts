@@ -1,5 +1,6 @@
-// mailsplit's Splitter with three changes: the lines of a chunk are split in one synchronous pass, a header block's
-// lines are counted (maxHeadLines), and a boundary line may end in spaces or tabs (compareBoundary).
+// mailsplit's Splitter with four changes: the lines of a chunk are split in one synchronous pass, a header block's
+// lines are counted (maxHeadLines), a boundary line may end in spaces or tabs (compareBoundary), and a boundary of a
+// multipart further out than the parent stops the walk (checkBoundary).
 //
 // mailsplit 5.4.6 (Andris Reinman; MIT or EUPL-1.1+, used here under MIT) hands each line to processLine and
 // continues with setImmediate, so every line of a message waits one turn of the event loop: a 4 KB message took
@@ -78,6 +79,31 @@ export class MimeSplitter extends Splitter {
     if (at !== line.length) return false;
     return end ? 2 : 1;
   }
+
+  /**
+   * mailsplit's test for the boundaries of the node and of its parent, and then of every multipart further out: one
+   * of those inside a part that was never closed would end that part for a mail program, while mailsplit reads on as
+   * content (a program after it went unchecked). Such a message is not read further (`ambiguous`): not checked.
+   */
+  checkBoundary(line: Buffer): number | false {
+    const found = (Splitter.prototype as unknown as { checkBoundary(this: Splitter, line: Buffer): number | false }).checkBoundary.call(this, line);
+    if (found !== false) return found;
+    const self = this as unknown as SplitterInternals;
+    const startpos = line[0] === 0x0d || line[0] === 0x0a ? (line[1] === 0x0a ? 2 : 1) : 0;
+    if (line[startpos] !== 0x2d || line[startpos + 1] !== 0x2d) return false;
+    const parent = self.node.parentNode;
+    for (let outer = parent ? parent.parentNode : false; outer; outer = outer.parentNode) {
+      const boundary = (outer as unknown as { _boundary?: Buffer })._boundary;
+      if (boundary && this.compareBoundary(line, startpos, boundary)) {
+        this.ambiguous = 'a boundary of an enclosing multipart inside a part that was never closed (ambiguous MIME)';
+        return false;
+      }
+    }
+    return false;
+  }
+
+  /** Why the message cannot be read unambiguously, once a line showed it (checkBoundary); the walk stops there. */
+  private ambiguous: string | null = null;
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
     const self = this as unknown as SplitterInternals;
@@ -193,6 +219,7 @@ export class MimeSplitter extends Splitter {
         self.processLine(chunk.subarray(start, i), false, take);
         // a mailsplit that answers later than this is not the one ported here: the walk fails (closed), never guesses
         if (!answered) failed = new Error('mailsplit answered a line asynchronously: MimeSplitter needs the mailsplit version it was written for');
+        if (this.ambiguous) failed = new Error(this.ambiguous);
       }
       if (failed) {
         self.hasFailed = true;

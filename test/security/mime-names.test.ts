@@ -176,3 +176,25 @@ test('padded boundaries around harmless parts are delivered, the part after them
   const subject = 'padded boundaries, harmless';
   await delivered(`${head(subject, 'multipart/mixed; boundary="b"')}--b \r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n--b\t\r\n${attachment('attachment; filename="notes.txt"')}\r\n\r\naGVsbG8=\r\n--b-- \r\n`, subject);
 });
+
+// F7: an inner multipart never closed, then the outer boundary: a mail program ends the inner part there
+test('a part after an outer boundary inside an inner multipart never closed is not read past: kept in quarantine (ambiguous MIME), refused with reject', async () => {
+  const exe = 'TVqQAAMAAAAEAAAA//8AALgAAAAAAAAAQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAgAAAAA==';
+  const raw = (subject: string) =>
+    `${head(subject, 'multipart/mixed; boundary="b1"')}--b1\r\nContent-Type: multipart/alternative; boundary="b2"\r\n\r\n` +
+    `--b2\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n` +
+    `--b1\r\n${attachment('attachment; filename="evil.exe"')}\r\n\r\n${exe}\r\n--b1--\r\n`;
+  const subject = 'unclosed inner multipart';
+  assert.match(await kept(raw(subject), subject), /a boundary of an enclosing multipart inside a part that was never closed \(ambiguous MIME\)/);
+  assert.match(await refusal(rejecting, raw(`${subject} (reject)`)), /^550 5\.7\.1 /);
+});
+
+test('nested multiparts closed properly, with a harmless attachment after the inner one, are delivered', async () => {
+  const subject = 'nested closed';
+  await delivered(
+    `${head(subject, 'multipart/mixed; boundary="b1"')}--b1\r\nContent-Type: multipart/alternative; boundary="b2"\r\n\r\n` +
+      `--b2\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n--b2\r\nContent-Type: text/html\r\n\r\n<p>See attached.</p>\r\n--b2--\r\n` +
+      `--b1\r\n${attachment('attachment; filename="notes.txt"')}\r\n\r\naGVsbG8=\r\n--b1--\r\n`,
+    subject,
+  );
+});
