@@ -54,13 +54,25 @@ export class AttachmentFilter implements Filter {
     return { filter: this.name, verdict: verdicts.includes('reject') ? 'reject' : 'quarantine', score: 0, reasons: [...blocked, ...unreadable] };
   }
 
-  /** Archives that could not be listed whole: not checked, so not clean. */
+  /**
+   * Archives that could not be listed whole, or that Moat does not look into at all (by content, or by a name an
+   * extractor goes by: the part's, one inside a zip or a gzip, one uuencoded in a text): not checked, so not clean.
+   */
   private unreadable(parts: readonly MimePart[]): string[] {
     if (!this.options.scanArchives) return [];
-    return parts
-      .filter((part) => part.archive?.problem && !(this.options.encryptedArchivesPass && (part.archive.onlyEncrypted || part.archive.unlisted)))
-      .map((part) => `archive "${printable(part.filename ?? part.names[0] ?? `part ${part.part}`)}" not checked: ${part.archive!.problem!.replace(/[\u0000-\u001f\u007f\u200b-\u200f\u202a-\u202e\u2066-\u2069]/g, '?').slice(0, 300)}`)
-      .slice(0, 10);
+    const pass = this.options.encryptedArchivesPass === true;
+    const reasons: string[] = [];
+    for (const part of parts) {
+      const label = printable(part.filename ?? part.names[0] ?? `part ${part.part}`);
+      const problem = part.archive?.problem;
+      if (problem) {
+        if (!(pass && (part.archive!.onlyEncrypted || part.archive!.unlisted))) reasons.push(`archive "${label}" not checked: ${printable(problem, 300)}`);
+        continue;
+      }
+      const named = pass ? null : unlistedByName(part);
+      if (named) reasons.push(`archive "${label}" not checked: "${printable(named.name)}" is a .${named.extension} archive, which Moat cannot look inside`);
+    }
+    return reasons.slice(0, 10);
   }
 
   private problems(part: MimePart): string[] {
@@ -94,6 +106,26 @@ export class AttachmentFilter implements Filter {
   }
 }
 
-function printable(name: string): string {
-  return name.replace(/[\u0000-\u001f\u007f\u200b-\u200f\u202a-\u202e\u2066-\u2069]/g, '?').slice(0, 120);
+function printable(name: string, max = 120): string {
+  return name.replace(/[\u0000-\u001f\u007f\u200b-\u200f\u202a-\u202e\u2066-\u2069]/g, '?').slice(0, max);
+}
+
+/** Extensions of archive formats Moat does not list (zip it lists; a gzip's one file it looks at). */
+const UNLISTED_ARCHIVE_EXTENSIONS: ReadonlySet<string> = new Set([
+  '7z', 'ace', 'arj', 'bz2', 'cab', 'cpio', 'gz', 'gzip', 'lha', 'lz', 'lzh', 'lzma', 'rar', 'tar', 'taz', 'tbz', 'tbz2',
+  'tgz', 'tlz', 'txz', 'tzst', 'wim', 'xz', 'z', 'zipx', 'zst',
+]);
+/** What a gzip looked into (MimePart.gzip) may be called. */
+const GZIP_EXTENSIONS: ReadonlySet<string> = new Set(['gz', 'gzip', 'tgz', 'taz']);
+
+/** The first name an extractor goes by that is an archive Moat does not list, with its extension; null when none. */
+function unlistedByName(part: MimePart): { name: string; extension: string } | null {
+  // the part's own .gz name is fine once its one file was looked at; that file's names are checked in turn
+  const own = part.names.filter((name) => !(part.gzip && GZIP_EXTENSIONS.has(effectiveExtension(name))));
+  const inside = [...(part.gzip?.names ?? []), ...(part.archive?.members ?? []).flatMap((member) => [member.name, ...(member.otherNames ?? [])])];
+  for (const name of [...own, ...inside]) {
+    const extension = effectiveExtension(name);
+    if (UNLISTED_ARCHIVE_EXTENSIONS.has(extension)) return { name, extension };
+  }
+  return null;
 }

@@ -24,7 +24,11 @@ const MAGIC: readonly MagicRule[] = [
   { type: 'zip', offset: 0, bytes: ascii('PK\x05\x06') },
   { type: 'rar', offset: 0, bytes: ascii('Rar!\x1a\x07') },
   { type: '7z', offset: 0, bytes: [0x37, 0x7a, 0xbc, 0xaf, 0x27, 0x1c] },
-  { type: 'gzip', offset: 0, bytes: [0x1f, 0x8b] },
+  // ID1 ID2 and CM 8 (deflate, the only method defined): other bytes after 1f 8b are not a gzip any program opens
+  { type: 'gzip', offset: 0, bytes: [0x1f, 0x8b, 0x08] },
+  { type: 'bzip2', offset: 0, bytes: ascii('BZh') },
+  { type: 'xz', offset: 0, bytes: [0xfd, ...ascii('7zXZ'), 0x00] },
+  { type: 'zstd', offset: 0, bytes: [0x28, 0xb5, 0x2f, 0xfd] },
   { type: 'cab', offset: 0, bytes: ascii('MSCF') },
   { type: 'tar', offset: 257, bytes: ascii('ustar') },
   { type: 'ole2', offset: 0, bytes: [0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1] },
@@ -38,7 +42,7 @@ const MAGIC: readonly MagicRule[] = [
 ];
 
 /** Archives Moat cannot list (it lists zips, and looks into gzip's one file): not checked, so never clean. */
-export const UNLISTED_ARCHIVE_TYPES: ReadonlySet<string> = new Set(['rar', '7z', 'cab', 'tar']);
+export const UNLISTED_ARCHIVE_TYPES: ReadonlySet<string> = new Set(['rar', '7z', 'cab', 'tar', 'bzip2', 'xz', 'zstd']);
 
 /** Types that run code when opened: blocked whatever the attachment is called. */
 export const EXECUTABLE_TYPES: ReadonlySet<string> = new Set(['pe-executable', 'dos-executable', 'elf-executable', 'mach-o-executable', 'windows-shortcut']);

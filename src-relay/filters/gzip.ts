@@ -6,6 +6,11 @@ import { detectFileType } from './file-type.ts';
 
 /** Compressed bytes inflated to see what the file inside starts with: at most about 1 MB out (deflate's ratio). */
 export const GZIP_INFLATE_INPUT_BYTES = 1024;
+/**
+ * What the file inside must show of its start from that input, unless the gzip ends before: enough for a program's
+ * PE header and a tar's magic. Less (empty stored blocks, an empty first member) would hide the start: not checked.
+ */
+const MIN_START_BYTES = 512;
 /** Longest name read from the gzip header (RFC 1952 FNAME, zero-terminated). */
 const MAX_NAME_BYTES = 1024;
 
@@ -39,7 +44,7 @@ export function inspectGzip(head: Buffer, outerNames: readonly string[]): GzipCo
     const end = head.indexOf(0, at);
     if (end === -1 || end - at > MAX_NAME_BYTES) return fail('a damaged gzip header (its file name does not end)');
     // RFC 1952: ISO 8859-1
-    names.push(head.toString('latin1', at, end));
+    names.push(head.toString('latin1', at, end).replace(/[\\/]+$/, ''));
     at = end + 1;
   }
   if (flags & FCOMMENT) {
@@ -55,12 +60,17 @@ export function inspectGzip(head: Buffer, outerNames: readonly string[]): GzipCo
   } catch (error) {
     return fail(`damaged gzip data (${(error as Error).message})`);
   }
+  if (start.length < MIN_START_BYTES && head.length - at > GZIP_INFLATE_INPUT_BYTES) {
+    return fail(`what the gzip holds does not start within its first ${GZIP_INFLATE_INPUT_BYTES} bytes`);
+  }
   return { names: [...new Set(names)], innerType: detectFileType(start), problem: null };
 }
 
 /** "report.xml.gz" → "report.xml", "backup.tgz" → "backup.tar"; null for a name that says nothing of what is inside. */
 function innerName(name: string): string | null {
-  const match = /^(.*?)(\.gz|\.gzip|\.tgz|\.taz)[\s.]*$/i.exec(name);
+  // invisible characters and trailing dots and spaces are dropped first, as Windows does (attachments.ts effectiveExtension)
+  const cleaned = name.replace(/[\u0000-\u001f\u007f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]/g, '');
+  const match = /^(.*?)(\.gz|\.gzip|\.tgz|\.taz)[\s.]*$/i.exec(cleaned);
   if (!match || !match[1]) return null;
   return /\.t(gz|az)/i.test(match[2]!) ? `${match[1]}.tar` : match[1];
 }

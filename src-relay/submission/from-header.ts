@@ -249,8 +249,8 @@ export function addressesNotOwned(shown: readonly string[], rules: readonly Send
 
 /**
  * Exactly one From field with at least one valid address (RFC 5322 3.6), at most one Sender. Returns the From
- * addresses and everything address-like that From, Sender and the newest Resent-From and Resent-Sender show, which
- * must all belong to the account.
+ * addresses and everything address-like that From, Sender, Resent-From and Resent-Sender show, which must all belong
+ * to the account.
  */
 export function checkAuthorFields(block: string): AuthorCheck {
   const fields = headerFields(block);
@@ -266,16 +266,11 @@ export function checkAuthorFields(block: string): AuthorCheck {
   if (author.parsed.length === 0) return invalid('the From header holds no address');
   const shown = new Set(author.shown);
   const misread = [...author.misread];
-  // the Sender, and the newest resent block's Resent-From and Resent-Sender (the account redirecting a message adds
-  // them on top; older blocks are the earlier hops'): mail programs show them as who sent it
-  const agents = [
-    ...sender.map((field) => ['Sender', field] as const),
-    ...(['resent-from', 'resent-sender'] as const).flatMap((name) => {
-      const field = fields.find((candidate) => candidate.name.toLowerCase() === name);
-      return field ? [[field.name, field] as const] : [];
-    }),
-  ];
-  for (const [name, field] of agents) {
+  // the Sender, and every Resent-From and Resent-Sender: mail programs show them as who sent it (one shows the first,
+  // another the last), and an office client's own message has no older resent blocks of someone else's
+  const agents = fields.filter((field) => ['sender', 'resent-from', 'resent-sender'].includes(field.name.toLowerCase()));
+  for (const field of agents) {
+    const name = field.name;
     const agent = addressesIn(field.value, declared);
     if (agent.problem) return { ok: false, fault: agent.rawBytes ? 'raw-bytes' : 'invalid', reason: `${name}: ${agent.problem}` };
     for (const address of agent.shown) shown.add(address);

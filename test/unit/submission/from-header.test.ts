@@ -22,13 +22,13 @@ test('every address-like text in From and Sender counts, in display names, comme
   assert.deepEqual([...result.shown].sort(), ['alice@example.test', 'boss@bank.test', 'ceo@example.test', 'it@example.test']);
 });
 
-test('the newest Resent-From and Resent-Sender count like Sender (a redirect is shown as from them); older resent blocks do not', () => {
+test('every Resent-From and Resent-Sender counts like Sender (a program may show the first or the last)', () => {
   const redirected = checkAuthorFields(block('Resent-From: CEO <ceo@example.test>', 'Resent-Sender: it@example.test', 'From: alice@example.test'));
   assert.ok(redirected.ok);
   assert.deepEqual([...redirected.shown].sort(), ['alice@example.test', 'ceo@example.test', 'it@example.test']);
-  const older = checkAuthorFields(block('Resent-From: alice@example.test', 'Resent-From: bob@elsewhere.test', 'From: carol@partner.test'));
-  assert.ok(older.ok);
-  assert.deepEqual([...older.shown].sort(), ['alice@example.test', 'carol@partner.test']);
+  const twice = checkAuthorFields(block('Resent-From: alice@example.test', 'Resent-From: ceo@example.test', 'From: alice@example.test'));
+  assert.ok(twice.ok);
+  assert.deepEqual([...twice.shown].sort(), ['alice@example.test', 'ceo@example.test']);
   const bad = checkAuthorFields(block('Resent-From: undisclosed:;', 'From: alice@example.test'));
   assert.equal(bad.ok, false);
   assert.match(bad.ok ? '' : bad.reason, /^Resent-From: /);
