@@ -278,7 +278,7 @@ const STATISTICS_WINDOW_SQL = `SELECT id, sender FROM messages INDEXED BY messag
 function trackMessagesSql(outcome: TrackingOutcomeFilter | null): string {
   return `SELECT m.id, m.received_at, m.sender, m.subject, m.header_message_id, m.status, m.held, m.client_ip, m.kind, m.from_name, m.queue_attempts FROM messages m
     WHERE m.received_at BETWEEN @from AND @to
-      AND (@sender IS NULL OR m.sender LIKE @sender ESCAPE '\\')
+      AND (@sender IS NULL OR m.sender LIKE @sender ESCAPE '\\' OR m.from_name LIKE @sender ESCAPE '\\')
       AND (@messageId IS NULL OR m.header_message_id LIKE @messageId ESCAPE '\\')
       AND (@clientIp IS NULL OR m.client_ip LIKE @clientIp ESCAPE '\\')
       AND (@subject IS NULL OR m.subject LIKE @subject ESCAPE '\\')

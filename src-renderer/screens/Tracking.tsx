@@ -44,7 +44,7 @@ export function TrackingScreen({ traceId }: { traceId: string | null }) {
             onChange={set('sender')}
             errors={problems.sender}
             placeholder="someone@example.com or part of it"
-            hint="The envelope sender (MAIL FROM), which may differ from the From line people see."
+            hint="The envelope sender (MAIL FROM), or the From line people see where it differs: a name or an address."
           />
           <TextField label="Recipient" value={form.recipient} onChange={set('recipient')} errors={problems.recipient} />
           <TextField label="Message-ID" value={form.messageId} onChange={set('messageId')} errors={problems.messageId} placeholder="<…@…>" />
@@ -89,7 +89,7 @@ export function TrackingScreen({ traceId }: { traceId: string | null }) {
             <Empty>
               Nothing found.{' '}
               {query.subject || query.messageId ? 'Refused mail is not searched by subject or Message-ID: those are not kept for it. ' : ''}
-              {query.sender ? 'The sender searched is the envelope sender, not the From line. ' : ''}
+              {query.sender ? 'Refused mail is searched by its envelope sender only: its From line is not kept. ' : ''}
               Mail older than the history kept on this relay cannot be found.
             </Empty>
           ) : (

@@ -220,6 +220,12 @@ test('tracking narrows by outcome, client address and subject, and refusals by c
   assert.deepEqual((await find({ outcome: 'refused', clientIp: '127.0.0.1' })).length, refused.length);
   assert.deepEqual(await find({ clientIp: '10.9.8.' }), [], 'no mail from that network');
   assert.deepEqual(await ids({ clientIp: '127.0.0' }), [quarantined, bounced, deferred, delivered]);
+  // the Sender field also finds the From line people see, where it differs from the envelope sender
+  const fromLine = await inbound('bounces+7781@mailer.test', ['ok@example.test'], message(`${tag} from line`).replace('From: Alice <alice@sender.test>', 'From: Partner Boss <boss@partner.test>'));
+  const bySender = async (sender: string) => (await call('tracking.search', { sender, subject: tag })).rows.map((row) => row.id);
+  assert.deepEqual(await bySender('boss@partner.test'), [fromLine]);
+  assert.deepEqual(await bySender('Partner Boss'), [fromLine]);
+  assert.deepEqual(await bySender('bounces+7781@mailer'), [fromLine], 'and still the envelope sender');
   busy.delete('later@example.test');
   assert.deepEqual(await ids({ outcome: 'deleted' }), [], 'nothing deleted yet');
   await call('queue.act', { action: 'delete', ids: [deferred] });
