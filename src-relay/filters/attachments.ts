@@ -19,15 +19,17 @@ export interface AttachmentOptions {
   encryptedArchivesPass?: boolean;
 }
 
+/** A file name as Windows acts on it: invisible characters and direction marks gone, trailing dots and spaces dropped. */
+export function windowsName(name: string): string {
+  return name.replace(/[\u0000-\u001f\u007f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]/g, '').replace(/[\s.]+$/, '');
+}
+
 /**
- * The extension Windows would act on: after the last dot, once trailing dots and spaces (which Windows drops) and
- * invisible direction marks are gone. "invoice.pdf.exe." and "invoice\u202Efdp.exe" both give "exe".
+ * The extension Windows would act on: after the last dot of its windowsName. "invoice.pdf.exe." and
+ * "invoice\u202Efdp.exe" both give "exe".
  */
 export function effectiveExtension(name: string): string {
-  const cleaned = name
-    .replace(/[\u0000-\u001f\u007f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]/g, '')
-    .replace(/[\s.]+$/, '')
-    .toLowerCase();
+  const cleaned = windowsName(name).toLowerCase();
   const base = cleaned.slice(Math.max(cleaned.lastIndexOf('/'), cleaned.lastIndexOf('\\')) + 1);
   const dot = base.lastIndexOf('.');
   return dot === -1 ? '' : base.slice(dot + 1).trim();

@@ -2,6 +2,7 @@
 // ("invoice.exe.gz" gives "invoice.exe", or the name in the gzip header) and what its first bytes say it is are
 // checked like an attachment's. Only the start is inflated, from at most GZIP_INFLATE_INPUT_BYTES of input.
 import { constants, inflateRawSync } from 'node:zlib';
+import { windowsName } from './attachments.ts';
 import { detectFileType } from './file-type.ts';
 
 /** Compressed bytes inflated to see what the file inside starts with: at most about 1 MB out (deflate's ratio). */
@@ -68,9 +69,7 @@ export function inspectGzip(head: Buffer, outerNames: readonly string[]): GzipCo
 
 /** "report.xml.gz" → "report.xml", "backup.tgz" → "backup.tar"; null for a name that says nothing of what is inside. */
 function innerName(name: string): string | null {
-  // invisible characters and trailing dots and spaces are dropped first, as Windows does (attachments.ts effectiveExtension)
-  const cleaned = name.replace(/[\u0000-\u001f\u007f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]/g, '');
-  const match = /^(.*?)(\.gz|\.gzip|\.tgz|\.taz)[\s.]*$/i.exec(cleaned);
+  const match = /^(.*?)(\.gz|\.gzip|\.tgz|\.taz)$/i.exec(windowsName(name));
   if (!match || !match[1]) return null;
   return /\.t(gz|az)/i.test(match[2]!) ? `${match[1]}.tar` : match[1];
 }

@@ -270,9 +270,8 @@ export function checkAuthorFields(block: string): AuthorCheck {
   // another the last), and an office client's own message has no older resent blocks of someone else's
   const agents = fields.filter((field) => ['sender', 'resent-from', 'resent-sender'].includes(field.name.toLowerCase()));
   for (const field of agents) {
-    const name = field.name;
     const agent = addressesIn(field.value, declared);
-    if (agent.problem) return { ok: false, fault: agent.rawBytes ? 'raw-bytes' : 'invalid', reason: `${name}: ${agent.problem}` };
+    if (agent.problem) return { ok: false, fault: agent.rawBytes ? 'raw-bytes' : 'invalid', reason: `${field.name}: ${agent.problem}` };
     for (const address of agent.shown) shown.add(address);
     misread.push(...agent.misread);
   }

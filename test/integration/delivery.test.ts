@@ -230,13 +230,15 @@ test('a single held message waits while the rest of the queue is delivered, and 
   }
 });
 
+/** A waiting recipient's wait before its next try, in seconds: reckoned from the failure, whose row is written a few milliseconds later. */
+const secondsToNextTry = (row: { next_attempt_at: number; updated_at: number }) => Math.round((row.next_attempt_at - row.updated_at) / 1000);
+
 test('"Retry now" while the internal server is down never stretches the wait before the next automatic try', async () => {
   const port = await reservePort();
   const relay = await startRelay(port, { queue: { retryIntervalsSec: [60, 120, 240] } });
   const { queue } = relay.relay;
   const recipient = (id: string) => queue.store.recipients(id)[0]!;
-  // the wait is reckoned from the failure; the row's time is written a few milliseconds later
-  const waitSeconds = (id: string) => Math.round((recipient(id).next_attempt_at - recipient(id).updated_at) / 1000);
+  const waitSeconds = (id: string) => secondsToNextTry(recipient(id));
   try {
     const id = queueIdOf((await send(relay.port, 'a@sender.test', ['b@example.test'], message('server down'))).response);
     await until('the first try failed', () => recipient(id).attempts === 1);
@@ -257,7 +259,7 @@ test('tries that fail at once on schedule still back off: 1, 2, then 4 s (the st
   const relay = await startRelay(port, { queue: { retryIntervalsSec: [1, 2, 4] } });
   const { queue } = relay.relay;
   const recipient = (id: string) => queue.store.recipients(id)[0]!;
-  const waitSeconds = (id: string) => Math.round((recipient(id).next_attempt_at - recipient(id).updated_at) / 1000);
+  const waitSeconds = (id: string) => secondsToNextTry(recipient(id));
   try {
     const id = queueIdOf((await send(relay.port, 'a@sender.test', ['b@example.test'], message('refused at once'))).response);
     const waits: number[] = [];
