@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { clamdVersion } from '../../src-relay/filters/clamav.ts';
-import { tempDir } from '../helpers/relay.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
 import { EICAR } from '../helpers/mail-parts.ts';
 
 /** Where Debian's clamav-daemon puts clamd. */

@@ -8,7 +8,8 @@ import { RspamdFilter } from '../../src-relay/filters/rspamd.ts';
 import type { MessageContext } from '../../src-relay/filters/types.ts';
 import { requireBinary, startRspamd, type Daemon } from '../helpers/spam-daemons.ts';
 import { Sink } from '../helpers/sink.ts';
-import { startRelay, tempDir } from '../helpers/relay.ts';
+import { startRelay } from '../helpers/relay.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
 import { message, send } from '../helpers/smtp.ts';
 
 /** The Generic Test for Unsolicited Bulk Email: every junk engine scores it as spam. */

@@ -5,7 +5,7 @@ import type { Browser, Locator, Page } from 'playwright-core';
 import { ServeProcess, REPO_ROOT } from '../helpers/cli.ts';
 import { AdminClient, ADMIN_PASSWORD } from '../helpers/admin.ts';
 import { Sink, reservePort, type SinkOptions } from '../helpers/sink.ts';
-import { tempDir } from '../helpers/relay.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
 import { launchBrowser, newPage, screenshot, VIEWPORT } from './browser.ts';
 
 export { ADMIN_PASSWORD };

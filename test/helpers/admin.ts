@@ -1,7 +1,8 @@
 import { rmSync } from 'node:fs';
 import { startAdminHost, type AdminHost, type AdminHostOptions } from '../../src-relay/admin/host.ts';
 import type { Input, MethodName, Output } from '../../src-relay/admin/contract.ts';
-import { noDnsResolver, tempDir } from './relay.ts';
+import { noDnsResolver } from './relay.ts';
+import { tempDir } from './temp-dir.ts';
 
 export interface Answer {
   status: number;

@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { tempDir } from './temp-dir.ts';
 
 /** The repository root, found from this file so no machine path is written down. */
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -14,7 +14,7 @@ const CLI_ARGS = ['--import', 'tsx', 'src-relay/moat.ts'];
 const READY_TIMEOUT_MS = 60_000;
 const RUN_TIMEOUT_MS = 60_000;
 /** Every CLI child answers DNS from an empty fixture set: the tests never ask a real DNS server. */
-const DNS_FIXTURES = join(mkdtempSync(join(tmpdir(), 'moat-dns-')), 'dns.json');
+const DNS_FIXTURES = join(tempDir('moat-dns-'), 'dns.json');
 writeFileSync(DNS_FIXTURES, '{}');
 export const CLI_ENV = { ...process.env, MOAT_DNS_FIXTURES: DNS_FIXTURES };
 /** "moat ready mx=127.0.0.1:40123 data-dir=..." */

@@ -1,14 +1,14 @@
 // Run as its own process (a fresh one, so mailauth is not loaded yet): a sender-authentication check whose deadline
 // passes at once, while mailauth's modules are still loading. Prints how the check ended; an unhandled error in the
 // message stream would end the process with an uncaught exception instead.
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SenderAuthFilter, type AuthResolver } from '../../src-relay/filters/sender-auth.ts';
 import { refusingResolver } from './relay.ts';
+import { tempDir } from './temp-dir.ts';
 
 const raw = Buffer.from('From: <alice@sender.test>\r\nSubject: cold\r\n\r\nHello.\r\n');
-const path = join(mkdtempSync(join(tmpdir(), 'moat-cold-')), 'message');
+const path = join(tempDir('moat-cold-'), 'message');
 writeFileSync(path, raw);
 const form = process.argv[2] === 'file' ? {} : { content: raw };
 const filter = new SenderAuthFilter({ resolver: refusingResolver as AuthResolver, hostname: 'relay.example.test', dmarcReject: 'reject', dmarcQuarantine: 'quarantine', scores: { spfFail: 2, spfSoftfail: 0.5, dkimFail: 1, dmarcFail: 2 } });

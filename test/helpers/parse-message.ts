@@ -1,7 +1,7 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseMessageFile } from '../../src-relay/filters/mime.ts';
-import { tempDir } from './relay.ts';
+import { tempDir } from './temp-dir.ts';
 
 /** The MIME walk over `raw`, written to a spool-like file in a temp dir that is removed afterwards; `signal` stops it. */
 export async function parseRaw(raw: string | Buffer, signal?: AbortSignal) {

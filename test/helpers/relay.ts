@@ -1,6 +1,5 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
+import { tempDir } from './temp-dir.ts';
 import { validateConfig, mergeConfig } from '../../src-relay/config/load.ts';
 import { createRelay, type Relay } from '../../src-relay/engine.ts';
 import type { Resolver } from '../../src-relay/util/resolver.ts';
@@ -9,9 +8,6 @@ import type { Filter } from '../../src-relay/filters/types.ts';
 import { resolveLogger, type Logger } from '../../src-relay/log/logger.ts';
 import { startMetricsListener } from './metrics-listener.ts';
 
-export function tempDir(prefix = 'moat-test-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
-}
 
 export interface TestRelay {
   relay: Relay;

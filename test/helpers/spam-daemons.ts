@@ -7,7 +7,7 @@ import { connect, createServer } from 'node:net';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { tempDir } from './relay.ts';
+import { tempDir } from './temp-dir.ts';
 
 /**
  * rspamd compiles its multi-pattern matchers (hyperscan) on a cold start: 20-60 s on a small machine, then cached in

@@ -11,7 +11,8 @@ import type { ApiContext } from '../../src-relay/admin/handlers/types.ts';
 import { apiContext } from '../helpers/api-context.ts';
 import { apiError, callHandler } from '../helpers/api-call.ts';
 import { Sink } from '../helpers/sink.ts';
-import { startRelay, tempDir } from '../helpers/relay.ts';
+import { startRelay } from '../helpers/relay.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
 import { message, send } from '../helpers/smtp.ts';
 import { PASSWORD, officeMessage, startSubmissionRelay, submit, withAccounts } from '../helpers/submission.ts';
 

@@ -11,7 +11,8 @@ import { SCHEDULED_NAME } from '../../src-relay/backup/schedule.ts';
 import { apiContext } from '../helpers/api-context.ts';
 import { apiError, callHandler } from '../helpers/api-call.ts';
 import { Sink } from '../helpers/sink.ts';
-import { startRelay, tempDir, type TestRelay } from '../helpers/relay.ts';
+import { startRelay, type TestRelay } from '../helpers/relay.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
 import { message, send, tryRelayTricks } from '../helpers/smtp.ts';
 
 const TEST_TIMEOUT_MS = 120_000;

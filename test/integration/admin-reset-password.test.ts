@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { ServeProcess, runCli } from '../helpers/cli.ts';
 import { AdminClient, startHost } from '../helpers/admin.ts';
 import { message, send } from '../helpers/smtp.ts';
-import { tempDir } from '../helpers/relay.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
 import { LOGIN_FAILURES_PER_IP } from '../../src-relay/admin/admin-auth.ts';
 import { MIN_ADMIN_PASSWORD_CHARS } from '../../src-relay/admin/auth-contract.ts';
 

@@ -15,7 +15,7 @@ import { createSetupHandlers, setupHandlers } from '../../src-relay/admin/handle
 import { apiContext } from '../helpers/api-context.ts';
 import { apiError, callHandler } from '../helpers/api-call.ts';
 import { Sink, reservePort } from '../helpers/sink.ts';
-import { tempDir } from '../helpers/relay.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
 
 const TEST_TIMEOUT_MS = 60_000;
 const dirs: string[] = [];

@@ -5,7 +5,7 @@ import { connect, createServer, type AddressInfo } from 'node:net';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { Sink, reservePort } from '../helpers/sink.ts';
-import { tempDir } from '../helpers/relay.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
 import { RawSmtp, message, send } from '../helpers/smtp.ts';
 import { ServeProcess, eventually, runCli, snapshot } from '../helpers/cli.ts';
 import { AdminClient } from '../helpers/admin.ts';

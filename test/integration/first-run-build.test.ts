@@ -5,7 +5,7 @@ import { copyFileSync, cpSync, mkdirSync, readFileSync, rmSync, symlinkSync, uti
 import { join } from 'node:path';
 import { uiBuildStale } from '../../packaging/build-ui.ts';
 import { CLI_ENV, REPO_ROOT } from '../helpers/cli.ts';
-import { tempDir } from '../helpers/relay.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
 
 // Issue 12: after the README's install command the admin page just works. `npm install` / `npm ci` run the
 // `prepare` script, which builds the admin UI (dist-renderer/) and the relay (dist-relay/); `npm run relay` does the

@@ -5,7 +5,7 @@ import { copyFileSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSy
 import { join } from 'node:path';
 import { buildRelay } from '../../packaging/build-relay.ts';
 import { CLI_ENV, REPO_ROOT } from '../helpers/cli.ts';
-import { tempDir } from '../helpers/relay.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
 import { Sink } from '../helpers/sink.ts';
 import { message, send } from '../helpers/smtp.ts';
 

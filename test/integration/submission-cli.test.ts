@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import { readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Sink } from '../helpers/sink.ts';
-import { tempDir } from '../helpers/relay.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
 import { PASSWORD, moat, officeMessage, submit, withAccounts } from '../helpers/submission.ts';
 import { usersCommand } from '../../src-relay/cli/users.ts';
 import { dkimCommand } from '../../src-relay/cli/dkim.ts';

@@ -6,7 +6,8 @@ import type { AddressInfo } from 'node:net';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import { generate } from 'selfsigned';
 import { Sink } from '../helpers/sink.ts';
-import { fixtureResolver, tempDir } from '../helpers/relay.ts';
+import { fixtureResolver } from '../helpers/relay.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
 import { addUser, officeMessage, queueIdOf, startSubmissionRelay, submit, until } from '../helpers/submission.ts';
 
 interface Received {

@@ -4,8 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../../src-relay/config/load.ts';
 import { quarantineHandlers } from '../../src-relay/admin/handlers/quarantine.ts';
@@ -19,6 +18,7 @@ import { Sink } from '../helpers/sink.ts';
 import { startRelay, type TestRelay } from '../helpers/relay.ts';
 import { send } from '../helpers/smtp.ts';
 import { messageWithAttachments } from '../helpers/mail-parts.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
 
 const TEST_TIMEOUT_MS = 60_000;
 const DAY_MS = 86_400_000;
@@ -422,7 +422,7 @@ test('approval mode: denying a request leaves the message in quarantine and tell
 });
 
 test('a public user page address (0.0.0.0) is refused by the config loader and by moat serve unless allowPublicAddress is set', { timeout: TEST_TIMEOUT_MS }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'moat-userpage-'));
+  const dir = tempDir('moat-userpage-');
   try {
     const base = { domains: ['example.test'], internal: { host: '127.0.0.1', port: 2599 }, mx: { listen: '127.0.0.1:0' } };
     const publicFile = join(dir, 'public.json');

@@ -4,7 +4,7 @@ import { existsSync, readFileSync, readdirSync, rmSync, truncateSync, unlinkSync
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Sink, reservePort } from '../helpers/sink.ts';
-import { tempDir } from '../helpers/relay.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
 import { RawSmtp } from '../helpers/smtp.ts';
 import { ServeProcess, runCli } from '../helpers/cli.ts';
 import { newQueueId } from '../../src-relay/util/ids.ts';

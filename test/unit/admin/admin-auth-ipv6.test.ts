@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { AdminAuth, LOGIN_FAILURES_PER_IP } from '../../../src-relay/admin/admin-auth.ts';
 import { openDatabase } from '../../../src-relay/store/db.ts';
-import { tempDir } from '../../helpers/relay.ts';
+import { tempDir } from '../../helpers/temp-dir.ts';
 
 test(`admin log-in guesses from new addresses of one IPv6 /64 share its ${LOGIN_FAILURES_PER_IP} guesses, in parallel too; another /64 has its own`, async () => {
   const dataDir = tempDir();

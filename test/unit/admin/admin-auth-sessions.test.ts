@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { AdminAuth, SESSION_IDLE_MS, SESSION_MAX_AGE_MS } from '../../../src-relay/admin/admin-auth.ts';
 import { openDatabase } from '../../../src-relay/store/db.ts';
-import { tempDir } from '../../helpers/relay.ts';
+import { tempDir } from '../../helpers/temp-dir.ts';
 
 const PASSWORD = 'the admin password 1';
 

@@ -9,7 +9,7 @@ import { generate } from 'selfsigned';
 import { setupHandlers } from '../../../src-relay/admin/handlers/setup.ts';
 import { apiContext } from '../../helpers/api-context.ts';
 import { apiError, callHandler } from '../../helpers/api-call.ts';
-import { tempDir } from '../../helpers/relay.ts';
+import { tempDir } from '../../helpers/temp-dir.ts';
 
 const dirs: string[] = [];
 after(() => {

@@ -8,7 +8,7 @@ import { dummyHash, hashPassword, verifyPassword } from '../../../src-relay/auth
 import { createRelayEvents } from '../../../src-relay/events.ts';
 import { silentLogger } from '../../../src-relay/log/logger.ts';
 import { openDatabase } from '../../../src-relay/store/db.ts';
-import { tempDir } from '../../helpers/relay.ts';
+import { tempDir } from '../../helpers/temp-dir.ts';
 
 const policy = { maxFailuresPerAccount: 3, maxFailuresPerAccountTotal: 3, maxFailuresPerIp: 10, windowMinutes: 15, lockoutMinutes: 15, firstDelayMs: 100, maxDelayMs: 1000 };
 

@@ -5,7 +5,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ByteReader, TarWriter, readTar, tarHeader } from '../../../src-relay/backup/archive.ts';
 import { BackupCryptoError, GCM_TAG_BYTES, startDecryption, startEncryption } from '../../../src-relay/backup/crypto.ts';
-import { tempDir } from '../../helpers/relay.ts';
+import { tempDir } from '../../helpers/temp-dir.ts';
 
 async function writeTar(entries: [string, Buffer][]): Promise<Buffer> {
   const chunks: Buffer[] = [];

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { TarWriter, tarHeader } from '../../../src-relay/backup/archive.ts';
 import { BackupError, MANIFEST_NAME, SUMS_NAME, backupNameProblem, removeBackupLeftovers, restoreBackup } from '../../../src-relay/backup/backup.ts';
 import { openDatabase } from '../../../src-relay/store/db.ts';
-import { tempDir } from '../../helpers/relay.ts';
+import { tempDir } from '../../helpers/temp-dir.ts';
 
 const dirs: string[] = [];
 after(() => {

@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync, mkdtempSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkServeReady, loadConfig, saveConfig, scoreOrderProblems, splitHostPort, validateConfig } from '../../../src-relay/config/load.ts';
 import { configKeys } from '../../../src-relay/config/docs.ts';
+import { tempDir } from '../../helpers/temp-dir.ts';
 
 test('an empty config gets every default', () => {
   const result = validateConfig({});
@@ -70,7 +70,7 @@ test('serve needs a domain and the internal server', () => {
 });
 
 test('a config file that is not JSON is one problem naming the file', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'moat-config-'));
+  const dir = tempDir('moat-config-');
   const file = join(dir, 'moat.json');
   writeFileSync(file, '{ nope');
   const result = loadConfig(file);
@@ -80,7 +80,7 @@ test('a config file that is not JSON is one problem naming the file', () => {
 });
 
 test('flags override the file, object by object', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'moat-config-'));
+  const dir = tempDir('moat-config-');
   const file = join(dir, 'moat.json');
   writeFileSync(file, JSON.stringify({ domains: ['a.test'], mx: { listen: '127.0.0.1:25', maxRecipients: 7 } }));
   const result = loadConfig(file, { mx: { listen: '127.0.0.1:2525' } });
@@ -106,7 +106,7 @@ test('a host field with a port in it is refused with the advice to use the Port 
 });
 
 test('saving a config leaves the whole file or the old one, never a temp file', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'moat-config-'));
+  const dir = tempDir('moat-config-');
   const file = join(dir, 'moat.json');
   await saveConfig(file, { domains: ['saved.test'] });
   assert.deepEqual(JSON.parse(readFileSync(file, 'utf8')), { domains: ['saved.test'] });

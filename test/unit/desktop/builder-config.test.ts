@@ -1,13 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Ajv } from 'ajv';
 import yaml from 'js-yaml';
 import { RELAY_COMMANDS } from '../../../src-main/launch.ts';
+import { tempDir } from '../../helpers/temp-dir.ts';
 
 const root = join(import.meta.dirname, '..', '..', '..');
 const read = (path: string) => readFileSync(join(root, path), 'utf8');
@@ -154,7 +154,7 @@ test('the deb scripts create the service user and data directory, and render and
 const HEAP_FLAGS = (/const HEAP_FLAGS = \[([^\]]*)\]/.exec(read('bin/moat.mjs'))?.[1] ?? '').split(',').map((flag) => flag.trim().replace(/'/g, '')).join(' ');
 
 test('`moat COMMAND` runs the app headless with the command; `moat` alone opens the app', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'moat-wrapper-'));
+  const dir = tempDir('moat-wrapper-');
   const app = join(dir, 'app');
   writeFileSync(app, '#!/bin/sh\nprintf "%s\\n" "$@"\n');
   chmodSync(app, 0o755);

@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultPreferences, openPreferenceStore, publicPreferences, readPreferences, writePreference, type KeyValueStore } from '../../../src-main/preferences.ts';
 import { recordingLogger } from './fakes.ts';
+import { tempDir } from '../../helpers/temp-dir.ts';
 
 const DEFAULT_DIR = '/home/admin/.config/Moat/relay';
 
@@ -90,7 +90,7 @@ test('a value its schema refuses is not written', () => {
 });
 
 test('a preferences file that is not JSON is moved aside and a fresh one started', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'moat-prefs-'));
+  const dir = tempDir('moat-prefs-');
   const path = join(dir, 'preferences.json');
   writeFileSync(path, '{"startAtLogin": tru');
   const { logger, lines } = recordingLogger();
@@ -105,7 +105,7 @@ test('a preferences file that is not JSON is moved aside and a fresh one started
 });
 
 test('a readable preferences file is opened as it is', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'moat-prefs-'));
+  const dir = tempDir('moat-prefs-');
   const path = join(dir, 'preferences.json');
   writeFileSync(path, '{"startAtLogin": true}');
   const { logger } = recordingLogger();

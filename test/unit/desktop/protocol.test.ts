@@ -1,15 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AdminClient } from '../../../src-main/admin-client.ts';
 import { MAX_API_BODY_BYTES, contentTypeOf, createAppProtocolHandler, resolveRendererPath, type ApiTarget } from '../../../src-main/protocol.ts';
 import { CONTENT_SECURITY_POLICY } from '../../../src-main/security.ts';
 import { json, startWireServer } from './wire-server.ts';
+import { tempDir } from '../../helpers/temp-dir.ts';
 
-const root = mkdtempSync(join(tmpdir(), 'moat-renderer-'));
+const root = tempDir('moat-renderer-');
 mkdirSync(join(root, 'assets'));
 writeFileSync(join(root, 'index.html'), '<!doctype html><title>Moat</title>');
 writeFileSync(join(root, 'assets', 'app-1234.js'), 'console.log(1)');

@@ -8,7 +8,7 @@ import { RelayWatch, type RelaySnapshot } from '../../../src-main/relay-watch.ts
 import { trayView, type TrayMenuItem } from '../../../src-main/tray.ts';
 import { AdminClient as TestAdminClient, ADMIN_PASSWORD } from '../../helpers/admin.ts';
 import { eventually, ServeProcess } from '../../helpers/cli.ts';
-import { tempDir } from '../../helpers/relay.ts';
+import { tempDir } from '../../helpers/temp-dir.ts';
 import { reservePort } from '../../helpers/sink.ts';
 import { message, send } from '../../helpers/smtp.ts';
 import { recordingLogger } from './fakes.ts';

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { DkimKeyStore, defaultSelector, dnsRecord, normalizeSelector } from '../../../src-relay/dkim/keys.ts';
-import { tempDir } from '../../helpers/relay.ts';
+import { tempDir } from '../../helpers/temp-dir.ts';
 
 test('a generated key is RSA 2048, its TXT record is split into strings of at most 255 octets', async () => {
   const dir = tempDir();

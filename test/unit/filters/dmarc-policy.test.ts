@@ -10,7 +10,7 @@ import { dkimSigned } from '../../helpers/dkim-sign.ts';
 import { SenderAuthFilter, mailauthResolver, withDkimPolicy } from '../../../src-relay/filters/sender-auth.ts';
 import { checkStrictAlignment, withStrictAlignment } from '../../../src-relay/filters/mailauth-strict-alignment.ts';
 import { canonicalDmarcRecord } from '../../../src-relay/filters/dmarc-record.ts';
-import { tempDir } from '../../helpers/relay.ts';
+import { tempDir } from '../../helpers/temp-dir.ts';
 import { senderAuthOptions } from '../../helpers/sender-auth-options.ts';
 
 const dir = tempDir('moat-strict-alignment-');

@@ -14,7 +14,8 @@ import { parseMessageFile } from '../../../src-relay/filters/mime.ts';
 import { SenderAuthWorker } from '../../../src-relay/filters/sender-auth-worker.ts';
 import { lookupByType, type AuthResolver } from '../../../src-relay/filters/sender-auth.ts';
 import type { MessageContext } from '../../../src-relay/filters/types.ts';
-import { fixtureResolver, tempDir } from '../../helpers/relay.ts';
+import { fixtureResolver } from '../../helpers/relay.ts';
+import { tempDir } from '../../helpers/temp-dir.ts';
 import { CRASH_MARKER } from '../../helpers/crash-marker.ts';
 
 const dir = tempDir('moat-filter-thread-');

@@ -9,7 +9,8 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { SenderAuthFilter, type AuthResolver } from '../../../src-relay/filters/sender-auth.ts';
 import { JOI_STAND_IN } from '../../../src-relay/filters/mailauth-joi.ts';
-import { fixtureResolver, tempDir } from '../../helpers/relay.ts';
+import { fixtureResolver } from '../../helpers/relay.ts';
+import { tempDir } from '../../helpers/temp-dir.ts';
 
 const require = createRequire(import.meta.url);
 const joiPath = createRequire(require.resolve('mailauth/lib/tools.js')).resolve('joi');

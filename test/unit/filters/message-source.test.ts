@@ -6,7 +6,7 @@ import { FilterPipeline } from '../../../src-relay/filters/pipeline.ts';
 import { READ_ONCE_BYTES } from '../../../src-relay/filters/message-source.ts';
 import type { Filter, MessageContext } from '../../../src-relay/filters/types.ts';
 import type { Logger } from '../../../src-relay/log/logger.ts';
-import { tempDir } from '../../helpers/relay.ts';
+import { tempDir } from '../../helpers/temp-dir.ts';
 import { message } from '../../helpers/smtp.ts';
 
 const POLICY = { tagScore: 5, quarantineScore: 10, rejectScore: 15, failMode: {} };

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { MAX_PERSONAL_ENTRIES, PersonalLists } from '../../../src-relay/filters/personal-lists.ts';
 import { openDatabase, type Db } from '../../../src-relay/store/db.ts';
-import { tempDir } from '../../helpers/relay.ts';
+import { tempDir } from '../../helpers/temp-dir.ts';
 
 function withLists(run: (lists: PersonalLists, db: Db) => void | Promise<void>): () => Promise<void> {
   return async () => {

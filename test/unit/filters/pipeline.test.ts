@@ -9,7 +9,7 @@ import { filterReply } from '../../../src-relay/smtp/filter-replies.ts';
 import { REPLIES } from '../../../src-relay/smtp/replies.ts';
 import type { Filter, FilterResult } from '../../../src-relay/filters/types.ts';
 import type { Logger } from '../../../src-relay/log/logger.ts';
-import { tempDir } from '../../helpers/relay.ts';
+import { tempDir } from '../../helpers/temp-dir.ts';
 import { message } from '../../helpers/smtp.ts';
 
 const POLICY: PolicySettings = { tagScore: 5, quarantineScore: 10, rejectScore: 15, failMode: {} };

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { dkimSigned } from '../../helpers/dkim-sign.ts';
 import { SenderAuthFilter, publicKeyCacheStats, type AuthResolver } from '../../../src-relay/filters/sender-auth.ts';
 import { MAX_CACHED_KEYS, publicKeyCache, type PublicKeyAnswer } from '../../../src-relay/filters/public-key-cache.ts';
-import { fixtureResolver, tempDir } from '../../helpers/relay.ts';
+import { fixtureResolver } from '../../helpers/relay.ts';
+import { tempDir } from '../../helpers/temp-dir.ts';
 
 const dir = tempDir('moat-key-cache-');
 after(() => rmSync(dir, { recursive: true, force: true }));

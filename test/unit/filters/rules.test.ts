@@ -7,7 +7,7 @@ import { decide } from '../../../src-relay/filters/policy.ts';
 import { SenderLists } from '../../../src-relay/filters/sender-lists.ts';
 import { openDatabase } from '../../../src-relay/store/db.ts';
 import type { MessageContext, MimePart, MimeSummary } from '../../../src-relay/filters/types.ts';
-import { tempDir } from '../../helpers/relay.ts';
+import { tempDir } from '../../helpers/temp-dir.ts';
 
 const NOW = Date.parse('2026-11-28T10:00:00Z');
 const GOOD_HEADERS = [

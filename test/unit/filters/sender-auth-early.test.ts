@@ -6,7 +6,8 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SenderAuthFilter, type AuthResolver, type SenderAuthOptions } from '../../../src-relay/filters/sender-auth.ts';
 import type { MessageContext } from '../../../src-relay/filters/types.ts';
-import { fixtureResolver, tempDir } from '../../helpers/relay.ts';
+import { fixtureResolver } from '../../helpers/relay.ts';
+import { tempDir } from '../../helpers/temp-dir.ts';
 
 const dir = tempDir('moat-sender-auth-early-');
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -8,7 +8,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MAX_FROM_DOMAINS, SenderAuthFilter, type AuthResolver, type SenderAuthOptions } from '../../../src-relay/filters/sender-auth.ts';
 import { MAX_ARC_SETS, MAX_BODY_HASHES, MAX_DKIM_SIGNATURES, MAX_SIGNATURE_FIELD_BYTES, MAX_SIGNED_FIELDS } from '../../../src-relay/filters/mailauth-signature-limits.ts';
-import { tempDir } from '../../helpers/relay.ts';
+import { tempDir } from '../../helpers/temp-dir.ts';
 import { senderAuthOptions } from '../../helpers/sender-auth-options.ts';
 
 const dir = tempDir('moat-sender-auth-limits-');

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { dkimSigned } from '../../helpers/dkim-sign.ts';
 import { SenderAuthFilter, mailauthResolver, type AuthResolver, type SenderAuthOptions } from '../../../src-relay/filters/sender-auth.ts';
 import type { MessageContext } from '../../../src-relay/filters/types.ts';
-import { refusingResolver, tempDir } from '../../helpers/relay.ts';
+import { refusingResolver } from '../../helpers/relay.ts';
+import { tempDir } from '../../helpers/temp-dir.ts';
 import { senderAuthOptions } from '../../helpers/sender-auth-options.ts';
 
 const dir = tempDir('moat-sender-auth-');

@@ -9,7 +9,7 @@ import { SpamdFilter, parseSpamdResponse, spamdVerdict } from '../../../src-rela
 import type { MessageContext } from '../../../src-relay/filters/types.ts';
 import { ConfigSchema } from '../../../src-relay/config/schema.ts';
 import { reservePort } from '../../helpers/sink.ts';
-import { tempDir } from '../../helpers/relay.ts';
+import { tempDir } from '../../helpers/temp-dir.ts';
 import { message } from '../../helpers/smtp.ts';
 
 const dir = tempDir('moat-spam-engines-');

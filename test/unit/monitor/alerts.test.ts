@@ -11,7 +11,7 @@ import { BUILT_IN_RULES, describeDuration, type AlertRule, type RuleContext } fr
 import { alertEmail, webhookPayload } from '../../../src-relay/monitor/notify.ts';
 import type { MonitorHooks } from '../../../src-relay/monitor/types.ts';
 import { silentLogger } from '../../../src-relay/log/logger.ts';
-import { tempDir } from '../../helpers/relay.ts';
+import { tempDir } from '../../helpers/temp-dir.ts';
 
 const T0 = Date.parse('2026-11-28T10:00:00Z');
 

@@ -5,7 +5,7 @@ import { openDatabase } from '../../../src-relay/store/db.ts';
 import { MonitorStore } from '../../../src-relay/monitor/monitor-store.ts';
 import { Metrics, MINUTE_MS, METRICS_RETENTION_DAYS, decodeLabels, encodeLabels, type Sample } from '../../../src-relay/monitor/metrics.ts';
 import { renderPrometheus } from '../../../src-relay/monitor/prometheus.ts';
-import { tempDir } from '../../helpers/relay.ts';
+import { tempDir } from '../../helpers/temp-dir.ts';
 import { parsePrometheus, sampleValue } from '../../helpers/prometheus.ts';
 
 const T0 = Date.parse('2026-11-28T10:00:00Z');

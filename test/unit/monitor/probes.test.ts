@@ -25,7 +25,7 @@ import { defaultHooks } from '../../../src-relay/monitor/default-hooks.ts';
 import { rspamdPing } from '../../../src-relay/filters/rspamd.ts';
 import { spamdPing } from '../../../src-relay/filters/spamd.ts';
 import { openDatabase } from '../../../src-relay/store/db.ts';
-import { tempDir } from '../../helpers/relay.ts';
+import { tempDir } from '../../helpers/temp-dir.ts';
 import { closedPort, fakeRspamd, fakeSpamd, type PingServer } from '../../helpers/engine-pings.ts';
 
 const NOW = Date.parse('2026-11-28T10:00:00Z');

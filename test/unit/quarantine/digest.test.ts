@@ -20,7 +20,7 @@ import {
 } from '../../../src-relay/quarantine/digest.ts';
 import { UserLinks } from '../../../src-relay/quarantine/user-links.ts';
 import { newQueueId } from '../../../src-relay/util/ids.ts';
-import { tempDir } from '../../helpers/relay.ts';
+import { tempDir } from '../../helpers/temp-dir.ts';
 import { digestLinks, header, mailPart } from '../../helpers/digest-mail.ts';
 
 const DAY_MS = 24 * 3600 * 1000;

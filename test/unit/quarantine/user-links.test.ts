@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MAX_TOKEN_CHARS, USER_LINK_KEY_FILE, UserLinks } from '../../../src-relay/quarantine/user-links.ts';
-import { tempDir } from '../../helpers/relay.ts';
+import { tempDir } from '../../helpers/temp-dir.ts';
 
 const NOW = Date.UTC(2026, 11, 4, 8, 0, 0);
 const claims = { recipient: 'bob@example.test', messageId: '0MIGQ5Z8X000ABCDEF0123', expiresAt: NOW + 7 * 86_400_000 };

@@ -1,13 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect, createServer, type TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { derInteger, selfSignedCertificate } from '../../../src-relay/smtp/self-signed.ts';
 import { loadOrCreateTls } from '../../../src-relay/smtp/tls.ts';
+import { tempDir } from '../../helpers/temp-dir.ts';
 
 test('a self-signed certificate names the host, is no CA, serves TLS, and its signature and key match', async () => {
   const notAfter = new Date(Date.now() + 825 * 86400_000);
@@ -64,7 +64,7 @@ test('a DER INTEGER stays positive: a zero byte goes in front of a set top bit, 
 });
 
 test('the first start makes the pair (key readable by the relay only), later starts read the same one', async () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'moat-tls-'));
+  const dataDir = tempDir('moat-tls-');
   const first = await loadOrCreateTls(dataDir, 'mx.example.test');
   assert.equal(first.selfSigned, true);
   assert.equal(statSync(join(dataDir, 'tls', 'key.pem')).mode & 0o777, 0o600);

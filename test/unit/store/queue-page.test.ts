@@ -5,7 +5,7 @@ import { openDatabase, type Db } from '../../../src-relay/store/db.ts';
 import { QueueStore, type NewMessage, type QueuePageFilter } from '../../../src-relay/store/queue-store.ts';
 import type { Route } from '../../../src-relay/events.ts';
 import { newQueueId } from '../../../src-relay/util/ids.ts';
-import { tempDir } from '../../helpers/relay.ts';
+import { tempDir } from '../../helpers/temp-dir.ts';
 
 const T0 = 1_800_000_000_000;
 let dir: string;

@@ -4,7 +4,7 @@ import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { HELD_BYTES, Spool, type SpoolWriter } from '../../../src-relay/store/spool.ts';
 import { pipeChain } from '../../../src-relay/util/pipe-chain.ts';
 import { Readable } from 'node:stream';
-import { tempDir } from '../../helpers/relay.ts';
+import { tempDir } from '../../helpers/temp-dir.ts';
 
 const dir = tempDir('moat-spool-writer-');
 after(() => rmSync(dir, { recursive: true, force: true }));
