@@ -205,7 +205,8 @@ export class Quarantine {
     const copyId = newQueueId(now);
     const copy: NewMessage = {
       id: copyId,
-      receivedAt: now,
+      receivedAt: row.received_at,
+      lifetimeFrom: now,
       clientIp: row.client_ip,
       helo: row.helo,
       sender: row.sender,

@@ -179,8 +179,8 @@ export function messageHistory(
 }
 
 /**
- * When the message arrived: a release from quarantine restarts its queue lifetime by moving received_at to the
- * release, but its history still starts at the arrival (the QUARANTINED row).
+ * When the message arrived. A release from quarantine before schema 11 restarted the queue lifetime by moving
+ * received_at to the release (now lifetime_from does that); its history still starts at the arrival.
  */
 export function arrivedAt(message: Pick<MessageRow, 'received_at'>, history: readonly Pick<HistoryRow, 'at'>[]): number {
   return history.length > 0 ? Math.min(message.received_at, history[0]!.at) : message.received_at;

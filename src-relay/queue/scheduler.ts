@@ -177,7 +177,7 @@ export class Scheduler {
           backoff_step: 0,
           backoff_due_at: 0,
           sender: message.sender,
-          received_at: message.receivedAt,
+          lifetime_from: message.lifetimeFrom ?? message.receivedAt,
           kind: message.kind,
           delay_warned: 0,
         })),
@@ -332,7 +332,7 @@ export class Scheduler {
     } catch (error) {
       this.logger.error({ id: job.messageId, route: job.routeKey, error: (error as Error).message }, 'ROUTE_STATE_FAILED');
     }
-    const expired = now - first.received_at >= this.config.queue.lifetimeHours * 3600_000;
+    const expired = now - first.lifetime_from >= this.config.queue.lifetimeHours * 3600_000;
     const updates: RecipientUpdate[] = [];
     const history: HistoryEntry[] = [];
     const bounced: DsnRecipient[] = [];
@@ -423,8 +423,8 @@ export class Scheduler {
   private async warnIfDelayed(job: Job, result: DeliveryResult, now: number): Promise<void> {
     const first = job.rows[0]!;
     const after = this.config.queue.delayWarningHours * 3600_000;
-    if (after === 0 || first.delay_warned || first.kind !== 'mail' || now - first.received_at < after) return;
-    const until = new Date(first.received_at + this.config.queue.lifetimeHours * 3600_000);
+    if (after === 0 || first.delay_warned || first.kind !== 'mail' || now - first.lifetime_from < after) return;
+    const until = new Date(first.lifetime_from + this.config.queue.lifetimeHours * 3600_000);
     const delayed = result.outcomes
       .filter((outcome) => !outcome.delivered)
       .map((outcome): DsnRecipient => ({

@@ -186,6 +186,9 @@ const MIGRATIONS: readonly string[] = [
   `ALTER TABLE recipients ADD COLUMN backoff_step INTEGER NOT NULL DEFAULT 0;
    ALTER TABLE recipients ADD COLUMN backoff_due_at INTEGER NOT NULL DEFAULT 0;
    UPDATE recipients SET backoff_step = attempts, backoff_due_at = next_attempt_at WHERE status = 'pending';`,
+  // when a message's queue lifetime (and delay warning) started, where that is not when it arrived: a release from
+  // quarantine starts it again without changing when the message came in; null is received_at
+  `ALTER TABLE messages ADD COLUMN lifetime_from INTEGER;`,
 ];
 
 /** Opens (and migrates) the relay database: WAL, synchronous=FULL, so a commit survives power loss. */

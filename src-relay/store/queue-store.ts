@@ -30,6 +30,8 @@ export type HistoryAction =
 export interface NewMessage {
   id: string;
   receivedAt: number;
+  /** When its queue lifetime starts, if not at receivedAt (a recipient's copy released from quarantine). */
+  lifetimeFrom?: number;
   clientIp: string | null;
   helo: string | null;
   sender: string;
@@ -79,6 +81,8 @@ export interface MessageRow {
   decision: string | null;
   added_headers: string | null;
   from_name: string | null;
+  /** When its queue lifetime started, where not at received_at (released from quarantine). */
+  lifetime_from: number | null;
 }
 
 export interface RecipientRow {
@@ -114,7 +118,8 @@ export interface HistoryRow {
 /** A pending recipient that is due, with what the scheduler needs of its message. */
 export interface DueRecipient extends Pick<RecipientRow, 'message_id' | 'address' | 'route' | 'attempts' | 'backoff_step' | 'backoff_due_at'> {
   sender: string;
-  received_at: number;
+  /** When its queue lifetime started: received_at, or its release from quarantine. */
+  lifetime_from: number;
   kind: MessageKind;
   delay_warned: number;
 }
@@ -364,9 +369,9 @@ export class QueueStore {
     this.statements = {
       insertMessage: db.prepare(
         `INSERT INTO messages (id, received_at, client_ip, helo, sender, size, spool_bytes, header_message_id, subject, kind, status, decision, added_headers,
-           queue_first_recipient, queue_next_attempt_at, queue_routes, from_name)
+           queue_first_recipient, queue_next_attempt_at, queue_routes, from_name, lifetime_from)
          VALUES (@id, @receivedAt, @clientIp, @helo, @sender, @size, @spoolBytes, @headerMessageId, @subject, @kind, @status, @decision, @addedHeaders,
-           @firstRecipient, @receivedAt, @routes, @fromName)`,
+           @firstRecipient, @dueAt, @routes, @fromName, @lifetimeFrom)`,
       ),
       insertRecipient: db.prepare(
         `INSERT OR IGNORE INTO recipients (message_id, address, route, next_attempt_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
@@ -379,7 +384,7 @@ export class QueueStore {
          VALUES (@at, @queueId, @action, @clientIp, @helo, @sender, @recipient, @size, @detail)`,
       ),
       due: db.prepare(
-        `SELECT r.message_id, r.address, r.route, r.attempts, r.backoff_step, r.backoff_due_at, m.sender, m.received_at, m.kind, m.delay_warned
+        `SELECT r.message_id, r.address, r.route, r.attempts, r.backoff_step, r.backoff_due_at, m.sender, COALESCE(m.lifetime_from, m.received_at) AS lifetime_from, m.kind, m.delay_warned
          FROM recipients r JOIN messages m ON m.id = r.message_id
          WHERE r.status = 'pending' AND r.next_attempt_at <= ? AND m.status = 'queued' AND m.held = 0
            AND r.message_id NOT IN (SELECT value FROM json_each(?))
@@ -449,7 +454,7 @@ export class QueueStore {
       dropReleaseRequests: db.prepare(`DELETE FROM release_requests WHERE message_id = ?`),
       quarantinedBefore: db.prepare(`SELECT id FROM messages WHERE status = 'quarantined' AND received_at < ?`),
       releaseQuarantined: db.prepare(
-        `UPDATE messages SET status = 'queued', held = 0, received_at = @now, added_headers = @headers WHERE id = @id AND status = 'quarantined'`,
+        `UPDATE messages SET status = 'queued', held = 0, lifetime_from = @now, added_headers = @headers WHERE id = @id AND status = 'quarantined'`,
       ),
       finishQuarantined: db.prepare(`UPDATE messages SET status = 'deleted', finished_at = ? WHERE id = ? AND status = 'quarantined'`),
       // the quarantine digest (quarantine/digest.ts): internal recipients' quarantined copies not yet listed
@@ -679,9 +684,10 @@ export class QueueStore {
     const s = this.statements;
     this.db.transaction(() => {
       for (const message of messages) {
-        s.insertMessage.run({ ...message, status: message.status ?? 'queued', decision: message.decision ?? null, addedHeaders: message.addedHeaders ?? null, fromName: message.fromName ?? null, ...queueColumns(message) });
+        const dueAt = message.lifetimeFrom ?? message.receivedAt;
+        s.insertMessage.run({ ...message, status: message.status ?? 'queued', decision: message.decision ?? null, addedHeaders: message.addedHeaders ?? null, fromName: message.fromName ?? null, lifetimeFrom: message.lifetimeFrom ?? null, dueAt, ...queueColumns(message) });
         for (const recipient of message.recipients) {
-          (recipient.dropped ? s.insertDroppedRecipient : s.insertRecipient).run(message.id, recipient.address, recipient.route, message.receivedAt, message.receivedAt);
+          (recipient.dropped ? s.insertDroppedRecipient : s.insertRecipient).run(message.id, recipient.address, recipient.route, dueAt, dueAt);
         }
       }
       for (const entry of history) s.insertHistory.run(historyParams(entry));
