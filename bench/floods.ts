@@ -1,5 +1,5 @@
 // Floods against a real relay process (issue 11): peak RSS of the relay and how long a real sender waits.
-//   node --import tsx bench/floods.ts [--silent 1000] [--tricklers 200] [--churn-sec 5]
+//   npm run bench:floods -- [--silent 1000] [--tricklers 200] [--churn-sec 5] [--refused 50000]
 // Each flood gets its own relay process (default config), so its VmHWM is that flood's peak. Flood clients bind
 // 127.0.0.2 .. 127.0.0.250 (Linux routes all of 127/8 to lo); the real sender is nodemailer from 127.0.0.1.
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -123,9 +123,58 @@ async function trickleFlood(relay: RelayHandle, count: number): Promise<string[]
   ];
 }
 
+/**
+ * Short sessions that ask to relay elsewhere, `count` of them, 50 at a time from up to 49,800 client addresses (more
+ * than the relay tracks): what the relay keeps per client and per session must stop growing.
+ */
+async function refusedFlood(relay: RelayHandle, count: number): Promise<string[]> {
+  const lines = [`refused flood: ${count} sessions asking to relay to another domain, 50 at a time`];
+  const replies = new Map<string, number>();
+  const session = (i: number): Promise<string> =>
+    new Promise((resolve) => {
+      const socket = connect({ host: '127.0.0.1', port: relay.mxPort, localAddress: `127.0.${1 + (i % 200)}.${2 + (i % FLOOD_ADDRESSES)}` });
+      socket.setEncoding('latin1');
+      const steps = [`EHLO flood${i}.test`, `MAIL FROM:<spam${i}@flood${i % 1000}.test>`, `RCPT TO:<victim${i}@elsewhere${i}.test>`, 'QUIT'];
+      let buffered = '';
+      let replyToRcpt = '';
+      let step = 0;
+      socket.on('data', (chunk: string) => {
+        buffered += chunk;
+        for (let end = buffered.indexOf('\r\n'); end >= 0; end = buffered.indexOf('\r\n')) {
+          const line = buffered.slice(0, end);
+          buffered = buffered.slice(end + 2);
+          if (line[3] === '-') continue;
+          if (step === 3) replyToRcpt = line.slice(0, 3);
+          if (step < steps.length) socket.write(`${steps[step++]}\r\n`);
+        }
+      });
+      socket.on('error', () => {});
+      socket.on('close', () => resolve(replyToRcpt || 'none'));
+    });
+  let next = 0;
+  const step = Math.max(1, Math.floor(count / 5));
+  await Promise.all(
+    Array.from({ length: 50 }, async () => {
+      while (next < count) {
+        const i = next++;
+        const reply = await session(i);
+        replies.set(reply, (replies.get(reply) ?? 0) + 1);
+        if ((i + 1) % step === 0) lines.push(`  after ${i + 1} sessions: RSS ${mib(relay.rssBytes())}`);
+      }
+    }),
+  );
+  lines.push(`  replies to RCPT: ${[...replies].map(([code, n]) => `${code} x${n}`).join(', ')}`);
+  return lines;
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { silent: { type: 'string', default: '1000' }, tricklers: { type: 'string', default: '200' }, 'churn-sec': { type: 'string', default: '5' } },
+    options: {
+      silent: { type: 'string', default: '1000' },
+      tricklers: { type: 'string', default: '200' },
+      'churn-sec': { type: 'string', default: '5' },
+      refused: { type: 'string', default: '50000' },
+    },
   });
   const sink = await startSink();
   try {
@@ -133,6 +182,8 @@ async function main(): Promise<void> {
     console.log([...silent.result, `  relay peak RSS (VmHWM): ${mib(silent.peak)}`].join('\n'));
     const trickle = await withRelay(sink.port, (relay) => trickleFlood(relay, Number(values.tricklers)));
     console.log([...trickle.result, `  relay peak RSS (VmHWM): ${mib(trickle.peak)}`].join('\n'));
+    const refused = await withRelay(sink.port, (relay) => refusedFlood(relay, Number(values.refused)));
+    console.log([...refused.result, `  relay peak RSS (VmHWM): ${mib(refused.peak)}`].join('\n'));
     const idle = await withRelay(sink.port, async () => undefined);
     console.log(`for comparison, a relay started and stopped without traffic: peak RSS ${mib(idle.peak)}`);
   } finally {
