@@ -372,7 +372,8 @@ export class AdminHost {
       const initial = [{ name: 'relay' as const, data: this.status() }];
       if (this.relay && this.state === 'running') initial.push({ name: 'queue' as never, data: this.queueSummary(this.relay) as never });
       const allowed = caller.kind === 'session' ? () => this.auth.alive(caller.session) : () => true;
-      if (!this.events.open(res, initial, allowed)) sendApiError(res, 'UNAVAILABLE', 'too many live views are open');
+      const owner = caller.kind === 'session' ? caller.session.id : caller.kind;
+      if (!this.events.open(res, owner, initial, allowed)) sendApiError(res, 'UNAVAILABLE', 'too many live views are open');
     });
     const monitor = () => {
       if (!this.relay) throw new ApiError('RELAY_NOT_RUNNING');

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { createServer, type AddressInfo } from 'node:net';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { ADMIN_PASSWORD, AdminClient, readEvents, startHost } from '../helpers/admin.ts';
 import { Sink } from '../helpers/sink.ts';
@@ -14,6 +14,7 @@ import { eventually } from '../helpers/cli.ts';
 import { validateConfig } from '../../src-relay/config/load.ts';
 import { contract, eventSchemas } from '../../src-relay/admin/contract.ts';
 import { LOGIN_FAILURES_PER_IP } from '../../src-relay/admin/admin-auth.ts';
+import { MAX_EVENT_CLIENTS_PER_OWNER, MAX_UNREAD_BYTES } from '../../src-relay/admin/event-stream.ts';
 import { MAX_BODY_BYTES } from '../../src-relay/admin/api.ts';
 import { createLineLogger } from '../../src-relay/log/logger.ts';
 
@@ -330,6 +331,50 @@ test('live events: new mail shows as received and queue events without a reload'
     assert.equal(seen[0]!.name, 'relay');
     assert.ok(seen.some((event) => event.name === 'received' && (event.data as { sender: string }).sender === 'alice@sender.test'));
     for (const event of seen) eventSchemas[event.name as keyof typeof eventSchemas].parse(event.data);
+  } finally {
+    await world.stop();
+  }
+});
+
+/** An event stream on a socket of its own that is never read from: its status code, and the socket. */
+function unreadStream(base: string, cookie: string): Promise<{ status: number; socket: Socket }> {
+  const target = new URL(base);
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: target.hostname, port: Number(target.port) });
+    socket.once('error', reject);
+    socket.once('data', (chunk: Buffer) => {
+      socket.pause();
+      resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(chunk.toString('latin1'))?.[1] ?? 0), socket });
+    });
+    socket.write(`GET /api/events HTTP/1.1\r\nHost: ${target.host}\r\nCookie: ${cookie}\r\n\r\n`);
+  });
+}
+
+test('live views: a session holds at most 8 streams, and one that stops reading is cut off, not buffered', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const world = await startHost();
+  try {
+    const greedy = await world.admin();
+    const other = await world.admin();
+    const opened = await Promise.all(Array.from({ length: MAX_EVENT_CLIENTS_PER_OWNER + 1 }, () => unreadStream(world.base, greedy.cookie!)));
+    assert.deepEqual(opened.map((stream) => stream.status).sort(), [...Array(MAX_EVENT_CLIENTS_PER_OWNER).fill(200), 503]);
+    const stalled = opened.filter((stream) => stream.status === 200).map((stream) => new Promise<void>((resolve) => stream.socket.once('close', () => resolve())));
+    for (const stream of opened) stream.socket.on('error', () => {});
+
+    // another session still gets its view, and keeps it while it reads, however much goes through
+    const padding = 'x'.repeat(64 * 1024);
+    let published = 0;
+    const reading = readEvents(world.base, other.cookie, (name, data) => name === 'relay' && (data as { n?: number }).n === 199);
+    await eventually(async () => world.host.events.size === MAX_EVENT_CLIENTS_PER_OWNER + 1, 10_000, 'the reader listening');
+    for (; published < 200; published++) {
+      world.host.events.publish('relay' as never, { n: published, padding } as never);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await reading;
+    assert.equal(world.host.events.size, 1, 'only the stream that reads is left');
+    // what a stalled client finds once it reads again: the end of its stream
+    for (const stream of opened) stream.socket.resume();
+    await Promise.all(stalled);
+    assert.ok(200 * padding.length > 4 * MAX_UNREAD_BYTES * MAX_EVENT_CLIENTS_PER_OWNER, 'far more was published than the streams may hold');
   } finally {
     await world.stop();
   }
