@@ -19,9 +19,12 @@ export const LOGIN_FAILURES_PER_IP = 5;
 /**
  * Failed log-ins from all unfamiliar addresses within the window before log-ins from every unfamiliar address wait (a
  * botnet spreading guesses). Familiar addresses (below) neither count nor wait: nobody can lock the admin out of the
- * address they work from by guessing from elsewhere; each address still has its own LOGIN_FAILURES_PER_IP.
+ * address they work from by guessing from elsewhere; each address still has its own LOGIN_FAILURES_PER_IP. The box's
+ * own address is always familiar (its desktop app, an SSH tunnel).
  */
 export const LOGIN_FAILURES_TOTAL = 50;
+/** How the box itself connects to its own loopback listener. */
+const BOX_ITSELF = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
 export const LOGIN_WINDOW_MS = 15 * 60_000;
 /** An address the admin logged in from within this long is familiar (ms): a month covers holidays. */
 export const FAMILIAR_ADDRESS_MS = 30 * 86400_000;
@@ -305,6 +308,8 @@ export class AdminAuth {
   }
 
   private isFamiliar(clientIp: string, now: number): boolean {
+    // guesses from elsewhere (before the relay is claimed, nowhere is familiar) cannot lock the box itself out
+    if (BOX_ITSELF.has(clientIp)) return true;
     const at = this.familiarAddresses()[clientIp];
     return typeof at === 'number' && now - at < FAMILIAR_ADDRESS_MS;
   }

@@ -302,8 +302,13 @@ test('the Host and Origin checks refuse DNS rebinding and cross-site requests', 
     const admin = await world.admin();
     const crossSite = await admin.raw('relay.status', {}, { origin: 'http://attacker.example' });
     assert.equal(crossSite.body.code, 'BAD_ORIGIN');
-    const fetchSite = await admin.raw('relay.status', {}, { 'sec-fetch-site': 'cross-site' });
-    assert.equal(fetchSite.body.code, 'BAD_ORIGIN');
+    for (const site of ['cross-site', 'same-site']) {
+      const fetchSite = await admin.raw('relay.status', {}, { 'sec-fetch-site': site });
+      assert.equal(fetchSite.body.code, 'BAD_ORIGIN', `Sec-Fetch-Site: ${site} (another port of this host is another site to the admin page)`);
+    }
+    const otherScheme = await admin.raw('relay.status', {}, { origin: world.base.replace('http:', 'https:') });
+    assert.equal(otherScheme.body.code, 'BAD_ORIGIN', 'an https page is not the origin of this http listener');
+    assert.equal((await admin.raw('relay.status', {}, { 'sec-fetch-site': 'same-origin' })).body.ok, true);
     const sameOrigin = await admin.raw('relay.status', {}, { origin: world.base });
     assert.equal(sameOrigin.body.ok, true);
     assert.equal((await rawGet(`${world.base}/healthz`, { host: 'localhost' })).status !== 421, true);

@@ -147,6 +147,22 @@ test('thirty simultaneous wrong setup tokens from one address are limited like t
   }
 });
 
+test('wrong setup tokens from sixty addresses at once reach the total ceiling, yet the box itself can still claim its relay', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const world = await startHost();
+  try {
+    const addresses = Array.from({ length: 60 }, (_, i) => `127.0.1.${i + 1}`);
+    const replies = await Promise.all(addresses.map((from, i) => call(world, 'auth.setup', { token: `not the token ${i}`, password: ADMIN_PASSWORD }, from)));
+    assert.deepEqual(tally(replies), { 403: LOGIN_FAILURES_TOTAL, 429: 60 - LOGIN_FAILURES_TOTAL });
+    // before the claim no address is familiar: the ceiling holds for every other address, right token or not
+    assert.equal((await call(world, 'auth.setup', { token: world.host.setupToken!, password: ADMIN_PASSWORD }, '127.0.1.99')).code, 'LOGIN_RATE_LIMITED');
+    const claim = await call(world, 'auth.setup', { token: world.host.setupToken!, password: ADMIN_PASSWORD }, '127.0.0.1');
+    assert.equal(claim.status, 200, 'the desktop app on the box claims the relay');
+    assert.ok(claim.cookie);
+  } finally {
+    await world.stop();
+  }
+});
+
 test('a wrong current password in a password change counts like a wrong log-in: ten at once run five checks', { timeout: TEST_TIMEOUT_MS }, async () => {
   const checks = heldChecks();
   const world = await startHost({}, { verifyPassword: checks.verify });
