@@ -104,29 +104,39 @@ export function digestSubject(count: number): string {
   return `${count} message${count === 1 ? '' : 's'} held for you by the mail filter`;
 }
 
-/** The digest's plain text: the list, a link per message when the page is on, else how to get one released. */
-export function digestText(options: DigestMailOptions): string {
+/** The digest's words around its list: what it is and how to act (three lines), then what comes after the list. */
+function digestFrame(options: DigestMailOptions): { intro: string[]; closing: string[] } {
   const { entries, more, now, linksExpireAt, releaseMode, retentionDays, to } = options;
   const total = entries.length + more;
   const action = releaseMode === 'approval' ? 'look at it safely or ask for it' : 'look at it safely or have it delivered';
-  const lines = [
+  const intro = [
     `The mail filter held ${total} message${total === 1 ? '' : 's'} addressed to you (${displayText(to)}) that ${total === 1 ? 'is' : 'are'} not in your mailbox.`,
     linksExpireAt !== null
       ? `Each has a link to ${action}; the links work until ${dateInWords(linksExpireAt, now)} and only for you.`
       : 'If you expect one of them, ask your mail administrator to release it (tell them the sender and the subject).',
     `Held mail is deleted after ${retentionDays} days.`,
-    '',
   ];
-  entries.forEach((entry, index) => {
+  const closing = [
+    ...(more > 0 ? [`${more} more held message${more === 1 ? ' is' : 's are'} not listed here; ${more === 1 ? 'it comes' : 'they come'} in the next list.`] : []),
+    'Do not forward this message: its links let whoever has them act on your held mail.',
+  ];
+  return { intro, closing };
+}
+
+/** The digest's plain text: the list, a link per message when the page is on, else how to get one released. */
+export function digestText(options: DigestMailOptions): string {
+  const { intro, closing } = digestFrame(options);
+  const lines = [...intro, ''];
+  options.entries.forEach((entry, index) => {
     lines.push(`${index + 1}. From: ${entry.from}`);
     lines.push(`   Subject: ${entry.subject ?? '(no subject)'}`);
-    lines.push(`   Arrived: ${dateInWords(entry.receivedAt, now)}`);
+    lines.push(`   Arrived: ${dateInWords(entry.receivedAt, options.now)}`);
     lines.push(`   Why: ${entry.why}`);
     if (entry.link) lines.push(`   Open: ${entry.link}`);
     lines.push('');
   });
-  if (more > 0) lines.push(`${more} more held message${more === 1 ? ' is' : 's are'} not listed here; ${more === 1 ? 'it comes' : 'they come'} in the next list.`, '');
-  lines.push('Do not forward this message: its links let whoever has them act on your held mail.');
+  for (const line of closing.slice(0, -1)) lines.push(line, '');
+  lines.push(closing.at(-1)!);
   return lines.join('\n');
 }
 
@@ -134,10 +144,7 @@ const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (char) => `&#${cha
 
 /** The same list as simple HTML: no styles from elsewhere, no images, no scripts; links never send a referrer. */
 export function digestHtml(options: DigestMailOptions): string {
-  const paragraphs = digestText({ ...options, entries: [] })
-    .split('\n')
-    .filter((line) => line && !/^\d+\. /.test(line));
-  const [intro, how, retention] = paragraphs;
+  const { intro, closing } = digestFrame(options);
   const items = options.entries
     .map(
       (entry) =>
@@ -145,10 +152,10 @@ export function digestHtml(options: DigestMailOptions): string {
         `Why: ${escapeHtml(entry.why)}${entry.link ? `<br><a href="${escapeHtml(entry.link)}" rel="noreferrer noopener">Open this message</a>` : ''}</li>`,
     )
     .join('\n');
-  const rest = paragraphs.slice(3).map((line) => `<p>${escapeHtml(line)}</p>`).join('\n');
+  const paragraphs = (lines: string[]) => lines.map((line) => `<p>${escapeHtml(line)}</p>`).join('\n');
   return (
     `<!doctype html><html><head><meta charset="utf-8"><meta name="referrer" content="no-referrer"><title>${escapeHtml(digestSubject(options.entries.length))}</title></head><body>\n` +
-    `<p>${escapeHtml(intro ?? '')}</p>\n<p>${escapeHtml(how ?? '')}</p>\n<p>${escapeHtml(retention ?? '')}</p>\n<ol>\n${items}\n</ol>\n${rest}\n</body></html>\n`
+    `${paragraphs(intro)}\n<ol>\n${items}\n</ol>\n${paragraphs(closing)}\n</body></html>\n`
   );
 }
 

@@ -9,6 +9,7 @@ import { Router, sendText, type RequestContext } from '../http/router.ts';
 import { MAX_TOKEN_CHARS, type LinkClaims, type UserLinks } from './user-links.ts';
 import type { Quarantine, QuarantinedMessage, RecipientActionResult } from './quarantine.ts';
 import { safePreview, safeText } from './safe-preview.ts';
+import { mailboxAddresses } from '../filters/from-addresses.ts';
 
 /** Requests one client address may make a minute: plenty for a person clicking through a digest, little for a guesser. */
 export const USER_PAGE_REQUESTS_PER_MINUTE = 30;
@@ -209,7 +210,7 @@ export class UserPage {
 <p>This message for <strong>${escapeHtml(recipient)}</strong> was held back by the mail filter and has not reached your mailbox.</p>
 <dl>
 <dt>From</dt><dd>${escapeHtml(from ?? (message.sender || 'an automatic sender (no address)'))}</dd>
-${from && message.sender && !from.toLowerCase().includes(message.sender.toLowerCase()) ? `<dt>Sent by</dt><dd>${escapeHtml(message.sender)}</dd>` : ''}
+${from && message.sender && !fromIsSender(from, message.sender) ? `<dt>Sent by</dt><dd>${escapeHtml(message.sender)}</dd>` : ''}
 <dt>Subject</dt><dd>${escapeHtml(safeText(message.subject ?? '(no subject)'))}</dd>
 <dt>Date</dt><dd>${escapeHtml(date ?? new Date(message.receivedAt).toUTCString())}</dd>
 </dl>
@@ -400,4 +401,10 @@ export function escapeHtml(text: string): string {
 
 function formatSize(bytes: number): string {
   return bytes < 1024 ? `${bytes} bytes` : bytes < 1024 * 1024 ? `${Math.round(bytes / 1024)} KB` : `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}
+
+/** The From field names the envelope sender as its one mailbox, as mail programs read it (a display name is not an address). */
+function fromIsSender(from: string, sender: string): boolean {
+  const { addresses, malformed } = mailboxAddresses(from);
+  return !malformed && addresses.length === 1 && addresses[0] === sender.toLowerCase();
 }

@@ -139,9 +139,21 @@ test('a link shows the held message in plain words: sender, decoded subject, why
   assert.match(page.body, /Click &lt;script&gt;alert\(1\)&lt;\/script&gt; &amp; &lt;img src=https:\/\/tracker\.test\/x\.png&gt; now/);
   assert.doesNotMatch(page.body, /<(script|img|link|iframe|object)\b|@import|url\(/i);
   for (const label of ['Release to me', 'Always allow this sender', 'Block this sender']) assert.match(page.body, new RegExp(`<button[^>]*>${label}</button>`));
+  assert.doesNotMatch(page.body, /Sent by/, 'From names the envelope sender: nothing to add');
   const errorPage = await http(direct, newClient(), 'GET', '/nothing-here');
   assert.equal(errorPage.status, 404);
   assertStrictHeaders(errorPage);
+});
+
+test('"Sent by" names the envelope sender whenever From names someone else, even with that address in its display name', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const froms = ['"x <spam@sender.test>" <ceo@other.test>', 'spam@sender.test <ceo@other.test>', 'CEO <ceo@other.test>', '<spam@sender.test>, <ceo@other.test>'];
+  for (const from of froms) {
+    const raw = undated('sent by', 'Cheap offer now').replace('From: Alice <alice@sender.test>', `From: ${from}`);
+    const id = /queued as (\S+)/.exec((await send(direct.port, 'spam@sender.test', ['a@example.test'], raw)).response)![1]!;
+    const page = await http(direct, newClient(), 'GET', `/q/${token(directLinks, 'a@example.test', id)}`);
+    assert.equal(page.status, 200);
+    assert.match(page.body, /<dt>Sent by<\/dt><dd>spam@sender\.test<\/dd>/, from);
+  }
 });
 
 test("recipient A's link releases the message to A only: B's copy stays in quarantine until B releases it, then the message leaves quarantine", { timeout: TEST_TIMEOUT_MS }, async () => {

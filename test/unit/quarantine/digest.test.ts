@@ -98,7 +98,10 @@ test('a digest lists each held message with its subject decoded, the sender by n
   const text = mailPart(raw, 'text/plain')!;
   assert.match(text, new RegExp(`1\\. From: Jürgen Weiß <juergen@sender\\.test>\\n   Subject: ${SUBJECT}\\n   Arrived: today at 09:00\\n   Why: it looks like junk mail \\(junk score 11\\)`));
   assert.match(text, /2\. From: juergen@sender\.test\n {3}Subject: your invoice\n {3}Arrived: today at 09:20\n {3}Why: it breaks a rule of your mail filter \(blocked file type \.exe \(invoice\.exe\)\)/);
+  assert.match(text, /^The mail filter held 2 messages addressed to you /);
   const html = mailPart(raw, 'text/html')!;
+  assert.match(html, /<p>The mail filter held 2 messages addressed to you /, 'the HTML part counts the messages it lists, as the text does');
+  assert.match(html, /<p>Do not forward this message: /);
   assert.ok(html.includes(SUBJECT));
   assert.doesNotMatch(html, /<img|<script|<link|src=|url\(/i, 'the HTML part loads nothing from anywhere');
   assert.match(html, /<meta name="referrer" content="no-referrer">/);
