@@ -60,14 +60,7 @@ function focusedText(page: Page): Promise<string | null> {
 
 e2eTest('every screen shows its data after mail has flowed, fits 1280×800, and raises no page errors', async (world) => {
   // the internal server takes bob's mail and asks to try busy's later: one delivered, one waiting in the queue
-  const sink = await world.sink({ onRecipient: (address) => (address === 'busy@example.test' ? { code: 451, text: '4.2.1 Mailbox busy, try later' } : undefined) });
-  const relay = await world.serveConfigured({
-    domains: ['example.test'],
-    internal: { host: '127.0.0.1', port: sink.port, tls: 'none' },
-    queue: { retryIntervalsSec: [3600] },
-    filters: { enabled: true, rules: { MISSING_DATE: 11 } },
-  });
-  const admin = await world.claim(relay);
+  const { sink, relay, admin } = await world.relayWithBusyMailboxes((address) => address === 'busy@example.test');
   await admin.call('accounts.add', { name: 'scanner', password: 'scanner password 1', senders: ['scanner@example.test'] });
 
   await send(relay.mxPort, 'alice@sender.test', ['bob@example.test'], message('quarterly report'));

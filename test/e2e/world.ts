@@ -101,6 +101,21 @@ export class World {
   }
 
   /** Sets the admin password through the API (the token is in the data dir), for tests that are not about claiming. */
+  /**
+   * A claimed relay for example.test whose internal server (a sink) asks to try the `busy` recipients later (451)
+   * and takes the rest; retries an hour apart, the junk rules on (mail without a Date scores 11: quarantined).
+   */
+  async relayWithBusyMailboxes(busy: (address: string) => boolean): Promise<{ sink: Sink; relay: ServedRelay; admin: AdminClient }> {
+    const sink = await this.sink({ onRecipient: (address) => (busy(address) ? { code: 451, text: '4.2.1 Mailbox busy, try later' } : undefined) });
+    const relay = await this.serveConfigured({
+      domains: ['example.test'],
+      internal: { host: '127.0.0.1', port: sink.port, tls: 'none' },
+      queue: { retryIntervalsSec: [3600] },
+      filters: { enabled: true, rules: { MISSING_DATE: 11 } },
+    });
+    return { sink, relay, admin: await this.claim(relay) };
+  }
+
   async claim(relay: ServedRelay, password = ADMIN_PASSWORD): Promise<AdminClient> {
     const client = new AdminClient(relay.base);
     const token = readFileSync(join(this.dataDir, 'setup-token'), 'utf8').trim();
