@@ -154,7 +154,7 @@ export function digestHtml(options: DigestMailOptions): string {
     .join('\n');
   const paragraphs = (lines: string[]) => lines.map((line) => `<p>${escapeHtml(line)}</p>`).join('\n');
   return (
-    `<!doctype html><html><head><meta charset="utf-8"><meta name="referrer" content="no-referrer"><title>${escapeHtml(digestSubject(options.entries.length))}</title></head><body>\n` +
+    `<!doctype html><html><head><meta charset="utf-8"><meta name="referrer" content="no-referrer"><title>${escapeHtml(digestSubject(options.entries.length + options.more))}</title></head><body>\n` +
     `${paragraphs(intro)}\n<ol>\n${items}\n</ol>\n${paragraphs(closing)}\n</body></html>\n`
   );
 }
@@ -165,7 +165,7 @@ export async function digestEmail(options: DigestMailOptions): Promise<string> {
   const composer = new MailComposer({
     from: { name: `Mail filter on ${hostname}`, address: `postmaster@${hostname}` },
     to: options.to,
-    subject: digestSubject(options.entries.length),
+    subject: digestSubject(options.entries.length + options.more),
     date: new Date(options.now),
     messageId: `<digest.${options.now.toString(36)}.${randomBytes(6).toString('hex')}@${hostname}>`,
     text: digestText(options),
