@@ -188,7 +188,8 @@ const MIGRATIONS: readonly string[] = [
    UPDATE recipients SET backoff_step = attempts, backoff_due_at = next_attempt_at WHERE status = 'pending';`,
   // when a message's queue lifetime (and delay warning) started, where that is not when it arrived: a release from
   // quarantine starts it again without changing when the message came in; null is received_at
-  `ALTER TABLE messages ADD COLUMN lifetime_from INTEGER;`,
+  `ALTER TABLE messages ADD COLUMN lifetime_from INTEGER;
+   CREATE INDEX messages_lifetime ON messages(lifetime_from) WHERE lifetime_from IS NOT NULL;`,
 ];
 
 /** Opens (and migrates) the relay database: WAL, synchronous=FULL, so a commit survives power loss. */

@@ -481,9 +481,12 @@ export class QueueStore {
       queuedIds: db.prepare(`SELECT id, spool_bytes FROM messages WHERE status = 'queued'`),
       idsExist: db.prepare(`SELECT status FROM messages WHERE id = ?`),
       spoolBytes: db.prepare(`SELECT spool_bytes FROM messages WHERE id = ?`),
-      // both counts from indexes alone (messages_status, messages_queue_held): the dashboard asks on every change
+      // from indexes (messages_status, messages_lifetime, messages_queue_held): the dashboard asks on every change;
+      // the oldest wait is since arrival, or since the release from quarantine (lifetime_from)
       summary: db.prepare(
-        `SELECT COUNT(*) AS size, MIN(received_at) AS oldest,
+        `SELECT COUNT(*) AS size,
+           (SELECT MIN(received_at) FROM messages WHERE status = 'queued' AND lifetime_from IS NULL) AS arrived,
+           (SELECT MIN(lifetime_from) FROM messages INDEXED BY messages_lifetime WHERE lifetime_from IS NOT NULL AND status = 'queued') AS released,
            (SELECT COUNT(*) FROM messages WHERE status = 'queued' AND held = 1) AS held FROM messages WHERE status = 'queued'`,
       ),
       pageRecipients: db.prepare(
@@ -971,9 +974,11 @@ export class QueueStore {
     return (this.statements.idsExist.get(id) as { status: MessageStatus } | undefined)?.status;
   }
 
+  /** Queued messages, the start of the longest wait among them (arrival, or release from quarantine), and those held. */
   summary(): { size: number; oldest: number | null; held: number } {
-    const row = this.statements.summary.get() as { size: number; oldest: number | null; held: number | null };
-    return { size: row.size, oldest: row.oldest, held: row.held ?? 0 };
+    const row = this.statements.summary.get() as { size: number; arrived: number | null; released: number | null; held: number | null };
+    const waiting = [row.arrived, row.released].filter((at): at is number => at !== null);
+    return { size: row.size, oldest: waiting.length > 0 ? Math.min(...waiting) : null, held: row.held ?? 0 };
   }
 
   list(filter: QueueListFilter = {}): (MessageRow & { recipients: string; pending: number; next_attempt_at: number | null; last_reply: string | null })[] {

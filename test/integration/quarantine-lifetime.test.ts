@@ -12,12 +12,12 @@ const keep: Filter = {
   check: async () => ({ filter: 'test-keep', verdict: 'quarantine', score: 0, reasons: ['the test keeps everything'] }),
 };
 
-test('a message released after days in quarantine keeps its arrival time, and its queue lifetime starts at the release', async () => {
+test('a message released after days in quarantine keeps its arrival time; its queue lifetime, delay warning and wait start at the release', async () => {
   let offset = 0;
   const clock = () => Date.now() + offset;
   // nothing listens there: every delivery is deferred
   const internalPort = await reservePort();
-  const relay = await startRelay(internalPort, { filters: { enabled: true }, queue: { lifetimeHours: 48, delayWarningHours: 0, retryIntervalsSec: [1] } }, { filters: [keep], clock });
+  const relay = await startRelay(internalPort, { filters: { enabled: true }, queue: { lifetimeHours: 48, delayWarningHours: 4, retryIntervalsSec: [1] } }, { filters: [keep], clock });
   const { queue, quarantine } = relay.relay;
   const history = (id: string) => {
     queue.flushHistory();
@@ -36,11 +36,18 @@ test('a message released after days in quarantine keeps its arrival time, and it
 
     assert.equal(queue.store.message(whole)!.received_at, arrived, 'the queue and tracking still show when it came in');
     assert.equal(queue.store.message(copy)!.received_at, sharedArrived, "a recipient's copy came in with the message");
+    const warnings = () => queue.store.db.prepare(`SELECT COUNT(*) FROM messages WHERE kind = 'dsn'`).pluck().get() as number;
     for (const id of [whole, copy]) {
       await until(`${id} deferred`, () => queue.store.recipients(id)[0]!.attempts >= 1);
       assert.equal(queue.store.recipients(id)[0]!.status, 'pending', 'the first failure after the release does not expire it');
       assert.ok(!history(id).includes('EXPIRED'));
     }
+    assert.equal(warnings(), 0, 'no "still trying" warning 72 h after arrival: the wait started at the release');
+    const waitedMs = clock() - queue.store.summary().oldest!;
+    assert.ok(waitedMs >= 0 && waitedMs < HOUR, `the queue's oldest wait is since the release (${waitedMs} ms), not 72 h`);
+
+    offset = (72 + 5) * HOUR; // past delayWarningHours since the release
+    await until('a delay warning for each', () => warnings() === 2);
 
     offset = (72 + 49) * HOUR; // the lifetime counted from the release has passed
     for (const id of [whole, copy]) {
