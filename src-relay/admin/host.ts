@@ -359,7 +359,7 @@ export class AdminHost {
   private router(secure: boolean): Router {
     const router = new Router();
     router.use(({ req, res }) => {
-      const refusal = refuseRequest(req.headers.host, req.headers.origin, req.headers['sec-fetch-site'], this.allowedHosts(), secure);
+      const refusal = refuseRequest(req.headers.host, req.headers.origin, req.headers['sec-fetch-site'], this.allowedHosts(), { secure, api: (req.url ?? '').startsWith('/api/') });
       if (!refusal) return false;
       sendApiError(res, refusal);
       return true;
@@ -402,12 +402,20 @@ export class AdminHost {
  * The Host header must name this machine (an IP, localhost, its host name): a web page on another site whose name
  * resolves to 127.0.0.1 (DNS rebinding) is refused. A browser's Origin, when sent, must be this very origin.
  */
-export function refuseRequest(host: string | undefined, origin: string | undefined, fetchSite: string | string[] | undefined, allowed: Set<string>, secure: boolean): 'BAD_HOST' | 'BAD_ORIGIN' | null {
+export function refuseRequest(
+  host: string | undefined,
+  origin: string | undefined,
+  fetchSite: string | string[] | undefined,
+  allowed: Set<string>,
+  listener: { secure: boolean; api: boolean },
+): 'BAD_HOST' | 'BAD_ORIGIN' | null {
   if (!host) return 'BAD_HOST';
   const name = host.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1').toLowerCase();
   if (!isIP(name) && !allowed.has(name)) return 'BAD_HOST';
-  // same-site is another port of this host (the user page, any other service on the box): not the admin page
-  if (fetchSite !== undefined && fetchSite !== 'same-origin' && fetchSite !== 'none') return 'BAD_ORIGIN';
+  if (fetchSite === 'cross-site') return 'BAD_ORIGIN';
+  // same-site is another port of this host (the user page, any other service on the box): it may link to the admin
+  // page, never call its API
+  if (listener.api && fetchSite !== undefined && fetchSite !== 'same-origin' && fetchSite !== 'none') return 'BAD_ORIGIN';
   if (origin !== undefined && origin !== 'null') {
     let from: URL;
     try {
@@ -415,7 +423,7 @@ export function refuseRequest(host: string | undefined, origin: string | undefin
     } catch {
       return 'BAD_ORIGIN';
     }
-    if (from.host.toLowerCase() !== host.toLowerCase() || from.protocol !== (secure ? 'https:' : 'http:')) return 'BAD_ORIGIN';
+    if (from.host.toLowerCase() !== host.toLowerCase() || from.protocol !== (listener.secure ? 'https:' : 'http:')) return 'BAD_ORIGIN';
   }
   return null;
 }

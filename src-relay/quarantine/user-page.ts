@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { domainToASCII } from 'node:url';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log/logger.ts';
@@ -198,6 +199,8 @@ export class UserPage {
     const requested = message.releaseRequests.some((entry) => entry.toLowerCase() === recipient.toLowerCase());
     const date = safe.headers.find((header) => header.name.toLowerCase() === 'date')?.value;
     const from = safe.headers.find((header) => header.name.toLowerCase() === 'from')?.value;
+    // read as mail programs read it: encoded words are display text, never an address
+    const rawFrom = preview.headers.find((header) => header.name.toLowerCase() === 'from')?.value ?? '';
     const token = encodeURIComponent(context.params.token!);
     const button = (action: PageAction, label: string, primary = false) =>
       `<form method="post" action="${token}/${action}"><button type="submit"${primary ? ' class="primary"' : ''}>${escapeHtml(label)}</button></form>`;
@@ -210,7 +213,7 @@ export class UserPage {
 <p>This message for <strong>${escapeHtml(recipient)}</strong> was held back by the mail filter and has not reached your mailbox.</p>
 <dl>
 <dt>From</dt><dd>${escapeHtml(from ?? (message.sender || 'an automatic sender (no address)'))}</dd>
-${from && message.sender && !fromIsSender(from, message.sender) ? `<dt>Sent by</dt><dd>${escapeHtml(message.sender)}</dd>` : ''}
+${from && message.sender && !fromIsSender(rawFrom, message.sender) ? `<dt>Sent by</dt><dd>${escapeHtml(message.sender)}</dd>` : ''}
 <dt>Subject</dt><dd>${escapeHtml(safeText(message.subject ?? '(no subject)'))}</dd>
 <dt>Date</dt><dd>${escapeHtml(date ?? new Date(message.receivedAt).toUTCString())}</dd>
 </dl>
@@ -403,8 +406,15 @@ function formatSize(bytes: number): string {
   return bytes < 1024 ? `${bytes} bytes` : bytes < 1024 * 1024 ? `${Math.round(bytes / 1024)} KB` : `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 }
 
-/** The From field names the envelope sender as its one mailbox, as mail programs read it (a display name is not an address). */
-function fromIsSender(from: string, sender: string): boolean {
-  const { addresses, malformed } = mailboxAddresses(from);
-  return !malformed && addresses.length === 1 && addresses[0] === sender.toLowerCase();
+/** The raw From field names the envelope sender as its one mailbox, as mail programs read it (a display name is not an address). */
+function fromIsSender(rawFrom: string, sender: string): boolean {
+  const { addresses, malformed } = mailboxAddresses(rawFrom);
+  return !malformed && addresses.length === 1 && comparable(addresses[0]!) === comparable(sender);
+}
+
+/** An address with its domain in ASCII (punycode) and lower case: one domain however it is written. */
+function comparable(address: string): string {
+  const at = address.lastIndexOf('@');
+  const domain = address.slice(at + 1).toLowerCase();
+  return `${address.slice(0, at).toLowerCase()}@${domainToASCII(domain) || domain}`;
 }

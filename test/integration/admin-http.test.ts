@@ -309,6 +309,8 @@ test('the Host and Origin checks refuse DNS rebinding and cross-site requests', 
     const otherScheme = await admin.raw('relay.status', {}, { origin: world.base.replace('http:', 'https:') });
     assert.equal(otherScheme.body.code, 'BAD_ORIGIN', 'an https page is not the origin of this http listener');
     assert.equal((await admin.raw('relay.status', {}, { 'sec-fetch-site': 'same-origin' })).body.ok, true);
+    const linkedFromNextDoor = await rawGet(`${world.base}/`, { 'sec-fetch-site': 'same-site', 'sec-fetch-mode': 'navigate' });
+    assert.doesNotMatch(linkedFromNextDoor.body, /BAD_ORIGIN/, 'a link from another port of the host opens the admin page (its API stays closed to that site)');
     const sameOrigin = await admin.raw('relay.status', {}, { origin: world.base });
     assert.equal(sameOrigin.body.ok, true);
     assert.equal((await rawGet(`${world.base}/healthz`, { host: 'localhost' })).status !== 421, true);
@@ -421,17 +423,21 @@ test('the admin listener leaves loopback only with TLS, and then speaks HTTPS', 
   assert.equal(validateConfig({ admin: { listen: '0.0.0.0:8025', tls: { enabled: true } } }).ok, true);
   const world = await startHost({ admin: { tls: { enabled: true } } });
   try {
-    const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = httpsRequest(`https://${world.host.adminAddress}/api/auth.status`, { method: 'POST', rejectUnauthorized: false, headers: { 'content-type': 'application/json' } }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+    const post = (headers: Record<string, string> = {}) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = httpsRequest(`https://${world.host.adminAddress}/api/auth.status`, { method: 'POST', rejectUnauthorized: false, headers: { 'content-type': 'application/json', ...headers } }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+        });
+        req.on('error', reject);
+        req.end('{}');
       });
-      req.on('error', reject);
-      req.end('{}');
-    });
+    const { status, body } = await post();
     assert.equal(status, 200);
     assert.equal(JSON.parse(body).result.state, 'setup');
+    assert.equal((await post({ origin: `https://${world.host.adminAddress}` })).status, 200, 'the page it serves over TLS is its own origin');
+    assert.match((await post({ origin: `http://${world.host.adminAddress}` })).body, /BAD_ORIGIN/, 'a plain-http page on that host and port is not');
     await assert.rejects(rawGet(`http://${world.host.adminAddress}/healthz`));
   } finally {
     await world.stop();
