@@ -100,7 +100,6 @@ export class World {
     return { serve, base: `http://${serve.admin}`, token: serve.setupToken };
   }
 
-  /** Sets the admin password through the API (the token is in the data dir), for tests that are not about claiming. */
   /**
    * A claimed relay for example.test whose internal server (a sink) asks to try the `busy` recipients later (451)
    * and takes the rest; retries an hour apart, the junk rules on (mail without a Date scores 11: quarantined).
@@ -116,6 +115,7 @@ export class World {
     return { sink, relay, admin: await this.claim(relay) };
   }
 
+  /** Sets the admin password through the API (the token is in the data dir), for tests that are not about claiming. */
   async claim(relay: ServedRelay, password = ADMIN_PASSWORD): Promise<AdminClient> {
     const client = new AdminClient(relay.base);
     const token = readFileSync(join(this.dataDir, 'setup-token'), 'utf8').trim();
