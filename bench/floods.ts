@@ -123,17 +123,23 @@ async function trickleFlood(relay: RelayHandle, count: number): Promise<string[]
   ];
 }
 
+/** Client addresses of the refused flood: 200 x 253, more than the relay tracks (MAX_TRACKED_CLIENTS, 50,000). */
+const refusedFloodAddress = (index: number): string => `127.0.${1 + (index % 200)}.${2 + (index % 253)}`;
+/** A flood session that has not ended in this long is cut (ms): one stalled session must not hang the bench. */
+const REFUSED_SESSION_TIMEOUT_MS = 30_000;
+
 /**
- * Short sessions that ask to relay elsewhere, `count` of them, 50 at a time from up to 49,800 client addresses (more
- * than the relay tracks): what the relay keeps per client and per session must stop growing.
+ * Short sessions that ask to relay elsewhere, `count` of them, 50 at a time from 50,600 client addresses (more than
+ * the relay tracks, so it drops the oldest): what the relay keeps per client and per session must stop growing.
  */
 async function refusedFlood(relay: RelayHandle, count: number): Promise<string[]> {
   const lines = [`refused flood: ${count} sessions asking to relay to another domain, 50 at a time`];
   const replies = new Map<string, number>();
   const session = (i: number): Promise<string> =>
     new Promise((resolve) => {
-      const socket = connect({ host: '127.0.0.1', port: relay.mxPort, localAddress: `127.0.${1 + (i % 200)}.${2 + (i % FLOOD_ADDRESSES)}` });
+      const socket = connect({ host: '127.0.0.1', port: relay.mxPort, localAddress: refusedFloodAddress(i) });
       socket.setEncoding('latin1');
+      socket.setTimeout(REFUSED_SESSION_TIMEOUT_MS, () => socket.destroy());
       const steps = [`EHLO flood${i}.test`, `MAIL FROM:<spam${i}@flood${i % 1000}.test>`, `RCPT TO:<victim${i}@elsewhere${i}.test>`, 'QUIT'];
       let buffered = '';
       let replyToRcpt = '';
