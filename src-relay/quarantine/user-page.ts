@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { domainToASCII } from 'node:url';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log/logger.ts';
@@ -11,6 +10,7 @@ import { MAX_TOKEN_CHARS, type LinkClaims, type UserLinks } from './user-links.t
 import type { Quarantine, QuarantinedMessage, RecipientActionResult } from './quarantine.ts';
 import { safePreview, safeText } from './safe-preview.ts';
 import { mailboxAddresses } from '../filters/from-addresses.ts';
+import { normalizeDomain, splitAddress } from '../util/address.ts';
 
 /** Requests one client address may make a minute: plenty for a person clicking through a digest, little for a guesser. */
 export const USER_PAGE_REQUESTS_PER_MINUTE = 30;
@@ -412,9 +412,8 @@ function fromIsSender(rawFrom: string, sender: string): boolean {
   return !malformed && addresses.length === 1 && comparable(addresses[0]!) === comparable(sender);
 }
 
-/** An address with its domain in ASCII (punycode) and lower case: one domain however it is written. */
+/** An address in lower case with its domain as the relay normalizes domains (punycode): one domain however written. */
 function comparable(address: string): string {
-  const at = address.lastIndexOf('@');
-  const domain = address.slice(at + 1).toLowerCase();
-  return `${address.slice(0, at).toLowerCase()}@${domainToASCII(domain) || domain}`;
+  const parts = splitAddress(address.toLowerCase());
+  return parts ? `${parts.local}@${normalizeDomain(parts.domain) ?? parts.domain}` : address.toLowerCase();
 }
