@@ -396,9 +396,18 @@ export class Monitor {
     return renderPrometheus(families);
   }
 
-  /** For /healthz: throws when the database cannot be read. */
+  /**
+   * For /healthz: null when the database cannot be read. The error itself goes to the log only: /healthz is open to
+   * anyone who reaches the listener, and SQLite's text can name files and their state.
+   */
   health() {
-    const summary = this.deps.queue.store.summary();
+    let summary;
+    try {
+      summary = this.deps.queue.store.summary();
+    } catch (error) {
+      this.deps.logger.error({ error: (error as Error).message }, 'HEALTH_DATABASE_UNREADABLE');
+      return null;
+    }
     const open = this.alerts.open();
     return {
       status: this.stopping ? 'stopping' : 'ok',

@@ -15,7 +15,7 @@ import { addUser, officeMessage, startSubmissionRelay, submit } from '../helpers
 import { validateConfig } from '../../src-relay/config/load.ts';
 import { AdminServer } from '../../src-relay/http/server.ts';
 import { Router, sendText } from '../../src-relay/http/router.ts';
-import { silentLogger } from '../../src-relay/log/logger.ts';
+import { createLineLogger, silentLogger } from '../../src-relay/log/logger.ts';
 
 const TEST_TIMEOUT_MS = 120_000;
 const dirs: string[] = [];
@@ -178,6 +178,26 @@ test('/healthz answers JSON, HEAD works, unknown paths and methods get stable er
     assert.equal(health.headers.get('x-content-type-options'), 'nosniff');
   } finally {
     await relay.stop();
+    await sink.stop();
+  }
+});
+
+test('/healthz answers 503 when the database cannot be read, and keeps SQLite\'s text for the log', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const sink = await Sink.start();
+  const logged: string[] = [];
+  const relay = await startRelay(sink.port, {}, { logger: createLineLogger((line) => logged.push(line)) });
+  try {
+    const admin = relay.relay.addresses.admin!;
+    assert.equal((await fetch(`http://${admin}/healthz`)).status, 200);
+    relay.relay.database.close();
+    const health = await fetch(`http://${admin}/healthz`);
+    assert.equal(health.status, 503);
+    const body = (await health.json()) as { code: string; message: string };
+    assert.equal(body.code, 'UNAVAILABLE');
+    assert.equal(body.message, 'the database cannot be read; the reason is in the relay log');
+    assert.match(logged.find((line) => line.includes(' HEALTH_DATABASE_UNREADABLE ')) ?? '', /error=.*database connection is not open/);
+  } finally {
+    await relay.stop().catch(() => {});
     await sink.stop();
   }
 });
