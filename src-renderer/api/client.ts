@@ -155,6 +155,11 @@ export interface EventStream {
   on<K extends EventName>(name: K, listener: Listener<K>): () => void;
   /** Connected or not (for the "live" indicator); told at once and on every change. */
   onState(listener: (state: StreamState) => void): () => void;
+  /**
+   * The stream is open again after a break (dropped, or closed and opened anew): whatever happened meanwhile sent
+   * events nobody heard, so what a screen shows from them must be read again.
+   */
+  onReopen(listener: () => void): () => void;
   start(): void;
   stop(): void;
 }
@@ -179,6 +184,8 @@ export function createEventStream(options: { url?: string; factory?: EventSource
   const clearTimer = options.clearTimer ?? ((timer) => clearTimeout(timer as ReturnType<typeof setTimeout>));
   const listeners = new Map<EventName, Set<(payload: unknown) => void>>();
   const stateListeners = new Set<(state: StreamState) => void>();
+  const reopenListeners = new Set<() => void>();
+  let openedBefore = false;
   let source: EventSourceLike | null = null;
   let timer: unknown = null;
   let silence: unknown = null;
@@ -221,6 +228,8 @@ export function createEventStream(options: { url?: string; factory?: EventSource
       failures = 0;
       setState('open');
       heard();
+      if (openedBefore) for (const listener of reopenListeners) listener();
+      openedBefore = true;
     };
     current.onmessage = heard;
     current.onerror = () => {
@@ -259,10 +268,15 @@ export function createEventStream(options: { url?: string; factory?: EventSource
       listener(state);
       return () => stateListeners.delete(listener);
     },
+    onReopen(listener) {
+      reopenListeners.add(listener);
+      return () => reopenListeners.delete(listener);
+    },
     start() {
       if (running) return;
       running = true;
       failures = 0;
+      openedBefore = false;
       connect();
     },
     stop() {

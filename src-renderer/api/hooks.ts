@@ -67,14 +67,16 @@ export function useThrottled(fn: () => void, ms: number): Throttled {
 }
 
 /**
- * Reloads (throttled) on any of the named events. Returns `expectNews`: the next event reloads at once, not at the end
- * of the interval (after the admin's own action, whose outcome the events bring).
+ * Reloads (throttled) on any of the named events, and when the stream is back after a break (the events sent
+ * meanwhile were lost). Returns `expectNews`: the next event reloads at once, not at the end of the interval (after
+ * the admin's own action, whose outcome the events bring).
  */
 export function useLiveReload(names: readonly EventName[], reload: () => void, ms = 2000): () => void {
   const throttled = useThrottled(reload, ms);
   const key = names.join(',');
   useEffect(() => {
     const offs = key.split(',').map((name) => events.on(name as EventName, () => throttled()));
+    offs.push(events.onReopen(() => throttled()));
     return () => offs.forEach((off) => off());
   }, [key, throttled]);
   return throttled.cancel;

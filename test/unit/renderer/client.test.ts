@@ -140,6 +140,50 @@ test('events reach their listeners, and a stream the server refused is opened ag
   assert.ok(sources.every((source) => source.closed));
 });
 
+test('a stream open again after a break tells its reopen listeners, whether the browser or the client opened it again; the first open does not', () => {
+  const sources: FakeSource[] = [];
+  const timers: (() => void)[] = [];
+  const stream = createEventStream({
+    factory: (url) => {
+      const source = new FakeSource(url);
+      sources.push(source);
+      return source;
+    },
+    setTimer: (fn, ms) => ms !== STREAM_SILENCE_MS && timers.push(fn),
+    clearTimer: () => {},
+  });
+  let reopened = 0;
+  const off = stream.onReopen(() => reopened++);
+  stream.start();
+  sources[0]!.readyState = 1;
+  sources[0]!.onopen?.({});
+  assert.equal(reopened, 0, 'the first open is no reopen');
+  // dropped: the browser tries again by itself, on the same source
+  sources[0]!.readyState = 0;
+  sources[0]!.onerror?.({});
+  assert.equal(reopened, 0);
+  sources[0]!.readyState = 1;
+  sources[0]!.onopen?.({});
+  assert.equal(reopened, 1);
+  // refused: the client opens a new source later
+  sources[0]!.readyState = 2;
+  sources[0]!.onerror?.({});
+  timers.shift()!();
+  sources[1]!.readyState = 1;
+  sources[1]!.onopen?.({});
+  assert.equal(reopened, 2);
+  // a new start (the page logged in again) opens afresh
+  stream.stop();
+  stream.start();
+  sources[2]!.readyState = 1;
+  sources[2]!.onopen?.({});
+  assert.equal(reopened, 2);
+  off();
+  sources[2]!.onopen?.({});
+  assert.equal(reopened, 2, 'a listener that left is not told');
+  stream.stop();
+});
+
 test(`an open stream that hears nothing for ${STREAM_SILENCE_MS} ms, not even the heartbeat, is closed and opened again; each message puts that off`, () => {
   const sources: FakeSource[] = [];
   let next = 0;
