@@ -173,7 +173,10 @@ export function messageHistory(
   if (decision) events.push({ at, action: 'FILTERED', recipient: null, text: decisionText(decision), detail: decisionDetail(decision) });
   for (const entry of history) {
     const route = entry.recipient ? routes.get(entry.recipient) ?? null : null;
-    events.push({ at: entry.at, action: entry.action, recipient: entry.recipient, text: historyText(entry, { route, decision }), detail: entry.detail });
+    const text = historyText(entry, { route, decision });
+    // the row as written, beside the words, only where the words do not already say it ("Retry requested by …")
+    const detail = entry.detail && !text.toLowerCase().includes(entry.detail.toLowerCase()) ? entry.detail : null;
+    events.push({ at: entry.at, action: entry.action, recipient: entry.recipient, text, detail });
   }
   return events;
 }

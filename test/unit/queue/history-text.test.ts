@@ -149,6 +149,9 @@ test("A message's history starts with its receipt and the decision, then every r
   );
   assert.equal(events[4]!.recipient, 'bob@example.test');
   assert.equal(events[4]!.detail, 'to 127.0.0.1');
+  // a row the words already say whole is not said twice (once capitalised) beside them
+  assert.equal(events[3]!.detail, null);
+  assert.equal(events[2]!.detail, 'junk score 11 (quarantine at 10); score 11');
 });
 
 test('A bounce Moat wrote itself says so instead of naming a client.', () => {
