@@ -27,6 +27,7 @@ export function Dashboard({ relay, unanswered, summary, openAlerts }: { relay: C
   const warnings = liveWarnings(relay.data, summary.data);
   const checklist = useCall('checklist.get', {});
   const failingProbes = checklist.data?.probes.filter((probe) => probe.status === 'failing').length ?? 0;
+  const warnedProbes = checklist.data?.probes.filter((probe) => probe.status === 'warning').length ?? 0;
 
   return (
     <div className="dashboard">
@@ -57,7 +58,7 @@ export function Dashboard({ relay, unanswered, summary, openAlerts }: { relay: C
 
       <section className="panel" aria-labelledby="alerts-title">
         <h2 id="alerts-title">Open alerts</h2>
-        {unanswered ? <Empty>Not known while the relay does not answer.</Empty> : <AlertList alerts={openAlerts} now={now} warnings={warnings.length} failingProbes={failingProbes} />}
+        {unanswered ? <Empty>Not known while the relay does not answer.</Empty> : <AlertList alerts={openAlerts} now={now} warnings={warnings.length} failingProbes={failingProbes} warnedProbes={warnedProbes} />}
       </section>
 
       <section className="panel" aria-labelledby="charts-title">
@@ -236,16 +237,18 @@ function WarningList({ warnings, now }: { warnings: readonly LiveWarning[]; now:
 }
 
 /**
- * `warnings`: how many live warnings the page shows; `failingProbes`: the checklist's failing items. "All is well"
- * only when there are neither.
+ * `warnings`: how many live warnings the page shows; `failingProbes` and `warnedProbes`: the checklist's items failing
+ * and warned about (what the menu counts beside Checklist). "All is well" only when there is none of them.
  */
-export function AlertList({ alerts, now, warnings = 0, failingProbes = 0 }: { alerts: readonly Alert[]; now: number; warnings?: number; failingProbes?: number }) {
+export function AlertList({ alerts, now, warnings = 0, failingProbes = 0, warnedProbes = 0 }: { alerts: readonly Alert[]; now: number; warnings?: number; failingProbes?: number; warnedProbes?: number }) {
   if (alerts.length === 0) {
     if (warnings > 0) return <Empty>No alert raised yet: an alert waits until a problem has lasted past its threshold. See "Needs attention now" above.</Empty>;
-    if (failingProbes > 0) {
+    if (failingProbes + warnedProbes > 0) {
+      const failing = failingProbes === 0 ? '' : failingProbes === 1 ? 'one item of the checklist is failing' : `${failingProbes} items of the checklist are failing`;
+      const warned = warnedProbes === 0 ? '' : failingProbes > 0 ? `${warnedProbes === 1 ? 'one has' : `${warnedProbes} have`} a warning` : warnedProbes === 1 ? 'one item of the checklist has a warning' : `${warnedProbes} items of the checklist have a warning`;
       return (
         <Empty>
-          No open alerts, but {failingProbes === 1 ? 'one item of the checklist is failing' : `${failingProbes} items of the checklist are failing`}: see the <a href="#/checklist">Checklist</a>.
+          No open alerts, but {[failing, warned].filter(Boolean).join(', and ')}: see the <a href="#/checklist">Checklist</a>.
         </Empty>
       );
     }
