@@ -57,9 +57,12 @@ e2eTest('after the live updates were cut, the dashboard reads its figures again 
     await logIn(page, hop.base);
     const received = page.locator('.figures > div').filter({ hasText: 'Received from the internet' }).locator('dd');
     await textMatches(received, /^0$/);
-    // live: a message counts at once while the stream is up
+    // the Throughput chart's total for the same minutes
+    const charted = page.locator('.legend-item').filter({ hasText: /^Received/ }).locator('.legend-total').first();
+    // live: a message counts at once while the stream is up, on the card and the chart alike
     await send(relay.mxPort, 'anna@sender.test', ['bob@example.test'], message('while live'));
     await textMatches(received, /^1$/);
+    await textMatches(charted, /^1$/);
 
     hop.cut();
     await send(relay.mxPort, 'bert@sender.test', ['bob@example.test'], message('while cut'));
@@ -70,6 +73,7 @@ e2eTest('after the live updates were cut, the dashboard reads its figures again 
     hop.mend();
     // no further mail: only the stream coming back may bring the new figure
     await textMatches(received, /^2$/);
+    await textMatches(charted, /^2$/);
     await screenshot(page, '04-dashboard-after-reconnect');
     assert.deepEqual(errors.filter((error) => !/ERR_CONNECTION|Failed to load resource|net::/.test(error)), []);
   } finally {
