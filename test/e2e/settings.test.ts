@@ -44,6 +44,7 @@ e2eTest('settings: a submission account is added, sends mail, gets a new passwor
   });
   const submission = await listenerPort(admin, 'submission');
   await page.getByText('No accounts yet.').waitFor();
+  assert.equal(await page.getByRole('note').filter({ hasText: 'submission listeners are off' }).count(), 0, 'a listener takes log-ins');
 
   await page.getByLabel('Account name', { exact: true }).fill('scanner');
   await page.getByLabel('Password', { exact: true }).fill(SCANNER_PASSWORD);
@@ -104,6 +105,22 @@ e2eTest('settings: a submission account is added, sends mail, gets a new passwor
     'a removed account cannot log in',
   );
   assert.equal(sink.messages.length, 2);
+  assert.deepEqual(errors, []);
+});
+
+e2eTest('settings: without a submission listener the accounts tab says no client can log in yet, beside an account that reads Active', async (world) => {
+  const { page, errors } = await settingsWorld(world, '#/settings/accounts');
+  const note = page.getByRole('note').filter({ hasText: 'The submission listeners are off, so no office client can log in with these accounts yet.' });
+  await note.waitFor();
+  await page.getByLabel('Account name', { exact: true }).fill('scanner');
+  await page.getByLabel('Password', { exact: true }).fill(SCANNER_PASSWORD);
+  await page.getByLabel('Sender addresses', { exact: true }).fill('scanner@example.test');
+  await page.getByRole('button', { name: 'Add account', exact: true }).click();
+  await textMatches(page.getByRole('status'), /^scanner was added\.$/);
+  assert.equal(await note.count(), 1, 'still said with an account listed');
+  await screenshot(page, '12-settings-accounts-no-listener');
+  await note.getByRole('link', { name: 'Configuration' }).click();
+  await textMatches(page.getByRole('navigation', { name: 'Settings sections' }).locator('[aria-current="page"]'), /^Configuration$/);
   assert.deepEqual(errors, []);
 });
 

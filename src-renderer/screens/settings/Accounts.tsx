@@ -16,6 +16,9 @@ const REFRESH_MS = 15_000;
 export function AccountsPanel() {
   const list = useCall('accounts.list', {});
   const lockouts = useCall('accounts.lockouts', {});
+  const relay = useCall('relay.status', {});
+  // an account is of use only while a submission listener takes log-ins
+  const listenersOff = relay.data?.state === 'running' && !relay.data.addresses.submission && !relay.data.addresses.submissions;
   const [editing, setEditing] = useState<{ name: string; what: 'password' | 'senders' } | null>(null);
   const [removing, setRemoving] = useState<string | null>(null);
   const [report, setReport] = useState('');
@@ -60,6 +63,12 @@ export function AccountsPanel() {
     <section aria-labelledby="accounts-title">
       <h2 id="accounts-title">Submission accounts</h2>
       <p className="intro">Office clients (Unix, Mac, POP3 users, scanners) log in with these to send mail through Moat. Each account may send only as its own addresses.</p>
+      {listenersOff ? (
+        <p className="panel tone-warning" role="note">
+          The submission listeners are off, so no office client can log in with these accounts yet. Set a listener address (port 587, or 465 for
+          implicit TLS) under <a href="#/settings">Configuration</a>, section Accounts, and apply.
+        </p>
+      ) : null}
       {report ? <StatusLine>{report}</StatusLine> : null}
       <ErrorMessage error={action.error} />
       {list.error && !list.data ? <ErrorMessage error={list.error} onRetry={() => void list.reload()} /> : null}
