@@ -157,6 +157,8 @@ export const FIELD_PATHS = {
 export type ConfigField = keyof typeof FIELD_PATHS;
 
 /** The listeners office clients use (RFC 8314: 465 implicit TLS, 587 STARTTLS). */
+/** The junk scores an empty box leaves in force (the schema's defaults for filters.tagScore, quarantineScore, rejectScore). */
+export const DEFAULT_JUNK_SCORES = { tagScore: '5', quarantineScore: '10', rejectScore: '15' } as const;
 export const DEFAULT_SUBMISSION_LISTEN = '0.0.0.0:587';
 export const DEFAULT_SUBMISSION_TLS_LISTEN = '0.0.0.0:465';
 
@@ -459,7 +461,7 @@ export function reviewSummary(fields: WizardFields, inForce: InForce = { effecti
             ['ClamAV', fields.clamavAddress.trim() || 'off'],
             ['rspamd', fields.rspamdAddress.trim() || 'off'],
             ['SpamAssassin', fields.spamdAddress.trim() || 'off'],
-            ['Junk scores (tag / quarantine / reject)', [fields.tagScore, fields.quarantineScore, fields.rejectScore].map((value) => value.trim() || 'default').join(' / ')],
+            ['Junk scores (tag / quarantine / reject)', (['tagScore', 'quarantineScore', 'rejectScore'] as const).map((key) => fields[key].trim() || `${DEFAULT_JUNK_SCORES[key]} (default)`).join(' / ')],
             ['Daily list of held mail to each user', digestLine(fields)],
           ]
         : [['Content filters', 'off: mail is delivered unchecked']],

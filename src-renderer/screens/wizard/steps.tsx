@@ -4,7 +4,7 @@ import { call } from '../../api/client.ts';
 import { useAction } from '../../api/hooks.ts';
 import { Badge, CheckboxField, Empty, ErrorMessage, Facts, RadioGroup, SelectField, TextField, Time } from '../../components/ui.tsx';
 import { mapIssues } from '../../lib/paths.ts';
-import { accountProblems, detectionWords, hostPortProblem, MIN_PASSWORD_CHARS, parseList, splitHostPort, type AccountDraft, type ConfigField, type InternalTest, type TlsMode, type WizardFields } from '../../lib/wizard.ts';
+import { accountProblems, DEFAULT_JUNK_SCORES, detectionWords, hostPortProblem, MIN_PASSWORD_CHARS, parseList, splitHostPort, type AccountDraft, type ConfigField, type InternalTest, type TlsMode, type WizardFields } from '../../lib/wizard.ts';
 import { PlainError } from '../../components/PlainError.tsx';
 
 export interface StepProps {
@@ -278,9 +278,9 @@ export function FiltersStep({ fields, set, errors, label }: StepProps) {
           <h3>Junk scores</h3>
           <p className="muted small">From these scores a message is delivered tagged (for the Junk folder), kept in quarantine, or refused. Empty: the defaults (5, 10, 15).</p>
           <div className="field-row">
-            <TextField label={label('tagScore')} value={fields.tagScore} onChange={(value) => set('tagScore', value)} errors={errors('tagScore')} inputMode="decimal" placeholder="5" className="short" />
-            <TextField label={label('quarantineScore')} value={fields.quarantineScore} onChange={(value) => set('quarantineScore', value)} errors={errors('quarantineScore')} inputMode="decimal" placeholder="10" className="short" />
-            <TextField label={label('rejectScore')} value={fields.rejectScore} onChange={(value) => set('rejectScore', value)} errors={errors('rejectScore')} inputMode="decimal" placeholder="15" className="short" />
+            <TextField label={label('tagScore')} value={fields.tagScore} onChange={(value) => set('tagScore', value)} errors={errors('tagScore')} inputMode="decimal" placeholder={DEFAULT_JUNK_SCORES.tagScore} className="short" />
+            <TextField label={label('quarantineScore')} value={fields.quarantineScore} onChange={(value) => set('quarantineScore', value)} errors={errors('quarantineScore')} inputMode="decimal" placeholder={DEFAULT_JUNK_SCORES.quarantineScore} className="short" />
+            <TextField label={label('rejectScore')} value={fields.rejectScore} onChange={(value) => set('rejectScore', value)} errors={errors('rejectScore')} inputMode="decimal" placeholder={DEFAULT_JUNK_SCORES.rejectScore} className="short" />
           </div>
           <DigestFields fields={fields} set={set} errors={errors} />
         </>

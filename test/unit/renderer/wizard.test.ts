@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MIN_ADMIN_PASSWORD_CHARS } from '../../../src-relay/admin/auth-contract.ts';
 import { validateConfig, checkServeReady } from '../../../src-relay/config/load.ts';
-import { accountProblems, applyPlan, buildConfig, detectionWords, doneSentence, hostNameWarning, hostPortProblem, internalTestWarning, splitHostPort, FIELD_PATHS, fieldsFromConfig, MIN_PASSWORD_CHARS, parseList, passwordProblems, reviewSummary, reviewWarnings, COMMAND_LINE_MARK, stepForPath, stepIssues, WIZARD_STEPS } from '../../../src-renderer/lib/wizard.ts';
+import { accountProblems, applyPlan, DEFAULT_JUNK_SCORES, buildConfig, detectionWords, doneSentence, hostNameWarning, hostPortProblem, internalTestWarning, splitHostPort, FIELD_PATHS, fieldsFromConfig, MIN_PASSWORD_CHARS, parseList, passwordProblems, reviewSummary, reviewWarnings, COMMAND_LINE_MARK, stepForPath, stepIssues, WIZARD_STEPS } from '../../../src-renderer/lib/wizard.ts';
 import { configKeys } from '../../../src-relay/config/docs.ts';
 
 test('the steps run in the order of the issue, ending with the review', () => {
@@ -138,6 +138,17 @@ test('the review names every step but the review itself', () => {
   assert.deepEqual(sections.map((section) => section.step), WIZARD_STEPS.filter((step) => step.id !== 'review').map((step) => step.id));
   const outbound = sections.find((section) => section.step === 'outbound')!;
   assert.match(outbound.lines[0]![1], /smtp\.isp\.example port 587, STARTTLS required, logs in as moat/);
+});
+
+test("the review names the junk scores an empty box leaves in force, the schema's own defaults", () => {
+  const line = (fields: ReturnType<typeof filled>) =>
+    new Map(reviewSummary(fields).flatMap((section) => section.lines)).get('Junk scores (tag / quarantine / reject)');
+  assert.equal(line({ ...filled(), filtersEnabled: true, tagScore: '', quarantineScore: '8', rejectScore: ' ' }), '5 (default) / 8 / 15 (default)');
+  const defaults = validateConfig({}) as { ok: true; config: { filters: { tagScore: number; quarantineScore: number; rejectScore: number } } };
+  assert.deepEqual(
+    Object.values(DEFAULT_JUNK_SCORES),
+    [defaults.config.filters.tagScore, defaults.config.filters.quarantineScore, defaults.config.filters.rejectScore].map(String),
+  );
 });
 
 test('the review shows the addresses in force: a listener set on the command line wins over the wizard, and says so', () => {
