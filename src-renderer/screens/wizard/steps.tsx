@@ -164,7 +164,7 @@ export function TestReport({ result, who = 'The internal server answers' }: { re
           ['Greeting', result.banner ?? '—'],
           ['STARTTLS offered', !heard ? '—' : result.starttls ? 'yes' : 'no'],
           ['AUTH offered', !heard ? '—' : result.authMechanisms.length ? result.authMechanisms.join(', ') : 'no'],
-          ['Recipient accepted', result.recipientAccepted === null ? 'not probed' : result.recipientAccepted ? 'yes' : 'no'],
+          ['Recipient accepted', result.recipientAccepted === null ? "not tried: this test names no mailbox (the setup wizard's test does)" : result.recipientAccepted ? 'yes' : 'no'],
         ]}
       />
       {result.advice.length ? (
