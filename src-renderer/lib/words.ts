@@ -56,6 +56,11 @@ export const PROBE_STATUS: Record<Probe['status'], { label: string; tone: Tone }
   unknown: { label: 'Not checked', tone: 'neutral' },
 };
 
+/** A probe's state in words: "unknown" is "Not checked" before its first run, and "Could not tell" after one. */
+export function probeStatusWords(probe: Pick<Probe, 'status' | 'checkedAt'>): { label: string; tone: Tone } {
+  return probe.status === 'unknown' && probe.checkedAt !== null ? { label: 'Could not tell', tone: 'neutral' } : PROBE_STATUS[probe.status];
+}
+
 export const MANUAL_STATE: Record<ManualItem['state'], { label: string; tone: Tone }> = {
   done: { label: 'Done', tone: 'ok' },
   due: { label: 'Due again', tone: 'warning' },

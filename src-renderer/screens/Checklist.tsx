@@ -3,7 +3,7 @@ import type { Output } from '../../src-relay/admin/contract.ts';
 import { call } from '../api/client.ts';
 import { useAction, useCall, useNow } from '../api/hooks.ts';
 import { Badge, Empty, ErrorMessage, Loading, PageHeader, StatusLine, Time } from '../components/ui.tsx';
-import { MANUAL_STATE, PROBE_STATUS } from '../lib/words.ts';
+import { MANUAL_STATE, probeStatusWords } from '../lib/words.ts';
 
 type Checklist = Output<'checklist.get'>;
 type ManualItem = Checklist['manual'][number];
@@ -77,7 +77,7 @@ export function ChecklistScreen({ highlight = null, onChecklist }: { highlight?:
                 </thead>
                 <tbody>
                   {probes.map((probe) => {
-                    const status = PROBE_STATUS[probe.status];
+                    const status = probeStatusWords(probe);
                     return (
                       <tr key={probe.id} id={`probe-${probe.id}`} className={probe.id === highlight ? 'highlighted' : undefined} aria-current={probe.id === highlight ? 'true' : undefined}>
                         <th scope="row">{probe.title}</th>

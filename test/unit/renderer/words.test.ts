@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { lastReplyText } from '../../../src-renderer/lib/words.ts';
+import { lastReplyText, probeStatusWords } from '../../../src-renderer/lib/words.ts';
 
 test("a recipient's last reply says its status once: not \"2.0.0 250 2.0.0 Ok\"", () => {
   assert.equal(lastReplyText('2.0.0', '250 2.0.0 Ok: queued as 4F2A'), '250 2.0.0 Ok: queued as 4F2A');
@@ -9,4 +9,10 @@ test("a recipient's last reply says its status once: not \"2.0.0 250 2.0.0 Ok\""
   assert.equal(lastReplyText('5.1.1', '550 5.1.10 no such user'), '5.1.1 550 5.1.10 no such user', 'a longer code is another code');
   assert.equal(lastReplyText(null, '250 Ok'), '250 Ok');
   assert.equal(lastReplyText('4.4.1', null), '4.4.1');
+});
+
+test('a probe that ran and could not tell is not "Not checked", as one that never ran is', () => {
+  assert.equal(probeStatusWords({ status: 'unknown', checkedAt: null }).label, 'Not checked');
+  assert.equal(probeStatusWords({ status: 'unknown', checkedAt: 1_000 }).label, 'Could not tell');
+  assert.equal(probeStatusWords({ status: 'failing', checkedAt: 1_000 }).label, 'Failing');
 });
