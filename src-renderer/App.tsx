@@ -160,8 +160,6 @@ function Shell({ onLoggedOut }: { onLoggedOut: () => void }) {
       void reloadRelay();
     }
   }, [stream, reloadRelay]);
-  // Alerts raised or resolved while the stream was away sent events nobody heard.
-  useEffect(() => events.onReopen(() => void reloadAlerts()), [reloadAlerts]);
   // A stream lost and not back within STREAM_LOST_MS: a hung relay answers no call either (the calls just wait), so
   // the stream's own silence says it (client.ts closes a stream that hears nothing, not even the heartbeat).
   const [streamLost, setStreamLost] = useState(false);

@@ -156,9 +156,9 @@ export const FIELD_PATHS = {
 
 export type ConfigField = keyof typeof FIELD_PATHS;
 
-/** The listeners office clients use (RFC 8314: 465 implicit TLS, 587 STARTTLS). */
 /** The junk scores an empty box leaves in force (the schema's defaults for filters.tagScore, quarantineScore, rejectScore). */
 export const DEFAULT_JUNK_SCORES = { tagScore: '5', quarantineScore: '10', rejectScore: '15' } as const;
+/** The listeners office clients use (RFC 8314: 465 implicit TLS, 587 STARTTLS). */
 export const DEFAULT_SUBMISSION_LISTEN = '0.0.0.0:587';
 export const DEFAULT_SUBMISSION_TLS_LISTEN = '0.0.0.0:465';
 

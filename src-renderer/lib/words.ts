@@ -56,9 +56,12 @@ export const PROBE_STATUS: Record<Probe['status'], { label: string; tone: Tone }
   unknown: { label: 'Not checked', tone: 'neutral' },
 };
 
-/** A probe's state in words: "unknown" is "Not checked" before its first run, and "Could not tell" after one. */
+/**
+ * A probe's state in words: "unknown" is "Not checked" before its first run, and "Unknown" (as the CLI says) after one
+ * that could not tell or does not apply here; its detail says which.
+ */
 export function probeStatusWords(probe: Pick<Probe, 'status' | 'checkedAt'>): { label: string; tone: Tone } {
-  return probe.status === 'unknown' && probe.checkedAt !== null ? { label: 'Could not tell', tone: 'neutral' } : PROBE_STATUS[probe.status];
+  return probe.status === 'unknown' && probe.checkedAt !== null ? { label: 'Unknown', tone: 'neutral' } : PROBE_STATUS[probe.status];
 }
 
 export const MANUAL_STATE: Record<ManualItem['state'], { label: string; tone: Tone }> = {
@@ -110,4 +113,10 @@ export function actionReport(verb: string, done: number, gone: number, place = '
 export function lastReplyText(status: string | null | undefined, reply: string | null | undefined): string {
   if (status && reply?.split(/\s+/).includes(status)) return reply;
   return [status, reply].filter(Boolean).join(' ');
+}
+
+/** Whether the server took the probed mailbox: a test that probed none (Settings', a smarthost's) says so. */
+export function recipientWords(result: Pick<Output<'setup.testInternal'>, 'recipientAccepted' | 'steps'>): string {
+  if (result.recipientAccepted !== null) return result.recipientAccepted ? 'yes' : 'no';
+  return result.steps.some((step) => step.step === 'rcpt') ? 'no clear answer (see the steps above)' : 'not asked: this test names no mailbox';
 }

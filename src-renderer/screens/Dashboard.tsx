@@ -21,11 +21,15 @@ export function Dashboard({ relay, unanswered, summary, openAlerts }: { relay: C
   const figures = useCall('dashboard.get', {});
   const [range, setRange] = useState<'24h' | '7d'>('24h');
   const series = useCall('metrics.series', { range });
-  // the cards and the charts add up the same minutes: read together, they never disagree on screen
+  // the cards and the 24-hour charts add up the same minutes: read together, they never disagree on screen; the
+  // 7-day charts (a heavier read, and no card beside them) at most every 30 s
   useLiveReload(['received', 'delivered', 'bounced', 'quarantined', 'deferred'], () => {
     void figures.reload();
-    void series.reload();
+    if (range === '24h') void series.reload();
   }, 5000);
+  useLiveReload(['received', 'delivered', 'bounced', 'quarantined', 'deferred'], () => {
+    if (range === '7d') void series.reload();
+  }, 30_000);
   useEvent('alert', () => void figures.reload());
   const warnings = liveWarnings(relay.data, summary.data);
   const checklist = useCall('checklist.get', {});
@@ -248,7 +252,7 @@ export function AlertList({ alerts, now, warnings = 0, failingProbes = 0, warned
     if (warnings > 0) return <Empty>No alert raised yet: an alert waits until a problem has lasted past its threshold. See "Needs attention now" above.</Empty>;
     if (failingProbes + warnedProbes > 0) {
       const failing = failingProbes === 0 ? '' : failingProbes === 1 ? 'one item of the checklist is failing' : `${failingProbes} items of the checklist are failing`;
-      const warned = warnedProbes === 0 ? '' : failingProbes > 0 ? `${warnedProbes === 1 ? 'one has' : `${warnedProbes} have`} a warning` : warnedProbes === 1 ? 'one item of the checklist has a warning' : `${warnedProbes} items of the checklist have a warning`;
+      const warned = warnedProbes === 0 ? '' : failingProbes > 0 ? `${warnedProbes === 1 ? 'one more has' : `${warnedProbes} more have`} a warning` : warnedProbes === 1 ? 'one item of the checklist has a warning' : `${warnedProbes} items of the checklist have a warning`;
       return (
         <Empty>
           No open alerts, but {[failing, warned].filter(Boolean).join(', and ')}: see the <a href="#/checklist">Checklist</a>.

@@ -24,7 +24,7 @@ e2eTest('the checklist shows its probes, "Run now" runs them and a manual item c
   await probe(PROBES[0]!).waitFor();
   await textMatches(page.getByTestId('checklist-schedule'), /only when you click Run now \(Settings › Alerts › Run the checklist every: 0 hours\)/);
   for (const title of PROBES) {
-    await textMatches(probe(title), /Not checked|Could not tell|OK|Warning|Failing/);
+    await textMatches(probe(title), /Not checked|Unknown|OK|Warning|Failing/);
     assert.match((await probe(title).locator('td').last().textContent()) ?? '', /not yet/, `${title} has not run yet`);
   }
 
@@ -62,7 +62,7 @@ e2eTest('the checklist shows its probes, "Run now" runs them and a manual item c
   const alerts = page.getByRole('region', { name: 'Open alerts' });
   // the dashboard counts what the menu counts
   const failingWords = failing === 0 ? '' : failing === 1 ? 'one item of the checklist is failing' : `${failing} items of the checklist are failing`;
-  const warnedWords = warnings === 0 ? '' : failing > 0 ? `${warnings === 1 ? 'one has' : `${warnings} have`} a warning` : warnings === 1 ? 'one item of the checklist has a warning' : `${warnings} items of the checklist have a warning`;
+  const warnedWords = warnings === 0 ? '' : failing > 0 ? `${warnings === 1 ? 'one more has' : `${warnings} more have`} a warning` : warnings === 1 ? 'one item of the checklist has a warning' : `${warnings} items of the checklist have a warning`;
   if (failing + warnings === 0) await textMatches(alerts, /No open alerts\. All is well\./);
   else {
     await textMatches(alerts, new RegExp(`No open alerts, but ${[failingWords, warnedWords].filter(Boolean).join(', and ')}: see the Checklist\\.`));

@@ -1,7 +1,7 @@
 import { useEffect, useState, type FormEvent } from 'react';
 import type { Output } from '../../../src-relay/admin/contract.ts';
 import { call } from '../../api/client.ts';
-import { useAction, useCall, useNow } from '../../api/hooks.ts';
+import { useAction, useCall, useEvent, useNow } from '../../api/hooks.ts';
 import { Badge, ConfirmDialog, Empty, ErrorMessage, Loading, StatusLine, TextField, Time } from '../../components/ui.tsx';
 import { mapIssues } from '../../lib/paths.ts';
 import { accountProblems, MIN_PASSWORD_CHARS, parseList } from '../../lib/wizard.ts';
@@ -17,6 +17,8 @@ export function AccountsPanel() {
   const list = useCall('accounts.list', {});
   const lockouts = useCall('accounts.lockouts', {});
   const relay = useCall('relay.status', {});
+  // the listeners change when the relay restarts (Apply): the notice follows them
+  useEvent('relay', (status) => relay.setData(() => status));
   // an account is of use only while a submission listener takes log-ins
   const listenersOff = relay.data?.state === 'running' && !relay.data.addresses.submission && !relay.data.addresses.submissions;
   const [editing, setEditing] = useState<{ name: string; what: 'password' | 'senders' } | null>(null);

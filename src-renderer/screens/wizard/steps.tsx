@@ -6,6 +6,7 @@ import { Badge, CheckboxField, Empty, ErrorMessage, Facts, RadioGroup, SelectFie
 import { mapIssues } from '../../lib/paths.ts';
 import { accountProblems, DEFAULT_JUNK_SCORES, detectionWords, hostPortProblem, MIN_PASSWORD_CHARS, parseList, splitHostPort, type AccountDraft, type ConfigField, type InternalTest, type TlsMode, type WizardFields } from '../../lib/wizard.ts';
 import { PlainError } from '../../components/PlainError.tsx';
+import { recipientWords } from '../../lib/words.ts';
 
 export interface StepProps {
   fields: WizardFields;
@@ -164,7 +165,7 @@ export function TestReport({ result, who = 'The internal server answers' }: { re
           ['Greeting', result.banner ?? '—'],
           ['STARTTLS offered', !heard ? '—' : result.starttls ? 'yes' : 'no'],
           ['AUTH offered', !heard ? '—' : result.authMechanisms.length ? result.authMechanisms.join(', ') : 'no'],
-          ['Recipient accepted', result.recipientAccepted === null ? "not tried: this test names no mailbox (the setup wizard's test does)" : result.recipientAccepted ? 'yes' : 'no'],
+          ['Recipient accepted', recipientWords(result)],
         ]}
       />
       {result.advice.length ? (
@@ -276,7 +277,7 @@ export function FiltersStep({ fields, set, errors, label }: StepProps) {
             <EngineField key={engine.engine} engine={engine.engine} name={engine.label} label={label(engine.field)} hint={engine.hint} value={fields[engine.field]} onChange={(value) => set(engine.field, value)} errors={errors(engine.field)} />
           ))}
           <h3>Junk scores</h3>
-          <p className="muted small">From these scores a message is delivered tagged (for the Junk folder), kept in quarantine, or refused. Empty: the defaults (5, 10, 15).</p>
+          <p className="muted small">From these scores a message is delivered tagged (for the Junk folder), kept in quarantine, or refused. Empty: the defaults ({Object.values(DEFAULT_JUNK_SCORES).join(', ')}).</p>
           <div className="field-row">
             <TextField label={label('tagScore')} value={fields.tagScore} onChange={(value) => set('tagScore', value)} errors={errors('tagScore')} inputMode="decimal" placeholder={DEFAULT_JUNK_SCORES.tagScore} className="short" />
             <TextField label={label('quarantineScore')} value={fields.quarantineScore} onChange={(value) => set('quarantineScore', value)} errors={errors('quarantineScore')} inputMode="decimal" placeholder={DEFAULT_JUNK_SCORES.quarantineScore} className="short" />
