@@ -332,7 +332,7 @@ function ScreenView(props: {
     case 'statistics':
       return <StatisticsScreen />;
     case 'settings':
-      return <SettingsScreen sub={props.sub} />;
+      return <SettingsScreen sub={props.sub} relay={props.relay.data} />;
     case 'setup':
       return <Wizard relay={props.relay.data} onApplied={() => void props.relay.reload()} />;
   }

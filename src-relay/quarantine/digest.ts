@@ -135,8 +135,7 @@ export function digestText(options: DigestMailOptions): string {
     if (entry.link) lines.push(`   Open: ${entry.link}`);
     lines.push('');
   });
-  for (const line of closing.slice(0, -1)) lines.push(line, '');
-  lines.push(closing.at(-1)!);
+  lines.push(closing.join('\n\n'));
   return lines.join('\n');
 }
 

@@ -13,6 +13,8 @@ import { PlainError } from '../components/PlainError.tsx';
 type RelayStatus = Output<'relay.status'>;
 type QueueSummary = Output<'queue.summary'>;
 
+const TRAFFIC_EVENTS = ['received', 'delivered', 'bounced', 'quarantined', 'deferred'] as const;
+
 const ROUTE_NAMES: Record<string, string> = { internal: 'Internal server', smarthost: 'Smarthost (outgoing mail)' };
 
 /** Relay and routes, the queue at a glance, today's figures, the charts, and the open alerts with their hints. */
@@ -21,15 +23,10 @@ export function Dashboard({ relay, unanswered, summary, openAlerts }: { relay: C
   const figures = useCall('dashboard.get', {});
   const [range, setRange] = useState<'24h' | '7d'>('24h');
   const series = useCall('metrics.series', { range });
-  // the cards and the 24-hour charts add up the same minutes: read together, they never disagree on screen; the
+  useLiveReload(TRAFFIC_EVENTS, () => void figures.reload(), 5000);
+  // the cards and the 24-hour charts add up the same minutes: read as often, they never disagree on screen; the
   // 7-day charts (a heavier read, and no card beside them) at most every 30 s
-  useLiveReload(['received', 'delivered', 'bounced', 'quarantined', 'deferred'], () => {
-    void figures.reload();
-    if (range === '24h') void series.reload();
-  }, 5000);
-  useLiveReload(['received', 'delivered', 'bounced', 'quarantined', 'deferred'], () => {
-    if (range === '7d') void series.reload();
-  }, 30_000);
+  useLiveReload(TRAFFIC_EVENTS, () => void series.reload(), range === '24h' ? 5000 : 30_000);
   useEvent('alert', () => void figures.reload());
   const warnings = liveWarnings(relay.data, summary.data);
   const checklist = useCall('checklist.get', {});

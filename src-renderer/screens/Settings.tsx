@@ -8,6 +8,7 @@ import { BackupsPanel } from './settings/Backups.tsx';
 import { PasswordPanel } from './settings/Password.tsx';
 import { DesktopPanel } from './settings/Desktop.tsx';
 import { desktopBridge } from '../api/bridge.ts';
+import type { Output } from '../../src-relay/admin/contract.ts';
 
 const TABS: readonly { tab: SettingsTab; label: string; hash: string }[] = [
   { tab: 'config', label: 'Configuration', hash: '#/settings' },
@@ -17,7 +18,7 @@ const TABS: readonly { tab: SettingsTab; label: string; hash: string }[] = [
   { tab: 'password', label: 'Admin password', hash: '#/settings/password' },
 ];
 
-export function SettingsScreen({ sub }: { sub: string | null }) {
+export function SettingsScreen({ sub, relay }: { sub: string | null; relay: Output<'relay.status'> | undefined }) {
   const bridge = desktopBridge();
   const chosen = settingsTab({ screen: 'settings', sub, params: {} });
   // The Desktop tab exists only inside the desktop app (the bridge is there); in a browser it is the configuration.
@@ -38,7 +39,7 @@ export function SettingsScreen({ sub }: { sub: string | null }) {
         ))}
       </nav>
       {tab === 'config' ? <ConfigEditor /> : null}
-      {tab === 'accounts' ? <AccountsPanel /> : null}
+      {tab === 'accounts' ? <AccountsPanel relay={relay} /> : null}
       {tab === 'senders' ? <SendersPanel /> : null}
       {tab === 'senders' ? <PersonalSendersPanel /> : null}
       {tab === 'backups' ? <BackupsPanel /> : null}

@@ -1,7 +1,7 @@
 import { useEffect, useState, type FormEvent } from 'react';
 import type { Output } from '../../../src-relay/admin/contract.ts';
 import { call } from '../../api/client.ts';
-import { useAction, useCall, useEvent, useNow } from '../../api/hooks.ts';
+import { useAction, useCall, useNow } from '../../api/hooks.ts';
 import { Badge, ConfirmDialog, Empty, ErrorMessage, Loading, StatusLine, TextField, Time } from '../../components/ui.tsx';
 import { mapIssues } from '../../lib/paths.ts';
 import { accountProblems, MIN_PASSWORD_CHARS, parseList } from '../../lib/wizard.ts';
@@ -13,14 +13,11 @@ type Lockouts = Output<'accounts.lockouts'>;
 const REFRESH_MS = 15_000;
 
 /** Submission accounts: office clients log in with these on 587/465 to send through Moat. */
-export function AccountsPanel() {
+export function AccountsPanel({ relay }: { relay: Output<'relay.status'> | undefined }) {
   const list = useCall('accounts.list', {});
   const lockouts = useCall('accounts.lockouts', {});
-  const relay = useCall('relay.status', {});
-  // the listeners change when the relay restarts (Apply): the notice follows them
-  useEvent('relay', (status) => relay.setData(() => status));
-  // an account is of use only while a submission listener takes log-ins
-  const listenersOff = relay.data?.state === 'running' && !relay.data.addresses.submission && !relay.data.addresses.submissions;
+  // an account is of use only while a submission listener takes log-ins (the App's live status: restarts included)
+  const listenersOff = relay?.state === 'running' && !relay.addresses.submission && !relay.addresses.submissions;
   const [editing, setEditing] = useState<{ name: string; what: 'password' | 'senders' } | null>(null);
   const [removing, setRemoving] = useState<string | null>(null);
   const [report, setReport] = useState('');
