@@ -29,14 +29,17 @@ const fixtures = fixtureResolver({}, {}, {
   'sel._domainkey.signed.test': [`v=DKIM1; k=rsa; p=${publicKey.export({ type: 'spki', format: 'der' }).toString('base64')}`],
 }) as AuthResolver;
 
-/** The names the thread asked this thread's resolver for; a name in `silent` is never answered. */
+/** The names the thread asked this thread's resolver for; a name in `silent` is never answered, one in `gates` once its gate opens. */
 const asked: string[] = [];
 const silent = new Set(['silent.test']);
+const gates = new Map<string, Promise<void>>();
 const resolver: AuthResolver = {
   ...fixtures,
   resolveTxt: (name) => {
     asked.push(name);
-    return silent.has(name) ? new Promise(() => {}) : fixtures.resolveTxt(name);
+    if (silent.has(name)) return new Promise(() => {});
+    const gate = gates.get(name);
+    return gate ? gate.then(() => fixtures.resolveTxt(name)) : fixtures.resolveTxt(name);
   },
 };
 
@@ -236,12 +239,16 @@ test('two crashing messages among 12 sent at once: exactly those two fail, and n
   const worker = new SenderAuthWorker(thread);
   await thread.stats();
   const crashing = new Set([3, 9]);
-  const messages = await Promise.all(Array.from({ length: 12 }, (_, i) => signed('alice@signed.test', crashing.has(i) ? CRASH_MARKER : 'Hello.')));
+  // message 6's sender is looked up only once the gate opens: the search for the crashing two cannot end before
+  let open!: () => void;
+  gates.set('gate.test', new Promise<void>((resolve) => (open = resolve)));
+  const messages = await Promise.all(Array.from({ length: 12 }, (_, i) => signed(i === 6 ? 'bob@gate.test' : 'alice@signed.test', crashing.has(i) ? CRASH_MARKER : 'Hello.')));
   const outcomes = messages.map((message) => worker.check(message, AbortSignal.timeout(60_000)).then(() => 'answered', (error: Error) => error.message));
   // while those held are asked again, a new message goes to a new main thread
   await new Promise((resolve) => setTimeout(resolve, 50));
   assert.match((await worker.check(await signed(), longEnough())).reasons[0] ?? '', /dmarc=pass$/);
   assert.ok(isolationOf(thread), 'and the isolation thread is still at work');
+  open();
   const settled = await Promise.all(outcomes);
   assert.deepEqual(settled.flatMap((outcome, i) => (outcome === 'answered' ? [] : [i])), [3, 9], settled.join(' | '));
   assert.equal(isolationOf(thread), null);
