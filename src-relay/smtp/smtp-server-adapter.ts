@@ -145,13 +145,20 @@ export interface ConnectionWatch {
 /** Runs `watch` around every socket the server takes on (plain at accept, implicit TLS after the handshake). */
 export function watchConnections(server: SMTPServer, watch: ConnectionWatch): void {
   const connect = server.connect.bind(server);
+  // the connection connect() adds, caught as it is added (not by comparing the whole set on every accept)
+  let added: SMTPConnection | undefined;
+  const add = server.connections.add.bind(server.connections);
+  server.connections.add = (connection) => {
+    added = connection;
+    return add(connection);
+  };
   server.connect = (socket, options) => {
     watch.before?.();
     if (!watch.after) return connect(socket, options);
-    const known = new Set(server.connections);
+    added = undefined;
     connect(socket, options);
-    let added: SMTPConnection | undefined;
-    for (const connection of server.connections) if (!known.has(connection)) added = connection;
-    watch.after(added && handleOf(added));
+    const connection = added && server.connections.has(added) ? added : undefined;
+    added = undefined;
+    watch.after(connection && handleOf(connection));
   };
 }
