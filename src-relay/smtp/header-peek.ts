@@ -1,4 +1,4 @@
-import { Transform, type TransformCallback } from 'node:stream';
+import type { ChunkStage } from './stage-chain.ts';
 
 /** Only this much of the header block is kept for tracking; the message itself passes through untouched. */
 export const MAX_PEEK_BYTES = 64 * 1024;
@@ -8,24 +8,24 @@ const CAPTURE_BYTES = MAX_PEEK_BYTES + 2;
 const MAX_FIELD_CHARS = 998;
 
 /** Passes the message through and remembers its Subject, From and Message-ID for tracking (search by message-id). */
-export class HeaderPeek extends Transform {
+export class HeaderPeek implements ChunkStage {
   private chunks: Buffer[] = [];
   private seen = 0;
   private done = false;
   private ended = false;
 
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+  push(chunk: Buffer): Buffer {
     if (!this.done) {
       this.chunks.push(chunk);
       this.seen += chunk.length;
       if (this.seen >= CAPTURE_BYTES || chunk.includes('\r\n\r\n')) this.done = true;
     }
-    callback(null, chunk);
+    return chunk;
   }
 
-  override _flush(callback: TransformCallback): void {
+  end(): undefined {
     this.ended = true;
-    callback();
+    return undefined;
   }
 
   /**

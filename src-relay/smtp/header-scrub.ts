@@ -1,5 +1,5 @@
-import { Transform, type TransformCallback } from 'node:stream';
 import { MAX_HEADER_LINES } from '../filters/mime.ts';
+import type { ChunkStage } from './stage-chain.ts';
 
 const NUL = 0x00;
 const HT = 0x09;
@@ -53,7 +53,7 @@ export interface HeaderScrubberOptions {
  * Other control bytes in the body pass unchanged: RFC 2045 allows them in 7bit and 8bit text (form feeds in plain
  * text, ESC in ISO-2022-JP). Works on CRLF input (behind LineEndingNormalizer); a line ends at LF.
  */
-export class HeaderScrubber extends Transform {
+export class HeaderScrubber implements ChunkStage {
   /** Header fields removed so far. */
   removed = 0;
   /** Set at the first fault; from then on nothing is passed on. */
@@ -71,14 +71,13 @@ export class HeaderScrubber extends Transform {
   private field: Buffer[] = [];
 
   constructor(options: HeaderScrubberOptions) {
-    super();
     this.hostname = options.hostname.toLowerCase();
     this.maxHeaderBytes = options.maxHeaderBytes;
   }
 
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    if (this.refusal) return callback();
-    if (this.inBody) return callback(null, this.body(chunk));
+  push(chunk: Buffer): Buffer | undefined {
+    if (this.refusal) return undefined;
+    if (this.inBody) return this.body(chunk);
     const out: Buffer[] = [];
     let start = 0;
     while (start < chunk.length && !this.refusal) {
@@ -108,17 +107,17 @@ export class HeaderScrubber extends Transform {
       }
       this.headerLine(line, out);
     }
-    callback(null, this.refusal ? undefined : Buffer.concat(out));
+    return this.refusal ? undefined : Buffer.concat(out);
   }
 
-  override _flush(callback: TransformCallback): void {
-    if (this.refusal || this.inBody) return callback();
+  end(): Buffer | undefined {
+    if (this.refusal || this.inBody) return undefined;
     // a message that is all header section (no empty line); its last line may lack its CRLF
     const out: Buffer[] = [];
     if (this.partialBytes > 0) this.headerLine(Buffer.concat(this.partial), out);
     this.partial = [];
     out.push(...this.endField());
-    callback(null, this.refusal ? undefined : Buffer.concat(out));
+    return this.refusal ? undefined : Buffer.concat(out);
   }
 
   private body(chunk: Buffer): Buffer {

@@ -1,4 +1,4 @@
-import { Transform, type TransformCallback } from 'node:stream';
+import type { ChunkStage } from './stage-chain.ts';
 
 const CR = 0x0d;
 const LF = 0x0a;
@@ -9,14 +9,14 @@ const LF = 0x0a;
  * End of DATA itself is recognised by smtp-server only as CRLF.CRLF; a `\n.\n` inside the content becomes a line
  * holding a single dot, which nodemailer dot-stuffs on the way out.
  */
-export class LineEndingNormalizer extends Transform {
+export class LineEndingNormalizer implements ChunkStage {
   /** Bare CR or LF seen (and rewritten) so far. */
   bareLineEndings = 0;
   private pendingCR = false;
 
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+  push(chunk: Buffer): Buffer | undefined {
     // an empty chunk says nothing about whether a pending CR is followed by LF; judging it here would double the CRLF
-    if (chunk.length === 0) return callback();
+    if (chunk.length === 0) return undefined;
     const out = Buffer.allocUnsafe(chunk.length * 2 + 2);
     let length = 0;
     let start = 0;
@@ -46,14 +46,13 @@ export class LineEndingNormalizer extends Transform {
         out[length++] = byte;
       }
     }
-    callback(null, out.subarray(0, length));
+    return out.subarray(0, length);
   }
 
-  override _flush(callback: TransformCallback): void {
-    if (this.pendingCR) {
-      this.bareLineEndings++;
-      this.pendingCR = false;
-      callback(null, Buffer.from('\r\n'));
-    } else callback();
+  end(): Buffer | undefined {
+    if (!this.pendingCR) return undefined;
+    this.bareLineEndings++;
+    this.pendingCR = false;
+    return Buffer.from('\r\n');
   }
 }

@@ -23,6 +23,7 @@ import { HeaderScrubber, MAX_SENDER_HEADER_LINES, type ContentRefusal } from './
 import { HeaderPeek } from './header-peek.ts';
 import { LineEndingNormalizer } from './line-endings.ts';
 import { SizeGuard } from './size-guard.ts';
+import { StageChain } from './stage-chain.ts';
 import { ConnectionStress, SessionActivity, STRESS_SWEEP_MS, type IdleSlot } from './stress.ts';
 import { DataRateGuard } from './data-rate.ts';
 import { TransactionPacing } from './pacing.ts';
@@ -484,7 +485,7 @@ export abstract class SmtpListener {
           date: new Date(now),
         }),
       );
-      await pipeChain([stream, new SizeGuard(() => stream.sizeExceeded), normalizer, scrubber, peek, writer]);
+      await pipeChain([stream, new StageChain([new SizeGuard(() => stream.sizeExceeded), normalizer, scrubber, peek]), writer]);
       if (stream.sizeExceeded) throw this.refuse(session, REPLIES.messageTooBig);
       if (scrubber.refusal) throw this.refuseContent(session, scrubber.refusal, sender, recipients);
     } catch (error) {

@@ -1,12 +1,14 @@
-import { Transform, type TransformCallback } from 'node:stream';
+import type { ChunkStage } from './stage-chain.ts';
 
 /** Drops everything once smtp-server has flagged the message as over the size limit: it is refused, never buffered. */
-export class SizeGuard extends Transform {
-  constructor(private readonly exceeded: () => boolean) {
-    super();
+export class SizeGuard implements ChunkStage {
+  constructor(private readonly exceeded: () => boolean) {}
+
+  push(chunk: Buffer): Buffer | undefined {
+    return this.exceeded() ? undefined : chunk;
   }
 
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    callback(null, this.exceeded() ? undefined : chunk);
+  end(): undefined {
+    return undefined;
   }
 }

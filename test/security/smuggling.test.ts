@@ -12,6 +12,7 @@ import { Sink, type SunkMessage } from '../helpers/sink.ts';
 import { startRelay, type TestRelay } from '../helpers/relay.ts';
 import { RawSmtp } from '../helpers/smtp.ts';
 import { LineEndingNormalizer } from '../../src-relay/smtp/line-endings.ts';
+import { StageChain } from '../../src-relay/smtp/stage-chain.ts';
 
 /** Records every byte the relay sends to the internal server: what a lenient server would have to parse. */
 class Tap {
@@ -211,11 +212,12 @@ test('the normaliser gives the same bytes however the message is cut into chunks
 
 async function normalise(chunks: Buffer[]): Promise<{ bytes: string; bare: number }> {
   const normalizer = new LineEndingNormalizer();
+  const stream = new StageChain([normalizer]);
   const out: Buffer[] = [];
-  normalizer.on('data', (chunk: Buffer) => out.push(chunk));
-  const ended = once(normalizer, 'end');
-  for (const chunk of chunks) normalizer.write(chunk);
-  normalizer.end();
+  stream.on('data', (chunk: Buffer) => out.push(chunk));
+  const ended = once(stream, 'end');
+  for (const chunk of chunks) stream.write(chunk);
+  stream.end();
   await ended;
   return { bytes: Buffer.concat(out).toString('latin1'), bare: normalizer.bareLineEndings };
 }

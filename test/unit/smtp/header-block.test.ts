@@ -1,13 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HeaderPeek } from '../../../src-relay/smtp/header-peek.ts';
+import { StageChain } from '../../../src-relay/smtp/stage-chain.ts';
 
 async function through(chunks: string[]) {
   const peek = new HeaderPeek();
-  peek.resume();
-  for (const chunk of chunks) peek.write(Buffer.from(chunk));
-  peek.end();
-  await new Promise((resolve) => peek.on('end', resolve));
+  const stream = new StageChain([peek]);
+  stream.resume();
+  for (const chunk of chunks) stream.write(Buffer.from(chunk));
+  stream.end();
+  await new Promise((resolve) => stream.on('end', resolve));
   return peek.headerBlock();
 }
 

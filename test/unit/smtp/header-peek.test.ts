@@ -1,14 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HeaderPeek, MAX_PEEK_BYTES } from '../../../src-relay/smtp/header-peek.ts';
+import { StageChain } from '../../../src-relay/smtp/stage-chain.ts';
 
 async function peek(text: string) {
-  const stream = new HeaderPeek();
+  const peek = new HeaderPeek();
+  const stream = new StageChain([peek]);
   let passed = '';
   stream.on('data', (chunk: Buffer) => (passed += chunk.toString()));
   stream.end(Buffer.from(text));
   await new Promise((resolve) => stream.on('end', resolve));
-  return { passed, fields: stream.fields() };
+  return { passed, fields: peek.fields() };
 }
 
 test('subject, from and message-id are read from the header block, folded or not', async () => {
@@ -28,14 +30,15 @@ test(`a header block of exactly ${MAX_PEEK_BYTES} bytes is complete; one byte mo
   for (const [bytes, complete] of [[MAX_PEEK_BYTES - 1, true], [MAX_PEEK_BYTES, true], [MAX_PEEK_BYTES + 1, false]] as const) {
     const header = `Subject: x\r\nX-Pad: ${'a'.repeat(bytes - 'Subject: x\r\nX-Pad: \r\n'.length)}\r\n`;
     assert.equal(Buffer.byteLength(header), bytes);
-    const stream = new HeaderPeek();
+    const peek = new HeaderPeek();
+    const stream = new StageChain([peek]);
     stream.resume();
     // in pieces, as a socket delivers it
     const message = Buffer.from(`${header}\r\nbody\r\n`);
     for (let at = 0; at < message.length; at += 1000) stream.write(message.subarray(at, at + 1000));
     stream.end();
     await new Promise((resolve) => stream.on('end', resolve));
-    const block = stream.headerBlock();
+    const block = peek.headerBlock();
     assert.equal(block.complete, complete, `${bytes} bytes`);
     if (complete) assert.equal(block.text, header);
   }

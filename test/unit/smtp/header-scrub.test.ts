@@ -1,16 +1,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HeaderScrubber, MAX_SENDER_HEADER_LINES } from '../../../src-relay/smtp/header-scrub.ts';
+import { StageChain } from '../../../src-relay/smtp/stage-chain.ts';
 import { MAX_HEADER_LINES } from '../../../src-relay/filters/mime.ts';
 
 const MiB = 1024 * 1024;
 
 async function scrub(chunks: (string | Buffer)[], options: { hostname?: string; maxHeaderBytes?: number } = {}) {
   const scrubber = new HeaderScrubber({ hostname: options.hostname ?? 'relay.example.test', maxHeaderBytes: options.maxHeaderBytes ?? MiB });
+  const stream = new StageChain([scrubber]);
   const out: Buffer[] = [];
-  scrubber.on('data', (chunk: Buffer) => out.push(chunk));
-  for (const chunk of chunks) scrubber.write(typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk);
-  await new Promise<void>((resolve) => scrubber.end(resolve));
+  stream.on('data', (chunk: Buffer) => out.push(chunk));
+  for (const chunk of chunks) stream.write(typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk);
+  await new Promise<void>((resolve) => stream.end(resolve));
   return { text: Buffer.concat(out).toString('latin1'), removed: scrubber.removed, refusal: scrubber.refusal };
 }
 
@@ -101,11 +103,12 @@ test('a header section one byte over the limit is refused and nothing more is pa
   assert.equal(over.text, '');
   // a header line that never ends is refused as soon as it passes the limit, not buffered to the end of DATA
   const endless = new HeaderScrubber({ hostname: 'relay.example.test', maxHeaderBytes: limit });
-  endless.resume();
-  endless.write(Buffer.from(`X-Filler: ${'a'.repeat(limit)}`));
+  const stream = new StageChain([endless]);
+  stream.resume();
+  stream.write(Buffer.from(`X-Filler: ${'a'.repeat(limit)}`));
   await new Promise((resolve) => setImmediate(resolve));
   assert.equal(endless.refusal, 'header-too-big');
-  endless.destroy();
+  stream.destroy();
 });
 
 test(`a header section of ${MAX_SENDER_HEADER_LINES} lines passes; one folded line more is refused`, async () => {

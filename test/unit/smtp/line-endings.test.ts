@@ -1,13 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { LineEndingNormalizer } from '../../../src-relay/smtp/line-endings.ts';
+import { StageChain } from '../../../src-relay/smtp/stage-chain.ts';
 
 async function normalise(chunks: string[]): Promise<{ text: string; bare: number }> {
   const normalizer = new LineEndingNormalizer();
+  const stream = new StageChain([normalizer]);
   const out: Buffer[] = [];
-  normalizer.on('data', (chunk: Buffer) => out.push(chunk));
-  for (const chunk of chunks) normalizer.write(Buffer.from(chunk, 'latin1'));
-  await new Promise<void>((resolve) => normalizer.end(resolve));
+  stream.on('data', (chunk: Buffer) => out.push(chunk));
+  for (const chunk of chunks) stream.write(Buffer.from(chunk, 'latin1'));
+  await new Promise<void>((resolve) => stream.end(resolve));
   return { text: Buffer.concat(out).toString('latin1'), bare: normalizer.bareLineEndings };
 }
 

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { addressesNotOwned, checkAuthorFields, decodeEncodedWords, headerFields } from '../../../src-relay/submission/from-header.ts';
 import { HeaderPeek } from '../../../src-relay/smtp/header-peek.ts';
+import { StageChain } from '../../../src-relay/smtp/stage-chain.ts';
 
 const block = (...lines: string[]) => lines.map((line) => `${line}\r\n`).join('');
 
@@ -147,9 +148,10 @@ test('the refusal names what was shown, folded to what the reader sees', () => {
 /** The header block exactly as the submission listener gets it: raw bytes through HeaderPeek (read as UTF-8). */
 async function peeked(...lines: (string | Buffer)[]): Promise<string> {
   const peek = new HeaderPeek();
-  peek.resume();
+  const stream = new StageChain([peek]);
+  stream.resume();
   const bytes = Buffer.concat([...lines.flatMap((line) => [Buffer.isBuffer(line) ? line : Buffer.from(line, 'utf8'), Buffer.from('\r\n')]), Buffer.from('\r\nbody\r\n')]);
-  await new Promise<void>((resolve) => peek.end(bytes, resolve));
+  await new Promise<void>((resolve) => stream.end(bytes, resolve));
   return peek.headerBlock().text;
 }
 
