@@ -137,7 +137,7 @@ interface Leaf {
 export async function parseMessageFile(path: string, signal?: AbortSignal, read: { content?: Buffer | null; size?: number } = {}): Promise<ParsedMessage> {
   const walker = new MimeWalker();
   try {
-    await walker.walk(messageStream(path, read.content, read.size ?? STREAM_CHUNK_BYTES), signal);
+    await walker.walk(read.content ?? messageStream(path, null, read.size ?? STREAM_CHUNK_BYTES), signal);
   } catch (error) {
     walker.close();
     if ((error as Error).name === 'AbortError' || (error as NodeJS.ErrnoException).code === 'ENOENT') throw error;
@@ -183,11 +183,15 @@ class MimeWalker {
   /** Set when the walk stopped: whatever an attached message's splitter still hands over is dropped. */
   private closed = false;
 
-  /** Walks the message read from `source`, its attached messages included. */
-  async walk(source: Readable, signal?: AbortSignal): Promise<void> {
+  /** Walks the message, read from `source` or held whole, its attached messages included. */
+  async walk(source: Readable | Buffer, signal?: AbortSignal): Promise<void> {
     // mailsplit's header limit is the larger one (the top block); the walker holds part headers to theirs
     const splitter = new MimeSplitter({ maxHeadSize: MAX_TOP_HEADER_BYTES, maxChildNodes: MAX_MIME_PARTS, maxHeadLines: MAX_HEADER_LINES });
-    await pipeChain([source, splitter, this.sink(this.top)], signal);
+    if (!Buffer.isBuffer(source)) return pipeChain([source, splitter, this.sink(this.top)], signal);
+    // a message held whole is written to the splitter: a stream over it would cost a stream and a pipe per message
+    const walked = pipeChain([splitter, this.sink(this.top)], signal);
+    if (!splitter.destroyed) splitter.end(source);
+    return walked;
   }
 
   anomaly(text: string): void {
