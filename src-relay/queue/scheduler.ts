@@ -478,7 +478,7 @@ export class Scheduler {
     this.outages.cameUp(key);
     if (previous?.state === 'down') {
       const retried = job.route === 'internal' ? this.queue.store.retryRoute('internal', now) : 0;
-      this.logger.info({ route: key, downSinceMs: previous.since, retried }, 'ROUTE_UP');
+      this.logger.info({ route: key, downSince: new Date(previous.since).toISOString(), downForSec: Math.round((now - previous.since) / 1000), retried }, 'ROUTE_UP');
     }
   }
 }

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { Sink, reservePort } from '../helpers/sink.ts';
 import { fixtureResolver, startRelay } from '../helpers/relay.ts';
 import { message, send } from '../helpers/smtp.ts';
+import { createLineLogger } from '../../src-relay/log/logger.ts';
 
 const queueIdOf = (response: string) => /queued as ([0-9A-Z]{22})/.exec(response)![1]!;
 
@@ -55,15 +56,21 @@ test('internal server down: mail is queued and deferred, the route is reported d
 
 test('when the internal server comes back, the whole backlog is retried at once instead of waiting for each backoff', async () => {
   const port = await reservePort();
-  const relay = await startRelay(port, { queue: { retryIntervalsSec: [3600] } });
+  const lines: string[] = [];
+  const relay = await startRelay(port, { queue: { retryIntervalsSec: [3600] } }, { logger: createLineLogger((line) => lines.push(line)) });
   try {
     const ids: string[] = [];
     for (let i = 0; i < 10; i++) ids.push(queueIdOf((await send(relay.port, 'a@sender.test', ['b@example.test'], message(`backlog ${i}`))).response));
     await until('all are deferred', () => ids.every((id) => relay.relay.queue.store.recipients(id)[0]!.attempts >= 1));
+    const wentDown = relay.relay.routeStates().find((state) => state.route === 'internal')!.since;
     const sink = await Sink.start({ port });
     try {
       await send(relay.port, 'a@sender.test', ['b@example.test'], message('the one that finds it up'));
       await sink.waitFor(11);
+      // the log says since when the route was down, as a time, and for how long
+      const up = lines.find((line) => line.split(' ')[2] === 'ROUTE_UP');
+      assert.ok(up, 'ROUTE_UP logged');
+      assert.match(up, new RegExp(`downSince=${new Date(wentDown).toISOString().replace(/\./g, '\\.')} downForSec=\\d+ retried=10`));
     } finally {
       await sink.stop();
     }
