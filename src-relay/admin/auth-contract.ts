@@ -17,6 +17,8 @@ export const relayStatusSchema = z.object({
   /** Why the engine is not running (start failed: port taken, bad certificate...). */
   error: z.string().nullable(),
   startedAt: z.number().nullable(),
+  /** When an Apply restarted the running engine (it equals startedAt); null when it runs since the relay started. */
+  appliedAt: z.number().nullable(),
   version: z.string(),
   hostname: z.string(),
   dataDir: z.string(),

@@ -81,6 +81,7 @@ export class AdminHost {
   private readonly db: Db;
   private server: AdminServer | null = null;
   private startedAt: number | null = null;
+  private appliedAt: number | null = null;
   private applying: Promise<unknown> = Promise.resolve();
   private queueTimer: NodeJS.Timeout | null = null;
   private readonly downloads: DownloadTokens;
@@ -123,6 +124,7 @@ export class AdminHost {
       state: this.state,
       error: this.error,
       startedAt: this.startedAt,
+      appliedAt: this.appliedAt,
       version: MOAT_VERSION,
       hostname: this.hostname,
       dataDir: this.options.dataDir,
@@ -162,7 +164,8 @@ export class AdminHost {
     this.publishStatus();
   }
 
-  private async startEngine(config: Config): Promise<void> {
+  /** `byApply`: an Apply restarts it, which the Dashboard says (a fresh start would look like a restart of the box). */
+  private async startEngine(config: Config, byApply = false): Promise<void> {
     this.state = 'starting';
     this.error = null;
     this.publishStatus();
@@ -178,6 +181,7 @@ export class AdminHost {
     this.config = config;
     this.state = 'running';
     this.startedAt = this.clock();
+    this.appliedAt = byApply ? this.startedAt : null;
     this.forwardEvents(relay);
     this.options.onEngineStarted?.(relay);
     this.publishStatus();
@@ -191,6 +195,7 @@ export class AdminHost {
     await relay.stop();
     this.relay = null;
     this.startedAt = null;
+    this.appliedAt = null;
   }
 
   /** Validates, saves whole and restarts; on a start failure the old file and the old engine come back. */
@@ -222,7 +227,7 @@ export class AdminHost {
     await saveConfig(this.configFile, input);
     await this.stopEngine();
     try {
-      await this.startEngine(effective.config);
+      await this.startEngine(effective.config, true);
       this.logger.info({ file: this.configFile }, 'CONFIG_APPLIED');
       this.retryWhenInternalMoved(previousInternal, effective.config.internal);
       return { ...this.status(), notes: this.applyNotes(effective.config) };
@@ -231,7 +236,7 @@ export class AdminHost {
       this.logger.error({ error: reason }, 'CONFIG_APPLY_FAILED');
       if (previousText === null) rmSync(this.configFile, { force: true });
       else await saveConfig(this.configFile, JSON.parse(previousText) as Json);
-      if (previousConfig) await this.startEngine(previousConfig).catch((again: Error) => this.fail(again.message));
+      if (previousConfig) await this.startEngine(previousConfig, true).catch((again: Error) => this.fail(again.message));
       else {
         this.state = 'setup';
         this.error = reason;

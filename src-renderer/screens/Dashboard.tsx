@@ -120,7 +120,17 @@ function RelayCard({ relay, now, unanswered }: { relay: CallState<RelayStatus>; 
           ) : (
             <p>
               <Badge tone={RELAY_STATE[status.state].tone}>{RELAY_STATE[status.state].label}</Badge>
-              {status.state === 'running' && status.startedAt ? <span className="muted"> for {formatDuration(now - status.startedAt)}</span> : null}
+              {status.state === 'running' && status.startedAt ? (
+                <span className="muted">
+                  {' '}
+                  for {formatDuration(now - status.startedAt)}
+                  {status.appliedAt ? (
+                    <>
+                      , since Apply restarted it with the new settings at <Time ms={status.appliedAt} />
+                    </>
+                  ) : null}
+                </span>
+              ) : null}
             </p>
           )}
           {status.error ? <PlainError raw={status.error} compact /> : null}

@@ -227,6 +227,9 @@ e2eTest('settings: the configuration is grouped by task with human labels, and "
   // the restarted relay has delivered nothing yet: the dashboard lists its internal server as not tried, not "no routes"
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: /^Dashboard/ }).click();
   await textMatches(page.locator('.routes'), /^Not tried yet Internal server no delivery since the relay started$/);
+  // and says why it runs for seconds only
+  await textMatches(page.locator('section[aria-labelledby="relay-title"] > p').first(), /^Running for .+, since Apply restarted it with the new settings at .+$/);
+  await screenshot(page, '65-dashboard-after-apply');
 
   // the restarted relay announces and enforces the new size: just under it is taken, just over it refused
   const client = await RawSmtp.connect(await listenerPort(admin, 'mx'));

@@ -104,6 +104,7 @@ test('applying a configuration turns a fresh relay into one that accepts and del
     assert.deepEqual(JSON.parse(readFileSync(join(world.dataDir, 'moat.json'), 'utf8')), config);
     const status = await admin.call('relay.status', {});
     assert.equal(status.state, 'running');
+    assert.equal(status.appliedAt, status.startedAt, 'the Dashboard can say that an Apply restarted it');
     contract['relay.status'].output.parse(status);
 
     await send(mxPort(status.addresses.mx), 'alice@sender.test', ['bob@example.test'], message('after the wizard'));
@@ -168,12 +169,14 @@ test('a configuration that cannot start is rolled back: the old file and the old
   try {
     assert.equal(world.host.state, 'running');
     const admin = await world.admin();
+    assert.equal((await admin.call('relay.status', {})).appliedAt, null, 'running since it started: no Apply to speak of');
     const answer = await admin.raw('config.apply', { config: { ...good, submission: { listen: `127.0.0.1:${taken}` } } });
     assert.equal(answer.body.code, 'APPLY_FAILED');
     assert.match(answer.body.message!, /EADDRINUSE/);
     assert.deepEqual(JSON.parse(readFileSync(join(dataDir, 'moat.json'), 'utf8')), good);
     const status = await admin.call('relay.status', {});
     assert.equal(status.state, 'running');
+    assert.equal(status.appliedAt, status.startedAt, 'the old settings are back, restarted by the Apply');
     await send(mxPort(status.addresses.mx), 'alice@sender.test', ['bob@example.test'], message('still running'));
     await sink.waitFor(1);
   } finally {

@@ -135,7 +135,7 @@ test('the watch reads the open alerts and the queue at connect, then follows the
   const upstream = await startWireServer((req, res) => {
     if (req.url === '/api/events') {
       stream = res;
-      return sse(res, [['relay', { state: 'running', error: null, startedAt: 1, version: '0.1.0', hostname: 'mx', dataDir: '/d', addresses: { mx: null, submission: null, submissions: null, admin: null }, routes: [] }]]);
+      return sse(res, [['relay', { state: 'running', error: null, startedAt: 1, appliedAt: null, version: '0.1.0', hostname: 'mx', dataDir: '/d', addresses: { mx: null, submission: null, submissions: null, admin: null }, routes: [] }]]);
     }
     if (req.url === '/api/alerts.list') return json(res, 200, { ok: true, result: { open: [engineAlert({ id: 1 })], recent: [] } });
     if (req.url === '/api/queue.summary') return json(res, 200, { ok: true, result: { size: 5, oldest: 100, held: 0, queueHeld: false } });
@@ -172,7 +172,7 @@ test('the watch reads the open alerts and the queue at connect, then follows the
 });
 
 test('after the engine stops and runs again the watch reads the queue summary again, as the dashboard does', async () => {
-  const relayEvent = (state: string) => ({ state, error: null, startedAt: 1, version: '0.1.0', hostname: 'mx', dataDir: '/d', addresses: { mx: null, submission: null, submissions: null, admin: null }, routes: [] });
+  const relayEvent = (state: string) => ({ state, error: null, startedAt: 1, appliedAt: null, version: '0.1.0', hostname: 'mx', dataDir: '/d', addresses: { mx: null, submission: null, submissions: null, admin: null }, routes: [] });
   let stream: ServerResponse | null = null;
   let summaries = 0;
   const upstream = await startWireServer((req, res) => {

@@ -168,7 +168,7 @@ test('testing an attach address logs in and reads the status, and says why when 
         : json(res, 401, { ok: false, code: 'LOGIN_FAILED', message: 'the password is not right' });
     }
     if (req.url === '/api/relay.status' && req.headers.cookie === 'moat_session=s1') {
-      return json(res, 200, { ok: true, result: { state: 'running', error: null, startedAt: 1, version: '0.1.0', hostname: 'dmz.example.test', dataDir: '/var/lib/moat', addresses: { mx: null, submission: null, submissions: null, admin: null }, routes: [] } });
+      return json(res, 200, { ok: true, result: { state: 'running', error: null, startedAt: 1, appliedAt: null, version: '0.1.0', hostname: 'dmz.example.test', dataDir: '/var/lib/moat', addresses: { mx: null, submission: null, submissions: null, admin: null }, routes: [] } });
     }
     json(res, 401, { ok: false, code: 'UNAUTHENTICATED', message: 'log in first' });
   });

@@ -75,6 +75,7 @@ const status = (overrides: Record<string, unknown> = {}) =>
     state: 'running',
     error: null,
     startedAt: 1,
+    appliedAt: null,
     version: '1',
     hostname: 'relay',
     dataDir: '/d',
