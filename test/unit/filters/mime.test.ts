@@ -1,9 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseMessageFile, decodeQuotedPrintable, stripHtml, MAX_ATTACHED_LINE_BYTES, MAX_MIME_PARTS, MAX_MIME_DEPTH, MAX_PART_HEADER_BYTES, MAX_TOP_HEADER_BYTES, MAX_HEADER_LINES } from '../../../src-relay/filters/mime.ts';
 import { listZip, MAX_INFLATE_BYTES, MAX_NESTED_ZIP_BYTES } from '../../../src-relay/filters/zip.ts';
 import { detectFileType } from '../../../src-relay/filters/file-type.ts';
 import { parseRaw } from '../../helpers/parse-message.ts';
+import { tempDir } from '../../helpers/temp-dir.ts';
 import {
   EICAR,
   makeZip,
@@ -80,6 +83,22 @@ test('the walk stops at its deadline: an AbortError (the pipeline\'s tempfail), 
   setImmediate(() => controller.abort(new Error('deadline')));
   await assert.rejects(walked, { name: 'AbortError' });
   await assert.rejects(parse(big, AbortSignal.abort()), { name: 'AbortError' });
+});
+
+test('a small message held whole stops at its deadline too, whether it passed before the walk or during it', async () => {
+  const content = Buffer.from(messageWithAttachments('small', [{ name: 'a.txt', data: 'x' }]));
+  const dir = tempDir('moat-mime-');
+  try {
+    const path = join(dir, 'message');
+    writeFileSync(path, content);
+    await assert.rejects(parseMessageFile(path, AbortSignal.abort(), { content, size: content.length }), { name: 'AbortError' });
+    const controller = new AbortController();
+    const walked = parseMessageFile(path, controller.signal, { content, size: content.length });
+    controller.abort(new Error('deadline'));
+    await assert.rejects(walked, { name: 'AbortError' });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('quoted-printable: hex escapes, soft line breaks, a lone "=" kept', () => {

@@ -38,3 +38,11 @@ test('the smuggling sequences come out as plain CRLF lines', async () => {
   assert.equal(text, 'x\r\n.\r\nMAIL FROM:<a@b>\r\n.\r\n\r\n.\r\nDATA\r\n');
   assert.doesNotMatch(text.replace(/\r\n/g, ''), /[\r\n]/);
 });
+
+test('an empty chunk between a CR and its LF changes nothing (the stage alone, as StageChain never hands it one)', () => {
+  const normalizer = new LineEndingNormalizer();
+  assert.equal(normalizer.push(Buffer.from('a\r'))?.toString(), 'a');
+  assert.equal(normalizer.push(Buffer.alloc(0)), undefined);
+  assert.equal(normalizer.push(Buffer.from('\nb'))?.toString(), '\r\nb');
+  assert.equal(normalizer.bareLineEndings, 0);
+});
