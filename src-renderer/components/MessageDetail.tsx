@@ -14,8 +14,20 @@ type Decision = NonNullable<Detail['decision']>;
  * The detail pane beside a list (queue, quarantine, tracking). Escape or × closes it and puts the focus back on
  * the row it was opened from (`[data-row-id]`), or on the list's first row when that one has gone.
  */
-export function DetailPane(props: { label: string; title: string; closeLabel: string; openId: string; onClose: () => void; children: ReactNode }) {
-  const { openId, onClose } = props;
+/** When the pane lies over the list instead of beside it (styles.css, the max-width: 1199px block). */
+const PANE_OVER_LIST = '(max-width: 1199px)';
+
+/**
+ * `ticked`: how many rows are ticked for the bulk buttons. A new tick while the pane lies over the list closes it:
+ * the person is at the list, and the pane would cover the buttons that act on the ticked rows.
+ */
+export function DetailPane(props: { label: string; title: string; closeLabel: string; openId: string; onClose: () => void; ticked?: number; children: ReactNode }) {
+  const { openId, onClose, ticked = 0 } = props;
+  const tickedBefore = useRef(ticked);
+  useEffect(() => {
+    if (ticked > tickedBefore.current && window.matchMedia(PANE_OVER_LIST).matches) onClose();
+    tickedBefore.current = ticked;
+  }, [ticked, onClose]);
   const close = useRef(() => {});
   close.current = () => {
     const rows = [...document.querySelectorAll<HTMLElement>('[data-row-id]')];

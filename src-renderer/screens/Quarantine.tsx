@@ -143,7 +143,7 @@ export function QuarantineScreen({ openId }: { openId: string | null }) {
       </div>
 
       {openId ? (
-        <DetailPane label="Message preview" title="Preview" closeLabel="Close preview" openId={openId} onClose={() => open(null)}>
+        <DetailPane label="Message preview" title="Preview" closeLabel="Close preview" openId={openId} onClose={() => open(null)} ticked={selection.size}>
           {gone ? (
             <p className="notice" role="status">
               This message is no longer in the quarantine: it was released or deleted (perhaps in another window), or it expired.

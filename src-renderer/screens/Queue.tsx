@@ -207,7 +207,7 @@ export function QueueScreen({ summary, openId, params = {} }: { summary: CallSta
       </div>
 
       {openId ? (
-        <DetailPane label="Message details" title="Message details" closeLabel="Close details" openId={openId} onClose={() => open(null)}>
+        <DetailPane label="Message details" title="Message details" closeLabel="Close details" openId={openId} onClose={() => open(null)} ticked={selection.size}>
           {detail.error ? <ErrorMessage error={detail.error} onRetry={() => void detail.reload()} /> : null}
           {!detail.data && detail.loading ? <Loading label="Loading the message…" /> : null}
           {shown ? (

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import type { Page } from 'playwright-core';
+import type { Locator, Page } from 'playwright-core';
 import { GTUBE } from '../../src-relay/filters/builtin-rules.ts';
 import { message, send } from '../helpers/smtp.ts';
 import { VIEWPORT } from './browser.ts';
@@ -97,6 +97,32 @@ async function busyRelay(world: World) {
   return { relay, admin };
 }
 
+/**
+ * Ticking `row` while its detail pane is open: below 1200 px, where the pane lies over the list, the pane closes and
+ * the bulk buttons are not covered; beside the list it stays open (then it is closed). The tick is taken back.
+ */
+async function tickClosesOverlay(page: Page, row: Locator, pane: string, closeLabel: string, toolbar: string, name: string): Promise<void> {
+  const where = `at ${page.viewportSize()!.width} px`;
+  await row.getByRole('checkbox').check();
+  const details = page.getByRole('complementary', { name: pane });
+  if (page.viewportSize()!.width < 1200) {
+    await details.waitFor({ state: 'detached', timeout: 5_000 });
+    await page.getByRole('toolbar', { name: toolbar }).getByRole('button').first().waitFor();
+    const uncovered = await page.evaluate<string>(`(() => {
+      const button = document.querySelector('[role="toolbar"][aria-label="${toolbar}"] button');
+      const box = button.getBoundingClientRect();
+      const top = document.elementFromPoint(box.left + box.width / 2, box.top + box.height / 2);
+      return top === null ? 'nothing' : top === button || button.contains(top) ? 'uncovered' : top.outerHTML.slice(0, 120);
+    })()`);
+    assert.equal(uncovered, 'uncovered', `${pane}: the first bulk button is covered ${where}`);
+    await screenshot(page, `50-narrow-${name}-ticked-${page.viewportSize()!.width}`);
+  } else {
+    assert.ok(await details.isVisible(), `${pane}: beside the list, a tick leaves the pane open ${where}`);
+    await page.getByRole('button', { name: closeLabel, exact: true }).click();
+  }
+  await row.getByRole('checkbox').uncheck();
+}
+
 /** Every screen of the sidebar, its views and panes, the settings' tabs and groups, and the wizard's steps. */
 async function everyScreen(page: Page): Promise<void> {
   await go(page, 'Dashboard', 'Dashboard');
@@ -110,7 +136,7 @@ async function everyScreen(page: Page): Promise<void> {
   await waiting.click();
   await textMatches(page.getByRole('complementary', { name: 'Message details' }).locator('.subject'), /^Re: Fwd:/);
   await fits(page, 'Queue', 'queue-detail');
-  await page.getByRole('button', { name: 'Close details', exact: true }).click();
+  await tickClosesOverlay(page, waiting, 'Message details', 'Close details', 'Ticked messages', 'queue');
   await page.getByRole('navigation', { name: 'Queue views' }).getByRole('link', { name: 'By destination', exact: true }).click();
   await page.getByRole('row', { name: 'Destination Internal server', exact: true }).waitFor();
   await fits(page, 'Queue', 'queue-by-destination');
@@ -123,7 +149,7 @@ async function everyScreen(page: Page): Promise<void> {
   await held.click();
   await textMatches(page.getByRole('complementary', { name: 'Message preview' }).locator('.decision'), /MISSING_DATE/);
   await fits(page, 'Quarantine', 'quarantine-preview');
-  await page.getByRole('button', { name: 'Close preview', exact: true }).click();
+  await tickClosesOverlay(page, held, 'Message preview', 'Close preview', 'Ticked messages', 'quarantine');
 
   await go(page, /^Checklist/, 'Checklist');
   await page.locator('table.probes').waitFor();
