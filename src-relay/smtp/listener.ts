@@ -28,7 +28,7 @@ import { ConnectionStress, SessionActivity, STRESS_SWEEP_MS, type IdleSlot } fro
 import { DataRateGuard } from './data-rate.ts';
 import { TransactionPacing } from './pacing.ts';
 import { receivedHeader } from './received.ts';
-import { REPLIES, SmtpReplyError, type SmtpReply } from './replies.ts';
+import { REPLIES, SmtpReplyError, refusalDetail, type SmtpReply } from './replies.ts';
 import type { TlsPair } from './tls.ts';
 import type { MessageInput } from '../filters/pipeline.ts';
 import {
@@ -116,11 +116,12 @@ export interface SpooledMessage {
 }
 
 /** The reply and the history detail for each fault the header scrubber finds in a message's bytes. */
-const CONTENT_REFUSALS: Record<ContentRefusal, { reply: SmtpReply; detail: string }> = {
-  'header-too-big': { reply: REPLIES.headerTooBig, detail: 'header section over the limit' },
-  'header-lines': { reply: REPLIES.headerTooBig, detail: `header section of more than ${MAX_SENDER_HEADER_LINES} lines` },
-  nul: { reply: REPLIES.nulByte, detail: 'NUL byte in the message' },
-  'header-control': { reply: REPLIES.headerControl, detail: 'control character in the header section' },
+/** The reply of each content refusal, and what history adds to its words (nothing where they say it all). */
+const CONTENT_REFUSALS: Record<ContentRefusal, { reply: SmtpReply; detail: (maxHeaderBytes: number) => string }> = {
+  'header-too-big': { reply: REPLIES.headerTooBig, detail: (maxHeaderBytes) => `more than ${maxHeaderBytes} bytes` },
+  'header-lines': { reply: REPLIES.headerTooBig, detail: () => `more than ${MAX_SENDER_HEADER_LINES} lines` },
+  nul: { reply: REPLIES.nulByte, detail: () => '' },
+  'header-control': { reply: REPLIES.headerControl, detail: () => '' },
 };
 
 /**
@@ -518,8 +519,8 @@ export abstract class SmtpListener {
   /** A message whose bytes the scrubber refused: kept in history and logged, answered with its reply. */
   private refuseContent(session: SMTPServerSession, refusal: ContentRefusal, sender: string, recipients: string[]): SmtpReplyError {
     const { reply, detail } = CONTENT_REFUSALS[refusal];
-    const explained = refusal === 'header-too-big' ? `${detail} (limit ${this.limits.maxHeaderBytes} bytes)` : detail;
-    this.note(session, 'REFUSED', sender, recipients.join(', ') || null, `${reply.code} ${reply.enhanced} ${explained}`);
+    const explained = refusalDetail(reply, detail(this.limits.maxHeaderBytes));
+    this.note(session, 'REFUSED', sender, recipients.join(', ') || null, explained);
     this.logger.info({ ip: session.remoteAddress, from: sender, rcpts: recipients.length, reason: explained }, 'REFUSED');
     return this.refuse(session, reply);
   }

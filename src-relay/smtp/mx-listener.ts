@@ -4,7 +4,7 @@ import type { RefusalReason } from '../events.ts';
 import { checkRecipient, checkSender, type RecipientPolicy } from '../util/address.ts';
 import { SmtpListener, senderOf, type EngineListenerOptions, type SpooledMessage } from './listener.ts';
 import type { HistoryEntry } from '../store/queue-store.ts';
-import { REPLIES, SmtpReplyError, type SmtpReply } from './replies.ts';
+import { REPLIES, SmtpReplyError, refusalDetail, type SmtpReply } from './replies.ts';
 import type { FilterPipeline } from '../filters/pipeline.ts';
 import type { PersonalLists } from '../filters/personal-lists.ts';
 import type { EarlySpf } from '../filters/sender-auth.ts';
@@ -165,7 +165,7 @@ export class MxListener extends SmtpListener {
     const { reply, reason: label } = CLIENT_REFUSALS[refusal];
     this.logger.info({ ip: session.remoteAddress, from: senderOf(session) ?? undefined, to: recipient, policy: refusal, reason }, 'REFUSED');
     // connect-time refusals are only logged: a client hammering us must not fill the history table
-    if (senderOf(session) !== null) this.note(session, 'REFUSED', senderOf(session), recipient ?? null, `${reply.code} ${reply.enhanced} ${reason}`);
+    if (senderOf(session) !== null) this.note(session, 'REFUSED', senderOf(session), recipient ?? null, refusalDetail(reply, reason));
     this.countRefusal(session, label);
     // a listed sender's admin needs to know which list (and its delisting hint); a deny list is not disclosed
     return this.refuse(session, reply, refusal === 'dnsbl' ? reason.slice(0, MAX_REPLY_DETAIL) : undefined);
@@ -192,7 +192,7 @@ export class MxListener extends SmtpListener {
     if (this.stopping) return callback(this.refuse(session, REPLIES.shuttingDown));
     const sender = checkSender(address.address);
     if (!sender.ok) {
-      this.note(session, 'REFUSED', address.address, null, sender.reason);
+      this.note(session, 'REFUSED', address.address, null, refusalDetail(REPLIES.badSender, sender.reason));
       this.countRefusal(session, 'bad-address');
       return callback(this.refuse(session, REPLIES.badSender, sender.reason));
     }
@@ -259,7 +259,7 @@ export class MxListener extends SmtpListener {
       return;
     }
     const reply = check.refusal === 'unknown-recipient' ? REPLIES.unknownRecipient : check.refusal === 'syntax' ? REPLIES.badRecipient : REPLIES.relayDenied;
-    this.note(session, 'REFUSED', senderOf(session), address.address, `${reply.code} ${reply.enhanced} ${check.reason}`);
+    this.note(session, 'REFUSED', senderOf(session), address.address, refusalDetail(reply, check.reason));
     this.logger.info({ ip: session.remoteAddress, from: senderOf(session), to: address.address, reason: check.reason }, 'REFUSED');
     const reason: RefusalReason = check.refusal === 'syntax' ? 'bad-address' : check.refusal;
     this.countRefusal(session, reason);
@@ -276,7 +276,7 @@ export class MxListener extends SmtpListener {
     const hit = sender && this.personalLists ? this.personalLists.lookup(recipient, sender, []) : null;
     if (hit?.list !== 'deny') return;
     const reply = REPLIES.recipientBlockedSender;
-    this.note(session, 'REFUSED', sender, recipient, `${reply.code} ${reply.enhanced} ${recipient} blocked ${hit.entry} on their own list`);
+    this.note(session, 'REFUSED', sender, recipient, refusalDetail(reply, `${recipient} blocked ${hit.entry} on their own list`));
     this.logger.info({ ip: session.remoteAddress, from: sender, to: recipient, reason: `own block list: ${hit.entry}` }, 'REFUSED');
     this.countRefusal(session, 'sender-denied');
     throw this.refuse(session, reply);
@@ -292,7 +292,7 @@ export class MxListener extends SmtpListener {
       return;
     }
     const reply = result.answer === 'unknown' ? REPLIES.unknownRecipient : REPLIES.recipientUnverified;
-    this.note(session, 'REFUSED', senderOf(session), recipient, `${reply.code} ${reply.enhanced} internal server: ${result.detail}`);
+    this.note(session, 'REFUSED', senderOf(session), recipient, refusalDetail(reply, `internal server: ${result.detail}`));
     this.logger.info(fields, 'REFUSED');
     this.countRefusal(session, result.answer === 'unknown' ? 'unknown-recipient' : 'unverified-recipient');
     throw result.answer === 'unknown' ? this.unknownRecipient(session, place, reply) : this.refuse(session, reply);

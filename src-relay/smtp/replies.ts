@@ -5,6 +5,11 @@ export interface SmtpReply {
   text: string;
 }
 
+/** A refusal as history keeps it: the reply the client was given, then why (Tracking shows both). */
+export function refusalDetail(reply: SmtpReply, why: string): string {
+  return why ? `${reply.code} ${reply.enhanced} ${reply.text} (${why})` : `${reply.code} ${reply.enhanced} ${reply.text}`;
+}
+
 /** Every reply the relay's own policy gives, in one table (habit: only the SMTP layer picks numbers). */
 export const REPLIES = {
   queued: { code: 250, enhanced: '2.0.0', text: 'Ok: queued as' },

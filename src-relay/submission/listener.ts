@@ -10,7 +10,7 @@ import { normalizeUserName, senderAllowed } from '../auth/names.ts';
 import type { DkimSigner } from '../dkim/sign.ts';
 import { checkRecipient, checkSender, normalizeDomain, splitAddress, type RecipientCheck, type RecipientPolicy } from '../util/address.ts';
 import { SmtpListener, senderOf, type EngineListenerOptions, type SessionState, type SpooledMessage } from '../smtp/listener.ts';
-import { REPLIES, SmtpReplyError, type SmtpReply } from '../smtp/replies.ts';
+import { REPLIES, SmtpReplyError, refusalDetail, type SmtpReply } from '../smtp/replies.ts';
 import type { ReplyContext, ReplyText } from '../smtp/smtp-server-adapter.ts';
 import { addressesNotOwned, checkAuthorFields } from './from-header.ts';
 import type { FilterPipeline } from '../filters/pipeline.ts';
@@ -294,7 +294,7 @@ export class SubmissionListener extends SmtpListener {
   /** A refusal at MAIL or RCPT: logged, kept in history, counted, answered. */
   private refuseWith(session: SMTPServerSession, reply: SmtpReply, reason: RefusalReason, sender: string | null, recipient: string | null, rawDetail: string): SmtpReplyError {
     const detail = printable(rawDetail);
-    this.note(session, 'REFUSED', sender, recipient, `${reply.code} ${reply.enhanced} ${detail}`);
+    this.note(session, 'REFUSED', sender, recipient, refusalDetail(reply, detail));
     this.logger.info({ ip: session.remoteAddress, user: userOf(session), from: sender, to: recipient ?? undefined, reason: detail }, 'REFUSED');
     if (!this.isSelfTest(session)) this.events.emit('refused', { reason, clientIp: session.remoteAddress });
     return this.refuse(session, reply, detail);
@@ -303,7 +303,7 @@ export class SubmissionListener extends SmtpListener {
   /** A refusal at the end of DATA: logged and kept in history (the base class counts it). */
   private refuseMessage(session: SMTPServerSession, reply: SmtpReply, sender: string, rawDetail: string): SmtpReplyError {
     const detail = printable(rawDetail);
-    this.note(session, 'REFUSED', sender, null, `${reply.code} ${reply.enhanced} ${detail}`);
+    this.note(session, 'REFUSED', sender, null, refusalDetail(reply, detail));
     this.logger.info({ ip: session.remoteAddress, user: userOf(session), from: sender, reason: detail }, 'REFUSED');
     return this.refuse(session, reply, detail);
   }

@@ -97,6 +97,9 @@ e2eTest('statistics show the top sender, and message tracking narrows to one out
   await page.getByLabel('Outcome', { exact: true }).selectOption('refused');
   await page.getByRole('button', { name: 'Search', exact: true }).click();
   await textMatches(table.getByRole('row').nth(1), /relay@abuse\.example.*someone@elsewhere\.test.*\(not kept for refused mail\).*Refused/);
+  // what the sender was told, and why
+  await textMatches(table.getByRole('row').nth(1), /Refused: 554 5\.7\.1 Relay access denied \(the domain is not one we accept mail for\) — client 127\.0\.0\.1$/);
+  await screenshot(page, '46-tracking-refused');
   await page.getByLabel('Outcome', { exact: true }).selectOption('');
   await page.getByLabel('Subject', { exact: true }).fill('not ours');
   await page.getByRole('button', { name: 'Search', exact: true }).click();

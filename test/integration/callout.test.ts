@@ -69,7 +69,7 @@ test('callout no: a recipient the internal server refuses gets 550 5.1.1 at our 
     relay.relay.queue.flushHistory();
     const row = relay.relay.queue.store.db.prepare("SELECT recipient, detail FROM history WHERE action = 'REFUSED' LIMIT 1").get() as { recipient: string; detail: string };
     assert.equal(row.recipient, 'nobody@example.test');
-    assert.match(row.detail, /^550 5\.1\.1 internal server: 550 .*RecipientNotFound/);
+    assert.match(row.detail, /^550 5\.1\.1 No such recipient here \(internal server: 550 .*RecipientNotFound/);
     assert.equal(relay.relay.queue.store.summary().size, 0);
   } finally {
     await relay.stop();

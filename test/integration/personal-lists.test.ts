@@ -63,7 +63,7 @@ test('a recipient who blocked the envelope sender is refused at RCPT with 550 5.
   }
   relay.relay.queue.flushHistory();
   const refusals = relay.relay.queue.store.db.prepare(`SELECT detail FROM history WHERE action = 'REFUSED' AND recipient = 'Carol@example.test'`).all() as { detail: string }[];
-  assert.match(refusals[0]!.detail, /^550 5\.7\.1 Carol@example\.test blocked alice@sender\.test on their own list/);
+  assert.match(refusals[0]!.detail, /^550 5\.7\.1 The recipient has blocked mail from this sender \(Carol@example\.test blocked alice@sender\.test on their own list\)$/);
   // bob never blocked anyone: alice's mail to bob alone goes through
   assert.match((await send(relay.port, 'alice@sender.test', ['bob@example.test'], message('to bob alone'))).response, /^250 /);
 });

@@ -52,7 +52,7 @@ test('a blocked attachment is refused on the submission listeners as on the mx o
     assert.match(sink.messages[0]!.raw.toString(), /filename="minutes\.pdf"/);
     relay.relay.queue.flushHistory();
     const refused = relay.relay.queue.store.db.prepare("SELECT detail FROM history WHERE action = 'REFUSED'").all() as { detail: string }[];
-    assert.equal(refused.filter((row) => /^550 5\.7\.1 blocked attachment type \.exe: "invoice\.exe"/.test(row.detail)).length, 4, JSON.stringify(refused));
+    assert.equal(refused.filter((row) => /^550 5\.7\.1 Message refused by policy \(blocked attachment type \.exe: "invoice\.exe"/.test(row.detail)).length, 4, JSON.stringify(refused));
     const policy = relay.relay.monitor.metrics.counters().find((sample) => sample.name === 'rejected' && sample.labels.reason === 'policy');
     assert.equal(policy?.value, 5, 'four submissions and the mx copy');
   } finally {

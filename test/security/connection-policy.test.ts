@@ -65,7 +65,7 @@ test('a client on the deny list is refused at RCPT with 554 5.7.1, and the histo
     const [row] = history(relay);
     assert.equal(row?.sender, 'alice@sender.test');
     assert.equal(row?.recipient, 'bob@example.test');
-    assert.match(row?.detail ?? '', /^554 5\.7\.1 client network 127\.0\.0\.0\/8 is on the deny list/);
+    assert.match(row?.detail ?? '', /^554 5\.7\.1 Access denied for your address \(client network 127\.0\.0\.0\/8 is on the deny list\)$/);
     assert.equal(sink.messages.length, 0);
   });
 });
@@ -92,7 +92,7 @@ test('DNSBL: a listed client is refused at RCPT with 554 5.7.1 naming the list; 
     );
     client.close();
     assert.deepEqual(seen, ['dnsbl']);
-    assert.match(history(relay)[0]?.detail ?? '', /^554 5\.7\.1 client 127\.0\.0\.1 is listed by bl\.example \(Listed for spam/);
+    assert.match(history(relay)[0]?.detail ?? '', /^554 5\.7\.1 Service unavailable; your address is on a block list \(client 127\.0\.0\.1 is listed by bl\.example \(Listed for spam/);
     assert.equal(sink.messages.length, 0);
   }, { resolver });
   assert.deepEqual(asked, ['1.0.0.127.bl.example']);

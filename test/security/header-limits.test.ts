@@ -143,7 +143,7 @@ test('a header section one byte over the limit is refused with 552 5.3.4 before 
   const header = headerOfSize('one byte over', MAX_HEADER_BYTES + 1, FORGED_TEXT);
   assert.equal(Buffer.byteLength(header), MAX_HEADER_BYTES + 1);
   await refused(`${header}\r\nHello Bob.\r\n`, /^552 5\.3\.4 /);
-  assert.match(lastRefusalNote(), /^552 5\.3\.4 header section over the limit/);
+  assert.match(lastRefusalNote(), /^552 5\.3\.4 Header section too large \(more than \d+ bytes\)$/);
   // the relay takes the next message, and only that one reaches the internal server
   const sunk = sink.messages.length;
   await delivered('after the refused one', `${baseHeader('after the refused one')}\r\nHello.\r\n`);
@@ -161,7 +161,7 @@ test(`a header section of ${MAX_SENDER_HEADER_LINES} lines arrives whole; one fo
   assert.equal(got.toString('latin1'), `${header}\r\nHello.\r\n`);
   const over = baseHeader('one line over') + folded(MAX_SENDER_HEADER_LINES + 1 - (head.split('\r\n').length - 1));
   await refused(`${over}\r\nHello.\r\n`, /^552 5\.3\.4 /);
-  assert.match(lastRefusalNote(), new RegExp(`^552 5\\.3\\.4 header section of more than ${MAX_SENDER_HEADER_LINES} lines`));
+  assert.match(lastRefusalNote(), new RegExp(`^552 5\\.3\\.4 Header section too large \\(more than ${MAX_SENDER_HEADER_LINES} lines\\)$`));
 });
 
 test('a header line that never ends is refused when it passes the limit, with 552 5.3.4', async () => {
@@ -189,7 +189,7 @@ test('a header section written with bare LF line ends is normalised first, so a 
 
 test('a NUL byte in the header section is refused with 554 5.6.0 and nothing is queued', async () => {
   await refused(`${baseHeader('nul in header')}X-Note: a\0b\r\n\r\nbody\r\n`, /^554 5\.6\.0 .*NUL/);
-  assert.match(lastRefusalNote(), /^554 5\.6\.0 NUL byte/);
+  assert.equal(lastRefusalNote(), '554 5.6.0 Message refused: it contains NUL bytes (RFC 5322 forbids them; binary data must be base64-encoded)');
 });
 
 test('control characters in a header line (here 0x01, 0x0c, 0x7f) are refused with 554 5.6.0', async () => {
