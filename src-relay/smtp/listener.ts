@@ -115,8 +115,7 @@ export interface SpooledMessage {
   scrubbedFields: number;
 }
 
-/** The reply and the history detail for each fault the header scrubber finds in a message's bytes. */
-/** The reply of each content refusal, and what history adds to its words (nothing where they say it all). */
+/** For each fault the header scrubber finds in a message's bytes: the reply, and what history adds to its words. */
 const CONTENT_REFUSALS: Record<ContentRefusal, { reply: SmtpReply; detail: (maxHeaderBytes: number) => string }> = {
   'header-too-big': { reply: REPLIES.headerTooBig, detail: (maxHeaderBytes) => `more than ${maxHeaderBytes} bytes` },
   'header-lines': { reply: REPLIES.headerTooBig, detail: () => `more than ${MAX_SENDER_HEADER_LINES} lines` },
