@@ -10,14 +10,12 @@ import { MessageBody } from './MessageBody.tsx';
 type Detail = Output<'queue.show'>;
 type Decision = NonNullable<Detail['decision']>;
 
-/**
- * The detail pane beside a list (queue, quarantine, tracking). Escape or × closes it and puts the focus back on
- * the row it was opened from (`[data-row-id]`), or on the list's first row when that one has gone.
- */
 /** When the pane lies over the list instead of beside it (styles.css, the max-width: 1199px block). */
 const PANE_OVER_LIST = '(max-width: 1199px)';
 
 /**
+ * The detail pane beside a list (queue, quarantine, tracking). Escape or × closes it and puts the focus back on
+ * the row it was opened from (`[data-row-id]`), or on the list's first row when that one has gone.
  * `ticked`: how many rows are ticked for the bulk buttons. A new tick while the pane lies over the list closes it:
  * the person is at the list, and the pane would cover the buttons that act on the ticked rows.
  */
