@@ -165,6 +165,16 @@ export function splitEntries(text: string): string[] {
 }
 
 /**
+ * `entries` with those typed in `text` that are not there yet, each once. Every list Moat keeps (domains, addresses,
+ * networks, extensions) ignores case, so "Example.COM" beside "example.com" would be the same entry twice.
+ */
+export function addEntries(entries: readonly string[], text: string): string[] {
+  const seen = new Set(entries.map((entry) => entry.toLowerCase()));
+  const added = splitEntries(text).filter((entry) => !seen.has(entry.toLowerCase()) && seen.add(entry.toLowerCase()));
+  return [...entries, ...added];
+}
+
+/**
  * The saved configuration with the admin's edits (only the keys they touched), and local problems by key. A field
  * emptied whose entry says `emptyRemoves` takes its optional object with it (no smarthost, no log-in).
  */

@@ -1,5 +1,6 @@
 import { getPath, issuesUnder, pathCovers, putPath, type ConfigObject, type Issue } from './paths.ts';
 import { explainError } from './plain-errors.ts';
+import { addEntries } from './settings.ts';
 
 /**
  * The setup wizard as data: its steps, which config paths each step edits (so a problem found by
@@ -170,14 +171,6 @@ export function parseList(text: string): string[] {
     .filter(Boolean);
 }
 
-/** Domains and addresses typed one a line (or comma-separated): a space stays inside its entry, so "exa mple.com" is refused as one name, not read as two. */
-export function parseLines(text: string): string[] {
-  return text
-    .split(/[\n,;]+/)
-    .map((entry) => entry.trim())
-    .filter(Boolean);
-}
-
 export function formatList(value: unknown): string {
   return Array.isArray(value) ? value.map(String).join('\n') : '';
 }
@@ -280,7 +273,7 @@ export function buildConfig(saved: ConfigObject, fields: WizardFields): ConfigOb
   const optionalText = (value: string) => (value.trim() === '' ? undefined : value.trim());
 
   put('hostname', optionalText(fields.hostname));
-  put('domains', parseLines(fields.domains));
+  put('domains', addEntries([], fields.domains));
   put('mx.listen', optionalText(fields.mxListen));
 
   const internalTouched = fields.internalHost.trim() !== '' || getPath(saved, 'internal') !== undefined;
@@ -428,7 +421,7 @@ export function reviewSummary(fields: WizardFields, inForce: InForce = { effecti
       step: 'domains',
       title: 'Accepted domains',
       lines: [
-        ['Domains', forced('domains', parseLines(fields.domains).join(', ') || '(none yet)')],
+        ['Domains', forced('domains', addEntries([], fields.domains).join(', ') || '(none yet)')],
         ['Host name', fields.hostname.trim() || (inForce.machineName ? `this machine's name (${inForce.machineName})` : "this machine's name")],
         ['Takes mail on', forced('mx.listen', fields.mxListen.trim() || 'the default address (port 25 on every interface)')],
       ],
@@ -555,7 +548,7 @@ export function hostNameWarning(name: string | null | undefined): string | null 
 /** What the relay does now, in one sentence, once Apply has started it (the top of the review's done state). */
 export function doneSentence(fields: Pick<WizardFields, 'domains' | 'internalHost' | 'internalPort'>, inForce: InForce = { effective: {}, overridden: [] }): string {
   const overridden = (path: string) => inForce.overridden.some((key) => pathCovers(key, path) || pathCovers(path, key));
-  const domainValue = overridden('domains') ? getPath(inForce.effective, 'domains') : parseLines(fields.domains);
+  const domainValue = overridden('domains') ? getPath(inForce.effective, 'domains') : addEntries([], fields.domains);
   const domains = Array.isArray(domainValue) ? domainValue.map(String) : [];
   const host = overridden('internal.host') ? String(getPath(inForce.effective, 'internal.host') ?? '') : fields.internalHost.trim();
   const port = overridden('internal.port') ? String(getPath(inForce.effective, 'internal.port') ?? 25) : fields.internalPort.trim() || '25';

@@ -4,7 +4,7 @@ import { ApiFailure, call } from '../../api/client.ts';
 import { asFailure, useAction, useCall } from '../../api/hooks.ts';
 import { Badge, CheckboxField, ErrorMessage, Loading, SelectField, StatusLine, TextField } from '../../components/ui.tsx';
 import { getPath, type ConfigObject, type Issue } from '../../lib/paths.ts';
-import { applyDrafts, changedKeys, defaultEntries, defaultText, groupFields, placeIssues, sameEntries, splitEntries, valueToDraft, type Draft, type FieldDoc } from '../../lib/settings.ts';
+import { addEntries, applyDrafts, changedKeys, defaultEntries, defaultText, groupFields, placeIssues, sameEntries, valueToDraft, type Draft, type FieldDoc } from '../../lib/settings.ts';
 import { overrideNote } from '../../lib/overrides.ts';
 import { TestReport } from '../wizard/steps.tsx';
 import { PlainError } from '../../components/PlainError.tsx';
@@ -316,8 +316,8 @@ function ListField({ label, entries, defaults, onChange, hint, errors }: { label
   const id = useId();
   const [adding, setAdding] = useState('');
   const add = () => {
-    const fresh = splitEntries(adding).filter((entry) => !entries.includes(entry));
-    if (fresh.length) onChange([...entries, ...fresh]);
+    const next = addEntries(entries, adding);
+    if (next.length > entries.length) onChange(next);
     setAdding('');
   };
   return (

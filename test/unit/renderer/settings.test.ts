@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { configFields } from '../../../src-relay/config/docs.ts';
 import { FIELD_GROUPS } from '../../../src-relay/config/fields.ts';
 import { validateConfig } from '../../../src-relay/config/load.ts';
-import { applyDrafts, changedKeys, defaultText, draftToValue, groupFields, inShownUnit, keyForIssue, labelOf, placeIssues, toShown, valueToDraft, type FieldDoc } from '../../../src-renderer/lib/settings.ts';
+import { addEntries, applyDrafts, changedKeys, defaultText, draftToValue, groupFields, inShownUnit, keyForIssue, labelOf, placeIssues, toShown, valueToDraft, type FieldDoc } from '../../../src-renderer/lib/settings.ts';
 import { FIELD_PATHS } from '../../../src-renderer/lib/wizard.ts';
 
 const fields = configFields() as FieldDoc[];
@@ -57,6 +57,12 @@ test('lists are entries added and removed one by one; toggles show their default
   assert.equal(valueToDraft(field('filters.enabled'), undefined), true);
   assert.equal(valueToDraft(field('mx.callout.enabled'), undefined), false);
   assert.equal(defaultText(field('internal.tls')), 'When offered');
+});
+
+test('entries typed into a list are added once each: one already there in other letter case, or typed twice, is not added again', () => {
+  assert.deepEqual(addEntries(['example.com'], 'Example.COM, example.org\nEXAMPLE.org; b.example'), ['example.com', 'example.org', 'b.example']);
+  assert.deepEqual(addEntries([], 'Mail.Example.com'), ['Mail.Example.com']);
+  assert.deepEqual(addEntries(['a.example'], ' , ;\n'), ['a.example']);
 });
 
 test('a list with a default shows it while unset: adding one entry keeps the others, and the default list again removes the key', () => {

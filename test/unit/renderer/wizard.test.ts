@@ -51,7 +51,7 @@ test('a fresh relay gets empty fields with the usual defaults', () => {
 function filled() {
   return {
     ...fieldsFromConfig({}),
-    domains: 'Example.com\nexample.org, ',
+    domains: 'Example.com\nexample.org, EXAMPLE.COM; example.org',
     internalHost: 'exchange.lan',
     internalPort: '2525',
     recipients: 'alice@example.com',
