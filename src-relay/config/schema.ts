@@ -379,7 +379,7 @@ export const ConfigSchema = z.object({
             .max(500)
             .default([...DEFAULT_BLOCKED_EXTENSIONS])
             .meta({ description: 'File name extensions that are blocked (replaces the default list of programs, scripts and disk images)' }),
-          scanArchives: z.boolean().default(true).meta({ description: 'Also look at the names of the files inside zip attachments' }),
+          scanArchives: z.boolean().default(true).meta({ description: 'Also look at the files inside zip, gzip and winmail.dat (TNEF) attachments' }),
         })
         .prefault({}),
       clamav: z

@@ -1,4 +1,4 @@
-import { EXECUTABLE_TYPES } from './file-type.ts';
+import { EXECUTABLE_TYPES, UNLISTED_ARCHIVE_TYPES } from './file-type.ts';
 import type { Filter, FilterResult, MessageContext, MimePart } from './types.ts';
 
 export interface AttachmentOptions {
@@ -73,6 +73,8 @@ export class AttachmentFilter implements Filter {
       }
       const named = pass ? null : unlistedByName(part);
       if (named) reasons.push(`archive "${label}" not checked: "${printable(named.name)}" is a .${named.extension} archive, which Moat cannot look inside`);
+      const typed = pass ? undefined : part.archive?.members.find((member) => member.type && UNLISTED_INSIDE_TYPES.has(member.type));
+      if (typed) reasons.push(`archive "${label}" not checked: "${printable(typed.name)}" is a ${typed.type} archive, which Moat cannot look inside`);
     }
     return reasons.slice(0, 10);
   }
@@ -102,6 +104,7 @@ export class AttachmentFilter implements Filter {
           const extension = effectiveExtension(name);
           if (this.blocked.has(extension)) found.push(`blocked file type .${extension} inside "${printable(label)}": "${printable(name)}"`);
         }
+        if (member.type && EXECUTABLE_TYPES.has(member.type)) found.push(`"${printable(label)}" holds a program (${member.type}): "${printable(member.name)}"`);
       }
     }
     return [...new Set(found)].slice(0, 10);
@@ -117,6 +120,8 @@ const UNLISTED_ARCHIVE_EXTENSIONS: ReadonlySet<string> = new Set([
   '7z', 'ace', 'arj', 'bz2', 'cab', 'cpio', 'gz', 'gzip', 'lha', 'lz', 'lzh', 'lzma', 'rar', 'tar', 'taz', 'tbz', 'tbz2',
   'tgz', 'tlz', 'txz', 'tzst', 'wim', 'xz', 'z', 'zipx', 'zst',
 ]);
+/** A file's types inside a container (a TNEF's files) that Moat does not open there: a gzip is looked into only as an attachment of its own. */
+const UNLISTED_INSIDE_TYPES: ReadonlySet<string> = new Set([...UNLISTED_ARCHIVE_TYPES, 'gzip']);
 /** What a gzip looked into (MimePart.gzip) may be called. */
 const GZIP_EXTENSIONS: ReadonlySet<string> = new Set(['gz', 'gzip', 'tgz', 'taz']);
 

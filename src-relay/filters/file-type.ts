@@ -31,6 +31,7 @@ const MAGIC: readonly MagicRule[] = [
   { type: 'zstd', offset: 0, bytes: [0x28, 0xb5, 0x2f, 0xfd] },
   { type: 'cab', offset: 0, bytes: ascii('MSCF') },
   { type: 'tar', offset: 257, bytes: ascii('ustar') },
+  { type: 'tnef', offset: 0, bytes: [0x78, 0x9f, 0x3e, 0x22] },
   { type: 'ole2', offset: 0, bytes: [0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1] },
   { type: 'pdf', offset: 0, bytes: ascii('%PDF-') },
   { type: 'rtf', offset: 0, bytes: ascii('{\\rtf') },

@@ -7,6 +7,7 @@ import { detectFileType, MAGIC_HEAD_BYTES, UNLISTED_ARCHIVE_TYPES } from './file
 import { messageStream, STREAM_CHUNK_BYTES } from './message-source.ts';
 import { endsWithZip, listZip, newInflateBudget, ZIP_TAIL_BYTES } from './zip.ts';
 import { inspectGzip } from './gzip.ts';
+import { TnefReader } from './tnef.ts';
 import { nameReadings, parameterNames, parseHeaderValue, transferEncoding, UuencodeScanner } from './mime-names.ts';
 import { pipeChain } from '../util/pipe-chain.ts';
 
@@ -128,6 +129,8 @@ interface Leaf {
   htmlBytes: number;
   /** Looks for uuencoded files in a text part (text/*); null for other parts. */
   uuencode: UuencodeScanner | null;
+  /** Lists the files of a TNEF (winmail.dat), whatever the part says it is; it lets go of any other part at once. */
+  tnef: TnefReader;
 }
 
 /**
@@ -337,6 +340,7 @@ class MimeWalker {
       html: [],
       htmlBytes: 0,
       uuencode: null,
+      tnef: new TnefReader(this.inflateBudget),
     };
     // a mail program shows a text part whatever its disposition, and turns its uuencoded files into attachments
     if (contentType.startsWith('text/')) leaf.uuencode = this.uuencodeScanner(leaf);
@@ -441,6 +445,7 @@ class MimeWalker {
     if (data.length === 0) return;
     leaf.part.size += data.length;
     leaf.uuencode?.write(data);
+    leaf.tnef.write(data);
     if (leaf.headBytes < MAGIC_HEAD_BYTES) {
       const take = data.subarray(0, MAGIC_HEAD_BYTES - leaf.headBytes);
       leaf.head.push(Buffer.from(take));
@@ -509,6 +514,8 @@ class MimeWalker {
     // after the zip listing: a rar with a zip behind it is still a rar that was not looked into
     const unlisted = unlistedProblem(leaf.part, head);
     if (unlisted) leaf.part.archive = { members: leaf.part.archive?.members ?? [], problem: unlisted.problem, unlisted: unlisted.unlisted };
+    const tnef = leaf.tnef.end();
+    if (tnef) leaf.part.archive = { members: [...(leaf.part.archive?.members ?? []), ...tnef.files], problem: leaf.part.archive?.problem ?? tnef.problem };
     if (leaf.kind === 'html' && leaf.html.length) {
       const visible = stripHtml(leaf.html.join(''));
       this.htmlChars += visibleChars(visible);

@@ -61,9 +61,9 @@ export interface MimePart {
    * "inner.zip/name"), and why the archive could not be listed whole (`problem`: damaged, encrypted, over a limit).
    * `otherNames`: the other names an extractor may give a member (Unicode Path field, other decoding, cut at a NUL).
    * For the archives Moat does not list (rar, 7z, tar, cab, one inside a gzip; `unlisted`) and a damaged gzip: the
-   * problem only.
+   * problem only. For a TNEF (winmail.dat, tnef.ts): the files it holds, each with the `type` its first bytes say.
    */
-  archive?: { members: { name: string; otherNames?: string[]; encrypted: boolean; size: number }[]; problem: string | null; onlyEncrypted?: boolean; unlisted?: boolean };
+  archive?: { members: { name: string; otherNames?: string[]; encrypted: boolean; size: number; type?: string | null }[]; problem: string | null; onlyEncrypted?: boolean; unlisted?: boolean };
   /** For gzip: the names its one file may be saved under, and what that file's first bytes say it is. */
   gzip?: { names: string[]; innerType: string | null };
 }

@@ -54,7 +54,7 @@ export const attachmentSchema = z.object({
   size: z.number(),
   /** What the first bytes say it is ("pe-executable", "zip"), whatever its name claims. */
   detectedType: z.string().nullable(),
-  /** A zip archive's members as its directory lists them, or why they could not be listed. */
+  /** A zip archive's members as its directory lists them, or a winmail.dat's files (TNEF), or why they could not be listed. */
   archive: z.object({ members: z.array(z.object({ name: z.string(), encrypted: z.boolean(), size: z.number() })), problem: z.string().nullable() }).optional(),
 });
 
