@@ -9,6 +9,7 @@ import { Quarantine } from '../quarantine/quarantine.ts';
 import { SenderLists } from '../filters/sender-lists.ts';
 import { MAX_PERSONAL_ENTRIES, PersonalLists } from '../filters/personal-lists.ts';
 import { formatDecision } from '../filters/policy.ts';
+import { terminalSafe } from '../util/terminal-text.ts';
 import { QUEUE_ID_PATTERN } from '../util/ids.ts';
 import { splitAddress } from '../util/address.ts';
 import { QuarantineDigest, isInternalRecipient, userPageBase, type DigestPlan } from '../quarantine/digest.ts';
@@ -28,11 +29,6 @@ export interface QuarantineCliContext {
   flags: { search?: string | undefined; note?: string | undefined; 'allow-sender'?: boolean | undefined; now?: boolean | undefined; to?: string | undefined };
   /** Who is acting, as history and the release header record it. */
   actor?: string;
-}
-
-/** Text from a message shown on a terminal: no escape sequences or other controls (they could rewrite the screen). */
-function safe(text: string, keepNewlines = false): string {
-  return text.replace(keepNewlines ? /[\x00-\x08\x0b-\x1f\x7f\x9b\u202a-\u202e\u2066-\u2069]/g : /[\x00-\x1f\x7f\x9b\u202a-\u202e\u2066-\u2069]/g, '?');
 }
 
 /** The config and data dir; `mail`: the command reads mail the relay kept, so a folder without moat.db is a mistake. */
@@ -77,11 +73,11 @@ export async function quarantineCommand(args: string[], context: QuarantineCliCo
     switch (action) {
       case 'list': {
         const rows = quarantine.list({ search: context.flags.search });
-        io.out(`${rows.length} message(s) in quarantine${context.flags.search ? ` matching "${safe(context.flags.search)}"` : ''}\n`);
+        io.out(`${rows.length} message(s) in quarantine${context.flags.search ? ` matching "${terminalSafe(context.flags.search)}"` : ''}\n`);
         for (const row of rows) {
           io.out(
-            `${row.id}  ${formatTime(row.receivedAt)}  score ${String(row.score ?? '-').padStart(6)}  <${safe(row.sender)}> -> ${safe(row.recipients.join(', '))}` +
-              `  "${safe(row.subject ?? '')}"\n      ${safe(row.reason ?? '')}\n`,
+            `${row.id}  ${formatTime(row.receivedAt)}  score ${String(row.score ?? '-').padStart(6)}  <${terminalSafe(row.sender)}> -> ${terminalSafe(row.recipients.join(', '))}` +
+              `  "${terminalSafe(row.subject ?? '')}"\n      ${terminalSafe(row.reason ?? '')}\n`,
           );
         }
         return EXIT_OK;
@@ -92,20 +88,20 @@ export async function quarantineCommand(args: string[], context: QuarantineCliCo
         const { message } = preview;
         const lines = [
           `id:          ${message.id} (in quarantine since ${formatTime(message.receivedAt)})`,
-          `from:        ${message.clientIp ?? '-'}, sender <${safe(message.sender)}>`,
-          `recipients:  ${safe(message.recipients.join(', '))}`,
+          `from:        ${message.clientIp ?? '-'}, sender <${terminalSafe(message.sender)}>`,
+          `recipients:  ${terminalSafe(message.recipients.join(', '))}`,
           `size:        ${message.size} bytes`,
-          ...formatDecision(preview.decision).map((line) => safe(line)),
+          ...formatDecision(preview.decision).map((line) => terminalSafe(line)),
           'headers:',
-          ...preview.headers.map((header) => `  ${safe(header.name)}: ${safe(header.value).slice(0, 300)}`),
+          ...preview.headers.map((header) => `  ${terminalSafe(header.name)}: ${terminalSafe(header.value).slice(0, 300)}`),
           'attachments:',
           ...(preview.attachments.length ? preview.attachments : []).map(
             (part) =>
-              `  ${part.part}  ${safe(part.filename ?? '(no name)')}  ${part.contentType}, ${part.size} bytes${part.detectedType ? `, looks like ${part.detectedType}` : ''}` +
-              (part.archive ? `\n      contains: ${part.archive.members.slice(0, 20).map((member) => safe(member.name) + (member.encrypted ? ' (encrypted)' : '')).join(', ')}${part.archive.problem ? ` (${part.archive.problem})` : ''}` : ''),
+              `  ${part.part}  ${terminalSafe(part.filename ?? '(no name)')}  ${part.contentType}, ${part.size} bytes${part.detectedType ? `, looks like ${part.detectedType}` : ''}` +
+              (part.archive ? `\n      contains: ${part.archive.members.slice(0, 20).map((member) => terminalSafe(member.name) + (member.encrypted ? ' (encrypted)' : '')).join(', ')}${part.archive.problem ? ` (${part.archive.problem})` : ''}` : ''),
           ),
           '--- text (shown as plain text; HTML has its tags removed, nothing is loaded) ---',
-          safe(preview.text, true),
+          terminalSafe(preview.text, true),
         ];
         io.out(`${lines.join('\n')}\n`);
         return EXIT_OK;
@@ -143,7 +139,7 @@ async function digestCommand(context: QuarantineCliContext, io: CommandIo, usage
   const { db, queue } = openStore(opened.dataDir, opened.config, silentLogger);
   try {
     if (to !== undefined && !isInternalRecipient(queue, to)) {
-      return usage(`${safe(to)} is not an internal recipient: digests go only to addresses in ${opened.config.domains.join(', ')}`);
+      return usage(`${terminalSafe(to)} is not an internal recipient: digests go only to addresses in ${opened.config.domains.join(', ')}`);
     }
     const digest = new QuarantineDigest({ queue, config: opened.config, dataDir: opened.dataDir, hostname: opened.config.hostname ?? hostname(), logger: silentLogger });
     const page = userPageBase(opened.config.quarantine.userPage);
@@ -151,25 +147,25 @@ async function digestCommand(context: QuarantineCliContext, io: CommandIo, usage
     if (!context.flags.now) {
       const plans = digest.plan(to);
       if (plans.length === 0) {
-        io.out(`nothing new to list${to ? ` for ${safe(to)}` : ''}: no digest would be sent
+        io.out(`nothing new to list${to ? ` for ${terminalSafe(to)}` : ''}: no digest would be sent
 `);
         return EXIT_OK;
       }
       io.out(`would send ${plans.length} digest(s) ${linksNote}; run with --now to send:
 `);
-      for (const plan of plans) io.out(`  ${safe(plan.recipient)}  ${describe(plan)}
+      for (const plan of plans) io.out(`  ${terminalSafe(plan.recipient)}  ${describe(plan)}
 `);
       return EXIT_OK;
     }
     const sent = await digest.send(to);
     if (sent.length === 0) {
-      io.out(`nothing new to list${to ? ` for ${safe(to)}` : ''}: no digest sent
+      io.out(`nothing new to list${to ? ` for ${terminalSafe(to)}` : ''}: no digest sent
 `);
       return EXIT_OK;
     }
     io.out(`queued ${sent.length} digest(s) ${linksNote}:
 `);
-    for (const plan of sent) io.out(`  ${safe(plan.recipient)}  ${describe(plan)}  (queue id ${plan.queueId})
+    for (const plan of sent) io.out(`  ${terminalSafe(plan.recipient)}  ${describe(plan)}  (queue id ${plan.queueId})
 `);
     return EXIT_OK;
   } finally {
@@ -217,7 +213,7 @@ export async function sendersCommand(args: string[], context: QuarantineCliConte
         const rows = lists.all();
         io.out(`${rows.length} entr${rows.length === 1 ? 'y' : 'ies'}\n`);
         for (const row of rows) {
-          io.out(`${row.list.padEnd(5)}  ${row.entry}  added ${formatTime(row.added_at)}${row.added_by ? ` by ${row.added_by}` : ''}${row.note ? `  (${safe(row.note)})` : ''}\n`);
+          io.out(`${row.list.padEnd(5)}  ${row.entry}  added ${formatTime(row.added_at)}${row.added_by ? ` by ${row.added_by}` : ''}${row.note ? `  (${terminalSafe(row.note)})` : ''}\n`);
         }
         return EXIT_OK;
       }
@@ -290,7 +286,7 @@ async function personalCommand(args: string[], context: QuarantineCliContext, io
         const shown = rows.slice(0, MAX_PERSONAL_LISTED);
         io.out(`${shown.length} entr${shown.length === 1 ? 'y' : 'ies'} on users' own lists${rows.length > shown.length ? ` (the first ${MAX_PERSONAL_LISTED}; give a recipient or --search)` : ''}\n`);
         for (const row of shown) {
-          io.out(`${row.recipient}  ${row.list === 'allow' ? 'allow' : 'block'}  ${row.entry}  added ${formatTime(row.added_at)}${row.added_by ? ` by ${safe(row.added_by)}` : ''}\n`);
+          io.out(`${row.recipient}  ${row.list === 'allow' ? 'allow' : 'block'}  ${row.entry}  added ${formatTime(row.added_at)}${row.added_by ? ` by ${terminalSafe(row.added_by)}` : ''}\n`);
         }
         return EXIT_OK;
       }

@@ -2,6 +2,7 @@ import type { Queue } from './queue.ts';
 import { formatDecision, parseDecision } from '../filters/policy.ts';
 import type { MessageRow } from '../store/queue-store.ts';
 import { decodeHeaderText, senderName } from '../util/header-text.ts';
+import { terminalSafe } from '../util/terminal-text.ts';
 
 /** "3 h 12 min", "45 s": ages as an admin reads them. */
 export function formatAge(ms: number): string {
@@ -38,7 +39,7 @@ export function formatQueueList(queue: Queue, now: number): string {
         `${senderLabel(row)} -> ${row.recipients}  "${decodeHeaderText(row.subject) ?? ''}"${row.last_reply ? `  [${row.last_reply}]` : ''}`,
     );
   }
-  return lines.join('\n') + '\n';
+  return lines.map((line) => terminalSafe(line)).join('\n') + '\n';
 }
 
 /** `moat queue show ID`: the message, each recipient's state, and its whole history. */
@@ -58,15 +59,14 @@ export function formatMessageDetail(queue: Queue, id: string): string | null {
   ];
   for (const recipient of queue.store.recipients(id)) {
     const next = recipient.status === 'pending' ? `, next attempt ${time(recipient.next_attempt_at)}` : '';
-    lines.push(
-      `  <${recipient.address}> ${recipient.status} via ${recipient.route}, ${recipient.attempts} attempt(s)${next}` +
-        `${recipient.last_reply ? `\n      last reply: ${recipient.last_reply}` : ''}`,
-    );
+    lines.push(`  <${recipient.address}> ${recipient.status} via ${recipient.route}, ${recipient.attempts} attempt(s)${next}`);
+    if (recipient.last_reply) lines.push(`      last reply: ${recipient.last_reply}`);
   }
   lines.push('history:');
   lines.push(`  ${time(message.received_at)}  ${'RECEIVED'.padEnd(12)} from ${message.client_ip ?? 'Moat itself'}, ${message.size} bytes`);
   for (const entry of queue.store.history(id)) {
     lines.push(`  ${time(entry.at)}  ${entry.action.padEnd(12)} ${entry.recipient ? `<${entry.recipient}> ` : ''}${entry.detail ?? ''}`.trimEnd());
   }
-  return lines.join('\n') + '\n';
+  // what senders, remote servers and the filters' reasons wrote reaches a terminal: no escape sequences
+  return lines.map((line) => terminalSafe(line)).join('\n') + '\n';
 }
