@@ -217,8 +217,12 @@ export abstract class SmtpListener {
     return 'local-error';
   }
 
-  /** Rewrites one of smtp-server's own replies before it is sent (e.g. a clearer code); returns it unchanged by default. */
-  protected rewriteReply(_state: SessionState, code: number, text: ReplyText, _context: ReplyContext): { code: number; text: ReplyText; enhanced?: string } {
+  /**
+   * Rewrites one of smtp-server's own replies before it is sent (e.g. a clearer code). Its refusal of a message over
+   * the size limit gets the words history keeps for it.
+   */
+  protected rewriteReply(_state: SessionState, code: number, text: ReplyText, context: ReplyContext): { code: number; text: ReplyText; enhanced?: string } {
+    if (context === 'MESSAGE_TOO_BIG') return { ...REPLIES.messageTooBig };
     return { code, text };
   }
 
@@ -486,8 +490,11 @@ export abstract class SmtpListener {
         }),
       );
       await pipeChain([stream, new StageChain([new SizeGuard(() => stream.sizeExceeded), normalizer, scrubber, peek]), writer]);
-      if (stream.sizeExceeded) throw this.refuse(session, REPLIES.messageTooBig);
-      if (scrubber.refusal) throw this.refuseContent(session, scrubber.refusal, sender, recipients);
+      if (stream.sizeExceeded) throw this.refuseAtEndOfData(session, REPLIES.messageTooBig, `more than ${this.limits.maxMessageBytes} bytes`, sender, recipients);
+      if (scrubber.refusal) {
+        const { reply, detail } = CONTENT_REFUSALS[scrubber.refusal];
+        throw this.refuseAtEndOfData(session, reply, detail(this.limits.maxHeaderBytes), sender, recipients);
+      }
     } catch (error) {
       await writer.discard();
       if (!(error instanceof SmtpReplyError)) {
@@ -515,10 +522,9 @@ export abstract class SmtpListener {
     };
   }
 
-  /** A message whose bytes the scrubber refused: kept in history and logged, answered with its reply. */
-  private refuseContent(session: SMTPServerSession, refusal: ContentRefusal, sender: string, recipients: string[]): SmtpReplyError {
-    const { reply, detail } = CONTENT_REFUSALS[refusal];
-    const explained = refusalDetail(reply, detail(this.limits.maxHeaderBytes));
+  /** A message refused at the end of DATA for what it is (too big, bytes the scrubber refused): kept in history and logged. */
+  private refuseAtEndOfData(session: SMTPServerSession, reply: SmtpReply, why: string, sender: string, recipients: string[]): SmtpReplyError {
+    const explained = refusalDetail(reply, why);
     this.note(session, 'REFUSED', sender, recipients.join(', ') || null, explained);
     this.logger.info({ ip: session.remoteAddress, from: sender, rcpts: recipients.length, reason: explained }, 'REFUSED');
     return this.refuse(session, reply);

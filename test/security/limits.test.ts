@@ -79,8 +79,12 @@ test('message size: SIZE advertises the limit, one octet over it gets 552 and le
     assert.match(await client.command('RCPT TO:<bob@example.test>'), /^250/);
     assert.match(await client.command('DATA'), /^354/);
     client.write(`${messageOfSize(2049)}.\r\n`);
-    assert.match(await client.reply(), /^552 5\.3\.4 /);
+    assert.equal(await client.reply(), '552 5.3.4 Message exceeds the size limit\r\n');
     assert.deepEqual(spoolFiles(relay), { tmp: [], msg: [] }, 'no spool file is left for the refused message');
+    // Tracking says why: the reply the sender was given, and the limit
+    relay.relay.queue.flushHistory();
+    const refused = relay.relay.queue.store.db.prepare("SELECT sender, recipient, detail FROM history WHERE action = 'REFUSED'").all();
+    assert.deepEqual(refused, [{ sender: 'alice@sender.test', recipient: 'bob@example.test', detail: '552 5.3.4 Message exceeds the size limit (more than 2048 bytes)' }]);
     assert.equal(relay.relay.queue.store.summary().size, 0);
 
     // the same session goes on, and a message of exactly the limit is taken
