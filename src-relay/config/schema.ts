@@ -70,7 +70,8 @@ const mailboxSchema = z
   .transform((value) => value.toLowerCase());
 
 const seconds = (min: number, max: number) => z.number().int().min(min).max(max);
-const port = z.number().int().min(0).max(65535);
+/** A port Moat connects to (a listener's address takes 0: the OS picks one). */
+const port = z.number().int().min(1).max(65535);
 
 export const tlsModeSchema = z.enum(['none', 'opportunistic', 'required']);
 

@@ -57,6 +57,19 @@ test("problems are said in plain words, not zod's: a port that is not a number, 
   ]);
 });
 
+test('a port Moat connects to is 1 to 65535: 0 (which the mail library would turn into 587) and 65536 are refused, for the internal server, the smarthost and the MX port', () => {
+  const problems = (port: number) => {
+    const result = validateConfig({ internal: { host: '10.0.0.5', port }, outbound: { smarthost: { host: 'smtp.isp.example', port }, mxPort: port } });
+    return result.ok ? [] : result.problems.map((problem) => `${problem.path}: ${problem.message}`).sort();
+  };
+  assert.deepEqual(problems(0), ['internal.port: must be at least 1', 'outbound.mxPort: must be at least 1', 'outbound.smarthost.port: must be at least 1']);
+  assert.deepEqual(problems(1), []);
+  assert.deepEqual(problems(65535), []);
+  assert.deepEqual(problems(65536), ['internal.port: must be at most 65535', 'outbound.mxPort: must be at most 65535', 'outbound.smarthost.port: must be at most 65535']);
+  // a listener's address still takes port 0: the OS picks a free port (tests)
+  assert.ok(validateConfig({ mx: { listen: '127.0.0.1:0' } }).ok);
+});
+
 test('domains are normalised: lower case, punycode, no trailing dot', () => {
   const result = validateConfig({ domains: ['Example.COM.', 'bücher.example'] });
   assert.ok(result.ok);
