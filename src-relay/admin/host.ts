@@ -242,7 +242,8 @@ export class AdminHost {
         this.error = reason;
         this.publishStatus();
       }
-      throw new ApiError('APPLY_FAILED', `the new configuration could not be started (${reason}); the previous one is back in force`);
+      const after = previousConfig ? 'the previous one is back in force' : previousText === null ? 'nothing was saved: Moat is still not set up' : 'the file is as it was, and the relay is not running';
+      throw new ApiError('APPLY_FAILED', `the new configuration could not be started (${reason}); ${after}`);
     }
   }
 

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { writeFileWhole } from '../util/write-whole.ts';
 import { ConfigSchema, hostPortSchema, type Config, type ConfigInput } from './schema.ts';
 import { plainIssueMessage } from '../util/plain-issues.ts';
+import { pemCertificatesProblem, pemPairProblems } from './pem-files.ts';
 
 export interface ConfigProblem {
   path: string; // dotted key path, e.g. "mx.maxRecipients"; "(file)" for the file itself
@@ -83,9 +84,11 @@ export function checkServeReady(config: Config): ConfigProblem[] {
   if (!config.internal) problems.push({ path: 'internal.host', message: 'the internal mail server is required (--internal HOST:PORT)' });
   const { cert, key } = config.mx.tls;
   if (Boolean(cert) !== Boolean(key)) problems.push({ path: 'mx.tls', message: 'give both cert and key, or neither (a self-signed pair is then made)' });
-  for (const [path, file] of [['mx.tls.cert', cert], ['mx.tls.key', key], ['outbound.caFile', config.outbound.caFile]] as const) {
-    if (file && !existsSync(file)) problems.push({ path, message: `${file} does not exist` });
-  }
+  // the files as the listeners will read them: the wrong file is named at its field
+  if (cert && key) problems.push(...pemPairProblems({ path: 'mx.tls.cert', file: cert }, { path: 'mx.tls.key', file: key }));
+  const admin = config.admin.tls;
+  if (admin.cert && admin.key) problems.push(...pemPairProblems({ path: 'admin.tls.cert', file: admin.cert }, { path: 'admin.tls.key', file: admin.key }));
+  if (config.outbound.caFile) problems.push(...pemCertificatesProblem('outbound.caFile', config.outbound.caFile));
   return problems;
 }
 

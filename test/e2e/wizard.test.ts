@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createServer, type AddressInfo } from 'node:net';
 import { reservePort } from '../helpers/sink.ts';
 import { message, send } from '../helpers/smtp.ts';
 import type { Locator, Page } from 'playwright-core';
@@ -318,6 +319,36 @@ e2eTest('after Apply the review becomes a done state: what Moat does now and the
   await link.click();
   await heading(page, 'Dashboard').waitFor();
   assert.deepEqual(errors, []);
+});
+
+e2eTest('an Apply that cannot start the relay (its port taken) says nothing was saved and that the relay could not start, not that all is ready', async (world) => {
+  const sink = await world.sink();
+  const blocker = createServer();
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+  try {
+    const taken = (blocker.address() as AddressInfo).port;
+    const { page, errors, step, next } = await openWizard(world);
+    await page.getByLabel('Accepted domains', { exact: true }).fill('example.test');
+    await page.getByLabel('Inbound listener address', { exact: true }).fill(`127.0.0.1:${taken}`);
+    await page.getByLabel('Host name of this relay', { exact: true }).fill('mx.example.test');
+    await next.click();
+    await textMatches(step, /^Step 2 of 9: Internal server$/);
+    await page.getByLabel('Internal server', { exact: true }).fill('127.0.0.1');
+    await page.getByLabel('Port', { exact: true }).fill(String(sink.port));
+    await next.click();
+    await toReview(page, step, next);
+    await textMatches(page.locator('.wizard-step'), /The configuration is complete and valid/);
+    await page.getByRole('button', { name: 'Apply', exact: true }).click();
+    const outcome = page.getByText(/could not be started/).first();
+    await textMatches(outcome, /EADDRINUSE.*nothing was saved: Moat is still not set up/);
+    const text = (await page.locator('.wizard-step').textContent()) ?? '';
+    assert.match(text, /Could not start The configuration passes every check, but the relay could not start with it: see Apply above\./);
+    assert.doesNotMatch(text, /complete and valid|previous configuration|back in force/);
+    await screenshot(page, '13-wizard-apply-failed');
+    assert.deepEqual(errors.filter((line) => !/500 \(Internal Server Error\)/.test(line)), []);
+  } finally {
+    blocker.close();
+  }
 });
 
 e2eTest('the review warns when the name Moat uses has no dot, and the admin password step is one line right after the claim', async (world) => {

@@ -172,7 +172,7 @@ test('a configuration that cannot start is rolled back: the old file and the old
     assert.equal((await admin.call('relay.status', {})).appliedAt, null, 'running since it started: no Apply to speak of');
     const answer = await admin.raw('config.apply', { config: { ...good, submission: { listen: `127.0.0.1:${taken}` } } });
     assert.equal(answer.body.code, 'APPLY_FAILED');
-    assert.match(answer.body.message!, /EADDRINUSE/);
+    assert.match(answer.body.message!, /EADDRINUSE.*; the previous one is back in force$/);
     assert.deepEqual(JSON.parse(readFileSync(join(dataDir, 'moat.json'), 'utf8')), good);
     const status = await admin.call('relay.status', {});
     assert.equal(status.state, 'running');
@@ -183,6 +183,26 @@ test('a configuration that cannot start is rolled back: the old file and the old
     await world.stop();
     blocker.close();
     await sink.stop();
+  }
+});
+
+test('a first configuration that cannot start leaves nothing saved, and says so rather than that a previous one is back', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const blocker = createServer();
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+  const taken = (blocker.address() as AddressInfo).port;
+  const world = await startHost();
+  try {
+    assert.equal(world.host.state, 'setup');
+    const admin = await world.admin();
+    const config = { domains: ['example.test'], internal: { host: '127.0.0.1', port: 2525, tls: 'none' }, filters: { enabled: false }, submission: { listen: `127.0.0.1:${taken}` } };
+    const answer = await admin.raw('config.apply', { config });
+    assert.equal(answer.body.code, 'APPLY_FAILED');
+    assert.match(answer.body.message!, /EADDRINUSE.*; nothing was saved: Moat is still not set up$/);
+    assert.equal(existsSync(join(world.dataDir, 'moat.json')), false);
+    assert.equal(world.host.state, 'setup');
+  } finally {
+    await world.stop();
+    blocker.close();
   }
 });
 

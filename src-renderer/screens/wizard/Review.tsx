@@ -58,6 +58,8 @@ export function ReviewStep({
   /** Apply has run and the configuration is in force: the page is a report now, not a question. */
   const done = !applying && configTask !== undefined && configTask.state !== 'failed' && configTask.state !== 'waiting' && configTask.state !== 'running';
   const running = done && configTask.relayState === 'running';
+  /** Apply ran and the relay could not start with this configuration (a port in use, say): valid is not ready. */
+  const startFailed = !applying && configTask?.state === 'failed';
   // Apply sits at the foot of a long page: the outcome comes into view at the top, with the focus
   const doneTitle = useRef<HTMLHeadingElement>(null);
   useEffect(() => {
@@ -104,7 +106,7 @@ export function ReviewStep({
           </ol>
           {!applying && results[0]?.state === 'done' ? <p>The relay runs with the new configuration.</p> : null}
           {!applying && results.some((result) => result.state === 'failed') && results[0]?.state !== 'failed' ? <p>Whatever failed here can be done again under Settings.</p> : null}
-          {!applying && results[0]?.state === 'failed' ? <p>Nothing was changed: the relay goes on with its previous configuration. Fix the problem and press Apply again.</p> : null}
+          {!applying && results[0]?.state === 'failed' ? <p>Nothing was changed: what the relay does now is said above. Fix the problem and press Apply again.</p> : null}
         </section>
       ) : null}
 
@@ -113,7 +115,12 @@ export function ReviewStep({
         <h3 id="check-title">Check</h3>
         <ErrorMessage error={error} />
         {issues === null && !error ? <Loading label="Checking the whole configuration…" /> : null}
-        {issues && issues.length === 0 ? (
+        {issues && issues.length === 0 && startFailed ? (
+          <p role="status">
+            <Badge tone="critical">Could not start</Badge> The configuration passes every check, but the relay could not start with it: see Apply above.
+          </p>
+        ) : null}
+        {issues && issues.length === 0 && !startFailed ? (
           <p role="status">
             <Badge tone={warnings.length ? 'warning' : 'ok'}>{warnings.length ? 'Ready, with warnings' : 'Ready'}</Badge> The configuration is complete and valid. Nothing is changed until you press Apply.
             {warnings.length ? ' Read the warnings below first.' : null}
