@@ -63,10 +63,15 @@ const domainSchema = z.string().transform((value, ctx) => {
   return domain;
 });
 
+/** An address in a list: the entry is named in its problem, so the admin sees which line of the list to fix. */
 const mailboxSchema = z
   .string()
-  .max(254)
-  .regex(/^[^\s@<>"]+@[^\s@<>"]+$/, 'expected a plain address like user@example.com')
+  .refine((value) => value.length <= 254 && /^[^\s@<>"]+@[^\s@<>"]+$/.test(value), {
+    error: (issue) => {
+      const text = String(issue.input);
+      return text.length > 254 ? `"${text.slice(0, 40)}…" is longer than 254 characters, the most an address may have` : `"${text}" is not a plain address like user@example.com`;
+    },
+  })
   .transform((value) => value.toLowerCase());
 
 const seconds = (min: number, max: number) => z.number().int().min(min).max(max);

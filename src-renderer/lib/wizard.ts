@@ -260,6 +260,11 @@ function hop(base: unknown, host: string, port: string, tls: TlsMode, verify: bo
   return next;
 }
 
+/** The accepted domains typed, one a line or comma-separated, in lower case (as the relay reads them), each once. */
+export function domainList(text: string): string[] {
+  return addEntries([], text.toLowerCase());
+}
+
 /**
  * The configuration the wizard would apply: the saved one with the wizard's keys replaced. Keys the wizard
  * does not show (limits, alerts, ...) are kept as they are; an emptied optional field is removed so its
@@ -273,7 +278,7 @@ export function buildConfig(saved: ConfigObject, fields: WizardFields): ConfigOb
   const optionalText = (value: string) => (value.trim() === '' ? undefined : value.trim());
 
   put('hostname', optionalText(fields.hostname));
-  put('domains', addEntries([], fields.domains));
+  put('domains', domainList(fields.domains));
   put('mx.listen', optionalText(fields.mxListen));
 
   const internalTouched = fields.internalHost.trim() !== '' || getPath(saved, 'internal') !== undefined;
@@ -421,7 +426,7 @@ export function reviewSummary(fields: WizardFields, inForce: InForce = { effecti
       step: 'domains',
       title: 'Accepted domains',
       lines: [
-        ['Domains', forced('domains', addEntries([], fields.domains).join(', ') || '(none yet)')],
+        ['Domains', forced('domains', domainList(fields.domains).join(', ') || '(none yet)')],
         ['Host name', fields.hostname.trim() || (inForce.machineName ? `this machine's name (${inForce.machineName})` : "this machine's name")],
         ['Takes mail on', forced('mx.listen', fields.mxListen.trim() || 'the default address (port 25 on every interface)')],
       ],
@@ -500,7 +505,22 @@ export function reviewWarnings(fields: WizardFields, context: { internalTest?: I
     warnings.push('No virus scanner: mail is not scanned for viruses. Install ClamAV (sudo apt-get install clamav-daemon clamav-freshclam), then set its address under Filters.');
   }
   if (!fields.filtersEnabled) warnings.push('The content filters are off: every message for your domains is delivered unchecked.');
+  warnings.push(...outsideRecipients(fields));
+  const submissionUsed = fields.trustedNetworks.trim() !== '' || fields.accounts.some((account) => account.name.trim() !== '');
+  if (submissionUsed && !fields.submissionStarttls && !fields.submissionTls) {
+    warnings.push('Both submission listeners (587 and 465) are off: no office client can send through Moat, so the trusted networks and accounts under Submission are not used. Turn one on under Submission.');
+  }
   return warnings;
+}
+
+/** Recipients of the recipient list outside the accepted domains: Moat refuses mail for them whatever the list says. */
+function outsideRecipients(fields: Pick<WizardFields, 'domains' | 'recipients'>): string[] {
+  const domains = new Set(domainList(fields.domains).map((domain) => domain.replace(/\.$/, '')));
+  if (domains.size === 0) return [];
+  const outside = parseList(fields.recipients).filter((address) => address.includes('@') && !domains.has(address.slice(address.lastIndexOf('@') + 1).toLowerCase().replace(/\.$/, '')));
+  if (outside.length === 0) return [];
+  const named = outside.slice(0, 5).join(', ') + (outside.length > 5 ? ` and ${outside.length - 5} more` : '');
+  return [`${named} ${outside.length === 1 ? 'is' : 'are'} not at one of the accepted domains: Moat refuses mail for ${outside.length === 1 ? 'it' : 'them'} whatever the recipient list says. Remove ${outside.length === 1 ? 'it' : 'them'}, or add the domain under Accepted domains.`];
 }
 
 /** "127.0.0.1:12599", "mail.corp.local:25" or "[::1]:25" typed as a host: the name and the port it holds, else null. */
@@ -548,7 +568,7 @@ export function hostNameWarning(name: string | null | undefined): string | null 
 /** What the relay does now, in one sentence, once Apply has started it (the top of the review's done state). */
 export function doneSentence(fields: Pick<WizardFields, 'domains' | 'internalHost' | 'internalPort'>, inForce: InForce = { effective: {}, overridden: [] }): string {
   const overridden = (path: string) => inForce.overridden.some((key) => pathCovers(key, path) || pathCovers(path, key));
-  const domainValue = overridden('domains') ? getPath(inForce.effective, 'domains') : addEntries([], fields.domains);
+  const domainValue = overridden('domains') ? getPath(inForce.effective, 'domains') : domainList(fields.domains);
   const domains = Array.isArray(domainValue) ? domainValue.map(String) : [];
   const host = overridden('internal.host') ? String(getPath(inForce.effective, 'internal.host') ?? '') : fields.internalHost.trim();
   const port = overridden('internal.port') ? String(getPath(inForce.effective, 'internal.port') ?? 25) : fields.internalPort.trim() || '25';

@@ -4,7 +4,7 @@ import { call } from '../../api/client.ts';
 import { useAction } from '../../api/hooks.ts';
 import { Badge, CheckboxField, Empty, ErrorMessage, Facts, RadioGroup, SelectField, TextField, Time } from '../../components/ui.tsx';
 import { mapIssues } from '../../lib/paths.ts';
-import { accountProblems, DEFAULT_JUNK_SCORES, detectionWords, hostPortProblem, MIN_PASSWORD_CHARS, parseList, splitHostPort, type AccountDraft, type ConfigField, type InternalTest, type TlsMode, type WizardFields } from '../../lib/wizard.ts';
+import { accountProblems, DEFAULT_JUNK_SCORES, detectionWords, domainList, hostPortProblem, MIN_PASSWORD_CHARS, parseList, splitHostPort, type AccountDraft, type ConfigField, type InternalTest, type TlsMode, type WizardFields } from '../../lib/wizard.ts';
 import { PlainError } from '../../components/PlainError.tsx';
 import { recipientWords } from '../../lib/words.ts';
 
@@ -76,7 +76,7 @@ type TestResult = Output<'setup.testInternal'>;
 export function InternalStep({ fields, set, errors, label, onInternalTest }: StepProps) {
   const test = useAction();
   const [result, setResult] = useState<TestResult | null>(null);
-  const firstDomain = parseList(fields.domains)[0];
+  const firstDomain = domainList(fields.domains)[0];
   const portInHost = splitHostPort(fields.internalHost) !== null;
   const runTest = async () => {
     setResult(null);

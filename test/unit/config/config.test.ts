@@ -70,6 +70,16 @@ test('a port Moat connects to is 1 to 65535: 0 (which the mail library would tur
   assert.ok(validateConfig({ mx: { listen: '127.0.0.1:0' } }).ok);
 });
 
+test('an address list names the entry that is wrong, so the admin knows which line to fix; 254 characters pass, 255 do not', () => {
+  const result = validateConfig({ recipients: ['alice@example.com', 'bob at example.com', `${'x'.repeat(248)}@e.com`, `${'y'.repeat(249)}@e.com`], alerts: { emailTo: ['<a@b>'] } });
+  assert.ok(!result.ok);
+  assert.deepEqual(result.problems.map((problem) => `${problem.path}: ${problem.message}`), [
+    'recipients.1: "bob at example.com" is not a plain address like user@example.com',
+    `recipients.3: "${'y'.repeat(40)}…" is longer than 254 characters, the most an address may have`,
+    'alerts.emailTo.0: "<a@b>" is not a plain address like user@example.com',
+  ]);
+});
+
 test('domains are normalised: lower case, punycode, no trailing dot', () => {
   const result = validateConfig({ domains: ['Example.COM.', 'bücher.example'] });
   assert.ok(result.ok);

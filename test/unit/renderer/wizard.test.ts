@@ -72,7 +72,7 @@ function filled() {
 
 test('the built configuration is one the config schema accepts and can serve', () => {
   const config = buildConfig({}, filled());
-  assert.deepEqual(config.domains, ['Example.com', 'example.org']);
+  assert.deepEqual(config.domains, ['example.com', 'example.org'], 'lower case, as the relay reads them, and each once');
   assert.deepEqual(config.internal, { host: 'exchange.lan', port: 2525, tls: 'opportunistic', verifyCertificate: false });
   const result = validateConfig(config);
   assert.ok(result.ok, JSON.stringify(!result.ok && result.problems));
@@ -173,6 +173,22 @@ test('the review warns when no virus scanner is set, and not once ClamAV is', ()
   const tested = { internalTest: { host: 'exchange.lan', port: '2525', answered: true, ok: true }, machineName: 'relay.example.com' };
   assert.deepEqual(reviewWarnings({ ...filled(), filtersEnabled: true, clamavAddress: '/run/clamav/clamd.ctl' }, tested), []);
   assert.match(reviewWarnings({ ...filled(), filtersEnabled: false }).join('\n'), /filters are off/);
+});
+
+test('the review warns of recipients outside the accepted domains, and of submission settings no listener uses', () => {
+  const tested = { internalTest: { host: 'exchange.lan', port: '2525', answered: true, ok: true }, machineName: 'relay.example.com' };
+  const clean = { ...filled(), clamavAddress: '/run/clamav/clamd.ctl' };
+  assert.deepEqual(reviewWarnings({ ...clean, recipients: 'alice@EXAMPLE.com bob@example.org.' }, tested), []);
+  assert.deepEqual(reviewWarnings({ ...clean, recipients: 'alice@example.com bob@other.net' }, tested), [
+    'bob@other.net is not at one of the accepted domains: Moat refuses mail for it whatever the recipient list says. Remove it, or add the domain under Accepted domains.',
+  ]);
+  const many = Array.from({ length: 7 }, (_, i) => `u${i}@other.net`).join(' ');
+  assert.match(reviewWarnings({ ...clean, recipients: many }, tested).join('\n'), /^u0@other\.net, u1@other\.net, u2@other\.net, u3@other\.net, u4@other\.net and 2 more are not at one of the accepted domains: .*Remove them/);
+
+  const off = { ...clean, submissionStarttls: false, submissionTls: false };
+  assert.match(reviewWarnings(off, tested).join('\n'), /^Both submission listeners \(587 and 465\) are off: no office client can send through Moat/);
+  assert.match(reviewWarnings({ ...off, trustedNetworks: '', accounts: [{ name: 'scanner', password: 'x'.repeat(20), senders: '' }] }, tested).join('\n'), /Both submission listeners/);
+  assert.deepEqual(reviewWarnings({ ...off, trustedNetworks: '', accounts: [] }, tested), [], 'nothing set for submission: nothing to warn of');
 });
 
 test("a new setup sends each user a daily list of held mail; a relay set up before keeps its digest setting (off by default)", () => {
