@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import { isIP } from 'node:net';
 import { promises as dns } from 'node:dns';
-import { checkServeReady, loadConfig, mergeConfig, overriddenPaths, saveConfig, scoreOrderProblems, validateConfig, type ConfigProblem } from '../config/load.ts';
+import { checkServeReady, loadConfig, mergeConfig, overriddenPaths, saveConfig, scoreOrderProblems, tlsFileProblems, validateConfig, type ConfigProblem } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { createRelay, dataPaths, type Relay, type RelayOptions } from '../engine.ts';
 import { resolveLogger, type Logger } from '../log/logger.ts';
@@ -213,7 +213,8 @@ export class AdminHost {
     if (order.length > 0) return order;
     const effective = validateConfig(mergeConfig(input, this.options.overrides ?? {}));
     if (!effective.ok) return effective.problems;
-    return complete ? checkServeReady(effective.config) : [];
+    // a step of the wizard: its TLS files are read as soon as they are named
+    return complete ? checkServeReady(effective.config) : tlsFileProblems(effective.config);
   }
 
   private async applyNow(input: Json): Promise<RelayStatus & { notes: string[] }> {

@@ -84,7 +84,14 @@ export function checkServeReady(config: Config): ConfigProblem[] {
   if (!config.internal) problems.push({ path: 'internal.host', message: 'the internal mail server is required (--internal HOST:PORT)' });
   const { cert, key } = config.mx.tls;
   if (Boolean(cert) !== Boolean(key)) problems.push({ path: 'mx.tls', message: 'give both cert and key, or neither (a self-signed pair is then made)' });
-  // the files as the listeners will read them: the wrong file is named at its field
+  problems.push(...tlsFileProblems(config));
+  return problems;
+}
+
+/** The TLS files a configuration names, read as the listeners will read them: the wrong file is named at its field. */
+export function tlsFileProblems(config: Config): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const { cert, key } = config.mx.tls;
   if (cert && key) problems.push(...pemPairProblems({ path: 'mx.tls.cert', file: cert }, { path: 'mx.tls.key', file: key }));
   const admin = config.admin.tls;
   if (admin.cert && admin.key) problems.push(...pemPairProblems({ path: 'admin.tls.cert', file: admin.cert }, { path: 'admin.tls.key', file: admin.key }));

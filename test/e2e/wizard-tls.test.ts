@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { generate } from 'selfsigned';
@@ -69,6 +69,25 @@ e2eTest('the wizard keeps a pasted certificate, and after Apply STARTTLS present
   await save.click();
   await textMatches(page.getByRole('alert'), /key does not belong to the certificate/);
   assert.equal(await page.getByLabel('Certificate file', { exact: true }).inputValue(), '');
+
+  // Next with neither pasted nor named: the step says what is missing, and stays
+  const wizardStep = page.locator('.wizard-step');
+  await next.click();
+  await textMatches(wizardStep, /paste the certificate above and press "Save certificate", or name its file here/);
+  await textMatches(wizardStep, /name the private key file that goes with the certificate/);
+  await textMatches(step, /^Step 5 of 9: TLS certificate$/);
+  // files that hold no certificate and no key are named at their fields here, not met at Apply
+  const notPem = join(world.dataDir, 'not-a-certificate.txt');
+  writeFileSync(notPem, 'mail\n');
+  await page.getByLabel('Certificate file', { exact: true }).fill(notPem);
+  await page.getByLabel('Key file', { exact: true }).fill(notPem);
+  await next.click();
+  await textMatches(wizardStep, /not-a-certificate\.txt holds no certificate: a PEM file starts with "-----BEGIN CERTIFICATE-----"/);
+  await textMatches(wizardStep, /not-a-certificate\.txt holds no private key Moat can use/);
+  await textMatches(step, /^Step 5 of 9: TLS certificate$/);
+  await screenshot(page, '13-wizard-tls-not-pem');
+  await page.getByLabel('Certificate file', { exact: true }).fill('');
+  await page.getByLabel('Key file', { exact: true }).fill('');
 
   await page.getByLabel('Private key (PEM)', { exact: true }).fill(pems.private);
   await save.click();

@@ -122,6 +122,13 @@ function WizardSteps({ saved, overridden, effective, keys, bound, machineName, f
       setLocalProblems({ internalHost: 'name the internal mail server' });
       return;
     }
+    if (step.id === 'tls' && fields.tlsMode === 'files' && (!fields.certPath.trim() || !fields.keyPath.trim())) {
+      setLocalProblems({
+        ...(fields.certPath.trim() ? {} : { certPath: 'paste the certificate above and press "Save certificate", or name its file here' }),
+        ...(fields.keyPath.trim() ? {} : { keyPath: 'name the private key file that goes with the certificate' }),
+      });
+      return;
+    }
     const portInHost = step.id === 'internal' ? hostPortProblem(fields.internalHost) : step.id === 'outbound' && fields.outboundMode === 'smarthost' ? hostPortProblem(fields.smarthostHost) : null;
     if (portInHost) {
       setLocalProblems(step.id === 'internal' ? { internalHost: portInHost } : { smarthostHost: portInHost });
