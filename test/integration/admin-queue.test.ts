@@ -217,6 +217,15 @@ test('tracking finds delivered and deleted mail by sender, recipient, Message-ID
   await client.command('MAIL FROM:<tracker@sender.test>');
   assert.match(await client.command('RCPT TO:<someone@elsewhere.test>'), /^5\d\d 5\.7\.1 /);
   client.close();
+  // an address with a direction override (it would reverse the text around it) is shown with the override made visible
+  const reversed = await RawSmtp.connect(relay.port);
+  await reversed.hello();
+  await reversed.command('MAIL FROM:<reverser@sender.test>');
+  assert.match(await reversed.command('RCPT TO:<gpj.\u202eexe@other.invalid>'), /^5\d\d /);
+  reversed.close();
+  relay.relay.queue.flushHistory();
+  const overridden = await call('tracking.search', { sender: 'reverser@', from: start });
+  assert.deepEqual(overridden.rows.map((row) => row.recipients), [['gpj.\ufffdexe@other.invalid']]);
 
   const bySender = await call('tracking.search', { sender: 'TRACKER@sender', from: start });
   assert.equal(bySender.truncated, false);

@@ -6,7 +6,7 @@ import type { Queue } from '../../queue/queue.ts';
 import { arrivedAt, historyText, messageHistory } from '../../queue/history-text.ts';
 import { parseDecision, type Decision } from '../../filters/policy.ts';
 import { MAX_DESTINATIONS, type DestinationRow, type RecipientRow, type RefusalRow, type TrackedMessageRow } from '../../store/queue-store.ts';
-import { decodeHeaderText, senderName } from '../../util/header-text.ts';
+import { decodeHeaderText, displayText, senderName } from '../../util/header-text.ts';
 import { messagePreview } from '../../quarantine/quarantine.ts';
 import { safePreview } from '../../quarantine/safe-preview.ts';
 import type { RouteState } from '../../events.ts';
@@ -261,8 +261,9 @@ function trackedRefusal(row: RefusalRow): TrackingRow {
     // the id a rejected message would have had names nothing that can be shown: no row, no file
     id: null,
     at: row.at,
-    sender: row.sender ?? '',
-    recipients: row.recipient ? row.recipient.split(', ') : [],
+    // as the client sent them, refused: shown without controls or direction overrides (U+202E would reverse the column)
+    sender: displayText(row.sender ?? ''),
+    recipients: row.recipient ? row.recipient.split(', ').map(displayText) : [],
     subject: null,
     senderName: null,
     headerMessageId: null,
