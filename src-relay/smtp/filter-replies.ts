@@ -1,6 +1,6 @@
 import type { Decision } from '../filters/policy.ts';
 import type { RefusalReason } from '../events.ts';
-import { REPLIES, type SmtpReply } from './replies.ts';
+import { refusalDetail, REPLIES, type SmtpReply } from './replies.ts';
 
 /** Reply text sent to the client is cut here: a reason names a virus or a file, never a whole trace. */
 const MAX_DETAIL_CHARS = 200;
@@ -25,6 +25,18 @@ export function filterReply(decision: Decision): { reply: SmtpReply; detail: str
     default:
       return { reply: REPLIES.rejectedPolicy, detail };
   }
+}
+
+/**
+ * History's words for a filter's refusal, as for every other refusal (refusalDetail): the reply the sender was given,
+ * then the decision's reason, and its score where it counts (junk, or any score the reason does not say).
+ */
+export function filterRefusalDetail(refusal: { reply: SmtpReply; detail: string }, decision: Decision): string {
+  const sent = { ...refusal.reply, text: refusal.detail ? `${refusal.reply.text}: ${refusal.detail}` : refusal.reply.text };
+  // "junk score 20 (reject at 15)" inside the parentheses of the detail reads better without its own
+  const reason = decision.reason.replace(/[\x00-\x1f\x7f]+/g, ' ').replace(/ \(([^()]*)\)$/, ', $1');
+  const scored = decision.score === 0 || reason.includes(`score ${decision.score}`) ? reason : `${reason}; score ${decision.score}`;
+  return refusalDetail(sent, scored);
 }
 
 const FILTER_REFUSALS = new Map<SmtpReply, RefusalReason>([

@@ -10,7 +10,7 @@ import type { PersonalLists } from '../filters/personal-lists.ts';
 import type { EarlySpf } from '../filters/sender-auth.ts';
 import { serializeDecision, type Decision } from '../filters/policy.ts';
 import { decisionHeaders } from '../filters/decision-headers.ts';
-import { filterRefusalReason, filterReply } from './filter-replies.ts';
+import { filterRefusalDetail, filterRefusalReason, filterReply } from './filter-replies.ts';
 import type { Resolver } from '../util/resolver.ts';
 import { ConnectionPolicy, type ClientRefusal, type ClientScreen, type HarvestTally, type RecipientPlace } from './connection-policy.ts';
 import { RecipientCallout } from './callout.ts';
@@ -361,7 +361,7 @@ export class MxListener extends SmtpListener {
       sender: message.sender,
       recipient: message.recipients.join(', '),
       size: message.size,
-      detail: `${refusal.reply.code} ${refusal.reply.enhanced} ${decision.reason}; score ${decision.score}`,
+      detail: filterRefusalDetail(refusal, decision),
     });
     this.logger.info({ id, ip: session.remoteAddress, from: message.sender, rcpts: message.recipients.length, score: decision.score, reason: decision.reason }, action);
     throw this.refuse(session, refusal.reply, refusal.detail || undefined);

@@ -177,7 +177,7 @@ test('tracking tells what the filters did: kept, released, deleted, or refused a
   assert.ok(['queued', 'delivered'].includes(outcomes[released]!), outcomes[released]);
   assert.equal(outcomes.refused, 'refused');
   const refused = found.rows.find((row) => row.id === null)!;
-  assert.equal(refused.detail, 'Refused after the content check: 550 5.7.1 junk score 1000 (reject at 15) — client 127.0.0.1');
+  assert.equal(refused.detail, 'Refused after the content check: 550 5.7.1 Message refused as junk: score 1000 (junk score 1000, reject at 15) — client 127.0.0.1');
   assert.deepEqual(refused.recipients, ['bob@example.test']);
 
   const keptTrace = await callQueue('tracking.trace', { id: kept });

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { FilterPipeline, type MessageInput } from '../../../src-relay/filters/pipeline.ts';
 import { decide, applyFailModes, formatDecision, parseDecision, serializeDecision, type FilterOutcome, type PolicySettings } from '../../../src-relay/filters/policy.ts';
 import { decisionHeaders, releasedHeaders } from '../../../src-relay/filters/decision-headers.ts';
-import { filterReply } from '../../../src-relay/smtp/filter-replies.ts';
+import { filterRefusalDetail, filterReply } from '../../../src-relay/smtp/filter-replies.ts';
 import { REPLIES } from '../../../src-relay/smtp/replies.ts';
 import type { Filter, FilterResult } from '../../../src-relay/filters/types.ts';
 import type { Logger } from '../../../src-relay/log/logger.ts';
@@ -69,6 +69,18 @@ test("a policy filter's own deferral tells the sender why; any other tempfail (a
     assert.deepEqual([decision.action, decision.cause], ['tempfail', 'unavailable'], other.filter);
     assert.deepEqual(filterReply(decision), { reply: REPLIES.filterTempfail, detail: '' }, other.filter);
   }
+});
+
+test('history keeps a filter refusal as the reply the sender was given, then the reason, and the score only where it says something', () => {
+  const junk = decide([outcome('a', 'accept', 20)], POLICY);
+  assert.equal(filterRefusalDetail(filterReply(junk)!, junk), `550 5.7.1 Message refused as junk: score 20 (${junk.reason.replace(/ \((.*)\)$/, ', $1')})`);
+  assert.match(filterRefusalDetail(filterReply(junk)!, junk), /^550 5\.7\.1 Message refused as junk: score 20 \(junk score 20, reject at 15\)$/);
+  const virus = decide([outcome('clamav', 'reject', 0, { role: 'virus', reasons: ['virus found: Eicar-Signature'] })], POLICY);
+  assert.equal(filterRefusalDetail(filterReply(virus)!, virus), `554 5.7.1 Message refused: virus found: ${filterReply(virus)!.detail} (${virus.reason})`);
+  const dmarc = decide([outcome('sender-auth', 'tempfail', 0, { role: 'policy', reasons: ['dmarc=temperror: no answer'] })], POLICY);
+  assert.equal(filterRefusalDetail(filterReply(dmarc)!, dmarc), `451 4.7.1 Message deferred by policy, try again later: dmarc=temperror: no answer (${dmarc.reason})`);
+  const scored = decide([outcome('attachments', 'reject', 0, { reasons: ['blocked'] }), outcome('b', 'accept', 3)], POLICY);
+  assert.match(filterRefusalDetail(filterReply(scored)!, scored), /; score 3\)$/);
 });
 
 test('a denied sender is refused whatever the filters say; an allowed one is not scored', () => {
