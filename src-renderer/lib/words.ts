@@ -118,5 +118,8 @@ export function lastReplyText(status: string | null | undefined, reply: string |
 /** Whether the server took the probed mailbox: a test that probed none (Settings', a smarthost's) says so. */
 export function recipientWords(result: Pick<Output<'setup.testInternal'>, 'recipientAccepted' | 'steps'>): string {
   if (result.recipientAccepted !== null) return result.recipientAccepted ? 'yes' : 'no';
-  return result.steps.some((step) => step.step === 'rcpt') ? 'no clear answer (see the steps above)' : 'not asked: this test names no mailbox';
+  if (result.steps.some((step) => step.step === 'rcpt')) return 'no clear answer (see the steps above)';
+  // a step before the probe failed: the mailbox was never asked about, named or not
+  if (result.steps.some((step) => !step.ok)) return 'not asked: the test stopped before it (see the steps above)';
+  return 'not asked: this test names no mailbox';
 }

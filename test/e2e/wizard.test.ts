@@ -321,6 +321,27 @@ e2eTest('after Apply the review becomes a done state: what Moat does now and the
   assert.deepEqual(errors, []);
 });
 
+e2eTest('a port of 0 and a host with a space are said at their fields, by Test connection and by Next alike', async (world) => {
+  const { page, errors, step, next } = await openWizard(world);
+  await page.getByLabel('Accepted domains', { exact: true }).fill('example.test');
+  await next.click();
+  await textMatches(step, /^Step 2 of 9: Internal server$/);
+  await page.getByLabel('Internal server', { exact: true }).fill('exchange corp');
+  await page.getByLabel('Port', { exact: true }).fill('0');
+  await page.getByRole('button', { name: 'Test connection', exact: true }).click();
+  const wizardStep = page.locator('.wizard-step');
+  await textMatches(page.getByRole('alert').first(), /^The test could not run: fix what is marked above, then test again\.$/);
+  await textMatches(wizardStep, /Internal server.*expected a host name or IP address/);
+  await textMatches(wizardStep, /Port.*must be at least 1/);
+  assert.doesNotMatch((await wizardStep.textContent()) ?? '', /some values are not valid|see issues/);
+  await screenshot(page, '13-wizard-internal-test-invalid');
+  await page.getByLabel('Internal server', { exact: true }).fill('127.0.0.1');
+  await next.click();
+  await textMatches(wizardStep, /Port.*must be at least 1/);
+  await textMatches(step, /^Step 2 of 9: Internal server$/);
+  assert.deepEqual(errors.filter((line) => !/400 \(Bad Request\)/.test(line)), []);
+});
+
 e2eTest('an Apply that cannot start the relay (its port taken) says nothing was saved and that the relay could not start, not that all is ready', async (world) => {
   const sink = await world.sink();
   const blocker = createServer();

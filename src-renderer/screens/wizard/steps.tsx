@@ -78,6 +78,10 @@ export function InternalStep({ fields, set, errors, label, onInternalTest }: Ste
   const [result, setResult] = useState<TestResult | null>(null);
   const firstDomain = domainList(fields.domains)[0];
   const portInHost = splitHostPort(fields.internalHost) !== null;
+  // what the test refused to try (a bad host or port) is said at the field, as Next says it
+  const testIssues = mapIssues(test.error?.issues ?? [], { internalHost: 'host', internalPort: 'port', testRecipient: 'recipient' });
+  const atField = (key: 'internalHost' | 'internalPort' | 'testRecipient', own: string[] | undefined) => [...(own ?? []), ...(testIssues.byField[key] ?? [])];
+  const testError = test.error && test.error.issues.length > 0 && testIssues.other.length === 0 ? { ...test.error, message: 'The test could not run: fix what is marked above, then test again.' } : test.error;
   const runTest = async () => {
     setResult(null);
     // "IP:port" in the host field: the advice above the button says what to do; asking DNS for it would only confuse
@@ -98,8 +102,8 @@ export function InternalStep({ fields, set, errors, label, onInternalTest }: Ste
     <>
       <p>The mail server inside your network (for example Exchange) that receives the mail for your domains.</p>
       <div className="field-row">
-        <TextField label={label('internalHost')} value={fields.internalHost} onChange={(value) => set('internalHost', value)} errors={errors('internalHost')} placeholder="exchange.corp.local or 10.0.0.5" autoFocus className="grow" />
-        <TextField label={label('internalPort')} value={fields.internalPort} onChange={(value) => set('internalPort', value)} errors={errors('internalPort')} inputMode="numeric" className="short" />
+        <TextField label={label('internalHost')} value={fields.internalHost} onChange={(value) => set('internalHost', value)} errors={atField('internalHost', errors('internalHost'))} placeholder="exchange.corp.local or 10.0.0.5" autoFocus className="grow" />
+        <TextField label={label('internalPort')} value={fields.internalPort} onChange={(value) => set('internalPort', value)} errors={atField('internalPort', errors('internalPort'))} inputMode="numeric" className="short" />
       </div>
       <HostPortFix
         host={fields.internalHost}
@@ -119,11 +123,11 @@ export function InternalStep({ fields, set, errors, label, onInternalTest }: Ste
         </div>
       ) : null}
       <div className="test-box">
-        <TextField label="Recipient to probe" value={fields.testRecipient} onChange={(value) => set('testRecipient', value)} hint={`An existing mailbox; the test asks whether it is accepted without sending anything.${firstDomain ? ` Empty: postmaster@${firstDomain}.` : ''}`} />
+        <TextField label="Recipient to probe" value={fields.testRecipient} onChange={(value) => set('testRecipient', value)} errors={atField('testRecipient', undefined)} hint={`An existing mailbox; the test asks whether it is accepted without sending anything.${firstDomain ? ` Empty: postmaster@${firstDomain}.` : ''}`} />
         <button type="button" onClick={() => void runTest()} disabled={test.busy || !fields.internalHost.trim() || portInHost}>
           {test.busy ? 'Testing…' : 'Test connection'}
         </button>
-        <ErrorMessage error={test.error} />
+        <ErrorMessage error={testError} showIssues={testIssues.other.length > 0} />
         {result ? <TestReport result={result} /> : null}
       </div>
     </>

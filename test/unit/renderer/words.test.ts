@@ -24,4 +24,6 @@ test('a connection test says whether it asked about a mailbox, and that no answe
   // a 451 to the probe, or no answer at all
   assert.equal(recipientWords({ recipientAccepted: null, steps: [step('connect', true), step('rcpt', false)] }), 'no clear answer (see the steps above)');
   assert.equal(recipientWords({ recipientAccepted: null, steps: [step('connect', true)] }), 'not asked: this test names no mailbox');
+  assert.equal(recipientWords({ recipientAccepted: null, steps: [step('connect', false)] }), 'not asked: the test stopped before it (see the steps above)');
+  assert.equal(recipientWords({ recipientAccepted: null, steps: [step('connect', true), step('greeting', true), step('ehlo', true), step('mail', false)] }), 'not asked: the test stopped before it (see the steps above)');
 });
