@@ -530,6 +530,19 @@ export function splitHostPort(text: string): { host: string; port: string } | nu
   return { host: (match[1] ?? match[2])!, port: match[3]! };
 }
 
+/** The port a connection test uses for what the Port field holds: empty is 25; null when it is no port (0, 70000, "abc"). */
+export function testPort(text: string): number | null {
+  const trimmed = text.trim();
+  if (trimmed === '') return 25;
+  const port = Number(trimmed);
+  return Number.isInteger(port) && port >= 1 && port <= 65535 ? port : null;
+}
+
+/** What a connection test says instead of testing another port than the one typed. */
+export function badTestPortWords(text: string): string {
+  return `Port "${text.trim()}" is not one Moat can connect to (1 to 65535): fix it, then test again.`;
+}
+
 /** The problem shown at a host field holding a port, or null. */
 export function hostPortProblem(text: string): string | null {
   const split = splitHostPort(text);

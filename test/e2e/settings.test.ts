@@ -332,6 +332,12 @@ e2eTest("settings: Test connection for the internal server shows what it answere
   await textMatches(report.locator('.advice'), new RegExp(`Moat cannot reach 127\\.0\\.0\\.1:${closed}: check the host name and port`));
   await screenshot(page, '12-settings-test-internal-failed');
   assert.ok(sink.port !== closed);
+  // port 0: no test of port 25 in its place, but a word on the port typed
+  await page.getByLabel('Port', { exact: true }).fill('0');
+  await test.click();
+  await textMatches(page.getByRole('alert').filter({ hasText: 'Port "0"' }), /^Port "0" is not one Moat can connect to \(1 to 65535\): fix it, then test again\.$/);
+  assert.equal(await report.count(), 0, 'no report of a test of another port');
+  await page.getByLabel('Port', { exact: true }).fill(String(sink.port));
   await openGroup(page, 'Filters and quarantine');
   await page.getByRole('button', { name: 'Test connection to ClamAV (clamd) address', exact: true }).waitFor();
   await screenshot(page, '12-settings-filters-group');

@@ -7,6 +7,7 @@ import { getPath, type ConfigObject, type Issue } from '../../lib/paths.ts';
 import { addEntries, applyDrafts, changedKeys, defaultEntries, defaultText, groupFields, placeIssues, sameEntries, valueToDraft, type Draft, type FieldDoc } from '../../lib/settings.ts';
 import { overrideNote } from '../../lib/overrides.ts';
 import { TestReport } from '../wizard/steps.tsx';
+import { badTestPortWords, testPort } from '../../lib/wizard.ts';
 import { PlainError } from '../../components/PlainError.tsx';
 import { useKeptState } from '../../lib/kept-state.ts';
 
@@ -394,12 +395,16 @@ function ConnectionTest({ field, value, port: portText }: { field: FieldDoc; val
   const [smtp, setSmtp] = useState<SmtpTest | null>(null);
   const [engine, setEngine] = useState<EngineTest | null>(null);
   const kind = field.test!;
+  const [badPort, setBadPort] = useState<string | null>(null);
   const run = async () => {
     setSmtp(null);
     setEngine(null);
+    setBadPort(null);
     if (kind === 'internal' || kind === 'smarthost') {
-      const port = Number(portText.trim() || '25');
-      const answer = await test.run(() => call('setup.testInternal', { host: value.trim(), port: Number.isInteger(port) && port > 0 ? port : 25, role: kind }));
+      // the port typed, never another one in its place
+      const port = testPort(portText);
+      if (port === null) return setBadPort(badTestPortWords(portText));
+      const answer = await test.run(() => call('setup.testInternal', { host: value.trim(), port, role: kind }));
       if (answer) setSmtp(answer);
     } else {
       const answer = await test.run(() => call('setup.testFilter', { engine: kind, address: value.trim() }));
@@ -411,6 +416,11 @@ function ConnectionTest({ field, value, port: portText }: { field: FieldDoc; val
       <button type="button" onClick={() => void run()} disabled={test.busy || !value.trim()} aria-label={`Test connection to ${field.label}`}>
         {test.busy ? 'Testing…' : 'Test connection'}
       </button>
+      {badPort ? (
+        <p className="error-box" role="alert">
+          {badPort}
+        </p>
+      ) : null}
       <ErrorMessage error={test.error} />
       {smtp ? <TestReport result={smtp} who={kind === 'smarthost' ? 'The smarthost answers' : 'The internal server answers'} /> : null}
       {engine ? (

@@ -4,7 +4,7 @@ import { call } from '../../api/client.ts';
 import { useAction } from '../../api/hooks.ts';
 import { Badge, CheckboxField, Empty, ErrorMessage, Facts, RadioGroup, SelectField, TextField, Time } from '../../components/ui.tsx';
 import { mapIssues } from '../../lib/paths.ts';
-import { accountProblems, DEFAULT_JUNK_SCORES, detectionWords, domainList, hostPortProblem, MIN_PASSWORD_CHARS, parseList, splitHostPort, type AccountDraft, type ConfigField, type InternalTest, type TlsMode, type WizardFields } from '../../lib/wizard.ts';
+import { accountProblems, DEFAULT_JUNK_SCORES, badTestPortWords, detectionWords, domainList, hostPortProblem, testPort, MIN_PASSWORD_CHARS, parseList, splitHostPort, type AccountDraft, type ConfigField, type InternalTest, type TlsMode, type WizardFields } from '../../lib/wizard.ts';
 import { PlainError } from '../../components/PlainError.tsx';
 import { recipientWords } from '../../lib/words.ts';
 
@@ -473,10 +473,13 @@ export function OutboundStep({ fields, set, errors, label }: StepProps) {
 function SmarthostTest({ host, port }: { host: string; port: string }) {
   const test = useAction();
   const [result, setResult] = useState<TestResult | null>(null);
+  const [badPort, setBadPort] = useState<string | null>(null);
   const run = async () => {
     setResult(null);
-    const number = Number(port.trim() || '25');
-    const answer = await test.run(() => call('setup.testInternal', { host: host.trim(), port: Number.isInteger(number) && number > 0 ? number : 25, role: 'smarthost' }));
+    const number = testPort(port);
+    setBadPort(number === null ? badTestPortWords(port) : null);
+    if (number === null) return;
+    const answer = await test.run(() => call('setup.testInternal', { host: host.trim(), port: number, role: 'smarthost' }));
     if (answer) setResult(answer);
   };
   return (
@@ -484,6 +487,11 @@ function SmarthostTest({ host, port }: { host: string; port: string }) {
       <button type="button" onClick={() => void run()} disabled={test.busy || !host.trim()}>
         {test.busy ? 'Testing…' : 'Test connection'}
       </button>
+      {badPort ? (
+        <p className="error-box" role="alert">
+          {badPort}
+        </p>
+      ) : null}
       <ErrorMessage error={test.error} />
       {result ? <TestReport result={result} who="The smarthost answers" /> : null}
     </div>

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MIN_ADMIN_PASSWORD_CHARS } from '../../../src-relay/admin/auth-contract.ts';
 import { validateConfig, checkServeReady } from '../../../src-relay/config/load.ts';
-import { accountProblems, applyPlan, DEFAULT_JUNK_SCORES, buildConfig, detectionWords, doneSentence, hostNameWarning, hostPortProblem, internalTestWarning, splitHostPort, FIELD_PATHS, fieldsFromConfig, MIN_PASSWORD_CHARS, parseList, passwordProblems, reviewSummary, reviewWarnings, COMMAND_LINE_MARK, stepForPath, stepIssues, WIZARD_STEPS } from '../../../src-renderer/lib/wizard.ts';
+import { accountProblems, applyPlan, badTestPortWords, testPort, DEFAULT_JUNK_SCORES, buildConfig, detectionWords, doneSentence, hostNameWarning, hostPortProblem, internalTestWarning, splitHostPort, FIELD_PATHS, fieldsFromConfig, MIN_PASSWORD_CHARS, parseList, passwordProblems, reviewSummary, reviewWarnings, COMMAND_LINE_MARK, stepForPath, stepIssues, WIZARD_STEPS } from '../../../src-renderer/lib/wizard.ts';
 import { configKeys } from '../../../src-relay/config/docs.ts';
 
 test('the steps run in the order of the issue, ending with the review', () => {
@@ -173,6 +173,12 @@ test('the review warns when no virus scanner is set, and not once ClamAV is', ()
   const tested = { internalTest: { host: 'exchange.lan', port: '2525', answered: true, ok: true }, machineName: 'relay.example.com' };
   assert.deepEqual(reviewWarnings({ ...filled(), filtersEnabled: true, clamavAddress: '/run/clamav/clamd.ctl' }, tested), []);
   assert.match(reviewWarnings({ ...filled(), filtersEnabled: false }).join('\n'), /filters are off/);
+});
+
+test('a connection test uses the port typed, 25 when none is, and none at all for one Moat cannot connect to', () => {
+  assert.deepEqual(['', ' 587 ', '2525', '65535'].map(testPort), [25, 587, 2525, 65535]);
+  assert.deepEqual(['0', '65536', 'abc', '25.5', '-25'].map(testPort), [null, null, null, null, null]);
+  assert.equal(badTestPortWords(' 0 '), 'Port "0" is not one Moat can connect to (1 to 65535): fix it, then test again.');
 });
 
 test('the review warns of recipients outside the accepted domains, and of submission settings no listener uses', () => {
