@@ -3,7 +3,7 @@
 // name or a program inside is found. Read as the part streams by: only names, property blocks (bounded) and the ends
 // of each file's data are kept. What cannot be read whole is a problem (the message was not checked), never a pass.
 import { detectFileType, EXECUTABLE_TYPES, MAGIC_HEAD_BYTES } from './file-type.ts';
-import { endsWithZip, listZip, newInflateBudget, ZIP_TAIL_BYTES, type InflateBudget } from './zip.ts';
+import { endsWithZip, listZip, newInflateBudget, ZIP_TAIL_BYTES, type InflateBudget, type ZipListing } from './zip.ts';
 
 /** Files listed at most, embedded messages' and zips' inside counted too; one more is a problem. */
 export const MAX_TNEF_FILES = 500;
@@ -87,16 +87,26 @@ class DataEnds {
   }
 }
 
-type Ends = ReturnType<DataEnds['ends']>;
+/** What one copy of a file's data is, found as soon as it has gone by (its bytes are not kept past that). */
+interface DataSummary {
+  type: string | null;
+  size: number;
+  zip: ZipListing | null;
+}
+
+function summarize(ends: { head: Buffer; tail: Buffer; size: number }, budget: InflateBudget): DataSummary {
+  const type = detectFileType(ends.head);
+  return { type, size: ends.size, zip: type === 'zip' || endsWithZip(ends.tail) ? listZip(ends.tail, ends.size, budget) : null };
+}
 
 /** What one attachment carries; every copy of its data and every name, since which one Outlook goes by is not ours to guess. */
 interface Attachment {
   longNames: string[];
   title: string[];
   names: string[];
-  data: Ends[];
-  /** Messages embedded as this attachment (PT_OBJECT holding a TNEF stream of their own), read whole. */
-  embedded: Buffer[];
+  data: DataSummary[];
+  /** Messages embedded as this attachment (PT_OBJECT holding a TNEF stream of their own), listed when read. */
+  embedded: (TnefListing | 'too deep')[];
 }
 
 /**
@@ -111,7 +121,6 @@ export class TnefReader {
   private id = 0;
   private remaining = 0;
   private kept: Buffer[] | null = null;
-  private keptBytes = 0;
   private data: DataEnds | null = null;
   private readonly attachments: Attachment[] = [];
   private problem: string | null = null;
@@ -180,17 +189,13 @@ export class TnefReader {
     if (attachment && id === ATT_TITLE && length > MAX_TNEF_NAME_BYTES) return this.fail(`a file name is longer than ${MAX_TNEF_NAME_BYTES} bytes`);
     if (attachment && id === ATT_PROPERTIES && length > MAX_TNEF_PROPERTY_BYTES) return this.fail(`an attachment's properties are larger than ${MAX_TNEF_PROPERTY_BYTES} bytes`);
     this.kept = attachment && (id === ATT_TITLE || id === ATT_PROPERTIES) ? [] : null;
-    this.keptBytes = 0;
     this.data = attachment && id === ATT_DATA ? new DataEnds() : null;
     this.state = 'data';
     if (length === 0) this.endAttribute();
   }
 
   private attributeBytes(bytes: Buffer): void {
-    if (this.kept) {
-      this.kept.push(Buffer.from(bytes));
-      this.keptBytes += bytes.length;
-    }
+    this.kept?.push(Buffer.from(bytes));
     this.data?.write(bytes);
   }
 
@@ -198,9 +203,9 @@ export class TnefReader {
     const attachment = this.current();
     if (this.level === LEVEL_ATTACHMENT && attachment) {
       if (this.id === ATT_TITLE) attachment.title.push(...namesOf(Buffer.concat(this.kept ?? []), PT_STRING8));
-      if (this.id === ATT_DATA && this.data) attachment.data.push(this.data.ends());
+      if (this.id === ATT_DATA && this.data) attachment.data.push(summarize(this.data.ends(), this.budget));
       if (this.id === ATT_PROPERTIES) {
-        const problem = readProperties(Buffer.concat(this.kept ?? []), attachment);
+        const problem = readProperties(Buffer.concat(this.kept ?? []), attachment, this.budget, (embedded) => this.readEmbedded(embedded));
         if (problem) return this.fail(problem);
       }
     }
@@ -213,31 +218,33 @@ export class TnefReader {
     return this.attachments[this.attachments.length - 1];
   }
 
+  private readEmbedded(tnef: Buffer): TnefListing | 'too deep' {
+    if (this.depth >= MAX_TNEF_DEPTH) return 'too deep';
+    const inner = new TnefReader(this.budget, this.depth + 1);
+    inner.write(tnef);
+    return inner.end() ?? { files: [], problem: null };
+  }
+
   /** Adds one attachment's files to `files` (its own, a zip's members, an embedded message's); false past the limit. */
   private listAttachment(attachment: Attachment, index: number, files: TnefFile[]): boolean {
     const names = [...new Set([...attachment.longNames, ...attachment.title, ...attachment.names])];
     const name = names[0] ?? `attachment ${index + 1}`;
-    const types = attachment.data.map((data) => detectFileType(data.head));
+    const types = attachment.data.map((data) => data.type);
     const type = types.find((found) => found !== null && EXECUTABLE_TYPES.has(found)) ?? types.find((found) => found !== null) ?? null;
     const size = Math.max(0, ...attachment.data.map((data) => data.size));
     files.push({ name, ...(names.length > 1 ? { otherNames: names.slice(1) } : {}), encrypted: false, size, type });
     const inside = (file: { name: string; otherNames?: string[] }) => ({ name: `${name}/${file.name}`, ...(file.otherNames ? { otherNames: file.otherNames.map((other) => `${name}/${other}`) } : {}) });
-    for (const [i, data] of attachment.data.entries()) {
-      if (types[i] !== 'zip' && !endsWithZip(data.tail)) continue;
-      const zip = listZip(data.tail, data.size, this.budget);
-      for (const member of zip.members) files.push({ ...inside(member), encrypted: false, size: member.size, type: null });
-      if (zip.problem) this.problem ??= `${name}: ${zip.problem}`;
+    for (const { zip } of attachment.data) {
+      for (const member of zip?.members ?? []) files.push({ ...inside(member), encrypted: false, size: member.size, type: null });
+      if (zip?.problem) this.problem ??= `${name}: ${zip.problem}`;
     }
-    for (const embedded of attachment.embedded) {
-      if (this.depth >= MAX_TNEF_DEPTH) {
+    for (const listing of attachment.embedded) {
+      if (listing === 'too deep') {
         this.problem ??= `${name}: messages embedded more than ${MAX_TNEF_DEPTH} deep`;
         continue;
       }
-      const inner = new TnefReader(this.budget, this.depth + 1);
-      inner.write(embedded);
-      const listing = inner.end();
-      for (const file of listing?.files ?? []) files.push({ ...file, ...inside(file) });
-      if (listing?.problem) this.problem ??= `${name}: ${listing.problem}`;
+      for (const file of listing.files) files.push({ ...file, ...inside(file) });
+      if (listing.problem) this.problem ??= `${name}: ${listing.problem}`;
     }
     if (files.length <= MAX_TNEF_FILES) return true;
     this.problem ??= `it holds more than ${MAX_TNEF_FILES} files`;
@@ -250,7 +257,7 @@ export class TnefReader {
  * An attachment's MAPI properties (MS-OXTNEF 2.1.3.5): its file names, and its data when it is held there (an
  * embedded message, or the file itself). Null, or why the block could not be read.
  */
-function readProperties(block: Buffer, attachment: Attachment): string | null {
+function readProperties(block: Buffer, attachment: Attachment, budget: InflateBudget, readEmbedded: (tnef: Buffer) => TnefListing | 'too deep'): string | null {
   const damaged = 'its attachment properties are damaged';
   let at = 0;
   const u32 = (): number => {
@@ -285,12 +292,12 @@ function readProperties(block: Buffer, attachment: Attachment): string | null {
           if (id === PR_ATTACH_LONG_FILENAME) attachment.longNames.push(...names);
           else attachment.names.push(...(id === PR_ATTACH_EXTENSION ? names.map((extension) => `*${extension}`) : names));
         }
-        if (id === PR_ATTACH_DATA && base === PT_BINARY) attachment.data.push(wholeData(value));
+        if (id === PR_ATTACH_DATA && base === PT_BINARY) attachment.data.push(summarize(wholeData(value), budget));
         // an embedded object starts with its interface id (16 bytes); a message's then holds a TNEF of its own
         if (id === PR_ATTACH_DATA && base === PT_OBJECT && value.length > 16) {
           const object = value.subarray(16);
-          if (object.subarray(0, SIGNATURE.length).equals(SIGNATURE)) attachment.embedded.push(Buffer.from(object));
-          else attachment.data.push(wholeData(object));
+          if (object.subarray(0, SIGNATURE.length).equals(SIGNATURE)) attachment.embedded.push(readEmbedded(object));
+          else attachment.data.push(summarize(wholeData(object), budget));
         }
       }
       if (at > block.length) return damaged;
@@ -304,8 +311,8 @@ function readProperties(block: Buffer, attachment: Attachment): string | null {
 
 const padded = (length: number): number => length + ((4 - (length % 4)) % 4);
 
-function wholeData(bytes: Buffer): Ends {
-  return { head: Buffer.from(bytes.subarray(0, MAGIC_HEAD_BYTES)), tail: Buffer.from(bytes.subarray(Math.max(0, bytes.length - ZIP_TAIL_BYTES))), size: bytes.length };
+function wholeData(bytes: Buffer): { head: Buffer; tail: Buffer; size: number } {
+  return { head: bytes.subarray(0, MAGIC_HEAD_BYTES), tail: bytes.subarray(Math.max(0, bytes.length - ZIP_TAIL_BYTES)), size: bytes.length };
 }
 
 /**

@@ -18,7 +18,7 @@ test('a probe that ran and could not tell is not "Not checked", as one that neve
 });
 
 test('a connection test says whether it asked about a mailbox, and that no answer is not a "no"', () => {
-  const step = (name: 'connect' | 'rcpt', ok: boolean) => ({ step: name, ok, detail: '' });
+  const step = (name: 'connect' | 'greeting' | 'ehlo' | 'mail' | 'rcpt', ok: boolean) => ({ step: name, ok, detail: '' });
   assert.equal(recipientWords({ recipientAccepted: true, steps: [step('connect', true), step('rcpt', true)] }), 'yes');
   assert.equal(recipientWords({ recipientAccepted: false, steps: [step('connect', true), step('rcpt', false)] }), 'no');
   // a 451 to the probe, or no answer at all
