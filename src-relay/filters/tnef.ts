@@ -208,6 +208,11 @@ export class TnefReader {
         const problem = readProperties(Buffer.concat(this.kept ?? []), attachment, this.budget, (embedded) => this.readEmbedded(embedded));
         if (problem) return this.fail(problem);
       }
+      // counted as they are listed, zips' members and embedded messages' files too: a flood of them is stopped early
+      if (this.id === ATT_DATA || this.id === ATT_PROPERTIES) {
+        const listed = this.attachments.reduce((sum, one) => sum + filesIn(one), 0);
+        if (listed > MAX_TNEF_FILES) return this.fail(`it holds more than ${MAX_TNEF_FILES} files`);
+      }
     }
     this.kept = null;
     this.data = null;
@@ -251,6 +256,13 @@ export class TnefReader {
     files.length = MAX_TNEF_FILES;
     return false;
   }
+}
+
+/** The files one attachment stands for: itself, the members of a zip it is, the files of messages embedded in it. */
+function filesIn(attachment: Attachment): number {
+  const zipped = attachment.data.reduce((sum, data) => sum + (data.zip?.members.length ?? 0), 0);
+  const embedded = attachment.embedded.reduce((sum, listing) => sum + (listing === 'too deep' ? 0 : listing.files.length), 0);
+  return 1 + zipped + embedded;
 }
 
 /**

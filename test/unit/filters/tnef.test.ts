@@ -125,6 +125,13 @@ test(`${MAX_TNEF_FILES} files are listed; one more is not checked`, () => {
   assert.equal(listed(files(MAX_TNEF_FILES)).problem, null);
   assert.equal(listed(files(MAX_TNEF_FILES)).files.length, MAX_TNEF_FILES);
   assert.equal(listed(files(MAX_TNEF_FILES + 1)).problem, `it holds more than ${MAX_TNEF_FILES} files`);
+  // a zip's members count as they are listed, and the reading stops there: nothing after it is looked at
+  const zipOf = (count: number) => makeZip(Array.from({ length: count }, (_, i) => ({ name: `m${i}.txt`, data: 'x' })));
+  const atLimit = listed([{ title: 'many.zip', data: zipOf(MAX_TNEF_FILES - 1) }]);
+  assert.deepEqual([atLimit.problem, atLimit.files.length], [null, MAX_TNEF_FILES]);
+  const beyond = listed([{ title: 'many.zip', data: zipOf(MAX_TNEF_FILES) }, { title: 'after.txt', data: 'x' }]);
+  assert.equal(beyond.problem, `it holds more than ${MAX_TNEF_FILES} files`);
+  assert.ok(!beyond.files.some((file) => file.name === 'after.txt'), 'nothing after the limit was read');
 });
 
 test(`a file name of ${MAX_TNEF_NAME_BYTES} bytes is read; one byte longer is not checked (its extension could be cut off)`, () => {
