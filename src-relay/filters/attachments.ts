@@ -120,8 +120,11 @@ const UNLISTED_ARCHIVE_EXTENSIONS: ReadonlySet<string> = new Set([
   '7z', 'ace', 'arj', 'bz2', 'cab', 'cpio', 'gz', 'gzip', 'lha', 'lz', 'lzh', 'lzma', 'rar', 'tar', 'taz', 'tbz', 'tbz2',
   'tgz', 'tlz', 'txz', 'tzst', 'wim', 'xz', 'z', 'zipx', 'zst',
 ]);
-/** A file's types inside a container (a TNEF's files) that Moat does not open there: a gzip is looked into only as an attachment of its own. */
-const UNLISTED_INSIDE_TYPES: ReadonlySet<string> = new Set([...UNLISTED_ARCHIVE_TYPES, 'gzip']);
+/**
+ * A file's types inside a container (a TNEF's files) that Moat does not open there: a gzip is looked into only as an
+ * attachment of its own, a TNEF only as the message's (one inside another is no mail program's doing).
+ */
+const UNLISTED_INSIDE_TYPES: ReadonlySet<string> = new Set([...UNLISTED_ARCHIVE_TYPES, 'gzip', 'tnef']);
 /** What a gzip looked into (MimePart.gzip) may be called. */
 const GZIP_EXTENSIONS: ReadonlySet<string> = new Set(['gz', 'gzip', 'tgz', 'taz']);
 

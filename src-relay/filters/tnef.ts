@@ -13,15 +13,20 @@ export const MAX_TNEF_NAME_BYTES = 4096;
 export const MAX_TNEF_PROPERTY_BYTES = 1024 * 1024;
 /** Messages embedded in messages (Outlook's "attach item"), each with a TNEF of its own, opened this many levels deep; one more is a problem. */
 export const MAX_TNEF_DEPTH = 3;
+/** Names one file may carry (title, long name, extension, display name, each in its readings); more is a problem. */
+export const MAX_TNEF_NAMES_PER_FILE = 32;
+/** Copies of one file's data (attAttachData, the data property, an embedded message); Outlook writes one; more than this is a problem. */
+export const MAX_TNEF_DATA_COPIES = 4;
 
 const SIGNATURE = Buffer.from([0x78, 0x9f, 0x3e, 0x22]);
 const LEVEL_ATTACHMENT = 2;
+// Attributes by their id's low 16 bits, as TNEF readers match them (the high half names a type they do not check)
 /** attAttachRenddata: each attachment starts with it. */
-const ATT_RENDDATA = 0x00069002;
-const ATT_TITLE = 0x00018010;
-const ATT_DATA = 0x0006800f;
+const ATT_RENDDATA = 0x9002;
+const ATT_TITLE = 0x8010;
+const ATT_DATA = 0x800f;
 /** attAttachment: the attachment's MAPI properties. */
-const ATT_PROPERTIES = 0x00069005;
+const ATT_PROPERTIES = 0x9005;
 const HEADER_BYTES = 9;
 const CHECKSUM_BYTES = 2;
 
@@ -109,6 +114,18 @@ interface Attachment {
   embedded: (TnefListing | 'too deep')[];
 }
 
+/** Adds names an attachment carries; a problem past MAX_TNEF_NAMES_PER_FILE. */
+function addNames(attachment: Attachment, list: 'longNames' | 'title' | 'names', names: string[]): string | null {
+  attachment[list].push(...names);
+  const count = attachment.longNames.length + attachment.title.length + attachment.names.length;
+  return count > MAX_TNEF_NAMES_PER_FILE ? `a file carries more than ${MAX_TNEF_NAMES_PER_FILE} names` : null;
+}
+
+/** Counts one more copy of an attachment's data; a problem past MAX_TNEF_DATA_COPIES. */
+function dataCopyProblem(attachment: Attachment): string | null {
+  return attachment.data.length + attachment.embedded.length >= MAX_TNEF_DATA_COPIES ? `a file carries its data more than ${MAX_TNEF_DATA_COPIES} times` : null;
+}
+
 /**
  * Reads one part's bytes as they come (`write`), and lists the files of a TNEF at the `end`; a part that does not
  * start with TNEF's signature is let go after its first four bytes (end gives null).
@@ -123,6 +140,8 @@ export class TnefReader {
   private kept: Buffer[] | null = null;
   private data: DataEnds | null = null;
   private readonly attachments: Attachment[] = [];
+  /** Files listed so far, zips' members and embedded messages' files too, counted as they are found. */
+  private listed = 0;
   private problem: string | null = null;
 
   constructor(
@@ -154,7 +173,7 @@ export class TnefReader {
       const bytes = Buffer.concat(this.fixed);
       this.fixed = [];
       this.fixedBytes = 0;
-      if (this.state === 'header') this.startAttribute(bytes.readUInt8(0), bytes.readUInt32LE(1), bytes.readUInt32LE(5));
+      if (this.state === 'header') this.startAttribute(bytes.readUInt8(0), bytes.readUInt32LE(1) & 0xffff, bytes.readUInt32LE(5));
       else this.state = 'header';
     }
   }
@@ -162,7 +181,8 @@ export class TnefReader {
   /** The files listed, with why the TNEF could not be read whole; null when the part is no TNEF. */
   end(): TnefListing | null {
     if (this.state === 'not-tnef' || (this.state === 'signature' && this.fixedBytes < SIGNATURE.length)) return null;
-    if (this.state !== 'header' || this.fixedBytes > 0) this.fail('it ends inside an item (damaged)');
+    // every item read whole: a stream may end without its last checksum, or with a few stray bytes (less than a header)
+    if (this.state !== 'header' && this.state !== 'checksum') this.fail('it ends inside an item (damaged)');
     const files: TnefFile[] = [];
     for (const [index, attachment] of this.attachments.entries()) {
       if (!this.listAttachment(attachment, index, files)) break;
@@ -181,7 +201,7 @@ export class TnefReader {
     this.remaining = length;
     const attachment = level === LEVEL_ATTACHMENT;
     if (attachment && id === ATT_RENDDATA) {
-      if (this.attachments.length >= MAX_TNEF_FILES) return this.fail(`it holds more than ${MAX_TNEF_FILES} files`);
+      if (!this.count(1)) return;
       this.attachments.push({ longNames: [], title: [], names: [], data: [], embedded: [] });
     } else if (attachment && !this.current()) {
       return this.fail('an attachment item comes before its attachment (damaged)');
@@ -189,6 +209,10 @@ export class TnefReader {
     if (attachment && id === ATT_TITLE && length > MAX_TNEF_NAME_BYTES) return this.fail(`a file name is longer than ${MAX_TNEF_NAME_BYTES} bytes`);
     if (attachment && id === ATT_PROPERTIES && length > MAX_TNEF_PROPERTY_BYTES) return this.fail(`an attachment's properties are larger than ${MAX_TNEF_PROPERTY_BYTES} bytes`);
     this.kept = attachment && (id === ATT_TITLE || id === ATT_PROPERTIES) ? [] : null;
+    if (attachment && id === ATT_DATA) {
+      const copies = dataCopyProblem(this.current()!);
+      if (copies) return this.fail(copies);
+    }
     this.data = attachment && id === ATT_DATA ? new DataEnds() : null;
     this.state = 'data';
     if (length === 0) this.endAttribute();
@@ -202,16 +226,30 @@ export class TnefReader {
   private endAttribute(): void {
     const attachment = this.current();
     if (this.level === LEVEL_ATTACHMENT && attachment) {
-      if (this.id === ATT_TITLE) attachment.title.push(...namesOf(Buffer.concat(this.kept ?? []), PT_STRING8));
-      if (this.id === ATT_DATA && this.data) attachment.data.push(summarize(this.data.ends(), this.budget));
-      if (this.id === ATT_PROPERTIES) {
-        const problem = readProperties(Buffer.concat(this.kept ?? []), attachment, this.budget, (embedded) => this.readEmbedded(embedded));
+      if (this.id === ATT_TITLE) {
+        const problem = addNames(attachment, 'title', namesOf(Buffer.concat(this.kept ?? []), PT_STRING8));
         if (problem) return this.fail(problem);
       }
-      // counted as they are listed, zips' members and embedded messages' files too: a flood of them is stopped early
-      if (this.id === ATT_DATA || this.id === ATT_PROPERTIES) {
-        const listed = this.attachments.reduce((sum, one) => sum + filesIn(one), 0);
-        if (listed > MAX_TNEF_FILES) return this.fail(`it holds more than ${MAX_TNEF_FILES} files`);
+      if (this.id === ATT_DATA && this.data) {
+        const summary = summarize(this.data.ends(), this.budget);
+        attachment.data.push(summary);
+        if (!this.count(summary.zip?.members.length ?? 0)) return;
+      }
+      if (this.id === ATT_PROPERTIES) {
+        const problem = readProperties(Buffer.concat(this.kept ?? []), attachment, {
+          data: (ends) => {
+            const summary = summarize(ends, this.budget);
+            attachment.data.push(summary);
+            return this.count(summary.zip?.members.length ?? 0);
+          },
+          embedded: (tnef) => {
+            const listing = this.readEmbedded(tnef);
+            attachment.embedded.push(listing);
+            return this.count(listing === 'too deep' ? 0 : listing.files.length);
+          },
+        });
+        if (problem) return this.fail(problem);
+        if (this.state === 'failed') return;
       }
     }
     this.kept = null;
@@ -221,6 +259,14 @@ export class TnefReader {
 
   private current(): Attachment | undefined {
     return this.attachments[this.attachments.length - 1];
+  }
+
+  /** Counts files as they are found: past MAX_TNEF_FILES the reading stops (false). */
+  private count(files: number): boolean {
+    this.listed += files;
+    if (this.listed <= MAX_TNEF_FILES) return true;
+    this.fail(`it holds more than ${MAX_TNEF_FILES} files`);
+    return false;
   }
 
   private readEmbedded(tnef: Buffer): TnefListing | 'too deep' {
@@ -236,7 +282,7 @@ export class TnefReader {
     const name = names[0] ?? `attachment ${index + 1}`;
     const types = attachment.data.map((data) => data.type);
     const type = types.find((found) => found !== null && EXECUTABLE_TYPES.has(found)) ?? types.find((found) => found !== null) ?? null;
-    const size = Math.max(0, ...attachment.data.map((data) => data.size));
+    const size = attachment.data.reduce((largest, data) => Math.max(largest, data.size), 0);
     files.push({ name, ...(names.length > 1 ? { otherNames: names.slice(1) } : {}), encrypted: false, size, type });
     const inside = (file: { name: string; otherNames?: string[] }) => ({ name: `${name}/${file.name}`, ...(file.otherNames ? { otherNames: file.otherNames.map((other) => `${name}/${other}`) } : {}) });
     for (const { zip } of attachment.data) {
@@ -258,18 +304,15 @@ export class TnefReader {
   }
 }
 
-/** The files one attachment stands for: itself, the members of a zip it is, the files of messages embedded in it. */
-function filesIn(attachment: Attachment): number {
-  const zipped = attachment.data.reduce((sum, data) => sum + (data.zip?.members.length ?? 0), 0);
-  const embedded = attachment.embedded.reduce((sum, listing) => sum + (listing === 'too deep' ? 0 : listing.files.length), 0);
-  return 1 + zipped + embedded;
-}
-
 /**
  * An attachment's MAPI properties (MS-OXTNEF 2.1.3.5): its file names, and its data when it is held there (an
  * embedded message, or the file itself). Null, or why the block could not be read.
  */
-function readProperties(block: Buffer, attachment: Attachment, budget: InflateBudget, readEmbedded: (tnef: Buffer) => TnefListing | 'too deep'): string | null {
+function readProperties(
+  block: Buffer,
+  attachment: Attachment,
+  found: { data: (ends: { head: Buffer; tail: Buffer; size: number }) => boolean; embedded: (tnef: Buffer) => boolean },
+): string | null {
   const damaged = 'its attachment properties are damaged';
   let at = 0;
   const u32 = (): number => {
@@ -287,8 +330,9 @@ function readProperties(block: Buffer, attachment: Attachment, budget: InflateBu
       if (id >= 0x8000) {
         at += 16; // the named property's set (a GUID)
         const kind = u32();
-        if (kind === 0) at += 4;
-        else at += padded(u32());
+        // a number, or a name of that many bytes (UTF-16)
+        const skip = kind === 0 ? 4 : padded(u32());
+        at += skip;
       }
       const base = type & ~MULTI_VALUED;
       const fixed = FIXED_BYTES.get(base);
@@ -299,18 +343,20 @@ function readProperties(block: Buffer, attachment: Attachment, budget: InflateBu
         if (at + length > block.length) return damaged;
         const value = block.subarray(at, at + length);
         at += fixed ?? padded(length);
-        if (NAME_PROPERTIES.has(id) && (base === PT_STRING8 || base === PT_UNICODE)) {
-          const names = namesOf(value, base);
-          if (id === PR_ATTACH_LONG_FILENAME) attachment.longNames.push(...names);
-          else attachment.names.push(...(id === PR_ATTACH_EXTENSION ? names.map((extension) => `*${extension}`) : names));
+        // a name in any variable type (a reader may take binary as 8-bit text)
+        if (NAME_PROPERTIES.has(id) && fixed === undefined && base !== PT_OBJECT) {
+          const names = namesOf(value, base === PT_UNICODE ? PT_UNICODE : PT_STRING8);
+          const problem = id === PR_ATTACH_LONG_FILENAME ? addNames(attachment, 'longNames', names) : addNames(attachment, 'names', id === PR_ATTACH_EXTENSION ? names.map((extension) => `*${extension}`) : names);
+          if (problem) return problem;
         }
-        if (id === PR_ATTACH_DATA && base === PT_BINARY) attachment.data.push(summarize(wholeData(value), budget));
-        // an embedded object starts with its interface id (16 bytes); a message's then holds a TNEF of its own
-        if (id === PR_ATTACH_DATA && base === PT_OBJECT && value.length > 16) {
-          const object = value.subarray(16);
-          if (object.subarray(0, SIGNATURE.length).equals(SIGNATURE)) attachment.embedded.push(readEmbedded(object));
-          else attachment.data.push(summarize(wholeData(object), budget));
-        }
+        if (id !== PR_ATTACH_DATA || fixed !== undefined) continue;
+        // the file's data, whatever variable type it is given; an embedded object starts with its interface id (16
+        // bytes), and a message's then holds a TNEF of its own
+        const copies = dataCopyProblem(attachment);
+        if (copies) return copies;
+        const object = base === PT_OBJECT ? value.subarray(Math.min(16, value.length)) : value;
+        const listed = object.subarray(0, SIGNATURE.length).equals(SIGNATURE) ? found.embedded(object) : found.data(wholeData(object));
+        if (!listed) return null;
       }
       if (at > block.length) return damaged;
     }

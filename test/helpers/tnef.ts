@@ -17,8 +17,8 @@ export interface MapiProperty {
   type: number;
   /** A string for the string types, a number for PT_LONG, bytes for the rest (PT_OBJECT: after its interface id). */
   value: string | number | Buffer;
-  /** A named property (id 0x8000 and up): its set and number. */
-  named?: boolean;
+  /** A named property (id 0x8000 and up): its set and a number, or a name (as Outlook's "AttachmentOriginalUrl"). */
+  named?: boolean | string;
 }
 
 export interface TnefAttachment {
@@ -30,6 +30,8 @@ export interface TnefAttachment {
   properties?: MapiProperty[];
   /** attAttachment's raw bytes instead of `properties` (a damaged or oversized block). */
   rawProperties?: Buffer;
+  /** The attributes' ids with another high half (the type word), which TNEF readers do not check. */
+  typeWord?: number;
 }
 
 const pad4 = (bytes: Buffer) => Buffer.concat([bytes, Buffer.alloc((4 - (bytes.length % 4)) % 4)]);
@@ -53,7 +55,12 @@ export function mapiProperties(properties: MapiProperty[]): Buffer {
   const parts: Buffer[] = [u32(properties.length)];
   for (const property of properties) {
     parts.push(u32(((property.id << 16) | property.type) >>> 0));
-    if (property.named) parts.push(Buffer.alloc(16, 0x11), u32(0), u32(0x8233));
+    if (typeof property.named === 'string') {
+      const name = Buffer.from(`${property.named}\0`, 'utf16le');
+      parts.push(Buffer.alloc(16, 0x11), u32(1), u32(name.length), pad4(name));
+    } else if (property.named) {
+      parts.push(Buffer.alloc(16, 0x11), u32(0), u32(0x8233));
+    }
     if (property.type === PT_LONG) {
       parts.push(u32(Number(property.value)));
       continue;
@@ -78,11 +85,12 @@ export function makeTnef(attachments: TnefAttachment[]): Buffer {
     tnefAttribute(1, 0x00078008, Buffer.from('IPM.Microsoft Mail.Note\0', 'latin1')),
   ];
   for (const attachment of attachments) {
+    const id = (usual: number) => (attachment.typeWord === undefined ? usual : ((attachment.typeWord << 16) | (usual & 0xffff)) >>> 0);
     parts.push(tnefAttribute(2, 0x00069002, Buffer.alloc(14)));
-    if (attachment.title !== undefined) parts.push(tnefAttribute(2, 0x00018010, Buffer.isBuffer(attachment.title) ? attachment.title : Buffer.from(`${attachment.title}\0`, 'latin1')));
-    if (attachment.data !== undefined) parts.push(tnefAttribute(2, 0x0006800f, Buffer.isBuffer(attachment.data) ? attachment.data : Buffer.from(attachment.data)));
+    if (attachment.title !== undefined) parts.push(tnefAttribute(2, id(0x00018010), Buffer.isBuffer(attachment.title) ? attachment.title : Buffer.from(`${attachment.title}\0`, 'latin1')));
+    if (attachment.data !== undefined) parts.push(tnefAttribute(2, id(0x0006800f), Buffer.isBuffer(attachment.data) ? attachment.data : Buffer.from(attachment.data)));
     const block = attachment.rawProperties ?? (attachment.properties ? mapiProperties(attachment.properties) : null);
-    if (block) parts.push(tnefAttribute(2, 0x00069005, block));
+    if (block) parts.push(tnefAttribute(2, id(0x00069005), block));
   }
   return Buffer.concat(parts);
 }

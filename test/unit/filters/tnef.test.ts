@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MAX_TNEF_DEPTH, MAX_TNEF_FILES, MAX_TNEF_NAME_BYTES, MAX_TNEF_PROPERTY_BYTES, TnefReader, type TnefListing } from '../../../src-relay/filters/tnef.ts';
+import { MAX_TNEF_DATA_COPIES, MAX_TNEF_DEPTH, MAX_TNEF_FILES, MAX_TNEF_NAME_BYTES, MAX_TNEF_NAMES_PER_FILE, MAX_TNEF_PROPERTY_BYTES, TnefReader, type TnefListing } from '../../../src-relay/filters/tnef.ts';
 import { AttachmentFilter } from '../../../src-relay/filters/attachments.ts';
 import { DEFAULT_BLOCKED_EXTENSIONS } from '../../../src-relay/config/schema.ts';
 import type { MessageContext } from '../../../src-relay/filters/types.ts';
@@ -32,6 +32,8 @@ test('the TNEF limits are the documented ones', () => {
   assert.equal(MAX_TNEF_NAME_BYTES, 4096);
   assert.equal(MAX_TNEF_PROPERTY_BYTES, 1024 * 1024);
   assert.equal(MAX_TNEF_DEPTH, 3);
+  assert.equal(MAX_TNEF_NAMES_PER_FILE, 32);
+  assert.equal(MAX_TNEF_DATA_COPIES, 4);
 });
 
 test('the files of a winmail.dat are listed with their sizes and what their first bytes say they are', () => {
@@ -82,6 +84,39 @@ test('a blocked name inside winmail.dat is refused: the title, the long file nam
     assert.equal(result.verdict, 'reject', JSON.stringify(result.reasons));
     assert.ok(result.reasons.some((why) => reason.test(why)), `${reason} in ${JSON.stringify(result.reasons)}`);
   }
+});
+
+test('a blocked file is found however its TNEF is written: a name after a string-named property, ids with another type word, data or names in unusual types; a winmail.dat in a winmail.dat is not checked', async () => {
+  const cases: [TnefAttachment[], RegExp, 'reject' | 'quarantine'][] = [
+    // Outlook writes string-named properties ("AttachmentOriginalUrl"); the name after one must still be read
+    [[{ title: 'report.pdf', data: pdf, properties: [{ id: 0x8001, type: PT_STRING8, value: 'https://example.test/x', named: 'AttachmentOriginalUrl' }, { id: PR_ATTACH_LONG_FILENAME, type: PT_STRING8, value: 'report.pdf.js' }] }], /"report\.pdf\.js"/, 'reject'],
+    [[{ title: 'evil.exe', data: 'x', typeWord: 0x0007 }], /blocked file type \.exe inside "winmail\.dat": "evil\.exe"/, 'reject'],
+    [[{ title: 'photo.jpg', data: peExecutable(), typeWord: 0x0001 }], /holds a program \(pe-executable\): "photo\.jpg"/, 'reject'],
+    [[{ title: 'report.pdf', data: pdf, typeWord: 0x0002, properties: [{ id: PR_ATTACH_LONG_FILENAME, type: PT_STRING8, value: 'report.pdf.js' }] }], /"report\.pdf\.js"/, 'reject'],
+    [[{ title: 'photo.jpg', properties: [{ id: PR_ATTACH_DATA, type: 0x0000, value: peExecutable() }] }], /holds a program \(pe-executable\)/, 'reject'],
+    [[{ title: 'photo.jpg', properties: [{ id: PR_ATTACH_DATA, type: PT_STRING8, value: peExecutable().toString('latin1') }] }], /holds a program \(pe-executable\)/, 'reject'],
+    [[{ title: 'report.pdf', data: pdf, properties: [{ id: PR_ATTACH_LONG_FILENAME, type: PT_BINARY, value: Buffer.from('report.pdf.js\0') }] }], /"report\.pdf\.js"/, 'reject'],
+    [[{ title: 'winmail.dat', data: makeTnef([{ title: 'evil.exe', data: peExecutable() }]) }], /archive "winmail\.dat" not checked: "winmail\.dat" is a tnef archive, which Moat cannot look inside/, 'quarantine'],
+  ];
+  for (const [attachments, reason, verdict] of cases) {
+    const result = await judge(makeTnef(attachments));
+    assert.equal(result.verdict, verdict, JSON.stringify(result.reasons));
+    assert.match(result.reasons.join('\n'), reason);
+  }
+});
+
+test(`a file carries ${MAX_TNEF_NAMES_PER_FILE} names and ${MAX_TNEF_DATA_COPIES} copies of its data at most; one more of either is not checked, and the reading stops there`, () => {
+  const names = (count: number) => Array.from({ length: count }, (_, i) => ({ id: 0x3001, type: PT_UNICODE, value: `n${i}.txt` }));
+  assert.equal(listed([{ properties: names(MAX_TNEF_NAMES_PER_FILE) }]).problem, null);
+  assert.equal(listed([{ properties: names(MAX_TNEF_NAMES_PER_FILE + 1) }]).problem, `a file carries more than ${MAX_TNEF_NAMES_PER_FILE} names`);
+  const copies = (count: number) => Array.from({ length: count }, () => ({ id: PR_ATTACH_DATA, type: PT_BINARY, value: pdf }));
+  assert.equal(listed([{ properties: copies(MAX_TNEF_DATA_COPIES) }]).problem, null);
+  assert.equal(listed([{ properties: copies(MAX_TNEF_DATA_COPIES + 1) }]).problem, `a file carries its data more than ${MAX_TNEF_DATA_COPIES} times`);
+  // attAttachData repeated: a hundred thousand empty copies are stopped at the fifth
+  const repeated = makeTnef([{ title: 'a.txt', data: '' }]);
+  const item = repeated.subarray(repeated.length - 11);
+  const many = Buffer.concat([repeated, ...Array.from({ length: 100_000 }, () => item)]);
+  assert.equal(read(many)?.problem, `a file carries its data more than ${MAX_TNEF_DATA_COPIES} times`);
 });
 
 test('a program inside winmail.dat is refused whatever it is called, in attAttachData or in the data property', async () => {
@@ -163,7 +198,6 @@ test('a damaged TNEF is not checked, never passed: cut inside an item, without i
   const unknownType = Buffer.concat([Buffer.from([1, 0, 0, 0]), Buffer.from([0x99, 0x00, 0x07, 0x37]), Buffer.alloc(8)]);
   const cases: [Buffer, RegExp][] = [
     [whole.subarray(0, whole.length - 10), /it ends inside an item \(damaged\)/],
-    [whole.subarray(0, whole.length - 2), /it ends inside an item \(damaged\)/],
     [whole.subarray(0, 5), /it ends inside an item \(damaged\)/],
     [makeTnef([{ title: 'a.txt', rawProperties: Buffer.from([5, 0, 0, 0, 0x1e, 0, 0x07, 0x37, 1, 0, 0, 0, 0xff, 0, 0, 0]) }]), /its attachment properties are damaged/],
     [makeTnef([{ title: 'a.txt', rawProperties: unknownType }]), /its attachment properties are damaged \(a property of unknown type 0x99\)/],
@@ -175,6 +209,16 @@ test('a damaged TNEF is not checked, never passed: cut inside an item, without i
     assert.equal(result.verdict, 'quarantine', JSON.stringify(result.reasons));
     assert.match(result.reasons.join('\n'), /archive "winmail\.dat" not checked: /);
   }
+});
+
+test('a TNEF whose items were all read whole passes without its last checksum, or with a few stray bytes after it (as Outlook samples have)', () => {
+  const whole = makeTnef([{ title: 'report.pdf', data: pdf }]);
+  const expected = { files: [{ name: 'report.pdf', encrypted: false, size: pdf.length, type: 'pdf' }], problem: null };
+  assert.deepEqual(read(whole.subarray(0, whole.length - 2)), expected);
+  assert.deepEqual(read(whole.subarray(0, whole.length - 1)), expected);
+  assert.deepEqual(read(Buffer.concat([whole, Buffer.alloc(8, 0xff)])), expected);
+  // nine stray bytes are a header, of an item that is not there
+  assert.match(read(Buffer.concat([whole, Buffer.from([2, 0x0f, 0x80, 0x06, 0x00, 0xff, 0xff, 0, 0])]))?.problem ?? '', /it ends inside an item/);
 });
 
 test('what a damaged TNEF named before its damage is still judged: a blocked name refuses it', async () => {
