@@ -50,16 +50,29 @@ export function validateConfig(input: unknown): ConfigResult {
 export function scoreOrderProblems(input: unknown): ConfigProblem[] {
   const filters = isObject(input) && isObject(input.filters) ? input.filters : {};
   const steps = [['tagScore', 'tag'], ['quarantineScore', 'quarantine'], ['rejectScore', 'refuse']] as const;
-  const given = steps.flatMap(([key, name]) => (typeof filters[key] === 'number' && filters[key] > 0 ? [{ key, name, score: filters[key] }] : []));
+  // a score left out is its default: quarantine from 20 under the default refuse score of 15 would keep nothing
+  const inUse = steps.flatMap(([key, name]) => {
+    const given = typeof filters[key] === 'number';
+    const score = given ? (filters[key] as number) : JUNK_SCORE_DEFAULTS[key];
+    return score > 0 ? [{ key, name, score, shown: given ? `${score}` : `${score}, the default` }] : [];
+  });
   const problems: ConfigProblem[] = [];
-  for (let i = 1; i < given.length; i++) {
-    const [lower, higher] = [given[i - 1]!, given[i]!];
+  for (let i = 1; i < inUse.length; i++) {
+    const [lower, higher] = [inUse[i - 1]!, inUse[i]!];
     if (higher.score < lower.score) {
-      problems.push({ path: `filters.${higher.key}`, message: `the ${higher.name} score (${higher.score}) is below the ${lower.name} score (${lower.score}): the scores must rise from tag to quarantine to refuse (0 turns one off)` });
+      // said at the key the admin set, or at the default one that is in the way
+      const at = typeof filters[higher.key] === 'number' || typeof filters[lower.key] !== 'number' ? higher.key : lower.key;
+      problems.push({ path: `filters.${at}`, message: `the ${higher.name} score (${higher.shown}) is below the ${lower.name} score (${lower.shown}): the scores must rise from tag to quarantine to refuse (0 turns one off)` });
     }
   }
   return problems;
 }
+
+/** The junk scores' defaults, as the schema gives them. */
+const JUNK_SCORE_DEFAULTS = (() => {
+  const filters = ConfigSchema.parse({}).filters;
+  return { tagScore: filters.tagScore, quarantineScore: filters.quarantineScore, rejectScore: filters.rejectScore };
+})();
 
 /** Reads the JSON file (a missing file is an empty config unless `required`), applies overrides, validates. */
 export function loadConfig(file: string, overrides: ConfigInput | Json = {}, required = false): ConfigResult {

@@ -97,6 +97,9 @@ test('applying a configuration turns a fresh relay into one that accepts and del
     assert.deepEqual(incomplete.problems.map((problem) => problem.path), ['internal.host']);
     const wrong = await admin.call('config.validate', { config: { domains: ['not a domain!'] }, complete: false });
     assert.equal(wrong.problems[0]!.path, 'domains.0');
+    // quarantine from 20 under the default refuse score (15) would keep nothing: said at the score that was set
+    const scores = await admin.call('config.validate', { config: { domains: ['example.test'], filters: { quarantineScore: 20 } }, complete: false });
+    assert.deepEqual(scores.problems, [{ path: 'filters.quarantineScore', message: 'the refuse score (15, the default) is below the quarantine score (20): the scores must rise from tag to quarantine to refuse (0 turns one off)' }]);
 
     const config = { domains: ['example.test'], internal: { host: '127.0.0.1', port: sink.port, tls: 'none' }, queue: { retryIntervalsSec: [1] }, filters: { enabled: false } };
     const applied = await admin.call('config.apply', { config });

@@ -24,16 +24,18 @@ test('every problem is listed with its key path', () => {
   assert.match(result.problems.find((problem) => problem.path === 'mx.listen')!.message, /HOST:PORT/);
 });
 
-test('junk scores the file sets must rise from tag to quarantine to refuse, 0 turning one off; one below the one before is refused at its key; one set alone is a choice', () => {
+test('junk scores must rise from tag to quarantine to refuse, a score left out counting at its default and 0 turning one off; one below the one before is refused at the key that was set', () => {
   const problems = (filters: Record<string, number | undefined>) => scoreOrderProblems({ filters }).map((problem) => `${problem.path}: ${problem.message}`);
-  for (const ok of [{ tagScore: 5, quarantineScore: 10, rejectScore: 15 }, { tagScore: 5, quarantineScore: 5, rejectScore: 5 }, { tagScore: 0, rejectScore: 1 }, { tagScore: 20, quarantineScore: 0 }]) {
+  for (const ok of [{ tagScore: 5, quarantineScore: 10, rejectScore: 15 }, { tagScore: 5, quarantineScore: 5, rejectScore: 5 }, { tagScore: 0, quarantineScore: 0, rejectScore: 1 }, { tagScore: 20, quarantineScore: 0, rejectScore: 0 }]) {
     assert.deepEqual(problems(ok), [], JSON.stringify(ok));
   }
-  // set alone below a default (quarantine 10): a file that ran before still validates, and still starts
-  for (const alone of [{ rejectScore: 8 }, { tagScore: 12 }]) {
-    assert.deepEqual(problems(alone), []);
-    assert.equal(validateConfig({ filters: alone }).ok, true);
-  }
+  // set alone past a default: the page says so at the key that was set (quarantine from 20 under the default refuse
+  // score of 15 would keep nothing); a file that ran before still validates, and still starts
+  assert.deepEqual(problems({ quarantineScore: 20 }), ['filters.quarantineScore: the refuse score (15, the default) is below the quarantine score (20): the scores must rise from tag to quarantine to refuse (0 turns one off)']);
+  assert.deepEqual(problems({ rejectScore: 8 }), ['filters.rejectScore: the refuse score (8) is below the quarantine score (10, the default): the scores must rise from tag to quarantine to refuse (0 turns one off)']);
+  assert.deepEqual(problems({ quarantineScore: 15 }), [], 'at the default refuse score: one step is not below');
+  assert.deepEqual(problems({ quarantineScore: 20, rejectScore: 0 }), [], 'refusing turned off');
+  for (const alone of [{ rejectScore: 8 }, { tagScore: 12 }, { quarantineScore: 20 }]) assert.equal(validateConfig({ filters: alone }).ok, true);
   assert.deepEqual(problems({ tagScore: 20, quarantineScore: 10, rejectScore: 1.5 }), [
     'filters.quarantineScore: the quarantine score (10) is below the tag score (20): the scores must rise from tag to quarantine to refuse (0 turns one off)',
     'filters.rejectScore: the refuse score (1.5) is below the quarantine score (10): the scores must rise from tag to quarantine to refuse (0 turns one off)',
