@@ -25,9 +25,17 @@ export function formatDateTime(ms: number, zone: FormatZone = {}): string {
   return dateTimeFormat({ dateStyle: 'medium', timeStyle: 'short' }, zone).format(ms);
 }
 
-/** With seconds, for traces where the order within a minute matters. */
+/**
+ * With seconds and the zone ("12 Mar 2025, 14:05:07 CET"), for traces where the order within a minute matters and
+ * beside a message's own Date header or the relay's log, which are in other zones.
+ */
 export function formatDateTimeSeconds(ms: number, zone: FormatZone = {}): string {
-  return dateTimeFormat({ dateStyle: 'medium', timeStyle: 'medium' }, zone).format(ms);
+  return dateTimeFormat({ dateStyle: 'medium', timeStyle: 'long' }, zone).format(ms);
+}
+
+/** The admin's time zone as the browser names it ("Europe/Berlin"), for fields that take a time in it. */
+export function localZoneName(zone: FormatZone = {}): string {
+  return dateTimeFormat({ timeZoneName: 'short' }, zone).resolvedOptions().timeZone;
 }
 
 /** Chart axis labels: the hour for a day's chart, the weekday and hour for a week's. */

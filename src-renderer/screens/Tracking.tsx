@@ -3,7 +3,7 @@ import type { Input } from '../../src-relay/admin/contract.ts';
 import { navigate, useCall } from '../api/hooks.ts';
 import { DetailPane, MessageDetail } from '../components/MessageDetail.tsx';
 import { Badge, Empty, ErrorMessage, Loading, PageHeader, SelectField, TextField, Time } from '../components/ui.tsx';
-import { toLocalDateTimeValue } from '../lib/format.ts';
+import { localZoneName, toLocalDateTimeValue } from '../lib/format.ts';
 import { formatHash } from '../lib/route.ts';
 import { emptyTrackingForm, quickRange, toTrackingInput, TRACKING_OUTCOMES, type QuickRange, type TrackingForm, type TrackingOutcome, type TrackingProblems } from '../lib/tracking.ts';
 import { outcomeWords, summarizeList } from '../lib/words.ts';
@@ -13,6 +13,8 @@ import { senderKey, senderLabel } from '../lib/sender.ts';
 export function TrackingScreen({ traceId }: { traceId: string | null }) {
   const [form, setForm] = useState<TrackingForm>(emptyTrackingForm);
   const [problems, setProblems] = useState<TrackingProblems>({});
+  // a search the form refused ran nothing: the last one's rows would stand under a form they do not answer
+  const [refused, setRefused] = useState(false);
   // Opening the screen lists the latest messages; the form narrows it down.
   const [query, setQuery] = useState<Input<'tracking.search'>>({ limit: 100 });
   const results = useCall('tracking.search', query);
@@ -23,6 +25,7 @@ export function TrackingScreen({ traceId }: { traceId: string | null }) {
     event.preventDefault();
     const { input, problems: found } = toTrackingInput(form);
     setProblems(found);
+    setRefused(Object.keys(found).length > 0);
     if (Object.keys(found).length) return;
     if (JSON.stringify(query) === JSON.stringify(input)) void results.reload();
     else setQuery(input);
@@ -51,7 +54,7 @@ export function TrackingScreen({ traceId }: { traceId: string | null }) {
           <TextField label="Subject" value={form.subject} onChange={set('subject')} errors={problems.subject} placeholder="part of it" />
           <TextField label="Client address" value={form.clientIp} onChange={set('clientIp')} errors={problems.clientIp} placeholder="203.0.113.5 or its beginning" />
           <SelectField<TrackingOutcome | ''> label="Outcome" value={form.outcome} onChange={(outcome) => setForm((current) => ({ ...current, outcome }))} options={TRACKING_OUTCOMES} />
-          <TextField label="From (time)" type="datetime-local" value={form.from} onChange={set('from')} errors={problems.from} />
+          <TextField label="From (time)" type="datetime-local" value={form.from} onChange={set('from')} errors={problems.from} hint={`In your time zone (${localZoneName()}); the relay's log is in UTC.`} />
           <TextField label="Until (time)" type="datetime-local" value={form.to} onChange={set('to')} errors={problems.to} />
           <div className="quick-ranges" role="group" aria-label="Time range">
             <button type="button" onClick={() => quick('hour')}>
@@ -73,6 +76,7 @@ export function TrackingScreen({ traceId }: { traceId: string | null }) {
               onClick={() => {
                 setForm(emptyTrackingForm);
                 setProblems({});
+                setRefused(false);
                 // back to the latest messages: a "Nothing found" of the last search would no longer be true
                 setQuery({ limit: 100 });
               }}
@@ -82,9 +86,14 @@ export function TrackingScreen({ traceId }: { traceId: string | null }) {
           </div>
         </form>
 
-        {results.error ? <ErrorMessage error={results.error} onRetry={() => void results.reload()} /> : null}
-        {results.loading ? <Loading label="Searching…" /> : null}
-        {results.data && !results.loading ? (
+        {refused ? (
+          <p className="notice" role="status">
+            The search did not run: fix what is marked above.
+          </p>
+        ) : null}
+        {!refused && results.error ? <ErrorMessage error={results.error} onRetry={() => void results.reload()} /> : null}
+        {!refused && results.loading ? <Loading label="Searching…" /> : null}
+        {!refused && results.data && !results.loading ? (
           results.data.rows.length === 0 ? (
             <Empty>
               Nothing found.{' '}

@@ -89,8 +89,9 @@ e2eTest('statistics show the top sender, and message tracking narrows to one out
   const table = page.getByRole('table', { name: 'Messages found' });
   await eventually(async () => (await table.getByRole('row').count()) === 2, UI_TIMEOUT_MS, 'one row under the header');
   await textMatches(table.getByRole('row').nth(1), /once@other\.example.*gone@example\.test.*to nobody.*Bounced/);
-  // times to the second
-  await textMatches(table.getByRole('row').nth(1).locator('time'), /\d{2}:\d{2}:\d{2}/);
+  // times to the second, with the zone (the browser's here: Europe/Berlin), which the time fields say too
+  await textMatches(table.getByRole('row').nth(1).locator('time'), /\d{2}:\d{2}:\d{2} (CET|CEST)$/);
+  await textMatches(page.locator('.tracking-form'), /In your time zone \(Europe\/Berlin\); the relay's log is in UTC\./);
   await screenshot(page, '45-tracking-bounced');
 
   // a refusal's subject is not kept: the row says so, and a subject search says it does not look at refusals
@@ -104,6 +105,14 @@ e2eTest('statistics show the top sender, and message tracking narrows to one out
   await page.getByLabel('Subject', { exact: true }).fill('not ours');
   await page.getByRole('button', { name: 'Search', exact: true }).click();
   await textMatches(page.locator('main .state.empty'), /^Nothing found\. Refused mail is not searched by subject or Message-ID: those are not kept for it\. Mail older than the history kept on this relay cannot be found\.$/);
+  // a search the form refuses runs nothing, and the last one's rows do not stand under it
+  await page.getByLabel('From (time)', { exact: true }).fill('2026-12-06T10:00');
+  await page.getByLabel('Until (time)', { exact: true }).fill('2026-12-06T09:00');
+  await page.getByRole('button', { name: 'Search', exact: true }).click();
+  await textMatches(page.locator('main').getByRole('status').filter({ hasText: 'did not run' }), /^The search did not run: fix what is marked above\.$/);
+  await textMatches(page.locator('.tracking-form'), /the end is before the start/);
+  assert.equal(await page.locator('main .state.empty').count(), 0, 'no "Nothing found" of the search before');
+  await screenshot(page, '46-tracking-refused-search');
   // Clear is back to the latest messages, not the last search's "Nothing found"
   await page.getByRole('button', { name: 'Clear', exact: true }).click();
   await eventually(async () => (await table.getByRole('row').count()) > 4, UI_TIMEOUT_MS, 'the latest messages after Clear');

@@ -1,11 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatDateTime, formatDuration, formatMs, formatRelative, formatSize, formatScore, parseLocalDateTime, plural, toLocalDateTimeValue } from '../../../src-renderer/lib/format.ts';
+import { formatDateTime, formatDateTimeSeconds, formatDuration, localZoneName, formatMs, formatRelative, formatSize, formatScore, parseLocalDateTime, plural, toLocalDateTimeValue } from '../../../src-renderer/lib/format.ts';
 
 test('a time is shown in the zone asked for', () => {
   const at = Date.UTC(2025, 2, 12, 13, 5);
   assert.equal(formatDateTime(at, { locale: 'en-GB', timeZone: 'UTC' }), '12 Mar 2025, 13:05');
   assert.equal(formatDateTime(at, { locale: 'en-GB', timeZone: 'Europe/Berlin' }), '12 Mar 2025, 14:05');
+  // with seconds it names the zone: beside a Date header in +0000 or a log in UTC it cannot be misread
+  assert.equal(formatDateTimeSeconds(at, { locale: 'en-GB', timeZone: 'Europe/Berlin' }), '12 Mar 2025, 14:05:00 CET');
+  assert.equal(formatDateTimeSeconds(at, { locale: 'en-US', timeZone: 'America/New_York' }), 'Mar 12, 2025, 9:05:00 AM EDT');
+  assert.equal(localZoneName({ timeZone: 'America/New_York' }), 'America/New_York');
 });
 
 test('durations use at most two units', () => {
