@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import type { AdminClient } from '../helpers/admin.ts';
@@ -183,6 +183,10 @@ e2eTest('settings: "Back up now" writes a backup into the configured folder and 
   );
   assert.equal((await admin.call('relay.status', {})).state, 'running');
   assert.ok(relay.serve.running);
+  // the file gone from the folder: the page does not say "No backups yet" under "Last backup: … ago"
+  rmSync(join(folder, file));
+  await page.reload();
+  await textMatches(page.locator('main .state.empty'), /^No backup files in this folder: the last backup was written elsewhere \(moat backup create writes where it is told\), or has been moved or deleted\.$/);
   assert.deepEqual(errors, []);
 });
 

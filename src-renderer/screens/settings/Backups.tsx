@@ -52,7 +52,7 @@ export function BackupsPanel() {
               : 'Backups are not encrypted: a backup holds the keys, the accounts and every queued and quarantined message, so keep it where only you can read it, or set a passphrase file there.'}
           </p>
           {data.files.length === 0 ? (
-            <Empty>No backups yet.</Empty>
+            <Empty>{data.lastAt ? 'No backup files in this folder: the last backup was written elsewhere (moat backup create writes where it is told), or has been moved or deleted.' : 'No backups yet.'}</Empty>
           ) : (
             <table className="data-table">
               <thead>
