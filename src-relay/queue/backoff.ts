@@ -21,13 +21,12 @@ export function retryDelayMs(failedAttempts: number, intervalsSec: readonly numb
 /**
  * After a failed try of a recipient on `step` of the schedule (0: never failed), which that step made due at `dueAt`:
  * the step it goes on and the wait. A scheduled try moves to the next step; one the admin pulled forward ("Retry now",
- * before `dueAt`) stays on its step, so pressing it while a server is down never lengthens the wait before the next
+ * before `dueAt`) stays on its step and keeps its time, so pressing it while a server is down never delays the next
  * automatic try.
  */
 export function nextBackoff(step: number, dueAt: number, now: number, intervalsSec: readonly number[]): { step: number; delayMs: number } {
-  const pulledForward = step > 0 && now < dueAt;
-  const next = pulledForward ? step : step + 1;
-  return { step: next, delayMs: retryDelayMs(next, intervalsSec) };
+  if (step > 0 && now < dueAt) return { step, delayMs: dueAt - now };
+  return { step: step + 1, delayMs: retryDelayMs(step + 1, intervalsSec) };
 }
 
 const TRANSIENT_STATUS = /^4(\.\d{1,3}\.\d{1,3})$/;

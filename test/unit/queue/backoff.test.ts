@@ -48,12 +48,13 @@ test('No status at all becomes 5.4.7, delivery time expired.', () => {
   assert.equal(toPermanentStatus(''), '5.4.7');
 });
 
-test('after a failed try: the next step when the try came when due, the same step when the admin pulled it forward', () => {
+test('after a failed try: the next step when the try came when due; the same step and the same next time when the admin pulled it forward', () => {
   const intervals = [300, 600, 1200];
   const due = 1_000_000;
   assert.deepEqual(nextBackoff(0, 0, due, intervals), { step: 1, delayMs: 300_000 }, 'the first try');
   assert.deepEqual(nextBackoff(1, due, due, intervals), { step: 2, delayMs: 600_000 }, 'when due: the next step');
   assert.deepEqual(nextBackoff(1, due, due + 50, intervals), { step: 2, delayMs: 600_000 }, 'a little late, as tries are: the next step');
-  assert.deepEqual(nextBackoff(1, due, due - 1, intervals), { step: 1, delayMs: 300_000 }, 'one millisecond early: pulled forward, the same step');
+  assert.deepEqual(nextBackoff(1, due, due - 1, intervals), { step: 1, delayMs: 1 }, 'one millisecond early: pulled forward, the same step and the same time');
+  assert.deepEqual(nextBackoff(2, due, due - 48_000, intervals), { step: 2, delayMs: 48_000 }, 'pressed 48 s before the next try: that try stays 48 s away');
   assert.deepEqual(nextBackoff(3, due, due + 1_200_000, intervals), { step: 4, delayMs: 1_200_000 }, 'past the end the last step repeats');
 });
