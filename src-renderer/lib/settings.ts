@@ -228,9 +228,15 @@ export function inShownUnit(field: FieldDoc, message: string): string {
   return message.replace(/^must be (at least|at most|more than|less than) (-?\d+(?:\.\d+)?)$/, (_all, words: string, bound: string) => {
     const exact = Number((Number(bound) / unit.factor).toPrecision(12));
     const shown = String(exact).length <= 8 ? exact : Number(exact.toPrecision(3));
-    return `must be ${words} ${shown} ${unit.word}`;
+    // a bound under one of the box's unit ("0.000977 MB") is also said in the unit it is kept in
+    const stored = STORED_WORDS[unit.word];
+    const plain = Math.abs(exact) < 1 && exact !== 0 && stored ? ` (${bound} ${Number(bound) === 1 ? stored.slice(0, -1) : stored})` : '';
+    return `must be ${words} ${shown} ${unit.word}${plain}`;
   });
 }
+
+/** The unit a value shown in one of these is kept in (config/fields.ts: MB and KB of bytes, minutes of seconds, seconds of milliseconds). */
+const STORED_WORDS: Readonly<Record<string, string>> = { MB: 'bytes', KB: 'bytes', minutes: 'seconds', seconds: 'milliseconds' };
 
 /** Problems by field key, and those no field shows. */
 export function placeIssues(issues: readonly { path: string; message: string }[], fields: readonly FieldDoc[]): { byKey: Record<string, string[]>; unplaced: { path: string; message: string }[] } {

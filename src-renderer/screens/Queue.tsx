@@ -117,7 +117,8 @@ export function QueueScreen({ summary, openId, params = {} }: { summary: CallSta
   const wholeQueue = async (kind: 'retryAll' | 'holdAll' | 'resume') => {
     if (kind === 'retryAll') {
       const result = await action.run(() => call('queue.retryAll', {}));
-      if (result) setReport({ text: `${formatCount(result.count)} ${result.count === 1 ? 'recipient is' : 'recipients are'} due for delivery now.`, undo: null });
+      // a server still down refuses the try: the rows, not this line, say how it went
+      if (result) setReport({ text: `${formatCount(result.count)} ${result.count === 1 ? 'recipient is' : 'recipients are'} due for delivery now: the list shows how each try goes.`, undo: null });
     } else {
       const result = await action.run(() => call(kind === 'holdAll' ? 'queue.holdAll' : 'queue.resume', {}));
       if (result) {

@@ -145,7 +145,7 @@ e2eTest('queue actions: hold ticked rows and undo it, delete the open message an
   await textMatches(row(page, 'alice@sender.test').locator('td.nowrap.wide'), /^paused$/);
   const internal = await world.sink({ port: internalPort });
   await page.getByRole('button', { name: 'Retry all now', exact: true }).click();
-  await textMatches(status, /^2 recipients are due for delivery now\.$/);
+  await textMatches(status, /^2 recipients are due for delivery now: the list shows how each try goes\.$/);
   await screenshot(page, '11-queue-paused');
   // No sleep to show that nothing happens: Retry all wakes the scheduler at once (setImmediate), so it has made its
   // choice before the relay reads the next API call. What that call sees is the proof: delivery still paused, the

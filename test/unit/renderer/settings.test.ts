@@ -114,9 +114,10 @@ test('every problem lands at its field, so two bad fields show two messages at o
 });
 
 test('a bound the schema gives in bytes or seconds is told in the unit the box shows', () => {
-  assert.equal(inShownUnit(field('mx.maxMessageBytes'), 'must be at least 1024'), 'must be at least 0.000977 MB');
+  assert.equal(inShownUnit(field('mx.maxMessageBytes'), 'must be at least 1024'), 'must be at least 0.000977 MB (1024 bytes)', 'under one MB, also in bytes');
   assert.equal(inShownUnit(field('mx.maxMessageBytes'), 'must be at most 1073741824'), 'must be at most 1024 MB');
   assert.equal(inShownUnit(field('mx.idleTimeoutSec'), 'must be at most 3600'), 'must be at most 60 minutes');
+  assert.equal(inShownUnit(field('mx.idleTimeoutSec'), 'must be at least 1'), 'must be at least 0.0167 minutes (1 second)');
   assert.equal(inShownUnit(field('mx.maxRecipients'), 'must be at least 1'), 'must be at least 1', 'a box in the stored unit keeps the message');
   assert.equal(inShownUnit(field('queue.retryIntervalsSec'), 'needs at least one entry'), 'needs at least one entry', 'a count of entries is no amount');
   const { byKey } = placeIssues([{ path: 'mx.maxMessageBytes', message: 'must be at most 1073741824' }], fields);
