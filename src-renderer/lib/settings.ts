@@ -45,6 +45,13 @@ export function labelOf(fields: readonly FieldDoc[], key: string): string {
   return fields.find((field) => field.key === key)?.label ?? key;
 }
 
+/** The settings changed, by label, as the bar and Apply's report name them: "Largest message, Retry waits and 2 more". */
+export function namedChanges(keys: readonly string[], fields: readonly FieldDoc[], most = 3): string {
+  const labels = keys.map((key) => labelOf(fields, key));
+  if (labels.length <= most) return labels.length > 1 ? `${labels.slice(0, -1).join(', ')} and ${labels.at(-1)}` : (labels[0] ?? '');
+  return `${labels.slice(0, most).join(', ')} and ${labels.length - most} more`;
+}
+
 const isInteger = (field: FieldDoc) => field.type === 'integer' || field.type === 'integer[]';
 
 /** A stored number in the field's unit, without float noise (26214400 bytes -> "25"; 90 seconds -> "1.5"). */

@@ -218,10 +218,10 @@ e2eTest('settings: the configuration is grouped by task with human labels, and "
   const status = page.getByRole('status');
 
   await largest.fill('1');
-  await textMatches(bar, /^1 unsaved change\s*Everything checks out/);
+  await textMatches(bar, /^1 unsaved change: Largest message\s*Everything checks out/);
   await screenshot(page, '12-settings-grouped-forms');
   await page.getByRole('button', { name: 'Apply', exact: true }).click();
-  await textMatches(status, /^Applied\. The relay is running\.$/);
+  await textMatches(status, /^Applied 1 change \(Largest message\)\. The relay is running\.$/);
   await textMatches(bar, /^No unsaved changes/);
   await eventually(async () => (await largest.inputValue()) === '1', UI_TIMEOUT_MS, 'the field to show the saved value');
   assert.equal(saved().mx.maxMessageBytes, 1024 * 1024, 'moat.json holds bytes');
@@ -276,7 +276,7 @@ e2eTest('settings: two invalid fields show two inline errors at once, and Apply 
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: /^Dashboard/ }).click();
   await page.getByRole('heading', { name: 'Dashboard', exact: true }).waitFor();
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: /^Settings/ }).click();
-  await textMatches(bar, /^3 unsaved changes\s*3 problems to fix/);
+  await textMatches(bar, /^3 unsaved changes: .+ and Recipients per submitted message\s*3 problems to fix/);
   assert.equal(await page.getByLabel('Recipients per submitted message', { exact: true }).inputValue(), '0');
   await page.getByRole('button', { name: 'Discard changes', exact: true }).click();
   await textMatches(bar, /^No unsaved changes\s*Everything checks out/);
@@ -289,7 +289,7 @@ e2eTest('settings: edits kept across screens are set aside, and said to be, when
   const { admin, page, errors } = await settingsWorld(world, '#/settings');
   const bar = page.locator('.config-bar');
   await page.getByLabel('Recipients per message', { exact: true }).fill('50');
-  await textMatches(bar, /^1 unsaved change/);
+  await textMatches(bar, /^1 unsaved change: Recipients per message/);
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: /^Dashboard/ }).click();
   await page.getByRole('heading', { name: 'Dashboard', exact: true }).waitFor();
 

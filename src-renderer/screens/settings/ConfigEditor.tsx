@@ -4,7 +4,7 @@ import { ApiFailure, call } from '../../api/client.ts';
 import { asFailure, useAction, useCall } from '../../api/hooks.ts';
 import { Badge, CheckboxField, ErrorMessage, Loading, SelectField, StatusLine, TextField } from '../../components/ui.tsx';
 import { getPath, type ConfigObject, type Issue } from '../../lib/paths.ts';
-import { addEntries, applyDrafts, changedKeys, defaultEntries, defaultText, groupFields, placeIssues, sameEntries, valueToDraft, type Draft, type FieldDoc } from '../../lib/settings.ts';
+import { addEntries, applyDrafts, changedKeys, namedChanges, defaultEntries, defaultText, groupFields, placeIssues, sameEntries, valueToDraft, type Draft, type FieldDoc } from '../../lib/settings.ts';
 import { overrideNote } from '../../lib/overrides.ts';
 import { TestReport } from '../wizard/steps.tsx';
 import { badTestPortWords, testPort } from '../../lib/wizard.ts';
@@ -94,10 +94,11 @@ function Editor({ view, reload }: { view: ConfigView; reload: () => Promise<void
       }
     });
     if (!result) return;
+    const what = `Applied ${changed.length} ${changed.length === 1 ? 'change' : 'changes'} (${namedChanges(changed, view.keys)})`;
     // the saved values first, then the drafts go: the fields never show the old value in between
     await reload();
     setDrafts({});
-    setReport(result.error ? 'Applied, but the relay reports a problem:' : result.notes.length ? `Applied. The relay is ${result.state}, but:` : `Applied. The relay is ${result.state}.`);
+    setReport(result.error ? `${what}, but the relay reports a problem:` : result.notes.length ? `${what}. The relay is ${result.state}, but:` : `${what}. The relay is ${result.state}.`);
     setNotes(result.notes);
     setRelayError(result.error);
   };
@@ -109,7 +110,7 @@ function Editor({ view, reload }: { view: ConfigView; reload: () => Promise<void
   return (
     <div className="config-editor">
       <div className="config-bar">
-        <span>{changed.length ? `${changed.length} unsaved ${changed.length === 1 ? 'change' : 'changes'}` : 'No unsaved changes'}</span>
+        <span>{changed.length ? `${changed.length} unsaved ${changed.length === 1 ? 'change' : 'changes'}: ${namedChanges(changed, view.keys)}` : 'No unsaved changes'}</span>
         <span className={problemCount ? 'error-text' : 'muted'} aria-live="polite">
           {serverIssues === null && !localCount ? 'Checking…' : problemCount ? `${problemCount} ${problemCount === 1 ? 'problem' : 'problems'} to fix` : 'Everything checks out'}
         </span>

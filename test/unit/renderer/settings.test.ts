@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { configFields } from '../../../src-relay/config/docs.ts';
 import { FIELD_GROUPS } from '../../../src-relay/config/fields.ts';
 import { validateConfig } from '../../../src-relay/config/load.ts';
-import { addEntries, applyDrafts, changedKeys, defaultText, draftToValue, groupFields, inShownUnit, keyForIssue, labelOf, placeIssues, toShown, valueToDraft, type FieldDoc } from '../../../src-renderer/lib/settings.ts';
+import { addEntries, applyDrafts, namedChanges, changedKeys, defaultText, draftToValue, groupFields, inShownUnit, keyForIssue, labelOf, placeIssues, toShown, valueToDraft, type FieldDoc } from '../../../src-renderer/lib/settings.ts';
 import { FIELD_PATHS } from '../../../src-renderer/lib/wizard.ts';
 
 const fields = configFields() as FieldDoc[];
@@ -111,6 +111,13 @@ test('every problem lands at its field, so two bad fields show two messages at o
   assert.deepEqual(byKey, { 'mx.maxRecipients': ['too small'], domains: ['not a domain'], 'mx.dnsbl.zones': ['bad zone'] });
   assert.deepEqual(unplaced, [{ path: '(config)', message: 'whole' }]);
   assert.equal(keyForIssue('internal', fields), 'internal.host', 'a missing object goes to its first field');
+});
+
+test('the changes waiting for Apply are named by their labels, the first three and how many more', () => {
+  assert.equal(namedChanges(['mx.maxMessageBytes'], fields), 'Largest message');
+  assert.equal(namedChanges(['mx.maxMessageBytes', 'mx.maxRecipients'], fields), 'Largest message and Recipients per message');
+  const five = ['mx.maxMessageBytes', 'mx.maxRecipients', 'mx.maxConnections', 'mx.maxConnectionsPerIp', 'mx.maxErrors'];
+  assert.equal(namedChanges(five, fields), 'Largest message, Recipients per message, Connections in total and 2 more');
 });
 
 test('a bound the schema gives in bytes or seconds is told in the unit the box shows', () => {
