@@ -2,10 +2,11 @@ import { TextDecoder } from 'node:util';
 import { Writable, type Readable } from 'node:stream';
 import type { MimeNode, SplitterChunk } from 'mailsplit';
 import { MimeSplitter } from './mime-splitter.ts';
+import { DataEnds } from './data-ends.ts';
 import type { MimePart, MimeSummary } from './types.ts';
-import { detectFileType, MAGIC_HEAD_BYTES, UNLISTED_ARCHIVE_TYPES } from './file-type.ts';
+import { detectFileType, UNLISTED_ARCHIVE_TYPES } from './file-type.ts';
 import { messageStream, STREAM_CHUNK_BYTES } from './message-source.ts';
-import { endsWithZip, listZip, newInflateBudget, ZIP_TAIL_BYTES } from './zip.ts';
+import { endsWithZip, listZip, newInflateBudget } from './zip.ts';
 import { inspectGzip } from './gzip.ts';
 import { TnefReader } from './tnef.ts';
 import { nameReadings, parameterNames, parseHeaderValue, transferEncoding, UuencodeScanner } from './mime-names.ts';
@@ -118,11 +119,8 @@ interface Leaf {
   closed: boolean;
   part: MimePart;
   kind: 'plain' | 'html' | 'other';
-  head: Buffer[];
-  headBytes: number;
-  zipChecked: boolean;
-  tail: Buffer[] | null;
-  tailBytes: number;
+  /** Its first bytes, and its last for an attachment ('other'): a zip with data glued before it is found from its end. */
+  ends: DataEnds;
   base64Rest: string;
   text: TextDecoder | null;
   html: string[];
@@ -330,11 +328,7 @@ class MimeWalker {
       closed: false,
       part: { part: number, contentType, disposition, filename, names: [...names], transferEncoding: encoding, size: 0, detectedType: null },
       kind,
-      head: [],
-      headBytes: 0,
-      zipChecked: false,
-      tail: null,
-      tailBytes: 0,
+      ends: new DataEnds(kind === 'other'),
       base64Rest: '',
       text,
       html: [],
@@ -446,22 +440,7 @@ class MimeWalker {
     leaf.part.size += data.length;
     leaf.uuencode?.write(data);
     leaf.tnef.write(data);
-    if (leaf.headBytes < MAGIC_HEAD_BYTES) {
-      const take = data.subarray(0, MAGIC_HEAD_BYTES - leaf.headBytes);
-      leaf.head.push(Buffer.from(take));
-      leaf.headBytes += take.length;
-    }
-    if (!leaf.zipChecked) {
-      // the end of every attachment is kept to read a zip's central directory: a zip starts with "PK", but one
-      // with other data glued before it (a self-extractor, a zip behind an image) is found from its end only
-      leaf.zipChecked = true;
-      if (leaf.kind === 'other') leaf.tail = [];
-    }
-    if (leaf.tail) {
-      leaf.tail.push(Buffer.from(data));
-      leaf.tailBytes += data.length;
-      while (leaf.tail.length > 1 && leaf.tailBytes - leaf.tail[0]!.length >= ZIP_TAIL_BYTES) leaf.tailBytes -= leaf.tail.shift()!.length;
-    }
+    leaf.ends.write(data);
     if (leaf.kind === 'plain' && leaf.text) {
       if (this.text.length < MAX_TEXT_CHARS) {
         const decoded = leaf.text.decode(data, { stream: true });
@@ -505,12 +484,9 @@ class MimeWalker {
     if (leaf.closed) return;
     leaf.closed = true;
     leaf.uuencode?.end();
-    const head = Buffer.concat(leaf.head);
+    const { head, tail } = leaf.ends.ends();
     leaf.part.detectedType = detectFileType(head);
-    if (leaf.tail) {
-      const tail = Buffer.concat(leaf.tail);
-      if (leaf.part.detectedType === 'zip' || endsWithZip(tail)) leaf.part.archive = listZip(tail, leaf.part.size, this.inflateBudget);
-    }
+    if (tail && (leaf.part.detectedType === 'zip' || endsWithZip(tail))) leaf.part.archive = listZip(tail, leaf.part.size, this.inflateBudget);
     // after the zip listing: a rar with a zip behind it is still a rar that was not looked into
     const unlisted = unlistedProblem(leaf.part, head);
     if (unlisted) leaf.part.archive = { members: leaf.part.archive?.members ?? [], problem: unlisted.problem, unlisted: unlisted.unlisted };

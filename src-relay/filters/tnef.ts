@@ -2,8 +2,9 @@
 // their own, which Outlook unwraps on the recipient's side. Its files are listed like a zip's members, so a blocked
 // name or a program inside is found. Read as the part streams by: only names, property blocks (bounded) and the ends
 // of each file's data are kept. What cannot be read whole is a problem (the message was not checked), never a pass.
-import { detectFileType, EXECUTABLE_TYPES, MAGIC_HEAD_BYTES } from './file-type.ts';
-import { endsWithZip, listZip, newInflateBudget, ZIP_TAIL_BYTES, type InflateBudget, type ZipListing } from './zip.ts';
+import { DataEnds, wholeEnds, type Ends } from './data-ends.ts';
+import { detectFileType, EXECUTABLE_TYPES } from './file-type.ts';
+import { endsWithZip, listZip, newInflateBudget, type InflateBudget, type ZipListing } from './zip.ts';
 
 /** Files listed at most, embedded messages' and zips' inside counted too; one more is a problem. */
 export const MAX_TNEF_FILES = 500;
@@ -67,31 +68,6 @@ export interface TnefListing {
   problem: string | null;
 }
 
-/** One attachment's data as it streams by: its first bytes (type) and its last (a zip's directory). */
-class DataEnds {
-  private readonly head: Buffer[] = [];
-  private headBytes = 0;
-  private readonly tail: Buffer[] = [];
-  private tailBytes = 0;
-  size = 0;
-
-  write(chunk: Buffer): void {
-    this.size += chunk.length;
-    if (this.headBytes < MAGIC_HEAD_BYTES) {
-      const take = chunk.subarray(0, MAGIC_HEAD_BYTES - this.headBytes);
-      this.head.push(Buffer.from(take));
-      this.headBytes += take.length;
-    }
-    this.tail.push(Buffer.from(chunk));
-    this.tailBytes += chunk.length;
-    while (this.tail.length > 1 && this.tailBytes - this.tail[0]!.length >= ZIP_TAIL_BYTES) this.tailBytes -= this.tail.shift()!.length;
-  }
-
-  ends(): { head: Buffer; tail: Buffer; size: number } {
-    return { head: Buffer.concat(this.head), tail: Buffer.concat(this.tail), size: this.size };
-  }
-}
-
 /** What one copy of a file's data is, found as soon as it has gone by (its bytes are not kept past that). */
 interface DataSummary {
   type: string | null;
@@ -99,9 +75,10 @@ interface DataSummary {
   zip: ZipListing | null;
 }
 
-function summarize(ends: { head: Buffer; tail: Buffer; size: number }, budget: InflateBudget): DataSummary {
+function summarize(ends: Ends, budget: InflateBudget): DataSummary {
   const type = detectFileType(ends.head);
-  return { type, size: ends.size, zip: type === 'zip' || endsWithZip(ends.tail) ? listZip(ends.tail, ends.size, budget) : null };
+  const tail = ends.tail ?? Buffer.alloc(0);
+  return { type, size: ends.size, zip: type === 'zip' || endsWithZip(tail) ? listZip(tail, ends.size, budget) : null };
 }
 
 /** What one attachment carries; every copy of its data and every name, since which one Outlook goes by is not ours to guess. */
@@ -213,7 +190,7 @@ export class TnefReader {
       const copies = dataCopyProblem(this.current()!);
       if (copies) return this.fail(copies);
     }
-    this.data = attachment && id === ATT_DATA ? new DataEnds() : null;
+    this.data = attachment && id === ATT_DATA ? new DataEnds(true) : null;
     this.state = 'data';
     if (length === 0) this.endAttribute();
   }
@@ -311,7 +288,7 @@ export class TnefReader {
 function readProperties(
   block: Buffer,
   attachment: Attachment,
-  found: { data: (ends: { head: Buffer; tail: Buffer; size: number }) => boolean; embedded: (tnef: Buffer) => boolean },
+  found: { data: (ends: Ends) => boolean; embedded: (tnef: Buffer) => boolean },
 ): string | null {
   const damaged = 'its attachment properties are damaged';
   let at = 0;
@@ -355,7 +332,7 @@ function readProperties(
         const copies = dataCopyProblem(attachment);
         if (copies) return copies;
         const object = base === PT_OBJECT ? value.subarray(Math.min(16, value.length)) : value;
-        const listed = object.subarray(0, SIGNATURE.length).equals(SIGNATURE) ? found.embedded(object) : found.data(wholeData(object));
+        const listed = object.subarray(0, SIGNATURE.length).equals(SIGNATURE) ? found.embedded(object) : found.data(wholeEnds(object));
         if (!listed) return null;
       }
       if (at > block.length) return damaged;
@@ -369,9 +346,6 @@ function readProperties(
 
 const padded = (length: number): number => length + ((4 - (length % 4)) % 4);
 
-function wholeData(bytes: Buffer): { head: Buffer; tail: Buffer; size: number } {
-  return { head: bytes.subarray(0, MAGIC_HEAD_BYTES), tail: bytes.subarray(Math.max(0, bytes.length - ZIP_TAIL_BYTES)), size: bytes.length };
-}
 
 /**
  * The names a string value may stand for: cut at its first NUL (as a C string is read), and whole without the NULs; an
