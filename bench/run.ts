@@ -32,6 +32,7 @@ type FilterSet = (typeof FILTER_SETS)[number];
 const USAGE = `usage: npm run bench -- [--messages 5000] [--size 4096] [--sessions 100] [--recipients 1] [--reuse]
                              [--filters none,default] [--clamd SOCKET|HOST:PORT] [--rspamd HOST:PORT]
                              [--compare | --no-compare] [--runs 1] [--tsx] [--keep] [--json] [--direct] [--submission]
+                             [--rate N]
        npm run bench -- --queue-list [--queued 100000] [--finished 100000] [--json] [--keep]
   (default)     one message per connection, as an MX sees mail: connect, EHLO, MAIL, RCPT, DATA, QUIT, next
   --reuse       keep each session open for the next message (the old mode)
@@ -49,6 +50,8 @@ const USAGE = `usage: npm run bench -- [--messages 5000] [--size 4096] [--sessio
   --tsx         run the relay's TypeScript through tsx (default: bin/moat.mjs over dist-relay/, built first)
   --direct      only the load generators straight into the sinks: their own ceiling, no relay
   --submission  send as an office client: port 587 with STARTTLS and AUTH PLAIN, one login per session
+  --rate N      offer N messages a second at most (message i starts at i/N s, when a session is free), to see the
+                latency below saturation; the bench's own client only (no Postfix side: smtp-source has no rate)
   --queue-list  no traffic: seed a store with --queued messages (and --finished delivered ones) and time the queue
                 viewer's and message tracking's admin API calls`;
 /** The bench's account on the submission listener; its hourly limits are lifted in the bench's config file. */
@@ -65,6 +68,8 @@ interface Options {
   json: boolean;
   direct: boolean;
   submission: boolean;
+  /** Messages a second offered at most; 0: as fast as the sessions go (a closed loop). */
+  rate: number;
   filters: FilterSet[];
   clamd: string | undefined;
   rspamd: string | undefined;
@@ -89,6 +94,7 @@ function parseOptions(argv: string[]): Options {
       json: { type: 'boolean', default: false },
       direct: { type: 'boolean', default: false },
       submission: { type: 'boolean', default: false },
+      rate: { type: 'string', default: '0' },
       filters: { type: 'string' },
       clamd: { type: 'string' },
       rspamd: { type: 'string' },
@@ -123,7 +129,9 @@ function parseOptions(argv: string[]): Options {
   if (values.compare && !canCompare) throw new Error('--compare needs root and /usr/sbin/postfix, smtp-source and smtp-sink (Debian: apt install postfix)');
   const recipients = count('recipients', values.recipients, 1);
   // smtp-source sends to one recipient address; the comparison keeps the load identical, so it needs the same
-  const compare = !values['no-compare'] && !values.submission && recipients === 1 && (values.compare || canCompare);
+  const rate = count('rate', values.rate, 0);
+  if (rate > 0 && (values.compare || values.direct)) throw new Error(`--rate is for the bench's own client against Moat: not with --compare or --direct\n${USAGE}`);
+  const compare = !values['no-compare'] && !values.submission && rate === 0 && recipients === 1 && (values.compare || canCompare);
   return {
     messages: count('messages', values.messages, 1),
     size: count('size', values.size, 0),
@@ -134,6 +142,7 @@ function parseOptions(argv: string[]): Options {
     json: values.json,
     direct: values.direct,
     submission: values.submission,
+    rate,
     filters: [...new Set(filters)] as FilterSet[],
     clamd: values.clamd,
     rspamd: values.rspamd,
@@ -255,6 +264,12 @@ async function sendAll(host: string, port: number, opts: Options, template: stri
     sample(why);
   };
   let next = 0;
+  /** --rate: message `seq` starts no earlier than seq / rate seconds after the first. */
+  const due = async (seq: number): Promise<void> => {
+    if (opts.rate === 0) return;
+    const waitMs = Number(stats.startNs + BigInt(Math.round((seq * 1e9) / opts.rate)) - process.hrtime.bigint()) / 1e6;
+    if (waitMs > 0) await sleep(waitMs);
+  };
 
   /** One MAIL/RCPT/DATA transaction: resolves with the latency in ns, or a failure reason after resetting. */
   const transaction = async (client: SmtpClient, seq: number): Promise<bigint | string> => {
@@ -307,8 +322,10 @@ async function sendAll(host: string, port: number, opts: Options, template: stri
     try {
       client = await open();
       while (next < opts.messages) {
+        const seq = next++;
+        await due(seq);
         inFlight = true;
-        const result = await transaction(client, next++);
+        const result = await transaction(client, seq);
         inFlight = false;
         record(result);
       }
@@ -326,6 +343,7 @@ async function sendAll(host: string, port: number, opts: Options, template: stri
   const connectionPerMessage = async (): Promise<void> => {
     while (next < opts.messages) {
       const seq = next++;
+      await due(seq);
       let client: SmtpClient | undefined;
       try {
         client = await open();
@@ -673,7 +691,7 @@ async function main(): Promise<number> {
   const ratioTable = ratios(result);
   const mode = opts.reuse ? 'reused sessions' : 'one message per connection';
   const title = `moat bench: ${opts.messages} messages x ${opts.size} B body, ${opts.sessions} sessions, ${opts.recipients} rcpt, ${mode}` +
-    `${opts.submission ? ', submission (587 STARTTLS + AUTH)' : ''}${opts.tsx ? ', relay through tsx' : ''}${opts.runs > 1 ? `, medians of ${opts.runs} runs` : ''}`;
+    `${opts.submission ? ', submission (587 STARTTLS + AUTH)' : ''}${opts.rate ? `, offered ${opts.rate} msg/s` : ''}${opts.tsx ? ', relay through tsx' : ''}${opts.runs > 1 ? `, medians of ${opts.runs} runs` : ''}`;
   printTable(title, result);
   if (!opts.reuse && !opts.direct) {
     console.log(`pre-greeting ceiling (Moat, one message per connection): ${opts.sessions} sessions / ${PREGREET_MS} ms = ${Math.round((opts.sessions * 1000) / PREGREET_MS)} msg/s`);
@@ -684,7 +702,7 @@ async function main(): Promise<number> {
   if (opts.json) {
     console.log(JSON.stringify({
       messages: opts.messages, size: opts.size, sessions: opts.sessions, recipients: opts.recipients, mode: opts.reuse ? 'reuse' : 'connection-per-message',
-      filters: opts.filters, clamd: opts.clamd ?? null, rspamd: opts.rspamd ?? null, compare: opts.compare, runs: opts.runs, relayForm: opts.tsx ? 'tsx' : 'compiled',
+      rate: opts.rate || null, filters: opts.filters, clamd: opts.clamd ?? null, rspamd: opts.rspamd ?? null, compare: opts.compare, runs: opts.runs, relayForm: opts.tsx ? 'tsx' : 'compiled',
       pregreetCeilingPerSec: opts.reuse ? null : (opts.sessions * 1000) / PREGREET_MS,
       loadBefore, loadAfter, medians: result, ratios: ratioTable, perRun: runs,
     }));
