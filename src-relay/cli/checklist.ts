@@ -13,7 +13,7 @@ import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type CommandIo } from './io.ts';
 import { missingStore } from '../engine.ts';
 import type { SubmissionAddresses } from '../submission/index.ts';
 
-export const CHECKLIST_USAGE = `  moat checklist [run [PROBE]... | tick ITEM [NOTE...] | untick ITEM | history [PROBE]]   [--data-dir DIR]`;
+export const CHECKLIST_USAGE = `  moat checklist [run [PROBE]... | tick ITEM [NOTE...] | untick ITEM | note ITEM [NOTE...] | history [PROBE]]   [--data-dir DIR]`;
 
 export interface ChecklistCliContext {
   resolve(): { dataDir: string; configFile: string; result: ConfigResult };
@@ -29,7 +29,7 @@ export async function checklistCommand(args: string[], context: ChecklistCliCont
     io.err(`moat: ${message}\nusage:\n${CHECKLIST_USAGE}\nmanual items: ${MANUAL_ITEMS.map((item) => item.id).join(', ')}\n`);
     return EXIT_USAGE;
   };
-  if (!['show', 'run', 'tick', 'untick', 'history'].includes(action)) return usage(`unknown checklist action ${JSON.stringify(action)}`);
+  if (!['show', 'run', 'tick', 'untick', 'note', 'history'].includes(action)) return usage(`unknown checklist action ${JSON.stringify(action)}`);
   const { dataDir, configFile, result } = context.resolve();
   if (!result.ok) return context.refuseConfig(configFile, result.problems);
   const config = result.config;
@@ -85,6 +85,13 @@ export async function checklistCommand(args: string[], context: ChecklistCliCont
         if (action === 'untick' && note.length) return usage('untick takes no note');
         if (!checklist.tick(item, { done: action === 'tick', note: note.join(' ') || null })) return usage(`no manual item ${JSON.stringify(item)}`);
         io.out(action === 'tick' ? `${item} ticked (${new Date(clock()).toISOString().slice(0, 10)})\n` : `${item} unticked\n`);
+        return EXIT_OK;
+      }
+      case 'note': {
+        const [item, ...note] = rest;
+        if (!item) return usage('checklist note needs an ITEM');
+        if (!checklist.setNote(item, note.join(' ') || null)) return usage(`no manual item ${JSON.stringify(item)}`);
+        io.out(note.length ? `${item}: note saved\n` : `${item}: note cleared\n`);
         return EXIT_OK;
       }
       case 'history': {

@@ -168,6 +168,14 @@ export class Checklist {
     this.store.tick(item, options.done ?? true, options.at ?? this.clock(), options.note ?? null);
     return true;
   }
+
+  /** Sets a manual item's note and nothing else: ticked or not, and when, stay as they were. */
+  setNote(item: string, note: string | null): boolean {
+    if (!MANUAL_ITEMS.some((candidate) => candidate.id === item)) return false;
+    const last = this.store.latestTicks().find((tick) => tick.item === item);
+    this.store.tick(item, Boolean(last?.done), last?.at ?? this.clock(), note);
+    return true;
+  }
 }
 
 const STATUS_WORD: Record<ProbeStatus, string> = { ok: 'OK', warning: 'WARNING', failing: 'FAILING', unknown: 'UNKNOWN' };

@@ -88,6 +88,11 @@ export const monitorContract = {
     input: z.object({ item: z.string().max(60), done: z.boolean(), note: z.string().max(500).nullable().optional() }).strict(),
     output: checklistSchema,
   }),
+  'checklist.note': method({
+    summary: "Set a manual item's note; whether it is ticked, and when, stay as they were",
+    input: z.object({ item: z.string().max(60), note: z.string().max(500).nullable() }).strict(),
+    output: checklistSchema,
+  }),
   'backups.list': method({
     summary: 'Backups in the backup folder, and when the last one was made',
     input: empty,

@@ -127,6 +127,11 @@ function ManualRow({ item, onChange }: { item: ManualItem; onChange: (checklist:
     const result = await action.run(() => call('checklist.tick', { item: item.id, done, note: note.trim() || null }));
     if (result) onChange(result);
   };
+  // the note alone: saving it is not doing the check again (the date and the state stay)
+  const saveNote = async () => {
+    const result = await action.run(() => call('checklist.note', { item: item.id, note: note.trim() || null }));
+    if (result) onChange(result);
+  };
   const done = item.state === 'done';
   return (
     <li className="manual-item">
@@ -146,7 +151,7 @@ function ManualRow({ item, onChange }: { item: ManualItem; onChange: (checklist:
       <div className="manual-note">
         <label htmlFor={noteId}>Note</label>
         <input id={noteId} type="text" aria-label={`Note for ${item.text}`} value={note} maxLength={500} onChange={(event) => setNote(event.target.value)} placeholder="e.g. patched to 12.5 on Monday" />
-        <button type="button" onClick={() => void tick(done)} disabled={action.busy || note === (item.note ?? '')} aria-label={`Save note for ${item.text}`}>
+        <button type="button" onClick={() => void saveNote()} disabled={action.busy || note === (item.note ?? '')} aria-label={`Save note for ${item.text}`}>
           Save note
         </button>
       </div>

@@ -179,9 +179,21 @@ test('results are kept as history; manual items are ticked with a date and fall 
     const ticked = checklist.manual().find((item) => item.id === 'firewall-reviewed')!;
     assert.equal(ticked.state, 'done');
     assert.equal(ticked.note, 'with the network team');
-    checklist.tick('own-dmz', { at: Date.now() - 400 * 86400_000 });
+    const longAgo = Date.now() - 400 * 86400_000;
+    checklist.tick('own-dmz', { at: longAgo });
     assert.equal(checklist.manual().find((item) => item.id === 'own-dmz')!.state, 'due');
     assert.equal(checklist.tick('no-such-item'), false);
+    // a note alone is not the check done again: the state and the date stay, ticked or not
+    assert.ok(checklist.setNote('own-dmz', 'firewall rules exported'));
+    assert.ok(checklist.setNote('firewall-reviewed', 'with the network team and the ISP'));
+    const afterNotes = new Map(checklist.manual().map((item) => [item.id, item]));
+    assert.deepEqual([afterNotes.get('own-dmz')!.state, afterNotes.get('own-dmz')!.tickedAt, afterNotes.get('own-dmz')!.note], ['due', longAgo, 'firewall rules exported']);
+    assert.deepEqual([afterNotes.get('firewall-reviewed')!.state, afterNotes.get('firewall-reviewed')!.tickedAt, afterNotes.get('firewall-reviewed')!.note], ['done', ticked.tickedAt, 'with the network team and the ISP']);
+    checklist.tick('firewall-reviewed', { done: false });
+    assert.ok(checklist.setNote('firewall-reviewed', 'next week'));
+    const { state, tickedAt, note } = checklist.manual().find((item) => item.id === 'firewall-reviewed')!;
+    assert.deepEqual({ state, tickedAt, note }, { state: 'todo', tickedAt: null, note: 'next week' });
+    assert.equal(checklist.setNote('no-such-item', 'x'), false);
   } finally {
     await relay.stop();
     await sink.stop();
@@ -207,6 +219,11 @@ test('moat checklist: run probes against the running serve, tick items, print th
     const show = await runCli(['checklist', ...flags]);
     assert.match(show.stdout, /\[x\] firewall-reviewed +\d{4}-\d\d-\d\d .* — only 25 open/);
     assert.match(show.stdout, /\[ \] own-dmz +never/);
+    const ticked = show.stdout.match(/\[x\] firewall-reviewed +(\d{4}-\d\d-\d\d)/)![1];
+    const note = await runCli(['checklist', 'note', 'firewall-reviewed', 'and', '587', ...flags]);
+    assert.equal(note.code, 0, note.stderr);
+    assert.equal(note.stdout, 'firewall-reviewed: note saved\n');
+    assert.match((await runCli(['checklist', ...flags])).stdout, new RegExp(`\\[x\\] firewall-reviewed +${ticked} .* — and 587`), 'the note alone changed');
     const untick = await runCli(['checklist', 'untick', 'firewall-reviewed', ...flags]);
     assert.equal(untick.code, 0);
     assert.match((await runCli(['checklist', ...flags])).stdout, /\[ \] firewall-reviewed/);

@@ -126,6 +126,13 @@ export const monitorHandlers = {
     return checklistView(monitor);
   },
 
+  'checklist.note': (input, context) => {
+    const { monitor } = context.relay();
+    if (!monitor.checklist.setNote(input.item, input.note)) throw new ApiError('CHECKLIST_ITEM_GONE', `no manual checklist item "${input.item}"`);
+    context.logger.info({ item: input.item, by: context.actor }, 'CHECKLIST_NOTE');
+    return checklistView(monitor);
+  },
+
   'backups.list': async (_input, context) => {
     const { monitor, backups } = context.relay();
     const folder = backups.folder;
