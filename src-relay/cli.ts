@@ -200,7 +200,10 @@ async function serve(flags: Flags): Promise<number> {
         `  It is also in ${host.auth.tokenFile}; it changes at each start until the relay is claimed.\n`,
     );
   }
+  // a service whose relay and admin page both failed to start waits for its retries (and a stop), not for nothing
+  const keepAlive = setInterval(() => {}, 2 ** 31 - 1);
   await stopRequested;
+  clearInterval(keepAlive);
   await host.stop();
   return 0;
 }

@@ -6,6 +6,7 @@ import type { Config } from './config/schema.ts';
 import { splitHostPort } from './config/load.ts';
 import { resolveLogger, type Logger } from './log/logger.ts';
 import { openDatabase, type Db } from './store/db.ts';
+import { lockDataDir } from './store/data-dir-lock.ts';
 import { QueueStore } from './store/queue-store.ts';
 import { Spool } from './store/spool.ts';
 import { Queue } from './queue/queue.ts';
@@ -120,7 +121,17 @@ export async function createRelay(config: Config, dataDir: string, options: Rela
   const logger = resolveLogger(options.logger);
   const clock = options.clock ?? Date.now;
   const hostname = config.hostname ?? osHostname();
-  const { db, queue } = openStore(dataDir, config, logger, clock);
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  // before anything reads the spool: another relay's new files are no leftovers (store/data-dir-lock.ts)
+  const lock = lockDataDir(dataDir);
+  let opened: ReturnType<typeof openStore>;
+  try {
+    opened = openStore(dataDir, config, logger, clock);
+  } catch (error) {
+    lock.release();
+    throw error;
+  }
+  const { db, queue } = opened;
   const events = createRelayEvents();
   // what has been started, undone in reverse when a later step fails (a full disk at start): nothing may run on
   // after the database is closed
@@ -221,6 +232,7 @@ export async function createRelay(config: Config, dataDir: string, options: Rela
           await digest.idle();
           queue.flushHistory();
           db.close();
+          lock.release();
           logger.info({}, 'STOPPED');
         })();
         return stopping;
@@ -234,6 +246,7 @@ export async function createRelay(config: Config, dataDir: string, options: Rela
       // the start failed already (a full disk, likely this too): its reason is the one to report
     }
     db.close();
+    lock.release();
     throw error;
   }
 }

@@ -7,6 +7,7 @@ import type { Config } from '../config/schema.ts';
 import { createRelay, dataPaths, type Relay, type RelayOptions } from '../engine.ts';
 import { resolveLogger, type Logger } from '../log/logger.ts';
 import { openDatabase, type Db } from '../store/db.ts';
+import { lockDataDir, type DataDirLock } from '../store/data-dir-lock.ts';
 import { loadOrCreateTls } from '../smtp/tls.ts';
 import { MOAT_VERSION } from '../util/version.ts';
 import { addMonitorRoutes } from '../monitor/http.ts';
@@ -79,6 +80,7 @@ export class AdminHost {
   private readonly logger: Logger;
   private readonly clock: () => number;
   private readonly db: Db;
+  private readonly lock: DataDirLock;
   private server: AdminServer | null = null;
   private startedAt: number | null = null;
   private appliedAt: number | null = null;
@@ -95,7 +97,14 @@ export class AdminHost {
     this.clock = options.clock ?? Date.now;
     this.configFile = options.configFile ?? dataPaths(options.dataDir).config;
     mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
-    this.db = openDatabase(options.dataDir);
+    // before the setup token and the store: a second host on this data dir stops here (store/data-dir-lock.ts)
+    this.lock = lockDataDir(options.dataDir);
+    try {
+      this.db = openDatabase(options.dataDir);
+    } catch (error) {
+      this.lock.release();
+      throw error;
+    }
     this.downloads = new DownloadTokens(this.clock);
     this.auth = new AdminAuth({ db: this.db, dataDir: options.dataDir, clock: this.clock, bearerToken: options.adminToken, verify: options.verifyPassword });
   }
@@ -402,6 +411,7 @@ export class AdminHost {
     await this.applying;
     await this.stopEngine();
     this.db.close();
+    this.lock.release();
   }
 }
 

@@ -77,10 +77,15 @@ export class ServeProcess {
     }));
   }
 
+  /** Spawns `serve ARGS` and returns at once: for a start that prints neither line below. */
+  static launch(args: string[]): ServeProcess {
+    return new ServeProcess(spawn(process.execPath, [...CLI_ARGS, 'serve', ...args], { cwd: REPO_ROOT, env: CLI_ENV, stdio: ['ignore', 'pipe', 'pipe'] }));
+  }
+
   /** Spawns `serve ARGS` and resolves once it has printed its ready line. */
   static async start(args: string[]): Promise<ServeProcess> {
-    const child = spawn(process.execPath, [...CLI_ARGS, 'serve', ...args], { cwd: REPO_ROOT, env: CLI_ENV, stdio: ['ignore', 'pipe', 'pipe'] });
-    const serve = new ServeProcess(child);
+    const serve = ServeProcess.launch(args);
+    const child = serve.child;
     try {
       const match = await serve.waitFor(() => READY_LINE.exec(serve.stdout), READY_TIMEOUT_MS, 'the ready line');
       serve.port = Number(match[2]);
@@ -93,8 +98,8 @@ export class ServeProcess {
 
   /** Spawns `serve ARGS` for a relay that is not set up yet; resolves once it printed the admin address and the setup token. */
   static async startForSetup(args: string[]): Promise<ServeProcess> {
-    const child = spawn(process.execPath, [...CLI_ARGS, 'serve', ...args], { cwd: REPO_ROOT, env: CLI_ENV, stdio: ['ignore', 'pipe', 'pipe'] });
-    const serve = new ServeProcess(child);
+    const serve = ServeProcess.launch(args);
+    const child = serve.child;
     try {
       const match = await serve.waitFor(() => SETUP_LINE.exec(serve.stdout), READY_TIMEOUT_MS, 'the setup lines');
       serve.admin = match[1]!;
