@@ -593,6 +593,8 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreSum
   const clock = options.clock ?? Date.now;
   const dataDir = resolve(options.dataDir);
   if (!existsSync(options.file)) throw new BackupError('NOT_A_BACKUP', `${options.file} does not exist`);
+  // a restore killed midway left its staging here: not what "not empty" is about
+  removeBackupLeftovers({ dataDir, now: clock() });
   checkTarget(dataDir);
   const checked = await readBackup(options.file, options.passphrase, null);
   const { exists } = checkTarget(dataDir);

@@ -308,10 +308,16 @@ test('moat backup restore refuses a real backup with a crafted manifest or a lin
     assert.deepEqual(readFileSync(sentinel), sentinelBytes, `${what}: the file beside the target is untouched`);
     assert.deepEqual(readdirSync(base).sort(), ['crafted.moat', 'real.moat', 'sentinel.pem', 'source', 'target'], `${what}: nothing appeared beside it`);
   }
-  // the same repacking without a trick restores: the refusals above are the tricks, nothing else
+  // the same repacking without a trick restores: the refusals above are the tricks, nothing else. A restore
+  // killed midway left its staging in the target: this one clears it and goes on (it refused "not empty" before)
+  const deadPid = spawnSync(process.execPath, ['-e', '']).pid;
+  const killedRestore = join(target, `.restore-staging-${deadPid}-0badf00d`);
+  mkdirSync(join(killedRestore, 'spool'), { recursive: true });
+  writeFileSync(join(killedRestore, 'moat.db'), 'half a restore');
   await repack(file, join(base, 'crafted.moat'), {});
   const restored = await runCli(['backup', 'restore', join(base, 'crafted.moat'), '--data-dir', target]);
   assert.equal(restored.code, 0, restored.stderr);
+  assert.equal(existsSync(killedRestore), false);
   assert.ok(existsSync(join(target, 'moat.db')) && existsSync(join(target, 'tls', 'cert.pem')));
   assert.deepEqual(readFileSync(sentinel), sentinelBytes);
 });
