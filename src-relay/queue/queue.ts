@@ -477,6 +477,12 @@ export class Queue extends EventEmitter<QueueEvents> {
     const now = this.clock();
     if (!this.store.finish(id, 'damaged', now, { at: now, queueId: id, action: 'DAMAGED', detail })) return;
     this.logger.error({ id, detail }, 'SPOOL_DAMAGED');
+    // the torn copy is all there is to salvage: set aside with the orphans (30 days), where no start deletes it
+    try {
+      if (this.spool.size(id) !== null) this.spool.setAside(id);
+    } catch (error) {
+      this.logger.warn({ id, error: (error as Error).message }, 'SPOOL_SET_ASIDE_FAILED');
+    }
     this.emit('changed');
   }
 }

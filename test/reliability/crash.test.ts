@@ -176,6 +176,9 @@ test('kill -9 under load with the internal server down: after the restart every 
     assert.deepEqual(warning[1]!.split(', ').sort(), [missingId, tornId].sort());
     assert.match(second.stderr, new RegExp(`error SPOOL_DAMAGED id=${missingId} detail="spool file is missing"`));
     assert.match(second.stderr, new RegExp(`error SPOOL_DAMAGED id=${tornId} detail="spool file is \\d+ bytes, expected \\d+"`));
+    // the torn copy is kept for the admin, where no later start deletes it (it used to be removed at the next one)
+    assert.equal(existsSync(spoolFile(tornId)), false);
+    assert.ok(existsSync(join(spool, 'orphans', tornId)), 'the torn file is set aside in spool/orphans');
 
     const seen = await waitForAll(sink, expected, DRAIN_TIMEOUT_MS);
     const duplicates = [...seen.values()].filter((count) => count > 1).length;
