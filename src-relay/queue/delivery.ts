@@ -69,7 +69,15 @@ export interface DeliveryResult {
    * no reply to the final dot. The server may have delivered it (RFC 1047): a retry can deliver it twice.
    */
   noReplyAfterData?: boolean;
+  /**
+   * The server refused the session before any transaction (its greeting, EHLO/HELO, STARTTLS): a busy or broken
+   * host, not a verdict on the message; the next MX host is tried (Postfix's smtp_skip_5xx_greeting, RFC 5321 5.1).
+   */
+  sessionRefused?: boolean;
 }
+
+/** nodemailer's names of the commands before MAIL FROM ('CONN': the greeting). */
+const SESSION_COMMANDS: ReadonlySet<string> = new Set(['CONN', 'EHLO', 'HELO', 'LHLO', 'STARTTLS']);
 
 interface SmtpError extends Error {
   code?: string;
@@ -236,6 +244,7 @@ export class Deliverer {
       return {
         remoteMta,
         unreachable: !error.responseCode,
+        sessionRefused: Boolean(error.responseCode) && SESSION_COMMANDS.has(error.command ?? ''),
         outcomes: job.recipients.map((address) => ({ address, delivered: false, failure: describe(perRecipient.get(address) ?? error) })),
       };
     }
@@ -303,7 +312,7 @@ export class Deliverer {
         } finally {
           transport.close();
         }
-        if (!last.unreachable) return last;
+        if (!last.unreachable && !last.sessionRefused) return last;
       }
     }
     return last;

@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import { createServer } from 'node:net';
 import assert from 'node:assert/strict';
 import { Sink, reservePort } from '../helpers/sink.ts';
 import { fixtureResolver, startRelay } from '../helpers/relay.ts';
@@ -102,6 +103,38 @@ test('a 5xx from the internal server bounces the recipient and the DSN reaches t
     await relay.stop();
     await internal.stop();
     await remote.stop();
+  }
+});
+
+test('an MX host that refuses the session at its greeting (421 or 554) is passed over for the next one, which gets the message', async () => {
+  for (const greeting of ['421 4.3.2 too busy, try later', '554 5.7.1 no service for you']) {
+    // the backup MX on 127.0.0.1, the broken preferred one on 127.0.0.2 at the same port (outbound.mxPort is one port)
+    const backup = await Sink.start();
+    const refused: string[] = [];
+    const preferred = createServer((socket) => {
+      socket.on('error', () => {});
+      refused.push(greeting);
+      socket.end(`${greeting}\r\n`);
+    });
+    await new Promise<void>((resolve) => preferred.listen(backup.port, '127.0.0.2', resolve));
+    const internal = await Sink.start({ onRecipient: () => ({ code: 550, text: '5.1.1 no such user' }) });
+    const resolver = fixtureResolver(
+      { 'sender.test': [{ exchange: 'mx2.sender.test', priority: 20 }, { exchange: 'mx1.sender.test', priority: 10 }] },
+      { 'mx1.sender.test': ['127.0.0.2'], 'mx2.sender.test': ['127.0.0.1'] },
+    );
+    const relay = await startRelay(internal.port, { outbound: { mxPort: backup.port } }, { resolver });
+    try {
+      // the bounce report to alice@sender.test is the outbound mail here
+      await send(relay.port, 'alice@sender.test', ['nobody@example.test'], message(`greeting ${greeting.slice(0, 3)}`));
+      await backup.waitFor(1);
+      assert.ok(refused.length >= 1, `${greeting}: the preferred host was tried first`);
+      assert.deepEqual(backup.messages[0]!.to, ['alice@sender.test'], `${greeting}: the backup MX took it in the same attempt`);
+    } finally {
+      await relay.stop();
+      await new Promise((resolve) => preferred.close(resolve));
+      await internal.stop();
+      await backup.stop();
+    }
   }
 });
 
