@@ -56,7 +56,9 @@ export type RefusalReason =
   // connection policy (mx): deny-listed network, DNS block list, rate limits, directory harvest, early talker, callout without an answer
   | 'client-denied' | 'dnsbl' | 'rate-limit' | 'harvest' | 'pregreet' | 'unverified-recipient'
   // floods: message data slower than the minimum rate (smtp/data-rate.ts)
-  | 'slow-data';
+  | 'slow-data'
+  // more Received fields than MAX_RECEIVED_FIELDS (smtp/header-scrub.ts)
+  | 'mail-loop';
 
 /** What the engine tells its subscribers (metrics, alerts, the admin UI, the tray): one typed map, one emitter. */
 export interface RelayEventMap {

@@ -31,7 +31,7 @@ const REFUSAL_REASONS: readonly RefusalReason[] = [
   'auth-required', 'sender-not-owned', 'account-suspended',
   'virus', 'junk', 'policy', 'sender-denied', 'filter-tempfail', 'policy-deferred',
   'client-denied', 'dnsbl', 'rate-limit', 'harvest', 'pregreet', 'unverified-recipient',
-  'slow-data',
+  'slow-data', 'mail-loop',
 ];
 const ROUTES = ['internal', 'outbound'] as const;
 

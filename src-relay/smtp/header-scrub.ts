@@ -10,7 +10,13 @@ const SP = 0x20;
 const DEL = 0x7f;
 
 /** Why the content of a message is refused at the end of DATA; the listener picks the reply (smtp/replies.ts). */
-export type ContentRefusal = 'header-too-big' | 'header-lines' | 'nul' | 'header-control';
+export type ContentRefusal = 'header-too-big' | 'header-lines' | 'nul' | 'header-control' | 'too-many-hops';
+
+/**
+ * Received fields a message may already carry; one more is a mail loop (RFC 5321 6.3: a threshold of at least
+ * 100), refused before it goes round again, between Moat and the internal server or through another relay.
+ */
+export const MAX_RECEIVED_FIELDS = 100;
 
 /**
  * Lines in the header section a sender may send (each folded line counts): the content filters' limit less room for
@@ -49,7 +55,8 @@ export interface HeaderScrubberOptions {
  * - a header section of more than MAX_SENDER_HEADER_LINES lines ('header-lines');
  * - a NUL byte anywhere, header or body ('nul'): RFC 5322 2.1 / RFC 2045 2.7-2.8 forbid it and no SMTP peer may
  *   send it raw (no BINARYMIME here); refusing loses nothing silently, the sender gets the reason;
- * - any other control byte in a header line but HTAB and ESC ('header-control').
+ * - any other control byte in a header line but HTAB and ESC ('header-control');
+ * - more than MAX_RECEIVED_FIELDS Received fields ('too-many-hops').
  * Other control bytes in the body pass unchanged: RFC 2045 allows them in 7bit and 8bit text (form feeds in plain
  * text, ESC in ISO-2022-JP). Works on CRLF input (behind LineEndingNormalizer); a line ends at LF.
  */
@@ -64,6 +71,7 @@ export class HeaderScrubber implements ChunkStage {
   /** Bytes of the complete header lines seen so far. */
   private headerBytes = 0;
   private headerLines = 0;
+  private receivedFields = 0;
   /** The start of a header line whose LF has not come yet. */
   private partial: Buffer[] = [];
   private partialBytes = 0;
@@ -148,6 +156,7 @@ export class HeaderScrubber implements ChunkStage {
     }
     out.push(...this.endField());
     this.field = [line];
+    if (isReceived(line) && ++this.receivedFields > MAX_RECEIVED_FIELDS) this.refusal = 'too-many-hops';
   }
 
   /** The field just finished, or nothing when it claims to be ours. */
@@ -166,6 +175,12 @@ export class HeaderScrubber implements ChunkStage {
     const results = /^authentication-results[ \t]*:(.*)$/is.exec(unfolded);
     return results !== null && authservId(results[1]!) === this.hostname;
   }
+}
+
+/** "Received:" at the start of a field, in any letter case (obsolete syntax: whitespace before the colon). */
+function isReceived(line: Buffer): boolean {
+  if (line.length < 9 || (line[0]! | 0x20) !== 0x72) return false;
+  return /^received[ \t]*:/i.test(line.toString('latin1', 0, Math.min(line.length, 40)));
 }
 
 function isEmptyLine(line: Buffer): boolean {

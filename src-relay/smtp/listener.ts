@@ -19,7 +19,7 @@ import type { SpoolWriter } from '../store/spool.ts';
 import { newQueueId } from '../util/ids.ts';
 import { pipeChain } from '../util/pipe-chain.ts';
 import { decodeHeaderText, fromDisplayName } from '../util/header-text.ts';
-import { HeaderScrubber, MAX_SENDER_HEADER_LINES, type ContentRefusal } from './header-scrub.ts';
+import { HeaderScrubber, MAX_RECEIVED_FIELDS, MAX_SENDER_HEADER_LINES, type ContentRefusal } from './header-scrub.ts';
 import { HeaderPeek } from './header-peek.ts';
 import { LineEndingNormalizer } from './line-endings.ts';
 import { SizeGuard } from './size-guard.ts';
@@ -121,6 +121,7 @@ const CONTENT_REFUSALS: Record<ContentRefusal, { reply: SmtpReply; detail: (maxH
   'header-lines': { reply: REPLIES.headerTooBig, detail: () => `more than ${MAX_SENDER_HEADER_LINES} lines` },
   nul: { reply: REPLIES.nulByte, detail: () => '' },
   'header-control': { reply: REPLIES.headerControl, detail: () => '' },
+  'too-many-hops': { reply: REPLIES.tooManyHops, detail: () => `more than ${MAX_RECEIVED_FIELDS} Received fields` },
 };
 
 /**
@@ -214,6 +215,7 @@ export abstract class SmtpListener {
     if (reply === REPLIES.messageTooBig || reply === REPLIES.headerTooBig) return 'size';
     if (reply === REPLIES.nulByte || reply === REPLIES.headerControl) return 'malformed';
     if (reply === REPLIES.dataTooSlow) return 'slow-data';
+    if (reply === REPLIES.tooManyHops) return 'mail-loop';
     return 'local-error';
   }
 

@@ -29,6 +29,7 @@ export const REPLIES = {
   // message content at the end of DATA (smtp/header-scrub.ts); headerTooBig below serves every listener
   nulByte: { code: 554, enhanced: '5.6.0', text: 'Message refused: it contains NUL bytes (RFC 5322 forbids them; binary data must be base64-encoded)' },
   headerControl: { code: 554, enhanced: '5.6.0', text: 'Message refused: control characters in the header section' },
+  tooManyHops: { code: 554, enhanced: '5.4.6', text: 'Message refused: too many hops, a mail loop' },
   // submission listeners (587, 465): AUTH, sender rules, circuit breaker
   authRequired: { code: 530, enhanced: '5.7.0', text: 'Authentication required' },
   startTlsFirst: { code: 530, enhanced: '5.7.0', text: 'Must issue a STARTTLS command first' },

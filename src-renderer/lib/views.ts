@@ -50,6 +50,7 @@ const REFUSAL_WORDS: Record<string, string> = {
   harvest: 'Guessing addresses',
   pregreet: 'Spoke before the greeting',
   'slow-data': 'Sending too slowly',
+  'mail-loop': 'Mail loop (too many hops)',
 };
 
 export function refusalWords(reason: string): string {

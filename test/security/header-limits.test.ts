@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigSchema } from '../../src-relay/config/schema.ts';
-import { MAX_SENDER_HEADER_LINES } from '../../src-relay/smtp/header-scrub.ts';
+import { MAX_RECEIVED_FIELDS, MAX_SENDER_HEADER_LINES } from '../../src-relay/smtp/header-scrub.ts';
 import { Sink } from '../helpers/sink.ts';
 import { startRelay, type TestRelay } from '../helpers/relay.ts';
 import { startSubmissionRelay, type SubmissionRelay } from '../helpers/submission.ts';
@@ -51,10 +51,10 @@ function baseHeader(subject: string): string {
   return `From: Alice <alice@sender.test>\r\nTo: bob@example.test\r\nSubject: ${subject}\r\nDate: Sat, 28 Nov 2026 10:00:00 +0000\r\nMessage-ID: <${subject.replace(/\W/g, '')}@sender.test>\r\n`;
 }
 
-/** Received lines (each under 998 octets) of exactly `bytes` octets in total, CRLF included. */
-function receivedLines(bytes: number): string {
+/** Trace lines (each under 998 octets) of exactly `bytes` octets in total, CRLF included; not Received (a loop past 100). */
+function traceLines(bytes: number): string {
   const line = (hop: number, length: number) => {
-    const start = `Received: from hop${hop}.sender.test by hop${hop + 1}.sender.test; Sat, 28 Nov 2026 09:00:00 +0000 (`;
+    const start = `X-Trace: from hop${hop}.sender.test by hop${hop + 1}.sender.test; Sat, 28 Nov 2026 09:00:00 +0000 (`;
     return `${start}${'r'.repeat(length - start.length - 3)})\r\n`;
   };
   const lines: string[] = [];
@@ -62,7 +62,7 @@ function receivedLines(bytes: number): string {
   for (let hop = 0; left > 0; hop++) {
     // the last line takes what is left; keep it long enough to hold its own words
     const length = left >= 1000 + 400 ? 400 : left;
-    assert.ok(length >= 120, 'room for a whole Received line');
+    assert.ok(length >= 120, 'room for a whole trace line');
     lines.push(line(hop, length));
     left -= length;
   }
@@ -71,10 +71,10 @@ function receivedLines(bytes: number): string {
   return text;
 }
 
-/** A header section of exactly `bytes` octets (every line with its CRLF, not the empty line): Received filler, then `tail`. */
+/** A header section of exactly `bytes` octets (every line with its CRLF, not the empty line): trace lines as filler, then `tail`. */
 function headerOfSize(subject: string, bytes: number, tail: string): string {
   const head = baseHeader(subject);
-  return head + receivedLines(bytes - head.length - tail.length) + tail;
+  return head + traceLines(bytes - head.length - tail.length) + tail;
 }
 
 /** One transaction over a raw socket; resolves with the reply to the end of DATA. */
@@ -164,13 +164,25 @@ test(`a header section of ${MAX_SENDER_HEADER_LINES} lines arrives whole; one fo
   assert.match(lastRefusalNote(), new RegExp(`^552 5\\.3\\.4 Header section too large \\(more than ${MAX_SENDER_HEADER_LINES} lines\\)$`));
 });
 
+test(`a message carrying ${MAX_RECEIVED_FIELDS} Received fields arrives; one more, in any letter case or folded, is a mail loop refused with 554 5.4.6`, async () => {
+  const hops = (count: number, write = (hop: number) => `Received: from hop${hop}.sender.test by hop${hop + 1}.sender.test; Sat, 28 Nov 2026 09:00:00 +0000\r\n`) =>
+    Array.from({ length: count }, (_, hop) => write(hop)).join('');
+  const got = (await delivered('at the hop limit', `${baseHeader('at the hop limit')}${hops(MAX_RECEIVED_FIELDS)}\r\nbody\r\n`)).toString('latin1');
+  assert.equal(got.match(/^Received:/gm)?.length, MAX_RECEIVED_FIELDS, 'all of them arrive (ours on top is removed by delivered())');
+  await refused(`${baseHeader('one hop over')}${hops(MAX_RECEIVED_FIELDS + 1)}\r\nbody\r\n`, /^554 5\.4\.6 .*mail loop/);
+  assert.equal(lastRefusalNote(), `554 5.4.6 Message refused: too many hops, a mail loop (more than ${MAX_RECEIVED_FIELDS} Received fields)`);
+  const disguised = hops(MAX_RECEIVED_FIELDS + 1, (hop) => (hop % 2 ? `RECEIVED : from hop${hop}\r\n\tby hop${hop + 1}; Sat, 28 Nov 2026 09:00:00 +0000\r\n` : `received:from hop${hop}\r\n`));
+  await refused(`${baseHeader('disguised hops')}${disguised}\r\nbody\r\n`, /^554 5\.4\.6 /);
+  assert.ok(!sink.messages.some((message) => /Subject: (one hop over|disguised hops)/.test(message.raw.toString('latin1'))), 'neither arrives');
+});
+
 test('a header line that never ends is refused when it passes the limit, with 552 5.3.4', async () => {
   const header = `${baseHeader('endless line')}X-Long: ${'z'.repeat(MAX_HEADER_BYTES)}\r\n`;
   await refused(`${header}\r\nbody\r\n`, /^552 5\.3\.4 /);
 });
 
-test('forged fields after 300 KiB of Received lines are still removed, the Received lines arrive whole', async () => {
-  const received = receivedLines(300 * KiB);
+test('forged fields after 300 KiB of trace lines are still removed, the trace lines arrive whole', async () => {
+  const received = traceLines(300 * KiB);
   const header = `${baseHeader('after 300 KiB')}${received}${FORGED_TEXT}X-Mailer: test\r\n`;
   const got = (await delivered('after 300 KiB', `${header}\r\nbody\r\n`)).toString('latin1');
   assert.equal(got, `${baseHeader('after 300 KiB')}${received}X-Mailer: test\r\n\r\nbody\r\n`);
