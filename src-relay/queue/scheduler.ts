@@ -366,7 +366,7 @@ export class Scheduler {
       const status = verdict.action === 'defer' ? toPermanentStatus(verdict.status) : verdict.status;
       const action = verdict.action === 'defer' ? 'EXPIRED' : 'BOUNCED';
       const why = action === 'EXPIRED' ? `${reply} (gave up: in the queue longer than ${this.config.queue.lifetimeHours} h)` : reply;
-      bounced.push({ address: row.address, action: 'failed', status, remoteMta: result.remoteMta ?? undefined, diagnostic: failure.response ?? failure.message, lastAttempt: new Date(now) });
+      bounced.push({ address: row.address, action: 'failed', status, remoteMta: dsnRemoteMta(job.route, result), diagnostic: failure.response ?? failure.message, lastAttempt: new Date(now) });
       gaveUp.push({ row, status, action, reply, why });
     }
     if (result.noReplyAfterData) {
@@ -431,7 +431,7 @@ export class Scheduler {
         address: outcome.address,
         action: 'delayed',
         status: classifyResponse(outcome.failure!).status,
-        remoteMta: result.remoteMta ?? undefined,
+        remoteMta: dsnRemoteMta(job.route, result),
         diagnostic: outcome.failure!.response ?? outcome.failure!.message,
         lastAttempt: new Date(now),
         willRetryUntil: until,
@@ -481,4 +481,12 @@ export class Scheduler {
       this.logger.info({ route: key, downSince: new Date(previous.since).toISOString(), downForSec: Math.round((now - previous.since) / 1000), retried }, 'ROUTE_UP');
     }
   }
+}
+
+/**
+ * The server a sender's bounce or delay notice names: an outside MX host or the smarthost, never the internal server
+ * (its name or address is the office's own business; the notice goes to whoever gave the envelope sender).
+ */
+function dsnRemoteMta(route: Route, result: DeliveryResult): string | undefined {
+  return route === 'internal' ? undefined : (result.remoteMta ?? undefined);
 }

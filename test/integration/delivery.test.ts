@@ -97,6 +97,9 @@ test('a 5xx from the internal server bounces the recipient and the DSN reaches t
     assert.match(text, /Action: failed/);
     assert.match(text, /Status: 5\.1\.1/);
     assert.match(text, /Subject: to nobody/, 'the original headers are returned');
+    // the internal server is the office's own business: the notice names no host for it
+    assert.match(text, /The\s+receiving\s+server\s+answered:\s+550 5\.1\.1 no such user/);
+    assert.doesNotMatch(text, /Remote-MTA|The server 127\.0\.0\.1/);
     await until('the message is done', () => relay.relay.queue.store.message(id)!.status === 'done');
     assert.equal(relay.relay.queue.store.recipients(id)[0]!.status, 'bounced');
   } finally {
