@@ -357,6 +357,8 @@ export class Quarantine {
         this.logger.info({ id, by }, 'QUARANTINE_DELETED');
       }),
     );
+    // the counts on every open page (the sidebar's, the dashboard's) follow, as after a release
+    if (changed.some(Boolean)) this.queue.emit('changed');
     return changed;
   }
 
@@ -370,7 +372,10 @@ export class Quarantine {
       await this.queue.spool.remove(id);
       expired++;
     }
-    if (expired) this.logger.info({ expired, retentionDays }, 'QUARANTINE_EXPIRED');
+    if (expired) {
+      this.logger.info({ expired, retentionDays }, 'QUARANTINE_EXPIRED');
+      this.queue.emit('changed');
+    }
     return expired;
   }
 

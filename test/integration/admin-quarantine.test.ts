@@ -86,7 +86,13 @@ test('the quarantine list counts and pages what the filters kept, newest first, 
   const offers = await call('quarantine.list', { search: 'LIST OFFER', limit: 1, offset: 1 });
   assert.deepEqual([offers.total, offers.rows.map((row) => row.id)], [2, [one]], 'the total is the whole match, the rows one page of it');
   assert.deepEqual((await callQueue('queue.list', { search: 'list offer' })).rows, [], 'quarantined mail is not in the queue viewer');
+  // a delete tells the open pages, as a release does: the sidebar's count stayed at the old number
+  let changes = 0;
+  const counted = () => changes++;
+  relay.relay.queue.on('changed', counted);
   await call('quarantine.act', { action: 'delete', ids: [one, two, other] });
+  relay.relay.queue.off('changed', counted);
+  assert.equal(changes, 1, 'one change for the whole selection');
 });
 
 test('the preview is safe: header fields and text as text, controls neutralised, attachments listed, with the decision trace', { timeout: TEST_TIMEOUT_MS }, async () => {
