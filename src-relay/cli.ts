@@ -5,7 +5,7 @@ import type { ConfigInput } from './config/schema.ts';
 import { checkServeReady, formatProblems, loadConfig, splitHostPort, type ConfigProblem, type ConfigResult } from './config/load.ts';
 import { hostPortSchema } from './config/schema.ts';
 import { createStreamLogger, silentLogger } from './log/logger.ts';
-import { dataPaths, missingStore, openStore, type Relay } from './engine.ts';
+import { dataPaths, missingStore, openServedStore, type Relay } from './engine.ts';
 import { ConfigRefused, startAdminHost, type AdminHost } from './admin/host.ts';
 import { resolverFromEnvironment } from './util/fixture-resolver.ts';
 import { QUEUE_ID_PATTERN } from './util/ids.ts';
@@ -227,13 +227,7 @@ async function queueCommand(flags: Flags, args: string[]): Promise<number> {
 `);
     return 1;
   }
-  let store = openStore(dataDir, result.config, silentLogger);
-  const served = flags.domain ? undefined : store.queue.store.getState(STATE_KEYS.servedDomains);
-  if (served !== undefined && served !== JSON.stringify(result.config.domains)) {
-    store.db.close();
-    store = openStore(dataDir, { ...result.config, domains: JSON.parse(served) as string[] }, silentLogger);
-  }
-  const { db, queue } = store;
+  const { db, queue } = openServedStore(dataDir, result.config, silentLogger, Boolean(flags.domain));
   const by = cliActor();
   const done = (ok: boolean, what: string) => {
     process.stdout.write(ok ? `${what}\n` : `no queued message ${id}\n`);

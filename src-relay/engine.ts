@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { Config } from './config/schema.ts';
 import { splitHostPort } from './config/load.ts';
 import { resolveLogger, type Logger } from './log/logger.ts';
+import { STATE_KEYS } from './store/state-store.ts';
 import { openDatabase, type Db } from './store/db.ts';
 import { lockDataDir } from './store/data-dir-lock.ts';
 import { QueueStore } from './store/queue-store.ts';
@@ -114,6 +115,20 @@ export function openStore(dataDir: string, config: Config, logger: Logger, clock
   const spool = new Spool(dataPaths(dataDir).spool);
   const queue = new Queue({ store, spool, hostname: config.hostname ?? osHostname(), domains: new Set(config.domains), logger, clock });
   return { db, queue };
+}
+
+/**
+ * The store with the domains `serve` last ran with, unless this command gave its own (`givenDomains`): a relay
+ * whose domains come from `serve --domain` alone has none in its config file, and a command without them would
+ * take every recipient for an outside one.
+ */
+export function openServedStore(dataDir: string, config: Config, logger: Logger, givenDomains: boolean) {
+  const store = openStore(dataDir, config, logger);
+  const served = givenDomains ? undefined : store.queue.store.getState(STATE_KEYS.servedDomains);
+  if (served === undefined || served === JSON.stringify(config.domains)) return { ...store, config };
+  store.db.close();
+  const servedConfig: Config = { ...config, domains: JSON.parse(served) as string[] };
+  return { ...openStore(dataDir, servedConfig, logger), config: servedConfig };
 }
 
 /** Composition root: the store, the queue, delivery and the inbound listener, started in that order. */

@@ -3,7 +3,7 @@
 // change applies to the next message.
 import type { Config } from '../config/schema.ts';
 import type { ConfigProblem, ConfigResult } from '../config/load.ts';
-import { missingStore, openStore } from '../engine.ts';
+import { missingStore, openServedStore, openStore } from '../engine.ts';
 import { silentLogger } from '../log/logger.ts';
 import { Quarantine } from '../quarantine/quarantine.ts';
 import { SenderLists } from '../filters/sender-lists.ts';
@@ -26,7 +26,7 @@ export const QUARANTINE_USAGE = `  moat quarantine  list [--search TEXT] | show 
 export interface QuarantineCliContext {
   resolve: () => { dataDir: string; configFile: string; result: ConfigResult };
   refuseConfig: (configFile: string, problems: ConfigProblem[]) => number;
-  flags: { search?: string | undefined; note?: string | undefined; 'allow-sender'?: boolean | undefined; now?: boolean | undefined; to?: string | undefined };
+  flags: { domain?: string[] | undefined; search?: string | undefined; note?: string | undefined; 'allow-sender'?: boolean | undefined; now?: boolean | undefined; to?: string | undefined };
   /** Who is acting, as history and the release header record it. */
   actor?: string;
 }
@@ -62,7 +62,7 @@ export async function quarantineCommand(args: string[], context: QuarantineCliCo
   if (context.flags['allow-sender'] && action !== 'release') return usage('--allow-sender goes with "quarantine release"');
   const opened = open(context, io, true);
   if (typeof opened === 'number') return opened;
-  const { db, queue } = openStore(opened.dataDir, opened.config, silentLogger);
+  const { db, queue } = openServedStore(opened.dataDir, opened.config, silentLogger, Boolean(context.flags.domain));
   const quarantine = new Quarantine({ queue, senders: new SenderLists(db), logger: silentLogger });
   const actor = context.actor ?? cliActor();
   const missing = () => {
@@ -73,7 +73,9 @@ export async function quarantineCommand(args: string[], context: QuarantineCliCo
     switch (action) {
       case 'list': {
         const rows = quarantine.list({ search: context.flags.search });
-        io.out(`${rows.length} message(s) in quarantine${context.flags.search ? ` matching "${terminalSafe(context.flags.search)}"` : ''}\n`);
+        const total = quarantine.count(context.flags.search);
+        const shown = rows.length < total ? `; the newest ${rows.length} below (narrow it with --search, or see all on the admin page)` : '';
+        io.out(`${total} message(s) in quarantine${context.flags.search ? ` matching "${terminalSafe(context.flags.search)}"` : ''}${shown}\n`);
         for (const row of rows) {
           io.out(
             `${row.id}  ${formatTime(row.receivedAt)}  score ${String(row.score ?? '-').padStart(6)}  <${terminalSafe(row.sender)}> -> ${terminalSafe(row.recipients.join(', '))}` +
@@ -136,12 +138,12 @@ async function digestCommand(context: QuarantineCliContext, io: CommandIo, usage
   if (to !== undefined && (!to || splitAddress(to) === null)) return usage(`--to needs an address like alice@example.com, got ${JSON.stringify(context.flags.to)}`);
   const opened = open(context, io, true);
   if (typeof opened === 'number') return opened;
-  const { db, queue } = openStore(opened.dataDir, opened.config, silentLogger);
+  const { db, queue, config } = openServedStore(opened.dataDir, opened.config, silentLogger, Boolean(context.flags.domain));
   try {
     if (to !== undefined && !isInternalRecipient(queue, to)) {
-      return usage(`${terminalSafe(to)} is not an internal recipient: digests go only to addresses in ${opened.config.domains.join(', ')}`);
+      return usage(`${terminalSafe(to)} is not an internal recipient: digests go only to addresses in ${config.domains.join(', ') || '(no domain: give --domain as serve has it)'}`);
     }
-    const digest = new QuarantineDigest({ queue, config: opened.config, dataDir: opened.dataDir, hostname: opened.config.hostname ?? hostname(), logger: silentLogger });
+    const digest = new QuarantineDigest({ queue, config, dataDir: opened.dataDir, hostname: opened.config.hostname ?? hostname(), logger: silentLogger });
     const page = userPageBase(opened.config.quarantine.userPage);
     const linksNote = page ? `with links to ${page}` : 'without links (the user page is off: it tells them to ask you)';
     if (!context.flags.now) {

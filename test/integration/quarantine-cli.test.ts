@@ -7,6 +7,7 @@ import { tempDir } from '../helpers/temp-dir.ts';
 import { send } from '../helpers/smtp.ts';
 import { runCli } from '../helpers/cli.ts';
 import { messageWithAttachments } from '../helpers/mail-parts.ts';
+import { STATE_KEYS } from '../../src-relay/store/state-store.ts';
 
 let sink: Sink;
 let relay: TestRelay;
@@ -27,8 +28,8 @@ after(async () => {
 const undated = (subject: string) =>
   messageWithAttachments(subject, [{ name: 'list.csv', contentType: 'text/csv', data: 'a,b\r\n' }], { text: 'Cheap \x1b[31mred\x1b[0m offer <b>now</b>' }).replace(/^Date: .*\r\n/m, '');
 
-async function quarantined(subject: string): Promise<string> {
-  const info = await send(relay.port, 'alice@sender.test', ['bob@example.test'], undated(subject));
+async function quarantined(subject: string, from = 'alice@sender.test'): Promise<string> {
+  const info = await send(relay.port, from, ['bob@example.test'], undated(subject));
   const id = /queued as (\S+)/.exec(info.response)![1]!;
   assert.equal(relay.relay.queue.store.message(id)!.status, 'quarantined');
   return id;
@@ -70,6 +71,24 @@ test('moat quarantine list, show (safe preview), release --allow-sender: the mes
   // allowed now: the same kind of message is no longer scored
   const again = await send(relay.port, 'alice@sender.test', ['bob@example.test'], undated('cli offer again'));
   assert.equal(relay.relay.queue.store.message(/queued as (\S+)/.exec(again.response)![1]!)!.status, 'queued');
+});
+
+test('moat quarantine list says how many there are past the 100 it prints; digest --to takes the domains serve was given on its command line', async () => {
+  // `serve --domain example.test` with no domains in moat.json: serve records them, the commands go by them
+  relay.relay.queue.store.setState(STATE_KEYS.servedDomains, JSON.stringify(relay.relay.config.domains));
+  const ids: string[] = [];
+  for (let batch = 0; batch < 11; batch++) ids.push(...(await Promise.all(Array.from({ length: 10 }, (_, i) => quarantined(`many ${batch * 10 + i}`, 'mallory@sender.test')))));
+  const list = await moat('quarantine', 'list', '--search', 'many');
+  assert.equal(list.code, 0, list.stderr);
+  assert.match(list.stdout, /^110 message\(s\) in quarantine matching "many"; the newest 100 below/);
+  assert.equal(list.stdout.match(/^[0-9A-Z]{22} {2}/gm)?.length, 100);
+  const digest = await moat('quarantine', 'digest', '--to', 'bob@example.test');
+  assert.equal(digest.code, 0, digest.stderr);
+  assert.match(digest.stdout, /bob@example\.test/);
+  const outside = await moat('quarantine', 'digest', '--to', 'bob@elsewhere.test');
+  assert.equal(outside.code, 2);
+  assert.match(outside.stderr, /bob@elsewhere\.test is not an internal recipient: digests go only to addresses in example\.test\n/);
+  await Promise.all(ids.map((id) => relay.relay.quarantine.delete(id, 'test')));
 });
 
 test('moat quarantine delete; unknown ids exit 1, bad usage exits 2', async () => {
