@@ -60,8 +60,8 @@ export const attachmentSchema = z.object({
 
 /**
  * Where waiting mail goes: the internal server (`domain` null), or a recipient domain of the mail going out.
- * `state`: `down` when the last attempt could not reach the server; `held` when all its messages are held (or the
- * whole queue is); `deferred` after a failed try; `waiting` otherwise.
+ * `state`: `down` when the last attempt could not reach the server; `paused` while delivery is paused for the whole
+ * queue; `held` when all its messages are held on their own; `deferred` after a failed try; `waiting` otherwise.
  */
 export const destinationSchema = z.object({
   route: z.enum(['internal', 'outbound']),
@@ -69,7 +69,7 @@ export const destinationSchema = z.object({
   messages: z.number(),
   recipients: z.number(),
   held: z.number(),
-  state: z.enum(['waiting', 'deferred', 'held', 'down']),
+  state: z.enum(['waiting', 'deferred', 'held', 'paused', 'down']),
   /** Since when the server has been unreachable (state `down`). */
   downSince: z.number().nullable(),
   attempts: z.number(),

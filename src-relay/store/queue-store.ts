@@ -411,7 +411,8 @@ export class QueueStore {
       setAllHeld: db.prepare(`UPDATE messages SET held = ? WHERE status = 'queued' AND held != ?`),
       retry: db.prepare(`UPDATE recipients SET next_attempt_at = ? WHERE message_id = ? AND +status = 'pending'`),
       dropPending: db.prepare(`UPDATE recipients SET status = 'deleted', updated_at = ? WHERE message_id = ? AND +status = 'pending'`),
-      retryAll: db.prepare(`UPDATE recipients SET next_attempt_at = ? WHERE status = 'pending' AND next_attempt_at > ?`),
+      // a message held on its own is not tried until released (which makes it due): a retry leaves it alone
+      retryAll: db.prepare(`UPDATE recipients SET next_attempt_at = ? WHERE status = 'pending' AND next_attempt_at > ? AND message_id IN (SELECT id FROM messages WHERE held = 0)`),
       // setAllHeld's and retryAll's history: one row for each message they are about to change
       historyOfAllHeld: db.prepare(
         `INSERT INTO history (at, queue_id, action, detail) SELECT @at, id, @action, @detail FROM messages WHERE status = 'queued' AND held != @held`,
@@ -419,7 +420,7 @@ export class QueueStore {
       historyOfWaiting: db.prepare(
         `INSERT INTO history (at, queue_id, action, detail)
          SELECT DISTINCT @at, r.message_id, @action, @detail FROM recipients r JOIN messages m ON m.id = r.message_id
-         WHERE r.status = 'pending' AND r.next_attempt_at > @at AND m.status = 'queued'`,
+         WHERE r.status = 'pending' AND r.next_attempt_at > @at AND m.status = 'queued' AND m.held = 0`,
       ),
       retryRoute: db.prepare(`UPDATE recipients SET next_attempt_at = ? WHERE status = 'pending' AND route = ? AND next_attempt_at > ?`),
       setDelayWarned: db.prepare(`UPDATE messages SET delay_warned = 1 WHERE id = ?`),
@@ -517,7 +518,8 @@ export class QueueStore {
       ),
       // one message's recipients at the destination (primary key, `+status` as in `retry`)
       retryAtDestination: db.prepare(
-        `UPDATE recipients AS r SET next_attempt_at = @now WHERE r.message_id = @id AND +${AT_DESTINATION_SQL} AND r.next_attempt_at > @now`,
+        `UPDATE recipients AS r SET next_attempt_at = @now WHERE r.message_id = @id AND +${AT_DESTINATION_SQL} AND r.next_attempt_at > @now
+           AND (SELECT held FROM messages WHERE id = @id) = 0`,
       ),
       topSenders: db.prepare(
         `SELECT sender AS name, COUNT(*) AS count FROM (${STATISTICS_WINDOW_SQL}) WHERE sender != '' GROUP BY sender COLLATE NOCASE ORDER BY count DESC, name LIMIT @limit`,

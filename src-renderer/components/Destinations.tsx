@@ -2,7 +2,8 @@ import { useState } from 'react';
 import type { Input, Output } from '../../src-relay/admin/contract.ts';
 import { call } from '../api/client.ts';
 import { useAction, useCall, useLiveReload, useNow } from '../api/hooks.ts';
-import { formatCount, plural } from '../lib/format.ts';
+import { formatCount } from '../lib/format.ts';
+import { destinationReport } from '../lib/words.ts';
 import { DESTINATION_STATE, destinationName } from '../lib/views.ts';
 import { QueueViewTabs } from './QueueViewTabs.tsx';
 import { Badge, Empty, ErrorMessage, Loading, PageHeader, StatusLine, Time } from './ui.tsx';
@@ -10,12 +11,6 @@ import { PlainError } from './PlainError.tsx';
 
 type Destination = Output<'queue.destinations'>['destinations'][number];
 type DestinationAction = Input<'queue.actOnDestination'>['action'];
-
-const ACTION_DONE: Record<DestinationAction, string> = {
-  retry: 'Scheduled for delivery now',
-  hold: 'Held',
-  release: 'Released',
-};
 
 /** How often the view reloads at most while mail comes and goes: every 2 s, every 10 s for a queue past BIG_QUEUE messages. */
 const DESTINATIONS_RELOAD_MS = 2_000;
@@ -41,7 +36,7 @@ export function DestinationsView() {
     const result = await action.run(() => call('queue.actOnDestination', { action: act, route: destination.route, domain: destination.domain }));
     if (!result) return;
     const name = destinationName(destination);
-    setReport(result.done.length === 0 ? `${name}: nothing to change.` : `${ACTION_DONE[act]}: ${plural(result.done.length, 'message')} to ${name}.`);
+    setReport(destinationReport(act, name, result.done.length, list.data?.queueHeld === true));
     // what the retry did comes as events: the first of them is shown at once
     expectNews();
     void list.reload();
@@ -105,10 +100,10 @@ export function DestinationsView() {
                           since <Time ms={row.downSince} seconds />
                         </span>
                       ) : null}
-                      {row.held > 0 && row.state !== 'held' ? <span className="muted small"> · {formatCount(row.held)} held</span> : null}
+                      {row.held > 0 && row.state !== 'held' ? <span className="muted small"> · {formatCount(row.held)} held on their own</span> : null}
                     </td>
                     <td className="wide">{row.lastError ? <PlainError raw={row.lastError} compact /> : <span className="muted">—</span>}</td>
-                    <td className="nowrap">{row.state === 'held' ? <span className="muted">held</span> : <Time ms={row.nextAttemptAt} relative now={now} />}</td>
+                    <td className="nowrap">{row.state === 'held' || row.state === 'paused' ? <span className="muted">{row.state}</span> : <Time ms={row.nextAttemptAt} relative now={now} />}</td>
                     <td className="row-actions">
                       <button type="button" onClick={() => void act('retry', row)} disabled={action.busy} aria-label={`Retry destination ${name}`}>
                         Retry now

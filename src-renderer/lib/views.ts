@@ -15,6 +15,7 @@ export const DESTINATION_STATE: Record<Destination['state'], { label: string; to
   waiting: { label: 'Waiting', tone: 'info' },
   deferred: { label: 'Retrying', tone: 'warning' },
   held: { label: 'Held', tone: 'neutral' },
+  paused: { label: 'Paused', tone: 'neutral' },
   down: { label: 'Server unreachable', tone: 'critical' },
 };
 

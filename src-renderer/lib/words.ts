@@ -1,4 +1,6 @@
 import type { Output } from '../../src-relay/admin/contract.ts';
+import { formatCount, plural } from './format.ts';
+import { explainError } from './plain-errors.ts';
 
 /** The words the screens use for the engine's states, in one place. */
 
@@ -122,4 +124,51 @@ export function recipientWords(result: Pick<Output<'setup.testInternal'>, 'recip
   // a step before the probe failed: the mailbox was never asked about, named or not
   if (result.steps.some((step) => !step.ok)) return 'not asked: the test stopped before it (see the steps above)';
   return 'not asked: this test names no mailbox';
+}
+
+const DESTINATION_DONE: Record<'retry' | 'hold' | 'release', string> = {
+  retry: 'Scheduled for delivery now',
+  hold: 'Held',
+  release: 'Released',
+};
+
+/** What an action on a destination did; while delivery is paused a retry or release only makes mail due for the resume. */
+export function destinationReport(act: 'retry' | 'hold' | 'release', name: string, changed: number, paused: boolean): string {
+  if (changed === 0) return act === 'retry' ? `${name}: nothing waits for a later try (messages held on their own are tried once released).` : `${name}: nothing to change.`;
+  const messages = plural(changed, 'message');
+  if (paused && act !== 'hold') return `${act === 'retry' ? 'Due' : 'Released'}: ${messages} to ${name}, sent as soon as you resume delivery (it is paused).`;
+  return `${DESTINATION_DONE[act]}: ${messages} to ${name}.`;
+}
+
+/** What came of "Retry all now": the recipients it made due, then the deliveries' outcomes as they come in. */
+export interface RetryAllOutcome {
+  due: number;
+  /** Delivery is paused for the whole queue: nothing is tried until it resumes. */
+  paused: boolean;
+  delivered: number;
+  deferred: number;
+  bounced: number;
+  /** The last refusal's reply, as the relay kept it. */
+  lastReply: string | null;
+}
+
+/** How many outcomes a Retry all waits for: one per recipient it made due (later ones are other mail's). */
+export function retryAllSettled(outcome: RetryAllOutcome): boolean {
+  return outcome.paused || outcome.delivered + outcome.deferred + outcome.bounced >= outcome.due;
+}
+
+export function retryAllReport(outcome: RetryAllOutcome): string {
+  const { due } = outcome;
+  if (due === 0) return 'No recipient was waiting for a later try: the rest are being tried already, or held on their own (release them from their rows).';
+  const made = `${formatCount(due)} ${due === 1 ? 'recipient was' : 'recipients were'} made due now`;
+  if (outcome.paused) return `${made}: ${due === 1 ? 'it goes' : 'they go'} as soon as you resume delivery (it is paused).`;
+  const tried = outcome.delivered + outcome.deferred + outcome.bounced;
+  if (tried === 0) return `${made}: trying…`;
+  const parts = [
+    outcome.delivered ? `${formatCount(outcome.delivered)} delivered` : '',
+    outcome.deferred ? `${formatCount(outcome.deferred)} still waiting` : '',
+    outcome.bounced ? `${formatCount(outcome.bounced)} returned to the sender` : '',
+  ].filter(Boolean);
+  const why = outcome.deferred && outcome.lastReply ? ` The last try: ${explainError(outcome.lastReply).sentence}` : '';
+  return `${made}. ${retryAllSettled(outcome) ? 'Tried' : 'So far'}: ${parts.join(', ')}.${why}`;
 }

@@ -12,7 +12,7 @@ import { formatCount, formatSize } from '../lib/format.ts';
 import { formatHash } from '../lib/route.ts';
 import { actInSlices, nameMessages, rememberRows, ticksAfter, type MessageLabel } from '../lib/selection.ts';
 import { ariaSort, clampOffset, initialQueueTable, queueFilterFromParams, toggleSort, toQueueListInput, withFilter, type QueueRouteFilter, type QueueSort, type QueueStatusFilter, type QueueTableState } from '../lib/table.ts';
-import { actionReport, QUEUE_STATUS, ROUTE_LABEL } from '../lib/words.ts';
+import { actionReport, QUEUE_STATUS, retryAllReport, retryAllSettled, ROUTE_LABEL, type RetryAllOutcome } from '../lib/words.ts';
 import { PlainError } from '../components/PlainError.tsx';
 
 type QueueSummary = Output<'queue.summary'>;
@@ -54,6 +54,9 @@ export function QueueScreen({ summary, openId, params = {} }: { summary: CallSta
   const [selection, setSelection] = useState<ReadonlySet<string>>(new Set());
   const [confirm, setConfirm] = useState<PendingConfirm<QueueAction> | null>(null);
   const [report, setReport] = useState<{ text: string; undo: (() => void) | null } | null>(null);
+  const [retryAll, setRetryAll] = useState<RetryAllOutcome | null>(null);
+  const countOutcome = (key: 'delivered' | 'deferred' | 'bounced', reply?: string) =>
+    setRetryAll((current) => (current && !retryAllSettled(current) ? { ...current, [key]: current[key] + 1, lastReply: reply ?? current.lastReply } : current));
   // sender and subject of the rows seen, for confirmations that name ticked messages on other pages
   const [known, setKnown] = useState<ReadonlyMap<string, MessageLabel>>(new Map());
   const action = useAction();
@@ -69,9 +72,18 @@ export function QueueScreen({ summary, openId, params = {} }: { summary: CallSta
   };
   // held, released or deleted in another window: the queue's event refreshes the open pane as it does the list
   useLiveReload(['queue'], reloadDetail, 2000);
-  useEvent('delivered', (event) => event.id === openId && reloadDetail());
-  useEvent('deferred', (event) => event.id === openId && reloadDetail());
-  useEvent('bounced', (event) => event.id === openId && reloadDetail());
+  useEvent('delivered', (event) => {
+    countOutcome('delivered');
+    if (event.id === openId) reloadDetail();
+  });
+  useEvent('deferred', (event) => {
+    countOutcome('deferred', event.reply);
+    if (event.id === openId) reloadDetail();
+  });
+  useEvent('bounced', (event) => {
+    countOutcome('bounced');
+    if (event.id === openId) reloadDetail();
+  });
 
   const total = list.data?.total;
   useEffect(() => {
@@ -91,6 +103,7 @@ export function QueueScreen({ summary, openId, params = {} }: { summary: CallSta
     const item = ACTIONS.find((candidate) => candidate.action === act)!;
     const result = await action.run(() => actInSlices(ids, (slice) => call('queue.act', { action: act, ids: slice })));
     if (!result) return;
+    setRetryAll(null);
     const undoAction = item.undo;
     const undoIds = result.done;
     setReport({
@@ -115,10 +128,14 @@ export function QueueScreen({ summary, openId, params = {} }: { summary: CallSta
   const paneActions = shown && shown.status === 'queued' ? ACTIONS.filter((item) => (shown.held ? item.action !== 'hold' && item.action !== 'retry' : item.action !== 'release')) : [];
 
   const wholeQueue = async (kind: 'retryAll' | 'holdAll' | 'resume') => {
+    setRetryAll(null);
     if (kind === 'retryAll') {
       const result = await action.run(() => call('queue.retryAll', {}));
-      // a server still down refuses the try: the rows, not this line, say how it went
-      if (result) setReport({ text: `${formatCount(result.count)} ${result.count === 1 ? 'recipient is' : 'recipients are'} due for delivery now: the list shows how each try goes.`, undo: null });
+      // the tries' outcomes come as events: the line counts them (a server still down says so here, not only in the rows)
+      if (result) {
+        setReport(null);
+        setRetryAll({ due: result.count, paused: summary.data?.queueHeld === true, delivered: 0, deferred: 0, bounced: 0, lastReply: null });
+      }
     } else {
       const result = await action.run(() => call(kind === 'holdAll' ? 'queue.holdAll' : 'queue.resume', {}));
       if (result) {
@@ -193,7 +210,7 @@ export function QueueScreen({ summary, openId, params = {} }: { summary: CallSta
             onClearSelection={() => setSelection(new Set())}
           />
         ) : null}
-        <ActionResult report={report?.text ?? null} undo={report?.undo ?? null} busy={action.busy} error={action.error} />
+        <ActionResult report={retryAll ? retryAllReport(retryAll) : (report?.text ?? null)} undo={retryAll ? null : (report?.undo ?? null)} busy={action.busy} error={action.error} />
 
         {list.error && !list.data ? <ErrorMessage error={list.error} onRetry={() => void list.reload()} /> : null}
         {!list.data && list.loading ? <Loading label="Loading the queue…" /> : null}

@@ -130,6 +130,13 @@ e2eTest('queue actions: hold ticked rows and undo it, delete the open message an
   // the relay records the DSN's delivery just after the smarthost took it: from then on only alice and carol wait
   await eventually(async () => (await admin.call('queue.summary', {})).size === 2, UI_TIMEOUT_MS, 'the DSN to leave the queue');
 
+  // ---- "Retry all now" with the internal server still down: the line says what came of each try, and why
+  await page.getByRole('button', { name: 'Retry all now', exact: true }).click();
+  await textMatches(status, /^2 recipients were made due now\. Tried: 2 still waiting\. The last try: The server refused the connection: nothing is listening at that address and port\.$/);
+  await screenshot(page, '11-queue-retry-all-down');
+  queued = await queuedBySender(admin);
+  assert.deepEqual(['alice@sender.test', 'carol@sender.test'].map((sender) => queued.get(sender)?.attempts), [3, 3]);
+
   // ---- pause delivery; mail is still taken in; "Retry all now" while paused sends nothing
   await page.getByRole('button', { name: 'Pause delivery', exact: true }).click();
   await textMatches(status, /^Delivery is paused/);
@@ -145,7 +152,7 @@ e2eTest('queue actions: hold ticked rows and undo it, delete the open message an
   await textMatches(row(page, 'alice@sender.test').locator('td.nowrap.wide'), /^paused$/);
   const internal = await world.sink({ port: internalPort });
   await page.getByRole('button', { name: 'Retry all now', exact: true }).click();
-  await textMatches(status, /^2 recipients are due for delivery now: the list shows how each try goes\.$/);
+  await textMatches(status, /^2 recipients were made due now: they go as soon as you resume delivery \(it is paused\)\.$/);
   await screenshot(page, '11-queue-paused');
   // No sleep to show that nothing happens: Retry all wakes the scheduler at once (setImmediate), so it has made its
   // choice before the relay reads the next API call. What that call sees is the proof: delivery still paused, the
@@ -156,7 +163,7 @@ e2eTest('queue actions: hold ticked rows and undo it, delete the open message an
   queued = await queuedBySender(admin);
   assert.deepEqual(
     ['alice@sender.test', 'carol@sender.test', 'frank@sender.test'].map((sender) => queued.get(sender)?.attempts),
-    [2, 2, 0],
+    [3, 3, 0],
   );
   assert.equal(internal.messages.length, 0, 'nothing is delivered while delivery is paused');
 

@@ -127,6 +127,13 @@ test('the queue by destination groups waiting recipients by the internal server 
     ],
   );
   assert.deepEqual((await call('queue.actOnDestination', { action: 'hold', route: 'outbound', domain: 'two.test' })).done, [], 'held already: nothing changes');
+  // a held message is tried once released: Retry now leaves it alone, and does not count it as scheduled
+  assert.deepEqual((await call('queue.actOnDestination', { action: 'retry', route: 'outbound', domain: 'two.test' })).done, []);
+  assert.ok(store().recipients(two)[0]!.next_attempt_at > Date.now() + 60_000, 'its schedule is as it was');
+  // delivery paused for the whole queue: every destination says so, not "held" (which offered Hold)
+  await call('queue.holdAll');
+  assert.deepEqual((await call('queue.destinations')).destinations.map((row) => [row.domain, row.state]), [['two.test', 'paused'], [null, 'paused'], ['one.test', 'paused']]);
+  await call('queue.resume');
   const released = await call('queue.actOnDestination', { action: 'release', route: 'outbound', domain: 'two.test' });
   assert.deepEqual(released.done, [both, two].sort());
   assert.deepEqual([isHeld(both), isHeld(two)], [false, false]);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { lastReplyText, probeStatusWords, recipientWords } from '../../../src-renderer/lib/words.ts';
+import { destinationReport, lastReplyText, probeStatusWords, recipientWords, retryAllReport, retryAllSettled } from '../../../src-renderer/lib/words.ts';
 
 test("a recipient's last reply says its status once: not \"2.0.0 250 2.0.0 Ok\"", () => {
   assert.equal(lastReplyText('2.0.0', '250 2.0.0 Ok: queued as 4F2A'), '250 2.0.0 Ok: queued as 4F2A');
@@ -26,4 +26,27 @@ test('a connection test says whether it asked about a mailbox, and that no answe
   assert.equal(recipientWords({ recipientAccepted: null, steps: [step('connect', true)] }), 'not asked: this test names no mailbox');
   assert.equal(recipientWords({ recipientAccepted: null, steps: [step('connect', false)] }), 'not asked: the test stopped before it (see the steps above)');
   assert.equal(recipientWords({ recipientAccepted: null, steps: [step('connect', true), step('greeting', true), step('ehlo', true), step('mail', false)] }), 'not asked: the test stopped before it (see the steps above)');
+});
+
+test('Retry all says what came of it: due now, then each outcome as it comes, and why the ones still waiting wait', () => {
+  const start = { due: 3, paused: false, delivered: 0, deferred: 0, bounced: 0, lastReply: null };
+  assert.equal(retryAllReport(start), '3 recipients were made due now: trying…');
+  const partway = { ...start, delivered: 1, deferred: 1, lastReply: 'CONN: connect ECONNREFUSED 127.0.0.1:2525' };
+  assert.equal(retryAllSettled(partway), false);
+  assert.equal(retryAllReport(partway), '3 recipients were made due now. So far: 1 delivered, 1 still waiting. The last try: The server refused the connection: nothing is listening at that address and port.');
+  const done = { ...partway, bounced: 1 };
+  assert.equal(retryAllSettled(done), true);
+  assert.match(retryAllReport(done), /^3 recipients were made due now\. Tried: 1 delivered, 1 still waiting, 1 returned to the sender\. /);
+  assert.equal(retryAllReport({ ...start, due: 1, delivered: 1 }), '1 recipient was made due now. Tried: 1 delivered.');
+  // paused: nothing is tried, and the line says so instead of "due for delivery now"
+  assert.equal(retryAllReport({ ...start, paused: true }), '3 recipients were made due now: they go as soon as you resume delivery (it is paused).');
+  assert.match(retryAllReport({ ...start, due: 0 }), /^No recipient was waiting for a later try/);
+});
+
+test('an action on a destination while delivery is paused says the mail goes at the resume, not now', () => {
+  assert.equal(destinationReport('retry', 'Internal server', 56, false), 'Scheduled for delivery now: 56 messages to Internal server.');
+  assert.equal(destinationReport('retry', 'Internal server', 56, true), 'Due: 56 messages to Internal server, sent as soon as you resume delivery (it is paused).');
+  assert.equal(destinationReport('release', 'partner.test', 1, true), 'Released: 1 message to partner.test, sent as soon as you resume delivery (it is paused).');
+  assert.equal(destinationReport('hold', 'partner.test', 2, true), 'Held: 2 messages to partner.test.');
+  assert.match(destinationReport('retry', 'partner.test', 0, false), /^partner\.test: nothing waits for a later try/);
 });
