@@ -333,7 +333,9 @@ const RELEASE_REQUESTS_SQL = `(SELECT GROUP_CONCAT(q.recipient, ', ') FROM relea
 
 /** What the quarantine's list and count select: the quarantine, narrowed by @search (a LIKE pattern, or null for all). */
 const QUARANTINE_WHERE = `m.status = 'quarantined'
-  AND (@search IS NULL OR lower(m.sender) LIKE @search ESCAPE '\\' OR lower(COALESCE(m.subject, '')) LIKE @search ESCAPE '\\'
+  AND (@search IS NULL OR lower(m.sender) LIKE @search ESCAPE '\\' OR lower(COALESCE(m.from_name, '')) LIKE @search ESCAPE '\\'
+       OR lower(COALESCE(m.subject, '')) LIKE @search ESCAPE '\\'
+       OR lower(CASE WHEN json_valid(m.decision) THEN COALESCE(json_extract(m.decision, '$.reason'), '') ELSE '' END) LIKE @search ESCAPE '\\'
        OR lower(COALESCE(m.header_message_id, '')) LIKE @search ESCAPE '\\' OR lower(m.id) LIKE @search ESCAPE '\\'
        OR EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND lower(r.address) LIKE @search ESCAPE '\\'))`;
 

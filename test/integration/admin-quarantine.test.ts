@@ -83,6 +83,11 @@ test('the quarantine list counts and pages what the filters kept, newest first, 
       releaseRequests: [],
     },
   );
+  // the search finds what the list shows: the reason, and the From line's display name
+  const named = await quarantined('list named one', 'ceo-office@sender.test', undated('list named one').replace(/^From: .*$/m, 'From: "Bossy Person" <ceo-office@sender.test>'));
+  assert.deepEqual((await call('quarantine.list', { search: 'bossy person' })).rows.map((row) => row.id), [named]);
+  assert.equal((await call('quarantine.list', { search: 'JUNK SCORE 11 (quarantine' })).total, 4);
+  await call('quarantine.act', { action: 'delete', ids: [named] });
   const offers = await call('quarantine.list', { search: 'LIST OFFER', limit: 1, offset: 1 });
   assert.deepEqual([offers.total, offers.rows.map((row) => row.id)], [2, [one]], 'the total is the whole match, the rows one page of it');
   assert.deepEqual((await callQueue('queue.list', { search: 'list offer' })).rows, [], 'quarantined mail is not in the queue viewer');
