@@ -246,7 +246,7 @@ function Shell({ onLoggedOut }: { onLoggedOut: () => void }) {
                   ) : (
                     <a href={formatHash({ screen: item.screen })} aria-current={route.screen === item.screen ? 'page' : undefined}>
                       <span>{item.label}</span>
-                      <NavCount screen={item.screen} summary={summary.data} alerts={openAlerts} quarantined={quarantined.data?.total ?? 0} checklist={checklist.data?.probes ?? []} />
+                      <NavCount screen={item.screen} summary={summary.data} alerts={openAlerts} quarantined={quarantined.data?.total ?? 0} requests={quarantined.data?.requests ?? 0} checklist={checklist.data?.probes ?? []} />
                     </a>
                   )}
                 </li>
@@ -280,8 +280,16 @@ function Shell({ onLoggedOut }: { onLoggedOut: () => void }) {
 /** How often (ms) the checklist's results are asked again for the menu's count (its probes run every few hours). */
 const CHECKLIST_REFRESH_MS = 60_000;
 
-function NavCount({ screen, summary, alerts, quarantined, checklist }: { screen: Screen; summary: QueueSummary | undefined; alerts: readonly Alert[]; quarantined: number; checklist: readonly { status: string }[] }) {
+function NavCount({ screen, summary, alerts, quarantined, requests, checklist }: { screen: Screen; summary: QueueSummary | undefined; alerts: readonly Alert[]; quarantined: number; requests: number; checklist: readonly { status: string }[] }) {
   if (screen === 'queue' && summary && summary.size > 0) return <span className="count" aria-label={`${summary.size} queued`}>{formatCount(summary.size)}</span>;
+  // a recipient's release request waits for the admin: it stands out, the rest is a count
+  if (screen === 'quarantine' && requests > 0) {
+    return (
+      <span className="count tone-warning" aria-label={`${quarantined} in quarantine, ${requests} asked to be released`}>
+        {formatCount(requests)} asked
+      </span>
+    );
+  }
   if (screen === 'quarantine' && quarantined > 0) return <span className="count" aria-label={`${quarantined} in quarantine`}>{formatCount(quarantined)}</span>;
   if (screen === 'checklist') {
     const failing = checklist.filter((probe) => probe.status === 'failing').length;

@@ -63,6 +63,8 @@ export const monitorContract = {
     input: empty,
     output: z.object({
       quarantined: z.number(),
+      /** Quarantined messages a recipient asked to have released, waiting for the admin. */
+      releaseRequests: z.number(),
       last24h: z.object({ received: z.number(), submitted: z.number(), delivered: z.number(), rejected: z.number(), quarantined: z.number(), bounced: z.number() }),
       openAlerts: z.array(alertSchema),
     }),

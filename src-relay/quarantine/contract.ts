@@ -25,7 +25,8 @@ export const quarantineContract = {
   'quarantine.list': method({
     summary: 'Quarantined messages, newest first, with reason and score',
     input: z.object({ search: z.string().trim().max(200).optional(), offset: z.number().int().min(0).default(0), limit: z.number().int().min(1).max(MAX_PAGE_ROWS).default(50) }).strict(),
-    output: z.object({ total: z.number(), rows: z.array(quarantinedSchema) }),
+    /** `requests`: messages of the whole quarantine (whatever the search) a recipient asked to have released; they come first. */
+    output: z.object({ total: z.number(), requests: z.number(), rows: z.array(quarantinedSchema) }),
   }),
   'quarantine.preview': method({
     summary: 'A safe preview: header fields and text only (nothing rendered, nothing fetched), attachments listed',

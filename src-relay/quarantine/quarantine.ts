@@ -384,6 +384,11 @@ export class Quarantine {
     return this.store.quarantineCount(search);
   }
 
+  /** How many quarantined messages a recipient asked to have released: the admin's to answer (listed first). */
+  requestCount(): number {
+    return this.store.releaseRequestCount();
+  }
+
   private finish(id: string, now: number, action: 'DELETED' | 'EXPIRED', detail: string): boolean {
     return this.store.finishQuarantined(id, now, { at: now, queueId: id, action, detail });
   }

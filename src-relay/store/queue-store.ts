@@ -434,9 +434,13 @@ export class QueueStore {
       // the quarantine (quarantine/quarantine.ts): quarantined rows, their release to the queue, their end
       quarantineList: db.prepare(
         `SELECT m.*, (SELECT GROUP_CONCAT(address, ', ') FROM recipients r WHERE r.message_id = m.id) AS recipients, ${RELEASE_REQUESTS_SQL}
-         FROM messages m WHERE ${QUARANTINE_WHERE} ORDER BY m.received_at DESC LIMIT @limit OFFSET @offset`,
+         FROM messages m WHERE ${QUARANTINE_WHERE}
+         ORDER BY EXISTS (SELECT 1 FROM release_requests q WHERE q.message_id = m.id) DESC, m.received_at DESC LIMIT @limit OFFSET @offset`,
       ),
       quarantineCount: db.prepare(`SELECT COUNT(*) AS n FROM messages m WHERE ${QUARANTINE_WHERE}`),
+      releaseRequestCount: db.prepare(
+        `SELECT COUNT(DISTINCT q.message_id) AS n FROM release_requests q JOIN messages m ON m.id = q.message_id WHERE m.status = 'quarantined'`,
+      ),
       quarantined: db.prepare(
         `SELECT m.*, (SELECT GROUP_CONCAT(address, ', ') FROM recipients r WHERE r.message_id = m.id) AS recipients, ${RELEASE_REQUESTS_SQL}
          FROM messages m WHERE m.id = ? AND m.status = 'quarantined'`,
@@ -829,6 +833,11 @@ export class QueueStore {
    */
   quarantineList(filter: { search?: string; limit: number; offset: number }): QuarantinedRow[] {
     return this.statements.quarantineList.all({ search: quarantinePattern(filter.search), limit: filter.limit, offset: filter.offset }) as QuarantinedRow[];
+  }
+
+  /** How many quarantined messages a user asked to have released (approval mode), waiting for the admin's answer. */
+  releaseRequestCount(): number {
+    return (this.statements.releaseRequestCount.get() as { n: number }).n;
   }
 
   /** How many messages `quarantineList` would find with `search`, without its limit. */

@@ -13,7 +13,8 @@ import { PlainError } from '../components/PlainError.tsx';
 type RelayStatus = Output<'relay.status'>;
 type QueueSummary = Output<'queue.summary'>;
 
-const TRAFFIC_EVENTS = ['received', 'delivered', 'bounced', 'quarantined', 'deferred'] as const;
+// 'queue': a release request or its answer changes the quarantine's figures
+const TRAFFIC_EVENTS = ['received', 'delivered', 'bounced', 'quarantined', 'deferred', 'queue'] as const;
 
 const ROUTE_NAMES: Record<string, string> = { internal: 'Internal server', smarthost: 'Smarthost (outgoing mail)' };
 
@@ -48,7 +49,7 @@ export function Dashboard({ relay, unanswered, summary, openAlerts }: { relay: C
       ) : null}
       <div className="cards">
         <RelayCard relay={relay} now={now} unanswered={unanswered} />
-        <QueueCard summary={summary} quarantined={figures.data?.quarantined} now={now} />
+        <QueueCard summary={summary} quarantined={figures.data?.quarantined} requests={figures.data?.releaseRequests} now={now} />
         <TodayCard figures={figures} />
         <DiskUseCard />
       </div>
@@ -173,7 +174,7 @@ function RelayCard({ relay, now, unanswered }: { relay: CallState<RelayStatus>; 
   );
 }
 
-function QueueCard({ summary, quarantined, now }: { summary: CallState<QueueSummary>; quarantined: number | undefined; now: number }) {
+function QueueCard({ summary, quarantined, requests, now }: { summary: CallState<QueueSummary>; quarantined: number | undefined; requests: number | undefined; now: number }) {
   const data = summary.data;
   return (
     <section className="card" aria-labelledby="queue-card-title">
@@ -191,6 +192,14 @@ function QueueCard({ summary, quarantined, now }: { summary: CallState<QueueSumm
           {quarantined !== undefined ? (
             <p>
               In quarantine: <a href="#/quarantine">{formatCount(quarantined)}</a>
+            </p>
+          ) : null}
+          {requests ? (
+            <p>
+              <Badge tone="warning">Release requests</Badge>{' '}
+              <a href="#/quarantine">
+                {formatCount(requests)} {requests === 1 ? 'message a user asked for waits' : 'messages users asked for wait'} for your answer
+              </a>
             </p>
           ) : null}
         </>

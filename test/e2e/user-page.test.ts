@@ -118,11 +118,19 @@ e2eTest('approval mode: the user asks for release, the admin approves it in the 
   await user.page.getByRole('heading', { name: 'Release requested', level: 1 }).waitFor();
   await textMatches(user.page.getByRole('status'), /your request was sent to your mail administrator/);
 
+  // newer junk lands on top of it: the request must not sink out of sight onto page 2
+  await quarantine(relay.mxPort, 'spam@sender.test', 'dora@example.test', 'Newer junk', 'Cheap pills.');
+
   const admin = await world.page();
   await logIn(admin.page, relay.base);
+  // the admin is told where they look first: the menu and the dashboard
+  await textMatches(admin.page.getByRole('navigation').locator('.count.tone-warning'), /^1 asked$/);
+  await textMatches(admin.page.locator('.cards'), /1 message a user asked for waits for your answer/);
+  await screenshot(admin.page, '16-admin-dashboard-release-request');
   await openScreen(admin.page, '#/quarantine', 'Quarantine');
   const row = admin.page.getByRole('row', { name: 'Message from alice@sender.test to cora@example.test', exact: true });
   await textMatches(row.locator('.reason-cell'), /Release asked for by cora@example\.test/);
+  assert.match((await admin.page.locator('tbody tr').first().getAttribute('aria-label')) ?? '', /to cora@example\.test$/, 'the request comes first, above newer mail');
   await row.click();
   const requests = admin.page.getByRole('complementary', { name: 'Message preview' }).getByRole('region', { name: 'Release requests' });
   await textMatches(requests, /cora@example\.test asked for this message to be released to them/);

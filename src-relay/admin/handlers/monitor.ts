@@ -95,6 +95,7 @@ export const monitorHandlers = {
     const sum = (name: ChartCounter) => buckets.reduce((total, bucket) => total + bucket[name], 0);
     return {
       quarantined: relay.quarantine.count(),
+      releaseRequests: relay.quarantine.requestCount(),
       last24h: { received: sum('received'), submitted: sum('submitted'), delivered: sum('delivered'), rejected: sum('rejected'), quarantined: sum('quarantined'), bounced: sum('bounced') },
       openAlerts: relay.monitor.alerts.open(),
     };

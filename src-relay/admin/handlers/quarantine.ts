@@ -8,7 +8,7 @@ import { safePreview } from '../../quarantine/safe-preview.ts';
 export const quarantineHandlers = {
   'quarantine.list': (input, context) => {
     const { quarantine } = context.relay();
-    return { total: quarantine.count(input.search || undefined), rows: quarantine.list({ search: input.search || undefined, offset: input.offset, limit: input.limit }) };
+    return { total: quarantine.count(input.search || undefined), requests: quarantine.requestCount(), rows: quarantine.list({ search: input.search || undefined, offset: input.offset, limit: input.limit }) };
   },
 
   'quarantine.preview': async (input, context) => {
