@@ -85,7 +85,7 @@ export function QuarantineScreen({ openId }: { openId: string | null }) {
     const result = await action.run(() => actInSlices(ids, (slice) => call('quarantine.act', { action: act, ids: slice })));
     if (!result) return;
     const released = act !== 'delete' && result.done.length > 0;
-    setReport(`${actionReport(verb, result.done.length, result.gone.length, 'quarantine')}${released ? ` ${result.done.length === 1 ? 'It is' : 'They are'} on the way to delivery now: Message tracking shows when ${result.done.length === 1 ? 'it is' : 'they are'} delivered.` : ''}`);
+    setReport(`${actionReport(verb, result.done.length, result.gone.length, 'quarantine')}${released ? ` ${result.done.length === 1 ? 'It is' : 'They are'} in the queue, due at once: the Queue shows ${result.done.length === 1 ? 'it' : 'them'} while the internal server does not take ${result.done.length === 1 ? 'it' : 'them'}, Message tracking when ${result.done.length === 1 ? 'it is' : 'they are'} delivered.` : ''}`);
     setSelection((current) => ticksAfter(current, source, [...result.done, ...result.gone]));
     if (openId && (result.done.includes(openId) || result.gone.includes(openId))) open(null);
     void list.reload();

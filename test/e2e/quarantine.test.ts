@@ -58,7 +58,7 @@ e2eTest('a quarantined message is released from the quarantine screen and arrive
   await textMatches(dialog, /goes to the queue and on to the recipients as it is: whatever the filters found in it \(a program, a virus, a forged sender\) reaches the mailbox/);
   assert.equal(sink.messages.length, 0, 'nothing is released before the answer');
   await dialog.getByRole('button', { name: 'Release 1 message', exact: true }).click();
-  await page.getByRole('status').filter({ hasText: 'Released 1 message. It is on the way to delivery now: Message tracking shows when it is delivered.' }).waitFor();
+  await page.getByRole('status').filter({ hasText: 'Released 1 message. It is in the queue, due at once: the Queue shows it while the internal server does not take it, Message tracking when it is delivered.' }).waitFor();
   await sink.waitFor(1);
   const delivered = sink.messages[0]!.raw.toString('utf8');
   assert.match(delivered, /^X-Moat-Released: released from quarantine by admin@127\.0\.0\.1/);
@@ -116,7 +116,7 @@ e2eTest('with quarantined message A open and B and C ticked, the preview deletes
   await toolbar.getByRole('button', { name: 'Release 2 selected', exact: true }).click();
   await textMatches(dialog.getByRole('heading'), /^Release 2 messages\?$/);
   await dialog.getByRole('button', { name: 'Release 2 messages', exact: true }).click();
-  await textMatches(status, /^Released 2 messages\. They are on the way to delivery now: Message tracking shows when they are delivered\.$/);
+  await textMatches(status, /^Released 2 messages\. They are in the queue, due at once: the Queue shows them while the internal server does not take them, Message tracking when they are delivered\.$/);
   await sink.waitFor(2);
   assert.deepEqual(sink.messages.map((sunk) => sunk.from).sort(), ['bert@sender.test', 'cora@sender.test'], 'A was deleted, never delivered');
   await page.getByText('The quarantine is empty.').waitFor();
