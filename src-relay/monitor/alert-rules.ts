@@ -17,7 +17,8 @@ export type RuleVerdict =
 export interface RuleContext {
   now: number;
   config: Config;
-  queueSummary(): { size: number; oldest: number | null };
+  /** `held`: messages held on their own (they wait for the admin, not for a server). */
+  queueSummary(): { size: number; oldest: number | null; held: number };
   routeStates(): RouteState[];
   metrics: Metrics;
   /** Free and total bytes of the data directory's file system; null when it cannot be told. */
@@ -145,9 +146,12 @@ export const deliveryFailuresRule: AlertRule = {
         : { state: 'unknown', why: `only ${total} attempts in the window` };
     }
     const percent = (failed / total) * 100;
-    // the failures were deferrals and nothing waits for a retry now: they were delivered since (an outage that ended)
-    if (percent > clearPercent && bounced === 0 && queueSummary().size === 0) {
-      return { state: 'good', message: `${failed} delivery attempts in the last ${windowMinutes} min were deferred, but nothing waits for a retry any more.` };
+    // nothing waits for a retry now (what is held waits for the admin): the deferrals were delivered since, an outage
+    // that ended; what is left of the failures is the bounces, judged on their own
+    const { size, held } = queueSummary();
+    if (percent > clearPercent && size - held === 0 && (bounced / total) * 100 <= clearPercent) {
+      const deferred = failed - bounced;
+      return { state: 'good', message: `${deferred} delivery attempts in the last ${windowMinutes} min were deferred, but nothing waits for a retry any more${bounced ? ` (${bounced} bounced)` : ''}.` };
     }
     const state = percent >= raisePercent ? 'bad' : percent <= clearPercent ? 'good' : 'between';
     if (state === 'bad') {

@@ -25,6 +25,7 @@ function world(configInput: Record<string, unknown> = {}) {
   const state = {
     now: T0,
     size: 0,
+    held: 0,
     oldest: null as number | null,
     routes: [] as RouteState[],
     disk: { free: 50, total: 100 } as { free: number; total: number } | null,
@@ -39,7 +40,7 @@ function world(configInput: Record<string, unknown> = {}) {
   const context = (): RuleContext => ({
     now: state.now,
     config: result.config,
-    queueSummary: () => ({ size: state.size, oldest: state.oldest }),
+    queueSummary: () => ({ size: state.size, oldest: state.oldest, held: state.held }),
     routeStates: () => state.routes,
     metrics,
     diskSpace: async () => state.disk,
@@ -268,6 +269,8 @@ test('delivery failures: the ratio over the window raises at raisePercent and cl
   const w = world({ alerts: { deliveryFailures: { windowMinutes: 10, minAttempts: 10, raisePercent: 50, clearPercent: 20 } } });
   try {
     const alerts = w.manager();
+    // the deferred ones still wait for their retry: the ratio alone decides
+    w.state.size = 4;
     w.metrics.increment('deferred', { route: 'internal' }, 4);
     await alerts.evaluate();
     assert.deepEqual(w.summary(), [], 'too few attempts to judge');
@@ -303,6 +306,43 @@ test('delivery failures that were only deferrals clear once nothing waits for a 
     w.state.size = 0;
     await alerts.evaluate();
     assert.deepEqual(w.summary(), ['raised:delivery-failures', 'cleared:delivery-failures'], '6 of 16 = 38%, yet nothing waits');
+  } finally {
+    w.done();
+  }
+});
+
+test('after an outage, messages held on their own and a stray bounce do not keep "Deliveries are failing" up; bounces over the clear level do', async () => {
+  const w = world({ alerts: { deliveryFailures: { windowMinutes: 10, minAttempts: 10, raisePercent: 50, clearPercent: 20 } } });
+  try {
+    const alerts = w.manager();
+    w.state.size = 10;
+    w.metrics.increment('deferred', { route: 'internal' }, 20);
+    w.metrics.increment('bounced', { route: 'outbound' }, 1);
+    w.metrics.increment('delivered', { route: 'internal' }, 5);
+    await alerts.evaluate();
+    assert.deepEqual(w.summary(), ['raised:delivery-failures']);
+    // the server is back: all delivered but 3 messages the admin held, and the one bounce (a DSN to a domain that does not exist)
+    w.metrics.increment('delivered', { route: 'internal' }, 20);
+    w.state.size = 3;
+    w.state.held = 3;
+    await alerts.evaluate();
+    assert.deepEqual(w.summary(), ['raised:delivery-failures', 'cleared:delivery-failures'], '1 bounce of 46: the outage is over');
+    assert.match(w.seen[1]!.alert.clearMessage!, /^20 delivery attempts .* were deferred, but nothing waits for a retry any more \(1 bounced\)\.$/);
+
+    // bounces are failures of their own: 12 of 58 (21%) stays up while nothing is deferred
+    const x = world({ alerts: { deliveryFailures: { windowMinutes: 10, minAttempts: 10, raisePercent: 50, clearPercent: 20 } } });
+    try {
+      const again = x.manager();
+      x.metrics.increment('deferred', { route: 'internal' }, 20);
+      x.metrics.increment('bounced', { route: 'outbound' }, 12);
+      x.metrics.increment('delivered', { route: 'internal' }, 6);
+      await again.evaluate();
+      x.metrics.increment('delivered', { route: 'internal' }, 20);
+      await again.evaluate();
+      assert.deepEqual(x.summary(), ['raised:delivery-failures'], '12 bounced of 58 is over the clear level');
+    } finally {
+      x.done();
+    }
   } finally {
     w.done();
   }
