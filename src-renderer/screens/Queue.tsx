@@ -32,8 +32,8 @@ const ACTIONS: readonly (ToolbarAction<QueueAction> & { done: string; confirm?: 
     danger: true,
     confirm: (count) =>
       count === 1
-        ? 'The sender gets a bounce report (DSN) saying the message was not delivered, and the message leaves the queue.'
-        : 'Each sender gets a bounce report (DSN) saying the message was not delivered, and the messages leave the queue.',
+        ? 'The message leaves the queue, and a bounce report (DSN) saying it was not delivered is sent to its sender (junk often has a sender that takes no mail: Message tracking shows whether the report arrived).'
+        : 'The messages leave the queue, and a bounce report (DSN) saying each was not delivered is sent to its sender (junk often has a sender that takes no mail: Message tracking shows whether the report arrived).',
   },
 ];
 
