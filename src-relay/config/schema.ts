@@ -442,7 +442,7 @@ export const ConfigSchema = z.object({
       digest: z
         .object({
           enabled: z.boolean().default(false).meta({ description: 'Send each internal recipient a list of their newly quarantined mail, with links to the user page' }),
-          time: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'expected a time of day like 08:00').default('08:00').meta({ description: 'Local time of day the digest goes out (HH:MM)' }),
+          time: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'expected a time of day like 08:00').default('08:00').meta({ description: "Time of day the digest goes out (HH:MM), by the relay box's clock and time zone" }),
           weekdays: z.array(z.number().int().min(0).max(6)).min(1).max(7).default([1, 2, 3, 4, 5]).meta({ description: 'Days the digest goes out (0 Sunday … 6 Saturday)' }),
         })
         .prefault({}),

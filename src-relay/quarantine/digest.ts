@@ -66,6 +66,11 @@ export function dateInWords(at: number, now: number): string {
   return `${WEEKDAYS[date.getDay()]} ${date.getDate()} ${MONTHS[date.getMonth()]}${year} at ${clock}`;
 }
 
+/** The relay's time zone as the reader knows it ("CET", "UTC", "GMT+2"). */
+function zoneName(at: number): string {
+  return new Intl.DateTimeFormat('en-GB', { timeZoneName: 'short' }).formatToParts(at).find((part) => part.type === 'timeZoneName')?.value ?? 'local time';
+}
+
 /** 'YYYY-MM-DD' of `at` in local time. */
 export function localDay(at: number): string {
   const date = new Date(at);
@@ -118,6 +123,8 @@ function digestFrame(options: DigestMailOptions): { intro: string[]; closing: st
   ];
   const closing = [
     ...(more > 0 ? [`${more} more held message${more === 1 ? ' is' : 's are'} not listed here; ${more === 1 ? 'it comes' : 'they come'} in the next list.`] : []),
+    // the relay's clock, which may not be the reader's (a DMZ box often runs on UTC)
+    `Times are the mail relay's (${zoneName(now)}).`,
     'Do not forward this message: its links let whoever has them act on your held mail.',
   ];
   return { intro, closing };

@@ -102,6 +102,7 @@ test('a digest lists each held message with its subject decoded, the sender by n
   const html = mailPart(raw, 'text/html')!;
   assert.match(html, /<p>The mail filter held 2 messages addressed to you /, 'the HTML part counts the messages it lists, as the text does');
   assert.match(html, /<p>Do not forward this message: /);
+  assert.match(text, /\nTimes are the mail relay's \((UTC|GMT[+-]\d+|[A-Z]{3,5})\)\.\n/, 'the times above name their zone');
   assert.ok(html.includes(SUBJECT));
   assert.doesNotMatch(html, /<img|<script|<link|src=|url\(/i, 'the HTML part loads nothing from anywhere');
   assert.match(html, /<meta name="referrer" content="no-referrer">/);
