@@ -122,13 +122,22 @@ export class Queue extends EventEmitter<QueueEvents> {
           batch.map((entry) => entry.message),
           [...batch.flatMap((entry) => entry.history), ...notes],
         );
-        for (const entry of batch) entry.resolve();
-        // a quarantined message is durable like the others but waits for the admin, not for delivery
-        this.emit('queued', batch.map((entry) => entry.message).filter((message) => message.status !== 'quarantined'));
       } catch (error) {
         this.logger.error({ error: (error as Error).message, messages: batch.length }, 'COMMIT_FAILED');
         for (const entry of batch) entry.reject(error as Error);
         this.pendingHistory.unshift(...notes);
+        // never acknowledged (the sender got 451): their files go now. Left for the next start they would be set
+        // aside as files without a row, and a long full-disk spell leaves enough to read as a lost database.
+        await Promise.all(batch.map((entry) => this.spool.remove(entry.message.id).catch(() => {})));
+        continue;
+      }
+      for (const entry of batch) entry.resolve();
+      try {
+        // a quarantined message is durable like the others but waits for the admin, not for delivery
+        this.emit('queued', batch.map((entry) => entry.message).filter((message) => message.status !== 'quarantined'));
+      } catch (error) {
+        // committed and acknowledged: the scheduler's next sweep finds them all the same
+        this.logger.error({ error: (error as Error).message, messages: batch.length }, 'QUEUED_EVENT_FAILED');
       }
     }
     this.flushing = false;

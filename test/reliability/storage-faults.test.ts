@@ -63,10 +63,15 @@ test('outcomes the database refuses (its write lock held past busy_timeout) are 
       assert.ok(delivered >= 1 && delivered <= 3, `${delivered} delivered before the first write failed`);
       await sleep(3_000);
       assert.equal(sink.messages.length, delivered, 'no delivery while outcomes cannot be written');
+      const spoolFiles = () => readdirSync(join(relay.dataDir, 'spool', 'msg')).sort();
+      const before = spoolFiles();
       await send(relay.port, 'alice@sender.test', ['bob@example.test'], message('arrived meanwhile')).then(
         () => assert.fail('a message cannot be committed while the database is locked'),
         (error: Error) => assert.match(error.message, /\b451 4\.3\.0\b/),
       );
+      // never acknowledged: its file goes at once (left for the next start, it read as a row the database lost)
+      await until('the refused message\'s spool file is removed', () => spoolFiles().length === before.length, 5_000);
+      assert.deepEqual(spoolFiles(), before);
     } finally {
       other.exec('COMMIT');
       other.close();
