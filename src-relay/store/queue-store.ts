@@ -324,10 +324,12 @@ export function containsPattern(text: string): string {
 }
 
 /**
- * A message in quarantine as its list and look-up read it: the row, its recipients joined by ', ', and the recipients
+ * A message in quarantine as its list and look-up read it: the row, the recipients it still holds (not those released to their own copy) joined by ', ', and the recipients
  * whose release request waits for the admin (approval mode), joined likewise.
  */
 export type QuarantinedRow = MessageRow & { recipients: string | null; release_requests: string | null };
+/** The recipients a quarantined message still holds: one released to their own copy has it, and is no longer listed. */
+const WAITING_RECIPIENTS_SQL = `(SELECT GROUP_CONCAT(address, ', ') FROM recipients r WHERE r.message_id = m.id AND r.status = 'pending') AS recipients`;
 /** The recipients of a quarantined message whose release request is open, as quarantineList and quarantined select it. */
 const RELEASE_REQUESTS_SQL = `(SELECT GROUP_CONCAT(q.recipient, ', ') FROM release_requests q WHERE q.message_id = m.id) AS release_requests`;
 
@@ -433,7 +435,7 @@ export class QueueStore {
       addedHeaders: db.prepare(`SELECT added_headers FROM messages WHERE id = ?`),
       // the quarantine (quarantine/quarantine.ts): quarantined rows, their release to the queue, their end
       quarantineList: db.prepare(
-        `SELECT m.*, (SELECT GROUP_CONCAT(address, ', ') FROM recipients r WHERE r.message_id = m.id) AS recipients, ${RELEASE_REQUESTS_SQL}
+        `SELECT m.*, ${WAITING_RECIPIENTS_SQL}, ${RELEASE_REQUESTS_SQL}
          FROM messages m WHERE ${QUARANTINE_WHERE}
          ORDER BY EXISTS (SELECT 1 FROM release_requests q WHERE q.message_id = m.id) DESC, m.received_at DESC LIMIT @limit OFFSET @offset`,
       ),
@@ -442,7 +444,7 @@ export class QueueStore {
         `SELECT COUNT(DISTINCT q.message_id) AS n FROM release_requests q JOIN messages m ON m.id = q.message_id WHERE m.status = 'quarantined'`,
       ),
       quarantined: db.prepare(
-        `SELECT m.*, (SELECT GROUP_CONCAT(address, ', ') FROM recipients r WHERE r.message_id = m.id) AS recipients, ${RELEASE_REQUESTS_SQL}
+        `SELECT m.*, ${WAITING_RECIPIENTS_SQL}, ${RELEASE_REQUESTS_SQL}
          FROM messages m WHERE m.id = ? AND m.status = 'quarantined'`,
       ),
       // one recipient of a quarantined message (the user page): its row taken out of the quarantined message, and

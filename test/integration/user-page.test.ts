@@ -183,6 +183,9 @@ test("recipient A's link releases the message to A only: B's copy stays in quara
   assert.equal(direct.relay.queue.store.message(id)!.status, 'quarantined');
   assert.deepEqual(pendingOf(direct, id), ['b@example.test']);
   assert.ok(historyOf(direct, id).some((line) => /^RELEASED released to a@example\.test by a@example\.test \(user page\)/.test(line)));
+  // the quarantine lists who still waits for it, not A, who has their copy
+  assert.deepEqual(direct.relay.quarantine.list({ search: subject }).map((item) => item.recipients), [['b@example.test']]);
+  assert.deepEqual(direct.relay.quarantine.get(id)!.message.recipients, ['b@example.test']);
 
   // A's link again: nothing more to release for A; B's message is untouched
   const again = await press(direct, client, tokenA, 'release');
