@@ -83,7 +83,7 @@ export const queueSizeRule: AlertRule = {
       return {
         state,
         message: `${size} messages are waiting in the queue (the alert is set at more than ${raise}).`,
-        hint: 'Look at "moat queue list": if the internal server is down, mail waits and is delivered once it is back; a flood of mail from one sender may be spam or a loop.',
+        hint: 'Look at the Queue screen (or "moat queue list"): if the internal server is down, mail waits and is delivered once it is back; a flood of mail from one sender may be spam or a loop.',
       };
     }
     return state === 'good' ? { state, message: `The queue is down to ${size} messages.` } : { state };
@@ -103,7 +103,7 @@ export const queueAgeRule: AlertRule = {
       return {
         state,
         message: `The oldest queued message has been waiting ${describeDuration(now - oldest!)} (the alert is set at ${describeDuration(raise * 60_000)}).`,
-        hint: '"moat queue list" shows why each message is still there (the last reply of the next hop). Mail that cannot be delivered is bounced after queue.lifetimeHours.',
+        hint: 'The Queue screen (or "moat queue list") shows why each message is still there: the last reply of the next hop. Mail that cannot be delivered is bounced after queue.lifetimeHours.',
       };
     }
     return state === 'good'
@@ -222,7 +222,7 @@ export const backupAgeRule: AlertRule = {
       message: last
         ? `The last backup is ${describeDuration(age)} old (${last.file}).`
         : `No backup has been made since the relay first started ${describeDuration(age)} ago.`,
-      hint: 'Run "moat backup create FILE" or set backup.intervalHours to have them made on a schedule; keep a copy off the box.',
+      hint: 'Make one now (Settings › Backups, or "moat backup create FILE"), or set backup.intervalHours to have them made on a schedule; keep a copy off the box.',
     };
   },
 };
@@ -272,7 +272,7 @@ export const openRelayRule: AlertRule = {
     return {
       state: 'bad',
       message: `The open-relay self-test did not pass: ${result.detail}`,
-      hint: result.hint ?? 'Check domains and recipients in the configuration, then run "moat checklist run".',
+      hint: result.hint ?? 'Check domains and recipients in the configuration, then run the check again (Checklist › Run now, or "moat checklist run").',
     };
   },
 };
