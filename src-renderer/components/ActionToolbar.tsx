@@ -11,6 +11,8 @@ export interface ToolbarAction<A extends string> {
   paneLabel: string;
   /** The bulk button's label when the verb alone would not do ("Release 3 selected and allow senders"). */
   bulkLabel?: (count: number) => string;
+  /** What the confirm dialog's title and button add to the verb and the count (" and allow its sender"). */
+  confirmTail?: (count: number) => string;
   danger?: boolean;
 }
 
@@ -101,8 +103,8 @@ export function ConfirmActionDialog<A extends string>(props: {
   return (
     <ConfirmDialog
       open={pending !== null}
-      title={pending && item ? confirmTitle(item.verb, pending.names.count, pending.source === 'pane' ? 'this' : 'count') : ''}
-      confirmLabel={pending && item ? confirmLabel(item.verb, pending.names.count) : ''}
+      title={pending && item ? confirmTitle(item.verb, pending.names.count, pending.source === 'pane' ? 'this' : 'count', item.confirmTail?.(pending.names.count)) : ''}
+      confirmLabel={pending && item ? `${confirmLabel(item.verb, pending.names.count)}${item.confirmTail?.(pending.names.count) ?? ''}` : ''}
       danger={item?.danger}
       onCancel={props.onCancel}
       onConfirm={() => {

@@ -79,9 +79,9 @@ export function bulkLabel(verb: string, count: number): string {
 }
 
 /** "Delete this message?" for the pane's one message, "Delete 3 messages?" for ticked ones. */
-export function confirmTitle(verb: string, count: number, one: 'this' | 'count'): string {
-  if (count === 1 && one === 'this') return `${verb} this message?`;
-  return `${verb} ${count.toLocaleString('en')} message${count === 1 ? '' : 's'}?`;
+export function confirmTitle(verb: string, count: number, one: 'this' | 'count', tail = ''): string {
+  if (count === 1 && one === 'this') return `${verb} this message${tail}?`;
+  return `${verb} ${count.toLocaleString('en')} message${count === 1 ? '' : 's'}${tail}?`;
 }
 
 /** The dialog's confirm button says what it does and to how many: "Delete 1 message", "Bounce 3 messages". */

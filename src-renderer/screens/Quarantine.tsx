@@ -24,6 +24,7 @@ const ACTIONS: readonly (ToolbarAction<QuarantineAction> & { done: string; confi
     verb: 'Release',
     paneLabel: 'Release and allow this sender',
     bulkLabel: (count) => `${bulkLabel('Release', count)} and allow their senders`,
+    confirmTail: (count) => (count === 1 ? ' and allow its sender' : ' and allow their senders'),
     done: 'Released (senders now allowed)',
     confirm: (count) =>
       `${releaseWarning(count)} ${count === 1 ? 'Its sender goes' : 'Their senders go'} on the allow list: from now on their mail skips the junk checks for everyone (viruses and blocked attachments are still stopped).`,

@@ -28,6 +28,9 @@ test("a confirmation asks about 'this message' from the pane and counts ticked o
   assert.equal(confirmTitle('Delete', 1, 'this'), 'Delete this message?');
   assert.equal(confirmTitle('Delete', 1, 'count'), 'Delete 1 message?');
   assert.equal(confirmTitle('Bounce', 3, 'count'), 'Bounce 3 messages?');
+  // a release that also allows the sender says so in its title, not only in the text below it
+  assert.equal(confirmTitle('Release', 1, 'this', ' and allow its sender'), 'Release this message and allow its sender?');
+  assert.equal(confirmTitle('Release', 2, 'count', ' and allow their senders'), 'Release 2 messages and allow their senders?');
   assert.equal(confirmLabel('Delete', 1), 'Delete 1 message');
   assert.equal(confirmLabel('Delete', 2), 'Delete 2 messages');
 });
