@@ -186,7 +186,8 @@ function QueueCard({ summary, quarantined, requests, now }: { summary: CallState
           <p className="big-number">
             <a href="#/queue">{formatCount(data.size)}</a> <span className="big-label">{data.size === 1 ? 'message waiting' : 'messages waiting'}</span>
           </p>
-          <p>Oldest: {data.oldest ? `${formatDuration(now - data.oldest)} old` : '—'}</p>
+          {/* from its arrival, or from its release out of quarantine (its "Received" in the list stays the arrival) */}
+          <p title="Counted from its arrival, or from its release out of quarantine">Waiting longest: {data.oldest ? formatDuration(now - data.oldest) : '—'}</p>
           <p>Held: {formatCount(data.held)}</p>
           {data.queueHeld ? <Badge tone="warning">Delivery paused</Badge> : null}
           {quarantined !== undefined ? (
