@@ -172,3 +172,8 @@ export function retryAllReport(outcome: RetryAllOutcome): string {
   const why = outcome.deferred && outcome.lastReply ? ` The last try: ${explainError(outcome.lastReply).sentence}` : '';
   return `${made}. ${retryAllSettled(outcome) ? 'Tried' : 'So far'}: ${parts.join(', ')}.${why}`;
 }
+
+/** A message address (#/queue?id=…) whose id the relay refused as no id at all: a link cut short or mistyped. */
+export function notAnIdNotice(id: string): string {
+  return `"${id.length > 40 ? `${id.slice(0, 40)}…` : id}" is not a message id (an id is 22 letters and digits, like 0MXBPAB660003E4282E61A): the link may be cut short or mistyped.`;
+}

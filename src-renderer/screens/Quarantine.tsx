@@ -11,7 +11,7 @@ import { formatScore, formatSize } from '../lib/format.ts';
 import { formatHash } from '../lib/route.ts';
 import { actInSlices, bulkLabel, nameMessages, rememberRows, ticksAfter, type MessageLabel } from '../lib/selection.ts';
 import { clampOffset, withFilter, type PageState } from '../lib/table.ts';
-import { actionReport } from '../lib/words.ts';
+import { actionReport, notAnIdNotice } from '../lib/words.ts';
 import { senderLabel } from '../lib/sender.ts';
 
 type QuarantineAction = Input<'quarantine.act'>['action'];
@@ -148,6 +148,10 @@ export function QuarantineScreen({ openId }: { openId: string | null }) {
           {gone ? (
             <p className="notice" role="status">
               This message is no longer in the quarantine: it was released or deleted (perhaps in another window), or it expired.
+            </p>
+          ) : preview.error instanceof ApiFailure && preview.error.code === 'INVALID_INPUT' ? (
+            <p className="notice" role="status">
+              {notAnIdNotice(openId!)}
             </p>
           ) : preview.error ? (
             <ErrorMessage error={preview.error} onRetry={() => void preview.reload()} />

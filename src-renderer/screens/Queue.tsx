@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'react';
 import type { Input, Output } from '../../src-relay/admin/contract.ts';
-import { call } from '../api/client.ts';
+import { ApiFailure, call } from '../api/client.ts';
 import { navigate, useAction, useCall, useDebouncedValue, useEvent, useLiveReload, useNow, type CallState } from '../api/hooks.ts';
 import { DetailPane, MessageDetail } from '../components/MessageDetail.tsx';
 import { Pager } from '../components/Pager.tsx';
@@ -12,7 +12,7 @@ import { formatCount, formatSize } from '../lib/format.ts';
 import { formatHash } from '../lib/route.ts';
 import { actInSlices, nameMessages, rememberRows, ticksAfter, type MessageLabel } from '../lib/selection.ts';
 import { ariaSort, clampOffset, initialQueueTable, queueFilterFromParams, toggleSort, toQueueListInput, withFilter, type QueueRouteFilter, type QueueSort, type QueueStatusFilter, type QueueTableState } from '../lib/table.ts';
-import { actionReport, QUEUE_STATUS, retryAllReport, retryAllSettled, ROUTE_LABEL, type RetryAllOutcome } from '../lib/words.ts';
+import { actionReport, notAnIdNotice, QUEUE_STATUS, retryAllReport, retryAllSettled, ROUTE_LABEL, type RetryAllOutcome } from '../lib/words.ts';
 import { PlainError } from '../components/PlainError.tsx';
 
 type QueueSummary = Output<'queue.summary'>;
@@ -226,7 +226,13 @@ export function QueueScreen({ summary, openId, params = {} }: { summary: CallSta
 
       {openId ? (
         <DetailPane label="Message details" title="Message details" closeLabel="Close details" openId={openId} onClose={() => open(null)} ticked={selection.size}>
-          {detail.error ? <ErrorMessage error={detail.error} onRetry={() => void detail.reload()} /> : null}
+          {detail.error instanceof ApiFailure && detail.error.code === 'INVALID_INPUT' ? (
+            <p className="notice" role="status">
+              {notAnIdNotice(openId)}
+            </p>
+          ) : detail.error ? (
+            <ErrorMessage error={detail.error} onRetry={() => void detail.reload()} />
+          ) : null}
           {!detail.data && detail.loading ? <Loading label="Loading the message…" /> : null}
           {shown ? (
             <>

@@ -36,6 +36,13 @@ e2eTest('a deferred message shows in the queue and "Retry" delivers it once the 
   await row.waitFor({ state: 'detached' });
   await page.getByText('The queue is empty').waitFor();
   await textMatches(pane.locator('.recipients'), /bob@example\.test\s*Delivered/);
+
+  // a message address mistyped (no id can hold a "-"): said in words, not as the API's field report
+  for (const [hash, title] of [['#/queue?id=0MXB-cut', 'Queue'], ['#/quarantine?id=0MXB-cut', 'Quarantine']] as const) {
+    await openScreen(page, hash, title);
+    await textMatches(page.locator('.notice'), /^"0MXB-cut" is not a message id \(an id is 22 letters and digits, like 0MXBPAB660003E4282E61A\): the link may be cut short or mistyped\.$/);
+    assert.doesNotMatch((await page.locator('main').textContent()) ?? '', /see issues|not a queue id/);
+  }
   assert.deepEqual(errors, []);
 });
 
