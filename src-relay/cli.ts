@@ -10,6 +10,7 @@ import { ConfigRefused, startAdminHost, type AdminHost } from './admin/host.ts';
 import { resolverFromEnvironment } from './util/fixture-resolver.ts';
 import { QUEUE_ID_PATTERN } from './util/ids.ts';
 import { STATE_KEYS } from './store/state-store.ts';
+import { databaseProblem } from './store/db.ts';
 import { formatMessageDetail, formatQueueList } from './queue/format.ts';
 import { cliActor, guardStdio, processIo } from './cli/io.ts';
 import { USERS_USAGE, usersCommand } from './cli/users.ts';
@@ -312,8 +313,9 @@ export async function main(argv: string[]): Promise<number> {
       return EXIT_USAGE;
     }
     // the store's own errors (a full disk, a damaged database) are the admin's to act on: the words, no stack
-    if ((error as { code?: unknown }).code && String((error as { code?: unknown }).code).startsWith('SQLITE_')) {
-      process.stderr.write(`moat: the data directory's database: ${(error as Error).message}\n`);
+    const problem = databaseProblem(error);
+    if (problem) {
+      process.stderr.write(`moat: ${problem}\n`);
       return 1;
     }
     process.stderr.write(`moat: ${(error as Error).stack ?? error}\n`);

@@ -244,3 +244,16 @@ export function integrityProblem(db: Db): string | null {
 export function checkpoint(db: Db): void {
   db.pragma('wal_checkpoint(TRUNCATE)');
 }
+
+/**
+ * The store's own errors (a full disk, a damaged database) in the admin's words, with what to look at; null for any
+ * other error. SQLite says "disk I/O error" for a disk that is full as often as for one that fails.
+ */
+export function databaseProblem(error: unknown): string | null {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string' || !code.startsWith('SQLITE_')) return null;
+  const words = `the data directory's database: ${(error as Error).message}`;
+  if (code === 'SQLITE_FULL' || code.startsWith('SQLITE_IOERR')) return `${words} (is its disk full? "df -h" on the data directory shows the free space; else the disk may be failing)`;
+  if (code === 'SQLITE_CORRUPT' || code === 'SQLITE_NOTADB') return `${words} (the file is damaged: restore the last backup with "moat backup restore")`;
+  return words;
+}

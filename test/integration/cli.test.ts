@@ -165,7 +165,7 @@ test('a damaged database: the queue commands say so in one line, without a stack
   writeFileSync(join(dataDir, 'moat.db'), Buffer.alloc(8192, 0x5a));
   const result = await runCli(['queue', 'list', '--data-dir', dataDir]);
   assert.equal(result.code, 1);
-  assert.equal(result.stderr, "moat: the data directory's database: file is not a database\n");
+  assert.equal(result.stderr, 'moat: the data directory\'s database: file is not a database (the file is damaged: restore the last backup with "moat backup restore")\n');
 });
 
 test('check validates a config file: 0 when good, 2 with the problems when bad, and touches no data dir', { timeout: TEST_TIMEOUT_MS }, async () => {
