@@ -11,6 +11,7 @@ import { resolverFromEnvironment } from './util/fixture-resolver.ts';
 import { QUEUE_ID_PATTERN } from './util/ids.ts';
 import { STATE_KEYS } from './store/state-store.ts';
 import { databaseProblem } from './store/db.ts';
+import { DataDirBusy } from './store/data-dir-lock.ts';
 import { formatMessageDetail, formatQueueList } from './queue/format.ts';
 import { cliActor, guardStdio, processIo } from './cli/io.ts';
 import { USERS_USAGE, usersCommand } from './cli/users.ts';
@@ -312,7 +313,12 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`moat: ${error.message}\n${USAGE}\n`);
       return EXIT_USAGE;
     }
-    // the store's own errors (a full disk, a damaged database) are the admin's to act on: the words, no stack
+    // the store's own errors (a full disk, a damaged database, another relay on it) are the admin's to act on: the
+    // words, no stack
+    if (error instanceof DataDirBusy) {
+      process.stderr.write(`moat: ${error.message}\n`);
+      return 1;
+    }
     const problem = databaseProblem(error);
     if (problem) {
       process.stderr.write(`moat: ${problem}\n`);
