@@ -328,8 +328,11 @@ export function containsPattern(text: string): string {
  * whose release request waits for the admin (approval mode), joined likewise.
  */
 export type QuarantinedRow = MessageRow & { recipients: string | null; release_requests: string | null };
-/** The recipients a quarantined message still holds: one released to their own copy has it, and is no longer listed. */
-const WAITING_RECIPIENTS_SQL = `(SELECT GROUP_CONCAT(address, ', ') FROM recipients r WHERE r.message_id = m.id AND r.status = 'pending') AS recipients`;
+/**
+ * The recipients a quarantined message still holds: one released to their own copy has it, and is no longer listed.
+ * `+status`: found by the message's key; by the status index it read every pending recipient for each row.
+ */
+const WAITING_RECIPIENTS_SQL = `(SELECT GROUP_CONCAT(address, ', ') FROM recipients r WHERE r.message_id = m.id AND +r.status = 'pending') AS recipients`;
 /** The recipients of a quarantined message whose release request is open, as quarantineList and quarantined select it. */
 const RELEASE_REQUESTS_SQL = `(SELECT GROUP_CONCAT(q.recipient, ', ') FROM release_requests q WHERE q.message_id = m.id) AS release_requests`;
 
@@ -434,10 +437,20 @@ export class QueueStore {
       ),
       addedHeaders: db.prepare(`SELECT added_headers FROM messages WHERE id = ?`),
       // the quarantine (quarantine/quarantine.ts): quarantined rows, their release to the queue, their end
-      quarantineList: db.prepare(
+      // the list is the messages a recipient asked to have released (few), then the rest: each part newest first,
+      // read down the (status, received_at) index; one ORDER BY over both sorted the whole quarantine for each page
+      quarantineRequested: db.prepare(
         `SELECT m.*, ${WAITING_RECIPIENTS_SQL}, ${RELEASE_REQUESTS_SQL}
-         FROM messages m WHERE ${QUARANTINE_WHERE}
-         ORDER BY EXISTS (SELECT 1 FROM release_requests q WHERE q.message_id = m.id) DESC, m.received_at DESC LIMIT @limit OFFSET @offset`,
+         FROM messages m WHERE ${QUARANTINE_WHERE} AND m.id IN (SELECT message_id FROM release_requests)
+         ORDER BY m.received_at DESC LIMIT @limit OFFSET @offset`,
+      ),
+      quarantineRequestedCount: db.prepare(
+        `SELECT COUNT(*) AS n FROM messages m WHERE ${QUARANTINE_WHERE} AND m.id IN (SELECT message_id FROM release_requests)`,
+      ),
+      quarantineUnrequested: db.prepare(
+        `SELECT m.*, ${WAITING_RECIPIENTS_SQL}, NULL AS release_requests
+         FROM messages m WHERE ${QUARANTINE_WHERE} AND NOT EXISTS (SELECT 1 FROM release_requests q WHERE q.message_id = m.id)
+         ORDER BY m.received_at DESC LIMIT @limit OFFSET @offset`,
       ),
       quarantineCount: db.prepare(`SELECT COUNT(*) AS n FROM messages m WHERE ${QUARANTINE_WHERE}`),
       releaseRequestCount: db.prepare(
@@ -833,8 +846,15 @@ export class QueueStore {
    * Quarantined messages, newest first; `search` (a case-insensitive substring of the sender, a recipient, the
    * subject, the Message-ID or the queue id) narrows them, an empty one does not.
    */
+  /** One page of the quarantine: messages a recipient asked to have released first, then the rest, each newest first. */
   quarantineList(filter: { search?: string; limit: number; offset: number }): QuarantinedRow[] {
-    return this.statements.quarantineList.all({ search: quarantinePattern(filter.search), limit: filter.limit, offset: filter.offset }) as QuarantinedRow[];
+    const s = this.statements;
+    const search = quarantinePattern(filter.search);
+    const requested = s.quarantineRequested.all({ search, limit: filter.limit, offset: filter.offset }) as QuarantinedRow[];
+    if (requested.length === filter.limit) return requested;
+    const before = requested.length > 0 ? 0 : Math.max(0, filter.offset - (s.quarantineRequestedCount.get({ search }) as { n: number }).n);
+    const rest = s.quarantineUnrequested.all({ search, limit: filter.limit - requested.length, offset: before }) as QuarantinedRow[];
+    return [...requested, ...rest];
   }
 
   /** How many quarantined messages a user asked to have released (approval mode), waiting for the admin's answer. */
