@@ -183,6 +183,7 @@ export const CONFIG_FIELDS: Readonly<Record<string, FieldMeta>> = {
     'outbound.caFile': { label: 'Extra trusted CA certificates (file)', control: 'path' },
     'outbound.maxConnectionsPerDomain': { label: 'Deliveries to one domain at once', control: 'number', unit: unit('connections') },
     'outbound.mxPort': { label: 'Port of other mail servers', control: 'number' },
+    'outbound.allowPrivateMxAddresses': { label: 'Deliver to mail servers at private addresses', control: 'toggle' },
   }),
   ...section('outbound', 'Queue', {
     'queue.retryIntervalsSec': { label: 'Waits between delivery attempts', control: 'number-list', unit: MINUTES_OF_SECONDS },

@@ -238,6 +238,10 @@ export const ConfigSchema = z.object({
         .optional()
         .meta({ description: 'Send mail for other domains through this relay instead of looking up MX records' }),
       mxPort: port.default(25).meta({ description: 'Port used when delivering to MX hosts (25; other values are for tests)' }),
+      allowPrivateMxAddresses: z
+        .boolean()
+        .default(false)
+        .meta({ description: 'Deliver to MX hosts at private, loopback or link-local addresses (10.x, 192.168.x, 127.x, fe80::...). Off, a domain whose MX hosts have only such addresses gets a bounce (550 5.4.4): any domain can point its MX record there, into the office network or back at Moat. On only for a partner reached over a private link, or for tests' }),
       maxConnectionsPerDomain: z.number().int().min(1).max(100).default(5).meta({ description: 'Concurrent deliveries to one destination domain' }),
       tlsRequiredDomains: z
         .array(domainSchema)

@@ -9,12 +9,21 @@ import type { Spool } from '../store/spool.ts';
 import type { Route } from '../events.ts';
 import { NO_REPLY_AFTER_DATA, type DeliveryFailure } from './classify.ts';
 import { Slots } from '../util/slots.ts';
+import { isNonPublicAddress } from '../util/networks.ts';
 import type { Resolver } from '../util/resolver.ts';
 
 /** Waits for one SMTP exchange step; RFC 5321 4.5.3.2 allows minutes, a dead peer should not hold a slot that long. */
 const CONNECT_TIMEOUT_MS = 30_000;
 const GREETING_TIMEOUT_MS = 60_000;
 const SOCKET_TIMEOUT_MS = 300_000;
+/**
+ * Bounds on one attempt at a domain's MX hosts, whose list the domain's owner writes (as Postfix's
+ * smtp_mx_address_limit and smtp_mx_session_limit): addresses connected to, sessions that got as far as a reply,
+ * and host names looked up.
+ */
+export const MX_ADDRESS_LIMIT = 5;
+export const MX_SESSION_LIMIT = 2;
+export const MX_HOST_LIMIT = 10;
 
 type Nodemailer = (typeof import('nodemailer'))['default'];
 let nodemailer: Nodemailer | undefined;
@@ -297,15 +306,23 @@ export class Deliverer {
       hosts = [domain];
     }
     let last: DeliveryResult = fail({ code: 'EDNS', message: `no address found for the mail hosts of ${domain}` });
-    for (const host of hosts) {
+    const { allowPrivateMxAddresses, mxPort } = this.options.config.outbound;
+    const skipped: string[] = [];
+    let tried = 0;
+    let sessions = 0;
+    for (const host of hosts.slice(0, MX_HOST_LIMIT)) {
       const addresses = [
         ...(await resolver.resolve4(host).catch(() => [] as string[])),
         ...(await resolver.resolve6(host).catch(() => [] as string[])),
       ];
       for (const address of addresses) {
-        const transport = mailer.createTransport(
-          this.hopOptions(address, this.options.config.outbound.mxPort, tlsPolicy, host),
-        );
+        if (!allowPrivateMxAddresses && isNonPublicAddress(address)) {
+          skipped.push(`${host} ${address}`);
+          continue;
+        }
+        if (tried === MX_ADDRESS_LIMIT || sessions === MX_SESSION_LIMIT) return last;
+        tried++;
+        const transport = mailer.createTransport(this.hopOptions(address, mxPort, tlsPolicy, host));
         transport.use('stream', this.watchHandOver);
         try {
           last = await this.sendVia(transport, host, job);
@@ -313,7 +330,13 @@ export class Deliverer {
           transport.close();
         }
         if (!last.unreachable && !last.sessionRefused) return last;
+        if (last.sessionRefused) sessions++;
       }
+    }
+    if (tried === 0 && skipped.length > 0) {
+      // an outside domain pointing its MX at a private or loopback address would have Moat deliver into the office's network, or to itself
+      const response = `550 5.4.4 the mail hosts of ${domain} have only private or loopback addresses (${skipped.slice(0, 3).join(', ')}), which Moat does not deliver to (outbound.allowPrivateMxAddresses)`;
+      return fail({ responseCode: 550, response, message: response }, false);
     }
     return last;
   }

@@ -25,6 +25,28 @@ const PRIVATE_BLOCKS: readonly Cidr[] = [
 ];
 /** IPv6 forms that carry IPv4 addresses (mapped, compatible, NAT64 and its local-use /48): IPv4 is written as IPv4. */
 const IPV4_IN_IPV6: readonly Cidr[] = ['::ffff:0:0/96', '::/96', '64:ff9b::/96', '64:ff9b:1::/48'].map((text) => parseCidr(text)!);
+/**
+ * Addresses no mail host on the internet has: the private blocks, "this network" (0/8, ::), multicast, the reserved
+ * 240/4 with broadcast, IPv6's old site-local block and multicast. An MX record may point anywhere; these would reach the office's own network.
+ */
+const NON_PUBLIC = new BlockList();
+for (const cidr of [...PRIVATE_BLOCKS, ...['0.0.0.0/8', '224.0.0.0/4', '240.0.0.0/4', '::/128', 'fec0::/10', 'ff00::/8'].map((text) => parseCidr(text)!)]) {
+  NON_PUBLIC.addSubnet(cidr.address, cidr.prefix, cidr.family);
+}
+
+/** Whether `ip` is outside the public internet (IPv4 carried in IPv6 is judged as that IPv4; local-use NAT64 is private). */
+export function isNonPublicAddress(ip: string): boolean {
+  if (isIPv4(ip)) return NON_PUBLIC.check(ip, 'ipv4');
+  if (!isIPv6(ip)) return true;
+  const address: Cidr = { address: ip, prefix: 128, family: 'ipv6' };
+  const carrier = IPV4_IN_IPV6.find((block) => within(address, block));
+  if (carrier?.prefix === 96) {
+    const [high, low] = expandIPv6(ip).split(':').slice(6).map((group) => Number.parseInt(group, 16)) as [number, number];
+    return NON_PUBLIC.check(`${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`, 'ipv4');
+  }
+  return carrier !== undefined || NON_PUBLIC.check(ip, 'ipv6');
+}
+
 /** Widest public network a trusted network may be: a /24 of IPv4, a /48 of IPv6 (one site). */
 export const WIDEST_PUBLIC_TRUSTED = { ipv4: 24, ipv6: 48 } as const;
 

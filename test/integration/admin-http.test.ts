@@ -481,7 +481,7 @@ test('relay.status lists the hops (the internal server), not each remote domain:
     });
   });
   const world = await startHost(
-    { domains: ['example.test'], internal: { host: '127.0.0.1', port: sink.port, tls: 'none' }, outbound: { mxPort: closed }, filters: { enabled: false } },
+    { domains: ['example.test'], internal: { host: '127.0.0.1', port: sink.port, tls: 'none' }, outbound: { mxPort: closed, allowPrivateMxAddresses: true }, filters: { enabled: false } },
     { relayOptions: { resolver: fixtureResolver({ 'partner.test': [{ exchange: 'mx.partner.test', priority: 10 }] }, { 'mx.partner.test': ['127.0.0.1'] }) } },
   );
   try {
