@@ -24,6 +24,8 @@ declare module 'mailsplit' {
     messageNode?: boolean;
     /** Bytes of the node's header block read so far (the blank line ending it included). */
     _headerlen: number;
+    /** The boundary mailsplit splits a multipart at (its Content-Type's boundary parameter as libmime reads it); false when none. */
+    _boundary: Buffer | false;
   }
 
   export interface SplitterChunk {

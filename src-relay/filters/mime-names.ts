@@ -10,7 +10,7 @@
 /** RFC 2045 6.1 mechanisms Moat decodes; any other (x-uuencode, "base64; x", "base64 junk") a client might decode. */
 export const KNOWN_ENCODINGS: readonly string[] = ['7bit', '8bit', 'binary', 'base64', 'quoted-printable'];
 /**
- * A uuencode begin line in a text part ("begin 644 name", bytes up to the line feed): a file name of 255
+ * A uuencode begin line in a text part ("begin 644 name", bytes up to the line end, a CR or LF): a file name of 255
  * characters in UTF-8 with the mode needs about 1 KiB; longer, the name is not judged and the message is unchecked.
  */
 export const MAX_UUENCODE_BEGIN_LINE_BYTES = 2048;
@@ -261,6 +261,21 @@ const BEGIN_START = /^[ \t]*begin(?:-base64)?[ \t]+[0-7]{3,4}[ \t]/i;
  * and others turn "begin 644 name" ... "end" in a text body into an attachment called name. Holds at most one line
  * head of MAX_UUENCODE_BEGIN_LINE_BYTES; lines that cannot be a begin line are skipped after their first bytes.
  */
+/**
+ * A finder of the line ends (CR or LF) in `data`, asked with rising positions: a bare CR ends a line as mail
+ * programs read text. Each byte is searched once, however many lines (`find(from)`: the next end, or -1).
+ */
+export function lineEndFinder(data: Buffer): (from: number) => number {
+  let lineFeed = -2;
+  let carriageReturn = -2;
+  return (from) => {
+    if (lineFeed !== -1 && lineFeed < from) lineFeed = data.indexOf(0x0a, from);
+    if (carriageReturn !== -1 && carriageReturn < from) carriageReturn = data.indexOf(0x0d, from);
+    if (lineFeed === -1) return carriageReturn;
+    return carriageReturn === -1 ? lineFeed : Math.min(lineFeed, carriageReturn);
+  };
+}
+
 export class UuencodeScanner {
   private line: Buffer[] = [];
   private lineBytes = 0;
@@ -269,13 +284,15 @@ export class UuencodeScanner {
   constructor(private readonly found: { name(name: string): void; problem(why: string): void }) {}
 
   write(data: Buffer): void {
+    // a bare CR ends a line too, as mail programs read text (a "begin" line after one is a file)
+    const nextLineEnd = lineEndFinder(data);
     for (let start = 0; start < data.length; ) {
-      const lineFeed = data.indexOf(0x0a, start);
-      const end = lineFeed === -1 ? data.length : lineFeed;
+      const lineEnd = nextLineEnd(start);
+      const end = lineEnd === -1 ? data.length : lineEnd;
       if (!this.skipping) this.take(data, start, end);
-      if (lineFeed === -1) break;
+      if (lineEnd === -1) break;
       this.endLine();
-      start = lineFeed + 1;
+      start = lineEnd + 1;
     }
   }
 

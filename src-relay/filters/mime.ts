@@ -77,6 +77,8 @@ const UNWALKABLE_MESSAGES: Record<string, string> = {
 export const MAX_UUENCODED_FILES = 100;
 /** Header fields handed to filters. */
 const MAX_HEADER_FIELDS = 1000;
+/** The transfer encodings that leave content as it is: the only ones a multipart may have (RFC 2045 6.4). */
+const IDENTITY_ENCODINGS: ReadonlySet<string> = new Set(['7bit', '8bit', 'binary']);
 /** Fields that say how to read a part: twice in one part, readers disagree on which counts (ambiguous MIME). */
 const SINGLE_FIELDS = ['content-type', 'content-transfer-encoding', 'content-disposition'];
 
@@ -110,6 +112,8 @@ interface NestedWalk {
   pending: Buffer[];
   pendingBytes: number;
   lineBytes: number;
+  /** The content handed over so far ends in a CR (bareCrAsCrlf). */
+  endedWithCR: boolean;
 }
 
 interface Leaf {
@@ -181,6 +185,8 @@ class MimeWalker {
   private htmlText = '';
   private sawRoot = false;
   private uuencodedFiles = 0;
+  /** The multiparts no part was found in yet, with their labels. */
+  private readonly childless = new Map<MimeNode, string>();
   /** Set when the walk stopped: whatever an attached message's splitter still hands over is dropped. */
   private closed = false;
 
@@ -216,6 +222,7 @@ class MimeWalker {
 
   finish(): ParsedMessage {
     this.close();
+    for (const label of this.childless.values()) this.unchecked(`${label} is a multipart with no parts that Moat could find`);
     if (this.text === '' && this.htmlText !== '') this.text = this.htmlText;
     return {
       headers: this.headers,
@@ -240,6 +247,7 @@ class MimeWalker {
     if (this.closed) return;
     if (chunk.type === 'node') {
       await this.endLeaf(scope);
+      if (chunk.parentNode) this.childless.delete(chunk.parentNode);
       // counted over the whole message, attached messages included (each splitter counts only its own)
       if (++this.nodes > MAX_MIME_PARTS) throw new WalkStopped(`more than ${MAX_MIME_PARTS} MIME parts`);
       this.checkNode(scope, chunk);
@@ -255,17 +263,35 @@ class MimeWalker {
           })
           .filter((field) => field.name !== '');
       }
-      if (chunk.multipart) {
-        if (!chunk.headers.getFirst('Content-Type').toLowerCase().includes('boundary')) this.anomaly('a multipart part has no boundary');
-        const { encoding, known } = transferEncoding(fieldValue(chunk, 'content-transfer-encoding'));
-        if (!known) this.unchecked(`${nodeLabel(scope, chunk)} is in the unknown transfer encoding "${encoding.slice(0, 40)}", which a mail program may decode`);
-        return;
-      }
+      if (chunk.multipart) return this.checkMultipart(scope, chunk);
       this.startLeaf(scope, chunk);
       return;
     }
     const leaf = scope.current;
     if (chunk.type === 'body' && leaf && chunk.node === leaf.node && chunk.value) await this.feed(leaf, chunk.value);
+  }
+
+  /**
+   * A multipart is walked by its boundary: one that readers may take differently (twice, in RFC 2231 pieces, with
+   * a comment, empty, or not as mailsplit took it) makes them see different parts, and so does a multipart in an
+   * encoding (RFC 2045 6.4 allows none) or one with a boundary but no parts found (checked in finish()).
+   */
+  private checkMultipart(scope: Scope, node: MimeNode): void {
+    const label = nodeLabel(scope, node);
+    const type = parseHeaderValue(fieldValue(node, 'content-type') ?? '');
+    const boundaries = type.params.filter(({ attribute }) => attribute === 'boundary' || attribute.startsWith('boundary*'));
+    const boundary = boundaries.length === 1 && boundaries[0]!.attribute === 'boundary' ? boundaries[0]!.value : '';
+    // no boundary at all: mail programs show the body as it is, no part is hidden (an oddity the rules score)
+    if (boundaries.length === 0) this.anomaly('a multipart part has no boundary');
+    else {
+      this.childless.set(node, label);
+      if (type.problem || boundary === '' || !node._boundary || !node._boundary.equals(Buffer.from(boundary))) {
+        this.unchecked(`${label} has a boundary that mail programs may read differently (ambiguous MIME)`);
+      }
+    }
+    const { encoding, known } = transferEncoding(fieldValue(node, 'content-transfer-encoding'));
+    if (!known) this.unchecked(`${label} is in the unknown transfer encoding "${encoding.slice(0, 40)}", which a mail program may decode`);
+    else if (!IDENTITY_ENCODINGS.has(encoding)) this.unchecked(`${label} is a multipart in the ${encoding} transfer encoding, which mail programs read differently`);
   }
 
   /** The walk's own limits on one node; past one it stops (the rest of the message is not looked at). */
@@ -310,7 +336,8 @@ class MimeWalker {
       for (const problem of found.problems) this.unchecked(`part ${number}: ${problem}`);
     }
     const disposition = (dispositionField !== null && !dispositionValue.problem && dispositionValue.value.toLowerCase()) || (node.disposition ? String(node.disposition).toLowerCase() : null);
-    const isAttachment = filename !== null || disposition === 'attachment';
+    // any reading of a name makes it a file: mailsplit takes the last of two filename parameters, even an empty one
+    const isAttachment = filename !== null || disposition === 'attachment' || [...names].some((name) => name.trim() !== '');
     const kind = isAttachment ? 'other' : contentType === 'text/plain' ? 'plain' : contentType === 'text/html' ? 'html' : 'other';
     let text: TextDecoder | null = null;
     // the text of an attached message is not the message's own text (the junk rules read the message's)
@@ -370,7 +397,7 @@ class MimeWalker {
     const scope: Scope = { prefix: number, depth, current: null };
     this.scopes.add(scope);
     const splitter = new MimeSplitter({ maxHeadSize: MAX_PART_HEADER_BYTES, maxChildNodes: MAX_MIME_PARTS, maxHeadLines: MAX_HEADER_LINES });
-    const nested: NestedWalk = { label, splitter, finished: Promise.resolve(), error: null, pending: [], pendingBytes: 0, lineBytes: 0 };
+    const nested: NestedWalk = { label, splitter, finished: Promise.resolve(), error: null, pending: [], pendingBytes: 0, lineBytes: 0, endedWithCR: false };
     nested.finished = pipeChain([splitter, this.sink(scope)]).then(
       () => {
         this.scopes.delete(scope);
@@ -400,8 +427,9 @@ class MimeWalker {
   }
 
   /** Hands decoded content of an attached message to its splitter, in writes of NESTED_WRITE_BYTES, waiting when it is full. */
-  private async toNested(nested: NestedWalk, data: Buffer): Promise<void> {
+  private async toNested(nested: NestedWalk, raw: Buffer): Promise<void> {
     await stopIfFailed(nested);
+    const data = bareCrAsCrlf(raw, nested);
     // bytes up to each line feed, counted across writes (the splitter holds an unfinished line whole)
     for (let start = 0; ; ) {
       const lineFeed = data.indexOf(0x0a, start);
@@ -515,6 +543,28 @@ function unlistedProblem(part: MimePart, head: Buffer): { problem: string; unlis
   return archived ? { problem: `Moat cannot look inside a ${inside.innerType} archive in a gzip file`, unlisted: true } : null;
 }
 
+const LINE_FEED = Buffer.from('\n');
+
+/**
+ * An attached message's content with each bare CR made a CRLF: mailsplit splits lines only at LF, a mail program at
+ * a bare CR too, and would see headers and parts where mailsplit sees one long line. `state` carries a CR that ended
+ * the content before.
+ */
+function bareCrAsCrlf(data: Buffer, state: { endedWithCR: boolean }): Buffer {
+  if (data.length === 0) return data;
+  const pieces: Buffer[] = state.endedWithCR && data[0] !== 0x0a ? [LINE_FEED] : [];
+  let from = 0;
+  for (let cr = data.indexOf(0x0d); cr !== -1 && cr + 1 < data.length; cr = data.indexOf(0x0d, cr + 1)) {
+    if (data[cr + 1] === 0x0a) continue;
+    pieces.push(data.subarray(from, cr + 1), LINE_FEED);
+    from = cr + 1;
+  }
+  state.endedWithCR = data[data.length - 1] === 0x0d;
+  if (pieces.length === 0) return data;
+  pieces.push(data.subarray(from));
+  return Buffer.concat(pieces);
+}
+
 /** Throws why the walk of an attached message stopped, if it did (never writes to a splitter that is gone). */
 async function stopIfFailed(nested: NestedWalk): Promise<void> {
   if (nested.splitter.destroyed && !nested.error) await nested.finished;
@@ -582,12 +632,54 @@ export function decodeQuotedPrintable(input: Buffer): Buffer {
   return out.subarray(0, length);
 }
 
-/** The text a reader would see in an HTML part: no tags, scripts, styles or comments; entities for spaces decoded. */
+/** The start of an element whose content a reader never sees as text (sticky: tried at one position). */
+const HIDDEN_START = /<(script|style|head)\b/iy;
+const HIDDEN_END: Record<string, RegExp> = { script: /<\/script\s*>/gi, style: /<\/style\s*>/gi, head: /<\/head\s*>/gi };
+
+/**
+ * The text a reader would see in an HTML part: no tags, scripts, styles or comments; entities for spaces decoded.
+ * One pass from left to right: each search for an end ("-->", ">", "</script>") that finds none is remembered, so
+ * a part of 512 KiB of "<" or "<!--" costs one scan, not one per "<" (a regex per tag type did: a minute).
+ */
 export function stripHtml(html: string): string {
-  return html
-    .replace(/<!--[\s\S]*?-->/g, ' ')
-    .replace(/<(script|style|head)\b[\s\S]*?<\/\1\s*>/gi, ' ')
-    .replace(/<[^>]*>/g, ' ')
+  const out: string[] = [];
+  // from which position on each end is known to be missing
+  const missing = new Map<string, number>();
+  const find = (key: string, from: number, search: (from: number) => { at: number; length: number } | null) => {
+    if (from >= (missing.get(key) ?? Infinity)) return null;
+    const found = search(from);
+    if (!found) missing.set(key, Math.min(from, missing.get(key) ?? Infinity));
+    return found;
+  };
+  const literal = (text: string) => (from: number) => {
+    const at = html.indexOf(text, from);
+    return at === -1 ? null : { at, length: text.length };
+  };
+  let at = 0;
+  while (at < html.length) {
+    const open = html.indexOf('<', at);
+    if (open === -1) break;
+    let end: { at: number; length: number } | null = null;
+    if (html.startsWith('<!--', open)) end = find('-->', open + 4, literal('-->'));
+    HIDDEN_START.lastIndex = open;
+    const hidden = end ? undefined : HIDDEN_START.exec(html)?.[1]?.toLowerCase();
+    if (hidden) {
+      end = find(`</${hidden}`, open + hidden.length + 1, (from) => {
+        const closing = HIDDEN_END[hidden]!;
+        closing.lastIndex = from;
+        const match = closing.exec(html);
+        return match ? { at: match.index, length: match[0].length } : null;
+      });
+    }
+    end ??= find('>', open + 1, literal('>'));
+    // no end: the rest is text, as a reader would see it
+    if (!end) break;
+    out.push(html.slice(at, open), ' ');
+    at = end.at + end.length;
+  }
+  out.push(html.slice(at));
+  return out
+    .join('')
     .replace(/&nbsp;|&#160;|&#xa0;/gi, ' ')
     .replace(/&amp;/gi, '&')
     .replace(/&lt;/gi, '<')

@@ -116,6 +116,7 @@ function listInto(walk: Walk, tail: Buffer, total: number, depth: number, prefix
   }
   if (eocd === -1) return fail('no zip central directory found (damaged or not a zip)');
   let entries = tail.readUInt16LE(eocd + 10);
+  if (tail.readUInt16LE(eocd + 8) !== entries) return fail('zip central directory counts its entries two ways (damaged, or spanning disks)');
   let cdSize = tail.readUInt32LE(eocd + 12);
   let cdOffset = tail.readUInt32LE(eocd + 16);
   if (entries === 0xffff || cdSize === 0xffffffff || cdOffset === 0xffffffff) {
@@ -180,6 +181,8 @@ function listInto(walk: Walk, tail: Buffer, total: number, depth: number, prefix
     if (typeof inner === 'string') fail(`"${name}" ${inner}`);
     else listInto(walk, inner, inner.length, depth + 1, `${prefix}${name}/`);
   }
+  // the directory goes on past the count its end record gives: extractors that read it all would find more members
+  if (at !== eocd) return fail('zip central directory holds more than its end record counts (damaged, or made to hide members)');
 }
 
 /** One member's bytes (the caller has already checked it is a nested zip), or why they cannot be had. */

@@ -310,11 +310,14 @@ export class Deliverer {
     const skipped: string[] = [];
     let tried = 0;
     let sessions = 0;
+    let lookupFailed = false;
+    const addressesOf = (lookup: Promise<string[]>) =>
+      lookup.catch((caught: NodeJS.ErrnoException) => {
+        if (caught.code !== 'ENODATA' && caught.code !== 'ENOTFOUND') lookupFailed = true;
+        return [] as string[];
+      });
     for (const host of hosts.slice(0, MX_HOST_LIMIT)) {
-      const addresses = [
-        ...(await resolver.resolve4(host).catch(() => [] as string[])),
-        ...(await resolver.resolve6(host).catch(() => [] as string[])),
-      ];
+      const addresses = [...(await addressesOf(resolver.resolve4(host))), ...(await addressesOf(resolver.resolve6(host)))];
       for (const address of addresses) {
         if (!allowPrivateMxAddresses && isNonPublicAddress(address)) {
           skipped.push(`${host} ${address}`);
@@ -333,7 +336,8 @@ export class Deliverer {
         if (last.sessionRefused) sessions++;
       }
     }
-    if (tried === 0 && skipped.length > 0) {
+    // a look-up that failed may have hidden a public address: that waits for the next try
+    if (tried === 0 && skipped.length > 0 && !lookupFailed) {
       // an outside domain pointing its MX at a private or loopback address would have Moat deliver into the office's network, or to itself
       const response = `550 5.4.4 the mail hosts of ${domain} have only private or loopback addresses (${skipped.slice(0, 3).join(', ')}), which Moat does not deliver to (outbound.allowPrivateMxAddresses)`;
       return fail({ responseCode: 550, response, message: response }, false);

@@ -65,6 +65,31 @@ test('an MX on loopback, private or IPv4-in-IPv6 addresses is never connected to
   }
 });
 
+test('an MX on a loopback address beside one whose address look-up failed is not bounced: the mail waits for the next try', async () => {
+  const internal = await Sink.start();
+  const hosts = await loopbackHosts(1, (socket) => socket.end('220 would have taken it\r\n'));
+  const fixture = partnerMx(['127.0.0.2', null]);
+  const resolver: Resolver = {
+    ...fixture,
+    resolve4: (host) => (host === 'mx2.partner.test' ? Promise.reject(Object.assign(new Error('queryA ESERVFAIL'), { code: 'ESERVFAIL' })) : fixture.resolve4(host)),
+  };
+  const relay = await startSubmissionRelay(
+    internal.port,
+    { submission: { trustedNetworks: ['127.0.0.1'] }, outbound: { mxPort: hosts.port, allowPrivateMxAddresses: false }, queue: { retryIntervalsSec: [3600] } },
+    { resolver },
+  );
+  try {
+    const id = await sendToPartner(relay.submission);
+    await until('the first attempt ends', () => relay.relay.queue.store.recipients(id)[0]!.attempts >= 1);
+    assert.equal(relay.relay.queue.store.recipients(id)[0]!.status, 'pending');
+    assert.deepEqual(hosts.connections, []);
+  } finally {
+    await relay.stop();
+    await internal.stop();
+    await hosts.stop();
+  }
+});
+
 test(`an attempt stops after ${MX_SESSION_LIMIT} MX hosts that refuse the session at their greeting, and the mail waits for the next try`, async () => {
   const internal = await Sink.start();
   const hosts = await loopbackHosts(MX_SESSION_LIMIT + 3, (socket) => socket.end('421 4.3.2 too busy\r\n'));

@@ -86,8 +86,8 @@ test(`${MAX_UUENCODED_FILES} uuencoded files in the text are all checked (a prog
 });
 
 test(`a begin line of ${MAX_UUENCODE_BEGIN_LINE_BYTES} bytes is read (a program is refused); one byte longer and the message is kept in quarantine`, async () => {
-  // the line is its bytes up to the line feed, the CR included
-  const line = (bytes: number) => `begin 644 ${'a'.repeat(bytes - 'begin 644 '.length - 'x.exe\r'.length)}x.exe\r\n`;
+  // the line is its bytes up to its end (a CR, as a bare one also ends a line)
+  const line = (bytes: number) => `begin 644 ${'a'.repeat(bytes - 'begin 644 '.length - 'x.exe'.length)}x.exe\r\n`;
   await refused(text('long begin under', line(MAX_UUENCODE_BEGIN_LINE_BYTES)), /\.exe: "a+/);
   assert.match(await kept(text('long begin over', line(MAX_UUENCODE_BEGIN_LINE_BYTES + 1)), 'long begin over'), /not checked whole: part 1 has a uuencode begin line longer than 2048 bytes/);
 });

@@ -216,6 +216,17 @@ test('begin lines are found the same whatever the cut: whole, a byte at a time, 
   for (let size = 1; size < 40; size++) assert.deepEqual(scan(size), whole, `cut every ${size} bytes`);
 });
 
+test('a bare CR ends a line as a mail program reads text: a begin line after one is found, however the text is cut', () => {
+  const bytes = Buffer.from(`Here it is:\rbegin 644 evil.exe\rM1F%K92!E>&4*\r\`\rend\r\r\nbegin 644 next.js\r`);
+  for (let size = 1; size <= bytes.length; size++) {
+    const names: string[] = [];
+    const scanner = new UuencodeScanner({ name: (name) => names.push(name), problem: () => {} });
+    for (let i = 0; i < bytes.length; i += size) scanner.write(bytes.subarray(i, i + size));
+    scanner.end();
+    assert.deepEqual(names, ['evil.exe', 'next.js'], `cut every ${size} bytes`);
+  }
+});
+
 test(`a begin line of ${MAX_UUENCODE_BEGIN_LINE_BYTES} bytes is read; one byte longer is a problem, a long line that is no begin line is not`, () => {
   const run = (line: string) => {
     const found = { names: [] as string[], problems: [] as string[] };
@@ -225,11 +236,11 @@ test(`a begin line of ${MAX_UUENCODE_BEGIN_LINE_BYTES} bytes is read; one byte l
     return found;
   };
   const begin = 'begin 644 ';
-  // the CR counts: the line is its bytes up to the line feed
-  const under = run(`${begin}${'a'.repeat(MAX_UUENCODE_BEGIN_LINE_BYTES - begin.length - 6)}x.exe`);
+  // the line is its bytes up to its end, a CR or a line feed
+  const under = run(`${begin}${'a'.repeat(MAX_UUENCODE_BEGIN_LINE_BYTES - begin.length - 5)}x.exe`);
   assert.equal(under.names.length, 1);
   assert.ok(under.names[0]!.endsWith('x.exe'));
-  const over = run(`${begin}${'a'.repeat(MAX_UUENCODE_BEGIN_LINE_BYTES - begin.length - 5)}x.exe`);
+  const over = run(`${begin}${'a'.repeat(MAX_UUENCODE_BEGIN_LINE_BYTES - begin.length - 4)}x.exe`);
   assert.deepEqual(over, { names: [], problems: [`a uuencode begin line longer than ${MAX_UUENCODE_BEGIN_LINE_BYTES} bytes`] });
   assert.deepEqual(run('x'.repeat(MAX_UUENCODE_BEGIN_LINE_BYTES * 4)), { names: [], problems: [] });
 });
