@@ -34,10 +34,13 @@ export function validateConfig(input: unknown): ConfigResult {
   if (parsed.success) return { ok: true, config: parsed.data };
   return {
     ok: false,
-    problems: parsed.error.issues.map((issue) => ({
-      path: issue.path.length ? issue.path.map(String).join('.') : '(config)',
-      message: plainIssueMessage(issue),
-    })),
+    problems: parsed.error.issues.flatMap((issue) => {
+      // a misspelt key would otherwise be dropped without a word, and its setting left at the default
+      if (issue.code === 'unrecognized_keys') {
+        return issue.keys.map((key) => ({ path: [...issue.path.map(String), key].join('.'), message: 'is not a setting Moat knows (misspelt, or in the wrong section?)' }));
+      }
+      return [{ path: issue.path.length ? issue.path.map(String).join('.') : '(config)', message: plainIssueMessage(issue) }];
+    }),
   };
 }
 

@@ -83,7 +83,7 @@ export const tlsModeSchema = z.enum(['none', 'opportunistic', 'required']);
 /** A client network for the mx allow and deny lists: CIDR, IPv4 or IPv6, or one address. */
 const networkSchema = z.string().refine((value) => parseCidr(value) !== null, { message: 'expected a network like 192.0.2.0/24, 2001:db8::/32 or one address' });
 
-const smtpAuthSchema = z.object({
+const smtpAuthSchema = z.strictObject({
   user: z.string().min(1).max(256).meta({ description: 'User name for SMTP AUTH' }),
   pass: z.string().min(1).max(1024).meta({ description: 'Password for SMTP AUTH (kept in the config file; protect it)' }),
 });
@@ -102,7 +102,7 @@ const hopSchema = {
 /** A pair of thresholds with hysteresis: raised past `raise`, cleared only once back past `clear`. */
 const raiseClear = (raise: number, clear: number, what: string, unit: string, direction: 'above' | 'below') =>
   z
-    .object({
+    .strictObject({
       raise: z.number().min(0).default(raise).meta({ description: `${what}: raise the alert ${direction} this (${unit})` }),
       clear: z.number().min(0).default(clear).meta({ description: `${what}: clear it only once ${direction === 'above' ? 'at or below' : 'at or above'} this (${unit})` }),
     })
@@ -132,7 +132,7 @@ export function isPrivateListen(listen: string): boolean {
   return isIP(host) === 6 && /^(f[cd][0-9a-f]{2}|fe[89ab][0-9a-f]):/.test(host);
 }
 
-export const ConfigSchema = z.object({
+export const ConfigSchema = z.strictObject({
   hostname: hostSchema
     .optional()
     .meta({ description: "Name used in the greeting, EHLO and Received headers (default: the machine's host name)" }),
@@ -145,10 +145,10 @@ export const ConfigSchema = z.object({
     .default([])
     .meta({ description: 'When not empty, only these recipients are accepted (postmaster always is)' }),
   mx: z
-    .object({
+    .strictObject({
       listen: hostPortSchema.default('0.0.0.0:25').meta({ description: 'Address of the inbound (port 25) listener' }),
       tls: z
-        .object({
+        .strictObject({
           cert: z.string().optional().meta({ description: 'PEM certificate file for STARTTLS (default: a self-signed pair made on first start, kept in DATA/tls)' }),
           key: z.string().optional().meta({ description: 'PEM private key file for STARTTLS' }),
         })
@@ -165,7 +165,7 @@ export const ConfigSchema = z.object({
       // connection policy (smtp/connection-policy.ts) and recipient verification (smtp/callout.ts)
       greetingDelayMs: z.number().int().min(0).max(30_000).default(0).meta({ description: 'Wait this long before the 220 greeting; a client that talks first gets 421 "You talk too soon" (a 100 ms window is always there; 2000-6000 catches more spam bots, every sender waits that long)' }),
       clientNetworks: z
-        .object({
+        .strictObject({
           allow: z
             .array(networkSchema)
             .max(1000)
@@ -175,10 +175,10 @@ export const ConfigSchema = z.object({
         })
         .prefault({}),
       dnsbl: z
-        .object({
+        .strictObject({
           zones: z
             .array(
-              z.object({
+              z.strictObject({
                 zone: domainSchema,
                 weight: z.number().min(-100).max(100).default(1),
                 answers: z.array(z.ipv4()).max(64).optional(),
@@ -192,13 +192,13 @@ export const ConfigSchema = z.object({
         })
         .prefault({}),
       rateLimit: z
-        .object({
+        .strictObject({
           connectionsPerMinute: z.number().int().min(0).max(100_000).default(60).meta({ description: 'New connections per client IP in any minute; past it 421 (0: no limit)' }),
           messagesPerMinute: z.number().int().min(0).max(100_000).default(120).meta({ description: 'MAIL FROM per client IP in any minute; past it 451 4.7.1 (0: no limit)' }),
         })
         .prefault({}),
       harvest: z
-        .object({
+        .strictObject({
           maxUnknownPerSession: z.number().int().min(0).max(10_000).default(5).meta({ description: 'Unknown recipients in one session; the next one ends the session with 421 (directory harvest; 0: no cap)' }),
           maxUnknownPerIp: z.number().int().min(0).max(100_000).default(20).meta({ description: 'Unknown recipients from one client IP within windowMinutes; past it 421 and the client is blocked for blockMinutes (0: no cap)' }),
           windowMinutes: z.number().min(1).max(1440).default(10).meta({ description: 'How long unknown recipients are counted per client IP' }),
@@ -206,14 +206,14 @@ export const ConfigSchema = z.object({
         })
         .prefault({}),
       errorDelay: z
-        .object({
+        .strictObject({
           afterErrors: z.number().int().min(0).max(1000).default(2).meta({ description: 'Refused commands in a session before replies are slowed down (tarpit)' }),
           stepMs: z.number().int().min(0).max(60_000).default(1000).meta({ description: 'Each refused command past afterErrors delays the next MAIL/RCPT reply this much more (0: no tarpit)' }),
           maxMs: z.number().int().min(0).max(60_000).default(5000).meta({ description: 'Longest tarpit delay of one reply' }),
         })
         .prefault({}),
       callout: z
-        .object({
+        .strictObject({
           enabled: z.boolean().default(false).meta({ description: 'Ask the internal server whether a recipient exists (RCPT probe, no message sent) and refuse unknown ones with 550 5.1.1; needs recipient filtering on the internal server (Exchange: Recipient Filtering on the receive connector)' }),
           positiveTtlSec: seconds(0, 30 * 86400).default(3600).meta({ description: 'How long an "exists" answer is remembered' }),
           negativeTtlSec: seconds(0, 30 * 86400).default(600).meta({ description: 'How long a "no such recipient" answer is remembered' }),
@@ -225,16 +225,16 @@ export const ConfigSchema = z.object({
     })
     .prefault({}),
   internal: z
-    .object({
+    .strictObject({
       host: hostSchema.meta({ description: 'The internal mail server (e.g. Exchange) that receives mail for the accepted domains' }),
       ...hopSchema,
     })
     .optional()
     .meta({ description: 'Where mail for the accepted domains goes' }),
   outbound: z
-    .object({
+    .strictObject({
       smarthost: z
-        .object({ host: hostSchema.meta({ description: 'Smarthost name or address' }), ...hopSchema })
+        .strictObject({ host: hostSchema.meta({ description: 'Smarthost name or address' }), ...hopSchema })
         .optional()
         .meta({ description: 'Send mail for other domains through this relay instead of looking up MX records' }),
       mxPort: port.default(25).meta({ description: 'Port used when delivering to MX hosts (25; other values are for tests)' }),
@@ -252,7 +252,7 @@ export const ConfigSchema = z.object({
     })
     .prefault({}),
   submission: z
-    .object({
+    .strictObject({
       listen: hostPortSchema.optional().meta({ description: 'Address of the submission listener with STARTTLS for office clients, e.g. 0.0.0.0:587 (off when unset)' }),
       tlsListen: hostPortSchema.optional().meta({ description: 'Address of the submission listener with implicit TLS (RFC 8314), e.g. 0.0.0.0:465 (off when unset)' }),
       trustedNetworks: z
@@ -273,7 +273,7 @@ export const ConfigSchema = z.object({
         .default('send')
         .meta({ description: 'An archive from an office client whose contents cannot be scanned: a password-protected zip (the names inside still are checked), or a rar, 7z, tar or cab archive (Moat does not look inside them): sent, or refused with 550 as other files that cannot be checked' }),
       login: z
-        .object({
+        .strictObject({
           maxFailuresPerAccount: z.number().int().min(1).max(1000).default(5).meta({ description: 'Failed logins for one user name (existing or not) from one client address within windowMinutes before the name is locked for that address (guesses from elsewhere never lock the real user out of their own address)' }),
           maxFailuresPerAccountTotal: z.number().int().min(1).max(100_000).default(20).meta({ description: 'Failed logins for one user name from all client addresses together within windowMinutes before the name is locked for every address it has not logged in from successfully in the last 30 days (failures from those addresses do not count; their own per-address limit applies)' }),
           maxFailuresPerIp: z.number().int().min(1).max(10000).default(20).meta({ description: 'Failed logins from one client address within windowMinutes before it is locked' }),
@@ -284,7 +284,7 @@ export const ConfigSchema = z.object({
         })
         .prefault({}),
       accountLimits: z
-        .object({
+        .strictObject({
           messagesPerHour: z.number().int().min(1).max(1_000_000).default(200).meta({ description: 'Circuit breaker: an account sending more messages in an hour is suspended until "moat users unlock"' }),
           recipientsPerHour: z.number().int().min(1).max(10_000_000).default(500).meta({ description: 'Circuit breaker: an account sending to more recipients in an hour is suspended until "moat users unlock"' }),
         })
@@ -292,7 +292,7 @@ export const ConfigSchema = z.object({
     })
     .prefault({}),
   queue: z
-    .object({
+    .strictObject({
       retryIntervalsSec: z.array(seconds(1, 86400)).min(1).max(50).default([300, 600, 1200, 2400, 3600]).meta({ description: 'Waits between delivery attempts; the last repeats' }),
       lifetimeHours: z.number().min(0.01).max(24 * 60).default(120).meta({ description: 'Give up and bounce after this long in the queue (5 days)' }),
       delayWarningHours: z.number().min(0).max(24 * 60).default(4).meta({ description: 'Tell the sender mail is delayed after this long (0: never)' }),
@@ -300,10 +300,10 @@ export const ConfigSchema = z.object({
     })
     .prefault({}),
   admin: z
-    .object({
+    .strictObject({
       listen: hostPortSchema.default('127.0.0.1:8025').meta({ description: 'Address of the admin listener (web admin, admin API, /metrics, /healthz); a non-loopback address needs admin.tls.enabled' }),
       tls: z
-        .object({
+        .strictObject({
           enabled: z.boolean().default(false).meta({ description: 'Serve the admin listener over HTTPS (required for a non-loopback address)' }),
           cert: z.string().optional().meta({ description: "PEM certificate file for the admin listener (default: the inbound listener's certificate)" }),
           key: z.string().optional().meta({ description: 'PEM private key file for the admin listener' }),
@@ -325,7 +325,7 @@ export const ConfigSchema = z.object({
       }
     }),
   alerts: z
-    .object({
+    .strictObject({
       intervalSec: seconds(1, 3600).default(30).meta({ description: 'How often the alert rules are checked' }),
       emailTo: z.array(mailboxSchema).max(20).default([]).meta({ description: 'Send each raised and cleared alert to these addresses (through the relay itself)' }),
       webhookUrl: z.url({ protocol: /^https?$/ }).optional().meta({ description: 'POST each raised and cleared alert as JSON to this URL' }),
@@ -334,7 +334,7 @@ export const ConfigSchema = z.object({
       oldestQueuedMinutes: raiseClear(60, 30, 'Age of the oldest queued message', 'minutes', 'above'),
       internalDownMinutes: z.number().min(0).max(10080).default(10).meta({ description: 'Raise when the internal server has been unreachable this long (minutes); clears when it answers' }),
       deliveryFailures: z
-        .object({
+        .strictObject({
           windowMinutes: z.number().int().min(1).max(1440).default(30).meta({ description: 'Delivery failures: the window looked at (minutes)' }),
           minAttempts: z.number().int().min(1).max(1_000_000).default(20).meta({ description: 'Delivery failures: attempts in the window before the ratio counts' }),
           raisePercent: z.number().min(1).max(100).default(50).meta({ description: 'Delivery failures: raise when this share of attempts failed (deferred or bounced)' }),
@@ -349,12 +349,12 @@ export const ConfigSchema = z.object({
     })
     .prefault({}),
   checklist: z
-    .object({
+    .strictObject({
       intervalHours: z.number().min(0).max(720).default(6).meta({ description: 'Run the patch-status probes (and the open-relay self-test) this often (0: only on demand)' }),
     })
     .prefault({}),
   backup: z
-    .object({
+    .strictObject({
       intervalHours: z.number().min(0).max(24 * 90).default(0).meta({ description: 'Write a backup this often (0: no scheduled backups)' }),
       folder: z.string().min(1).optional().meta({ description: 'Where scheduled backups go (default: DATA/backups; better a different disk)' }),
       keep: z.number().int().min(1).max(1000).default(7).meta({ description: 'Scheduled backups kept; older ones are deleted' }),
@@ -362,7 +362,7 @@ export const ConfigSchema = z.object({
     })
     .prefault({}),
   filters: z
-    .object({
+    .strictObject({
       enabled: z.boolean().default(true).meta({ description: 'Check inbound mail with the content filters before the 250 (off: everything is delivered unchecked)' }),
       timeoutSec: seconds(1, 540).default(60).meta({ description: 'Deadline of each filter on one message; past it the filter counts as failed (see failMode). RFC 5321 gives the client 10 minutes after DATA' }),
       tagScore: z.number().min(0).max(1000).default(5).meta({ description: 'Junk score from which a message is delivered tagged (X-Spam-Flag: YES, for the Junk folder); 0: never' }),
@@ -381,7 +381,7 @@ export const ConfigSchema = z.object({
         .default('quarantine')
         .meta({ description: 'A message Moat could not check whole (a MIME limit reached, ambiguous MIME headers, a zip that is damaged, encrypted, nested too deep or over a size limit, more DKIM or ARC signatures or From domains than sender authentication takes on): kept in quarantine or refused (550); never delivered unchecked' }),
       attachments: z
-        .object({
+        .strictObject({
           enabled: z.boolean().default(true).meta({ description: 'Block dangerous attachments (by name, by content, inside zip archives)' }),
           action: z.enum(['reject', 'quarantine']).default('reject').meta({ description: 'What happens to a message with a blocked attachment' }),
           blockedExtensions: z
@@ -393,7 +393,7 @@ export const ConfigSchema = z.object({
         })
         .prefault({}),
       clamav: z
-        .object({
+        .strictObject({
           address: z
             .string()
             .regex(/^(\/[^\0]*|(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+):\d{1,5})$/, 'expected a unix socket path (/run/clamav/clamd.ctl) or HOST:PORT')
@@ -415,7 +415,7 @@ export const ConfigSchema = z.object({
         .prefault({}),
       // sender authentication and the optional junk engines (filters/sender-auth.ts, rspamd.ts, spamd.ts)
       senderAuth: z
-        .object({
+        .strictObject({
           enabled: z.boolean().default(true).meta({ description: 'Check SPF, DKIM, ARC and DMARC (filter "sender-auth"); the results go into Authentication-Results' }),
           dmarcReject: z.enum(['reject', 'quarantine', 'tag']).default('reject').meta({ description: 'A message failing DMARC whose From domain publishes p=reject: refused (550 5.7.1), kept in quarantine, or tagged; with tag, a DMARC policy that cannot be looked up defers nothing either' }),
           dmarcQuarantine: z.enum(['quarantine', 'tag']).default('quarantine').meta({ description: 'A message failing DMARC whose From domain publishes p=quarantine: kept in quarantine or tagged' }),
@@ -426,13 +426,13 @@ export const ConfigSchema = z.object({
         })
         .prefault({}),
       rspamd: z
-        .object({
+        .strictObject({
           address: hostPortSchema.optional().meta({ description: "rspamd's normal worker, e.g. 127.0.0.1:11333 (filter \"rspamd\", HTTP /checkv2); off while unset" }),
           maxBytes: z.number().int().min(1024).max(1024 ** 3).default(20 * 1024 * 1024).meta({ description: 'Larger messages are not sent to rspamd (passed unscored)' }),
         })
         .prefault({}),
       spamd: z
-        .object({
+        .strictObject({
           address: hostPortSchema.optional().meta({ description: "SpamAssassin's spamd, e.g. 127.0.0.1:783 (filter \"spamd\", SPAMC/1.5 SYMBOLS); off while unset" }),
           maxBytes: z.number().int().min(1024).max(1024 ** 3).default(2 * 1024 * 1024).meta({ description: 'Larger messages are not sent to spamd (passed unscored; SpamAssassin is slow on big mail)' }),
           user: z.string().regex(/^[A-Za-z0-9._@-]{1,64}$/).optional().meta({ description: "Whose SpamAssassin preferences apply (spamd's User header); default: spamd's own user" }),
@@ -441,17 +441,17 @@ export const ConfigSchema = z.object({
     })
     .prefault({}),
   quarantine: z
-    .object({
+    .strictObject({
       retentionDays: z.number().min(1).max(3650).default(30).meta({ description: 'Quarantined messages are deleted after this many days' }),
       digest: z
-        .object({
+        .strictObject({
           enabled: z.boolean().default(false).meta({ description: 'Send each internal recipient a list of their newly quarantined mail, with links to the user page' }),
           time: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'expected a time of day like 08:00').default('08:00').meta({ description: "Time of day the digest goes out (HH:MM), by the relay box's clock and time zone" }),
           weekdays: z.array(z.number().int().min(0).max(6)).min(1).max(7).default([1, 2, 3, 4, 5]).meta({ description: 'Days the digest goes out (0 Sunday … 6 Saturday)' }),
         })
         .prefault({}),
       userPage: z
-        .object({
+        .strictObject({
           listen: hostPortSchema.optional().meta({ description: "Address of the end users' quarantine page, on an internal interface (off while unset)" }),
           url: z.url({ protocol: /^https?$/ }).optional().meta({ description: "Start of the digest's links, as users' browsers reach the page (default: http://LISTEN)" }),
           allowPublicAddress: z.boolean().default(false).meta({ description: 'Let the user page listen on an address that is not private (all interfaces or an Internet address)' }),

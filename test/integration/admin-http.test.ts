@@ -97,6 +97,11 @@ test('applying a configuration turns a fresh relay into one that accepts and del
     assert.deepEqual(incomplete.problems.map((problem) => problem.path), ['internal.host']);
     const wrong = await admin.call('config.validate', { config: { domains: ['not a domain!'] }, complete: false });
     assert.equal(wrong.problems[0]!.path, 'domains.0');
+    // a misspelt key is refused by validate and apply alike, and nothing is written
+    const misspelt = { domains: ['example.test'], internal: { host: '127.0.0.1', port: sink.port }, recipents: { file: '/etc/passwd' } };
+    assert.deepEqual((await admin.call('config.validate', { config: misspelt, complete: true })).problems.map((problem) => problem.path), ['recipents']);
+    await assert.rejects(admin.call('config.apply', { config: misspelt }), /recipents/);
+    assert.ok(!existsSync(join(world.dataDir, 'moat.json')), 'nothing written');
     // quarantine from 20 under the default refuse score (15) would keep nothing: said at the score that was set
     const scores = await admin.call('config.validate', { config: { domains: ['example.test'], filters: { quarantineScore: 20 } }, complete: false });
     assert.deepEqual(scores.problems, [{ path: 'filters.quarantineScore', message: 'the refuse score (15, the default) is below the quarantine score (20): the scores must rise from tag to quarantine to refuse (0 turns one off)' }]);

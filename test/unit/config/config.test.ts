@@ -94,6 +94,19 @@ test('serve needs a domain and the internal server', () => {
   assert.deepEqual(checkServeReady(result.config).map((problem) => problem.path), ['domains', 'internal.host']);
 });
 
+test('a key Moat does not know is a problem at its path, at every level (a misspelt "recipients" would leave recipient checking off without a word); __proto__ and constructor too', () => {
+  const result = validateConfig(JSON.parse('{"domains":["a.test"],"recipents":{"file":"x"},"mx":{"maxRecipent":5,"tls":{"enable":true}},"outbound":{"smarthost":{"host":"h.test","pasword":"x"}},"constructor":1,"__proto__":{"polluted":1}}'));
+  assert.ok(!result.ok);
+  assert.deepEqual(result.problems.map((problem) => problem.path).sort(), ['__proto__', 'constructor', 'mx.maxRecipent', 'mx.tls.enable', 'outbound.smarthost.pasword', 'recipents']);
+  for (const problem of result.problems) assert.equal(problem.message, 'is not a setting Moat knows (misspelt, or in the wrong section?)');
+  assert.equal(({} as Record<string, unknown>).polluted, undefined);
+  const file = join(tempDir('moat-config-'), 'moat.json');
+  writeFileSync(file, JSON.stringify({ domain: ['a.test'] }));
+  const loaded = loadConfig(file);
+  assert.ok(!loaded.ok, 'a hand-edited file with "domain" for "domains" does not start in setup mode as if empty');
+  assert.deepEqual(loaded.problems.map((problem) => problem.path), ['domain']);
+});
+
 test('a config file that is not JSON is one problem naming the file', () => {
   const dir = tempDir('moat-config-');
   const file = join(dir, 'moat.json');
