@@ -38,6 +38,8 @@ export interface DeliveryJob {
   sender: string;
   recipients: string[];
   route: Route;
+  /** Ends the delivery where it is (the relay stopping): the connection is closed, the result says `stopped`. */
+  signal?: AbortSignal;
 }
 
 export interface RecipientOutcome {
@@ -83,6 +85,8 @@ export interface DeliveryResult {
    * host, not a verdict on the message; the next MX host is tried (Postfix's smtp_skip_5xx_greeting, RFC 5321 5.1).
    */
   sessionRefused?: boolean;
+  /** The job's signal stopped it before the server had the whole message: nothing was delivered, nothing to record. */
+  stopped?: boolean;
 }
 
 /** nodemailer's names of the commands before MAIL FROM ('CONN': the greeting). */
@@ -224,13 +228,22 @@ export class Deliverer {
     const raw = this.messageContent(job.queueId);
     const handedOver = { done: false };
     this.handedOver.set(raw, handedOver);
+    // a stop ends the send before the final dot; after it, the server's answer is awaited (ended there, a retry
+    // would risk a second copy: RFC 1047)
+    const abort = new AbortController();
+    const onStop = () => {
+      if (!handedOver.done) abort.abort();
+    };
+    job.signal?.addEventListener('abort', onStop, { once: true });
+    if (job.signal?.aborted) onStop();
     try {
       const info = await transport.sendMail({
         envelope: { from: job.sender, to: job.recipients },
         raw,
         // never written (raw is sent as it is); given, it spares nodemailer five randomBytes calls for one of its own
         messageId: `<${job.queueId}@${this.options.hostname}>`,
-      });
+        signal: abort.signal,
+      } as Parameters<Transporter['sendMail']>[0]);
       const rejected = new Map<string, SmtpError>();
       for (const error of ((info as { rejectedErrors?: SmtpError[] }).rejectedErrors ?? [])) {
         if (error.recipient) rejected.set(error.recipient, error);
@@ -248,6 +261,10 @@ export class Deliverer {
       };
     } catch (caught) {
       if (!(caught as SmtpError).responseCode && handedOver.done) return noReplyAfterData(remoteMta, job, caught as SmtpError);
+      if (abort.signal.aborted) {
+        const failure = { message: 'the delivery was stopped before the message was sent: the relay was stopping' };
+        return { remoteMta, unreachable: false, stopped: true, outcomes: job.recipients.map((address) => ({ address, delivered: false, failure })) };
+      }
       const error = ownFailure(caught as SmtpError);
       const perRecipient = new Map((error.rejectedErrors ?? []).map((rejected) => [rejected.recipient, rejected]));
       return {
@@ -256,6 +273,8 @@ export class Deliverer {
         sessionRefused: Boolean(error.responseCode) && SESSION_COMMANDS.has(error.command ?? ''),
         outcomes: job.recipients.map((address) => ({ address, delivered: false, failure: describe(perRecipient.get(address) ?? error) })),
       };
+    } finally {
+      job.signal?.removeEventListener('abort', onStop);
     }
   }
 
@@ -332,7 +351,7 @@ export class Deliverer {
         } finally {
           transport.close();
         }
-        if (!last.unreachable && !last.sessionRefused) return last;
+        if (last.stopped || (!last.unreachable && !last.sessionRefused)) return last;
         if (last.sessionRefused) sessions++;
       }
     }

@@ -19,6 +19,11 @@ const OUTCOME_BATCH_MS = 50;
 /** The first wait before writing again outcomes the database refused (a full disk); it doubles up to the max. */
 const OUTCOME_RETRY_MS = 1000;
 const OUTCOME_RETRY_MAX_MS = 30_000;
+/**
+ * After the grace, how long deliveries get to settle once told to stop: those before their final dot end at once;
+ * those after it wait for the server's answer, which decides between a delivery and a retry (a second copy).
+ */
+const FINAL_REPLY_WAIT_MS = 30_000;
 /** Under load, how often the database is asked for due work (new mail is handed over directly). */
 const DB_PICK_MS = 100;
 /** Just-committed messages kept for direct hand-over; past these the database query finds them. */
@@ -93,6 +98,8 @@ export class Scheduler {
   private forceDbPick = true;
   private pumpScheduled = false;
   private running = false;
+  /** Aborted when the grace of stop() ends: deliveries still under way close their connections. */
+  private readonly stopping = new AbortController();
 
   constructor(options: SchedulerOptions) {
     this.queue = options.queue;
@@ -112,7 +119,10 @@ export class Scheduler {
     this.wake();
   }
 
-  /** Stops picking new work and waits for deliveries in progress, at most `graceMs`. */
+  /**
+   * Stops picking new work and waits for deliveries in progress, at most `graceMs`; then stops those that have not
+   * sent their message yet, and waits for the answers to those that have (FINAL_REPLY_WAIT_MS).
+   */
   async stop(graceMs: number): Promise<void> {
     this.running = false;
     this.queue.off('queued', this.onQueued);
@@ -124,6 +134,15 @@ export class Scheduler {
       new Promise((resolve) => (timeout = setTimeout(resolve, graceMs))),
     ]);
     clearTimeout(timeout);
+    if (this.jobs.size > 0) {
+      // left running past the store's close, a delivery would be made again by the next engine (an Apply's)
+      this.stopping.abort();
+      await Promise.race([
+        Promise.allSettled([...this.jobs]),
+        new Promise((resolve) => (timeout = setTimeout(resolve, FINAL_REPLY_WAIT_MS))),
+      ]);
+      clearTimeout(timeout);
+    }
     await this.writeOutcomes();
     this.deliverer.close();
   }
@@ -323,7 +342,10 @@ export class Scheduler {
       sender: first.sender,
       recipients: job.rows.map((row) => row.address),
       route: job.route,
+      signal: this.stopping.signal,
     });
+    // stopped before the server had the message: not an attempt; the message is free for the next engine
+    if (result.stopped) return { record: { messageId: job.messageId, updates: [], history: [] }, announce: [] };
     const now = this.clock();
     // from here the delivery is made: nothing may throw before its outcome is recorded, or the message would be
     // freed without it and delivered again (a database refusing the route's retry once did that)

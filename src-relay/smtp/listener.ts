@@ -232,13 +232,16 @@ export abstract class SmtpListener {
     return listen(this.server, host, port);
   }
 
-  /** Stops accepting; idle sessions get 421 now, sessions in a transaction after it, the rest when the grace ends. */
+  /**
+   * Stops accepting; sessions get 421 now, those sending a message once its DATA is answered. A client that opened
+   * a transaction and went quiet would otherwise hold a stop (an Apply: mx down meanwhile) for the whole grace.
+   */
   stop(): Promise<void> {
     this.stopping = true;
     clearInterval(this.stressSweep);
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const state of this.sessions.values()) {
-      if (!state.inData && !state.session.envelope.mailFrom) this.reply(state, REPLIES.shuttingDown);
+      if (!state.inData) this.reply(state, REPLIES.shuttingDown);
     }
     return closed;
   }
