@@ -24,6 +24,7 @@ import { addUiRoutes } from './static-files.ts';
 import { handlers } from './service.ts';
 import type { ApiContext, CallInfo, ConfigCapability, RelayStatus, StatusCapability } from './handlers/types.ts';
 import { HOP_ROUTES } from '../queue/delivery.ts';
+import { writeFileWhole } from '../util/write-whole.ts';
 
 type Json = Record<string, unknown>;
 
@@ -244,8 +245,13 @@ export class AdminHost {
     } catch (error) {
       const reason = (error as Error).message;
       this.logger.error({ error: reason }, 'CONFIG_APPLY_FAILED');
-      if (previousText === null) rmSync(this.configFile, { force: true });
-      else await saveConfig(this.configFile, JSON.parse(previousText) as Json);
+      try {
+        // the old file byte for byte, whatever it held (a damaged one too): never a reading of it
+        if (previousText === null) rmSync(this.configFile, { force: true });
+        else await writeFileWhole(this.configFile, previousText, 0o600);
+      } catch (restoring) {
+        this.logger.error({ file: this.configFile, error: (restoring as Error).message }, 'CONFIG_RESTORE_FAILED');
+      }
       if (previousConfig) await this.startEngine(previousConfig, true).catch((again: Error) => this.fail(again.message));
       else {
         this.state = 'setup';
@@ -286,15 +292,22 @@ export class AdminHost {
     return overriddenPaths(this.options.overrides ?? {});
   }
 
-  /** The configuration file as saved (what the wizard and settings edit). */
+  /**
+   * The configuration file as saved (what the wizard and settings edit). A file that cannot be read is an error, not
+   * an empty one: settings edited from nothing and applied would drop every setting the relay runs with.
+   */
   savedConfig(): Json {
     if (!existsSync(this.configFile)) return {};
+    const damaged = (why: string) =>
+      new ApiError('CONFIG_FILE_DAMAGED', `${this.configFile} cannot be read (${why}). The relay goes on with the settings it started with. Put the file right (or restore it from a backup), then reload this page.`);
+    let parsed: unknown;
     try {
-      const parsed: unknown = JSON.parse(readFileSync(this.configFile, 'utf8'));
-      return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? (parsed as Json) : {};
-    } catch {
-      return {};
+      parsed = JSON.parse(readFileSync(this.configFile, 'utf8'));
+    } catch (error) {
+      throw damaged((error as Error).message);
     }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw damaged('it holds no settings object');
+    return parsed as Json;
   }
 
   private forwardEvents(relay: Relay): void {

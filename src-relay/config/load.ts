@@ -81,8 +81,16 @@ const JUNK_SCORE_DEFAULTS = (() => {
 export function loadConfig(file: string, overrides: ConfigInput | Json = {}, required = false): ConfigResult {
   let fromFile: unknown = {};
   if (existsSync(file)) {
+    let text: string;
     try {
-      fromFile = JSON.parse(readFileSync(file, 'utf8'));
+      text = readFileSync(file, 'utf8');
+    } catch (error) {
+      const { code } = error as NodeJS.ErrnoException;
+      const why = code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a folder' : (error as Error).message;
+      return { ok: false, problems: [{ path: '(file)', message: `${file} cannot be read: ${why}` }] };
+    }
+    try {
+      fromFile = JSON.parse(text);
     } catch (error) {
       return { ok: false, problems: [{ path: '(file)', message: `${file} is not valid JSON: ${(error as Error).message}` }] };
     }

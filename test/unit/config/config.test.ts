@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync, readdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkServeReady, loadConfig, saveConfig, scoreOrderProblems, splitHostPort, validateConfig } from '../../../src-relay/config/load.ts';
 import { configKeys } from '../../../src-relay/config/docs.ts';
@@ -115,6 +115,12 @@ test('a config file that is not JSON is one problem naming the file', () => {
   assert.ok(!result.ok);
   assert.equal(result.problems[0]!.path, '(file)');
   assert.match(result.problems[0]!.message, /not valid JSON/);
+  // a file that cannot be read is not blamed on its JSON
+  const folder = join(dir, 'folder.json');
+  mkdirSync(folder);
+  const unreadable = loadConfig(folder);
+  assert.ok(!unreadable.ok);
+  assert.equal(unreadable.problems[0]!.message, `${folder} cannot be read: it is a folder`);
 });
 
 test('flags override the file, object by object', () => {
