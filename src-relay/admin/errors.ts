@@ -34,6 +34,7 @@ export const API_ERRORS = {
   ACCOUNT_GONE: { status: 404, message: 'no such account' },
   CONFIG_INVALID: { status: 400, message: 'the configuration is not valid (see issues)' },
   CONFIG_FILE_DAMAGED: { status: 500, message: 'the configuration file cannot be read: put it right or restore it from a backup' },
+  CONFIG_CHANGED: { status: 409, message: 'the settings were changed elsewhere after this page loaded them: reload to see them' },
   APPLY_FAILED: { status: 500, message: 'the new configuration could not be started; the previous one is running again' },
   CERTIFICATE_INVALID: { status: 400, message: 'the certificate or key is not valid PEM, or they do not belong together' },
   BACKUP_FAILED: { status: 500, message: 'the backup could not be written' },

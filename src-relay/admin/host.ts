@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
+import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import { promises as dns } from 'node:dns';
 import { checkServeReady, loadConfig, mergeConfig, overriddenPaths, saveConfig, scoreOrderProblems, tlsFileProblems, validateConfig, type ConfigProblem } from '../config/load.ts';
@@ -209,8 +210,14 @@ export class AdminHost {
   }
 
   /** Validates, saves whole and restarts; on a start failure the old file and the old engine come back. */
-  apply(input: Json): Promise<RelayStatus & { notes: string[] }> {
-    const run = this.applying.then(() => this.applyNow(input));
+  apply(input: Json, revision?: string): Promise<RelayStatus & { notes: string[] }> {
+    const run = this.applying.then(() => {
+      // checked in turn with the other applies: of two windows that loaded the same file, the second is told
+      if (revision !== undefined && revision !== this.configRevision()) {
+        throw new ApiError('CONFIG_CHANGED', 'the settings were changed elsewhere after this page loaded them (another window, the wizard, or moat.json by hand): reload to see them, then make your change again');
+      }
+      return this.applyNow(input);
+    });
     this.applying = run.catch(() => {});
     return run;
   }
@@ -292,6 +299,16 @@ export class AdminHost {
     return overriddenPaths(this.options.overrides ?? {});
   }
 
+  /** The file's revision: a digest of its bytes, "none" without one. */
+  configRevision(): string {
+    if (!existsSync(this.configFile)) return 'none';
+    try {
+      return createHash('sha256').update(readFileSync(this.configFile)).digest('base64url').slice(0, 22);
+    } catch {
+      return 'unreadable';
+    }
+  }
+
   /**
    * The configuration file as saved (what the wizard and settings edit). A file that cannot be read is an error, not
    * an empty one: settings edited from nothing and applied would drop every setting the relay runs with.
@@ -353,8 +370,9 @@ export class AdminHost {
   private readonly statusCapability: StatusCapability = { current: () => this.status() };
   private readonly configCapability: ConfigCapability = {
     saved: () => this.savedConfig(),
+    revision: () => this.configRevision(),
     check: (input, complete) => this.check(input, complete),
-    apply: (input) => this.apply(input),
+    apply: (input, revision) => this.apply(input, revision),
     overridden: () => this.overriddenKeys(),
   };
 

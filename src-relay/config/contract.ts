@@ -17,6 +17,8 @@ export const configContract = {
     input: empty,
     output: z.object({
       saved: configObject,
+      /** Which version of the file `saved` is: config.apply given it refuses to overwrite a file changed since (CONFLICT). */
+      revision: z.string(),
       effective: configObject,
       /** Whether the relay can run with it (domains and the internal server set). */
       configured: z.boolean(),
@@ -52,7 +54,8 @@ export const configContract = {
   }),
   'config.apply': method({
     summary: 'Save the configuration (whole or not at all) and restart the engine with it; rolled back if it cannot start',
-    input: z.object({ config: configObject }).strict(),
+    // revision: config.get's, when the configuration was edited from it; another window's Apply since is not undone
+    input: z.object({ config: configObject, revision: z.string().max(100).optional() }).strict(),
     // notes: what the admin must know that did not stop the apply (a listener that could not start, one that moves
     // only at the next start)
     output: z.object({ state: z.string(), error: z.string().nullable(), notes: z.array(z.string()) }),

@@ -226,6 +226,35 @@ test('a configuration file damaged under a running relay: config.get says so ins
   }
 });
 
+test('two windows that loaded the same settings: the second Apply is refused (CONFIG_CHANGED) instead of undoing the first; of five at once exactly one lands', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const sink = await Sink.start();
+  const dataDir = tempDir('moat-admin-');
+  const good = { domains: ['example.test'], internal: { host: '127.0.0.1', port: sink.port, tls: 'none' }, filters: { enabled: false } };
+  writeFileSync(join(dataDir, 'moat.json'), JSON.stringify(good));
+  const world = await startHost({}, { dataDir });
+  try {
+    const [tabA, tabB] = [await world.admin(), await world.admin()];
+    const loaded = await tabA.call('config.get', {});
+    assert.equal((await tabB.call('config.get', {})).revision, loaded.revision);
+    await tabB.call('config.apply', { config: { ...good, domains: ['example.test', 'new-branch.test'] }, revision: loaded.revision });
+    const late = await tabA.raw('config.apply', { config: { ...good, mx: { maxRecipients: 60 } }, revision: loaded.revision });
+    assert.equal(late.status, 409);
+    assert.equal(late.body.code, 'CONFIG_CHANGED');
+    assert.match(late.body.message!, /changed elsewhere after this page loaded them .*reload/);
+    const now = await tabA.call('config.get', {});
+    assert.deepEqual(now.saved.domains, ['example.test', 'new-branch.test'], "B's domain is still there");
+    assert.notEqual(now.revision, loaded.revision);
+
+    const answers = await Promise.all([60, 61, 62, 63, 64].map((maxRecipients) => tabA.raw('config.apply', { config: { ...good, mx: { maxRecipients } }, revision: now.revision })));
+    assert.deepEqual(answers.map((answer) => answer.body.ok ? 'ok' : answer.body.code).sort(), ['CONFIG_CHANGED', 'CONFIG_CHANGED', 'CONFIG_CHANGED', 'CONFIG_CHANGED', 'ok']);
+    const winner = [60, 61, 62, 63, 64][answers.findIndex((answer) => answer.body.ok)];
+    assert.deepEqual(JSON.parse(readFileSync(join(dataDir, 'moat.json'), 'utf8')).mx, { maxRecipients: winner });
+  } finally {
+    await world.stop();
+    await sink.stop();
+  }
+});
+
 test('a first configuration that cannot start leaves nothing saved, and says so rather than that a previous one is back', { timeout: TEST_TIMEOUT_MS }, async () => {
   const blocker = createServer();
   await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));

@@ -9,6 +9,7 @@ type ConfigMethods = Pick<typeof configContract, 'config.get' | 'config.validate
 export const configHandlers = {
   'config.get': (_input, { settings, config, status }) => ({
     saved: settings.saved(),
+    revision: settings.revision(),
     effective: JSON.parse(JSON.stringify(config())) as Record<string, unknown>,
     configured: status.current().state !== 'setup',
     overridden: settings.overridden(),
@@ -17,7 +18,7 @@ export const configHandlers = {
   }),
   'config.validate': (input, { settings }) => ({ problems: settings.check(input.config, input.complete) }),
   'config.apply': async (input, { settings }) => {
-    const { state, error, notes } = await settings.apply(input.config);
+    const { state, error, notes } = await settings.apply(input.config, input.revision);
     return { state, error, notes };
   },
 } satisfies Handlers<ConfigMethods>;

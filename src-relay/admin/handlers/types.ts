@@ -44,10 +44,12 @@ export interface AuthCapability {
 export interface ConfigCapability {
   /** The file as saved (without the command line's settings). */
   saved(): Json;
+  /** Which version of the file that is (changes with every byte of it; "none" without a file). */
+  revision(): string;
   /** Problems of a configuration as the file would hold it; with `complete`, also what serving needs. */
   check(input: Json, complete: boolean): ConfigProblem[];
   /** Saves it whole and restarts the engine with it; on a failed start the previous file and engine come back. */
-  apply(input: Json): Promise<RelayStatus & { notes: string[] }>;
+  apply(input: Json, revision?: string): Promise<RelayStatus & { notes: string[] }>;
   /** The keys the command line sets ("mx.listen"): the file's values for them apply only without those flags. */
   overridden(): string[];
 }

@@ -86,7 +86,7 @@ function Editor({ view, reload }: { view: ConfigView; reload: () => Promise<void
     }
     const result = await action.run(async () => {
       try {
-        return await call('config.apply', { config });
+        return await call('config.apply', { config, revision: view.revision });
       } catch (error) {
         // CONFIG_INVALID names its problems: they go to their fields like a check's.
         if (error instanceof ApiFailure && error.issues.length) setServerIssues(error.issues);

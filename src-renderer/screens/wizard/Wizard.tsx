@@ -25,7 +25,7 @@ export function Wizard({ relay, onApplied }: { relay: RelayStatus | undefined; o
     );
   }
   if (!view.data) return <Loading label="Loading the configuration…" />;
-  return <WizardSteps saved={view.data.saved} overridden={view.data.overridden} effective={view.data.effective} keys={view.data.keys} bound={relay?.addresses} machineName={getPath(view.data.saved, 'hostname') === undefined ? (relay?.hostname ?? null) : null} firstRun={relay?.state === 'setup' || !view.data.configured} onApplied={onApplied} />;
+  return <WizardSteps saved={view.data.saved} revision={view.data.revision} overridden={view.data.overridden} effective={view.data.effective} keys={view.data.keys} bound={relay?.addresses} machineName={getPath(view.data.saved, 'hostname') === undefined ? (relay?.hostname ?? null) : null} firstRun={relay?.state === 'setup' || !view.data.configured} onApplied={onApplied} />;
 }
 
 /** Codes that mean "the relay is (re)starting": account changes right after apply wait for it. */
@@ -44,7 +44,7 @@ async function whenReady<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-function WizardSteps({ saved, overridden, effective, keys, bound, machineName, firstRun, onApplied }: { saved: ConfigObject; overridden: readonly string[]; effective: ConfigObject; keys: readonly FieldDoc[]; bound: RelayStatus['addresses'] | undefined; machineName: string | null; firstRun: boolean; onApplied: () => void }) {
+function WizardSteps({ saved, revision, overridden, effective, keys, bound, machineName, firstRun, onApplied }: { saved: ConfigObject; revision: string; overridden: readonly string[]; effective: ConfigObject; keys: readonly FieldDoc[]; bound: RelayStatus['addresses'] | undefined; machineName: string | null; firstRun: boolean; onApplied: () => void }) {
   // what was typed survives a look at another screen (a sidebar click used to start the wizard over, empty)
   const basis = JSON.stringify(saved);
   const [fields, setFields, staleFields] = useKeptState<WizardFields>('wizard.fields', basis, () => fieldsFromConfig(saved));
@@ -162,7 +162,7 @@ function WizardSteps({ saved, overridden, effective, keys, bound, machineName, f
     for (const [i, task] of plan.entries()) {
       update(i, { state: 'running' });
       try {
-        const { message, relayState } = await runTask(task, config, fields);
+        const { message, relayState } = await runTask(task, config, fields, revision);
         update(i, { state: message?.startsWith('!') ? 'warning' : 'done', message: message?.replace(/^!/, '') ?? null, ...(relayState ? { relayState } : {}) });
         // The shell shows (and routes by) the relay's state: it changed with the new configuration.
         if (task.kind === 'config') {
@@ -267,10 +267,10 @@ function WizardSteps({ saved, overridden, effective, keys, bound, machineName, f
 }
 
 /** One apply task; a message starting with "!" is a warning (done, but the admin should look). */
-async function runTask(task: ApplyTask, config: ConfigObject, fields: WizardFields): Promise<{ message: string | null; relayState?: string }> {
+async function runTask(task: ApplyTask, config: ConfigObject, fields: WizardFields, revision: string): Promise<{ message: string | null; relayState?: string }> {
   switch (task.kind) {
     case 'config': {
-      const result = await call('config.apply', { config });
+      const result = await call('config.apply', { config, revision });
       if (result.error) return { message: `!saved, but the relay reports: ${result.error}`, relayState: result.state };
       return { message: result.notes.length ? `!the relay is ${result.state}, but: ${result.notes.join(' ')}` : `the relay is ${result.state}`, relayState: result.state };
     }
