@@ -83,6 +83,8 @@ export class AdminHost {
   private readonly clock: () => number;
   private readonly db: Db;
   private readonly lock: DataDirLock;
+  /** Whether the admin listener serves HTTPS: admin.tls changes only at the next start. */
+  private adminServedOverTls = false;
   private server: AdminServer | null = null;
   private startedAt: number | null = null;
   private appliedAt: number | null = null;
@@ -164,6 +166,7 @@ export class AdminHost {
       await this.startEngine(this.config).catch((error: Error) => this.fail(error.message));
     }
     const tls = await adminTlsPair(this.config, () => loadOrCreateTls(this.options.dataDir, this.hostname, this.config.mx.tls.cert, this.config.mx.tls.key));
+    this.adminServedOverTls = Boolean(tls);
     this.server = new AdminServer({ listen: this.options.adminListen ?? this.config.admin.listen, router: this.router(Boolean(tls)), logger: this.logger, tls });
     await this.server.start();
   }
@@ -248,7 +251,8 @@ export class AdminHost {
       await this.startEngine(effective.config, true);
       this.logger.info({ file: this.configFile }, 'CONFIG_APPLIED');
       this.retryWhenInternalMoved(previousInternal, effective.config.internal);
-      return { ...this.status(), notes: this.applyNotes(effective.config) };
+      const removed = (previousConfig?.domains ?? []).filter((domain) => !effective.config.domains.includes(domain));
+      return { ...this.status(), notes: this.applyNotes(effective.config, removed) };
     } catch (error) {
       const reason = (error as Error).message;
       this.logger.error({ error: reason }, 'CONFIG_APPLY_FAILED');
@@ -271,8 +275,14 @@ export class AdminHost {
   }
 
   /** What an apply that succeeded still leaves undone: a listener that could not start, one that moves only at a restart. */
-  private applyNotes(config: Config): string[] {
+  private applyNotes(config: Config, removedDomains: readonly string[]): string[] {
     const notes: string[] = [];
+    for (const domain of removedDomains) {
+      const waiting = this.relay?.queue.store.pendingAtDomain(domain) ?? 0;
+      if (waiting > 0) {
+        notes.push(`${waiting} ${waiting === 1 ? 'recipient' : 'recipients'} at ${domain}, no longer an accepted domain, still ${waiting === 1 ? 'waits' : 'wait'} in the queue: accepted while the domain was yours, ${waiting === 1 ? 'it goes' : 'they go'} to the internal server as before. Delete them in the Queue if they should not.`);
+      }
+    }
     const userPage = this.relay?.userPage;
     if (userPage && !userPage.address) {
       notes.push(`The users' quarantine page could not start on ${config.quarantine.userPage.listen} (${userPage.error ?? 'unknown error'}): its links lead nowhere until that address is free or changed.`);
@@ -280,6 +290,10 @@ export class AdminHost {
     const { listen } = this.adminListen;
     if (config.admin.listen !== listen && !this.options.adminListen) {
       notes.push(`The admin page stays at ${this.adminAddress ?? listen} until moat serve is started again; then it moves to ${config.admin.listen}.`);
+    }
+    if (config.admin.tls.enabled !== this.adminServedOverTls) {
+      const [now, then] = this.adminServedOverTls ? ['https', 'http'] : ['http', 'https'];
+      notes.push(`The admin page stays on ${now}:// until moat serve is started again; then it is served on ${then}:// only (${then}://${this.adminAddress ?? listen}/): bookmarks and tunnels to ${now}:// stop working.`);
     }
     return notes;
   }

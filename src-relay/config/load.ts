@@ -109,6 +109,28 @@ export function checkServeReady(config: Config): ConfigProblem[] {
   const { cert, key } = config.mx.tls;
   if (Boolean(cert) !== Boolean(key)) problems.push({ path: 'mx.tls', message: 'give both cert and key, or neither (a self-signed pair is then made)' });
   problems.push(...tlsFileProblems(config));
+  problems.push(...listenerClashProblems(config));
+  return problems;
+}
+
+/** Listeners given one address (the same port, on the same host or all interfaces): the second could never start. */
+export function listenerClashProblems(config: Config): ConfigProblem[] {
+  const listeners = (
+    [
+      ['mx.listen', config.mx.listen],
+      ['submission.listen', config.submission.listen],
+      ['submission.tlsListen', config.submission.tlsListen],
+      ['quarantine.userPage.listen', config.quarantine.userPage.listen],
+      ['admin.listen', config.admin.listen],
+    ] as const
+  ).flatMap(([path, listen]) => (listen ? [{ path, listen, ...splitHostPort(listen) }] : []));
+  const everywhere = (host: string) => host === '0.0.0.0' || host === '::';
+  const problems: ConfigProblem[] = [];
+  for (const [index, listener] of listeners.entries()) {
+    // port 0: the system picks a free port for each
+    const clash = listener.port !== 0 && listeners.slice(0, index).find((earlier) => earlier.port === listener.port && (earlier.host === listener.host || everywhere(earlier.host) || everywhere(listener.host)));
+    if (clash) problems.push({ path: listener.path, message: `takes the port of ${clash.path} (${clash.listen}): two listeners cannot share one address` });
+  }
   return problems;
 }
 

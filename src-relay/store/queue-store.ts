@@ -811,6 +811,11 @@ export class QueueStore {
   }
 
 
+  /** Recipients still waiting at `domain` (an Apply that removed it says how many). Reads the waiting ones by the status index. */
+  pendingAtDomain(domain: string): number {
+    return (this.db.prepare(`SELECT COUNT(*) AS n FROM recipients WHERE status = 'pending' AND lower(address) LIKE ?`).get(`%@${domain.toLowerCase()}`) as { n: number }).n;
+  }
+
   /** How many `action` rows the message's history has since its last `since` row (all of them when it has none). */
   countHistorySince(id: string, action: HistoryAction, since: HistoryAction): number {
     return (this.statements.countSince.get({ id, action, since }) as { n: number }).n;

@@ -6,7 +6,7 @@ import { request as httpsRequest } from 'node:https';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { ADMIN_PASSWORD, AdminClient, readEvents, startHost } from '../helpers/admin.ts';
-import { Sink } from '../helpers/sink.ts';
+import { Sink, reservePort } from '../helpers/sink.ts';
 import { message, send } from '../helpers/smtp.ts';
 import { fixtureResolver } from '../helpers/relay.ts';
 import { tempDir } from '../helpers/temp-dir.ts';
@@ -297,6 +297,29 @@ test('an apply that works says what it left undone: a users\' page that could no
     await world.stop();
     blocker.close();
     await sink.stop();
+  }
+});
+
+test('an apply that removes a domain with mail still queued for it says how much waits and where it goes; one that turns the admin page to HTTPS says it does so at the next start', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const port = await reservePort();
+  const dataDir = tempDir('moat-admin-');
+  const good = { domains: ['example.test', 'old-branch.test'], internal: { host: '127.0.0.1', port, tls: 'none' }, filters: { enabled: false }, queue: { retryIntervalsSec: [3600] } };
+  writeFileSync(join(dataDir, 'moat.json'), JSON.stringify(good));
+  const world = await startHost({}, { dataDir });
+  try {
+    const admin = await world.admin();
+    const mx = mxPort((await admin.call('relay.status', {})).addresses.mx);
+    // the internal server is down: the mail waits
+    await send(mx, 'alice@sender.test', ['bob@old-branch.test', 'carol@old-branch.test'], message('to the old branch'));
+    await send(mx, 'alice@sender.test', ['dave@example.test'], message('to the office'));
+    const store = world.host.relay!.queue.store;
+    await eventually(async () => store.pendingAtDomain('old-branch.test') === 2 && (store.db.prepare('SELECT COUNT(*) AS n FROM recipients WHERE attempts > 0').get() as { n: number }).n === 3, 15_000, 'the three tried once');
+    const removed = await admin.call('config.apply', { config: { ...good, domains: ['example.test'] } });
+    assert.deepEqual(removed.notes, ['2 recipients at old-branch.test, no longer an accepted domain, still wait in the queue: accepted while the domain was yours, they go to the internal server as before. Delete them in the Queue if they should not.']);
+    const tls = await admin.call('config.apply', { config: { ...good, domains: ['example.test'], admin: { tls: { enabled: true } } } });
+    assert.deepEqual(tls.notes, [`The admin page stays on http:// until moat serve is started again; then it is served on https:// only (https://${world.host.adminAddress}/): bookmarks and tunnels to http:// stop working.`]);
+  } finally {
+    await world.stop();
   }
 });
 

@@ -107,6 +107,19 @@ test('a key Moat does not know is a problem at its path, at every level (a missp
   assert.deepEqual(loaded.problems.map((problem) => problem.path), ['domain']);
 });
 
+test('two listeners on one address are a problem at the second (the same host and port, or all interfaces and a port taken on one); port 0 and other ports are not', () => {
+  const problems = (mx: Record<string, unknown>, more: Record<string, unknown>) => {
+    const result = validateConfig({ domains: ['a.test'], internal: { host: '10.0.0.5' }, mx, ...more });
+    assert.ok(result.ok);
+    return checkServeReady(result.config).map((problem) => `${problem.path}: ${problem.message}`);
+  };
+  assert.deepEqual(problems({ listen: '127.0.0.1:8025' }, {}), ['admin.listen: takes the port of mx.listen (127.0.0.1:8025): two listeners cannot share one address']);
+  assert.deepEqual(problems({ listen: '0.0.0.0:2525' }, { submission: { listen: '192.168.1.5:2525' } }), ['submission.listen: takes the port of mx.listen (0.0.0.0:2525): two listeners cannot share one address']);
+  assert.deepEqual(problems({ listen: '0.0.0.0:25' }, { submission: { listen: '0.0.0.0:587', tlsListen: '[::]:587' } }), ['submission.tlsListen: takes the port of submission.listen (0.0.0.0:587): two listeners cannot share one address']);
+  assert.deepEqual(problems({ listen: '127.0.0.1:0' }, { submission: { listen: '127.0.0.1:0' }, admin: { listen: '127.0.0.1:0' } }), []);
+  assert.deepEqual(problems({ listen: '127.0.0.1:25' }, { submission: { listen: '127.0.0.2:25' } }), []);
+});
+
 test('a config file that is not JSON is one problem naming the file', () => {
   const dir = tempDir('moat-config-');
   const file = join(dir, 'moat.json');
