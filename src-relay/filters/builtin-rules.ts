@@ -119,7 +119,7 @@ export const BUILTIN_RULES: readonly BuiltinRule[] = [
   },
   {
     id: 'FROM_OWN_DOMAIN_UNAUTHENTICATED',
-    description: 'From one of our own domains, arriving from outside without passing sender authentication',
+    description: 'From one of our own domains, arriving from outside without passing sender authentication (no DMARC pass, no verified DKIM signature of it, no SPF pass for it)',
     // the default tag score by itself: a forged "CEO" goes to the Junk folder, marked, not to the inbox unmarked
     score: 5,
     test: (input) => {
@@ -133,9 +133,13 @@ export const BUILTIN_RULES: readonly BuiltinRule[] = [
       });
       if (!own) return false;
       const ownDomain = normalizeDomain(own.slice(own.lastIndexOf('@') + 1))!;
-      // DMARC passed for that domain, or a DKIM signature of it verified: an attacker's pass for its own domain does not count
+      // DMARC passed for that domain, a DKIM signature of it verified, or SPF passed for it (the office's own SPF record
+      // allows the sending host: its web shop, its mailing service, without a DMARC record yet); an attacker's pass
+      // for its own domain does not count
       const passed = (input.message.results ?? []).some(
-        (result) => result.passed && (result.passed.dmarc.includes(ownDomain) || result.passed.dkim.some((signer) => aligned(signer, ownDomain))),
+        (result) =>
+          result.passed &&
+          (result.passed.dmarc.includes(ownDomain) || result.passed.dkim.some((signer) => aligned(signer, ownDomain)) || (result.passed.spf ?? []).some((domain) => aligned(domain, ownDomain))),
       );
       return passed ? false : `From: ${own}`;
     },

@@ -30,7 +30,9 @@ const MAGIC: readonly MagicRule[] = [
   { type: 'xz', offset: 0, bytes: [0xfd, ...ascii('7zXZ'), 0x00] },
   { type: 'zstd', offset: 0, bytes: [0x28, 0xb5, 0x2f, 0xfd] },
   { type: 'cab', offset: 0, bytes: ascii('MSCF') },
-  { type: 'tar', offset: 257, bytes: ascii('ustar') },
+  // "ustar" and its NUL (POSIX) or space (GNU): the word alone is in text ("mustard" at byte 257)
+  { type: 'tar', offset: 257, bytes: ascii('ustar\0') },
+  { type: 'tar', offset: 257, bytes: ascii('ustar ') },
   { type: 'tnef', offset: 0, bytes: [0x78, 0x9f, 0x3e, 0x22] },
   { type: 'ole2', offset: 0, bytes: [0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1] },
   { type: 'pdf', offset: 0, bytes: ascii('%PDF-') },
@@ -48,14 +50,28 @@ export const UNLISTED_ARCHIVE_TYPES: ReadonlySet<string> = new Set(['rar', '7z',
 /** Types that run code when opened: blocked whatever the attachment is called. */
 export const EXECUTABLE_TYPES: ReadonlySet<string> = new Set(['pe-executable', 'dos-executable', 'elf-executable', 'mach-o-executable', 'windows-shortcut']);
 
-/** Detects the type of `head` (the first bytes of a decoded part); null when none of the table matches. */
-export function detectFileType(head: Buffer): string | null {
-  if (head.length >= 2 && head[0] === 0x4d && head[1] === 0x5a) {
-    // MZ: a DOS stub; e_lfanew at 0x3c points at the "PE\0\0" of a Windows executable
-    const peAt = head.length >= 0x40 ? head.readUInt32LE(0x3c) : -1;
-    const isPe = peAt > 0 && peAt + 4 <= head.length && head.readUInt32BE(peAt) === 0x50450000;
-    return isPe ? 'pe-executable' : 'dos-executable';
+/** Windows refuses an image whose e_lfanew is this or more (RtlImageNtHeaderEx). */
+const MAX_PE_HEADER_OFFSET = 0x10000000;
+
+/**
+ * "MZ" and what follows. e_lfanew at 0x3c points at the "PE\0\0" of a Windows program: seen there, or beyond the
+ * head's end but inside the file (`size`, when known) at an offset Windows takes, it is one. A DOS header says its
+ * last page holds under 512 bytes (e_cblp). Text that starts with "MZ" ("MZ-Nummer;...") has neither: its bytes
+ * make both values too large.
+ */
+function programWithMz(head: Buffer, size: number): string | null {
+  if (head.length >= 0x40) {
+    const peAt = head.readUInt32LE(0x3c);
+    if (peAt > 0 && peAt + 4 <= head.length && head.readUInt32BE(peAt) === 0x50450000) return 'pe-executable';
+    if (peAt >= 0x40 && peAt + 4 > head.length && peAt + 4 <= size && peAt < MAX_PE_HEADER_OFFSET) return 'dos-executable';
   }
+  if (head.length < 4 || head.readUInt16LE(2) < 512) return head.length < 4 ? null : 'dos-executable';
+  return null;
+}
+
+/** Detects the type of `head` (the first bytes of a decoded part of `size` bytes, when known); null when none of the table matches. */
+export function detectFileType(head: Buffer, size = Number.POSITIVE_INFINITY): string | null {
+  if (head.length >= 2 && head[0] === 0x4d && head[1] === 0x5a) return programWithMz(head, size);
   for (const rule of MAGIC) {
     if (head.length < rule.offset + rule.bytes.length) continue;
     if (rule.bytes.every((byte, i) => head[rule.offset + i] === byte)) return rule.type;

@@ -513,7 +513,7 @@ class MimeWalker {
     leaf.closed = true;
     leaf.uuencode?.end();
     const { head, tail } = leaf.ends.ends();
-    leaf.part.detectedType = detectFileType(head);
+    leaf.part.detectedType = detectFileType(head, leaf.part.size);
     if (tail && (leaf.part.detectedType === 'zip' || endsWithZip(tail))) leaf.part.archive = listZip(tail, leaf.part.size, this.inflateBudget);
     // after the zip listing: a rar with a zip behind it is still a rar that was not looked into
     const unlisted = unlistedProblem(leaf.part, head);

@@ -214,7 +214,7 @@ function sanitize(name: string, result: unknown): FilterResult | string {
       .map((header) => ({ name: header.name, value: header.value })),
     ...(candidate.unavailable ? { unavailable: true } : {}),
     ...(typeof candidate.ms === 'number' && candidate.ms >= 0 && candidate.ms <= MAX_REPORTED_MS ? { ms: candidate.ms } : {}),
-    ...(candidate.passed ? { passed: { dmarc: domainList(candidate.passed.dmarc), dkim: domainList(candidate.passed.dkim) } } : {}),
+    ...(candidate.passed ? { passed: { dmarc: domainList(candidate.passed.dmarc), dkim: domainList(candidate.passed.dkim), spf: domainList(candidate.passed.spf ?? []) } } : {}),
   };
 }
 

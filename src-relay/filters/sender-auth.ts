@@ -254,6 +254,7 @@ export class SenderAuthFilter implements Filter {
       const passed = {
         dmarc: checked.filter((each) => each.outcome && each.outcome.status?.result === 'pass').map((each) => each.domain),
         dkim: (dkimResult.results ?? []).filter((row) => row.status?.result === 'pass' && row.signingDomain).map((row) => row.signingDomain!.toLowerCase()),
+        spf: spfOutcome.status?.result === 'pass' && spfOutcome.domain ? [spfOutcome.domain.toLowerCase()] : [],
       };
       return { filter: this.name, ...judged, passed };
     } finally {

@@ -76,7 +76,7 @@ interface DataSummary {
 }
 
 function summarize(ends: Ends, budget: InflateBudget): DataSummary {
-  const type = detectFileType(ends.head);
+  const type = detectFileType(ends.head, ends.size);
   const tail = ends.tail ?? Buffer.alloc(0);
   return { type, size: ends.size, zip: type === 'zip' || endsWithZip(tail) ? listZip(tail, ends.size, budget) : null };
 }
@@ -255,7 +255,11 @@ export class TnefReader {
 
   /** Adds one attachment's files to `files` (its own, a zip's members, an embedded message's); false past the limit. */
   private listAttachment(attachment: Attachment, index: number, files: TnefFile[]): boolean {
-    const names = [...new Set([...attachment.longNames, ...attachment.title, ...attachment.names])];
+    const given = [...new Set([...attachment.longNames, ...attachment.title, ...attachment.names])];
+    // an attached Outlook item has no file: its "name" is its subject ("Your booking at Booking.com"), and Outlook
+    // saves it as NAME.msg; judged by the subject's last word it would be a program
+    const item = attachment.data.length === 0 && attachment.embedded.length > 0;
+    const names = item ? given.map((subject) => (/\.msg$/i.test(subject) ? subject : `${subject}.msg`)) : given;
     const name = names[0] ?? `attachment ${index + 1}`;
     const types = attachment.data.map((data) => data.type);
     const type = types.find((found) => found !== null && EXECUTABLE_TYPES.has(found)) ?? types.find((found) => found !== null) ?? null;

@@ -27,10 +27,10 @@ export interface FilterResult {
    */
   ms?: number;
   /**
-   * Sender authentication's passes, as data for the rules of a later stage: the From domains DMARC passed for, and
-   * the signing domains (d=) of the DKIM signatures that verified, lower-case.
+   * Sender authentication's passes, as data for the rules of a later stage: the From domains DMARC passed for, the
+   * signing domains (d=) of the DKIM signatures that verified, and the domain SPF passed for, lower-case.
    */
-  passed?: { dmarc: string[]; dkim: string[] };
+  passed?: { dmarc: string[]; dkim: string[]; spf?: string[] };
 }
 
 /** One leaf part of the message as Moat's own MIME parser saw it (filters/mime.ts), streamed from the spool file. */

@@ -143,21 +143,24 @@ function listInto(walk: Walk, tail: Buffer, total: number, depth: number, prefix
     if (at + 46 > eocd || tail.readUInt32LE(at) !== CENTRAL_SIGNATURE) return fail('zip central directory is damaged');
     const flags = tail.readUInt16LE(at + 8);
     const method = tail.readUInt16LE(at + 10);
-    const compressed = tail.readUInt32LE(at + 20);
-    const size = tail.readUInt32LE(at + 24);
     const nameLength = tail.readUInt16LE(at + 28);
     const extraLength = tail.readUInt16LE(at + 30);
     const commentLength = tail.readUInt16LE(at + 32);
-    const localOffset = tail.readUInt32LE(at + 42);
     if (at + 46 + nameLength + extraLength + commentLength > eocd) return fail('zip central directory is damaged');
+    // a field of all ones is in the zip64 extra field (streaming writers use it for small files too)
+    const sizes = zip64Sizes(tail.subarray(at + 46 + nameLength, at + 46 + nameLength + extraLength), {
+      size: tail.readUInt32LE(at + 24),
+      compressed: tail.readUInt32LE(at + 20),
+      localOffset: tail.readUInt32LE(at + 42),
+    });
+    if (typeof sizes === 'string') return fail(`"${rawName(tail.subarray(at + 46, at + 46 + nameLength), flags)}": ${sizes}`);
+    const { size, compressed, localOffset } = sizes;
     const nameBytes = tail.subarray(at + 46, at + 46 + nameLength);
     const encrypted = (flags & 0x1) !== 0;
     const names = memberNames(nameBytes, flags, tail.subarray(at + 46 + nameLength, at + 46 + nameLength + extraLength));
     if (typeof names === 'string') return fail(`"${rawName(nameBytes, flags)}": ${names}`);
     // the local header, where it is in reach (the whole archive unless it is larger than the tail kept): an
     // extractor reading local headers (streaming ones do) must see the same name as one reading the directory
-    // 0xffffffff: the offset is in a zip64 extra field, which only an archive of 4 GiB needs; not followed
-    if (localOffset === 0xffffffff) return fail(`"${names[0]}": its local header offset is in a zip64 field, which is not read`);
     const local = localNames(tail, localOffset - (total - tail.length), nameBytes);
     if (typeof local === 'string') return fail(`"${names[0]}": ${local}`);
     const all = [...new Set([...names, ...local])];
@@ -165,7 +168,6 @@ function listInto(walk: Walk, tail: Buffer, total: number, depth: number, prefix
     const otherNames = all.slice(1).map((other) => prefix + other);
     walk.members.push({ name: prefix + name, ...(otherNames.length ? { otherNames } : {}), encrypted, size });
     at += 46 + nameLength + extraLength + commentLength;
-    // 0xffffffff: the real size is in a zip64 extra field and at least 4 GiB, far over the limit anyway
     walk.uncompressed += size;
     if (walk.uncompressed > MAX_ZIP_UNCOMPRESSED_BYTES) return fail(`more than ${MAX_ZIP_UNCOMPRESSED_BYTES} bytes uncompressed (a zip bomb?)`);
     if (encrypted) {
@@ -244,6 +246,30 @@ function cuts(name: string): string[] {
   const control = name.search(/[\u0000-\u001f\u007f]/);
   const stream = name.indexOf(':');
   return [name, ...(control > 0 ? [name.slice(0, control)] : []), ...(stream > 0 ? [name.slice(0, stream)] : [])];
+}
+
+const ZIP64_EXTRA_ID = 0x0001;
+
+/**
+ * An entry's sizes and local header offset, with those written as 0xffffffff read from its zip64 extra field
+ * (APPNOTE 4.5.3: the 8-byte values in this order, only for the fields so marked); or why they cannot be read.
+ */
+function zip64Sizes(extra: Buffer, fields: { size: number; compressed: number; localOffset: number }): typeof fields | string {
+  const wanted = (['size', 'compressed', 'localOffset'] as const).filter((key) => fields[key] === 0xffffffff);
+  if (wanted.length === 0) return fields;
+  for (let at = 0; at + 4 <= extra.length; ) {
+    const id = extra.readUInt16LE(at);
+    const length = extra.readUInt16LE(at + 2);
+    if (at + 4 + length > extra.length) break;
+    if (id === ZIP64_EXTRA_ID) {
+      if (length < wanted.length * 8) return 'its zip64 extra field is too short (damaged)';
+      const read = { ...fields };
+      wanted.forEach((key, i) => (read[key] = Number(extra.readBigUInt64LE(at + 4 + i * 8))));
+      return read;
+    }
+    at += 4 + length;
+  }
+  return 'its sizes are in a zip64 extra field that is missing (damaged)';
 }
 
 /** The Unicode Path fields in an extra block (APPNOTE 4.6.9), or why the block cannot be trusted. */

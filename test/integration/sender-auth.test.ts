@@ -16,6 +16,8 @@ const fixtures = fixtureResolver({}, {}, {
   // the test client is 127.0.0.1: not a permitted sender of either domain
   'strict.test': ['v=spf1 ip4:192.0.2.10 -all'],
   '_dmarc.strict.test': ['v=DMARC1; p=reject'],
+  // the office's own domain: its SPF record allows the host of its web shop (here the test client), no DMARC record
+  'example.test': ['v=spf1 ip4:127.0.0.1 -all'],
   'sel._domainkey.strict.test': [`v=DKIM1; k=rsa; p=${publicKey.export({ type: 'spki', format: 'der' }).toString('base64')}`],
 });
 // lame.test's name servers fail (SERVFAIL) for its DMARC policy
@@ -114,4 +116,14 @@ test("a DMARC policy that cannot be looked up defers the message: 451 saying why
     return true;
   });
   assert.equal(await rejected(), (before ?? 0) + 1);
+});
+
+test("mail as our own domain from a host our SPF record allows (a web shop, no DMARC record published) is not scored as a forgery of it; from a host it does not allow, it is", async () => {
+  const own = (subject: string) => message(subject).replace('From: Alice <alice@sender.test>', 'From: Shop <info@example.test>');
+  await send(relay.port, 'info@example.test', ['bob@example.test'], own('order 1001 shipped'));
+  const shop = await sink.waitForSubject('order 1001 shipped');
+  assert.match(shop, /spf=pass/);
+  assert.doesNotMatch(shop, /FROM_OWN_DOMAIN_UNAUTHENTICATED/);
+  await send(relay.port, 'alice@sender.test', ['bob@example.test'], own('forged order 1002'));
+  assert.match(await sink.waitForSubject('forged order 1002'), /FROM_OWN_DOMAIN_UNAUTHENTICATED/);
 });

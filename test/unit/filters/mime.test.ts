@@ -111,12 +111,40 @@ test('stripHtml leaves no tags, comments, scripts or styles', () => {
 
 test('magic numbers: PE, DOS stub, ELF, zip, ISO at 32769, and nothing for text', () => {
   assert.equal(detectFileType(peExecutable()), 'pe-executable');
-  assert.equal(detectFileType(Buffer.from('MZ')), 'dos-executable');
+  assert.equal(detectFileType(Buffer.from('MZ\x90\x00\x03\x00', 'latin1')), 'dos-executable');
   assert.equal(detectFileType(Buffer.from('\x7fELF....', 'latin1')), 'elf-executable');
   const iso = Buffer.alloc(32774);
   iso.write('CD001', 32769, 'latin1');
   assert.equal(detectFileType(iso), 'iso-image');
   assert.equal(detectFileType(Buffer.from('hello')), null);
+});
+
+test('text that starts with "MZ" or holds "ustar" at byte 257 is no program and no tar; programs with odd DOS headers still are', () => {
+  const text = (value: string) => detectFileType(Buffer.from(value), Buffer.byteLength(value));
+  assert.equal(text('MZ-AB 1234: Ihr Fahrzeug ist fertig und kann ab morgen abgeholt werden. Mit freundlichen Grüßen'), null);
+  assert.equal(text('MZ-Nummer;Name;Betrag\r\n4711;Muster;12,50\r\n'), null);
+  // a line ending at byte 63 puts a small e_lfanew together: past the end of the text, so no program
+  const line = `MZ${'x'.repeat(61)}\n${'y'.repeat(200)}`;
+  assert.equal(text(line), null);
+  assert.equal(text('MZ'), null);
+  assert.equal(text(`${' '.repeat(256)}mustard and custard${' '.repeat(300)}`), null);
+  const tar = Buffer.alloc(1024);
+  tar.write('ustar\0', 257, 'latin1');
+  assert.equal(detectFileType(tar), 'tar');
+  tar.write('ustar  \0', 257, 'latin1');
+  assert.equal(detectFileType(tar), 'tar', 'GNU tar');
+  // Windows reads only "MZ" and e_lfanew: a PE whose other DOS fields are text is still one
+  const crafted = Buffer.alloc(1024);
+  crafted.write('MZ-Nummer;', 0, 'latin1');
+  crafted.writeUInt32LE(0x100, 0x3c);
+  crafted.write('PE\0\0', 0x100, 'latin1');
+  assert.equal(detectFileType(crafted, crafted.length), 'pe-executable');
+  // its PE header beyond the head kept, inside the file: not ruled out
+  const far = Buffer.alloc(1024);
+  far.write('MZ-Nummer;', 0, 'latin1');
+  far.writeUInt32LE(40_000, 0x3c);
+  assert.equal(detectFileType(far, 100_000), 'dos-executable');
+  assert.equal(detectFileType(far, 30_000), null, 'pointing past the end of the file: no program');
 });
 
 test('a damaged zip is reported, not trusted', () => {

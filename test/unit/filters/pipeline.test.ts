@@ -200,10 +200,10 @@ test("a filter's own account of its time counts when it is longer than the wait 
 test("a filter's passes reach later stages bounded: strings of a DNS name's length at most, 10 at most, anything else dropped", async () => {
   const { logger } = recordingLogger();
   const many = Array.from({ length: 11 }, (_, i) => `d${i}.test`);
-  const passes = filter('sender-auth', async () => ({ filter: 'sender-auth', verdict: 'accept', score: 0, reasons: [], passed: { dmarc: many, dkim: ['a'.repeat(253), 'b'.repeat(254), 7, null] } }) as unknown as FilterResult);
+  const passes = filter('sender-auth', async () => ({ filter: 'sender-auth', verdict: 'accept', score: 0, reasons: [], passed: { dmarc: many, dkim: ['a'.repeat(253), 'b'.repeat(254), 7, null], spf: ['example.test', 8] } }) as unknown as FilterResult);
   let seen: FilterResult['passed'];
   const reader = filter('rules', async (m) => ((seen = m.results?.[0]?.passed), { filter: 'rules', verdict: 'accept', score: 0, reasons: [] }), { stage: 1 });
   const decision = await withMessage((input) => new FilterPipeline({ filters: [passes, reader], timeoutMs: 5000, policy: POLICY, logger }).run(input));
-  assert.deepEqual(seen, { dmarc: many.slice(0, 10), dkim: ['a'.repeat(253)] });
+  assert.deepEqual(seen, { dmarc: many.slice(0, 10), dkim: ['a'.repeat(253)], spf: ['example.test'] });
   assert.ok(!serializeDecision(decision).includes('"passed"'), 'not stored with the trace');
 });

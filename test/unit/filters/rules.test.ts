@@ -52,16 +52,19 @@ test('missing and malformed Date, From, Message-ID are each named', async () => 
   assert.deepEqual(await hits(context(GOOD_HEADERS.map((h) => (h.name === 'Date' ? { ...h, value: 'Sat, 28 Nov 2027 09:00:00 +0000' } : h)))), ['FUTURE_DATE']);
 });
 
-test('From our own domain from outside is suspicious unless DKIM or DMARC passed', async () => {
+test('From our own domain from outside is suspicious unless DKIM, DMARC or SPF passed for it', async () => {
   const own = GOOD_HEADERS.map((h) => (h.name === 'From' ? { ...h, value: 'CEO <ceo@example.test>' } : h));
   assert.deepEqual(await hits(context(own)), ['FROM_OWN_DOMAIN_UNAUTHENTICATED']);
   // what sender authentication passed, as data (FilterResult.passed); the header text is not read
-  const passedAs = (passed: { dmarc: string[]; dkim: string[] }, value = '') => [{ filter: 'sender-auth', verdict: 'accept' as const, score: 0, reasons: [], headers: [{ name: 'Authentication-Results', value }], passed }];
+  const passedAs = (passed: { dmarc: string[]; dkim: string[]; spf?: string[] }, value = '') => [{ filter: 'sender-auth', verdict: 'accept' as const, score: 0, reasons: [], headers: [{ name: 'Authentication-Results', value }], passed }];
   assert.deepEqual(await hits(context(own, {}, { results: passedAs({ dmarc: [], dkim: ['example.test'] }) })), []);
   assert.deepEqual(await hits(context(own, {}, { authenticatedUser: 'ceo' })), []);
   // a sub-domain of ours signing; a DMARC pass for our domain
   assert.deepEqual(await hits(context(own, {}, { results: passedAs({ dmarc: [], dkim: ['mail.example.test'] }) })), []);
   assert.deepEqual(await hits(context(own, {}, { results: passedAs({ dmarc: ['example.test'], dkim: [] }) })), []);
+  // the office's web shop, sending as our domain from a host our SPF record allows, with no DMARC record published
+  assert.deepEqual(await hits(context(own, {}, { results: passedAs({ dmarc: [], dkim: [], spf: ['example.test'] }) })), []);
+  assert.deepEqual(await hits(context(own, {}, { results: passedAs({ dmarc: [], dkim: [], spf: ['attacker.test'] }) })), ['FROM_OWN_DOMAIN_UNAUTHENTICATED'], "an SPF pass for the sender's own domain is not one for ours");
   // an attacker's signature passes for its own domain, not for ours; words in the header text count for nothing
   assert.deepEqual(await hits(context(own, {}, { results: passedAs({ dmarc: [], dkim: ['attacker.test', 'notexample.test', 'test'] }) })), ['FROM_OWN_DOMAIN_UNAUTHENTICATED']);
   const spoken = 'spf=fail smtp.mailfrom="dmarc=pass@attacker.test"; dkim=pass header.d=example.test (header.i=@example.test); dmarc=pass';

@@ -155,6 +155,18 @@ test(`messages embedded ${MAX_TNEF_DEPTH} levels deep are opened to the bottom; 
   assert.match(unchecked.reasons.join('\n'), /archive "winmail\.dat" not checked: level\.msg: .*messages embedded more than 3 deep/);
 });
 
+test('an attached Outlook item is judged as the .msg Outlook saves it as, not by its subject: "Your booking at Booking.com" passes, a program inside it does not', async () => {
+  const item = (subject: string, inner: TnefAttachment[]): TnefAttachment => ({ ...embeddedMessages(1, inner), title: subject });
+  const booking = read(makeTnef([item('Ihre Reservierung bei Booking.com', [{ title: 'Rechnung.pdf', data: pdf }])]))!;
+  assert.deepEqual(booking.files.map((file) => file.name), ['Ihre Reservierung bei Booking.com.msg', 'Ihre Reservierung bei Booking.com.msg/Rechnung.pdf']);
+  assert.equal((await judge(makeTnef([item('Ihre Reservierung bei Booking.com', [{ title: 'Rechnung.pdf', data: pdf }])]))).verdict, 'accept');
+  const inside = await judge(makeTnef([item('Ihre Reservierung bei Booking.com', [{ title: 'Rechnung.pdf.exe', data: 'x' }])]));
+  assert.equal(inside.verdict, 'reject');
+  assert.match(inside.reasons.join('\n'), /"Ihre Reservierung bei Booking\.com\.msg\/Rechnung\.pdf\.exe"/);
+  // a file (it has data) is still judged by its own name
+  assert.equal((await judge(makeTnef([{ title: 'Booking.com', data: 'x' }]))).verdict, 'reject');
+});
+
 test(`${MAX_TNEF_FILES} files are listed; one more is not checked`, () => {
   const files = (count: number) => Array.from({ length: count }, (_, i) => ({ title: `f${i}.txt`, data: 'x' }));
   assert.equal(listed(files(MAX_TNEF_FILES)).problem, null);

@@ -212,15 +212,38 @@ test('a local header naming a member differently from the central directory make
   assert.equal(list(makeZip([{ name: 'a.txt', localName: 'a.txt', data: 'x' }])).problem, null);
 });
 
-test('a damaged local header, or one placed by a zip64 offset, makes the archive unchecked', async () => {
+test('a damaged local header, or a zip64 offset with no zip64 field to read it from, makes the archive unchecked', async () => {
   const zip = makeZip([{ name: 'a.txt', data: 'x' }]);
   const damaged = Buffer.from(zip);
   damaged.writeUInt32LE(0, 0);
   assert.match(list(damaged).problem ?? '', /"a\.txt": has a damaged local header/);
   const zip64 = Buffer.from(zip);
   zip64.writeUInt32LE(0xffffffff, zip.length - 22 - 46 - 5 + 42);
-  assert.match(list(zip64).problem ?? '', /local header offset is in a zip64 field/);
+  assert.match(list(zip64).problem ?? '', /"a\.txt": its sizes are in a zip64 extra field that is missing/);
   assert.equal((await judge(zip64)).verdict, 'quarantine');
+});
+
+/** One stored member written as streaming zip64 writers do: sizes and offset as all ones, the values in the zip64 extra field. */
+function zip64Member(name: string, data: Buffer, extraValues = 3): Buffer {
+  const values = [BigInt(data.length), BigInt(data.length), 0n].slice(0, extraValues);
+  const extra = Buffer.alloc(4 + values.length * 8);
+  extra.writeUInt16LE(1, 0);
+  extra.writeUInt16LE(values.length * 8, 2);
+  values.forEach((value, i) => extra.writeBigUInt64LE(value, 4 + i * 8));
+  const zip = makeZip([{ name, data, extra, localExtra: Buffer.alloc(0) }]);
+  const entry = zip.length - 22 - (46 + Buffer.byteLength(name) + extra.length);
+  for (const field of [20, 24, 42]) zip.writeUInt32LE(0xffffffff, entry + field);
+  return zip;
+}
+
+test('a zip64 member (sizes and offset in its zip64 extra field, as streaming writers make small files) is listed by its real size; one with too short a field is damaged', async () => {
+  const small = zip64Member('report.pdf', Buffer.from('%PDF-1.4 a small report'));
+  assert.deepEqual(list(small), { members: [{ name: 'report.pdf', encrypted: false, size: 23 }], problem: null, onlyEncrypted: false });
+  assert.equal((await judge(small)).verdict, 'accept', 'not "a zip bomb"');
+  const program = await judge(zip64Member('setup.exe', peExecutable()));
+  assert.equal(program.verdict, 'reject');
+  assert.match(program.reasons.join(' '), /setup\.exe/);
+  assert.match(list(zip64Member('report.pdf', Buffer.from('%PDF-1.4'), 2)).problem ?? '', /"report\.pdf": its zip64 extra field is too short/);
 });
 
 test('a member called a.txt whose Unicode Path name is inner.zip is opened as the zip it is shown as', async () => {
