@@ -65,94 +65,72 @@ test('an MX on loopback, private or IPv4-in-IPv6 addresses is never connected to
   }
 });
 
-test('an MX on a loopback address beside one whose address look-up failed is not bounced: the mail waits for the next try', async () => {
+/** One message to carol@partner.test through a relay delivering to `hosts`' port with `resolver`: its recipient after the first attempt. */
+async function afterFirstAttempt(hosts: { port: number }, resolver: Resolver, outbound: Record<string, unknown> = {}) {
   const internal = await Sink.start();
+  const relay = await startSubmissionRelay(
+    internal.port,
+    { submission: { trustedNetworks: ['127.0.0.1'] }, outbound: { mxPort: hosts.port, ...outbound }, queue: { retryIntervalsSec: [3600] } },
+    { resolver },
+  );
+  try {
+    const id = await sendToPartner(relay.submission);
+    await until('the first attempt ends', () => relay.relay.queue.store.recipients(id)[0]!.attempts >= 1);
+    return relay.relay.queue.store.recipients(id)[0]!;
+  } finally {
+    await relay.stop();
+    await internal.stop();
+  }
+}
+
+test('an MX on a loopback address beside one whose address look-up failed is not bounced: the mail waits for the next try', async () => {
   const hosts = await loopbackHosts(1, (socket) => socket.end('220 would have taken it\r\n'));
   const fixture = partnerMx(['127.0.0.2', null]);
   const resolver: Resolver = {
     ...fixture,
     resolve4: (host) => (host === 'mx2.partner.test' ? Promise.reject(Object.assign(new Error('queryA ESERVFAIL'), { code: 'ESERVFAIL' })) : fixture.resolve4(host)),
   };
-  const relay = await startSubmissionRelay(
-    internal.port,
-    { submission: { trustedNetworks: ['127.0.0.1'] }, outbound: { mxPort: hosts.port, allowPrivateMxAddresses: false }, queue: { retryIntervalsSec: [3600] } },
-    { resolver },
-  );
   try {
-    const id = await sendToPartner(relay.submission);
-    await until('the first attempt ends', () => relay.relay.queue.store.recipients(id)[0]!.attempts >= 1);
-    assert.equal(relay.relay.queue.store.recipients(id)[0]!.status, 'pending');
+    assert.equal((await afterFirstAttempt(hosts, resolver, { allowPrivateMxAddresses: false })).status, 'pending');
     assert.deepEqual(hosts.connections, []);
   } finally {
-    await relay.stop();
-    await internal.stop();
     await hosts.stop();
   }
 });
 
 test(`an attempt stops after ${MX_SESSION_LIMIT} MX hosts that refuse the session at their greeting, and the mail waits for the next try`, async () => {
-  const internal = await Sink.start();
   const hosts = await loopbackHosts(MX_SESSION_LIMIT + 3, (socket) => socket.end('421 4.3.2 too busy\r\n'));
-  const relay = await startSubmissionRelay(
-    internal.port,
-    { submission: { trustedNetworks: ['127.0.0.1'] }, outbound: { mxPort: hosts.port }, queue: { retryIntervalsSec: [3600] } },
-    { resolver: partnerMx(hosts.addresses) },
-  );
   try {
-    const id = await sendToPartner(relay.submission);
-    await until('the first attempt ends', () => relay.relay.queue.store.recipients(id)[0]!.attempts >= 1);
-    const recipient = relay.relay.queue.store.recipients(id)[0]!;
+    const recipient = await afterFirstAttempt(hosts, partnerMx(hosts.addresses));
     assert.equal(recipient.status, 'pending');
     assert.match(recipient.last_reply!, /421 4\.3\.2 too busy/);
     assert.deepEqual(hosts.connections, hosts.addresses.slice(0, MX_SESSION_LIMIT), 'the preferred hosts, and one session more would have been past the limit');
   } finally {
-    await relay.stop();
-    await internal.stop();
     await hosts.stop();
   }
 });
 
 test(`an attempt connects to at most ${MX_ADDRESS_LIMIT} MX addresses that drop the connection before any greeting`, async () => {
-  const internal = await Sink.start();
   const hosts = await loopbackHosts(MX_ADDRESS_LIMIT + 2, (socket) => socket.destroy());
-  const relay = await startSubmissionRelay(
-    internal.port,
-    { submission: { trustedNetworks: ['127.0.0.1'] }, outbound: { mxPort: hosts.port }, queue: { retryIntervalsSec: [3600] } },
-    { resolver: partnerMx(hosts.addresses) },
-  );
   try {
-    const id = await sendToPartner(relay.submission);
-    await until('the first attempt ends', () => relay.relay.queue.store.recipients(id)[0]!.attempts >= 1);
-    assert.equal(relay.relay.queue.store.recipients(id)[0]!.status, 'pending');
+    assert.equal((await afterFirstAttempt(hosts, partnerMx(hosts.addresses))).status, 'pending');
     assert.deepEqual(hosts.connections, hosts.addresses.slice(0, MX_ADDRESS_LIMIT));
   } finally {
-    await relay.stop();
-    await internal.stop();
     await hosts.stop();
   }
 });
 
 test(`an attempt looks up the addresses of at most ${MX_HOST_LIMIT} MX host names`, async () => {
-  const internal = await Sink.start();
   const hosts = await loopbackHosts(1, (socket) => socket.end('220 here\r\n'));
   // the first MX_HOST_LIMIT host names have no address; the one after them has a server
   const fixture = partnerMx([...Array<null>(MX_HOST_LIMIT).fill(null), hosts.addresses[0]!]);
   const looked: string[] = [];
   const resolver: Resolver = { ...fixture, resolve4: (host) => (looked.push(host), fixture.resolve4(host)) };
-  const relay = await startSubmissionRelay(
-    internal.port,
-    { submission: { trustedNetworks: ['127.0.0.1'] }, outbound: { mxPort: hosts.port }, queue: { retryIntervalsSec: [3600] } },
-    { resolver },
-  );
   try {
-    const id = await sendToPartner(relay.submission);
-    await until('the first attempt ends', () => relay.relay.queue.store.recipients(id)[0]!.attempts >= 1);
-    assert.equal(relay.relay.queue.store.recipients(id)[0]!.status, 'pending');
+    assert.equal((await afterFirstAttempt(hosts, resolver)).status, 'pending');
     assert.deepEqual(looked, Array.from({ length: MX_HOST_LIMIT }, (_, i) => `mx${i + 1}.partner.test`));
     assert.deepEqual(hosts.connections, []);
   } finally {
-    await relay.stop();
-    await internal.stop();
     await hosts.stop();
   }
 });
