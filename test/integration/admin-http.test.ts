@@ -165,7 +165,7 @@ test('an invalid configuration is refused with its problems at their fields, and
   }
 });
 
-test('a configuration that cannot start is rolled back: the old file and the old engine come back', { timeout: TEST_TIMEOUT_MS }, async () => {
+test('a configuration that cannot start is rolled back: the old file and the old engine come back, also over a file damaged meanwhile', { timeout: TEST_TIMEOUT_MS }, async () => {
   const sink = await Sink.start();
   const blocker = createServer();
   await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
@@ -187,38 +187,22 @@ test('a configuration that cannot start is rolled back: the old file and the old
     assert.equal(status.appliedAt, status.startedAt, 'the old settings are back, restarted by the Apply');
     await send(mxPort(status.addresses.mx), 'alice@sender.test', ['bob@example.test'], message('still running'));
     await sink.waitFor(1);
-  } finally {
-    await world.stop();
-    blocker.close();
-    await sink.stop();
-  }
-});
 
-test('a configuration file damaged under a running relay: config.get says so instead of an empty file, and an Apply that cannot start puts its bytes back and the running settings too', { timeout: TEST_TIMEOUT_MS }, async () => {
-  const sink = await Sink.start();
-  const blocker = createServer();
-  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
-  const taken = (blocker.address() as AddressInfo).port;
-  const dataDir = tempDir('moat-admin-');
-  const good = { domains: ['example.test'], internal: { host: '127.0.0.1', port: sink.port, tls: 'none' }, filters: { enabled: false } };
-  const file = join(dataDir, 'moat.json');
-  writeFileSync(file, JSON.stringify(good));
-  const world = await startHost({}, { dataDir });
-  try {
-    const admin = await world.admin();
+    // the file damaged under the running relay: config.get says so (an empty file would be edited and applied as
+    // one), and a failed Apply puts its bytes back and the running settings too
     const damaged = '{"domains": ["exa';
-    writeFileSync(file, damaged);
+    writeFileSync(join(dataDir, 'moat.json'), damaged);
     const got = await admin.raw('config.get', {});
     assert.equal(got.body.code, 'CONFIG_FILE_DAMAGED');
     assert.match(got.body.message!, /moat\.json cannot be read \(.*JSON.*\)\. The relay goes on with the settings it started with\./);
-    const answer = await admin.raw('config.apply', { config: { ...good, submission: { listen: `127.0.0.1:${taken}` } } });
-    assert.equal(answer.body.code, 'APPLY_FAILED');
-    assert.match(answer.body.message!, /the previous one is back in force$/);
-    assert.equal(readFileSync(file, 'utf8'), damaged, 'the file as it was, byte for byte');
-    const status = await admin.call('relay.status', {});
-    assert.equal(status.state, 'running');
-    await send(mxPort(status.addresses.mx), 'alice@sender.test', ['bob@example.test'], message('after the failed apply'));
-    await sink.waitFor(1);
+    const again = await admin.raw('config.apply', { config: { ...good, submission: { listen: `127.0.0.1:${taken}` } } });
+    assert.equal(again.body.code, 'APPLY_FAILED');
+    assert.match(again.body.message!, /the previous one is back in force$/);
+    assert.equal(readFileSync(join(dataDir, 'moat.json'), 'utf8'), damaged, 'the file as it was, byte for byte');
+    const after = await admin.call('relay.status', {});
+    assert.equal(after.state, 'running');
+    await send(mxPort(after.addresses.mx), 'alice@sender.test', ['bob@example.test'], message('after the failed apply'));
+    await sink.waitFor(2);
   } finally {
     await world.stop();
     blocker.close();
