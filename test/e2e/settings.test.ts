@@ -385,3 +385,32 @@ e2eTest('settings: the admin password is changed, other sessions end, and only t
   await textMatches(page.locator('.relay-state'), /Relay: Running/);
   assert.deepEqual(errors, []);
 });
+
+e2eTest('settings: an Apply after another window applied is refused and said so; the current settings load with the edits on top, and both changes land', async (world) => {
+  const { admin, page, errors } = await settingsWorld(world, '#/settings');
+  const bar = page.locator('.config-bar');
+  await page.getByLabel('Recipients per message', { exact: true }).fill('60');
+  await textMatches(bar, /^1 unsaved change: Recipients per message/);
+
+  // another window applies a different change while this page is open
+  const { saved } = await admin.call('config.get', {});
+  assert.equal((await admin.call('config.apply', { config: { ...saved, checklist: { intervalHours: 12 } } })).error, null);
+
+  await bar.getByRole('button', { name: 'Apply', exact: true }).click();
+  const changed = page.getByTestId('config-changed');
+  await textMatches(changed, /^Not applied: the settings were changed elsewhere after this page loaded them .*Applied now, your page would undo that change\./);
+  assert.equal(JSON.parse(readFileSync(join(world.dataDir, 'moat.json'), 'utf8')).mx?.maxRecipients, undefined, 'nothing of this page was written');
+  await screenshot(page, '12-settings-config-changed');
+
+  await changed.getByRole('button', { name: 'Load the current settings, keep my edits', exact: true }).click();
+  await textMatches(page.getByRole('status'), /The settings as they are now are loaded, with your edits on top/);
+  assert.equal(await changed.count(), 0);
+  await textMatches(bar, /^1 unsaved change: Recipients per message/);
+  assert.equal(await page.getByLabel('Recipients per message', { exact: true }).inputValue(), '60');
+  await bar.getByRole('button', { name: 'Apply', exact: true }).click();
+  await textMatches(page.getByRole('status'), /^Applied 1 change \(Recipients per message\)\. The relay is running\./);
+  const file = JSON.parse(readFileSync(join(world.dataDir, 'moat.json'), 'utf8'));
+  assert.equal(file.mx.maxRecipients, 60);
+  assert.equal(file.checklist.intervalHours, 12, "the other window's change is kept");
+  assert.deepEqual(errors, []);
+});

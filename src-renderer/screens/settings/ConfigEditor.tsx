@@ -149,7 +149,24 @@ function Editor({ view, reload }: { view: ConfigView; reload: () => Promise<void
           ))}
         </ul>
       ) : null}
-      <ErrorMessage error={action.error ?? checkFailure} showIssues={false} />
+      {action.error?.code === 'CONFIG_CHANGED' ? (
+        <div className="error-box" role="alert" data-testid="config-changed">
+          <p>Not applied: the settings were changed elsewhere after this page loaded them (another window, the setup wizard, or moat.json by hand). Applied now, your page would undo that change.</p>
+          <button
+            type="button"
+            onClick={() =>
+              void reload().then(() => {
+                action.clear();
+                setReport('The settings as they are now are loaded, with your edits on top. Check them, then Apply.');
+              })
+            }
+          >
+            Load the current settings, keep my edits
+          </button>
+        </div>
+      ) : (
+        <ErrorMessage error={action.error ?? checkFailure} showIssues={false} />
+      )}
       {placed.unplaced.length ? (
         <div className="error-box" role="alert">
           <ul>
