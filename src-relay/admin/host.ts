@@ -330,7 +330,7 @@ export class AdminHost {
   savedConfig(): Json {
     if (!existsSync(this.configFile)) return {};
     const damaged = (why: string) =>
-      new ApiError('CONFIG_FILE_DAMAGED', `${this.configFile} cannot be read (${why}). The relay goes on with the settings it started with. Put the file right (or restore it from a backup), then reload this page.`);
+      new ApiError('CONFIG_FILE_DAMAGED', `${this.configFile} cannot be read (${why}). ${this.relay ? 'The relay goes on with the settings it started with.' : 'The relay is not running.'} Put the file right (or restore it from a backup), then reload this page.`);
     let parsed: unknown;
     try {
       parsed = JSON.parse(readFileSync(this.configFile, 'utf8'));

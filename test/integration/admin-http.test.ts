@@ -210,6 +210,26 @@ test('a configuration that cannot start is rolled back: the old file and the old
   }
 });
 
+test('a relay that could not start, its file damaged since: config.get says the file cannot be read and that the relay is not running', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const blocker = createServer();
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+  const taken = (blocker.address() as AddressInfo).port;
+  const dataDir = tempDir('moat-admin-');
+  writeFileSync(join(dataDir, 'moat.json'), JSON.stringify({ domains: ['example.test'], internal: { host: '127.0.0.1', port: 2525 }, filters: { enabled: false } }));
+  const world = await startHost({ mx: { listen: `127.0.0.1:${taken}` } }, { dataDir });
+  try {
+    const admin = await world.admin();
+    assert.equal((await admin.call('relay.status', {})).state, 'failed');
+    writeFileSync(join(dataDir, 'moat.json'), '{"domains": ["exa');
+    const got = await admin.raw('config.get', {});
+    assert.equal(got.body.code, 'CONFIG_FILE_DAMAGED');
+    assert.match(got.body.message!, /moat\.json cannot be read \(.*\)\. The relay is not running\. Put the file right/);
+  } finally {
+    await world.stop();
+    blocker.close();
+  }
+});
+
 test('two windows that loaded the same settings: the second Apply is refused (CONFIG_CHANGED) instead of undoing the first; of five at once exactly one lands', { timeout: TEST_TIMEOUT_MS }, async () => {
   const sink = await Sink.start();
   const dataDir = tempDir('moat-admin-');
