@@ -63,6 +63,8 @@ function programWithMz(head: Buffer, size: number): string | null {
   if (head.length >= 0x40) {
     const peAt = head.readUInt32LE(0x3c);
     if (peAt > 0 && peAt + 4 <= head.length && head.readUInt32BE(peAt) === 0x50450000) return 'pe-executable';
+    // the 16-bit and OS/2 formats (NE, LE, LX) that 32-bit Windows still loads
+    if (peAt > 0 && peAt + 2 <= head.length && ['NE', 'LE', 'LX'].includes(head.toString('latin1', peAt, peAt + 2))) return 'dos-executable';
     if (peAt >= 0x40 && peAt + 4 > head.length && peAt + 4 <= size && peAt < MAX_PE_HEADER_OFFSET) return 'dos-executable';
   }
   if (head.length < 4 || head.readUInt16LE(2) < 512) return head.length < 4 ? null : 'dos-executable';

@@ -139,6 +139,8 @@ test('text that starts with "MZ" or holds "ustar" at byte 257 is no program and 
   crafted.writeUInt32LE(0x100, 0x3c);
   crafted.write('PE\0\0', 0x100, 'latin1');
   assert.equal(detectFileType(crafted, crafted.length), 'pe-executable');
+  crafted.write('NE', 0x100, 'latin1');
+  assert.equal(detectFileType(crafted, crafted.length), 'dos-executable', 'a 16-bit Windows program');
   // its PE header beyond the head kept, inside the file: not ruled out
   const far = Buffer.alloc(1024);
   far.write('MZ-Nummer;', 0, 'latin1');
