@@ -55,7 +55,8 @@ const MAX_PE_HEADER_OFFSET = 0x10000000;
 
 /**
  * "MZ" and what follows. e_lfanew at 0x3c points at the "PE\0\0" of a Windows program: seen there, or beyond the
- * head's end but inside the file (`size`, when known) at an offset Windows takes, it is one. A DOS header says its
+ * head's end but inside the file (`size`, when known) at an offset Windows takes, it is one; so is one whose
+ * offset lands inside the head at something else (text cannot point there). A DOS header says its
  * last page holds under 512 bytes (e_cblp). Text that starts with "MZ" ("MZ-Nummer;...") has neither: its bytes
  * make both values too large.
  */
@@ -66,6 +67,9 @@ function programWithMz(head: Buffer, size: number): string | null {
     // the 16-bit and OS/2 formats (NE, LE, LX) that 32-bit Windows still loads
     if (peAt > 0 && peAt + 2 <= head.length && ['NE', 'LE', 'LX'].includes(head.toString('latin1', peAt, peAt + 2))) return 'dos-executable';
     if (peAt >= 0x40 && peAt + 4 > head.length && peAt + 4 <= size && peAt < MAX_PE_HEADER_OFFSET) return 'dos-executable';
+    // a header offset inside the head needs NUL bytes, which text has not: a program read askew (a decoding that
+    // shifted its bytes) is still one
+    if (peAt >= 0x40 && peAt + 4 <= head.length) return 'dos-executable';
   }
   if (head.length < 4 || head.readUInt16LE(2) < 512) return head.length < 4 ? null : 'dos-executable';
   return null;

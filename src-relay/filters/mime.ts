@@ -599,7 +599,11 @@ function partNumber(node: MimeNode): string {
   return (node.partNr || []).filter((n) => n !== 'TEXT').join('.') || '1';
 }
 
-/** RFC 2045 6.7, for whole lines (mailsplit hands body data over line by line). */
+/**
+ * RFC 2045 6.7, for whole lines (mailsplit hands body data over line by line). Spaces and tabs that end a line are
+ * transport padding and deleted (rule 3), also after a "=", which makes that a soft line break: kept, they shifted
+ * a program's bytes so that its header was no longer where Windows (and Moat) look for it.
+ */
 export function decodeQuotedPrintable(input: Buffer): Buffer {
   const out = Buffer.allocUnsafe(input.length);
   let length = 0;
@@ -610,8 +614,23 @@ export function decodeQuotedPrintable(input: Buffer): Buffer {
     if (byte >= 0x61 && byte <= 0x66) return byte - 0x57;
     return -1;
   };
+  // the end of the run of spaces and tabs from `at`, and whether a line end (or the end of the input) follows it
+  const padding = (at: number) => {
+    let end = at;
+    while (input[end] === 0x20 || input[end] === 0x09) end++;
+    return { end, atLineEnd: end === input.length || input[end] === 0x0a || (input[end] === 0x0d && input[end + 1] === 0x0a) };
+  };
   for (let i = 0; i < input.length; i++) {
     const byte = input[i]!;
+    if (byte === 0x20 || byte === 0x09) {
+      const { end, atLineEnd } = padding(i);
+      if (!atLineEnd) {
+        input.copy(out, length, i, end);
+        length += end - i;
+      }
+      i = end - 1;
+      continue;
+    }
     if (byte !== 0x3d) {
       out[length++] = byte;
       continue;
@@ -621,13 +640,15 @@ export function decodeQuotedPrintable(input: Buffer): Buffer {
     if (high >= 0 && low >= 0) {
       out[length++] = high * 16 + low;
       i += 2;
-    } else if (input[i + 1] === 0x0d && input[i + 2] === 0x0a) {
-      i += 2; // soft line break
-    } else if (input[i + 1] === 0x0a) {
-      i += 1;
-    } else if (i + 1 < input.length) {
-      out[length++] = byte;
+      continue;
     }
+    const { end, atLineEnd } = padding(i + 1);
+    if (!atLineEnd) {
+      out[length++] = byte;
+      continue;
+    }
+    // a soft line break: "=", its padding and the line end go
+    i = end === input.length ? end - 1 : input[end] === 0x0d ? end + 1 : end;
   }
   return out.subarray(0, length);
 }

@@ -41,6 +41,11 @@ const PR_ATTACH_PATHNAME = 0x3708;
 const PR_ATTACH_LONG_PATHNAME = 0x370d;
 const NAME_PROPERTIES: ReadonlySet<number> = new Set([PR_DISPLAY_NAME, PR_ATTACH_EXTENSION, PR_ATTACH_FILENAME, PR_ATTACH_LONG_FILENAME, PR_ATTACH_PATHNAME, PR_ATTACH_LONG_PATHNAME]);
 const PT_OBJECT = 0x000d;
+const PR_ATTACH_METHOD = 0x3705;
+/** PR_ATTACH_METHOD of an attached Outlook item (ATTACH_EMBEDDED_MSG). */
+const ATTACH_EMBEDDED_MSG = 5;
+/** The interface id an embedded message object starts with, {00020307-0000-0000-C000-000000000046}. */
+const IID_IMESSAGE = Buffer.from('0703020000000000c000000000000046', 'hex');
 const PT_STRING8 = 0x001e;
 const PT_UNICODE = 0x001f;
 const PT_BINARY = 0x0102;
@@ -89,6 +94,10 @@ interface Attachment {
   data: DataSummary[];
   /** Messages embedded as this attachment (PT_OBJECT holding a TNEF stream of their own), listed when read. */
   embedded: (TnefListing | 'too deep')[];
+  /** PR_ATTACH_METHOD, when given: 5 is an attached Outlook item. */
+  method: number | null;
+  /** Its data is an object whose interface is IID_IMessage: a message, never saved as a file. */
+  messageObject: boolean;
 }
 
 /** Adds names an attachment carries; a problem past MAX_TNEF_NAMES_PER_FILE. */
@@ -179,7 +188,7 @@ export class TnefReader {
     const attachment = level === LEVEL_ATTACHMENT;
     if (attachment && id === ATT_RENDDATA) {
       if (!this.count(1)) return;
-      this.attachments.push({ longNames: [], title: [], names: [], data: [], embedded: [] });
+      this.attachments.push({ longNames: [], title: [], names: [], data: [], embedded: [], method: null, messageObject: false });
     } else if (attachment && !this.current()) {
       return this.fail('an attachment item comes before its attachment (damaged)');
     }
@@ -256,9 +265,10 @@ export class TnefReader {
   /** Adds one attachment's files to `files` (its own, a zip's members, an embedded message's); false past the limit. */
   private listAttachment(attachment: Attachment, index: number, files: TnefFile[]): boolean {
     const given = [...new Set([...attachment.longNames, ...attachment.title, ...attachment.names])];
-    // an attached Outlook item has no file: its "name" is its subject ("Your booking at Booking.com"), and Outlook
-    // saves it as NAME.msg; judged by the subject's last word it would be a program
-    const item = attachment.data.length === 0 && attachment.embedded.length > 0;
+    // an attached Outlook item (method 5, a message object, no file data) has no file: its "name" is its subject
+    // ("Your booking at Booking.com"), and Outlook saves it as NAME.msg; judged by the subject's last word it would be
+    // a program. Data that merely starts like a TNEF, by value or in another object, is a file under its own names.
+    const item = attachment.data.length === 0 && attachment.embedded.length === 1 && attachment.method === ATTACH_EMBEDDED_MSG && attachment.messageObject;
     const names = item ? given.map((subject) => (/\.msg$/i.test(subject) ? subject : `${subject}.msg`)) : given;
     const name = names[0] ?? `attachment ${index + 1}`;
     const types = attachment.data.map((data) => data.type);
@@ -330,12 +340,14 @@ function readProperties(
           const problem = id === PR_ATTACH_LONG_FILENAME ? addNames(attachment, 'longNames', names) : addNames(attachment, 'names', id === PR_ATTACH_EXTENSION ? names.map((extension) => `*${extension}`) : names);
           if (problem) return problem;
         }
+        if (id === PR_ATTACH_METHOD && fixed === 4) attachment.method = value.readUInt32LE(0);
         if (id !== PR_ATTACH_DATA || fixed !== undefined) continue;
         // the file's data, whatever variable type it is given; an embedded object starts with its interface id (16
         // bytes), and a message's then holds a TNEF of its own
         const copies = dataCopyProblem(attachment);
         if (copies) return copies;
         const object = base === PT_OBJECT ? value.subarray(Math.min(16, value.length)) : value;
+        if (base === PT_OBJECT && value.subarray(0, 16).equals(IID_IMESSAGE)) attachment.messageObject = true;
         const listed = object.subarray(0, SIGNATURE.length).equals(SIGNATURE) ? found.embedded(object) : found.data(wholeEnds(object));
         if (!listed) return null;
       }

@@ -45,6 +45,12 @@ const ZIP64_LOCATOR_SIGNATURE = 0x07064b50;
 const ZIP64_EOCD_SIGNATURE = 0x06064b50;
 const CENTRAL_SIGNATURE = 0x02014b50;
 const LOCAL_SIGNATURE = 0x04034b50;
+/** Records of a zip's directory, which have no business inside a comment. */
+const STRUCTURE_SIGNATURES: readonly Buffer[] = [CENTRAL_SIGNATURE, EOCD_SIGNATURE, ZIP64_EOCD_SIGNATURE, ZIP64_LOCATOR_SIGNATURE].map((signature) => {
+  const bytes = Buffer.alloc(4);
+  bytes.writeUInt32LE(signature);
+  return bytes;
+});
 /** The archive comment is at most 65535 bytes, so the end record starts within this many bytes of the end. */
 const EOCD_SEARCH_BYTES = 0xffff + EOCD_MIN_BYTES;
 const METHOD_STORED = 0;
@@ -119,16 +125,23 @@ function listInto(walk: Walk, tail: Buffer, total: number, depth: number, prefix
   if (tail.readUInt16LE(eocd + 8) !== entries) return fail('zip central directory counts its entries two ways (damaged, or spanning disks)');
   let cdSize = tail.readUInt32LE(eocd + 12);
   let cdOffset = tail.readUInt32LE(eocd + 16);
-  if (entries === 0xffff || cdSize === 0xffffffff || cdOffset === 0xffffffff) {
-    const locator = eocd - 20;
-    if (locator < 0 || tail.readUInt32LE(locator) !== ZIP64_LOCATOR_SIGNATURE) return fail('zip64 archive without its locator');
+  const locator = eocd - 20;
+  const hasLocator = locator >= 0 && tail.readUInt32LE(locator) === ZIP64_LOCATOR_SIGNATURE;
+  const classicFull = entries === 0xffff || cdSize === 0xffffffff || cdOffset === 0xffffffff;
+  // a reader that goes by the zip64 records whenever their locator is there (Python's zipfile) must see the archive
+  // the classic end record describes: one hidden in an entry's comment showed it another directory
+  if (classicFull || hasLocator) {
+    if (!hasLocator) return fail('zip64 archive without its locator');
     const record = Number(tail.readBigUInt64LE(locator + 8)) - (total - tail.length);
     if (record < 0 || record + 56 > tail.length || tail.readUInt32LE(record) !== ZIP64_EOCD_SIGNATURE) {
       return fail('zip64 central directory is out of reach');
     }
-    entries = Number(tail.readBigUInt64LE(record + 32));
-    cdSize = Number(tail.readBigUInt64LE(record + 40));
-    cdOffset = Number(tail.readBigUInt64LE(record + 48));
+    const zip64 = { entries: Number(tail.readBigUInt64LE(record + 32)), cdSize: Number(tail.readBigUInt64LE(record + 40)), cdOffset: Number(tail.readBigUInt64LE(record + 48)) };
+    const agree = (classic: number, all: number, value: number) => classic === all || classic === value;
+    if (!agree(entries, 0xffff, zip64.entries) || !agree(cdSize, 0xffffffff, zip64.cdSize) || !agree(cdOffset, 0xffffffff, zip64.cdOffset)) {
+      return fail('its zip64 end record and its classic one describe different directories (made to show two readers two archives)');
+    }
+    ({ entries, cdSize, cdOffset } = zip64);
     eocd = record;
   }
   const start = eocd - cdSize;
@@ -147,6 +160,8 @@ function listInto(walk: Walk, tail: Buffer, total: number, depth: number, prefix
     const extraLength = tail.readUInt16LE(at + 30);
     const commentLength = tail.readUInt16LE(at + 32);
     if (at + 46 + nameLength + extraLength + commentLength > eocd) return fail('zip central directory is damaged');
+    const comment = tail.subarray(at + 46 + nameLength + extraLength, at + 46 + nameLength + extraLength + commentLength);
+    if (STRUCTURE_SIGNATURES.some((signature) => comment.includes(signature))) return fail('an entry comment holds zip directory records (made to show another reader another archive)');
     // a field of all ones is in the zip64 extra field (streaming writers use it for small files too)
     const sizes = zip64Sizes(tail.subarray(at + 46 + nameLength, at + 46 + nameLength + extraLength), {
       size: tail.readUInt32LE(at + 24),

@@ -103,6 +103,11 @@ test('a small message held whole stops at its deadline too, whether it passed be
 
 test('quoted-printable: hex escapes, soft line breaks, a lone "=" kept', () => {
   assert.equal(decodeQuotedPrintable(Buffer.from('a=3Db=\r\nc = d')).toString(), 'a=bc = d');
+  // spaces and tabs that end a line are transport padding (RFC 2045 6.7 rule 3), after a "=" too: a soft line break
+  assert.equal(decodeQuotedPrintable(Buffer.from('MZ   \r\n')).toString(), 'MZ\r\n');
+  assert.equal(decodeQuotedPrintable(Buffer.from('M=  \t\r\nZ=\t\nx')).toString(), 'MZx');
+  assert.equal(decodeQuotedPrintable(Buffer.from('end \t')).toString(), 'end');
+  assert.equal(decodeQuotedPrintable(Buffer.from('a = b\t=3D\tc=\r')).toString(), 'a = b\t=\tc=\r');
 });
 
 test('stripHtml leaves no tags, comments, scripts or styles', () => {
@@ -139,6 +144,8 @@ test('text that starts with "MZ" or holds "ustar" at byte 257 is no program and 
   crafted.writeUInt32LE(0x100, 0x3c);
   crafted.write('PE\0\0', 0x100, 'latin1');
   assert.equal(detectFileType(crafted, crafted.length), 'pe-executable');
+  crafted.write('XX', 0x100, 'latin1');
+  assert.equal(detectFileType(crafted, crafted.length), 'dos-executable', 'its header offset inside the file, whatever is there: a program read askew');
   crafted.write('NE', 0x100, 'latin1');
   assert.equal(detectFileType(crafted, crafted.length), 'dos-executable', 'a 16-bit Windows program');
   // its PE header beyond the head kept, inside the file: not ruled out
@@ -147,6 +154,17 @@ test('text that starts with "MZ" or holds "ustar" at byte 257 is no program and 
   far.writeUInt32LE(40_000, 0x3c);
   assert.equal(detectFileType(far, 100_000), 'dos-executable');
   assert.equal(detectFileType(far, 30_000), null, 'pointing past the end of the file: no program');
+});
+
+test('a program in quoted-printable with spaces ending its lines (padding, deleted by every decoder) is still found: its header is where Windows looks', async () => {
+  const program = peExecutable();
+  const qp = [...program].map((byte) => `=${byte.toString(16).toUpperCase().padStart(2, '0')}`).join('');
+  // lines of 24 escapes, each ended by padding, or by "=" and padding (a soft break)
+  const lines = qp.match(/.{1,72}/g)!.map((line, i) => (i % 2 ? `${line}=   ` : `${line}=\t`)).join('\r\n');
+  const raw = `From: a@b.test\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename="setup"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n${lines}\r\n--b--\r\n`;
+  const { summary } = await parseRaw(raw);
+  assert.equal(summary.parts[1]!.size, program.length);
+  assert.equal(summary.parts[1]!.detectedType, 'pe-executable');
 });
 
 test('a damaged zip is reported, not trusted', () => {

@@ -6,7 +6,7 @@ import { DEFAULT_BLOCKED_EXTENSIONS } from '../../../src-relay/config/schema.ts'
 import type { MessageContext } from '../../../src-relay/filters/types.ts';
 import { makeZip, messageWithAttachments, peExecutable } from '../../helpers/mail-parts.ts';
 import { parseRaw } from '../../helpers/parse-message.ts';
-import { embeddedMessages, makeTnef, mapiProperties, PR_ATTACH_DATA, PR_ATTACH_EXTENSION, PR_ATTACH_LONG_FILENAME, PT_BINARY, PT_STRING8, PT_UNICODE, type TnefAttachment } from '../../helpers/tnef.ts';
+import { embeddedMessages, makeTnef, mapiProperties, PR_ATTACH_DATA, PR_ATTACH_EXTENSION, PR_ATTACH_LONG_FILENAME, PR_ATTACH_METHOD, PT_BINARY, PT_LONG, PT_STRING8, PT_UNICODE, type TnefAttachment } from '../../helpers/tnef.ts';
 
 const pdf = Buffer.from('%PDF-1.7\n% a report\n');
 
@@ -165,6 +165,14 @@ test('an attached Outlook item is judged as the .msg Outlook saves it as, not by
   assert.match(inside.reasons.join('\n'), /"Ihre Reservierung bei Booking\.com\.msg\/Rechnung\.pdf\.exe"/);
   // a file (it has data) is still judged by its own name
   assert.equal((await judge(makeTnef([{ title: 'Booking.com', data: 'x' }]))).verdict, 'reject');
+  // data that only starts like a TNEF is a file: by value (attach method 1) under its own name, which Outlook saves
+  // it as; and an embedded message without method 5 is judged by its names as given
+  const byValue = await judge(makeTnef([{ title: 'INVOICE.BAT', properties: [{ id: PR_ATTACH_METHOD, type: PT_LONG, value: 1 }, { id: PR_ATTACH_LONG_FILENAME, type: PT_STRING8, value: 'invoice.bat' }, { id: PR_ATTACH_DATA, type: PT_BINARY, value: makeTnef([]) }] }]));
+  assert.equal(byValue.verdict, 'reject');
+  assert.match(byValue.reasons.join('\n'), /blocked file type \.bat inside "winmail\.dat": "invoice\.bat"/);
+  const noMethod = embeddedMessages(1, [{ title: 'Rechnung.pdf', data: pdf }]);
+  noMethod.properties = noMethod.properties!.filter((property) => property.id !== PR_ATTACH_METHOD);
+  assert.equal((await judge(makeTnef([{ ...noMethod, title: 'Booking.com' }]))).verdict, 'reject');
 });
 
 test(`${MAX_TNEF_FILES} files are listed; one more is not checked`, () => {

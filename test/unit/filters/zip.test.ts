@@ -236,6 +236,40 @@ function zip64Member(name: string, data: Buffer, extraValues = 3): Buffer {
   return zip;
 }
 
+/** `zip` (one member) with zip64 end records between its directory and its end record, giving `entries` entries. */
+function withZip64Records(zip: Buffer, entries: number): Buffer {
+  const end = zip.length - 22;
+  const cdSize = zip.readUInt32LE(end + 12);
+  const cdOffset = zip.readUInt32LE(end + 16);
+  const record = Buffer.alloc(56);
+  record.writeUInt32LE(0x06064b50, 0);
+  record.writeBigUInt64LE(44n, 4);
+  record.writeBigUInt64LE(BigInt(entries), 24);
+  record.writeBigUInt64LE(BigInt(entries), 32);
+  record.writeBigUInt64LE(BigInt(cdSize), 40);
+  record.writeBigUInt64LE(BigInt(cdOffset), 48);
+  const locator = Buffer.alloc(20);
+  locator.writeUInt32LE(0x07064b50, 0);
+  locator.writeBigUInt64LE(BigInt(end), 8);
+  locator.writeUInt32LE(1, 16);
+  return Buffer.concat([zip.subarray(0, end), record, locator, zip.subarray(end)]);
+}
+
+test('zip64 end records are read whenever their locator is there: agreeing with the classic end record they are listed; disagreeing, or directory records inside an entry comment, the archive is not checked', () => {
+  const zip = makeZip([{ name: 'report.pdf', data: '%PDF-1.4' }]);
+  assert.deepEqual(list(withZip64Records(zip, 1)).members.map((member) => member.name), ['report.pdf'], 'as Info-ZIP\'s zip -fz writes it');
+  assert.match(list(withZip64Records(zip, 2)).problem ?? '', /its zip64 end record and its classic one describe different directories/);
+  // an entry comment holding a central directory record
+  const commented = Buffer.from(zip);
+  const entry = commented.length - 22 - (46 + 'report.pdf'.length);
+  const comment = Buffer.from('PK\x01\x02 a directory entry hides here', 'latin1');
+  commented.writeUInt16LE(comment.length, entry + 32);
+  const end = Buffer.from(commented.subarray(commented.length - 22));
+  end.writeUInt32LE(end.readUInt32LE(12) + comment.length, 12);
+  const hiding = Buffer.concat([commented.subarray(0, commented.length - 22), comment, end]);
+  assert.match(list(hiding).problem ?? '', /an entry comment holds zip directory records/);
+});
+
 test('a zip64 member (sizes and offset in its zip64 extra field, as streaming writers make small files) is listed by its real size; one with too short a field is damaged', async () => {
   const small = zip64Member('report.pdf', Buffer.from('%PDF-1.4 a small report'));
   assert.deepEqual(list(small), { members: [{ name: 'report.pdf', encrypted: false, size: 23 }], problem: null, onlyEncrypted: false });
