@@ -128,23 +128,21 @@ export class Scheduler {
     this.queue.off('queued', this.onQueued);
     this.queue.off('changed', this.onChanged);
     if (this.timer) clearTimeout(this.timer);
-    let timeout: NodeJS.Timeout | undefined;
-    await Promise.race([
-      Promise.allSettled([...this.jobs]),
-      new Promise((resolve) => (timeout = setTimeout(resolve, graceMs))),
-    ]);
-    clearTimeout(timeout);
+    await this.jobsSettled(graceMs);
     if (this.jobs.size > 0) {
       // left running past the store's close, a delivery would be made again by the next engine (an Apply's)
       this.stopping.abort();
-      await Promise.race([
-        Promise.allSettled([...this.jobs]),
-        new Promise((resolve) => (timeout = setTimeout(resolve, FINAL_REPLY_WAIT_MS))),
-      ]);
-      clearTimeout(timeout);
+      await this.jobsSettled(FINAL_REPLY_WAIT_MS);
     }
     await this.writeOutcomes();
     this.deliverer.close();
+  }
+
+  /** Waits for the deliveries in progress to end, at most `ms`. */
+  private async jobsSettled(ms: number): Promise<void> {
+    let timeout: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.allSettled([...this.jobs]), new Promise((resolve) => (timeout = setTimeout(resolve, ms)))]);
+    clearTimeout(timeout);
   }
 
   routeStates(): RouteState[] {

@@ -431,6 +431,8 @@ export class QueueStore {
       ),
       retryRoute: db.prepare(`UPDATE recipients SET next_attempt_at = ? WHERE status = 'pending' AND route = ? AND next_attempt_at > ?`),
       setDelayWarned: db.prepare(`UPDATE messages SET delay_warned = 1 WHERE id = ?`),
+      // LIKE is case-blind for ASCII, as domains are; the status index finds the waiting ones
+      pendingAtDomain: db.prepare(`SELECT COUNT(*) AS n FROM recipients WHERE status = 'pending' AND address LIKE ?`),
       countSince: db.prepare(
         `SELECT COUNT(*) AS n FROM history WHERE queue_id = @id AND action = @action
            AND id > COALESCE((SELECT MAX(id) FROM history WHERE queue_id = @id AND action = @since), 0)`,
@@ -813,7 +815,7 @@ export class QueueStore {
 
   /** Recipients still waiting at `domain` (an Apply that removed it says how many). Reads the waiting ones by the status index. */
   pendingAtDomain(domain: string): number {
-    return (this.db.prepare(`SELECT COUNT(*) AS n FROM recipients WHERE status = 'pending' AND lower(address) LIKE ?`).get(`%@${domain.toLowerCase()}`) as { n: number }).n;
+    return (this.statements.pendingAtDomain.get(`%@${domain}`) as { n: number }).n;
   }
 
   /** How many `action` rows the message's history has since its last `since` row (all of them when it has none). */
