@@ -249,8 +249,8 @@ interface SendStats {
   warmLatenciesMs: number[];
   /** Connect to 220: smtp-server's pre-greeting wait plus the accept queue. */
   greetingMs: number[];
-  /** MAIL FROM to its reply: where a transaction waits for a place among those at work (smtp/pacing.ts). */
-  mailMs: number[];
+  /** DATA to its 354: where a message waits for a place among those at work (smtp/pacing.ts). */
+  dataMs: number[];
   startNs: bigint;
   lastAcceptNs: bigint;
 }
@@ -260,7 +260,7 @@ async function sendAll(host: string, port: number, opts: Options, template: stri
   const runId = `${Date.now().toString(36)}${process.pid}`;
   const rcpts = Array.from({ length: opts.recipients }, (_, i) => `user${i + 1}@${DOMAIN}`);
   const stats: SendStats = {
-    accepted: 0, failures: 0, connectionErrors: 0, failureSamples: [], latenciesMs: [], warmLatenciesMs: [], greetingMs: [], mailMs: [],
+    accepted: 0, failures: 0, connectionErrors: 0, failureSamples: [], latenciesMs: [], warmLatenciesMs: [], greetingMs: [], dataMs: [],
     startNs: process.hrtime.bigint(), lastAcceptNs: 0n,
   };
   const sample = (why: string): void => {
@@ -280,16 +280,15 @@ async function sendAll(host: string, port: number, opts: Options, template: stri
 
   /** One MAIL/RCPT/DATA transaction: resolves with the latency in ns, or a failure reason after resetting. */
   const transaction = async (client: SmtpClient, seq: number): Promise<bigint | string> => {
-    const mailNs = process.hrtime.bigint();
     const mail = await client.command(`MAIL FROM:<${SENDER}>`);
-    stats.mailMs.push(Number(process.hrtime.bigint() - mailNs) / 1e6);
     let refused = mail.code === 250 ? undefined : `MAIL: ${mail.code} ${mail.text}`;
     for (const rcpt of refused ? [] : rcpts) {
       const reply = await client.command(`RCPT TO:<${rcpt}>`);
       if (reply.code !== 250 && reply.code !== 251) refused ??= `RCPT: ${reply.code} ${reply.text}`;
     }
     if (!refused) {
-      const { reply, latencyNs } = await client.data(`Message-ID: <bench-${runId}-${seq}@sender.test>\r\n${template}`);
+      const { reply, latencyNs, readyNs } = await client.data(`Message-ID: <bench-${runId}-${seq}@sender.test>\r\n${template}`);
+      stats.dataMs.push(Number(readyNs) / 1e6);
       if (reply.code === 250 && latencyNs !== undefined) return latencyNs;
       // after the final dot the server has already reset the transaction itself
       if (latencyNs !== undefined) return `DATA: ${reply.code} ${reply.text}`;
@@ -411,8 +410,8 @@ interface Phase {
   p99WarmMs: number | null;
   /** Connect to 220 (bench client only). */
   greetingP50Ms: number | null;
-  /** MAIL FROM to its reply (bench client only). */
-  mailP50Ms: number | null;
+  /** DATA to its 354, where a message waits for a place (bench client only). */
+  dataP50Ms: number | null;
   /** Moat: VmRSS after start and a settle; Postfix: Pss summed over its processes (postfix.ts). */
   idleRssBytes: number | null;
   /** Moat: VmHWM; Postfix: the highest sampled sum of its processes' Pss. */
@@ -441,7 +440,7 @@ interface LoadOutcome {
   latenciesMs: number[];
   warmLatenciesMs: number[];
   greetingMs: number[];
-  mailMs: number[];
+  dataMs: number[];
   samples: string[];
 }
 
@@ -451,7 +450,7 @@ async function runLoad(load: Load, host: string, port: number, opts: Options, te
     const stats = await sendAll(host, port, opts, template);
     return {
       accepted: stats.accepted, failures: stats.failures, startNs: stats.startNs, acceptedNs: stats.lastAcceptNs,
-      latenciesMs: stats.latenciesMs, warmLatenciesMs: stats.warmLatenciesMs, greetingMs: stats.greetingMs, mailMs: stats.mailMs, samples: stats.failureSamples,
+      latenciesMs: stats.latenciesMs, warmLatenciesMs: stats.warmLatenciesMs, greetingMs: stats.greetingMs, dataMs: stats.dataMs, samples: stats.failureSamples,
     };
   }
   const result: SourceResult = await runSmtpSource({
@@ -460,7 +459,7 @@ async function runLoad(load: Load, host: string, port: number, opts: Options, te
   const failed = result.exitCode !== 0 || result.completed < opts.messages;
   return {
     accepted: result.completed, failures: opts.messages - result.completed, startNs: result.startNs, acceptedNs: result.endNs,
-    latenciesMs: [], warmLatenciesMs: [], greetingMs: [], mailMs: [], samples: failed ? [`smtp-source exit ${result.exitCode}: ${result.errors.slice(-3).join(' | ')}`] : [],
+    latenciesMs: [], warmLatenciesMs: [], greetingMs: [], dataMs: [], samples: failed ? [`smtp-source exit ${result.exitCode}: ${result.errors.slice(-3).join(' | ')}`] : [],
   };
 }
 
@@ -487,7 +486,7 @@ function finishPhase(base: Pick<Phase, 'label' | 'server' | 'filters' | 'load'>,
     p99Ms: percentile(outcome.latenciesMs, 0.99) ?? null,
     p99WarmMs: percentile(outcome.warmLatenciesMs, 0.99) ?? null,
     greetingP50Ms: percentile(outcome.greetingMs, 0.5) ?? null,
-    mailP50Ms: percentile(outcome.mailMs, 0.5) ?? null,
+    dataP50Ms: percentile(outcome.dataMs, 0.5) ?? null,
     idleRssBytes: rss.idle ?? null,
     peakRssBytes: rss.peak ?? null,
     afterRssBytes: rss.after ?? null,
@@ -607,7 +606,7 @@ async function oneRun(ctx: PhaseContext): Promise<Phase[]> {
   return phases;
 }
 
-const NUMERIC = ['acceptedPerSec', 'endToEndPerSec', 'p50Ms', 'p99Ms', 'p99WarmMs', 'greetingP50Ms', 'mailP50Ms', 'idleRssBytes', 'peakRssBytes', 'afterRssBytes', 'cpuMsPerMessage', 'mainCpuMsPerMessage', 'sinkCount', 'failures'] as const;
+const NUMERIC = ['acceptedPerSec', 'endToEndPerSec', 'p50Ms', 'p99Ms', 'p99WarmMs', 'greetingP50Ms', 'dataP50Ms', 'idleRssBytes', 'peakRssBytes', 'afterRssBytes', 'cpuMsPerMessage', 'mainCpuMsPerMessage', 'sinkCount', 'failures'] as const;
 
 function median(values: number[]): number | null {
   if (values.length === 0) return null;
@@ -660,9 +659,9 @@ const mib = (n: number | null): string => (n === null ? 'n/a' : `${Math.round(n 
 
 function printTable(title: string, phases: Phase[]): void {
   console.log(title);
-  const head = ['phase', 'accepted/s', 'e2e/s', 'p50 ms', 'p99 ms', 'p99 warm', '220 p50', 'MAIL p50', 'idle RSS', 'peak RSS', 'RSS after', 'CPU ms/msg', 'main ms/msg', 'sink', 'fail'];
+  const head = ['phase', 'accepted/s', 'e2e/s', 'p50 ms', 'p99 ms', 'p99 warm', '220 p50', '354 p50', 'idle RSS', 'peak RSS', 'RSS after', 'CPU ms/msg', 'main ms/msg', 'sink', 'fail'];
   const rows = phases.map((p) => [
-    p.label + (p.complete ? '' : ' !'), fmt(p.acceptedPerSec), fmt(p.endToEndPerSec), fmt(p.p50Ms), fmt(p.p99Ms), fmt(p.p99WarmMs), fmt(p.greetingP50Ms), fmt(p.mailP50Ms),
+    p.label + (p.complete ? '' : ' !'), fmt(p.acceptedPerSec), fmt(p.endToEndPerSec), fmt(p.p50Ms), fmt(p.p99Ms), fmt(p.p99WarmMs), fmt(p.greetingP50Ms), fmt(p.dataP50Ms),
     mib(p.idleRssBytes), mib(p.peakRssBytes), mib(p.afterRssBytes), fmt(p.cpuMsPerMessage, 2), fmt(p.mainCpuMsPerMessage, 2), String(p.sinkCount), String(p.failures),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));

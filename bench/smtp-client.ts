@@ -11,6 +11,8 @@ export interface DataResult {
   reply: SmtpReply;
   /** Time from writing the final "\r\n.\r\n" to the reply; undefined when DATA itself was refused. */
   latencyNs?: bigint;
+  /** Time from writing DATA to its reply (where a message waits for a place, smtp/pacing.ts). */
+  readyNs: bigint;
 }
 
 const SOCKET_IDLE_TIMEOUT_MS = 60_000; // a stalled relay must fail the session, not hang the bench
@@ -79,14 +81,16 @@ export class SmtpClient {
 
   /** Sends DATA and, after 354, the dot-stuffed message; `message` must use CRLF line ends. */
   async data(message: string): Promise<DataResult> {
+    const sent = process.hrtime.bigint();
     const ready = await this.command('DATA');
-    if (ready.code !== 354) return { reply: ready };
+    const readyNs = process.hrtime.bigint() - sent;
+    if (ready.code !== 354) return { reply: ready, readyNs };
     const stuffed = message.replace(/(^|\r\n)\./g, '$1..');
     this.socket.write(stuffed.endsWith('\r\n') ? stuffed : `${stuffed}\r\n`, 'latin1');
     const start = process.hrtime.bigint();
     this.socket.write('.\r\n');
     const reply = await this.read();
-    return { reply, latencyNs: process.hrtime.bigint() - start };
+    return { reply, latencyNs: process.hrtime.bigint() - start, readyNs };
   }
 
   /** QUIT politely, then close; never rejects. */

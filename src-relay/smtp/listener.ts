@@ -33,6 +33,7 @@ import type { TlsPair } from './tls.ts';
 import type { MessageInput } from '../filters/pipeline.ts';
 import {
   chooseEnhancedCode,
+  gateCommands,
   checkSmtpServerVersion,
   connectionOf,
   interceptReplies,
@@ -183,9 +184,7 @@ export abstract class SmtpListener {
       onConnect: (session, callback) => this.onConnect(session, callback),
       onSecure: (socket, session, callback) => this.onSecure(socket, session, callback),
       onAuth: (auth, session, callback) => this.onAuth(auth, session, callback),
-      // policy first: a MAIL FROM it refuses never waits nor takes a place (smtp/pacing.ts)
-      onMailFrom: (address, session, callback) =>
-        this.onMailFrom(address, session, (error) => (error ? callback(error) : this.pacing.start(session.id, () => callback()))),
+      onMailFrom: (address, session, callback) => this.onMailFrom(address, session, callback),
       onRcptTo: (address, session, callback) => this.onRcptTo(address, session, callback),
       onData: (stream, session, callback) => this.onData(stream, session, callback),
       onClose: (session) => this.onClose(session),
@@ -319,6 +318,10 @@ export abstract class SmtpListener {
         write(REPLIES.tooManyErrors.code, REPLIES.tooManyErrors.text);
       }
     });
+    // a DATA that opens a message (it has recipients) waits for a place (smtp/pacing.ts); any other is answered at once
+    gateCommands(connection, (command, proceed) =>
+      isDataCommand(command) && state.session.envelope.rcptTo.length > 0 ? this.pacing.start(state.session.id, proceed) : proceed(),
+    );
     onEveryCommand(connection, (command) => state.activity.heard(command));
   }
 
@@ -587,6 +590,11 @@ export abstract class SmtpListener {
     this.logger.info({ id, ip: session.remoteAddress, from: message.sender, rcpts: message.recipients.length, size: message.size, ...extra.log }, extra.action ?? 'QUEUED');
     this.events.emit('received', { id, listener: this.listener, clientIp: session.remoteAddress, sender: message.sender, recipients: message.recipients.length, size: message.size });
   }
+}
+
+/** A DATA command as smtp-server names commands: the line's first word, in any case. */
+function isDataCommand(command: Buffer): boolean {
+  return /^data(?: |$)/i.test(command.subarray(0, 5).toString('latin1'));
 }
 
 export function senderOf(session: SMTPServerSession): string | null {

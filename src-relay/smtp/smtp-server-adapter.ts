@@ -15,7 +15,8 @@
 //  - connection._getEnhancedStatusCode(code, context): smtp-server derives the RFC 3463 code from the reply code
 //    alone; our replies carry their own.
 //  - connection._onCommand(command, callback): every command line the client sends, before smtp-server handles it
-//    (who owes the next move, for the stress policy).
+//    (who owes the next move, for the stress policy), and handed on later for a DATA that waits for a place (pacing);
+//    smtp-server reads no further line until its callback.
 // The tests also hold public behaviours whose details Moat leans on: the 421 "You talk too soon" to a client that
 // talks before the greeting, in session.error at onClose (mx PREGREET), and the DATA stream's byteLength growing as
 // bytes arrive, before the final dot ends it (smtp/data-rate.ts).
@@ -132,6 +133,17 @@ export function onEveryCommand(handle: ConnectionHandle, heard: (command: Buffer
     heard(command);
     onCommand(command, callback);
   };
+}
+
+/**
+ * `gate` decides when smtp-server handles a command line: `proceed()` at once, or later (the client, waiting for its
+ * reply, sends nothing more meanwhile; lines it pipelined wait in turn). Install before `onEveryCommand`, which then
+ * still hears each line as it arrives.
+ */
+export function gateCommands(handle: ConnectionHandle, gate: (command: Buffer, proceed: () => void) => void): void {
+  const connection = connectionOfHandle(handle);
+  const onCommand = connection._onCommand.bind(connection);
+  connection._onCommand = (command, callback) => gate(command, () => onCommand(command, callback));
 }
 
 /** What to do around each socket that smtp-server takes on. */

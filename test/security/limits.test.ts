@@ -187,73 +187,91 @@ test('connections per client IP: the extra one gets 421 and is closed, and a slo
 });
 
 /** Sessions that each hold a place: greeted, MAIL FROM accepted, then silent. */
-async function transactions(relay: TestRelay, count: number): Promise<RawSmtp[]> {
+/** `count` sessions each with a recipient given, ready to send DATA. */
+async function envelopes(relay: TestRelay, count: number): Promise<RawSmtp[]> {
   const clients = await Promise.all(Array.from({ length: count }, () => session(relay)));
-  for (const client of clients) assert.match(await client.command('MAIL FROM:<alice@sender.test>'), /^250/);
+  for (const client of clients) {
+    assert.match(await client.command('MAIL FROM:<alice@sender.test>'), /^250/);
+    assert.match(await client.command('RCPT TO:<bob@example.test>'), /^250/);
+  }
   return clients;
 }
 
-test('transactions at once: past the limit a MAIL FROM waits, and gets its 250 as soon as a transaction ends (its DATA reply, or a close)', async () => {
+/** `count` sessions each in DATA (354 received, message not yet sent): each holds a place. */
+async function transactions(relay: TestRelay, count: number): Promise<RawSmtp[]> {
+  const clients = await envelopes(relay, count);
+  for (const client of clients) assert.match(await client.command('DATA'), /^354/);
+  return clients;
+}
+
+test('transactions at once: past the limit a DATA waits, and gets its 354 as soon as a message ends (its reply, or a close)', async () => {
   await withRelay({}, async (relay, sink) => {
     const held = await transactions(relay, MAX_TRANSACTIONS_AT_ONCE);
-    const waiting = [await session(relay), await session(relay)];
+    const waiting = await envelopes(relay, 2);
     const sent = Date.now();
-    for (const client of waiting) client.write('MAIL FROM:<carol@sender.test>\r\n');
-    await assert.rejects(waiting[0]!.reply(PACE_WAIT_MS / 4), /no reply within/, 'no place: the 250 waits');
-    // a transaction ends with its DATA reply: the first waiter gets the place, the second still waits
+    for (const client of waiting) client.write('DATA\r\n');
+    await assert.rejects(waiting[0]!.reply(PACE_WAIT_MS / 4), /no reply within/, 'no place: the 354 waits');
+    // a message ends with its reply after the final dot: the first waiter gets the place, the second still waits
     const finishing = held[0]!;
-    assert.match(await finishing.command('RCPT TO:<bob@example.test>'), /^250/);
-    assert.match(await finishing.command('DATA'), /^354/);
     finishing.write(`${message('paced')}.\r\n`);
     assert.match(await finishing.reply(), /^250 /);
-    assert.match(await waiting[0]!.reply(PACE_WAIT_MS / 2), /^250 /);
+    assert.match(await waiting[0]!.reply(PACE_WAIT_MS / 2), /^354 /);
     assert.ok(Date.now() - sent < PACE_WAIT_MS, 'answered because a place came free, before the longest wait');
     await assert.rejects(waiting[1]!.reply(100), /no reply within/);
     // a connection that closes gives its place up too
     held[1]!.close();
-    assert.match(await waiting[1]!.reply(PACE_WAIT_MS / 2), /^250 /);
-    await sink.waitFor(1);
+    assert.match(await waiting[1]!.reply(PACE_WAIT_MS / 2), /^354 /);
+    waiting[1]!.write(`${message('paced after a close')}.\r\n`);
+    assert.match(await waiting[1]!.reply(), /^250 /);
+    await sink.waitFor(2);
     for (const client of [...held, ...waiting]) client.close();
   });
 });
 
-test('transactions at once, one step beyond with every place held: the MAIL FROM goes ahead after the longest wait, never refused', async () => {
-  await withRelay({}, async (relay) => {
+test('transactions at once, one step beyond with every place held: the DATA goes ahead after the longest wait, never refused', async () => {
+  await withRelay({}, async (relay, sink) => {
     const held = await transactions(relay, MAX_TRANSACTIONS_AT_ONCE);
-    const late = await session(relay);
+    const [late] = await envelopes(relay, 1);
     const sent = Date.now();
-    assert.match(await late.command('MAIL FROM:<carol@sender.test>'), /^250 /);
+    assert.match(await late!.command('DATA'), /^354 /);
     const waited = Date.now() - sent;
     assert.ok(waited >= PACE_WAIT_MS - 50 && waited < PACE_WAIT_MS + 1_500, `answered after ${waited} ms`);
-    assert.match(await late.command('RCPT TO:<bob@example.test>'), /^250/);
-    for (const client of [...held, late]) client.close();
+    late!.write(`${message('late')}.\r\n`);
+    assert.match(await late!.reply(), /^250 /);
+    await sink.waitFor(1);
+    for (const client of [...held, late!]) client.close();
   });
 });
 
-test('transactions at once: a MAIL FROM that policy refuses does not wait and takes no place', async () => {
+test('transactions at once: with every place held MAIL FROM and RCPT never wait, and a DATA without recipients is answered at once and takes no place', async () => {
   await withRelay({}, async (relay) => {
-    const held = await transactions(relay, MAX_TRANSACTIONS_AT_ONCE - 1);
-    const refused = await session(relay);
+    const held = await transactions(relay, MAX_TRANSACTIONS_AT_ONCE);
+    const empty = await session(relay);
     const sent = Date.now();
-    assert.match(await refused.command('MAIL FROM:<alice@[192.0.2.1]>'), /^553 /);
-    assert.ok(Date.now() - sent < PACE_WAIT_MS / 4, 'refused at once');
-    const next = await session(relay);
+    assert.match(await empty.command('DATA'), /^503 /);
+    assert.match(await empty.command('MAIL FROM:<carol@sender.test>'), /^250 /);
+    assert.match(await empty.command('RCPT TO:<nobody@elsewhere.test>'), /^5/);
+    assert.match(await empty.command('DATA'), /^503 /);
+    assert.ok(Date.now() - sent < PACE_WAIT_MS / 4, 'answered at once');
+    held[0]!.write(`${message('frees a place')}.\r\n`);
+    assert.match(await held[0]!.reply(), /^250 /);
+    const [next] = await envelopes(relay, 1);
     const started = Date.now();
-    assert.match(await next.command('MAIL FROM:<carol@sender.test>'), /^250 /);
-    assert.ok(Date.now() - started < PACE_WAIT_MS / 4, 'the last place was still free: the refused one took none');
-    for (const client of [...held, refused, next]) client.close();
+    assert.match(await next!.command('DATA'), /^354 /);
+    assert.ok(Date.now() - started < PACE_WAIT_MS / 4, 'the freed place was there: the refused DATAs took none');
+    for (const client of [...held, empty, next!]) client.close();
   });
 });
 
-test('transactions at once: of MAIL FROMs arriving together, exactly the limit are answered at once, the rest after the wait', async () => {
+test('transactions at once: of DATAs arriving together, exactly the limit are answered at once, the rest after the wait', async () => {
   await withRelay({}, async (relay) => {
-    const clients = await Promise.all(Array.from({ length: MAX_TRANSACTIONS_AT_ONCE + 4 }, () => session(relay)));
+    const clients = await envelopes(relay, MAX_TRANSACTIONS_AT_ONCE + 4);
     const sent = Date.now();
-    for (const client of clients) client.write('MAIL FROM:<alice@sender.test>\r\n');
+    for (const client of clients) client.write('DATA\r\n');
     const first = await Promise.all(clients.map((client) => client.reply(PACE_WAIT_MS / 4).catch(() => null)));
     assert.equal(first.filter((reply) => reply !== null).length, MAX_TRANSACTIONS_AT_ONCE);
     const rest = clients.filter((_, i) => first[i] === null);
-    for (const reply of await Promise.all(rest.map((client) => client.reply(PACE_WAIT_MS * 2)))) assert.match(reply, /^250 /);
+    for (const reply of await Promise.all(rest.map((client) => client.reply(PACE_WAIT_MS * 2)))) assert.match(reply, /^354 /);
     assert.ok(Date.now() - sent >= PACE_WAIT_MS - 50, 'the rest went ahead only at the end of the wait');
     for (const client of clients) client.close();
   });

@@ -10,6 +10,7 @@ import {
   checkSmtpServerVersion,
   chooseEnhancedCode,
   connectionOf,
+  gateCommands,
   installedSmtpServerVersion,
   interceptReplies,
   listen,
@@ -234,6 +235,28 @@ test('onEveryCommand sees every command line before smtp-server handles it, thos
       'heard FOO bar', 'answered 500',
       'heard MAIL FROM:<a@sender.test>', 'answered 250',
     ]);
+    client.close();
+  } finally {
+    await smtp.stop();
+  }
+});
+
+test('gateCommands holds a command until proceed; lines pipelined behind it wait their turn, and onEveryCommand still hears each as it comes', async () => {
+  const smtp = await startServer();
+  try {
+    const { client, connection } = await greeted(smtp);
+    const heard: string[] = [];
+    let release: (() => void) | undefined;
+    gateCommands(connection, (command, proceed) => (command.toString() === 'NOOP' ? (release = proceed) : proceed()));
+    onEveryCommand(connection, (command) => heard.push(command.toString()));
+    assert.match(await client.command('EHLO client.test'), /^250/);
+    client.write('NOOP\r\nRSET\r\n');
+    await assert.rejects(client.reply(300), /no reply within/, 'the held NOOP is not answered');
+    assert.deepEqual(heard, ['EHLO client.test', 'NOOP'], 'the line behind it is not read yet');
+    release!();
+    assert.match(await client.reply(), /^250 /);
+    assert.match(await client.reply(), /^250 /);
+    assert.deepEqual(heard, ['EHLO client.test', 'NOOP', 'RSET']);
     client.close();
   } finally {
     await smtp.stop();
