@@ -319,9 +319,14 @@ export abstract class SmtpListener {
       }
     });
     // a DATA that opens a message (it has recipients) waits for a place (smtp/pacing.ts); any other is answered at once
-    gateCommands(connection, (command, proceed) =>
-      isDataCommand(command) && state.session.envelope.rcptTo.length > 0 ? this.pacing.start(state.session.id, proceed) : proceed(),
-    );
+    gateCommands(connection, (command, proceed) => {
+      if (!isDataCommand(command) || state.session.envelope.rcptTo.length === 0) return proceed();
+      this.pacing.start(state.session.id, () => {
+        proceed();
+        // smtp-server did not start a message (the line answered an AUTH challenge, or was refused): no place held
+        if (!state.inData) this.pacing.end(state.session.id);
+      });
+    });
     onEveryCommand(connection, (command) => state.activity.heard(command));
   }
 
@@ -429,22 +434,29 @@ export abstract class SmtpListener {
       state.inData = true;
       state.dataRate = this.watchDataRate(stream, state);
     }
-    this.receive(stream, session).then(
-      (id) => callback(null, `${REPLIES.queued.text} ${id}`),
-      (error: Error) => {
-        const reply = error instanceof SmtpReplyError ? error : this.refuse(session, REPLIES.localError);
-        if (state) state.enhanced = reply.reply.enhanced;
-        this.events.emit('refused', { reason: this.refusalReason(reply.reply), clientIp: session.remoteAddress });
-        callback(reply);
-      },
-    ).finally(() => {
+    // the message's place, guard and state end before its reply: a client may have pipelined the next message, and
+    // smtp-server reads it as soon as the reply is written
+    const ended = (): void => {
       this.pacing.end(session.id);
       if (!state) return;
       state.dataRate?.stop();
       state.dataRate = undefined;
       state.inData = false;
       if (this.stopping) setImmediate(() => this.reply(state, REPLIES.shuttingDown));
-    });
+    };
+    this.receive(stream, session).then(
+      (id) => {
+        ended();
+        callback(null, `${REPLIES.queued.text} ${id}`);
+      },
+      (error: Error) => {
+        const reply = error instanceof SmtpReplyError ? error : this.refuse(session, REPLIES.localError);
+        if (state) state.enhanced = reply.reply.enhanced;
+        this.events.emit('refused', { reason: this.refusalReason(reply.reply), clientIp: session.remoteAddress });
+        ended();
+        callback(reply);
+      },
+    );
   }
 
   /**

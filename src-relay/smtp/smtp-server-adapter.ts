@@ -16,7 +16,8 @@
 //    alone; our replies carry their own.
 //  - connection._onCommand(command, callback): every command line the client sends, before smtp-server handles it
 //    (who owes the next move, for the stress policy), and handed on later for a DATA that waits for a place (pacing);
-//    smtp-server reads no further line until its callback.
+//    smtp-server reads no further line until its callback. Meanwhile connection._handlerPending, smtp-server's own
+//    "a handler has not called back" flag, keeps its idle timeout from counting the wait against the client.
 // The tests also hold public behaviours whose details Moat leans on: the 421 "You talk too soon" to a client that
 // talks before the greeting, in session.error at onClose (mx PREGREET), and the DATA stream's byteLength growing as
 // bytes arrive, before the final dot ends it (smtp/data-rate.ts).
@@ -141,9 +142,18 @@ export function onEveryCommand(handle: ConnectionHandle, heard: (command: Buffer
  * still hears each line as it arrives.
  */
 export function gateCommands(handle: ConnectionHandle, gate: (command: Buffer, proceed: () => void) => void): void {
-  const connection = connectionOfHandle(handle);
+  const connection = connectionOfHandle(handle) as SMTPConnection & { _handlerPending: boolean };
   const onCommand = connection._onCommand.bind(connection);
-  connection._onCommand = (command, callback) => gate(command, () => onCommand(command, callback));
+  connection._onCommand = (command, callback) => {
+    let proceeded = false;
+    gate(command, () => {
+      proceeded = true;
+      connection._handlerPending = false;
+      onCommand(command, callback);
+    });
+    // held: the client waits for us, and smtp-server's idle timeout must not count that (as while a handler runs)
+    if (!proceeded) connection._handlerPending = true;
+  };
 }
 
 /** What to do around each socket that smtp-server takes on. */

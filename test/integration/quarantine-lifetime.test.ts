@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { reservePort } from '../helpers/sink.ts';
+import { Sink } from '../helpers/sink.ts';
 import { startRelay } from '../helpers/relay.ts';
 import { message, send } from '../helpers/smtp.ts';
 import { queueIdOf, until } from '../helpers/submission.ts';
@@ -15,9 +15,10 @@ const keep: Filter = {
 test('a message released after days in quarantine keeps its arrival time; its queue lifetime, delay warning and wait start at the release', async () => {
   let offset = 0;
   const clock = () => Date.now() + offset;
-  // nothing listens there: every delivery is deferred
-  const internalPort = await reservePort();
-  const relay = await startRelay(internalPort, { filters: { enabled: true }, queue: { lifetimeHours: 48, delayWarningHours: 4, retryIntervalsSec: [1] } }, { filters: [keep], clock });
+  // the internal server answers 451 to every recipient: every delivery is deferred (a port nothing listens on may be
+  // taken meanwhile by another test's connection, and then a delivery waits for its greeting)
+  const internal = await Sink.start({ onRecipient: () => ({ code: 451, text: 'try again later' }) });
+  const relay = await startRelay(internal.port, { filters: { enabled: true }, queue: { lifetimeHours: 48, delayWarningHours: 4, retryIntervalsSec: [1] } }, { filters: [keep], clock });
   const { queue, quarantine } = relay.relay;
   const history = (id: string) => {
     queue.flushHistory();
@@ -56,5 +57,6 @@ test('a message released after days in quarantine keeps its arrival time; its qu
     }
   } finally {
     await relay.stop();
+    await internal.stop();
   }
 });

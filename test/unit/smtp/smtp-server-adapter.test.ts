@@ -263,6 +263,23 @@ test('gateCommands holds a command until proceed; lines pipelined behind it wait
   }
 });
 
+test('a command gateCommands holds is the server’s move: smtp-server’s idle timeout does not close the connection meanwhile', async () => {
+  const smtp = await startServer({ socketTimeout: 200 });
+  try {
+    const { client, connection } = await greeted(smtp);
+    let release: (() => void) | undefined;
+    gateCommands(connection, (command, proceed) => (command.toString() === 'NOOP' ? (release = proceed) : proceed()));
+    client.write('NOOP\r\n');
+    await assert.rejects(client.reply(800), /no reply within/, 'no 421 Timeout while held, four idle timeouts long');
+    release!();
+    assert.match(await client.reply(), /^250 /);
+    assert.match(await client.reply(1_000), /^421 /, 'the client owes the next move again, and the idle timeout counts it');
+    client.close();
+  } finally {
+    await smtp.stop();
+  }
+});
+
 test('watchConnections runs before smtp-server’s maxClients check: a connection closed there frees the slot for the newcomer', async () => {
   const smtp = await startServer({ maxClients: 1 });
   const open = openConnections(smtp.server);
