@@ -61,7 +61,7 @@ const NO_ADMIN_LISTENER: AdminListenerState = { address: null, error: null };
 
 /**
  * Spool files without a row that a crash alone explains: those renamed into msg/ but not yet committed, at most the
- * messages finishing at once (4 a listener, more after a wait, smtp/pacing.ts). Past this the log line is an error.
+ * messages finishing at once (10 a listener, more after a wait, smtp/pacing.ts). Past this the log line is an error.
  */
 const ORPHANS_EXPECTED_AFTER_CRASH = 64;
 

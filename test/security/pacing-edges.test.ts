@@ -14,18 +14,20 @@ async function envelope(client: RawSmtp): Promise<void> {
   assert.match(await client.command('RCPT TO:<bob@example.test>'), /^250/);
 }
 
-/** Sessions in DATA that keep sending well above the minimum data rate, so they hold their places. */
+/** Sessions in DATA that keep sending well above the minimum data rate from their 354 on, so they hold their places. */
 async function busyHolders(port: number, count: number, open: (port: number) => Promise<RawSmtp>): Promise<{ clients: RawSmtp[]; stop: () => void }> {
   const clients: RawSmtp[] = [];
-  for (let i = 0; i < count; i++) {
-    const client = await open(port);
-    await envelope(client);
-    assert.match(await client.command('DATA'), /^354/);
-    clients.push(client);
-  }
   const timer = setInterval(() => {
     for (const client of clients) client.write(`${'x'.repeat(600)}\r\n`);
   }, 250);
+  await Promise.all(
+    Array.from({ length: count }, async () => {
+      const client = await open(port);
+      await envelope(client);
+      assert.match(await client.command('DATA'), /^354/);
+      clients.push(client);
+    }),
+  );
   return { clients, stop: () => clearInterval(timer) };
 }
 
@@ -52,15 +54,18 @@ test('pacing: a message pipelined right behind the final dot holds its own place
     piped.write(`${message('first')}.\r\nMAIL FROM:<alice@sender.test>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\n`);
     const replies = [await piped.reply(), await piped.reply(), await piped.reply(), await piped.reply()];
     assert.deepEqual(replies.map((reply) => reply.slice(0, 3)), ['250', '250', '250', '354']);
-    // the second message holds a place: one fewer is free for others
-    const others: RawSmtp[] = [];
-    for (let i = 0; i < MAX_TRANSACTIONS_AT_ONCE; i++) {
-      const client = await login(relay.submissions);
-      await envelope(client);
-      others.push(client);
-    }
+    // the second message holds a place: one fewer is free for others (it sends meanwhile, to stay above the minimum rate)
+    const sending = setInterval(() => piped.write(`${'x'.repeat(600)}\r\n`), 250);
+    const others = await Promise.all(
+      Array.from({ length: MAX_TRANSACTIONS_AT_ONCE }, async () => {
+        const client = await login(relay.submissions);
+        await envelope(client);
+        return client;
+      }),
+    );
     for (const client of others) client.write('DATA\r\n');
     const first = await Promise.all(others.map((client) => client.reply(PACE_WAIT_MS / 4).catch(() => null)));
+    clearInterval(sending);
     assert.equal(first.filter((reply) => reply !== null).length, MAX_TRANSACTIONS_AT_ONCE - 1);
     // and it is still watched: a trickle far below 500 bytes/s is cut off
     const started = Date.now();

@@ -12,8 +12,8 @@ function recorder(max: number, maxWaitMs = 60_000) {
   return { pacing, events, start };
 }
 
-test('the defaults: 4 messages taken in at once, a wait of at most 2 s', () => {
-  assert.equal(MAX_TRANSACTIONS_AT_ONCE, 4);
+test('the defaults: 10 messages taken in at once, a wait of at most 2 s', () => {
+  assert.equal(MAX_TRANSACTIONS_AT_ONCE, 10);
   assert.equal(PACE_WAIT_MS, 2_000);
 });
 
