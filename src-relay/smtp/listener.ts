@@ -32,10 +32,10 @@ import { REPLIES, SmtpReplyError, refusalDetail, type SmtpReply } from './replie
 import type { TlsPair } from './tls.ts';
 import type { MessageInput } from '../filters/pipeline.ts';
 import {
-  chooseEnhancedCode,
-  gateCommands,
   checkSmtpServerVersion,
+  chooseEnhancedCode,
   connectionOf,
+  gateCommands,
   interceptReplies,
   listen,
   onEveryCommand,
