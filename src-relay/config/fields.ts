@@ -199,6 +199,7 @@ export const CONFIG_FIELDS: Readonly<Record<string, FieldMeta>> = {
     'submission.maxRecipients': { label: 'Recipients per submitted message', control: 'number', unit: unit('recipients') },
     'submission.encryptedArchives': { label: 'Password-protected zips from the office', control: 'choice', choices: { send: 'Send them', refuse: 'Refuse them' } },
     'submission.maxConnectionsPerIp': { label: 'Submission connections per client', control: 'number', unit: unit('connections') },
+    'submission.receivedClient': { label: "Office PC's name and address in sent mail", control: 'choice', choices: { hide: 'Leave them out', show: 'Show them' } },
   }),
   ...section('accounts', 'Failed log-ins', {
     'submission.login.maxFailuresPerAccount': { label: 'Failed log-ins of one name from one address', control: 'number', unit: unit('attempts') },

@@ -272,6 +272,10 @@ export const ConfigSchema = z.strictObject({
         .enum(['send', 'refuse'])
         .default('send')
         .meta({ description: 'An archive from an office client whose contents cannot be scanned: a password-protected zip (the names inside still are checked), or a rar, 7z, tar or cab archive (Moat does not look inside them): sent, or refused with 550 as other files that cannot be checked' }),
+      receivedClient: z
+        .enum(['hide', 'show'])
+        .default('hide')
+        .meta({ description: "Whether the Received line Moat adds to submitted mail names the office client: hide leaves the PC's name and LAN address out of mail that leaves the office (Moat's tracking and log still show them); show names them, as Postfix does" }),
       login: z
         .strictObject({
           maxFailuresPerAccount: z.number().int().min(1).max(1000).default(5).meta({ description: 'Failed logins for one user name (existing or not) from one client address within windowMinutes before the name is locked for that address (guesses from elsewhere never lock the real user out of their own address)' }),

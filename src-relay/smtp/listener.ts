@@ -484,7 +484,7 @@ export abstract class SmtpListener {
    * header section scrubbed and capped, NUL and header control bytes refused, Subject and Message-ID noted. The file
    * is not yet durable: the caller checks it, then `commitSpooled` or `writer.discard()`.
    */
-  protected async spoolData(stream: SMTPServerDataStream, session: SMTPServerSession, trace: { authenticated?: boolean } = {}): Promise<SpooledMessage> {
+  protected async spoolData(stream: SMTPServerDataStream, session: SMTPServerSession, trace: { authenticated?: boolean; hideClient?: boolean } = {}): Promise<SpooledMessage> {
     const now = this.clock();
     const id = newQueueId(now);
     const recipients = session.envelope.rcptTo.map((rcpt) => rcpt.address);
@@ -505,6 +505,7 @@ export abstract class SmtpListener {
           queueId: id,
           tls: session.secure,
           authenticated: trace.authenticated,
+          hideClient: trace.hideClient,
           recipient: recipients.length === 1 ? recipients[0] : undefined,
           date: new Date(now),
         }),

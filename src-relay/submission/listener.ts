@@ -59,6 +59,7 @@ export class SubmissionListener extends SmtpListener {
   private readonly trusted: TrustedNetworks;
   private readonly dkim: DkimSigner;
   private readonly scan: FilterPipeline | null;
+  private readonly hideClient: boolean;
   private readonly submissionSessions = new Map<string, SubmissionSession>();
 
   constructor(options: SubmissionListenerOptions) {
@@ -88,6 +89,7 @@ export class SubmissionListener extends SmtpListener {
     this.trusted = options.trusted;
     this.dkim = options.dkim;
     this.scan = options.scan;
+    this.hideClient = config.submission.receivedClient === 'hide';
     this.policy = {
       domains: new Set(config.domains),
       recipients: config.recipients.length ? new Set(config.recipients) : undefined,
@@ -229,7 +231,7 @@ export class SubmissionListener extends SmtpListener {
 
   protected async receive(stream: SMTPServerDataStream, session: SMTPServerSession): Promise<string> {
     const user = userOf(session);
-    const message = await this.spoolData(stream, session, { authenticated: user !== undefined });
+    const message = await this.spoolData(stream, session, { authenticated: user !== undefined, hideClient: this.hideClient });
     const notes: HistoryEntry[] = [];
     try {
       const header = message.peek.headerBlock();

@@ -58,6 +58,8 @@ export interface ClientOptions {
   authMethod?: 'PLAIN' | 'LOGIN';
   /** Plaintext, no STARTTLS (a scanner on a trusted network). */
   plain?: boolean;
+  /** The name the client gives in EHLO (nodemailer's default is the machine's host name). */
+  name?: string;
 }
 
 /** The office's mail program: nodemailer, trusting the relay's self-signed certificate. */
@@ -70,6 +72,7 @@ export function officeClient(port: number, options: ClientOptions = {}) {
     ignoreTLS: options.plain ?? false,
     auth: options.user ? { user: options.user, pass: options.pass ?? PASSWORD } : undefined,
     authMethod: options.authMethod,
+    name: options.name,
     tls: { rejectUnauthorized: false },
     logger: false,
     connectionTimeout: 10_000,

@@ -16,7 +16,7 @@ test('an office client on 587 logs in after STARTTLS; mail for our domain reache
     await addUser(relay.dataDir, 'alice@example.test', ['alice@example.test']);
     const info = await submit(
       relay.submission,
-      { user: 'alice@example.test' },
+      { user: 'alice@example.test', name: 'PC-ALICE' },
       'alice@example.test',
       ['bob@example.test', 'carol@partner.test'],
       officeMessage('Alice <alice@example.test>', 'bob@example.test, carol@partner.test', 'quarterly figures'),
@@ -28,17 +28,33 @@ test('an office client on 587 logs in after STARTTLS; mail for our domain reache
     assert.deepEqual(remote.messages[0]!.to, ['carol@partner.test']);
     assert.equal(remote.messages[0]!.from, 'alice@example.test');
     const raw = remote.messages[0]!.raw.toString();
-    assert.match(raw, /^Received: from pc|^Received: from /);
-    assert.match(raw, /with ESMTPSA id /, 'the trace says: ESMTP, over TLS, authenticated (RFC 3848)');
+    assert.match(raw, /^Received: by \S+ \(Moat\) with ESMTPSA id /, 'the trace says: ESMTP, over TLS, authenticated (RFC 3848)');
+    assert.doesNotMatch(raw, /pc-alice|127\.0\.0\.1/i, 'the office PC is not named in mail that leaves the office');
     assert.match(raw, /Subject: quarterly figures/);
     const id = queueIdOf(info.response);
     await until('the message is done', () => relay.relay.queue.store.message(id)?.status === 'done');
     const submitted = relay.relay.queue.store.history(id).find((row) => row.action === 'SUBMITTED');
     assert.match(submitted!.detail!, /authenticated as alice@example\.test on submission \(TLS\)/);
+    assert.equal(relay.relay.queue.store.message(id)?.helo, 'pc-alice', 'the tracking still shows the PC');
   } finally {
     await relay.stop();
     await internal.stop();
     await remote.stop();
+  }
+});
+
+test('with submission.receivedClient: show, the Received line names the office PC by the name it gave in EHLO, and its address', async () => {
+  const internal = await Sink.start();
+  const relay = await startSubmissionRelay(internal.port, { submission: { receivedClient: 'show' } });
+  try {
+    await addUser(relay.dataDir, 'alice@example.test', ['alice@example.test']);
+    const info = await submit(relay.submission, { user: 'alice@example.test', name: 'PC-ALICE' }, 'alice@example.test', ['bob@example.test'], officeMessage('alice@example.test', 'bob@example.test'));
+    assert.match(info.response, /^250 /);
+    await internal.waitFor(1);
+    assert.match(internal.messages[0]!.raw.toString(), /^Received: from pc-alice \(\[127\.0\.0\.1\]\)\r\n\tby \S+ \(Moat\) with ESMTPSA id /);
+  } finally {
+    await relay.stop();
+    await internal.stop();
   }
 });
 

@@ -12,6 +12,11 @@ test('a Received header names the client, us, the protocol, the queue id and the
   );
 });
 
+test('without the client, the header starts at its by clause: no name, no address', () => {
+  const header = receivedHeader({ ...base, helo: 'PC-ALICE', clientHostname: 'pc-alice.office.lan', hideClient: true, tls: true, authenticated: true, recipient: 'bob@example.com' });
+  assert.equal(header, 'Received: by relay.example.com (Moat) with ESMTPSA id ABC\r\n\tfor <bob@example.com>;\r\n\tSat, 28 Nov 2026 10:00:00 +0000\r\n');
+});
+
 test('a hostile HELO cannot inject a header or break the clause', () => {
   const header = receivedHeader({ ...base, helo: 'evil\r\nBcc: x@y (oops) ;', tls: true });
   assert.equal(header.split('\r\n').length, 4, 'still three lines and the final CRLF');
