@@ -159,7 +159,8 @@ export const queueContract = {
   'queue.act': method({
     summary: 'Retry, hold, release, delete or bounce one message or a selection',
     input: z.object({ action: z.enum(['retry', 'hold', 'release', 'delete', 'bounce']), ids: z.array(id).min(1).max(MAX_BULK_IDS) }).strict(),
-    output: z.object({ done: z.array(z.string()), gone: z.array(z.string()) }),
+    // unchanged: already in the asked-for state (held, or not held); an undo must not touch them
+    output: z.object({ done: z.array(z.string()), unchanged: z.array(z.string()), gone: z.array(z.string()) }),
   }),
   'queue.destinations': method({
     summary: 'The queue by destination: the internal server and each domain mail goes out to, with state and last error',

@@ -312,20 +312,22 @@ export class Queue extends EventEmitter<QueueEvents> {
 
   /**
    * Retries, holds or releases a selection of queued messages in one transaction (one commit, not one per message).
-   * For each id: true when the message is in the asked-for state afterwards (one already held counts as held).
+   * For each id: `changed`, `unchanged` (already held, or not held to release), or null (no longer queued).
    */
-  actOn(action: 'retry' | 'hold' | 'release', ids: readonly string[], by?: string): boolean[] {
+  actOn(action: 'retry' | 'hold' | 'release', ids: readonly string[], by?: string): ('changed' | 'unchanged' | null)[] {
     return this.store.atomically(() =>
       ids.map((id) => {
-        const held = this.store.message(id)?.held === 1;
+        const message = this.store.message(id);
+        if (!message) return null;
+        const held = message.held === 1;
         switch (action) {
           case 'retry':
             // a held message is made due too, and still waits for its release
-            return this.retry(id, by);
+            return this.retry(id, by) ? 'changed' : null;
           case 'hold':
-            return held || this.hold(id, by);
+            return held ? 'unchanged' : this.hold(id, by) ? 'changed' : null;
           case 'release':
-            return !held || this.release(id, by);
+            return !held ? 'unchanged' : this.release(id, by) ? 'changed' : null;
         }
       }),
     );

@@ -104,13 +104,18 @@ export function chunks<T>(items: readonly T[], size = BULK_CHUNK): T[][] {
 }
 
 /** Runs a bulk action slice by slice (at most BULK_CHUNK ids a call) and adds up what each slice did. */
-export async function actInSlices(ids: readonly string[], act: (slice: string[]) => Promise<{ done: string[]; gone: string[] }>): Promise<{ done: string[]; gone: string[] }> {
+export async function actInSlices(
+  ids: readonly string[],
+  act: (slice: string[]) => Promise<{ done: string[]; unchanged?: string[]; gone: string[] }>,
+): Promise<{ done: string[]; unchanged: string[]; gone: string[] }> {
   const done: string[] = [];
+  const unchanged: string[] = [];
   const gone: string[] = [];
   for (const slice of chunks(ids)) {
     const answer = await act(slice);
     done.push(...answer.done);
+    unchanged.push(...(answer.unchanged ?? []));
     gone.push(...answer.gone);
   }
-  return { done, gone };
+  return { done, unchanged, gone };
 }

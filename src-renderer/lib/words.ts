@@ -105,10 +105,13 @@ export function summarizeList(items: readonly string[], shown = 2): string {
 }
 
 /** What an action did, for the status line: "Retried 3 messages; 1 was no longer in the queue." */
-export function actionReport(verb: string, done: number, gone: number, place = 'queue'): string {
+export function actionReport(verb: string, done: number, gone: number, place = 'queue', unchanged?: { count: number; already: string }): string {
   const what = `${verb} ${done} message${done === 1 ? '' : 's'}`;
-  if (!gone) return `${what}.`;
-  return `${what}; ${gone} ${gone === 1 ? 'was' : 'were'} no longer in the ${place}.`;
+  const besides = [
+    unchanged?.count ? `${unchanged.count} ${unchanged.count === 1 ? 'was' : 'were'} ${unchanged.already}` : '',
+    gone ? `${gone} ${gone === 1 ? 'was' : 'were'} no longer in the ${place}` : '',
+  ].filter(Boolean);
+  return besides.length ? `${what}; ${besides.join('; ')}.` : `${what}.`;
 }
 
 /** A recipient's last status and reply as one line; the status once when the reply already says it ("250 2.0.0 Ok"). */
@@ -159,6 +162,7 @@ export function retryAllSettled(outcome: RetryAllOutcome): boolean {
 
 export function retryAllReport(outcome: RetryAllOutcome): string {
   const { due } = outcome;
+  if (due === 0 && outcome.paused) return 'Delivery is paused: the waiting mail goes as soon as you resume it. Nothing was waiting for a later try.';
   if (due === 0) return 'No recipient was waiting for a later try: the rest are being tried already, or held on their own (release them from their rows).';
   const made = `${formatCount(due)} ${due === 1 ? 'recipient was' : 'recipients were'} made due now`;
   if (outcome.paused) return `${made}: ${due === 1 ? 'it goes' : 'they go'} as soon as you resume delivery (it is paused).`;

@@ -19,10 +19,10 @@ type QueueSummary = Output<'queue.summary'>;
 type QueueAction = Input<'queue.act'>['action'];
 type Row = Output<'queue.list'>['rows'][number];
 
-const ACTIONS: readonly (ToolbarAction<QueueAction> & { done: string; confirm?: (count: number) => string; undo?: QueueAction })[] = [
+const ACTIONS: readonly (ToolbarAction<QueueAction> & { done: string; confirm?: (count: number) => string; undo?: QueueAction; already?: string })[] = [
   { action: 'retry', verb: 'Retry', paneLabel: 'Retry this message now', done: 'Scheduled for delivery now:' },
-  { action: 'hold', verb: 'Hold', paneLabel: 'Hold this message', done: 'Held', undo: 'release' },
-  { action: 'release', verb: 'Release', paneLabel: 'Release this message', done: 'Released' },
+  { action: 'hold', verb: 'Hold', paneLabel: 'Hold this message', done: 'Held', undo: 'release', already: 'held already' },
+  { action: 'release', verb: 'Release', paneLabel: 'Release this message', done: 'Released', already: 'not held: nothing to release' },
   { action: 'delete', verb: 'Delete', paneLabel: 'Delete this message', done: 'Deleted', danger: true, confirm: (count) => `${count === 1 ? 'It is' : 'They are'} removed from the queue for good. Nobody is told.` },
   {
     action: 'bounce',
@@ -107,7 +107,7 @@ export function QueueScreen({ summary, openId, params = {} }: { summary: CallSta
     const undoAction = item.undo;
     const undoIds = result.done;
     setReport({
-      text: actionReport(item.done, result.done.length, result.gone.length),
+      text: actionReport(item.done, result.done.length, result.gone.length, 'queue', item.already ? { count: result.unchanged.length, already: item.already } : undefined),
       undo: undoAction && undoIds.length ? () => void perform(undoAction, undoIds, 'pane') : null,
     });
     const leaving = act === 'delete' || act === 'bounce' ? [...result.done, ...result.gone] : result.gone;

@@ -170,14 +170,14 @@ e2eTest('queue actions: hold ticked rows and undo it, delete the open message an
   // ---- resume: a message held on its own during the pause stays held (a NO_REPLY one waits for a mailbox check);
   // the others arrive, once each, and the held one once it is released
   const carol = queued.get('carol@sender.test')!.id;
-  assert.deepEqual(await admin.call('queue.act', { action: 'hold', ids: [carol] }), { done: [carol], gone: [] });
+  assert.deepEqual(await admin.call('queue.act', { action: 'hold', ids: [carol] }), { done: [carol], unchanged: [], gone: [] });
   await resume.click();
   await textMatches(status, /^Delivery resumed\. One message held on its own stays held: release it from its row when it may go\.$/);
   await page.getByRole('button', { name: 'Pause delivery', exact: true }).waitFor();
   for (const subject of ['from alice', 'from frank']) await internal.waitForSubject(subject);
   await textMatches(row(page, 'carol@sender.test').locator('.badge'), /^Held$/);
   assert.equal(internal.messages.some((sunk) => sunk.from === 'carol@sender.test'), false, 'the held message is not sent with the rest');
-  assert.deepEqual(await admin.call('queue.act', { action: 'release', ids: [carol] }), { done: [carol], gone: [] });
+  assert.deepEqual(await admin.call('queue.act', { action: 'release', ids: [carol] }), { done: [carol], unchanged: [], gone: [] });
   await internal.waitForSubject('from carol');
   await page.getByText('The queue is empty').waitFor();
   assert.deepEqual(internal.messages.map((sunk) => sunk.from).sort(), ['alice@sender.test', 'carol@sender.test', 'frank@sender.test']);

@@ -110,7 +110,7 @@ test('the queue viewer pages, filters, searches and sorts the live queue, and ev
   assert.deepEqual({ ...summary, oldest: summary.oldest !== null }, { size: 3, oldest: true, held: 0, queueHeld: true });
 
   // leave the queue as the next tests expect it: empty and running
-  assert.deepEqual(await call('queue.act', { action: 'delete', ids: [deferredId, waitingId, thirdId] }), { done: [deferredId, waitingId, thirdId], gone: [] });
+  assert.deepEqual(await call('queue.act', { action: 'delete', ids: [deferredId, waitingId, thirdId] }), { done: [deferredId, waitingId, thirdId], unchanged: [], gone: [] });
   const released = await call('queue.releaseAll');
   assert.deepEqual([released.size, released.queueHeld], [0, false]);
   busy.delete('busy@example.test');
@@ -123,18 +123,19 @@ test('hold, release, bounce and delete act on a selection; ids no longer queued 
   const c = await queued('cid@sender.test', 'bob@example.test', 'act c');
   const never = 'ZZZZZZZZZZZZ0000000000';
 
-  assert.deepEqual(await call('queue.act', { action: 'hold', ids: [a, b, never] }), { done: [a, b], gone: [never] });
+  assert.deepEqual(await call('queue.act', { action: 'hold', ids: [a, b, never] }), { done: [a, b], unchanged: [], gone: [never] });
   assert.deepEqual((await call('queue.list', { status: 'held' })).rows.map((row) => row.id), [a, b]);
   assert.equal((await call('queue.summary')).held, 2);
-  assert.deepEqual(await call('queue.act', { action: 'hold', ids: [a] }), { done: [a], gone: [] }, 'holding a held message changes nothing');
-  assert.deepEqual(await call('queue.act', { action: 'release', ids: [b, c] }), { done: [b, c], gone: [] });
+  // already in the asked-for state: said so, and left out of "done" (an undo of the hold must not release it)
+  assert.deepEqual(await call('queue.act', { action: 'hold', ids: [a] }), { done: [], unchanged: [a], gone: [] }, 'holding a held message changes nothing');
+  assert.deepEqual(await call('queue.act', { action: 'release', ids: [b, c] }), { done: [b], unchanged: [c], gone: [] }, 'c was never held: nothing to release');
   assert.deepEqual((await call('queue.list', { status: 'held' })).rows.map((row) => row.id), [a]);
   const bHistory = (await call('queue.show', { id: b })).history.map((event) => event.text);
   assert.deepEqual(bHistory.slice(1), ['Held by admin@127.0.0.1', 'Released by admin@127.0.0.1'], 'each action says who did it');
   assert.equal((await call('queue.show', { id: c })).history.length, 1, 'releasing a message that was not held writes nothing');
 
   // a bounce returns the message to its sender: a DSN, queued for the internet
-  assert.deepEqual(await call('queue.act', { action: 'bounce', ids: [c, never] }), { done: [c], gone: [never] });
+  assert.deepEqual(await call('queue.act', { action: 'bounce', ids: [c, never] }), { done: [c], unchanged: [], gone: [never] });
   const outbound = await call('queue.list', { route: 'outbound' });
   assert.equal(outbound.total, 1);
   const dsn = outbound.rows[0]!;
@@ -148,10 +149,10 @@ test('hold, release, bounce and delete act on a selection; ids no longer queued 
   assert.match(dsnText, /returned to the sender by the administrator/);
   assert.doesNotMatch(dsnText, /admin@/, 'who bounced it is for our history, not for the outside sender');
 
-  assert.deepEqual(await call('queue.act', { action: 'delete', ids: [dsn.id, c] }), { done: [dsn.id], gone: [c] });
+  assert.deepEqual(await call('queue.act', { action: 'delete', ids: [dsn.id, c] }), { done: [dsn.id], unchanged: [], gone: [c] });
   assert.equal(existsSync(relay.relay.queue.spool.path(dsn.id)), false, 'the spool file is removed with the message');
   assert.equal((await call('queue.show', { id: dsn.id })).history.at(-1)!.text, 'Deleted by admin@127.0.0.1');
-  assert.deepEqual(await call('queue.act', { action: 'retry', ids: [c] }), { done: [], gone: [c] });
+  assert.deepEqual(await call('queue.act', { action: 'retry', ids: [c] }), { done: [], unchanged: [], gone: [c] });
 
   const ready = [a, b].map((id) => nextEvent('delivered', (event) => event.id === id));
   const released = await call('queue.releaseAll');
@@ -180,7 +181,7 @@ test('retry delivers a deferred message once the internal server takes it; the t
 
   busy.delete('later@example.test');
   const delivery = nextEvent('delivered', (event) => event.id === id);
-  assert.deepEqual(await call('queue.act', { action: 'retry', ids: [id] }), { done: [id], gone: [] });
+  assert.deepEqual(await call('queue.act', { action: 'retry', ids: [id] }), { done: [id], unchanged: [], gone: [] });
   await delivery;
   await sink.waitForSubject('retry me');
   await until('the delivery is written', () => relay.relay.queue.store.message(id)!.status === 'done');

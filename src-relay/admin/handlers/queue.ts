@@ -32,6 +32,7 @@ export const queueHandlers = {
   'queue.act': async ({ action, ids }, context) => {
     const { queue } = context.relay();
     const done: string[] = [];
+    const unchanged: string[] = [];
     const gone: string[] = [];
     const unique = [...new Set(ids)];
     if (action === 'bounce') {
@@ -41,12 +42,15 @@ export const queueHandlers = {
       // only queued messages: a quarantined one is the quarantine's business
       const queued = unique.filter((id) => queue.store.statusOf(id) === 'queued');
       // the selection in one transaction (one commit, not one per message)
-      const results = action === 'delete' ? await queue.deleteMany(queued, context.actor) : queue.actOn(action, queued, context.actor);
-      const ok = new Set(queued.filter((_id, index) => results[index]));
-      for (const id of unique) (ok.has(id) ? done : gone).push(id);
+      const results = action === 'delete' ? (await queue.deleteMany(queued, context.actor)).map((ok) => (ok ? 'changed' : null)) : queue.actOn(action, queued, context.actor);
+      const outcome = new Map(queued.map((id, index) => [id, results[index]]));
+      for (const id of unique) {
+        const result = outcome.get(id);
+        (result === 'changed' ? done : result === 'unchanged' ? unchanged : gone).push(id);
+      }
     }
-    context.logger.info({ action, by: context.actor, done: done.length, gone: gone.length }, 'ADMIN_QUEUE_ACTION');
-    return { done, gone };
+    context.logger.info({ action, by: context.actor, done: done.length, unchanged: unchanged.length, gone: gone.length }, 'ADMIN_QUEUE_ACTION');
+    return { done, unchanged, gone };
   },
 
   'queue.destinations': (_input, context) => {

@@ -39,4 +39,7 @@ test('outcomes and reports read as sentences', () => {
   assert.equal(summarizeList(['a', 'b', 'c', 'd']), 'a, b and 2 more');
   assert.equal(actionReport('Retried', 3, 0), 'Retried 3 messages.');
   assert.equal(actionReport('Deleted', 1, 1, 'quarantine'), 'Deleted 1 message; 1 was no longer in the quarantine.');
+  // a message already in the asked-for state is not counted as done, and the line says why
+  assert.equal(actionReport('Released', 0, 0, 'queue', { count: 1, already: 'not held: nothing to release' }), 'Released 0 messages; 1 was not held: nothing to release.');
+  assert.equal(actionReport('Held', 2, 1, 'queue', { count: 1, already: 'held already' }), 'Held 2 messages; 1 was held already; 1 was no longer in the queue.');
 });

@@ -41,6 +41,8 @@ test('Retry all says what came of it: due now, then each outcome as it comes, an
   // paused: nothing is tried, and the line says so instead of "due for delivery now"
   assert.equal(retryAllReport({ ...start, paused: true }), '3 recipients were made due now: they go as soon as you resume delivery (it is paused).');
   assert.match(retryAllReport({ ...start, due: 0 }), /^No recipient was waiting for a later try/);
+  // paused with mail due already (it came in during the pause): the pause is why it waits, not "being tried already"
+  assert.equal(retryAllReport({ ...start, due: 0, paused: true }), 'Delivery is paused: the waiting mail goes as soon as you resume it. Nothing was waiting for a later try.');
 });
 
 test('an action on a destination while delivery is paused says the mail goes at the resume, not now', () => {
