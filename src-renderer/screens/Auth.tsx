@@ -67,6 +67,10 @@ export function LoginScreen({ onDone, expired }: { onDone: () => void; expired?:
         <button type="submit" className="primary" disabled={action.busy || !password}>
           {action.busy ? 'Logging in…' : 'Log in'}
         </button>
+        <p className="hint">
+          Forgot the password? On the relay's box, <code>sudo -u moat moat admin reset-password --data-dir /var/lib/moat</code> sets a new one (the
+          installed service's user and data directory; give your own if you run Moat otherwise).
+        </p>
       </form>
     </main>
   );

@@ -34,6 +34,8 @@ e2eTest('log-in is required and a wrong password is refused', async (world) => {
   await logIn.click();
   await page.getByRole('alert').filter({ hasText: 'wrong password' }).waitFor();
   assert.equal(await password.inputValue(), '', 'the wrong password is cleared');
+  // an admin who forgot it is not stuck: the page names the command that sets a new one
+  assert.match((await page.locator('.auth-card .hint').textContent()) ?? '', /Forgot the password\? .*moat admin reset-password --data-dir \/var\/lib\/moat/);
   assert.equal(await page.getByRole('navigation', { name: 'Main' }).count(), 0);
   assert.deepEqual(await page.context().cookies(), [], 'no session cookie for a wrong password');
   await screenshot(page, '03-login-wrong-password');
