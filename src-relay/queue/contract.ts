@@ -132,6 +132,11 @@ export const messageDetailSchema = z.object({
   decision: decisionSchema.nullable(),
   /** Everything that happened to it, oldest first, in plain words: the decision trace and each delivery attempt. */
   history: z.array(historyEventSchema),
+  /**
+   * While it waits in the queue: when Moat gives up and returns it to its sender (queue.lifetimeHours after it
+   * arrived), and when its sender is told it is delayed (null: never, or it has been told: `senderWarned`).
+   */
+  retrying: z.object({ givesUpAt: z.number(), lifetimeHours: z.number(), warnsSenderAt: z.number().nullable(), senderWarned: z.boolean() }).nullable(),
 });
 
 export const queueContract = {

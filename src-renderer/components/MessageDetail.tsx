@@ -1,6 +1,6 @@
 import { useEffect, useRef, type ReactNode } from 'react';
 import type { Output } from '../../src-relay/admin/contract.ts';
-import { formatMs, formatScore, formatSize } from '../lib/format.ts';
+import { formatDuration, formatMs, formatScore, formatSize } from '../lib/format.ts';
 import { DECISION_ACTION, lastReplyText, MESSAGE_STATUS, QUEUE_STATUS, RECIPIENT_STATUS } from '../lib/words.ts';
 import { Badge, Facts, Time } from './ui.tsx';
 import { PlainError } from './PlainError.tsx';
@@ -67,6 +67,23 @@ export function DetailPane(props: { label: string; title: string; closeLabel: st
   );
 }
 
+/** How long Moat keeps trying a waiting message, and when its sender hears of the delay: nothing is lost meanwhile. */
+function RetryLimits({ retrying }: { retrying: NonNullable<Detail['retrying']> }) {
+  return (
+    <p className="muted small retry-limits">
+      Moat keeps trying until <Time ms={retrying.givesUpAt} /> ({formatDuration(retrying.lifetimeHours * 3_600_000)} after it arrived), then returns it to
+      its sender.{' '}
+      {retrying.senderWarned ? (
+        'The sender has been told that it is delayed.'
+      ) : retrying.warnsSenderAt ? (
+        <>
+          If it still waits at <Time ms={retrying.warnsSenderAt} />, the sender is told that it is delayed.
+        </>
+      ) : null}
+    </p>
+  );
+}
+
 /** One message's envelope, recipients, filter decision and history: the queue's detail pane and tracking's trace. */
 /** `paused`: delivery of the whole queue is paused (its recipients wait for Resume, not for their next try). */
 export function MessageDetail({ message, headingLevel = 2, paused = false }: { message: Detail; headingLevel?: 2 | 3; paused?: boolean }) {
@@ -125,6 +142,7 @@ export function MessageDetail({ message, headingLevel = 2, paused = false }: { m
           );
         })}
       </ul>
+      {message.retrying ? <RetryLimits retrying={message.retrying} /> : null}
       {message.decision ? <DecisionTrace decision={message.decision} heading={Sub} /> : null}
       {message.status === 'queued' || message.status === 'quarantined' ? <MessageBody id={message.id} headingLevel={headingLevel === 2 ? 3 : 4} /> : null}
       <Sub>History</Sub>

@@ -307,6 +307,8 @@ e2eTest('the queue, quarantine and tracking tables fit 1280×800 with and withou
   await page.keyboard.press('Enter');
   const pane = page.getByRole('complementary', { name: 'Message details' });
   await textMatches(pane.locator('.subject'), /^Re: Fwd:/);
+  // a person planning a long outage can tell whether mail will be lost, and when senders hear of the delay
+  await textMatches(pane.locator('.retry-limits'), /^Moat keeps trying until .+ \(5 days after it arrived\), then returns it to its sender\. If it still waits at .+, the sender is told that it is delayed\.$/);
   assert.equal(await focusedRowId(page), ids[1], 'opening the pane leaves the focus on the row');
   await assertFocusRing(page, 'the open (and ticked) queue row');
   await fits(page, '13-queue-long-pane-fits');

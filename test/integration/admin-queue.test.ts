@@ -178,6 +178,9 @@ test('retry delivers a deferred message once the internal server takes it; the t
   assert.equal((await call('queue.retryAll')).count, 1, 'the one waiting recipient is due now');
   await again;
   await until('the second deferral is written', () => attempts(id) === 2);
+  // while it waits, the pane can say how long Moat keeps trying and when the sender hears of the delay (the defaults)
+  const waiting = await call('queue.show', { id });
+  assert.deepEqual(waiting.retrying, { givesUpAt: waiting.receivedAt + 120 * 3_600_000, lifetimeHours: 120, warnsSenderAt: waiting.receivedAt + 4 * 3_600_000, senderWarned: false });
 
   busy.delete('later@example.test');
   const delivery = nextEvent('delivered', (event) => event.id === id);
@@ -188,6 +191,7 @@ test('retry delivers a deferred message once the internal server takes it; the t
 
   const trace = await call('tracking.trace', { id });
   assert.equal(trace.status, 'done');
+  assert.equal(trace.retrying, null, 'a delivered message waits for nothing');
   assert.deepEqual(trace.recipients.map((recipient) => [recipient.address, recipient.status, recipient.attempts]), [['later@example.test', 'delivered', 3]]);
   const story = trace.history.map((event) => event.text);
   assert.match(story[0]!, /^Received from 127\.0\.0\.1 \(HELO [^)]+\), \d+ bytes$/);

@@ -5,7 +5,7 @@ import { queueContract, type decisionSchema, type destinationSchema, type messag
 import type { Queue } from '../../queue/queue.ts';
 import { arrivedAt, historyText, messageHistory } from '../../queue/history-text.ts';
 import { parseDecision, type Decision } from '../../filters/policy.ts';
-import { MAX_DESTINATIONS, type DestinationRow, type RecipientRow, type RefusalRow, type TrackedMessageRow } from '../../store/queue-store.ts';
+import { MAX_DESTINATIONS, type DestinationRow, type MessageRow, type RecipientRow, type RefusalRow, type TrackedMessageRow } from '../../store/queue-store.ts';
 import { decodeHeaderText, displayText, senderName } from '../../util/header-text.ts';
 import { messagePreview } from '../../quarantine/quarantine.ts';
 import { safePreview } from '../../quarantine/safe-preview.ts';
@@ -24,7 +24,7 @@ export const queueHandlers = {
   'queue.list': (input, context) => context.relay().queue.page(input),
 
   'queue.show': (input, context) => {
-    const detail = messageDetail(context.relay().queue, input.id);
+    const detail = messageDetail(context.relay().queue, input.id, context.config().queue);
     if (!detail) throw new ApiError('QUEUE_ITEM_GONE');
     return detail;
   },
@@ -141,7 +141,7 @@ export const queueHandlers = {
   },
 
   'tracking.trace': (input, context) => {
-    const detail = messageDetail(context.relay().queue, input.id);
+    const detail = messageDetail(context.relay().queue, input.id, context.config().queue);
     if (!detail) throw new ApiError('MESSAGE_NOT_FOUND');
     return detail;
   },
@@ -179,7 +179,7 @@ function summary(queue: Queue) {
 }
 
 /** The message as the detail pane and message tracking show it; null when no message has that id. */
-export function messageDetail(queue: Queue, id: string): z.input<typeof messageDetailSchema> | null {
+export function messageDetail(queue: Queue, id: string, limits: Pick<Config['queue'], 'lifetimeHours' | 'delayWarningHours'>): z.input<typeof messageDetailSchema> | null {
   const message = queue.store.message(id);
   if (!message) return null;
   queue.flushHistory();
@@ -210,6 +210,20 @@ export function messageDetail(queue: Queue, id: string): z.input<typeof messageD
     })),
     decision: decision && contractDecision(decision),
     history: messageHistory(message, recipients, history, decision),
+    retrying: message.status === 'queued' && recipients.some((recipient) => recipient.status === 'pending') ? retrying(message, limits) : null,
+  };
+}
+
+/** When a waiting message is given up, and when its sender hears it is delayed (queue/scheduler.ts decides both). */
+function retrying(message: MessageRow, limits: Pick<Config['queue'], 'lifetimeHours' | 'delayWarningHours'>) {
+  const from = message.lifetime_from ?? message.received_at;
+  // DSNs (null sender) are never warned about, nor is anyone when the warning is off
+  const warns = message.kind === 'mail' && message.sender !== '' && limits.delayWarningHours > 0;
+  return {
+    givesUpAt: from + limits.lifetimeHours * 3600_000,
+    lifetimeHours: limits.lifetimeHours,
+    warnsSenderAt: warns && !message.delay_warned ? from + limits.delayWarningHours * 3600_000 : null,
+    senderWarned: warns && Boolean(message.delay_warned),
   };
 }
 
