@@ -11,6 +11,8 @@ export interface RouteState {
   route: string;
   state: 'up' | 'down';
   since: number;
+  /** The last delivery attempt on the route, which its state is as of: nobody looks again before the next one. */
+  checkedAt: number;
   lastError: string | null;
 }
 

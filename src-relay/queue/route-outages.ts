@@ -34,7 +34,7 @@ export class RouteOutages {
   restore(now: number): RouteState[] {
     const restored: RouteState[] = [];
     for (const [route, outage] of [...this.outages]) {
-      if (now - outage.seen <= OUTAGE_KEPT_MS && outage.since <= now) restored.push({ route, state: 'down', since: outage.since, lastError: outage.lastError });
+      if (now - outage.seen <= OUTAGE_KEPT_MS && outage.since <= now) restored.push({ route, state: 'down', since: outage.since, checkedAt: outage.seen, lastError: outage.lastError });
       else this.outages.delete(route);
     }
     this.save();

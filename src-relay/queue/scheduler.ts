@@ -480,19 +480,22 @@ export class Scheduler {
     if (result.unreachable) {
       const lastError = result.outcomes[0]?.failure?.message ?? 'unreachable';
       if (previous?.state === 'down') {
-        this.routes.set(key, { ...previous, lastError });
+        this.routes.set(key, { ...previous, checkedAt: now, lastError });
         this.outages.stillDown(key, now, lastError);
         return;
       }
-      const state: RouteState = { route: key, state: 'down', since: now, lastError };
+      const state: RouteState = { route: key, state: 'down', since: now, checkedAt: now, lastError };
       this.routes.set(key, state);
       this.logger.warn({ route: key, error: lastError }, 'ROUTE_DOWN');
       this.events.emit('route', state);
       this.outages.wentDown(key, now, lastError);
       return;
     }
-    if (previous?.state === 'up') return;
-    const state: RouteState = { route: key, state: 'up', since: now, lastError: null };
+    if (previous?.state === 'up') {
+      previous.checkedAt = now;
+      return;
+    }
+    const state: RouteState = { route: key, state: 'up', since: now, checkedAt: now, lastError: null };
     this.routes.set(key, state);
     this.events.emit('route', state);
     this.outages.cameUp(key);

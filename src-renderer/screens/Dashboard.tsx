@@ -1,6 +1,7 @@
 import { useState } from 'react';
 import type { Output } from '../../src-relay/admin/contract.ts';
-import { useCall, useEvent, useLiveReload, useNow, type CallState } from '../api/hooks.ts';
+import { useAction, useCall, useEvent, useLiveReload, useNow, type CallState } from '../api/hooks.ts';
+import { call } from '../api/client.ts';
 import { LineChart } from '../components/Chart.tsx';
 import { Badge, Empty, ErrorMessage, Loading, PageHeader, Time } from '../components/ui.tsx';
 import { DiskUseCard } from '../components/DiskUse.tsx';
@@ -48,7 +49,7 @@ export function Dashboard({ relay, unanswered, summary, openAlerts }: { relay: C
         </section>
       ) : null}
       <div className="cards">
-        <RelayCard relay={relay} now={now} unanswered={unanswered} />
+        <RelayCard relay={relay} now={now} unanswered={unanswered} paused={summary.data?.queueHeld ?? false} />
         <QueueCard summary={summary} quarantined={figures.data?.quarantined} requests={figures.data?.releaseRequests} now={now} />
         <TodayCard figures={figures} />
         <DiskUseCard />
@@ -105,7 +106,7 @@ export function Dashboard({ relay, unanswered, summary, openAlerts }: { relay: C
   );
 }
 
-function RelayCard({ relay, now, unanswered }: { relay: CallState<RelayStatus>; now: number; unanswered: boolean }) {
+function RelayCard({ relay, now, unanswered, paused }: { relay: CallState<RelayStatus>; now: number; unanswered: boolean; paused: boolean }) {
   const status = relay.data;
   return (
     <section className="card" aria-labelledby="relay-title">
@@ -157,7 +158,7 @@ function RelayCard({ relay, now, unanswered }: { relay: CallState<RelayStatus>; 
                   <span className="muted">
                     {route.state === 'up' ? 'since' : 'down since'} <Time ms={route.since} /> ({formatDuration(now - route.since)})
                   </span>
-                  {route.state === 'down' && route.lastError ? <PlainError raw={route.lastError} compact /> : null}
+                  {route.state === 'down' ? <DownRoute route={route} paused={paused} onRetried={() => void relay.reload()} /> : null}
                 </li>
               ))}
             </ul>
@@ -171,6 +172,41 @@ function RelayCard({ relay, now, unanswered }: { relay: CallState<RelayStatus>; 
         </>
       ) : null}
     </section>
+  );
+}
+
+/**
+ * A route is down as of its last try: Moat looks again only at the next one, which can be an hour away after a long
+ * outage. The internal server's row can ask for that try now (once the admin has fixed the server).
+ */
+function DownRoute({ route, paused, onRetried }: { route: RelayStatus['routes'][number]; paused: boolean; onRetried: () => void }) {
+  const action = useAction();
+  const [report, setReport] = useState<string | null>(null);
+  const tryNow = async () => {
+    const result = await action.run(() => call('queue.actOnDestination', { action: 'retry', route: 'internal', domain: null }));
+    if (!result) return;
+    const count = `${formatCount(result.done.length)} waiting ${result.done.length === 1 ? 'message' : 'messages'}`;
+    if (!result.done.length) setReport('No message is waiting for it.');
+    else setReport(paused ? `${count} made due: they go as soon as you resume delivery (it is paused).` : `Trying ${count} now.`);
+    onRetried();
+  };
+  return (
+    <>
+      <span className="muted">
+        {' '}
+        · as of the last try, <Time ms={route.checkedAt} relative />
+      </span>
+      {route.lastError ? <PlainError raw={route.lastError} compact /> : null}
+      {route.route === 'internal' ? (
+        <p className="route-retry">
+          <button type="button" onClick={() => void tryNow()} disabled={action.busy}>
+            {action.busy ? 'Trying…' : 'Try it again now'}
+          </button>{' '}
+          {report ? <span role="status">{report}</span> : <span className="muted small">Server back up? Moat tries the waiting mail at once.</span>}
+        </p>
+      ) : null}
+      <ErrorMessage error={action.error} />
+    </>
   );
 }
 

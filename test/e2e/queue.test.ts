@@ -55,3 +55,22 @@ e2eTest('an open alert on the dashboard says its figures are from when it was ra
   await screenshot(page, '04-dashboard-open-alert');
   assert.deepEqual(errors, []);
 });
+
+e2eTest('a down internal server on the dashboard says it is as of the last try, and "Try it again now" delivers once it is back', async (world) => {
+  const { relay, internalPort, page, errors } = await world.serveWithInternalDown();
+  await send(relay.mxPort, 'alice@sender.test', ['bob@example.test'], message('waits on the dashboard'));
+  await openScreen(page, '#/dashboard', 'Dashboard');
+  const internal = page.locator('ul.routes li').filter({ hasText: 'Internal server' });
+  // not "down" as a fact of now: Moat has not looked since its last try, which can be an hour old
+  await textMatches(internal, /^Down\s*Internal server\s*down since .+ \(.+\) · as of the last try, (just now|\d+ s ago)/);
+  await textMatches(page.getByRole('region', { name: 'Queue' }).locator('.big-number'), /^1 message waiting$/);
+  await screenshot(page, '04-dashboard-route-down');
+
+  const sink = await world.sink({ port: internalPort });
+  await internal.getByRole('button', { name: 'Try it again now', exact: true }).click();
+  await textMatches(internal.getByRole('status'), /^Trying 1 waiting message now\.$/);
+  await sink.waitFor(1);
+  assert.match(sink.messages[0]!.raw.toString('utf8'), /\r\nSubject: waits on the dashboard\r\n/);
+  await textMatches(page.locator('ul.routes li').filter({ hasText: 'Internal server' }), /^Up\s*Internal server\s*since /);
+  assert.deepEqual(errors, []);
+});

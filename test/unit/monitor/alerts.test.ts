@@ -217,7 +217,7 @@ test('an internal server down for 90 s against a 1.5 min limit reads "1 min 30 s
   const w = world({ alerts: { internalDownMinutes: 1.5 } });
   try {
     const alerts = w.manager();
-    w.state.routes = [{ route: 'internal', state: 'down', since: T0, lastError: 'connect ECONNREFUSED' }];
+    w.state.routes = [{ route: 'internal', state: 'down', since: T0, checkedAt: T0, lastError: 'connect ECONNREFUSED' }];
     w.state.now = T0 + 89_000;
     await alerts.evaluate();
     assert.deepEqual(w.summary(), [], 'one second under the limit raises nothing');
@@ -248,7 +248,7 @@ test('internal server unreachable: raised only after the configured time, cleare
   const w = world({ alerts: { internalDownMinutes: 10 } });
   try {
     const alerts = w.manager();
-    w.state.routes = [{ route: 'internal', state: 'down', since: T0, lastError: 'connect ECONNREFUSED' }];
+    w.state.routes = [{ route: 'internal', state: 'down', since: T0, checkedAt: T0, lastError: 'connect ECONNREFUSED' }];
     w.state.now = T0 + 9 * 60_000;
     await alerts.evaluate();
     assert.deepEqual(w.summary(), []);
@@ -257,7 +257,7 @@ test('internal server unreachable: raised only after the configured time, cleare
     assert.deepEqual(w.summary(), ['raised:internal-down']);
     assert.equal(w.seen[0]!.alert.severity, 'critical');
     assert.match(w.seen[0]!.alert.message, /127\.0\.0\.1:25.*10 min.*ECONNREFUSED/);
-    w.state.routes = [{ route: 'internal', state: 'up', since: w.state.now, lastError: null }];
+    w.state.routes = [{ route: 'internal', state: 'up', since: w.state.now, checkedAt: w.state.now, lastError: null }];
     await alerts.evaluate();
     assert.deepEqual(w.summary(), ['raised:internal-down', 'cleared:internal-down']);
   } finally {
