@@ -6,7 +6,7 @@ import { DataEnds } from './data-ends.ts';
 import type { MimePart, MimeSummary } from './types.ts';
 import { detectFileType, UNLISTED_ARCHIVE_TYPES } from './file-type.ts';
 import { messageStream, STREAM_CHUNK_BYTES } from './message-source.ts';
-import { endsWithZip, listZip, newInflateBudget } from './zip.ts';
+import { holdsZipEnd, listZip, newInflateBudget } from './zip.ts';
 import { inspectGzip } from './gzip.ts';
 import { TnefReader } from './tnef.ts';
 import { nameReadings, parameterNames, parseHeaderValue, transferEncoding, UuencodeScanner } from './mime-names.ts';
@@ -514,7 +514,7 @@ class MimeWalker {
     leaf.uuencode?.end();
     const { head, tail } = leaf.ends.ends();
     leaf.part.detectedType = detectFileType(head, leaf.part.size);
-    if (tail && (leaf.part.detectedType === 'zip' || endsWithZip(tail))) leaf.part.archive = listZip(tail, leaf.part.size, this.inflateBudget);
+    if (tail && (leaf.part.detectedType === 'zip' || holdsZipEnd(tail))) leaf.part.archive = listZip(tail, leaf.part.size, this.inflateBudget);
     // after the zip listing: a rar with a zip behind it is still a rar that was not looked into
     const unlisted = unlistedProblem(leaf.part, head);
     if (unlisted) leaf.part.archive = { members: leaf.part.archive?.members ?? [], problem: unlisted.problem, unlisted: unlisted.unlisted };

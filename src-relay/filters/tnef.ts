@@ -4,7 +4,7 @@
 // of each file's data are kept. What cannot be read whole is a problem (the message was not checked), never a pass.
 import { DataEnds, wholeEnds, type Ends } from './data-ends.ts';
 import { detectFileType, EXECUTABLE_TYPES } from './file-type.ts';
-import { endsWithZip, listZip, newInflateBudget, type InflateBudget, type ZipListing } from './zip.ts';
+import { holdsZipEnd, listZip, newInflateBudget, type InflateBudget, type ZipListing } from './zip.ts';
 
 /** Files listed at most, embedded messages' and zips' inside counted too; one more is a problem. */
 export const MAX_TNEF_FILES = 500;
@@ -83,7 +83,7 @@ interface DataSummary {
 function summarize(ends: Ends, budget: InflateBudget): DataSummary {
   const type = detectFileType(ends.head, ends.size);
   const tail = ends.tail ?? Buffer.alloc(0);
-  return { type, size: ends.size, zip: type === 'zip' || endsWithZip(tail) ? listZip(tail, ends.size, budget) : null };
+  return { type, size: ends.size, zip: type === 'zip' || holdsZipEnd(tail) ? listZip(tail, ends.size, budget) : null };
 }
 
 /** What one attachment carries; every copy of its data and every name, since which one Outlook goes by is not ours to guess. */

@@ -51,8 +51,11 @@ const STRUCTURE_SIGNATURES: readonly Buffer[] = [CENTRAL_SIGNATURE, EOCD_SIGNATU
   bytes.writeUInt32LE(signature);
   return bytes;
 });
+const EOCD_BYTES = Buffer.from('PK\x05\x06', 'latin1');
 /** The archive comment is at most 65535 bytes, so the end record starts within this many bytes of the end. */
 const EOCD_SEARCH_BYTES = 0xffff + EOCD_MIN_BYTES;
+/** How far from the end Python's zipfile looks for the end record signature (`_EndRecData`): a byte further. */
+const EXTRACTOR_EOCD_SEARCH_BYTES = 0x10000 + EOCD_MIN_BYTES;
 const METHOD_STORED = 0;
 const METHOD_DEFLATED = 8;
 /** Info-ZIP Unicode Path extra field: version 1, CRC-32 of the header's raw name, the name in UTF-8. */
@@ -91,14 +94,15 @@ interface Walk {
 }
 
 /**
- * True when `tail` (the last bytes of some file) ends exactly with a zip end record: a zip with other data before
- * it (a self-extractor, a zip glued to an image), which unzip tools and Windows still open.
+ * True when `tail` (the last bytes of some file) holds a zip end record signature where an extractor looks for one:
+ * within the last 65,558 bytes, as far as Python's zipfile searches (unzip one byte less). Such a file is opened as a zip
+ * whatever comes before it (a self-extractor, a zip glued behind an image) or after it (unzip only warns of bytes
+ * past the end record), so it must be listed, or be unchecked: a signature that is no real end record leaves the
+ * listing with a problem, never a pass.
  */
-export function endsWithZip(tail: Buffer): boolean {
-  for (let at = tail.length - EOCD_MIN_BYTES; at >= Math.max(0, tail.length - EOCD_SEARCH_BYTES); at--) {
-    if (tail.readUInt32LE(at) === EOCD_SIGNATURE && at + EOCD_MIN_BYTES + tail.readUInt16LE(at + 20) === tail.length) return true;
-  }
-  return false;
+export function holdsZipEnd(tail: Buffer): boolean {
+  const from = Math.max(0, tail.length - EXTRACTOR_EOCD_SEARCH_BYTES);
+  return tail.subarray(from).includes(EOCD_BYTES);
 }
 
 /** `tail` is the last bytes of an archive of `total` bytes; `budget` is the message's inflate allowance. */

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { deflateRawSync } from 'node:zlib';
 import {
-  endsWithZip,
+  holdsZipEnd,
   listZip,
   MAX_INFLATE_BYTES,
   MAX_NESTED_ZIP_BYTES,
@@ -88,9 +88,23 @@ test(`nested archives share the message's ${MAX_INFLATE_BYTES}-byte inflate budg
 test('data before the first entry is a problem; a zip glued behind other data is recognised from its end', () => {
   const zip = makeZip([exe]);
   const glued = Buffer.concat([Buffer.from('GIF89a not really an image'), zip]);
-  assert.equal(endsWithZip(glued), true);
-  assert.equal(endsWithZip(Buffer.from('%PDF-1.4 ... %%EOF')), false);
+  assert.equal(holdsZipEnd(glued), true);
+  assert.equal(holdsZipEnd(Buffer.from('%PDF-1.4 ... %%EOF')), false);
   assert.match(list(glued).problem ?? '', /26 bytes of other data before the first zip entry/);
+});
+
+test("a zip end record is found as unzip finds it: with data after it too, within the last 65,558 bytes (Python's zipfile), not before", () => {
+  const zip = makeZip([exe]);
+  const bothEnds = Buffer.concat([Buffer.from('X'), zip, Buffer.from('\n')]);
+  assert.equal(holdsZipEnd(bothEnds), true);
+  assert.match(list(bothEnds).problem ?? '', /1 bytes of other data before the first zip entry/);
+  const after = Buffer.concat([zip, Buffer.from('\n')]);
+  assert.equal(list(after).problem, null);
+  assert.deepEqual(list(after).members.map((member) => member.name), ['setup.exe']);
+  const farAfter = Buffer.concat([Buffer.from('X'), zip, Buffer.alloc(0x10000)]);
+  assert.equal(holdsZipEnd(farAfter), true);
+  assert.notEqual(list(farAfter).problem, null);
+  assert.equal(holdsZipEnd(Buffer.concat([Buffer.from('X'), zip, Buffer.alloc(0x10001)])), false);
 });
 
 // ---- names: every name an extractor may use is checked (issue 11, F5/F6) ----
