@@ -6,7 +6,7 @@ import { DataEnds } from './data-ends.ts';
 import type { MimePart, MimeSummary } from './types.ts';
 import { detectFileType, UNLISTED_ARCHIVE_TYPES } from './file-type.ts';
 import { messageStream, STREAM_CHUNK_BYTES } from './message-source.ts';
-import { holdsZipEnd, listZip, newInflateBudget } from './zip.ts';
+import { holdsZipEnd, listZip, newInflateBudget, type InflateBudget } from './zip.ts';
 import { inspectGzip } from './gzip.ts';
 import { TnefReader } from './tnef.ts';
 import { nameReadings, parameterNames, parseHeaderValue, transferEncoding, UuencodeScanner } from './mime-names.ts';
@@ -516,7 +516,7 @@ class MimeWalker {
     leaf.part.detectedType = detectFileType(head, leaf.part.size);
     if (tail && (leaf.part.detectedType === 'zip' || holdsZipEnd(tail))) leaf.part.archive = listZip(tail, leaf.part.size, this.inflateBudget);
     // after the zip listing: a rar with a zip behind it is still a rar that was not looked into
-    const unlisted = unlistedProblem(leaf.part, head);
+    const unlisted = unlistedProblem(leaf.part, head, this.inflateBudget);
     if (unlisted) leaf.part.archive = { members: leaf.part.archive?.members ?? [], problem: unlisted.problem, unlisted: unlisted.unlisted };
     const tnef = leaf.tnef.end();
     if (tnef) leaf.part.archive = { members: [...(leaf.part.archive?.members ?? []), ...tnef.files], problem: leaf.part.archive?.problem ?? tnef.problem };
@@ -532,11 +532,11 @@ class MimeWalker {
  * Why an archive other than a zip could not be checked (null: it is not one, or it was): gzip's one file is looked
  * at. `unlisted`: a well-formed archive of a kind Moat does not list (not a damaged one).
  */
-function unlistedProblem(part: MimePart, head: Buffer): { problem: string; unlisted: boolean } | null {
+function unlistedProblem(part: MimePart, head: Buffer, budget: InflateBudget): { problem: string; unlisted: boolean } | null {
   const type = part.detectedType;
   if (type !== null && UNLISTED_ARCHIVE_TYPES.has(type)) return { problem: `Moat cannot look inside ${type} archives`, unlisted: true };
   if (type !== 'gzip') return null;
-  const inside = inspectGzip(head, part.names);
+  const inside = inspectGzip(head, part.names, part.size, budget);
   part.gzip = { names: inside.names, innerType: inside.innerType };
   if (inside.problem) return { problem: inside.problem, unlisted: false };
   const archived = inside.innerType === 'zip' || inside.innerType === 'gzip' || (inside.innerType !== null && UNLISTED_ARCHIVE_TYPES.has(inside.innerType));
