@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { AttachmentFilter } from '../../../src-relay/filters/attachments.ts';
 import { GZIP_INFLATE_OUTPUT_BYTES, inspectGzip } from '../../../src-relay/filters/gzip.ts';
-import { MAX_INFLATE_BYTES, newInflateBudget } from '../../../src-relay/filters/zip.ts';
+import { MAX_INFLATE_BYTES, MAX_MESSAGE_ZIP_MEMBERS, MAX_ZIP_MEMBERS, newInflateBudget } from '../../../src-relay/filters/zip.ts';
 import { DEFAULT_BLOCKED_EXTENSIONS } from '../../../src-relay/config/schema.ts';
 import type { FilterResult, MessageContext } from '../../../src-relay/filters/types.ts';
 import { parseRaw } from '../../helpers/parse-message.ts';
@@ -91,4 +91,16 @@ test(`a gzip is followed to its end through ${GZIP_INFLATE_OUTPUT_BYTES} bytes; 
   assert.match(inspectGzip(gzipSync(xml), ['report.xml.gz'], undefined, budget).problem ?? '', /the message used up its 4194304 bytes for archives/);
   const over = gzipSync(Buffer.alloc(GZIP_INFLATE_OUTPUT_BYTES + 1));
   assert.match(inspectGzip(over, ['zeros.bin.gz']).problem ?? '', /the gzip holds more than 4194304 bytes in its first \d+/);
+});
+
+// ---- memory: member lists are bounded per message, not only per archive ----
+
+test(`zips holding ${MAX_MESSAGE_ZIP_MEMBERS} members in all are listed and judged; one member more in the message is not checked`, async () => {
+  const full = makeZip(Array.from({ length: MAX_ZIP_MEMBERS }, (_, i) => ({ name: `f${i}.txt`, data: '' })));
+  const zips = Array.from({ length: MAX_MESSAGE_ZIP_MEMBERS / MAX_ZIP_MEMBERS }, (_, i) => ({ name: `d${i}.zip`, data: full }));
+  const at = await judge(zips);
+  assert.equal(at.verdict, 'accept');
+  const over = await judge([...zips, { name: 'last.zip', data: makeZip([{ name: 'notes.txt', data: 'x' }]) }]);
+  assert.equal(over.verdict, 'quarantine');
+  assert.match(over.reasons.join('\n'), /archive "last\.zip" not checked: the message holds more than 10000 zip members in all/);
 });

@@ -5,10 +5,12 @@ import {
   holdsZipEnd,
   listZip,
   MAX_INFLATE_BYTES,
+  MAX_MESSAGE_ZIP_MEMBERS,
   MAX_NESTED_ZIP_BYTES,
   MAX_ZIP_DEPTH,
   MAX_ZIP_MEMBERS,
   MAX_ZIP_UNCOMPRESSED_BYTES,
+  newInflateBudget,
 } from '../../../src-relay/filters/zip.ts';
 import { AttachmentFilter } from '../../../src-relay/filters/attachments.ts';
 import { DEFAULT_BLOCKED_EXTENSIONS } from '../../../src-relay/config/schema.ts';
@@ -50,6 +52,19 @@ test(`${MAX_ZIP_MEMBERS} members are listed; one more, nested ones counted too, 
   assert.match(list(makeZip(names(MAX_ZIP_MEMBERS + 1))).problem ?? '', /more than 2000 members/);
   const nested = list(makeZip([...names(MAX_ZIP_MEMBERS - 2), { name: 'in.zip', data: makeZip(names(2)) }]));
   assert.match(nested.problem ?? '', /more than 2000 members/);
+});
+
+test(`a message's zips list ${MAX_MESSAGE_ZIP_MEMBERS} members in all; one more, in another zip, is a problem there`, () => {
+  assert.equal(MAX_MESSAGE_ZIP_MEMBERS, 10_000);
+  const full = makeZip(Array.from({ length: MAX_ZIP_MEMBERS }, (_, i) => ({ name: `f${i}.txt`, data: '' })));
+  const budget = newInflateBudget();
+  for (let i = 0; i < MAX_MESSAGE_ZIP_MEMBERS / MAX_ZIP_MEMBERS; i++) assert.equal(listZip(full, full.length, budget).problem, null);
+  assert.equal(budget.members, 0);
+  const one = makeZip([exe]);
+  const over = listZip(one, one.length, budget);
+  assert.match(over.problem ?? '', /the message holds more than 10000 zip members in all/);
+  assert.equal(over.members.length, 0);
+  assert.equal(listZip(one, one.length, newInflateBudget()).problem, null);
 });
 
 test('declared sizes adding up to the uncompressed limit pass; one byte more is a zip bomb, whatever the data', () => {
