@@ -1,3 +1,4 @@
+import { useEffect, useRef } from 'react';
 import type { ApiFailure } from '../api/client.ts';
 import { formatCount } from '../lib/format.ts';
 import { bulkLabel, confirmLabel, confirmTitle, type NamedMessages } from '../lib/selection.ts';
@@ -62,10 +63,20 @@ export function PaneActions<A extends string>(props: { actions: readonly Toolbar
 
 /** What the last action did, with "Undo" where undoing is cheap (a hold), and the error when it failed. */
 export function ActionResult(props: { report: string | null; undo: (() => void) | null; busy: boolean; error: ApiFailure | null }) {
+  const line = useRef<HTMLParagraphElement>(null);
+  // the button acted with may be gone (its pane closed, its row left the list): the keyboard goes on from the result,
+  // not from the top of the page
+  useEffect(() => {
+    if (!props.report) return;
+    const frame = requestAnimationFrame(() => {
+      if (document.activeElement === document.body || document.activeElement === null) line.current?.focus();
+    });
+    return () => cancelAnimationFrame(frame);
+  }, [props.report]);
   return (
     <>
       {props.report ? (
-        <p className="status-line action-result" role="status" aria-live="polite">
+        <p ref={line} tabIndex={-1} className="status-line action-result" role="status" aria-live="polite">
           <span>{props.report}</span>
           {props.undo ? (
             <button type="button" className="link-button" onClick={props.undo} disabled={props.busy}>
