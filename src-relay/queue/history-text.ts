@@ -175,7 +175,8 @@ export function messageHistory(
     const route = entry.recipient ? routes.get(entry.recipient) ?? null : null;
     const text = historyText(entry, { route, decision });
     // the row as written, beside the words, only where the words do not already say it ("Retry requested by …")
-    const detail = entry.detail && !text.toLowerCase().includes(entry.detail.toLowerCase()) ? entry.detail : null;
+    const said = entry.detail && (text.toLowerCase().includes(entry.detail.toLowerCase()) || (entry.action === 'DELIVERED' && text.includes(`(${entry.detail.replace(/^to /, '')})`)));
+    const detail = entry.detail && !said ? entry.detail : null;
     events.push({ at: entry.at, action: entry.action, recipient: entry.recipient, text, detail });
   }
   return events;

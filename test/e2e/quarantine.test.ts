@@ -60,7 +60,7 @@ e2eTest('a quarantined message is released from the quarantine screen and arrive
   await dialog.getByRole('button', { name: 'Release 1 message', exact: true }).click();
   await page.getByRole('status').filter({ hasText: 'Released 1 message. It is in the queue, due at once: the Queue shows it while the internal server does not take it, Message tracking when it is delivered.' }).waitFor();
   // the pane and its button are gone: the keyboard goes on from the result line, not from the top of the page
-  await page.waitForFunction(() => document.activeElement?.classList.contains('action-result'));
+  await page.waitForFunction("document.activeElement?.classList.contains('action-result')");
   await sink.waitFor(1);
   const delivered = sink.messages[0]!.raw.toString('utf8');
   assert.match(delivered, /^X-Moat-Released: released from quarantine by admin@127\.0\.0\.1/);

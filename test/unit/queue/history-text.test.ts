@@ -148,7 +148,8 @@ test("A message's history starts with its receipt and the decision, then every r
     ],
   );
   assert.equal(events[4]!.recipient, 'bob@example.test');
-  assert.equal(events[4]!.detail, 'to 127.0.0.1');
+  // "to 127.0.0.1" is in the words already ("the internal server (127.0.0.1)"): not said again beside them
+  assert.equal(events[4]!.detail, null);
   // a row the words already say whole is not said twice (once capitalised) beside them
   assert.equal(events[3]!.detail, null);
   assert.equal(events[2]!.detail, 'junk score 11 (quarantine at 10); score 11');
