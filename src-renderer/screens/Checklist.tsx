@@ -150,7 +150,7 @@ function ManualRow({ item, onChange }: { item: ManualItem; onChange: (checklist:
       </p>
       <div className="manual-note">
         <label htmlFor={noteId}>Note</label>
-        <input id={noteId} type="text" aria-label={`Note for ${item.text}`} value={note} maxLength={500} onChange={(event) => setNote(event.target.value)} placeholder="e.g. patched to 12.5 on Monday" />
+        <input id={noteId} type="text" aria-label={`Note for ${item.text}`} value={note} maxLength={500} onChange={(event) => setNote(event.target.value)} placeholder="What was done, and when" />
         <button type="button" onClick={() => void saveNote()} disabled={action.busy || note === (item.note ?? '')} aria-label={`Save note for ${item.text}`}>
           Save note
         </button>

@@ -140,7 +140,7 @@ export function QueueScreen({ summary, openId, params = {} }: { summary: CallSta
       const result = await action.run(() => call(kind === 'holdAll' ? 'queue.holdAll' : 'queue.resume', {}));
       if (result) {
         summary.setData(() => result);
-        setReport({ text: kind === 'holdAll' ? 'Delivery is paused: nothing leaves the queue until you resume it.' : resumedReport(result.held), undo: null });
+        setReport({ text: kind === 'holdAll' ? 'Delivery paused.' : resumedReport(result.held), undo: null });
       }
     }
     void list.reload();
