@@ -191,7 +191,9 @@ function Shell({ onLoggedOut }: { onLoggedOut: () => void }) {
       first.current = false;
       return;
     }
-    main.current?.focus();
+    // from its top: focusing main alone scrolls it up under the sticky top bar, its heading hidden
+    main.current?.focus({ preventScroll: true });
+    window.scrollTo(0, 0);
   }, [screenKey]);
 
   const logout = async () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { message, send } from '../helpers/smtp.ts';
-import { e2eTest, openScreen, screenshot, textMatches } from './world.ts';
+import { e2eTest, heading, openScreen, screenshot, textMatches } from './world.ts';
 
 e2eTest('a deferred message shows in the queue and "Retry" delivers it once the internal server is up', async (world) => {
   const { relay, internalPort, page, errors } = await world.serveWithInternalDown();
@@ -72,5 +72,14 @@ e2eTest('a down internal server on the dashboard says it is as of the last try, 
   await sink.waitFor(1);
   assert.match(sink.messages[0]!.raw.toString('utf8'), /\r\nSubject: waits on the dashboard\r\n/);
   await textMatches(page.locator('ul.routes li').filter({ hasText: 'Internal server' }), /^Up\s*Internal server\s*since /);
+
+  // a screen opened from the menu starts at its top: its heading is not left under the sticky top bar
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: /^Queue/ }).click();
+  await heading(page, 'Queue').waitFor();
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: /^Dashboard/ }).click();
+  await heading(page, 'Dashboard').waitFor();
+  assert.equal(await page.evaluate<number>('window.scrollY'), 0);
+  const [headingTop, barBottom] = await page.evaluate<[number, number]>("[document.querySelector('main h1').getBoundingClientRect().top, document.querySelector('.topbar').getBoundingClientRect().bottom]");
+  assert.ok(headingTop >= barBottom, `the heading (top ${headingTop}) is below the top bar (bottom ${barBottom})`);
   assert.deepEqual(errors, []);
 });
