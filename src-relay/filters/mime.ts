@@ -314,7 +314,9 @@ class MimeWalker {
     const type = parseHeaderValue(typeField ?? '');
     const dispositionValue = parseHeaderValue(dispositionField ?? '');
     // RFC 5322 comments are not part of the type ("message/rfc822 (fwd)" is an attached message)
-    const contentType = (typeField !== null && !type.problem && type.value.replace(/\s+/g, '').toLowerCase()) || node.contentType || 'text/plain';
+    // RFC 2046 5.1.5: a part of a multipart/digest with no Content-Type is an attached message (mailsplit says text)
+    const defaultType = typeField === null && node.parentNode?.multipart === 'digest' ? 'message/rfc822' : null;
+    const contentType = defaultType ?? ((typeField !== null && !type.problem && type.value.replace(/\s+/g, '').toLowerCase()) || node.contentType || 'text/plain');
     const { encoding, known } = transferEncoding(fieldValue(node, 'content-transfer-encoding'));
     const isMessage = MESSAGE_TYPES.has(contentType) && !node.messageNode;
     if (!known && !isMessage) this.unchecked(`part ${number} is in the unknown transfer encoding "${encoding.slice(0, 40)}", which a mail program may decode`);

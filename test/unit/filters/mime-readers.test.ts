@@ -1,0 +1,39 @@
+// Ways a mail program reads a part that the walk did not, found by an outside review: each gets the attachment
+// verdict when the blocked file is found, or is unchecked (filters.unchecked) when Moat cannot read it as the program does.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { AttachmentFilter } from '../../../src-relay/filters/attachments.ts';
+import { DEFAULT_BLOCKED_EXTENSIONS } from '../../../src-relay/config/schema.ts';
+import { parseRaw } from '../../helpers/parse-message.ts';
+import { makeZip, peExecutable } from '../../helpers/mail-parts.ts';
+
+const filter = new AttachmentFilter({ action: 'reject', blockedExtensions: DEFAULT_BLOCKED_EXTENSIONS, scanArchives: true });
+
+/** The attachment filter's verdict and the walk's unchecked reasons for `raw`. */
+async function judge(raw: string | Buffer) {
+  const { summary, headers } = await parseRaw(raw);
+  const result = await filter.check({ queueId: 'q', clientIp: '127.0.0.1', helo: null, sender: 'a@b.test', recipients: ['c@d.test'], path: '', size: 0, headers, tls: false, authenticatedUser: null, mime: summary });
+  return { verdict: result.verdict, reasons: result.reasons, unchecked: summary.unchecked, parts: summary.parts };
+}
+
+const head = (contentType: string) => `From: a@b.test\r\nTo: c@d.test\r\nSubject: s\r\nMIME-Version: 1.0\r\nContent-Type: ${contentType}\r\n\r\n`;
+const base64 = (data: Buffer | string) => Buffer.from(data).toString('base64').replace(/.{76}/g, '$&\r\n');
+const attached = (name: string, data: Buffer, type = 'application/octet-stream') =>
+  `Content-Type: ${type}; name="${name}"\r\nContent-Disposition: attachment; filename="${name}"\r\nContent-Transfer-Encoding: base64\r\n\r\n${base64(data)}\r\n`;
+/** A message holding a text part and `file` (raw fields and body). */
+const inner = (file: string) => `${head('multipart/mixed; boundary="CC"')}--CC\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n--CC\r\n${file}--CC--\r\n`;
+
+test('a multipart/digest part with no Content-Type is an attached message (RFC 2046 5.1.5): its program and its zip are found', async () => {
+  const digest = (file: string) => `${head('multipart/digest; boundary="BB"')}--BB\r\n\r\n${inner(file)}--BB--\r\n`;
+  const exe = await judge(digest(attached('evil.exe', peExecutable())));
+  assert.equal(exe.verdict, 'reject');
+  assert.equal(exe.parts[0]!.contentType, 'message/rfc822');
+  assert.ok(exe.reasons.includes('blocked attachment type .exe: "evil.exe"'));
+  const zip = await judge(digest(attached('docs.zip', makeZip([{ name: 'evil.exe', data: peExecutable() }]), 'application/zip')));
+  assert.equal(zip.verdict, 'reject');
+  assert.ok(zip.reasons.some((reason) => reason.includes('inside "docs.zip": "evil.exe"')), zip.reasons.join('; '));
+  // a part of a digest that says what it is stays that
+  const text = await judge(`${head('multipart/digest; boundary="BB"')}--BB\r\nContent-Type: text/plain\r\n\r\nbegin nothing\r\n--BB--\r\n`);
+  assert.equal(text.parts[0]!.contentType, 'text/plain');
+  assert.equal(text.verdict, 'accept');
+});
