@@ -1,5 +1,5 @@
 // Ways a mail program reads a part that the walk did not, found by an outside review: each gets the attachment
-// verdict when the blocked file is found, or is unchecked (filters.unchecked) when Moat cannot read it as the program does.
+// verdict when the blocked file is found, or is unchecked (the pipeline's filters.unchecked) when Moat cannot read it as the program does.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AttachmentFilter } from '../../../src-relay/filters/attachments.ts';
@@ -36,4 +36,20 @@ test('a multipart/digest part with no Content-Type is an attached message (RFC 2
   const text = await judge(`${head('multipart/digest; boundary="BB"')}--BB\r\nContent-Type: text/plain\r\n\r\nbegin nothing\r\n--BB--\r\n`);
   assert.equal(text.parts[0]!.contentType, 'text/plain');
   assert.equal(text.verdict, 'accept');
+});
+
+test('base64 data after a "=" pad in one part is ambiguous (Thunderbird decodes each group of four, Moat in line): unchecked', async () => {
+  const zip = makeZip([{ name: 'evil.exe', data: peExecutable() }]);
+  const body = `UA==${zip.subarray(1).toString('base64')}`;
+  const message = (encoded: string) => `${head('multipart/mixed; boundary="BB"')}--BB\r\nContent-Type: text/plain\r\n\r\nhi\r\n--BB\r\nContent-Type: application/zip; name="docs.zip"\r\nContent-Transfer-Encoding: base64\r\n\r\n${encoded}\r\n--BB--\r\n`;
+  const reason = 'part 2 has base64 data after its "=" padding, which mail programs decode differently (ambiguous base64)';
+  for (const encoded of [body, body.replace('UA==', 'UA==\r\n'), body.replace('UA==', 'UA=\r\n=')]) {
+    const { unchecked } = await judge(message(encoded));
+    // the pipeline quarantines an unchecked message (filters.unchecked)
+    assert.deepEqual(unchecked, [reason], JSON.stringify(encoded.slice(0, 12)));
+  }
+  // padding at the end only, with line ends and blanks after it, is plain base64
+  const plain = await judge(message(`${base64(Buffer.from('hello world'))}\r\n \r\n`));
+  assert.deepEqual(plain.unchecked, []);
+  assert.equal(plain.verdict, 'accept');
 });
