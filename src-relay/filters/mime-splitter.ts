@@ -1,5 +1,5 @@
 // mailsplit's Splitter with four changes: the lines of a chunk are split in one synchronous pass, a header block's
-// lines are counted (maxHeadLines), a boundary line may end in spaces or tabs (compareBoundary), and a boundary of a
+// lines are counted (maxHeadLines), a boundary line may end in spaces or tabs and one ending in other white space stops the walk (compareBoundary), and a boundary of a
 // multipart further out than the parent stops the walk (checkBoundary).
 //
 // mailsplit 5.4.6 (Andris Reinman; MIT or EUPL-1.1+, used here under MIT) hands each line to processLine and
@@ -10,6 +10,9 @@
 // both splitters' output on every cut of a set of messages. A chunk is one read of the spool file (at most 256 KB)
 // or at most 64 KB of an attached message's decoded content (mime.ts), so a pass is short.
 import { Splitter, type MimeNode } from 'mailsplit';
+
+/** What C's isspace() takes for white space: tab, line feed, vertical tab, form feed, carriage return, space. */
+const C_SPACES: ReadonlySet<number> = new Set([0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x20]);
 
 /** mailsplit's state while it reads a node's header block (message-splitter.js: HEAD). */
 const HEAD = 0x01;
@@ -72,12 +75,19 @@ export class MimeSplitter extends Splitter {
       end = true;
       at += 2;
     }
+    const rest = at;
     while (line[at] === 0x20 || line[at] === 0x09) at++;
     if (at === line.length) return 2;
     if (line[at] === 0x0d) at++;
     if (line[at] === 0x0a) at++;
-    if (at !== line.length) return false;
-    return end ? 2 : 1;
+    if (at === line.length) return end ? 2 : 1;
+    // Thunderbird ends a boundary line at any C isspace() (a form feed, a vertical tab, a CR before the CRLF), RFC
+    // 2046 and mailsplit only at spaces and tabs: one reader splits a part there, the other reads on as content.
+    // Not guessed at: the message stops here, unchecked (a line of mail with such bytes after a boundary is no real one).
+    let space = rest;
+    while (space < line.length && C_SPACES.has(line[space]!)) space++;
+    if (space === line.length) this.ambiguous = 'a boundary line ending in a form feed, vertical tab or other white space that mail programs read differently (ambiguous MIME)';
+    return false;
   }
 
   /**

@@ -53,3 +53,22 @@ test('base64 data after a "=" pad in one part is ambiguous (Thunderbird decodes 
   assert.deepEqual(plain.unchecked, []);
   assert.equal(plain.verdict, 'accept');
 });
+
+test('a boundary line ending in a form feed or vertical tab (a part for Thunderbird, content for RFC readers) is unchecked; spaces and tabs stay a boundary', async () => {
+  const message = (after: string) =>
+    `${head('multipart/mixed; boundary="BB"')}--BB\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n--BB${after}\r\n${attached('evil.exe', peExecutable())}--BB--\r\n`;
+  const reason = 'MIME parsing stopped: a boundary line ending in a form feed, vertical tab or other white space that mail programs read differently (ambiguous MIME)';
+  for (const after of ['\f', '\v', ' \f\t', '\v\r']) {
+    const { unchecked } = await judge(message(after));
+    assert.deepEqual(unchecked, [reason], JSON.stringify(after));
+  }
+  for (const after of ['', ' \t']) {
+    const { verdict, unchecked } = await judge(message(after));
+    assert.equal(verdict, 'reject', JSON.stringify(after));
+    assert.deepEqual(unchecked, []);
+  }
+  // in an attached message as well
+  const nested = await judge(`${head('multipart/mixed; boundary="AA"')}--AA\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n${base64(message('\f'))}\r\n--AA--\r\n`);
+  assert.equal(nested.unchecked.length, 1);
+  assert.match(nested.unchecked[0]!, /a boundary line ending in a form feed/);
+});
