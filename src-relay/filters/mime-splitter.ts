@@ -1,6 +1,7 @@
 // mailsplit's Splitter with four changes: the lines of a chunk are split in one synchronous pass, a header block's
-// lines are counted (maxHeadLines), a boundary line may end in spaces or tabs and one ending in other white space stops the walk (compareBoundary), and a boundary of a
-// multipart further out than the parent stops the walk (checkBoundary).
+// lines are counted (maxHeadLines), a boundary line may end in spaces or tabs and one ending in other white space
+// stops the walk (compareBoundary), and a boundary of a multipart further out than the parent stops the walk
+// (checkBoundary).
 //
 // mailsplit 5.4.6 (Andris Reinman; MIT or EUPL-1.1+, used here under MIT) hands each line to processLine and
 // continues with setImmediate, so every line of a message waits one turn of the event loop: a 4 KB message took
