@@ -71,6 +71,11 @@ const UNWALKABLE_MESSAGES: Record<string, string> = {
   'message/external-body': 'is message/external-body: its content is elsewhere and cannot be checked',
 };
 /**
+ * S/MIME wrapped whole (RFC 8551 3.2): signed-data ("opaque-signed") or enveloped-data holding the message that a mail
+ * program shows. Detached signatures (multipart/signed, application/pkcs7-signature) leave the content plain MIME.
+ */
+const SMIME_TYPES: ReadonlySet<string> = new Set(['application/pkcs7-mime', 'application/x-pkcs7-mime']);
+/**
  * Files found uuencoded in the text parts of one message (each "begin 644 name" line). Real mail that still uses
  * uuencode carries a few; past this many the names are no longer listed and the message is unchecked.
  */
@@ -291,6 +296,7 @@ class MimeWalker {
         this.unchecked(`${label} has a boundary that mail programs may read differently (ambiguous MIME)`);
       }
     }
+    if (node.multipart === 'encrypted') this.unchecked(`${label} is encrypted (multipart/encrypted, as PGP/MIME): its contents cannot be checked`);
     const { encoding, known } = transferEncoding(fieldValue(node, 'content-transfer-encoding'));
     if (!known) this.unchecked(`${label} is in the unknown transfer encoding "${encoding.slice(0, 40)}", which a mail program may decode`);
     else if (!IDENTITY_ENCODINGS.has(encoding)) this.unchecked(`${label} is a multipart in the ${encoding} transfer encoding, which mail programs read differently`);
@@ -375,6 +381,10 @@ class MimeWalker {
     this.parts.push(leaf.part);
     const unwalkable = UNWALKABLE_MESSAGES[contentType];
     if (unwalkable) this.unchecked(`part ${number} ${unwalkable}`);
+    // a mail program opens it as the message (Thunderbird also a .p7m in application/octet-stream); Moat cannot
+    if (SMIME_TYPES.has(contentType) || [...names].some((name) => /\.p7m$/i.test(name.trim()))) {
+      this.unchecked(`part ${number} is an S/MIME message (smime.p7m, signed or encrypted as a whole): its contents cannot be checked`);
+    }
     // an inline, unencoded message/rfc822 was descended into by mailsplit already (node.messageNode)
     if (isMessage) {
       if (known) leaf.nested = this.startNested(number, nodeDepth(scope, node) + 1);
