@@ -254,10 +254,12 @@ export function nameReadings(name: string): string[] {
 }
 
 const BEGIN_LINE = /^[ \t]*begin(?:-base64)?[ \t]+[0-7]{3,4}[ \t]+(.*?)[ \t\r]*$/is;
-const BEGIN_START = /^[ \t]*begin(?:-base64)?[ \t]+[0-7]{3,4}[ \t]/i;
+/** A yEnc header line ("=ybegin line=128 size=60 name=invoice.js"): the name is the rest of the line. */
+const YENC_LINE = /^[ \t]*=ybegin[ \t].*?(?<=[ \t])name=(.*?)[ \t\r]*$/is;
+const BEGIN_START = /^[ \t]*(?:begin(?:-base64)?[ \t]+[0-7]{3,4}[ \t]|=ybegin[ \t])/i;
 
 /**
- * Finds uuencode (and begin-base64) begin lines in the decoded bytes of a text part, streaming: Outlook, Thunderbird
+ * Finds uuencode (begin-base64, yEnc "=ybegin") begin lines in the decoded bytes of a text part, streaming: Outlook, Thunderbird
  * and others turn "begin 644 name" ... "end" in a text body into an attachment called name. Holds at most one line
  * head of MAX_UUENCODE_BEGIN_LINE_BYTES; lines that cannot be a begin line are skipped after their first bytes.
  */
@@ -325,8 +327,8 @@ export class UuencodeScanner {
 
   private endLine(): void {
     if (!this.skipping && this.lineBytes) {
-      const match = BEGIN_LINE.exec(Buffer.concat(this.line).toString('utf8'));
-      const name = match?.[1];
+      const line = Buffer.concat(this.line).toString('utf8');
+      const name = (BEGIN_LINE.exec(line) ?? YENC_LINE.exec(line))?.[1];
       if (name) {
         this.found.name(name);
         // a decoder may take the name without the quotes around it
@@ -341,6 +343,7 @@ export class UuencodeScanner {
 }
 
 const BEGIN_BYTES = Buffer.from('begin');
+const YENC_BYTES = Buffer.from('=ybegin');
 
 /**
  * `couldBeBegin` on the bytes of a line's start (`data` from `start` to `end`), without copying or decoding them:
@@ -349,18 +352,21 @@ const BEGIN_BYTES = Buffer.from('begin');
 function startsLikeBegin(data: Buffer, start: number, end: number): boolean {
   let i = start;
   while (i < end && (data[i] === 0x20 || data[i] === 0x09)) i++;
-  for (let k = 0; k < BEGIN_BYTES.length; k++) {
+  const yenc = data[i] === 0x3d;
+  const word = yenc ? YENC_BYTES : BEGIN_BYTES;
+  for (let k = 0; k < word.length; k++) {
     if (i + k >= end) return true;
-    if ((data[i + k]! | 0x20) !== BEGIN_BYTES[k]) return false;
+    if ((data[i + k]! | 0x20) !== (word[k]! | 0x20)) return false;
   }
-  if (i + BEGIN_BYTES.length >= end) return true;
-  const after = data[i + BEGIN_BYTES.length];
-  return after === 0x20 || after === 0x09 || after === 0x2d;
+  if (i + word.length >= end) return true;
+  const after = data[i + word.length];
+  return after === 0x20 || after === 0x09 || (!yenc && after === 0x2d);
 }
 
-/** Whether a line starting with `head` may still turn out to be a begin line. */
+/** Whether a line starting with `head` may still turn out to be a begin line (uuencode, begin-base64 or yEnc). */
 function couldBeBegin(head: string): boolean {
   const text = head.replace(/^[ \t]+/, '').toLowerCase();
+  if (text.startsWith('=')) return text.length < 8 ? '=ybegin '.startsWith(text) : /^=ybegin[ \t]/.test(text);
   if (text.length < 6) return 'begin '.startsWith(text);
   return /^begin[ \t-]/.test(text);
 }

@@ -9,7 +9,7 @@ import { messageStream, STREAM_CHUNK_BYTES } from './message-source.ts';
 import { holdsZipEnd, listZip, newInflateBudget, type InflateBudget } from './zip.ts';
 import { inspectGzip } from './gzip.ts';
 import { TnefReader } from './tnef.ts';
-import { nameReadings, parameterNames, parseHeaderValue, transferEncoding, UuencodeScanner } from './mime-names.ts';
+import { decodeEncodedWords, nameReadings, parameterNames, parseHeaderValue, transferEncoding, UuencodeScanner } from './mime-names.ts';
 import { pipeChain } from '../util/pipe-chain.ts';
 
 /**
@@ -84,6 +84,8 @@ export const MAX_UUENCODED_FILES = 100;
 const MAX_HEADER_FIELDS = 1000;
 /** The transfer encodings that leave content as it is: the only ones a multipart may have (RFC 2045 6.4). */
 const IDENTITY_ENCODINGS: ReadonlySet<string> = new Set(['7bit', '8bit', 'binary']);
+/** Header fields some mail programs take a part's file name from, beside Content-Type and Content-Disposition. */
+const NAME_FIELDS: readonly string[] = ['content-name', 'x-sun-data-name'];
 /** Fields that say how to read a part: twice in one part, readers disagree on which counts (ambiguous MIME). */
 const SINGLE_FIELDS = ['content-type', 'content-transfer-encoding', 'content-disposition'];
 
@@ -344,6 +346,22 @@ class MimeWalker {
       const found = parameterNames(parsed.params, base);
       for (const name of found.names) for (const reading of nameReadings(name)) names.add(reading);
       for (const problem of found.problems) this.unchecked(`part ${number}: ${problem}`);
+    }
+    // fields that name a file for some mail programs only (old Sun mailtool, Content-Name of RFC 1154 days)
+    for (const field of node.headers.getList()) {
+      if (!NAME_FIELDS.includes(field.key)) continue;
+      const raw = Buffer.from(field.line, 'latin1').toString('utf8');
+      const value = raw.slice(raw.indexOf(':') + 1).replace(/\r?\n(?=[ \t])/g, '').trim();
+      const unquoted = /^"(.*)"$/s.exec(value)?.[1];
+      for (const name of [value, ...(unquoted === undefined ? [] : [unquoted])]) {
+        let decoded = name;
+        try {
+          decoded = decodeEncodedWords(name);
+        } catch (error) {
+          this.unchecked(`part ${number}: its ${field.key} field cannot be read: ${(error as Error).message}`);
+        }
+        for (const reading of new Set([...nameReadings(name), ...nameReadings(decoded)])) if (reading) names.add(reading);
+      }
     }
     const disposition = (dispositionField !== null && !dispositionValue.problem && dispositionValue.value.toLowerCase()) || (node.disposition ? String(node.disposition).toLowerCase() : null);
     // any reading of a name makes it a file: mailsplit takes the last of two filename parameters, even an empty one

@@ -48,7 +48,8 @@ export interface MimePart {
    * Every name the part gives itself (Content-Disposition filename and Content-Type name, decoded), since mail
    * programs differ in which one they show and save under: each form of a name given twice, each reading of a
    * name with a comment in it, a name with a control character also up to that character ("evil.js\0.txt" as
-   * "evil.js"), and for a text part the names of the files uuencoded in it ("begin 644 name").
+   * "evil.js"), the Content-Name and X-Sun-Data-Name fields some programs read, and for a text part the names of
+   * the files uuencoded in it ("begin 644 name") or yEnc-encoded ("=ybegin ... name=name").
    */
   names: string[];
   transferEncoding: string;

@@ -6,6 +6,7 @@ import { AttachmentFilter } from '../../../src-relay/filters/attachments.ts';
 import { DEFAULT_BLOCKED_EXTENSIONS } from '../../../src-relay/config/schema.ts';
 import { parseRaw } from '../../helpers/parse-message.ts';
 import { makeZip, peExecutable } from '../../helpers/mail-parts.ts';
+import { UuencodeScanner } from '../../../src-relay/filters/mime-names.ts';
 
 const filter = new AttachmentFilter({ action: 'reject', blockedExtensions: DEFAULT_BLOCKED_EXTENSIONS, scanArchives: true });
 
@@ -93,4 +94,35 @@ test('S/MIME wrapped whole (opaque-signed or enveloped, smime.p7m) and PGP/MIME 
   );
   assert.deepEqual(signed.unchecked, []);
   assert.equal(signed.verdict, 'reject');
+});
+
+test('names only some mail programs read are checked too: a Content-Name or X-Sun-Data-Name field, a yEnc =ybegin line in the text', async () => {
+  const script = 'var s=new ActiveXObject("WScript.Shell");s.Run("calc.exe");\n';
+  for (const field of ['Content-Name: invoice.js', 'X-Sun-Data-Name: invoice.js', 'content-name: "invoice.js"', 'X-Sun-Data-Name: =?utf-8?Q?invoice.js?=']) {
+    const { verdict, reasons } = await judge(
+      `${head('multipart/mixed; boundary="BB"')}--BB\r\nContent-Type: text/plain\r\n\r\nhi\r\n--BB\r\nContent-Type: application/octet-stream\r\n${field}\r\nContent-Transfer-Encoding: base64\r\n\r\n${base64(script)}\r\n--BB--\r\n`,
+    );
+    assert.equal(verdict, 'reject', field);
+    assert.ok(reasons.includes('blocked attachment type .js: "invoice.js"'), `${field}: ${reasons.join('; ')}`);
+  }
+  const yenc = (line: string) => Buffer.concat([Buffer.from(`${head('text/plain; charset=iso-8859-1').replace('\r\n\r\n', '\r\nContent-Transfer-Encoding: 8bit\r\n\r\n')}Hi,\r\n\r\n${line}\r\n`), Buffer.from([0xa0, 0x8b, 0x9c, 0x4a]), Buffer.from('\r\n=yend size=60\r\n')]);
+  for (const line of ['=ybegin line=128 size=60 name=invoice.js', '=ybegin part=1 line=128 size=60 name=my invoice.js', '  =YBEGIN\tline=128 size=60 name=invoice.js ']) {
+    const { verdict, parts } = await judge(yenc(line));
+    assert.equal(verdict, 'reject', line);
+    assert.ok(parts[0]!.names.some((name) => name.endsWith('invoice.js')), line);
+  }
+  const harmless = await judge(yenc('=ybegin line=128 size=60 name=photo.jpg'));
+  assert.equal(harmless.verdict, 'accept');
+  assert.deepEqual(harmless.parts[0]!.names, ['photo.jpg']);
+});
+
+test('yEnc begin lines are found however the text is cut; lines that only look like one are not', () => {
+  const bytes = Buffer.from('=y\r\n=ybegin line=128 size=1 name=a.js\r\n=ybeginx name=no.js\r\n=ybegin size=1\r\n=ypart begin=1\r\n =ybegin line=1 name=b c.exe\r\nx =ybegin name=no2.js\r\n');
+  for (let size = 1; size <= bytes.length; size++) {
+    const names: string[] = [];
+    const scanner = new UuencodeScanner({ name: (name) => names.push(name), problem: () => {} });
+    for (let i = 0; i < bytes.length; i += size) scanner.write(bytes.subarray(i, i + size));
+    scanner.end();
+    assert.deepEqual(names, ['a.js', 'b c.exe'], `cut every ${size} bytes`);
+  }
 });
