@@ -325,7 +325,7 @@ class MimeWalker {
     const dispositionValue = parseHeaderValue(dispositionField ?? '');
     // RFC 5322 comments are not part of the type ("message/rfc822 (fwd)" is an attached message)
     // RFC 2046 5.1.5: a part of a multipart/digest with no Content-Type is an attached message (mailsplit says text)
-    const defaultType = typeField === null && node.parentNode?.multipart === 'digest' ? 'message/rfc822' : null;
+    const defaultType = typeField === null && node.parentNode && node.parentNode.multipart === 'digest' ? 'message/rfc822' : null;
     const contentType = defaultType ?? ((typeField !== null && !type.problem && type.value.replace(/\s+/g, '').toLowerCase()) || node.contentType || 'text/plain');
     const { encoding, known } = transferEncoding(fieldValue(node, 'content-transfer-encoding'));
     const isMessage = MESSAGE_TYPES.has(contentType) && !node.messageNode;
