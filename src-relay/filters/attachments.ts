@@ -71,6 +71,9 @@ export class AttachmentFilter implements Filter {
         if (!(pass && (part.archive!.onlyEncrypted || part.archive!.unlisted))) reasons.push(`archive "${label}" not checked: ${printable(problem, 300)}`);
         continue;
       }
+      // a file uuencoded in a text is no attachment Moat lists, even a zip: by its first bytes or by a zip's name
+      const encoded = (part.encodedFiles ?? []).find((file) => (file.type && ENCODED_ARCHIVE_TYPES.has(file.type)) || effectiveExtension(file.name) === 'zip');
+      if (encoded) reasons.push(`archive "${printable(encoded.name)}" not checked: it is uuencoded in the text (${encoded.type ?? 'by its name'}), where Moat does not look inside archives`);
       const named = pass ? null : unlistedByName(part);
       if (named) reasons.push(`archive "${label}" not checked: "${printable(named.name)}" is a .${named.extension} archive, which Moat cannot look inside`);
       const typed = pass ? undefined : part.archive?.members.find((member) => member.type && UNLISTED_INSIDE_TYPES.has(member.type));
@@ -88,6 +91,9 @@ export class AttachmentFilter implements Filter {
     }
     if (part.detectedType && EXECUTABLE_TYPES.has(part.detectedType)) {
       found.push(`"${printable(label)}" is a program (${part.detectedType}), whatever its name says`);
+    }
+    for (const file of part.encodedFiles ?? []) {
+      if (file.type && EXECUTABLE_TYPES.has(file.type)) found.push(`"${printable(file.name)}" uuencoded in the text is a program (${file.type}), whatever its name says`);
     }
     if (this.options.scanArchives && part.gzip) {
       for (const name of part.gzip.names) {
@@ -125,6 +131,8 @@ const UNLISTED_ARCHIVE_EXTENSIONS: ReadonlySet<string> = new Set([
  * attachment of its own, a TNEF only as the message's (one inside another is no mail program's doing).
  */
 const UNLISTED_INSIDE_TYPES: ReadonlySet<string> = new Set([...UNLISTED_ARCHIVE_TYPES, 'gzip', 'tnef']);
+/** Archives by their first bytes, of any kind, when uuencoded in a text (MimePart.encodedFiles). */
+const ENCODED_ARCHIVE_TYPES: ReadonlySet<string> = new Set([...UNLISTED_INSIDE_TYPES, 'zip']);
 /** What a gzip looked into (MimePart.gzip) may be called. */
 const GZIP_EXTENSIONS: ReadonlySet<string> = new Set(['gz', 'gzip', 'tgz', 'taz']);
 

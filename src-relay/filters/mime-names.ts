@@ -278,12 +278,40 @@ export function lineEndFinder(data: Buffer): (from: number) => number {
   };
 }
 
+/** A file uuencoded (or begin-base64) in a text, as far as it was decoded (UuencodeScanner). */
+export interface EncodedFile {
+  name: string;
+  /** Its first decoded bytes, up to the head size the scanner was given. */
+  head: Buffer;
+  /** Its decoded size in bytes (counted to its end line, or to the end of the part). */
+  size: number;
+}
+
+/** The file after a begin line, being decoded. */
+interface OpenFile {
+  name: string;
+  base64: boolean;
+  head: Buffer[];
+  headBytes: number;
+  size: number;
+  /** base64 characters of an unfinished group of four. */
+  rest: string;
+}
+
 export class UuencodeScanner {
   private line: Buffer[] = [];
   private lineBytes = 0;
   private skipping = false;
+  private file: OpenFile | null = null;
 
-  constructor(private readonly found: { name(name: string): void; problem(why: string): void }) {}
+  /**
+   * `found.file` (optional) is told each uuencoded and begin-base64 file with its first `headBytes` decoded bytes,
+   * so its content can be judged like an attachment's (a program whatever its name; yEnc files are named only).
+   */
+  constructor(
+    private readonly found: { name(name: string): void; problem(why: string): void; file?(file: EncodedFile): void },
+    private readonly headBytes = 0,
+  ) {}
 
   write(data: Buffer): void {
     // a bare CR ends a line too, as mail programs read text (a "begin" line after one is a file)
@@ -298,15 +326,22 @@ export class UuencodeScanner {
     }
   }
 
-  /** The part ended: its last line, if it had no line feed. */
+  /** The part ended: its last line, if it had no line feed, and the file it was in. */
   end(): void {
     this.endLine();
+    this.closeFile();
   }
 
   /** The bytes of `data` from `start` to `end`, a piece of the current line. */
   private take(data: Buffer, start: number, end: number): void {
     const room = MAX_UUENCODE_BEGIN_LINE_BYTES + 1 - this.lineBytes;
     if (end === start || room <= 0) return;
+    // inside a file every line is data, or its end line
+    if (this.file) {
+      this.line.push(Buffer.from(data.subarray(start, Math.min(end, start + room))));
+      this.lineBytes += Math.min(end - start, room);
+      return;
+    }
     // most lines are text: their first bytes rule them out without copying the line
     if (this.lineBytes === 0 && !startsLikeBegin(data, start, end)) return this.skip();
     this.line.push(Buffer.from(data.subarray(start, Math.min(end, start + room))));
@@ -328,17 +363,64 @@ export class UuencodeScanner {
   private endLine(): void {
     if (!this.skipping && this.lineBytes) {
       const line = Buffer.concat(this.line).toString('utf8');
-      const name = (BEGIN_LINE.exec(line) ?? YENC_LINE.exec(line))?.[1];
+      const begin = BEGIN_LINE.exec(line);
+      const name = (begin ?? YENC_LINE.exec(line))?.[1];
       if (name) {
+        this.closeFile();
         this.found.name(name);
         // a decoder may take the name without the quotes around it
         const unquoted = /^"(.*)"$/s.exec(name)?.[1];
         if (unquoted) this.found.name(unquoted);
-      }
+        if (begin && this.found.file) this.file = { name: unquoted || name, base64: /^[ \t]*begin-base64/i.test(line), head: [], headBytes: 0, size: 0, rest: '' };
+      } else if (this.file) this.fileLine(line);
     }
     this.skipping = false;
     this.line = [];
     this.lineBytes = 0;
+  }
+
+  /** A line inside a file: its end line, or data decoded into the file's head (uuencode: one length character, then groups of four). */
+  private fileLine(line: string): void {
+    const file = this.file!;
+    if (file.base64 ? line.trim() === '====' : line.trim().toLowerCase() === 'end') return this.closeFile();
+    if (this.lineBytes > MAX_UUENCODE_BEGIN_LINE_BYTES && file.headBytes < this.headBytes) {
+      this.found.problem(`a uuencoded line longer than ${MAX_UUENCODE_BEGIN_LINE_BYTES} bytes in "${file.name.slice(0, 80)}"`);
+    }
+    let bytes: Buffer;
+    if (file.base64) {
+      const chars = file.rest + line.replace(/[^A-Za-z0-9+/]/g, '');
+      const usable = chars.length - (chars.length % 4);
+      file.rest = chars.slice(usable);
+      bytes = Buffer.from(chars.slice(0, usable), 'base64');
+    } else {
+      const length = (line.charCodeAt(0) - 32) & 63;
+      const out: number[] = [];
+      // characters a transport dropped at the line end (trailing spaces) are zeros, as uudecode reads them
+      const value = (at: number) => (at < line.length ? (line.charCodeAt(at) - 32) & 63 : 0);
+      for (let at = 1; out.length < length; at += 4) {
+        const [a, b, c, d] = [value(at), value(at + 1), value(at + 2), value(at + 3)];
+        out.push(((a << 2) | (b >> 4)) & 0xff, ((b << 4) | (c >> 2)) & 0xff, ((c << 6) | d) & 0xff);
+      }
+      bytes = Buffer.from(out.slice(0, length));
+    }
+    file.size += bytes.length;
+    if (file.headBytes < this.headBytes && bytes.length) {
+      const take = bytes.subarray(0, this.headBytes - file.headBytes);
+      file.head.push(take);
+      file.headBytes += take.length;
+    }
+  }
+
+  private closeFile(): void {
+    const file = this.file;
+    if (!file) return;
+    this.file = null;
+    if (file.rest) {
+      const bytes = Buffer.from(file.rest, 'base64');
+      file.size += bytes.length;
+      if (file.headBytes < this.headBytes) file.head.push(bytes.subarray(0, this.headBytes - file.headBytes));
+    }
+    this.found.file?.({ name: file.name, head: Buffer.concat(file.head), size: file.size });
   }
 }
 

@@ -4,7 +4,7 @@ import type { MimeNode, SplitterChunk } from 'mailsplit';
 import { MimeSplitter } from './mime-splitter.ts';
 import { DataEnds } from './data-ends.ts';
 import type { MimePart, MimeSummary } from './types.ts';
-import { detectFileType, UNLISTED_ARCHIVE_TYPES } from './file-type.ts';
+import { detectFileType, MAGIC_HEAD_BYTES, UNLISTED_ARCHIVE_TYPES } from './file-type.ts';
 import { messageStream, STREAM_CHUNK_BYTES } from './message-source.ts';
 import { holdsZipEnd, listZip, newInflateBudget, type InflateBudget } from './zip.ts';
 import { inspectGzip } from './gzip.ts';
@@ -421,7 +421,11 @@ class MimeWalker {
         for (const reading of nameReadings(name)) if (!leaf.part.names.includes(reading)) leaf.part.names.push(reading);
       },
       problem: (why) => this.unchecked(`part ${leaf.part.part} has ${why}`),
-    });
+      file: (file) => {
+        const files = (leaf.part.encodedFiles ??= []);
+        if (files.length < MAX_UUENCODED_FILES) files.push({ name: file.name, type: detectFileType(file.head, file.size) });
+      },
+    }, MAGIC_HEAD_BYTES);
   }
 
   /** A second splitter over an attached message's decoded content, its output walked like the message's own. */

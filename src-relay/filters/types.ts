@@ -65,6 +65,11 @@ export interface MimePart {
    * problem only. For a TNEF (winmail.dat, tnef.ts): the files it holds, each with the `type` its first bytes say.
    */
   archive?: { members: { name: string; otherNames?: string[]; encrypted: boolean; size: number; type?: string | null }[]; problem: string | null; onlyEncrypted?: boolean; unlisted?: boolean };
+  /**
+   * For a text part: the files uuencoded (or begin-base64) in it, each with what its first decoded bytes say it is
+   * (a mail program turns them into attachments; Moat does not list archives there).
+   */
+  encodedFiles?: { name: string; type: string | null }[];
   /** For gzip: the names its one file may be saved under, and what that file's first bytes say it is. */
   gzip?: { names: string[]; innerType: string | null };
 }

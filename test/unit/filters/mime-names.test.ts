@@ -263,7 +263,8 @@ test('a uuencoded program in a text part is refused like an attached one, in pla
 });
 
 test('text with "begin" in it that is no begin line, and a uuencoded harmless file, pass', async () => {
-  const { verdict, unchecked } = await judge(textMessage(`We begin 10 minutes late.\r\nbegin\r\nbeginning 644 x.exe\r\n${uuencoded('photo.jpg')}`));
+  // the file's content is judged too (mime-readers.test.ts): uuencoded() holds the start of a DOS program
+  const { verdict, unchecked } = await judge(textMessage(`We begin 10 minutes late.\r\nbegin\r\nbeginning 644 x.exe\r\n${uuencoded('photo.jpg').replace('M35H', '#_]C_')}`));
   assert.equal(verdict, 'accept');
   assert.deepEqual(unchecked, []);
 });

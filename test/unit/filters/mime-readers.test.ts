@@ -126,3 +126,40 @@ test('yEnc begin lines are found however the text is cut; lines that only look l
     assert.deepEqual(names, ['a.js', 'b c.exe'], `cut every ${size} bytes`);
   }
 });
+
+/** `data` uuencoded as uuencode(1) writes it: lines of 45 bytes, each with its length character. */
+function uuencode(data: Buffer): string {
+  const char = (value: number) => (value === 0 ? '`' : String.fromCharCode(value + 32));
+  let out = '';
+  for (let at = 0; at < data.length; at += 45) {
+    const line = data.subarray(at, at + 45);
+    out += char(line.length);
+    for (let i = 0; i < line.length; i += 3) {
+      const [a = 0, b = 0, c = 0] = [line[i], line[i + 1], line[i + 2]];
+      out += char(a >> 2) + char(((a << 4) | (b >> 4)) & 63) + char(((b << 2) | (c >> 6)) & 63) + char(c & 63);
+    }
+    out += '\r\n';
+  }
+  return `${out}\`\r\n`;
+}
+
+test('a file uuencoded in a text is judged by its first bytes like an attachment: a program under any name is refused, any archive is unchecked', async () => {
+  const text = (file: string) => `${head('text/plain')}Here it is.\r\n\r\n${file}`;
+  const pe = await judge(text(`begin 644 invoice.pdf\r\n${uuencode(peExecutable())}end\r\n`));
+  assert.equal(pe.verdict, 'reject');
+  assert.ok(pe.reasons.includes('"invoice.pdf" uuencoded in the text is a program (pe-executable), whatever its name says'), pe.reasons.join('; '));
+  const b64pe = await judge(text(`begin-base64 644 invoice.pdf\r\n${base64(peExecutable())}\r\n====\r\n`));
+  assert.equal(b64pe.verdict, 'reject');
+  const zip = makeZip([{ name: 'evil.exe', data: peExecutable() }]);
+  for (const file of [`begin 644 docs.zip\r\n${uuencode(zip)}end\r\n`, `begin-base64 644 docs.zip\r\n${base64(zip)}\r\n====\r\n`, `begin 644 notes.txt\r\n${uuencode(zip)}end\r\n`, `begin 644 docs.zip\r\n${uuencode(Buffer.from('not a zip at all'))}end\r\n`]) {
+    const { verdict, reasons } = await judge(text(file));
+    assert.equal(verdict, 'quarantine', file.slice(0, 30));
+    assert.match(reasons[0]!, /^archive ".*" not checked: it is uuencoded in the text/, file.slice(0, 30));
+  }
+  // a harmless file stays harmless; the decoder takes lines cut short by a transport (trailing spaces dropped)
+  const harmless = await judge(text(`begin 644 notes.txt\r\n${uuencode(Buffer.from('hello, these are the notes\r\n'))}end\r\n`));
+  assert.equal(harmless.verdict, 'accept');
+  assert.deepEqual(harmless.parts[0]!.encodedFiles, [{ name: 'notes.txt', type: null }]);
+  const trimmed = await judge(text(`begin 644 a.dat\r\n${uuencode(peExecutable()).replace(/`/g, ' ').replace(/ +\r\n/g, '\r\n')}end\r\n`));
+  assert.equal(trimmed.verdict, 'reject');
+});
