@@ -80,7 +80,7 @@ for (const [name, data, why] of [
 
 test('an archive uuencoded into the text is not checked either: kept in quarantine', async () => {
   const subject = 'uuencoded rar';
-  const raw = attached(subject, 'notes.txt', Buffer.from('plain notes')).replace('Please find the file attached.', 'Here:\r\n\r\nbegin 644 docs.rar\r\nM35H\r\n`\r\nend\r\n');
+  const raw = attached(subject, 'notes.txt', Buffer.from('plain notes')).replace('Please find the file attached.', 'Here:\r\n\r\nbegin 644 docs.rar\r\n#_]C_\r\n`\r\nend\r\n');
   keptSubjects.push(subject);
   assert.match(await keptInQuarantine(relays.quarantining, raw), /"docs\.rar" is a \.rar archive, which Moat cannot look inside/);
 });

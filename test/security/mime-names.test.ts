@@ -34,8 +34,8 @@ const withPart = (subject: string, fields: string, body = 'aGVsbG8=\r\n') =>
 const attachment = (disposition: string, encoding = 'base64') => `Content-Type: application/octet-stream\r\nContent-Disposition: ${disposition}\r\nContent-Transfer-Encoding: ${encoding}`;
 /** A plain text message. */
 const text = (subject: string, body: string) => `${head(subject, 'text/plain; charset=utf-8')}${body}`;
-/** A uuencoded file as Outlook writes it into a text body. */
-const uuencoded = (name: string) => `begin 644 ${name}\r\nM35H\r\n\`\r\nend\r\n`;
+/** A uuencoded file as Outlook writes it into a text body (its three bytes the start of a JPEG: the content is judged too). */
+const uuencoded = (name: string) => `begin 644 ${name}\r\n#_]C_\r\n\`\r\nend\r\n`;
 const uuFiles = (count: number) => Array.from({ length: count }, (_, i) => uuencoded(i === count - 1 ? 'last.exe' : `f${i}.txt`)).join('');
 
 async function refused(raw: string, reason: RegExp): Promise<void> {
