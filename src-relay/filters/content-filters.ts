@@ -47,7 +47,15 @@ export function createSubmissionScan(config: Config, options: Pick<ContentPipeli
   const settings = config.filters;
   const filters = settings.enabled ? scanFilters(config, { encryptedArchivesPass: config.submission.encryptedArchives === 'send' }) : [];
   if (filters.length === 0) return null;
-  return new FilterPipeline({ filters, timeoutMs: settings.timeoutSec * 1000, unchecked: settings.unchecked, policy: policyOf(config), logger: options.logger, parse: options.parse });
+  return new FilterPipeline({
+    filters,
+    timeoutMs: settings.timeoutSec * 1000,
+    unchecked: settings.unchecked,
+    sealedPass: config.submission.encryptedArchives === 'send',
+    policy: policyOf(config),
+    logger: options.logger,
+    parse: options.parse,
+  });
 }
 
 /** The virus scanner and the attachment rules, as far as they are configured. */

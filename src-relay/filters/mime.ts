@@ -219,6 +219,9 @@ class MimeWalker {
     if (!this.notChecked.includes(text)) this.notChecked.push(text);
   }
 
+  /** Parts sealed by their sender (MimeSummary.sealed), at most one line each. */
+  readonly sealed: string[] = [];
+
   /** The walk stopped early: the parts open now are closed with what was read, attached messages' splitters dropped. */
   close(): void {
     this.closed = true;
@@ -235,7 +238,7 @@ class MimeWalker {
     if (this.text === '' && this.htmlText !== '') this.text = this.htmlText;
     return {
       headers: this.headers,
-      summary: { parts: this.parts, text: this.text, plainChars: this.plainChars, htmlChars: this.htmlChars, anomalies: this.anomalies, unchecked: this.notChecked },
+      summary: { parts: this.parts, text: this.text, plainChars: this.plainChars, htmlChars: this.htmlChars, anomalies: this.anomalies, unchecked: this.notChecked, sealed: this.sealed },
     };
   }
 
@@ -298,7 +301,7 @@ class MimeWalker {
         this.unchecked(`${label} has a boundary that mail programs may read differently (ambiguous MIME)`);
       }
     }
-    if (node.multipart === 'encrypted') this.unchecked(`${label} is encrypted (multipart/encrypted, as PGP/MIME): its contents cannot be checked`);
+    if (node.multipart === 'encrypted') this.sealed.push(`${label} is encrypted (multipart/encrypted, as PGP/MIME): its contents cannot be checked`);
     const { encoding, known } = transferEncoding(fieldValue(node, 'content-transfer-encoding'));
     if (!known) this.unchecked(`${label} is in the unknown transfer encoding "${encoding.slice(0, 40)}", which a mail program may decode`);
     else if (!IDENTITY_ENCODINGS.has(encoding)) this.unchecked(`${label} is a multipart in the ${encoding} transfer encoding, which mail programs read differently`);
@@ -401,7 +404,7 @@ class MimeWalker {
     if (unwalkable) this.unchecked(`part ${number} ${unwalkable}`);
     // a mail program opens it as the message (Thunderbird also a .p7m in application/octet-stream); Moat cannot
     if (SMIME_TYPES.has(contentType) || [...names].some((name) => /\.p7m$/i.test(name.trim()))) {
-      this.unchecked(`part ${number} is an S/MIME message (smime.p7m, signed or encrypted as a whole): its contents cannot be checked`);
+      this.sealed.push(`part ${number} is an S/MIME message (smime.p7m, signed or encrypted as a whole): its contents cannot be checked`);
     }
     // an inline, unencoded message/rfc822 was descended into by mailsplit already (node.messageNode)
     if (isMessage) {

@@ -40,6 +40,8 @@ export interface PipelineOptions {
    * kept in quarantine or refused, never delivered as if clean (`filters.unchecked`). Default quarantine.
    */
   unchecked?: 'quarantine' | 'reject';
+  /** Content sealed by its sender (`MimeSummary.sealed`) is no reason to stop it: the office's own mail, `submission.encryptedArchives: send`. */
+  sealedPass?: boolean;
   /**
    * The MIME walk: parseMessageFile in this thread unless given (the relay's walks in the filter thread, which may
    * start sender authentication's check with it: `senderCheck`).
@@ -99,8 +101,9 @@ export class FilterPipeline {
     } finally {
       parseDeadline.clear();
     }
-    if (parsed?.summary.unchecked.length) {
-      const reasons = parsed.summary.unchecked.map((why) => `not checked whole: ${why}`);
+    const notChecked = parsed ? [...parsed.summary.unchecked, ...(this.options.sealedPass ? [] : parsed.summary.sealed)] : [];
+    if (notChecked.length) {
+      const reasons = notChecked.map((why) => `not checked whole: ${why}`);
       outcomes.push({ filter: PARSER_NAME, role: 'policy', verdict: this.options.unchecked ?? 'quarantine', score: 0, reasons, ms: performance.now() - started });
     }
     try {

@@ -93,6 +93,11 @@ export interface MimeSummary {
    * quarantines or refuses it (`filters.unchecked`); it is never treated as clean.
    */
   unchecked: string[];
+  /**
+   * Content sealed by its sender (S/MIME signed or encrypted as a whole, PGP/MIME encrypted), which Moat cannot open:
+   * not checked, as `unchecked`, except in the office's own mail when `submission.encryptedArchives` is `send`.
+   */
+  sealed: string[];
 }
 
 /** What a content filter may read about one message: the file always, its bytes in memory only up to 64 KB (`content`). */

@@ -142,3 +142,10 @@ test("an office client's 7z goes out by default (as a password-protected zip doe
     { name: 'tool.exe.gz', data: gzipSync(Buffer.from('MZ\x90\x00\x03\x00\x00\x00', 'latin1')), refused: /^550 5\.7\.1 Message refused by policy: blocked file type \.exe inside "tool\.exe\.gz": "tool\.exe"/ },
     /^550 5\.7\.1 Message refused by policy: archive "plans\.7z" not checked: Moat cannot look inside 7z archives/,
   ));
+
+test('mail an office client sealed (S/MIME encrypted as a whole) goes out by default like a protected zip, and is refused with encryptedArchives: refuse; from the internet it is not clean', { timeout: TEST_TIMEOUT_MS }, () =>
+  unscannableFromTheOffice(
+    { name: 'smime.p7m', data: Buffer.from('0\x82\x09\x66\x06\x09*\x86H\x86\xf7\x0d\x01\x07\x03 enveloped data', 'latin1') },
+    { name: 'tool.exe', data: Buffer.from('MZ\x90\x00\x03\x00\x00\x00', 'latin1'), refused: /^550 5\.7\.1 Message refused by policy: blocked attachment type \.exe: "tool\.exe"/ },
+    /^550 5\.7\.1 Message refused by policy: .*part 2 is an S\/MIME message \(smime\.p7m, signed or encrypted as a whole\): its contents cannot be checked/,
+  ));

@@ -14,7 +14,7 @@ const filter = new AttachmentFilter({ action: 'reject', blockedExtensions: DEFAU
 async function judge(raw: string | Buffer) {
   const { summary, headers } = await parseRaw(raw);
   const result = await filter.check({ queueId: 'q', clientIp: '127.0.0.1', helo: null, sender: 'a@b.test', recipients: ['c@d.test'], path: '', size: 0, headers, tls: false, authenticatedUser: null, mime: summary });
-  return { verdict: result.verdict, reasons: result.reasons, unchecked: summary.unchecked, parts: summary.parts };
+  return { verdict: result.verdict, reasons: result.reasons, unchecked: summary.unchecked, sealed: summary.sealed, parts: summary.parts };
 }
 
 const head = (contentType: string) => `From: a@b.test\r\nTo: c@d.test\r\nSubject: s\r\nMIME-Version: 1.0\r\nContent-Type: ${contentType}\r\n\r\n`;
@@ -74,25 +74,25 @@ test('a boundary line ending in a form feed or vertical tab (a part for Thunderb
   assert.match(nested.unchecked[0]!, /a boundary line ending in a form feed/);
 });
 
-test('S/MIME wrapped whole (opaque-signed or enveloped, smime.p7m) and PGP/MIME encrypted mail cannot be checked: unchecked; a detached signature is plain MIME', async () => {
+test('S/MIME wrapped whole (opaque-signed or enveloped, smime.p7m) and PGP/MIME encrypted mail cannot be checked: sealed; a detached signature is plain MIME', async () => {
   const reason = (part: string) => `part ${part} is an S/MIME message (smime.p7m, signed or encrypted as a whole): its contents cannot be checked`;
   const blob = base64(Buffer.from('0\x82\x09\x66\x06\x09*\x86H\x86\xf7\x0d\x01\x07\x02 signed data holding evil.exe', 'latin1'));
   for (const type of ['application/x-pkcs7-mime; smime-type=signed-data; name="smime.p7m"', 'application/pkcs7-mime; smime-type=enveloped-data']) {
-    const { unchecked } = await judge(`${head(type)}`.replace('\r\n\r\n', '\r\nContent-Transfer-Encoding: base64\r\n\r\n') + blob);
-    assert.deepEqual(unchecked, [reason('1')], type);
+    const { sealed } = await judge(`${head(type)}`.replace('\r\n\r\n', '\r\nContent-Transfer-Encoding: base64\r\n\r\n') + blob);
+    assert.deepEqual(sealed, [reason('1')], type);
   }
   const named = await judge(`${head('multipart/mixed; boundary="BB"')}--BB\r\n${attached('smime.p7m', Buffer.from('x'))}--BB--\r\n`);
-  assert.deepEqual(named.unchecked, [reason('1')]);
+  assert.deepEqual(named.sealed, [reason('1')]);
   const pgp = await judge(
     `${head('multipart/encrypted; protocol="application/pgp-encrypted"; boundary="BB"')}--BB\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n` +
       `--BB\r\nContent-Type: application/octet-stream\r\n\r\n-----BEGIN PGP MESSAGE-----\r\nhQEMA\r\n-----END PGP MESSAGE-----\r\n--BB--\r\n`,
   );
-  assert.deepEqual(pgp.unchecked, ['the message is encrypted (multipart/encrypted, as PGP/MIME): its contents cannot be checked']);
+  assert.deepEqual(pgp.sealed, ['the message is encrypted (multipart/encrypted, as PGP/MIME): its contents cannot be checked']);
   const signed = await judge(
     `${head('multipart/signed; protocol="application/pkcs7-signature"; micalg=sha-256; boundary="BB"')}--BB\r\n${inner(attached('evil.exe', peExecutable()))}\r\n` +
       `--BB\r\nContent-Type: application/pkcs7-signature; name="smime.p7s"\r\nContent-Disposition: attachment; filename="smime.p7s"\r\nContent-Transfer-Encoding: base64\r\n\r\n${blob}\r\n--BB--\r\n`,
   );
-  assert.deepEqual(signed.unchecked, []);
+  assert.deepEqual([signed.unchecked, signed.sealed], [[], []]);
   assert.equal(signed.verdict, 'reject');
 });
 

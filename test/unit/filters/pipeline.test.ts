@@ -164,7 +164,7 @@ test('the added headers: Authentication-Results from the parts, the X-Spam set a
 
 test('a message the MIME walk could not look at whole is quarantined by default, refused when set, even for an allowed sender', async () => {
   const { logger } = recordingLogger();
-  const parse = async () => ({ headers: [], summary: { parts: [], text: '', plainChars: 0, htmlChars: 0, anomalies: [], unchecked: ['more than 500 MIME parts'] } });
+  const parse = async () => ({ headers: [], summary: { parts: [], text: '', plainChars: 0, htmlChars: 0, anomalies: [], unchecked: ['more than 500 MIME parts'], sealed: [] } });
   const accepting = filter('rules', async () => ({ filter: 'rules', verdict: 'accept', score: 0, reasons: [] }));
   const lists = { lookup: () => ({ list: 'allow' as const, entry: 'a@sender.test' }) };
   const byDefault = await withMessage((input) => new FilterPipeline({ filters: [accepting], timeoutMs: 5000, policy: POLICY, logger, parse, senderLists: lists as never }).run(input));
@@ -175,6 +175,22 @@ test('a message the MIME walk could not look at whole is quarantined by default,
   assert.equal(refusing.action, 'reject');
   const clean = await withMessage((input) => new FilterPipeline({ filters: [accepting], timeoutMs: 5000, policy: POLICY, logger }).run(input));
   assert.equal(clean.action, 'accept', 'a message walked whole is not affected');
+});
+
+test('mail sealed by its sender (S/MIME, PGP/MIME) is not checked like any other, unless the pipeline lets it pass (the office own mail)', async () => {
+  const { logger } = recordingLogger();
+  const why = 'part 1 is an S/MIME message (smime.p7m, signed or encrypted as a whole): its contents cannot be checked';
+  const parse = async () => ({ headers: [], summary: { parts: [], text: '', plainChars: 0, htmlChars: 0, anomalies: [], unchecked: [], sealed: [why] } });
+  const accepting = filter('rules', async () => ({ filter: 'rules', verdict: 'accept', score: 0, reasons: [] }));
+  const inbound = await withMessage((input) => new FilterPipeline({ filters: [accepting], timeoutMs: 5000, policy: POLICY, logger, parse }).run(input));
+  assert.equal(inbound.action, 'quarantine');
+  assert.equal(inbound.reason, `mime-parser: not checked whole: ${why}`);
+  const office = await withMessage((input) => new FilterPipeline({ filters: [accepting], timeoutMs: 5000, policy: POLICY, logger, parse, sealedPass: true }).run(input));
+  assert.equal(office.action, 'accept');
+  // what else the walk could not read still counts
+  const both = async () => ({ headers: [], summary: { parts: [], text: '', plainChars: 0, htmlChars: 0, anomalies: [], unchecked: ['more than 500 MIME parts'], sealed: [why] } });
+  const limited = await withMessage((input) => new FilterPipeline({ filters: [accepting], timeoutMs: 5000, policy: POLICY, logger, parse: both, sealedPass: true }).run(input));
+  assert.equal(limited.reason, 'mime-parser: not checked whole: more than 500 MIME parts');
 });
 
 test('the stored decision leaves out the header fields (the added header block has them) and keeps times to 0.01 ms', () => {

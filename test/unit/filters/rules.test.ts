@@ -26,7 +26,7 @@ function context(headers = GOOD_HEADERS, mime: Partial<MimeSummary> = {}, extra:
   return {
     queueId: 'Q', clientIp: '192.0.2.1', helo: 'x', sender: 'alice@sender.test', recipients: ['bob@example.test'], path: '/nonexistent', size: 1,
     headers, tls: false, authenticatedUser: null,
-    mime: { parts: [part({})], text: 'Hello there, a normal message.', plainChars: 25, htmlChars: 0, anomalies: [], unchecked: [], ...mime },
+    mime: { parts: [part({})], text: 'Hello there, a normal message.', plainChars: 25, htmlChars: 0, anomalies: [], unchecked: [], sealed: [], ...mime },
     ...extra,
   };
 }

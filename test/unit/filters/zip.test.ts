@@ -134,7 +134,7 @@ async function judge(zip: Buffer): Promise<FilterResult> {
     headers: [], tls: false, authenticatedUser: null,
     mime: {
       parts: [{ part: '2', contentType: 'application/zip', disposition: 'attachment', filename: 'files.zip', names: ['files.zip'], transferEncoding: 'base64', size: zip.length, detectedType: 'zip', archive }],
-      text: '', plainChars: 0, htmlChars: 0, anomalies: [], unchecked: [],
+      text: '', plainChars: 0, htmlChars: 0, anomalies: [], unchecked: [], sealed: [],
     },
   } as unknown as MessageContext;
   return filter.check(message);
@@ -350,7 +350,7 @@ test("the office's attachment filter lets a zip that is only password-protected 
   const judgeWith = async (zip: Buffer) => {
     const archive = list(zip);
     const message = {
-      mime: { parts: [{ part: '2', contentType: 'application/zip', disposition: 'attachment', filename: 'files.zip', names: ['files.zip'], transferEncoding: 'base64', size: zip.length, detectedType: 'zip', archive }], text: '', plainChars: 0, htmlChars: 0, anomalies: [], unchecked: [] },
+      mime: { parts: [{ part: '2', contentType: 'application/zip', disposition: 'attachment', filename: 'files.zip', names: ['files.zip'], transferEncoding: 'base64', size: zip.length, detectedType: 'zip', archive }], text: '', plainChars: 0, htmlChars: 0, anomalies: [], unchecked: [], sealed: [] },
     } as unknown as MessageContext;
     return office.check(message);
   };
