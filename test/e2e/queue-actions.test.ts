@@ -139,7 +139,8 @@ e2eTest('queue actions: hold ticked rows and undo it, delete the open message an
 
   // ---- pause delivery; mail is still taken in; "Retry all now" while paused sends nothing
   await page.getByRole('button', { name: 'Pause delivery', exact: true }).click();
-  await textMatches(status, /^Delivery is paused/);
+  // the banner explains the pause; the result line does not say it again
+  await textMatches(status, /^Delivery paused\.$/);
   const resume = page.getByRole('button', { name: 'Resume delivery', exact: true });
   await resume.waitFor();
   await page.locator('.banner').filter({ hasText: 'Delivery is paused' }).waitFor();
