@@ -38,6 +38,19 @@ function one(input: RuleInput, name: string): string | undefined {
   return input.fields.get(name)?.[0];
 }
 
+/**
+ * A mailing list that rewrites its poster's From (Google Groups, Mailman: DMARC would fail the poster's own domain)
+ * shows the poster, then "via" and the list, with the list's own address: `"'ann@example.org' via Staff"
+ * <staff@googlegroups.com>`. Only the form a list writes counts: the address before "via", and a List-Id
+ * (<name.domain>) of the domain the mail is really from.
+ */
+function listRewrite(input: RuleInput, name: string, shown: string, real: string): boolean {
+  const poster = /^\s*["']*([^\s"']+)["']*\s+via\s+\S/i.exec(name)?.[1]?.toLowerCase();
+  const realDomain = real.slice(real.lastIndexOf('@') + 1);
+  const listId = /<([^<>\s]+)>/.exec(one(input, 'list-id') ?? '')?.[1]?.toLowerCase();
+  return poster === shown && listId !== undefined && realDomain.length > 0 && (listId === realDomain || listId.endsWith(`.${realDomain}`));
+}
+
 function lastExtensions(name: string): string[] {
   return name.toLowerCase().replace(/[\s.]+$/, '').split('.').slice(1);
 }
@@ -153,8 +166,11 @@ export const BUILTIN_RULES: readonly BuiltinRule[] = [
       const match = from && /^(.*)<([^<>]+)>\s*$/.exec(from);
       if (!match) return false;
       // the name as a mail program shows it: an encoded word (=?utf-8?B?…?=) is decoded first
-      const shown = /[^\s<>"'@]+@[^\s<>"'@]+\.[a-z]{2,}/i.exec(decodeHeaderText(match[1]) ?? '')?.[0]?.toLowerCase();
-      return shown && shown !== match[2]!.trim().toLowerCase() ? `shows ${shown}, is ${match[2]!.trim()}` : false;
+      const name = decodeHeaderText(match[1]) ?? '';
+      const shown = /[^\s<>"'@]+@[^\s<>"'@]+\.[a-z]{2,}/i.exec(name)?.[0]?.toLowerCase();
+      const real = match[2]!.trim().toLowerCase();
+      if (!shown || shown === real || listRewrite(input, name, shown, real)) return false;
+      return `shows ${shown}, is ${match[2]!.trim()}`;
     },
   },
   {

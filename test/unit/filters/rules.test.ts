@@ -97,6 +97,19 @@ test('HTML-only with almost no text, base64 text, needless encoded subject, disp
   assert.deepEqual(await hits(context(GOOD_HEADERS.map((h) => (h.name === 'From' ? { ...h, value: '=?utf-8?B?eEBldmlsLnRlc3Q=?= <x@evil.test>' } : h)))), []);
 });
 
+test('a mailing list that shows its poster "via" the list, with its List-Id, does not hide an address; the same name without that form does', async () => {
+  const withFrom = (from: string, listId?: string) =>
+    context([...GOOD_HEADERS.map((h) => (h.name === 'From' ? { ...h, value: from } : h)), ...(listId ? [{ name: 'List-Id', value: listId }] : [])]);
+  // Google Groups and Mailman rewrite a poster with no display name so
+  assert.deepEqual(await hits(withFrom(`"'ann@partner.test' via Staff" <staff@googlegroups.com>`, '<staff.googlegroups.com>')), []);
+  assert.deepEqual(await hits(withFrom('"ann@partner.test via Staff" <staff@lists.example.org>', 'Staff list <staff.lists.example.org>')), []);
+  // no List-Id, one of another domain, or a name that is not the poster "via" a list: the trick it is
+  assert.deepEqual(await hits(withFrom(`"'paypal@paypal.com' via Support" <x@evil.test>`)), ['FROM_NAME_HIDES_ADDRESS']);
+  assert.deepEqual(await hits(withFrom(`"'paypal@paypal.com' via Support" <x@evil.test>`, '<support.googlegroups.com>')), ['FROM_NAME_HIDES_ADDRESS']);
+  assert.deepEqual(await hits(withFrom('"Account team paypal@paypal.com via Support" <x@evil.test>', '<support.evil.test>')), ['FROM_NAME_HIDES_ADDRESS']);
+  assert.deepEqual(await hits(withFrom('"paypal@paypal.com" <x@evil.test>', '<support.evil.test>')), ['FROM_NAME_HIDES_ADDRESS']);
+});
+
 test('a disguised attachment name scores: double extension, right-to-left mark, padding', async () => {
   for (const name of ['invoice.pdf.exe', 'photo\u202Egpj.scr', 'report.doc                   .exe']) {
     assert.deepEqual(await hits(context(GOOD_HEADERS, { parts: [part({}), part({ filename: name, names: [name], disposition: 'attachment' })] })), ['DISGUISED_ATTACHMENT_NAME'], name);
