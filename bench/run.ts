@@ -50,7 +50,8 @@ const USAGE = `usage: npm run bench -- [--messages 5000] [--size 4096] [--sessio
   --rspamd ADDR rspamd's normal worker for the "all" set (given alone: --filters all)
   --compare     also Postfix 3.7 side by side, with smtp-source as the load and smtp-sink as the internal server
                 for Moat and Postfix alike (needs root and postfix, smtp-source, smtp-sink); on by default where
-                they are installed, --no-compare skips it
+                they are installed, --no-compare skips it; Postfix also runs under the bench's client, for
+                latencies beside Moat's (smtp-source measures none)
   --runs N      repeat everything N times and print the medians
   --tsx         run the relay's TypeScript through tsx (default: bin/moat.mjs over dist-relay/, built first)
   --direct      only the load generators straight into the sinks: their own ceiling, no relay
@@ -543,10 +544,13 @@ async function moatPhase(ctx: PhaseContext, set: FilterSet, load: Load): Promise
   }
 }
 
-/** The bench Postfix (postfix.ts) under smtp-source, relaying into smtp-sink. */
-async function postfixPhase(ctx: PhaseContext): Promise<Phase> {
+/**
+ * The bench Postfix (postfix.ts) relaying into a sink: under smtp-source into smtp-sink (the rate compared), or under
+ * the bench's client into its sink (the latencies, which smtp-source does not measure, beside Moat's).
+ */
+async function postfixPhase(ctx: PhaseContext, load: Load): Promise<Phase> {
   const { opts } = ctx;
-  const sink = await startSmtpSink();
+  const sink = load === 'smtp-source' ? await startSmtpSink() : await startSink();
   const postfix = await startPostfix({ sinkPort: sink.port, sessions: opts.sessions, domain: DOMAIN });
   try {
     await sleep(IDLE_SETTLE_MS);
@@ -555,12 +559,13 @@ async function postfixPhase(ctx: PhaseContext): Promise<Phase> {
     const sampler = setInterval(() => void postfix.rssBytes().then((now) => (peak = Math.max(peak, now ?? 0))), RSS_SAMPLE_MS);
     try {
       const cpuBefore = await postfix.cpuMs();
-      const outcome = await runLoad('smtp-source', '127.0.0.1', postfix.port, opts, ctx.template, ctx.messageFile);
-      const delivered = await sink.waitFor(outcome.accepted, SINK_TIMEOUT_MS);
+      const outcome = await runLoad(load, '127.0.0.1', postfix.port, opts, ctx.template, ctx.messageFile);
+      const delivered = await sink.waitFor(outcome.accepted * (load === 'smtp-source' ? 1 : opts.recipients), SINK_TIMEOUT_MS);
       const cpuAfter = await postfix.cpuMs();
       if (!delivered) console.error(`Postfix did not deliver everything (${sink.received} of ${outcome.accepted}); its log: ${postfix.dir}/maillog`);
       const cpu = { all: cpuBefore !== undefined && cpuAfter !== undefined ? cpuAfter - cpuBefore : undefined };
-      return finishPhase({ label: 'postfix (smtp-source)', server: 'postfix', filters: null, load: 'smtp-source' }, ctx, outcome, sink, delivered, { idle, peak }, null, cpu);
+      const label = `postfix${load === 'smtp-source' ? ' (smtp-source)' : ''}`;
+      return finishPhase({ label, server: 'postfix', filters: null, load }, ctx, outcome, sink, delivered, { idle, peak }, null, cpu);
     } finally {
       clearInterval(sampler);
     }
@@ -600,7 +605,8 @@ async function oneRun(ctx: PhaseContext): Promise<Phase[]> {
   for (const set of opts.filters) await step(moatPhase(ctx, set, 'bench-client'));
   if (opts.compare) {
     for (const set of opts.filters) await step(moatPhase(ctx, set, 'smtp-source'));
-    await step(postfixPhase(ctx));
+    await step(postfixPhase(ctx, 'smtp-source'));
+    await step(postfixPhase(ctx, 'bench-client'));
     await step(directPhase(ctx, 'smtp-source'));
   }
   return phases;
