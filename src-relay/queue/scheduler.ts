@@ -4,6 +4,7 @@ import type { AttemptRecord, DueRecipient, HistoryEntry, NewMessage, RecipientUp
 import type { RelayEvents, Route, RouteState } from '../events.ts';
 import { nextBackoff, toPermanentStatus } from './backoff.ts';
 import { classifyResponse } from './classify.ts';
+import { queueDeadlines } from './deadlines.ts';
 import type { Deliverer, DeliveryResult } from './delivery.ts';
 import type { DsnRecipient } from './dsn.ts';
 import type { Queue } from './queue.ts';
@@ -352,7 +353,7 @@ export class Scheduler {
     } catch (error) {
       this.logger.error({ id: job.messageId, route: job.routeKey, error: (error as Error).message }, 'ROUTE_STATE_FAILED');
     }
-    const expired = now - first.lifetime_from >= this.config.queue.lifetimeHours * 3600_000;
+    const expired = now >= this.deadlines(first).givesUpAt;
     const updates: RecipientUpdate[] = [];
     const history: HistoryEntry[] = [];
     const bounced: DsnRecipient[] = [];
@@ -439,12 +440,16 @@ export class Scheduler {
     });
   }
 
+  private deadlines(row: DueRecipient): ReturnType<typeof queueDeadlines> {
+    return queueDeadlines({ lifetimeFrom: row.lifetime_from, kind: row.kind, sender: row.sender }, this.config.queue);
+  }
+
   /** One "still trying" DSN per message once it has waited delayWarningHours (0 turns it off); never for DSNs. */
   private async warnIfDelayed(job: Job, result: DeliveryResult, now: number): Promise<void> {
     const first = job.rows[0]!;
-    const after = this.config.queue.delayWarningHours * 3600_000;
-    if (after === 0 || first.delay_warned || first.kind !== 'mail' || now - first.lifetime_from < after) return;
-    const until = new Date(first.lifetime_from + this.config.queue.lifetimeHours * 3600_000);
+    const { givesUpAt, warnsSenderAt } = this.deadlines(first);
+    if (warnsSenderAt === null || first.delay_warned || now < warnsSenderAt) return;
+    const until = new Date(givesUpAt);
     const delayed = result.outcomes
       .filter((outcome) => !outcome.delivered)
       .map((outcome): DsnRecipient => ({

@@ -12,6 +12,7 @@ import { safePreview } from '../../quarantine/safe-preview.ts';
 import type { RouteState } from '../../events.ts';
 import type { Config } from '../../config/schema.ts';
 import { DOWNLOAD_PATH } from '../downloads.ts';
+import { queueDeadlines } from '../../queue/deadlines.ts';
 
 type Outcome = z.infer<typeof trackingOutcome>;
 type TrackingRow = z.input<(typeof queueContract)['tracking.search']['output']>['rows'][number];
@@ -216,15 +217,9 @@ export function messageDetail(queue: Queue, id: string, limits: Pick<Config['que
 
 /** When a waiting message is given up, and when its sender hears it is delayed (queue/scheduler.ts decides both). */
 function retrying(message: MessageRow, limits: Pick<Config['queue'], 'lifetimeHours' | 'delayWarningHours'>) {
-  const from = message.lifetime_from ?? message.received_at;
-  // DSNs (null sender) are never warned about, nor is anyone when the warning is off
-  const warns = message.kind === 'mail' && message.sender !== '' && limits.delayWarningHours > 0;
-  return {
-    givesUpAt: from + limits.lifetimeHours * 3600_000,
-    lifetimeHours: limits.lifetimeHours,
-    warnsSenderAt: warns && !message.delay_warned ? from + limits.delayWarningHours * 3600_000 : null,
-    senderWarned: warns && Boolean(message.delay_warned),
-  };
+  const { givesUpAt, warnsSenderAt } = queueDeadlines({ lifetimeFrom: message.lifetime_from ?? message.received_at, kind: message.kind, sender: message.sender }, limits);
+  const warned = Boolean(message.delay_warned);
+  return { givesUpAt, lifetimeHours: limits.lifetimeHours, warnsSenderAt: warned ? null : warnsSenderAt, senderWarned: warned && warnsSenderAt !== null };
 }
 
 /** The decision trace in the contract's shape. */
