@@ -8,7 +8,7 @@ import { createStreamLogger, silentLogger } from './log/logger.ts';
 import { dataPaths, missingStore, openServedStore, type Relay } from './engine.ts';
 import { ConfigRefused, startAdminHost, type AdminHost } from './admin/host.ts';
 import { resolverFromEnvironment } from './util/fixture-resolver.ts';
-import { QUEUE_ID_PATTERN } from './util/ids.ts';
+import { notAQueueId, typedQueueId } from './util/ids.ts';
 import { STATE_KEYS } from './store/state-store.ts';
 import { databaseProblem } from './store/db.ts';
 import { DataDirBusy } from './store/data-dir-lock.ts';
@@ -42,7 +42,41 @@ DIR defaults to $MOAT_DATA_DIR, else ${defaultDataDir()}; FILE defaults to DIR/m
 /** Exit codes: 0 done, 1 the operation failed (e.g. no such message), 2 bad usage or configuration. */
 const EXIT_USAGE = 2;
 
-class UsageError extends Error {}
+class UsageError extends Error {
+  /** `brief`: the message says what to do; the whole usage after it would bury it. */
+  constructor(message: string, readonly brief = false) {
+    super(message);
+  }
+}
+
+const COMMANDS = ['serve', 'check', 'queue', 'users', 'dkim', 'backup', 'quarantine', 'senders', 'admin', 'checklist', 'help'];
+const QUEUE_ACTIONS = ['list', 'show', 'retry', 'hold', 'resume', 'release', 'delete', 'bounce'];
+
+/** The word among `known` one typo away from `typed` (a letter missing, extra, changed or two swapped), if any. */
+export function closest(typed: string, known: readonly string[]): string | undefined {
+  const near = known
+    .map((word) => ({ word, distance: editDistance(typed.toLowerCase(), word) }))
+    .filter(({ word, distance }) => distance <= (word.length > 4 ? 2 : 1))
+    .sort((a, b) => a.distance - b.distance);
+  return near[0]?.word;
+}
+
+function editDistance(a: string, b: string): number {
+  // optimal string alignment: a swap of two neighbours ("lsit") is one typo
+  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1);
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+const didYouMean = (typed: string, known: readonly string[], prefix = ''): string => {
+  const near = closest(typed, known);
+  return near ? ` (did you mean ${prefix}${near}?)` : '';
+};
 
 function defaultDataDir(): string {
   if (process.env.MOAT_DATA_DIR) return process.env.MOAT_DATA_DIR;
@@ -79,6 +113,9 @@ function parseFlags(args: string[]) {
   try {
     return parseArgs({ args, options: FLAGS, allowPositionals: true, strict: true });
   } catch (error) {
+    // Node's own words suggest '--' for a positional: the admin mistyped a flag
+    const unknown = /^Unknown option '(-{1,2}[^']*)'/.exec((error as Error).message)?.[1];
+    if (unknown) throw new UsageError(`unknown option ${unknown}${didYouMean(unknown.replace(/^-+/, ''), Object.keys(FLAGS), '--')}`);
     throw new UsageError((error as Error).message);
   }
 }
@@ -218,11 +255,15 @@ function check(flags: Flags): number {
 }
 
 async function queueCommand(flags: Flags, args: string[]): Promise<number> {
-  const [action, id] = args;
+  const [action, typed] = args;
+  if (action === undefined) throw new UsageError(`queue needs an action: ${QUEUE_ACTIONS.join(', ')}`);
+  if (!QUEUE_ACTIONS.includes(action)) throw new UsageError(`unknown queue action ${JSON.stringify(action)}${didYouMean(action, QUEUE_ACTIONS)}`);
   const { dataDir, configFile, result } = resolveConfig(flags);
   if (!result.ok) return refuseConfig(configFile, result.problems);
   const needsId = !(action === 'list' || action === 'resume' || ((action === 'retry' || action === 'hold' || action === 'release') && flags.all));
-  if (needsId && (!id || !QUEUE_ID_PATTERN.test(id))) throw new UsageError(id ? `not a queue id: ${JSON.stringify(id)}` : `queue ${action ?? ''} needs a queue id`);
+  const id = typed === undefined ? undefined : (typedQueueId(typed) ?? undefined);
+  if (needsId && typed === undefined) throw new UsageError(`queue ${action} needs a queue id${action === 'list' || action === 'show' || action === 'delete' || action === 'bounce' ? '' : ' (or --all)'}`);
+  if (needsId && id === undefined) throw new UsageError(notAQueueId(typed!), true);
   const missing = missingStore(dataDir);
   if (missing) {
     process.stderr.write(`moat: ${missing}
@@ -279,6 +320,11 @@ export async function main(argv: string[]): Promise<number> {
   guardStdio();
   const [command, ...rest] = argv;
   try {
+    if (command === '--help' || command === '-h') {
+      process.stdout.write(`${USAGE}\n`);
+      return 0;
+    }
+    if (command?.startsWith('-')) throw new UsageError(`the command comes first (moat COMMAND [options]): ${COMMANDS.filter((name) => name !== 'help').join(', ')}; got ${command}`);
     const { values: flags, positionals } = parseFlags(rest);
     if (flags.help || command === undefined || command === 'help') {
       process.stdout.write(`${USAGE}\n`);
@@ -306,11 +352,11 @@ export async function main(argv: string[]): Promise<number> {
       case 'checklist':
         return await checklistCommand(positionals, { resolve: () => resolveConfig(flags), refuseConfig }, processIo);
       default:
-        throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+        throw new UsageError(`unknown command ${JSON.stringify(command)}${didYouMean(command, COMMANDS)}`);
     }
   } catch (error) {
     if (error instanceof UsageError) {
-      process.stderr.write(`moat: ${error.message}\n${USAGE}\n`);
+      process.stderr.write(error.brief ? `moat: ${error.message}\n` : `moat: ${error.message}\n${USAGE}\n`);
       return EXIT_USAGE;
     }
     // the store's own errors (a full disk, a damaged database, another relay on it) are the admin's to act on: the

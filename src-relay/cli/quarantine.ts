@@ -10,7 +10,7 @@ import { SenderLists } from '../filters/sender-lists.ts';
 import { MAX_PERSONAL_ENTRIES, PersonalLists } from '../filters/personal-lists.ts';
 import { formatDecision } from '../filters/policy.ts';
 import { terminalSafe } from '../util/terminal-text.ts';
-import { QUEUE_ID_PATTERN } from '../util/ids.ts';
+import { typedQueueId, notAQueueId } from '../util/ids.ts';
 import { splitAddress } from '../util/address.ts';
 import { QuarantineDigest, isInternalRecipient, userPageBase, type DigestPlan } from '../quarantine/digest.ts';
 import { hostname } from 'node:os';
@@ -44,20 +44,23 @@ function open(context: QuarantineCliContext, io: CommandIo, mail = false): { con
 }
 
 export async function quarantineCommand(args: string[], context: QuarantineCliContext, io: CommandIo): Promise<number> {
-  const [action, id, ...extra] = args;
+  const [action, typed, ...extra] = args;
   const usage = (problem: string) => {
     io.err(`moat: ${problem}\n${QUARANTINE_USAGE}\n`);
     return EXIT_USAGE;
   };
   if (extra.length) return usage(`unexpected arguments: ${extra.join(' ')}`);
   if (action === 'digest') {
-    if (id !== undefined) return usage(`quarantine digest takes no arguments, got ${JSON.stringify(id)}`);
+    if (typed !== undefined) return usage(`quarantine digest takes no arguments, got ${JSON.stringify(typed)}`);
     return digestCommand(context, io, usage);
   }
   if (context.flags.now || context.flags.to !== undefined) return usage('--now and --to go with "quarantine digest"');
   if (!action || !['list', 'show', 'release', 'delete'].includes(action)) return usage(`unknown quarantine action ${JSON.stringify(action ?? '')}`);
-  if (action === 'list' ? id !== undefined : !id || !QUEUE_ID_PATTERN.test(id)) {
-    return usage(action === 'list' ? 'quarantine list takes no id' : id ? `not a queue id: ${JSON.stringify(id)}` : `quarantine ${action} needs a queue id`);
+  if (action === 'list' ? typed !== undefined : typed === undefined) return usage(action === 'list' ? 'quarantine list takes no id' : `quarantine ${action} needs a queue id`);
+  const id = typed === undefined ? undefined : typedQueueId(typed);
+  if (id === null) {
+    io.err(`moat: ${notAQueueId(typed!, 'moat quarantine list')}\n`);
+    return EXIT_USAGE;
   }
   if (context.flags['allow-sender'] && action !== 'release') return usage('--allow-sender goes with "quarantine release"');
   const opened = open(context, io, true);

@@ -25,3 +25,14 @@ export function newQueueId(now: number = Date.now()): string {
 
 /** Queue ids are exactly what newQueueId makes; anything else from a user or a file name is refused. */
 export const QUEUE_ID_PATTERN = /^[0-9A-Z]{12}[0-9A-F]{10}$/;
+
+/** A queue id as a person types it (any case, spaces around): the id, or null when it cannot be one. */
+export function typedQueueId(text: string): string | null {
+  const id = text.trim().toUpperCase();
+  return QUEUE_ID_PATTERN.test(id) ? id : null;
+}
+
+/** Why a typed text is refused as a queue id, in words that say what one looks like. */
+export function notAQueueId(text: string, listedBy = 'moat queue list'): string {
+  return `not a queue id: ${JSON.stringify(text)} (a queue id is 22 letters and digits, as "${listedBy}" shows them)`;
+}

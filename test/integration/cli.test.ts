@@ -99,7 +99,7 @@ test('bad flags or config exit 2, list every problem with its key path, and leav
 
   // Every case runs against a data dir that does not exist; some against one with a database in it too.
   const cases: { name: string; args: string[]; problems: RegExp[]; dataDirs?: string[] }[] = [
-    { name: 'unknown flag', args: [...good, '--bogus'], problems: [/Unknown option '--bogus'/], dataDirs: [missing, existing] },
+    { name: 'unknown flag', args: [...good, '--bogus'], problems: [/unknown option --bogus$/m], dataDirs: [missing, existing] },
     {
       name: 'malformed --internal',
       args: ['--domain', 'example.test', '--internal', 'nonsense'],
@@ -190,6 +190,32 @@ test('check validates a config file: 0 when good, 2 with the problems when bad, 
   assert.equal(existsSync(dataDir), false);
 });
 
+test('--help is the usage (exit 0); a mistyped command, action or option says what it may have meant; a bad queue id says what one looks like', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const dataDir = world();
+  for (const args of [['--help'], ['-h'], ['help'], ['queue', '--help']]) {
+    const result = await runCli(args);
+    assert.deepEqual([result.code, result.stderr], [0, ''], args.join(' '));
+    assert.match(result.stdout, /^usage:\n {2}moat serve /, args.join(' '));
+  }
+  const refused: [string[], RegExp][] = [
+    [['serv'], /^moat: unknown command "serv" \(did you mean serve\?\)\nusage:/],
+    [['--data-dir', dataDir, 'serve'], /^moat: the command comes first \(moat COMMAND \[options\]\): serve, check, queue, .*; got --data-dir\n/],
+    [['queue', '--data-dir', dataDir], /^moat: queue needs an action: list, show, retry, hold, resume, release, delete, bounce\n/],
+    [['queue', 'lsit', '--data-dir', dataDir], /^moat: unknown queue action "lsit" \(did you mean list\?\)\n/],
+    [['queue', 'frobnicate', '--data-dir', dataDir], /^moat: unknown queue action "frobnicate"\nusage:/],
+    [['queue', 'retry', '--data-dir', dataDir], /^moat: queue retry needs a queue id \(or --all\)\n/],
+    [['queue', 'list', '--data-dr', dataDir], /^moat: unknown option --data-dr \(did you mean --data-dir\?\)\n/],
+    [['queue', 'show', 'ABC', '--data-dir', dataDir], /^moat: not a queue id: "ABC" \(a queue id is 22 letters and digits, as "moat queue list" shows them\)\n$/],
+    [['quarantine', 'show', 'ABC', '--data-dir', dataDir], /^moat: not a queue id: "ABC" \(a queue id is 22 letters and digits, as "moat quarantine list" shows them\)\n$/],
+  ];
+  for (const [args, words] of refused) {
+    const result = await runCli(args);
+    assert.equal(result.code, 2, args.join(' '));
+    assert.match(result.stderr, words, args.join(' '));
+  }
+  assert.ok(!existsSync(join(dataDir, 'moat.db')), 'no refused command made a store');
+});
+
 test('queue commands work on the data dir while serve runs, down to a bounce whose DSN reaches the sender', { timeout: TEST_TIMEOUT_MS }, async () => {
   const dataDir = world();
   const internalPort = await reservePort(); // nothing listens there yet: the internal server is down
@@ -222,7 +248,8 @@ test('queue commands work on the data dir while serve runs, down to a bounce who
   assert.deepEqual([(await queue('hold', kept)).code, (await queue('show', kept)).stdout.match(/^status: +(.*)$/m)?.[1]], [0, 'queued (held)']);
   assert.match((await queue('list')).stdout, new RegExp(`^${kept} .* held `, 'm'));
   assert.equal((await queue('release', kept)).code, 0);
-  const released = (await queue('show', kept)).stdout;
+  // an id typed in lower case, with spaces around, is the same message
+  const released = (await queue('show', ` ${kept.toLowerCase()} `)).stdout;
   assert.match(released, /^status: +queued$/m);
   // the command line puts its actions down to the OS account that ran it
   const by = `cli:${userInfo().username.replace(/[^\w.@+-]/g, '_')}`.replace(/[.+]/g, '\\$&');
