@@ -46,9 +46,9 @@ export function useSelectableRows(ids: readonly string[], props: SelectableRowsP
   return { body, selectAll, onRowKey };
 }
 
-/** One message row: its tick box, age, sender and recipients, then the screen's own cells. */
+/** One message row: its tick box, age, sender, recipients and subject, then the screen's own cells. */
 export function MessageRow(props: {
-  row: { id: string; sender: string; senderName?: string | null; recipients: readonly string[]; receivedAt: number };
+  row: { id: string; sender: string; senderName?: string | null; recipients: readonly string[]; subject: string | null; receivedAt: number };
   index: number;
   table: SelectableRowsProps;
   onRowKey: ReturnType<typeof useSelectableRows>['onRowKey'];
@@ -76,14 +76,33 @@ export function MessageRow(props: {
       <td className="nowrap" title={new Date(row.receivedAt).toLocaleString()}>
         {formatDuration(table.now - row.receivedAt)} ago
       </td>
-      <td className="addr" title={senderLabel(row)}>
-        {senderLabel(row)}
-      </td>
+      <MessageCell sender={senderLabel(row)} recipients={row.recipients} subject={row.subject} noSubject="(no subject)" />
       {/* a cut cell shows the whole of it on hover: all the recipients, not "and 2 more" cut away */}
-      <td className={props.recipientsClassName ?? 'addr'} title={row.recipients.join(', ')}>
+      <td className={`${props.recipientsClassName ?? 'addr'} wide-only`} title={row.recipients.join(', ')}>
         {summarizeList(row.recipients, 1)}
+      </td>
+      <td className="subject-cell wide-only" title={row.subject ?? undefined}>
+        {row.subject ?? <span className="muted">(no subject)</span>}
       </td>
       {props.children}
     </tr>
+  );
+}
+
+/**
+ * The sender's cell of a message table. In a table too narrow for a column each (styles.css, the `message-list`
+ * container), the recipients and the subject show under the sender, where their own columns are left out.
+ */
+export function MessageCell(props: { sender: string; recipients: readonly string[]; subject: string | null; noSubject: string }) {
+  return (
+    <td className="addr message-cell" title={props.sender}>
+      <span className="message-sender">{props.sender}</span>
+      <span className="compact-only message-to" title={props.recipients.join(', ')}>
+        to {summarizeList(props.recipients, 1)}
+      </span>
+      <span className="compact-only message-subject" title={props.subject ?? undefined}>
+        {props.subject ?? <span className="muted">{props.noSubject}</span>}
+      </span>
+    </td>
   );
 }

@@ -185,7 +185,7 @@ function QuarantineTable(props: SelectableRowsProps & { rows: readonly Row[] }) 
   const { rows } = props;
   const { body, selectAll, onRowKey } = useSelectableRows(rows.map((row) => row.id), props);
   return (
-    <div className="table-wrap">
+    <div className="table-wrap message-list">
       <table className="data-table messages">
         <caption className="visually-hidden">Quarantined messages, newest first. Enter opens the preview, Space ticks a message.</caption>
         <thead>
@@ -196,16 +196,22 @@ function QuarantineTable(props: SelectableRowsProps & { rows: readonly Row[] }) 
             <th scope="col" className="col-time">
               Received
             </th>
-            <th scope="col">Sender</th>
-            <th scope="col" className="wide">
+            <th scope="col">
+              Sender<span className="compact-only"> · Recipients · Subject</span>
+            </th>
+            <th scope="col" className="wide wide-only">
               Recipients
             </th>
-            <th scope="col">Subject</th>
-            <th scope="col">Reason</th>
-            <th scope="col" className="num col-score">
+            <th scope="col" className="wide-only">
+              Subject
+            </th>
+            <th scope="col" className="col-reason">
+              Reason
+            </th>
+            <th scope="col" className="num col-score wide-only">
               Score
             </th>
-            <th scope="col" className="num wide col-size">
+            <th scope="col" className="num wide col-size wide-only">
               Size
             </th>
           </tr>
@@ -213,13 +219,16 @@ function QuarantineTable(props: SelectableRowsProps & { rows: readonly Row[] }) 
         <tbody ref={body}>
           {rows.map((row, index) => (
             <MessageRow key={row.id} row={row} index={index} table={props} onRowKey={onRowKey} recipientsClassName="addr wide">
-              <td className="subject-cell" title={row.subject ?? undefined}>{row.subject ?? <span className="muted">(no subject)</span>}</td>
               <td className="reason-cell" title={row.reason ?? undefined}>
                 {row.reason ?? '—'}
                 {row.releaseRequests.length > 0 ? <span className="release-request-note">Release asked for by {row.releaseRequests.join(', ')}</span> : null}
+                <span className="compact-only cell-note">
+                  {row.score === null ? '' : `Score ${formatScore(row.score)} · `}
+                  {formatSize(row.size)}
+                </span>
               </td>
-              <td className="num">{formatScore(row.score)}</td>
-              <td className="num wide">{formatSize(row.size)}</td>
+              <td className="num wide-only">{formatScore(row.score)}</td>
+              <td className="num wide wide-only">{formatSize(row.size)}</td>
             </MessageRow>
           ))}
         </tbody>

@@ -263,26 +263,36 @@ export function QueueScreen({ summary, openId, params = {} }: { summary: CallSta
 /**
  * Columns marked `wide` give way to the detail pane at 1280 px (the pane shows them anyway). The table's layout is
  * fixed: the `col-*` columns have set widths, sender, recipients and subject share the rest, so it never scrolls
- * sideways however long an address or subject is.
+ * sideways however long an address or subject is. Columns marked `wide-only` are left out of a narrow table
+ * (styles.css, the `message-list` container): recipients and subject show under the sender, route, attempts and the
+ * next try under the status; the size is in the detail pane.
  */
 const COLUMNS: readonly { label: string; sort?: QueueSort; className?: string }[] = [
   { label: 'Received', sort: 'receivedAt', className: 'nowrap col-time' },
   { label: 'Sender', sort: 'sender' },
-  { label: 'Recipients', sort: 'recipient' },
-  { label: 'Subject' },
+  { label: 'Recipients', sort: 'recipient', className: 'wide-only' },
+  { label: 'Subject', className: 'wide-only' },
   { label: 'Status', className: 'col-status' },
-  { label: 'Route', className: 'wide col-route' },
-  { label: 'Attempts', sort: 'attempts', className: 'num wide col-attempts' },
-  { label: 'Next try', sort: 'nextAttemptAt', className: 'nowrap wide col-next' },
-  { label: 'Size', sort: 'size', className: 'num wide col-size' },
+  { label: 'Route', className: 'wide col-route wide-only' },
+  { label: 'Attempts', sort: 'attempts', className: 'num wide col-attempts wide-only' },
+  { label: 'Next try', sort: 'nextAttemptAt', className: 'nowrap wide col-next wide-only' },
+  { label: 'Size', sort: 'size', className: 'num wide col-size wide-only' },
 ];
 
 function QueueTable(props: SelectableRowsProps & { rows: readonly Row[]; table: QueueTableState; paused: boolean; onSort: (sort: QueueSort) => void }) {
   const { rows, table } = props;
   const { body, selectAll, onRowKey } = useSelectableRows(rows.map((row) => row.id), props);
+  const sortButton = (label: string, sort: QueueSort) => (
+    <button type="button" className="sort-button" onClick={() => props.onSort(sort)}>
+      {label}
+      <span aria-hidden="true" className="sort-mark">
+        {table.sort === sort ? (table.direction === 'asc' ? '▲' : '▼') : ''}
+      </span>
+    </button>
+  );
 
   return (
-    <div className="table-wrap">
+    <div className="table-wrap message-list">
       <table className="data-table messages">
         <caption className="visually-hidden">Queued messages. Enter opens a message, Space ticks it, arrow keys move between rows.</caption>
         <thead>
@@ -292,16 +302,15 @@ function QueueTable(props: SelectableRowsProps & { rows: readonly Row[]; table: 
             </th>
             {COLUMNS.map((column) => (
               <th key={column.label} scope="col" className={column.className} aria-sort={column.sort ? ariaSort(table, column.sort) : undefined}>
-                {column.sort ? (
-                  <button type="button" className="sort-button" onClick={() => props.onSort(column.sort!)}>
-                    {column.label}
-                    <span aria-hidden="true" className="sort-mark">
-                      {table.sort === column.sort ? (table.direction === 'asc' ? '▲' : '▼') : ''}
-                    </span>
-                  </button>
-                ) : (
-                  column.label
-                )}
+                {column.sort ? sortButton(column.label, column.sort) : column.label}
+                {/* a narrow table's sender column holds recipients and subject too: so does its header, with their sort */}
+                {column.sort === 'sender' ? (
+                  <span className="compact-only">
+                    {' · '}
+                    {sortButton('Recipients', 'recipient')}
+                    {' · Subject'}
+                  </span>
+                ) : null}
               </th>
             ))}
           </tr>
@@ -311,16 +320,23 @@ function QueueTable(props: SelectableRowsProps & { rows: readonly Row[]; table: 
             const status = QUEUE_STATUS[row.status];
             return (
               <MessageRow key={row.id} row={row} index={index} table={props} onRowKey={onRowKey}>
-                <td className="subject-cell" title={row.subject ?? undefined}>{row.subject ?? <span className="muted">(no subject)</span>}</td>
                 <td>
                   <Badge tone={status.tone}>{status.label}</Badge>
                   {row.lastReply ? <PlainError raw={row.lastReply} compact className="reply-line" /> : null}
+                  <span className="compact-only cell-note">
+                    {ROUTE_LABEL[row.route]} · {row.attempts} {row.attempts === 1 ? 'attempt' : 'attempts'}
+                  </span>
+                  {row.status === 'held' ? null : (
+                    <span className="compact-only cell-note">
+                      {props.paused ? 'Paused' : <>Next try <Time ms={row.nextAttemptAt} relative now={props.now} /></>}
+                    </span>
+                  )}
                 </td>
-                <td className="wide">{ROUTE_LABEL[row.route]}</td>
-                <td className="num wide">{row.attempts}</td>
+                <td className="wide wide-only">{ROUTE_LABEL[row.route]}</td>
+                <td className="num wide wide-only">{row.attempts}</td>
                 {/* while delivery is paused no try comes, whatever time the schedule says */}
-                <td className="nowrap wide">{row.status === 'held' ? <span className="muted">held</span> : props.paused ? <span className="muted">paused</span> : <Time ms={row.nextAttemptAt} relative now={props.now} />}</td>
-                <td className="num wide">{formatSize(row.size)}</td>
+                <td className="nowrap wide wide-only">{row.status === 'held' ? <span className="muted">held</span> : props.paused ? <span className="muted">paused</span> : <Time ms={row.nextAttemptAt} relative now={props.now} />}</td>
+                <td className="num wide wide-only">{formatSize(row.size)}</td>
               </MessageRow>
             );
           })}

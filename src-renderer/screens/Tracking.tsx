@@ -2,6 +2,7 @@ import { useState, type FormEvent } from 'react';
 import type { Input } from '../../src-relay/admin/contract.ts';
 import { navigate, useCall } from '../api/hooks.ts';
 import { DetailPane, MessageDetail } from '../components/MessageDetail.tsx';
+import { MessageCell } from '../components/MessageRows.tsx';
 import { Badge, Empty, ErrorMessage, Loading, PageHeader, SelectField, TextField, Time } from '../components/ui.tsx';
 import { localZoneName, toLocalDateTimeValue } from '../lib/format.ts';
 import { formatHash } from '../lib/route.ts';
@@ -104,7 +105,7 @@ export function TrackingScreen({ traceId }: { traceId: string | null }) {
           ) : (
             <>
               {results.data.truncated ? <p className="notice">Only the first {results.data.rows.length} matches are shown: narrow the search to see the rest.</p> : null}
-              <div className="table-wrap">
+              <div className="table-wrap message-list">
                 <table className="data-table messages">
                   <caption className="visually-hidden">Messages found</caption>
                   <thead>
@@ -112,36 +113,48 @@ export function TrackingScreen({ traceId }: { traceId: string | null }) {
                       <th scope="col" className="col-when">
                         Time
                       </th>
-                      <th scope="col">Sender</th>
-                      <th scope="col">Recipients</th>
-                      <th scope="col" className="wide">
+                      <th scope="col">
+                        Sender<span className="compact-only"> · Recipients · Subject</span>
+                      </th>
+                      <th scope="col" className="wide-only">
+                        Recipients
+                      </th>
+                      <th scope="col" className="wide wide-only">
                         Subject
                       </th>
-                      <th scope="col" className="col-outcome">
+                      <th scope="col" className="col-outcome wide-only">
                         Outcome
                       </th>
+                      {/* a narrow table shows the outcome above the details, in one column */}
                       <th scope="col" className="col-details">
-                        Details
+                        <span className="wide-only">Details</span>
+                        <span className="compact-only">Outcome</span>
                       </th>
                     </tr>
                   </thead>
                   <tbody>
                     {results.data.rows.map((row, index) => {
                       const outcome = outcomeWords(row.outcome);
+                      const noSubject = row.id ? '(no subject)' : '(not kept for refused mail)';
                       return (
                         <tr key={`${row.id ?? 'refused'}-${row.at}-${index}`} className={row.id && row.id === traceId ? 'open' : undefined}>
                           <td>
                             <Time ms={row.at} seconds />
                           </td>
-                          <td className="addr" title={senderLabel(row)}>
-                            {senderLabel(row)}
+                          <MessageCell sender={senderLabel(row)} recipients={row.recipients} subject={row.subject} noSubject={noSubject} />
+                          <td className="addr wide-only" title={row.recipients.join(', ')}>
+                            {summarizeList(row.recipients, 1)}
                           </td>
-                          <td className="addr" title={row.recipients.join(', ')}>{summarizeList(row.recipients, 1)}</td>
-                          <td className="subject-cell wide" title={row.subject ?? undefined}>{row.subject ?? <span className="muted">{row.id ? '(no subject)' : '(not kept for refused mail)'}</span>}</td>
-                          <td>
+                          <td className="subject-cell wide wide-only" title={row.subject ?? undefined}>
+                            {row.subject ?? <span className="muted">{noSubject}</span>}
+                          </td>
+                          <td className="wide-only">
                             <Badge tone={outcome.tone}>{outcome.label}</Badge>
                           </td>
                           <td>
+                            <span className="compact-only cell-badge">
+                              <Badge tone={outcome.tone}>{outcome.label}</Badge>
+                            </span>
                             {row.id ? (
                               <button type="button" className="link-button" data-row-id={row.id} onClick={() => openTrace(row.id)} aria-label={`Show history of the message from ${senderKey(row)} at ${new Date(row.at).toLocaleString()}`}>
                                 Show history

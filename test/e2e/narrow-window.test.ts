@@ -6,8 +6,9 @@ import { VIEWPORT } from './browser.ts';
 import { ADMIN_PASSWORD, e2eTest, heading, logIn, screenshot, textMatches, type World } from './world.ts';
 
 // The desktop window may be made as small as 800×560 (src-main/window-state.ts MIN_WINDOW_SIZE) and a browser window
-// any size: down to that, the page itself never scrolls sideways. A wide table scrolls inside its own box; cards,
-// forms and the side navigation make room instead.
+// any size: down to that, the page itself never scrolls sideways. The message tables (queue, quarantine, tracking)
+// do not scroll sideways either: narrow, they fold recipients and subject under the sender and leave lesser columns
+// to the detail pane. Another wide table scrolls inside its own box; cards, forms and the side navigation make room.
 
 /** The desktop window's smallest size (src-main/window-state.ts MIN_WINDOW_SIZE). */
 const NARROW = { width: 800, height: 560 };
@@ -18,6 +19,8 @@ interface Fit {
   outside: string[];
   /** Table columns too narrow to read (a fixed layout squeezed short of room gives a column no width at all). */
   squeezed: string[];
+  /** Message tables (table.messages) whose box scrolls sideways: their last columns out of sight. */
+  scrolling: string[];
 }
 
 /** The narrowest a table column may be and still show a word (the tick-box column aside). */
@@ -41,7 +44,10 @@ async function fit(page: Page): Promise<Fit> {
     const squeezed = [...document.querySelectorAll('thead th:not(.check)')]
       .filter((element) => element.getClientRects().length > 0 && element.getBoundingClientRect().width < ${MIN_COLUMN_PX})
       .map((element) => 'column "' + (element.textContent || '').trim() + '" ' + Math.round(element.getBoundingClientRect().width) + ' px');
-    return { overflow: document.documentElement.scrollWidth - width, outside, squeezed };
+    const scrolling = [...document.querySelectorAll('.table-wrap')]
+      .filter((wrap) => wrap.querySelector('table.messages') && wrap.scrollWidth > wrap.clientWidth)
+      .map((wrap) => 'table "' + (wrap.querySelector('caption')?.textContent || '').trim().slice(0, 40) + '" ' + (wrap.scrollWidth - wrap.clientWidth) + ' px wider than its box');
+    return { overflow: document.documentElement.scrollWidth - width, outside, squeezed, scrolling };
   })()`);
 }
 
@@ -61,13 +67,37 @@ async function fits(page: Page, title: string, name: string): Promise<void> {
   await settled(page);
   const { width } = page.viewportSize()!;
   const where = `${name} at ${width} px`;
-  const { overflow, outside, squeezed } = await fit(page);
+  const { overflow, outside, squeezed, scrolling } = await fit(page);
   assert.ok(overflow <= 0, `${where}: the page does not scroll sideways (document.documentElement.scrollWidth is ${overflow} px over window.innerWidth)`);
   assert.deepEqual(outside, [], `${where}: no control is cut off at the right edge`);
   assert.deepEqual(squeezed, [], `${where}: every table column is wide enough to read (a table too wide for its box scrolls in it)`);
+  assert.deepEqual(scrolling, [], `${where}: a message table fits its box, its last column in view without scrolling sideways`);
   await screenshot(page, `50-narrow-${name}-${width}`);
   assert.ok(await page.getByRole('navigation', { name: 'Main' }).isVisible(), `${where}: the main navigation is visible`);
   assert.ok(await heading(page, title).isVisible(), `${where}: the heading "${title}" is visible`);
+}
+
+/** The column headers of the message table as shown (a sort button's mark left out). */
+function columns(page: Page): Promise<string[]> {
+  return page.evaluate<string[]>(`[...document.querySelectorAll('table.messages thead th:not(.check)')]
+    .filter((th) => th.getClientRects().length > 0)
+    .map((th) => th.innerText.replace(/[▲▼]/g, '').replace(/\\s+/g, ' ').trim())`);
+}
+
+/**
+ * The message table's columns at this width: all of them where there is room (1280 px, no pane); narrow, recipients
+ * and subject are under the sender (and said so in its header), and `row` shows them.
+ */
+async function tableColumns(page: Page, row: Locator, wide: string[], narrow: string[], shows: RegExp[]): Promise<void> {
+  const width = page.viewportSize()!.width;
+  const shown = await columns(page);
+  if (width >= VIEWPORT.width) {
+    assert.deepEqual(shown, wide, `at ${width} px the table shows all its columns`);
+    return;
+  }
+  assert.deepEqual(shown, narrow, `at ${width} px the table folds its columns together`);
+  const text = await row.innerText();
+  for (const part of shows) assert.match(text, part, `at ${width} px the row still shows ${part}`);
 }
 
 /** Follows a link of the main navigation (the way an admin gets there) and waits for the screen's title. */
@@ -133,6 +163,13 @@ async function everyScreen(page: Page): Promise<void> {
   const waiting = page.getByRole('row', { name: new RegExp(`^Message from ${LONG_LOCAL}@`) });
   await textMatches(waiting, /Retrying/);
   await fits(page, 'Queue', 'queue');
+  await tableColumns(
+    page,
+    waiting,
+    ['Received', 'Sender', 'Recipients', 'Subject', 'Status', 'Route', 'Attempts', 'Next try', 'Size'],
+    ['Received', 'Sender · Recipients · Subject', 'Status'],
+    [/to busy/, /Re: Fwd: Your invoice/, /Internal server · 1 attempt/, /Next try in \d+ min/],
+  );
   await waiting.click();
   await textMatches(page.getByRole('complementary', { name: 'Message details' }).locator('.subject'), /^Re: Fwd:/);
   await fits(page, 'Queue', 'queue-detail');
@@ -146,6 +183,13 @@ async function everyScreen(page: Page): Promise<void> {
   const held = page.getByRole('row', { name: new RegExp(`^Message from ${LONG_LOCAL}@`) });
   await held.waitFor();
   await fits(page, 'Quarantine', 'quarantine');
+  await tableColumns(
+    page,
+    held,
+    ['Received', 'Sender', 'Recipients', 'Subject', 'Reason', 'Score', 'Size'],
+    ['Received', 'Sender · Recipients · Subject', 'Reason'],
+    [/to bob@example\.test/, /Re: Fwd: Your invoice/, /junk score/, /Score [\d.]+ · [\d.]+ (B|kB)/],
+  );
   await held.click();
   await textMatches(page.getByRole('complementary', { name: 'Message preview' }).locator('.decision'), /MISSING_DATE/);
   await fits(page, 'Quarantine', 'quarantine-preview');
@@ -163,6 +207,13 @@ async function everyScreen(page: Page): Promise<void> {
   await textMatches(found.filter({ hasText: 'quarterly report' }), /Delivered/);
   await textMatches(found.filter({ hasText: 'spam@sender.test' }), /Refused/);
   await fits(page, 'Message tracking', 'tracking');
+  await tableColumns(
+    page,
+    found.filter({ hasText: 'quarterly report' }),
+    ['Time', 'Sender', 'Recipients', 'Subject', 'Outcome', 'Details'],
+    ['Time', 'Sender · Recipients · Subject', 'Outcome'],
+    [/to bob@example\.test/, /quarterly report/, /Delivered/, /Show history/],
+  );
   await found.filter({ hasText: 'quarterly report' }).getByRole('button', { name: /^Show history of the message from alice@sender\.test/ }).click();
   await textMatches(page.getByRole('complementary', { name: 'Message history' }).locator('.history'), /Delivered/);
   await fits(page, 'Message tracking', 'tracking-history');
