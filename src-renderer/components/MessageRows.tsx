@@ -1,7 +1,7 @@
-import { useEffect, useRef, type KeyboardEvent, type ReactNode } from 'react';
+import { useEffect, useRef, useState, type KeyboardEvent, type ReactNode } from 'react';
 import { formatDuration } from '../lib/format.ts';
 import { pageSelectionState, setAll, toggleId } from '../lib/selection.ts';
-import { moveIndex } from '../lib/table.ts';
+import { MOVE_KEYS, moveIndex, rovingStop } from '../lib/table.ts';
 import { summarizeList } from '../lib/words.ts';
 import { senderKey, senderLabel } from '../lib/sender.ts';
 
@@ -17,12 +17,32 @@ export interface SelectableRowsProps {
 }
 
 /**
+ * A list that is one tab stop (roving tabindex, as a grid or listbox is): the stop is one row's `data-roving` element
+ * (tabIndex 0, the others -1), the one focused last, so Tab leaves the list and Shift+Tab comes back to that row. The
+ * arrows, Home and End move the focus between rows. `keys`: one per row, in order; `open`: the row whose pane is open.
+ */
+export function useRovingRows(keys: readonly string[], open: string | null) {
+  const body = useRef<HTMLTableSectionElement>(null);
+  const [last, setLast] = useState<string | null>(null);
+  const stop = rovingStop(keys, last, open);
+  /** The focus to the row a key names; false for another key. */
+  const move = (index: number, key: string): boolean => {
+    if (!MOVE_KEYS.includes(key)) return false;
+    body.current?.querySelectorAll<HTMLElement>('[data-roving]')[moveIndex(index, key, keys.length)]?.focus();
+    return true;
+  };
+  /** What the row's focusable element takes: its tabIndex, and that it becomes the stop when focused (click, arrow, pane closed). */
+  const stopProps = (key: string) => ({ tabIndex: key === stop ? 0 : -1, 'data-roving': '', onFocus: () => setLast(key) });
+  return { body, move, stopProps };
+}
+
+/**
  * The page's "select all" box (indeterminate when some are ticked) and the rows' keys: Enter opens, Space ticks,
- * the arrows, Home and End move between rows; Tab goes row to row (each row is one tab stop).
+ * the arrows, Home and End move between rows; the list is one tab stop (useRovingRows).
  */
 export function useSelectableRows(ids: readonly string[], props: SelectableRowsProps) {
-  const body = useRef<HTMLTableSectionElement>(null);
   const header = useRef<HTMLInputElement>(null);
+  const roving = useRovingRows(ids, props.openId);
   const pageState = pageSelectionState(props.selection, ids);
   useEffect(() => {
     if (header.current) header.current.indeterminate = pageState === 'some';
@@ -35,15 +55,14 @@ export function useSelectableRows(ids: readonly string[], props: SelectableRowsP
     } else if (event.key === ' ') {
       event.preventDefault();
       props.setSelection((current) => toggleId(current, id));
-    } else if (['ArrowDown', 'ArrowUp', 'Home', 'End'].includes(event.key)) {
+    } else if (roving.move(index, event.key)) {
       event.preventDefault();
-      body.current?.querySelectorAll<HTMLTableRowElement>('tr')[moveIndex(index, event.key, ids.length)]?.focus();
     }
   };
   const selectAll = (
     <input ref={header} type="checkbox" aria-label="Select all on this page" checked={pageState === 'all'} onChange={(event) => props.setSelection((current) => setAll(current, ids, event.target.checked))} />
   );
-  return { body, selectAll, onRowKey };
+  return { body: roving.body, selectAll, onRowKey, stopProps: roving.stopProps };
 }
 
 /** One message row: its tick box, age, sender, recipients and subject, then the screen's own cells. */
@@ -52,6 +71,7 @@ export function MessageRow(props: {
   index: number;
   table: SelectableRowsProps;
   onRowKey: ReturnType<typeof useSelectableRows>['onRowKey'];
+  stopProps: ReturnType<typeof useSelectableRows>['stopProps'];
   recipientsClassName?: string;
   children: ReactNode;
 }) {
@@ -61,16 +81,17 @@ export function MessageRow(props: {
   const who = `${senderKey(row)} to ${summarizeList(row.recipients)}`;
   return (
     <tr
-      tabIndex={0}
+      {...props.stopProps(row.id)}
       data-row-id={row.id}
       aria-label={`Message from ${who}`}
+      aria-selected={ticked}
       aria-current={open ? 'true' : undefined}
       className={`${ticked ? 'ticked' : ''} ${open ? 'open' : ''}`}
       onClick={() => table.onOpen(row.id)}
       onKeyDown={(event) => props.onRowKey(event, props.index, row.id)}
     >
       <td className="check" onClick={(event) => event.stopPropagation()}>
-        {/* one tab stop a row: the row itself (Space ticks it); the box is for the mouse and screen readers */}
+        {/* the row is the focus (Space ticks it); the box is for the mouse and screen readers */}
         <input type="checkbox" tabIndex={-1} aria-label={`Select the message from ${who}`} checked={ticked} onChange={() => table.setSelection((current) => toggleId(current, row.id))} />
       </td>
       <td className="nowrap" title={new Date(row.receivedAt).toLocaleString()}>

@@ -114,6 +114,19 @@ export function moveIndex(index: number, key: string, count: number): number {
   }
 }
 
+/** The keys that move the focus between a list's rows (moveIndex). */
+export const MOVE_KEYS: readonly string[] = ['ArrowDown', 'ArrowUp', 'Home', 'End'];
+
+/**
+ * A list's one tab stop (roving tabindex): the row the focus was last on while it is still listed, else the open
+ * one, else the first; null for an empty list.
+ */
+export function rovingStop(keys: readonly string[], last: string | null, open: string | null): string | null {
+  if (last !== null && keys.includes(last)) return last;
+  if (open !== null && keys.includes(open)) return open;
+  return keys[0] ?? null;
+}
+
 const QUEUE_STATUS_FILTERS: readonly QueueStatusFilter[] = ['waiting', 'deferred', 'held'];
 const QUEUE_ROUTE_FILTERS: readonly QueueRouteFilter[] = ['internal', 'outbound'];
 

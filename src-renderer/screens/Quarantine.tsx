@@ -183,11 +183,12 @@ export function QuarantineScreen({ openId }: { openId: string | null }) {
 
 function QuarantineTable(props: SelectableRowsProps & { rows: readonly Row[] }) {
   const { rows } = props;
-  const { body, selectAll, onRowKey } = useSelectableRows(rows.map((row) => row.id), props);
+  const { body, selectAll, onRowKey, stopProps } = useSelectableRows(rows.map((row) => row.id), props);
   return (
     <div className="table-wrap message-list">
-      <table className="data-table messages">
-        <caption className="visually-hidden">Quarantined messages, newest first. Enter opens the preview, Space ticks a message.</caption>
+      {/* a grid: one tab stop, the arrows move between rows, ticked rows are its selection */}
+      <table className="data-table messages" role="grid" aria-multiselectable="true">
+        <caption className="visually-hidden">Quarantined messages, newest first. Enter opens the preview, Space ticks a message, arrow keys move between rows.</caption>
         <thead>
           <tr>
             <th scope="col" className="check">
@@ -218,7 +219,7 @@ function QuarantineTable(props: SelectableRowsProps & { rows: readonly Row[] }) 
         </thead>
         <tbody ref={body}>
           {rows.map((row, index) => (
-            <MessageRow key={row.id} row={row} index={index} table={props} onRowKey={onRowKey} recipientsClassName="addr wide">
+            <MessageRow key={row.id} row={row} index={index} table={props} onRowKey={onRowKey} stopProps={stopProps} recipientsClassName="addr wide">
               <td className="reason-cell" title={row.reason ?? undefined}>
                 {row.reason ?? '—'}
                 {row.releaseRequests.length > 0 ? <span className="release-request-note">Release asked for by {row.releaseRequests.join(', ')}</span> : null}

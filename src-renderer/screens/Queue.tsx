@@ -281,7 +281,7 @@ const COLUMNS: readonly { label: string; sort?: QueueSort; className?: string }[
 
 function QueueTable(props: SelectableRowsProps & { rows: readonly Row[]; table: QueueTableState; paused: boolean; onSort: (sort: QueueSort) => void }) {
   const { rows, table } = props;
-  const { body, selectAll, onRowKey } = useSelectableRows(rows.map((row) => row.id), props);
+  const { body, selectAll, onRowKey, stopProps } = useSelectableRows(rows.map((row) => row.id), props);
   const sortButton = (label: string, sort: QueueSort) => (
     <button type="button" className="sort-button" onClick={() => props.onSort(sort)}>
       {label}
@@ -293,7 +293,8 @@ function QueueTable(props: SelectableRowsProps & { rows: readonly Row[]; table: 
 
   return (
     <div className="table-wrap message-list">
-      <table className="data-table messages">
+      {/* a grid: one tab stop, the arrows move between rows, ticked rows are its selection */}
+      <table className="data-table messages" role="grid" aria-multiselectable="true">
         <caption className="visually-hidden">Queued messages. Enter opens a message, Space ticks it, arrow keys move between rows.</caption>
         <thead>
           <tr>
@@ -319,7 +320,7 @@ function QueueTable(props: SelectableRowsProps & { rows: readonly Row[]; table: 
           {rows.map((row, index) => {
             const status = QUEUE_STATUS[row.status];
             return (
-              <MessageRow key={row.id} row={row} index={index} table={props} onRowKey={onRowKey}>
+              <MessageRow key={row.id} row={row} index={index} table={props} onRowKey={onRowKey} stopProps={stopProps}>
                 <td>
                   <Badge tone={status.tone}>{status.label}</Badge>
                   {row.lastReply ? <PlainError raw={row.lastReply} compact className="reply-line" /> : null}

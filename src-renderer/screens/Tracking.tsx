@@ -1,8 +1,8 @@
-import { useState, type FormEvent } from 'react';
-import type { Input } from '../../src-relay/admin/contract.ts';
+import { useState, type FormEvent, type KeyboardEvent } from 'react';
+import type { Input, Output } from '../../src-relay/admin/contract.ts';
 import { navigate, useCall } from '../api/hooks.ts';
 import { DetailPane, MessageDetail } from '../components/MessageDetail.tsx';
-import { MessageCell } from '../components/MessageRows.tsx';
+import { MessageCell, useRovingRows } from '../components/MessageRows.tsx';
 import { Badge, Empty, ErrorMessage, Loading, PageHeader, SelectField, TextField, Time } from '../components/ui.tsx';
 import { localZoneName, toLocalDateTimeValue } from '../lib/format.ts';
 import { formatHash } from '../lib/route.ts';
@@ -105,70 +105,7 @@ export function TrackingScreen({ traceId }: { traceId: string | null }) {
           ) : (
             <>
               {results.data.truncated ? <p className="notice">Only the first {results.data.rows.length} matches are shown: narrow the search to see the rest.</p> : null}
-              <div className="table-wrap message-list">
-                <table className="data-table messages">
-                  <caption className="visually-hidden">Messages found</caption>
-                  <thead>
-                    <tr>
-                      <th scope="col" className="col-when">
-                        Time
-                      </th>
-                      <th scope="col">
-                        Sender<span className="compact-only"> · Recipients · Subject</span>
-                      </th>
-                      <th scope="col" className="wide-only">
-                        Recipients
-                      </th>
-                      <th scope="col" className="wide wide-only">
-                        Subject
-                      </th>
-                      <th scope="col" className="col-outcome wide-only">
-                        Outcome
-                      </th>
-                      {/* a narrow table shows the outcome above the details, in one column */}
-                      <th scope="col" className="col-details">
-                        <span className="wide-only">Details</span>
-                        <span className="compact-only">Outcome</span>
-                      </th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {results.data.rows.map((row, index) => {
-                      const outcome = outcomeWords(row.outcome);
-                      const noSubject = row.id ? '(no subject)' : '(not kept for refused mail)';
-                      return (
-                        <tr key={`${row.id ?? 'refused'}-${row.at}-${index}`} className={row.id && row.id === traceId ? 'open' : undefined}>
-                          <td>
-                            <Time ms={row.at} seconds />
-                          </td>
-                          <MessageCell sender={senderLabel(row)} recipients={row.recipients} subject={row.subject} noSubject={noSubject} />
-                          <td className="addr wide-only" title={row.recipients.join(', ')}>
-                            {summarizeList(row.recipients, 1)}
-                          </td>
-                          <td className="subject-cell wide wide-only" title={row.subject ?? undefined}>
-                            {row.subject ?? <span className="muted">{noSubject}</span>}
-                          </td>
-                          <td className="wide-only">
-                            <Badge tone={outcome.tone}>{outcome.label}</Badge>
-                          </td>
-                          <td>
-                            <span className="compact-only cell-badge">
-                              <Badge tone={outcome.tone}>{outcome.label}</Badge>
-                            </span>
-                            {row.id ? (
-                              <button type="button" className="link-button" data-row-id={row.id} onClick={() => openTrace(row.id)} aria-label={`Show history of the message from ${senderKey(row)} at ${new Date(row.at).toLocaleString()}`}>
-                                Show history
-                              </button>
-                            ) : (
-                              <span>{row.detail ?? 'refused before it was accepted'}</span>
-                            )}
-                          </td>
-                        </tr>
-                      );
-                    })}
-                  </tbody>
-                </table>
-              </div>
+              <TrackingTable rows={results.data.rows} traceId={traceId} onOpen={openTrace} />
             </>
           )
         ) : null}
@@ -180,6 +117,95 @@ export function TrackingScreen({ traceId }: { traceId: string | null }) {
           {trace.data && trace.data.id === traceId ? <MessageDetail message={trace.data} headingLevel={3} /> : null}
         </DetailPane>
       ) : null}
+    </div>
+  );
+}
+
+type TrackingRow = Output<'tracking.search'>['rows'][number];
+
+/** The messages found, newest first: one tab stop, the arrows move between rows; a row's "Show history" opens its trace. */
+function TrackingTable({ rows, traceId, onOpen }: { rows: readonly TrackingRow[]; traceId: string | null; onOpen: (id: string) => void }) {
+  const keys = rows.map((row, index) => `${row.id ?? 'refused'}-${row.at}-${index}`);
+  const openIndex = traceId === null ? -1 : rows.findIndex((row) => row.id === traceId);
+  const { body, move, stopProps } = useRovingRows(keys, keys[openIndex] ?? null);
+  const onKey = (event: KeyboardEvent<HTMLElement>, index: number) => {
+    if (move(index, event.key)) event.preventDefault();
+  };
+  return (
+    <div className="table-wrap message-list">
+      {/* a grid: one tab stop, on a row's "Show history" (or a refused row's details), the arrows move between rows */}
+      <table className="data-table messages" role="grid" aria-readonly="true">
+        <caption className="visually-hidden">Messages found. Arrow keys move between rows, Enter shows a message's history.</caption>
+        <thead>
+          <tr>
+            <th scope="col" className="col-when">
+              Time
+            </th>
+            <th scope="col">
+              Sender<span className="compact-only"> · Recipients · Subject</span>
+            </th>
+            <th scope="col" className="wide-only">
+              Recipients
+            </th>
+            <th scope="col" className="wide wide-only">
+              Subject
+            </th>
+            <th scope="col" className="col-outcome wide-only">
+              Outcome
+            </th>
+            {/* a narrow table shows the outcome above the details, in one column */}
+            <th scope="col" className="col-details">
+              <span className="wide-only">Details</span>
+              <span className="compact-only">Outcome</span>
+            </th>
+          </tr>
+        </thead>
+        <tbody ref={body}>
+          {rows.map((row, index) => {
+            const outcome = outcomeWords(row.outcome);
+            const noSubject = row.id ? '(no subject)' : '(not kept for refused mail)';
+            const key = keys[index]!;
+            const badge = <Badge tone={outcome.tone}>{outcome.label}</Badge>;
+            return (
+              <tr key={key} className={row.id && row.id === traceId ? 'open' : undefined}>
+                <td>
+                  <Time ms={row.at} seconds />
+                </td>
+                <MessageCell sender={senderLabel(row)} recipients={row.recipients} subject={row.subject} noSubject={noSubject} />
+                <td className="addr wide-only" title={row.recipients.join(', ')}>
+                  {summarizeList(row.recipients, 1)}
+                </td>
+                <td className="subject-cell wide wide-only" title={row.subject ?? undefined}>
+                  {row.subject ?? <span className="muted">{noSubject}</span>}
+                </td>
+                <td className="wide-only">{badge}</td>
+                {row.id ? (
+                  <td>
+                    <span className="compact-only cell-badge">{badge}</span>
+                    <button
+                      type="button"
+                      className="link-button"
+                      {...stopProps(key)}
+                      data-row-id={row.id}
+                      onClick={() => onOpen(row.id!)}
+                      onKeyDown={(event) => onKey(event, index)}
+                      aria-label={`Show history of the message from ${senderKey(row)} at ${new Date(row.at).toLocaleString()}`}
+                    >
+                      Show history
+                    </button>
+                  </td>
+                ) : (
+                  // refused before it was accepted: no history to open, but the arrows stop here too (its reason is read)
+                  <td {...stopProps(key)} onKeyDown={(event) => onKey(event, index)}>
+                    <span className="compact-only cell-badge">{badge}</span>
+                    <span>{row.detail ?? 'refused before it was accepted'}</span>
+                  </td>
+                )}
+              </tr>
+            );
+          })}
+        </tbody>
+      </table>
     </div>
   );
 }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ariaSort, clampOffset, initialQueueTable, moveIndex, nextPage, pageInfo, prevPage, toggleSort, toQueueListInput, withFilter, withPageSize, queueFilterFromParams } from '../../../src-renderer/lib/table.ts';
+import { ariaSort, clampOffset, initialQueueTable, moveIndex, nextPage, rovingStop, pageInfo, prevPage, toggleSort, toQueueListInput, withFilter, withPageSize, queueFilterFromParams } from '../../../src-renderer/lib/table.ts';
 
 test('empty filters are left out of the request and the search is trimmed', () => {
   assert.deepEqual(toQueueListInput(initialQueueTable), { sort: 'receivedAt', direction: 'asc', offset: 0, limit: 50 });
@@ -50,6 +50,13 @@ test('arrow keys move between rows without leaving the page', () => {
   assert.equal(moveIndex(1, 'End', 3), 2);
   assert.equal(moveIndex(1, 'Home', 3), 0);
   assert.equal(moveIndex(0, 'ArrowDown', 0), -1);
+});
+
+test("a list is one tab stop: the row last focused while it is listed, else the open one, else the first", () => {
+  assert.equal(rovingStop(['a', 'b', 'c'], 'b', 'c'), 'b');
+  assert.equal(rovingStop(['a', 'b', 'c'], 'gone', 'c'), 'c');
+  assert.equal(rovingStop(['a', 'b', 'c'], null, 'gone'), 'a');
+  assert.equal(rovingStop([], 'a', 'a'), null);
 });
 
 test('a link names queue filters: known route and status values are taken, anything else is left out', () => {
