@@ -86,7 +86,7 @@ e2eTest('statistics show the top sender, and message tracking narrows to one out
   await openScreen(page, '#/tracking', 'Message tracking');
   await page.getByLabel('Outcome', { exact: true }).selectOption('bounced');
   await page.getByRole('button', { name: 'Search', exact: true }).click();
-  const table = page.getByRole('table', { name: 'Messages found' });
+  const table = page.getByRole('grid', { name: /^Messages found/ });
   await eventually(async () => (await table.getByRole('row').count()) === 2, UI_TIMEOUT_MS, 'one row under the header');
   await textMatches(table.getByRole('row').nth(1), /once@other\.example.*gone@example\.test.*to nobody.*Bounced/);
   // times to the second, with the zone (the browser's here: Europe/Berlin), which the time fields say too
