@@ -9,9 +9,17 @@ export interface Logger {
 
 export const silentLogger: Logger = { info() {}, warn() {}, error() {} };
 
+/**
+ * Characters a terminal or log viewer acts on instead of showing (controls, direction overrides that reorder the
+ * line, invisible joiners, line separators): in a value from the network they are written as \uXXXX.
+ */
+const UNSHOWN = /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/;
+const EVERY_UNSHOWN = new RegExp(UNSHOWN.source, 'g');
+
 function formatValue(value: string | number | boolean | null): string {
   const text = String(value);
-  return /^[^\s"=]+$/.test(text) ? text : JSON.stringify(text);
+  if (/^[^\s"=]+$/.test(text) && !UNSHOWN.test(text)) return text;
+  return JSON.stringify(text).replace(EVERY_UNSHOWN, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /** A logger writing lines like `2026-11-28T10:00:00.000Z info DELIVERED id=... rcpt=...` to a stream. */
