@@ -57,7 +57,8 @@ export function toTrackingInput(form: TrackingForm, limit = 100): { input: Input
   if (form.to.trim()) {
     const to = parseLocalDateTime(form.to);
     if (to === null) problems.to = 'not a date and time';
-    else input.to = to;
+    // "until 10:37" means to the end of that minute (or second, when one is given), as a person asks it
+    else input.to = to + (/T\d{2}:\d{2}:\d{2}$/.test(form.to.trim()) ? 999 : 59_999);
   }
   if (input.from !== undefined && input.to !== undefined && input.from > input.to) problems.to = 'the end is before the start';
   return { input, problems };

@@ -100,6 +100,7 @@ export function TrackingScreen({ traceId }: { traceId: string | null }) {
               Nothing found.{' '}
               {query.subject || query.messageId ? 'Refused mail is not searched by subject or Message-ID: those are not kept for it. ' : ''}
               {query.sender ? 'Refused mail is searched by its envelope sender only: its From line is not kept. ' : ''}
+              {query.from !== undefined || query.to !== undefined ? 'Only mail that arrived in the time range is searched: widen it if the time was a guess. ' : ''}
               Mail older than the history kept on this relay cannot be found.
             </Empty>
           ) : (

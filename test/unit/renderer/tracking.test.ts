@@ -10,7 +10,7 @@ test('an empty form asks for the latest messages', () => {
 test('the form becomes a search: trimmed, brackets off the Message-ID, times in the local zone', () => {
   const { input, problems } = toTrackingInput({ ...emptyTrackingForm, sender: ' bob@example.com ', recipient: '', messageId: '<abc@host.example>', from: '2025-03-12T10:00', to: '2025-03-12T12:30' });
   assert.deepEqual(problems, {});
-  assert.deepEqual(input, { limit: 100, sender: 'bob@example.com', messageId: 'abc@host.example', from: new Date(2025, 2, 12, 10, 0).getTime(), to: new Date(2025, 2, 12, 12, 30).getTime() });
+  assert.deepEqual(input, { limit: 100, sender: 'bob@example.com', messageId: 'abc@host.example', from: new Date(2025, 2, 12, 10, 0).getTime(), to: new Date(2025, 2, 12, 12, 30, 59, 999).getTime() });
 });
 
 test('outcome, client address and subject narrow the search; an empty one does not, and each is at most 200 characters', () => {
@@ -42,4 +42,12 @@ test('outcomes and reports read as sentences', () => {
   // a message already in the asked-for state is not counted as done, and the line says why
   assert.equal(actionReport('Released', 0, 0, 'queue', { count: 1, already: 'not held: nothing to release' }), 'Released 0 messages; 1 was not held: nothing to release.');
   assert.equal(actionReport('Held', 2, 1, 'queue', { count: 1, already: 'held already' }), 'Held 2 messages; 1 was held already; 1 was no longer in the queue.');
+});
+
+test('"until 10:37" runs to the end of that minute, so from 10:37 until 10:37 finds mail sent at 10:37:20; a second given ends there', () => {
+  const minute = toTrackingInput({ ...emptyTrackingForm, from: '2025-03-12T10:37', to: '2025-03-12T10:37' });
+  assert.deepEqual(minute.problems, {});
+  assert.deepEqual([minute.input.from, minute.input.to], [new Date(2025, 2, 12, 10, 37).getTime(), new Date(2025, 2, 12, 10, 37, 59, 999).getTime()]);
+  const second = toTrackingInput({ ...emptyTrackingForm, to: '2025-03-12T10:37:20' });
+  assert.equal(second.input.to, new Date(2025, 2, 12, 10, 37, 20, 999).getTime());
 });
