@@ -271,7 +271,7 @@ export const ConfigSchema = z.strictObject({
       encryptedArchives: z
         .enum(['send', 'refuse'])
         .default('send')
-        .meta({ description: 'An archive from an office client whose contents cannot be scanned: a password-protected zip (the names inside still are checked), a rar, 7z, tar or cab archive (Moat does not look inside them), or mail the client encrypted or signed as a whole (S/MIME smime.p7m, PGP/MIME): sent, or refused with 550 as other files that cannot be checked' }),
+        .meta({ description: 'An archive from an office client whose contents cannot be scanned: a password-protected zip (the names inside still are checked), a rar, 7z, tar or cab archive (Moat does not look inside them), or mail the client encrypted or signed as a whole (S/MIME smime.p7m, PGP/MIME): sent when every recipient is outside our domains (to a colleague it is refused with 550: not checked), or refused with 550 as other files that cannot be checked' }),
       receivedClient: z
         .enum(['hide', 'show'])
         .default('hide')

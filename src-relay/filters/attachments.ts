@@ -1,5 +1,5 @@
 import { EXECUTABLE_TYPES, UNLISTED_ARCHIVE_TYPES } from './file-type.ts';
-import type { Filter, FilterResult, MessageContext, MimePart } from './types.ts';
+import type { Filter, FilterResult, MessageContext, MimePart, SealedPass } from './types.ts';
 
 export interface AttachmentOptions {
   action: 'reject' | 'quarantine';
@@ -14,9 +14,9 @@ export interface AttachmentOptions {
   /**
    * A zip that is only password-protected (its member names were all read, so blocked types inside are still found),
    * and an archive of a kind Moat does not list (rar, 7z, tar, cab), pass: the office's own mail
-   * (`submission.encryptedArchives: send`), whose senders logged in.
+   * (`submission.encryptedArchives: send`), whose senders logged in, for the messages it says (to outside recipients).
    */
-  encryptedArchivesPass?: boolean;
+  encryptedArchivesPass?: SealedPass;
 }
 
 /** A file name as Windows acts on it: invisible characters and direction marks gone, trailing dots and spaces dropped. */
@@ -50,7 +50,7 @@ export class AttachmentFilter implements Filter {
   async check(message: MessageContext): Promise<FilterResult> {
     const parts = message.mime?.parts ?? [];
     const blocked = parts.flatMap((part) => this.problems(part));
-    const unreadable = this.unreadable(parts);
+    const unreadable = this.unreadable(parts, this.options.encryptedArchivesPass?.(message) === true);
     const verdicts = [...(blocked.length ? [this.options.action] : []), ...(unreadable.length ? [this.unchecked] : [])];
     if (!verdicts.length) return { filter: this.name, verdict: 'accept', score: 0, reasons: [] };
     return { filter: this.name, verdict: verdicts.includes('reject') ? 'reject' : 'quarantine', score: 0, reasons: [...blocked, ...unreadable] };
@@ -60,9 +60,8 @@ export class AttachmentFilter implements Filter {
    * Archives that could not be listed whole, or that Moat does not look into at all (by content, or by a name an
    * extractor goes by: the part's, one inside a zip or a gzip, one uuencoded in a text): not checked, so not clean.
    */
-  private unreadable(parts: readonly MimePart[]): string[] {
+  private unreadable(parts: readonly MimePart[], pass: boolean): string[] {
     if (!this.options.scanArchives) return [];
-    const pass = this.options.encryptedArchivesPass === true;
     const reasons: string[] = [];
     for (const part of parts) {
       const label = printable(part.filename ?? part.names[0] ?? `part ${part.part}`);

@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { connect, type Socket } from 'node:net';
-import type { Filter, FilterResult, MessageContext } from './types.ts';
+import type { Filter, FilterResult, MessageContext, SealedPass } from './types.ts';
 import { splitHostPort } from '../config/load.ts';
 
 /**
@@ -22,7 +22,7 @@ export interface ClamavOptions {
   /** Largest message sent to clamd; must not exceed clamd's StreamMaxLength. Larger ones are a problem. */
   streamMaxBytes: number;
   /** A zip that is only password-protected is no problem (the office's own mail, `submission.encryptedArchives: send`). */
-  encryptedArchivesPass?: boolean;
+  encryptedArchivesPass?: SealedPass;
 }
 
 /** Where to connect: a path (contains a slash) or host:port. */
@@ -120,8 +120,9 @@ export class ClamavFilter implements Filter {
     const result = this.interpret(reply);
     // what our parser found and clamd cannot open: an encrypted archive is never "clean"
     if (result.verdict === 'accept') {
+      const pass = this.options.encryptedArchivesPass?.(message) === true;
       const encrypted = (message.mime?.parts ?? []).find(
-        (part) => part.archive?.members.some((member) => member.encrypted) && !(this.options.encryptedArchivesPass && part.archive.onlyEncrypted),
+        (part) => part.archive?.members.some((member) => member.encrypted) && !(pass && part.archive.onlyEncrypted),
       );
       if (encrypted) return this.problem(`encrypted archive "${encrypted.filename ?? `part ${encrypted.part}`}" cannot be scanned`);
     }

@@ -7,7 +7,8 @@ import { ClamavFilter } from './clamav.ts';
 import { FilterPipeline, type PipelineOptions } from './pipeline.ts';
 import { SenderLists } from './sender-lists.ts';
 import { PersonalLists } from './personal-lists.ts';
-import type { Filter } from './types.ts';
+import type { Filter, SealedPass } from './types.ts';
+import { normalizeDomain, splitAddress } from '../util/address.ts';
 
 export interface ContentPipelineOptions {
   db: Db;
@@ -45,17 +46,33 @@ export function createContentPipeline(config: Config, options: ContentPipelineOp
  */
 export function createSubmissionScan(config: Config, options: Pick<ContentPipelineOptions, 'logger' | 'parse'>): FilterPipeline | null {
   const settings = config.filters;
-  const filters = settings.enabled ? scanFilters(config, { encryptedArchivesPass: config.submission.encryptedArchives === 'send' }) : [];
+  const sealedPass = sealedPassOf(config);
+  const filters = settings.enabled ? scanFilters(config, { encryptedArchivesPass: sealedPass }) : [];
   if (filters.length === 0) return null;
   return new FilterPipeline({
     filters,
     timeoutMs: settings.timeoutSec * 1000,
     unchecked: settings.unchecked,
-    sealedPass: config.submission.encryptedArchives === 'send',
+    sealedPass,
     policy: policyOf(config),
     logger: options.logger,
     parse: options.parse,
   });
+}
+
+/**
+ * `submission.encryptedArchives: send` lets the office's sealed content (a password-protected zip, a rar, S/MIME) go
+ * out unchecked, to outside recipients only: a stolen password must not carry it to the colleagues past the checks,
+ * so a message with any recipient in our domains is not let through unchecked (the submission scan refuses it).
+ */
+function sealedPassOf(config: Config): SealedPass | undefined {
+  if (config.submission.encryptedArchives !== 'send') return undefined;
+  const own = new Set(config.domains.map((domain) => normalizeDomain(domain)));
+  return ({ recipients }) =>
+    recipients.every((address) => {
+      const domain = normalizeDomain(splitAddress(address)?.domain ?? '');
+      return domain !== null && !own.has(domain);
+    });
 }
 
 /** The virus scanner and the attachment rules, as far as they are configured. */

@@ -7,7 +7,7 @@ import { applyFailModes, decide, type Decision, type FilterOutcome, type Persona
 import type { PersonalLists } from './personal-lists.ts';
 import type { SenderLists } from './sender-lists.ts';
 import type { StartedCheck } from './filter-thread.ts';
-import type { Filter, FilterResult, MessageContext } from './types.ts';
+import type { Filter, FilterResult, MessageContext, SealedPass } from './types.ts';
 import type { Verdict } from '../events.ts';
 import { fromAddresses } from './from-addresses.ts';
 
@@ -41,7 +41,7 @@ export interface PipelineOptions {
    */
   unchecked?: 'quarantine' | 'reject';
   /** Content sealed by its sender (`MimeSummary.sealed`) is no reason to stop it: the office's own mail, `submission.encryptedArchives: send`. */
-  sealedPass?: boolean;
+  sealedPass?: SealedPass;
   /**
    * The MIME walk: parseMessageFile in this thread unless given (the relay's walks in the filter thread, which may
    * start sender authentication's check with it: `senderCheck`).
@@ -101,7 +101,7 @@ export class FilterPipeline {
     } finally {
       parseDeadline.clear();
     }
-    const notChecked = parsed ? [...parsed.summary.unchecked, ...(this.options.sealedPass ? [] : parsed.summary.sealed)] : [];
+    const notChecked = parsed ? [...parsed.summary.unchecked, ...(this.options.sealedPass?.(input) ? [] : parsed.summary.sealed)] : [];
     if (notChecked.length) {
       const reasons = notChecked.map((why) => `not checked whole: ${why}`);
       outcomes.push({ filter: PARSER_NAME, role: 'policy', verdict: this.options.unchecked ?? 'quarantine', score: 0, reasons, ms: performance.now() - started });

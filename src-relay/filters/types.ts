@@ -134,6 +134,13 @@ export interface MessageContext {
  * What a filter is for, as the sender allow-list sees it: an allowed sender skips `junk` filters (and the score
  * thresholds) but never `virus` or `policy` ones. Absent means `policy`.
  */
+/**
+ * Whether a message from the office may carry content Moat cannot open (a password-protected zip, a rar, S/MIME
+ * sealed as a whole) without being stopped for it: `submission.encryptedArchives: send`, for mail to outside
+ * recipients (filters/content-filters.ts).
+ */
+export type SealedPass = (message: Pick<MessageContext, 'recipients'>) => boolean;
+
 export type FilterRole = 'junk' | 'virus' | 'policy';
 
 export interface Filter {

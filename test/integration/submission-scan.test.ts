@@ -96,12 +96,14 @@ test('with the filters off, submitted mail is not scanned (as inbound): the admi
 /**
  * An archive Moat cannot look into, sent by alice: it goes out by default (`submission.encryptedArchives: send`), a
  * program beside it in the same kind of archive is still refused for what can be read, and from the internet the same
- * file is not clean (quarantined); with `encryptedArchives: refuse` alice's is refused too, saying why.
+ * file is not clean (quarantined); to a colleague, alone or beside an outside recipient, alice's is not clean either
+ * (a stolen password must not carry it in past the checks: refused, saying why); with `encryptedArchives: refuse`
+ * alice's is refused to outside recipients too.
  */
 async function unscannableFromTheOffice(archive: { name: string; data: Buffer }, program: { name: string; data: Buffer; refused: RegExp }, refusedWhenAsked: RegExp): Promise<void> {
   const sink = await Sink.start();
-  const sendAs = (file: { name: string; data: Buffer }) =>
-    submit(relay.submission, { user: ALICE.user }, 'alice@example.test', ['accountant@outside.test'], withAttachment('accountant@outside.test', file.name, file.data));
+  const sendAs = (file: { name: string; data: Buffer }, to = ['accountant@outside.test']) =>
+    submit(relay.submission, { user: ALICE.user }, 'alice@example.test', to, withAttachment(to.join(', '), file.name, file.data));
   let relay = await startSubmissionRelay(sink.port, FILTERS_ON);
   try {
     await addUser(relay.dataDir, ALICE.user, ALICE.senders);
@@ -110,6 +112,13 @@ async function unscannableFromTheOffice(archive: { name: string; data: Buffer },
       assert.match(refusal(error), program.refused);
       return true;
     });
+    // to a colleague, alone or beside an outside recipient, it is not clean: refused as what cannot be checked
+    for (const to of [['colleague@example.test'], ['accountant@outside.test', 'Colleague@EXAMPLE.test']]) {
+      await assert.rejects(sendAs(archive, to), (error) => {
+        assert.match(refusal(error), /^550 5\.7\.1 Message refused by policy: .*(not checked|cannot be checked)/, to.join(', '));
+        return true;
+      });
+    }
     // from the internet the same file cannot be checked, so it is not clean: quarantined (filters.unchecked)
     await send(relay.port, 'x@sender.test', ['colleague@example.test'], withAttachment('colleague@example.test', archive.name, archive.data));
     assert.deepEqual(relay.relay.queue.store.db.prepare('SELECT status FROM messages ORDER BY received_at').all().map((row) => (row as { status: string }).status), ['queued', 'quarantined']);

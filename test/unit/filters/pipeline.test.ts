@@ -185,11 +185,11 @@ test('mail sealed by its sender (S/MIME, PGP/MIME) is not checked like any other
   const inbound = await withMessage((input) => new FilterPipeline({ filters: [accepting], timeoutMs: 5000, policy: POLICY, logger, parse }).run(input));
   assert.equal(inbound.action, 'quarantine');
   assert.equal(inbound.reason, `mime-parser: not checked whole: ${why}`);
-  const office = await withMessage((input) => new FilterPipeline({ filters: [accepting], timeoutMs: 5000, policy: POLICY, logger, parse, sealedPass: true }).run(input));
+  const office = await withMessage((input) => new FilterPipeline({ filters: [accepting], timeoutMs: 5000, policy: POLICY, logger, parse, sealedPass: () => true }).run(input));
   assert.equal(office.action, 'accept');
   // what else the walk could not read still counts
   const both = async () => ({ headers: [], summary: { parts: [], text: '', plainChars: 0, htmlChars: 0, anomalies: [], unchecked: ['more than 500 MIME parts'], sealed: [why] } });
-  const limited = await withMessage((input) => new FilterPipeline({ filters: [accepting], timeoutMs: 5000, policy: POLICY, logger, parse: both, sealedPass: true }).run(input));
+  const limited = await withMessage((input) => new FilterPipeline({ filters: [accepting], timeoutMs: 5000, policy: POLICY, logger, parse: both, sealedPass: () => true }).run(input));
   assert.equal(limited.reason, 'mime-parser: not checked whole: more than 500 MIME parts');
 });
 

@@ -346,7 +346,7 @@ test('a zip whose only problem is a password-protected member says so (onlyEncry
 });
 
 test("the office's attachment filter lets a zip that is only password-protected pass, never one with a blocked name inside nor one not listed whole", async () => {
-  const office = new AttachmentFilter({ action: 'reject', blockedExtensions: DEFAULT_BLOCKED_EXTENSIONS, scanArchives: true, unchecked: 'reject', encryptedArchivesPass: true });
+  const office = new AttachmentFilter({ action: 'reject', blockedExtensions: DEFAULT_BLOCKED_EXTENSIONS, scanArchives: true, unchecked: 'reject', encryptedArchivesPass: () => true });
   const judgeWith = async (zip: Buffer) => {
     const archive = list(zip);
     const message = {
