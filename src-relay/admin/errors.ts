@@ -18,7 +18,7 @@ export const API_ERRORS = {
   ALREADY_SET_UP: { status: 409, message: 'an admin password is already set: log in with it' },
   BAD_SETUP_TOKEN: { status: 403, message: 'the setup token is wrong (see the relay console or DATA_DIR/setup-token)' },
   WRONG_PASSWORD: { status: 401, message: 'wrong password' },
-  LOGIN_RATE_LIMITED: { status: 429, message: 'too many failed log-ins from this address: wait a few minutes' },
+  LOGIN_RATE_LIMITED: { status: 429, message: 'too many failed log-ins from this address: wait 15 minutes, then try again' },
   PASSWORD_TOO_WEAK: { status: 400, message: 'choose a password of at least 10 characters' },
   BAD_HOST: { status: 421, message: 'this admin listener does not answer to that host name (open it by IP address, localhost or the relay\'s own name)' },
   CSRF: { status: 403, message: 'missing or wrong CSRF token: reload the page' },

@@ -341,6 +341,8 @@ test('log-in: a wrong password is refused, and an address is rate limited after 
     const limited = await client.raw('auth.login', { password: ADMIN_PASSWORD });
     assert.equal(limited.status, 429);
     assert.equal(limited.body.code, 'LOGIN_RATE_LIMITED');
+    // how long, as the counting window (admin-auth.ts LOGIN_WINDOW_MS) is long
+    assert.match(String(limited.body.message), /wait 15 minutes, then try again/);
     assert.equal(client.cookie, null);
   } finally {
     await world.stop();
