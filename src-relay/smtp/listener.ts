@@ -194,6 +194,11 @@ export abstract class SmtpListener {
     this.guardSlots();
   }
 
+  /** Serves `pair` on the connections that start TLS from now on; those already in TLS keep theirs. */
+  useCertificate(pair: TlsPair): void {
+    this.server.updateSecureContext({ key: pair.key, cert: pair.cert });
+  }
+
   protected abstract onMailFrom(address: SMTPServerAddress, session: SMTPServerSession, callback: (error?: Error) => void): void;
   protected abstract onRcptTo(address: SMTPServerAddress, session: SMTPServerSession, callback: (error?: Error) => void): void;
   /** Receives one message; resolves with its queue id once it is durable. */

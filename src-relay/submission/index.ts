@@ -43,6 +43,8 @@ export type SubmissionAddresses = Partial<Record<SubmissionPort, string>>;
 export interface Submission {
   readonly addresses: SubmissionAddresses;
   readonly accounts: AccountStore;
+  /** Serves a renewed certificate on the connections that start TLS from now on. */
+  useCertificate(pair: TlsPair): void;
   stop(): Promise<void>;
 }
 
@@ -67,7 +69,7 @@ export async function startSubmission(options: SubmissionOptions): Promise<Submi
   if (wanted.length === 0) {
     const users = accounts.count();
     if (users > 0) logger.warn({ users }, 'SUBMISSION_OFF');
-    return { addresses: {}, accounts, stop: async () => {} };
+    return { addresses: {}, accounts, useCertificate: () => {}, stop: async () => {} };
   }
   const authenticator = new Authenticator({ accounts, policy: settings.login, events, logger, clock, verify: options.verifyPassword });
   const breaker = new CircuitBreaker({ accounts, limits: settings.accountLimits, events, logger, clock });
@@ -99,6 +101,9 @@ export async function startSubmission(options: SubmissionOptions): Promise<Submi
   return {
     addresses,
     accounts,
+    useCertificate: (pair) => {
+      for (const listener of listeners) listener.useCertificate(pair);
+    },
     stop: async () => {
       clearInterval(pruning);
       await Promise.all(listeners.map((listener) => listener.stop()));
