@@ -187,7 +187,13 @@ async function serve(flags: Flags): Promise<number> {
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
   });
-  let host: AdminHost;
+  let host: AdminHost | undefined;
+  // SIGHUP is a reload (systemctl reload, certbot and logrotate hooks), never a stop: Node's default for it would end
+  // the process on the spot, with no STOPPING and no grace for the sessions
+  process.on('SIGHUP', () => {
+    if (host) host.reload('SIGHUP');
+    else logger.info({ signal: 'SIGHUP', detail: 'still starting: the certificate files are read as the listeners start' }, 'RELOADING');
+  });
   let admin = 'unavailable';
   // after the first start, each (re)start by the wizard or Apply prints the ready line again: the console tells the truth
   let printReady = false;

@@ -17,7 +17,8 @@ import { Scheduler } from './queue/scheduler.ts';
 import { MxListener } from './smtp/mx-listener.ts';
 import { createFilterThread, createOptionalFilters } from './filters/optional-filters.ts';
 import { SenderAuthWorker } from './filters/sender-auth-worker.ts';
-import { loadOrCreateTls } from './smtp/tls.ts';
+import { loadOrCreateTls, tlsPaths } from './smtp/tls.ts';
+import { CertificateWatch, type ReloadOutcome, type ServedPair } from './smtp/certificate-watch.ts';
 import { createRelayEvents, type RelayEvents, type RouteState } from './events.ts';
 import { startSubmission } from './submission/index.ts';
 import { createContentPipeline, createSubmissionScan } from './filters/content-filters.ts';
@@ -49,6 +50,8 @@ export interface RelayOptions {
    * which keeps it across restarts and before setup) reports it here. Without it the engine reports none.
    */
   adminListener?: () => AdminListenerState;
+  /** How often the certificate files are looked at for a renewal (ms; default smtp/certificate-watch.ts, 0: never); tests shorten it. */
+  certificateCheckMs?: number;
 }
 
 /** Where the admin listener is bound (null until it is), or why it could not bind. */
@@ -88,6 +91,10 @@ export interface Relay {
   /** Where the listeners ended up (port 0 resolved); the submission listeners only when configured. */
   readonly addresses: { mx: string; submission?: string; submissions?: string; readonly admin: string | null };
   routeStates(): RouteState[];
+  /** The certificate the listeners serve. */
+  certificate(): ServedPair;
+  /** Reads the certificate files now (SIGHUP): a valid, matching pair is served to new connections; a bad one is logged and the old pair stays. */
+  reloadCertificate(reason: string): ReloadOutcome;
   /** Messages whose spool file was missing or torn at start (raised loudly; not delivered). */
   readonly damaged: string[];
   stop(): Promise<void>;
@@ -162,6 +169,8 @@ export async function createRelay(config: Config, dataDir: string, options: Rela
     const deliverer = new Deliverer({ config, hostname, spool: queue.spool, resolver: options.resolver ?? dns, logger, addedHeaders: (id) => queue.store.addedHeaders(id) });
     const scheduler = new Scheduler({ queue, deliverer, config, logger, clock, events });
     const tls = await loadOrCreateTls(dataDir, hostname, config.mx.tls.cert, config.mx.tls.key);
+    const paths = tlsPaths(dataDir, config.mx.tls.cert, config.mx.tls.key);
+    const certificate = new CertificateWatch({ certPath: paths.cert, keyPath: paths.key, initial: tls, logger, clock, checkEveryMs: options.certificateCheckMs });
     // started with the first message: the MIME walk and sender authentication, off the SMTP thread
     const thread = createFilterThread(config, { resolver: options.resolver ?? dns, hostname, onStopped: (why) => logger.warn({ error: why }, 'FILTER_THREAD_STOPPED') });
     undo.push(() => thread.stop());
@@ -178,7 +187,7 @@ export async function createRelay(config: Config, dataDir: string, options: Rela
     const personalLists = new PersonalLists(db);
     const mx = new MxListener({ config, hostname, queue, tls, logger, events, clock, filters, resolver: options.resolver ?? dns, selfTestHelo: probeHelo, personalLists, senderAuth });
     const quarantine = new Quarantine({ queue, senders: new SenderLists(db), personal: personalLists, hostname, logger, clock });
-    const monitor = new Monitor({ config, dataDir, hostname, db, queue, events, logger, clock, tls, routeStates: () => scheduler.routeStates(), selfTestHelo: probeHelo, options: options.monitor });
+    const monitor = new Monitor({ config, dataDir, hostname, db, queue, events, logger, clock, certificate, routeStates: () => scheduler.routeStates(), selfTestHelo: probeHelo, options: options.monitor });
     const log = backupLog(monitor.store);
     // the checklist's backup item is looked at again at once: it used to say "no backup" until its next run (6 h)
     const backupWritten: BackupLog['succeeded'] = (summary) => {
@@ -192,6 +201,12 @@ export async function createRelay(config: Config, dataDir: string, options: Rela
     const scan = createSubmissionScan(config, { logger, parse: (path, signal, read) => thread.parse(path, signal, read) });
     const submission = await startSubmission({ config, dataDir, db, queue, tls, hostname, logger, events, clock, verifyPassword: options.verifyPassword, scan, selfTestHelo: probeHelo });
     undo.push(() => submission.stop());
+    certificate.onChange((pair) => {
+      mx.useCertificate(pair);
+      submission.useCertificate(pair);
+    });
+    certificate.start();
+    undo.push(() => certificate.stop());
     const userPage = config.quarantine.userPage.listen
       ? new UserPage({ config: config.quarantine.userPage, quarantine, links: await UserLinks.open(dataDir), logger, clock })
       : null;
@@ -235,8 +250,11 @@ export async function createRelay(config: Config, dataDir: string, options: Rela
       damaged,
       addresses: { mx: mxAddress, ...submission.addresses, get admin() { return adminListener().address; } },
       routeStates: () => scheduler.routeStates(),
+      certificate: () => certificate.current,
+      reloadCertificate: (reason) => certificate.reload(reason),
       stop() {
         stopping ??= (async () => {
+          certificate.stop();
           clearInterval(quarantineTimer);
           clearInterval(digestTimer);
           await Promise.all([mx.stop(), submission.stop(), userPage?.stop()]);

@@ -212,6 +212,21 @@ export class AdminHost {
     this.appliedAt = null;
   }
 
+  /**
+   * SIGHUP: reloads what changes without dropping a connection, the SMTP listeners' certificate and key. moat.json is
+   * not read again: applying settings restarts the engine (open sessions get their grace, then 421), which a signal
+   * sent by a renewal hook or logrotate must not do; settings change through Apply or a restart.
+   */
+  reload(signal: string): void {
+    const relay = this.relay;
+    if (!relay || this.state !== 'running') {
+      this.logger.info({ signal, state: this.state, detail: 'the relay is not running: nothing to reload (the certificate files are read when it starts)' }, 'RELOADING');
+      return;
+    }
+    this.logger.info({ signal, detail: 'the certificate and key files; moat.json is not read again (Apply or a restart)' }, 'RELOADING');
+    relay.reloadCertificate(signal);
+  }
+
   /** Validates, saves whole and restarts; on a start failure the old file and the old engine come back. */
   apply(input: Json, revision?: string): Promise<RelayStatus & { notes: string[] }> {
     const run = this.applying.then(() => {

@@ -695,6 +695,7 @@ function finishRestore(staging: string, dataDir: string, manifest: Manifest, fil
     state.delete(STATE_KEYS.servedSubmission);
     state.delete(STATE_KEYS.servedAdmin);
     state.delete(STATE_KEYS.selfTestHelo);
+    state.delete(STATE_KEYS.servedCertificate);
     state.put(STATE_KEYS.lastBackup, JSON.stringify({ at: Date.parse(manifest.createdAt), file: resolve(file), restoredAt: now }));
   } finally {
     db.close();

@@ -3,7 +3,7 @@
 import { hostname as osHostname } from 'node:os';
 import type { ConfigProblem, ConfigResult } from '../config/load.ts';
 import { Checklist, MANUAL_ITEMS, formatChecklist, formatHistory } from '../monitor/checklist.ts';
-import { probeContext, readTlsPair, type MonitorOptions } from '../monitor/index.ts';
+import { probeContext, readTlsPair, storedServedCertificate, type MonitorOptions } from '../monitor/index.ts';
 import { MonitorStore, STATE_KEYS } from '../monitor/monitor-store.ts';
 import { defaultHooks } from '../monitor/default-hooks.ts';
 import { AdminAuth } from '../admin/admin-auth.ts';
@@ -63,6 +63,8 @@ export async function checklistCommand(args: string[], context: ChecklistCliCont
           adminAddress: store.getState(STATE_KEYS.servedAdmin) ?? null,
           adminError: null,
           tls: () => readTlsPair(config, dataDir),
+          // recorded by the running relay (removed when it stops): the files may hold a pair it does not serve yet
+          servedCertificate: () => storedServedCertificate(store),
         }),
     });
     const probes = checklist.probeList();

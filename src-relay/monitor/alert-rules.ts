@@ -201,7 +201,7 @@ export const tlsExpiryRule: AlertRule = {
       return {
         state,
         message: `The mx listener's certificate (${cert.subject}) ${when}, on ${new Date(cert.validTo).toISOString().slice(0, 10)}.`,
-        hint: 'Renew it and point mx.tls.cert / mx.tls.key at the new files (or delete DATA/tls to have a new self-signed pair made), then restart the relay.',
+        hint: 'Renew it: overwrite the files mx.tls.cert / mx.tls.key name (Moat serves the new pair within a minute, or at once with systemctl reload moat), or delete DATA/tls and restart to have a new self-signed pair made.',
       };
     }
     return state === 'good' ? { state, message: `The certificate is valid until ${new Date(cert.validTo).toISOString().slice(0, 10)}.` } : { state };

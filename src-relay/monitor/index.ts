@@ -1,8 +1,6 @@
-import { X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { statfs } from 'node:fs/promises';
 import { release } from 'node:os';
-import { join } from 'node:path';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log/logger.ts';
 import type { RelayEvents, RouteState, AlertEvent, RefusalReason } from '../events.ts';
@@ -15,7 +13,9 @@ import { METRICS, Metrics, METRICS_FLUSH_MS, type Sample } from './metrics.ts';
 import { MonitorStore, STATE_KEYS } from './monitor-store.ts';
 import { alertEmail, postWebhook, webhookPayload } from './notify.ts';
 import { renderPrometheus, type PromFamily } from './prometheus.ts';
-import { runCommand, type CommandRunner, type ProbeContext } from './probes.ts';
+import { runCommand, type CommandRunner, type ProbeContext, type ServedCertificate } from './probes.ts';
+import type { CertificateWatch, ServedPair } from '../smtp/certificate-watch.ts';
+import { tlsPaths } from '../smtp/tls.ts';
 import { MOAT_VERSION, SUPPORTED_NODE_RANGE } from '../util/version.ts';
 import { defaultHooks } from './default-hooks.ts';
 import type { MonitorHooks } from './types.ts';
@@ -58,12 +58,24 @@ export async function realDiskSpace(path: string): Promise<{ free: number; total
   }
 }
 
+/** How the running relay records its served certificate in the state table (PEM text). */
+interface StoredCertificate {
+  cert: string;
+  loadedAt: number;
+}
+
+/** The certificate the running relay recorded as served (`moat checklist run` in another process); null when none runs. */
+export function storedServedCertificate(store: MonitorStore): ServedCertificate | null {
+  const stored = store.getJson<StoredCertificate>(STATE_KEYS.servedCertificate);
+  if (!stored || typeof stored.cert !== 'string' || typeof stored.loadedAt !== 'number') return null;
+  return { cert: Buffer.from(stored.cert), loadedAt: stored.loadedAt };
+}
+
 /** The mx certificate: the configured pair, else the self-signed one in DATA/tls (what the listener loads). */
 export function readTlsPair(config: Config, dataDir: string): { cert: Buffer; key: Buffer; selfSigned: boolean } | null {
-  const certPath = config.mx.tls.cert ?? join(dataDir, 'tls', 'cert.pem');
-  const keyPath = config.mx.tls.key ?? join(dataDir, 'tls', 'key.pem');
-  if (!existsSync(certPath) || !existsSync(keyPath)) return null;
-  return { cert: readFileSync(certPath), key: readFileSync(keyPath), selfSigned: !config.mx.tls.cert };
+  const paths = tlsPaths(dataDir, config.mx.tls.cert, config.mx.tls.key);
+  if (!existsSync(paths.cert) || !existsSync(paths.key)) return null;
+  return { cert: readFileSync(paths.cert), key: readFileSync(paths.key), selfSigned: paths.selfSigned };
 }
 
 export interface ProbeEnvironment {
@@ -79,6 +91,8 @@ export interface ProbeEnvironment {
   adminAddress: string | null;
   adminError: string | null;
   tls: () => { cert: Buffer; key: Buffer; selfSigned: boolean } | null;
+  /** The certificate the running relay's listeners serve; absent or null when no relay runs. */
+  servedCertificate?: () => ServedCertificate | null;
 }
 
 /** What the probes see; the same for the serving relay and for `moat checklist run` in another process. */
@@ -103,6 +117,7 @@ export function probeContext(env: ProbeEnvironment): ProbeContext {
     adminAddress: env.adminAddress,
     adminError: env.adminError,
     tls: env.tls,
+    servedCertificate: env.servedCertificate ?? (() => null),
     lastBackup: () => store.getJson<{ at: number; file: string }>(STATE_KEYS.lastBackup) ?? null,
     lastBackupError: () => store.getJson<{ at: number; error: string }>(STATE_KEYS.lastBackupError) ?? null,
     hooks: options.hooks ?? {},
@@ -121,8 +136,8 @@ export interface MonitorDeps {
   routeStates: () => RouteState[];
   /** The EHLO name of the self-test's probes, which the mx listener does not count (engine: selfTestHelo()). */
   selfTestHelo?: string;
-  /** The mx certificate in use (PEM). */
-  tls: { cert: Buffer; key: Buffer; selfSigned: boolean };
+  /** The listeners' certificate (smtp/certificate-watch.ts): the pair in use, its files looked at again on `check`. */
+  certificate: Pick<CertificateWatch, 'current' | 'check' | 'onChange'>;
   options?: MonitorOptions;
 }
 
@@ -140,7 +155,6 @@ export class Monitor {
   readonly startedAt: number;
   private readonly deps: MonitorDeps;
   private readonly options: MonitorOptions;
-  private readonly certificate: { validTo: number; subject: string } | null;
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly abort = new AbortController();
   private readonly notifications = new Set<Promise<unknown>>();
@@ -160,7 +174,7 @@ export class Monitor {
     this.store = new MonitorStore(deps.db);
     this.startedAt = deps.clock();
     if (this.store.getState(STATE_KEYS.firstStarted) === undefined) this.store.setState(STATE_KEYS.firstStarted, String(this.startedAt));
-    this.certificate = parseCertificate(deps.tls.cert);
+    deps.certificate.onChange((pair) => this.recordCertificate(pair));
     this.metrics = new Metrics({
       store: this.store,
       clock: deps.clock,
@@ -203,6 +217,7 @@ export class Monitor {
     if (this.deps.selfTestHelo) this.store.setState(STATE_KEYS.selfTestHelo, this.deps.selfTestHelo);
     const admin = addresses.admin();
     if (admin.address) this.store.setState(STATE_KEYS.servedAdmin, admin.address);
+    this.recordCertificate(this.deps.certificate.current);
     const { config, clock } = this.deps;
     this.every(METRICS_FLUSH_MS, () => this.flushMetrics());
     this.after(FIRST_ALERT_CHECK_MS, () => {
@@ -223,6 +238,22 @@ export class Monitor {
         this.every(checklistEvery, scheduledRun);
       });
     }
+  }
+
+  /** What `moat checklist run` in another process compares the files with: the certificate the listeners serve. */
+  private recordCertificate(pair: ServedPair): void {
+    if (this.stopping) return;
+    try {
+      this.store.setState(STATE_KEYS.servedCertificate, JSON.stringify({ cert: pair.cert.toString('utf8'), loadedAt: pair.loadedAt } satisfies StoredCertificate));
+    } catch (error) {
+      this.deps.logger.warn({ error: (error as Error).message }, 'STATE_WRITE_FAILED');
+    }
+  }
+
+  /** The listeners' certificate, for the alert rule and /metrics. */
+  private get certificate(): { validTo: number; subject: string } {
+    const { validTo, subject } = this.deps.certificate.current;
+    return { validTo, subject };
   }
 
   private every(ms: number, run: () => void): void {
@@ -282,7 +313,13 @@ export class Monitor {
       selfTestHelo: this.deps.selfTestHelo ?? null,
       adminAddress: admin.address,
       adminError: admin.error,
-      tls: () => this.deps.tls,
+      tls: () => readTlsPair(this.deps.config, this.deps.dataDir),
+      // the files are looked at first: a pair renewed a moment ago is served before the probe compares
+      servedCertificate: () => {
+        this.deps.certificate.check();
+        const { cert, loadedAt } = this.deps.certificate.current;
+        return { cert, loadedAt };
+      },
     });
   }
 
@@ -367,7 +404,7 @@ export class Monitor {
       help: 'Whether an alert of this rule is raised (1) or not (0)',
       samples: this.alerts.ruleIds().map((rule) => ({ labels: { rule, severity: this.alerts.rule(rule)!.severity }, value: open.has(rule) ? 1 : 0 })),
     });
-    if (this.certificate) {
+    {
       families.push({ name: 'moat_tls_certificate_expiry_timestamp_seconds', type: 'gauge', help: "When the mx listener's certificate expires", samples: [{ value: Math.floor(this.certificate.validTo / 1000) }] });
     }
     // always there, 0 before the first backup: a missing series cannot raise "time() - x > 7d", a 0 does
@@ -435,17 +472,9 @@ export class Monitor {
       this.store.deleteState(STATE_KEYS.servedSubmission);
       this.store.deleteState(STATE_KEYS.servedAdmin);
       this.store.deleteState(STATE_KEYS.selfTestHelo);
+      this.store.deleteState(STATE_KEYS.servedCertificate);
     } catch (error) {
       this.deps.logger.warn({ error: (error as Error).message }, 'STATE_WRITE_FAILED');
     }
-  }
-}
-
-function parseCertificate(pem: Buffer): { validTo: number; subject: string } | null {
-  try {
-    const cert = new X509Certificate(pem);
-    return { validTo: Date.parse(cert.validTo), subject: cert.subject.replace(/\n/g, ', ') };
-  } catch {
-    return null;
   }
 }

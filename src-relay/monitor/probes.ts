@@ -12,6 +12,7 @@ import { TrustedNetworks } from '../util/networks.ts';
 import { checkSmtpServer } from './server-check.ts';
 import type { MonitorHooks, ProbeOutcome } from './types.ts';
 import type { SubmissionAddresses } from '../submission/index.ts';
+import { certificateFingerprint } from '../smtp/certificate-watch.ts';
 
 /** apt, PowerShell: a command that has not finished within this long is stopped and the probe says unknown. */
 export const COMMAND_TIMEOUT_MS = 120_000;
@@ -74,11 +75,19 @@ export interface ProbeContext {
   /** Where the admin listener is bound; null with `adminError` when binding failed. */
   adminAddress: string | null;
   adminError?: string | null;
-  /** The mx listener's certificate and key in use (PEM). */
+  /** The mx listener's certificate and key as their files hold them (PEM). */
   tls: () => { cert: Buffer; key: Buffer; selfSigned: boolean } | null;
+  /** The certificate the running relay's listeners serve; null when no relay runs (or it is not known). */
+  servedCertificate: () => ServedCertificate | null;
   lastBackup: () => { at: number; file: string } | null;
   lastBackupError: () => { at: number; error: string } | null;
   hooks: MonitorHooks;
+}
+
+/** A certificate a listener serves (PEM) and when the relay read it (ms). */
+export interface ServedCertificate {
+  cert: Buffer;
+  loadedAt: number;
 }
 
 export interface Probe {
@@ -307,6 +316,9 @@ export const spamEnginesProbe: Probe = {
 
 // ---------------------------------------------------------------------------------------------- TLS
 
+/** What renewing takes: the files, nothing more (smtp/certificate-watch.ts). */
+const RENEW_HINT = 'Renew it (overwrite the certificate and key files): Moat serves the new pair within a minute, or at once with systemctl reload moat (SIGHUP).';
+
 export function describeCertificate(pem: Buffer, key: Buffer | null, now: number, warnDays: number): ProbeOutcome & { validTo?: number } {
   let cert: X509Certificate;
   try {
@@ -326,10 +338,10 @@ export function describeCertificate(pem: Buffer, key: Buffer | null, now: number
       return { status: 'failing', detail: `${what}: the key cannot be read (${(error as Error).message})`, validTo };
     }
   }
-  if (validTo < now) return { status: 'failing', detail: `${what} expired on ${cert.validTo}`, hint: 'Renew it, then restart the relay.', validTo };
+  if (validTo < now) return { status: 'failing', detail: `${what} expired on ${cert.validTo}`, hint: RENEW_HINT, validTo };
   if (validFrom > now) return { status: 'failing', detail: `${what} is not valid before ${cert.validFrom}`, hint: "Check the box's clock.", validTo };
   const left = validTo - now;
-  if (left < warnDays * DAY_MS) return { status: 'warning', detail: `${what} expires in ${describeDuration(left)} (${cert.validTo})`, hint: 'Renew it, then restart the relay.', validTo };
+  if (left < warnDays * DAY_MS) return { status: 'warning', detail: `${what} expires in ${describeDuration(left)} (${cert.validTo})`, hint: RENEW_HINT, validTo };
   return { status: 'ok', detail: `${what}, valid until ${cert.validTo}`, validTo };
 }
 
@@ -338,9 +350,29 @@ export const tlsProbe: Probe = {
   title: 'TLS certificate of the mx listener',
   run(context) {
     const tls = context.tls();
-    if (!tls) return unknown('no certificate found (it is made on the first start)');
-    const { validTo: _validTo, ...outcome } = describeCertificate(tls.cert, tls.key, context.now, context.config.alerts.tlsExpiryDays.raise);
-    return outcome;
+    const served = context.servedCertificate();
+    if (!tls && !served) return unknown('no certificate found (it is made on the first start)');
+    const warnDays = context.config.alerts.tlsExpiryDays.raise;
+    const files = tls ? describeCertificate(tls.cert, tls.key, context.now, warnDays) : null;
+    const { validTo: _validTo, ...outcome } = files ?? { status: 'failing' as const, detail: 'the certificate or key file is missing' };
+    if (!served) return outcome;
+    const servedFingerprint = certificateFingerprint(served.cert);
+    if (tls && servedFingerprint === certificateFingerprint(tls.cert)) return outcome;
+    // the files say one thing, the listeners serve another: describe both, the served one first (what clients see)
+    const inUse = describeCertificate(served.cert, null, context.now, warnDays);
+    const serving = `the listeners serve ${inUse.detail} (read ${new Date(served.loadedAt).toISOString()})`;
+    if (outcome.status === 'failing' || outcome.status === 'unknown') {
+      return {
+        status: 'failing',
+        detail: `the files cannot be used: ${outcome.detail}; ${serving}`,
+        hint: `${outcome.hint ? `${outcome.hint} ` : ''}The listeners keep the pair they serve until the files hold a matching, valid pair (the log says why with CERTIFICATE_RELOAD_FAILED).`,
+      };
+    }
+    return {
+      status: inUse.status === 'ok' ? 'warning' : inUse.status,
+      detail: `${serving}; the files hold another, not served yet: ${outcome.detail}`,
+      hint: 'Moat serves the files within a minute of their change, or at once with systemctl reload moat (SIGHUP); if it stays, the log says why (CERTIFICATE_RELOAD_FAILED).',
+    };
   },
 };
 

@@ -27,6 +27,8 @@ export const STATE_KEYS = {
   /** JSON {submission?, submissions?}: where the running relay's submission listeners are (587, 465). */
   servedSubmission: 'served_submission_addresses',
   servedAdmin: 'served_admin_address',
+  /** JSON {cert, loadedAt}: the PEM certificate the running relay's listeners serve (smtp/certificate-watch.ts). */
+  servedCertificate: 'served_certificate',
   /** The EHLO name the running relay's open-relay self-test uses (secret per run): its probes are not counted as refusals. */
   selfTestHelo: 'self_test_helo',
   /** 'YYYY-MM-DD' (local): the day the scheduled quarantine digest last ran (quarantine/digest.ts), so a start later that day does not send it again. */

@@ -61,6 +61,7 @@ function context(overrides: Partial<ProbeContext> = {}): ProbeContext {
     mxAddress: null,
     adminAddress: '127.0.0.1:8025',
     tls: () => null,
+    servedCertificate: () => null,
     lastBackup: () => null,
     lastBackupError: () => null,
     hooks: {},
