@@ -116,6 +116,8 @@ test('the systemd unit runs `moat serve` as its own user on /var/lib/moat and ma
     'User=moat',
     'Group=moat',
     'ExecStart=/usr/bin/moat serve --data-dir /var/lib/moat',
+    // a reload is SIGHUP, which the relay takes as "read the certificate again" (test/reliability/reload-signal.test.ts)
+    'ExecReload=/bin/kill -HUP $MAINPID',
     'StateDirectory=moat',
     'StateDirectoryMode=0700',
     'AmbientCapabilities=CAP_NET_BIND_SERVICE',
