@@ -215,6 +215,25 @@ test('TLS certificate: ok, expiring soon, expired, or not matching its key', asy
   assert.equal((await tlsProbe.run(context())).status, 'unknown');
 });
 
+test('TLS certificate: a served certificate other than the files is named beside them, never hidden behind their ok', async () => {
+  const make = async (name: string, days: number) =>
+    generate([{ name: 'commonName', value: name }], { keySize: 2048, notBeforeDate: new Date(NOW - 86400_000), notAfterDate: new Date(NOW + days * 86400_000) });
+  const [served, renewed] = await Promise.all([make('old.example.test', 20), make('new.example.test', 300)]);
+  const files = { cert: Buffer.from(renewed.cert), key: Buffer.from(renewed.private), selfSigned: false };
+  const same = await tlsProbe.run(context({ tls: () => files, servedCertificate: () => ({ cert: Buffer.from(renewed.cert), loadedAt: NOW }) }));
+  assert.equal(same.status, 'ok');
+  assert.doesNotMatch(same.detail, /listeners serve/);
+  const pending = await tlsProbe.run(context({ tls: () => files, servedCertificate: () => ({ cert: Buffer.from(served.cert), loadedAt: NOW }) }));
+  assert.equal(pending.status, 'warning');
+  assert.match(pending.detail, /the listeners serve CN=old\.example\.test.*the files hold another, not served yet: CN=new\.example\.test/);
+  const broken = await tlsProbe.run(context({ tls: () => ({ ...files, key: Buffer.from(served.private) }), servedCertificate: () => ({ cert: Buffer.from(served.cert), loadedAt: NOW }) }));
+  assert.equal(broken.status, 'failing');
+  assert.match(broken.detail, /does not belong.*the listeners serve CN=old\.example\.test/);
+  const gone = await tlsProbe.run(context({ tls: () => null, servedCertificate: () => ({ cert: Buffer.from(served.cert), loadedAt: NOW }) }));
+  assert.equal(gone.status, 'failing');
+  assert.match(gone.detail, /missing.*the listeners serve/);
+});
+
 test('admin listener and backup age', async () => {
   assert.equal((await adminListenerProbe.run(context())).status, 'ok');
   assert.equal((await adminListenerProbe.run(context({ adminAddress: null, adminError: 'listen EADDRINUSE' }))).status, 'failing');
