@@ -95,6 +95,8 @@ export interface Relay {
   certificate(): ServedPair;
   /** Reads the certificate files now (SIGHUP): a valid, matching pair is served to new connections; a bad one is logged and the old pair stays. */
   reloadCertificate(reason: string): ReloadOutcome;
+  /** Called with each new pair the listeners serve (the admin listener follows it when it has no pair of its own). */
+  onCertificateChange(subscriber: (pair: ServedPair) => void): void;
   /** Messages whose spool file was missing or torn at start (raised loudly; not delivered). */
   readonly damaged: string[];
   stop(): Promise<void>;
@@ -252,6 +254,7 @@ export async function createRelay(config: Config, dataDir: string, options: Rela
       routeStates: () => scheduler.routeStates(),
       certificate: () => certificate.current,
       reloadCertificate: (reason) => certificate.reload(reason),
+      onCertificateChange: (subscriber) => certificate.onChange(subscriber),
       stop() {
         stopping ??= (async () => {
           certificate.stop();

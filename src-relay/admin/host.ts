@@ -85,6 +85,8 @@ export class AdminHost {
   private readonly lock: DataDirLock;
   /** Whether the admin listener serves HTTPS: admin.tls changes only at the next start. */
   private adminServedOverTls = false;
+  /** Whether the admin listener's HTTPS pair is the mx listeners' (admin.tls names no files): it follows a renewal. */
+  private adminFollowsMxPair = false;
   private server: AdminServer | null = null;
   private startedAt: number | null = null;
   private appliedAt: number | null = null;
@@ -167,6 +169,7 @@ export class AdminHost {
     }
     const tls = await adminTlsPair(this.config, () => loadOrCreateTls(this.options.dataDir, this.hostname, this.config.mx.tls.cert, this.config.mx.tls.key));
     this.adminServedOverTls = Boolean(tls);
+    this.adminFollowsMxPair = Boolean(tls) && !(this.config.admin.tls.cert && this.config.admin.tls.key);
     this.server = new AdminServer({ listen: this.options.adminListen ?? this.config.admin.listen, router: this.router(Boolean(tls)), logger: this.logger, tls });
     await this.server.start();
   }
@@ -194,6 +197,9 @@ export class AdminHost {
     this.relay = relay;
     this.config = config;
     this.state = 'running';
+    relay.onCertificateChange((pair) => {
+      if (this.adminFollowsMxPair && this.relay === relay) this.server?.useCertificate(pair);
+    });
     this.startedAt = this.clock();
     this.appliedAt = byApply ? this.startedAt : null;
     this.forwardEvents(relay);

@@ -89,6 +89,12 @@ export class AdminServer {
     this.capConnections();
   }
 
+  /** HTTPS only: serves `pair` on the connections made from now on (a renewed certificate); open ones keep theirs. */
+  useCertificate(pair: { cert: Buffer; key: Buffer }): void {
+    if (!this.options.tls) return;
+    (this.server as HttpsServer).setSecureContext({ cert: pair.cert, key: pair.key, minVersion: 'TLSv1.2' });
+  }
+
   private capConnections(): void {
     const byClient = new Map<string, Set<Socket>>();
     let total = 0;

@@ -12,6 +12,8 @@ import { tempDir } from '../helpers/temp-dir.ts';
 import { runCli } from '../helpers/cli.ts';
 import { makePair, servedFingerprint, writePair } from '../helpers/certificates.ts';
 import { createLineLogger } from '../../src-relay/log/logger.ts';
+import { startHost } from '../helpers/admin.ts';
+import { connect as connectTls } from 'node:tls';
 
 /** A logger whose lines the test can wait for. */
 function recordingLogger() {
@@ -125,4 +127,39 @@ test('moat checklist run, while the relay runs, does not call a pair ok that the
   const stopped = await runCli(['checklist', 'run', 'tls-certificate', '--data-dir', dataDir]);
   assert.equal(stopped.code, 0, stopped.stderr);
   assert.doesNotMatch(tlsLine(stopped.stdout), /the listeners serve/);
+});
+
+/** The certificate an HTTPS listener presents. */
+function httpsFingerprint(address: string): Promise<string> {
+  const port = Number(address.slice(address.lastIndexOf(':') + 1));
+  return new Promise((resolve, reject) => {
+    const socket = connectTls({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => {
+      const peer = socket.getPeerX509Certificate();
+      socket.end();
+      if (peer) resolve(peer.fingerprint256);
+      else reject(new Error('no certificate'));
+    });
+    socket.once('error', reject);
+  });
+}
+
+test('the admin page over HTTPS with the mx pair follows its renewal (SIGHUP through the host)', async () => {
+  const { paths } = certificateFiles();
+  const [first, renewed] = await Promise.all([makePair('relay.example.test', 30), makePair('relay.example.test', 90)]);
+  writePair(paths, first);
+  const world = await startHost(
+    { domains: ['example.test'], internal: { host: '127.0.0.1', port: 9 }, filters: { enabled: false }, mx: { listen: '127.0.0.1:0', tls: paths }, admin: { tls: { enabled: true } } },
+    { relayOptions: { certificateCheckMs: 0 } },
+  );
+  try {
+    assert.equal(world.host.state, 'running', world.host.error ?? '');
+    const mxPort = Number(world.host.relay!.addresses.mx.split(':').pop());
+    assert.equal(await httpsFingerprint(world.host.adminAddress!), first.fingerprint);
+    writePair(paths, renewed);
+    world.host.reload('SIGHUP');
+    assert.equal(await servedFingerprint(mxPort), renewed.fingerprint);
+    assert.equal(await httpsFingerprint(world.host.adminAddress!), renewed.fingerprint);
+  } finally {
+    await world.stop();
+  }
 });
