@@ -98,6 +98,7 @@ export const FLAGS = {
   selector: { type: 'string' },
   'admin-listen': { type: 'string' },
   'passphrase-file': { type: 'string' },
+  'deliver-queue': { type: 'boolean' },
   'allow-sender': { type: 'boolean' },
   search: { type: 'string' },
   now: { type: 'boolean' },
@@ -349,7 +350,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'dkim':
         return await dkimCommand(flags['data-dir'] ?? defaultDataDir(), positionals, flags, processIo);
       case 'backup':
-        return await backupCommand(positionals, { dataDirFlag: flags['data-dir'], passphraseFile: flags['passphrase-file'], resolve: () => resolveConfig(flags), refuseConfig }, processIo);
+        return await backupCommand(positionals, { dataDirFlag: flags['data-dir'], passphraseFile: flags['passphrase-file'], deliverQueue: flags['deliver-queue'], resolve: () => resolveConfig(flags), refuseConfig }, processIo);
       case 'quarantine':
       case 'senders':
         return await (command === 'quarantine' ? quarantineCommand : sendersCommand)(positionals, { resolve: () => resolveConfig(flags), refuseConfig, flags }, processIo);

@@ -385,6 +385,12 @@ export interface RestoreOptions {
   file: string;
   dataDir: string;
   passphrase?: string;
+  /**
+   * Leave the restored queue due at once (a real disaster recovery: the old relay is gone). Without it the whole
+   * queue is held, as `moat queue hold --all` does: a restore test on another box while the old relay still runs
+   * would otherwise deliver every queued message a second time.
+   */
+  deliverQueue?: boolean;
   clock?: () => number;
 }
 
@@ -398,6 +404,8 @@ export interface RestoreSummary {
   missing: string[];
   files: number;
   notes: string[];
+  /** Whether the restored relay's queue is held (the default whenever messages came back; see deliverQueue). */
+  queueHeld: boolean;
 }
 
 /** Whether `file` starts like an encrypted backup (else it must be a plain tar backup). */
@@ -587,7 +595,7 @@ async function hashOf(body: AsyncIterable<Buffer>): Promise<string> {
  * manifest, every file's SHA-256, the GCM tag) before anything is written; then it is read again into a staging
  * folder inside the target, where SQLite's integrity check and each queued message's spool file are checked, and
  * moved into place. Nothing outside the target is ever moved, overwritten or deleted. Pending recipients are made
- * due at once, so the restored relay starts delivering right away.
+ * due at once; the queue is held unless `deliverQueue` is set, so a restore test does not deliver mail twice.
  */
 export async function restoreBackup(options: RestoreOptions): Promise<RestoreSummary> {
   const clock = options.clock ?? Date.now;
@@ -624,7 +632,7 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreSum
       throw new BackupError('DAMAGED', `${options.file} changed while it was being restored`);
     }
     const notes = finishRestore(staging, dataDir, manifest, options.file, clock);
-    const { messages, quarantined, missing } = checkRestoredQueue(staging, clock);
+    const { messages, quarantined, missing, queueHeld } = checkRestoredQueue(staging, clock, options.deliverQueue ? null : { file: resolve(options.file), manifest });
     const moving = readdirSync(staging);
     const stray = moving.find((name) => !RESTORED_TOP_LEVEL.has(name));
     if (stray !== undefined) throw unsafe(`restore made ${JSON.stringify(stray)}, which it never moves into a data directory`);
@@ -635,7 +643,7 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreSum
     }
     rmSync(staging, { recursive: true, force: true });
     await syncFolder(dataDir);
-    return { dataDir, manifest, messages, quarantined, missing, files, notes };
+    return { dataDir, manifest, messages, quarantined, missing, files, notes, queueHeld };
   } catch (error) {
     rmSync(staging, { recursive: true, force: true });
     if (!exists) rmSync(dataDir, { recursive: true, force: true });
@@ -727,8 +735,12 @@ function writeFileDurably(path: string, data: string): void {
   renameSync(temp, path);
 }
 
-/** Pending recipients become due now; queued messages without their spool file are reported (start-up sets them aside). */
-function checkRestoredQueue(staging: string, clock: () => number): { messages: number; quarantined: number; missing: string[] } {
+/**
+ * Pending recipients become due now; queued messages without their spool file are reported (start-up sets them
+ * aside). With `hold` (the default) and mail in the queue, the whole queue is held, as `moat queue hold --all` does,
+ * with a history row for the queue and for each message saying why: the old relay may still be delivering them.
+ */
+function checkRestoredQueue(staging: string, clock: () => number, hold: { file: string; manifest: Manifest } | null): { messages: number; quarantined: number; missing: string[]; queueHeld: boolean } {
   const db = openDatabase(staging);
   try {
     const store = new QueueStore(db);
@@ -739,9 +751,18 @@ function checkRestoredQueue(staging: string, clock: () => number): { messages: n
       const path = join(staging, 'spool', 'msg', row.id);
       if (!existsSync(path) || statSync(path).size !== row.spool_bytes) missing.push(row.id);
     }
-    store.allPendingDue(clock());
+    const now = clock();
+    store.allPendingDue(now);
+    const queueHeld = hold !== null && queued > 0;
+    if (queueHeld) {
+      const detail = `whole queue held by the restore of ${hold.file} (a backup of ${hold.manifest.hostname} taken ${hold.manifest.createdAt}): the old relay may still deliver these messages; resume once it is gone for good`;
+      store.atomically(() => {
+        store.setState(STATE_KEYS.queueHeld, '1');
+        store.insertHistory([{ at: now, action: 'QUEUE_HELD', detail }, ...store.queued().map((row) => ({ at: now, queueId: row.id, action: 'QUEUE_HELD' as const, detail }))]);
+      });
+    }
     checkpoint(db);
-    return { messages: queued, quarantined: store.quarantineCount(), missing };
+    return { messages: queued, quarantined: store.quarantineCount(), missing, queueHeld };
   } finally {
     db.close();
   }

@@ -8,12 +8,18 @@ import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type CommandIo } from './io.ts';
 import { missingStore } from '../engine.ts';
 
 export const BACKUP_USAGE = `  moat backup create FILE [--passphrase-file F] [--data-dir DIR]     (while serve runs, too)
-              | restore FILE --data-dir NEWDIR [--passphrase-file F]  (NEWDIR new or empty)`;
+              | restore FILE --data-dir NEWDIR [--passphrase-file F] [--deliver-queue]
+                 NEWDIR new or empty. The queued mail it brings back is held (nothing is sent) until
+                 "moat queue resume --data-dir NEWDIR": while the old relay still runs, releasing it
+                 delivers every message twice. --deliver-queue: the old relay is gone for good
+                 (a disaster recovery); the queue is delivered as soon as the new relay starts`;
 
 export interface BackupCliContext {
   /** --data-dir as given (restore insists on it). */
   dataDirFlag: string | undefined;
   passphraseFile: string | undefined;
+  /** restore: leave the queue due at once instead of held (--deliver-queue). */
+  deliverQueue?: boolean;
   /** The configuration as serve would read it (file + flags). */
   resolve(): { dataDir: string; configFile: string; result: ConfigResult };
   refuseConfig(configFile: string, problems: ConfigProblem[]): number;
@@ -28,6 +34,7 @@ export async function backupCommand(args: string[], context: BackupCliContext, i
   if (action !== 'create' && action !== 'restore') return usage(`unknown backup action ${JSON.stringify(action ?? '')}`);
   if (!file) return usage(`backup ${action} needs a FILE`);
   if (extra.length) return usage(`unexpected arguments: ${extra.join(' ')}`);
+  if (context.deliverQueue && action !== 'restore') return usage('--deliver-queue is for backup restore');
   let passphrase: string | undefined;
   try {
     passphrase = context.passphraseFile ? readPassphraseFile(context.passphraseFile) : undefined;
@@ -58,10 +65,20 @@ export async function backupCommand(args: string[], context: BackupCliContext, i
       return EXIT_OK;
     }
     if (!context.dataDirFlag) return usage('backup restore needs --data-dir NEWDIR (a new or empty directory)');
-    const summary = await restoreBackup({ file, dataDir: context.dataDirFlag, passphrase });
+    const summary = await restoreBackup({ file, dataDir: context.dataDirFlag, passphrase, deliverQueue: context.deliverQueue });
     io.out(
-      `restored ${summary.files} files into ${summary.dataDir}: backup of ${summary.manifest.hostname} taken ${summary.manifest.createdAt} (Moat ${summary.manifest.moat}), ${summary.messages} queued message(s), due for delivery at once, ${summary.quarantined} in quarantine\n`,
+      `restored ${summary.files} files into ${summary.dataDir}: backup of ${summary.manifest.hostname} taken ${summary.manifest.createdAt} (Moat ${summary.manifest.moat}), ${summary.messages} queued message(s), ${summary.quarantined} in quarantine\n`,
     );
+    if (summary.queueHeld) {
+      io.out(
+        `HELD: the ${summary.messages} queued message(s) are held; the restored relay sends none of them until you release them.\n` +
+          `  While the old relay (${summary.manifest.hostname}) still runs, keep them held: it delivers them itself, and releasing them here delivers each one twice.\n` +
+          `  Once the old relay is gone for good, release them with: moat queue resume --data-dir ${summary.dataDir}\n` +
+          `  (or "Resume delivery" on the admin page's Queue screen)\n`,
+      );
+    } else if (summary.messages > 0) {
+      io.out(`the ${summary.messages} queued message(s) are due for delivery at once (--deliver-queue): if the old relay still runs, stop it for good first, or they are delivered twice\n`);
+    }
     for (const note of summary.notes) io.out(`note: ${note}\n`);
     if (summary.missing.length) io.out(`WARNING: ${summary.missing.length} message(s) have no spool file in the backup and will be set aside: ${summary.missing.join(', ')}\n`);
     io.out(`start it with: moat serve --data-dir ${summary.dataDir}\n`);

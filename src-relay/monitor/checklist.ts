@@ -26,7 +26,7 @@ export const MANUAL_ITEMS: readonly ManualItem[] = [
   { id: 'internal-anonymous-relay-off', text: "The internal server's anonymous relay is off: it takes mail from the relay only for its own domains", reviewDays: 365 },
   { id: 'different-antivirus', text: 'A different anti-virus product runs at the relay than on the internal server', reviewDays: 365 },
   { id: 'os-auto-updates', text: 'Unattended security updates are on for the operating system (or someone installs them every week)', reviewDays: 365 },
-  { id: 'restore-tested', text: 'A backup was restored on another box and the relay started from it (restore test)', reviewDays: 365 },
+  { id: 'restore-tested', text: 'A backup was restored on another box and the relay started from it, its queue left held so nothing is sent twice (restore test; moat backup restore holds it)', reviewDays: 365 },
   { id: 'admin-access', text: "Only the admins' workstations can reach the admin listener (SSH tunnel or firewall)", reviewDays: 365 },
 ];
 

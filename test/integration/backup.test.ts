@@ -86,7 +86,9 @@ test('a backup taken under load restores into a new data dir, and the new relay 
     assert.equal(readdirSync(dataDir).filter((name) => name.startsWith('.backup-staging-')).length, 0, 'no staging left behind');
 
     const restored = join(world(), 'new');
-    const result = await restoreBackup({ file, dataDir: restored });
+    // a disaster recovery: the old relay is gone, so the queue is left due
+    const result = await restoreBackup({ file, dataDir: restored, deliverQueue: true });
+    assert.equal(result.queueHeld, false);
     assert.equal(result.messages, summary.messages);
     assert.deepEqual(result.missing, []);
     const snapshot = queuedSubjects(restored);
@@ -165,20 +167,45 @@ test('moat backup create while serve runs: encrypted, refused without or with a 
   assert.equal(notEmpty.code, 1);
   assert.match(notEmpty.stderr, /is not empty/);
 
+  // a restore test on another box while the old relay still runs: the queue comes back held, and says so
   const restored = await runCli(['backup', 'restore', file, '--data-dir', target, '--passphrase-file', passphraseFile]);
   assert.equal(restored.code, 0, restored.stderr);
-  assert.match(restored.stdout, /5 queued message\(s\), due for delivery at once, 0 in quarantine/);
+  assert.match(restored.stdout, /5 queued message\(s\), 0 in quarantine/);
+  assert.match(restored.stdout, /HELD: the 5 queued message\(s\) are held; the restored relay sends none of them until you release them/);
+  assert.match(restored.stdout, /releasing them here delivers each one twice/);
+  assert.ok(restored.stdout.includes(`release them with: moat queue resume --data-dir ${target}\n`), restored.stdout);
+  assert.match(restored.stdout, /"Resume delivery" on the admin page's Queue screen/);
   assert.match(restored.stdout, /start it with: moat serve --data-dir /);
+  const held = await runCli(['queue', 'list', '--data-dir', target]);
+  assert.match(held.stdout, /WHOLE QUEUE HELD/);
   const sink = await Sink.start();
   try {
     const again = await ServeProcess.start(['--data-dir', target, '--mx-listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--internal', `127.0.0.1:${sink.port}`]);
     serves.push(again);
+    // the sink is on this box: a queue that was not held would be delivered in a few milliseconds
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    assert.equal(sink.messages.length, 0, 'nothing delivered while the queue is held');
+    const shown = await runCli(['queue', 'show', [...queuedSubjects(target).keys()][0]!, '--data-dir', target]);
+    assert.match(shown.stdout, /held by the restore of .*enc\.moat .*the old relay may still deliver these messages/i);
+    const resumed = await runCli(['queue', 'resume', '--data-dir', target]);
+    assert.equal(resumed.code, 0, resumed.stderr);
     await sink.waitFor(5, 60_000);
     assert.deepEqual(sink.messages.map((m) => subjectOf(m.raw)).sort(), ['secret 0', 'secret 1', 'secret 2', 'secret 3', 'secret 4']);
     assert.equal((await again.stop()).code, 0);
   } finally {
     await sink.stop();
   }
+
+  // a disaster recovery: --deliver-queue leaves it due, and warns about the old relay
+  const recovered = join(base, 'recovered');
+  const due = await runCli(['backup', 'restore', file, '--data-dir', recovered, '--passphrase-file', passphraseFile, '--deliver-queue']);
+  assert.equal(due.code, 0, due.stderr);
+  assert.doesNotMatch(due.stdout, /HELD/);
+  assert.match(due.stdout, /the 5 queued message\(s\) are due for delivery at once \(--deliver-queue\): if the old relay still runs, stop it for good first, or they are delivered twice/);
+  assert.doesNotMatch((await runCli(['queue', 'list', '--data-dir', recovered])).stdout, /HELD/);
+  const misplaced = await runCli(['backup', 'create', join(base, 'x.moat'), '--data-dir', dataDir, '--deliver-queue', ...flags]);
+  assert.equal(misplaced.code, 2);
+  assert.match(misplaced.stderr, /--deliver-queue is for backup restore/);
 });
 
 test('an unencrypted backup is a plain tar holding the database, the config, the keys and the spool files; other files are refused', { timeout: TEST_TIMEOUT_MS }, async (t) => {
