@@ -3,6 +3,7 @@ import { hostname as osHostname } from 'node:os';
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import { promises as dns } from 'node:dns';
+import { passphraseFileProblems } from '../config/passphrase-file.ts';
 import { checkServeReady, loadConfig, mergeConfig, overriddenPaths, saveConfig, scoreOrderProblems, tlsFileProblems, validateConfig, type ConfigProblem } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { createRelay, dataPaths, type Relay, type RelayOptions } from '../engine.ts';
@@ -255,7 +256,8 @@ export class AdminHost {
     const effective = validateConfig(mergeConfig(input, this.options.overrides ?? {}));
     if (!effective.ok) return effective.problems;
     // a step of the wizard: its TLS files are read as soon as they are named
-    return complete ? checkServeReady(effective.config) : tlsFileProblems(effective.config);
+    // the backup passphrase file too, though a relay starts without it (checkServeReady): its backups would fail
+    return [...(complete ? checkServeReady(effective.config) : tlsFileProblems(effective.config)), ...passphraseFileProblems(effective.config)];
   }
 
   private async applyNow(input: Json): Promise<RelayStatus & { notes: string[] }> {

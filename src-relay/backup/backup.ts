@@ -4,6 +4,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { hostname as osHostname } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Config } from '../config/schema.ts';
+import { readPassphrase } from '../config/passphrase-file.ts';
 import type { Logger } from '../log/logger.ts';
 import { silentLogger } from '../log/logger.ts';
 import { checkpoint, integrityProblem, openCopy, openDatabase, schemaVersion, type Db } from '../store/db.ts';
@@ -47,7 +48,7 @@ const RESTORED_TOP_LEVEL: ReadonlySet<string> = new Set(['moat.db', 'moat.db-wal
 // control characters in a manifest string would reach the terminal when restore reports it
 const CONTROL_CHARS = /[\p{Cc}\u202A-\u202E\u2066-\u2069]/u;
 
-export type BackupErrorCode = 'WRONG_PASSPHRASE' | 'NEEDS_PASSPHRASE' | 'DAMAGED' | 'NOT_A_BACKUP' | 'UNSAFE' | 'TARGET_NOT_EMPTY' | 'NO_DATA_DIR';
+export type BackupErrorCode = 'WRONG_PASSPHRASE' | 'NEEDS_PASSPHRASE' | 'PASSPHRASE_FILE' | 'DAMAGED' | 'NOT_A_BACKUP' | 'UNSAFE' | 'TARGET_NOT_EMPTY' | 'NO_DATA_DIR';
 
 export class BackupError extends Error {
   constructor(
@@ -98,11 +99,11 @@ export interface CreateBackupOptions {
   logger?: Logger;
 }
 
-/** A passphrase file: its text without the final line break; an empty one is refused. */
+/** A passphrase file: its text without the final line break; a missing, unreadable or empty one is refused in plain words. */
 export function readPassphraseFile(path: string): string {
-  const text = readFileSync(path, 'utf8').replace(/\r?\n$/, '');
-  if (!text) throw new BackupError('NEEDS_PASSPHRASE', `the passphrase file ${path} is empty`);
-  return text;
+  const read = readPassphrase(path);
+  if ('problem' in read) throw new BackupError('PASSPHRASE_FILE', `the passphrase file cannot be used: ${read.problem}`);
+  return read.value;
 }
 
 /** Buffers small writes; encrypts when a cipher is given. */

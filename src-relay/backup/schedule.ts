@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Db } from '../store/db.ts';
-import { createBackup, readPassphraseFile, removeBackupLeftovers, type BackupSummary } from './backup.ts';
+import { BackupError, createBackup, readPassphraseFile, removeBackupLeftovers, type BackupSummary } from './backup.ts';
 
 /** Names of scheduled backups: sortable by time, and the only files retention ever deletes. */
 export const SCHEDULED_NAME = /^moat-backup-\d{8}T\d{6}Z\.moat$/;
@@ -97,7 +97,7 @@ export class BackupScheduler {
     const { config, dataDir, db, log, clock, logger } = this.options;
     try {
       mkdirSync(this.folder, { recursive: true, mode: 0o700 });
-      const passphrase = config.backup.passphraseFile ? readPassphraseFile(config.backup.passphraseFile) : undefined;
+      const passphrase = config.backup.passphraseFile ? settingPassphrase(config.backup.passphraseFile) : undefined;
       const summary = await createBackup({ dataDir, config, db, file: join(this.folder, scheduledBackupName(clock())), passphrase, clock, logger });
       log.succeeded(summary);
       this.prune();
@@ -122,5 +122,17 @@ export class BackupScheduler {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     await this.running?.catch(() => undefined);
+  }
+}
+
+/** The configured passphrase; a file gone or emptied since Apply is told with the setting to fix, in plain words. */
+function settingPassphrase(file: string): string {
+  try {
+    return readPassphraseFile(file);
+  } catch (error) {
+    if (error instanceof BackupError && error.code === 'PASSPHRASE_FILE') {
+      throw new BackupError(error.code, `${error.message}. Backups are encrypted with it: put it back, or choose another file under Configuration → Scheduled backups (Passphrase file)`);
+    }
+    throw error;
   }
 }
