@@ -9,6 +9,9 @@ const KEY_BYTES = 32;
 /** Longer than any token Moat signs (a 254-octet address, a queue id, an expiry); longer input is refused unread. */
 export const MAX_TOKEN_CHARS = 1024;
 const CONTEXT = 'moat-user-link-v1.';
+/** Names the key a link was signed with (not the key: an HMAC of a fixed text under it), so a link of another key can be told. */
+const KEY_ID_CONTEXT = 'moat-user-link-key-id';
+const KEY_ID_CHARS = 8;
 
 /** What a link lets its holder do: act on one quarantined message, for one recipient, until it expires. */
 export interface LinkClaims {
@@ -18,14 +21,23 @@ export interface LinkClaims {
   expiresAt: number;
 }
 
-export type LinkCheck = { ok: true; claims: LinkClaims } | { ok: false; why: 'malformed' | 'altered' | 'expired' };
+/**
+ * Why a link is refused. `other-key`: well formed and signed, but by another key than this data directory's (a link
+ * from before a restore onto another box, or before the key file was renewed). `altered`: the signature does not
+ * match, and the link cannot tell whose key it was (changed, or an older link that does not name its key).
+ */
+export type LinkCheck = { ok: true; claims: LinkClaims } | { ok: false; why: 'malformed' | 'altered' | 'other-key' | 'expired' };
 
 /**
  * Signed links for the end users' quarantine page: HMAC-SHA256 over the recipient, the message and the expiry, with a
  * random key kept in the data directory. No log-in: the link is the permission, for that one message only.
  */
 export class UserLinks {
-  private constructor(private readonly key: Buffer) {}
+  private readonly keyId: string;
+
+  private constructor(private readonly key: Buffer) {
+    this.keyId = createHmac('sha256', key).update(KEY_ID_CONTEXT).digest('base64url').slice(0, KEY_ID_CHARS);
+  }
 
   /** Reads the data directory's key, making it on first use (atomically: two processes starting at once agree). */
   static async open(dataDir: string): Promise<UserLinks> {
@@ -60,7 +72,7 @@ export class UserLinks {
   }
 
   sign(claims: LinkClaims): string {
-    const payload = Buffer.from(JSON.stringify({ r: claims.recipient.toLowerCase(), m: claims.messageId, e: claims.expiresAt })).toString('base64url');
+    const payload = Buffer.from(JSON.stringify({ r: claims.recipient.toLowerCase(), m: claims.messageId, e: claims.expiresAt, k: this.keyId })).toString('base64url');
     return `${payload}.${this.mac(payload)}`;
   }
 
@@ -69,15 +81,13 @@ export class UserLinks {
     const [payload, mac] = token.split('.') as [string, string];
     const expected = Buffer.from(this.mac(payload), 'base64url');
     const given = Buffer.from(mac, 'base64url');
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return { ok: false, why: 'altered' };
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
-    } catch {
-      return { ok: false, why: 'malformed' };
+    const claims = parseClaims(payload);
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      // only which words the refusal uses: whoever changes k gets the same refusal in other words
+      return { ok: false, why: claims && typeof claims.k === 'string' && claims.k !== this.keyId ? 'other-key' : 'altered' };
     }
-    const { r, m, e } = (parsed ?? {}) as { r?: unknown; m?: unknown; e?: unknown };
-    if (typeof r !== 'string' || typeof m !== 'string' || typeof e !== 'number') return { ok: false, why: 'malformed' };
+    if (!claims) return { ok: false, why: 'malformed' };
+    const { r, m, e } = claims;
     if (e <= now) return { ok: false, why: 'expired' };
     return { ok: true, claims: { recipient: r, messageId: m, expiresAt: e } };
   }
@@ -85,6 +95,18 @@ export class UserLinks {
   private mac(payload: string): string {
     return createHmac('sha256', this.key).update(CONTEXT + payload).digest('base64url');
   }
+}
+
+/** A payload's fields when they have the shape Moat signs (k is missing from links made before it named its key). */
+function parseClaims(payload: string): { r: string; m: string; e: number; k?: unknown } | null {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
+  } catch {
+    return null;
+  }
+  const { r, m, e, k } = (parsed ?? {}) as { r?: unknown; m?: unknown; e?: unknown; k?: unknown };
+  return typeof r === 'string' && typeof m === 'string' && typeof e === 'number' ? { r, m, e, k } : null;
 }
 
 async function readKey(path: string): Promise<Buffer | null> {

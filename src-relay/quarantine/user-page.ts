@@ -180,7 +180,8 @@ export class UserPage {
         'This link has expired',
         `<p class="refused">This link has expired: links work for ${this.options.config.linkDays} days. Use the link in a newer quarantine e-mail, or ask your mail administrator.</p>`,
       );
-    } else page(context.res, check.why === 'altered' ? 403 : 400, 'This link does not work', INVALID_LINK);
+    } else if (check.why === 'other-key') page(context.res, 403, 'This link no longer works', OLD_KEY_LINK);
+    else page(context.res, check.why === 'altered' ? 403 : 400, 'This link does not work', check.why === 'altered' ? UNVERIFIED_LINK : INVALID_LINK);
     return null;
   }
 
@@ -327,6 +328,10 @@ function personalListsSection(entries: readonly { list: 'allow' | 'deny'; entry:
 }
 
 const INVALID_LINK = `<p class="refused">This link does not work: it is incomplete or has been changed. Copy the whole link from your quarantine e-mail, or ask your mail administrator.</p>`;
+// a link signed by the key of another (or an earlier) installation: after a restore onto another box, or a new key
+const OLD_KEY_LINK = `<p class="refused">This link is from an older quarantine e-mail and no longer works: the mail system was moved or renewed after that e-mail was sent. Use the links in your newest quarantine e-mail. If the message you are looking for is not in it, ask your mail administrator.</p>`;
+// the signature does not match and the link does not say whose key made it: either reason may be the one
+const UNVERIFIED_LINK = `<p class="refused">This link does not work. It may have been changed or cut short: copy the whole link from your quarantine e-mail. Or it is from an older quarantine e-mail, sent before the mail system was moved or renewed: then use the links in your newest quarantine e-mail. If neither helps, ask your mail administrator.</p>`;
 
 function gonePage(res: ServerResponse): void {
   page(

@@ -18,6 +18,7 @@ import { createBackup, restoreBackup, BackupError } from '../../src-relay/backup
 import { SCHEDULED_NAME } from '../../src-relay/backup/schedule.ts';
 import { ByteReader, TarWriter, readTar, tarHeader } from '../../src-relay/backup/archive.ts';
 import { loadConfig } from '../../src-relay/config/load.ts';
+import { UserLinks } from '../../src-relay/quarantine/user-links.ts';
 
 const TEST_TIMEOUT_MS = 240_000;
 const dirs: string[] = [];
@@ -384,17 +385,20 @@ test('staging left by a killed backup and a killed restore is gone after the nex
   }
 });
 
-test('a quarantined message is in the backup and comes back in quarantine, counted apart from the queue and not delivered', { timeout: TEST_TIMEOUT_MS }, async () => {
+test('a quarantined message is in the backup and comes back in quarantine, counted apart from the queue and not delivered; the old box\'s user-page links say they are old', { timeout: TEST_TIMEOUT_MS }, async () => {
   const sink = await Sink.start();
   const dataDir = join(world(), 'old');
   mkdirSync(dataDir);
   // a message without a Date scores 11 here: quarantined (10), not refused (15)
-  const relay = await startRelay(sink.port, { filters: { enabled: true, rules: { MISSING_DATE: 11 } } }, { dataDir });
+  const settings = { filters: { enabled: true, rules: { MISSING_DATE: 11 } }, quarantine: { userPage: { listen: '127.0.0.1:0' } } };
+  const relay = await startRelay(sink.port, settings, { dataDir });
   let restoredRelay: Awaited<ReturnType<typeof startRelay>> | undefined;
   try {
     const info = await send(relay.port, 'alice@sender.test', ['bob@example.test'], message('kept aside', 'the body\r\n').replace(/^Date: .*\r\n/m, ''));
     const id = /queued as (\S+)/.exec(info.response)![1]!;
     assert.equal(relay.relay.queue.store.message(id)!.status, 'quarantined');
+    // a digest's link, signed with the old box's key (user-link.key is not in backups)
+    const oldLink = (await UserLinks.open(dataDir)).sign({ recipient: 'bob@example.test', messageId: id, expiresAt: Date.now() + 86400_000 });
     const file = join(world(), 'q.moat');
     const created = await createBackup({ dataDir, file, config: relay.relay.config });
     assert.deepEqual([created.messages, created.quarantined], [0, 1]);
@@ -402,8 +406,16 @@ test('a quarantined message is in the backup and comes back in quarantine, count
     const restored = await restoreBackup({ file, dataDir: target });
     assert.deepEqual([restored.messages, restored.quarantined, restored.missing], [0, 1, []]);
     await relay.stop();
-    restoredRelay = await startRelay(sink.port, { filters: { enabled: true, rules: { MISSING_DATE: 11 } } }, { dataDir: target });
+    restoredRelay = await startRelay(sink.port, settings, { dataDir: target });
     assert.equal(restoredRelay.relay.queue.store.message(id)!.status, 'quarantined');
+    const page = `http://${restoredRelay.relay.userPage!.address}/q/`;
+    const refused = await fetch(`${page}${oldLink}`);
+    assert.equal(refused.status, 403);
+    const text = await refused.text();
+    assert.match(text, /This link is from an older quarantine e-mail and no longer works: the mail system was moved or renewed after that e-mail was sent\. Use the links in your newest quarantine e-mail\./);
+    assert.doesNotMatch(text, /changed|cut short/, 'not sent looking for a typo in the link');
+    const newLink = (await UserLinks.open(target)).sign({ recipient: 'bob@example.test', messageId: id, expiresAt: Date.now() + 86400_000 });
+    assert.equal((await fetch(`${page}${newLink}`)).status, 200, "the restored box's own links work");
     assert.deepEqual(restoredRelay.relay.damaged, []);
     await new Promise((resolve) => setTimeout(resolve, 500));
     assert.equal(sink.messages.length, 0, 'nothing delivered from the quarantine');

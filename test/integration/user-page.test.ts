@@ -278,13 +278,22 @@ test('an expired link and an altered link are refused with a clear page, and not
 
   const good = token(directLinks, 'a@example.test', id);
   const [payload, mac] = good.split('.') as [string, string];
+  // a payload without the key's name, as links made before Moat named it: changed or from another key, it cannot tell
   const otherPayload = Buffer.from(JSON.stringify({ r: 'a@example.test', m: id, e: Date.now() + 365 * DAY_MS })).toString('base64url');
-  for (const altered of [`${otherPayload}.${mac}`, `${payload}.${mac.slice(0, -2)}${mac.endsWith('AA') ? 'BB' : 'AA'}`, UserLinks.withKey(Buffer.alloc(32, 1)).sign({ recipient: 'a@example.test', messageId: id, expiresAt: Date.now() + DAY_MS })]) {
+  const longerPayload = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')), e: Date.now() + 365 * DAY_MS })).toString('base64url');
+  for (const altered of [`${otherPayload}.${mac}`, `${longerPayload}.${mac}`, `${payload}.${mac.slice(0, -2)}${mac.endsWith('AA') ? 'BB' : 'AA'}`]) {
     const refused = await http(direct, client, 'GET', `/q/${altered}`);
     assert.equal(refused.status, 403);
-    assert.match(refused.body, /This link does not work/);
+    assert.match(refused.body, /This link does not work\. It may have been changed or cut short: copy the whole link from your quarantine e-mail\. Or it is from an older quarantine e-mail, sent before the mail system was moved or renewed: then use the links in your newest quarantine e-mail\./);
     for (const action of ['release', 'allow', 'block']) assert.equal((await press(direct, client, altered, action)).status, 403);
   }
+  // signed by another box's key (a digest queued before a restore onto this one): said so, not "changed"
+  const otherBox = UserLinks.withKey(Buffer.alloc(32, 1)).sign({ recipient: 'a@example.test', messageId: id, expiresAt: Date.now() + DAY_MS });
+  const old = await http(direct, client, 'GET', `/q/${otherBox}`);
+  assert.equal(old.status, 403);
+  assert.match(old.body, /This link is from an older quarantine e-mail and no longer works: the mail system was moved or renewed after that e-mail was sent\. Use the links in your newest quarantine e-mail\./);
+  assert.doesNotMatch(old.body, /changed|cut short/);
+  for (const action of ['release', 'allow', 'block']) assert.equal((await press(direct, client, otherBox, action)).status, 403);
   const malformed = await http(direct, client, 'GET', '/q/not-a-token');
   assert.equal(malformed.status, 400);
   const tooLong = await http(direct, client, 'GET', `/q/${'A'.repeat(MAX_TOKEN_CHARS + 1)}.${mac}`);

@@ -127,9 +127,9 @@ test('each link carries a token that verifies for that recipient and that messag
   // just before linkDays the link works; at linkDays it has expired
   assert.equal(claims(alice[0]!.token, NOW + 7 * DAY_MS - 1).ok, true);
   assert.deepEqual(claims(alice[0]!.token, NOW + 7 * DAY_MS), { ok: false, why: 'expired' });
-  // another data directory's key does not accept them
+  // another data directory's key does not accept them, and knows them for another key's
   const other = UserLinks.withKey(Buffer.alloc(32, 7));
-  assert.deepEqual(other.verify(alice[0]!.token, NOW), { ok: false, why: 'altered' });
+  assert.deepEqual(other.verify(alice[0]!.token, NOW), { ok: false, why: 'other-key' });
 });
 
 test('userPage.url, when set, is where the links start', async () => {

@@ -45,11 +45,29 @@ test('a link with a changed payload (another recipient or message) is refused as
   assert.deepEqual(links().verify(flip(token, 3), NOW), { ok: false, why: 'altered' });
 });
 
-test('a link with a changed signature, or signed with another key, is refused as altered', () => {
+test('a link with a changed signature is refused as altered', () => {
   const token = links().sign(claims);
   assert.deepEqual(links().verify(flip(token, token.length - 5), NOW), { ok: false, why: 'altered' });
+});
+
+test('a link signed with another key (another box before a restore, or a renewed key file) is told apart as other-key', () => {
   const foreign = UserLinks.withKey(Buffer.alloc(32, 8)).sign(claims);
-  assert.deepEqual(links().verify(foreign, NOW), { ok: false, why: 'altered' });
+  assert.deepEqual(links().verify(foreign, NOW), { ok: false, why: 'other-key' });
+  // its key's name is an HMAC under the key, not the key: nothing of the key's bytes is in the link
+  const named = JSON.parse(Buffer.from(foreign.split('.')[0]!, 'base64url').toString('utf8')) as { k: string };
+  assert.match(named.k, /^[A-Za-z0-9_-]{8}$/);
+  assert.ok(!Buffer.alloc(32, 8).toString('base64url').includes(named.k));
+});
+
+/** A link as Moat made it before links named their key: the payload without k. */
+function unnamedLink(key: Buffer): string {
+  const payload = Buffer.from(JSON.stringify({ r: claims.recipient, m: claims.messageId, e: claims.expiresAt })).toString('base64url');
+  return `${payload}.${createHmac('sha256', key).update(`moat-user-link-v1.${payload}`).digest('base64url')}`;
+}
+
+test('a link made before links named their key still works with its own key; with another key it cannot be told from a changed one', () => {
+  assert.deepEqual(links().verify(unnamedLink(Buffer.alloc(32, 7)), NOW), { ok: true, claims });
+  assert.deepEqual(links().verify(unnamedLink(Buffer.alloc(32, 8)), NOW), { ok: false, why: 'altered' });
 });
 
 test('malformed tokens are refused as malformed: empty, no dot, wrong alphabet, short signature, over MAX_TOKEN_CHARS', () => {
