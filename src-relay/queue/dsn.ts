@@ -40,15 +40,25 @@ export interface DsnInput {
   arrivalDate: Date;
   /** All 'failed' or all 'delayed'. */
   recipients: DsnRecipient[];
-  /** Header block of the original message, returned as text/rfc822-headers. */
+  /** Header block of the original message; the fields returnedHeaders() picks are returned as text/rfc822-headers. */
   originalHeaders: string;
   now: Date;
   /** Message-ID value without angle brackets, supplied by the caller. */
   messageId: string;
 }
 
-/** The original headers are returned up to this many bytes: enough for any real header block, and a bounce never carries a huge one back. */
-export const MAX_RETURNED_HEADER_BYTES = 64 * 1024;
+/**
+ * The fields of the original header block a DSN quotes back (RFC 6522 text/rfc822-headers may hold a subset): what
+ * the sender needs to know which message it was. Not the whole block: that is whatever the sender wrote, and a notice
+ * that returns 64 KiB of an attacker's header lines to a forged address carries their advertising (backscatter).
+ */
+export const RETURNED_HEADER_FIELDS: readonly string[] = ['from', 'to', 'subject', 'date', 'message-id'];
+/** The first Received fields are returned too (ours and the hop before it: where the message came from). */
+export const MAX_RETURNED_RECEIVED = 2;
+/** One returned field is cut (at a fold, else inside) to this many bytes: a long To of a mailing still names the message. */
+export const MAX_RETURNED_FIELD_BYTES = 1024;
+/** All returned fields together, at most: 7 fields of MAX_RETURNED_FIELD_BYTES, with room for line ends. */
+export const MAX_RETURNED_HEADER_BYTES = 8 * 1024;
 
 /** A remote reply is cut to this many characters: four full RFC 5321 4.5.3.1.5 reply lines (512 octets each); beyond that it is noise in a DSN. */
 export const MAX_DIAGNOSTIC_CHARS = 2048;
@@ -185,17 +195,48 @@ function headersPart(originalHeaders: string): string {
   return ['Content-Type: text/rfc822-headers; charset=utf-8', 'Content-Description: Undelivered Message Headers', 'Content-Transfer-Encoding: quoted-printable', '', qpWrap(qpEncode(text), TEXT_WIDTH)].join(CRLF);
 }
 
-/** The original header block with CRLF line ends, cut at a line end to MAX_RETURNED_HEADER_BYTES. */
-function returnedHeaders(block: string): string {
+/**
+ * The fields of the original header block a DSN returns (RETURNED_HEADER_FIELDS and the first MAX_RETURNED_RECEIVED
+ * Received fields), in their order, CRLF line ends, each cut to MAX_RETURNED_FIELD_BYTES and all to
+ * MAX_RETURNED_HEADER_BYTES. Each of the named fields is returned once (the first), as a reader shows it.
+ */
+export function returnedHeaders(block: string): string {
   const normalised = block.replace(/\r\n|\r|\n/g, CRLF).replace(/(\r\n)+$/, '');
-  let bytes = Buffer.from(normalised + CRLF, 'utf8');
-  if (bytes.length > MAX_RETURNED_HEADER_BYTES) {
-    const cut = bytes.subarray(0, MAX_RETURNED_HEADER_BYTES);
-    const lastLineEnd = cut.lastIndexOf(CRLF);
-    bytes = lastLineEnd > 0 ? cut.subarray(0, lastLineEnd + 2) : cut;
+  const fields: string[] = [];
+  for (const line of normalised.split(CRLF)) {
+    if (/^[ \t]/.test(line) && fields.length > 0) fields[fields.length - 1] += CRLF + line;
+    else fields.push(line);
   }
+  const seen = new Set<string>();
+  let received = 0;
+  let total = 0;
+  const kept: string[] = [];
+  for (const field of fields) {
+    const name = /^([^:\s]+)[ \t]*:/.exec(field)?.[1]?.toLowerCase();
+    if (!name) continue;
+    if (name === 'received') {
+      if (received++ >= MAX_RETURNED_RECEIVED) continue;
+    } else if (!RETURNED_HEADER_FIELDS.includes(name) || seen.has(name)) {
+      continue;
+    }
+    seen.add(name);
+    const text = cutField(field);
+    const bytes = Buffer.byteLength(text, 'utf8') + 2;
+    if (total + bytes > MAX_RETURNED_HEADER_BYTES) break;
+    total += bytes;
+    kept.push(text);
+  }
+  return kept.map((field) => field + CRLF).join('');
+}
+
+/** A field cut to MAX_RETURNED_FIELD_BYTES: at its last fold inside the limit, else inside a line (whole characters). */
+function cutField(field: string): string {
+  const bytes = Buffer.from(field, 'utf8');
+  if (bytes.length <= MAX_RETURNED_FIELD_BYTES) return field;
+  const cut = bytes.subarray(0, MAX_RETURNED_FIELD_BYTES);
+  const fold = cut.lastIndexOf(CRLF);
   // A cut inside a UTF-8 sequence decodes to U+FFFD; drop it rather than return a broken character.
-  return bytes.toString('utf8').replace(/\uFFFD+$/, '');
+  return (fold > 0 ? cut.subarray(0, fold) : cut).toString('utf8').replace(/\uFFFD+$/, '');
 }
 
 /** One line of text: control characters (CR and LF among them) become spaces, runs of space collapse. */
