@@ -219,6 +219,7 @@ export class Quarantine {
       recipients: [{ address: recipient, route: waiting.recipient.route }],
       status: 'queued',
       decision: row.decision,
+      senderCheck: row.sender_check,
       addedHeaders: releasedHeaders(row.added_headers ?? null, options.by, new Date(now)),
     };
     await this.queue.spool.share(id, copyId);

@@ -60,8 +60,12 @@ export function historyText(entry: Pick<HistoryRow, 'action' | 'detail' | 'recip
       const count = match ? ` (${match[2]} of ${match[3]} before Moat holds the message)` : '';
       return `No reply after the message data: ${server} ended the connection before answering, so it may have delivered the message; the next try may deliver it twice${count}`;
     }
-    case 'DSN_NOT_SENT':
+    case 'DSN_NOT_SENT': {
+      // "no bounce notice to ADDRESS: why" (queue/dsn-policy.ts); rows from before said only why (SPF failed)
+      const notice = /^no (bounce|delay) notice to (.*?): (.*)$/s.exec(detail);
+      if (notice) return `The sender was not told (no ${notice[1]} notice to ${notice[2]}): ${notice[3]}; a notice could go to someone who never sent the message`;
       return `No bounce notice sent: ${detail || 'the sender address was forged'}, so it would have gone to someone who never sent the message`;
+    }
     case 'DELAY_WARNED': {
       const count = /\((\d+) recipients?\)/.exec(detail)?.[1];
       return `The sender was told the message is delayed${count ? ` (${count} recipient${count === '1' ? '' : 's'} still waiting)` : ''}`;

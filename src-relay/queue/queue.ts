@@ -9,9 +9,9 @@ import { newQueueId } from '../util/ids.ts';
 import { splitAddress, normalizeDomain } from '../util/address.ts';
 import { decodeHeaderText, MOAT_SENDER_NAME, senderName } from '../util/header-text.ts';
 import { buildDsn, type DsnRecipient } from './dsn.ts';
-import { parseDecision } from '../filters/policy.ts';
+import { dsnDecision } from './dsn-policy.ts';
 
-/** How much of the original header block a DSN quotes back. */
+/** How much of the original header block is read to find the fields a DSN quotes back (dsn.ts returnedHeaders). */
 const MAX_QUOTED_HEADER_BYTES = 64 * 1024;
 /** How often refusals and other non-urgent history rows are written, when no message commit carries them. */
 const HISTORY_FLUSH_MS = 500;
@@ -191,18 +191,21 @@ export class Queue extends EventEmitter<QueueEvents> {
   }
 
   /**
-   * Tells the sender about failed or delayed recipients. Never for a null sender (RFC 5321 6.1: no bounce loops).
-   * Returns the DSN's queue id, or null when none was due.
+   * Tells the sender about failed or delayed recipients. Never for a null sender (RFC 5321 6.1: no bounce loops), nor
+   * for mail from the internet whose sender nothing vouched for when it came in (queue/dsn-policy.ts: backscatter);
+   * the admin's own Bounce (`byAdmin`) is the admin's choice and always tells. Returns the DSN's queue id, or null
+   * when none was sent.
    */
-  async notifySender(messageId: string, recipients: DsnRecipient[]): Promise<string | null> {
+  async notifySender(messageId: string, recipients: DsnRecipient[], options: { byAdmin?: boolean } = {}): Promise<string | null> {
     const message = this.store.message(messageId);
     if (!message || message.sender === '' || recipients.length === 0) return null;
     const now = this.clock();
-    if (senderForged(message.decision)) {
-      // the sending address's own SPF record refused the client: a notice would go to whoever was impersonated
-      // (backscatter), carrying the message's header section
-      this.logger.info({ id: messageId, to: message.sender, action: recipients[0]!.action }, 'DSN_NOT_SENT');
-      this.note({ at: now, queueId: messageId, action: 'DSN_NOT_SENT', sender: message.sender, detail: `SPF failed for ${message.sender} when the message came in` });
+    const action = recipients[0]!.action;
+    const check = options.byAdmin ? null : dsnDecision(message, () => this.store.history(messageId).some((entry) => entry.action === 'SUBMITTED'));
+    if (check && !check.notify) {
+      const notice = action === 'failed' ? 'bounce notice' : 'delay notice';
+      this.logger.info({ id: messageId, to: message.sender, action, reason: check.why }, 'DSN_NOT_SENT');
+      this.note({ at: now, queueId: messageId, action: 'DSN_NOT_SENT', sender: message.sender, detail: `no ${notice} to ${message.sender}: ${check.why}` });
       return null;
     }
     const raw = buildDsn({
@@ -416,6 +419,7 @@ export class Queue extends EventEmitter<QueueEvents> {
     await this.notifySender(
       id,
       pending.map((recipient) => ({ address: recipient.address, action: 'failed', status: '5.0.0', diagnostic: `returned to the sender by ${ADMINISTRATOR}` })),
+      { byAdmin: true },
     );
     const reason = `returned to the sender by ${actor(by)}`;
     this.store.recordResults(
@@ -496,11 +500,6 @@ export class Queue extends EventEmitter<QueueEvents> {
     }
     this.emit('changed');
   }
-}
-
-/** Sender authentication found the envelope sender's SPF record refusing the client (its SPF_FAIL finding). */
-function senderForged(decision: string | null): boolean {
-  return parseDecision(decision)?.results.some((result) => result.reasons.some((reason) => reason.startsWith('SPF_FAIL '))) ?? false;
 }
 
 /** The Subject and Message-ID of a message Moat wrote (one-line fields, no folding), for listing and tracking it. */

@@ -461,8 +461,10 @@ export class Scheduler {
         lastAttempt: new Date(now),
         willRetryUntil: until,
       }));
-    await this.queue.notifySender(job.messageId, delayed);
+    const dsnId = await this.queue.notifySender(job.messageId, delayed);
+    // marked either way: a sender not told (DSN_NOT_SENT, in history) is not asked about again at every attempt
     this.queue.store.markDelayWarned(job.messageId);
+    if (dsnId === null) return;
     this.queue.note({ at: now, queueId: job.messageId, action: 'DELAY_WARNED', sender: first.sender, detail: `sender told the message is delayed (${delayed.length} recipients)` });
   }
 

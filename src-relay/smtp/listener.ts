@@ -31,6 +31,7 @@ import { receivedHeader } from './received.ts';
 import { REPLIES, SmtpReplyError, refusalDetail, type SmtpReply } from './replies.ts';
 import type { TlsPair } from './tls.ts';
 import type { MessageInput } from '../filters/pipeline.ts';
+import { inboundSenderCheck, serializeSenderCheck, submittedSenderCheck } from '../queue/dsn-policy.ts';
 import {
   checkSmtpServerVersion,
   chooseEnhancedCode,
@@ -563,7 +564,7 @@ export abstract class SmtpListener {
     extra: {
       notes?: HistoryEntry[];
       log?: Record<string, string | number>;
-      row?: Pick<NewMessage, 'status' | 'decision' | 'addedHeaders'>;
+      row?: Pick<NewMessage, 'status' | 'decision' | 'addedHeaders' | 'senderCheck'>;
       action?: string;
       /** Recipients committed as finished, never delivered to (they blocked the sender on their own list). */
       dropped?: ReadonlySet<string>;
@@ -600,6 +601,8 @@ export abstract class SmtpListener {
         subject: decodeHeaderText(subject),
         fromName: fromDisplayName(from, message.sender),
         kind: 'mail',
+        // who may be told if it fails (queue/dsn-policy.ts): the mx listener says for mail from the internet
+        senderCheck: serializeSenderCheck(this.listener === 'submission' ? submittedSenderCheck(typeof session.user === 'string' ? `logged in as ${session.user}` : 'from a trusted network') : inboundSenderCheck(message.sender, null)),
         recipients: message.recipients.map((address) => ({ address, route: this.queue.routeFor(address), ...(extra.dropped?.has(address) ? { dropped: true } : {}) })),
         ...extra.row,
       },

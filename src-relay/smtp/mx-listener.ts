@@ -2,6 +2,7 @@ import { promises as dns } from 'node:dns';
 import type { SMTPServerAddress, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import type { RefusalReason } from '../events.ts';
 import { checkRecipient, checkSender, type RecipientPolicy } from '../util/address.ts';
+import { inboundSenderCheck, serializeSenderCheck } from '../queue/dsn-policy.ts';
 import { SmtpListener, senderOf, type EngineListenerOptions, type SpooledMessage } from './listener.ts';
 import type { HistoryEntry } from '../store/queue-store.ts';
 import { REPLIES, SmtpReplyError, refusalDetail, type SmtpReply } from './replies.ts';
@@ -386,6 +387,8 @@ export class MxListener extends SmtpListener {
         status: quarantined ? 'quarantined' : 'queued',
         decision: serializeDecision(decision),
         addedHeaders: decisionHeaders(decision, { hostname: this.hostname, queueId: id, tagScore: this.tagScore }),
+        // judged now, while the decision still holds sender authentication's passes (the stored trace does not)
+        senderCheck: serializeSenderCheck(inboundSenderCheck(message.sender, decision)),
       },
       log: quarantined ? { action: decision.action, score: decision.score, reason: decision.reason } : { action: decision.action, score: decision.score },
       action: quarantined ? 'QUARANTINED' : 'QUEUED',

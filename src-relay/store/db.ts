@@ -190,6 +190,9 @@ const MIGRATIONS: readonly string[] = [
   // quarantine starts it again without changing when the message came in; null is received_at
   `ALTER TABLE messages ADD COLUMN lifetime_from INTEGER;
    CREATE INDEX messages_lifetime ON messages(lifetime_from) WHERE lifetime_from IS NOT NULL;`,
+  // whether the envelope sender may be sent a bounce or delay notice, and why (queue/dsn-policy.ts), decided when the
+  // message came in, since the sender checks that decide it are not kept; null: a message from before (the old rule)
+  `ALTER TABLE messages ADD COLUMN sender_check TEXT;`,
 ];
 
 /** Opens (and migrates) the relay database: WAL, synchronous=FULL, so a commit survives power loss. */

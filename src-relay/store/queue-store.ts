@@ -49,6 +49,8 @@ export interface NewMessage {
   status?: 'queued' | 'quarantined';
   decision?: string | null;
   addedHeaders?: string | null;
+  /** May the envelope sender be sent a bounce or delay notice, and why (queue/dsn-policy.ts, as JSON). */
+  senderCheck?: string | null;
 }
 
 export interface HistoryEntry {
@@ -83,6 +85,8 @@ export interface MessageRow {
   from_name: string | null;
   /** When its queue lifetime started, where not at received_at (released from quarantine). */
   lifetime_from: number | null;
+  /** queue/dsn-policy.ts SenderCheck as JSON; null for messages from before it was kept. */
+  sender_check: string | null;
 }
 
 export interface RecipientRow {
@@ -376,9 +380,9 @@ export class QueueStore {
     this.statements = {
       insertMessage: db.prepare(
         `INSERT INTO messages (id, received_at, client_ip, helo, sender, size, spool_bytes, header_message_id, subject, kind, status, decision, added_headers,
-           queue_first_recipient, queue_next_attempt_at, queue_routes, from_name, lifetime_from)
+           queue_first_recipient, queue_next_attempt_at, queue_routes, from_name, lifetime_from, sender_check)
          VALUES (@id, @receivedAt, @clientIp, @helo, @sender, @size, @spoolBytes, @headerMessageId, @subject, @kind, @status, @decision, @addedHeaders,
-           @firstRecipient, @dueAt, @routes, @fromName, @lifetimeFrom)`,
+           @firstRecipient, @dueAt, @routes, @fromName, @lifetimeFrom, @senderCheck)`,
       ),
       insertRecipient: db.prepare(
         `INSERT OR IGNORE INTO recipients (message_id, address, route, next_attempt_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
@@ -713,7 +717,7 @@ export class QueueStore {
     this.db.transaction(() => {
       for (const message of messages) {
         const dueAt = message.lifetimeFrom ?? message.receivedAt;
-        s.insertMessage.run({ ...message, status: message.status ?? 'queued', decision: message.decision ?? null, addedHeaders: message.addedHeaders ?? null, fromName: message.fromName ?? null, lifetimeFrom: message.lifetimeFrom ?? null, dueAt, ...queueColumns(message) });
+        s.insertMessage.run({ ...message, status: message.status ?? 'queued', decision: message.decision ?? null, addedHeaders: message.addedHeaders ?? null, fromName: message.fromName ?? null, lifetimeFrom: message.lifetimeFrom ?? null, senderCheck: message.senderCheck ?? null, dueAt, ...queueColumns(message) });
         for (const recipient of message.recipients) {
           (recipient.dropped ? s.insertDroppedRecipient : s.insertRecipient).run(message.id, recipient.address, recipient.route, dueAt, dueAt);
         }

@@ -283,7 +283,7 @@ test('reasons in words for each cause, and dates in words', () => {
 });
 
 test('a sender name that is the address itself is not said twice, and mail with no sender says so', () => {
-  const base = { id: 'X', received_at: NOW, client_ip: '203.0.113.9', helo: null, size: 1, spool_bytes: 1, header_message_id: null, kind: 'mail' as const, status: 'quarantined' as const, held: 0, delay_warned: 0, finished_at: null, decision: null, added_headers: null, lifetime_from: null };
+  const base = { id: 'X', received_at: NOW, client_ip: '203.0.113.9', helo: null, size: 1, spool_bytes: 1, header_message_id: null, kind: 'mail' as const, status: 'quarantined' as const, held: 0, delay_warned: 0, finished_at: null, decision: null, added_headers: null, lifetime_from: null, sender_check: null };
   assert.equal(digestEntry({ ...base, sender: 'a@b.test', subject: null, from_name: 'a@b.test' }, null).from, 'a@b.test');
   assert.equal(digestEntry({ ...base, sender: '', subject: null, from_name: null }, null).from, '(no sender)');
   assert.equal(digestEntry({ ...base, sender: '', subject: null, from_name: null }, null).subject, null);

@@ -22,6 +22,18 @@ test('A deferral written in another shape is still shown, with its words as they
   assert.equal(historyText(row('DEFERRED', 'something odd')), 'Deferred: something odd');
 });
 
+test('A notice not sent says to whom, which kind, and why, in words; rows from before keep their wording.', () => {
+  assert.equal(
+    historyText(row('DSN_NOT_SENT', 'no bounce notice to victim@outside.test: neither SPF nor a DKIM signature vouched for outside.test, so victim@outside.test may not have sent it')),
+    'The sender was not told (no bounce notice to victim@outside.test): neither SPF nor a DKIM signature vouched for outside.test, so victim@outside.test may not have sent it; a notice could go to someone who never sent the message',
+  );
+  assert.match(historyText(row('DSN_NOT_SENT', 'no delay notice to a@b.test: sender authentication is off, so nothing showed that a@b.test sent it')), /^The sender was not told \(no delay notice to a@b\.test\): sender authentication is off/);
+  assert.equal(
+    historyText(row('DSN_NOT_SENT', 'SPF failed for victim@forged.test when the message came in')),
+    'No bounce notice sent: SPF failed for victim@forged.test when the message came in, so it would have gone to someone who never sent the message',
+  );
+});
+
 test('No reply after the message data says the server may have the message, that a retry may duplicate it, and how near the hold it is.', () => {
   assert.equal(
     historyText(row('NO_REPLY', 'mx.remote.test; 2 of 3')),
