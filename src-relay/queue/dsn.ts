@@ -57,8 +57,8 @@ export const RETURNED_HEADER_FIELDS: readonly string[] = ['from', 'to', 'subject
 export const MAX_RETURNED_RECEIVED = 2;
 /** One returned field is cut (at a fold, else inside) to this many bytes: a long To of a mailing still names the message. */
 export const MAX_RETURNED_FIELD_BYTES = 1024;
-/** All returned fields together, at most: 7 fields of MAX_RETURNED_FIELD_BYTES, with room for line ends. */
-export const MAX_RETURNED_HEADER_BYTES = 8 * 1024;
+/** What the returned fields come to at most (7 fields of MAX_RETURNED_FIELD_BYTES and their line ends: 7182 bytes). */
+export const MAX_RETURNED_HEADER_BYTES = (RETURNED_HEADER_FIELDS.length + MAX_RETURNED_RECEIVED) * (MAX_RETURNED_FIELD_BYTES + 2);
 
 /** A remote reply is cut to this many characters: four full RFC 5321 4.5.3.1.5 reply lines (512 octets each); beyond that it is noise in a DSN. */
 export const MAX_DIAGNOSTIC_CHARS = 2048;
@@ -197,8 +197,8 @@ function headersPart(originalHeaders: string): string {
 
 /**
  * The fields of the original header block a DSN returns (RETURNED_HEADER_FIELDS and the first MAX_RETURNED_RECEIVED
- * Received fields), in their order, CRLF line ends, each cut to MAX_RETURNED_FIELD_BYTES and all to
- * MAX_RETURNED_HEADER_BYTES. Each of the named fields is returned once (the first), as a reader shows it.
+ * Received fields), in their order, CRLF line ends, each cut to MAX_RETURNED_FIELD_BYTES (so all of them to
+ * MAX_RETURNED_HEADER_BYTES). Each of the named fields is returned once (the first), as a reader shows it.
  */
 export function returnedHeaders(block: string): string {
   const normalised = block.replace(/\r\n|\r|\n/g, CRLF).replace(/(\r\n)+$/, '');
@@ -209,7 +209,6 @@ export function returnedHeaders(block: string): string {
   }
   const seen = new Set<string>();
   let received = 0;
-  let total = 0;
   const kept: string[] = [];
   for (const field of fields) {
     const name = /^([^:\s]+)[ \t]*:/.exec(field)?.[1]?.toLowerCase();
@@ -220,11 +219,7 @@ export function returnedHeaders(block: string): string {
       continue;
     }
     seen.add(name);
-    const text = cutField(field);
-    const bytes = Buffer.byteLength(text, 'utf8') + 2;
-    if (total + bytes > MAX_RETURNED_HEADER_BYTES) break;
-    total += bytes;
-    kept.push(text);
+    kept.push(cutField(field));
   }
   return kept.map((field) => field + CRLF).join('');
 }
