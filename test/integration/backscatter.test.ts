@@ -9,9 +9,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createLineLogger } from '../../src-relay/log/logger.ts';
 import { historyText } from '../../src-relay/queue/history-text.ts';
 import { Sink } from '../helpers/sink.ts';
-import { fixtureResolver } from '../helpers/relay.ts';
+import { fixtureResolver, startRelay } from '../helpers/relay.ts';
 import { send } from '../helpers/smtp.ts';
-import { officeMessage, startSubmissionRelay, submit } from '../helpers/submission.ts';
+import { officeMessage, submit } from '../helpers/submission.ts';
 
 /** The stand-in internal server takes messages up to this size, as Exchange's MaxReceiveSize (Moat's limit is larger). */
 const INTERNAL_LIMIT = 50_000;
@@ -33,13 +33,13 @@ test('a failure or a delay of mail from the internet is told only to a sender SP
   });
   const smarthost = await Sink.start();
   const lines: string[] = [];
-  const relay = await startSubmissionRelay(
+  const relay = await startRelay(
     internal.port,
     {
       recipients: ['alice@example.test', 'bob@example.test'],
       mx: { callout: { enabled: true } },
       filters: { enabled: true },
-      submission: { trustedNetworks: ['127.0.0.1'] },
+      submission: { listen: '127.0.0.1:0', trustedNetworks: ['127.0.0.1'] },
       outbound: { smarthost: { host: '127.0.0.1', port: smarthost.port, tls: 'none' } },
       // a "still trying" notice after 0.36 s: the second attempt (1 s) sends it
       queue: { retryIntervalsSec: [1], delayWarningHours: 0.0001 },
@@ -51,7 +51,7 @@ test('a failure or a delay of mail from the internet is told only to a sender SP
   try {
     await send(relay.port, 'victim@outside.test', ['alice@example.test'], spam('spam@outside.test', 'BUY CHEAP PILLS at http://spam.example/'));
     await send(relay.port, 'carol@vouched.test', ['alice@example.test'], spam('carol@vouched.test', 'Our large catalogue'));
-    await submit(relay.submission, { plain: true }, 'bob@example.test', ['alice@example.test'], officeMessage('bob@example.test', 'alice@example.test', 'the big scan', '') + 'y'.repeat(60_000) + '\r\n');
+    await submit(Number(relay.relay.addresses.submission!.split(':').pop()), { plain: true }, 'bob@example.test', ['alice@example.test'], officeMessage('bob@example.test', 'alice@example.test', 'the big scan', '') + 'y'.repeat(60_000) + '\r\n');
     await send(relay.port, 'victim2@outside.test', ['alice@example.test'], spam('spam@outside.test', 'delay, forged'));
     await send(relay.port, 'carol@vouched.test', ['alice@example.test'], spam('carol@vouched.test', 'delay, vouched'));
 

@@ -18,7 +18,10 @@ async function until(what: string, condition: () => boolean, timeoutMs = 15_000)
 }
 
 /** Fixture DNS putting the sender's domain on a loopback "remote MX". */
-const senderMx = () => fixtureResolver({ 'sender.test': [{ exchange: 'mx.sender.test', priority: 10 }] }, { 'mx.sender.test': ['127.0.0.1'] });
+// sender.test's SPF record lets the test client (127.0.0.1) send for it: with sender authentication on (VOUCHED), a
+// bounce or delay notice may go to alice@sender.test (queue/dsn-policy.ts: nobody unvouched for is told)
+const senderMx = () => fixtureResolver({ 'sender.test': [{ exchange: 'mx.sender.test', priority: 10 }] }, { 'mx.sender.test': ['127.0.0.1'] }, { 'sender.test': ['v=spf1 ip4:127.0.0.1 -all'] });
+const VOUCHED = { filters: { enabled: true } };
 
 test('internal server down: mail is queued and deferred, the route is reported down, and it is delivered once the server is back', async () => {
   const port = await reservePort();
@@ -83,7 +86,7 @@ test('when the internal server comes back, the whole backlog is retried at once 
 test('a 5xx from the internal server bounces the recipient and the DSN reaches the sender through the outbound route', async () => {
   const internal = await Sink.start({ onRecipient: (address) => (address === 'nobody@example.test' ? { code: 550, text: '5.1.1 no such user' } : undefined) });
   const remote = await Sink.start();
-  const relay = await startRelay(internal.port, { outbound: { mxPort: remote.port } }, { resolver: senderMx() });
+  const relay = await startRelay(internal.port, { ...VOUCHED, outbound: { mxPort: remote.port } }, { resolver: senderMx() });
   try {
     const info = await send(relay.port, 'alice@sender.test', ['nobody@example.test'], message('to nobody'));
     const id = queueIdOf(info.response);
@@ -124,8 +127,9 @@ test('an MX host that refuses the session at its greeting (421 or 554) is passed
     const resolver = fixtureResolver(
       { 'sender.test': [{ exchange: 'mx2.sender.test', priority: 20 }, { exchange: 'mx1.sender.test', priority: 10 }] },
       { 'mx1.sender.test': ['127.0.0.2'], 'mx2.sender.test': ['127.0.0.1'] },
+      { 'sender.test': ['v=spf1 ip4:127.0.0.1 -all'] },
     );
-    const relay = await startRelay(internal.port, { outbound: { mxPort: backup.port } }, { resolver });
+    const relay = await startRelay(internal.port, { ...VOUCHED, outbound: { mxPort: backup.port } }, { resolver });
     try {
       // the bounce report to alice@sender.test is the outbound mail here
       await send(relay.port, 'alice@sender.test', ['nobody@example.test'], message(`greeting ${greeting.slice(0, 3)}`));
@@ -154,7 +158,7 @@ test('partial failure: one recipient delivered, one bounced, one deferred and de
     },
   });
   const remote = await Sink.start();
-  const relay = await startRelay(internal.port, { outbound: { mxPort: remote.port } }, { resolver: senderMx() });
+  const relay = await startRelay(internal.port, { ...VOUCHED, outbound: { mxPort: remote.port } }, { resolver: senderMx() });
   try {
     const info = await send(relay.port, 'alice@sender.test', ['ok@example.test', 'gone@example.test', 'later@example.test'], message('partial'));
     const id = queueIdOf(info.response);
@@ -198,7 +202,7 @@ test('after the queue lifetime a deferred recipient bounces with a permanent 5.x
   const remote = await Sink.start();
   const relay = await startRelay(
     port,
-    { queue: { lifetimeHours: 48, delayWarningHours: 4, retryIntervalsSec: [1] }, outbound: { mxPort: remote.port } },
+    { ...VOUCHED, queue: { lifetimeHours: 48, delayWarningHours: 4, retryIntervalsSec: [1] }, outbound: { mxPort: remote.port } },
     { resolver: senderMx(), clock },
   );
   try {

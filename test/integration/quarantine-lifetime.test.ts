@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Sink } from '../helpers/sink.ts';
-import { startRelay } from '../helpers/relay.ts';
+import { fixtureResolver, startRelay } from '../helpers/relay.ts';
 import { message, send } from '../helpers/smtp.ts';
 import { queueIdOf, until } from '../helpers/submission.ts';
 import type { Filter } from '../../src-relay/filters/types.ts';
@@ -18,7 +18,9 @@ test('a message released after days in quarantine keeps its arrival time; its qu
   // the internal server answers 451 to every recipient: every delivery is deferred (a port nothing listens on may be
   // taken meanwhile by another test's connection, and then a delivery waits for its greeting)
   const internal = await Sink.start({ onRecipient: () => ({ code: 451, text: 'try again later' }) });
-  const relay = await startRelay(internal.port, { filters: { enabled: true }, queue: { lifetimeHours: 48, delayWarningHours: 4, retryIntervalsSec: [1] } }, { filters: [keep], clock });
+  // sender.test's SPF record lets the test client send for it: only a sender vouched for is warned (queue/dsn-policy.ts)
+  const resolver = fixtureResolver({}, {}, { 'sender.test': ['v=spf1 ip4:127.0.0.1 -all'] });
+  const relay = await startRelay(internal.port, { filters: { enabled: true }, queue: { lifetimeHours: 48, delayWarningHours: 4, retryIntervalsSec: [1] } }, { filters: [keep], clock, resolver });
   const { queue, quarantine } = relay.relay;
   const history = (id: string) => {
     queue.flushHistory();

@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { SpoolWriter } from '../../src-relay/store/spool.ts';
 import { Sink, reservePort } from '../helpers/sink.ts';
-import { startRelay } from '../helpers/relay.ts';
+import { fixtureResolver, startRelay } from '../helpers/relay.ts';
 import { tempDir } from '../helpers/temp-dir.ts';
 import { newQueueId } from '../../src-relay/util/ids.ts';
 import { message, send } from '../helpers/smtp.ts';
@@ -91,7 +91,9 @@ test('outcomes the database refuses (its write lock held past busy_timeout) are 
 test('a bounce notice that cannot be written (ENOSPC) stops nothing: the recipient delivered beside it is delivered once, the refused one is tried again and bounced once the notice can be written', async () => {
   const sink = await Sink.start({ onRecipient: (address) => (address === 'gone@example.test' ? { code: 550, text: '5.1.1 no such user' } : undefined) });
   const logs = captureLogger();
-  const relay = await startRelay(sink.port, {}, { logger: logs.logger });
+  // sender.test's SPF record lets the test client send for it: only a sender vouched for is told (queue/dsn-policy.ts)
+  const resolver = fixtureResolver({}, {}, { 'sender.test': ['v=spf1 ip4:127.0.0.1 -all'] });
+  const relay = await startRelay(sink.port, { filters: { enabled: true } }, { logger: logs.logger, resolver });
   const spool = relay.relay.queue.spool;
   const create = spool.create.bind(spool);
   let full = 0;
