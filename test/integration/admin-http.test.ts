@@ -575,9 +575,10 @@ test('relay.status lists the hops (the internal server), not each remote domain:
       probe.close(() => resolve(port));
     });
   });
+  // partner.test's SPF record lets the test client send for it: only a sender vouched for gets the bounce (queue/dsn-policy.ts)
   const world = await startHost(
-    { domains: ['example.test'], internal: { host: '127.0.0.1', port: sink.port, tls: 'none' }, outbound: { mxPort: closed, allowPrivateMxAddresses: true }, filters: { enabled: false } },
-    { relayOptions: { resolver: fixtureResolver({ 'partner.test': [{ exchange: 'mx.partner.test', priority: 10 }] }, { 'mx.partner.test': ['127.0.0.1'] }) } },
+    { domains: ['example.test'], internal: { host: '127.0.0.1', port: sink.port, tls: 'none' }, outbound: { mxPort: closed, allowPrivateMxAddresses: true }, filters: { enabled: true } },
+    { relayOptions: { resolver: fixtureResolver({ 'partner.test': [{ exchange: 'mx.partner.test', priority: 10 }] }, { 'mx.partner.test': ['127.0.0.1'] }, { 'partner.test': ['v=spf1 ip4:127.0.0.1 -all'] }) } },
   );
   try {
     const admin = await world.admin();
