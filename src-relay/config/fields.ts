@@ -199,6 +199,7 @@ export const CONFIG_FIELDS: Readonly<Record<string, FieldMeta>> = {
     'submission.maxRecipients': { label: 'Recipients per submitted message', control: 'number', unit: unit('recipients') },
     'submission.encryptedArchives': { label: 'Password-protected zips from the office', control: 'choice', choices: { send: 'Send them', refuse: 'Refuse them' } },
     'submission.maxConnectionsPerIp': { label: 'Submission connections per client', control: 'number', unit: unit('connections') },
+    'submission.tlsHandshakeTimeoutSec': { label: 'TLS handshake on 465 within', control: 'number', unit: SECONDS },
     'submission.receivedClient': { label: "Office PC's name and address in sent mail", control: 'choice', choices: { hide: 'Leave them out', show: 'Show them' } },
   }),
   ...section('accounts', 'Failed log-ins', {

@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import { domainToASCII } from 'node:url';
 import { normalizeDomain } from '../util/address.ts';
 import { parseCidr, trustedNetworkProblem } from '../util/networks.ts';
+import { TLS_HANDSHAKE_TIMEOUT_SEC } from '../smtp/stress.ts';
 
 /**
  * Extensions that Windows runs, installs or mounts when double-clicked (or that Office opens with macros run),
@@ -267,7 +268,10 @@ export const ConfigSchema = z.strictObject({
         .meta({ description: 'Client networks (CIDR, IPv4 or IPv6) that may send through the submission listeners without logging in (never on mx); outside the private ranges at most a /24 (IPv4) or /48 (IPv6)' }),
       maxMessageBytes: z.number().int().min(1024).max(1024 ** 3).default(25 * 1024 * 1024).meta({ description: 'Largest message a client may submit, in bytes (over it: 552)' }),
       maxRecipients: z.number().int().min(1).max(10000).default(100).meta({ description: 'Recipients per submitted message; more get 452' }),
-      maxConnectionsPerIp: z.number().int().min(1).max(10000).default(20).meta({ description: 'Open submission connections per client IP; more get 421 (the other connection limits are those of mx)' }),
+      maxConnectionsPerIp: z.number().int().min(1).max(10000).default(20).meta({ description: 'Open submission connections per client IP; more get 421 (the other connection limits are those of mx). On the TLS listener (465) a connection counts from its accept, before its TLS handshake; one more is closed at once' }),
+      tlsHandshakeTimeoutSec: seconds(1, 300)
+        .default(TLS_HANDSHAKE_TIMEOUT_SEC)
+        .meta({ description: 'Seconds a client of the TLS listener (465) has from its connection to the end of its TLS handshake; later it is closed. Until then it holds a connection slot (mx.maxConnections)' }),
       encryptedArchives: z
         .enum(['send', 'refuse'])
         .default('send')

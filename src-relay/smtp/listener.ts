@@ -1,5 +1,4 @@
-import type { AddressInfo } from 'node:net';
-import type { Socket } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import {
   SMTPServer,
@@ -24,7 +23,7 @@ import { HeaderPeek } from './header-peek.ts';
 import { LineEndingNormalizer } from './line-endings.ts';
 import { SizeGuard } from './size-guard.ts';
 import { StageChain } from './stage-chain.ts';
-import { ConnectionStress, SessionActivity, STRESS_SWEEP_MS, type IdleSlot } from './stress.ts';
+import { ConnectionStress, SessionActivity, STRESS_SWEEP_MS, TLS_HANDSHAKE_TIMEOUT_SEC, type IdleSlot } from './stress.ts';
 import { DataRateGuard } from './data-rate.ts';
 import { TransactionPacing } from './pacing.ts';
 import { receivedHeader } from './received.ts';
@@ -35,13 +34,18 @@ import { inboundSenderCheck, serializeSenderCheck, submittedSenderCheck } from '
 import {
   checkSmtpServerVersion,
   chooseEnhancedCode,
+  closeBeforeSession,
   connectionOf,
+  gateAccepts,
   gateCommands,
   interceptReplies,
+  isBeforeSession,
   listen,
   onEveryCommand,
   openConnections,
+  peerAddressOf,
   sendReply,
+  socketsBeforeSession,
   watchConnections,
   type ConnectionHandle,
   type ReplyContext,
@@ -88,7 +92,23 @@ export interface ListenerOptions {
   server: Partial<SMTPServerOptions>;
   /** The EHLO name of this relay's own open-relay self-test (monitor/self-test.ts selfTestHelo): not counted, not tracked. */
   selfTestHelo?: string;
+  /** With implicit TLS (server.secure): how long a client has from its accept to the end of its TLS handshake (s). */
+  tlsHandshakeTimeoutSec?: number;
 }
+
+/** A socket accepted on an implicit-TLS listener: counted for its address from the accept to its close. */
+interface AcceptedSocket {
+  socket: Socket;
+  ip: string;
+  clientKey: string;
+  /** On the stress policy's clock: a handshake is idle (the client owes it) from the accept. */
+  acceptedAt: number;
+  /** Closed by us (deadline, eviction), not yet gone: not a slot to free again. */
+  closing: boolean;
+}
+
+/** One slot the stress policy may free: a session idle before MAIL, or a TLS handshake not finished. */
+type Slot = IdleSlot & { ip: string; close: () => void; /** A handshake's accepted socket. */ socket?: Socket };
 
 /** What the engine hands every listener; each listener adds its own collaborators. */
 export interface EngineListenerOptions {
@@ -147,6 +167,13 @@ export abstract class SmtpListener {
   private stressSweep: NodeJS.Timeout | undefined;
   protected stopping = false;
   private readonly selfTestHelo: string | null;
+  /**
+   * Implicit TLS: smtp-server runs the handshake before any hook, so the per-address cap and the slots count a
+   * socket from its accept (gateAccepts), not from onConnect; sockets not yet through their handshake, by socket.
+   */
+  private readonly implicitTls: boolean;
+  private readonly tlsHandshakeTimeoutMs: number;
+  private readonly accepted = new Map<Socket, AcceptedSocket>();
   /** Which listener this is, in the `received` event (the metrics count inbound and submitted mail apart). */
   protected abstract readonly listener: 'mx' | 'submission';
 
@@ -158,6 +185,8 @@ export abstract class SmtpListener {
     this.hostname = options.hostname;
     this.clock = options.clock ?? Date.now;
     this.selfTestHelo = options.selfTestHelo ?? null;
+    this.implicitTls = options.server.secure === true;
+    this.tlsHandshakeTimeoutMs = (options.tlsHandshakeTimeoutSec ?? TLS_HANDSHAKE_TIMEOUT_SEC) * 1000;
     checkSmtpServerVersion();
     this.server = new SMTPServer({
       name: options.hostname,
@@ -193,6 +222,7 @@ export abstract class SmtpListener {
     this.server.on('error', (error) => this.logger.warn({ error: error.message }, 'SMTP_ERROR'));
     this.stress = new ConnectionStress({ maxConnections: this.limits.maxConnections, idleTimeoutSec: this.limits.idleTimeoutSec });
     this.guardSlots();
+    if (this.implicitTls) gateAccepts(this.server, (socket, accept, refuse) => this.onAccept(socket, accept, refuse));
   }
 
   /** Serves `pair` on the connections that start TLS from now on; those already in TLS keep theirs. */
@@ -272,14 +302,17 @@ export abstract class SmtpListener {
     this.sessions.set(session.id, state);
     if (connection) this.instrument(connection, state);
     if (this.stopping) return callback(this.refuse(session, REPLIES.shuttingDown));
-    const open = this.perIp.get(state.clientKey) ?? 0;
-    if (open >= this.limits.maxConnectionsPerIp) {
-      this.logger.warn({ ip, open }, 'CONNECTION_LIMIT');
-      this.events.emit('refused', { reason: 'connection-limit', clientIp: ip });
-      return callback(this.refuse(session, REPLIES.tooManyConnectionsFromIp));
+    // on an implicit-TLS listener the socket was counted for its address at accept (onAccept)
+    if (!this.implicitTls) {
+      const open = this.perIp.get(state.clientKey) ?? 0;
+      if (open >= this.limits.maxConnectionsPerIp) {
+        this.logger.warn({ ip, open }, 'CONNECTION_LIMIT');
+        this.events.emit('refused', { reason: 'connection-limit', clientIp: ip });
+        return callback(this.refuse(session, REPLIES.tooManyConnectionsFromIp));
+      }
+      this.countIp(state.clientKey, 1);
+      state.countedForIp = true;
     }
-    this.perIp.set(state.clientKey, open + 1);
-    state.countedForIp = true;
     state.deadline = setTimeout(() => this.reply(state, REPLIES.sessionDeadline), this.limits.sessionDeadlineSec * 1000);
     state.deadline.unref();
     this.connected(session);
@@ -339,7 +372,7 @@ export abstract class SmtpListener {
   /**
    * Connection stress (smtp/stress.ts): at the cap a newcomer takes the slot of the session idle longest before MAIL,
    * and under stress silent sessions go after STRESS_IDLE_TIMEOUT_SEC. smtp-server refuses past maxClients in
-   * connect(), so room is made just before it.
+   * connect(), so room is made just before it. On an implicit-TLS listener onAccept does the same at the accept.
    */
   private guardSlots(): void {
     const open = openConnections(this.server);
@@ -347,45 +380,112 @@ export abstract class SmtpListener {
       before: () => {
         if (open.size >= this.limits.maxConnections) this.makeRoom(open);
       },
-      after: () => {
-        if (this.stressSweep || !this.stress.stressed(open.size)) return;
-        this.logger.warn({ open: open.size, max: this.limits.maxConnections }, 'STRESS_ON');
-        this.stressSweep = setInterval(() => this.sweepUnderStress(open), STRESS_SWEEP_MS);
-        this.stressSweep.unref();
-      },
+      after: () => this.watchStress(open),
     });
   }
 
-  /** The open sessions as the stress policy sees them; only those still holding a slot (not closing). */
-  private *slots(open: ReadonlySet<ConnectionHandle>): Generator<IdleSlot & { state: SessionState }> {
+  /** The connections holding slots: sessions, and on an implicit-TLS listener sockets still in their handshake. */
+  private openCount(open: ReadonlySet<ConnectionHandle>): number {
+    return open.size + socketsBeforeSession(this.server);
+  }
+
+  private watchStress(open: ReadonlySet<ConnectionHandle>): void {
+    const count = this.openCount(open);
+    if (this.stressSweep || !this.stress.stressed(count)) return;
+    this.logger.warn({ open: count, max: this.limits.maxConnections }, 'STRESS_ON');
+    this.stressSweep = setInterval(() => this.sweepUnderStress(open), STRESS_SWEEP_MS);
+    this.stressSweep.unref();
+  }
+
+  /**
+   * A socket accepted on an implicit-TLS listener, before smtp-server starts its handshake: past the per-address cap
+   * or, with no slot to free, the listener's cap it is closed at once (nothing can be written before TLS); otherwise
+   * it is counted for its address until it closes, and closed if its handshake has not ended by the deadline.
+   */
+  private onAccept(socket: Socket, accept: () => void, refuse: () => void): void {
+    const ip = peerAddressOf(socket);
+    const clientKey = this.countedAs(ip);
+    const mine = this.perIp.get(clientKey) ?? 0;
+    if (mine >= this.limits.maxConnectionsPerIp) {
+      this.logger.warn({ ip, open: mine }, 'CONNECTION_LIMIT');
+      this.events.emit('refused', { reason: 'connection-limit', clientIp: ip });
+      return refuse();
+    }
+    const open = openConnections(this.server);
+    let freed: Slot | undefined;
+    if (this.openCount(open) >= this.limits.maxConnections) {
+      freed = this.makeRoom(open);
+      if (!freed) return refuse();
+    }
+    const accepted: AcceptedSocket = { socket, ip, clientKey, acceptedAt: this.stress.now(), closing: false };
+    this.accepted.set(socket, accepted);
+    this.countIp(clientKey, 1);
+    const deadline = setTimeout(() => {
+      if (!isBeforeSession(this.server, socket)) return;
+      this.logger.warn({ ip, ms: this.tlsHandshakeTimeoutMs }, 'TLS_HANDSHAKE_TIMEOUT');
+      this.closeHandshake(accepted);
+    }, this.tlsHandshakeTimeoutMs);
+    deadline.unref();
+    socket.once('close', () => {
+      clearTimeout(deadline);
+      this.accepted.delete(socket);
+      this.countIp(clientKey, -1);
+    });
+    if (freed?.socket) {
+      // smtp-server drops a socket while maxClients others are in their handshake, and the one closed to make room
+      // leaves its list only as it closes; meanwhile nobody else listens for this socket's errors
+      socket.on('error', () => undefined);
+      freed.socket.once('close', accept);
+    } else accept();
+    this.watchStress(open);
+  }
+
+  private closeHandshake(accepted: AcceptedSocket): void {
+    accepted.closing = true;
+    closeBeforeSession(this.server, accepted.socket);
+  }
+
+  /** The slots the stress policy may free: open sessions (not closing), and TLS handshakes under way. */
+  private *slots(open: ReadonlySet<ConnectionHandle>): Generator<Slot> {
     for (const state of this.sessions.values()) {
       if (!state.connection || !open.has(state.connection)) continue;
-      yield { state, idleSince: state.activity.idleSince(state.inData), inTransaction: Boolean(state.session.envelope.mailFrom) };
+      yield {
+        ip: state.ip,
+        idleSince: state.activity.idleSince(state.inData),
+        inTransaction: Boolean(state.session.envelope.mailFrom),
+        close: () => this.reply(state, REPLIES.idleUnderStress),
+      };
+    }
+    for (const accepted of this.accepted.values()) {
+      if (accepted.closing || !isBeforeSession(this.server, accepted.socket)) continue;
+      // the client owes the handshake from the accept: silence before TLS is silence
+      yield { ip: accepted.ip, idleSince: accepted.acceptedAt, inTransaction: false, socket: accepted.socket, close: () => this.closeHandshake(accepted) };
     }
   }
 
-  private makeRoom(open: ReadonlySet<ConnectionHandle>): void {
+  private makeRoom(open: ReadonlySet<ConnectionHandle>): Slot | undefined {
     const slot = this.stress.evictee(this.slots(open));
-    if (!slot) return;
-    this.closeIdle(slot, open.size, 'EVICTED_IDLE');
+    if (slot) this.closeIdle(slot, this.openCount(open), 'EVICTED_IDLE');
+    return slot;
   }
 
   private sweepUnderStress(open: ReadonlySet<ConnectionHandle>): void {
-    if (!this.stress.stressed(open.size)) {
-      this.logger.info({ open: open.size, max: this.limits.maxConnections }, 'STRESS_OFF');
+    const count = this.openCount(open);
+    if (!this.stress.stressed(count)) {
+      this.logger.info({ open: count, max: this.limits.maxConnections }, 'STRESS_OFF');
       clearInterval(this.stressSweep);
       this.stressSweep = undefined;
       return;
     }
-    for (const slot of this.stress.expired(this.slots(open), open.size)) this.closeIdle(slot, open.size, 'STRESS_IDLE_CLOSED');
+    for (const slot of this.stress.expired(this.slots(open), count)) this.closeIdle(slot, count, 'STRESS_IDLE_CLOSED');
     // the budget cap of transfers under way has just shrunk to the stress timeout
     for (const state of this.sessions.values()) state.dataRate?.check();
   }
 
-  private closeIdle(slot: IdleSlot & { state: SessionState }, open: number, action: 'EVICTED_IDLE' | 'STRESS_IDLE_CLOSED'): void {
-    this.logger.warn({ ip: slot.state.ip, idleMs: Math.round(this.stress.now() - slot.idleSince!), open }, action);
-    this.events.emit('refused', { reason: 'connection-limit', clientIp: slot.state.ip });
-    this.reply(slot.state, REPLIES.idleUnderStress);
+  private closeIdle(slot: Slot, open: number, action: 'EVICTED_IDLE' | 'STRESS_IDLE_CLOSED'): void {
+    this.logger.warn({ ip: slot.ip, idleMs: Math.round(this.stress.now() - slot.idleSince!), open, ...(slot.socket ? { tls: 'handshake' } : {}) }, action);
+    this.events.emit('refused', { reason: 'connection-limit', clientIp: slot.ip });
+    slot.close();
   }
 
   private onClose(session: SMTPServerSession): void {
@@ -396,12 +496,14 @@ export abstract class SmtpListener {
     this.sessions.delete(session.id);
     clearTimeout(state.deadline);
     state.dataRate?.stop();
-    if (state.countedForIp) {
-      const open = (this.perIp.get(state.clientKey) ?? 1) - 1;
-      if (open > 0) this.perIp.set(state.clientKey, open);
-      else this.perIp.delete(state.clientKey);
-    }
+    if (state.countedForIp) this.countIp(state.clientKey, -1);
     this.closed(session);
+  }
+
+  private countIp(clientKey: string, change: 1 | -1): void {
+    const open = (this.perIp.get(clientKey) ?? 0) + change;
+    if (open > 0) this.perIp.set(clientKey, open);
+    else this.perIp.delete(clientKey);
   }
 
   /** The connection closed; listeners drop their per-session state here. */
@@ -473,7 +575,7 @@ export abstract class SmtpListener {
     const open = openConnections(this.server);
     return new DataRateGuard({
       stream,
-      budgetCapMs: () => this.stress.idleLimitMs(open.size),
+      budgetCapMs: () => this.stress.idleLimitMs(this.openCount(open)),
       now: this.stress.now,
       onTooSlow: ({ bytes, elapsedMs }) => {
         this.logger.warn({ ip: state.ip, bytes, elapsedMs }, 'DATA_TOO_SLOW');

@@ -9,6 +9,11 @@
 //    counts it, and the per-connection steering below needs the connection object of a session.
 //  - server.connect(socket), called once per accepted socket, and the place smtp-server checks maxClients: the stress
 //    guard makes room just before it, and the mx listener notes the peer of connections that never reach onConnect.
+//  - server.server's 'connection' listener, smtp-server's socket acceptance: on an implicit-TLS listener the
+//    per-address cap and the connection slots must count a socket from its accept, before its TLS handshake, which
+//    smtp-server runs before any hook (gateAccepts).
+//  - server._pendingSockets, the sockets accepted and not yet handed to connect() (a TLS handshake under way): they
+//    hold slots too, and a silent one is closed at the handshake deadline or to make room (socketsBeforeSession).
 //  - connection.id and connection.remoteAddress: known at connect, before the session object has them.
 //  - connection.send(code, text, context), the one place every reply is written: our own replies at any time
 //    (deadline, shutdown, eviction), and every reply of smtp-server seen (error counting, rewording).
@@ -22,8 +27,9 @@
 // talks before the greeting, in session.error at onClose (mx PREGREET), and the DATA stream's byteLength growing as
 // bytes arrive, before the final dot ends it (smtp/data-rate.ts).
 import { createRequire } from 'node:module';
-import type { AddressInfo } from 'node:net';
+import { isIPv6, type AddressInfo, type Socket } from 'node:net';
 import type { SMTPServer, SMTPServerSession } from 'smtp-server';
+import { normalizeIPv6 } from 'smtp-server/lib/ipv6-normalize.js';
 
 /** The smtp-server release this module was written and tested against; package.json pins exactly this one. */
 export const SMTP_SERVER_VERSION = '3.21.6';
@@ -183,4 +189,51 @@ export function watchConnections(server: SMTPServer, watch: ConnectionWatch): vo
     added = undefined;
     watch.after(connection && handleOf(connection));
   };
+}
+
+/**
+ * `admit` sees every socket the server accepts before smtp-server does (before an implicit TLS handshake); it calls
+ * `accept()` to hand the socket on, now or later, or `refuse()` to close it at once with nothing written (nothing
+ * can be, before the handshake; smtp-server drops a socket past maxClients the same way).
+ */
+export function gateAccepts(server: SMTPServer, admit: (socket: Socket, accept: () => void, refuse: () => void) => void): void {
+  const net = server.server;
+  const listeners = net.listeners('connection') as ((socket: Socket) => void)[];
+  net.removeAllListeners('connection');
+  net.on('connection', (socket: Socket) => {
+    const accept = (): void => {
+      // a socket closed while it waited would sit in smtp-server's pending list, its 'close' already gone by
+      if (socket.destroyed) return;
+      for (const listener of listeners) listener.call(net, socket);
+    };
+    const refuse = (): void => {
+      socket.on('error', () => undefined);
+      socket.destroy();
+    };
+    admit(socket, accept, refuse);
+  });
+}
+
+/** The address smtp-server will give the socket's session (session.remoteAddress): IPv4 unmapped, IPv6 canonical. */
+export function peerAddressOf(socket: Socket): string {
+  const address = (socket.remoteAddress ?? '').trim().replace(/^::ffff:/i, '');
+  return (isIPv6(address) ? normalizeIPv6(address) : address).toLowerCase();
+}
+
+/** How many accepted sockets are not yet sessions (an implicit TLS handshake under way); 0 without implicit TLS (useProxy is off). */
+export function socketsBeforeSession(server: SMTPServer): number {
+  return server._pendingSockets.size;
+}
+
+/** Whether an accepted socket has not reached its session yet. */
+export function isBeforeSession(server: SMTPServer, socket: Socket): boolean {
+  return server._pendingSockets.has(socket);
+}
+
+/** Closes an accepted socket that is not yet a session (with its TLS socket); false when it is a session by now, or gone. */
+export function closeBeforeSession(server: SMTPServer, socket: Socket): boolean {
+  const top = server._pendingSockets.get(socket);
+  if (!top) return false;
+  top.destroy();
+  return true;
 }

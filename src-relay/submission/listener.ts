@@ -73,6 +73,7 @@ export class SubmissionListener extends SmtpListener {
         maxConnectionsPerIp: config.submission.maxConnectionsPerIp,
       },
       shutdownGraceSec: config.shutdownGraceSec,
+      tlsHandshakeTimeoutSec: config.submission.tlsHandshakeTimeoutSec,
       server: {
         secure: options.port === 'submissions',
         authMethods: ['PLAIN', 'LOGIN'],
