@@ -3,26 +3,33 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo, type Socket } from 'node:net';
+import { once } from 'node:events';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
 import {
   SMTP_SERVER_VERSION,
   checkSmtpServerVersion,
   chooseEnhancedCode,
+  closeBeforeSession,
   connectionOf,
+  gateAccepts,
   gateCommands,
   installedSmtpServerVersion,
   interceptReplies,
+  isBeforeSession,
   listen,
   onEveryCommand,
   openConnections,
+  peerAddressOf,
   peerOf,
   sendReply,
+  socketsBeforeSession,
   watchConnections,
   type ConnectionHandle,
   type OutgoingReply,
 } from '../../../src-relay/smtp/smtp-server-adapter.ts';
 import { RawSmtp } from '../../helpers/smtp.ts';
+import { selfSignedCertificate } from '../../../src-relay/smtp/self-signed.ts';
 
 interface TestServer {
   server: SMTPServer;
@@ -311,6 +318,93 @@ test('watchConnections runs before smtp-server’s maxClients check: a connectio
     await smtp.stop();
   }
 });
+
+/** A TCP connection that sends nothing; `closed` resolves when the server closes it. */
+async function silentSocket(port: number, from?: string): Promise<{ socket: Socket; closed: Promise<void>; isClosed: () => boolean }> {
+  const socket = connect({ port, host: '127.0.0.1', localAddress: from });
+  socket.on('error', () => {});
+  let isClosed = false;
+  const closed = once(socket, 'close').then(() => {
+    isClosed = true;
+  });
+  await once(socket, 'connect');
+  return { socket, closed, isClosed: () => isClosed };
+}
+
+test('gateAccepts sees each accepted socket before smtp-server: refuse() closes it with nothing written, accept() hands it on, also later', async () => {
+  const smtp = await startServer();
+  const seen: string[] = [];
+  let verdict: 'accept' | 'refuse' | 'later' = 'refuse';
+  let later: (() => void) | undefined;
+  gateAccepts(smtp.server, (socket, accept, refuse) => {
+    seen.push(peerAddressOf(socket));
+    if (verdict === 'accept') accept();
+    else if (verdict === 'refuse') refuse();
+    else later = accept;
+  });
+  try {
+    const refused = await silentSocket(smtp.port, '127.0.0.21');
+    const received: Buffer[] = [];
+    refused.socket.on('data', (chunk: Buffer) => received.push(chunk));
+    await refused.closed;
+    assert.equal(Buffer.concat(received).length, 0, 'no greeting, no 421: nothing');
+    assert.equal(openConnections(smtp.server).size, 0);
+
+    verdict = 'accept';
+    const { client, session } = await greeted(smtp, '127.0.0.22');
+    assert.deepEqual(seen, ['127.0.0.21', '127.0.0.22']);
+    assert.equal(session.remoteAddress, seen[1], 'peerAddressOf gives the address the session gets');
+
+    verdict = 'later';
+    const waiting = await RawSmtp.connect(smtp.port, false, '127.0.0.23');
+    await until(() => later !== undefined);
+    later!();
+    assert.match(await waiting.reply(), /^220 /, 'handed on later, the socket gets its session');
+    waiting.close();
+    client.close();
+  } finally {
+    await smtp.stop();
+  }
+});
+
+test('socketsBeforeSession counts sockets in their implicit TLS handshake, isBeforeSession tells them apart, and closeBeforeSession closes one but never a session', async () => {
+  const pems = await selfSignedCertificate('adapter.test', new Date(Date.now() + 86_400_000));
+  const smtp = await startServer({ secure: true, key: pems.key, cert: pems.cert });
+  const accepted: Socket[] = [];
+  gateAccepts(smtp.server, (socket, accept) => {
+    accepted.push(socket);
+    accept();
+  });
+  try {
+    const silent = await silentSocket(smtp.port, '127.0.0.31');
+    const tls = await RawSmtp.connect(smtp.port, true, '127.0.0.32');
+    assert.match(await tls.reply(), /^220 /);
+    assert.equal(accepted.length, 2);
+    const [silentOnServer, sessionOnServer] = accepted as [Socket, Socket];
+    assert.equal(socketsBeforeSession(smtp.server), 1, 'the silent socket, not the session');
+    assert.ok(isBeforeSession(smtp.server, silentOnServer));
+    assert.ok(!isBeforeSession(smtp.server, sessionOnServer));
+
+    assert.equal(closeBeforeSession(smtp.server, sessionOnServer), false, 'a session is not closed');
+    assert.match(await tls.command('NOOP'), /^250 /);
+    assert.equal(closeBeforeSession(smtp.server, silentOnServer), true);
+    await silent.closed;
+    assert.equal(socketsBeforeSession(smtp.server), 0);
+    assert.equal(closeBeforeSession(smtp.server, silentOnServer), false, 'gone');
+    tls.close();
+  } finally {
+    await smtp.stop();
+  }
+});
+
+/** Polls a condition the server reaches on its own. */
+async function until(condition: () => boolean): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not reached');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
 
 test('a client that talks before the greeting gets 421 "You talk too soon", and onClose sees it in session.error under the peer’s id', async () => {
   const heldBack = hookQueue<SMTPServerSession>();
