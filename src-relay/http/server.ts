@@ -28,6 +28,12 @@ const SECURITY_HEADERS = { 'content-security-policy': CONTENT_SECURITY_POLICY, .
 const REQUEST_TIMEOUT_MS = 30_000;
 const HEADERS_TIMEOUT_MS = 10_000;
 const KEEP_ALIVE_TIMEOUT_MS = 5_000;
+/**
+ * Over HTTPS, the TLS handshake must end within this long from the accept. Before it, no request or headers timeout
+ * runs, only Node's handshakeTimeout (120 s by default): a silent socket would hold one of the connection places
+ * below for two minutes. As long as the headers get, and as the SMTP listener on 465 gives (smtp/stress.ts).
+ */
+export const HANDSHAKE_TIMEOUT_MS = 10_000;
 /** When the address is taken, try again this often (the mail keeps flowing meanwhile). */
 export const ADMIN_RETRY_BIND_MS = 30_000;
 /** On stop, open keep-alive connections are closed after this long. */
@@ -82,7 +88,7 @@ export class AdminServer {
         else res.destroy();
       });
     };
-    this.server = options.tls ? createTlsServer({ cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2' }, listener) : createServer(listener);
+    this.server = options.tls ? createTlsServer({ cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2', handshakeTimeout: HANDSHAKE_TIMEOUT_MS }, listener) : createServer(listener);
     this.server.requestTimeout = REQUEST_TIMEOUT_MS;
     this.server.headersTimeout = HEADERS_TIMEOUT_MS;
     this.server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;

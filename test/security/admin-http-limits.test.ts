@@ -4,7 +4,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { ANONYMOUS_BODY_BYTES, MAX_BODY_BYTES } from '../../src-relay/admin/api.ts';
-import { MAX_HTTP_CONNECTIONS, MAX_HTTP_CONNECTIONS_PER_IP } from '../../src-relay/http/server.ts';
+import { connect as connectTls } from 'node:tls';
+import { once } from 'node:events';
+import { AdminServer, HANDSHAKE_TIMEOUT_MS, MAX_HTTP_CONNECTIONS, MAX_HTTP_CONNECTIONS_PER_IP } from '../../src-relay/http/server.ts';
+import { Router, sendText } from '../../src-relay/http/router.ts';
+import { silentLogger } from '../../src-relay/log/logger.ts';
+import { selfSignedCertificate } from '../../src-relay/smtp/self-signed.ts';
 import { ADMIN_PASSWORD, startHost } from '../helpers/admin.ts';
 
 const TEST_TIMEOUT_MS = 60_000;
@@ -111,5 +116,28 @@ test(`${MAX_HTTP_CONNECTIONS_PER_IP} connections from one address, opened at onc
   } finally {
     for (const socket of held) socket.destroy();
     await world.stop();
+  }
+});
+
+test(`over HTTPS a connection that never sends its TLS handshake is closed after ${HANDSHAKE_TIMEOUT_MS / 1000} s, not before, while a browser's is served`, { timeout: TEST_TIMEOUT_MS }, async () => {
+  assert.equal(HANDSHAKE_TIMEOUT_MS, 10_000);
+  const pems = await selfSignedCertificate('admin.test', new Date(Date.now() + 86_400_000));
+  const router = new Router().get('/healthz', ({ res }) => sendText(res, 200, 'text/plain', 'ok'));
+  const server = new AdminServer({ listen: '127.0.0.1:0', router, logger: silentLogger, tls: { cert: Buffer.from(pems.cert), key: Buffer.from(pems.key) } });
+  await server.start();
+  const port = Number(server.address!.split(':').pop());
+  try {
+    const openedAt = Date.now();
+    const [silent, trickled] = await Promise.all([open(port, '127.0.3.1'), open(port, '127.0.3.2')]);
+    // the first bytes of a TLS record, then nothing
+    trickled.socket.write(Buffer.from([0x16, 0x03, 0x01]));
+    const browser = connectTls({ socket: connect({ host: '127.0.0.1', port, localAddress: '127.0.3.3' }), rejectUnauthorized: false });
+    await once(browser, 'secureConnect');
+    assert.match(await get(browser), /^HTTP\/1\.1 200/);
+    browser.destroy();
+    assert.equal(await closedWithin(Promise.race([silent.closed, trickled.closed]), HANDSHAKE_TIMEOUT_MS - 500 - (Date.now() - openedAt)), false, 'open until the deadline');
+    assert.equal(await closedWithin(Promise.all([silent.closed, trickled.closed]).then(() => undefined), 3_000), true, 'closed at the deadline');
+  } finally {
+    await server.stop();
   }
 });
