@@ -12,6 +12,9 @@
 // Stalling is silence too: a command that moves nothing forward (NOOP, RSET, HELP, VRFY, EXPN, a second HELO or
 // EHLO, a recipient given again, a second MAIL before a message is sent, anything we refuse) does not restart the
 // idle clock, or a NOOP (or the same RCPT) every few seconds would hold a slot forever.
+// On an implicit-TLS listener (465) smtp-server has no session until the TLS handshake ends: a socket in its handshake
+// holds a slot and counts for its address from the accept, is idle from the accept (the client owes the handshake),
+// and is closed at TLS_HANDSHAKE_TIMEOUT_SEC at the latest (listener.ts onAccept).
 
 /** Share of maxConnections open from which a listener is under stress: early enough that slots free before the cap. */
 export const STRESS_SHARE = 0.8;
