@@ -22,7 +22,15 @@ export interface LoginPolicy {
   /** The answer to the first failure waits this long; each further failure in the window doubles it. */
   firstDelayMs: number;
   maxDelayMs: number;
+  /** Password checks running at once in the whole relay (default DEFAULT_CHECKS_AT_ONCE). */
+  maxChecksAtOnce?: number;
+  /** Password checks waiting for a place, beyond which an attempt gets 454 unchecked (default DEFAULT_CHECKS_QUEUED). */
+  maxChecksQueued?: number;
+  /** Password checks a minute, relay-wide, for attempts from an address the name has not logged in from recently (default DEFAULT_STRANGER_CHECKS_PER_MINUTE). */
+  maxStrangerChecksPerMinute?: number;
 }
+
+export { DEFAULT_CHECKS_AT_ONCE, DEFAULT_CHECKS_QUEUED, DEFAULT_STRANGER_CHECKS_PER_MINUTE, MAX_CHECKS_AT_ONCE } from '../config/schema.ts';
 
 /**
  * An address the account logged in from successfully within this many days is familiar: the account-wide ceiling does

@@ -210,6 +210,9 @@ export const CONFIG_FIELDS: Readonly<Record<string, FieldMeta>> = {
     'submission.login.lockoutMinutes': { label: 'Lock out for', control: 'number', unit: MINUTES },
     'submission.login.firstDelayMs': { label: 'Answer a failed log-in after', control: 'number', unit: SECONDS_OF_MS },
     'submission.login.maxDelayMs': { label: 'Longest delay of a failed log-in', control: 'number', unit: SECONDS_OF_MS },
+    'submission.login.maxChecksAtOnce': { label: 'Password checks at once', control: 'number', unit: unit('checks') },
+    'submission.login.maxChecksQueued': { label: 'Log-ins waiting for a check', control: 'number', unit: unit('log-ins') },
+    'submission.login.maxStrangerChecksPerMinute': { label: 'Checks a minute from new addresses', control: 'number', unit: unit('checks') },
   }),
   ...section('accounts', 'Circuit breaker', {
     'submission.accountLimits.messagesPerHour': { label: 'Messages per account an hour', control: 'number', unit: unit('messages') },

@@ -5,6 +5,23 @@ import { normalizeDomain } from '../util/address.ts';
 import { parseCidr, trustedNetworkProblem } from '../util/networks.ts';
 import { TLS_HANDSHAKE_TIMEOUT_SEC } from '../smtp/stress.ts';
 
+// The relay-wide limits on submission password checks (auth/check-gate.ts, auth/authenticator.ts), here so the schema and the authenticator share them.
+/**
+ * One check at a time: scrypt takes a core and a libuv thread for its 50-100 ms (several times that on a loaded
+ * box), and a 2-core box needs the other core and the other pool threads for the mail. At most 2 (the config's
+ * ceiling): libuv's pool has 4 threads and the spool's writes and fsyncs must always find one free.
+ */
+export const DEFAULT_CHECKS_AT_ONCE = 1;
+export const MAX_CHECKS_AT_ONCE = 2;
+/** Attempts waiting for a check: at 100 ms a check, about a second's wait; a real mail program retries a 454. */
+export const DEFAULT_CHECKS_QUEUED = 10;
+/**
+ * Checks a minute for strangers (a name not logged in from that address in 30 days, auth/lockout.ts FAMILIAR_ADDRESS_DAYS: that includes
+ * every name that does not exist, and every name tried from an attacker's address): a second of a core a minute at
+ * most for guesses spread over any number of addresses; the office's own addresses are not limited by it.
+ */
+export const DEFAULT_STRANGER_CHECKS_PER_MINUTE = 60;
+
 /**
  * Extensions that Windows runs, installs or mounts when double-clicked (or that Office opens with macros run),
  * the ones mail-borne malware uses: the default of `filters.attachments.blockedExtensions`, which the admin can replace
@@ -289,6 +306,9 @@ export const ConfigSchema = z.strictObject({
           lockoutMinutes: z.number().min(1).max(10080).default(15).meta({ description: 'How long a locked user name or client address is refused (454); "moat users unlock" ends it sooner' }),
           firstDelayMs: z.number().int().min(0).max(60_000).default(1000).meta({ description: 'A failed login is answered after this delay, doubled with each further failure in the window' }),
           maxDelayMs: z.number().int().min(0).max(60_000).default(8000).meta({ description: 'Longest delay before answering a failed login' }),
+          maxChecksAtOnce: z.number().int().min(1).max(MAX_CHECKS_AT_ONCE).default(DEFAULT_CHECKS_AT_ONCE).meta({ description: `Password checks running at once in the whole relay (at most ${MAX_CHECKS_AT_ONCE}, so the spool's disk writes always find a free thread); more wait` }),
+          maxChecksQueued: z.number().int().min(0).max(1000).default(DEFAULT_CHECKS_QUEUED).meta({ description: 'Logins waiting for a password check; beyond it a login gets 454 at once, without a check (logins from an address the name logged in from recently wait in a queue of their own, served first)' }),
+          maxStrangerChecksPerMinute: z.number().int().min(1).max(100_000).default(DEFAULT_STRANGER_CHECKS_PER_MINUTE).meta({ description: 'Password checks a minute, relay-wide, for logins from an address the name has not logged in from in the last 30 days (every unknown name is one); more get 454 at once, without a check. Logins from such familiar addresses are not limited by it' }),
         })
         .prefault({}),
       accountLimits: z

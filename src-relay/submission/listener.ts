@@ -39,6 +39,8 @@ export interface SubmissionListenerOptions extends EngineListenerOptions {
 
 interface SubmissionSession {
   authFailures: number;
+  /** Aborted as the connection closes: a login still waiting for its password check is dropped unchecked. */
+  gone: AbortController;
   /** The account's password hash when this session logged in: a password changed since ends what the session may do. */
   loggedInWith?: string;
 }
@@ -98,13 +100,14 @@ export class SubmissionListener extends SmtpListener {
   }
 
   protected override connected(session: SMTPServerSession): void {
-    this.submissionSessions.set(session.id, { authFailures: 0 });
+    this.submissionSessions.set(session.id, { authFailures: 0, gone: new AbortController() });
     // RFC 4954 4 and RFC 8314: no AUTH offered or taken on a plaintext channel
     if (!session.secure) session.disabledCommands = ['AUTH'];
     super.connected(session);
   }
 
   protected override closed(session: SMTPServerSession): void {
+    this.submissionSessions.get(session.id)?.gone.abort();
     this.submissionSessions.delete(session.id);
     this.breaker.release(session.id);
     super.closed(session);
@@ -141,8 +144,9 @@ export class SubmissionListener extends SmtpListener {
     if (auth.method === 'PLAIN' && auth.authzid && auth.authcid && normalizeUserName(auth.authzid) !== normalizeUserName(auth.authcid)) {
       return callback(this.refuse(session, REPLIES.authzidRefused));
     }
+    const signal = this.submissionSessions.get(session.id)?.gone.signal;
     this.authenticator
-      .authenticate({ username: auth.username ?? '', password: auth.password ?? '', clientIp: session.remoteAddress, listener: this.port })
+      .authenticate({ username: auth.username ?? '', password: auth.password ?? '', clientIp: session.remoteAddress, listener: this.port, signal })
       .then(
         (result) => {
           if (result.ok) {
@@ -151,6 +155,8 @@ export class SubmissionListener extends SmtpListener {
             if (counted) counted.loggedInWith = result.passwordHash;
             return callback(null, { user: result.user });
           }
+          // no password was checked: answered at once, as temporary (the mail program tries again later)
+          if (result.reply === 'busy') return callback(this.refuse(session, REPLIES.authUnavailable));
           const counted = this.submissionSessions.get(session.id);
           const failures = counted ? ++counted.authFailures : MAX_AUTH_FAILURES_PER_SESSION;
           const timer = setTimeout(() => {

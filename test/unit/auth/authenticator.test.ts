@@ -92,10 +92,28 @@ test('the circuit breaker counts the last hour only, and from the last unlock on
 test("an office's IPv6 clients share one /64: a device retrying a wrong password locks its own address only, another address of the /64 still logs in", () =>
   withStore(async (accounts) => {
     accounts.add('alice', await hashPassword('the right password'), ['alice@example.test'], 0);
+    accounts.add('bob', await hashPassword('the right password'), ['bob@example.test'], 0);
     const auth = new Authenticator({ accounts, policy, events: createRelayEvents(), logger: silentLogger, verify: verifyPassword, clock: () => 1000 });
-    // the old phone: maxFailuresPerIp (10) wrong logins with names of its own, all at once
-    await Promise.all(Array.from({ length: 11 }, (_, i) => auth.authenticate({ username: `old${i}`, password: 'x', clientIp: '2001:db8:7:7::1', listener: 'submission' })));
-    assert.equal(accounts.lock('ip:2001:db8:7:7::1')!.failures, 10);
+    // the old phone logged in before, then keeps trying an old password: all at once, more than maxFailuresPerIp (10)
+    assert.equal((await auth.authenticate({ username: 'bob', password: 'the right password', clientIp: '2001:db8:7:7::1', listener: 'submission' })).ok, true);
+    await Promise.all(Array.from({ length: 11 }, () => auth.authenticate({ username: 'bob', password: 'old password', clientIp: '2001:db8:7:7::1', listener: 'submission' })));
+    assert.equal(accounts.lock('pair:2001:db8:7:7::1 bob')!.failures, 3);
+    assert.equal(accounts.lock('ip:2001:db8:7:7::/64'), undefined, 'a familiar device does not count against its /64');
     const other = await auth.authenticate({ username: 'alice', password: 'the right password', clientIp: '2001:db8:7:7::2', listener: 'submission' });
     assert.equal(other.ok, true, 'the laptop beside it is not locked');
+  }));
+
+test('guesses from a stranger spread over the addresses of one IPv6 /64 are limited as one address, while a device of the /64 that logged in before still does', () =>
+  withStore(async (accounts) => {
+    accounts.add('alice', await hashPassword('the right password'), ['alice@example.test'], 0);
+    const auth = new Authenticator({ accounts, policy, events: createRelayEvents(), logger: silentLogger, verify: async (password, hash) => verifyPassword(password, hash), clock: () => 1000 });
+    assert.equal((await auth.authenticate({ username: 'alice', password: 'the right password', clientIp: '2001:db8:7:7::a', listener: 'submission' })).ok, true);
+    // maxFailuresPerIp (10) unknown names from 10 addresses of the /64, then one step beyond, all at once
+    const results = await Promise.all(Array.from({ length: 11 }, (_, i) => auth.authenticate({ username: `u${i}`, password: 'x', clientIp: `2001:db8:7:7::${100 + i}`, listener: 'submission' })));
+    assert.deepEqual(results.map((result) => !result.ok && result.reply).sort(), [...Array(10).fill('failed'), 'locked'].sort());
+    assert.equal(accounts.lock('ip:2001:db8:7:7::/64')!.failures, 10);
+    const stranger = await auth.authenticate({ username: 'alice', password: 'the right password', clientIp: '2001:db8:7:7::999', listener: 'submission' });
+    assert.equal(!stranger.ok && stranger.reply, 'locked', 'even the right password from a new address of the /64 waits for the lockout');
+    const familiar = await auth.authenticate({ username: 'alice', password: 'the right password', clientIp: '2001:db8:7:7::a', listener: 'submission' });
+    assert.equal(familiar.ok, true, 'her own device is not held by the /64 lock');
   }));
