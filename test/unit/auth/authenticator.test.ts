@@ -117,3 +117,101 @@ test('guesses from a stranger spread over the addresses of one IPv6 /64 are limi
     const familiar = await auth.authenticate({ username: 'alice', password: 'the right password', clientIp: '2001:db8:7:7::a', listener: 'submission' });
     assert.equal(familiar.ok, true, 'her own device is not held by the /64 lock');
   }));
+
+/** A password check held open until the test lets it end: counts the checks started and the most running at once. */
+function heldChecks() {
+  const spy = {
+    started: 0,
+    running: 0,
+    most: 0,
+    ends: [] as (() => void)[],
+    passwords: [] as string[],
+    verify: (password: string, _hash: string) => {
+      spy.started++;
+      spy.passwords.push(password);
+      spy.most = Math.max(spy.most, ++spy.running);
+      return new Promise<boolean>((resolve) => spy.ends.push(() => (spy.running--, resolve(password === 'the right password'))));
+    },
+    /** Ends the checks one at a time until none has started for a while (after the dummy hash, made once and slowly). */
+    async drain() {
+      await dummyHash();
+      for (let idle = 0; idle < 50; idle++) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        const end = spy.ends.shift();
+        if (end) (end(), (idle = 0));
+      }
+    },
+  };
+  return spy;
+}
+
+const roomy = { ...policy, maxFailuresPerAccount: 100, maxFailuresPerAccountTotal: 100, maxFailuresPerIp: 100 };
+
+test('a flood of fresh names from many addresses at once: 1 check runs, 10 wait, one step beyond gets busy (454) at once and is never hashed', () =>
+  withStore(async (accounts) => {
+    const checks = heldChecks();
+    const auth = new Authenticator({ accounts, policy: { ...roomy, maxChecksAtOnce: 1, maxChecksQueued: 10 }, events: createRelayEvents(), logger: silentLogger, verify: checks.verify, clock: () => 1000 });
+    const attempts = Array.from({ length: 12 }, (_, i) => auth.authenticate({ username: `fresh${i}`, password: 'x', clientIp: `192.0.2.${i + 1}`, listener: 'submissions' }));
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(auth.checkLoad, { running: 1, queued: 10 });
+    await checks.drain();
+    const replies = (await Promise.all(attempts)).map((result) => !result.ok && result.reply);
+    assert.deepEqual(replies, [...Array(11).fill('failed'), 'busy']);
+    assert.equal(checks.started, 11);
+    assert.equal(checks.most, 1, 'never more than one check at once');
+    const busy = accounts.events('fresh11');
+    assert.equal(busy[0]!.outcome, 'locked');
+    assert.match(busy[0]!.detail!, /relay busy/);
+  }));
+
+test('while strangers fill every place, the real user from her usual address is checked next, ahead of them', () =>
+  withStore(async (accounts) => {
+    accounts.add('alice', await hashPassword('the right password'), ['alice@example.test'], 0);
+    const checks = heldChecks();
+    const auth = new Authenticator({ accounts, policy: { ...roomy, maxChecksAtOnce: 1, maxChecksQueued: 3 }, events: createRelayEvents(), logger: silentLogger, verify: checks.verify, clock: () => 1000 });
+    const first = auth.authenticate({ username: 'alice', password: 'the right password', clientIp: '192.0.2.200', listener: 'submissions' });
+    await checks.drain();
+    assert.equal((await first).ok, true);
+    const flood = Array.from({ length: 6 }, (_, i) => auth.authenticate({ username: `fresh${i}`, password: 'x', clientIp: `192.0.2.${i + 1}`, listener: 'submissions' }));
+    const real = auth.authenticate({ username: 'alice', password: 'the right password', clientIp: '192.0.2.200', listener: 'submissions' });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    checks.ends.shift()!();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.deepEqual(checks.passwords, ['the right password', 'x', 'the right password'], 'the check after the one running is hers');
+    checks.ends.shift()!();
+    assert.equal((await real).ok, true);
+    await checks.drain();
+    assert.deepEqual((await Promise.all(flood)).map((result) => !result.ok && result.reply), ['failed', 'failed', 'failed', 'failed', 'busy', 'busy']);
+  }));
+
+test('checks for strangers are limited per minute relay-wide: at the limit all are checked, one beyond is busy unchecked; the next minute starts afresh', () =>
+  withStore(async (accounts) => {
+    accounts.add('alice', await hashPassword('the right password'), ['alice@example.test'], 0);
+    let now = 0;
+    let checks = 0;
+    const verify = async (password: string, hash: string) => (checks++, verifyPassword(password, hash));
+    const auth = new Authenticator({ accounts, policy: { ...roomy, maxStrangerChecksPerMinute: 4, maxChecksQueued: 10 }, events: createRelayEvents(), logger: silentLogger, verify, clock: () => now });
+    assert.equal((await auth.authenticate({ username: 'alice', password: 'the right password', clientIp: '192.0.2.200', listener: 'submissions' })).ok, true, 'one check of the minute: her first login there');
+    const replies = await Promise.all(Array.from({ length: 4 }, (_, i) => auth.authenticate({ username: `fresh${i}`, password: 'x', clientIp: `192.0.2.${i + 1}`, listener: 'submissions' })));
+    assert.deepEqual(replies.map((result) => !result.ok && result.reply), ['failed', 'failed', 'failed', 'busy']);
+    assert.equal(checks, 4);
+    assert.equal((await auth.authenticate({ username: 'alice', password: 'the right password', clientIp: '192.0.2.200', listener: 'submissions' })).ok, true, 'her usual address is not limited by it');
+    now += 60_000;
+    assert.equal(((await auth.authenticate({ username: 'fresh9', password: 'x', clientIp: '192.0.2.9', listener: 'submissions' })) as { reply: string }).reply, 'failed');
+  }));
+
+test('a login whose client has gone while it waited is dropped unchecked, and nothing is counted against anyone', () =>
+  withStore(async (accounts) => {
+    const checks = heldChecks();
+    const auth = new Authenticator({ accounts, policy: roomy, events: createRelayEvents(), logger: silentLogger, verify: checks.verify, clock: () => 1000 });
+    const running = auth.authenticate({ username: 'fresh0', password: 'x', clientIp: '192.0.2.1', listener: 'submissions' });
+    const gone = new AbortController();
+    const waiting = auth.authenticate({ username: 'fresh1', password: 'x', clientIp: '192.0.2.2', listener: 'submissions', signal: gone.signal });
+    await new Promise((resolve) => setImmediate(resolve));
+    gone.abort();
+    assert.deepEqual(await waiting, { ok: false, reply: 'busy', delayMs: 0 });
+    await checks.drain();
+    await running;
+    assert.equal(checks.started, 1);
+    assert.equal(accounts.lock('ip:192.0.2.2'), undefined);
+  }));
