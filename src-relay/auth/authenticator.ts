@@ -68,6 +68,11 @@ const LOCK_DETAIL = { ip: 'client address locked', net: 'client network (/64) lo
  * (counted failures plus checks in progress reach the limit) waits for one of those checks to end and looks again.
  * So a mail program opening ten connections with the right password logs in on all ten, while thirty guesses at
  * once get no more password checks than the limit.
+ *
+ * Past the counters, a check needs one of the relay-wide places (check-gate.ts: a few running, a few waiting, the
+ * addresses a name logged in from recently served first) and, from any other address, room in the strangers' budget
+ * of the minute; an attempt that finds neither is answered `busy` (454) at once, unchecked, so a flood of guesses
+ * with fresh names costs a bounded amount of scrypt and never starves the spool of libuv's threads.
  */
 export class Authenticator {
   private readonly accounts: AccountStore;
@@ -105,7 +110,8 @@ export class Authenticator {
     const counted = name ?? loggable(attempt.username).toLowerCase();
     // by the exact address, IPv6 too: an office's clients share one /64, and one device retrying an old password
     // must not lock out the others (guesses spread over a /64 still meet the per-name locks)
-    // must-not-guess-more per /64 for strangers only: the office's own devices (familiar) share it unhindered
+    // and, for an address the name has not logged in from (a stranger), by its /64 as well: spreading guesses over a
+    // /64 gains nothing, while the office's own devices, familiar to their names, share it unhindered
     const network = clientKey(attempt.clientIp);
     const net = network !== normalizeClientIp(attempt.clientIp) ? lockKey.ip(network) : null;
     const keys: Keys = { pair: lockKey.pair(counted, attempt.clientIp), ip: lockKey.ip(attempt.clientIp), name: lockKey.name(counted), net };
