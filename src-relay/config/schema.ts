@@ -7,11 +7,13 @@ import { TLS_HANDSHAKE_TIMEOUT_SEC } from '../smtp/stress.ts';
 
 // The relay-wide limits on submission password checks (auth/check-gate.ts, auth/authenticator.ts), here so the schema and the authenticator share them.
 /**
- * One check at a time: scrypt takes a core and a libuv thread for its 50-100 ms (several times that on a loaded
- * box), and a 2-core box needs the other core and the other pool threads for the mail. At most 2 (the config's
- * ceiling): libuv's pool has 4 threads and the spool's writes and fsyncs must always find one free.
+ * Two checks at once, at most 2 (the config's ceiling): scrypt takes a libuv thread for its 50-100 ms (seconds on a
+ * loaded box), the pool has 4, and the spool's writes and fsyncs must always find one free (bench/auth-pool.ts: at
+ * most 2 at once, a spool fsync waited 22 ms at worst; 4 at once, 2.2 s). Not one: a mail program opening five
+ * connections at once waits for its checks one after another, which on a loaded box passed its 15 s reply timeout.
+ * The CPU they take from strangers is bounded by DEFAULT_STRANGER_CHECKS_PER_MINUTE.
  */
-export const DEFAULT_CHECKS_AT_ONCE = 1;
+export const DEFAULT_CHECKS_AT_ONCE = 2;
 export const MAX_CHECKS_AT_ONCE = 2;
 /** Attempts waiting for a check: at 100 ms a check, about a second's wait; a real mail program retries a 454. */
 export const DEFAULT_CHECKS_QUEUED = 10;
