@@ -3,7 +3,6 @@ import { isIP } from 'node:net';
 import { domainToASCII } from 'node:url';
 import { normalizeDomain } from '../util/address.ts';
 import { parseCidr, trustedNetworkProblem } from '../util/networks.ts';
-import { TLS_HANDSHAKE_TIMEOUT_SEC } from '../smtp/stress.ts';
 
 // The relay-wide limits on submission password checks (auth/check-gate.ts, auth/authenticator.ts), here so the schema and the authenticator share them.
 /**
@@ -13,6 +12,14 @@ import { TLS_HANDSHAKE_TIMEOUT_SEC } from '../smtp/stress.ts';
  * connections at once waits for its checks one after another, which on a loaded box passed its 15 s reply timeout.
  * The CPU they take from strangers is bounded by DEFAULT_STRANGER_CHECKS_PER_MINUTE.
  */
+/**
+ * Default deadline (s) of the TLS handshake on an implicit-TLS listener (465), from the accept: a handshake takes a
+ * few round trips (well under a second, seconds over the worst links), and until it ends smtp-server has no session,
+ * so no idle timeout of ours, only its own socket timeout (mx.idleTimeoutSec, 5 minutes). Postfix's stress value of
+ * its smtpd_starttls_timeout. Setting: submission.tlsHandshakeTimeoutSec.
+ */
+export const TLS_HANDSHAKE_TIMEOUT_SEC = 10;
+
 export const DEFAULT_CHECKS_AT_ONCE = 2;
 export const MAX_CHECKS_AT_ONCE = 2;
 /** Attempts waiting for a check: at 100 ms a check, about a second's wait; a real mail program retries a 454. */

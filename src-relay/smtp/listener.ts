@@ -9,7 +9,7 @@ import {
   type SMTPServerOptions,
   type SMTPServerSession,
 } from 'smtp-server';
-import type { Config } from '../config/schema.ts';
+import { TLS_HANDSHAKE_TIMEOUT_SEC, type Config } from '../config/schema.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Queue } from '../queue/queue.ts';
 import type { RefusalReason, RelayEvents } from '../events.ts';
@@ -23,7 +23,7 @@ import { HeaderPeek } from './header-peek.ts';
 import { LineEndingNormalizer } from './line-endings.ts';
 import { SizeGuard } from './size-guard.ts';
 import { StageChain } from './stage-chain.ts';
-import { ConnectionStress, SessionActivity, STRESS_SWEEP_MS, TLS_HANDSHAKE_TIMEOUT_SEC, type IdleSlot } from './stress.ts';
+import { ConnectionStress, SessionActivity, STRESS_SWEEP_MS, type IdleSlot } from './stress.ts';
 import { DataRateGuard } from './data-rate.ts';
 import { TransactionPacing } from './pacing.ts';
 import { receivedHeader } from './received.ts';

@@ -29,14 +29,6 @@ export const EVICT_MIN_IDLE_MS = 1_000;
 /** How often sessions are checked while under stress (ms): the stress timeout is kept within this much. */
 export const STRESS_SWEEP_MS = 1_000;
 
-/**
- * Default deadline (s) of the TLS handshake on an implicit-TLS listener (465), from the accept: a handshake takes a
- * few round trips (well under a second, seconds over the worst links), and until it ends smtp-server has no session,
- * so no idle timeout of ours, only its own socket timeout (mx.idleTimeoutSec, 5 minutes). Postfix's stress value of
- * its smtpd_starttls_timeout. Setting: submission.tlsHandshakeTimeoutSec.
- */
-export const TLS_HANDSHAKE_TIMEOUT_SEC = 10;
-
 /** A monotonic clock (ms): idle times are durations, untouched by wall-clock steps or a test's fixed clock. */
 export const monotonicNow = (): number => performance.now();
 

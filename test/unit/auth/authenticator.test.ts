@@ -203,15 +203,17 @@ test('checks for strangers are limited per minute relay-wide: at the limit all a
 test('a login whose client has gone while it waited is dropped unchecked, and nothing is counted against anyone', () =>
   withStore(async (accounts) => {
     const checks = heldChecks();
-    const auth = new Authenticator({ accounts, policy: roomy, events: createRelayEvents(), logger: silentLogger, verify: checks.verify, clock: () => 1000 });
-    const running = auth.authenticate({ username: 'fresh0', password: 'x', clientIp: '192.0.2.1', listener: 'submissions' });
+    const atOnce = 2;
+    const auth = new Authenticator({ accounts, policy: { ...roomy, maxChecksAtOnce: atOnce }, events: createRelayEvents(), logger: silentLogger, verify: checks.verify, clock: () => 1000 });
+    // every running place taken, so the next one waits
+    const running = Array.from({ length: atOnce }, (_, index) => auth.authenticate({ username: `fresh${index}`, password: 'x', clientIp: '192.0.2.1', listener: 'submissions' }));
     const gone = new AbortController();
-    const waiting = auth.authenticate({ username: 'fresh1', password: 'x', clientIp: '192.0.2.2', listener: 'submissions', signal: gone.signal });
+    const waiting = auth.authenticate({ username: 'waiting', password: 'x', clientIp: '192.0.2.2', listener: 'submissions', signal: gone.signal });
     await new Promise((resolve) => setImmediate(resolve));
     gone.abort();
     assert.deepEqual(await waiting, { ok: false, reply: 'busy', delayMs: 0 });
     await checks.drain();
-    await running;
-    assert.equal(checks.started, 1);
+    await Promise.all(running);
+    assert.equal(checks.started, atOnce);
     assert.equal(accounts.lock('ip:192.0.2.2'), undefined);
   }));
