@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import { promises as dns } from 'node:dns';
 import { passphraseFileProblems } from '../config/passphrase-file.ts';
-import { checkServeReady, loadConfig, mergeConfig, overriddenPaths, saveConfig, scoreOrderProblems, tlsFileProblems, validateConfig, type ConfigProblem } from '../config/load.ts';
+import { checkServeReady, jsonErrorWords, loadConfig, mergeConfig, overriddenPaths, saveConfig, scoreOrderProblems, tlsFileProblems, validateConfig, type ConfigProblem } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { createRelay, dataPaths, type Relay, type RelayOptions } from '../engine.ts';
 import { resolveLogger, type Logger } from '../log/logger.ts';
@@ -26,6 +26,8 @@ import { addUiRoutes } from './static-files.ts';
 import { handlers } from './service.ts';
 import type { ApiContext, CallInfo, ConfigCapability, RelayStatus, StatusCapability } from './handlers/types.ts';
 import { HOP_ROUTES } from '../queue/delivery.ts';
+import { configFields } from '../config/docs.ts';
+import { AccountStore } from '../auth/account-store.ts';
 import { writeFileWhole } from '../util/write-whole.ts';
 
 type Json = Record<string, unknown>;
@@ -62,6 +64,18 @@ export class ConfigRefused extends Error {
   }
 }
 
+/** Keys the admin listener reads when moat serve starts: neither an Apply nor an engine restart moves it. */
+const KEYS_READ_AT_START = ['admin.listen', 'admin.tls.enabled', 'admin.tls.cert', 'admin.tls.key'];
+
+/** A setting whose value in the file is not the one the relay runs with (a hand edit not applied, or one read only at start). */
+export interface FileDifference {
+  key: string;
+  running: unknown;
+  file: unknown;
+  /** Only a new start of moat serve puts it in force (an Apply does not). */
+  atRestart: boolean;
+}
+
 /** What makes a relay "not set up yet" rather than broken: the wizard fills these in. */
 const SETUP_PATHS = ['domains', 'internal'];
 
@@ -88,6 +102,8 @@ export class AdminHost {
   private adminServedOverTls = false;
   /** Whether the admin listener's HTTPS pair is the mx listeners' (admin.tls names no files): it follows a renewal. */
   private adminFollowsMxPair = false;
+  /** The configuration the admin listener started with (KEYS_READ_AT_START are in force from it). */
+  private listenerConfig: Config | null = null;
   private server: AdminServer | null = null;
   private startedAt: number | null = null;
   private appliedAt: number | null = null;
@@ -152,7 +168,40 @@ export class AdminHost {
       },
       // the hops only: each remote domain's route (mx:DOMAIN) is the queue's By destination view, not the relay's health
       routes: relay ? relay.routeStates().filter((state) => HOP_ROUTES.has(state.route)) : [],
+      configProblem: this.configFileProblem(),
     };
+  }
+
+  /**
+   * Why the next start of moat serve would refuse the file as it is now (damaged by hand, a setting it does not
+   * take), or null: the relay runs on meanwhile, so only this says that a restart would leave it down.
+   */
+  configFileProblem(): string | null {
+    if (this.state === 'setup' && !existsSync(this.configFile)) return null;
+    const loaded = loadConfig(this.configFile, this.options.overrides ?? {});
+    if (loaded.ok) return null;
+    return loaded.problems.map((problem) => (problem.path === '(file)' ? problem.message : `${problem.path}: ${problem.message}`)).join('; ');
+  }
+
+  /**
+   * The settings the file holds that the relay does not run with: a hand edit of moat.json that was not applied, or
+   * an admin listener setting that moves only at the next start. Keys set on the command line are left out (the file
+   * does not count for them); so is everything while the engine is not running (nothing runs to compare with).
+   */
+  fileDifferences(saved: Json): FileDifference[] {
+    if (!this.relay || this.state !== 'running') return [];
+    const fromFile = validateConfig(mergeConfig(saved, this.options.overrides ?? {}));
+    if (!fromFile.ok) return [];
+    const overridden = this.overriddenKeys();
+    const covers = (prefix: string, path: string) => path === prefix || path.startsWith(`${prefix}.`);
+    return configFields().flatMap(({ key }): FileDifference[] => {
+      if (overridden.some((path) => covers(key, path) || covers(path, key))) return [];
+      const atRestart = KEYS_READ_AT_START.includes(key);
+      if (atRestart && (this.options.adminListen || !this.listenerConfig)) return [];
+      const running = valueAt(atRestart ? this.listenerConfig : this.config, key);
+      const file = valueAt(fromFile.config, key);
+      return sameJson(running, file) ? [] : [{ key, running: running ?? null, file: file ?? null, atRestart }];
+    });
   }
 
   /** Starts the engine when the configuration is complete, then the admin listener; prints nothing (the caller does). */
@@ -171,6 +220,7 @@ export class AdminHost {
     const tls = await adminTlsPair(this.config, () => loadOrCreateTls(this.options.dataDir, this.hostname, this.config.mx.tls.cert, this.config.mx.tls.key));
     this.adminServedOverTls = Boolean(tls);
     this.adminFollowsMxPair = Boolean(tls) && !(this.config.admin.tls.cert && this.config.admin.tls.key);
+    this.listenerConfig = this.config;
     this.server = new AdminServer({ listen: this.options.adminListen ?? this.config.admin.listen, router: this.router(Boolean(tls)), logger: this.logger, tls });
     await this.server.start();
   }
@@ -268,6 +318,7 @@ export class AdminHost {
     const previousText = existsSync(this.configFile) ? readFileSync(this.configFile, 'utf8') : null;
     const previousConfig = this.relay ? this.config : null;
     const previousInternal = this.config.internal;
+    const previousSubmission = { listen: this.config.submission.listen, tlsListen: this.config.submission.tlsListen };
     await saveConfig(this.configFile, input);
     await this.stopEngine();
     try {
@@ -275,7 +326,8 @@ export class AdminHost {
       this.logger.info({ file: this.configFile }, 'CONFIG_APPLIED');
       this.retryWhenInternalMoved(previousInternal, effective.config.internal);
       const removed = (previousConfig?.domains ?? []).filter((domain) => !effective.config.domains.includes(domain));
-      return { ...this.status(), notes: this.applyNotes(effective.config, removed) };
+      const submissionNote = previousConfig ? this.submissionOffNote(previousSubmission, effective.config) : null;
+      return { ...this.status(), notes: [...(submissionNote ? [submissionNote] : []), ...this.applyNotes(effective.config, removed)] };
     } catch (error) {
       const reason = (error as Error).message;
       this.logger.error({ error: reason }, 'CONFIG_APPLY_FAILED');
@@ -322,6 +374,24 @@ export class AdminHost {
   }
 
   /**
+   * A submission listener switched off while accounts exist: the office clients set to it can no longer send, which
+   * the Apply says in numbers (as it does for mail still queued for a removed domain).
+   */
+  private submissionOffNote(before: { listen?: string; tlsListen?: string }, config: Config): string | null {
+    const off = [before.listen && !config.submission.listen ? `STARTTLS (${before.listen})` : null, before.tlsListen && !config.submission.tlsListen ? `implicit TLS (${before.tlsListen})` : null].filter((item): item is string => item !== null);
+    if (off.length === 0) return null;
+    const accounts = new AccountStore(this.db).count();
+    if (accounts === 0) return null;
+    const them = accounts === 1 ? 'The 1 submission account' : `The ${accounts} submission accounts`;
+    const listeners = off.length === 1 ? `the submission listener with ${off[0]} is` : `the submission listeners with ${off.join(' and ')} are`;
+    if (!config.submission.listen && !config.submission.tlsListen) {
+      return `${them} can no longer send mail through Moat: ${listeners} off now, and no other one is on. Office clients get no connection until a submission listener is on again (Settings, Submission).`;
+    }
+    const still = config.submission.listen ? `STARTTLS (${config.submission.listen})` : `implicit TLS (${config.submission.tlsListen})`;
+    return `${them} can no longer send from clients set to that port: ${listeners} off now. Clients set to the listener with ${still} still send; move the others to it, or turn the listener on again.`;
+  }
+
+  /**
    * Mail deferred because the internal server's address was wrong waits out its backoff for nothing once the address
    * is fixed: when host or port changed, every waiting recipient of the internal route is tried at once.
    */
@@ -355,10 +425,16 @@ export class AdminHost {
     const damaged = (why: string) =>
       new ApiError('CONFIG_FILE_DAMAGED', `${this.configFile} cannot be read (${why}). ${this.relay ? 'The relay goes on with the settings it started with.' : 'The relay is not running.'} Put the file right (or restore it from a backup), then reload this page.`);
     let parsed: unknown;
+    let text: string;
     try {
-      parsed = JSON.parse(readFileSync(this.configFile, 'utf8'));
+      text = readFileSync(this.configFile, 'utf8');
     } catch (error) {
       throw damaged((error as Error).message);
+    }
+    try {
+      parsed = JSON.parse(text);
+    } catch (error) {
+      throw damaged(`not valid JSON: ${jsonErrorWords(text, error as Error)}`);
     }
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw damaged('it holds no settings object');
     return parsed as Json;
@@ -411,6 +487,7 @@ export class AdminHost {
     check: (input, complete) => this.check(input, complete),
     apply: (input, revision) => this.apply(input, revision),
     overridden: () => this.overriddenKeys(),
+    differences: (saved) => this.fileDifferences(saved),
   };
 
   private context(call: CallInfo): ApiContext {
@@ -481,6 +558,20 @@ export class AdminHost {
     this.db.close();
     this.lock.release();
   }
+}
+
+/** The value at a dotted key path ("mx.maxRecipients"), or undefined. */
+function valueAt(config: unknown, key: string): unknown {
+  let value = config;
+  for (const part of key.split('.')) value = typeof value === 'object' && value !== null ? (value as Json)[part] : undefined;
+  return value;
+}
+
+/** Equal as JSON, whatever the order of an object's keys (a hand-edited file may hold them in another). */
+function sameJson(a: unknown, b: unknown): boolean {
+  const canonical = (value: unknown): unknown =>
+    Array.isArray(value) ? value.map(canonical) : typeof value === 'object' && value !== null ? Object.fromEntries(Object.entries(value).sort(([x], [y]) => (x < y ? -1 : 1)).map(([key, item]) => [key, canonical(item)])) : value;
+  return JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
 }
 
 /**

@@ -19,6 +19,11 @@ export const configContract = {
       saved: configObject,
       /** Which version of the file `saved` is: config.apply given it refuses to overwrite a file changed since (CONFLICT). */
       revision: z.string(),
+      /**
+       * The file's settings that the relay does not run with (moat.json edited by hand and not applied; an admin
+       * listener setting, which moves only when moat serve starts again: atRestart). Empty while it does not run.
+       */
+      notInForce: z.array(z.object({ key: z.string(), running: z.unknown(), file: z.unknown(), atRestart: z.boolean() })),
       effective: configObject,
       /** Whether the relay can run with it (domains and the internal server set). */
       configured: z.boolean(),

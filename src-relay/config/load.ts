@@ -92,13 +92,106 @@ export function loadConfig(file: string, overrides: ConfigInput | Json = {}, req
     try {
       fromFile = JSON.parse(text);
     } catch (error) {
-      return { ok: false, problems: [{ path: '(file)', message: `${file} is not valid JSON: ${(error as Error).message}` }] };
+      return { ok: false, problems: [{ path: '(file)', message: `${file} is not valid JSON: ${jsonErrorWords(text, error as Error)}` }] };
     }
     if (!isObject(fromFile)) return { ok: false, problems: [{ path: '(file)', message: `${file} must hold a JSON object` }] };
   } else if (required) {
     return { ok: false, problems: [{ path: '(file)', message: `${file} does not exist` }] };
   }
   return validateConfig(mergeConfig(fromFile as Json, overrides as Json));
+}
+
+/**
+ * JSON.parse's complaint with "at line L, column C" where the text goes wrong (V8 says "at position N", a character
+ * offset nobody can find in an editor, or quotes a piece of the text); columns count characters from 1, as editors do.
+ */
+export function jsonErrorWords(text: string, error: Error): string {
+  const offset = jsonErrorOffset(text);
+  const what = error.message.replace(/\s*\(line \d+ column \d+\)$/, '').replace(/\s+(?:in JSON )?at position \d+$/, '').replace(/,\s*".*" is not valid JSON$/s, '');
+  if (offset === null) return what;
+  const before = text.slice(0, offset);
+  const line = before.split('\n').length;
+  const column = offset - (before.lastIndexOf('\n') + 1) + 1;
+  return `${what} at line ${line}, column ${column}`;
+}
+
+/** Where strict JSON (RFC 8259) first goes wrong in `text`: a character offset, the text's length when it ends early, or null when it parses. */
+export function jsonErrorOffset(text: string): number | null {
+  let at = 0;
+  const fail = (): never => {
+    throw at;
+  };
+  const space = () => {
+    while (at < text.length && ' \t\n\r'.includes(text[at]!)) at++;
+  };
+  const literal = (word: string) => {
+    for (const char of word) if (text[at++] !== char) (at--, fail());
+  };
+  const string = () => {
+    at++;
+    for (;;) {
+      if (at >= text.length) fail();
+      const char = text[at]!;
+      if (char === '"') return void at++;
+      if (char < ' ') fail();
+      if (char === '\\') {
+        at++;
+        if (text[at] === 'u') {
+          if (!/^[0-9a-fA-F]{4}$/.test(text.slice(at + 1, at + 5))) (at++, fail());
+          at += 5;
+        } else if (at < text.length && '"\\/bfnrt'.includes(text[at]!)) at++;
+        else fail();
+      } else at++;
+    }
+  };
+  const value = (): void => {
+    space();
+    const char = text[at];
+    if (char === '{') {
+      at++;
+      space();
+      if (text[at] === '}') return void at++;
+      for (;;) {
+        space();
+        if (text[at] !== '"') fail();
+        string();
+        space();
+        if (text[at] !== ':') fail();
+        at++;
+        value();
+        space();
+        if (text[at] === '}') return void at++;
+        if (text[at] !== ',') fail();
+        at++;
+      }
+    }
+    if (char === '[') {
+      at++;
+      space();
+      if (text[at] === ']') return void at++;
+      for (;;) {
+        value();
+        space();
+        if (text[at] === ']') return void at++;
+        if (text[at] !== ',') fail();
+        at++;
+      }
+    }
+    if (char === '"') return string();
+    if (char === 't') return literal('true');
+    if (char === 'f') return literal('false');
+    if (char === 'n') return literal('null');
+    const number = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/.exec(text.slice(at));
+    if (!number) fail();
+    at += number![0].length;
+  };
+  try {
+    value();
+    space();
+    return at < text.length ? at : null;
+  } catch (offset) {
+    return Math.min(offset as number, text.length);
+  }
 }
 
 /** What `serve` needs beyond a valid file: somewhere to deliver and something to accept. */

@@ -34,7 +34,7 @@ export function apiContext(relay: Relay | null, overrides: Partial<ApiContext> &
       changePassword: () => missing('auth'),
     },
     downloads: { mint: () => missing('downloads') },
-    settings: { saved: () => missing('settings'), revision: () => missing('settings'), check: () => missing('settings'), apply: () => missing('settings'), overridden: () => missing('settings') },
+    settings: { saved: () => missing('settings'), revision: () => missing('settings'), check: () => missing('settings'), apply: () => missing('settings'), overridden: () => missing('settings'), differences: () => missing('settings') },
     dataDir,
     configFile: join(dataDir, 'moat.json'),
     actor: 'admin@127.0.0.1',

@@ -52,6 +52,8 @@ export interface ConfigCapability {
   apply(input: Json, revision?: string): Promise<RelayStatus & { notes: string[] }>;
   /** The keys the command line sets ("mx.listen"): the file's values for them apply only without those flags. */
   overridden(): string[];
+  /** The settings of `saved` (the file) that the relay does not run with, each with both values. */
+  differences(saved: Json): Array<{ key: string; running: unknown; file: unknown; atRestart: boolean }>;
 }
 
 /** One-time links to download a message file (admin/downloads.ts), for the caller's own session. */

@@ -81,6 +81,7 @@ const status = (overrides: Record<string, unknown> = {}) =>
     dataDir: '/d',
     addresses: { mx: null, submission: null, submissions: null, admin: null },
     routes: [],
+    configProblem: null,
     ...overrides,
   }) as Parameters<typeof liveWarnings>[0];
 
