@@ -124,6 +124,17 @@ export function valueToDraft(field: FieldDoc, value: unknown): Draft {
   }
 }
 
+/** A value in force or in the file, in a sentence as the field shows it ("25 MB", "on", "not set"); null for a secret. */
+export function shownValue(field: FieldDoc, value: unknown): string | null {
+  if (field.control === 'secret') return null;
+  if (value === null || value === undefined) return 'not set';
+  if (field.control === 'toggle') return value === true ? 'on' : 'off';
+  if (Array.isArray(value) && value.length === 0) return 'none';
+  const draft = valueToDraft(field, value);
+  const text = Array.isArray(draft) ? draft.join(', ') : String(draft);
+  return field.unit && (field.control === 'number' || field.control === 'number-list') ? `${text} ${field.unit.word}` : text;
+}
+
 export type DraftResult = { ok: true; value: unknown } | { ok: false; message: string };
 
 /** A control's content as the value to save; `value: undefined` removes the key (its default applies). */

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import type { AdminClient } from '../helpers/admin.ts';
@@ -412,5 +412,84 @@ e2eTest('settings: an Apply after another window applied is refused and said so;
   const file = JSON.parse(readFileSync(join(world.dataDir, 'moat.json'), 'utf8'));
   assert.equal(file.mx.maxRecipients, 60);
   assert.equal(file.checklist.intervalHours, 12, "the other window's change is kept");
+  assert.deepEqual(errors, []);
+});
+
+e2eTest('settings: moat.json edited by hand is said not to be in force, with what runs and what the file says, and Apply puts it in force', async (world) => {
+  const { admin, page, errors } = await settingsWorld(world, '#/settings', { mx: { listen: '127.0.0.1:0', maxRecipients: 3 } });
+  const bar = page.locator('.config-bar');
+  await textMatches(bar, /^No unsaved changes\s*Everything checks out/);
+  const file = join(world.dataDir, 'moat.json');
+  const edited = JSON.parse(readFileSync(file, 'utf8')) as { mx: Record<string, unknown> };
+  edited.mx.maxRecipients = 7;
+  writeFileSync(file, JSON.stringify(edited, null, 2));
+  await page.reload();
+  await heading(page, 'Settings').waitFor();
+  const notice = page.getByTestId('file-not-in-force');
+  await textMatches(notice, /Not in force moat\.json was changed outside this page and not applied.*Recipients per message: the relay runs with 3 recipients; moat\.json says 7 recipients\..*Apply puts the file's value in force/);
+  await textMatches(bar, /^No edits here, but moat\.json differs from the settings in force: Recipients per message\s*Everything checks out/);
+  assert.equal(await page.getByLabel('Recipients per message', { exact: true }).inputValue(), '7', 'the field shows the file');
+  await screenshot(page, '12-settings-file-not-in-force');
+  const to = ['a@example.test', 'b@example.test', 'c@example.test', 'd@example.test'];
+  assert.equal((await send(await listenerPort(admin, 'mx'), 'alice@sender.test', to, message('before'))).rejected.length, 1, 'the relay still takes 3');
+
+  const apply = bar.getByRole('button', { name: 'Apply', exact: true });
+  assert.equal(await apply.isEnabled(), true);
+  await apply.click();
+  await textMatches(page.getByRole('status').filter({ hasText: 'Applied' }), /^Applied the value moat\.json holds for Recipients per message\. The relay is running\.$/);
+  await notice.waitFor({ state: 'detached' });
+  await textMatches(bar, /^No unsaved changes/);
+  assert.deepEqual((await send(await listenerPort(admin, 'mx'), 'alice@sender.test', to, message('after'))).rejected, []);
+  assert.deepEqual(errors, []);
+});
+
+e2eTest("settings: a port typed into the internal server's host is not tested but moved by the wizard's button; a port change that failed its test is applied with a warning", async (world) => {
+  const { sink, page, errors } = await settingsWorld(world, '#/settings');
+  await openGroup(page, 'Internal server');
+  const host = page.getByRole('textbox', { name: 'Internal server', exact: true });
+  const port = page.getByLabel('Port', { exact: true });
+  const test = page.getByRole('button', { name: 'Test connection to Internal server', exact: true });
+  const closed = await reservePort();
+  await host.fill(`127.0.0.1:${closed}`);
+  const move = page.getByRole('button', { name: `Move ${closed} to the Port field`, exact: true });
+  await move.waitFor();
+  assert.equal(await test.isDisabled(), true, 'no test of a name that holds a port');
+  await screenshot(page, '12-settings-host-with-port');
+  await move.click();
+  assert.equal(await host.inputValue(), '127.0.0.1');
+  assert.equal(await port.inputValue(), String(closed));
+  await move.waitFor({ state: 'detached' });
+
+  const bar = page.locator('.config-bar');
+  const warning = page.getByTestId('apply-warning');
+  await textMatches(warning, new RegExp(`^Before you apply The internal server \\(127\\.0\\.0\\.1 port ${closed}\\) was not tested: press "Test connection"`));
+  await test.click();
+  await textMatches(page.locator('.test-report'), /The test failed/);
+  await textMatches(warning, /^Before you apply The internal server did not answer the test: mail will wait in the queue until it does\. You can still apply if you know the server is right\.$/);
+  await textMatches(bar, /^1 unsaved change: Port\s*Everything checks out/);
+  await screenshot(page, '12-settings-apply-warning');
+  await bar.getByRole('button', { name: 'Apply', exact: true }).click();
+  await textMatches(page.getByRole('status').filter({ hasText: 'Applied' }), /^Applied 1 change \(Port\)\. The relay is running, but:$/);
+  await textMatches(page.locator('.apply-notes'), /^The internal server did not answer the test: mail will wait in the queue until it does\.$/);
+  assert.equal(JSON.parse(readFileSync(join(world.dataDir, 'moat.json'), 'utf8')).internal.port, closed, 'the admin who knows better is not stopped');
+
+  // back to the server that answers, tested: no warning
+  await port.fill(String(sink.port));
+  await test.click();
+  await textMatches(page.locator('.test-report'), /The internal server answers/);
+  assert.equal(await warning.count(), 0);
+  assert.deepEqual(errors, []);
+});
+
+e2eTest('settings: turning the submission listener off while an account exists says in the Apply that the account can no longer send', async (world) => {
+  const { admin, page, errors } = await settingsWorld(world, '#/settings', { submission: { listen: '127.0.0.1:0' } });
+  await admin.call('accounts.add', { name: 'scanner', password: SCANNER_PASSWORD, senders: ['scanner@example.test'] });
+  await openGroup(page, 'Accounts');
+  await page.getByLabel('STARTTLS listener address', { exact: true }).fill('');
+  const bar = page.locator('.config-bar');
+  await bar.getByRole('button', { name: 'Apply', exact: true }).click();
+  await textMatches(page.getByRole('status').filter({ hasText: 'Applied' }), /^Applied 1 change \(STARTTLS listener address\)\. The relay is running, but:$/);
+  await textMatches(page.locator('.apply-notes'), /^The 1 submission account can no longer send mail through Moat: the submission listener with STARTTLS \(127\.0\.0\.1:0\) is off now, and no other one is on\./);
+  await screenshot(page, '12-settings-submission-off');
   assert.deepEqual(errors, []);
 });

@@ -4,14 +4,18 @@ import { ApiFailure, call } from '../../api/client.ts';
 import { asFailure, useAction, useCall } from '../../api/hooks.ts';
 import { Badge, CheckboxField, ErrorMessage, Loading, SelectField, StatusLine, TextField } from '../../components/ui.tsx';
 import { getPath, type ConfigObject, type Issue } from '../../lib/paths.ts';
-import { addEntries, applyDrafts, changedKeys, namedChanges, defaultEntries, defaultText, groupFields, placeIssues, sameEntries, valueToDraft, type Draft, type FieldDoc } from '../../lib/settings.ts';
+import { addEntries, applyDrafts, changedKeys, namedChanges, defaultEntries, defaultText, groupFields, placeIssues, sameEntries, shownValue, valueToDraft, type Draft, type FieldDoc } from '../../lib/settings.ts';
 import { overrideNote } from '../../lib/overrides.ts';
-import { TestReport } from '../wizard/steps.tsx';
-import { badTestPortWords, testPort } from '../../lib/wizard.ts';
+import { HostPortFix, TestReport } from '../wizard/steps.tsx';
+import { badTestPortWords, internalTestWarning, splitHostPort, testPort, type InternalTest } from '../../lib/wizard.ts';
 import { PlainError } from '../../components/PlainError.tsx';
 import { useKeptState } from '../../lib/kept-state.ts';
 
 type ConfigView = Output<'config.get'>;
+type FileDifference = ConfigView['notInForce'][number];
+
+/** The internal server's address: a change to it is applied with a warning unless its last test here went well. */
+const INTERNAL_ADDRESS_KEYS = ['internal.host', 'internal.port'];
 
 /** How long typing pauses before the whole configuration is checked again (every field's problem shows at once). */
 const CHECK_AFTER_TYPING_MS = 300;
@@ -40,12 +44,19 @@ function Editor({ view, reload }: { view: ConfigView; reload: () => Promise<void
   const [report, setReport] = useState('');
   const [relayError, setRelayError] = useState<string | null>(null);
   const [notes, setNotes] = useState<string[]>([]);
+  // the last "Test connection" of the internal server on this page (the wizard's review warns the same way)
+  const [internalTest, setInternalTest] = useState<InternalTest | null>(null);
   const action = useAction();
 
   const { config, problems: localProblems } = applyDrafts(view.saved, view.keys, drafts);
   const changed = changedKeys(view.saved, view.keys, drafts);
   const configKey = JSON.stringify(config);
   const localCount = Object.keys(localProblems).length;
+  // moat.json changed outside this page and not applied: Apply puts these in force; the others wait for a restart
+  const fromFile = view.notInForce.filter((difference) => !difference.atRestart);
+  const atRestart = view.notInForce.filter((difference) => difference.atRestart);
+  const internalMoved = [...changed, ...fromFile.map((difference) => difference.key)].some((key) => INTERNAL_ADDRESS_KEYS.includes(key));
+  const internalWarning = internalMoved ? internalTestWarning({ internalHost: String(getPath(config, 'internal.host') ?? ''), internalPort: String(getPath(config, 'internal.port') ?? '') }, internalTest) : null;
 
   // The whole configuration is checked as it is edited, so every problem shows at its field at once.
   useEffect(() => {
@@ -94,12 +105,13 @@ function Editor({ view, reload }: { view: ConfigView; reload: () => Promise<void
       }
     });
     if (!result) return;
-    const what = `Applied ${changed.length} ${changed.length === 1 ? 'change' : 'changes'} (${namedChanges(changed, view.keys)})`;
+    const what = appliedWords(changed, fromFile, view.keys);
+    const warned = internalWarning ? [internalWarning] : [];
     // the saved values first, then the drafts go: the fields never show the old value in between
     await reload();
     setDrafts({});
-    setReport(result.error ? `${what}, but the relay reports a problem:` : result.notes.length ? `${what}. The relay is ${result.state}, but:` : `${what}. The relay is ${result.state}.`);
-    setNotes(result.notes);
+    setReport(result.error ? `${what}, but the relay reports a problem:` : result.notes.length + warned.length ? `${what}. The relay is ${result.state}, but:` : `${what}. The relay is ${result.state}.`);
+    setNotes([...warned, ...result.notes]);
     setRelayError(result.error);
   };
 
@@ -110,11 +122,17 @@ function Editor({ view, reload }: { view: ConfigView; reload: () => Promise<void
   return (
     <div className="config-editor">
       <div className="config-bar">
-        <span>{changed.length ? `${changed.length} unsaved ${changed.length === 1 ? 'change' : 'changes'}: ${namedChanges(changed, view.keys)}` : 'No unsaved changes'}</span>
+        <span>
+          {changed.length
+            ? `${changed.length} unsaved ${changed.length === 1 ? 'change' : 'changes'}: ${namedChanges(changed, view.keys)}`
+            : fromFile.length
+              ? `No edits here, but moat.json differs from the settings in force: ${namedChanges(fromFile.map((difference) => difference.key), view.keys)}`
+              : 'No unsaved changes'}
+        </span>
         <span className={problemCount ? 'error-text' : 'muted'} aria-live="polite">
           {serverIssues === null && !localCount ? 'Checking…' : problemCount ? `${problemCount} ${problemCount === 1 ? 'problem' : 'problems'} to fix` : 'Everything checks out'}
         </span>
-        <button type="button" className="primary" onClick={() => void apply()} disabled={action.busy || changed.length === 0 || problemCount > 0}>
+        <button type="button" className="primary" onClick={() => void apply()} disabled={action.busy || (changed.length === 0 && fromFile.length === 0) || problemCount > 0}>
           Apply
         </button>
         <button
@@ -128,6 +146,12 @@ function Editor({ view, reload }: { view: ConfigView; reload: () => Promise<void
           Discard changes
         </button>
       </div>
+      {view.notInForce.length ? <NotInForce fromFile={fromFile} atRestart={atRestart} keys={view.keys} /> : null}
+      {internalWarning && !report ? (
+        <p className="notice apply-warning" role="status" data-testid="apply-warning">
+          <Badge tone="warning">Before you apply</Badge> {internalWarning} You can still apply if you know the server is right.
+        </p>
+      ) : null}
       {setAside.length ? (
         <div className="notice" role="status" data-testid="drafts-set-aside">
           <p>
@@ -209,7 +233,16 @@ function Editor({ view, reload }: { view: ConfigView; reload: () => Promise<void
                         note={overrideNote(field.key, view.overridden, field.control === 'secret' ? undefined : getPath(view.effective, field.key))}
                         onChange={(value) => setDraft(field.key, value)}
                       />
-                      {tested ? <ConnectionTest field={tested} value={String(draftOf(tested))} port={tested.test === 'internal' || tested.test === 'smarthost' ? String(draftOf(field)) : ''} /> : null}
+                      {tested ? (
+                        <ConnectionTest
+                          field={tested}
+                          value={String(draftOf(tested))}
+                          port={tested.test === 'internal' || tested.test === 'smarthost' ? String(draftOf(field)) : ''}
+                          hostMarked={Boolean(byKey[tested.key]?.length)}
+                          onMovePort={(host, port) => setDrafts((current) => ({ ...current, [tested.key]: host, [field.key]: port }))}
+                          onTested={tested.test === 'internal' ? setInternalTest : undefined}
+                        />
+                      ) : null}
                     </div>
                   );
                 })}
@@ -218,6 +251,65 @@ function Editor({ view, reload }: { view: ConfigView; reload: () => Promise<void
           </section>
         ) : null}
       </div>
+    </div>
+  );
+}
+
+/** What an Apply did, in words: the edits made here, and the values of moat.json it put in force. */
+function appliedWords(changed: readonly string[], fromFile: readonly FileDifference[], keys: readonly FieldDoc[]): string {
+  const edits = changed.length ? `${changed.length} ${changed.length === 1 ? 'change' : 'changes'} (${namedChanges(changed, keys)})` : '';
+  const rest = fromFile.filter((difference) => !changed.includes(difference.key)).map((difference) => difference.key);
+  const file = rest.length ? `the ${rest.length === 1 ? 'value' : 'values'} moat.json holds for ${namedChanges(rest, keys)}` : '';
+  return `Applied ${[edits, file].filter(Boolean).join(' and ')}`;
+}
+
+/** One setting of moat.json that the relay does not run with, as a sentence: what runs, what the file says. */
+function differenceWords(difference: FileDifference, keys: readonly FieldDoc[]): ReactNode {
+  const field = keys.find((candidate) => candidate.key === difference.key);
+  const label = field?.label ?? difference.key;
+  const [running, file] = field ? [shownValue(field, difference.running), shownValue(field, difference.file)] : [JSON.stringify(difference.running), JSON.stringify(difference.file)];
+  if (running === null || file === null) return <><strong>{label}</strong>: moat.json holds another value than the one in use.</>;
+  return (
+    <>
+      <strong>{label}</strong>: {difference.atRestart ? 'in use now' : 'the relay runs with'} <code>{running}</code>; moat.json says <code>{file}</code>.
+    </>
+  );
+}
+
+/**
+ * moat.json holds settings the relay does not run with (edited by hand, or restored, and not applied): each is said
+ * with both values, since the fields show the file's. Apply puts them in force; the admin listener's need a restart.
+ */
+function NotInForce({ fromFile, atRestart, keys }: { fromFile: readonly FileDifference[]; atRestart: readonly FileDifference[]; keys: readonly FieldDoc[] }) {
+  return (
+    <div className="notice not-in-force" role="status" data-testid="file-not-in-force">
+      {fromFile.length ? (
+        <>
+          <p>
+            <Badge tone="warning">Not in force</Badge> moat.json was changed outside this page and not applied: the fields below show the file, but the relay still runs
+            with the settings it was started or last applied with.
+          </p>
+          <ul>
+            {fromFile.map((difference) => (
+              <li key={difference.key}>{differenceWords(difference, keys)}</li>
+            ))}
+          </ul>
+          <p>Apply puts the file's {fromFile.length === 1 ? 'value' : 'values'} in force (checked first, like any Apply); or change {fromFile.length === 1 ? 'it' : 'them'} here before you apply.</p>
+        </>
+      ) : null}
+      {atRestart.length ? (
+        <>
+          <p>
+            <Badge tone="info">Restart needed</Badge> The admin page reads {atRestart.length === 1 ? 'this setting' : 'these settings'} only when moat serve starts: Apply does
+            not change {atRestart.length === 1 ? 'it' : 'them'}. Restart the service (or the desktop app) to use moat.json's {atRestart.length === 1 ? 'value' : 'values'}.
+          </p>
+          <ul>
+            {atRestart.map((difference) => (
+              <li key={difference.key}>{differenceWords(difference, keys)}</li>
+            ))}
+          </ul>
+        </>
+      ) : null}
     </div>
   );
 }
@@ -407,23 +499,47 @@ function ListField({ label, entries, defaults, onChange, hint, errors }: { label
 type SmtpTest = Output<'setup.testInternal'>;
 type EngineTest = Output<'setup.testFilter'>;
 
-/** "Test connection" beside an address: the setup wizard's own checks, with its plain advice. */
-function ConnectionTest({ field, value, port: portText }: { field: FieldDoc; value: string; port: string }) {
+/**
+ * "Test connection" beside an address: the setup wizard's own checks, with its plain advice. A host holding a port
+ * ("10.0.0.5:2525") is not tested (DNS would be asked for that name): the wizard's button moves the port instead.
+ */
+function ConnectionTest({
+  field,
+  value,
+  port: portText,
+  hostMarked,
+  onMovePort,
+  onTested,
+}: {
+  field: FieldDoc;
+  value: string;
+  port: string;
+  /** The host field already shows a problem: the fix offers only its button, not the words again. */
+  hostMarked: boolean;
+  onMovePort: (host: string, port: string) => void;
+  /** Told each test's outcome (the internal server's: Apply warns about a change that failed its test or had none). */
+  onTested?: (test: InternalTest) => void;
+}) {
   const test = useAction();
   const [smtp, setSmtp] = useState<SmtpTest | null>(null);
   const [engine, setEngine] = useState<EngineTest | null>(null);
   const kind = field.test!;
   const [badPort, setBadPort] = useState<string | null>(null);
+  const smtpKind = kind === 'internal' || kind === 'smarthost';
+  const portInHost = smtpKind && splitHostPort(value) !== null;
   const run = async () => {
     setSmtp(null);
     setEngine(null);
     setBadPort(null);
-    if (kind === 'internal' || kind === 'smarthost') {
+    if (smtpKind) {
+      if (portInHost) return;
       // the port typed, never another one in its place
       const port = testPort(portText);
       if (port === null) return setBadPort(badTestPortWords(portText));
-      const answer = await test.run(() => call('setup.testInternal', { host: value.trim(), port, role: kind }));
+      const host = value.trim();
+      const answer = await test.run(() => call('setup.testInternal', { host, port, role: kind }));
       if (answer) setSmtp(answer);
+      onTested?.({ host, port: String(port), ok: answer?.ok ?? false, answered: answer?.steps.some((step) => step.step === 'greeting' && step.ok) ?? false });
     } else {
       const answer = await test.run(() => call('setup.testFilter', { engine: kind, address: value.trim() }));
       if (answer) setEngine(answer);
@@ -431,7 +547,8 @@ function ConnectionTest({ field, value, port: portText }: { field: FieldDoc; val
   };
   return (
     <div className="test-box">
-      <button type="button" onClick={() => void run()} disabled={test.busy || !value.trim()} aria-label={`Test connection to ${field.label}`}>
+      {portInHost ? <HostPortFix host={value} shownAtField={hostMarked} onFix={onMovePort} /> : null}
+      <button type="button" onClick={() => void run()} disabled={test.busy || !value.trim() || portInHost} aria-label={`Test connection to ${field.label}`}>
         {test.busy ? 'Testing…' : 'Test connection'}
       </button>
       {badPort ? (

@@ -21,7 +21,7 @@ export interface StepProps {
 }
 
 /** A host field's problems: the server's, else a port typed into it (with a button that moves it to the Port field). */
-function HostPortFix({ host, onFix, shownAtField }: { host: string; onFix: (host: string, port: string) => void; shownAtField: boolean }) {
+export function HostPortFix({ host, onFix, shownAtField }: { host: string; onFix: (host: string, port: string) => void; shownAtField: boolean }) {
   const split = splitHostPort(host);
   if (!split) return null;
   return (
