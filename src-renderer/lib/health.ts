@@ -12,6 +12,10 @@ export interface LiveWarning {
   raw: string | null;
   /** When it started, epoch ms, or null. */
   since: number | null;
+  /** Said as it is (not explained as a system error), or absent. */
+  detail?: string;
+  /** Where it is put right. */
+  link?: { href: string; label: string };
 }
 
 const ROUTE_TITLES: Record<string, string> = {
@@ -21,7 +25,7 @@ const ROUTE_TITLES: Record<string, string> = {
 
 /**
  * What the dashboard warns about without waiting for an alert: the relay not running, a delivery route down,
- * delivery paused. The dashboard says "All is well" only when this is empty and no alert is open.
+ * a configuration file the next start would refuse, delivery paused. The dashboard says "All is well" only when this is empty and no alert is open.
  */
 export function liveWarnings(status: RelayStatus | null | undefined, summary: QueueSummary | null | undefined): LiveWarning[] {
   const warnings: LiveWarning[] = [];
@@ -30,6 +34,16 @@ export function liveWarnings(status: RelayStatus | null | undefined, summary: Qu
   for (const route of status?.routes ?? []) {
     if (route.state !== 'down') continue;
     warnings.push({ id: `route-${route.route}`, title: ROUTE_TITLES[route.route] ?? `Mail on the route "${route.route}" cannot be delivered`, raw: route.lastError, since: route.since });
+  }
+  if (status?.configProblem) {
+    warnings.push({
+      id: 'config-file',
+      title: 'moat.json cannot be used: the relay runs on with the settings it started with, but the next restart would stop it',
+      raw: null,
+      since: null,
+      detail: status.configProblem,
+      link: { href: '#/settings', label: 'Open Settings to see it, then put the file right (or restore it from a backup)' },
+    });
   }
   if (summary?.queueHeld) warnings.push({ id: 'paused', title: 'Delivery is paused: mail waits in the queue until you resume it', raw: null, since: null });
   return warnings;
@@ -45,7 +59,8 @@ export function relayBadge(status: RelayStatus, summary: QueueSummary | null | u
   const warnings = liveWarnings(status, summary);
   if (warnings.length === 0) return { ...state, title: null };
   const down = warnings.some((warning) => warning.id.startsWith('route-'));
-  return { label: `${state.label} · ${down ? 'mail not delivered' : 'delivery paused'}`, tone: 'warning', title: warnings.map((warning) => warning.title).join('; ') };
+  const paused = warnings.some((warning) => warning.id === 'paused');
+  return { label: `${state.label} · ${down ? 'mail not delivered' : paused ? 'delivery paused' : 'moat.json needs fixing'}`, tone: 'warning', title: warnings.map((warning) => warning.title).join('; ') };
 }
 
 /** The top bar's state while the admin service does not answer: whatever was shown last may be out of date. */

@@ -1,4 +1,4 @@
-import { useState } from 'react';
+import { useEffect, useState } from 'react';
 import type { Output } from '../../src-relay/admin/contract.ts';
 import { useAction, useCall, useEvent, useLiveReload, useNow, type CallState } from '../api/hooks.ts';
 import { call } from '../api/client.ts';
@@ -30,6 +30,9 @@ export function Dashboard({ relay, unanswered, summary, openAlerts }: { relay: C
   // 7-day charts (a heavier read, and no card beside them) at most every 30 s
   useLiveReload(TRAFFIC_EVENTS, () => void series.reload(), range === '24h' ? 5000 : 30_000);
   useEvent('alert', () => void figures.reload());
+  // moat.json edited by hand sends no event: the relay's word on it is asked for each time the dashboard opens
+  const reloadRelay = relay.reload;
+  useEffect(() => void reloadRelay(), [reloadRelay]);
   const warnings = liveWarnings(relay.data, summary.data);
   const checklist = useCall('checklist.get', {});
   const failingProbes = checklist.data?.probes.filter((probe) => probe.status === 'failing').length ?? 0;
@@ -290,6 +293,12 @@ function WarningList({ warnings, now }: { warnings: readonly LiveWarning[]; now:
             ) : null}
           </div>
           {warning.raw ? <PlainError raw={warning.raw} /> : null}
+          {warning.detail ? <p className="warning-detail">{warning.detail}</p> : null}
+          {warning.link ? (
+            <p>
+              <a href={warning.link.href}>{warning.link.label}</a>
+            </p>
+          ) : null}
         </li>
       ))}
     </ul>

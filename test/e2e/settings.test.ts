@@ -493,3 +493,20 @@ e2eTest('settings: turning the submission listener off while an account exists s
   await screenshot(page, '12-settings-submission-off');
   assert.deepEqual(errors, []);
 });
+
+e2eTest('dashboard: moat.json broken by hand is a problem to fix now, at its line and column, with a link to Settings', async (world) => {
+  const { page, errors } = await settingsWorld(world, '#/settings');
+  const file = join(world.dataDir, 'moat.json');
+  // a comma after the last entry of the file
+  writeFileSync(file, readFileSync(file, 'utf8').replace(/\n}\s*$/, ',\n}\n'));
+  const lines = readFileSync(file, 'utf8').split('\n').length - 1;
+  // no event tells of a hand edit: opening the dashboard asks the relay again
+  await openScreen(page, '#/dashboard', 'Dashboard');
+  const warnings = page.locator('.live-warnings');
+  await textMatches(warnings, /moat\.json cannot be used: the relay runs on with the settings it started with, but the next restart would stop it/);
+  await textMatches(warnings.locator('.warning-detail'), new RegExp(`moat\\.json is not valid JSON: .* at line ${lines}, column 1$`));
+  await screenshot(page, '65-dashboard-config-file-broken');
+  await warnings.getByRole('link', { name: /^Open Settings/ }).click();
+  await textMatches(page.getByRole('alert').filter({ hasText: 'cannot be read' }), new RegExp(`cannot be read \\(not valid JSON: .* at line ${lines}, column 1\\)`));
+  assert.deepEqual(errors.filter((error) => !/CONFIG_FILE_DAMAGED|409|500/.test(error)), []);
+});
