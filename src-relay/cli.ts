@@ -15,6 +15,7 @@ import { DataDirBusy } from './store/data-dir-lock.ts';
 import { formatMessageDetail, formatQueueList } from './queue/format.ts';
 import { cliActor, guardStdio, processIo } from './cli/io.ts';
 import { USERS_USAGE, usersCommand } from './cli/users.ts';
+import { closest } from './util/typos.ts';
 import { DKIM_USAGE, dkimCommand } from './cli/dkim.ts';
 import { BACKUP_USAGE, backupCommand } from './cli/backup.ts';
 import { CHECKLIST_USAGE, checklistCommand } from './cli/checklist.ts';
@@ -51,27 +52,6 @@ class UsageError extends Error {
 
 const COMMANDS = ['serve', 'check', 'queue', 'users', 'dkim', 'backup', 'quarantine', 'senders', 'admin', 'checklist', 'help'];
 const QUEUE_ACTIONS = ['list', 'show', 'retry', 'hold', 'resume', 'release', 'delete', 'bounce'];
-
-/** The word among `known` one typo away from `typed` (a letter missing, extra, changed or two swapped), if any. */
-export function closest(typed: string, known: readonly string[]): string | undefined {
-  const near = known
-    .map((word) => ({ word, distance: editDistance(typed.toLowerCase(), word) }))
-    .filter(({ word, distance }) => distance <= (word.length > 4 ? 2 : 1))
-    .sort((a, b) => a.distance - b.distance);
-  return near[0]?.word;
-}
-
-function editDistance(a: string, b: string): number {
-  // optimal string alignment: a swap of two neighbours ("lsit") is one typo
-  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1);
-    }
-  }
-  return d[a.length]![b.length]!;
-}
 
 const didYouMean = (typed: string, known: readonly string[], prefix = ''): string => {
   const near = closest(typed, known);
@@ -345,8 +325,11 @@ export async function main(argv: string[]): Promise<number> {
         return check(flags);
       case 'queue':
         return await queueCommand(flags, positionals);
-      case 'users':
-        return await usersCommand(flags['data-dir'] ?? defaultDataDir(), positionals, flags, processIo);
+      case 'users': {
+        // the relay's domains, to note a sender domain that is not one of them; users work without a configuration too
+        const { result } = resolveConfig(flags);
+        return await usersCommand(flags['data-dir'] ?? defaultDataDir(), positionals, flags, processIo, result.ok ? result.config.domains : []);
+      }
       case 'dkim':
         return await dkimCommand(flags['data-dir'] ?? defaultDataDir(), positionals, flags, processIo);
       case 'backup':

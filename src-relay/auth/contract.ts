@@ -29,15 +29,18 @@ const address = z.string().trim().min(1).max(64);
 /** A failure counter that reached its limit: log-ins from there (or with that name) are refused until `until`. */
 const lockoutSchema = z.object({ until: z.number(), failures: z.number() });
 
+/** An account just given sender addresses, with a note for each domain among them that is not the relay's (a typo, most often). */
+const accountWithNotes = accountSchema.extend({ notes: z.array(z.string()) });
+
 export const accountsContract = {
   'accounts.list': method({ summary: 'Submission accounts with their sender addresses and lock state', input: empty, output: z.object({ accounts: z.array(accountSchema) }) }),
   'accounts.add': method({
     summary: 'Add a submission account (no senders given: a name that is an address may send as itself)',
     input: z.object({ name, password, senders }).strict(),
-    output: accountSchema,
+    output: accountWithNotes,
   }),
   'accounts.setPassword': method({ summary: 'Reset an account\'s password', input: z.object({ name, password }).strict(), output: accountSchema }),
-  'accounts.setSenders': method({ summary: 'The addresses an account may send as', input: z.object({ name, senders }).strict(), output: accountSchema }),
+  'accounts.setSenders': method({ summary: 'The addresses an account may send as', input: z.object({ name, senders }).strict(), output: accountWithNotes }),
   'accounts.unlock': method({ summary: 'Lift a suspension or a log-in lockout', input: z.object({ name }).strict(), output: accountSchema }),
   'accounts.remove': method({ summary: 'Remove an account', input: z.object({ name }).strict(), output: empty }),
   'accounts.lockouts': method({

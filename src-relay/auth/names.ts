@@ -2,6 +2,7 @@
 // to lower case, so the rest of the code compares plain strings (STYLE habit 14).
 import { isIP } from 'node:net';
 import { checkSender, normalizeDomain, splitAddress } from '../util/address.ts';
+import { closest } from '../util/typos.ts';
 
 /** Longest user name; people often log in with their e-mail address, which is at most 254 octets. */
 export const MAX_USER_NAME_CHARS = 254;
@@ -57,4 +58,24 @@ export function senderAllowed(rules: readonly SenderRule[], address: string): bo
   const normalised = checked.address.toLowerCase();
   const domain = splitAddress(normalised)!.domain;
   return rules.some((rule) => (rule.startsWith('@') ? rule.slice(1) === domain : rule === normalised));
+}
+
+/**
+ * A word for each rule whose domain is not one of the relay's (nor under one): allowed, since an office may send for
+ * a domain it does not receive, but most often a typo ("@ofice.test"), which the admin should see before a user's
+ * mail is refused for it.
+ */
+export function outsideDomainNotes(rules: readonly SenderRule[], relayDomains: readonly string[]): string[] {
+  const ours = relayDomains.map((domain) => domain.toLowerCase());
+  if (ours.length === 0) return []; // not set up yet: nothing to compare with
+  const seen = new Set<string>();
+  const notes: string[] = [];
+  for (const rule of rules) {
+    const domain = rule.startsWith('@') ? rule.slice(1) : splitAddress(rule)?.domain;
+    if (!domain || seen.has(domain) || ours.some((own) => domain === own || domain.endsWith(`.${own}`))) continue;
+    seen.add(domain);
+    const near = closest(domain, ours);
+    notes.push(`${domain} is not one of the relay's domains${near ? ` (did you mean ${near}?)` : ` (${ours.join(', ')})`}: allowed, but check the spelling`);
+  }
+  return notes;
 }

@@ -4,7 +4,7 @@ import { mkdirSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { AccountStore, lockKey, splitPairKey } from '../auth/account-store.ts';
 import { FAMILIAR_ADDRESS_DAYS } from '../auth/lockout.ts';
-import { defaultSenderRules, normalizeUserName, parseSenderRules, type SenderRule } from '../auth/names.ts';
+import { defaultSenderRules, normalizeUserName, outsideDomainNotes, parseSenderRules, type SenderRule } from '../auth/names.ts';
 import { hashPassword, passwordProblem } from '../auth/password.ts';
 import { openDatabase } from '../store/db.ts';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, formatTime, readSecret, type CommandIo } from './io.ts';
@@ -19,7 +19,10 @@ export interface UsersFlags {
 
 class UsageProblem extends Error {}
 
-export async function usersCommand(dataDir: string, args: string[], flags: UsersFlags, io: CommandIo, now: () => number = Date.now): Promise<number> {
+const notes = (rules: readonly SenderRule[], relayDomains: readonly string[]) => outsideDomainNotes(rules, relayDomains).map((note) => `note: ${note}\n`).join('');
+
+/** `relayDomains`: the domains of the relay's configuration, to note sender domains that are not among them. */
+export async function usersCommand(dataDir: string, args: string[], flags: UsersFlags, io: CommandIo, relayDomains: readonly string[] = [], now: () => number = Date.now): Promise<number> {
   const [action, rawName, ...extra] = args;
   try {
     if (extra.length > 0) throw new UsageProblem(`unexpected arguments: ${extra.join(' ')}`);
@@ -50,7 +53,7 @@ export async function usersCommand(dataDir: string, args: string[], flags: Users
         const hash = await hashPassword(password);
         return withStore(dataDir, (accounts) => {
           if (!accounts.add(name, hash, rules, now())) return failed(io, `user ${name} already exists ("moat users passwd ${name}" sets a new password)`);
-          io.out(`user ${name} added; may send as ${rules.join(', ')}\n`);
+          io.out(`user ${name} added; may send as ${rules.join(', ')}\n${notes(rules, relayDomains)}`);
           return EXIT_OK;
         });
       }
@@ -69,7 +72,7 @@ export async function usersCommand(dataDir: string, args: string[], flags: Users
           if (!account) return failed(io, `no user ${name}`);
           if (!senders) return done(io, `${name} may send as ${account.senders.join(', ') || '(nothing)'}`);
           accounts.setSenders(name, senders, now());
-          return done(io, `${name} may now send as ${senders.join(', ')}`);
+          return done(io, `${name} may now send as ${senders.join(', ')}\n${notes(senders, relayDomains)}`.trimEnd());
         });
       case 'unlock':
         return withStore(dataDir, (accounts) => {

@@ -15,6 +15,8 @@ import { startRelay } from '../helpers/relay.ts';
 import { tempDir } from '../helpers/temp-dir.ts';
 import { message, send } from '../helpers/smtp.ts';
 import { PASSWORD, officeMessage, startSubmissionRelay, submit, withAccounts } from '../helpers/submission.ts';
+import { validateConfig } from '../../src-relay/config/load.ts';
+import type { Config } from '../../src-relay/config/schema.ts';
 
 const TEST_TIMEOUT_MS = 120_000;
 const dirs: string[] = [];
@@ -28,14 +30,22 @@ const refused = (code: number) => (error: SmtpError) => {
   return true;
 };
 
+/** Before the first start the admin host's configuration is the file's (here: example.test only). */
+const beforeStart = (() => {
+  const result = validateConfig({ domains: ['example.test'] });
+  assert.ok(result.ok);
+  return (): Config => result.config;
+})();
+
 const accounts = <K extends keyof typeof accountsHandlers>(context: ApiContext, name: K, input: unknown) => callHandler(accountsHandlers, name, input, context);
 const senders = <K extends keyof typeof sendersHandlers>(context: ApiContext, name: K, input: unknown) => callHandler(sendersHandlers, name, input, context);
 
 test('an account added during setup, before the relay runs, sends as its own address once the relay starts', { timeout: TEST_TIMEOUT_MS }, async () => {
   const dataDir = tempDir('moat-accounts-setup-');
   dirs.push(dataDir);
-  const setup = apiContext(null, { dataDir });
-  const added = await accounts(setup, 'accounts.add', { name: 'Alice@Example.test', password: PASSWORD, senders: [] });
+  const setup = apiContext(null, { dataDir, config: beforeStart });
+  const { notes, ...added } = await accounts(setup, 'accounts.add', { name: 'Alice@Example.test', password: PASSWORD, senders: [] });
+  assert.deepEqual(notes, [], 'an address at the relay\'s domain needs no note');
   assert.equal(added.name, 'alice@example.test', 'names are kept in lower case');
   assert.deepEqual(added.senders, ['alice@example.test'], 'a name that is an address may send as itself');
   assert.equal(added.lockedUntil, null);
@@ -61,7 +71,7 @@ test('an account added during setup, before the relay runs, sends as its own add
 test('bad names, passwords and sender rules are INVALID_INPUT at the field; a taken name is ACCOUNT_EXISTS, a missing one ACCOUNT_GONE', { timeout: TEST_TIMEOUT_MS }, async () => {
   const dataDir = tempDir('moat-accounts-input-');
   dirs.push(dataDir);
-  const context = apiContext(null, { dataDir });
+  const context = apiContext(null, { dataDir, config: beforeStart });
   await assert.rejects(accounts(context, 'accounts.add', { name: 'bad name', password: PASSWORD, senders: ['a@example.test'] }), apiError('INVALID_INPUT', undefined, ['name']));
   await assert.rejects(accounts(context, 'accounts.add', { name: '192.0.2.1', password: PASSWORD, senders: ['a@example.test'] }), apiError('INVALID_INPUT', undefined, ['name']));
   await assert.rejects(accounts(context, 'accounts.add', { name: 'scanner', password: 'with a\u0007bell inside', senders: ['a@example.test'] }), apiError('INVALID_INPUT', undefined, ['password']));
@@ -74,7 +84,17 @@ test('bad names, passwords and sender rules are INVALID_INPUT at the field; a ta
 
   const scanner = await accounts(context, 'accounts.add', { name: 'scanner', password: PASSWORD, senders: ['Scanner@Example.test', '@SALES.example.test', 'scanner@example.test'] });
   assert.deepEqual(scanner.senders, ['scanner@example.test', '@sales.example.test'], 'stored as the CLI stores them, without repeats');
+  assert.deepEqual(scanner.notes, [], 'the relay\'s domain and a subdomain of it');
   await assert.rejects(accounts(context, 'accounts.add', { name: 'SCANNER', password: PASSWORD, senders: ['scanner@example.test'] }), apiError('ACCOUNT_EXISTS'));
+  // a domain that is not the relay's is allowed (an office may send for one it does not receive), with a note naming a likely typo
+  const typo = await accounts(context, 'accounts.add', { name: 'dora', password: PASSWORD, senders: ['dora@exmaple.test', '@EXMAPLE.test', 'dora@partner.test'] });
+  assert.deepEqual(typo.senders, ['dora@exmaple.test', '@exmaple.test', 'dora@partner.test']);
+  assert.deepEqual(typo.notes, [
+    "exmaple.test is not one of the relay's domains (did you mean example.test?): allowed, but check the spelling",
+    "partner.test is not one of the relay's domains (example.test): allowed, but check the spelling",
+  ]);
+  const fixed = await accounts(context, 'accounts.setSenders', { name: 'dora', senders: ['dora@example.test', 'dora@partner.test'] });
+  assert.deepEqual(fixed.notes, ["partner.test is not one of the relay's domains (example.test): allowed, but check the spelling"]);
   for (const [method, input] of [
     ['accounts.setPassword', { name: 'ghost', password: PASSWORD }],
     ['accounts.setSenders', { name: 'ghost', senders: ['ghost@example.test'] }],

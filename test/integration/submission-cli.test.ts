@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { Readable } from 'node:stream';
-import { readFileSync, rmSync, statSync } from 'node:fs';
+import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Sink } from '../helpers/sink.ts';
 import { tempDir } from '../helpers/temp-dir.ts';
@@ -32,6 +32,21 @@ test('moat users add reads the password from standard input, never from an argum
     const argv = await moat(['users', 'add', 'carol@example.test', '--password', PASSWORD, '--data-dir', dir]);
     assert.equal(argv.code, 2, 'there is no way to give a password as an argument');
     assert.equal(withAccounts(dir, (accounts) => accounts.get('carol@example.test')), undefined);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("moat users notes a sender domain that is not the relay's (moat.json's domains), naming the one likely meant; the account is added all the same", async () => {
+  const dir = tempDir();
+  try {
+    writeFileSync(join(dir, 'moat.json'), JSON.stringify({ domains: ['example.test'], internal: { host: '127.0.0.1' } }));
+    const added = await moat(['users', 'add', 'dora', '--sender', 'dora@exmaple.test', '--sender', 'dora@example.test', '--data-dir', dir], `${PASSWORD}\n`);
+    assert.equal(added.code, 0, added.stderr);
+    assert.equal(added.stdout, "user dora added; may send as dora@exmaple.test, dora@example.test\nnote: exmaple.test is not one of the relay's domains (did you mean example.test?): allowed, but check the spelling\n");
+    assert.deepEqual(withAccounts(dir, (accounts) => accounts.get('dora'))!.senders, ['dora@exmaple.test', 'dora@example.test']);
+    const fixed = await moat(['users', 'senders', 'dora', '--sender', 'dora@example.test', '--data-dir', dir]);
+    assert.equal(fixed.stdout, 'dora may now send as dora@example.test\n', 'nothing to note');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -3,7 +3,7 @@
 import { isIP } from 'node:net';
 import { AccountStore, lockKey, splitPairKey, type Account } from '../../auth/account-store.ts';
 import type { accountsContract } from '../../auth/contract.ts';
-import { defaultSenderRules, normalizeUserName, parseSenderRules, type SenderRule } from '../../auth/names.ts';
+import { defaultSenderRules, normalizeUserName, outsideDomainNotes, parseSenderRules, type SenderRule } from '../../auth/names.ts';
 import { hashPassword, passwordProblem } from '../../auth/password.ts';
 import { clientKey, normalizeClientIp } from '../../util/networks.ts';
 import { ApiError } from '../errors.ts';
@@ -90,7 +90,7 @@ export const accountsHandlers = {
       return view(accounts, accounts.get(name)!, now);
     });
     context.logger.info({ user: name, senders: rules.join(','), by: context.actor }, 'ACCOUNT_ADDED');
-    return result;
+    return { ...result, notes: outsideDomainNotes(rules, context.config().domains) };
   },
 
   'accounts.setPassword': async (input, context) => {
@@ -108,7 +108,7 @@ export const accountsHandlers = {
     const rules = senderRules(input.senders);
     const result = withAccount(context, name, (accounts, now) => accounts.setSenders(name, rules, now));
     context.logger.info({ user: name, senders: rules.join(','), by: context.actor }, 'ACCOUNT_SENDERS_SET');
-    return result;
+    return { ...result, notes: outsideDomainNotes(rules, context.config().domains) };
   },
 
   'accounts.unlock': (input, context) => {
