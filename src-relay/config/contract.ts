@@ -39,7 +39,7 @@ export const configContract = {
           group: z.enum(['domains', 'internal', 'filters', 'outbound', 'accounts', 'alerts', 'backups', 'admin']),
           section: z.string(),
           label: z.string(),
-          control: z.enum(['toggle', 'number', 'text', 'secret', 'list', 'number-list', 'choice', 'address', 'path', 'json']),
+          control: z.enum(['toggle', 'number', 'text', 'secret', 'list', 'number-list', 'weekdays', 'choice', 'address', 'path', 'json']),
           /** The unit shown; the stored value is `factor` times the shown one. */
           unit: z.object({ word: z.string(), factor: z.number() }).nullable(),
           choices: z.record(z.string(), z.string()).nullable(),

@@ -18,8 +18,8 @@ export const FIELD_GROUPS = [
 
 export type FieldGroup = (typeof FIELD_GROUPS)[number]['id'];
 
-/** toggle: on/off; number: one value in `unit`; list: entries added and removed; choice: one of `choices`; address: HOST:PORT or a socket path, with a test. */
-export type FieldControl = 'toggle' | 'number' | 'text' | 'secret' | 'list' | 'number-list' | 'choice' | 'address' | 'path' | 'json';
+/** toggle: on/off; number: one value in `unit`; list: entries added and removed; weekdays: days ticked (kept as 0 Sunday … 6 Saturday); choice: one of `choices`; address: HOST:PORT or a socket path, with a test. */
+export type FieldControl = 'toggle' | 'number' | 'text' | 'secret' | 'list' | 'number-list' | 'weekdays' | 'choice' | 'address' | 'path' | 'json';
 
 /** The unit shown: the stored value is `factor` times the shown one (bytes shown in MB: factor 1048576). */
 export interface FieldUnit {
@@ -162,7 +162,7 @@ export const CONFIG_FIELDS: Readonly<Record<string, FieldMeta>> = {
   ...section('filters', 'Quarantine digest and user page', {
     'quarantine.digest.enabled': { label: 'Send users a digest of their quarantined mail', control: 'toggle' },
     'quarantine.digest.time': { label: 'Digest time of day (HH:MM)', control: 'text' },
-    'quarantine.digest.weekdays': { label: 'Digest days (0 Sunday … 6 Saturday)', control: 'number-list' },
+    'quarantine.digest.weekdays': { label: 'Digest days', control: 'weekdays' },
     'quarantine.userPage.listen': { label: 'User page address (internal interface)', control: 'address' },
     'quarantine.userPage.url': { label: "Digest links start with", control: 'text' },
     'quarantine.userPage.allowPublicAddress': { label: 'Allow a public address for the user page', control: 'toggle' },

@@ -68,6 +68,18 @@ function fromShown(field: FieldDoc, text: string): number | null {
   return isInteger(field) ? Math.round(value) : Number(value.toPrecision(12));
 }
 
+/** The days of the week as a weekdays field keeps them (0 Sunday … 6 Saturday), in the order the page shows them. */
+export const WEEK = [1, 2, 3, 4, 5, 6, 0].map((day) => ({ day, name: ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'][day]! }));
+
+/** Days in words: "every day", "Monday to Friday" for a run of three or more, else the names ("Monday, Thursday"). */
+export function weekdaysText(days: readonly number[]): string {
+  const ticked = WEEK.filter(({ day }) => days.includes(day));
+  if (ticked.length === WEEK.length) return 'every day';
+  const first = WEEK.indexOf(ticked[0]!);
+  const run = ticked.length >= 3 && ticked.every((entry, index) => WEEK[first + index] === entry);
+  return run ? `${ticked[0]!.name} to ${ticked.at(-1)!.name}` : ticked.map(({ name }) => name).join(', ');
+}
+
 /** The default in words and in the field's unit ("25 MB", "When offered", "none"), or null when there is none. */
 export function defaultText(field: FieldDoc): string | null {
   if (field.default === '—') return null;
@@ -82,6 +94,7 @@ export function defaultText(field: FieldDoc): string | null {
   if (typeof value === 'string') return field.choices?.[value] ?? value;
   if (Array.isArray(value)) {
     if (value.length === 0) return 'none';
+    if (field.control === 'weekdays') return weekdaysText(value.map(Number));
     const items = value.map((item) => (typeof item === 'number' ? toShown(field, item) : String(item)));
     return `${items.join(', ')}${field.unit && field.control === 'number-list' ? ` ${field.unit.word}` : ''}`;
   }
@@ -113,6 +126,8 @@ export function valueToDraft(field: FieldDoc, value: unknown): Draft {
       return value === undefined ? field.default === 'true' : value === true;
     case 'list':
       return Array.isArray(value) ? value.map(String) : defaultEntries(field);
+    case 'weekdays':
+      return Array.isArray(value) ? [...new Set(value.map(Number))].sort((a, b) => a - b).map(String) : defaultEntries(field);
     case 'number-list':
       return Array.isArray(value) ? value.map((item) => (typeof item === 'number' ? toShown(field, item) : String(item))).join(', ') : '';
     case 'number':
@@ -130,6 +145,7 @@ export function shownValue(field: FieldDoc, value: unknown): string | null {
   if (value === null || value === undefined) return 'not set';
   if (field.control === 'toggle') return value === true ? 'on' : 'off';
   if (Array.isArray(value) && value.length === 0) return 'none';
+  if (field.control === 'weekdays' && Array.isArray(value)) return weekdaysText(value.map(Number));
   const draft = valueToDraft(field, value);
   const text = Array.isArray(draft) ? draft.join(', ') : String(draft);
   return field.unit && (field.control === 'number' || field.control === 'number-list') ? `${text} ${field.unit.word}` : text;
@@ -145,6 +161,13 @@ export function draftToValue(field: FieldDoc, draft: Draft): DraftResult {
     // back to a non-empty default: the key goes, so the default (and its later updates) applies again
     const defaults = defaultEntries(field);
     return { ok: true, value: defaults.length > 0 && sameEntries(items, defaults) ? undefined : items };
+  }
+  if (field.control === 'weekdays') {
+    const days = WEEK.filter(({ day }) => Array.isArray(draft) && draft.includes(String(day))).map(({ day }) => day);
+    if (days.length === 0) return { ok: false, message: 'tick at least one day' };
+    // kept Sunday first, as the schema counts; the default's own days remove the key, so its default applies again
+    const kept = [...days].sort((a, b) => a - b);
+    return { ok: true, value: sameEntries(kept.map(String), defaultEntries(field)) ? undefined : kept };
   }
   const text = String(draft);
   const trimmed = text.trim();

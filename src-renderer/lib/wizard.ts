@@ -506,6 +506,7 @@ export function reviewWarnings(fields: WizardFields, context: { internalTest?: I
   }
   if (!fields.filtersEnabled) warnings.push('The content filters are off: every message for your domains is delivered unchecked.');
   warnings.push(...outsideRecipients(fields));
+  warnings.push(...outsideSenders(fields));
   const submissionUsed = fields.trustedNetworks.trim() !== '' || fields.accounts.some((account) => account.name.trim() !== '');
   if (submissionUsed && !fields.submissionStarttls && !fields.submissionTls) {
     warnings.push('Both submission listeners (587 and 465) are off: no office client can send through Moat, so the trusted networks and accounts under Submission are not used. Turn one on under Submission.');
@@ -521,6 +522,21 @@ function outsideRecipients(fields: Pick<WizardFields, 'domains' | 'recipients'>)
   if (outside.length === 0) return [];
   const named = outside.slice(0, 5).join(', ') + (outside.length > 5 ? ` and ${outside.length - 5} more` : '');
   return [`${named} ${outside.length === 1 ? 'is' : 'are'} not at one of the accepted domains: Moat refuses mail for ${outside.length === 1 ? 'it' : 'them'} whatever the recipient list says. Remove ${outside.length === 1 ? 'it' : 'them'}, or add the domain under Accepted domains.`];
+}
+
+/** Accounts that may send as a domain not accepted here: allowed (an office may send for a domain it does not receive), most often a typo. */
+function outsideSenders(fields: Pick<WizardFields, 'domains' | 'accounts'>): string[] {
+  const domains = domainList(fields.domains).map((domain) => domain.replace(/\.$/, ''));
+  if (domains.length === 0) return [];
+  return fields.accounts.flatMap((account) => {
+    // no addresses given: a name that is an address may send as itself (auth/names.ts)
+    const given = parseList(account.senders);
+    const senders = (given.length ? given : [account.name.trim()]).filter((sender) => sender.includes('@'));
+    const outside = [...new Set(senders.map((sender) => sender.slice(sender.lastIndexOf('@') + 1).toLowerCase().replace(/\.$/, '')))].filter(
+      (domain) => domain && !domains.some((own) => domain === own || domain.endsWith(`.${own}`)),
+    );
+    return outside.length ? [`The account ${account.name.trim()} may send as ${outside.join(', ')}, not one of the accepted domains: check the spelling. An office may send for a domain it does not receive; then nothing needs to change.`] : [];
+  });
 }
 
 /** "127.0.0.1:12599", "mail.corp.local:25" or "[::1]:25" typed as a host: the name and the port it holds, else null. */

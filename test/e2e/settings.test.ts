@@ -108,6 +108,28 @@ e2eTest('settings: a submission account is added, sends mail, gets a new passwor
   assert.deepEqual(errors, []);
 });
 
+e2eTest("settings: an account given a sender domain that is not the relay's is added with a note naming the domain likely meant; fixing the address clears it", async (world) => {
+  const { page, errors } = await settingsWorld(world, '#/settings/accounts', { submission: { listen: '127.0.0.1:0' } });
+  await page.getByText('No accounts yet.').waitFor();
+  await page.getByLabel('Account name', { exact: true }).fill('dora');
+  await page.getByLabel('Password', { exact: true }).fill(SCANNER_PASSWORD);
+  await page.getByLabel('Sender addresses', { exact: true }).fill('dora@exmaple.test');
+  await page.getByRole('button', { name: 'Add account', exact: true }).click();
+  await textMatches(page.getByRole('status'), /^dora was added\.$/);
+  const notes = page.getByRole('note', { name: 'Check these sender addresses' });
+  await textMatches(notes, /^Check exmaple\.test is not one of the relay's domains \(did you mean example\.test\?\): allowed, but check the spelling$/);
+  await screenshot(page, '12-settings-account-domain-note');
+
+  const account = page.getByRole('row').filter({ has: page.getByRole('rowheader', { name: 'dora', exact: true }) });
+  await account.getByRole('button', { name: 'Sender addresses', exact: true }).click();
+  const edit = page.getByRole('form', { name: 'Sender addresses of dora' });
+  await edit.getByLabel('Sender addresses', { exact: true }).fill('dora@example.test');
+  await edit.getByRole('button', { name: 'Save', exact: true }).click();
+  await textMatches(page.getByRole('status'), /^dora may now send as dora@example\.test\.$/);
+  await notes.waitFor({ state: 'detached' });
+  assert.deepEqual(errors, []);
+});
+
 e2eTest('settings: without a submission listener the accounts tab says no client can log in yet, beside an account that reads Active', async (world) => {
   const { page, errors } = await settingsWorld(world, '#/settings/accounts');
   const note = page.getByRole('note').filter({ hasText: 'The submission listeners are off, so no office client can log in with these accounts yet.' });
@@ -212,6 +234,8 @@ e2eTest('settings: the configuration is grouped by task with human labels, and "
   const largestField = field(page, 'Largest message');
   // the unit a person uses, and the config key only on its details line
   await textMatches(largestField, /MB/);
+  // the MB is the binary one Exchange's own size limits use (mx.maxMessageBytes is kept at or under those)
+  await textMatches(largestField.locator('.hint'), /Default: 25 MB\. 1 MB is 1,048,576 bytes here, as Exchange and Outlook count\./);
   await textMatches(largestField.locator('.key-line'), /^Config key mx\.maxMessageBytes$/);
   assert.equal(await largest.getAttribute('placeholder'), '25', 'the default, in MB');
   const bar = page.locator('.config-bar');
@@ -245,6 +269,40 @@ e2eTest('settings: the configuration is grouped by task with human labels, and "
   } finally {
     client.close();
   }
+  assert.deepEqual(errors, []);
+});
+
+e2eTest('settings: digest days are ticked by name, none ticked is refused at the field, and Saturday and Sunday are saved as the schema counts them', async (world) => {
+  const { page, errors } = await settingsWorld(world, '#/settings');
+  const saved = () => JSON.parse(readFileSync(join(world.dataDir, 'moat.json'), 'utf8')) as { quarantine?: { digest?: { weekdays?: number[] } } };
+  const bar = page.locator('.config-bar');
+  await openGroup(page, 'Filters and quarantine');
+  const days = page.getByRole('group', { name: 'Digest days', exact: true });
+  const day = (name: string) => days.getByLabel(name, { exact: true });
+  const ticked = async () => {
+    const names = ['Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday', 'Sunday'];
+    const states = await Promise.all(names.map((name) => day(name).isChecked()));
+    return names.filter((_name, index) => states[index]);
+  };
+  // the default, by name and ticked
+  assert.deepEqual(await ticked(), ['Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday']);
+  await days.scrollIntoViewIfNeeded();
+  await screenshot(page, '12-settings-digest-days');
+  await textMatches(days.locator('.hint'), /^Days the digest goes out\. Default: Monday to Friday\.Config key/);
+  await textMatches(days.locator('.key-line'), /^Config key quarantine\.digest\.weekdays \(0 Sunday … 6 Saturday\)$/);
+
+  for (const name of ['Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday']) await day(name).uncheck();
+  await textMatches(days.locator('.field-error'), /^tick at least one day$/);
+  assert.equal(await days.getAttribute('aria-invalid'), 'true');
+  assert.equal(await page.getByRole('button', { name: 'Apply', exact: true }).isDisabled(), true, 'no digest day is not saved');
+
+  await day('Saturday').check();
+  await day('Sunday').check();
+  await textMatches(bar, /^1 unsaved change: Digest days\s*Everything checks out/);
+  await page.getByRole('button', { name: 'Apply', exact: true }).click();
+  await textMatches(page.getByRole('status'), /^Applied 1 change \(Digest days\)\. The relay is running\.$/);
+  assert.deepEqual(saved().quarantine?.digest?.weekdays, [0, 6]);
+  await eventually(async () => (await ticked()).join() === 'Saturday,Sunday', UI_TIMEOUT_MS, 'the saved days to show ticked');
   assert.deepEqual(errors, []);
 });
 

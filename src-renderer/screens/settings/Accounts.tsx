@@ -20,7 +20,8 @@ export function AccountsPanel({ relay }: { relay: Output<'relay.status'> | undef
   const listenersOff = relay?.state === 'running' && !relay.addresses.submission && !relay.addresses.submissions;
   const [editing, setEditing] = useState<{ name: string; what: 'password' | 'senders' } | null>(null);
   const [removing, setRemoving] = useState<string | null>(null);
-  const [report, setReport] = useState('');
+  const [report, setReport] = useState<{ text: string; notes: readonly string[] }>({ text: '', notes: [] });
+  const tell = (text: string, notes: readonly string[] = []) => setReport({ text, notes });
   const action = useAction();
   const now = useNow(30_000);
   // lockouts come from log-ins on the submission listeners, not from this page: looked at again every REFRESH_MS
@@ -37,7 +38,7 @@ export function AccountsPanel({ relay }: { relay: Output<'relay.status'> | undef
   const unlock = async (name: string) => {
     const result = await action.run(() => call('accounts.unlock', { name }));
     if (result) {
-      setReport(`${name} is unlocked.`);
+      tell(`${name} is unlocked.`);
       void list.reload();
       void lockouts.reload();
     }
@@ -45,14 +46,14 @@ export function AccountsPanel({ relay }: { relay: Output<'relay.status'> | undef
   const unlockAddress = async (address: string) => {
     const result = await action.run(() => call('accounts.unlockAddress', { address }));
     if (result) {
-      setReport(result.unlocked ? `Client address ${result.address} is unlocked.` : `Client address ${result.address} was no longer locked.`);
+      tell(result.unlocked ? `Client address ${result.address} is unlocked.` : `Client address ${result.address} was no longer locked.`);
       void lockouts.reload();
     }
   };
   const remove = async (name: string) => {
     const result = await action.run(() => call('accounts.remove', { name }));
     if (result) {
-      setReport(`${name} was removed.`);
+      tell(`${name} was removed.`);
       void list.reload();
     }
   };
@@ -68,7 +69,16 @@ export function AccountsPanel({ relay }: { relay: Output<'relay.status'> | undef
           implicit TLS) under <a href="#/settings">Configuration</a>, section Accounts, and apply.
         </p>
       ) : null}
-      {report ? <StatusLine>{report}</StatusLine> : null}
+      {report.text ? <StatusLine>{report.text}</StatusLine> : null}
+      {report.notes.length ? (
+        <ul className="panel tone-warning account-notes" role="note" aria-label="Check these sender addresses">
+          {report.notes.map((note) => (
+            <li key={note}>
+              <Badge tone="warning">Check</Badge> {note}
+            </li>
+          ))}
+        </ul>
+      ) : null}
       <ErrorMessage error={action.error} />
       {list.error && !list.data ? <ErrorMessage error={list.error} onRetry={() => void list.reload()} /> : null}
       {!list.data && list.loading ? <Loading label="Loading the accounts…" /> : null}
@@ -109,17 +119,17 @@ export function AccountsPanel({ relay }: { relay: Output<'relay.status'> | undef
           account={accounts.find((account) => account.name === editing.name)}
           what={editing.what}
           onClose={() => setEditing(null)}
-          onDone={(message) => {
+          onDone={(message, notes) => {
             setEditing(null);
-            setReport(message);
+            tell(message, notes);
             void list.reload();
           }}
         />
       ) : null}
       <AddAccount
         taken={accounts.map((account) => account.name)}
-        onAdded={(name) => {
-          setReport(`${name} was added.`);
+        onAdded={(name, notes) => {
+          tell(`${name} was added.`, notes);
           void list.reload();
         }}
       />
@@ -231,7 +241,7 @@ function LockedAddresses({ lockouts, now, busy, onUnlock }: { lockouts: Lockouts
   );
 }
 
-function EditAccount({ account, what, onClose, onDone }: { account: Account | undefined; what: 'password' | 'senders'; onClose: () => void; onDone: (message: string) => void }) {
+function EditAccount({ account, what, onClose, onDone }: { account: Account | undefined; what: 'password' | 'senders'; onClose: () => void; onDone: (message: string, notes?: readonly string[]) => void }) {
   const [password, setPassword] = useState('');
   const [confirm, setConfirm] = useState('');
   const [senders, setSenders] = useState(account?.senders.join('\n') ?? '');
@@ -256,7 +266,7 @@ function EditAccount({ account, what, onClose, onDone }: { account: Account | un
       setProblem(found ? { senders: found } : {});
       if (found) return;
       const result = await action.run(() => call('accounts.setSenders', { name: account.name, senders: list }));
-      if (result) onDone(`${account.name} may now send as ${list.length ? list.join(', ') : 'no address'}.`);
+      if (result) onDone(`${account.name} may now send as ${list.length ? list.join(', ') : 'no address'}.`, result.notes);
     }
   };
 
@@ -284,7 +294,7 @@ function EditAccount({ account, what, onClose, onDone }: { account: Account | un
   );
 }
 
-function AddAccount({ taken, onAdded }: { taken: string[]; onAdded: (name: string) => void }) {
+function AddAccount({ taken, onAdded }: { taken: string[]; onAdded: (name: string, notes: readonly string[]) => void }) {
   const [name, setName] = useState('');
   const [password, setPassword] = useState('');
   const [senders, setSenders] = useState('');
@@ -299,7 +309,7 @@ function AddAccount({ taken, onAdded }: { taken: string[]; onAdded: (name: strin
     if (Object.keys(found).length) return;
     const result = await action.run(() => call('accounts.add', { name: name.trim(), password, senders: parseList(senders) }));
     if (result) {
-      onAdded(result.name);
+      onAdded(result.name, result.notes);
       setName('');
       setPassword('');
       setSenders('');

@@ -4,7 +4,7 @@ import { ApiFailure, call } from '../../api/client.ts';
 import { asFailure, useAction, useCall } from '../../api/hooks.ts';
 import { Badge, CheckboxField, ErrorMessage, Loading, SelectField, StatusLine, TextField } from '../../components/ui.tsx';
 import { getPath, type ConfigObject, type Issue } from '../../lib/paths.ts';
-import { addEntries, applyDrafts, changedKeys, namedChanges, defaultEntries, defaultText, groupFields, placeIssues, sameEntries, shownValue, valueToDraft, type Draft, type FieldDoc } from '../../lib/settings.ts';
+import { addEntries, applyDrafts, changedKeys, namedChanges, defaultEntries, defaultText, groupFields, placeIssues, sameEntries, shownValue, valueToDraft, WEEK, type Draft, type FieldDoc } from '../../lib/settings.ts';
 import { overrideNote } from '../../lib/overrides.ts';
 import { HostPortFix, TestReport } from '../wizard/steps.tsx';
 import { badTestPortWords, internalTestWarning, splitHostPort, testPort, type InternalTest } from '../../lib/wizard.ts';
@@ -332,6 +332,8 @@ function testAnchor(field: FieldDoc): string {
 function describe(field: FieldDoc): string {
   let text = field.description;
   if (field.unit && field.unit.factor !== 1) text = text.replace(/,? in (bytes|seconds|milliseconds)\b/, '');
+  // the boxes name the days; the numbers the file keeps are said on the key line
+  if (field.control === 'weekdays') text = text.replace(/ \(0 Sunday … 6 Saturday\)/, '');
   return /[.!?]$/.test(text) || text === '' ? text : `${text}.`;
 }
 
@@ -343,8 +345,10 @@ function Hint({ field, note }: { field: FieldDoc; note: string | null }) {
       {note ? <span className="override-note">{note}</span> : null}
       {describe(field)}
       {field.control !== 'toggle' && fallback ? <span className="muted"> Default: {fallback}.</span> : null}
+      {field.unit?.word === 'MB' ? <span className="muted"> 1 MB is 1,048,576 bytes here, as Exchange and Outlook count.</span> : null}
       <span className="key-line">
         Config key <code className="key-name">{field.key}</code>
+        {field.control === 'weekdays' ? ' (0 Sunday … 6 Saturday)' : null}
       </span>
     </>
   );
@@ -371,6 +375,8 @@ function FieldControl(props: ControlProps) {
     }
     case 'list':
       return <ListField label={field.label} entries={Array.isArray(value) ? value : []} defaults={defaultEntries(field)} onChange={onChange} hint={hint} errors={errors} />;
+    case 'weekdays':
+      return <WeekdaysField label={field.label} ticked={Array.isArray(value) ? value : []} onChange={onChange} hint={hint} errors={errors} />;
     case 'number':
     case 'number-list':
       return <UnitField field={field} value={String(value)} onChange={onChange} hint={hint} errors={errors} note={note} />;
@@ -381,6 +387,38 @@ function FieldControl(props: ControlProps) {
     default:
       return <TextField label={field.label} value={String(value)} onChange={onChange} hint={hint} errors={errors} placeholder={note ? undefined : (defaultText(field) ?? undefined)} />;
   }
+}
+
+/** A box per day, Monday first; the draft is the ticked days as kept (0 Sunday … 6 Saturday), in that order. */
+function WeekdaysField({ label, ticked, onChange, hint, errors }: { label: string; ticked: readonly string[]; onChange: (value: readonly string[]) => void; hint: ReactNode; errors: string[] | undefined }) {
+  const id = useId();
+  const toggle = (day: string, on: boolean) => {
+    const next = new Set(ticked);
+    if (on) next.add(day);
+    else next.delete(day);
+    onChange([...next].sort((a, b) => Number(a) - Number(b)));
+  };
+  return (
+    <fieldset className="field weekdays-field" aria-describedby={`${id}-hint${errors?.length ? ` ${id}-error` : ''}`} aria-invalid={errors?.length ? true : undefined}>
+      <legend>{label}</legend>
+      <span className="weekdays">
+        {WEEK.map(({ day, name }) => (
+          <label key={day}>
+            <input type="checkbox" checked={ticked.includes(String(day))} onChange={(event) => toggle(String(day), event.target.checked)} />
+            {name}
+          </label>
+        ))}
+      </span>
+      <span className="hint" id={`${id}-hint`}>
+        {hint}
+      </span>
+      {errors?.length ? (
+        <span className="field-error" id={`${id}-error`}>
+          {errors.join('; ')}
+        </span>
+      ) : null}
+    </fieldset>
+  );
 }
 
 /** A number in the unit a person uses (MB, minutes), the unit written after the box. */

@@ -41,6 +41,7 @@ test('the control fits the type: toggles are booleans, choices are enums with a 
     if (field.control === 'number') assert.match(field.type, /^(integer|number)$/, field.key);
     if (field.control === 'number-list') assert.match(field.type, /^(integer|number)\[\]$/, field.key);
     if (field.control === 'list') assert.equal(field.type, 'string[]', field.key);
+    if (field.control === 'weekdays') assert.equal(field.type, 'integer[]', field.key);
     if (field.unit) assert.ok(field.unit.factor > 0 && field.unit.word.length > 0, field.key);
     if (field.emptyRemoves) assert.ok(field.key.startsWith(`${field.emptyRemoves}.`), `${field.key}: removes its own parent`);
   }

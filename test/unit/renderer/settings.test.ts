@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { configFields } from '../../../src-relay/config/docs.ts';
 import { FIELD_GROUPS } from '../../../src-relay/config/fields.ts';
 import { validateConfig } from '../../../src-relay/config/load.ts';
-import { addEntries, applyDrafts, namedChanges, changedKeys, defaultText, draftToValue, groupFields, inShownUnit, keyForIssue, labelOf, placeIssues, toShown, valueToDraft, type FieldDoc } from '../../../src-renderer/lib/settings.ts';
+import { addEntries, applyDrafts, namedChanges, changedKeys, defaultText, draftToValue, groupFields, inShownUnit, keyForIssue, labelOf, placeIssues, shownValue, toShown, valueToDraft, weekdaysText, type FieldDoc } from '../../../src-renderer/lib/settings.ts';
 import { FIELD_PATHS } from '../../../src-renderer/lib/wizard.ts';
 
 const fields = configFields() as FieldDoc[];
@@ -48,6 +48,24 @@ test('a number the page cannot read names the unit it expects; an empty box mean
   assert.deepEqual(draftToValue(field('internal.tls'), 'sometimes'), { ok: false, message: 'expected one of Never, When offered, Required' });
   assert.deepEqual(draftToValue(field('filters.rules'), '{"X": 1}'), { ok: true, value: { X: 1 } });
   assert.equal(draftToValue(field('filters.rules'), '{').ok, false);
+});
+
+test('digest days are named days ticked, kept as the schema counts them (0 Sunday), and none ticked is refused', () => {
+  const days = field('quarantine.digest.weekdays');
+  assert.equal(days.control, 'weekdays');
+  assert.equal(defaultText(days), 'Monday to Friday');
+  assert.deepEqual(valueToDraft(days, undefined), ['1', '2', '3', '4', '5'], 'unset shows the default days ticked');
+  assert.deepEqual(valueToDraft(days, [5, 1, 1]), ['1', '5'], 'a hand-edited list shows each day once');
+  assert.deepEqual(draftToValue(days, ['0', '6']), { ok: true, value: [0, 6] });
+  assert.deepEqual(draftToValue(days, ['1', '2', '3', '4', '5']), { ok: true, value: undefined }, 'back to the default days: the key goes');
+  assert.deepEqual(draftToValue(days, []), { ok: false, message: 'tick at least one day' });
+  assert.deepEqual(draftToValue(days, ['7', 'x']), { ok: false, message: 'tick at least one day' }, 'only the seven days count');
+  assert.equal(shownValue(days, [0, 6]), 'Saturday, Sunday');
+  assert.equal(weekdaysText([0, 1, 2, 3, 4, 5, 6]), 'every day');
+  assert.equal(weekdaysText([6, 0, 1]), 'Monday, Saturday, Sunday', 'a run is counted Monday first, not round the week');
+  assert.equal(weekdaysText([2, 3, 4]), 'Tuesday to Thursday');
+  assert.equal(weekdaysText([1, 3]), 'Monday, Wednesday');
+  assert.equal(validateConfig(applyDrafts({}, fields, { [days.key]: ['0', '6'] }).config).ok, true, 'what the page saves the schema takes');
 });
 
 test('lists are entries added and removed one by one; toggles show their default until set', () => {

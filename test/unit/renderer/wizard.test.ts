@@ -191,6 +191,14 @@ test('the review warns of recipients outside the accepted domains, and of submis
   const many = Array.from({ length: 7 }, (_, i) => `u${i}@other.net`).join(' ');
   assert.match(reviewWarnings({ ...clean, recipients: many }, tested).join('\n'), /^u0@other\.net, u1@other\.net, u2@other\.net, u3@other\.net, u4@other\.net and 2 more are not at one of the accepted domains: .*Remove them/);
 
+  // an account's sender domain that is not accepted here: most often a typo, allowed all the same
+  const account = (name: string, senders: string) => ({ name, password: 'x'.repeat(20), senders });
+  assert.deepEqual(reviewWarnings({ ...clean, accounts: [account('scanner', 'scanner@example.com\n@Example.org.\n@mail.example.com')] }, tested), [], 'accepted domains and their subdomains');
+  assert.deepEqual(reviewWarnings({ ...clean, accounts: [account('bob', 'bob@exmaple.com\n@exmaple.com'), account('ann@partner.test', '')] }, tested), [
+    'The account bob may send as exmaple.com, not one of the accepted domains: check the spelling. An office may send for a domain it does not receive; then nothing needs to change.',
+    'The account ann@partner.test may send as partner.test, not one of the accepted domains: check the spelling. An office may send for a domain it does not receive; then nothing needs to change.',
+  ]);
+
   const off = { ...clean, submissionStarttls: false, submissionTls: false };
   assert.match(reviewWarnings(off, tested).join('\n'), /^Both submission listeners \(587 and 465\) are off: no office client can send through Moat/);
   assert.match(reviewWarnings({ ...off, trustedNetworks: '', accounts: [{ name: 'scanner', password: 'x'.repeat(20), senders: '' }] }, tested).join('\n'), /Both submission listeners/);
