@@ -23,8 +23,11 @@ const FAILURE_SAMPLES = 5;
  * paths): the p99 over the rest is printed beside the p99 of all ("p99 warm"), which a relay running for days sees.
  */
 const WARM_AFTER_MESSAGES = 500;
-/** A fresh relay settles this long (ms) before its idle RSS is read: start-up garbage collected, timers quiet. */
-const IDLE_SETTLE_MS = 3_000;
+/**
+ * A fresh relay settles this long (ms) before its idle RSS is read: start-up garbage collected, timers quiet. V8
+ * gives the young generation that start-up grew back about 8 s after it (its memory reducer): 3 s read 6-7 MiB more.
+ */
+const IDLE_SETTLE_MS = 10_000;
 /** smtp-server holds every new connection this long (ms) before its greeting (early-talker detection). */
 const PREGREET_MS = 100;
 /** Postfix's processes' memory is sampled this often (ms) during its run, for a peak of their sum. */

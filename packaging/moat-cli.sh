@@ -8,7 +8,7 @@ APP=/opt/Moat/moat
 case "$1" in
   serve|check|queue|users|dkim|backup|checklist|quarantine|senders|help|--help|-h)
     exec "$APP" --no-sandbox --ozone-platform=headless --disable-gpu --disable-dev-shm-usage \
-      --js-flags="--max-semi-space-size=1 --heap-growing-percent=50" "$@"
+      --js-flags="--max-semi-space-size=2 --heap-growing-percent=50" "$@"
     ;;
 esac
 exec "$APP" "$@"

@@ -120,7 +120,7 @@ test('nothing the moat command or the packages run loads tsx: a development depe
   assert.equal(pkg.scripts.premoat, 'npm run build:headless');
   assert.ok(pkg.scripts['build:headless']!.endsWith(`&& ${pkg.scripts['build:relay']}`));
   // with V8's heap and helper threads sized for a small box (bin/moat.mjs says why; Node 20 cannot re-execute itself)
-  assert.equal(pkg.scripts.relay, 'node --max-semi-space-size=1 --heap-growing-percent=50 --v8-pool-size=1 bin/moat.mjs serve');
-  assert.equal(pkg.scripts.moat, 'node --max-semi-space-size=1 --heap-growing-percent=50 --v8-pool-size=1 bin/moat.mjs');
+  assert.equal(pkg.scripts.relay, 'node --max-semi-space-size=2 --heap-growing-percent=50 --v8-pool-size=1 bin/moat.mjs serve');
+  assert.equal(pkg.scripts.moat, 'node --max-semi-space-size=2 --heap-growing-percent=50 --v8-pool-size=1 bin/moat.mjs');
   assert.match(pkg.scripts.build!, /npm run build:relay/);
 });
