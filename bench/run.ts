@@ -19,7 +19,7 @@ const SINK_TIMEOUT_MS = 300_000;
 const LINE_CHARS = 76; // RFC 5322 2.1.1 recommends at most 78 plus CRLF; 76 matches base64/QP habits
 const FAILURE_SAMPLES = 5;
 /**
- * Messages a fresh relay takes to warm up (its filter thread starts with the first message, V8 compiles the hot
+ * Messages a fresh relay takes to warm up (its filter thread starts with the first client, V8 compiles the hot
  * paths): the p99 over the rest is printed beside the p99 of all ("p99 warm"), which a relay running for days sees.
  */
 const WARM_AFTER_MESSAGES = 500;

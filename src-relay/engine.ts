@@ -173,8 +173,13 @@ export async function createRelay(config: Config, dataDir: string, options: Rela
     const tls = await loadOrCreateTls(dataDir, hostname, config.mx.tls.cert, config.mx.tls.key);
     const paths = tlsPaths(dataDir, config.mx.tls.cert, config.mx.tls.key);
     const certificate = new CertificateWatch({ certPath: paths.cert, keyPath: paths.key, initial: tls, logger, clock, checkEveryMs: options.certificateCheckMs });
-    // started with the first message: the MIME walk and sender authentication, off the SMTP thread
-    const thread = createFilterThread(config, { resolver: options.resolver ?? dns, hostname, onStopped: (why) => logger.warn({ error: why }, 'FILTER_THREAD_STOPPED') });
+    // started when the first client is let in: the MIME walk and sender authentication, off the SMTP thread
+    const thread = createFilterThread(config, {
+      resolver: options.resolver ?? dns,
+      hostname,
+      onStopped: (why) => logger.warn({ error: why }, 'FILTER_THREAD_STOPPED'),
+      onStarted: () => logger.info({}, 'FILTER_THREAD_STARTED'),
+    });
     undo.push(() => thread.stop());
     const optional = createOptionalFilters(config, { hostname, thread });
     const senderAuth = optional.find((filter) => filter instanceof SenderAuthWorker) ?? null;
@@ -187,7 +192,7 @@ export async function createRelay(config: Config, dataDir: string, options: Rela
     });
     const probeHelo = selfTestHelo();
     const personalLists = new PersonalLists(db);
-    const mx = new MxListener({ config, hostname, queue, tls, logger, events, clock, filters, resolver: options.resolver ?? dns, selfTestHelo: probeHelo, personalLists, senderAuth });
+    const mx = new MxListener({ config, hostname, queue, tls, logger, events, clock, filters, resolver: options.resolver ?? dns, selfTestHelo: probeHelo, personalLists, senderAuth, warmFilters: () => thread.warm() });
     const quarantine = new Quarantine({ queue, senders: new SenderLists(db), personal: personalLists, hostname, logger, clock });
     const monitor = new Monitor({ config, dataDir, hostname, db, queue, events, logger, clock, certificate, routeStates: () => scheduler.routeStates(), selfTestHelo: probeHelo, options: options.monitor });
     const log = backupLog(monitor.store);

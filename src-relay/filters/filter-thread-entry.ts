@@ -45,6 +45,8 @@ const ask = (type: string) => (name: string) =>
 const resolver = new DnsCache({ resolver: { resolveTxt: ask('TXT'), resolve4: ask('A'), resolve6: ask('AAAA'), resolveMx: ask('MX'), resolvePtr: ask('PTR') } as unknown as Resolver }) as AuthResolver;
 
 const senderAuth = settings ? new SenderAuthFilter({ ...settings, resolver }) : null;
+// the thread starts when a client connects: mailauth loads while that client is still in its conversation
+senderAuth?.prepare();
 const running = new Map<number, AbortController>();
 const early = new Map<number, RunningSpf>();
 

@@ -2,7 +2,7 @@ import type { Config } from '../config/schema.ts';
 import type { Resolver } from '../util/resolver.ts';
 import { RspamdFilter } from './rspamd.ts';
 import { lookupByType, type AuthResolver } from './sender-auth.ts';
-import { FilterThread } from './filter-thread.ts';
+import { FilterThread, type FilterThreadOptions } from './filter-thread.ts';
 import { SenderAuthWorker } from './sender-auth-worker.ts';
 import { SpamdFilter } from './spamd.ts';
 import type { Filter } from './types.ts';
@@ -17,13 +17,15 @@ export interface OptionalFiltersOptions {
  * The filter thread (filter-thread.ts): the MIME walk, and sender authentication when `filters.senderAuth` is on.
  * Sender authentication with a resolver that cannot look up TXT records is a wiring mistake, so it throws at start
  * rather than check nothing. The thread keeps the DNS cache (util/dns-cache.ts): a burst from one sending domain
- * asks each record once, and only then of this thread's resolver. The thread starts with the first message.
+ * asks each record once, and only then of this thread's resolver. The thread starts when the first client is let in
+ * (MxListener's warmFilters), or with the first request.
  */
-export function createFilterThread(config: Config, options: OptionalFiltersOptions & { onStopped?: (why: string) => void }): FilterThread {
+export function createFilterThread(config: Config, options: OptionalFiltersOptions & Pick<FilterThreadOptions, 'onStopped' | 'onStarted'>): FilterThread {
   const { senderAuth } = config.filters;
   if (senderAuth.enabled && !options.resolver.resolveTxt) throw new Error('sender authentication needs a resolver with resolveTxt');
   return new FilterThread({
     onStopped: options.onStopped,
+    onStarted: options.onStarted,
     lookup: lookupByType(options.resolver as AuthResolver),
     senderAuth: senderAuth.enabled
       ? {

@@ -205,6 +205,11 @@ export class SenderAuthFilter implements Filter {
     this.random = options.random ?? Math.random;
   }
 
+  /** Loads mailauth now, for the first check not to wait for it (a failed load fails that check, as it would have). */
+  prepare(): void {
+    mailauth().catch(() => {});
+  }
+
   async check(message: MessageContext, signal: AbortSignal): Promise<FilterResult> {
     if (message.authenticatedUser) {
       return { filter: this.name, verdict: 'accept', score: 0, reasons: [`not checked: submitted by the logged-in user ${message.authenticatedUser}`] };

@@ -48,6 +48,8 @@ export interface MxListenerOptions extends EngineListenerOptions {
   personalLists?: PersonalLists;
   /** The sender-authentication filter among `filters`: its SPF check starts when MAIL FROM is accepted. */
   senderAuth?: SpfStarter | null;
+  /** Called for each client let in: gets the filters' thread going before that client's message needs it. */
+  warmFilters?: () => void;
 }
 
 /** What starts a transaction's SPF check at MAIL FROM: sender authentication, in its thread or in this one. */
@@ -76,6 +78,7 @@ export class MxListener extends SmtpListener {
   private readonly peers = new Map<string, string>();
   private readonly personalLists: PersonalLists | null;
   private readonly senderAuth: SpfStarter | null;
+  private readonly warmFilters: (() => void) | undefined;
   /** At most one early SPF check per session: a new MAIL aborts the one before it. */
   private readonly transactionSpf = new Map<string, TransactionSpf>();
 
@@ -95,6 +98,7 @@ export class MxListener extends SmtpListener {
     this.filters = options.filters ?? null;
     this.personalLists = options.personalLists ?? null;
     this.senderAuth = this.filters ? (options.senderAuth ?? null) : null;
+    this.warmFilters = this.filters ? options.warmFilters : undefined;
     this.tagScore = config.filters.tagScore;
     this.connectionPolicy = new ConnectionPolicy({ settings: config.mx, resolver: options.resolver ?? dns, logger: this.logger, clock: this.clock });
     this.callout =
@@ -120,6 +124,7 @@ export class MxListener extends SmtpListener {
     const client: ClientSession = { screen, harvest: { unknown: 0, pending: 0 }, greeting: undefined };
     this.clients.set(session.id, client);
     if (!screen.atConnect.ok) return callback(this.refuseClient(session, screen.atConnect.refusal, screen.atConnect.reason));
+    this.warmFilters?.();
     const delay = screen.trusted ? 0 : this.greetingDelayMs;
     if (delay === 0) return callback();
     client.greeting = setTimeout(() => callback(), delay);

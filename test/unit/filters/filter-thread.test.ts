@@ -464,13 +464,36 @@ test('a DNS look-up under way ends at the deadline: the thread answers at once, 
   assert.match((await worker.check(await signed(), longEnough())).reasons[0] ?? '', /dmarc=pass/);
 });
 
+test('warm() starts the thread before any request, and the thread loads mailauth without waiting for a check', async () => {
+  const thread = newThread();
+  assert.equal(workerOf(thread), null, 'no thread until asked');
+  asked.length = 0;
+  thread.warm();
+  const worker = workerOf(thread);
+  assert.ok(worker, 'warm() started it');
+  thread.warm();
+  assert.equal(workerOf(thread), worker, 'warming again starts no second thread');
+  // the verifiers take the key cache when mailauth loads (publicKeyCacheStats' wired): true here with no check made
+  let stats = await thread.stats();
+  for (let i = 0; i < 200 && !stats.wired; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 25));
+    stats = await thread.stats();
+  }
+  assert.equal(stats.wired, true, 'mailauth loaded in the thread');
+  assert.deepEqual({ hits: stats.hits, misses: stats.misses }, { hits: 0, misses: 0 }, 'no key was looked up');
+  assert.deepEqual(asked, [], 'and no DNS asked');
+  const result = await thread.checkSender(new SenderAuthWorker(thread).threadMessage(await signed()), longEnough());
+  assert.equal(result.verdict, 'accept', 'the first check then runs on what was loaded');
+});
+
 test('after stop a request fails at once and no thread is started', async () => {
   const thread = newThread();
   await thread.parse('/nonexistent', longEnough(), { content: Buffer.from('Subject: x\r\n\r\n'), size: 14 });
   await thread.stop();
   await assert.rejects(thread.parse('/nonexistent', longEnough(), { content: Buffer.from('Subject: x\r\n\r\n'), size: 14 }), /stopped with the relay/);
   new SenderAuthWorker(thread).startSpf({ clientIp: '192.0.2.10', helo: null, sender: 'a@signed.test' }).abort();
-  assert.equal(workerOf(thread), null);
+  thread.warm();
+  assert.equal(workerOf(thread), null, 'nor by warm()');
 });
 
 test('the MIME walk in the thread finds what the walk in this thread finds; an abort there is an AbortError here', async () => {
