@@ -45,8 +45,6 @@ const ask = (type: string) => (name: string) =>
 const resolver = new DnsCache({ resolver: { resolveTxt: ask('TXT'), resolve4: ask('A'), resolve6: ask('AAAA'), resolveMx: ask('MX'), resolvePtr: ask('PTR') } as unknown as Resolver }) as AuthResolver;
 
 const senderAuth = settings ? new SenderAuthFilter({ ...settings, resolver }) : null;
-// the thread starts when a client connects: mailauth loads while that client is still in its conversation
-senderAuth?.prepare();
 const running = new Map<number, AbortController>();
 const early = new Map<number, RunningSpf>();
 
@@ -131,6 +129,10 @@ function receive(message: ToThread): void {
       return;
     case 'stats':
       return post({ t: 'done', id: message.id, value: { ...publicKeyCacheStats(), running: running.size } });
+    case 'warm':
+      // started for a client that just connected: mailauth loads while that client is still in its conversation
+      senderAuth?.preload();
+      return;
     case 'abort':
       running.get(message.id)?.abort(new DOMException('stopped at its deadline', 'AbortError'));
       return;

@@ -67,6 +67,8 @@ type ToThreadOne =
   | { t: 'abort'; id: number }
   | { t: 'spf'; key: number; transaction: { clientIp: string; helo: string | null; sender: string } }
   | { t: 'spf-abort'; key: number }
+  /** Load what the checks need now (FilterThread.warm), not at the first check. */
+  | { t: 'warm' }
   | { t: 'dns'; rid: number; answer?: string[][] | string[]; error?: { message: string; code?: string } };
 export type FromThread = FromThreadOne | Batch<FromThreadOne>;
 export type FromThreadOne =
@@ -233,7 +235,8 @@ export class FilterThread {
    * a small box, then overlap that client's greeting delay and commands instead of delaying its first message.
    */
   warm(): void {
-    if (!this.stopped) this.mainLane();
+    if (this.stopped || this.main) return;
+    this.send(this.mainLane(), { t: 'warm' });
   }
 
   stats(): Promise<ThreadStats> {

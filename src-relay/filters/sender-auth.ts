@@ -206,7 +206,7 @@ export class SenderAuthFilter implements Filter {
   }
 
   /** Loads mailauth now, for the first check not to wait for it (a failed load fails that check, as it would have). */
-  prepare(): void {
+  preload(): void {
     mailauth().catch(() => {});
   }
 
