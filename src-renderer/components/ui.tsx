@@ -81,7 +81,8 @@ function errorList(errors: FieldShell['errors']): string[] {
   return typeof errors === 'string' ? [errors] : [...errors];
 }
 
-function FieldMessages({ hintId, errorId, hint, errors }: { hintId: string; errorId: string; hint?: ReactNode; errors: string[] }) {
+/** A field's hint and its problems, under the ids its control's aria-describedby names. */
+export function FieldMessages({ hintId, errorId, hint, errors }: { hintId: string; errorId: string; hint?: ReactNode; errors: string[] }) {
   return (
     <>
       {hint ? (

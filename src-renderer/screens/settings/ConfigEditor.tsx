@@ -2,7 +2,7 @@ import { useEffect, useId, useMemo, useState, type ReactNode } from 'react';
 import type { Output } from '../../../src-relay/admin/contract.ts';
 import { ApiFailure, call } from '../../api/client.ts';
 import { asFailure, useAction, useCall } from '../../api/hooks.ts';
-import { Badge, CheckboxField, ErrorMessage, Loading, SelectField, StatusLine, TextField } from '../../components/ui.tsx';
+import { Badge, CheckboxField, ErrorMessage, FieldMessages, Loading, SelectField, StatusLine, TextField } from '../../components/ui.tsx';
 import { getPath, type ConfigObject, type Issue } from '../../lib/paths.ts';
 import { addEntries, applyDrafts, changedKeys, namedChanges, defaultEntries, defaultText, groupFields, placeIssues, sameEntries, shownValue, valueToDraft, WEEK, type Draft, type FieldDoc } from '../../lib/settings.ts';
 import { overrideNote } from '../../lib/overrides.ts';
@@ -409,14 +409,7 @@ function WeekdaysField({ label, ticked, onChange, hint, errors }: { label: strin
           </label>
         ))}
       </span>
-      <span className="hint" id={`${id}-hint`}>
-        {hint}
-      </span>
-      {errors?.length ? (
-        <span className="field-error" id={`${id}-error`}>
-          {errors.join('; ')}
-        </span>
-      ) : null}
+      <FieldMessages hintId={`${id}-hint`} errorId={`${id}-error`} hint={hint} errors={errors ?? []} />
     </fieldset>
   );
 }
@@ -445,14 +438,7 @@ function UnitField({ field, value, onChange, hint, errors, note }: { field: Fiel
           {field.unit ? field.unit.word : ''}
         </span>
       </span>
-      <span className="hint" id={`${id}-hint`}>
-        {hint}
-      </span>
-      {errors?.length ? (
-        <span className="field-error" id={`${id}-error`}>
-          {errors.join('; ')}
-        </span>
-      ) : null}
+      <FieldMessages hintId={`${id}-hint`} errorId={`${id}-error`} hint={hint} errors={errors ?? []} />
     </div>
   );
 }
@@ -522,14 +508,7 @@ function ListField({ label, entries, defaults, onChange, hint, errors }: { label
           Add
         </button>
       </span>
-      <span className="hint" id={`${id}-hint`}>
-        {hint}
-      </span>
-      {errors?.length ? (
-        <span className="field-error" id={`${id}-error`}>
-          {errors.join('; ')}
-        </span>
-      ) : null}
+      <FieldMessages hintId={`${id}-hint`} errorId={`${id}-error`} hint={hint} errors={errors ?? []} />
     </div>
   );
 }
