@@ -40,7 +40,7 @@ type FilterSet = (typeof FILTER_SETS)[number];
 const USAGE = `usage: npm run bench -- [--messages 5000] [--size 4096] [--sessions 100] [--recipients 1] [--reuse]
                              [--filters none,default] [--clamd SOCKET|HOST:PORT] [--rspamd HOST:PORT]
                              [--compare | --no-compare] [--runs 1] [--tsx] [--keep] [--json] [--direct] [--submission]
-                             [--rate N]
+                             [--rate N] [--warmup N]
        npm run bench -- --queue-list [--queued 100000] [--finished 100000] [--json] [--keep]
   (default)     one message per connection, as an MX sees mail: connect, EHLO, MAIL, RCPT, DATA, QUIT, next
   --reuse       keep each session open for the next message (the old mode)
@@ -56,6 +56,9 @@ const USAGE = `usage: npm run bench -- [--messages 5000] [--size 4096] [--sessio
                 they are installed, --no-compare skips it; Postfix also runs under the bench's client, for
                 latencies beside Moat's (smtp-source measures none)
   --runs N      repeat everything N times and print the medians
+  --warmup N    send N messages (the same load) to each server before the measured ones and wait for their
+                delivery: the figures are then of a server past its start (V8 has compiled the relay's hot paths),
+                as an MX running for days is; not counted in any figure but peak RSS (default 0: a fresh server)
   --tsx         run the relay's TypeScript through tsx (default: bin/moat.mjs over dist-relay/, built first)
   --direct      only the load generators straight into the sinks: their own ceiling, no relay
   --submission  send as an office client: port 587 with STARTTLS and AUTH PLAIN, one login per session
@@ -79,6 +82,8 @@ interface Options {
   submission: boolean;
   /** Messages a second offered at most; 0: as fast as the sessions go (a closed loop). */
   rate: number;
+  /** Messages sent before the measured ones, not counted (0: the server is measured from its start). */
+  warmup: number;
   filters: FilterSet[];
   clamd: string | undefined;
   rspamd: string | undefined;
@@ -104,6 +109,7 @@ function parseOptions(argv: string[]): Options {
       direct: { type: 'boolean', default: false },
       submission: { type: 'boolean', default: false },
       rate: { type: 'string', default: '0' },
+      warmup: { type: 'string', default: '0' },
       filters: { type: 'string' },
       clamd: { type: 'string' },
       rspamd: { type: 'string' },
@@ -152,6 +158,7 @@ function parseOptions(argv: string[]): Options {
     direct: values.direct,
     submission: values.submission,
     rate,
+    warmup: count('warmup', values.warmup, 0),
     filters: [...new Set(filters)] as FilterSet[],
     clamd: values.clamd,
     rspamd: values.rspamd,
@@ -475,14 +482,14 @@ interface PhaseContext {
 }
 
 function finishPhase(base: Pick<Phase, 'label' | 'server' | 'filters' | 'load'>, ctx: PhaseContext, outcome: LoadOutcome, sink: Sink, delivered: boolean,
-  rss: { idle: number | undefined; peak: number | undefined; after?: number | undefined }, exitCode: number | null, cpu: { all?: number; main?: number } = {}): Phase {
-  const target = outcome.accepted * (base.load === 'smtp-source' ? 1 : ctx.opts.recipients);
+  rss: { idle: number | undefined; peak: number | undefined; after?: number | undefined }, exitCode: number | null, cpu: { all?: number; main?: number } = {}, warmed = 0): Phase {
+  const target = warmed + outcome.accepted * (base.load === 'smtp-source' ? 1 : ctx.opts.recipients);
   return {
     ...base,
     messages: ctx.opts.messages,
     accepted: outcome.accepted,
     failures: outcome.failures,
-    sinkCount: sink.received,
+    sinkCount: sink.received - warmed,
     complete: delivered && outcome.failures === 0,
     acceptedPerSec: rate(outcome.accepted, outcome.startNs, outcome.acceptedNs),
     endToEndPerSec: delivered ? rate(outcome.accepted, outcome.startNs, sink.reachedAtNs(target)) : null,
@@ -499,6 +506,21 @@ function finishPhase(base: Pick<Phase, 'label' | 'server' | 'filters' | 'load'>,
     exitCode,
     samples: outcome.samples,
   };
+}
+
+/**
+ * The --warmup messages, under the measured load's generator, into the same server and sink; resolves once the sink
+ * has them all, with the sink's count then. Throws if any was refused or not delivered: a server that fails its
+ * warm-up is not measured.
+ */
+async function warmUp(load: Load, host: string, port: number, ctx: PhaseContext, sink: Sink): Promise<number> {
+  const { opts } = ctx;
+  if (opts.warmup === 0) return 0;
+  const outcome = await runLoad(load, host, port, { ...opts, messages: opts.warmup }, ctx.template, ctx.messageFile);
+  const target = outcome.accepted * (load === 'smtp-source' ? 1 : opts.recipients);
+  const delivered = outcome.failures === 0 && (await sink.waitFor(target, SINK_TIMEOUT_MS));
+  if (!delivered) throw new Error(`warm-up failed: ${outcome.accepted} of ${opts.warmup} accepted, ${sink.received} of ${target} delivered ${outcome.samples.join(' | ')}`);
+  return target;
 }
 
 /** A fresh Moat with one filter set, under one load, delivering into the matching sink. */
@@ -518,10 +540,11 @@ async function moatPhase(ctx: PhaseContext, set: FilterSet, load: Load): Promise
     await sleep(IDLE_SETTLE_MS);
     const idle = relay.rssBytes();
     const port = opts.submission ? relay.submissionPort! : relay.mxPort;
+    const warmed = await warmUp(load, relay.mxHost, port, ctx, sink);
     const cpuBefore = relay.cpuMs();
     const mainBefore = relay.mainThreadCpuMs();
     const outcome = await runLoad(load, relay.mxHost, port, opts, ctx.template, ctx.messageFile);
-    const target = outcome.accepted * (load === 'smtp-source' ? 1 : opts.recipients);
+    const target = warmed + outcome.accepted * (load === 'smtp-source' ? 1 : opts.recipients);
     let stopping = false;
     let died = false;
     // a relay that died will deliver nothing more, so do not sit out the whole timeout
@@ -538,7 +561,7 @@ async function moatPhase(ctx: PhaseContext, set: FilterSet, load: Load): Promise
     if (died || exitCode !== 0) console.error(`relay exited with code ${exitCode} ${died ? 'during the bench' : 'on SIGTERM'}; last output:\n${relay.tail()}`);
     else if (!delivered) console.error(`relay did not deliver everything (${sink.received} of ${target}); last output:\n${relay.tail()}`);
     const label = `moat ${set}${load === 'smtp-source' ? ' (smtp-source)' : ''}`;
-    return finishPhase({ label, server: 'moat', filters: set, load }, ctx, outcome, sink, delivered, { idle, peak, after }, exitCode, cpu);
+    return finishPhase({ label, server: 'moat', filters: set, load }, ctx, outcome, sink, delivered, { idle, peak, after }, exitCode, cpu, warmed);
   } finally {
     if (relay && exitCode === null) await relay.stop();
     if (opts.keep) console.error(`data dir kept: ${dataDir}`);
@@ -561,14 +584,15 @@ async function postfixPhase(ctx: PhaseContext, load: Load): Promise<Phase> {
     let peak = idle ?? 0;
     const sampler = setInterval(() => void postfix.rssBytes().then((now) => (peak = Math.max(peak, now ?? 0))), RSS_SAMPLE_MS);
     try {
+      const warmed = await warmUp(load, '127.0.0.1', postfix.port, ctx, sink);
       const cpuBefore = await postfix.cpuMs();
       const outcome = await runLoad(load, '127.0.0.1', postfix.port, opts, ctx.template, ctx.messageFile);
-      const delivered = await sink.waitFor(outcome.accepted * (load === 'smtp-source' ? 1 : opts.recipients), SINK_TIMEOUT_MS);
+      const delivered = await sink.waitFor(warmed + outcome.accepted * (load === 'smtp-source' ? 1 : opts.recipients), SINK_TIMEOUT_MS);
       const cpuAfter = await postfix.cpuMs();
-      if (!delivered) console.error(`Postfix did not deliver everything (${sink.received} of ${outcome.accepted}); its log: ${postfix.dir}/maillog`);
+      if (!delivered) console.error(`Postfix did not deliver everything (${sink.received - warmed} of ${outcome.accepted}); its log: ${postfix.dir}/maillog`);
       const cpu = { all: cpuBefore !== undefined && cpuAfter !== undefined ? cpuAfter - cpuBefore : undefined };
       const label = `postfix${load === 'smtp-source' ? ' (smtp-source)' : ''}`;
-      return finishPhase({ label, server: 'postfix', filters: null, load }, ctx, outcome, sink, delivered, { idle, peak }, null, cpu);
+      return finishPhase({ label, server: 'postfix', filters: null, load }, ctx, outcome, sink, delivered, { idle, peak }, null, cpu, warmed);
     } finally {
       clearInterval(sampler);
     }
@@ -711,7 +735,7 @@ async function main(): Promise<number> {
   const ratioTable = ratios(result);
   const mode = opts.reuse ? 'reused sessions' : 'one message per connection';
   const title = `moat bench: ${opts.messages} messages x ${opts.size} B body, ${opts.sessions} sessions, ${opts.recipients} rcpt, ${mode}` +
-    `${opts.submission ? ', submission (587 STARTTLS + AUTH)' : ''}${opts.rate ? `, offered ${opts.rate} msg/s` : ''}${opts.tsx ? ', relay through tsx' : ''}${opts.runs > 1 ? `, medians of ${opts.runs} runs` : ''}`;
+    `${opts.submission ? ', submission (587 STARTTLS + AUTH)' : ''}${opts.rate ? `, offered ${opts.rate} msg/s` : ''}${opts.tsx ? ', relay through tsx' : ''}${opts.warmup ? `, after ${opts.warmup} warm-up messages each` : ''}${opts.runs > 1 ? `, medians of ${opts.runs} runs` : ''}`;
   printTable(title, result);
   if (!opts.reuse && !opts.direct) {
     console.log(`pre-greeting ceiling (Moat, one message per connection): ${opts.sessions} sessions / ${PREGREET_MS} ms = ${Math.round((opts.sessions * 1000) / PREGREET_MS)} msg/s`);
@@ -722,7 +746,7 @@ async function main(): Promise<number> {
   if (opts.json) {
     console.log(JSON.stringify({
       messages: opts.messages, size: opts.size, sessions: opts.sessions, recipients: opts.recipients, mode: opts.reuse ? 'reuse' : 'connection-per-message',
-      rate: opts.rate || null, filters: opts.filters, clamd: opts.clamd ?? null, rspamd: opts.rspamd ?? null, compare: opts.compare, runs: opts.runs, relayForm: opts.tsx ? 'tsx' : 'compiled',
+      rate: opts.rate || null, warmup: opts.warmup, filters: opts.filters, clamd: opts.clamd ?? null, rspamd: opts.rspamd ?? null, compare: opts.compare, runs: opts.runs, relayForm: opts.tsx ? 'tsx' : 'compiled',
       pregreetCeilingPerSec: opts.reuse ? null : (opts.sessions * 1000) / PREGREET_MS,
       loadBefore, loadAfter, medians: result, ratios: ratioTable, perRun: runs,
     }));
