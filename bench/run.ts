@@ -483,7 +483,7 @@ interface PhaseContext {
 
 function finishPhase(base: Pick<Phase, 'label' | 'server' | 'filters' | 'load'>, ctx: PhaseContext, outcome: LoadOutcome, sink: Sink, delivered: boolean,
   rss: { idle: number | undefined; peak: number | undefined; after?: number | undefined }, exitCode: number | null, cpu: { all?: number; main?: number } = {}, warmed = 0): Phase {
-  const target = warmed + outcome.accepted * (base.load === 'smtp-source' ? 1 : ctx.opts.recipients);
+  const target = warmed + deliveries(base.load, outcome.accepted, ctx.opts);
   return {
     ...base,
     messages: ctx.opts.messages,
@@ -508,16 +508,21 @@ function finishPhase(base: Pick<Phase, 'label' | 'server' | 'filters' | 'load'>,
   };
 }
 
+/** What the sink receives for `accepted` messages: smtp-source sends each to one recipient, the bench's client to --recipients. */
+function deliveries(load: Load, accepted: number, opts: Options): number {
+  return accepted * (load === 'smtp-source' ? 1 : opts.recipients);
+}
+
 /**
  * The --warmup messages, under the measured load's generator, into the same server and sink; resolves once the sink
- * has them all, with the sink's count then. Throws if any was refused or not delivered: a server that fails its
+ * has them all, with their deliveries' count. Throws if any was refused or not delivered: a server that fails its
  * warm-up is not measured.
  */
 async function warmUp(load: Load, host: string, port: number, ctx: PhaseContext, sink: Sink): Promise<number> {
   const { opts } = ctx;
   if (opts.warmup === 0) return 0;
   const outcome = await runLoad(load, host, port, { ...opts, messages: opts.warmup }, ctx.template, ctx.messageFile);
-  const target = outcome.accepted * (load === 'smtp-source' ? 1 : opts.recipients);
+  const target = deliveries(load, outcome.accepted, opts);
   const delivered = outcome.failures === 0 && (await sink.waitFor(target, SINK_TIMEOUT_MS));
   if (!delivered) throw new Error(`warm-up failed: ${outcome.accepted} of ${opts.warmup} accepted, ${sink.received} of ${target} delivered ${outcome.samples.join(' | ')}`);
   return target;
@@ -544,7 +549,7 @@ async function moatPhase(ctx: PhaseContext, set: FilterSet, load: Load): Promise
     const cpuBefore = relay.cpuMs();
     const mainBefore = relay.mainThreadCpuMs();
     const outcome = await runLoad(load, relay.mxHost, port, opts, ctx.template, ctx.messageFile);
-    const target = warmed + outcome.accepted * (load === 'smtp-source' ? 1 : opts.recipients);
+    const target = warmed + deliveries(load, outcome.accepted, opts);
     let stopping = false;
     let died = false;
     // a relay that died will deliver nothing more, so do not sit out the whole timeout
@@ -587,7 +592,7 @@ async function postfixPhase(ctx: PhaseContext, load: Load): Promise<Phase> {
       const warmed = await warmUp(load, '127.0.0.1', postfix.port, ctx, sink);
       const cpuBefore = await postfix.cpuMs();
       const outcome = await runLoad(load, '127.0.0.1', postfix.port, opts, ctx.template, ctx.messageFile);
-      const delivered = await sink.waitFor(warmed + outcome.accepted * (load === 'smtp-source' ? 1 : opts.recipients), SINK_TIMEOUT_MS);
+      const delivered = await sink.waitFor(warmed + deliveries(load, outcome.accepted, opts), SINK_TIMEOUT_MS);
       const cpuAfter = await postfix.cpuMs();
       if (!delivered) console.error(`Postfix did not deliver everything (${sink.received - warmed} of ${outcome.accepted}); its log: ${postfix.dir}/maillog`);
       const cpu = { all: cpuBefore !== undefined && cpuAfter !== undefined ? cpuAfter - cpuBefore : undefined };
@@ -608,7 +613,7 @@ async function directPhase(ctx: PhaseContext, load: Load): Promise<Phase> {
   const sink = load === 'smtp-source' ? await startSmtpSink() : await startSink();
   try {
     const outcome = await runLoad(load, '127.0.0.1', sink.port, ctx.opts, ctx.template, ctx.messageFile);
-    const delivered = await sink.waitFor(outcome.accepted * (load === 'smtp-source' ? 1 : ctx.opts.recipients), SINK_TIMEOUT_MS);
+    const delivered = await sink.waitFor(deliveries(load, outcome.accepted, ctx.opts), SINK_TIMEOUT_MS);
     return finishPhase({ label: `direct (${load})`, server: 'none', filters: null, load }, ctx, outcome, sink, delivered, { idle: undefined, peak: undefined }, null);
   } finally {
     await sink.close();

@@ -229,7 +229,6 @@ export class FilterThread {
     }
   }
 
-  /** The thread's parsed-key cache and the requests under way there, for tests. */
   /**
    * Starts the thread before its first request (a client connected): its start and mailauth's load, some 150 ms on
    * a small box, then overlap that client's greeting delay and commands instead of delaying its first message.
@@ -239,6 +238,7 @@ export class FilterThread {
     this.send(this.mainLane(), { t: 'warm' });
   }
 
+  /** The thread's parsed-key cache and the requests under way there, for tests. */
   stats(): Promise<ThreadStats> {
     return this.request({ t: 'stats' }) as Promise<ThreadStats>;
   }
