@@ -206,8 +206,11 @@ export class SenderAuthFilter implements Filter {
   }
 
   /** Loads mailauth now, for the first check not to wait for it (a failed load fails that check, as it would have). */
-  preload(): void {
-    mailauth().catch(() => {});
+  preload(): Promise<void> {
+    return mailauth().then(
+      () => {},
+      () => {},
+    );
   }
 
   async check(message: MessageContext, signal: AbortSignal): Promise<FilterResult> {
