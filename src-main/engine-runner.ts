@@ -14,7 +14,7 @@ export interface AdminHostHandle {
 }
 
 /** `startAdminHost` of src-relay/admin/host.ts. */
-export type StartAdminHost = (options: { dataDir: string; adminListen?: string; adminToken?: string; logger?: Logger; relayOptions?: { warmUp?: boolean } }) => Promise<AdminHostHandle>;
+export type StartAdminHost = (options: { dataDir: string; adminListen?: string; adminToken?: string; logger?: Logger }) => Promise<AdminHostHandle>;
 
 /** Exit codes of the engine process: the supervisor shows the fatal message it posted before them. */
 export const ENGINE_EXIT = { STOPPED: 0, FAILED: 1, USAGE: 2 } as const;
@@ -77,7 +77,7 @@ export async function runEngineProcess(options: EngineProcessOptions): Promise<v
   });
 
   try {
-    host = await options.startHost({ dataDir, adminListen: HOSTED_ADMIN_LISTEN, adminToken, logger, relayOptions: { warmUp: true } });
+    host = await options.startHost({ dataDir, adminListen: HOSTED_ADMIN_LISTEN, adminToken, logger });
   } catch (error) {
     logger.error({ error: (error as Error).message }, 'ENGINE_START_FAILED');
     return fatal((error as Error).message, ENGINE_EXIT.FAILED);

@@ -190,7 +190,7 @@ async function serve(flags: Flags): Promise<number> {
       overrides: overrides as Record<string, unknown>,
       adminToken: process.env.MOAT_ADMIN_TOKEN || null,
       logger,
-      relayOptions: { resolver: resolverFromEnvironment(), warmUp: true },
+      relayOptions: { resolver: resolverFromEnvironment() },
       onEngineStarted: (relay) => {
         relay.queue.store.setState(STATE_KEYS.servedDomains, JSON.stringify(relay.config.domains));
         if (printReady) readyLine(relay);

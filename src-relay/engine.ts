@@ -17,7 +17,6 @@ import { Scheduler } from './queue/scheduler.ts';
 import { MxListener } from './smtp/mx-listener.ts';
 import { createFilterThread, createOptionalFilters } from './filters/optional-filters.ts';
 import { SenderAuthWorker } from './filters/sender-auth-worker.ts';
-import type { FilterThread } from './filters/filter-thread.ts';
 import { loadOrCreateTls, tlsPaths } from './smtp/tls.ts';
 import { CertificateWatch, type ReloadOutcome, type ServedPair } from './smtp/certificate-watch.ts';
 import { createRelayEvents, type RelayEvents, type RouteState } from './events.ts';
@@ -53,11 +52,6 @@ export interface RelayOptions {
   adminListener?: () => AdminListenerState;
   /** How often the certificate files are looked at for a renewal (ms; default smtp/certificate-watch.ts, 0: never); tests shorten it. */
   certificateCheckMs?: number;
-  /**
-   * Warm the filter thread before the MX port opens (FilterThread.warmUp): `moat serve` and the desktop app's engine
-   * do; tests that are not about it start without.
-   */
-  warmUp?: boolean;
 }
 
 /** Where the admin listener is bound (null until it is), or why it could not bind. */
@@ -208,7 +202,6 @@ export async function createRelay(config: Config, dataDir: string, options: Rela
       void monitor.checklist.run(['backup-age']).catch(() => {});
     };
     const backups = new BackupScheduler({ config, dataDir, db, log: { ...log, succeeded: backupWritten }, clock, logger });
-    if (options.warmUp && filters) await warmFilters(thread, logger);
     const { host, port } = splitHostPort(config.mx.listen);
     const bound = await mx.listen(host, port);
     undo.push(() => mx.stop());
@@ -296,15 +289,5 @@ export async function createRelay(config: Config, dataDir: string, options: Rela
     db.close();
     lock.release();
     throw error;
-  }
-}
-
-/** A failed warm-up is logged and the relay starts all the same: the first messages are then merely slower. */
-async function warmFilters(thread: FilterThread, logger: Logger): Promise<void> {
-  try {
-    const { messages, ms } = await thread.warmUp();
-    logger.info({ messages, ms }, 'FILTERS_WARMED_UP');
-  } catch (error) {
-    logger.warn({ error: (error as Error).message }, 'FILTERS_WARM_UP_FAILED');
   }
 }

@@ -8,12 +8,6 @@ import type { DkimKeyStore } from './keys.ts';
 /** mailauth is loaded on the first signature: a third of a second that every CLI command would pay otherwise. */
 let signer: Promise<typeof import('mailauth/lib/dkim/sign.js')> | undefined;
 
-/** mailauth's signer module, loaded once (its stand-in for joi first, as for the verifiers). */
-export function mailauthSigner(): Promise<typeof import('mailauth/lib/dkim/sign.js')> {
-  if (!signer) installJoiStandIn();
-  return (signer ??= import('mailauth/lib/dkim/sign.js'));
-}
-
 export interface Signed {
   /** The writer of the signed copy (the DKIM-Signature fields on top); the unsigned one is discarded. */
   writer: SpoolWriter;
@@ -47,7 +41,9 @@ export class DkimSigner {
     };
     // mailauth's typings want signingDomain/selector/privateKey at the top level, but its signer reads only
     // signatureData (lib/dkim/dkim-signer.js), as its README shows
-    const { dkimSign } = await mailauthSigner();
+    if (!signer) installJoiStandIn();
+    signer ??= import('mailauth/lib/dkim/sign.js');
+    const { dkimSign } = await signer;
     const result = await dkimSign(createReadStream(writer.tempPath), options as unknown as DKIMSignOptions);
     if (result.errors.length > 0) throw new Error(`DKIM signing failed: ${result.errors.map((error) => (error as Error).message ?? String(error)).join('; ')}`);
     const signed = await prepend(writer, result.signatures);

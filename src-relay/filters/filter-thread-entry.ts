@@ -7,7 +7,6 @@ import { DNS_LOOKUP_TIMEOUT_MS, SenderAuthFilter, publicKeyCacheStats, type Auth
 import type { FromThreadOne, SenderAuthSettings, ThreadMessage, ToThread } from './filter-thread.ts';
 import { DnsCache } from '../util/dns-cache.ts';
 import { Outbox } from './thread-outbox.ts';
-import { warmUp } from './warm-up.ts';
 import type { Resolver } from '../util/resolver.ts';
 
 // What this thread parses comes from the network (headers, DNS records): no parsed key may reach Object.prototype
@@ -130,9 +129,6 @@ function receive(message: ToThread): void {
       return;
     case 'stats':
       return post({ t: 'done', id: message.id, value: { ...publicKeyCacheStats(), running: running.size } });
-    case 'warm-up':
-      void run(message.id, (signal) => warmUp(settings, message.messages, undefined, signal));
-      return;
     case 'warm':
       // started for a client that just connected: mailauth loads while that client is still in its conversation
       senderAuth?.preload();

@@ -15,7 +15,6 @@ import type { ParsedMessage } from './mime.ts';
 import type { publicKeyCacheStats, SenderAuthOptions } from './sender-auth.ts';
 import { Outbox, type Batch } from './thread-outbox.ts';
 import type { FilterResult, MessageContext } from './types.ts';
-import type { WarmUpResult } from './warm-up.ts';
 
 /**
  * How long a request may go unanswered after its deadline before the thread counts as stuck (ms), if the thread has
@@ -41,8 +40,6 @@ const MAX_EARLY_SPF_KEPT = 10_000;
  * stream of them must not take the CPU nor keep the messages beside them waiting past their deadlines.
  */
 export const MAX_STOPS_PER_MINUTE = 20;
-/** How long the relay waits for the warm-up (ms): the thread ends it at WARM_UP_MAX_MS; this adds its start on a slow box. */
-const WARM_UP_WAIT_MS = 10_000;
 
 /** Sender authentication's options that are data (the resolver stays in this thread); null when it is off. */
 export type SenderAuthSettings = Omit<SenderAuthOptions, 'resolver' | 'random'>;
@@ -63,9 +60,7 @@ export interface StartedCheck {
 export type Request =
   | { t: 'parse'; path: string; size: number; content: Buffer | null | undefined; check?: { id: number; message: ThreadMessage } }
   | { t: 'check'; message: ThreadMessage }
-  | { t: 'stats' }
-  /** The thread's work over sample messages (filters/warm-up.ts); its default count unless given. */
-  | { t: 'warm-up'; messages?: number };
+  | { t: 'stats' };
 export type ToThread = ToThreadOne | Batch<ToThreadOne>;
 type ToThreadOne =
   | (Request & { id: number })
@@ -77,7 +72,7 @@ type ToThreadOne =
   | { t: 'dns'; rid: number; answer?: string[][] | string[]; error?: { message: string; code?: string } };
 export type FromThread = FromThreadOne | Batch<FromThreadOne>;
 export type FromThreadOne =
-  | { t: 'done'; id: number; value?: ParsedMessage | FilterResult | ThreadStats | WarmUpResult; error?: { message: string; name: string; code?: string } }
+  | { t: 'done'; id: number; value?: ParsedMessage | FilterResult | ThreadStats; error?: { message: string; name: string; code?: string } }
   | { t: 'dns'; rid: number; name: string; type: string };
 
 export interface FilterThreadOptions {
@@ -248,15 +243,6 @@ export class FilterThread {
     return this.request({ t: 'stats' }) as Promise<ThreadStats>;
   }
 
-  /**
-   * Starts the thread, which runs its work over sample messages (filters/warm-up.ts) so that V8 has optimized it
-   * before the first client: the relay does this before its MX port opens. A thread that stops meanwhile is not asked
-   * again: the warm-up fails, and the relay starts all the same.
-   */
-  warmUp(messages?: number): Promise<WarmUpResult> {
-    return this.request({ t: 'warm-up', messages }, AbortSignal.timeout(WARM_UP_WAIT_MS)) as Promise<WarmUpResult>;
-  }
-
   /** Stops the threads (the relay stops); what they held fails. */
   async stop(): Promise<void> {
     this.stopped = true;
@@ -384,7 +370,7 @@ export class FilterThread {
     const held = [...this.pending].filter(([, pending]) => pending.lane === lane);
     const failing = new Map<number, Error>();
     for (const [id, pending] of held) {
-      if (this.stopped || !pending.request || pending.request.t === 'warm-up' || pending.signal?.aborted) failing.set(id, new Error(`the filter thread stopped: ${why}`));
+      if (this.stopped || !pending.request || pending.signal?.aborted) failing.set(id, new Error(`the filter thread stopped: ${why}`));
       else if (lane.round === 1) failing.set(id, new Error(`every filter thread this message was in stopped, the last with it alone: ${why}`));
       else if (storm) failing.set(id, new Error(`the filter thread stopped ${this.stops.length} times in a minute, so what it held is not asked again: ${why}`));
     }

@@ -9,9 +9,8 @@ export interface DnsFixtures {
 }
 
 /**
- * A Resolver that asks no DNS server: it answers from fixtures and says ENOTFOUND for every other name. Tests,
- * offline diagnostics (`MOAT_DNS_FIXTURES=FILE moat serve ...`) and the filter thread's warm-up use it; a relay in
- * service uses the system resolver for its mail.
+ * A Resolver that asks no DNS server: it answers from fixtures and says ENOTFOUND for every other name. Tests and
+ * offline diagnostics use it (`MOAT_DNS_FIXTURES=FILE moat serve ...`); a relay in service uses the system resolver.
  */
 export function fixtureResolver({ mx = {}, hosts = {}, txt = {} }: DnsFixtures): Resolver {
   const missing = (name: string, code: string) => Object.assign(new Error(`${code} ${name}`), { code });

@@ -20,7 +20,7 @@ export interface TestRelay {
 export async function startRelay(
   internalPort: number,
   overrides: Record<string, unknown> = {},
-  options: { resolver?: Resolver; dataDir?: string; clock?: () => number; filters?: Filter[]; logger?: Logger; verifyPassword?: (password: string, hash: string) => Promise<boolean>; certificateCheckMs?: number; warmUp?: boolean } = {},
+  options: { resolver?: Resolver; dataDir?: string; clock?: () => number; filters?: Filter[]; logger?: Logger; verifyPassword?: (password: string, hash: string) => Promise<boolean>; certificateCheckMs?: number } = {},
 ): Promise<TestRelay> {
   const dataDir = options.dataDir ?? tempDir();
   const base = {
@@ -49,7 +49,6 @@ export async function startRelay(
     filters: options.filters,
     verifyPassword: options.verifyPassword,
     certificateCheckMs: options.certificateCheckMs,
-    warmUp: options.warmUp,
     adminListener: () => ({ address: admin.address, error: admin.error }),
   }).catch(async (error: Error) => {
     await admin.stop();

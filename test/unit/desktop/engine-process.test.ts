@@ -34,7 +34,6 @@ test('the engine starts the admin host on loopback with the token from main, and
   assert.equal(started[0]?.dataDir, '/srv/moat');
   assert.equal(started[0]?.adminListen, '127.0.0.1:0');
   assert.equal(started[0]?.adminToken, 'tok-123');
-  assert.equal(started[0]?.relayOptions?.warmUp, true, 'the filter thread is warmed before the MX port opens, as moat serve does');
   assert.equal(env[ADMIN_TOKEN_ENV], undefined, 'the token is not left for the processes the engine runs');
   assert.deepEqual(parent.posted, [{ type: 'ready', adminAddress: '127.0.0.1:40555' }]);
 });

@@ -11,7 +11,6 @@ import { SenderLists } from '../../../src-relay/filters/sender-lists.ts';
 import { openDatabase } from '../../../src-relay/store/db.ts';
 import { silentLogger } from '../../../src-relay/log/logger.ts';
 import { parseMessageFile } from '../../../src-relay/filters/mime.ts';
-import { warmUp } from '../../../src-relay/filters/warm-up.ts';
 import { SenderAuthWorker } from '../../../src-relay/filters/sender-auth-worker.ts';
 import { lookupByType, type AuthResolver } from '../../../src-relay/filters/sender-auth.ts';
 import type { MessageContext } from '../../../src-relay/filters/types.ts';
@@ -616,39 +615,4 @@ test("mailauth's debug print (a signature whose l= is not the body's length) doe
     process.stdout.write = write;
   }
   assert.deepEqual(written.filter((line) => /TOTAL|EXPECTING/.test(line)), []);
-});
-
-test("the warm-up runs the thread's work over signed samples that pass, with DNS records of its own: the relay is asked nothing", async () => {
-  const thread = newThread();
-  asked.length = 0;
-  const result = await thread.warmUp(30);
-  assert.equal(result.messages, 30);
-  assert.deepEqual(asked, []);
-  assert.match((await new SenderAuthWorker(thread).check(await signed(), longEnough())).reasons[0] ?? '', /dmarc=pass$/, 'the thread works on as before');
-  assert.equal((await thread.stats()).running, 0);
-});
-
-test('the warm-up ends at its time limit, however many messages it was given', async () => {
-  const began = performance.now();
-  const result = await warmUp(threadOptions().senderAuth, 1_000_000, 400);
-  assert.ok(result.messages > 0 && result.messages < 1_000_000, `${result.messages} messages`);
-  assert.ok(performance.now() - began < 5_000, `${Math.round(performance.now() - began)} ms`);
-});
-
-test('with sender authentication off the warm-up walks the samples alone', async () => {
-  const thread = new FilterThread({ ...threadOptions(), senderAuth: null });
-  threads.push(thread);
-  assert.equal((await thread.warmUp(5)).messages, 5);
-});
-
-test('a thread that stops during the warm-up fails it, and the warm-up is not asked again', async () => {
-  const stops: string[] = [];
-  const thread = new FilterThread({ ...threadOptions(), onStopped: (why) => stops.push(why) });
-  threads.push(thread);
-  const warming = thread.warmUp(1_000_000);
-  await thread.stats(); // the thread is up
-  await workerOf(thread)!.terminate();
-  await assert.rejects(warming, /the filter thread stopped: exit code 1/);
-  assert.equal(isolationOf(thread), null, 'no thread was started to ask it again');
-  assert.deepEqual(stops, ['exit code 1']);
 });
