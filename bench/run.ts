@@ -592,9 +592,10 @@ async function postfixPhase(ctx: PhaseContext, load: Load): Promise<Phase> {
       const warmed = await warmUp(load, '127.0.0.1', postfix.port, ctx, sink);
       const cpuBefore = await postfix.cpuMs();
       const outcome = await runLoad(load, '127.0.0.1', postfix.port, opts, ctx.template, ctx.messageFile);
-      const delivered = await sink.waitFor(warmed + deliveries(load, outcome.accepted, opts), SINK_TIMEOUT_MS);
+      const target = deliveries(load, outcome.accepted, opts);
+      const delivered = await sink.waitFor(warmed + target, SINK_TIMEOUT_MS);
       const cpuAfter = await postfix.cpuMs();
-      if (!delivered) console.error(`Postfix did not deliver everything (${sink.received - warmed} of ${outcome.accepted}); its log: ${postfix.dir}/maillog`);
+      if (!delivered) console.error(`Postfix did not deliver everything (${sink.received - warmed} of ${target}); its log: ${postfix.dir}/maillog`);
       const cpu = { all: cpuBefore !== undefined && cpuAfter !== undefined ? cpuAfter - cpuBefore : undefined };
       const label = `postfix${load === 'smtp-source' ? ' (smtp-source)' : ''}`;
       return finishPhase({ label, server: 'postfix', filters: null, load }, ctx, outcome, sink, delivered, { idle, peak }, null, cpu, warmed);

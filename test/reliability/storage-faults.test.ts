@@ -62,7 +62,7 @@ test('outcomes the database refuses (its write lock held past busy_timeout) are 
       // delivery already under way when the first write failed may still end: counted after a moment for it)
       await sleep(1_000);
       const delivered = sink.messages.length;
-      assert.ok(delivered >= 1 && delivered <= 3, `${delivered} delivered before the first write failed`);
+      assert.ok(delivered >= 1 && delivered <= 3, `${delivered} delivered by a second after the first write failed`);
       await sleep(3_000);
       assert.equal(sink.messages.length, delivered, 'no delivery while outcomes cannot be written');
       const spoolFiles = () => readdirSync(join(relay.dataDir, 'spool', 'msg')).sort();
