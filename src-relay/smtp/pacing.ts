@@ -1,8 +1,10 @@
 // Pacing of mail transactions (issue 14): under a burst of mail the relay finishes the messages it has before it
 // takes more. All of them share the same cores: with the bench's 100 sessions sending at once, a message waited
-// about 400 ms from its final dot to the 250 unpaced; with at most 10 at once, 65-90 ms (p99), at the same rate.
-// Fewer places shorten that wait but cost rate (4: about 35 ms, a fifth fewer messages a second): each message's
-// work comes in smaller batches (group commits, the filter thread's messages), and more of it is waiting.
+// about 400 ms from its final dot to the 250 unpaced. The messages holding places end nearly together (one group
+// commit), so the p99 is about the time of one such batch. In six alternating pairs of bench runs 8 places gave
+// 42-58 ms where 10 gave 57-68, in five; the sixth ran on a machine 40% slower (76 against 72). No rate was lost beyond
+// this machine's noise. Fewer still cost rate (4: about 35 ms, a fifth fewer messages a second): each message's work
+// comes in smaller batches, and more of it is waiting.
 // A DATA that opens a message takes a place until its reply after the final dot, or until the connection closes; past
 // MAX_TRANSACTIONS_AT_ONCE its 354 waits for a place, first come first served, but never longer than PACE_WAIT_MS:
 // then it goes ahead anyway. The place is taken at DATA, not MAIL FROM, so it is not held over the client's round
@@ -10,7 +12,7 @@
 // much a message, never lock them out, and nobody is refused for it.
 
 /** Messages taken in at once per listener (from DATA to its reply) before the next DATA waits for a place. */
-export const MAX_TRANSACTIONS_AT_ONCE = 10;
+export const MAX_TRANSACTIONS_AT_ONCE = 8;
 /** The longest a DATA waits for a place (ms) before it goes ahead anyway. */
 export const PACE_WAIT_MS = 2_000;
 

@@ -12,8 +12,8 @@ function recorder(max: number, maxWaitMs = 60_000) {
   return { pacing, events, start };
 }
 
-test('the defaults: 10 messages taken in at once, a wait of at most 2 s', () => {
-  assert.equal(MAX_TRANSACTIONS_AT_ONCE, 10);
+test('the defaults: 8 messages taken in at once, a wait of at most 2 s', () => {
+  assert.equal(MAX_TRANSACTIONS_AT_ONCE, 8);
   assert.equal(PACE_WAIT_MS, 2_000);
 });
 
