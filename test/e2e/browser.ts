@@ -30,9 +30,22 @@ export async function newPage(browser: Browser): Promise<{ page: Page; errors: s
   return { page, errors };
 }
 
-export async function screenshot(page: Page, name: string): Promise<void> {
+/** The whole page; `as: 'window'` only what the window shows where it is scrolled (what sticks, where it sticks). */
+export async function screenshot(page: Page, name: string, options: { as?: 'page' | 'window' } = {}): Promise<void> {
   mkdirSync(SCREENSHOT_DIR, { recursive: true });
-  // a full-page shot of a scrolled page draws the sticky header and sidebar halfway down
+  if (options.as === 'window') {
+    await page.screenshot({ path: join(SCREENSHOT_DIR, `${name}.png`) });
+    return;
+  }
+  // a window as tall as the page: a full-page shot draws what is sticky (header, sidebar, the wizard's buttons) where
+  // the first screenful had it, halfway down a long page
+  const window = page.viewportSize() ?? VIEWPORT;
   await page.evaluate('window.scrollTo(0, 0)');
-  await page.screenshot({ path: join(SCREENSHOT_DIR, `${name}.png`), fullPage: true });
+  const height = await page.evaluate<number>('document.scrollingElement.scrollHeight');
+  if (height > window.height) await page.setViewportSize({ width: window.width, height });
+  try {
+    await page.screenshot({ path: join(SCREENSHOT_DIR, `${name}.png`) });
+  } finally {
+    if (height > window.height) await page.setViewportSize(window);
+  }
 }

@@ -7,7 +7,7 @@ import { getPath, mapIssues, type ConfigObject, type Issue } from '../../lib/pat
 import { overrideNote } from '../../lib/overrides.ts';
 import { labelOf, type FieldDoc } from '../../lib/settings.ts';
 import { applyPlan, applyTaskLabel, buildConfig, doneSentence, FIELD_PATHS, fieldsFromConfig, hostPortProblem, parseList, passwordProblems, stepIssues, WIZARD_STEPS, type ApplyTask, type ConfigField, type InForce, type InternalTest, type StepId, type WizardFields } from '../../lib/wizard.ts';
-import { DomainsStep, FiltersStep, InternalStep, OutboundStep, PasswordStep, RecipientsStep, SubmissionStep, TlsStep, type StepProps } from './steps.tsx';
+import { DomainsStep, FiltersStep, InternalStep, OutboundStep, PasswordStep, RecipientsStep, SubmissionStep, TlsStep, useEngineSearch, type EngineSearch, type StepProps } from './steps.tsx';
 import { ReviewStep, type TaskResult } from './Review.tsx';
 import { forgetKept, useKeptState } from '../../lib/kept-state.ts';
 
@@ -62,6 +62,7 @@ function WizardSteps({ saved, revision, overridden, effective, keys, bound, mach
   const moving = useRef(false);
   const heading = useRef<HTMLHeadingElement>(null);
   const existingAccounts = useCall('accounts.list', {});
+  const engineSearch = useEngineSearch();
 
   const step = WIZARD_STEPS[index]!;
   const config = buildConfig(saved, fields);
@@ -242,7 +243,7 @@ function WizardSteps({ saved, revision, overridden, effective, keys, bound, mach
               </ul>
             </div>
           ) : null}
-          <StepBody id={step.id} props={props} inForce={{ effective, overridden, machineName, bound: { 'mx.listen': bound?.mx ?? null, 'submission.listen': bound?.submission ?? null, 'submission.tlsListen': bound?.submissions ?? null, 'admin.listen': bound?.admin ?? null } }} existing={existingAccounts.data?.accounts ?? []} config={config} review={review} results={results} applying={applying} internalTest={internalTest} machineName={machineName} firstRun={firstRun} onEdit={(id) => goTo(WIZARD_STEPS.findIndex((candidate) => candidate.id === id))} />
+          <StepBody id={step.id} props={props} inForce={{ effective, overridden, machineName, bound: { 'mx.listen': bound?.mx ?? null, 'submission.listen': bound?.submission ?? null, 'submission.tlsListen': bound?.submissions ?? null, 'admin.listen': bound?.admin ?? null } }} existing={existingAccounts.data?.accounts ?? []} engineSearch={engineSearch} config={config} review={review} results={results} applying={applying} internalTest={internalTest} machineName={machineName} firstRun={firstRun} onEdit={(id) => goTo(WIZARD_STEPS.findIndex((candidate) => candidate.id === id))} />
           <ErrorMessage error={failure} />
           <div className="wizard-buttons">
             <button type="button" onClick={() => goTo(index - 1)} disabled={index === 0 || applying || checking}>
@@ -291,6 +292,7 @@ function StepBody({
   props,
   inForce,
   existing,
+  engineSearch,
   config,
   review,
   results,
@@ -304,6 +306,7 @@ function StepBody({
   props: StepProps;
   inForce: InForce;
   existing: Output<'accounts.list'>['accounts'];
+  engineSearch: EngineSearch;
   config: ConfigObject;
   review: { issues: Issue[] | null; error: ApiFailure | null };
   results: TaskResult[] | null;
@@ -321,7 +324,7 @@ function StepBody({
     case 'recipients':
       return <RecipientsStep {...props} />;
     case 'filters':
-      return <FiltersStep {...props} />;
+      return <FiltersStep {...props} search={engineSearch} />;
     case 'tls':
       return <TlsStep {...props} />;
     case 'outbound':

@@ -1,6 +1,6 @@
-import { useEffect, useRef, useState, type ReactNode } from 'react';
+import { useCallback, useEffect, useRef, useState, type ReactNode } from 'react';
 import type { Output } from '../../../src-relay/admin/contract.ts';
-import { call } from '../../api/client.ts';
+import { call, type ApiFailure } from '../../api/client.ts';
 import { useAction } from '../../api/hooks.ts';
 import { Badge, CheckboxField, Empty, ErrorMessage, Facts, RadioGroup, SelectField, TextField, Time } from '../../components/ui.tsx';
 import { mapIssues } from '../../lib/paths.ts';
@@ -218,21 +218,35 @@ const ENGINES: readonly { engine: Engine; label: string; field: 'clamavAddress' 
   { engine: 'spamd', label: 'SpamAssassin (spamd)', field: 'spamdAddress', hint: 'Junk scoring: spamd, e.g. 127.0.0.1:783.' },
 ];
 
-export function FiltersStep({ fields, set, errors, label }: StepProps) {
+export interface EngineSearch {
+  found: Output<'setup.detectFilters'>['engines'] | null;
+  busy: boolean;
+  error: ApiFailure | null;
+  run: () => Promise<void>;
+}
+
+/**
+ * The look for filter engines on this box, started as the wizard opens: its findings are in by the filters step
+ * (arriving while that step showed, they pushed Next down under the admin's pointer). The button looks again.
+ */
+export function useEngineSearch(): EngineSearch {
   const detect = useAction();
-  const [found, setFound] = useState<Output<'setup.detectFilters'>['engines'] | null>(null);
-  const started = useRef(false);
-  const runDetect = async () => {
+  const [found, setFound] = useState<EngineSearch['found']>(null);
+  const run = useCallback(async () => {
     const result = await detect.run(() => call('setup.detectFilters', {}));
     if (result) setFound(result.engines);
-  };
+  }, [detect.run]);
+  const started = useRef(false);
   useEffect(() => {
     if (started.current) return;
     started.current = true;
-    void runDetect();
-    // Once, when the step first shows: the admin can look again with the button.
-  }, []);
+    void run();
+  }, [run]);
+  return { found, busy: detect.busy, error: detect.error, run };
+}
 
+export function FiltersStep({ fields, set, errors, label, search }: StepProps & { search: EngineSearch }) {
+  const { found } = search;
   return (
     <>
       <p>Moat checks inbound mail with its own rules, and with ClamAV and rspamd or SpamAssassin when they run on this box or nearby.</p>
@@ -242,12 +256,12 @@ export function FiltersStep({ fields, set, errors, label }: StepProps) {
           <div className="panel">
             <div className="panel-header">
               <h3>Filter engines on this box</h3>
-              <button type="button" onClick={() => void runDetect()} disabled={detect.busy}>
-                {detect.busy ? 'Looking…' : 'Look for filters'}
+              <button type="button" onClick={() => void search.run()} disabled={search.busy}>
+                {search.busy ? 'Looking…' : 'Look for filters'}
               </button>
             </div>
-            <ErrorMessage error={detect.error} />
-            {found === null && detect.busy ? <p className="muted">Looking at the usual addresses…</p> : null}
+            <ErrorMessage error={search.error} />
+            {found === null && search.busy ? <p className="muted">Looking at the usual addresses…</p> : null}
             {found ? (
               found.length === 0 ? (
                 <Empty>Nothing answered.</Empty>
