@@ -27,6 +27,22 @@ const VERDICT_WORDS: Record<Decision['action'], string> = {
   reject: 'refused',
 };
 
+/**
+ * One filter's own say. A scoring filter (built-in rules, rspamd, spamd) only adds points, which the decision weighs:
+ * its "accept" beside a quarantine read as "every filter accepted it". The admin page's table says the same.
+ */
+export function filterVerdictText(result: { verdict: string; score: number }): string {
+  if (result.verdict === 'accept') return result.score === 0 ? 'nothing found' : 'points only';
+  return FILTER_VERDICT_WORDS[result.verdict] ?? result.verdict;
+}
+
+const FILTER_VERDICT_WORDS: Partial<Record<string, string>> = {
+  tag: 'tag as junk',
+  quarantine: 'quarantine',
+  tempfail: 'refuse for now (4xx)',
+  reject: 'refuse (5xx)',
+};
+
 const capitalize = (text: string) => text.charAt(0).toUpperCase() + text.slice(1);
 
 /** The words of one history row ("Deferred: 451 4.3.0 busy — next try in 5 min"). Pure: rows in, text out. */
@@ -152,7 +168,7 @@ export function decisionDetail(decision: Pick<Decision, 'results'>): string | nu
     .map((result) => {
       const score = result.score ? ` ${result.score > 0 ? '+' : ''}${result.score}` : '';
       const failed = result.failed ? ` (failed: ${result.failed})` : '';
-      return `${result.filter}: ${result.verdict}${score}${failed}${result.reasons.length ? ` — ${result.reasons.join('; ')}` : ''}`;
+      return `${result.filter}: ${filterVerdictText(result)}${score}${failed}${result.reasons.length ? ` — ${result.reasons.join('; ')}` : ''}`;
     })
     .join('\n');
 }

@@ -106,6 +106,9 @@ e2eTest('every screen shows its data after mail has flowed, fits 1280×800, and 
   const preview = page.getByRole('complementary', { name: 'Message preview' });
   await textMatches(preview.getByRole('heading', { level: 3 }), /^cheap watches$/);
   await textMatches(preview.locator('.decision'), /MISSING_DATE/);
+  // the rules only added points (the decision quarantined): their row does not say "accept"
+  const rulesRow = preview.locator('.decision tr', { hasText: 'builtin-rules' });
+  assert.match((await rulesRow.textContent()) ?? '', /^builtin-rules\s*points only\s*\d/);
   await look(page, '06-quarantine-preview');
 
   await nav.getByRole('link', { name: 'Checklist' }).click();
