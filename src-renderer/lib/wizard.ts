@@ -495,9 +495,14 @@ export function reviewSummary(fields: WizardFields, inForce: InForce = { effecti
 }
 
 /** What the admin should know before applying: choices that leave the relay weaker than it could be. */
-export function reviewWarnings(fields: WizardFields, context: { internalTest?: InternalTest | null; machineName?: string | null } = {}): string[] {
+export function reviewWarnings(fields: WizardFields, context: { internalTest?: InternalTest | null; machineName?: string | null; internalInForce?: { host: string; port: string } | null } = {}): string[] {
   const warnings: string[] = [];
-  const internal = internalTestWarning(fields, context.internalTest ?? null);
+  const last = context.internalTest ?? null;
+  const host = fields.internalHost.trim();
+  const port = fields.internalPort.trim() || '25';
+  // the server the relay already delivers to (the dashboard watches it) needs no test to be known; a test of it still counts
+  const inForceUntested = context.internalInForce?.host === host && context.internalInForce.port === port && (!last || last.host !== host || last.port !== port);
+  const internal = inForceUntested ? null : internalTestWarning(fields, last);
   if (internal) warnings.push(internal);
   const name = hostNameWarning(fields.hostname.trim() || context.machineName);
   if (name) warnings.push(name);

@@ -38,6 +38,7 @@ export function ReviewStep({
   results,
   applying,
   internalTest,
+  internalInForce,
   machineName,
   onEdit,
 }: {
@@ -49,11 +50,13 @@ export function ReviewStep({
   results: TaskResult[] | null;
   applying: boolean;
   internalTest: InternalTest | null;
+  /** The internal server the running relay delivers to; null on a first run. */
+  internalInForce: { host: string; port: string } | null;
   machineName: string | null;
   onEdit: (id: StepId) => void;
 }) {
   const title = (id: StepId | null) => WIZARD_STEPS.find((step) => step.id === id)?.title ?? 'Other settings';
-  const warnings = reviewWarnings(fields, { internalTest, machineName });
+  const warnings = reviewWarnings(fields, { internalTest, internalInForce, machineName });
   const configTask = results?.[0];
   /** Apply has run and the configuration is in force: the page is a report now, not a question. */
   const done = !applying && configTask !== undefined && configTask.state !== 'failed' && configTask.state !== 'waiting' && configTask.state !== 'running';

@@ -267,6 +267,12 @@ function WizardSteps({ saved, revision, overridden, effective, keys, bound, mach
   );
 }
 
+/** A configuration's internal server as the review compares it: the wizard's own reading of its fields. */
+function internalOf(config: ConfigObject): { host: string; port: string } {
+  const fields = fieldsFromConfig(config);
+  return { host: fields.internalHost.trim(), port: fields.internalPort.trim() || '25' };
+}
+
 /** One apply task; a message starting with "!" is a warning (done, but the admin should look). */
 async function runTask(task: ApplyTask, config: ConfigObject, fields: WizardFields, revision: string): Promise<{ message: string | null; relayState?: string }> {
   switch (task.kind) {
@@ -334,6 +340,6 @@ function StepBody({
     case 'password':
       return <PasswordStep {...props} justClaimed={firstRun} />;
     case 'review':
-      return <ReviewStep fields={props.fields} inForce={inForce} config={config} issues={review.issues} error={review.error} results={results} applying={applying} internalTest={internalTest} machineName={machineName} onEdit={onEdit} />;
+      return <ReviewStep fields={props.fields} inForce={inForce} config={config} issues={review.issues} error={review.error} results={results} applying={applying} internalTest={internalTest} internalInForce={firstRun ? null : internalOf(inForce.effective)} machineName={machineName} onEdit={onEdit} />;
   }
 }

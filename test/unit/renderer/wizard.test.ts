@@ -168,6 +168,16 @@ test('the review shows the addresses in force: a listener set on the command lin
   assert.equal(plain.get('Admin page on'), '127.0.0.1:9025');
 });
 
+test('a wizard run again does not call the internal server the relay already delivers to untested; a new one, or a failed test of it, it does', () => {
+  const fields = { ...filled(), filtersEnabled: true, clamavAddress: '/run/clamav/clamd.ctl' };
+  const base = { machineName: 'relay.example.com' };
+  assert.match(reviewWarnings(fields, base).join('\n'), /The internal server \(exchange\.lan port 2525\) was not tested/, 'a first run: nothing is in force');
+  assert.deepEqual(reviewWarnings(fields, { ...base, internalInForce: { host: 'exchange.lan', port: '2525' } }), []);
+  assert.match(reviewWarnings(fields, { ...base, internalInForce: { host: 'exchange.lan', port: '25' } }).join('\n'), /was not tested/, 'another port is another server');
+  assert.match(reviewWarnings(fields, { ...base, internalInForce: { host: 'old.lan', port: '2525' } }).join('\n'), /was not tested/);
+  assert.match(reviewWarnings(fields, { ...base, internalInForce: { host: 'exchange.lan', port: '2525' }, internalTest: { host: 'exchange.lan', port: '2525', answered: false, ok: false } }).join('\n'), /did not answer the test/);
+});
+
 test('the review warns when no virus scanner is set, and not once ClamAV is', () => {
   assert.match(reviewWarnings({ ...filled(), filtersEnabled: true, clamavAddress: '' }).join('\n'), /No virus scanner.*apt-get install clamav-daemon/);
   const tested = { internalTest: { host: 'exchange.lan', port: '2525', answered: true, ok: true }, machineName: 'relay.example.com' };
