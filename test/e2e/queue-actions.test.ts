@@ -34,6 +34,14 @@ e2eTest('queue actions: hold ticked rows and undo it, delete the open message an
   // with nothing ticked the bulk buttons are there, say so, and do nothing
   await textMatches(toolbar, /^Tick messages to act on several at once\./);
   for (const name of ['Retry selected', 'Hold selected', 'Release selected', 'Delete selected', 'Bounce selected']) assert.equal(await bulk(name).isDisabled(), true, `${name} is disabled with none ticked`);
+  // and look it: the red ones as grey as the rest (red enough, they looked like they waited for a click)
+  const looks = (name: string) =>
+    page.evaluate<string>(`(() => {
+      const button = [...document.querySelectorAll('[role=toolbar] button')].find((candidate) => candidate.textContent.trim() === ${JSON.stringify(name)});
+      const style = getComputedStyle(button);
+      return [style.color, style.borderColor, style.backgroundColor].join(' / ');
+    })()`);
+  for (const name of ['Delete selected', 'Bounce selected']) assert.equal(await looks(name), await looks('Retry selected'), `${name}, disabled, looks like Retry selected, disabled`);
 
   // ---- hold two ticked rows; the ticks are cleared; Undo releases them
   await tick(page, 'alice@sender.test').check();

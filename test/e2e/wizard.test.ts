@@ -151,6 +151,10 @@ e2eTest('without a virus scanner the wizard says how to install ClamAV, and its 
   const { page, errors, step, next, base } = await openWizard(world, ['--mx-listen', `127.0.0.1:${mxPort}`]);
   // the inbound listener comes from the command line: the field says so
   await textMatches(field(page, 'Inbound listener address').locator('.override-note'), /Set on the command line \(--mx-listen\)/);
+  // what the field's hint says of an empty field is the file's, not a second answer beside the one in force
+  const listenerHint = (await field(page, 'Inbound listener address').textContent()) ?? '';
+  assert.match(listenerHint, /Left empty here, the file says port 25 on every interface\./);
+  assert.doesNotMatch(listenerHint, /Empty: port 25/);
   await page.getByLabel('Accepted domains', { exact: true }).fill('example.test');
   await next.click();
   await textMatches(step, /^Step 2 of 9: Internal server$/);
@@ -347,8 +351,18 @@ e2eTest('after Apply the review becomes a done state: what Moat does now and the
   for (let tries = 0; tries < 50 && !(await focused()); tries++) await page.waitForTimeout(100);
   assert.ok(await focused(), 'the focus is on the outcome');
   const titleBox = (await doneTitle.boundingBox())!;
-  assert.ok(titleBox.y >= 0 && titleBox.y + titleBox.height <= viewport.height, `the Done heading is on screen (y ${titleBox.y}, viewport ${viewport.height})`);
-  assert.ok(linkBox.y >= 0 && linkBox.y + linkBox.height <= viewport.height, `the dashboard link is on screen (y ${linkBox.y})`);
+  // below the bar that sticks at the top, not under it
+  const topbar = (await page.locator('.topbar').boundingBox())!;
+  const seenFrom = topbar.y + topbar.height;
+  const status = (await page.locator('.wizard-done p').first().boundingBox())!;
+  assert.ok(titleBox.y >= seenFrom && titleBox.y + titleBox.height <= viewport.height, `the Done heading is on screen below the top bar (y ${titleBox.y}, bar to ${seenFrom}, viewport ${viewport.height})`);
+  assert.ok(status.y >= seenFrom, `the sentence saying what Moat does now is below the top bar (y ${status.y})`);
+  assert.ok(linkBox.y >= seenFrom && linkBox.y + linkBox.height <= viewport.height, `the dashboard link is on screen (y ${linkBox.y})`);
+  // and it stays there once the page has heard that the relay runs
+  await textMatches(page.locator('.relay-state'), /Running/);
+  await page.waitForTimeout(1500);
+  const settled = (await doneTitle.boundingBox())!;
+  assert.ok(settled.y >= seenFrom && settled.y + settled.height <= viewport.height, `the Done heading stays on screen below the top bar (y ${settled.y})`);
   const text = (await page.locator('.wizard-step').textContent()) ?? '';
   assert.doesNotMatch(text, /Nothing is changed until you press Apply|Before you apply/);
   assert.equal(await page.getByRole('button', { name: 'Apply', exact: true }).count(), 0);

@@ -64,7 +64,8 @@ export function DomainsStep({ fields, set, errors, note, label }: StepProps) {
         value={fields.mxListen}
         onChange={(value) => set('mxListen', value)}
         errors={errors('mxListen')}
-        hint={withNote(mxListenNote, 'Where the Internet delivers mail to this relay, as HOST:PORT. Empty: port 25 on every interface.')}
+        // set on the command line, "Empty: port 25" beside the address in force read as a second answer: it is the file's
+        hint={withNote(mxListenNote, `Where the Internet delivers mail to this relay, as HOST:PORT. ${mxListenNote ? 'Left empty here, the file says' : 'Empty:'} port 25 on every interface.`)}
         placeholder={mxListenNote ? undefined : '0.0.0.0:25'}
       />
     </>
