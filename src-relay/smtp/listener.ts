@@ -236,6 +236,21 @@ export abstract class SmtpListener {
   protected abstract receive(stream: SMTPServerDataStream, session: SMTPServerSession): Promise<string>;
 
   /** Listeners without AUTH never get here (smtp-server refuses the command); a listener with AUTH overrides it. */
+  /**
+   * Takes a recipient in its canonical form, which smtp-server then keeps. It files a repeat under the form the client
+   * typed: with ours in its place, "RCPT TO:<postmaster>" given again was added again, past maxRecipients, each time
+   * after a scan of the whole list (50,000 of them stalled the relay for minutes). An earlier entry of the same
+   * address goes, so the envelope holds each recipient once and the limit counts each once. Call it on success only:
+   * a refused repeat keeps the earlier, accepted entry.
+   */
+  protected takeRecipient(address: SMTPServerAddress, session: SMTPServerSession, canonical: string): void {
+    address.address = canonical;
+    const key = canonical.toLowerCase();
+    const rcptTo = session.envelope.rcptTo;
+    const earlier = rcptTo.findIndex((entry) => entry.address.toLowerCase() === key);
+    if (earlier >= 0) rcptTo.splice(earlier, 1);
+  }
+
   protected onAuth(_auth: SMTPServerAuthentication, _session: SMTPServerSession, callback: (error: Error | null | undefined, response?: SMTPServerAuthenticationResponse) => void): void {
     callback(new SmtpReplyError(REPLIES.authUnavailable));
   }

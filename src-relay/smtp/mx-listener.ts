@@ -257,11 +257,11 @@ export class MxListener extends SmtpListener {
   private async answerRecipient(address: SMTPServerAddress, session: SMTPServerSession, place: RecipientPlace | null): Promise<void> {
     const check = checkRecipient(address.address, this.policy);
     if (check.ok) {
-      // smtp-server keeps what we hand back; store the normalised form so the envelope we forward is canonical
-      address.address = check.address;
       this.refuseIfBlocked(check.address, session);
       // RFC 5321 4.5.1: postmaster is always taken, whatever the internal server says
       if (this.callout && !/^postmaster@/i.test(check.address)) await this.verifyRecipient(check.address, session, place);
+      // the envelope we forward is canonical
+      this.takeRecipient(address, session, check.address);
       return;
     }
     const reply = check.refusal === 'unknown-recipient' ? REPLIES.unknownRecipient : check.refusal === 'syntax' ? REPLIES.badRecipient : REPLIES.relayDenied;

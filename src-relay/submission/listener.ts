@@ -219,7 +219,7 @@ export class SubmissionListener extends SmtpListener {
         return callback(this.refuseWith(session, REPLIES.accountSuspended, 'account-suspended', senderOf(session), address.address, `account ${user}: ${verdict.reason}`));
       }
     }
-    address.address = check.address;
+    this.takeRecipient(address, session, check.address);
     callback();
   }
 

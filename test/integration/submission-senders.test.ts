@@ -186,3 +186,28 @@ test('changing an account\'s senders takes effect on the running relay at once',
     }
     assert.equal(internal.messages.length, 0);
   }));
+
+test('a recipient given again in a form Moat rewrites (a full-width letter, an ideographic full stop) is one recipient of the message, not one a time', () =>
+  withRelay(async (relay, internal) => {
+    const probe = await SmtpProbe.connect(relay.submission);
+    try {
+      await probe.hello();
+      await probe.startTls();
+      assert.match(await probe.authPlain('alice', PASSWORD), /^235 /);
+      assert.match(await probe.command('MAIL FROM:<alice@example.test>'), /^250 /);
+      const repeats = 200;
+      probe.write('RCPT TO:<bob@\uff45xample.test>\r\nRCPT TO:<carol@example\u3002test>\r\n'.repeat(repeats / 2));
+      const replies: string[] = [];
+      for (let i = 0; i < repeats; i += 1) replies.push(await probe.reply());
+      assert.deepEqual(replies.filter((reply) => !/^250 /.test(reply)), []);
+      // the repeats were each added again, past the limit of recipients: a new one then got 452
+      assert.match(await probe.command('RCPT TO:<dave@example.test>'), /^250 /, 'three recipients so far, however often given');
+      assert.match(await probe.command('DATA'), /^354 /);
+      probe.write(`${officeMessage('alice@example.test', 'bob@example.test')}\r\n.\r\n`);
+      assert.match(await probe.reply(), /^250 /);
+    } finally {
+      probe.close();
+    }
+    await internal.waitFor(1);
+    assert.deepEqual(internal.messages[0]!.to.map((address) => address.toLowerCase()).sort(), ['bob@example.test', 'carol@example.test', 'dave@example.test']);
+  }));

@@ -152,6 +152,29 @@ test('recipients per message: past the limit RCPT gets 452 4.5.3, and the messag
   });
 });
 
+test('recipients per message: a repeat in a form Moat rewrites ("postmaster", a full-width domain) counts once, thousands pipelined; one more distinct than the limit gets 452', async () => {
+  await withRelay({ maxRecipients: 3 }, async (relay, sink) => {
+    const client = await session(relay);
+    assert.match(await client.command('MAIL FROM:<alice@sender.test>'), /^250/);
+    // smtp-server filed each repeat under the typed form while the envelope held ours: every one was added again,
+    // past the limit, after a scan of the whole list (50,000 stalled the relay for minutes)
+    const repeats = 3_000;
+    client.write('RCPT TO:<postmaster>\r\nRCPT TO:<dup@\uff45xample.test>\r\n'.repeat(repeats / 2));
+    const replies: string[] = [];
+    for (let i = 0; i < repeats; i += 1) replies.push(await client.reply());
+    assert.deepEqual(replies.filter((reply) => !/^250 /.test(reply)), [], 'each repeat is taken again');
+    assert.match(await client.command('RCPT TO:<one@example.test>'), /^250/, 'two recipients so far, however often given');
+    assert.match(await client.command('RCPT TO:<two@example.test>'), /^452 4\.5\.3 /, 'one past the limit of 3');
+    assert.match(await client.command('RCPT TO:<Postmaster@Example.test>'), /^452 4\.5\.3 /, 'at the limit a spelling not given before is refused (smtp-server counts it as new): the earlier one stays');
+    assert.match(await client.command('DATA'), /^354/);
+    client.write(`${message('repeated recipients')}\r\n.\r\n`);
+    assert.match(await client.reply(), /^250 /);
+    client.close();
+    await sink.waitFor(1);
+    assert.deepEqual(sink.messages[0]!.to.map((address) => address.toLowerCase()).sort(), ['dup@example.test', 'one@example.test', 'postmaster@example.test'], 'each recipient once');
+  });
+});
+
 test('connections in total: one more than the limit gets 421 and is closed, and a slot frees when one closes', async () => {
   assert.equal(MX_DEFAULTS.maxConnections, 200);
   await withRelay({ maxConnections: 2 }, async (relay) => {
