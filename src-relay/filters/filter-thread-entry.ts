@@ -32,13 +32,20 @@ const post = (message: FromThreadOne) =>
 let nextAsk = 0;
 const asked = new Map<number, { resolve: (answer: string[][] | string[]) => void; reject: (error: Error) => void }>();
 const settings = workerData as SenderAuthSettings | null;
-/** A question the SMTP thread has not answered in twice the look-up timeout is forgotten (nobody waits for it by then). */
-const FORGET_AFTER_MS = 2 * (settings?.lookupTimeoutMs ?? DNS_LOOKUP_TIMEOUT_MS);
+/**
+ * A question the SMTP thread has not answered in twice the look-up timeout is given up (nobody waits for it by then).
+ * It fails, not just forgotten: the cache below hands a pending question to every later look-up of the name, and one
+ * that never settled left the domain's mail at spf=temperror until a restart.
+ */
+const GIVE_UP_AFTER_MS = 2 * (settings?.lookupTimeoutMs ?? DNS_LOOKUP_TIMEOUT_MS);
 const ask = (type: string) => (name: string) =>
   new Promise<string[][] | string[]>((resolve, reject) => {
     const rid = nextAsk++;
     asked.set(rid, { resolve, reject });
-    setTimeout(() => asked.delete(rid), FORGET_AFTER_MS).unref();
+    setTimeout(() => {
+      if (!asked.delete(rid)) return;
+      reject(Object.assign(new Error(`no answer for ${type} ${name} from the relay's thread in ${GIVE_UP_AFTER_MS} ms`), { code: 'ETIMEOUT' }));
+    }, GIVE_UP_AFTER_MS).unref();
     post({ t: 'dns', rid, name, type });
   });
 // cached here: a burst from one sending domain asks the SMTP thread once per record

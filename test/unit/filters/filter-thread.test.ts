@@ -25,19 +25,25 @@ const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 20
 const KEY = { domain: 'signed.test', selector: 'sel', privateKey: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() };
 const fixtures = fixtureResolver({}, {}, {
   'signed.test': ['v=spf1 ip4:192.0.2.10 -all'],
+  'late.test': ['v=spf1 ip4:192.0.2.10 -all'],
   '_dmarc.signed.test': ['v=DMARC1; p=reject'],
   'sel._domainkey.signed.test': [`v=DKIM1; k=rsa; p=${publicKey.export({ type: 'spki', format: 'der' }).toString('base64')}`],
 }) as AuthResolver;
 
-/** The names the thread asked this thread's resolver for; a name in `silent` is never answered, one in `gates` once its gate opens. */
+/**
+ * The names the thread asked this thread's resolver for; a name in `silent` is never answered, one in `silentOnce` not
+ * the first time, one in `gates` once its gate opens.
+ */
 const asked: string[] = [];
 const silent = new Set(['silent.test']);
+const silentOnce = new Set(['late.test']);
 const gates = new Map<string, Promise<void>>();
 const resolver: AuthResolver = {
   ...fixtures,
   resolveTxt: (name) => {
     asked.push(name);
     if (silent.has(name)) return new Promise(() => {});
+    if (silentOnce.delete(name)) return new Promise(() => {});
     const gate = gates.get(name);
     return gate ? gate.then(() => fixtures.resolveTxt(name)) : fixtures.resolveTxt(name);
   },
@@ -462,6 +468,22 @@ test('a DNS look-up under way ends at the deadline: the thread answers at once, 
   assert.deepEqual(stops, []);
   assert.equal(workerOf(thread), before, 'the same thread goes on');
   assert.match((await worker.check(await signed(), longEnough())).reasons[0] ?? '', /dmarc=pass/);
+});
+
+test('a DNS question this thread never answered is given up in the filter thread: the next message from that domain asks again, and passes', async () => {
+  // a relay stalled for minutes left one unanswered; the thread's cache went on handing out that pending question, so
+  // every later message from the domain waited out its deadline and got spf=temperror until a restart
+  const thread = newThread({ lookupTimeoutMs: 200 });
+  const worker = new SenderAuthWorker(thread);
+  await worker.check(await signed(), longEnough()); // mailauth loaded
+  asked.length = 0;
+  const first = await worker.check(await signed('alice@late.test'), longEnough());
+  assert.match(first.reasons.join(' '), /spf=temperror/);
+  // the question is given up at twice the look-up timeout
+  await new Promise((resolve) => setTimeout(resolve, 600));
+  const second = await worker.check(await signed('alice@late.test'), longEnough());
+  assert.match(second.reasons.join(' '), /spf=pass/);
+  assert.equal(asked.filter((name) => name === 'late.test').length, 2, 'asked again');
 });
 
 test('warm() starts the thread before any request, and the thread loads mailauth without waiting for a check', async () => {
