@@ -100,10 +100,10 @@ export function MessageRow(props: {
       <MessageCell sender={senderLabel(row)} recipients={row.recipients} subject={row.subject} noSubject="(no subject)" />
       {/* a cut cell shows the whole of it on hover: all the recipients, not "and 2 more" cut away */}
       <td className={`${props.recipientsClassName ?? 'addr'} wide-only`} title={row.recipients.join(', ')}>
-        {summarizeList(row.recipients, 1)}
+        <span className="cell-text">{summarizeList(row.recipients, 1)}</span>
       </td>
       <td className="subject-cell wide-only" title={row.subject ?? undefined}>
-        {row.subject ?? <span className="muted">(no subject)</span>}
+        <span className="cell-text">{row.subject ?? <span className="muted">(no subject)</span>}</span>
       </td>
       {props.children}
     </tr>

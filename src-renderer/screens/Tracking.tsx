@@ -174,10 +174,10 @@ function TrackingTable({ rows, traceId, onOpen }: { rows: readonly TrackingRow[]
                 </td>
                 <MessageCell sender={senderLabel(row)} recipients={row.recipients} subject={row.subject} noSubject={noSubject} />
                 <td className="addr wide-only" title={row.recipients.join(', ')}>
-                  {summarizeList(row.recipients, 1)}
+                  <span className="cell-text">{summarizeList(row.recipients, 1)}</span>
                 </td>
                 <td className="subject-cell wide wide-only" title={row.subject ?? undefined}>
-                  {row.subject ?? <span className="muted">{noSubject}</span>}
+                  <span className="cell-text">{row.subject ?? <span className="muted">{noSubject}</span>}</span>
                 </td>
                 <td className="wide-only">{badge}</td>
                 {row.id ? (

@@ -14,6 +14,13 @@ e2eTest('a deferred message shows in the queue and "Retry" delivers it once the 
   const reply = await textMatches(row.locator('.reply-line'), /\S/);
   assert.match(reply, /ECONNREFUSED|refused|connect/i);
   assert.match((await row.textContent()) ?? '', /waits for exchange/);
+  // with columns to spare at 1280 px, sender, recipient and subject read whole (they were cut at a dozen characters)
+  const cut = await page.evaluate<string[]>(`[...document.querySelectorAll('tr[aria-label^="Message from alice"] td')]
+    .flatMap((cell) => [cell, ...cell.querySelectorAll('span')])
+    .filter((part) => part.offsetParent !== null && (part.scrollWidth > part.clientWidth + 1 || part.scrollHeight > part.clientHeight + 1))
+    .map((part) => part.textContent)`);
+  assert.deepEqual(cut.filter((text) => /alice@sender|bob@example|waits for exchange/.test(text ?? '')), [], 'nothing of them is cut');
+  await screenshot(page, '05-queue-deferred-row');
 
   await row.click();
   const pane = page.getByRole('complementary', { name: 'Message details' });
