@@ -32,7 +32,7 @@ const VERDICT_WORDS: Record<Decision['action'], string> = {
  * its "accept" beside a quarantine read as "every filter accepted it". The admin page's table says the same.
  */
 export function filterVerdictText(result: { verdict: string; score: number }): string {
-  if (result.verdict === 'accept') return result.score === 0 ? 'nothing found' : 'points only';
+  if (result.verdict === 'accept') return result.score === 0 ? 'no objection' : 'points only';
   return FILTER_VERDICT_WORDS[result.verdict] ?? result.verdict;
 }
 

@@ -189,21 +189,27 @@ export function DecisionTrace({ decision, heading: Sub = 'h3' }: { decision: Dec
               <th scope="col">Filter</th>
               <th scope="col">Verdict</th>
               <th scope="col">Score</th>
-              <th scope="col">Reasons</th>
               <th scope="col">Time</th>
             </tr>
           </thead>
-          <tbody>
-            {decision.filters.map((filter) => (
-              <tr key={filter.name}>
+          {/* a filter's reasons on a line of their own under it: in a column of the narrow pane rule names broke mid-word */}
+          {decision.filters.map((filter) => (
+            <tbody key={filter.name} className="filter-result">
+              <tr>
                 <td>{filter.name}</td>
                 <td>{filterVerdictWords(filter)}</td>
                 <td>{formatScore(filter.score)}</td>
-                <td className="reasons">{filter.reasons.join('; ') || '—'}</td>
                 <td className="nowrap">{formatMs(filter.ms)}</td>
               </tr>
-            ))}
-          </tbody>
+              {filter.reasons.length ? (
+                <tr>
+                  <td colSpan={4} className="reasons">
+                    {filter.reasons.join('; ')}
+                  </td>
+                </tr>
+              ) : null}
+            </tbody>
+          ))}
         </table>
       ) : null}
     </section>

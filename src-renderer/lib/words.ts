@@ -52,7 +52,7 @@ type FilterRow = NonNullable<Detail['decision']>['filters'][number];
  */
 export function filterVerdictWords(filter: Pick<FilterRow, 'verdict' | 'score' | 'failed'>): string {
   if (filter.failed) return `failed: ${filter.failed}`;
-  if (filter.verdict === 'accept') return filter.score === 0 ? 'nothing found' : 'points only';
+  if (filter.verdict === 'accept') return filter.score === 0 ? 'no objection' : 'points only';
   return FILTER_VERDICT_WORDS[filter.verdict] ?? filter.verdict;
 }
 

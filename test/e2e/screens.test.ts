@@ -107,8 +107,14 @@ e2eTest('every screen shows its data after mail has flowed, fits 1280×800, and 
   await textMatches(preview.getByRole('heading', { level: 3 }), /^cheap watches$/);
   await textMatches(preview.locator('.decision'), /MISSING_DATE/);
   // the rules only added points (the decision quarantined): their row does not say "accept"
-  const rulesRow = preview.locator('.decision tr', { hasText: 'builtin-rules' });
-  assert.match((await rulesRow.textContent()) ?? '', /^builtin-rules\s*points only\s*\d/);
+  const rules = preview.locator('.decision tbody', { hasText: 'builtin-rules' });
+  assert.match((await rules.locator('tr').first().textContent()) ?? '', /^builtin-rules\s*points only\s*\d/);
+  // its reasons on a line of their own, rule names whole: in a column of the pane "MISSING_DATE" broke mid-word
+  const reasons = rules.locator('td.reasons');
+  assert.match((await reasons.textContent()) ?? '', /MISSING_DATE/);
+  const reasonsBox = (await reasons.boundingBox())!;
+  const tableBox = (await preview.locator('.decision table').boundingBox())!;
+  assert.ok(reasonsBox.width > tableBox.width * 0.9, `the reasons span the table (${reasonsBox.width} of ${tableBox.width})`);
   await look(page, '06-quarantine-preview');
 
   await nav.getByRole('link', { name: 'Checklist' }).click();

@@ -136,7 +136,7 @@ test("The filters' decision reads as one line, and each filter's answer as a lin
   assert.equal(decisionText({ action: 'accept', score: 0, cause: null, reason: 'no filter objected' }), 'Filters: passed, score 0 — no filter objected');
   // a scoring filter's "accept" beside a quarantine read as "every filter accepted it": it only adds points
   assert.equal(decisionDetail(decision), 'spam-rules: points only +11 — MISSING_DATE (11)\nclamav: refuse for now (4xx) (failed: timed out)');
-  assert.equal(decisionDetail({ results: [{ filter: 'attachments', role: 'policy', verdict: 'accept', score: 0, reasons: [], ms: 1 }] }), 'attachments: nothing found');
+  assert.equal(decisionDetail({ results: [{ filter: 'attachments', role: 'policy', verdict: 'accept', score: 0, reasons: [], ms: 1 }] }), 'attachments: no objection');
   assert.equal(decisionDetail({ results: [{ filter: 'clamav', role: 'virus', verdict: 'reject', score: 0, reasons: ['virus found: Eicar'], ms: 1 }] }), 'clamav: refuse (5xx) — virus found: Eicar');
   assert.equal(decisionDetail({ results: [] }), null);
 });

@@ -56,7 +56,7 @@ test('an action on a destination while delivery is paused says the mail goes at 
 test('a scoring filter beside a quarantine does not read "accept": it added points, the decision weighed them', () => {
   assert.equal(filterVerdictWords({ verdict: 'accept', score: 10, failed: null }), 'points only');
   assert.equal(filterVerdictWords({ verdict: 'accept', score: -1, failed: null }), 'points only');
-  assert.equal(filterVerdictWords({ verdict: 'accept', score: 0, failed: null }), 'nothing found');
+  assert.equal(filterVerdictWords({ verdict: 'accept', score: 0, failed: null }), 'no objection');
   assert.equal(filterVerdictWords({ verdict: 'reject', score: 0, failed: null }), 'refuse (5xx)');
   assert.equal(filterVerdictWords({ verdict: 'tempfail', score: 0, failed: 'timed out' }), 'failed: timed out');
 });
