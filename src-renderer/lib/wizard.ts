@@ -618,3 +618,26 @@ export function detectionWords(found: boolean, detail: string): string {
   if (plain.rule === 'ETIMEDOUT') return 'no answer in time: it may be starting, or a firewall drops the connection.';
   return plain.rule ? plain.sentence : 'it did not answer as expected.';
 }
+
+/**
+ * Whether the wizard would write what it writes for the saved configuration untouched: run again, nothing changed.
+ * (Not the saved file itself: the wizard writes some defaults out, which a file may leave implicit.)
+ */
+export function changesNothing(saved: ConfigObject, fields: WizardFields): boolean {
+  return sameConfig(buildConfig(saved, fields), buildConfig(saved, fieldsFromConfig(saved)));
+}
+
+/** Whether two configurations say the same, key order aside. */
+export function sameConfig(a: unknown, b: unknown): boolean {
+  return canonicalJson(a) === canonicalJson(b);
+}
+
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const object = value as Record<string, unknown>;
+    const keys = Object.keys(object).filter((key) => object[key] !== undefined).sort();
+    return `{${keys.map((key) => `${JSON.stringify(key)}:${canonicalJson(object[key])}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}

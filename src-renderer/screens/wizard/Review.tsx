@@ -39,6 +39,7 @@ export function ReviewStep({
   applying,
   internalTest,
   internalInForce,
+  unchanged,
   machineName,
   onEdit,
 }: {
@@ -52,6 +53,8 @@ export function ReviewStep({
   internalTest: InternalTest | null;
   /** The internal server the running relay delivers to; null on a first run. */
   internalInForce: { host: string; port: string } | null;
+  /** The wizard was run again and its configuration is the saved one. */
+  unchanged: boolean;
   machineName: string | null;
   onEdit: (id: StepId) => void;
 }) {
@@ -127,6 +130,11 @@ export function ReviewStep({
           <p role="status">
             <Badge tone={warnings.length ? 'warning' : 'ok'}>{warnings.length ? 'Ready, with warnings' : 'Ready'}</Badge> The configuration is complete and valid. Nothing is changed until you press Apply.
             {warnings.length ? ' Read the warnings below first.' : null}
+          </p>
+        ) : null}
+        {issues && issues.length === 0 && !startFailed && unchanged ? (
+          <p className="notice" role="note" aria-label="Nothing changed">
+            Nothing has changed from the configuration in force. Apply saves it as it is and restarts the relay with it: connections open at that moment are closed, and their senders try again.
           </p>
         ) : null}
         {issues && issues.length > 0 ? (

@@ -6,7 +6,7 @@ import { ErrorMessage, Loading, PageHeader } from '../../components/ui.tsx';
 import { getPath, mapIssues, type ConfigObject, type Issue } from '../../lib/paths.ts';
 import { overrideNote } from '../../lib/overrides.ts';
 import { labelOf, type FieldDoc } from '../../lib/settings.ts';
-import { applyPlan, applyTaskLabel, buildConfig, doneSentence, FIELD_PATHS, fieldsFromConfig, hostPortProblem, parseList, passwordProblems, stepIssues, WIZARD_STEPS, type ApplyTask, type ConfigField, type InForce, type InternalTest, type StepId, type WizardFields } from '../../lib/wizard.ts';
+import { applyPlan, applyTaskLabel, buildConfig, doneSentence, FIELD_PATHS, fieldsFromConfig, hostPortProblem, parseList, passwordProblems, changesNothing, stepIssues, WIZARD_STEPS, type ApplyTask, type ConfigField, type InForce, type InternalTest, type StepId, type WizardFields } from '../../lib/wizard.ts';
 import { DomainsStep, FiltersStep, InternalStep, OutboundStep, PasswordStep, RecipientsStep, SubmissionStep, TlsStep, useEngineSearch, type EngineSearch, type StepProps } from './steps.tsx';
 import { ReviewStep, type TaskResult } from './Review.tsx';
 import { forgetKept, useKeptState } from '../../lib/kept-state.ts';
@@ -243,7 +243,7 @@ function WizardSteps({ saved, revision, overridden, effective, keys, bound, mach
               </ul>
             </div>
           ) : null}
-          <StepBody id={step.id} props={props} inForce={{ effective, overridden, machineName, bound: { 'mx.listen': bound?.mx ?? null, 'submission.listen': bound?.submission ?? null, 'submission.tlsListen': bound?.submissions ?? null, 'admin.listen': bound?.admin ?? null } }} existing={existingAccounts.data?.accounts ?? []} engineSearch={engineSearch} config={config} review={review} results={results} applying={applying} internalTest={internalTest} machineName={machineName} firstRun={firstRun} onEdit={(id) => goTo(WIZARD_STEPS.findIndex((candidate) => candidate.id === id))} />
+          <StepBody id={step.id} props={props} inForce={{ effective, overridden, machineName, bound: { 'mx.listen': bound?.mx ?? null, 'submission.listen': bound?.submission ?? null, 'submission.tlsListen': bound?.submissions ?? null, 'admin.listen': bound?.admin ?? null } }} existing={existingAccounts.data?.accounts ?? []} engineSearch={engineSearch} config={config} unchanged={!firstRun && changesNothing(saved, fields)} review={review} results={results} applying={applying} internalTest={internalTest} machineName={machineName} firstRun={firstRun} onEdit={(id) => goTo(WIZARD_STEPS.findIndex((candidate) => candidate.id === id))} />
           <ErrorMessage error={failure} />
           <div className="wizard-buttons">
             <button type="button" onClick={() => goTo(index - 1)} disabled={index === 0 || applying || checking}>
@@ -300,6 +300,7 @@ function StepBody({
   existing,
   engineSearch,
   config,
+  unchanged,
   review,
   results,
   applying,
@@ -314,6 +315,7 @@ function StepBody({
   existing: Output<'accounts.list'>['accounts'];
   engineSearch: EngineSearch;
   config: ConfigObject;
+  unchanged: boolean;
   review: { issues: Issue[] | null; error: ApiFailure | null };
   results: TaskResult[] | null;
   applying: boolean;
@@ -340,6 +342,6 @@ function StepBody({
     case 'password':
       return <PasswordStep {...props} justClaimed={firstRun} />;
     case 'review':
-      return <ReviewStep fields={props.fields} inForce={inForce} config={config} issues={review.issues} error={review.error} results={results} applying={applying} internalTest={internalTest} internalInForce={firstRun ? null : internalOf(inForce.effective)} machineName={machineName} onEdit={onEdit} />;
+      return <ReviewStep fields={props.fields} inForce={inForce} config={config} issues={review.issues} error={review.error} results={results} applying={applying} internalTest={internalTest} internalInForce={firstRun ? null : internalOf(inForce.effective)} unchanged={unchanged} machineName={machineName} onEdit={onEdit} />;
   }
 }

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MIN_ADMIN_PASSWORD_CHARS } from '../../../src-relay/admin/auth-contract.ts';
 import { validateConfig, checkServeReady } from '../../../src-relay/config/load.ts';
-import { accountProblems, applyPlan, badTestPortWords, testPort, DEFAULT_JUNK_SCORES, buildConfig, detectionWords, doneSentence, hostNameWarning, hostPortProblem, internalTestWarning, splitHostPort, FIELD_PATHS, fieldsFromConfig, MIN_PASSWORD_CHARS, parseList, passwordProblems, reviewSummary, reviewWarnings, COMMAND_LINE_MARK, stepForPath, stepIssues, WIZARD_STEPS } from '../../../src-renderer/lib/wizard.ts';
+import { accountProblems, applyPlan, badTestPortWords, testPort, DEFAULT_JUNK_SCORES, buildConfig, detectionWords, doneSentence, hostNameWarning, hostPortProblem, internalTestWarning, splitHostPort, FIELD_PATHS, fieldsFromConfig, MIN_PASSWORD_CHARS, parseList, passwordProblems, reviewSummary, reviewWarnings, sameConfig, changesNothing, COMMAND_LINE_MARK, stepForPath, stepIssues, WIZARD_STEPS } from '../../../src-renderer/lib/wizard.ts';
 import { configKeys } from '../../../src-relay/config/docs.ts';
 
 test('the steps run in the order of the issue, ending with the review', () => {
@@ -308,4 +308,18 @@ test("an empty host name reads as this machine's name, with the name the relay u
   assert.equal(line('vm'), "this machine's name (vm)");
   assert.equal(line(null), "this machine's name");
   assert.equal(reviewSummary({ ...fields, hostname: 'mx.example.com' }, { effective: {}, overridden: [], machineName: 'vm' })[0]!.lines.find(([label]) => label === 'Host name')![1], 'mx.example.com');
+});
+
+test('the wizard run again tells a configuration that says the same (key order aside) from one that changed', () => {
+  const saved = { domains: ['example.test'], internal: { host: '10.0.0.5', port: 25 }, filters: { enabled: true } };
+  assert.equal(sameConfig(saved, { filters: { enabled: true }, internal: { port: 25, host: '10.0.0.5' }, domains: ['example.test'] }), true);
+  assert.equal(sameConfig(saved, { ...saved, internal: { host: '10.0.0.5', port: 2525 } }), false);
+  assert.equal(sameConfig(saved, { ...saved, domains: ['example.test', 'second.test'] }), false);
+  assert.equal(sameConfig(saved, { ...saved, extra: undefined }), true, 'a key left undefined is not written');
+  assert.equal(sameConfig({ list: [1, 2] }, { list: [2, 1] }), false, 'order inside a list counts');
+  // a file that leaves defaults implicit: the wizard writes them out, and that is no change
+  const file = { domains: ['example.test'], internal: { host: '127.0.0.1', port: 2599 } };
+  assert.equal(changesNothing(file, fieldsFromConfig(file)), true);
+  assert.equal(changesNothing(file, { ...fieldsFromConfig(file), domains: 'example.test\nsecond.test' }), false);
+  assert.equal(changesNothing(file, { ...fieldsFromConfig(file), filtersEnabled: false }), false);
 });
