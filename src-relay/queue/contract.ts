@@ -98,7 +98,7 @@ export const decisionSchema = z.object({
   cause: z.enum(['virus', 'junk', 'policy', 'sender', 'unavailable']).nullable(),
   reason: z.string(),
   senderList: z.object({ list: z.enum(['allow', 'deny']), entry: z.string() }).nullable(),
-  filters: z.array(z.object({ name: z.string(), verdict: z.string(), score: z.number(), reasons: z.array(z.string()), ms: z.number(), failed: z.string().nullable() })),
+  filters: z.array(z.object({ name: z.string(), verdict: z.string(), said: z.string(), score: z.number(), reasons: z.array(z.string()), ms: z.number(), failed: z.string().nullable() })),
 });
 
 export const messageDetailSchema = z.object({

@@ -28,8 +28,8 @@ const VERDICT_WORDS: Record<Decision['action'], string> = {
 };
 
 /**
- * One filter's own say. A scoring filter (built-in rules, rspamd, spamd) only adds points, which the decision weighs:
- * its "accept" beside a quarantine read as "every filter accepted it". The admin page's table says the same.
+ * One filter's own say, in the history and the admin page's decision table. A scoring filter (built-in rules, rspamd,
+ * spamd) only adds points, which the decision weighs: its "accept" beside a quarantine read as "every filter accepted it".
  */
 export function filterVerdictText(result: { verdict: string; score: number }): string {
   if (result.verdict === 'accept') return result.score === 0 ? 'no objection' : 'points only';

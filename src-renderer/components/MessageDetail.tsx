@@ -1,7 +1,7 @@
 import { useEffect, useRef, type ReactNode } from 'react';
 import type { Output } from '../../src-relay/admin/contract.ts';
 import { formatDuration, formatMs, formatScore, formatSize } from '../lib/format.ts';
-import { DECISION_ACTION, filterVerdictWords, lastReplyText, MESSAGE_STATUS, QUEUE_STATUS, RECIPIENT_STATUS } from '../lib/words.ts';
+import { DECISION_ACTION, lastReplyText, MESSAGE_STATUS, QUEUE_STATUS, RECIPIENT_STATUS } from '../lib/words.ts';
 import { Badge, Facts, Time } from './ui.tsx';
 import { PlainError } from './PlainError.tsx';
 import { senderLabel } from '../lib/sender.ts';
@@ -197,7 +197,7 @@ export function DecisionTrace({ decision, heading: Sub = 'h3' }: { decision: Dec
             <tbody key={filter.name} className="filter-result">
               <tr>
                 <td>{filter.name}</td>
-                <td>{filterVerdictWords(filter)}</td>
+                <td>{filter.failed ? `failed: ${filter.failed}` : filter.said}</td>
                 <td>{formatScore(filter.score)}</td>
                 <td className="nowrap">{formatMs(filter.ms)}</td>
               </tr>

@@ -43,26 +43,6 @@ export const DECISION_ACTION: Record<NonNullable<Detail['decision']>['action'], 
   reject: { label: 'Refused (5xx)', tone: 'critical' },
 };
 
-type FilterRow = NonNullable<Detail['decision']>['filters'][number];
-
-/**
- * One filter's own say (the same words as the tracking history's, src-relay/queue/history-text.ts). A scoring filter
- * (built-in rules, rspamd, spamd) only adds points, which the decision weighs: its "accept" beside a quarantine read
- * as "every filter accepted it".
- */
-export function filterVerdictWords(filter: Pick<FilterRow, 'verdict' | 'score' | 'failed'>): string {
-  if (filter.failed) return `failed: ${filter.failed}`;
-  if (filter.verdict === 'accept') return filter.score === 0 ? 'no objection' : 'points only';
-  return FILTER_VERDICT_WORDS[filter.verdict] ?? filter.verdict;
-}
-
-const FILTER_VERDICT_WORDS: Partial<Record<string, string>> = {
-  tag: 'tag as junk',
-  quarantine: 'quarantine',
-  tempfail: 'refuse for now (4xx)',
-  reject: 'refuse (5xx)',
-};
-
 export const RELAY_STATE: Record<RelayState, { label: string; tone: Tone }> = {
   setup: { label: 'Not set up', tone: 'warning' },
   starting: { label: 'Starting', tone: 'info' },

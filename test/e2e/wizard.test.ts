@@ -155,16 +155,7 @@ e2eTest('without a virus scanner the wizard says how to install ClamAV, and its 
   const listenerHint = (await field(page, 'Inbound listener address').textContent()) ?? '';
   assert.match(listenerHint, /Left empty here, the file says port 25 on every interface\./);
   assert.doesNotMatch(listenerHint, /Empty: port 25/);
-  await page.getByLabel('Accepted domains', { exact: true }).fill('example.test');
-  await next.click();
-  await textMatches(step, /^Step 2 of 9: Internal server$/);
-  await page.getByLabel('Internal server', { exact: true }).fill('127.0.0.1');
-  await page.getByLabel('Port', { exact: true }).fill(String(sink.port));
-  await next.click();
-  await textMatches(step, /^Step 3 of 9: Recipient verification$/);
-  await next.click();
-
-  await textMatches(step, /^Step 4 of 9: Filters$/);
+  await toFilters(page, step, next, sink.port);
   // this box runs no clamd at the usual addresses (127.0.0.1:3310, /run/clamav/clamd.ctl): the e2e boxes have none
   const advice = page.getByRole('note', { name: 'No virus scanner' });
   await textMatches(advice, /No virus scanner found\..*sudo apt-get install clamav-daemon clamav-freshclam.*systemctl enable --now clamav-freshclam clamav-daemon.*Look for filters/s);
@@ -201,16 +192,7 @@ e2eTest('the wizard looks for filter engines as it opens, and on the long filter
   // answered while step 1 shows: arriving on the filters step they pushed Next down under a click
   await page.waitForFunction(() => performance.getEntriesByType('resource').some((entry) => entry.name.endsWith('/api/setup.detectFilters')));
   await textMatches(step, /^Step 1 of 9: /);
-  await page.getByLabel('Accepted domains', { exact: true }).fill('example.test');
-  await next.click();
-  await textMatches(step, /^Step 2 of 9: Internal server$/);
-  await page.getByLabel('Internal server', { exact: true }).fill('127.0.0.1');
-  await page.getByLabel('Port', { exact: true }).fill(String(sink.port));
-  await next.click();
-  await textMatches(step, /^Step 3 of 9: Recipient verification$/);
-  await next.click();
-
-  await textMatches(step, /^Step 4 of 9: Filters$/);
+  await toFilters(page, step, next, sink.port);
   assert.equal(await page.locator('.engines').count(), 1, 'the findings are there as the step opens');
   const windowHeight = await page.evaluate<number>('window.innerHeight');
   assert.ok((await page.evaluate<number>('document.scrollingElement.scrollHeight')) > windowHeight + 200, 'the step is longer than the window');
@@ -267,9 +249,22 @@ e2eTest('a port typed into the internal server field: the wizard says to put it 
   assert.deepEqual(errors, []);
 });
 
-/** Walks from step 3 to the review with Next, each click waiting for its step. */
-async function toReview(step: Locator, next: Locator) {
-  for (let number = 3; number < 9; number += 1) await nextFrom(step, next, number);
+/** From step 1 to the filters step: example.test, delivered to 127.0.0.1 at `port`. */
+async function toFilters(page: Page, step: Locator, next: Locator, port: number) {
+  await page.getByLabel('Accepted domains', { exact: true }).fill('example.test');
+  await next.click();
+  await textMatches(step, /^Step 2 of 9: Internal server$/);
+  await page.getByLabel('Internal server', { exact: true }).fill('127.0.0.1');
+  await page.getByLabel('Port', { exact: true }).fill(String(port));
+  await next.click();
+  await textMatches(step, /^Step 3 of 9: Recipient verification$/);
+  await next.click();
+  await textMatches(step, /^Step 4 of 9: Filters$/);
+}
+
+/** Walks from step `from` (3 unless said) to the review with Next, each click waiting for its step. */
+async function toReview(step: Locator, next: Locator, from = 3) {
+  for (let number = from; number < 9; number += 1) await nextFrom(step, next, number);
   await textMatches(step, /^Step 9 of 9: Review and apply$/);
 }
 
@@ -282,13 +277,8 @@ async function nextFrom(step: Locator, next: Locator, number: number) {
 e2eTest('the review warns when the internal server was never tested, and plainly when its last test failed', async (world) => {
   const silent = await reservePort();
   const { page, errors, step, next } = await openWizard(world);
-  await page.getByLabel('Accepted domains', { exact: true }).fill('example.test');
-  await next.click();
-  await textMatches(step, /^Step 2 of 9: Internal server$/);
-  await page.getByLabel('Internal server', { exact: true }).fill('127.0.0.1');
-  await page.getByLabel('Port', { exact: true }).fill(String(silent));
-  await next.click();
-  await toReview(step, next);
+  await toFilters(page, step, next, silent);
+  await toReview(step, next, 4);
   const warnings = page.locator('.review-warnings');
   await textMatches(warnings, new RegExp(`The internal server \\(127\\.0\\.0\\.1 port ${silent}\\) was not tested`));
   await textMatches(page.locator('#check-title + *, [role=status]').filter({ hasText: 'complete and valid' }), /Ready, with warnings/);

@@ -3,7 +3,7 @@ import { ApiError } from '../errors.ts';
 import type { Handlers } from './types.ts';
 import { queueContract, type decisionSchema, type destinationSchema, type messageDetailSchema, type trackingOutcome } from '../../queue/contract.ts';
 import type { Queue } from '../../queue/queue.ts';
-import { arrivedAt, historyText, messageHistory } from '../../queue/history-text.ts';
+import { arrivedAt, filterVerdictText, historyText, messageHistory } from '../../queue/history-text.ts';
 import { parseDecision, type Decision } from '../../filters/policy.ts';
 import { MAX_DESTINATIONS, type DestinationRow, type MessageRow, type RecipientRow, type RefusalRow, type TrackedMessageRow } from '../../store/queue-store.ts';
 import { decodeHeaderText, displayText, senderName } from '../../util/header-text.ts';
@@ -233,6 +233,7 @@ export function contractDecision(decision: Decision): z.input<typeof decisionSch
     filters: decision.results.map((result) => ({
       name: result.filter,
       verdict: result.verdict,
+      said: filterVerdictText(result),
       score: result.score,
       reasons: result.reasons,
       ms: result.ms,

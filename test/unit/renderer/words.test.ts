@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { destinationReport, filterVerdictWords, lastReplyText, probeStatusWords, recipientWords, retryAllReport, retryAllSettled } from '../../../src-renderer/lib/words.ts';
+import { destinationReport, lastReplyText, probeStatusWords, recipientWords, retryAllReport, retryAllSettled } from '../../../src-renderer/lib/words.ts';
 
 test("a recipient's last reply says its status once: not \"2.0.0 250 2.0.0 Ok\"", () => {
   assert.equal(lastReplyText('2.0.0', '250 2.0.0 Ok: queued as 4F2A'), '250 2.0.0 Ok: queued as 4F2A');
@@ -51,12 +51,4 @@ test('an action on a destination while delivery is paused says the mail goes at 
   assert.equal(destinationReport('release', 'partner.test', 1, true), 'Released: 1 message to partner.test, sent as soon as you resume delivery (it is paused).');
   assert.equal(destinationReport('hold', 'partner.test', 2, true), 'Held: 2 messages to partner.test.');
   assert.match(destinationReport('retry', 'partner.test', 0, false), /^partner\.test: nothing waits for a later try/);
-});
-
-test('a scoring filter beside a quarantine does not read "accept": it added points, the decision weighed them', () => {
-  assert.equal(filterVerdictWords({ verdict: 'accept', score: 10, failed: null }), 'points only');
-  assert.equal(filterVerdictWords({ verdict: 'accept', score: -1, failed: null }), 'points only');
-  assert.equal(filterVerdictWords({ verdict: 'accept', score: 0, failed: null }), 'no objection');
-  assert.equal(filterVerdictWords({ verdict: 'reject', score: 0, failed: null }), 'refuse (5xx)');
-  assert.equal(filterVerdictWords({ verdict: 'tempfail', score: 0, failed: 'timed out' }), 'failed: timed out');
 });
