@@ -38,8 +38,16 @@ export interface DeliveryJob {
   sender: string;
   recipients: string[];
   route: Route;
-  /** Ends the delivery where it is (the relay stopping): the connection is closed, the result says `stopped`. */
+  /**
+   * Ends the delivery where it is (the relay stopping), unless the message has been sent: then the server's answer is
+   * awaited. The connection is closed, the result says `stopped`.
+   */
   signal?: AbortSignal;
+  /**
+   * Ends it even after the message was sent (the stop's wait for that answer is over): the connection is closed and
+   * the result is "no reply after the data", recorded before the store closes so that the retry is on the record.
+   */
+  closing?: AbortSignal;
 }
 
 export interface RecipientOutcome {
@@ -234,8 +242,11 @@ export class Deliverer {
     const onStop = () => {
       if (!handedOver.done) abort.abort();
     };
+    const onClosing = () => abort.abort();
     job.signal?.addEventListener('abort', onStop, { once: true });
+    job.closing?.addEventListener('abort', onClosing, { once: true });
     if (job.signal?.aborted) onStop();
+    if (job.closing?.aborted) onClosing();
     try {
       const info = await transport.sendMail({
         envelope: { from: job.sender, to: job.recipients },
@@ -275,6 +286,7 @@ export class Deliverer {
       };
     } finally {
       job.signal?.removeEventListener('abort', onStop);
+      job.closing?.removeEventListener('abort', onClosing);
     }
   }
 

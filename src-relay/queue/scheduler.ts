@@ -25,6 +25,12 @@ const OUTCOME_RETRY_MAX_MS = 30_000;
  * those after it wait for the server's answer, which decides between a delivery and a retry (a second copy).
  */
 const FINAL_REPLY_WAIT_MS = 30_000;
+/**
+ * Past that wait the connections still waiting for an answer are closed, and their deliveries get this long to
+ * record "no reply after the data" before the store closes. Left open, a delivery outlived the store (its outcome
+ * lost, the process kept alive up to the socket's timeout) and the next engine sent the message again, unrecorded.
+ */
+const CLOSE_WAIT_MS = 5_000;
 /** Under load, how often the database is asked for due work (new mail is handed over directly). */
 const DB_PICK_MS = 100;
 /** Just-committed messages kept for direct hand-over; past these the database query finds them. */
@@ -101,6 +107,8 @@ export class Scheduler {
   private running = false;
   /** Aborted when the grace of stop() ends: deliveries still under way close their connections. */
   private readonly stopping = new AbortController();
+  /** Aborted when the wait for final answers ends too: the connections still open are closed. */
+  private readonly closing = new AbortController();
 
   constructor(options: SchedulerOptions) {
     this.queue = options.queue;
@@ -122,7 +130,8 @@ export class Scheduler {
 
   /**
    * Stops picking new work and waits for deliveries in progress, at most `graceMs`; then stops those that have not
-   * sent their message yet, and waits for the answers to those that have (FINAL_REPLY_WAIT_MS).
+   * sent their message yet, and waits for the answers to those that have (FINAL_REPLY_WAIT_MS); then closes what is
+   * still waiting, each recorded as sent without a reply (CLOSE_WAIT_MS).
    */
   async stop(graceMs: number): Promise<void> {
     this.running = false;
@@ -134,6 +143,10 @@ export class Scheduler {
       // left running past the store's close, a delivery would be made again by the next engine (an Apply's)
       this.stopping.abort();
       await this.jobsSettled(FINAL_REPLY_WAIT_MS);
+    }
+    if (this.jobs.size > 0) {
+      this.closing.abort();
+      await this.jobsSettled(CLOSE_WAIT_MS);
     }
     await this.writeOutcomes();
     this.deliverer.close();
@@ -342,6 +355,7 @@ export class Scheduler {
       recipients: job.rows.map((row) => row.address),
       route: job.route,
       signal: this.stopping.signal,
+      closing: this.closing.signal,
     });
     // stopped before the server had the message: not an attempt; the message is free for the next engine
     if (result.stopped) return { record: { messageId: job.messageId, updates: [], history: [] }, announce: [] };

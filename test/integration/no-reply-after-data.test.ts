@@ -1,6 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fixtureResolver, startRelay } from '../helpers/relay.ts';
 import { message, send } from '../helpers/smtp.ts';
 import { officeMessage, queueIdOf, startSubmissionRelay, submit, until } from '../helpers/submission.ts';
@@ -8,8 +11,8 @@ import { MAX_NO_REPLY_AFTER_DATA } from '../../src-relay/queue/scheduler.ts';
 import { messageHistory } from '../../src-relay/queue/history-text.ts';
 import type { Relay } from '../../src-relay/engine.ts';
 
-/** What the stand-in server does with a transaction: answer the final dot, or end the connection without a word. */
-type Behaviour = 'reply' | 'close-after-data' | 'close-at-mail';
+/** What the stand-in server does with a transaction: answer the final dot, end the connection without a word, or keep it open without one. */
+type Behaviour = 'reply' | 'close-after-data' | 'close-at-mail' | 'silent-after-data';
 
 /**
  * A raw SMTP server standing in for the internal server (exact control of when it stops talking): it counts every
@@ -32,6 +35,7 @@ async function startRawServer(behaviour: (copy: number) => Behaviour) {
           inData = false;
           copies++;
           if (behaviour(copies) === 'close-after-data') return void socket.destroy();
+          if (behaviour(copies) === 'silent-after-data') return;
           socket.write('250 2.0.0 queued\r\n');
           continue;
         }
@@ -157,5 +161,35 @@ test('an MX host that closes without a reply after the message data is not follo
   } finally {
     await relay.stop();
     await mx.stop();
+  }
+});
+
+test('a stop while the internal server has the message and never answers: the connection is closed after the wait, "no reply" is recorded before the store closes, and the next engine\'s copy is on the record', { timeout: 120_000 }, async () => {
+  let silent = true;
+  const server = await startRawServer(() => (silent ? 'silent-after-data' : 'reply'));
+  const dataDir = mkdtempSync(join(tmpdir(), 'moat-no-reply-stop-'));
+  try {
+    const first = await startRelay(server.port, { shutdownGraceSec: 1 }, { dataDir });
+    const id = queueIdOf((await send(first.port, 'alice@sender.test', ['bob@example.test'], message('never answered'))).response);
+    await until('the server has the message', () => server.copies === 1);
+    const started = Date.now();
+    await first.stop();
+    const took = Date.now() - started;
+    // the grace (1 s), the wait for the answer (30 s), the close (at once): before, the delivery outlived the store,
+    // its outcome was lost and the process stayed up to the socket's timeout
+    assert.ok(took < 40_000, `the stop took ${took} ms`);
+    silent = false;
+    const second = await startRelay(server.port, { shutdownGraceSec: 1 }, { dataDir });
+    try {
+      await until('delivered by the next engine', () => second.relay.queue.store.message(id)?.status === 'done');
+      assert.equal(server.copies, 2, 'sent again, as RFC 1047 allows');
+      assert.deepEqual(actions(second.relay, id), ['DEFERRED', 'NO_REPLY', 'DELIVERED'], 'the first copy is on the record');
+      assert.equal(second.relay.queue.store.recipients(id)[0]!.attempts, 2);
+    } finally {
+      await second.stop();
+    }
+  } finally {
+    await server.stop();
+    rmSync(dataDir, { recursive: true, force: true });
   }
 });
