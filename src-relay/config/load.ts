@@ -32,17 +32,20 @@ export function overriddenPaths(overrides: Json, prefix = ''): string[] {
 export function validateConfig(input: unknown): ConfigResult {
   const parsed = ConfigSchema.safeParse(input);
   if (parsed.success) return { ok: true, config: parsed.data };
-  return {
-    ok: false,
-    problems: parsed.error.issues.flatMap((issue) => {
-      // a misspelt key would otherwise be dropped without a word, and its setting left at the default
-      if (issue.code === 'unrecognized_keys') {
-        return issue.keys.map((key) => ({ path: [...issue.path.map(String), key].join('.'), message: 'is not a setting Moat knows (misspelt, or in the wrong section?)' }));
-      }
-      return [{ path: issue.path.length ? issue.path.map(String).join('.') : '(config)', message: plainIssueMessage(issue) }];
-    }),
-  };
+  const problems = parsed.error.issues.flatMap((issue) => {
+    // a misspelt key would otherwise be dropped without a word, and its setting left at the default
+    if (issue.code === 'unrecognized_keys') {
+      return issue.keys.map((key) => ({ path: [...issue.path.map(String), key].join('.'), message: 'is not a setting Moat knows (misspelt, or in the wrong section?)' }));
+    }
+    return [{ path: issue.path.length ? issue.path.map(String).join('.') : '(config)', message: plainIssueMessage(issue) }];
+  });
+  // a list of 500,000 bad entries is not 500,000 problems to send and show
+  if (problems.length <= MAX_PROBLEMS) return { ok: false, problems };
+  return { ok: false, problems: [...problems.slice(0, MAX_PROBLEMS), { path: '(config)', message: `and ${problems.length - MAX_PROBLEMS} more problems like these` }] };
 }
+
+/** Problems reported at most for one configuration; a last one says how many more there were. */
+export const MAX_PROBLEMS = 100;
 
 
 /**

@@ -159,18 +159,27 @@ export function isPrivateListen(listen: string): boolean {
   return isIP(host) === 6 && /^(f[cd][0-9a-f]{2}|fe[89ab][0-9a-f]):/.test(host);
 }
 
+/**
+ * Accepted domains and listed recipients at most: far past a small office, and a bound on what one Apply may make the
+ * relay hold (70,000 domains took about 900 MB).
+ */
+export const MAX_DOMAINS = 1000;
+export const MAX_RECIPIENT_LIST = 50_000;
+
 export const ConfigSchema = z.strictObject({
   hostname: hostSchema
     .optional()
     .meta({ description: "Name used in the greeting, EHLO and Received headers (default: the machine's host name)" }),
   domains: z
     .array(domainSchema)
+    .max(MAX_DOMAINS)
     .default([])
-    .meta({ description: 'Accepted domains: mail for these is taken in and delivered to the internal server' }),
+    .meta({ description: 'Accepted domains: mail for these is taken in and delivered to the internal server (at most 1,000)' }),
   recipients: z
     .array(mailboxSchema)
+    .max(MAX_RECIPIENT_LIST)
     .default([])
-    .meta({ description: 'When not empty, only these recipients are accepted (postmaster always is)' }),
+    .meta({ description: 'When not empty, only these recipients are accepted (postmaster always is; at most 50,000)' }),
   mx: z
     .strictObject({
       listen: hostPortSchema.default('0.0.0.0:25').meta({ description: 'Address of the inbound (port 25) listener' }),
@@ -366,7 +375,7 @@ export const ConfigSchema = z.strictObject({
       intervalSec: seconds(1, 3600).default(30).meta({ description: 'How often the alert rules are checked' }),
       emailTo: z.array(mailboxSchema).max(20).default([]).meta({ description: 'Send each raised and cleared alert to these addresses (through the relay itself)' }),
       webhookUrl: z.url({ protocol: /^https?$/ }).optional().meta({ description: 'POST each raised and cleared alert as JSON to this URL' }),
-      disabled: z.array(z.string().regex(/^[a-z-]+$/)).default([]).meta({ description: 'Alert rules to switch off, by id (e.g. "backup-age")' }),
+      disabled: z.array(z.string().regex(/^[a-z-]+$/)).max(100).default([]).meta({ description: 'Alert rules to switch off, by id (e.g. "backup-age")' }),
       queueSize: raiseClear(1000, 800, 'Messages in the queue', 'messages', 'above'),
       oldestQueuedMinutes: raiseClear(60, 30, 'Age of the oldest queued message', 'minutes', 'above'),
       internalDownMinutes: z.number().min(0).max(10080).default(10).meta({ description: 'Raise when the internal server has been unreachable this long (minutes); clears when it answers' }),
@@ -490,7 +499,8 @@ export const ConfigSchema = z.strictObject({
       userPage: z
         .strictObject({
           listen: hostPortSchema.optional().meta({ description: "Address of the end users' quarantine page, on an internal interface (off while unset)" }),
-          url: z.url({ protocol: /^https?$/ }).optional().meta({ description: "Start of the digest's links, as users' browsers reach the page (default: http://LISTEN)" }),
+          // checked as typed: the URL parser drops a CR or LF, and the digest's link then pointed elsewhere
+          url: z.string().refine((value) => !/[\u0000-\u001f\u007f\s]/.test(value), { message: 'expected an address without spaces or control characters' }).pipe(z.url({ protocol: /^https?$/ })).optional().meta({ description: "Start of the digest's links, as users' browsers reach the page (default: http://LISTEN)" }),
           allowPublicAddress: z.boolean().default(false).meta({ description: 'Let the user page listen on an address that is not private (all interfaces or an Internet address)' }),
           releaseMode: z.enum(['direct', 'approval']).default('direct').meta({ description: 'What "release" on the user page does: deliver at once, or ask the admin to approve' }),
           linkDays: z.number().min(1).max(60).default(7).meta({ description: "A digest's links work for this many days" }),

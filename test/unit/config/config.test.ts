@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { checkServeReady, loadConfig, saveConfig, scoreOrderProblems, splitHostPort, validateConfig } from '../../../src-relay/config/load.ts';
+import { checkServeReady, loadConfig, MAX_PROBLEMS, saveConfig, scoreOrderProblems, splitHostPort, validateConfig } from '../../../src-relay/config/load.ts';
+import { MAX_DOMAINS, MAX_RECIPIENT_LIST } from '../../../src-relay/config/schema.ts';
 import { configKeys } from '../../../src-relay/config/docs.ts';
 import { tempDir } from '../../helpers/temp-dir.ts';
 
@@ -194,4 +195,35 @@ test('submission.trustedNetworks: private ranges of any size inside them, one si
     assert.match(verdict(network), /IPv4 addresses written as IPv6/, network);
   }
   assert.match(verdict('10.0.0.0/33'), /expected a network like/);
+});
+
+test('the lists one Apply may hand the relay have a bound: exactly the limit is taken, one more is refused', () => {
+  const domains = (n: number) => Array.from({ length: n }, (_, i) => `d${i}.example.test`);
+  const mailboxes = (n: number) => Array.from({ length: n }, (_, i) => `u${i}@example.test`);
+  assert.equal(validateConfig({ domains: domains(MAX_DOMAINS) }).ok, true);
+  const domainsOver = validateConfig({ domains: domains(MAX_DOMAINS + 1) });
+  assert.ok(!domainsOver.ok && domainsOver.problems.some((problem) => problem.path === 'domains'), 'one domain too many');
+  assert.equal(validateConfig({ domains: ['example.test'], recipients: mailboxes(MAX_RECIPIENT_LIST) }).ok, true);
+  const recipientsOver = validateConfig({ domains: ['example.test'], recipients: mailboxes(MAX_RECIPIENT_LIST + 1) });
+  assert.ok(!recipientsOver.ok && recipientsOver.problems.some((problem) => problem.path === 'recipients'), 'one recipient too many');
+  const alertsOver = validateConfig({ alerts: { disabled: Array.from({ length: 101 }, () => 'backup-age') } });
+  assert.ok(!alertsOver.ok && alertsOver.problems.some((problem) => problem.path === 'alerts.disabled'));
+});
+
+test('a list of thousands of bad entries is reported as the first 100 problems and a count of the rest, not thousands', () => {
+  const result = validateConfig({ domains: Array.from({ length: 600 }, () => 'exa mple') });
+  assert.ok(!result.ok);
+  assert.equal(result.problems.length, MAX_PROBLEMS + 1);
+  assert.deepEqual(result.problems.at(-1), { path: '(config)', message: `and ${600 - MAX_PROBLEMS} more problems like these` });
+  const exactly = validateConfig({ domains: Array.from({ length: MAX_PROBLEMS }, () => 'exa mple') });
+  assert.ok(!exactly.ok && exactly.problems.length === MAX_PROBLEMS && exactly.problems.every((problem) => problem.path.startsWith('domains.')), 'exactly the limit: all of them, no count');
+});
+
+test("the users' page address the digest links to takes no CR, LF, tab or space (the URL parser dropped them, the link then pointed elsewhere)", () => {
+  const url = (value: string) => validateConfig({ quarantine: { userPage: { listen: '127.0.0.1:8026', url: value } } });
+  assert.equal(url('http://quarantine.example.test:8026').ok, true);
+  for (const bad of ['http://x\r\nBcc: evil@x.test', 'http://x\nBcc', 'http://x\ty', 'http://quarantine.example.test/ a']) {
+    const result = url(bad);
+    assert.ok(!result.ok && result.problems.some((problem) => problem.path === 'quarantine.userPage.url'), JSON.stringify(bad));
+  }
 });
