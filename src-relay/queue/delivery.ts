@@ -259,8 +259,12 @@ export class Deliverer {
       for (const error of ((info as { rejectedErrors?: SmtpError[] }).rejectedErrors ?? [])) {
         if (error.recipient) rejected.set(error.recipient, error);
       }
+      const response = (info as { response?: unknown }).response;
+      const garbled = typeof response === 'string' ? garbledReply(response) : null;
+      // it took the data and answered with something other than a reply: as ambiguous as no answer (RFC 1047)
+      if (garbled) return noReplyAfterData(remoteMta, job, { name: 'Error', message: garbled } as SmtpError, `${garbled}: "${keptReply(response)}"`);
       const accepted = new Set((info.accepted as string[]).map(String));
-      const reply = keptReply((info as { response?: unknown }).response);
+      const reply = keptReply(response);
       return {
         remoteMta,
         unreachable: false,
@@ -383,14 +387,29 @@ export class Deliverer {
  * tried in the same attempt (that would be a second copy at once). RFC 1047: the server may already have delivered
  * it, so every retry risks a duplicate; the scheduler bounds the retries (MAX_NO_REPLY_AFTER_DATA).
  */
-function noReplyAfterData(remoteMta: string, job: DeliveryJob, error: SmtpError): DeliveryResult {
-  const cause = error.originalCode ?? error.code ?? 'closed';
+function noReplyAfterData(remoteMta: string, job: DeliveryJob, error: SmtpError, why = `the connection ended (${error.originalCode ?? error.code ?? 'closed'})`): DeliveryResult {
   const failure = {
     code: NO_REPLY_AFTER_DATA,
     command: 'DATA',
-    message: `no reply after the message data: the connection ended (${cause}); the server may have delivered the message`,
+    message: `no reply after the message data: ${why}; the server may have delivered the message`,
   };
   return { remoteMta, unreachable: false, noReplyAfterData: true, outcomes: job.recipients.map((address) => ({ address, delivered: false, failure })) };
+}
+
+/**
+ * What is wrong with a success reply to the final dot, or null for a proper one (RFC 5321 4.2: three digits, then a
+ * space, a hyphen on all but the last line, or nothing; one code on every line). nodemailer reads only the first
+ * line's first digit: "250-ok" then "550 no", or "2500 ok", counted as delivered.
+ */
+export function garbledReply(response: string): string | null {
+  const lines = response.split('\n');
+  const code = /^(\d{3})(?:[ -]|$)/.exec(lines[0]!)?.[1];
+  if (!code) return 'its answer was not an SMTP reply';
+  for (const [index, line] of lines.entries()) {
+    const last = index === lines.length - 1;
+    if (!line.startsWith(code) || !(last ? /^\d{3}(?: |$)/ : /^\d{3}-/).test(line)) return `its answer mixed reply codes or lines (${code} first)`;
+  }
+  return null;
 }
 
 /**

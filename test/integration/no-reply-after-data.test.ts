@@ -12,7 +12,7 @@ import { messageHistory } from '../../src-relay/queue/history-text.ts';
 import type { Relay } from '../../src-relay/engine.ts';
 
 /** What the stand-in server does with a transaction: answer the final dot, end the connection without a word, or keep it open without one. */
-type Behaviour = 'reply' | 'close-after-data' | 'close-at-mail' | 'silent-after-data';
+type Behaviour = 'reply' | 'close-after-data' | 'close-at-mail' | 'silent-after-data' | 'mixed-after-data' | 'four-digits-after-data';
 
 /**
  * A raw SMTP server standing in for the internal server (exact control of when it stops talking): it counts every
@@ -36,6 +36,14 @@ async function startRawServer(behaviour: (copy: number) => Behaviour) {
           copies++;
           if (behaviour(copies) === 'close-after-data') return void socket.destroy();
           if (behaviour(copies) === 'silent-after-data') return;
+          if (behaviour(copies) === 'mixed-after-data') {
+            socket.write('250-ok\r\n550 but no\r\n');
+            continue;
+          }
+          if (behaviour(copies) === 'four-digits-after-data') {
+            socket.write('2500 ok\r\n');
+            continue;
+          }
           socket.write('250 2.0.0 queued\r\n');
           continue;
         }
@@ -191,5 +199,26 @@ test('a stop while the internal server has the message and never answers: the co
   } finally {
     await server.stop();
     rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('an answer to the final dot that is no proper reply ("250-ok" then "550 but no", or "2500 ok") is not taken for a delivery: it is recorded as no reply, and sent again', async () => {
+  for (const garble of ['mixed-after-data', 'four-digits-after-data'] as const) {
+    let answer = false;
+    const server = await startRawServer(() => (answer ? 'reply' : garble));
+    const relay = await startRelay(server.port);
+    try {
+      const id = queueIdOf((await send(relay.port, 'alice@sender.test', ['bob@example.test'], message(`garbled ${garble}`))).response);
+      await until('the first copy is recorded', () => noReplies(relay.relay, id) === 1);
+      const recipient = relay.relay.queue.store.recipients(id)[0]!;
+      assert.equal(recipient.status, 'pending', garble);
+      assert.match(recipient.last_reply!, garble === 'mixed-after-data' ? /mixed reply codes or lines \(250 first\): "250-ok 550 but no"/ : /was not an SMTP reply: "2500 ok"/);
+      answer = true;
+      await until('delivered on a retry', () => relay.relay.queue.store.message(id)?.status === 'done');
+      assert.equal(server.copies, 2, garble);
+    } finally {
+      await relay.stop();
+      await server.stop();
+    }
   }
 });
