@@ -262,7 +262,7 @@ export class Deliverer {
       const response = (info as { response?: unknown }).response;
       const garbled = typeof response === 'string' ? garbledReply(response) : null;
       // it took the data and answered with something other than a reply: as ambiguous as no answer (RFC 1047)
-      if (garbled) return noReplyAfterData(remoteMta, job, { name: 'Error', message: garbled } as SmtpError, `${garbled}: "${keptReply(response)}"`);
+      if (garbled) return noReplyAfterData(remoteMta, job, `${garbled}: "${keptReply(response)}"`);
       const accepted = new Set((info.accepted as string[]).map(String));
       const reply = keptReply(response);
       return {
@@ -275,7 +275,10 @@ export class Deliverer {
         }),
       };
     } catch (caught) {
-      if (!(caught as SmtpError).responseCode && handedOver.done) return noReplyAfterData(remoteMta, job, caught as SmtpError);
+      if (!(caught as SmtpError).responseCode && handedOver.done) {
+        const error = caught as SmtpError;
+        return noReplyAfterData(remoteMta, job, `the connection ended (${error.originalCode ?? error.code ?? 'closed'})`);
+      }
       if (abort.signal.aborted) {
         const failure = { message: 'the delivery was stopped before the message was sent: the relay was stopping' };
         return { remoteMta, unreachable: false, stopped: true, outcomes: job.recipients.map((address) => ({ address, delivered: false, failure })) };
@@ -387,7 +390,7 @@ export class Deliverer {
  * tried in the same attempt (that would be a second copy at once). RFC 1047: the server may already have delivered
  * it, so every retry risks a duplicate; the scheduler bounds the retries (MAX_NO_REPLY_AFTER_DATA).
  */
-function noReplyAfterData(remoteMta: string, job: DeliveryJob, error: SmtpError, why = `the connection ended (${error.originalCode ?? error.code ?? 'closed'})`): DeliveryResult {
+function noReplyAfterData(remoteMta: string, job: DeliveryJob, why: string): DeliveryResult {
   const failure = {
     code: NO_REPLY_AFTER_DATA,
     command: 'DATA',

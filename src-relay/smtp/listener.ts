@@ -235,7 +235,6 @@ export abstract class SmtpListener {
   /** Receives one message; resolves with its queue id once it is durable. */
   protected abstract receive(stream: SMTPServerDataStream, session: SMTPServerSession): Promise<string>;
 
-  /** Listeners without AUTH never get here (smtp-server refuses the command); a listener with AUTH overrides it. */
   /**
    * Takes a recipient in its canonical form, which smtp-server then keeps. It files a repeat under the form the client
    * typed: with ours in its place, "RCPT TO:<postmaster>" given again was added again, past maxRecipients, each time
@@ -251,6 +250,7 @@ export abstract class SmtpListener {
     if (earlier >= 0) rcptTo.splice(earlier, 1);
   }
 
+  /** Listeners without AUTH never get here (smtp-server refuses the command); a listener with AUTH overrides it. */
   protected onAuth(_auth: SMTPServerAuthentication, _session: SMTPServerSession, callback: (error: Error | null | undefined, response?: SMTPServerAuthenticationResponse) => void): void {
     callback(new SmtpReplyError(REPLIES.authUnavailable));
   }

@@ -497,12 +497,7 @@ export function reviewSummary(fields: WizardFields, inForce: InForce = { effecti
 /** What the admin should know before applying: choices that leave the relay weaker than it could be. */
 export function reviewWarnings(fields: WizardFields, context: { internalTest?: InternalTest | null; machineName?: string | null; internalInForce?: { host: string; port: string } | null } = {}): string[] {
   const warnings: string[] = [];
-  const last = context.internalTest ?? null;
-  const host = fields.internalHost.trim();
-  const port = fields.internalPort.trim() || '25';
-  // the server the relay already delivers to (the dashboard watches it) needs no test to be known; a test of it still counts
-  const inForceUntested = context.internalInForce?.host === host && context.internalInForce.port === port && (!last || last.host !== host || last.port !== port);
-  const internal = inForceUntested ? null : internalTestWarning(fields, last);
+  const internal = internalTestWarning(fields, context.internalTest ?? null, context.internalInForce ?? null);
   if (internal) warnings.push(internal);
   const name = hostNameWarning(fields.hostname.trim() || context.machineName);
   if (name) warnings.push(name);
@@ -579,12 +574,17 @@ export interface InternalTest {
   ok: boolean;
 }
 
-/** What the review says about the internal server's test: null when the last test of this host and port went well. */
-export function internalTestWarning(fields: Pick<WizardFields, 'internalHost' | 'internalPort'>, last: InternalTest | null): string | null {
+/**
+ * What the review says about the internal server's test: null when the last test of this host and port went well, or
+ * when none was made of the server in force (`inForce`, on a wizard run again).
+ */
+export function internalTestWarning(fields: Pick<WizardFields, 'internalHost' | 'internalPort'>, last: InternalTest | null, inForce: { host: string; port: string } | null = null): string | null {
   const host = fields.internalHost.trim();
   const port = fields.internalPort.trim() || '25';
   if (!host) return null;
   if (!last || last.host !== host || last.port !== port) {
+    // the server the relay already delivers to (the dashboard watches it) needs no test to be known
+    if (inForce?.host === host && inForce.port === port) return null;
     return `The internal server (${host} port ${port}) was not tested: press "Test connection" under Internal server to see that Moat can hand it mail.`;
   }
   if (!last.answered) return 'The internal server did not answer the test: mail will wait in the queue until it does.';
