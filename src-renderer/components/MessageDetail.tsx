@@ -2,7 +2,7 @@ import { useEffect, useRef, type ReactNode } from 'react';
 import type { Output } from '../../src-relay/admin/contract.ts';
 import { formatDuration, formatMs, formatScore, formatSize } from '../lib/format.ts';
 import { DECISION_ACTION, lastReplyText, MESSAGE_STATUS, QUEUE_STATUS, RECIPIENT_STATUS } from '../lib/words.ts';
-import { Badge, Facts, Time } from './ui.tsx';
+import { AddressText, Badge, Facts, Time } from './ui.tsx';
 import { PlainError } from './PlainError.tsx';
 import { senderLabel } from '../lib/sender.ts';
 import { MessageBody } from './MessageBody.tsx';
@@ -116,7 +116,7 @@ export function MessageDetail({ message, headingLevel = 2, paused = false }: { m
           return (
             <li key={recipient.address}>
               <div className="recipient-head">
-                <strong className="addr-text">{recipient.address}</strong> <Badge tone={state.tone}>{state.label}</Badge>
+                <strong className="addr-text"><AddressText text={recipient.address} /></strong> <Badge tone={state.tone}>{state.label}</Badge>
               </div>
               <div className="muted small">
                 {recipient.route === 'internal' ? 'Internal server' : 'Internet'} · {recipient.attempts} {recipient.attempts === 1 ? 'attempt' : 'attempts'}

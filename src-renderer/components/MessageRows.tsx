@@ -4,6 +4,7 @@ import { pageSelectionState, setAll, toggleId } from '../lib/selection.ts';
 import { MOVE_KEYS, moveIndex, rovingStop } from '../lib/table.ts';
 import { summarizeList } from '../lib/words.ts';
 import { senderKey, senderLabel } from '../lib/sender.ts';
+import { AddressText } from './ui.tsx';
 
 type Selection = ReadonlySet<string>;
 
@@ -100,7 +101,7 @@ export function MessageRow(props: {
       <MessageCell sender={senderLabel(row)} recipients={row.recipients} subject={row.subject} noSubject="(no subject)" />
       {/* a cut cell shows the whole of it on hover: all the recipients, not "and 2 more" cut away */}
       <td className={`${props.recipientsClassName ?? 'addr'} wide-only`} title={row.recipients.join(', ')}>
-        <span className="cell-text">{summarizeList(row.recipients, 1)}</span>
+        <span className="cell-text"><AddressText text={summarizeList(row.recipients, 1)} /></span>
       </td>
       <td className="subject-cell wide-only" title={row.subject ?? undefined}>
         <span className="cell-text">{row.subject ?? <span className="muted">(no subject)</span>}</span>
@@ -117,9 +118,9 @@ export function MessageRow(props: {
 export function MessageCell(props: { sender: string; recipients: readonly string[]; subject: string | null; noSubject: string }) {
   return (
     <td className="addr message-cell" title={props.sender}>
-      <span className="message-sender">{props.sender}</span>
+      <span className="message-sender"><AddressText text={props.sender} /></span>
       <span className="compact-only message-to" title={props.recipients.join(', ')}>
-        to {summarizeList(props.recipients, 1)}
+        to <AddressText text={summarizeList(props.recipients, 1)} />
       </span>
       <span className="compact-only message-subject" title={props.subject ?? undefined}>
         {props.subject ?? <span className="muted">{props.noSubject}</span>}

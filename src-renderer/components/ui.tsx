@@ -1,9 +1,14 @@
 import { useEffect, useId, useRef, type ReactNode } from 'react';
 import type { ApiFailure } from '../api/client.ts';
 import { formatDateTime, formatDateTimeSeconds, formatRelative } from '../lib/format.ts';
-import type { Tone } from '../lib/words.ts';
+import { addressPieces, type Tone } from '../lib/words.ts';
 
 /** Small building blocks shared by the screens: states (loading, empty, error), form fields, badges, times. */
+
+/** Text with addresses in it, allowed to wrap at their "@" and dots before it wraps mid-word. */
+export function AddressText({ text }: { text: string }) {
+  return <>{addressPieces(text).flatMap((piece, index) => (index ? [<wbr key={index} />, piece] : [piece]))}</>;
+}
 
 export function Loading({ label = 'Loading…' }: { label?: string }) {
   return (

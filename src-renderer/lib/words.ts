@@ -98,6 +98,14 @@ export function outcomeWords(outcome: string): { label: string; tone: Tone } {
   }
 }
 
+/**
+ * An address cut into the pieces a narrow cell may wrap between: after "@" and before each ".", so
+ * "someone@example.test" wraps as "someone@ / example / .test", never "example.te / st".
+ */
+export function addressPieces(text: string): string[] {
+  return text.split(/(?<=@)|(?=\.)/).filter(Boolean);
+}
+
 /** "a, b and 3 more" for a recipients cell. */
 export function summarizeList(items: readonly string[], shown = 2): string {
   if (items.length <= shown) return items.join(', ');

@@ -100,6 +100,32 @@ async function tableColumns(page: Page, row: Locator, wide: string[], narrow: st
   for (const part of shows) assert.match(text, part, `at ${width} px the row still shows ${part}`);
 }
 
+/**
+ * Where the text of `row`'s sender wraps inside a word: each line break the browser made, as the text around it,
+ * unless it falls after "@", "-" or a space or before a dot (an address cut "example.te / st" is misread).
+ */
+async function midWordBreaks(row: Locator): Promise<string[]> {
+  // a function made from text: this file is type-checked without the DOM's types
+  const breaks = new Function('sender', `
+    const chars = [];
+    const walker = document.createTreeWalker(sender, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      for (let at = 0; at < node.textContent.length; at++) {
+        const range = document.createRange();
+        range.setStart(node, at);
+        range.setEnd(node, at + 1);
+        chars.push({ char: node.textContent[at], top: Math.round(range.getBoundingClientRect().top) });
+      }
+    }
+    const text = chars.map(({ char }) => char).join('');
+    return chars
+      .map((_, at) => at)
+      .filter((at) => at > 0 && chars[at].top > chars[at - 1].top && !/[@\\-\\s]/.test(chars[at - 1].char) && chars[at].char !== '.')
+      .map((at) => text.slice(Math.max(0, at - 12), at) + ' / ' + text.slice(at, at + 12));
+  `) as (sender: unknown) => string[];
+  return row.locator('.message-sender').evaluate(breaks);
+}
+
 /** Follows a link of the main navigation (the way an admin gets there) and waits for the screen's title. */
 async function go(page: Page, link: string | RegExp, title: string): Promise<void> {
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: link, exact: typeof link === 'string' }).click();
@@ -190,6 +216,7 @@ async function everyScreen(page: Page): Promise<void> {
     ['Received', 'Sender · Recipients · Subject', 'Reason'],
     [/to bob@example\.test/, /Re: Fwd: Your invoice/, /junk score/, /Score [\d.]+ · [\d.]+ (B|kB)/],
   );
+  assert.deepEqual(await midWordBreaks(held), [], 'the long sender address wraps at its "@" and dots, not inside a word');
   await held.click();
   await textMatches(page.getByRole('complementary', { name: 'Message preview' }).locator('.decision'), /MISSING_DATE/);
   await fits(page, 'Quarantine', 'quarantine-preview');

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { destinationReport, lastReplyText, probeStatusWords, recipientWords, retryAllReport, retryAllSettled } from '../../../src-renderer/lib/words.ts';
+import { addressPieces, destinationReport, lastReplyText, probeStatusWords, recipientWords, retryAllReport, retryAllSettled } from '../../../src-renderer/lib/words.ts';
 
 test("a recipient's last reply says its status once: not \"2.0.0 250 2.0.0 Ok\"", () => {
   assert.equal(lastReplyText('2.0.0', '250 2.0.0 Ok: queued as 4F2A'), '250 2.0.0 Ok: queued as 4F2A');
@@ -51,4 +51,12 @@ test('an action on a destination while delivery is paused says the mail goes at 
   assert.equal(destinationReport('release', 'partner.test', 1, true), 'Released: 1 message to partner.test, sent as soon as you resume delivery (it is paused).');
   assert.equal(destinationReport('hold', 'partner.test', 2, true), 'Held: 2 messages to partner.test.');
   assert.match(destinationReport('retry', 'partner.test', 0, false), /^partner\.test: nothing waits for a later try/);
+});
+
+test('an address wraps after its "@" and before its dots, not inside a word', () => {
+  assert.deepEqual(addressPieces('someone@example.test'), ['someone@', 'example', '.test']);
+  assert.deepEqual(addressPieces('first.last@mail.example.test and 2 more'), ['first', '.last@', 'mail', '.example', '.test and 2 more']);
+  assert.deepEqual(addressPieces('Mail system (no sender address)'), ['Mail system (no sender address)']);
+  assert.deepEqual(addressPieces('.@.'), ['.@', '.'], 'pieces are never empty');
+  assert.deepEqual(addressPieces(''), []);
 });
