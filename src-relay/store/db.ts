@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import { chmodSync, closeSync, openSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 export type Db = Database.Database;
@@ -197,7 +198,9 @@ const MIGRATIONS: readonly string[] = [
 
 /** Opens (and migrates) the relay database: WAL, synchronous=FULL, so a commit survives power loss. */
 export function openDatabase(dataDir: string, options: { schemaVersion?: number } = {}): Db {
-  const db = new Database(join(dataDir, 'moat.db'));
+  const file = join(dataDir, 'moat.db');
+  ownerOnly(file);
+  const db = new Database(file);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
   db.pragma('foreign_keys = ON');
@@ -254,6 +257,15 @@ function strangers(db: Db): string[] {
     ...[...expected].filter(([key]) => !found.has(key)).map(([key]) => `${key} is missing`),
     ...[...found].filter(([key, sql]) => expected.has(key) && expected.get(key) !== sql).map(([key]) => `${key} is not as Moat made it`),
   ];
+}
+
+/**
+ * The database holds password hashes: it is made readable by its owner only, whatever the umask (a data directory
+ * made by hand may be 0755). SQLite gives its -wal and -shm files the database file's mode.
+ */
+function ownerOnly(file: string): void {
+  closeSync(openSync(file, 'a', 0o600));
+  if ((statSync(file).mode & 0o077) !== 0) chmodSync(file, 0o600);
 }
 
 /** The schema version of a database (how many migrations it has had). */
