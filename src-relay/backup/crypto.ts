@@ -10,6 +10,11 @@ export const ENCRYPTED_MAGIC = Buffer.from('MOATENC1', 'ascii');
 const TAG_BYTES = 16;
 /** scrypt cost: 2^15 x 8 = 32 MiB and about 0.1 s per derivation, OWASP's floor for scrypt. */
 const SCRYPT = { N: 2 ** 15, r: 8, p: 1 } as const;
+/**
+ * The most a backup's header may ask of scrypt, which runs before the passphrase is known to be right: 128 MiB
+ * (128 x N x r) and four times Moat's own work. A crafted header asked for 4 GiB and half a minute.
+ */
+export const MAX_SCRYPT = { memoryBytes: 128 * 1024 ** 2, work: 4 * SCRYPT.N * SCRYPT.r * SCRYPT.p } as const;
 const CHECK_LABEL = 'moat backup passphrase check';
 const MAX_HEADER_BYTES = 4096;
 
@@ -85,10 +90,15 @@ export async function startDecryption(
   } catch {
     throw new BackupCryptoError('DAMAGED', 'the backup header is damaged');
   }
+  if (typeof header !== 'object' || header === null) throw new BackupCryptoError('DAMAGED', 'the backup header is damaged');
   if (header.v !== 1 || header.cipher !== 'aes-256-gcm' || header.kdf !== 'scrypt') {
     throw new BackupCryptoError('NOT_A_BACKUP', 'this backup was made by a newer Moat (unknown encryption)');
   }
-  if (!(header.N <= 2 ** 20 && header.r <= 32 && header.p <= 16)) throw new BackupCryptoError('DAMAGED', 'the backup header asks for unreasonable scrypt parameters');
+  if (![header.salt, header.iv, header.check].every((value) => typeof value === 'string')) throw new BackupCryptoError('DAMAGED', 'the backup header is damaged');
+  const { N, r, p } = header;
+  if (![N, r, p].every((value) => Number.isSafeInteger(value) && value >= 1) || 128 * N * r > MAX_SCRYPT.memoryBytes || N * r * p > MAX_SCRYPT.work) {
+    throw new BackupCryptoError('DAMAGED', `the backup header asks scrypt for more than a Moat backup ever needs (N ${N}, r ${r}, p ${p}): refused before any key is derived`);
+  }
   const { key, checkKey } = await deriveKeys(passphrase, Buffer.from(header.salt, 'base64'), header);
   const expected = createHmac('sha256', checkKey).update(CHECK_LABEL).digest();
   const stored = Buffer.from(header.check, 'base64');

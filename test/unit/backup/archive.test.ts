@@ -116,3 +116,30 @@ test('encryption round-trips; a wrong passphrase is told at once; any altered by
   header[at + 2] = 'C'.charCodeAt(0); // the header is authenticated too
   await assert.rejects(decrypt('correct horse battery staple', header));
 });
+
+/** `file` with its header's scrypt parameters changed (the passphrase check then fails, if the derivation runs). */
+function withScrypt(file: Buffer, params: Record<string, unknown>): Buffer {
+  const length = file.readUInt32BE(8);
+  const header = { ...JSON.parse(file.subarray(12, 12 + length).toString('utf8')), ...params };
+  const json = Buffer.from(JSON.stringify(header));
+  const prefix = Buffer.alloc(4);
+  prefix.writeUInt32BE(json.length);
+  return Buffer.concat([file.subarray(0, 8), prefix, json, file.subarray(12 + length)]);
+}
+
+test("a backup header asking scrypt for more than Moat's own use allows is refused before any key is derived; up to it, the passphrase decides", async () => {
+  const file = await encrypt('correct horse battery staple', Buffer.from('queue'));
+  const refused = (error: unknown) => error instanceof BackupCryptoError && error.code === 'DAMAGED' && /asks scrypt for more than a Moat backup ever needs/.test(error.message);
+  // the attacker's file: 4 GiB at N 2^20, r 32 (27.9 s and 4.27 GB here before the passphrase was found wrong)
+  const started = process.hrtime.bigint();
+  await assert.rejects(decrypt('correct horse battery staple', withScrypt(file, { N: 2 ** 20, r: 32 })), refused);
+  await assert.rejects(decrypt('x', withScrypt(file, { N: 2 ** 15, r: 8, p: 16 })), refused, 'sixteen times the work');
+  // one step past each limit
+  await assert.rejects(decrypt('x', withScrypt(file, { N: 2 ** 18, r: 8 })), refused, '256 MiB');
+  await assert.rejects(decrypt('x', withScrypt(file, { N: 2 ** 15, r: 8, p: 5 })), refused, 'five times the work');
+  assert.ok(Number(process.hrtime.bigint() - started) / 1e6 < 1_000, 'no derivation ran');
+  for (const bad of [{ N: 'x' }, { p: 0 }, { r: 1.5 }, { salt: 7 }]) await assert.rejects(decrypt('x', withScrypt(file, bad)), (error: unknown) => error instanceof BackupCryptoError && error.code === 'DAMAGED', JSON.stringify(bad));
+  // at the limits the derivation runs and only the passphrase check stands in the way (the header is part of the AAD)
+  await assert.rejects(decrypt('correct horse battery staple', withScrypt(file, { N: 2 ** 17, r: 8 })), (error: unknown) => error instanceof BackupCryptoError && error.code === 'WRONG_PASSPHRASE');
+  await assert.rejects(decrypt('correct horse battery staple', withScrypt(file, { N: 2 ** 15, r: 8, p: 4 })), (error: unknown) => error instanceof BackupCryptoError && error.code === 'WRONG_PASSPHRASE');
+});
