@@ -7,6 +7,7 @@ import { HTTP_ERRORS, sendErrorAnswer } from '../http/router.ts';
  */
 export const API_ERRORS = {
   NOT_FOUND: HTTP_ERRORS.NOT_FOUND,
+  BAD_TARGET: HTTP_ERRORS.BAD_TARGET,
   METHOD_NOT_ALLOWED: HTTP_ERRORS.METHOD_NOT_ALLOWED,
   UNKNOWN_METHOD: { status: 404, message: 'no such admin API method' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'send the request as application/json' },

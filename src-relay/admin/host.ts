@@ -519,8 +519,8 @@ export class AdminHost {
 
   private router(secure: boolean): Router {
     const router = new Router();
-    router.use(({ req, res }) => {
-      const refusal = refuseRequest(req.headers.host, req.headers.origin, req.headers['sec-fetch-site'], this.allowedHosts(), { secure, api: (req.url ?? '').startsWith('/api/') });
+    router.use(({ req, res, url }) => {
+      const refusal = refuseRequest(req.headers.host, req.headers.origin, req.headers['sec-fetch-site'], this.allowedHosts(), { secure, api: url.pathname.startsWith('/api/') });
       if (!refusal) return false;
       sendApiError(res, refusal);
       return true;

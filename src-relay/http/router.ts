@@ -42,6 +42,7 @@ export function sendText(res: ServerResponse, status: number, contentType: strin
  */
 export const HTTP_ERRORS = {
   NOT_FOUND: { status: 404, message: 'no such page' },
+  BAD_TARGET: { status: 400, message: 'the request target must be a path that starts with one "/"' },
   METHOD_NOT_ALLOWED: { status: 405, message: 'method not allowed here' },
   INTERNAL: { status: 500, message: 'internal error (see the relay log)' },
   UNAVAILABLE: { status: 503, message: 'the relay is not ready' },
@@ -63,6 +64,9 @@ export function sendErrorAnswer(
 export function sendError(res: ServerResponse, code: HttpErrorCode, message?: string): void {
   sendErrorAnswer(res, code, HTTP_ERRORS[code], message);
 }
+
+/** A request target as browsers send it: a path with one leading "/" (RFC 9112 3.2.1, origin-form). */
+const ORIGIN_FORM = /^\/(?![/\\])/;
 
 export class Router {
   private readonly routes: Route[] = [];
@@ -109,7 +113,9 @@ export class Router {
   }
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://admin.invalid');
+    // "//x/api/y" or an absolute URL would be parsed with a host of its own, and its path read apart from its text
+    if (!ORIGIN_FORM.test(req.url ?? '')) return sendError(res, 'BAD_TARGET');
+    const url = new URL(req.url!, 'http://admin.invalid');
     const context: RequestContext = { req, res, url, params: {}, locals: {} };
     for (const middleware of this.middleware) if (await middleware(context)) return;
     let candidates: ReturnType<Router['match']>;
