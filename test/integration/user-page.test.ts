@@ -169,6 +169,26 @@ test('"Sent by" names the envelope sender whenever From names someone else, even
   }
 });
 
+test('the From line shows its address whole and first when the name poses as an address; a long name is cut, never the address', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const fromLineOf = async (envelope: string, from: string) => {
+    const raw = undated('from line', 'Cheap offer now').replace('From: Alice <alice@sender.test>', `From: ${from}`);
+    const id = /queued as (\S+)/.exec((await send(direct.port, envelope, ['a@example.test'], raw)).response)![1]!;
+    const page = await http(direct, newClient(), 'GET', `/q/${token(directLinks, 'a@example.test', id)}`);
+    assert.equal(page.status, 200);
+    return /<dt>From<\/dt><dd>([^<]*)<\/dd>/.exec(page.body)![1]!;
+  };
+  const encoded = (text: string) => `=?utf-8?b?${Buffer.from(text).toString('base64')}?=`;
+  // the attacker's From: a helpdesk address as the name, padded with 980 braille blanks (not white space, so not
+  // squeezed) until the real address fell past the 998 characters shown; From is the envelope sender: no "Sent by"
+  const posing = await fromLineOf('attacker@evil.test', `${encoded(`IT Helpdesk <it-helpdesk@example.test>${'\u2800'.repeat(980)}`)} <attacker@evil.test>`);
+  assert.match(posing, /^attacker@evil\.test, named &quot;IT Helpdesk &lt;it-helpdesk@example\.test&gt;\u2800+…&quot;$/);
+  assert.ok(posing.length < 150, `the name is cut short (${posing.length} characters)`);
+  const long = await fromLineOf('spam@sender.test', `${encoded('Accounts '.repeat(200))} <spam@sender.test>`);
+  assert.match(long, /^(Accounts ){6}Accou… &lt;spam@sender\.test&gt;$/);
+  assert.equal(await fromLineOf('spam@sender.test', '"Spam Sender" <spam@sender.test>'), 'Spam Sender &lt;spam@sender.test&gt;');
+  assert.equal(await fromLineOf('spam@sender.test', 'spam@sender.test'), 'spam@sender.test');
+});
+
 test("recipient A's link releases the message to A only: B's copy stays in quarantine until B releases it, then the message leaves quarantine", { timeout: TEST_TIMEOUT_MS }, async () => {
   const subject = `for two ${Date.now()}`;
   const id = await quarantined(direct, ['a@example.test', 'b@example.test'], subject);
