@@ -215,7 +215,7 @@ export async function createRelay(config: Config, dataDir: string, options: Rela
     certificate.start();
     undo.push(() => certificate.stop());
     const userPage = config.quarantine.userPage.listen
-      ? new UserPage({ config: config.quarantine.userPage, quarantine, links: await UserLinks.open(dataDir), logger, clock })
+      ? new UserPage({ config: config.quarantine.userPage, ownDomains: config.domains, quarantine, links: await UserLinks.open(dataDir), logger, clock })
       : null;
     // like the admin listener: an address that cannot be bound is logged and retried, the mail keeps flowing
     await userPage?.start();

@@ -34,6 +34,7 @@ export function createContentPipeline(config: Config, options: ContentPipelineOp
     policy: policyOf(config),
     senderLists: new SenderLists(options.db),
     personalLists: new PersonalLists(options.db),
+    ownDomains: new Set(config.domains.map((domain) => normalizeDomain(domain) ?? domain)),
     logger: options.logger,
     parse: options.parse,
   });

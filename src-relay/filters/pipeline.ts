@@ -10,6 +10,7 @@ import type { StartedCheck } from './filter-thread.ts';
 import type { Filter, FilterResult, MessageContext, SealedPass } from './types.ts';
 import type { Verdict } from '../events.ts';
 import { fromAddresses } from './from-addresses.ts';
+import { normalizeDomain, splitAddress } from '../util/address.ts';
 
 const VERDICTS: ReadonlySet<Verdict> = new Set(['accept', 'tag', 'quarantine', 'reject', 'tempfail']);
 /** A filter's answer is trimmed to this before it goes into the trace (and the database). */
@@ -34,6 +35,11 @@ export interface PipelineOptions {
    * the message, and the junk filters are skipped only when every recipient left allows the envelope sender.
    */
   personalLists?: PersonalLists;
+  /**
+   * The office's own domains (normalized): an allowance, the admin's or a recipient's, never covers an envelope sender
+   * in them. A forged "ceo@" of the office is what a user is most tempted to always allow, and what forgers send.
+   */
+  ownDomains?: ReadonlySet<string>;
   logger: Logger;
   /**
    * A message the MIME walk could not look at whole (a limit reached, ambiguous MIME; `MimeSummary.unchecked`):
@@ -117,9 +123,14 @@ export class FilterPipeline {
   /** The lists' word and the filters' verdicts on a parsed message, as one decision. */
   private async listsAndFilters(input: MessageInput, outcomes: FilterOutcome[], context: MessageContext): Promise<Decision> {
     const from = fromAddresses(context.headers);
-    const senderList = this.options.senderLists?.lookup(input.sender, from) ?? null;
-    const personal = this.personalVerdict(input.recipients, input.sender, from, senderList?.list === 'allow');
-    const ownLists = personal?.hits.length ? [ownListsOutcome(personal, senderList?.list === 'allow')] : [];
+    const listed = this.options.senderLists?.lookup(input.sender, from) ?? null;
+    const ownSender = this.isOwnDomain(input.sender);
+    const senderList = listed?.list === 'allow' && ownSender ? null : listed;
+    const personal = this.personalVerdict(input.recipients, input.sender, from, senderList?.list === 'allow', ownSender);
+    const ownLists = [
+      ...(listed !== senderList ? [notForOwnDomains(`the allow list's ${listed!.entry}`)] : []),
+      ...(personal?.hits.length ? [ownListsOutcome(personal, senderList?.list === 'allow', ownSender)] : []),
+    ];
     if (senderList?.list === 'deny' || personal?.allBlocked) return decide([...outcomes, ...ownLists], this.options.policy, senderList, personal);
     // one recipient's allowance never lowers another's protection: junk is skipped only when all of them allow
     const allowed = senderList?.list === 'allow' || Boolean(personal?.allAllow);
@@ -138,7 +149,12 @@ export class FilterPipeline {
   }
 
   /** What the recipients' own lists say of this message; null when there are none to ask. */
-  private personalVerdict(recipients: readonly string[], sender: string, from: readonly string[], globallyAllowed: boolean): PersonalVerdict | null {
+  private isOwnDomain(address: string): boolean {
+    const domain = normalizeDomain(splitAddress(address)?.domain ?? '');
+    return domain !== null && Boolean(this.options.ownDomains?.has(domain));
+  }
+
+  private personalVerdict(recipients: readonly string[], sender: string, from: readonly string[], globallyAllowed: boolean, ownSender: boolean): PersonalVerdict | null {
     const lists = this.options.personalLists;
     if (!lists || recipients.length === 0) return null;
     const hits: PersonalHit[] = [];
@@ -152,7 +168,7 @@ export class FilterPipeline {
     return {
       hits,
       allBlocked: remaining.length === 0,
-      allAllow: !globallyAllowed && remaining.length > 0 && remaining.every((recipient) => allowing.has(recipient)),
+      allAllow: !globallyAllowed && !ownSender && remaining.length > 0 && remaining.every((recipient) => allowing.has(recipient)),
     };
   }
 
@@ -226,8 +242,15 @@ function domainList(list: unknown): string[] {
   return Array.isArray(list) ? list.filter((item): item is string => typeof item === 'string' && item.length <= 253).slice(0, MAX_HEADERS) : [];
 }
 
+const NOT_FOR_OWN_DOMAINS = 'an allowance does not cover a sender in our own domains, the addresses forgers pose as';
+
+/** An allowance left unused because the sender is in our own domains, in the decision trace. */
+function notForOwnDomains(what: string): FilterOutcome {
+  return { filter: OWN_LISTS_NAME, role: 'policy', verdict: 'accept', score: 0, reasons: [`${what} was not used, junk checks ran as usual: ${NOT_FOR_OWN_DOMAINS}`], ms: 0 };
+}
+
 /** The recipients' own lists in the decision trace, in words (the admin's message view shows them as a filter row). */
-function ownListsOutcome(personal: PersonalVerdict, globallyAllowed: boolean): FilterOutcome {
+function ownListsOutcome(personal: PersonalVerdict, globallyAllowed: boolean, ownSender: boolean): FilterOutcome {
   const reasons: string[] = [];
   for (const hit of personal.hits) {
     reasons.push(
@@ -236,7 +259,8 @@ function ownListsOutcome(personal: PersonalVerdict, globallyAllowed: boolean): F
         : `allowed by ${hit.recipient}'s own list (${hit.entry})`,
     );
   }
-  if (personal.hits.some((hit) => hit.list === 'allow') && !globallyAllowed) {
+  if (personal.hits.some((hit) => hit.list === 'allow') && ownSender) reasons.push(`junk checks ran as usual: ${NOT_FOR_OWN_DOMAINS}`);
+  else if (personal.hits.some((hit) => hit.list === 'allow') && !globallyAllowed) {
     reasons.push(
       personal.allAllow
         ? 'junk checks skipped: every recipient allows this sender (virus, attachment and policy checks still ran)'

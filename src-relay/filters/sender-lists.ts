@@ -75,3 +75,21 @@ export function listKeysOf(address: string): string[] {
   for (let i = 0; i < labels.length - 1; i++) keys.push(`@${labels.slice(i).join('.')}`);
   return keys;
 }
+
+/**
+ * The office's own domains a normalized list entry would cover ("boss@example.test", "@example.test", "@test"): an
+ * allowance never applies to them (filters/pipeline.ts ownDomains), so the admin is told rather than left to trust it.
+ */
+export function ownDomainsCovered(entry: string, domains: readonly string[]): string[] {
+  return domains.filter((domain) => {
+    const own = normalizeDomain(domain) ?? domain;
+    return listKeysOf(`x@${own}`).includes(entry) || entry.endsWith(`@${own}`);
+  });
+}
+
+/** The refusal of an allow entry that covers our own domains, in words for the admin. */
+export function ownDomainAllowProblem(entry: string, domains: readonly string[]): string | null {
+  const covered = ownDomainsCovered(entry, domains);
+  if (covered.length === 0) return null;
+  return `"${entry}" covers our own domain ${covered.join(', ')}: mail that claims to be from it is checked every time, because forgers pose as it, so no allow list can let it skip the junk checks`;
+}

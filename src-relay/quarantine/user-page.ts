@@ -87,6 +87,8 @@ export class RateLimiter {
 
 export interface UserPageOptions {
   config: Config['quarantine']['userPage'];
+  /** The office's own domains: a sender in them cannot be always allowed (filters/pipeline.ts ownDomains). */
+  ownDomains?: readonly string[];
   quarantine: Quarantine;
   links: UserLinks;
   logger: Logger;
@@ -167,6 +169,11 @@ export class UserPage {
     return false;
   }
 
+  private ownDomainSender(sender: string): boolean {
+    const domain = normalizeDomain(splitAddress(sender)?.domain ?? '');
+    return domain !== null && (this.options.ownDomains ?? []).some((own) => normalizeDomain(own) === domain);
+  }
+
   /** The token's claims, or null after answering with why the link does not work. */
   private claims(context: RequestContext): LinkClaims | null {
     const token = context.params.token ?? '';
@@ -222,7 +229,7 @@ ${from && message.sender && !fromIsSender(rawFrom, message.sender) ? `<dt>Sent b
 <p class="why"><strong>Why it was held:</strong> ${escapeHtml(whyInWords(waiting.decision, message))}</p>
 <div class="actions">
 ${release}
-${button('allow', 'Always allow this sender')}
+${this.ownDomainSender(message.sender) ? '' : button('allow', 'Always allow this sender')}
 ${button('block', 'Block this sender')}
 </div>
 <p class="note">${
@@ -232,7 +239,13 @@ ${button('block', 'Block this sender')}
           ? 'Your mail administrator decides on each request; you will get an e-mail with the answer.'
           : '"Release to me" delivers it to your mailbox only. "Always allow" stops mail from this sender being held as junk for you (viruses and dangerous attachments are still stopped). "Block" keeps mail from this sender away from you.'
     }</p>
-${message.sender ? `<p class="note">"Always allow" and "Block" apply to the sending address <strong>${escapeHtml(message.sender)}</strong>.</p>` : ''}
+${
+  this.ownDomainSender(message.sender)
+    ? `<p class="note">This message says it is from your own organisation (<strong>${escapeHtml(message.sender)}</strong>). Such mail is checked every time, because forgers pose as it: it cannot be always allowed. "Block" applies to that address.</p>`
+    : message.sender
+      ? `<p class="note">"Always allow" and "Block" apply to the sending address <strong>${escapeHtml(message.sender)}</strong>.</p>`
+      : ''
+}
 <h2>What the message says</h2>
 <p class="note">Shown as plain text only: nothing in it is opened, loaded or run. Be careful with links or requests for passwords or payments.</p>
 <pre>${escapeHtml(safe.text.slice(0, PAGE_TEXT_CHARS)) || '(no text)'}</pre>
@@ -275,6 +288,9 @@ ${
       if (removed === 'gone') return gonePage(res);
       const text = removed === 'removed' ? `Done: ${entry} is no longer on your lists.` : `${entry} was not on your lists; nothing changed.`;
       return page(res, 200, removed === 'removed' ? 'Sender removed' : 'Nothing to remove', `<p class="done" role="status">${escapeHtml(text)}</p><p><a href="${messageHref(params.token!)}">Back to the message</a></p>`);
+    }
+    if (action === 'allow' && this.ownDomainSender(waiting.message.sender)) {
+      return page(res, 409, 'Cannot always allow this sender', `<p class="refused" role="status">Nothing was added: mail that says it is from your own organisation is checked every time, because forgers pose as it. If you know this message is genuine, release it instead.</p><p><a href="${messageHref(params.token!)}">Back to the message</a></p>`);
     }
     let result: RecipientActionResult;
     if (action === 'release' && this.options.config.releaseMode === 'direct' && !adminOnly) {

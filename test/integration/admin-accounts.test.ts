@@ -233,6 +233,12 @@ test('sender lists: entries are normalised, moved between lists, removed; a deni
     await internal.waitFor(1);
     await assert.rejects(senders(context, 'senders.remove', { entry: '@spammer.test' }), apiError('SENDER_ENTRY_GONE', /@spammer\.test/));
     await assert.rejects(senders(context, 'senders.set', { list: 'allow', entry: 'not valid' }), apiError('INVALID_INPUT', undefined, ['entry']));
+    // an allowance never covers our own domains (forgers pose as them): said at once, not left to be trusted
+    for (const entry of ['boss@Example.TEST', 'example.test', '@EXAMPLE.test']) {
+      await assert.rejects(senders(context, 'senders.set', { list: 'allow', entry }), apiError('INVALID_INPUT', /covers our own domain example\.test: mail that claims to be from it is checked every time/, ['entry']), entry);
+    }
+    assert.equal((await senders(context, 'senders.set', { list: 'deny', entry: 'boss@example.test' })).list, 'deny', 'blocking one is fine');
+    assert.equal((await senders(context, 'senders.set', { list: 'allow', entry: '@sub.example.test' })).entry, '@sub.example.test', 'another domain under it is not ours');
   } finally {
     await relay.stop();
     await internal.stop();
@@ -242,7 +248,7 @@ test('sender lists: entries are normalised, moved between lists, removed; a deni
 test('sender lists work before the first start too, on the data directory', async () => {
   const dataDir = tempDir('moat-senders-setup-');
   dirs.push(dataDir);
-  const context = apiContext(null, { dataDir });
+  const context = apiContext(null, { dataDir, config: beforeStart });
   await senders(context, 'senders.set', { list: 'allow', entry: '@partner.test' });
   assert.deepEqual((await senders(context, 'senders.list', {})).entries.map((entry) => entry.entry), ['@partner.test']);
 });

@@ -57,6 +57,10 @@ test('a bad entry, or a recipient who is not one of this relay\'s users, is refu
   assert.equal(badEntry.status, 400);
   assert.deepEqual(badEntry.body.issues?.map((issue) => issue.path), ['entry']);
   assert.match(badEntry.body.issues![0]!.message, /neither an address \(user@example\.com\) nor a domain/);
+  const own = await admin.raw('senders.personalSet', { recipient: 'bob@example.test', list: 'allow', entry: 'ceo@example.test' });
+  assert.equal(own.status, 400);
+  assert.deepEqual(own.body.issues?.map((issue) => issue.path), ['entry']);
+  assert.match(own.body.issues![0]!.message, /"ceo@example\.test" covers our own domain example\.test/);
   const foreign = await admin.raw('senders.personalSet', { recipient: 'someone@elsewhere.test', list: 'deny', entry: 'x@y.test' });
   assert.equal(foreign.status, 400);
   assert.deepEqual(foreign.body.issues?.map((issue) => issue.path), ['recipient']);

@@ -133,3 +133,34 @@ test("the admin's deny list wins over a recipient's own allowance", async () => 
     new SenderLists(relay.relay.database).remove('@partner.test');
   }
 });
+
+test("an allowance, a recipient's or the admin's, never covers a sender in our own domains: a forged boss is checked as junk", async () => {
+  // the user pressed "Always allow" on a forged message from the boss; the next forgery must not skip the junk checks
+  lists.set('kim@example.test', 'allow', 'boss@example.test', 'kim', Date.now());
+  const forged = withFrom(message('forged boss', `${GTUBE}\r\n`), 'The Boss <boss@example.test>');
+  assert.match(await refusal('boss@example.test', ['kim@example.test'], forged), /^550 5\.7\.1 Message refused as junk/);
+  const plain = await send(relay.port, 'boss@example.test', ['kim@example.test'], withFrom(message('forged boss plain'), 'The Boss <boss@example.test>'));
+  await sink.waitForSubject('forged boss plain');
+  const decision = parseDecision(relay.relay.queue.store.message(queueId(plain.response))!.decision)!;
+  const rules = decision.results.find((result) => result.filter === 'builtin-rules')!;
+  assert.ok(rules.reasons.some((reason) => reason.startsWith('FROM_OWN_DOMAIN_UNAUTHENTICATED')), rules.reasons.join('; '));
+  assert.ok(decision.results.find((result) => result.filter === 'own-lists')!.reasons.includes('junk checks ran as usual: an allowance does not cover a sender in our own domains, the addresses forgers pose as'));
+
+  const admin = new SenderLists(relay.relay.database);
+  admin.set('allow', '@example.test', 'admin', null, Date.now());
+  try {
+    assert.match(await refusal('boss@example.test', ['kim@example.test', 'lee@example.test'], withFrom(message('forged boss 2', `${GTUBE}\r\n`), 'boss@example.test')), /^550 5\.7\.1 Message refused as junk/);
+    const again = await send(relay.port, 'boss@example.test', ['lee@example.test'], withFrom(message('forged boss plain 2'), 'boss@example.test'));
+    await sink.waitForSubject('forged boss plain 2');
+    const trace = parseDecision(relay.relay.queue.store.message(queueId(again.response))!.decision)!;
+    assert.equal(trace.senderList, null, 'the allow list entry is not the decision');
+    assert.ok(trace.results.some((result) => result.reasons.includes("the allow list's @example.test was not used, junk checks ran as usual: an allowance does not cover a sender in our own domains, the addresses forgers pose as")));
+    // an outsider on the same list is still allowed: the rule is about our own domains only
+    admin.set('allow', 'friend@partner.test', 'admin', null, Date.now());
+    await send(relay.port, 'friend@partner.test', ['lee@example.test'], message('allowed outsider', `${GTUBE}\r\n`));
+    await sink.waitForSubject('allowed outsider');
+  } finally {
+    admin.remove('@example.test');
+    admin.remove('friend@partner.test');
+  }
+});

@@ -394,6 +394,24 @@ test('other methods, other paths and bodies over MAX_FORM_BYTES are refused; a b
   assert.equal(sunk(subject).length, 0);
 });
 
+test('a sender in our own domains cannot be always allowed from the page: no button, a note, and a press adds nothing', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const subject = `own domain ${Date.now()}`;
+  // an envelope sender of ours (a From of ours would add the forged-own-domain rule's score: refused, not held)
+  const info = await send(direct.port, 'boss@example.test', ['d@example.test'], undated(subject, 'offer'));
+  const id = /queued as (\S+)/.exec(info.response)![1]!;
+  const client = newClient();
+  const link = token(directLinks, 'd@example.test', id);
+  const shown = await http(direct, client, 'GET', `/q/${link}`);
+  assert.equal(shown.status, 200);
+  assert.doesNotMatch(shown.body, />Always allow this sender</);
+  assert.match(shown.body, /<button[^>]*>Block this sender<\/button>/);
+  assert.match(shown.body, /says it is from your own organisation \(<strong>boss@example\.test<\/strong>\)\. Such mail is checked every time, because forgers pose as it/);
+  const pressed = await press(direct, client, link, 'allow');
+  assert.equal(pressed.status, 409);
+  assert.match(pressed.body, /Nothing was added: mail that says it is from your own organisation is checked every time/);
+  assert.deepEqual(new PersonalLists(direct.relay.database).of('d@example.test'), []);
+});
+
 test("always allow and block put the message's envelope sender on the recipient's own lists, with the message's history saying so", { timeout: TEST_TIMEOUT_MS }, async () => {
   const subject = `lists ${Date.now()}`;
   const info = await send(direct.port, 'news@shop.test', ['c@example.test'], undated(subject, 'offer'));

@@ -2,6 +2,7 @@
 // page and `moat senders personal`. A change applies to the next message (the filters look entries up per message).
 import type { personalSendersContract } from '../../filters/contract.ts';
 import { MAX_PERSONAL_ENTRIES, PersonalLists, type PersonalListEntry } from '../../filters/personal-lists.ts';
+import { ownDomainAllowProblem } from '../../filters/sender-lists.ts';
 import { checkRecipient } from '../../util/address.ts';
 import { ApiError } from '../errors.ts';
 import { withDatabase } from './database.ts';
@@ -39,6 +40,8 @@ export const personalSendersHandlers = {
   'senders.personalSet': (input, context) => {
     const recipient = ownRecipient(input.recipient, context);
     const entry = normalizedEntry(input.entry);
+    const own = input.list === 'allow' ? ownDomainAllowProblem(entry, context.config().domains) : null;
+    if (own) throw new ApiError('INVALID_INPUT', undefined, [{ path: 'entry', message: own }]);
     const row = withDatabase(context, (db) => {
       const lists = new PersonalLists(db);
       if (!lists.set(recipient, input.list, entry, context.actor, context.clock())) return null;

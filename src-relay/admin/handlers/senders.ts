@@ -1,7 +1,7 @@
 // The sender allow and deny lists: the same table and entry rules as `moat senders` and the quarantine's "release
 // and allow the sender". A change applies to the next message (the filters look entries up per message).
 import type { sendersContract } from '../../filters/contract.ts';
-import { SenderLists, type SenderListEntry } from '../../filters/sender-lists.ts';
+import { ownDomainAllowProblem, SenderLists, type SenderListEntry } from '../../filters/sender-lists.ts';
 import { ApiError } from '../errors.ts';
 import { withDatabase } from './database.ts';
 import type { Handlers } from './types.ts';
@@ -19,6 +19,8 @@ export const sendersHandlers = {
 
   'senders.set': (input, context) => {
     const entry = normalized(input.entry);
+    const own = input.list === 'allow' ? ownDomainAllowProblem(entry, context.config().domains) : null;
+    if (own) throw new ApiError('INVALID_INPUT', undefined, [{ path: 'entry', message: own }]);
     const row = withDatabase(context, (db) => {
       const lists = new SenderLists(db);
       lists.set(input.list, entry, context.actor, input.note ?? null, context.clock());
