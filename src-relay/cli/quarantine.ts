@@ -6,7 +6,7 @@ import type { ConfigProblem, ConfigResult } from '../config/load.ts';
 import { missingStore, openServedStore, openStore } from '../engine.ts';
 import { silentLogger } from '../log/logger.ts';
 import { Quarantine } from '../quarantine/quarantine.ts';
-import { SenderLists } from '../filters/sender-lists.ts';
+import { ownDomainAllowProblem, SenderLists } from '../filters/sender-lists.ts';
 import { MAX_PERSONAL_ENTRIES, PersonalLists } from '../filters/personal-lists.ts';
 import { formatDecision } from '../filters/policy.ts';
 import { terminalSafe } from '../util/terminal-text.ts';
@@ -198,6 +198,11 @@ export async function sendersCommand(args: string[], context: QuarantineCliConte
   if (context.flags.note !== undefined && action !== 'allow' && action !== 'deny') return usage('--note goes with "senders allow" or "senders deny"');
   const opened = open(context, io);
   if (typeof opened === 'number') return opened;
+  const own = action === 'allow' ? ownDomainAllowProblem(entry!, opened.config.domains) : null;
+  if (own) {
+    io.err(`moat: ${own}\n`);
+    return EXIT_FAILED;
+  }
   const { db } = openStore(opened.dataDir, opened.config, silentLogger);
   const lists = new SenderLists(db);
   try {
@@ -260,6 +265,11 @@ async function personalCommand(args: string[], context: QuarantineCliContext, io
   const domain = recipient?.slice(recipient.lastIndexOf('@') + 1);
   if (action !== 'list' && action !== 'remove' && domain && !opened.config.domains.includes(domain)) {
     io.err(`moat: ${recipient} is not an address of this relay's domains (${opened.config.domains.join(', ') || 'none set'})\n`);
+    return EXIT_FAILED;
+  }
+  const own = action === 'allow' ? ownDomainAllowProblem(entry!, opened.config.domains) : null;
+  if (own) {
+    io.err(`moat: ${own}\n`);
     return EXIT_FAILED;
   }
   const { db } = openStore(opened.dataDir, opened.config, silentLogger);

@@ -112,4 +112,11 @@ test('moat senders deny applies to the next message of the running relay; remove
   assert.equal((await moat('senders', 'remove', '@spam.test')).code, 0);
   assert.equal((await moat('senders', 'remove', '@spam.test')).code, 1);
   assert.equal((await moat('senders', 'allow', 'not an address')).code, 2);
+  // an allowance never covers our own domains: refused in words, nothing added
+  for (const args of [['senders', 'allow', 'boss@example.test'], ['senders', 'personal', 'allow', 'bob@example.test', '@example.test']]) {
+    const own = await moat(...args, '--domain', 'example.test');
+    assert.equal(own.code, 1, args.join(' '));
+    assert.match(own.stderr, /covers our own domain example\.test: mail that claims to be from it is checked every time/);
+  }
+  assert.doesNotMatch((await moat('senders', 'list')).stdout, /example\.test/);
 });
