@@ -84,7 +84,7 @@ export function digestEntry(row: MessageRow, link: string | null): DigestEntry {
   return {
     id: row.id,
     receivedAt: row.received_at,
-    from: address ? (name && name !== address ? `${name} <${address}>` : address) : name ?? '(no sender)',
+    from: address ? (!name || name === address ? address : name.includes('@') ? `${address}, named "${name}"` : `${name} <${address}>`) : (name ?? '(no sender)'),
     subject: decodeHeaderText(row.subject),
     why: heldBecauseText(parseDecision(row.decision)),
     link,

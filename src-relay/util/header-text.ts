@@ -49,7 +49,7 @@ export function fromDisplayName(raw: string | null | undefined, envelopeSender?:
   if (!raw) return null;
   const mailboxes = addressparser(raw, { flatten: true });
   const first = mailboxes[0];
-  const name = decodeHeaderText(first?.name ?? null);
+  const name = angleFree(decodeHeaderText(first?.name ?? null));
   if (envelopeSender === undefined) return name;
   // a From of several mailboxes (or a group) is shown whole: the one a mail program shows may be any of them
   if (mailboxes.length > 1) return displayText(mailboxes.map((mailbox) => mailboxText(mailbox.name, mailbox.address)).join(', ')) || null;
@@ -59,8 +59,16 @@ export function fromDisplayName(raw: string | null | undefined, envelopeSender?:
   return elsewhere ? `${name} <${address}>` : name;
 }
 
+/**
+ * A display name's angle brackets as look-alikes (‹ ›): "Name <address>" then has one reading, the address Moat put
+ * there. A name of "IT Helpdesk <admin@example.test>" was read as its From address by every screen.
+ */
+function angleFree(name: string | null): string | null {
+  return name === null ? null : name.replaceAll('<', '\u2039').replaceAll('>', '\u203a');
+}
+
 function mailboxText(name: string | undefined, address: string | undefined): string {
-  const shown = decodeHeaderText(name ?? null);
+  const shown = angleFree(decodeHeaderText(name ?? null));
   return shown ? `${shown} <${address ?? ''}>` : (address ?? '');
 }
 

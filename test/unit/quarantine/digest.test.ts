@@ -287,4 +287,7 @@ test('a sender name that is the address itself is not said twice, and mail with 
   assert.equal(digestEntry({ ...base, sender: 'a@b.test', subject: null, from_name: 'a@b.test' }, null).from, 'a@b.test');
   assert.equal(digestEntry({ ...base, sender: '', subject: null, from_name: null }, null).from, '(no sender)');
   assert.equal(digestEntry({ ...base, sender: '', subject: null, from_name: null }, null).subject, null);
+  // a name with an address in it follows the address the mail came from, in quotes: it never reads as the sender
+  assert.equal(digestEntry({ ...base, sender: 'evil@attacker.test', subject: null, from_name: 'IT Helpdesk \u2039admin@example.test\u203a' }, null).from, 'evil@attacker.test, named "IT Helpdesk \u2039admin@example.test\u203a"');
+  assert.equal(digestEntry({ ...base, sender: 'a@b.test', subject: null, from_name: 'Alice' }, null).from, 'Alice <a@b.test>');
 });

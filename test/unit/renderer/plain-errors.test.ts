@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { explainError, PLAIN_ERROR_RULES } from '../../../src-renderer/lib/plain-errors.ts';
 import { liveWarnings, relayBadge } from '../../../src-renderer/lib/health.ts';
 import { senderKey, senderLabel } from '../../../src-renderer/lib/sender.ts';
+import { fromDisplayName } from '../../../src-relay/util/header-text.ts';
 
 // Raw texts as Node, nodemailer and SMTP servers write them, each with the table row that must explain it
 const CASES: [string, string][] = [
@@ -134,4 +135,13 @@ test('a display name that is another address never comes first: the address the 
   // a name that is the address itself, and names without an address in them, read as before
   assert.equal(senderLabel({ sender: 'alice@sender.test', senderName: 'Alice@Sender.test' }), 'Alice@Sender.test <alice@sender.test>');
   assert.equal(senderLabel({ sender: 'alice@sender.test', senderName: 'Alice Smith' }), 'Alice Smith <alice@sender.test>');
+});
+
+test('a display name holding "<an address of ours>" is never read as the From address: the real one leads, as the relay stores it', () => {
+  // the operator review's forgery: every list showed "admin@example.test, named …", the real sender cut off
+  const sender = 'hostile@sender.invalid';
+  const senderName = fromDisplayName('"IT Helpdesk \u202e moc.kcaby@ <admin@example.test>" <hostile@sender.invalid>', sender);
+  assert.equal(senderLabel({ sender, senderName }), 'hostile@sender.invalid, named "IT Helpdesk \ufffd moc.kcaby@ \u2039admin@example.test\u203a"');
+  const other = fromDisplayName('"IT <admin@example.test>" <hostile@sender.invalid>', 'bounce@esp.example');
+  assert.equal(senderLabel({ sender: 'bounce@esp.example', senderName: other }), 'hostile@sender.invalid, named "IT \u2039admin@example.test\u203a", sent by bounce@esp.example');
 });

@@ -60,6 +60,10 @@ test('a display name whose From address is not the envelope sender keeps that ad
   assert.equal(fromDisplayName(from, 'JUERGEN@sender.test'), 'Jürgen Weiß', 'the same address, in any case: the name alone');
   assert.equal(fromDisplayName(from, 'alice@sender.test'), 'Jürgen Weiß <juergen@sender.test>');
   assert.equal(fromDisplayName('"Your Bank" <evil@attacker.test>', ''), 'Your Bank <evil@attacker.test>');
+  // angle brackets in the name become look-alikes: the one "<address>" left is the real one (or none)
+  assert.equal(fromDisplayName('"IT Helpdesk <admin@example.test>" <evil@attacker.test>', 'evil@attacker.test'), 'IT Helpdesk \u2039admin@example.test\u203a');
+  assert.equal(fromDisplayName('"IT <admin@example.test>" <evil@attacker.test>', 'bounce@attacker.test'), 'IT \u2039admin@example.test\u203a <evil@attacker.test>');
+  assert.equal(fromDisplayName('"a <b@c.test>" <evil@attacker.test>, d <e@f.test>', 'x@y.test'), 'a \u2039b@c.test\u203a <evil@attacker.test>, d <e@f.test>');
 });
 
 test('a From with no name that is not the envelope sender is shown as its address; the envelope sender itself is not repeated', () => {
