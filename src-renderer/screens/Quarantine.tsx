@@ -6,7 +6,7 @@ import { DecisionTrace, DetailPane } from '../components/MessageDetail.tsx';
 import { Pager } from '../components/Pager.tsx';
 import { ActionResult, ActionToolbar, ConfirmActionDialog, PaneActions, type PendingConfirm, type ToolbarAction } from '../components/ActionToolbar.tsx';
 import { MessageRow, useSelectableRows, type SelectableRowsProps } from '../components/MessageRows.tsx';
-import { Empty, ErrorMessage, Facts, Loading, PageHeader, TextField, Time } from '../components/ui.tsx';
+import { ConfirmDialog, Empty, ErrorMessage, Facts, Loading, PageHeader, TextField, Time } from '../components/ui.tsx';
 import { formatScore, formatSize } from '../lib/format.ts';
 import { formatHash } from '../lib/route.ts';
 import { actInSlices, bulkLabel, nameMessages, rememberRows, ticksAfter, type MessageLabel } from '../lib/selection.ts';
@@ -50,6 +50,7 @@ export function QuarantineScreen({ openId }: { openId: string | null }) {
   const [selection, setSelection] = useState<ReadonlySet<string>>(new Set());
   const [confirm, setConfirm] = useState<PendingConfirm<QuarantineAction> | null>(null);
   const [report, setReport] = useState('');
+  const [approving, setApproving] = useState<{ id: string; recipient: string; onlyRecipient: boolean } | null>(null);
   // sender and subject of the rows seen, for confirmations that name ticked messages on other pages
   const [known, setKnown] = useState<ReadonlyMap<string, MessageLabel>>(new Map());
   const action = useAction();
@@ -159,7 +160,14 @@ export function QuarantineScreen({ openId }: { openId: string | null }) {
           {!preview.data && preview.loading ? <Loading label="Loading the preview…" /> : null}
           {preview.data && shown ? (
             <>
-              <ReleaseRequests message={shown} busy={action.busy} onDecide={(recipient, decision) => void decide(shown.id, recipient, decision, shown.recipients.length === 1)} />
+              {/* an approval is a release: said before it is done, as the pane's Release says it */}
+              <ReleaseRequests
+                message={shown}
+                busy={action.busy}
+                onDecide={(recipient, decision) =>
+                  decision === 'approve' ? setApproving({ id: shown.id, recipient, onlyRecipient: shown.recipients.length === 1 }) : void decide(shown.id, recipient, decision, shown.recipients.length === 1)
+                }
+              />
               <PaneActions actions={ACTIONS} busy={action.busy} onAction={(act) => start(act, [shown.id], 'pane')} />
               <Preview data={preview.data} />
             </>
@@ -167,6 +175,20 @@ export function QuarantineScreen({ openId }: { openId: string | null }) {
         </DetailPane>
       ) : null}
 
+      <ConfirmDialog
+        open={approving !== null}
+        title={`Approve the release to ${approving?.recipient ?? ''}?`}
+        confirmLabel="Approve release"
+        danger
+        onCancel={() => setApproving(null)}
+        onConfirm={() => {
+          const pending = approving!;
+          setApproving(null);
+          void decide(pending.id, pending.recipient, 'approve', pending.onlyRecipient);
+        }}
+      >
+        <p>The message goes to {approving?.recipient}&apos;s mailbox as it is: whatever the filters found in it (a program, a virus, a forged sender) reaches the mailbox.</p>
+      </ConfirmDialog>
       <ConfirmActionDialog
         pending={confirm}
         actions={ACTIONS}

@@ -51,6 +51,16 @@ e2eTest('a quarantined message is released from the quarantine screen and arrive
 
   // the pane's own button acts on the message it shows; the bulk ones wait for ticks
   assert.equal(await page.getByRole('toolbar', { name: 'Ticked messages' }).getByRole('button', { name: 'Release selected', exact: true }).isDisabled(), true);
+  // the longest question: both its buttons whole inside the dialog (Cancel was cut to "ancel" beside a long name)
+  await pane.getByRole('button', { name: 'Release and allow this sender', exact: true }).click();
+  const allowDialog = page.getByRole('dialog');
+  const box = (await allowDialog.boundingBox())!;
+  for (const name of ['Cancel', 'Release 1 message and allow its sender']) {
+    const button = (await allowDialog.getByRole('button', { name, exact: true }).boundingBox())!;
+    assert.ok(button.x >= box.x && button.x + button.width <= box.x + box.width + 0.5, `"${name}" lies inside the dialog (${JSON.stringify(button)} in ${JSON.stringify(box)})`);
+  }
+  await screenshot(page, '06-quarantine-release-allow-confirm');
+  await allowDialog.getByRole('button', { name: 'Cancel', exact: true }).click();
   await pane.getByRole('button', { name: 'Release this message', exact: true }).click();
   // a release sets the filters' doubts aside: it is asked first, saying what reaches the mailbox
   const dialog = page.getByRole('dialog');

@@ -136,6 +136,15 @@ e2eTest('approval mode: the user asks for release, the admin approves it in the 
   await textMatches(requests, /cora@example\.test asked for this message to be released to them/);
   await screenshot(admin.page, '16-admin-release-request');
   await requests.getByRole('button', { name: 'Approve release to cora@example.test', exact: true }).click();
+  // an approval delivers what the filters held: asked first, in the words of the pane's own Release
+  const approve = admin.page.getByRole('dialog', { name: 'Approve the release to cora@example.test?' });
+  await textMatches(approve, /whatever the filters found in it \(a program, a virus, a forged sender\) reaches the mailbox/);
+  await approve.getByRole('button', { name: 'Cancel', exact: true }).click();
+  await approve.waitFor({ state: 'hidden' });
+  assert.equal(sink.messages.length, 0, 'Cancel approved nothing');
+  await requests.getByRole('button', { name: 'Approve release to cora@example.test', exact: true }).click();
+  await screenshot(admin.page, '16-admin-approve-confirm');
+  await approve.getByRole('button', { name: 'Approve release', exact: true }).click();
   await admin.page.getByRole('status').filter({ hasText: 'Approved: the message is being delivered to cora@example.test' }).waitFor();
 
   await sink.waitFor(2);
