@@ -112,7 +112,9 @@ export function MessageDetail({ message, headingLevel = 2, paused = false }: { m
           // as the queue's list says it: a recipient waiting after a failed attempt is being retried, unless held
           const waiting = recipient.status === 'pending';
           const held = waiting && message.held;
-          const state = held ? QUEUE_STATUS.held : waiting && recipient.attempts > 0 ? QUEUE_STATUS.deferred : RECIPIENT_STATUS[recipient.status];
+          // a quarantined message's recipients wait for a release, not for delivery
+          const quarantined = waiting && message.status === 'quarantined';
+          const state = quarantined ? MESSAGE_STATUS.quarantined : held ? QUEUE_STATUS.held : waiting && recipient.attempts > 0 ? QUEUE_STATUS.deferred : RECIPIENT_STATUS[recipient.status];
           return (
             <li key={recipient.address}>
               <div className="recipient-head">
@@ -120,8 +122,8 @@ export function MessageDetail({ message, headingLevel = 2, paused = false }: { m
               </div>
               <div className="muted small">
                 {recipient.route === 'internal' ? 'Internal server' : 'Internet'} · {recipient.attempts} {recipient.attempts === 1 ? 'attempt' : 'attempts'}
-                {held ? ' · not tried until released' : waiting && paused ? ' · not tried until delivery is resumed' : null}
-                {waiting && !held && !paused && recipient.nextAttemptAt ? (
+                {quarantined ? ' · not delivered unless released from the quarantine' : held ? ' · not tried until released' : waiting && paused ? ' · not tried until delivery is resumed' : null}
+                {waiting && !held && !quarantined && !paused && recipient.nextAttemptAt ? (
                   recipient.nextAttemptAt <= Date.now() ? (
                     ' · due now'
                   ) : (
@@ -142,7 +144,11 @@ export function MessageDetail({ message, headingLevel = 2, paused = false }: { m
           );
         })}
       </ul>
-      {message.retrying ? <RetryLimits retrying={message.retrying} /> : null}
+      {message.retrying && message.held ? (
+        <p className="muted small retry-limits">Held: Moat does not try it, nor return it to its sender, until it is released; then it gets at least one more try.</p>
+      ) : message.retrying ? (
+        <RetryLimits retrying={message.retrying} />
+      ) : null}
       {message.decision ? <DecisionTrace decision={message.decision} heading={Sub} /> : null}
       {message.status === 'queued' || message.status === 'quarantined' ? <MessageBody id={message.id} headingLevel={headingLevel === 2 ? 3 : 4} /> : null}
       <Sub>History</Sub>

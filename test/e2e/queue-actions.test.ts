@@ -70,6 +70,9 @@ e2eTest('queue actions: hold ticked rows and undo it, delete the open message an
   const recipientLine = page.getByRole('article', { name: /^Message / }).locator('ul.recipients li').first();
   await textMatches(recipientLine, /^bob@example\.test Held.*not tried until released.*The last attempt:/s);
   assert.doesNotMatch((await recipientLine.textContent()) ?? '', /next try/);
+  // nor a promise of tries and a return to the sender that a hold suspends
+  const limits = page.getByRole('article', { name: /^Message / }).locator('.retry-limits');
+  await textMatches(limits, /^Held: Moat does not try it, nor return it to its sender, until it is released; then it gets at least one more try\.$/);
   await screenshot(page, '11-queue-held-pane');
 
   await status.getByRole('button', { name: 'Undo', exact: true }).click();

@@ -130,6 +130,12 @@ e2eTest('every screen shows its data after mail has flowed, fits 1280×800, and 
   await textMatches(found.filter({ hasText: 'quarterly report' }), /Delivered/);
   await textMatches(found.filter({ hasText: 'spam@sender.test' }), /Refused.*550 5\.7\.1/);
   await textMatches(found.filter({ hasText: 'cheap watches' }), /Quarantined/);
+  // its recipients wait for a release, not for delivery: never "Waiting" beside the "Quarantined" badge
+  await found.filter({ hasText: 'cheap watches' }).getByRole('button', { name: /^Show history of the message/ }).click();
+  const heldRecipients = page.getByRole('complementary', { name: 'Message history' }).locator('.recipients');
+  await textMatches(heldRecipients, /Quarantined.*not delivered unless released from the quarantine/s);
+  assert.doesNotMatch((await heldRecipients.textContent()) ?? '', /Waiting/);
+  await page.getByRole('button', { name: 'Close history', exact: true }).click();
   await found.filter({ hasText: 'quarterly report' }).getByRole('button', { name: /^Show history of the message from alice@sender\.test/ }).click();
   const trace = page.getByRole('complementary', { name: 'Message history' });
   await textMatches(trace.locator('.history'), /Delivered/);
