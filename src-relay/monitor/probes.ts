@@ -9,6 +9,7 @@ import { describeDuration } from './alert-rules.ts';
 import { nodeRuntimeStatus } from './node-releases.ts';
 import { openRelaySelfTest, submissionSelfTest } from './self-test.ts';
 import { TrustedNetworks } from '../util/networks.ts';
+import { normalizeDomain, splitAddress } from '../util/address.ts';
 import { checkSmtpServer } from './server-check.ts';
 import type { MonitorHooks, ProbeOutcome } from './types.ts';
 import type { SubmissionAddresses } from '../submission/index.ts';
@@ -525,6 +526,27 @@ export const backupProbe: Probe = {
   },
 };
 
+/**
+ * Alert mail to the office's own domains goes through the internal server: the one alert that matters most, "the
+ * internal server is down", would wait in the queue behind the outage it reports.
+ */
+export const alertMailProbe: Probe = {
+  id: 'alert-mail',
+  title: 'Alert mail gets out when the internal server is down',
+  run(context) {
+    const to = context.config.alerts.emailTo;
+    const own = new Set(context.config.domains.map((domain) => normalizeDomain(domain) ?? domain));
+    const outside = to.filter((address) => !own.has(normalizeDomain(splitAddress(address)?.domain ?? '') ?? ''));
+    if (to.length === 0) return { status: 'ok', detail: 'no alert e-mail is set: alerts show on the dashboard and in the desktop app' };
+    if (outside.length) return { status: 'ok', detail: `alerts also go to ${outside.join(', ')}, outside your domains` };
+    return {
+      status: 'warning',
+      detail: `alerts go to ${to.join(', ')} only, through the internal server: "the internal server is unreachable" waits in the queue until it is back`,
+      hint: 'Add an address outside your domains (a mobile or provider mailbox) to "Email alerts to" (alerts.emailTo) in Settings → Configuration → Alerts.',
+    };
+  },
+};
+
 /** The automatic probes, in the order the checklist shows them. */
 export const PROBES: readonly Probe[] = [
   osUpdatesProbe,
@@ -538,5 +560,6 @@ export const PROBES: readonly Probe[] = [
   internalAuthProbe,
   adminListenerProbe,
   adminPasswordProbe,
+  alertMailProbe,
   backupProbe,
 ];

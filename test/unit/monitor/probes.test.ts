@@ -7,6 +7,7 @@ import { validateConfig } from '../../../src-relay/config/load.ts';
 import {
   adminListenerProbe,
   adminPasswordProbe,
+  alertMailProbe,
   backupProbe,
   clamavProbe,
   compareVersions,
@@ -318,4 +319,19 @@ test('a ping answered just inside its deadline counts; an engine that hangs past
   await assert.rejects(rspamdPing(hung, 200), /no answer to \/ping within 0\.2 s/);
   const silent = await started(fakeSpamd(null));
   await assert.rejects(spamdPing(silent, 200), /no answer to PING within 0\.2 s/);
+});
+
+test('alert mail: addresses in our own domains only is a warning (it waits behind an internal outage); one outside, or none, is fine', async () => {
+  const withAlerts = (emailTo: string[]) => {
+    const result = validateConfig({ domains: ['example.test'], internal: { host: '127.0.0.1' }, alerts: { emailTo } });
+    if (!result.ok) throw new Error('bad config');
+    return context({ config: result.config });
+  };
+  const own = await alertMailProbe.run(withAlerts(['it-admin@Example.TEST']));
+  assert.equal(own.status, 'warning');
+  assert.match(own.detail, /^alerts go to it-admin@example\.test only, through the internal server: "the internal server is unreachable" waits in the queue until it is back$/);
+  assert.match(own.hint ?? '', /Add an address outside your domains/);
+  const both = await alertMailProbe.run(withAlerts(['it-admin@example.test', 'admin.phone@provider.test']));
+  assert.deepEqual([both.status, both.detail], ['ok', 'alerts also go to admin.phone@provider.test, outside your domains']);
+  assert.equal((await alertMailProbe.run(withAlerts([]))).status, 'ok');
 });
