@@ -281,13 +281,22 @@ export class Quarantine {
       this.logger.info({ id, rcpt: recipient, by }, 'QUARANTINE_REQUEST_DENIED');
       this.queue.emit('changed');
     }
-    const raw = await releaseResultMail({ to: recipient, approved: approve, hostname: this.hostname, sender: waiting.message.sender, subject: waiting.message.subject, receivedAt: waiting.message.receivedAt, now: this.clock() });
+    await this.mailResult(waiting.message, recipient, approve ? 'approved' : 'denied');
+    return approve ? 'approved' : 'denied';
+  }
+
+  /** Each recipient who asked for `message` to be released hears that it was not: it is gone (deleted, expired). */
+  private async tellNotReleased(message: QuarantinedMessage, outcome: 'deleted'): Promise<void> {
+    for (const recipient of message.releaseRequests) await this.mailResult(message, recipient, outcome);
+  }
+
+  private async mailResult(message: QuarantinedMessage, recipient: string, outcome: 'approved' | 'denied' | 'deleted'): Promise<void> {
+    const raw = await releaseResultMail({ to: recipient, outcome, hostname: this.hostname, sender: message.sender, subject: message.subject, receivedAt: message.receivedAt, now: this.clock() });
     const mailId = await this.queue.enqueueGenerated(raw, '', [recipient], 'mail').catch((error: Error) => {
-      this.logger.error({ id, rcpt: recipient, error: error.message }, 'QUARANTINE_RESULT_MAIL_FAILED');
+      this.logger.error({ id: message.id, rcpt: recipient, error: error.message }, 'QUARANTINE_RESULT_MAIL_FAILED');
       return null;
     });
-    if (mailId) this.logger.info({ id, rcpt: recipient, mail: mailId, approved: approve }, 'QUARANTINE_RESULT_MAILED');
-    return approve ? 'approved' : 'denied';
+    if (mailId) this.logger.info({ id: message.id, rcpt: recipient, mail: mailId, outcome }, 'QUARANTINE_RESULT_MAILED');
   }
 
   /**
@@ -350,12 +359,16 @@ export class Quarantine {
   /** Deletes a selection: the rows in one transaction (one commit), then, once that is durable, their files. */
   async deleteMany(ids: readonly string[], by: string): Promise<boolean[]> {
     const now = this.clock();
+    // who asked for a release is told the answer, as after a Deny: "you will get an e-mail when they decide"
+    const asked = ids.map((id) => this.row(id));
     const changed = this.store.atomically(() => ids.map((id) => this.finish(id, now, 'DELETED', `deleted from quarantine by ${by}`)));
     await Promise.all(
       ids.map(async (id, index) => {
         if (!changed[index]) return;
         await this.queue.spool.remove(id);
         this.logger.info({ id, by }, 'QUARANTINE_DELETED');
+        const row = asked[index];
+        if (row?.release_requests) await this.tellNotReleased(toItem(row), 'deleted');
       }),
     );
     // the counts on every open page (the sidebar's, the dashboard's) follow, as after a release
@@ -369,8 +382,10 @@ export class Quarantine {
     const ids = this.store.quarantinedBefore(now - retentionDays * DAY_MS);
     let expired = 0;
     for (const id of ids) {
+      const row = this.row(id);
       if (!this.finish(id, now, 'EXPIRED', `quarantine kept ${retentionDays} days; removed`)) continue;
       await this.queue.spool.remove(id);
+      if (row?.release_requests) await this.tellNotReleased(toItem(row), 'deleted');
       expired++;
     }
     if (expired) {

@@ -5,7 +5,8 @@ const MAX_QUOTED_SUBJECT_CHARS = 200;
 
 export interface ReleaseResultMail {
   to: string;
-  approved: boolean;
+  /** The admin's answer: approved, denied (it stays in quarantine), or the message deleted without one. */
+  outcome: 'approved' | 'denied' | 'deleted';
   hostname: string;
   sender: string;
   subject: string | null;
@@ -21,7 +22,7 @@ export async function releaseResultMail(options: ReleaseResultMail): Promise<str
   const subject = (options.subject ?? '(no subject)').replace(/[\r\n\t]+/g, ' ').slice(0, MAX_QUOTED_SUBJECT_CHARS);
   const from = options.sender || 'an automatic sender (no address)';
   const received = new Date(options.receivedAt).toUTCString();
-  const text = options.approved
+  const text = options.outcome === 'approved'
     ? [
         'Your request was approved.',
         '',
@@ -33,13 +34,13 @@ export async function releaseResultMail(options: ReleaseResultMail): Promise<str
     : [
         'Your request was not approved.',
         '',
-        `The message "${subject}" from ${from} (received ${received}) stays in quarantine.`,
+        `The message "${subject}" from ${from} (received ${received}) ${options.outcome === 'deleted' ? 'was deleted from the quarantine' : 'stays in quarantine'}.`,
         'Your mail administrator decided not to deliver it. If you need it, please ask them directly.',
       ];
   const composer = new MailComposer({
     from: { name: 'Mail filter', address: `MAILER-DAEMON@${options.hostname}` },
     to: options.to,
-    subject: `${options.approved ? 'Released to you' : 'Not released'}: ${subject}`,
+    subject: `${options.outcome === 'approved' ? 'Released to you' : 'Not released'}: ${subject}`,
     date: new Date(options.now),
     text: text.join('\n'),
     headers: { 'Auto-Submitted': 'auto-generated' },

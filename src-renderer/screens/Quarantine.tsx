@@ -29,7 +29,7 @@ const ACTIONS: readonly (ToolbarAction<QuarantineAction> & { done: string; confi
     confirm: (count) =>
       `${releaseWarning(count)} ${count === 1 ? 'Its sender goes' : 'Their senders go'} on the allow list: from now on their mail skips the junk checks for everyone (viruses and blocked attachments are still stopped).`,
   },
-  { action: 'delete', verb: 'Delete', paneLabel: 'Delete this message', done: 'Deleted', danger: true, confirm: (count) => `${count === 1 ? 'It' : 'They'} cannot be released any more. Nobody is told.` },
+  { action: 'delete', verb: 'Delete', paneLabel: 'Delete this message', done: 'Deleted', danger: true, confirm: (count) => `${count === 1 ? 'It' : 'They'} cannot be released any more. The sender is not told; a user who asked for a release gets an e-mail saying it was not released.` },
 ];
 
 /** What a release does, said before it is done: the filters' doubts are set aside, the message is delivered as it is. */

@@ -496,6 +496,23 @@ test('approval mode: denying a request leaves the message in quarantine and tell
   assert.deepEqual(approval.relay.quarantine.get(id)!.message.releaseRequests, []);
 });
 
+test('approval mode: deleting a message a user asked for tells them it was not released and is gone; the others who did not ask hear nothing', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const subject = `delete me ${Date.now()}`;
+  const id = await quarantined(approval, ['a@example.test', 'b@example.test'], subject);
+  assert.equal((await press(approval, newClient(), token(approvalLinks, 'a@example.test', id), 'request')).status, 200);
+  const outcome = await callHandler(quarantineHandlers, 'quarantine.act', { action: 'delete', ids: [id] }, apiContext(approval.relay));
+  assert.deepEqual(outcome, { done: [id], gone: [] });
+  await until('the result mail reached A', () => sunk(subject).length === 1);
+  const mail = sunk(subject)[0]!;
+  assert.deepEqual(mail.to, ['a@example.test']);
+  assert.match(mail.raw.toString(), /Subject: Not released: /);
+  assert.match(mail.raw.toString(), /Your request was not approved/);
+  // quoted-printable: its soft line breaks joined
+  assert.match(mail.raw.toString().replace(/=\r?\n/g, ''), /was deleted from the quarantine\./);
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  assert.equal(sunk(subject).length, 1, 'b, who did not ask, is not mailed');
+});
+
 test('a public user page address (0.0.0.0) is refused by the config loader and by moat serve unless allowPublicAddress is set', { timeout: TEST_TIMEOUT_MS }, async () => {
   const dir = tempDir('moat-userpage-');
   try {
