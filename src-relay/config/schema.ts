@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import { domainToASCII } from 'node:url';
 import { normalizeDomain } from '../util/address.ts';
 import { parseCidr, trustedNetworkProblem } from '../util/networks.ts';
+import { BUILT_IN_RULES } from '../monitor/alert-rules.ts';
 
 // The relay-wide limits on submission password checks (auth/check-gate.ts, auth/authenticator.ts), here so the schema and the authenticator share them.
 /**
@@ -163,6 +164,9 @@ export function isPrivateListen(listen: string): boolean {
  * Accepted domains and listed recipients at most: far past a small office, and a bound on what one Apply may make the
  * relay hold (70,000 domains took about 900 MB).
  */
+/** The alert rules `alerts.disabled` may name: a misspelt one switched nothing off and said nothing. */
+const ALERT_RULE_IDS: readonly string[] = BUILT_IN_RULES.map((rule) => rule.id);
+
 export const MAX_DOMAINS = 1000;
 export const MAX_RECIPIENT_LIST = 50_000;
 
@@ -375,7 +379,11 @@ export const ConfigSchema = z.strictObject({
       intervalSec: seconds(1, 3600).default(30).meta({ description: 'How often the alert rules are checked' }),
       emailTo: z.array(mailboxSchema).max(20).default([]).meta({ description: 'Send each raised and cleared alert to these addresses (through the relay itself)' }),
       webhookUrl: z.url({ protocol: /^https?$/ }).optional().meta({ description: 'POST each raised and cleared alert as JSON to this URL' }),
-      disabled: z.array(z.string().regex(/^[a-z-]+$/)).max(100).default([]).meta({ description: 'Alert rules to switch off, by id (e.g. "backup-age")' }),
+      disabled: z
+        .array(z.string().refine((id) => ALERT_RULE_IDS.includes(id), { error: (issue) => `"${String(issue.input)}" is not an alert rule; the rules are ${ALERT_RULE_IDS.join(', ')}` }))
+        .max(100)
+        .default([])
+        .meta({ description: `Alert rules to switch off, by id: ${ALERT_RULE_IDS.join(', ')}` }),
       queueSize: raiseClear(1000, 800, 'Messages in the queue', 'messages', 'above'),
       oldestQueuedMinutes: raiseClear(60, 30, 'Age of the oldest queued message', 'minutes', 'above'),
       internalDownMinutes: z.number().min(0).max(10080).default(10).meta({ description: 'Raise when the internal server has been unreachable this long (minutes); clears when it answers' }),

@@ -210,6 +210,15 @@ test('the lists one Apply may hand the relay have a bound: exactly the limit is 
   assert.ok(!alertsOver.ok && alertsOver.problems.some((problem) => problem.path === 'alerts.disabled'));
 });
 
+test('alerts.disabled takes the alert rules by their ids; a misspelt one is refused in words with the list, not kept as if it switched something off', () => {
+  assert.equal(validateConfig({ alerts: { disabled: ['backup-age', 'disk-free'] } }).ok, true);
+  const misspelt = validateConfig({ alerts: { disabled: ['disk-space', 'backup-age', 'disk space'] } });
+  assert.ok(!misspelt.ok);
+  assert.deepEqual(misspelt.problems.map((problem) => problem.path), ['alerts.disabled.0', 'alerts.disabled.2']);
+  assert.match(misspelt.problems[0]!.message, /^"disk-space" is not an alert rule; the rules are queue-size, .*disk-free.*, open-relay$/);
+  assert.match(misspelt.problems[1]!.message, /^"disk space" is not an alert rule/);
+});
+
 test('a list of thousands of bad entries is reported as the first 100 problems and a count of the rest, not thousands', () => {
   const result = validateConfig({ domains: Array.from({ length: 600 }, () => 'exa mple') });
   assert.ok(!result.ok);
