@@ -161,7 +161,8 @@ test('each table the schema creates has exactly one owner module, which reads an
     return [`${table}: ${modules.length === 0 ? 'no owner' : modules.join(', ')}`];
   });
   assert.deepEqual(problems, [], 'each table has one store module; the others call its named operations');
-  const unknown = [...found.keys()].filter((table) => !schemaTables().includes(table));
+  // SQLite's own catalogue, read by the schema module alone (schemaStrangers: is a backup's database Moat's?)
+  const unknown = [...found.keys()].filter((table) => !schemaTables().includes(table) && !(table === 'sqlite_master' && found.get(table)!.length === 0));
   assert.deepEqual(unknown, [], 'every table a statement names is one the schema creates');
 });
 
