@@ -172,6 +172,13 @@ e2eTest('settings: a sender put on the deny list is listed and its mail is refus
   await send(relay.mxPort, 'alice@sender.test', ['bob@example.test'], message('still welcome'));
   await sink.waitForSubject('still welcome');
   assert.equal(sink.messages.length, 1);
+
+  // the same entry put on the other list moves there, and the status line says what it left
+  await page.getByRole('radio', { name: 'Allow', exact: true }).check();
+  await page.getByLabel('Sender address or @domain', { exact: true }).fill('@SPAM.test');
+  await page.getByRole('button', { name: 'Add to list', exact: true }).click();
+  await textMatches(page.getByRole('status'), /^@spam\.test is on the allow list\. It was on the deny list \(note: "sends junk every day"\) and was taken off it\.$/);
+  await textMatches(denied, /None\./);
   assert.deepEqual(errors, []);
 });
 

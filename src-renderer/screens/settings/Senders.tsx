@@ -39,7 +39,10 @@ export function SendersPanel() {
       ) : null}
       <AddSender
         onAdded={(entry, which) => {
-          setReport(`${entry} is on the ${which} list.`);
+          // one entry is on one list: adding it to the other moves it there, and that is said
+          const before = entries.find((candidate) => candidate.entry === entry);
+          const moved = before && before.list !== which ? ` It was on the ${before.list} list${before.note ? ` (note: "${before.note}")` : ''} and was taken off it.` : '';
+          setReport(`${entry} is on the ${which} list.${moved}`);
           void list.reload();
         }}
       />
