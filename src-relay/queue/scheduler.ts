@@ -12,6 +12,8 @@ import { RouteOutages } from './route-outages.ts';
 
 /** With nothing due, the queue is looked at again after this long (the CLI may have changed it meanwhile). */
 const IDLE_POLL_MS = 1000;
+/** A route still down is announced again (its last try, its error) at most this often. */
+const STILL_DOWN_EVENT_MS = 1000;
 /**
  * How long finished deliveries wait to be written together: one transaction, so one WAL fsync on this thread, a batch.
  * At 10 ms the bench's batches held about 3 outcomes and writing them took twice the CPU of the receipts' commits.
@@ -94,6 +96,8 @@ export class Scheduler {
   private readonly fresh = new Map<string, { at: number; rows: DueRecipient[] }>();
   private readonly perRoute = new Map<string, number>();
   private readonly routes = new Map<string, RouteState>();
+  /** When a still-down route was last announced (trackRoute), so a backlog failing by the hundred announces it once a second. */
+  private readonly stillDownEventAt = new Map<string, number>();
   private readonly outages: RouteOutages;
   private readonly jobs = new Set<Promise<void>>();
   private outcomes: Outcome[] = [];
@@ -501,8 +505,14 @@ export class Scheduler {
     if (result.unreachable) {
       const lastError = result.outcomes[0]?.failure?.message ?? 'unreachable';
       if (previous?.state === 'down') {
-        this.routes.set(key, { ...previous, checkedAt: now, lastError });
+        const state = { ...previous, checkedAt: now, lastError };
+        this.routes.set(key, state);
         this.outages.stillDown(key, now, lastError);
+        // the screens' "as of the last try" follows a new try, once a second at most (a backlog fails by the hundred)
+        if (lastError !== previous.lastError || now - (this.stillDownEventAt.get(key) ?? previous.since) >= STILL_DOWN_EVENT_MS) {
+          this.stillDownEventAt.set(key, now);
+          this.events.emit('route', state);
+        }
         return;
       }
       const state: RouteState = { route: key, state: 'down', since: now, checkedAt: now, lastError };

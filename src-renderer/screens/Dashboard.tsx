@@ -185,14 +185,19 @@ function RelayCard({ relay, now, unanswered, paused }: { relay: CallState<RelayS
 function DownRoute({ route, paused, onRetried }: { route: RelayStatus['routes'][number]; paused: boolean; onRetried: () => void }) {
   const action = useAction();
   const [report, setReport] = useState<string | null>(null);
+  const [triedAt, setTriedAt] = useState<number | null>(null);
   const tryNow = async () => {
+    const clicked = Date.now();
     const result = await action.run(() => call('queue.actOnDestination', { action: 'retry', route: 'internal', domain: null }));
     if (!result) return;
     const count = `${formatCount(result.done.length)} waiting ${result.done.length === 1 ? 'message' : 'messages'}`;
     if (!result.done.length) setReport('No message is waiting for it.');
     else setReport(paused ? `${count} made due: they go as soon as you resume delivery (it is paused).` : `Trying ${count} now.`);
+    setTriedAt(result.done.length && !paused ? clicked : null);
     onRetried();
   };
+  // the try's answer: had the server come back, this row would be gone (the route is up)
+  const answered = triedAt !== null && route.checkedAt >= triedAt;
   return (
     <>
       <span className="muted">
@@ -205,7 +210,13 @@ function DownRoute({ route, paused, onRetried }: { route: RelayStatus['routes'][
           <button type="button" onClick={() => void tryNow()} disabled={action.busy}>
             {action.busy ? 'Trying…' : 'Try it again now'}
           </button>{' '}
-          {report ? <span role="status">{report}</span> : <span className="muted small">Server back up? Moat tries the waiting mail at once.</span>}
+          {answered ? (
+            <span role="status">Tried again: still not reachable (the reason is above).</span>
+          ) : report ? (
+            <span role="status">{report}</span>
+          ) : (
+            <span className="muted small">Server back up? Moat tries the waiting mail at once.</span>
+          )}
         </p>
       ) : null}
       <ErrorMessage error={action.error} />

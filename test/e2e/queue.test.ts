@@ -73,6 +73,12 @@ e2eTest('a down internal server on the dashboard says it is as of the last try, 
   await textMatches(page.getByRole('region', { name: 'Queue' }).locator('.big-number'), /^1 message waiting$/);
   await screenshot(page, '04-dashboard-route-down');
 
+  // tried while the server is still down: the answer shows, not "Trying…" for ever beside a stale "last try"
+  await page.waitForTimeout(1100);
+  await internal.getByRole('button', { name: 'Try it again now', exact: true }).click();
+  await textMatches(internal.getByRole('status'), /^Tried again: still not reachable \(the reason is above\)\.$/);
+  await textMatches(internal, /as of the last try, (just now|[0-2] s ago)/);
+
   const sink = await world.sink({ port: internalPort });
   await internal.getByRole('button', { name: 'Try it again now', exact: true }).click();
   await textMatches(internal.getByRole('status'), /^Trying 1 waiting message now\.$/);

@@ -43,7 +43,8 @@ test('internal server down: mail is queued and deferred, the route is reported d
       await sink.waitFor(1);
       assert.match(sink.messages[0]!.raw.toString(), /Subject: while down/);
       await until('the route is up', () => relay.relay.routeStates().find((state) => state.route === 'internal')?.state === 'up');
-      assert.deepEqual(routes, ['internal:down', 'internal:up']);
+      // a try while down announces the route again (its last try): still down, then up
+      assert.deepEqual(routes.filter((route, index) => route !== routes[index - 1]), ['internal:down', 'internal:up']);
       await until('the message is done', () => relay.relay.queue.store.message(id)!.status === 'done');
       assert.deepEqual(relay.relay.queue.store.history(id).map((row) => row.action).filter((a) => a !== 'DEFERRED'), ['DELIVERED']);
       // the server's own reply, as it came (Exchange names its message id there), not a made-up "250 accepted"
@@ -53,6 +54,33 @@ test('internal server down: mail is queued and deferred, the route is reported d
     } finally {
       await sink.stop();
     }
+  } finally {
+    await relay.stop();
+  }
+});
+
+test('a route still down is announced again after a new try (its last try and error, for the screens), once a second at most however many fail', async () => {
+  const port = await reservePort();
+  const relay = await startRelay(port, { queue: { retryIntervalsSec: [3600] } });
+  try {
+    const announced: number[] = [];
+    relay.relay.events.on('route', (state) => {
+      if (state.route === 'internal' && state.state === 'down') announced.push(state.checkedAt);
+    });
+    const ids: string[] = [];
+    for (let i = 0; i < 20; i++) ids.push(queueIdOf((await send(relay.port, 'a@sender.test', ['b@example.test'], message(`still down ${i}`))).response));
+    await until('all are deferred', () => ids.every((id) => relay.relay.queue.store.recipients(id)[0]!.attempts >= 1));
+    const started = announced[0]!;
+    const spanSec = (Math.max(...announced) - started) / 1000;
+    assert.ok(announced.length <= Math.floor(spanSec) + 2, `${announced.length} announcements over ${spanSec.toFixed(1)} s of 20 failing tries`);
+    // "Try it again now" a second later: the screens hear of that try
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const before = announced.length;
+    relay.relay.queue.store.retryRoute('internal', Date.now());
+    await until('the new try is announced', () => announced.length > before);
+    assert.ok(announced.at(-1)! >= started + 1000);
+    const checked = relay.relay.routeStates().find((state) => state.route === 'internal')!.checkedAt;
+    assert.ok(checked >= announced.at(-1)! && checked - announced.at(-1)! < 1000, 'what was announced is at most a second older than the state');
   } finally {
     await relay.stop();
   }
