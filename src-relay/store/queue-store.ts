@@ -277,8 +277,9 @@ export interface TopTalkers {
  */
 export const MAX_STATISTICS_MESSAGES = 100_000;
 /** The window's accepted mail (not Moat's own DSNs), newest first, bounded: walks messages_received as a range. */
+// mail a client handed in: not Moat's own (its bounce reports, alerts, digests, release answers: no client)
 const STATISTICS_WINDOW_SQL = `SELECT id, sender FROM messages INDEXED BY messages_received
-  WHERE received_at >= @from AND received_at < @to AND kind = 'mail' ORDER BY received_at DESC LIMIT ${MAX_STATISTICS_MESSAGES}`;
+  WHERE received_at >= @from AND received_at < @to AND kind = 'mail' AND client_ip IS NOT NULL ORDER BY received_at DESC LIMIT ${MAX_STATISTICS_MESSAGES}`;
 
 /**
  * Message tracking's statement, newest first, with an outcome's condition written in (from the whitelist above): so

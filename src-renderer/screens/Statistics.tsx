@@ -66,7 +66,7 @@ export function StatisticsScreen() {
           <p className="muted small">
             Counts of refusals, deliveries and the quarantine come from the relay's per-minute figures (kept 30 days). The top lists count the{' '}
             {formatCount(data.messages)} messages accepted in the period{data.capped ? ' (only the newest of them: the period holds more than the lists read)' : ''}; Moat's own
-            bounce reports are not counted.
+            mail (bounce reports, alerts, quarantine digests) is not counted.
           </p>
         </>
       ) : null}

@@ -74,6 +74,11 @@ test('statistics count the mail in and out, quarantined and refused, with the to
   assert.equal(now.top.recipients[0]!.name, 'boss@example.test');
   assert.ok(now.top.senders.length <= 10 && !now.capped);
   assert.ok(now.messages >= 6);
+  // Moat's own mail (an alert, a digest, a release answer) is no mail the office received or sent
+  for (let i = 0; i < 3; i++) await relay.relay.queue.enqueueGenerated(`From: Moat <moat@relay.example.test>\r\nTo: it-admin@example.test\r\nSubject: alert ${i}\r\n\r\nqueue\r\n`, '', ['it-admin@example.test'], 'mail');
+  const withOwn = await call('statistics.get', { range: '24h' });
+  assert.equal(withOwn.messages, now.messages);
+  assert.ok(!withOwn.top.recipients.some((row) => row.name === 'it-admin@example.test'), JSON.stringify(withOwn.top.recipients));
   for (const range of ['7d', '30d'] as const) {
     const wider = await call('statistics.get', { range });
     assert.ok(wider.mail.inbound >= now.mail.inbound && wider.to - wider.from > now.to - now.from, range);
