@@ -1,6 +1,6 @@
 import { useState, type FormEvent, type KeyboardEvent } from 'react';
 import type { Input, Output } from '../../src-relay/admin/contract.ts';
-import { navigate, useCall } from '../api/hooks.ts';
+import { navigate, useCall, useLiveReload } from '../api/hooks.ts';
 import { DetailPane, MessageDetail } from '../components/MessageDetail.tsx';
 import { MessageCell, useRovingRows } from '../components/MessageRows.tsx';
 import { Badge, Empty, ErrorMessage, Loading, PageHeader, SelectField, TextField, Time } from '../components/ui.tsx';
@@ -20,6 +20,11 @@ export function TrackingScreen({ traceId }: { traceId: string | null }) {
   const [query, setQuery] = useState<Input<'tracking.search'>>({ limit: 100 });
   const results = useCall('tracking.search', query);
   const trace = useCall('tracking.trace', traceId ? { id: traceId } : null);
+  // new mail shows by itself, as on the other screens: a search open to now is run again, the open history follows
+  useLiveReload(['received', 'delivered', 'deferred', 'bounced', 'quarantined', 'queue'], () => {
+    if (query.to === undefined) void results.reload();
+    if (traceId) void trace.reload();
+  }, 5000);
 
   const set = (key: keyof TrackingForm) => (value: string) => setForm((current) => ({ ...current, [key]: value }));
   const submit = (event: FormEvent) => {

@@ -146,6 +146,9 @@ e2eTest('every screen shows its data after mail has flowed, fits 1280×800, and 
   const berlin = new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/Berlin', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(at);
   assert.ok(((await received.textContent()) ?? '').includes(berlin), `${await received.textContent()} shows ${berlin}`);
   await look(page, '08-tracking-trace');
+  // new mail shows in the open list by itself, no search pressed (it waited for one)
+  await send(relay.mxPort, 'dave@sender.test', ['bob@example.test'], message('arrives while tracking is open'));
+  await textMatches(found.filter({ hasText: 'arrives while tracking is open' }), /Delivered|In the queue/);
 
   await nav.getByRole('link', { name: 'Settings' }).click();
   await heading(page, 'Settings').waitFor();
