@@ -12,6 +12,7 @@ import { safePreview, safeText } from './safe-preview.ts';
 import { mailboxAddresses } from '../filters/from-addresses.ts';
 import { normalizeDomain, splitAddress } from '../util/address.ts';
 import { displayText, fromDisplayName } from '../util/header-text.ts';
+import { SenderLists } from '../filters/sender-lists.ts';
 
 /** Requests one client address may make a minute: plenty for a person clicking through a digest, little for a guesser. */
 export const USER_PAGE_REQUESTS_PER_MINUTE = 30;
@@ -206,6 +207,10 @@ export class UserPage {
     const adminOnly = ADMIN_ONLY_CAUSES.has(waiting.decision?.cause ?? null);
     const approval = this.options.config.releaseMode === 'approval' || adminOnly;
     const requested = message.releaseRequests.some((entry) => entry.toLowerCase() === recipient.toLowerCase());
+    const lists = quarantine.personalListsOf(claims.messageId, claims.recipient) ?? [];
+    // what the recipient's own lists already say of this sender: no button to do it again
+    const senderEntry = message.sender ? SenderLists.normalize(message.sender) : null;
+    const listed = lists.find((item) => item.entry === senderEntry)?.list ?? null;
     const date = safe.headers.find((header) => header.name.toLowerCase() === 'date')?.value;
     const from = safe.headers.find((header) => header.name.toLowerCase() === 'from')?.value;
     // read as mail programs read it: encoded words are display text, never an address
@@ -229,16 +234,21 @@ ${from && message.sender && !fromIsSender(rawFrom, message.sender) ? `<dt>Sent b
 <p class="why"><strong>Why it was held:</strong> ${escapeHtml(whyInWords(waiting.decision, message))}</p>
 <div class="actions">
 ${release}
-${this.ownDomainSender(message.sender) ? '' : button('allow', 'Always allow this sender')}
-${button('block', 'Block this sender')}
+${this.ownDomainSender(message.sender) || listed === 'allow' ? '' : button('allow', 'Always allow this sender')}
+${listed === 'deny' ? '' : button('block', 'Block this sender')}
 </div>
-<p class="note">${
-      adminOnly
-        ? 'Because this message may be dangerous, only your mail administrator can release it: ask for release and they will decide.'
-        : approval
-          ? 'Your mail administrator decides on each request; you will get an e-mail with the answer.'
-          : '"Release to me" delivers it to your mailbox only. "Always allow" stops mail from this sender being held as junk for you (viruses and dangerous attachments are still stopped). "Block" keeps mail from this sender away from you.'
-    }</p>
+${listed ? `<p class="note">You have ${listed === 'deny' ? 'blocked' : 'always allowed'} this sender (your lists are below).</p>` : ''}
+${
+  requested
+    ? ''
+    : `<p class="note">${
+        adminOnly
+          ? 'Because this message may be dangerous, only your mail administrator can release it: ask for release and they will decide.'
+          : approval
+            ? 'Your mail administrator decides on each request; you will get an e-mail with the answer.'
+            : '"Release to me" delivers it to your mailbox only. "Always allow" stops mail from this sender being held as junk for you (viruses and dangerous attachments are still stopped). "Block" keeps mail from this sender away from you.'
+      }</p>`
+}
 ${
   this.ownDomainSender(message.sender)
     ? `<p class="note">This message says it is from your own organisation (<strong>${escapeHtml(message.sender)}</strong>). Such mail is checked every time, because forgers pose as it: it cannot be always allowed. "Block" applies to that address.</p>`
@@ -255,7 +265,7 @@ ${
     ? `<h2>Attachments</h2><ul>${safe.attachments.map((attachment) => `<li>${escapeHtml(attachment.filename ?? attachment.contentType)} (${formatSize(attachment.size)})</li>`).join('')}</ul><p class="note">Attachments cannot be opened here.</p>`
     : ''
 }`;
-    page(context.res, 200, 'A message held for you', body + personalListsSection(quarantine.personalListsOf(claims.messageId, claims.recipient) ?? [], token));
+    page(context.res, 200, 'A message held for you', body + personalListsSection(lists, token));
   }
 
   private async act(context: RequestContext): Promise<void> {

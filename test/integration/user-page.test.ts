@@ -434,6 +434,9 @@ test("always allow and block put the message's envelope sender on the recipient'
 
   // the page shows the recipient's lists, and an entry can be taken off them
   const shown = await http(direct, client, 'GET', `/q/${link}`);
+  assert.doesNotMatch(shown.body, />Block this sender</, 'blocked already: no button to block again');
+  assert.match(shown.body, /<button[^>]*>Always allow this sender<\/button>/);
+  assert.match(shown.body, /You have blocked this sender \(your lists are below\)\./);
   assert.match(shown.body, /<h2>Your sender lists<\/h2>.*<h3>Blocked<\/h3><ul class="entries"><li>news@shop\.test /s);
   const removed = await press(direct, client, link, 'remove', { 'content-type': 'application/x-www-form-urlencoded' }, 'entry=news%40shop.test');
   assert.equal(removed.status, 200);
@@ -467,7 +470,9 @@ test('approval mode: the page asks for release, the admin sees the request, appr
   const call = <K extends keyof typeof quarantineHandlers>(name: K, input: unknown) => callHandler(quarantineHandlers, name, input, apiContext(approval.relay));
   const listed = (await call('quarantine.list', { search: subject })) as { rows: { id: string; releaseRequests: string[] }[] };
   assert.deepEqual(listed.rows.map((row) => [row.id, row.releaseRequests]), [[id, ['a@example.test']]]);
-  assert.match((await http(approval, client, 'GET', `/q/${link}`)).body, /You have asked for this message to be released/);
+  const askedPage = (await http(approval, client, 'GET', `/q/${link}`)).body;
+  assert.match(askedPage, /You have asked for this message to be released/);
+  assert.doesNotMatch(askedPage, /decides on each request|ask for release and they will decide/, 'no advice to do what was done');
 
   assert.deepEqual(await call('quarantine.decideRequest', { id, recipient: 'a@example.test', decision: 'approve' }), { outcome: 'approved' });
   await until('the message and the result mail reached A', () => sunk(subject).length === 2);

@@ -2,8 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { BUILT_IN_RULES } from '../../../src-relay/monitor/alert-rules.ts';
 import { checkServeReady, loadConfig, MAX_PROBLEMS, saveConfig, scoreOrderProblems, splitHostPort, validateConfig } from '../../../src-relay/config/load.ts';
-import { MAX_DOMAINS, MAX_RECIPIENT_LIST } from '../../../src-relay/config/schema.ts';
+import { ALERT_RULE_IDS, MAX_DOMAINS, MAX_RECIPIENT_LIST } from '../../../src-relay/config/schema.ts';
 import { configKeys } from '../../../src-relay/config/docs.ts';
 import { tempDir } from '../../helpers/temp-dir.ts';
 
@@ -208,6 +209,10 @@ test('the lists one Apply may hand the relay have a bound: exactly the limit is 
   assert.ok(!recipientsOver.ok && recipientsOver.problems.some((problem) => problem.path === 'recipients'), 'one recipient too many');
   const alertsOver = validateConfig({ alerts: { disabled: Array.from({ length: 101 }, () => 'backup-age') } });
   assert.ok(!alertsOver.ok && alertsOver.problems.some((problem) => problem.path === 'alerts.disabled'));
+});
+
+test('the alert rule ids the configuration knows are the built-in rules, in their order', () => {
+  assert.deepEqual(ALERT_RULE_IDS, BUILT_IN_RULES.map((rule) => rule.id));
 });
 
 test('alerts.disabled takes the alert rules by their ids; a misspelt one is refused in words with the list, not kept as if it switched something off', () => {
