@@ -148,12 +148,12 @@ export class FilterPipeline {
     return decide([...applyFailModes(outcomes, this.options.policy.failMode), ...ownLists], this.options.policy, senderList, personal);
   }
 
-  /** What the recipients' own lists say of this message; null when there are none to ask. */
   private isOwnDomain(address: string): boolean {
     const domain = normalizeDomain(splitAddress(address)?.domain ?? '');
     return domain !== null && Boolean(this.options.ownDomains?.has(domain));
   }
 
+  /** What the recipients' own lists say of this message; null when there are none to ask. */
   private personalVerdict(recipients: readonly string[], sender: string, from: readonly string[], globallyAllowed: boolean, ownSender: boolean): PersonalVerdict | null {
     const lists = this.options.personalLists;
     if (!lists || recipients.length === 0) return null;
