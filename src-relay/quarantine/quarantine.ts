@@ -322,6 +322,19 @@ export class Quarantine {
     return list === 'allow' ? 'allowed' : 'blocked';
   }
 
+  /**
+   * What became of message `id` for `address` once it no longer waits in quarantine: released (to them or to all),
+   * deleted by the admin, or expired; null when the history does not say (the user page then says it in general).
+   */
+  fateOf(id: string, address: string): 'released' | 'deleted' | 'expired' | null {
+    const wanted = address.toLowerCase();
+    const rows = this.store.history(id).filter((row) => row.action === 'RELEASED' || row.action === 'DELETED' || row.action === 'EXPIRED');
+    // their own copy released first counts, whatever became of the message for the others afterwards
+    if (rows.some((row) => row.action === 'RELEASED' && row.recipient?.toLowerCase() === wanted)) return 'released';
+    const last = rows.filter((row) => row.recipient === null).at(-1);
+    return last ? (last.action.toLowerCase() as 'released' | 'deleted' | 'expired') : null;
+  }
+
   /** The personal lists of `address` while it waits in message `id` (what the user page shows); null otherwise. */
   personalListsOf(id: string, address: string): { list: 'allow' | 'deny'; entry: string }[] | null {
     const waiting = this.waitingFor(id, address);

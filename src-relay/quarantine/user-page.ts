@@ -200,7 +200,7 @@ export class UserPage {
     const { quarantine } = this.options;
     const waiting = quarantine.waitingFor(claims.messageId, claims.recipient);
     const preview = waiting ? await quarantine.preview(claims.messageId).catch(() => null) : null;
-    if (!waiting || !preview) return gonePage(context.res);
+    if (!waiting || !preview) return gonePage(context.res, quarantine.fateOf(claims.messageId, claims.recipient));
     const safe = safePreview(preview);
     const message = waiting.message;
     const recipient = waiting.recipient.address;
@@ -360,12 +360,21 @@ const OLD_KEY_LINK = `<p class="refused">This link is from an older quarantine e
 // the signature does not match and the link does not say whose key made it: either reason may be the one
 const UNVERIFIED_LINK = `<p class="refused">This link does not work. It may have been changed or cut short: copy the whole link from your quarantine e-mail. Or it is from an older quarantine e-mail, sent before the mail system was moved or renewed: then use the links in your newest quarantine e-mail. If neither helps, ask your mail administrator.</p>`;
 
-function gonePage(res: ServerResponse): void {
+/** What became of a message the link names, in words: released to them is good news, not a red refusal. */
+function gonePage(res: ServerResponse, fate: 'released' | 'deleted' | 'expired' | null = null): void {
+  if (fate === 'released') {
+    page(res, 410, 'Released', `<p class="done" role="status">This message was released from quarantine and delivered to your mailbox (it may take a minute to arrive). There is nothing more to do here.</p>`);
+    return;
+  }
+  const why = {
+    deleted: 'your mail administrator deleted it.',
+    expired: 'it was removed after its time in quarantine ran out.',
+  };
   page(
     res,
     410,
     'No longer in quarantine',
-    `<p class="refused">This message is no longer waiting in quarantine for you: it may have been released already, deleted by your mail administrator, or removed after its time in quarantine ran out.</p>`,
+    `<p class="refused">This message is no longer waiting in quarantine for you: ${fate ? why[fate] : 'it may have been released already, deleted by your mail administrator, or removed after its time in quarantine ran out.'}</p>`,
   );
 }
 

@@ -211,7 +211,10 @@ test("recipient A's link releases the message to A only: B's copy stays in quara
   const again = await press(direct, client, tokenA, 'release');
   assert.equal(again.status, 410);
   assert.match(again.body, /no longer waiting in quarantine for you/);
-  assert.equal((await http(direct, client, 'GET', `/q/${tokenA}`)).status, 410);
+  const releasedPage = await http(direct, client, 'GET', `/q/${tokenA}`);
+  assert.equal(releasedPage.status, 410);
+  // the good news is said as such: not a red "no longer in quarantine" for the one who released it
+  assert.match(releasedPage.body, /<p class="done" role="status">This message was released from quarantine and delivered to your mailbox/);
   assert.deepEqual(pendingOf(direct, id), ['b@example.test']);
 
   const tokenB = token(directLinks, 'b@example.test', id);
@@ -516,6 +519,10 @@ test('approval mode: deleting a message a user asked for tells them it was not r
   assert.match(mail.raw.toString().replace(/=\r?\n/g, ''), /was deleted from the quarantine\./);
   await new Promise((resolve) => setTimeout(resolve, 500));
   assert.equal(sunk(subject).length, 1, 'b, who did not ask, is not mailed');
+  // b's link says what became of it
+  const gone = await http(approval, newClient(), 'GET', `/q/${token(approvalLinks, 'b@example.test', id)}`);
+  assert.equal(gone.status, 410);
+  assert.match(gone.body, /no longer waiting in quarantine for you: your mail administrator deleted it\./);
 });
 
 test('a public user page address (0.0.0.0) is refused by the config loader and by moat serve unless allowPublicAddress is set', { timeout: TEST_TIMEOUT_MS }, async () => {
