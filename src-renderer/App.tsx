@@ -284,11 +284,16 @@ const CHECKLIST_REFRESH_MS = 60_000;
 
 function NavCount({ screen, summary, alerts, quarantined, requests, checklist }: { screen: Screen; summary: QueueSummary | undefined; alerts: readonly Alert[]; quarantined: number; requests: number; checklist: readonly { status: string }[] }) {
   if (screen === 'queue' && summary && summary.size > 0) return <span className="count" aria-label={`${summary.size} queued`}>{formatCount(summary.size)}</span>;
-  // a recipient's release request waits for the admin: it stands out, the rest is a count
+  // a recipient's release request waits for the admin: it stands out beside the count, which it does not replace
   if (screen === 'quarantine' && requests > 0) {
     return (
-      <span className="count tone-warning" aria-label={`${quarantined} in quarantine, ${requests} asked to be released`}>
-        {formatCount(requests)} asked
+      <span className="counts" aria-label={`${quarantined} in quarantine, ${requests} asked to be released`}>
+        <span className="count" aria-hidden="true">
+          {formatCount(quarantined)}
+        </span>
+        <span className="count tone-warning" aria-hidden="true">
+          {formatCount(requests)} asked
+        </span>
       </span>
     );
   }
