@@ -39,6 +39,8 @@ export const quarantineContract = {
       /** The plain text (or the HTML's text, tags removed), at most 8 KiB, controls replaced as in headers. */
       text: z.string(),
       attachments: z.array(attachmentSchema),
+      /** Recipients who already had their own copy released: the message waits for the others only. */
+      releasedTo: z.array(z.string()),
     }),
   }),
   'quarantine.act': method({

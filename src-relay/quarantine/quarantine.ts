@@ -68,6 +68,8 @@ export interface QuarantinePreview {
   /** The plain text (or the HTML's text with every tag removed: nothing is rendered, nothing is fetched). */
   text: string;
   attachments: Pick<MimePart, 'part' | 'filename' | 'contentType' | 'size' | 'detectedType' | 'archive'>[];
+  /** Recipients who already had their own copy released (the user page's "Release to me", an approved request). */
+  releasedTo: string[];
 }
 
 /** A safe look at any message file (quarantined or queued): header fields, its text, the list of attachments. */
@@ -143,7 +145,11 @@ export class Quarantine {
     const row = this.row(id);
     if (!row) return null;
     const { headers, text, attachments } = await messagePreview(this.queue.spool.path(id));
-    return { message: toItem(row), decision: parseDecision(row.decision), headers, text, attachments };
+    const releasedTo = this.store
+      .history(id)
+      .filter((entry) => entry.action === 'RELEASED' && entry.recipient !== null)
+      .map((entry) => entry.recipient!);
+    return { message: toItem(row), decision: parseDecision(row.decision), headers, text, attachments, releasedTo };
   }
 
   /**

@@ -271,6 +271,8 @@ function Preview({ data }: { data: Output<'quarantine.preview'> }) {
           ['Received', <Time key="at" ms={message.receivedAt} seconds />],
           ['From', senderLabel(message)],
           ['To', message.recipients.join(', ')],
+          // who already has their own copy: the message waits for the others only
+          ...(data.releasedTo.length ? [['Released to', `${data.releasedTo.join(', ')} (their own copy)`] as const] : []),
           ['Client', message.clientIp ?? '—'],
           ['Reason', message.reason ?? '—'],
           ['Score', formatScore(message.score)],

@@ -206,6 +206,8 @@ test("recipient A's link releases the message to A only: B's copy stays in quara
   // the quarantine lists who still waits for it, not A, who has their copy
   assert.deepEqual(direct.relay.quarantine.list({ search: subject }).map((item) => item.recipients), [['b@example.test']]);
   assert.deepEqual(direct.relay.quarantine.get(id)!.message.recipients, ['b@example.test']);
+  // and the admin's preview says A has had theirs (it read as if A had never been a recipient)
+  assert.deepEqual((await direct.relay.quarantine.preview(id))!.releasedTo, ['a@example.test']);
 
   // A's link again: nothing more to release for A; B's message is untouched
   const again = await press(direct, client, tokenA, 'release');

@@ -18,7 +18,7 @@ export const quarantineHandlers = {
       // deleted or expired between the look-up and the read of its file
       .catch((error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? null : Promise.reject(error)));
     if (!preview) throw new ApiError('QUARANTINE_ITEM_GONE');
-    return { message: preview.message, decision: preview.decision && contractDecision(preview.decision), ...safePreview(preview) };
+    return { message: preview.message, decision: preview.decision && contractDecision(preview.decision), ...safePreview(preview), releasedTo: preview.releasedTo };
   },
 
   'quarantine.act': async ({ action, ids }, context) => {
