@@ -116,8 +116,12 @@ export class AttachmentFilter implements Filter {
   }
 }
 
+/** A name quoted in a reason: a direction override as U+FFFD, as every screen shows it (util/header-text.ts), other controls '?'. */
 function printable(name: string, max = 120): string {
-  return name.replace(/[\u0000-\u001f\u007f\u200b-\u200f\u202a-\u202e\u2066-\u2069]/g, '?').slice(0, max);
+  return name
+    .replace(/[\u202a-\u202e\u2066-\u2069]/g, '\ufffd')
+    .replace(/[\u0000-\u001f\u007f\u200b-\u200f]/g, '?')
+    .slice(0, max);
 }
 
 /** Extensions of archive formats Moat does not list (zip it lists; a gzip's one file it looks at). */

@@ -293,3 +293,10 @@ test('messageWithAttachments still yields the names it always did', async () => 
   const { parts } = await judge(messageWithAttachments('plain', [{ name: 'report.pdf', data: 'x' }]));
   assert.deepEqual(parts[1]!.names, ['report.pdf']);
 });
+
+test('a blocked name with a direction override is quoted as the screens show it: U+FFFD for the override, "?" for other controls', async () => {
+  const { verdict, reasons } = await judge(messageWithAttachments('rlo', [{ name: 'Resume\u202efdp.scr', data: 'MZ' }]));
+  assert.equal(verdict, 'reject');
+  assert.ok(reasons.some((reason) => reason.includes('"Resume\ufffdfdp.scr"')), reasons.join('; '));
+  assert.ok(!reasons.some((reason) => reason.includes('\u202e')));
+});
