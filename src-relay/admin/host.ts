@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import { promises as dns } from 'node:dns';
 import { passphraseFileProblems } from '../config/passphrase-file.ts';
-import { checkServeReady, jsonErrorWords, loadConfig, mergeConfig, overriddenPaths, saveConfig, scoreOrderProblems, tlsFileProblems, validateConfig, type ConfigProblem } from '../config/load.ts';
+import { alertRuleProblems, checkServeReady, jsonErrorWords, loadConfig, mergeConfig, overriddenPaths, saveConfig, scoreOrderProblems, tlsFileProblems, validateConfig, type ConfigProblem } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { createRelay, dataPaths, type Relay, type RelayOptions } from '../engine.ts';
 import { resolveLogger, type Logger } from '../log/logger.ts';
@@ -301,7 +301,7 @@ export class AdminHost {
   check(input: Json, complete: boolean): ConfigProblem[] {
     const saved = validateConfig(input);
     if (!saved.ok) return saved.problems;
-    const order = scoreOrderProblems(input);
+    const order = [...scoreOrderProblems(input), ...alertRuleProblems(input)];
     if (order.length > 0) return order;
     const effective = validateConfig(mergeConfig(input, this.options.overrides ?? {}));
     if (!effective.ok) return effective.problems;

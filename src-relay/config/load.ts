@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { writeFileWhole } from '../util/write-whole.ts';
-import { ConfigSchema, hostPortSchema, type Config, type ConfigInput } from './schema.ts';
+import { ALERT_RULE_IDS, ConfigSchema, hostPortSchema, type Config, type ConfigInput } from './schema.ts';
 import { plainIssueMessage } from '../util/plain-issues.ts';
 import { pemCertificatesProblem, pemPairProblems } from './pem-files.ts';
 
@@ -47,6 +47,18 @@ export function validateConfig(input: unknown): ConfigResult {
 /** Problems reported at most for one configuration; a last one says how many more there were. */
 export const MAX_PROBLEMS = 100;
 
+
+/**
+ * An alert rule the admin switches off must exist: a misspelt one ("disk-space") was kept, shown as off, and switched
+ * nothing off. Asked where a configuration is saved (wizard, settings), not at start: a file that ran before still starts.
+ */
+export function alertRuleProblems(input: unknown): ConfigProblem[] {
+  const alerts = isObject(input) && isObject(input.alerts) ? input.alerts : {};
+  const disabled = Array.isArray(alerts.disabled) ? alerts.disabled : [];
+  return disabled.flatMap((id, index) =>
+    typeof id === 'string' && !ALERT_RULE_IDS.includes(id) ? [{ path: `alerts.disabled.${index}`, message: `"${id}" is not an alert rule; the rules are ${ALERT_RULE_IDS.join(', ')}` }] : [],
+  );
+}
 
 /**
  * The junk thresholds an admin sets in the wizard or settings must rise from tag to quarantine to refuse (a slip

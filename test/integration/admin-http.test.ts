@@ -97,6 +97,9 @@ test('applying a configuration turns a fresh relay into one that accepts and del
     assert.deepEqual(incomplete.problems.map((problem) => problem.path), ['internal.host']);
     const wrong = await admin.call('config.validate', { config: { domains: ['not a domain!'] }, complete: false });
     assert.equal(wrong.problems[0]!.path, 'domains.0');
+    // an alert rule that does not exist cannot be switched off from the settings (it switched nothing off)
+    const noSuchRule = await admin.call('config.validate', { config: { domains: ['example.test'], alerts: { disabled: ['disk-space'] } }, complete: false });
+    assert.deepEqual(noSuchRule.problems.map((problem) => problem.path), ['alerts.disabled.0']);
     // a misspelt key is refused by validate and apply alike, and nothing is written
     const misspelt = { domains: ['example.test'], internal: { host: '127.0.0.1', port: sink.port }, recipents: { file: '/etc/passwd' } };
     assert.deepEqual((await admin.call('config.validate', { config: misspelt, complete: true })).problems.map((problem) => problem.path), ['recipents']);
