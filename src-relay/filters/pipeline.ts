@@ -9,7 +9,7 @@ import type { SenderLists } from './sender-lists.ts';
 import type { StartedCheck } from './filter-thread.ts';
 import type { Filter, FilterResult, MessageContext, SealedPass } from './types.ts';
 import type { Verdict } from '../events.ts';
-import { fromAddresses } from './from-addresses.ts';
+import { fromAddresses, mailboxAddresses } from './from-addresses.ts';
 import { normalizeDomain, splitAddress } from '../util/address.ts';
 
 const VERDICTS: ReadonlySet<Verdict> = new Set(['accept', 'tag', 'quarantine', 'reject', 'tempfail']);
@@ -36,8 +36,9 @@ export interface PipelineOptions {
    */
   personalLists?: PersonalLists;
   /**
-   * The office's own domains (normalized): an allowance, the admin's or a recipient's, never covers an envelope sender
-   * in them. A forged "ceo@" of the office is what a user is most tempted to always allow, and what forgers send.
+   * The office's own domains (normalized): an allowance, the admin's or a recipient's, never covers a message whose
+   * envelope sender or From is in them. A forged "ceo@" of the office is what a user is most tempted to always allow,
+   * and what forgers send.
    */
   ownDomains?: ReadonlySet<string>;
   logger: Logger;
@@ -124,7 +125,8 @@ export class FilterPipeline {
   private async listsAndFilters(input: MessageInput, outcomes: FilterOutcome[], context: MessageContext): Promise<Decision> {
     const from = fromAddresses(context.headers);
     const listed = this.options.senderLists?.lookup(input.sender, from) ?? null;
-    const ownSender = this.isOwnDomain(input.sender);
+    // the envelope or a From address of ours (the forger picks the envelope freely; FROM_OWN_DOMAIN_* reads From)
+    const ownSender = [input.sender, ...from, ...context.headers.filter((header) => header.name.toLowerCase() === 'from').flatMap((header) => mailboxAddresses(header.value).addresses)].some((address) => this.isOwnDomain(address));
     const senderList = listed?.list === 'allow' && ownSender ? null : listed;
     const personal = this.personalVerdict(input.recipients, input.sender, from, senderList?.list === 'allow', ownSender);
     const ownLists = [
@@ -242,7 +244,7 @@ function domainList(list: unknown): string[] {
   return Array.isArray(list) ? list.filter((item): item is string => typeof item === 'string' && item.length <= 253).slice(0, MAX_HEADERS) : [];
 }
 
-const NOT_FOR_OWN_DOMAINS = 'an allowance does not cover a sender in our own domains, the addresses forgers pose as';
+const NOT_FOR_OWN_DOMAINS = 'an allowance does not cover mail that claims to be from our own domains, the addresses forgers pose as';
 
 /** An allowance left unused because the sender is in our own domains, in the decision trace. */
 function notForOwnDomains(what: string): FilterOutcome {

@@ -508,8 +508,9 @@ export class Scheduler {
         const state = { ...previous, checkedAt: now, lastError };
         this.routes.set(key, state);
         this.outages.stillDown(key, now, lastError);
-        // the screens' "as of the last try" follows a new try, once a second at most (a backlog fails by the hundred)
-        if (lastError !== previous.lastError || now - (this.stillDownEventAt.get(key) ?? previous.since) >= STILL_DOWN_EVENT_MS) {
+        // the screens' "as of the last try" of a hop (the internal server, the smarthost; they show no MX domain)
+        // follows a new try, once a second at most: a backlog fails by the hundred
+        if (!key.startsWith('mx:') && now - (this.stillDownEventAt.get(key) ?? previous.since) >= STILL_DOWN_EVENT_MS) {
           this.stillDownEventAt.set(key, now);
           this.events.emit('route', state);
         }

@@ -144,7 +144,7 @@ test("an allowance, a recipient's or the admin's, never covers a sender in our o
   const decision = parseDecision(relay.relay.queue.store.message(queueId(plain.response))!.decision)!;
   const rules = decision.results.find((result) => result.filter === 'builtin-rules')!;
   assert.ok(rules.reasons.some((reason) => reason.startsWith('FROM_OWN_DOMAIN_UNAUTHENTICATED')), rules.reasons.join('; '));
-  assert.ok(decision.results.find((result) => result.filter === 'own-lists')!.reasons.includes('junk checks ran as usual: an allowance does not cover a sender in our own domains, the addresses forgers pose as'));
+  assert.ok(decision.results.find((result) => result.filter === 'own-lists')!.reasons.includes('junk checks ran as usual: an allowance does not cover mail that claims to be from our own domains, the addresses forgers pose as'));
 
   const admin = new SenderLists(relay.relay.database);
   admin.set('allow', '@example.test', 'admin', null, Date.now());
@@ -154,7 +154,7 @@ test("an allowance, a recipient's or the admin's, never covers a sender in our o
     await sink.waitForSubject('forged boss plain 2');
     const trace = parseDecision(relay.relay.queue.store.message(queueId(again.response))!.decision)!;
     assert.equal(trace.senderList, null, 'the allow list entry is not the decision');
-    assert.ok(trace.results.some((result) => result.reasons.includes("the allow list's @example.test was not used, junk checks ran as usual: an allowance does not cover a sender in our own domains, the addresses forgers pose as")));
+    assert.ok(trace.results.some((result) => result.reasons.includes("the allow list's @example.test was not used, junk checks ran as usual: an allowance does not cover mail that claims to be from our own domains, the addresses forgers pose as")));
     // an outsider on the same list is still allowed: the rule is about our own domains only
     admin.set('allow', 'friend@partner.test', 'admin', null, Date.now());
     await send(relay.port, 'friend@partner.test', ['lee@example.test'], message('allowed outsider', `${GTUBE}\r\n`));
@@ -162,5 +162,22 @@ test("an allowance, a recipient's or the admin's, never covers a sender in our o
   } finally {
     admin.remove('@example.test');
     admin.remove('friend@partner.test');
+  }
+
+  // the forger picks the envelope: an allowed outside envelope with our boss in From is checked as well (diff review)
+  lists.set('kim@example.test', 'allow', 'bounce@evil.test', 'kim', Date.now());
+  admin.set('allow', '@evil.test', 'admin', null, Date.now());
+  try {
+    assert.match(await refusal('bounce@evil.test', ['kim@example.test'], withFrom(message('forged boss 3', `${GTUBE}\r\n`), 'The Boss <boss@example.test>')), /^550 5\.7\.1 Message refused as junk/);
+    const fromOurs = await send(relay.port, 'bounce@evil.test', ['kim@example.test'], withFrom(message('forged boss plain 3'), 'The Boss <boss@example.test>'));
+    await sink.waitForSubject('forged boss plain 3');
+    const checked = parseDecision(relay.relay.queue.store.message(queueId(fromOurs.response))!.decision)!;
+    assert.ok(checked.results.find((result) => result.filter === 'builtin-rules')!.reasons.some((reason) => reason.startsWith('FROM_OWN_DOMAIN_UNAUTHENTICATED')));
+    assert.equal(checked.senderList, null);
+    // the same envelope with a From of its own is still allowed
+    await send(relay.port, 'bounce@evil.test', ['kim@example.test'], withFrom(message('evil but allowed', `${GTUBE}\r\n`), 'News <news@evil.test>'));
+    await sink.waitForSubject('evil but allowed');
+  } finally {
+    admin.remove('@evil.test');
   }
 });
