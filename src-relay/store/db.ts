@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { chmodSync, closeSync, openSync, statSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, openSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 export type Db = Database.Database;
@@ -227,7 +227,7 @@ function migrate(db: Db, from: number, to: number): void {
 /**
  * What in a database's schema Moat's migrations did not make as they are, at its version: a trigger, view, table or
  * index of someone else's, or one of Moat's changed or gone. A database from elsewhere (a backup) runs its triggers
- * inside the relay, so it must be Moat's own. ANALYZE's tables are data. Empty when it is all Moat's. Read-only.
+ * inside the relay, so it must be Moat's own. ANALYZE's tables are data, in SQLite's shape. Empty when it is all Moat's. Read-only.
  */
 export function schemaStrangers(file: string): string[] {
   const db = new Database(file, { readonly: true, fileMustExist: true });
@@ -243,18 +243,17 @@ function strangers(db: Db): string[] {
   if (version > MIGRATIONS.length) return [`schema version ${version}, from a newer Moat`];
   const made = new Database(':memory:');
   migrate(made, 0, version);
+  // ANALYZE's statistics tables, as SQLite makes them: data a database may have or not, but never in another shape
+  made.exec('ANALYZE');
   const objects = (from: Db): Map<string, string | null> =>
-    new Map(
-      (from.prepare('SELECT type, name, sql FROM sqlite_master').all() as { type: string; name: string; sql: string | null }[])
-        .filter(({ type, name }) => !(type === 'table' && /^sqlite_stat\d$/.test(name)))
-        .map(({ type, name, sql }) => [`${type} ${name}`, sql]),
-    );
+    new Map((from.prepare('SELECT type, name, sql FROM sqlite_master').all() as { type: string; name: string; sql: string | null }[]).map(({ type, name, sql }) => [`${type} ${name}`, sql]));
   const expected = objects(made);
   made.close();
   const found = objects(db);
+  const optional = (key: string) => /^table sqlite_stat\d$/.test(key);
   return [
     ...[...found].filter(([key]) => !expected.has(key)).map(([key]) => `${key} is not Moat's`),
-    ...[...expected].filter(([key]) => !found.has(key)).map(([key]) => `${key} is missing`),
+    ...[...expected].filter(([key]) => !found.has(key) && !optional(key)).map(([key]) => `${key} is missing`),
     ...[...found].filter(([key, sql]) => expected.has(key) && expected.get(key) !== sql).map(([key]) => `${key} is not as Moat made it`),
   ];
 }
@@ -265,7 +264,10 @@ function strangers(db: Db): string[] {
  */
 function ownerOnly(file: string): void {
   closeSync(openSync(file, 'a', 0o600));
-  if ((statSync(file).mode & 0o077) !== 0) chmodSync(file, 0o600);
+  // an earlier Moat's -wal and -shm, left by a kill, keep their mode for the whole run: they hold recent pages too
+  for (const path of [file, `${file}-wal`, `${file}-shm`]) {
+    if (existsSync(path) && (statSync(path).mode & 0o077) !== 0) chmodSync(path, 0o600);
+  }
 }
 
 /** The schema version of a database (how many migrations it has had). */

@@ -185,19 +185,20 @@ function RelayCard({ relay, now, unanswered, paused }: { relay: CallState<RelayS
 function DownRoute({ route, paused, onRetried }: { route: RelayStatus['routes'][number]; paused: boolean; onRetried: () => void }) {
   const action = useAction();
   const [report, setReport] = useState<string | null>(null);
-  const [triedAt, setTriedAt] = useState<number | null>(null);
+  // the route's last try as it stood at the click (the relay's clock, not this computer's): a later one answers it
+  const [triedAfter, setTriedAfter] = useState<number | null>(null);
   const tryNow = async () => {
-    const clicked = Date.now();
+    const before = route.checkedAt;
     const result = await action.run(() => call('queue.actOnDestination', { action: 'retry', route: 'internal', domain: null }));
     if (!result) return;
     const count = `${formatCount(result.done.length)} waiting ${result.done.length === 1 ? 'message' : 'messages'}`;
     if (!result.done.length) setReport('No message is waiting for it.');
     else setReport(paused ? `${count} made due: they go as soon as you resume delivery (it is paused).` : `Trying ${count} now.`);
-    setTriedAt(result.done.length && !paused ? clicked : null);
+    setTriedAfter(result.done.length && !paused ? before : null);
     onRetried();
   };
   // the try's answer: had the server come back, this row would be gone (the route is up)
-  const answered = triedAt !== null && route.checkedAt >= triedAt;
+  const answered = triedAfter !== null && route.checkedAt > triedAfter;
   return (
     <>
       <span className="muted">

@@ -20,9 +20,11 @@ export function TrackingScreen({ traceId }: { traceId: string | null }) {
   const [query, setQuery] = useState<Input<'tracking.search'>>({ limit: 100 });
   const results = useCall('tracking.search', query);
   const trace = useCall('tracking.trace', traceId ? { id: traceId } : null);
-  // new mail shows by itself, as on the other screens: a search open to now is run again, the open history follows
+  // new mail shows by itself, as on the other screens: the latest mail is read again, the open history follows
   useLiveReload(['received', 'delivered', 'deferred', 'bounced', 'quarantined', 'queue'], () => {
-    if (query.to === undefined) void results.reload();
+    // only the latest mail: a search by words reads the whole period each time, on the relay's SMTP thread
+    const words = query.sender || query.recipient || query.messageId || query.clientIp || query.subject;
+    if (query.to === undefined && !words) void results.reload();
     if (traceId) void trace.reload();
   }, 5000);
 

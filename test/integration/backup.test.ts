@@ -342,6 +342,20 @@ test('moat backup restore refuses a real backup with a crafted manifest, a link 
     ['the database has a view of its own', { database: (db) => db.exec('CREATE VIEW v AS SELECT 1') }, /view v is not Moat's/],
     ['one of Moat\'s triggers was changed', { database: (db) => db.exec('DROP TRIGGER recipients_queue_update; CREATE TRIGGER recipients_queue_update AFTER UPDATE ON recipients BEGIN SELECT 1; END') }, /trigger recipients_queue_update is not as Moat made it/],
     ['one of Moat\'s indexes is gone', { database: (db) => db.exec('DROP INDEX messages_received') }, /index messages_received is missing/],
+    // ANALYZE's name on a table of another shape (a foreign key pinning rows the relay could then never delete)
+    [
+      'a table posing as ANALYZE\'s sqlite_stat1',
+      {
+        database: (db) => {
+          db.unsafeMode(true);
+          db.exec('CREATE TABLE xstat1 (tbl, idx, stat, pin TEXT REFERENCES messages(id))');
+          db.pragma('writable_schema = ON');
+          db.exec(`UPDATE sqlite_master SET name = 'sqlite_stat1', tbl_name = 'sqlite_stat1', sql = replace(sql, 'xstat1', 'sqlite_stat1') WHERE name = 'xstat1'`);
+          db.pragma('writable_schema = OFF');
+        },
+      },
+      /table sqlite_stat1 is not as Moat made it/,
+    ],
   ];
   for (const [what, change, reason] of crafted) {
     const craftedFile = join(base, 'crafted.moat');
