@@ -66,7 +66,7 @@ export async function quarantineCommand(args: string[], context: QuarantineCliCo
   const opened = open(context, io, true);
   if (typeof opened === 'number') return opened;
   const { db, queue } = openServedStore(opened.dataDir, opened.config, silentLogger, Boolean(context.flags.domain));
-  const quarantine = new Quarantine({ queue, senders: new SenderLists(db), logger: silentLogger });
+  const quarantine = new Quarantine({ queue, senders: new SenderLists(db), hostname: opened.config.hostname ?? hostname(), ownDomains: opened.config.domains, logger: silentLogger });
   const actor = context.actor ?? cliActor();
   const missing = () => {
     io.err(`moat: no quarantined message ${id}\n`);
@@ -114,7 +114,8 @@ export async function quarantineCommand(args: string[], context: QuarantineCliCo
       case 'release': {
         const { released, allowed } = quarantine.release(id!, { by: actor, allowSender: Boolean(context.flags['allow-sender']) });
         if (!released) return missing();
-        io.out(`${id} released: it is delivered to its recipients now${allowed ? `; ${allowed} is on the allow list` : ''}\n`);
+        const notAllowed = context.flags['allow-sender'] && !allowed ? '; its sender is one of our own domains, which no allow list covers: not added' : '';
+        io.out(`${id} released: it is delivered to its recipients now${allowed ? `; ${allowed} is on the allow list` : notAllowed}\n`);
         return EXIT_OK;
       }
       case 'delete': {

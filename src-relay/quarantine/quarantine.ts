@@ -5,7 +5,7 @@ import { parseMessageFile } from '../filters/mime.ts';
 import { parseDecision, type Decision } from '../filters/policy.ts';
 import { decodeHeaderText, senderName } from '../util/header-text.ts';
 import { releasedHeaders } from '../filters/decision-headers.ts';
-import { SenderLists } from '../filters/sender-lists.ts';
+import { ownDomainAllowProblem, SenderLists } from '../filters/sender-lists.ts';
 import type { MimePart } from '../filters/types.ts';
 import type { PersonalLists } from '../filters/personal-lists.ts';
 import type { NewMessage } from '../store/queue-store.ts';
@@ -101,6 +101,8 @@ export interface QuarantineOptions {
   personal?: PersonalLists;
   /** Name in the From of the mail that tells a user what the admin decided on a release request. */
   hostname?: string;
+  /** The accepted domains: "release and allow the sender" puts no sender of ours on the allow list (it would not count). */
+  ownDomains?: readonly string[];
 }
 
 type Row = QuarantinedRow;
@@ -116,6 +118,7 @@ export class Quarantine {
   private readonly senders: SenderLists;
   private readonly personal: PersonalLists | null;
   private readonly hostname: string;
+  private readonly ownDomains: readonly string[];
 
   constructor(options: QuarantineOptions) {
     this.queue = options.queue;
@@ -124,6 +127,7 @@ export class Quarantine {
     this.senders = options.senders;
     this.personal = options.personal ?? null;
     this.hostname = options.hostname ?? 'localhost';
+    this.ownDomains = options.ownDomains ?? [];
   }
 
   private get store() {
@@ -160,7 +164,9 @@ export class Quarantine {
     const now = this.clock();
     const row = this.row(id);
     if (!row) return { released: false, allowed: null };
-    const allowEntry = options.allowSender && row.sender ? SenderLists.normalize(row.sender) : null;
+    const entry = options.allowSender && row.sender ? SenderLists.normalize(row.sender) : null;
+    // a sender of ours is released, not allowed: no allowance covers our own domains (filters/pipeline.ts)
+    const allowEntry = entry && !ownDomainAllowProblem(entry, this.ownDomains) ? entry : null;
     const headers = releasedHeaders(row.added_headers ?? null, options.by, new Date(now));
     const released = this.store.atomically(() => {
       if (!this.store.releaseQuarantined(id, now, headers)) return false;
@@ -292,11 +298,11 @@ export class Quarantine {
   }
 
   /** Each recipient who asked for `message` to be released hears that it was not: it is gone (deleted, expired). */
-  private async tellNotReleased(message: QuarantinedMessage, outcome: 'deleted'): Promise<void> {
+  private async tellNotReleased(message: QuarantinedMessage, outcome: 'deleted' | 'expired'): Promise<void> {
     for (const recipient of message.releaseRequests) await this.mailResult(message, recipient, outcome);
   }
 
-  private async mailResult(message: QuarantinedMessage, recipient: string, outcome: 'approved' | 'denied' | 'deleted'): Promise<void> {
+  private async mailResult(message: QuarantinedMessage, recipient: string, outcome: 'approved' | 'denied' | 'deleted' | 'expired'): Promise<void> {
     const raw = await releaseResultMail({ to: recipient, outcome, hostname: this.hostname, sender: message.sender, subject: message.subject, receivedAt: message.receivedAt, now: this.clock() });
     const mailId = await this.queue.enqueueGenerated(raw, '', [recipient], 'mail').catch((error: Error) => {
       this.logger.error({ id: message.id, rcpt: recipient, error: error.message }, 'QUARANTINE_RESULT_MAIL_FAILED');
@@ -404,7 +410,7 @@ export class Quarantine {
       const row = this.row(id);
       if (!this.finish(id, now, 'EXPIRED', `quarantine kept ${retentionDays} days; removed`)) continue;
       await this.queue.spool.remove(id);
-      if (row?.release_requests) await this.tellNotReleased(toItem(row), 'deleted');
+      if (row?.release_requests) await this.tellNotReleased(toItem(row), 'expired');
       expired++;
     }
     if (expired) {

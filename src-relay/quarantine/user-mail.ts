@@ -5,8 +5,8 @@ const MAX_QUOTED_SUBJECT_CHARS = 200;
 
 export interface ReleaseResultMail {
   to: string;
-  /** The admin's answer: approved, denied (it stays in quarantine), or the message deleted without one. */
-  outcome: 'approved' | 'denied' | 'deleted';
+  /** The admin's answer: approved, denied (it stays in quarantine); or none: the message deleted, or expired. */
+  outcome: 'approved' | 'denied' | 'deleted' | 'expired';
   hostname: string;
   sender: string;
   subject: string | null;
@@ -31,12 +31,19 @@ export async function releaseResultMail(options: ReleaseResultMail): Promise<str
         '',
         'Only open links or attachments in it if you expected this message.',
       ]
-    : [
-        'Your request was not approved.',
-        '',
-        `The message "${subject}" from ${from} (received ${received}) ${options.outcome === 'deleted' ? 'was deleted from the quarantine' : 'stays in quarantine'}.`,
-        'Your mail administrator decided not to deliver it. If you need it, please ask them directly.',
-      ];
+    : options.outcome === 'expired'
+      ? [
+          'Your request was not answered in time.',
+          '',
+          `The message "${subject}" from ${from} (received ${received}) was removed from the quarantine when its time there ran out.`,
+          'If you need it, please ask your mail administrator directly.',
+        ]
+      : [
+          'Your request was not approved.',
+          '',
+          `The message "${subject}" from ${from} (received ${received}) ${options.outcome === 'deleted' ? 'was deleted from the quarantine' : 'stays in quarantine'}.`,
+          'Your mail administrator decided not to deliver it. If you need it, please ask them directly.',
+        ];
   const composer = new MailComposer({
     from: { name: 'Mail filter', address: `MAILER-DAEMON@${options.hostname}` },
     to: options.to,

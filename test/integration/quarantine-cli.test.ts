@@ -119,4 +119,10 @@ test('moat senders deny applies to the next message of the running relay; remove
     assert.match(own.stderr, /covers our own domain example\.test: mail that claims to be from it is checked every time/);
   }
   assert.doesNotMatch((await moat('senders', 'list')).stdout, /example\.test/);
+  // "release and allow" of a sender of ours releases it and adds nothing (it would not count), saying so
+  const ours = await quarantined('ours allowed', 'boss@example.test');
+  const released = await moat('quarantine', 'release', ours, '--allow-sender', '--domain', 'example.test');
+  assert.equal(released.code, 0, released.stderr);
+  assert.match(released.stdout, /released: it is delivered to its recipients now; its sender is one of our own domains, which no allow list covers: not added/);
+  assert.doesNotMatch((await moat('senders', 'list')).stdout, /boss@example\.test/);
 });
