@@ -9,7 +9,7 @@ import type { MessageRow } from '../store/queue-store.ts';
 import { STATE_KEYS } from '../store/state-store.ts';
 import { parseDecision } from '../filters/policy.ts';
 import { heldBecauseText } from '../queue/history-text.ts';
-import { decodeHeaderText, displayText, senderName } from '../util/header-text.ts';
+import { decodeHeaderText, displayText, nameWithAddress, senderName } from '../util/header-text.ts';
 import { splitAddress } from '../util/address.ts';
 import { UserLinks } from './user-links.ts';
 
@@ -84,7 +84,7 @@ export function digestEntry(row: MessageRow, link: string | null): DigestEntry {
   return {
     id: row.id,
     receivedAt: row.received_at,
-    from: address ? (!name || name === address ? address : name.includes('@') ? `${address}, named "${name}"` : `${name} <${address}>`) : (name ?? '(no sender)'),
+    from: address ? nameWithAddress(name, address) : (name ?? '(no sender)'),
     subject: decodeHeaderText(row.subject),
     why: heldBecauseText(parseDecision(row.decision)),
     link,

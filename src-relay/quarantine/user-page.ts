@@ -11,7 +11,7 @@ import type { Quarantine, QuarantinedMessage, RecipientActionResult } from './qu
 import { safePreview, safeText } from './safe-preview.ts';
 import { mailboxAddresses } from '../filters/from-addresses.ts';
 import { normalizeDomain, splitAddress } from '../util/address.ts';
-import { displayText, fromDisplayName } from '../util/header-text.ts';
+import { displayText, fromDisplayName, nameWithAddress } from '../util/header-text.ts';
 import { SenderLists } from '../filters/sender-lists.ts';
 
 /** Requests one client address may make a minute: plenty for a person clicking through a digest, little for a guesser. */
@@ -447,23 +447,15 @@ function formatSize(bytes: number): string {
   return bytes < 1024 ? `${bytes} bytes` : bytes < 1024 * 1024 ? `${Math.round(bytes / 1024)} KB` : `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 }
 
-/** A From display name is cut to this many characters on the page: it must never push the address out of sight. */
-const MAX_SHOWN_NAME_CHARS = 60;
-
 /**
- * The From line with its address(es) always whole, as mail programs read them: "Name <address>", the name cut short;
- * a name that is itself an address ("it-helpdesk@example.test" <attacker@evil.test>) comes after the real one, in
- * quotes. Null when the field has no address that reads cleanly (the caller shows its text, and "Sent by").
+ * The From line with its address(es) always whole, as mail programs read them (util/header-text.ts nameWithAddress).
+ * Null when the field has no address that reads cleanly (the caller shows its text, and "Sent by").
  */
 function fromLine(rawFrom: string): string | null {
   const { addresses, malformed } = mailboxAddresses(rawFrom);
   if (malformed || addresses.length === 0) return null;
   if (addresses.length > 1) return displayText(addresses.join(', '));
-  const address = displayText(addresses[0]!);
-  const name = fromDisplayName(rawFrom);
-  if (!name) return address;
-  const shown = name.length > MAX_SHOWN_NAME_CHARS ? `${name.slice(0, MAX_SHOWN_NAME_CHARS - 1).trimEnd()}…` : name;
-  return name.includes('@') ? `${address}, named "${shown}"` : `${shown} <${address}>`;
+  return nameWithAddress(fromDisplayName(rawFrom), displayText(addresses[0]!));
 }
 
 /** The raw From field names the envelope sender as its one mailbox, as mail programs read it (a display name is not an address). */

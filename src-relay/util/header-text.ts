@@ -67,6 +67,19 @@ function angleFree(name: string | null): string | null {
   return name === null ? null : name.replaceAll('<', '\u2039').replaceAll('>', '\u203a');
 }
 
+/** A display name is cut to this many characters beside its address: it must never push the address out of sight. */
+export const MAX_SHOWN_NAME_CHARS = 60;
+
+/**
+ * A sender as a person should read it: "Name <address>", the name cut short; a name holding an address itself
+ * ("it-helpdesk@example.test", or with a full-width ＠) comes after the real address, in quotes, never first.
+ */
+export function nameWithAddress(name: string | null, address: string): string {
+  if (!name || name.toLowerCase() === address.toLowerCase()) return address;
+  const shown = name.length > MAX_SHOWN_NAME_CHARS ? `${name.slice(0, MAX_SHOWN_NAME_CHARS - 1).trimEnd()}…` : name;
+  return name.normalize('NFKC').includes('@') ? `${address}, named "${shown}"` : `${shown} <${address}>`;
+}
+
 function mailboxText(name: string | undefined, address: string | undefined): string {
   const shown = angleFree(decodeHeaderText(name ?? null));
   return shown ? `${shown} <${address ?? ''}>` : (address ?? '');

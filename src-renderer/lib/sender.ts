@@ -26,6 +26,7 @@ function addressLikeName(name: string, sender: string): string | null {
   const parts = (name.match(/</g) ?? []).length === 1 ? /^(.*) <([^<>]*)>$/.exec(name) : null;
   const display = (parts ? parts[1]! : name).trim().replace(/^"(.*)"$/, '$1');
   const address = parts ? parts[2]! : sender;
-  if (!display.includes('@') || !address || display.toLowerCase() === address.toLowerCase()) return null;
+  // a full-width ＠ reads as "@" too
+  if (!display.normalize('NFKC').includes('@') || !address || display.toLowerCase() === address.toLowerCase()) return null;
   return `${address}, named "${display}"${parts && sender ? `, sent by ${sender}` : ''}`;
 }

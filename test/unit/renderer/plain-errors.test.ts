@@ -132,6 +132,8 @@ test('a display name that is another address never comes first: the address the 
   assert.equal(senderLabel({ sender: 'x@sender.invalid', senderName: 'paypal@paypal.com' }), 'x@sender.invalid, named "paypal@paypal.com"');
   assert.equal(senderLabel({ sender: 'bounce@esp.example', senderName: 'service@paypal.com <x@sender.invalid>' }), 'x@sender.invalid, named "service@paypal.com", sent by bounce@esp.example');
   assert.equal(senderLabel({ sender: 'x@sender.invalid', senderName: 'PayPal service@paypal.com' }), 'x@sender.invalid, named "PayPal service@paypal.com"');
+  // a full-width ＠ reads as "@": the same
+  assert.equal(senderLabel({ sender: 'x@sender.invalid', senderName: 'service\uff20paypal.com' }), 'x@sender.invalid, named "service\uff20paypal.com"');
   // a name that is the address itself, and names without an address in them, read as before
   assert.equal(senderLabel({ sender: 'alice@sender.test', senderName: 'Alice@Sender.test' }), 'Alice@Sender.test <alice@sender.test>');
   assert.equal(senderLabel({ sender: 'alice@sender.test', senderName: 'Alice Smith' }), 'Alice Smith <alice@sender.test>');

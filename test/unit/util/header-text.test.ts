@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeHeaderText, displayText, fromDisplayName, MAX_DISPLAY_CHARS, senderName } from '../../../src-relay/util/header-text.ts';
+import { decodeHeaderText, displayText, fromDisplayName, MAX_DISPLAY_CHARS, MAX_SHOWN_NAME_CHARS, nameWithAddress, senderName } from '../../../src-relay/util/header-text.ts';
 
 test('encoded words in UTF-8 base64 and Latin-1 quoted-printable are decoded, adjacent words joined', () => {
   assert.equal(decodeHeaderText(`=?UTF-8?B?${Buffer.from('Grüße aus Köln').toString('base64')}?=`), 'Grüße aus Köln');
@@ -77,4 +77,15 @@ test('a From with no name that is not the envelope sender is shown as its addres
 test('a From of several mailboxes or a group is shown whole, the envelope sender among them', () => {
   assert.equal(fromDisplayName('someone@sender.invalid, CEO Bank <ceo@bank.example>', 'someone@sender.invalid'), 'someone@sender.invalid, CEO Bank <ceo@bank.example>');
   assert.equal(fromDisplayName('G: someone@sender.invalid, ceo@bank.example;', 'someone@sender.invalid'), 'someone@sender.invalid, ceo@bank.example');
+});
+
+test('a sender with its name: the address whole, the name cut short, and a name holding an address (full-width ＠ too) after the real one', () => {
+  assert.equal(nameWithAddress('Alice', 'a@sender.test'), 'Alice <a@sender.test>');
+  assert.equal(nameWithAddress(null, 'a@sender.test'), 'a@sender.test');
+  assert.equal(nameWithAddress('A@Sender.test', 'a@sender.test'), 'a@sender.test');
+  assert.equal(nameWithAddress('it-helpdesk@example.test', 'x@evil.test'), 'x@evil.test, named "it-helpdesk@example.test"');
+  assert.equal(nameWithAddress('it-helpdesk\uff20example.test', 'x@evil.test'), 'x@evil.test, named "it-helpdesk\uff20example.test"');
+  assert.equal(nameWithAddress('it-helpdesk\ufe6bexample.test', 'x@evil.test'), 'x@evil.test, named "it-helpdesk\ufe6bexample.test"');
+  const padded = nameWithAddress(`IT Helpdesk ${'\u2800'.repeat(980)}`, 'x@evil.test');
+  assert.ok(padded.endsWith('… <x@evil.test>') && padded.length === MAX_SHOWN_NAME_CHARS + ' <x@evil.test>'.length, padded.length.toString());
 });
