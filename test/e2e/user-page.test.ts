@@ -71,10 +71,12 @@ e2eTest('a user opens a link, sees the text preview, presses "Release to me", an
   assert.deepEqual(sink.messages[0]!.to, ['anna@example.test']);
   assert.match(sink.messages[0]!.raw.toString('utf8'), /^X-Moat-Released: released from quarantine by anna@example\.test/m);
 
-  // the same link again: nothing waits any more
+  // the same link again: nothing waits any more, and the page says it went to her, as good news
   await page.goBack();
   await page.reload();
-  await page.getByRole('heading', { name: 'No longer in quarantine', level: 1 }).waitFor();
+  await page.getByRole('heading', { name: 'Released', level: 1 }).waitFor();
+  await textMatches(page.getByRole('status'), /^This message was released from quarantine and delivered to your mailbox/);
+  await screenshot(page, '16-user-page-released-again');
   assert.deepEqual(errors, []);
 });
 
