@@ -120,8 +120,8 @@ function Shell({ onLoggedOut }: { onLoggedOut: () => void }) {
     if (hash.startsWith('#/')) navigate(hash);
   }), []);
 
-  useEvent('relay', (status) => relay.setData(() => status));
-  useEvent('queue', (next) => summary.setData(() => next));
+  useEvent('relay', (status) => relay.replaceData(status));
+  useEvent('queue', (next) => summary.replaceData(next));
   useEvent('alert', (event) => {
     alerts.setData((data) => (data ? { ...data, open: applyAlertEvent(data.open, event) } : data));
     setNotices((list) => pushNotice(list, noticeFor(event)));
@@ -272,7 +272,7 @@ function Shell({ onLoggedOut }: { onLoggedOut: () => void }) {
               Delivery is paused: nothing leaves the queue. <a href="#/queue">Open the queue</a> to resume it.
             </div>
           ) : null}
-          <ScreenView screen={route.screen} sub={route.sub} params={route.params} relay={relay} unanswered={unanswered} summary={summary} openAlerts={openAlerts} reloadAlerts={alerts.reload} onChecklist={(data) => checklist.setData(() => data)} />
+          <ScreenView screen={route.screen} sub={route.sub} params={route.params} relay={relay} unanswered={unanswered} summary={summary} openAlerts={openAlerts} reloadAlerts={alerts.reload} onChecklist={(data) => checklist.replaceData(data)} />
         </main>
       </div>
     </div>

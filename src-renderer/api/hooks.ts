@@ -17,7 +17,10 @@ export interface CallState<T> {
   loading: boolean;
   /** Asks again; live updates call it quietly (no loading state, errors only if there is nothing to show). */
   reload: () => Promise<void>;
+  /** Edits the data in hand (an event that changes a part of it). */
   setData: (update: (data: T | undefined) => T | undefined) => void;
+  /** A whole answer newer than any call still on its way (an event's, an action's): that call's answer is dropped. */
+  replaceData: (data: T) => void;
 }
 
 /** Calls a method when the screen shows and whenever its input changes; `null` input waits. */
@@ -47,7 +50,11 @@ export function useCall<K extends MethodName>(name: K, input: Input<K> | null): 
 
   const reload = useCallback(() => load(false), [load]);
   const setData = useCallback((update: (data: Output<K> | undefined) => Output<K> | undefined) => setState((previous) => ({ ...previous, data: update(previous.data) })), []);
-  return { ...state, reload, setData };
+  const replaceData = useCallback((data: Output<K>) => {
+    sequence.current++;
+    setState({ data, error: null, loading: false });
+  }, []);
+  return { ...state, reload, setData, replaceData };
 }
 
 /** Runs `handler` for each event of that name while the component is shown. */

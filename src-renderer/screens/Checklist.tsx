@@ -22,7 +22,7 @@ export function ChecklistScreen({ highlight = null, onChecklist }: { highlight?:
   const runNow = async () => {
     const result = await running.run(() => call('checklist.run', {}));
     if (result) {
-      checklist.setData(() => result);
+      checklist.replaceData(result);
       onChecklist?.(result);
       const failing = result.probes.filter((probe) => probe.status === 'failing').length;
       setReport(failing ? `Checked. ${failing} ${failing === 1 ? 'probe is' : 'probes are'} failing.` : 'Checked.');
@@ -107,7 +107,7 @@ export function ChecklistScreen({ highlight = null, onChecklist }: { highlight?:
             ) : (
               <ul className="manual-items">
                 {data.manual.map((item) => (
-                  <ManualRow key={item.id} item={item} onChange={(next) => checklist.setData(() => next)} />
+                  <ManualRow key={item.id} item={item} onChange={(next) => checklist.replaceData(next)} />
                 ))}
               </ul>
             )}

@@ -139,7 +139,7 @@ export function QueueScreen({ summary, openId, params = {} }: { summary: CallSta
     } else {
       const result = await action.run(() => call(kind === 'holdAll' ? 'queue.holdAll' : 'queue.resume', {}));
       if (result) {
-        summary.setData(() => result);
+        summary.replaceData(result);
         setReport({ text: kind === 'holdAll' ? 'Delivery paused.' : resumedReport(result.held), undo: null });
       }
     }

@@ -63,6 +63,38 @@ e2eTest('an open alert on the dashboard says its figures are from when it was ra
   assert.deepEqual(errors, []);
 });
 
+e2eTest('an answer the relay gave before a live update never overwrites that update on screen', async (world) => {
+  const { relay, page, errors } = await world.serveWithInternalDown();
+  // the dashboard asks for the relay's status as it opens; that answer is held back until the live update is shown
+  let release: () => void = () => {};
+  const held = new Promise<void>((resolve) => {
+    let first = true;
+    void page.route('**/api/relay.status', async (route) => {
+      if (!first) return route.continue();
+      first = false;
+      const response = await route.fetch();
+      release = () => void route.fulfill({ response });
+      resolve();
+    });
+  });
+  await openScreen(page, '#/queue', 'Queue');
+  await openScreen(page, '#/dashboard', 'Dashboard');
+  await held;
+  const internal = page.locator('ul.routes li').filter({ hasText: 'Internal server' });
+  await textMatches(internal, /^Not tried yet/);
+
+  await send(relay.mxPort, 'alice@sender.test', ['bob@example.test'], message('tried while an answer is on its way'));
+  await textMatches(internal, /^Down\s*Internal server/);
+  const answered = page.waitForEvent('requestfinished', (request) => request.url().endsWith('/api/relay.status'));
+  release();
+  await answered;
+  for (let look = 0; look < 10; look++) {
+    await page.waitForTimeout(50);
+    assert.match((await internal.textContent()) ?? '', /^Down\s*Internal server/);
+  }
+  assert.deepEqual(errors, []);
+});
+
 e2eTest('a down internal server on the dashboard says it is as of the last try, and "Try it again now" delivers once it is back', async (world) => {
   const { relay, internalPort, page, errors } = await world.serveWithInternalDown();
   await send(relay.mxPort, 'alice@sender.test', ['bob@example.test'], message('waits on the dashboard'));
