@@ -365,18 +365,21 @@ export class Scheduler {
     if (result.stopped) return { record: { messageId: job.messageId, updates: [], history: [] }, announce: [] };
     const now = this.clock();
     // from here the delivery is made: nothing may throw before its outcome is recorded, or the message would be
-    // freed without it and delivered again (a database refusing the route's retry once did that)
-    try {
-      this.trackRoute(job, result, now);
-    } catch (error) {
-      this.logger.error({ id: job.messageId, route: job.routeKey, error: (error as Error).message }, 'ROUTE_STATE_FAILED');
-    }
+    // freed without it and delivered again (a database refusing the route's retry once did that). The route's new
+    // state is told once the outcome is written: a "try it again now" its event prompts finds the recipient deferred.
+    const trackRoute = () => {
+      try {
+        this.trackRoute(job, result, now);
+      } catch (error) {
+        this.logger.error({ id: job.messageId, route: job.routeKey, error: (error as Error).message }, 'ROUTE_STATE_FAILED');
+      }
+    };
     const expired = now >= this.deadlines(first).givesUpAt;
     const updates: RecipientUpdate[] = [];
     const history: HistoryEntry[] = [];
     const bounced: DsnRecipient[] = [];
     const gaveUp: { row: DueRecipient; status: string; action: 'EXPIRED' | 'BOUNCED'; reply: string; why: string }[] = [];
-    const announce: (() => void)[] = [];
+    const announce: (() => void)[] = [trackRoute];
     let deferred = 0;
     for (const row of job.rows) {
       const outcome = result.outcomes.find((candidate) => candidate.address === row.address)!;

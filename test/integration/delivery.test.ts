@@ -86,6 +86,26 @@ test('a route still down is announced again after a new try (its last try and er
   }
 });
 
+test('a route is announced down once its try is written: "Try it again now" pressed on that news finds the message waiting', async () => {
+  const port = await reservePort();
+  const relay = await startRelay(port, { queue: { retryIntervalsSec: [3600] } });
+  try {
+    const seen: { attempts: number; retried: string[] }[] = [];
+    relay.relay.events.on('route', (state) => {
+      if (state.route !== 'internal' || state.state !== 'down' || seen.length > 0) return;
+      const id = relay.relay.queue.store.destinationMessages('internal', null)[0];
+      const attempts = id === undefined ? 0 : relay.relay.queue.store.recipients(id)[0]!.attempts;
+      seen.push({ attempts, retried: relay.relay.queue.actOnDestination('retry', { route: 'internal', domain: null }) });
+    });
+    const id = queueIdOf((await send(relay.port, 'a@sender.test', ['b@example.test'], message('retried on the news'))).response);
+    await until('the route is announced down', () => seen.length > 0);
+    assert.deepEqual(seen[0], { attempts: 1, retried: [id] });
+    await until('the retry is tried', () => relay.relay.queue.store.recipients(id)[0]!.attempts >= 2);
+  } finally {
+    await relay.stop();
+  }
+});
+
 test('when the internal server comes back, the whole backlog is retried at once instead of waiting for each backoff', async () => {
   const port = await reservePort();
   const lines: string[] = [];

@@ -224,7 +224,7 @@ test('a start that fails after delivery has started (a write refused as on a ful
   }
 });
 
-test('the internal server back while the database refuses writes: the message that goes first is delivered once (its route state failing to be written frees nothing)', async () => {
+test('the internal server back while the database refuses writes: the message that goes first is delivered once, and its backlog retried only after its outcome is written', async () => {
   const port = await reservePort();
   const logs = captureLogger();
   const relay = await startRelay(port, {}, { logger: logs.logger });
@@ -246,7 +246,9 @@ test('the internal server back while the database refuses writes: the message th
     await sleep(1_500);
     assert.equal(sink.messages.length, 1, 'one copy');
     assert.equal(logs.lines('DELIVERY_CRASHED').length, 0);
-    assert.equal(logs.lines('ROUTE_STATE_FAILED').length, 1, 'the route state that could not be written is logged');
+    // the route's news (and the backlog's retry it writes) waits for the outcome, so the refusal never reaches it
+    assert.equal(logs.lines('ROUTE_STATE_FAILED').length, 0);
+    assert.equal(logs.lines('ROUTE_UP').length, 1);
   } finally {
     await relay.stop();
     await sink?.stop();
