@@ -1,5 +1,5 @@
 import { TextDecoder } from 'node:util';
-import { normalizeDomain } from '../util/address.ts';
+import { addressDomain, domainSet, inDomains, normalizeDomain } from '../util/address.ts';
 import { decodeHeaderText } from '../util/header-text.ts';
 import type { Filter, FilterResult, MessageContext, MimeSummary } from './types.ts';
 import { fromAddresses, mailboxAddresses } from './from-addresses.ts';
@@ -140,12 +140,9 @@ export const BUILTIN_RULES: readonly BuiltinRule[] = [
       const fields = [...(input.fields.get('from') ?? [])];
       // every reading: the words a person sees (an address in the display name too) and the mailboxes RFC 5322 finds
       const addresses = [...fromAddresses(fields.map((value) => ({ name: 'from', value }))), ...fields.flatMap((value) => mailboxAddresses(value).addresses)];
-      const own = addresses.find((address) => {
-        const domain = normalizeDomain(address.slice(address.lastIndexOf('@') + 1));
-        return domain !== null && input.ownDomains.has(domain);
-      });
+      const own = addresses.find((address) => inDomains(address, input.ownDomains));
       if (!own) return false;
-      const ownDomain = normalizeDomain(own.slice(own.lastIndexOf('@') + 1))!;
+      const ownDomain = addressDomain(own)!;
       // DMARC passed for that domain, a DKIM signature of it verified, or SPF passed for it (the office's own SPF record
       // allows the sending host: its web shop, its mailing service, without a DMARC record yet); an attacker's pass
       // for its own domain does not count
@@ -275,7 +272,7 @@ export class BuiltinRulesFilter implements Filter {
   private readonly clock: () => number;
 
   constructor(options: BuiltinRulesOptions) {
-    this.ownDomains = new Set(options.domains);
+    this.ownDomains = domainSet(options.domains);
     this.clock = options.clock ?? Date.now;
     this.rules = BUILTIN_RULES.map((rule) => ({ ...rule, score: options.scores?.[rule.id] ?? rule.score })).filter((rule) => rule.score !== 0);
   }

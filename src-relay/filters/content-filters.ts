@@ -8,7 +8,7 @@ import { FilterPipeline, type PipelineOptions } from './pipeline.ts';
 import { SenderLists } from './sender-lists.ts';
 import { PersonalLists } from './personal-lists.ts';
 import type { Filter, SealedPass } from './types.ts';
-import { normalizeDomain, splitAddress } from '../util/address.ts';
+import { addressDomain, domainSet, inDomains } from '../util/address.ts';
 
 export interface ContentPipelineOptions {
   db: Db;
@@ -34,7 +34,7 @@ export function createContentPipeline(config: Config, options: ContentPipelineOp
     policy: policyOf(config),
     senderLists: new SenderLists(options.db),
     personalLists: new PersonalLists(options.db),
-    ownDomains: new Set(config.domains.map((domain) => normalizeDomain(domain) ?? domain)),
+    ownDomains: domainSet(config.domains),
     logger: options.logger,
     parse: options.parse,
   });
@@ -68,12 +68,8 @@ export function createSubmissionScan(config: Config, options: Pick<ContentPipeli
  */
 function sealedPassOf(config: Config): SealedPass | undefined {
   if (config.submission.encryptedArchives !== 'send') return undefined;
-  const own = new Set(config.domains.map((domain) => normalizeDomain(domain)));
-  return ({ recipients }) =>
-    recipients.every((address) => {
-      const domain = normalizeDomain(splitAddress(address)?.domain ?? '');
-      return domain !== null && !own.has(domain);
-    });
+  const own = domainSet(config.domains);
+  return ({ recipients }) => recipients.every((address) => addressDomain(address) !== null && !inDomains(address, own));
 }
 
 /** The virus scanner and the attachment rules, as far as they are configured. */

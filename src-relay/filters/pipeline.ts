@@ -10,7 +10,7 @@ import type { StartedCheck } from './filter-thread.ts';
 import type { Filter, FilterResult, MessageContext, SealedPass } from './types.ts';
 import type { Verdict } from '../events.ts';
 import { fromAddresses, mailboxAddresses } from './from-addresses.ts';
-import { normalizeDomain, splitAddress } from '../util/address.ts';
+import { inDomains } from '../util/address.ts';
 
 const VERDICTS: ReadonlySet<Verdict> = new Set(['accept', 'tag', 'quarantine', 'reject', 'tempfail']);
 /** A filter's answer is trimmed to this before it goes into the trace (and the database). */
@@ -125,9 +125,15 @@ export class FilterPipeline {
   private async listsAndFilters(input: MessageInput, outcomes: FilterOutcome[], context: MessageContext): Promise<Decision> {
     const from = fromAddresses(context.headers);
     const listed = this.options.senderLists?.lookup(input.sender, from) ?? null;
-    // the envelope or a From address of ours (the forger picks the envelope freely; FROM_OWN_DOMAIN_* reads From)
-    const ownSender = [input.sender, ...from, ...context.headers.filter((header) => header.name.toLowerCase() === 'from').flatMap((header) => mailboxAddresses(header.value).addresses)].some((address) => this.isOwnDomain(address));
-    const senderList = listed?.list === 'allow' && ownSender ? null : listed;
+    // the envelope or a From address of ours (the forger picks the envelope freely; FROM_OWN_DOMAIN_* reads From);
+    // read only when an allowance was found, which few messages have
+    let own: boolean | undefined;
+    const ownSender = (): boolean => {
+      const domains = this.options.ownDomains ?? new Set<string>();
+      own ??= [input.sender, ...from, ...context.headers.filter((header) => header.name.toLowerCase() === 'from').flatMap((header) => mailboxAddresses(header.value).addresses)].some((address) => inDomains(address, domains));
+      return own;
+    };
+    const senderList = listed?.list === 'allow' && ownSender() ? null : listed;
     const personal = this.personalVerdict(input.recipients, input.sender, from, senderList?.list === 'allow', ownSender);
     const ownLists = [
       ...(listed !== senderList ? [notForOwnDomains(`the allow list's ${listed!.entry}`)] : []),
@@ -150,13 +156,8 @@ export class FilterPipeline {
     return decide([...applyFailModes(outcomes, this.options.policy.failMode), ...ownLists], this.options.policy, senderList, personal);
   }
 
-  private isOwnDomain(address: string): boolean {
-    const domain = normalizeDomain(splitAddress(address)?.domain ?? '');
-    return domain !== null && Boolean(this.options.ownDomains?.has(domain));
-  }
-
   /** What the recipients' own lists say of this message; null when there are none to ask. */
-  private personalVerdict(recipients: readonly string[], sender: string, from: readonly string[], globallyAllowed: boolean, ownSender: boolean): PersonalVerdict | null {
+  private personalVerdict(recipients: readonly string[], sender: string, from: readonly string[], globallyAllowed: boolean, ownSender: () => boolean): PersonalVerdict | null {
     const lists = this.options.personalLists;
     if (!lists || recipients.length === 0) return null;
     const hits: PersonalHit[] = [];
@@ -170,7 +171,7 @@ export class FilterPipeline {
     return {
       hits,
       allBlocked: remaining.length === 0,
-      allAllow: !globallyAllowed && !ownSender && remaining.length > 0 && remaining.every((recipient) => allowing.has(recipient)),
+      allAllow: !globallyAllowed && remaining.length > 0 && remaining.every((recipient) => allowing.has(recipient)) && !ownSender(),
     };
   }
 
@@ -252,7 +253,7 @@ function notForOwnDomains(what: string): FilterOutcome {
 }
 
 /** The recipients' own lists in the decision trace, in words (the admin's message view shows them as a filter row). */
-function ownListsOutcome(personal: PersonalVerdict, globallyAllowed: boolean, ownSender: boolean): FilterOutcome {
+function ownListsOutcome(personal: PersonalVerdict, globallyAllowed: boolean, ownSender: () => boolean): FilterOutcome {
   const reasons: string[] = [];
   for (const hit of personal.hits) {
     reasons.push(
@@ -261,7 +262,7 @@ function ownListsOutcome(personal: PersonalVerdict, globallyAllowed: boolean, ow
         : `allowed by ${hit.recipient}'s own list (${hit.entry})`,
     );
   }
-  if (personal.hits.some((hit) => hit.list === 'allow') && ownSender) reasons.push(`junk checks ran as usual: ${NOT_FOR_OWN_DOMAINS}`);
+  if (personal.hits.some((hit) => hit.list === 'allow') && ownSender()) reasons.push(`junk checks ran as usual: ${NOT_FOR_OWN_DOMAINS}`);
   else if (personal.hits.some((hit) => hit.list === 'allow') && !globallyAllowed) {
     reasons.push(
       personal.allAllow

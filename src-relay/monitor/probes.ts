@@ -9,7 +9,7 @@ import { describeDuration } from './alert-rules.ts';
 import { nodeRuntimeStatus } from './node-releases.ts';
 import { openRelaySelfTest, submissionSelfTest } from './self-test.ts';
 import { TrustedNetworks } from '../util/networks.ts';
-import { normalizeDomain, splitAddress } from '../util/address.ts';
+import { domainSet, inDomains } from '../util/address.ts';
 import { checkSmtpServer } from './server-check.ts';
 import type { MonitorHooks, ProbeOutcome } from './types.ts';
 import type { SubmissionAddresses } from '../submission/index.ts';
@@ -535,8 +535,8 @@ export const alertMailProbe: Probe = {
   title: 'Alert mail gets out when the internal server is down',
   run(context) {
     const to = context.config.alerts.emailTo;
-    const own = new Set(context.config.domains.map((domain) => normalizeDomain(domain) ?? domain));
-    const outside = to.filter((address) => !own.has(normalizeDomain(splitAddress(address)?.domain ?? '') ?? ''));
+    const own = domainSet(context.config.domains);
+    const outside = to.filter((address) => !inDomains(address, own));
     if (to.length === 0) return { status: 'ok', detail: 'no alert e-mail is set: alerts show on the dashboard and in the desktop app' };
     if (outside.length) return { status: 'ok', detail: `alerts also go to ${outside.join(', ')}, outside your domains` };
     return {

@@ -10,7 +10,7 @@ import { MAX_TOKEN_CHARS, type LinkClaims, type UserLinks } from './user-links.t
 import type { Quarantine, QuarantinedMessage, RecipientActionResult } from './quarantine.ts';
 import { safePreview, safeText } from './safe-preview.ts';
 import { mailboxAddresses } from '../filters/from-addresses.ts';
-import { normalizeDomain, splitAddress } from '../util/address.ts';
+import { domainSet, inDomains, normalizeDomain, splitAddress } from '../util/address.ts';
 import { displayText, fromDisplayName, nameWithAddress } from '../util/header-text.ts';
 import { SenderLists } from '../filters/sender-lists.ts';
 
@@ -107,9 +107,11 @@ export class UserPage {
   private readonly server: AdminServer;
   private readonly limiter: RateLimiter;
   private readonly clock: () => number;
+  private readonly ownDomains: ReadonlySet<string>;
 
   constructor(private readonly options: UserPageOptions) {
     this.clock = options.clock ?? Date.now;
+    this.ownDomains = domainSet(options.ownDomains ?? []);
     this.limiter = new RateLimiter(options.requestsPerMinute ?? USER_PAGE_REQUESTS_PER_MINUTE, RATE_WINDOW_MS, MAX_RATE_CLIENTS);
     this.server = new AdminServer({ listen: options.config.listen!, router: this.router(), logger: options.logger, headers: USER_PAGE_HEADERS, label: 'USER_PAGE' });
   }
@@ -168,11 +170,6 @@ export class UserPage {
       return true;
     }
     return false;
-  }
-
-  private ownDomainSender(sender: string): boolean {
-    const domain = normalizeDomain(splitAddress(sender)?.domain ?? '');
-    return domain !== null && (this.options.ownDomains ?? []).some((own) => normalizeDomain(own) === domain);
   }
 
   /** The token's claims, or null after answering with why the link does not work. */
@@ -234,7 +231,7 @@ ${from && message.sender && !fromIsSender(rawFrom, message.sender) ? `<dt>Sent b
 <p class="why"><strong>Why it was held:</strong> ${escapeHtml(whyInWords(waiting.decision, message))}</p>
 <div class="actions">
 ${release}
-${this.ownDomainSender(message.sender) || listed === 'allow' ? '' : button('allow', 'Always allow this sender')}
+${inDomains(message.sender, this.ownDomains) || listed === 'allow' ? '' : button('allow', 'Always allow this sender')}
 ${listed === 'deny' ? '' : button('block', 'Block this sender')}
 </div>
 ${listed ? `<p class="note">You have ${listed === 'deny' ? 'blocked' : 'always allowed'} this sender (your lists are below).</p>` : ''}
@@ -250,7 +247,7 @@ ${
       }</p>`
 }
 ${
-  this.ownDomainSender(message.sender)
+  inDomains(message.sender, this.ownDomains)
     ? `<p class="note">This message says it is from your own organisation (<strong>${escapeHtml(message.sender)}</strong>). Such mail is checked every time, because forgers pose as it: it cannot be always allowed. "Block" applies to that address.</p>`
     : message.sender
       ? `<p class="note">"Always allow" and "Block" apply to the sending address <strong>${escapeHtml(message.sender)}</strong>.</p>`
@@ -299,7 +296,7 @@ ${
       const text = removed === 'removed' ? `Done: ${entry} is no longer on your lists.` : `${entry} was not on your lists; nothing changed.`;
       return page(res, 200, removed === 'removed' ? 'Sender removed' : 'Nothing to remove', `<p class="done" role="status">${escapeHtml(text)}</p><p><a href="${messageHref(params.token!)}">Back to the message</a></p>`);
     }
-    if (action === 'allow' && this.ownDomainSender(waiting.message.sender)) {
+    if (action === 'allow' && inDomains(waiting.message.sender, this.ownDomains)) {
       return page(res, 409, 'Cannot always allow this sender', `<p class="refused" role="status">Nothing was added: mail that says it is from your own organisation is checked every time, because forgers pose as it. If you know this message is genuine, release it instead.</p><p><a href="${messageHref(params.token!)}">Back to the message</a></p>`);
     }
     let result: RecipientActionResult;

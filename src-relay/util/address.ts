@@ -89,6 +89,22 @@ export function splitAddress(address: string): { local: string; domain: string }
   return { local: address.slice(0, at), domain: address.slice(at + 1) };
 }
 
+/** The normalised domain of an address (after its last '@'); null when it has none or it is not a domain. */
+export function addressDomain(address: string): string | null {
+  return normalizeDomain(splitAddress(address)?.domain ?? '');
+}
+
+/** A list of domains (the accepted ones) as `inDomains` reads them: normalised, one that is not a domain left out. */
+export function domainSet(domains: readonly string[]): ReadonlySet<string> {
+  return new Set(domains.map(normalizeDomain).filter((domain): domain is string => domain !== null));
+}
+
+/** Whether the address is in one of the domains (made by `domainSet`). */
+export function inDomains(address: string, domains: ReadonlySet<string>): boolean {
+  const domain = addressDomain(address);
+  return domain !== null && domains.has(domain);
+}
+
 /** Decides whether an RCPT TO address (as smtp-server hands it over) is one of our own plain mailboxes. */
 export function checkRecipient(address: string, policy: RecipientPolicy): RecipientCheck {
   const syntax = (reason: string): RecipientCheck => ({ ok: false, refusal: 'syntax', reason });

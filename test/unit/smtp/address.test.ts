@@ -1,7 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  addressDomain,
   checkRecipient,
+  domainSet,
+  inDomains,
   checkSender,
   normalizeDomain,
   splitAddress,
@@ -438,4 +441,17 @@ test('the sender length limits are those of recipients', () => {
   const domain = domainOfLength(MAX_ADDRESS_OCTETS - MAX_LOCAL_PART_OCTETS - 1);
   assert.equal(checkSender(`${'a'.repeat(MAX_LOCAL_PART_OCTETS)}@${domain}`).ok, true);
   assert.equal(checkSender(`${'a'.repeat(MAX_LOCAL_PART_OCTETS)}@a${domain}`).ok, false);
+});
+
+test('inDomains: an address is in our domains whatever its case, Unicode form or root dot; a subdomain, a look-alike or no domain is not', () => {
+  const own = domainSet(['Example.TEST', 'bücher.test', 'not a domain']);
+  assert.deepEqual([...own], ['example.test', 'xn--bcher-kva.test']);
+  for (const address of ['boss@example.test', 'Boss@EXAMPLE.test', 'a@example.test.', 'a@b@example.test', 'x@BÜCHER.test', 'x@xn--bcher-kva.test', 'x@ｅｘａｍｐｌｅ.test']) {
+    assert.equal(inDomains(address, own), true, address);
+  }
+  for (const address of ['boss@mail.example.test', 'boss@example.test.evil', 'boss@examp1e.test', 'example.test', 'boss@', '', 'boss@example\u200b.test']) {
+    assert.equal(inDomains(address, own), false, address);
+  }
+  assert.equal(addressDomain('a@BÜCHER.test'), 'xn--bcher-kva.test');
+  assert.equal(addressDomain('no-at-sign'), null);
 });
