@@ -272,7 +272,7 @@ function Shell({ onLoggedOut }: { onLoggedOut: () => void }) {
               Delivery is paused: nothing leaves the queue. <a href="#/queue">Open the queue</a> to resume it.
             </div>
           ) : null}
-          <ScreenView screen={route.screen} sub={route.sub} params={route.params} relay={relay} unanswered={unanswered} summary={summary} openAlerts={openAlerts} reloadAlerts={alerts.reload} onChecklist={(data) => checklist.replaceData(data)} />
+          <ScreenView screen={route.screen} sub={route.sub} params={route.params} relay={relay} unanswered={unanswered} summary={summary} openAlerts={openAlerts} reloadAlerts={alerts.reload} onChecklist={(data) => checklist.replaceData(data)} onBackedUp={() => void reloadChecklist()} />
         </main>
       </div>
     </div>
@@ -332,6 +332,8 @@ function ScreenView(props: {
   reloadAlerts: () => Promise<void>;
   /** The checklist as a run left it: the menu's count follows at once. */
   onChecklist: (checklist: Output<'checklist.get'>) => void;
+  /** A backup was made: the checklist's backup item, counted in the menu, is ok now. */
+  onBackedUp: () => void;
 }) {
   switch (props.screen) {
     case 'dashboard':
@@ -347,7 +349,7 @@ function ScreenView(props: {
     case 'statistics':
       return <StatisticsScreen />;
     case 'settings':
-      return <SettingsScreen sub={props.sub} relay={props.relay.data} />;
+      return <SettingsScreen sub={props.sub} relay={props.relay.data} onBackedUp={props.onBackedUp} />;
     case 'setup':
       return <Wizard relay={props.relay.data} onApplied={() => void props.relay.reload()} />;
   }

@@ -18,7 +18,7 @@ const TABS: readonly { tab: SettingsTab; label: string; hash: string }[] = [
   { tab: 'password', label: 'Admin password', hash: '#/settings/password' },
 ];
 
-export function SettingsScreen({ sub, relay }: { sub: string | null; relay: Output<'relay.status'> | undefined }) {
+export function SettingsScreen({ sub, relay, onBackedUp }: { sub: string | null; relay: Output<'relay.status'> | undefined; onBackedUp?: () => void }) {
   const bridge = desktopBridge();
   const chosen = settingsTab({ screen: 'settings', sub, params: {} });
   // The Desktop tab exists only inside the desktop app (the bridge is there); in a browser it is the configuration.
@@ -42,7 +42,7 @@ export function SettingsScreen({ sub, relay }: { sub: string | null; relay: Outp
       {tab === 'accounts' ? <AccountsPanel relay={relay} /> : null}
       {tab === 'senders' ? <SendersPanel /> : null}
       {tab === 'senders' ? <PersonalSendersPanel /> : null}
-      {tab === 'backups' ? <BackupsPanel /> : null}
+      {tab === 'backups' ? <BackupsPanel onBackedUp={onBackedUp} /> : null}
       {tab === 'password' ? <PasswordPanel /> : null}
       {tab === 'desktop' && bridge ? <DesktopPanel bridge={bridge} /> : null}
     </div>

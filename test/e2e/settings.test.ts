@@ -185,12 +185,19 @@ e2eTest('settings: a sender put on the deny list is listed and its mail is refus
 e2eTest('settings: "Back up now" writes a backup into the configured folder and lists it', async (world) => {
   const { admin, page, errors, relay } = await settingsWorld(world, '#/settings/backups', { backup: { folder: join(world.dataDir, 'backups-e2e') } });
   const folder = join(world.dataDir, 'backups-e2e');
+  // the checklist run once, as the relay does soon after it starts: its backup item warns, and the menu counts it
+  assert.equal((await admin.call('checklist.run', {})).probes.find((probe) => probe.id === 'backup-age')?.status, 'warning');
+  await page.reload();
+  await heading(page, 'Settings').waitFor();
   await page.getByText('No backups yet.').waitFor();
   await textMatches(page.locator('main'), /Last backup:\s*never/);
   // whether anything backs up by itself, and what a backup file holds, are said where backups are made
   await textMatches(page.locator('main'), /Scheduled backups are off: only “Back up now” makes one\. Set “Back up every” under Configuration → Scheduled backups\. Backups are not encrypted: a backup holds the keys, the accounts and every queued and quarantined message/);
   assert.equal(await page.locator('main p').filter({ hasText: /^Folder:/ }).locator('code').textContent(), folder, 'the configured folder is shown');
 
+  const checklistCount = page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: /^Checklist/ }).locator('.count');
+  const countLabel = async () => ((await checklistCount.count()) === 0 ? null : await checklistCount.getAttribute('aria-label'));
+  const labelBefore = await countLabel();
   await page.getByRole('button', { name: 'Back up now', exact: true }).click();
   const written = await textMatches(page.getByRole('status'), /^Backup \S+ written \(.+\)\.$/);
   const file = /^Backup (\S+) written/.exec(written)![1]!;
@@ -210,6 +217,14 @@ e2eTest('settings: "Back up now" writes a backup into the configured folder and 
     UI_TIMEOUT_MS,
     "the checklist's backup item to be ok",
   );
+  // the menu's count agrees at once (it is asked again only every minute otherwise)
+  const probes = (await admin.call('checklist.get', {})).probes;
+  const failing = probes.filter((probe) => probe.status === 'failing').length;
+  const warning = probes.filter((probe) => probe.status === 'warning').length;
+  const words = [failing ? `${failing} failing` : '', warning ? `${warning} with a warning` : ''].filter(Boolean).join(', ');
+  const labelAfter = failing + warning === 0 ? null : `checklist: ${words}`;
+  assert.notEqual(labelBefore, labelAfter, 'the backup item counted before');
+  await eventually(async () => (await countLabel()) === labelAfter, 5000, `the menu's checklist count to read ${labelAfter}`);
   assert.equal((await admin.call('relay.status', {})).state, 'running');
   assert.ok(relay.serve.running);
   // the file gone from the folder: the page does not say "No backups yet" under "Last backup: … ago"

@@ -4,8 +4,8 @@ import { useAction, useCall, useNow } from '../../api/hooks.ts';
 import { Empty, ErrorMessage, Loading, StatusLine, Time } from '../../components/ui.tsx';
 import { formatSize } from '../../lib/format.ts';
 
-/** Backups of queue, quarantine and configuration in the backup folder; "Back up now" makes one. */
-export function BackupsPanel() {
+/** Backups of queue, quarantine and configuration in the backup folder; "Back up now" makes one (`onBackedUp` then). */
+export function BackupsPanel({ onBackedUp }: { onBackedUp?: () => void }) {
   const list = useCall('backups.list', {});
   const action = useAction();
   const [report, setReport] = useState('');
@@ -16,6 +16,7 @@ export function BackupsPanel() {
     if (result) {
       setReport(`Backup ${result.file} written (${formatSize(result.size)}).`);
       void list.reload();
+      onBackedUp?.();
     }
   };
 
