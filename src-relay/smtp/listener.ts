@@ -243,6 +243,7 @@ export abstract class SmtpListener {
    * a refused repeat keeps the earlier, accepted entry.
    */
   protected takeRecipient(address: SMTPServerAddress, session: SMTPServerSession, canonical: string): void {
+    this.sessions.get(session.id)?.activity.tookRecipient(canonical);
     address.address = canonical;
     const key = canonical.toLowerCase();
     const rcptTo = session.envelope.rcptTo;

@@ -66,19 +66,22 @@ export class SessionActivity {
     const verb = verbOf(command);
     const hello = verb === 'EHLO' || verb === 'HELO';
     this.verb = verb;
-    this.stalling = STALLING_VERBS.has(verb) || (hello && this.saidHello) || (verb === 'MAIL' && this.mailOpen) || (verb === 'RCPT' && !this.newRecipient(command));
+    // a RCPT is progress only once the listener took a recipient the envelope did not hold (tookRecipient)
+    this.stalling = STALLING_VERBS.has(verb) || (hello && this.saidHello) || (verb === 'MAIL' && this.mailOpen) || verb === 'RCPT';
     if (hello) this.saidHello = true;
     this.awaitingReply = true;
   }
 
-  /** Whether this RCPT names a recipient the transaction has not had yet (remembered up to a bound). */
-  private newRecipient(command: Buffer): boolean {
-    // the mailbox alone: a source route or parameters must not make one recipient look new again
-    const text = command.toString('latin1');
-    const recipient = (/<(?:@[^:>]*:)?([^>]*)>/.exec(text)?.[1] ?? text.slice(4)).trim().toLowerCase();
-    if (this.recipients.has(recipient) || this.recipients.size >= MAX_TRACKED_RECIPIENTS) return false;
+  /**
+   * The RCPT being answered was taken, as `canonical` (the address the envelope holds): progress when the transaction
+   * has not had it yet (remembered up to a bound). Its spelling is the relay's, not the client's: one mailbox typed
+   * a new way each time (upper case, full-width letters, a source route) is the same recipient given again.
+   */
+  tookRecipient(canonical: string): void {
+    const recipient = canonical.toLowerCase();
+    if (this.verb !== 'RCPT' || this.recipients.has(recipient) || this.recipients.size >= MAX_TRACKED_RECIPIENTS) return;
     this.recipients.add(recipient);
-    return true;
+    this.stalling = false;
   }
 
   /**
