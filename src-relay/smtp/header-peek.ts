@@ -9,18 +9,34 @@ const MAX_FIELD_CHARS = 998;
 
 /** Passes the message through and remembers its Subject, From and Message-ID for tracking (search by message-id). */
 export class HeaderPeek implements ChunkStage {
-  private chunks: Buffer[] = [];
+  /** What is kept, copied (a view would keep its whole chunk, and a header sent a byte at a time an object a byte). */
+  private captured = Buffer.alloc(0);
+  private capturedBytes = 0;
+  /** Bytes seen until the capture was done: past MAX_PEEK_BYTES the block is not all here. */
   private seen = 0;
   private done = false;
   private ended = false;
 
   push(chunk: Buffer): Buffer {
     if (!this.done) {
-      this.chunks.push(chunk);
       this.seen += chunk.length;
-      if (this.seen >= CAPTURE_BYTES || chunk.includes('\r\n\r\n')) this.done = true;
+      const take = chunk.subarray(0, CAPTURE_BYTES - this.capturedBytes);
+      if (this.capturedBytes + take.length > this.captured.length) {
+        const grown = Buffer.allocUnsafe(Math.min(CAPTURE_BYTES, Math.max(this.capturedBytes + take.length, this.captured.length * 2, 1024)));
+        this.captured.copy(grown, 0, 0, this.capturedBytes);
+        this.captured = grown;
+      }
+      take.copy(this.captured, this.capturedBytes);
+      // the empty line may straddle two chunks: looked for from three bytes back
+      const from = Math.max(0, this.capturedBytes - 3);
+      this.capturedBytes += take.length;
+      if (this.capturedBytes >= CAPTURE_BYTES || this.kept().indexOf('\r\n\r\n', from) !== -1) this.done = true;
     }
     return chunk;
+  }
+
+  private kept(): Buffer {
+    return this.captured.subarray(0, this.capturedBytes);
   }
 
   end(): undefined {
@@ -33,17 +49,16 @@ export class HeaderPeek implements ChunkStage {
    * header block is longer than what is kept, so a check of it must not pass what it could not see.
    */
   headerBlock(): { text: string; complete: boolean } {
-    const all = Buffer.concat(this.chunks);
-    const captured = all.subarray(0, CAPTURE_BYTES).toString('utf8');
+    const captured = this.kept().toString('utf8');
     if (captured.startsWith('\r\n')) return { text: '', complete: true };
     const end = captured.indexOf('\r\n\r\n');
     if (end !== -1) return { text: captured.slice(0, end + 2), complete: true };
-    return { text: captured.slice(0, MAX_PEEK_BYTES), complete: this.ended && all.length <= MAX_PEEK_BYTES };
+    return { text: captured.slice(0, MAX_PEEK_BYTES), complete: this.ended && this.seen <= MAX_PEEK_BYTES };
   }
 
   /** Header fields (unfolded), from the captured part only. */
   fields(): { subject: string | null; messageId: string | null; from: string | null } {
-    const text = Buffer.concat(this.chunks).subarray(0, MAX_PEEK_BYTES).toString('utf8');
+    const text = this.kept().subarray(0, MAX_PEEK_BYTES).toString('utf8');
     const end = text.indexOf('\r\n\r\n');
     const block = (end === -1 ? text : text.slice(0, end)).replace(/\r\n[ \t]+/g, ' ');
     const field = (name: string) => {

@@ -9,6 +9,10 @@ const ESC = 0x1b;
 const SP = 0x20;
 const DEL = 0x7f;
 
+const EMPTY = Buffer.alloc(0);
+/** The first buffer of an unfinished header line. */
+const MIN_PARTIAL_BYTES = 256;
+
 /** Why the content of a message is refused at the end of DATA; the listener picks the reply (smtp/replies.ts). */
 export type ContentRefusal = 'header-too-big' | 'header-lines' | 'nul' | 'header-control' | 'too-many-hops';
 
@@ -72,8 +76,11 @@ export class HeaderScrubber implements ChunkStage {
   private headerBytes = 0;
   private headerLines = 0;
   private receivedFields = 0;
-  /** The start of a header line whose LF has not come yet. */
-  private partial: Buffer[] = [];
+  /**
+   * The start of a header line whose LF has not come yet, copied into one buffer: a view of each piece would keep
+   * its whole chunk, and a line sent a byte at a time would cost an object a byte (over 100 MB for a 1 MB line).
+   */
+  private partial = EMPTY;
   private partialBytes = 0;
   /** The lines of the field being read: its first line and the continuation lines seen so far. */
   private field: Buffer[] = [];
@@ -91,22 +98,20 @@ export class HeaderScrubber implements ChunkStage {
     while (start < chunk.length && !this.refusal) {
       const lf = chunk.indexOf(LF, start);
       if (lf === -1) {
-        this.partial.push(chunk.subarray(start));
-        this.partialBytes += chunk.length - start;
+        const rest = chunk.subarray(start);
         // a lone CR may be the start of the empty line that ends the section
-        const maybeEnd = this.partialBytes === 1 && this.partial[0]![0] === CR;
-        if (!maybeEnd && this.headerBytes + this.partialBytes > this.maxHeaderBytes) {
+        const maybeEnd = this.partialBytes === 0 && rest.length === 1 && rest[0] === CR;
+        if (!maybeEnd && this.headerBytes + this.partialBytes + rest.length > this.maxHeaderBytes) {
           this.refusal = 'header-too-big';
-          this.partial = [];
+          this.dropPartial();
           this.field = [];
-        }
+        } else this.holdPartial(rest);
         break;
       }
       const piece = chunk.subarray(start, lf + 1);
       start = lf + 1;
-      const line = this.partialBytes > 0 ? Buffer.concat([...this.partial, piece]) : piece;
-      this.partial = [];
-      this.partialBytes = 0;
+      const line = this.partialBytes > 0 ? Buffer.concat([this.partial.subarray(0, this.partialBytes), piece]) : piece;
+      this.dropPartial();
       if (isEmptyLine(line)) {
         out.push(...this.endField(), line);
         this.inBody = true;
@@ -122,10 +127,27 @@ export class HeaderScrubber implements ChunkStage {
     if (this.refusal || this.inBody) return undefined;
     // a message that is all header section (no empty line); its last line may lack its CRLF
     const out: Buffer[] = [];
-    if (this.partialBytes > 0) this.headerLine(Buffer.concat(this.partial), out);
-    this.partial = [];
+    if (this.partialBytes > 0) this.headerLine(this.partial.subarray(0, this.partialBytes), out);
+    this.dropPartial();
     out.push(...this.endField());
     return this.refusal ? undefined : Buffer.concat(out);
+  }
+
+  /** Adds to the unfinished line, growing its buffer by doubling (bounded by maxHeaderBytes: checked before). */
+  private holdPartial(bytes: Buffer): void {
+    const needed = this.partialBytes + bytes.length;
+    if (needed > this.partial.length) {
+      const grown = Buffer.allocUnsafe(Math.min(Math.max(needed, this.partial.length * 2, MIN_PARTIAL_BYTES), this.maxHeaderBytes + 1));
+      this.partial.copy(grown, 0, 0, this.partialBytes);
+      this.partial = grown;
+    }
+    bytes.copy(this.partial, this.partialBytes);
+    this.partialBytes = needed;
+  }
+
+  private dropPartial(): void {
+    this.partial = EMPTY;
+    this.partialBytes = 0;
   }
 
   private body(chunk: Buffer): Buffer {
