@@ -17,6 +17,8 @@ export class LineEndingNormalizer implements ChunkStage {
   push(chunk: Buffer): Buffer | undefined {
     // an empty chunk says nothing about whether a pending CR is followed by LF; judging it here would double the CRLF
     if (chunk.length === 0) return undefined;
+    // the usual chunk, its lines already ended by CRLF, goes on as it is: no copy, no walk byte by byte
+    if (!this.pendingCR && crlfOnly(chunk)) return chunk;
     const out = Buffer.allocUnsafe(chunk.length * 2 + 2);
     let length = 0;
     let start = 0;
@@ -55,4 +57,11 @@ export class LineEndingNormalizer implements ChunkStage {
     this.pendingCR = false;
     return Buffer.from('\r\n');
   }
+}
+
+/** Whether every CR of the chunk is followed by LF in it and every LF preceded by CR (a CR at its end is not). */
+function crlfOnly(chunk: Buffer): boolean {
+  for (let cr = chunk.indexOf(CR); cr !== -1; cr = chunk.indexOf(CR, cr + 2)) if (chunk[cr + 1] !== LF) return false;
+  for (let lf = chunk.indexOf(LF); lf !== -1; lf = chunk.indexOf(LF, lf + 1)) if (lf === 0 || chunk[lf - 1] !== CR) return false;
+  return true;
 }

@@ -46,3 +46,18 @@ test('an empty chunk between a CR and its LF changes nothing (the stage alone, a
   assert.equal(normalizer.push(Buffer.from('\nb'))?.toString(), '\r\nb');
   assert.equal(normalizer.bareLineEndings, 0);
 });
+
+test('a chunk whose lines already end in CRLF is passed on as it is (no copy); any chunking of any mix gives what the whole text gives', async () => {
+  const crlf = Buffer.from('Subject: x\r\n\r\nbody\r\n');
+  assert.equal(new LineEndingNormalizer().push(crlf), crlf);
+  // a fixed pseudo-random sequence: 2,000 texts of CR, LF, CRLF and letters, each cut into chunks at random places
+  let seed = 14;
+  const random = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+  for (let round = 0; round < 2_000; round++) {
+    const text = Array.from({ length: 1 + random(24) }, () => ['a', '\r', '\n', '\r\n', '\r\n'][random(5)]).join('');
+    const cuts = [...new Set(Array.from({ length: random(4) }, () => random(text.length)))].sort((a, b) => a - b);
+    const chunks = [0, ...cuts].map((start, i) => text.slice(start, [...cuts, text.length][i])).filter((chunk) => chunk.length > 0);
+    const bare = (text.match(/\r(?!\n)|(?<!\r)\n/g) ?? []).length;
+    assert.deepEqual(await normalise(chunks), { text: text.replace(/\r\n|\r|\n/g, '\r\n'), bare }, JSON.stringify(chunks));
+  }
+});
