@@ -1,4 +1,5 @@
 import type { ChunkStage } from './stage-chain.ts';
+import { appendGrowing } from '../util/growing-buffer.ts';
 
 /** Only this much of the header block is kept for tracking; the message itself passes through untouched. */
 export const MAX_PEEK_BYTES = 64 * 1024;
@@ -10,7 +11,7 @@ const MAX_FIELD_CHARS = 998;
 /** Passes the message through and remembers its Subject, From and Message-ID for tracking (search by message-id). */
 export class HeaderPeek implements ChunkStage {
   /** What is kept, copied (a view would keep its whole chunk, and a header sent a byte at a time an object a byte). */
-  private captured = Buffer.alloc(0);
+  private captured: Buffer = Buffer.alloc(0);
   private capturedBytes = 0;
   /** Bytes seen until the capture was done: past MAX_PEEK_BYTES the block is not all here. */
   private seen = 0;
@@ -21,12 +22,7 @@ export class HeaderPeek implements ChunkStage {
     if (!this.done) {
       this.seen += chunk.length;
       const take = chunk.subarray(0, CAPTURE_BYTES - this.capturedBytes);
-      if (this.capturedBytes + take.length > this.captured.length) {
-        const grown = Buffer.allocUnsafe(Math.min(CAPTURE_BYTES, Math.max(this.capturedBytes + take.length, this.captured.length * 2, 1024)));
-        this.captured.copy(grown, 0, 0, this.capturedBytes);
-        this.captured = grown;
-      }
-      take.copy(this.captured, this.capturedBytes);
+      this.captured = appendGrowing(this.captured, this.capturedBytes, take, CAPTURE_BYTES);
       // the empty line may straddle two chunks: looked for from three bytes back
       const from = Math.max(0, this.capturedBytes - 3);
       this.capturedBytes += take.length;

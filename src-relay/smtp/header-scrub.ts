@@ -1,5 +1,6 @@
 import { MAX_HEADER_LINES } from '../filters/mime.ts';
 import type { ChunkStage } from './stage-chain.ts';
+import { appendGrowing } from '../util/growing-buffer.ts';
 
 const NUL = 0x00;
 const HT = 0x09;
@@ -9,9 +10,7 @@ const ESC = 0x1b;
 const SP = 0x20;
 const DEL = 0x7f;
 
-const EMPTY = Buffer.alloc(0);
-/** The first buffer of an unfinished header line. */
-const MIN_PARTIAL_BYTES = 256;
+const EMPTY: Buffer = Buffer.alloc(0);
 
 /** Why the content of a message is refused at the end of DATA; the listener picks the reply (smtp/replies.ts). */
 export type ContentRefusal = 'header-too-big' | 'header-lines' | 'nul' | 'header-control' | 'too-many-hops';
@@ -80,7 +79,7 @@ export class HeaderScrubber implements ChunkStage {
    * The start of a header line whose LF has not come yet, copied into one buffer: a view of each piece would keep
    * its whole chunk, and a line sent a byte at a time would cost an object a byte (over 100 MB for a 1 MB line).
    */
-  private partial = EMPTY;
+  private partial: Buffer = EMPTY;
   private partialBytes = 0;
   /** The lines of the field being read: its first line and the continuation lines seen so far. */
   private field: Buffer[] = [];
@@ -133,16 +132,10 @@ export class HeaderScrubber implements ChunkStage {
     return this.refusal ? undefined : Buffer.concat(out);
   }
 
-  /** Adds to the unfinished line, growing its buffer by doubling (bounded by maxHeaderBytes: checked before). */
+  /** Adds to the unfinished line (bounded by maxHeaderBytes, checked before; a lone CR may come first). */
   private holdPartial(bytes: Buffer): void {
-    const needed = this.partialBytes + bytes.length;
-    if (needed > this.partial.length) {
-      const grown = Buffer.allocUnsafe(Math.min(Math.max(needed, this.partial.length * 2, MIN_PARTIAL_BYTES), this.maxHeaderBytes + 1));
-      this.partial.copy(grown, 0, 0, this.partialBytes);
-      this.partial = grown;
-    }
-    bytes.copy(this.partial, this.partialBytes);
-    this.partialBytes = needed;
+    this.partial = appendGrowing(this.partial, this.partialBytes, bytes, this.maxHeaderBytes + 1);
+    this.partialBytes += bytes.length;
   }
 
   private dropPartial(): void {

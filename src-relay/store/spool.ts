@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { QUEUE_ID_PATTERN } from '../util/ids.ts';
 import { syncFolder } from '../util/write-whole.ts';
+import { appendGrowing } from '../util/growing-buffer.ts';
 
 /** Messages up to this size are read in one call for delivery; larger ones are streamed. */
 const READ_WHOLE_BYTES = 256 * 1024;
@@ -149,12 +150,7 @@ export class SpoolWriter extends Writable {
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
     try {
       if (this.held && this.bytes + chunk.length <= HELD_BYTES) {
-        if (this.bytes + chunk.length > this.held.length) {
-          const grown = Buffer.allocUnsafeSlow(Math.min(HELD_BYTES, Math.max(this.held.length * 2, this.bytes + chunk.length)));
-          this.held.copy(grown, 0, 0, this.bytes);
-          this.held = grown;
-        }
-        chunk.copy(this.held, this.bytes);
+        this.held = appendGrowing(this.held, this.bytes, chunk, HELD_BYTES);
       } else {
         if (this.held) this.writeAll(this.held.subarray(0, this.bytes));
         this.held = null;
