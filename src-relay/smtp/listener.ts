@@ -635,7 +635,10 @@ export abstract class SmtpListener {
         }),
       );
       await pipeChain([stream, new StageChain([new SizeGuard(() => stream.sizeExceeded), normalizer, scrubber, peek]), writer]);
-      if (stream.sizeExceeded) throw this.refuseAtEndOfData(session, REPLIES.messageTooBig, `more than ${this.limits.maxMessageBytes} bytes`, sender, recipients);
+      // a bare CR or LF became CRLF, a byte more: the limit holds for the message the internal server gets
+      if (stream.sizeExceeded || stream.byteLength + normalizer.bareLineEndings > this.limits.maxMessageBytes) {
+        throw this.refuseAtEndOfData(session, REPLIES.messageTooBig, `more than ${this.limits.maxMessageBytes} bytes`, sender, recipients);
+      }
       if (scrubber.refusal) {
         const { reply, detail } = CONTENT_REFUSALS[scrubber.refusal];
         throw this.refuseAtEndOfData(session, reply, detail(this.limits.maxHeaderBytes), sender, recipients);

@@ -101,6 +101,32 @@ test('message size: SIZE advertises the limit, one octet over it gets 552 and le
   });
 });
 
+test('message size: a bare LF becomes CRLF, a byte more, and the message as the internal server would get it is held to the limit', async () => {
+  // `lines` of the body's CRLFs sent as bare LF: the raw message is that many bytes smaller than `bytes`
+  const withBareLf = (bytes: number, lines: number) => {
+    let left = lines;
+    const raw = messageOfSize(bytes).replace(/x\r\n/g, (ending) => (left-- > 0 ? 'x\n' : ending));
+    assert.equal(Buffer.byteLength(raw), bytes - lines);
+    return raw;
+  };
+  await withRelay({ maxMessageBytes: 2048 }, async (relay, sink) => {
+    const client = await session(relay);
+    for (const [bytes, reply] of [
+      [2049, /^552 5\.3\.4 Message exceeds the size limit\r\n$/],
+      [2048, /^250 /],
+    ] as const) {
+      assert.match(await client.command('MAIL FROM:<alice@sender.test>'), /^250/);
+      assert.match(await client.command('RCPT TO:<bob@example.test>'), /^250/);
+      assert.match(await client.command('DATA'), /^354/);
+      client.write(`${withBareLf(bytes, 9)}.\r\n`);
+      assert.match(await client.reply(), reply, `${bytes - 9} bytes sent with 9 bare LFs`);
+    }
+    client.close();
+    await sink.waitFor(1);
+    assert.equal(sink.messages.length, 1);
+  });
+});
+
 test('message size: an oversized message is not written to disk past the limit while it streams in', async () => {
   await withRelay({ maxMessageBytes: 2048 }, async (relay) => {
     const client = await session(relay);
