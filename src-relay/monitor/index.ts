@@ -47,6 +47,8 @@ export interface MonitorOptions {
   selfTestTarget?: string;
   /** Webhook retry delays (tests shorten them). */
   webhookDelaysMs?: readonly number[];
+  /** The first scheduled checklist run comes this long after the start at the earliest (CHECKLIST_FIRST_RUN_DELAY_MS; tests shorten it). */
+  checklistFirstRunDelayMs?: number;
 }
 
 export async function realDiskSpace(path: string): Promise<{ free: number; total: number } | null> {
@@ -227,10 +229,11 @@ export class Monitor {
     const checklistEvery = config.checklist.intervalHours * 3600_000;
     if (checklistEvery > 0) {
       const last = Math.max(0, ...this.checklist.latest().map((result) => result.checkedAt));
-      const wait = Math.max(CHECKLIST_FIRST_RUN_DELAY_MS, last + checklistEvery - clock());
+      const wait = Math.max(this.options.checklistFirstRunDelayMs ?? CHECKLIST_FIRST_RUN_DELAY_MS, last + checklistEvery - clock());
       const scheduledRun = (): void => {
         this.nextChecklistAt = clock() + checklistEvery;
-        void this.runChecklist();
+        // a run that cannot write its results (a full disk) is logged; it must not end the process, which takes mail
+        this.runChecklist().catch((error: Error) => this.deps.logger.error({ error: error.message }, 'CHECKLIST_RUN_FAILED'));
       };
       this.nextChecklistAt = clock() + wait;
       this.after(wait, () => {

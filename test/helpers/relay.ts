@@ -6,6 +6,7 @@ import type { Resolver } from '../../src-relay/util/resolver.ts';
 import { fixtureResolver as dnsFixtures } from '../../src-relay/util/fixture-resolver.ts';
 import type { Filter } from '../../src-relay/filters/types.ts';
 import { resolveLogger, type Logger } from '../../src-relay/log/logger.ts';
+import type { MonitorOptions } from '../../src-relay/monitor/index.ts';
 import { startMetricsListener } from './metrics-listener.ts';
 
 
@@ -20,7 +21,7 @@ export interface TestRelay {
 export async function startRelay(
   internalPort: number,
   overrides: Record<string, unknown> = {},
-  options: { resolver?: Resolver; dataDir?: string; clock?: () => number; filters?: Filter[]; logger?: Logger; verifyPassword?: (password: string, hash: string) => Promise<boolean>; certificateCheckMs?: number } = {},
+  options: { resolver?: Resolver; dataDir?: string; clock?: () => number; filters?: Filter[]; logger?: Logger; verifyPassword?: (password: string, hash: string) => Promise<boolean>; certificateCheckMs?: number; monitor?: MonitorOptions } = {},
 ): Promise<TestRelay> {
   const dataDir = options.dataDir ?? tempDir();
   const base = {
@@ -49,6 +50,7 @@ export async function startRelay(
     filters: options.filters,
     verifyPassword: options.verifyPassword,
     certificateCheckMs: options.certificateCheckMs,
+    monitor: options.monitor,
     adminListener: () => ({ address: admin.address, error: admin.error }),
   }).catch(async (error: Error) => {
     await admin.stop();

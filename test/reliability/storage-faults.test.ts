@@ -254,3 +254,25 @@ test('the internal server back while the database refuses writes: the message th
     await sink?.stop();
   }
 });
+
+test('a scheduled checklist run whose results the database refuses is logged, and the relay goes on taking and delivering mail', async () => {
+  const sink = await Sink.start();
+  const logs = captureLogger();
+  const relay = await startRelay(sink.port, { checklist: { intervalHours: 1 } }, { logger: logs.logger, monitor: { checklistFirstRunDelayMs: 500 } });
+  const other = new Database(join(relay.dataDir, 'moat.db'));
+  try {
+    // the write lock held past busy_timeout: the run's results cannot be written (as on a full disk)
+    other.exec('BEGIN IMMEDIATE');
+    try {
+      await until('the run refused', () => logs.lines('CHECKLIST_RUN_FAILED').length > 0, 60_000);
+    } finally {
+      other.exec('COMMIT');
+    }
+    assert.match((await send(relay.port, 'alice@sender.test', ['bob@example.test'], message('after the failed run'))).response, /^250 /);
+    await sink.waitFor(1);
+  } finally {
+    other.close();
+    await relay.stop();
+    await sink.stop();
+  }
+});
