@@ -108,7 +108,8 @@ export function addApiRoutes(router: Router, options: ApiRoutesOptions): Router 
         return sendApiError(res, error.code, error.message, error.issues);
       }
       options.logger.error({ method: name, error: (error as Error).message }, 'ADMIN_METHOD_FAILED');
-      sendApiError(res, 'INTERNAL');
+      const code = (error as { code?: unknown }).code;
+      sendApiError(res, code === 'SQLITE_FULL' || code === 'ENOSPC' ? 'DISK_FULL' : 'INTERNAL');
     }
   });
 }

@@ -55,7 +55,15 @@ export interface AdminHostOptions {
   verifyPassword?: (password: string, hash: string) => Promise<boolean>;
   /** Called after each engine start (the first, and after every apply). */
   onEngineStarted?: (relay: Relay) => void;
+  /** How often an engine that could not start is tried again (START_RETRY_MS; tests shorten it). */
+  startRetryMs?: number;
 }
+
+/**
+ * How often an engine that could not start is tried again (ms): what stopped it (a full disk, a port another
+ * program held) often passes, and the process stays up for the admin page, so no service manager restarts it.
+ */
+export const START_RETRY_MS = 30_000;
 
 /** Thrown by start when the file or the flags are not valid at all (the CLI prints them and exits 2). */
 export class ConfigRefused extends Error {
@@ -109,6 +117,8 @@ export class AdminHost {
   private appliedAt: number | null = null;
   private applying: Promise<unknown> = Promise.resolve();
   private queueTimer: NodeJS.Timeout | null = null;
+  private startRetry: NodeJS.Timeout | null = null;
+  private stopped = false;
   private readonly downloads: DownloadTokens;
 
   constructor(
@@ -215,7 +225,7 @@ export class AdminHost {
       this.setupToken = await this.auth.prepareSetup();
     } else {
       this.setupToken = await this.auth.prepareSetup();
-      await this.startEngine(this.config).catch((error: Error) => this.fail(error.message));
+      await this.startEngine(this.config).catch((error: Error) => this.failToStart(this.config, error));
     }
     const tls = await adminTlsPair(this.config, () => loadOrCreateTls(this.options.dataDir, this.hostname, this.config.mx.tls.cert, this.config.mx.tls.key));
     this.adminServedOverTls = Boolean(tls);
@@ -223,6 +233,28 @@ export class AdminHost {
     this.listenerConfig = this.config;
     this.server = new AdminServer({ listen: this.options.adminListen ?? this.config.admin.listen, router: this.router(Boolean(tls)), logger: this.logger, tls });
     await this.server.start();
+  }
+
+  /** The engine could not start: said, and tried again every START_RETRY_MS until it runs or is replaced. */
+  private failToStart(config: Config, error: Error): void {
+    const everyMs = this.options.startRetryMs ?? START_RETRY_MS;
+    this.fail(`${error.message} (Moat tries to start it again every ${Math.round(everyMs / 1000)} s)`);
+    this.cancelStartRetry();
+    this.startRetry = setTimeout(() => {
+      this.startRetry = null;
+      // in turn with the applies: one engine at a time
+      this.applying = this.applying.then(async () => {
+        if (this.state !== 'failed' || this.stopped) return;
+        this.logger.info({}, 'RELAY_START_RETRY');
+        await this.startEngine(config).catch((again: Error) => this.failToStart(config, again));
+      });
+    }, everyMs);
+    this.startRetry.unref();
+  }
+
+  private cancelStartRetry(): void {
+    if (this.startRetry) clearTimeout(this.startRetry);
+    this.startRetry = null;
   }
 
   private fail(message: string): void {
@@ -320,6 +352,7 @@ export class AdminHost {
     const previousInternal = this.config.internal;
     const previousSubmission = { listen: this.config.submission.listen, tlsListen: this.config.submission.tlsListen };
     await saveConfig(this.configFile, input);
+    this.cancelStartRetry();
     await this.stopEngine();
     try {
       await this.startEngine(effective.config, true);
@@ -338,7 +371,7 @@ export class AdminHost {
       } catch (restoring) {
         this.logger.error({ file: this.configFile, error: (restoring as Error).message }, 'CONFIG_RESTORE_FAILED');
       }
-      if (previousConfig) await this.startEngine(previousConfig, true).catch((again: Error) => this.fail(again.message));
+      if (previousConfig) await this.startEngine(previousConfig, true).catch((again: Error) => this.failToStart(previousConfig, again));
       else {
         this.state = 'setup';
         this.error = reason;
@@ -550,6 +583,8 @@ export class AdminHost {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
+    this.cancelStartRetry();
     this.events.close();
     if (this.queueTimer) clearTimeout(this.queueTimer);
     await this.server?.stop();

@@ -17,6 +17,7 @@ import { LOGIN_FAILURES_PER_IP } from '../../src-relay/admin/admin-auth.ts';
 import { MAX_EVENT_CLIENTS_PER_OWNER, MAX_UNREAD_BYTES } from '../../src-relay/admin/event-stream.ts';
 import { MAX_BODY_BYTES } from '../../src-relay/admin/api.ts';
 import { createLineLogger } from '../../src-relay/log/logger.ts';
+import type { Relay } from '../../src-relay/engine.ts';
 
 const TEST_TIMEOUT_MS = 60_000;
 
@@ -209,6 +210,56 @@ test('a configuration that cannot start is rolled back: the old file and the old
   } finally {
     await world.stop();
     blocker.close();
+    await sink.stop();
+  }
+});
+
+test('a relay that could not start (its mx port held by another program) says it tries again, and starts by itself once the port is free', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const sink = await Sink.start();
+  const blocker = createServer();
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+  const taken = (blocker.address() as AddressInfo).port;
+  const dataDir = tempDir('moat-admin-');
+  writeFileSync(join(dataDir, 'moat.json'), JSON.stringify({ domains: ['example.test'], internal: { host: '127.0.0.1', port: sink.port, tls: 'none' }, filters: { enabled: false } }));
+  const world = await startHost({ mx: { listen: `127.0.0.1:${taken}` } }, { dataDir, startRetryMs: 1000 });
+  try {
+    const admin = await world.admin();
+    const failed = await admin.call('relay.status', {});
+    assert.equal(failed.state, 'failed');
+    assert.match(failed.error ?? '', /EADDRINUSE.*\(Moat tries to start it again every 1 s\)$/);
+    // still held after two tries: still failed, the process still up
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    assert.equal((await admin.call('relay.status', {})).state, 'failed');
+    await new Promise<void>((resolve) => blocker.close(() => resolve()));
+    await eventually(async () => (await admin.call('relay.status', {})).state === 'running', 10_000, 'the relay to start by itself');
+    assert.match((await send(taken, 'alice@sender.test', ['bob@example.test'], message('after the port came free'))).response, /^250 /);
+    await sink.waitFor(1);
+  } finally {
+    await world.stop();
+    blocker.close();
+    await sink.stop();
+  }
+});
+
+test('an admin action on a full disk says so in words (DISK_FULL), not "internal error", and the relay goes on', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const sink = await Sink.start();
+  let engine: Relay | null = null;
+  const world = await startHost({ domains: ['example.test'], internal: { host: '127.0.0.1', port: sink.port, tls: 'none' }, filters: { enabled: false } }, { onEngineStarted: (relay) => (engine = relay) });
+  try {
+    const admin = await world.admin();
+    // SQLite's own page cap stands in for the disk: a write needing one more page fails with SQLITE_FULL
+    const db = (engine as Relay | null)!.queue.store.db;
+    db.pragma(`max_page_count = ${db.pragma('page_count', { simple: true }) as number}`);
+    let refused: { code?: string; message?: string } | null = null;
+    for (let i = 0; i < 500 && !refused; i++) {
+      const answer = await admin.raw('senders.set', { list: 'deny', entry: `spammer${i}.test`, note: 'x'.repeat(200) });
+      if (!answer.body.ok) refused = answer.body;
+    }
+    assert.equal(refused?.code, 'DISK_FULL');
+    assert.match(refused?.message ?? '', /^the disk that holds the relay's data folder is full: nothing was changed\. Free some space on it/);
+    assert.equal((await admin.call('relay.status', {})).state, 'running');
+  } finally {
+    await world.stop();
     await sink.stop();
   }
 });
