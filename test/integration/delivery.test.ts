@@ -106,6 +106,21 @@ test('a route is announced down once its try is written: "Try it again now" pres
   }
 });
 
+test('mail Moat writes itself (an alert, a digest, a bounce notice) changes the queue for the screens as mail received does', async () => {
+  const port = await reservePort();
+  const relay = await startRelay(port, { queue: { retryIntervalsSec: [3600] } });
+  try {
+    let changes = 0;
+    relay.relay.queue.on('changed', () => changes++);
+    const id = await relay.relay.queue.enqueueGenerated('From: Moat <postmaster@example.test>\r\nTo: admin@example.test\r\nSubject: an alert\r\n\r\nbody\r\n', '', ['admin@example.test'], 'mail');
+    assert.ok(changes >= 1, 'the queue said it changed');
+    assert.equal(relay.relay.queue.store.summary().size, 1);
+    assert.ok(relay.relay.queue.store.message(id));
+  } finally {
+    await relay.stop();
+  }
+});
+
 test('when the internal server comes back, the whole backlog is retried at once instead of waiting for each backoff', async () => {
   const port = await reservePort();
   const lines: string[] = [];
