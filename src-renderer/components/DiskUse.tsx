@@ -1,11 +1,23 @@
-import { useCall } from '../api/hooks.ts';
+import { useEffect } from 'react';
+import { useCall, useEvent, useLiveReload } from '../api/hooks.ts';
 import { formatSize } from '../lib/format.ts';
 import { diskUse } from '../lib/views.ts';
 import { ErrorMessage, Loading } from './ui.tsx';
 
+/** How often (ms) at most the disk card asks again for the free space. */
+const DISK_REFRESH_MS = 60_000;
+
 /** The dashboard's disk card: how full the disk holding the queue, quarantine and database is. */
 export function DiskUseCard() {
   const disk = useCall('dashboard.disk', {});
+  // asked again when an alert changes (the disk's own), as mail comes in, and every minute: other programs fill it too
+  const { reload } = disk;
+  useEvent('alert', () => void reload());
+  useLiveReload(['received'], () => void reload(), DISK_REFRESH_MS);
+  useEffect(() => {
+    const timer = setInterval(() => void reload(), DISK_REFRESH_MS);
+    return () => clearInterval(timer);
+  }, [reload]);
   const space = disk.data ?? null;
   const use = diskUse(space);
   return (
