@@ -248,6 +248,7 @@ export interface DestinationRow {
   held: number;
   /** The most attempts a waiting recipient has had. */
   attempts: number;
+  /** The earliest next attempt of a waiting recipient whose message is not held; null when all are held. */
   nextAttemptAt: number | null;
   /** The latest failure reply of a waiting recipient of the destination. */
   lastReply: string | null;
@@ -528,7 +529,8 @@ export class QueueStore {
       destinations: db.prepare(
         `SELECT r.route AS route, ${DESTINATION_DOMAIN_SQL} AS domain, COUNT(DISTINCT r.message_id) AS messages, COUNT(*) AS recipients,
                 COUNT(DISTINCT CASE WHEN r.message_id IN (SELECT id FROM messages WHERE status = 'queued' AND held = 1) THEN r.message_id END) AS held,
-                MAX(r.attempts) AS attempts, MIN(r.next_attempt_at) AS nextAttemptAt
+                MAX(r.attempts) AS attempts,
+                MIN(CASE WHEN r.message_id NOT IN (SELECT id FROM messages WHERE status = 'queued' AND held = 1) THEN r.next_attempt_at END) AS nextAttemptAt
          FROM recipients r
          WHERE r.status = 'pending' AND r.message_id NOT IN (SELECT id FROM messages WHERE status = 'quarantined')
          GROUP BY 1, 2 ORDER BY recipients DESC, route, domain LIMIT ${MAX_DESTINATIONS}`,

@@ -115,6 +115,15 @@ test('the queue by destination groups waiting recipients by the internal server 
   assert.equal(toDesk!.attempts, 1);
   assert.ok(['deferred', 'down'].includes(toTwo!.state), toTwo!.state);
   assert.match(toTwo!.lastError!, /MX lookup for two\.test failed/);
+  // a message held while it was due stays overdue, and is not tried: the next try shown is that of the others
+  const heldDesk = await inbound('dora@sender.test', ['desk@example.test'], message('held at the desk'));
+  await until('the held one has had a try', () => attempted(heldDesk));
+  await call('queue.act', { action: 'hold', ids: [heldDesk] });
+  store().db.prepare('UPDATE recipients SET next_attempt_at = ? WHERE message_id = ?').run(Date.now() - 300_000, heldDesk);
+  const deskRow = (await call('queue.destinations')).destinations.find((row) => row.route === 'internal')!;
+  assert.deepEqual([deskRow.messages, deskRow.held], [2, 1]);
+  assert.ok(deskRow.nextAttemptAt! > Date.now() + 3000_000, `next try ${deskRow.nextAttemptAt! - Date.now()} ms from now, not the held message's past one`);
+  await call('queue.act', { action: 'delete', ids: [heldDesk] });
 
   // hold the whole destination: exactly the messages waiting for two.test, one transaction
   const held = await call('queue.actOnDestination', { action: 'hold', route: 'outbound', domain: 'TWO.test' });
