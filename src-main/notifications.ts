@@ -18,7 +18,8 @@ export const ALERT_ROUTES: Record<string, string> = {
   'queue-age': ROUTES.queue,
   'internal-down': ROUTES.queueInternal,
   'delivery-failures': ROUTES.queueRetrying,
-  'disk-free': ROUTES.checklist,
+  // the Disk card is on the dashboard; the checklist has no disk item
+  'disk-free': ROUTES.dashboard,
   // the checklist with the matching automatic check highlighted (src-relay/monitor/probes.ts ids)
   'tls-expiry': `${ROUTES.checklist}?probe=tls-certificate`,
   'backup-age': ROUTES.backups,

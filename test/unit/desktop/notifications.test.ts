@@ -101,7 +101,7 @@ test('each alert opens the screen it is about', () => {
   assert.equal(routeForRule('tls-expiry'), '#/checklist?probe=tls-certificate', 'the checklist, its certificate check highlighted');
   assert.equal(routeForRule('clamav-signatures'), '#/checklist?probe=clamav');
   assert.equal(routeForRule('open-relay'), '#/checklist?probe=open-relay');
-  assert.equal(routeForRule('disk-free'), '#/checklist');
+  assert.equal(routeForRule('disk-free'), '#/dashboard', 'the Disk card is on the dashboard');
   assert.equal(routeForRule('backup-age'), '#/settings/backups');
   assert.equal(routeForRule('account-suspended'), '#/settings/accounts');
   assert.equal(routeForRule('something-new'), '#/dashboard');
