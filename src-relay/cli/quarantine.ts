@@ -112,10 +112,10 @@ export async function quarantineCommand(args: string[], context: QuarantineCliCo
         return EXIT_OK;
       }
       case 'release': {
-        const { released, allowed } = quarantine.release(id!, { by: actor, allowSender: Boolean(context.flags['allow-sender']) });
+        const { released, allowed, notAllowed } = quarantine.release(id!, { by: actor, allowSender: Boolean(context.flags['allow-sender']) });
         if (!released) return missing();
-        const notAllowed = context.flags['allow-sender'] && !allowed ? '; its sender is one of our own domains, which no allow list covers: not added' : '';
-        io.out(`${id} released: it is delivered to its recipients now${allowed ? `; ${allowed} is on the allow list` : notAllowed}\n`);
+        const left = notAllowed ? `; ${notAllowed} is one of our own domains, which no allow list covers: not added` : '';
+        io.out(`${id} released: it is delivered to its recipients now${allowed ? `; ${allowed} is on the allow list` : left}\n`);
         return EXIT_OK;
       }
       case 'delete': {

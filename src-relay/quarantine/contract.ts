@@ -46,7 +46,12 @@ export const quarantineContract = {
   'quarantine.act': method({
     summary: 'Release (optionally allow-listing the sender) or delete one message or a selection',
     input: z.object({ action: z.enum(['release', 'release-allow', 'delete']), ids: z.array(id).min(1).max(MAX_BULK_IDS) }).strict(),
-    output: z.object({ done: z.array(z.string()), gone: z.array(z.string()) }),
+    output: z.object({
+      done: z.array(z.string()),
+      gone: z.array(z.string()),
+      /** "Release and allow": the senders left off the allow list, being in our own domains (their mail was released). */
+      notAllowed: z.array(z.string()),
+    }),
   }),
   'quarantine.decideRequest': method({
     summary: "Approve (release to that recipient only) or deny a recipient's release request; the recipient is told by mail",

@@ -160,10 +160,14 @@ export class Quarantine {
    * Delivers the message to its recipients after all: the row becomes queued (its lifetime starting now, so a long
    * stay in quarantine does not expire it at the first deferral) and the delivered copy says who released it.
    */
-  release(id: string, options: { by: string; allowSender?: boolean; detail?: string }): { released: boolean; allowed: string | null } {
+  /**
+   * `allowed`: the entry added to the allow list; `notAllowed`: the sender's entry left off it, as one of our own
+   * domains (released all the same).
+   */
+  release(id: string, options: { by: string; allowSender?: boolean; detail?: string }): { released: boolean; allowed: string | null; notAllowed: string | null } {
     const now = this.clock();
     const row = this.row(id);
-    if (!row) return { released: false, allowed: null };
+    if (!row) return { released: false, allowed: null, notAllowed: null };
     const entry = options.allowSender && row.sender ? SenderLists.normalize(row.sender) : null;
     // a sender of ours is released, not allowed: no allowance covers our own domains (filters/pipeline.ts)
     const allowEntry = entry && !ownDomainAllowProblem(entry, this.ownDomains) ? entry : null;
@@ -180,7 +184,7 @@ export class Quarantine {
       this.logger.info({ id, by: options.by, allowed: allowEntry ?? undefined }, 'QUARANTINE_RELEASED');
       this.queue.emit('changed');
     }
-    return { released, allowed: released ? allowEntry : null };
+    return { released, allowed: released ? allowEntry : null, notAllowed: released && entry && !allowEntry ? entry : null };
   }
 
   /**
@@ -372,8 +376,8 @@ export class Quarantine {
   }
 
   /** Releases a selection in one transaction (one commit, not one per message); true for each one released. */
-  releaseMany(ids: readonly string[], options: { by: string; allowSender?: boolean }): boolean[] {
-    return this.store.atomically(() => ids.map((id) => this.release(id, options).released));
+  releaseMany(ids: readonly string[], options: { by: string; allowSender?: boolean }): ReturnType<Quarantine['release']>[] {
+    return this.store.atomically(() => ids.map((id) => this.release(id, options)));
   }
 
   async delete(id: string, by: string): Promise<boolean> {

@@ -122,6 +122,17 @@ export function actionReport(verb: string, done: number, gone: number, place = '
   return besides.length ? `${what}; ${besides.join('; ')}.` : `${what}.`;
 }
 
+/**
+ * What "Release and allow" did to the allow list, after the release's own report: `released` messages, whose senders
+ * went on it but for `notAllowed` (senders of our own domains, never allowed).
+ */
+export function allowReport(released: number, notAllowed: readonly string[]): string {
+  if (released === 0) return '';
+  if (notAllowed.length === 0) return released === 1 ? 'Its sender is on the allow list now.' : 'Their senders are on the allow list now.';
+  const which = `${summarizeList(notAllowed)} (mail that says it is from your own domains is checked every time, because forgers pose as it).`;
+  return released > notAllowed.length ? `The other senders are on the allow list now; not on it: ${which}` : `Not on the allow list: ${which}`;
+}
+
 /** A recipient's last status and reply as one line; the status once when the reply already says it ("250 2.0.0 Ok"). */
 export function lastReplyText(status: string | null | undefined, reply: string | null | undefined): string {
   if (status && reply?.split(/\s+/).includes(status)) return reply;

@@ -11,7 +11,7 @@ import { formatScore, formatSize } from '../lib/format.ts';
 import { formatHash } from '../lib/route.ts';
 import { actInSlices, bulkLabel, nameMessages, rememberRows, ticksAfter, type MessageLabel } from '../lib/selection.ts';
 import { clampOffset, withFilter, type PageState } from '../lib/table.ts';
-import { actionReport, notAnIdNotice } from '../lib/words.ts';
+import { actionReport, allowReport, notAnIdNotice } from '../lib/words.ts';
 import { senderLabel } from '../lib/sender.ts';
 
 type QuarantineAction = Input<'quarantine.act'>['action'];
@@ -25,9 +25,9 @@ const ACTIONS: readonly (ToolbarAction<QuarantineAction> & { done: string; confi
     paneLabel: 'Release and allow this sender',
     bulkLabel: (count) => `${bulkLabel('Release', count)} and allow their senders`,
     confirmTail: (count) => (count === 1 ? ' and allow its sender' : ' and allow their senders'),
-    done: 'Released (senders now allowed)',
+    done: 'Released',
     confirm: (count) =>
-      `${releaseWarning(count)} ${count === 1 ? 'Its sender goes' : 'Their senders go'} on the allow list: from now on their mail skips the junk checks for everyone (viruses and blocked attachments are still stopped).`,
+      `${releaseWarning(count)} ${count === 1 ? 'Its sender goes' : 'Their senders go'} on the allow list: from now on their mail skips the junk checks for everyone (viruses and blocked attachments are still stopped). A sender in your own domains is released but not allowed: such mail is checked every time.`,
   },
   { action: 'delete', verb: 'Delete', paneLabel: 'Delete this message', done: 'Deleted', danger: true, confirm: (count) => `${count === 1 ? 'It' : 'They'} cannot be released any more. The sender is not told; a user who asked for a release gets an e-mail saying it was not released.` },
 ];
@@ -84,10 +84,18 @@ export function QuarantineScreen({ openId }: { openId: string | null }) {
 
   const perform = async (act: QuarantineAction, ids: string[], source: 'bulk' | 'pane') => {
     const verb = ACTIONS.find((item) => item.action === act)!.done;
-    const result = await action.run(() => actInSlices(ids, (slice) => call('quarantine.act', { action: act, ids: slice })));
+    const notAllowed: string[] = [];
+    const result = await action.run(() =>
+      actInSlices(ids, async (slice) => {
+        const answer = await call('quarantine.act', { action: act, ids: slice });
+        notAllowed.push(...answer.notAllowed);
+        return answer;
+      }),
+    );
     if (!result) return;
     const released = act !== 'delete' && result.done.length > 0;
-    setReport(`${actionReport(verb, result.done.length, result.gone.length, 'quarantine')}${released ? ` ${result.done.length === 1 ? 'It is' : 'They are'} in the queue, due at once: the Queue shows ${result.done.length === 1 ? 'it' : 'them'} while the internal server does not take ${result.done.length === 1 ? 'it' : 'them'}, Message tracking when ${result.done.length === 1 ? 'it is' : 'they are'} delivered.` : ''}`);
+    const allowed = act === 'release-allow' ? ` ${allowReport(result.done.length, [...new Set(notAllowed)])}` : '';
+    setReport(`${actionReport(verb, result.done.length, result.gone.length, 'quarantine')}${allowed}${released ? ` ${result.done.length === 1 ? 'It is' : 'They are'} in the queue, due at once: the Queue shows ${result.done.length === 1 ? 'it' : 'them'} while the internal server does not take ${result.done.length === 1 ? 'it' : 'them'}, Message tracking when ${result.done.length === 1 ? 'it is' : 'they are'} delivered.` : ''}`);
     setSelection((current) => ticksAfter(current, source, [...result.done, ...result.gone]));
     if (openId && (result.done.includes(openId) || result.gone.includes(openId))) open(null);
     void list.reload();

@@ -124,7 +124,7 @@ test('quarantine: kept with its decision, not delivered; released, it arrives wi
   assert.equal(preview!.text, 'Hello from the test.\r\n');
   await new Promise((resolve) => setTimeout(resolve, 300));
   assert.ok(!sink.messages.some((sunk) => sunk.raw.includes('Subject: QUARANTINE me')), 'nothing delivered while in quarantine');
-  assert.deepEqual(quarantine.release(id, { by: 'test-admin' }), { released: true, allowed: null });
+  assert.deepEqual(quarantine.release(id, { by: 'test-admin' }), { released: true, allowed: null, notAllowed: null });
   const got = await sink.waitForSubject('QUARANTINE me');
   assert.match(got, /^X-Moat-Released: released from quarantine by test-admin at\s+\d{4}-/);
   assert.match(got, /\r\nX-Spam-Flag: NO\r\n/);

@@ -26,14 +26,14 @@ export const quarantineHandlers = {
     const by = context.actor;
     const unique = [...new Set(ids)];
     // the selection in one transaction (one commit, not one per message)
-    const results =
-      action === 'delete'
-        ? await quarantine.deleteMany(unique, by)
-        : quarantine.releaseMany(unique, { by, allowSender: action === 'release-allow' });
+    const released = action === 'delete' ? [] : quarantine.releaseMany(unique, { by, allowSender: action === 'release-allow' });
+    const results = action === 'delete' ? await quarantine.deleteMany(unique, by) : released.map((result) => result.released);
     const done = unique.filter((_id, index) => results[index]);
     const gone = unique.filter((_id, index) => !results[index]);
+    // senders of our own domains: released, never allowed (no allowance covers them)
+    const notAllowed = [...new Set(released.flatMap((result) => (result.notAllowed ? [result.notAllowed] : [])))];
     context.logger.info({ action, by, done: done.length, gone: gone.length }, 'ADMIN_QUARANTINE_ACTION');
-    return { done, gone };
+    return { done, gone, notAllowed };
   },
 
   'quarantine.decideRequest': async ({ id, recipient, decision }, context) => {

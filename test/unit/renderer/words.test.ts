@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { addressPieces, destinationReport, lastReplyText, probeStatusWords, recipientWords, retryAllReport, retryAllSettled } from '../../../src-renderer/lib/words.ts';
+import { addressPieces, allowReport, destinationReport, lastReplyText, probeStatusWords, recipientWords, retryAllReport, retryAllSettled } from '../../../src-renderer/lib/words.ts';
 
 test("a recipient's last reply says its status once: not \"2.0.0 250 2.0.0 Ok\"", () => {
   assert.equal(lastReplyText('2.0.0', '250 2.0.0 Ok: queued as 4F2A'), '250 2.0.0 Ok: queued as 4F2A');
@@ -59,4 +59,16 @@ test('an address wraps after its "@" and before its dots, not inside a word', ()
   assert.deepEqual(addressPieces('Mail system (no sender address)'), ['Mail system (no sender address)']);
   assert.deepEqual(addressPieces('.@.'), ['.@', '.'], 'pieces are never empty');
   assert.deepEqual(addressPieces(''), []);
+});
+
+test('"Release and allow" says which senders went on the allow list, and which of our own domains did not', () => {
+  assert.equal(allowReport(1, []), 'Its sender is on the allow list now.');
+  assert.equal(allowReport(3, []), 'Their senders are on the allow list now.');
+  assert.equal(allowReport(1, ['boss@example.test']), 'Not on the allow list: boss@example.test (mail that says it is from your own domains is checked every time, because forgers pose as it).');
+  assert.equal(
+    allowReport(2, ['boss@example.test']),
+    'The other senders are on the allow list now; not on it: boss@example.test (mail that says it is from your own domains is checked every time, because forgers pose as it).',
+  );
+  assert.match(allowReport(4, ['a@example.test', 'b@example.test', 'c@example.test']), /^The other senders are on the allow list now; not on it: a@example\.test, b@example\.test and 1 more \(/);
+  assert.equal(allowReport(0, []), '');
 });
