@@ -43,11 +43,15 @@ export interface Notice {
   text: string;
 }
 
-/** The short notice shown in the page corner when an alert is raised or cleared while the admin looks elsewhere. */
+/**
+ * The short notice shown in the page corner when an alert is raised or cleared while the admin looks elsewhere. One
+ * key for both: the clearing replaces the raising, which would otherwise stay red above "Cleared:".
+ */
 export function noticeFor(event: AlertEvent): Notice {
   const { alert } = event;
-  if (event.action === 'cleared') return { key: `${alert.id}-cleared`, tone: 'ok', title: `Cleared: ${alert.title}`, text: alert.clearMessage ?? 'back to normal' };
-  return { key: `${alert.id}-raised`, tone: alert.severity, title: alert.title, text: alert.message };
+  const key = `alert-${alert.id}`;
+  if (event.action === 'cleared') return { key, tone: 'ok', title: `Cleared: ${alert.title}`, text: alert.clearMessage ?? 'back to normal' };
+  return { key, tone: alert.severity, title: alert.title, text: alert.message };
 }
 
 /** Notices kept on screen at once; older ones drop off. */

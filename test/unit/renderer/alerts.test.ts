@@ -42,5 +42,19 @@ test('notices say raised or cleared and only the latest few stay', () => {
   let notices = [cleared];
   for (let id = 2; id < 10; id += 1) notices = pushNotice(notices, noticeFor({ action: 'raised', alert: alert(id, 'warning', id) }));
   assert.equal(notices.length, MAX_NOTICES);
-  assert.equal(notices[notices.length - 1]!.key, '9-raised');
+  assert.equal(notices[notices.length - 1]!.key, 'alert-9');
+});
+
+test('an alert cleared replaces its own raised notice: no red notice stays above "Cleared:"', () => {
+  const raised = noticeFor({ action: 'raised', alert: alert(7, 'critical', 1) });
+  const other = noticeFor({ action: 'raised', alert: alert(8, 'warning', 2) });
+  const cleared = noticeFor({ action: 'cleared', alert: { ...alert(7, 'critical', 1), clearedAt: 3, clearMessage: 'the server answers again' } });
+  const notices = pushNotice(pushNotice(pushNotice([], raised), other), cleared);
+  assert.deepEqual(
+    notices.map((notice) => [notice.tone, notice.title]),
+    [
+      ['warning', 'Alert 8'],
+      ['ok', 'Cleared: Alert 7'],
+    ],
+  );
 });
