@@ -184,3 +184,26 @@ e2eTest('two windows on one message: what one does shows in the other by itself,
   assert.ok(await b.page.getByRole('button', { name: 'Release this message', exact: true }).isVisible());
   assert.deepEqual([...a.errors, ...b.errors], []);
 });
+
+e2eTest("a filter reason holding a long unbroken string (a raw encoded Subject) wraps inside the preview: the decision's columns stay in view", async (world) => {
+  const sink = await world.sink();
+  const relay = await world.serveConfigured({
+    domains: ['example.test'],
+    internal: { host: '127.0.0.1', port: sink.port, tls: 'none' },
+    filters: { enabled: true, rules: { MISSING_DATE: 11 } },
+  });
+  await world.claim(relay);
+  const { page, errors } = await world.page();
+  await logIn(page, relay.base);
+  const encoded = `=?UTF-8?B?${Buffer.from('plain words '.repeat(30)).toString('base64')}?=`;
+  const undated = message(encoded, 'Hello\r\n').replace(/^Date: .*\r\n/m, '');
+  assert.match((await send(relay.mxPort, 'alice@sender.test', ['bob@example.test'], undated)).response, /queued as/);
+  await openScreen(page, '#/quarantine', 'Quarantine');
+  await page.getByRole('row', { name: 'Message from alice@sender.test to bob@example.test', exact: true }).click();
+  const pane = page.getByRole('complementary', { name: 'Message preview' });
+  await textMatches(pane.locator('.decision'), /NEEDLESSLY_ENCODED_SUBJECT/);
+  const [scrollWidth, clientWidth] = await page.evaluate<[number, number]>("(() => { const table = document.querySelector('.decision table'); return [table.scrollWidth, table.parentElement.clientWidth]; })()");
+  assert.ok(scrollWidth <= clientWidth + 1, `the decision table is ${scrollWidth} px wide in ${clientWidth} px`);
+  assert.ok(await pane.locator('.decision th', { hasText: 'Time' }).isVisible());
+  assert.deepEqual(errors, []);
+});
