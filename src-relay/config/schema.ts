@@ -67,6 +67,7 @@ export function domainProblem(value: string): string | null {
   if (text === '') return 'is empty';
   if (/\s/.test(text)) return 'has a space in it';
   if (text.includes('@')) return 'is an address: give only the part after the @';
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) return 'is a web address: give only the domain, like example.com';
   if (/^[\d.]+$/.test(text) || text.includes(':')) return 'is an IP address: give the domain name your mail is addressed to';
   if (text.includes('_')) return 'has an underscore: a domain holds letters, digits, hyphens and dots';
   const labels = text.replace(/\.$/, '').split('.');
@@ -383,7 +384,7 @@ export const ConfigSchema = z.strictObject({
       webhookUrl: z.url({ protocol: /^https?$/ }).optional().meta({ description: 'POST each raised and cleared alert as JSON to this URL' }),
       // an unknown id is refused where the admin saves (alertRuleProblems), not here: a file that ran before still starts
       disabled: z
-        .array(z.string().regex(/^[a-z-]+$/))
+        .array(z.string().regex(/^[a-z-]+$/, { error: `is not an alert's id: the ids are ${ALERT_RULE_IDS.join(', ')}` }))
         .max(100)
         .default([])
         .meta({ description: `Alert rules to switch off, by id: ${ALERT_RULE_IDS.join(', ')}` }),

@@ -223,6 +223,12 @@ test('alerts.disabled: an id that is no alert rule is refused in words where the
   assert.match(misspelt[1]!.message, /^"disk space" is not an alert rule/);
   // an upgrade must not stop a relay whose file carries one: the schema takes it (and it switches nothing off)
   assert.equal(validateConfig({ domains: ['example.test'], alerts: { disabled: ['disk-space'] } }).ok, true);
+  // one that cannot be an id at all is refused by the schema, in the same words (not its pattern)
+  const spaced = validateConfig({ domains: ['example.test'], alerts: { disabled: ['backup age'] } });
+  assert.ok(!spaced.ok);
+  assert.deepEqual(spaced.problems.map((problem) => problem.path), ['alerts.disabled.0']);
+  assert.match(spaced.problems[0]!.message, /is not an alert's id: the ids are queue-size, .*backup-age/);
+  assert.doesNotMatch(spaced.problems[0]!.message, /pattern/);
 });
 
 test('a list of thousands of bad entries is reported as the first 100 problems and a count of the rest, not thousands', () => {

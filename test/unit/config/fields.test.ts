@@ -90,6 +90,8 @@ const BAD_DOMAINS: readonly [string, RegExp][] = [
   ['bob@example.com', /address/],
   ['exa!mple.com', /characters/],
   ['192.0.2.1', /IP address/],
+  ['https://example.com', /is a web address: give only the domain, like example\.com/],
+  ['http://example.com/', /web address/],
   ['', /empty/],
 ];
 const GOOD_DOMAINS: readonly [string, string][] = [
