@@ -119,7 +119,8 @@ export const internalDownRule: AlertRule = {
   check({ config, routeStates, now }) {
     const route = routeStates().find((state) => state.route === 'internal');
     if (!route) return { state: 'unknown', why: 'no delivery to the internal server has been tried since the start' };
-    if (route.state === 'up') return { state: 'good', message: 'The internal mail server answers again; waiting mail is being delivered.' };
+    // answering is not taking: a server that defers every recipient (452, 451) answers too; the Queue says which
+    if (route.state === 'up') return { state: 'good', message: 'The internal mail server answers again, and waiting mail is being tried now: the Queue shows what it has not taken yet.' };
     const downFor = now - route.since;
     if (downFor < config.alerts.internalDownMinutes * 60_000) return { state: 'between' };
     const host = config.internal ? `${config.internal.host}:${config.internal.port}` : 'the internal server';

@@ -260,6 +260,8 @@ test('internal server unreachable: raised only after the configured time, cleare
     w.state.routes = [{ route: 'internal', state: 'up', since: w.state.now, checkedAt: w.state.now, lastError: null }];
     await alerts.evaluate();
     assert.deepEqual(w.summary(), ['raised:internal-down', 'cleared:internal-down']);
+    // answering is not taking (a server deferring every recipient answers too): the clearing claims no delivery
+    assert.equal(w.seen[1]!.alert.clearMessage, 'The internal mail server answers again, and waiting mail is being tried now: the Queue shows what it has not taken yet.');
   } finally {
     w.done();
   }
