@@ -43,7 +43,7 @@ export const API_ERRORS = {
   SENDER_ENTRY_GONE: { status: 404, message: 'that address or domain is on neither sender list' },
   PERSONAL_ENTRY_GONE: { status: 404, message: "that address or domain is on neither of this recipient's own lists" },
   PERSONAL_LIST_FULL: { status: 409, message: "this recipient's own lists are full (500 entries): remove some before adding more" },
-  DISK_FULL: { status: 507, message: "the disk that holds the relay's data folder is full: nothing was changed. Free some space on it; mail is refused with a 4xx (senders try again later) until there is room" },
+  DISK_FULL: { status: 507, message: "a disk the relay writes to is full (its data folder's, or the one moat.json is on): nothing was changed. Free some space; while the data folder's disk is full, mail is refused with a 4xx (senders try again later)" },
   INTERNAL: HTTP_ERRORS.INTERNAL,
   UNAVAILABLE: HTTP_ERRORS.UNAVAILABLE,
 } as const;

@@ -348,7 +348,8 @@ export class AdminHost {
     const effective = validateConfig(mergeConfig(input, this.options.overrides ?? {}));
     if (!effective.ok) throw new ApiError('CONFIG_INVALID', undefined, effective.problems);
     const previousText = existsSync(this.configFile) ? readFileSync(this.configFile, 'utf8') : null;
-    const previousConfig = this.relay ? this.config : null;
+    // an engine that could not start, waiting to be tried again (START_RETRY_MS), is gone back to as a running one is
+    const previousConfig = this.relay || this.startRetry ? this.config : null;
     const previousInternal = this.config.internal;
     const previousSubmission = { listen: this.config.submission.listen, tlsListen: this.config.submission.tlsListen };
     await saveConfig(this.configFile, input);
@@ -377,7 +378,14 @@ export class AdminHost {
         this.error = reason;
         this.publishStatus();
       }
-      const after = previousConfig ? 'the previous one is back in force' : previousText === null ? 'nothing was saved: Moat is still not set up' : 'the file is as it was, and the relay is not running';
+      const after =
+        previousConfig && this.state === 'running'
+          ? 'the previous one is back in force'
+          : previousConfig
+            ? 'the file is as it was; that configuration could not start either, and Moat tries it again every so often'
+            : previousText === null
+              ? 'nothing was saved: Moat is still not set up'
+              : 'the file is as it was, and the relay is not running';
       throw new ApiError('APPLY_FAILED', `the new configuration could not be started (${reason}); ${after}`);
     }
   }
@@ -485,6 +493,8 @@ export class AdminHost {
       this.queueTimer.unref();
     };
     relay.queue.on('changed', queueChanged);
+    // mail Moat writes itself (an alert, a digest, a bounce notice) is counted too: it is no 'received'
+    relay.queue.on('queued', queueChanged);
     events.on('received', (event) => {
       this.events.publish('received', { id: event.id, sender: event.sender, recipients: event.recipients, size: event.size });
       queueChanged();

@@ -114,7 +114,7 @@ export async function quarantineCommand(args: string[], context: QuarantineCliCo
       case 'release': {
         const { released, allowed, notAllowed } = quarantine.release(id!, { by: actor, allowSender: Boolean(context.flags['allow-sender']) });
         if (!released) return missing();
-        const left = notAllowed ? `; ${notAllowed} is one of our own domains, which no allow list covers: not added` : '';
+        const left = notAllowed ? `; ${notAllowed} is in one of our own domains, which no allow list covers: not added` : '';
         io.out(`${id} released: it is delivered to its recipients now${allowed ? `; ${allowed} is on the allow list` : left}\n`);
         return EXIT_OK;
       }

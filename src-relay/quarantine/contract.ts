@@ -49,6 +49,8 @@ export const quarantineContract = {
     output: z.object({
       done: z.array(z.string()),
       gone: z.array(z.string()),
+      /** "Release and allow": the entries put on the allow list. */
+      allowed: z.array(z.string()),
       /** "Release and allow": the senders left off the allow list, being in our own domains (their mail was released). */
       notAllowed: z.array(z.string()),
     }),

@@ -173,8 +173,6 @@ export class Queue extends EventEmitter<QueueEvents> {
       kind,
       recipients: recipients.map((address) => ({ address, route: this.routeFor(address) })),
     });
-    // the queue's figures on the screens count it too (an alert, a digest, a bounce notice)
-    this.emit('changed');
     return id;
   }
 

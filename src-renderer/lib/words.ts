@@ -123,14 +123,13 @@ export function actionReport(verb: string, done: number, gone: number, place = '
 }
 
 /**
- * What "Release and allow" did to the allow list, after the release's own report: `released` messages, whose senders
- * went on it but for `notAllowed` (senders of our own domains, never allowed).
+ * What "Release and allow" did to the allow list, after the release's own report: the entries put on it, and the
+ * senders of our own domains left off it (never allowed).
  */
-export function allowReport(released: number, notAllowed: readonly string[]): string {
-  if (released === 0) return '';
-  if (notAllowed.length === 0) return released === 1 ? 'Its sender is on the allow list now.' : 'Their senders are on the allow list now.';
-  const which = `${summarizeList(notAllowed)} (mail that says it is from your own domains is checked every time, because forgers pose as it).`;
-  return released > notAllowed.length ? `The other senders are on the allow list now; not on it: ${which}` : `Not on the allow list: ${which}`;
+export function allowReport(allowed: readonly string[], notAllowed: readonly string[]): string {
+  const on = allowed.length ? `On the allow list now: ${summarizeList(allowed)}.` : '';
+  const off = notAllowed.length ? `Not on the allow list: ${summarizeList(notAllowed)} (mail that says it is from your own domains is checked every time, because forgers pose as it).` : '';
+  return [on, off].filter(Boolean).join(' ');
 }
 
 /** A recipient's last status and reply as one line; the status once when the reply already says it ("250 2.0.0 Ok"). */

@@ -84,17 +84,20 @@ export function QuarantineScreen({ openId }: { openId: string | null }) {
 
   const perform = async (act: QuarantineAction, ids: string[], source: 'bulk' | 'pane') => {
     const verb = ACTIONS.find((item) => item.action === act)!.done;
+    const allowedEntries: string[] = [];
     const notAllowed: string[] = [];
     const result = await action.run(() =>
       actInSlices(ids, async (slice) => {
         const answer = await call('quarantine.act', { action: act, ids: slice });
+        allowedEntries.push(...answer.allowed);
         notAllowed.push(...answer.notAllowed);
         return answer;
       }),
     );
     if (!result) return;
     const released = act !== 'delete' && result.done.length > 0;
-    const allowed = act === 'release-allow' ? ` ${allowReport(result.done.length, [...new Set(notAllowed)])}` : '';
+    const allowReported = act === 'release-allow' ? allowReport([...new Set(allowedEntries)], [...new Set(notAllowed)]) : '';
+    const allowed = allowReported ? ` ${allowReported}` : '';
     setReport(`${actionReport(verb, result.done.length, result.gone.length, 'quarantine')}${allowed}${released ? ` ${result.done.length === 1 ? 'It is' : 'They are'} in the queue, due at once: the Queue shows ${result.done.length === 1 ? 'it' : 'them'} while the internal server does not take ${result.done.length === 1 ? 'it' : 'them'}, Message tracking when ${result.done.length === 1 ? 'it is' : 'they are'} delivered.` : ''}`);
     setSelection((current) => ticksAfter(current, source, [...result.done, ...result.gone]));
     if (openId && (result.done.includes(openId) || result.gone.includes(openId))) open(null);

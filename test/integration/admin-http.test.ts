@@ -230,6 +230,12 @@ test('a relay that could not start (its mx port held by another program) says it
     // still held after two tries: still failed, the process still up
     await new Promise((resolve) => setTimeout(resolve, 2500));
     assert.equal((await admin.call('relay.status', {})).state, 'failed');
+    // an Apply that cannot start either (the port is still held) leaves it failed and tried again, not "set up first"
+    const { saved } = await admin.call('config.get', {});
+    const applied = await admin.raw('config.apply', { config: { ...saved, queue: { retryIntervalsSec: [60] } } });
+    assert.equal(applied.body.code, 'APPLY_FAILED');
+    assert.match(applied.body.message ?? '', /that configuration could not start either, and Moat tries it again/);
+    assert.equal((await admin.call('relay.status', {})).state, 'failed');
     await new Promise<void>((resolve) => blocker.close(() => resolve()));
     await eventually(async () => (await admin.call('relay.status', {})).state === 'running', 10_000, 'the relay to start by itself');
     assert.match((await send(taken, 'alice@sender.test', ['bob@example.test'], message('after the port came free'))).response, /^250 /);
@@ -256,7 +262,7 @@ test('an admin action on a full disk says so in words (DISK_FULL), not "internal
       if (!answer.body.ok) refused = answer.body;
     }
     assert.equal(refused?.code, 'DISK_FULL');
-    assert.match(refused?.message ?? '', /^the disk that holds the relay's data folder is full: nothing was changed\. Free some space on it/);
+    assert.match(refused?.message ?? '', /^a disk the relay writes to is full \(its data folder's, or the one moat\.json is on\): nothing was changed\. Free some space/);
     assert.equal((await admin.call('relay.status', {})).state, 'running');
   } finally {
     await world.stop();
@@ -521,6 +527,25 @@ test('live events: new mail shows as received and queue events without a reload'
     assert.equal(seen[0]!.name, 'relay');
     assert.ok(seen.some((event) => event.name === 'received' && (event.data as { sender: string }).sender === 'alice@sender.test'));
     for (const event of seen) eventSchemas[event.name as keyof typeof eventSchemas].parse(event.data);
+  } finally {
+    await world.stop();
+  }
+});
+
+test('live events: mail Moat writes itself (an alert, a digest, a bounce notice) updates the queue count as received mail does', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const dataDir = tempDir('moat-admin-');
+  writeFileSync(join(dataDir, 'moat.json'), JSON.stringify({ domains: ['example.test'], internal: { host: '127.0.0.1', port: 9, tls: 'none' }, filters: { enabled: false } }));
+  let engine: Relay | null = null;
+  const world = await startHost({}, { dataDir, onEngineStarted: (relay) => (engine = relay) });
+  try {
+    const admin = await world.admin();
+    let writing: Promise<unknown> | null = null;
+    const seen = await readEvents(world.base, admin.cookie, (name, data) => {
+      writing ??= (engine as Relay | null)!.queue.enqueueGenerated('From: Moat <postmaster@example.test>\r\nTo: it@example.test\r\nSubject: an alert\r\n\r\nbody\r\n', '', ['it@example.test'], 'mail');
+      return name === 'queue' && (data as { size: number }).size === 1;
+    });
+    await writing;
+    assert.ok(!seen.some((event) => event.name === 'received'), 'nothing was received: the count follows the mail Moat wrote');
   } finally {
     await world.stop();
   }

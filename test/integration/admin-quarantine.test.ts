@@ -137,11 +137,11 @@ test('the preview is safe: header fields and text as text, controls neutralised,
 test('release and allow: the message arrives saying who released it, the sender is allow-listed, a second release finds it gone', { timeout: TEST_TIMEOUT_MS }, async () => {
   const id = await quarantined('release me', 'rita@sender.test');
   const plain = await quarantined('release me too', 'rob@sender.test');
-  assert.deepEqual(await call('quarantine.act', { action: 'release-allow', ids: [id, NEVER] }), { done: [id], gone: [NEVER], notAllowed: [] });
-  assert.deepEqual(await call('quarantine.act', { action: 'release', ids: [plain] }), { done: [plain], gone: [], notAllowed: [] });
+  assert.deepEqual(await call('quarantine.act', { action: 'release-allow', ids: [id, NEVER] }), { done: [id], gone: [NEVER], allowed: ['rita@sender.test'], notAllowed: [] });
+  assert.deepEqual(await call('quarantine.act', { action: 'release', ids: [plain] }), { done: [plain], gone: [], allowed: [], notAllowed: [] });
   // a sender of our own domains is released, and left off the allow list: the answer names it
   const ours = await quarantined('ours, released', 'boss@example.test');
-  assert.deepEqual(await call('quarantine.act', { action: 'release-allow', ids: [ours] }), { done: [ours], gone: [], notAllowed: ['boss@example.test'] });
+  assert.deepEqual(await call('quarantine.act', { action: 'release-allow', ids: [ours] }), { done: [ours], gone: [], allowed: [], notAllowed: ['boss@example.test'] });
   await sink.waitForSubject('ours, released');
   const got = await sink.waitForSubject('release me');
   assert.match(got, /^X-Moat-Released: released from quarantine by admin@127\.0\.0\.1 at\s/);
@@ -154,7 +154,7 @@ test('release and allow: the message arrives saying who released it, the sender 
   const again = await send(relay.port, 'rita@sender.test', ['bob@example.test'], undated('release me again'));
   assert.equal(relay.relay.queue.store.message(/queued as (\S+)/.exec(again.response)![1]!)!.status, 'queued');
 
-  assert.deepEqual(await call('quarantine.act', { action: 'release', ids: [id] }), { done: [], gone: [id], notAllowed: [] });
+  assert.deepEqual(await call('quarantine.act', { action: 'release', ids: [id] }), { done: [], gone: [id], allowed: [], notAllowed: [] });
   lists.remove('rita@sender.test');
 });
 
@@ -162,13 +162,13 @@ test('delete removes a selection, files and all, and says which ids were no long
   const a = await quarantined('delete a');
   const b = await quarantined('delete b');
   const before = (await call('quarantine.list')).total;
-  assert.deepEqual(await call('quarantine.act', { action: 'delete', ids: [a, b, a, NEVER] }), { done: [a, b], gone: [NEVER], notAllowed: [] });
+  assert.deepEqual(await call('quarantine.act', { action: 'delete', ids: [a, b, a, NEVER] }), { done: [a, b], gone: [NEVER], allowed: [], notAllowed: [] });
   for (const id of [a, b]) {
     assert.equal(relay.relay.queue.store.message(id)!.status, 'deleted');
     assert.equal(existsSync(relay.relay.queue.spool.path(id)), false);
   }
   assert.equal((await call('quarantine.list')).total, before - 2);
-  assert.deepEqual(await call('quarantine.act', { action: 'delete', ids: [a] }), { done: [], gone: [a], notAllowed: [] });
+  assert.deepEqual(await call('quarantine.act', { action: 'delete', ids: [a] }), { done: [], gone: [a], allowed: [], notAllowed: [] });
 });
 
 test('tracking tells what the filters did: kept, released, deleted, or refused at the end of DATA', { timeout: TEST_TIMEOUT_MS }, async () => {

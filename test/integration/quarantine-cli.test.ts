@@ -123,6 +123,6 @@ test('moat senders deny applies to the next message of the running relay; remove
   const ours = await quarantined('ours allowed', 'boss@example.test');
   const released = await moat('quarantine', 'release', ours, '--allow-sender', '--domain', 'example.test');
   assert.equal(released.code, 0, released.stderr);
-  assert.match(released.stdout, /released: it is delivered to its recipients now; boss@example\.test is one of our own domains, which no allow list covers: not added/);
+  assert.match(released.stdout, /released: it is delivered to its recipients now; boss@example\.test is in one of our own domains, which no allow list covers: not added/);
   assert.doesNotMatch((await moat('senders', 'list')).stdout, /boss@example\.test/);
 });

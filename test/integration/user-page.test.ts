@@ -511,7 +511,7 @@ test('approval mode: deleting a message a user asked for tells them it was not r
   const id = await quarantined(approval, ['a@example.test', 'b@example.test'], subject);
   assert.equal((await press(approval, newClient(), token(approvalLinks, 'a@example.test', id), 'request')).status, 200);
   const outcome = await callHandler(quarantineHandlers, 'quarantine.act', { action: 'delete', ids: [id] }, apiContext(approval.relay));
-  assert.deepEqual(outcome, { done: [id], gone: [] });
+  assert.deepEqual(outcome, { done: [id], gone: [], allowed: [], notAllowed: [] });
   await until('the result mail reached A', () => sunk(subject).length === 1);
   const mail = sunk(subject)[0]!;
   assert.deepEqual(mail.to, ['a@example.test']);

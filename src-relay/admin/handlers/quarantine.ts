@@ -30,10 +30,10 @@ export const quarantineHandlers = {
     const results = action === 'delete' ? await quarantine.deleteMany(unique, by) : released.map((result) => result.released);
     const done = unique.filter((_id, index) => results[index]);
     const gone = unique.filter((_id, index) => !results[index]);
-    // senders of our own domains: released, never allowed (no allowance covers them)
-    const notAllowed = [...new Set(released.flatMap((result) => (result.notAllowed ? [result.notAllowed] : [])))];
+    // the entries put on the allow list, and the senders of our own domains released but never allowed
+    const entries = (pick: (result: (typeof released)[number]) => string | null) => [...new Set(released.flatMap((result) => pick(result) ?? []))];
     context.logger.info({ action, by, done: done.length, gone: gone.length }, 'ADMIN_QUARANTINE_ACTION');
-    return { done, gone, notAllowed };
+    return { done, gone, allowed: entries((result) => result.allowed), notAllowed: entries((result) => result.notAllowed) };
   },
 
   'quarantine.decideRequest': async ({ id, recipient, decision }, context) => {
