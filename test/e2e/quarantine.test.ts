@@ -2,20 +2,26 @@ import assert from 'node:assert/strict';
 import { message, send } from '../helpers/smtp.ts';
 import type { Page } from 'playwright-core';
 import { eventually } from '../helpers/cli.ts';
-import { e2eTest, logIn, openScreen, screenshot, textMatches, UI_TIMEOUT_MS } from './world.ts';
+import { e2eTest, logIn, openScreen, screenshot, textMatches, UI_TIMEOUT_MS, type World } from './world.ts';
 
 /** Text from the internet that would run script if it were ever put into the page as HTML. */
 const HOSTILE_SUBJECT = 'Invoice <b>html</b> <img src=x onerror="window.__moatXss=1">';
 
-e2eTest('a quarantined message is released from the quarantine screen and arrives', async (world) => {
+/** A claimed relay for example.test delivering into a sink, where a message without a Date scores 11: quarantined (10), not refused (15). */
+async function junkWorld(world: World, config: Record<string, unknown> = {}) {
   const sink = await world.sink();
-  // a message without a Date scores 11 here: quarantined (10), not refused (15)
   const relay = await world.serveConfigured({
     domains: ['example.test'],
     internal: { host: '127.0.0.1', port: sink.port, tls: 'none' },
     filters: { enabled: true, rules: { MISSING_DATE: 11 } },
+    ...config,
   });
-  await world.claim(relay);
+  const admin = await world.claim(relay);
+  return { sink, relay, admin };
+}
+
+e2eTest('a quarantined message is released from the quarantine screen and arrives', async (world) => {
+  const { sink, relay } = await junkWorld(world);
   const { page, errors } = await world.page();
   await logIn(page, relay.base);
   await openScreen(page, '#/quarantine', 'Quarantine');
@@ -82,13 +88,7 @@ e2eTest('a quarantined message is released from the quarantine screen and arrive
 });
 
 e2eTest('with quarantined message A open and B and C ticked, the preview deletes only A and the bulk buttons name and act on only B and C', async (world) => {
-  const sink = await world.sink();
-  const relay = await world.serveConfigured({
-    domains: ['example.test'],
-    internal: { host: '127.0.0.1', port: sink.port, tls: 'none' },
-    filters: { enabled: true, rules: { MISSING_DATE: 11 } },
-  });
-  const admin = await world.claim(relay);
+  const { sink, relay, admin } = await junkWorld(world);
   const { page, errors } = await world.page();
   await logIn(page, relay.base);
   await openScreen(page, '#/quarantine', 'Quarantine');
@@ -139,15 +139,8 @@ e2eTest('with quarantined message A open and B and C ticked, the preview deletes
 });
 
 e2eTest('two windows on one message: what one does shows in the other by itself, list and pane, in the quarantine and the queue', async (world) => {
-  const sink = await world.sink();
-  const relay = await world.serveConfigured({
-    domains: ['example.test'],
-    internal: { host: '127.0.0.1', port: sink.port, tls: 'none' },
-    filters: { enabled: true, rules: { MISSING_DATE: 11 } },
-    // the queue's message waits: its first attempt is not before the hold
-    queue: { retryIntervalsSec: [3600] },
-  });
-  const admin = await world.claim(relay);
+  // the queue's message waits: its first attempt is not before the hold
+  const { sink, relay, admin } = await junkWorld(world, { queue: { retryIntervalsSec: [3600] } });
   const a = await world.page();
   const b = await world.page();
   for (const { page } of [a, b]) {
@@ -186,13 +179,7 @@ e2eTest('two windows on one message: what one does shows in the other by itself,
 });
 
 e2eTest("a filter reason holding a long unbroken string (a raw encoded Subject) wraps inside the preview: the decision's columns stay in view", async (world) => {
-  const sink = await world.sink();
-  const relay = await world.serveConfigured({
-    domains: ['example.test'],
-    internal: { host: '127.0.0.1', port: sink.port, tls: 'none' },
-    filters: { enabled: true, rules: { MISSING_DATE: 11 } },
-  });
-  await world.claim(relay);
+  const { relay } = await junkWorld(world);
   const { page, errors } = await world.page();
   await logIn(page, relay.base);
   const encoded = `=?UTF-8?B?${Buffer.from('plain words '.repeat(30)).toString('base64')}?=`;
