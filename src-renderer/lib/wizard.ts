@@ -345,8 +345,10 @@ export function accountProblems(draft: AccountDraft, takenNames: readonly string
   else if (takenNames.some((taken) => taken.toLowerCase() === name.toLowerCase())) problems.name = 'there is an account with that name already';
   if (draft.password.length < MIN_PASSWORD_CHARS) problems.password = `at least ${MIN_PASSWORD_CHARS} characters`;
   const senders = parseList(draft.senders);
+  const bad = senders.find((sender) => !/^([^\s@]+)?@[^\s@]+$/.test(sender));
   if (senders.length > 100) problems.senders = 'at most 100 addresses';
-  else if (senders.some((sender) => !/^([^\s@]+)?@[^\s@]+$/.test(sender))) problems.senders = 'one address (user@example.com) or @domain a line';
+  // the line itself, cut short: in a list of dozens "one a line" alone leaves the admin searching
+  else if (bad !== undefined) problems.senders = `"${bad.length > 60 ? `${bad.slice(0, 60)}…` : bad}" is neither an address (user@example.com) nor @domain: one of them a line`;
   return problems;
 }
 

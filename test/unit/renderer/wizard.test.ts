@@ -125,6 +125,9 @@ test('a new account needs a free name, a long password and sender addresses or d
   assert.deepEqual(accountProblems({ name: 'scanner', password: 'long enough pw', senders: 'scanner@example.com\n@example.org' }, ['bob']), {});
   const problems = accountProblems({ name: 'Bob', password: 'short', senders: 'not an address' }, ['bob']);
   assert.deepEqual(Object.keys(problems).sort(), ['name', 'password', 'senders']);
+  // the bad line is named, not only the rule
+  assert.equal(accountProblems({ name: 'scanner', password: 'long enough pw', senders: 'a@example.com\nfoo\n@example.org' }, []).senders, '"foo" is neither an address (user@example.com) nor @domain: one of them a line');
+  assert.match(accountProblems({ name: 'scanner', password: 'long enough pw', senders: 'x'.repeat(80) }, []).senders ?? '', /^"x{60}…" is neither/);
 });
 
 test('apply saves the configuration first, then adds accounts, then changes the password', () => {
