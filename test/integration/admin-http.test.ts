@@ -3,13 +3,14 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { ADMIN_PASSWORD, AdminClient, readEvents, startHost } from '../helpers/admin.ts';
 import { Sink, reservePort } from '../helpers/sink.ts';
 import { message, send } from '../helpers/smtp.ts';
 import { fixtureResolver } from '../helpers/relay.ts';
 import { tempDir } from '../helpers/temp-dir.ts';
+import { heldPort } from '../helpers/held-port.ts';
 import { eventually } from '../helpers/cli.ts';
 import { validateConfig } from '../../src-relay/config/load.ts';
 import { contract, eventSchemas } from '../../src-relay/admin/contract.ts';
@@ -171,9 +172,8 @@ test('an invalid configuration is refused with its problems at their fields, and
 
 test('a configuration that cannot start is rolled back: the old file and the old engine come back, also over a file damaged meanwhile', { timeout: TEST_TIMEOUT_MS }, async () => {
   const sink = await Sink.start();
-  const blocker = createServer();
-  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
-  const taken = (blocker.address() as AddressInfo).port;
+  const blocker = await heldPort();
+  const taken = blocker.port;
   const dataDir = tempDir('moat-admin-');
   const good = { domains: ['example.test'], internal: { host: '127.0.0.1', port: sink.port, tls: 'none' }, filters: { enabled: false } };
   writeFileSync(join(dataDir, 'moat.json'), JSON.stringify(good));
@@ -209,16 +209,15 @@ test('a configuration that cannot start is rolled back: the old file and the old
     await sink.waitFor(2);
   } finally {
     await world.stop();
-    blocker.close();
+    await blocker.release();
     await sink.stop();
   }
 });
 
 test('a relay that could not start (its mx port held by another program) says it tries again, and starts by itself once the port is free', { timeout: TEST_TIMEOUT_MS }, async () => {
   const sink = await Sink.start();
-  const blocker = createServer();
-  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
-  const taken = (blocker.address() as AddressInfo).port;
+  const blocker = await heldPort();
+  const taken = blocker.port;
   const dataDir = tempDir('moat-admin-');
   writeFileSync(join(dataDir, 'moat.json'), JSON.stringify({ domains: ['example.test'], internal: { host: '127.0.0.1', port: sink.port, tls: 'none' }, filters: { enabled: false } }));
   const world = await startHost({ mx: { listen: `127.0.0.1:${taken}` } }, { dataDir, startRetryMs: 1000 });
@@ -236,13 +235,13 @@ test('a relay that could not start (its mx port held by another program) says it
     assert.equal(applied.body.code, 'APPLY_FAILED');
     assert.match(applied.body.message ?? '', /that configuration could not start either, and Moat tries it again/);
     assert.equal((await admin.call('relay.status', {})).state, 'failed');
-    await new Promise<void>((resolve) => blocker.close(() => resolve()));
+    await blocker.release();
     await eventually(async () => (await admin.call('relay.status', {})).state === 'running', 10_000, 'the relay to start by itself');
     assert.match((await send(taken, 'alice@sender.test', ['bob@example.test'], message('after the port came free'))).response, /^250 /);
     await sink.waitFor(1);
   } finally {
     await world.stop();
-    blocker.close();
+    await blocker.release();
     await sink.stop();
   }
 });
@@ -271,9 +270,8 @@ test('an admin action on a full disk says so in words (DISK_FULL), not "internal
 });
 
 test('a relay that could not start, its file damaged since: config.get says the file cannot be read and that the relay is not running', { timeout: TEST_TIMEOUT_MS }, async () => {
-  const blocker = createServer();
-  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
-  const taken = (blocker.address() as AddressInfo).port;
+  const blocker = await heldPort();
+  const taken = blocker.port;
   const dataDir = tempDir('moat-admin-');
   writeFileSync(join(dataDir, 'moat.json'), JSON.stringify({ domains: ['example.test'], internal: { host: '127.0.0.1', port: 2525 }, filters: { enabled: false } }));
   const world = await startHost({ mx: { listen: `127.0.0.1:${taken}` } }, { dataDir });
@@ -286,7 +284,7 @@ test('a relay that could not start, its file damaged since: config.get says the 
     assert.match(got.body.message!, /moat\.json cannot be read \(.*\)\. The relay is not running\. Put the file right/);
   } finally {
     await world.stop();
-    blocker.close();
+    await blocker.release();
   }
 });
 
@@ -320,9 +318,8 @@ test('two windows that loaded the same settings: the second Apply is refused (CO
 });
 
 test('a first configuration that cannot start leaves nothing saved, and says so rather than that a previous one is back', { timeout: TEST_TIMEOUT_MS }, async () => {
-  const blocker = createServer();
-  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
-  const taken = (blocker.address() as AddressInfo).port;
+  const blocker = await heldPort();
+  const taken = blocker.port;
   const world = await startHost();
   try {
     assert.equal(world.host.state, 'setup');
@@ -335,15 +332,14 @@ test('a first configuration that cannot start leaves nothing saved, and says so 
     assert.equal(world.host.state, 'setup');
   } finally {
     await world.stop();
-    blocker.close();
+    await blocker.release();
   }
 });
 
 test('an apply that works says what it left undone: a users\' page that could not start, an admin address that moves only at the next start', { timeout: TEST_TIMEOUT_MS }, async () => {
   const sink = await Sink.start();
-  const blocker = createServer();
-  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
-  const taken = `127.0.0.1:${(blocker.address() as AddressInfo).port}`;
+  const blocker = await heldPort();
+  const taken = `127.0.0.1:${blocker.port}`;
   const dataDir = tempDir('moat-admin-');
   const good = { domains: ['example.test'], internal: { host: '127.0.0.1', port: sink.port, tls: 'none' }, filters: { enabled: false }, admin: { listen: '127.0.0.1:0' } };
   writeFileSync(join(dataDir, 'moat.json'), JSON.stringify(good));
@@ -359,7 +355,7 @@ test('an apply that works says what it left undone: a users\' page that could no
     assert.equal(answer.notes[1], `The admin page stays at ${world.host.adminAddress} until moat serve is started again; then it moves to 127.0.0.1:8027.`);
   } finally {
     await world.stop();
-    blocker.close();
+    await blocker.release();
     await sink.stop();
   }
 });
@@ -655,13 +651,7 @@ test('the admin listener leaves loopback only with TLS, and then speaks HTTPS', 
 test('relay.status lists the hops (the internal server), not each remote domain: one dead domain out there is not the relay\'s health', { timeout: TEST_TIMEOUT_MS }, async () => {
   // the internal server refuses the recipient, so Moat bounces to the sender's domain, whose MX answers nothing
   const sink = await Sink.start({ onRecipient: () => ({ code: 550, text: '5.1.1 no such user' }) });
-  const closed = await new Promise<number>((resolve) => {
-    const probe = createServer();
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
+  const closed = await reservePort();
   // partner.test's SPF record lets the test client send for it: only a sender vouched for gets the bounce (queue/dsn-policy.ts)
   const world = await startHost(
     { domains: ['example.test'], internal: { host: '127.0.0.1', port: sink.port, tls: 'none' }, outbound: { mxPort: closed, allowPrivateMxAddresses: true }, filters: { enabled: true } },

@@ -1,13 +1,13 @@
 // The admin listener's /metrics and /healthz against a live relay with real traffic, parsed as Prometheus would.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Sink } from '../helpers/sink.ts';
 import { startRelay } from '../helpers/relay.ts';
 import { tempDir } from '../helpers/temp-dir.ts';
+import { heldPort } from '../helpers/held-port.ts';
 import { message, send, tryRelayTricks } from '../helpers/smtp.ts';
 import { ServeProcess, runCli } from '../helpers/cli.ts';
 import { parsePrometheus, sampleValue } from '../helpers/prometheus.ts';
@@ -235,9 +235,8 @@ test('moat serve prints admin=HOST:PORT on its ready line and serves /metrics th
 });
 
 test('when the admin address is taken the relay still serves mail, says why, and binds once it is free', { timeout: TEST_TIMEOUT_MS }, async () => {
-  const blocker = createServer();
-  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
-  const port = (blocker.address() as { port: number }).port;
+  const blocker = await heldPort();
+  const { port } = blocker;
   const sink = await Sink.start();
   const relay = await startRelay(sink.port, { admin: { listen: `127.0.0.1:${port}` } });
   try {
@@ -257,11 +256,11 @@ test('when the admin address is taken the relay still serves mail, says why, and
   try {
     assert.equal(server.address, null);
     assert.match(server.error!, /EADDRINUSE/);
-    await new Promise<void>((resolve) => blocker.close(() => resolve()));
+    await blocker.release();
     await until('the admin listener binds', () => server.address !== null);
     assert.equal(await (await fetch(`http://${server.address}/ping`)).text(), 'pong');
   } finally {
     await server.stop();
-    if (blocker.listening) blocker.close();
+    await blocker.release();
   }
 });
