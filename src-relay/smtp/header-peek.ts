@@ -7,6 +7,8 @@ export const MAX_PEEK_BYTES = 64 * 1024;
 const CAPTURE_BYTES = MAX_PEEK_BYTES + 2;
 /** Tracking fields are cut to this length. */
 const MAX_FIELD_CHARS = 998;
+const LINE_END = Buffer.from('\r\n');
+const EMPTY_LINE = Buffer.from('\r\n\r\n');
 
 /** Passes the message through and remembers its Subject, From and Message-ID for tracking (search by message-id). */
 export class HeaderPeek implements ChunkStage {
@@ -21,14 +23,27 @@ export class HeaderPeek implements ChunkStage {
   push(chunk: Buffer): Buffer {
     if (!this.done) {
       this.seen += chunk.length;
-      const take = chunk.subarray(0, CAPTURE_BYTES - this.capturedBytes);
+      const end = this.headerEndIn(chunk);
+      const take = chunk.subarray(0, Math.min(end === -1 ? chunk.length : end, CAPTURE_BYTES - this.capturedBytes));
       this.captured = appendGrowing(this.captured, this.capturedBytes, take, CAPTURE_BYTES);
-      // the empty line may straddle two chunks: looked for from three bytes back
-      const from = Math.max(0, this.capturedBytes - 3);
       this.capturedBytes += take.length;
-      if (this.capturedBytes >= CAPTURE_BYTES || this.kept().indexOf('\r\n\r\n', from) !== -1) this.done = true;
+      if (end !== -1 || this.capturedBytes >= CAPTURE_BYTES) this.done = true;
     }
     return chunk;
+  }
+
+  /**
+   * How many bytes of the chunk reach through the header's empty line, or -1. The line may straddle two chunks, so
+   * the search starts three bytes back in what is kept; a message is read as if after a line end, so that one
+   * starting with the empty line (no header at all) ends there.
+   */
+  private headerEndIn(chunk: Buffer): number {
+    const before = this.capturedBytes >= 3 ? this.kept() : Buffer.concat([LINE_END, this.kept()]);
+    const tail = before.subarray(Math.max(0, before.length - 3));
+    const seam = Buffer.concat([tail, chunk.subarray(0, 3)]).indexOf(EMPTY_LINE);
+    if (seam !== -1) return seam + EMPTY_LINE.length - tail.length;
+    const inside = chunk.indexOf(EMPTY_LINE);
+    return inside === -1 ? -1 : inside + EMPTY_LINE.length;
   }
 
   private kept(): Buffer {

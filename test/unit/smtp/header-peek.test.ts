@@ -43,3 +43,24 @@ test(`a header block of exactly ${MAX_PEEK_BYTES} bytes is complete; one byte mo
     if (complete) assert.equal(block.text, header);
   }
 });
+
+test('a message with no header at all (it starts with the empty line) has no fields, though its body has lines like them, whole or a byte at a time', async () => {
+  const text = '\r\nSubject: not this\r\nFrom: nor@this.test\r\n\r\nMessage-ID: <nor-this@x.test>\r\n';
+  assert.deepEqual((await peek(text)).fields, { subject: null, messageId: null, from: null });
+  const bytewise = new HeaderPeek();
+  for (const byte of Buffer.from(text)) bytewise.push(Buffer.from([byte]));
+  bytewise.end();
+  assert.deepEqual(bytewise.fields(), { subject: null, messageId: null, from: null });
+  assert.deepEqual(bytewise.headerBlock(), { text: '', complete: true });
+});
+
+test('fields after the empty line are never read, wherever the chunks split it', async () => {
+  const text = 'Subject: this\r\n\r\nFrom: not@this.test\r\n';
+  for (let split = 1; split < text.length; split++) {
+    const peek = new HeaderPeek();
+    peek.push(Buffer.from(text.slice(0, split)));
+    peek.push(Buffer.from(text.slice(split)));
+    peek.end();
+    assert.deepEqual(peek.fields(), { subject: 'this', messageId: null, from: null }, `split at ${split}`);
+  }
+});
