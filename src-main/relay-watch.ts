@@ -5,6 +5,7 @@ import type { AdminClient, CallResult } from './admin-client.ts';
 import type { NotificationPolicy, NotificationRequest } from './notifications.ts';
 import type { SseEvent } from './sse.ts';
 import { realTimers, type Timers } from './supervisor.ts';
+import type { RouteNotTaking } from './tray.ts';
 
 /** Reconnecting to the event stream waits this long at first, doubling up to the cap; an open stream resets it. */
 export const EVENTS_RETRY_INITIAL_MS = 1_000;
@@ -23,10 +24,10 @@ export interface RelaySnapshot {
   queue: QueueSummary | null;
   /**
    * The engine inside the admin host: `setup` (not configured yet), `running`, `failed` (with its error)...; and its
-   * delivery hops that are down now (relay.status lists the hops: internal, smarthost; before any alert about them the
-   * dashboard warns at once, and so does the tray).
+   * delivery hops that take no mail now, down or refusing it (relay.status lists the hops: internal, smarthost; before
+   * any alert about them the dashboard warns at once, and so does the tray).
    */
-  engine: { state: string; error: string | null; routesDown: string[] } | null;
+  engine: { state: string; error: string | null; routesNotTaking: RouteNotTaking[] } | null;
 }
 
 export interface RelayWatchOptions {
@@ -175,6 +176,7 @@ export class RelayWatch {
   }
 }
 
-function engineOf(status: { state: string; error: string | null; routes: readonly { route: string; state: string }[] }): NonNullable<RelaySnapshot['engine']> {
-  return { state: status.state, error: status.error, routesDown: status.routes.filter((route) => route.state === 'down').map((route) => route.route) };
+function engineOf(status: { state: string; error: string | null; routes: readonly { route: string; state: 'up' | RouteNotTaking['state'] }[] }): NonNullable<RelaySnapshot['engine']> {
+  const routesNotTaking = status.routes.flatMap((route) => (route.state === 'up' ? [] : [{ route: route.route, state: route.state }]));
+  return { state: status.state, error: status.error, routesNotTaking };
 }

@@ -20,8 +20,14 @@ export interface TrayInput {
   queue: QueueSummary | null;
   relay: RelayStatus;
   /** The engine inside a reachable relay (RelaySnapshot.engine): it may wait for its setup, or have failed. */
-  engine: { state: string; error: string | null; routesDown?: readonly string[] } | null;
+  engine: { state: string; error: string | null; routesNotTaking?: readonly RouteNotTaking[] } | null;
   now: number;
+}
+
+/** A delivery hop that took no mail at its last try: it could not be reached, or it answered and put the message off. */
+export interface RouteNotTaking {
+  route: string;
+  state: 'down' | 'refusing';
 }
 
 /** "45 s", "12 min", "3 h 5 min", "2 d 4 h": the oldest message's age at a glance. */
@@ -80,7 +86,7 @@ export function trayHealth(alertHealth: Health, relay: RelayStatus, engine: Tray
   if (relay.state === 'running' && engine?.state === 'failed') return 'alert';
   if (relay.state === 'running' && engine?.state === 'setup') return atLeastWarning;
   if (relay.state === 'restarting' || relay.state === 'unreachable') return atLeastWarning;
-  if (relay.state === 'running' && ((engine?.routesDown?.length ?? 0) > 0 || queue?.queueHeld === true)) return atLeastWarning;
+  if (relay.state === 'running' && ((engine?.routesNotTaking?.length ?? 0) > 0 || queue?.queueHeld === true)) return atLeastWarning;
   return alertHealth;
 }
 
@@ -113,13 +119,13 @@ export function trayView(input: TrayInput): TrayView {
   return { health, tooltip: `Moat: ${HEALTH_WORDS[health]}${flowWords(input)}${alerts}`, items };
 }
 
+const HOP_NAMES: Record<string, string> = { internal: 'internal server', smarthost: 'smarthost' };
+
 /** What keeps mail from flowing right now, for the tooltip: " (internal server down)", " (delivery paused)" or nothing. */
 function flowWords(input: TrayInput): string {
   if (input.relay.state !== 'running') return '';
-  const down = input.engine?.routesDown ?? [];
   const why = [
-    ...(down.includes('internal') ? ['internal server down'] : []),
-    ...(down.includes('smarthost') ? ['smarthost down'] : []),
+    ...(input.engine?.routesNotTaking ?? []).flatMap(({ route, state }) => (HOP_NAMES[route] ? [`${HOP_NAMES[route]} ${state === 'down' ? 'down' : 'refusing mail'}`] : [])),
     ...(input.queue?.queueHeld ? ['delivery paused'] : []),
   ];
   return why.length ? ` (${why.join(', ')})` : '';

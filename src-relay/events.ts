@@ -6,10 +6,11 @@ import { EventEmitter } from 'node:events';
 /** Where a recipient is delivered: the internal server, or the outside world by MX. */
 export type Route = 'internal' | 'outbound';
 
-/** Whether a route (the internal server, or `mx:DOMAIN`) answered on its last attempt (queue/scheduler.ts keeps it). */
+/** Whether a route (the internal server, or `mx:DOMAIN`) took mail on its last attempt (queue/scheduler.ts keeps it). */
 export interface RouteState {
   route: string;
-  state: 'up' | 'down';
+  /** `refusing`: it answers but put off the whole message for now (back-pressure, 421): it takes no mail (queue/route-state.ts). */
+  state: 'up' | 'refusing' | 'down';
   since: number;
   /** The last delivery attempt on the route, which its state is as of: nobody looks again before the next one. */
   checkedAt: number;

@@ -229,7 +229,7 @@ export const CONFIG_FIELDS: Readonly<Record<string, FieldMeta>> = {
     'alerts.queueSize.clear': { label: 'Queue size: all clear at', control: 'number', unit: unit('messages') },
     'alerts.oldestQueuedMinutes.raise': { label: 'Oldest queued message: warn above', control: 'number', unit: MINUTES },
     'alerts.oldestQueuedMinutes.clear': { label: 'Oldest queued message: all clear at', control: 'number', unit: MINUTES },
-    'alerts.internalDownMinutes': { label: 'Internal server unreachable for', control: 'number', unit: MINUTES },
+    'alerts.internalDownMinutes': { label: 'Internal server not taking mail for', control: 'number', unit: MINUTES },
     'alerts.deliveryFailures.windowMinutes': { label: 'Failed deliveries: look at the last', control: 'number', unit: MINUTES },
     'alerts.deliveryFailures.minAttempts': { label: 'Failed deliveries: at least', control: 'number', unit: unit('attempts') },
     'alerts.deliveryFailures.raisePercent': { label: 'Failed deliveries: warn from', control: 'number', unit: PERCENT },

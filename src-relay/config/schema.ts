@@ -390,7 +390,7 @@ export const ConfigSchema = z.strictObject({
         .meta({ description: `Alert rules to switch off, by id: ${ALERT_RULE_IDS.join(', ')}` }),
       queueSize: raiseClear(1000, 800, 'Messages in the queue', 'messages', 'above'),
       oldestQueuedMinutes: raiseClear(60, 30, 'Age of the oldest queued message', 'minutes', 'above'),
-      internalDownMinutes: z.number().min(0).max(10080).default(10).meta({ description: 'Raise when the internal server has been unreachable this long (minutes); clears when it answers' }),
+      internalDownMinutes: z.number().min(0).max(10080).default(10).meta({ description: 'Raise when the internal server has been unreachable, or has refused every message, this long (minutes); clears when it takes mail again' }),
       deliveryFailures: z
         .strictObject({
           windowMinutes: z.number().int().min(1).max(1440).default(30).meta({ description: 'Delivery failures: the window looked at (minutes)' }),

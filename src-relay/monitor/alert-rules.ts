@@ -115,19 +115,27 @@ export const queueAgeRule: AlertRule = {
 export const internalDownRule: AlertRule = {
   id: 'internal-down',
   severity: 'critical',
-  title: 'The internal mail server is unreachable',
+  title: 'The internal mail server is not taking mail',
   check({ config, routeStates, now }) {
     const route = routeStates().find((state) => state.route === 'internal');
     if (!route) return { state: 'unknown', why: 'no delivery to the internal server has been tried since the start' };
-    // answering is not taking: a server that defers every recipient (452, 451) answers too; the Queue says which
-    if (route.state === 'up') return { state: 'good', message: 'The internal mail server answers again, and waiting mail is being tried now: the Queue shows what it has not taken yet.' };
-    const downFor = now - route.since;
-    if (downFor < config.alerts.internalDownMinutes * 60_000) return { state: 'between' };
+    // up is "took the last message": single mailboxes may still defer (a full one); the Queue says which
+    if (route.state === 'up') return { state: 'good', message: 'The internal mail server takes mail again, and waiting mail is being tried now: the Queue shows what it has not taken yet.' };
+    const outFor = now - route.since;
+    if (outFor < config.alerts.internalDownMinutes * 60_000) return { state: 'between' };
     const host = config.internal ? `${config.internal.host}:${config.internal.port}` : 'the internal server';
+    const waiting = 'Nothing is lost meanwhile: mail waits in the queue and goes at its next try once the server takes it (the Queue screen shows when; "Retry all now" tries at once).';
+    if (route.state === 'refusing') {
+      return {
+        state: 'bad',
+        message: `The internal mail server (${host}) answers but has refused every message for ${describeDuration(outFor)}; its last answer: ${route.lastError ?? 'unknown'}. Mail is kept in the queue.`,
+        hint: `A server that puts all mail off is usually protecting itself: Exchange's back-pressure does so when the disk of its queue database or its memory runs short ("452 4.3.1 Insufficient system resources"). Free space on that server or look in its event log. ${waiting}`,
+      };
+    }
     return {
       state: 'bad',
-      message: `The internal mail server (${host}) has been unreachable for ${describeDuration(downFor)}; last error: ${route.lastError ?? 'unknown'}. Mail is kept in the queue.`,
-      hint: 'Check that the internal server is running and that the firewall lets the relay reach it on its SMTP port. Nothing is lost meanwhile: mail waits in the queue and goes at its next try once the server answers (the Queue screen shows when; "Retry all now" tries at once).',
+      message: `The internal mail server (${host}) has been unreachable for ${describeDuration(outFor)}; last error: ${route.lastError ?? 'unknown'}. Mail is kept in the queue.`,
+      hint: `Check that the internal server is running and that the firewall lets the relay reach it on its SMTP port. ${waiting}`,
     };
   },
 };

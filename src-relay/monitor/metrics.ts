@@ -47,7 +47,7 @@ export const METRICS = {
   bounced: { kind: 'counter', prom: 'moat_recipients_bounced_total', help: 'Recipients bounced (5xx or expired), by route', labels: ['route'] },
   queue_size: { kind: 'gauge', prom: 'moat_queue_size', help: 'Messages in the queue (not yet delivered to every recipient)', labels: [] },
   queue_oldest_age_seconds: { kind: 'gauge', prom: 'moat_queue_oldest_age_seconds', help: 'Age of the oldest queued message (0 when the queue is empty)', labels: [] },
-  route_up: { kind: 'gauge', prom: 'moat_route_up', help: 'Whether the last delivery attempt on a route reached the server (1) or not (0); no series before its first attempt since the start', labels: ['route'] },
+  route_up: { kind: 'gauge', prom: 'moat_route_up', help: 'Whether the last delivery attempt on a route was taken by the server (1) or not (0: unreachable, or it answered and put the whole message off); no series before its first attempt since the start', labels: ['route'] },
 } as const satisfies Record<string, MetricDefinition>;
 
 export type MetricName = keyof typeof METRICS;

@@ -60,7 +60,8 @@ export const attachmentSchema = z.object({
 
 /**
  * Where waiting mail goes: the internal server (`domain` null), or a recipient domain of the mail going out.
- * `state`: `down` when the last attempt could not reach the server; `paused` while delivery is paused for the whole
+ * `state`: `down` when the last attempt could not reach the server; `refusing` when it answered but put the whole
+ * message off (queue/route-state.ts); `paused` while delivery is paused for the whole
  * queue; `held` when all its messages are held on their own; `deferred` after a failed try; `waiting` otherwise.
  */
 export const destinationSchema = z.object({
@@ -69,12 +70,12 @@ export const destinationSchema = z.object({
   messages: z.number(),
   recipients: z.number(),
   held: z.number(),
-  state: z.enum(['waiting', 'deferred', 'held', 'paused', 'down']),
-  /** Since when the server has been unreachable (state `down`). */
+  state: z.enum(['waiting', 'deferred', 'held', 'paused', 'refusing', 'down']),
+  /** Since when the server has been unreachable or refusing (state `down`, `refusing`). */
   downSince: z.number().nullable(),
   attempts: z.number(),
   nextAttemptAt: z.number().nullable(),
-  /** The latest failure: a waiting recipient's reply, else why the server could not be reached. */
+  /** The latest failure: a waiting recipient's reply, else why the server could not be reached or refused. */
   lastError: z.string().nullable(),
   lastErrorAt: z.number().nullable(),
 });

@@ -1,4 +1,4 @@
-// When a delivery hop went down, kept across a restart: an Apply or an upgrade during an outage must not restart the
+// When a delivery hop went down or began refusing mail, kept across a restart: an Apply or an upgrade during an outage must not restart the
 // internal-down alert's clock (it waits alerts.internalDownMinutes from "since"), nor show the hop as not tried yet
 // (the tray green) until its next retry, which the backoff may put an hour away. Only the hops are kept (internal,
 // smarthost), not each MX domain's route.
@@ -14,7 +14,10 @@ export const OUTAGE_KEPT_MS = 15 * 60_000;
 const SEEN_EVERY_MS = 60_000;
 const MAX_ERROR_CHARS = 500;
 
+type OutageState = Exclude<RouteState['state'], 'up'>;
+
 interface Outage {
+  state: OutageState;
   since: number;
   seen: number;
   lastError: string;
@@ -30,20 +33,20 @@ export class RouteOutages {
     this.outages = new Map(Object.entries(readOutages(store.getState(STATE_KEYS.routesDown))));
   }
 
-  /** The hops that were down when the relay stopped a short while ago, as they were; older outages are forgotten. */
+  /** The hops that were down (or refusing) when the relay stopped a short while ago, as they were; older outages are forgotten. */
   restore(now: number): RouteState[] {
     const restored: RouteState[] = [];
     for (const [route, outage] of [...this.outages]) {
-      if (now - outage.seen <= OUTAGE_KEPT_MS && outage.since <= now) restored.push({ route, state: 'down', since: outage.since, checkedAt: outage.seen, lastError: outage.lastError });
+      if (now - outage.seen <= OUTAGE_KEPT_MS && outage.since <= now) restored.push({ route, state: outage.state, since: outage.since, checkedAt: outage.seen, lastError: outage.lastError });
       else this.outages.delete(route);
     }
     this.save();
     return restored;
   }
 
-  wentDown(route: string, now: number, lastError: string): void {
+  wentDown(route: string, state: OutageState, now: number, lastError: string): void {
     if (!HOP_ROUTES.has(route)) return;
-    this.outages.set(route, { since: now, seen: now, lastError: lastError.slice(0, MAX_ERROR_CHARS) });
+    this.outages.set(route, { state, since: now, seen: now, lastError: lastError.slice(0, MAX_ERROR_CHARS) });
     this.save();
   }
 
@@ -77,7 +80,9 @@ function readOutages(raw: string | undefined): Record<string, Outage> {
       Object.entries(parsed).flatMap(([route, value]): [string, Outage][] => {
         const outage = value as Partial<Outage> | null;
         if (!HOP_ROUTES.has(route) || !Number.isFinite(outage?.since) || !Number.isFinite(outage?.seen)) return [];
-        return [[route, { since: outage!.since!, seen: outage!.seen!, lastError: typeof outage!.lastError === 'string' ? outage!.lastError.slice(0, MAX_ERROR_CHARS) : 'unreachable' }]];
+        // kept before a hop could be refusing: down
+        const state = outage!.state === 'refusing' ? 'refusing' : 'down';
+        return [[route, { state, since: outage!.since!, seen: outage!.seen!, lastError: typeof outage!.lastError === 'string' ? outage!.lastError.slice(0, MAX_ERROR_CHARS) : 'unreachable' }]];
       }),
     );
   } catch {

@@ -2,6 +2,7 @@ import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log/logger.ts';
 import type { AttemptRecord, DueRecipient, HistoryEntry, NewMessage, RecipientUpdate } from '../store/queue-store.ts';
 import type { RelayEvents, Route, RouteState } from '../events.ts';
+import { routeStateOf } from './route-state.ts';
 import { nextBackoff, toPermanentStatus } from './backoff.ts';
 import { classifyResponse } from './classify.ts';
 import { queueDeadlines } from './deadlines.ts';
@@ -501,13 +502,18 @@ export class Scheduler {
     }
   }
 
-  /** "internal server unreachable since T, last error E"; when it answers again the backlog is retried at once. */
+  /**
+   * "internal server unreachable (or refusing mail) since T, last error E"; when it takes mail again the backlog is
+   * retried at once.
+   */
   private trackRoute(job: Job, result: DeliveryResult, now: number): void {
     const key = job.routeKey;
     const previous = this.routes.get(key);
-    if (result.unreachable) {
-      const lastError = result.outcomes[0]?.failure?.message ?? 'unreachable';
-      if (previous?.state === 'down') {
+    const next = routeStateOf(result);
+    if (next !== 'up') {
+      const failure = result.outcomes[0]?.failure;
+      const lastError = failure ? (next === 'refusing' && failure.command ? `${failure.command}: ${failure.message}` : failure.message) : 'unreachable';
+      if (previous?.state === next) {
         const state = { ...previous, checkedAt: now, lastError };
         this.routes.set(key, state);
         this.outages.stillDown(key, now, lastError);
@@ -519,11 +525,11 @@ export class Scheduler {
         }
         return;
       }
-      const state: RouteState = { route: key, state: 'down', since: now, checkedAt: now, lastError };
+      const state: RouteState = { route: key, state: next, since: now, checkedAt: now, lastError };
       this.routes.set(key, state);
-      this.logger.warn({ route: key, error: lastError }, 'ROUTE_DOWN');
+      this.logger.warn({ route: key, error: lastError }, next === 'down' ? 'ROUTE_DOWN' : 'ROUTE_REFUSING');
       this.events.emit('route', state);
-      this.outages.wentDown(key, now, lastError);
+      this.outages.wentDown(key, next, now, lastError);
       return;
     }
     if (previous?.state === 'up') {
@@ -534,9 +540,10 @@ export class Scheduler {
     this.routes.set(key, state);
     this.events.emit('route', state);
     this.outages.cameUp(key);
-    if (previous?.state === 'down') {
+    if (previous) {
       const retried = job.route === 'internal' ? this.queue.store.retryRoute('internal', now) : 0;
-      this.logger.info({ route: key, downSince: new Date(previous.since).toISOString(), downForSec: Math.round((now - previous.since) / 1000), retried }, 'ROUTE_UP');
+      const was = previous.state === 'down' ? 'down' : 'refusing';
+      this.logger.info({ route: key, [`${was}Since`]: new Date(previous.since).toISOString(), [`${was}ForSec`]: Math.round((now - previous.since) / 1000), retried }, 'ROUTE_UP');
     }
   }
 }

@@ -94,7 +94,7 @@ export function DestinationsView() {
                     <td className="num">{formatCount(row.recipients)}</td>
                     <td>
                       <Badge tone={state.tone}>{state.label}</Badge>
-                      {row.state === 'down' && row.downSince ? (
+                      {(row.state === 'down' || row.state === 'refusing') && row.downSince ? (
                         <span className="muted small">
                           {' '}
                           since <Time ms={row.downSince} seconds />

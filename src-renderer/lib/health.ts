@@ -22,6 +22,8 @@ const ROUTE_TITLES: Record<string, string> = {
   internal: 'Mail for your users cannot be delivered to the internal server',
   smarthost: 'Mail to the internet cannot be delivered to the smarthost',
 };
+/** After the title of a route that answers but takes nothing: the server itself, not the network, is where to look. */
+const REFUSING = ': it answers, but refuses every message for now';
 
 /**
  * What the dashboard warns about without waiting for an alert: the relay not running, a delivery route down,
@@ -32,8 +34,9 @@ export function liveWarnings(status: RelayStatus | null | undefined, summary: Qu
   if (status && status.state === 'failed') warnings.push({ id: 'relay', title: 'The relay is not running: no mail is received or delivered', raw: status.error, since: null });
   if (status && status.state === 'setup') warnings.push({ id: 'relay', title: 'The relay is not set up yet: no mail is received', raw: null, since: null });
   for (const route of status?.routes ?? []) {
-    if (route.state !== 'down') continue;
-    warnings.push({ id: `route-${route.route}`, title: ROUTE_TITLES[route.route] ?? `Mail on the route "${route.route}" cannot be delivered`, raw: route.lastError, since: route.since });
+    if (route.state === 'up') continue;
+    const title = ROUTE_TITLES[route.route] ?? `Mail on the route "${route.route}" cannot be delivered`;
+    warnings.push({ id: `route-${route.route}`, title: route.state === 'refusing' ? `${title}${REFUSING}` : title, raw: route.lastError, since: route.since });
   }
   if (status?.configProblem) {
     warnings.push({

@@ -16,6 +16,7 @@ export const DESTINATION_STATE: Record<Destination['state'], { label: string; to
   deferred: { label: 'Retrying', tone: 'warning' },
   held: { label: 'Held', tone: 'neutral' },
   paused: { label: 'Paused', tone: 'neutral' },
+  refusing: { label: 'Server refusing mail', tone: 'critical' },
   down: { label: 'Server unreachable', tone: 'critical' },
 };
 

@@ -157,11 +157,11 @@ function RelayCard({ relay, now, unanswered, paused }: { relay: CallState<RelayS
               ) : null}
               {status.routes.map((route) => (
                 <li key={route.route}>
-                  <Badge tone={route.state === 'up' ? 'ok' : 'warning'}>{route.state === 'up' ? 'Up' : 'Down'}</Badge> <strong>{ROUTE_NAMES[route.route] ?? route.route}</strong>{' '}
+                  <Badge tone={route.state === 'up' ? 'ok' : 'warning'}>{ROUTE_STATE[route.state].label}</Badge> <strong>{ROUTE_NAMES[route.route] ?? route.route}</strong>{' '}
                   <span className="muted">
-                    {route.state === 'up' ? 'since' : 'down since'} <Time ms={route.since} /> ({formatDuration(now - route.since)})
+                    {ROUTE_STATE[route.state].since} <Time ms={route.since} /> ({formatDuration(now - route.since)})
                   </span>
-                  {route.state === 'down' ? <DownRoute route={route} paused={paused} onRetried={() => void relay.reload()} /> : null}
+                  {route.state !== 'up' ? <DownRoute route={route} paused={paused} onRetried={() => void relay.reload()} /> : null}
                 </li>
               ))}
             </ul>
@@ -178,9 +178,16 @@ function RelayCard({ relay, now, unanswered, paused }: { relay: CallState<RelayS
   );
 }
 
+/** How a route fared at its last try (src-relay/queue/route-state.ts). */
+const ROUTE_STATE: Record<RelayStatus['routes'][number]['state'], { label: string; since: string; still: string; back: string }> = {
+  up: { label: 'Up', since: 'since', still: '', back: '' },
+  refusing: { label: 'Refusing mail', since: 'answers but puts every message off, since', still: 'still refusing mail', back: 'Server taking mail again?' },
+  down: { label: 'Down', since: 'down since', still: 'still not reachable', back: 'Server back up?' },
+};
+
 /**
- * A route is down as of its last try: Moat looks again only at the next one, which can be an hour away after a long
- * outage. The internal server's row can ask for that try now (once the admin has fixed the server).
+ * A route is down (or refusing mail) as of its last try: Moat looks again only at the next one, which can be an hour
+ * away after a long outage. The internal server's row can ask for that try now (once the admin has fixed the server).
  */
 function DownRoute({ route, paused, onRetried }: { route: RelayStatus['routes'][number]; paused: boolean; onRetried: () => void }) {
   const action = useAction();
@@ -197,7 +204,7 @@ function DownRoute({ route, paused, onRetried }: { route: RelayStatus['routes'][
     setTriedAfter(result.done.length && !paused ? before : null);
     onRetried();
   };
-  // the try's answer: had the server come back, this row would be gone (the route is up)
+  // the try's answer: had the server taken it, this row would be gone (the route is up)
   const answered = triedAfter !== null && route.checkedAt > triedAfter;
   return (
     <>
@@ -212,11 +219,11 @@ function DownRoute({ route, paused, onRetried }: { route: RelayStatus['routes'][
             {action.busy ? 'Trying…' : 'Try it again now'}
           </button>{' '}
           {answered ? (
-            <span role="status">Tried again: still not reachable (the reason is above).</span>
+            <span role="status">Tried again: {ROUTE_STATE[route.state].still} (the reason is above).</span>
           ) : report ? (
             <span role="status">{report}</span>
           ) : (
-            <span className="muted small">Server back up? Moat tries the waiting mail at once.</span>
+            <span className="muted small">{ROUTE_STATE[route.state].back} Moat tries the waiting mail at once.</span>
           )}
         </p>
       ) : null}

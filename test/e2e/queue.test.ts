@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { message, send } from '../helpers/smtp.ts';
 import { eventually } from '../helpers/cli.ts';
-import { e2eTest, heading, openScreen, screenshot, textMatches, UI_TIMEOUT_MS } from './world.ts';
+import { e2eTest, heading, logIn, openScreen, screenshot, textMatches, UI_TIMEOUT_MS } from './world.ts';
 
 e2eTest('a deferred message shows in the queue and "Retry" delivers it once the internal server is up', async (world) => {
   const { relay, internalPort, page, errors } = await world.serveWithInternalDown();
@@ -135,5 +135,36 @@ e2eTest('a down internal server on the dashboard says it is as of the last try, 
   assert.equal(await page.evaluate<number>('window.scrollY'), 0);
   const [headingTop, barBottom] = await page.evaluate<[number, number]>("[document.querySelector('main h1').getBoundingClientRect().top, document.querySelector('.topbar').getBoundingClientRect().bottom]");
   assert.ok(headingTop >= barBottom, `the heading (top ${headingTop}) is below the top bar (bottom ${barBottom})`);
+  assert.deepEqual(errors, []);
+});
+
+e2eTest('an internal server that answers but refuses every message (back-pressure) is shown refusing mail, on the dashboard, the top bar and the queue, never "Up"', async (world) => {
+  let pressure = true;
+  const sink = await world.sink({ onSender: () => (pressure ? { code: 452, text: '4.3.1 Insufficient system resources' } : undefined) });
+  const relay = await world.serveConfigured({ domains: ['example.test'], internal: { host: '127.0.0.1', port: sink.port, tls: 'none' }, queue: { retryIntervalsSec: [3600] }, filters: { enabled: false } });
+  const admin = await world.claim(relay);
+  const { page, errors } = await world.page();
+  await logIn(page, relay.base);
+  await send(relay.mxPort, 'alice@sender.test', ['bob@example.test'], message('put off by a busy server'));
+  await eventually(async () => (await admin.call('queue.list', {})).rows[0]?.status === 'deferred', UI_TIMEOUT_MS, 'the message to be put off');
+
+  await openScreen(page, '#/dashboard', 'Dashboard');
+  const internal = page.locator('ul.routes li').filter({ hasText: 'Internal server' });
+  await textMatches(internal, /^Refusing mail\s*Internal server\s*answers but puts every message off, since .+ · as of the last try/);
+  // the reason in plain words: the server's own trouble, not the network's
+  await textMatches(internal, /The receiving server has a temporary problem of its own/);
+  await textMatches(page.getByRole('alert').filter({ hasText: 'internal server' }), /Mail for your users cannot be delivered to the internal server: it answers, but refuses every message for now/);
+  await textMatches(page.locator('.topbar'), /mail not delivered/);
+  await screenshot(page, '05-dashboard-route-refusing');
+
+  await openScreen(page, '#/queue', 'Queue');
+  await page.getByRole('navigation', { name: 'Queue views' }).getByRole('link', { name: 'By destination', exact: true }).click();
+  await textMatches(page.getByRole('row', { name: 'Destination Internal server', exact: true }).locator('.badge'), /^Server refusing mail$/);
+
+  pressure = false;
+  await openScreen(page, '#/dashboard', 'Dashboard');
+  await internal.getByRole('button', { name: 'Try it again now', exact: true }).click();
+  await sink.waitFor(1);
+  await textMatches(page.locator('ul.routes li').filter({ hasText: 'Internal server' }), /^Up\s*Internal server\s*since /);
   assert.deepEqual(errors, []);
 });

@@ -9,6 +9,8 @@ export interface SunkMessage {
 
 export interface SinkOptions {
   port?: number;
+  /** Return an SMTP error code + text to refuse MAIL FROM (the whole message), or nothing to accept it. */
+  onSender?: (address: string) => { code: number; text: string } | undefined;
   /** Return an SMTP error code + text to refuse a recipient, or nothing to accept it. */
   onRecipient?: (address: string) => { code: number; text: string } | undefined;
   /** Refuse the message at end of DATA. */
@@ -30,6 +32,11 @@ export class Sink {
       logger: false,
       // the relay's pooled connections stay open; a stopping sink should not wait for them
       closeTimeout: 100,
+      onMailFrom: (address, _session, callback) => {
+        const refusal = options.onSender?.(address.address);
+        if (refusal) return callback(Object.assign(new Error(refusal.text), { responseCode: refusal.code }));
+        callback();
+      },
       onRcptTo: (address, _session, callback) => {
         const refusal = options.onRecipient?.(address.address);
         if (refusal) return callback(Object.assign(new Error(refusal.text), { responseCode: refusal.code }));

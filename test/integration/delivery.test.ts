@@ -137,6 +137,38 @@ test('when the internal server comes back, the whole backlog is retried at once 
   }
 });
 
+test('an internal server that answers but puts every message off (back-pressure: 452 4.3.1 to MAIL FROM) is refusing, not up; once it takes mail the backlog goes at once', async () => {
+  let pressure = true;
+  const sink = await Sink.start({
+    onSender: () => (pressure ? { code: 452, text: '4.3.1 Insufficient system resources' } : undefined),
+    onRecipient: (address) => (address === 'full@example.test' ? { code: 452, text: '4.2.2 Mailbox full' } : undefined),
+  });
+  const lines: string[] = [];
+  const relay = await startRelay(sink.port, { queue: { retryIntervalsSec: [3600] } }, { logger: createLineLogger((line) => lines.push(line)) });
+  const internal = () => relay.relay.routeStates().find((state) => state.route === 'internal');
+  try {
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push(queueIdOf((await send(relay.port, 'a@sender.test', ['b@example.test'], message(`pressure ${i}`))).response));
+    await until('all are put off', () => ids.every((id) => relay.relay.queue.store.recipients(id)[0]!.attempts >= 1));
+    assert.equal(internal()?.state, 'refusing');
+    assert.match(internal()!.lastError!, /^MAIL FROM: 452 4\.3\.1 Insufficient system resources/);
+    assert.ok(lines.some((line) => line.split(' ')[2] === 'ROUTE_REFUSING'), 'ROUTE_REFUSING logged');
+    pressure = false;
+    // the first try that is taken brings the whole backlog forward (its backoff was an hour)
+    await send(relay.port, 'a@sender.test', ['b@example.test'], message('the one that finds it taking mail'));
+    await sink.waitFor(4);
+    assert.equal(internal()?.state, 'up');
+    assert.match(lines.find((line) => line.split(' ')[2] === 'ROUTE_UP') ?? '', /refusingSince=\S+ refusingForSec=\d+ retried=3/);
+    // one full mailbox is that mailbox's trouble: the server still takes mail
+    const full = queueIdOf((await send(relay.port, 'a@sender.test', ['full@example.test'], message('to a full mailbox'))).response);
+    await until('the full mailbox is tried', () => relay.relay.queue.store.recipients(full)[0]!.attempts >= 1);
+    assert.equal(internal()?.state, 'up');
+  } finally {
+    await relay.stop();
+    await sink.stop();
+  }
+});
+
 test('a 5xx from the internal server bounces the recipient and the DSN reaches the sender through the outbound route', async () => {
   const internal = await Sink.start({ onRecipient: (address) => (address === 'nobody@example.test' ? { code: 550, text: '5.1.1 no such user' } : undefined) });
   const remote = await Sink.start();

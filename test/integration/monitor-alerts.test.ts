@@ -231,6 +231,30 @@ test('a restart during a quiet outage (the next retry 20 minutes away) shows the
   }
 });
 
+test('a restart while the internal server refuses every message shows it refusing since then at once, with its answer, not down and not up', { timeout: TEST_TIMEOUT_MS }, async () => {
+  let offset = 0;
+  const clock = () => Date.now() + offset;
+  const sink = await Sink.start({ onSender: () => ({ code: 452, text: '4.3.1 Insufficient system resources' }) });
+  const dataDir = tempDir('moat-refusing-restart-');
+  const settings = { queue: { retryIntervalsSec: [1200] } };
+  const internal = (relay: TestRelay) => relay.relay.routeStates().find((state) => state.route === 'internal');
+  let relay = await startRelay(sink.port, settings, { dataDir, clock });
+  try {
+    await send(relay.port, 'alice@sender.test', ['bob@example.test'], message('put off'));
+    await until('the route is refusing', () => internal(relay)?.state === 'refusing');
+    const before = internal(relay)!;
+    await relay.stop();
+    offset = 60_000;
+    relay = await startRelay(sink.port, settings, { dataDir, clock });
+    assert.deepEqual(internal(relay), before);
+    assert.match(before.lastError!, /452 4\.3\.1 Insufficient system resources/);
+  } finally {
+    await relay.stop();
+    await sink.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
 test('deliveries failing: raised when most attempts are refused, cleared once enough go through', { timeout: TEST_TIMEOUT_MS }, async () => {
   let refuse = true;
   const sink = await Sink.start({ onRecipient: () => (refuse ? { code: 451, text: '4.3.0 try again later' } : undefined) });

@@ -155,10 +155,10 @@ function routeKeyOf(row: Pick<DestinationRow, 'route' | 'domain'>, config: Confi
 }
 
 function destination(row: DestinationRow, routeState: RouteState | undefined, queueHeld: boolean): Destination {
-  const route = routeState?.state === 'down' ? routeState : null;
-  const down = route !== null;
-  const state = queueHeld ? 'paused' : row.held === row.messages ? 'held' : down ? 'down' : row.attempts > 0 ? 'deferred' : 'waiting';
-  // the route's error is newer when the server went down after the last reply a recipient got
+  const trouble = routeState?.state === 'down' || routeState?.state === 'refusing' ? routeState.state : null;
+  const route = trouble ? routeState! : null;
+  const state = queueHeld ? 'paused' : row.held === row.messages ? 'held' : (trouble ?? (row.attempts > 0 ? 'deferred' : 'waiting'));
+  // the route's error is newer when the server went down (or began refusing) after the last reply a recipient got
   const routeError = route?.lastError && (row.lastReplyAt === null || route.since >= row.lastReplyAt) ? route.lastError : null;
   return {
     route: row.route,

@@ -6,7 +6,7 @@ import { CheckboxField, Loading, RadioGroup, SelectField, StatusLine, TextField 
 const ALERT_RULES: readonly { rule: string; label: string }[] = [
   { rule: 'queue-size', label: 'Many messages waiting in the queue' },
   { rule: 'queue-age', label: 'Messages waiting in the queue for long' },
-  { rule: 'internal-down', label: 'The internal mail server does not answer' },
+  { rule: 'internal-down', label: 'The internal mail server does not answer or refuses all mail' },
   { rule: 'delivery-failures', label: 'Deliveries failing' },
   { rule: 'disk-free', label: 'Disk space running low' },
   { rule: 'tls-expiry', label: 'The TLS certificate expires soon' },

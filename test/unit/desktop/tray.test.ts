@@ -129,17 +129,23 @@ test('a relay waiting for its setup is a warning, a failed engine inside it an a
 });
 
 test('mail that does not flow is a warning before any alert says so, as the dashboard warns at once: a route down, delivery paused', () => {
-  const down = trayView({ ...base, engine: { state: 'running', error: null, routesDown: ['internal'] } });
+  const down = trayView({ ...base, engine: { state: 'running', error: null, routesNotTaking: [{ route: 'internal', state: 'down' }] } });
   assert.equal(down.health, 'warning');
   assert.equal(down.tooltip, 'Moat: needs a look (internal server down)');
-  const paused = trayView({ ...base, engine: { state: 'running', error: null, routesDown: [] }, queue: { size: 3, oldest: 0, held: 0, queueHeld: true } });
+  const paused = trayView({ ...base, engine: { state: 'running', error: null, routesNotTaking: [] }, queue: { size: 3, oldest: 0, held: 0, queueHeld: true } });
   assert.equal(paused.health, 'warning');
   assert.equal(paused.tooltip, 'Moat: needs a look (delivery paused)');
   // an open critical alert still decides; nothing wrong is still all well
-  assert.equal(trayView({ ...base, alertHealth: 'alert', openAlerts: 1, engine: { state: 'running', error: null, routesDown: ['internal'] } }).health, 'alert');
-  assert.equal(trayView({ ...base, engine: { state: 'running', error: null, routesDown: ['smarthost'] } }).tooltip, 'Moat: needs a look (smarthost down)');
-  const flowing = trayView({ ...base, engine: { state: 'running', error: null, routesDown: [] } });
+  assert.equal(trayView({ ...base, alertHealth: 'alert', openAlerts: 1, engine: { state: 'running', error: null, routesNotTaking: [{ route: 'internal', state: 'down' }] } }).health, 'alert');
+  assert.equal(trayView({ ...base, engine: { state: 'running', error: null, routesNotTaking: [{ route: 'smarthost', state: 'down' }] } }).tooltip, 'Moat: needs a look (smarthost down)');
+  const flowing = trayView({ ...base, engine: { state: 'running', error: null, routesNotTaking: [] } });
   assert.deepEqual([flowing.health, flowing.tooltip], ['ok', 'Moat: all well']);
+});
+
+test('an internal server that answers but refuses every message is a warning that says so, not "down" (the firewall is not where to look)', () => {
+  const refusing = trayView({ ...base, engine: { state: 'running', error: null, routesNotTaking: [{ route: 'internal', state: 'refusing' }] } });
+  assert.equal(refusing.health, 'warning');
+  assert.equal(refusing.tooltip, 'Moat: needs a look (internal server refusing mail)');
 });
 
 test('an attached relay says where it is and quitting does not claim to stop it', () => {

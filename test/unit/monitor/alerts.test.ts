@@ -260,8 +260,29 @@ test('internal server unreachable: raised only after the configured time, cleare
     w.state.routes = [{ route: 'internal', state: 'up', since: w.state.now, checkedAt: w.state.now, lastError: null }];
     await alerts.evaluate();
     assert.deepEqual(w.summary(), ['raised:internal-down', 'cleared:internal-down']);
-    // answering is not taking (a server deferring every recipient answers too): the clearing claims no delivery
-    assert.equal(w.seen[1]!.alert.clearMessage, 'The internal mail server answers again, and waiting mail is being tried now: the Queue shows what it has not taken yet.');
+    // up is "took the last message", not "took them all": the clearing claims no delivery of the backlog
+    assert.equal(w.seen[1]!.alert.clearMessage, 'The internal mail server takes mail again, and waiting mail is being tried now: the Queue shows what it has not taken yet.');
+  } finally {
+    w.done();
+  }
+});
+
+test('an internal server that answers but refuses every message raises the same alert after the same time, saying it refuses rather than that it is unreachable', async () => {
+  const w = world({ alerts: { internalDownMinutes: 10 } });
+  try {
+    const alerts = w.manager();
+    w.state.routes = [{ route: 'internal', state: 'refusing', since: T0, checkedAt: T0, lastError: 'MAIL FROM: 452 4.3.1 Insufficient system resources' }];
+    w.state.now = T0 + 10 * 60_000 - 1;
+    await alerts.evaluate();
+    assert.deepEqual(w.summary(), [], 'one millisecond under the limit raises nothing');
+    w.state.now = T0 + 10 * 60_000;
+    await alerts.evaluate();
+    assert.deepEqual(w.summary(), ['raised:internal-down']);
+    const raised = w.seen[0]!.alert;
+    assert.equal(raised.title, 'The internal mail server is not taking mail');
+    assert.match(raised.message, /^The internal mail server \(127\.0\.0\.1:25\) answers but has refused every message for 10 min; its last answer: MAIL FROM: 452 4\.3\.1 Insufficient system resources\./);
+    assert.doesNotMatch(`${raised.message} ${raised.hint}`, /unreachable|firewall/);
+    assert.match(raised.hint!, /back-pressure/);
   } finally {
     w.done();
   }
