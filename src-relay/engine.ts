@@ -238,7 +238,7 @@ export async function createRelay(config: Config, dataDir: string, options: Rela
     const mxAddress = bound.family === 'IPv6' ? `[${bound.address}]:${bound.port}` : `${bound.address}:${bound.port}`;
     const adminListener = options.adminListener ?? (() => NO_ADMIN_LISTENER);
     undo.push(() => monitor.stop());
-    monitor.start({ mx: mxAddress, submission: submission.addresses, admin: adminListener });
+    monitor.start({ mx: mxAddress, submission: submission.addresses, admin: adminListener, userPage: () => (userPage ? { address: userPage.address, error: userPage.error } : null) });
     undo.push(() => backups.stop());
     backups.start();
     logger.info({ mx: mxAddress, ...submission.addresses, queued: queue.store.summary().size, damaged: damaged.length }, 'STARTED');

@@ -80,6 +80,21 @@ export function readTlsPair(config: Config, dataDir: string): { cert: Buffer; ke
   return { cert: readFileSync(paths.cert), key: readFileSync(paths.key), selfSigned: paths.selfSigned };
 }
 
+/** A listener's state: where it is bound (null until it is), or why it could not bind (it tries again meanwhile). */
+export interface ListenerState {
+  address: string | null;
+  error: string | null;
+}
+
+/** What the running relay serves, for the self-test and the probes. */
+export interface ServedAddresses {
+  mx: string;
+  submission?: SubmissionAddresses;
+  admin: () => ListenerState;
+  /** The users' quarantine page; null when it is off. */
+  userPage: () => ListenerState | null;
+}
+
 export interface ProbeEnvironment {
   config: Config;
   dataDir: string;
@@ -92,6 +107,8 @@ export interface ProbeEnvironment {
   selfTestHelo?: string | null;
   adminAddress: string | null;
   adminError: string | null;
+  /** The users' quarantine page of the relay in this process (null: off); absent when no relay runs here. */
+  userPage?: ListenerState | null;
   tls: () => { cert: Buffer; key: Buffer; selfSigned: boolean } | null;
   /** The certificate the running relay's listeners serve; absent or null when no relay runs. */
   servedCertificate?: () => ServedCertificate | null;
@@ -118,6 +135,7 @@ export function probeContext(env: ProbeEnvironment): ProbeContext {
     selfTestHelo: env.selfTestHelo ?? null,
     adminAddress: env.adminAddress,
     adminError: env.adminError,
+    userPage: env.userPage,
     tls: env.tls,
     servedCertificate: env.servedCertificate ?? (() => null),
     lastBackup: () => store.getJson<{ at: number; file: string }>(STATE_KEYS.lastBackup) ?? null,
@@ -160,7 +178,7 @@ export class Monitor {
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly abort = new AbortController();
   private readonly notifications = new Set<Promise<unknown>>();
-  private addresses: { mx: string | null; submission?: SubmissionAddresses; admin: () => { address: string | null; error: string | null } } = {
+  private addresses: ServedAddresses | { mx: null; admin: ServedAddresses['admin']; userPage?: undefined; submission?: undefined } = {
     mx: null,
     admin: () => ({ address: null, error: null }),
   };
@@ -212,7 +230,7 @@ export class Monitor {
   }
 
   /** Starts the timers once the listeners are up (their addresses are what the self-test and probes use). */
-  start(addresses: { mx: string; submission?: SubmissionAddresses; admin: () => { address: string | null; error: string | null } }): void {
+  start(addresses: ServedAddresses): void {
     this.addresses = addresses;
     this.store.setState(STATE_KEYS.servedMx, addresses.mx);
     this.store.setState(STATE_KEYS.servedSubmission, JSON.stringify(addresses.submission ?? {}));
@@ -316,6 +334,7 @@ export class Monitor {
       selfTestHelo: this.deps.selfTestHelo ?? null,
       adminAddress: admin.address,
       adminError: admin.error,
+      userPage: this.addresses.userPage?.() ?? null,
       tls: () => readTlsPair(this.deps.config, this.deps.dataDir),
       // the files are looked at first: a pair renewed a moment ago is served before the probe compares
       servedCertificate: () => {

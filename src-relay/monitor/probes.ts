@@ -76,6 +76,8 @@ export interface ProbeContext {
   /** Where the admin listener is bound; null with `adminError` when binding failed. */
   adminAddress: string | null;
   adminError?: string | null;
+  /** The running relay's users' quarantine page (null: off); undefined when no relay runs in this process. */
+  userPage?: { address: string | null; error: string | null } | null;
   /** The mx listener's certificate and key as their files hold them (PEM). */
   tls: () => { cert: Buffer; key: Buffer; selfSigned: boolean } | null;
   /** The certificate the running relay's listeners serve; null when no relay runs (or it is not known). */
@@ -486,6 +488,24 @@ export const adminListenerProbe: Probe = {
   },
 };
 
+/** The users' quarantine page: its links go out in digests and notices, so one that could not bind leads users nowhere. */
+export const userPageProbe: Probe = {
+  id: 'user-page',
+  title: "Users' quarantine page listening",
+  run(context) {
+    const listen = context.config.quarantine.userPage.listen;
+    if (!listen) return { status: 'ok', detail: "the users' quarantine page is off (quarantine.userPage.listen is empty): only you release quarantined mail" };
+    const page = context.userPage;
+    if (page === undefined) return unknown(`run apart from the relay (moat checklist run), this cannot see whether the relay's page on ${listen} is up: the admin page's Checklist can`);
+    if (page?.address) return { status: 'ok', detail: `listening on ${page.address}` };
+    return {
+      status: 'failing',
+      detail: `it could not bind ${listen}: ${page?.error ?? 'not started'}; the links in quarantine digests lead nowhere until it does (Moat tries to bind it again by itself)`,
+      hint: 'Free that port, or choose another "User page address (internal interface)" (quarantine.userPage.listen) in Settings → Filters and quarantine.',
+    };
+  },
+};
+
 export const adminPasswordProbe: Probe = {
   id: 'admin-password',
   title: 'Admin password set',
@@ -559,6 +579,7 @@ export const PROBES: readonly Probe[] = [
   selfTestProbe,
   internalAuthProbe,
   adminListenerProbe,
+  userPageProbe,
   adminPasswordProbe,
   alertMailProbe,
   backupProbe,

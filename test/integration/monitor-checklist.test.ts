@@ -11,6 +11,7 @@ import { generate } from 'selfsigned';
 import { Sink, reservePort } from '../helpers/sink.ts';
 import { startRelay } from '../helpers/relay.ts';
 import { tempDir } from '../helpers/temp-dir.ts';
+import { heldPort } from '../helpers/held-port.ts';
 import { ServeProcess, runCli } from '../helpers/cli.ts';
 import { startHost } from '../helpers/admin.ts';
 import { closedPort, fakeRspamd, fakeSpamd } from '../helpers/engine-pings.ts';
@@ -281,5 +282,34 @@ test('moat checklist run on a claimed relay says the admin password is set; befo
     assert.doesNotMatch(after.stdout, /embedded use/);
   } finally {
     await world.stop();
+  }
+});
+
+test("the users' quarantine page probe: failing while its address is held by another program (digest links lead nowhere), ok once it listens, ok when it is off", { timeout: TEST_TIMEOUT_MS }, async () => {
+  const sink = await Sink.start();
+  const blocker = await heldPort();
+  const held = await startRelay(sink.port, { quarantine: { userPage: { listen: `127.0.0.1:${blocker.port}` } } });
+  try {
+    const [probe] = await held.relay.monitor.checklist.run(['user-page']);
+    assert.equal(probe!.status, 'failing');
+    assert.match(probe!.detail, new RegExp(`^it could not bind 127\\.0\\.0\\.1:${blocker.port}: .*EADDRINUSE.*; the links in quarantine digests lead nowhere`));
+    assert.match(probe!.hint!, /quarantine\.userPage\.listen/);
+  } finally {
+    await held.stop();
+    await blocker.release();
+  }
+  const listening = await startRelay(sink.port, { quarantine: { userPage: { listen: '127.0.0.1:0' } } });
+  const off = await startRelay(sink.port);
+  try {
+    const [up] = await listening.relay.monitor.checklist.run(['user-page']);
+    assert.equal(up!.status, 'ok');
+    assert.equal(up!.detail, `listening on ${listening.relay.userPage!.address}`);
+    const [none] = await off.relay.monitor.checklist.run(['user-page']);
+    assert.equal(none!.status, 'ok');
+    assert.match(none!.detail, /is off/);
+  } finally {
+    await listening.stop();
+    await off.stop();
+    await sink.stop();
   }
 });

@@ -6,6 +6,7 @@ import { generate } from 'selfsigned';
 import { validateConfig } from '../../../src-relay/config/load.ts';
 import {
   adminListenerProbe,
+  userPageProbe,
   adminPasswordProbe,
   alertMailProbe,
   backupProbe,
@@ -233,6 +234,15 @@ test('TLS certificate: a served certificate other than the files is named beside
   const gone = await tlsProbe.run(context({ tls: () => null, servedCertificate: () => ({ cert: Buffer.from(served.cert), loadedAt: NOW }) }));
   assert.equal(gone.status, 'failing');
   assert.match(gone.detail, /missing.*the listeners serve/);
+});
+
+test("the users' page probe cannot tell from a process where no relay runs (moat checklist run alone): unknown, never ok", async () => {
+  const result = validateConfig({ domains: ['example.test'], internal: { host: '127.0.0.1' }, quarantine: { userPage: { listen: '127.0.0.1:8026' } } });
+  if (!result.ok) throw new Error('bad config');
+  const alone = await userPageProbe.run(context({ config: result.config }));
+  assert.equal(alone.status, 'unknown');
+  assert.match(alone.detail, /127\.0\.0\.1:8026/);
+  assert.equal((await userPageProbe.run(context({ config: result.config, userPage: { address: null, error: 'listen EADDRINUSE' } }))).status, 'failing');
 });
 
 test('admin listener and backup age', async () => {
