@@ -6,6 +6,7 @@ import { promises as dns } from 'node:dns';
 import { passphraseFileProblems } from '../config/passphrase-file.ts';
 import { alertRuleProblems, checkServeReady, jsonErrorWords, loadConfig, mergeConfig, overriddenPaths, saveConfig, scoreOrderProblems, tlsFileProblems, validateConfig, type ConfigProblem } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
+import { listenSettingOf } from '../config/listen-setting.ts';
 import { createRelay, dataPaths, type Relay, type RelayOptions } from '../engine.ts';
 import { resolveLogger, type Logger } from '../log/logger.ts';
 import { openDatabase, type Db } from '../store/db.ts';
@@ -238,7 +239,7 @@ export class AdminHost {
   /** The engine could not start: said, and tried again every START_RETRY_MS until it runs or is replaced. */
   private failToStart(config: Config, error: Error): void {
     const everyMs = this.options.startRetryMs ?? START_RETRY_MS;
-    this.fail(`${error.message} (Moat tries to start it again every ${Math.round(everyMs / 1000)} s)`);
+    this.fail(`${startError(config, error)} (Moat tries to start it again every ${Math.round(everyMs / 1000)} s)`);
     this.cancelStartRetry();
     this.startRetry = setTimeout(() => {
       this.startRetry = null;
@@ -363,7 +364,7 @@ export class AdminHost {
       const submissionNote = previousConfig ? this.submissionOffNote(previousSubmission, effective.config) : null;
       return { ...this.status(), notes: [...(submissionNote ? [submissionNote] : []), ...this.applyNotes(effective.config, removed)] };
     } catch (error) {
-      const reason = (error as Error).message;
+      const reason = startError(effective.config, error as Error);
       this.logger.error({ error: reason }, 'CONFIG_APPLY_FAILED');
       try {
         // the old file byte for byte, whatever it held (a damaged one too): never a reading of it
@@ -662,4 +663,10 @@ export async function startAdminHost(options: AdminHostOptions): Promise<AdminHo
     throw error;
   }
   return host;
+}
+
+/** Why an engine could not start, naming the setting when it is a listener's address ("listen EADDRINUSE ...; that address is ..."). */
+function startError(config: Config, error: Error): string {
+  const setting = listenSettingOf(config, error);
+  return setting ? `${error.message}; that address is ${setting}` : error.message;
 }

@@ -284,7 +284,7 @@ export const clamavProbe: Probe = {
   id: 'clamav',
   title: 'ClamAV engine and signatures',
   async run(context) {
-    if (!context.hooks.clamav) return unknown('no virus scanner is configured (filters.clamav.address is unset)', 'Run the setup wizard\'s Filters step (it finds clamd), or set "ClamAV (clamd) address" (filters.clamav.address) in Settings → Filters and quarantine.');
+    if (!context.hooks.clamav) return unknown('no virus scanner is configured (filters.clamav.address is unset)', 'Run the setup wizard\'s Filters step (it finds clamd), or set "ClamAV (clamd) address" (filters.clamav.address) in Settings → Configuration → Filters and quarantine.');
     const info = await context.hooks.clamav();
     if (!info) return { status: 'failing', detail: 'clamd does not answer', hint: 'systemctl status clamav-daemon' };
     if (!info.signatureDate) return unknown(`${info.version}; signature date not reported`);
@@ -484,7 +484,7 @@ export const adminListenerProbe: Probe = {
     const address = context.adminAddress ?? listen;
     if (isLoopbackListen(address)) return { status: 'ok', detail: `bound to ${address} (loopback only)` };
     if (context.config.admin.tls.enabled) return { status: 'ok', detail: `bound to ${address}, HTTPS only` };
-    return { status: 'failing', detail: `bound to ${address}, reachable from the network without TLS`, hint: 'Bind it to 127.0.0.1, or turn on "Serve the admin page over HTTPS" (admin.tls.enabled) in Settings → Admin access.' };
+    return { status: 'failing', detail: `bound to ${address}, reachable from the network without TLS`, hint: 'Bind it to 127.0.0.1, or turn on "Serve the admin page over HTTPS" (admin.tls.enabled) in Settings → Configuration → Admin access.' };
   },
 };
 
@@ -501,7 +501,7 @@ export const userPageProbe: Probe = {
     return {
       status: 'failing',
       detail: `it could not bind ${listen}: ${page?.error ?? 'not started'}; the links in quarantine digests lead nowhere until it does (Moat tries to bind it again by itself)`,
-      hint: 'Free that port, or choose another "User page address (internal interface)" (quarantine.userPage.listen) in Settings → Filters and quarantine.',
+      hint: 'Free that port, or choose another "User page address (internal interface)" (quarantine.userPage.listen) in Settings → Configuration → Filters and quarantine.',
     };
   },
 };

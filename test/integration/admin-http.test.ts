@@ -184,7 +184,8 @@ test('a configuration that cannot start is rolled back: the old file and the old
     assert.equal((await admin.call('relay.status', {})).appliedAt, null, 'running since it started: no Apply to speak of');
     const answer = await admin.raw('config.apply', { config: { ...good, submission: { listen: `127.0.0.1:${taken}` } } });
     assert.equal(answer.body.code, 'APPLY_FAILED');
-    assert.match(answer.body.message!, /EADDRINUSE.*; the previous one is back in force$/);
+    // the setting named, as Settings shows it: the admin need not work out which of three addresses it was
+    assert.match(answer.body.message!, new RegExp(`EADDRINUSE.*127\\.0\\.0\\.1:${taken}; that address is "STARTTLS listener address" \\(submission\\.listen\\) in Settings → Configuration → Accounts\\); the previous one is back in force$`));
     assert.deepEqual(JSON.parse(readFileSync(join(dataDir, 'moat.json'), 'utf8')), good);
     const status = await admin.call('relay.status', {});
     assert.equal(status.state, 'running');
@@ -225,7 +226,7 @@ test('a relay that could not start (its mx port held by another program) says it
     const admin = await world.admin();
     const failed = await admin.call('relay.status', {});
     assert.equal(failed.state, 'failed');
-    assert.match(failed.error ?? '', /EADDRINUSE.*\(Moat tries to start it again every 1 s\)$/);
+    assert.match(failed.error ?? '', /EADDRINUSE.*; that address is "Inbound listener address" \(mx\.listen\) in Settings → Configuration → Domains and recipients \(Moat tries to start it again every 1 s\)$/);
     // still held after two tries: still failed, the process still up
     await new Promise((resolve) => setTimeout(resolve, 2500));
     assert.equal((await admin.call('relay.status', {})).state, 'failed');

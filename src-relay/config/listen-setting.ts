@@ -1,0 +1,30 @@
+import type { Config } from './schema.ts';
+import { CONFIG_FIELDS, FIELD_GROUPS } from './fields.ts';
+import { splitHostPort } from './load.ts';
+
+/** The listeners an engine start binds (the users' page and the admin page bind apart, and are tried again). */
+const ENGINE_LISTENERS = ['mx.listen', 'submission.listen', 'submission.tlsListen'] as const;
+
+/**
+ * The setting a failed bind is about, in the words of Settings ('"STARTTLS listener address" (submission.listen)
+ * in Settings → Configuration → Accounts'), from the address and port Node puts on a listen error; null when none matches.
+ */
+export function listenSettingOf(config: Config, error: unknown): string | null {
+  const { address, port, syscall } = (error ?? {}) as { address?: unknown; port?: unknown; syscall?: unknown };
+  if (syscall !== 'listen' || typeof port !== 'number') return null;
+  const values: Record<(typeof ENGINE_LISTENERS)[number], string | undefined> = {
+    'mx.listen': config.mx.listen,
+    'submission.listen': config.submission.listen,
+    'submission.tlsListen': config.submission.tlsListen,
+  };
+  for (const key of ENGINE_LISTENERS) {
+    const value = values[key];
+    if (!value) continue;
+    const listen = splitHostPort(value);
+    if (listen.port !== port || (typeof address === 'string' && listen.host !== address)) continue;
+    const field = CONFIG_FIELDS[key]!;
+    const group = FIELD_GROUPS.find((candidate) => candidate.id === field.group)!.title;
+    return `"${field.label}" (${key}) in Settings → Configuration → ${group}`;
+  }
+  return null;
+}
