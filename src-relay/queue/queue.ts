@@ -305,7 +305,7 @@ export class Queue extends EventEmitter<QueueEvents> {
   /** Every waiting recipient of one route is due now (its address was just fixed); returns how many. */
   retryRoute(route: Route, by?: string): number {
     const now = this.clock();
-    const count = this.store.retryRoute(route, now);
+    const count = this.store.retryRoute(route, 0, now);
     if (count > 0) {
       this.store.insertHistory([{ at: now, action: 'QUEUE_RETRY', detail: `every waiting recipient of the ${route} route made due by ${actor(by)} (${count} recipients)` }]);
       this.emit('changed');

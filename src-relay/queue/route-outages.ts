@@ -44,9 +44,9 @@ export class RouteOutages {
     return restored;
   }
 
-  wentDown(route: string, state: OutageState, now: number, lastError: string): void {
+  wentDown(route: string, state: OutageState, since: number, now: number, lastError: string): void {
     if (!HOP_ROUTES.has(route)) return;
-    this.outages.set(route, { state, since: now, seen: now, lastError: lastError.slice(0, MAX_ERROR_CHARS) });
+    this.outages.set(route, { state, since, seen: now, lastError: lastError.slice(0, MAX_ERROR_CHARS) });
     this.save();
   }
 

@@ -99,6 +99,8 @@ export class Scheduler {
   private readonly routes = new Map<string, RouteState>();
   /** When a still-down route was last announced (trackRoute), so a backlog failing by the hundred announces it once a second. */
   private readonly stillDownEventAt = new Map<string, number>();
+  /** Per route that takes mail, the message of a try put off just now, until a try of another one says more (confirmedState). */
+  private readonly refusedFirst = new Map<string, { messageId: string; at: number }>();
   private readonly outages: RouteOutages;
   private readonly jobs = new Set<Promise<void>>();
   private outcomes: Outcome[] = [];
@@ -497,19 +499,20 @@ export class Scheduler {
   private restoreOutages(): void {
     for (const state of this.outages.restore(this.clock())) {
       this.routes.set(state.route, state);
-      this.logger.warn({ route: state.route, error: state.lastError, since: new Date(state.since).toISOString() }, 'ROUTE_STILL_DOWN');
+      this.logger.warn({ route: state.route, state: state.state, error: state.lastError, since: new Date(state.since).toISOString() }, 'ROUTE_STILL_DOWN');
       this.events.emit('route', state);
     }
   }
 
   /**
-   * "internal server unreachable (or refusing mail) since T, last error E"; when it takes mail again the backlog is
-   * retried at once.
+   * "internal server unreachable (or refusing mail) since T, last error E"; when it takes mail again, what was put off
+   * meanwhile is retried at once. Down and refusing are both "takes no mail": a change between them keeps T, so a
+   * server that flaps between the two still raises the alert on time.
    */
   private trackRoute(job: Job, result: DeliveryResult, now: number): void {
     const key = job.routeKey;
     const previous = this.routes.get(key);
-    const next = routeStateOf(result);
+    const { state: next, firstAt } = this.confirmedState(key, job.messageId, routeStateOf(result), previous, now);
     if (next !== 'up') {
       const failure = result.outcomes[0]?.failure;
       const lastError = failure ? (next === 'refusing' && failure.command ? `${failure.command}: ${failure.message}` : failure.message) : 'unreachable';
@@ -525,11 +528,13 @@ export class Scheduler {
         }
         return;
       }
-      const state: RouteState = { route: key, state: next, since: now, checkedAt: now, lastError };
+      const since = previous && previous.state !== 'up' ? previous.since : firstAt;
+      const state: RouteState = { route: key, state: next, since, checkedAt: now, lastError };
       this.routes.set(key, state);
-      this.logger.warn({ route: key, error: lastError }, next === 'down' ? 'ROUTE_DOWN' : 'ROUTE_REFUSING');
+      this.stillDownEventAt.set(key, now);
+      this.logger.warn({ route: key, error: lastError, since: new Date(since).toISOString() }, next === 'down' ? 'ROUTE_DOWN' : 'ROUTE_REFUSING');
       this.events.emit('route', state);
-      this.outages.wentDown(key, next, now, lastError);
+      this.outages.wentDown(key, next, since, now, lastError);
       return;
     }
     if (previous?.state === 'up') {
@@ -538,13 +543,35 @@ export class Scheduler {
     }
     const state: RouteState = { route: key, state: 'up', since: now, checkedAt: now, lastError: null };
     this.routes.set(key, state);
+    this.stillDownEventAt.delete(key);
     this.events.emit('route', state);
     this.outages.cameUp(key);
     if (previous) {
-      const retried = job.route === 'internal' ? this.queue.store.retryRoute('internal', now) : 0;
-      const was = previous.state === 'down' ? 'down' : 'refusing';
-      this.logger.info({ route: key, [`${was}Since`]: new Date(previous.since).toISOString(), [`${was}ForSec`]: Math.round((now - previous.since) / 1000), retried }, 'ROUTE_UP');
+      // only what was put off during the outage: a mailbox that deferred before it keeps its backoff
+      const retried = job.route === 'internal' ? this.queue.store.retryRoute('internal', previous.since, now) : 0;
+      this.logger.info({ route: key, outSince: new Date(previous.since).toISOString(), outForSec: Math.round((now - previous.since) / 1000), was: previous.state, retried }, 'ROUTE_UP');
     }
+  }
+
+  /**
+   * A route that took mail turns refusing only when two different messages in a row were put off: one message a
+   * server defers at its end (a full mailbox, greylisting, its size) says little of the server. After an outage,
+   * one try that takes nothing is enough: the route was not taking mail already.
+   */
+  private confirmedState(key: string, messageId: string, seen: RouteState['state'], previous: RouteState | undefined, now: number): { state: RouteState['state']; firstAt: number } {
+    if (seen !== 'refusing') {
+      this.refusedFirst.delete(key);
+      return { state: seen, firstAt: now };
+    }
+    if (!previous || previous.state !== 'up') return { state: 'refusing', firstAt: now };
+    const first = this.refusedFirst.get(key);
+    if (first && first.messageId !== messageId) {
+      this.refusedFirst.delete(key);
+      // refusing since the first of the two: what it put off is retried with the rest once the server takes mail
+      return { state: 'refusing', firstAt: first.at };
+    }
+    if (!first) this.refusedFirst.set(key, { messageId, at: now });
+    return { state: 'up', firstAt: now };
   }
 }
 

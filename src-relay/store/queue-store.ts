@@ -435,7 +435,7 @@ export class QueueStore {
          SELECT DISTINCT @at, r.message_id, @action, @detail FROM recipients r JOIN messages m ON m.id = r.message_id
          WHERE r.status = 'pending' AND r.next_attempt_at > @at AND m.status = 'queued' AND m.held = 0`,
       ),
-      retryRoute: db.prepare(`UPDATE recipients SET next_attempt_at = @now WHERE status = 'pending' AND route = @route AND next_attempt_at > @now AND updated_at < @now`),
+      retryRoute: db.prepare(`UPDATE recipients SET next_attempt_at = @now WHERE status = 'pending' AND route = @route AND next_attempt_at > @now AND updated_at >= @since AND updated_at < @now`),
       setDelayWarned: db.prepare(`UPDATE messages SET delay_warned = 1 WHERE id = ?`),
       // LIKE is case-blind for ASCII, as domains are; the status index finds the waiting ones
       pendingAtDomain: db.prepare(`SELECT COUNT(*) AS n FROM recipients WHERE status = 'pending' AND address LIKE ?`),
@@ -815,9 +815,12 @@ export class QueueStore {
     })();
   }
 
-  /** Makes the route's waiting recipients due `now`, but for those whose outcome was written since (a try at `now`). */
-  retryRoute(route: Route, now: number): number {
-    return this.statements.retryRoute.run({ now, route }).changes;
+  /**
+   * Makes due `now` the route's waiting recipients whose outcome was written from `since` (0: all), but for those
+   * written at `now` or later (a try at `now` wrote them).
+   */
+  retryRoute(route: Route, since: number, now: number): number {
+    return this.statements.retryRoute.run({ now, route, since }).changes;
   }
 
 

@@ -23,7 +23,7 @@ const ROUTE_TITLES: Record<string, string> = {
   smarthost: 'Mail to the internet cannot be delivered to the smarthost',
 };
 /** After the title of a route that answers but takes nothing: the server itself, not the network, is where to look. */
-const REFUSING = ': it answers, but refuses every message for now';
+const REFUSING = ': it answers, but refuses every message';
 
 /**
  * What the dashboard warns about without waiting for an alert: the relay not running, a delivery route down,

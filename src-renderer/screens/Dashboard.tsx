@@ -181,7 +181,7 @@ function RelayCard({ relay, now, unanswered, paused }: { relay: CallState<RelayS
 /** How a route fared at its last try (src-relay/queue/route-state.ts). */
 const ROUTE_STATE: Record<RelayStatus['routes'][number]['state'], { label: string; since: string; still: string; back: string }> = {
   up: { label: 'Up', since: 'since', still: '', back: '' },
-  refusing: { label: 'Refusing mail', since: 'answers but puts every message off, since', still: 'still refusing mail', back: 'Server taking mail again?' },
+  refusing: { label: 'Refusing mail', since: 'answers but takes no mail, since', still: 'still refusing mail', back: 'Server taking mail again?' },
   down: { label: 'Down', since: 'down since', still: 'still not reachable', back: 'Server back up?' },
 };
 

@@ -150,10 +150,10 @@ e2eTest('an internal server that answers but refuses every message (back-pressur
 
   await openScreen(page, '#/dashboard', 'Dashboard');
   const internal = page.locator('ul.routes li').filter({ hasText: 'Internal server' });
-  await textMatches(internal, /^Refusing mail\s*Internal server\s*answers but puts every message off, since .+ · as of the last try/);
+  await textMatches(internal, /^Refusing mail\s*Internal server\s*answers but takes no mail, since .+ · as of the last try/);
   // the reason in plain words: the server's own trouble, not the network's
   await textMatches(internal, /The receiving server has a temporary problem of its own/);
-  await textMatches(page.getByRole('alert').filter({ hasText: 'internal server' }), /Mail for your users cannot be delivered to the internal server: it answers, but refuses every message for now/);
+  await textMatches(page.getByRole('alert').filter({ hasText: 'internal server' }), /Mail for your users cannot be delivered to the internal server: it answers, but refuses every message/);
   await textMatches(page.locator('.topbar'), /mail not delivered/);
   await screenshot(page, '05-dashboard-route-refusing');
 

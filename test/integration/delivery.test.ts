@@ -76,7 +76,7 @@ test('a route still down is announced again after a new try (its last try and er
     // "Try it again now" a second later: the screens hear of that try
     await new Promise((resolve) => setTimeout(resolve, 1100));
     const before = announced.length;
-    relay.relay.queue.store.retryRoute('internal', Date.now());
+    relay.relay.queue.store.retryRoute('internal', 0, Date.now());
     await until('the new try is announced', () => announced.length > before);
     assert.ok(announced.at(-1)! >= started + 1000);
     const checked = relay.relay.routeStates().find((state) => state.route === 'internal')!.checkedAt;
@@ -128,7 +128,7 @@ test('when the internal server comes back, the whole backlog is retried at once 
       // the log says since when the route was down, as a time, and for how long
       const up = lines.find((line) => line.split(' ')[2] === 'ROUTE_UP');
       assert.ok(up, 'ROUTE_UP logged');
-      assert.match(up, new RegExp(`downSince=${new Date(wentDown).toISOString().replace(/\./g, '\\.')} downForSec=\\d+ retried=10`));
+      assert.match(up, new RegExp(`outSince=${new Date(wentDown).toISOString().replace(/\./g, '\\.')} outForSec=\\d+ was=down retried=10`));
     } finally {
       await sink.stop();
     }
@@ -137,35 +137,68 @@ test('when the internal server comes back, the whole backlog is retried at once 
   }
 });
 
-test('an internal server that answers but puts every message off (back-pressure: 452 4.3.1 to MAIL FROM) is refusing, not up; once it takes mail the backlog goes at once', async () => {
-  let pressure = true;
+test('an internal server that answers but puts every message off (back-pressure: 452 4.3.1 to MAIL FROM) is refusing, not up; once it takes mail what was put off goes at once', async () => {
+  let pressure = false;
   const sink = await Sink.start({
     onSender: () => (pressure ? { code: 452, text: '4.3.1 Insufficient system resources' } : undefined),
-    onRecipient: (address) => (address === 'full@example.test' ? { code: 452, text: '4.2.2 Mailbox full' } : undefined),
+    onMessage: (sunk) => (sunk.raw.includes('\r\nSubject: to a full mailbox\r\n') ? { code: 452, text: '4.2.2 Mailbox full' } : undefined),
   });
   const lines: string[] = [];
   const relay = await startRelay(sink.port, { queue: { retryIntervalsSec: [3600] } }, { logger: createLineLogger((line) => lines.push(line)) });
   const internal = () => relay.relay.routeStates().find((state) => state.route === 'internal');
+  const tried = (id: string) => relay.relay.queue.store.recipients(id)[0]!.attempts >= 1;
   try {
+    await send(relay.port, 'a@sender.test', ['b@example.test'], message('taken first'));
+    await sink.waitFor(1);
+    // one message put off at its end says little of the server: still up, and it keeps its backoff below
+    const full = queueIdOf((await send(relay.port, 'a@sender.test', ['b@example.test'], message('to a full mailbox'))).response);
+    await until('the full mailbox is tried', () => tried(full));
+    assert.equal(internal()?.state, 'up');
+    await send(relay.port, 'a@sender.test', ['b@example.test'], message('taken between'));
+    await sink.waitFor(2);
+
+    pressure = true;
     const ids: string[] = [];
     for (let i = 0; i < 3; i++) ids.push(queueIdOf((await send(relay.port, 'a@sender.test', ['b@example.test'], message(`pressure ${i}`))).response));
-    await until('all are put off', () => ids.every((id) => relay.relay.queue.store.recipients(id)[0]!.attempts >= 1));
-    assert.equal(internal()?.state, 'refusing');
+    await until('all are put off', () => ids.every(tried));
+    assert.equal(internal()?.state, 'refusing', 'two messages in a row put off');
     assert.match(internal()!.lastError!, /^MAIL FROM: 452 4\.3\.1 Insufficient system resources/);
     assert.ok(lines.some((line) => line.split(' ')[2] === 'ROUTE_REFUSING'), 'ROUTE_REFUSING logged');
+
     pressure = false;
-    // the first try that is taken brings the whole backlog forward (its backoff was an hour)
+    // the first try that is taken brings forward what was put off meanwhile (its backoff was an hour), not the full mailbox
     await send(relay.port, 'a@sender.test', ['b@example.test'], message('the one that finds it taking mail'));
-    await sink.waitFor(4);
+    await sink.waitFor(6);
     assert.equal(internal()?.state, 'up');
-    assert.match(lines.find((line) => line.split(' ')[2] === 'ROUTE_UP') ?? '', /refusingSince=\S+ refusingForSec=\d+ retried=3/);
-    // one full mailbox is that mailbox's trouble: the server still takes mail
-    const full = queueIdOf((await send(relay.port, 'a@sender.test', ['full@example.test'], message('to a full mailbox'))).response);
-    await until('the full mailbox is tried', () => relay.relay.queue.store.recipients(full)[0]!.attempts >= 1);
-    assert.equal(internal()?.state, 'up');
+    assert.match(lines.find((line) => line.split(' ')[2] === 'ROUTE_UP') ?? '', /outSince=\S+ outForSec=\d+ was=refusing retried=3/);
+    assert.equal(relay.relay.queue.store.recipients(full)[0]!.attempts, 1);
+    assert.ok(relay.relay.queue.store.recipients(full)[0]!.next_attempt_at > Date.now() + 3000_000, 'the full mailbox keeps its backoff');
   } finally {
     await relay.stop();
     await sink.stop();
+  }
+});
+
+test('a server that goes from unreachable to refusing (or back) has not taken mail since it went down: the alert\'s clock is not started again', async () => {
+  const port = await reservePort();
+  const relay = await startRelay(port, { queue: { retryIntervalsSec: [3600] } });
+  const internal = () => relay.relay.routeStates().find((state) => state.route === 'internal');
+  try {
+    const first = queueIdOf((await send(relay.port, 'a@sender.test', ['b@example.test'], message('while down'))).response);
+    await until('the route is down', () => internal()?.state === 'down');
+    const { since } = internal()!;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const sink = await Sink.start({ port, onSender: () => ({ code: 421, text: '4.3.2 Service not available, closing transmission channel' }) });
+    try {
+      await send(relay.port, 'a@sender.test', ['b@example.test'], message('while refusing'));
+      await until('the route is refusing', () => internal()?.state === 'refusing');
+      assert.equal(internal()!.since, since);
+      assert.equal(relay.relay.queue.store.recipients(first)[0]!.attempts, 1, 'a refusing server brings nothing forward');
+    } finally {
+      await sink.stop();
+    }
+  } finally {
+    await relay.stop();
   }
 });
 
