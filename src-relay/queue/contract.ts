@@ -44,7 +44,7 @@ export const queueRowSchema = z.object({
  */
 export const trackingOutcome = z.enum(['queued', 'deferred', 'held', 'delivered', 'bounced', 'partial', 'quarantined', 'deleted', 'damaged', 'refused']);
 /** What tracking can be narrowed to: `delivered` and `bounced` each include `partial`; `deferred` is queued after a failed try. */
-export const trackingOutcomeFilter = z.enum(['delivered', 'deferred', 'bounced', 'refused', 'quarantined', 'deleted']);
+export const trackingOutcomeFilter = z.enum(['delivered', 'deferred', 'held', 'bounced', 'refused', 'quarantined', 'deleted']);
 
 /** An attachment as a preview lists it (the quarantine's preview and the queue's message text). */
 export const attachmentSchema = z.object({

@@ -222,7 +222,7 @@ export interface TrackingFilter {
   limit: number;
 }
 
-export type TrackingOutcomeFilter = 'delivered' | 'deferred' | 'bounced' | 'refused' | 'quarantined' | 'deleted';
+export type TrackingOutcomeFilter = 'delivered' | 'deferred' | 'held' | 'bounced' | 'refused' | 'quarantined' | 'deleted';
 
 /** Whitelisted conditions of the tracking's outcome filter; `refused` selects no message (refusals have no row). */
 const TRACK_OUTCOME_SQL: Record<TrackingOutcomeFilter, string> = {
@@ -230,6 +230,7 @@ const TRACK_OUTCOME_SQL: Record<TrackingOutcomeFilter, string> = {
   delivered: `m.status = 'done' AND EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND +r.status = 'delivered')`,
   bounced: `m.status = 'done' AND EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND +r.status = 'bounced')`,
   deferred: `m.status = 'queued' AND m.held = 0 AND m.queue_attempts > 0`,
+  held: `m.status = 'queued' AND m.held = 1`,
   quarantined: `m.status = 'quarantined'`,
   deleted: `m.status = 'deleted'`,
   refused: '0',

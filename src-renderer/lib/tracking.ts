@@ -10,6 +10,7 @@ export const TRACKING_OUTCOMES: readonly { value: TrackingOutcome | ''; label: s
   { value: '', label: 'Any' },
   { value: 'delivered', label: 'Delivered' },
   { value: 'deferred', label: 'Waiting to retry' },
+  { value: 'held', label: 'Held' },
   { value: 'bounced', label: 'Bounced' },
   { value: 'refused', label: 'Refused' },
   { value: 'quarantined', label: 'Quarantined' },

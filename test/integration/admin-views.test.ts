@@ -218,18 +218,21 @@ test('tracking narrows by outcome, client address and subject, and refusals by c
   const delivered = await inbound('tina@sender.test', ['ok@example.test'], message(`${tag} delivered`));
   const deferred = await inbound('tina@sender.test', ['later@example.test'], message(`${tag} deferred`));
   const bounced = await inbound('tina@sender.test', ['nobody@example.test'], message(`${tag} bounced`));
+  const held = await inbound('tina@sender.test', ['later@example.test'], message(`${tag} held`));
   const quarantined = await inbound('tina@sender.test', ['ok@example.test'], `From: tina@sender.test\r\nSubject: ${tag} kept\r\n\r\nundated\r\n`);
   await assert.rejects(send(relay.port, 'tina@sender.test', ['ok@example.test'], messageWithAttachments(`${tag} refused`, [{ name: 'tool.exe', data: 'MZ' }])), /550 5\.7\.1/);
   await until('every one has its end', () =>
-    store().message(delivered)!.status === 'done' && store().message(bounced)!.status === 'done' && attempted(deferred),
+    store().message(delivered)!.status === 'done' && store().message(bounced)!.status === 'done' && attempted(deferred) && attempted(held),
   );
+  await call('queue.act', { action: 'hold', ids: [held] });
 
   const find = async (input: Record<string, unknown>) => (await call('tracking.search', { sender: 'tina@sender.test', ...input })).rows;
   const ids = async (input: Record<string, unknown>) => (await find({ subject: tag, ...input })).map((row) => row.id);
-  assert.deepEqual(await ids({}), [quarantined, bounced, deferred, delivered], 'the subject narrows messages; refused mail has no subject');
+  assert.deepEqual(await ids({}), [quarantined, held, bounced, deferred, delivered], 'the subject narrows messages; refused mail has no subject');
   assert.deepEqual(await ids({ subject: `${tag} DEF` }), [deferred]);
   assert.deepEqual(await ids({ outcome: 'delivered' }), [delivered]);
-  assert.deepEqual(await ids({ outcome: 'deferred' }), [deferred]);
+  assert.deepEqual(await ids({ outcome: 'deferred' }), [deferred], 'a held message waits for the admin, not for a retry');
+  assert.deepEqual(await ids({ outcome: 'held' }), [held]);
   assert.deepEqual(await ids({ outcome: 'bounced' }), [bounced]);
   assert.deepEqual(await ids({ outcome: 'quarantined' }), [quarantined]);
   const deferredRow = (await find({ subject: `${tag} deferred` }))[0]!;
@@ -240,7 +243,7 @@ test('tracking narrows by outcome, client address and subject, and refusals by c
   assert.match(refused[0]!.detail!, /Refused after the content check/);
   assert.deepEqual((await find({ outcome: 'refused', clientIp: '127.0.0.1' })).length, refused.length);
   assert.deepEqual(await find({ clientIp: '10.9.8.' }), [], 'no mail from that network');
-  assert.deepEqual(await ids({ clientIp: '127.0.0' }), [quarantined, bounced, deferred, delivered]);
+  assert.deepEqual(await ids({ clientIp: '127.0.0' }), [quarantined, held, bounced, deferred, delivered]);
   // the Sender field also finds the From line people see, where it differs from the envelope sender
   const fromLine = await inbound('bounces+7781@mailer.test', ['ok@example.test'], message(`${tag} from line`).replace('From: Alice <alice@sender.test>', 'From: Partner Boss <boss@partner.test>'));
   const bySender = async (sender: string) => (await call('tracking.search', { sender, subject: tag })).rows.map((row) => row.id);
@@ -249,8 +252,8 @@ test('tracking narrows by outcome, client address and subject, and refusals by c
   assert.deepEqual(await bySender('bounces+7781@mailer'), [fromLine], 'and still the envelope sender');
   busy.delete('later@example.test');
   assert.deepEqual(await ids({ outcome: 'deleted' }), [], 'nothing deleted yet');
-  await call('queue.act', { action: 'delete', ids: [deferred] });
+  await call('queue.act', { action: 'delete', ids: [deferred, held] });
   // what the list shows as Deleted can be asked for
-  assert.deepEqual(await ids({ outcome: 'deleted' }), [deferred]);
+  assert.deepEqual(await ids({ outcome: 'deleted' }), [held, deferred]);
   assert.equal((await find({ subject: `${tag} deferred` }))[0]!.outcome, 'deleted');
 });
