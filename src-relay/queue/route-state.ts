@@ -3,10 +3,11 @@ import { classifyResponse } from './classify.ts';
 import type { DeliveryResult, RecipientOutcome } from './delivery.ts';
 
 /**
- * What one try says of its route. `down`: no SMTP conversation. `refusing`: the server talked but put off the whole
- * message for now, as Exchange's back-pressure does ("452 4.3.1 Insufficient system resources" to MAIL FROM) or a
- * 421: it answers, yet takes no mail. `up` otherwise, also when a single mailbox defers (full, greylisted): that
- * is the mailbox's trouble, not the server's.
+ * What one try says of its route. `down`: no SMTP conversation. `refusing`: the server talked but refused the
+ * session, or put off the whole message, as Exchange's back-pressure does ("452 4.3.1 Insufficient system resources"
+ * to MAIL FROM) or a 421: it answers, yet takes no mail. `up` otherwise, also when a single mailbox defers (full,
+ * greylisted): that is the mailbox's trouble, not the server's. One message put off at its end may be that message's
+ * trouble too: the scheduler wants two in a row before a route that took mail is refusing (confirmedState).
  */
 export function routeStateOf(result: DeliveryResult): RouteState['state'] {
   if (result.unreachable) return 'down';
