@@ -97,10 +97,10 @@ export function DestinationsView() {
                       {(row.state === 'down' || row.state === 'refusing') && row.downSince ? (
                         <span className="muted small">
                           {' '}
-                          since <Time ms={row.downSince} seconds />
+                          no mail taken since <Time ms={row.downSince} seconds />
                         </span>
                       ) : null}
-                      {row.held > 0 && row.state !== 'held' ? <span className="muted small"> · {formatCount(row.held)} held on their own</span> : null}
+                      {row.held > 0 && row.state !== 'held' ? <span className="muted small"> · {formatCount(row.held)} held on {row.held === 1 ? 'its' : 'their'} own</span> : null}
                     </td>
                     <td className="wide">{row.lastError ? <PlainError raw={row.lastError} compact /> : <span className="muted">—</span>}</td>
                     <td className="nowrap">{row.state === 'held' || row.state === 'paused' ? <span className="muted">{row.state}</span> : <Time ms={row.nextAttemptAt} relative now={now} />}</td>

@@ -131,7 +131,7 @@ function RelayCard({ relay, now, unanswered, paused }: { relay: CallState<RelayS
                   for {formatDuration(now - status.startedAt)}
                   {status.appliedAt ? (
                     <>
-                      , since Apply restarted it with the new settings at <Time ms={status.appliedAt} />
+                      , since an Apply restarted it at <Time ms={status.appliedAt} />
                     </>
                   ) : null}
                 </span>
@@ -178,11 +178,14 @@ function RelayCard({ relay, now, unanswered, paused }: { relay: CallState<RelayS
   );
 }
 
-/** How a route fared at its last try (src-relay/queue/route-state.ts). */
+/**
+ * How a route fared at its last try (src-relay/queue/route-state.ts). Its `since` is when it stopped taking mail, kept
+ * when it went from down to refusing or back: said so, not as the time of its present state.
+ */
 const ROUTE_STATE: Record<RelayStatus['routes'][number]['state'], { label: string; since: string; still: string; back: string }> = {
   up: { label: 'Up', since: 'since', still: '', back: '' },
-  refusing: { label: 'Refusing mail', since: 'answers but takes no mail, since', still: 'still refusing mail', back: 'Server taking mail again?' },
-  down: { label: 'Down', since: 'down since', still: 'still not reachable', back: 'Server back up?' },
+  refusing: { label: 'Refusing mail', since: 'answers, but has taken no mail since', still: 'still refusing mail', back: 'Server taking mail again?' },
+  down: { label: 'Down', since: 'not reachable; no mail taken since', still: 'still not reachable', back: 'Server back up?' },
 };
 
 /**

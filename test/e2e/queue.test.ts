@@ -110,7 +110,7 @@ e2eTest('a down internal server on the dashboard says it is as of the last try, 
   await openScreen(page, '#/dashboard', 'Dashboard');
   const internal = page.locator('ul.routes li').filter({ hasText: 'Internal server' });
   // not "down" as a fact of now: Moat has not looked since its last try, which can be an hour old
-  await textMatches(internal, /^Down\s*Internal server\s*down since .+ \(.+\) · as of the last try, (just now|\d+ s ago)/);
+  await textMatches(internal, /^Down\s*Internal server\s*not reachable; no mail taken since .+ \(.+\) · as of the last try, (just now|\d+ s ago)/);
   await textMatches(page.getByRole('region', { name: 'Queue' }).locator('.big-number'), /^1 message waiting$/);
   await screenshot(page, '04-dashboard-route-down');
 
@@ -150,7 +150,7 @@ e2eTest('an internal server that answers but refuses every message (back-pressur
 
   await openScreen(page, '#/dashboard', 'Dashboard');
   const internal = page.locator('ul.routes li').filter({ hasText: 'Internal server' });
-  await textMatches(internal, /^Refusing mail\s*Internal server\s*answers but takes no mail, since .+ · as of the last try/);
+  await textMatches(internal, /^Refusing mail\s*Internal server\s*answers, but has taken no mail since .+ · as of the last try/);
   // the reason in plain words: the server's own trouble, not the network's
   await textMatches(internal, /The receiving server has a temporary problem of its own/);
   await textMatches(page.getByRole('alert').filter({ hasText: 'internal server' }), /Mail for your users cannot be delivered to the internal server: it answers, but refuses every message/);
