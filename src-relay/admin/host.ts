@@ -6,7 +6,7 @@ import { promises as dns } from 'node:dns';
 import { passphraseFileProblems } from '../config/passphrase-file.ts';
 import { alertRuleProblems, checkServeReady, jsonErrorWords, loadConfig, mergeConfig, overriddenPaths, saveConfig, scoreOrderProblems, tlsFileProblems, validateConfig, type ConfigProblem } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
-import { listenSettingOf } from '../config/listen-setting.ts';
+import { bindProblem, listenSettingOf } from '../config/listen-setting.ts';
 import { createRelay, dataPaths, type Relay, type RelayOptions } from '../engine.ts';
 import { resolveLogger, type Logger } from '../log/logger.ts';
 import { openDatabase, type Db } from '../store/db.ts';
@@ -402,7 +402,9 @@ export class AdminHost {
     }
     const userPage = this.relay?.userPage;
     if (userPage && !userPage.address) {
-      notes.push(`The users' quarantine page could not start on ${config.quarantine.userPage.listen} (${userPage.error ?? 'unknown error'}): its links lead nowhere until that address is free or changed.`);
+      const code = /\b(EADDRINUSE|EADDRNOTAVAIL|EACCES)\b/.exec(userPage.error ?? '')?.[1];
+      const why = bindProblem(code, config.quarantine.userPage.listen!, userPage.error ?? 'unknown error');
+      notes.push(`The users' quarantine page could not start: ${why}. Its links lead nowhere until that address is free or changed; the checklist's "user-page" item says when it listens.`);
     }
     const { listen } = this.adminListen;
     if (config.admin.listen !== listen && !this.options.adminListen) {
@@ -665,8 +667,10 @@ export async function startAdminHost(options: AdminHostOptions): Promise<AdminHo
   return host;
 }
 
-/** Why an engine could not start, naming the setting when it is a listener's address ("listen EADDRINUSE ...; that address is ..."). */
+/** Why an engine could not start; a listener that could not bind in words, with the setting to change. */
 function startError(config: Config, error: Error): string {
   const setting = listenSettingOf(config, error);
-  return setting ? `${error.message}; that address is ${setting}` : error.message;
+  if (!setting) return error.message;
+  const { code, address, port } = error as NodeJS.ErrnoException & { address?: string; port?: number };
+  return `${bindProblem(code, `${address}:${port}`, error.message)}: change ${setting}, or free that address`;
 }

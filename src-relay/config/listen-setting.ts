@@ -28,3 +28,20 @@ export function listenSettingOf(config: Config, error: unknown): string | null {
   }
   return null;
 }
+
+/**
+ * A listener that could not bind, in words: "another program already listens on 127.0.0.1:587 (EADDRINUSE)"; the
+ * system's own text for a cause not known here. `code`, `where` as Node gives them on the error.
+ */
+export function bindProblem(code: string | undefined, where: string, message: string): string {
+  switch (code) {
+    case 'EADDRINUSE':
+      return `another program already listens on ${where} (EADDRINUSE)`;
+    case 'EADDRNOTAVAIL':
+      return `this box has no such address: ${where} (EADDRNOTAVAIL)`;
+    case 'EACCES':
+      return `Moat may not listen on ${where}: a port below 1024 needs that right (EACCES)`;
+    default:
+      return message;
+  }
+}
