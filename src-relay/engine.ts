@@ -52,6 +52,8 @@ export interface RelayOptions {
   adminListener?: () => AdminListenerState;
   /** How often the certificate files are looked at for a renewal (ms; default smtp/certificate-watch.ts, 0: never); tests shorten it. */
   certificateCheckMs?: number;
+  /** How often the users' page tries its address again after it could not bind it (ms; default ADMIN_RETRY_BIND_MS); tests shorten it. */
+  userPageRetryBindMs?: number;
 }
 
 /** Where the admin listener is bound (null until it is), or why it could not bind. */
@@ -199,7 +201,7 @@ export async function createRelay(config: Config, dataDir: string, options: Rela
     // the checklist's backup item is looked at again at once: it used to say "no backup" until its next run (6 h)
     const backupWritten: BackupLog['succeeded'] = (summary) => {
       log.succeeded(summary);
-      void monitor.checklist.run(['backup-age']).catch(() => {});
+      monitor.recheck('backup-age');
     };
     const backups = new BackupScheduler({ config, dataDir, db, log: { ...log, succeeded: backupWritten }, clock, logger });
     const { host, port } = splitHostPort(config.mx.listen);
@@ -215,7 +217,7 @@ export async function createRelay(config: Config, dataDir: string, options: Rela
     certificate.start();
     undo.push(() => certificate.stop());
     const userPage = config.quarantine.userPage.listen
-      ? new UserPage({ config: config.quarantine.userPage, ownDomains: config.domains, quarantine, links: await UserLinks.open(dataDir), logger, clock })
+      ? new UserPage({ config: config.quarantine.userPage, ownDomains: config.domains, quarantine, links: await UserLinks.open(dataDir), logger, clock, retryBindMs: options.userPageRetryBindMs, onBoundAfterFailure: () => monitor.recheck('user-page') })
       : null;
     // like the admin listener: an address that cannot be bound is logged and retried, the mail keeps flowing
     await userPage?.start();

@@ -61,6 +61,8 @@ export interface AdminServerOptions {
   headers?: Readonly<Record<string, string>>;
   /** The log lines' prefix: ADMIN_LISTENING, ADMIN_LISTEN_FAILED (default "ADMIN"). */
   label?: string;
+  /** Called when a bind tried again after a failure succeeds (what told of the failure can tell it is over). */
+  onBoundAfterFailure?: () => void;
 }
 
 /**
@@ -171,8 +173,10 @@ export class AdminServer {
         this.server.off('error', onError);
         const bound = this.server.address() as AddressInfo;
         this.address = bound.family === 'IPv6' ? `[${bound.address}]:${bound.port}` : `${bound.address}:${bound.port}`;
+        const failedBefore = this.error !== null;
         this.error = null;
         this.options.logger.info({ [this.label.toLowerCase()]: this.address }, `${this.label}_LISTENING`);
+        if (failedBefore) this.options.onBoundAfterFailure?.();
         resolve();
       };
       this.server.once('error', onError);

@@ -244,9 +244,13 @@ export class Monitor {
       void this.checkAlerts();
       this.every(config.alerts.intervalSec * 1000, () => void this.checkAlerts());
     });
+    this.recheck('user-page');
     const checklistEvery = config.checklist.intervalHours * 3600_000;
     if (checklistEvery > 0) {
-      const last = Math.max(0, ...this.checklist.latest().map((result) => result.checkedAt));
+      // the last whole run: each probe's newest result is at least that recent (one probe run on its own moves
+      // nothing); none while a probe has never run
+      const latest = this.checklist.latest().map((result) => result.checkedAt);
+      const last = latest.length === this.checklist.probeList().length ? Math.min(...latest) : 0;
       const wait = Math.max(this.options.checklistFirstRunDelayMs ?? CHECKLIST_FIRST_RUN_DELAY_MS, last + checklistEvery - clock());
       const scheduledRun = (): void => {
         this.nextChecklistAt = clock() + checklistEvery;
@@ -295,6 +299,15 @@ export class Monitor {
     } catch (error) {
       this.deps.logger.error({ error: (error as Error).message }, 'METRICS_WRITE_FAILED');
     }
+  }
+
+  /**
+   * Runs one probe now, apart from the schedule: for one whose answer has just changed (a backup written, the users'
+   * page bound, a start or an Apply), so the Checklist does not show an old answer for hours.
+   */
+  recheck(probe: string): void {
+    if (this.stopping) return;
+    this.checklist.run([probe]).catch((error: Error) => this.deps.logger.error({ probe, error: error.message }, 'CHECKLIST_RUN_FAILED'));
   }
 
   /** Checks the alert rules now (also on a timer). */

@@ -94,6 +94,10 @@ export interface UserPageOptions {
   links: UserLinks;
   logger: Logger;
   clock?: () => number;
+  /** Called when it binds after its address could not be bound (AdminServer `onBoundAfterFailure`). */
+  onBoundAfterFailure?: () => void;
+  /** How often an address that could not be bound is tried again (AdminServer `retryBindMs`). */
+  retryBindMs?: number;
   /** Requests per client address a minute (default USER_PAGE_REQUESTS_PER_MINUTE). */
   requestsPerMinute?: number;
 }
@@ -113,7 +117,7 @@ export class UserPage {
     this.clock = options.clock ?? Date.now;
     this.ownDomains = domainSet(options.ownDomains ?? []);
     this.limiter = new RateLimiter(options.requestsPerMinute ?? USER_PAGE_REQUESTS_PER_MINUTE, RATE_WINDOW_MS, MAX_RATE_CLIENTS);
-    this.server = new AdminServer({ listen: options.config.listen!, router: this.router(), logger: options.logger, headers: USER_PAGE_HEADERS, label: 'USER_PAGE' });
+    this.server = new AdminServer({ listen: options.config.listen!, router: this.router(), logger: options.logger, headers: USER_PAGE_HEADERS, label: 'USER_PAGE', onBoundAfterFailure: options.onBoundAfterFailure, retryBindMs: options.retryBindMs });
   }
 
   /** Where it listens (port 0 resolved), null while it could not bind. */
