@@ -131,7 +131,7 @@ function settingPassphrase(file: string): string {
     return readPassphraseFile(file);
   } catch (error) {
     if (error instanceof BackupError && error.code === 'PASSPHRASE_FILE') {
-      throw new BackupError(error.code, `${error.message}. Backups are encrypted with it: put it back, or choose another file under Configuration → Scheduled backups (Passphrase file)`);
+      throw new BackupError(error.code, `${error.message}. Backups are encrypted with it: put it back, or choose another file under Configuration → Backups → Scheduled backups (Passphrase file)`);
     }
     throw error;
   }

@@ -537,7 +537,7 @@ export const backupProbe: Probe = {
     if (error && (!last || error.at > last.at)) {
       return { status: 'failing', detail: `the last scheduled backup failed ${clockTime(error.at)}: ${error.error}`, hint: 'Check the backup folder (Settings → Backups, backup.folder): free space and permissions.' };
     }
-    if (!last) return { status: 'warning', detail: 'no backup has been made yet', hint: 'Press "Back up now" in Settings → Backups (or run "moat backup create FILE"), and for a schedule set "Back up every" (backup.intervalHours) in Settings → Configuration → Scheduled backups.' };
+    if (!last) return { status: 'warning', detail: 'no backup has been made yet', hint: 'Press "Back up now" in Settings → Backups (or run "moat backup create FILE"), and for a schedule set "Back up every" (backup.intervalHours) in Settings → Configuration → Backups.' };
     const age = context.now - last.at;
     if (age > context.config.alerts.backupAgeDays * DAY_MS) {
       return { status: 'warning', detail: `the last backup was made ${clockTime(last.at)}, over ${context.config.alerts.backupAgeDays} days before this check (${last.file})`, hint: 'Make one now and keep a copy off the box.' };

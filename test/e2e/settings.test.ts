@@ -192,7 +192,7 @@ e2eTest('settings: "Back up now" writes a backup into the configured folder and 
   await page.getByText('No backups yet.').waitFor();
   await textMatches(page.locator('main'), /Last backup:\s*never/);
   // whether anything backs up by itself, and what a backup file holds, are said where backups are made
-  await textMatches(page.locator('main'), /Scheduled backups are off: only “Back up now” makes one\. Set “Back up every” under Configuration → Scheduled backups\. Backups are not encrypted: a backup holds the keys, the accounts and every queued and quarantined message/);
+  await textMatches(page.locator('main'), /Scheduled backups are off: only “Back up now” makes one\. Set “Back up every” under Configuration → Backups → Scheduled backups\. Backups are not encrypted: a backup holds the keys, the accounts and every queued and quarantined message/);
   assert.equal(await page.locator('main p').filter({ hasText: /^Folder:/ }).locator('code').textContent(), folder, 'the configured folder is shown');
 
   const checklistCount = page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: /^Checklist/ }).locator('.count');
@@ -278,7 +278,7 @@ e2eTest('settings: the configuration is grouped by task with human labels, and "
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: /^Dashboard/ }).click();
   await textMatches(page.locator('.routes'), /^Not tried yet Internal server no delivery since the relay started$/);
   // and says why it runs for seconds only
-  await textMatches(page.locator('section[aria-labelledby="relay-title"] > p').first(), /^Running for .+, since Apply restarted it with the new settings at .+$/);
+  await textMatches(page.locator('section[aria-labelledby="relay-title"] > p').first(), /^Running for .+, since an Apply restarted it at .+$/);
   await screenshot(page, '65-dashboard-after-apply');
 
   // the restarted relay announces and enforces the new size: just under it is taken, just over it refused
@@ -323,6 +323,15 @@ e2eTest('settings: digest days are ticked by name, none ticked is refused at the
   await textMatches(bar, /^1 unsaved change: Digest days\s*Everything checks out/);
   await page.getByRole('button', { name: 'Apply', exact: true }).click();
   await textMatches(page.getByRole('status'), /^Applied 1 change \(Digest days\)\. The relay is running\.$/);
+  // pressed from the bar, far down the section: what came of it is brought into view, not left at the page's top
+  await eventually(
+    async () => {
+      const box = await page.getByRole('status').boundingBox();
+      return box !== null && box.y >= 0 && box.y + box.height <= (await page.evaluate<number>('window.innerHeight'));
+    },
+    UI_TIMEOUT_MS,
+    'the outcome of Apply to be on screen',
+  );
   assert.deepEqual(saved().quarantine?.digest?.weekdays, [0, 6]);
   await eventually(async () => (await ticked()).join() === 'Saturday,Sunday', UI_TIMEOUT_MS, 'the saved days to show ticked');
   assert.deepEqual(errors, []);

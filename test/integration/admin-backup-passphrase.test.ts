@@ -58,7 +58,7 @@ test('a backup passphrase file is checked at its field, Apply refuses a bad one,
     assert.equal(failed.body.code, 'BACKUP_FAILED');
     assert.equal(
       failed.body.message,
-      `the backup could not be written: the passphrase file cannot be used: ${passphrase} does not exist. Backups are encrypted with it: put it back, or choose another file under Configuration → Scheduled backups (Passphrase file)`,
+      `the backup could not be written: the passphrase file cannot be used: ${passphrase} does not exist. Backups are encrypted with it: put it back, or choose another file under Configuration → Backups → Scheduled backups (Passphrase file)`,
     );
     assert.doesNotMatch(failed.body.message!, /ENOENT/);
     assert.equal(readdirSync(join(world.dataDir, 'backups')).filter((name) => name.endsWith('.tmp')).length, 0, 'no half-written backup left');

@@ -45,7 +45,7 @@ export function BackupsPanel({ onBackedUp }: { onBackedUp?: () => void }) {
               <>Scheduled backups: every {data.everyHours === 1 ? 'hour' : `${data.everyHours} hours`}.</>
             ) : (
               <>
-                Scheduled backups are off: only “Back up now” makes one. Set “Back up every” under <a href="#/settings">Configuration</a> → Scheduled backups.
+                Scheduled backups are off: only “Back up now” makes one. Set “Back up every” under <a href="#/settings">Configuration</a> → Backups → Scheduled backups.
               </>
             )}{' '}
             {data.encrypted

@@ -1,4 +1,4 @@
-import { useEffect, useId, useMemo, useState, type ReactNode } from 'react';
+import { useEffect, useId, useMemo, useRef, useState, type ReactNode } from 'react';
 import type { Output } from '../../../src-relay/admin/contract.ts';
 import { ApiFailure, call } from '../../api/client.ts';
 import { asFailure, useAction, useCall } from '../../api/hooks.ts';
@@ -115,6 +115,12 @@ function Editor({ view, reload }: { view: ConfigView; reload: () => Promise<void
     setRelayError(result.error);
   };
 
+  // Apply is pressed from the bar, often far down a long section: what came of it is brought into view
+  const outcome = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    if (report || action.error) outcome.current?.scrollIntoView?.({ block: 'center' });
+  }, [report, action.error]);
+
   const group = groups.find((candidate) => candidate.id === groupId) ?? groups[0];
   const draftOf = (field: FieldDoc) => drafts[field.key] ?? valueToDraft(field, getPath(view.saved, field.key));
   const setDraft = (key: string, value: Draft) => setDrafts((current) => ({ ...current, [key]: value }));
@@ -164,33 +170,35 @@ function Editor({ view, reload }: { view: ConfigView; reload: () => Promise<void
           </button>
         </div>
       ) : null}
-      {report ? <StatusLine>{report}</StatusLine> : null}
-      {relayError ? <PlainError raw={relayError} /> : null}
-      {notes.length ? (
-        <ul className="apply-notes">
-          {notes.map((note) => (
-            <li key={note}>{note}</li>
-          ))}
-        </ul>
-      ) : null}
-      {action.error?.code === 'CONFIG_CHANGED' ? (
-        <div className="error-box" role="alert" data-testid="config-changed">
-          <p>Not applied: the settings were changed elsewhere after this page loaded them (another window, the setup wizard, or moat.json by hand). Applied now, your page would undo that change.</p>
-          <button
-            type="button"
-            onClick={() =>
-              void reload().then(() => {
-                action.clear();
-                setReport('The settings as they are now are loaded, with your edits on top. Check them, then Apply.');
-              })
-            }
-          >
-            Load the current settings, keep my edits
-          </button>
-        </div>
-      ) : (
-        <ErrorMessage error={action.error ?? checkFailure} showIssues={false} />
-      )}
+      <div ref={outcome}>
+        {report ? <StatusLine>{report}</StatusLine> : null}
+        {relayError ? <PlainError raw={relayError} /> : null}
+        {notes.length ? (
+          <ul className="apply-notes">
+            {notes.map((note) => (
+              <li key={note}>{note}</li>
+            ))}
+          </ul>
+        ) : null}
+        {action.error?.code === 'CONFIG_CHANGED' ? (
+          <div className="error-box" role="alert" data-testid="config-changed">
+            <p>Not applied: the settings were changed elsewhere after this page loaded them (another window, the setup wizard, or moat.json by hand). Applied now, your page would undo that change.</p>
+            <button
+              type="button"
+              onClick={() =>
+                void reload().then(() => {
+                  action.clear();
+                  setReport('The settings as they are now are loaded, with your edits on top. Check them, then Apply.');
+                })
+              }
+            >
+              Load the current settings, keep my edits
+            </button>
+          </div>
+        ) : (
+          <ErrorMessage error={action.error ?? checkFailure} showIssues={false} />
+        )}
+      </div>
       {placed.unplaced.length ? (
         <div className="error-box" role="alert">
           <ul>
