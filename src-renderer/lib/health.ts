@@ -24,6 +24,9 @@ const ROUTE_TITLES: Record<string, string> = {
 };
 /** After the title of a route that answers but takes nothing: the server itself, not the network, is where to look. */
 const REFUSING = ': it answers, but refuses every message';
+/** What an internal server refusing all mail usually means (the internal-down alert says it too, once raised). */
+const INTERNAL_REFUSING_ADVICE =
+  'A mail server that refuses everything is usually protecting itself: Exchange does so (back-pressure) when the disk of its queue database or its memory runs short. Free space on it or read its event log. Nothing is lost: the waiting mail goes at its next try, or at once with "Try it again now" under Routes.';
 
 /**
  * What the dashboard warns about without waiting for an alert: the relay not running, a delivery route down,
@@ -36,7 +39,14 @@ export function liveWarnings(status: RelayStatus | null | undefined, summary: Qu
   for (const route of status?.routes ?? []) {
     if (route.state === 'up') continue;
     const title = ROUTE_TITLES[route.route] ?? `Mail on the route "${route.route}" cannot be delivered`;
-    warnings.push({ id: `route-${route.route}`, title: route.state === 'refusing' ? `${title}${REFUSING}` : title, raw: route.lastError, since: route.since });
+    const refusing = route.state === 'refusing';
+    warnings.push({
+      id: `route-${route.route}`,
+      title: refusing ? `${title}${REFUSING}` : title,
+      raw: route.lastError,
+      since: route.since,
+      ...(refusing && route.route === 'internal' ? { detail: INTERNAL_REFUSING_ADVICE } : {}),
+    });
   }
   if (status?.configProblem) {
     warnings.push({

@@ -154,6 +154,8 @@ e2eTest('an internal server that answers but refuses every message (back-pressur
   // the reason in plain words: the server's own trouble, not the network's
   await textMatches(internal, /The receiving server has a temporary problem of its own/);
   await textMatches(page.getByRole('alert').filter({ hasText: 'internal server' }), /Mail for your users cannot be delivered to the internal server: it answers, but refuses every message/);
+  // and what usually causes it, where to look
+  await textMatches(page.getByRole('alert').filter({ hasText: 'internal server' }), /usually protecting itself: Exchange does so \(back-pressure\)/);
   await textMatches(page.locator('.topbar'), /mail not delivered/);
   await screenshot(page, '05-dashboard-route-refusing');
 

@@ -94,6 +94,14 @@ test('a route that is down is a warning at once, with its error', () => {
   assert.equal(warnings[0]!.since, 5);
 });
 
+test('an internal server refusing every message is a warning that says so and what usually causes it, not "unreachable"', () => {
+  const [warning] = liveWarnings(status({ routes: [{ route: 'internal', state: 'refusing', since: 5, lastError: 'MAIL FROM: 452 4.3.1 Insufficient system resources' }] }), null);
+  assert.equal(warning!.title, 'Mail for your users cannot be delivered to the internal server: it answers, but refuses every message');
+  assert.equal(warning!.raw, 'MAIL FROM: 452 4.3.1 Insufficient system resources');
+  assert.match(warning!.detail!, /back-pressure/);
+  assert.doesNotMatch(`${warning!.title} ${warning!.detail}`, /unreachable|firewall/);
+});
+
 test('a running relay with its routes up and delivery on has nothing to warn about', () => {
   assert.deepEqual(liveWarnings(status({ routes: [{ route: 'internal', state: 'up', since: 5, lastError: null }] }), { size: 3, oldest: 1, held: 0, queueHeld: false }), []);
 });
