@@ -28,6 +28,7 @@ import { PersonalLists } from './filters/personal-lists.ts';
 import { Quarantine } from './quarantine/quarantine.ts';
 import { QuarantineDigest, DIGEST_CHECK_MS } from './quarantine/digest.ts';
 import { Monitor, type MonitorOptions } from './monitor/index.ts';
+import type { ListenerState } from './monitor/types.ts';
 import { backupLog } from './monitor/monitor-store.ts';
 import { selfTestHelo } from './monitor/self-test.ts';
 import { BackupScheduler, type BackupLog } from './backup/schedule.ts';
@@ -49,20 +50,14 @@ export interface RelayOptions {
    * The admin listener's state, which the monitor probes. The listener is not the engine's: its owner (the admin host,
    * which keeps it across restarts and before setup) reports it here. Without it the engine reports none.
    */
-  adminListener?: () => AdminListenerState;
+  adminListener?: () => ListenerState;
   /** How often the certificate files are looked at for a renewal (ms; default smtp/certificate-watch.ts, 0: never); tests shorten it. */
   certificateCheckMs?: number;
   /** How often the users' page tries its address again after it could not bind it (ms; default ADMIN_RETRY_BIND_MS); tests shorten it. */
   userPageRetryBindMs?: number;
 }
 
-/** Where the admin listener is bound (null until it is), or why it could not bind. */
-export interface AdminListenerState {
-  address: string | null;
-  error: string | null;
-}
-
-const NO_ADMIN_LISTENER: AdminListenerState = { address: null, error: null };
+const NO_ADMIN_LISTENER: ListenerState = { address: null, error: null };
 
 /**
  * Spool files without a row that a crash alone explains: those renamed into msg/ but not yet committed, at most the

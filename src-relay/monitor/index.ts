@@ -18,7 +18,7 @@ import type { CertificateWatch, ServedPair } from '../smtp/certificate-watch.ts'
 import { tlsPaths } from '../smtp/tls.ts';
 import { MOAT_VERSION, SUPPORTED_NODE_RANGE } from '../util/version.ts';
 import { defaultHooks } from './default-hooks.ts';
-import type { MonitorHooks } from './types.ts';
+import type { ListenerState, MonitorHooks } from './types.ts';
 import type { SubmissionAddresses } from '../submission/index.ts';
 
 /** The first scheduled checklist run waits this long after a start (apt is not run while the relay starts up). */
@@ -78,12 +78,6 @@ export function readTlsPair(config: Config, dataDir: string): { cert: Buffer; ke
   const paths = tlsPaths(dataDir, config.mx.tls.cert, config.mx.tls.key);
   if (!existsSync(paths.cert) || !existsSync(paths.key)) return null;
   return { cert: readFileSync(paths.cert), key: readFileSync(paths.key), selfSigned: paths.selfSigned };
-}
-
-/** A listener's state: where it is bound (null until it is), or why it could not bind (it tries again meanwhile). */
-export interface ListenerState {
-  address: string | null;
-  error: string | null;
 }
 
 /** What the running relay serves, for the self-test and the probes. */

@@ -11,7 +11,7 @@ import { openRelaySelfTest, submissionSelfTest } from './self-test.ts';
 import { TrustedNetworks } from '../util/networks.ts';
 import { domainSet, inDomains } from '../util/address.ts';
 import { checkSmtpServer } from './server-check.ts';
-import type { MonitorHooks, ProbeOutcome } from './types.ts';
+import type { ListenerState, MonitorHooks, ProbeOutcome } from './types.ts';
 import type { SubmissionAddresses } from '../submission/index.ts';
 import { certificateFingerprint } from '../smtp/certificate-watch.ts';
 
@@ -77,7 +77,7 @@ export interface ProbeContext {
   adminAddress: string | null;
   adminError?: string | null;
   /** The running relay's users' quarantine page (null: off); undefined when no relay runs in this process. */
-  userPage?: { address: string | null; error: string | null } | null;
+  userPage?: ListenerState | null;
   /** The mx listener's certificate and key as their files hold them (PEM). */
   tls: () => { cert: Buffer; key: Buffer; selfSigned: boolean } | null;
   /** The certificate the running relay's listeners serve; null when no relay runs (or it is not known). */

@@ -9,6 +9,12 @@ export interface ProbeOutcome {
   hint?: string;
 }
 
+/** A listener's state: where it is bound (null until it is), or why it could not bind (it tries again meanwhile). */
+export interface ListenerState {
+  address: string | null;
+  error: string | null;
+}
+
 export interface ProbeResult extends ProbeOutcome {
   probe: string;
   title: string;
