@@ -10,6 +10,7 @@ import { generate } from 'selfsigned';
 import { Sink, reservePort } from '../helpers/sink.ts';
 import { startRelay, type TestRelay } from '../helpers/relay.ts';
 import { tempDir } from '../helpers/temp-dir.ts';
+import { parsePrometheus, sampleValue } from '../helpers/prometheus.ts';
 import { message, send } from '../helpers/smtp.ts';
 import type { AlertEvent } from '../../src-relay/events.ts';
 import type { MonitorOptions } from '../../src-relay/monitor/index.ts';
@@ -248,6 +249,9 @@ test('a restart while the internal server refuses every message shows it refusin
     relay = await startRelay(sink.port, settings, { dataDir, clock });
     assert.deepEqual(internal(relay), before);
     assert.match(before.lastError!, /452 4\.3\.1 Insufficient system resources/);
+    // a scrape says it takes no mail, as for a server down
+    const families = parsePrometheus(await (await fetch(`http://${relay.relay.addresses.admin!}/metrics`)).text());
+    assert.equal(sampleValue(families, 'moat_route_up', { route: 'internal' }), 0);
   } finally {
     await relay.stop();
     await sink.stop();
