@@ -16,7 +16,7 @@ export interface DesktopAlert {
 }
 
 export interface DesktopAlertEvent {
-  action: 'raised' | 'cleared';
+  action: 'raised' | 'updated' | 'cleared';
   alert: DesktopAlert;
   /** Why it cleared, when the engine says. */
   clearMessage: string | null;
@@ -67,9 +67,9 @@ export class AlertBook {
     return gone;
   }
 
-  /** Applies one event; returns false when it changed nothing (a repeated raise, or a clear of an unknown alert). */
+  /** Applies one event; returns false when no alert opened or closed (a repeated raise, an update, a clear of an unknown alert). */
   apply(event: DesktopAlertEvent): boolean {
-    if (event.action === 'raised') {
+    if (event.action !== 'cleared') {
       const known = this.open.has(event.alert.key);
       this.open.set(event.alert.key, event.alert);
       return !known;

@@ -60,6 +60,8 @@ export class NotificationPolicy {
   /** One SSE alert event. */
   onEvent(event: DesktopAlertEvent): NotificationRequest | null {
     const { alert } = event;
+    // the open alert's words changed, not whether it is open: the screens show it, the desktop was told already
+    if (event.action === 'updated') return null;
     if (event.action === 'raised') {
       if (this.notified.has(alert.key)) return null;
       this.notified.add(alert.key);

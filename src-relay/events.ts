@@ -25,7 +25,7 @@ export type Verdict = 'accept' | 'tag' | 'quarantine' | 'reject' | 'tempfail';
 
 export type Severity = 'warning' | 'critical';
 
-/** One alert as it is kept and shown: raised once, cleared once. */
+/** One alert as it is kept and shown: raised once, cleared once; while open, its words follow what is wrong now. */
 export interface Alert {
   id: number;
   rule: string;
@@ -41,7 +41,13 @@ export interface Alert {
   clearMessage: string | null;
 }
 
-export interface AlertEvent {
+/**
+ * `updated`: an open alert's condition changed kind while it stayed bad (the internal server went from refusing mail
+ * to unreachable): new message and hint, same alert. Only the screens follow it; no mail, webhook or notification.
+ */
+export type AlertEvent = NotifiedAlertEvent | { action: 'updated'; alert: Alert };
+/** The events that mail, webhooks and the desktop notify. */
+export interface NotifiedAlertEvent {
   action: 'raised' | 'cleared';
   alert: Alert;
 }

@@ -89,7 +89,11 @@ export class AlertManager {
       const verdict = await this.check(rule, context);
       const now = this.clock();
       if (verdict.state === 'bad') {
-        if (open) continue;
+        // a hint is the advice for one kind of trouble (its message carries the numbers, which change at every check)
+        if (open) {
+          if (verdict.hint !== open.hint) changes.push(this.update(open, verdict));
+          continue;
+        }
         const since = this.badSince.get(rule.id) ?? now;
         this.badSince.set(rule.id, since);
         if (now - since < (rule.raiseAfterMs ?? 0)) continue;
@@ -129,6 +133,16 @@ export class AlertManager {
     const log = rule.severity === 'critical' ? this.logger.error : this.logger.warn;
     log.call(this.logger, { rule: rule.id, severity: rule.severity, message: verdict.message }, 'ALERT_RAISED');
     const event: AlertEvent = { action: 'raised', alert };
+    this.events.emit('alert', event);
+    return event;
+  }
+
+  private update(open: Alert, verdict: { message: string; hint: string }): AlertEvent {
+    this.store.updateAlert(open.id, verdict.message, verdict.hint);
+    const alert: Alert = { ...open, message: verdict.message, hint: verdict.hint };
+    this.openByRule.set(open.rule, alert);
+    this.logger.info({ rule: open.rule, message: verdict.message }, 'ALERT_UPDATED');
+    const event: AlertEvent = { action: 'updated', alert };
     this.events.emit('alert', event);
     return event;
   }

@@ -16,7 +16,7 @@ export const alertSchema = z.object({
 });
 
 /** The `alert` event of the engine, as the UI and the tray receive it. */
-export const alertEventSchema = z.object({ action: z.enum(['raised', 'cleared']), alert: alertSchema });
+export const alertEventSchema = z.object({ action: z.enum(['raised', 'updated', 'cleared']), alert: alertSchema });
 
 export const probeSchema = z.object({
   id: z.string(),

@@ -387,7 +387,9 @@ export class Monitor {
   /** Alerts go out by e-mail (queued like any message) and to the webhook; failures are logged, never thrown. */
   private notify(event: AlertEvent): void {
     const { config, hostname, queue, logger, clock } = this.deps;
-    if (this.stopping) return;
+    // a mail or a post each time an outage changes kind (a server flapping between refused and unreachable) is noise:
+    // the raising one said what and since when, and the clearing one will come
+    if (this.stopping || event.action === 'updated') return;
     if (config.alerts.emailTo.length) {
       const raw = alertEmail({ event, hostname, to: config.alerts.emailTo, now: clock() });
       this.track(

@@ -78,6 +78,7 @@ export class MonitorStore {
       insertAlert: db.prepare(
         `INSERT INTO alerts (rule, severity, title, message, hint, raised_at) VALUES (@rule, @severity, @title, @message, @hint, @raisedAt)`,
       ),
+      updateAlert: db.prepare(`UPDATE alerts SET message = ?, hint = ? WHERE id = ? AND cleared_at IS NULL`),
       clearAlert: db.prepare(`UPDATE alerts SET cleared_at = ?, clear_message = ? WHERE id = ? AND cleared_at IS NULL`),
       pruneAlerts: db.prepare(`DELETE FROM alerts WHERE cleared_at IS NOT NULL AND cleared_at < ?`),
       insertResult: db.prepare(
@@ -132,6 +133,10 @@ export class MonitorStore {
   insertAlert(alert: Omit<Alert, 'id' | 'clearedAt' | 'clearMessage'>): Alert {
     const id = Number(this.s.insertAlert.run(alert).lastInsertRowid);
     return { ...alert, id, clearedAt: null, clearMessage: null };
+  }
+
+  updateAlert(id: number, message: string, hint: string): boolean {
+    return this.s.updateAlert.run(message, hint, id).changes > 0;
   }
 
   clearAlert(id: number, at: number, message: string): boolean {

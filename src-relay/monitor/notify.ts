@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../log/logger.ts';
-import type { AlertEvent } from '../events.ts';
+import type { NotifiedAlertEvent } from '../events.ts';
 
 /** A webhook that has not answered within this long has failed this attempt. */
 export const WEBHOOK_TIMEOUT_MS = 10_000;
@@ -29,13 +29,13 @@ function wrap(text: string, width = 76): string[] {
 }
 
 /** One line for chat tools and subjects: "RAISED critical: The internal mail server is unreachable". */
-export function alertSummary(event: AlertEvent): string {
+export function alertSummary(event: NotifiedAlertEvent): string {
   const { alert } = event;
   return event.action === 'raised' ? `RAISED ${alert.severity}: ${alert.title}` : `CLEARED: ${alert.title}`;
 }
 
 /** The alert as an e-mail (RFC 5322, marked auto-generated per RFC 3834), ready to be queued. */
-export function alertEmail(options: { event: AlertEvent; hostname: string; to: readonly string[]; now: number }): string {
+export function alertEmail(options: { event: NotifiedAlertEvent; hostname: string; to: readonly string[]; now: number }): string {
   const { event, hostname, to, now } = options;
   const { alert } = event;
   const when = (ms: number) => new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
@@ -78,7 +78,7 @@ export function alertEmail(options: { event: AlertEvent; hostname: string; to: r
 }
 
 /** What a webhook receives: the alert, the relay's name, and `text` so chat tools' incoming webhooks show a line too. */
-export function webhookPayload(event: AlertEvent, hostname: string) {
+export function webhookPayload(event: NotifiedAlertEvent, hostname: string) {
   return {
     source: 'moat',
     hostname,

@@ -14,10 +14,10 @@ export function sortAlerts(alerts: readonly Alert[]): Alert[] {
   return [...alerts].sort((a, b) => rank(a) - rank(b) || b.raisedAt - a.raisedAt || a.id - b.id);
 }
 
-/** The open list after one event: a raised alert is added (or replaces the one with its id); a cleared one leaves. */
+/** The open list after one event: a raised or updated alert is added (or replaces the one with its id); a cleared one leaves. */
 export function applyAlertEvent(open: readonly Alert[], event: AlertEvent): Alert[] {
   const rest = open.filter((alert) => alert.id !== event.alert.id);
-  return sortAlerts(event.action === 'raised' ? [...rest, event.alert] : rest);
+  return sortAlerts(event.action === 'cleared' ? rest : [...rest, event.alert]);
 }
 
 export interface AlertGroup {

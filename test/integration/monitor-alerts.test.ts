@@ -147,6 +147,43 @@ test('oldest message and internal server unreachable: raised after their time, c
   }
 });
 
+test('an internal server that was unreachable and now refuses every message: the open alert says so, with no second e-mail or webhook post', { timeout: TEST_TIMEOUT_MS }, async () => {
+  let offset = 0;
+  const port = await reservePort();
+  const hook = await webhookReceiver();
+  const relay = await startRelay(port, { alerts: { internalDownMinutes: 10, emailTo: ['admin@example.test'], webhookUrl: hook.url } }, { clock: () => Date.now() + offset });
+  const down = watch(relay, 'internal-down');
+  const internal = () => relay.relay.routeStates().find((state) => state.route === 'internal');
+  let sink: Sink | null = null;
+  try {
+    await send(relay.port, 'alice@sender.test', ['bob@example.test'], message('waiting'));
+    await until('the route is down', () => internal()?.state === 'down');
+    offset = 20 * 60_000;
+    await relay.relay.monitor.checkAlerts();
+    assert.deepEqual(down, ['raised']);
+    assert.match(relay.relay.monitor.alerts.open().find((alert) => alert.rule === 'internal-down')!.hint, /firewall/);
+    await until('the raised alert is posted', () => hook.bodies.some((body) => body.alert.rule === 'internal-down'));
+    await until('the alert e-mail is queued', () => relay.relay.queue.store.summary().size === 2);
+    sink = await Sink.start({ port, onSender: () => ({ code: 452, text: '4.3.1 Insufficient system resources' }) });
+    relay.relay.queue.retryAll();
+    await until('the route is refusing', () => internal()?.state === 'refusing');
+    await relay.relay.monitor.checkAlerts();
+    await relay.relay.monitor.checkAlerts();
+    assert.deepEqual(down, ['raised', 'updated']);
+    const open = relay.relay.monitor.alerts.open().find((alert) => alert.rule === 'internal-down')!;
+    assert.match(open.message, /answers but has refused every message for 20 min( [0-9]+ s)?; its last answer: .*452 4\.3\.1 Insufficient system resources/);
+    assert.match(open.hint, /back-pressure/);
+    assert.doesNotMatch(open.hint, /firewall/);
+    await sleep(300);
+    assert.equal(hook.bodies.filter((body) => body.alert.rule === 'internal-down').length, 1, 'one post, for the raising');
+    assert.equal(relay.relay.queue.store.summary().size, 2, 'no second alert e-mail queued');
+  } finally {
+    await relay.stop();
+    await sink?.stop();
+    hook.server.close();
+  }
+});
+
 test('a restart during an outage keeps when the internal server went down: the alert is not put off, the dashboard not told it began at the restart', { timeout: TEST_TIMEOUT_MS }, async () => {
   let offset = 0;
   const clock = () => Date.now() + offset;

@@ -18,6 +18,6 @@ export function engineAlert(overrides: Partial<Alert> = {}): Alert {
   };
 }
 
-export function alertEvent(action: 'raised' | 'cleared', overrides: Partial<Alert> = {}): EventPayload<'alert'> {
+export function alertEvent(action: EventPayload<'alert'>['action'], overrides: Partial<Alert> = {}): EventPayload<'alert'> {
   return { action, alert: engineAlert(overrides) };
 }

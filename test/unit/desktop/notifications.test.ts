@@ -5,7 +5,7 @@ import { NotificationPolicy, routeForRule, DEFAULT_NOTIFICATION_CHOICES } from '
 import type { NotificationChoices } from '../../../src-main/bridge.ts';
 import { alertEvent, engineAlert } from './alert-fixtures.ts';
 
-function ev(action: 'raised' | 'cleared', overrides: Parameters<typeof engineAlert>[0] = {}): DesktopAlertEvent {
+function ev(action: DesktopAlertEvent['action'], overrides: Parameters<typeof engineAlert>[0] = {}): DesktopAlertEvent {
   const parsed = parseAlertEvent(alertEvent(action, overrides));
   assert.ok(parsed);
   return parsed;
@@ -33,6 +33,13 @@ test('an alert is notified once, not again while it stays open', () => {
   assert.ok(notifications.onEvent(ev('raised', { id: 1 })));
   assert.equal(notifications.onEvent(ev('raised', { id: 1 })), null);
   assert.equal(notifications.onEvent(ev('raised', { id: 1, message: 'now 3 h' })), null);
+});
+
+test('an open alert whose advice changed (updated) is not notified again, and its clearing still is', () => {
+  const notifications = policy();
+  assert.ok(notifications.onEvent(ev('raised', { id: 1, rule: 'internal-down', hint: 'Free space on that server.' })));
+  assert.equal(notifications.onEvent(ev('updated', { id: 1, rule: 'internal-down', hint: 'Check the firewall.' })), null);
+  assert.equal(notifications.onEvent(ev('cleared', { id: 1, rule: 'internal-down' }))?.kind, 'cleared');
 });
 
 test('a cleared alert gives a cleared notice with the reason', () => {

@@ -49,6 +49,16 @@ test('a repeated raise or a clear of an unknown alert changes nothing', () => {
   assert.equal(book.list().length, 1);
 });
 
+test('an updated alert replaces its words in the book and opens nothing new', () => {
+  const book = new AlertBook();
+  book.apply(event('raised', 1, 'critical', 'internal-down'));
+  const updated = parseAlertEvent(alertEvent('updated', { id: 1, severity: 'critical', rule: 'internal-down', hint: 'Check the firewall.' }));
+  assert.ok(updated);
+  assert.equal(book.apply(updated), false);
+  assert.deepEqual(book.list().map((alert) => [alert.key, alert.hint]), [['1', 'Check the firewall.']]);
+  assert.equal(book.health, 'alert');
+});
+
 test('a fresh list replaces the open alerts and names those that went away', () => {
   const book = new AlertBook();
   book.apply(event('raised', 1, 'warning'));

@@ -288,6 +288,50 @@ test('an internal server that answers but refuses every message raises the same 
   }
 });
 
+test('an open internal-down alert takes the advice of the present state when the server goes from refusing to unreachable and back, once per change, and keeps it over a restart', async () => {
+  const w = world({ alerts: { internalDownMinutes: 10 } });
+  try {
+    const alerts = w.manager();
+    const refusing = (): RouteState => ({ route: 'internal', state: 'refusing', since: T0, checkedAt: w.state.now, lastError: 'MAIL FROM: 452 4.3.1 Insufficient system resources' });
+    const down = (): RouteState => ({ route: 'internal', state: 'down', since: T0, checkedAt: w.state.now, lastError: 'connect ECONNREFUSED 127.0.0.1:25' });
+    w.state.routes = [refusing()];
+    w.state.now = T0 + 10 * 60_000;
+    await alerts.evaluate();
+    // still refusing a minute on: the message's duration would differ, which is no reason to tell anyone
+    w.state.now += 60_000;
+    w.state.routes = [refusing()];
+    await alerts.evaluate();
+    assert.deepEqual(w.summary(), ['raised:internal-down']);
+    w.state.now += 60_000;
+    w.state.routes = [down()];
+    await alerts.evaluate();
+    w.state.now += 60_000;
+    await alerts.evaluate();
+    assert.deepEqual(w.summary(), ['raised:internal-down', 'updated:internal-down']);
+    const updated = w.seen[1]!.alert;
+    assert.equal(updated.id, w.seen[0]!.alert.id, 'the same alert, not a new one');
+    assert.equal(updated.raisedAt, T0 + 10 * 60_000);
+    assert.match(updated.message, /has been unreachable for 12 min; last error: connect ECONNREFUSED/);
+    assert.match(updated.hint, /firewall/);
+    assert.doesNotMatch(updated.hint, /back-pressure/);
+    assert.deepEqual(alerts.open().map((alert) => alert.hint), [updated.hint]);
+    // what the screens list after a restart is the present advice, not the one it was raised with
+    const restarted = w.manager();
+    assert.deepEqual(restarted.open().map((alert) => [alert.id, alert.hint]), [[updated.id, updated.hint]]);
+    w.state.now += 60_000;
+    w.state.routes = [refusing()];
+    await restarted.evaluate();
+    assert.deepEqual(w.summary(), ['raised:internal-down', 'updated:internal-down', 'updated:internal-down']);
+    assert.match(w.seen[2]!.alert.hint, /back-pressure/);
+    w.state.routes = [{ route: 'internal', state: 'up', since: w.state.now, checkedAt: w.state.now, lastError: null }];
+    await restarted.evaluate();
+    assert.deepEqual(w.summary().at(-1), 'cleared:internal-down');
+    assert.deepEqual(w.store.openAlerts(), []);
+  } finally {
+    w.done();
+  }
+});
+
 test('delivery failures: the ratio over the window raises at raisePercent and clears at clearPercent', async () => {
   const w = world({ alerts: { deliveryFailures: { windowMinutes: 10, minAttempts: 10, raisePercent: 50, clearPercent: 20 } } });
   try {

@@ -30,6 +30,15 @@ test('a raised alert appears, raising it again does not double it, and clearing 
   assert.deepEqual(open.map((item) => item.id), [2]);
 });
 
+test('an updated alert replaces the open one with its id, with its new advice, and its notice takes the place of the raised one', () => {
+  let open: Alert[] = [alert(1, 'critical', 100, 'internal-down')];
+  open = applyAlertEvent(open, { action: 'updated', alert: { ...alert(1, 'critical', 100, 'internal-down'), hint: 'Check the firewall.' } });
+  assert.deepEqual(open.map((item) => [item.id, item.hint]), [[1, 'Check the firewall.']]);
+  const raised = noticeFor({ action: 'raised', alert: alert(1, 'critical', 100, 'internal-down') });
+  const updated = noticeFor({ action: 'updated', alert: { ...alert(1, 'critical', 100, 'internal-down'), message: 'unreachable for 12 min' } });
+  assert.deepEqual(pushNotice([raised], updated), [{ key: 'alert-1', tone: 'critical', title: 'Alert 1', text: 'unreachable for 12 min' }]);
+});
+
 test('alerts group by severity and empty groups are left out', () => {
   assert.deepEqual(groupAlerts([alert(1, 'warning', 1)]).map((group) => group.title), ['Warnings']);
   assert.deepEqual(groupAlerts([]), []);
