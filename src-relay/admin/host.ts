@@ -402,9 +402,7 @@ export class AdminHost {
     }
     const userPage = this.relay?.userPage;
     if (userPage && !userPage.address) {
-      const code = /\b(EADDRINUSE|EADDRNOTAVAIL|EACCES)\b/.exec(userPage.error ?? '')?.[1];
-      const why = bindProblem(code, config.quarantine.userPage.listen!, userPage.error ?? 'unknown error');
-      notes.push(`The users' quarantine page could not start: ${why}. Its links lead nowhere until that address is free or changed; the checklist's "user-page" item says when it listens.`);
+      notes.push(`The users' quarantine page could not start: ${userPage.error ?? 'unknown error'}. Its links lead nowhere until that address is free or changed; the checklist's "user-page" item says when it listens.`);
     }
     const { listen } = this.adminListen;
     if (config.admin.listen !== listen && !this.options.adminListen) {

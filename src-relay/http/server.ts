@@ -3,6 +3,7 @@ import { createServer as createTlsServer, type Server as HttpsServer } from 'nod
 import type { AddressInfo, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { splitHostPort } from '../config/load.ts';
+import { bindProblem } from '../config/listen-setting.ts';
 import { clientKey } from '../util/networks.ts';
 import type { Logger } from '../log/logger.ts';
 import { sendError, type Router } from './router.ts';
@@ -73,6 +74,7 @@ export interface AdminServerOptions {
 export class AdminServer {
   readonly server: Server | HttpsServer;
   address: string | null = null;
+  /** Why it could not bind, in words ("another program already listens on …"); null while it listens. */
   error: string | null = null;
   private retry: NodeJS.Timeout | null = null;
   private stopped = false;
@@ -161,8 +163,9 @@ export class AdminServer {
     return new Promise((resolve) => {
       const onError = (error: NodeJS.ErrnoException) => {
         this.server.off('listening', onListening);
-        if (this.error !== error.message) this.options.logger.error({ listen: this.options.listen, error: error.message }, `${this.label}_LISTEN_FAILED`);
-        this.error = error.message;
+        const why = bindProblem(error.code, this.options.listen, error.message);
+        if (this.error !== why) this.options.logger.error({ listen: this.options.listen, error: error.message }, `${this.label}_LISTEN_FAILED`);
+        this.error = why;
         if (!this.stopped) {
           this.retry = setTimeout(() => void this.bind(), this.options.retryBindMs ?? ADMIN_RETRY_BIND_MS);
           this.retry.unref();

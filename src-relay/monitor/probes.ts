@@ -480,7 +480,7 @@ export const adminListenerProbe: Probe = {
   title: 'Admin listener on loopback or HTTPS',
   run(context) {
     const listen = context.config.admin.listen;
-    if (context.adminError) return { status: 'failing', detail: `the admin listener could not bind ${listen}: ${context.adminError}`, hint: 'Free the port or choose another with --admin-listen.' };
+    if (context.adminError) return { status: 'failing', detail: `the admin listener is not listening on ${listen}: ${context.adminError}`, hint: 'Free the port or choose another with --admin-listen.' };
     const address = context.adminAddress ?? listen;
     if (isLoopbackListen(address)) return { status: 'ok', detail: `bound to ${address} (loopback only)` };
     if (context.config.admin.tls.enabled) return { status: 'ok', detail: `bound to ${address}, HTTPS only` };
@@ -500,7 +500,7 @@ export const userPageProbe: Probe = {
     if (page?.address) return { status: 'ok', detail: `listening on ${page.address}` };
     return {
       status: 'failing',
-      detail: `it could not bind ${listen}: ${page?.error ?? 'not started'}; the links in quarantine digests lead nowhere until it does (Moat tries to bind it again by itself)`,
+      detail: `it is not listening on ${listen}: ${page?.error ?? 'not started'}; the links in quarantine digests lead nowhere until it does (Moat tries to bind it again by itself)`,
       hint: 'Free that port, or choose another "User page address (internal interface)" (quarantine.userPage.listen) in Settings → Configuration → Filters and quarantine.',
     };
   },
