@@ -90,6 +90,8 @@ export const historyEventSchema = z.object({
   /** The event in plain words ("Delivered to the internal server: 250 OK"). */
   text: z.string(),
   detail: z.string().nullable(),
+  /** The next hop's reply on a deferral, bounce or expiry, as it came (the screens put it in words too). */
+  reply: z.string().nullable(),
 });
 
 /** The content filters' decision trace, as kept with the message. */

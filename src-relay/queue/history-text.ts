@@ -11,6 +11,8 @@ export interface HistoryEvent {
   text: string;
   /** The row's own words, as kept (the reply, the reason). */
   detail: string | null;
+  /** What the next hop answered (or the connection error) on a deferral, bounce or expiry, as it came: the screens explain it. */
+  reply: string | null;
 }
 
 /** What a history row is read with: the recipient's route (DELIVERED says where to) and the filters' decision. */
@@ -44,6 +46,22 @@ const FILTER_VERDICT_WORDS: Partial<Record<string, string>> = {
 };
 
 const capitalize = (text: string) => text.charAt(0).toUpperCase() + text.slice(1);
+
+/** The next hop's reply a deferral, a bounce by a server or an expiry carries ("connect ECONNREFUSED …"); null for other rows. */
+export function replyOf(entry: Pick<HistoryRow, 'action' | 'detail'>): string | null {
+  const detail = entry.detail ?? '';
+  if (!detail) return null;
+  switch (entry.action) {
+    case 'DEFERRED':
+      return /^(.*) \(retry in \d+ s\)$/s.exec(detail)?.[1] ?? detail;
+    case 'EXPIRED':
+      return /^(.*) \(gave up: in the queue longer than \d+ h\)$/s.exec(detail)?.[1] ?? null;
+    case 'BOUNCED':
+      return detail.startsWith('returned to the sender by ') ? null : detail;
+    default:
+      return null;
+  }
+}
 
 /** The words of one history row ("Deferred: 451 4.3.0 busy — next try in 5 min"). Pure: rows in, text out. */
 export function historyText(entry: Pick<HistoryRow, 'action' | 'detail' | 'recipient'>, context: HistoryTextContext = {}): string {
@@ -189,15 +207,15 @@ export function messageHistory(
       ? `Written by Moat: a delivery status notification, ${message.size} bytes`
       : `Received from ${message.client_ip ?? 'Moat itself'}${message.helo ? ` (HELO ${message.helo})` : ''}, ${message.size} bytes`;
   const at = arrivedAt(message, history);
-  const events: HistoryEvent[] = [{ at, action: 'RECEIVED', recipient: null, text: received, detail: null }];
-  if (decision) events.push({ at, action: 'FILTERED', recipient: null, text: decisionText(decision), detail: decisionDetail(decision) });
+  const events: HistoryEvent[] = [{ at, action: 'RECEIVED', recipient: null, text: received, detail: null, reply: null }];
+  if (decision) events.push({ at, action: 'FILTERED', recipient: null, text: decisionText(decision), detail: decisionDetail(decision), reply: null });
   for (const entry of history) {
     const route = entry.recipient ? routes.get(entry.recipient) ?? null : null;
     const text = historyText(entry, { route, decision });
     // the row as written, beside the words, only where the words do not already say it ("Retry requested by …")
     const said = entry.detail && (text.toLowerCase().includes(entry.detail.toLowerCase()) || (entry.action === 'DELIVERED' && text.includes(`(${entry.detail.replace(/^to /, '')})`)));
     const detail = entry.detail && !said ? entry.detail : null;
-    events.push({ at: entry.at, action: entry.action, recipient: entry.recipient, text, detail });
+    events.push({ at: entry.at, action: entry.action, recipient: entry.recipient, text, detail, reply: replyOf(entry) });
   }
   return events;
 }

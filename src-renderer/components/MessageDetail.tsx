@@ -3,7 +3,7 @@ import type { Output } from '../../src-relay/admin/contract.ts';
 import { formatDuration, formatMs, formatScore, formatSize } from '../lib/format.ts';
 import { DECISION_ACTION, lastReplyText, MESSAGE_STATUS, QUEUE_STATUS, RECIPIENT_STATUS } from '../lib/words.ts';
 import { AddressText, Badge, Facts, Time } from './ui.tsx';
-import { PlainError } from './PlainError.tsx';
+import { KnownErrorSentence, PlainError } from './PlainError.tsx';
 import { senderLabel } from '../lib/sender.ts';
 import { MessageBody } from './MessageBody.tsx';
 
@@ -163,6 +163,7 @@ export function MessageDetail({ message, headingLevel = 2, paused = false }: { m
                 {event.text}
                 {event.recipient ? <span className="muted"> ({event.recipient})</span> : null}
               </span>
+              {event.reply ? <KnownErrorSentence raw={event.reply} /> : null}
               {event.detail ? <span className="history-detail">{event.detail}</span> : null}
             </li>
           ))}

@@ -5,6 +5,12 @@ import { explainError } from '../lib/plain-errors.ts';
  * does not know is shown as it came, with no details repeating it. `compact` (a table cell): the sentence on one
  * line, the raw text as its tooltip; the detail pane shows the whole.
  */
+/** The sentence for an error the table knows (a history row already shows the raw text); nothing for one it does not. */
+export function KnownErrorSentence({ raw }: { raw: string }) {
+  const plain = explainError(raw);
+  return plain.rule === null ? null : <span className="plain-sentence-inline">{plain.sentence}</span>;
+}
+
 export function PlainError({ raw, compact = false, className }: { raw: string; compact?: boolean; className?: string }) {
   const plain = explainError(raw);
   if (compact) {

@@ -25,7 +25,10 @@ e2eTest('a deferred message shows in the queue and "Retry" delivers it once the 
 
   await row.click();
   const pane = page.getByRole('complementary', { name: 'Message details' });
-  await textMatches(pane.locator('.history'), /\S/);
+  // the deferral as it came, and in words beneath it
+  const deferral = pane.locator('.history li').filter({ hasText: 'Deferred:' });
+  await textMatches(deferral.locator('.history-text'), /^Deferred: .*ECONNREFUSED.* — next try in /);
+  await textMatches(deferral.locator('.plain-sentence-inline'), /^The server refused the connection: nothing is listening at that address and port\.$/);
   // to the second, as the list and the log are: a message's history is often a few seconds long
   for (const time of [pane.locator('.facts time').first(), pane.locator('.history time').first()]) await textMatches(time, /\d{1,2}:\d{2}:\d{2}/);
   // the pane names it as the list does

@@ -170,6 +170,27 @@ test("A message's history starts with its receipt and the decision, then every r
   assert.equal(events[2]!.detail, 'junk score 11 (quarantine at 10); score 11');
 });
 
+test("A deferral, a server's bounce and an expiry carry the next hop's reply as it came, for the screens to put in words; other rows carry none.", () => {
+  const events = messageHistory(
+    { received_at: 1000, client_ip: '203.0.113.5', helo: null, size: 10, kind: 'mail' },
+    [{ address: 'bob@example.test', route: 'internal' }],
+    [
+      { at: 2000, action: 'DEFERRED', detail: 'connect ECONNREFUSED 127.0.0.1:2599 (retry in 300 s)', recipient: 'bob@example.test' },
+      { at: 3000, action: 'DEFERRED', detail: 'an older row in another shape', recipient: 'bob@example.test' },
+      { at: 4000, action: 'EXPIRED', detail: '452 4.3.1 Insufficient system resources (gave up: in the queue longer than 120 h)', recipient: 'bob@example.test' },
+      { at: 4000, action: 'EXPIRED', detail: 'quarantine kept 30 days', recipient: null },
+      { at: 5000, action: 'BOUNCED', detail: '550 5.1.1 User unknown', recipient: 'bob@example.test' },
+      { at: 6000, action: 'BOUNCED', detail: 'returned to the sender by admin@127.0.0.1', recipient: 'bob@example.test' },
+      { at: 7000, action: 'RETRY', detail: 'retry requested by admin@127.0.0.1', recipient: null },
+    ],
+    null,
+  );
+  assert.deepEqual(
+    events.map((event) => event.reply),
+    [null, 'connect ECONNREFUSED 127.0.0.1:2599', 'an older row in another shape', '452 4.3.1 Insufficient system resources', null, '550 5.1.1 User unknown', null, null],
+  );
+});
+
 test('A bounce Moat wrote itself says so instead of naming a client.', () => {
   const [received] = messageHistory({ received_at: 1, client_ip: null, helo: null, size: 900, kind: 'dsn' }, [], [], null);
   assert.equal(received!.text, 'Written by Moat: a delivery status notification, 900 bytes');
