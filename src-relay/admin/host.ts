@@ -19,7 +19,7 @@ import { AdminAuth } from './admin-auth.ts';
 import { adminTlsPair } from '../http/tls.ts';
 import { addApiRoutes, callerOf } from './api.ts';
 import { addDownloadRoutes, DownloadTokens, ownerOf } from './downloads.ts';
-import { ApiError, sendApiError } from './errors.ts';
+import { ApiError, sendApiError, type ApiIssue } from './errors.ts';
 import { EventStream } from './event-stream.ts';
 import { AdminServer } from '../http/server.ts';
 import { Router } from '../http/router.ts';
@@ -239,7 +239,7 @@ export class AdminHost {
   /** The engine could not start: said, and tried again every START_RETRY_MS until it runs or is replaced. */
   private failToStart(config: Config, error: Error): void {
     const everyMs = this.options.startRetryMs ?? START_RETRY_MS;
-    this.fail(`${startError(config, error)} (Moat tries to start it again every ${Math.round(everyMs / 1000)} s)`);
+    this.fail(`${startError(config, error).reason} (Moat tries to start it again every ${Math.round(everyMs / 1000)} s)`);
     this.cancelStartRetry();
     this.startRetry = setTimeout(() => {
       this.startRetry = null;
@@ -364,7 +364,7 @@ export class AdminHost {
       const submissionNote = previousConfig ? this.submissionOffNote(previousSubmission, effective.config) : null;
       return { ...this.status(), notes: [...(submissionNote ? [submissionNote] : []), ...this.applyNotes(effective.config, removed)] };
     } catch (error) {
-      const reason = startError(effective.config, error as Error);
+      const { reason, issues } = startError(effective.config, error as Error);
       this.logger.error({ error: reason }, 'CONFIG_APPLY_FAILED');
       try {
         // the old file byte for byte, whatever it held (a damaged one too): never a reading of it
@@ -387,7 +387,7 @@ export class AdminHost {
             : previousText === null
               ? 'nothing was saved: Moat is still not set up'
               : 'the file is as it was, and the relay is not running';
-      throw new ApiError('APPLY_FAILED', `the new configuration could not be started (${reason}); ${after}`);
+      throw new ApiError('APPLY_FAILED', `the new configuration could not be started (${reason}); ${after}`, issues);
     }
   }
 
@@ -665,10 +665,14 @@ export async function startAdminHost(options: AdminHostOptions): Promise<AdminHo
   return host;
 }
 
-/** Why an engine could not start; a listener that could not bind in words, with the setting to change. */
-function startError(config: Config, error: Error): string {
+/**
+ * Why an engine could not start; a listener that could not bind in words, with the setting to change, and as an
+ * issue at that setting (the admin page marks the field).
+ */
+function startError(config: Config, error: Error): { reason: string; issues: ApiIssue[] } {
   const setting = listenSettingOf(config, error);
-  if (!setting) return error.message;
+  if (!setting) return { reason: error.message, issues: [] };
   const { code, address, port } = error as NodeJS.ErrnoException & { address?: string; port?: number };
-  return `${bindProblem(code, `${address}:${port}`, error.message)}: change ${setting}, or free that address`;
+  const problem = bindProblem(code, `${address}:${port}`, error.message);
+  return { reason: `${problem}: change ${setting.words}, or free that address`, issues: [{ path: setting.key, message: `${problem}: the last Apply could not use it` }] };
 }

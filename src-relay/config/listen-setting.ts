@@ -6,10 +6,11 @@ import { splitHostPort } from './load.ts';
 const ENGINE_LISTENERS = ['mx.listen', 'submission.listen', 'submission.tlsListen'] as const;
 
 /**
- * The setting a failed bind is about, in the words of Settings ('"STARTTLS listener address" (submission.listen)
- * in Settings → Configuration → Accounts'), from the address and port Node puts on a listen error; null when none matches.
+ * The setting a failed bind is about, from the address and port Node puts on a listen error: its key, and where it is
+ * in the words of Settings ('"STARTTLS listener address" (submission.listen) in Settings → Configuration → Accounts');
+ * null when none matches.
  */
-export function listenSettingOf(config: Config, error: unknown): string | null {
+export function listenSettingOf(config: Config, error: unknown): { key: string; words: string } | null {
   const { address, port, syscall } = (error ?? {}) as { address?: unknown; port?: unknown; syscall?: unknown };
   if (syscall !== 'listen' || typeof port !== 'number') return null;
   const values: Record<(typeof ENGINE_LISTENERS)[number], string | undefined> = {
@@ -24,7 +25,7 @@ export function listenSettingOf(config: Config, error: unknown): string | null {
     if (listen.port !== port || (typeof address === 'string' && listen.host !== address)) continue;
     const field = CONFIG_FIELDS[key]!;
     const group = FIELD_GROUPS.find((candidate) => candidate.id === field.group)!.title;
-    return `"${field.label}" (${key}) in Settings → Configuration → ${group}`;
+    return { key, words: `"${field.label}" (${key}) in Settings → Configuration → ${group}` };
   }
   return null;
 }

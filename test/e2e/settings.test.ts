@@ -6,6 +6,7 @@ import type { AdminClient } from '../helpers/admin.ts';
 import { eventually } from '../helpers/cli.ts';
 import { message, RawSmtp, send } from '../helpers/smtp.ts';
 import { reservePort } from '../helpers/sink.ts';
+import { heldPort } from '../helpers/held-port.ts';
 import { officeMessage, submit } from '../helpers/submission.ts';
 import { ADMIN_PASSWORD, e2eTest, heading, logIn, openScreen, screenshot, textMatches, UI_TIMEOUT_MS, type World } from './world.ts';
 
@@ -580,6 +581,35 @@ e2eTest('settings: turning the submission listener off while an account exists s
   await textMatches(page.getByRole('status').filter({ hasText: 'Applied' }), /^Applied 1 change \(STARTTLS listener address\)\. The relay is running, but:$/);
   await textMatches(page.locator('.apply-notes'), /^The 1 submission account can no longer send mail through Moat: the submission listener with STARTTLS \(127\.0\.0\.1:0\) is off now, and no other one is on\./);
   await screenshot(page, '12-settings-submission-off');
+  assert.deepEqual(errors, []);
+});
+
+e2eTest('settings: an Apply whose listener address another program holds marks that field and says so in the bar, and Apply works again once the port is free', async (world) => {
+  const { admin, page, errors } = await settingsWorld(world, '#/settings');
+  const blocker = await heldPort();
+  try {
+    await openGroup(page, 'Accounts');
+    await page.getByLabel('STARTTLS listener address', { exact: true }).fill(`127.0.0.1:${blocker.port}`);
+    const bar = page.locator('.config-bar');
+    const apply = bar.getByRole('button', { name: 'Apply', exact: true });
+    await apply.click();
+    await textMatches(page.locator('.error-box'), new RegExp(`another program already listens on 127\\.0\\.0\\.1:${blocker.port} \\(EADDRINUSE\\).*the previous one is back in force`));
+    await textMatches(field(page, 'STARTTLS listener address').locator('.field-error'), new RegExp(`^another program already listens on 127\\.0\\.0\\.1:${blocker.port} \\(EADDRINUSE\\): the last Apply could not use it$`));
+    assert.equal(await page.getByLabel('STARTTLS listener address', { exact: true }).getAttribute('aria-invalid'), 'true');
+    // not "Everything checks out" beside a failed Apply; nor a problem of the value, which would shut Apply
+    await textMatches(bar, /The last Apply failed: STARTTLS listener address could not be used/);
+    await textMatches(groupNav(page).getByRole('button', { name: /^Accounts/ }), /!/);
+    assert.equal(await apply.isDisabled(), false);
+    await screenshot(page, '12-settings-apply-port-held');
+    await blocker.release();
+    await apply.click();
+    await textMatches(page.getByRole('status').filter({ hasText: 'Applied' }), /^Applied 1 change \(STARTTLS listener address\)\. The relay is running\.$/);
+    assert.equal(await field(page, 'STARTTLS listener address').locator('.field-error').count(), 0);
+    await textMatches(bar, /Everything checks out/);
+    assert.equal((await admin.call('relay.status', {})).addresses.submission, `127.0.0.1:${blocker.port}`);
+  } finally {
+    await blocker.release();
+  }
   assert.deepEqual(errors, []);
 });
 

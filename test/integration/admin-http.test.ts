@@ -186,6 +186,8 @@ test('a configuration that cannot start is rolled back: the old file and the old
     assert.equal(answer.body.code, 'APPLY_FAILED');
     // the setting named, as Settings shows it: the admin need not work out which of three addresses it was
     assert.equal(answer.body.message, `the new configuration could not be started (another program already listens on 127.0.0.1:${taken} (EADDRINUSE): change "STARTTLS listener address" (submission.listen) in Settings → Configuration → Accounts, or free that address); the previous one is back in force`);
+    // and as an issue at that setting, for the page to mark its field
+    assert.deepEqual(answer.body.issues, [{ path: 'submission.listen', message: `another program already listens on 127.0.0.1:${taken} (EADDRINUSE): the last Apply could not use it` }]);
     assert.deepEqual(JSON.parse(readFileSync(join(dataDir, 'moat.json'), 'utf8')), good);
     const status = await admin.call('relay.status', {});
     assert.equal(status.state, 'running');

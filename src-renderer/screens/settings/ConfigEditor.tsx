@@ -43,6 +43,9 @@ function Editor({ view, reload }: { view: ConfigView; reload: () => Promise<void
   const [checkFailure, setCheckFailure] = useState<ApiFailure | null>(null);
   const [report, setReport] = useState('');
   const [relayError, setRelayError] = useState<string | null>(null);
+  // the settings the last Apply could not start with (a port another program holds): marked at their fields, but
+  // not problems of the values, so Apply stays open for a try once the port is free
+  const [applyFailed, setApplyFailed] = useState<Record<string, string[]>>({});
   const [notes, setNotes] = useState<string[]>([]);
   // the last "Test connection" of the internal server on this page (the wizard's review warns the same way)
   const [internalTest, setInternalTest] = useState<InternalTest | null>(null);
@@ -81,12 +84,14 @@ function Editor({ view, reload }: { view: ConfigView; reload: () => Promise<void
   for (const [key, message] of Object.entries(localProblems)) byKey[key] = [message];
   const problemCount = Object.keys(byKey).length + placed.unplaced.length;
   const groupOfKey = (key: string) => view.keys.find((field) => field.key === key)?.group;
-  const problemGroups = new Set<string | undefined>(Object.keys(byKey).map(groupOfKey));
+  const problemGroups = new Set<string | undefined>([...Object.keys(byKey), ...Object.keys(applyFailed)].map(groupOfKey));
+  const applyFailedCount = Object.keys(applyFailed).length;
 
   const apply = async () => {
     setReport('');
     setRelayError(null);
     setNotes([]);
+    setApplyFailed({});
     if (localCount) return;
     const checked = await action.run(() => call('config.validate', { config, complete: true }));
     if (!checked) return;
@@ -100,7 +105,10 @@ function Editor({ view, reload }: { view: ConfigView; reload: () => Promise<void
         return await call('config.apply', { config, revision: view.revision });
       } catch (error) {
         // CONFIG_INVALID names its problems: they go to their fields like a check's.
-        if (error instanceof ApiFailure && error.issues.length) setServerIssues(error.issues);
+        if (error instanceof ApiFailure && error.issues.length) {
+          if (error.code === 'APPLY_FAILED') setApplyFailed(placeIssues(error.issues, view.keys).byKey);
+          else setServerIssues(error.issues);
+        }
         throw error;
       }
     });
@@ -123,7 +131,10 @@ function Editor({ view, reload }: { view: ConfigView; reload: () => Promise<void
 
   const group = groups.find((candidate) => candidate.id === groupId) ?? groups[0];
   const draftOf = (field: FieldDoc) => drafts[field.key] ?? valueToDraft(field, getPath(view.saved, field.key));
-  const setDraft = (key: string, value: Draft) => setDrafts((current) => ({ ...current, [key]: value }));
+  const setDraft = (key: string, value: Draft) => {
+    setDrafts((current) => ({ ...current, [key]: value }));
+    setApplyFailed(({ [key]: _edited, ...rest }) => rest);
+  };
 
   return (
     <div className="config-editor">
@@ -135,8 +146,14 @@ function Editor({ view, reload }: { view: ConfigView; reload: () => Promise<void
               ? `No edits here, but moat.json differs from the settings in force: ${namedChanges(fromFile.map((difference) => difference.key), view.keys)}`
               : 'No unsaved changes'}
         </span>
-        <span className={problemCount ? 'error-text' : 'muted'} aria-live="polite">
-          {serverIssues === null && !localCount ? 'Checking…' : problemCount ? `${problemCount} ${problemCount === 1 ? 'problem' : 'problems'} to fix` : 'Everything checks out'}
+        <span className={problemCount || applyFailedCount ? 'error-text' : 'muted'} aria-live="polite">
+          {serverIssues === null && !localCount
+            ? 'Checking…'
+            : problemCount
+              ? `${problemCount} ${problemCount === 1 ? 'problem' : 'problems'} to fix`
+              : applyFailedCount
+                ? `The last Apply failed: ${namedChanges(Object.keys(applyFailed), view.keys)} could not be used`
+                : 'Everything checks out'}
         </span>
         <button type="button" className="primary" onClick={() => void apply()} disabled={action.busy || (changed.length === 0 && fromFile.length === 0) || problemCount > 0}>
           Apply
@@ -237,7 +254,7 @@ function Editor({ view, reload }: { view: ConfigView; reload: () => Promise<void
                       <FieldControl
                         field={field}
                         value={draftOf(field)}
-                        errors={byKey[field.key]}
+                        errors={byKey[field.key] ?? applyFailed[field.key]}
                         note={overrideNote(field.key, view.overridden, field.control === 'secret' ? undefined : getPath(view.effective, field.key))}
                         onChange={(value) => setDraft(field.key, value)}
                       />

@@ -172,7 +172,8 @@ function WizardSteps({ saved, revision, overridden, effective, keys, bound, mach
         }
       } catch (error) {
         const failure = asFailure(error);
-        update(i, { state: 'failed', message: failure.message, issues: failure.issues });
+        // a setting an engine could not start with is named in the message already (Settings marks its field)
+        update(i, { state: 'failed', message: failure.message, issues: failure.code === 'APPLY_FAILED' ? [] : failure.issues });
         if (task.kind === 'config') {
           for (let rest = i + 1; rest < plan.length; rest += 1) update(rest, { state: 'skipped', message: 'not done: the configuration was not applied' });
           break;

@@ -20,7 +20,7 @@ test('a listen error is named by the setting whose address it is, only that one;
       if (!result.ok) throw new Error(JSON.stringify(result.problems));
       return result.config;
     };
-    assert.equal(listenSettingOf(config({ submission: { tlsListen: `127.0.0.1:${held.port}` } }), error), '"TLS listener address" (submission.tlsListen) in Settings → Configuration → Accounts');
+    assert.deepEqual(listenSettingOf(config({ submission: { tlsListen: `127.0.0.1:${held.port}` } }), error), { key: 'submission.tlsListen', words: '"TLS listener address" (submission.tlsListen) in Settings → Configuration → Accounts' });
     // the same port on another address, and another port: not it
     assert.equal(listenSettingOf(config({ submission: { tlsListen: `127.0.0.2:${held.port}` } }), error), null);
     assert.equal(listenSettingOf(config({ mx: { listen: `127.0.0.1:${held.port === 65535 ? 1 : held.port + 1}` } }), error), null);
