@@ -231,6 +231,8 @@ export const queueContract = {
           senderName: z.string().nullable(),
           headerMessageId: z.string().nullable(),
           outcome: trackingOutcome,
+          /** Each recipient's own outcome where the message is queued or done (one delivered, another waiting); else empty. */
+          recipientOutcomes: z.array(z.object({ address: z.string(), outcome: trackingOutcome })),
           /** For refused mail (no queue id): why, in plain words. */
           detail: z.string().nullable(),
         }),

@@ -222,15 +222,24 @@ export interface TrackingFilter {
   limit: number;
 }
 
+/** A recipient of a tracked message: where it stands, and whether a try of it has failed. */
+export type TrackedRecipient = Pick<RecipientRow, 'address' | 'status' | 'attempts'>;
+
 export type TrackingOutcomeFilter = 'delivered' | 'deferred' | 'held' | 'bounced' | 'refused' | 'quarantined' | 'deleted';
 
-/** Whitelisted conditions of the tracking's outcome filter; `refused` selects no message (refusals have no row). */
+/** A recipient of the message that the search's recipient (if any) names: an outcome is that recipient's. */
+const SEARCHED_RECIPIENT_SQL = `(@recipient IS NULL OR r.address LIKE @recipient ESCAPE '\\')`;
+/**
+ * Whitelisted conditions of the tracking's outcome filter; `refused` selects no message (refusals have no row). They
+ * are of recipients: a message delivered to one and still waiting for another is found as delivered and as waiting,
+ * and a search for a recipient is answered with what happened to that recipient.
+ */
 const TRACK_OUTCOME_SQL: Record<TrackingOutcomeFilter, string> = {
   // `+r.status`: the message's own rows by primary key, not every delivered recipient through recipients_due
-  delivered: `m.status = 'done' AND EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND +r.status = 'delivered')`,
-  bounced: `m.status = 'done' AND EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND +r.status = 'bounced')`,
-  deferred: `m.status = 'queued' AND m.held = 0 AND m.queue_attempts > 0`,
-  held: `m.status = 'queued' AND m.held = 1`,
+  delivered: `m.status IN ('done', 'queued') AND EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND +r.status = 'delivered' AND ${SEARCHED_RECIPIENT_SQL})`,
+  bounced: `m.status IN ('done', 'queued') AND EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND +r.status = 'bounced' AND ${SEARCHED_RECIPIENT_SQL})`,
+  deferred: `m.status = 'queued' AND m.held = 0 AND EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND +r.status = 'pending' AND r.attempts > 0 AND ${SEARCHED_RECIPIENT_SQL})`,
+  held: `m.status = 'queued' AND m.held = 1 AND EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND +r.status = 'pending' AND ${SEARCHED_RECIPIENT_SQL})`,
   quarantined: `m.status = 'quarantined'`,
   deleted: `m.status = 'deleted'`,
   refused: '0',
@@ -524,7 +533,7 @@ export class QueueStore {
         `SELECT message_id, address, route, status, attempts, next_attempt_at, last_reply, updated_at FROM recipients
          WHERE message_id IN (SELECT value FROM json_each(?)) ORDER BY message_id, address`,
       ),
-      recipientsOf: db.prepare(`SELECT message_id, address, status FROM recipients WHERE message_id IN (SELECT value FROM json_each(?)) ORDER BY message_id, address`),
+      recipientsOf: db.prepare(`SELECT message_id, address, status, attempts FROM recipients WHERE message_id IN (SELECT value FROM json_each(?)) ORDER BY message_id, address`),
       // Pending recipients belong to queued or quarantined messages only (finishing a message ends its pending
       // ones): leaving out the quarantine's few ids once is far cheaper than joining 100,000 messages by id.
       destinations: db.prepare(
@@ -613,16 +622,15 @@ export class QueueStore {
   }
 
   /** Messages in any state (queued, done, deleted, quarantined), newest first; `limit` rows at most. */
-  trackMessages(filter: TrackingFilter): (TrackedMessageRow & { recipients: Pick<RecipientRow, 'address' | 'status'>[] })[] {
+  trackMessages(filter: TrackingFilter): (TrackedMessageRow & { recipients: TrackedRecipient[] })[] {
     const { outcome, ...params } = trackingParams(filter);
     const statement = outcome ? this.pageStatement(trackMessagesSql(outcome)) : this.statements.trackMessages;
     const rows = statement.all(params) as TrackedMessageRow[];
-    const recipients = new Map<string, Pick<RecipientRow, 'address' | 'status'>[]>();
-    type Row = Pick<RecipientRow, 'message_id' | 'address' | 'status'>;
-    for (const { message_id, address, status } of this.statements.recipientsOf.all(JSON.stringify(rows.map((message) => message.id))) as Row[]) {
+    const recipients = new Map<string, TrackedRecipient[]>();
+    for (const { message_id, ...recipient } of this.statements.recipientsOf.all(JSON.stringify(rows.map((message) => message.id))) as (TrackedRecipient & { message_id: string })[]) {
       const list = recipients.get(message_id);
-      if (list) list.push({ address, status });
-      else recipients.set(message_id, [{ address, status }]);
+      if (list) list.push(recipient);
+      else recipients.set(message_id, [recipient]);
     }
     return rows.map((row) => ({ ...row, recipients: recipients.get(row.id) ?? [] }));
   }

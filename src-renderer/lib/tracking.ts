@@ -1,5 +1,6 @@
 import type { Input } from '../../src-relay/admin/contract.ts';
 import { parseLocalDateTime } from './format.ts';
+import { outcomeWords, summarizeList } from './words.ts';
 
 /** The message tracking form: what the admin typed, and the tracking.search request it becomes. */
 
@@ -74,4 +75,15 @@ export function quickRange(range: QuickRange, now: number): { from: number; to: 
   const start = new Date(now);
   start.setHours(0, 0, 0, 0);
   return { from: start.getTime(), to: now };
+}
+
+/**
+ * ["Delivered: bob@example.test", "Waiting to retry: carol@example.test"]: each outcome with its recipients, where a
+ * message's recipients fared differently (its own badge says one thing only); none where they are all alike.
+ */
+export function recipientOutcomeLines(recipients: readonly { address: string; outcome: string }[]): string[] {
+  const groups = new Map<string, string[]>();
+  for (const { address, outcome } of recipients) groups.set(outcome, [...(groups.get(outcome) ?? []), address]);
+  if (groups.size < 2) return [];
+  return [...groups].map(([outcome, addresses]) => `${outcomeWords(outcome).label}: ${summarizeList(addresses, 2)}`);
 }

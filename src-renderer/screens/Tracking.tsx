@@ -6,7 +6,7 @@ import { MessageCell, useRovingRows } from '../components/MessageRows.tsx';
 import { Badge, Empty, ErrorMessage, Loading, PageHeader, SelectField, TextField, Time } from '../components/ui.tsx';
 import { localZoneName, toLocalDateTimeValue } from '../lib/format.ts';
 import { formatHash } from '../lib/route.ts';
-import { emptyTrackingForm, quickRange, toTrackingInput, TRACKING_OUTCOMES, type QuickRange, type TrackingForm, type TrackingOutcome, type TrackingProblems } from '../lib/tracking.ts';
+import { emptyTrackingForm, quickRange, recipientOutcomeLines, toTrackingInput, TRACKING_OUTCOMES, type QuickRange, type TrackingForm, type TrackingOutcome, type TrackingProblems } from '../lib/tracking.ts';
 import { outcomeWords, summarizeList } from '../lib/words.ts';
 import { senderKey, senderLabel } from '../lib/sender.ts';
 
@@ -173,7 +173,17 @@ function TrackingTable({ rows, traceId, onOpen }: { rows: readonly TrackingRow[]
             const outcome = outcomeWords(row.outcome);
             const noSubject = row.id ? '(no subject)' : '(not kept for refused mail)';
             const key = keys[index]!;
-            const badge = <Badge tone={outcome.tone}>{outcome.label}</Badge>;
+            const each = recipientOutcomeLines(row.recipientOutcomes);
+            const badge = (
+              <>
+                <Badge tone={outcome.tone}>{outcome.label}</Badge>
+                {each.map((line) => (
+                  <span key={line} className="recipient-outcome">
+                    {line}
+                  </span>
+                ))}
+              </>
+            );
             return (
               <tr key={key} className={row.id && row.id === traceId ? 'open' : undefined}>
                 <td>

@@ -173,3 +173,26 @@ e2eTest('an internal server that answers but refuses every message (back-pressur
   await textMatches(page.locator('ul.routes li').filter({ hasText: 'Internal server' }), /^Up\s*Internal server\s*since /);
   assert.deepEqual(errors, []);
 });
+
+e2eTest("message tracking: a message delivered to one recipient and waiting for another says so beside its badge, and is found under each recipient's outcome", async (world) => {
+  const { sink, relay } = await world.relayWithBusyMailboxes((address) => address === 'busy@example.test');
+  await send(relay.mxPort, 'alice@sender.test', ['bob@example.test', 'busy@example.test'], message('team update'));
+  await sink.waitFor(1);
+  const { page, errors } = await world.page();
+  await logIn(page, relay.base);
+  await openScreen(page, '#/tracking', 'Message tracking');
+  const row = page.locator('table.data-table tbody tr').filter({ hasText: 'team update' });
+  const lines = row.locator('.wide-only .recipient-outcome');
+  await textMatches(lines.first(), /^Delivered: bob@example\.test$/);
+  assert.deepEqual(await lines.allTextContents(), ['Delivered: bob@example.test', 'Waiting to retry: busy@example.test']);
+  await screenshot(page, '08-tracking-split-recipients');
+  // narrowed to bob and Delivered, it is there (it was missed while the message as a whole still waited)
+  await page.getByLabel('Recipient', { exact: true }).fill('bob@example.test');
+  await page.getByLabel('Outcome', { exact: true }).selectOption({ label: 'Delivered' });
+  await page.getByRole('button', { name: 'Search', exact: true }).click();
+  await textMatches(page.locator('table.data-table tbody'), /team update/);
+  await page.getByLabel('Outcome', { exact: true }).selectOption({ label: 'Waiting to retry' });
+  await page.getByRole('button', { name: 'Search', exact: true }).click();
+  await page.locator('table.data-table').waitFor({ state: 'detached', timeout: UI_TIMEOUT_MS });
+  assert.deepEqual(errors, []);
+});

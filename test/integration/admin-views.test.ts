@@ -193,6 +193,33 @@ test('a message\'s text comes back as safe text: an HTML-only message without ta
   busy.delete('text@example.test');
 });
 
+test('tracking answers for each recipient: a message delivered to one and waiting for another is found as both, and a search for a recipient by what happened to that recipient', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const tag = `split-${Date.now()}`;
+  busy.add('later@example.test');
+  const id = await inbound('una@sender.test', ['ok@example.test', 'later@example.test'], message(`${tag} split`));
+  await until('one delivered, one deferred', () => store().recipients(id).some((r) => r.status === 'delivered') && store().recipients(id).some((r) => r.status === 'pending' && r.attempts > 0));
+  const ids = async (input: Record<string, unknown>) => (await call('tracking.search', { subject: tag, ...input })).rows.map((row) => row.id);
+  assert.deepEqual(await ids({ outcome: 'delivered' }), [id]);
+  assert.deepEqual(await ids({ outcome: 'deferred' }), [id]);
+  assert.deepEqual(await ids({ recipient: 'ok@example.test', outcome: 'delivered' }), [id]);
+  assert.deepEqual(await ids({ recipient: 'ok@example.test', outcome: 'deferred' }), []);
+  assert.deepEqual(await ids({ recipient: 'later@example.test', outcome: 'deferred' }), [id]);
+  assert.deepEqual(await ids({ recipient: 'later@example.test', outcome: 'delivered' }), []);
+  const [row] = (await call('tracking.search', { subject: tag })).rows;
+  assert.equal(row!.outcome, 'deferred');
+  assert.deepEqual(row!.recipientOutcomes, [
+    { address: 'later@example.test', outcome: 'deferred' },
+    { address: 'ok@example.test', outcome: 'delivered' },
+  ]);
+  await call('queue.act', { action: 'hold', ids: [id] });
+  assert.deepEqual(await ids({ recipient: 'later@example.test', outcome: 'held' }), [id]);
+  assert.deepEqual(await ids({ recipient: 'ok@example.test', outcome: 'held' }), [], 'delivered already: holding the message does not hold it');
+  assert.deepEqual((await call('tracking.search', { subject: tag })).rows[0]!.recipientOutcomes.map((each) => each.outcome), ['held', 'delivered']);
+  await call('queue.act', { action: 'delete', ids: [id] });
+  assert.deepEqual((await call('tracking.search', { subject: tag })).rows[0]!.recipientOutcomes, [], 'a deleted message has one outcome');
+  busy.delete('later@example.test');
+});
+
 test('the text shown is cut at 8 KiB and says so; text up to the limit is shown whole', { timeout: TEST_TIMEOUT_MS }, async () => {
   busy.add('long@example.test');
   // 128 lines of 62 characters and CR LF: 8192 characters of text, exactly the limit

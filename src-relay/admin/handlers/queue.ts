@@ -5,7 +5,7 @@ import { queueContract, type decisionSchema, type destinationSchema, type messag
 import type { Queue } from '../../queue/queue.ts';
 import { arrivedAt, filterVerdictText, historyText, messageHistory } from '../../queue/history-text.ts';
 import { parseDecision, type Decision } from '../../filters/policy.ts';
-import { MAX_DESTINATIONS, type DestinationRow, type MessageRow, type RecipientRow, type RefusalRow, type TrackedMessageRow } from '../../store/queue-store.ts';
+import { MAX_DESTINATIONS, type DestinationRow, type MessageRow, type RecipientRow, type RefusalRow, type TrackedMessageRow, type TrackedRecipient } from '../../store/queue-store.ts';
 import { decodeHeaderText, displayText, senderName } from '../../util/header-text.ts';
 import { messagePreview } from '../../quarantine/quarantine.ts';
 import { safePreview } from '../../quarantine/safe-preview.ts';
@@ -242,7 +242,7 @@ export function contractDecision(decision: Decision): z.input<typeof decisionSch
   };
 }
 
-function trackedMessage(message: TrackedMessageRow & { recipients: Pick<RecipientRow, 'address' | 'status'>[] }): TrackingRow {
+function trackedMessage(message: TrackedMessageRow & { recipients: TrackedRecipient[] }): TrackingRow {
   return {
     id: message.id,
     at: message.received_at,
@@ -252,8 +252,16 @@ function trackedMessage(message: TrackedMessageRow & { recipients: Pick<Recipien
     senderName: senderName({ fromName: message.from_name, sender: message.sender, clientIp: message.client_ip, kind: message.kind }),
     headerMessageId: message.header_message_id,
     outcome: outcomeOf(message),
+    recipientOutcomes:
+      message.status === 'queued' || message.status === 'done' ? message.recipients.map((recipient) => ({ address: recipient.address, outcome: recipientOutcomeOf(message, recipient) })) : [],
     detail: null,
   };
+}
+
+/** One recipient's outcome within a queued or finished message. */
+function recipientOutcomeOf(message: Pick<TrackedMessageRow, 'held'>, recipient: TrackedRecipient): Outcome {
+  if (recipient.status === 'delivered' || recipient.status === 'bounced') return recipient.status;
+  return message.held ? 'held' : recipient.attempts > 0 ? 'deferred' : 'queued';
 }
 
 function outcomeOf(message: Pick<TrackedMessageRow, 'status' | 'held' | 'queue_attempts'> & { recipients: Pick<RecipientRow, 'status'>[] }): Outcome {
@@ -282,6 +290,7 @@ function trackedRefusal(row: RefusalRow): TrackingRow {
     senderName: null,
     headerMessageId: null,
     outcome: 'refused',
+    recipientOutcomes: [],
     detail: `${historyText(row)}${row.client_ip ? ` — client ${row.client_ip}` : ''}`,
   };
 }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { emptyTrackingForm, quickRange, toTrackingInput } from '../../../src-renderer/lib/tracking.ts';
+import { emptyTrackingForm, quickRange, recipientOutcomeLines, toTrackingInput } from '../../../src-renderer/lib/tracking.ts';
 import { actionReport, outcomeWords, summarizeList } from '../../../src-renderer/lib/words.ts';
 
 test('an empty form asks for the latest messages', () => {
@@ -50,4 +50,18 @@ test('"until 10:37" runs to the end of that minute, so from 10:37 until 10:37 fi
   assert.deepEqual([minute.input.from, minute.input.to], [new Date(2025, 2, 12, 10, 37).getTime(), new Date(2025, 2, 12, 10, 37, 59, 999).getTime()]);
   const second = toTrackingInput({ ...emptyTrackingForm, to: '2025-03-12T10:37:20' });
   assert.equal(second.input.to, new Date(2025, 2, 12, 10, 37, 20, 999).getTime());
+});
+
+test("a message whose recipients fared differently says each one's outcome; one whose recipients fared alike says nothing more than its badge", () => {
+  assert.deepEqual(
+    recipientOutcomeLines([
+      { address: 'later@example.test', outcome: 'deferred' },
+      { address: 'ok@example.test', outcome: 'delivered' },
+      { address: 'also@example.test', outcome: 'delivered' },
+      { address: 'too@example.test', outcome: 'delivered' },
+    ]),
+    ['Waiting to retry: later@example.test', 'Delivered: ok@example.test, also@example.test and 1 more'],
+  );
+  assert.deepEqual(recipientOutcomeLines([{ address: 'a@example.test', outcome: 'delivered' }, { address: 'b@example.test', outcome: 'delivered' }]), []);
+  assert.deepEqual(recipientOutcomeLines([]), []);
 });
