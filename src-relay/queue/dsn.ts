@@ -21,6 +21,8 @@ export interface DsnRecipient {
   status: string;
   /** Host name of the server that answered, written as dns;host. */
   remoteMta?: string;
+  /** No server was asked: the diagnostic is this relay's own refusal (the recipient's mail hosts are private addresses, a null MX). */
+  decidedHere?: boolean;
   /** The remote reply, e.g. '550 5.1.1 user unknown'; written as smtp;... when it is an SMTP reply. */
   diagnostic?: string;
   lastAttempt?: Date;
@@ -139,7 +141,9 @@ function notificationPart(input: DsnInput, action: DsnRecipient['action']): stri
     if (r.diagnostic !== undefined) {
       const diagnostic = diagnosticText(r.diagnostic);
       const who = r.remoteMta === undefined ? 'The receiving server' : `The server ${singleLine(r.remoteMta)}`;
-      lines.push(isSmtpReply(diagnostic) ? `${who} answered: ${diagnostic}` : `The last attempt failed: ${diagnostic}`);
+      lines.push(
+        r.decidedHere ? `No receiving server was asked: this mail system did not send it (${diagnostic}).` : isSmtpReply(diagnostic) ? `${who} answered: ${diagnostic}` : `The last attempt failed: ${diagnostic}`,
+      );
     }
     paragraphs.push(lines.join(' '));
   }

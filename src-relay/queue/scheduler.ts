@@ -411,7 +411,7 @@ export class Scheduler {
       const status = verdict.action === 'defer' ? toPermanentStatus(verdict.status) : verdict.status;
       const action = verdict.action === 'defer' ? 'EXPIRED' : 'BOUNCED';
       const why = action === 'EXPIRED' ? `${reply} (gave up: in the queue longer than ${this.config.queue.lifetimeHours} h)` : reply;
-      bounced.push({ address: row.address, action: 'failed', status, remoteMta: dsnRemoteMta(job.route, result), diagnostic: failure.response ?? failure.message, lastAttempt: new Date(now) });
+      bounced.push({ address: row.address, action: 'failed', status, remoteMta: dsnRemoteMta(job.route, result), decidedHere: decidedHere(result), diagnostic: failure.response ?? failure.message, lastAttempt: new Date(now) });
       gaveUp.push({ row, status, action, reply, why });
     }
     if (result.noReplyAfterData) {
@@ -481,6 +481,7 @@ export class Scheduler {
         action: 'delayed',
         status: classifyResponse(outcome.failure!).status,
         remoteMta: dsnRemoteMta(job.route, result),
+        decidedHere: decidedHere(result),
         diagnostic: outcome.failure!.response ?? outcome.failure!.message,
         lastAttempt: new Date(now),
         willRetryUntil: until,
@@ -581,4 +582,9 @@ export class Scheduler {
  */
 function dsnRemoteMta(route: Route, result: DeliveryResult): string | undefined {
   return route === 'internal' ? undefined : (result.remoteMta ?? undefined);
+}
+
+/** No server was talked to: a reply the failure carries is the relay's own (delivery.ts writes them for the MX look-up). */
+function decidedHere(result: DeliveryResult): boolean {
+  return result.remoteMta === null;
 }

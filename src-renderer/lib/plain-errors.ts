@@ -153,6 +153,13 @@ export const PLAIN_ERROR_RULES: readonly Rule[] = [
     next: 'Moat tries again. If it keeps happening, look for a firewall or a virus scanner between Moat and the server.',
   },
   {
+    // delivery.ts's own refusal (an outside domain's MX on a private address), before the 5.4.4 it carries
+    id: 'PRIVATE_MX',
+    match: /only private or loopback addresses/,
+    sentence: 'Moat did not send it: the mail servers of the recipient\'s domain are at private or loopback addresses, which Moat does not deliver to (mail steered into the office network).',
+    next: 'If this partner really is reached over a private link or VPN, turn on "Deliver to mail servers at private addresses" (outbound.allowPrivateMxAddresses) in Settings → Configuration → Outgoing mail. Otherwise the domain\'s DNS is wrong: tell its owner.',
+  },
+  {
     id: '5.4.4',
     match: status('5.4.4'),
     sentence: 'No mail server could be found for the recipient\'s domain.',

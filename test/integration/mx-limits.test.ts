@@ -56,7 +56,12 @@ test('an MX on loopback, private or IPv4-in-IPv6 addresses is never connected to
     assert.equal(recipient.attempts, 1, 'bounced at the first attempt, not retried for days');
     // the bounce report goes to alice, on the internal route
     await internal.waitFor(1);
-    assert.match(internal.messages[0]!.raw.toString(), /Status: 5\.4\.4/);
+    const bounce = internal.messages[0]!.raw.toString();
+    assert.match(bounce, /Status: 5\.4\.4/);
+    // Moat's own refusal, not a partner's answer: alice must not think partner.test refused her mail
+    const words = bounce.replace(/=\r\n/g, '').replace(/\r\n/g, ' ');
+    assert.match(words, /No receiving server was asked: this mail system did not send it \(550 5\.4\.4 the mail hosts of partner\.test have only private/);
+    assert.doesNotMatch(words, /server answered/);
     assert.deepEqual(hosts.connections, [], 'no connection was made');
   } finally {
     await relay.stop();

@@ -180,6 +180,13 @@ test('The text of a failure DSN names each recipient and the reply it got.', () 
   );
 });
 
+test("A failure the relay decided itself (no server asked) is not put in a server's mouth.", () => {
+  const raw = buildDsn(input({ recipients: [failed({ remoteMta: undefined, decidedHere: true, status: '5.4.4', diagnostic: '550 5.4.4 the mail hosts of example.org have only private or loopback addresses' })] }));
+  const words = decoded(parse(raw).text).replace(/\r\n/g, ' ');
+  assert.match(words, /No receiving server was asked: this mail system did not send it \(550 5\.4\.4 the mail hosts of example\.org have only private or loopback addresses\)\./);
+  assert.doesNotMatch(words, /answered/);
+});
+
 test('A delay DSN says the message is still being retried and until when.', () => {
   const until = new Date('2024-03-10T10:00:00Z');
   const raw = buildDsn(

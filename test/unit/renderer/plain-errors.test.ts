@@ -30,6 +30,8 @@ const CASES: [string, string][] = [
   ['450 4.7.0 Greylisted, try again in 5 minutes', '4.7.0'],
   ['DATA: 552 5.2.2 Mailbox full', '5.2.2'],
   ['RCPT TO: 451 4.3.0 mailbox busy, try later', '4.3.x'],
+  ['550 5.4.4 the mail hosts of partner.test have only private or loopback addresses (mx1.partner.test 10.0.0.5), which Moat does not deliver to (outbound.allowPrivateMxAddresses)', 'PRIVATE_MX'],
+  ['550 5.4.4 Unable to route', '5.4.4'],
   ['421 Service not available', '4xx'],
   ['554 Transaction failed', '5xx'],
 ];
