@@ -1,5 +1,6 @@
 import { EXECUTABLE_TYPES, UNLISTED_ARCHIVE_TYPES } from './file-type.ts';
 import type { Filter, FilterResult, MessageContext, MimePart, SealedPass } from './types.ts';
+import { trimEndOf } from '../util/linear-text.ts';
 
 export interface AttachmentOptions {
   action: 'reject' | 'quarantine';
@@ -21,7 +22,7 @@ export interface AttachmentOptions {
 
 /** A file name as Windows acts on it: invisible characters and direction marks gone, trailing dots and spaces dropped. */
 export function windowsName(name: string): string {
-  return name.replace(/[\u0000-\u001f\u007f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]/g, '').replace(/[\s.]+$/, '');
+  return trimEndOf(name.replace(/[\u0000-\u001f\u007f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]/g, ''), /[\s.]/);
 }
 
 /**

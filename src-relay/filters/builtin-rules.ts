@@ -1,6 +1,7 @@
 import { TextDecoder } from 'node:util';
 import { addressDomain, domainSet, inDomains, normalizeDomain } from '../util/address.ts';
 import { decodeHeaderText } from '../util/header-text.ts';
+import { trimEndOf, withoutParenthesized } from '../util/linear-text.ts';
 import type { Filter, FilterResult, MessageContext, MimeSummary } from './types.ts';
 import { fromAddresses, mailboxAddresses } from './from-addresses.ts';
 
@@ -52,7 +53,7 @@ function listRewrite(input: RuleInput, name: string, shown: string, real: string
 }
 
 function lastExtensions(name: string): string[] {
-  return name.toLowerCase().replace(/[\s.]+$/, '').split('.').slice(1);
+  return trimEndOf(name.toLowerCase(), /[\s.]/).split('.').slice(1);
 }
 
 const DOCUMENT_EXTENSIONS = new Set(['pdf', 'doc', 'docx', 'xls', 'xlsx', 'ppt', 'pptx', 'txt', 'rtf', 'jpg', 'jpeg', 'png', 'gif', 'zip', 'htm', 'html', 'csv', 'odt']);
@@ -78,7 +79,7 @@ export const BUILTIN_RULES: readonly BuiltinRule[] = [
     score: 1.5,
     test: (input) => {
       const date = one(input, 'date');
-      return date !== undefined && Number.isNaN(Date.parse(date.replace(/\([^)]*\)/g, ''))) ? `Date: ${date.slice(0, 60)}` : false;
+      return date !== undefined && Number.isNaN(Date.parse(withoutParenthesized(date))) ? `Date: ${date.slice(0, 60)}` : false;
     },
   },
   {
@@ -87,7 +88,7 @@ export const BUILTIN_RULES: readonly BuiltinRule[] = [
     score: 2,
     test: (input) => {
       const date = one(input, 'date');
-      const at = date === undefined ? NaN : Date.parse(date.replace(/\([^)]*\)/g, ''));
+      const at = date === undefined ? NaN : Date.parse(withoutParenthesized(date));
       return at > input.now + FUTURE_DATE_SLACK_MS ? `Date: ${date!.slice(0, 60)}` : false;
     },
   },
@@ -222,7 +223,7 @@ export const BUILTIN_RULES: readonly BuiltinRule[] = [
       for (const part of mime?.parts ?? []) {
         for (const name of part.names) {
           if (/[\u202a-\u202e\u2066-\u2069\u200e\u200f]/.test(name)) return `"${name.replace(/[\u202a-\u202e\u2066-\u2069\u200e\u200f]/g, '?')}" has direction marks`;
-          if (/\s{4,}\.\w+\s*$/.test(name)) return `"${name}" hides its extension after spaces`;
+          if (hidesExtension(name)) return `"${name}" hides its extension after spaces`;
           const extensions = lastExtensions(name);
           if (extensions.length >= 2 && DOCUMENT_EXTENSIONS.has(extensions.at(-2)!) && PROGRAM_EXTENSIONS.has(extensions.at(-1)!)) return `"${name}"`;
         }
@@ -300,4 +301,10 @@ export class BuiltinRulesFilter implements Filter {
 function aligned(signer: string, domain: string): boolean {
   const name = normalizeDomain(signer);
   return name !== null && name.includes('.') && (name === domain || domain.endsWith(`.${name}`) || name.endsWith(`.${domain}`));
+}
+
+/** "invoice.pdf      .exe": an extension at the end after four or more spaces (found from the last dots, in one pass). */
+function hidesExtension(name: string): boolean {
+  const extension = /\.\w+\s*$/.exec(name);
+  return extension !== null && /^\s{4}$/.test(name.slice(Math.max(0, extension.index - 4), extension.index));
 }

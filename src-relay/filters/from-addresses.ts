@@ -1,3 +1,5 @@
+import { closeUpAround } from '../util/linear-text.ts';
+
 /**
  * The addresses in the From header field(s), lower-case: every address-like word, wherever it stands (in a group,
  * after a display name, in angle brackets or not). The sender lists' deny check and the built-in rules read From so
@@ -7,10 +9,17 @@ export function fromAddresses(headers: readonly { name: string; value: string }[
   const addresses: string[] = [];
   for (const header of headers) {
     if (header.name.toLowerCase() !== 'from') continue;
-    for (const match of header.value.matchAll(/<?([^\s<>"(),;:]+@[^\s<>"(),;:]+)>?/g)) addresses.push(match[1]!.toLowerCase());
+    // the words between separators with an "@" inside: split, not matched (a match of word@word backtracks over
+    // every long word without one, quadratic on a hostile From)
+    for (const word of header.value.split(ADDRESS_SEPARATORS)) {
+      const at = word.indexOf('@', 1);
+      if (at !== -1 && at < word.length - 1) addresses.push(word.toLowerCase());
+    }
   }
   return addresses;
 }
+
+const ADDRESS_SEPARATORS = /[\s<>"(),;:]+/;
 
 /**
  * The addresses of a From field's mailboxes as RFC 5322 reads them, lower-case: comments dropped (nested, with
@@ -37,7 +46,7 @@ export function mailboxAddresses(value: string): { addresses: string[]; malforme
       malformed = true;
       continue;
     }
-    const compact = found.spec.trim().replace(/\s*([@.])\s*/g, '$1');
+    const compact = closeUpAround(found.spec.trim(), '@.');
     const at = lastOutsideQuotes(compact, '@');
     if (at === -1 && !found.angle) continue;
     if (at <= 0 || at === compact.length - 1 || /\s/.test(unquoted(compact)) || ENCODED_WORD.test(compact)) {
@@ -53,9 +62,22 @@ export function mailboxAddresses(value: string): { addresses: string[]; malforme
 /** An RFC 2047 encoded word: a mail program may decode one even where an address goes. */
 const ENCODED_WORD = /=\?[^?]*\?[bq]\?/i;
 
-/** The text with each quoted string emptied (what stands outside quotes). */
+/** The text with each quoted string emptied (what stands outside quotes); an unclosed quote and what follows stay as they are. */
 function unquoted(text: string): string {
-  return text.replace(/"(?:[^"\\]|\\.)*"/gs, '""');
+  let out = '';
+  let i = 0;
+  while (i < text.length) {
+    if (text[i] !== '"') {
+      out += text[i++];
+      continue;
+    }
+    let close = i + 1;
+    while (close < text.length && text[close] !== '"') close += text[close] === '\\' ? 2 : 1;
+    if (close >= text.length) return out + text.slice(i);
+    out += '""';
+    i = close + 1;
+  }
+  return out;
 }
 
 /** The text with its comments replaced by a space, quoted strings kept as they are; null when a comment or quote is left open. */

@@ -7,6 +7,8 @@
 // Object.prototype), is not checked: the filter gives it the unchecked verdict (never "pass"), or what DMARC on SPF
 // alone asks where that is more (sender-auth.ts onSpfAlone).
 
+import { MAX_AUTHOR_FIELD_CHARS } from '../util/address.ts';
+
 /** DKIM-Signature fields in one message. */
 export const MAX_DKIM_SIGNATURES = 10;
 /** ARC sets (RFC 8617 4.2.1: instances run from 1 to 50): at most this many of each of its three fields. */
@@ -41,6 +43,8 @@ export function checkSignatureFields(headers: ParsedHeaders): void {
   let dkim = 0;
   const arc = new Map<string, number>();
   for (const { key, line } of headers.parsed) {
+    // mailauth reads each From as addresses for DMARC, in time that grows with the square of its mailboxes
+    if (key === 'from' && line.length > MAX_AUTHOR_FIELD_CHARS) throw new NotCheckedError(`a From field of ${line.length} bytes, over the limit of ${MAX_AUTHOR_FIELD_CHARS}`);
     const isArc = ARC_FIELDS.includes(key);
     if (key !== 'dkim-signature' && !isArc) continue;
     if (line.length > MAX_SIGNATURE_FIELD_BYTES) throw new NotCheckedError(`a field ${key} of ${line.length} bytes, over the limit of ${MAX_SIGNATURE_FIELD_BYTES}`);

@@ -1,6 +1,6 @@
 import type { Db } from '../store/db.ts';
 import { SenderListStore, type SenderList, type SenderListEntry } from '../store/sender-list-store.ts';
-import { normalizeDomain } from '../util/address.ts';
+import { MAX_DOMAIN_OCTETS, normalizeDomain } from '../util/address.ts';
 
 export type { SenderList, SenderListEntry };
 
@@ -71,6 +71,9 @@ export function listKeysOf(address: string): string[] {
   if (at <= 0) return [];
   const domain = normalizeDomain(address.slice(at + 1)) ?? address.slice(at + 1);
   const keys = [`${address.slice(0, at).toLowerCase()}@${domain}`];
+  // no list entry names a domain longer than DNS allows: the parents of one from the network are not looked up
+  // (a domain of 100,000 dots would be 100,000 keys)
+  if (domain.length > MAX_DOMAIN_OCTETS) return keys;
   const labels = domain.split('.');
   for (let i = 0; i < labels.length - 1; i++) keys.push(`@${labels.slice(i).join('.')}`);
   return keys;

@@ -18,7 +18,8 @@
 import addressparser from 'nodemailer/lib/addressparser';
 import libmime from 'libmime';
 import { senderAllowed, type SenderRule } from '../auth/names.ts';
-import { checkSender } from '../util/address.ts';
+import { checkSender, MAX_AUTHOR_FIELD_CHARS } from '../util/address.ts';
+import { closeUpAround, trimEndOf } from '../util/linear-text.ts';
 
 export interface HeaderField {
   name: string;
@@ -49,9 +50,10 @@ export type AuthorCheck =
       reason: string;
     };
 
-// One token around each "@" of what a field shows: the characters up to the nearest separator on each side (either
-// side may be empty, so a lone "@" is a token too: whatever stands beside it is no address the account owns)
-const AT_TOKEN = /[^\s<>"'(),;:[\]\\]*@[^\s<>"'(),;:[\]\\]*/g;
+// The separators around a token of what a field shows: each token with an "@" in it counts (either side of the "@"
+// may be empty, so a lone "@" is a token too: whatever stands beside it is no address the account owns). Split, not
+// matched: a match of x*@x* backtracks over every long token without "@", quadratic on a hostile field.
+const TOKEN_SEPARATORS = /[\s<>"'(),;:[\]\\]+/;
 // Text still shaped like an encoded word after decoding: one libmime could not read, which some program may
 const LEFT_ENCODED_WORD = /=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=/;
 // Characters that show nothing but can split or hide an address: zero-width spaces and joiners, soft hyphen, word
@@ -62,7 +64,6 @@ const BIDI_REORDERING = /[\u202A-\u202E\u2066-\u2069]/u;
 // Look-alikes of "@" and "." that NFKC leaves alone (it already maps fullwidth "＠" U+FF20, small "﹫" U+FE6B,
 // fullwidth "．" U+FF0E, small "﹒" U+FE52 and one-dot leader "․" U+2024); from Unicode's confusables list
 const CONFUSABLE_DOTS = /[\u3002\uFF61\u0701\u0702\uA60E\u0660\u06F0\uA4F8\u{10A50}]/gu;
-const SPACE_AROUND_AT = /\s*@\s*/g;
 // Raw control characters in a field that names the author: ESC starts ISO-2022 shifts (JIS, KR, CN), SO/SI shift
 // ISO-2022-KR, the rest have no business there (RFC 5322 2.2); HTAB is folding whitespace and stays
 const RAW_CONTROL = /[\x00-\x08\x0A-\x1F\x7F]/;
@@ -183,7 +184,7 @@ function readings(value: string): [commentsDropped: string, commentsShown: strin
 
 /** Text as a reader sees it: invisible characters gone, compatibility forms and look-alike dots folded (NFKC). */
 function asSeen(text: string): string {
-  return text.replace(INVISIBLE, '').normalize('NFKC').replace(INVISIBLE, '').replace(CONFUSABLE_DOTS, '.').replace(SPACE_AROUND_AT, '@');
+  return closeUpAround(text.replace(INVISIBLE, '').normalize('NFKC').replace(INVISIBLE, '').replace(CONFUSABLE_DOTS, '.'), '@');
 }
 
 /**
@@ -216,8 +217,9 @@ function shownAddresses(value: string, declared: readonly string[]): Shown {
     for (const version of [text, decoded]) {
       for (const reading of readings(version)) {
         if (BIDI_REORDERING.test(reading)) return refused('it holds a bidirectional override, which reorders what is shown');
-        for (const match of asSeen(reading).matchAll(AT_TOKEN)) {
-          const address = match[0].replace(/\.+$/, '').toLowerCase();
+        for (const token of asSeen(reading).split(TOKEN_SEPARATORS)) {
+          if (!token.includes('@')) continue;
+          const address = trimEndOf(token, /\./).toLowerCase();
           if (index === 0) shown.add(address);
           else if (!misread.has(address)) misread.set(address, charset);
         }
@@ -260,6 +262,8 @@ export function checkAuthorFields(block: string): AuthorCheck {
   if (from.length === 0) return invalid('the message has no From header');
   if (from.length > 1) return invalid(`the message has ${from.length} From headers`);
   if (sender.length > 1) return invalid(`the message has ${sender.length} Sender headers`);
+  const tooLong = [...from, ...fields.filter((field) => ['sender', 'resent-from', 'resent-sender'].includes(field.name.toLowerCase()))].find((field) => field.value.length > MAX_AUTHOR_FIELD_CHARS);
+  if (tooLong) return invalid(`the ${tooLong.name} field is ${tooLong.value.length} characters long, over the limit of ${MAX_AUTHOR_FIELD_CHARS}`);
   const declared = declaredCharsets(fields);
   const author = addressesIn(from[0]!.value, declared);
   if (author.problem) return { ok: false, fault: author.rawBytes ? 'raw-bytes' : 'invalid', reason: `From: ${author.problem}` };

@@ -7,6 +7,11 @@ export const MAX_LOCAL_PART_OCTETS = 64; // RFC 5321 4.5.3.1.1
 export const MAX_ADDRESS_OCTETS = 254; // RFC 3696 errata 1690: RFC 5321 path of 256 octets minus "<" and ">"
 export const MAX_DOMAIN_OCTETS = 253; // RFC 1035 2.3.4: 255 octets on the wire is 253 characters in text form
 export const MAX_LABEL_OCTETS = 63; // RFC 1035 2.3.4
+/**
+ * The longest From or Sender field read as addresses (its value, unfolded). Real ones are a line or two; the address
+ * parsers of mailauth and nodemailer take time that grows with the square of a longer one's mailboxes.
+ */
+export const MAX_AUTHOR_FIELD_CHARS = 8 * 1024;
 
 export type RecipientRefusal = 'syntax' | 'relay' | 'unknown-recipient';
 

@@ -2,6 +2,7 @@
 // use), then made safe to show: no control characters, no bidi controls that reorder what is seen.
 import addressparser from 'nodemailer/lib/addressparser';
 import libmime from 'libmime';
+import { MAX_AUTHOR_FIELD_CHARS } from './address.ts';
 
 /** A shown header value is cut to this many characters: RFC 5322 2.1.1's line limit, a subject line not a body. */
 export const MAX_DISPLAY_CHARS = 998;
@@ -47,7 +48,8 @@ export function decodeHeaderText(raw: string | null | undefined): string | null 
  */
 export function fromDisplayName(raw: string | null | undefined, envelopeSender?: string | null): string | null {
   if (!raw) return null;
-  const mailboxes = addressparser(raw, { flatten: true });
+  // a name to show: the start of a From past the bound is enough (the parser's time grows with the square of it)
+  const mailboxes = addressparser(raw.slice(0, MAX_AUTHOR_FIELD_CHARS), { flatten: true });
   const first = mailboxes[0];
   const name = angleFree(decodeHeaderText(first?.name ?? null));
   if (envelopeSender === undefined) return name;
