@@ -100,7 +100,12 @@ const mailboxSchema = z
       return text.length > 254 ? `"${text.slice(0, 40)}…" is longer than 254 characters, the most an address may have` : `"${text}" is not a plain address like user@example.com`;
     },
   })
-  .transform((value) => value.toLowerCase());
+  // the domain as RCPT TO is compared (punycode, no trailing dot): "anna@bücher.test" must match what arrives
+  .transform((value) => {
+    const at = value.lastIndexOf('@');
+    const domain = value.slice(at + 1);
+    return `${value.slice(0, at).toLowerCase()}@${normalizeDomain(domain) ?? domain.toLowerCase()}`;
+  });
 
 const seconds = (min: number, max: number) => z.number().int().min(min).max(max);
 /** A port Moat connects to (a listener's address takes 0: the OS picks one). */

@@ -271,3 +271,19 @@ function assertRecordedFrom(id: string, ip: string, claimed: string, probe: stri
   const claimedRows = db.prepare('SELECT (SELECT COUNT(*) FROM messages WHERE client_ip = ?) + (SELECT COUNT(*) FROM history WHERE client_ip = ?) AS n').get(claimed, claimed) as { n: number };
   assert.equal(claimedRows.n, 0, `no row records the claimed address ${claimed}`);
 }
+
+test('a recipients list entry written with a unicode domain accepts that mailbox in both spellings, and still refuses the rest of the domain', async () => {
+  const listed = await startRelay(sink.port, { domains: ['example.test', 'bücher.example'], recipients: ['Anna@BÜCHER.example', 'dave@example.test'] });
+  const client = await RawSmtp.connect(listed.port);
+  try {
+    assert.deepEqual(listed.relay.config.recipients, ['anna@xn--bcher-kva.example', 'dave@example.test'], 'kept as RCPT TO is compared');
+    assert.match(await client.hello(), /^250/);
+    assert.match(await client.command('MAIL FROM:<alice@sender.test>'), /^250/);
+    assert.match(await client.command('RCPT TO:<anna@bücher.example>'), /^250/);
+    assert.match(await client.command('RCPT TO:<ANNA@xn--bcher-kva.example>'), /^250/);
+    assert.match(await client.command('RCPT TO:<bert@bücher.example>'), /^550 5\.1\.1 /);
+  } finally {
+    client.close();
+    await listed.stop();
+  }
+});
