@@ -183,6 +183,7 @@ export async function createRelay(config: Config, dataDir: string, options: Rela
     const filters = createContentPipeline(config, {
       db,
       logger,
+      hostname,
       filters: [...optional, ...(options.filters ?? [])],
       clock,
       parse: (path, signal, read, input) => thread.parse(path, signal, read, senderAuth?.threadMessage(input)),

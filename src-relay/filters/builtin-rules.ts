@@ -1,5 +1,5 @@
 import { TextDecoder } from 'node:util';
-import { addressDomain, domainSet, inDomains, normalizeDomain } from '../util/address.ts';
+import { addressDomain, domainSet, normalizeDomain } from '../util/address.ts';
 import { decodeHeaderText } from '../util/header-text.ts';
 import { trimEndOf, withoutParenthesized } from '../util/linear-text.ts';
 import type { Filter, FilterResult, MessageContext, MimeSummary } from './types.ts';
@@ -18,6 +18,7 @@ export interface RuleInput {
   mime: MimeSummary | undefined;
   /** Lower-cased header name -> values in order. */
   fields: Map<string, string[]>;
+  /** Our accepted domains and the relay's own host name (the sender of its digests and bounces). */
   ownDomains: ReadonlySet<string>;
   now: number;
 }
@@ -141,7 +142,9 @@ export const BUILTIN_RULES: readonly BuiltinRule[] = [
       const fields = [...(input.fields.get('from') ?? [])];
       // every reading: the words a person sees (an address in the display name too) and the mailboxes RFC 5322 finds
       const addresses = [...fromAddresses(fields.map((value) => ({ name: 'from', value }))), ...fields.flatMap((value) => mailboxAddresses(value).addresses)];
-      const own = addresses.find((address) => inDomains(address, input.ownDomains));
+      // a sub-domain of ours too ("it.example.test"), and the relay's own name: a forged copy of its quarantine digest
+      // (From postmaster@relay.example.test) teaches users to click
+      const own = addresses.find((address) => underOwnDomain(address, input.ownDomains));
       if (!own) return false;
       const ownDomain = addressDomain(own)!;
       // DMARC passed for that domain, a DKIM signature of it verified, or SPF passed for it (the office's own SPF record
@@ -255,6 +258,8 @@ function decodeEncodedWords(value: string): string | null {
 
 export interface BuiltinRulesOptions {
   domains: readonly string[];
+  /** The relay's host name: mail from outside that claims it is judged as mail claiming one of our domains. */
+  hostname?: string;
   /** Rule id -> score, replacing the table's (0 turns a rule off). */
   scores?: Readonly<Record<string, number>>;
   clock?: () => number;
@@ -273,7 +278,7 @@ export class BuiltinRulesFilter implements Filter {
   private readonly clock: () => number;
 
   constructor(options: BuiltinRulesOptions) {
-    this.ownDomains = domainSet(options.domains);
+    this.ownDomains = domainSet(options.hostname ? [...options.domains, options.hostname] : options.domains);
     this.clock = options.clock ?? Date.now;
     this.rules = BUILTIN_RULES.map((rule) => ({ ...rule, score: options.scores?.[rule.id] ?? rule.score })).filter((rule) => rule.score !== 0);
   }
@@ -307,4 +312,13 @@ function aligned(signer: string, domain: string): boolean {
 function hidesExtension(name: string): boolean {
   const extension = /\.\w+\s*$/.exec(name);
   return extension !== null && /^\s{4}$/.test(name.slice(Math.max(0, extension.index - 4), extension.index));
+}
+
+/** The address is at one of `domains` or a sub-domain of one (each compared by its end: one pass per domain). */
+function underOwnDomain(address: string, domains: ReadonlySet<string>): boolean {
+  const domain = addressDomain(address);
+  if (domain === null) return false;
+  if (domains.has(domain)) return true;
+  for (const own of domains) if (domain.endsWith(`.${own}`)) return true;
+  return false;
 }

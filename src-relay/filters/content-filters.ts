@@ -16,6 +16,8 @@ export interface ContentPipelineOptions {
   /** More filters (sender authentication, rspamd, spamd; tests add their own), run beside the built-in ones. */
   filters?: readonly Filter[];
   clock?: () => number;
+  /** The relay's host name (its digests and bounces come from postmaster@ it); config.hostname unless given. */
+  hostname?: string;
   /** The MIME walk (the filter thread's in the relay); filters/mime.ts's parseMessageFile in this thread unless given. */
   parse?: PipelineOptions['parse'];
 }
@@ -26,7 +28,7 @@ export function createContentPipeline(config: Config, options: ContentPipelineOp
   if (!settings.enabled) return null;
   const filters: Filter[] = [...scanFilters(config)];
   filters.push(...(options.filters ?? []));
-  filters.push(new BuiltinRulesFilter({ domains: config.domains, scores: settings.rules, clock: options.clock }));
+  filters.push(new BuiltinRulesFilter({ domains: config.domains, hostname: options.hostname ?? config.hostname, scores: settings.rules, clock: options.clock }));
   return new FilterPipeline({
     filters,
     timeoutMs: settings.timeoutSec * 1000,

@@ -127,3 +127,11 @@ test("mail as our own domain from a host our SPF record allows (a web shop, no D
   await send(relay.port, 'alice@sender.test', ['bob@example.test'], own('forged order 1002'));
   assert.match(await sink.waitForSubject('forged order 1002'), /FROM_OWN_DOMAIN_UNAUTHENTICATED/);
 });
+
+test("a forged copy of the relay's own quarantine digest from outside (From postmaster@ its host name) is scored as a forgery of our domain, not delivered as clean", async () => {
+  const digest = message('1 message held for you by the mail filter').replace('From: Alice <alice@sender.test>', '"Mail filter on relay.example.test" <postmaster@relay.example.test>'.replace(/^/, 'From: '));
+  await send(relay.port, 'postmaster@relay.example.test', ['bob@example.test'], `Auto-Submitted: auto-generated\r\n${digest}`);
+  const delivered = await sink.waitForSubject('1 message held for you by the mail filter');
+  assert.match(delivered, /FROM_OWN_DOMAIN_UNAUTHENTICATED/);
+  assert.doesNotMatch(delivered, /X-Spam-Status: No/);
+});

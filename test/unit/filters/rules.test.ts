@@ -69,6 +69,14 @@ test('From our own domain from outside is suspicious unless DKIM, DMARC or SPF p
   assert.deepEqual(await hits(context(own, {}, { results: passedAs({ dmarc: [], dkim: ['attacker.test', 'notexample.test', 'test'] }) })), ['FROM_OWN_DOMAIN_UNAUTHENTICATED']);
   const spoken = 'spf=fail smtp.mailfrom="dmarc=pass@attacker.test"; dkim=pass header.d=example.test (header.i=@example.test); dmarc=pass';
   assert.deepEqual(await hits(context(own, {}, { results: passedAs({ dmarc: [], dkim: [] }, spoken) })), ['FROM_OWN_DOMAIN_UNAUTHENTICATED']);
+  // a sub-domain of ours, and the relay's own name (the sender of its quarantine digests), forged from outside
+  const withHost = new BuiltinRulesFilter({ domains: ['example.test'], hostname: 'mx.office-relay.test', clock: () => NOW });
+  for (const value of ['IT <it@sub.example.test>', '"Mail filter on mx.office-relay.test" <postmaster@mx.office-relay.test>']) {
+    const reasons = (await withHost.check(context(GOOD_HEADERS.map((h) => (h.name === 'From' ? { ...h, value } : h))))).reasons;
+    assert.ok(reasons.some((reason) => reason.startsWith('FROM_OWN_DOMAIN_UNAUTHENTICATED')), value);
+  }
+  // a domain that only ends in the same letters is not ours
+  assert.deepEqual(await hits(context(GOOD_HEADERS.map((h) => (h.name === 'From' ? { ...h, value: 'x <x@notexample.test>' } : h)))), []);
   // our domain behind a comment or spaces, as RFC 5322 reads it (and a mail program shows it)
   for (const value of ['CEO <ceo@(x)example.test>', 'CEO <ceo @ example . test>', 'Board: ceo@example.test;']) {
     assert.ok((await hits(context(GOOD_HEADERS.map((h) => (h.name === 'From' ? { ...h, value } : h))))).includes('FROM_OWN_DOMAIN_UNAUTHENTICATED'), value);
