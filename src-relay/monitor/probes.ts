@@ -557,7 +557,15 @@ export const alertMailProbe: Probe = {
     const to = context.config.alerts.emailTo;
     const own = domainSet(context.config.domains);
     const outside = to.filter((address) => !inDomains(address, own));
-    if (to.length === 0) return { status: 'ok', detail: 'no alert e-mail is set: alerts show on the dashboard and in the desktop app' };
+    if (to.length === 0) {
+      // a small office does not watch a dashboard: without a mail or a webhook, an outage is found by the users
+      if (context.config.alerts.webhookUrl) return { status: 'ok', detail: 'no alert e-mail is set; alerts are posted to the webhook (alerts.webhookUrl)' };
+      return {
+        status: 'warning',
+        detail: 'no alert e-mail is set: nobody is told when mail stops, unless the admin page or the desktop app is open at the time',
+        hint: 'Add an address outside your domains (a mobile or provider mailbox) to "Email alerts to" (alerts.emailTo) in Settings → Configuration → Alerts.',
+      };
+    }
     if (outside.length) return { status: 'ok', detail: `alerts also go to ${outside.join(', ')}, outside your domains` };
     return {
       status: 'warning',

@@ -331,9 +331,9 @@ test('a ping answered just inside its deadline counts; an engine that hangs past
   await assert.rejects(spamdPing(silent, 200), /no answer to PING within 0\.2 s/);
 });
 
-test('alert mail: addresses in our own domains only is a warning (it waits behind an internal outage); one outside, or none, is fine', async () => {
-  const withAlerts = (emailTo: string[]) => {
-    const result = validateConfig({ domains: ['example.test'], internal: { host: '127.0.0.1' }, alerts: { emailTo } });
+test('alert mail: addresses in our own domains only is a warning (it waits behind an internal outage), and so is none with no webhook (nobody is told); one outside is fine', async () => {
+  const withAlerts = (emailTo: string[], webhookUrl?: string) => {
+    const result = validateConfig({ domains: ['example.test'], internal: { host: '127.0.0.1' }, alerts: { emailTo, webhookUrl } });
     if (!result.ok) throw new Error('bad config');
     return context({ config: result.config });
   };
@@ -343,5 +343,8 @@ test('alert mail: addresses in our own domains only is a warning (it waits behin
   assert.match(own.hint ?? '', /Add an address outside your domains/);
   const both = await alertMailProbe.run(withAlerts(['it-admin@example.test', 'admin.phone@provider.test']));
   assert.deepEqual([both.status, both.detail], ['ok', 'alerts also go to admin.phone@provider.test, outside your domains']);
-  assert.equal((await alertMailProbe.run(withAlerts([]))).status, 'ok');
+  const none = await alertMailProbe.run(withAlerts([]));
+  assert.deepEqual([none.status, none.detail], ['warning', 'no alert e-mail is set: nobody is told when mail stops, unless the admin page or the desktop app is open at the time']);
+  assert.match(none.hint ?? '', /"Email alerts to" \(alerts\.emailTo\) in Settings → Configuration → Alerts/);
+  assert.equal((await alertMailProbe.run(withAlerts([], 'https://hooks.example.test/moat'))).status, 'ok');
 });
