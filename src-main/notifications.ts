@@ -26,6 +26,7 @@ export const ALERT_ROUTES: Record<string, string> = {
   'clamav-signatures': `${ROUTES.checklist}?probe=clamav`,
   'open-relay': `${ROUTES.checklist}?probe=open-relay`,
   'account-suspended': ROUTES.accounts,
+  'release-requests': ROUTES.quarantine,
 };
 
 export function routeForRule(rule: string): string {

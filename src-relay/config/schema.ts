@@ -173,7 +173,7 @@ export function isPrivateListen(listen: string): boolean {
  * The alert rules `alerts.disabled` may name (monitor/alert-rules.ts BUILT_IN_RULES, in its order; a test holds them
  * together): a misspelt one switched nothing off and said nothing (config/load.ts alertRuleProblems).
  */
-export const ALERT_RULE_IDS: readonly string[] = ['queue-size', 'queue-age', 'internal-down', 'delivery-failures', 'disk-free', 'tls-expiry', 'backup-age', 'clamav-signatures', 'account-suspended', 'open-relay'];
+export const ALERT_RULE_IDS: readonly string[] = ['queue-size', 'queue-age', 'internal-down', 'delivery-failures', 'disk-free', 'tls-expiry', 'backup-age', 'clamav-signatures', 'account-suspended', 'release-requests', 'open-relay'];
 
 export const MAX_DOMAINS = 1000;
 export const MAX_RECIPIENT_LIST = 50_000;

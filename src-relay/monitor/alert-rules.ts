@@ -19,6 +19,8 @@ export interface RuleContext {
   config: Config;
   /** `held`: messages held on their own (they wait for the admin, not for a server). */
   queueSummary(): { size: number; oldest: number | null; held: number };
+  /** Quarantined messages a user asked on the users' page to have released, waiting for the admin's answer. */
+  releaseRequests(): number;
   routeStates(): RouteState[];
   metrics: Metrics;
   /** Free and total bytes of the data directory's file system; null when it cannot be told. */
@@ -270,6 +272,26 @@ export const accountSuspendedRule: AlertRule = {
   },
 };
 
+/**
+ * A user asked for a quarantined message (approval mode) and waits: told "your administrator will decide", they wait
+ * on an admin who may not have the admin page open. As an alert, the request reaches the mail, the webhook and the
+ * desktop like any other.
+ */
+export const releaseRequestsRule: AlertRule = {
+  id: 'release-requests',
+  severity: 'warning',
+  title: 'Users wait for your answer on quarantined mail',
+  check({ releaseRequests }) {
+    const waiting = releaseRequests();
+    if (waiting === 0) return { state: 'good', message: 'No release request waits for an answer.' };
+    return {
+      state: 'bad',
+      message: `${waiting === 1 ? '1 quarantined message a user asked' : `${waiting} quarantined messages users asked`} to have released ${waiting === 1 ? 'waits' : 'wait'} for your answer.`,
+      hint: 'Open Quarantine: each such message says who asked. Release or delete it; the user gets an e-mail with your answer either way.',
+    };
+  },
+};
+
 export const openRelayRule: AlertRule = {
   id: 'open-relay',
   severity: 'critical',
@@ -297,5 +319,6 @@ export const BUILT_IN_RULES: readonly AlertRule[] = [
   backupAgeRule,
   clamavSignaturesRule,
   accountSuspendedRule,
+  releaseRequestsRule,
   openRelayRule,
 ];

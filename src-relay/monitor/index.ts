@@ -359,6 +359,7 @@ export class Monitor {
       now: clock(),
       config,
       queueSummary: () => queue.store.summary(),
+      releaseRequests: () => queue.store.releaseRequestCount(),
       routeStates,
       metrics: this.metrics,
       diskSpace: () => (this.options.diskSpace ?? realDiskSpace)(dataDir),

@@ -551,3 +551,30 @@ test('a public user page address (0.0.0.0) is refused by the config loader and b
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("approval mode: a user's request raises an alert (mail, webhook and desktop hear of it), which clears once no request waits", { timeout: TEST_TIMEOUT_MS }, async () => {
+  const own = await startRelay(sink.port, { ...JUNK, quarantine: { userPage: { listen: '127.0.0.1:0', releaseMode: 'approval' } } });
+  const links = await UserLinks.open(own.dataDir);
+  const raised = () => own.relay.monitor.alerts.open().find((alert) => alert.rule === 'release-requests');
+  try {
+    const first = await quarantined(own, ['a@example.test'], `asked ${Date.now()}`);
+    const second = await quarantined(own, ['b@example.test'], `asked too ${Date.now()}`);
+    await own.relay.monitor.checkAlerts();
+    assert.equal(raised(), undefined, 'quarantined alone, nobody asked: no alert');
+    assert.equal((await press(own, newClient(), token(links, 'a@example.test', first), 'request')).status, 200);
+    assert.equal((await press(own, newClient(), token(links, 'b@example.test', second), 'request')).status, 200);
+    await own.relay.monitor.checkAlerts();
+    assert.equal(raised()?.severity, 'warning');
+    assert.equal(raised()?.message, '2 quarantined messages users asked to have released wait for your answer.');
+    const call = (input: unknown) => callHandler(quarantineHandlers, 'quarantine.decideRequest', input, apiContext(own.relay));
+    await call({ id: first, recipient: 'a@example.test', decision: 'deny' });
+    await own.relay.monitor.checkAlerts();
+    assert.ok(raised(), 'one request still waits');
+    await call({ id: second, recipient: 'b@example.test', decision: 'approve' });
+    await own.relay.monitor.checkAlerts();
+    assert.equal(raised(), undefined);
+    assert.equal(own.relay.monitor.alerts.history().find((alert) => alert.rule === 'release-requests')?.clearMessage, 'No release request waits for an answer.');
+  } finally {
+    await own.stop();
+  }
+});

@@ -14,6 +14,7 @@ const ALERT_RULES: readonly { rule: string; label: string }[] = [
   { rule: 'clamav-signatures', label: 'Virus signatures out of date' },
   { rule: 'open-relay', label: 'The relay may be open to anyone' },
   { rule: 'account-suspended', label: 'A submission account was suspended' },
+  { rule: 'release-requests', label: 'A user asked for quarantined mail to be released' },
 ];
 
 const SEVERITIES: readonly { value: Severity; label: string }[] = [
