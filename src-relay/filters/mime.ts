@@ -582,8 +582,10 @@ class MimeWalker {
     const tnef = leaf.tnef.end();
     if (tnef) leaf.part.archive = { members: [...(leaf.part.archive?.members ?? []), ...tnef.files], problem: leaf.part.archive?.problem ?? tnef.problem };
     if (leaf.kind === 'html' && leaf.html.length) {
-      const visible = stripHtml(leaf.html.join(''));
-      this.htmlChars += visibleChars(visible);
+      const links: string[] = [];
+      const visible = stripHtml(leaf.html.join(''), links);
+      // what the sender wrote: the link notes are ours
+      this.htmlChars += visibleChars(visible) - links.reduce((sum, note) => sum + visibleChars(note), 0);
       if (this.htmlText.length < MAX_TEXT_CHARS) this.htmlText += visible.slice(0, MAX_TEXT_CHARS - this.htmlText.length);
     }
   }
@@ -721,12 +723,30 @@ export function decodeQuotedPrintable(input: Buffer): Buffer {
 const HIDDEN_START = /<(script|style|head)\b/iy;
 const HIDDEN_END: Record<string, RegExp> = { script: /<\/script\s*>/gi, style: /<\/style\s*>/gi, head: /<\/head\s*>/gi };
 
+/** Where a link goes, as far as its tag is read for it (a tag can be 512 KiB; an href is near its start). */
+const LINK_TAG_READ = 2048;
+const LINK_OPEN = /<a\b/iy;
+const LINK_CLOSE = /<\/a\s*>/iy;
+const HREF = /\bhref\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))/i;
+/** A link target shown longer than this is cut (the start names the host, which is what a person judges). */
+const MAX_LINK_SHOWN = 200;
+
+/** The target of an `<a href>` tag, as it stands; null for none, or one within the page ("#top"). */
+function linkTarget(tag: string): string | null {
+  const match = HREF.exec(tag.slice(0, LINK_TAG_READ));
+  const target = (match?.[1] ?? match?.[2] ?? match?.[3] ?? '').trim();
+  if (target === '' || target.startsWith('#')) return null;
+  return target.length > MAX_LINK_SHOWN ? `${target.slice(0, MAX_LINK_SHOWN)}…` : target;
+}
+
 /**
  * The text a reader would see in an HTML part: no tags, scripts, styles or comments; entities for spaces decoded.
  * One pass from left to right: each search for an end ("-->", ">", "</script>") that finds none is remembered, so
  * a part of 512 KiB of "<" or "<!--" costs one scan, not one per "<" (a regex per tag type did: a minute).
+ * Given `links`, each link's target follows its words (" [→ http://…]"), since the words of a phishing link hide
+ * where it goes; each note added is pushed to `links`, for counts of what the sender wrote to leave them out.
  */
-export function stripHtml(html: string): string {
+export function stripHtml(html: string, links?: string[]): string {
   const out: string[] = [];
   // from which position on each end is known to be missing
   const missing = new Map<string, number>();
@@ -741,6 +761,14 @@ export function stripHtml(html: string): string {
     return at === -1 ? null : { at, length: text.length };
   };
   let at = 0;
+  let pendingLink: string | null = null;
+  const noteLink = () => {
+    if (pendingLink === null) return;
+    const note = ` [→ ${pendingLink}] `;
+    out.push(note);
+    links!.push(note);
+    pendingLink = null;
+  };
   while (at < html.length) {
     const open = html.indexOf('<', at);
     if (open === -1) break;
@@ -760,9 +788,19 @@ export function stripHtml(html: string): string {
     // no end: the rest is text, as a reader would see it
     if (!end) break;
     out.push(html.slice(at, open), ' ');
+    if (links) {
+      LINK_CLOSE.lastIndex = open;
+      LINK_OPEN.lastIndex = open;
+      if (LINK_CLOSE.test(html)) noteLink();
+      else if (LINK_OPEN.test(html)) {
+        noteLink();
+        pendingLink = linkTarget(html.slice(open, Math.min(end.at, open + LINK_TAG_READ)));
+      }
+    }
     at = end.at + end.length;
   }
   out.push(html.slice(at));
+  if (links) noteLink();
   return out
     .join('')
     .replace(/&nbsp;|&#160;|&#xa0;/gi, ' ')

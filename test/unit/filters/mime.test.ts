@@ -114,6 +114,27 @@ test('stripHtml leaves no tags, comments, scripts or styles', () => {
   assert.equal(stripHtml('<!-- x --><head><title>t</title></head><b>a</b>&nbsp;b<script>evil()</script>'), 'a b');
 });
 
+test("stripHtml given a list puts each link's target after its words, where a person judging a phishing message needs it; without, the text alone", () => {
+  const html = '<p>Your mailbox is full. <A class="btn" HREF="http://login.example.invalid/?u=1&amp;x=2">Keep password</a> today.</p><a href="#top">top</a> <a href=\'mailto:it@example.test\'>IT</a> <a name="x">no link</a> <a href=https://unclosed.example.invalid/>last';
+  const links: string[] = [];
+  assert.equal(
+    stripHtml(html, links),
+    'Your mailbox is full. Keep password [→ http://login.example.invalid/?u=1&x=2] today. top IT [→ mailto:it@example.test] no link last [→ https://unclosed.example.invalid/]',
+  );
+  assert.equal(links.length, 3);
+  assert.equal(stripHtml(html), 'Your mailbox is full. Keep password today. top IT no link last');
+  // a target past 200 characters is cut; an href past the first 2 KiB of its tag is not looked for
+  assert.equal(stripHtml(`<a href="http://x.invalid/${'a'.repeat(300)}">go</a>`, []), `go [→ http://x.invalid/${'a'.repeat(200 - 'http://x.invalid/'.length)}…]`);
+  assert.equal(stripHtml(`<a ${'x'.repeat(3000)} href="http://far.invalid/">go</a>`, []), 'go');
+});
+
+test('an HTML part shows its link targets in the text (previews), not in the count of what the sender wrote (the HTML_ONLY rule)', async () => {
+  const raw = 'From: a@b.test\r\nMIME-Version: 1.0\r\nContent-Type: text/html\r\n\r\n<p>Hi <a href="http://login.example.invalid/">Keep password</a></p>\r\n';
+  const { summary } = await parse(raw);
+  assert.equal(summary.text, 'Hi Keep password [→ http://login.example.invalid/]');
+  assert.equal(summary.htmlChars, 'HiKeeppassword'.length);
+});
+
 test('magic numbers: PE, DOS stub, ELF, zip, ISO at 32769, and nothing for text', () => {
   assert.equal(detectFileType(peExecutable()), 'pe-executable');
   assert.equal(detectFileType(Buffer.from('MZ\x90\x00\x03\x00', 'latin1')), 'dos-executable');
