@@ -152,7 +152,7 @@ function RelayCard({ relay, now, unanswered, paused }: { relay: CallState<RelayS
               {/* a route is known once mail has gone its way; until then the internal server is there, not yet tried */}
               {status.state === 'running' && !status.routes.some((route) => route.route === 'internal') ? (
                 <li>
-                  <Badge tone="neutral">Not tried yet</Badge> <strong>{ROUTE_NAMES.internal}</strong> <span className="muted">no delivery since the relay started</span>
+                  <Badge tone="neutral">Not tried yet</Badge> <strong>{ROUTE_NAMES.internal}</strong> <span className="muted">{status.appliedAt ? 'nothing to deliver since an Apply restarted the relay' : 'nothing to deliver since the relay started'}</span>
                 </li>
               ) : null}
               {status.routes.map((route) => (

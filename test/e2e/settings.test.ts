@@ -277,7 +277,7 @@ e2eTest('settings: the configuration is grouped by task with human labels, and "
   assert.ok(relay.serve.running);
   // the restarted relay has delivered nothing yet: the dashboard lists its internal server as not tried, not "no routes"
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: /^Dashboard/ }).click();
-  await textMatches(page.locator('.routes'), /^Not tried yet Internal server no delivery since the relay started$/);
+  await textMatches(page.locator('.routes'), /^Not tried yet Internal server nothing to deliver since an Apply restarted the relay$/);
   // and says why it runs for seconds only
   await textMatches(page.locator('section[aria-labelledby="relay-title"] > p').first(), /^Running for .+, since an Apply restarted it at .+$/);
   await screenshot(page, '65-dashboard-after-apply');
@@ -607,6 +607,9 @@ e2eTest('settings: an Apply whose listener address another program holds marks t
     assert.equal(await field(page, 'STARTTLS listener address').locator('.field-error').count(), 0);
     await textMatches(bar, /Everything checks out/);
     assert.equal((await admin.call('relay.status', {})).addresses.submission, `127.0.0.1:${blocker.port}`);
+    // a new edit: "Applied …" above it would read as if it were applied too
+    await page.getByLabel('TLS listener address', { exact: true }).fill('127.0.0.1:0');
+    assert.equal(await page.getByRole('status').filter({ hasText: 'Applied' }).count(), 0);
   } finally {
     await blocker.release();
   }

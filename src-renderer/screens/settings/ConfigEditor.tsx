@@ -134,6 +134,9 @@ function Editor({ view, reload }: { view: ConfigView; reload: () => Promise<void
   const setDraft = (key: string, value: Draft) => {
     setDrafts((current) => ({ ...current, [key]: value }));
     setApplyFailed(({ [key]: _edited, ...rest }) => rest);
+    // "Applied …" above new edits reads as if they were applied too
+    setReport('');
+    setNotes([]);
   };
 
   return (
