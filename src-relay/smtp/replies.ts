@@ -35,7 +35,7 @@ export const REPLIES = {
   startTlsFirst: { code: 530, enhanced: '5.7.0', text: 'Must issue a STARTTLS command first' },
   authFailed: { code: 535, enhanced: '5.7.8', text: 'Authentication credentials invalid' },
   authzidRefused: { code: 535, enhanced: '5.7.8', text: 'Authentication refused: an account may act only as itself (leave the authorization identity empty)' },
-  authLocked: { code: 454, enhanced: '4.7.0', text: 'Too many failed logins, try again later' },
+  authLocked: { code: 454, enhanced: '4.7.0', text: 'Too many failed logins, try again later (your mail administrator can unlock it at once)' },
   authUnavailable: { code: 454, enhanced: '4.7.0', text: 'Temporary authentication failure, try again later' },
   tooManyAuthFailures: { code: 421, enhanced: '4.7.0', text: 'Too many failed logins, closing connection' },
   senderNotOwned: { code: 550, enhanced: '5.7.1', text: 'Sender address not allowed for this account' },
