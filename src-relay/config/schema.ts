@@ -107,6 +107,13 @@ const mailboxSchema = z
     return `${value.slice(0, at).toLowerCase()}@${normalizeDomain(domain) ?? domain.toLowerCase()}`;
   });
 
+/** The built-in junk rules' ids (filters/builtin-rules.ts BUILTIN_RULES; a test keeps the two lists alike). */
+export const BUILTIN_RULE_IDS = [
+  'GTUBE', 'MISSING_DATE', 'MALFORMED_DATE', 'FUTURE_DATE', 'MISSING_FROM', 'MALFORMED_FROM', 'MISSING_MESSAGE_ID', 'MALFORMED_MESSAGE_ID',
+  'MISSING_SUBJECT', 'FROM_OWN_DOMAIN_UNAUTHENTICATED', 'FROM_NAME_HIDES_ADDRESS', 'HTML_ONLY', 'HTML_LITTLE_TEXT', 'BASE64_TEXT',
+  'NEEDLESSLY_ENCODED_SUBJECT', 'UNUSUAL_ENCODING', 'MALFORMED_MIME', 'DISGUISED_ATTACHMENT_NAME',
+] as const;
+
 const seconds = (min: number, max: number) => z.number().int().min(min).max(max);
 /** A port Moat connects to (a listener's address takes 0: the OS picks one). */
 const port = z.number().int().min(1).max(65535);
@@ -434,11 +441,11 @@ export const ConfigSchema = z.strictObject({
       failMode: z
         .record(z.string().regex(/^[a-z0-9-]+$/), z.enum(['closed', 'open']))
         .default({})
-        .meta({ description: 'Per filter name, when it fails or its engine is unreachable: "closed" (451, the sender retries; the default) or "open" (deliver tagged)' }),
+        .meta({ description: 'Per filter name, when it fails or its engine is unreachable: "closed" (451, the sender retries; the default) or "open" (deliver tagged). Names: clamav, rspamd, spamd, sender-auth, attachments, builtin-rules. Example: {"rspamd": "open"}' }),
       rules: z
         .record(z.string().regex(/^[A-Z0-9_]+$/), z.number().min(-1000).max(1000))
         .default({})
-        .meta({ description: 'Score of a built-in rule by id, replacing the default (0 turns the rule off); see "Built-in junk rules"' }),
+        .meta({ description: `Score of a built-in rule by id, replacing the default (0 turns the rule off); each message's decision names the rules it hit. Ids: ${BUILTIN_RULE_IDS.join(', ')}. Example: {"MISSING_DATE": 0, "HTML_ONLY": 3}` }),
       unchecked: z
         .enum(['quarantine', 'reject'])
         .default('quarantine')

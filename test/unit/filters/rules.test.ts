@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BuiltinRulesFilter, BUILTIN_RULES, GTUBE } from '../../../src-relay/filters/builtin-rules.ts';
 import { AttachmentFilter, effectiveExtension } from '../../../src-relay/filters/attachments.ts';
-import { ConfigSchema, DEFAULT_BLOCKED_EXTENSIONS } from '../../../src-relay/config/schema.ts';
+import { BUILTIN_RULE_IDS, ConfigSchema, DEFAULT_BLOCKED_EXTENSIONS } from '../../../src-relay/config/schema.ts';
 import { decide } from '../../../src-relay/filters/policy.ts';
 import { SenderLists } from '../../../src-relay/filters/sender-lists.ts';
 import { openDatabase } from '../../../src-relay/store/db.ts';
@@ -177,4 +177,8 @@ test('sender lists: addresses and domains with subdomains; deny beats allow; all
   } finally {
     db.close();
   }
+});
+
+test("Settings' help for the rule scores names every built-in rule, and only those", () => {
+  assert.deepEqual([...BUILTIN_RULE_IDS].sort(), BUILTIN_RULES.map((rule) => rule.id).sort());
 });
