@@ -113,7 +113,8 @@ export function digestSubject(count: number): string {
 function digestFrame(options: DigestMailOptions): { intro: string[]; closing: string[] } {
   const { entries, more, now, linksExpireAt, releaseMode, retentionDays, to } = options;
   const total = entries.length + more;
-  const action = releaseMode === 'approval' ? 'look at it safely or ask for it' : 'look at it safely or have it delivered';
+  // a message that may be dangerous (an attachment of a blocked type) can only be asked for, in either mode
+  const action = releaseMode === 'approval' ? 'look at it safely or ask for it' : 'look at it safely and have it delivered (or, for one that may be dangerous, ask for it)';
   const intro = [
     `The mail filter held ${total} message${total === 1 ? '' : 's'} addressed to you (${displayText(to)}) that ${total === 1 ? 'is' : 'are'} not in your mailbox.`,
     linksExpireAt !== null

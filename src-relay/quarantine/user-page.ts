@@ -224,6 +224,8 @@ export class UserPage {
       : approval
         ? button('request', 'Ask for release', true)
         : button('release', 'Release to me', true);
+    // no "Always allow" for our own domains (forgers pose as them) or a sender allowed already: its words go too
+    const canAllow = !inDomains(message.sender, this.ownDomains) && listed !== 'allow';
     const body = `
 <p>This message for <strong>${escapeHtml(recipient)}</strong> was held back by the mail filter and has not reached your mailbox.</p>
 <dl>
@@ -235,7 +237,7 @@ ${from && message.sender && !fromIsSender(rawFrom, message.sender) ? `<dt>Sent b
 <p class="why"><strong>Why it was held:</strong> ${escapeHtml(whyInWords(waiting.decision, message))}</p>
 <div class="actions">
 ${release}
-${inDomains(message.sender, this.ownDomains) || listed === 'allow' ? '' : button('allow', 'Always allow this sender')}
+${canAllow ? button('allow', 'Always allow this sender') : ''}
 ${listed === 'deny' ? '' : button('block', 'Block this sender')}
 </div>
 ${listed ? `<p class="note">You have ${listed === 'deny' ? 'blocked' : 'always allowed'} this sender (your lists are below).</p>` : ''}
@@ -247,7 +249,7 @@ ${
           ? 'Because this message may be dangerous, only your mail administrator can release it: ask for release and they will decide.'
           : approval
             ? 'Your mail administrator decides on each request; you will get an e-mail with the answer.'
-            : '"Release to me" delivers it to your mailbox only. "Always allow" stops mail from this sender being held as junk for you (viruses and dangerous attachments are still stopped). "Block" keeps mail from this sender away from you.'
+            : `"Release to me" delivers it to your mailbox only.${canAllow ? ' "Always allow" stops mail from this sender being held as junk for you (viruses and dangerous attachments are still stopped).' : ''}${listed === 'deny' ? '' : ' "Block" keeps mail from this sender away from you.'}`
       }</p>`
 }
 ${

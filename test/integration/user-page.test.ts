@@ -409,6 +409,9 @@ test('a sender in our own domains cannot be always allowed from the page: no but
   const shown = await http(direct, client, 'GET', `/q/${link}`);
   assert.equal(shown.status, 200);
   assert.doesNotMatch(shown.body, />Always allow this sender</);
+  // nor words about a button that is not there
+  assert.doesNotMatch(shown.body, /"Always allow" stops/);
+  assert.match(shown.body, /"Release to me" delivers it to your mailbox only\. "Block" keeps mail from this sender away from you\./);
   assert.match(shown.body, /<button[^>]*>Block this sender<\/button>/);
   assert.match(shown.body, /says it is from your own organisation \(<strong>boss@example\.test<\/strong>\)\. Such mail is checked every time, because forgers pose as it/);
   const pressed = await press(direct, client, link, 'allow');
