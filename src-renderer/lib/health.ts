@@ -82,3 +82,32 @@ export const NOT_ANSWERING: { label: string; tone: Tone; title: string } = {
   tone: 'critical',
   title: 'The admin service did not answer (is the relay running?): the screens show what it said before and may be out of date',
 };
+
+/** A submission account as the dashboard reads it (accounts.list): a lockout after failed log-ins, until when and from where. */
+export interface AccountLock {
+  name: string;
+  lockedUntil: number | null;
+  /** The client addresses it is locked for; null: every address. */
+  lockedFrom: string[] | null;
+}
+
+/**
+ * Accounts whose log-ins are refused now after failed ones: their user's right password gets "try again later" too,
+ * and nothing else on the dashboard would say so (no alert is raised for a lockout: guessing from outside is daily).
+ */
+export function lockedAccountWarnings(accounts: readonly AccountLock[] | null | undefined, now: number): LiveWarning[] {
+  const locked = (accounts ?? []).filter((account) => account.lockedUntil !== null && account.lockedUntil > now);
+  if (locked.length === 0) return [];
+  const one = (account: AccountLock) =>
+    `${account.name} ${account.lockedFrom ? `from ${account.lockedFrom.join(', ')}` : 'from every address it has not logged in from lately'}, until ${new Date(account.lockedUntil!).toLocaleTimeString()}`;
+  return [
+    {
+      id: 'logins-locked',
+      title: locked.length === 1 ? `The account ${locked[0]!.name} cannot log in to send mail` : `${locked.length} accounts cannot log in to send mail`,
+      raw: null,
+      since: null,
+      detail: `Locked after failed log-ins: ${locked.map(one).join('; ')}. The right password is refused too until then. Someone guessing, or a mail program with an old password.`,
+      link: { href: '#/settings/accounts', label: 'Unlock under Settings → Submission accounts' },
+    },
+  ];
+}

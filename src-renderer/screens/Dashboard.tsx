@@ -8,7 +8,7 @@ import { DiskUseCard } from '../components/DiskUse.tsx';
 import { groupAlerts, type Alert } from '../lib/alerts.ts';
 import { formatCount, formatDuration } from '../lib/format.ts';
 import { RELAY_STATE } from '../lib/words.ts';
-import { liveWarnings, type LiveWarning } from '../lib/health.ts';
+import { liveWarnings, lockedAccountWarnings, type LiveWarning } from '../lib/health.ts';
 import { PlainError } from '../components/PlainError.tsx';
 
 type RelayStatus = Output<'relay.status'>;
@@ -33,7 +33,11 @@ export function Dashboard({ relay, unanswered, summary, openAlerts }: { relay: C
   // moat.json edited by hand sends no event: the relay's word on it is asked for each time the dashboard opens
   const reloadRelay = relay.reload;
   useEffect(() => void reloadRelay(), [reloadRelay]);
-  const warnings = liveWarnings(relay.data, summary.data);
+  const accounts = useCall('accounts.list', {});
+  // a lockout sends no event of its own: asked again as the clock on this page moves (every 15 s)
+  const reloadAccounts = accounts.reload;
+  useEffect(() => void reloadAccounts(), [now, reloadAccounts]);
+  const warnings = [...liveWarnings(relay.data, summary.data), ...lockedAccountWarnings(accounts.data?.accounts, now)];
   const checklist = useCall('checklist.get', {});
   const failingProbes = checklist.data?.probes.filter((probe) => probe.status === 'failing').length ?? 0;
   const warnedProbes = checklist.data?.probes.filter((probe) => probe.status === 'warning').length ?? 0;

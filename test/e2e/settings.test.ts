@@ -89,6 +89,13 @@ e2eTest('settings: a submission account is added, sends mail, gets a new passwor
   // by itself, and says for which address
   await assert.rejects(submit(submission, { user: 'scanner', pass: 'a wrong password' }, 'scanner@example.test', ['bob@example.test'], officeMessage('scanner@example.test', 'bob@example.test', 'wrong')), /\b535\b/);
   await textMatches(account, /Locked\s*from 127\.0\.0\.1 only, until/);
+  // the dashboard says so too (no alert is raised for a lockout), with the way back here
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: /^Dashboard/ }).click();
+  const attention = page.locator('section[aria-labelledby="warnings-title"]');
+  await textMatches(attention, /The account scanner cannot log in to send mail.*scanner from 127\.0\.0\.1, until .*The right password is refused too/s);
+  await screenshot(page, '04-dashboard-login-locked');
+  await attention.getByRole('link', { name: 'Unlock under Settings → Submission accounts' }).click();
+  await textMatches(account, /Locked\s*from 127\.0\.0\.1 only, until/);
   await account.getByRole('button', { name: 'Unlock', exact: true }).click();
   await textMatches(account, /Active/);
 

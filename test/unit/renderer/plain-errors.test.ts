@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { explainError, PLAIN_ERROR_RULES } from '../../../src-renderer/lib/plain-errors.ts';
-import { liveWarnings, relayBadge } from '../../../src-renderer/lib/health.ts';
+import { liveWarnings, lockedAccountWarnings, relayBadge } from '../../../src-renderer/lib/health.ts';
 import { senderKey, senderLabel } from '../../../src-renderer/lib/sender.ts';
 import { fromDisplayName } from '../../../src-relay/util/header-text.ts';
 
@@ -156,4 +156,16 @@ test('a display name holding "<an address of ours>" is never read as the From ad
   assert.equal(senderLabel({ sender, senderName }), 'hostile@sender.invalid, named "IT Helpdesk \ufffd moc.kcaby@ \u2039admin@example.test\u203a"');
   const other = fromDisplayName('"IT <admin@example.test>" <hostile@sender.invalid>', 'bounce@esp.example');
   assert.equal(senderLabel({ sender: 'bounce@esp.example', senderName: other }), 'hostile@sender.invalid, named "IT \u2039admin@example.test\u203a", sent by bounce@esp.example');
+});
+
+test('an account locked after failed log-ins is a warning on the dashboard with where to unlock it; an expired lock or none is not', () => {
+  const now = Date.parse('2026-12-07T10:00:00Z');
+  assert.deepEqual(lockedAccountWarnings([{ name: 'alice', lockedUntil: now - 1, lockedFrom: null }, { name: 'bob', lockedUntil: null, lockedFrom: null }], now), []);
+  const [one] = lockedAccountWarnings([{ name: 'alice', lockedUntil: now + 15 * 60_000, lockedFrom: ['192.0.2.7'] }], now);
+  assert.equal(one!.title, 'The account alice cannot log in to send mail');
+  assert.match(one!.detail!, /^Locked after failed log-ins: alice from 192\.0\.2\.7, until .+\. The right password is refused too until then\./);
+  assert.deepEqual(one!.link, { href: '#/settings/accounts', label: 'Unlock under Settings → Submission accounts' });
+  const two = lockedAccountWarnings([{ name: 'alice', lockedUntil: now + 1, lockedFrom: null }, { name: 'scanner', lockedUntil: now + 2, lockedFrom: null }], now);
+  assert.equal(two[0]!.title, '2 accounts cannot log in to send mail');
+  assert.match(two[0]!.detail!, /alice from every address it has not logged in from lately, until .+; scanner from every address/);
 });
