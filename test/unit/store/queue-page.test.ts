@@ -185,7 +185,7 @@ test('Tracking finds messages in any state by sender, recipient, Message-ID and 
   assert.deepEqual(found({ from: T0 + 2 * 60_000, to: T0 + 4 * 60_000, limit: 10 }), ['delta', 'charlie', 'bravo']);
   assert.deepEqual(found({ limit: 2 }), ['quarantined', 'echo']);
   const [bravo] = store.trackMessages({ messageId: '<bravo@sender.test>', limit: 1 });
-  assert.deepEqual(bravo!.recipients, [{ address: 'bob@example.test', status: 'delivered' }, { address: 'x@remote.test', status: 'pending' }]);
+  assert.deepEqual(bravo!.recipients, [{ address: 'bob@example.test', status: 'delivered', attempts: 1 }, { address: 'x@remote.test', status: 'pending', attempts: 0 }]);
 });
 
 test('Tracking finds refusals, which have no message row, by sender, recipient and time.', () => {
