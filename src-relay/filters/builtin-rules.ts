@@ -144,16 +144,17 @@ export const BUILTIN_RULES: readonly BuiltinRule[] = [
       const addresses = [...fromAddresses(fields.map((value) => ({ name: 'from', value }))), ...fields.flatMap((value) => mailboxAddresses(value).addresses)];
       // a sub-domain of ours too ("it.example.test"), and the relay's own name: a forged copy of its quarantine digest
       // (From postmaster@relay.example.test) teaches users to click
-      const own = addresses.find((address) => underOwnDomain(address, input.ownDomains));
+      const own = addresses.find((address) => ownRootOf(addressDomain(address), input.ownDomains) !== null);
       if (!own) return false;
       const ownDomain = addressDomain(own)!;
+      const root = ownRootOf(ownDomain, input.ownDomains)!;
       // DMARC passed for that domain, a DKIM signature of it verified, or SPF passed for it (the office's own SPF record
-      // allows the sending host: its web shop, its mailing service, without a DMARC record yet); an attacker's pass
-      // for its own domain does not count
+      // allows the sending host: its web shop, its mailing service, without a DMARC record yet); a pass for another
+      // name of ours counts too (news.example.test sent through bounce.example.test, relaxed alignment); an attacker's
+      // pass for its own domain does not
+      const ours = (name: string) => aligned(name, ownDomain) || ownRootOf(normalizeDomain(name), new Set([root])) !== null;
       const passed = (input.message.results ?? []).some(
-        (result) =>
-          result.passed &&
-          (result.passed.dmarc.includes(ownDomain) || result.passed.dkim.some((signer) => aligned(signer, ownDomain)) || (result.passed.spf ?? []).some((domain) => aligned(domain, ownDomain))),
+        (result) => result.passed && (result.passed.dmarc.includes(ownDomain) || result.passed.dkim.some(ours) || (result.passed.spf ?? []).some(ours)),
       );
       return passed ? false : `From: ${own}`;
     },
@@ -314,11 +315,10 @@ function hidesExtension(name: string): boolean {
   return extension !== null && /^\s{4}$/.test(name.slice(Math.max(0, extension.index - 4), extension.index));
 }
 
-/** The address is at one of `domains` or a sub-domain of one (each compared by its end: one pass per domain). */
-function underOwnDomain(address: string, domains: ReadonlySet<string>): boolean {
-  const domain = addressDomain(address);
-  if (domain === null) return false;
-  if (domains.has(domain)) return true;
-  for (const own of domains) if (domain.endsWith(`.${own}`)) return true;
-  return false;
+/** Which of `domains` the domain is, or is a sub-domain of (each compared by its end: one pass per domain); null for none. */
+function ownRootOf(domain: string | null, domains: ReadonlySet<string>): string | null {
+  if (domain === null) return null;
+  if (domains.has(domain)) return domain;
+  for (const own of domains) if (domain.endsWith(`.${own}`)) return own;
+  return null;
 }

@@ -585,7 +585,7 @@ class MimeWalker {
       const links: string[] = [];
       const visible = stripHtml(leaf.html.join(''), links);
       // what the sender wrote: the link notes are ours
-      this.htmlChars += visibleChars(visible) - links.reduce((sum, note) => sum + visibleChars(note), 0);
+      this.htmlChars += visibleChars(visible) - links.reduce((sum, note) => sum + visibleChars(readableText(note)), 0);
       if (this.htmlText.length < MAX_TEXT_CHARS) this.htmlText += visible.slice(0, MAX_TEXT_CHARS - this.htmlText.length);
     }
   }
@@ -801,8 +801,12 @@ export function stripHtml(html: string, links?: string[]): string {
   }
   out.push(html.slice(at));
   if (links) noteLink();
-  return out
-    .join('')
+  return readableText(out.join(''));
+}
+
+/** Text out of HTML as a reader sees it: the entities for spaces and markup decoded, whitespace runs one space. */
+function readableText(text: string): string {
+  return text
     .replace(/&nbsp;|&#160;|&#xa0;/gi, ' ')
     .replace(/&amp;/gi, '&')
     .replace(/&lt;/gi, '<')

@@ -71,12 +71,17 @@ export function listKeysOf(address: string): string[] {
   if (at <= 0) return [];
   const domain = normalizeDomain(address.slice(at + 1)) ?? address.slice(at + 1);
   const keys = [`${address.slice(0, at).toLowerCase()}@${domain}`];
-  // no list entry names a domain longer than DNS allows: the parents of one from the network are not looked up
-  // (a domain of 100,000 dots would be 100,000 keys)
-  if (domain.length > MAX_DOMAIN_OCTETS) return keys;
+  // the parent domains from the right, up to the longest name DNS allows (no list entry is longer): a domain of
+  // 100,000 dots from the network is not 100,000 keys, and its @evil.test is still one of them
   const labels = domain.split('.');
-  for (let i = 0; i < labels.length - 1; i++) keys.push(`@${labels.slice(i).join('.')}`);
-  return keys;
+  const parents: string[] = [];
+  let suffix = labels.at(-1)!;
+  for (let i = labels.length - 2; i >= 0; i--) {
+    suffix = `${labels[i]}.${suffix}`;
+    if (suffix.length > MAX_DOMAIN_OCTETS) break;
+    parents.push(`@${suffix}`);
+  }
+  return [...keys, ...parents.reverse()];
 }
 
 /**

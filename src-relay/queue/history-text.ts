@@ -55,7 +55,7 @@ export function replyOf(entry: Pick<HistoryRow, 'action' | 'detail'>): string | 
     case 'DEFERRED':
       return /^(.*) \(retry in \d+ s\)$/s.exec(detail)?.[1] ?? detail;
     case 'EXPIRED':
-      return /^(.*) \(gave up: in the queue longer than \d+ h\)$/s.exec(detail)?.[1] ?? null;
+      return /^(.*) \(gave up: in the queue longer than [\d.]+ h\)$/s.exec(detail)?.[1] ?? null;
     case 'BOUNCED':
       return detail.startsWith('returned to the sender by ') ? null : detail;
     default:
@@ -81,7 +81,7 @@ export function historyText(entry: Pick<HistoryRow, 'action' | 'detail' | 'recip
       // "returned to the sender by ..." is the admin's bounce; any other detail is a server's reply, kept as it came
       return `Bounced: ${detail.startsWith('returned to the sender by ') ? withActorWords(detail) : detail || 'returned to the sender'}`;
     case 'EXPIRED': {
-      const delivery = /^(.*) \(gave up: in the queue longer than (\d+) h\)$/s.exec(detail);
+      const delivery = /^(.*) \(gave up: in the queue longer than ([\d.]+) h\)$/s.exec(detail);
       if (delivery) return `Gave up after ${delivery[2]} h in the queue; last reply: ${delivery[1]}`;
       const quarantine = /^quarantine kept (\d+) days/.exec(detail);
       if (quarantine) return `Removed from quarantine after ${quarantine[1]} days`;

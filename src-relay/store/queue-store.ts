@@ -234,15 +234,17 @@ const SEARCHED_RECIPIENT_SQL = `(@recipient IS NULL OR r.address LIKE @recipient
  * are of recipients: a message delivered to one and still waiting for another is found as delivered and as waiting,
  * and a search for a recipient is answered with what happened to that recipient.
  */
-const TRACK_OUTCOME_SQL: Record<TrackingOutcomeFilter, string> = {
-  // `+r.status`: the message's own rows by primary key, not every delivered recipient through recipients_due
-  delivered: `m.status IN ('done', 'queued') AND EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND +r.status = 'delivered' AND ${SEARCHED_RECIPIENT_SQL})`,
-  bounced: `m.status IN ('done', 'queued') AND EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND +r.status = 'bounced' AND ${SEARCHED_RECIPIENT_SQL})`,
-  deferred: `m.status = 'queued' AND m.held = 0 AND EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND +r.status = 'pending' AND r.attempts > 0 AND ${SEARCHED_RECIPIENT_SQL})`,
-  held: `m.status = 'queued' AND m.held = 1 AND EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND +r.status = 'pending' AND ${SEARCHED_RECIPIENT_SQL})`,
-  quarantined: `m.status = 'quarantined'`,
-  deleted: `m.status = 'deleted'`,
-  refused: '0',
+const TRACK_OUTCOME_SQL: Record<TrackingOutcomeFilter, string[]> = {
+  // one condition per message status, each its own walk of messages_status by time (merged after): `status IN (…)`
+  // sorted every match of the window instead. `+r.status`: the message's own rows by primary key, not every
+  // delivered recipient through recipients_due.
+  delivered: ['done', 'queued'].map((status) => `m.status = '${status}' AND EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND +r.status = 'delivered' AND ${SEARCHED_RECIPIENT_SQL})`),
+  bounced: ['done', 'queued'].map((status) => `m.status = '${status}' AND EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND +r.status = 'bounced' AND ${SEARCHED_RECIPIENT_SQL})`),
+  deferred: [`m.status = 'queued' AND m.held = 0 AND EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND +r.status = 'pending' AND r.attempts > 0 AND ${SEARCHED_RECIPIENT_SQL})`],
+  held: [`m.status = 'queued' AND m.held = 1 AND EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND +r.status = 'pending' AND ${SEARCHED_RECIPIENT_SQL})`],
+  quarantined: [`m.status = 'quarantined'`],
+  deleted: [`m.status = 'deleted'`],
+  refused: ['0'],
 };
 
 /**
@@ -295,17 +297,21 @@ const STATISTICS_WINDOW_SQL = `SELECT id, sender FROM messages INDEXED BY messag
 /**
  * Message tracking's statement, newest first, with an outcome's condition written in (from the whitelist above): so
  * SQLite sees `m.status = 'done'` and walks messages_status by time instead of testing every message of the window.
+ * An outcome of two statuses is two such walks, each cut at the limit, merged by time.
  */
 function trackMessagesSql(outcome: TrackingOutcomeFilter | null): string {
-  return `SELECT m.id, m.received_at, m.sender, m.subject, m.header_message_id, m.status, m.held, m.client_ip, m.kind, m.from_name, m.queue_attempts FROM messages m
+  const select = (condition: string | null) => `SELECT m.id, m.received_at, m.sender, m.subject, m.header_message_id, m.status, m.held, m.client_ip, m.kind, m.from_name, m.queue_attempts, m.rowid AS row_order FROM messages m
     WHERE m.received_at BETWEEN @from AND @to
       AND (@sender IS NULL OR m.sender LIKE @sender ESCAPE '\\' OR m.from_name LIKE @sender ESCAPE '\\')
       AND (@messageId IS NULL OR m.header_message_id LIKE @messageId ESCAPE '\\')
       AND (@clientIp IS NULL OR m.client_ip LIKE @clientIp ESCAPE '\\')
       AND (@subject IS NULL OR m.subject LIKE @subject ESCAPE '\\')
       AND (@recipient IS NULL OR m.id IN (SELECT message_id FROM recipients WHERE address LIKE @recipient ESCAPE '\\'))
-      ${outcome ? `AND ${TRACK_OUTCOME_SQL[outcome]}` : ''}
+      ${condition ? `AND ${condition}` : ''}
     ORDER BY m.received_at DESC, m.rowid DESC LIMIT @limit`;
+  const conditions = outcome ? TRACK_OUTCOME_SQL[outcome] : [null];
+  if (conditions.length === 1) return select(conditions[0]!);
+  return `SELECT * FROM (${conditions.map((condition) => `SELECT * FROM (${select(condition)})`).join(' UNION ALL ')}) ORDER BY received_at DESC, row_order DESC LIMIT @limit`;
 }
 
 /**

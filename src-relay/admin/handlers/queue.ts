@@ -260,7 +260,8 @@ function trackedMessage(message: TrackedMessageRow & { recipients: TrackedRecipi
 
 /** One recipient's outcome within a queued or finished message. */
 function recipientOutcomeOf(message: Pick<TrackedMessageRow, 'held'>, recipient: TrackedRecipient): Outcome {
-  if (recipient.status === 'delivered' || recipient.status === 'bounced') return recipient.status;
+  // deleted: dropped for that recipient alone (a sender they blocked for themselves), the rest went on
+  if (recipient.status === 'delivered' || recipient.status === 'bounced' || recipient.status === 'deleted') return recipient.status;
   return message.held ? 'held' : recipient.attempts > 0 ? 'deferred' : 'queued';
 }
 

@@ -133,6 +133,9 @@ test('an HTML part shows its link targets in the text (previews), not in the cou
   const { summary } = await parse(raw);
   assert.equal(summary.text, 'Hi Keep password [→ http://login.example.invalid/]');
   assert.equal(summary.htmlChars, 'HiKeeppassword'.length);
+  // entities in a link's target are decoded in its note as in the text: the count stays what the sender wrote
+  const tracked = await parse(`From: a@b.test\r\nMIME-Version: 1.0\r\nContent-Type: text/html\r\n\r\n<p>See <a href="https://news.example.test/t?${'p=v&amp;'.repeat(20)}&nbsp;x">here</a></p>\r\n`);
+  assert.equal(tracked.summary.htmlChars, 'Seehere'.length);
 });
 
 test('magic numbers: PE, DOS stub, ELF, zip, ISO at 32769, and nothing for text', () => {

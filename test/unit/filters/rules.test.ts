@@ -75,6 +75,10 @@ test('From our own domain from outside is suspicious unless DKIM, DMARC or SPF p
     const reasons = (await withHost.check(context(GOOD_HEADERS.map((h) => (h.name === 'From' ? { ...h, value } : h))))).reasons;
     assert.ok(reasons.some((reason) => reason.startsWith('FROM_OWN_DOMAIN_UNAUTHENTICATED')), value);
   }
+  // a pass for another name of ours counts (relaxed alignment): news.example.test sent through bounce.example.test
+  const news = GOOD_HEADERS.map((h) => (h.name === 'From' ? { ...h, value: 'News <news@news.example.test>' } : h));
+  assert.deepEqual(await hits(context(news, {}, { results: passedAs({ dmarc: [], dkim: [], spf: ['bounce.example.test'] }) })), []);
+  assert.deepEqual(await hits(context(news, {}, { results: passedAs({ dmarc: [], dkim: ['example.test.attacker.test'] }) })), ['FROM_OWN_DOMAIN_UNAUTHENTICATED']);
   // a domain that only ends in the same letters is not ours
   assert.deepEqual(await hits(context(GOOD_HEADERS.map((h) => (h.name === 'From' ? { ...h, value: 'x <x@notexample.test>' } : h)))), []);
   // our domain behind a comment or spaces, as RFC 5322 reads it (and a mail program shows it)
