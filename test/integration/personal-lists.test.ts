@@ -9,6 +9,10 @@ import { GTUBE } from '../../src-relay/filters/builtin-rules.ts';
 import { PersonalLists } from '../../src-relay/filters/personal-lists.ts';
 import { SenderLists } from '../../src-relay/filters/sender-lists.ts';
 import { parseDecision } from '../../src-relay/filters/policy.ts';
+import { queueHandlers } from '../../src-relay/admin/handlers/queue.ts';
+import { apiContext } from '../helpers/api-context.ts';
+import { callHandler } from '../helpers/api-call.ts';
+import { until } from '../helpers/submission.ts';
 
 let sink: Sink;
 let relay: TestRelay;
@@ -77,6 +81,13 @@ test('a From address one recipient blocked drops only that recipient: its row is
   assert.deepEqual(sink.messages.find((sunk) => sunk.raw.includes('Subject: from block'))!.to, ['erin@example.test']);
   const rows = Object.fromEntries(relay.relay.queue.store.recipients(id).map((row) => [row.address, row.status]));
   assert.equal(rows['dave@example.test'], 'deleted');
+  // tracking says so for dave, and Delivered for erin: never "In the queue" for a recipient that was dropped
+  await until('erin is delivered', () => relay.relay.queue.store.recipients(id).some((row) => row.address === 'erin@example.test' && row.status === 'delivered'));
+  const found = (await callHandler(queueHandlers, 'tracking.search', { subject: 'from block' }, apiContext(relay.relay))) as { rows: { id: string; recipientOutcomes: unknown }[] };
+  assert.deepEqual(found.rows.find((row) => row.id === id)?.recipientOutcomes, [
+    { address: 'dave@example.test', outcome: 'deleted' },
+    { address: 'erin@example.test', outcome: 'delivered' },
+  ]);
   const dropped = history(id).find((row) => row.action === 'DELETED' && row.recipient === 'dave@example.test');
   assert.equal(dropped?.detail, 'not delivered to dave@example.test: dave@example.test blocked @annoying.test on their own list');
   const decision = parseDecision(relay.relay.queue.store.message(id)!.decision)!;
