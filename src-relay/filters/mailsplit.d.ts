@@ -38,3 +38,9 @@ declare module 'mailsplit' {
     constructor(config?: { maxHeadSize?: number; maxChildNodes?: number; ignoreEmbedded?: boolean });
   }
 }
+
+/** mailsplit's header block of a part (filters/mailsplit-encoding.ts wraps one method of it). */
+declare module 'mailsplit/lib/headers.js' {
+  const Headers: { prototype: { getFirst(key: string): string } };
+  export default Headers;
+}

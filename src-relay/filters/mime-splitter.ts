@@ -1,4 +1,4 @@
-// mailsplit's Splitter with four changes: the lines of a chunk are split in one synchronous pass, a header block's
+// mailsplit's Splitter with four changes (and a fifth, to its Headers, in mailsplit-encoding.ts): the lines of a chunk are split in one synchronous pass, a header block's
 // lines are counted (maxHeadLines), a boundary line may end in spaces or tabs and one ending in other white space
 // stops the walk (compareBoundary), and a boundary of a multipart further out than the parent stops the walk
 // (checkBoundary).
@@ -11,6 +11,11 @@
 // both splitters' output on every cut of a set of messages. A chunk is one read of the spool file (at most 256 KB)
 // or at most 64 KB of an attached message's decoded content (mime.ts), so a pass is short.
 import { Splitter, type MimeNode } from 'mailsplit';
+import MailsplitHeaders from 'mailsplit/lib/headers.js';
+import { installLinearEncoding } from './mailsplit-encoding.ts';
+
+// every part's Content-Transfer-Encoding read in one pass (mailsplit-encoding.ts); before any splitter runs
+installLinearEncoding(MailsplitHeaders.prototype);
 
 /** What C's isspace() takes for white space: tab, line feed, vertical tab, form feed, carriage return, space. */
 const C_SPACES: ReadonlySet<number> = new Set([0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x20]);

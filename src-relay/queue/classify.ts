@@ -233,9 +233,13 @@ const UNKNOWN_FAILURE: Classification = { action: 'defer', category: 'other', st
 // the reply code. The lookahead keeps the start of an IP address from passing for a status.
 const REPLY_START = /^\s*(?:([2-5]\d\d)[ -]+)?(?:([245]\.\d{1,3}\.\d{1,3})(?!\.?\d))?/;
 
+/** The part of a reply its rules read: as much as is kept of it (queue/delivery.ts MAX_REPLY_CHARS). */
+const MAX_CLASSIFIED_CHARS = 512;
+
 /** Decides whether a failed recipient is retried or bounced, and with which RFC 3463 status. */
 export function classifyResponse(failure: DeliveryFailure): Classification {
-  const text = failure.response ?? '';
+  // the start of a reply says what it is; its rules' gaps ([^.]*) would backtrack over a long one
+  const text = (failure.response ?? '').slice(0, MAX_CLASSIFIED_CHARS);
   const start = REPLY_START.exec(text);
   const responseCode = failure.responseCode ?? (start?.[1] ? Number(start[1]) : undefined);
   const written = start?.[2];

@@ -70,6 +70,8 @@ export const HOP_ROUTES: ReadonlySet<string> = new Set(['internal', 'smarthost']
 
 /** The longest delivery reply kept. */
 export const MAX_REPLY_CHARS = 512;
+/** The longest reply a next hop may send to one command (a longer one ends the session, as an error). */
+export const MAX_RESPONSE_BYTES = 64 * 1024;
 
 /** A server's reply as kept and shown: one line, bounded (it comes from the network). */
 export function keptReply(response: unknown): string | undefined {
@@ -190,6 +192,8 @@ export class Deliverer {
       connectionTimeout: CONNECT_TIMEOUT_MS,
       greetingTimeout: GREETING_TIMEOUT_MS,
       socketTimeout: SOCKET_TIMEOUT_MS,
+      // a reply is a line or a few; nodemailer's own bound is 1 MiB of one (from a remote MX anyone can set up)
+      maxResponseSize: MAX_RESPONSE_BYTES,
       logger: false,
       debug: false,
     };
@@ -435,12 +439,14 @@ function ownFailure(error: SmtpError): SmtpError {
 }
 
 function describe(error: SmtpError): DeliveryFailure & { command?: string; message: string } {
+  // bounded before anything reads, logs or keeps it: the reply is the next hop's to write (up to MAX_RESPONSE_BYTES)
+  const response = keptReply(error.response);
   return {
     code: error.code,
     originalCode: error.originalCode,
     responseCode: error.responseCode,
-    response: error.response,
+    response,
     command: error.command,
-    message: error.response ?? error.message,
+    message: response ?? keptReply(error.message) ?? 'the delivery failed',
   };
 }

@@ -15,6 +15,12 @@ import { fromDisplayName } from '../../src-relay/util/header-text.ts';
 import { checkSignatureFields } from '../../src-relay/filters/mailauth-signature-limits.ts';
 import { MAX_AUTHOR_FIELD_CHARS } from '../../src-relay/util/address.ts';
 import { closeUpAround, trimEndOf, withoutParenthesized } from '../../src-relay/util/linear-text.ts';
+import { encodingWithoutComments } from '../../src-relay/filters/mailsplit-encoding.ts';
+import { HeaderScrubber } from '../../src-relay/smtp/header-scrub.ts';
+import { StageChain } from '../../src-relay/smtp/stage-chain.ts';
+import { parseMessageFile } from '../../src-relay/filters/mime.ts';
+import { classifyResponse } from '../../src-relay/queue/classify.ts';
+import { keptReply, MAX_REPLY_CHARS, MAX_RESPONSE_BYTES } from '../../src-relay/queue/delivery.ts';
 import type { MessageContext } from '../../src-relay/filters/types.ts';
 import { Sink } from '../helpers/sink.ts';
 import { startRelay } from '../helpers/relay.ts';
@@ -24,6 +30,16 @@ import { addUser, officeMessage, startSubmissionRelay, submit } from '../helpers
 const LONG = 256 * 1024;
 /** Far under what the quadratic code took at this size (minutes), far over what one pass takes on a slow box. */
 const BOUND_MS = 2_000;
+
+/** What the scrubber passes on of one message (its header block read as the mx listener reads it). */
+async function scrub(message: string): Promise<string> {
+  const stream = new StageChain([new HeaderScrubber({ hostname: 'relay.example.test', maxHeaderBytes: 1024 * 1024 })]);
+  const out: Buffer[] = [];
+  stream.on('data', (chunk: Buffer) => out.push(chunk));
+  stream.write(Buffer.from(message, 'latin1'));
+  await new Promise<void>((resolve) => stream.end(resolve));
+  return Buffer.concat(out).toString('latin1');
+}
 
 function timed<T>(what: string, work: () => T): T {
   const began = performance.now();
@@ -130,4 +146,31 @@ test('over real SMTP: a logged-in client whose From is 60 KB of letters and an Ã
     await relay.stop();
     await internal.stop();
   }
+});
+
+test('an Authentication-Results field of 120,000 nested comments is read for its authserv-id in one pass: ours behind them is still removed, another kept', async () => {
+  const nested = '('.repeat(120_000) + ')'.repeat(120_000);
+  const began = performance.now();
+  const scrubbed = await scrub(`Authentication-Results: ${nested} relay.example.test; spf=pass\r\nAuthentication-Results: ${nested} other.example; spf=pass\r\nSubject: s\r\n\r\nbody\r\n`);
+  assert.ok(performance.now() - began < BOUND_MS, `the scrubber took ${Math.round(performance.now() - began)} ms`);
+  assert.doesNotMatch(scrubbed, /relay\.example\.test; spf=pass/, 'a forged result in our name is removed');
+  assert.match(scrubbed, /other\.example; spf=pass/);
+});
+
+test("a part's Content-Transfer-Encoding of 250,000 \"(\" is read in one pass, and stays an unknown encoding (not checked whole)", async () => {
+  const values = ['('.repeat(250_000), `base64 (${'('.repeat(1000)}`, 'quoted-printable (comment)', '((a)) base64 ( x ) (', 'base64'];
+  for (const value of values) assert.equal(encodingWithoutComments(value), value.replace(/\(.*\)/g, '').replaceAll('(', '?'), value.slice(0, 40));
+  const raw = `From: a@sender.test\r\nTo: bob@example.test\r\nSubject: cte\r\nMIME-Version: 1.0\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: ${'('.repeat(250_000)}\r\n\r\nhello\r\n`;
+  const began = performance.now();
+  const parsed = await parseMessageFile('/nonexistent', undefined, { content: Buffer.from(raw), size: raw.length });
+  assert.ok(performance.now() - began < BOUND_MS, `the walk took ${Math.round(performance.now() - began)} ms`);
+  assert.ok(parsed.summary.unchecked.some((why) => /^part 1 is in the unknown transfer encoding "\(\(\(/.test(why)), parsed.summary.unchecked.join('; '));
+});
+
+test('a next hop reply of 1 MiB is classified from its start at once, and kept (logged, stored) at 512 characters', () => {
+  const reply = `450-${'mailbox '.repeat(131_072)}`;
+  const classified = timed('classifyResponse', () => classifyResponse({ responseCode: 450, response: reply }));
+  assert.equal(classified.action, 'defer');
+  assert.equal(keptReply(reply)!.length, MAX_REPLY_CHARS);
+  assert.equal(MAX_RESPONSE_BYTES, 64 * 1024, 'and nodemailer is told to end a session whose one reply is longer');
 });
