@@ -139,3 +139,37 @@ test(`an attempt looks up the addresses of at most ${MX_HOST_LIMIT} MX host name
     await hosts.stop();
   }
 });
+
+/** An MX that answers RCPT with a multi-line 450 of `bytes` of "mailbox " words (no full stop: the reply rules' gaps run to its end). */
+function hostileReplies(bytes: number) {
+  const line = `450-${'mailbox '.repeat(118)}`;
+  const reply = `${Array.from({ length: Math.ceil(bytes / line.length) }, () => line).join('\r\n')}\r\n450 ${'mailbox '.repeat(118)}\r\n`;
+  return (socket: Socket) => {
+    socket.write('220 mx.partner.test\r\n');
+    let buffer = '';
+    socket.on('data', (data) => {
+      buffer += data.toString('latin1');
+      for (let end = buffer.indexOf('\r\n'); end !== -1; end = buffer.indexOf('\r\n')) {
+        const command = buffer.slice(0, 4).toUpperCase();
+        buffer = buffer.slice(end + 2);
+        socket.write(command === 'RCPT' ? reply : command === 'QUIT' ? '221 bye\r\n' : command === 'EHLO' ? '250 mx.partner.test\r\n' : '250 ok\r\n');
+      }
+    });
+  };
+}
+
+test('a next hop whose reply to RCPT runs to 40 KB is kept and classified at 512 characters; one past 64 KiB ends its session, and the mail waits either way', async () => {
+  for (const [bytes, kept] of [[40 * 1024, /^RCPT TO: 450-mailbox mailbox/], [300 * 1024, /./]] as const) {
+    const hosts = await loopbackHosts(1, hostileReplies(bytes));
+    try {
+      const began = Date.now();
+      const recipient = await afterFirstAttempt(hosts, partnerMx(hosts.addresses), { allowPrivateMxAddresses: true });
+      assert.equal(recipient.status, 'pending', 'deferred, not bounced');
+      assert.ok(recipient.last_reply!.length <= 600, `kept ${recipient.last_reply!.length} characters`);
+      assert.match(recipient.last_reply!, kept);
+      assert.ok(Date.now() - began < 15_000, `the attempt took ${Date.now() - began} ms`);
+    } finally {
+      await hosts.stop();
+    }
+  }
+});
