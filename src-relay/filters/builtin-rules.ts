@@ -152,7 +152,10 @@ export const BUILTIN_RULES: readonly BuiltinRule[] = [
       // allows the sending host: its web shop, its mailing service, without a DMARC record yet); a pass for another
       // name of ours counts too (news.example.test sent through bounce.example.test, relaxed alignment); an attacker's
       // pass for its own domain does not
-      const ours = (name: string) => aligned(name, ownDomain) || ownRootOf(normalizeDomain(name), new Set([root])) !== null;
+      const ours = (name: string) => {
+        const domain = normalizeDomain(name);
+        return aligned(name, ownDomain) || (domain !== null && under(domain, root));
+      };
       const passed = (input.message.results ?? []).some(
         (result) => result.passed && (result.passed.dmarc.includes(ownDomain) || result.passed.dkim.some(ours) || (result.passed.spf ?? []).some(ours)),
       );
@@ -315,10 +318,15 @@ function hidesExtension(name: string): boolean {
   return extension !== null && /^\s{4}$/.test(name.slice(Math.max(0, extension.index - 4), extension.index));
 }
 
-/** Which of `domains` the domain is, or is a sub-domain of (each compared by its end: one pass per domain); null for none. */
+/** The domain is `root` or a sub-domain of it (compared by its end: one pass). */
+function under(domain: string, root: string): boolean {
+  return domain === root || domain.endsWith(`.${root}`);
+}
+
+/** Which of `domains` the domain is, or is a sub-domain of; null for none. */
 function ownRootOf(domain: string | null, domains: ReadonlySet<string>): string | null {
   if (domain === null) return null;
   if (domains.has(domain)) return domain;
-  for (const own of domains) if (domain.endsWith(`.${own}`)) return own;
+  for (const own of domains) if (under(domain, own)) return own;
   return null;
 }

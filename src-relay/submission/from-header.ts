@@ -262,7 +262,10 @@ export function checkAuthorFields(block: string): AuthorCheck {
   if (from.length === 0) return invalid('the message has no From header');
   if (from.length > 1) return invalid(`the message has ${from.length} From headers`);
   if (sender.length > 1) return invalid(`the message has ${sender.length} Sender headers`);
-  const tooLong = [...from, ...fields.filter((field) => ['sender', 'resent-from', 'resent-sender'].includes(field.name.toLowerCase()))].find((field) => field.value.length > MAX_AUTHOR_FIELD_CHARS);
+  // the Sender, and every Resent-From and Resent-Sender: mail programs show them as who sent it (one shows the first,
+  // another the last), and an office client's own message has no older resent blocks of someone else's
+  const agents = fields.filter((field) => ['sender', 'resent-from', 'resent-sender'].includes(field.name.toLowerCase()));
+  const tooLong = [...from, ...agents].find((field) => field.value.length > MAX_AUTHOR_FIELD_CHARS);
   if (tooLong) return invalid(`the ${tooLong.name} field is ${tooLong.value.length} characters long, over the limit of ${MAX_AUTHOR_FIELD_CHARS}`);
   const declared = declaredCharsets(fields);
   const author = addressesIn(from[0]!.value, declared);
@@ -270,9 +273,6 @@ export function checkAuthorFields(block: string): AuthorCheck {
   if (author.parsed.length === 0) return invalid('the From header holds no address');
   const shown = new Set(author.shown);
   const misread = [...author.misread];
-  // the Sender, and every Resent-From and Resent-Sender: mail programs show them as who sent it (one shows the first,
-  // another the last), and an office client's own message has no older resent blocks of someone else's
-  const agents = fields.filter((field) => ['sender', 'resent-from', 'resent-sender'].includes(field.name.toLowerCase()));
   for (const field of agents) {
     const agent = addressesIn(field.value, declared);
     if (agent.problem) return { ok: false, fault: agent.rawBytes ? 'raw-bytes' : 'invalid', reason: `${field.name}: ${agent.problem}` };
