@@ -55,6 +55,8 @@ export interface RelayOptions {
   certificateCheckMs?: number;
   /** How often the users' page tries its address again after it could not bind it (ms; default ADMIN_RETRY_BIND_MS); tests shorten it. */
   userPageRetryBindMs?: number;
+  /** How long a message preview's MIME walk may take (ms; default PREVIEW_DEADLINE_MS); tests shorten it. */
+  previewDeadlineMs?: number;
 }
 
 const NO_ADMIN_LISTENER: ListenerState = { address: null, error: null };
@@ -191,7 +193,7 @@ export async function createRelay(config: Config, dataDir: string, options: Rela
     const probeHelo = selfTestHelo();
     const personalLists = new PersonalLists(db);
     const mx = new MxListener({ config, hostname, queue, tls, logger, events, clock, filters, resolver: options.resolver ?? dns, selfTestHelo: probeHelo, personalLists, senderAuth, warmFilters: () => thread.warm() });
-    const quarantine = new Quarantine({ queue, senders: new SenderLists(db), personal: personalLists, hostname, ownDomains: config.domains, logger, clock });
+    const quarantine = new Quarantine({ queue, senders: new SenderLists(db), personal: personalLists, hostname, ownDomains: config.domains, logger, clock, walk: (path, signal) => thread.parse(path, signal), previewDeadlineMs: options.previewDeadlineMs });
     const monitor = new Monitor({ config, dataDir, hostname, db, queue, events, logger, clock, certificate, routeStates: () => scheduler.routeStates(), selfTestHelo: probeHelo, options: options.monitor });
     const log = backupLog(monitor.store);
     // the checklist's backup item is looked at again at once: it used to say "no backup" until its next run (6 h)

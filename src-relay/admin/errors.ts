@@ -29,6 +29,7 @@ export const API_ERRORS = {
   QUARANTINE_ITEM_GONE: { status: 404, message: 'that message is no longer in quarantine' },
   MESSAGE_NOT_FOUND: { status: 404, message: 'no message with that id was ever seen here' },
   MESSAGE_FILE_GONE: { status: 404, message: 'the message file is gone: Moat keeps it only while the message is queued or in quarantine' },
+  PREVIEW_UNREADABLE: { status: 503, message: 'the message could not be read for a preview in time (the relay is very busy, or the message is built to be slow to read): try again, or download it and open it in a text editor' },
   DOWNLOAD_LINK_INVALID: { status: 403, message: 'this download link is not valid (used already, expired, or made for another session): ask for a new one' },
   TOO_MANY_DOWNLOADS: { status: 429, message: 'too many download links are waiting to be used: wait a minute' },
   ACCOUNT_EXISTS: { status: 409, message: 'an account with that name exists already' },

@@ -1,7 +1,7 @@
 import type { Logger } from '../log/logger.ts';
 import type { Queue } from '../queue/queue.ts';
 import type { QuarantinedRow, RecipientRow } from '../store/queue-store.ts';
-import { parseMessageFile } from '../filters/mime.ts';
+import { parseMessageFile, type ParsedMessage } from '../filters/mime.ts';
 import { parseDecision, type Decision } from '../filters/policy.ts';
 import { decodeHeaderText, senderName } from '../util/header-text.ts';
 import { releasedHeaders } from '../filters/decision-headers.ts';
@@ -17,6 +17,11 @@ const DAY_MS = 24 * 3600 * 1000;
 const PREVIEW_TEXT_CHARS = 8 * 1024;
 /** Header fields shown in a preview. */
 const PREVIEW_HEADERS = 60;
+/**
+ * How long a preview's MIME walk may take (ms). The walk's own limits bound it (a hostile 25 MB message: about a
+ * second); this bounds a walk slowed by a busy filter thread, so an admin's or a user's click gets an answer.
+ */
+export const PREVIEW_DEADLINE_MS = 10_000;
 /** A list returns at most this many rows per call. */
 const MAX_LIST_ROWS = 1000;
 
@@ -78,9 +83,21 @@ export type MessagePreview = Pick<QuarantinePreview, 'headers' | 'text' | 'attac
   truncated: boolean;
 };
 
-/** Reads a message file as a preview: nothing rendered, nothing fetched; the text cut at PREVIEW_TEXT_CHARS. */
-export async function messagePreview(path: string): Promise<MessagePreview> {
-  const parsed = await parseMessageFile(path);
+/** The MIME walk of a preview: the filter thread's in the relay, so a hostile message costs the SMTP thread nothing. */
+export type PreviewWalk = (path: string, signal: AbortSignal) => Promise<ParsedMessage>;
+
+/** The walk stopped at its deadline or failed (the filter thread stopped): the message is there, its preview is not. */
+export class PreviewUnreadable extends Error {}
+
+/**
+ * Reads a message file as a preview: nothing rendered, nothing fetched; the text cut at PREVIEW_TEXT_CHARS.
+ * A file that is gone rejects with its ENOENT; a walk that fails otherwise, with PreviewUnreadable.
+ */
+export async function messagePreview(path: string, walk: PreviewWalk = parseMessageFile, deadlineMs = PREVIEW_DEADLINE_MS): Promise<MessagePreview> {
+  const parsed = await walk(path, AbortSignal.timeout(deadlineMs)).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') throw error;
+    throw new PreviewUnreadable(error.name === 'AbortError' || error.name === 'TimeoutError' ? `the message could not be read within ${deadlineMs / 1000} s` : `the message could not be read: ${error.message}`);
+  });
   return {
     headers: parsed.headers.slice(0, PREVIEW_HEADERS),
     text: parsed.summary.text.slice(0, PREVIEW_TEXT_CHARS),
@@ -103,6 +120,10 @@ export interface QuarantineOptions {
   hostname?: string;
   /** The accepted domains: "release and allow the sender" puts no sender of ours on the allow list (it would not count). */
   ownDomains?: readonly string[];
+  /** The MIME walk of previews; parseMessageFile in this thread unless given. */
+  walk?: PreviewWalk;
+  /** How long a preview's walk may take (ms); PREVIEW_DEADLINE_MS unless given. */
+  previewDeadlineMs?: number;
 }
 
 type Row = QuarantinedRow;
@@ -119,6 +140,8 @@ export class Quarantine {
   private readonly personal: PersonalLists | null;
   private readonly hostname: string;
   private readonly ownDomains: readonly string[];
+  private readonly walk: PreviewWalk;
+  private readonly previewDeadlineMs: number;
 
   constructor(options: QuarantineOptions) {
     this.queue = options.queue;
@@ -128,6 +151,8 @@ export class Quarantine {
     this.personal = options.personal ?? null;
     this.hostname = options.hostname ?? 'localhost';
     this.ownDomains = options.ownDomains ?? [];
+    this.walk = options.walk ?? parseMessageFile;
+    this.previewDeadlineMs = options.previewDeadlineMs ?? PREVIEW_DEADLINE_MS;
   }
 
   private get store() {
@@ -148,7 +173,7 @@ export class Quarantine {
   async preview(id: string): Promise<QuarantinePreview | null> {
     const row = this.row(id);
     if (!row) return null;
-    const { headers, text, attachments } = await messagePreview(this.queue.spool.path(id));
+    const { headers, text, attachments } = await this.filePreview(id);
     const releasedTo = this.store
       .history(id)
       .filter((entry) => entry.action === 'RELEASED' && entry.recipient !== null)
@@ -156,11 +181,14 @@ export class Quarantine {
     return { message: toItem(row), decision: parseDecision(row.decision), headers, text, attachments, releasedTo };
   }
 
+  /** A safe look at the file of any message kept in the spool (queued or quarantined), as messagePreview reads it. */
+  filePreview(id: string): Promise<MessagePreview> {
+    return messagePreview(this.queue.spool.path(id), this.walk, this.previewDeadlineMs);
+  }
+
   /**
    * Delivers the message to its recipients after all: the row becomes queued (its lifetime starting now, so a long
    * stay in quarantine does not expire it at the first deferral) and the delivered copy says who released it.
-   */
-  /**
    * `allowed`: the entry added to the allow list; `notAllowed`: the sender's entry left off it, as one of our own
    * domains (released all the same).
    */

@@ -7,7 +7,7 @@ import { AdminServer, STRICT_HEADERS } from '../http/server.ts';
 import { clientKey } from '../util/networks.ts';
 import { Router, sendText, type RequestContext } from '../http/router.ts';
 import { MAX_TOKEN_CHARS, type LinkClaims, type UserLinks } from './user-links.ts';
-import type { Quarantine, QuarantinedMessage, RecipientActionResult } from './quarantine.ts';
+import { PreviewUnreadable, type MessagePreview, type Quarantine, type QuarantinedMessage, type RecipientActionResult } from './quarantine.ts';
 import { safePreview, safeText } from './safe-preview.ts';
 import { mailboxAddresses } from '../filters/from-addresses.ts';
 import { domainSet, inDomains, normalizeDomain, splitAddress } from '../util/address.ts';
@@ -200,7 +200,15 @@ export class UserPage {
     if (!claims) return;
     const { quarantine } = this.options;
     const waiting = quarantine.waitingFor(claims.messageId, claims.recipient);
-    const preview = waiting ? await quarantine.preview(claims.messageId).catch(() => null) : null;
+    // a preview that cannot be read in time still leaves the message's page and its buttons
+    let unreadable = false;
+    const preview: Pick<MessagePreview, 'headers' | 'text' | 'attachments'> | null = waiting
+      ? await quarantine.preview(claims.messageId).catch((error: Error) => {
+          if (!(error instanceof PreviewUnreadable)) return null;
+          unreadable = true;
+          return { headers: [], text: '', attachments: [] };
+        })
+      : null;
     if (!waiting || !preview) return gonePage(context.res, quarantine.fateOf(claims.messageId, claims.recipient));
     const safe = safePreview(preview);
     const message = waiting.message;
@@ -261,7 +269,7 @@ ${
 }
 <h2>What the message says</h2>
 <p class="note">Shown as plain text only: nothing in it is opened, loaded or run. Be careful with links or requests for passwords or payments.</p>
-<pre>${escapeHtml(safe.text.slice(0, PAGE_TEXT_CHARS)) || '(no text)'}</pre>
+${unreadable ? '<p class="note"><strong>The text could not be read just now</strong> (the mail system is very busy): reload this page in a minute.</p>' : `<pre>${escapeHtml(safe.text.slice(0, PAGE_TEXT_CHARS)) || '(no text)'}</pre>`}
 ${preview.text.length >= PAGE_TEXT_CHARS ? '<p class="note">Only the beginning of the text is shown.</p>' : ''}
 ${
   safe.attachments.length

@@ -21,7 +21,7 @@ export interface TestRelay {
 export async function startRelay(
   internalPort: number,
   overrides: Record<string, unknown> = {},
-  options: { resolver?: Resolver; dataDir?: string; clock?: () => number; filters?: Filter[]; logger?: Logger; verifyPassword?: (password: string, hash: string) => Promise<boolean>; certificateCheckMs?: number; monitor?: MonitorOptions; userPageRetryBindMs?: number } = {},
+  options: { resolver?: Resolver; dataDir?: string; clock?: () => number; filters?: Filter[]; logger?: Logger; verifyPassword?: (password: string, hash: string) => Promise<boolean>; certificateCheckMs?: number; monitor?: MonitorOptions; userPageRetryBindMs?: number; previewDeadlineMs?: number } = {},
 ): Promise<TestRelay> {
   const dataDir = options.dataDir ?? tempDir();
   const base = {
@@ -51,6 +51,7 @@ export async function startRelay(
     verifyPassword: options.verifyPassword,
     certificateCheckMs: options.certificateCheckMs,
     userPageRetryBindMs: options.userPageRetryBindMs,
+    previewDeadlineMs: options.previewDeadlineMs,
     monitor: options.monitor,
     adminListener: () => ({ address: admin.address, error: admin.error }),
   }).catch(async (error: Error) => {

@@ -284,3 +284,18 @@ test('tracking narrows by outcome, client address and subject, and refusals by c
   assert.deepEqual(await ids({ outcome: 'deleted' }), [held, deferred]);
   assert.equal((await find({ subject: `${tag} deferred` }))[0]!.outcome, 'deleted');
 });
+
+test('a message\'s preview is walked in the filter thread: 12 MB of HTML keeps the SMTP thread mostly idle while it is read', { timeout: TEST_TIMEOUT_MS }, async () => {
+  // 24 HTML parts of 500 KiB: each is stripped of its tags, about half a second of CPU on the thread that walks it
+  const part = `--b\r\nContent-Type: text/html\r\n\r\n${`<a href="http://x.test/">y</a><b><i>${'z'.repeat(30)}\r\n`.repeat(7300)}`;
+  const raw = `From: heavy@sender.test\r\nTo: heavy@example.test\r\nSubject: heavy\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n${part.repeat(24)}--b--\r\n`;
+  const id = await inbound('heavy@sender.test', ['heavy@example.test'], raw);
+  assert.equal(store().message(id)!.status, 'quarantined', 'undated: it stays in the spool');
+  const before = performance.eventLoopUtilization();
+  const body = await call('queue.body', { id });
+  const smtpThread = performance.eventLoopUtilization(before);
+  assert.ok(body.text.startsWith('y [→ http://x.test/] zzz'), body.text.slice(0, 80));
+  // walked here, the SMTP thread would be busy for most of the preview's time (0.9 and more, measured)
+  assert.ok(smtpThread.utilization < 0.5, `the SMTP thread was busy ${Math.round(smtpThread.active)} of ${Math.round(smtpThread.active + smtpThread.idle)} ms of the preview`);
+  await call('queue.act', { action: 'delete', ids: [id] });
+});

@@ -12,7 +12,7 @@ import { PersonalLists } from '../../src-relay/filters/personal-lists.ts';
 import { MAX_TOKEN_CHARS, UserLinks } from '../../src-relay/quarantine/user-links.ts';
 import { MAX_FORM_BYTES, USER_PAGE_REQUESTS_PER_MINUTE } from '../../src-relay/quarantine/user-page.ts';
 import { apiContext } from '../helpers/api-context.ts';
-import { callHandler } from '../helpers/api-call.ts';
+import { apiError, callHandler } from '../helpers/api-call.ts';
 import { runCli } from '../helpers/cli.ts';
 import { Sink } from '../helpers/sink.ts';
 import { startRelay, type TestRelay } from '../helpers/relay.ts';
@@ -577,6 +577,25 @@ test("approval mode: a user's request raises an alert (mail, webhook and desktop
     await own.relay.monitor.checkAlerts();
     assert.equal(raised(), undefined);
     assert.equal(own.relay.monitor.alerts.history().find((alert) => alert.rule === 'release-requests')?.clearMessage, 'No release request waits for an answer.');
+  } finally {
+    await own.stop();
+  }
+});
+
+test('a preview that cannot be read in time: the admin is told so (503, try again or download), the user still gets the page and its buttons', { timeout: TEST_TIMEOUT_MS }, async () => {
+  // 1 ms: no walk of a 2 MB message ends in time
+  const own = await startRelay(sink.port, { ...JUNK, quarantine: { userPage: { listen: '127.0.0.1:0' } } }, { previewDeadlineMs: 1 });
+  const links = await UserLinks.open(own.dataDir);
+  try {
+    const id = await quarantined(own, ['a@example.test'], `slow ${Date.now()}`, 'Long text. '.repeat(200_000));
+    const call = (name: 'quarantine.preview', input: unknown) => callHandler(quarantineHandlers, name, input, apiContext(own.relay));
+    await assert.rejects(call('quarantine.preview', { id }), apiError('PREVIEW_UNREADABLE', /could not be read within 0\.001 s: try again, or download it/));
+    const page = await http(own, newClient(), 'GET', `/q/${token(links, 'a@example.test', id)}`);
+    assert.equal(page.status, 200);
+    assert.match(page.body, /The text could not be read just now<\/strong> \(the mail system is very busy\): reload this page in a minute/);
+    for (const label of ['Release to me', 'Always allow this sender', 'Block this sender']) assert.match(page.body, new RegExp(`<button[^>]*>${label}</button>`));
+    assert.match(page.body, /Alice|alice@sender\.test/, 'the sender is still named');
+    assert.equal(own.relay.queue.store.message(id)!.status, 'quarantined', 'nothing was done to the message');
   } finally {
     await own.stop();
   }

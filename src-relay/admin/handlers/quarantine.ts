@@ -1,7 +1,7 @@
 import { ApiError } from '../errors.ts';
 import type { Handlers } from './types.ts';
 import type { quarantineContract } from '../../quarantine/contract.ts';
-import { contractDecision } from './queue.ts';
+import { contractDecision, previewProblem } from './queue.ts';
 import { safePreview } from '../../quarantine/safe-preview.ts';
 
 /** The quarantine browser: list, safe preview, release (and allow the sender), delete (contract: src-relay/quarantine/contract.ts). */
@@ -16,7 +16,7 @@ export const quarantineHandlers = {
       .relay()
       .quarantine.preview(input.id)
       // deleted or expired between the look-up and the read of its file
-      .catch((error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? null : Promise.reject(error)));
+      .catch(previewProblem);
     if (!preview) throw new ApiError('QUARANTINE_ITEM_GONE');
     return { message: preview.message, decision: preview.decision && contractDecision(preview.decision), ...safePreview(preview), releasedTo: preview.releasedTo };
   },

@@ -7,7 +7,7 @@ import { arrivedAt, filterVerdictText, historyText, messageHistory } from '../..
 import { parseDecision, type Decision } from '../../filters/policy.ts';
 import { MAX_DESTINATIONS, type DestinationRow, type MessageRow, type RecipientRow, type RefusalRow, type TrackedMessageRow, type TrackedRecipient } from '../../store/queue-store.ts';
 import { decodeHeaderText, displayText, senderName } from '../../util/header-text.ts';
-import { messagePreview } from '../../quarantine/quarantine.ts';
+import { PreviewUnreadable } from '../../quarantine/quarantine.ts';
 import { safePreview } from '../../quarantine/safe-preview.ts';
 import type { RouteState } from '../../events.ts';
 import type { Config } from '../../config/schema.ts';
@@ -73,13 +73,14 @@ export const queueHandlers = {
   },
 
   'queue.body': async (input, context) => {
-    const { queue } = context.relay();
+    const { queue, quarantine } = context.relay();
     const status = queue.store.statusOf(input.id);
     if (!status) throw new ApiError('MESSAGE_NOT_FOUND');
     if (status !== 'queued' && status !== 'quarantined') throw new ApiError('MESSAGE_FILE_GONE');
-    const preview = await messagePreview(queue.spool.path(input.id))
+    const preview = await quarantine
+      .filePreview(input.id)
       // finished (delivered, deleted) between the look-up and the read of its file
-      .catch((error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? null : Promise.reject(error)));
+      .catch(previewProblem);
     if (!preview) throw new ApiError('MESSAGE_FILE_GONE');
     context.logger.info({ id: input.id, by: context.actor }, 'ADMIN_MESSAGE_VIEWED');
     return { ...safePreview(preview), truncated: preview.truncated };
@@ -149,6 +150,13 @@ export const queueHandlers = {
 } satisfies Handlers<typeof queueContract>;
 
 /** The scheduler's key of a destination's route (queue/delivery.ts `routeKey`): how its up/down state is found. */
+/** A preview that cannot be made: null when the file is gone (finished meanwhile), an API error when it is unreadable. */
+export function previewProblem(error: Error): null {
+  if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+  if (error instanceof PreviewUnreadable) throw new ApiError('PREVIEW_UNREADABLE', `${error.message}: try again, or download it and open it in a text editor`);
+  throw error;
+}
+
 function routeKeyOf(row: Pick<DestinationRow, 'route' | 'domain'>, config: Config): string {
   if (row.route === 'internal') return 'internal';
   return config.outbound.smarthost ? 'smarthost' : `mx:${row.domain ?? ''}`;
