@@ -39,6 +39,11 @@ export interface AlertRule {
   title: string;
   /** The condition must stay bad this long before the alert is raised (0: at once). */
   raiseAfterMs?: number;
+  /**
+   * Its message counts what is wrong now (requests waiting), not for how long: an open alert takes each new message.
+   * Otherwise it takes a new one only with new advice (a duration in it changes at every check).
+   */
+  messageIsState?: boolean;
   check(context: RuleContext): RuleVerdict | Promise<RuleVerdict>;
 }
 
@@ -281,6 +286,7 @@ export const releaseRequestsRule: AlertRule = {
   id: 'release-requests',
   severity: 'warning',
   title: 'Users wait for your answer on quarantined mail',
+  messageIsState: true,
   check({ releaseRequests }) {
     const waiting = releaseRequests();
     if (waiting === 0) return { state: 'good', message: 'No release request waits for an answer.' };

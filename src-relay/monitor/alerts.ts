@@ -91,7 +91,7 @@ export class AlertManager {
       if (verdict.state === 'bad') {
         // a hint is the advice for one kind of trouble (its message carries the numbers, which change at every check)
         if (open) {
-          if (verdict.hint !== open.hint) changes.push(this.update(open, verdict));
+          if (verdict.hint !== open.hint || (rule.messageIsState && verdict.message !== open.message)) changes.push(this.update(open, verdict));
           continue;
         }
         const since = this.badSince.get(rule.id) ?? now;

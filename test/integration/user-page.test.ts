@@ -569,10 +569,12 @@ test("approval mode: a user's request raises an alert (mail, webhook and desktop
     await own.relay.monitor.checkAlerts();
     assert.equal(raised()?.severity, 'warning');
     assert.equal(raised()?.message, '2 quarantined messages users asked to have released wait for your answer.');
+    const raisedId = raised()!.id;
     const call = (input: unknown) => callHandler(quarantineHandlers, 'quarantine.decideRequest', input, apiContext(own.relay));
     await call({ id: first, recipient: 'a@example.test', decision: 'deny' });
     await own.relay.monitor.checkAlerts();
-    assert.ok(raised(), 'one request still waits');
+    assert.equal(raised()?.id, raisedId, 'one request still waits: the same alert');
+    assert.equal(raised()?.message, '1 quarantined message a user asked to have released waits for your answer.', 'its words count the requests waiting now');
     await call({ id: second, recipient: 'b@example.test', decision: 'approve' });
     await own.relay.monitor.checkAlerts();
     assert.equal(raised(), undefined);
