@@ -37,7 +37,9 @@ export function Dashboard({ relay, unanswered, summary, openAlerts }: { relay: C
   // a lockout sends no event of its own: asked again as the clock on this page moves (every 15 s)
   const reloadAccounts = accounts.reload;
   useEffect(() => void reloadAccounts(), [now, reloadAccounts]);
-  const warnings = [...liveWarnings(relay.data, summary.data), ...lockedAccountWarnings(accounts.data?.accounts, now)];
+  const live = liveWarnings(relay.data, summary.data);
+  const locks = lockedAccountWarnings(accounts.data?.accounts, now);
+  const warnings = [...live, ...locks];
   const checklist = useCall('checklist.get', {});
   const failingProbes = checklist.data?.probes.filter((probe) => probe.status === 'failing').length ?? 0;
   const warnedProbes = checklist.data?.probes.filter((probe) => probe.status === 'warning').length ?? 0;
@@ -71,7 +73,7 @@ export function Dashboard({ relay, unanswered, summary, openAlerts }: { relay: C
 
       <section className="panel" aria-labelledby="alerts-title">
         <h2 id="alerts-title">Open alerts</h2>
-        {unanswered ? <Empty>Not known while the relay does not answer.</Empty> : <AlertList alerts={openAlerts} now={now} warnings={warnings.length} failingProbes={failingProbes} warnedProbes={warnedProbes} />}
+        {unanswered ? <Empty>Not known while the relay does not answer.</Empty> : <AlertList alerts={openAlerts} now={now} warnings={live.length} lockouts={locks.length} failingProbes={failingProbes} warnedProbes={warnedProbes} />}
       </section>
 
       <section className="panel" aria-labelledby="charts-title">
@@ -332,12 +334,14 @@ function WarningList({ warnings, now }: { warnings: readonly LiveWarning[]; now:
 }
 
 /**
- * `warnings`: how many live warnings the page shows; `failingProbes` and `warnedProbes`: the checklist's items failing
- * and warned about (what the menu counts beside Checklist). "All is well" only when there is none of them.
+ * `warnings`: how many live warnings of the relay's state the page shows (each may become an alert); `lockouts`: locked
+ * log-ins listed beside them (never an alert); `failingProbes` and `warnedProbes`: the checklist's items failing and
+ * warned about (what the menu counts beside Checklist). "All is well" only when there is none of them.
  */
-export function AlertList({ alerts, now, warnings = 0, failingProbes = 0, warnedProbes = 0 }: { alerts: readonly Alert[]; now: number; warnings?: number; failingProbes?: number; warnedProbes?: number }) {
+export function AlertList({ alerts, now, warnings = 0, lockouts = 0, failingProbes = 0, warnedProbes = 0 }: { alerts: readonly Alert[]; now: number; warnings?: number; lockouts?: number; failingProbes?: number; warnedProbes?: number }) {
   if (alerts.length === 0) {
     if (warnings > 0) return <Empty>No alert raised yet: an alert waits until a problem has lasted past its threshold. See "Needs attention now" above.</Empty>;
+    if (lockouts > 0) return <Empty>No open alerts. {lockouts === 1 ? 'A log-in locked after failed passwords is' : `${lockouts} log-ins locked after failed passwords are`} listed under "Needs attention now" above.</Empty>;
     if (failingProbes + warnedProbes > 0) {
       const failing = failingProbes === 0 ? '' : failingProbes === 1 ? 'one item of the checklist is failing' : `${failingProbes} items of the checklist are failing`;
       const warned = warnedProbes === 0 ? '' : failingProbes > 0 ? `${warnedProbes === 1 ? 'one more has' : `${warnedProbes} more have`} a warning` : warnedProbes === 1 ? 'one item of the checklist has a warning' : `${warnedProbes} items of the checklist have a warning`;

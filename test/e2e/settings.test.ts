@@ -93,6 +93,8 @@ e2eTest('settings: a submission account is added, sends mail, gets a new passwor
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: /^Dashboard/ }).click();
   const attention = page.locator('section[aria-labelledby="warnings-title"]');
   await textMatches(attention, /The account scanner cannot log in to send mail.*scanner from 127\.0\.0\.1, until .*The right password is refused too/s);
+  // no alert is promised for it either
+  await textMatches(page.locator('section[aria-labelledby="alerts-title"]'), /^Open alerts\s*No open alerts\. A log-in locked after failed passwords is listed under "Needs attention now" above\.$/);
   await screenshot(page, '04-dashboard-login-locked');
   await attention.getByRole('link', { name: 'Unlock under Settings → Submission accounts' }).click();
   await textMatches(account, /Locked\s*from 127\.0\.0\.1 only, until/);
