@@ -19,6 +19,7 @@ import { DestinationsView } from './components/Destinations.tsx';
 import { SettingsScreen } from './screens/Settings.tsx';
 import { Wizard } from './screens/wizard/Wizard.tsx';
 import { desktopBridge } from './api/bridge.ts';
+import { guardUnsavedEdits } from './lib/unsaved-edits.ts';
 
 type AuthView = { kind: 'checking' } | { kind: 'error'; error: ApiFailure } | { kind: 'setup' } | { kind: 'login'; expired: boolean } | { kind: 'ready' };
 
@@ -40,6 +41,7 @@ export function App() {
     void check();
     return api.onUnauthenticated(() => setAuth({ kind: 'login', expired: true }));
   }, [check]);
+  useEffect(() => (desktopBridge() ? undefined : guardUnsavedEdits(window)), []);
 
   switch (auth.kind) {
     case 'checking':

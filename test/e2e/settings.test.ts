@@ -414,6 +414,27 @@ e2eTest('settings: edits kept across screens are set aside, and said to be, when
   await textMatches(bar, /^1 unsaved change/);
   assert.equal(await page.getByLabel('Recipients per message', { exact: true }).inputValue(), '60');
   assert.equal(await notice.count(), 0);
+
+  // closing the tab (or reloading it) would lose the edit: the browser asks first, from any screen; stay keeps it
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: /^Dashboard/ }).click();
+  const asked = new Promise<string>((resolve) => page.once('dialog', (dialog) => void dialog.dismiss().then(() => resolve(dialog.type()))));
+  await page.close({ runBeforeUnload: true });
+  assert.equal(await asked, 'beforeunload');
+  assert.equal(page.isClosed(), false, 'staying keeps the page and its edit');
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: /^Settings/ }).click();
+  assert.equal(await page.getByLabel('Recipients per message', { exact: true }).inputValue(), '60');
+  // with nothing left to lose the page closes without a question
+  await page.getByRole('button', { name: 'Discard changes', exact: true }).click();
+  await textMatches(bar, /^No unsaved changes/);
+  let questions = 0;
+  page.on('dialog', (dialog) => {
+    questions += 1;
+    void dialog.accept();
+  });
+  const closed = page.waitForEvent('close');
+  await page.close({ runBeforeUnload: true });
+  await closed;
+  assert.equal(questions, 0);
   assert.deepEqual(errors, []);
 });
 

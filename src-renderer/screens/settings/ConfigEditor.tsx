@@ -10,6 +10,7 @@ import { HostPortFix, TestReport } from '../wizard/steps.tsx';
 import { badTestPortWords, internalTestWarning, splitHostPort, testPort, type InternalTest } from '../../lib/wizard.ts';
 import { PlainError } from '../../components/PlainError.tsx';
 import { useKeptState } from '../../lib/kept-state.ts';
+import { setUnsavedEdits } from '../../lib/unsaved-edits.ts';
 
 type ConfigView = Output<'config.get'>;
 type FileDifference = ConfigView['notInForce'][number];
@@ -53,6 +54,7 @@ function Editor({ view, reload }: { view: ConfigView; reload: () => Promise<void
 
   const { config, problems: localProblems } = applyDrafts(view.saved, view.keys, drafts);
   const changed = changedKeys(view.saved, view.keys, drafts);
+  useEffect(() => setUnsavedEdits(changed.length), [changed.length]);
   const configKey = JSON.stringify(config);
   const localCount = Object.keys(localProblems).length;
   // moat.json changed outside this page and not applied: Apply puts these in force; the others wait for a restart
