@@ -1,7 +1,7 @@
-// mailsplit's Splitter with four changes (and a fifth, to its Headers, in mailsplit-encoding.ts): the lines of a chunk are split in one synchronous pass, a header block's
-// lines are counted (maxHeadLines), a boundary line may end in spaces or tabs and one ending in other white space
-// stops the walk (compareBoundary), and a boundary of a multipart further out than the parent stops the walk
-// (checkBoundary).
+// mailsplit's Splitter with five changes (and a sixth, to its Headers, in mailsplit-encoding.ts): the lines of a chunk are split in one synchronous pass, a header block's
+// lines are counted (maxHeadLines), a line longer than maxLineBytes stops the walk, a boundary line may end in spaces
+// or tabs and one ending in other white space stops the walk (compareBoundary), and a boundary of a multipart further
+// out than the parent stops the walk (checkBoundary).
 //
 // mailsplit 5.4.6 (Andris Reinman; MIT or EUPL-1.1+, used here under MIT) hands each line to processLine and
 // continues with setImmediate, so every line of a message waits one turn of the event loop: a 4 KB message took
@@ -42,16 +42,20 @@ export interface MimeSplitterConfig {
    * time that grows with the square of their number: 40,000 lines took 8 s here, and the event loop waits for it.
    */
   maxHeadLines?: number;
+  /** Bytes of one line before its line feed; past it the walk fails (EMAXLEN): an unfinished line is held whole. */
+  maxLineBytes?: number;
 }
 
 export class MimeSplitter extends Splitter {
   private readonly maxHeadLines: number;
+  private readonly maxLineBytes: number;
   private countedNode: MimeNode | null = null;
   private headLines = 0;
 
   constructor(config: MimeSplitterConfig = {}) {
     super({ maxHeadSize: config.maxHeadSize, maxChildNodes: config.maxChildNodes });
     this.maxHeadLines = config.maxHeadLines ?? Infinity;
+    this.maxLineBytes = config.maxLineBytes ?? Infinity;
   }
 
   /** Counts a line mailsplit is about to read into a header block; false past the limit. */
@@ -116,6 +120,10 @@ export class MimeSplitter extends Splitter {
       }
     }
     return false;
+  }
+
+  private lineTooLong(): Error {
+    return Object.assign(new Error(`Max line length of ${this.maxLineBytes} bytes exceeded`), { code: 'EMAXLEN' });
   }
 
   /** Why the message cannot be read unambiguously, once a line showed it (checkBoundary); the walk stops there. */
@@ -228,7 +236,10 @@ export class MimeSplitter extends Splitter {
     for (let lf = chunk.indexOf(0x0a, i); lf !== -1; lf = chunk.indexOf(0x0a, i)) {
       const start = Math.max(pos, 0);
       pos = i = lf + 1;
-      if (!this.headLineAllowed(self)) {
+      // the first line of a chunk goes on from the line held from the chunks before
+      if ((self.line ? self.line.length : 0) + lf - start > this.maxLineBytes) {
+        failed = this.lineTooLong();
+      } else if (!this.headLineAllowed(self)) {
         failed = Object.assign(new Error('Max header lines for a MIME node exceeded'), { code: 'EMAXLEN' });
       } else {
         answered = false;
@@ -261,7 +272,15 @@ export class MimeSplitter extends Splitter {
         group = { type: 'none' };
       }
     }
-    if (pos < chunk.length) self.line = self.line ? Buffer.concat([self.line, chunk.subarray(pos)]) : chunk.subarray(pos);
+    if (pos < chunk.length) {
+      if ((self.line ? self.line.length : 0) + chunk.length - pos > this.maxLineBytes) {
+        self.hasFailed = true;
+        const err = this.lineTooLong();
+        setImmediate(() => callback(err));
+        return;
+      }
+      self.line = self.line ? Buffer.concat([self.line, chunk.subarray(pos)]) : chunk.subarray(pos);
+    }
     callback();
   }
 }

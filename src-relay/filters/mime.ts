@@ -27,6 +27,13 @@ export const MAX_TEXT_CHARS = 64 * 1024;
 /** HTML kept per part to strip its tags; the rest of a larger part is counted by bytes. */
 const MAX_HTML_BYTES = 512 * 1024;
 /**
+ * HTML kept across the message's parts: stripping costs a second of CPU for 24 MB of tags, and the text kept is
+ * 64 KiB at most. Real mail has one HTML body of tens of KiB; the rest is counted by bytes.
+ */
+export const MAX_HTML_MESSAGE_BYTES = 2 * 1024 * 1024;
+/** Bytes a decoder needs for one character at most (UTF-8, GB18030): decoding this much per character wanted is enough. */
+const MAX_BYTES_PER_CHAR = 4;
+/**
  * MIME nodes in one message, as mailsplit counts them: the message itself, each multipart and each leaf part.
  * Real mail has a handful, a long thread with inline images a few dozen; more stops the walk (mailsplit refuses).
  */
@@ -52,11 +59,12 @@ export const MAX_HEADER_LINES = 5000;
  */
 export const MAX_PART_HEADER_BYTES = 64 * 1024;
 /**
- * A line of an attached message's decoded content (bytes up to a line feed) that the walk of it may hold: the
- * splitter keeps an unfinished line whole, so one long line costs memory and copying. RFC 5322 lines are at most
- * 998 bytes and binary parts inside a message are base64 text; 1 MiB is far past real mail. Longer: unchecked.
+ * A line (bytes up to a line feed) of the message, or of an attached message's decoded content, that the walk may
+ * hold: the splitter keeps an unfinished line whole, joining each read to it, so one long line costs memory and
+ * copying that grow with its square (a 23 MB line: half a second of copying, on top of its HTML). RFC 5322 lines
+ * are at most 998 bytes and binary parts are base64 text; 1 MiB is far past real mail. Longer: unchecked.
  */
-export const MAX_ATTACHED_LINE_BYTES = 1024 * 1024;
+export const MAX_LINE_BYTES = 1024 * 1024;
 /** Decoded bytes of an attached message handed to its splitter at once (fewer, larger writes). */
 const NESTED_WRITE_BYTES = 64 * 1024;
 /**
@@ -138,6 +146,8 @@ interface Leaf {
   text: TextDecoder | null;
   html: string[];
   htmlBytes: number;
+  /** In the HTML counted by bytes (past what is kept), whether the last byte was inside a tag. */
+  inTag: boolean;
   /** Looks for uuencoded files in a text part (text/*); null for other parts. */
   uuencode: UuencodeScanner | null;
   /** Lists the files of a TNEF (winmail.dat), whatever the part says it is; it lets go of any other part at once. */
@@ -166,6 +176,7 @@ function whyStopped(error: NodeJS.ErrnoException): string {
   if (error.code === 'EMAXLEN' && /child nodes/.test(error.message)) return `more than ${MAX_MIME_PARTS} MIME parts`;
   if (error.code === 'EMAXLEN' && /header size/.test(error.message)) return `a header block longer than ${MAX_TOP_HEADER_BYTES} bytes`;
   if (error.code === 'EMAXLEN' && /header lines/.test(error.message)) return `a header block of more than ${MAX_HEADER_LINES} lines`;
+  if (error.code === 'EMAXLEN' && /line length/.test(error.message)) return `a line longer than ${MAX_LINE_BYTES} bytes`;
   return `MIME parsing stopped: ${error.message}`;
 }
 
@@ -191,6 +202,8 @@ class MimeWalker {
   private text = '';
   private plainChars = 0;
   private htmlChars = 0;
+  /** HTML bytes kept to be stripped, across the parts (MAX_HTML_MESSAGE_BYTES). */
+  private htmlKept = 0;
   private htmlText = '';
   private sawRoot = false;
   private uuencodedFiles = 0;
@@ -202,7 +215,7 @@ class MimeWalker {
   /** Walks the message, read from `source` or held whole, its attached messages included. */
   async walk(source: Readable | Buffer, signal?: AbortSignal): Promise<void> {
     // mailsplit's header limit is the larger one (the top block); the walker holds part headers to theirs
-    const splitter = new MimeSplitter({ maxHeadSize: MAX_TOP_HEADER_BYTES, maxChildNodes: MAX_MIME_PARTS, maxHeadLines: MAX_HEADER_LINES });
+    const splitter = new MimeSplitter({ maxHeadSize: MAX_TOP_HEADER_BYTES, maxChildNodes: MAX_MIME_PARTS, maxHeadLines: MAX_HEADER_LINES, maxLineBytes: MAX_LINE_BYTES });
     if (!Buffer.isBuffer(source)) return pipeChain([source, splitter, this.sink(this.top)], signal);
     // a message held whole is written to the splitter: a stream over it would cost a stream and a pipe per message
     const walked = pipeChain([splitter, this.sink(this.top)], signal);
@@ -392,6 +405,7 @@ class MimeWalker {
       text,
       html: [],
       htmlBytes: 0,
+      inTag: false,
       uuencode: null,
       tnef: new TnefReader(this.inflateBudget),
     };
@@ -495,7 +509,7 @@ class MimeWalker {
     for (let start = 0; ; ) {
       const lineFeed = data.indexOf(0x0a, start);
       nested.lineBytes += (lineFeed === -1 ? data.length : lineFeed) - start;
-      if (nested.lineBytes > MAX_ATTACHED_LINE_BYTES) throw new WalkStopped(`${nested.label} has a line longer than ${MAX_ATTACHED_LINE_BYTES} bytes`);
+      if (nested.lineBytes > MAX_LINE_BYTES) throw new WalkStopped(`${nested.label} has a line longer than ${MAX_LINE_BYTES} bytes`);
       if (lineFeed === -1) break;
       nested.lineBytes = 0;
       start = lineFeed + 1;
@@ -530,20 +544,25 @@ class MimeWalker {
     leaf.uuencode?.write(data);
     leaf.tnef.write(data);
     leaf.ends.write(data);
+    // a chunk is as long as the line that brought it (one unencoded line of 20 MB is one chunk): only what is kept is
+    // decoded, the rest is counted by bytes
     if (leaf.kind === 'plain' && leaf.text) {
-      if (this.text.length < MAX_TEXT_CHARS) {
-        const decoded = leaf.text.decode(data, { stream: true });
+      const room = MAX_TEXT_CHARS - this.text.length;
+      const kept = room > 0 ? data.subarray(0, room * MAX_BYTES_PER_CHAR) : data.subarray(0, 0);
+      if (kept.length) {
+        const decoded = leaf.text.decode(kept, { stream: true });
         this.plainChars += visibleChars(decoded);
-        this.text += decoded.slice(0, MAX_TEXT_CHARS - this.text.length);
-      } else {
-        this.plainChars += visibleBytes(data);
+        this.text += decoded.slice(0, room);
       }
+      if (kept.length < data.length) this.plainChars += visibleBytes(data.subarray(kept.length));
     } else if (leaf.kind === 'html' && leaf.text) {
-      if (leaf.htmlBytes < MAX_HTML_BYTES) {
-        leaf.html.push(leaf.text.decode(data, { stream: true }));
-      } else {
-        this.htmlChars += Math.round(visibleBytes(data) / 2);
+      const room = Math.max(0, Math.min(MAX_HTML_BYTES - leaf.htmlBytes, MAX_HTML_MESSAGE_BYTES - this.htmlKept));
+      const kept = data.subarray(0, room);
+      if (kept.length) {
+        leaf.html.push(leaf.text.decode(kept, { stream: true }));
+        this.htmlKept += kept.length;
       }
+      if (kept.length < data.length) this.htmlChars += visibleHtmlBytes(data.subarray(kept.length), leaf);
       leaf.htmlBytes += data.length;
     }
   }
@@ -822,6 +841,19 @@ function visibleChars(text: string): number {
     const code = text.charCodeAt(i);
     if (code > 0x20 && code !== 0xa0) count++;
   }
+  return count;
+}
+
+/** Visible bytes outside tags, in HTML counted rather than stripped (`state.inTag` carries over between chunks). */
+function visibleHtmlBytes(data: Buffer, state: { inTag: boolean }): number {
+  let count = 0;
+  let inTag = state.inTag;
+  for (const byte of data) {
+    if (inTag) inTag = byte !== 0x3e;
+    else if (byte === 0x3c) inTag = true;
+    else if (byte > 0x20) count++;
+  }
+  state.inTag = inTag;
   return count;
 }
 

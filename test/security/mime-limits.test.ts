@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConfigSchema } from '../../src-relay/config/schema.ts';
-import { MAX_ATTACHED_LINE_BYTES, MAX_HEADER_LINES, MAX_MIME_DEPTH, MAX_MIME_PARTS, MAX_PART_HEADER_BYTES, MAX_TOP_HEADER_BYTES } from '../../src-relay/filters/mime.ts';
+import { MAX_LINE_BYTES, MAX_HEADER_LINES, MAX_MIME_DEPTH, MAX_MIME_PARTS, MAX_PART_HEADER_BYTES, MAX_TOP_HEADER_BYTES } from '../../src-relay/filters/mime.ts';
 import { MAX_SENDER_HEADER_LINES } from '../../src-relay/smtp/header-scrub.ts';
 import { MAX_INFLATE_BYTES, MAX_NESTED_ZIP_BYTES, MAX_ZIP_DEPTH, MAX_ZIP_MEMBERS, MAX_ZIP_UNCOMPRESSED_BYTES } from '../../src-relay/filters/zip.ts';
 import type { Sink } from '../helpers/sink.ts';
@@ -119,10 +119,18 @@ const CASES: Case[] = [
     unchecked: /not checked whole: a header block in the message attached as part 2 has more than 5000 lines/,
   },
   {
+    // the long line is the message's text (its characters and the CR), the program attached after it
+    limit: `line in the message (${MAX_LINE_BYTES} bytes)`,
+    under: (s) => messageWithAttachments(s, [exe], { text: 'x'.repeat(MAX_LINE_BYTES - 1) }),
+    over: (s) => messageWithAttachments(s, [exe], { text: 'x'.repeat(MAX_LINE_BYTES) }),
+    found: /\.exe: "tool\.exe"/,
+    unchecked: /not checked whole: a line longer than 1048576 bytes/,
+  },
+  {
     // the long line is the forwarded message's text (its characters and the CR), the program attached after it
-    limit: `line in a forwarded message (${MAX_ATTACHED_LINE_BYTES} bytes)`,
-    under: (s) => forwarded(s, messageWithAttachments('inner', [exe], { text: 'x'.repeat(MAX_ATTACHED_LINE_BYTES - 1) })),
-    over: (s) => forwarded(s, messageWithAttachments('inner', [exe], { text: 'x'.repeat(MAX_ATTACHED_LINE_BYTES) })),
+    limit: `line in a forwarded message (${MAX_LINE_BYTES} bytes)`,
+    under: (s) => forwarded(s, messageWithAttachments('inner', [exe], { text: 'x'.repeat(MAX_LINE_BYTES - 1) })),
+    over: (s) => forwarded(s, messageWithAttachments('inner', [exe], { text: 'x'.repeat(MAX_LINE_BYTES) })),
     found: /\.exe: "tool\.exe"/,
     unchecked: /not checked whole: the message attached as part 2 has a line longer than 1048576 bytes/,
   },

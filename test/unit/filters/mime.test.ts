@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseMessageFile, decodeQuotedPrintable, stripHtml, MAX_ATTACHED_LINE_BYTES, MAX_MIME_PARTS, MAX_MIME_DEPTH, MAX_PART_HEADER_BYTES, MAX_TOP_HEADER_BYTES, MAX_HEADER_LINES } from '../../../src-relay/filters/mime.ts';
+import { parseMessageFile, decodeQuotedPrintable, stripHtml, MAX_HTML_MESSAGE_BYTES, MAX_LINE_BYTES, MAX_MIME_PARTS, MAX_MIME_DEPTH, MAX_PART_HEADER_BYTES, MAX_TOP_HEADER_BYTES, MAX_HEADER_LINES } from '../../../src-relay/filters/mime.ts';
 import { listZip, MAX_INFLATE_BYTES, MAX_NESTED_ZIP_BYTES } from '../../../src-relay/filters/zip.ts';
 import { detectFileType } from '../../../src-relay/filters/file-type.ts';
 import { parseRaw } from '../../helpers/parse-message.ts';
@@ -203,7 +203,7 @@ test('the walk limits are the documented ones', () => {
   assert.equal(MAX_MIME_DEPTH, 20);
   assert.equal(MAX_PART_HEADER_BYTES, 64 * 1024);
   assert.equal(MAX_TOP_HEADER_BYTES, 256 * 1024);
-  assert.equal(MAX_ATTACHED_LINE_BYTES, 1024 * 1024);
+  assert.equal(MAX_LINE_BYTES, 1024 * 1024);
 });
 
 test(`${MAX_MIME_PARTS} MIME nodes are walked to the last part; one more stops the walk and the message is unchecked`, async () => {
@@ -413,15 +413,42 @@ async function heldInAttachedMessage(inner: (size: number) => string, limit: num
   assert.notEqual(lastName(over), 'tool.exe');
 }
 
-test(`a line of ${MAX_ATTACHED_LINE_BYTES} bytes in an attached message is walked past; one byte more is unchecked`, async () => {
+test(`a line of ${MAX_LINE_BYTES} bytes in an attached message is walked past; one byte more is unchecked`, async () => {
   // the line is the text part's: its characters and the CR before the line feed
   const inner = (chars: number) => messageWithAttachments('inner', [exe], { text: 'x'.repeat(chars) });
-  const under = (await parse(messageForwarding('line', inner(MAX_ATTACHED_LINE_BYTES - 1), { encoding: 'base64' }))).summary;
+  const under = (await parse(messageForwarding('line', inner(MAX_LINE_BYTES - 1), { encoding: 'base64' }))).summary;
   assert.deepEqual(under.unchecked, []);
   assert.equal(lastName(under), 'tool.exe');
-  const over = (await parse(messageForwarding('line', inner(MAX_ATTACHED_LINE_BYTES), { encoding: 'base64' }))).summary;
-  assert.deepEqual(over.unchecked, [`the message attached as part 2 has a line longer than ${MAX_ATTACHED_LINE_BYTES} bytes`]);
+  const over = (await parse(messageForwarding('line', inner(MAX_LINE_BYTES), { encoding: 'base64' }))).summary;
+  assert.deepEqual(over.unchecked, [`the message attached as part 2 has a line longer than ${MAX_LINE_BYTES} bytes`]);
   assert.notEqual(lastName(over), 'tool.exe');
+});
+
+test(`a line of ${MAX_LINE_BYTES} bytes in the message is walked past; one byte more is unchecked, at once (it is never held)`, async () => {
+  // the line is the text part's: its characters and the CR before the line feed
+  const under = (await parse(messageWithAttachments('line', [exe], { text: 'x'.repeat(MAX_LINE_BYTES - 1) }))).summary;
+  assert.deepEqual(under.unchecked, []);
+  assert.equal(lastName(under), 'tool.exe');
+  const over = (await parse(messageWithAttachments('line', [exe], { text: 'x'.repeat(MAX_LINE_BYTES) }))).summary;
+  assert.deepEqual(over.unchecked, [`a line longer than ${MAX_LINE_BYTES} bytes`]);
+  assert.notEqual(lastName(over), 'tool.exe');
+  // an outside review's 23 MB HTML line: 5 s and 900 MB when it was held and stripped whole
+  const started = performance.now();
+  const html = (await parse(`From: a@sender.test\r\nMIME-Version: 1.0\r\nContent-Type: text/html\r\n\r\n${'<a href=h>x'.repeat(2_100_000)}\r\n`)).summary;
+  assert.deepEqual(html.unchecked, [`a line longer than ${MAX_LINE_BYTES} bytes`]);
+  assert.ok(performance.now() - started < 2000, `${Math.round(performance.now() - started)} ms`);
+});
+
+test(`HTML past ${MAX_HTML_MESSAGE_BYTES} bytes in a message is counted, not stripped: its visible characters outside tags still count`, async () => {
+  // four parts of tags only fill what is stripped; the fifth is counted by its bytes outside tags
+  const tags = `${'<b><i></i></b>'.repeat(70)}\r\n`;
+  const part = (body: string) => `--b\r\nContent-Type: text/html\r\n\r\n${body}`;
+  const full = part(tags.repeat(Math.ceil(MAX_HTML_MESSAGE_BYTES / 4 / tags.length)));
+  const raw = `From: a@sender.test\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n${full.repeat(4)}${part('<p>Visible <b>words</b></p>\r\n')}--b--\r\n`;
+  const { summary } = await parse(raw);
+  assert.deepEqual(summary.unchecked, []);
+  assert.equal(summary.text, '', 'not stripped: its words are not in the text');
+  assert.equal(summary.htmlChars, 'Visiblewords'.length);
 });
 
 test('the zip inflate budget is the whole message\'s: zips in the message use it up for the zips in the attached message', async () => {
