@@ -1,27 +1,18 @@
 import type { Logger } from '../log/logger.ts';
 import type { Queue } from '../queue/queue.ts';
 import type { QuarantinedRow, RecipientRow } from '../store/queue-store.ts';
-import { parseMessageFile, type ParsedMessage } from '../filters/mime.ts';
+import { parseMessageFile } from '../filters/mime.ts';
 import { parseDecision, type Decision } from '../filters/policy.ts';
 import { decodeHeaderText, senderName } from '../util/header-text.ts';
 import { releasedHeaders } from '../filters/decision-headers.ts';
 import { ownDomainAllowProblem, SenderLists } from '../filters/sender-lists.ts';
-import type { MimePart } from '../filters/types.ts';
 import type { PersonalLists } from '../filters/personal-lists.ts';
 import type { NewMessage } from '../store/queue-store.ts';
 import { newQueueId } from '../util/ids.ts';
 import { releaseResultMail } from './user-mail.ts';
+import { messagePreview, Previews, PREVIEW_DEADLINE_MS, type MessagePreview, type PreviewWalk } from './previews.ts';
 
 const DAY_MS = 24 * 3600 * 1000;
-/** Text shown in a preview; a preview is for judging a message, not reading a long one. */
-const PREVIEW_TEXT_CHARS = 8 * 1024;
-/** Header fields shown in a preview. */
-const PREVIEW_HEADERS = 60;
-/**
- * How long a preview's MIME walk may take (ms). The walk's own limits bound it (a hostile 25 MB message: about a
- * second); this bounds a walk slowed by a busy filter thread, so an admin's or a user's click gets an answer.
- */
-export const PREVIEW_DEADLINE_MS = 10_000;
 /** A list returns at most this many rows per call. */
 const MAX_LIST_ROWS = 1000;
 
@@ -65,47 +56,11 @@ export type RecipientActionResult =
   /** The message is no longer in quarantine, or no longer waiting there for this recipient. */
   | 'gone';
 
-export interface QuarantinePreview {
+export interface QuarantinePreview extends Omit<MessagePreview, 'truncated'> {
   message: QuarantinedMessage;
   decision: Decision | null;
-  /** Header fields as received (unfolded); values are text, never interpreted. */
-  headers: { name: string; value: string }[];
-  /** The plain text (or the HTML's text with every tag removed: nothing is rendered, nothing is fetched). */
-  text: string;
-  attachments: Pick<MimePart, 'part' | 'filename' | 'contentType' | 'size' | 'detectedType' | 'archive'>[];
   /** Recipients who already had their own copy released (the user page's "Release to me", an approved request). */
   releasedTo: string[];
-}
-
-/** A safe look at any message file (quarantined or queued): header fields, its text, the list of attachments. */
-export type MessagePreview = Pick<QuarantinePreview, 'headers' | 'text' | 'attachments'> & {
-  /** The text was longer than a preview shows (PREVIEW_TEXT_CHARS). */
-  truncated: boolean;
-};
-
-/** The MIME walk of a preview: the filter thread's in the relay, so a hostile message costs the SMTP thread nothing. */
-export type PreviewWalk = (path: string, signal: AbortSignal) => Promise<ParsedMessage>;
-
-/** The walk stopped at its deadline or failed (the filter thread stopped): the message is there, its preview is not. */
-export class PreviewUnreadable extends Error {}
-
-/**
- * Reads a message file as a preview: nothing rendered, nothing fetched; the text cut at PREVIEW_TEXT_CHARS.
- * A file that is gone rejects with its ENOENT; a walk that fails otherwise, with PreviewUnreadable.
- */
-export async function messagePreview(path: string, walk: PreviewWalk = parseMessageFile, deadlineMs = PREVIEW_DEADLINE_MS): Promise<MessagePreview> {
-  const parsed = await walk(path, AbortSignal.timeout(deadlineMs)).catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'ENOENT') throw error;
-    throw new PreviewUnreadable(error.name === 'AbortError' || error.name === 'TimeoutError' ? `the message could not be read within ${deadlineMs / 1000} s` : `the message could not be read: ${error.message}`);
-  });
-  return {
-    headers: parsed.headers.slice(0, PREVIEW_HEADERS),
-    text: parsed.summary.text.slice(0, PREVIEW_TEXT_CHARS),
-    truncated: parsed.summary.text.length > PREVIEW_TEXT_CHARS,
-    attachments: parsed.summary.parts
-      .filter((part) => part.filename !== null || part.disposition === 'attachment' || !part.contentType.startsWith('text/'))
-      .map(({ part, filename, contentType, size, detectedType, archive }) => ({ part, filename, contentType, size, detectedType, archive })),
-  };
 }
 
 export interface QuarantineOptions {
@@ -140,8 +95,7 @@ export class Quarantine {
   private readonly personal: PersonalLists | null;
   private readonly hostname: string;
   private readonly ownDomains: readonly string[];
-  private readonly walk: PreviewWalk;
-  private readonly previewDeadlineMs: number;
+  private readonly previews: Previews;
 
   constructor(options: QuarantineOptions) {
     this.queue = options.queue;
@@ -151,8 +105,9 @@ export class Quarantine {
     this.personal = options.personal ?? null;
     this.hostname = options.hostname ?? 'localhost';
     this.ownDomains = options.ownDomains ?? [];
-    this.walk = options.walk ?? parseMessageFile;
-    this.previewDeadlineMs = options.previewDeadlineMs ?? PREVIEW_DEADLINE_MS;
+    const walk = options.walk ?? parseMessageFile;
+    const deadlineMs = options.previewDeadlineMs ?? PREVIEW_DEADLINE_MS;
+    this.previews = new Previews((id) => messagePreview(this.queue.spool.path(id), walk, deadlineMs), this.clock);
   }
 
   private get store() {
@@ -181,9 +136,9 @@ export class Quarantine {
     return { message: toItem(row), decision: parseDecision(row.decision), headers, text, attachments, releasedTo };
   }
 
-  /** A safe look at the file of any message kept in the spool (queued or quarantined), as messagePreview reads it. */
+  /** A safe look at the file of any message kept in the spool (queued or quarantined), as messagePreview reads it (previews.ts). */
   filePreview(id: string): Promise<MessagePreview> {
-    return messagePreview(this.queue.spool.path(id), this.walk, this.previewDeadlineMs);
+    return this.previews.of(id);
   }
 
   /**

@@ -14,6 +14,7 @@ import { Sink } from '../helpers/sink.ts';
 import { startRelay, type TestRelay } from '../helpers/relay.ts';
 import { message, send } from '../helpers/smtp.ts';
 import { messageWithAttachments } from '../helpers/mail-parts.ts';
+import { PREVIEWS_AT_ONCE } from '../../src-relay/quarantine/previews.ts';
 
 const TEST_TIMEOUT_MS = 60_000;
 const NEVER = 'ZZZZZZZZZZZZ0000000000';
@@ -222,4 +223,23 @@ test('tracking tells what the filters did: kept, released, deleted, or refused a
 
 test('a relay that is not running answers RELAY_NOT_RUNNING', async () => {
   await assert.rejects(callHandler(quarantineHandlers, 'quarantine.list', {}, apiContext(null)), apiError('RELAY_NOT_RUNNING'));
+});
+
+test(`previews asked for at once: one walk serves every look at the same message; of different messages ${PREVIEWS_AT_ONCE} are read and one more is refused before any work, to be asked again`, { timeout: TEST_TIMEOUT_MS }, async () => {
+  const ids: string[] = [];
+  for (const subject of ['preview one', 'preview two', 'preview three', 'preview four']) ids.push(await quarantined(subject));
+  // every look starts in this turn of the event loop, before any walk could end
+  const same = await Promise.allSettled(Array.from({ length: 5 }, () => call('quarantine.preview', { id: ids[0] })));
+  assert.deepEqual(same.map((result) => result.status), Array(5).fill('fulfilled'), 'five looks at one message share its walk');
+
+  const apart = await Promise.allSettled(ids.slice(1).map((id) => call('quarantine.preview', { id })));
+  assert.deepEqual(apart.map((result) => result.status), ['fulfilled', 'fulfilled', 'rejected']);
+  assert.ok(apiError('PREVIEW_UNREADABLE', /the relay is reading 2 other previews: try again, or download it/)((apart[2] as PromiseRejectedResult).reason));
+  const again = await call('quarantine.preview', { id: ids[3] });
+  assert.match(again.text, /Cheap offer now/, 'asked again, it is read');
+  // the queue view's text counts with them
+  for (const subject of ['preview five', 'preview six', 'preview seven']) ids.push(await quarantined(subject));
+  const mixed = await Promise.allSettled([call('quarantine.preview', { id: ids[4] }), call('quarantine.preview', { id: ids[5] }), callQueue('queue.body', { id: ids[6] })]);
+  assert.deepEqual(mixed.map((result) => result.status), ['fulfilled', 'fulfilled', 'rejected']);
+  assert.ok(apiError('PREVIEW_UNREADABLE')((mixed[2] as PromiseRejectedResult).reason));
 });

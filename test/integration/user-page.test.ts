@@ -589,7 +589,7 @@ test('a preview that cannot be read in time: the admin is told so (503, try agai
   const own = await startRelay(sink.port, { ...JUNK, quarantine: { userPage: { listen: '127.0.0.1:0' } } }, { previewDeadlineMs: 1 });
   const links = await UserLinks.open(own.dataDir);
   try {
-    const id = await quarantined(own, ['a@example.test'], `slow ${Date.now()}`, 'Long text. '.repeat(200_000));
+    const id = await quarantined(own, ['a@example.test'], `slow ${Date.now()}`, `${'Long text. '.repeat(7)}\r\n`.repeat(30_000));
     const call = (name: 'quarantine.preview', input: unknown) => callHandler(quarantineHandlers, name, input, apiContext(own.relay));
     await assert.rejects(call('quarantine.preview', { id }), apiError('PREVIEW_UNREADABLE', /could not be read within 0\.001 s: try again, or download it/));
     const page = await http(own, newClient(), 'GET', `/q/${token(links, 'a@example.test', id)}`);

@@ -7,7 +7,7 @@ import { arrivedAt, filterVerdictText, historyText, messageHistory } from '../..
 import { parseDecision, type Decision } from '../../filters/policy.ts';
 import { MAX_DESTINATIONS, type DestinationRow, type MessageRow, type RecipientRow, type RefusalRow, type TrackedMessageRow, type TrackedRecipient } from '../../store/queue-store.ts';
 import { decodeHeaderText, displayText, senderName } from '../../util/header-text.ts';
-import { PreviewUnreadable } from '../../quarantine/quarantine.ts';
+import { PreviewUnreadable } from '../../quarantine/previews.ts';
 import { safePreview } from '../../quarantine/safe-preview.ts';
 import type { RouteState } from '../../events.ts';
 import type { Config } from '../../config/schema.ts';
