@@ -149,7 +149,6 @@ export const queueHandlers = {
   },
 } satisfies Handlers<typeof queueContract>;
 
-/** The scheduler's key of a destination's route (queue/delivery.ts `routeKey`): how its up/down state is found. */
 /** A preview that cannot be made: null when the file is gone (finished meanwhile), an API error when it is unreadable. */
 export function previewProblem(error: Error): null {
   if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
@@ -157,6 +156,7 @@ export function previewProblem(error: Error): null {
   throw error;
 }
 
+/** The scheduler's key of a destination's route (queue/delivery.ts `routeKey`): how its up/down state is found. */
 function routeKeyOf(row: Pick<DestinationRow, 'route' | 'domain'>, config: Config): string {
   if (row.route === 'internal') return 'internal';
   return config.outbound.smarthost ? 'smarthost' : `mx:${row.domain ?? ''}`;
