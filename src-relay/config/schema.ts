@@ -68,7 +68,9 @@ export function domainProblem(value: string): string | null {
   if (/\s/.test(text)) return 'has a space in it';
   if (text.includes('@')) return 'is an address: give only the part after the @';
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) return 'is a web address: give only the domain, like example.com';
-  if (/^[\d.]+$/.test(text) || text.includes(':')) return 'is an IP address: give the domain name your mail is addressed to';
+  if (/^[\d.]+$/.test(text) || /^\[.*\]$/.test(text) || /^[\da-f]*:[\da-f:.]*$/i.test(text)) return 'is an IP address: give the domain name your mail is addressed to';
+  if (/:\d*$/.test(text)) return 'has a port after it: give only the domain, like example.com (ports belong to the listener and server settings)';
+  if (text.includes(':')) return 'has a colon in it: a domain holds letters, digits, hyphens and dots';
   if (text.includes('_')) return 'has an underscore: a domain holds letters, digits, hyphens and dots';
   const labels = text.replace(/\.$/, '').split('.');
   if (labels.some((label) => label === '')) return 'has an empty part (two dots in a row, or a dot at the start)';

@@ -55,7 +55,7 @@ export type TlsMode = 'none' | 'opportunistic' | 'required';
 export interface AccountDraft {
   name: string;
   password: string;
-  /** One address or @domain a line. */
+  /** One address or @domain per line. */
   senders: string;
 }
 
@@ -260,7 +260,7 @@ function hop(base: unknown, host: string, port: string, tls: TlsMode, verify: bo
   return next;
 }
 
-/** The accepted domains typed, one a line or comma-separated, in lower case (as the relay reads them), each once. */
+/** The accepted domains typed, one per line or comma-separated, in lower case (as the relay reads them), each once. */
 export function domainList(text: string): string[] {
   return addEntries([], text.toLowerCase());
 }
@@ -345,10 +345,12 @@ export function accountProblems(draft: AccountDraft, takenNames: readonly string
   else if (takenNames.some((taken) => taken.toLowerCase() === name.toLowerCase())) problems.name = 'there is an account with that name already';
   if (draft.password.length < MIN_PASSWORD_CHARS) problems.password = `at least ${MIN_PASSWORD_CHARS} characters`;
   const senders = parseList(draft.senders);
-  const bad = senders.find((sender) => !/^([^\s@]+)?@[^\s@]+$/.test(sender));
+  const isSender = (entry: string) => /^([^\s@]+)?@[^\s@]+$/.test(entry);
+  // the line itself, cut short: in a list of dozens "one per line" alone leaves the admin searching ("not an
+  // address" is one line, where the list's split would quote "not")
+  const badLine = draft.senders.split(/\r?\n/).map((line) => line.trim()).find((line) => parseList(line).some((entry) => !isSender(entry)));
   if (senders.length > 100) problems.senders = 'at most 100 addresses';
-  // the line itself, cut short: in a list of dozens "one a line" alone leaves the admin searching
-  else if (bad !== undefined) problems.senders = `"${bad.length > 60 ? `${bad.slice(0, 60)}…` : bad}" is neither an address (user@example.com) nor @domain: one of them a line`;
+  else if (badLine !== undefined) problems.senders = `"${badLine.length > 60 ? `${badLine.slice(0, 60)}…` : badLine}" is neither an address (user@example.com) nor @domain: one of them per line`;
   return problems;
 }
 

@@ -279,7 +279,7 @@ function EditAccount({ account, what, onClose, onDone }: { account: Account | un
           <TextField label="Repeat the password" type="password" value={confirm} onChange={setConfirm} errors={problem.confirm} autoComplete="new-password" />
         </>
       ) : (
-        <TextField label="Sender addresses" value={senders} onChange={setSenders} errors={problem.senders ?? issues.byField.senders} multiline hint="One address (user@example.com) or a whole domain (@example.com) a line." autoFocus />
+        <TextField label="Sender addresses" value={senders} onChange={setSenders} errors={problem.senders ?? issues.byField.senders} multiline hint="One address (user@example.com) or a whole domain (@example.com) per line." autoFocus />
       )}
       <ErrorMessage error={action.error} showIssues={false} />
       <div className="form-buttons">

@@ -57,7 +57,7 @@ export function DomainsStep({ fields, set, errors, note, label }: StepProps) {
   return (
     <>
       <p>The domains whose mail this relay takes in and hands to your internal server. Mail for any other domain is refused, so Moat is never an open relay.</p>
-      <TextField label={label('domains')} value={fields.domains} onChange={(value) => set('domains', value)} errors={errors('domains')} multiline rows={4} hint={withNote(note('domains'), 'One a line, e.g. example.com')} autoFocus />
+      <TextField label={label('domains')} value={fields.domains} onChange={(value) => set('domains', value)} errors={errors('domains')} multiline rows={4} hint={withNote(note('domains'), 'One per line, e.g. example.com')} autoFocus />
       <TextField label={label('hostname')} value={fields.hostname} onChange={(value) => set('hostname', value)} errors={errors('hostname')} hint="Used in the greeting and in Received headers; should match the MX record and reverse DNS. Empty: this machine's name." placeholder="mx.example.com" />
       <TextField
         label={label('mxListen')}
@@ -207,7 +207,7 @@ export function RecipientsStep({ fields, set, errors, label }: StepProps) {
           ]}
         />
       ) : null}
-      <TextField label={label('recipients')} value={fields.recipients} onChange={(value) => set('recipients', value)} errors={errors('recipients')} multiline rows={5} hint="Optional. One address a line. Empty: any address of the accepted domains (postmaster is always accepted)." />
+      <TextField label={label('recipients')} value={fields.recipients} onChange={(value) => set('recipients', value)} errors={errors('recipients')} multiline rows={5} hint="Optional. One address per line. Empty: any address of the accepted domains (postmaster is always accepted)." />
     </>
   );
 }
@@ -529,11 +529,11 @@ export function SubmissionStep({ fields, set, errors, label, existing }: StepPro
   return (
     <>
       <p>Office clients that send through SMTP (Mac and Linux mail programs, scanners and copiers) log in to Moat to send mail, so the internal server's own SMTP AUTH can be switched off.</p>
-      <CheckboxField label="Listen for clients with STARTTLS (port 587)" checked={fields.submissionStarttls} onChange={(value) => set('submissionStarttls', value)} />
+      <CheckboxField label="Listen for clients with STARTTLS (usually port 587)" checked={fields.submissionStarttls} onChange={(value) => set('submissionStarttls', value)} />
       {fields.submissionStarttls ? <TextField label={label('submissionListen')} value={fields.submissionListen} onChange={(value) => set('submissionListen', value)} errors={errors('submissionListen')} hint="HOST:PORT" /> : null}
-      <CheckboxField label="Listen for clients with implicit TLS (port 465)" checked={fields.submissionTls} onChange={(value) => set('submissionTls', value)} />
+      <CheckboxField label="Listen for clients with implicit TLS (usually port 465)" checked={fields.submissionTls} onChange={(value) => set('submissionTls', value)} />
       {fields.submissionTls ? <TextField label={label('submissionTlsListen')} value={fields.submissionTlsListen} onChange={(value) => set('submissionTlsListen', value)} errors={errors('submissionTlsListen')} hint="HOST:PORT" /> : null}
-      <TextField label={label('trustedNetworks')} value={fields.trustedNetworks} onChange={(value) => set('trustedNetworks', value)} errors={errors('trustedNetworks')} multiline rows={3} hint="One network a line, e.g. 192.168.10.0/24. Keep this short: everything there can send as anyone." />
+      <TextField label={label('trustedNetworks')} value={fields.trustedNetworks} onChange={(value) => set('trustedNetworks', value)} errors={errors('trustedNetworks')} multiline rows={3} hint="One network per line, e.g. 192.168.10.0/24. Keep this short: everything there can send as anyone." />
 
       <h3>Accounts</h3>
       {existing.length ? (
@@ -559,7 +559,7 @@ export function SubmissionStep({ fields, set, errors, label, existing }: StepPro
         <legend>New account</legend>
         <TextField label="Account name" value={draft.name} onChange={(name) => setDraft((current) => ({ ...current, name }))} errors={problems.name} />
         <TextField label="Account password" type="password" value={draft.password} onChange={(password) => setDraft((current) => ({ ...current, password }))} errors={problems.password} autoComplete="new-password" hint={`At least ${MIN_PASSWORD_CHARS} characters.`} />
-        <TextField label="May send as" value={draft.senders} onChange={(senders) => setDraft((current) => ({ ...current, senders }))} errors={problems.senders} multiline rows={2} hint="One address or @domain a line." />
+        <TextField label="May send as" value={draft.senders} onChange={(senders) => setDraft((current) => ({ ...current, senders }))} errors={problems.senders} multiline rows={2} hint="One address or @domain per line." />
         <button type="button" onClick={add}>
           Add account
         </button>

@@ -90,6 +90,11 @@ const BAD_DOMAINS: readonly [string, RegExp][] = [
   ['bob@example.com', /address/],
   ['exa!mple.com', /characters/],
   ['192.0.2.1', /IP address/],
+  ['2001:db8::1', /IP address/],
+  ['[192.0.2.1]', /IP address/],
+  // an outside review: a port was called an IP address
+  ['example.com:25', /has a port after it: give only the domain, like example\.com/],
+  ['example.com:x', /has a colon in it/],
   ['https://example.com', /is a web address: give only the domain, like example\.com/],
   ['http://example.com/', /web address/],
   ['', /empty/],

@@ -126,7 +126,9 @@ test('a new account needs a free name, a long password and sender addresses or d
   const problems = accountProblems({ name: 'Bob', password: 'short', senders: 'not an address' }, ['bob']);
   assert.deepEqual(Object.keys(problems).sort(), ['name', 'password', 'senders']);
   // the bad line is named, not only the rule
-  assert.equal(accountProblems({ name: 'scanner', password: 'long enough pw', senders: 'a@example.com\nfoo\n@example.org' }, []).senders, '"foo" is neither an address (user@example.com) nor @domain: one of them a line');
+  assert.equal(accountProblems({ name: 'scanner', password: 'long enough pw', senders: 'a@example.com\nfoo\n@example.org' }, []).senders, '"foo" is neither an address (user@example.com) nor @domain: one of them per line');
+  // a line of words is quoted whole, not its first word
+  assert.equal(accountProblems({ name: 'scanner', password: 'long enough pw', senders: 'not an address' }, []).senders, '"not an address" is neither an address (user@example.com) nor @domain: one of them per line');
   assert.match(accountProblems({ name: 'scanner', password: 'long enough pw', senders: 'x'.repeat(80) }, []).senders ?? '', /^"x{60}…" is neither/);
 });
 
