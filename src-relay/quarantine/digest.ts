@@ -81,10 +81,13 @@ export function localDay(at: number): string {
 export function digestEntry(row: MessageRow, link: string | null): DigestEntry {
   const name = senderName({ fromName: row.from_name, sender: row.sender, clientIp: row.client_ip, kind: row.kind });
   const address = row.sender ? displayText(row.sender) : '';
+  // "Name <from address>" (fromDisplayName): the From line names another address than the envelope's; the one a
+  // mail program shows leads, as on the admin page and the users' page, and the envelope's follows
+  const parts = name && address && (name.match(/</g) ?? []).length === 1 ? /^(.*) <([^<>]*)>$/.exec(name) : null;
   return {
     id: row.id,
     receivedAt: row.received_at,
-    from: address ? nameWithAddress(name, address) : (name ?? '(no sender)'),
+    from: parts ? `${nameWithAddress(parts[1]!.trim().replace(/^"(.*)"$/, '$1') || null, parts[2]!)}, sent by ${address}` : address ? nameWithAddress(name, address) : (name ?? '(no sender)'),
     subject: decodeHeaderText(row.subject),
     why: heldBecauseText(parseDecision(row.decision)),
     link,

@@ -290,4 +290,8 @@ test('a sender name that is the address itself is not said twice, and mail with 
   // a name with an address in it follows the address the mail came from, in quotes: it never reads as the sender
   assert.equal(digestEntry({ ...base, sender: 'evil@attacker.test', subject: null, from_name: 'IT Helpdesk \u2039admin@example.test\u203a' }, null).from, 'evil@attacker.test, named "IT Helpdesk \u2039admin@example.test\u203a"');
   assert.equal(digestEntry({ ...base, sender: 'a@b.test', subject: null, from_name: 'Alice' }, null).from, 'Alice <a@b.test>');
+  // a From address other than the envelope's leads, as mail programs show it, with the envelope's after it (an
+  // admin's review: the digest put the envelope's first and the From address inside the name)
+  assert.equal(digestEntry({ ...base, sender: 'bob@sender.invalid', subject: null, from_name: 'paypal@paypal.com <bob@example.test>' }, null).from, 'bob@example.test, named "paypal@paypal.com", sent by bob@sender.invalid');
+  assert.equal(digestEntry({ ...base, sender: 'bob@sender.invalid', subject: null, from_name: 'Alice <alice@example.test>' }, null).from, 'Alice <alice@example.test>, sent by bob@sender.invalid');
 });
