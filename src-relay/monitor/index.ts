@@ -221,6 +221,8 @@ export class Monitor {
     events.on('quarantined', () => this.metrics.increment('quarantined'));
     events.on('filtered', (event) => event.action === 'tag' && this.metrics.increment('tagged'));
     events.on('alert', (event) => this.notify(event));
+    // a hop that takes mail again clears its alert at once: the screens must not show it Up beside "not taking mail"
+    events.on('route', (state) => state.state === 'up' && void this.checkAlerts());
   }
 
   /** Starts the timers once the listeners are up (their addresses are what the self-test and probes use). */
