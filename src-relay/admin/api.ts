@@ -104,7 +104,8 @@ export function addApiRoutes(router: Router, options: ApiRoutesOptions): Router 
       sendJson(res, 200, { ok: true, result: checked.data });
     } catch (error) {
       if (error instanceof ApiError) {
-        options.logger.info({ method: name, clientIp, code: error.code }, 'ADMIN_REFUSED');
+        // before setup every screen's figures are asked for and answered "not running": no refusal worth a line
+        if (error.code !== 'RELAY_NOT_RUNNING') options.logger.info({ method: name, clientIp, code: error.code }, 'ADMIN_REFUSED');
         return sendApiError(res, error.code, error.message, error.issues);
       }
       options.logger.error({ method: name, error: (error as Error).message }, 'ADMIN_METHOD_FAILED');
