@@ -15,6 +15,11 @@ export interface RouteState {
   /** The last delivery attempt on the route, which its state is as of: nobody looks again before the next one. */
   checkedAt: number;
   lastError: string | null;
+  /**
+   * Up, yet every recipient of its last messages (queue/scheduler.ts REFUSED_MESSAGES_SHOWN or more in a row, none delivered since) was
+   * refused for good: a hop that does not take mail for our domains, or mail for addresses it does not know.
+   */
+  refusedRecipients?: { messages: number; since: number; lastError: string };
 }
 
 /**

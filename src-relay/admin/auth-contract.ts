@@ -23,7 +23,16 @@ export const relayStatusSchema = z.object({
   hostname: z.string(),
   dataDir: z.string(),
   addresses: z.object({ mx: z.string().nullable(), submission: z.string().nullable(), submissions: z.string().nullable(), admin: z.string().nullable() }),
-  routes: z.array(z.object({ route: z.string(), state: z.enum(['up', 'refusing', 'down']), since: z.number(), checkedAt: z.number(), lastError: z.string().nullable() })),
+  routes: z.array(
+    z.object({
+      route: z.string(),
+      state: z.enum(['up', 'refusing', 'down']),
+      since: z.number(),
+      checkedAt: z.number(),
+      lastError: z.string().nullable(),
+      refusedRecipients: z.object({ messages: z.number(), since: z.number(), lastError: z.string() }).optional(),
+    }),
+  ),
   /** Why the configuration file would stop the next start of moat serve (damaged, a setting it refuses), or null. */
   configProblem: z.string().nullable().default(null),
 });

@@ -28,3 +28,17 @@ function putOffWholeMessage(outcome: RecipientOutcome): boolean {
 }
 
 const SERVER_FULL = /^\s*4\d\d[ -]+4\.3\.[12](?!\.?\d)/;
+
+/**
+ * What the server answered when it refused every recipient of the message for good (a 5xx at RCPT, or the message
+ * at MAIL or DATA); null when it took one, put one off, or could not be asked.
+ */
+export function refusedEveryRecipient(result: DeliveryResult): string | null {
+  if (result.unreachable || result.sessionRefused || result.outcomes.length === 0) return null;
+  for (const outcome of result.outcomes) {
+    if (outcome.delivered || !outcome.failure || outcome.failure.responseCode === undefined) return null;
+    if (classifyResponse(outcome.failure).action !== 'bounce') return null;
+  }
+  const failure = result.outcomes[0]!.failure!;
+  return failure.command ? `${failure.command}: ${failure.message}` : failure.message;
+}

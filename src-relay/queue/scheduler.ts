@@ -2,11 +2,11 @@ import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log/logger.ts';
 import type { AttemptRecord, DueRecipient, HistoryEntry, NewMessage, RecipientUpdate } from '../store/queue-store.ts';
 import type { RelayEvents, Route, RouteState } from '../events.ts';
-import { routeStateOf } from './route-state.ts';
+import { refusedEveryRecipient, routeStateOf } from './route-state.ts';
 import { nextBackoff, toPermanentStatus } from './backoff.ts';
 import { classifyResponse } from './classify.ts';
 import { queueDeadlines } from './deadlines.ts';
-import type { Deliverer, DeliveryResult } from './delivery.ts';
+import { HOP_ROUTES, type Deliverer, type DeliveryResult } from './delivery.ts';
 import type { DsnRecipient } from './dsn.ts';
 import type { Queue } from './queue.ts';
 import { RouteOutages } from './route-outages.ts';
@@ -15,6 +15,11 @@ import { RouteOutages } from './route-outages.ts';
 const IDLE_POLL_MS = 1000;
 /** A route still down is announced again (its last try, its error) at most this often. */
 const STILL_DOWN_EVENT_MS = 1000;
+/**
+ * Messages in a row a hop refused every recipient of, none delivered since, before the screens say so: one or two
+ * are mail for addresses that do not exist; five with nothing delivered between is a pattern worth a look.
+ */
+export const REFUSED_MESSAGES_SHOWN = 5;
 /**
  * How long finished deliveries wait to be written together: one transaction, so one WAL fsync on this thread, a batch.
  * At 10 ms the bench's batches held about 3 outcomes and writing them took twice the CPU of the receipts' commits.
@@ -101,6 +106,8 @@ export class Scheduler {
   private readonly stillDownEventAt = new Map<string, number>();
   /** Per route that takes mail, the message of a try put off just now, until a try of another one says more (confirmedState). */
   private readonly refusedFirst = new Map<string, { messageId: string; at: number }>();
+  /** Per hop, the messages in a row it refused every recipient of for good (countRefusals). */
+  private readonly refusals = new Map<string, { messages: number; since: number; lastError: string }>();
   private readonly outages: RouteOutages;
   private readonly jobs = new Set<Promise<void>>();
   private outcomes: Outcome[] = [];
@@ -538,8 +545,19 @@ export class Scheduler {
       this.outages.wentDown(key, next, since, now, lastError);
       return;
     }
+    const refused = this.countRefusals(key, result, now);
     if (previous?.state === 'up') {
       previous.checkedAt = now;
+      const shown = refused && refused.messages >= REFUSED_MESSAGES_SHOWN ? refused : undefined;
+      if (shown?.messages !== previous.refusedRecipients?.messages) {
+        const state: RouteState = { ...previous, refusedRecipients: shown };
+        this.routes.set(key, state);
+        // the screens hear when it starts and when it ends; the count in between is read with the state
+        if (!shown !== !previous.refusedRecipients) {
+          if (shown) this.logger.warn({ route: key, messages: shown.messages, error: shown.lastError }, 'ROUTE_REFUSING_RECIPIENTS');
+          this.events.emit('route', state);
+        }
+      }
       return;
     }
     const state: RouteState = { route: key, state: 'up', since: now, checkedAt: now, lastError: null };
@@ -552,6 +570,25 @@ export class Scheduler {
       const retried = job.route === 'internal' ? this.queue.store.retryRoute('internal', previous.since, now) : 0;
       this.logger.info({ route: key, outSince: new Date(previous.since).toISOString(), outForSec: Math.round((now - previous.since) / 1000), was: previous.state, retried }, 'ROUTE_UP');
     }
+  }
+
+  /**
+   * Messages in a row whose every recipient a hop refused for good, since a delivery there: a hop that answers yet
+   * takes no mail for our domains (Exchange without the accepted domain) looks "up" otherwise. Remote domains are
+   * not counted: their refusals are their senders' business.
+   */
+  private countRefusals(key: string, result: DeliveryResult, now: number): { messages: number; since: number; lastError: string } | undefined {
+    if (!HOP_ROUTES.has(key)) return undefined;
+    const refused = refusedEveryRecipient(result);
+    const counted = this.refusals.get(key);
+    if (refused === null) {
+      if (!result.outcomes.some((outcome) => outcome.delivered)) return counted;
+      this.refusals.delete(key);
+      return undefined;
+    }
+    const next = { messages: (counted?.messages ?? 0) + 1, since: counted?.since ?? now, lastError: refused };
+    this.refusals.set(key, next);
+    return next;
   }
 
   /**

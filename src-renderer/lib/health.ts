@@ -25,6 +25,16 @@ const ROUTE_TITLES: Record<string, string> = {
 /** After the title of a route that answers but takes nothing: the server itself, not the network, is where to look. */
 const REFUSING = ': it answers, but refuses every message';
 /** What an internal server refusing all mail usually means (the internal-down alert says it too, once raised). */
+/** A hop that answers and refuses every recipient for good: mail for them is bounced, not kept. */
+const REFUSED_RECIPIENTS_TITLES: Record<string, string> = {
+  internal: 'The internal server refuses every recipient: their mail is bounced to the senders, not delivered',
+  smarthost: 'The smarthost refuses every recipient: their mail is bounced to the senders, not sent',
+};
+const REFUSED_RECIPIENTS_ADVICE: Record<string, string> = {
+  internal:
+    'If these are your users\' real addresses, the internal server does not take mail for your domains: in Exchange, check Accepted domains and that the receive connector lets Moat\'s address send. If they are addresses that do not exist, let Moat refuse them before it accepts the mail: Settings → Domains and recipients (a list of recipients, or "Ask the internal server whether each recipient exists").',
+  smarthost: 'Check that the smarthost lets Moat send (its address or log-in) for your domains; its answer is under Details.',
+};
 const INTERNAL_REFUSING_ADVICE =
   'A mail server that refuses everything is usually protecting itself: Exchange does so (back-pressure) when the disk of its queue database or its memory runs short. Free space on it or read its event log. Nothing is lost: the waiting mail goes at its next try, or at once with "Try it again now" under Routes.';
 
@@ -37,6 +47,16 @@ export function liveWarnings(status: RelayStatus | null | undefined, summary: Qu
   if (status && status.state === 'failed') warnings.push({ id: 'relay', title: 'The relay is not running: no mail is received or delivered', raw: status.error, since: null });
   if (status && status.state === 'setup') warnings.push({ id: 'relay', title: 'The relay is not set up yet: no mail is received', raw: null, since: null });
   for (const route of status?.routes ?? []) {
+    if (route.state === 'up' && route.refusedRecipients) {
+      const refused = route.refusedRecipients;
+      warnings.push({
+        id: `route-${route.route}-recipients`,
+        title: `${REFUSED_RECIPIENTS_TITLES[route.route] ?? `The route "${route.route}" refuses every recipient`} (the last ${refused.messages} messages)`,
+        raw: refused.lastError,
+        since: refused.since,
+        detail: REFUSED_RECIPIENTS_ADVICE[route.route],
+      });
+    }
     if (route.state === 'up') continue;
     const title = ROUTE_TITLES[route.route] ?? `Mail on the route "${route.route}" cannot be delivered`;
     const refusing = route.state === 'refusing';

@@ -5,6 +5,7 @@ import { Sink, reservePort } from '../helpers/sink.ts';
 import { fixtureResolver, startRelay } from '../helpers/relay.ts';
 import { message, send } from '../helpers/smtp.ts';
 import { createLineLogger } from '../../src-relay/log/logger.ts';
+import { REFUSED_MESSAGES_SHOWN } from '../../src-relay/queue/scheduler.ts';
 
 const queueIdOf = (response: string) => /queued as ([0-9A-Z]{22})/.exec(response)![1]!;
 
@@ -228,6 +229,46 @@ test('a 5xx from the internal server bounces the recipient and the DSN reaches t
     await relay.stop();
     await internal.stop();
     await remote.stop();
+  }
+});
+
+test(`an internal server that refuses every recipient of ${REFUSED_MESSAGES_SHOWN} messages in a row, none delivered, is said to (up, yet bouncing all); one delivery ends it`, async () => {
+  // Exchange without the accepted domain answers like this to every recipient (an admin's review saw "Up" and nothing else)
+  let refusing = true;
+  const internal = await Sink.start({ onRecipient: () => (refusing ? { code: 550, text: '5.7.54 Unable to relay recipient in non-accepted domain' } : undefined) });
+  const relay = await startRelay(internal.port);
+  try {
+    const routes: string[] = [];
+    relay.relay.events.on('route', (state) => routes.push(`${state.state}${state.refusedRecipients ? ` refusing ${state.refusedRecipients.messages}` : ''}`));
+    const internalState = () => relay.relay.routeStates().find((state) => state.route === 'internal');
+    const bounced = async (count: number) => {
+      for (let i = 0; i < count; i++) {
+        const id = queueIdOf((await send(relay.port, 'alice@sender.test', [`user${i}@example.test`], message(`refused ${i}`))).response);
+        await until('the recipient is bounced', () => relay.relay.queue.store.recipients(id)[0]!.status === 'bounced');
+      }
+    };
+    await bounced(REFUSED_MESSAGES_SHOWN - 1);
+    assert.equal(internalState()?.state, 'up');
+    assert.equal(internalState()?.refusedRecipients, undefined, 'a few refused recipients are addresses that do not exist');
+    await bounced(1);
+    // the outcome is written in a batch: the route's count may come a moment before or after it
+    await until('the route says so', () => internalState()?.refusedRecipients !== undefined);
+    const refused = internalState()!.refusedRecipients!;
+    assert.equal(refused.messages, REFUSED_MESSAGES_SHOWN);
+    assert.match(refused.lastError, /550 5\.7\.54 Unable to relay recipient in non-accepted domain/);
+    assert.deepEqual(routes, ['up', `up refusing ${REFUSED_MESSAGES_SHOWN}`], 'the screens hear of it once');
+    await bounced(1);
+    await until('the count goes on', () => internalState()?.refusedRecipients?.messages === REFUSED_MESSAGES_SHOWN + 1);
+    assert.equal(routes.length, 2, 'the count goes on without a new event');
+
+    refusing = false;
+    await send(relay.port, 'alice@sender.test', ['bob@example.test'], message('taken'));
+    await internal.waitFor(1);
+    await until('the refusals are forgotten', () => internalState()?.refusedRecipients === undefined);
+    assert.deepEqual(routes, ['up', `up refusing ${REFUSED_MESSAGES_SHOWN}`, 'up']);
+  } finally {
+    await relay.stop();
+    await internal.stop();
   }
 });
 

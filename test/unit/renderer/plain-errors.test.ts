@@ -104,6 +104,18 @@ test('an internal server refusing every message is a warning that says so and wh
   assert.doesNotMatch(`${warning!.title} ${warning!.detail}`, /unreachable|firewall/);
 });
 
+test('an internal server that is up but refuses every recipient is a warning with both likely causes and where to act, and the top bar says mail is not delivered', () => {
+  const routes = [{ route: 'internal', state: 'up' as const, since: 5, checkedAt: 9, lastError: null, refusedRecipients: { messages: 6, since: 7, lastError: 'RCPT TO: 550 5.7.54 Unable to relay recipient in non-accepted domain' } }];
+  const [warning, ...others] = liveWarnings(status({ routes }), null);
+  assert.deepEqual(others, []);
+  assert.equal(warning!.title, 'The internal server refuses every recipient: their mail is bounced to the senders, not delivered (the last 6 messages)');
+  assert.equal(warning!.raw, 'RCPT TO: 550 5.7.54 Unable to relay recipient in non-accepted domain');
+  assert.equal(warning!.since, 7);
+  assert.match(warning!.detail!, /Accepted domains/);
+  assert.match(warning!.detail!, /Settings → Domains and recipients/);
+  assert.equal(relayBadge(status({ routes })!, null).label, 'Running · mail not delivered');
+});
+
 test('a running relay with its routes up and delivery on has nothing to warn about', () => {
   assert.deepEqual(liveWarnings(status({ routes: [{ route: 'internal', state: 'up', since: 5, lastError: null }] }), { size: 3, oldest: 1, held: 0, queueHeld: false }), []);
 });
