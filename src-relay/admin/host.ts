@@ -27,6 +27,7 @@ import { addUiRoutes } from './static-files.ts';
 import { handlers } from './service.ts';
 import type { ApiContext, CallInfo, ConfigCapability, RelayStatus, StatusCapability } from './handlers/types.ts';
 import { HOP_ROUTES } from '../queue/delivery.ts';
+import { alertMailOutside } from '../monitor/probes.ts';
 import { configFields } from '../config/docs.ts';
 import { AccountStore } from '../auth/account-store.ts';
 import { writeFileWhole } from '../util/write-whole.ts';
@@ -362,7 +363,8 @@ export class AdminHost {
       this.retryWhenInternalMoved(previousInternal, effective.config.internal);
       const removed = (previousConfig?.domains ?? []).filter((domain) => !effective.config.domains.includes(domain));
       const submissionNote = previousConfig ? this.submissionOffNote(previousSubmission, effective.config) : null;
-      return { ...this.status(), notes: [...(submissionNote ? [submissionNote] : []), ...this.applyNotes(effective.config, removed)] };
+      const alertNote = alertMailNote(previousConfig, effective.config);
+      return { ...this.status(), notes: [...(submissionNote ? [submissionNote] : []), ...(alertNote ? [alertNote] : []), ...this.applyNotes(effective.config, removed)] };
     } catch (error) {
       const { reason, issues } = startError(effective.config, error as Error);
       this.logger.error({ error: reason }, 'CONFIG_APPLY_FAILED');
@@ -675,4 +677,16 @@ function startError(config: Config, error: Error): { reason: string; issues: Api
   const { code, address, port } = error as NodeJS.ErrnoException & { address?: string; port?: number };
   const problem = bindProblem(code, `${address}:${port}`, error.message);
   return { reason: `${problem}: change ${setting.words}, or free that address`, issues: [{ path: setting.key, message: `${problem}: the last Apply could not use it` }] };
+}
+
+/**
+ * Alert mail set, in this Apply, only to addresses of our own domains: it goes through the internal server, so "the
+ * internal server is not taking mail" would wait behind the outage it reports (the checklist's alert-mail says so
+ * too, at its next run). Said when the addresses changed, not at every Apply.
+ */
+function alertMailNote(previous: Config | null, config: Config): string | null {
+  const to = config.alerts.emailTo;
+  if (to.length === 0 || alertMailOutside(config).length > 0) return null;
+  if (previous && JSON.stringify(previous.alerts.emailTo) === JSON.stringify(to) && JSON.stringify(previous.domains) === JSON.stringify(config.domains)) return null;
+  return `Alert mail goes to ${to.join(', ')} only, through the internal server: when that server stops taking mail, the alert saying so waits in the queue behind it. Add an address outside your domains (a mobile or provider mailbox) to "Email alerts to", or a webhook.`;
 }

@@ -555,8 +555,7 @@ export const alertMailProbe: Probe = {
   title: 'Alert mail gets out when the internal server is down',
   run(context) {
     const to = context.config.alerts.emailTo;
-    const own = domainSet(context.config.domains);
-    const outside = to.filter((address) => !inDomains(address, own));
+    const outside = alertMailOutside(context.config);
     if (to.length === 0) {
       // a small office does not watch a dashboard: without a mail or a webhook, an outage is found by the users
       if (context.config.alerts.webhookUrl) return { status: 'ok', detail: 'no alert e-mail is set; alerts are posted to the webhook (alerts.webhookUrl)' };
@@ -574,6 +573,12 @@ export const alertMailProbe: Probe = {
     };
   },
 };
+
+/** The alert addresses outside the accepted domains: the ones an alert reaches while the internal server is down. */
+export function alertMailOutside(config: Pick<Config, 'domains' | 'alerts'>): string[] {
+  const own = domainSet(config.domains);
+  return config.alerts.emailTo.filter((address) => !inDomains(address, own));
+}
 
 /** The automatic probes, in the order the checklist shows them. */
 export const PROBES: readonly Probe[] = [

@@ -115,3 +115,23 @@ test('turning the submission listener off while accounts exist: the Apply says h
     await sink.stop();
   }
 });
+
+test('alert mail set only to our own domains: the Apply says it would wait behind the outage it reports, once; an outside address takes the note away', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const sink = await Sink.start();
+  const dataDir = tempDir('moat-admin-');
+  const good = { domains: ['example.test'], internal: { host: '127.0.0.1', port: sink.port, tls: 'none' }, filters: { enabled: false } };
+  writeFileSync(join(dataDir, 'moat.json'), JSON.stringify(good));
+  const world = await startHost({}, { dataDir });
+  try {
+    const admin = await world.admin();
+    const own = { ...good, alerts: { emailTo: ['it-admin@example.test'] } };
+    assert.deepEqual((await admin.call('config.apply', { config: own })).notes, [
+      'Alert mail goes to it-admin@example.test only, through the internal server: when that server stops taking mail, the alert saying so waits in the queue behind it. Add an address outside your domains (a mobile or provider mailbox) to "Email alerts to", or a webhook.',
+    ]);
+    assert.deepEqual((await admin.call('config.apply', { config: { ...own, queue: { lifetimeHours: 96 } } })).notes, [], 'said when the addresses change, not at every Apply');
+    assert.deepEqual((await admin.call('config.apply', { config: { ...good, alerts: { emailTo: ['it-admin@example.test', 'admin@provider.test'] } } })).notes, []);
+  } finally {
+    await world.stop();
+    await sink.stop();
+  }
+});
