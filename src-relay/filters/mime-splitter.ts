@@ -49,6 +49,8 @@ export interface MimeSplitterConfig {
 export class MimeSplitter extends Splitter {
   private readonly maxHeadLines: number;
   private readonly maxLineBytes: number;
+  /** Bytes of the unfinished line read so far (maxLineBytes). */
+  private lineBytes = 0;
   private countedNode: MimeNode | null = null;
   private headLines = 0;
 
@@ -233,11 +235,16 @@ export class MimeSplitter extends Splitter {
       }
     };
 
+    // each line's bytes before its line feed, counted on the input itself (mailsplit's held line may carry the line
+    // end before it); the first line of a chunk goes on from the chunks before
+    let lineStart = 0;
     for (let lf = chunk.indexOf(0x0a, i); lf !== -1; lf = chunk.indexOf(0x0a, i)) {
       const start = Math.max(pos, 0);
       pos = i = lf + 1;
-      // the first line of a chunk goes on from the line held from the chunks before
-      if ((self.line ? self.line.length : 0) + lf - start > this.maxLineBytes) {
+      const lineBytes = this.lineBytes + lf - lineStart;
+      this.lineBytes = 0;
+      lineStart = lf + 1;
+      if (lineBytes > this.maxLineBytes) {
         failed = this.lineTooLong();
       } else if (!this.headLineAllowed(self)) {
         failed = Object.assign(new Error('Max header lines for a MIME node exceeded'), { code: 'EMAXLEN' });
@@ -272,8 +279,9 @@ export class MimeSplitter extends Splitter {
         group = { type: 'none' };
       }
     }
+    this.lineBytes += chunk.length - lineStart;
     if (pos < chunk.length) {
-      if ((self.line ? self.line.length : 0) + chunk.length - pos > this.maxLineBytes) {
+      if (this.lineBytes > this.maxLineBytes) {
         self.hasFailed = true;
         const err = this.lineTooLong();
         setImmediate(() => callback(err));

@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { HOP_ROUTES } from '../queue/delivery.ts';
 import { statfs } from 'node:fs/promises';
 import { release } from 'node:os';
 import type { Config } from '../config/schema.ts';
@@ -222,7 +223,7 @@ export class Monitor {
     events.on('filtered', (event) => event.action === 'tag' && this.metrics.increment('tagged'));
     events.on('alert', (event) => this.notify(event));
     // a hop that takes mail again clears its alert at once: the screens must not show it Up beside "not taking mail"
-    events.on('route', (state) => state.state === 'up' && void this.checkAlerts());
+    events.on('route', (state) => state.state === 'up' && HOP_ROUTES.has(state.route) && void this.checkAlerts());
   }
 
   /** Starts the timers once the listeners are up (their addresses are what the self-test and probes use). */

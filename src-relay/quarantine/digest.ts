@@ -81,9 +81,11 @@ export function localDay(at: number): string {
 export function digestEntry(row: MessageRow, link: string | null): DigestEntry {
   const name = senderName({ fromName: row.from_name, sender: row.sender, clientIp: row.client_ip, kind: row.kind });
   const address = row.sender ? displayText(row.sender) : '';
-  // "Name <from address>" (fromDisplayName): the From line names another address than the envelope's; the one a
-  // mail program shows leads, as on the admin page and the users' page, and the envelope's follows
-  const parts = name && address && (name.match(/</g) ?? []).length === 1 ? /^(.*) <([^<>]*)>$/.exec(name) : null;
+  // "Name <from address>" as stored (fromDisplayName, whose names hold no "<"): the From line names another address
+  // than the envelope's; the one a mail program shows leads, as on the admin page and the users' page, and the
+  // envelope's follows. Read before any decoding: a name encoded twice would decode into a "<" of its own.
+  const stored = row.kind === 'dsn' ? null : row.from_name;
+  const parts = stored && address && (stored.match(/</g) ?? []).length === 1 ? /^(.*) <([^<>]*)>$/.exec(stored) : null;
   return {
     id: row.id,
     receivedAt: row.received_at,

@@ -77,7 +77,8 @@ export class Previews {
     if (hit && now - hit.at < PREVIEW_KEPT_MS) return hit.preview;
     if (this.reading >= PREVIEWS_AT_ONCE) return Promise.reject(new PreviewUnreadable(`the relay is reading ${PREVIEWS_AT_ONCE} other previews`));
     this.reading += 1;
-    const preview = this.read(id).finally(() => {
+    // a reader that throws at once rejects like one that fails later: the count always goes down again
+    const preview = Promise.resolve(id).then(this.read).finally(() => {
       this.reading -= 1;
     });
     this.kept.delete(id);

@@ -270,7 +270,7 @@ ${
 }
 <h2>What the message says</h2>
 <p class="note">Shown as plain text only: nothing in it is opened, loaded or run. Be careful with links or requests for passwords or payments.</p>
-${unreadable ? '<p class="note"><strong>The text could not be read just now</strong> (the mail system is very busy): reload this page in a minute.</p>' : `<pre>${escapeHtml(safe.text.slice(0, PAGE_TEXT_CHARS)) || '(no text)'}</pre>`}
+${unreadable ? '<p class="note"><strong>The text and the list of attachments could not be read just now</strong> (the mail system is very busy, or the message is built to be slow to read): reload this page in a minute, or ask your mail administrator.</p>' : `<pre>${escapeHtml(safe.text.slice(0, PAGE_TEXT_CHARS)) || '(no text)'}</pre>`}
 ${preview.text.length >= PAGE_TEXT_CHARS ? '<p class="note">Only the beginning of the text is shown.</p>' : ''}
 ${
   safe.attachments.length

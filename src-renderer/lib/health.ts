@@ -24,8 +24,7 @@ const ROUTE_TITLES: Record<string, string> = {
 };
 /** After the title of a route that answers but takes nothing: the server itself, not the network, is where to look. */
 const REFUSING = ': it answers, but refuses every message';
-/** What an internal server refusing all mail usually means (the internal-down alert says it too, once raised). */
-/** A hop that answers and refuses every recipient for good: mail for them is bounced, not kept. */
+/** A hop that answers and refuses every recipient for good (5 messages in a row or more): mail for them is bounced, not kept. */
 const REFUSED_RECIPIENTS_TITLES: Record<string, string> = {
   internal: 'The internal server refuses every recipient: their mail is bounced to the senders, not delivered',
   smarthost: 'The smarthost refuses every recipient: their mail is bounced to the senders, not sent',
@@ -35,6 +34,7 @@ const REFUSED_RECIPIENTS_ADVICE: Record<string, string> = {
     'If these are your users\' real addresses, the internal server does not take mail for your domains: in Exchange, check Accepted domains and that the receive connector lets Moat\'s address send. If they are addresses that do not exist, let Moat refuse them before it accepts the mail: Settings → Domains and recipients (a list of recipients, or "Ask the internal server whether each recipient exists").',
   smarthost: 'Check that the smarthost lets Moat send (its address or log-in) for your domains; its answer is under Details.',
 };
+/** What an internal server refusing all mail usually means (the internal-down alert says it too, once raised). */
 const INTERNAL_REFUSING_ADVICE =
   'A mail server that refuses everything is usually protecting itself: Exchange does so (back-pressure) when the disk of its queue database or its memory runs short. Free space on it or read its event log. Nothing is lost: the waiting mail goes at its next try, or at once with "Try it again now" under Routes.';
 
@@ -51,7 +51,7 @@ export function liveWarnings(status: RelayStatus | null | undefined, summary: Qu
       const refused = route.refusedRecipients;
       warnings.push({
         id: `route-${route.route}-recipients`,
-        title: `${REFUSED_RECIPIENTS_TITLES[route.route] ?? `The route "${route.route}" refuses every recipient`} (the last ${refused.messages} messages)`,
+        title: REFUSED_RECIPIENTS_TITLES[route.route] ?? `The route "${route.route}" refuses every recipient`,
         raw: refused.lastError,
         since: refused.since,
         detail: REFUSED_RECIPIENTS_ADVICE[route.route],

@@ -594,7 +594,7 @@ test('a preview that cannot be read in time: the admin is told so (503, try agai
     await assert.rejects(call('quarantine.preview', { id }), apiError('PREVIEW_UNREADABLE', /could not be read within 0\.001 s: try again, or download it/));
     const page = await http(own, newClient(), 'GET', `/q/${token(links, 'a@example.test', id)}`);
     assert.equal(page.status, 200);
-    assert.match(page.body, /The text could not be read just now<\/strong> \(the mail system is very busy\): reload this page in a minute/);
+    assert.match(page.body, /The text and the list of attachments could not be read just now<\/strong> \(the mail system is very busy, or the message is built to be slow to read\): reload this page in a minute/);
     for (const label of ['Release to me', 'Always allow this sender', 'Block this sender']) assert.match(page.body, new RegExp(`<button[^>]*>${label}</button>`));
     assert.match(page.body, /Alice|alice@sender\.test/, 'the sender is still named');
     assert.equal(own.relay.queue.store.message(id)!.status, 'quarantined', 'nothing was done to the message');

@@ -432,6 +432,10 @@ test(`a line of ${MAX_LINE_BYTES} bytes in the message is walked past; one byte 
   const over = (await parse(messageWithAttachments('line', [exe], { text: 'x'.repeat(MAX_LINE_BYTES) }))).summary;
   assert.deepEqual(over.unchecked, [`a line longer than ${MAX_LINE_BYTES} bytes`]);
   assert.notEqual(lastName(over), 'tool.exe');
+  // after another line of the part too (a review: the held line carried the line end before it, 2 bytes too many)
+  const after = (await parse(messageWithAttachments('line', [exe], { text: `hello\r\n${'x'.repeat(MAX_LINE_BYTES - 1)}` }))).summary;
+  assert.deepEqual(after.unchecked, []);
+  assert.equal(lastName(after), 'tool.exe');
   // an outside review's 23 MB HTML line: 5 s and 900 MB when it was held and stripped whole
   const started = performance.now();
   const html = (await parse(`From: a@sender.test\r\nMIME-Version: 1.0\r\nContent-Type: text/html\r\n\r\n${'<a href=h>x'.repeat(2_100_000)}\r\n`)).summary;

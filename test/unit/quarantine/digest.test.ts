@@ -294,4 +294,7 @@ test('a sender name that is the address itself is not said twice, and mail with 
   // admin's review: the digest put the envelope's first and the From address inside the name)
   assert.equal(digestEntry({ ...base, sender: 'bob@sender.invalid', subject: null, from_name: 'paypal@paypal.com <bob@example.test>' }, null).from, 'bob@example.test, named "paypal@paypal.com", sent by bob@sender.invalid');
   assert.equal(digestEntry({ ...base, sender: 'bob@sender.invalid', subject: null, from_name: 'Alice <alice@example.test>' }, null).from, 'Alice <alice@example.test>, sent by bob@sender.invalid');
+  // a name encoded twice (a review): stored decoded once, it must not decode into an address of its own
+  const twice = `=?utf-8?q?Bank_=3Cceo=40bank.test=3E?=`;
+  assert.equal(digestEntry({ ...base, sender: 'bob@sender.invalid', subject: null, from_name: twice }, null).from, 'bob@sender.invalid, named "Bank <ceo@bank.test>"');
 });
