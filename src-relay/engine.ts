@@ -16,7 +16,6 @@ import type { Resolver } from './util/resolver.ts';
 import { Scheduler } from './queue/scheduler.ts';
 import { MxListener } from './smtp/mx-listener.ts';
 import { createFilterThread, createOptionalFilters } from './filters/optional-filters.ts';
-// a preview reads the file in the walk's large chunks (a size of 0 would read it in 16 KB ones)
 import { STREAM_CHUNK_BYTES } from './filters/message-source.ts';
 import { SenderAuthWorker } from './filters/sender-auth-worker.ts';
 import { loadOrCreateTls, tlsPaths } from './smtp/tls.ts';
@@ -195,6 +194,7 @@ export async function createRelay(config: Config, dataDir: string, options: Rela
     const probeHelo = selfTestHelo();
     const personalLists = new PersonalLists(db);
     const mx = new MxListener({ config, hostname, queue, tls, logger, events, clock, filters, resolver: options.resolver ?? dns, selfTestHelo: probeHelo, personalLists, senderAuth, warmFilters: () => thread.warm() });
+    // a preview reads the file in the walk's large chunks (no size given, it would read 16 KB at a time)
     const quarantine = new Quarantine({ queue, senders: new SenderLists(db), personal: personalLists, hostname, ownDomains: config.domains, logger, clock, walk: (path, signal) => thread.parse(path, signal, { size: STREAM_CHUNK_BYTES }), previewDeadlineMs: options.previewDeadlineMs });
     const monitor = new Monitor({ config, dataDir, hostname, db, queue, events, logger, clock, certificate, routeStates: () => scheduler.routeStates(), selfTestHelo: probeHelo, options: options.monitor });
     const log = backupLog(monitor.store);

@@ -1,11 +1,11 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { HOP_ROUTES } from '../queue/delivery.ts';
 import { statfs } from 'node:fs/promises';
 import { release } from 'node:os';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log/logger.ts';
 import type { RelayEvents, RouteState, AlertEvent, RefusalReason } from '../events.ts';
 import type { Queue } from '../queue/queue.ts';
+import { HOP_ROUTES } from '../queue/delivery.ts';
 import type { Db } from '../store/db.ts';
 import { AlertManager } from './alerts.ts';
 import { BUILT_IN_RULES, type RuleContext } from './alert-rules.ts';
